@@ -1,0 +1,102 @@
+/** One diagnostic type for the CLI, the language server and the tests. */
+export interface Span {
+  file: string;
+  line: number; // 1-based
+  column: number; // 1-based
+  endLine: number;
+  endColumn: number; // exclusive, 1-based
+}
+
+export type Severity = 'error' | 'warning' | 'note';
+
+export interface Diagnostic {
+  code: string;
+  severity: Severity;
+  span: Span;
+  message: string;
+  hint?: string;
+}
+
+export const noSpan = (file = '<unknown>'): Span => ({ file, line: 1, column: 1, endLine: 1, endColumn: 2 });
+
+export function diag(code: string, span: Span, message: string, hint?: string): Diagnostic {
+  return hint === undefined ? { code, severity: 'error', span, message } : { code, severity: 'error', span, message, hint };
+}
+
+/** Thrown inside the compiler to abort one unit of work with a diagnostic. */
+export class DiagnosticError extends Error {
+  constructor(readonly diagnostic: Diagnostic) {
+    super(diagnostic.message);
+  }
+}
+
+export function fail(code: string, span: Span, message: string, hint?: string): never {
+  throw new DiagnosticError(diag(code, span, message, hint));
+}
+
+export interface JsonDiagnostic {
+  code: string;
+  severity: Severity;
+  file: string;
+  line: number;
+  column: number;
+  endLine: number;
+  endColumn: number;
+  message: string;
+  hint: string | null;
+}
+
+export function toJson(d: Diagnostic): JsonDiagnostic {
+  const { file, line, column, endLine, endColumn } = d.span;
+  return { code: d.code, severity: d.severity, file, line, column, endLine, endColumn, message: d.message, hint: d.hint ?? null };
+}
+
+/**
+ * Renders `error[FLX2001]: message`, ` --> file:line:col`, the source line and a caret span.
+ * `source` maps a file name to its text.
+ */
+export function render(d: Diagnostic, source: (file: string) => string | undefined, color = false): string {
+  const paint = (code: string, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
+  const sevColor = d.severity === 'error' ? '1;31' : d.severity === 'warning' ? '1;33' : '1;36';
+  const { file, line, column } = d.span;
+  const out = [`${paint(sevColor, `${d.severity}[${d.code}]`)}: ${paint('1', d.message)}`, `  --> ${file}:${line}:${column}`];
+  const text = source(file);
+  const lines = text?.split(/\r?\n/);
+  const src = lines?.[line - 1];
+  if (src !== undefined) {
+    const gutter = String(line).length;
+    const pad = ' '.repeat(gutter);
+    const endCol = d.span.endLine === line ? Math.max(d.span.endColumn, column + 1) : src.length + 1;
+    const width = Math.max(1, Math.min(endCol, src.length + 1) - column);
+    out.push(`${pad} |`);
+    out.push(`${line} | ${src}`);
+    out.push(`${pad} | ${' '.repeat(Math.max(0, column - 1))}${paint(sevColor, '^'.repeat(width))}`);
+  }
+  if (d.hint) out.push(`  = hint: ${d.hint}`);
+  return out.join('\n');
+}
+
+/** Levenshtein distance, for did-you-mean hints. */
+export function editDistance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0]!;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j]!;
+      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length]!;
+}
+
+export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(name, c);
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  return best !== undefined && bestD <= Math.max(1, Math.floor(name.length / 3)) ? `did you mean \`${best}\`?` : undefined;
+}

@@ -1,0 +1,61 @@
+import type { IRecognitionException, IToken } from 'chevrotain';
+import type { FlexFile } from './ast.ts';
+import { buildAst } from './build-ast.ts';
+import { diag, type Diagnostic, type Span } from './diagnostics.ts';
+import { cstParser } from './parser.ts';
+import { FlexLexer } from './tokens.ts';
+
+export * from './ast.ts';
+export * from './diagnostics.ts';
+
+export interface ParseResult {
+  ast: FlexFile;
+  diagnostics: Diagnostic[];
+  comments: IToken[];
+}
+
+/** Lexes and parses one file; every syntax error is reported (recovery is on). */
+export function parse(text: string, path: string): ParseResult {
+  const lexed = FlexLexer.tokenize(text);
+  const diagnostics: Diagnostic[] = lexed.errors.map((e) => {
+    const ch = text.slice(e.offset, e.offset + e.length);
+    const span: Span = { file: path, line: e.line ?? 1, column: e.column ?? 1, endLine: e.line ?? 1, endColumn: (e.column ?? 1) + Math.max(1, e.length) };
+    return diag('FLX1001', span, `unexpected character \`${ch}\``, ch === "'" ? 'strings use double quotes' : undefined);
+  });
+  cstParser.input = lexed.tokens;
+  const cst = cstParser.file();
+  for (const e of cstParser.errors) diagnostics.push(parseError(e, path));
+  const ast = buildAst(cst, path);
+  return { ast, diagnostics, comments: lexed.groups['comments'] ?? [] };
+}
+
+function parseError(e: IRecognitionException, path: string): Diagnostic {
+  const t = e.token;
+  const eof = t.tokenType?.name === 'EOF' || Number.isNaN(t.startOffset);
+  const prev = (e as { previousToken?: IToken }).previousToken;
+  const at = eof && prev && !Number.isNaN(prev.startOffset) ? prev : t;
+  const line = at.startLine ?? 1;
+  const column = eof && at !== t ? (at.endColumn ?? 1) + 1 : at.startColumn ?? 1;
+  const span: Span = { file: path, line, column, endLine: line, endColumn: column + (eof ? 1 : Math.max(1, t.image.length)) };
+  const found = eof ? 'end of file' : `\`${t.image}\``;
+  const rule = e.context?.ruleStack?.at(-1) ?? '';
+  let expected = '';
+  const m = /Expecting:?\s*(?:one of these possible Token sequences:)?\s*([\s\S]*?)\s*but found/.exec(e.message);
+  const single = /Expecting token of type --> (\w+) <--/.exec(e.message);
+  if (single?.[1]) expected = tokenLabel(single[1]);
+  else if (m?.[1]) expected = m[1].replace(/\s+/g, ' ').replace(/<([A-Za-z]+)>/g, (_, n: string) => tokenLabel(n)).slice(0, 120);
+  const code = e.name === 'MismatchedTokenException' ? 'FLX1002' : e.name === 'NoViableAltException' ? 'FLX1003' : e.name === 'EarlyExitException' ? 'FLX1004' : 'FLX1005';
+  const hint = rule === 'stmt' || rule === 'block' ? 'a body holds `input`, `param`, `let`, `name = …`, `repeat`, `output` and `return` statements' : undefined;
+  return diag(code, span, `unexpected ${found}${expected ? `; expected ${expected}` : ''}${rule ? ` (in ${ruleLabel(rule)})` : ''}`, hint);
+}
+
+const LABELS: Record<string, string> = {
+  Identifier: 'a name', NumberLit: 'a number', StringLit: 'a string', LBrace: '`{`', RBrace: '`}`', LParen: '`(`', RParen: '`)`',
+  LBracket: '`[`', RBracket: '`]`', Comma: '`,`', Colon: '`:`', Equals: '`=`', Arrow: '`->`', BiArrow: '`<->`', DType: 'a dtype', Dot: '`.`',
+};
+function tokenLabel(n: string): string {
+  return LABELS[n] ?? `\`${n.toLowerCase()}\``;
+}
+function ruleLabel(rule: string): string {
+  return rule.replace(/([A-Z])/g, ' $1').toLowerCase();
+}
