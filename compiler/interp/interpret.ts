@@ -1,0 +1,63 @@
+import type { Module, Value } from '../ir/graph.ts';
+import type { FloatArray, NDArray, RefContext } from '../ir/op.ts';
+import { getOp } from '../ir/ops/registry.ts';
+
+export type Precision = 'f32' | 'f64';
+
+/** Named tensors: inputs fed by the caller, and the parameters and optimizer state that persist across steps. */
+export type Tensors = Map<string, NDArray>;
+
+export interface StepResult {
+  outputs: Map<string, NDArray>;
+  /** Every value computed, when asked for (for tests and debugging). */
+  values?: Map<Value, NDArray>;
+}
+
+/**
+ * The CPU reference interpreter: runs a module's values in order with each op's reference
+ * implementation, then applies its updates to `params`/`state`.
+ */
+export function runModule(m: Module, feeds: Tensors, params: Tensors, opts: { precision?: Precision; step?: number; keepValues?: boolean } = {}): StepResult {
+  const precision = opts.precision ?? 'f32';
+  const ctx: RefContext = {
+    floats: (n: number): FloatArray => (precision === 'f64' ? new Float64Array(n) : new Float32Array(n)),
+    step: opts.step ?? 1,
+  };
+  const env = new Map<Value, NDArray>();
+  const lastUse = new Map<Value, number>();
+  m.values.forEach((v, i) => v.inputs.forEach((x) => lastUse.set(x, i)));
+  const pinned = new Set<Value>([...m.outputs.map((o) => o.value), ...m.updates.map((u) => u.value)]);
+  m.values.forEach((v, i) => {
+    let r: NDArray;
+    if (v.op === 'input') {
+      r = feeds.get(String(v.attrs['name'])) ?? missing('input', v);
+    } else if (v.op === 'param' || v.op === 'state') {
+      r = params.get(String(v.attrs['name'])) ?? missing(v.op, v);
+    } else {
+      r = getOp(v.op).ref(
+        v.inputs.map((x) => env.get(x)!),
+        v,
+        ctx,
+      );
+    }
+    checkShape(v, r);
+    env.set(v, r);
+    if (!opts.keepValues) for (const x of v.inputs) if (lastUse.get(x) === i && !pinned.has(x)) env.delete(x);
+  });
+  const outputs = new Map(m.outputs.map((o) => [o.name, env.get(o.value)!]));
+  const updates = m.updates.map((u) => [u.target, env.get(u.value)!] as const);
+  for (const [k, val] of updates) params.set(k, val);
+  const result: StepResult = { outputs };
+  if (opts.keepValues) result.values = env;
+  return result;
+}
+
+function missing(what: string, v: Value): never {
+  throw new Error(`no ${what} named "${String(v.attrs['name'])}" was provided`);
+}
+
+function checkShape(v: Value, r: NDArray): void {
+  const want = v.type.shape as number[];
+  if (r.shape.length !== want.length || r.shape.some((d, i) => d !== want[i]) || r.data.length !== want.reduce((a, d) => a * d, 1))
+    throw new Error(`internal: ${v.op} "${v.name ?? ''}" produced shape [${r.shape}] (${r.data.length} elements), expected [${want}]`);
+}

@@ -1,0 +1,54 @@
+import type { Span } from '../../grammar/diagnostics.ts';
+import type { TensorType } from './types.ts';
+
+export type AttrValue = number | string | boolean | number[];
+export type Attrs = Record<string, AttrValue>;
+
+/** Where a value came from in the source. */
+export interface Loc {
+  file: string;
+  line: number;
+  column: number;
+}
+export const locOf = (s: Span): Loc => ({ file: s.file, line: s.line, column: s.column });
+
+/** One SSA value: the result of one op. Leaf ops (`input`, `param`, `state`) carry their name in attrs.name. */
+export interface Value {
+  id: number;
+  op: string;
+  inputs: Value[];
+  attrs: Attrs;
+  type: TensorType;
+  /** The name path, e.g. `layer.3.mlp.h`. */
+  name?: string;
+  loc?: Loc;
+}
+
+export interface Module {
+  name: string;
+  /** Values in topological (definition) order. */
+  values: Value[];
+  outputs: { name: string; value: Value }[];
+  /** End-of-step writes to a `param` or `state` leaf, by name. */
+  updates: { target: string; value: Value }[];
+}
+
+export const LEAF_OPS = new Set(['input', 'param', 'state']);
+export const leafName = (v: Value): string => String(v.attrs['name']);
+
+export function leaves(m: Module, op: 'input' | 'param' | 'state'): Value[] {
+  return m.values.filter((v) => v.op === op);
+}
+
+/** Drops values no output or update needs. */
+export function deadCodeEliminate(m: Module): Module {
+  const live = new Set<Value>();
+  const stack = [...m.outputs.map((o) => o.value), ...m.updates.map((u) => u.value)];
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (live.has(v)) continue;
+    live.add(v);
+    stack.push(...v.inputs);
+  }
+  return { ...m, values: m.values.filter((v) => live.has(v) || v.op === 'param' || v.op === 'state') };
+}

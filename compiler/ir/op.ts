@@ -1,0 +1,59 @@
+import type { Attrs, Value } from './graph.ts';
+import type { Builder } from './builder.ts';
+import type { DType, TensorType } from './types.ts';
+
+export type FloatArray = Float32Array | Float64Array;
+export type Data = Float32Array | Float64Array | Int32Array;
+
+/** A dense array in row-major order. */
+export interface NDArray {
+  data: Data;
+  shape: number[];
+}
+
+export interface RefContext {
+  /** Allocates a float array in the interpreter's precision. */
+  floats(n: number): FloatArray;
+  /** The training step, 1-based. */
+  step: number;
+}
+
+export interface Cost {
+  flops: number;
+  /** Bytes read and written by a straightforward kernel. */
+  bytes: number;
+}
+
+export interface AttrSpec {
+  kind: 'number' | 'int' | 'bool' | 'string' | 'ints';
+  optional?: boolean;
+}
+
+/** Everything about one op, in one place. */
+export interface OpDef {
+  name: string;
+  /** Number of operands, or 'variadic'. */
+  arity: number | 'variadic';
+  attrs: Record<string, AttrSpec>;
+  /** Shape rule: works on numbers and on symbolic dims. Throws ShapeError. */
+  infer(inputs: TensorType[], attrs: Attrs): TensorType;
+  /** Reverse-mode rule: the cotangent of each operand (undefined where it has none). */
+  grad?: (b: Builder, v: Value, dy: Value) => (Value | undefined)[];
+  /** Why the op has no gradient rule (non-differentiable, or a backward op: no second order). */
+  noGrad?: string;
+  cost(v: Value): Cost;
+  /** CPU reference implementation. */
+  ref(inputs: NDArray[], v: Value, ctx: RefContext): NDArray;
+}
+
+export function bytesOf(t: TensorType): number {
+  const size: Record<DType, number> = { f64: 8, f32: 4, f16: 2, bf16: 2, i64: 8, i32: 4, i8: 1, u8: 1 };
+  return t.shape.reduce<number>((a, d) => a * (d as number), 1) * size[t.dtype];
+}
+
+export const elems = (t: TensorType): number => t.shape.reduce<number>((a, d) => a * (d as number), 1);
+
+/** Cost of an op that touches each operand and the result once with `flopsPerElem` FLOPs per output element. */
+export function streamingCost(v: Value, flopsPerElem: number): Cost {
+  return { flops: flopsPerElem * elems(v.type), bytes: bytesOf(v.type) + v.inputs.reduce((a, x) => a + bytesOf(x.type), 0) };
+}

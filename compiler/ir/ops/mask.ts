@@ -1,0 +1,26 @@
+import type { OpDef } from '../op.ts';
+import { streamingCost } from '../op.ts';
+import { like, num, requireRank, shapeOf } from './util.ts';
+
+/** `causal_mask {fill}`: x[..., i, j] for j ≤ i, `fill` above the diagonal (-inf before a softmax). */
+export const maskOps: OpDef[] = [
+  {
+    name: 'causal_mask',
+    arity: 1,
+    attrs: { fill: { kind: 'number' } },
+    infer: ([x]) => {
+      requireRank(x!, 2, 'causal_mask');
+      return { ...x! };
+    },
+    grad: (b, _v, dy) => [b.op('causal_mask', [dy], { fill: 0 })],
+    cost: (v) => streamingCost(v, 1),
+    ref: ([x], v, ctx) => {
+      const out = like(ctx, v.type);
+      const [t, s] = shapeOf(v).slice(-2) as [number, number];
+      const fill = num(v.attrs, 'fill');
+      for (let o = 0; o < out.length; o += t * s)
+        for (let i = 0; i < t; i++) for (let j = 0; j < s; j++) out[o + i * s + j] = j > i ? fill : x!.data[o + i * s + j]!;
+      return { data: out, shape: shapeOf(v) };
+    },
+  },
+];

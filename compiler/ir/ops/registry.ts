@@ -1,0 +1,28 @@
+import type { OpDef } from '../op.ts';
+import { broadcastOps } from './broadcast.ts';
+import { constantOps } from './constant.ts';
+import { dropoutOps } from './dropout.ts';
+import { elementwiseOps } from './elementwise.ts';
+import { gatherOps } from './gather.ts';
+import { layernormOps } from './layernorm.ts';
+import { lossOps } from './loss.ts';
+import { maskOps } from './mask.ts';
+import { matmulOps } from './matmul.ts';
+import { optimizerOps } from './optimizer.ts';
+import { reduceOps } from './reduce.ts';
+import { shapeOps } from './shape.ts';
+import { softmaxOps } from './softmax.ts';
+import { sparseOps } from './sparse.ts';
+
+/** Every op of the IR, each defined once in its family's file. */
+export const OPS: ReadonlyMap<string, OpDef> = new Map(
+  [constantOps, elementwiseOps, broadcastOps, matmulOps, reduceOps, softmaxOps, layernormOps, shapeOps, gatherOps, lossOps, dropoutOps, sparseOps, maskOps, optimizerOps]
+    .flat()
+    .map((d) => [d.name, d]),
+);
+
+export function getOp(name: string): OpDef {
+  const d = OPS.get(name);
+  if (!d) throw new Error(`internal: unknown op \`${name}\``);
+  return d;
+}

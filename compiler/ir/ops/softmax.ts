@@ -1,0 +1,97 @@
+import type { OpDef } from '../op.ts';
+import { streamingCost } from '../op.ts';
+import { ShapeError } from '../types.ts';
+import { like, requireFloat, requireRank, sameShape, shapeOf } from './util.ts';
+
+/** Softmax and log-softmax over the last axis, with their backward ops. */
+function rows(shape: number[]): [number, number] {
+  const n = shape.at(-1)!;
+  return [shape.reduce((a, d) => a * d, 1) / n, n];
+}
+
+export const softmaxOps: OpDef[] = [
+  {
+    name: 'softmax',
+    arity: 1,
+    attrs: {},
+    infer: ([x]) => {
+      requireFloat(x!, 'softmax');
+      requireRank(x!, 1, 'softmax');
+      return { ...x! };
+    },
+    grad: (b, v, dy) => [b.op('softmax_grad', [v, dy])],
+    cost: (v) => streamingCost(v, 5),
+    ref: ([x], v, ctx) => {
+      const out = like(ctx, v.type);
+      const [r, n] = rows(x!.shape);
+      const xs = x!.data;
+      for (let i = 0; i < r; i++) {
+        const o = i * n;
+        let mx = -Infinity;
+        for (let j = 0; j < n; j++) mx = Math.max(mx, xs[o + j]!);
+        let s = 0;
+        for (let j = 0; j < n; j++) s += out[o + j] = Math.exp(xs[o + j]! - mx);
+        for (let j = 0; j < n; j++) out[o + j] /= s;
+      }
+      return { data: out, shape: x!.shape };
+    },
+  },
+  {
+    name: 'log_softmax',
+    arity: 1,
+    attrs: {},
+    infer: ([x]) => {
+      requireFloat(x!, 'log_softmax');
+      requireRank(x!, 1, 'log_softmax');
+      return { ...x! };
+    },
+    grad: (b, v, dy) => [b.op('log_softmax_grad', [v, dy])],
+    cost: (v) => streamingCost(v, 5),
+    ref: ([x], v, ctx) => {
+      const out = like(ctx, v.type);
+      const [r, n] = rows(x!.shape);
+      const xs = x!.data;
+      for (let i = 0; i < r; i++) {
+        const o = i * n;
+        let mx = -Infinity;
+        for (let j = 0; j < n; j++) mx = Math.max(mx, xs[o + j]!);
+        let s = 0;
+        for (let j = 0; j < n; j++) s += Math.exp(xs[o + j]! - mx);
+        const lse = mx + Math.log(s);
+        for (let j = 0; j < n; j++) out[o + j] = xs[o + j]! - lse;
+      }
+      return { data: out, shape: x!.shape };
+    },
+  },
+  ...(['softmax_grad', 'log_softmax_grad'] as const).map(
+    (name): OpDef => ({
+      name,
+      arity: 2,
+      attrs: {},
+      infer: ([y, dy]) => {
+        if (!sameShape(y!.shape, dy!.shape)) throw new ShapeError(`${name}: operand shapes differ`);
+        return { ...dy! };
+      },
+      noGrad: 'backward op (no second-order derivatives)',
+      cost: (v) => streamingCost(v, 4),
+      ref: ([y, dy], v, ctx) => {
+        const out = like(ctx, v.type);
+        const [r, n] = rows(shapeOf(v));
+        const ys = y!.data;
+        const ds = dy!.data;
+        for (let i = 0; i < r; i++) {
+          const o = i * n;
+          let s = 0;
+          if (name === 'softmax_grad') {
+            for (let j = 0; j < n; j++) s += ds[o + j]! * ys[o + j]!;
+            for (let j = 0; j < n; j++) out[o + j] = ys[o + j]! * (ds[o + j]! - s);
+          } else {
+            for (let j = 0; j < n; j++) s += ds[o + j]!;
+            for (let j = 0; j < n; j++) out[o + j] = ds[o + j]! - Math.exp(ys[o + j]!) * s;
+          }
+        }
+        return { data: out, shape: shapeOf(v) };
+      },
+    }),
+  ),
+];

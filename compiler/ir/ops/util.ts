@@ -1,0 +1,74 @@
+import type { Attrs } from '../graph.ts';
+import type { Data, FloatArray, NDArray, RefContext } from '../op.ts';
+import { ShapeError, type Dim, type TensorType } from '../types.ts';
+
+export const shapeOf = (v: { type: TensorType }): number[] => v.type.shape as number[];
+export const size = (shape: readonly number[]) => shape.reduce((a, d) => a * d, 1);
+
+export function strides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i]!;
+  }
+  return s;
+}
+
+/** For each flat index of `out`, the flat index into an operand of shape `inp` broadcast to it. */
+export function broadcastIndex(out: readonly number[], inp: readonly number[]): Int32Array | null {
+  const n = size(out);
+  if (inp.length === out.length && inp.every((d, i) => d === out[i])) return null;
+  const idx = new Int32Array(n);
+  const r = out.length;
+  const pad = [...new Array<number>(r - inp.length).fill(1), ...inp];
+  const inStr = strides(pad).map((s, i) => (pad[i] === 1 ? 0 : s));
+  const coord = new Array<number>(r).fill(0);
+  let off = 0;
+  for (let i = 0; i < n; i++) {
+    idx[i] = off;
+    for (let d = r - 1; d >= 0; d--) {
+      coord[d]!++;
+      off += inStr[d]!;
+      if (coord[d]! < out[d]!) break;
+      off -= inStr[d]! * coord[d]!;
+      coord[d] = 0;
+    }
+  }
+  return idx;
+}
+
+export function like(ctx: RefContext, t: TensorType): FloatArray | Int32Array {
+  const n = size(t.shape as number[]);
+  return t.dtype[0] === 'i' ? new Int32Array(n) : ctx.floats(n);
+}
+
+export function nd(data: Data, shape: number[]): NDArray {
+  return { data, shape };
+}
+
+export const num = (attrs: Attrs, k: string, dflt?: number): number => {
+  const v = attrs[k];
+  if (typeof v === 'number') return v;
+  if (dflt !== undefined) return dflt;
+  throw new ShapeError(`missing attribute ${k}`);
+};
+export const ints = (attrs: Attrs, k: string): number[] => {
+  const v = attrs[k];
+  if (Array.isArray(v)) return v;
+  throw new ShapeError(`missing attribute ${k}`);
+};
+export const bool = (attrs: Attrs, k: string): boolean => attrs[k] === true;
+
+export function requireFloat(t: TensorType, what: string): void {
+  if (t.dtype[0] !== 'f' && t.dtype !== 'bf16') throw new ShapeError(`${what} needs a float tensor, got ${t.dtype}`);
+}
+export function requireRank(t: TensorType, min: number, what: string): void {
+  if (t.shape.length < min) throw new ShapeError(`${what} needs rank ≥ ${min}, got rank ${t.shape.length}`);
+}
+export const sameShape = (a: readonly Dim[], b: readonly Dim[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/** Splits a shape around `axis` into (outer, n, inner) extents. */
+export function around(shape: readonly number[], axis: number): [number, number, number] {
+  return [size(shape.slice(0, axis)), shape[axis]!, size(shape.slice(axis + 1))];
+}

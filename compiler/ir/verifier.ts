@@ -1,0 +1,77 @@
+import type { Module, Value } from './graph.ts';
+import { LEAF_OPS } from './graph.ts';
+import { OPS } from './ops/registry.ts';
+import { fmtType, ShapeError } from './types.ts';
+
+/** Checks SSA order, ops, attributes, dtypes and shapes; returns the problems found (empty when valid). */
+export function verify(m: Module): string[] {
+  const errors: string[] = [];
+  const seen = new Set<Value>();
+  const ids = new Set<number>();
+  const leafNames = new Map<string, Value>();
+  const where = (v: Value, k: number) => `%${k} (${v.op}${v.name ? ` "${v.name}"` : ''})`;
+  m.values.forEach((v, k) => {
+    if (ids.has(v.id)) errors.push(`${where(v, k)}: id ${v.id} is used twice`);
+    ids.add(v.id);
+    for (const x of v.inputs) if (!seen.has(x)) errors.push(`${where(v, k)}: operand ${x.op} is not defined before its use`);
+    if (!v.type.shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)) errors.push(`${where(v, k)}: shape [${v.type.shape}] is not static`);
+    if (LEAF_OPS.has(v.op)) {
+      const name = v.attrs['name'];
+      if (typeof name !== 'string') errors.push(`${where(v, k)}: leaf without a name`);
+      else if (leafNames.has(`${v.op}:${name}`)) errors.push(`${where(v, k)}: ${v.op} "${name}" is declared twice`);
+      else leafNames.set(`${v.op}:${name}`, v);
+      if (v.inputs.length) errors.push(`${where(v, k)}: a leaf has no operands`);
+    } else {
+      const def = OPS.get(v.op);
+      if (!def) errors.push(`${where(v, k)}: unknown op`);
+      else {
+        for (const [a, spec] of Object.entries(def.attrs)) {
+          const val = v.attrs[a];
+          if (val === undefined) {
+            if (!spec.optional) errors.push(`${where(v, k)}: missing attribute ${a}`);
+            continue;
+          }
+          const ok =
+            spec.kind === 'ints' ? Array.isArray(val) && val.every(Number.isInteger) : spec.kind === 'int' ? Number.isInteger(val) : spec.kind === 'number' ? typeof val === 'number' : typeof val === spec.kind;
+          if (!ok) errors.push(`${where(v, k)}: attribute ${a} must be ${spec.kind}`);
+        }
+        for (const a of Object.keys(v.attrs)) if (!(a in def.attrs)) errors.push(`${where(v, k)}: unknown attribute ${a}`);
+        if (def.arity !== 'variadic' && def.arity !== v.inputs.length) errors.push(`${where(v, k)}: takes ${def.arity} operands, has ${v.inputs.length}`);
+        try {
+          const t = def.infer(
+            v.inputs.map((x) => x.type),
+            v.attrs,
+          );
+          if (fmtType(t) !== fmtType(v.type)) errors.push(`${where(v, k)}: result type ${fmtType(v.type)} disagrees with the shape rule's ${fmtType(t)}`);
+        } catch (e) {
+          if (!(e instanceof ShapeError)) throw e;
+          errors.push(`${where(v, k)}: ${e.message}`);
+        }
+      }
+    }
+    seen.add(v);
+  });
+  const outNames = new Set<string>();
+  for (const o of m.outputs) {
+    if (!seen.has(o.value)) errors.push(`output "${o.name}" refers to a value outside the module`);
+    if (outNames.has(o.name)) errors.push(`output "${o.name}" is declared twice`);
+    outNames.add(o.name);
+  }
+  const targets = new Set<string>();
+  for (const u of m.updates) {
+    const leaf = leafNames.get(`param:${u.target}`) ?? leafNames.get(`state:${u.target}`);
+    if (!seen.has(u.value)) errors.push(`update "${u.target}" refers to a value outside the module`);
+    if (!leaf) errors.push(`update "${u.target}" names no param or state`);
+    else if (fmtType(leaf.type) !== fmtType(u.value.type)) errors.push(`update "${u.target}" writes ${fmtType(u.value.type)} into ${fmtType(leaf.type)}`);
+    if (targets.has(u.target)) errors.push(`"${u.target}" is updated twice`);
+    targets.add(u.target);
+  }
+  return errors;
+}
+
+export class VerifyError extends Error {}
+
+export function assertValid(m: Module, after: string): void {
+  const errors = verify(m);
+  if (errors.length) throw new VerifyError(`internal: IR is invalid after ${after}:\n  ${errors.slice(0, 10).join('\n  ')}`);
+}
