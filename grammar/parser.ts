@@ -241,6 +241,7 @@ class FlexCstParser extends CstParser {
     this.OR([
       { ALT: () => this.CONSUME(T.Identifier) },
       { ALT: () => this.CONSUME(T.StringLit) },
+      { ALT: () => this.CONSUME(T.DType, { LABEL: 'Identifier' }) },
       ...T.KEYWORDS.map((k) => ({ ALT: () => this.CONSUME(k, { LABEL: 'Identifier' }) })),
     ]);
     this.CONSUME(T.Colon);

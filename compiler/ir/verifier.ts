@@ -32,7 +32,7 @@ export function verify(m: Module): string[] {
             continue;
           }
           const ok =
-            spec.kind === 'ints' ? Array.isArray(val) && val.every(Number.isInteger) : spec.kind === 'int' ? Number.isInteger(val) : spec.kind === 'number' ? typeof val === 'number' : typeof val === spec.kind;
+            spec.kind === 'ints' ? Array.isArray(val) && val.every(Number.isInteger) : spec.kind === 'int' ? Number.isInteger(val) : spec.kind === 'number' ? typeof val === 'number' : spec.kind === 'bool' ? typeof val === 'boolean' : typeof val === spec.kind;
           if (!ok) errors.push(`${where(v, k)}: attribute ${a} must be ${spec.kind}`);
         }
         for (const a of Object.keys(v.attrs)) if (!(a in def.attrs)) errors.push(`${where(v, k)}: unknown attribute ${a}`);

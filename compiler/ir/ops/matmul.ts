@@ -29,7 +29,7 @@ export const matmulOps: OpDef[] = [
       const [a, b] = v.inputs as [typeof v, typeof v];
       const ta = bool(v.attrs, 'ta');
       const tb = bool(v.attrs, 'tb');
-      const mm = (x: typeof v, y: typeof v, fa: boolean, fb: boolean) => bl.op('matmul', [x, y], { ta: fa, tb: fb });
+      const mm = (x: typeof v, y: typeof v, fa: boolean, fb: boolean) => bl.op('matmul', [x, y], { ...(fa && { ta: true }), ...(fb && { tb: true }) });
       let da, db;
       if (!ta && !tb) [da, db] = [mm(dy, b, false, true), mm(a, dy, true, false)];
       else if (!ta && tb) [da, db] = [mm(dy, b, false, false), mm(dy, a, true, false)];

@@ -1,0 +1,62 @@
+import { Builder } from '../ir/builder.ts';
+import type { Module, Value } from '../ir/graph.ts';
+import { leafName } from '../ir/graph.ts';
+import { getOp } from '../ir/ops/registry.ts';
+import type { Pass } from './pass.ts';
+
+export const gradOutput = (param: string) => `grad:${param}`;
+
+/**
+ * Reverse-mode autodiff: appends the backward graph of the training loss and one output
+ * `grad:<param>` per parameter the loss depends on. Inference plans pass through unchanged.
+ */
+export const autodiff: Pass = {
+  name: 'autodiff',
+  doc: 'reverse-mode gradients of the loss with respect to every parameter',
+  run(m, { config }) {
+    if (config.task.kind !== 'train') return m;
+    const lossName = config.task.loss;
+    const loss = m.outputs.find((o) => o.name === lossName)?.value;
+    if (!loss) throw new Error(`internal: no output "${lossName}" to differentiate`);
+    return differentiate(m, loss);
+  },
+};
+
+export function differentiate(m: Module, loss: Value): Module {
+  const fromParam = new Set<Value>();
+  for (const v of m.values) if (v.op === 'param' || v.inputs.some((x) => fromParam.has(x))) fromParam.add(v);
+  const toLoss = new Set<Value>([loss]);
+  for (let i = m.values.length - 1; i >= 0; i--) {
+    const v = m.values[i]!;
+    if (toLoss.has(v)) for (const x of v.inputs) toLoss.add(x);
+  }
+  const needs = (v: Value) => fromParam.has(v) && toLoss.has(v);
+
+  const b = new Builder(m);
+  const grads = new Map<Value, Value>();
+  const accumulate = (v: Value, g: Value) => {
+    const have = grads.get(v);
+    grads.set(v, have ? b.op('add', [have, g]) : g);
+  };
+  b.defaults = { name: 'loss.grad', loc: loss.loc };
+  grads.set(loss, b.scalar(1, loss.type.dtype));
+  const order = m.values.slice(0, m.values.indexOf(loss) + 1).reverse();
+  for (const v of order) {
+    const g = grads.get(v);
+    if (!g || v.op === 'param' || !needs(v)) continue;
+    const def = getOp(v.op);
+    if (!def.grad) throw new Error(`internal: op ${v.op} has no gradient rule (${def.noGrad ?? 'missing'})`);
+    b.defaults = { name: v.name !== undefined ? `${v.name}.grad` : undefined, loc: v.loc };
+    const gs = def.grad(b, v, g);
+    v.inputs.forEach((x, k) => {
+      const gx = gs[k];
+      if (gx && needs(x)) accumulate(x, gx);
+    });
+  }
+  const outputs = [...m.outputs];
+  for (const p of m.values) {
+    if (p.op !== 'param' || !grads.has(p)) continue;
+    outputs.push({ name: gradOutput(leafName(p)), value: grads.get(p)! });
+  }
+  return { ...m, values: b.values, outputs };
+}

@@ -1,0 +1,50 @@
+import { Builder } from '../ir/builder.ts';
+import type { Module, Value } from '../ir/graph.ts';
+import { leafName } from '../ir/graph.ts';
+import { globMatch, type OptimizerConfig } from '../sema/plan.ts';
+import { gradOutput } from './autodiff.ts';
+import type { Pass } from './pass.ts';
+
+/**
+ * Appends the optimizer update of every parameter that has a gradient: SGD, Adam (L2 weight decay
+ * added to the gradient) or AdamW (decoupled decay), with Adam's moments as `state` leaves.
+ */
+export const optimizer: Pass = {
+  name: 'optimizer',
+  doc: 'SGD / Adam / AdamW updates of every trained parameter, with per-parameter weight decay',
+  run(m, { config }) {
+    if (config.task.kind !== 'train') return m;
+    return applyOptimizer(m, config.task.optimizer);
+  },
+};
+
+export function weightDecayOf(o: OptimizerConfig, param: string): number {
+  return o.weightDecay.find((w) => globMatch(w.pattern, param))?.value ?? 0;
+}
+
+function applyOptimizer(m: Module, o: OptimizerConfig): Module {
+  const b = new Builder(m);
+  const updates = [...m.updates];
+  let step: Value | undefined = m.values.find((v) => v.op === 'input' && leafName(v) === 'step');
+  const stepInput = () => (step ??= b.leaf('input', 'step', { dtype: 'i32', shape: [] }, { feed: 'step' }));
+  for (const p of m.values.filter((v) => v.op === 'param')) {
+    const name = leafName(p);
+    const g0 = m.outputs.find((x) => x.name === gradOutput(name))?.value;
+    if (!g0) continue;
+    b.defaults = { name: `${name}.update`, loc: p.loc };
+    const wd = weightDecayOf(o, name);
+    const coupled = o.kind !== 'adamw' && wd > 0;
+    const g = coupled ? b.op('add', [g0, b.op('mul', [p, b.scalar(wd, p.type.dtype)])]) : g0;
+    if (o.kind === 'sgd') {
+      updates.push({ target: name, value: b.op('sgd', [p, g], { lr: o.lr }) });
+      continue;
+    }
+    const m0 = b.leaf('state', `${name}.adam_m`, p.type, { init: 'zeros' });
+    const v0 = b.leaf('state', `${name}.adam_v`, p.type, { init: 'zeros' });
+    const m1 = b.op('adam_m', [m0, g], { beta: o.beta1 });
+    const v1 = b.op('adam_v', [v0, g], { beta: o.beta2 });
+    const p1 = b.op('adam_step', [p, m1, v1, stepInput()], { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, decay: o.kind === 'adamw' ? wd : 0 });
+    updates.push({ target: name, value: p1 }, { target: `${name}.adam_m`, value: m1 }, { target: `${name}.adam_v`, value: v1 });
+  }
+  return { ...m, values: b.values, updates };
+}

@@ -1,0 +1,33 @@
+import type { Module } from '../ir/graph.ts';
+import { printModule } from '../ir/printer.ts';
+import { assertValid } from '../ir/verifier.ts';
+import { autodiff } from './autodiff.ts';
+import { dce } from './dce.ts';
+import { optimizer } from './optimizer.ts';
+import type { Pass, PassContext } from './pass.ts';
+
+/** The pass pipeline, in order. */
+export const PIPELINE: readonly Pass[] = [
+  autodiff, //  backward graph of the loss
+  optimizer, // parameter and optimizer-state updates
+  dce, //       drop what nothing needs
+];
+
+export interface PipelineOptions {
+  /** Print the IR after this pass (or after every pass with 'all'). */
+  printAfter?: string;
+  onPrint?: (header: string, ir: string) => void;
+  timings?: { pass: string; ms: number }[];
+}
+
+export function runPipeline(m: Module, cx: PassContext, opts: PipelineOptions = {}): Module {
+  assertValid(m, 'lowering');
+  for (const p of PIPELINE) {
+    const t0 = performance.now();
+    m = p.run(m, cx);
+    opts.timings?.push({ pass: p.name, ms: performance.now() - t0 });
+    assertValid(m, p.name);
+    if (opts.printAfter === 'all' || opts.printAfter === p.name) opts.onPrint?.(`// *** IR Dump After ${p.name} ***`, printModule(m));
+  }
+  return m;
+}

@@ -1,0 +1,207 @@
+import type { Span } from '../../grammar/diagnostics.ts';
+import type { Attrs, Value } from '../ir/graph.ts';
+import type { Dim } from '../ir/types.ts';
+import type { EVal } from './values.ts';
+
+export type ArgKind = 'tensor' | 'int' | 'float' | 'bool' | 'ints' | 'tensors' | 'graph' | 'any';
+
+export interface ArgSpec {
+  name: string;
+  kind: ArgKind;
+  default?: EVal;
+}
+
+/** What a builtin may ask of the elaborator. */
+export interface BuiltinContext {
+  span: Span;
+  training: boolean;
+  op(name: string, inputs: Value[], attrs?: Attrs): EVal;
+  fail(code: string, message: string, hint?: string): never;
+  /** The i32 step counter input (dropout masks depend on it). */
+  step(): Value;
+  /** A seed unique to this call site within the model. */
+  seed(): number;
+  /** The tensors of a graph: features, labels, split.*, adj.* */
+  graphTensor(g: EVal & { kind: 'graph' }, feed: string): Value;
+}
+
+export type Args = Record<string, EVal>;
+
+export interface Builtin {
+  params: ArgSpec[];
+  doc: string;
+  build(cx: BuiltinContext, a: Args): EVal;
+}
+
+const tensor = (a: Args, k: string) => (a[k] as EVal & { kind: 'tensor' }).v;
+const int = (a: Args, k: string) => (a[k] as EVal & { kind: 'num' }).n;
+const X: ArgSpec = { name: 'x', kind: 'tensor' };
+const num = (n: number): EVal => ({ kind: 'num', n });
+const flag = (b: boolean): EVal => ({ kind: 'bool', b });
+
+function unary(op: string, doc: string, fold: (x: number) => number): Builtin {
+  return { params: [{ name: 'x', kind: 'any' }], doc, build: (cx, a) => {
+      const x = a['x']!;
+      if (x.kind === 'num') return num(fold(x.n));
+      if (x.kind === 'sym') return num(NaN); // a size not yet bound: only shapes matter while checking
+      return cx.op(op, [tensorArg(cx, x)]);
+    },
+  };
+}
+
+function tensorArg(cx: BuiltinContext, v: EVal): Value {
+  if (v.kind !== 'tensor') cx.fail('FLX3004', `expected a tensor, got ${v.kind === 'num' ? `the number ${v.n}` : v.kind}`);
+  return v.v;
+}
+
+function axesOf(a: Args, rank: number): number[] {
+  const ax = a['axis']!;
+  if (ax.kind === 'list') return ax.items.map((i) => (i.kind === 'num' ? i.n : 0));
+  if (ax.kind === 'num') return [ax.n];
+  return Array.from({ length: rank }, (_, i) => i);
+}
+
+function reduction(op: string, doc: string): Builtin {
+  return {
+    params: [X, { name: 'axis', kind: 'any', default: { kind: 'str', s: 'all' } }, { name: 'keepdims', kind: 'bool', default: flag(false) }],
+    doc,
+    build: (cx, a) => {
+      const x = tensor(a, 'x');
+      return cx.op(op, [x], { axes: axesOf(a, x.type.shape.length), keepdims: (a['keepdims'] as EVal & { kind: 'bool' }).b });
+    },
+  };
+}
+
+function lastAxisOnly(cx: BuiltinContext, a: Args, x: Value, what: string): void {
+  const ax = int(a, 'axis');
+  if (ax !== -1 && ax !== x.type.shape.length - 1) cx.fail('FLX3050', `${what} is computed over the last axis only, got axis ${ax}`, 'transpose the axis to the end first');
+}
+
+/** Ops callable from `.flex` code, by surface name. */
+export const BUILTINS: Record<string, Builtin> = {
+  relu: unary('relu', 'max(x, 0)', (x) => Math.max(x, 0)),
+  gelu: unary('gelu', 'GELU, tanh approximation (as GPT-2)', (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)))),
+  tanh: unary('tanh', 'hyperbolic tangent', Math.tanh),
+  exp: unary('exp', 'e^x', Math.exp),
+  log: unary('log', 'natural logarithm', Math.log),
+  sigmoid: unary('sigmoid', '1 / (1 + e^-x)', (x) => 1 / (1 + Math.exp(-x))),
+  sqrt: unary('sqrt', 'square root', Math.sqrt),
+  softmax: {
+    params: [X, { name: 'axis', kind: 'int', default: num(-1) }],
+    doc: 'softmax over the last axis',
+    build: (cx, a) => (lastAxisOnly(cx, a, tensor(a, 'x'), 'softmax'), cx.op('softmax', [tensor(a, 'x')])),
+  },
+  log_softmax: {
+    params: [X, { name: 'axis', kind: 'int', default: num(-1) }],
+    doc: 'log-softmax over the last axis',
+    build: (cx, a) => (lastAxisOnly(cx, a, tensor(a, 'x'), 'log_softmax'), cx.op('log_softmax', [tensor(a, 'x')])),
+  },
+  layernorm: {
+    params: [X, { name: 'eps', kind: 'float', default: num(1e-5) }],
+    doc: 'normalise the last axis to zero mean and unit variance (no affine part)',
+    build: (cx, a) => cx.op('layernorm', [tensor(a, 'x')], { eps: int(a, 'eps') }),
+  },
+  sum: reduction('sum', 'sum over `axis` (an int or a list; all axes by default)'),
+  mean: reduction('mean', 'mean over `axis`'),
+  max: reduction('max', 'maximum over `axis`'),
+  matmul: {
+    params: [
+      { name: 'a', kind: 'tensor' },
+      { name: 'b', kind: 'tensor' },
+    ],
+    doc: 'a @ b over the last two axes, batch axes broadcast',
+    build: (cx, a) => cx.op('matmul', [tensor(a, 'a'), tensor(a, 'b')]),
+  },
+  transpose: {
+    params: [X, { name: 'perm', kind: 'ints', default: { kind: 'str', s: 'last2' } }],
+    doc: 'permute axes; by default swap the last two',
+    build: (cx, a) => {
+      const x = tensor(a, 'x');
+      const r = x.type.shape.length;
+      const p = a['perm']!;
+      if (p.kind === 'list') return cx.op('transpose', [x], { perm: p.items.map((i) => (i as EVal & { kind: 'num' }).n) });
+      if (r < 2) cx.fail('FLX3050', `transpose needs rank ≥ 2, got rank ${r}`);
+      return cx.op('transpose', [x], { perm: [...Array.from({ length: r - 2 }, (_, i) => i), r - 1, r - 2] });
+    },
+  },
+  reshape: {
+    params: [X, { name: 'shape', kind: 'ints' }],
+    doc: 'view with a new shape; one entry may be -1',
+    build: (cx, a) => cx.op('reshape', [tensor(a, 'x')], { shape: dims(a['shape']!) as number[] }),
+  },
+  concat: {
+    params: [
+      { name: 'xs', kind: 'tensors' },
+      { name: 'axis', kind: 'int', default: num(0) },
+    ],
+    doc: 'join tensors along `axis`',
+    build: (cx, a) => cx.op('concat', (a['xs'] as EVal & { kind: 'list' }).items.map((i) => (i as EVal & { kind: 'tensor' }).v), { axis: int(a, 'axis') }),
+  },
+  gather: {
+    params: [
+      { name: 'table', kind: 'tensor' },
+      { name: 'idx', kind: 'tensor' },
+    ],
+    doc: 'rows of `table` at integer indices `idx` (embedding lookup)',
+    build: (cx, a) => cx.op('gather', [tensor(a, 'table'), tensor(a, 'idx')]),
+  },
+  scatter_add: {
+    params: [
+      { name: 'base', kind: 'tensor' },
+      { name: 'idx', kind: 'tensor' },
+      { name: 'updates', kind: 'tensor' },
+    ],
+    doc: 'base with rows of `updates` added at `idx`',
+    build: (cx, a) => cx.op('scatter_add', [tensor(a, 'base'), tensor(a, 'idx'), tensor(a, 'updates')]),
+  },
+  cross_entropy: {
+    params: [
+      { name: 'logits', kind: 'tensor' },
+      { name: 'targets', kind: 'tensor' },
+    ],
+    doc: 'mean cross-entropy of logits [..., C] against i32 class ids [...]',
+    build: (cx, a) => cx.op('cross_entropy', [tensor(a, 'logits'), tensor(a, 'targets')]),
+  },
+  dropout: {
+    params: [X, { name: 'p', kind: 'float' }],
+    doc: 'inverted dropout with probability p while training; identity otherwise',
+    build: (cx, a) => {
+      const p = int(a, 'p');
+      if (!(p >= 0 && p < 1)) cx.fail('FLX3050', `dropout probability must be in [0, 1), got ${p}`);
+      if (!cx.training || p === 0) return a['x']!;
+      return cx.op('dropout', [tensor(a, 'x'), cx.step()], { p, seed: cx.seed() });
+    },
+  },
+  causal_mask: {
+    params: [X, { name: 'fill', kind: 'float', default: num(-Infinity) }],
+    doc: 'x[..., i, j] where j ≤ i, `fill` (default -inf) above the diagonal',
+    build: (cx, a) => cx.op('causal_mask', [tensor(a, 'x')], { fill: int(a, 'fill') }),
+  },
+  aggregate: {
+    params: [
+      { name: 'g', kind: 'graph' },
+      { name: 'x', kind: 'tensor' },
+    ],
+    doc: 'D^-1/2 (A+I) D^-1/2 @ x over the graph `g` (GCN propagation)',
+    build: (cx, a) => {
+      const g = a['g'] as EVal & { kind: 'graph' };
+      const n = g.spec.nodes;
+      const parts = ['adj.indptr', 'adj.indices', 'adj.values'].map((f) => cx.graphTensor(g, f));
+      return cx.op('spmm', [...parts, tensor(a, 'x')], { rows: n, cols: n });
+    },
+  },
+};
+
+function dims(v: EVal): Dim[] {
+  return v.kind === 'list' ? v.items.map((i) => (i.kind === 'num' ? i.n : i.kind === 'sym' ? i.dim : NaN)) : [];
+}
+
+/** Parameter initialisers, valid only after `param … =`. */
+export const INITS: Record<string, { params: ArgSpec[]; doc: string }> = {
+  normal: { params: [{ name: 'std', kind: 'float', default: num(1) }, { name: 'mean', kind: 'float', default: num(0) }], doc: 'Gaussian' },
+  uniform: { params: [{ name: 'low', kind: 'float', default: num(-1) }, { name: 'high', kind: 'float', default: num(1) }], doc: 'uniform on [low, high)' },
+  glorot: { params: [], doc: 'Glorot/Xavier uniform: ±sqrt(6 / (fan_in + fan_out))' },
+  zeros: { params: [], doc: 'all zeros' },
+  ones: { params: [], doc: 'all ones' },
+  constant: { params: [{ name: 'value', kind: 'float' }], doc: 'every element `value`' },
+};

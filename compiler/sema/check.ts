@@ -1,0 +1,78 @@
+import type * as A from '../../grammar/ast.ts';
+import { DiagnosticError, type Diagnostic } from '../../grammar/diagnostics.ts';
+import { Elaborator } from './elaborate.ts';
+import { graphSpecOf } from './graph-decl.ts';
+import { checkComponent, checkHardware } from './hardware.ts';
+import { resolvePlan } from './plan.ts';
+import { lowerPlan } from '../lower/lower.ts';
+import { loadProgram, type LoadOptions, type Program } from './program.ts';
+import type { EVal } from './values.ts';
+
+export interface CheckResult {
+  program: Program;
+  diagnostics: Diagnostic[];
+}
+
+/** Loads a file with its imports and runs every semantic check; diagnostics are sorted by position. */
+export function checkFile(path: string, opts: LoadOptions = {}): CheckResult {
+  const program = loadProgram(path, opts);
+  const diagnostics = [...program.diagnostics];
+  if (!program.syntaxErrors && !diagnostics.length) {
+    for (const file of program.files.values()) {
+      for (const d of file.ast.decls) diagnostics.push(...checkDecl(d, program, file));
+    }
+  }
+  return { program, diagnostics: sortDiagnostics(dedupe(diagnostics)) };
+}
+
+function checkDecl(d: A.Decl, program: Program, file: Program['entry']): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const ref = { decl: d, file };
+  switch (d.kind) {
+    case 'layer': {
+      const el = new Elaborator(program, { mode: 'check', training: true, binds: new Map() });
+      el.layerAlone(ref);
+      out.push(...el.diagnostics);
+      break;
+    }
+    case 'model': {
+      const el = new Elaborator(program, { mode: 'check', training: true, binds: new Map() });
+      el.model(ref, new Map<string, EVal>(), d.name.name);
+      out.push(...el.diagnostics);
+      break;
+    }
+    case 'graph':
+      try {
+        graphSpecOf(d, file);
+      } catch (e) {
+        if (!(e instanceof DiagnosticError)) throw e;
+        out.push(e.diagnostic);
+      }
+      break;
+    case 'component':
+      checkComponent(d, out);
+      break;
+    case 'hardware':
+      checkHardware(d, file, program, out);
+      break;
+    case 'plan':
+      if (file === program.entry) out.push(...lowerPlan(program, d).diagnostics);
+      else resolvePlan(d, file, program, out);
+      break;
+  }
+  return out;
+}
+
+function dedupe(ds: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return ds.filter((d) => {
+    const k = `${d.code}|${d.span.file}|${d.span.line}|${d.span.column}|${d.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+export function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {
+  return [...ds].sort((a, b) => (a.span.file < b.span.file ? -1 : a.span.file > b.span.file ? 1 : a.span.line - b.span.line || a.span.column - b.span.column));
+}

@@ -1,0 +1,77 @@
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type * as A from '../../grammar/ast.ts';
+import { didYouMean, fail, type Span } from '../../grammar/diagnostics.ts';
+import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
+import type { SourceFile } from './program.ts';
+
+const ITEMS = ['dir', 'nodes', 'features', 'edges', 'labels', 'split'];
+
+/** Reads a `graph` declaration into a GraphSpec with file paths resolved against the declaring file. */
+export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
+  const items = new Map<string, A.GraphItem>();
+  for (const it of g.items) {
+    if (!ITEMS.includes(it.name.name)) fail('FLX4003', it.name.span, `a graph has no item \`${it.name.name}\``, didYouMean(it.name.name, ITEMS) ?? `items are ${ITEMS.map((i) => `\`${i}\``).join(', ')}`);
+    if (items.has(it.name.name)) fail('FLX2011', it.name.span, `graph item \`${it.name.name}\` is given twice`);
+    items.set(it.name.name, it);
+  }
+  const dirItem = items.get('dir');
+  const base = resolve(dirname(file.abs), dirItem?.value?.kind === 'string' ? dirItem.value.value : '.');
+  const path = (e: A.Expr): string => {
+    if (e.kind !== 'string') fail('FLX3004', e.span, 'a data file is given as a string path');
+    const p = resolve(base, e.value);
+    if (!existsSync(p)) fail('FLX6001', e.span, `data file not found: ${p}`, dirItem ? undefined : 'paths are relative to this .flex file, or to `dir: "…"` in the graph');
+    return p;
+  };
+  const nodesItem = items.get('nodes');
+  if (!nodesItem?.value || nodesItem.value.kind !== 'number' || !Number.isInteger(nodesItem.value.value) || nodesItem.value.value <= 0)
+    fail('FLX4005', (nodesItem ?? g).span, `graph \`${g.name.name}\` needs \`nodes: N\`, a positive whole number`);
+  const nodes = nodesItem.value.value;
+  const size = (e: A.Expr | { kind: 'ellipsis'; span: Span }): number => {
+    if (e.kind === 'number' && Number.isInteger(e.value)) return e.value;
+    if (e.kind === 'name' && e.name === 'nodes') return nodes;
+    return fail('FLX3004', e.span, 'a graph size is a whole number or `nodes`');
+  };
+  const call = (e: A.Expr | undefined, what: string, names: string[]): A.Expr & { kind: 'call' } => {
+    if (!e || e.kind !== 'call' || e.callee.kind !== 'name' || !names.includes(e.callee.name))
+      fail('FLX4005', e?.span ?? g.span, `${what} is loaded with ${names.map((n) => `\`from ${n}(…)\``).join(' or ')}`);
+    return e;
+  };
+  const spec: GraphSpec = { name: g.name.name, nodes };
+  const feat = items.get('features');
+  if (feat) {
+    if (!feat.type || feat.type.dims.length !== 2 || feat.type.dtype !== 'f32') fail('FLX4005', feat.span, 'features need a type `f32[nodes, F]`');
+    const [rows, dim] = feat.type.dims.map(size) as [number, number];
+    if (rows !== nodes) fail('FLX3002', feat.type.span, `features have ${rows} rows but the graph has ${nodes} nodes`);
+    const src = call(feat.from, 'features', ['csr', 'dense']);
+    const pos = src.args.filter((a) => !a.name);
+    const norm = src.args.find((a) => a.name?.name === 'normalize')?.value;
+    const normalize = norm ? (norm.kind === 'string' ? norm.value : norm.kind === 'name' ? norm.name : '') : 'none';
+    if (normalize !== 'row' && normalize !== 'none') fail('FLX4005', norm!.span, '`normalize` is `row` or `none`');
+    if (src.callee.kind === 'name' && src.callee.name === 'csr') {
+      if (pos.length !== 2) fail('FLX3011', src.span, '`csr(indptr, indices)` takes two files: int32 row pointers and int32 column ids');
+      spec.features = { indptr: path(pos[0]!.value), indices: path(pos[1]!.value), dim, normalize };
+    } else {
+      if (pos.length !== 1) fail('FLX3011', src.span, '`dense(file)` takes one file of f32 values');
+      spec.features = { dense: path(pos[0]!.value), dim, normalize };
+    }
+  }
+  const edges = items.get('edges');
+  if (edges) {
+    const src = call(edges.from, 'edges', ['coo']);
+    if (src.args.length !== 1) fail('FLX3011', src.span, '`coo(file)` takes one file of int32 (src, dst) pairs');
+    spec.edges = { file: path(src.args[0]!.value) };
+  }
+  const labels = items.get('labels');
+  if (labels) {
+    if (!labels.from) fail('FLX4005', labels.span, 'labels are loaded with `labels: i32[nodes] from "file"`');
+    if (labels.type && (labels.type.dtype !== 'i32' || labels.type.dims.length !== 1 || size(labels.type.dims[0]!) !== nodes)) fail('FLX3002', labels.type.span, `labels must be i32[nodes] (${nodes})`);
+    spec.labels = { file: path(labels.from) };
+  }
+  const split = items.get('split');
+  if (split) {
+    if (!split.from) fail('FLX4005', split.span, 'the split is loaded with `split from "meta.json"`');
+    spec.split = { file: path(split.from) };
+  }
+  return spec;
+}

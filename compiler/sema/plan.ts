@@ -1,0 +1,239 @@
+import { z } from 'zod';
+import type * as A from '../../grammar/ast.ts';
+import { diag, didYouMean, type Diagnostic } from '../../grammar/diagnostics.ts';
+import type { DeclRef, Program, SourceFile } from './program.ts';
+import { quantityOf } from './hardware.ts';
+
+const WeightDecay = z.array(z.object({ pattern: z.string(), value: z.number().nonnegative() }));
+export const OptimizerConfig = z.object({
+  kind: z.enum(['sgd', 'adam', 'adamw']),
+  lr: z.number().positive(),
+  beta1: z.number().min(0).lt(1),
+  beta2: z.number().min(0).lt(1),
+  eps: z.number().positive(),
+  /** Per-parameter weight decay: the first pattern that matches a parameter's name wins. */
+  weightDecay: WeightDecay,
+});
+export type OptimizerConfig = z.infer<typeof OptimizerConfig>;
+
+export const PlanConfig = z.object({
+  name: z.string(),
+  model: z.string(),
+  modelArgs: z.record(z.string(), z.union([z.number(), z.boolean()])),
+  hardware: z.string().optional(),
+  bind: z.record(z.string(), z.number().int().positive()),
+  task: z.discriminatedUnion('kind', [z.object({ kind: z.literal('train'), loss: z.string(), optimizer: OptimizerConfig }), z.object({ kind: z.literal('infer') })]),
+  memory: z.object({ gpu: z.number().positive().optional(), host: z.number().positive().optional(), ssd: z.number().positive().optional() }),
+  checkpoint: z.union([z.enum(['auto', 'none', 'all', 'sqrt']), z.object({ every: z.number().int().positive() })]),
+  placement: z.enum(['auto', 'gpu', 'host']),
+  fuse: z.array(z.enum(['elementwise', 'moe'])),
+  target: z.enum(['wgsl', 'cuda']),
+  seed: z.number().int().nonnegative(),
+  steps: z.number().int().positive(),
+});
+export type PlanConfig = z.infer<typeof PlanConfig>;
+
+const FIELDS = ['model', 'on', 'bind', 'task', 'memory', 'checkpoint', 'placement', 'fuse', 'target', 'seed', 'steps'];
+const OPT_DEFAULTS = { sgd: { lr: 0.01, beta1: 0, beta2: 0, eps: 1e-8 }, adam: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, adamw: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 } };
+
+const nameOf = (e: A.Expr): string | undefined => (e.kind === 'name' ? e.name : undefined);
+
+/** Reads a `plan` block into a PlanConfig; problems go to `out` and the result is undefined. */
+export function resolvePlan(p: A.PlanDecl, file: SourceFile, program: Program, out: Diagnostic[]): { config: PlanConfig; model: DeclRef } | undefined {
+  const before = out.length;
+  const scope = program.scopes.get(file) ?? new Map<string, DeclRef>();
+  const fields = new Map<string, A.Field>();
+  for (const f of p.fields) {
+    if (!FIELDS.includes(f.key.name)) out.push(diag('FLX5001', f.key.span, `a plan has no field \`${f.key.name}\``, didYouMean(f.key.name, FIELDS) ?? `plan fields are ${FIELDS.map((x) => `\`${x}\``).join(', ')}`));
+    else if (fields.has(f.key.name)) out.push(diag('FLX2011', f.key.span, `plan field \`${f.key.name}\` is given twice`));
+    else fields.set(f.key.name, f);
+  }
+  const bad = (e: A.Expr | A.Field, msg: string, hint?: string) => {
+    out.push(diag('FLX5007', e.span, msg, hint));
+  };
+
+  // model
+  const mf = fields.get('model');
+  let model: DeclRef | undefined;
+  const modelArgs: Record<string, number | boolean> = {};
+  if (!mf) out.push(diag('FLX5002', p.name.span, `plan \`${p.name.name}\` needs \`model: …\``));
+  else {
+    const e = mf.value;
+    const callee = e.kind === 'call' ? e.callee : e;
+    const name = nameOf(callee);
+    const ref = name ? scope.get(name) : undefined;
+    const models = [...scope.values()].filter((d) => d.decl.kind === 'model').map((d) => d.decl.name.name);
+    if (!name || !ref || ref.decl.kind !== 'model') out.push(diag('FLX5005', callee.span, name ? `unknown model \`${name}\`` : 'expected a model name', name ? didYouMean(name, models) : undefined));
+    else {
+      model = ref;
+      const decl = ref.decl as A.ModelDecl;
+      for (const a of e.kind === 'call' ? e.args : []) {
+        if (!a.name) {
+          bad(a.value, 'model arguments are named: `Gpt(depth: 12)`');
+          continue;
+        }
+        if (!decl.params.some((q) => q.name.name === a.name!.name)) {
+          out.push(diag('FLX3010', a.name.span, `model \`${decl.name.name}\` has no parameter \`${a.name.name}\``, didYouMean(a.name.name, decl.params.map((q) => q.name.name))));
+          continue;
+        }
+        const v = a.value;
+        if (v.kind === 'number' && !v.unit) modelArgs[a.name.name] = v.value;
+        else if (v.kind === 'bool') modelArgs[a.name.name] = v.value;
+        else if (v.kind === 'neg' && v.operand.kind === 'number') modelArgs[a.name.name] = -v.operand.value;
+        else bad(v, `model argument \`${a.name.name}\` must be a number or a boolean`);
+      }
+    }
+  }
+
+  // on
+  let hardware: string | undefined;
+  const on = fields.get('on');
+  if (on) {
+    const name = nameOf(on.value);
+    const ref = name ? scope.get(name) : undefined;
+    if (!ref || ref.decl.kind !== 'hardware')
+      out.push(diag('FLX2010', on.value.span, name ? `unknown hardware \`${name}\`` : 'expected a hardware name', name ? didYouMean(name, [...scope.values()].filter((d) => d.decl.kind === 'hardware').map((d) => d.decl.name.name)) : undefined));
+    else hardware = name;
+  }
+
+  // bind
+  const bind: Record<string, number> = {};
+  const bf = fields.get('bind');
+  if (bf) {
+    if (bf.value.kind !== 'object') bad(bf.value, '`bind` is a block of sizes: `bind: { B: 8, T: 1024 }`');
+    else
+      for (const f of bf.value.fields) {
+        const v = f.value;
+        if (v.kind !== 'number' || v.unit || !Number.isInteger(v.value) || v.value <= 0) bad(v, `size \`${f.key.name}\` must be a positive whole number`);
+        else bind[f.key.name] = v.value;
+      }
+  }
+
+  // task
+  let task: PlanConfig['task'] = { kind: 'infer' };
+  const tf = fields.get('task');
+  if (tf) {
+    const kind = nameOf(tf.value);
+    if (kind !== 'train' && kind !== 'infer') bad(tf.value, '`task` is `train { … }` or `infer`', kind ? didYouMean(kind, ['train', 'infer']) : undefined);
+    else if (kind === 'train') {
+      let optimizer: OptimizerConfig = { kind: 'adam', ...OPT_DEFAULTS.adam, weightDecay: [] };
+      let loss = 'loss';
+      for (const f of tf.body ?? []) {
+        if (f.key.name === 'loss') {
+          const n = nameOf(f.value) ?? (f.value.kind === 'string' ? f.value.value : undefined);
+          if (!n) bad(f.value, '`loss` names a model output');
+          else loss = n;
+        } else if (f.key.name === 'optimizer') optimizer = parseOptimizer(f.value, bad) ?? optimizer;
+        else out.push(diag('FLX5001', f.key.span, `\`train\` has no field \`${f.key.name}\``, didYouMean(f.key.name, ['optimizer', 'loss']) ?? 'it takes `optimizer` and `loss`'));
+      }
+      task = { kind: 'train', loss, optimizer };
+    } else if (tf.body?.length) bad(tf.body[0]!, '`infer` takes no settings yet');
+  }
+
+  // memory
+  const memory: PlanConfig['memory'] = {};
+  const memf = fields.get('memory');
+  if (memf) {
+    if (memf.value.kind !== 'object') bad(memf.value, '`memory` is a block of budgets: `memory: { gpu: 20 GiB }`');
+    else
+      for (const f of memf.value.fields) {
+        if (!['gpu', 'host', 'ssd'].includes(f.key.name)) {
+          out.push(diag('FLX4003', f.key.span, `no memory tier \`${f.key.name}\``, didYouMean(f.key.name, ['gpu', 'host', 'ssd']) ?? 'tiers are `gpu`, `host` and `ssd`'));
+          continue;
+        }
+        const q = quantityOf(f.value, 'bytes', `memory.${f.key.name}`, out);
+        if (q !== undefined) memory[f.key.name as 'gpu'] = q;
+      }
+  }
+
+  const choice = <T extends string>(k: string, options: readonly T[], dflt: T): T => {
+    const f = fields.get(k);
+    if (!f) return dflt;
+    const n = nameOf(f.value);
+    if (!n || !options.includes(n as T)) {
+      bad(f.value, `\`${k}\` is one of ${options.map((o) => `\`${o}\``).join(', ')}`, n ? didYouMean(n, options) : undefined);
+      return dflt;
+    }
+    return n as T;
+  };
+
+  let checkpoint: PlanConfig['checkpoint'] = 'none';
+  const cf = fields.get('checkpoint');
+  if (cf) {
+    const v = cf.value;
+    if (v.kind === 'call' && nameOf(v.callee) === 'every') {
+      const k = v.args[0]?.value;
+      if (v.args.length !== 1 || k?.kind !== 'number' || !Number.isInteger(k.value) || k.value < 1) bad(v, '`every(k)` takes one positive whole number');
+      else checkpoint = { every: k.value };
+    } else checkpoint = choice('checkpoint', ['auto', 'none', 'all', 'sqrt'] as const, 'none');
+  }
+  const placement = choice('placement', ['auto', 'gpu', 'host'] as const, 'auto');
+  const target = choice('target', ['wgsl', 'cuda'] as const, 'wgsl');
+  const fuse: PlanConfig['fuse'] = [];
+  const ff = fields.get('fuse');
+  if (ff) {
+    if (ff.value.kind !== 'list') bad(ff.value, '`fuse` is a list: `fuse: [elementwise, moe]`');
+    else
+      for (const i of ff.value.items) {
+        const n = nameOf(i);
+        if (n !== 'elementwise' && n !== 'moe') bad(i, 'fusions are `elementwise` and `moe`', n ? didYouMean(n, ['elementwise', 'moe']) : undefined);
+        else fuse.push(n);
+      }
+  }
+  const int = (k: string, dflt: number, min: number): number => {
+    const f = fields.get(k);
+    if (!f) return dflt;
+    if (f.value.kind !== 'number' || f.value.unit || !Number.isInteger(f.value.value) || f.value.value < min) {
+      bad(f.value, `\`${k}\` must be a whole number ≥ ${min}`);
+      return dflt;
+    }
+    return f.value.value;
+  };
+  const seed = int('seed', 0, 0);
+  const steps = int('steps', 10, 1);
+
+  if (out.length > before || !model) return undefined;
+  const config = PlanConfig.parse({ name: p.name.name, model: model.decl.name.name, modelArgs, hardware, bind, task, memory, checkpoint, placement, fuse, target, seed, steps });
+  return { config, model };
+}
+
+function parseOptimizer(e: A.Expr, bad: (e: A.Expr, msg: string, hint?: string) => void): OptimizerConfig | undefined {
+  const callee = e.kind === 'call' ? e.callee : e;
+  const kind = nameOf(callee);
+  if (kind !== 'sgd' && kind !== 'adam' && kind !== 'adamw') {
+    bad(callee, 'the optimizer is `sgd(…)`, `adam(…)` or `adamw(…)`', kind ? didYouMean(kind, ['sgd', 'adam', 'adamw']) : undefined);
+    return undefined;
+  }
+  const o: OptimizerConfig = { kind, ...OPT_DEFAULTS[kind], weightDecay: [] };
+  const keys = ['lr', 'beta1', 'beta2', 'eps', 'weight_decay'];
+  for (const a of e.kind === 'call' ? e.args : []) {
+    const k = a.name?.name;
+    if (!k || !keys.includes(k)) {
+      bad(a.name ? { ...a.value, span: a.name.span } : a.value, k ? `\`${kind}\` has no setting \`${k}\`` : 'optimizer settings are named: `adam(lr: 3e-4)`', k ? didYouMean(k, keys) : undefined);
+      continue;
+    }
+    const v = a.value;
+    if (k === 'weight_decay') {
+      if (v.kind === 'number' && !v.unit) o.weightDecay = [{ pattern: '**', value: v.value }];
+      else if (v.kind === 'object') {
+        o.weightDecay = [];
+        for (const f of v.fields) {
+          if (f.value.kind !== 'number' || f.value.unit || f.value.value < 0) bad(f.value, 'a weight decay is a number ≥ 0');
+          else o.weightDecay.push({ pattern: f.key.name, value: f.value.value });
+        }
+      } else bad(v, '`weight_decay` is a number, or a block of parameter-name patterns: `{ "conv.*": 5e-4 }`');
+      continue;
+    }
+    if (v.kind !== 'number' || v.unit || !(v.value >= 0)) bad(v, `\`${k}\` must be a number`);
+    else if ((k === 'beta1' || k === 'beta2') && v.value >= 1) bad(v, `\`${k}\` must be below 1`);
+    else if ((k === 'lr' || k === 'eps') && v.value <= 0) bad(v, `\`${k}\` must be positive`);
+    else o[k as 'lr'] = v.value;
+  }
+  return o;
+}
+
+/** `*` matches within one name segment, `**` across segments. */
+export function globMatch(pattern: string, name: string): boolean {
+  const re = new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*\*/g, '\u0000').replace(/\*/g, '[^.]*').replace(/\u0000/g, '.*')}$`);
+  return re.test(name);
+}

@@ -1,0 +1,149 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse, type Decl, type Diagnostic, type FlexFile } from '../../grammar/index.ts';
+import { diag, didYouMean } from '../../grammar/diagnostics.ts';
+
+export const STDLIB_DIR = fileURLToPath(new URL('../../stdlib/', import.meta.url));
+
+export interface SourceFile {
+  /** The path shown in diagnostics and IR locations. */
+  path: string;
+  abs: string;
+  text: string;
+  ast: FlexFile;
+}
+
+export interface DeclRef {
+  decl: Decl;
+  file: SourceFile;
+}
+
+export interface Program {
+  root: string;
+  entry: SourceFile;
+  files: Map<string, SourceFile>;
+  /** Per file: the names it can see (its own declarations and its imports). */
+  scopes: Map<SourceFile, Map<string, DeclRef>>;
+  diagnostics: Diagnostic[];
+  /** True when some file failed to parse: later phases are skipped. */
+  syntaxErrors: boolean;
+}
+
+export interface LoadOptions {
+  /** Reads a file's text (an editor passes unsaved buffers); defaults to the disk. */
+  read?: (abs: string) => string | undefined;
+}
+
+const MARKERS = ['package.json', 'flex.json', '.git'];
+
+/** The project root: the nearest folder above the entry file that holds a package.json, flex.json or .git. */
+export function projectRoot(entryAbs: string): string {
+  let d = dirname(entryAbs);
+  for (;;) {
+    if (MARKERS.some((m) => existsSync(join(d, m)))) return d;
+    const up = dirname(d);
+    if (up === d) return dirname(entryAbs);
+    d = up;
+  }
+}
+
+export function displayPath(abs: string): string {
+  if (abs.startsWith(STDLIB_DIR)) return `std/${abs.slice(STDLIB_DIR.length).split(sep).join('/')}`;
+  const rel = relative(process.cwd(), abs);
+  return rel.startsWith('..') || isAbsolute(rel) ? abs : rel.split(sep).join('/');
+}
+
+const within = (dir: string, p: string) => p === dir || p.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+
+/** Loads the entry file and everything it imports, and builds each file's scope. */
+export function loadProgram(entry: string, opts: LoadOptions = {}): Program {
+  const read = opts.read ?? ((abs: string) => (existsSync(abs) ? readFileSync(abs, 'utf8') : undefined));
+  const entryAbs = resolve(entry);
+  const root = projectRoot(entryAbs);
+  const files = new Map<string, SourceFile>();
+  const diagnostics: Diagnostic[] = [];
+  let syntaxErrors = false;
+
+  const load = (abs: string): SourceFile | undefined => {
+    const have = files.get(abs);
+    if (have) return have;
+    const text = read(abs);
+    if (text === undefined) return undefined;
+    const path = displayPath(abs);
+    const r = parse(text, path);
+    const f: SourceFile = { path, abs, text, ast: r.ast };
+    files.set(abs, f);
+    if (r.diagnostics.length) syntaxErrors = true;
+    diagnostics.push(...r.diagnostics);
+    for (const imp of r.ast.imports) {
+      const target = resolveImport(imp.from.value, f, root);
+      if ('error' in target) {
+        diagnostics.push(diag(target.code, imp.from.span, target.error, target.hint));
+        continue;
+      }
+      if (!load(target.abs)) diagnostics.push(diag('FLX2001', imp.from.span, `cannot find module "${imp.from.value}"`, target.hint));
+    }
+    return f;
+  };
+
+  const entryFile = load(entryAbs);
+  if (!entryFile) {
+    const f: SourceFile = { path: displayPath(entryAbs), abs: entryAbs, text: '', ast: { path: entry, imports: [], decls: [], span: { file: entry, line: 1, column: 1, endLine: 1, endColumn: 1 } } };
+    return { root, entry: f, files, scopes: new Map(), diagnostics: [diag('FLX2000', f.ast.span, `cannot read ${entry}`)], syntaxErrors: true };
+  }
+
+  const scopes = new Map<SourceFile, Map<string, DeclRef>>();
+  for (const f of files.values()) {
+    const own = new Map<string, DeclRef>();
+    for (const d of f.ast.decls) {
+      if (own.has(d.name.name)) {
+        const prev = own.get(d.name.name)!.decl;
+        diagnostics.push(diag('FLX2005', d.name.span, `\`${d.name.name}\` is declared twice`, `the first declaration is at line ${prev.name.span.line}`));
+        continue;
+      }
+      own.set(d.name.name, { decl: d, file: f });
+    }
+    scopes.set(f, own);
+  }
+  for (const f of files.values()) {
+    const scope = scopes.get(f)!;
+    const own = new Map(scope);
+    for (const imp of f.ast.imports) {
+      const target = resolveImport(imp.from.value, f, root);
+      if ('error' in target) continue;
+      const tf = files.get(target.abs);
+      if (!tf) continue;
+      const exported = new Map(tf.ast.decls.map((d) => [d.name.name, { decl: d, file: tf }] as const));
+      for (const n of imp.names) {
+        const ref = exported.get(n.name);
+        if (!ref) {
+          diagnostics.push(diag('FLX2004', n.span, `\`${n.name}\` is not declared in "${imp.from.value}"`, didYouMean(n.name, exported.keys()) ?? `it declares ${[...exported.keys()].map((k) => `\`${k}\``).join(', ')}`));
+          continue;
+        }
+        if (own.has(n.name) && own.get(n.name)!.file === f) {
+          diagnostics.push(diag('FLX2006', n.span, `imported \`${n.name}\` clashes with a declaration in this file`));
+          continue;
+        }
+        scope.set(n.name, ref);
+      }
+    }
+  }
+  return { root, entry: entryFile, files, scopes, diagnostics, syntaxErrors };
+}
+
+type Resolved = { abs: string; hint?: string } | { error: string; code: string; hint?: string };
+
+function resolveImport(spec: string, from: SourceFile, root: string): Resolved {
+  const withExt = (p: string) => (p.endsWith('.flex') ? p : `${p}.flex`);
+  if (spec.startsWith('std/')) {
+    const abs = resolve(STDLIB_DIR, withExt(spec.slice(4)));
+    if (!within(STDLIB_DIR, abs)) return { error: `import "${spec}" resolves outside the standard library`, code: 'FLX2002' };
+    return { abs, hint: 'the standard library has std/nn, std/gnn and std/hardware' };
+  }
+  if (!spec.startsWith('./') && !spec.startsWith('../')) return { error: `import "${spec}" is neither relative (./, ../) nor in the standard library (std/)`, code: 'FLX2003', hint: 'write "./file" for a file beside this one, or "std/nn" for the standard library' };
+  const abs = resolve(dirname(from.abs), withExt(spec));
+  const fromStd = within(STDLIB_DIR, from.abs);
+  if (!within(root, abs) && !(fromStd && within(STDLIB_DIR, abs))) return { error: `import "${spec}" resolves outside the project root (${displayPath(root) || '.'})`, code: 'FLX2002' };
+  return { abs };
+}

@@ -1,0 +1,133 @@
+import { readFileSync, statSync } from 'node:fs';
+import type { GraphFeed, GraphSpec } from './graph-spec.ts';
+
+export interface GraphData {
+  nodes: number;
+  featureDim: number;
+  features: Float32Array;
+  /** D^-1/2 (A + I) D^-1/2 in CSR, the GCN propagation matrix. */
+  adj: { indptr: Int32Array; indices: Int32Array; values: Float32Array };
+  labels: Int32Array;
+  split: { train: Int32Array; val: Int32Array; test: Int32Array };
+}
+
+export class DataError extends Error {}
+
+export function readI32(file: string): Int32Array {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(file);
+  } catch {
+    throw new DataError(`cannot read ${file}`);
+  }
+  if (buf.byteLength % 4) throw new DataError(`${file} is ${buf.byteLength} bytes, not a whole number of int32 values`);
+  const out = new Int32Array(buf.byteLength / 4);
+  for (let i = 0; i < out.length; i++) out[i] = buf.readInt32LE(i * 4);
+  return out;
+}
+
+export function fileSize(file: string): number | undefined {
+  try {
+    return statSync(file).size;
+  } catch {
+    return undefined;
+  }
+}
+
+const cache = new Map<string, GraphData>();
+
+/** Reads a graph's files, normalises features and adjacency, and checks every size against the declaration. */
+export function loadGraph(spec: GraphSpec): GraphData {
+  const key = JSON.stringify(spec);
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const n = spec.nodes;
+  const f = spec.features;
+  const featureDim = f?.dim ?? 0;
+  const features = new Float32Array(n * featureDim);
+  if (f && 'indptr' in f) {
+    const indptr = readI32(f.indptr);
+    const indices = readI32(f.indices);
+    if (indptr.length !== n + 1) throw new DataError(`${f.indptr} has ${indptr.length} row pointers; ${n} nodes need ${n + 1}`);
+    if (indptr[n] !== indices.length) throw new DataError(`${f.indptr} ends at ${indptr[n]}, but ${f.indices} holds ${indices.length} column ids`);
+    for (let r = 0; r < n; r++)
+      for (let e = indptr[r]!; e < indptr[r + 1]!; e++) {
+        const c = indices[e]!;
+        if (c < 0 || c >= featureDim) throw new DataError(`${f.indices}: column ${c} is outside 0..${featureDim - 1}`);
+        features[r * featureDim + c] = 1;
+      }
+  } else if (f) {
+    const buf = readFileSync(f.dense);
+    if (buf.byteLength !== n * featureDim * 4) throw new DataError(`${f.dense} is ${buf.byteLength} bytes; f32[${n}, ${featureDim}] needs ${n * featureDim * 4}`);
+    for (let i = 0; i < features.length; i++) features[i] = buf.readFloatLE(i * 4);
+  }
+  if (f?.normalize === 'row')
+    for (let r = 0; r < n; r++) {
+      let s = 0;
+      for (let j = 0; j < featureDim; j++) s += features[r * featureDim + j]!;
+      if (s > 0) for (let j = 0; j < featureDim; j++) features[r * featureDim + j]! /= s;
+    }
+
+  const edges = spec.edges ? readI32(spec.edges.file) : new Int32Array(0);
+  if (edges.length % 2) throw new DataError(`${spec.edges!.file} holds an odd number of int32 values; edges are (src, dst) pairs`);
+  const rowsets: Set<number>[] = Array.from({ length: n }, (_, i) => new Set([i]));
+  for (let e = 0; e < edges.length; e += 2) {
+    const [s, d] = [edges[e]!, edges[e + 1]!];
+    if (s < 0 || s >= n || d < 0 || d >= n) throw new DataError(`${spec.edges!.file}: edge (${s}, ${d}) names a node outside 0..${n - 1}`);
+    rowsets[s]!.add(d);
+  }
+  const indptr = new Int32Array(n + 1);
+  rowsets.forEach((s, i) => (indptr[i + 1] = indptr[i]! + s.size));
+  const indices = new Int32Array(indptr[n]!);
+  const values = new Float32Array(indptr[n]!);
+  const deg = rowsets.map((s) => s.size);
+  rowsets.forEach((s, r) => {
+    [...s].sort((a, b) => a - b).forEach((c, k) => {
+      indices[indptr[r]! + k] = c;
+      values[indptr[r]! + k] = 1 / Math.sqrt(deg[r]! * deg[c]!);
+    });
+  });
+
+  const labels = spec.labels ? readI32(spec.labels.file) : new Int32Array(n).fill(-1);
+  if (labels.length !== n) throw new DataError(`${spec.labels!.file} holds ${labels.length} labels for ${n} nodes`);
+  const split = { train: new Int32Array(0), val: new Int32Array(0), test: new Int32Array(0) };
+  if (spec.split) {
+    let meta: { split?: Record<string, number[]> };
+    try {
+      meta = JSON.parse(readFileSync(spec.split.file, 'utf8')) as typeof meta;
+    } catch {
+      throw new DataError(`cannot read the split from ${spec.split.file}`);
+    }
+    for (const k of ['train', 'val', 'test'] as const) {
+      const ids = meta.split?.[k];
+      if (!Array.isArray(ids)) throw new DataError(`${spec.split.file} has no split.${k} list`);
+      if (ids.some((i) => !(Number.isInteger(i) && i >= 0 && i < n))) throw new DataError(`${spec.split.file}: split.${k} names a node outside 0..${n - 1}`);
+      split[k] = Int32Array.from(ids);
+    }
+  }
+  const data: GraphData = { nodes: n, featureDim, features, adj: { indptr, indices, values }, labels, split };
+  cache.set(key, data);
+  return data;
+}
+
+/** The array a graph feed key names, with its shape. */
+export function graphFeed(g: GraphData, feed: GraphFeed): { data: Float32Array | Int32Array; shape: number[] } {
+  switch (feed) {
+    case 'features':
+      return { data: g.features, shape: [g.nodes, g.featureDim] };
+    case 'labels':
+      return { data: g.labels, shape: [g.nodes] };
+    case 'adj.indptr':
+      return { data: g.adj.indptr, shape: [g.nodes + 1] };
+    case 'adj.indices':
+      return { data: g.adj.indices, shape: [g.adj.indices.length] };
+    case 'adj.values':
+      return { data: g.adj.values, shape: [g.adj.values.length] };
+    case 'split.train':
+    case 'split.val':
+    case 'split.test': {
+      const d = g.split[feed.slice(6) as 'train' | 'val' | 'test'];
+      return { data: d, shape: [d.length] };
+    }
+  }
+}
