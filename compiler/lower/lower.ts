@@ -28,11 +28,12 @@ export function selectPlan(program: Program, name: string | undefined): { plan?:
 }
 
 /** Binds a plan: resolves its settings and elaborates its model with every size fixed. */
-export function lowerPlan(program: Program, plan: A.PlanDecl): { lowered?: Lowered; diagnostics: Diagnostic[] } {
+export function lowerPlan(program: Program, plan: A.PlanDecl, opts: { evaluation?: boolean } = {}): { lowered?: Lowered; diagnostics: Diagnostic[] } {
   const out: Diagnostic[] = [];
   const r = resolvePlan(plan, program.entry, program, out);
   if (!r) return { diagnostics: out };
-  const { config, model } = r;
+  const { model } = r;
+  const config: PlanConfig = opts.evaluation ? { ...r.config, name: `${r.config.name}_eval`, task: { kind: 'infer' } } : r.config;
   const args = new Map<string, EVal>(Object.entries(config.modelArgs).map(([k, v]) => [k, typeof v === 'number' ? { kind: 'num', n: v } : { kind: 'bool', b: v }]));
   const el = new Elaborator(program, { mode: 'lower', training: config.task.kind === 'train', binds: new Map(Object.entries(config.bind)) });
   const forward = el.model(model, args, config.name);

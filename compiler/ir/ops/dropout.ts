@@ -42,7 +42,10 @@ export const dropoutOps: OpDef[] = [
       const seed = num(v.attrs, 'seed');
       const step = s!.data[0]!;
       const scale = 1 / (1 - p);
-      for (let i = 0; i < out.length; i++) out[i] = dropoutUniform(seed, step, i) < p ? 0 : x!.data[i]! * scale;
+      for (let i = 0; i < out.length; i++) {
+        const xi = x!.data[i]!;
+        out[i] = xi === 0 || dropoutUniform(seed, step, i) < p ? 0 : xi * scale; // a zero stays zero: skip its hash
+      }
       return { data: out, shape: shapeOf(v) };
     },
   },

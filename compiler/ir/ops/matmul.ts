@@ -69,13 +69,28 @@ export const matmulOps: OpDef[] = [
           bOff = 0;
         }
         const cOff = bi * m * n;
-        for (let i = 0; i < m; i++) {
-          const ci = cOff + i * n;
+        // loop order keeps reads of a contiguous, and skips its zeros (sparse features, masks)
+        if (ta) {
           for (let q = 0; q < k; q++) {
-            const av = ta ? A[aOff + q * m + i]! : A[aOff + i * k + q]!;
-            if (av === 0) continue;
+            const aq = aOff + q * m;
             const bq = bOff + q * n;
-            for (let j = 0; j < n; j++) c[ci + j] += av * Bk[bq + j]!;
+            for (let i = 0; i < m; i++) {
+              const av = A[aq + i]!;
+              if (av === 0) continue;
+              const ci = cOff + i * n;
+              for (let j = 0; j < n; j++) c[ci + j] += av * Bk[bq + j]!;
+            }
+          }
+        } else {
+          for (let i = 0; i < m; i++) {
+            const ci = cOff + i * n;
+            const ai = aOff + i * k;
+            for (let q = 0; q < k; q++) {
+              const av = A[ai + q]!;
+              if (av === 0) continue;
+              const bq = bOff + q * n;
+              for (let j = 0; j < n; j++) c[ci + j] += av * Bk[bq + j]!;
+            }
           }
         }
       }

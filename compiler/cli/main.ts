@@ -1,0 +1,56 @@
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { checkCommand } from './check.ts';
+import { irCommand } from './ir.ts';
+import { runCommand } from './run.ts';
+import { EXIT } from './exit.ts';
+
+const int = (what: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be a positive whole number`);
+  return n;
+};
+
+const program = new Command('flexc')
+  .description('Compile .flex plans for training and serving models on hardware with too little memory.')
+  .version('0.1.0')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+program
+  .command('check')
+  .description('parse and check files; print every problem found')
+  .argument('<files...>', '.flex files')
+  .option('--json', 'print {"diagnostics": [...]} on stdout')
+  .addHelpText('after', '\nExamples:\n  flexc check examples/gpt.flex\n  flexc check --json examples/*.flex')
+  .action((files: string[], o: { json?: boolean }) => checkCommand(files, o));
+
+program
+  .command('ir')
+  .description('print the IR of a plan after lowering and the pass pipeline')
+  .argument('<file>', '.flex file')
+  .option('--plan <name>', 'the plan to compile (needed when the file has several)')
+  .option('--print-after <pass>', 'print the IR after a pass (or `all`): lower, autodiff, optimizer, dce')
+  .option('--time-passes', 'print the time each pass took on stderr')
+  .addHelpText('after', '\nExamples:\n  flexc ir examples/mlp.flex --plan small\n  flexc ir examples/gpt.flex --plan tiny --print-after autodiff --time-passes')
+  .action((file: string, o: { plan?: string; printAfter?: string; timePasses?: boolean }) => irCommand(file, o));
+
+program
+  .command('run')
+  .description('train or run a plan and print the loss per step')
+  .argument('<file>', '.flex file')
+  .option('--plan <name>', 'the plan to run')
+  .option('--backend <backend>', 'cpu (the reference interpreter)', 'cpu')
+  .option('--steps <n>', 'training steps (default: the plan’s `steps`)', int('--steps'))
+  .option('--json', 'print {"metrics": {...}, "losses": [...]} on stdout at the end')
+  .addHelpText('after', '\nExamples:\n  flexc run examples/mlp.flex --plan train --steps 20\n  flexc run examples/gcn-cora.flex --backend cpu --json')
+  .action((file: string, o: { plan?: string; backend: string; steps?: number; json?: boolean }) => runCommand(file, o));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : EXIT.usage);
+  const msg = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`internal error: ${msg}\n(this is a bug in flexc; please report it with the input file)\n`);
+  if (process.env['FLEXC_DEBUG'] && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  process.exit(EXIT.internal);
+}
