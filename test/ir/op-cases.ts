@@ -1,0 +1,101 @@
+import { dropoutUniform } from '../../compiler/ir/ops/dropout.ts';
+import { tf, type Case } from '../helpers/oracle.ts';
+
+type TfFn = (xs: tf.Tensor[]) => tf.Tensor;
+
+export interface OpCase extends Case {
+  label: string;
+  tf: TfFn;
+}
+
+const gelu: TfFn = ([x]) => tf.mul(tf.mul(x!, 0.5), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x!, tf.mul(0.044715, tf.pow(x!, 3)))))));
+
+/** A dense matrix from the CSR arrays used by the spmm cases. */
+const csr = { rows: 4, cols: 3, indptr: [0, 2, 3, 3, 5], indices: [0, 2, 1, 0, 1], values: [0.5, -1, 2, 0.25, 1.5] };
+function denseA(): tf.Tensor2D {
+  const d = new Float32Array(csr.rows * csr.cols);
+  for (let r = 0; r < csr.rows; r++) for (let e = csr.indptr[r]!; e < csr.indptr[r + 1]!; e++) d[r * csr.cols + csr.indices[e]!] += csr.values[e]!;
+  return tf.tensor2d(d, [csr.rows, csr.cols]);
+}
+
+const dropMask = (n: number, p: number, seed: number, step: number) => Float32Array.from({ length: n }, (_, i) => (dropoutUniform(seed, step, i) < p ? 0 : 1 / (1 - p)));
+
+/** Every differentiable op, with shapes that exercise broadcasting and attributes, and its tfjs equivalent. */
+export const OP_CASES: OpCase[] = [
+  { label: 'neg', op: 'neg', inputs: [{ shape: [3, 4] }], tf: ([x]) => tf.neg(x!) },
+  { label: 'relu', op: 'relu', inputs: [{ shape: [3, 4] }], tf: ([x]) => tf.relu(x!) },
+  { label: 'gelu', op: 'gelu', inputs: [{ shape: [3, 4], range: [-3, 3] }], tf: gelu },
+  { label: 'tanh', op: 'tanh', inputs: [{ shape: [3, 4] }], tf: ([x]) => tf.tanh(x!) },
+  { label: 'exp', op: 'exp', inputs: [{ shape: [3, 4] }], tf: ([x]) => tf.exp(x!) },
+  { label: 'log', op: 'log', inputs: [{ shape: [3, 4], range: [0.5, 2] }], tf: ([x]) => tf.log(x!) },
+  { label: 'sigmoid', op: 'sigmoid', inputs: [{ shape: [3, 4], range: [-3, 3] }], tf: ([x]) => tf.sigmoid(x!) },
+  { label: 'sqrt', op: 'sqrt', inputs: [{ shape: [3, 4], range: [0.5, 2] }], tf: ([x]) => tf.sqrt(x!) },
+  { label: 'add (broadcast a row)', op: 'add', inputs: [{ shape: [2, 3, 4] }, { shape: [4] }], tf: ([a, b]) => tf.add(a!, b!) },
+  { label: 'sub (broadcast a column)', op: 'sub', inputs: [{ shape: [3, 1] }, { shape: [2, 3, 4] }], tf: ([a, b]) => tf.sub(a!, b!) },
+  { label: 'mul (broadcast both)', op: 'mul', inputs: [{ shape: [3, 1] }, { shape: [1, 4] }], tf: ([a, b]) => tf.mul(a!, b!) },
+  { label: 'div', op: 'div', inputs: [{ shape: [2, 3] }, { shape: [2, 3], range: [0.5, 2] }], tf: ([a, b]) => tf.div(a!, b!) },
+  { label: 'matmul', op: 'matmul', inputs: [{ shape: [3, 4] }, { shape: [4, 5] }], tf: ([a, b]) => tf.matMul(a!, b!) },
+  { label: 'matmul ta', op: 'matmul', attrs: { ta: true }, inputs: [{ shape: [4, 3] }, { shape: [4, 5] }], tf: ([a, b]) => tf.matMul(a!, b!, true, false) },
+  { label: 'matmul tb', op: 'matmul', attrs: { tb: true }, inputs: [{ shape: [3, 4] }, { shape: [5, 4] }], tf: ([a, b]) => tf.matMul(a!, b!, false, true) },
+  { label: 'matmul ta tb', op: 'matmul', attrs: { ta: true, tb: true }, inputs: [{ shape: [4, 3] }, { shape: [5, 4] }], tf: ([a, b]) => tf.matMul(a!, b!, true, true) },
+  { label: 'matmul batched, broadcast rhs', op: 'matmul', inputs: [{ shape: [2, 3, 4] }, { shape: [4, 5] }], tf: ([a, b]) => tf.matMul(a!, tf.broadcastTo(b!, [2, 4, 5])) },
+  { label: 'matmul batched', op: 'matmul', inputs: [{ shape: [2, 2, 3, 4] }, { shape: [2, 2, 4, 3] }], tf: ([a, b]) => tf.matMul(a!, b!) },
+  { label: 'sum all', op: 'sum', attrs: { axes: [0, 1, 2], keepdims: false }, inputs: [{ shape: [2, 3, 4] }], tf: ([x]) => tf.sum(x!) },
+  { label: 'sum axis 1 keepdims', op: 'sum', attrs: { axes: [1], keepdims: true }, inputs: [{ shape: [2, 3, 4] }], tf: ([x]) => tf.sum(x!, 1, true) },
+  { label: 'mean axes 0,2', op: 'mean', attrs: { axes: [0, 2], keepdims: false }, inputs: [{ shape: [2, 3, 4] }], tf: ([x]) => tf.mean(x!, [0, 2]) },
+  { label: 'max axis -1', op: 'max', attrs: { axes: [-1], keepdims: false }, inputs: [{ shape: [3, 5] }], tf: ([x]) => tf.max(x!, -1) },
+  { label: 'softmax', op: 'softmax', inputs: [{ shape: [2, 3, 5], range: [-2, 2] }], tf: ([x]) => tf.softmax(x!) },
+  { label: 'log_softmax', op: 'log_softmax', inputs: [{ shape: [3, 5], range: [-2, 2] }], tf: ([x]) => tf.logSoftmax(x!) },
+  {
+    label: 'layernorm',
+    op: 'layernorm',
+    attrs: { eps: 1e-5 },
+    inputs: [{ shape: [2, 3, 6] }],
+    tf: ([x]) => {
+      const { mean, variance } = tf.moments(x!, -1, true);
+      return tf.div(tf.sub(x!, mean), tf.sqrt(tf.add(variance, 1e-5)));
+    },
+  },
+  { label: 'transpose', op: 'transpose', attrs: { perm: [2, 0, 1] }, inputs: [{ shape: [2, 3, 4] }], tf: ([x]) => tf.transpose(x!, [2, 0, 1]) },
+  { label: 'reshape', op: 'reshape', attrs: { shape: [4, -1] }, inputs: [{ shape: [2, 3, 4] }], tf: ([x]) => tf.reshape(x!, [4, 6]) },
+  { label: 'slice', op: 'slice', attrs: { starts: [0, 1, 1], ends: [2, 3, 3] }, inputs: [{ shape: [2, 3, 4] }], tf: ([x]) => tf.slice(x!, [0, 1, 1], [2, 2, 2]) },
+  { label: 'pad', op: 'pad', attrs: { before: [1, 0], after: [0, 2] }, inputs: [{ shape: [2, 3] }], tf: ([x]) => tf.pad(x!, [[1, 0], [0, 2]]) },
+  { label: 'concat', op: 'concat', attrs: { axis: 1 }, inputs: [{ shape: [2, 1, 3] }, { shape: [2, 2, 3] }], tf: (xs) => tf.concat(xs, 1) },
+  { label: 'gather (embedding)', op: 'gather', inputs: [{ shape: [5, 3] }, { shape: [2, 3], ints: [0, 4, 4, 1, 0, 2] }], tf: ([t, i]) => tf.gather(t!, i!) },
+  {
+    label: 'scatter_add',
+    op: 'scatter_add',
+    inputs: [{ shape: [4, 2] }, { shape: [3], ints: [1, 3, 1] }, { shape: [3, 2] }],
+    tf: ([b, i, u]) => tf.add(b!, tf.matMul(tf.oneHot(i!, 4).toFloat(), u!, true, false)),
+  },
+  {
+    label: 'cross_entropy',
+    op: 'cross_entropy',
+    inputs: [{ shape: [2, 3, 5], range: [-2, 2] }, { shape: [2, 3], ints: [0, 4, 2, 1, 3, 3] }],
+    tf: ([l, t]) => tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(t!, 5), tf.logSoftmax(l!)), -1))),
+  },
+  {
+    label: 'dropout',
+    op: 'dropout',
+    attrs: { p: 0.3, seed: 42 },
+    inputs: [{ shape: [4, 5] }, { shape: [], ints: [3] }],
+    tf: ([x]) => tf.mul(x!, tf.tensor(dropMask(20, 0.3, 42, 3), [4, 5])),
+  },
+  {
+    label: 'spmm',
+    op: 'spmm',
+    attrs: { rows: 4, cols: 3 },
+    inputs: [{ shape: [5], ints: csr.indptr }, { shape: [5], ints: csr.indices }, { shape: [5], fixed: csr.values }, { shape: [3, 2] }],
+    tf: ([, , , x]) => tf.matMul(denseA(), x!),
+  },
+  {
+    label: 'spmm transposed',
+    op: 'spmm',
+    attrs: { rows: 4, cols: 3, transpose: true },
+    inputs: [{ shape: [5], ints: csr.indptr }, { shape: [5], ints: csr.indices }, { shape: [5], fixed: csr.values }, { shape: [4, 2] }],
+    tf: ([, , , x]) => tf.matMul(denseA(), x!, true, false),
+  },
+  { label: 'causal_mask', op: 'causal_mask', attrs: { fill: 0 }, inputs: [{ shape: [2, 4, 4] }], tf: ([x]) => tf.mul(x!, tf.linalg.bandPart(tf.ones([4, 4]), -1, 0)) },
+  { label: 'broadcast_to', op: 'broadcast_to', attrs: { shape: [2, 3, 4] }, inputs: [{ shape: [3, 1] }], tf: ([x]) => tf.broadcastTo(x!, [2, 3, 4]) },
+  { label: 'sum_to', op: 'sum_to', attrs: { shape: [3, 1] }, inputs: [{ shape: [2, 3, 4] }], tf: ([x]) => tf.sum(tf.sum(x!, 0), 1, true) },
+];
