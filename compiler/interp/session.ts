@@ -36,7 +36,7 @@ export class CpuSession {
   }
 
   /** Feeds for one run of `m` (the training module, or an evaluation module over the same data). */
-  feeds(m: Module = this.module, step = this.step + 1): Tensors {
+  feeds(m: Module, step: number): Tensors {
     const feeds: Tensors = new Map();
     for (const v of m.values) {
       if (v.op !== 'input') continue;
@@ -76,7 +76,7 @@ export class CpuSession {
   /** One training step: returns the module's outputs and applies its updates. */
   run(): Map<string, NDArray> {
     this.step++;
-    return runModule(this.module, this.feeds(), this.params, { precision: this.opts.precision ?? 'f32', step: this.step }).outputs;
+    return runModule(this.module, this.feeds(this.module, this.step), this.params, { precision: this.opts.precision ?? 'f32', step: this.step }).outputs;
   }
 
   /** Runs another module (e.g. the evaluation graph) on the current parameters, without updating them. */
