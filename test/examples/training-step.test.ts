@@ -70,7 +70,7 @@ describe.each(EXAMPLES)('$file ($plan): a full training step', (ex) => {
         const scale = full.reduce((a, x) => Math.max(a, Math.abs(x)), 0);
         full.forEach((x, i) => Math.abs(x) <= 1e-6 * scale && (live.get(p)![i] = 0));
       }
-      optimizer.applyGradients(grads as unknown as tf.NamedTensor[]);
+      optimizer.applyGradients(grads as unknown as { name: string; tensor: tf.Tensor }[]);
       for (const p of params) {
         const keep = live.get(p)!;
         expect(relErr(masked(session.params.get(p)!.data, keep), masked(vars.get(p)!.dataSync(), keep)), `${p} after step ${step}`).toBeLessThan(1e-4);
