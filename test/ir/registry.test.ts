@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { Builder } from '../../compiler/ir/builder.ts';
+import { OPS } from '../../compiler/ir/ops/registry.ts';
+import { compile } from '../../compiler/compile.ts';
+
+describe('the op registry', () => {
+  it('every op has a shape rule, a cost, a CPU reference, and a gradient or a stated reason for none', () => {
+    for (const [name, d] of OPS) {
+      expect(d.name).toBe(name);
+      for (const f of ['infer', 'cost', 'ref'] as const) expect(typeof d[f], `${name}.${f}`).toBe('function');
+      expect(!!d.grad || !!d.noGrad, `${name}: gradient`).toBe(true);
+    }
+  });
+
+  it('the ops the issue asks for are all present', () => {
+    const wanted = ['matmul', 'add', 'sub', 'mul', 'div', 'relu', 'gelu', 'tanh', 'exp', 'log', 'sigmoid', 'softmax', 'log_softmax', 'layernorm', 'sum', 'mean', 'max', 'transpose', 'reshape', 'slice', 'concat', 'gather', 'scatter_add', 'cross_entropy', 'dropout', 'spmm', 'causal_mask'];
+    for (const w of wanted) expect(OPS.has(w), w).toBe(true);
+  });
+
+  it('costs are sane on every op of the examples: FLOPs and bytes are finite and non-negative, matmul is 2mnk', () => {
+    for (const [f, p] of [['examples/gpt.flex', 'tiny'], ['examples/gcn-cora.flex', 'train'], ['examples/mlp.flex', 'train']] as const) {
+      const m = compile(f, p).module!;
+      for (const v of m.values) {
+        if (v.op === 'input' || v.op === 'param' || v.op === 'state') continue;
+        const c = OPS.get(v.op)!.cost(v);
+        expect(Number.isFinite(c.flops) && c.flops >= 0 && Number.isFinite(c.bytes) && c.bytes >= 0, `${v.op}`).toBe(true);
+      }
+    }
+    const b = new Builder();
+    const a = b.leaf('input', 'a', { dtype: 'f32', shape: [2, 3, 4] });
+    const w = b.leaf('input', 'w', { dtype: 'f32', shape: [4, 5] });
+    const mm = b.op('matmul', [a, w]);
+    expect(OPS.get('matmul')!.cost(mm)).toEqual({ flops: 2 * 2 * 3 * 5 * 4, bytes: 4 * (2 * 3 * 5 + 2 * 3 * 4 + 4 * 5) });
+  });
+});

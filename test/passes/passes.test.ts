@@ -1,0 +1,29 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseModule } from '../../compiler/ir/parser.ts';
+import { printModule } from '../../compiler/ir/printer.ts';
+import { verify } from '../../compiler/ir/verifier.ts';
+import { PIPELINE } from '../../compiler/passes/pipeline.ts';
+import { PlanConfig } from '../../compiler/sema/plan.ts';
+import { expectGolden } from '../helpers/golden.ts';
+
+const DEFAULTS = { name: 'test', model: 'M', modelArgs: {}, bind: {}, memory: {}, checkpoint: 'none', placement: 'auto', fuse: [], target: 'wgsl', seed: 0, steps: 1 };
+
+/** Golden tests: each `<pass>/<case>.in.ir` (first line: `// plan: {…}`) is run through the pass and compared with `<case>.out.ir`. */
+describe.each(PIPELINE.map((p) => [p.name, p] as const))('pass %s', (name, pass) => {
+  const dir = `test/passes/${name}`;
+  const cases = readdirSync(dir).filter((f) => f.endsWith('.in.ir'));
+  it('has golden cases', () => expect(cases.length).toBeGreaterThan(0));
+  for (const c of cases) {
+    it(c, () => {
+      const text = readFileSync(`${dir}/${c}`, 'utf8');
+      const header = /^\/\/ plan: (.*)$/m.exec(text);
+      const config = PlanConfig.parse({ ...DEFAULTS, ...(JSON.parse(header?.[1] ?? '{}') as object) });
+      const input = parseModule(text);
+      expect(verify(input), 'input verifies').toEqual([]);
+      const out = pass.run(input, { config });
+      expect(verify(out), 'output verifies').toEqual([]);
+      expectGolden(`${dir}/${c.replace('.in.ir', '.out.ir')}`, printModule(out));
+    });
+  }
+});
