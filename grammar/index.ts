@@ -1,8 +1,8 @@
 import type { IRecognitionException, IToken } from 'chevrotain';
 import type { FlexFile } from './ast.ts';
 import { buildAst } from './build-ast.ts';
-import { diag, type Diagnostic, type Span } from './diagnostics.ts';
-import { cstParser } from './parser.ts';
+import { diag, didYouMean, type Diagnostic, type Span } from './diagnostics.ts';
+import { cstParser, PART_KINDS } from './parser.ts';
 import { FlexLexer } from './tokens.ts';
 
 export * from './ast.ts';
@@ -20,7 +20,8 @@ export function parse(text: string, path: string): ParseResult {
   const diagnostics: Diagnostic[] = lexed.errors.map((e) => {
     const ch = text.slice(e.offset, e.offset + e.length);
     const span: Span = { file: path, line: e.line ?? 1, column: e.column ?? 1, endLine: e.line ?? 1, endColumn: (e.column ?? 1) + Math.max(1, e.length) };
-    return diag('FLX1001', span, `unexpected character \`${ch}\``, ch === "'" ? 'strings use double quotes' : undefined);
+    const hint = ch === "'" ? 'strings use double quotes' : ch === '"' ? 'this string is not closed on its line' : undefined;
+    return diag('FLX1001', span, `unexpected character \`${ch}\``, hint);
   });
   cstParser.input = lexed.tokens;
   const cst = cstParser.file();
@@ -45,6 +46,9 @@ function parseError(e: IRecognitionException, path: string): Diagnostic {
   if (single?.[1]) expected = tokenLabel(single[1]);
   else if (m?.[1]) expected = m[1].replace(/\s+/g, ' ').replace(/<([A-Za-z]+)>/g, (_, n: string) => tokenLabel(n)).slice(0, 120);
   const code = e.name === 'MismatchedTokenException' ? 'FLX1002' : e.name === 'NoViableAltException' ? 'FLX1003' : e.name === 'EarlyExitException' ? 'FLX1004' : 'FLX1005';
+  const starts = ['import', 'layer', 'model', 'graph', 'hardware', 'plan', ...PART_KINDS];
+  const atDecl = (rule === 'decl' || rule === 'file' || rule === 'componentDecl') && t.tokenType?.name === 'Identifier' && !PART_KINDS.includes(t.image);
+  if (atDecl) return diag('FLX1006', span, `\`${t.image}\` does not start a declaration`, didYouMean(t.image, starts) ?? `declarations start with ${starts.map((s) => `\`${s}\``).join(', ')}`);
   const hint = rule === 'stmt' || rule === 'block' ? 'a body holds `input`, `param`, `let`, `name = …`, `repeat`, `output` and `return` statements' : undefined;
   return diag(code, span, `unexpected ${found}${expected ? `; expected ${expected}` : ''}${rule ? ` (in ${ruleLabel(rule)})` : ''}`, hint);
 }

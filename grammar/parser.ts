@@ -2,6 +2,9 @@ import { CstParser, type CstNode, type IToken } from 'chevrotain';
 import * as T from './tokens.ts';
 
 /** The concrete-syntax parser. One instance is reused; error recovery is on. */
+/** Kinds of named hardware parts that may be declared at top level (`gpu rtx4090 { … }`). */
+export const PART_KINDS = ['gpu', 'host', 'ssd', 'link', 'network'];
+
 class FlexCstParser extends CstParser {
   constructor() {
     super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, nodeLocationTracking: 'full' });
@@ -220,7 +223,7 @@ class FlexCstParser extends CstParser {
   });
 
   componentDecl = this.RULE('componentDecl', () => {
-    this.OR([{ ALT: () => this.CONSUME(T.Link) }, { ALT: () => this.CONSUME(T.Identifier) }]);
+    this.OR([{ ALT: () => this.CONSUME(T.Link) }, { GATE: () => PART_KINDS.includes(this.LA(1).image), ALT: () => this.CONSUME(T.Identifier) }]);
     this.CONSUME2(T.Identifier);
     this.SUBRULE(this.fieldBlock);
   });

@@ -37,7 +37,8 @@ export function lowerPlan(program: Program, plan: A.PlanDecl, opts: { evaluation
   const args = new Map<string, EVal>(Object.entries(config.modelArgs).map(([k, v]) => [k, typeof v === 'number' ? { kind: 'num', n: v } : { kind: 'bool', b: v }]));
   const el = new Elaborator(program, { mode: 'lower', training: config.task.kind === 'train', binds: new Map(Object.entries(config.bind)) });
   const forward = el.model(model, args, config.name);
-  out.push(...el.diagnostics);
+  const bound = Object.entries(config.bind).map(([k, v]) => `${k} = ${v}`).join(', ');
+  for (const d of el.diagnostics) out.push(d.hint || !bound ? d : { ...d, hint: `while lowering plan \`${config.name}\` with ${bound}` });
   const bindField = plan.fields.find((f) => f.key.name === 'bind');
   if (bindField?.value.kind === 'object')
     for (const f of bindField.value.fields)

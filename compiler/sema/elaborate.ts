@@ -150,7 +150,7 @@ export class Elaborator {
       });
       env.vars.set(p.name.name, v);
     }
-    this.layerBody(l, env, l.span);
+    this.guard(() => this.layerBody(l, env, l.span));
   }
 
   // ── statements ────────────────────────────────────────────────────────
@@ -170,6 +170,8 @@ export class Elaborator {
     for (const s of stmts) {
       this.scopeName = env.path.length ? env.path.join('.') : undefined;
       const r = this.guard(() => this.stmt(s, env) ?? POISON);
+      // a declaration that failed still declares its name, so later uses do not pile up errors
+      if ((s.kind === 'input' || s.kind === 'param' || s.kind === 'let') && !env.vars.has(s.name.name)) env.vars.set(s.name.name, POISON);
       if (s.kind === 'return') ret = r;
     }
     return ret;

@@ -77,6 +77,7 @@ export function loadProgram(entry: string, opts: LoadOptions = {}): Program {
     if (r.diagnostics.length) syntaxErrors = true;
     diagnostics.push(...r.diagnostics);
     for (const imp of r.ast.imports) {
+      if (imp.from.value === '<missing>') continue;
       const target = resolveImport(imp.from.value, f, root);
       if ('error' in target) {
         diagnostics.push(diag(target.code, imp.from.span, target.error, target.hint));
@@ -97,6 +98,7 @@ export function loadProgram(entry: string, opts: LoadOptions = {}): Program {
   for (const f of files.values()) {
     const own = new Map<string, DeclRef>();
     for (const d of f.ast.decls) {
+      if (d.name.name === '<missing>') continue;
       if (own.has(d.name.name)) {
         const prev = own.get(d.name.name)!.decl;
         diagnostics.push(diag('FLX2005', d.name.span, `\`${d.name.name}\` is declared twice`, `the first declaration is at line ${prev.name.span.line}`));

@@ -1,0 +1,2 @@
+import { Linear } from "std/nn
+// expect: FLX1001 at 1:24: unexpected character `"`
