@@ -18,6 +18,9 @@ export interface ElabOptions {
   binds: Map<string, number>;
 }
 
+/** A bound on unrolling (`repeat`), so that a typo such as `depth: 120000` fails fast instead of exhausting memory. */
+const MAX_VALUES = 2_000_000;
+
 const TYPE_NAMES = new Set(['int', 'float', 'bool', 'str', 'Graph']);
 
 class Env {
@@ -362,6 +365,7 @@ export class Elaborator {
 
   /** Builds an op; a shape rule's complaint becomes a diagnostic naming each operand's type and origin. */
   op(name: string, inputs: Value[], attrs: Attrs, span: Span): EVal {
+    if (this.b.values.length >= MAX_VALUES) this.fail('FLX5009', span, `the unrolled model has more than ${MAX_VALUES.toLocaleString('en-US')} operations`, 'check `repeat` counts and model sizes');
     try {
       return { kind: 'tensor', v: this.b.op(name, inputs, attrs, { loc: locOf(span), name: this.scopeName }) };
     } catch (e) {

@@ -63,6 +63,10 @@ export function quantityOf(v: A.Expr, want: Dimension, what: string, out: Diagno
     out.push(diag('FLX4002', v.unit!.span, `unknown unit \`${v.unit!.name}\``, didYouMean(v.unit!.name, Object.keys(UNITS)) ?? 'units: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB, GB/s, GiB/s, TFLOPS, TFLOP/s, s, ms, us, ns'));
     return undefined;
   }
+  if (q.value < 0) {
+    out.push(diag('FLX4005', v.span, `\`${what}\` cannot be negative`));
+    return undefined;
+  }
   if (q.dim !== want) {
     const got = q.dim === 'count' ? 'a plain number' : DIM_LABEL[q.dim].replace(/ \(e\.g\..*\)/, '');
     out.push(diag('FLX4001', v.span, `\`${what}\` must be ${DIM_LABEL[want]}, got ${got} \`${v.text}${v.unit ? ` ${v.unit.name}` : ''}\``, want === 'bandwidth' && q.dim === 'bytes' ? `a bandwidth is a size per second: \`${v.text} ${v.unit!.name}/s\`` : undefined));

@@ -142,7 +142,8 @@ export function resolvePlan(p: A.PlanDecl, file: SourceFile, program: Program, o
           continue;
         }
         const q = quantityOf(f.value, 'bytes', `memory.${f.key.name}`, out);
-        if (q !== undefined) memory[f.key.name as 'gpu'] = q;
+        if (q !== undefined && !(q > 0)) bad(f.value, `the ${f.key.name} budget must be more than zero`);
+        else if (q !== undefined) memory[f.key.name as 'gpu'] = q;
       }
   }
 
@@ -193,8 +194,14 @@ export function resolvePlan(p: A.PlanDecl, file: SourceFile, program: Program, o
   const steps = int('steps', 10, 1);
 
   if (out.length > before || !model) return undefined;
-  const config = PlanConfig.parse({ name: p.name.name, model: model.decl.name.name, modelArgs, hardware, bind, task, memory, checkpoint, placement, fuse, target, seed, steps });
-  return { config, model };
+  const parsed = PlanConfig.safeParse({ name: p.name.name, model: model.decl.name.name, modelArgs, hardware, bind, task, memory, checkpoint, placement, fuse, target, seed, steps });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = fields.get(String(issue.path[0]));
+    out.push(diag('FLX5007', (field ?? p.name).span, `plan setting \`${issue.path.join('.')}\` is invalid: ${issue.message}`));
+    return undefined;
+  }
+  return { config: parsed.data, model };
 }
 
 function parseOptimizer(e: A.Expr, bad: (e: A.Expr, msg: string, hint?: string) => void): OptimizerConfig | undefined {
