@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse, type Decl, type Diagnostic, type FlexFile } from '../../grammar/index.ts';
 import { diag, didYouMean } from '../../grammar/diagnostics.ts';
+import { packageRoot } from '../paths.ts';
 
-export const STDLIB_DIR = fileURLToPath(new URL('../../stdlib/', import.meta.url));
+export const STDLIB_DIR = join(packageRoot(), 'stdlib') + sep;
 
 export interface SourceFile {
   /** The path shown in diagnostics and IR locations. */

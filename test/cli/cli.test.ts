@@ -1,0 +1,79 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+
+function flexc(...args: string[]) {
+  const r = spawnSync(process.execPath, ['bin/flexc.mjs', ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('flexc check', () => {
+  it('exits 0 on the examples', () => {
+    const r = flexc('check', 'examples/mlp.flex', 'examples/gpt.flex', 'examples/gcn-cora.flex');
+    expect(r.err).toContain('no problems');
+    expect(r.code).toBe(0);
+  });
+  it('exits 1 with rendered diagnostics: code, file:line:col, source line, caret, hint', () => {
+    const r = flexc('check', 'test/malformed/name-unknown-layer.flex');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('error[FLX2010]: unknown layer or function `Linaer`');
+    expect(r.err).toContain('--> test/malformed/name-unknown-layer.flex:4:14');
+    expect(r.err).toContain('4 |   output y = Linaer(x, out: 3)');
+    expect(r.err).toMatch(/\|\s{14}\^{6}\n/);
+    expect(r.err).toContain('hint: did you mean `Linear`?');
+  });
+  it('--json prints every diagnostic with all fields', () => {
+    const r = flexc('check', '--json', 'test/malformed/syntax-two-errors.flex');
+    expect(r.code).toBe(1);
+    const j = JSON.parse(r.out) as { diagnostics: Record<string, unknown>[] };
+    expect(j.diagnostics.length).toBe(2);
+    for (const d of j.diagnostics) expect(Object.keys(d).sort()).toEqual(['code', 'column', 'endColumn', 'endLine', 'file', 'hint', 'line', 'message', 'severity'].sort());
+  });
+  it('exits 2 on usage errors and missing files, without a stack trace', () => {
+    expect(flexc('check').code).toBe(2);
+    expect(flexc('frobnicate').code).toBe(2);
+    const r = flexc('check', 'no/such/file.flex');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('no such file');
+    expect(r.err).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('flexc ir', () => {
+  it('prints the IR after the pipeline; --print-after and --time-passes', () => {
+    const r = flexc('ir', 'examples/mlp.flex', '--plan', 'small', '--print-after', 'all', '--time-passes');
+    expect(r.code).toBe(0);
+    for (const p of ['lower', 'autodiff', 'optimizer', 'dce']) expect(r.out).toContain(`// *** IR Dump After ${p} ***`);
+    expect(r.err).toMatch(/ms\s+autodiff/);
+  });
+  it('asks for --plan when a file has several, naming them', () => {
+    const r = flexc('ir', 'examples/gpt.flex');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('has 2 plans; choose one with --plan');
+    expect(r.err).toContain('tiny, gpt2_small');
+  });
+  it('rejects an unknown pass name as a usage error', () => {
+    expect(flexc('ir', 'examples/mlp.flex', '--plan', 'small', '--print-after', 'nope').code).toBe(2);
+  });
+});
+
+describe('flexc run --backend cpu', () => {
+  it('trains the MLP: the loss falls, and --json prints metrics', () => {
+    const r = flexc('run', 'examples/mlp.flex', '--plan', 'train', '--steps', '15', '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out) as { metrics: { loss: number }; losses: number[] };
+    expect(j.losses.length).toBe(15);
+    expect(j.losses.at(-1)!).toBeLessThan(j.losses[0]! * 0.5);
+    expect(j.metrics.loss).toBe(j.losses.at(-1));
+  });
+  it('rejects an unknown backend with exit 2', () => {
+    expect(flexc('run', 'examples/mlp.flex', '--backend', 'tpu').code).toBe(2);
+  });
+  it('trains gcn-cora.flex with the published recipe to ≥ 0.78 test accuracy', () => {
+    const r = flexc('run', 'examples/gcn-cora.flex', '--json');
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out) as { metrics: Record<string, number>; losses: number[] };
+    expect(j.losses.length).toBe(200);
+    expect(j.metrics['test_accuracy']).toBeGreaterThanOrEqual(0.78);
+    expect(j.metrics['val_accuracy']).toBeGreaterThan(0.7);
+  }, 300_000);
+});
