@@ -15,11 +15,12 @@ export interface CompileResult {
 
 /** check → lower → pipeline, for one plan of one file. */
 export function compile(path: string, planName?: string, opts: LoadOptions & PipelineOptions = {}): CompileResult {
-  const { program, diagnostics } = checkFile(path, opts);
+  const { program, diagnostics, lowered } = checkFile(path, opts);
   if (diagnostics.some((d) => d.severity === 'error')) return { program, diagnostics };
   const sel = selectPlan(program, planName);
   if (!sel.plan) return { program, diagnostics: sel.diagnostics };
-  const low = lowerPlan(program, sel.plan);
+  const have = lowered.get(sel.plan);
+  const low = have ? { lowered: have, diagnostics: [] } : lowerPlan(program, sel.plan);
   if (!low.lowered) return { program, diagnostics: sortDiagnostics(low.diagnostics) };
   const module = runPipeline(copyModule(low.lowered.forward), { config: low.lowered.config }, opts);
   return { program, diagnostics: [], lowered: low.lowered, module };

@@ -27,9 +27,10 @@ function applyOptimizer(m: Module, o: OptimizerConfig): Module {
   const updates = [...m.updates];
   let step: Value | undefined = m.values.find((v) => v.op === 'input' && leafName(v) === 'step');
   const stepInput = () => (step ??= b.leaf('input', 'step', { dtype: 'i32', shape: [] }, { feed: 'step' }));
+  const outputs = new Map(m.outputs.map((o) => [o.name, o.value]));
   for (const p of m.values.filter((v) => v.op === 'param')) {
     const name = leafName(p);
-    const g0 = m.outputs.find((x) => x.name === gradOutput(name))?.value;
+    const g0 = outputs.get(gradOutput(name));
     if (!g0) continue;
     b.defaults = { name: `${name}.update`, loc: p.loc };
     const wd = weightDecayOf(o, name);

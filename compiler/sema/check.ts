@@ -4,28 +4,31 @@ import { Elaborator } from './elaborate.ts';
 import { graphSpecOf } from './graph-decl.ts';
 import { checkComponent, checkHardware } from './hardware.ts';
 import { resolvePlan } from './plan.ts';
-import { lowerPlan } from '../lower/lower.ts';
+import { lowerPlan, type Lowered } from '../lower/lower.ts';
 import { loadProgram, type LoadOptions, type Program } from './program.ts';
 import type { EVal } from './values.ts';
 
 export interface CheckResult {
   program: Program;
   diagnostics: Diagnostic[];
+  /** The entry file's plans, lowered while checking (reused by compilation). */
+  lowered: Map<A.PlanDecl, Lowered>;
 }
 
 /** Loads a file with its imports and runs every semantic check; diagnostics are sorted by position. */
 export function checkFile(path: string, opts: LoadOptions = {}): CheckResult {
   const program = loadProgram(path, opts);
   const diagnostics = [...program.diagnostics];
+  const lowered = new Map<A.PlanDecl, Lowered>();
   if (!program.syntaxErrors && !diagnostics.length) {
     for (const file of program.files.values()) {
-      for (const d of file.ast.decls) diagnostics.push(...checkDecl(d, program, file));
+      for (const d of file.ast.decls) diagnostics.push(...checkDecl(d, program, file, lowered));
     }
   }
-  return { program, diagnostics: sortDiagnostics(dedupe(diagnostics)) };
+  return { program, diagnostics: sortDiagnostics(dedupe(diagnostics)), lowered };
 }
 
-function checkDecl(d: A.Decl, program: Program, file: Program['entry']): Diagnostic[] {
+function checkDecl(d: A.Decl, program: Program, file: Program['entry'], lowered: Map<A.PlanDecl, Lowered>): Diagnostic[] {
   const out: Diagnostic[] = [];
   const ref = { decl: d, file };
   switch (d.kind) {
@@ -56,7 +59,11 @@ function checkDecl(d: A.Decl, program: Program, file: Program['entry']): Diagnos
       checkHardware(d, file, program, out);
       break;
     case 'plan':
-      if (file === program.entry) out.push(...lowerPlan(program, d).diagnostics);
+      if (file === program.entry) {
+        const low = lowerPlan(program, d);
+        out.push(...low.diagnostics);
+        if (low.lowered) lowered.set(d, low.lowered);
+      }
       else resolvePlan(d, file, program, out);
       break;
   }
