@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import type * as A from '../../grammar/ast.ts';
 import { didYouMean, fail, type Span } from '../../grammar/diagnostics.ts';
 import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
-import type { SourceFile } from './program.ts';
+import { displayPath, type SourceFile } from './program.ts';
 
 const ITEMS = ['dir', 'nodes', 'features', 'edges', 'labels', 'split'];
 
@@ -20,7 +20,7 @@ export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
   const path = (e: A.Expr): string => {
     if (e.kind !== 'string') fail('FLX3004', e.span, 'a data file is given as a string path');
     const p = resolve(base, e.value);
-    if (!existsSync(p)) fail('FLX6001', e.span, `data file not found: ${p}`, dirItem ? undefined : 'paths are relative to this .flex file, or to `dir: "…"` in the graph');
+    if (!existsSync(p)) fail('FLX6001', e.span, `data file not found: ${displayPath(p)}`, dirItem ? undefined : 'paths are relative to this .flex file, or to `dir: "…"` in the graph');
     return p;
   };
   const nodesItem = items.get('nodes');
