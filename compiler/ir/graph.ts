@@ -4,13 +4,15 @@ import type { TensorType } from './types.ts';
 export type AttrValue = number | string | boolean | number[];
 export type Attrs = Record<string, AttrValue>;
 
-/** Where a value came from in the source. */
+/** The source span a value came from (end exclusive). */
 export interface Loc {
   file: string;
   line: number;
   column: number;
+  endLine: number;
+  endColumn: number;
 }
-export const locOf = (s: Span): Loc => ({ file: s.file, line: s.line, column: s.column });
+export const locOf = (s: Span): Loc => ({ file: s.file, line: s.line, column: s.column, endLine: s.endLine, endColumn: s.endColumn });
 
 /** One SSA value: the result of one op. Leaf ops (`input`, `param`, `state`) carry their name in attrs.name. */
 export interface Value {

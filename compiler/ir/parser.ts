@@ -162,7 +162,11 @@ export function parseModule(text: string): Module {
         expect(':');
         const line = int();
         expect(':');
-        v.loc = { file, line, column: int() };
+        const column = int();
+        expect(':');
+        const endLine = int();
+        expect(':');
+        v.loc = { file, line, column, endLine, endColumn: int() };
       }
       if (i < toks.length) err(`unexpected \`${toks[i]!.text}\``);
       byId.set(idTok.text, v);
