@@ -3,6 +3,16 @@ import { streamingCost } from '../op.ts';
 import { ShapeError } from '../types.ts';
 import { like, num, requireFloat, requireRank, sameShape } from './util.ts';
 
+/** Mean and 1/sqrt(var + eps) of one row. */
+function rowStats(xs: ArrayLike<number>, o: number, n: number, eps: number): [number, number] {
+  let mean = 0;
+  for (let j = 0; j < n; j++) mean += xs[o + j]!;
+  mean /= n;
+  let vr = 0;
+  for (let j = 0; j < n; j++) vr += (xs[o + j]! - mean) ** 2;
+  return [mean, 1 / Math.sqrt(vr / n + eps)];
+}
+
 /** `layernorm {eps}`: (x - mean) / sqrt(var + eps) over the last axis (the affine part is ordinary mul/add). */
 export const layernormOps: OpDef[] = [
   {
@@ -24,12 +34,7 @@ export const layernormOps: OpDef[] = [
       const xs = x!.data;
       for (let i = 0; i < r; i++) {
         const o = i * n;
-        let mean = 0;
-        for (let j = 0; j < n; j++) mean += xs[o + j]!;
-        mean /= n;
-        let vr = 0;
-        for (let j = 0; j < n; j++) vr += (xs[o + j]! - mean) ** 2;
-        const inv = 1 / Math.sqrt(vr / n + eps);
+        const [mean, inv] = rowStats(xs, o, n, eps);
         for (let j = 0; j < n; j++) out[o + j] = (xs[o + j]! - mean) * inv;
       }
       return { data: out, shape: x!.shape };
@@ -54,12 +59,7 @@ export const layernormOps: OpDef[] = [
       const ds = dy!.data;
       for (let i = 0; i < r; i++) {
         const o = i * n;
-        let mean = 0;
-        for (let j = 0; j < n; j++) mean += xs[o + j]!;
-        mean /= n;
-        let vr = 0;
-        for (let j = 0; j < n; j++) vr += (xs[o + j]! - mean) ** 2;
-        const inv = 1 / Math.sqrt(vr / n + eps);
+        const [mean, inv] = rowStats(xs, o, n, eps);
         let sdy = 0;
         let sdyx = 0;
         for (let j = 0; j < n; j++) {

@@ -9,60 +9,45 @@ function rows(shape: number[]): [number, number] {
   return [shape.reduce((a, d) => a * d, 1) / n, n];
 }
 
+/** max and log-sum-exp of one row. */
+function logSumExp(xs: ArrayLike<number>, o: number, n: number): [number, number] {
+  let mx = -Infinity;
+  for (let j = 0; j < n; j++) mx = Math.max(mx, xs[o + j]!);
+  let s = 0;
+  for (let j = 0; j < n; j++) s += Math.exp(xs[o + j]! - mx);
+  return [mx, mx + Math.log(s)];
+}
+
+/** softmax (exp(x - lse)) or log-softmax (x - lse) of every row of the last axis. */
+function rowwise(name: 'softmax' | 'log_softmax'): OpDef {
+  return {
+    name,
+    arity: 1,
+    attrs: {},
+    infer: ([x]) => {
+      requireFloat(x!, name);
+      requireRank(x!, 1, name);
+      return { ...x! };
+    },
+    grad: (b, v, dy) => [b.op(`${name}_grad`, [v, dy])],
+    cost: (v) => streamingCost(v, 5),
+    ref: ([x], v, ctx) => {
+      const out = like(ctx, v.type);
+      const [r, n] = rows(x!.shape);
+      const xs = x!.data;
+      for (let i = 0; i < r; i++) {
+        const o = i * n;
+        const [, lse] = logSumExp(xs, o, n);
+        for (let j = 0; j < n; j++) out[o + j] = name === 'softmax' ? Math.exp(xs[o + j]! - lse) : xs[o + j]! - lse;
+      }
+      return { data: out, shape: x!.shape };
+    },
+  };
+}
+
 export const softmaxOps: OpDef[] = [
-  {
-    name: 'softmax',
-    arity: 1,
-    attrs: {},
-    infer: ([x]) => {
-      requireFloat(x!, 'softmax');
-      requireRank(x!, 1, 'softmax');
-      return { ...x! };
-    },
-    grad: (b, v, dy) => [b.op('softmax_grad', [v, dy])],
-    cost: (v) => streamingCost(v, 5),
-    ref: ([x], v, ctx) => {
-      const out = like(ctx, v.type);
-      const [r, n] = rows(x!.shape);
-      const xs = x!.data;
-      for (let i = 0; i < r; i++) {
-        const o = i * n;
-        let mx = -Infinity;
-        for (let j = 0; j < n; j++) mx = Math.max(mx, xs[o + j]!);
-        let s = 0;
-        for (let j = 0; j < n; j++) s += out[o + j] = Math.exp(xs[o + j]! - mx);
-        for (let j = 0; j < n; j++) out[o + j] /= s;
-      }
-      return { data: out, shape: x!.shape };
-    },
-  },
-  {
-    name: 'log_softmax',
-    arity: 1,
-    attrs: {},
-    infer: ([x]) => {
-      requireFloat(x!, 'log_softmax');
-      requireRank(x!, 1, 'log_softmax');
-      return { ...x! };
-    },
-    grad: (b, v, dy) => [b.op('log_softmax_grad', [v, dy])],
-    cost: (v) => streamingCost(v, 5),
-    ref: ([x], v, ctx) => {
-      const out = like(ctx, v.type);
-      const [r, n] = rows(x!.shape);
-      const xs = x!.data;
-      for (let i = 0; i < r; i++) {
-        const o = i * n;
-        let mx = -Infinity;
-        for (let j = 0; j < n; j++) mx = Math.max(mx, xs[o + j]!);
-        let s = 0;
-        for (let j = 0; j < n; j++) s += Math.exp(xs[o + j]! - mx);
-        const lse = mx + Math.log(s);
-        for (let j = 0; j < n; j++) out[o + j] = xs[o + j]! - lse;
-      }
-      return { data: out, shape: x!.shape };
-    },
-  },
+  rowwise('softmax'),
+  rowwise('log_softmax'),
   ...(['softmax_grad', 'log_softmax_grad'] as const).map(
     (name): OpDef => ({
       name,
