@@ -17,8 +17,6 @@ export interface Diagnostic {
   hint?: string;
 }
 
-export const noSpan = (file = '<unknown>'): Span => ({ file, line: 1, column: 1, endLine: 1, endColumn: 2 });
-
 export function diag(code: string, span: Span, message: string, hint?: string): Diagnostic {
   return hint === undefined ? { code, severity: 'error', span, message } : { code, severity: 'error', span, message, hint };
 }

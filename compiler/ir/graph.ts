@@ -38,10 +38,6 @@ export interface Module {
 export const LEAF_OPS = new Set(['input', 'param', 'state']);
 export const leafName = (v: Value): string => String(v.attrs['name']);
 
-export function leaves(m: Module, op: 'input' | 'param' | 'state'): Value[] {
-  return m.values.filter((v) => v.op === op);
-}
-
 /** Drops values no output or update needs. */
 export function deadCodeEliminate(m: Module): Module {
   const live = new Set<Value>();

@@ -1,6 +1,6 @@
 import type { Attrs, Value } from './graph.ts';
 import type { Builder } from './builder.ts';
-import type { DType, TensorType } from './types.ts';
+import { BYTES, type TensorType } from './types.ts';
 
 export type FloatArray = Float32Array | Float64Array;
 export type Data = Float32Array | Float64Array | Int32Array;
@@ -47,8 +47,7 @@ export interface OpDef {
 }
 
 export function bytesOf(t: TensorType): number {
-  const size: Record<DType, number> = { f64: 8, f32: 4, f16: 2, bf16: 2, i64: 8, i32: 4, i8: 1, u8: 1 };
-  return t.shape.reduce<number>((a, d) => a * (d as number), 1) * size[t.dtype];
+  return t.shape.reduce<number>((a, d) => a * (d as number), 1) * BYTES[t.dtype];
 }
 
 export const elems = (t: TensorType): number => t.shape.reduce<number>((a, d) => a * (d as number), 1);

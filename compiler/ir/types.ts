@@ -1,6 +1,5 @@
 /** Element types the IR computes in. */
 export type DType = 'f32' | 'f64' | 'f16' | 'bf16' | 'i32' | 'i64' | 'i8' | 'u8';
-export const isFloat = (d: DType) => d[0] === 'f' || d === 'bf16';
 export const BYTES: Record<DType, number> = { f64: 8, f32: 4, f16: 2, bf16: 2, i64: 8, i32: 4, i8: 1, u8: 1 };
 
 /** A dimension: a number once bound; a canonical symbolic expression while checking unbound models. */
@@ -11,13 +10,8 @@ export interface TensorType {
   shape: Dim[];
 }
 
-export const numel = (shape: readonly Dim[]): number => shape.reduce<number>((a, d) => a * (typeof d === 'number' ? d : NaN), 1);
-
-export function fmtDim(d: Dim): string {
-  return String(d);
-}
 export function fmtType(t: TensorType): string {
-  return `${t.dtype}[${t.shape.map(fmtDim).join(',')}]`;
+  return `${t.dtype}[${t.shape.join(',')}]`;
 }
 
 /** Raised by an op's shape rule; the caller adds where the operands came from. */

@@ -1,4 +1,3 @@
-import type { Span } from '../../grammar/diagnostics.ts';
 import type { Attrs, Value } from '../ir/graph.ts';
 import type { Dim } from '../ir/types.ts';
 import type { DeclRef } from './program.ts';
@@ -57,8 +56,4 @@ export function asDim(v: EVal): Dim | undefined {
 
 export function fromDim(d: Dim): EVal {
   return typeof d === 'number' ? { kind: 'num', n: d } : { kind: 'sym', dim: d };
-}
-
-export interface Origin {
-  span: Span;
 }

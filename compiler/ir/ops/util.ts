@@ -1,5 +1,5 @@
 import type { Attrs } from '../graph.ts';
-import type { Data, FloatArray, NDArray, RefContext } from '../op.ts';
+import type { FloatArray, RefContext } from '../op.ts';
 import { ShapeError, type Dim, type TensorType } from '../types.ts';
 
 export const shapeOf = (v: { type: TensorType }): number[] => v.type.shape as number[];
@@ -41,10 +41,6 @@ export function broadcastIndex(out: readonly number[], inp: readonly number[]): 
 export function like(ctx: RefContext, t: TensorType): FloatArray | Int32Array {
   const n = size(t.shape as number[]);
   return t.dtype[0] === 'i' ? new Int32Array(n) : ctx.floats(n);
-}
-
-export function nd(data: Data, shape: number[]): NDArray {
-  return { data, shape };
 }
 
 export const num = (attrs: Attrs, k: string, dflt?: number): number => {
