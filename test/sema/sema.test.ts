@@ -35,6 +35,28 @@ describe('units', () => {
   });
 });
 
+describe('hardware', () => {
+  it('checks clusters, presets, links and networks, and resolves them to base units', async () => {
+    const { checkHardware } = await import('../../compiler/sema/hardware.ts');
+    const dir = project({
+      'hw.flex': 'import { h100_sxm, pcie4, nvme_gen4 } from "std/hardware"\nhardware Rack {\n  gpu x 32: h100_sxm\n  host { memory: 512 GiB, bandwidth: 200 GB/s }\n  ssd: nvme_gen4\n  link gpu <-> host: pcie4\n  network { topology: circuit_switched, bandwidth: 450 GB/s, latency: 2 us }\n}\n',
+    });
+    try {
+      const prog = loadProgram(join(dir, 'hw.flex'));
+      expect(checkFile(join(dir, 'hw.flex')).diagnostics).toEqual([]);
+      const out: Diagnostic[] = [];
+      const hw = checkHardware(prog.entry.ast.decls[0] as never, prog.entry, prog, out);
+      expect(out).toEqual([]);
+      expect(hw.gpu).toEqual({ count: 32, part: expect.objectContaining({ memory: 80 * 2 ** 30, bandwidth: 3.35e12, bf16: 989.4e12 }) });
+      expect(hw.network).toEqual({ topology: 'circuit_switched', bandwidth: 450e9, latency: 2e-6 });
+      expect(hw.links).toEqual([{ a: 'gpu', b: 'host', part: { bandwidth: 25e9, latency: 10 * 1e-6 } }]);
+      expect(hw.ssd).toEqual({ capacity: 2e12, read: 7e9, write: 6e9 });
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+});
+
 describe('names and imports', () => {
   it('relative imports inside the project resolve, and layers check against their callers', () => {
     const dir = project({
