@@ -186,7 +186,7 @@ export const BUILTINS: Record<string, Builtin> = {
     build: (cx, a) => {
       const g = a['g'] as EVal & { kind: 'graph' };
       const n = g.spec.nodes;
-      const parts = ['adj.indptr', 'adj.indices', 'adj.values'].map((f) => cx.graphTensor(g, f));
+      const parts = ['adj.indptr', 'adj.indices', 'adj.values', 'adjT.indptr', 'adjT.indices', 'adjT.values'].map((f) => cx.graphTensor(g, f));
       return cx.op('spmm', [...parts, tensor(a, 'x')], { rows: n, cols: n });
     },
   },

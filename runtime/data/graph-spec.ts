@@ -9,5 +9,5 @@ export interface GraphSpec {
 }
 
 /** Feed keys of the tensors a graph provides. */
-export const GRAPH_FEEDS = ['features', 'labels', 'adj.indptr', 'adj.indices', 'adj.values', 'split.train', 'split.val', 'split.test'] as const;
+export const GRAPH_FEEDS = ['features', 'labels', 'adj.indptr', 'adj.indices', 'adj.values', 'adjT.indptr', 'adjT.indices', 'adjT.values', 'split.train', 'split.val', 'split.test'] as const;
 export type GraphFeed = (typeof GRAPH_FEEDS)[number];

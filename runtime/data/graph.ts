@@ -6,12 +6,37 @@ export interface GraphData {
   featureDim: number;
   features: Float32Array;
   /** D^-1/2 (A + I) D^-1/2 in CSR, the GCN propagation matrix. */
-  adj: { indptr: Int32Array; indices: Int32Array; values: Float32Array };
+  adj: Csr;
+  /** Its transpose in CSR (the backward pass aggregates along reversed edges). */
+  adjT: Csr;
   labels: Int32Array;
   split: { train: Int32Array; val: Int32Array; test: Int32Array };
 }
 
+export interface Csr {
+  indptr: Int32Array;
+  indices: Int32Array;
+  values: Float32Array;
+}
+
 export class DataError extends Error {}
+
+/** The transpose of a rows × cols CSR matrix, with column ids sorted within each row. */
+export function transposeCsr(a: Csr, rows: number, cols: number): Csr {
+  const indptr = new Int32Array(cols + 1);
+  for (const c of a.indices) indptr[c + 1]!++;
+  for (let c = 0; c < cols; c++) indptr[c + 1]! += indptr[c]!;
+  const fill = indptr.slice(0, cols);
+  const indices = new Int32Array(a.indices.length);
+  const values = new Float32Array(a.values.length);
+  for (let r = 0; r < rows; r++)
+    for (let e = a.indptr[r]!; e < a.indptr[r + 1]!; e++) {
+      const at = fill[a.indices[e]!]!++;
+      indices[at] = r;
+      values[at] = a.values[e]!;
+    }
+  return { indptr, indices, values };
+}
 
 export function readI32(file: string): Int32Array {
   let buf: Buffer;
@@ -105,7 +130,8 @@ export function loadGraph(spec: GraphSpec): GraphData {
       split[k] = Int32Array.from(ids);
     }
   }
-  const data: GraphData = { nodes: n, featureDim, features, adj: { indptr, indices, values }, labels, split };
+  const adj = { indptr, indices, values };
+  const data: GraphData = { nodes: n, featureDim, features, adj, adjT: transposeCsr(adj, n, n), labels, split };
   cache.set(key, data);
   return data;
 }
@@ -123,6 +149,12 @@ export function graphFeed(g: GraphData, feed: GraphFeed): { data: Float32Array |
       return { data: g.adj.indices, shape: [g.adj.indices.length] };
     case 'adj.values':
       return { data: g.adj.values, shape: [g.adj.values.length] };
+    case 'adjT.indptr':
+      return { data: g.adjT.indptr, shape: [g.nodes + 1] };
+    case 'adjT.indices':
+      return { data: g.adjT.indices, shape: [g.adjT.indices.length] };
+    case 'adjT.values':
+      return { data: g.adjT.values, shape: [g.adjT.values.length] };
     case 'split.train':
     case 'split.val':
     case 'split.test': {

@@ -1,5 +1,6 @@
 import { dropoutUniform } from '../../compiler/ir/ops/dropout.ts';
 import { tf, type Case } from '../helpers/oracle.ts';
+import { transposeCsr } from '../../runtime/data/graph.ts';
 
 type TfFn = (xs: tf.Tensor[]) => tf.Tensor;
 
@@ -12,6 +13,15 @@ const gelu: TfFn = ([x]) => tf.mul(tf.mul(x!, 0.5), tf.add(1, tf.tanh(tf.mul(Mat
 
 /** A dense matrix from the CSR arrays used by the spmm cases. */
 const csr = { rows: 4, cols: 3, indptr: [0, 2, 3, 3, 5], indices: [0, 2, 1, 0, 1], values: [0.5, -1, 2, 0.25, 1.5] };
+const csrT = transposeCsr({ indptr: Int32Array.from(csr.indptr), indices: Int32Array.from(csr.indices), values: Float32Array.from(csr.values) }, csr.rows, csr.cols);
+const csrInputs = [
+  { shape: [5], ints: csr.indptr },
+  { shape: [5], ints: csr.indices },
+  { shape: [5], fixed: csr.values },
+  { shape: [4], ints: [...csrT.indptr] },
+  { shape: [5], ints: [...csrT.indices] },
+  { shape: [5], fixed: [...csrT.values] },
+];
 function denseA(): tf.Tensor2D {
   const d = new Float32Array(csr.rows * csr.cols);
   for (let r = 0; r < csr.rows; r++) for (let e = csr.indptr[r]!; e < csr.indptr[r + 1]!; e++) d[r * csr.cols + csr.indices[e]!] += csr.values[e]!;
@@ -85,15 +95,15 @@ export const OP_CASES: OpCase[] = [
     label: 'spmm',
     op: 'spmm',
     attrs: { rows: 4, cols: 3 },
-    inputs: [{ shape: [5], ints: csr.indptr }, { shape: [5], ints: csr.indices }, { shape: [5], fixed: csr.values }, { shape: [3, 2] }],
-    tf: ([, , , x]) => tf.matMul(denseA(), x!),
+    inputs: [...csrInputs, { shape: [3, 2] }],
+    tf: ([, , , , , , x]) => tf.matMul(denseA(), x!),
   },
   {
     label: 'spmm transposed',
     op: 'spmm',
     attrs: { rows: 4, cols: 3, transpose: true },
-    inputs: [{ shape: [5], ints: csr.indptr }, { shape: [5], ints: csr.indices }, { shape: [5], fixed: csr.values }, { shape: [4, 2] }],
-    tf: ([, , , x]) => tf.matMul(denseA(), x!, true, false),
+    inputs: [...csrInputs, { shape: [4, 2] }],
+    tf: ([, , , , , , x]) => tf.matMul(denseA(), x!, true, false),
   },
   { label: 'causal_mask', op: 'causal_mask', attrs: { fill: 0 }, inputs: [{ shape: [2, 4, 4] }], tf: ([x]) => tf.mul(x!, tf.linalg.bandPart(tf.ones([4, 4]), -1, 0)) },
   { label: 'broadcast_to', op: 'broadcast_to', attrs: { shape: [2, 3, 4] }, inputs: [{ shape: [3, 1] }], tf: ([x]) => tf.broadcastTo(x!, [2, 3, 4]) },
