@@ -117,7 +117,12 @@ export function directional(m: Module, feeds: Map<string, NDArray>, params: Map<
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0;
   let den = 0;
+  if (a.length !== b.length) return Infinity;
   for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i]) {
+      if (Number.isFinite(b[i]!)) den += b[i]! ** 2;
+      continue; // equal values, infinities included, contribute no error
+    }
     num += (a[i]! - b[i]!) ** 2;
     den += b[i]! ** 2;
   }

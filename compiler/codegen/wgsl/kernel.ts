@@ -1,0 +1,108 @@
+import { createHash } from 'node:crypto';
+import type { Value } from '../../ir/graph.ts';
+import { fmtType } from '../../ir/types.ts';
+
+/** A compute kernel for one IR value: operands are bindings 0…n-1, the result is binding n. */
+export interface Kernel {
+  name: string;
+  code: string;
+  dispatch: [number, number, number];
+}
+
+/** What an emitter writes: the body of `main` and any helper functions; the rest is shared. */
+export interface KernelBody {
+  workgroup: [number, number, number];
+  dispatch: [number, number, number];
+  helpers?: string;
+  body: string;
+}
+
+export type Emitter = (v: Value) => KernelBody;
+
+export const WG = 64;
+const MAX_GROUPS = 65535;
+
+export const wgslType = (v: { type: { dtype: string } }) => (v.type.dtype === 'i32' ? 'i32' : 'f32');
+export const shape = (v: Value) => v.type.shape as number[];
+export const count = (v: Value) => shape(v).reduce((a, d) => a * d, 1);
+
+/** Infinities cannot be WGSL constants; they are read from private variables instead. */
+export const SPECIALS = `var<private> POS_INF_BITS: u32 = 0x7f800000u;
+var<private> NEG_INF_BITS: u32 = 0xff800000u;
+var<private> NAN_BITS: u32 = 0x7fc00000u;`;
+
+export function f32(x: number): string {
+  if (x === Infinity) return 'bitcast<f32>(POS_INF_BITS)';
+  if (x === -Infinity) return 'bitcast<f32>(NEG_INF_BITS)';
+  if (Number.isNaN(x)) return 'bitcast<f32>(NAN_BITS)';
+  const s = String(x);
+  return `${s}${/[.e]/.test(s) ? '' : '.0'}f`;
+}
+export const u32 = (x: number) => `${x >>> 0}u`;
+
+/** One thread per element of `n`, over a 2-D grid when n needs more than 65,535 workgroups. */
+export function linear(n: number): { dispatch: [number, number, number]; index: string } {
+  const groups = Math.max(1, Math.ceil(n / WG));
+  const x = Math.min(groups, MAX_GROUPS);
+  const y = Math.ceil(groups / x);
+  return { dispatch: [x, y, 1], index: `let i = gid.x + gid.y * ${u32(x * WG)};\n  if (i >= ${u32(n)}) { return; }` };
+}
+
+export function strides(s: readonly number[]): number[] {
+  const out = new Array<number>(s.length);
+  let acc = 1;
+  for (let d = s.length - 1; d >= 0; d--) {
+    out[d] = acc;
+    acc *= s[d]!;
+  }
+  return out;
+}
+
+/**
+ * A WGSL function `name(i: u32) -> u32` mapping a flat index over `outShape` to an offset: the sum over
+ * dims of coordinate × `inStrides[d]` (+ `starts[d]` × stride). Dims with stride 0 are left out.
+ */
+export function offsetFn(name: string, outShape: readonly number[], inStrides: readonly number[], starts?: readonly number[]): string {
+  const os = strides(outShape);
+  const terms: string[] = [];
+  let constant = 0;
+  outShape.forEach((d, k) => {
+    const st = inStrides[k]!;
+    if (starts) constant += starts[k]! * st;
+    if (st === 0 || d === 1) return;
+    const coord = k === 0 ? `(i / ${u32(os[k]!)})` : os[k] === 1 ? `(i % ${u32(d)})` : `((i / ${u32(os[k]!)}) % ${u32(d)})`;
+    terms.push(st === 1 ? coord : `${coord} * ${u32(st)}`);
+  });
+  if (constant) terms.push(u32(constant));
+  return `fn ${name}(i: u32) -> u32 {\n  return ${terms.length ? terms.join(' + ') : '0u'};\n}`;
+}
+
+/** Strides of `inShape` broadcast against `outShape` (0 where the operand has size 1 or lacks the dim). */
+export function broadcastStrides(outShape: readonly number[], inShape: readonly number[]): number[] {
+  const pad = [...new Array<number>(outShape.length - inShape.length).fill(1), ...inShape];
+  return strides(pad).map((s, k) => (pad[k] === 1 ? 0 : s));
+}
+
+/** Assembles a kernel: bindings, helpers and `main`, with a header naming the IR op it implements. */
+export function assemble(v: Value, kb: KernelBody): Kernel {
+  const decls = v.inputs.map((x, k) => `@group(0) @binding(${k}) var<storage, read> a${k}: array<${wgslType(x)}>;`);
+  decls.push(`@group(0) @binding(${v.inputs.length}) var<storage, read_write> res: array<${wgslType(v)}>;`);
+  const sig = `${v.op}(${v.inputs.map((x) => fmtType(x.type)).join(', ')}) -> ${fmtType(v.type)}`;
+  const attrs = Object.entries(v.attrs)
+    .map(([k, a]) => `${k}=${Array.isArray(a) ? `[${a.join(',')}]` : String(a)}`)
+    .join(' ');
+  const body = [
+    ...decls,
+    '',
+    ...(/_BITS\b/.test(kb.body + (kb.helpers ?? '')) ? [SPECIALS, ''] : []),
+    ...(kb.helpers ? [kb.helpers, ''] : []),
+    `@compute @workgroup_size(${kb.workgroup.join(', ')})`,
+    'fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) lid: u32) {',
+    `  ${kb.body.trim()}`,
+    '}',
+    '',
+  ].join('\n');
+  const name = `${v.op}_${createHash('sha256').update(body).digest('hex').slice(0, 10)}`;
+  const code = `// ${name}: IR op ${sig}${attrs ? ` {${attrs}}` : ''}\n${body}`;
+  return { name, code, dispatch: kb.dispatch };
+}
