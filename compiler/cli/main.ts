@@ -39,11 +39,11 @@ program
   .description('train or run a plan and print the loss per step')
   .argument('<file>', '.flex file')
   .option('--plan <name>', 'the plan to run')
-  .option('--backend <backend>', 'cpu (the reference interpreter)', 'cpu')
+  .option('--backend <backend>', 'webgpu (Dawn in Node; SwiftShader without a GPU) or cpu (the reference interpreter)', 'cpu')
   .option('--steps <n>', 'training steps (default: the plan’s `steps`)', int('--steps'))
   .option('--json', 'print {"metrics": {...}, "losses": [...]} on stdout at the end')
-  .addHelpText('after', '\nExamples:\n  flexc run examples/mlp.flex --plan train --steps 20\n  flexc run examples/gcn-cora.flex --backend cpu --json')
-  .action((file: string, o: { plan?: string; backend: string; steps?: number; json?: boolean }) => runCommand(file, o));
+  .addHelpText('after', '\nExamples:\n  flexc run examples/mlp.flex --plan train --steps 20\n  flexc run examples/gcn-cora.flex --backend webgpu --json')
+  .action(async (file: string, o: { plan?: string; backend: string; steps?: number; json?: boolean }) => runCommand(file, o));
 
 try {
   await program.parseAsync(process.argv);

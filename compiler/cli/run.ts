@@ -2,7 +2,10 @@ import { existsSync } from 'node:fs';
 import type { Diagnostic } from '../../grammar/diagnostics.ts';
 import { DiagnosticError } from '../../grammar/diagnostics.ts';
 import { compile } from '../compile.ts';
-import { accuracy, CpuSession } from '../interp/session.ts';
+import { accuracy } from '../interp/session.ts';
+import { cpuTrainer, webgpuTrainer, type Trainer } from './trainers.ts';
+import { BudgetError } from '../../runtime/webgpu/session.ts';
+import { NoGpuError } from '../../runtime/webgpu/device.ts';
 import type { Module } from '../ir/graph.ts';
 import { lowerPlan, selectPlan } from '../lower/lower.ts';
 import { runPipeline } from '../passes/pipeline.ts';
@@ -13,7 +16,7 @@ import { loadGraph, DataError } from '../../runtime/data/graph.ts';
 import { printDiagnostics } from './diagnostics-out.ts';
 import { EXIT } from './exit.ts';
 
-const BACKENDS = ['cpu'];
+const BACKENDS = ['cpu', 'webgpu'];
 
 export function graphResolver(program: Program): (name: string) => GraphSpec {
   return (name) => {
@@ -32,7 +35,7 @@ export function evalModule(program: Program, planName: string | undefined): { mo
   return { module: runPipeline(low.lowered.forward, { config: low.lowered.config }), diagnostics: [] };
 }
 
-export function runCommand(file: string, o: { plan?: string; backend: string; steps?: number; json?: boolean }): void {
+export async function runCommand(file: string, o: { plan?: string; backend: string; steps?: number; json?: boolean }): Promise<void> {
   if (!existsSync(file)) {
     process.stderr.write(`flexc: no such file: ${file}\n`);
     process.exit(EXIT.usage);
@@ -49,17 +52,18 @@ export function runCommand(file: string, o: { plan?: string; backend: string; st
   }
   const config = r.lowered.config;
   const graphs = graphResolver(r.program);
+  let trainer: Trainer | undefined;
   try {
-    const session = new CpuSession(r.module, { seed: config.seed, graphs });
+    trainer = o.backend === 'webgpu' ? await webgpuTrainer(r.module, config, graphs) : cpuTrainer(r.module, config, graphs);
     const train = config.task.kind === 'train';
     const steps = train ? (o.steps ?? config.steps) : 1;
     const lossName = config.task.kind === 'train' ? config.task.loss : undefined;
     const losses: number[] = [];
     const tty = process.stderr.isTTY === true && !o.json;
+    if (!o.json) process.stderr.write(`${config.name} on ${trainer.backend}\n`);
     const t0 = performance.now();
     for (let s = 1; s <= steps; s++) {
-      const out = session.run();
-      const loss = lossName ? out.get(lossName)!.data[0]! : NaN;
+      const loss = await trainer.step(lossName);
       losses.push(loss);
       const rate = s / ((performance.now() - t0) / 1000);
       const line = `step ${String(s).padStart(String(steps).length)}/${steps}  loss ${loss.toFixed(4)}  ${rate.toFixed(2)} steps/s`;
@@ -73,36 +77,37 @@ export function runCommand(file: string, o: { plan?: string; backend: string; st
     const metrics: Record<string, number> = {};
     if (lossName) metrics['loss'] = losses.at(-1)!;
     metrics['steps_per_second'] = steps / ((performance.now() - t0) / 1000);
-    Object.assign(metrics, graphAccuracies(r.program, o.plan, session, r.module));
+    Object.assign(metrics, await graphAccuracies(r.program, o.plan, trainer, r.module));
     if (o.json) process.stdout.write(JSON.stringify({ metrics, losses }, null, 2) + '\n');
     else for (const [k, v] of Object.entries(metrics)) process.stdout.write(`${k}: ${Number(v.toFixed(4))}\n`);
   } catch (e) {
-    if (e instanceof DataError) {
-      process.stderr.write(`error[FLX6002]: ${e.message}\n`);
-      process.exitCode = EXIT.user;
-      return;
-    }
-    if (e instanceof RangeError) {
-      process.stderr.write(`error[FLX6003]: ${e.message}\n  = hint: an index in the input data is outside the tensor it selects from\n`);
-      process.exitCode = EXIT.user;
-      return;
-    }
-    if (e instanceof DiagnosticError) {
-      printDiagnostics([e.diagnostic], r.program, o.json === true);
-      process.exitCode = EXIT.user;
-      return;
-    }
-    throw e;
+    const user = userError(e);
+    if (!user) throw e;
+    if (e instanceof DiagnosticError) printDiagnostics([e.diagnostic], r.program, o.json === true);
+    else process.stderr.write(user);
+    process.exitCode = EXIT.user;
+  } finally {
+    trainer?.close();
   }
 }
 
+/** Errors caused by the input, the data or the machine, as the line to print; undefined for bugs. */
+function userError(e: unknown): string | undefined {
+  if (e instanceof DataError) return `error[FLX6002]: ${e.message}\n`;
+  if (e instanceof RangeError) return `error[FLX6003]: ${e.message}\n  = hint: an index in the input data is outside the tensor it selects from\n`;
+  if (e instanceof BudgetError) return `error[FLX7001]: ${e.message}\n`;
+  if (e instanceof NoGpuError) return `error[FLX7002]: ${e.message}\n`;
+  if (e instanceof DiagnosticError) return e.message;
+  return undefined;
+}
+
 /** For a model on a labelled graph with a `logits` output: accuracy on each split, dropout off. */
-function graphAccuracies(program: Program, plan: string | undefined, session: CpuSession, train: Module): Record<string, number> {
+async function graphAccuracies(program: Program, plan: string | undefined, trainer: Trainer, train: Module): Promise<Record<string, number>> {
   const feeds = train.values.filter((v) => v.op === 'input' && typeof v.attrs['feed'] === 'string' && String(v.attrs['feed']).startsWith('graph:'));
   if (!feeds.length) return {};
   const ev = evalModule(program, plan);
   if (!ev.module?.outputs.some((o) => o.name === 'logits')) return {};
-  const logits = session.evaluate(ev.module).get('logits')!;
+  const logits = await trainer.evaluate(ev.module, 'logits');
   const gname = String(feeds[0]!.attrs['feed']).slice(6).split('/')[0]!;
   const g = loadGraph(graphResolver(program)(gname));
   if (logits.shape[0] !== g.nodes) return {};

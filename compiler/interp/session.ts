@@ -1,9 +1,9 @@
 import type { Module, Value } from '../ir/graph.ts';
 import { leafName } from '../ir/graph.ts';
 import type { NDArray } from '../ir/op.ts';
-import { graphFeed, loadGraph } from '../../runtime/data/graph.ts';
-import type { GraphFeed, GraphSpec } from '../../runtime/data/graph-spec.ts';
-import { initTensor, normals, rng, type InitSpec } from '../../runtime/init.ts';
+import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
+import { feedTensor, type FeedSpec } from '../../runtime/feeds.ts';
+import { initTensor, type InitSpec } from '../../runtime/init.ts';
 import { runModule, type Precision, type Tensors } from './interpret.ts';
 
 export interface SessionOptions {
@@ -41,36 +41,16 @@ export class CpuSession {
     for (const v of m.values) {
       if (v.op !== 'input') continue;
       const name = leafName(v);
-      const feed = v.attrs['feed'];
-      if (feed === 'step') feeds.set(name, { data: Int32Array.of(step), shape: [] });
-      else if (typeof feed === 'string' && feed.startsWith('graph:')) {
-        const [g, key] = feed.slice(6).split('/') as [string, GraphFeed];
-        const t = graphFeed(loadGraph(this.opts.graphs(g)), key);
-        feeds.set(name, { data: this.opts.precision === 'f64' && t.data instanceof Float32Array ? Float64Array.from(t.data) : t.data, shape: t.shape });
-      } else feeds.set(name, this.syntheticInput(m, v));
+      const have = this.synthetic.get(name);
+      if (have) {
+        feeds.set(name, have);
+        continue;
+      }
+      const t = feedTensor(name, v.type.dtype, v.type.shape as number[], feedOf(m, v), step, this.opts.seed, this.opts.graphs, this.opts.precision === 'f64');
+      if (feedOf(m, v).kind === 'synthetic') this.synthetic.set(name, t);
+      feeds.set(name, t);
     }
     return feeds;
-  }
-
-  /** A seeded batch: floats ~ N(0, 1); integers uniform over the range their consumer accepts. */
-  private syntheticInput(m: Module, v: Value): NDArray {
-    const name = leafName(v);
-    const have = this.synthetic.get(name);
-    if (have) return have;
-    const shape = v.type.shape as number[];
-    const n = shape.reduce((a, d) => a * d, 1);
-    const next = rng((this.opts.seed * 7919 + [...name].reduce((a, c) => a * 31 + c.charCodeAt(0), 7)) >>> 0);
-    let t: NDArray;
-    if (v.type.dtype === 'i32') {
-      const range = intRange(m, v);
-      t = { data: Int32Array.from({ length: n }, () => Math.floor(next() * range)), shape };
-    } else {
-      const data = this.opts.precision === 'f64' ? new Float64Array(n) : new Float32Array(n);
-      normals(n, next, data);
-      t = { data, shape };
-    }
-    this.synthetic.set(name, t);
-    return t;
   }
 
   /** One training step: returns the module's outputs and applies its updates. */
@@ -84,6 +64,17 @@ export class CpuSession {
     const frozen: Tensors = new Map(this.params);
     return runModule(m, this.feeds(m, this.step), frozen, { precision: this.opts.precision ?? 'f32', step: this.step }).outputs;
   }
+}
+
+/** Where an input's data comes from: the step counter, a graph, or a synthetic batch. */
+export function feedOf(m: Module, v: Value): FeedSpec {
+  const feed = v.attrs['feed'];
+  if (feed === 'step') return { kind: 'step' };
+  if (typeof feed === 'string' && feed.startsWith('graph:')) {
+    const [graph, key] = feed.slice(6).split('/') as [string, string];
+    return { kind: 'graph', graph, key };
+  }
+  return { kind: 'synthetic', range: v.type.dtype === 'i32' ? intRange(m, v) : undefined };
 }
 
 /** Valid values of an integer input, from how it is used: gather rows, or cross-entropy classes. */

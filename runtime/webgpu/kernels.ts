@@ -28,7 +28,7 @@ export async function compileKernels(device: GPUDevice, kernels: KernelSource[])
     // Every binding is declared, whether or not the shader reads it, so one layout serves all launches.
     const layout = device.createBindGroupLayout({
       label: k.name,
-      entries: Array.from({ length: k.bindings }, (_, i) => ({ binding: i, visibility: GPUShaderStage.COMPUTE, buffer: { type: i === k.bindings - 1 ? ('storage' as const) : ('read-only-storage' as const) } })),
+      entries: Array.from({ length: k.bindings }, (_, i) => ({ binding: i, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' as const } })),
     });
     const pipeline = device.createComputePipeline({ label: k.name, layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: 'main' } });
     const err = await device.popErrorScope();

@@ -20,7 +20,7 @@ export async function runOnGpu(v: Value, inputs: NDArray[]): Promise<Float32Arra
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
   const bufs = inputs.map((x) => {
     const b = device.createBuffer({ size: bytes(x.data.length), usage });
-    const data = x.data instanceof Int32Array ? x.data : Float32Array.from(x.data);
+    const data = x.data instanceof Int32Array ? new Int32Array(x.data) : Float32Array.from(x.data);
     if (data.length) device.queue.writeBuffer(b, 0, data);
     return b;
   });

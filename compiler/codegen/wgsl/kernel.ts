@@ -85,7 +85,9 @@ export function broadcastStrides(outShape: readonly number[], inShape: readonly 
 
 /** Assembles a kernel: bindings, helpers and `main`, with a header naming the IR op it implements. */
 export function assemble(v: Value, kb: KernelBody): Kernel {
-  const decls = v.inputs.map((x, k) => `@group(0) @binding(${k}) var<storage, read> a${k}: array<${wgslType(x)}>;`);
+  // Operands are declared read_write: all tensors live in one arena buffer, and WebGPU lets a buffer be
+  // bound several times in one dispatch only as writable storage. Kernels never write their operands.
+  const decls = v.inputs.map((x, k) => `@group(0) @binding(${k}) var<storage, read_write> a${k}: array<${wgslType(x)}>;`);
   decls.push(`@group(0) @binding(${v.inputs.length}) var<storage, read_write> res: array<${wgslType(v)}>;`);
   const sig = `${v.op}(${v.inputs.map((x) => fmtType(x.type)).join(', ')}) -> ${fmtType(v.type)}`;
   const attrs = Object.entries(v.attrs)

@@ -1,0 +1,34 @@
+import { graphFeed, loadGraph } from './data/graph.ts';
+import type { GraphFeed, GraphSpec } from './data/graph-spec.ts';
+import { normals, rng } from './init.ts';
+
+export interface HostTensor {
+  data: Float32Array | Float64Array | Int32Array;
+  shape: number[];
+}
+
+export type FeedSpec = { kind: 'step' } | { kind: 'graph'; graph: string; key: string } | { kind: 'synthetic'; range?: number | undefined };
+
+/** A fixed, seeded batch for an input no data source provides: floats ~ N(0, 1), integers uniform in [0, range). */
+export function syntheticTensor(name: string, dtype: string, shape: number[], seed: number, range = 2, f64 = false): HostTensor {
+  const n = shape.reduce((a, d) => a * d, 1);
+  const next = rng((seed * 7919 + [...name].reduce((a, c) => a * 31 + c.charCodeAt(0), 7)) >>> 0);
+  if (dtype === 'i32') return { data: Int32Array.from({ length: n }, () => Math.floor(next() * range)), shape };
+  const data = f64 ? new Float64Array(n) : new Float32Array(n);
+  normals(n, next, data);
+  return { data, shape };
+}
+
+/** The tensor an input's feed names at a given step. */
+export function feedTensor(name: string, dtype: string, shape: number[], feed: FeedSpec, step: number, seed: number, graphs: (name: string) => GraphSpec, f64 = false): HostTensor {
+  switch (feed.kind) {
+    case 'step':
+      return { data: Int32Array.of(step), shape: [] };
+    case 'graph': {
+      const t = graphFeed(loadGraph(graphs(feed.graph)), feed.key as GraphFeed);
+      return { data: f64 && t.data instanceof Float32Array ? Float64Array.from(t.data) : t.data, shape: t.shape };
+    }
+    case 'synthetic':
+      return syntheticTensor(name, dtype, shape, seed, feed.range, f64);
+  }
+}

@@ -1,0 +1,93 @@
+import { z } from 'zod';
+
+/**
+ * The execution plan: the contract between the compiler (which writes it) and the runtime (which
+ * validates and runs it). Buffers live at offsets in one arena per tier; steps are kernel launches.
+ */
+const Int = z.number().int().nonnegative();
+const DType = z.enum(['f32', 'i32']);
+
+export const PLAN_VERSION = 1;
+
+export const InitSpec = z.object({ init: z.string(), std: z.number().optional(), mean: z.number().optional(), low: z.number().optional(), high: z.number().optional(), value: z.number().optional() });
+
+export const Feed = z.union([
+  z.object({ kind: z.literal('step') }),
+  z.object({ kind: z.literal('graph'), graph: z.string(), key: z.string() }),
+  /** One fixed, seeded batch; integers are drawn from [0, range). */
+  z.object({ kind: z.literal('synthetic'), range: Int.optional() }),
+]);
+
+export const BufferSpec = z.object({
+  id: Int,
+  name: z.string(),
+  dtype: DType,
+  shape: z.array(Int),
+  /** Bytes the tensor occupies (its allocation is this rounded up to the arena's alignment). */
+  bytes: Int,
+  tier: z.literal('gpu'),
+  offset: Int,
+  role: z.enum(['input', 'param', 'state', 'temp']),
+});
+
+export const StepSpec = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('launch'), kernel: z.string(), bindings: z.array(Int), dispatch: z.tuple([Int, Int, Int]), value: z.string() }),
+  z.object({ kind: z.literal('alloc'), buffer: Int }),
+  z.object({ kind: z.literal('free'), buffer: Int }),
+]);
+
+export const PlanSchema = z.object({
+  version: z.literal(PLAN_VERSION),
+  name: z.string(),
+  target: z.literal('wgsl'),
+  seed: Int,
+  alignment: Int,
+  arenas: z.object({ gpu: Int }),
+  predictedPeakBytes: Int,
+  buffers: z.array(BufferSpec),
+  kernels: z.array(z.object({ name: z.string(), file: z.string(), bindings: Int, ops: z.array(z.string()) })),
+  inputs: z.array(z.object({ name: z.string(), buffer: Int, feed: Feed })),
+  params: z.array(z.object({ name: z.string(), buffer: Int, init: InitSpec, trainable: z.boolean() })),
+  outputs: z.array(z.object({ name: z.string(), buffer: Int })),
+  graphs: z.record(
+    z.string(),
+    z.object({
+      name: z.string(),
+      nodes: Int,
+      features: z.union([z.object({ indptr: z.string(), indices: z.string(), dim: Int, normalize: z.enum(['row', 'none']) }), z.object({ dense: z.string(), dim: Int, normalize: z.enum(['row', 'none']) })]).optional(),
+      edges: z.object({ file: z.string() }).optional(),
+      labels: z.object({ file: z.string() }).optional(),
+      split: z.object({ file: z.string() }).optional(),
+    }),
+  ),
+  steps: z.array(StepSpec),
+});
+
+export type Plan = z.infer<typeof PlanSchema>;
+export type PlanBuffer = z.infer<typeof BufferSpec>;
+export type PlanStep = z.infer<typeof StepSpec>;
+
+export class PlanError extends Error {}
+
+/** Validates a plan (e.g. read from plan.json): a malformed or tampered plan is rejected with the first problem. */
+export function parsePlan(json: unknown): Plan {
+  const r = PlanSchema.safeParse(json);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new PlanError(`invalid plan: ${i.path.join('.') || '(root)'}: ${i.message}`);
+  }
+  const plan = r.data;
+  const ids = new Set(plan.buffers.map((b) => b.id));
+  const kernels = new Set(plan.kernels.map((k) => k.name));
+  for (const b of plan.buffers) {
+    if (b.offset % plan.alignment) throw new PlanError(`invalid plan: buffer ${b.id} is at offset ${b.offset}, not a multiple of ${plan.alignment}`);
+    if (b.offset + b.bytes > plan.arenas.gpu) throw new PlanError(`invalid plan: buffer ${b.id} (${b.bytes} bytes at ${b.offset}) ends past the ${plan.arenas.gpu}-byte arena`);
+    if (b.bytes !== b.shape.reduce((a, d) => a * d, 1) * 4) throw new PlanError(`invalid plan: buffer ${b.id} has ${b.bytes} bytes but shape [${b.shape}]`);
+  }
+  for (const s of plan.steps) {
+    const refs = s.kind === 'launch' ? s.bindings : [s.buffer];
+    for (const r2 of refs) if (!ids.has(r2)) throw new PlanError(`invalid plan: a ${s.kind} step names buffer ${r2}, which the plan does not declare`);
+    if (s.kind === 'launch' && !kernels.has(s.kernel)) throw new PlanError(`invalid plan: a launch names kernel ${s.kernel}, which the plan does not declare`);
+  }
+  return plan;
+}

@@ -1,0 +1,147 @@
+import type { GraphSpec } from '../data/graph-spec.ts';
+import { feedTensor } from '../feeds.ts';
+import { initTensor } from '../init.ts';
+import { PlanError, type Plan } from '../plan.ts';
+import type { Gpu } from './device.ts';
+import { compileKernels, type CompiledKernel } from './kernels.ts';
+
+export class BudgetError extends Error {}
+
+/**
+ * Runs an execution plan on a WebGPU device: one arena buffer, kernels compiled once, and one
+ * command buffer per step. Tracks live bytes from the plan's alloc/free steps.
+ */
+export class WebGpuSession {
+  step = 0;
+  /** The largest number of live bytes seen while running steps. */
+  measuredPeakBytes = 0;
+  /** Bind groups of the launches, made once: the arena and the offsets never change. */
+  private readonly bindGroups = new Map<number, GPUBindGroup>();
+
+  private constructor(
+    readonly gpu: Gpu,
+    readonly plan: Plan,
+    private readonly kernels: Map<string, CompiledKernel>,
+    private readonly arena: GPUBuffer,
+    private readonly graphs: (name: string) => GraphSpec,
+  ) {
+    plan.steps.forEach((st, i) => {
+      if (st.kind !== 'launch') return;
+      const k = kernels.get(st.kernel)!;
+      const entries = st.bindings.map((id, binding) => {
+        const b = plan.buffers[id]!;
+        return { binding, resource: { buffer: arena, offset: b.offset, size: Math.max(4, b.bytes) } };
+      });
+      this.bindGroups.set(i, gpu.device.createBindGroup({ layout: k.layout, entries }));
+    });
+  }
+
+  /** Compiles the plan's kernels, allocates its arena within the device's limits and the budget, and initialises parameters. */
+  static async create(gpu: Gpu, plan: Plan, sources: (name: string) => string, opts: { budgetBytes?: number; graphs?: (name: string) => GraphSpec } = {}): Promise<WebGpuSession> {
+    const { device } = gpu;
+    const size = Math.max(4, plan.arenas.gpu);
+    if (opts.budgetBytes !== undefined && size > opts.budgetBytes) throw new BudgetError(`the plan's GPU arena needs ${size} bytes, more than the ${opts.budgetBytes}-byte budget`);
+    if (size > device.limits.maxBufferSize) throw new BudgetError(`the plan's GPU arena needs ${size} bytes, more than this device's largest buffer (${device.limits.maxBufferSize} bytes)`);
+    for (const b of plan.buffers)
+      if (b.bytes > device.limits.maxStorageBufferBindingSize) throw new BudgetError(`tensor ${b.name} needs ${b.bytes} bytes, more than this device binds at once (${device.limits.maxStorageBufferBindingSize})`);
+    const kernels = await compileKernels(
+      device,
+      plan.kernels.map((k) => ({ name: k.name, code: sources(k.name), bindings: k.bindings })),
+    );
+    const arena = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: `${plan.name} arena` });
+    const graphs = opts.graphs ?? ((g: string) => plan.graphs[g] ?? (() => { throw new PlanError(`plan has no graph ${g}`); })());
+    const s = new WebGpuSession(gpu, plan, kernels, arena, graphs);
+    for (const p of plan.params) {
+      const b = plan.buffers[p.buffer]!;
+      s.writeBuffer(b.id, initTensor(p.init, b.shape, p.name, plan.seed));
+    }
+    return s;
+  }
+
+  private writeBuffer(id: number, data: Float32Array | Float64Array | Int32Array): void {
+    const b = this.plan.buffers[id]!;
+    const n = b.shape.reduce((a, d) => a * d, 1);
+    if (data.length !== n) throw new PlanError(`buffer ${b.name} holds ${n} values, got ${data.length}`);
+    if (!n) return;
+    const host = b.dtype === 'i32' ? Int32Array.from(data) : data instanceof Float32Array ? new Float32Array(data) : Float32Array.from(data);
+    this.gpu.device.queue.writeBuffer(this.arena, b.offset, host);
+  }
+
+  /** Reads buffers back to the host. */
+  async read(ids: number[]): Promise<Map<number, Float32Array | Int32Array>> {
+    const { device } = this.gpu;
+    const total = ids.reduce((a, id) => a + Math.max(4, this.plan.buffers[id]!.bytes), 0);
+    const staging = device.createBuffer({ size: Math.max(4, total), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = device.createCommandEncoder();
+    let at = 0;
+    const where: [number, number][] = [];
+    for (const id of ids) {
+      const b = this.plan.buffers[id]!;
+      if (b.bytes) enc.copyBufferToBuffer(this.arena, b.offset, staging, at, b.bytes);
+      where.push([id, at]);
+      at += Math.max(4, b.bytes);
+    }
+    device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const all = staging.getMappedRange().slice(0);
+    staging.unmap();
+    staging.destroy();
+    const out = new Map<number, Float32Array | Int32Array>();
+    for (const [id, off] of where) {
+      const b = this.plan.buffers[id]!;
+      const n = b.bytes / 4;
+      out.set(id, b.dtype === 'i32' ? new Int32Array(all, off, n) : new Float32Array(all, off, n));
+    }
+    return out;
+  }
+
+  /** Runs one step of the plan; returns the named outputs read back (all of them by default). */
+  async run(outputs?: string[]): Promise<Map<string, Float32Array | Int32Array>> {
+    this.step++;
+    const { device } = this.gpu;
+    for (const inp of this.plan.inputs) {
+      const b = this.plan.buffers[inp.buffer]!;
+      const fixed = inp.feed.kind !== 'step' && this.step > 1;
+      if (fixed) continue; // graph data and synthetic batches do not change between steps
+      const t = feedTensor(inp.name, b.dtype, b.shape, inp.feed, this.step, this.plan.seed, this.graphs);
+      this.writeBuffer(b.id, t.data);
+    }
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    let live = 0;
+    this.plan.steps.forEach((st, i) => {
+      if (st.kind === 'alloc') {
+        live += Math.ceil(Math.max(4, this.plan.buffers[st.buffer]!.bytes) / this.plan.alignment) * this.plan.alignment;
+        this.measuredPeakBytes = Math.max(this.measuredPeakBytes, live);
+      } else if (st.kind === 'free') live -= Math.ceil(Math.max(4, this.plan.buffers[st.buffer]!.bytes) / this.plan.alignment) * this.plan.alignment;
+      else {
+        pass.setPipeline(this.kernels.get(st.kernel)!.pipeline);
+        pass.setBindGroup(0, this.bindGroups.get(i)!);
+        pass.dispatchWorkgroups(...st.dispatch);
+      }
+    });
+    pass.end();
+    device.queue.submit([enc.finish()]);
+    const wanted = this.plan.outputs.filter((o) => !outputs || outputs.includes(o.name));
+    const got = await this.read(wanted.map((o) => o.buffer));
+    return new Map(wanted.map((o) => [o.name, got.get(o.buffer)!]));
+  }
+
+  /** Current values of the parameters and optimizer state, by name. */
+  async parameters(): Promise<Map<string, Float32Array | Int32Array>> {
+    const got = await this.read(this.plan.params.map((p) => p.buffer));
+    return new Map(this.plan.params.map((p) => [p.name, got.get(p.buffer)!]));
+  }
+
+  /** Overwrites parameters (e.g. trained weights moved into an evaluation plan). */
+  loadParameters(values: Map<string, Float32Array | Float64Array | Int32Array>): void {
+    for (const p of this.plan.params) {
+      const v = values.get(p.name);
+      if (v) this.writeBuffer(p.buffer, v);
+    }
+  }
+
+  destroy(): void {
+    this.arena.destroy();
+  }
+}
