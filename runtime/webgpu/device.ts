@@ -54,7 +54,7 @@ export async function openGpu(): Promise<Gpu> {
       Object.assign(globalThis, dawn.globals);
       globalsInstalled = true;
     }
-    gpu = dawn.create([]);
+    gpu = dawn.create(process.env['FLEXC_DAWN_FLAGS'] ? process.env['FLEXC_DAWN_FLAGS'].split(' ') : []);
     keepAlive.push(gpu);
   }
   const adapter = await gpu.requestAdapter();

@@ -79,7 +79,8 @@ export const elementwiseEmitters: Record<string, Emitter> = {
   dropout: (v) => {
     const p = num(v.attrs, 'p');
     const seed = num(v.attrs, 'seed');
-    const body = `let step = u32(a1[0]);
+    const body = `if (x == 0.0f) { res[i] = 0.0f; return; } // a zero stays zero: skip its hash (sparse features)
+  let step = u32(a1[0]);
   let u = f32(fmix32(fmix32(fmix32(${u32(seed)}) ^ step) ^ i) >> 8u) / 16777216.0f;
   res[i] = select(x * ${f32(1 / (1 - p))}, 0.0f, u < ${f32(p)});`;
     const m = map(v, 'X', [{ name: 'x', of: v.inputs[0]! }], FMIX);
