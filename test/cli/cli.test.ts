@@ -56,6 +56,16 @@ describe('flexc ir', () => {
   });
 });
 
+describe('flexc run --backend webgpu', () => {
+  it('trains gcn-cora.flex on WebGPU (SwiftShader without a GPU) with the published recipe to ≥ 0.80 test accuracy', () => {
+    const r = flexc('run', 'examples/gcn-cora.flex', '--backend', 'webgpu', '--json');
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out) as { metrics: Record<string, number>; losses: number[] };
+    expect(j.losses.length).toBe(200);
+    expect(j.metrics['test_accuracy']).toBeGreaterThanOrEqual(0.8);
+  }, 900_000);
+});
+
 describe('flexc run --backend cpu', () => {
   it('trains the MLP: the loss falls, and --json prints metrics', () => {
     const r = flexc('run', 'examples/mlp.flex', '--plan', 'train', '--steps', '15', '--json');
