@@ -30,7 +30,7 @@ describe.each([
       for (const [name, w] of want) {
         expect(relErr(got.get(name)!, w.data), `${name} at step ${step}`).toBeLessThan(1e-4);
         if (!name.startsWith('grad:')) continue;
-        const scale = w.data.reduce((a, x) => Math.max(a, Math.abs(x)), 0);
+        const scale = Array.from(w.data).reduce((a, x) => Math.max(a, Math.abs(x)), 0);
         const set = noise.get(name.slice(5)) ?? new Set<number>();
         w.data.forEach((x, i) => Math.abs(x) <= 1e-6 * scale && set.add(i));
         noise.set(name.slice(5), set);
