@@ -1,4 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { buildCommand } from './build.ts';
 import { checkCommand } from './check.ts';
 import { irCommand } from './ir.ts';
 import { runCommand } from './run.ts';
@@ -23,6 +24,16 @@ program
   .option('--json', 'print {"diagnostics": [...]} on stdout')
   .addHelpText('after', '\nExamples:\n  flexc check examples/gpt.flex\n  flexc check --json examples/*.flex')
   .action((files: string[], o: { json?: boolean }) => checkCommand(files, o));
+
+program
+  .command('build')
+  .description('compile a plan to OUT/<plan>/: plan.json, kernels/*.wgsl, driver.ts, report.txt')
+  .argument('<file>', '.flex file')
+  .option('--plan <name>', 'the plan to build')
+  .option('-o, --out <dir>', 'output folder', 'build')
+  .option('--target <target>', 'kernel language: wgsl', 'wgsl')
+  .addHelpText('after', '\nExamples:\n  flexc build examples/mlp.flex --plan small -o build\n  flexc build examples/gcn-cora.flex')
+  .action((file: string, o: { plan?: string; out: string; target: string }) => void buildCommand(file, o));
 
 program
   .command('ir')

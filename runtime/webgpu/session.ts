@@ -95,12 +95,20 @@ export class WebGpuSession {
     return out;
   }
 
-  /** Runs one step of the plan; returns the named outputs read back (all of them by default). */
-  async run(outputs?: string[]): Promise<Map<string, Float32Array | Int32Array>> {
+  /**
+   * Runs one step of the plan; returns the named outputs read back (all of them by default).
+   * `given` supplies inputs by name; the others come from their feeds (step counter, graph, synthetic batch).
+   */
+  async run(outputs?: string[], given?: Map<string, Float32Array | Int32Array>): Promise<Map<string, Float32Array | Int32Array>> {
     this.step++;
     const { device } = this.gpu;
     for (const inp of this.plan.inputs) {
       const b = this.plan.buffers[inp.buffer]!;
+      const mine = given?.get(inp.name);
+      if (mine) {
+        this.writeBuffer(b.id, mine);
+        continue;
+      }
       const fixed = inp.feed.kind !== 'step' && this.step > 1;
       if (fixed) continue; // graph data and synthetic batches do not change between steps
       const t = feedTensor(inp.name, b.dtype, b.shape, inp.feed, this.step, this.plan.seed, this.graphs);

@@ -1,0 +1,16 @@
+import type { Plan } from '../../runtime/plan.ts';
+import { fmtBytes } from '../sema/units.ts';
+
+/** report.txt: kernels, buffers and the predicted peak memory of a plan. */
+export function planReport(plan: Plan, source: string): string {
+  const lines = [`flexc build report: plan \`${plan.name}\` from ${source}`, ''];
+  const launches = plan.steps.filter((s) => s.kind === 'launch').length;
+  lines.push(`GPU arena:            ${plan.arenas.gpu} bytes (${fmtBytes(plan.arenas.gpu)})`);
+  lines.push(`predicted peak (live): ${plan.predictedPeakBytes} bytes (${fmtBytes(plan.predictedPeakBytes)})`);
+  lines.push(`launches per step:    ${launches}`, `distinct kernels:     ${plan.kernels.length}`, '');
+  lines.push('kernels');
+  for (const k of plan.kernels) lines.push(`  ${k.name.padEnd(28)} ${k.ops.join(', ')}`);
+  lines.push('', 'buffers (offset, bytes, role, dtype[shape], name)');
+  for (const b of plan.buffers) lines.push(`  ${String(b.offset).padStart(10)} ${String(b.bytes).padStart(10)}  ${b.role.padEnd(5)} ${`${b.dtype}[${b.shape.join(',')}]`.padEnd(18)} ${b.name}`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,5 @@
+/** The runtime's public API: what generated drivers and embedding applications import. */
+export { parsePlan, PlanError, type Plan } from './plan.ts';
+export { openGpu, NoGpuError, type Gpu } from './webgpu/device.ts';
+export { WebGpuSession, BudgetError } from './webgpu/session.ts';
+export { loadBuild } from './build-dir.ts';
