@@ -28,6 +28,7 @@ plan tiny {
   model: Gpt(vocab: 11, ctx: 8, d: 16, heads: 2, depth: 2)
   bind: { B: 2, T: 8 }
   task: train { optimizer: adam(lr: 1e-3) }
+  fuse: [elementwise]
 }
 
 // GPT-2 small (124M parameters) at batch 8, context 1024.

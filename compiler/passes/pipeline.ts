@@ -3,6 +3,7 @@ import { printModule } from '../ir/printer.ts';
 import { assertValid } from '../ir/verifier.ts';
 import { autodiff } from './autodiff.ts';
 import { dce } from './dce.ts';
+import { fuseElementwise } from './fuse-elementwise.ts';
 import { optimizer } from './optimizer.ts';
 import type { Pass, PassContext } from './pass.ts';
 
@@ -10,6 +11,7 @@ import type { Pass, PassContext } from './pass.ts';
 export const PIPELINE: readonly Pass[] = [
   autodiff, //  backward graph of the loss
   optimizer, // parameter and optimizer-state updates
+  fuseElementwise, // chains of elementwise ops into single kernels (fuse: [elementwise])
   dce, //       drop what nothing needs
 ];
 

@@ -1,5 +1,6 @@
 import type { Value } from '../../ir/graph.ts';
 import { ints, num } from '../../ir/ops/util.ts';
+import { parseExpr, type Expr } from '../../ir/ops/fused.ts';
 import { broadcastStrides, count, type Emitter, f32, linear, offsetFn, shape, strides, u32, WG } from './kernel.ts';
 
 const SQRT_2_OVER_PI = f32(Math.sqrt(2 / Math.PI));
@@ -142,6 +143,7 @@ export const elementwiseEmitters: Record<string, Emitter> = {
       body: `${index}\n  let r = i32(i / ${u32(row)});\n  let j = i % ${u32(row)};\n  var acc = a0[i];\n  for (var k = 0u; k < ${u32(nIdx)}; k++) {\n    if (a1[k] == r) { acc += a2[k * ${u32(row)} + j]; }\n  }\n  res[i] = acc;`,
     };
   },
+  fused: fusedKernel,
   sgd: (v) => map(v, `p - ${f32(num(v.attrs, 'lr'))} * g`, [{ name: 'p', of: v.inputs[0]! }, { name: 'g', of: v.inputs[1]! }]),
   adam_m: (v) => map(v, `${f32(num(v.attrs, 'beta'))} * m + ${f32(1 - num(v.attrs, 'beta'))} * g`, [{ name: 'm', of: v.inputs[0]! }, { name: 'g', of: v.inputs[1]! }]),
   adam_v: (v) => map(v, `${f32(num(v.attrs, 'beta'))} * m + ${f32(1 - num(v.attrs, 'beta'))} * g * g`, [{ name: 'm', of: v.inputs[0]! }, { name: 'g', of: v.inputs[1]! }]),
@@ -155,6 +157,32 @@ export const elementwiseEmitters: Record<string, Emitter> = {
     return { ...m, body: m.body.replace('res[i] = X;', body) };
   },
 };
+
+/** WGSL of one call in a fused expression, with its operands already in variables. */
+function callWgsl(op: string, args: string[]): string {
+  const sub = (tpl: string, names: string[]) => names.reduce((t, n, k) => t.replace(new RegExp(`\\b${n}\\b`, 'g'), args[k]!), tpl);
+  if (UNARY[op]) return sub(UNARY[op]!, ['x']);
+  if (BINARY[op]) return sub(BINARY[op]!, ['x', 'y']);
+  return sub(UNARY_GRAD[op]!, ['s', 'dy']);
+}
+
+/** A fused chain: operands loaded once (broadcast as needed), then one `let` per op of the expression. */
+function fusedKernel(v: Value): ReturnType<Emitter> {
+  const e = parseExpr(String(v.attrs['expr']));
+  const lines: string[] = [];
+  let n = 0;
+  const emit = (x: Expr): string => {
+    if (x.kind === 'operand') return `x${x.index}`;
+    if (x.kind === 'const') return f32(x.value);
+    const args = x.args.map(emit);
+    const t = `t${n++}`;
+    lines.push(`let ${t} = ${callWgsl(x.op, args)};`);
+    return t;
+  };
+  const result = emit(e);
+  const m = map(v, 'X', v.inputs.map((of, k) => ({ name: `x${k}`, of })), /gelu_grad\(/.test(lines.join('')) ? GELU_GRAD_FN : '');
+  return { ...m, body: m.body.replace('res[i] = X;', `${lines.join('\n  ')}\n  res[i] = ${result};`) };
+}
 
 const zero = (v: Value) => (v.type.dtype === 'i32' ? '0i' : '0.0f');
 

@@ -3,6 +3,7 @@ import { broadcastOps } from './broadcast.ts';
 import { constantOps } from './constant.ts';
 import { dropoutOps } from './dropout.ts';
 import { elementwiseOps } from './elementwise.ts';
+import { fusedOps } from './fused.ts';
 import { gatherOps } from './gather.ts';
 import { layernormOps } from './layernorm.ts';
 import { lossOps } from './loss.ts';
@@ -16,7 +17,7 @@ import { sparseOps } from './sparse.ts';
 
 /** Every op of the IR, each defined once in its family's file. */
 export const OPS: ReadonlyMap<string, OpDef> = new Map(
-  [constantOps, elementwiseOps, broadcastOps, matmulOps, reduceOps, softmaxOps, layernormOps, shapeOps, gatherOps, lossOps, dropoutOps, sparseOps, maskOps, optimizerOps]
+  [constantOps, elementwiseOps, broadcastOps, matmulOps, reduceOps, softmaxOps, layernormOps, shapeOps, gatherOps, lossOps, dropoutOps, sparseOps, maskOps, optimizerOps, fusedOps]
     .flat()
     .map((d) => [d.name, d]),
 );
