@@ -40,7 +40,7 @@ program
   .description('print the IR of a plan after lowering and the pass pipeline')
   .argument('<file>', '.flex file')
   .option('--plan <name>', 'the plan to compile (needed when the file has several)')
-  .option('--print-after <pass>', 'print the IR after a pass (or `all`): lower, autodiff, optimizer, dce')
+  .option('--print-after <pass>', 'print the IR after a pass (or `all`): lower, autodiff, optimizer, fuse-elementwise, dce')
   .option('--time-passes', 'print the time each pass took on stderr')
   .addHelpText('after', '\nExamples:\n  flexc ir examples/mlp.flex --plan small\n  flexc ir examples/gpt.flex --plan tiny --print-after autodiff --time-passes')
   .action((file: string, o: { plan?: string; printAfter?: string; timePasses?: boolean }) => irCommand(file, o));
