@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import type { GraphSpec } from './data/graph-spec.ts';
+import { mapGraphPaths, type GraphSpec } from './data/graph-spec.ts';
 import { parsePlan, type Plan } from './plan.ts';
 
 /** Reads a build directory written by `flexc build`: the validated plan and its kernel sources. Graph paths are relative to it. */
@@ -8,16 +8,6 @@ export function loadBuild(dir: string): { plan: Plan; sources: (name: string) =>
   const plan = parsePlan(JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8')));
   const files = new Map(plan.kernels.map((k) => [k.name, k.file]));
   const at = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
-  const graphs = (name: string): GraphSpec => {
-    const g = plan.graphs[name]!;
-    const f = g.features;
-    return {
-      ...g,
-      ...(f ? { features: 'indptr' in f ? { ...f, indptr: at(f.indptr), indices: at(f.indices) } : { ...f, dense: at(f.dense) } } : {}),
-      ...(g.edges ? { edges: { file: at(g.edges.file) } } : {}),
-      ...(g.labels ? { labels: { file: at(g.labels.file) } } : {}),
-      ...(g.split ? { split: { file: at(g.split.file) } } : {}),
-    } as GraphSpec;
-  };
+  const graphs = (name: string): GraphSpec => mapGraphPaths(plan.graphs[name] as GraphSpec, at);
   return { plan, sources: (name) => readFileSync(join(dir, files.get(name)!), 'utf8'), graphs };
 }

@@ -5,7 +5,7 @@ import { generateDriver } from '../codegen/driver.ts';
 import { buildPlan } from '../codegen/plan.ts';
 import { planReport } from '../codegen/report.ts';
 import { packageRoot } from '../paths.ts';
-import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
+import { mapGraphPaths, type GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { printDiagnostics } from './diagnostics-out.ts';
 import { EXIT } from './exit.ts';
 import { graphResolver } from './run.ts';
@@ -17,15 +17,7 @@ export interface BuildResult {
 
 /** Paths in the plan relative to the build directory, so that the output does not depend on where it was built from. */
 function relativeGraph(g: GraphSpec, dir: string): GraphSpec {
-  const rel = (p: string) => relative(dir, p).split(sep).join('/');
-  const f = g.features;
-  return {
-    ...g,
-    ...(f ? { features: 'indptr' in f ? { ...f, indptr: rel(f.indptr), indices: rel(f.indices) } : { ...f, dense: rel(f.dense) } } : {}),
-    ...(g.edges ? { edges: { file: rel(g.edges.file) } } : {}),
-    ...(g.labels ? { labels: { file: rel(g.labels.file) } } : {}),
-    ...(g.split ? { split: { file: rel(g.split.file) } } : {}),
-  };
+  return mapGraphPaths(g, (p) => relative(dir, p).split(sep).join('/'));
 }
 
 /**

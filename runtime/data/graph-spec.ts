@@ -11,3 +11,14 @@ export interface GraphSpec {
 /** Feed keys of the tensors a graph provides. */
 export const GRAPH_FEEDS = ['features', 'labels', 'adj.indptr', 'adj.indices', 'adj.values', 'adjT.indptr', 'adjT.indices', 'adjT.values', 'split.train', 'split.val', 'split.test'] as const;
 export type GraphFeed = (typeof GRAPH_FEEDS)[number];
+
+/** The same spec with every file path passed through `f` (made relative for a build, absolute when loading one). */
+export function mapGraphPaths(g: GraphSpec, f: (p: string) => string): GraphSpec {
+  const feat = g.features;
+  const out: GraphSpec = { name: g.name, nodes: g.nodes };
+  if (feat) out.features = 'indptr' in feat ? { ...feat, indptr: f(feat.indptr), indices: f(feat.indices) } : { ...feat, dense: f(feat.dense) };
+  if (g.edges) out.edges = { file: f(g.edges.file) };
+  if (g.labels) out.labels = { file: f(g.labels.file) };
+  if (g.split) out.split = { file: f(g.split.file) };
+  return out;
+}

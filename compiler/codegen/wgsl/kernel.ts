@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Value } from '../../ir/graph.ts';
 import { fmtType } from '../../ir/types.ts';
+import { strides } from '../../ir/ops/util.ts';
+
+export { strides };
 
 /** A compute kernel for one IR value: operands are bindings 0…n-1, the result is binding n. */
 export interface Kernel {
@@ -46,16 +49,6 @@ export function linear(n: number): { dispatch: [number, number, number]; index: 
   const x = Math.min(groups, MAX_GROUPS);
   const y = Math.ceil(groups / x);
   return { dispatch: [x, y, 1], index: `let i = gid.x + gid.y * ${u32(x * WG)};\n  if (i >= ${u32(n)}) { return; }` };
-}
-
-export function strides(s: readonly number[]): number[] {
-  const out = new Array<number>(s.length);
-  let acc = 1;
-  for (let d = s.length - 1; d >= 0; d--) {
-    out[d] = acc;
-    acc *= s[d]!;
-  }
-  return out;
 }
 
 /**

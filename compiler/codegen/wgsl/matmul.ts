@@ -17,9 +17,11 @@ export const matmulEmitters: Record<string, Emitter> = {
 const NARROW = 32;
 const narrow = (v: Value) => shape(v).at(-1)! <= NARROW && !bool(v.attrs, 'tb');
 
-function rowMatmul(v: Value): ReturnType<Emitter> {
+/** Sizes of a (batched) matmul and the helpers that find each batch's operand offsets. */
+function dims(v: Value) {
   const [a, b] = v.inputs as [Value, Value];
   const ta = bool(v.attrs, 'ta');
+  const tb = bool(v.attrs, 'tb');
   const out = shape(v);
   const [m, n] = out.slice(-2) as [number, number];
   const k = ta ? shape(a).at(-2)! : shape(a).at(-1)!;
@@ -27,12 +29,17 @@ function rowMatmul(v: Value): ReturnType<Emitter> {
   const nb = batch.reduce((x, d) => x * d, 1);
   const aBatch = broadcastStrides(batch, shape(a).slice(0, -2)).map((s) => s * m * k);
   const bBatch = broadcastStrides(batch, shape(b).slice(0, -2)).map((s) => s * k * n);
+  return { ta, tb, m, n, k, nb, helpers: [offsetFn('aoff', batch, aBatch), offsetFn('boff', batch, bBatch)].join('\n\n') };
+}
+
+function rowMatmul(v: Value): ReturnType<Emitter> {
+  const { ta, m, n, k, nb, helpers } = dims(v);
   const { dispatch, index } = linear(m * nb);
   const A = ta ? `a0[ao + q * ${u32(m)} + r]` : `a0[ao + r * ${u32(k)} + q]`;
   return {
     workgroup: [WG, 1, 1],
     dispatch,
-    helpers: [offsetFn('aoff', batch, aBatch), offsetFn('boff', batch, bBatch)].join('\n\n'),
+    helpers,
     body: `${index}
   let z = i / ${u32(m)};
   let r = i % ${u32(m)};
@@ -52,16 +59,7 @@ function rowMatmul(v: Value): ReturnType<Emitter> {
 
 function blockMatmul(v: Value): ReturnType<Emitter> {
   {
-    const [a, b] = v.inputs as [Value, Value];
-    const ta = bool(v.attrs, 'ta');
-    const tb = bool(v.attrs, 'tb');
-    const out = shape(v);
-    const [m, n] = out.slice(-2) as [number, number];
-    const k = ta ? shape(a).at(-2)! : shape(a).at(-1)!;
-    const batch = out.slice(0, -2);
-    const nb = batch.reduce((x, d) => x * d, 1);
-    const aBatch = broadcastStrides(batch, shape(a).slice(0, -2)).map((s) => s * m * k);
-    const bBatch = broadcastStrides(batch, shape(b).slice(0, -2)).map((s) => s * k * n);
+    const { ta, tb, m, n, k, nb, helpers } = dims(v);
     const A = (i: string, q: string) => (ta ? `a0[ao + ${q} * ${u32(m)} + ${i}]` : `a0[ao + ${i} * ${u32(k)} + ${q}]`);
     const B = (q: string, j: string) => (tb ? `a1[bo + ${j} * ${u32(k)} + ${q}]` : `a1[bo + ${q} * ${u32(n)} + ${j}]`);
     const idx = Array.from({ length: T }, (_, t) => t);
@@ -87,7 +85,7 @@ function blockMatmul(v: Value): ReturnType<Emitter> {
     return {
       workgroup: [G, G, 1],
       dispatch: [Math.ceil(Math.ceil(n / T) / G), Math.ceil(Math.ceil(m / T) / G), nb],
-      helpers: [offsetFn('aoff', batch, aBatch), offsetFn('boff', batch, bBatch)].join('\n\n'),
+      helpers,
       body,
     };
   }
