@@ -57,6 +57,12 @@ describe('flexc ir', () => {
 });
 
 describe('flexc run --backend webgpu', () => {
+  it('without any Vulkan driver, says so with a code and exits 1', () => {
+    const r = spawnSync(process.execPath, ['bin/flexc.mjs', 'run', 'examples/mlp.flex', '--plan', 'small', '--backend', 'webgpu'], { encoding: 'utf8', env: { ...process.env, VK_ICD_FILENAMES: '/nonexistent.json' } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('error[FLX7002]: no WebGPU adapter');
+  });
+
   it('trains gcn-cora.flex on WebGPU (SwiftShader without a GPU) with the published recipe to ≥ 0.80 test accuracy', () => {
     const r = flexc('run', 'examples/gcn-cora.flex', '--backend', 'webgpu', '--json');
     expect(r.code, r.err).toBe(0);
