@@ -2,7 +2,7 @@ import type { Value } from '../graph.ts';
 import type { NDArray, OpDef } from '../op.ts';
 import { streamingCost } from '../op.ts';
 import { broadcastShapes, ShapeError, type TensorType } from '../types.ts';
-import { broadcastIndex, like, requireFloat, sameShape, shapeOf } from './util.ts';
+import { broadcastIndex, like, requireFloat, sameShape, sameShapes, shapeOf } from './util.ts';
 import type { Builder } from '../builder.ts';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
@@ -78,10 +78,7 @@ function unaryGradDef(name: string, g: (typeof UNARY_GRAD)[string]): OpDef {
     name,
     arity: 2,
     attrs: {},
-    infer: ([s, dy]) => {
-      if (!sameShape(s!.shape, dy!.shape)) throw new ShapeError(`${name}: operand shapes differ`);
-      return { ...dy! };
-    },
+    infer: sameShapes(name),
     noGrad: 'backward op (no second-order derivatives)',
     cost: (v) => streamingCost(v, g.flops),
     ref: ([s, dy], v, ctx) => {

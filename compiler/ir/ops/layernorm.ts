@@ -1,7 +1,6 @@
 import type { OpDef } from '../op.ts';
 import { streamingCost } from '../op.ts';
-import { ShapeError } from '../types.ts';
-import { like, num, requireFloat, requireRank, sameShape } from './util.ts';
+import { like, num, requireFloat, requireRank, sameShapes } from './util.ts';
 
 /** Mean and 1/sqrt(var + eps) of one row. */
 function rowStats(xs: ArrayLike<number>, o: number, n: number, eps: number): [number, number] {
@@ -44,10 +43,7 @@ export const layernormOps: OpDef[] = [
     name: 'layernorm_grad',
     arity: 2,
     attrs: { eps: { kind: 'number' } },
-    infer: ([x, dy]) => {
-      if (!sameShape(x!.shape, dy!.shape)) throw new ShapeError('layernorm_grad: operand shapes differ');
-      return { ...dy! };
-    },
+    infer: sameShapes('layernorm_grad'),
     noGrad: 'backward op (no second-order derivatives)',
     cost: (v) => streamingCost(v, 12),
     ref: ([x, dy], v, ctx) => {

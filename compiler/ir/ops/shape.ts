@@ -2,7 +2,7 @@ import type { Value } from '../graph.ts';
 import type { OpDef } from '../op.ts';
 import { streamingCost } from '../op.ts';
 import { dimAdd, dimDiv, dimMul, dimSub, normAxis, sameDim, ShapeError, type Dim } from '../types.ts';
-import { around, ints, like, num, shapeOf, size, strides } from './util.ts';
+import { around, ints, like, num, shapeOf, size, stridedIndex, strides } from './util.ts';
 
 const dims = (v: unknown): Dim[] => v as Dim[];
 
@@ -49,24 +49,10 @@ export const shapeOps: OpDef[] = [
     cost: (v) => streamingCost(v, 0),
     ref: ([x], v, ctx) => {
       const out = like(ctx, v.type);
-      const perm = ints(v.attrs, 'perm');
       const xs = strides(x!.shape);
-      const os = shapeOf(v);
-      const pstr = perm.map((p) => xs[p]!);
-      const r = os.length;
-      const coord = new Array<number>(r).fill(0);
-      let off = 0;
-      for (let i = 0; i < out.length; i++) {
-        out[i] = x!.data[off]!;
-        for (let d = r - 1; d >= 0; d--) {
-          coord[d]!++;
-          off += pstr[d]!;
-          if (coord[d]! < os[d]!) break;
-          off -= pstr[d]! * coord[d]!;
-          coord[d] = 0;
-        }
-      }
-      return { data: out, shape: os };
+      const idx = stridedIndex(shapeOf(v), ints(v.attrs, 'perm').map((p) => xs[p]!));
+      for (let i = 0; i < out.length; i++) out[i] = x!.data[idx[i]!]!;
+      return { data: out, shape: shapeOf(v) };
     },
   },
   {

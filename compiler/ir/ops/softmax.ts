@@ -1,7 +1,6 @@
 import type { OpDef } from '../op.ts';
 import { streamingCost } from '../op.ts';
-import { ShapeError } from '../types.ts';
-import { like, requireFloat, requireRank, sameShape, shapeOf } from './util.ts';
+import { like, requireFloat, requireRank, sameShapes, shapeOf } from './util.ts';
 
 /** Softmax and log-softmax over the last axis, with their backward ops. */
 function rows(shape: number[]): [number, number] {
@@ -53,10 +52,7 @@ export const softmaxOps: OpDef[] = [
       name,
       arity: 2,
       attrs: {},
-      infer: ([y, dy]) => {
-        if (!sameShape(y!.shape, dy!.shape)) throw new ShapeError(`${name}: operand shapes differ`);
-        return { ...dy! };
-      },
+      infer: sameShapes(name),
       noGrad: 'backward op (no second-order derivatives)',
       cost: (v) => streamingCost(v, 4),
       ref: ([y, dy], v, ctx) => {

@@ -15,27 +15,39 @@ export function strides(shape: readonly number[]): number[] {
   return s;
 }
 
-/** For each flat index of `out`, the flat index into an operand of shape `inp` broadcast to it. */
-export function broadcastIndex(out: readonly number[], inp: readonly number[]): Int32Array | null {
+/** For each flat index over `out`, the offset Σ coordinate[d] × `inStrides[d]` (a strided walk, no divisions). */
+export function stridedIndex(out: readonly number[], inStrides: readonly number[]): Int32Array {
   const n = size(out);
-  if (inp.length === out.length && inp.every((d, i) => d === out[i])) return null;
   const idx = new Int32Array(n);
   const r = out.length;
-  const pad = [...new Array<number>(r - inp.length).fill(1), ...inp];
-  const inStr = strides(pad).map((s, i) => (pad[i] === 1 ? 0 : s));
   const coord = new Array<number>(r).fill(0);
   let off = 0;
   for (let i = 0; i < n; i++) {
     idx[i] = off;
     for (let d = r - 1; d >= 0; d--) {
       coord[d]!++;
-      off += inStr[d]!;
+      off += inStrides[d]!;
       if (coord[d]! < out[d]!) break;
-      off -= inStr[d]! * coord[d]!;
+      off -= inStrides[d]! * coord[d]!;
       coord[d] = 0;
     }
   }
   return idx;
+}
+
+/** For each flat index of `out`, the flat index into an operand of shape `inp` broadcast to it (null when no broadcast). */
+export function broadcastIndex(out: readonly number[], inp: readonly number[]): Int32Array | null {
+  if (inp.length === out.length && inp.every((d, i) => d === out[i])) return null;
+  const pad = [...new Array<number>(out.length - inp.length).fill(1), ...inp];
+  return stridedIndex(out, strides(pad).map((s, i) => (pad[i] === 1 ? 0 : s)));
+}
+
+/** Shape rule of a backward op whose two operands and result share one shape. */
+export function sameShapes(name: string) {
+  return ([a, b]: TensorType[]): TensorType => {
+    if (!sameShape(a!.shape, b!.shape)) throw new ShapeError(`${name}: operand shapes differ`);
+    return { ...b! };
+  };
 }
 
 export function like(ctx: RefContext, t: TensorType): FloatArray | Int32Array {
