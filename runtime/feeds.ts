@@ -1,13 +1,24 @@
 import { graphFeed, loadGraph } from './data/graph.ts';
 import type { GraphFeed, GraphSpec } from './data/graph-spec.ts';
 import { normals, rng } from './init.ts';
+import { textBatch, type TextSpec } from './data/text.ts';
 
 export interface HostTensor {
   data: Float32Array | Float64Array | Int32Array;
   shape: number[];
 }
 
-export type FeedSpec = { kind: 'step' } | { kind: 'graph'; graph: string; key: string } | { kind: 'synthetic'; range?: number | undefined };
+export type FeedSpec =
+  | { kind: 'step' }
+  | { kind: 'graph'; graph: string; key: string }
+  | { kind: 'synthetic'; range?: number | undefined }
+  | { kind: 'text'; part: 'train' | 'val'; role: 'tokens' | 'targets' };
+
+/** Data sources a plan names: its graphs, and its text corpus. */
+export interface DataSources {
+  graphs: (name: string) => GraphSpec;
+  text?: TextSpec | undefined;
+}
 
 /** A fixed, seeded batch for an input no data source provides: floats ~ N(0, 1), integers uniform in [0, range). */
 export function syntheticTensor(name: string, dtype: string, shape: number[], seed: number, range = 2, f64 = false): HostTensor {
@@ -20,15 +31,18 @@ export function syntheticTensor(name: string, dtype: string, shape: number[], se
 }
 
 /** The tensor an input's feed names at a given step. */
-export function feedTensor(name: string, dtype: string, shape: number[], feed: FeedSpec, step: number, seed: number, graphs: (name: string) => GraphSpec, f64 = false): HostTensor {
+export function feedTensor(name: string, dtype: string, shape: number[], feed: FeedSpec, step: number, seed: number, data: DataSources, f64 = false): HostTensor {
   switch (feed.kind) {
     case 'step':
       return { data: Int32Array.of(step), shape: [] };
     case 'graph': {
-      const t = graphFeed(loadGraph(graphs(feed.graph)), feed.key as GraphFeed);
+      const t = graphFeed(loadGraph(data.graphs(feed.graph)), feed.key as GraphFeed);
       return { data: f64 && t.data instanceof Float32Array ? Float64Array.from(t.data) : t.data, shape: t.shape };
     }
     case 'synthetic':
       return syntheticTensor(name, dtype, shape, seed, feed.range, f64);
+    case 'text':
+      if (!data.text) throw new Error(`internal: input ${name} reads text, but the plan names no text`);
+      return { data: textBatch(data.text, feed.part, feed.role, shape, step, seed), shape };
   }
 }

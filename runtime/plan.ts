@@ -16,6 +16,8 @@ export const Feed = z.union([
   z.object({ kind: z.literal('graph'), graph: z.string(), key: z.string() }),
   /** One fixed, seeded batch; integers are drawn from [0, range). */
   z.object({ kind: z.literal('synthetic'), range: Int.optional() }),
+  /** Windows of the plan's text corpus: `tokens` and the same windows shifted by one for `targets`. */
+  z.object({ kind: z.literal('text'), part: z.enum(['train', 'val']), role: z.enum(['tokens', 'targets']) }),
 ]);
 
 export const BufferSpec = z.object({
@@ -60,6 +62,7 @@ export const PlanSchema = z.object({
       split: z.object({ file: z.string() }).optional(),
     }),
   ),
+  text: z.object({ file: z.string(), split: z.number().gt(0).lt(1) }).optional(),
   steps: z.array(StepSpec),
 });
 

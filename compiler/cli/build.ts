@@ -48,7 +48,7 @@ export function buildCommand(file: string, o: { plan?: string; out: string; targ
     const f = v.attrs['feed'];
     if (typeof f === 'string' && f.startsWith('graph:')) used[f.slice(6).split('/')[0]!] = relativeGraph(graphs(f.slice(6).split('/')[0]!), final);
   }
-  const { plan, sources } = buildPlan(r.module, config, used);
+  const { plan, sources } = buildPlan(r.module, config, used, { textPath: (f) => relative(final, resolve(f)).split(sep).join('/') });
   const api = relative(final, join(packageRoot(), 'runtime', 'index.ts')).split(sep).join('/');
   const driver = generateDriver(plan, { api: api.startsWith('.') ? api : `./${api}`, source: r.program.entry.path, task: config.task.kind });
   const files: [string, string][] = [

@@ -53,8 +53,9 @@ program
   .option('--backend <backend>', 'webgpu (Dawn in Node; SwiftShader without a GPU) or cpu (the reference interpreter)', 'cpu')
   .option('--steps <n>', 'training steps (default: the plan’s `steps`)', int('--steps'))
   .option('--json', 'print {"metrics": {...}, "losses": [...]} on stdout at the end')
+  .option('--sample <n>', 'after training on text, generate n characters', int('--sample'))
   .addHelpText('after', '\nExamples:\n  flexc run examples/mlp.flex --plan train --steps 20\n  flexc run examples/gcn-cora.flex --backend webgpu --json')
-  .action(async (file: string, o: { plan?: string; backend: string; steps?: number; json?: boolean }) => runCommand(file, o));
+  .action(async (file: string, o: { plan?: string; backend: string; steps?: number; json?: boolean; sample?: number }) => runCommand(file, o));
 
 try {
   await program.parseAsync(process.argv);

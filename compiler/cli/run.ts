@@ -13,6 +13,10 @@ import { graphSpecOf } from '../sema/graph-decl.ts';
 import type { Program } from '../sema/program.ts';
 import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { loadGraph, DataError } from '../../runtime/data/graph.ts';
+import { loadText } from '../../runtime/data/text.ts';
+import { rng } from '../../runtime/init.ts';
+import { resolve } from 'node:path';
+import type { PlanConfig } from '../sema/plan.ts';
 import { printDiagnostics } from './diagnostics-out.ts';
 import { EXIT } from './exit.ts';
 
@@ -35,7 +39,7 @@ export function evalModule(program: Program, planName: string | undefined): { mo
   return { module: runPipeline(low.lowered.forward, { config: low.lowered.config }), diagnostics: [] };
 }
 
-export async function runCommand(file: string, o: { plan?: string; backend: string; steps?: number; json?: boolean }): Promise<void> {
+export async function runCommand(file: string, o: { plan?: string; backend: string; steps?: number; json?: boolean; sample?: number }): Promise<void> {
   if (!existsSync(file)) {
     process.stderr.write(`flexc: no such file: ${file}\n`);
     process.exit(EXIT.usage);
@@ -78,8 +82,13 @@ export async function runCommand(file: string, o: { plan?: string; backend: stri
     if (lossName) metrics['loss'] = losses.at(-1)!;
     metrics['steps_per_second'] = steps / ((performance.now() - t0) / 1000);
     Object.assign(metrics, await graphAccuracies(r.program, o.plan, trainer, r.module));
-    if (o.json) process.stdout.write(JSON.stringify({ metrics, losses }, null, 2) + '\n');
-    else for (const [k, v] of Object.entries(metrics)) process.stdout.write(`${k}: ${Number(v.toFixed(4))}\n`);
+    if (config.data && lossName) Object.assign(metrics, await validationLoss(r.program, o.plan, trainer, lossName));
+    const sample = o.sample && config.data ? await sampleText(r.program, o.plan, trainer, config, o.sample) : undefined;
+    if (o.json) process.stdout.write(JSON.stringify({ metrics, losses, ...(sample !== undefined ? { sample } : {}) }, null, 2) + '\n');
+    else {
+      for (const [k, v] of Object.entries(metrics)) process.stdout.write(`${k}: ${Number(v.toFixed(4))}\n`);
+      if (sample !== undefined) process.stdout.write(`sample:\n${sample}\n`);
+    }
   } catch (e) {
     const user = userError(e);
     if (!user) throw e;
@@ -101,15 +110,52 @@ function userError(e: unknown): string | undefined {
   return undefined;
 }
 
+const VAL_BATCHES = 10;
+
+/** Generates `n` characters after a newline, sampling each from the model's `logits` at the last position (seeded). */
+async function sampleText(program: Program, plan: string | undefined, trainer: Trainer, config: PlanConfig, n: number): Promise<string> {
+  const ev = evalModule(program, plan);
+  const tokensIn = ev.module?.values.find((v) => v.op === 'input' && v.attrs['name'] === 'tokens');
+  if (!ev.module || !tokensIn || !ev.module.outputs.some((o) => o.name === 'logits')) return '';
+  const [b, t] = tokensIn.type.shape as [number, number];
+  const { vocab } = loadText(resolve(config.data!.file));
+  const run = await trainer.forward(ev.module, 'logits');
+  const next = rng(config.seed + 12345);
+  const ids = [vocab.indexOf('\n')];
+  for (let k = 0; k < n; k++) {
+    const window = ids.slice(-t);
+    const tokens = new Int32Array(b * t);
+    tokens.set(window);
+    const logits = await run(new Map([['tokens', tokens]]));
+    const v = logits.shape.at(-1)!;
+    const row = Array.from(logits.data.slice((window.length - 1) * v, window.length * v));
+    const mx = Math.max(...row);
+    const p = row.map((x) => Math.exp(x - mx));
+    let u = next() * p.reduce((a, x) => a + x, 0);
+    let c = 0;
+    while (c < v - 1 && (u -= p[c]!) > 0) c++;
+    ids.push(c);
+  }
+  return ids.slice(1).map((i) => vocab[i]).join('');
+}
+
+/** Mean loss over validation batches of the plan's text (dropout off). */
+async function validationLoss(program: Program, plan: string | undefined, trainer: Trainer, loss: string): Promise<Record<string, number>> {
+  const ev = evalModule(program, plan);
+  if (!ev.module?.outputs.some((o) => o.name === loss)) return {};
+  const outs = await trainer.evaluate(ev.module, loss, VAL_BATCHES);
+  return { val_loss: outs.reduce((a, t) => a + t.data[0]!, 0) / outs.length };
+}
+
 /** For a model on a labelled graph with a `logits` output: accuracy on each split, dropout off. */
 async function graphAccuracies(program: Program, plan: string | undefined, trainer: Trainer, train: Module): Promise<Record<string, number>> {
   const feeds = train.values.filter((v) => v.op === 'input' && typeof v.attrs['feed'] === 'string' && String(v.attrs['feed']).startsWith('graph:'));
   if (!feeds.length) return {};
   const ev = evalModule(program, plan);
   if (!ev.module?.outputs.some((o) => o.name === 'logits')) return {};
-  const logits = await trainer.evaluate(ev.module, 'logits');
+  const [logits] = await trainer.evaluate(ev.module, 'logits');
   const gname = String(feeds[0]!.attrs['feed']).slice(6).split('/')[0]!;
   const g = loadGraph(graphResolver(program)(gname));
-  if (logits.shape[0] !== g.nodes) return {};
+  if (!logits || logits.shape[0] !== g.nodes) return {};
   return { train_accuracy: accuracy(logits, g.labels, g.split.train), val_accuracy: accuracy(logits, g.labels, g.split.val), test_accuracy: accuracy(logits, g.labels, g.split.test) };
 }

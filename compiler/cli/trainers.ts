@@ -1,6 +1,8 @@
+import { resolve } from 'node:path';
 import type { NDArray } from '../ir/op.ts';
 import type { Module } from '../ir/graph.ts';
 import { CpuSession } from '../interp/session.ts';
+import { runModule } from '../interp/interpret.ts';
 import { buildPlan } from '../codegen/plan.ts';
 import type { PlanConfig } from '../sema/plan.ts';
 import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
@@ -13,20 +15,27 @@ export interface Trainer {
   readonly backend: string;
   /** Runs one step; returns the loss (NaN for plans without one). */
   step(loss: string | undefined): Promise<number>;
-  /** Runs `m` once on the current parameters and returns its output `name`. */
-  evaluate(m: Module, name: string): Promise<NDArray>;
+  /** Runs `m` (`times` batches) on the current parameters and returns its output `name` each time. */
+  evaluate(m: Module, name: string, times?: number): Promise<NDArray[]>;
+  /** A function running `m` on given inputs with the current parameters, returning output `name`. */
+  forward(m: Module, name: string): Promise<(inputs: Map<string, Int32Array | Float32Array>) => Promise<NDArray>>;
   close(): void;
 }
 
 export function cpuTrainer(m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec): Trainer {
-  const s = new CpuSession(m, { seed: config.seed, graphs });
+  const s = new CpuSession(m, { seed: config.seed, graphs, text: textOf(config) });
   return {
     backend: 'cpu',
     step: async (loss) => {
       const out = s.run();
       return loss ? out.get(loss)!.data[0]! : NaN;
     },
-    evaluate: async (ev, name) => s.evaluate(ev).get(name)!,
+    evaluate: async (ev, name, times = 1) => Array.from({ length: times }, (_, k) => s.evaluate(ev, k + 1).get(name)!),
+    forward: async (ev, name) => async (inputs) => {
+      const feeds = s.feeds(ev, s.step);
+      for (const [k, v] of inputs) feeds.set(k, { data: v, shape: feeds.get(k)!.shape });
+      return runModule(ev, feeds, new Map(s.params), { step: s.step }).outputs.get(name)!;
+    },
     close: () => {},
   };
 }
@@ -44,15 +53,18 @@ function graphsOf(m: Module, graphs: (g: string) => GraphSpec): Record<string, G
   return out;
 }
 
+const textOf = (config: PlanConfig) => (config.data ? { file: resolve(config.data.file), split: config.data.split } : undefined);
+
 export async function webgpuSession(gpu: Gpu, m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec): Promise<WebGpuSession> {
   const built = buildPlan(m, config, graphsOf(m, graphs));
   const plan = parsePlan(JSON.parse(JSON.stringify(built.plan)));
-  return WebGpuSession.create(gpu, plan, (k) => built.sources.get(k)!, { budgetBytes: config.memory.gpu, graphs });
+  return WebGpuSession.create(gpu, plan, (k) => built.sources.get(k)!, { ...(config.memory.gpu ? { budgetBytes: config.memory.gpu } : {}), graphs, text: textOf(config) });
 }
 
 export async function webgpuTrainer(m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec): Promise<Trainer & { session: WebGpuSession }> {
   const gpu = await openGpu();
   const session = await webgpuSession(gpu, m, config, graphs);
+  const closers: (() => void)[] = [];
   return {
     backend: `webgpu (${gpu.adapter})`,
     session,
@@ -60,15 +72,24 @@ export async function webgpuTrainer(m: Module, config: PlanConfig, graphs: (g: s
       const out = await session.run(loss ? [loss] : []);
       return loss ? out.get(loss)![0]! : NaN;
     },
-    evaluate: async (ev, name) => {
+    evaluate: async (ev, name, times = 1) => {
       const e = await webgpuSession(gpu, ev, { ...config, memory: {} }, graphs);
       e.loadParameters(await session.parameters());
-      const out = await e.run([name]);
+      const shape = ev.outputs.find((o) => o.name === name)!.value.type.shape as number[];
+      const outs: NDArray[] = [];
+      for (let k = 0; k < times; k++) outs.push({ data: (await e.run([name])).get(name)!, shape });
       e.destroy();
-      const t = out.get(name)!;
-      return { data: t, shape: ev.outputs.find((o) => o.name === name)!.value.type.shape as number[] };
+      return outs;
+    },
+    forward: async (ev, name) => {
+      const e = await webgpuSession(gpu, ev, { ...config, memory: {} }, graphs);
+      e.loadParameters(await session.parameters());
+      const shape = ev.outputs.find((o) => o.name === name)!.value.type.shape as number[];
+      closers.push(() => e.destroy());
+      return async (inputs) => ({ data: (await e.run([name], inputs)).get(name)!, shape });
     },
     close: () => {
+      for (const c of closers) c();
       session.destroy();
       gpu.device.destroy();
     },

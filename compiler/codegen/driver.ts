@@ -65,7 +65,7 @@ export function generateDriver(plan: Plan, opts: { api: string; source: string; 
     parameters: [{ name: 'gpu', type: 'Gpu' }],
     returnType: `Promise<${name}>`,
     statements: `const build = loadBuild(fileURLToPath(new URL('.', import.meta.url)));
-const session = await WebGpuSession.create(gpu, build.plan, build.sources, { graphs: build.graphs });
+const session = await WebGpuSession.create(gpu, build.plan, build.sources, { graphs: build.graphs, text: build.text });
 const shapes = new Map(build.plan.outputs.map((o) => [o.name, build.plan.buffers[o.buffer]!.shape.length]));
 return {
   session,

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Module, Value } from '../ir/graph.ts';
 import { leafName } from '../ir/graph.ts';
 import { feedOf } from '../interp/session.ts';
@@ -54,7 +55,7 @@ class Arena {
  * (temporaries freed after their last use and their space reused), one kernel launch per op, and
  * copies of updated parameters and optimizer state at the end of the step.
  */
-export function buildPlan(m: Module, config: PlanConfig, graphs: Record<string, GraphSpec>): BuiltPlan {
+export function buildPlan(m: Module, config: PlanConfig, graphs: Record<string, GraphSpec>, opts: { textPath?: (file: string) => string } = {}): BuiltPlan {
   const arena = new Arena();
   const buffers: PlanBuffer[] = [];
   const steps: PlanStep[] = [];
@@ -133,6 +134,7 @@ export function buildPlan(m: Module, config: PlanConfig, graphs: Record<string, 
     params,
     outputs,
     graphs,
+    ...(config.data ? { text: { file: opts.textPath?.(config.data.file) ?? resolve(config.data.file), split: config.data.split } } : {}),
     steps,
   };
   return { plan, sources };

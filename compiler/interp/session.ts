@@ -3,6 +3,7 @@ import { leafName } from '../ir/graph.ts';
 import type { NDArray } from '../ir/op.ts';
 import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { feedTensor, type FeedSpec } from '../../runtime/feeds.ts';
+import type { TextSpec } from '../../runtime/data/text.ts';
 import { initTensor, type InitSpec } from '../../runtime/init.ts';
 import { runModule, type Precision, type Tensors } from './interpret.ts';
 
@@ -11,6 +12,8 @@ export interface SessionOptions {
   precision?: Precision;
   /** Resolves the graph named in a `graph:<name>/<feed>` input. */
   graphs: (name: string) => GraphSpec;
+  /** The plan's text corpus, for `text:` inputs. */
+  text?: TextSpec | undefined;
 }
 
 /**
@@ -46,7 +49,7 @@ export class CpuSession {
         feeds.set(name, have);
         continue;
       }
-      const t = feedTensor(name, v.type.dtype, v.type.shape as number[], feedOf(m, v), step, this.opts.seed, this.opts.graphs, this.opts.precision === 'f64');
+      const t = feedTensor(name, v.type.dtype, v.type.shape as number[], feedOf(m, v), step, this.opts.seed, { graphs: this.opts.graphs, text: this.opts.text }, this.opts.precision === 'f64');
       if (feedOf(m, v).kind === 'synthetic') this.synthetic.set(name, t);
       feeds.set(name, t);
     }
@@ -60,9 +63,9 @@ export class CpuSession {
   }
 
   /** Runs another module (e.g. the evaluation graph) on the current parameters, without updating them. */
-  evaluate(m: Module): Map<string, NDArray> {
+  evaluate(m: Module, step = this.step): Map<string, NDArray> {
     const frozen: Tensors = new Map(this.params);
-    return runModule(m, this.feeds(m, this.step), frozen, { precision: this.opts.precision ?? 'f32', step: this.step }).outputs;
+    return runModule(m, this.feeds(m, step), frozen, { precision: this.opts.precision ?? 'f32', step }).outputs;
   }
 }
 
@@ -70,6 +73,10 @@ export class CpuSession {
 export function feedOf(m: Module, v: Value): FeedSpec {
   const feed = v.attrs['feed'];
   if (feed === 'step') return { kind: 'step' };
+  if (typeof feed === 'string' && feed.startsWith('text:')) {
+    const [, part, role] = feed.split(':') as [string, 'train' | 'val', 'tokens' | 'targets'];
+    return { kind: 'text', part, role };
+  }
   if (typeof feed === 'string' && feed.startsWith('graph:')) {
     const [graph, key] = feed.slice(6).split('/') as [string, string];
     return { kind: 'graph', graph, key };

@@ -1,6 +1,9 @@
 import type * as A from '../../grammar/ast.ts';
 import { diag, didYouMean, type Diagnostic } from '../../grammar/diagnostics.ts';
-import type { Module } from '../ir/graph.ts';
+import type { Module, Value } from '../ir/graph.ts';
+import { resolve } from 'node:path';
+import { loadText } from '../../runtime/data/text.ts';
+import { DataError } from '../../runtime/data/graph.ts';
 import { Elaborator } from '../sema/elaborate.ts';
 import { resolvePlan, type PlanConfig } from '../sema/plan.ts';
 import type { Program } from '../sema/program.ts';
@@ -43,6 +46,7 @@ export function lowerPlan(program: Program, plan: A.PlanDecl, opts: { evaluation
   if (bindField?.value.kind === 'object')
     for (const f of bindField.value.fields)
       if (!el.usedSymbols.has(f.key.name)) out.push(diag('FLX5004', f.key.span, `\`${f.key.name}\` is bound but no size of model \`${config.model}\` is called that`, didYouMean(f.key.name, el.usedSymbols)));
+  if (config.data && !out.length) out.push(...bindText(forward, config, plan, opts.evaluation ? 'val' : 'train'));
   if (config.task.kind === 'train' && !out.length) {
     const lossName = config.task.loss;
     const loss = forward.outputs.find((o) => o.name === lossName);
@@ -54,3 +58,26 @@ export function lowerPlan(program: Program, plan: A.PlanDecl, opts: { evaluation
   return out.length ? { diagnostics: out } : { lowered: { forward, config }, diagnostics: [] };
 }
 
+
+/** Marks the model's `tokens` and `targets` inputs as fed by the plan's text corpus, after checking they fit it. */
+function bindText(m: Module, config: PlanConfig, plan: A.PlanDecl, part: 'train' | 'val'): Diagnostic[] {
+  const span = plan.fields.find((f) => f.key.name === 'data')!.value.span;
+  const inputs = new Map(m.values.filter((v) => v.op === 'input').map((v) => [String(v.attrs['name']), v]));
+  const tokens = inputs.get('tokens');
+  const targets = inputs.get('targets');
+  const ok = (v: Value | undefined) => v && v.type.dtype === 'i32' && v.type.shape.length === 2;
+  if (!ok(tokens) || !ok(targets) || String(tokens!.type.shape) !== String(targets!.type.shape))
+    return [diag('FLX5010', span, `text data feeds the inputs \`tokens\` and \`targets\`, i32[B, T] each; model \`${config.model}\` does not declare them so`)];
+  let vocab: number;
+  try {
+    vocab = loadText(resolve(config.data!.file)).vocab.length;
+  } catch (e) {
+    if (e instanceof DataError) return [diag('FLX6002', span, e.message)];
+    throw e;
+  }
+  const rows = m.values.filter((v) => v.op === 'gather' && v.inputs[1] === tokens).map((v) => v.inputs[0]!.type.shape[0] as number);
+  if (rows.some((r) => r < vocab)) return [diag('FLX6004', span, `the text has ${vocab} distinct characters, but the embedding of \`tokens\` has ${Math.min(...rows)} rows`, `set the model's vocabulary to at least ${vocab}`)];
+  tokens!.attrs['feed'] = `text:${part}:tokens`;
+  targets!.attrs['feed'] = `text:${part}:targets`;
+  return [];
+}

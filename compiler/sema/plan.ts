@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import type * as A from '../../grammar/ast.ts';
 import { diag, didYouMean, type Diagnostic } from '../../grammar/diagnostics.ts';
-import type { DeclRef, Program, SourceFile } from './program.ts';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { displayPath, type DeclRef, type Program, type SourceFile } from './program.ts';
 import { quantityOf } from './hardware.ts';
 
 const WeightDecay = z.array(z.object({ pattern: z.string(), value: z.number().nonnegative() }));
@@ -30,18 +32,20 @@ export const PlanConfig = z.object({
   target: z.enum(['wgsl', 'cuda']),
   seed: z.number().int().nonnegative(),
   steps: z.number().int().positive(),
+  /** A character-level corpus feeding the model's `tokens` and `targets` inputs. */
+  data: z.object({ kind: z.literal('text'), file: z.string(), split: z.number().gt(0).lt(1) }).optional(),
 });
 export type PlanConfig = z.infer<typeof PlanConfig>;
 
-const FIELDS = ['model', 'on', 'bind', 'task', 'memory', 'checkpoint', 'placement', 'fuse', 'target', 'seed', 'steps'];
+const FIELDS = ['model', 'on', 'bind', 'task', 'memory', 'checkpoint', 'placement', 'fuse', 'target', 'seed', 'steps', 'data'];
 const OPT_DEFAULTS = { sgd: { lr: 0.01, beta1: 0, beta2: 0, eps: 1e-8 }, adam: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, adamw: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 } };
 
 const nameOf = (e: A.Expr): string | undefined => (e.kind === 'name' ? e.name : undefined);
 
 /** Reads a `plan` block into a PlanConfig; problems go to `out` and the result is undefined. */
-export function resolvePlan(p: A.PlanDecl, file: SourceFile, program: Program, out: Diagnostic[]): { config: PlanConfig; model: DeclRef } | undefined {
+export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, out: Diagnostic[]): { config: PlanConfig; model: DeclRef } | undefined {
   const before = out.length;
-  const scope = program.scopes.get(file) ?? new Map<string, DeclRef>();
+  const scope = program.scopes.get(file0) ?? new Map<string, DeclRef>();
   const fields = new Map<string, A.Field>();
   for (const f of p.fields) {
     if (!FIELDS.includes(f.key.name)) out.push(diag('FLX5001', f.key.span, `a plan has no field \`${f.key.name}\``, didYouMean(f.key.name, FIELDS) ?? `plan fields are ${FIELDS.map((x) => `\`${x}\``).join(', ')}`));
@@ -192,9 +196,23 @@ export function resolvePlan(p: A.PlanDecl, file: SourceFile, program: Program, o
   };
   const seed = int('seed', 0, 0);
   const steps = int('steps', 10, 1);
+  let data: PlanConfig['data'];
+  const df = fields.get('data');
+  if (df) {
+    const v = df.value;
+    const path = v.kind === 'call' && nameOf(v.callee) === 'text' ? v.args.find((a) => !a.name)?.value : undefined;
+    const split = v.kind === 'call' ? v.args.find((a) => a.name?.name === 'split')?.value : undefined;
+    if (!path || path.kind !== 'string') bad(v, '`data` is `text("file.txt", split: 0.9)`: a character-level corpus for the inputs `tokens` and `targets`');
+    else if (split && (split.kind !== 'number' || !(split.value > 0 && split.value < 1))) bad(split, '`split` is the training fraction, between 0 and 1');
+    else {
+      const file = resolve(dirname(file0.abs), path.value);
+      if (!existsSync(file)) out.push(diag('FLX6001', path.span, `data file not found: ${displayPath(file)}`, 'paths are relative to this .flex file'));
+      else data = { kind: 'text', file: displayPath(file), split: split?.kind === 'number' ? split.value : 0.9 };
+    }
+  }
 
   if (out.length > before || !model) return undefined;
-  const parsed = PlanConfig.safeParse({ name: p.name.name, model: model.decl.name.name, modelArgs, hardware, bind, task, memory, checkpoint, placement, fuse, target, seed, steps });
+  const parsed = PlanConfig.safeParse({ name: p.name.name, model: model.decl.name.name, modelArgs, hardware, bind, task, memory, checkpoint, placement, fuse, target, seed, steps, ...(data ? { data } : {}) });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const field = fields.get(String(issue.path[0]));

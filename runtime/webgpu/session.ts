@@ -1,5 +1,6 @@
 import type { GraphSpec } from '../data/graph-spec.ts';
-import { feedTensor } from '../feeds.ts';
+import { feedTensor, type DataSources } from '../feeds.ts';
+import type { TextSpec } from '../data/text.ts';
 import { initTensor } from '../init.ts';
 import { PlanError, type Plan } from '../plan.ts';
 import type { Gpu } from './device.ts';
@@ -23,7 +24,7 @@ export class WebGpuSession {
     readonly plan: Plan,
     private readonly kernels: Map<string, CompiledKernel>,
     private readonly arena: GPUBuffer,
-    private readonly graphs: (name: string) => GraphSpec,
+    private readonly data: DataSources,
   ) {
     plan.steps.forEach((st, i) => {
       if (st.kind !== 'launch') return;
@@ -37,7 +38,7 @@ export class WebGpuSession {
   }
 
   /** Compiles the plan's kernels, allocates its arena within the device's limits and the budget, and initialises parameters. */
-  static async create(gpu: Gpu, plan: Plan, sources: (name: string) => string, opts: { budgetBytes?: number; graphs?: (name: string) => GraphSpec } = {}): Promise<WebGpuSession> {
+  static async create(gpu: Gpu, plan: Plan, sources: (name: string) => string, opts: { budgetBytes?: number; graphs?: (name: string) => GraphSpec; text?: TextSpec | undefined } = {}): Promise<WebGpuSession> {
     const { device } = gpu;
     const size = Math.max(4, plan.arenas.gpu);
     if (opts.budgetBytes !== undefined && size > opts.budgetBytes) throw new BudgetError(`the plan's GPU arena needs ${size} bytes, more than the ${opts.budgetBytes}-byte budget`);
@@ -50,7 +51,7 @@ export class WebGpuSession {
     );
     const arena = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: `${plan.name} arena` });
     const graphs = opts.graphs ?? ((g: string) => plan.graphs[g] ?? (() => { throw new PlanError(`plan has no graph ${g}`); })());
-    const s = new WebGpuSession(gpu, plan, kernels, arena, graphs);
+    const s = new WebGpuSession(gpu, plan, kernels, arena, { graphs, text: opts.text ?? plan.text });
     for (const p of plan.params) {
       const b = plan.buffers[p.buffer]!;
       s.writeBuffer(b.id, initTensor(p.init, b.shape, p.name, plan.seed));
@@ -109,9 +110,9 @@ export class WebGpuSession {
         this.writeBuffer(b.id, mine);
         continue;
       }
-      const fixed = inp.feed.kind !== 'step' && this.step > 1;
+      const fixed = (inp.feed.kind === 'graph' || inp.feed.kind === 'synthetic') && this.step > 1;
       if (fixed) continue; // graph data and synthetic batches do not change between steps
-      const t = feedTensor(inp.name, b.dtype, b.shape, inp.feed, this.step, this.plan.seed, this.graphs);
+      const t = feedTensor(inp.name, b.dtype, b.shape, inp.feed, this.step, this.plan.seed, this.data);
       this.writeBuffer(b.id, t.data);
     }
     const enc = device.createCommandEncoder();

@@ -81,6 +81,15 @@ describe('flexc run --backend cpu', () => {
     expect(j.losses.at(-1)!).toBeLessThan(j.losses[0]! * 0.5);
     expect(j.metrics.loss).toBe(j.losses.at(-1));
   });
+  it('trains on text: validation loss and a seeded sample of the requested length', () => {
+    const r = flexc('run', 'examples/gpt.flex', '--plan', 'shakespeare', '--steps', '3', '--sample', '12', '--json');
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out) as { metrics: Record<string, number>; losses: number[]; sample: string };
+    expect(j.losses.length).toBe(3);
+    expect(j.metrics['val_loss']).toBeGreaterThan(3);
+    expect(j.metrics['val_loss']).toBeLessThan(4.5);
+    expect([...j.sample].length).toBe(12);
+  });
   it('rejects an unknown backend with exit 2', () => {
     expect(flexc('run', 'examples/mlp.flex', '--backend', 'tpu').code).toBe(2);
   });

@@ -10,6 +10,7 @@ const PLANS: [string, string, boolean][] = [
   ['examples/mlp.flex', 'small', true],
   ['examples/gpt.flex', 'tiny', true],
   ['examples/gpt.flex', 'gpt2_small', false],
+  ['examples/gpt.flex', 'shakespeare', false],
   ['examples/gcn-cora.flex', 'train', true],
 ];
 

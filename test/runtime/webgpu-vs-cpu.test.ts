@@ -15,11 +15,13 @@ describe.each([
   ['examples/mlp.flex', 'small'],
   ['examples/gpt.flex', 'tiny'],
   ['examples/gcn-cora.flex', 'train'],
+  ['examples/gpt.flex', 'shakespeare'],
 ] as const)('%s --plan %s on WebGPU', (file, plan) => {
   it('matches the CPU reference for 3 training steps: loss and every gradient (1e-4), and the measured peak equals the plan', async () => {
     const r = compile(file, plan);
     const graphs = graphResolver(r.program);
-    const cpu = new CpuSession(r.module!, { seed: 0, graphs });
+    const cfg = r.lowered!.config;
+    const cpu = new CpuSession(r.module!, { seed: 0, graphs, text: cfg.data ? { file: cfg.data.file, split: cfg.data.split } : undefined });
     const gpu = await webgpuSession(await sharedGpu(), r.module!, r.lowered!.config, graphs);
     // Adam turns a numerically-zero gradient (attention's key bias) into ±lr noise: leave those elements out.
     const noise = new Map<string, Set<number>>();
