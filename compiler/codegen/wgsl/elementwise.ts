@@ -33,8 +33,8 @@ const GELU_GRAD_FN = `fn gelu_grad(x: f32, dy: f32) -> f32 {
 
 const BINARY: Record<string, string> = { add: 'x + y', sub: 'x - y', mul: 'x * y', div: 'x / y' };
 
-/** out[i] = expr over operands read at broadcast offsets. */
-function map(v: Value, expr: string, operands: { name: string; of: Value }[], extra = ''): ReturnType<Emitter> {
+/** out[i] = expr over operands read at broadcast offsets, after the `prelude` statements. */
+function map(v: Value, expr: string, operands: { name: string; of: Value }[], extra = '', prelude: string[] = []): ReturnType<Emitter> {
   const n = count(v);
   const { dispatch, index } = linear(n);
   const helpers: string[] = [];
@@ -47,7 +47,7 @@ function map(v: Value, expr: string, operands: { name: string; of: Value }[], ex
     return `let ${name} = a${k}[off${k}(i)];`;
   });
   if (extra) helpers.push(extra);
-  return { workgroup: [WG, 1, 1], dispatch, helpers: helpers.join('\n\n'), body: `${index}\n  ${loads.join('\n  ')}\n  res[i] = ${expr};` };
+  return { workgroup: [WG, 1, 1], dispatch, helpers: helpers.join('\n\n'), body: [index, ...loads, ...prelude, `res[i] = ${expr};`].join('\n  ') };
 }
 
 const FMIX = `fn fmix32(h0: u32) -> u32 {
@@ -80,12 +80,11 @@ export const elementwiseEmitters: Record<string, Emitter> = {
   dropout: (v) => {
     const p = num(v.attrs, 'p');
     const seed = num(v.attrs, 'seed');
-    const body = `if (x == 0.0f) { res[i] = 0.0f; return; } // a zero stays zero: skip its hash (sparse features)
-  let step = u32(a1[0]);
-  let u = f32(fmix32(fmix32(fmix32(${u32(seed)}) ^ step) ^ i) >> 8u) / 16777216.0f;
-  res[i] = select(x * ${f32(1 / (1 - p))}, 0.0f, u < ${f32(p)});`;
-    const m = map(v, 'X', [{ name: 'x', of: v.inputs[0]! }], FMIX);
-    return { ...m, body: m.body.replace('res[i] = X;', body) };
+    return map(v, `select(x * ${f32(1 / (1 - p))}, 0.0f, u < ${f32(p)})`, [{ name: 'x', of: v.inputs[0]! }], FMIX, [
+      'if (x == 0.0f) { res[i] = 0.0f; return; } // a zero stays zero: skip its hash (sparse features)',
+      'let step = u32(a1[0]);',
+      `let u = f32(fmix32(fmix32(fmix32(${u32(seed)}) ^ step) ^ i) >> 8u) / 16777216.0f;`,
+    ]);
   },
   causal_mask: (v) => {
     const [t, s] = shape(v).slice(-2) as [number, number];
@@ -149,12 +148,11 @@ export const elementwiseEmitters: Record<string, Emitter> = {
   adam_v: (v) => map(v, `${f32(num(v.attrs, 'beta'))} * m + ${f32(1 - num(v.attrs, 'beta'))} * g * g`, [{ name: 'm', of: v.inputs[0]! }, { name: 'g', of: v.inputs[1]! }]),
   adam_step: (v) => {
     const [lr, b1, b2, eps, decay] = ['lr', 'beta1', 'beta2', 'eps', 'decay'].map((k) => num(v.attrs, k)) as [number, number, number, number, number];
-    const m = map(v, 'X', [{ name: 'p', of: v.inputs[0]! }, { name: 'm', of: v.inputs[1]! }, { name: 'w', of: v.inputs[2]! }]);
-    const body = `let t = f32(a3[0]);
-  let c1 = 1.0f - pow(${f32(b1)}, t);
-  let c2 = 1.0f - pow(${f32(b2)}, t);
-  res[i] = p - ${f32(lr)} * (m / c1 / (sqrt(w / c2) + ${f32(eps)}) + ${f32(decay)} * p);`;
-    return { ...m, body: m.body.replace('res[i] = X;', body) };
+    return map(v, `p - ${f32(lr)} * (m / c1 / (sqrt(w / c2) + ${f32(eps)}) + ${f32(decay)} * p)`, [{ name: 'p', of: v.inputs[0]! }, { name: 'm', of: v.inputs[1]! }, { name: 'w', of: v.inputs[2]! }], '', [
+      'let t = f32(a3[0]);',
+      `let c1 = 1.0f - pow(${f32(b1)}, t);`,
+      `let c2 = 1.0f - pow(${f32(b2)}, t);`,
+    ]);
   },
 };
 
@@ -180,8 +178,7 @@ function fusedKernel(v: Value): ReturnType<Emitter> {
     return t;
   };
   const result = emit(e);
-  const m = map(v, 'X', v.inputs.map((of, k) => ({ name: `x${k}`, of })), /gelu_grad\(/.test(lines.join('')) ? GELU_GRAD_FN : '');
-  return { ...m, body: m.body.replace('res[i] = X;', `${lines.join('\n  ')}\n  res[i] = ${result};`) };
+  return map(v, result, v.inputs.map((of, k) => ({ name: `x${k}`, of })), /gelu_grad\(/.test(lines.join('')) ? GELU_GRAD_FN : '', lines);
 }
 
 const zero = (v: Value) => (v.type.dtype === 'i32' ? '0i' : '0.0f');
