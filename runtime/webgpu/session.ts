@@ -68,6 +68,12 @@ export class WebGpuSession {
     this.gpu.device.queue.writeBuffer(this.arena, b.offset, host);
   }
 
+  /** Bytes a buffer takes in the arena: its size rounded up to the plan's alignment. */
+  private allocated(id: number): number {
+    const a = this.plan.alignment;
+    return Math.ceil(Math.max(4, this.plan.buffers[id]!.bytes) / a) * a;
+  }
+
   /** Reads buffers back to the host. */
   async read(ids: number[]): Promise<Map<number, Float32Array | Int32Array>> {
     const { device } = this.gpu;
@@ -120,9 +126,9 @@ export class WebGpuSession {
     let live = 0;
     this.plan.steps.forEach((st, i) => {
       if (st.kind === 'alloc') {
-        live += Math.ceil(Math.max(4, this.plan.buffers[st.buffer]!.bytes) / this.plan.alignment) * this.plan.alignment;
+        live += this.allocated(st.buffer);
         this.measuredPeakBytes = Math.max(this.measuredPeakBytes, live);
-      } else if (st.kind === 'free') live -= Math.ceil(Math.max(4, this.plan.buffers[st.buffer]!.bytes) / this.plan.alignment) * this.plan.alignment;
+      } else if (st.kind === 'free') live -= this.allocated(st.buffer);
       else {
         pass.setPipeline(this.kernels.get(st.kernel)!.pipeline);
         pass.setBindGroup(0, this.bindGroups.get(i)!);

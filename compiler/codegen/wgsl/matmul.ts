@@ -1,5 +1,5 @@
 import type { Value } from '../../ir/graph.ts';
-import { bool } from './attrs.ts';
+import { bool } from '../../ir/ops/util.ts';
 import { broadcastStrides, type Emitter, linear, offsetFn, shape, u32, WG } from './kernel.ts';
 
 const T = 4; // each thread computes a T×T block of the result in registers

@@ -1,5 +1,6 @@
 import type { Value } from '../../ir/graph.ts';
-import { ints, normAxisOf } from './attrs.ts';
+import { ints } from '../../ir/ops/util.ts';
+import { normAxis } from '../../ir/types.ts';
 import { count, type Emitter, f32, linear, offsetFn, shape, strides, WG, u32 } from './kernel.ts';
 
 /**
@@ -23,7 +24,7 @@ function reduceKernel(v: Value, reduced: boolean[], op: 'sum' | 'mean' | 'max'):
 
 function reducedOf(v: Value): boolean[] {
   const r = shape(v.inputs[0]!).length;
-  const axes = new Set(ints(v.attrs, 'axes').map((a) => normAxisOf(a, r)));
+  const axes = new Set(ints(v.attrs, 'axes').map((a) => normAxis(a, r)));
   return shape(v.inputs[0]!).map((_, k) => axes.has(k));
 }
 

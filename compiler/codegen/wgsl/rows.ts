@@ -1,5 +1,5 @@
 import type { Value } from '../../ir/graph.ts';
-import { num } from './attrs.ts';
+import { num } from '../../ir/ops/util.ts';
 import { count, type Emitter, f32, linear, shape, u32, WG } from './kernel.ts';
 
 /** Ops over the last axis: one thread per row, the same loops as the CPU reference. */

@@ -1,5 +1,5 @@
 import type { Value } from '../../ir/graph.ts';
-import { bool } from './attrs.ts';
+import { bool } from '../../ir/ops/util.ts';
 import { count, type Emitter, linear, shape, u32, WG } from './kernel.ts';
 
 /** spmm: one thread per (row, feature) of the result, gathering along the CSR row (Aᵀ uses its own CSR). */

@@ -2,7 +2,7 @@ import type { Value } from '../graph.ts';
 import type { NDArray, OpDef } from '../op.ts';
 import { streamingCost } from '../op.ts';
 import { broadcastShapes, ShapeError, type TensorType } from '../types.ts';
-import { broadcastIndex, like, requireFloat, sameShape, sameShapes, shapeOf } from './util.ts';
+import { broadcastIndex, floatLike, like, sameShape, sameShapes, shapeOf } from './util.ts';
 import type { Builder } from '../builder.ts';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
@@ -58,10 +58,7 @@ function unaryDef(name: string, u: Unary): OpDef {
     name,
     arity: 1,
     attrs: {},
-    infer: ([x]) => {
-      requireFloat(x!, name);
-      return { ...x! };
-    },
+    infer: floatLike(name),
     grad: (b, v, dy) => [u.grad(b, v, dy)],
     cost: (v) => streamingCost(v, u.flops),
     ref: ([x], v, ctx) => {

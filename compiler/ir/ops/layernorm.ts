@@ -1,6 +1,6 @@
 import type { OpDef } from '../op.ts';
 import { streamingCost } from '../op.ts';
-import { like, num, requireFloat, requireRank, sameShapes } from './util.ts';
+import { floatLike, like, num, sameShapes } from './util.ts';
 
 /** Mean and 1/sqrt(var + eps) of one row. */
 function rowStats(xs: ArrayLike<number>, o: number, n: number, eps: number): [number, number] {
@@ -18,11 +18,7 @@ export const layernormOps: OpDef[] = [
     name: 'layernorm',
     arity: 1,
     attrs: { eps: { kind: 'number' } },
-    infer: ([x]) => {
-      requireFloat(x!, 'layernorm');
-      requireRank(x!, 1, 'layernorm');
-      return { ...x! };
-    },
+    infer: floatLike('layernorm', 1),
     grad: (b, v, dy) => [b.op('layernorm_grad', [v.inputs[0]!, dy], { eps: v.attrs['eps']! })],
     cost: (v) => streamingCost(v, 8),
     ref: ([x], v, ctx) => {

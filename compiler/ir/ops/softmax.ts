@@ -1,6 +1,6 @@
 import type { OpDef } from '../op.ts';
 import { streamingCost } from '../op.ts';
-import { like, requireFloat, requireRank, sameShapes, shapeOf } from './util.ts';
+import { floatLike, like, sameShapes, shapeOf } from './util.ts';
 
 /** Softmax and log-softmax over the last axis, with their backward ops. */
 function rows(shape: number[]): [number, number] {
@@ -23,11 +23,7 @@ function rowwise(name: 'softmax' | 'log_softmax'): OpDef {
     name,
     arity: 1,
     attrs: {},
-    infer: ([x]) => {
-      requireFloat(x!, name);
-      requireRank(x!, 1, name);
-      return { ...x! };
-    },
+    infer: floatLike(name, 1),
     grad: (b, v, dy) => [b.op(`${name}_grad`, [v, dy])],
     cost: (v) => streamingCost(v, 5),
     ref: ([x], v, ctx) => {

@@ -42,6 +42,15 @@ export function broadcastIndex(out: readonly number[], inp: readonly number[]): 
   return stridedIndex(out, strides(pad).map((s, i) => (pad[i] === 1 ? 0 : s)));
 }
 
+/** Shape rule of an op whose float operand (of at least `minRank` dims) and result share one type. */
+export function floatLike(name: string, minRank = 0) {
+  return ([x]: TensorType[]): TensorType => {
+    requireFloat(x!, name);
+    requireRank(x!, minRank, name);
+    return { ...x! };
+  };
+}
+
 /** Shape rule of a backward op whose two operands and result share one shape. */
 export function sameShapes(name: string) {
   return ([a, b]: TensorType[]): TensorType => {
