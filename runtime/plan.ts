@@ -42,6 +42,10 @@ export const PlanSchema = z.object({
   version: z.literal(PLAN_VERSION),
   name: z.string(),
   target: z.literal('wgsl'),
+  /** The kernel variants the plan carries: `gpu` (workgroup tiling) or `cpu` (CPU Vulkan drivers). */
+  deviceClass: z.enum(['cpu', 'gpu']),
+  /** The device limits the compiler planned for; the runtime checks the device meets them. */
+  limits: z.object({ maxBufferSize: Int, maxStorageBufferBindingSize: Int }),
   seed: Int,
   alignment: Int,
   arenas: z.object({ gpu: Int }),

@@ -2,13 +2,16 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:f
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { compile } from '../compile.ts';
 import { generateDriver } from '../codegen/driver.ts';
-import { buildPlan } from '../codegen/plan.ts';
+import { buildPlan, DEFAULT_LIMITS, DeviceLimitError, type BuiltPlan, type DeviceLimits } from '../codegen/plan.ts';
 import { planReport } from '../codegen/report.ts';
+import type { DeviceClass } from '../codegen/wgsl/index.ts';
+import { diag } from '../../grammar/diagnostics.ts';
+import { selectPlan } from '../lower/lower.ts';
 import { packageRoot } from '../paths.ts';
 import { mapGraphPaths, type GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { printDiagnostics } from './diagnostics-out.ts';
 import { EXIT } from './exit.ts';
-import { graphResolver } from './run.ts';
+import { evalModule, graphResolver } from './run.ts';
 
 export interface BuildResult {
   dir: string;
@@ -20,12 +23,21 @@ function relativeGraph(g: GraphSpec, dir: string): GraphSpec {
   return mapGraphPaths(g, (p) => relative(dir, p).split(sep).join('/'));
 }
 
+export interface BuildOptions {
+  plan?: string;
+  out: string;
+  target: string;
+  deviceClass?: DeviceClass;
+  maxBufferSize?: number;
+  maxBindingSize?: number;
+}
+
 /**
- * `flexc build`: writes OUT/<plan>/ with plan.json, kernels/*.wgsl, driver.ts and report.txt. The
- * directory is assembled beside its destination and renamed into place, so a failed build leaves the
- * previous output intact.
+ * `flexc build`: writes OUT/<plan>/ with plan.json (and, for a train plan, forward.json: its
+ * evaluation plan), kernels/*.wgsl, driver.ts and report.txt. The directory is assembled beside its
+ * destination and renamed into place, so a failed build leaves the previous output intact.
  */
-export function buildCommand(file: string, o: { plan?: string; out: string; target: string }): BuildResult | undefined {
+export function buildCommand(file: string, o: BuildOptions): BuildResult | undefined {
   if (!existsSync(file)) {
     process.stderr.write(`flexc: no such file: ${file}\n`);
     process.exit(EXIT.usage);
@@ -48,14 +60,34 @@ export function buildCommand(file: string, o: { plan?: string; out: string; targ
     const f = v.attrs['feed'];
     if (typeof f === 'string' && f.startsWith('graph:')) used[f.slice(6).split('/')[0]!] = relativeGraph(graphs(f.slice(6).split('/')[0]!), final);
   }
-  const { plan, sources } = buildPlan(r.module, config, used, { textPath: (f) => relative(final, resolve(f)).split(sep).join('/') });
+  const limits: DeviceLimits = { maxBufferSize: o.maxBufferSize ?? DEFAULT_LIMITS.maxBufferSize, maxStorageBufferBindingSize: o.maxBindingSize ?? DEFAULT_LIMITS.maxStorageBufferBindingSize };
+  const planOpts = { deviceClass: o.deviceClass ?? 'gpu', limits, textPath: (f: string) => relative(final, resolve(f)).split(sep).join('/') } as const;
+  let built: BuiltPlan;
+  let forward: BuiltPlan | undefined;
+  try {
+    built = buildPlan(r.module, config, used, planOpts);
+    if (config.task.kind === 'train') {
+      const ev = evalModule(r.program, config.name);
+      if (ev.module) forward = buildPlan(ev.module, config, used, planOpts);
+    }
+  } catch (e) {
+    if (!(e instanceof DeviceLimitError)) throw e;
+    const decl = selectPlan(r.program, config.name).plan!;
+    printDiagnostics([diag('FLX7003', decl.name.span, `plan \`${config.name}\` does not fit the device: ${e.message}`, 'give a larger device\'s limits with --max-buffer-size and --max-binding-size, or make the tensor smaller')], r.program, false);
+    process.exitCode = EXIT.user;
+    return undefined;
+  }
+  const { plan } = built;
   const api = relative(final, join(packageRoot(), 'runtime', 'index.ts')).split(sep).join('/');
-  const driver = generateDriver(plan, { api: api.startsWith('.') ? api : `./${api}`, source: r.program.entry.path, task: config.task.kind });
+  const driver = generateDriver(plan, { api: api.startsWith('.') ? api : `./${api}`, source: r.program.entry.path, ...(forward ? { forward: forward.plan } : {}) });
+  const kernelFiles = new Map<string, string>();
+  for (const b of [built, forward]) for (const k of b?.plan.kernels ?? []) kernelFiles.set(k.file, b!.sources.get(k.name)!);
   const files: [string, string][] = [
     ['plan.json', JSON.stringify(plan, null, 2) + '\n'],
-    ...plan.kernels.map((k) => [k.file, sources.get(k.name)!] as [string, string]),
+    ...(forward ? [['forward.json', JSON.stringify(forward.plan, null, 2) + '\n'] as [string, string]] : []),
+    ...[...kernelFiles].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
     ['driver.ts', driver.text],
-    ['report.txt', planReport(plan, r.program.entry.path)],
+    ['report.txt', planReport(plan, r.program.entry.path, forward?.plan)],
   ];
   mkdirSync(dirname(final), { recursive: true });
   const tmp = `${final}.tmp-${process.pid}`;
@@ -74,6 +106,6 @@ export function buildCommand(file: string, o: { plan?: string; out: string; targ
     if (!existsSync(final) && existsSync(old)) renameSync(old, final);
     throw e;
   }
-  process.stderr.write(`built ${config.name}: ${plan.kernels.length} kernels, GPU arena ${plan.arenas.gpu} bytes, predicted peak ${plan.predictedPeakBytes} bytes → ${relative(process.cwd(), final) || '.'}\n`);
+  process.stderr.write(`built ${config.name} (${plan.deviceClass}-class kernels): ${kernelFiles.size} kernels, GPU arena ${plan.arenas.gpu} bytes, predicted peak ${plan.predictedPeakBytes} bytes → ${relative(process.cwd(), final) || '.'}\n`);
   return { dir: final, files: files.map(([n]) => n) };
 }

@@ -1,5 +1,5 @@
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { buildCommand } from './build.ts';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { buildCommand, type BuildOptions } from './build.ts';
 import { checkCommand } from './check.ts';
 import { irCommand } from './ir.ts';
 import { runCommand } from './run.ts';
@@ -9,6 +9,14 @@ const int = (what: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be a positive whole number`);
   return n;
+};
+
+const UNITS: Record<string, number> = { '': 1, B: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12 };
+const bytes = (what: string) => (v: string) => {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$/.exec(v);
+  const n = m && m[2] !== undefined && !(m[2] in UNITS) ? NaN : m ? Number(m[1]) * UNITS[m[2] ?? '']! : NaN;
+  if (!Number.isFinite(n) || n < 1) throw new InvalidArgumentError(`${what} takes a size such as 268435456, 256MiB or 4GiB`);
+  return Math.floor(n);
 };
 
 const program = new Command('flexc')
@@ -32,8 +40,11 @@ program
   .option('--plan <name>', 'the plan to build')
   .option('-o, --out <dir>', 'output folder', 'build')
   .option('--target <target>', 'kernel language: wgsl', 'wgsl')
-  .addHelpText('after', '\nExamples:\n  flexc build examples/mlp.flex --plan small -o build\n  flexc build examples/gcn-cora.flex')
-  .action((file: string, o: { plan?: string; out: string; target: string }) => void buildCommand(file, o));
+  .addOption(new Option('--device-class <class>', 'kernel variants: gpu (workgroup tiling) or cpu (CPU Vulkan drivers such as SwiftShader)').choices(['gpu', 'cpu']).default('gpu'))
+  .option('--max-buffer-size <size>', 'the device\'s largest buffer (bytes, or with KiB/MiB/GiB); WebGPU default 256 MiB', bytes('--max-buffer-size'))
+  .option('--max-binding-size <size>', 'the most one binding may span (bytes, or with KiB/MiB/GiB); WebGPU default 128 MiB', bytes('--max-binding-size'))
+  .addHelpText('after', '\nExamples:\n  flexc build examples/mlp.flex --plan small -o build\n  flexc build examples/gcn-cora.flex --device-class cpu\n  flexc build examples/gpt.flex --plan gpt2_small --max-buffer-size 64GiB --max-binding-size 4GiB')
+  .action((file: string, o: BuildOptions) => void buildCommand(file, o));
 
 program
   .command('ir')

@@ -5,6 +5,7 @@ import { compile } from '../compile.ts';
 import { accuracy } from '../interp/session.ts';
 import { cpuTrainer, webgpuTrainer, type Trainer } from './trainers.ts';
 import { BudgetError } from '../../runtime/webgpu/session.ts';
+import { DeviceLimitError } from '../codegen/plan.ts';
 import { NoGpuError } from '../../runtime/webgpu/device.ts';
 import type { Module } from '../ir/graph.ts';
 import { lowerPlan, selectPlan } from '../lower/lower.ts';
@@ -105,6 +106,7 @@ function userError(e: unknown): string | undefined {
   if (e instanceof DataError) return `error[FLX6002]: ${e.message}\n`;
   if (e instanceof RangeError) return `error[FLX6003]: ${e.message}\n  = hint: an index in the input data is outside the tensor it selects from\n`;
   if (e instanceof BudgetError) return `error[FLX7001]: ${e.message}\n`;
+  if (e instanceof DeviceLimitError) return `error[FLX7003]: ${e.message}\n`;
   if (e instanceof NoGpuError) return `error[FLX7002]: ${e.message}\n`;
   if (e instanceof DiagnosticError) return e.message;
   return undefined;

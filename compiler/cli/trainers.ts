@@ -4,6 +4,7 @@ import type { Module } from '../ir/graph.ts';
 import { CpuSession } from '../interp/session.ts';
 import { runModule } from '../interp/interpret.ts';
 import { buildPlan } from '../codegen/plan.ts';
+import type { DeviceClass } from '../codegen/wgsl/index.ts';
 import type { PlanConfig } from '../sema/plan.ts';
 import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { parsePlan } from '../../runtime/plan.ts';
@@ -55,18 +56,20 @@ function graphsOf(m: Module, graphs: (g: string) => GraphSpec): Record<string, G
 
 const textOf = (config: PlanConfig) => (config.data ? { file: resolve(config.data.file), split: config.data.split } : undefined);
 
-export async function webgpuSession(gpu: Gpu, m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec): Promise<WebGpuSession> {
-  const built = buildPlan(m, config, graphsOf(m, graphs));
+/** Plans `m` for this device (its class's kernels, its limits) and opens a session on it. */
+export async function webgpuSession(gpu: Gpu, m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec, opts: { deviceClass?: DeviceClass } = {}): Promise<WebGpuSession> {
+  const { limits } = gpu.device;
+  const built = buildPlan(m, config, graphsOf(m, graphs), { deviceClass: opts.deviceClass ?? gpu.deviceClass, limits: { maxBufferSize: limits.maxBufferSize, maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize } });
   const plan = parsePlan(JSON.parse(JSON.stringify(built.plan)));
   return WebGpuSession.create(gpu, plan, (k) => built.sources.get(k)!, { ...(config.memory.gpu ? { budgetBytes: config.memory.gpu } : {}), graphs, text: textOf(config) });
 }
 
-export async function webgpuTrainer(m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec): Promise<Trainer & { session: WebGpuSession }> {
+export async function webgpuTrainer(m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec, opts: { deviceClass?: DeviceClass } = {}): Promise<Trainer & { session: WebGpuSession }> {
   const gpu = await openGpu();
-  const session = await webgpuSession(gpu, m, config, graphs);
+  const session = await webgpuSession(gpu, m, config, graphs, opts);
   const closers: (() => void)[] = [];
   return {
-    backend: `webgpu (${gpu.adapter})`,
+    backend: `webgpu (${gpu.adapter}, ${session.plan.deviceClass}-class kernels)`,
     session,
     step: async (loss) => {
       const out = await session.run(loss ? [loss] : []);

@@ -1,4 +1,4 @@
-import { Project } from 'ts-morph';
+import { Project, type SourceFile } from 'ts-morph';
 import type { Plan } from '../../runtime/plan.ts';
 
 const pascal = (s: string) =>
@@ -9,69 +9,106 @@ const pascal = (s: string) =>
     .join('');
 const prop = (name: string) => (/^[A-Za-z_$][\w$]*$/.test(name) ? name : `'${name}'`);
 
+const typeOf = (plan: Plan, id: number) => (plan.buffers[id]!.dtype === 'i32' ? 'Int32Array' : 'Float32Array');
+const doc = (plan: Plan, id: number) => {
+  const b = plan.buffers[id]!;
+  return `${b.dtype}[${b.shape.join(', ')}]`;
+};
+
+/** `<prefix>Inputs` and `<prefix>Outputs` of one plan. */
+function addIo(sf: SourceFile, plan: Plan, prefix: string, what: string): void {
+  sf.addInterface({
+    name: `${prefix}Inputs`,
+    isExported: true,
+    docs: [`Inputs of ${what} that the caller provides (graph data, text batches and the step counter are fed by the runtime).`],
+    properties: plan.inputs.filter((i) => i.feed.kind === 'synthetic').map((i) => ({ name: prop(i.name), type: typeOf(plan, i.buffer), docs: [doc(plan, i.buffer)] })),
+  });
+  sf.addInterface({
+    name: `${prefix}Outputs`,
+    isExported: true,
+    docs: [`Outputs of ${what}; scalars are numbers.`],
+    properties: plan.outputs.map((o) => ({ name: prop(o.name), type: plan.buffers[o.buffer]!.shape.length ? typeOf(plan, o.buffer) : 'number', docs: [doc(plan, o.buffer)] })),
+  });
+}
+
 /**
  * Generates driver.ts for a build: typed inputs, outputs and parameters (shapes and dtypes in their
- * docs), and `create<Name>(gpu)` returning `trainStep`/`forward`, `loadParameters`, `saveParameters`.
+ * docs), and `create<Name>(gpu)` returning `trainStep` (train plans), `forward`, `loadParameters`
+ * and `saveParameters`. A train build carries its evaluation plan (no backward pass, dropout off)
+ * in `forward.json`; `forward` runs it on the current parameters, in its own arena made on first use.
  */
-export function generateDriver(plan: Plan, opts: { api: string; source: string; task: 'train' | 'infer' }): { name: string; text: string } {
+export function generateDriver(plan: Plan, opts: { api: string; source: string; forward?: Plan }): { name: string; text: string } {
   const name = pascal(opts.source.replace(/^.*\//, '').replace(/\.flex$/, '')) + pascal(plan.name);
+  const train = opts.forward !== undefined;
+  const fwd = opts.forward ?? plan;
   const project = new Project({ useInMemoryFileSystem: true });
   const sf = project.createSourceFile('driver.ts', '');
-  const typeOf = (id: number) => (plan.buffers[id]!.dtype === 'i32' ? 'Int32Array' : 'Float32Array');
-  const doc = (id: number) => {
-    const b = plan.buffers[id]!;
-    return `${b.dtype}[${b.shape.join(', ')}]`;
-  };
   sf.addImportDeclaration({ moduleSpecifier: 'node:url', namedImports: ['fileURLToPath'] });
   sf.addImportDeclaration({ moduleSpecifier: opts.api, namedImports: ['loadBuild', 'WebGpuSession'] });
   sf.addImportDeclaration({ moduleSpecifier: opts.api, namedImports: ['Gpu'], isTypeOnly: true });
-  const userInputs = plan.inputs.filter((i) => i.feed.kind === 'synthetic');
-  sf.addInterface({
-    name: `${name}Inputs`,
-    isExported: true,
-    docs: [`Inputs of plan \`${plan.name}\` that the caller provides (graph data and the step counter are fed by the runtime).`],
-    properties: userInputs.map((i) => ({ name: prop(i.name), type: typeOf(i.buffer), docs: [doc(i.buffer)] })),
-  });
-  sf.addInterface({
-    name: `${name}Outputs`,
-    isExported: true,
-    docs: [`Outputs of plan \`${plan.name}\`; scalars are numbers.`],
-    properties: plan.outputs.map((o) => ({ name: prop(o.name), type: plan.buffers[o.buffer]!.shape.length ? typeOf(o.buffer) : 'number', docs: [doc(o.buffer)] })),
-  });
+  if (train) addIo(sf, plan, `${name}Train`, `a training step of plan \`${plan.name}\``);
+  addIo(sf, fwd, `${name}Forward`, `a forward pass of plan \`${plan.name}\`${train ? ' (evaluation: dropout off)' : ''}`);
   sf.addInterface({
     name: `${name}Parameters`,
     isExported: true,
     docs: ['Parameters and optimizer state, by name.'],
-    properties: plan.params.map((p) => ({ name: prop(p.name), type: typeOf(p.buffer), docs: [`${doc(p.buffer)}${p.trainable ? '' : ' (optimizer state)'}`] })),
+    properties: plan.params.map((p) => ({ name: prop(p.name), type: typeOf(plan, p.buffer), docs: [`${doc(plan, p.buffer)}${p.trainable ? '' : ' (optimizer state)'}`] })),
   });
-  const step = opts.task === 'train' ? 'trainStep' : 'forward';
   sf.addInterface({
     name,
     isExported: true,
     docs: [`Plan \`${plan.name}\` on a WebGPU device.`],
     methods: [
-      { name: step, parameters: [{ name: 'inputs', type: `${name}Inputs` }], returnType: `Promise<${name}Outputs>`, docs: [opts.task === 'train' ? 'One training step: forward, backward and the optimizer update.' : 'One forward pass.'] },
+      ...(train ? [{ name: 'trainStep', parameters: [{ name: 'inputs', type: `${name}TrainInputs` }], returnType: `Promise<${name}TrainOutputs>`, docs: ['One training step: forward, backward and the optimizer update.'] }] : []),
+      { name: 'forward', parameters: [{ name: 'inputs', type: `${name}ForwardInputs` }], returnType: `Promise<${name}ForwardOutputs>`, docs: [train ? 'One forward pass on the current parameters, dropout off.' : 'One forward pass.'] },
       { name: 'loadParameters', parameters: [{ name: 'values', type: `Partial<${name}Parameters>` }], returnType: 'void' },
       { name: 'saveParameters', returnType: `Promise<${name}Parameters>` },
       { name: 'destroy', returnType: 'void' },
     ],
-    properties: [{ name: 'session', type: 'WebGpuSession', isReadonly: true }],
+    properties: [{ name: 'session', type: 'WebGpuSession', isReadonly: true, docs: [train ? 'The training plan’s session.' : 'The plan’s session.'] }],
   });
-  sf.addFunction({
-    name: `create${name}`,
-    isExported: true,
-    isAsync: true,
-    docs: ['Loads this build (plan.json and kernels/ beside this file), compiles its kernels and initialises its parameters.'],
-    parameters: [{ name: 'gpu', type: 'Gpu' }],
-    returnType: `Promise<${name}>`,
-    statements: `const build = loadBuild(fileURLToPath(new URL('.', import.meta.url)));
+  const outputsOf = `const scalars = (b: ReturnType<typeof loadBuild>) => new Set(b.plan.outputs.filter((o) => !b.plan.buffers[o.buffer]!.shape.length).map((o) => o.name));
+const unpack = (out: Map<string, Float32Array | Int32Array>, scalar: Set<string>) => Object.fromEntries([...out].map(([k, v]) => [k, scalar.has(k) ? v[0] : v]));`;
+  const trainBody = `const dir = fileURLToPath(new URL('.', import.meta.url));
+const build = loadBuild(dir);
+const forwardBuild = loadBuild(dir, 'forward.json');
+${outputsOf}
 const session = await WebGpuSession.create(gpu, build.plan, build.sources, { graphs: build.graphs, text: build.text });
-const shapes = new Map(build.plan.outputs.map((o) => [o.name, build.plan.buffers[o.buffer]!.shape.length]));
+let forwardSession: WebGpuSession | undefined;
+let stale = true;
 return {
   session,
-  async ${step}(inputs) {
-    const out = await session.run(undefined, new Map(Object.entries(inputs)));
-    return Object.fromEntries([...out].map(([k, v]) => [k, shapes.get(k) ? v : v[0]])) as unknown as ${name}Outputs;
+  async trainStep(inputs) {
+    stale = true;
+    return unpack(await session.run(undefined, new Map(Object.entries(inputs))), scalars(build)) as unknown as ${name}TrainOutputs;
+  },
+  async forward(inputs) {
+    forwardSession ??= await WebGpuSession.create(gpu, forwardBuild.plan, forwardBuild.sources, { graphs: forwardBuild.graphs, text: forwardBuild.text });
+    if (stale) forwardSession.loadParameters(await session.parameters());
+    stale = false;
+    return unpack(await forwardSession.run(undefined, new Map(Object.entries(inputs))), scalars(forwardBuild)) as unknown as ${name}ForwardOutputs;
+  },
+  loadParameters(values) {
+    const given: [string, Float32Array | Int32Array][] = [];
+    for (const [k, v] of Object.entries(values)) if (v !== undefined) given.push([k, v as Float32Array | Int32Array]);
+    session.loadParameters(new Map(given));
+    stale = true;
+  },
+  async saveParameters() {
+    return Object.fromEntries(await session.parameters()) as unknown as ${name}Parameters;
+  },
+  destroy() {
+    session.destroy();
+    forwardSession?.destroy();
+  },
+};`;
+  const inferBody = `const build = loadBuild(fileURLToPath(new URL('.', import.meta.url)));
+${outputsOf}
+const session = await WebGpuSession.create(gpu, build.plan, build.sources, { graphs: build.graphs, text: build.text });
+return {
+  session,
+  async forward(inputs) {
+    return unpack(await session.run(undefined, new Map(Object.entries(inputs))), scalars(build)) as unknown as ${name}ForwardOutputs;
   },
   loadParameters(values) {
     const given: [string, Float32Array | Int32Array][] = [];
@@ -84,7 +121,15 @@ return {
   destroy() {
     session.destroy();
   },
-};`,
+};`;
+  sf.addFunction({
+    name: `create${name}`,
+    isExported: true,
+    isAsync: true,
+    docs: [`Loads this build (${train ? 'plan.json, forward.json' : 'plan.json'} and kernels/ beside this file), compiles its kernels and initialises its parameters.`],
+    parameters: [{ name: 'gpu', type: 'Gpu' }],
+    returnType: `Promise<${name}>`,
+    statements: train ? trainBody : inferBody,
   });
   sf.formatText({ indentSize: 2, convertTabsToSpaces: true });
   return { name, text: `// Generated by flexc from ${opts.source}, plan \`${plan.name}\`. Do not edit: rebuild.\n${sf.getFullText()}` };

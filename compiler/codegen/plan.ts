@@ -6,9 +6,27 @@ import type { PlanConfig } from '../sema/plan.ts';
 import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { PLAN_VERSION, type Plan, type PlanBuffer, type PlanStep } from '../../runtime/plan.ts';
 import { copyKernel } from './wgsl/copy.ts';
-import { wgslKernel } from './wgsl/index.ts';
+import { wgslKernel, type DeviceClass } from './wgsl/index.ts';
 
 export const ALIGNMENT = 256;
+
+/** The device limits a plan must respect; WebGPU's defaults, which every adapter supports, unless told otherwise. */
+export interface DeviceLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+}
+export const DEFAULT_LIMITS: DeviceLimits = { maxBufferSize: 268_435_456, maxStorageBufferBindingSize: 134_217_728 };
+
+/** A plan that cannot run within the device's limits, with the numbers. */
+export class DeviceLimitError extends Error {}
+
+export interface PlanOptions {
+  /** Which kernel variants to emit (see DeviceClass); `gpu` unless told otherwise. */
+  deviceClass?: DeviceClass;
+  limits?: DeviceLimits;
+  /** How the plan names the text corpus (build directories store it relative to themselves). */
+  textPath?: (file: string) => string;
+}
 
 export interface BuiltPlan {
   plan: Plan;
@@ -53,9 +71,12 @@ class Arena {
 /**
  * Lowers a verified module to an execution plan: one GPU buffer range per tensor in a single arena
  * (temporaries freed after their last use and their space reused), one kernel launch per op, and
- * copies of updated parameters and optimizer state at the end of the step.
+ * copies of updated parameters and optimizer state at the end of the step. Throws DeviceLimitError
+ * when a tensor cannot be bound or the arena cannot be allocated within the device's limits.
  */
-export function buildPlan(m: Module, config: PlanConfig, graphs: Record<string, GraphSpec>, opts: { textPath?: (file: string) => string } = {}): BuiltPlan {
+export function buildPlan(m: Module, config: PlanConfig, graphs: Record<string, GraphSpec>, opts: PlanOptions = {}): BuiltPlan {
+  const deviceClass = opts.deviceClass ?? 'gpu';
+  const limits = opts.limits ?? DEFAULT_LIMITS;
   const arena = new Arena();
   const buffers: PlanBuffer[] = [];
   const steps: PlanStep[] = [];
@@ -68,6 +89,8 @@ export function buildPlan(m: Module, config: PlanConfig, graphs: Record<string, 
 
   const allocate = (v: Value, role: PlanBuffer['role'], name: string): number => {
     const bytes = (v.type.shape as number[]).reduce((a, d) => a * d, 1) * 4;
+    if (bytes > limits.maxStorageBufferBindingSize)
+      throw new DeviceLimitError(`tensor ${name} (${v.type.dtype}[${(v.type.shape as number[]).join(', ')}]) needs ${bytes} bytes, more than the device binds at once (maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize})`);
     const id = buffers.length;
     buffers.push({ id, name, dtype: v.type.dtype === 'i32' ? 'i32' : 'f32', shape: v.type.shape as number[], bytes, tier: 'gpu', offset: arena.alloc(bytes), role });
     bufferOf.set(v, id);
@@ -100,7 +123,7 @@ export function buildPlan(m: Module, config: PlanConfig, graphs: Record<string, 
   m.values.forEach((v, i) => v.inputs.forEach((x) => lastUse.set(x, i)));
   m.values.forEach((v, i) => {
     if (v.op === 'input' || v.op === 'param' || v.op === 'state') return;
-    const k = wgslKernel(v);
+    const k = wgslKernel(v, deviceClass);
     addKernel(k.name, k.code, v.inputs.length + 1, v.op);
     const out = allocate(v, 'temp', v.name ?? v.op);
     steps.push({ kind: 'launch', kernel: k.name, bindings: [...v.inputs.map((x) => bufferOf.get(x)!), out], dispatch: k.dispatch, value: `%${i} ${v.op}` });
@@ -119,11 +142,15 @@ export function buildPlan(m: Module, config: PlanConfig, graphs: Record<string, 
     addKernel(k.name, k.code, 2, 'copy');
     steps.push({ kind: 'launch', kernel: k.name, bindings: [bufferOf.get(u.value)!, bufferOf.get(leaf)!], dispatch: k.dispatch, value: `update ${u.target}` });
   }
+  if (arena.size > limits.maxBufferSize)
+    throw new DeviceLimitError(`the plan's GPU arena needs ${arena.size} bytes, more than the device's largest buffer (maxBufferSize ${limits.maxBufferSize})`);
   const outputs = m.outputs.map((o) => ({ name: o.name, buffer: bufferOf.get(o.value)! }));
   const plan: Plan = {
     version: PLAN_VERSION,
     name: config.name,
     target: 'wgsl',
+    deviceClass,
+    limits,
     seed: config.seed,
     alignment: ALIGNMENT,
     arenas: { gpu: arena.size },

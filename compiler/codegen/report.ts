@@ -1,13 +1,17 @@
 import type { Plan } from '../../runtime/plan.ts';
 import { fmtBytes } from '../sema/units.ts';
 
-/** report.txt: kernels, buffers and the predicted peak memory of a plan. */
-export function planReport(plan: Plan, source: string): string {
+/** report.txt: kernels, buffers and the predicted peak memory of a plan (and the size of its evaluation plan). */
+export function planReport(plan: Plan, source: string, forward?: Plan): string {
   const lines = [`flexc build report: plan \`${plan.name}\` from ${source}`, ''];
   const launches = plan.steps.filter((s) => s.kind === 'launch').length;
+  lines.push(`kernels for:          ${plan.deviceClass}-class devices`);
+  lines.push(`device limits:        buffer ${plan.limits.maxBufferSize} bytes, binding ${plan.limits.maxStorageBufferBindingSize} bytes`);
   lines.push(`GPU arena:            ${plan.arenas.gpu} bytes (${fmtBytes(plan.arenas.gpu)})`);
   lines.push(`predicted peak (live): ${plan.predictedPeakBytes} bytes (${fmtBytes(plan.predictedPeakBytes)})`);
-  lines.push(`launches per step:    ${launches}`, `distinct kernels:     ${plan.kernels.length}`, '');
+  lines.push(`launches per step:    ${launches}`, `distinct kernels:     ${plan.kernels.length}`);
+  if (forward) lines.push(`forward.json:         evaluation plan, GPU arena ${forward.arenas.gpu} bytes (${fmtBytes(forward.arenas.gpu)}), ${forward.steps.filter((s) => s.kind === 'launch').length} launches`);
+  lines.push('');
   lines.push('kernels');
   for (const k of plan.kernels) lines.push(`  ${k.name.padEnd(28)} ${k.ops.join(', ')}`);
   lines.push('', 'buffers (offset, bytes, role, dtype[shape], name)');

@@ -35,7 +35,11 @@ export function configureVulkanEnvironment(): { icd?: string } {
 export interface Gpu {
   device: GPUDevice;
   adapter: string;
+  /** `cpu` for CPU Vulkan drivers (SwiftShader, llvmpipe) and fallback adapters, else `gpu`. */
+  deviceClass: 'cpu' | 'gpu';
 }
+
+const CPU_DRIVERS = /swiftshader|llvmpipe|lavapipe|software|cpu/i;
 
 /** dawn.node frees its instance when the JS object is collected, taking live devices with it: keep them reachable. */
 const keepAlive: unknown[] = [];
@@ -64,6 +68,8 @@ export async function openGpu(): Promise<Gpu> {
   const device = await adapter.requestDevice({
     requiredLimits: { maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, maxBufferSize: l.maxBufferSize, maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage },
   });
-  const info = adapter.info;
-  return { device, adapter: [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter' };
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  const name = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
+  const cpu = info?.isFallbackAdapter === true || CPU_DRIVERS.test(name);
+  return { device, adapter: name, deviceClass: cpu ? 'cpu' : 'gpu' };
 }

@@ -3,11 +3,12 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { graphResolver } from '../../compiler/cli/run.ts';
+import { evalModule, graphResolver } from '../../compiler/cli/run.ts';
 import { compile } from '../../compiler/compile.ts';
 import { CpuSession } from '../../compiler/interp/session.ts';
 import { parsePlan } from '../../runtime/plan.ts';
 import { sharedGpu } from '../helpers/gpu.ts';
+import { relErr } from '../helpers/oracle.ts';
 
 const OUT = '.tmp/build-test';
 const flexc = (...args: string[]) => spawnSync(process.execPath, ['bin/flexc.mjs', ...args], { encoding: 'utf8' });
@@ -80,5 +81,54 @@ describe('flexc build', () => {
     const params = await net.saveParameters();
     expect(Object.keys(params).sort()).toEqual(['linear.b', 'linear.w', 'linear_1.b', 'linear_1.w']);
     net.destroy();
+  });
+
+  it('a train build carries its evaluation plan: the driver\'s forward runs it on the trained parameters', async () => {
+    type Net = { trainStep(i: Record<string, unknown>): Promise<Record<string, unknown>>; forward(i: Record<string, unknown>): Promise<Record<string, number | Float32Array>>; destroy(): void };
+    const mod = (await import(/* @vite-ignore */ pathToFileURL(resolve(OUT, 'small/driver.ts')).href)) as { createMlpSmall(gpu: unknown): Promise<Net> };
+    const net = await mod.createMlpSmall(await sharedGpu());
+    const r = compile('examples/mlp.flex', 'small');
+    const cpu = new CpuSession(r.module!, { seed: 0, graphs: graphResolver(r.program) });
+    const ev = evalModule(r.program, 'small').module!;
+    const feeds = cpu.feeds(r.module!, 1);
+    const inputs = { x: feeds.get('x')!.data, y: feeds.get('y')!.data };
+    for (let k = 0; k < 2; k++) {
+      cpu.run();
+      await net.trainStep(inputs);
+    }
+    const want = cpu.evaluate(ev, 1);
+    const got = await net.forward(inputs);
+    expect(relErr(got['logits'] as Float32Array, want.get('logits')!.data)).toBeLessThan(1e-5);
+    expect(Math.abs((got['loss'] as number) - want.get('loss')!.data[0]!)).toBeLessThan(1e-5);
+    net.destroy();
+  });
+
+  it('--device-class picks the kernel variants; both plans validate and name their class', () => {
+    for (const cls of ['cpu', 'gpu']) {
+      const r = flexc('build', 'examples/gpt.flex', '--plan', 'tiny', '-o', join(OUT, cls), '--device-class', cls);
+      expect(r.status, r.stderr).toBe(0);
+      const p = parsePlan(JSON.parse(readFileSync(join(OUT, cls, 'tiny', 'plan.json'), 'utf8')));
+      expect(p.deviceClass).toBe(cls);
+      const matmul = p.kernels.find((k) => k.ops.includes('matmul'))!;
+      const code = readFileSync(join(OUT, cls, 'tiny', matmul.file), 'utf8');
+      expect(code.includes('var<workgroup>')).toBe(cls === 'gpu');
+    }
+    expect(flexc('build', 'examples/gpt.flex', '--plan', 'tiny', '-o', OUT, '--device-class', 'tpu').status).toBe(2);
+  });
+
+  it('respects the device limits: a plan that cannot be bound is FLX7003 naming both numbers, and fits when the limits allow', () => {
+    const r = flexc('build', 'examples/gpt.flex', '--plan', 'gpt2_small', '-o', OUT);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('error[FLX7003]');
+    expect(r.stderr).toContain('tensor wte (f32[50257, 768]) needs 154389504 bytes, more than the device binds at once (maxStorageBufferBindingSize 134217728)');
+    expect(r.stderr).toMatch(/--> examples\/gpt.flex:\d+:\d+/);
+    const ok = flexc('build', 'examples/gpt.flex', '--plan', 'gpt2_small', '-o', OUT, '--max-buffer-size', '64GiB', '--max-binding-size', '4GiB');
+    expect(ok.status, ok.stderr).toBe(0);
+    const p = parsePlan(JSON.parse(readFileSync(join(OUT, 'gpt2_small', 'plan.json'), 'utf8')));
+    expect(p.limits).toEqual({ maxBufferSize: 64 * 2 ** 30, maxStorageBufferBindingSize: 4 * 2 ** 30 });
+    expect(p.arenas.gpu).toBeLessThanOrEqual(64 * 2 ** 30);
+    const small = flexc('build', 'examples/mlp.flex', '--plan', 'small', '-o', OUT, '--max-buffer-size', '1KiB');
+    expect(small.status).toBe(1);
+    expect(small.stderr).toMatch(/the plan's GPU arena needs \d+ bytes, more than the device's largest buffer \(maxBufferSize 1024\)/);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { graphResolver } from '../../compiler/cli/run.ts';
-import { WGSL_EMITTERS, wgslKernel } from '../../compiler/codegen/wgsl/index.ts';
+import { DEVICE_CLASSES, WGSL_EMITTERS, wgslKernel, type DeviceClass } from '../../compiler/codegen/wgsl/index.ts';
 import { compile } from '../../compiler/compile.ts';
 import { runModule } from '../../compiler/interp/interpret.ts';
 import { CpuSession } from '../../compiler/interp/session.ts';
@@ -15,17 +15,19 @@ import { OP_CASES } from '../ir/op-cases.ts';
 const LEAVES = new Set(['input', 'param', 'state']);
 const tested = new Set<string>();
 
-/** Runs every non-leaf value of `m` through its WGSL kernel on the CPU reference's operands and compares. */
-async function compareModule(m: Module, feeds: Map<string, NDArray>, params: Map<string, NDArray>, step: number, label: string) {
+/** Runs every non-leaf value of `m` through its WGSL kernels (each device class's) on the CPU reference's operands and compares. */
+async function compareModule(m: Module, feeds: Map<string, NDArray>, params: Map<string, NDArray>, step: number, label: string, classes: readonly DeviceClass[] = DEVICE_CLASSES) {
   const f32 = (t: Map<string, NDArray>) => new Map([...t].map(([k, a]) => [k, a.data instanceof Float64Array ? { data: Float32Array.from(a.data), shape: a.shape } : a]));
   const values = runModule(m, f32(feeds), f32(params), { precision: 'f32', step, keepValues: true }).values!;
   for (const v of m.values) {
     if (LEAVES.has(v.op)) continue;
     const want = values.get(v)!;
-    const got = await runOnGpu(v, v.inputs.map((x) => values.get(x)!));
-    tested.add(v.op);
-    const err = relErr(got, want.data);
-    expect(err, `${label}: ${v.op} "${v.name ?? ''}" (kernel ${wgslKernel(v).name})`).toBeLessThan(2e-5);
+    for (const cls of classes) {
+      const got = await runOnGpu(v, v.inputs.map((x) => values.get(x)!), cls);
+      tested.add(`${v.op}/${cls}`);
+      const err = relErr(got, want.data);
+      expect(err, `${label}: ${v.op} "${v.name ?? ''}" (${cls} kernel ${wgslKernel(v, cls).name})`).toBeLessThan(2e-5);
+    }
   }
 }
 
@@ -52,7 +54,7 @@ describe('WGSL kernels on WebGPU (Dawn; SwiftShader when there is no GPU)', () =
     }, 600_000);
   }
 
-  it('the tests above ran a kernel of every op', () => {
-    for (const op of OPS.keys()) expect(tested.has(op), `no kernel test ran ${op}`).toBe(true);
+  it('the tests above ran a kernel of every op for every device class', () => {
+    for (const op of OPS.keys()) for (const cls of DEVICE_CLASSES) expect(tested.has(`${op}/${cls}`), `no kernel test ran ${op} (${cls})`).toBe(true);
   });
 });

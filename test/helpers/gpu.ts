@@ -1,4 +1,4 @@
-import { wgslKernel } from '../../compiler/codegen/wgsl/index.ts';
+import { wgslKernel, type DeviceClass } from '../../compiler/codegen/wgsl/index.ts';
 import type { Value } from '../../compiler/ir/graph.ts';
 import type { NDArray } from '../../compiler/ir/op.ts';
 import { openGpu, type Gpu } from '../../runtime/webgpu/device.ts';
@@ -11,10 +11,10 @@ const cache = new Map<string, CompiledKernel>();
 
 const bytes = (n: number) => Math.max(4, Math.ceil((n * 4) / 4) * 4);
 
-/** Runs the WGSL kernel of one value on the given operand arrays and reads its result back. */
-export async function runOnGpu(v: Value, inputs: NDArray[]): Promise<Float32Array | Int32Array> {
+/** Runs the WGSL kernel of one value (for a class of device) on the given operand arrays and reads its result back. */
+export async function runOnGpu(v: Value, inputs: NDArray[], cls: DeviceClass): Promise<Float32Array | Int32Array> {
   const { device } = await sharedGpu();
-  const k = wgslKernel(v);
+  const k = wgslKernel(v, cls);
   if (!cache.has(k.name)) for (const [n, c] of await compileKernels(device, [{ name: k.name, code: k.code, bindings: v.inputs.length + 1 }])) cache.set(n, c);
   const ck = cache.get(k.name)!;
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;

@@ -12,17 +12,21 @@ import { sharedGpu } from '../helpers/gpu.ts';
 afterAll(async () => (await sharedGpu()).device.destroy());
 
 describe.each([
-  ['examples/mlp.flex', 'small'],
-  ['examples/gpt.flex', 'tiny'],
-  ['examples/gcn-cora.flex', 'train'],
-  ['examples/gpt.flex', 'shakespeare'],
-] as const)('%s --plan %s on WebGPU', (file, plan) => {
+  ['examples/mlp.flex', 'small', 'cpu'],
+  ['examples/gpt.flex', 'tiny', 'cpu'],
+  ['examples/gcn-cora.flex', 'train', 'cpu'],
+  ['examples/gpt.flex', 'shakespeare', 'cpu'],
+  ['examples/mlp.flex', 'small', 'gpu'],
+  ['examples/gpt.flex', 'tiny', 'gpu'],
+  ['examples/gcn-cora.flex', 'train', 'gpu'],
+] as const)('%s --plan %s on WebGPU with %s-class kernels', (file, plan, deviceClass) => {
   it('matches the CPU reference for 3 training steps: loss and every gradient (1e-4), and the measured peak equals the plan', async () => {
     const r = compile(file, plan);
     const graphs = graphResolver(r.program);
     const cfg = r.lowered!.config;
     const cpu = new CpuSession(r.module!, { seed: 0, graphs, text: cfg.data ? { file: cfg.data.file, split: cfg.data.split } : undefined });
-    const gpu = await webgpuSession(await sharedGpu(), r.module!, r.lowered!.config, graphs);
+    const gpu = await webgpuSession(await sharedGpu(), r.module!, r.lowered!.config, graphs, { deviceClass });
+    expect(gpu.plan.deviceClass).toBe(deviceClass);
     // Adam turns a numerically-zero gradient (attention's key bias) into ±lr noise: leave those elements out.
     const noise = new Map<string, Set<number>>();
     for (let step = 1; step <= 3; step++) {

@@ -1,7 +1,7 @@
 import type { Value } from '../../ir/graph.ts';
 import { ints, num } from '../../ir/ops/util.ts';
 import { parseExpr, type Expr } from '../../ir/ops/fused.ts';
-import { broadcastStrides, count, type Emitter, f32, linear, offsetFn, shape, strides, u32, WG } from './kernel.ts';
+import { broadcastStrides, count, type DeviceClass, elementLoop, ELEMENTS_PER_INVOCATION, type Emitter, f32, linear, offsetFn, shape, strides, u32, WG } from './kernel.ts';
 
 const SQRT_2_OVER_PI = f32(Math.sqrt(2 / Math.PI));
 
@@ -33,10 +33,12 @@ const GELU_GRAD_FN = `fn gelu_grad(x: f32, dy: f32) -> f32 {
 
 const BINARY: Record<string, string> = { add: 'x + y', sub: 'x - y', mul: 'x * y', div: 'x / y' };
 
-/** out[i] = expr over operands read at broadcast offsets, after the `prelude` statements. */
-function map(v: Value, expr: string, operands: { name: string; of: Value }[], extra = '', prelude: string[] = []): ReturnType<Emitter> {
+/**
+ * out[i] = expr over operands read at broadcast offsets, after the `prelude` statements (which may
+ * `continue` to the next element), a run of elements per invocation as the device class wants.
+ */
+function map(v: Value, cls: DeviceClass, expr: string, operands: { name: string; of: Value }[], extra = '', prelude: string[] = []): ReturnType<Emitter> {
   const n = count(v);
-  const { dispatch, index } = linear(n);
   const helpers: string[] = [];
   const loads = operands.map(({ name, of }) => {
     const k = v.inputs.indexOf(of);
@@ -47,7 +49,8 @@ function map(v: Value, expr: string, operands: { name: string; of: Value }[], ex
     return `let ${name} = a${k}[off${k}(i)];`;
   });
   if (extra) helpers.push(extra);
-  return { workgroup: [WG, 1, 1], dispatch, helpers: helpers.join('\n\n'), body: [index, ...loads, ...prelude, `res[i] = ${expr};`].join('\n  ') };
+  const { dispatch, body } = elementLoop(n, ELEMENTS_PER_INVOCATION[cls], [...loads, ...prelude, `res[i] = ${expr};`]);
+  return { workgroup: [WG, 1, 1], dispatch, helpers: helpers.join('\n\n'), body };
 }
 
 const FMIX = `fn fmix32(h0: u32) -> u32 {
@@ -61,12 +64,12 @@ const FMIX = `fn fmix32(h0: u32) -> u32 {
 }`;
 
 export const elementwiseEmitters: Record<string, Emitter> = {
-  ...Object.fromEntries(Object.entries(UNARY).map(([op, e]) => [op, (v: Value) => map(v, e, [{ name: 'x', of: v.inputs[0]! }])])),
+  ...Object.fromEntries(Object.entries(UNARY).map(([op, e]) => [op, (v: Value, cls: DeviceClass) => map(v, cls, e, [{ name: 'x', of: v.inputs[0]! }])])),
   ...Object.fromEntries(
-    Object.entries(UNARY_GRAD).map(([op, e]) => [op, (v: Value) => map(v, e, [{ name: 's', of: v.inputs[0]! }, { name: 'dy', of: v.inputs[1]! }], op === 'gelu_grad' ? GELU_GRAD_FN : '')]),
+    Object.entries(UNARY_GRAD).map(([op, e]) => [op, (v: Value, cls: DeviceClass) => map(v, cls, e, [{ name: 's', of: v.inputs[0]! }, { name: 'dy', of: v.inputs[1]! }], op === 'gelu_grad' ? GELU_GRAD_FN : '')]),
   ),
-  ...Object.fromEntries(Object.entries(BINARY).map(([op, e]) => [op, (v: Value) => map(v, e, [{ name: 'x', of: v.inputs[0]! }, { name: 'y', of: v.inputs[1]! }])])),
-  broadcast_to: (v) => map(v, 'x', [{ name: 'x', of: v.inputs[0]! }]),
+  ...Object.fromEntries(Object.entries(BINARY).map(([op, e]) => [op, (v: Value, cls: DeviceClass) => map(v, cls, e, [{ name: 'x', of: v.inputs[0]! }, { name: 'y', of: v.inputs[1]! }])])),
+  broadcast_to: (v, cls) => map(v, cls, 'x', [{ name: 'x', of: v.inputs[0]! }]),
   reshape: (v) => {
     const { dispatch, index } = linear(count(v));
     return { workgroup: [WG, 1, 1], dispatch, body: `${index}\n  res[i] = a0[i];` };
@@ -76,19 +79,19 @@ export const elementwiseEmitters: Record<string, Emitter> = {
     const { dispatch, index } = linear(count(v));
     return { workgroup: [WG, 1, 1], dispatch, body: `${index}\n  res[i] = ${v.type.dtype === 'i32' ? `${num(v.attrs, 'value')}i` : f32(num(v.attrs, 'value'))};` };
   },
-  max_grad: (v) => map(v, 'select(0.0f, dy, x == y)', [{ name: 'x', of: v.inputs[0]! }, { name: 'y', of: v.inputs[1]! }, { name: 'dy', of: v.inputs[2]! }]),
-  dropout: (v) => {
+  max_grad: (v, cls) => map(v, cls, 'select(0.0f, dy, x == y)', [{ name: 'x', of: v.inputs[0]! }, { name: 'y', of: v.inputs[1]! }, { name: 'dy', of: v.inputs[2]! }]),
+  dropout: (v, cls) => {
     const p = num(v.attrs, 'p');
     const seed = num(v.attrs, 'seed');
-    return map(v, `select(x * ${f32(1 / (1 - p))}, 0.0f, u < ${f32(p)})`, [{ name: 'x', of: v.inputs[0]! }], FMIX, [
-      'if (x == 0.0f) { res[i] = 0.0f; return; } // a zero stays zero: skip its hash (sparse features)',
+    return map(v, cls, `select(x * ${f32(1 / (1 - p))}, 0.0f, u < ${f32(p)})`, [{ name: 'x', of: v.inputs[0]! }], FMIX, [
+      'if (x == 0.0f) { res[i] = 0.0f; continue; } // a zero stays zero: skip its hash (sparse features)',
       'let step = u32(a1[0]);',
       `let u = f32(fmix32(fmix32(fmix32(${u32(seed)}) ^ step) ^ i) >> 8u) / 16777216.0f;`,
     ]);
   },
-  causal_mask: (v) => {
+  causal_mask: (v, cls) => {
     const [t, s] = shape(v).slice(-2) as [number, number];
-    return map(v, `select(x, ${f32(num(v.attrs, 'fill'))}, (i % ${u32(s)}) > ((i / ${u32(s)}) % ${u32(t)}))`, [{ name: 'x', of: v.inputs[0]! }]);
+    return map(v, cls, `select(x, ${f32(num(v.attrs, 'fill'))}, (i % ${u32(s)}) > ((i / ${u32(s)}) % ${u32(t)}))`, [{ name: 'x', of: v.inputs[0]! }]);
   },
   transpose: (v) => {
     const perm = ints(v.attrs, 'perm');
@@ -143,12 +146,12 @@ export const elementwiseEmitters: Record<string, Emitter> = {
     };
   },
   fused: fusedKernel,
-  sgd: (v) => map(v, `p - ${f32(num(v.attrs, 'lr'))} * g`, [{ name: 'p', of: v.inputs[0]! }, { name: 'g', of: v.inputs[1]! }]),
-  adam_m: (v) => map(v, `${f32(num(v.attrs, 'beta'))} * m + ${f32(1 - num(v.attrs, 'beta'))} * g`, [{ name: 'm', of: v.inputs[0]! }, { name: 'g', of: v.inputs[1]! }]),
-  adam_v: (v) => map(v, `${f32(num(v.attrs, 'beta'))} * m + ${f32(1 - num(v.attrs, 'beta'))} * g * g`, [{ name: 'm', of: v.inputs[0]! }, { name: 'g', of: v.inputs[1]! }]),
-  adam_step: (v) => {
+  sgd: (v, cls) => map(v, cls, `p - ${f32(num(v.attrs, 'lr'))} * g`, [{ name: 'p', of: v.inputs[0]! }, { name: 'g', of: v.inputs[1]! }]),
+  adam_m: (v, cls) => map(v, cls, `${f32(num(v.attrs, 'beta'))} * m + ${f32(1 - num(v.attrs, 'beta'))} * g`, [{ name: 'm', of: v.inputs[0]! }, { name: 'g', of: v.inputs[1]! }]),
+  adam_v: (v, cls) => map(v, cls, `${f32(num(v.attrs, 'beta'))} * m + ${f32(1 - num(v.attrs, 'beta'))} * g * g`, [{ name: 'm', of: v.inputs[0]! }, { name: 'g', of: v.inputs[1]! }]),
+  adam_step: (v, cls) => {
     const [lr, b1, b2, eps, decay] = ['lr', 'beta1', 'beta2', 'eps', 'decay'].map((k) => num(v.attrs, k)) as [number, number, number, number, number];
-    return map(v, `p - ${f32(lr)} * (m / c1 / (sqrt(w / c2) + ${f32(eps)}) + ${f32(decay)} * p)`, [{ name: 'p', of: v.inputs[0]! }, { name: 'm', of: v.inputs[1]! }, { name: 'w', of: v.inputs[2]! }], '', [
+    return map(v, cls, `p - ${f32(lr)} * (m / c1 / (sqrt(w / c2) + ${f32(eps)}) + ${f32(decay)} * p)`, [{ name: 'p', of: v.inputs[0]! }, { name: 'm', of: v.inputs[1]! }, { name: 'w', of: v.inputs[2]! }], '', [
       'let t = f32(a3[0]);',
       `let c1 = 1.0f - pow(${f32(b1)}, t);`,
       `let c2 = 1.0f - pow(${f32(b2)}, t);`,
@@ -165,7 +168,7 @@ function callWgsl(op: string, args: string[]): string {
 }
 
 /** A fused chain: operands loaded once (broadcast as needed), then one `let` per op of the expression. */
-function fusedKernel(v: Value): ReturnType<Emitter> {
+function fusedKernel(v: Value, cls: DeviceClass): ReturnType<Emitter> {
   const e = parseExpr(String(v.attrs['expr']));
   const lines: string[] = [];
   let n = 0;
@@ -178,7 +181,7 @@ function fusedKernel(v: Value): ReturnType<Emitter> {
     return t;
   };
   const result = emit(e);
-  return map(v, result, v.inputs.map((of, k) => ({ name: `x${k}`, of })), /gelu_grad\(/.test(lines.join('')) ? GELU_GRAD_FN : '', lines);
+  return map(v, cls, result, v.inputs.map((of, k) => ({ name: `x${k}`, of })), /gelu_grad\(/.test(lines.join('')) ? GELU_GRAD_FN : '', lines);
 }
 
 const zero = (v: Value) => (v.type.dtype === 'i32' ? '0i' : '0.0f');

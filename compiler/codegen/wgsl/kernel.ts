@@ -20,7 +20,15 @@ export interface KernelBody {
   body: string;
 }
 
-export type Emitter = (v: Value) => KernelBody;
+/**
+ * The kind of device a kernel is written for. `gpu`: workgroup-memory tiling and workgroup
+ * reductions. `cpu` (CPU Vulkan drivers such as SwiftShader, where a barrier costs more than the
+ * work it saves): one invocation per output with register blocking and no barriers.
+ */
+export type DeviceClass = 'cpu' | 'gpu';
+export const DEVICE_CLASSES: readonly DeviceClass[] = ['cpu', 'gpu'];
+
+export type Emitter = (v: Value, cls: DeviceClass) => KernelBody;
 
 export const WG = 64;
 const MAX_GROUPS = 65535;
@@ -43,13 +51,66 @@ export function f32(x: number): string {
 }
 export const u32 = (x: number) => `${x >>> 0}u`;
 
-/** One thread per element of `n`, over a 2-D grid when n needs more than 65,535 workgroups. */
-export function linear(n: number): { dispatch: [number, number, number]; index: string } {
+/** One thread per element of `n` (its index is `name`), over a 2-D grid when n needs more than 65,535 workgroups. */
+export function linear(n: number, name = 'i'): { dispatch: [number, number, number]; index: string } {
   const groups = Math.max(1, Math.ceil(n / WG));
   const x = Math.min(groups, MAX_GROUPS);
   const y = Math.ceil(groups / x);
-  return { dispatch: [x, y, 1], index: `let i = gid.x + gid.y * ${u32(x * WG)};\n  if (i >= ${u32(n)}) { return; }` };
+  return { dispatch: [x, y, 1], index: `let ${name} = gid.x + gid.y * ${u32(x * WG)};\n  if (${name} >= ${u32(n)}) { return; }` };
 }
+
+/**
+ * Elements per invocation of elementwise kernels: on CPU drivers an invocation costs more than a
+ * simple element, so each takes a run of consecutive elements.
+ */
+export const ELEMENTS_PER_INVOCATION: Record<DeviceClass, number> = { cpu: 32, gpu: 1 };
+
+/**
+ * Loops `stmts` (which read the element index `i`, and may `continue`) over elements 0…n-1,
+ * `per` consecutive elements per invocation.
+ */
+export function elementLoop(n: number, per: number, stmts: string[]): { dispatch: [number, number, number]; body: string } {
+  const { dispatch, index } = linear(Math.ceil(n / per), 'tid');
+  const guard = n % per ? `\n    if (i >= ${u32(n)}) { break; }` : '';
+  return { dispatch, body: `${index}\n  for (var e = 0u; e < ${u32(per)}; e++) {\n    let i = tid * ${u32(per)} + e;${guard}\n    ${stmts.join('\n    ')}\n  }` };
+}
+
+/** One workgroup per item of `n`, over a 2-D grid when n is more than 65,535; `w` is the item's index. */
+export function perWorkgroup(n: number): { dispatch: [number, number, number]; index: string } {
+  const x = Math.min(Math.max(1, n), MAX_GROUPS);
+  const y = Math.ceil(Math.max(1, n) / x);
+  return { dispatch: [x, y, 1], index: `let w = wid.x + wid.y * ${u32(x)};\n  if (w >= ${u32(n)}) { return; }` };
+}
+
+/**
+ * Workgroup-wide sum and max of one value per invocation (WG invocations), by a tree in workgroup
+ * memory. Call from uniform control flow only.
+ */
+export const WG_REDUCE = `var<workgroup> wred: array<f32, ${WG}>;
+
+fn wsum(x: f32, lid: u32) -> f32 {
+  wred[lid] = x;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) { wred[lid] += wred[lid + s]; }
+    workgroupBarrier();
+  }
+  let r = wred[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn wmax(x: f32, lid: u32) -> f32 {
+  wred[lid] = x;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) { wred[lid] = max(wred[lid], wred[lid + s]); }
+    workgroupBarrier();
+  }
+  let r = wred[0];
+  workgroupBarrier();
+  return r;
+}`;
 
 /**
  * A WGSL function `name(i: u32) -> u32` mapping a flat index over `outShape` to an offset: the sum over
@@ -92,7 +153,7 @@ export function assemble(v: Value, kb: KernelBody): Kernel {
     ...(/_BITS\b/.test(kb.body + (kb.helpers ?? '')) ? [SPECIALS, ''] : []),
     ...(kb.helpers ? [kb.helpers, ''] : []),
     `@compute @workgroup_size(${kb.workgroup.join(', ')})`,
-    'fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) lid: u32) {',
+    `fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) lid: u32${/\bwid\b/.test(kb.body) ? ', @builtin(workgroup_id) wid: vec3u' : ''}) {`,
     `  ${kb.body.trim()}`,
     '}',
     '',

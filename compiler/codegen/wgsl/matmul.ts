@@ -6,12 +6,79 @@ const T = 4; // each thread computes a T×T block of the result in registers
 const G = 8; // 8×8 threads per workgroup
 
 /**
- * Batched matmul, register-blocked: each thread owns a 4×4 block of C and streams A and B through
- * registers, with no workgroup memory and no barriers (barriers are what CPU Vulkan drivers pay for).
+ * Batched matmul. GPU class: tiled through workgroup memory. CPU class: register-blocked, each
+ * thread owning a 4×4 block of C and streaming A and B through registers, with no workgroup memory
+ * and no barriers (barriers are what CPU Vulkan drivers pay for); narrow results one row per thread.
  */
 export const matmulEmitters: Record<string, Emitter> = {
-  matmul: (v: Value) => (narrow(v) ? rowMatmul(v) : blockMatmul(v)),
+  matmul: (v: Value, cls) => (cls === 'gpu' ? tiledMatmul(v) : narrow(v) ? rowMatmul(v) : blockMatmul(v)),
 };
+
+const TILE = G * T; // a workgroup computes a TILE×TILE block of C…
+const KT = 16; // …stepping through K in slices of KT held in workgroup memory
+
+/**
+ * Each workgroup stages KT-deep slices of its TILE rows of A and TILE columns of B in workgroup
+ * memory (zero-padded at the edges); each of its G×G threads accumulates a T×T block of C in
+ * registers, over k in order (the CPU reference's order for each element).
+ */
+function tiledMatmul(v: Value): ReturnType<Emitter> {
+  const { ta, tb, m, n, k, nb, helpers } = dims(v);
+  const threads = G * G;
+  const loads = (TILE * KT) / threads;
+  const A = (i: string, q: string) => (ta ? `a0[ao + ${q} * ${u32(m)} + ${i}]` : `a0[ao + ${i} * ${u32(k)} + ${q}]`);
+  const B = (q: string, j: string) => (tb ? `a1[bo + ${j} * ${u32(k)} + ${q}]` : `a1[bo + ${q} * ${u32(n)} + ${j}]`);
+  const clamp = (x: string, hi: number) => `min(${x}, ${u32(hi - 1)})`;
+  return {
+    workgroup: [G, G, 1],
+    dispatch: [Math.ceil(n / TILE), Math.ceil(m / TILE), nb],
+    helpers: `${helpers}
+
+var<workgroup> ta_: array<f32, ${KT * TILE}>;
+var<workgroup> tb_: array<f32, ${KT * TILE}>;`,
+    body: `let i0 = wid.y * ${u32(TILE)};
+  let j0 = wid.x * ${u32(TILE)};
+  let z = wid.z;
+  let tx = lid % ${u32(G)};
+  let ty = lid / ${u32(G)};
+  let ao = aoff(z);
+  let bo = boff(z);
+  var acc: array<f32, ${T * T}>;
+  for (var q0 = 0u; q0 < ${u32(k)}; q0 += ${u32(KT)}) {
+    for (var e = 0u; e < ${u32(loads)}; e++) {
+      let x = lid + e * ${u32(threads)};
+      let ar = x / ${u32(KT)};
+      let aq = x % ${u32(KT)};
+      let gi = i0 + ar;
+      let ga = q0 + aq;
+      ta_[aq * ${u32(TILE)} + ar] = select(0.0f, ${A(clamp('gi', m), clamp('ga', k))}, gi < ${u32(m)} && ga < ${u32(k)});
+      let bq = x / ${u32(TILE)};
+      let bc = x % ${u32(TILE)};
+      let gj = j0 + bc;
+      let gb = q0 + bq;
+      tb_[bq * ${u32(TILE)} + bc] = select(0.0f, ${B(clamp('gb', k), clamp('gj', n))}, gj < ${u32(n)} && gb < ${u32(k)});
+    }
+    workgroupBarrier();
+    for (var q = 0u; q < ${u32(KT)}; q++) {
+      var av: array<f32, ${T}>;
+      var bv: array<f32, ${T}>;
+      for (var t = 0u; t < ${u32(T)}; t++) { av[t] = ta_[q * ${u32(TILE)} + ty * ${u32(T)} + t]; bv[t] = tb_[q * ${u32(TILE)} + tx * ${u32(T)} + t]; }
+      for (var r = 0u; r < ${u32(T)}; r++) {
+        for (var c = 0u; c < ${u32(T)}; c++) { acc[r * ${u32(T)} + c] += av[r] * bv[c]; }
+      }
+    }
+    workgroupBarrier();
+  }
+  let co = z * ${u32(m * n)};
+  for (var r = 0u; r < ${u32(T)}; r++) {
+    for (var c = 0u; c < ${u32(T)}; c++) {
+      let gi = i0 + ty * ${u32(T)} + r;
+      let gj = j0 + tx * ${u32(T)} + c;
+      if (gi < ${u32(m)} && gj < ${u32(n)}) { res[co + gi * ${u32(n)} + gj] = acc[r * ${u32(T)} + c]; }
+    }
+  }`,
+  };
+}
 
 /** Results at most this wide use one thread per row: A is read once, and its zeros skip whole rows of B. */
 const NARROW = 32;

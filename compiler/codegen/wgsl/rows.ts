@@ -1,6 +1,6 @@
 import type { Value } from '../../ir/graph.ts';
 import { num } from '../../ir/ops/util.ts';
-import { count, type Emitter, f32, linear, shape, u32, WG } from './kernel.ts';
+import { count, type DeviceClass, type Emitter, f32, linear, perWorkgroup, shape, u32, WG, WG_REDUCE } from './kernel.ts';
 
 /** Ops over the last axis: one thread per row, the same loops as the CPU reference. */
 function perRow(v: Value, n: number, body: (n: string) => string, helpers = ''): ReturnType<Emitter> {
@@ -26,9 +26,62 @@ const LSE = `fn lse(o: u32, n: u32) -> f32 {
   return mx + log(s);
 }`;
 
+/**
+ * Ops over the last axis for GPUs: one workgroup per row; its invocations stride over the row and
+ * combine row statistics with workgroup reductions (`wsum`, `wmax`). `j` strides, `o` is the row's offset.
+ */
+function perRowWorkgroup(v: Value, n: number, body: string): ReturnType<Emitter> {
+  const rows = count(v) / n;
+  const { dispatch, index } = perWorkgroup(rows);
+  return { workgroup: [WG, 1, 1], dispatch, helpers: WG_REDUCE, body: `${index}\n  let o = w * ${u32(n)};\n  ${body.trim()}` };
+}
+
+/** `for` over this invocation's share of a row of n. */
+const strided = (n: number, stmt: string) => `for (var j = lid; j < ${u32(n)}; j += ${u32(WG)}) { ${stmt} }`;
+
+/** Declares `l`, the row's log-sum-exp of a0. */
+const wgLse = (n: number) => `var mx = ${f32(-Infinity)};
+  ${strided(n, 'mx = max(mx, a0[o + j]);')}
+  mx = wmax(mx, lid);
+  var s = 0.0f;
+  ${strided(n, 's += exp(a0[o + j] - mx);')}
+  let l = mx + log(wsum(s, lid));`;
+
+/** Declares `mean` and `inv` (1 / standard deviation) of the row of a0. */
+const wgStats = (n: number, eps: number) => `var sx = 0.0f;
+  ${strided(n, 'sx += a0[o + j];')}
+  let mean = wsum(sx, lid) / ${f32(n)};
+  var sd = 0.0f;
+  ${strided(n, 'let d = a0[o + j] - mean; sd += d * d;')}
+  let inv = 1.0f / sqrt(wsum(sd, lid) / ${f32(n)} + ${f32(eps)});`;
+
+const gpuRowEmitters: Record<string, (v: Value, n: number) => ReturnType<Emitter>> = {
+  softmax: (v, n) => perRowWorkgroup(v, n, `${wgLse(n)}\n  ${strided(n, 'res[o + j] = exp(a0[o + j] - l);')}`),
+  log_softmax: (v, n) => perRowWorkgroup(v, n, `${wgLse(n)}\n  ${strided(n, 'res[o + j] = a0[o + j] - l;')}`),
+  softmax_grad: (v, n) => perRowWorkgroup(v, n, `var p = 0.0f;\n  ${strided(n, 'p += a1[o + j] * a0[o + j];')}\n  let s = wsum(p, lid);\n  ${strided(n, 'res[o + j] = a0[o + j] * (a1[o + j] - s);')}`),
+  log_softmax_grad: (v, n) => perRowWorkgroup(v, n, `var p = 0.0f;\n  ${strided(n, 'p += a1[o + j];')}\n  let s = wsum(p, lid);\n  ${strided(n, 'res[o + j] = a1[o + j] - exp(a0[o + j]) * s;')}`),
+  layernorm: (v, n) => perRowWorkgroup(v, n, `${wgStats(n, num(v.attrs, 'eps'))}\n  ${strided(n, 'res[o + j] = (a0[o + j] - mean) * inv;')}`),
+  layernorm_grad: (v, n) =>
+    perRowWorkgroup(
+      v,
+      n,
+      `${wgStats(n, num(v.attrs, 'eps'))}
+  var p = 0.0f;
+  var q = 0.0f;
+  ${strided(n, 'p += a1[o + j]; q += a1[o + j] * (a0[o + j] - mean) * inv;')}
+  let sdy = wsum(p, lid) / ${f32(n)};
+  let sdyx = wsum(q, lid) / ${f32(n)};
+  ${strided(n, 'res[o + j] = inv * (a1[o + j] - sdy - (a0[o + j] - mean) * inv * sdyx);')}`,
+    ),
+  cross_entropy_grad: (v, n) => {
+    const rows = count(v.inputs[1]!);
+    return perRowWorkgroup(v, n, `let g = a2[0] / ${f32(rows)};\n  let t = u32(a1[w]);\n  ${wgLse(n)}\n  ${strided(n, 'res[o + j] = exp(a0[o + j] - l) * g - select(0.0f, g, j == t);')}`);
+  },
+};
+
 const last = (v: Value) => shape(v).at(-1)!;
 
-export const rowEmitters: Record<string, Emitter> = {
+const cpuRowEmitters: Record<string, Emitter> = {
   softmax: (v) => perRow(v, last(v), (n) => `let l = lse(o, ${n});\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = exp(a0[o + j] - l); }`, LSE),
   log_softmax: (v) => perRow(v, last(v), (n) => `let l = lse(o, ${n});\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = a0[o + j] - l; }`, LSE),
   softmax_grad: (v) =>
@@ -63,6 +116,10 @@ export const rowEmitters: Record<string, Emitter> = {
       LSE,
     );
   },
+};
+
+export const rowEmitters: Record<string, Emitter> = {
+  ...Object.fromEntries(Object.entries(cpuRowEmitters).map(([op, cpu]) => [op, (v: Value, cls: DeviceClass) => (cls === 'gpu' ? gpuRowEmitters[op]!(v, last(v)) : cpu(v, cls))])),
   cross_entropy: (v) => {
     const c = shape(v.inputs[0]!).at(-1)!;
     const rows = count(v.inputs[1]!);
