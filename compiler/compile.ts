@@ -1,7 +1,8 @@
 import type { Diagnostic } from '../grammar/diagnostics.ts';
 import type { Module } from './ir/graph.ts';
 import { lowerPlan, selectPlan, type Lowered } from './lower/lower.ts';
-import { runPipeline, type PipelineOptions } from './passes/pipeline.ts';
+import type { PipelineOptions } from './passes/pipeline.ts';
+import { copyModule, pipelinePlan } from './plan-pipeline.ts';
 import { checkFile, sortDiagnostics } from './sema/check.ts';
 import type { LoadOptions, Program } from './sema/program.ts';
 
@@ -22,11 +23,7 @@ export function compile(path: string, planName?: string, opts: LoadOptions & Pip
   const have = lowered.get(sel.plan);
   const low = have ? { lowered: have, diagnostics: [] } : lowerPlan(program, sel.plan);
   if (!low.lowered) return { program, diagnostics: sortDiagnostics(low.diagnostics) };
-  const module = runPipeline(copyModule(low.lowered.forward), { config: low.lowered.config }, opts);
-  return { program, diagnostics: [], lowered: low.lowered, module };
+  const r = pipelinePlan(sel.plan, copyModule(low.lowered.forward), low.lowered.config, opts);
+  return r.module ? { program, diagnostics: [], lowered: low.lowered, module: r.module } : { program, diagnostics: r.diagnostics };
 }
 
-/** Passes build new modules but share values; keep the forward module intact for callers. */
-function copyModule(m: Module): Module {
-  return { ...m, values: [...m.values], outputs: [...m.outputs], updates: [...m.updates] };
-}

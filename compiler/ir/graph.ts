@@ -33,6 +33,20 @@ export interface Module {
   outputs: { name: string; value: Value }[];
   /** End-of-step writes to a `param` or `state` leaf, by name. */
   updates: { target: string; value: Value }[];
+  /** What the checkpoint pass decided (not part of the IR text). */
+  checkpoint?: CheckpointReport;
+}
+
+/** Memory and recompute of a plan's checkpointing: arena bytes without and with it, recomputed FLOPs. */
+export interface CheckpointReport {
+  policy: string;
+  /** Stages of the forward chain the schedule works on. */
+  stages: number;
+  bytesWithout: number;
+  bytesWith: number;
+  recomputeFlops: number;
+  /** FLOPs of the whole training step without recomputation. */
+  stepFlops: number;
 }
 
 export const LEAF_OPS = new Set(['input', 'param', 'state']);

@@ -2,6 +2,7 @@ import type { Module } from '../ir/graph.ts';
 import { printModule } from '../ir/printer.ts';
 import { assertValid } from '../ir/verifier.ts';
 import { autodiff } from './autodiff.ts';
+import { checkpoint } from './checkpoint.ts';
 import { dce } from './dce.ts';
 import { fuseElementwise } from './fuse-elementwise.ts';
 import { optimizer } from './optimizer.ts';
@@ -12,6 +13,7 @@ export const PIPELINE: readonly Pass[] = [
   autodiff, //  backward graph of the loss
   optimizer, // parameter and optimizer-state updates
   fuseElementwise, // chains of elementwise ops into single kernels (fuse: [elementwise])
+  checkpoint, // keep or recompute activations for the backward pass, within memory.gpu
   dce, //       drop what nothing needs
 ];
 

@@ -5,6 +5,7 @@ import { graphSpecOf } from './graph-decl.ts';
 import { checkComponent, checkHardware } from './hardware.ts';
 import { resolvePlan } from './plan.ts';
 import { lowerPlan, type Lowered } from '../lower/lower.ts';
+import { copyModule, pipelinePlan } from '../plan-pipeline.ts';
 import { loadProgram, type LoadOptions, type Program } from './program.ts';
 import type { EVal } from './values.ts';
 
@@ -63,6 +64,8 @@ function checkDecl(d: A.Decl, program: Program, file: Program['entry'], lowered:
         const low = lowerPlan(program, d);
         out.push(...low.diagnostics);
         if (low.lowered) lowered.set(d, low.lowered);
+        // a GPU budget is a promise: check that some schedule keeps it
+        if (low.lowered?.config.memory.gpu !== undefined && low.lowered.config.task.kind === 'train') out.push(...pipelinePlan(d, copyModule(low.lowered.forward), low.lowered.config).diagnostics);
       }
       else resolvePlan(d, file, program, out);
       break;

@@ -1,0 +1,90 @@
+import type { Module, Value } from '../ir/graph.ts';
+
+export const ALIGNMENT = 256;
+
+const roundUp = (n: number, a: number) => Math.ceil(n / a) * a;
+/** Bytes a tensor takes in an arena: its size rounded up to the alignment (at least one word). */
+export const allocatedBytes = (bytes: number) => roundUp(Math.max(bytes, 4), ALIGNMENT);
+export const tensorBytes = (v: Value) => (v.type.shape as number[]).reduce((a, d) => a * d, 1) * 4;
+
+/** First-fit allocation in one arena, with the free list kept sorted by offset. */
+class Arena {
+  private free: { at: number; size: number }[] = [];
+  size = 0;
+  alloc(bytes: number): number {
+    const need = allocatedBytes(bytes);
+    const k = this.free.findIndex((f) => f.size >= need);
+    if (k >= 0) {
+      const f = this.free[k]!;
+      const at = f.at;
+      if (f.size === need) this.free.splice(k, 1);
+      else this.free[k] = { at: at + need, size: f.size - need };
+      return at;
+    }
+    const at = this.size;
+    this.size += need;
+    return at;
+  }
+  release(at: number, bytes: number): void {
+    const size = allocatedBytes(bytes);
+    this.free.push({ at, size });
+    this.free.sort((a, b) => a.at - b.at);
+    const merged: { at: number; size: number }[] = [];
+    for (const f of this.free) {
+      const last = merged.at(-1);
+      if (last && last.at + last.size === f.at) last.size += f.size;
+      else merged.push({ ...f });
+    }
+    this.free = merged;
+  }
+}
+
+export type MemoryEvent = { kind: 'alloc'; value: Value; offset: number } | { kind: 'compute'; value: Value } | { kind: 'free'; value: Value };
+
+export interface MemoryPlan {
+  /** Leaves (inputs, parameters, state) first, then per op: alloc its result, compute it, free operands at their last use. */
+  events: MemoryEvent[];
+  offsetOf: Map<Value, number>;
+  /** The most live bytes at once (allocations rounded to the alignment). */
+  peakBytes: number;
+  /** The arena's size: the peak plus whatever first-fit fragmentation adds. */
+  arenaBytes: number;
+}
+
+const isLeaf = (v: Value) => v.op === 'input' || v.op === 'param' || v.op === 'state';
+
+/**
+ * The memory plan of a module, in its order: every tensor gets a range of one arena, temporaries
+ * are freed after their last use, outputs and updated values stay to the end. This is the number
+ * the execution plan allocates and the runtime measures.
+ */
+export function planMemory(m: Module): MemoryPlan {
+  const arena = new Arena();
+  const events: MemoryEvent[] = [];
+  const offsetOf = new Map<Value, number>();
+  let live = 0;
+  let peak = 0;
+  const alloc = (v: Value) => {
+    const offset = arena.alloc(tensorBytes(v));
+    offsetOf.set(v, offset);
+    events.push({ kind: 'alloc', value: v, offset });
+    live += allocatedBytes(tensorBytes(v));
+    peak = Math.max(peak, live);
+  };
+  for (const v of m.values) if (isLeaf(v)) alloc(v);
+  const pinned = new Set<Value>([...m.outputs.map((o) => o.value), ...m.updates.map((u) => u.value)]);
+  const lastUse = new Map<Value, number>();
+  m.values.forEach((v, i) => v.inputs.forEach((x) => lastUse.set(x, i)));
+  m.values.forEach((v, i) => {
+    if (isLeaf(v)) return;
+    alloc(v);
+    events.push({ kind: 'compute', value: v });
+    for (const x of new Set(v.inputs)) {
+      if (lastUse.get(x) !== i || pinned.has(x) || isLeaf(x)) continue;
+      arena.release(offsetOf.get(x)!, tensorBytes(x));
+      events.push({ kind: 'free', value: x });
+      live -= allocatedBytes(tensorBytes(x));
+    }
+  });
+  return { events, offsetOf, peakBytes: peak, arenaBytes: arena.size };
+}

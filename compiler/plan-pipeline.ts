@@ -1,0 +1,34 @@
+import { diag, type Diagnostic } from '../grammar/diagnostics.ts';
+import type * as A from '../grammar/ast.ts';
+import type { Module } from './ir/graph.ts';
+import { BudgetInfeasibleError } from './passes/checkpoint.ts';
+import { runPipeline, type PipelineOptions } from './passes/pipeline.ts';
+import type { PlanConfig } from './sema/plan.ts';
+import { fmtBytes } from './sema/units.ts';
+
+/** Runs the pass pipeline on a plan's forward module; a GPU budget no schedule meets is FLX4010 at the plan's `memory`. */
+export function pipelinePlan(decl: A.PlanDecl, forward: Module, config: PlanConfig, opts: PipelineOptions = {}): { module?: Module; diagnostics: Diagnostic[] } {
+  try {
+    return { module: runPipeline(forward, { config }, opts), diagnostics: [] };
+  } catch (e) {
+    if (!(e instanceof BudgetInfeasibleError)) throw e;
+    const field = decl.fields.find((f) => f.key.name === 'memory') ?? decl.name;
+    const over = `the training step needs ${e.needed} bytes (${fmtBytes(e.needed)}) with checkpoint: ${e.policy}, more than the GPU budget of ${e.budget} bytes (${fmtBytes(e.budget)})`;
+    const d =
+      e.autoFits !== undefined
+        ? diag('FLX4010', field.span, over, `\`checkpoint: auto\` fits the budget: ${e.autoFits} bytes (${fmtBytes(e.autoFits)})`)
+        : diag('FLX4010', field.span, `${over}; the smallest budget that works is ${e.smallest} bytes (${fmtBytes(e.smallest)})`, `give \`memory: { gpu: ${atLeast(e.smallest)} }\` or more, with \`checkpoint: auto\``);
+    return { diagnostics: [d] };
+  }
+}
+
+/** A size in KiB, MiB or GiB with two decimals, rounded up so that it is at least n bytes. */
+function atLeast(n: number): string {
+  const [unit, size] = n >= 2 ** 30 ? ['GiB', 2 ** 30] : n >= 2 ** 20 ? ['MiB', 2 ** 20] : ['KiB', 2 ** 10];
+  return `${(Math.ceil((n / size) * 100) / 100).toFixed(2)} ${unit}`;
+}
+
+/** Passes build new modules but share values; keep the forward module intact for callers. */
+export function copyModule(m: Module): Module {
+  return { ...m, values: [...m.values], outputs: [...m.outputs], updates: [...m.updates] };
+}

@@ -1,0 +1,82 @@
+import { Builder } from '../ir/builder.ts';
+import type { Module, Value } from '../ir/graph.ts';
+import { actions, type Schedule } from './schedule.ts';
+import type { Stages } from './stages.ts';
+
+export const REMAT_SUFFIX = '.remat';
+
+/**
+ * Rewrites a training step to follow a checkpointing schedule: the forward pass stays as it is;
+ * the backward pass reads forward values only where the schedule keeps them, and the schedule's
+ * recomputations (clones of forward ops, named `<name>.remat`) are inserted where it needs them.
+ * Backward ops run in their original order; the first time one reads a value of stage k, the
+ * schedule's actions up to materializing stage k run. A read the schedule did not foresee
+ * recomputes from the nearest stored boundary, so the result is always correct.
+ */
+export function applySchedule(m: Module, st: Stages, schedule: Schedule): Module {
+  const n = st.members.length;
+  const acts = actions(schedule, 0, n);
+  const firstBackward = acts.findIndex((a) => a.op === 'backward');
+  const b = new Builder(m); // fresh ids above every existing one
+  b.values.length = st.lossIndex + 1;
+  const current = new Map<Value, Value>(); // forward value → the version the backward pass reads now
+  const outputs = new Set(m.outputs.map((o) => o.value));
+
+  const boundaryAvailable = (k: number) => k === 0 || current.has(st.boundary[k]!);
+  const operand = (x: Value) => current.get(x) ?? x;
+  /**
+   * Clones stages from…to-1 from the boundary before `from`. With `keepAll` every cloned value is
+   * what the backward pass reads next; otherwise only the result, the boundary before stage `to`.
+   */
+  const recompute = (from: number, to: number, keepAll: boolean) => {
+    for (let k = from; k < to; k++)
+      for (const v of st.members[k]!) current.set(v, b.op(v.op, v.inputs.map(operand), v.attrs, { name: `${v.name ?? v.op}${REMAT_SUFFIX}`, loc: v.loc }));
+    if (!keepAll) for (let k = from; k < to; k++) for (const v of st.members[k]!) if (v !== st.boundary[to]) current.delete(v);
+  };
+
+  let cursor = 0;
+  const run = (a: (typeof acts)[number], orig: boolean) => {
+    if (a.op === 'advance') {
+      if (!orig) recompute(a.from, a.to, false);
+    } else if (a.op === 'store') {
+      if (orig) current.set(st.boundary[a.boundary]!, st.boundary[a.boundary]!);
+    } else if (a.op === 'free') current.delete(st.boundary[a.boundary]!);
+    else if (a.op === 'forward') {
+      if (orig) for (const v of st.members[a.stage]!) current.set(v, v);
+      else recompute(a.stage, a.stage + 1, true);
+    }
+  };
+  // the original forward pass: what the schedule keeps from it
+  for (; cursor < firstBackward; cursor++) run(acts[cursor]!, true);
+
+  const demand = (k: number) => {
+    const at = acts.findIndex((a, i) => i >= cursor && a.op === 'forward' && a.stage === k);
+    if (at >= 0) {
+      for (; cursor <= at; cursor++) run(acts[cursor]!, false);
+      return;
+    }
+    let from = k;
+    while (!boundaryAvailable(from)) from--;
+    if (from < k) recompute(from, k, false);
+    recompute(k, k + 1, true);
+  };
+
+  const copies = new Map<Value, Value>(); // backward value → its copy in the new module
+  for (const v of m.values.slice(st.lossIndex + 1)) {
+    if (v.op === 'input' || v.op === 'param' || v.op === 'state') {
+      b.values.push(v);
+      continue;
+    }
+    const ins = v.inputs.map((x) => {
+      if (copies.has(x)) return copies.get(x)!;
+      const k = st.stageOf.get(x);
+      if (k === undefined || outputs.has(x)) return x;
+      if (!current.has(x)) demand(k);
+      return current.get(x)!;
+    });
+    copies.set(v, b.op(v.op, ins, v.attrs, { name: v.name, loc: v.loc }));
+  }
+  const mapOut = (x: Value) => copies.get(x) ?? x;
+  return { ...m, values: b.values, outputs: m.outputs.map((o) => ({ ...o, value: mapOut(o.value) })), updates: m.updates.map((u) => ({ ...u, value: mapOut(u.value) })) };
+}
+

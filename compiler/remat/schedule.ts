@@ -1,0 +1,57 @@
+/**
+ * A checkpointing schedule for a chain of stages 0…n-1, as a tree over half-open stage ranges
+ * [a, b) whose input (the boundary before stage a) is available:
+ * - `single`: reverse stage a alone (materialize its internals from its input, run its backward);
+ * - `split`: advance through stages a…at-1 keeping only the boundary before stage `at`, reverse
+ *   [at, b) (`right`), drop that boundary, then reverse [a, at) (`left`);
+ * - `keep`: materialize stage a and keep its internals while reversing [a+1, b) (`rest`), then
+ *   run stage a's backward.
+ * On the first forward sweep (the original forward pass) the rightmost path is computed anyway.
+ */
+export type Schedule = { kind: 'single'; stage: number } | { kind: 'split'; at: number; right: Schedule; left: Schedule } | { kind: 'keep'; stage: number; rest: Schedule };
+
+export type Action = { op: 'advance'; from: number; to: number } | { op: 'store'; boundary: number } | { op: 'free'; boundary: number } | { op: 'forward'; stage: number; keep: boolean } | { op: 'backward'; stage: number };
+
+/**
+ * The schedule as actions in execution order: `advance` runs stages from…to-1 keeping only its
+ * result, `store`/`free` a boundary (boundary k is the input of stage k), `forward` a stage with
+ * its internals kept, `backward` a stage.
+ */
+export function actions(s: Schedule, a: number, b: number): Action[] {
+  const out: Action[] = [];
+  const walk = (s: Schedule, a: number, b: number): void => {
+    if (s.kind === 'single') {
+      out.push({ op: 'forward', stage: a, keep: true }, { op: 'backward', stage: a });
+    } else if (s.kind === 'keep') {
+      out.push({ op: 'forward', stage: a, keep: true });
+      walk(s.rest, a + 1, b);
+      out.push({ op: 'backward', stage: a });
+    } else {
+      out.push({ op: 'advance', from: a, to: s.at }, { op: 'store', boundary: s.at });
+      walk(s.right, s.at, b);
+      out.push({ op: 'free', boundary: s.at });
+      walk(s.left, a, s.at);
+    }
+  };
+  walk(s, a, b);
+  return out;
+}
+
+/** Stages whose forward runs again after the original forward pass, counted with multiplicity (advances and materializations off the first sweep). */
+export function recomputedStages(s: Schedule, n: number): number[] {
+  const counts = new Array<number>(n).fill(0);
+  const walk = (s: Schedule, a: number, orig: boolean): void => {
+    if (s.kind === 'single') {
+      if (!orig) counts[a]!++;
+    } else if (s.kind === 'keep') {
+      if (!orig) counts[a]!++;
+      walk(s.rest, a + 1, orig);
+    } else {
+      if (!orig) for (let k = a; k < s.at; k++) counts[k]!++;
+      walk(s.right, s.at, orig);
+      walk(s.left, a, false);
+    }
+  };
+  walk(s, 0, true);
+  return counts;
+}

@@ -1,0 +1,122 @@
+import type { Schedule } from './schedule.ts';
+
+/** A chain of stages with heterogeneous costs and sizes (memory in integer units). */
+export interface Chain {
+  /** Forward cost of each stage. */
+  forward: number[];
+  /** boundary[k]: memory of the input of stage k (boundary[0], the chain's input, is always held). */
+  boundary: number[];
+  /** Memory of stage k's internals while its backward needs them. */
+  saved: number[];
+}
+
+export interface ChainSolution {
+  /** Recompute cost: forward costs run again beyond the first forward pass (Griewank: all forward steps but the fused ones). */
+  cost: number;
+  schedule: Schedule;
+}
+
+export interface SolveOptions {
+  /**
+   * Griewank's counting model: every advance counts (the first sweep too), reversing a stage is
+   * fused with its last forward step and free, and a boundary reversed at once needs no slot.
+   */
+  griewank?: boolean;
+}
+
+const NONE = -1;
+
+/**
+ * Optimal checkpointing of a chain under a memory budget (units beyond the chain's input), by
+ * dynamic programming over (first stage, end, memory left, on the first sweep?) in the spirit of
+ * rotor (Beaumont et al. 2019): each range is reversed as a single stage, by keeping its first
+ * stage's internals, or by advancing to a boundary that is stored while the rest is reversed.
+ * Chains of identical stages are solved by length alone, so 1,000 stages take milliseconds.
+ * Returns undefined when no schedule fits.
+ */
+export function solveChain(chain: Chain, budget: number, opts: SolveOptions = {}): ChainSolution | undefined {
+  const n = chain.forward.length;
+  const M = Math.max(0, Math.floor(budget));
+  const gw = opts.griewank === true;
+  const uniform = chain.forward.every((f) => f === chain.forward[0]) && chain.boundary.slice(1).every((x) => x === chain.boundary[1]) && chain.saved.every((x) => x === chain.saved[0]);
+  const prefix = [0];
+  for (const f of chain.forward) prefix.push(prefix.at(-1)! + f);
+  const advance = (a: number, b: number) => prefix[b]! - prefix[a]!;
+  // memo over (range, m, orig): ranges by length when the chain is uniform, by (a, b) otherwise
+  const ranges = uniform ? n + 1 : (n + 1) * (n + 1);
+  const rangeKey = (a: number, b: number) => (uniform ? b - a : a * (n + 1) + b);
+  const size = ranges * (M + 1) * 2;
+  const memo = new Float64Array(size).fill(NaN);
+  const choice = new Int32Array(size).fill(NONE); // 0: single, 1: keep, 2 + j: split at a + j
+  const slot = (a: number, b: number, m: number, orig: boolean) => (rangeKey(a, b) * (M + 1) + m) * 2 + (orig ? 1 : 0);
+
+  const solve = (a: number, b: number, m: number, orig: boolean): number => {
+    const k = slot(a, b, m, orig);
+    const have = memo[k]!;
+    if (!Number.isNaN(have)) return have;
+    let best = Infinity;
+    let pick = NONE;
+    const stageCost = (s: number) => (gw || orig ? 0 : chain.forward[s]!);
+    if (b - a === 1) {
+      if (gw || chain.saved[a]! <= m) {
+        best = stageCost(a);
+        pick = 0;
+      }
+    } else {
+      if (!gw && chain.saved[a]! <= m) {
+        const rest = solve(a + 1, b, m - chain.saved[a]!, orig);
+        if (stageCost(a) + rest < best) {
+          best = stageCost(a) + rest;
+          pick = 1;
+        }
+      }
+      for (let j = a + 1; j < b; j++) {
+        const need = gw && j === b - 1 ? 0 : gw ? 1 : chain.boundary[j]!;
+        if (need > m) continue;
+        const adv = gw || !orig ? advance(a, j) : 0;
+        if (adv >= best) break; // advances only grow with j
+        const right = solve(j, b, m - need, orig);
+        if (adv + right >= best) continue;
+        const total = adv + right + solve(a, j, m, false);
+        if (total < best) {
+          best = total;
+          pick = 2 + (j - a);
+        }
+      }
+    }
+    memo[k] = best;
+    choice[k] = pick;
+    return best;
+  };
+
+  const build = (a: number, b: number, m: number, orig: boolean): Schedule => {
+    const c = choice[slot(a, b, m, orig)]!;
+    if (c === 0) return { kind: 'single', stage: a };
+    if (c === 1) return { kind: 'keep', stage: a, rest: build(a + 1, b, m - chain.saved[a]!, orig) };
+    const j = a + c - 2;
+    const need = gw && j === b - 1 ? 0 : gw ? 1 : chain.boundary[j]!;
+    return { kind: 'split', at: j, right: build(j, b, m - need, orig), left: build(a, j, m, false) };
+  };
+
+  if (n === 0) return undefined;
+  const cost = solve(0, n, M, true);
+  if (!Number.isFinite(cost)) return undefined;
+  return { cost, schedule: build(0, n, M, true) };
+}
+
+/** Griewank's closed form (Revolve): the fewest forward steps to reverse l steps with s slots, the input's included. */
+export function griewankOptimum(l: number, s: number): number {
+  if (l <= 1) return 0;
+  if (s < 1) return Infinity;
+  const beta = (s: number, r: number) => binomial(s + r, s);
+  let r = 0;
+  while (beta(s, r) < l) r++;
+  return r * l - beta(s + 1, r - 1);
+}
+
+function binomial(n: number, k: number): number {
+  if (k < 0 || k > n) return 0;
+  let out = 1;
+  for (let i = 1; i <= k; i++) out = (out * (n - k + i)) / i;
+  return Math.round(out);
+}
