@@ -87,7 +87,7 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
     ...(forward ? [['forward.json', JSON.stringify(forward.plan, null, 2) + '\n'] as [string, string]] : []),
     ...[...kernelFiles].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
     ['driver.ts', driver.text],
-    ['report.txt', planReport(plan, r.program.entry.path, forward?.plan)],
+    ['report.txt', planReport(plan, r.program.entry.path, forward?.plan, r.module.checkpoint)],
   ];
   mkdirSync(dirname(final), { recursive: true });
   const tmp = `${final}.tmp-${process.pid}`;
@@ -106,6 +106,8 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
     if (!existsSync(final) && existsSync(old)) renameSync(old, final);
     throw e;
   }
-  process.stderr.write(`built ${config.name} (${plan.deviceClass}-class kernels): ${kernelFiles.size} kernels, GPU arena ${plan.arenas.gpu} bytes, predicted peak ${plan.predictedPeakBytes} bytes → ${relative(process.cwd(), final) || '.'}\n`);
+  const ck = r.module.checkpoint;
+  const ckLine = ck && ck.recomputeFlops > 0 ? `; checkpoint ${ck.policy}: ${ck.bytesWithout} → ${ck.bytesWith} bytes, recompute ${((100 * ck.recomputeFlops) / Math.max(1, ck.stepFlops)).toFixed(1)}% of the step's FLOPs` : '';
+  process.stderr.write(`built ${config.name} (${plan.deviceClass}-class kernels): ${kernelFiles.size} kernels, GPU arena ${plan.arenas.gpu} bytes, predicted peak ${plan.predictedPeakBytes} bytes${ckLine} → ${relative(process.cwd(), final) || '.'}\n`);
   return { dir: final, files: files.map(([n]) => n) };
 }

@@ -1,8 +1,9 @@
 import type { Plan } from '../../runtime/plan.ts';
 import { fmtBytes } from '../sema/units.ts';
+import type { CheckpointReport } from '../ir/graph.ts';
 
 /** report.txt: kernels, buffers and the predicted peak memory of a plan (and the size of its evaluation plan). */
-export function planReport(plan: Plan, source: string, forward?: Plan): string {
+export function planReport(plan: Plan, source: string, forward?: Plan, checkpoint?: CheckpointReport): string {
   const lines = [`flexc build report: plan \`${plan.name}\` from ${source}`, ''];
   const launches = plan.steps.filter((s) => s.kind === 'launch').length;
   lines.push(`kernels for:          ${plan.deviceClass}-class devices`);
@@ -10,6 +11,10 @@ export function planReport(plan: Plan, source: string, forward?: Plan): string {
   lines.push(`GPU arena:            ${plan.arenas.gpu} bytes (${fmtBytes(plan.arenas.gpu)})`);
   lines.push(`predicted peak (live): ${plan.predictedPeakBytes} bytes (${fmtBytes(plan.predictedPeakBytes)})`);
   lines.push(`launches per step:    ${launches}`, `distinct kernels:     ${plan.kernels.length}`);
+  if (checkpoint)
+    lines.push(
+      `checkpoint:           ${checkpoint.policy} over ${checkpoint.stages} stages: arena ${fmtBytes(checkpoint.bytesWithout)} without, ${fmtBytes(checkpoint.bytesWith)} with; recompute ${checkpoint.recomputeFlops} FLOPs (${((100 * checkpoint.recomputeFlops) / Math.max(1, checkpoint.stepFlops)).toFixed(1)}% of the step)`,
+    );
   if (forward) lines.push(`forward.json:         evaluation plan, GPU arena ${forward.arenas.gpu} bytes (${fmtBytes(forward.arenas.gpu)}), ${forward.steps.filter((s) => s.kind === 'launch').length} launches`);
   lines.push('');
   lines.push('kernels');

@@ -116,6 +116,18 @@ describe('flexc build', () => {
     expect(flexc('build', 'examples/gpt.flex', '--plan', 'tiny', '-o', OUT, '--device-class', 'tpu').status).toBe(2);
   });
 
+  it('report.txt gives the arena without and with checkpointing and the recompute overhead', () => {
+    const src = readFileSync('test/malformed/plan-budget-policy.flex', 'utf8').replace('checkpoint: none', 'checkpoint: auto').replace(/\/\/ expect:.*\n?/, '');
+    writeFileSync('.tmp/ckpt.flex', src);
+    const r = flexc('build', '.tmp/ckpt.flex', '-o', OUT);
+    expect(r.status, r.stderr).toBe(0);
+    const report = readFileSync(join(OUT, 'p', 'report.txt'), 'utf8');
+    expect(report).toMatch(/checkpoint: +auto over \d+ stages: arena 4\.792 MiB without, [\d.]+ MiB with; recompute \d+ FLOPs \([\d.]+% of the step\)/);
+    const p = parsePlan(JSON.parse(readFileSync(join(OUT, 'p', 'plan.json'), 'utf8')));
+    expect(p.arenas.gpu).toBeLessThanOrEqual(4.5 * 2 ** 20);
+    rmSync('.tmp/ckpt.flex');
+  });
+
   it('respects the device limits: a plan that cannot be bound is FLX7003 naming both numbers, and fits when the limits allow', () => {
     const r = flexc('build', 'examples/gpt.flex', '--plan', 'gpt2_small', '-o', OUT);
     expect(r.status).toBe(1);
