@@ -5,7 +5,7 @@
 import { checkFile } from '../compiler/sema/check.ts';
 import { selectPlan } from '../compiler/lower/lower.ts';
 import { copyModule, pipelinePlan } from '../compiler/plan-pipeline.ts';
-import { actions } from '../compiler/remat/schedule.ts';
+import { actions, griewankCount } from '../compiler/remat/schedule.ts';
 import { griewankOptimum, solveChain } from '../compiler/remat/solve-chain.ts';
 import type { PlanConfig } from '../compiler/sema/plan.ts';
 
@@ -26,16 +26,7 @@ function chain(l: number, s: number) {
   const ms = performance.now() - t0;
   if (!sol) throw new Error(`no schedule for l=${l}, s=${s}`);
   const acts = actions(sol.schedule, 0, l);
-  let held = 1;
-  let peak = 1;
-  const working = new Set<number>();
-  acts.forEach((a, i) => {
-    const next = acts[i + 2];
-    if (a.op === 'store') {
-      if (next?.op === 'backward' && next.stage === a.boundary) working.add(a.boundary);
-      else peak = Math.max(peak, ++held);
-    } else if (a.op === 'free' && !working.delete(a.boundary)) held--;
-  });
+  const peak = griewankCount(sol.schedule, l).slots;
   const schedule = acts.filter((a) => a.op !== 'forward').map((a) => (a.op === 'advance' ? `advance ${a.from}->${a.to}` : a.op === 'store' ? `store ${a.boundary}` : a.op === 'free' ? `free ${a.boundary}` : `reverse ${a.stage}`));
   return { forward_steps: sol.cost, peak_slots: peak, closed_form: griewankOptimum(l, s), solve_ms: ms, schedule };
 }

@@ -1,4 +1,4 @@
-import type { Module, Value } from '../ir/graph.ts';
+import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
 
 export const ALIGNMENT = 256;
 
@@ -51,7 +51,7 @@ export interface MemoryPlan {
   arenaBytes: number;
 }
 
-const isLeaf = (v: Value) => v.op === 'input' || v.op === 'param' || v.op === 'state';
+const isLeaf = (v: Value) => LEAF_OPS.has(v.op);
 
 /**
  * The memory plan of a module, in its order: every tensor gets a range of one arena, temporaries

@@ -1,4 +1,4 @@
-import { deadCodeEliminate, type CheckpointReport, type Module } from '../ir/graph.ts';
+import { deadCodeEliminate, LEAF_OPS, type CheckpointReport, type Module } from '../ir/graph.ts';
 import { getOp } from '../ir/ops/registry.ts';
 import { planMemory } from '../codegen/memory.ts';
 import { applySchedule, REMAT_SUFFIX } from '../remat/emit.ts';
@@ -28,7 +28,7 @@ export class BudgetInfeasibleError extends Error {
 const RESOLUTION = 256; // memory units of the chain solver
 
 const arenaOf = (m: Module) => planMemory(deadCodeEliminate(m)).arenaBytes;
-const flopsOf = (m: Module) => m.values.reduce((a, v) => a + (v.op === 'input' || v.op === 'param' || v.op === 'state' ? 0 : getOp(v.op).cost(v).flops), 0);
+const flopsOf = (m: Module) => m.values.reduce((a, v) => a + (LEAF_OPS.has(v.op) ? 0 : getOp(v.op).cost(v).flops), 0);
 const policyName = (c: PlanConfig['checkpoint']) => (typeof c === 'string' ? c : `every(${c.every})`);
 
 /** The chain the solver sees: FLOPs, and sizes in units of `unit` bytes (rounded up). */

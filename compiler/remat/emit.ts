@@ -1,5 +1,5 @@
 import { Builder } from '../ir/builder.ts';
-import type { Module, Value } from '../ir/graph.ts';
+import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
 import { actions, type Schedule } from './schedule.ts';
 import type { Stages } from './stages.ts';
 
@@ -63,7 +63,7 @@ export function applySchedule(m: Module, st: Stages, schedule: Schedule): Module
 
   const copies = new Map<Value, Value>(); // backward value → its copy in the new module
   for (const v of m.values.slice(st.lossIndex + 1)) {
-    if (v.op === 'input' || v.op === 'param' || v.op === 'state') {
+    if (LEAF_OPS.has(v.op)) {
       b.values.push(v);
       continue;
     }

@@ -55,3 +55,27 @@ export function recomputedStages(s: Schedule, n: number): number[] {
   walk(s, 0, true);
   return counts;
 }
+
+/**
+ * Steps and slots of a schedule in Griewank's counting model: forward steps advanced, and the most
+ * slots held at once (the input's included; a state reversed at once stays in the working register).
+ */
+export function griewankCount(s: Schedule, l: number): { steps: number; slots: number; reversed: number[] } {
+  let steps = 0;
+  let held = 1;
+  let slots = 1;
+  const reversed: number[] = [];
+  const acts = actions(s, 0, l);
+  const working = new Set<number>();
+  acts.forEach((a, i) => {
+    if (a.op === 'advance') steps += a.to - a.from;
+    else if (a.op === 'store') {
+      const next = acts[i + 2];
+      if (next?.op === 'backward' && next.stage === a.boundary) working.add(a.boundary);
+      else slots = Math.max(slots, ++held);
+    } else if (a.op === 'free') {
+      if (!working.delete(a.boundary)) held--;
+    } else if (a.op === 'backward') reversed.push(a.stage);
+  });
+  return { steps, slots, reversed };
+}

@@ -1,4 +1,4 @@
-import type { Module, Value } from '../ir/graph.ts';
+import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
 import { getOp } from '../ir/ops/registry.ts';
 import { allocatedBytes, tensorBytes } from '../codegen/memory.ts';
 
@@ -20,8 +20,6 @@ export interface Stages {
   flops: number[];
 }
 
-const isLeaf = (v: Value) => v.op === 'input' || v.op === 'param' || v.op === 'state';
-
 /**
  * Finds the chain structure of the forward pass: a value is a cut when, in definition order, every
  * earlier non-constant forward value has its last forward use at or before it, so everything after
@@ -32,8 +30,8 @@ export function findStages(m: Module, loss: Value, maxStages = 48): Stages {
   const lossIndex = m.values.indexOf(loss);
   const forward = m.values.slice(0, lossIndex + 1);
   const constants = new Set<Value>();
-  for (const v of forward) if (!isLeaf(v) && v.inputs.every((x) => x.op === 'param' || x.op === 'state' || constants.has(x))) constants.add(v);
-  const body = forward.filter((v) => !isLeaf(v) && !constants.has(v));
+  for (const v of forward) if (!LEAF_OPS.has(v.op) && v.inputs.every((x) => x.op === 'param' || x.op === 'state' || constants.has(x))) constants.add(v);
+  const body = forward.filter((v) => !LEAF_OPS.has(v.op) && !constants.has(v));
   const pos = new Map(body.map((v, i) => [v, i]));
   const lastUse = new Map<Value, number>();
   body.forEach((v, i) => v.inputs.forEach((x) => pos.has(x) && lastUse.set(x, i)));

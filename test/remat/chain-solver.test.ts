@@ -1,33 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { actions, recomputedStages } from '../../compiler/remat/schedule.ts';
+import { griewankCount, recomputedStages } from '../../compiler/remat/schedule.ts';
 import { griewankOptimum, solveChain, type Chain } from '../../compiler/remat/solve-chain.ts';
 import { everyK } from '../../compiler/remat/policies.ts';
 
 const uniform = (l: number): Chain => ({ forward: new Array<number>(l).fill(1), boundary: new Array<number>(l).fill(1), saved: new Array<number>(l).fill(0) });
-
-/**
- * Simulates a schedule in Griewank's model: counts forward steps and the most slots held at once
- * (the input's included; a state reversed at once stays in the working register, not a slot).
- */
-function simulate(l: number, sched: ReturnType<typeof solveChain>): { steps: number; slots: number; reversed: number[] } {
-  let steps = 0;
-  let held = 1;
-  let slots = 1;
-  const reversed: number[] = [];
-  const acts = actions(sched!.schedule, 0, l);
-  const working = new Set<number>();
-  acts.forEach((a, i) => {
-    if (a.op === 'advance') steps += a.to - a.from;
-    else if (a.op === 'store') {
-      const next = acts[i + 2];
-      if (next?.op === 'backward' && next.stage === a.boundary) working.add(a.boundary);
-      else slots = Math.max(slots, ++held);
-    } else if (a.op === 'free') {
-      if (!working.delete(a.boundary)) held--;
-    } else if (a.op === 'backward') reversed.push(a.stage);
-  });
-  return { steps, slots, reversed };
-}
 
 describe('chain solver', () => {
   it("reaches Griewank's optimum: l=10, s=2 → 20 forward steps; l=20, s=3 → 45", () => {
@@ -42,7 +18,7 @@ describe('chain solver', () => {
       for (let s = 1; s <= 10; s++) {
         const sol = solveChain(uniform(l), s - 1, { griewank: true });
         expect(sol?.cost, `l=${l} s=${s}`).toBe(griewankOptimum(l, s));
-        const sim = simulate(l, sol);
+        const sim = griewankCount(sol!.schedule, l);
         expect(sim.steps, `l=${l} s=${s} simulated`).toBe(sol!.cost);
         expect(sim.slots).toBeLessThanOrEqual(s);
         expect(sim.reversed).toEqual(Array.from({ length: l }, (_, i) => l - 1 - i));
