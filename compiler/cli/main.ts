@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { buildCommand, type BuildOptions } from './build.ts';
 import { checkCommand } from './check.ts';
 import { irCommand } from './ir.ts';
+import { planCommand } from './plan.ts';
 import { runCommand } from './run.ts';
 import { EXIT } from './exit.ts';
 
@@ -45,6 +46,15 @@ program
   .option('--max-binding-size <size>', 'the most one binding may span (bytes, or with KiB/MiB/GiB); WebGPU default 128 MiB', bytes('--max-binding-size'))
   .addHelpText('after', '\nExamples:\n  flexc build examples/mlp.flex --plan small -o build\n  flexc build examples/gcn-cora.flex --device-class cpu\n  flexc build examples/gpt.flex --plan gpt2_small --max-buffer-size 64GiB --max-binding-size 4GiB')
   .action((file: string, o: BuildOptions) => void buildCommand(file, o));
+
+program
+  .command('plan')
+  .description('per plan: GPU memory without and with checkpointing, and the recompute overhead')
+  .argument('<file>', '.flex file')
+  .option('--plan <name>', 'one plan (default: every plan in the file)')
+  .option('--json', 'print {"file", "plans": [...]} on stdout')
+  .addHelpText('after', '\nExamples:\n  flexc plan examples/gpt.flex\n  flexc plan examples/gpt.flex --plan gpt2_small --json')
+  .action((file: string, o: { plan?: string; json?: boolean }) => planCommand(file, o));
 
 program
   .command('ir')

@@ -4,8 +4,9 @@ import { planMemory } from '../codegen/memory.ts';
 import { applySchedule, REMAT_SUFFIX } from '../remat/emit.ts';
 import { everyK, sqrtK } from '../remat/policies.ts';
 import type { Schedule } from '../remat/schedule.ts';
-import { solveChain, type Chain } from '../remat/solve-chain.ts';
-import { bytesOf, findStages, type Stages } from '../remat/stages.ts';
+import { autoSchedule } from '../remat/auto.ts';
+import { recomputeCost } from '../remat/cost.ts';
+import { findStages } from '../remat/stages.ts';
 import type { PlanConfig } from '../sema/plan.ts';
 import type { Pass } from './pass.ts';
 
@@ -25,20 +26,9 @@ export class BudgetInfeasibleError extends Error {
   }
 }
 
-const RESOLUTION = 256; // memory units of the chain solver
-
 const arenaOf = (m: Module) => planMemory(deadCodeEliminate(m)).arenaBytes;
 const flopsOf = (m: Module) => m.values.reduce((a, v) => a + (LEAF_OPS.has(v.op) ? 0 : getOp(v.op).cost(v).flops), 0);
 const policyName = (c: PlanConfig['checkpoint']) => (typeof c === 'string' ? c : `every(${c.every})`);
-
-/** The chain the solver sees: FLOPs, and sizes in units of `unit` bytes (rounded up). */
-function chainOf(st: Stages, unit: number): Chain {
-  return {
-    forward: st.flops,
-    boundary: st.boundary.map((v) => (v ? Math.ceil(bytesOf([v]) / unit) : 0)),
-    saved: st.saved.map((vs) => Math.ceil(bytesOf(vs) / unit)),
-  };
-}
 
 /**
  * Activation checkpointing: under `checkpoint: none | all | every(k) | sqrt | auto`, decides which
@@ -67,8 +57,10 @@ export function checkpointModule(m: Module, config: PlanConfig): { module: Modul
   const without = arenaOf(m);
   const stepFlops = flopsOf(m);
   const withSchedule = (s: Schedule) => {
-    const out = applySchedule(m, st, s);
-    return { module: out, bytes: arenaOf(out) };
+    const r = applySchedule(m, st, s);
+    const live = deadCodeEliminate(r.module);
+    const cost = live.values.reduce((a, v) => a + (r.recomputed.has(v) ? recomputeCost(v) : 0), 0);
+    return { module: r.module, bytes: planMemory(live).arenaBytes, cost };
   };
   const report = (out: Module, bytes: number): { module: Module; report: CheckpointReport } => {
     const recomputeFlops = out.values.filter((v) => v.name?.endsWith(REMAT_SUFFIX)).reduce((a, v) => a + getOp(v.op).cost(v).flops, 0);
@@ -82,48 +74,13 @@ export function checkpointModule(m: Module, config: PlanConfig): { module: Modul
   else if (c === 'sqrt') chosen = withSchedule(everyK(n, sqrtK(n)));
   else if (c !== 'auto') chosen = withSchedule(everyK(n, c.every));
   else {
-    const found = autoSchedule(m, st, budget!, withSchedule);
+    const found = autoSchedule(st, budget!, withSchedule);
     if (!found.fits) throw new BudgetInfeasibleError(budget!, without, found.smallest, policy);
     chosen = found.fits;
   }
   if (budget !== undefined && chosen.bytes > budget) {
-    const auto = without <= budget ? { fits: { bytes: without }, smallest: without } : autoSchedule(m, st, budget, withSchedule);
+    const auto = without <= budget ? { fits: { bytes: without, cost: 0 }, smallest: without } : autoSchedule(st, budget, withSchedule);
     throw new BudgetInfeasibleError(budget, chosen.bytes, Math.min(auto.smallest, without), policy, auto.fits?.bytes);
   }
   return report(chosen.module, chosen.bytes);
-}
-
-/**
- * Searches the chain solver's memory level: the largest level whose schedule's exact arena fits
- * the budget (least recompute), and the smallest arena seen at any level.
- */
-function autoSchedule(m: Module, st: Stages, budget: number, withSchedule: (s: Schedule) => { module: Module; bytes: number }) {
-  const total = st.saved.reduce((a, vs) => a + bytesOf(vs), 0) + st.boundary.reduce((a, v) => a + (v ? bytesOf([v]) : 0), 0);
-  const unit = Math.max(1, Math.ceil(total / RESOLUTION));
-  const chain = chainOf(st, unit);
-  const top = Math.ceil(total / unit);
-  const cache = new Map<number, { module: Module; bytes: number } | undefined>();
-  const at = (level: number) => {
-    if (!cache.has(level)) {
-      const sol = solveChain(chain, level);
-      cache.set(level, sol ? withSchedule(sol.schedule) : undefined);
-    }
-    return cache.get(level);
-  };
-  let smallest = Infinity;
-  for (let k = 0; k <= 16; k++) smallest = Math.min(smallest, at(Math.round((top * k) / 16))?.bytes ?? Infinity);
-  let lo = 0;
-  let hi = top;
-  let fits: { module: Module; bytes: number } | undefined;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const r = at(mid);
-    if (r && r.bytes <= budget) {
-      fits = r;
-      lo = mid + 1;
-    } else if (!r) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  for (const r of cache.values()) if (r) smallest = Math.min(smallest, r.bytes);
-  return { fits, smallest };
 }

@@ -13,7 +13,15 @@ export const REMAT_SUFFIX = '.remat';
  * schedule's actions up to materializing stage k run. A read the schedule did not foresee
  * recomputes from the nearest stored boundary, so the result is always correct.
  */
-export function applySchedule(m: Module, st: Stages, schedule: Schedule): Module {
+export interface Rewritten {
+  module: Module;
+  /** Each new op's original: itself for the forward pass, the op it copies or recomputes otherwise. */
+  origin: Map<Value, Value>;
+  /** The recomputations. */
+  recomputed: Set<Value>;
+}
+
+export function applySchedule(m: Module, st: Stages, schedule: Schedule): Rewritten {
   const n = st.members.length;
   const acts = actions(schedule, 0, n);
   const firstBackward = acts.findIndex((a) => a.op === 'backward');
@@ -21,8 +29,14 @@ export function applySchedule(m: Module, st: Stages, schedule: Schedule): Module
   b.values.length = st.lossIndex + 1;
   const current = new Map<Value, Value>(); // forward value → the version the backward pass reads now
   const outputs = new Set(m.outputs.map((o) => o.value));
+  const origin = new Map<Value, Value>();
+  const recomputed = new Set<Value>();
+  // a frontier value stays while a stored boundary holds it or its stage is kept for its backward
+  const holds = new Map<Value, number>();
+  const kept = new Set<number>();
+  const hold = (k: number, d: number) => st.boundary[k]!.forEach((v) => holds.set(v, (holds.get(v) ?? 0) + d));
 
-  const boundaryAvailable = (k: number) => k === 0 || current.has(st.boundary[k]!);
+  const boundaryAvailable = (k: number) => st.boundary[k]!.every((v) => current.has(v));
   const operand = (x: Value) => current.get(x) ?? x;
   /**
    * Clones stages from…to-1 from the boundary before `from`. With `keepAll` every cloned value is
@@ -30,8 +44,16 @@ export function applySchedule(m: Module, st: Stages, schedule: Schedule): Module
    */
   const recompute = (from: number, to: number, keepAll: boolean) => {
     for (let k = from; k < to; k++)
-      for (const v of st.members[k]!) current.set(v, b.op(v.op, v.inputs.map(operand), v.attrs, { name: `${v.name ?? v.op}${REMAT_SUFFIX}`, loc: v.loc }));
-    if (!keepAll) for (let k = from; k < to; k++) for (const v of st.members[k]!) if (v !== st.boundary[to]) current.delete(v);
+      for (const v of st.members[k]!) {
+        const clone = b.op(v.op, v.inputs.map(operand), v.attrs, { name: `${v.name ?? v.op}${REMAT_SUFFIX}`, loc: v.loc });
+        origin.set(clone, v);
+        recomputed.add(clone);
+        current.set(v, clone);
+      }
+    if (!keepAll) {
+      const next = new Set(st.boundary[to] ?? []);
+      for (let k = from; k < to; k++) for (const v of st.members[k]!) if (!next.has(v)) current.delete(v);
+    }
   };
 
   let cursor = 0;
@@ -39,12 +61,16 @@ export function applySchedule(m: Module, st: Stages, schedule: Schedule): Module
     if (a.op === 'advance') {
       if (!orig) recompute(a.from, a.to, false);
     } else if (a.op === 'store') {
-      if (orig) current.set(st.boundary[a.boundary]!, st.boundary[a.boundary]!);
-    } else if (a.op === 'free') current.delete(st.boundary[a.boundary]!);
-    else if (a.op === 'forward') {
+      if (orig) for (const v of st.boundary[a.boundary]!) current.set(v, v);
+      hold(a.boundary, 1);
+    } else if (a.op === 'free') {
+      hold(a.boundary, -1);
+      for (const v of st.boundary[a.boundary]!) if (!holds.get(v) && !kept.has(st.stageOf.get(v)!)) current.delete(v);
+    } else if (a.op === 'forward') {
       if (orig) for (const v of st.members[a.stage]!) current.set(v, v);
       else recompute(a.stage, a.stage + 1, true);
-    }
+      kept.add(a.stage);
+    } else kept.delete(a.stage);
   };
   // the original forward pass: what the schedule keeps from it
   for (; cursor < firstBackward; cursor++) run(acts[cursor]!, true);
@@ -53,6 +79,7 @@ export function applySchedule(m: Module, st: Stages, schedule: Schedule): Module
     const at = acts.findIndex((a, i) => i >= cursor && a.op === 'forward' && a.stage === k);
     if (at >= 0) {
       for (; cursor <= at; cursor++) run(acts[cursor]!, false);
+      for (; acts[cursor]?.op === 'free'; cursor++) run(acts[cursor]!, false); // a boundary dropped at once
       return;
     }
     let from = k;
@@ -74,9 +101,12 @@ export function applySchedule(m: Module, st: Stages, schedule: Schedule): Module
       if (!current.has(x)) demand(k);
       return current.get(x)!;
     });
-    copies.set(v, b.op(v.op, ins, v.attrs, { name: v.name, loc: v.loc }));
+    const copy = b.op(v.op, ins, v.attrs, { name: v.name, loc: v.loc });
+    origin.set(copy, v);
+    copies.set(v, copy);
   }
   const mapOut = (x: Value) => copies.get(x) ?? x;
-  return { ...m, values: b.values, outputs: m.outputs.map((o) => ({ ...o, value: mapOut(o.value) })), updates: m.updates.map((u) => ({ ...u, value: mapOut(u.value) })) };
+  const module = { ...m, values: b.values, outputs: m.outputs.map((o) => ({ ...o, value: mapOut(o.value) })), updates: m.updates.map((u) => ({ ...u, value: mapOut(u.value) })) };
+  return { module, origin, recomputed };
 }
 

@@ -7,8 +7,10 @@
  * - `keep`: materialize stage a and keep its internals while reversing [a+1, b) (`rest`), then
  *   run stage a's backward.
  * On the first forward sweep (the original forward pass) the rightmost path is computed anyway.
+ * A `split` with `drop` advances to stage `at`, keeps its internals and drops the boundary before
+ * it at once (`right` is a `keep` or `single` of stage `at`; its backward does not read its input).
  */
-export type Schedule = { kind: 'single'; stage: number } | { kind: 'split'; at: number; right: Schedule; left: Schedule } | { kind: 'keep'; stage: number; rest: Schedule };
+export type Schedule = { kind: 'single'; stage: number } | { kind: 'split'; at: number; right: Schedule; left: Schedule; drop?: boolean } | { kind: 'keep'; stage: number; rest: Schedule };
 
 export type Action = { op: 'advance'; from: number; to: number } | { op: 'store'; boundary: number } | { op: 'free'; boundary: number } | { op: 'forward'; stage: number; keep: boolean } | { op: 'backward'; stage: number };
 
@@ -26,6 +28,11 @@ export function actions(s: Schedule, a: number, b: number): Action[] {
       out.push({ op: 'forward', stage: a, keep: true });
       walk(s.rest, a + 1, b);
       out.push({ op: 'backward', stage: a });
+    } else if (s.drop) {
+      out.push({ op: 'advance', from: a, to: s.at }, { op: 'store', boundary: s.at }, { op: 'forward', stage: s.at, keep: true }, { op: 'free', boundary: s.at });
+      if (s.right.kind === 'keep') walk(s.right.rest, s.at + 1, b);
+      out.push({ op: 'backward', stage: s.at });
+      walk(s.left, a, s.at);
     } else {
       out.push({ op: 'advance', from: a, to: s.at }, { op: 'store', boundary: s.at });
       walk(s.right, s.at, b);

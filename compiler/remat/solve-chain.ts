@@ -8,6 +8,12 @@ export interface Chain {
   boundary: number[];
   /** Memory of stage k's internals while its backward needs them. */
   saved: number[];
+  /** Whether stage k's backward reads its internals at all (default: every stage's does). */
+  needed?: boolean[];
+  /** Memory stage k's backward needs beyond its internals (gradients; default none). */
+  overhead?: number[];
+  /** Memory of keeping stage k's internals and its result for the stages after it (default: saved). */
+  kept?: number[];
 }
 
 export interface ChainSolution {
@@ -30,15 +36,23 @@ const NONE = -1;
  * Optimal checkpointing of a chain under a memory budget (units beyond the chain's input), by
  * dynamic programming over (first stage, end, memory left, on the first sweep?) in the spirit of
  * rotor (Beaumont et al. 2019): each range is reversed as a single stage, by keeping its first
+ * stage's internals, by advancing to a stage whose internals are kept while its input is dropped,
  * stage's internals, or by advancing to a boundary that is stored while the rest is reversed.
  * Chains of identical stages are solved by length alone, so 1,000 stages take milliseconds.
  * Returns undefined when no schedule fits.
  */
 export function solveChain(chain: Chain, budget: number, opts: SolveOptions = {}): ChainSolution | undefined {
+  return chainSolver(chain, budget, opts)(budget);
+}
+
+/** solveChain for every budget up to `maxBudget`, sharing one table: the solution at each budget. */
+export function chainSolver(chain: Chain, maxBudget: number, opts: SolveOptions = {}): (budget: number) => ChainSolution | undefined {
   const n = chain.forward.length;
-  const M = Math.max(0, Math.floor(budget));
+  const M = Math.max(0, Math.floor(maxBudget));
   const gw = opts.griewank === true;
-  const uniform = chain.forward.every((f) => f === chain.forward[0]) && chain.boundary.slice(1).every((x) => x === chain.boundary[1]) && chain.saved.every((x) => x === chain.saved[0]);
+  const needed = (s: number) => gw || chain.needed?.[s] !== false;
+  const uniform =
+    chain.forward.every((f) => f === chain.forward[0]) && chain.boundary.slice(1).every((x) => x === chain.boundary[1]) && chain.saved.every((x) => x === chain.saved[0]) && chain.forward.every((_, s) => needed(s) === needed(0));
   const prefix = [0];
   for (const f of chain.forward) prefix.push(prefix.at(-1)! + f);
   const advance = (a: number, b: number) => prefix[b]! - prefix[a]!;
@@ -56,17 +70,20 @@ export function solveChain(chain: Chain, budget: number, opts: SolveOptions = {}
     if (!Number.isNaN(have)) return have;
     let best = Infinity;
     let pick = NONE;
-    const stageCost = (s: number) => (gw || orig ? 0 : chain.forward[s]!);
+    const stageCost = (s: number) => (gw || orig || !needed(s) ? 0 : chain.forward[s]!);
+    const keepCost = (s: number) => (orig ? 0 : chain.forward[s]!);
+    const over = (s: number) => (gw ? 0 : (chain.overhead?.[s] ?? 0));
+    const kept = (s: number) => chain.kept?.[s] ?? chain.saved[s]!;
     if (b - a === 1) {
-      if (gw || chain.saved[a]! <= m) {
+      if (gw || chain.saved[a]! + over(a) <= m) {
         best = stageCost(a);
         pick = 0;
       }
     } else {
-      if (!gw && chain.saved[a]! <= m) {
-        const rest = solve(a + 1, b, m - chain.saved[a]!, orig);
-        if (stageCost(a) + rest < best) {
-          best = stageCost(a) + rest;
+      if (!gw && kept(a) + over(a) <= m) {
+        const rest = solve(a + 1, b, m - kept(a), orig);
+        if (keepCost(a) + rest < best) {
+          best = keepCost(a) + rest;
           pick = 1;
         }
       }
@@ -83,6 +100,23 @@ export function solveChain(chain: Chain, budget: number, opts: SolveOptions = {}
           pick = 2 + (j - a);
         }
       }
+      // advance to stage j, keep its internals and drop its input at once (its backward does not read it)
+      if (!gw)
+        for (let j = a + 1; j < b; j++) {
+          const last = j === b - 1;
+          if (last && !needed(j)) continue;
+          const hold = last ? chain.saved[j]! : kept(j);
+          if (hold + Math.max(over(j), chain.boundary[j]!) > m) continue;
+          const adv = orig ? 0 : advance(a, j + 1);
+          if (adv >= best) break;
+          const right = last ? 0 : solve(j + 1, b, m - hold, orig);
+          if (adv + right >= best) continue;
+          const total = adv + right + solve(a, j, m, false);
+          if (total < best) {
+            best = total;
+            pick = 2 + (b - a) + (j - a);
+          }
+        }
     }
     memo[k] = best;
     choice[k] = pick;
@@ -92,16 +126,25 @@ export function solveChain(chain: Chain, budget: number, opts: SolveOptions = {}
   const build = (a: number, b: number, m: number, orig: boolean): Schedule => {
     const c = choice[slot(a, b, m, orig)]!;
     if (c === 0) return { kind: 'single', stage: a };
-    if (c === 1) return { kind: 'keep', stage: a, rest: build(a + 1, b, m - chain.saved[a]!, orig) };
+    const kept = (s: number) => chain.kept?.[s] ?? chain.saved[s]!;
+    if (c === 1) return { kind: 'keep', stage: a, rest: build(a + 1, b, m - kept(a), orig) };
+    if (c >= 2 + (b - a)) {
+      const j = a + c - 2 - (b - a);
+      const right: Schedule = j === b - 1 ? { kind: 'single', stage: j } : { kind: 'keep', stage: j, rest: build(j + 1, b, m - kept(j), orig) };
+      return { kind: 'split', at: j, drop: true, right, left: build(a, j, m, false) };
+    }
     const j = a + c - 2;
     const need = gw && j === b - 1 ? 0 : gw ? 1 : chain.boundary[j]!;
     return { kind: 'split', at: j, right: build(j, b, m - need, orig), left: build(a, j, m, false) };
   };
 
-  if (n === 0) return undefined;
-  const cost = solve(0, n, M, true);
-  if (!Number.isFinite(cost)) return undefined;
-  return { cost, schedule: build(0, n, M, true) };
+  return (budget) => {
+    const level = Math.min(M, Math.max(0, Math.floor(budget)));
+    if (n === 0) return undefined;
+    const cost = solve(0, n, level, true);
+    if (!Number.isFinite(cost)) return undefined;
+    return { cost, schedule: build(0, n, level, true) };
+  };
 }
 
 /** Griewank's closed form (Revolve): the fewest forward steps to reverse l steps with s slots, the input's included. */

@@ -1,8 +1,8 @@
 import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
-import { getOp } from '../ir/ops/registry.ts';
+import { recomputeCost } from './cost.ts';
 import { allocatedBytes, tensorBytes } from '../codegen/memory.ts';
 
-/** A training step's forward pass cut into a chain of stages at values that alone carry it forward. */
+/** A training step's forward pass cut into a chain of stages at frontiers that carry it forward. */
 export interface Stages {
   /** Index of the loss in the module: values up to it are the forward pass. */
   lossIndex: number;
@@ -12,19 +12,31 @@ export interface Stages {
   stageOf: Map<Value, number>;
   /** The values of each stage, in order. */
   members: Value[][];
-  /** boundary[k]: the input of stage k (undefined for stage 0, whose inputs are leaves). */
-  boundary: (Value | undefined)[];
+  /**
+   * boundary[k]: the input of stage k — the earlier values the rest of the forward pass still reads
+   * (one value at a transformer's or ResNet's block boundary, several across skip connections);
+   * empty for stage 0, whose inputs are leaves.
+   */
+  boundary: Value[][];
   /** Forward values the backward pass (or anything after the loss) reads, by stage. */
   saved: Value[][];
-  /** Forward FLOPs of each stage. */
-  flops: number[];
+  /** Forward cost of each stage (recomputeCost). */
+  cost: number[];
+  /**
+   * Bytes of everything but activations (gradients, optimizer temporaries) live while each
+   * stage's backward reads its saved values, without checkpointing: what the backward of the
+   * stage adds to the activations the schedule holds.
+   */
+  overhead: number[];
 }
 
 /**
- * Finds the chain structure of the forward pass: a value is a cut when, in definition order, every
- * earlier non-constant forward value has its last forward use at or before it, so everything after
- * it depends on the earlier ones only through it (a transformer's residual stream between blocks,
- * a CNN's activations between layers). Constants and outputs are kept, never recomputed.
+ * Finds the chain structure of the forward pass. After any op, in definition order, the values
+ * computed so far that later forward ops still read (the frontier) carry everything after it, so
+ * any op can end a stage. Forward passes of at most `maxStages` ops get a stage per op; longer ones
+ * are cut where the frontier is one value (a transformer's residual stream between blocks, a CNN's
+ * activations between layers) — or, when there is no such place, where it is smallest — once a
+ * stage has its share of the cost. Constants and outputs are kept, never recomputed.
  */
 export function findStages(m: Module, loss: Value, maxStages = 48): Stages {
   const lossIndex = m.values.indexOf(loss);
@@ -35,24 +47,34 @@ export function findStages(m: Module, loss: Value, maxStages = 48): Stages {
   const pos = new Map(body.map((v, i) => [v, i]));
   const lastUse = new Map<Value, number>();
   body.forEach((v, i) => v.inputs.forEach((x) => pos.has(x) && lastUse.set(x, i)));
-  const cuts: boolean[] = [];
-  let reach = -1;
+  const frontiers: Value[][] = [];
+  let open: Value[] = [];
   body.forEach((v, i) => {
-    cuts.push(reach <= i && (lastUse.get(v) ?? -1) > i && i < body.length - 1);
-    reach = Math.max(reach, lastUse.get(v) ?? -1);
+    open = [...open, v].filter((x) => (lastUse.get(x) ?? -1) > i);
+    frontiers.push(open);
   });
-  // at most maxStages stages: a cut ends a stage once the stage has its share of the FLOPs
-  const cost = body.map((v) => getOp(v.op).cost(v).flops);
-  const share = cost.reduce((a, c) => a + c, 0) / maxStages;
+  const frontierBytes = frontiers.map(bytesOf);
+  const last = body.length - 1;
+  const candidate = (i: number) => i < last && frontiers[i]!.length > 0;
+  let isCut: (i: number) => boolean;
+  if (body.length <= maxStages) isCut = candidate;
+  else if (body.some((_, i) => candidate(i) && frontiers[i]!.length === 1)) isCut = (i) => candidate(i) && frontiers[i]!.length === 1;
+  else {
+    const sorted = body.map((_, i) => i).filter(candidate).map((i) => frontierBytes[i]!).sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
+    isCut = (i) => candidate(i) && frontierBytes[i]! <= median;
+  }
+  const cost = body.map(recomputeCost);
+  const share = body.length <= maxStages ? 0 : cost.reduce((a, c) => a + c, 0) / maxStages;
   const members: Value[][] = [[]];
-  const boundary: (Value | undefined)[] = [undefined];
+  const boundary: Value[][] = [[]];
   let acc = 0;
   body.forEach((v, i) => {
     members.at(-1)!.push(v);
     acc += cost[i]!;
-    if (cuts[i] && acc >= share) {
+    if (isCut(i) && acc >= share) {
       members.push([]);
-      boundary.push(v);
+      boundary.push(frontiers[i]!);
       acc = 0;
     }
   });
@@ -62,8 +84,30 @@ export function findStages(m: Module, loss: Value, maxStages = 48): Stages {
   const savedSet = new Set<Value>();
   for (const v of m.values.slice(lossIndex + 1)) for (const x of v.inputs) if (stageOf.has(x) && !outputs.has(x)) savedSet.add(x);
   const saved = members.map((vs) => vs.filter((v) => savedSet.has(v)));
-  const flops = members.map((vs) => vs.reduce((a, v) => a + getOp(v.op).cost(v).flops, 0));
-  return { lossIndex, constants, stageOf, members, boundary, saved, flops };
+  const stageCost = members.map((vs) => vs.reduce((a, v) => a + recomputeCost(v), 0));
+  return { lossIndex, constants, stageOf, members, boundary, saved, cost: stageCost, overhead: backwardOverhead(m, lossIndex, stageOf, saved) };
+}
+
+function backwardOverhead(m: Module, lossIndex: number, stageOf: Map<Value, number>, saved: Value[][]): number[] {
+  const pinned = new Set([...m.outputs.map((o) => o.value), ...m.updates.map((u) => u.value)]);
+  const lastUse = new Map<Value, number>();
+  m.values.forEach((v, i) => v.inputs.forEach((x) => lastUse.set(x, i)));
+  const other: number[] = [];
+  let live = 0;
+  m.values.forEach((v, i) => {
+    if (!LEAF_OPS.has(v.op) && !stageOf.has(v)) live += bytesOf([v]);
+    other.push(live);
+    for (const x of new Set(v.inputs)) if (lastUse.get(x) === i && !pinned.has(x) && !LEAF_OPS.has(x.op) && !stageOf.has(x)) live -= bytesOf([x]);
+  });
+  const readers = new Map<Value, number[]>();
+  m.values.forEach((v, i) => {
+    if (i > lossIndex) for (const x of v.inputs) if (stageOf.has(x)) readers.set(x, [...(readers.get(x) ?? []), i]);
+  });
+  return saved.map((vs) => {
+    const at = vs.flatMap((v) => readers.get(v) ?? []);
+    if (at.length === 0) return 0;
+    return Math.max(...other.slice(Math.min(...at), Math.max(...at) + 1));
+  });
 }
 
 /** Bytes of the values, as the arena allocates them. */

@@ -1,0 +1,56 @@
+import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
+import { recomputeCost } from './cost.ts';
+import { tensorBytes } from '../codegen/memory.ts';
+
+/**
+ * A training step as the rematerialization problem sees it (Checkmate, Jain et al. 2020): its ops
+ * in a fixed topological order, each with a cost (recomputeCost) and the bytes of its result. Leaves
+ * (inputs, parameters, state) are held throughout and not part of it.
+ */
+export interface TrainingGraph {
+  /** `forward`: up to the loss (an activation, which checkpointing may recompute). */
+  nodes: { name: string; cost: number; bytes: number; deps: number[]; output: boolean; forward: boolean }[];
+  /** Bytes of the leaves, held throughout. */
+  leafBytes: number;
+}
+
+/** A schedule in Checkmate's stages: stage t computes node t after recomputing `stages[t]` (ascending, t included). */
+export type StageSchedule = number[][];
+
+export function trainingGraph(m: Module, loss: Value): { graph: TrainingGraph; index: Map<Value, number> } {
+  const lossAt = m.values.indexOf(loss);
+  const ops = m.values.filter((v) => !LEAF_OPS.has(v.op));
+  const index = new Map(ops.map((v, i) => [v, i]));
+  const pinned = new Set([...m.outputs.map((o) => o.value), ...m.updates.map((u) => u.value)]);
+  const nodes = ops.map((v) => ({
+    forward: m.values.indexOf(v) <= lossAt,
+    name: v.name ?? v.op,
+    cost: recomputeCost(v),
+    bytes: tensorBytes(v),
+    deps: [...new Set(v.inputs.filter((x) => index.has(x)).map((x) => index.get(x)!))],
+    output: pinned.has(v),
+  }));
+  const leafBytes = m.values.filter((v) => LEAF_OPS.has(v.op)).reduce((a, v) => a + tensorBytes(v), 0);
+  return { graph: { nodes, leafBytes }, index };
+}
+
+/**
+ * The stage schedule of a rewritten step whose ops are each either one of the original's
+ * (`origin`: new value → original) or a recomputation of one (`recomputed`): a recomputation
+ * belongs to the stage of the next original op.
+ */
+export function stageScheduleOf(rewritten: Module, index: Map<Value, number>, origin: Map<Value, Value>, recomputed: Set<Value>): StageSchedule {
+  const stages: StageSchedule = [];
+  let pending: number[] = [];
+  for (const v of rewritten.values) {
+    if (LEAF_OPS.has(v.op)) continue;
+    const o = origin.get(v) ?? v;
+    const i = index.get(o);
+    if (i === undefined) throw new Error(`stageScheduleOf: ${v.name ?? v.op} has no original`);
+    if (!recomputed.has(v)) {
+      stages[i] = [...new Set([...pending, i])].sort((a, b) => a - b);
+      pending = [];
+    } else pending.push(i);
+  }
+  return stages;
+}
