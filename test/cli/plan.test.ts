@@ -1,0 +1,67 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildPlan } from '../../compiler/codegen/plan.ts';
+import { compile } from '../../compiler/compile.ts';
+import type { PlanSummary } from '../../compiler/cli/plan.ts';
+
+const DIR = '.tmp/plan-test';
+const flexc = (...args: string[]) => spawnSync(process.execPath, ['bin/flexc.mjs', ...args], { encoding: 'utf8' });
+afterAll(() => rmSync(DIR, { recursive: true, force: true }));
+
+// gpt.flex's model with two plans: the Shakespeare-sized GPT under checkpoint: sqrt and under auto with a budget
+function variant(): string {
+  mkdirSync(DIR, { recursive: true });
+  const src = readFileSync('examples/gpt.flex', 'utf8').replace(/^(\/\/[^\n]*\n)*plan [\s\S]*$/m, '');
+  const plans = ['sqrt', 'auto'].map(
+    (c) => `plan tiny_${c} {\n  model: Gpt(vocab: 65, ctx: 64, d: 64, heads: 4, depth: 2)\n  bind: { B: 8, T: 64 }\n  task: train { optimizer: adam(lr: 1e-3) }\n  checkpoint: ${c}\n${c === 'auto' ? '  memory: { gpu: 6 MiB }\n' : ''}}\n`,
+  );
+  const file = `${DIR}/gpt-ck.flex`;
+  writeFileSync(file, `${src}\n${plans.join('\n')}`);
+  return file;
+}
+
+describe('flexc plan', () => {
+  it('reports every plan of a file: the GPU arena the build allocates, without and with checkpointing, and the recompute FLOPs', () => {
+    const file = variant();
+    const r = flexc('plan', file, '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { plans: PlanSummary[] };
+    expect(out.plans.map((p) => p.plan)).toEqual(['tiny_sqrt', 'tiny_auto']);
+    for (const p of out.plans) {
+      const c = compile(file, p.plan);
+      const built = buildPlan(c.module!, c.lowered!.config, {}).plan;
+      expect(p.memory.gpu.peak_bytes).toBe(built.arenas.gpu);
+      expect(p.memory.gpu.peak_bytes).toBeLessThan(p.memory.gpu.peak_bytes_without_checkpointing);
+      expect(p.flops.recompute).toBeGreaterThan(0);
+      expect(p.flops.recompute_percent).toBeCloseTo((100 * p.flops.recompute) / p.flops.step, 1);
+    }
+    const auto = out.plans.find((p) => p.plan === 'tiny_auto')!;
+    expect(auto.budget_bytes).toBe(6 * 2 ** 20);
+    expect(auto.memory.gpu.peak_bytes).toBeLessThanOrEqual(6 * 2 ** 20);
+    const human = flexc('plan', file, '--plan', 'tiny_sqrt');
+    expect(human.status).toBe(0);
+    expect(human.stdout).toMatch(/^plan tiny_sqrt \(train\): GPU peak .* without checkpointing, .* with \(no budget\); checkpoint sqrt: recompute .* FLOPs \(\d+\.\d% of .*\)\n$/);
+  }, 120_000);
+
+  it('without checkpointing the peak is the arena of the step, and the example plans all report', () => {
+    const r = flexc('plan', 'examples/gpt.flex', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { plans: PlanSummary[] };
+    expect(out.plans.map((p) => p.plan)).toEqual(['tiny', 'gpt2_small', 'shakespeare']);
+    const tiny = out.plans[0]!;
+    expect(tiny.memory.gpu.peak_bytes).toBe(tiny.memory.gpu.peak_bytes_without_checkpointing);
+    expect(tiny.flops.recompute).toBe(0);
+  }, 120_000);
+
+  it('an unmeetable budget is FLX4010 with the smallest budget, exit 1; an unknown plan is FLX5008', () => {
+    const r = flexc('plan', 'test/malformed/plan-budget-infeasible.flex');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/error\[FLX4010\][\s\S]*the smallest budget that works is \d+ bytes/);
+    expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);
+    const bad = flexc('plan', 'examples/gpt.flex', '--plan', 'nope');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/FLX5008/);
+    expect(flexc('plan', 'no-such.flex').status).toBe(2);
+  }, 60_000);
+});
