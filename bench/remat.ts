@@ -1,13 +1,21 @@
 // Checkpointing benchmark.
 //   npm run bench:remat -- --chain L --slots S [--json]   the chain solver in Griewank's model: optimal forward steps and schedule
-//   npm run bench:remat                                    GPT-2 small (batch 8, context 1024): arena/recompute frontier at 10
-//                                                          budgets for auto vs sqrt vs every(k), and the chain solver's time for 1,000 stages
+//   npm run bench:remat                                    GPT-2 small (batch 8, context 1024) and a 32-block residual MLP:
+//                                                          arena/recompute frontier at 10 budgets for auto vs sqrt vs every(k);
+//                                                          the fast DAG solver vs Checkmate's MILP (HiGHS) on GCN-Cora and random
+//                                                          layered DAGs (solve times, gaps); the chain solver's time for 1,000 stages
 import { checkFile } from '../compiler/sema/check.ts';
 import { selectPlan } from '../compiler/lower/lower.ts';
 import { copyModule, pipelinePlan } from '../compiler/plan-pipeline.ts';
 import { actions, griewankCount } from '../compiler/remat/schedule.ts';
 import { griewankOptimum, solveChain } from '../compiler/remat/solve-chain.ts';
 import type { PlanConfig } from '../compiler/sema/plan.ts';
+import { resolve } from 'node:path';
+import { compile } from '../compiler/compile.ts';
+import { deadCodeEliminate } from '../compiler/ir/graph.ts';
+import { minimumBudget, peakWithout, solveCheckmate } from '../compiler/remat/checkmate.ts';
+import { solveDag } from '../compiler/remat/solve-dag.ts';
+import { randomDagSource } from '../test/helpers/random-dag.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string) => {
@@ -43,40 +51,70 @@ if (L !== undefined) {
   process.exit(0);
 }
 
-// GPT-2 small frontier
-const { program, lowered } = checkFile('examples/gpt.flex');
-const decl = selectPlan(program, 'gpt2_small').plan!;
-const low = lowered.get(decl)!;
-const run = (over: Partial<PlanConfig>) => {
-  const t0 = performance.now();
-  const r = pipelinePlan(decl, copyModule(low.forward), { ...low.config, ...over });
-  return { report: r.module?.checkpoint, ms: performance.now() - t0 };
-};
-const none = run({ checkpoint: 'none', memory: {} }).report!;
-const fixed: [string, PlanConfig['checkpoint']][] = [
-  ['sqrt', 'sqrt'],
-  ['every(2)', { every: 2 }],
-  ['every(4)', { every: 4 }],
-  ['all (every(1))', 'all'],
-];
-const pct = (r: { recomputeFlops: number; stepFlops: number }) => `${((100 * r.recomputeFlops) / r.stepFlops).toFixed(1)}%`;
-console.log(`GPT-2 small, batch 8, context 1024 (${none.stages} stages): step ${(none.stepFlops / 1e12).toFixed(2)} TFLOP, arena without checkpointing ${(none.bytesWithout / GiB).toFixed(2)} GiB`);
-console.log('fixed policies (arena, recompute as % of the step):');
-for (const [name, c] of fixed) {
-  const r = run({ checkpoint: c, memory: {} }).report!;
-  console.log(`  ${name.padEnd(16)} ${(r.bytesWith / GiB).toFixed(2).padStart(6)} GiB  ${pct(r).padStart(6)}`);
+// frontiers: auto at 10 budgets vs the fixed policies
+function frontier(file: string, planName: string, title: string) {
+  const { program, lowered } = checkFile(file);
+  const decl = selectPlan(program, planName).plan!;
+  const low = lowered.get(decl)!;
+  const run = (over: Partial<PlanConfig>) => {
+    const t0 = performance.now();
+    const r = pipelinePlan(decl, copyModule(low.forward), { ...low.config, ...over });
+    return { report: r.module?.checkpoint, ms: performance.now() - t0 };
+  };
+  const none = run({ checkpoint: 'none', memory: {} }).report!;
+  const fixed: [string, PlanConfig['checkpoint']][] = [
+    ['sqrt', 'sqrt'],
+    ['every(2)', { every: 2 }],
+    ['every(4)', { every: 4 }],
+    ['all (every(1))', 'all'],
+  ];
+  const pct = (r: { recomputeFlops: number; stepFlops: number }) => `${((100 * r.recomputeFlops) / r.stepFlops).toFixed(1)}%`;
+  console.log(`${title} (${none.stages} stages): step ${(none.stepFlops / 1e12).toFixed(2)} TFLOP, arena without checkpointing ${(none.bytesWithout / GiB).toFixed(2)} GiB`);
+  console.log('fixed policies (arena, recompute as % of the step):');
+  for (const [name, c] of fixed) {
+    const r = run({ checkpoint: c, memory: {} }).report!;
+    console.log(`  ${name.padEnd(16)} ${(r.bytesWith / GiB).toFixed(2).padStart(6)} GiB  ${pct(r).padStart(6)}`);
+  }
+  const smallest = (() => {
+    const r = pipelinePlan(decl, copyModule(low.forward), { ...low.config, checkpoint: 'auto', memory: { gpu: 1 } });
+    const m = /the smallest budget that works is (\d+) bytes/.exec(r.diagnostics[0]?.message ?? '');
+    return Number(m?.[1]);
+  })();
+  console.log(`auto at 10 budgets from its smallest feasible (${(smallest / GiB).toFixed(2)} GiB) to none's arena:`);
+  for (let k = 0; k < 10; k++) {
+    const budget = Math.round(smallest + ((none.bytesWithout - smallest) * k) / 9);
+    const r = run({ checkpoint: 'auto', memory: { gpu: budget } });
+    console.log(`  budget ${(budget / GiB).toFixed(2).padStart(6)} GiB → arena ${(r.report!.bytesWith / GiB).toFixed(2).padStart(6)} GiB, recompute ${pct(r.report!).padStart(6)}  (compile ${r.ms.toFixed(0)} ms)`);
+  }
 }
-const smallest = (() => {
-  const r = pipelinePlan(decl, copyModule(low.forward), { ...low.config, checkpoint: 'auto', memory: { gpu: 1 } });
-  const m = /the smallest budget that works is (\d+) bytes/.exec(r.diagnostics[0]?.message ?? '');
-  return Number(m?.[1]);
-})();
-console.log(`auto at 10 budgets from its smallest feasible (${(smallest / GiB).toFixed(2)} GiB) to none's arena:`);
-for (let k = 0; k < 10; k++) {
-  const budget = Math.round(smallest + ((none.bytesWithout - smallest) * k) / 9);
-  const r = run({ checkpoint: 'auto', memory: { gpu: budget } });
-  console.log(`  budget ${(budget / GiB).toFixed(2).padStart(6)} GiB → arena ${(r.report!.bytesWith / GiB).toFixed(2).padStart(6)} GiB, recompute ${pct(r.report!).padStart(6)}  (compile ${r.ms.toFixed(0)} ms)`);
+if (!args.includes('--resnet-only')) frontier('examples/gpt.flex', 'gpt2_small', 'GPT-2 small, batch 8, context 1024');
+frontier('examples/resmlp.flex', 'train', 'ResNet-style residual MLP, 32 blocks, d 1024, batch 4096');
+
+// the fast DAG solver vs Checkmate's MILP (HiGHS), same model (activations recomputed in the backward pass)
+async function versusMilp(title: string, file: string, plan: string, source?: string) {
+  const path = resolve(file);
+  const r = compile(path, plan, source ? { read: (p) => (p === path ? source : undefined) } : {});
+  const m = deadCodeEliminate(r.module!);
+  const loss = m.outputs.find((o) => o.name === 'loss')!.value;
+  const { graph } = solveDag(m, loss, 0);
+  const least = await minimumBudget(graph);
+  const full = peakWithout(graph);
+  const base = graph.nodes.reduce((a, v) => a + v.cost, 0);
+  const rows: string[] = [];
+  for (let k = 0; k < 5; k++) {
+    const b = Math.round(least.bytes! + ((full - least.bytes!) * k) / 4);
+    const t0 = performance.now();
+    const fast = solveDag(m, loss, b).fits;
+    const fastMs = performance.now() - t0;
+    const milp = await solveCheckmate(graph, b);
+    const gap = fast && milp.cost ? `${((100 * (fast.total - milp.cost)) / milp.cost).toFixed(2)}%` : 'no fit';
+    rows.push(`  budget ${b} B: MILP recompute ${(((milp.cost ?? NaN) - base) / base * 100).toFixed(2)}% in ${(milp.seconds * 1000).toFixed(0)} ms; fast ${fast ? ((100 * fast.cost) / base).toFixed(2) + '%' : '—'} in ${fastMs.toFixed(0)} ms; gap ${gap}`);
+  }
+  console.log(`${title}: ${graph.nodes.length} ops, least peak ${least.bytes} B (MILP, ${(least.seconds * 1000).toFixed(0)} ms), peak without ${full} B`);
+  for (const row of rows) console.log(row);
 }
+await versusMilp('GCN-Cora', 'examples/gcn-cora.flex', 'train');
+for (const seed of [1, 2, 3, 4, 7, 9]) await versusMilp(`random layered DAG ${seed} (4 layers, ≤ 2 wide)`, 'bench/random.flex', 'train', randomDagSource(seed, 4, 2));
+
 const big = chain(1000, 10);
 console.log(`chain solver, 1,000 uniform stages, 10 slots: ${big.forward_steps} forward steps (closed form ${big.closed_form}) in ${big.solve_ms.toFixed(0)} ms`);
-console.log('not measured here: the MILP (Checkmate/highs) comparison and a ResNet/U-Net-style model (see the closing note)');

@@ -1,3 +1,4 @@
+import { everyK, sqrtK } from './policies.ts';
 import type { Schedule } from './schedule.ts';
 import { chainSolver, type Chain } from './solve-chain.ts';
 import { bytesOf, type Stages } from './stages.ts';
@@ -28,8 +29,10 @@ const AFTER_FIRST_FIT = 8;
  * each distinct one measured exactly by `measure` (the rewritten step's arena and recompute, or
  * Checkmate's), cheapest first by the solver's estimate; returns the least recompute that fits the
  * budget. The solver's memory model is approximate (gradients, overlapping frontiers), so exact
- * peaks are not monotone in the level and every level's schedule is a candidate. Without a fit,
- * `smallest` is the least measure among the candidates of least memory.
+ * peaks are not monotone in the level and every level's schedule is a candidate: a binary search
+ * over the levels, then the cheapest by the solver's estimate are measured; without a fit
+ * among the cheapest, those of the lowest levels are measured too. `smallest`, the least measure
+ * seen, is a budget this search meets (the same candidates are measured whenever none fits).
  */
 export function autoSchedule<T extends { bytes: number; cost: number }>(st: Stages, budget: number, measure: (s: Schedule) => T): { fits?: T; smallest: number } {
   const total = st.saved.reduce((a, vs) => a + bytesOf(vs), 0) + st.boundary.reduce((a, vs) => a + bytesOf(vs), 0) + Math.max(0, ...st.overhead);
@@ -37,6 +40,7 @@ export function autoSchedule<T extends { bytes: number; cost: number }>(st: Stag
   const chain = chainOf(st, unit);
   const top = [...chain.saved, ...chain.boundary].reduce((a, x) => a + x, 0) + Math.max(0, ...chain.overhead!);
   const solve = chainSolver(chain, top);
+  const n = st.members.length;
   const seen = new Set<string>();
   const candidates: { cost: number; schedule: Schedule }[] = []; // by level, highest first
   for (let level = top; level >= 0; level--) {
@@ -48,13 +52,28 @@ export function autoSchedule<T extends { bytes: number; cost: number }>(st: Stag
   const measured = new Map<Schedule, T>();
   const exact = (s: Schedule) => measured.get(s) ?? measured.set(s, measure(s)).get(s)!;
   let fits: T | undefined;
+  const consider = (r: T) => {
+    if (r.bytes <= budget && (!fits || r.cost < fits.cost)) fits = r;
+  };
+  // a binary search over the levels (peaks are nearly monotone in them), then the cheapest by estimate
+  let lo = 0;
+  let hi = candidates.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const r = exact(candidates[mid]!.schedule);
+    consider(r);
+    if (r.bytes <= budget) hi = mid - 1;
+    else lo = mid + 1;
+  }
   let after = 0;
   for (const c of [...candidates].sort((a, b) => a.cost - b.cost).slice(0, MAX_EVALUATIONS)) {
-    const r = exact(c.schedule);
-    if (r.bytes <= budget && (!fits || r.cost < fits.cost)) fits = r;
+    consider(exact(c.schedule));
     if (fits && ++after > AFTER_FIRST_FIT) break;
   }
-  if (!fits) for (const c of candidates.slice(-AFTER_FIRST_FIT)) exact(c.schedule);
+  // the fixed policies too: their schedules can be smaller than the solver's estimate allows
+  for (const k of new Set([1, 2, sqrtK(n)])) consider(exact(everyK(n, k)));
+  if (!fits)
+    for (const c of candidates.slice(-AFTER_FIRST_FIT)) consider(exact(c.schedule));
   const smallest = Math.min(...[...measured.values()].map((r) => r.bytes));
   return { fits, smallest };
 }
