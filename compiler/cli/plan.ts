@@ -69,10 +69,17 @@ export function planCommand(file: string, o: { plan?: string; json?: boolean }):
   else for (const s of summaries) process.stdout.write(`${humanLine(s)}\n`);
 }
 
+const fmtFlops = (n: number) => {
+  const units = ['', 'k', 'M', 'G', 'T', 'P', 'E'];
+  let k = 0;
+  while (n >= 1000 && k < units.length - 1) (n /= 1000), k++;
+  return n === 0 ? '0 FLOP' : `${n.toPrecision(3)} ${units[k]}FLOP`;
+};
+
 function humanLine(s: PlanSummary): string {
   const g = s.memory.gpu;
   const budget = s.budget_bytes === null ? 'no budget' : `budget ${fmtBytes(s.budget_bytes)}`;
   const mem = g.peak_bytes === g.peak_bytes_without_checkpointing ? `GPU peak ${fmtBytes(g.peak_bytes)}` : `GPU peak ${fmtBytes(g.peak_bytes_without_checkpointing)} without checkpointing, ${fmtBytes(g.peak_bytes)} with`;
-  const ck = s.task === 'train' ? `; checkpoint ${s.checkpoint}: recompute ${s.flops.recompute.toExponential(3)} FLOPs (${s.flops.recompute_percent.toFixed(1)}% of ${s.flops.step.toExponential(3)} per step)` : `; ${s.flops.step.toExponential(3)} FLOPs per step`;
+  const ck = s.task === 'train' ? `; checkpoint ${s.checkpoint}: recompute ${fmtFlops(s.flops.recompute)} (${s.flops.recompute_percent.toFixed(1)}% of ${fmtFlops(s.flops.step)} per step)` : `; ${fmtFlops(s.flops.step)} per step`;
   return `plan ${s.plan} (${s.task}): ${mem} (${budget})${ck}`;
 }

@@ -5,14 +5,6 @@ import type { Stages } from './stages.ts';
 
 export const REMAT_SUFFIX = '.remat';
 
-/**
- * Rewrites a training step to follow a checkpointing schedule: the forward pass stays as it is;
- * the backward pass reads forward values only where the schedule keeps them, and the schedule's
- * recomputations (clones of forward ops, named `<name>.remat`) are inserted where it needs them.
- * Backward ops run in their original order; the first time one reads a value of stage k, the
- * schedule's actions up to materializing stage k run. A read the schedule did not foresee
- * recomputes from the nearest stored boundary, so the result is always correct.
- */
 export interface Rewritten {
   module: Module;
   /** Each new op's original: itself for the forward pass, the op it copies or recomputes otherwise. */
@@ -21,6 +13,14 @@ export interface Rewritten {
   recomputed: Set<Value>;
 }
 
+/**
+ * Rewrites a training step to follow a checkpointing schedule: the forward pass stays as it is;
+ * the backward pass reads forward values only where the schedule keeps them, and the schedule's
+ * recomputations (clones of forward ops, named `<name>.remat`) are inserted where it needs them.
+ * Backward ops run in their original order; the first time one reads a value of stage k, the
+ * schedule's actions up to materializing stage k run. A read the schedule did not foresee
+ * recomputes from the nearest stored boundary, so the result is always correct.
+ */
 export function applySchedule(m: Module, st: Stages, schedule: Schedule): Rewritten {
   const n = st.members.length;
   const acts = actions(schedule, 0, n);
