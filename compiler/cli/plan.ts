@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { compile } from '../compile.ts';
 import { planMemory } from '../codegen/memory.ts';
-import { LEAF_OPS, type Module } from '../ir/graph.ts';
-import { getOp } from '../ir/ops/registry.ts';
+import type { Module } from '../ir/graph.ts';
+import { flopsOf } from '../ir/ops/registry.ts';
 import { checkFile } from '../sema/check.ts';
 import { fmtBytes } from '../sema/units.ts';
 import type { Diagnostic } from '../../grammar/diagnostics.ts';
@@ -19,13 +19,11 @@ export interface PlanSummary {
   flops: { step: number; recompute: number; recompute_percent: number };
 }
 
-const stepFlops = (m: Module) => m.values.reduce((a, v) => a + (LEAF_OPS.has(v.op) ? 0 : getOp(v.op).cost(v).flops), 0);
-
 /** The summary of one compiled plan: the GPU arena with and without checkpointing and the recompute FLOPs. */
 export function summarize(m: Module, config: { name: string; task: { kind: string }; checkpoint: unknown; memory: { gpu?: number } }): PlanSummary {
   const ck = m.checkpoint;
   const peak = ck?.bytesWith ?? planMemory(m).arenaBytes;
-  const flops = stepFlops(m);
+  const flops = flopsOf(m.values);
   const recompute = ck?.recomputeFlops ?? 0;
   const c = config.checkpoint;
   return {

@@ -1,5 +1,5 @@
-import { deadCodeEliminate, LEAF_OPS, type CheckpointReport, type Module } from '../ir/graph.ts';
-import { getOp } from '../ir/ops/registry.ts';
+import { deadCodeEliminate, type CheckpointReport, type Module } from '../ir/graph.ts';
+import { flopsOf } from '../ir/ops/registry.ts';
 import { planMemory } from '../codegen/memory.ts';
 import { applySchedule, REMAT_SUFFIX } from '../remat/emit.ts';
 import { everyK, sqrtK } from '../remat/policies.ts';
@@ -27,7 +27,6 @@ export class BudgetInfeasibleError extends Error {
 }
 
 const arenaOf = (m: Module) => planMemory(deadCodeEliminate(m)).arenaBytes;
-const flopsOf = (m: Module) => m.values.reduce((a, v) => a + (LEAF_OPS.has(v.op) ? 0 : getOp(v.op).cost(v).flops), 0);
 const policyName = (c: PlanConfig['checkpoint']) => (typeof c === 'string' ? c : `every(${c.every})`);
 
 /**
@@ -55,7 +54,7 @@ export function checkpointModule(m: Module, config: PlanConfig): { module: Modul
   const st = findStages(m, loss);
   const n = st.members.length;
   const without = arenaOf(m);
-  const stepFlops = flopsOf(m);
+  const stepFlops = flopsOf(m.values);
   const withSchedule = (s: Schedule) => {
     const r = applySchedule(m, st, s);
     const live = deadCodeEliminate(r.module);
@@ -63,7 +62,7 @@ export function checkpointModule(m: Module, config: PlanConfig): { module: Modul
     return { module: r.module, bytes: planMemory(live).arenaBytes, cost };
   };
   const report = (out: Module, bytes: number): { module: Module; report: CheckpointReport } => {
-    const recomputeFlops = out.values.filter((v) => v.name?.endsWith(REMAT_SUFFIX)).reduce((a, v) => a + getOp(v.op).cost(v).flops, 0);
+    const recomputeFlops = flopsOf(out.values.filter((v) => v.name?.endsWith(REMAT_SUFFIX)));
     return { module: out, report: { policy, stages: n, bytesWithout: without, bytesWith: bytes, recomputeFlops, stepFlops } };
   };
 

@@ -8,9 +8,7 @@ import type { StageSchedule, TrainingGraph } from './training-graph.ts';
  */
 export function replay(g: TrainingGraph, stages: StageSchedule): { cost: number; recompute: number; peak: number } {
   const n = g.nodes.length;
-  const users: number[][] = g.nodes.map(() => []);
-  g.nodes.forEach((v, j) => v.deps.forEach((i) => users[i]!.push(j)));
-  // stagesTouching[i]: the stages that compute i or one of its users
+  // touches[i]: the stages that compute i or one of its users
   const touches: number[][] = g.nodes.map(() => []);
   stages.forEach((s, t) => {
     const seen = new Set<number>();
@@ -52,8 +50,8 @@ export const peakWithout = (g: TrainingGraph) => replay(g, g.nodes.map((_, t) =>
  * Checkmate's MILP (Jain et al. 2020, frontier-advancing stages) in CPLEX LP format: R_t_i
  * (node i computed in stage t), S_t_i (i kept into stage t), F_t_i_k (i freed after k in stage t)
  * and U_t_k (bytes after computing k in stage t); minimizes the total cost subject to
- * U ≤ budget − leaf bytes (or, with `'minimize'`, the least peak any schedule reaches). Sizes are in `unit` bytes and costs in `costUnit`. With
- * `recompute: 'activations'` the forward pass runs once and only activations (forward nodes) are
+ * U ≤ budget − leaf bytes (or, with `'minimize'`, the least peak any schedule reaches). Sizes
+ * are in `unit` bytes and costs in `costUnit`. With `recompute: 'activations'` the forward pass runs once and only activations (forward nodes) are
  * computed again, during the backward pass — the problem activation checkpointing solves; `'any'`
  * is Checkmate's own, which may also recompute during the forward pass and recompute gradients.
  */
@@ -116,25 +114,13 @@ export function checkmateLp(g: TrainingGraph, budget: number | 'minimize', unit:
   return ['Minimize', ` obj: ${obj.join(' ') || '0 R_0_0'}`, 'Subject To', ...named, 'Bounds', ...bounds.map((b) => ` ${b}`), 'Binary', ...bins.map((b) => ` ${b}`), 'End', ''].join('\n');
 }
 
-/** The least peak (bytes, leaves included) of any schedule (recomputing activations in the backward pass only, or `any`). */
-export async function minimumBudget(g: TrainingGraph, opts: { timeLimit?: number; recompute?: 'activations' | 'any' } = {}): Promise<{ bytes?: number; seconds: number }> {
-  const solver = await loadHighs();
-  const unit = Math.max(1, Math.max(...g.nodes.map((v) => v.bytes)) / 1024);
-  const t0 = performance.now();
-  const sol = solver.solve(checkmateLp(g, 'minimize', unit, 1, opts.recompute), { time_limit: opts.timeLimit ?? 120, mip_rel_gap: 1e-9, output_flag: false });
-  const seconds = (performance.now() - t0) / 1000;
-  if (sol.Status !== 'Optimal') return { seconds };
-  const stages: StageSchedule = g.nodes.map((_, t) => g.nodes.map((_, i) => i).filter((i) => i <= t && (sol.Columns[`R_${t}_${i}`]?.Primal ?? 0) > 0.5));
-  return { bytes: replay(g, stages).peak, seconds };
-}
-
 const fmt = (x: number) => (Number.isInteger(x) ? String(x) : x.toPrecision(12));
 
 export interface CheckmateSolution {
   status: string;
   /** Optimal stage schedule (undefined when infeasible or out of time). */
   stages?: StageSchedule;
-  /** Total cost of the schedule (FLOPs), replayed. */
+  /** Total cost of the schedule (recomputeCost), replayed. */
   cost?: number;
   seconds: number;
 }
@@ -143,8 +129,14 @@ type Highs = { solve(lp: string, options?: Record<string, unknown>): { Status: s
 let highs: Promise<Highs> | undefined;
 const loadHighs = async (): Promise<Highs> => ((highs ??= import('highs').then((m) => (m.default as unknown as () => Promise<Highs>)())));
 
-/** Solves Checkmate's MILP with HiGHS: the least-cost schedule whose peak (leaves included) is at most `budget` bytes. */
-export async function solveCheckmate(g: TrainingGraph, budget: number, opts: { timeLimit?: number; relGap?: number; recompute?: 'activations' | 'any' } = {}): Promise<CheckmateSolution> {
+interface MilpOptions {
+  timeLimit?: number;
+  relGap?: number;
+  recompute?: 'activations' | 'any';
+}
+
+/** Solves the MILP with HiGHS (sizes scaled to about 1,024 units of the largest result) and reads the schedule from R. */
+async function runMilp(g: TrainingGraph, budget: number | 'minimize', opts: MilpOptions): Promise<{ status: string; stages?: StageSchedule; seconds: number }> {
   const solver = await loadHighs();
   const unit = Math.max(1, Math.max(...g.nodes.map((v) => v.bytes)) / 1024);
   const costUnit = Math.max(1, Math.max(...g.nodes.map((v) => v.cost)) / 1024);
@@ -153,5 +145,17 @@ export async function solveCheckmate(g: TrainingGraph, budget: number, opts: { t
   const seconds = (performance.now() - t0) / 1000;
   if (sol.Status !== 'Optimal') return { status: sol.Status, seconds };
   const stages: StageSchedule = g.nodes.map((_, t) => g.nodes.map((_, i) => i).filter((i) => i <= t && (sol.Columns[`R_${t}_${i}`]?.Primal ?? 0) > 0.5));
-  return { status: sol.Status, stages, cost: replay(g, stages).cost, seconds };
+  return { status: sol.Status, stages, seconds };
+}
+
+/** Solves Checkmate's MILP with HiGHS: the least-cost schedule whose peak (leaves included) is at most `budget` bytes. */
+export async function solveCheckmate(g: TrainingGraph, budget: number, opts: MilpOptions = {}): Promise<CheckmateSolution> {
+  const r = await runMilp(g, budget, opts);
+  return r.stages ? { ...r, cost: replay(g, r.stages).cost } : r;
+}
+
+/** The least peak (bytes, leaves included) of any schedule (recomputing activations in the backward pass only, or `any`). */
+export async function minimumBudget(g: TrainingGraph, opts: Omit<MilpOptions, 'relGap'> = {}): Promise<{ bytes?: number; seconds: number }> {
+  const r = await runMilp(g, 'minimize', { ...opts, relGap: 1e-9 });
+  return { bytes: r.stages && replay(g, r.stages).peak, seconds: r.seconds };
 }

@@ -36,8 +36,8 @@ const NONE = -1;
  * Optimal checkpointing of a chain under a memory budget (units beyond the chain's input), by
  * dynamic programming over (first stage, end, memory left, on the first sweep?) in the spirit of
  * rotor (Beaumont et al. 2019): each range is reversed as a single stage, by keeping its first
- * stage's internals, by advancing to a stage whose internals are kept while its input is dropped,
- * stage's internals, or by advancing to a boundary that is stored while the rest is reversed.
+ * stage's internals, by advancing to a boundary that is stored while the rest is reversed, or by
+ * advancing to a stage whose internals are kept while its input is dropped at once.
  * Chains of identical stages are solved by length alone, so 1,000 stages take milliseconds.
  * Returns undefined when no schedule fits.
  */
@@ -51,8 +51,10 @@ export function chainSolver(chain: Chain, maxBudget: number, opts: SolveOptions 
   const M = Math.max(0, Math.floor(maxBudget));
   const gw = opts.griewank === true;
   const needed = (s: number) => gw || chain.needed?.[s] !== false;
-  const uniform =
-    chain.forward.every((f) => f === chain.forward[0]) && chain.boundary.slice(1).every((x) => x === chain.boundary[1]) && chain.saved.every((x) => x === chain.saved[0]) && chain.forward.every((_, s) => needed(s) === needed(0));
+  const over = (s: number) => (gw ? 0 : (chain.overhead?.[s] ?? 0));
+  const kept = (s: number) => chain.kept?.[s] ?? chain.saved[s]!;
+  const same = (f: (s: number) => unknown) => chain.forward.every((_, s) => f(s) === f(0));
+  const uniform = chain.boundary.slice(1).every((x) => x === chain.boundary[1]) && [(s: number) => chain.forward[s], (s: number) => chain.saved[s], needed, over, kept].every(same);
   const prefix = [0];
   for (const f of chain.forward) prefix.push(prefix.at(-1)! + f);
   const advance = (a: number, b: number) => prefix[b]! - prefix[a]!;
@@ -61,7 +63,7 @@ export function chainSolver(chain: Chain, maxBudget: number, opts: SolveOptions 
   const rangeKey = (a: number, b: number) => (uniform ? b - a : a * (n + 1) + b);
   const size = ranges * (M + 1) * 2;
   const memo = new Float64Array(size).fill(NaN);
-  const choice = new Int32Array(size).fill(NONE); // 0: single, 1: keep, 2 + j: split at a + j
+  const choice = new Int32Array(size).fill(NONE); // 0: single, 1: keep, 2 + j: split at a + j, 2 + (b - a) + j: split at a + j dropping it
   const slot = (a: number, b: number, m: number, orig: boolean) => (rangeKey(a, b) * (M + 1) + m) * 2 + (orig ? 1 : 0);
 
   const solve = (a: number, b: number, m: number, orig: boolean): number => {
@@ -72,8 +74,6 @@ export function chainSolver(chain: Chain, maxBudget: number, opts: SolveOptions 
     let pick = NONE;
     const stageCost = (s: number) => (gw || orig || !needed(s) ? 0 : chain.forward[s]!);
     const keepCost = (s: number) => (orig ? 0 : chain.forward[s]!);
-    const over = (s: number) => (gw ? 0 : (chain.overhead?.[s] ?? 0));
-    const kept = (s: number) => chain.kept?.[s] ?? chain.saved[s]!;
     if (b - a === 1) {
       if (gw || chain.saved[a]! + over(a) <= m) {
         best = stageCost(a);
@@ -126,7 +126,6 @@ export function chainSolver(chain: Chain, maxBudget: number, opts: SolveOptions 
   const build = (a: number, b: number, m: number, orig: boolean): Schedule => {
     const c = choice[slot(a, b, m, orig)]!;
     if (c === 0) return { kind: 'single', stage: a };
-    const kept = (s: number) => chain.kept?.[s] ?? chain.saved[s]!;
     if (c === 1) return { kind: 'keep', stage: a, rest: build(a + 1, b, m - kept(a), orig) };
     if (c >= 2 + (b - a)) {
       const j = a + c - 2 - (b - a);

@@ -18,12 +18,12 @@ export interface TrainingGraph {
 export type StageSchedule = number[][];
 
 export function trainingGraph(m: Module, loss: Value): { graph: TrainingGraph; index: Map<Value, number> } {
-  const lossAt = m.values.indexOf(loss);
+  const forward = new Set(m.values.slice(0, m.values.indexOf(loss) + 1));
   const ops = m.values.filter((v) => !LEAF_OPS.has(v.op));
   const index = new Map(ops.map((v, i) => [v, i]));
   const pinned = new Set([...m.outputs.map((o) => o.value), ...m.updates.map((u) => u.value)]);
   const nodes = ops.map((v) => ({
-    forward: m.values.indexOf(v) <= lossAt,
+    forward: forward.has(v),
     name: v.name ?? v.op,
     cost: recomputeCost(v),
     bytes: tensorBytes(v),

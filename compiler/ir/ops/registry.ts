@@ -1,3 +1,4 @@
+import { LEAF_OPS, type Value } from '../graph.ts';
 import type { OpDef } from '../op.ts';
 import { broadcastOps } from './broadcast.ts';
 import { constantOps } from './constant.ts';
@@ -27,3 +28,6 @@ export function getOp(name: string): OpDef {
   if (!d) throw new Error(`internal: unknown op \`${name}\``);
   return d;
 }
+
+/** FLOPs of the ops among `values` (leaves have none). */
+export const flopsOf = (values: readonly Value[]): number => values.reduce((a, v) => a + (LEAF_OPS.has(v.op) ? 0 : getOp(v.op).cost(v).flops), 0);
