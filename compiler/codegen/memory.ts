@@ -47,7 +47,7 @@ export interface MemoryPlan {
   offsetOf: Map<Value, number>;
   /** The most live bytes at once (allocations rounded to the alignment). */
   peakBytes: number;
-  /** The arena's size: the peak plus whatever first-fit fragmentation adds. */
+  /** The arena's size: the peak plus whatever fragmentation adds (the smaller of first-fit and offline placement). */
   arenaBytes: number;
 }
 
@@ -86,5 +86,42 @@ export function planMemory(m: Module): MemoryPlan {
       live -= allocatedBytes(tensorBytes(x));
     }
   });
+  const packed = packOffline(events);
+  if (packed.size < arena.size) {
+    for (const e of events) if (e.kind === 'alloc') offsetOf.set(e.value, (e.offset = packed.offsetOf.get(e.value)!));
+    return { events, offsetOf, peakBytes: peak, arenaBytes: packed.size };
+  }
   return { events, offsetOf, peakBytes: peak, arenaBytes: arena.size };
+}
+
+/**
+ * Offline placement, knowing every buffer's lifetime (greedy by size, as TFLite's and PyTorch's
+ * static planners do): largest first, each at the lowest offset where it overlaps no placed buffer
+ * that is live at the same time. First-fit in program order fragments when a large buffer is
+ * allocated after small long-lived ones (recomputations in a checkpointed backward pass).
+ */
+function packOffline(events: MemoryEvent[]): { offsetOf: Map<Value, number>; size: number } {
+  const span = new Map<Value, { start: number; end: number; bytes: number }>();
+  events.forEach((e, i) => {
+    if (e.kind === 'alloc') span.set(e.value, { start: i, end: Infinity, bytes: allocatedBytes(tensorBytes(e.value)) });
+    else if (e.kind === 'free') span.get(e.value)!.end = i;
+  });
+  const order = [...span.entries()].sort((a, b) => b[1].bytes - a[1].bytes || a[1].start - b[1].start);
+  const placed: { at: number; bytes: number; start: number; end: number }[] = []; // by offset
+  const offsetOf = new Map<Value, number>();
+  let size = 0;
+  for (const [v, s] of order) {
+    let at = 0;
+    for (const p of placed) {
+      if (p.start >= s.end || s.start >= p.end) continue; // not live at the same time
+      if (p.at >= at + s.bytes) break;
+      at = Math.max(at, p.at + p.bytes);
+    }
+    let k = placed.length;
+    while (k > 0 && placed[k - 1]!.at > at) k--;
+    placed.splice(k, 0, { at, bytes: s.bytes, start: s.start, end: s.end });
+    offsetOf.set(v, at);
+    size = Math.max(size, at + s.bytes);
+  }
+  return { offsetOf, size };
 }

@@ -40,6 +40,8 @@ export interface Module {
 /** Memory and recompute of a plan's checkpointing: arena bytes without and with it, recomputed FLOPs. */
 export interface CheckpointReport {
   policy: string;
+  /** With auto and a schedule: the solver that found it (the chain DP, or the resident-set DP). */
+  solver?: 'chain' | 'resident-sets';
   /** Stages of the forward chain the schedule works on. */
   stages: number;
   bytesWithout: number;

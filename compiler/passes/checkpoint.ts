@@ -1,7 +1,8 @@
 import { deadCodeEliminate, type CheckpointReport, type Module } from '../ir/graph.ts';
 import { flopsOf } from '../ir/ops/registry.ts';
 import { planMemory } from '../codegen/memory.ts';
-import { applySchedule, REMAT_SUFFIX } from '../remat/emit.ts';
+import { applySchedule, REMAT_SUFFIX, type Rewritten } from '../remat/emit.ts';
+import { residentSchedule } from '../remat/auto-resident.ts';
 import { everyK, sqrtK } from '../remat/policies.ts';
 import type { Schedule } from '../remat/schedule.ts';
 import { autoSchedule } from '../remat/auto.ts';
@@ -32,8 +33,9 @@ const policyName = (c: PlanConfig['checkpoint']) => (typeof c === 'string' ? c :
 /**
  * Activation checkpointing: under `checkpoint: none | all | every(k) | sqrt | auto`, decides which
  * forward values the backward pass keeps and which it recomputes, and inserts the recomputations.
- * `auto` with `memory: { gpu: X }` picks, among the optimal chain schedules for each memory level,
- * the one of least recompute whose exact arena (this module's memory plan) fits X. A plan that
+ * `auto` with `memory: { gpu: X }` picks the schedule of least recompute whose exact arena (this
+ * module's memory plan) fits X, among the optimal chain schedules for each memory level and, for
+ * steps small enough, the resident-set DP's (exact in Checkmate's model). A plan that
  * cannot fit X under any schedule is BudgetInfeasibleError, naming the smallest budget that works.
  */
 export const checkpoint: Pass = {
@@ -46,8 +48,9 @@ export const checkpoint: Pass = {
 };
 
 export function checkpointModule(m: Module, config: PlanConfig): { module: Module; report?: CheckpointReport } {
-  if (config.task.kind !== 'train') return { module: m };
-  const loss = m.outputs.find((o) => o.name === (config.task.kind === 'train' ? config.task.loss : ''))?.value;
+  const task = config.task;
+  if (task.kind !== 'train') return { module: m };
+  const loss = m.outputs.find((o) => o.name === task.loss)?.value;
   if (!loss) return { module: m };
   const budget = config.memory.gpu;
   const policy = policyName(config.checkpoint);
@@ -55,31 +58,39 @@ export function checkpointModule(m: Module, config: PlanConfig): { module: Modul
   const n = st.members.length;
   const without = arenaOf(m);
   const stepFlops = flopsOf(m.values);
-  const withSchedule = (s: Schedule) => {
-    const r = applySchedule(m, st, s);
+  const measure = (r: Rewritten) => {
     const live = deadCodeEliminate(r.module);
     const cost = live.values.reduce((a, v) => a + (r.recomputed.has(v) ? recomputeCost(v) : 0), 0);
     return { module: r.module, bytes: planMemory(live).arenaBytes, cost };
   };
-  const report = (out: Module, bytes: number): { module: Module; report: CheckpointReport } => {
+  const withSchedule = (s: Schedule) => measure(applySchedule(m, st, s));
+  // auto: the cheaper of the chain solver's and (small steps) the resident-set DP's schedules that fit
+  const autoFit = (budget: number) => {
+    const chain = autoSchedule(st, budget, withSchedule);
+    const resident = residentSchedule(deadCodeEliminate(m), loss, budget, measure);
+    const tagged = [chain.fits && { ...chain.fits, solver: 'chain' as const }, resident?.fits && { ...resident.fits, solver: 'resident-sets' as const }];
+    const fits = tagged.filter((f) => f !== undefined).sort((a, b) => a.cost - b.cost)[0];
+    return { fits, smallest: Math.min(chain.smallest, resident?.smallest ?? Infinity) };
+  };
+  const report = (out: Module, bytes: number, solver?: CheckpointReport['solver']): { module: Module; report: CheckpointReport } => {
     const recomputeFlops = flopsOf(out.values.filter((v) => v.name?.endsWith(REMAT_SUFFIX)));
-    return { module: out, report: { policy, stages: n, bytesWithout: without, bytesWith: bytes, recomputeFlops, stepFlops } };
+    return { module: out, report: { policy, ...(solver ? { solver } : {}), stages: n, bytesWithout: without, bytesWith: bytes, recomputeFlops, stepFlops } };
   };
 
-  let chosen: { module: Module; bytes: number };
+  let chosen: { module: Module; bytes: number; solver?: CheckpointReport['solver'] };
   const c = config.checkpoint;
   if (c === 'none' || (c === 'auto' && (budget === undefined || without <= budget))) chosen = { module: m, bytes: without };
   else if (c === 'all') chosen = withSchedule(everyK(n, 1));
   else if (c === 'sqrt') chosen = withSchedule(everyK(n, sqrtK(n)));
   else if (c !== 'auto') chosen = withSchedule(everyK(n, c.every));
   else {
-    const found = autoSchedule(st, budget!, withSchedule);
+    const found = autoFit(budget!);
     if (!found.fits) throw new BudgetInfeasibleError(budget!, without, found.smallest, policy);
     chosen = found.fits;
   }
   if (budget !== undefined && chosen.bytes > budget) {
-    const auto = without <= budget ? { fits: { bytes: without, cost: 0 }, smallest: without } : autoSchedule(st, budget, withSchedule);
+    const auto = without <= budget ? { fits: { bytes: without, cost: 0 }, smallest: without } : autoFit(budget);
     throw new BudgetInfeasibleError(budget, chosen.bytes, Math.min(auto.smallest, without), policy, auto.fits?.bytes);
   }
-  return report(chosen.module, chosen.bytes);
+  return report(chosen.module, chosen.bytes, chosen.solver);
 }

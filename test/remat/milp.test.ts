@@ -61,23 +61,12 @@ describe('the fast DAG solver against the MILP optimum', () => {
     await expectWithinOnePercent(m, loss);
   }, 300_000);
 
-  // Random layered DAGs (skip edges, products, heterogeneous widths), 4 layers of up to 2 nodes.
-  // Seeds 1 and 2 leave nothing to save (least peak = peak without). The fast solver matches the
-  // optimum at every budget on seeds 7 and 9; on seeds 3, 4, 5 and 8 it misses budgets near the
-  // least feasible one or is up to 5% over (npm run bench:remat); issue #4 stays open for them.
-  it.each([7, 9])('random layered DAG %i: within 1% of the optimum at 5 budgets, and never below it', async (seed) => {
+  // Random layered DAGs (skip edges, products, heterogeneous widths), 4 layers of up to 2 nodes:
+  // seeds 1 and 2 leave nothing to save (least peak = peak without); on seeds 3 and 4 the chain
+  // solver alone missed the tightest budgets and was 4.7% over. Seeds 5 and 8 (the same, MILP slower)
+  // and 1–22 are in npm run bench:remat.
+  it.each([3, 4, 7, 9, 11, 13])('random layered DAG %i: within 1% of the optimum at 5 budgets, and never below it', async (seed) => {
     const { m, loss } = step('test/remat/random.flex', 'train', randomDagSource(seed, 4, 2));
     await expectWithinOnePercent(m, loss);
-  }, 300_000);
-
-  it.each([3, 4])('random layered DAG %i: the MILP is a lower bound of every fast schedule that fits', async (seed) => {
-    const { m, loss } = step('test/remat/random.flex', 'train', randomDagSource(seed, 4, 2));
-    const { graph } = solveDag(m, loss, 0);
-    for (const b of await budgets(graph, 3)) {
-      const milp = await solveCheckmate(graph, b);
-      expect(milp.status).toBe('Optimal');
-      const fast = solveDag(m, loss, b).fits;
-      if (fast) expect(fast.total).toBeGreaterThanOrEqual(milp.cost! * (1 - 1e-6));
-    }
   }, 300_000);
 });
