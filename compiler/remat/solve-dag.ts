@@ -22,7 +22,8 @@ export interface DagSolution {
  * with the MILP. The chain solver's schedules (forward pass cut into stages, autoSchedule) and, for
  * steps within RESIDENT_LIMITS, the resident-set DP's; each is rewritten into IR (applySchedule,
  * applyStageSchedule), read back as stages and replayed, so what is measured is what would run.
- * `m` is the step before the checkpoint pass, dead code removed. `smallest`: the least peak seen.
+ * `m` is the step before the checkpoint pass, dead code removed. `smallest`: the least peak seen
+ * (with the DP's least-peak schedule when nothing fits).
  */
 export function solveDag(m: Module, loss: Value, budget: number): { graph: TrainingGraph; fits?: DagSolution; smallest: number } {
   const { graph, index } = trainingGraph(m, loss);
@@ -38,7 +39,7 @@ export function solveDag(m: Module, loss: Value, budget: number): { graph: Train
     const r = measure('resident-sets', applyStageSchedule(m, graph, index, dp.stages));
     if (r.bytes <= budget && (!fits || r.cost < fits.cost)) fits = r;
   }
-  if (dp !== 'too-large') {
+  if (dp !== 'too-large' && !fits) {
     const least = solveResidentSets(graph, 'minimize');
     if (typeof least === 'object') smallest = Math.min(smallest, measure('resident-sets', applyStageSchedule(m, graph, index, least.stages)).bytes);
   }

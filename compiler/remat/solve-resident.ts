@@ -2,10 +2,10 @@ import type { StageSchedule, TrainingGraph } from './training-graph.ts';
 
 /**
  * Beyond these the resident-set DP gives up (the chain solver still answers): droppable
- * activations, reachable states per stage, kept-or-dropped choices in a stage, and how many later
- * stages' reads a stage may recompute ahead of time.
+ * activations, reachable states per stage, kept-or-dropped choices in a stage and (kept, dropped)
+ * sets evaluated in all; and how many later stages' reads a stage may recompute ahead of time.
  */
-export const RESIDENT_LIMITS = { activations: 30, statesPerStage: 20_000, choices: 12, lookahead: 1 };
+export const RESIDENT_LIMITS = { activations: 30, statesPerStage: 20_000, choices: 12, lookahead: 1, evaluations: 1_500_000 };
 
 export interface ResidentSolution {
   stages: StageSchedule;
@@ -62,6 +62,7 @@ export function solveResidentSets(g: TrainingGraph, budget: number | 'minimize',
   const better = (a: Entry, b: Entry | undefined) =>
     !b || (budget === 'minimize' ? a.peak < b.peak || (a.peak === b.peak && a.cost < b.cost) : a.cost < b.cost || (a.cost === b.cost && a.peak < b.peak));
 
+  let evaluations = 0;
   const layers: Map<number, Entry>[] = [];
   let states = new Map<number, Entry>([[0, { cost: 0, peak: 0, prev: -1, recomputed: [] }]]);
   for (let t = 0; t < n; t++) {
@@ -102,7 +103,8 @@ export function solveResidentSets(g: TrainingGraph, budget: number | 'minimize',
         if ((t < F && lastForwardUse[i]! > t) || ahead.includes(i)) (forced |= b), holdFrom(i, atOp);
         else if (reach[i]! > t) free.push(i);
       }
-      if (free.length > limits.choices) return false;
+      evaluations += 1 << free.length;
+      if (free.length > limits.choices || evaluations > limits.evaluations) return false;
       const cost = e.cost + [...recomputed].reduce((a, i) => a + g.nodes[i]!.cost, 0);
       const recomputes = ops.slice(0, -1);
       for (let sub = 0; sub < 1 << free.length; sub++) {
