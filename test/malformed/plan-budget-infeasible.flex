@@ -13,4 +13,4 @@ plan p {
   memory: { gpu: 4 KiB }
   checkpoint: auto
 }
-// expect: FLX4010 at 13:3: the training step needs 71424 bytes (69.75 KiB) with checkpoint: auto, more than the GPU budget of 4096 bytes (4 KiB); the smallest budget that works is 71424 bytes (69.75 KiB)
+// expect: FLX4010 at 13:3: the training step needs 59904 bytes (58.5 KiB) with checkpoint: auto, more than the GPU budget of 4096 bytes (4 KiB); the smallest budget that works is 59904 bytes (58.5 KiB)

@@ -17,4 +17,4 @@ plan p {
   memory: { gpu: 4.5 MiB }
   checkpoint: none
 }
-// expect: FLX4010 at 17:3: the training step needs 5024256 bytes (4.792 MiB) with checkpoint: none, more than the GPU budget of 4718592 bytes (4.5 MiB)
+// expect: FLX4010 at 17:3: the training step needs 5015808 bytes (4.783 MiB) with checkpoint: none, more than the GPU budget of 4718592 bytes (4.5 MiB)
