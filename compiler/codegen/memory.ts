@@ -1,4 +1,4 @@
-import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
+import { LEAF_OPS, pinnedValues, type Module, type Value } from '../ir/graph.ts';
 
 export const ALIGNMENT = 256;
 
@@ -72,7 +72,7 @@ export function planMemory(m: Module): MemoryPlan {
     peak = Math.max(peak, live);
   };
   for (const v of m.values) if (isLeaf(v)) alloc(v);
-  const pinned = new Set<Value>([...m.outputs.map((o) => o.value), ...m.updates.map((u) => u.value)]);
+  const pinned = pinnedValues(m);
   const lastUse = new Map<Value, number>();
   m.values.forEach((v, i) => v.inputs.forEach((x) => lastUse.set(x, i)));
   m.values.forEach((v, i) => {

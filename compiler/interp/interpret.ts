@@ -1,4 +1,4 @@
-import type { Module, Value } from '../ir/graph.ts';
+import { pinnedValues, type Module, type Value } from '../ir/graph.ts';
 import type { FloatArray, NDArray, RefContext } from '../ir/op.ts';
 import { getOp } from '../ir/ops/registry.ts';
 
@@ -26,7 +26,7 @@ export function runModule(m: Module, feeds: Tensors, params: Tensors, opts: { pr
   const env = new Map<Value, NDArray>();
   const lastUse = new Map<Value, number>();
   m.values.forEach((v, i) => v.inputs.forEach((x) => lastUse.set(x, i)));
-  const pinned = new Set<Value>([...m.outputs.map((o) => o.value), ...m.updates.map((u) => u.value)]);
+  const pinned = pinnedValues(m);
   m.values.forEach((v, i) => {
     let r: NDArray;
     if (v.op === 'input') {

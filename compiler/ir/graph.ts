@@ -54,10 +54,13 @@ export interface CheckpointReport {
 export const LEAF_OPS = new Set(['input', 'param', 'state']);
 export const leafName = (v: Value): string => String(v.attrs['name']);
 
+/** The values a step hands back (outputs and updates): never freed, never fused away. */
+export const pinnedValues = (m: Module): Set<Value> => new Set([...m.outputs.map((o) => o.value), ...m.updates.map((u) => u.value)]);
+
 /** Drops values no output or update needs. */
 export function deadCodeEliminate(m: Module): Module {
   const live = new Set<Value>();
-  const stack = [...m.outputs.map((o) => o.value), ...m.updates.map((u) => u.value)];
+  const stack = [...pinnedValues(m)];
   while (stack.length) {
     const v = stack.pop()!;
     if (live.has(v)) continue;

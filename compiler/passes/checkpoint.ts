@@ -2,10 +2,9 @@ import { deadCodeEliminate, type CheckpointReport, type Module } from '../ir/gra
 import { flopsOf } from '../ir/ops/registry.ts';
 import { planMemory } from '../codegen/memory.ts';
 import { applySchedule, REMAT_SUFFIX, type Rewritten } from '../remat/emit.ts';
-import { residentSchedule } from '../remat/auto-resident.ts';
 import { everyK, sqrtK } from '../remat/policies.ts';
 import type { Schedule } from '../remat/schedule.ts';
-import { autoSchedule } from '../remat/auto.ts';
+import { fastSchedule } from '../remat/auto.ts';
 import { recomputeCost } from '../remat/cost.ts';
 import { findStages } from '../remat/stages.ts';
 import type { PlanConfig } from '../sema/plan.ts';
@@ -64,14 +63,7 @@ export function checkpointModule(m: Module, config: PlanConfig): { module: Modul
     return { module: r.module, bytes: planMemory(live).arenaBytes, cost };
   };
   const withSchedule = (s: Schedule) => measure(applySchedule(m, st, s));
-  // auto: the cheaper of the chain solver's and (small steps) the resident-set DP's schedules that fit
-  const autoFit = (budget: number) => {
-    const chain = autoSchedule(st, budget, withSchedule);
-    const resident = residentSchedule(deadCodeEliminate(m), loss, budget, measure);
-    const tagged = [chain.fits && { ...chain.fits, solver: 'chain' as const }, resident?.fits && { ...resident.fits, solver: 'resident-sets' as const }];
-    const fits = tagged.filter((f) => f !== undefined).sort((a, b) => a.cost - b.cost)[0];
-    return { fits, smallest: Math.min(chain.smallest, resident?.smallest ?? Infinity) };
-  };
+  const autoFit = (budget: number) => fastSchedule(m, loss, st, budget, measure);
   const report = (out: Module, bytes: number, solver?: CheckpointReport['solver']): { module: Module; report: CheckpointReport } => {
     const recomputeFlops = flopsOf(out.values.filter((v) => v.name?.endsWith(REMAT_SUFFIX)));
     return { module: out, report: { policy, ...(solver ? { solver } : {}), stages: n, bytesWithout: without, bytesWith: bytes, recomputeFlops, stepFlops } };

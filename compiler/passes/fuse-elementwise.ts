@@ -1,4 +1,4 @@
-import type { Value } from '../ir/graph.ts';
+import { pinnedValues, type Value } from '../ir/graph.ts';
 import { FUSIBLE, printExpr, type Expr } from '../ir/ops/fused.ts';
 import { getOp } from '../ir/ops/registry.ts';
 import type { Pass } from './pass.ts';
@@ -23,7 +23,7 @@ export const fuseElementwise: Pass = {
     if (!config.fuse.includes('elementwise')) return m;
     const uses = new Map<Value, number>();
     for (const v of m.values) for (const x of v.inputs) uses.set(x, (uses.get(x) ?? 0) + 1);
-    const pinned = new Set<Value>([...m.outputs.map((o) => o.value), ...m.updates.map((u) => u.value)]);
+    const pinned = pinnedValues(m);
     const groups = new Map<Value, Group>();
     const absorbed = new Set<Value>();
     for (const v of m.values) {

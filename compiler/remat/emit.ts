@@ -14,6 +14,39 @@ export interface Rewritten {
 }
 
 /**
+ * What both rewrites share: the new module keeps `m`'s first `keep` values; recomputations are
+ * clones of forward ops named `<name>.remat`, the backward pass's ops are copied, and both
+ * remember their original.
+ */
+export function rewriter(m: Module, keep: number) {
+  const b = new Builder(m); // fresh ids above every existing one
+  b.values.length = keep;
+  const origin = new Map<Value, Value>();
+  const recomputed = new Set<Value>();
+  const copies = new Map<Value, Value>(); // backward value → its copy
+  return {
+    copies,
+    push: (v: Value) => void b.values.push(v),
+    recompute(v: Value, operand: (x: Value) => Value): Value {
+      const clone = b.op(v.op, v.inputs.map(operand), v.attrs, { name: `${v.name ?? v.op}${REMAT_SUFFIX}`, loc: v.loc });
+      origin.set(clone, v);
+      recomputed.add(clone);
+      return clone;
+    },
+    copy(v: Value, inputs: Value[]): void {
+      const copy = b.op(v.op, inputs, v.attrs, { name: v.name, loc: v.loc });
+      origin.set(copy, v);
+      copies.set(v, copy);
+    },
+    finish(): Rewritten {
+      const mapOut = (x: Value) => copies.get(x) ?? x;
+      const module = { ...m, values: b.values, outputs: m.outputs.map((o) => ({ ...o, value: mapOut(o.value) })), updates: m.updates.map((u) => ({ ...u, value: mapOut(u.value) })) };
+      return { module, origin, recomputed };
+    },
+  };
+}
+
+/**
  * Rewrites a training step to follow a checkpointing schedule: the forward pass stays as it is;
  * the backward pass reads forward values only where the schedule keeps them, and the schedule's
  * recomputations (clones of forward ops, named `<name>.remat`) are inserted where it needs them.
@@ -25,12 +58,9 @@ export function applySchedule(m: Module, st: Stages, schedule: Schedule): Rewrit
   const n = st.members.length;
   const acts = actions(schedule, 0, n);
   const firstBackward = acts.findIndex((a) => a.op === 'backward');
-  const b = new Builder(m); // fresh ids above every existing one
-  b.values.length = st.lossIndex + 1;
+  const out = rewriter(m, st.lossIndex + 1);
   const current = new Map<Value, Value>(); // forward value → the version the backward pass reads now
   const outputs = new Set(m.outputs.map((o) => o.value));
-  const origin = new Map<Value, Value>();
-  const recomputed = new Set<Value>();
   // a frontier value stays while a stored boundary holds it or its stage is kept for its backward
   const holds = new Map<Value, number>();
   const kept = new Set<number>();
@@ -44,12 +74,7 @@ export function applySchedule(m: Module, st: Stages, schedule: Schedule): Rewrit
    */
   const recompute = (from: number, to: number, keepAll: boolean) => {
     for (let k = from; k < to; k++)
-      for (const v of st.members[k]!) {
-        const clone = b.op(v.op, v.inputs.map(operand), v.attrs, { name: `${v.name ?? v.op}${REMAT_SUFFIX}`, loc: v.loc });
-        origin.set(clone, v);
-        recomputed.add(clone);
-        current.set(v, clone);
-      }
+      for (const v of st.members[k]!) current.set(v, out.recompute(v, operand));
     if (!keepAll) {
       const next = new Set(st.boundary[to] ?? []);
       for (let k = from; k < to; k++) for (const v of st.members[k]!) if (!next.has(v)) current.delete(v);
@@ -88,25 +113,20 @@ export function applySchedule(m: Module, st: Stages, schedule: Schedule): Rewrit
     recompute(k, k + 1, true);
   };
 
-  const copies = new Map<Value, Value>(); // backward value → its copy in the new module
   for (const v of m.values.slice(st.lossIndex + 1)) {
     if (LEAF_OPS.has(v.op)) {
-      b.values.push(v);
+      out.push(v);
       continue;
     }
     const ins = v.inputs.map((x) => {
-      if (copies.has(x)) return copies.get(x)!;
+      if (out.copies.has(x)) return out.copies.get(x)!;
       const k = st.stageOf.get(x);
       if (k === undefined || outputs.has(x)) return x;
       if (!current.has(x)) demand(k);
       return current.get(x)!;
     });
-    const copy = b.op(v.op, ins, v.attrs, { name: v.name, loc: v.loc });
-    origin.set(copy, v);
-    copies.set(v, copy);
+    out.copy(v, ins);
   }
-  const mapOut = (x: Value) => copies.get(x) ?? x;
-  const module = { ...m, values: b.values, outputs: m.outputs.map((o) => ({ ...o, value: mapOut(o.value) })), updates: m.updates.map((u) => ({ ...u, value: mapOut(u.value) })) };
-  return { module, origin, recomputed };
+  return out.finish();
 }
 

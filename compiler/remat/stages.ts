@@ -1,4 +1,4 @@
-import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
+import { LEAF_OPS, pinnedValues, type Module, type Value } from '../ir/graph.ts';
 import { recomputeCost } from './cost.ts';
 import { allocatedBytes, tensorBytes } from '../codegen/memory.ts';
 
@@ -89,7 +89,7 @@ export function findStages(m: Module, loss: Value, maxStages = 48): Stages {
 }
 
 function backwardOverhead(m: Module, lossIndex: number, stageOf: Map<Value, number>, saved: Value[][]): number[] {
-  const pinned = new Set([...m.outputs.map((o) => o.value), ...m.updates.map((u) => u.value)]);
+  const pinned = pinnedValues(m);
   const lastUse = new Map<Value, number>();
   m.values.forEach((v, i) => v.inputs.forEach((x) => lastUse.set(x, i)));
   const other: number[] = [];

@@ -1,4 +1,4 @@
-import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
+import { LEAF_OPS, pinnedValues, type Module, type Value } from '../ir/graph.ts';
 import { recomputeCost } from './cost.ts';
 import { tensorBytes } from '../codegen/memory.ts';
 
@@ -21,7 +21,7 @@ export function trainingGraph(m: Module, loss: Value): { graph: TrainingGraph; i
   const forward = new Set(m.values.slice(0, m.values.indexOf(loss) + 1));
   const ops = m.values.filter((v) => !LEAF_OPS.has(v.op));
   const index = new Map(ops.map((v, i) => [v, i]));
-  const pinned = new Set([...m.outputs.map((o) => o.value), ...m.updates.map((u) => u.value)]);
+  const pinned = pinnedValues(m);
   const nodes = ops.map((v) => ({
     forward: forward.has(v),
     name: v.name ?? v.op,
