@@ -1,4 +1,7 @@
 import type { StageSchedule, TrainingGraph } from './training-graph.ts';
+import { bitsOf, checkmateLp } from './checkmate-lp.ts';
+
+export { checkmateLp };
 
 /**
  * Replays a stage schedule in Checkmate's memory model: a stage starts with the values kept from
@@ -46,76 +49,6 @@ export function replay(g: TrainingGraph, stages: StageSchedule): { cost: number;
 /** Peak bytes with every node computed once (no recomputation). */
 export const peakWithout = (g: TrainingGraph) => replay(g, g.nodes.map((_, t) => [t])).peak;
 
-/**
- * Checkmate's MILP (Jain et al. 2020, frontier-advancing stages) in CPLEX LP format: R_t_i
- * (node i computed in stage t), S_t_i (i kept into stage t), F_t_i_k (i freed after k in stage t)
- * and U_t_k (bytes after computing k in stage t); minimizes the total cost subject to
- * U ≤ budget − leaf bytes (or, with `'minimize'`, the least peak any schedule reaches). Sizes
- * are in `unit` bytes and costs in `costUnit`. With `recompute: 'activations'` the forward pass runs once and only activations (forward nodes) are
- * computed again, during the backward pass — the problem activation checkpointing solves; `'any'`
- * is Checkmate's own, which may also recompute during the forward pass and recompute gradients.
- */
-export function checkmateLp(g: TrainingGraph, budget: number | 'minimize', unit: number, costUnit: number, recompute: 'activations' | 'any' = 'activations'): string {
-  const n = g.nodes.length;
-  const users: number[][] = g.nodes.map(() => []);
-  g.nodes.forEach((v, j) => v.deps.forEach((i) => users[i]!.push(j)));
-  const M = (i: number) => g.nodes[i]!.bytes / unit;
-  const R = (t: number, i: number) => `R_${t}_${i}`;
-  const S = (t: number, i: number) => `S_${t}_${i}`;
-  const F = (t: number, i: number, k: number) => `F_${t}_${i}_${k}`;
-  const U = (t: number, k: number) => `U_${t}_${k}`;
-  const term = (c: number, x: string) => `${c < 0 ? '-' : '+'} ${fmt(Math.abs(c))} ${x}`;
-  const obj: string[] = [];
-  const rows: string[] = [];
-  const bounds: string[] = [];
-  const bins: string[] = [];
-  const cap = budget === 'minimize' ? undefined : (budget - g.leafBytes) / unit;
-  const hasS = (t: number, i: number) => t >= 1 && t < n && i < t;
-  for (let t = 0; t < n; t++) {
-    for (let i = 0; i <= t; i++) {
-      bins.push(R(t, i));
-      const c = g.nodes[i]!.cost / costUnit;
-      if (c > 0 && cap !== undefined) obj.push(term(c, R(t, i)));
-      if (hasS(t, i)) bins.push(S(t, i));
-    }
-    bounds.push(`${R(t, t)} = 1`);
-    if (recompute === 'activations') for (let i = 0; i < t; i++) if (!g.nodes[i]!.forward || g.nodes[t]!.forward) bounds.push(`${R(t, i)} = 0`);
-    for (let j = 0; j <= t; j++)
-      for (const i of g.nodes[j]!.deps) rows.push(`${R(t, j)} - ${R(t, i)}${hasS(t, i) ? ` - ${S(t, i)}` : ''} <= 0`);
-    if (t + 1 < n)
-      for (let i = 0; i <= t; i++) {
-        rows.push(`${S(t + 1, i)} - ${R(t, i)}${hasS(t, i) ? ` - ${S(t, i)}` : ''} <= 0`);
-        if (g.nodes[i]!.output) bounds.push(`${S(t + 1, i)} = 1`);
-      }
-    // memory: U_t_k = U_t_{k-1} + M_k R_t_k − Σ freed after k−1
-    const freed: string[][] = [];
-    for (let k = 0; k <= t; k++) {
-      freed[k] = [];
-      for (const i of new Set([k, ...g.nodes[k]!.deps])) {
-        if (g.nodes[i]!.output) continue;
-        const later = users[i]!.filter((j) => j > k && j <= t);
-        const f = F(t, i, k);
-        bins.push(f);
-        const kappa = 2 + later.length;
-        const hazards = [`- ${R(t, k)}`, ...(t + 1 < n ? [`+ ${S(t + 1, i)}`] : []), ...later.map((j) => `+ ${R(t, j)}`)];
-        rows.push(`${hazards.join(' ')} + ${kappa} ${f} <= ${kappa - 1}`);
-        freed[k]!.push(term(M(i), f));
-      }
-    }
-    for (let k = 0; k <= t; k++) {
-      const prev = k === 0 ? Array.from({ length: t }, (_, i) => (hasS(t, i) ? term(-M(i), S(t, i)) : '')).filter(Boolean) : [`- ${U(t, k - 1)}`, ...freed[k - 1]!];
-      rows.push(`${U(t, k)} ${prev.join(' ')} ${term(-M(k), R(t, k))} = 0`);
-      if (cap !== undefined) bounds.push(`0 <= ${U(t, k)} <= ${fmt(cap)}`);
-      else rows.push(`${U(t, k)} - P <= 0`);
-    }
-  }
-  const named = rows.map((r, i) => ` c${i}: ${r}`);
-  if (cap === undefined) obj.push('+ P');
-  return ['Minimize', ` obj: ${obj.join(' ') || '0 R_0_0'}`, 'Subject To', ...named, 'Bounds', ...bounds.map((b) => ` ${b}`), 'Binary', ...bins.map((b) => ` ${b}`), 'End', ''].join('\n');
-}
-
-const fmt = (x: number) => (Number.isInteger(x) ? String(x) : x.toPrecision(12));
-
 export interface CheckmateSolution {
   status: string;
   /** Optimal stage schedule (undefined when infeasible or out of time). */
@@ -144,7 +77,9 @@ async function runMilp(g: TrainingGraph, budget: number | 'minimize', opts: Milp
   const sol = solver.solve(checkmateLp(g, budget, unit, costUnit, opts.recompute), { time_limit: opts.timeLimit ?? 120, mip_rel_gap: opts.relGap ?? 1e-6, output_flag: false });
   const seconds = (performance.now() - t0) / 1000;
   if (sol.Status !== 'Optimal') return { status: sol.Status, seconds };
-  const stages: StageSchedule = g.nodes.map((_, t) => g.nodes.map((_, i) => i).filter((i) => i <= t && (sol.Columns[`R_${t}_${i}`]?.Primal ?? 0) > 0.5));
+  const { R } = bitsOf(g, opts.recompute ?? 'activations');
+  const on = (x: string | number) => (typeof x === 'number' ? x === 1 : (sol.Columns[x]?.Primal ?? 0) > 0.5);
+  const stages: StageSchedule = g.nodes.map((_, t) => g.nodes.map((_, i) => i).filter((i) => on(R(t, i))));
   return { status: sol.Status, stages, seconds };
 }
 

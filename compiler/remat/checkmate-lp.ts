@@ -1,0 +1,120 @@
+import type { TrainingGraph } from './training-graph.ts';
+
+/** A 0/1 variable's name, or the constant it is fixed to. */
+type Bit = string | 0 | 1;
+
+/** A linear row Σ c·x + k, with fixed bits folded into k. */
+class Row {
+  readonly terms = new Map<string, number>();
+  k = 0;
+  add(c: number, x: Bit): this {
+    if (typeof x === 'number') this.k += c * x;
+    else this.terms.set(x, (this.terms.get(x) ?? 0) + c);
+    return this;
+  }
+  text(): string {
+    const parts = [...this.terms].filter(([, c]) => c !== 0).map(([x, c]) => `${c < 0 ? '-' : '+'} ${fmt(Math.abs(c))} ${x}`);
+    return parts.join(' ');
+  }
+}
+
+const fmt = (x: number) => (Number.isInteger(x) ? String(x) : x.toPrecision(12));
+
+/**
+ * Which R_t_i (node i computed in stage t) and S_t_i (i resident entering stage t) can be 1. With
+ * `'activations'` the forward pass runs once, a backward stage may recompute forward nodes, a
+ * gradient is held from its stage to its last use, and nothing is held past its last possible use
+ * (dropping it never costs anything): most bits are fixed, which is what keeps the MILP small.
+ */
+export function bitsOf(g: TrainingGraph, recompute: 'activations' | 'any') {
+  const n = g.nodes.length;
+  const users: number[][] = g.nodes.map(() => []);
+  g.nodes.forEach((v, j) => v.deps.forEach((i) => users[i]!.push(j)));
+  // lastNeed[i]: the last stage that may read i (directly, or to recompute a forward user of i)
+  const lastNeed: number[] = new Array(n).fill(-1);
+  for (let i = n - 1; i >= 0; i--) {
+    if (g.nodes[i]!.output) lastNeed[i] = n;
+    for (const j of users[i]!) lastNeed[i] = Math.max(lastNeed[i]!, j, recompute === 'activations' && g.nodes[j]!.forward ? lastNeed[j]! : j);
+  }
+  const R = (t: number, i: number): Bit => {
+    if (i === t) return 1;
+    if (i > t) return 0;
+    if (recompute === 'activations' && (g.nodes[t]!.forward || !g.nodes[i]!.forward)) return 0;
+    return `R_${t}_${i}`;
+  };
+  const S = (t: number, i: number): Bit => {
+    if (i >= t || t >= n) return 0;
+    if (g.nodes[i]!.output) return 1;
+    if (recompute !== 'activations') return t === 0 ? 0 : `S_${t}_${i}`;
+    if (t > lastNeed[i]!) return 0;
+    if (!g.nodes[i]!.forward) return 1;
+    return `S_${t}_${i}`;
+  };
+  return { R, S, users };
+}
+
+/**
+ * Checkmate's MILP (Jain et al. 2020, frontier-advancing stages) in CPLEX LP format: R_t_i
+ * (node i computed in stage t), S_t_i (i kept into stage t), F_t_i_k (i freed after k in stage t)
+ * and U_t_k (bytes after computing k in stage t); minimizes the total cost subject to
+ * U ≤ budget − leaf bytes (or, with `'minimize'`, the least peak any schedule reaches). Sizes are
+ * in `unit` bytes and costs in `costUnit`. `'activations'` is the problem activation checkpointing
+ * solves (see bitsOf); `'any'` is Checkmate's own, which may also recompute during the forward pass
+ * and recompute gradients.
+ */
+export function checkmateLp(g: TrainingGraph, budget: number | 'minimize', unit: number, costUnit: number, recompute: 'activations' | 'any' = 'activations'): string {
+  const n = g.nodes.length;
+  const { R, S, users } = bitsOf(g, recompute);
+  const M = (i: number) => g.nodes[i]!.bytes / unit;
+  const cap = budget === 'minimize' ? undefined : (budget - g.leafBytes) / unit;
+  const obj = new Row();
+  const rows: string[] = [];
+  const bounds: string[] = [];
+  const bins = new Set<string>();
+  const bit = (x: Bit) => (typeof x === 'string' && bins.add(x), x);
+  /** Emits `row ≤ rhs`; a row of constants only must already hold. */
+  const le = (row: Row, rhs: number) => {
+    const text = row.text();
+    if (!text) {
+      if (row.k > rhs + 1e-9) throw new Error('checkmateLp: a fixed row does not hold');
+      return;
+    }
+    rows.push(`${text} <= ${fmt(rhs - row.k)}`);
+  };
+  for (let t = 0; t < n; t++) {
+    for (let i = 0; i <= t; i++) if (cap !== undefined && g.nodes[i]!.cost > 0) obj.add(g.nodes[i]!.cost / costUnit, bit(R(t, i)));
+    const computed = Array.from({ length: t + 1 }, (_, k) => k).filter((k) => R(t, k) !== 0);
+    for (const j of computed) for (const i of g.nodes[j]!.deps) le(new Row().add(1, bit(R(t, j))).add(-1, bit(R(t, i))).add(-1, bit(S(t, i))), 0);
+    if (t + 1 < n) for (let i = 0; i <= t; i++) le(new Row().add(1, bit(S(t + 1, i))).add(-1, bit(R(t, i))).add(-1, bit(S(t, i))), 0);
+    // memory: U after computing k = U after the previous computed op, less what it freed, + M_k R_t_k
+    let prev: { k: number; freed: Row } | undefined;
+    for (const k of computed) {
+      const u = `U_${t}_${k}`;
+      const row = new Row().add(1, u).add(-M(k), bit(R(t, k)));
+      if (prev) {
+        row.add(-1, `U_${t}_${prev.k}`);
+        prev.freed.terms.forEach((c, f) => row.add(c, f));
+      } else for (let i = 0; i < t; i++) row.add(-M(i), bit(S(t, i)));
+      rows.push(`${row.text()} = ${fmt(row.k === 0 ? 0 : -row.k)}`);
+      if (cap !== undefined) bounds.push(`0 <= ${u} <= ${fmt(cap)}`);
+      else rows.push(`${u} - P <= 0`);
+      const freed = new Row();
+      for (const i of new Set([k, ...g.nodes[k]!.deps])) {
+        if (g.nodes[i]!.output) continue;
+        const later = users[i]!.filter((j) => j > k && j <= t).map((j) => R(t, j)).filter((x) => x !== 0);
+        const keep = S(t + 1, i);
+        if (keep === 1 || later.includes(1)) continue;
+        const f = bit(`F_${t}_${i}_${k}`);
+        const kappa = 2 + later.length;
+        const hazard = new Row().add(-1, bit(R(t, k))).add(1, bit(keep)).add(kappa, f);
+        for (const x of later) hazard.add(1, bit(x));
+        le(hazard, kappa - 1);
+        freed.add(M(i), f);
+      }
+      prev = { k, freed };
+    }
+  }
+  const named = rows.map((r, i) => ` c${i}: ${r}`);
+  if (cap === undefined) obj.add(1, 'P');
+  return ['Minimize', ` obj: ${obj.text() || '0 R_0_0'}`, 'Subject To', ...named, 'Bounds', ...bounds.map((b) => ` ${b}`), 'Binary', ...[...bins].map((b) => ` ${b}`), 'End', ''].join('\n');
+}
