@@ -49,12 +49,13 @@ program
 
 program
   .command('plan')
-  .description('per plan: GPU memory without and with checkpointing, and the recompute overhead')
+  .description('per plan: memory per tier, step time by op class, throughput, MFU and the bottleneck')
   .argument('<file>', '.flex file')
   .option('--plan <name>', 'one plan (default: every plan in the file)')
   .option('--json', 'print {"file", "plans": [...]} on stdout')
-  .addHelpText('after', '\nExamples:\n  flexc plan examples/gpt.flex\n  flexc plan examples/gpt.flex --plan gpt2_small --json')
-  .action((file: string, o: { plan?: string; json?: boolean }) => planCommand(file, o));
+  .option('--svg <file>', 'draw GPU memory over the step (one file per plan: FILE-<plan>.svg when there are several)')
+  .addHelpText('after', '\nExamples:\n  flexc plan examples/gpt.flex\n  flexc plan examples/gpt.flex --plan gpt2_small --json\n  flexc plan examples/llama2-7b.flex --plan pretrain_zero2 --svg memory.svg')
+  .action((file: string, o: { plan?: string; json?: boolean; svg?: string }) => planCommand(file, o));
 
 program
   .command('ir')

@@ -1,43 +1,20 @@
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { extname } from 'node:path';
 import { compile } from '../compile.ts';
-import { planMemory } from '../codegen/memory.ts';
-import type { Module } from '../ir/graph.ts';
-import { flopsOf } from '../ir/ops/registry.ts';
+import { summarize, type PlanSummary } from '../cost/plan-summary.ts';
+import { CATEGORIES } from '../cost/memory.ts';
+import { TIME_CLASSES } from '../cost/step.ts';
 import { checkFile } from '../sema/check.ts';
 import { fmtBytes } from '../sema/units.ts';
 import type { Diagnostic } from '../../grammar/diagnostics.ts';
 import { printDiagnostics } from './diagnostics-out.ts';
 import { EXIT } from './exit.ts';
+import { memorySvg } from './plan-svg.ts';
 
-/** What `flexc plan --json` prints for each plan. */
-export interface PlanSummary {
-  plan: string;
-  task: string;
-  checkpoint: string;
-  budget_bytes: number | null;
-  memory: { gpu: { peak_bytes: number; peak_bytes_without_checkpointing: number } };
-  flops: { step: number; recompute: number; recompute_percent: number };
-}
+export type { PlanSummary };
 
-/** The summary of one compiled plan: the GPU arena with and without checkpointing and the recompute FLOPs. */
-export function summarize(m: Module, config: { name: string; task: { kind: string }; checkpoint: unknown; memory: { gpu?: number } }): PlanSummary {
-  const ck = m.checkpoint;
-  const peak = ck?.bytesWith ?? planMemory(m).arenaBytes;
-  const flops = flopsOf(m.values);
-  const recompute = ck?.recomputeFlops ?? 0;
-  const c = config.checkpoint;
-  return {
-    plan: config.name,
-    task: config.task.kind,
-    checkpoint: typeof c === 'string' ? c : `every(${(c as { every: number }).every})`,
-    budget_bytes: config.memory.gpu ?? null,
-    memory: { gpu: { peak_bytes: peak, peak_bytes_without_checkpointing: ck?.bytesWithout ?? peak } },
-    flops: { step: flops, recompute, recompute_percent: Number(((100 * recompute) / Math.max(1, flops)).toFixed(2)) },
-  };
-}
-
-/** `flexc plan FILE [--plan NAME] [--json]`: per plan, GPU memory with and without checkpointing and the recompute overhead. */
-export function planCommand(file: string, o: { plan?: string; json?: boolean }): void {
+/** `flexc plan FILE [--plan NAME] [--json] [--svg FILE]`: per plan, memory per tier, step time, throughput and MFU. */
+export function planCommand(file: string, o: { plan?: string; json?: boolean; svg?: string }): void {
   if (!existsSync(file)) {
     process.stderr.write(`flexc: no such file: ${file}\n`);
     process.exit(EXIT.usage);
@@ -50,8 +27,18 @@ export function planCommand(file: string, o: { plan?: string; json?: boolean }):
   for (const name of names) {
     const r = compile(file, name);
     program = r.program;
-    if (!r.module || !r.lowered) problems.push(...r.diagnostics);
-    else summaries.push(summarize(r.module, r.lowered.config));
+    if (!r.module || !r.lowered) {
+      problems.push(...r.diagnostics);
+      continue;
+    }
+    const { summary, timeline } = summarize(r.module, r.lowered);
+    summaries.push(summary);
+    if (o.svg) {
+      const path = names.length === 1 ? o.svg : o.svg.replace(new RegExp(`${extname(o.svg).replace('.', '\\.')}$`), '') + `-${name}${extname(o.svg) || '.svg'}`;
+      const capacity = r.lowered.hardware?.gpu?.part['memory'];
+      writeFileSync(`${path}.tmp`, memorySvg(`plan ${name}`, timeline, summary.budget_bytes, typeof capacity === 'number' ? capacity : null));
+      renameSync(`${path}.tmp`, path);
+    }
   }
   if (names.length === 0 && checked.diagnostics.length === 0) process.stderr.write(`flexc: ${file} declares no plan\n`);
   if (problems.length || checked.diagnostics.some((d) => d.severity === 'error')) {
@@ -64,20 +51,41 @@ export function planCommand(file: string, o: { plan?: string; json?: boolean }):
     process.exitCode = EXIT.user;
   }
   if (o.json) process.stdout.write(`${JSON.stringify({ file, plans: summaries }, null, 2)}\n`);
-  else for (const s of summaries) process.stdout.write(`${humanLine(s)}\n`);
+  else process.stdout.write(summaries.map(humanReport).join('\n'));
 }
 
-const fmtFlops = (n: number) => {
+export const fmtFlops = (n: number) => {
   const units = ['', 'k', 'M', 'G', 'T', 'P', 'E'];
   let k = 0;
   while (n >= 1000 && k < units.length - 1) (n /= 1000), k++;
   return n === 0 ? '0 FLOP' : `${n.toPrecision(3)} ${units[k]}FLOP`;
 };
 
-function humanLine(s: PlanSummary): string {
+const fmtSeconds = (s: number) => (s >= 1 ? `${s.toPrecision(3)} s` : s >= 1e-3 ? `${(s * 1e3).toPrecision(3)} ms` : `${(s * 1e6).toPrecision(3)} us`);
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+/** The human report of one plan: memory per tier, recompute, step time by class, throughput, MFU and the bottleneck. */
+export function humanReport(s: PlanSummary): string {
   const g = s.memory.gpu;
+  const on = s.hardware ? ` on ${s.hardware}${s.parallel.data > 1 ? ` (data-parallel ×${s.parallel.data}${s.parallel.zero ? `, ZeRO-${s.parallel.zero}` : ''}${s.parallel.offload.length ? `, offload ${s.parallel.offload.join(' + ')}` : ''})` : s.parallel.offload.length ? ` (offload ${s.parallel.offload.join(' + ')})` : ''}` : '';
+  const parts = (t: PlanSummary['memory']['gpu' | 'host']) =>
+    CATEGORIES.filter((c) => t[c] > 0)
+      .map((c) => `${c.replace('_', ' ')} ${fmtBytes(t[c])}`)
+      .join(', ');
   const budget = s.budget_bytes === null ? 'no budget' : `budget ${fmtBytes(s.budget_bytes)}`;
-  const mem = g.peak_bytes === g.peak_bytes_without_checkpointing ? `GPU peak ${fmtBytes(g.peak_bytes)}` : `GPU peak ${fmtBytes(g.peak_bytes_without_checkpointing)} without checkpointing, ${fmtBytes(g.peak_bytes)} with`;
-  const ck = s.task === 'train' ? `; checkpoint ${s.checkpoint}: recompute ${fmtFlops(s.flops.recompute)} (${s.flops.recompute_percent.toFixed(1)}% of ${fmtFlops(s.flops.step)} per step)` : `; ${fmtFlops(s.flops.step)} per step`;
-  return `plan ${s.plan} (${s.task}): ${mem} (${budget})${ck}`;
+  const lines = [`plan ${s.plan} (${s.task}, ${s.precision}, checkpoint ${s.checkpoint})${on}`];
+  lines.push(`  GPU memory  peak ${fmtBytes(g.peak_bytes)} per GPU (${budget}): ${parts(g)}`);
+  lines.push(`              arena ${fmtBytes(g.arena_bytes)}${g.arena_bytes !== g.arena_bytes_without_checkpointing ? ` with checkpointing, ${fmtBytes(g.arena_bytes_without_checkpointing)} without` : ''}`);
+  if (s.memory.host.peak_bytes > 0) lines.push(`  host memory ${fmtBytes(s.memory.host.peak_bytes)}: ${parts(s.memory.host)}`);
+  lines.push(s.task === 'infer' ? `  compute     ${fmtFlops(s.flops.step)} per step` : `  compute     ${fmtFlops(s.flops.step)} per step per GPU; recompute ${fmtFlops(s.flops.recompute)} (${s.flops.recompute_percent.toFixed(1)}%)`);
+  if (s.time) {
+    const t = s.time;
+    const by = TIME_CLASSES.filter((c) => t.by_class[c] > 0)
+      .map((c) => `${c} ${fmtSeconds(t.by_class[c])} (${pct(t.by_class[c] / t.step_seconds)})`)
+      .join(', ');
+    lines.push(`  step time   ${fmtSeconds(t.step_seconds)}: ${by}`);
+    const rate = s.throughput!.tokens_per_second !== null ? `${Math.round(s.throughput!.tokens_per_second).toLocaleString('en-US')} tokens/s` : `${s.throughput!.samples_per_second.toPrecision(4)} samples/s`;
+    lines.push(`  throughput  ${rate}, MFU ${pct(s.mfu!)}; bottleneck: ${s.bottleneck}`);
+  } else lines.push('  step time   (give the plan hardware with `on: …` to estimate it)');
+  return `${lines.join('\n')}\n`;
 }

@@ -1,11 +1,12 @@
 import { LEAF_OPS, pinnedValues, type Module, type Value } from '../ir/graph.ts';
+import { bytesOf } from '../ir/op.ts';
 
 export const ALIGNMENT = 256;
 
 const roundUp = (n: number, a: number) => Math.ceil(n / a) * a;
 /** Bytes a tensor takes in an arena: its size rounded up to the alignment (at least one word). */
 export const allocatedBytes = (bytes: number) => roundUp(Math.max(bytes, 4), ALIGNMENT);
-export const tensorBytes = (v: Value) => (v.type.shape as number[]).reduce((a, d) => a * d, 1) * 4;
+export const tensorBytes = (v: Value) => bytesOf(v.type);
 
 /** First-fit allocation in one arena, with the free list kept sorted by offset. */
 class Arena {

@@ -1,6 +1,7 @@
 import { pinnedValues, type Module, type Value } from '../ir/graph.ts';
 import type { FloatArray, NDArray, RefContext } from '../ir/op.ts';
 import { getOp } from '../ir/ops/registry.ts';
+import { roundTo } from '../ir/ops/cast.ts';
 
 export type Precision = 'f32' | 'f64';
 
@@ -39,6 +40,7 @@ export function runModule(m: Module, feeds: Tensors, params: Tensors, opts: { pr
         v,
         ctx,
       );
+      if (!(r.data instanceof Int32Array)) roundTo(v.type.dtype, r.data);
     }
     checkShape(v, r);
     env.set(v, r);

@@ -5,6 +5,7 @@ import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { feedTensor, type FeedSpec } from '../../runtime/feeds.ts';
 import type { TextSpec } from '../../runtime/data/text.ts';
 import { initTensor, type InitSpec } from '../../runtime/init.ts';
+import { roundTo } from '../ir/ops/cast.ts';
 import { runModule, type Precision, type Tensors } from './interpret.ts';
 
 export interface SessionOptions {
@@ -33,7 +34,9 @@ export class CpuSession {
     for (const v of module.values) {
       if (v.op !== 'param' && v.op !== 'state') continue;
       const shape = v.type.shape as number[];
-      const data = initTensor(v.attrs as unknown as InitSpec, shape, leafName(v), opts.seed, floats(shape.reduce((a, d) => a * d, 1)));
+      // a master copy starts from its half-precision parameter's numbers
+      const data = initTensor(v.attrs as unknown as InitSpec, shape, String(v.attrs['master'] ?? leafName(v)), opts.seed, floats(shape.reduce((a, d) => a * d, 1)));
+      roundTo(v.type.dtype, data);
       this.params.set(leafName(v), { data, shape });
     }
   }
@@ -50,6 +53,7 @@ export class CpuSession {
         continue;
       }
       const t = feedTensor(name, v.type.dtype, v.type.shape as number[], feedOf(m, v), step, this.opts.seed, { graphs: this.opts.graphs, text: this.opts.text }, this.opts.precision === 'f64');
+      if (!(t.data instanceof Int32Array)) roundTo(v.type.dtype, t.data);
       if (feedOf(m, v).kind === 'synthetic') this.synthetic.set(name, t);
       feeds.set(name, t);
     }

@@ -8,11 +8,14 @@ import { Elaborator } from '../sema/elaborate.ts';
 import { resolvePlan, type PlanConfig } from '../sema/plan.ts';
 import type { Program } from '../sema/program.ts';
 import type { EVal } from '../sema/values.ts';
+import { checkHardware, type HardwareSpec } from '../sema/hardware.ts';
 
 export interface Lowered {
   /** The forward graph, before any pass. */
   forward: Module;
   config: PlanConfig;
+  /** The plan's hardware (`on: …`), presets resolved. */
+  hardware?: HardwareSpec;
 }
 
 /** The plans of the entry file; picks one by name, or the only one. */
@@ -55,7 +58,10 @@ export function lowerPlan(program: Program, plan: A.PlanDecl, opts: { evaluation
     else if (loss.value.type.shape.length !== 0 || loss.value.type.dtype[0] !== 'f') out.push(diag('FLX3061', span, `the loss \`${lossName}\` must be a float scalar, but is ${loss.value.type.dtype}[${loss.value.type.shape.join(', ')}]`, 'reduce it, e.g. with `mean(…)`'));
     else if (!forward.values.some((v) => v.op === 'param')) out.push(diag('FLX3062', span, `model \`${config.model}\` has no parameters to train`));
   }
-  return out.length ? { diagnostics: out } : { lowered: { forward, config }, diagnostics: [] };
+  if (out.length) return { diagnostics: out };
+  const hw = config.hardware ? program.scopes.get(program.entry)?.get(config.hardware) : undefined;
+  const hardware = hw?.decl.kind === 'hardware' ? checkHardware(hw.decl, hw.file, program, []) : undefined;
+  return { lowered: { forward, config, ...(hardware ? { hardware } : {}) }, diagnostics: [] };
 }
 
 

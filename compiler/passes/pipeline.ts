@@ -7,9 +7,11 @@ import { dce } from './dce.ts';
 import { fuseElementwise } from './fuse-elementwise.ts';
 import { optimizer } from './optimizer.ts';
 import type { Pass, PassContext } from './pass.ts';
+import { precision } from './precision.ts';
 
 /** The pass pipeline, in order. */
 export const PIPELINE: readonly Pass[] = [
+  precision, // bf16/fp16 tensors with fp32 master weights (precision: bf16 | fp16)
   autodiff, //  backward graph of the loss
   optimizer, // parameter and optimizer-state updates
   fuseElementwise, // chains of elementwise ops into single kernels (fuse: [elementwise])

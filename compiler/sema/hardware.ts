@@ -7,7 +7,7 @@ type FieldSpec = Dimension | { oneOf: string[] };
 
 /** The fields each kind of hardware part takes, with the quantity each must be. */
 export const PART_FIELDS: Record<string, Record<string, FieldSpec>> = {
-  gpu: { memory: 'bytes', bandwidth: 'bandwidth', fp64: 'flops', fp32: 'flops', tf32: 'flops', fp16: 'flops', bf16: 'flops', fp8: 'flops', int8: 'flops', sms: 'count', efficiency: 'count', launch: 'time' },
+  gpu: { memory: 'bytes', bandwidth: 'bandwidth', fp64: 'flops', fp32: 'flops', tf32: 'flops', fp16: 'flops', bf16: 'flops', fp8: 'flops', int8: 'flops', sms: 'count', efficiency: 'count', memory_efficiency: 'count', launch: 'time' },
   host: { memory: 'bytes', bandwidth: 'bandwidth', cores: 'count' },
   ssd: { capacity: 'bytes', read: 'bandwidth', write: 'bandwidth' },
   link: { bandwidth: 'bandwidth', latency: 'time' },

@@ -30,6 +30,10 @@ export const PlanConfig = z.object({
   placement: z.enum(['auto', 'gpu', 'host']),
   fuse: z.array(z.enum(['elementwise', 'moe'])),
   target: z.enum(['wgsl', 'cuda']),
+  /** fp32 everywhere, or bf16/fp16 tensors with fp32 master weights and optimizer state. */
+  precision: z.enum(['fp32', 'bf16', 'fp16']),
+  /** Data parallelism over `data` GPUs with ZeRO stage `zero` (Rajbhandari et al. 2020); `offload` moves optimizer state (and master weights) or parameters to host memory. */
+  parallel: z.object({ data: z.number().int().positive(), zero: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)]), offload: z.array(z.enum(['optimizer', 'params'])) }),
   seed: z.number().int().nonnegative(),
   steps: z.number().int().positive(),
   /** A character-level corpus feeding the model's `tokens` and `targets` inputs. */
@@ -37,7 +41,7 @@ export const PlanConfig = z.object({
 });
 export type PlanConfig = z.infer<typeof PlanConfig>;
 
-const FIELDS = ['model', 'on', 'bind', 'task', 'memory', 'checkpoint', 'placement', 'fuse', 'target', 'seed', 'steps', 'data'];
+const FIELDS = ['model', 'on', 'bind', 'task', 'memory', 'checkpoint', 'placement', 'fuse', 'target', 'precision', 'parallel', 'seed', 'steps', 'data'];
 const OPT_DEFAULTS = { sgd: { lr: 0.01, beta1: 0, beta2: 0, eps: 1e-8 }, adam: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, adamw: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 } };
 
 const nameOf = (e: A.Expr): string | undefined => (e.kind === 'name' ? e.name : undefined);
@@ -174,6 +178,30 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
   }
   const placement = choice('placement', ['auto', 'gpu', 'host'] as const, 'auto');
   const target = choice('target', ['wgsl', 'cuda'] as const, 'wgsl');
+  const precision = choice('precision', ['fp32', 'bf16', 'fp16'] as const, 'fp32');
+  const parallel: PlanConfig['parallel'] = { data: 1, zero: 0, offload: [] };
+  const pf = fields.get('parallel');
+  if (pf) {
+    if (pf.value.kind !== 'object') bad(pf.value, '`parallel` is a block: `parallel: { data: 8, zero: 2, offload: [optimizer] }`');
+    else
+      for (const f of pf.value.fields) {
+        const v = f.value;
+        if (f.key.name === 'data') {
+          if (v.kind !== 'number' || v.unit || !Number.isInteger(v.value) || v.value < 1) bad(v, '`data` is the number of data-parallel GPUs, a whole number ≥ 1');
+          else parallel.data = v.value;
+        } else if (f.key.name === 'zero') {
+          if (v.kind !== 'number' || v.unit || ![0, 1, 2, 3].includes(v.value)) bad(v, '`zero` is a ZeRO stage: 0, 1, 2 or 3');
+          else parallel.zero = v.value as 0;
+        } else if (f.key.name === 'offload') {
+          const items = v.kind === 'list' ? v.items : [v];
+          for (const i of items) {
+            const n = nameOf(i);
+            if (n !== 'optimizer' && n !== 'params') bad(i, 'what can be offloaded to host memory: `optimizer`, `params`', n ? didYouMean(n, ['optimizer', 'params']) : undefined);
+            else if (!parallel.offload.includes(n)) parallel.offload.push(n);
+          }
+        } else out.push(diag('FLX5001', f.key.span, `\`parallel\` has no field \`${f.key.name}\``, didYouMean(f.key.name, ['data', 'zero', 'offload']) ?? 'it takes `data`, `zero` and `offload`'));
+      }
+  }
   const fuse: PlanConfig['fuse'] = [];
   const ff = fields.get('fuse');
   if (ff) {
@@ -212,7 +240,7 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
   }
 
   if (out.length > before || !model) return undefined;
-  const parsed = PlanConfig.safeParse({ name: p.name.name, model: model.decl.name.name, modelArgs, hardware, bind, task, memory, checkpoint, placement, fuse, target, seed, steps, ...(data ? { data } : {}) });
+  const parsed = PlanConfig.safeParse({ name: p.name.name, model: model.decl.name.name, modelArgs, hardware, bind, task, memory, checkpoint, placement, fuse, target, precision, parallel, seed, steps, ...(data ? { data } : {}) });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const field = fields.get(String(issue.path[0]));

@@ -1,0 +1,104 @@
+import { LEAF_OPS, pinnedValues, type Module, type Value } from '../ir/graph.ts';
+import { bytesOf } from '../ir/op.ts';
+import type { PlanConfig } from '../sema/plan.ts';
+
+export const CATEGORIES = ['parameters', 'gradients', 'optimizer', 'activations', 'kv_cache', 'workspace'] as const;
+export type Category = (typeof CATEGORIES)[number];
+export type Breakdown = Record<Category, number>;
+
+const IN_PLACE = new Set(['sgd', 'adam_m', 'adam_v', 'adam_step', 'cast']);
+const zero = (): Breakdown => ({ parameters: 0, gradients: 0, optimizer: 0, activations: 0, kv_cache: 0, workspace: 0 });
+const total = (b: Breakdown) => CATEGORIES.reduce((a, c) => a + b[c], 0);
+
+export interface TierMemory {
+  peak_bytes: number;
+  /** Each category at the moment of the peak. */
+  at_peak: Breakdown;
+  /** Parameters, gradients and optimizer state with every gradient counted (ZeRO's "model states"). */
+  model_states_bytes: number;
+}
+
+export interface MemoryTimeline {
+  gpu: TierMemory;
+  host: TierMemory;
+  /** GPU bytes per category after each op, in program order (for the memory picture). */
+  points: Breakdown[];
+  /** Index in `points` where the backward pass starts (undefined for inference). */
+  backwardAt?: number;
+}
+
+/** The values of the backward pass and the updates: everything downstream of the loss's seed gradient. */
+export function backwardValues(m: Module): Set<Value> {
+  const seed = m.values.find((v) => v.op === 'const' && v.name === 'loss.grad');
+  const backward = new Set<Value>(seed ? [seed] : []);
+  for (const v of m.values) if (v.inputs.some((x) => backward.has(x))) backward.add(v);
+  return backward;
+}
+
+/**
+ * Memory per tier over a scheduled step, from its IR: leaves are held throughout, a value from its
+ * op to its last reader, outputs to the end; optimizer updates write their leaf in place. Values are
+ * sorted into categories; data parallelism with ZeRO divides the sharded categories by the group size
+ * (stage 1: optimizer state, 2: + gradients, 3: + parameters, which are gathered op by op into
+ * workspace) and offload moves optimizer state (and master weights) or parameters to the host.
+ */
+export function memoryTimeline(m: Module, config: Pick<PlanConfig, 'parallel' | 'task'>): MemoryTimeline {
+  const { data: n, zero: stage, offload } = config.parallel;
+  const gradOf = new Set(m.outputs.filter((o) => o.name.startsWith('grad:')).map((o) => o.value));
+  const pinned = pinnedValues(m);
+  const updates = new Set(m.updates.map((u) => u.value));
+  const backward = backwardValues(m);
+  const leafCategory = (v: Value): Category => {
+    if (v.op === 'param') return 'parameters';
+    if (v.op === 'input') return 'activations';
+    return v.attrs['kv_cache'] ? 'kv_cache' : 'optimizer';
+  };
+  const category = (v: Value): Category | undefined => {
+    if (LEAF_OPS.has(v.op)) return leafCategory(v);
+    if (updates.has(v) && IN_PLACE.has(v.op)) return undefined;
+    if (gradOf.has(v)) return 'gradients';
+    return backward.has(v) ? 'workspace' : 'activations';
+  };
+  const share = (c: Category) => (offloaded(c) ? 0 : (c === 'optimizer' && stage >= 1) || (c === 'gradients' && stage >= 2) || (c === 'parameters' && stage >= 3) ? 1 / n : 1);
+  const offloaded = (c: Category) => (c === 'optimizer' && offload.includes('optimizer')) || (c === 'parameters' && offload.includes('params'));
+  const hostShare = (c: Category) => (offloaded(c) ? (stage >= (c === 'optimizer' ? 1 : 3) ? 1 / n : 1) : 0);
+
+  const live = zero();
+  const host = zero();
+  const states = zero();
+  const lastUse = new Map<Value, number>();
+  m.values.forEach((v, i) => v.inputs.forEach((x) => lastUse.set(x, i)));
+  for (const v of m.values) {
+    const c = category(v);
+    if (!c) continue;
+    const b = bytesOf(v.type);
+    if (c === 'parameters' || c === 'gradients' || c === 'optimizer') states[c] += b * share(c);
+    if (LEAF_OPS.has(v.op)) {
+      live[c] += b * share(c);
+      host[c] += b * hostShare(c);
+    }
+  }
+  const points: Breakdown[] = [];
+  const gpu: TierMemory = { peak_bytes: total(live), at_peak: { ...live }, model_states_bytes: 0 };
+  let backwardAt: number | undefined;
+  m.values.forEach((v, i) => {
+    if (LEAF_OPS.has(v.op)) return;
+    const c = category(v);
+    if (c) live[c] += bytesOf(v.type) * share(c);
+    // ZeRO-3 (or offloaded parameters): the parameters an op reads are gathered for it
+    const gathered = stage >= 3 || offload.includes('params') ? v.inputs.filter((x) => x.op === 'param').reduce((a, x) => a + bytesOf(x.type) * (1 - share('parameters')), 0) : 0;
+    live.workspace += gathered;
+    if (backwardAt === undefined && backward.has(v)) backwardAt = points.length;
+    points.push({ ...live });
+    if (total(live) > gpu.peak_bytes) (gpu.peak_bytes = total(live)), (gpu.at_peak = { ...live });
+    live.workspace -= gathered;
+    for (const x of new Set(v.inputs)) {
+      if (lastUse.get(x) !== i || pinned.has(x) || LEAF_OPS.has(x.op)) continue;
+      const cx = category(x);
+      if (cx) live[cx] -= bytesOf(x.type) * share(cx);
+    }
+  });
+  gpu.model_states_bytes = states.parameters + states.gradients + states.optimizer;
+  const hostTier: TierMemory = { peak_bytes: total(host), at_peak: { ...host }, model_states_bytes: total(host) };
+  return { gpu, host: hostTier, points, ...(backwardAt !== undefined ? { backwardAt } : {}) };
+}

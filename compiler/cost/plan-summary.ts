@@ -1,0 +1,74 @@
+import { planMemory } from '../codegen/memory.ts';
+import type { Module } from '../ir/graph.ts';
+import { flopsOf } from '../ir/ops/registry.ts';
+import type { Lowered } from '../lower/lower.ts';
+import { machineOf } from './device.ts';
+import { memoryTimeline, type Breakdown, type MemoryTimeline } from './memory.ts';
+import { estimateStep, type StepEstimate } from './step.ts';
+
+type Tier = { peak_bytes: number; model_states_bytes: number } & Breakdown;
+
+/** What `flexc plan --json` prints for each plan. */
+export interface PlanSummary {
+  plan: string;
+  task: string;
+  precision: string;
+  checkpoint: string;
+  budget_bytes: number | null;
+  hardware: string | null;
+  parallel: { data: number; zero: number; offload: string[] };
+  memory: {
+    gpu: Tier & { arena_bytes: number; arena_bytes_without_checkpointing: number };
+    host: Tier;
+  };
+  flops: { step: number; recompute: number; recompute_percent: number };
+  /** Null without hardware (`on: …`) to time it on. */
+  time: Omit<StepEstimate, 'flops' | 'mfu' | 'bottleneck' | 'tokens_per_step' | 'samples_per_step'> | null;
+  throughput: { tokens_per_second: number | null; samples_per_second: number } | null;
+  mfu: number | null;
+  bottleneck: string | null;
+}
+
+/** The summary of one compiled plan, and the memory timeline behind it (for the picture). */
+export function summarize(m: Module, low: Lowered): { summary: PlanSummary; timeline: MemoryTimeline } {
+  const config = low.config;
+  const ck = m.checkpoint;
+  const arena = ck?.bytesWith ?? planMemory(m).arenaBytes;
+  const flops = flopsOf(m.values);
+  const recompute = ck?.recomputeFlops ?? 0;
+  const c = config.checkpoint;
+  const timeline = memoryTimeline(m, config);
+  const tier = (t: MemoryTimeline['gpu']): Tier => ({ peak_bytes: t.peak_bytes, ...t.at_peak, model_states_bytes: t.model_states_bytes });
+  const machine = low.hardware ? machineOf(low.hardware) : undefined;
+  const est = machine ? estimateStep(m, config, machine) : undefined;
+  const summary: PlanSummary = {
+    plan: config.name,
+    task: config.task.kind,
+    precision: config.precision,
+    checkpoint: typeof c === 'string' ? c : `every(${c.every})`,
+    budget_bytes: config.memory.gpu ?? null,
+    hardware: config.hardware ?? null,
+    parallel: config.parallel,
+    memory: {
+      gpu: { ...tier(timeline.gpu), arena_bytes: arena, arena_bytes_without_checkpointing: ck?.bytesWithout ?? arena },
+      host: tier(timeline.host),
+    },
+    flops: { step: flops, recompute, recompute_percent: Number(((100 * recompute) / Math.max(1, flops)).toFixed(2)) },
+    time: est
+      ? {
+          step_seconds: est.step_seconds,
+          forward_seconds: est.forward_seconds,
+          backward_seconds: est.backward_seconds,
+          optimizer_seconds: est.optimizer_seconds,
+          by_class: est.by_class,
+          communication_seconds: est.communication_seconds,
+          transfer_seconds: est.transfer_seconds,
+          kernels: est.kernels,
+        }
+      : null,
+    throughput: est ? { tokens_per_second: est.tokens_per_step !== undefined ? est.tokens_per_step / est.step_seconds : null, samples_per_second: est.samples_per_step / est.step_seconds } : null,
+    mfu: est ? est.mfu : null,
+    bottleneck: est ? est.bottleneck : null,
+  };
+  return { summary, timeline };
+}

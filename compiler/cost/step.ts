@@ -1,0 +1,131 @@
+import { LEAF_OPS, type Module } from '../ir/graph.ts';
+import { bytesOf } from '../ir/op.ts';
+import type { DType } from '../ir/types.ts';
+import type { PlanConfig } from '../sema/plan.ts';
+import { allGather, allReduce, reduceScatter, type Fabric } from './collectives.ts';
+import { peakFor, type Machine } from './device.ts';
+import { backwardValues } from './memory.ts';
+import { classOf, opTime, weightDerived, type OpClass } from './op-time.ts';
+
+export const TIME_CLASSES = ['matmul', 'attention', 'elementwise', 'optimizer', 'communication', 'transfers'] as const;
+export type TimeClass = (typeof TIME_CLASSES)[number];
+
+export interface StepEstimate {
+  step_seconds: number;
+  forward_seconds: number;
+  backward_seconds: number;
+  optimizer_seconds: number;
+  /** Seconds each class adds to the step (communication and transfers: the part not hidden behind compute). */
+  by_class: Record<TimeClass, number>;
+  /** All collective time per step, hidden or not. */
+  communication_seconds: number;
+  transfer_seconds: number;
+  /** FLOPs per GPU per step: executed (recomputation included) and the model's own. */
+  flops: { executed: number; model: number };
+  kernels: number;
+  tokens_per_step?: number;
+  samples_per_step: number;
+  mfu: number;
+  bottleneck: string;
+}
+
+/**
+ * Step time of a scheduled module on a machine: every op by the roofline (op-time.ts), in program
+ * order on one stream; data-parallel collectives by the ring model over the network, gradient
+ * reduction hidden behind the backward pass and ZeRO-3's parameter gathers behind the pass that
+ * needs them (as DDP and DeepSpeed bucket and prefetch); offload transfers over the GPU–host link.
+ */
+export function estimateStep(m: Module, config: Pick<PlanConfig, 'parallel' | 'precision' | 'task'>, machine: Machine): StepEstimate {
+  const d = machine.gpu;
+  const backward = backwardValues(m);
+  const fromWeights = weightDerived(m.values);
+  const updates = new Set(m.updates.map((u) => u.value));
+  const by: Record<TimeClass, number> = { matmul: 0, attention: 0, elementwise: 0, optimizer: 0, communication: 0, transfers: 0 };
+  const bound: Record<string, number> = {};
+  let fwd = 0;
+  let bwd = 0;
+  let opt = 0;
+  let executed = 0;
+  let kernels = 0;
+  for (const v of m.values) {
+    if (LEAF_OPS.has(v.op)) continue;
+    const t = opTime(v, d);
+    const c: OpClass = classOf(v, fromWeights);
+    by[c] += t.seconds;
+    bound[`${c}:${t.bound}`] = (bound[`${c}:${t.bound}`] ?? 0) + t.seconds;
+    executed += t.flops;
+    if (t.seconds > 0) kernels++;
+    if (c === 'optimizer' || (updates.has(v) && v.op === 'cast')) opt += t.seconds;
+    else if (backward.has(v)) bwd += t.seconds;
+    else fwd += t.seconds;
+  }
+  const model = executed - (m.checkpoint?.recomputeFlops ?? 0);
+
+  const { data: n, zero, offload } = config.parallel;
+  const grads = m.outputs.filter((o) => o.name.startsWith('grad:')).reduce((a, o) => a + bytesOf(o.value.type), 0);
+  const params = m.values.filter((v) => v.op === 'param').reduce((a, v) => a + bytesOf(v.type), 0);
+  const fabric: Fabric = { n, bandwidth: machine.network?.bandwidth ?? Infinity, latency: machine.network?.latency ?? 0 };
+  let hiddenBwd = 0;
+  let hiddenFwd = 0;
+  let exposed = 0;
+  if (config.task.kind !== 'infer' && n > 1) {
+    if (zero === 0) hiddenBwd += allReduce(grads, fabric);
+    else {
+      hiddenBwd += reduceScatter(grads, fabric);
+      if (zero < 3) exposed += allGather(params, fabric); // updated parameters back to every rank
+    }
+    if (zero === 3) (hiddenFwd += allGather(params, fabric)), (hiddenBwd += allGather(params, fabric));
+  }
+  const comm = hiddenBwd + hiddenFwd + exposed;
+  by.communication = Math.max(0, hiddenBwd - bwd) + Math.max(0, hiddenFwd - fwd) + exposed;
+
+  const link = machine.link?.bandwidth ?? Infinity;
+  const shard = (bytes: number, stage: number) => bytes / (zero >= stage ? n : 1);
+  let transfers = 0;
+  if (config.task.kind !== 'infer' && offload.includes('optimizer')) {
+    // gradients down, updated half-precision parameters up; the host runs the optimizer over its shard
+    const down = shard(grads, 1);
+    const up = shard(params, 1);
+    const optimizerBytes = m.values.filter((v) => v.op === 'state' && !v.attrs['kv_cache']).reduce((a, v) => a + bytesOf(v.type), 0);
+    const hostBw = machine.host?.bandwidth ?? Infinity;
+    const t = (down + up) / link + (2 * shard(optimizerBytes, 1) + down) / hostBw;
+    transfers += t;
+    by.transfers += t;
+    by.optimizer = 0;
+    opt = 0;
+  }
+  if (offload.includes('params')) {
+    const t = shard(params, 3) / link;
+    transfers += config.task.kind === 'infer' ? t : 2 * t;
+    by.transfers += Math.max(0, t - fwd) + (config.task.kind === 'infer' ? 0 : Math.max(0, t - bwd));
+  }
+  const step = fwd + bwd + opt + by.communication + by.transfers;
+
+  const tokens = m.values.find((v) => v.op === 'input' && v.attrs['name'] === 'tokens');
+  const firstInput = m.values.find((v) => v.op === 'input' && v.attrs['feed'] !== 'step');
+  const perRank = tokens ? (tokens.type.shape as number[]).reduce((a, x) => a * x, 1) : undefined;
+  const samples = ((tokens ?? firstInput)?.type.shape[0] as number | undefined) ?? 1;
+  const dtype: DType = config.precision === 'bf16' ? 'bf16' : config.precision === 'fp16' ? 'f16' : 'f32';
+  const mfu = step > 0 ? model / (step * peakFor(d, dtype)) : 0;
+  const worst = TIME_CLASSES.reduce((a, c) => (by[c] > by[a] ? c : a), 'matmul' as TimeClass);
+  const how = Object.entries(bound)
+    .filter(([k]) => k.startsWith(`${worst}:`))
+    .sort((a, b) => b[1] - a[1])[0]?.[0]
+    .split(':')[1];
+  const bottleneck = worst === 'communication' ? 'communication (data-parallel collectives)' : worst === 'transfers' ? 'transfers over the GPU–host link' : `${worst} (${how === 'compute' ? 'compute-bound' : how === 'memory' ? 'memory-bound' : 'launch-bound'})`;
+  return {
+    step_seconds: step,
+    forward_seconds: fwd,
+    backward_seconds: bwd,
+    optimizer_seconds: opt,
+    by_class: by,
+    communication_seconds: comm,
+    transfer_seconds: transfers,
+    flops: { executed, model },
+    kernels,
+    ...(perRank !== undefined ? { tokens_per_step: perRank * n } : {}),
+    samples_per_step: samples * n,
+    mfu,
+    bottleneck,
+  };
+}
