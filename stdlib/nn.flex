@@ -38,3 +38,33 @@ layer CausalSelfAttention(x: f32[B, T, d], heads: int) -> f32[B, T, d] {
   let y = transpose(softmax(scores) @ v, [0, 2, 1, 3])
   return reshape(y, [B, T, d]) @ wo + bo
 }
+
+// Root-mean-square normalisation over the last axis with a learned scale (Zhang & Sennrich 2019; Llama).
+layer RMSNorm(x: f32[..., d], eps: float = 1e-5) -> f32[..., d] {
+  param weight: f32[d] = ones()
+  return x / sqrt(mean(x * x, axis: -1, keepdims: true) + eps) * weight
+}
+
+// The SwiGLU feed-forward block (Shazeer 2020; Llama): (silu(x·W_gate) ⊙ x·W_up)·W_down, no biases.
+layer SwiGlu(x: f32[..., d], hidden: int) -> f32[..., d] {
+  param w_gate: f32[d, hidden] = normal(0.02)
+  param w_up: f32[d, hidden] = normal(0.02)
+  param w_down: f32[hidden, d] = normal(0.02)
+  return (silu(x @ w_gate) * (x @ w_up)) @ w_down
+}
+
+// Causal self-attention with rotary position embeddings and grouped-query attention (Llama 2):
+// `kv_heads` key/value heads, each shared by heads / kv_heads query heads; no biases.
+layer GqaAttention(x: f32[B, T, d], heads: int, kv_heads: int) -> f32[B, T, d] {
+  param wq: f32[d, d] = normal(0.02)
+  param wk: f32[d, kv_heads * (d / heads)] = normal(0.02)
+  param wv: f32[d, kv_heads * (d / heads)] = normal(0.02)
+  param wo: f32[d, d] = normal(0.02)
+  let q = rope(transpose(reshape(x @ wq, [B, T, heads, d / heads]), [0, 2, 1, 3]))
+  let k = rope(transpose(reshape(x @ wk, [B, T, kv_heads, d / heads]), [0, 2, 1, 3]))
+  let v = transpose(reshape(x @ wv, [B, T, kv_heads, d / heads]), [0, 2, 1, 3])
+  let groups = reshape(q, [B, kv_heads, heads / kv_heads, T, d / heads])
+  let scores = causal_mask(groups @ transpose(reshape(k, [B, kv_heads, 1, T, d / heads])) / sqrt(d / heads))
+  let y = reshape(softmax(scores) @ reshape(v, [B, kv_heads, 1, T, d / heads]), [B, heads, T, d / heads])
+  return reshape(transpose(y, [0, 2, 1, 3]), [B, T, d]) @ wo
+}

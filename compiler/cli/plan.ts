@@ -75,7 +75,10 @@ export function humanReport(s: PlanSummary): string {
   const budget = s.budget_bytes === null ? 'no budget' : `budget ${fmtBytes(s.budget_bytes)}`;
   const lines = [`plan ${s.plan} (${s.task}, ${s.precision}, checkpoint ${s.checkpoint})${on}`];
   lines.push(`  GPU memory  peak ${fmtBytes(g.peak_bytes)} per GPU (${budget}): ${parts(g)}`);
-  lines.push(`              arena ${fmtBytes(g.arena_bytes)}${g.arena_bytes !== g.arena_bytes_without_checkpointing ? ` with checkpointing, ${fmtBytes(g.arena_bytes_without_checkpointing)} without` : ''}`);
+  const capacity = s.memory.gpu.capacity_bytes;
+  if (capacity !== null && g.peak_bytes > capacity) lines.push(`              does not fit: the GPU has ${fmtBytes(capacity)}`);
+  if (s.parallel.data === 1 && !s.parallel.offload.length && s.precision === 'fp32')
+    lines.push(`              arena ${fmtBytes(g.arena_bytes)}${g.arena_bytes !== g.arena_bytes_without_checkpointing ? ` with checkpointing, ${fmtBytes(g.arena_bytes_without_checkpointing)} without` : ''}`);
   if (s.memory.host.peak_bytes > 0) lines.push(`  host memory ${fmtBytes(s.memory.host.peak_bytes)}: ${parts(s.memory.host)}`);
   lines.push(s.task === 'infer' ? `  compute     ${fmtFlops(s.flops.step)} per step` : `  compute     ${fmtFlops(s.flops.step)} per step per GPU; recompute ${fmtFlops(s.flops.recompute)} (${s.flops.recompute_percent.toFixed(1)}%)`);
   if (s.time) {

@@ -18,7 +18,8 @@ export interface PlanSummary {
   hardware: string | null;
   parallel: { data: number; zero: number; offload: string[] };
   memory: {
-    gpu: Tier & { arena_bytes: number; arena_bytes_without_checkpointing: number };
+    /** `arena_*`: the single-GPU fp32-style arena the build allocates (updates not in place, nothing sharded). */
+    gpu: Tier & { capacity_bytes: number | null; fits: boolean | null; arena_bytes: number; arena_bytes_without_checkpointing: number };
     host: Tier;
   };
   flops: { step: number; recompute: number; recompute_percent: number };
@@ -41,6 +42,7 @@ export function summarize(m: Module, low: Lowered): { summary: PlanSummary; time
   const tier = (t: MemoryTimeline['gpu']): Tier => ({ peak_bytes: t.peak_bytes, ...t.at_peak, model_states_bytes: t.model_states_bytes });
   const machine = low.hardware ? machineOf(low.hardware) : undefined;
   const est = machine ? estimateStep(m, config, machine) : undefined;
+  const capacity = machine && Number.isFinite(machine.gpu.memory) ? machine.gpu.memory : undefined;
   const summary: PlanSummary = {
     plan: config.name,
     task: config.task.kind,
@@ -50,7 +52,7 @@ export function summarize(m: Module, low: Lowered): { summary: PlanSummary; time
     hardware: config.hardware ?? null,
     parallel: config.parallel,
     memory: {
-      gpu: { ...tier(timeline.gpu), arena_bytes: arena, arena_bytes_without_checkpointing: ck?.bytesWithout ?? arena },
+      gpu: { ...tier(timeline.gpu), capacity_bytes: capacity ?? null, fits: capacity === undefined ? null : timeline.gpu.peak_bytes <= capacity, arena_bytes: arena, arena_bytes_without_checkpointing: ck?.bytesWithout ?? arena },
       host: tier(timeline.host),
     },
     flops: { step: flops, recompute, recompute_percent: Number(((100 * recompute) / Math.max(1, flops)).toFixed(2)) },

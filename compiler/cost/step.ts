@@ -1,6 +1,7 @@
 import { LEAF_OPS, type Module } from '../ir/graph.ts';
 import { bytesOf } from '../ir/op.ts';
 import type { DType } from '../ir/types.ts';
+import { getOp } from '../ir/ops/registry.ts';
 import type { PlanConfig } from '../sema/plan.ts';
 import { allGather, allReduce, reduceScatter, type Fabric } from './collectives.ts';
 import { peakFor, type Machine } from './device.ts';
@@ -9,6 +10,9 @@ import { classOf, opTime, weightDerived, type OpClass } from './op-time.ts';
 
 export const TIME_CLASSES = ['matmul', 'attention', 'elementwise', 'optimizer', 'communication', 'transfers'] as const;
 export type TimeClass = (typeof TIME_CLASSES)[number];
+
+const optimizerFlops = (m: Module) => m.values.filter((v) => OPTIMIZER_OPS.has(v.op)).reduce((a, v) => a + getOp(v.op).cost(v).flops, 0);
+const OPTIMIZER_OPS = new Set(['sgd', 'adam_m', 'adam_v', 'adam_step']);
 
 export interface StepEstimate {
   step_seconds: number;
@@ -59,9 +63,15 @@ export function estimateStep(m: Module, config: Pick<PlanConfig, 'parallel' | 'p
     else if (backward.has(v)) bwd += t.seconds;
     else fwd += t.seconds;
   }
+  const { data: n, zero, offload } = config.parallel;
+  if (zero >= 1 && n > 1) {
+    // each rank updates its shard of the parameters
+    executed -= optimizerFlops(m) * (1 - 1 / n);
+    opt /= n;
+    by.optimizer /= n;
+  }
   const model = executed - (m.checkpoint?.recomputeFlops ?? 0);
 
-  const { data: n, zero, offload } = config.parallel;
   const grads = m.outputs.filter((o) => o.name.startsWith('grad:')).reduce((a, o) => a + bytesOf(o.value.type), 0);
   const params = m.values.filter((v) => v.op === 'param').reduce((a, v) => a + bytesOf(v.type), 0);
   const fabric: Fabric = { n, bandwidth: machine.network?.bandwidth ?? Infinity, latency: machine.network?.latency ?? 0 };

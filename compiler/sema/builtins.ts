@@ -86,6 +86,19 @@ export const BUILTINS: Record<string, Builtin> = {
   log: unary('log', 'natural logarithm', Math.log),
   sigmoid: unary('sigmoid', '1 / (1 + e^-x)', (x) => 1 / (1 + Math.exp(-x))),
   sqrt: unary('sqrt', 'square root', Math.sqrt),
+  silu: {
+    params: [X],
+    doc: 'x · sigmoid(x) (SiLU, the gate of SwiGLU)',
+    build: (cx, a) => {
+      const x = tensor(a, 'x');
+      return cx.op('mul', [x, (cx.op('sigmoid', [x]) as EVal & { kind: 'tensor' }).v]);
+    },
+  },
+  rope: {
+    params: [X, { name: 'base', kind: 'float', default: num(10000) }],
+    doc: 'rotary position embedding over x[..., T, h] (pairs i and i + h/2 rotated by t·base^(−2i/h))',
+    build: (cx, a) => cx.op('rope', [tensor(a, 'x')], { base: int(a, 'base'), sign: 1 }),
+  },
   softmax: {
     params: [X, { name: 'axis', kind: 'int', default: num(-1) }],
     doc: 'softmax over the last axis',

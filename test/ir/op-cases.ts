@@ -11,6 +11,16 @@ export interface OpCase extends Case {
 
 const gelu: TfFn = ([x]) => tf.mul(tf.mul(x!, 0.5), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x!, tf.mul(0.044715, tf.pow(x!, 3)))))));
 
+/** Rotary embedding written with tfjs ops: rotate_half form with cos/sin tables over [T, h]. */
+function ropeTf(x: tf.Tensor, base: number): tf.Tensor {
+  const [t, h] = x.shape.slice(-2) as [number, number];
+  const angles = Array.from({ length: t }, (_, p) => Array.from({ length: h }, (_, j) => p * base ** ((-2 * (j % (h / 2))) / h)));
+  const cos = tf.cos(tf.tensor2d(angles));
+  const sin = tf.sin(tf.tensor2d(angles));
+  const [a, z] = tf.split(x, 2, -1);
+  return tf.add(tf.mul(x, cos), tf.mul(tf.concat([tf.neg(z!), a!], -1), sin));
+}
+
 /** A dense matrix from the CSR arrays used by the spmm cases. */
 const csr = { rows: 4, cols: 3, indptr: [0, 2, 3, 3, 5], indices: [0, 2, 1, 0, 1], values: [0.5, -1, 2, 0.25, 1.5] };
 const csrT = transposeCsr({ indptr: Int32Array.from(csr.indptr), indices: Int32Array.from(csr.indices), values: Float32Array.from(csr.values) }, csr.rows, csr.cols);
@@ -106,6 +116,8 @@ export const OP_CASES: OpCase[] = [
     tf: ([, , , , , , x]) => tf.matMul(denseA(), x!, true, false),
   },
   { label: 'causal_mask', op: 'causal_mask', attrs: { fill: 0 }, inputs: [{ shape: [2, 4, 4] }], tf: ([x]) => tf.mul(x!, tf.linalg.bandPart(tf.ones([4, 4]), -1, 0)) },
+  { label: 'rope', op: 'rope', attrs: { base: 100, sign: 1 }, inputs: [{ shape: [2, 5, 6] }], tf: ([x]) => ropeTf(x!, 100) },
+  { label: 'cast (f32 to f32: the gradient rule; bf16/fp16 rounding is tested with the precision pass)', op: 'cast', attrs: { dtype: 'f32' }, inputs: [{ shape: [3, 4] }], tf: ([x]) => x! },
   { label: 'broadcast_to', op: 'broadcast_to', attrs: { shape: [2, 3, 4] }, inputs: [{ shape: [3, 1] }], tf: ([x]) => tf.broadcastTo(x!, [2, 3, 4]) },
   { label: 'sum_to', op: 'sum_to', attrs: { shape: [3, 1] }, inputs: [{ shape: [2, 3, 4] }], tf: ([x]) => tf.sum(tf.sum(x!, 0), 1, true) },
 ];

@@ -26,7 +26,7 @@ export const UNARY: Record<string, Unary> = {
   exp: { f: Math.exp, flops: 2, grad: (b, v, dy) => b.op('mul', [dy, v]) },
   log: { f: Math.log, flops: 2, grad: (b, v, dy) => b.op('div', [dy, v.inputs[0]!]) },
   sigmoid: { f: (x) => 1 / (1 + Math.exp(-x)), flops: 4, grad: (b, v, dy) => b.op('sigmoid_grad', [v, dy]) },
-  sqrt: { f: Math.sqrt, flops: 2, grad: (b, v, dy) => b.op('div', [b.op('mul', [dy, b.scalar(0.5)]), v]) },
+  sqrt: { f: Math.sqrt, flops: 2, grad: (b, v, dy) => b.op('div', [b.op('mul', [dy, b.scalar(0.5, dy.type.dtype)]), v]) },
 };
 
 /** Backward ops of the unary functions: (saved operand or result, dy) -> dx. */

@@ -43,7 +43,7 @@ function reduceDef(name: 'sum' | 'mean' | 'max'): OpDef {
       }
       const spread = b.op('broadcast_to', [k], { shape: xShape });
       if (name === 'sum') return [spread];
-      return [b.op('mul', [spread, b.scalar(size(shapeOf(v)) / size(xShape))])];
+      return [b.op('mul', [spread, b.scalar(size(shapeOf(v)) / size(xShape), spread.type.dtype)])];
     },
     cost: (v) => ({ flops: elems(v.inputs[0]!.type), bytes: bytesOf(v.inputs[0]!.type) + bytesOf(v.type) }),
     ref: ([x], v, ctx) => {

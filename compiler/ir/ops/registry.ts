@@ -13,13 +13,14 @@ import { maskOps } from './mask.ts';
 import { matmulOps } from './matmul.ts';
 import { optimizerOps } from './optimizer.ts';
 import { reduceOps } from './reduce.ts';
+import { ropeOps } from './rope.ts';
 import { shapeOps } from './shape.ts';
 import { softmaxOps } from './softmax.ts';
 import { sparseOps } from './sparse.ts';
 
 /** Every op of the IR, each defined once in its family's file. */
 export const OPS: ReadonlyMap<string, OpDef> = new Map(
-  [constantOps, castOps, elementwiseOps, broadcastOps, matmulOps, reduceOps, softmaxOps, layernormOps, shapeOps, gatherOps, lossOps, dropoutOps, sparseOps, maskOps, optimizerOps, fusedOps]
+  [constantOps, castOps, elementwiseOps, broadcastOps, matmulOps, reduceOps, softmaxOps, layernormOps, shapeOps, gatherOps, lossOps, dropoutOps, sparseOps, maskOps, ropeOps, optimizerOps, fusedOps]
     .flat()
     .map((d) => [d.name, d]),
 );
