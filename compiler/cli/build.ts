@@ -53,6 +53,13 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
     return undefined;
   }
   const config = r.lowered.config;
+  if (config.precision !== 'fp32') {
+    const decl = selectPlan(r.program, config.name).plan!;
+    const field = decl.fields.find((f) => f.key.name === 'precision') ?? decl.name;
+    printDiagnostics([diag('FLX7004', field.span, `plan \`${config.name}\` computes in ${config.precision}, but the WGSL kernels compute in fp32`, 'build it with `precision: fp32`; `flexc plan` and `flexc run` (the CPU interpreter emulates half precision) take it as it is')], r.program, false);
+    process.exitCode = EXIT.user;
+    return undefined;
+  }
   const final = resolve(o.out, config.name);
   const graphs = graphResolver(r.program);
   const used: Record<string, GraphSpec> = {};

@@ -74,6 +74,25 @@ export const elementwiseEmitters: Record<string, Emitter> = {
     const { dispatch, index } = linear(count(v));
     return { workgroup: [WG, 1, 1], dispatch, body: `${index}\n  res[i] = a0[i];` };
   },
+  // WGSL kernels compute and store f32: a cast between f32 tensors is a copy (half-precision plans are not built for WebGPU)
+  cast: (v) => {
+    const { dispatch, index } = linear(count(v));
+    return { workgroup: [WG, 1, 1], dispatch, body: `${index}\n  res[i] = a0[i];` };
+  },
+  rope: (v) => {
+    const [t, h] = shape(v).slice(-2) as [number, number];
+    const half = h / 2;
+    const { dispatch, index } = linear(count(v));
+    const lines = [
+      `let j = i % ${u32(h)};`,
+      `let p = (i / ${u32(h)}) % ${u32(t)};`,
+      `let angle = ${f32(num(v.attrs, 'sign'))} * f32(p) * pow(${f32(num(v.attrs, 'base'))}, ${f32(-2 / h)} * f32(j % ${u32(half)}));`,
+      'let c = cos(angle);',
+      'let s = sin(angle);',
+      `if (j < ${u32(half)}) { res[i] = a0[i] * c - a0[i + ${u32(half)}] * s; } else { res[i] = a0[i] * c + a0[i - ${u32(half)}] * s; }`,
+    ];
+    return { workgroup: [WG, 1, 1], dispatch, body: `${index}\n  ${lines.join('\n  ')}` };
+  },
   const: (v) => ({ workgroup: [1, 1, 1], dispatch: [1, 1, 1], body: `res[0] = ${v.type.dtype === 'i32' ? `${num(v.attrs, 'value')}i` : f32(num(v.attrs, 'value'))};` }),
   full: (v) => {
     const { dispatch, index } = linear(count(v));
