@@ -54,7 +54,7 @@ export function planCommand(file: string, o: { plan?: string; json?: boolean; sv
   else process.stdout.write(summaries.map(humanReport).join('\n'));
 }
 
-export const fmtFlops = (n: number) => {
+const fmtFlops = (n: number) => {
   const units = ['', 'k', 'M', 'G', 'T', 'P', 'E'];
   let k = 0;
   while (n >= 1000 && k < units.length - 1) (n /= 1000), k++;

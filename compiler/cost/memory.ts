@@ -1,12 +1,14 @@
 import { LEAF_OPS, pinnedValues, type Module, type Value } from '../ir/graph.ts';
 import { bytesOf } from '../ir/op.ts';
+import { OPTIMIZER_OPS } from '../ir/ops/optimizer.ts';
 import type { PlanConfig } from '../sema/plan.ts';
 
 export const CATEGORIES = ['parameters', 'gradients', 'optimizer', 'activations', 'kv_cache', 'workspace'] as const;
 export type Category = (typeof CATEGORIES)[number];
 export type Breakdown = Record<Category, number>;
 
-const IN_PLACE = new Set(['sgd', 'adam_m', 'adam_v', 'adam_step', 'cast']);
+/** Updates a real optimizer writes into its leaf: the update ops and the cast back to a half-precision parameter. */
+const IN_PLACE = new Set([...OPTIMIZER_OPS, 'cast']);
 const zero = (): Breakdown => ({ parameters: 0, gradients: 0, optimizer: 0, activations: 0, kv_cache: 0, workspace: 0 });
 const total = (b: Breakdown) => CATEGORIES.reduce((a, c) => a + b[c], 0);
 

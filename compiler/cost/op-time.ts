@@ -1,19 +1,19 @@
 import { LEAF_OPS, type Value } from '../ir/graph.ts';
 import { getOp } from '../ir/ops/registry.ts';
+import { OPTIMIZER_OPS } from '../ir/ops/optimizer.ts';
 import { peakFor, type Device } from './device.ts';
 
 /** Where step time goes (communication and transfers are added by the step model). */
 export type OpClass = 'matmul' | 'attention' | 'elementwise' | 'optimizer';
 
 const ATTENTION = new Set(['softmax', 'causal_mask']);
-const OPTIMIZER = new Set(['sgd', 'adam_m', 'adam_v', 'adam_step']);
 
 /**
  * An op's class: a matrix product against weights is `matmul`; a product of two activations
  * (scores = q·kᵀ, softmax·v), the softmax over scores and the causal mask are `attention`.
  */
 export function classOf(v: Value, fromWeights: (v: Value) => boolean): OpClass {
-  if (OPTIMIZER.has(v.op)) return 'optimizer';
+  if (OPTIMIZER_OPS.has(v.op)) return 'optimizer';
   if (v.op === 'matmul' || v.op === 'spmm') return v.inputs.some(fromWeights) ? 'matmul' : 'attention';
   if (ATTENTION.has(v.op) && (v.type.shape.length ?? 0) >= 4) return 'attention';
   if (v.op === 'fused' && v.inputs.some((x) => x.op === 'causal_mask')) return 'attention';

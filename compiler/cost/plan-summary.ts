@@ -30,6 +30,8 @@ export interface PlanSummary {
   bottleneck: string | null;
 }
 
+const timeOf = ({ flops: _f, mfu: _m, bottleneck: _b, tokens_per_step: _t, samples_per_step: _s, ...time }: StepEstimate): NonNullable<PlanSummary['time']> => time;
+
 /** The summary of one compiled plan, and the memory timeline behind it (for the picture). */
 export function summarize(m: Module, low: Lowered): { summary: PlanSummary; timeline: MemoryTimeline } {
   const config = low.config;
@@ -56,18 +58,7 @@ export function summarize(m: Module, low: Lowered): { summary: PlanSummary; time
       host: tier(timeline.host),
     },
     flops: { step: flops, recompute, recompute_percent: Number(((100 * recompute) / Math.max(1, flops)).toFixed(2)) },
-    time: est
-      ? {
-          step_seconds: est.step_seconds,
-          forward_seconds: est.forward_seconds,
-          backward_seconds: est.backward_seconds,
-          optimizer_seconds: est.optimizer_seconds,
-          by_class: est.by_class,
-          communication_seconds: est.communication_seconds,
-          transfer_seconds: est.transfer_seconds,
-          kernels: est.kernels,
-        }
-      : null,
+    time: est ? timeOf(est) : null,
     throughput: est ? { tokens_per_second: est.tokens_per_step !== undefined ? est.tokens_per_step / est.step_seconds : null, samples_per_second: est.samples_per_step / est.step_seconds } : null,
     mfu: est ? est.mfu : null,
     bottleneck: est ? est.bottleneck : null,

@@ -1,7 +1,6 @@
 import { LEAF_OPS, type Module } from '../ir/graph.ts';
 import { bytesOf } from '../ir/op.ts';
 import type { DType } from '../ir/types.ts';
-import { getOp } from '../ir/ops/registry.ts';
 import type { PlanConfig } from '../sema/plan.ts';
 import { allGather, allReduce, reduceScatter, type Fabric } from './collectives.ts';
 import { peakFor, type Machine } from './device.ts';
@@ -10,9 +9,6 @@ import { classOf, opTime, weightDerived, type OpClass } from './op-time.ts';
 
 export const TIME_CLASSES = ['matmul', 'attention', 'elementwise', 'optimizer', 'communication', 'transfers'] as const;
 export type TimeClass = (typeof TIME_CLASSES)[number];
-
-const optimizerFlops = (m: Module) => m.values.filter((v) => OPTIMIZER_OPS.has(v.op)).reduce((a, v) => a + getOp(v.op).cost(v).flops, 0);
-const OPTIMIZER_OPS = new Set(['sgd', 'adam_m', 'adam_v', 'adam_step']);
 
 export interface StepEstimate {
   step_seconds: number;
@@ -50,6 +46,7 @@ export function estimateStep(m: Module, config: Pick<PlanConfig, 'parallel' | 'p
   let bwd = 0;
   let opt = 0;
   let executed = 0;
+  let optimizerFlops = 0;
   let kernels = 0;
   for (const v of m.values) {
     if (LEAF_OPS.has(v.op)) continue;
@@ -58,6 +55,7 @@ export function estimateStep(m: Module, config: Pick<PlanConfig, 'parallel' | 'p
     by[c] += t.seconds;
     bound[`${c}:${t.bound}`] = (bound[`${c}:${t.bound}`] ?? 0) + t.seconds;
     executed += t.flops;
+    if (c === 'optimizer') optimizerFlops += t.flops;
     if (t.seconds > 0) kernels++;
     if (c === 'optimizer' || (updates.has(v) && v.op === 'cast')) opt += t.seconds;
     else if (backward.has(v)) bwd += t.seconds;
@@ -66,7 +64,7 @@ export function estimateStep(m: Module, config: Pick<PlanConfig, 'parallel' | 'p
   const { data: n, zero, offload } = config.parallel;
   if (zero >= 1 && n > 1) {
     // each rank updates its shard of the parameters
-    executed -= optimizerFlops(m) * (1 - 1 / n);
+    executed -= optimizerFlops * (1 - 1 / n);
     opt /= n;
     by.optimizer /= n;
   }

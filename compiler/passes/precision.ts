@@ -30,11 +30,11 @@ export function toHalf(m: Module, half: DType, training: boolean): Module {
   for (const v of m.values) {
     const meta = { name: v.name, loc: v.loc };
     let to: Value;
-    if ((v.op === 'param' || v.op === 'input' || v.op === 'state') && f32(v)) {
-      to = b.leaf(v.op, leafName(v), { ...v.type, dtype: half }, v.attrs, meta);
-      if (v.op === 'param' && training) b.leaf('state', masterOf(leafName(v)), v.type, { ...v.attrs, name: masterOf(leafName(v)), master: leafName(v) }, { ...meta, name: masterOf(leafName(v)) });
+    if (v.op === 'param' || v.op === 'input' || v.op === 'state') {
+      to = b.leaf(v.op, leafName(v), f32(v) ? { ...v.type, dtype: half } : v.type, v.attrs, meta);
+      const master = masterOf(leafName(v));
+      if (v.op === 'param' && f32(v) && training) b.leaf('state', master, v.type, { ...v.attrs, name: master, master: leafName(v) }, { ...meta, name: master });
     } else if ((v.op === 'const' || v.op === 'full') && f32(v)) to = b.op(v.op, [], { ...v.attrs, dtype: half }, meta);
-    else if (v.op === 'param' || v.op === 'input' || v.op === 'state') to = b.leaf(v.op, leafName(v), v.type, v.attrs, meta);
     else to = b.op(v.op, v.inputs.map((x) => map.get(x)!), v.attrs, meta);
     map.set(v, to);
   }

@@ -1,8 +1,6 @@
 import type { StageSchedule, TrainingGraph } from './training-graph.ts';
 import { bitsOf, checkmateLp } from './checkmate-lp.ts';
 
-export { checkmateLp };
-
 /**
  * Replays a stage schedule in Checkmate's memory model: a stage starts with the values kept from
  * the previous one, computes its nodes in order and frees a value after its last use in the stage

@@ -45,6 +45,8 @@ const FIELDS = ['model', 'on', 'bind', 'task', 'memory', 'checkpoint', 'placemen
 const OPT_DEFAULTS = { sgd: { lr: 0.01, beta1: 0, beta2: 0, eps: 1e-8 }, adam: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, adamw: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 } };
 
 const nameOf = (e: A.Expr): string | undefined => (e.kind === 'name' ? e.name : undefined);
+/** A plain whole number (no unit) of at least `min`, or undefined. */
+const wholeAtLeast = (e: A.Expr, min: number): number | undefined => (e.kind === 'number' && !e.unit && Number.isInteger(e.value) && e.value >= min ? e.value : undefined);
 
 /** Reads a `plan` block into a PlanConfig; problems go to `out` and the result is undefined. */
 export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, out: Diagnostic[]): { config: PlanConfig; model: DeclRef } | undefined {
@@ -58,6 +60,14 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
   }
   const bad = (e: A.Expr | A.Field, msg: string, hint?: string) => {
     out.push(diag('FLX5007', e.span, msg, hint));
+  };
+  /** The fields of a plan field written as a block (`k: { … }`); anything else is reported. */
+  const block = (k: string, example: string): A.Field[] => {
+    const f = fields.get(k);
+    if (!f) return [];
+    if (f.value.kind === 'object') return f.value.fields;
+    bad(f.value, example);
+    return [];
   };
 
   // model
@@ -106,15 +116,10 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
 
   // bind
   const bind: Record<string, number> = {};
-  const bf = fields.get('bind');
-  if (bf) {
-    if (bf.value.kind !== 'object') bad(bf.value, '`bind` is a block of sizes: `bind: { B: 8, T: 1024 }`');
-    else
-      for (const f of bf.value.fields) {
-        const v = f.value;
-        if (v.kind !== 'number' || v.unit || !Number.isInteger(v.value) || v.value <= 0) bad(v, `size \`${f.key.name}\` must be a positive whole number`);
-        else bind[f.key.name] = v.value;
-      }
+  for (const f of block('bind', '`bind` is a block of sizes: `bind: { B: 8, T: 1024 }`')) {
+    const n = wholeAtLeast(f.value, 1);
+    if (n === undefined) bad(f.value, `size \`${f.key.name}\` must be a positive whole number`);
+    else bind[f.key.name] = n;
   }
 
   // task
@@ -140,19 +145,14 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
 
   // memory
   const memory: PlanConfig['memory'] = {};
-  const memf = fields.get('memory');
-  if (memf) {
-    if (memf.value.kind !== 'object') bad(memf.value, '`memory` is a block of budgets: `memory: { gpu: 20 GiB }`');
-    else
-      for (const f of memf.value.fields) {
-        if (!['gpu', 'host', 'ssd'].includes(f.key.name)) {
-          out.push(diag('FLX4003', f.key.span, `no memory tier \`${f.key.name}\``, didYouMean(f.key.name, ['gpu', 'host', 'ssd']) ?? 'tiers are `gpu`, `host` and `ssd`'));
-          continue;
-        }
-        const q = quantityOf(f.value, 'bytes', `memory.${f.key.name}`, out);
-        if (q !== undefined && !(q > 0)) bad(f.value, `the ${f.key.name} budget must be more than zero`);
-        else if (q !== undefined) memory[f.key.name as 'gpu'] = q;
-      }
+  for (const f of block('memory', '`memory` is a block of budgets: `memory: { gpu: 20 GiB }`')) {
+    if (!['gpu', 'host', 'ssd'].includes(f.key.name)) {
+      out.push(diag('FLX4003', f.key.span, `no memory tier \`${f.key.name}\``, didYouMean(f.key.name, ['gpu', 'host', 'ssd']) ?? 'tiers are `gpu`, `host` and `ssd`'));
+      continue;
+    }
+    const q = quantityOf(f.value, 'bytes', `memory.${f.key.name}`, out);
+    if (q !== undefined && !(q > 0)) bad(f.value, `the ${f.key.name} budget must be more than zero`);
+    else if (q !== undefined) memory[f.key.name as 'gpu'] = q;
   }
 
   const choice = <T extends string>(k: string, options: readonly T[], dflt: T): T => {
@@ -180,27 +180,23 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
   const target = choice('target', ['wgsl', 'cuda'] as const, 'wgsl');
   const precision = choice('precision', ['fp32', 'bf16', 'fp16'] as const, 'fp32');
   const parallel: PlanConfig['parallel'] = { data: 1, zero: 0, offload: [] };
-  const pf = fields.get('parallel');
-  if (pf) {
-    if (pf.value.kind !== 'object') bad(pf.value, '`parallel` is a block: `parallel: { data: 8, zero: 2, offload: [optimizer] }`');
-    else
-      for (const f of pf.value.fields) {
-        const v = f.value;
-        if (f.key.name === 'data') {
-          if (v.kind !== 'number' || v.unit || !Number.isInteger(v.value) || v.value < 1) bad(v, '`data` is the number of data-parallel GPUs, a whole number ≥ 1');
-          else parallel.data = v.value;
-        } else if (f.key.name === 'zero') {
-          if (v.kind !== 'number' || v.unit || ![0, 1, 2, 3].includes(v.value)) bad(v, '`zero` is a ZeRO stage: 0, 1, 2 or 3');
-          else parallel.zero = v.value as 0;
-        } else if (f.key.name === 'offload') {
-          const items = v.kind === 'list' ? v.items : [v];
-          for (const i of items) {
-            const n = nameOf(i);
-            if (n !== 'optimizer' && n !== 'params') bad(i, 'what can be offloaded to host memory: `optimizer`, `params`', n ? didYouMean(n, ['optimizer', 'params']) : undefined);
-            else if (!parallel.offload.includes(n)) parallel.offload.push(n);
-          }
-        } else out.push(diag('FLX5001', f.key.span, `\`parallel\` has no field \`${f.key.name}\``, didYouMean(f.key.name, ['data', 'zero', 'offload']) ?? 'it takes `data`, `zero` and `offload`'));
+  for (const f of block('parallel', '`parallel` is a block: `parallel: { data: 8, zero: 2, offload: [optimizer] }`')) {
+    const v = f.value;
+    if (f.key.name === 'data') {
+      const n = wholeAtLeast(v, 1);
+      if (n === undefined) bad(v, '`data` is the number of data-parallel GPUs, a whole number ≥ 1');
+      else parallel.data = n;
+    } else if (f.key.name === 'zero') {
+      const n = wholeAtLeast(v, 0);
+      if (n === undefined || n > 3) bad(v, '`zero` is a ZeRO stage: 0, 1, 2 or 3');
+      else parallel.zero = n as 0;
+    } else if (f.key.name === 'offload') {
+      for (const i of v.kind === 'list' ? v.items : [v]) {
+        const n = nameOf(i);
+        if (n !== 'optimizer' && n !== 'params') bad(i, 'what can be offloaded to host memory: `optimizer`, `params`', n ? didYouMean(n, ['optimizer', 'params']) : undefined);
+        else if (!parallel.offload.includes(n)) parallel.offload.push(n);
       }
+    } else out.push(diag('FLX5001', f.key.span, `\`parallel\` has no field \`${f.key.name}\``, didYouMean(f.key.name, ['data', 'zero', 'offload']) ?? 'it takes `data`, `zero` and `offload`'));
   }
   const fuse: PlanConfig['fuse'] = [];
   const ff = fields.get('fuse');
@@ -216,11 +212,9 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
   const int = (k: string, dflt: number, min: number): number => {
     const f = fields.get(k);
     if (!f) return dflt;
-    if (f.value.kind !== 'number' || f.value.unit || !Number.isInteger(f.value.value) || f.value.value < min) {
-      bad(f.value, `\`${k}\` must be a whole number ≥ ${min}`);
-      return dflt;
-    }
-    return f.value.value;
+    const n = wholeAtLeast(f.value, min);
+    if (n === undefined) bad(f.value, `\`${k}\` must be a whole number ≥ ${min}`);
+    return n ?? dflt;
   };
   const seed = int('seed', 0, 0);
   const steps = int('steps', 10, 1);

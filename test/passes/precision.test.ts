@@ -5,6 +5,7 @@ import { compile } from '../../compiler/compile.ts';
 import { CpuSession } from '../../compiler/interp/session.ts';
 import { roundBf16, roundF16 } from '../../compiler/ir/ops/cast.ts';
 import { masterOf } from '../../compiler/passes/precision.ts';
+import { OPTIMIZER_OPS } from '../../compiler/ir/ops/optimizer.ts';
 
 function tinyGpt(precision: string) {
   const path = resolve('examples/_precision.flex');
@@ -36,7 +37,7 @@ describe('precision', () => {
       const names = new Set(m.values.filter((v) => v.op === 'state').map((v) => String(v.attrs['name'])));
       for (const v of params) for (const s of [masterOf(String(v.attrs['name'])), `${String(v.attrs['name'])}.adam_m`, `${String(v.attrs['name'])}.adam_v`]) expect(names.has(s), s).toBe(true);
       const floats = m.values.filter((v) => v.op !== 'state' && v.type.dtype[0] !== 'i' && !m.updates.some((u) => u.value === v && u.target.endsWith('.master')));
-      const f32 = floats.filter((v) => v.type.dtype === 'f32' && !['adam_m', 'adam_v', 'adam_step'].includes(v.op));
+      const f32 = floats.filter((v) => v.type.dtype === 'f32' && !OPTIMIZER_OPS.has(v.op));
       expect(f32.map((v) => `${v.op} ${v.name}`)).toEqual([]);
     }
   });

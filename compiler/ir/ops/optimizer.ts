@@ -72,3 +72,6 @@ export const optimizerOps: OpDef[] = [
     },
   },
 ];
+
+/** The names of the optimizer update ops. */
+export const OPTIMIZER_OPS: ReadonlySet<string> = new Set(optimizerOps.map((d) => d.name));
