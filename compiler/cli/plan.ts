@@ -74,6 +74,9 @@ export function humanReport(s: PlanSummary): string {
       .join(', ');
   const budget = s.budget_bytes === null ? 'no budget' : `budget ${fmtBytes(s.budget_bytes)}`;
   const lines = [`plan ${s.plan} (${s.task}, ${s.precision}, checkpoint ${s.checkpoint})${on}`];
+  const count = (n: number) => (n >= 1e9 ? `${(n / 1e9).toPrecision(3)} B` : n >= 1e6 ? `${(n / 1e6).toPrecision(3)} M` : n.toLocaleString('en-US'));
+  const p = s.parameters;
+  lines.push(`  parameters  ${count(p.count)}${p.trained !== p.count && s.task !== 'infer' ? `, ${count(p.trained)} trained (${((100 * p.trained) / p.count).toPrecision(2)}%)` : ''}`);
   lines.push(`  GPU memory  peak ${fmtBytes(g.peak_bytes)} per GPU (${budget}): ${parts(g)}`);
   const capacity = s.memory.gpu.capacity_bytes;
   if (capacity !== null && g.peak_bytes > capacity) lines.push(`              does not fit: the GPU has ${fmtBytes(capacity)}`);

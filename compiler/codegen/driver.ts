@@ -52,7 +52,7 @@ export function generateDriver(plan: Plan, opts: { api: string; source: string; 
     name: `${name}Parameters`,
     isExported: true,
     docs: ['Parameters and optimizer state, by name.'],
-    properties: plan.params.map((p) => ({ name: prop(p.name), type: typeOf(plan, p.buffer), docs: [`${doc(plan, p.buffer)}${p.trainable ? '' : ' (optimizer state)'}`] })),
+    properties: plan.params.map((p) => ({ name: prop(p.name), type: typeOf(plan, p.buffer), docs: [`${doc(plan, p.buffer)}${p.trainable ? '' : plan.buffers.find((b) => b.id === p.buffer)?.role === 'state' ? ' (optimizer state)' : ' (frozen)'}`] })),
   });
   sf.addInterface({
     name,

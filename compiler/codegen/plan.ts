@@ -74,8 +74,8 @@ export function buildPlan(m: Module, config: PlanConfig, graphs: Record<string, 
         const feed = feedOf(m, v);
         inputs.push({ name, buffer: id, feed: feed.kind === 'synthetic' && feed.range === undefined ? { kind: 'synthetic' } : feed });
       } else if (v.op === 'param' || v.op === 'state') {
-        const { name: _n, ...init } = v.attrs as Record<string, unknown>;
-        params.push({ name, buffer: id, init: init as Plan['params'][number]['init'], trainable: v.op === 'param' });
+        const { name: _n, frozen: _f, ...init } = v.attrs as Record<string, unknown>;
+        params.push({ name, buffer: id, init: init as Plan['params'][number]['init'], trainable: v.op === 'param' && !v.attrs['frozen'] });
       }
     } else if (e.kind === 'free') steps.push({ kind: 'free', buffer: bufferOf.get(v)! });
     else {

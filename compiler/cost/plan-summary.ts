@@ -1,5 +1,5 @@
 import { planMemory } from '../codegen/memory.ts';
-import type { Module } from '../ir/graph.ts';
+import type { Module, Value } from '../ir/graph.ts';
 import { flopsOf } from '../ir/ops/registry.ts';
 import type { Lowered } from '../lower/lower.ts';
 import { machineOf } from './device.ts';
@@ -11,7 +11,10 @@ type Tier = { peak_bytes: number; model_states_bytes: number } & Breakdown;
 /** What `flexc plan --json` prints for each plan. */
 export interface PlanSummary {
   plan: string;
+  /** `train`, `finetune` (LoRA) or `infer`. */
   task: string;
+  /** Parameter counts: all of the model's, and those the step trains (LoRA: the adapters only). */
+  parameters: { count: number; trained: number };
   precision: string;
   checkpoint: string;
   budget_bytes: number | null;
@@ -28,6 +31,12 @@ export interface PlanSummary {
   throughput: { tokens_per_second: number | null; samples_per_second: number } | null;
   mfu: number | null;
   bottleneck: string | null;
+}
+
+const elements = (v: Value) => (v.type.shape as number[]).reduce((a, d) => a * d, 1);
+function parameterCounts(m: Module): PlanSummary['parameters'] {
+  const params = m.values.filter((v) => v.op === 'param');
+  return { count: params.reduce((a, v) => a + elements(v), 0), trained: params.filter((v) => !v.attrs['frozen']).reduce((a, v) => a + elements(v), 0) };
 }
 
 const timeOf = ({ flops: _f, mfu: _m, bottleneck: _b, tokens_per_step: _t, samples_per_step: _s, ...time }: StepEstimate): NonNullable<PlanSummary['time']> => time;
@@ -47,7 +56,8 @@ export function summarize(m: Module, low: Lowered): { summary: PlanSummary; time
   const capacity = machine && Number.isFinite(machine.gpu.memory) ? machine.gpu.memory : undefined;
   const summary: PlanSummary = {
     plan: config.name,
-    task: config.task.kind,
+    task: config.task.kind === 'train' && config.task.lora ? 'finetune' : config.task.kind,
+    parameters: parameterCounts(m),
     precision: config.precision,
     checkpoint: typeof c === 'string' ? c : `every(${c.every})`,
     budget_bytes: config.memory.gpu ?? null,

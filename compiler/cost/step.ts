@@ -72,6 +72,7 @@ export function estimateStep(m: Module, config: Pick<PlanConfig, 'parallel' | 'p
 
   const grads = m.outputs.filter((o) => o.name.startsWith('grad:')).reduce((a, o) => a + bytesOf(o.value.type), 0);
   const params = m.values.filter((v) => v.op === 'param').reduce((a, v) => a + bytesOf(v.type), 0);
+  const trained = m.values.filter((v) => v.op === 'param' && !v.attrs['frozen']).reduce((a, v) => a + bytesOf(v.type), 0);
   const fabric: Fabric = { n, bandwidth: machine.network?.bandwidth ?? Infinity, latency: machine.network?.latency ?? 0 };
   let hiddenBwd = 0;
   let hiddenFwd = 0;
@@ -80,7 +81,7 @@ export function estimateStep(m: Module, config: Pick<PlanConfig, 'parallel' | 'p
     if (zero === 0) hiddenBwd += allReduce(grads, fabric);
     else {
       hiddenBwd += reduceScatter(grads, fabric);
-      if (zero < 3) exposed += allGather(params, fabric); // updated parameters back to every rank
+      if (zero < 3) exposed += allGather(trained, fabric); // updated parameters back to every rank
     }
     if (zero === 3) (hiddenFwd += allGather(params, fabric)), (hiddenBwd += allGather(params, fabric));
   }
@@ -93,7 +94,7 @@ export function estimateStep(m: Module, config: Pick<PlanConfig, 'parallel' | 'p
   if (config.task.kind !== 'infer' && offload.includes('optimizer')) {
     // gradients down, updated half-precision parameters up; the host runs the optimizer over its shard
     const down = shard(grads, 1);
-    const up = shard(params, 1);
+    const up = shard(trained, 1);
     const optimizerBytes = m.values.filter((v) => v.op === 'state' && !v.attrs['kv_cache']).reduce((a, v) => a + bytesOf(v.type), 0);
     const hostBw = machine.host?.bandwidth ?? Infinity;
     const t = (down + up) / link + (2 * shard(optimizerBytes, 1) + down) / hostBw;

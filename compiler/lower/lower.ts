@@ -1,11 +1,12 @@
 import type * as A from '../../grammar/ast.ts';
-import { diag, didYouMean, type Diagnostic } from '../../grammar/diagnostics.ts';
-import type { Module, Value } from '../ir/graph.ts';
+import { diag, didYouMean, type Diagnostic, type Span } from '../../grammar/diagnostics.ts';
+import { leafName, type Module, type Value } from '../ir/graph.ts';
+import { loraTargets } from '../passes/lora.ts';
 import { resolve } from 'node:path';
 import { loadText } from '../../runtime/data/text.ts';
 import { DataError } from '../../runtime/data/graph.ts';
 import { Elaborator } from '../sema/elaborate.ts';
-import { resolvePlan, type PlanConfig } from '../sema/plan.ts';
+import { resolvePlan, type LoraConfig, type PlanConfig } from '../sema/plan.ts';
 import type { Program } from '../sema/program.ts';
 import type { EVal } from '../sema/values.ts';
 import { checkHardware, type HardwareSpec } from '../sema/hardware.ts';
@@ -57,6 +58,7 @@ export function lowerPlan(program: Program, plan: A.PlanDecl, opts: { evaluation
     if (!loss) out.push(diag('FLX3060', span, `plan \`${config.name}\` trains on output \`${lossName}\`, which model \`${config.model}\` does not declare`, didYouMean(lossName, forward.outputs.map((o) => o.name)) ?? 'name the loss with `task: train { loss: name }`'));
     else if (loss.value.type.shape.length !== 0 || loss.value.type.dtype[0] !== 'f') out.push(diag('FLX3061', span, `the loss \`${lossName}\` must be a float scalar, but is ${loss.value.type.dtype}[${loss.value.type.shape.join(', ')}]`, 'reduce it, e.g. with `mean(…)`'));
     else if (!forward.values.some((v) => v.op === 'param')) out.push(diag('FLX3062', span, `model \`${config.model}\` has no parameters to train`));
+    else if (config.task.lora) out.push(...checkLora(forward, config.task.lora, span, config.model));
   }
   if (out.length) return { diagnostics: out };
   const hw = config.hardware ? program.scopes.get(program.entry)?.get(config.hardware) : undefined;
@@ -64,6 +66,17 @@ export function lowerPlan(program: Program, plan: A.PlanDecl, opts: { evaluation
   return { lowered: { forward, config, ...(hardware ? { hardware } : {}) }, diagnostics: [] };
 }
 
+/** Every LoRA target must name at least one weight a matmul reads (as `x @ W`). */
+function checkLora(m: Module, cfg: LoraConfig, span: Span, model: string): Diagnostic[] {
+  const weights = [...new Set(m.values.filter((v) => v.op === 'param' && v.type.shape.length === 2).map((v) => leafName(v).split('.').at(-1)!))];
+  return loraTargets(m, cfg)
+    .filter((t) => !t.params.length)
+    .map((t) =>
+      t.unusable.length
+        ? diag('FLX5011', span, `LoRA target \`${t.target}\` names ${leafName(t.unusable[0]!)}, which no matmul reads as \`x @ W\``, 'LoRA adapts the weights of linear layers')
+        : diag('FLX5011', span, `LoRA target \`${t.target}\` names no parameter of model \`${model}\``, didYouMean(t.target, weights) ?? `its matrix parameters: ${weights.slice(0, 12).join(', ')}`),
+    );
+}
 
 /** Marks the model's `tokens` and `targets` inputs as fed by the plan's text corpus, after checking they fit it. */
 function bindText(m: Module, config: PlanConfig, plan: A.PlanDecl, part: 'train' | 'val'): Diagnostic[] {

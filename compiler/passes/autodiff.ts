@@ -12,7 +12,7 @@ export const gradOutput = (param: string) => `grad:${param}`;
  */
 export const autodiff: Pass = {
   name: 'autodiff',
-  doc: 'reverse-mode gradients of the loss with respect to every parameter',
+  doc: 'reverse-mode gradients of the loss with respect to every parameter not frozen',
   run(m, { config }) {
     if (config.task.kind !== 'train') return m;
     const lossName = config.task.loss;
@@ -24,7 +24,7 @@ export const autodiff: Pass = {
 
 export function differentiate(m: Module, loss: Value): Module {
   const fromParam = new Set<Value>();
-  for (const v of m.values) if (v.op === 'param' || v.inputs.some((x) => fromParam.has(x))) fromParam.add(v);
+  for (const v of m.values) if ((v.op === 'param' && !v.attrs['frozen']) || v.inputs.some((x) => fromParam.has(x))) fromParam.add(v);
   const toLoss = new Set<Value>([loss]);
   for (let i = m.values.length - 1; i >= 0; i--) {
     const v = m.values[i]!;

@@ -5,12 +5,14 @@ import { autodiff } from './autodiff.ts';
 import { checkpoint } from './checkpoint.ts';
 import { dce } from './dce.ts';
 import { fuseElementwise } from './fuse-elementwise.ts';
+import { lora } from './lora.ts';
 import { optimizer } from './optimizer.ts';
 import type { Pass, PassContext } from './pass.ts';
 import { precision } from './precision.ts';
 
 /** The pass pipeline, in order. */
 export const PIPELINE: readonly Pass[] = [
+  lora, //      frozen base weights and trained low-rank adapters (finetune { lora })
   precision, // bf16/fp16 tensors with fp32 master weights (precision: bf16 | fp16)
   autodiff, //  backward graph of the loss
   optimizer, // parameter and optimizer-state updates

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type * as A from '../../grammar/ast.ts';
-import { diag, didYouMean, type Diagnostic } from '../../grammar/diagnostics.ts';
+import { diag, didYouMean, type Diagnostic, type Span } from '../../grammar/diagnostics.ts';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { displayPath, type DeclRef, type Program, type SourceFile } from './program.ts';
@@ -18,13 +18,20 @@ export const OptimizerConfig = z.object({
 });
 export type OptimizerConfig = z.infer<typeof OptimizerConfig>;
 
+/** LoRA (Hu et al. 2021): the base model frozen, each target weight W gets a trained update (alpha/rank)·A·B. */
+export const LoraConfig = z.object({ rank: z.number().int().positive(), alpha: z.number().positive(), targets: z.array(z.string()).min(1) });
+export type LoraConfig = z.infer<typeof LoraConfig>;
+/** Serving: a prompt of `prefill` tokens, then `decode` tokens one at a time, with or without a KV cache. */
+export const ServeConfig = z.object({ prefill: z.number().int().positive(), decode: z.number().int().nonnegative(), kvCache: z.boolean() });
+export type ServeConfig = z.infer<typeof ServeConfig>;
+
 export const PlanConfig = z.object({
   name: z.string(),
   model: z.string(),
   modelArgs: z.record(z.string(), z.union([z.number(), z.boolean()])),
   hardware: z.string().optional(),
   bind: z.record(z.string(), z.number().int().positive()),
-  task: z.discriminatedUnion('kind', [z.object({ kind: z.literal('train'), loss: z.string(), optimizer: OptimizerConfig }), z.object({ kind: z.literal('infer') })]),
+  task: z.discriminatedUnion('kind', [z.object({ kind: z.literal('train'), loss: z.string(), optimizer: OptimizerConfig, lora: LoraConfig.optional() }), z.object({ kind: z.literal('infer'), serve: ServeConfig.optional() })]),
   memory: z.object({ gpu: z.number().positive().optional(), host: z.number().positive().optional(), ssd: z.number().positive().optional() }),
   checkpoint: z.union([z.enum(['auto', 'none', 'all', 'sqrt']), z.object({ every: z.number().int().positive() })]),
   placement: z.enum(['auto', 'gpu', 'host']),
@@ -44,6 +51,7 @@ export type PlanConfig = z.infer<typeof PlanConfig>;
 const FIELDS = ['model', 'on', 'bind', 'task', 'memory', 'checkpoint', 'placement', 'fuse', 'target', 'precision', 'parallel', 'seed', 'steps', 'data'];
 const OPT_DEFAULTS = { sgd: { lr: 0.01, beta1: 0, beta2: 0, eps: 1e-8 }, adam: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, adamw: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 } };
 
+type Bad = (at: { span: Span }, msg: string, hint?: string) => void;
 const nameOf = (e: A.Expr): string | undefined => (e.kind === 'name' ? e.name : undefined);
 /** A plain whole number (no unit) of at least `min`, or undefined. */
 const wholeAtLeast = (e: A.Expr, min: number): number | undefined => (e.kind === 'number' && !e.unit && Number.isInteger(e.value) && e.value >= min ? e.value : undefined);
@@ -123,25 +131,7 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
   }
 
   // task
-  let task: PlanConfig['task'] = { kind: 'infer' };
-  const tf = fields.get('task');
-  if (tf) {
-    const kind = nameOf(tf.value);
-    if (kind !== 'train' && kind !== 'infer') bad(tf.value, '`task` is `train { … }` or `infer`', kind ? didYouMean(kind, ['train', 'infer']) : undefined);
-    else if (kind === 'train') {
-      let optimizer: OptimizerConfig = { kind: 'adam', ...OPT_DEFAULTS.adam, weightDecay: [] };
-      let loss = 'loss';
-      for (const f of tf.body ?? []) {
-        if (f.key.name === 'loss') {
-          const n = nameOf(f.value) ?? (f.value.kind === 'string' ? f.value.value : undefined);
-          if (!n) bad(f.value, '`loss` names a model output');
-          else loss = n;
-        } else if (f.key.name === 'optimizer') optimizer = parseOptimizer(f.value, bad) ?? optimizer;
-        else out.push(diag('FLX5001', f.key.span, `\`train\` has no field \`${f.key.name}\``, didYouMean(f.key.name, ['optimizer', 'loss']) ?? 'it takes `optimizer` and `loss`'));
-      }
-      task = { kind: 'train', loss, optimizer };
-    } else if (tf.body?.length) bad(tf.body[0]!, '`infer` takes no settings yet');
-  }
+  const task = parseTask(fields.get('task'), out);
 
   // memory
   const memory: PlanConfig['memory'] = {};
@@ -244,7 +234,76 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
   return { config: parsed.data, model };
 }
 
-function parseOptimizer(e: A.Expr, bad: (e: A.Expr, msg: string, hint?: string) => void): OptimizerConfig | undefined {
+/** `train { … }`, `finetune { lora: { … }, … }` (training with a frozen base and LoRA adapters) or `infer [{ prefill, decode, kv_cache }]`. */
+function parseTask(tf: A.Field | undefined, out: Diagnostic[]): PlanConfig['task'] {
+  const bad: Bad = (e, msg, hint) => void out.push(diag('FLX5007', e.span, msg, hint));
+  const kinds = ['train', 'finetune', 'infer'];
+  if (!tf) return { kind: 'infer' };
+  const kind = nameOf(tf.value);
+  if (!kind || !kinds.includes(kind)) {
+    bad(tf.value, '`task` is `train { … }`, `finetune { lora: { … } }` or `infer`', kind ? didYouMean(kind, kinds) : undefined);
+    return { kind: 'infer' };
+  }
+  const body = tf.body ?? [];
+  const unknown = (f: A.Field, keys: string[]) => out.push(diag('FLX5001', f.key.span, `\`${kind}\` has no field \`${f.key.name}\``, didYouMean(f.key.name, keys) ?? `it takes ${keys.map((k) => `\`${k}\``).join(', ')}`));
+  if (kind === 'infer') {
+    if (!body.length) return { kind: 'infer' };
+    const serve: ServeConfig = { prefill: 1, decode: 0, kvCache: true };
+    for (const f of body) {
+      if (f.key.name === 'prefill' || f.key.name === 'decode') {
+        const n = wholeAtLeast(f.value, f.key.name === 'prefill' ? 1 : 0);
+        if (n === undefined) bad(f.value, `\`${f.key.name}\` is a number of tokens`);
+        else serve[f.key.name] = n;
+      } else if (f.key.name === 'kv_cache') {
+        if (f.value.kind !== 'bool') bad(f.value, '`kv_cache` is `true` or `false`');
+        else serve.kvCache = f.value.value;
+      } else unknown(f, ['prefill', 'decode', 'kv_cache']);
+    }
+    if (!body.some((f) => f.key.name === 'prefill')) bad(tf, '`infer { … }` needs `prefill: N`, the prompt length in tokens');
+    return { kind: 'infer', serve };
+  }
+  let optimizer: OptimizerConfig = { kind: 'adam', ...OPT_DEFAULTS.adam, weightDecay: [] };
+  let loss = 'loss';
+  let lora: LoraConfig | undefined;
+  const keys = kind === 'finetune' ? ['lora', 'optimizer', 'loss'] : ['optimizer', 'loss'];
+  for (const f of body) {
+    if (f.key.name === 'loss') {
+      const n = nameOf(f.value) ?? (f.value.kind === 'string' ? f.value.value : undefined);
+      if (!n) bad(f.value, '`loss` names a model output');
+      else loss = n;
+    } else if (f.key.name === 'optimizer') optimizer = parseOptimizer(f.value, bad) ?? optimizer;
+    else if (f.key.name === 'lora' && kind === 'finetune') lora = parseLora(f.value, bad);
+    else unknown(f, keys);
+  }
+  if (kind === 'finetune' && !body.some((f) => f.key.name === 'lora')) bad(tf, '`finetune` needs `lora: { rank: 16, targets: [wq, wv] }`', 'to train every weight, use `train`');
+  return { kind: 'train', loss, optimizer, ...(lora ? { lora } : {}) };
+}
+
+function parseLora(e: A.Expr, bad: Bad): LoraConfig | undefined {
+  if (e.kind !== 'object') return void bad(e, '`lora` is a block: `lora: { rank: 16, alpha: 32, targets: [wq, wv] }`');
+  let rank: number | undefined;
+  let alpha: number | undefined;
+  const targets: string[] = [];
+  for (const f of e.fields) {
+    if (f.key.name === 'rank') {
+      rank = wholeAtLeast(f.value, 1);
+      if (rank === undefined) bad(f.value, 'the LoRA `rank` is a whole number ≥ 1');
+    } else if (f.key.name === 'alpha') {
+      if (f.value.kind !== 'number' || f.value.unit || !(f.value.value > 0)) bad(f.value, 'the LoRA `alpha` is a positive number (the update is scaled by alpha / rank)');
+      else alpha = f.value.value;
+    } else if (f.key.name === 'targets') {
+      for (const i of f.value.kind === 'list' ? f.value.items : [f.value]) {
+        const n = nameOf(i) ?? (i.kind === 'string' ? i.value : undefined);
+        if (!n) bad(i, 'a LoRA target is a parameter name (`wq`) or a pattern of parameter paths (`"layer.*.attn.wq"`)');
+        else targets.push(n);
+      }
+    } else bad(f.key, `\`lora\` has no field \`${f.key.name}\``, didYouMean(f.key.name, ['rank', 'alpha', 'targets']) ?? 'it takes `rank`, `alpha` and `targets`');
+  }
+  if (rank === undefined || !targets.length) return void bad(e, '`lora` needs `rank` and `targets`: `lora: { rank: 16, targets: [wq, wv] }`');
+  return { rank, alpha: alpha ?? rank, targets };
+}
+
+function parseOptimizer(e: A.Expr, bad: Bad): OptimizerConfig | undefined {
   const callee = e.kind === 'call' ? e.callee : e;
   const kind = nameOf(callee);
   if (kind !== 'sgd' && kind !== 'adam' && kind !== 'adamw') {
