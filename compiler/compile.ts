@@ -12,6 +12,8 @@ export interface CompileResult {
   lowered?: Lowered;
   /** The IR after the whole pipeline. */
   module?: Module;
+  /** Serving plans: each decode step's IR after the pipeline. */
+  decode?: { context: number; module: Module }[];
 }
 
 /** check → lower → pipeline, for one plan of one file. */
@@ -24,6 +26,8 @@ export function compile(path: string, planName?: string, opts: LoadOptions & Pip
   const low = have ? { lowered: have, diagnostics: [] } : lowerPlan(program, sel.plan);
   if (!low.lowered) return { program, diagnostics: sortDiagnostics(low.diagnostics) };
   const r = pipelinePlan(sel.plan, copyModule(low.lowered.forward), low.lowered.config, opts);
-  return r.module ? { program, diagnostics: [], lowered: low.lowered, module: r.module } : { program, diagnostics: r.diagnostics };
+  if (!r.module) return { program, diagnostics: r.diagnostics };
+  const decode = (low.lowered.decode ?? []).map((d) => ({ context: d.context, module: pipelinePlan(sel.plan!, copyModule(d.forward), low.lowered!.config).module! }));
+  return { program, diagnostics: [], lowered: low.lowered, module: r.module, ...(decode.length ? { decode } : {}) };
 }
 

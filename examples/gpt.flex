@@ -8,7 +8,7 @@ model Gpt(vocab: 50257, ctx: 1024, d: 768, heads: 12, depth: 12) {
   input targets: i32[B, T]
   param wte: f32[vocab, d] = normal(0.02)
   param wpe: f32[ctx, d] = normal(0.01)
-  let x = gather(wte, tokens) + wpe[0:T]
+  let x = gather(wte, tokens) + gather(wpe, positions(tokens))
   repeat depth as i {                  // parameters inside are named layer.<i>.…
     x = x + CausalSelfAttention(LayerNorm(x), heads: heads)
     x = x + Mlp(LayerNorm(x), hidden: 4 * d)
@@ -30,6 +30,13 @@ plan tiny {
   bind: { B: 2, T: 8 }
   task: train { optimizer: adam(lr: 1e-3) }
   fuse: [elementwise]
+}
+
+// Serving the tiny model: a prompt of 4 tokens, then 4 generated one at a time with a KV cache.
+plan tiny_serve {
+  model: Gpt(vocab: 11, ctx: 8, d: 16, heads: 2, depth: 2)
+  bind: { B: 2 }
+  task: infer { prefill: 4, decode: 4 }
 }
 
 // GPT-2 small (124M parameters) at batch 8, context 1024.

@@ -11,6 +11,13 @@ hardware A800x8 {
   network { topology: nvlink, bandwidth: 200 GB/s, latency: 5 us }
 }
 
+// One A800-80G with the same host.
+hardware A800 {
+  gpu: a800_80g
+  host { memory: 1 TiB, bandwidth: 100 GB/s }
+  link gpu <-> host: pcie4
+}
+
 // Pre-training at context 2048, micro-batch 1 per GPU, bf16 with fp32 master weights and Adam
 // state: 175 B parameters need 2.8 TB of model states, so only ZeRO-3 with offload comes close.
 
@@ -42,4 +49,29 @@ plan pretrain_zero2 {
   precision: bf16
   parallel: { data: 8, zero: 2 }
   checkpoint: all
+}
+
+// LoRA fine-tuning (Hu et al. 2021): the base model frozen in bf16; rank-8 adapters on the query and
+// value projections are the only trained weights (fp32 master copies and Adam state for them alone).
+// 350 GB of bf16 weights: sharded over the eight GPUs with ZeRO-3; the fused QKV projection is the target.
+plan finetune_lora {
+  model: Gpt(vocab: 50257, ctx: 2048, d: 12288, heads: 96, depth: 96)
+  on: A800x8
+  bind: { B: 1, T: 2048 }
+  task: finetune { lora: { rank: 8, alpha: 16, targets: [wqkv] }, optimizer: adamw(lr: 2e-4) }
+  precision: bf16
+  parallel: { data: 8, zero: 3 }
+  checkpoint: all
+}
+
+// Serving on one GPU: batches of 8 prompts of 512 tokens, 128 tokens generated per prompt, fp16
+// weights and KV cache.
+// 350 GB of weights do not fit 80 GB: they stay in host memory and stream over PCIe (FlexGen-style).
+plan serve {
+  model: Gpt(vocab: 50257, ctx: 2048, d: 12288, heads: 96, depth: 96)
+  on: A800
+  bind: { B: 8 }
+  task: infer { prefill: 512, decode: 128 }
+  precision: fp16
+  parallel: { offload: [params] }
 }

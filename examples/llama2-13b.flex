@@ -11,6 +11,13 @@ hardware A800x8 {
   network { topology: nvlink, bandwidth: 200 GB/s, latency: 5 us }
 }
 
+// One A800-80G with the same host.
+hardware A800 {
+  gpu: a800_80g
+  host { memory: 1 TiB, bandwidth: 100 GB/s }
+  link gpu <-> host: pcie4
+}
+
 // Pre-training at sequence length 4096, micro-batch 1 per GPU, bf16 with fp32 master weights and
 // Adam state (16 bytes per parameter), data-parallel over the eight GPUs.
 
@@ -56,4 +63,25 @@ plan pretrain_zero3_offload {
   precision: bf16
   parallel: { data: 8, zero: 3, offload: [optimizer] }
   checkpoint: all
+}
+
+// LoRA fine-tuning (Hu et al. 2021): the base model frozen in bf16; rank-8 adapters on the query and
+// value projections are the only trained weights (fp32 master copies and Adam state for them alone).
+plan finetune_lora {
+  model: Llama2(vocab: 32000, d: 5120, heads: 40, kv_heads: 40, hidden: 13824, depth: 40)
+  on: A800
+  bind: { B: 4, T: 2048 }
+  task: finetune { lora: { rank: 8, alpha: 16, targets: [wq, wv] }, optimizer: adamw(lr: 2e-4) }
+  precision: bf16
+  checkpoint: all
+}
+
+// Serving on one GPU: batches of 8 prompts of 512 tokens, 128 tokens generated per prompt, fp16
+// weights and KV cache.
+plan serve {
+  model: Llama2(vocab: 32000, d: 5120, heads: 40, kv_heads: 40, hidden: 13824, depth: 40)
+  on: A800
+  bind: { B: 8 }
+  task: infer { prefill: 512, decode: 128 }
+  precision: fp16
 }

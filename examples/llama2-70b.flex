@@ -12,6 +12,13 @@ hardware A800x8 {
   network { topology: nvlink, bandwidth: 200 GB/s, latency: 5 us }
 }
 
+// One A800-80G with the same host.
+hardware A800 {
+  gpu: a800_80g
+  host { memory: 1 TiB, bandwidth: 100 GB/s }
+  link gpu <-> host: pcie4
+}
+
 // Pre-training at sequence length 4096, micro-batch 1 per GPU, bf16 with fp32 master weights and
 // Adam state (16 bytes per parameter), data-parallel over the eight GPUs.
 
@@ -57,4 +64,30 @@ plan pretrain_zero3_offload {
   precision: bf16
   parallel: { data: 8, zero: 3, offload: [optimizer] }
   checkpoint: all
+}
+
+// LoRA fine-tuning (Hu et al. 2021): the base model frozen in bf16; rank-8 adapters on the query and
+// value projections are the only trained weights (fp32 master copies and Adam state for them alone).
+// 138 GB of bf16 weights: sharded over the eight GPUs with ZeRO-3.
+plan finetune_lora {
+  model: Llama2(vocab: 32000, d: 8192, heads: 64, kv_heads: 8, hidden: 28672, depth: 80)
+  on: A800x8
+  bind: { B: 1, T: 4096 }
+  task: finetune { lora: { rank: 8, alpha: 16, targets: [wq, wv] }, optimizer: adamw(lr: 2e-4) }
+  precision: bf16
+  parallel: { data: 8, zero: 3 }
+  checkpoint: all
+}
+
+// Serving on one GPU: prompts of 512 tokens, 128 tokens generated per prompt, fp16 weights and KV cache.
+// 138 GB of weights do not fit 80 GB: they stay in host memory and stream over PCIe once per step
+// (FlexGen-style), so a batch of 64 shares each pass over them; grouped-query attention keeps the
+// KV cache at 320 KiB per token.
+plan serve {
+  model: Llama2(vocab: 32000, d: 8192, heads: 64, kv_heads: 8, hidden: 28672, depth: 80)
+  on: A800
+  bind: { B: 64 }
+  task: infer { prefill: 512, decode: 128 }
+  precision: fp16
+  parallel: { offload: [params] }
 }

@@ -13,5 +13,7 @@ model Llama2(vocab: 32000, d: 4096, heads: 32, kv_heads: 32, hidden: 11008, dept
     x = x + GqaAttention(RMSNorm(x), heads: heads, kv_heads: kv_heads)
     x = x + SwiGlu(RMSNorm(x), hidden: hidden)
   }
-  output loss = cross_entropy(RMSNorm(x) @ head, targets)
+  let logits = RMSNorm(x) @ head
+  output logits = logits
+  output loss = cross_entropy(logits, targets)
 }

@@ -24,7 +24,8 @@ layer Mlp(x: f32[..., d], hidden: int) -> f32[..., d] {
 }
 
 // Multi-head causal self-attention (GPT-2): fused QKV projection, scaled dot products,
-// a causal mask, softmax, and an output projection.
+// a causal mask, softmax, and an output projection. Keys and values go through `cache`, so that
+// serving plans (`task: infer { prefill, decode }`) keep them in a KV cache.
 layer CausalSelfAttention(x: f32[B, T, d], heads: int) -> f32[B, T, d] {
   param wqkv: f32[d, 3 * d] = normal(0.02)
   param bqkv: f32[3 * d] = zeros()
@@ -32,8 +33,8 @@ layer CausalSelfAttention(x: f32[B, T, d], heads: int) -> f32[B, T, d] {
   param bo: f32[d] = zeros()
   let qkv = reshape(x @ wqkv + bqkv, [B, T, 3, heads, d / heads])
   let q = transpose(qkv[:, :, 0], [0, 2, 1, 3])
-  let k = transpose(qkv[:, :, 1], [0, 2, 1, 3])
-  let v = transpose(qkv[:, :, 2], [0, 2, 1, 3])
+  let k = cache(transpose(qkv[:, :, 1], [0, 2, 1, 3]), axis: 2)   // every token so far when decoding
+  let v = cache(transpose(qkv[:, :, 2], [0, 2, 1, 3]), axis: 2)
   let scores = causal_mask(q @ transpose(k) / sqrt(d / heads))
   let y = transpose(softmax(scores) @ v, [0, 2, 1, 3])
   return reshape(y, [B, T, d]) @ wo + bo
@@ -54,17 +55,18 @@ layer SwiGlu(x: f32[..., d], hidden: int) -> f32[..., d] {
 }
 
 // Causal self-attention with rotary position embeddings and grouped-query attention (Llama 2):
-// `kv_heads` key/value heads, each shared by heads / kv_heads query heads; no biases.
+// `kv_heads` key/value heads, each shared by heads / kv_heads query heads; no biases. Keys and values
+// go through `cache` (a KV cache when serving), so their length is written -1.
 layer GqaAttention(x: f32[B, T, d], heads: int, kv_heads: int) -> f32[B, T, d] {
   param wq: f32[d, d] = normal(0.02)
   param wk: f32[d, kv_heads * (d / heads)] = normal(0.02)
   param wv: f32[d, kv_heads * (d / heads)] = normal(0.02)
   param wo: f32[d, d] = normal(0.02)
   let q = rope(transpose(reshape(x @ wq, [B, T, heads, d / heads]), [0, 2, 1, 3]))
-  let k = rope(transpose(reshape(x @ wk, [B, T, kv_heads, d / heads]), [0, 2, 1, 3]))
-  let v = transpose(reshape(x @ wv, [B, T, kv_heads, d / heads]), [0, 2, 1, 3])
+  let k = cache(rope(transpose(reshape(x @ wk, [B, T, kv_heads, d / heads]), [0, 2, 1, 3])), axis: 2)
+  let v = cache(transpose(reshape(x @ wv, [B, T, kv_heads, d / heads]), [0, 2, 1, 3]), axis: 2)
   let groups = reshape(q, [B, kv_heads, heads / kv_heads, T, d / heads])
-  let scores = causal_mask(groups @ transpose(reshape(k, [B, kv_heads, 1, T, d / heads])) / sqrt(d / heads))
-  let y = reshape(softmax(scores) @ reshape(v, [B, kv_heads, 1, T, d / heads]), [B, heads, T, d / heads])
+  let scores = causal_mask(groups @ transpose(reshape(k, [B, kv_heads, 1, -1, d / heads])) / sqrt(d / heads))
+  let y = reshape(softmax(scores) @ reshape(v, [B, kv_heads, 1, -1, d / heads]), [B, heads, T, d / heads])
   return reshape(transpose(y, [0, 2, 1, 3]), [B, T, d]) @ wo
 }

@@ -60,6 +60,13 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
     process.exitCode = EXIT.user;
     return undefined;
   }
+  if (config.task.kind === 'infer' && config.task.serve && config.task.serve.decode > 0) {
+    const decl = selectPlan(r.program, config.name).plan!;
+    const field = decl.fields.find((f) => f.key.name === 'task') ?? decl.name;
+    printDiagnostics([diag('FLX7005', field.span, `plan \`${config.name}\` decodes with a KV cache, and \`flexc build\` does not emit decode drivers yet`, 'build the prompt\'s pass with `decode: 0`; `flexc plan` estimates the whole request, and the CPU reference runs its decode steps')], r.program, false);
+    process.exitCode = EXIT.user;
+    return undefined;
+  }
   const final = resolve(o.out, config.name);
   const graphs = graphResolver(r.program);
   const used: Record<string, GraphSpec> = {};

@@ -31,7 +31,7 @@ export function planCommand(file: string, o: { plan?: string; json?: boolean; sv
       problems.push(...r.diagnostics);
       continue;
     }
-    const { summary, timeline } = summarize(r.module, r.lowered);
+    const { summary, timeline } = summarize(r.module, r.lowered, r.decode);
     summaries.push(summary);
     if (o.svg) {
       const path = names.length === 1 ? o.svg : o.svg.replace(new RegExp(`${extname(o.svg).replace('.', '\\.')}$`), '') + `-${name}${extname(o.svg) || '.svg'}`;
@@ -62,6 +62,7 @@ const fmtFlops = (n: number) => {
 };
 
 const fmtSeconds = (s: number) => (s >= 1 ? `${s.toPrecision(3)} s` : s >= 1e-3 ? `${(s * 1e3).toPrecision(3)} ms` : `${(s * 1e6).toPrecision(3)} us`);
+const fmtRate = (x: number) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toPrecision(3));
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 /** The human report of one plan: memory per tier, recompute, step time by class, throughput, MFU and the bottleneck. */
@@ -83,14 +84,16 @@ export function humanReport(s: PlanSummary): string {
   if (s.parallel.data === 1 && !s.parallel.offload.length && s.precision === 'fp32')
     lines.push(`              arena ${fmtBytes(g.arena_bytes)}${g.arena_bytes !== g.arena_bytes_without_checkpointing ? ` with checkpointing, ${fmtBytes(g.arena_bytes_without_checkpointing)} without` : ''}`);
   if (s.memory.host.peak_bytes > 0) lines.push(`  host memory ${fmtBytes(s.memory.host.peak_bytes)}: ${parts(s.memory.host)}`);
-  lines.push(s.task === 'infer' ? `  compute     ${fmtFlops(s.flops.step)} per step` : `  compute     ${fmtFlops(s.flops.step)} per step per GPU; recompute ${fmtFlops(s.flops.recompute)} (${s.flops.recompute_percent.toFixed(1)}%)`);
+  const sv = s.serving;
+  lines.push(sv ? `  compute     ${fmtFlops(s.flops.step)} per request (prompt of ${sv.prefill_tokens} tokens, ${sv.decode_tokens} generated${sv.kv_cache ? ' with a KV cache' : ', no KV cache'})` : s.task === 'infer' ? `  compute     ${fmtFlops(s.flops.step)} per step` : `  compute     ${fmtFlops(s.flops.step)} per step per GPU; recompute ${fmtFlops(s.flops.recompute)} (${s.flops.recompute_percent.toFixed(1)}%)`);
   if (s.time) {
     const t = s.time;
     const by = TIME_CLASSES.filter((c) => t.by_class[c] > 0)
       .map((c) => `${c} ${fmtSeconds(t.by_class[c])} (${pct(t.by_class[c] / t.step_seconds)})`)
       .join(', ');
-    lines.push(`  step time   ${fmtSeconds(t.step_seconds)}: ${by}`);
-    const rate = s.throughput!.tokens_per_second !== null ? `${Math.round(s.throughput!.tokens_per_second).toLocaleString('en-US')} tokens/s` : `${s.throughput!.samples_per_second.toPrecision(4)} samples/s`;
+    lines.push(`  ${sv ? 'request    ' : 'step time  '} ${fmtSeconds(t.step_seconds)}: ${by}`);
+    if (sv) lines.push(`  serving     first token in ${fmtSeconds(sv.time_to_first_token_seconds)}; then ${fmtSeconds(sv.decode_seconds_per_token)} per token (${fmtRate(sv.decode_tokens_per_second)} tokens/s across the batch)`);
+    const rate = s.throughput!.tokens_per_second !== null ? `${fmtRate(s.throughput!.tokens_per_second)} tokens/s` : `${s.throughput!.samples_per_second.toPrecision(4)} samples/s`;
     lines.push(`  throughput  ${rate}, MFU ${pct(s.mfu!)}; bottleneck: ${s.bottleneck}`);
   } else lines.push('  step time   (give the plan hardware with `on: …` to estimate it)');
   return `${lines.join('\n')}\n`;

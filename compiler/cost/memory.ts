@@ -7,8 +7,8 @@ export const CATEGORIES = ['parameters', 'gradients', 'optimizer', 'activations'
 export type Category = (typeof CATEGORIES)[number];
 export type Breakdown = Record<Category, number>;
 
-/** Updates a real optimizer writes into its leaf: the update ops and the cast back to a half-precision parameter. */
-const IN_PLACE = new Set([...OPTIMIZER_OPS, 'cast']);
+/** Updates written into their leaf in place: the optimizer's, the cast back to a half-precision parameter, KV-cache writes. */
+const IN_PLACE = new Set([...OPTIMIZER_OPS, 'cast', 'cache_write']);
 const zero = (): Breakdown => ({ parameters: 0, gradients: 0, optimizer: 0, activations: 0, kv_cache: 0, workspace: 0 });
 const total = (b: Breakdown) => CATEGORIES.reduce((a, c) => a + b[c], 0);
 

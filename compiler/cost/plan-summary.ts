@@ -4,6 +4,7 @@ import { flopsOf } from '../ir/ops/registry.ts';
 import type { Lowered } from '../lower/lower.ts';
 import { machineOf } from './device.ts';
 import { memoryTimeline, type Breakdown, type MemoryTimeline } from './memory.ts';
+import { estimateServing, servingTimeline, type DecodeModule, type ServingEstimate } from './serving.ts';
 import { estimateStep, type StepEstimate } from './step.ts';
 
 type Tier = { peak_bytes: number; model_states_bytes: number } & Breakdown;
@@ -31,6 +32,8 @@ export interface PlanSummary {
   throughput: { tokens_per_second: number | null; samples_per_second: number } | null;
   mfu: number | null;
   bottleneck: string | null;
+  /** Serving plans: time to the first token and per generated token (the step is the whole request: prefill and every decode step). */
+  serving?: ServingEstimate;
 }
 
 const elements = (v: Value) => (v.type.shape as number[]).reduce((a, d) => a * d, 1);
@@ -42,17 +45,19 @@ function parameterCounts(m: Module): PlanSummary['parameters'] {
 const timeOf = ({ flops: _f, mfu: _m, bottleneck: _b, tokens_per_step: _t, samples_per_step: _s, ...time }: StepEstimate): NonNullable<PlanSummary['time']> => time;
 
 /** The summary of one compiled plan, and the memory timeline behind it (for the picture). */
-export function summarize(m: Module, low: Lowered): { summary: PlanSummary; timeline: MemoryTimeline } {
+export function summarize(m: Module, low: Lowered, decode: DecodeModule[] = []): { summary: PlanSummary; timeline: MemoryTimeline } {
   const config = low.config;
   const ck = m.checkpoint;
   const arena = ck?.bytesWith ?? planMemory(m).arenaBytes;
-  const flops = flopsOf(m.values);
+  const serve = config.task.kind === 'infer' ? config.task.serve : undefined;
   const recompute = ck?.recomputeFlops ?? 0;
   const c = config.checkpoint;
-  const timeline = memoryTimeline(m, config);
+  const timeline = serve ? servingTimeline(m, decode, config) : memoryTimeline(m, config);
   const tier = (t: MemoryTimeline['gpu']): Tier => ({ peak_bytes: t.peak_bytes, ...t.at_peak, model_states_bytes: t.model_states_bytes });
   const machine = low.hardware ? machineOf(low.hardware) : undefined;
-  const est = machine ? estimateStep(m, config, machine) : undefined;
+  const served = machine && serve ? estimateServing(m, decode, serve, config, machine) : undefined;
+  const est = served?.step ?? (machine ? estimateStep(m, config, machine) : undefined);
+  const flops = flopsOf(m.values) + (serve?.decode ?? 0) * (decode.length ? decode.reduce((a, d) => a + flopsOf(d.module.values), 0) / decode.length : 0);
   const capacity = machine && Number.isFinite(machine.gpu.memory) ? machine.gpu.memory : undefined;
   const summary: PlanSummary = {
     plan: config.name,
@@ -71,6 +76,7 @@ export function summarize(m: Module, low: Lowered): { summary: PlanSummary; time
     time: est ? timeOf(est) : null,
     throughput: est ? { tokens_per_second: est.tokens_per_step !== undefined ? est.tokens_per_step / est.step_seconds : null, samples_per_second: est.samples_per_step / est.step_seconds } : null,
     mfu: est ? est.mfu : null,
+    ...(served ? { serving: served.serving } : {}),
     bottleneck: est ? est.bottleneck : null,
   };
   return { summary, timeline };

@@ -5,7 +5,7 @@ import { loraTargets } from '../passes/lora.ts';
 import { resolve } from 'node:path';
 import { loadText } from '../../runtime/data/text.ts';
 import { DataError } from '../../runtime/data/graph.ts';
-import { Elaborator } from '../sema/elaborate.ts';
+import { Elaborator, type ServePhase } from '../sema/elaborate.ts';
 import { resolvePlan, type LoraConfig, type PlanConfig } from '../sema/plan.ts';
 import type { Program } from '../sema/program.ts';
 import type { EVal } from '../sema/values.ts';
@@ -17,6 +17,14 @@ export interface Lowered {
   config: PlanConfig;
   /** The plan's hardware (`on: …`), presets resolved. */
   hardware?: HardwareSpec;
+  /** Serving (`infer { prefill, decode }`): `forward` is the prompt's pass; these are decode steps at the first and last context length. */
+  decode?: DecodeStep[];
+}
+
+export interface DecodeStep {
+  /** Tokens the step attends to, its own included. */
+  context: number;
+  forward: Module;
 }
 
 /** The plans of the entry file; picks one by name, or the only one. */
@@ -42,8 +50,27 @@ export function lowerPlan(program: Program, plan: A.PlanDecl, opts: { evaluation
   const { model } = r;
   const config: PlanConfig = opts.evaluation ? { ...r.config, name: `${r.config.name}_eval`, task: { kind: 'infer' } } : r.config;
   const args = new Map<string, EVal>(Object.entries(config.modelArgs).map(([k, v]) => [k, typeof v === 'number' ? { kind: 'num', n: v } : { kind: 'bool', b: v }]));
-  const el = new Elaborator(program, { mode: 'lower', training: config.task.kind === 'train', binds: new Map(Object.entries(config.bind)) });
-  const forward = el.model(model, args, config.name);
+  const serve = config.task.kind === 'infer' ? config.task.serve : undefined;
+  const seq = serve ? sequenceSymbol(model.decl as A.ModelDecl) : undefined;
+  if (serve) {
+    const span = plan.fields.find((f) => f.key.name === 'task')!.span;
+    if (!seq) return { diagnostics: [diag('FLX5012', span, `serving feeds the model's input \`tokens: i32[B, T]\`; model \`${config.model}\` has none`)] };
+    if (config.bind[seq] !== undefined) return { diagnostics: [diag('FLX5012', plan.fields.find((f) => f.key.name === 'bind')!.span, `\`${seq}\` is the sequence length, which \`infer { prefill, decode }\` sets`, `remove \`${seq}\` from \`bind\``)] };
+  }
+  const capacity = serve ? serve.prefill + serve.decode : 0;
+  const elaborate = (binds: Record<string, number>, phase?: ServePhase) => {
+    const el = new Elaborator(program, { mode: 'lower', training: config.task.kind === 'train', binds: new Map(Object.entries(binds)), ...(phase ? { serve: phase } : {}) });
+    return { el, forward: el.model(model, args, config.name) };
+  };
+  const cached = serve?.kvCache && serve.decode > 0;
+  const { el, forward } = elaborate(serve ? { ...config.bind, [seq!]: serve.prefill } : config.bind, cached ? { phase: 'prefill', past: 0, capacity } : undefined);
+  const decode: DecodeStep[] = [];
+  if (serve && el.diagnostics.length === 0)
+    for (const context of [...new Set([serve.prefill + 1, capacity])].filter(() => serve.decode > 0)) {
+      const step = cached ? elaborate({ ...config.bind, [seq!]: 1 }, { phase: 'decode', past: context - 1, capacity }) : elaborate({ ...config.bind, [seq!]: context });
+      out.push(...step.el.diagnostics);
+      decode.push({ context, forward: { ...step.forward, name: `${config.name}_decode_${context}` } });
+    }
   const bound = Object.entries(config.bind).map(([k, v]) => `${k} = ${v}`).join(', ');
   for (const d of el.diagnostics) out.push(d.hint || !bound ? d : { ...d, hint: `while lowering plan \`${config.name}\` with ${bound}` });
   const bindField = plan.fields.find((f) => f.key.name === 'bind');
@@ -63,7 +90,15 @@ export function lowerPlan(program: Program, plan: A.PlanDecl, opts: { evaluation
   if (out.length) return { diagnostics: out };
   const hw = config.hardware ? program.scopes.get(program.entry)?.get(config.hardware) : undefined;
   const hardware = hw?.decl.kind === 'hardware' ? checkHardware(hw.decl, hw.file, program, []) : undefined;
-  return { lowered: { forward, config, ...(hardware ? { hardware } : {}) }, diagnostics: [] };
+  return { lowered: { forward, config, ...(hardware ? { hardware } : {}), ...(decode.length ? { decode } : {}) }, diagnostics: [] };
+}
+
+/** The size naming the sequence axis of the model's `tokens: i32[B, T]` input. */
+function sequenceSymbol(m: A.ModelDecl): string | undefined {
+  const tokens = m.body.find((s) => s.kind === 'input' && s.name.name === 'tokens');
+  const type = tokens?.kind === 'input' && tokens.type.kind === 'tensorType' ? tokens.type : undefined;
+  const dim = type?.dims.length === 2 ? type.dims[1] : undefined;
+  return dim?.kind === 'name' ? dim.name : undefined;
 }
 
 /** Every LoRA target must name at least one weight a matmul reads (as `x @ W`). */

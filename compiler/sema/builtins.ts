@@ -23,6 +23,10 @@ export interface BuiltinContext {
   seed(): number;
   /** The tensors of a graph: features, labels, split.*, adj.* */
   graphTensor(g: EVal & { kind: 'graph' }, feed: string): Value;
+  /** Tokens already in the KV cache (0 except in a decode step): where positions start. */
+  past: number;
+  /** `x` as attention's keys or values: through the KV cache when serving with one. */
+  cache(x: Value, axis: number): Value;
 }
 
 export type Args = Record<string, EVal>;
@@ -97,7 +101,17 @@ export const BUILTINS: Record<string, Builtin> = {
   rope: {
     params: [X, { name: 'base', kind: 'float', default: num(10000) }],
     doc: 'rotary position embedding over x[..., T, h] (pairs i and i + h/2 rotated by t·base^(−2i/h))',
-    build: (cx, a) => cx.op('rope', [tensor(a, 'x')], { base: int(a, 'base'), sign: 1 }),
+    build: (cx, a) => cx.op('rope', [tensor(a, 'x')], { base: int(a, 'base'), sign: 1, ...(cx.past ? { offset: cx.past } : {}) }),
+  },
+  positions: {
+    params: [X],
+    doc: 'i32 position ids of the tokens along x\'s last axis: 0, 1, … (after the cached tokens when decoding)',
+    build: (cx, a) => cx.op('positions', [tensor(a, 'x')], { offset: cx.past }),
+  },
+  cache: {
+    params: [X, { name: 'axis', kind: 'int' }],
+    doc: 'x as attention\'s keys or values, with tokens along `axis`: when serving with a KV cache, every token so far (the cache); x otherwise',
+    build: (cx, a) => ({ kind: 'tensor', v: cx.cache(tensor(a, 'x'), int(a, 'axis')) }),
   },
   softmax: {
     params: [X, { name: 'axis', kind: 'int', default: num(-1) }],

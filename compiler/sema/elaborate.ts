@@ -16,6 +16,16 @@ export interface ElabOptions {
   training: boolean;
   /** Sizes bound by a plan. */
   binds: Map<string, number>;
+  /** Serving with a KV cache: the prompt's pass writes the cache; a decode step (one token after `past`) reads it. */
+  serve?: ServePhase;
+}
+
+export interface ServePhase {
+  phase: 'prefill' | 'decode';
+  /** Tokens already in the cache. */
+  past: number;
+  /** Positions the cache holds: prompt and generated tokens. */
+  capacity: number;
 }
 
 /** A bound on unrolling (`repeat`), so that a typo such as `depth: 120000` fails fast instead of exhausting memory. */
@@ -68,6 +78,8 @@ export class Elaborator {
   readonly b = new Builder();
   readonly diagnostics: Diagnostic[] = [];
   readonly outputs: { name: string; value: Value }[] = [];
+  /** End-of-step writes (KV caches). */
+  readonly updates: { target: string; value: Value }[] = [];
   readonly usedSymbols = new Set<string>();
   private readonly leaves = new Map<string, Value>();
   private readonly seeds = new Map<string, number>();
@@ -117,7 +129,7 @@ export class Elaborator {
     }
     this.block(m.body, env);
     if (!this.outputs.length && !this.diagnostics.length) this.report(diag('FLX3060', m.name.span, `model \`${m.name.name}\` has no \`output\``, 'declare one, e.g. `output loss = cross_entropy(logits, targets)`'));
-    return { name: moduleName, values: this.b.values, outputs: this.outputs, updates: [] };
+    return { name: moduleName, values: this.b.values, outputs: this.outputs, updates: this.updates };
   }
 
   private paramDefault(p: A.ParamDecl, env: Env): EVal | undefined {
@@ -406,8 +418,32 @@ export class Elaborator {
         return hashString(`${key}#${n}`) & 0x7fffffff;
       },
       graphTensor: (g, feed) => this.graphTensor(g, feed, e.span),
+      past: this.opts.serve?.phase === 'decode' ? this.opts.serve.past : 0,
+      cache: (x, axis) => this.cache(x, axis, env, e.span),
     };
     return bi.build(cx, args);
+  }
+
+  /** Keys or values of attention: with a KV cache, written to a `state` leaf and, when decoding, read back with every past token. */
+  private cache(x: Value, axis: number, env: Env, span: Span): Value {
+    const s = this.opts.serve;
+    const rank = x.type.shape.length;
+    if (axis < -rank || axis >= rank) this.fail('FLX3050', span, `cache axis ${axis} is out of range for a tensor of rank ${rank}`);
+    if (!s) return x;
+    const ax = (axis + rank) % rank;
+    const base = [...env.path, 'kv_cache'].join('.');
+    const n = this.seeds.get(base) ?? 0;
+    this.seeds.set(base, n + 1);
+    const name = n ? `${base}_${n}` : base;
+    const loc = locOf(span);
+    const type = { dtype: x.type.dtype, shape: x.type.shape.map((d, i) => (i === ax ? s.capacity : d)) };
+    const c = this.b.leaf('state', name, type, { init: 'zeros', kv_cache: true }, { loc });
+    const w = this.op('cache_write', [c, x], { axis: ax, at: s.past }, span);
+    if (w.kind !== 'tensor') return x;
+    this.updates.push({ target: name, value: w.v });
+    if (s.phase === 'prefill') return x;
+    const view = this.op('cache_view', [w.v], { axis: ax, length: s.past + (x.type.shape[ax] as number) }, span);
+    return view.kind === 'tensor' ? view.v : x;
   }
 
   private leaf(name: string, type: { dtype: DType; shape: Dim[] }, attrs: Attrs): Value {

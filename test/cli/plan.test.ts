@@ -49,7 +49,7 @@ describe('flexc plan', () => {
     const r = flexc('plan', 'examples/gpt.flex', '--json');
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { plans: PlanSummary[] };
-    expect(out.plans.map((p) => p.plan)).toEqual(['tiny', 'gpt2_small', 'shakespeare']);
+    expect(out.plans.map((p) => p.plan)).toEqual(['tiny', 'tiny_serve', 'gpt2_small', 'shakespeare']);
     const tiny = out.plans[0]!;
     expect(tiny.memory.gpu.arena_bytes).toBe(tiny.memory.gpu.arena_bytes_without_checkpointing);
     expect(tiny.flops.recompute).toBe(0);

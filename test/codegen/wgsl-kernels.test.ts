@@ -56,6 +56,14 @@ describe('WGSL kernels on WebGPU (Dawn; SwiftShader when there is no GPU)', () =
     }, 600_000);
   }
 
+  it('examples/gpt.flex --plan tiny_serve: every kernel of the prompt\'s pass and of a decode step (KV cache) matches the CPU reference', async () => {
+    const r = compile('examples/gpt.flex', 'tiny_serve');
+    for (const m of [r.module!, r.decode!.at(-1)!.module]) {
+      const s = new CpuSession(m, { seed: 0, graphs: graphResolver(r.program) });
+      await compareModule(m, s.feeds(m, 1), s.params, 1, `tiny_serve:${m.name}`);
+    }
+  }, 600_000);
+
   it('the tests above ran a kernel of every op for every device class', () => {
     for (const op of OPS.keys()) for (const cls of DEVICE_CLASSES) expect(tested.has(`${op}/${cls}`), `no kernel test ran ${op} (${cls})`).toBe(true);
   });

@@ -54,4 +54,18 @@ describe('published figures', () => {
     const reference = 6 * N + 12 * L * T * d; // q·kᵀ and p·v, forward and backward
     expect(Math.abs(perToken / reference - 1)).toBeLessThan(0.02);
   }, 120_000);
+
+  it('the KV cache of OPT-13B (40 layers, hidden 5120, fp16) is 800 KiB per token (Sheng et al. 2023, FlexGen)', () => {
+    const r = compileGpt(`plan s { model: Gpt(vocab: 50272, ctx: 2048, d: 5120, heads: 40, depth: 40)\n bind: { B: 4 }\n task: infer { prefill: 512, decode: 32 }\n precision: fp16 }`);
+    expect(r.diagnostics).toEqual([]);
+    const { summary } = summarize(r.module!, r.lowered!, r.decode);
+    expect(summary.memory.gpu.kv_cache / (4 * (512 + 32))).toBe(800 * 1024);
+  }, 120_000);
+
+  it('LoRA on Llama 2 7B (rank 8 on wq and wv) trains 4,194,304 parameters, 0.062% of 6,742,609,920 (PEFT)', () => {
+    const r = compile('examples/llama2-7b.flex', 'finetune_lora');
+    expect(r.lowered!.config.task).toMatchObject({ lora: { rank: 8, targets: ['wq', 'wv'] } });
+    const { summary } = summarize(r.module!, r.lowered!);
+    expect(summary.parameters).toEqual({ count: 6_742_609_920, trained: 4_194_304 });
+  }, 120_000);
 });

@@ -12,9 +12,9 @@ export interface OpCase extends Case {
 const gelu: TfFn = ([x]) => tf.mul(tf.mul(x!, 0.5), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x!, tf.mul(0.044715, tf.pow(x!, 3)))))));
 
 /** Rotary embedding written with tfjs ops: rotate_half form with cos/sin tables over [T, h]. */
-function ropeTf(x: tf.Tensor, base: number): tf.Tensor {
+function ropeTf(x: tf.Tensor, base: number, offset = 0): tf.Tensor {
   const [t, h] = x.shape.slice(-2) as [number, number];
-  const angles = Array.from({ length: t }, (_, p) => Array.from({ length: h }, (_, j) => p * base ** ((-2 * (j % (h / 2))) / h)));
+  const angles = Array.from({ length: t }, (_, p) => Array.from({ length: h }, (_, j) => (p + offset) * base ** ((-2 * (j % (h / 2))) / h)));
   const cos = tf.cos(tf.tensor2d(angles));
   const sin = tf.sin(tf.tensor2d(angles));
   const [a, z] = tf.split(x, 2, -1);
@@ -117,6 +117,8 @@ export const OP_CASES: OpCase[] = [
   },
   { label: 'causal_mask', op: 'causal_mask', attrs: { fill: 0 }, inputs: [{ shape: [2, 4, 4] }], tf: ([x]) => tf.mul(x!, tf.linalg.bandPart(tf.ones([4, 4]), -1, 0)) },
   { label: 'rope', op: 'rope', attrs: { base: 100, sign: 1 }, inputs: [{ shape: [2, 5, 6] }], tf: ([x]) => ropeTf(x!, 100) },
+  { label: 'rope (positions after 3 cached tokens)', op: 'rope', attrs: { base: 100, sign: 1, offset: 3 }, inputs: [{ shape: [2, 2, 6] }], tf: ([x]) => ropeTf(x!, 100, 3) },
+  { label: 'causal_mask (3 new queries over 5 keys)', op: 'causal_mask', attrs: { fill: 0 }, inputs: [{ shape: [2, 3, 5] }], tf: ([x]) => tf.mul(x!, tf.linalg.bandPart(tf.ones([3, 5]), -1, 2)) },
   { label: 'cast (f32 to f32: the gradient rule; bf16/fp16 rounding is tested with the precision pass)', op: 'cast', attrs: { dtype: 'f32' }, inputs: [{ shape: [3, 4] }], tf: ([x]) => x! },
   { label: 'broadcast_to', op: 'broadcast_to', attrs: { shape: [2, 3, 4] }, inputs: [{ shape: [3, 1] }], tf: ([x]) => tf.broadcastTo(x!, [2, 3, 4]) },
   { label: 'sum_to', op: 'sum_to', attrs: { shape: [3, 1] }, inputs: [{ shape: [2, 3, 4] }], tf: ([x]) => tf.sum(tf.sum(x!, 0), 1, true) },

@@ -85,7 +85,7 @@ export const elementwiseEmitters: Record<string, Emitter> = {
     const { dispatch, index } = linear(count(v));
     const lines = [
       `let j = i % ${u32(h)};`,
-      `let p = (i / ${u32(h)}) % ${u32(t)};`,
+      `let p = (i / ${u32(h)}) % ${u32(t)} + ${u32(Number(v.attrs['offset'] ?? 0))};`,
       `let angle = ${f32(num(v.attrs, 'sign'))} * f32(p) * pow(${f32(num(v.attrs, 'base'))}, ${f32(-2 / h)} * f32(j % ${u32(half)}));`,
       'let c = cos(angle);',
       'let s = sin(angle);',
@@ -110,7 +110,7 @@ export const elementwiseEmitters: Record<string, Emitter> = {
   },
   causal_mask: (v, cls) => {
     const [t, s] = shape(v).slice(-2) as [number, number];
-    return map(v, cls, `select(x, ${f32(num(v.attrs, 'fill'))}, (i % ${u32(s)}) > ((i / ${u32(s)}) % ${u32(t)}))`, [{ name: 'x', of: v.inputs[0]! }]);
+    return map(v, cls, `select(x, ${f32(num(v.attrs, 'fill'))}, (i % ${u32(s)}) > ((i / ${u32(s)}) % ${u32(t)}) + ${u32(s - t)})`, [{ name: 'x', of: v.inputs[0]! }]);
   },
   transpose: (v) => {
     const perm = ints(v.attrs, 'perm');
@@ -163,6 +163,21 @@ export const elementwiseEmitters: Record<string, Emitter> = {
       dispatch,
       body: `${index}\n  let r = i32(i / ${u32(row)});\n  let j = i % ${u32(row)};\n  var acc = a0[i];\n  for (var k = 0u; k < ${u32(nIdx)}; k++) {\n    if (a1[k] == r) { acc += a2[k * ${u32(row)} + j]; }\n  }\n  res[i] = acc;`,
     };
+  },
+  cache_view: (v) => withOffset(v, offsetFn('src', shape(v), strides(shape(v.inputs[0]!)), shape(v).map(() => 0))),
+  cache_write: (v) => {
+    const ax = ((num(v.attrs, 'axis') % shape(v).length) + shape(v).length) % shape(v).length;
+    const inner = shape(v).slice(ax + 1).reduce((a, d) => a * d, 1);
+    const cap = shape(v)[ax]!;
+    const n = shape(v.inputs[1]!)[ax]!;
+    const at = num(v.attrs, 'at');
+    const { dispatch, index } = linear(count(v));
+    const lines = [`let r = i % ${u32(inner)};`, `let c = (i / ${u32(inner)}) % ${u32(cap)};`, `let o = i / ${u32(inner * cap)};`, `if (c >= ${u32(at)} && c < ${u32(at + n)}) { res[i] = a1[(o * ${u32(n)} + c - ${u32(at)}) * ${u32(inner)} + r]; } else { res[i] = a0[i]; }`];
+    return { workgroup: [WG, 1, 1], dispatch, body: `${index}\n  ${lines.join('\n  ')}` };
+  },
+  positions: (v) => {
+    const { dispatch, index } = linear(count(v));
+    return { workgroup: [WG, 1, 1], dispatch, body: `${index}\n  res[i] = i32(i) + ${num(v.attrs, 'offset')}i;` };
   },
   fused: fusedKernel,
   sgd: (v, cls) => map(v, cls, `p - ${f32(num(v.attrs, 'lr'))} * g`, [{ name: 'p', of: v.inputs[0]! }, { name: 'g', of: v.inputs[1]! }]),

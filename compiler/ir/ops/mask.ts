@@ -2,7 +2,11 @@ import type { OpDef } from '../op.ts';
 import { streamingCost } from '../op.ts';
 import { like, num, requireRank, shapeOf } from './util.ts';
 
-/** `causal_mask {fill}`: x[..., i, j] for j ≤ i, `fill` above the diagonal (-inf before a softmax). */
+/**
+ * `causal_mask {fill}`: over scores x[..., t, s] of t queries that are the last t of s keys (t = s in
+ * training; t < s when decoding after a KV cache), x[i, j] where key j ≤ query i's position s − t + i,
+ * `fill` (-inf before a softmax) elsewhere.
+ */
 export const maskOps: OpDef[] = [
   {
     name: 'causal_mask',
@@ -19,7 +23,7 @@ export const maskOps: OpDef[] = [
       const [t, s] = shapeOf(v).slice(-2) as [number, number];
       const fill = num(v.attrs, 'fill');
       for (let o = 0; o < out.length; o += t * s)
-        for (let i = 0; i < t; i++) for (let j = 0; j < s; j++) out[o + i * s + j] = j > i ? fill : x!.data[o + i * s + j]!;
+        for (let i = 0; i < t; i++) for (let j = 0; j < s; j++) out[o + i * s + j] = j > s - t + i ? fill : x!.data[o + i * s + j]!;
       return { data: out, shape: shapeOf(v) };
     },
   },

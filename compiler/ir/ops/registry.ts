@@ -1,6 +1,7 @@
 import { LEAF_OPS, type Value } from '../graph.ts';
 import type { OpDef } from '../op.ts';
 import { broadcastOps } from './broadcast.ts';
+import { cacheOps } from './cache.ts';
 import { castOps } from './cast.ts';
 import { constantOps } from './constant.ts';
 import { dropoutOps } from './dropout.ts';
@@ -20,7 +21,7 @@ import { sparseOps } from './sparse.ts';
 
 /** Every op of the IR, each defined once in its family's file. */
 export const OPS: ReadonlyMap<string, OpDef> = new Map(
-  [constantOps, castOps, elementwiseOps, broadcastOps, matmulOps, reduceOps, softmaxOps, layernormOps, shapeOps, gatherOps, lossOps, dropoutOps, sparseOps, maskOps, ropeOps, optimizerOps, fusedOps]
+  [constantOps, castOps, elementwiseOps, broadcastOps, matmulOps, reduceOps, softmaxOps, layernormOps, shapeOps, gatherOps, lossOps, dropoutOps, sparseOps, maskOps, ropeOps, cacheOps, optimizerOps, fusedOps]
     .flat()
     .map((d) => [d.name, d]),
 );

@@ -6,13 +6,13 @@ import { like, num, requireFloat, requireRank, shapeOf } from './util.ts';
 /**
  * `rope(x) {base, sign}`: rotary position embedding (Su et al. 2021, as Llama applies it) over
  * x[..., T, h]: for position t and i < h/2, the pair (x_i, x_{i+h/2}) is rotated by
- * sign·t·base^(−2i/h). A rotation's adjoint is the rotation back, so the gradient is `rope` with −sign.
+ * sign·t·base^(−2i/h), where t counts from `offset` (the tokens already in a KV cache). A rotation's adjoint is the rotation back, so the gradient is `rope` with −sign.
  */
 export const ropeOps: OpDef[] = [
   {
     name: 'rope',
     arity: 1,
-    attrs: { base: { kind: 'number' }, sign: { kind: 'number' } },
+    attrs: { base: { kind: 'number' }, sign: { kind: 'number' }, offset: { kind: 'int', optional: true } },
     infer: ([x]) => {
       requireFloat(x!, 'rope');
       requireRank(x!, 2, 'rope');
@@ -28,10 +28,11 @@ export const ropeOps: OpDef[] = [
       const half = h / 2;
       const base = num(v.attrs, 'base');
       const sign = num(v.attrs, 'sign');
+      const offset = Number(v.attrs['offset'] ?? 0);
       for (let o = 0; o < out.length; o += t * h)
         for (let p = 0; p < t; p++)
           for (let i = 0; i < half; i++) {
-            const angle = sign * p * base ** ((-2 * i) / h);
+            const angle = sign * (p + offset) * base ** ((-2 * i) / h);
             const c = Math.cos(angle);
             const s = Math.sin(angle);
             const at = o + p * h + i;

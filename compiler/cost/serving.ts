@@ -1,0 +1,79 @@
+import type { Module } from '../ir/graph.ts';
+import type { PlanConfig, ServeConfig } from '../sema/plan.ts';
+import { peakFor, type Machine } from './device.ts';
+import { memoryTimeline, type MemoryTimeline } from './memory.ts';
+import { estimateStep, TIME_CLASSES, type StepEstimate } from './step.ts';
+
+export interface DecodeModule {
+  context: number;
+  module: Module;
+}
+
+/** What serving one batch of requests costs: the prompt's pass, then one step per generated token. */
+export interface ServingEstimate {
+  prefill_tokens: number;
+  decode_tokens: number;
+  kv_cache: boolean;
+  time_to_first_token_seconds: number;
+  /** Mean over the decode steps (their cost grows linearly with the context; the mean of the first and last step). */
+  decode_seconds_per_token: number;
+  /** Tokens generated per second across the batch while decoding. */
+  decode_tokens_per_second: number;
+}
+
+type Config = Pick<PlanConfig, 'parallel' | 'precision' | 'task'>;
+
+/**
+ * The whole request as one "step": prefill, then `decode` steps whose per-token cost is linear in the
+ * context (attention reads every cached token; the rest is constant), so their sum is `decode` times the
+ * mean of the first and the last step.
+ */
+export function estimateServing(prefill: Module, decode: DecodeModule[], serve: ServeConfig, config: Config, machine: Machine): { step: StepEstimate; serving: ServingEstimate } {
+  const first = estimateStep(prefill, config, machine);
+  const steps = decode.map((d) => estimateStep(d.module, config, machine));
+  const n = serve.decode;
+  const mean = (f: (e: StepEstimate) => number) => (steps.length ? steps.reduce((a, e) => a + f(e), 0) / steps.length : 0);
+  const sum = (f: (e: StepEstimate) => number) => f(first) + n * mean(f);
+  const by = Object.fromEntries(TIME_CLASSES.map((c) => [c, sum((e) => e.by_class[c])])) as StepEstimate['by_class'];
+  const total = sum((e) => e.step_seconds);
+  const model = sum((e) => e.flops.model);
+  const batch = first.samples_per_step;
+  const perToken = mean((e) => e.step_seconds);
+  const decoding = n * perToken > first.step_seconds;
+  const dtype = config.precision === 'bf16' ? 'bf16' : config.precision === 'fp16' ? 'f16' : 'f32';
+  return {
+    step: {
+      step_seconds: total,
+      forward_seconds: sum((e) => e.forward_seconds),
+      backward_seconds: 0,
+      optimizer_seconds: 0,
+      by_class: by,
+      communication_seconds: sum((e) => e.communication_seconds),
+      transfer_seconds: sum((e) => e.transfer_seconds),
+      flops: { executed: sum((e) => e.flops.executed), model },
+      kernels: Math.round(sum((e) => e.kernels)),
+      tokens_per_step: batch * (n > 0 ? n : serve.prefill),
+      samples_per_step: batch,
+      mfu: total > 0 ? model / (total * peakFor(machine.gpu, dtype)) : 0,
+      bottleneck: decoding ? `${steps.at(-1)!.bottleneck} while decoding` : `${first.bottleneck} in the prefill`,
+    },
+    serving: {
+      prefill_tokens: serve.prefill,
+      decode_tokens: n,
+      kv_cache: serve.kvCache,
+      time_to_first_token_seconds: first.step_seconds,
+      decode_seconds_per_token: perToken,
+      decode_tokens_per_second: perToken > 0 ? batch / perToken : 0,
+    },
+  };
+}
+
+/** Memory over the prompt's pass, then over the longest decode step; the peak is the larger of the two. */
+export function servingTimeline(prefill: Module, decode: DecodeModule[], config: Pick<PlanConfig, 'parallel' | 'task'>): MemoryTimeline {
+  const a = memoryTimeline(prefill, config);
+  const last = decode.at(-1);
+  if (!last) return a;
+  const b = memoryTimeline(last.module, config);
+  const peak = b.gpu.peak_bytes > a.gpu.peak_bytes ? b : a;
+  return { gpu: peak.gpu, host: peak.host, points: [...a.points, ...b.points] };
+}
