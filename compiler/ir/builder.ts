@@ -16,7 +16,7 @@ export class Builder {
 
   constructor(base?: Module) {
     if (base) {
-      this.values.push(...base.values);
+      for (const v of base.values) this.values.push(v); // no spread: modules can exceed the engine's argument limit
       this.nextId = base.values.reduce((a, v) => Math.max(a, v.id + 1), 0);
     }
   }

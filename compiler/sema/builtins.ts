@@ -126,7 +126,11 @@ export const BUILTINS: Record<string, Builtin> = {
   layernorm: {
     params: [X, { name: 'eps', kind: 'float', default: num(1e-5) }],
     doc: 'normalise the last axis to zero mean and unit variance (no affine part)',
-    build: (cx, a) => cx.op('layernorm', [tensor(a, 'x')], { eps: int(a, 'eps') }),
+    build: (cx, a) => {
+      const x = tensor(a, 'x');
+      const rstd = cx.op('layernorm_rstd', [x], { eps: int(a, 'eps') }) as EVal & { kind: 'tensor' };
+      return cx.op('layernorm', [x, rstd.v]);
+    },
   },
   sum: reduction('sum', 'sum over `axis` (an int or a list; all axes by default)'),
   mean: reduction('mean', 'mean over `axis`'),

@@ -48,8 +48,8 @@ describe('flexc ir', () => {
   it('asks for --plan when a file has several, naming them', () => {
     const r = flexc('ir', 'examples/gpt.flex');
     expect(r.code).toBe(1);
-    expect(r.err).toContain('has 3 plans; choose one with --plan');
-    expect(r.err).toContain('tiny, gpt2_small, shakespeare');
+    expect(r.err).toContain('has 4 plans; choose one with --plan');
+    expect(r.err).toContain('tiny, tiny_serve, gpt2_small, shakespeare');
   });
   it('rejects an unknown pass name as a usage error', () => {
     expect(flexc('ir', 'examples/mlp.flex', '--plan', 'small', '--print-after', 'nope').code).toBe(2);

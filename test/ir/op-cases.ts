@@ -69,8 +69,8 @@ export const OP_CASES: OpCase[] = [
   {
     label: 'layernorm',
     op: 'layernorm',
-    attrs: { eps: 1e-5 },
     inputs: [{ shape: [2, 3, 6] }],
+    build: (b, [x]) => b.op('layernorm', [x!, b.op('layernorm_rstd', [x!], { eps: 1e-5 })]),
     tf: ([x]) => {
       const { mean, variance } = tf.moments(x!, -1, true);
       return tf.div(tf.sub(x!, mean), tf.sqrt(tf.add(variance, 1e-5)));

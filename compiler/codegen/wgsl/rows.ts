@@ -60,18 +60,23 @@ const gpuRowEmitters: Record<string, (v: Value, n: number) => ReturnType<Emitter
   log_softmax: (v, n) => perRowWorkgroup(v, n, `${wgLse(n)}\n  ${strided(n, 'res[o + j] = a0[o + j] - l;')}`),
   softmax_grad: (v, n) => perRowWorkgroup(v, n, `var p = 0.0f;\n  ${strided(n, 'p += a1[o + j] * a0[o + j];')}\n  let s = wsum(p, lid);\n  ${strided(n, 'res[o + j] = a0[o + j] * (a1[o + j] - s);')}`),
   log_softmax_grad: (v, n) => perRowWorkgroup(v, n, `var p = 0.0f;\n  ${strided(n, 'p += a1[o + j];')}\n  let s = wsum(p, lid);\n  ${strided(n, 'res[o + j] = a1[o + j] - exp(a0[o + j]) * s;')}`),
-  layernorm: (v, n) => perRowWorkgroup(v, n, `${wgStats(n, num(v.attrs, 'eps'))}\n  ${strided(n, 'res[o + j] = (a0[o + j] - mean) * inv;')}`),
+  layernorm_rstd: (v) => {
+    const n = last(v.inputs[0]!);
+    const { dispatch, index } = perWorkgroup(count(v));
+    return { workgroup: [WG, 1, 1], dispatch, helpers: WG_REDUCE, body: `${index}\n  let o = w * ${u32(n)};\n  ${wgStats(n, num(v.attrs, 'eps'))}\n  if (lid == 0u) { res[w] = inv; }` };
+  },
+  layernorm: (v, n) => perRowWorkgroup(v, n, `var sx = 0.0f;\n  ${strided(n, 'sx += a0[o + j];')}\n  let mean = wsum(sx, lid) / ${f32(n)};\n  let inv = a1[w];\n  ${strided(n, 'res[o + j] = (a0[o + j] - mean) * inv;')}`),
   layernorm_grad: (v, n) =>
     perRowWorkgroup(
       v,
       n,
-      `${wgStats(n, num(v.attrs, 'eps'))}
-  var p = 0.0f;
+      `var p = 0.0f;
   var q = 0.0f;
-  ${strided(n, 'p += a1[o + j]; q += a1[o + j] * (a0[o + j] - mean) * inv;')}
+  ${strided(n, 'p += a2[o + j]; q += a2[o + j] * a0[o + j];')}
   let sdy = wsum(p, lid) / ${f32(n)};
-  let sdyx = wsum(q, lid) / ${f32(n)};
-  ${strided(n, 'res[o + j] = inv * (a1[o + j] - sdy - (a0[o + j] - mean) * inv * sdyx);')}`,
+  let sdyy = wsum(q, lid) / ${f32(n)};
+  let inv = a1[w];
+  ${strided(n, 'res[o + j] = inv * (a2[o + j] - sdy - a0[o + j] * sdyy);')}`,
     ),
   cross_entropy_grad: (v, n) => {
     const rows = count(v.inputs[1]!);
@@ -88,20 +93,21 @@ const cpuRowEmitters: Record<string, Emitter> = {
     perRow(v, last(v), (n) => `var s = 0.0f;\n  for (var j = 0u; j < ${n}; j++) { s += a1[o + j] * a0[o + j]; }\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = a0[o + j] * (a1[o + j] - s); }`),
   log_softmax_grad: (v) =>
     perRow(v, last(v), (n) => `var s = 0.0f;\n  for (var j = 0u; j < ${n}; j++) { s += a1[o + j]; }\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = a1[o + j] - exp(a0[o + j]) * s; }`),
-  layernorm: (v) => perRow(v, last(v), (n) => `let st = stats(o, ${n});\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = (a0[o + j] - st.x) * st.y; }`, STATS(num(v.attrs, 'eps'))),
+  layernorm_rstd: (v) => {
+    const n = last(v.inputs[0]!);
+    const { dispatch, index } = linear(count(v));
+    return { workgroup: [WG, 1, 1], dispatch, helpers: STATS(num(v.attrs, 'eps')), body: `${index}\n  res[i] = stats(i * ${u32(n)}, ${u32(n)}).y;` };
+  },
+  layernorm: (v) =>
+    perRow(v, last(v), (n) => `var mean = 0.0f;\n  for (var j = 0u; j < ${n}; j++) { mean += a0[o + j]; }\n  mean = mean / f32(${n});\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = (a0[o + j] - mean) * a1[i]; }`),
   layernorm_grad: (v) =>
     perRow(
       v,
       last(v),
-      (n) => `let st = stats(o, ${n});
-  var sdy = 0.0f;
-  var sdyx = 0.0f;
-  for (var j = 0u; j < ${n}; j++) { sdy += a1[o + j]; sdyx += a1[o + j] * (a0[o + j] - st.x) * st.y; }
-  for (var j = 0u; j < ${n}; j++) {
-    let xh = (a0[o + j] - st.x) * st.y;
-    res[o + j] = st.y * (a1[o + j] - sdy / f32(${n}) - xh * sdyx / f32(${n}));
-  }`,
-      STATS(num(v.attrs, 'eps')),
+      (n) => `var sdy = 0.0f;
+  var sdyy = 0.0f;
+  for (var j = 0u; j < ${n}; j++) { sdy += a2[o + j]; sdyy += a2[o + j] * a0[o + j]; }
+  for (var j = 0u; j < ${n}; j++) { res[o + j] = a1[i] * (a2[o + j] - sdy / f32(${n}) - a0[o + j] * sdyy / f32(${n})); }`,
     ),
   cross_entropy_grad: (v) => {
     const rows = count(v.inputs[1]!);
