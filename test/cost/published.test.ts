@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { compile } from '../../compiler/compile.ts';
 import { summarize } from '../../compiler/cost/plan-summary.ts';
 import { flopsOf } from '../../compiler/ir/ops/registry.ts';
+import { memoryTimeline } from '../../compiler/cost/memory.ts';
 import { checkFile } from '../../compiler/sema/check.ts';
 
 const elems = (shape: readonly unknown[]) => (shape as number[]).reduce((a, d) => a * d, 1);
@@ -67,5 +68,64 @@ describe('published figures', () => {
     expect(r.lowered!.config.task).toMatchObject({ lora: { rank: 8, targets: ['wq', 'wv'] } });
     const { summary } = summarize(r.module!, r.lowered!);
     expect(summary.parameters).toEqual({ count: 6_742_609_920, trained: 4_194_304 });
+  }, 120_000);
+
+  it('activation memory per GPT layer in fp16 matches Korthikanti et al. (2022): s·b·h·(34 + 5·a·s/h) with dropout, 2·s·b·h with full recompute', () => {
+    // a Megatron GPT block: pre-LN, dropout on the attention probabilities and after each residual branch
+    const model = `import { LayerNorm } from "std/nn"
+layer Attn(x: f32[B, T, d], heads: int) -> f32[B, T, d] {
+  param wqkv: f32[d, 3 * d] = normal(0.02)
+  param bqkv: f32[3 * d] = zeros()
+  param wo: f32[d, d] = normal(0.02)
+  param bo: f32[d] = zeros()
+  let qkv = reshape(x @ wqkv + bqkv, [B, T, 3, heads, d / heads])
+  let q = transpose(qkv[:, :, 0], [0, 2, 1, 3])
+  let k = transpose(qkv[:, :, 1], [0, 2, 1, 3])
+  let v = transpose(qkv[:, :, 2], [0, 2, 1, 3])
+  let p = dropout(softmax(causal_mask(q @ transpose(k) / sqrt(d / heads))), p: 0.1)
+  return reshape(transpose(p @ v, [0, 2, 1, 3]), [B, T, d]) @ wo + bo
+}
+layer Mlp(x: f32[B, T, d]) -> f32[B, T, d] {
+  param w1: f32[d, 4 * d] = normal(0.02)
+  param b1: f32[4 * d] = zeros()
+  param w2: f32[4 * d, d] = normal(0.02)
+  param b2: f32[d] = zeros()
+  return gelu(x @ w1 + b1) @ w2 + b2
+}
+model G(d: 64, heads: 4, depth: 1) {
+  input x0: f32[B, T, d]
+  input targets: i32[B, T]
+  param head: f32[d, 16] = normal(0.02)
+  let x = x0
+  repeat depth as i {
+    x = x + dropout(Attn(LayerNorm(x), heads: heads), p: 0.1)
+    x = x + dropout(Mlp(LayerNorm(x)), p: 0.1)
+  }
+  output loss = cross_entropy(x @ head, targets)
+}
+`;
+    const [s, b, h, a] = [64, 2, 64, 4];
+    const path = resolve('examples/_korthikanti.flex');
+    /** Forward values held for the backward pass (the activations live when it starts), and the dropout elements of the forward. */
+    const stored = (depth: number, checkpoint: string) => {
+      const src = `${model}plan p { model: G(depth: ${depth})\n bind: { B: ${b}, T: ${s} }\n task: train { optimizer: sgd(lr: 0.1) }\n precision: fp16\n checkpoint: ${checkpoint} }\n`;
+      const r = compile(path, 'p', { read: (p) => (p === path ? src : existsSync(p) ? readFileSync(p, 'utf8') : undefined) });
+      expect(r.diagnostics).toEqual([]);
+      const t = memoryTimeline(r.module!, r.lowered!.config);
+      const dropout = r.lowered!.forward.values.filter((v) => v.op === 'dropout').reduce((n, v) => n + elems(v.type.shape), 0);
+      return { bytes: t.points[t.backwardAt! - 1]!.activations, dropout };
+    };
+    const perLayer = (checkpoint: string) => {
+      const [two, three] = [stored(2, checkpoint), stored(3, checkpoint)];
+      return { bytes: three.bytes - two.bytes, masks: three.dropout - two.dropout };
+    };
+    const sbh = s * b * h;
+    // Megatron stores each dropout mask (1 byte per element: a·s²·b + 2·s·b·h per layer); flexc regenerates
+    // masks from a hash in the backward pass and stores none, so the masks' bytes are added to compare
+    const none = perLayer('none');
+    expect(none.masks).toBe(a * s * s * b + 2 * sbh);
+    expect(Math.abs((none.bytes + none.masks) / (sbh * (34 + (5 * a * s) / h)) - 1)).toBeLessThan(0.02);
+    const all = perLayer('all');
+    expect(Math.abs(all.bytes / (2 * sbh) - 1)).toBeLessThan(0.02);
   }, 120_000);
 });
