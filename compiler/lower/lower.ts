@@ -90,6 +90,15 @@ export function lowerPlan(program: Program, plan: A.PlanDecl, opts: { evaluation
   if (out.length) return { diagnostics: out };
   const hw = config.hardware ? program.scopes.get(program.entry)?.get(config.hardware) : undefined;
   const hardware = hw?.decl.kind === 'hardware' ? checkHardware(hw.decl, hw.file, program, []) : undefined;
+  const gpus = hardware?.gpu?.count;
+  if (gpus !== undefined && config.parallel.data > gpus) {
+    const field = plan.fields.find((f) => f.key.name === 'parallel') ?? plan.name;
+    return { diagnostics: [diag('FLX5013', field.span, `\`data: ${config.parallel.data}\` needs ${config.parallel.data} GPUs, but hardware \`${config.hardware}\` has ${gpus}`, `use \`data: ${gpus}\` or fewer, or hardware with more GPUs (\`gpu x ${config.parallel.data}: …\`)`)] };
+  }
+  if (gpus !== undefined && config.parallel.data > 1 && !hardware?.network) {
+    const field = plan.fields.find((f) => f.key.name === 'parallel') ?? plan.name;
+    return { diagnostics: [diag('FLX5013', field.span, `data parallelism over ${config.parallel.data} GPUs needs a network between them; hardware \`${config.hardware}\` declares none`, 'add `network { topology: nvlink, bandwidth: …, latency: … }` to the hardware')] };
+  }
   return { lowered: { forward, config, ...(hardware ? { hardware } : {}), ...(decode.length ? { decode } : {}) }, diagnostics: [] };
 }
 
