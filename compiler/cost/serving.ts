@@ -1,4 +1,5 @@
 import type { Module } from '../ir/graph.ts';
+import { HALF } from '../passes/precision.ts';
 import type { PlanConfig, ServeConfig } from '../sema/plan.ts';
 import { peakFor, type Machine } from './device.ts';
 import { memoryTimeline, type MemoryTimeline } from './memory.ts';
@@ -40,7 +41,6 @@ export function estimateServing(prefill: Module, decode: DecodeModule[], serve: 
   const batch = first.samples_per_step;
   const perToken = mean((e) => e.step_seconds);
   const decoding = n * perToken > first.step_seconds;
-  const dtype = config.precision === 'bf16' ? 'bf16' : config.precision === 'fp16' ? 'f16' : 'f32';
   return {
     step: {
       step_seconds: total,
@@ -54,7 +54,7 @@ export function estimateServing(prefill: Module, decode: DecodeModule[], serve: 
       kernels: Math.round(sum((e) => e.kernels)),
       tokens_per_step: batch * (n > 0 ? n : serve.prefill),
       samples_per_step: batch,
-      mfu: total > 0 ? model / (total * peakFor(machine.gpu, dtype)) : 0,
+      mfu: total > 0 ? model / (total * peakFor(machine.gpu, HALF[config.precision] ?? 'f32')) : 0,
       bottleneck: decoding ? `${steps.at(-1)!.bottleneck} while decoding` : `${first.bottleneck} in the prefill`,
     },
     serving: {

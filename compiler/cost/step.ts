@@ -2,6 +2,7 @@ import { LEAF_OPS, type Module } from '../ir/graph.ts';
 import { bytesOf } from '../ir/op.ts';
 import type { DType } from '../ir/types.ts';
 import type { PlanConfig } from '../sema/plan.ts';
+import { HALF } from '../passes/precision.ts';
 import { allGather, allReduce, reduceScatter, type Fabric } from './collectives.ts';
 import { peakFor, type Machine } from './device.ts';
 import { backwardValues } from './memory.ts';
@@ -114,7 +115,7 @@ export function estimateStep(m: Module, config: Pick<PlanConfig, 'parallel' | 'p
   const firstInput = m.values.find((v) => v.op === 'input' && v.attrs['feed'] !== 'step');
   const perRank = tokens ? (tokens.type.shape as number[]).reduce((a, x) => a * x, 1) : undefined;
   const samples = ((tokens ?? firstInput)?.type.shape[0] as number | undefined) ?? 1;
-  const dtype: DType = config.precision === 'bf16' ? 'bf16' : config.precision === 'fp16' ? 'f16' : 'f32';
+  const dtype: DType = HALF[config.precision] ?? 'f32';
   const mfu = step > 0 ? model / (step * peakFor(d, dtype)) : 0;
   const worst = TIME_CLASSES.reduce((a, c) => (by[c] > by[a] ? c : a), 'matmul' as TimeClass);
   const how = Object.entries(bound)
