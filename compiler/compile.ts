@@ -18,7 +18,7 @@ export interface CompileResult {
 
 /** check → lower → pipeline, for one plan of one file. */
 export function compile(path: string, planName?: string, opts: LoadOptions & PipelineOptions = {}): CompileResult {
-  const { program, diagnostics, lowered } = checkFile(path, opts);
+  const { program, diagnostics, lowered } = checkFile(path, { ...opts, ...(planName !== undefined ? { only: planName } : {}) });
   if (diagnostics.some((d) => d.severity === 'error')) return { program, diagnostics };
   const sel = selectPlan(program, planName);
   if (!sel.plan) return { program, diagnostics: sel.diagnostics };

@@ -32,6 +32,19 @@ plan pretrain_zero2 {
   checkpoint: all
 }
 
+// ZeRO-2 under a budget of 40 GiB per GPU: `auto` recomputes only what the budget needs, measured
+// on one rank (its shards, not the whole model).
+plan pretrain_zero2_auto {
+  model: Llama2(vocab: 32000, d: 4096, heads: 32, kv_heads: 32, hidden: 11008, depth: 32)
+  on: A800x8
+  bind: { B: 1, T: 4096 }
+  task: train { optimizer: adamw(lr: 3e-4, weight_decay: 0.1) }
+  precision: bf16
+  parallel: { data: 8, zero: 2 }
+  memory: { gpu: 40 GiB }
+  checkpoint: auto
+}
+
 // ZeRO-3 (parameters sharded too) with full recomputation.
 plan pretrain_zero3 {
   model: Llama2(vocab: 32000, d: 4096, heads: 32, kv_heads: 32, hidden: 11008, depth: 32)

@@ -82,7 +82,9 @@ export function humanReport(s: PlanSummary): string {
   const capacity = s.memory.gpu.capacity_bytes;
   if (capacity !== null && g.peak_bytes > capacity) lines.push(`              does not fit: the GPU has ${fmtBytes(capacity)}`);
   if (s.parallel.data === 1 && !s.parallel.offload.length && s.precision === 'fp32')
-    lines.push(`              arena ${fmtBytes(g.arena_bytes)}${g.arena_bytes !== g.arena_bytes_without_checkpointing ? ` with checkpointing, ${fmtBytes(g.arena_bytes_without_checkpointing)} without` : ''}`);
+    lines.push(`              arena ${fmtBytes(g.arena_bytes)}${g.arena_bytes_without_checkpointing !== null && g.arena_bytes !== g.arena_bytes_without_checkpointing ? ` with checkpointing, ${fmtBytes(g.arena_bytes_without_checkpointing)} without` : ''}`);
+  else if (g.checkpointing?.measured === 'per-gpu' && g.checkpointing.bytes_with !== g.checkpointing.bytes_without)
+    lines.push(`              ${fmtBytes(g.checkpointing.bytes_without)} per GPU without checkpointing`);
   if (s.memory.host.peak_bytes > 0) lines.push(`  host memory ${fmtBytes(s.memory.host.peak_bytes)}: ${parts(s.memory.host)}`);
   const sv = s.serving;
   lines.push(sv ? `  compute     ${fmtFlops(s.flops.step)} per request (prompt of ${sv.prefill_tokens} tokens, ${sv.decode_tokens} generated${sv.kv_cache ? ' with a KV cache' : ', no KV cache'})` : s.task === 'infer' ? `  compute     ${fmtFlops(s.flops.step)} per step` : `  compute     ${fmtFlops(s.flops.step)} per step per GPU; recompute ${fmtFlops(s.flops.recompute)} (${s.flops.recompute_percent.toFixed(1)}%)`);

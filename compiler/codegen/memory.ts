@@ -28,15 +28,20 @@ class Arena {
   }
   release(at: number, bytes: number): void {
     const size = allocatedBytes(bytes);
-    this.free.push({ at, size });
-    this.free.sort((a, b) => a.at - b.at);
-    const merged: { at: number; size: number }[] = [];
-    for (const f of this.free) {
-      const last = merged.at(-1);
-      if (last && last.at + last.size === f.at) last.size += f.size;
-      else merged.push({ ...f });
+    let lo = 0;
+    let hi = this.free.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.free[mid]!.at < at) lo = mid + 1;
+      else hi = mid;
     }
-    this.free = merged;
+    const prev = this.free[lo - 1];
+    const next = this.free[lo];
+    if (prev && prev.at + prev.size === at) {
+      prev.size += size;
+      if (next && prev.at + prev.size === next.at) (prev.size += next.size), this.free.splice(lo, 1);
+    } else if (next && at + size === next.at) this.free[lo] = { at, size: size + next.size };
+    else this.free.splice(lo, 0, { at, size });
   }
 }
 
@@ -87,8 +92,8 @@ export function planMemory(m: Module): MemoryPlan {
       live -= allocatedBytes(tensorBytes(x));
     }
   });
-  const packed = packOffline(events);
-  if (packed.size < arena.size) {
+  const packed = countBuffers(events) <= OFFLINE_MAX_BUFFERS ? packOffline(events) : undefined;
+  if (packed && packed.size < arena.size) {
     for (const e of events) if (e.kind === 'alloc') offsetOf.set(e.value, (e.offset = packed.offsetOf.get(e.value)!));
     return { events, offsetOf, peakBytes: peak, arenaBytes: packed.size };
   }
@@ -96,33 +101,93 @@ export function planMemory(m: Module): MemoryPlan {
 }
 
 /**
+ * Offline placement compares each buffer with those placed before it, which is quadratic: steps
+ * with more temporaries than this (a 7B-parameter model's has about 7,000) keep first-fit, which
+ * wastes 0.02–1.5% over the peak on the examples.
+ */
+export const OFFLINE_MAX_BUFFERS = 5000;
+const countBuffers = (events: MemoryEvent[]) => events.reduce((n, e) => n + (e.kind === 'compute' ? 1 : 0), 0);
+
+/**
  * Offline placement, knowing every buffer's lifetime (greedy by size, as TFLite's and PyTorch's
  * static planners do): largest first, each at the lowest offset where it overlaps no placed buffer
  * that is live at the same time. First-fit in program order fragments when a large buffer is
  * allocated after small long-lived ones (recomputations in a checkpointed backward pass).
+ * Buffers live from the first event to the last (leaves) overlap every other, so they go below the
+ * rest, which loses nothing; the rest find the placed buffers live with them through buckets of
+ * events, so a buffer is compared only with those it could collide with.
  */
 function packOffline(events: MemoryEvent[]): { offsetOf: Map<Value, number>; size: number } {
   const span = new Map<Value, { start: number; end: number; bytes: number }>();
   events.forEach((e, i) => {
-    if (e.kind === 'alloc') span.set(e.value, { start: i, end: Infinity, bytes: allocatedBytes(tensorBytes(e.value)) });
+    if (e.kind === 'alloc') span.set(e.value, { start: i, end: events.length, bytes: allocatedBytes(tensorBytes(e.value)) });
     else if (e.kind === 'free') span.get(e.value)!.end = i;
   });
-  const order = [...span.entries()].sort((a, b) => b[1].bytes - a[1].bytes || a[1].start - b[1].start);
-  const placed: { at: number; bytes: number; start: number; end: number }[] = []; // by offset
+  const firstCompute = events.findIndex((e) => e.kind === 'compute');
+  const whole = (s: { start: number; end: number }) => s.end === events.length && (firstCompute < 0 || s.start < firstCompute);
+  const bySize = (a: [Value, { bytes: number; start: number }], b: [Value, { bytes: number; start: number }]) => b[1].bytes - a[1].bytes || a[1].start - b[1].start;
   const offsetOf = new Map<Value, number>();
-  let size = 0;
-  for (const [v, s] of order) {
-    let at = 0;
-    for (const p of placed) {
+  let base = 0;
+  for (const [v, s] of [...span].filter(([, s]) => whole(s)).sort(bySize)) offsetOf.set(v, base), (base += s.bytes);
+
+  // all: every placed buffer by offset; buckets[b]: those live during events [b·BUCKET, (b+1)·BUCKET)
+  // by offset, which is all a short-lived buffer needs to look at
+  const BUCKET = 256;
+  const SHORT = 4;
+  type Placed = { at: number; bytes: number; start: number; end: number };
+  const all: Placed[] = [];
+  const buckets: Placed[][] = Array.from({ length: Math.ceil(events.length / BUCKET) + 1 }, () => []);
+  let size = base;
+  for (const [v, s] of [...span].filter(([, s]) => !whole(s)).sort(bySize)) {
+    const first = Math.floor(s.start / BUCKET);
+    const last = Math.floor((s.end - 1) / BUCKET);
+    const lists = buckets.slice(first, last + 1);
+    let at = base;
+    for (const p of last - first < SHORT ? byOffset(lists) : all) {
       if (p.start >= s.end || s.start >= p.end) continue; // not live at the same time
       if (p.at >= at + s.bytes) break;
       at = Math.max(at, p.at + p.bytes);
     }
-    let k = placed.length;
-    while (k > 0 && placed[k - 1]!.at > at) k--;
-    placed.splice(k, 0, { at, bytes: s.bytes, start: s.start, end: s.end });
+    const p = { at, bytes: s.bytes, start: s.start, end: s.end };
+    for (const list of [all, ...lists]) list.splice(upperBound(list, at), 0, p);
     offsetOf.set(v, at);
     size = Math.max(size, at + s.bytes);
   }
   return { offsetOf, size };
+}
+
+/** The index after the last entry of `list` (ascending `at`) with `at` ≤ the given offset. */
+function upperBound(list: { at: number }[], at: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid]!.at <= at) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The entries of lists sorted by `at`, merged in order of `at` (an entry in several lists comes once per list). */
+function* byOffset<T extends { at: number }>(lists: T[][]): Generator<T> {
+  if (lists.length === 1) return yield* lists[0]!;
+  const heads = lists.map(() => 0);
+  const heap = lists.map((_, i) => i).filter((i) => lists[i]!.length > 0);
+  const key = (i: number) => lists[i]![heads[i]!]!.at;
+  const down = (k: number) => {
+    for (;;) {
+      let m = k;
+      for (const c of [2 * k + 1, 2 * k + 2]) if (c < heap.length && key(heap[c]!) < key(heap[m]!)) m = c;
+      if (m === k) return;
+      [heap[k], heap[m]] = [heap[m]!, heap[k]!];
+      k = m;
+    }
+  };
+  for (let k = (heap.length >> 1) - 1; k >= 0; k--) down(k);
+  while (heap.length > 0) {
+    const i = heap[0]!;
+    yield lists[i]![heads[i]!]!;
+    if (++heads[i]! === lists[i]!.length) heap[0] = heap.at(-1)!, heap.pop();
+    if (heap.length > 0) down(0);
+  }
 }

@@ -13,7 +13,7 @@ export function planReport(plan: Plan, source: string, forward?: Plan, checkpoin
   lines.push(`launches per step:    ${launches}`, `distinct kernels:     ${plan.kernels.length}`);
   if (checkpoint)
     lines.push(
-      `checkpoint:           ${checkpoint.policy}${checkpoint.solver ? ` (${checkpoint.solver} solver)` : ''} over ${checkpoint.stages} stages: arena ${fmtBytes(checkpoint.bytesWithout)} without, ${fmtBytes(checkpoint.bytesWith)} with; recompute ${checkpoint.recomputeFlops} FLOPs (${((100 * checkpoint.recomputeFlops) / Math.max(1, checkpoint.stepFlops)).toFixed(1)}% of the step)`,
+      `checkpoint:           ${checkpoint.policy}${checkpoint.solver ? ` (${checkpoint.solver} solver)` : ''} over ${checkpoint.stages} stages: ${checkpoint.measured === 'arena' ? 'arena' : 'per-GPU peak'} ${fmtBytes(checkpoint.bytesWithout)} without, ${fmtBytes(checkpoint.bytesWith)} with; recompute ${checkpoint.recomputeFlops} FLOPs (${((100 * checkpoint.recomputeFlops) / Math.max(1, checkpoint.stepFlops)).toFixed(1)}% of the step)`,
     );
   if (forward) lines.push(`forward.json:         evaluation plan, GPU arena ${forward.arenas.gpu} bytes (${fmtBytes(forward.arenas.gpu)}), ${forward.steps.filter((s) => s.kind === 'launch').length} launches`);
   lines.push('');

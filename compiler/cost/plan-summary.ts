@@ -22,8 +22,19 @@ export interface PlanSummary {
   hardware: string | null;
   parallel: { data: number; zero: number; offload: string[] };
   memory: {
-    /** `arena_*`: the single-GPU fp32-style arena the build allocates (updates not in place, nothing sharded). */
-    gpu: Tier & { capacity_bytes: number | null; fits: boolean | null; arena_bytes: number; arena_bytes_without_checkpointing: number };
+    /**
+     * `arena_*`: the single-GPU fp32-style arena the build allocates (updates not in place, nothing
+     * sharded); without checkpointing it is null where the checkpoint pass measured one rank's peak
+     * (data parallelism, offload) instead.
+     */
+    gpu: Tier & {
+      capacity_bytes: number | null;
+      fits: boolean | null;
+      arena_bytes: number;
+      arena_bytes_without_checkpointing: number | null;
+      /** What the checkpoint pass measured and bounded by the budget (CheckpointReport.measured), without and with its schedule. */
+      checkpointing: { measured: 'arena' | 'per-gpu'; bytes_without: number; bytes_with: number } | null;
+    };
     host: Tier;
   };
   flops: { step: number; recompute: number; recompute_percent: number };
@@ -48,7 +59,7 @@ const timeOf = ({ flops: _f, mfu: _m, bottleneck: _b, tokens_per_step: _t, sampl
 export function summarize(m: Module, low: Lowered, decode: DecodeModule[] = []): { summary: PlanSummary; timeline: MemoryTimeline } {
   const config = low.config;
   const ck = m.checkpoint;
-  const arena = ck?.bytesWith ?? planMemory(m).arenaBytes;
+  const arena = ck?.measured === 'arena' ? ck.bytesWith : planMemory(m).arenaBytes;
   const serve = config.task.kind === 'infer' ? config.task.serve : undefined;
   const recompute = ck?.recomputeFlops ?? 0;
   const c = config.checkpoint;
@@ -69,7 +80,9 @@ export function summarize(m: Module, low: Lowered, decode: DecodeModule[] = []):
     hardware: config.hardware ?? null,
     parallel: config.parallel,
     memory: {
-      gpu: { ...tier(timeline.gpu), capacity_bytes: capacity ?? null, fits: capacity === undefined ? null : timeline.gpu.peak_bytes <= capacity, arena_bytes: arena, arena_bytes_without_checkpointing: ck?.bytesWithout ?? arena },
+      gpu: { ...tier(timeline.gpu), capacity_bytes: capacity ?? null, fits: capacity === undefined ? null : timeline.gpu.peak_bytes <= capacity, arena_bytes: arena, arena_bytes_without_checkpointing: !ck ? arena : ck.measured === 'arena' ? ck.bytesWithout : null,
+        checkpointing: ck ? { measured: ck.measured, bytes_without: ck.bytesWithout, bytes_with: ck.bytesWith } : null,
+      },
       host: tier(timeline.host),
     },
     flops: { step: flops, recompute, recompute_percent: Number(((100 * recompute) / Math.max(1, flops)).toFixed(2)) },

@@ -44,6 +44,12 @@ export interface CheckpointReport {
   solver?: 'chain' | 'resident-sets';
   /** Stages of the forward chain the schedule works on. */
   stages: number;
+  /**
+   * What the bytes measure and the budget bounds: `arena`, the single-GPU arena the build allocates
+   * (planMemory); `per-gpu`, with data parallelism or offload, one rank's peak in the cost model's
+   * memory timeline (ZeRO shards and offloaded state left out).
+   */
+  measured: 'arena' | 'per-gpu';
   bytesWithout: number;
   bytesWith: number;
   recomputeFlops: number;

@@ -14,6 +14,11 @@ export function fmtType(t: TensorType): string {
   return `${t.dtype}[${t.shape.join(',')}]`;
 }
 
+/** The same dtype and shape (what fmtType would print the same), without building strings. */
+export function sameType(a: TensorType, b: TensorType): boolean {
+  return a.dtype === b.dtype && a.shape.length === b.shape.length && a.shape.every((d, k) => d === b.shape[k]);
+}
+
 /** Raised by an op's shape rule; the caller adds where the operands came from. */
 export class ShapeError extends Error {}
 

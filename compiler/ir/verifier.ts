@@ -1,7 +1,7 @@
 import type { Module, Value } from './graph.ts';
 import { LEAF_OPS } from './graph.ts';
 import { OPS } from './ops/registry.ts';
-import { fmtType, ShapeError } from './types.ts';
+import { fmtType, sameType, ShapeError } from './types.ts';
 
 /** Checks SSA order, ops, attributes, dtypes and shapes; returns the problems found (empty when valid). */
 export function verify(m: Module): string[] {
@@ -25,7 +25,8 @@ export function verify(m: Module): string[] {
       const def = OPS.get(v.op);
       if (!def) errors.push(`${where(v, k)}: unknown op`);
       else {
-        for (const [a, spec] of Object.entries(def.attrs)) {
+        for (const a in def.attrs) {
+          const spec = def.attrs[a]!;
           const val = v.attrs[a];
           if (val === undefined) {
             if (!spec.optional) errors.push(`${where(v, k)}: missing attribute ${a}`);
@@ -35,14 +36,14 @@ export function verify(m: Module): string[] {
             spec.kind === 'ints' ? Array.isArray(val) && val.every(Number.isInteger) : spec.kind === 'int' ? Number.isInteger(val) : spec.kind === 'number' ? typeof val === 'number' : spec.kind === 'bool' ? typeof val === 'boolean' : typeof val === spec.kind;
           if (!ok) errors.push(`${where(v, k)}: attribute ${a} must be ${spec.kind}`);
         }
-        for (const a of Object.keys(v.attrs)) if (!(a in def.attrs)) errors.push(`${where(v, k)}: unknown attribute ${a}`);
+        for (const a in v.attrs) if (!(a in def.attrs)) errors.push(`${where(v, k)}: unknown attribute ${a}`);
         if (def.arity !== 'variadic' && def.arity !== v.inputs.length) errors.push(`${where(v, k)}: takes ${def.arity} operands, has ${v.inputs.length}`);
         try {
           const t = def.infer(
             v.inputs.map((x) => x.type),
             v.attrs,
           );
-          if (fmtType(t) !== fmtType(v.type)) errors.push(`${where(v, k)}: result type ${fmtType(v.type)} disagrees with the shape rule's ${fmtType(t)}`);
+          if (!sameType(t, v.type)) errors.push(`${where(v, k)}: result type ${fmtType(v.type)} disagrees with the shape rule's ${fmtType(t)}`);
         } catch (e) {
           if (!(e instanceof ShapeError)) throw e;
           errors.push(`${where(v, k)}: ${e.message}`);
@@ -62,7 +63,7 @@ export function verify(m: Module): string[] {
     const leaf = leafNames.get(`param:${u.target}`) ?? leafNames.get(`state:${u.target}`);
     if (!seen.has(u.value)) errors.push(`update "${u.target}" refers to a value outside the module`);
     if (!leaf) errors.push(`update "${u.target}" names no param or state`);
-    else if (fmtType(leaf.type) !== fmtType(u.value.type)) errors.push(`update "${u.target}" writes ${fmtType(u.value.type)} into ${fmtType(leaf.type)}`);
+    else if (!sameType(leaf.type, u.value.type)) errors.push(`update "${u.target}" writes ${fmtType(u.value.type)} into ${fmtType(leaf.type)}`);
     if (targets.has(u.target)) errors.push(`"${u.target}" is updated twice`);
     targets.add(u.target);
   }

@@ -1,6 +1,7 @@
 import { deadCodeEliminate, type CheckpointReport, type Module } from '../ir/graph.ts';
 import { flopsOf } from '../ir/ops/registry.ts';
 import { planMemory } from '../codegen/memory.ts';
+import { memoryTimeline } from '../cost/memory.ts';
 import { applySchedule, REMAT_SUFFIX, type Rewritten } from '../remat/emit.ts';
 import { everyK, sqrtK } from '../remat/policies.ts';
 import type { Schedule } from '../remat/schedule.ts';
@@ -11,8 +12,8 @@ import type { PlanConfig } from '../sema/plan.ts';
 import type { Pass } from './pass.ts';
 
 /**
- * The step needs more than the budget under the plan's policy. `autoFits`: the arena `auto` needs
- * when it meets the budget; otherwise `smallest` is the least arena of any schedule flexc considers.
+ * The step needs more than the budget under the plan's policy. `autoFits`: the bytes `auto` needs
+ * when it meets the budget; otherwise `smallest` is the least of any schedule flexc considers.
  */
 export class BudgetInfeasibleError extends Error {
   constructor(
@@ -26,14 +27,19 @@ export class BudgetInfeasibleError extends Error {
   }
 }
 
-const arenaOf = (m: Module) => planMemory(deadCodeEliminate(m)).arenaBytes;
+/** The bytes a budget bounds (see CheckpointReport.measured), of a module with dead code removed. */
+function measureOf(config: PlanConfig): { measured: CheckpointReport['measured']; bytes: (live: Module) => number } {
+  const { data, offload } = config.parallel;
+  if (data > 1 || offload.length > 0) return { measured: 'per-gpu', bytes: (live) => memoryTimeline(live, config).gpu.peak_bytes };
+  return { measured: 'arena', bytes: (live) => planMemory(live).arenaBytes };
+}
 const policyName = (c: PlanConfig['checkpoint']) => (typeof c === 'string' ? c : `every(${c.every})`);
 
 /**
  * Activation checkpointing: under `checkpoint: none | all | every(k) | sqrt | auto`, decides which
  * forward values the backward pass keeps and which it recomputes, and inserts the recomputations.
- * `auto` with `memory: { gpu: X }` picks the schedule of least recompute whose exact arena (this
- * module's memory plan) fits X, among the optimal chain schedules for each memory level and, for
+ * `auto` with `memory: { gpu: X }` picks the schedule of least recompute whose exact bytes (this
+ * module's memory plan, or one rank's peak under data parallelism: measureOf) fit X, among the optimal chain schedules for each memory level and, for
  * steps small enough, the resident-set DP's (exact in Checkmate's model). A plan that
  * cannot fit X under any schedule is BudgetInfeasibleError, naming the smallest budget that works.
  */
@@ -55,18 +61,19 @@ export function checkpointModule(m: Module, config: PlanConfig): { module: Modul
   const policy = policyName(config.checkpoint);
   const st = findStages(m, loss);
   const n = st.members.length;
-  const without = arenaOf(m);
+  const { measured, bytes: bytesOf } = measureOf(config);
+  const without = bytesOf(deadCodeEliminate(m));
   const stepFlops = flopsOf(m.values);
   const measure = (r: Rewritten) => {
     const live = deadCodeEliminate(r.module);
     const cost = live.values.reduce((a, v) => a + (r.recomputed.has(v) ? recomputeCost(v) : 0), 0);
-    return { module: r.module, bytes: planMemory(live).arenaBytes, cost };
+    return { module: r.module, bytes: bytesOf(live), cost };
   };
   const withSchedule = (s: Schedule) => measure(applySchedule(m, st, s));
   const autoFit = (budget: number) => fastSchedule(m, loss, st, budget, measure);
   const report = (out: Module, bytes: number, solver?: CheckpointReport['solver']): { module: Module; report: CheckpointReport } => {
     const recomputeFlops = flopsOf(out.values.filter((v) => v.name?.endsWith(REMAT_SUFFIX)));
-    return { module: out, report: { policy, ...(solver ? { solver } : {}), stages: n, bytesWithout: without, bytesWith: bytes, recomputeFlops, stepFlops } };
+    return { module: out, report: { policy, ...(solver ? { solver } : {}), stages: n, measured, bytesWithout: without, bytesWith: bytes, recomputeFlops, stepFlops } };
   };
 
   let chosen: { module: Module; bytes: number; solver?: CheckpointReport['solver'] };

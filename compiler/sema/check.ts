@@ -16,23 +16,27 @@ export interface CheckResult {
   lowered: Map<A.PlanDecl, Lowered>;
 }
 
-/** Loads a file with its imports and runs every semantic check; diagnostics are sorted by position. */
 /** Forward values up to which checking a file also schedules its budgeted plans. */
 const CHECK_BUDGET_VALUES = 20_000;
 
-export function checkFile(path: string, opts: LoadOptions = {}): CheckResult {
+/**
+ * Loads a file with its imports and runs every semantic check; diagnostics are sorted by position.
+ * `only`: the caller compiles just this plan of the entry file and runs its pipeline itself, so the
+ * entry's other plans get their settings checked without elaborating their models.
+ */
+export function checkFile(path: string, opts: LoadOptions & { only?: string } = {}): CheckResult {
   const program = loadProgram(path, opts);
   const diagnostics = [...program.diagnostics];
   const lowered = new Map<A.PlanDecl, Lowered>();
   if (!program.syntaxErrors && !diagnostics.length) {
     for (const file of program.files.values()) {
-      for (const d of file.ast.decls) diagnostics.push(...checkDecl(d, program, file, lowered));
+      for (const d of file.ast.decls) diagnostics.push(...checkDecl(d, program, file, lowered, opts.only));
     }
   }
   return { program, diagnostics: sortDiagnostics(dedupe(diagnostics)), lowered };
 }
 
-function checkDecl(d: A.Decl, program: Program, file: Program['entry'], lowered: Map<A.PlanDecl, Lowered>): Diagnostic[] {
+function checkDecl(d: A.Decl, program: Program, file: Program['entry'], lowered: Map<A.PlanDecl, Lowered>, only?: string): Diagnostic[] {
   const out: Diagnostic[] = [];
   const ref = { decl: d, file };
   switch (d.kind) {
@@ -63,7 +67,14 @@ function checkDecl(d: A.Decl, program: Program, file: Program['entry'], lowered:
       checkHardware(d, file, program, out);
       break;
     case 'plan':
-      if (file === program.entry) {
+      if (file === program.entry && only !== undefined) {
+        if (d.name.name !== only) resolvePlan(d, file, program, out);
+        else {
+          const low = lowerPlan(program, d);
+          out.push(...low.diagnostics);
+          if (low.lowered) lowered.set(d, low.lowered);
+        }
+      } else if (file === program.entry) {
         const low = lowerPlan(program, d);
         out.push(...low.diagnostics);
         if (low.lowered) lowered.set(d, low.lowered);
