@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { buildCommand, type BuildOptions } from './build.ts';
+import type { BuildOptions } from './build.ts';
 import { checkCommand } from './check.ts';
 import { irCommand } from './ir.ts';
 import { planCommand } from './plan.ts';
@@ -45,7 +45,8 @@ program
   .option('--max-buffer-size <size>', 'the device\'s largest buffer (bytes, or with KiB/MiB/GiB); WebGPU default 256 MiB', bytes('--max-buffer-size'))
   .option('--max-binding-size <size>', 'the most one binding may span (bytes, or with KiB/MiB/GiB); WebGPU default 128 MiB', bytes('--max-binding-size'))
   .addHelpText('after', '\nExamples:\n  flexc build examples/mlp.flex --plan small -o build\n  flexc build examples/gcn-cora.flex --device-class cpu\n  flexc build examples/gpt.flex --plan gpt2_small --max-buffer-size 64GiB --max-binding-size 4GiB')
-  .action((file: string, o: BuildOptions) => void buildCommand(file, o));
+  // imported when used: driver generation loads ts-morph (the TypeScript compiler), half a second
+  .action(async (file: string, o: BuildOptions) => void (await import('./build.ts')).buildCommand(file, o));
 
 program
   .command('plan')

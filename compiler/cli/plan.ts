@@ -5,6 +5,7 @@ import { summarize, type PlanSummary } from '../cost/plan-summary.ts';
 import { CATEGORIES } from '../cost/memory.ts';
 import { TIME_CLASSES } from '../cost/step.ts';
 import { checkFile } from '../sema/check.ts';
+import { loadProgram, type Program } from '../sema/program.ts';
 import { fmtBytes } from '../sema/units.ts';
 import type { Diagnostic } from '../../grammar/diagnostics.ts';
 import { printDiagnostics } from './diagnostics-out.ts';
@@ -19,11 +20,17 @@ export function planCommand(file: string, o: { plan?: string; json?: boolean; sv
     process.stderr.write(`flexc: no such file: ${file}\n`);
     process.exit(EXIT.usage);
   }
-  const checked = checkFile(file);
-  const names = o.plan !== undefined ? [o.plan] : checked.program.entry.ast.decls.flatMap((d) => (d.kind === 'plan' ? [d.name.name] : []));
+  // each plan is checked and compiled alone (compile checks the whole file, lowering only that plan)
+  const names = o.plan !== undefined ? [o.plan] : loadProgram(file).entry.ast.decls.flatMap((d) => (d.kind === 'plan' ? [d.name.name] : []));
   const summaries: PlanSummary[] = [];
   const problems: Diagnostic[] = [];
-  let program = checked.program;
+  let program: Program | undefined;
+  if (names.length === 0) {
+    const checked = checkFile(file);
+    program = checked.program;
+    problems.push(...checked.diagnostics);
+    if (!checked.diagnostics.length) process.stderr.write(`flexc: ${file} declares no plan\n`);
+  }
   for (const name of names) {
     const r = compile(file, name);
     program = r.program;
@@ -40,14 +47,13 @@ export function planCommand(file: string, o: { plan?: string; json?: boolean; sv
       renameSync(`${path}.tmp`, path);
     }
   }
-  if (names.length === 0 && checked.diagnostics.length === 0) process.stderr.write(`flexc: ${file} declares no plan\n`);
-  if (problems.length || checked.diagnostics.some((d) => d.severity === 'error')) {
+  if (problems.some((d) => d.severity === 'error')) {
     const seen = new Set<string>();
-    const unique = [...checked.diagnostics, ...problems].filter((d) => {
+    const unique = problems.filter((d) => {
       const key = `${d.code}:${d.span.file}:${d.span.line}:${d.span.column}:${d.message}`;
       return !seen.has(key) && (seen.add(key), true);
     });
-    printDiagnostics(unique, program, false);
+    printDiagnostics(unique, program!, false);
     process.exitCode = EXIT.user;
   }
   if (o.json) process.stdout.write(`${JSON.stringify({ file, plans: summaries }, null, 2)}\n`);

@@ -43,8 +43,9 @@ export function backwardValues(m: Module): Set<Value> {
  * sorted into categories; data parallelism with ZeRO divides the sharded categories by the group size
  * (stage 1: optimizer state, 2: + gradients, 3: + parameters, which are gathered op by op into
  * workspace) and offload moves optimizer state (and master weights) or parameters to the host.
+ * With `points: false`, only the peaks (no per-op points for the picture).
  */
-export function memoryTimeline(m: Module, config: Pick<PlanConfig, 'parallel' | 'task'>): MemoryTimeline {
+export function memoryTimeline(m: Module, config: Pick<PlanConfig, 'parallel' | 'task'>, opts: { points?: boolean } = {}): MemoryTimeline {
   const { data: n, zero: stage, offload } = config.parallel;
   const gradOf = new Set(m.outputs.filter((o) => o.name.startsWith('grad:')).map((o) => o.value));
   const pinned = pinnedValues(m);
@@ -91,7 +92,7 @@ export function memoryTimeline(m: Module, config: Pick<PlanConfig, 'parallel' | 
     const gathered = stage >= 3 || offload.includes('params') ? v.inputs.filter((x) => x.op === 'param').reduce((a, x) => a + bytesOf(x.type) * (1 - share('parameters')), 0) : 0;
     live.workspace += gathered;
     if (backwardAt === undefined && backward.has(v)) backwardAt = points.length;
-    points.push({ ...live });
+    if (opts.points !== false) points.push({ ...live });
     if (total(live) > gpu.peak_bytes) (gpu.peak_bytes = total(live)), (gpu.at_peak = { ...live });
     live.workspace -= gathered;
     for (const x of new Set(v.inputs)) {

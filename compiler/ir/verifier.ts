@@ -3,6 +3,12 @@ import { LEAF_OPS } from './graph.ts';
 import { OPS } from './ops/registry.ts';
 import { fmtType, sameType, ShapeError } from './types.ts';
 
+/**
+ * Values whose op, attributes and type have passed: values are never changed once built (passes make
+ * new ones), so verifying after each pass checks only the values the pass made.
+ */
+const checked = new WeakSet<Value>();
+
 /** Checks SSA order, ops, attributes, dtypes and shapes; returns the problems found (empty when valid). */
 export function verify(m: Module): string[] {
   const errors: string[] = [];
@@ -21,7 +27,8 @@ export function verify(m: Module): string[] {
       else if (leafNames.has(`${v.op}:${name}`)) errors.push(`${where(v, k)}: ${v.op} "${name}" is declared twice`);
       else leafNames.set(`${v.op}:${name}`, v);
       if (v.inputs.length) errors.push(`${where(v, k)}: a leaf has no operands`);
-    } else {
+    } else if (!checked.has(v)) {
+      const before = errors.length;
       const def = OPS.get(v.op);
       if (!def) errors.push(`${where(v, k)}: unknown op`);
       else {
@@ -49,6 +56,7 @@ export function verify(m: Module): string[] {
           errors.push(`${where(v, k)}: ${e.message}`);
         }
       }
+      if (errors.length === before) checked.add(v);
     }
     seen.add(v);
   });

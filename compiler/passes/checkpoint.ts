@@ -30,7 +30,7 @@ export class BudgetInfeasibleError extends Error {
 /** The bytes a budget bounds (see CheckpointReport.measured), of a module with dead code removed. */
 function measureOf(config: PlanConfig): { measured: CheckpointReport['measured']; bytes: (live: Module) => number } {
   const { data, offload } = config.parallel;
-  if (data > 1 || offload.length > 0) return { measured: 'per-gpu', bytes: (live) => memoryTimeline(live, config).gpu.peak_bytes };
+  if (data > 1 || offload.length > 0) return { measured: 'per-gpu', bytes: (live) => memoryTimeline(live, config, { points: false }).gpu.peak_bytes };
   return { measured: 'arena', bytes: (live) => planMemory(live).arenaBytes };
 }
 const policyName = (c: PlanConfig['checkpoint']) => (typeof c === 'string' ? c : `every(${c.every})`);
