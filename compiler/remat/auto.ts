@@ -1,5 +1,5 @@
 import { deadCodeEliminate, type CheckpointReport, type Module, type Value } from '../ir/graph.ts';
-import { residentSchedule } from './auto-resident.ts';
+import { greedySchedule, residentSchedule } from './auto-stages.ts';
 import { applySchedule, type Rewritten } from './emit.ts';
 import { everyK, sqrtK } from './policies.ts';
 import type { Schedule } from './schedule.ts';
@@ -84,15 +84,18 @@ export function autoSchedule<T extends { bytes: number; cost: number }>(st: Stag
 export type Solver = NonNullable<CheckpointReport['solver']>;
 
 /**
- * The fast solver on a step: the cheaper fitting schedule of the chain DP's (autoSchedule over
- * `st`) and, for steps within RESIDENT_LIMITS, the resident-set DP's (residentSchedule), each
- * measured by `measure` on the rewritten step. `smallest`: the least measure either search saw
- * (a budget it meets).
+ * The fast solver on a step: the cheapest fitting schedule of the chain DP's (autoSchedule over
+ * `st`: which blocks to recompute), for steps within RESIDENT_LIMITS the resident-set DP's, and
+ * for steps within GREEDY_LIMIT the keep-or-recompute-once greedy's (which activations inside the
+ * blocks to recompute), each measured by `measure` on the rewritten step. `smallest`: the least
+ * measure any search saw (a budget it meets).
  */
 export function fastSchedule<T extends { bytes: number; cost: number }>(m: Module, loss: Value, st: Stages, budget: number, measure: (r: Rewritten) => T): { fits?: T & { solver: Solver }; smallest: number } {
   const chain = autoSchedule(st, budget, (s) => measure(applySchedule(m, st, s)));
-  const resident = residentSchedule(deadCodeEliminate(m), loss, budget, measure);
-  const tagged = [chain.fits && { ...chain.fits, solver: 'chain' as const }, resident?.fits && { ...resident.fits, solver: 'resident-sets' as const }];
+  const live = deadCodeEliminate(m);
+  const resident = residentSchedule(live, loss, budget, measure);
+  const greedy = greedySchedule(live, loss, budget, measure);
+  const tagged = [chain.fits && { ...chain.fits, solver: 'chain' as const }, resident?.fits && { ...resident.fits, solver: 'resident-sets' as const }, greedy?.fits && { ...greedy.fits, solver: 'greedy' as const }];
   const fits = tagged.filter((f) => f !== undefined).sort((a, b) => a.cost - b.cost)[0];
-  return { fits, smallest: Math.min(chain.smallest, resident?.smallest ?? Infinity) };
+  return { fits, smallest: Math.min(chain.smallest, resident?.smallest ?? Infinity, greedy?.smallest ?? Infinity) };
 }

@@ -118,3 +118,58 @@ export function checkmateLp(g: TrainingGraph, budget: number | 'minimize', unit:
   if (cap === undefined) obj.add(1, 'P');
   return ['Minimize', ` obj: ${obj.text() || '0 R_0_0'}`, 'Subject To', ...named, 'Bounds', ...bounds.map((b) => ` ${b}`), 'Binary', ...[...bins].map((b) => ` ${b}`), 'End', ''].join('\n');
 }
+
+/**
+ * A relaxation of checkmateLp (`'activations'`) without the free variables: R and S only, with
+ * memory bounded at two kinds of moments every schedule has — when a stage's own node t is
+ * computed (t, its operands and whatever is carried into stage t+1, all computed by then), and when
+ * a recomputation k is (k, its operands, t's operands that exist by then and what is carried into
+ * t+1 from before k). Every schedule feasible in Checkmate's model is feasible here, so its
+ * optimum is a lower bound on Checkmate's; when its schedule also replays within the budget, it is
+ * Checkmate's optimum. Far smaller than the full MILP (no F or U), so HiGHS solves whole
+ * transformer blocks.
+ */
+export function checkmateRelaxedLp(g: TrainingGraph, budget: number, unit: number, costUnit: number): string {
+  const n = g.nodes.length;
+  const { R, S } = bitsOf(g, 'activations');
+  const M = (i: number) => g.nodes[i]!.bytes / unit;
+  const cap = (budget - g.leafBytes) / unit;
+  const bigM = g.nodes.reduce((a, _, i) => a + M(i), 0);
+  const obj = new Row();
+  const rows: string[] = [];
+  const bins = new Set<string>();
+  const bit = (x: Bit) => (typeof x === 'string' && bins.add(x), x);
+  const le = (row: Row, rhs: number) => {
+    const text = row.text();
+    if (!text) {
+      if (row.k > rhs + 1e-9) throw new Error('checkmateRelaxedLp: a fixed row does not hold');
+      return;
+    }
+    rows.push(`${text} <= ${fmt(rhs - row.k)}`);
+  };
+  for (let t = 0; t < n; t++) {
+    for (let i = 0; i <= t; i++) if (g.nodes[i]!.cost > 0) obj.add(g.nodes[i]!.cost / costUnit, bit(R(t, i)));
+    for (let j = 0; j <= t; j++) if (R(t, j) !== 0) for (const i of g.nodes[j]!.deps) le(new Row().add(1, bit(R(t, j))).add(-1, bit(R(t, i))).add(-1, bit(S(t, i))), 0);
+    if (t + 1 < n) for (let i = 0; i <= t; i++) le(new Row().add(1, bit(S(t + 1, i))).add(-1, bit(R(t, i))).add(-1, bit(S(t, i))), 0);
+    const carried = (i: number): Bit => (t + 1 < n ? S(t + 1, i) : 0);
+    // computing t
+    const deps = new Set(g.nodes[t]!.deps);
+    const atT = new Row().add(M(t), 1);
+    for (const i of deps) atT.add(M(i), 1);
+    for (let i = 0; i < t; i++) if (!deps.has(i)) atT.add(M(i), bit(carried(i)));
+    le(atT, cap);
+    // computing a recomputation k (the row holds only when R_t_k = 1)
+    for (let k = 0; k < t; k++) {
+      const rk = R(t, k);
+      if (rk === 0) continue;
+      const present = new Set([k, ...g.nodes[k]!.deps]);
+      const row = new Row();
+      for (const i of present) row.add(M(i), 1);
+      for (const i of deps) if (!present.has(i)) (present.add(i), row.add(M(i), i < k ? 1 : bit(S(t, i))));
+      for (let i = 0; i < k; i++) if (!present.has(i)) row.add(M(i), bit(carried(i)));
+      le(row.add(bigM, bit(rk)), cap + bigM);
+    }
+  }
+  const named = rows.map((r, i) => ` c${i}: ${r}`);
+  return ['Minimize', ` obj: ${obj.text() || '0 R_0_0'}`, 'Subject To', ...named, 'Binary', ...[...bins].map((b) => ` ${b}`), 'End', ''].join('\n');
+}

@@ -122,7 +122,7 @@ describe('flexc build', () => {
     const r = flexc('build', '.tmp/ckpt.flex', '-o', OUT);
     expect(r.status, r.stderr).toBe(0);
     const report = readFileSync(join(OUT, 'p', 'report.txt'), 'utf8');
-    expect(report).toMatch(/checkpoint: +auto \((chain|resident-sets) solver\) over \d+ stages: arena 4\.783 MiB without, [\d.]+ MiB with; recompute \d+ FLOPs \([\d.]+% of the step\)/);
+    expect(report).toMatch(/checkpoint: +auto \((chain|resident-sets|greedy) solver\) over \d+ stages: arena 4\.783 MiB without, [\d.]+ MiB with; recompute \d+ FLOPs \([\d.]+% of the step\)/);
     const p = parsePlan(JSON.parse(readFileSync(join(OUT, 'p', 'plan.json'), 'utf8')));
     expect(p.arenas.gpu).toBeLessThanOrEqual(4.5 * 2 ** 20);
     rmSync('.tmp/ckpt.flex');
