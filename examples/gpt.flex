@@ -9,7 +9,7 @@ model Gpt(vocab: 50257, ctx: 1024, d: 768, heads: 12, depth: 12) {
   param wte: f32[vocab, d] = normal(0.02)
   param wpe: f32[ctx, d] = normal(0.01)
   let x = gather(wte, tokens) + gather(wpe, positions(tokens))
-  repeat depth as i {                  // parameters inside are named layer.<i>.…
+  repeat depth as i {  // parameters inside are named layer.<i>.…
     x = x + CausalSelfAttention(LayerNorm(x), heads: heads)
     x = x + Mlp(LayerNorm(x), hidden: 4 * d)
   }

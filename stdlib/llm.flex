@@ -9,7 +9,7 @@ model Llama2(vocab: 32000, d: 4096, heads: 32, kv_heads: 32, hidden: 11008, dept
   param embed: f32[vocab, d] = normal(0.02)
   param head: f32[d, vocab] = normal(0.02)
   let x = gather(embed, tokens)
-  repeat depth as i {                  // parameters inside are named layer.<i>.…
+  repeat depth as i {  // parameters inside are named layer.<i>.…
     x = x + GqaAttention(RMSNorm(x), heads: heads, kv_heads: kv_heads)
     x = x + SwiGlu(RMSNorm(x), hidden: hidden)
   }

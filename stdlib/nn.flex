@@ -33,7 +33,7 @@ layer CausalSelfAttention(x: f32[B, T, d], heads: int) -> f32[B, T, d] {
   param bo: f32[d] = zeros()
   let qkv = reshape(x @ wqkv + bqkv, [B, T, 3, heads, d / heads])
   let q = transpose(qkv[:, :, 0], [0, 2, 1, 3])
-  let k = cache(transpose(qkv[:, :, 1], [0, 2, 1, 3]), axis: 2)   // every token so far when decoding
+  let k = cache(transpose(qkv[:, :, 1], [0, 2, 1, 3]), axis: 2)  // every token so far when decoding
   let v = cache(transpose(qkv[:, :, 2], [0, 2, 1, 3]), axis: 2)
   let scores = causal_mask(q @ transpose(k) / sqrt(d / heads))
   let y = transpose(softmax(scores) @ v, [0, 2, 1, 3])

@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { BuildOptions } from './build.ts';
 import { checkCommand } from './check.ts';
+import { fmtCommand, type FmtOptions } from './fmt.ts';
 import { irCommand } from './ir.ts';
 import { planCommand } from './plan.ts';
 import { runCommand } from './run.ts';
@@ -79,6 +80,15 @@ program
   .option('--sample <n>', 'after training on text, generate n characters', int('--sample'))
   .addHelpText('after', '\nExamples:\n  flexc run examples/mlp.flex --plan train --steps 20\n  flexc run examples/gcn-cora.flex --backend webgpu --json')
   .action(async (file: string, o: { plan?: string; backend: string; steps?: number; json?: boolean; sample?: number }) => runCommand(file, o));
+
+program
+  .command('fmt')
+  .description('rewrite files in the canonical layout (comments kept); files that do not parse are left as they are')
+  .argument('[files...]', '.flex files')
+  .option('--check', 'change nothing; list the files that are not formatted and exit 1 if there are any')
+  .option('--stdin', 'format standard input to standard output')
+  .addHelpText('after', '\nExamples:\n  flexc fmt examples/*.flex stdlib/*.flex\n  flexc fmt --check examples/*.flex\n  flexc fmt --stdin < model.flex')
+  .action((files: string[], o: FmtOptions) => fmtCommand(files, o));
 
 try {
   await program.parseAsync(process.argv);
