@@ -90,6 +90,13 @@ program
   .addHelpText('after', '\nExamples:\n  flexc fmt examples/*.flex stdlib/*.flex\n  flexc fmt --check examples/*.flex\n  flexc fmt --stdin < model.flex')
   .action((files: string[], o: FmtOptions) => fmtCommand(files, o));
 
+program
+  .command('lsp')
+  .description('run the language server (diagnostics, hover, definitions, references, completion, outline, folding, formatting)')
+  .option('--stdio', 'speak JSON-RPC over standard input and output (the only transport)')
+  .addHelpText('after', '\nEditors start it; see docs/editors.md for VS Code, Neovim and Helix.')
+  .action(async () => (await import('../lsp/server.ts')).startServer());
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {

@@ -18,6 +18,8 @@ export interface ElabOptions {
   binds: Map<string, number>;
   /** Serving with a KV cache: the prompt's pass writes the cache; a decode step (one token after `past`) reads it. */
   serve?: ServePhase;
+  /** Told the value of each name where it is defined or read (the language server's hover). */
+  record?: (span: Span, v: EVal) => void;
 }
 
 export interface ServePhase {
@@ -112,7 +114,7 @@ export class Elaborator {
     for (const p of m.params) {
       const given = args.get(p.name.name);
       const v = given ?? this.paramDefault(p, env);
-      if (v) env.vars.set(p.name.name, v);
+      if (v) (env.vars.set(p.name.name, v), this.opts.record?.(p.name.span, v));
     }
     if (m.on) {
       const g = this.scope(ref.file).get(m.on.graph.name);
@@ -164,6 +166,7 @@ export class Elaborator {
         return this.expr(p.type, env);
       });
       env.vars.set(p.name.name, v);
+      this.opts.record?.(p.name.span, v);
     }
     this.guard(() => this.layerBody(l, env, l.span));
   }
@@ -219,6 +222,7 @@ export class Elaborator {
         if (!owner) this.fail('FLX2012', s.name.span, `\`${s.name.name}\` is not defined`, `declare it first: \`let ${s.name.name} = …\``);
         const v = this.guard(() => this.named(this.expr(s.value, env), path(s.name.name)));
         owner.vars.set(s.name.name, v);
+        this.opts.record?.(s.name.span, v);
         return undefined;
       }
       case 'repeat': {
@@ -229,6 +233,7 @@ export class Elaborator {
         for (let i = 0; i < count; i++) {
           const inner = new Env(env.file, [...env.path, base, String(i)], env, 'block');
           inner.vars.set(s.var.name, n.kind === 'sym' ? { kind: 'sym', dim: s.var.name } : { kind: 'num', n: i });
+          this.opts.record?.(s.var.span, inner.vars.get(s.var.name)!);
           this.block(s.body, inner);
         }
         return undefined;
@@ -239,6 +244,7 @@ export class Elaborator {
         if (v.kind === 'poison') return undefined;
         if (v.kind !== 'tensor') this.fail('FLX3004', s.value.span, `an output must be a tensor, got ${describe(v)}`);
         this.named(v, path(s.name.name));
+        this.opts.record?.(s.name.span, v);
         if (this.outputs.some((o) => o.name === s.name.name)) this.fail('FLX2011', s.name.span, `output \`${s.name.name}\` is declared twice`);
         this.outputs.push({ name: s.name.name, value: v.v });
         return undefined;
@@ -255,6 +261,7 @@ export class Elaborator {
   }
 
   private define(env: Env, id: A.Ident, v: EVal): void {
+    this.opts.record?.(id.span, v);
     if (env.vars.has(id.name)) this.fail('FLX2011', id.span, `\`${id.name}\` is already defined in this scope`, `to rebind it, write \`${id.name} = …\` without \`let\``);
     env.vars.set(id.name, v);
   }
@@ -306,8 +313,11 @@ export class Elaborator {
         return { kind: 'str', s: e.value };
       case 'bool':
         return { kind: 'bool', b: e.value };
-      case 'name':
-        return this.lookup(e.name, e.span, env);
+      case 'name': {
+        const v = this.lookup(e.name, e.span, env);
+        this.opts.record?.(e.span, v);
+        return v;
+      }
       case 'neg': {
         const v = this.expr(e.operand, env);
         if (v.kind === 'num') return { kind: 'num', n: -v.n };

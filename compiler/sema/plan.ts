@@ -48,7 +48,7 @@ export const PlanConfig = z.object({
 });
 export type PlanConfig = z.infer<typeof PlanConfig>;
 
-const FIELDS = ['model', 'on', 'bind', 'task', 'memory', 'checkpoint', 'placement', 'fuse', 'target', 'precision', 'parallel', 'seed', 'steps', 'data'];
+export const PLAN_FIELDS = ['model', 'on', 'bind', 'task', 'memory', 'checkpoint', 'placement', 'fuse', 'target', 'precision', 'parallel', 'seed', 'steps', 'data'];
 const OPT_DEFAULTS = { sgd: { lr: 0.01, beta1: 0, beta2: 0, eps: 1e-8 }, adam: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, adamw: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 } };
 
 type Bad = (at: { span: Span }, msg: string, hint?: string) => void;
@@ -62,7 +62,7 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
   const scope = program.scopes.get(file0) ?? new Map<string, DeclRef>();
   const fields = new Map<string, A.Field>();
   for (const f of p.fields) {
-    if (!FIELDS.includes(f.key.name)) out.push(diag('FLX5001', f.key.span, `a plan has no field \`${f.key.name}\``, didYouMean(f.key.name, FIELDS) ?? `plan fields are ${FIELDS.map((x) => `\`${x}\``).join(', ')}`));
+    if (!PLAN_FIELDS.includes(f.key.name)) out.push(diag('FLX5001', f.key.span, `a plan has no field \`${f.key.name}\``, didYouMean(f.key.name, PLAN_FIELDS) ?? `plan fields are ${PLAN_FIELDS.map((x) => `\`${x}\``).join(', ')}`));
     else if (fields.has(f.key.name)) out.push(diag('FLX2011', f.key.span, `plan field \`${f.key.name}\` is given twice`));
     else fields.set(f.key.name, f);
   }

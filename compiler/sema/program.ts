@@ -136,7 +136,7 @@ export function loadProgram(entry: string, opts: LoadOptions = {}): Program {
 
 type Resolved = { abs: string; hint?: string } | { error: string; code: string; hint?: string };
 
-function resolveImport(spec: string, from: SourceFile, root: string): Resolved {
+export function resolveImport(spec: string, from: SourceFile, root: string): Resolved {
   const withExt = (p: string) => (p.endsWith('.flex') ? p : `${p}.flex`);
   if (spec.startsWith('std/')) {
     const abs = resolve(STDLIB_DIR, withExt(spec.slice(4)));
