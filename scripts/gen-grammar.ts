@@ -1,7 +1,7 @@
-// Writes the TextMate grammars generated from the lexer (grammar/textmate.ts); a test checks they are current.
+// Writes the TextMate grammars generated from the lexer (compiler/editors/textmate.ts); a test checks they are current.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { grammarFiles } from '../grammar/textmate.ts';
+import { grammarFiles } from '../compiler/editors/textmate.ts';
 
 for (const [path, text] of Object.entries(grammarFiles())) {
   mkdirSync(dirname(path), { recursive: true });

@@ -5,7 +5,7 @@ import type { IToken } from 'chevrotain';
 import * as oniguruma from 'vscode-oniguruma';
 import vsctm from 'vscode-textmate';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { grammarFiles, KEYWORD_SCOPES, keywordWord } from '../../grammar/textmate.ts';
+import { grammarFiles, KEYWORD_SCOPES, keywordWord } from '../../compiler/editors/textmate.ts';
 import { DTYPES, FlexLexer, KEYWORDS } from '../../grammar/tokens.ts';
 import { BUILTINS } from '../../compiler/sema/builtins.ts';
 import { STDLIB_DIR } from '../../compiler/sema/program.ts';
