@@ -6,9 +6,9 @@ import { DTYPES, FlexLexer } from '../../grammar/tokens.ts';
 import { BUILTINS, INITS } from '../sema/builtins.ts';
 import { PART_FIELDS } from '../sema/hardware.ts';
 import { PLAN_FIELDS } from '../sema/plan.ts';
-import { resolveImport } from '../sema/program.ts';
+import { resolveImport, type DeclRef } from '../sema/program.ts';
 import { offsetAt } from './positions.ts';
-import { headerOf } from './source-text.ts';
+import { headerOf, sourceOf } from './source-text.ts';
 import type { Workspace } from './workspace.ts';
 
 const DECL_KEYWORDS = ['import', 'layer', 'model', 'graph', 'hardware', 'plan', ...PART_KINDS];
@@ -61,10 +61,9 @@ export function completion(ws: Workspace, path: string, pos: Position): Completi
     scope.filter((r) => kinds.includes(r.decl.kind) && (!what || (r.decl.kind === 'component' && r.decl.what.name === what))).map((r) => item(r.decl.name.name, KIND_OF[r.decl.kind], headerOf(r.file, r.decl)));
   const top = frames.at(-1)!;
   const kind = decl?.tokenType.name;
-  const keyPosition = !prev || ['LBrace', 'Comma', 'RBrace', 'RParen', 'RBracket', 'NumberLit', 'StringLit', 'Identifier', 'True', 'False'].includes(prevName!) && tokens.at(-2)?.tokenType.name !== 'Colon' || prevName === 'LBrace';
   const fieldKey = () => {
-    // the key of the field whose value is being typed (`memory: {` … or `checkpoint: `)
-    for (let i = tokens.length - 1; i > 0; i--) if (tokens[i]!.tokenType.name === 'Colon') return tokens[i - 1]!.image;
+    // the key of the field whose value is being typed (`memory: {` … or `checkpoint: `); a link's is `link`
+    for (let i = tokens.length - 1; i > 0; i--) if (tokens[i]!.tokenType.name === 'Colon') return tokens[i - 2]?.tokenType.name === 'BiArrow' ? 'link' : tokens[i - 1]!.image;
     return undefined;
   };
 
@@ -88,7 +87,7 @@ export function completion(ws: Workspace, path: string, pos: Position): Completi
       const key = fieldKey()!;
       return declItems(['component'], key === 'gpu' || key === 'host' || key === 'ssd' || key === 'network' ? key : 'link');
     }
-    return keyPosition ? keywords(HW_ITEMS) : [];
+    return keywords(HW_ITEMS);
   }
   if (kind === 'Hardware' || (decl && (decl.tokenType.name === 'Link' || PART_KINDS.includes(decl.image)) && kind !== 'Plan')) {
     const part = kind === 'Hardware' ? tokens[tokens.indexOf(top) - 1]?.image : decl!.image;
@@ -98,7 +97,7 @@ export function completion(ws: Workspace, path: string, pos: Position): Completi
   }
   if (kind === 'Plan') {
     const key = fieldKey();
-    if (top.tokenType.name === 'LParen') return callItems(tokens, top, a, scope, prevName);
+    if (top.tokenType.name === 'LParen') return callItems(tokens, top, scope, prevName);
     if (key === 'model' || PLAN_FIELDS.includes(key ?? '')) return prevName === 'Colon' ? keywords(PLAN_VALUES[key!] ?? []) : [];
     return [];
   }
@@ -111,14 +110,14 @@ export function completion(ws: Workspace, path: string, pos: Position): Completi
     ...Object.entries(BUILTINS).map(([n, b]) => item(n, CompletionItemKind.Function, b.doc)),
   ];
   if (prevName === 'Equals' && paramStatement(tokens)) return [...Object.entries(INITS).map(([n, b]) => item(n, CompletionItemKind.Constructor, b.doc)), ...values];
-  if (top.tokenType.name === 'LParen') return [...callItems(tokens, top, a, scope, prevName), ...values];
+  if (top.tokenType.name === 'LParen') return [...callItems(tokens, top, scope, prevName), ...values];
   if (prevName === 'Colon') return [...DTYPES.map((d) => item(d, CompletionItemKind.TypeParameter, 'dtype')), ...values];
   if (top.tokenType.name === 'LBrace' && (kind === 'Layer' || kind === 'Model')) return [...keywords(STMT_KEYWORDS), ...values];
   return values;
 }
 
 /** Named arguments of the layer, model or builtin being called, when the cursor is where an argument starts. */
-function callItems(tokens: IToken[], open: IToken, a: ReturnType<Workspace['analyze']>, scope: { decl: A.Decl }[], prevName: string | undefined): CompletionItem[] {
+function callItems(tokens: IToken[], open: IToken, scope: DeclRef[], prevName: string | undefined): CompletionItem[] {
   if (prevName !== 'LParen' && prevName !== 'Comma') return [];
   const callee = tokens[tokens.indexOf(open) - 1];
   if (!callee || callee.tokenType.name !== 'Identifier') return [];
@@ -137,12 +136,11 @@ function callItems(tokens: IToken[], open: IToken, a: ReturnType<Workspace['anal
       argStart = i + 1;
     }
   }
-  const d = scope.find((r) => r.decl.name.name === callee.image)?.decl;
-  const params = d && (d.kind === 'layer' || d.kind === 'model') ? d.params.map((p) => ({ name: p.name.name, detail: a ? sourceLine(p) : '' })) : (BUILTINS[callee.image] ?? INITS[callee.image])?.params.map((p) => ({ name: p.name, detail: p.kind })) ?? [];
+  const r = scope.find((x) => x.decl.name.name === callee.image);
+  const d = r?.decl;
+  const params = r && d && (d.kind === 'layer' || d.kind === 'model') ? d.params.map((p) => ({ name: p.name.name, detail: sourceOf(r.file, p.span) })) : (BUILTINS[callee.image] ?? INITS[callee.image])?.params.map((p) => ({ name: p.name, detail: p.kind })) ?? [];
   return params.filter((p, k) => k >= positional && !given.has(p.name)).map((p) => ({ ...item(`${p.name}:`, CompletionItemKind.Field, p.detail, `${p.name}: `), filterText: p.name, sortText: `0${p.name}` }));
 }
-
-const sourceLine = (p: A.ParamDecl) => `parameter ${p.name.name}`;
 
 /** Whether the tokens end in `param name: type =`. */
 function paramStatement(tokens: IToken[]): boolean {

@@ -114,6 +114,7 @@ describe('language server handlers', () => {
     expect(c('model M { input x: f32[2] output y = x }\nplan p {\n  model: ' + MARK + '\n}\n')).toEqual(['M']);
     expect(c('import { rtx4090, a100_80g, pcie4 } from "std/hardware"\nhardware H {\n  gpu: ' + MARK + '\n}\n')).toEqual(expect.arrayContaining(['rtx4090', 'a100_80g']));
     expect(c('import { rtx4090, pcie4 } from "std/hardware"\nhardware H {\n  gpu: ' + MARK + '\n}\n')).not.toContain('pcie4');
+    expect(c('import { rtx4090, pcie4 } from "std/hardware"\nhardware H {\n  gpu: rtx4090\n  link gpu <-> host: ' + MARK + '\n}\n')).toEqual(['pcie4']);
     expect(c('gpu g {\n  ' + MARK + '\n}\n')).toEqual(expect.arrayContaining(['memory', 'bandwidth', 'bf16']));
     expect(c('model M {\n  param w: f32[2, 2] = ' + MARK + '\n}\n')).toEqual(expect.arrayContaining(['normal', 'glorot', 'zeros']));
     expect(c('import { ' + MARK + ' } from "std/nn"\n')).toEqual(expect.arrayContaining(['Linear', 'LayerNorm', 'Mlp']));
