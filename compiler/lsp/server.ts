@@ -1,4 +1,4 @@
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createConnection, ProposedFeatures, TextDocuments, TextDocumentSyncKind, type Connection } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { completion } from './completion.ts';
@@ -8,7 +8,6 @@ import { hover } from './hover.ts';
 import { definition, references } from './navigation.ts';
 import { documentSymbols, foldingRanges } from './outline.ts';
 import { Workspace } from './workspace.ts';
-import { pathToFileURL } from 'node:url';
 
 /** How long typing must pause before the file is checked again. */
 const CHECK_DELAY_MS = 250;
@@ -40,7 +39,8 @@ export function startServer(connection: Connection = createConnection(ProposedFe
     const byFile = safe('check', new Map(), () => diagnose(ws, path));
     for (const [abs, diagnostics] of byFile) {
       const u = pathToFileURL(abs).href;
-      if (!diagnostics.length && !published.has(u)) continue;
+      // the checked file always hears its result; an imported one only when it has or had problems
+      if (u !== uri && !diagnostics.length && !published.has(u)) continue;
       if (diagnostics.length) published.add(u);
       else published.delete(u);
       void connection.sendDiagnostics({ uri: u, diagnostics });

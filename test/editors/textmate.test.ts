@@ -46,6 +46,7 @@ function expectedScope(tokens: IToken[], i: number): RegExp | undefined {
   if (name === 'NumberLit') return /^constant\.numeric\.flex$/;
   if (name === 'DType') return /^storage\.type\.primitive\.flex$/;
   const isKeyword = KEYWORDS.some((k) => k.name === name);
+  if (name === 'Identifier' && inTensorType(tokens, i)) return /^variable\.other\.dimension\.flex$/;
   if (next?.tokenType.name === 'Colon' && (isKeyword || name === 'Identifier') && prev?.tokenType.name !== 'Link') return /^entity\.other\.attribute-name\.flex$/;
   if (isKeyword) return new RegExp(`^${KEYWORD_SCOPES[name]!.replace(/\./g, '\\.')}$`);
   if (name !== 'Identifier') return undefined;
@@ -54,6 +55,18 @@ function expectedScope(tokens: IToken[], i: number): RegExp | undefined {
   if (prev?.tokenType.name === 'NumberLit' && prev.endLine === t.startLine) return /^keyword\.other\.unit\.flex$/;
   if (t.image in BUILTINS && next?.tokenType.name === 'LParen') return /^support\.function\.builtin\.flex$/;
   return undefined;
+}
+
+/** Whether token i is inside the brackets of a tensor type (`f32[B, T]`). */
+function inTensorType(tokens: IToken[], i: number): boolean {
+  let depth = 0;
+  for (let k = i - 1; k >= 0; k--) {
+    const n = tokens[k]!.tokenType.name;
+    if (n === 'RBracket' || n === 'RParen') depth++;
+    else if (n === 'LParen' && depth-- === 0) return false;
+    else if (n === 'LBracket' && depth-- === 0) return tokens[k - 1]?.tokenType.name === 'DType';
+  }
+  return false;
 }
 
 describe('the TextMate grammar', () => {

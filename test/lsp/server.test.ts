@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { mutate } from '../fuzz/mutate.ts';
 
 /** A JSON-RPC client over the server's stdio (Content-Length framing), as an editor speaks it. */
 class Client {
@@ -102,4 +103,45 @@ describe('flexc lsp --stdio', () => {
       proc.kill();
     }
   }, 60_000);
+
+  it('stays up and answers every request while the fuzz corpus is typed into it', async () => {
+    const proc = spawn(process.execPath, ['bin/flexc.mjs', 'lsp', '--stdio'], { stdio: 'pipe' });
+    const c = new Client(proc);
+    try {
+      await c.request('initialize', { processId: process.pid, rootUri: pathToFileURL(resolve('.')).href, capabilities: {} });
+      c.notify('initialized', {});
+      const uri = pathToFileURL(resolve('examples/_lsp_fuzz_test.flex')).href;
+      const sources = ['examples/gpt.flex', 'examples/mlp.flex', 'examples/gcn-cora.flex', 'stdlib/nn.flex', 'stdlib/hardware.flex'].map((f) => readFileSync(f, 'utf8'));
+      c.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'flex', version: 1, text: sources[0] } });
+      let settled: Promise<unknown> | undefined;
+      for (let k = 0; k < 40; k++) {
+        const text = mutate(sources[k % sources.length]!, 11000 + k);
+        // once typing pauses, the last text is checked
+        if (k === 39) settled = c.next((n) => n.method === 'textDocument/publishDiagnostics' && n.params.uri === uri);
+        c.notify('textDocument/didChange', { textDocument: { uri, version: k + 2 }, contentChanges: [{ text }] });
+        const lines = text.split('\n');
+        const line = (k * 11) % lines.length;
+        const position = { line, character: (k * 3) % ((lines[line]?.length ?? 0) + 1) };
+        const doc = { textDocument: { uri } };
+        await Promise.all([
+          c.request('textDocument/hover', { ...doc, position }),
+          c.request('textDocument/definition', { ...doc, position }),
+          c.request('textDocument/references', { ...doc, position, context: { includeDeclaration: true } }),
+          c.request('textDocument/completion', { ...doc, position }),
+          c.request('textDocument/documentSymbol', doc),
+          c.request('textDocument/foldingRange', doc),
+          c.request('textDocument/formatting', { ...doc, options: { tabSize: 2, insertSpaces: true } }),
+        ]);
+      }
+      await settled;
+      const failures = c.notifications.filter((n) => n.method === 'window/logMessage' && /failed/.test(n.params.message));
+      expect(failures.map((n) => n.params.message)).toEqual([]);
+      expect(await c.request('shutdown', null)).toBeNull();
+      const exited = new Promise<number | null>((ok) => proc.on('exit', ok));
+      c.notify('exit', null);
+      expect(await exited).toBe(0);
+    } finally {
+      proc.kill();
+    }
+  }, 120_000);
 });
