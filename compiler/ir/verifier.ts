@@ -14,18 +14,21 @@ export function verify(m: Module): string[] {
   const errors: string[] = [];
   const seen = new Set<Value>();
   const ids = new Set<number>();
-  const leafNames = new Map<string, Value>();
+  // leaves by op, then name
+  const leafNames = new Map<string, Map<string, Value>>();
   const where = (v: Value, k: number) => `%${k} (${v.op}${v.name ? ` "${v.name}"` : ''})`;
   m.values.forEach((v, k) => {
     if (ids.has(v.id)) errors.push(`${where(v, k)}: id ${v.id} is used twice`);
     ids.add(v.id);
     for (const x of v.inputs) if (!seen.has(x)) errors.push(`${where(v, k)}: operand ${x.op} is not defined before its use`);
-    if (!v.type.shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)) errors.push(`${where(v, k)}: shape [${v.type.shape}] is not static`);
+    if (!checked.has(v) && !v.type.shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)) errors.push(`${where(v, k)}: shape [${v.type.shape}] is not static`);
     if (LEAF_OPS.has(v.op)) {
       const name = v.attrs['name'];
+      let named = leafNames.get(v.op);
+      if (!named) leafNames.set(v.op, (named = new Map()));
       if (typeof name !== 'string') errors.push(`${where(v, k)}: leaf without a name`);
-      else if (leafNames.has(`${v.op}:${name}`)) errors.push(`${where(v, k)}: ${v.op} "${name}" is declared twice`);
-      else leafNames.set(`${v.op}:${name}`, v);
+      else if (named.has(name)) errors.push(`${where(v, k)}: ${v.op} "${name}" is declared twice`);
+      else named.set(name, v);
       if (v.inputs.length) errors.push(`${where(v, k)}: a leaf has no operands`);
     } else if (!checked.has(v)) {
       const before = errors.length;
@@ -68,7 +71,7 @@ export function verify(m: Module): string[] {
   }
   const targets = new Set<string>();
   for (const u of m.updates) {
-    const leaf = leafNames.get(`param:${u.target}`) ?? leafNames.get(`state:${u.target}`);
+    const leaf = leafNames.get('param')?.get(u.target) ?? leafNames.get('state')?.get(u.target);
     if (!seen.has(u.value)) errors.push(`update "${u.target}" refers to a value outside the module`);
     if (!leaf) errors.push(`update "${u.target}" names no param or state`);
     else if (!sameType(leaf.type, u.value.type)) errors.push(`update "${u.target}" writes ${fmtType(u.value.type)} into ${fmtType(leaf.type)}`);

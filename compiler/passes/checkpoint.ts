@@ -39,8 +39,9 @@ const policyName = (c: PlanConfig['checkpoint']) => (typeof c === 'string' ? c :
  * Activation checkpointing: under `checkpoint: none | all | every(k) | sqrt | auto`, decides which
  * forward values the backward pass keeps and which it recomputes, and inserts the recomputations.
  * `auto` with `memory: { gpu: X }` picks the schedule of least recompute whose exact bytes (this
- * module's memory plan, or one rank's peak under data parallelism: measureOf) fit X, among the optimal chain schedules for each memory level and, for
- * steps small enough, the resident-set DP's (exact in Checkmate's model). A plan that
+ * module's memory plan, or one rank's peak under data parallelism: measureOf) fit X, among the
+ * optimal chain schedules for each memory level and, for steps small enough, the resident-set DP's
+ * (exact in Checkmate's model) and the keep-or-recompute-once greedy's (fastSchedule). A plan that
  * cannot fit X under any schedule is BudgetInfeasibleError, naming the smallest budget that works.
  */
 export const checkpoint: Pass = {

@@ -85,7 +85,20 @@ export function findStages(m: Module, loss: Value, maxStages = 48): Stages {
   for (const v of m.values.slice(lossIndex + 1)) for (const x of v.inputs) if (stageOf.has(x) && !outputs.has(x)) savedSet.add(x);
   const saved = members.map((vs) => vs.filter((v) => savedSet.has(v)));
   const stageCost = members.map((vs) => vs.reduce((a, v) => a + recomputeCost(v), 0));
-  return { lossIndex, constants, stageOf, members, boundary, saved, cost: stageCost, overhead: backwardOverhead(m, lossIndex, stageOf, saved) };
+  // only the auto policy's solvers read it
+  let overhead: number[] | undefined;
+  return {
+    lossIndex,
+    constants,
+    stageOf,
+    members,
+    boundary,
+    saved,
+    cost: stageCost,
+    get overhead() {
+      return (overhead ??= backwardOverhead(m, lossIndex, stageOf, saved));
+    },
+  };
 }
 
 function backwardOverhead(m: Module, lossIndex: number, stageOf: Map<Value, number>, saved: Value[][]): number[] {
@@ -101,12 +114,20 @@ function backwardOverhead(m: Module, lossIndex: number, stageOf: Map<Value, numb
   });
   const readers = new Map<Value, number[]>();
   m.values.forEach((v, i) => {
-    if (i > lossIndex) for (const x of v.inputs) if (stageOf.has(x)) readers.set(x, [...(readers.get(x) ?? []), i]);
+    if (i > lossIndex)
+      for (const x of v.inputs) {
+        if (!stageOf.has(x)) continue;
+        const at = readers.get(x);
+        if (at) at.push(i);
+        else readers.set(x, [i]);
+      }
   });
   return saved.map((vs) => {
     const at = vs.flatMap((v) => readers.get(v) ?? []);
     if (at.length === 0) return 0;
-    return Math.max(...other.slice(Math.min(...at), Math.max(...at) + 1));
+    let most = 0;
+    for (let i = Math.min(...at); i <= Math.max(...at); i++) most = Math.max(most, other[i]!);
+    return most;
   });
 }
 
