@@ -20,6 +20,38 @@ class Row {
 
 const fmt = (x: number) => (Number.isInteger(x) ? String(x) : x.toPrecision(12));
 
+/** An LP being written: the objective, the rows, the bounds and the binary variables used. */
+class LpWriter {
+  readonly obj = new Row();
+  readonly rows: string[] = [];
+  readonly bounds: string[] = [];
+  private readonly bins = new Set<string>();
+  constructor(private readonly what: string) {}
+  /** A bit, declared binary when it is a variable. */
+  bit(x: Bit): Bit {
+    if (typeof x === 'string') this.bins.add(x);
+    return x;
+  }
+  /** Emits `row ≤ rhs`; a row of constants only must already hold. */
+  le(row: Row, rhs: number): void {
+    const text = row.text();
+    if (!text) {
+      if (row.k > rhs + 1e-9) throw new Error(`${this.what}: a fixed row does not hold`);
+      return;
+    }
+    this.rows.push(`${text} <= ${fmt(rhs - row.k)}`);
+  }
+  /** Stage t's rows every formulation has: a node computed needs its operands computed or kept; a node kept into t+1 was computed or kept in t. */
+  stageRows(g: TrainingGraph, t: number, R: (t: number, i: number) => Bit, S: (t: number, i: number) => Bit): void {
+    for (let j = 0; j <= t; j++) if (R(t, j) !== 0) for (const i of g.nodes[j]!.deps) this.le(new Row().add(1, this.bit(R(t, j))).add(-1, this.bit(R(t, i))).add(-1, this.bit(S(t, i))), 0);
+    if (t + 1 < g.nodes.length) for (let i = 0; i <= t; i++) this.le(new Row().add(1, this.bit(S(t + 1, i))).add(-1, this.bit(R(t, i))).add(-1, this.bit(S(t, i))), 0);
+  }
+  text(): string {
+    const bounds = this.bounds.length ? ['Bounds', ...this.bounds.map((b) => ` ${b}`)] : [];
+    return ['Minimize', ` obj: ${this.obj.text() || '0 R_0_0'}`, 'Subject To', ...this.rows.map((r, i) => ` c${i}: ${r}`), ...bounds, 'Binary', ...[...this.bins].map((b) => ` ${b}`), 'End', ''].join('\n');
+  }
+}
+
 /**
  * Which R_t_i (node i computed in stage t) and S_t_i (i resident entering stage t) can be 1. With
  * `'activations'` the forward pass runs once, a backward stage may recompute forward nodes, a
@@ -67,25 +99,12 @@ export function checkmateLp(g: TrainingGraph, budget: number | 'minimize', unit:
   const { R, S, users } = bitsOf(g, recompute);
   const M = (i: number) => g.nodes[i]!.bytes / unit;
   const cap = budget === 'minimize' ? undefined : (budget - g.leafBytes) / unit;
-  const obj = new Row();
-  const rows: string[] = [];
-  const bounds: string[] = [];
-  const bins = new Set<string>();
-  const bit = (x: Bit) => (typeof x === 'string' && bins.add(x), x);
-  /** Emits `row ≤ rhs`; a row of constants only must already hold. */
-  const le = (row: Row, rhs: number) => {
-    const text = row.text();
-    if (!text) {
-      if (row.k > rhs + 1e-9) throw new Error('checkmateLp: a fixed row does not hold');
-      return;
-    }
-    rows.push(`${text} <= ${fmt(rhs - row.k)}`);
-  };
+  const lp = new LpWriter('checkmateLp');
+  const bit = (x: Bit) => lp.bit(x);
   for (let t = 0; t < n; t++) {
-    for (let i = 0; i <= t; i++) if (cap !== undefined && g.nodes[i]!.cost > 0) obj.add(g.nodes[i]!.cost / costUnit, bit(R(t, i)));
+    for (let i = 0; i <= t; i++) if (cap !== undefined && g.nodes[i]!.cost > 0) lp.obj.add(g.nodes[i]!.cost / costUnit, bit(R(t, i)));
     const computed = Array.from({ length: t + 1 }, (_, k) => k).filter((k) => R(t, k) !== 0);
-    for (const j of computed) for (const i of g.nodes[j]!.deps) le(new Row().add(1, bit(R(t, j))).add(-1, bit(R(t, i))).add(-1, bit(S(t, i))), 0);
-    if (t + 1 < n) for (let i = 0; i <= t; i++) le(new Row().add(1, bit(S(t + 1, i))).add(-1, bit(R(t, i))).add(-1, bit(S(t, i))), 0);
+    lp.stageRows(g, t, R, S);
     // memory: U after computing k = U after the previous computed op, less what it freed, + M_k R_t_k
     let prev: { k: number; freed: Row } | undefined;
     for (const k of computed) {
@@ -95,9 +114,9 @@ export function checkmateLp(g: TrainingGraph, budget: number | 'minimize', unit:
         row.add(-1, `U_${t}_${prev.k}`);
         prev.freed.terms.forEach((c, f) => row.add(c, f));
       } else for (let i = 0; i < t; i++) row.add(-M(i), bit(S(t, i)));
-      rows.push(`${row.text()} = ${fmt(row.k === 0 ? 0 : -row.k)}`);
-      if (cap !== undefined) bounds.push(`0 <= ${u} <= ${fmt(cap)}`);
-      else rows.push(`${u} - P <= 0`);
+      lp.rows.push(`${row.text()} = ${fmt(row.k === 0 ? 0 : -row.k)}`);
+      if (cap !== undefined) lp.bounds.push(`0 <= ${u} <= ${fmt(cap)}`);
+      else lp.rows.push(`${u} - P <= 0`);
       const freed = new Row();
       for (const i of new Set([k, ...g.nodes[k]!.deps])) {
         if (g.nodes[i]!.output) continue;
@@ -108,15 +127,14 @@ export function checkmateLp(g: TrainingGraph, budget: number | 'minimize', unit:
         const kappa = 2 + later.length;
         const hazard = new Row().add(-1, bit(R(t, k))).add(1, bit(keep)).add(kappa, f);
         for (const x of later) hazard.add(1, bit(x));
-        le(hazard, kappa - 1);
+        lp.le(hazard, kappa - 1);
         freed.add(M(i), f);
       }
       prev = { k, freed };
     }
   }
-  const named = rows.map((r, i) => ` c${i}: ${r}`);
-  if (cap === undefined) obj.add(1, 'P');
-  return ['Minimize', ` obj: ${obj.text() || '0 R_0_0'}`, 'Subject To', ...named, 'Bounds', ...bounds.map((b) => ` ${b}`), 'Binary', ...[...bins].map((b) => ` ${b}`), 'End', ''].join('\n');
+  if (cap === undefined) lp.obj.add(1, 'P');
+  return lp.text();
 }
 
 /**
@@ -135,29 +153,18 @@ export function checkmateRelaxedLp(g: TrainingGraph, budget: number, unit: numbe
   const M = (i: number) => g.nodes[i]!.bytes / unit;
   const cap = (budget - g.leafBytes) / unit;
   const bigM = g.nodes.reduce((a, _, i) => a + M(i), 0);
-  const obj = new Row();
-  const rows: string[] = [];
-  const bins = new Set<string>();
-  const bit = (x: Bit) => (typeof x === 'string' && bins.add(x), x);
-  const le = (row: Row, rhs: number) => {
-    const text = row.text();
-    if (!text) {
-      if (row.k > rhs + 1e-9) throw new Error('checkmateRelaxedLp: a fixed row does not hold');
-      return;
-    }
-    rows.push(`${text} <= ${fmt(rhs - row.k)}`);
-  };
+  const lp = new LpWriter('checkmateRelaxedLp');
+  const bit = (x: Bit) => lp.bit(x);
   for (let t = 0; t < n; t++) {
-    for (let i = 0; i <= t; i++) if (g.nodes[i]!.cost > 0) obj.add(g.nodes[i]!.cost / costUnit, bit(R(t, i)));
-    for (let j = 0; j <= t; j++) if (R(t, j) !== 0) for (const i of g.nodes[j]!.deps) le(new Row().add(1, bit(R(t, j))).add(-1, bit(R(t, i))).add(-1, bit(S(t, i))), 0);
-    if (t + 1 < n) for (let i = 0; i <= t; i++) le(new Row().add(1, bit(S(t + 1, i))).add(-1, bit(R(t, i))).add(-1, bit(S(t, i))), 0);
+    for (let i = 0; i <= t; i++) if (g.nodes[i]!.cost > 0) lp.obj.add(g.nodes[i]!.cost / costUnit, bit(R(t, i)));
+    lp.stageRows(g, t, R, S);
     const carried = (i: number): Bit => (t + 1 < n ? S(t + 1, i) : 0);
     // computing t
     const deps = new Set(g.nodes[t]!.deps);
     const atT = new Row().add(M(t), 1);
     for (const i of deps) atT.add(M(i), 1);
     for (let i = 0; i < t; i++) if (!deps.has(i)) atT.add(M(i), bit(carried(i)));
-    le(atT, cap);
+    lp.le(atT, cap);
     // computing a recomputation k (the row holds only when R_t_k = 1)
     for (let k = 0; k < t; k++) {
       const rk = R(t, k);
@@ -167,9 +174,8 @@ export function checkmateRelaxedLp(g: TrainingGraph, budget: number, unit: numbe
       for (const i of present) row.add(M(i), 1);
       for (const i of deps) if (!present.has(i)) (present.add(i), row.add(M(i), i < k ? 1 : bit(S(t, i))));
       for (let i = 0; i < k; i++) if (!present.has(i)) row.add(M(i), bit(carried(i)));
-      le(row.add(bigM, bit(rk)), cap + bigM);
+      lp.le(row.add(bigM, bit(rk)), cap + bigM);
     }
   }
-  const named = rows.map((r, i) => ` c${i}: ${r}`);
-  return ['Minimize', ` obj: ${obj.text() || '0 R_0_0'}`, 'Subject To', ...named, 'Binary', ...[...bins].map((b) => ` ${b}`), 'End', ''].join('\n');
+  return lp.text();
 }
