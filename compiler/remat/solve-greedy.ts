@@ -3,6 +3,8 @@ import type { StageSchedule, TrainingGraph } from './training-graph.ts';
 
 /** Beyond this many droppable activations the greedy gives up (each round replays the step once per activation). */
 export const GREEDY_LIMIT = 160;
+/** Drops between re-measuring every candidate (between them, only the best by its last score is). */
+const REFRESH = 8;
 
 export interface GreedySolution {
   stages: StageSchedule;
@@ -16,8 +18,9 @@ export interface GreedySolution {
  * pass recomputes it once, at its first use there, and holds it to its last. This is what a chain of
  * stages cannot say: a block whose cheap activations (norms, views, softmax) are recomputed while
  * its matmul outputs are kept. Greedy: drop the activation that removes the most memory over the
- * budget (summed over the step) per unit of added recompute, until the step fits; then keep again,
- * costliest first, every dropped one the budget allows. Every candidate is measured by replaying
+ * budget (summed over the step) per unit of added recompute (lazily: a candidate's last score
+ * stands until it reaches the top, and all are measured again every REFRESH drops), until the step
+ * fits; then keep again, costliest first, every dropped one the budget allows. Every candidate is measured by replaying
  * it (`replay`), so the answer's peak is exact in Checkmate's model. Undefined when no set of drops
  * fits, 'too-large' beyond GREEDY_LIMIT.
  */
@@ -64,21 +67,46 @@ export function solveGreedy(g: TrainingGraph, budget: number): GreedySolution | 
 
   const dropped = new Set(g.nodes.flatMap((v, i) => (i < F && !v.output && !readBack.has(i) ? [i] : [])));
   let cur = evaluate(dropped);
+  const candidate = (i: number) => {
+    dropped.add(i);
+    const r = evaluate(dropped);
+    dropped.delete(i);
+    const gain = cur.over - r.over;
+    return { i, r, score: gain > 0 ? gain / Math.max(r.cost - cur.cost, 1e-9) : -Infinity };
+  };
+  type Candidate = ReturnType<typeof candidate>;
+  const better = (a: Candidate, b: Candidate | undefined) => !b || a.score > b.score || (a.score === b.score && a.r.cost < b.r.cost);
+  // lazy greedy: each candidate's score from when it was last measured; the best by that score is
+  // measured again, and taken if it still beats the next one's; every REFRESH drops, all are measured
+  const stale = new Map<number, number>();
+  let sinceRefresh = REFRESH;
   while (cur.peak > budget) {
-    let best: { i: number; r: ReturnType<typeof evaluate>; score: number } | undefined;
-    for (const i of droppable) {
-      if (dropped.has(i)) continue;
-      dropped.add(i);
-      const r = evaluate(dropped);
-      dropped.delete(i);
-      const gain = cur.over - r.over;
-      if (gain <= 0) continue;
-      const score = gain / Math.max(r.cost - cur.cost, 1e-9);
-      if (!best || score > best.score || (score === best.score && r.cost < best.r.cost)) best = { i, r, score };
+    let best: Candidate | undefined;
+    const open = droppable.filter((i) => !dropped.has(i));
+    if (sinceRefresh >= REFRESH) {
+      for (const i of open) {
+        const c = candidate(i);
+        stale.set(i, c.score);
+        if (better(c, best)) best = c;
+      }
+      sinceRefresh = 0;
+    } else {
+      const order = open.filter((i) => stale.get(i)! > -Infinity).sort((x, y) => stale.get(y)! - stale.get(x)! || x - y);
+      for (let k = 0; k < order.length; k++) {
+        const c = candidate(order[k]!);
+        stale.set(c.i, c.score);
+        if (better(c, best)) best = c;
+        if (best!.score >= (stale.get(order[k + 1]!) ?? -Infinity)) break;
+      }
     }
-    if (!best) break;
+    if (!best || best.score === -Infinity) {
+      if (sinceRefresh === 0) break;
+      sinceRefresh = REFRESH;
+      continue;
+    }
     dropped.add(best.i);
     cur = best.r;
+    sinceRefresh++;
   }
   if (cur.peak > budget) return undefined;
   for (const i of droppable.filter((i) => dropped.has(i)).sort((a, b) => g.nodes[b]!.cost - g.nodes[a]!.cost || a - b)) {
