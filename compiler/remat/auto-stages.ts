@@ -12,15 +12,20 @@ type StageSolver = (g: TrainingGraph, budget: number) => { stages: StageSchedule
 
 /** How close (bytes) the search for the least budget a solver meets comes to it. */
 const LEAST_TOLERANCE = 64;
+/** Tries of that search; on steps of more than LARGE_STEP ops (about 1 s a try here) fewer. */
+const PROBES = 24;
+const LARGE_STEP = 600;
+const PROBES_LARGE = 8;
 
 /**
  * A solver that works in Checkmate's stages, on a step (free of dead code), measured by `measure`
  * on the rewritten step (its exact arena). The model counts live bytes; the arena adds alignment,
  * so when the schedule does not fit, the solver runs again with the model budget lowered by the
- * excess. When nothing fits, `least` (if given) is the least budget it meets: `smallest`, from a
- * search over budgets (`searchLeast`). Undefined when the step is too large for the solver.
+ * excess. When nothing fits, `smallest(under)` is the least budget it meets: the measure of `least`'s
+ * schedule, or with 'search' from a search over budgets (`searchLeast`); it is a function because
+ * only a budget nothing meets needs it. Undefined when the step is too large for the solver.
  */
-function stageSchedule<T extends { bytes: number; cost: number }>(m: Module, loss: Value, budget: number, measure: (r: Rewritten) => T, solve: StageSolver, least?: 'search' | ((g: TrainingGraph) => { stages: StageSchedule } | undefined | 'too-large')): { fits?: T; smallest?: number } | undefined {
+function stageSchedule<T extends { bytes: number; cost: number }>(m: Module, loss: Value, budget: number, measure: (r: Rewritten) => T, solve: StageSolver, least?: 'search' | ((g: TrainingGraph) => { stages: StageSchedule } | undefined | 'too-large')): { fits?: T; smallest?: (under: number) => number | undefined } | undefined {
   const { graph, index } = trainingGraph(m, loss);
   const fit = (budget: number): T | undefined | 'too-large' => {
     let model = budget;
@@ -37,27 +42,32 @@ function stageSchedule<T extends { bytes: number; cost: number }>(m: Module, los
   const fits = fit(budget);
   if (fits === 'too-large') return undefined;
   if (fits) return { fits };
-  if (least === 'search') return { smallest: searchLeast(graph.leafBytes, budget, fit) };
-  const l = least?.(graph);
-  if (l === 'too-large') return undefined;
-  return { smallest: l && measure(applyStageSchedule(m, graph, index, l.stages)).bytes };
+  if (least === 'search') return { smallest: (under) => searchLeast(graph.leafBytes, budget, under, fit, graph.nodes.length > LARGE_STEP ? PROBES_LARGE : PROBES) };
+  return {
+    smallest: () => {
+      const l = least?.(graph);
+      return l && l !== 'too-large' ? measure(applyStageSchedule(m, graph, index, l.stages)).bytes : undefined;
+    },
+  };
 }
 
 /**
- * The least budget `fit` meets, between `below` and `failed` (both budgets it does not meet) and
- * what it needs with no budget, by bisection: the answer is a budget it meets, and one
- * LEAST_TOLERANCE bytes less is not (feasibility need not be monotone for a heuristic, so lower
+ * A budget `fit` meets below `under` (the least another solver meets), the least it finds by
+ * bisection between there and `below` and `failed` (budgets it does not meet); undefined when it
+ * does not meet `under` - 1. The answer is a budget it meets; after at most `probes` tries, one
+ * LEAST_TOLERANCE bytes less is not met (feasibility need not be monotone for a heuristic, so lower
  * budgets may exist that the search does not visit).
  */
-function searchLeast<T extends { bytes: number }>(below: number, failed: number, fit: (budget: number) => T | undefined | 'too-large'): number | undefined {
-  const top = fit(Infinity);
-  if (!top || top === 'too-large') return undefined;
+function searchLeast<T extends { bytes: number }>(below: number, failed: number, under: number, fit: (budget: number) => T | undefined | 'too-large', probes: number): number | undefined {
   // whether a step is too large for the solver does not depend on the budget
-  const meets = (budget: number) => fit(budget) !== undefined;
-  let hi = top.bytes;
+  const meets = (budget: number) => {
+    const r = fit(budget);
+    return r !== undefined && r !== 'too-large';
+  };
+  let hi = under - 1;
   if (!meets(hi)) return undefined;
   let lo = Math.max(below, failed);
-  while (hi - lo > LEAST_TOLERANCE) {
+  for (let k = 0; k < probes && hi - lo > LEAST_TOLERANCE; k++) {
     const mid = Math.floor((lo + hi) / 2);
     if (meets(mid)) hi = mid;
     else lo = mid;

@@ -87,8 +87,9 @@ export type Solver = NonNullable<CheckpointReport['solver']>;
  * The fast solver on a step: the cheapest fitting schedule of the chain DP's (autoSchedule over
  * `st`: which blocks to recompute), for steps within RESIDENT_LIMITS the resident-set DP's, and
  * for steps within GREEDY_LIMIT the keep-or-recompute-once greedy's (which activations inside the
- * blocks to recompute), each measured by `measure` on the rewritten step. `smallest`: the least
- * measure any search saw (a budget it meets).
+ * blocks to recompute), each measured by `measure` on the rewritten step. `smallest`, when none
+ * fits: the least budget any of them meets, the greedy's searched only below the others' (when
+ * one fits, not searched: the least of the chain DP's and the fitting one's).
  */
 export function fastSchedule<T extends { bytes: number; cost: number }>(m: Module, loss: Value, st: Stages, budget: number, measure: (r: Rewritten) => T): { fits?: T & { solver: Solver }; smallest: number } {
   const chain = autoSchedule(st, budget, (s) => measure(applySchedule(m, st, s)));
@@ -97,5 +98,7 @@ export function fastSchedule<T extends { bytes: number; cost: number }>(m: Modul
   const greedy = greedySchedule(live, loss, budget, measure);
   const tagged = [chain.fits && { ...chain.fits, solver: 'chain' as const }, resident?.fits && { ...resident.fits, solver: 'resident-sets' as const }, greedy?.fits && { ...greedy.fits, solver: 'greedy' as const }];
   const fits = tagged.filter((f) => f !== undefined).sort((a, b) => a.cost - b.cost)[0];
-  return { fits, smallest: Math.min(chain.smallest, resident?.smallest ?? Infinity, greedy?.smallest ?? Infinity) };
+  if (fits) return { fits, smallest: Math.min(chain.smallest, fits.bytes) };
+  const others = Math.min(chain.smallest, resident?.smallest?.(Infinity) ?? Infinity);
+  return { smallest: Math.min(others, greedy?.smallest?.(others) ?? Infinity) };
 }

@@ -2,7 +2,7 @@ import { replay } from './checkmate.ts';
 import type { StageSchedule, TrainingGraph } from './training-graph.ts';
 
 /** Beyond this many droppable activations the greedy gives up (each round replays the step once per activation). */
-export const GREEDY_LIMIT = 160;
+export const GREEDY_LIMIT = 256;
 /** Drops between re-measuring every candidate (between them, only the best by its last score is). */
 const REFRESH = 8;
 
