@@ -7,7 +7,6 @@ import { FlexLexer } from './tokens.ts';
 const INDENT = '  ';
 const OPENERS = new Set(['LBrace', 'LParen', 'LBracket']);
 const CLOSERS = new Set(['RBrace', 'RParen', 'RBracket']);
-const BINARY = new Set(['Plus', 'Minus', 'Star', 'Slash', 'At', 'Equals', 'Arrow', 'BiArrow']);
 /** Tokens after which `-` negates (it cannot subtract). */
 const BEFORE_UNARY = new Set(['LParen', 'LBracket', 'LBrace', 'Comma', 'Colon', 'Equals', 'Arrow', 'Plus', 'Minus', 'Star', 'Slash', 'At', 'Return', 'Repeat']);
 /** Tokens a call's `(` or an index's `[` follows without a space. */
@@ -42,20 +41,18 @@ interface Layout {
 }
 
 function layoutOf(text: string, ast: A.FlexFile, tokens: IToken[]): Layout {
-  const at = new Map<string, IToken>();
-  for (const t of tokens) at.set(`${t.startLine}:${t.startColumn}`, t);
-  const tokenAt = (s: Span) => at.get(`${s.line}:${s.column}`);
+  // the index of the token where a span starts
+  const index = new Map(tokens.map((t, i) => [`${t.startLine}:${t.startColumn}`, i]));
+  const indexOf = (s: Span) => index.get(`${s.line}:${s.column}`);
   const starts = new Map<number, { blank: boolean }>();
   const broken = new Set<number>();
   const start = (s: Span, blank = false) => {
-    const t = tokenAt(s);
-    if (t) starts.set(t.startOffset, { blank });
+    const i = indexOf(s);
+    if (i !== undefined) starts.set(tokens[i]!.startOffset, { blank });
   };
-  const index = new Map(tokens.map((t, i) => [t.startOffset, i]));
   // a `{ … }` is broken when its source has a line break between the braces
   const openerBefore = (s: Span): number | undefined => {
-    const t = tokenAt(s);
-    let i = t ? index.get(t.startOffset)! - 1 : -1;
+    let i = (indexOf(s) ?? 0) - 1;
     while (i >= 0 && tokens[i]!.tokenType.name.endsWith('Comment')) i--;
     return i >= 0 && tokens[i]!.tokenType.name === 'LBrace' ? i : undefined;
   };
@@ -249,6 +246,5 @@ function space(a: IToken, b: IToken, frame: string | undefined, tight: Set<numbe
   if (y === 'Colon') return '';
   if (x === 'Colon') return frame === 'LBracket' ? '' : ' ';
   if (y === 'LParen' || y === 'LBracket') return CALLABLE.has(x) ? '' : ' ';
-  if (BINARY.has(x) || BINARY.has(y)) return ' ';
   return ' ';
 }

@@ -105,7 +105,7 @@ export function planMemory(m: Module): MemoryPlan {
  * with more temporaries than this (a 7B-parameter model's has about 7,000) keep first-fit, which
  * wastes 0.02–1.5% over the peak on the examples.
  */
-export const OFFLINE_MAX_BUFFERS = 5000;
+const OFFLINE_MAX_BUFFERS = 5000;
 const countBuffers = (events: MemoryEvent[]) => events.reduce((n, e) => n + (e.kind === 'compute' ? 1 : 0), 0);
 
 /**

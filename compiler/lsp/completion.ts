@@ -5,27 +5,30 @@ import { PART_KINDS } from '../../grammar/parser.ts';
 import { DTYPES, FlexLexer } from '../../grammar/tokens.ts';
 import { BUILTINS, INITS } from '../sema/builtins.ts';
 import { PART_FIELDS } from '../sema/hardware.ts';
-import { PLAN_FIELDS } from '../sema/plan.ts';
+import { PLAN_FIELDS, PlanConfig } from '../sema/plan.ts';
 import { resolveImport, type DeclRef } from '../sema/program.ts';
-import { offsetAt } from './positions.ts';
+import { fromPosition, offsetOf } from './positions.ts';
 import { headerOf, sourceOf } from './source-text.ts';
 import type { Workspace } from './workspace.ts';
 
 const DECL_KEYWORDS = ['import', 'layer', 'model', 'graph', 'hardware', 'plan', ...PART_KINDS];
 const STMT_KEYWORDS = ['input', 'param', 'let', 'output', 'return', 'repeat'];
 const HW_ITEMS = ['gpu', 'host', 'ssd', 'network', 'link'];
-const PLAN_VALUES: Record<string, string[]> = {
-  checkpoint: ['auto', 'none', 'all', 'sqrt', 'every'],
-  precision: ['fp32', 'bf16', 'fp16'],
+const { shape } = PlanConfig;
+/** The words a plan field takes, from the plan schema (`task` is written `train`, `finetune` or `infer`). */
+const PLAN_VALUES: Record<string, readonly string[]> = {
+  checkpoint: [...shape.checkpoint.options[0].options, 'every'],
+  precision: shape.precision.options,
+  target: shape.target.options,
+  fuse: shape.fuse.element.options,
+  placement: shape.placement.options,
   task: ['train', 'finetune', 'infer'],
-  target: ['wgsl', 'cuda'],
-  fuse: ['elementwise', 'moe'],
 };
 const DECL_STARTS = new Set(['Import', 'Layer', 'Model', 'Graph', 'Hardware', 'Plan', 'Link']);
 const KIND_OF: Record<A.Decl['kind'], CompletionItemKind> = { layer: CompletionItemKind.Function, model: CompletionItemKind.Class, graph: CompletionItemKind.Struct, hardware: CompletionItemKind.Module, component: CompletionItemKind.Constant, plan: CompletionItemKind.Reference };
 
 const item = (label: string, kind: CompletionItemKind, detail?: string, insertText?: string): CompletionItem => ({ label, kind, ...(detail ? { detail } : {}), ...(insertText ? { insertText } : {}) });
-const keywords = (ws: string[]) => ws.map((w) => item(w, CompletionItemKind.Keyword));
+const keywords = (ws: readonly string[]) => ws.map((w) => item(w, CompletionItemKind.Keyword));
 
 /**
  * Completion from the text before the cursor (so it works on a half-typed file): declaration
@@ -37,7 +40,8 @@ const keywords = (ws: string[]) => ws.map((w) => item(w, CompletionItemKind.Keyw
 export function completion(ws: Workspace, path: string, pos: Position): CompletionItem[] {
   const text = ws.text(path);
   if (text === undefined) return [];
-  const offset = offsetAt(text, pos);
+  const { line, column } = fromPosition(pos);
+  const offset = offsetOf(text, line, column);
   const before = text.slice(0, offset);
   const word = /[A-Za-z_][A-Za-z0-9_]*$/.exec(before)?.[0] ?? '';
   const lexed = FlexLexer.tokenize(before.slice(0, before.length - word.length));
@@ -96,10 +100,10 @@ export function completion(ws: Workspace, path: string, pos: Position): Completi
     return [];
   }
   if (kind === 'Plan') {
-    const key = fieldKey();
     if (top.tokenType.name === 'LParen') return callItems(tokens, top, scope, prevName);
-    if (key === 'model' || PLAN_FIELDS.includes(key ?? '')) return prevName === 'Colon' ? keywords(PLAN_VALUES[key!] ?? []) : [];
-    return [];
+    // an item of a list value: `fuse: [elementwise, ‸]`
+    const listItem = top.tokenType.name === 'LBracket' && (prevName === 'LBracket' || prevName === 'Comma');
+    return prevName === 'Colon' || listItem ? keywords(PLAN_VALUES[fieldKey() ?? ''] ?? []) : [];
   }
 
   // a layer, model or graph body

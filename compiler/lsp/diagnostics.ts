@@ -7,7 +7,7 @@ import type { Workspace } from './workspace.ts';
 
 const SEVERITY = { error: DiagnosticSeverity.Error, warning: DiagnosticSeverity.Warning, note: DiagnosticSeverity.Information } as const;
 
-export function toLsp(d: Diagnostic): LspDiagnostic {
+function toLsp(d: Diagnostic): LspDiagnostic {
   return { range: toRange(d.span), severity: SEVERITY[d.severity], code: d.code, source: 'flexc', message: d.hint ? `${d.message}\nhint: ${d.hint}` : d.message };
 }
 

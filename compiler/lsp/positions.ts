@@ -7,18 +7,16 @@ export const toRange = (s: Span): Range => ({ start: { line: s.line - 1, charact
 /** An LSP position as the 1-based line and column spans use. */
 export const fromPosition = (p: Position): { line: number; column: number } => ({ line: p.line + 1, column: p.character + 1 });
 
-/** The offset of an LSP position in a text. */
-export function offsetAt(text: string, p: Position): number {
-  let line = 0;
+/** The offset of a 1-based line and column in a text (a column past the line's end counts as its end). */
+export function offsetOf(text: string, line: number, column: number): number {
   let i = 0;
-  while (line < p.line) {
+  for (let l = 1; l < line; l++) {
     const nl = text.indexOf('\n', i);
     if (nl < 0) return text.length;
     i = nl + 1;
-    line++;
   }
   const end = text.indexOf('\n', i);
-  return Math.min(i + p.character, end < 0 ? text.length : end);
+  return Math.min(i + column - 1, end < 0 ? text.length : end);
 }
 
 /** The LSP position of an offset. */

@@ -1,17 +1,7 @@
 import type * as A from '../../grammar/ast.ts';
 import type { Span } from '../../grammar/diagnostics.ts';
 import type { SourceFile } from '../sema/program.ts';
-
-/** The offset of a 1-based line and column in a text. */
-export function offsetOf(text: string, line: number, column: number): number {
-  let i = 0;
-  for (let l = 1; l < line; l++) {
-    const nl = text.indexOf('\n', i);
-    if (nl < 0) return text.length;
-    i = nl + 1;
-  }
-  return i + column - 1;
-}
+import { offsetOf } from './positions.ts';
 
 export const sourceOf = (file: SourceFile, s: Span): string => file.text.slice(offsetOf(file.text, s.line, s.column), offsetOf(file.text, s.endLine, s.endColumn));
 

@@ -217,7 +217,7 @@ export function indexProgram(program: Program): SymbolIndex {
 }
 
 /** Whether a 1-based (line, column) position falls in a span (its end included, so a cursor just after a name counts). */
-export function spanHas(s: Span, line: number, column: number): boolean {
+function spanHas(s: Span, line: number, column: number): boolean {
   if (line < s.line || line > s.endLine) return false;
   if (line === s.line && column < s.column) return false;
   if (line === s.endLine && column > s.endColumn) return false;

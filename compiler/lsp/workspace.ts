@@ -35,10 +35,6 @@ export class Workspace {
     this.stamp++;
   }
 
-  openFiles(): string[] {
-    return [...this.open.keys()];
-  }
-
   readonly read = (abs: string): string | undefined => this.open.get(abs) ?? (existsSync(abs) ? readFileSync(abs, 'utf8') : undefined);
 
   text(path: string): string | undefined {

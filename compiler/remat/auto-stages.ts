@@ -42,7 +42,7 @@ function stageSchedule<T extends { bytes: number; cost: number }>(m: Module, los
   const fits = fit(budget);
   if (fits === 'too-large') return undefined;
   if (fits) return { fits };
-  if (least === 'search') return { smallest: (under) => searchLeast(graph.leafBytes, budget, under, fit, graph.nodes.length > LARGE_STEP ? PROBES_LARGE : PROBES) };
+  if (least === 'search') return { smallest: (under) => searchLeast(Math.max(graph.leafBytes, budget), under, fit, graph.nodes.length > LARGE_STEP ? PROBES_LARGE : PROBES) };
   return {
     smallest: () => {
       const l = least?.(graph);
@@ -53,12 +53,12 @@ function stageSchedule<T extends { bytes: number; cost: number }>(m: Module, los
 
 /**
  * A budget `fit` meets below `under` (the least another solver meets), the least it finds by
- * bisection between there and `below` and `failed` (budgets it does not meet); undefined when it
- * does not meet `under` - 1. The answer is a budget it meets; after at most `probes` tries, one
+ * bisection between there and `lo` (a budget it does not meet); undefined when it does not meet
+ * `under` - 1. The answer is a budget it meets; after at most `probes` tries, one
  * LEAST_TOLERANCE bytes less is not met (feasibility need not be monotone for a heuristic, so lower
  * budgets may exist that the search does not visit).
  */
-function searchLeast<T extends { bytes: number }>(below: number, failed: number, under: number, fit: (budget: number) => T | undefined | 'too-large', probes: number): number | undefined {
+function searchLeast<T extends { bytes: number }>(lo: number, under: number, fit: (budget: number) => T | undefined | 'too-large', probes: number): number | undefined {
   // whether a step is too large for the solver does not depend on the budget
   const meets = (budget: number) => {
     const r = fit(budget);
@@ -66,7 +66,6 @@ function searchLeast<T extends { bytes: number }>(below: number, failed: number,
   };
   let hi = under - 1;
   if (!meets(hi)) return undefined;
-  let lo = Math.max(below, failed);
   for (let k = 0; k < probes && hi - lo > LEAST_TOLERANCE; k++) {
     const mid = Math.floor((lo + hi) / 2);
     if (meets(mid)) hi = mid;

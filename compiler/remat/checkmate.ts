@@ -114,11 +114,12 @@ export async function minimumBudget(g: TrainingGraph, opts: Omit<MilpOptions, 'r
  * Checkmate's optimum through its relaxation (checkmateRelaxedLp), for steps too large for the
  * full MILP: `lowerBound` is the relaxation's optimal cost, which no schedule within the budget
  * beats; `certified` when the relaxation's schedule replays within the budget, in which case it
- * is Checkmate's optimum (`cost`, `stages`).
+ * is Checkmate's optimum (`cost`; `stages` is the relaxation's schedule either way).
  */
 export async function solveCheckmateRelaxed(g: TrainingGraph, budget: number, opts: Omit<MilpOptions, 'recompute'> = {}): Promise<CheckmateSolution & { lowerBound?: number; certified: boolean }> {
   const r = await runMilp(g, budget, opts, true);
   if (!r.stages) return { ...r, certified: false };
   const replayed = replay(g, r.stages);
-  return { ...r, cost: replayed.cost, lowerBound: replayed.cost, certified: replayed.peak <= budget };
+  const certified = replayed.peak <= budget;
+  return { ...r, ...(certified ? { cost: replayed.cost } : {}), lowerBound: replayed.cost, certified };
 }

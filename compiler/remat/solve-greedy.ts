@@ -20,9 +20,9 @@ export interface GreedySolution {
  * its matmul outputs are kept. Greedy: drop the activation that removes the most memory over the
  * budget (summed over the step) per unit of added recompute (lazily: a candidate's last score
  * stands until it reaches the top, and all are measured again every REFRESH drops), until the step
- * fits; then keep again, costliest first, every dropped one the budget allows. Every candidate is measured by replaying
- * it (`replay`), so the answer's peak is exact in Checkmate's model. Undefined when no set of drops
- * fits, 'too-large' beyond GREEDY_LIMIT.
+ * fits; then keep again, costliest first, every dropped one the budget allows. Every candidate is
+ * measured by replaying it (`replay`), so the answer's peak is exact in Checkmate's model.
+ * Undefined when no set of drops fits, 'too-large' beyond GREEDY_LIMIT.
  */
 export function solveGreedy(g: TrainingGraph, budget: number): GreedySolution | undefined | 'too-large' {
   const F = g.nodes.findIndex((v) => !v.forward);
@@ -96,7 +96,7 @@ export function solveGreedy(g: TrainingGraph, budget: number): GreedySolution | 
         const c = candidate(order[k]!);
         stale.set(c.i, c.score);
         if (better(c, best)) best = c;
-        if (best!.score >= (stale.get(order[k + 1]!) ?? -Infinity)) break;
+        if (k + 1 === order.length || best!.score >= stale.get(order[k + 1]!)!) break;
       }
     }
     if (!best || best.score === -Infinity) {

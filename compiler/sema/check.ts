@@ -66,24 +66,20 @@ function checkDecl(d: A.Decl, program: Program, file: Program['entry'], lowered:
     case 'hardware':
       checkHardware(d, file, program, out);
       break;
-    case 'plan':
-      if (file === program.entry && only !== undefined) {
-        if (d.name.name !== only) resolvePlan(d, file, program, out);
-        else {
-          const low = lowerPlan(program, d);
-          out.push(...low.diagnostics);
-          if (low.lowered) lowered.set(d, low.lowered);
-        }
-      } else if (file === program.entry) {
-        const low = lowerPlan(program, d);
-        out.push(...low.diagnostics);
-        if (low.lowered) lowered.set(d, low.lowered);
-        // a GPU budget is a promise: check that some schedule keeps it (on steps small enough to schedule
-        // interactively; `flexc build`, `run` and `plan` always do)
-        if (low.lowered?.config.memory.gpu !== undefined && low.lowered.config.task.kind === 'train' && low.lowered.forward.values.length <= CHECK_BUDGET_VALUES) out.push(...pipelinePlan(d, copyModule(low.lowered.forward), low.lowered.config).diagnostics);
+    case 'plan': {
+      // plans of imported files, and the entry's other plans when the caller compiles one, get their settings checked
+      if (file !== program.entry || (only !== undefined && d.name.name !== only)) {
+        resolvePlan(d, file, program, out);
+        break;
       }
-      else resolvePlan(d, file, program, out);
+      const low = lowerPlan(program, d);
+      out.push(...low.diagnostics);
+      if (low.lowered) lowered.set(d, low.lowered);
+      // a GPU budget is a promise: check that some schedule keeps it (on steps small enough to schedule
+      // interactively; `flexc build`, `run` and `plan`, whose caller passes `only`, always do)
+      if (only === undefined && low.lowered?.config.memory.gpu !== undefined && low.lowered.config.task.kind === 'train' && low.lowered.forward.values.length <= CHECK_BUDGET_VALUES) out.push(...pipelinePlan(d, copyModule(low.lowered.forward), low.lowered.config).diagnostics);
       break;
+    }
   }
   return out;
 }

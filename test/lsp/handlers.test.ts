@@ -111,6 +111,7 @@ describe('language server handlers', () => {
     expect(named).not.toContain('x:');
     expect(c('plan p {\n  model: M\n  ' + MARK + '\n}\n')).toEqual(expect.arrayContaining(['checkpoint', 'memory', 'task', 'bind']));
     expect(c('plan p {\n  checkpoint: ' + MARK + '\n}\n')).toEqual(expect.arrayContaining(['auto', 'sqrt', 'none']));
+    expect(c('plan p {\n  fuse: [elementwise, ' + MARK + '\n}\n')).toEqual(['elementwise', 'moe']);
     expect(c('model M { input x: f32[2] output y = x }\nplan p {\n  model: ' + MARK + '\n}\n')).toEqual(['M']);
     expect(c('import { rtx4090, a100_80g, pcie4 } from "std/hardware"\nhardware H {\n  gpu: ' + MARK + '\n}\n')).toEqual(expect.arrayContaining(['rtx4090', 'a100_80g']));
     expect(c('import { rtx4090, pcie4 } from "std/hardware"\nhardware H {\n  gpu: ' + MARK + '\n}\n')).not.toContain('pcie4');
