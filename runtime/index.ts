@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /** The runtime's public API: what generated drivers and embedding applications import. */
 export { parsePlan, PlanError, type Plan } from './plan.ts';
 export { openGpu, NoGpuError, type Gpu } from './webgpu/device.ts';

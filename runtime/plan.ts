@@ -7,7 +7,7 @@ import { z } from 'zod';
 const Int = z.number().int().nonnegative();
 const DType = z.enum(['f32', 'i32']);
 
-export const PLAN_VERSION = 1;
+export const PLAN_VERSION = 2;
 
 export const InitSpec = z.object({ init: z.string(), std: z.number().optional(), mean: z.number().optional(), low: z.number().optional(), high: z.number().optional(), value: z.number().optional() });
 
@@ -41,6 +41,8 @@ export const StepSpec = z.discriminatedUnion('kind', [
 export const PlanSchema = z.object({
   version: z.literal(PLAN_VERSION),
   name: z.string(),
+  /** The .flex file the plan was built from (relative to the build directory). */
+  source: z.string().optional(),
   target: z.literal('wgsl'),
   /** The kernel variants the plan carries: `gpu` (workgroup tiling) or `cpu` (CPU Vulkan drivers). */
   deviceClass: z.enum(['cpu', 'gpu']),
@@ -54,7 +56,8 @@ export const PlanSchema = z.object({
   kernels: z.array(z.object({ name: z.string(), file: z.string(), bindings: Int, ops: z.array(z.string()) })),
   inputs: z.array(z.object({ name: z.string(), buffer: Int, feed: Feed })),
   params: z.array(z.object({ name: z.string(), buffer: Int, init: InitSpec, trainable: z.boolean() })),
-  outputs: z.array(z.object({ name: z.string(), buffer: Int })),
+  /** `inputs`: the plan's inputs an output is computed from (a prediction needs no labels). */
+  outputs: z.array(z.object({ name: z.string(), buffer: Int, inputs: z.array(z.string()) })),
   graphs: z.record(
     z.string(),
     z.object({
@@ -91,6 +94,8 @@ export function parsePlan(json: unknown): Plan {
     if (b.offset + b.bytes > plan.arenas.gpu) throw new PlanError(`invalid plan: buffer ${b.id} (${b.bytes} bytes at ${b.offset}) ends past the ${plan.arenas.gpu}-byte arena`);
     if (b.bytes !== b.shape.reduce((a, d) => a * d, 1) * 4) throw new PlanError(`invalid plan: buffer ${b.id} has ${b.bytes} bytes but shape [${b.shape}]`);
   }
+  const inputs = new Set(plan.inputs.map((i) => i.name));
+  for (const o of plan.outputs) for (const n of o.inputs) if (!inputs.has(n)) throw new PlanError(`invalid plan: output ${o.name} needs input ${n}, which the plan does not declare`);
   for (const s of plan.steps) {
     const refs = s.kind === 'launch' ? s.bindings : [s.buffer];
     for (const r2 of refs) if (!ids.has(r2)) throw new PlanError(`invalid plan: a ${s.kind} step names buffer ${r2}, which the plan does not declare`);

@@ -1,13 +1,12 @@
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { compile } from '../compile.ts';
-import { generateDriver } from '../codegen/driver.ts';
+import { generateDriver, type DriverEmit } from '../codegen/driver.ts';
 import { buildPlan, DEFAULT_LIMITS, DeviceLimitError, type BuiltPlan, type DeviceLimits } from '../codegen/plan.ts';
 import { planReport } from '../codegen/report.ts';
 import type { DeviceClass } from '../codegen/wgsl/index.ts';
 import { diag } from '../../grammar/diagnostics.ts';
 import { selectPlan } from '../lower/lower.ts';
-import { packageRoot } from '../paths.ts';
 import { mapGraphPaths, type GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { printDiagnostics } from './diagnostics-out.ts';
 import { EXIT } from './exit.ts';
@@ -30,6 +29,26 @@ export interface BuildOptions {
   deviceClass?: DeviceClass;
   maxBufferSize?: number;
   maxBindingSize?: number;
+  emit?: DriverEmit;
+}
+
+/**
+ * What a folder holds: `built` from a source (plan.json's `source`, relative to the folder; a build
+ * by an older flexc names none) or `foreign` (no plan.json: not a build).
+ */
+function heldBy(dir: string): { built: string | undefined } | 'foreign' {
+  let json: string;
+  try {
+    json = readFileSync(join(dir, 'plan.json'), 'utf8');
+  } catch {
+    return 'foreign';
+  }
+  try {
+    const source = (JSON.parse(json) as { source?: unknown }).source;
+    return { built: typeof source === 'string' ? resolve(dir, source) : undefined };
+  } catch {
+    return 'foreign';
+  }
 }
 
 /**
@@ -68,6 +87,15 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
     return undefined;
   }
   const final = resolve(o.out, config.name);
+  const source = resolve(r.program.entry.path);
+  const held = existsSync(final) ? heldBy(final) : undefined;
+  if (held === 'foreign' || (held?.built !== undefined && held.built !== source)) {
+    const decl = selectPlan(r.program, config.name).plan!;
+    const what = held === 'foreign' ? 'files that are not a flexc build' : `plan \`${config.name}\` of ${relative(process.cwd(), held.built!)}`;
+    printDiagnostics([diag('FLX7006', decl.name.span, `${relative(process.cwd(), final) || '.'} holds ${what}; building this plan there would overwrite it`, `give this build its own folder, e.g. \`-o ${join(o.out, r.program.entry.path.replace(/^.*[\\/]/, '').replace(/\.flex$/, ''))}\`, or delete the old one`)], r.program, false);
+    process.exitCode = EXIT.user;
+    return undefined;
+  }
   const graphs = graphResolver(r.program);
   const used: Record<string, GraphSpec> = {};
   for (const v of r.module.values) {
@@ -91,17 +119,18 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
     process.exitCode = EXIT.user;
     return undefined;
   }
-  const { plan } = built;
-  const api = relative(final, join(packageRoot(), 'runtime', 'index.ts')).split(sep).join('/');
-  const driver = generateDriver(plan, { api: api.startsWith('.') ? api : `./${api}`, source: r.program.entry.path, ...(forward ? { forward: forward.plan } : {}) });
+  const sourceRel = relative(final, source).split(sep).join('/');
+  const plan = { ...built.plan, source: sourceRel };
+  const forwardPlan = forward ? { ...forward.plan, source: sourceRel } : undefined;
+  const driver = generateDriver(plan, { source: r.program.entry.path, emit: o.emit ?? 'ts', ...(forwardPlan ? { forward: forwardPlan } : {}) });
   const kernelFiles = new Map<string, string>();
   for (const b of [built, forward]) for (const k of b?.plan.kernels ?? []) kernelFiles.set(k.file, b!.sources.get(k.name)!);
   const files: [string, string][] = [
     ['plan.json', JSON.stringify(plan, null, 2) + '\n'],
-    ...(forward ? [['forward.json', JSON.stringify(forward.plan, null, 2) + '\n'] as [string, string]] : []),
+    ...(forwardPlan ? [['forward.json', JSON.stringify(forwardPlan, null, 2) + '\n'] as [string, string]] : []),
     ...[...kernelFiles].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-    ['driver.ts', driver.text],
-    ['report.txt', planReport(plan, r.program.entry.path, forward?.plan, r.module.checkpoint)],
+    ...driver.files,
+    ['report.txt', planReport(plan, r.program.entry.path, forwardPlan, r.module.checkpoint)],
   ];
   mkdirSync(dirname(final), { recursive: true });
   const tmp = `${final}.tmp-${process.pid}`;

@@ -43,6 +43,7 @@ program
   .option('-o, --out <dir>', 'output folder', 'build')
   .option('--target <target>', 'kernel language: wgsl', 'wgsl')
   .addOption(new Option('--device-class <class>', 'kernel variants: gpu (workgroup tiling) or cpu (CPU Vulkan drivers such as SwiftShader)').choices(['gpu', 'cpu']).default('gpu'))
+  .addOption(new Option('--emit <lang>', 'the driver: ts (driver.ts, ESM) or js (driver.js, CommonJS that ESM apps import too, with driver.d.ts)').choices(['ts', 'js']).default('ts'))
   .option('--max-buffer-size <size>', 'the device\'s largest buffer (bytes, or with KiB/MiB/GiB); WebGPU default 256 MiB', bytes('--max-buffer-size'))
   .option('--max-binding-size <size>', 'the most one binding may span (bytes, or with KiB/MiB/GiB); WebGPU default 128 MiB', bytes('--max-binding-size'))
   .addHelpText('after', '\nExamples:\n  flexc build examples/mlp.flex --plan small -o build\n  flexc build examples/gcn-cora.flex --device-class cpu\n  flexc build examples/gpt.flex --plan gpt2_small --max-buffer-size 64GiB --max-binding-size 4GiB')

@@ -1,5 +1,12 @@
-import { Project, type SourceFile } from 'ts-morph';
+import { ModuleKind, Project, ScriptTarget, type SourceFile } from 'ts-morph';
 import type { Plan } from '../../runtime/plan.ts';
+
+/** What a build's driver is written as: TypeScript (ESM), or CommonJS JavaScript with a `.d.ts`. */
+export type DriverEmit = 'ts' | 'js';
+export const DRIVER_EMITS: readonly DriverEmit[] = ['ts', 'js'];
+
+/** The module generated drivers import the runtime from (the package's `exports`). */
+export const RUNTIME_MODULE = 'flexc/runtime';
 
 const pascal = (s: string) =>
   s
@@ -9,45 +16,88 @@ const pascal = (s: string) =>
     .join('');
 const prop = (name: string) => (/^[A-Za-z_$][\w$]*$/.test(name) ? name : `'${name}'`);
 
+/** The driver's name for a plan of a source file: an identifier whatever the file is called (`2-layer-mlp.flex` → `Flex2LayerMlp…`). */
+export function driverName(source: string, plan: string): string {
+  const name = pascal(source.replace(/^.*[\\/]/, '').replace(/\.flex$/, '')) + pascal(plan);
+  return /^[A-Za-z]/.test(name) ? name : `Flex${name}`;
+}
+
 const typeOf = (plan: Plan, id: number) => (plan.buffers[id]!.dtype === 'i32' ? 'Int32Array' : 'Float32Array');
 const doc = (plan: Plan, id: number) => {
   const b = plan.buffers[id]!;
   return `${b.dtype}[${b.shape.join(', ')}]`;
 };
 
+/**
+ * The inputs the caller gives, and which are optional: an input that some output does not need
+ * (a model's labels, which only the loss reads) may be left out, and the outputs that need it
+ * are then not returned.
+ */
+function callerInputs(plan: Plan): { name: string; buffer: number; optional: boolean; neededBy: string[] }[] {
+  return plan.inputs
+    .filter((i) => i.feed.kind === 'synthetic')
+    .map((i) => {
+      const neededBy = plan.outputs.filter((o) => o.inputs.includes(i.name)).map((o) => o.name);
+      return { name: i.name, buffer: i.buffer, optional: neededBy.length < plan.outputs.length, neededBy };
+    });
+}
+
 /** `<prefix>Inputs` and `<prefix>Outputs` of one plan. */
-function addIo(sf: SourceFile, plan: Plan, prefix: string, what: string): void {
+function addIo(sf: SourceFile, plan: Plan, prefix: string, what: string, partial: boolean): void {
+  const given = callerInputs(plan);
+  const optional = new Set(partial ? given.filter((i) => i.optional).map((i) => i.name) : []);
   sf.addInterface({
     name: `${prefix}Inputs`,
     isExported: true,
     docs: [`Inputs of ${what} that the caller provides (graph data, text batches and the step counter are fed by the runtime).`],
-    properties: plan.inputs.filter((i) => i.feed.kind === 'synthetic').map((i) => ({ name: prop(i.name), type: typeOf(plan, i.buffer), docs: [doc(plan, i.buffer)] })),
+    properties: given.map((i) => ({
+      name: prop(i.name),
+      type: typeOf(plan, i.buffer),
+      hasQuestionToken: optional.has(i.name),
+      docs: [`${doc(plan, i.buffer)}${optional.has(i.name) ? `; needed only for ${i.neededBy.map((n) => `\`${n}\``).join(', ')}` : ''}`],
+    })),
   });
   sf.addInterface({
     name: `${prefix}Outputs`,
     isExported: true,
     docs: [`Outputs of ${what}; scalars are numbers.`],
-    properties: plan.outputs.map((o) => ({ name: prop(o.name), type: plan.buffers[o.buffer]!.shape.length ? typeOf(plan, o.buffer) : 'number', docs: [doc(plan, o.buffer)] })),
+    properties: plan.outputs.map((o) => {
+      const needs = o.inputs.filter((n) => optional.has(n));
+      return {
+        name: prop(o.name),
+        type: plan.buffers[o.buffer]!.shape.length ? typeOf(plan, o.buffer) : 'number',
+        hasQuestionToken: needs.length > 0,
+        docs: [`${doc(plan, o.buffer)}${needs.length ? `; present when ${needs.map((n) => `\`${n}\``).join(', ')} given` : ''}`],
+      };
+    }),
   });
 }
 
+const DEVICE_DOC = `Get a device with \`openGpu()\` from \`${RUNTIME_MODULE}\`: in Node it opens Dawn (the \`webgpu\`
+package) on the machine's Vulkan driver, or SwiftShader (a CPU Vulkan driver) when there is no GPU; in a
+browser it uses \`navigator.gpu\`. Kernels are built for one device class (\`flexc build --device-class
+gpu|cpu\`); the runtime warns once when the device is of the other class.`;
+
 /**
- * Generates driver.ts for a build: typed inputs, outputs and parameters (shapes and dtypes in their
+ * Generates a build's driver: typed inputs, outputs and parameters (shapes and dtypes in their
  * docs), and `create<Name>(gpu)` returning `trainStep` (train plans), `forward`, `loadParameters`
  * and `saveParameters`. A train build carries its evaluation plan (no backward pass, dropout off)
- * in `forward.json`; `forward` runs it on the current parameters, in its own arena made on first use.
+ * in `forward.json`; `forward` runs it on the current parameters, in its own arena made on first
+ * use, and needs only the inputs of the outputs wanted (no labels for predictions). `emit: 'ts'`
+ * writes driver.ts (ESM); `'js'` writes driver.js (CommonJS, which ESM apps import too) and driver.d.ts.
  */
-export function generateDriver(plan: Plan, opts: { api: string; source: string; forward?: Plan }): { name: string; text: string } {
-  const name = pascal(opts.source.replace(/^.*\//, '').replace(/\.flex$/, '')) + pascal(plan.name);
+export function generateDriver(plan: Plan, opts: { source: string; forward?: Plan; emit?: DriverEmit }): { name: string; files: [string, string][] } {
+  const emit = opts.emit ?? 'ts';
+  const name = driverName(opts.source, plan.name);
   const train = opts.forward !== undefined;
   const fwd = opts.forward ?? plan;
-  const project = new Project({ useInMemoryFileSystem: true });
+  const project = new Project({ useInMemoryFileSystem: true, compilerOptions: { module: ModuleKind.CommonJS, target: ScriptTarget.ES2022, declaration: true, strict: true, noLib: false } });
   const sf = project.createSourceFile('driver.ts', '');
-  sf.addImportDeclaration({ moduleSpecifier: 'node:url', namedImports: ['fileURLToPath'] });
-  sf.addImportDeclaration({ moduleSpecifier: opts.api, namedImports: ['loadBuild', 'WebGpuSession'] });
-  sf.addImportDeclaration({ moduleSpecifier: opts.api, namedImports: ['Gpu'], isTypeOnly: true });
-  if (train) addIo(sf, plan, `${name}Train`, `a training step of plan \`${plan.name}\``);
-  addIo(sf, fwd, `${name}Forward`, `a forward pass of plan \`${plan.name}\`${train ? ' (evaluation: dropout off)' : ''}`);
+  if (emit === 'ts') sf.addImportDeclaration({ moduleSpecifier: 'node:url', namedImports: ['fileURLToPath'] });
+  sf.addImportDeclaration({ moduleSpecifier: RUNTIME_MODULE, namedImports: ['loadBuild', 'WebGpuSession'] });
+  sf.addImportDeclaration({ moduleSpecifier: RUNTIME_MODULE, namedImports: ['Gpu'], isTypeOnly: true });
+  if (train) addIo(sf, plan, `${name}Train`, `a training step of plan \`${plan.name}\``, false);
+  addIo(sf, fwd, `${name}Forward`, `a forward pass of plan \`${plan.name}\`${train ? ' (evaluation: dropout off)' : ''}`, true);
   sf.addInterface({
     name: `${name}Parameters`,
     isExported: true,
@@ -60,42 +110,53 @@ export function generateDriver(plan: Plan, opts: { api: string; source: string; 
     docs: [`Plan \`${plan.name}\` on a WebGPU device.`],
     methods: [
       ...(train ? [{ name: 'trainStep', parameters: [{ name: 'inputs', type: `${name}TrainInputs` }], returnType: `Promise<${name}TrainOutputs>`, docs: ['One training step: forward, backward and the optimizer update.'] }] : []),
-      { name: 'forward', parameters: [{ name: 'inputs', type: `${name}ForwardInputs` }], returnType: `Promise<${name}ForwardOutputs>`, docs: [train ? 'One forward pass on the current parameters, dropout off.' : 'One forward pass.'] },
+      { name: 'forward', parameters: [{ name: 'inputs', type: `${name}ForwardInputs` }], returnType: `Promise<${name}ForwardOutputs>`, docs: [`${train ? 'One forward pass on the current parameters, dropout off.' : 'One forward pass.'} Outputs whose inputs are left out are not returned.`] },
       { name: 'loadParameters', parameters: [{ name: 'values', type: `Partial<${name}Parameters>` }], returnType: 'void' },
       { name: 'saveParameters', returnType: `Promise<${name}Parameters>` },
       { name: 'destroy', returnType: 'void' },
     ],
     properties: [{ name: 'session', type: 'WebGpuSession', isReadonly: true, docs: [train ? 'The training plan’s session.' : 'The plan’s session.'] }],
   });
+  const dir = emit === 'ts' ? "fileURLToPath(new URL('.', import.meta.url))" : '__dirname';
   // one body for both kinds: a train build adds trainStep and runs forward in forward.json's own session
-  const body = `const dir = fileURLToPath(new URL('.', import.meta.url));
+  const body = `const dir = ${dir};
 const build = loadBuild(dir);
-const scalars = (b: ReturnType<typeof loadBuild>) => new Set(b.plan.outputs.filter((o) => !b.plan.buffers[o.buffer]!.shape.length).map((o) => o.name));
+type Build = ReturnType<typeof loadBuild>;
+const scalars = (b: Build) => new Set(b.plan.outputs.filter((o) => !b.plan.buffers[o.buffer]!.shape.length).map((o) => o.name));
+// the outputs whose inputs were all given (an input left out gets the runtime's placeholder batch)
+const wanted = (b: Build, inputs: object) => b.plan.outputs.filter((o) => o.inputs.every((n) => (inputs as Record<string, unknown>)[n] !== undefined || !b.plan.inputs.some((i) => i.name === n && i.feed.kind === 'synthetic'))).map((o) => o.name);
 const unpack = (out: Map<string, Float32Array | Int32Array>, scalar: Set<string>) => Object.fromEntries([...out].map(([k, v]) => [k, scalar.has(k) ? v[0] : v]));
+const given = (inputs: object) => new Map(Object.entries(inputs).filter(([, v]) => v !== undefined) as [string, Float32Array | Int32Array][]);
 const session = await WebGpuSession.create(gpu, build.plan, build.sources, { graphs: build.graphs, text: build.text });
 const buildScalars = scalars(build);
-${train ? `const forwardBuild = loadBuild(dir, 'forward.json');
+${
+  train
+    ? `const forwardBuild = loadBuild(dir, 'forward.json');
 const forwardScalars = scalars(forwardBuild);
 let forwardSession: WebGpuSession | undefined;
-let stale = true;` : ''}
+let stale = true;`
+    : ''
+}
 return {
   session,
-${train ? `  async trainStep(inputs) {
+${
+  train
+    ? `  async trainStep(inputs) {
     stale = true;
-    return unpack(await session.run(undefined, new Map(Object.entries(inputs))), buildScalars) as unknown as ${name}TrainOutputs;
+    return unpack(await session.run(undefined, given(inputs)), buildScalars) as unknown as ${name}TrainOutputs;
   },
   async forward(inputs) {
     forwardSession ??= await WebGpuSession.create(gpu, forwardBuild.plan, forwardBuild.sources, { graphs: forwardBuild.graphs, text: forwardBuild.text });
     if (stale) forwardSession.loadParameters(await session.parameters());
     stale = false;
-    return unpack(await forwardSession.run(undefined, new Map(Object.entries(inputs))), forwardScalars) as unknown as ${name}ForwardOutputs;
-  },` : `  async forward(inputs) {
-    return unpack(await session.run(undefined, new Map(Object.entries(inputs))), buildScalars) as unknown as ${name}ForwardOutputs;
-  },`}
+    return unpack(await forwardSession.run(wanted(forwardBuild, inputs), given(inputs)), forwardScalars) as unknown as ${name}ForwardOutputs;
+  },`
+    : `  async forward(inputs) {
+    return unpack(await session.run(wanted(build, inputs), given(inputs)), buildScalars) as unknown as ${name}ForwardOutputs;
+  },`
+}
   loadParameters(values) {
-    const given: [string, Float32Array | Int32Array][] = [];
-    for (const [k, v] of Object.entries(values)) if (v !== undefined) given.push([k, v as Float32Array | Int32Array]);
-    session.loadParameters(new Map(given));${train ? '\n    stale = true;' : ''}
+    session.loadParameters(given(values));${train ? '\n    stale = true;' : ''}
   },
   async saveParameters() {
     return Object.fromEntries(await session.parameters()) as unknown as ${name}Parameters;
@@ -104,15 +165,21 @@ ${train ? `  async trainStep(inputs) {
     session.destroy();${train ? '\n    forwardSession?.destroy();' : ''}
   },
 };`;
+  const files = [train ? 'plan.json, forward.json' : 'plan.json', 'kernels/'].join(' and ');
   sf.addFunction({
     name: `create${name}`,
     isExported: true,
     isAsync: true,
-    docs: [`Loads this build (${train ? 'plan.json, forward.json' : 'plan.json'} and kernels/ beside this file), compiles its kernels and initialises its parameters.`],
+    docs: [`Loads this build (${files} beside this file), compiles its kernels on \`gpu\` and initialises its parameters.\n\n${DEVICE_DOC}\n\n@example\nimport { openGpu } from '${RUNTIME_MODULE}';\nconst model = await create${name}(await openGpu());`],
     parameters: [{ name: 'gpu', type: 'Gpu' }],
     returnType: `Promise<${name}>`,
     statements: body,
   });
   sf.formatText({ indentSize: 2, convertTabsToSpaces: true });
-  return { name, text: `// Generated by flexc from ${opts.source}, plan \`${plan.name}\`. Do not edit: rebuild.\n${sf.getFullText()}` };
+  const header = `// Generated by flexc from ${opts.source}, plan \`${plan.name}\`. Do not edit: rebuild.\n`;
+  if (emit === 'ts') return { name, files: [['driver.ts', header + sf.getFullText()]] };
+  const out = project.emitToMemory({ targetSourceFile: sf }).getFiles();
+  const text = (ext: string) => header + out.find((f) => f.filePath.endsWith(ext))!.text;
+  // driver.js is CommonJS wherever the app's package.json says otherwise: the folder's package.json says so
+  return { name, files: [['driver.js', text('/driver.js')], ['driver.d.ts', text('/driver.d.ts')], ['package.json', '{ "type": "commonjs" }\n']] };
 }

@@ -35,6 +35,19 @@ export interface BuiltPlan {
   sources: Map<string, string>;
 }
 
+/** The names of the inputs a value is computed from, in order. */
+function inputsOf(v: Value): string[] {
+  const seen = new Set<Value>([v]);
+  const stack = [v];
+  const names: string[] = [];
+  while (stack.length) {
+    const x = stack.pop()!;
+    if (x.op === 'input') names.push(leafName(x));
+    for (const y of x.inputs) if (!seen.has(y)) seen.add(y), stack.push(y);
+  }
+  return names.sort();
+}
+
 /**
  * Lowers a verified module to an execution plan: one GPU buffer range per tensor in a single arena
  * (temporaries freed after their last use and their space reused), one kernel launch per op, and
@@ -93,7 +106,7 @@ export function buildPlan(m: Module, config: PlanConfig, graphs: Record<string, 
   }
   if (mem.arenaBytes > limits.maxBufferSize)
     throw new DeviceLimitError(`the plan's GPU arena needs ${mem.arenaBytes} bytes, more than the device's largest buffer (maxBufferSize ${limits.maxBufferSize})`);
-  const outputs = m.outputs.map((o) => ({ name: o.name, buffer: bufferOf.get(o.value)! }));
+  const outputs = m.outputs.map((o) => ({ name: o.name, buffer: bufferOf.get(o.value)!, inputs: inputsOf(o.value) }));
   const plan: Plan = {
     version: PLAN_VERSION,
     name: config.name,

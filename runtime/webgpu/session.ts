@@ -8,6 +8,15 @@ import { compileKernels, type CompiledKernel } from './kernels.ts';
 
 export class BudgetError extends Error {}
 
+let warnedClass = false;
+/** Says once per process when a plan's kernels were built for the other class of device (e.g. gpu-class kernels on SwiftShader run about 9x slower). */
+function warnDeviceClass(plan: Plan, gpu: Gpu): void {
+  if (warnedClass || plan.deviceClass === gpu.deviceClass) return;
+  warnedClass = true;
+  const why = gpu.deviceClass === 'cpu' ? 'a CPU driver, where they run several times slower' : 'a GPU, where they leave it mostly idle';
+  process.emitWarning(`plan \`${plan.name}\` has ${plan.deviceClass}-class kernels, but the device (${gpu.adapter}) is ${why}; rebuild with \`flexc build --device-class ${gpu.deviceClass}\``, { code: 'FLEXC_DEVICE_CLASS' });
+}
+
 /**
  * Runs an execution plan on a WebGPU device: one arena buffer, kernels compiled once, and one
  * command buffer per step. Tracks live bytes from the plan's alloc/free steps.
@@ -40,6 +49,7 @@ export class WebGpuSession {
   /** Compiles the plan's kernels, allocates its arena within the device's limits and the budget, and initialises parameters. */
   static async create(gpu: Gpu, plan: Plan, sources: (name: string) => string, opts: { budgetBytes?: number; graphs?: (name: string) => GraphSpec; text?: TextSpec | undefined } = {}): Promise<WebGpuSession> {
     const { device } = gpu;
+    warnDeviceClass(plan, gpu);
     const size = Math.max(4, plan.arenas.gpu);
     if (opts.budgetBytes !== undefined && size > opts.budgetBytes) throw new BudgetError(`the plan's GPU arena needs ${size} bytes, more than the ${opts.budgetBytes}-byte budget`);
     if (size > device.limits.maxBufferSize) throw new BudgetError(`the plan's GPU arena needs ${size} bytes, more than this device's largest buffer (${device.limits.maxBufferSize} bytes)`);

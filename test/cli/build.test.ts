@@ -70,7 +70,17 @@ describe('flexc build', () => {
 
   it('the driver trains: its first step gives the CPU reference loss and gradients', async () => {
     const mod = (await import(/* @vite-ignore */ pathToFileURL(resolve(OUT, 'small/driver.ts')).href)) as { createMlpSmall(gpu: unknown): Promise<{ trainStep(i: Record<string, unknown>): Promise<Record<string, number | Float32Array>>; saveParameters(): Promise<Record<string, Float32Array>>; destroy(): void }> };
-    const net = await mod.createMlpSmall(await sharedGpu());
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    const gpu = await sharedGpu();
+    const net = await mod.createMlpSmall(gpu);
+    await new Promise((r) => setImmediate(r));
+    process.off('warning', onWarning);
+    // gpu-class kernels (the default) on a CPU driver such as SwiftShader: the runtime says so once, naming the flag
+    const classWarnings = warnings.filter((w) => (w as Error & { code?: string }).code === 'FLEXC_DEVICE_CLASS');
+    expect(classWarnings.length).toBe(gpu.deviceClass === 'cpu' ? 1 : 0);
+    if (gpu.deviceClass === 'cpu') expect(classWarnings[0]!.message).toContain('flexc build --device-class cpu');
     const r = compile('examples/mlp.flex', 'small');
     const cpu = new CpuSession(r.module!, { seed: 0, graphs: graphResolver(r.program) });
     const feeds = cpu.feeds(r.module!, 1);
@@ -100,7 +110,52 @@ describe('flexc build', () => {
     const got = await net.forward(inputs);
     expect(relErr(got['logits'] as Float32Array, want.get('logits')!.data)).toBeLessThan(1e-5);
     expect(Math.abs((got['loss'] as number) - want.get('loss')!.data[0]!)).toBeLessThan(1e-5);
+    // a prediction needs no labels: the outputs that read them are left out
+    const predicted = await net.forward({ x: inputs.x });
+    expect(Object.keys(predicted)).toEqual(['logits']);
+    expect(relErr(predicted['logits'] as Float32Array, want.get('logits')!.data)).toBeLessThan(1e-5);
     net.destroy();
+  });
+
+  it('refuses to overwrite another file\'s build of a plan with the same name, and rebuilds its own', () => {
+    const dir = join(OUT, 'clash');
+    mkdirSync('.tmp/clash', { recursive: true });
+    const files = ['a', 'b'].map((n) => `.tmp/clash/${n}.flex`);
+    for (const f of files) writeFileSync(f, readFileSync('examples/mlp.flex', 'utf8'));
+    expect(flexc('build', files[0]!, '--plan', 'small', '-o', dir).status).toBe(0);
+    const before = snapshot(join(dir, 'small'));
+    const r = flexc('build', files[1]!, '--plan', 'small', '-o', dir);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('error[FLX7006]');
+    expect(r.stderr).toContain('holds plan `small` of .tmp/clash/a.flex; building this plan there would overwrite it');
+    expect(r.stderr).toContain('-o .tmp/build-test/clash/b');
+    expect(snapshot(join(dir, 'small'))).toEqual(before);
+    expect(flexc('build', files[0]!, '--plan', 'small', '-o', dir).status).toBe(0);
+    mkdirSync(join(dir, 'mine'), { recursive: true });
+    writeFileSync(join(dir, 'mine', 'notes.txt'), 'not a build');
+    const foreign = flexc('build', '.tmp/clash/a.flex', '--plan', 'small', '-o', join(dir, '..', 'clash'), '--emit', 'ts');
+    expect(foreign.status).toBe(0);
+    writeFileSync('.tmp/clash/mine.flex', readFileSync('examples/mlp.flex', 'utf8').replace('plan small', 'plan mine'));
+    const f2 = flexc('build', '.tmp/clash/mine.flex', '--plan', 'mine', '-o', dir);
+    expect(f2.status).toBe(1);
+    expect(f2.stderr).toContain('holds files that are not a flexc build');
+    expect(readFileSync(join(dir, 'mine', 'notes.txt'), 'utf8')).toBe('not a build');
+    rmSync('.tmp/clash', { recursive: true });
+  });
+
+  it('--emit js writes a CommonJS driver.js with driver.d.ts; file names that start with a digit give valid names', () => {
+    mkdirSync('.tmp/emit', { recursive: true });
+    writeFileSync('.tmp/emit/2-layer-mlp.flex', readFileSync('examples/mlp.flex', 'utf8'));
+    const r = flexc('build', '.tmp/emit/2-layer-mlp.flex', '--plan', 'small', '-o', join(OUT, 'emit'), '--emit', 'js');
+    expect(r.status, r.stderr).toBe(0);
+    const dir = join(OUT, 'emit', 'small');
+    expect(readdirSync(dir).filter((f) => !f.endsWith('.json') || f === 'package.json').sort()).toEqual(['driver.d.ts', 'driver.js', 'kernels', 'package.json', 'report.txt']);
+    expect(readFileSync(join(dir, 'driver.js'), 'utf8')).toContain('exports.createFlex2LayerMlpSmall = createFlex2LayerMlpSmall;');
+    expect(readFileSync(join(dir, 'driver.d.ts'), 'utf8')).toContain('export declare function createFlex2LayerMlpSmall(gpu: Gpu): Promise<Flex2LayerMlpSmall>;');
+    const ts = flexc('build', '.tmp/emit/2-layer-mlp.flex', '--plan', 'small', '-o', join(OUT, 'emit-ts'));
+    expect(ts.status, ts.stderr).toBe(0);
+    expect(flexc('build', '.tmp/emit/2-layer-mlp.flex', '--plan', 'small', '-o', OUT, '--emit', 'wasm').status).toBe(2);
+    rmSync('.tmp/emit', { recursive: true });
   });
 
   it('--device-class picks the kernel variants; both plans validate and name their class', () => {
