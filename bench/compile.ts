@@ -1,5 +1,7 @@
 // Compile-time benchmark: check + lower + differentiate (the whole pipeline) for GPT-2 small and a
 // 16x deeper variant. Prints milliseconds per phase and the deep/base ratio (linear growth ≈ 16x).
+// The deeper copy's GPU budget grows with its depth, so both compile the same pipeline.
+import './fail-plainly.ts';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { compile } from '../compiler/compile.ts';
@@ -10,7 +12,11 @@ const base = readFileSync(abs, 'utf8');
 const REPEAT = Number(process.env['BENCH_REPEAT'] ?? 5);
 
 function measure(depth: number): { ms: number; values: number; passes: Record<string, number> } {
-  const text = base.replace(/model: Gpt\n/, `model: Gpt(depth: ${depth})\n`);
+  const plan = /plan gpt2_small \{[\s\S]*?\n\}/.exec(base)?.[0];
+  const budget = plan && /memory: \{ gpu: (\d+) GiB \}/.exec(plan);
+  if (!plan || !budget) throw new Error(`${FILE} no longer has the plan gpt2_small with a memory budget in GiB that this bench scales`);
+  const scaled = plan.replace('model: Gpt\n', `model: Gpt(depth: ${depth})\n`).replace(budget[0], `memory: { gpu: ${(Number(budget[1]) * depth) / 12} GiB }`);
+  const text = base.replace(plan, scaled);
   const read = (p: string) => (p === abs ? text : readFileSync(p, 'utf8'));
   let best = Infinity;
   let values = 0;

@@ -1,6 +1,7 @@
 // End-to-end benchmark: GCN on Cora with the published recipe, epochs per second on WebGPU
 // (Dawn; SwiftShader on a machine without a GPU) with the kernels chosen for this device's class and
 // with the other class's, next to the CPU reference interpreter, in one run.
+import './fail-plainly.ts';
 import { graphResolver } from '../compiler/cli/run.ts';
 import { cpuTrainer, webgpuTrainer, type Trainer } from '../compiler/cli/trainers.ts';
 import { compile } from '../compiler/compile.ts';

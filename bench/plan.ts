@@ -3,6 +3,7 @@
 // sees it, a fresh `flexc plan` process (Node's start-up and a cold JIT included; the bundled CLI when
 // `npm run build` has made it).
 // Run: npm run bench:plan
+import './fail-plainly.ts';
 import { spawnSync } from 'node:child_process';
 import { compile } from '../compiler/compile.ts';
 import { summarize } from '../compiler/cost/plan-summary.ts';

@@ -4,6 +4,7 @@
 //                                                          arena/recompute frontier at 10 budgets for auto vs sqrt vs every(k);
 //                                                          the fast DAG solver vs Checkmate's MILP (HiGHS) on GCN-Cora and random
 //                                                          layered DAGs (solve times, gaps); the chain solver's time for 1,000 stages
+import './fail-plainly.ts';
 import { checkFile } from '../compiler/sema/check.ts';
 import { selectPlan } from '../compiler/lower/lower.ts';
 import { copyModule, pipelinePlan } from '../compiler/plan-pipeline.ts';
