@@ -118,6 +118,8 @@ export class Elaborator {
     }
     if (m.on) {
       const g = this.scope(ref.file).get(m.on.graph.name);
+      // a graph that fails still declares its name, so its uses raise nothing more
+      env.vars.set(m.on.name.name, POISON);
       if (!g || g.decl.kind !== 'graph') this.report(diag('FLX2010', m.on.graph.span, `unknown graph \`${m.on.graph.name}\``, didYouMean(m.on.graph.name, [...this.scope(ref.file).values()].filter((d) => d.decl.kind === 'graph').map((d) => d.decl.name.name))));
       else {
         try {

@@ -20,7 +20,8 @@ export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
   const path = (e: A.Expr): string => {
     if (e.kind !== 'string') fail('FLX3004', e.span, 'a data file is given as a string path');
     const p = resolve(base, e.value);
-    if (!existsSync(p)) fail('FLX6001', e.span, `data file not found: ${displayPath(p)}`, dirItem ? undefined : 'paths are relative to this .flex file, or to `dir: "…"` in the graph');
+    if (!existsSync(p))
+      fail('FLX6001', e.span, `data file not found: ${displayPath(p)} (resolved against ${displayPath(base)}, ${dirItem ? 'the graph\'s `dir`' : 'the folder of this .flex file'})`, dirItem ? 'a relative `dir` is relative to this .flex file\'s folder' : 'paths are relative to this .flex file, or to `dir: "…"` in the graph');
     return p;
   };
   const nodesItem = items.get('nodes');

@@ -218,7 +218,7 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
     else if (split && (split.kind !== 'number' || !(split.value > 0 && split.value < 1))) bad(split, '`split` is the training fraction, between 0 and 1');
     else {
       const file = resolve(dirname(file0.abs), path.value);
-      if (!existsSync(file)) out.push(diag('FLX6001', path.span, `data file not found: ${displayPath(file)}`, 'paths are relative to this .flex file'));
+      if (!existsSync(file)) out.push(diag('FLX6001', path.span, `data file not found: ${displayPath(file)} (resolved against ${displayPath(dirname(file0.abs))}, the folder of this .flex file)`, 'paths are relative to this .flex file'));
       else data = { kind: 'text', file: displayPath(file), split: split?.kind === 'number' ? split.value : 0.9 };
     }
   }

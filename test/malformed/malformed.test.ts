@@ -5,7 +5,8 @@ import { checkFile } from '../../compiler/sema/check.ts';
 
 /**
  * Each file here is wrong in one way; its last line says the first diagnostic expected:
- * `// expect: CODE at LINE:COL: message`.
+ * `// expect: CODE at LINE:COL: message`; `// expect-count: N` says how many diagnostics in all (one
+ * mistake must not cascade).
  */
 const files = readdirSync('test/malformed').filter((f) => f.endsWith('.flex') && !f.startsWith('_')).sort();
 
@@ -24,6 +25,8 @@ describe('malformed inputs', () => {
       expect(r.diagnostics.length).toBeGreaterThan(0);
       const d = r.diagnostics[0]!;
       expect(`${d.code} at ${d.span.line}:${d.span.column}: ${d.message}`).toBe(`${m![1]} at ${m![2]}:${m![3]}: ${m![4]}`);
+      const count = /\/\/ expect-count: (\d+)$/m.exec(text);
+      if (count) expect(r.diagnostics.map((x) => `${x.code} ${x.message}`)).toHaveLength(Number(count[1]));
       const shown = render(d, () => text);
       expect(shown).toContain(`error[${d.code}]`);
       expect(shown).toContain(`--> ${d.span.file}:${d.span.line}:${d.span.column}`);
