@@ -1,30 +1,14 @@
-import { LEAF_OPS, type Value } from '../ir/graph.ts';
+import type { Value } from '../ir/graph.ts';
+import type { OpClass } from '../ir/op.ts';
 import { getOp } from '../ir/ops/registry.ts';
-import { OPTIMIZER_OPS } from '../ir/ops/optimizer.ts';
 import { peakFor, type Device } from './device.ts';
 
-/** Where step time goes (communication and transfers are added by the step model). */
-export type OpClass = 'matmul' | 'attention' | 'elementwise' | 'optimizer';
+export type { OpClass };
 
-const ATTENTION = new Set(['softmax', 'causal_mask']);
-
-/**
- * An op's class: a matrix product against weights is `matmul`; a product of two activations
- * (scores = q·kᵀ, softmax·v), the softmax over scores and the causal mask are `attention`.
- */
-export function classOf(v: Value, fromWeights: (v: Value) => boolean): OpClass {
-  if (OPTIMIZER_OPS.has(v.op)) return 'optimizer';
-  if (v.op === 'matmul' || v.op === 'spmm') return v.inputs.some(fromWeights) ? 'matmul' : 'attention';
-  if (ATTENTION.has(v.op) && (v.type.shape.length ?? 0) >= 4) return 'attention';
-  if (v.op === 'fused' && v.inputs.some((x) => x.op === 'causal_mask')) return 'attention';
-  return 'elementwise';
-}
-
-/** Values computed from parameters alone (weights, their casts, transposes and gradients' transposes). */
-export function weightDerived(values: readonly Value[]): (v: Value) => boolean {
-  const set = new Set<Value>();
-  for (const v of values) if (v.op === 'param' || v.op === 'state' || (!LEAF_OPS.has(v.op) && v.inputs.length > 0 && v.inputs.every((x) => set.has(x) || x.op === 'const'))) set.add(v);
-  return (v) => set.has(v);
+/** An op's class, as its definition declares it (a product over a heads axis is attention, any other matmul). */
+export function classOf(v: Value): OpClass {
+  const c = getOp(v.op).class;
+  return typeof c === 'function' ? c(v) : c;
 }
 
 export interface OpTime {

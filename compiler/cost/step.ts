@@ -6,7 +6,7 @@ import { HALF } from '../passes/precision.ts';
 import { allGather, allReduce, reduceScatter, type Fabric } from './collectives.ts';
 import { peakFor, type Machine } from './device.ts';
 import { backwardValues } from './memory.ts';
-import { classOf, opTime, weightDerived, type OpClass } from './op-time.ts';
+import { classOf, opTime, type OpClass } from './op-time.ts';
 
 export const TIME_CLASSES = ['matmul', 'attention', 'elementwise', 'optimizer', 'communication', 'transfers'] as const;
 export type TimeClass = (typeof TIME_CLASSES)[number];
@@ -39,7 +39,6 @@ export interface StepEstimate {
 export function estimateStep(m: Module, config: Pick<PlanConfig, 'parallel' | 'precision' | 'task'>, machine: Machine): StepEstimate {
   const d = machine.gpu;
   const backward = backwardValues(m);
-  const fromWeights = weightDerived(m.values);
   const updates = new Set(m.updates.map((u) => u.value));
   const by: Record<TimeClass, number> = { matmul: 0, attention: 0, elementwise: 0, optimizer: 0, communication: 0, transfers: 0 };
   const bound: Record<string, number> = {};
@@ -52,7 +51,7 @@ export function estimateStep(m: Module, config: Pick<PlanConfig, 'parallel' | 'p
   for (const v of m.values) {
     if (LEAF_OPS.has(v.op)) continue;
     const t = opTime(v, d);
-    const c: OpClass = classOf(v, fromWeights);
+    const c: OpClass = classOf(v);
     by[c] += t.seconds;
     bound[`${c}:${t.bound}`] = (bound[`${c}:${t.bound}`] ?? 0) + t.seconds;
     executed += t.flops;

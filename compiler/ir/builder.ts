@@ -1,4 +1,5 @@
-import type { Attrs, Loc, Module, Value } from './graph.ts';
+import type { LeafOp, OpName } from './op-names.ts';
+import { LEAF_OPS, type Attrs, type Loc, type Module, type Value } from './graph.ts';
 import { getOp } from './ops/registry.ts';
 import { ShapeError, type DType, type TensorType } from './types.ts';
 
@@ -21,7 +22,7 @@ export class Builder {
     }
   }
 
-  private make(op: string, inputs: Value[], attrs: Attrs, type: TensorType, meta: ValueMeta): Value {
+  private make(op: OpName | LeafOp, inputs: Value[], attrs: Attrs, type: TensorType, meta: ValueMeta): Value {
     const v: Value = { id: this.nextId++, op, inputs, attrs, type };
     const name = meta.name ?? this.defaults.name;
     const loc = meta.loc ?? this.defaults.loc;
@@ -35,7 +36,7 @@ export class Builder {
     return this.make(op, [], { name, ...attrs }, type, { name, ...meta });
   }
 
-  op(op: string, inputs: Value[], attrs: Attrs = {}, meta: ValueMeta = {}): Value {
+  op(op: OpName, inputs: Value[], attrs: Attrs = {}, meta: ValueMeta = {}): Value {
     const def = getOp(op);
     if (def.arity !== 'variadic' && def.arity !== inputs.length) throw new ShapeError(`${op} takes ${def.arity} operands, got ${inputs.length}`);
     const type = def.infer(
@@ -43,6 +44,12 @@ export class Builder {
       attrs,
     );
     return this.make(op, inputs, attrs, type, meta);
+  }
+
+  /** The same op as `v` (never a leaf) on other operands. */
+  again(v: Value, inputs: Value[], meta: ValueMeta = {}): Value {
+    if (LEAF_OPS.has(v.op)) throw new Error(`internal: cannot recompute the leaf ${v.op}`);
+    return this.op(v.op as OpName, inputs, v.attrs, meta);
   }
 
   /** A scalar constant. */

@@ -1,3 +1,4 @@
+import type { LeafOp, OpName } from './op-names.ts';
 import type { Span } from '../../grammar/diagnostics.ts';
 import type { TensorType } from './types.ts';
 
@@ -17,7 +18,7 @@ export const locOf = (s: Span): Loc => ({ file: s.file, line: s.line, column: s.
 /** One SSA value: the result of one op. Leaf ops (`input`, `param`, `state`) carry their name in attrs.name. */
 export interface Value {
   id: number;
-  op: string;
+  op: OpName | LeafOp;
   inputs: Value[];
   attrs: Attrs;
   type: TensorType;
@@ -57,7 +58,7 @@ export interface CheckpointReport {
   stepFlops: number;
 }
 
-export const LEAF_OPS = new Set(['input', 'param', 'state']);
+export const LEAF_OPS: ReadonlySet<string> = new Set<LeafOp>(['input', 'param', 'state']);
 export const leafName = (v: Value): string => String(v.attrs['name']);
 
 /** The values a step hands back (outputs and updates): never freed, never fused away. */

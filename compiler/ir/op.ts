@@ -1,5 +1,6 @@
 import type { Attrs, Value } from './graph.ts';
 import type { Builder } from './builder.ts';
+import type { OpName } from './op-names.ts';
 import { BYTES, type TensorType } from './types.ts';
 
 export type FloatArray = Float32Array | Float64Array;
@@ -31,7 +32,9 @@ export interface AttrSpec {
 
 /** Everything about one op, in one place. */
 export interface OpDef {
-  name: string;
+  name: OpName;
+  /** Where its time goes in `flexc plan` (a function of the value where it depends on it). */
+  class: OpClass | ((v: Value) => OpClass);
   /** Number of operands, or 'variadic'. */
   arity: number | 'variadic';
   attrs: Record<string, AttrSpec>;
@@ -45,6 +48,15 @@ export interface OpDef {
   /** CPU reference implementation. */
   ref(inputs: NDArray[], v: Value, ctx: RefContext): NDArray;
 }
+
+/** Where step time goes, by op (communication and transfers are added by the step model). */
+export type OpClass = 'matmul' | 'attention' | 'elementwise' | 'optimizer';
+
+/** Work over a heads axis (rank 4 or more: [batch, heads, query, key]) is attention's; otherwise `other`. */
+export const overHeads =
+  (other: OpClass) =>
+  (v: Value): OpClass =>
+    v.type.shape.length >= 4 ? 'attention' : other;
 
 export function bytesOf(t: TensorType): number {
   return t.shape.reduce<number>((a, d) => a * (d as number), 1) * BYTES[t.dtype];

@@ -1,3 +1,4 @@
+import { isOpOrLeaf, type LeafOp, type OpName } from './op-names.ts';
 import type { AttrValue, Attrs, Module, Value } from './graph.ts';
 import { LEAF_OPS } from './graph.ts';
 import type { DType, TensorType } from './types.ts';
@@ -129,7 +130,9 @@ export function parseModule(text: string): Module {
       if (idTok.kind !== 'ref') err(`expected %id, found \`${idTok.text}\``);
       if (byId.has(idTok.text)) err(`${idTok.text} is defined twice`);
       expect('=');
-      const op = next().text;
+      const opText = next().text;
+      if (!isOpOrLeaf(opText)) err(`unknown op \`${opText}\``);
+      const op = opText as OpName | LeafOp;
       const leaf = LEAF_OPS.has(op);
       const attrs: Attrs = {};
       const name0 = leaf ? str() : undefined;

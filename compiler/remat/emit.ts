@@ -28,13 +28,13 @@ export function rewriter(m: Module, keep: number) {
     copies,
     push: (v: Value) => void b.values.push(v),
     recompute(v: Value, operand: (x: Value) => Value): Value {
-      const clone = b.op(v.op, v.inputs.map(operand), v.attrs, { name: `${v.name ?? v.op}${REMAT_SUFFIX}`, loc: v.loc });
+      const clone = b.again(v, v.inputs.map(operand), { name: `${v.name ?? v.op}${REMAT_SUFFIX}`, loc: v.loc });
       origin.set(clone, v);
       recomputed.add(clone);
       return clone;
     },
     copy(v: Value, inputs: Value[]): void {
-      const copy = b.op(v.op, inputs, v.attrs, { name: v.name, loc: v.loc });
+      const copy = b.again(v, inputs, { name: v.name, loc: v.loc });
       origin.set(copy, v);
       copies.set(v, copy);
     },

@@ -1,3 +1,4 @@
+import type { OpName } from '../ir/op-names.ts';
 import type { Span } from '../../grammar/diagnostics.ts';
 import type { Attrs, Value } from '../ir/graph.ts';
 import type { Dim } from '../ir/types.ts';
@@ -15,7 +16,7 @@ export interface ArgSpec {
 export interface BuiltinContext {
   span: Span;
   training: boolean;
-  op(name: string, inputs: Value[], attrs?: Attrs): EVal;
+  op(name: OpName, inputs: Value[], attrs?: Attrs): EVal;
   fail(code: string, message: string, hint?: string): never;
   /** The i32 step counter input (dropout masks depend on it). */
   step(): Value;
@@ -43,7 +44,7 @@ const X: ArgSpec = { name: 'x', kind: 'tensor' };
 const num = (n: number): EVal => ({ kind: 'num', n });
 const flag = (b: boolean): EVal => ({ kind: 'bool', b });
 
-function unary(op: string, doc: string, fold: (x: number) => number): Builtin {
+function unary(op: OpName, doc: string, fold: (x: number) => number): Builtin {
   return { params: [{ name: 'x', kind: 'any' }], doc, build: (cx, a) => {
       const x = a['x']!;
       if (x.kind === 'num') return num(fold(x.n));
@@ -65,7 +66,7 @@ function axesOf(a: Args, rank: number): number[] {
   return Array.from({ length: rank }, (_, i) => i);
 }
 
-function reduction(op: string, doc: string): Builtin {
+function reduction(op: OpName, doc: string): Builtin {
   return {
     params: [X, { name: 'axis', kind: 'any', default: { kind: 'str', s: 'all' } }, { name: 'keepdims', kind: 'bool', default: flag(false) }],
     doc,

@@ -1,3 +1,4 @@
+import type { OpName } from '../ir/op-names.ts';
 import type * as A from '../../grammar/ast.ts';
 import { DiagnosticError, diag, didYouMean, type Diagnostic, type Span } from '../../grammar/diagnostics.ts';
 import { Builder } from '../ir/builder.ts';
@@ -381,14 +382,14 @@ export class Elaborator {
         if (v.kind === 'num') return this.b.op('const', [], { value: v.n, dtype });
         return this.fail('FLX3004', side.span, `cannot combine a tensor with ${describe(v)}`);
       };
-      const op = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div' }[e.op];
+      const op = ({ '+': 'add', '-': 'sub', '*': 'mul', '/': 'div' } as const)[e.op];
       return this.op(op, [toT(l, e.left), toT(r, e.right)], {}, e.span);
     }
     return this.fail('FLX3004', e.span, `cannot apply \`${e.op}\` to ${describe(l)} and ${describe(r)}`);
   }
 
   /** Builds an op; a shape rule's complaint becomes a diagnostic naming each operand's type and origin. */
-  op(name: string, inputs: Value[], attrs: Attrs, span: Span): EVal {
+  op(name: OpName, inputs: Value[], attrs: Attrs, span: Span): EVal {
     if (this.b.values.length >= MAX_VALUES) this.fail('FLX5009', span, `the unrolled model has more than ${MAX_VALUES.toLocaleString('en-US')} operations`, 'check `repeat` counts and model sizes');
     try {
       return { kind: 'tensor', v: this.b.op(name, inputs, attrs, { loc: locOf(span), name: this.scopeName }) };

@@ -1,3 +1,4 @@
+import type { OpName } from '../../compiler/ir/op-names.ts';
 import * as tf from '@tensorflow/tfjs';
 import { Builder } from '../../compiler/ir/builder.ts';
 import type { Attrs, Module, Value } from '../../compiler/ir/graph.ts';
@@ -27,7 +28,7 @@ export interface InputSpec {
 }
 
 export interface Case {
-  op: string;
+  op: OpName;
   inputs: InputSpec[];
   attrs?: Attrs;
   /** Builds the case from its operands when the op is one of a group (layernorm takes its row statistic). */

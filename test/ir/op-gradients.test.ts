@@ -7,7 +7,7 @@ beforeAll(tfReady);
 
 describe('op gradients', () => {
   it('every op has a gradient rule or says why not, and a test case covers each gradient rule', () => {
-    const covered = new Set(OP_CASES.map((c) => c.op));
+    const covered = new Set<string>(OP_CASES.map((c) => c.op));
     for (const [name, def] of OPS) {
       expect(def.grad !== undefined || def.noGrad !== undefined, `${name} has neither a gradient nor a reason`).toBe(true);
       if (def.grad) expect(covered.has(name), `${name} has a gradient rule but no gradient test`).toBe(true);

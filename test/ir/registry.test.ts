@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { Builder } from '../../compiler/ir/builder.ts';
 import { OPS } from '../../compiler/ir/ops/registry.ts';
 import { compile } from '../../compiler/compile.ts';
+import { classOf } from '../../compiler/cost/op-time.ts';
+import { OP_NAMES } from '../../compiler/ir/op-names.ts';
 
 describe('the op registry', () => {
   it('every op has a shape rule, a cost, a CPU reference, and a gradient or a stated reason for none', () => {
@@ -10,6 +12,28 @@ describe('the op registry', () => {
       for (const f of ['infer', 'cost', 'ref'] as const) expect(typeof d[f], `${name}.${f}`).toBe('function');
       expect(!!d.grad || !!d.noGrad, `${name}: gradient`).toBe(true);
     }
+  });
+
+  it('OP_NAMES (the type of op names) lists exactly the defined ops, and every op declares its class', () => {
+    expect([...OPS.keys()].sort()).toEqual([...OP_NAMES].sort());
+    for (const [name, d] of OPS) expect(typeof d.class === 'function' || ['matmul', 'attention', 'elementwise', 'optimizer'].includes(d.class), name).toBe(true);
+  });
+
+  it('op classes come from the registry: an MLP\'s weight-gradient matmuls are matmul, not attention; GPT\'s products over heads are attention', () => {
+    const classes = (f: string, p: string) => {
+      const by = new Map<string, Set<string>>();
+      for (const v of compile(f, p).module!.values) if (!['input', 'param', 'state'].includes(v.op)) by.set(classOf(v), (by.get(classOf(v)) ?? new Set()).add(v.op));
+      return by;
+    };
+    const mlp = classes('examples/mlp.flex', 'train');
+    expect(mlp.has('attention')).toBe(false);
+    expect([...mlp.get('matmul')!]).toEqual(['matmul']);
+    expect([...mlp.get('optimizer')!]).toEqual(['adam_m', 'adam_v', 'adam_step']);
+    const gpt = classes('examples/gpt.flex', 'tiny');
+    expect([...gpt.get('attention')!].sort()).toEqual(expect.arrayContaining(['causal_mask', 'matmul', 'softmax']));
+    const gcn = classes('examples/gcn-cora.flex', 'train');
+    expect(gcn.get('matmul')).toContain('spmm');
+    expect(gcn.has('attention')).toBe(false);
   });
 
   it('the ops the issue asks for are all present', () => {

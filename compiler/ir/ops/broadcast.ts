@@ -7,6 +7,7 @@ import { broadcastIndex, ints, like, shapeOf } from './util.ts';
 export const broadcastOps: OpDef[] = [
   {
     name: 'broadcast_to',
+    class: 'elementwise',
     arity: 1,
     attrs: { shape: { kind: 'ints' } },
     infer: ([x], a) => {
@@ -26,6 +27,7 @@ export const broadcastOps: OpDef[] = [
   },
   {
     name: 'sum_to',
+    class: 'elementwise',
     arity: 1,
     attrs: { shape: { kind: 'ints' } },
     infer: ([x], a) => {

@@ -14,6 +14,7 @@ import { around, like, num, shapeOf } from './util.ts';
 export const cacheOps: OpDef[] = [
   {
     name: 'cache_write',
+    class: 'elementwise',
     arity: 2,
     attrs: { axis: { kind: 'int' }, at: { kind: 'int' } },
     infer: ([c, x], a) => {
@@ -41,6 +42,7 @@ export const cacheOps: OpDef[] = [
   },
   {
     name: 'cache_view',
+    class: 'elementwise',
     arity: 1,
     attrs: { axis: { kind: 'int' }, length: { kind: 'int' } },
     infer: ([c], a) => {
@@ -62,6 +64,7 @@ export const cacheOps: OpDef[] = [
   },
   {
     name: 'positions',
+    class: 'elementwise',
     arity: 1,
     attrs: { offset: { kind: 'int' } },
     infer: ([x]) => {

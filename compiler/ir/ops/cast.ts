@@ -40,6 +40,7 @@ export function roundTo(dtype: DType, data: Float32Array | Float64Array): void {
 export const castOps: OpDef[] = [
   {
     name: 'cast',
+    class: 'elementwise',
     arity: 1,
     attrs: { dtype: { kind: 'string' } },
     infer: ([x], a) => {

@@ -7,6 +7,7 @@ import { ints, like, num } from './util.ts';
 export const constantOps: OpDef[] = [
   {
     name: 'const',
+    class: 'elementwise',
     arity: 0,
     attrs: { value: { kind: 'number' }, dtype: { kind: 'string', optional: true } },
     infer: (_i, a) => ({ dtype: (a['dtype'] as DType) ?? 'f32', shape: [] }),
@@ -20,6 +21,7 @@ export const constantOps: OpDef[] = [
   },
   {
     name: 'full',
+    class: 'elementwise',
     arity: 0,
     attrs: { value: { kind: 'number' }, shape: { kind: 'ints' }, dtype: { kind: 'string', optional: true } },
     infer: (_i, a) => ({ dtype: (a['dtype'] as DType) ?? 'f32', shape: ints(a, 'shape') }),

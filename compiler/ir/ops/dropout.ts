@@ -25,6 +25,7 @@ export function dropoutUniform(seed: number, step: number, i: number): number {
 export const dropoutOps: OpDef[] = [
   {
     name: 'dropout',
+    class: 'elementwise',
     arity: 2,
     attrs: { p: { kind: 'number' }, seed: { kind: 'int' } },
     infer: ([x, s], a) => {

@@ -1,3 +1,4 @@
+import type { OpName } from '../op-names.ts';
 import type { Value } from '../graph.ts';
 import type { NDArray, OpDef } from '../op.ts';
 import { streamingCost } from '../op.ts';
@@ -53,9 +54,10 @@ export const BINARY: Record<string, { f: (a: number, b: number) => number }> = {
   div: { f: (a, b) => a / b },
 };
 
-function unaryDef(name: string, u: Unary): OpDef {
+function unaryDef(name: OpName, u: Unary): OpDef {
   return {
     name,
+    class: 'elementwise',
     arity: 1,
     attrs: {},
     infer: floatLike(name),
@@ -70,9 +72,10 @@ function unaryDef(name: string, u: Unary): OpDef {
   };
 }
 
-function unaryGradDef(name: string, g: (typeof UNARY_GRAD)[string]): OpDef {
+function unaryGradDef(name: OpName, g: (typeof UNARY_GRAD)[string]): OpDef {
   return {
     name,
+    class: 'elementwise',
     arity: 2,
     attrs: {},
     infer: sameShapes(name),
@@ -101,9 +104,10 @@ const binaryGrads: Record<string, (b: Builder, v: Value, dy: Value) => [Value, V
   },
 };
 
-function binaryDef(name: string, f: (a: number, b: number) => number): OpDef {
+function binaryDef(name: OpName, f: (a: number, b: number) => number): OpDef {
   return {
     name,
+    class: 'elementwise',
     arity: 2,
     attrs: {},
     infer: ([a, b]) => {
@@ -134,7 +138,8 @@ function refBinary(a: NDArray, b: NDArray, shape: number[], floats: (n: number) 
 }
 
 export const elementwiseOps: OpDef[] = [
-  ...Object.entries(UNARY).map(([n, u]) => unaryDef(n, u)),
-  ...Object.entries(UNARY_GRAD).map(([n, g]) => unaryGradDef(n, g)),
-  ...Object.entries(BINARY).map(([n, b]) => binaryDef(n, b.f)),
+  // the tables' keys are op names (the registry test checks every name is in OP_NAMES)
+  ...Object.entries(UNARY).map(([n, u]) => unaryDef(n as OpName, u)),
+  ...Object.entries(UNARY_GRAD).map(([n, g]) => unaryGradDef(n as OpName, g)),
+  ...Object.entries(BINARY).map(([n, b]) => binaryDef(n as OpName, b.f)),
 ];

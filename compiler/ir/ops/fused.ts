@@ -1,6 +1,6 @@
 import type { Value } from '../graph.ts';
 import type { OpDef } from '../op.ts';
-import { bytesOf, elems } from '../op.ts';
+import { bytesOf, elems, overHeads } from '../op.ts';
 import { broadcastShapes, ShapeError } from '../types.ts';
 import { BINARY, UNARY, UNARY_GRAD } from './elementwise.ts';
 import { broadcastIndex, like, shapeOf } from './util.ts';
@@ -68,6 +68,7 @@ export function evalExpr(e: Expr, xs: number[]): number {
 export const fusedOps: OpDef[] = [
   {
     name: 'fused',
+    class: overHeads('elementwise'),
     arity: 'variadic',
     attrs: { expr: { kind: 'string' } },
     infer: (ins, a) => {

@@ -11,6 +11,7 @@ function checkIndex(i: number, rows: number, op: string): void {
 export const gatherOps: OpDef[] = [
   {
     name: 'gather',
+    class: 'elementwise',
     arity: 2,
     attrs: {},
     infer: ([t, i]) => {
@@ -37,6 +38,7 @@ export const gatherOps: OpDef[] = [
   },
   {
     name: 'scatter_add',
+    class: 'elementwise',
     arity: 3,
     attrs: {},
     infer: ([base, i, upd]) => {

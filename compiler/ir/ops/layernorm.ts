@@ -28,6 +28,7 @@ const rowsOf = (x: { data: ArrayLike<number>; shape: number[] }): [number, numbe
 export const layernormOps: OpDef[] = [
   {
     name: 'layernorm_rstd',
+    class: 'elementwise',
     arity: 1,
     attrs: { eps: { kind: 'number' } },
     infer: ([x]) => {
@@ -46,6 +47,7 @@ export const layernormOps: OpDef[] = [
   },
   {
     name: 'layernorm',
+    class: 'elementwise',
     arity: 2,
     attrs: {},
     infer: ([x, r]) => {
@@ -71,6 +73,7 @@ export const layernormOps: OpDef[] = [
   },
   {
     name: 'layernorm_grad',
+    class: 'elementwise',
     arity: 3,
     attrs: {},
     infer: ([y, , dy]) => {

@@ -7,6 +7,7 @@ import { like, requireFloat, requireRank } from './util.ts';
 export const lossOps: OpDef[] = [
   {
     name: 'cross_entropy',
+    class: 'elementwise',
     arity: 2,
     attrs: {},
     infer: ([l, t]) => {
@@ -41,6 +42,7 @@ export const lossOps: OpDef[] = [
   },
   {
     name: 'cross_entropy_grad',
+    class: 'elementwise',
     arity: 3,
     attrs: {},
     infer: ([l]) => ({ ...l! }),

@@ -10,6 +10,7 @@ import { like, num, requireRank, shapeOf } from './util.ts';
 export const maskOps: OpDef[] = [
   {
     name: 'causal_mask',
+    class: 'attention',
     arity: 1,
     attrs: { fill: { kind: 'number' } },
     infer: ([x]) => {

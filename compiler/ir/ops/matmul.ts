@@ -1,5 +1,5 @@
 import type { OpDef } from '../op.ts';
-import { bytesOf } from '../op.ts';
+import { bytesOf, overHeads } from '../op.ts';
 import { broadcastShapes, sameDim, ShapeError } from '../types.ts';
 import { unbroadcast } from './elementwise.ts';
 import { bool, broadcastIndex, like, requireRank, shapeOf, size } from './util.ts';
@@ -11,6 +11,7 @@ import { bool, broadcastIndex, like, requireRank, shapeOf, size } from './util.t
 export const matmulOps: OpDef[] = [
   {
     name: 'matmul',
+    class: overHeads('matmul'),
     arity: 2,
     attrs: { ta: { kind: 'bool', optional: true }, tb: { kind: 'bool', optional: true } },
     infer: ([a, b], at) => {

@@ -20,6 +20,7 @@ const noGrad = 'optimizer update (not differentiated)';
 export const optimizerOps: OpDef[] = [
   {
     name: 'sgd',
+    class: 'optimizer',
     arity: 2,
     attrs: { lr: { kind: 'number' } },
     infer: sameAsFirst('sgd'),
@@ -35,6 +36,7 @@ export const optimizerOps: OpDef[] = [
   ...(['adam_m', 'adam_v'] as const).map(
     (name): OpDef => ({
       name,
+      class: 'optimizer',
       arity: 2,
       attrs: { beta: { kind: 'number' } },
       infer: sameAsFirst(name),
@@ -53,6 +55,7 @@ export const optimizerOps: OpDef[] = [
   ),
   {
     name: 'adam_step',
+    class: 'optimizer',
     arity: 4,
     attrs: { lr: { kind: 'number' }, beta1: { kind: 'number' }, beta2: { kind: 'number' }, eps: { kind: 'number' }, decay: { kind: 'number' } },
     infer: sameAsFirst('adam_step'),

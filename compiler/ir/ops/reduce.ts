@@ -31,6 +31,7 @@ function keptGrad(b: Builder, v: Value, dy: Value): Value {
 function reduceDef(name: 'sum' | 'mean' | 'max'): OpDef {
   return {
     name,
+    class: 'elementwise',
     arity: 1,
     attrs: { axes: { kind: 'ints' }, keepdims: { kind: 'bool' } },
     infer: ([x], a) => reducedType(x!, ints(a, 'axes'), bool(a, 'keepdims')),
@@ -75,6 +76,7 @@ export const reduceOps: OpDef[] = [
   reduceDef('max'),
   {
     name: 'max_grad',
+    class: 'elementwise',
     arity: 3,
     attrs: {},
     infer: ([x]) => ({ ...x! }),

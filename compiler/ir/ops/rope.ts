@@ -11,6 +11,7 @@ import { like, num, requireFloat, requireRank, shapeOf } from './util.ts';
 export const ropeOps: OpDef[] = [
   {
     name: 'rope',
+    class: 'elementwise',
     arity: 1,
     attrs: { base: { kind: 'number' }, sign: { kind: 'number' }, offset: { kind: 'int', optional: true } },
     infer: ([x]) => {

@@ -34,6 +34,7 @@ function boxCopy(src: ArrayLike<number>, full: number[], starts: number[], box: 
 export const shapeOps: OpDef[] = [
   {
     name: 'transpose',
+    class: 'elementwise',
     arity: 1,
     attrs: { perm: { kind: 'ints' } },
     infer: ([x], a) => {
@@ -57,6 +58,7 @@ export const shapeOps: OpDef[] = [
   },
   {
     name: 'reshape',
+    class: 'elementwise',
     arity: 1,
     attrs: { shape: { kind: 'ints' } },
     infer: ([x], a) => {
@@ -78,6 +80,7 @@ export const shapeOps: OpDef[] = [
   },
   {
     name: 'slice',
+    class: 'elementwise',
     arity: 1,
     attrs: { starts: { kind: 'ints' }, ends: { kind: 'ints' } },
     infer: ([x], a) => {
@@ -107,6 +110,7 @@ export const shapeOps: OpDef[] = [
   },
   {
     name: 'pad',
+    class: 'elementwise',
     arity: 1,
     attrs: { before: { kind: 'ints' }, after: { kind: 'ints' } },
     infer: ([x], a) => {
@@ -129,6 +133,7 @@ export const shapeOps: OpDef[] = [
   },
   {
     name: 'concat',
+    class: 'elementwise',
     arity: 'variadic',
     attrs: { axis: { kind: 'int' } },
     infer: (xs, a) => {

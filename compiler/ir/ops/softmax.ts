@@ -1,5 +1,5 @@
 import type { OpDef } from '../op.ts';
-import { streamingCost } from '../op.ts';
+import { streamingCost, overHeads } from '../op.ts';
 import { floatLike, like, sameShapes, shapeOf } from './util.ts';
 
 /** Softmax and log-softmax over the last axis, with their backward ops. */
@@ -21,6 +21,7 @@ function logSumExp(xs: ArrayLike<number>, o: number, n: number): [number, number
 function rowwise(name: 'softmax' | 'log_softmax'): OpDef {
   return {
     name,
+    class: overHeads('elementwise'),
     arity: 1,
     attrs: {},
     infer: floatLike(name, 1),
@@ -46,6 +47,7 @@ export const softmaxOps: OpDef[] = [
   ...(['softmax_grad', 'log_softmax_grad'] as const).map(
     (name): OpDef => ({
       name,
+      class: overHeads('elementwise'),
       arity: 2,
       attrs: {},
       infer: sameShapes(name),

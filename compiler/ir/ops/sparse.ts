@@ -11,6 +11,7 @@ import { bool, like, num, shapeOf } from './util.ts';
 export const sparseOps: OpDef[] = [
   {
     name: 'spmm',
+    class: 'matmul',
     arity: 7,
     attrs: { rows: { kind: 'int' }, cols: { kind: 'int' }, transpose: { kind: 'bool', optional: true } },
     infer: ([ptr, idx, val, ptrT, idxT, valT, x], a) => {
