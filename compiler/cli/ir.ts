@@ -1,18 +1,22 @@
 import { existsSync } from 'node:fs';
+import { didYouMean } from '../../grammar/diagnostics.ts';
 import { compile } from '../compile.ts';
 import { printModule } from '../ir/printer.ts';
 import { printDiagnostics } from './diagnostics-out.ts';
 import { EXIT } from './exit.ts';
 import { PIPELINE } from '../passes/pipeline.ts';
 
+/** What --print-after takes: lowering, each pass of the pipeline in order, or all of them. */
+export const PRINTABLE = ['lower', ...PIPELINE.map((p) => p.name), 'all'];
+
 export function irCommand(file: string, o: { plan?: string; printAfter?: string; timePasses?: boolean }): void {
   if (!existsSync(file)) {
     process.stderr.write(`flexc: no such file: ${file}\n`);
     process.exit(EXIT.usage);
   }
-  const passes = ['lower', ...PIPELINE.map((p) => p.name), 'all'];
-  if (o.printAfter !== undefined && !passes.includes(o.printAfter)) {
-    process.stderr.write(`flexc: --print-after takes one of ${passes.join(', ')}\n`);
+  if (o.printAfter !== undefined && !PRINTABLE.includes(o.printAfter)) {
+    const hint = didYouMean(o.printAfter, PRINTABLE);
+    process.stderr.write(`flexc: no pass \`${o.printAfter}\`${hint ? `; ${hint}` : ''}\n--print-after takes one of ${PRINTABLE.join(', ')}\n`);
     process.exit(EXIT.usage);
   }
   const timings: { pass: string; ms: number }[] = [];

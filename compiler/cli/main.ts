@@ -2,7 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import type { BuildOptions } from './build.ts';
 import { checkCommand } from './check.ts';
 import { fmtCommand, type FmtOptions } from './fmt.ts';
-import { irCommand } from './ir.ts';
+import { irCommand, PRINTABLE } from './ir.ts';
 import { planCommand } from './plan.ts';
 import { runCommand } from './run.ts';
 import { EXIT } from './exit.ts';
@@ -53,19 +53,19 @@ program
 program
   .command('plan')
   .description('per plan: memory per tier, step time by op class, throughput, MFU and the bottleneck')
-  .argument('<file>', '.flex file')
-  .option('--plan <name>', 'one plan (default: every plan in the file)')
-  .option('--json', 'print {"file", "plans": [...]} on stdout')
-  .option('--svg <file>', 'draw GPU memory over the step (one file per plan: FILE-<plan>.svg when there are several)')
-  .addHelpText('after', '\nExamples:\n  flexc plan examples/gpt.flex\n  flexc plan examples/gpt.flex --plan gpt2_small --json\n  flexc plan examples/llama2-7b.flex --plan pretrain_zero2 --svg memory.svg')
-  .action((file: string, o: { plan?: string; json?: boolean; svg?: string }) => planCommand(file, o));
+  .argument('<files...>', '.flex files')
+  .option('--plan <name>', 'one plan of each file (default: every plan)')
+  .option('--json', 'print {"files", "plans": [...]} on stdout (each plan names its file)')
+  .option('--svg <file>', 'draw GPU memory over the step into FILE, one panel per plan')
+  .addHelpText('after', '\nExamples:\n  flexc plan examples/gpt.flex\n  flexc plan examples/gpt.flex --plan gpt2_small --json\n  flexc plan examples/llama2-*.flex --svg memory.svg')
+  .action((files: string[], o: { plan?: string; json?: boolean; svg?: string }) => planCommand(files, o));
 
 program
   .command('ir')
   .description('print the IR of a plan after lowering and the pass pipeline')
   .argument('<file>', '.flex file')
   .option('--plan <name>', 'the plan to compile (needed when the file has several)')
-  .option('--print-after <pass>', 'print the IR after a pass (or `all`): lower, autodiff, optimizer, fuse-elementwise, dce')
+  .option('--print-after <pass>', `print the IR after a pass (or \`all\`): ${PRINTABLE.filter((p) => p !== 'all').join(', ')}`)
   .option('--time-passes', 'print the time each pass took on stderr')
   .addHelpText('after', '\nExamples:\n  flexc ir examples/mlp.flex --plan small\n  flexc ir examples/gpt.flex --plan tiny --print-after autodiff --time-passes')
   .action((file: string, o: { plan?: string; printAfter?: string; timePasses?: boolean }) => irCommand(file, o));

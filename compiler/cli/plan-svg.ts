@@ -19,8 +19,26 @@ function downsample(points: Breakdown[], n: number): { at: number; b: Breakdown;
   return out;
 }
 
+export interface MemoryPanel {
+  title: string;
+  timeline: MemoryTimeline;
+  budget: number | null;
+  capacity: number | null;
+}
+
+/** One SVG with a panel per plan, stacked top to bottom. */
+export function memorySvg(panels: MemoryPanel[]): string {
+  const n = Math.max(1, panels.length);
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H * n}" viewBox="0 0 ${W} ${H * n}" font-family="sans-serif" font-size="12">`,
+    ...panels.map((p, k) => memoryPanel(p, k * H)),
+    '</svg>',
+    '',
+  ].join('\n');
+}
+
 /** GPU memory over one step: a line per category and the total, the budget and the GPU's capacity as dashed lines, where the backward pass starts. */
-export function memorySvg(title: string, t: MemoryTimeline, budget: number | null, capacity: number | null): string {
+function memoryPanel({ title, timeline: t, budget, capacity }: MemoryPanel, top0: number): string {
   const pts = downsample(t.points, 600);
   const top = Math.max(t.gpu.peak_bytes, budget ?? 0, 1) * 1.08;
   const x = (i: number) => PAD.left + ((W - PAD.left - PAD.right) * i) / Math.max(1, t.points.length - 1);
@@ -28,7 +46,7 @@ export function memorySvg(title: string, t: MemoryTimeline, budget: number | nul
   const f = (n: number) => n.toFixed(1);
   const line = (vals: number[], color: string, width: number) => `<polyline fill="none" stroke="${color}" stroke-width="${width}" points="${pts.map((p, k) => `${f(x(p.at))},${f(y(vals[k]!))}`).join(' ')}"/>`;
   const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<svg x="0" y="${top0}" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${PAD.left}" y="22" font-size="15">${esc(title)}: GPU memory over one step (peak ${fmtBytes(t.gpu.peak_bytes)})</text>`,
     `<line x1="${PAD.left}" y1="${H - PAD.bottom}" x2="${W - PAD.right}" y2="${H - PAD.bottom}" stroke="#888"/>`,
@@ -57,7 +75,7 @@ export function memorySvg(title: string, t: MemoryTimeline, budget: number | nul
     const ly = PAD.top + 10 + k * 18;
     out.push(`<line x1="${W - PAD.right + 12}" y1="${ly}" x2="${W - PAD.right + 32}" y2="${ly}" stroke="${color}" stroke-width="2"/>`, `<text x="${W - PAD.right + 38}" y="${ly + 4}">${esc(label)}</text>`);
   });
-  out.push('</svg>', '');
+  out.push('</svg>');
   return out.join('\n');
 }
 

@@ -1,5 +1,5 @@
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { existsSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { compile } from '../compile.ts';
 import { summarize, type PlanSummary } from '../cost/plan-summary.ts';
 import { CATEGORIES } from '../cost/memory.ts';
@@ -10,41 +10,44 @@ import { fmtBytes } from '../sema/units.ts';
 import type { Diagnostic } from '../../grammar/diagnostics.ts';
 import { printDiagnostics } from './diagnostics-out.ts';
 import { EXIT } from './exit.ts';
-import { memorySvg } from './plan-svg.ts';
+import { memorySvg, type MemoryPanel } from './plan-svg.ts';
 
 export type { PlanSummary };
 
-/** `flexc plan FILE [--plan NAME] [--json] [--svg FILE]`: per plan, memory per tier, step time, throughput and MFU. */
-export function planCommand(file: string, o: { plan?: string; json?: boolean; svg?: string }): void {
-  if (!existsSync(file)) {
-    process.stderr.write(`flexc: no such file: ${file}\n`);
-    process.exit(EXIT.usage);
-  }
-  // each plan is checked and compiled alone (compile checks the whole file, lowering only that plan)
-  const names = o.plan !== undefined ? [o.plan] : loadProgram(file).entry.ast.decls.flatMap((d) => (d.kind === 'plan' ? [d.name.name] : []));
-  const summaries: PlanSummary[] = [];
-  const problems: Diagnostic[] = [];
-  let program: Program | undefined;
-  if (names.length === 0) {
-    const checked = checkFile(file);
-    program = checked.program;
-    problems.push(...checked.diagnostics);
-    if (!checked.diagnostics.length) process.stderr.write(`flexc: ${file} declares no plan\n`);
-  }
-  for (const name of names) {
-    const r = compile(file, name);
-    program = r.program;
-    if (!r.module || !r.lowered) {
-      problems.push(...r.diagnostics);
-      continue;
+/**
+ * `flexc plan FILE… [--plan NAME] [--json] [--svg FILE]`: per plan of each file, memory per tier,
+ * step time, throughput and MFU; `--svg` draws every plan's GPU memory into that one file.
+ */
+export function planCommand(files: string[], o: { plan?: string; json?: boolean; svg?: string }): void {
+  for (const file of files)
+    if (!existsSync(file)) {
+      process.stderr.write(`flexc: no such file: ${file}\n`);
+      process.exit(EXIT.usage);
     }
-    const { summary, timeline } = summarize(r.module, r.lowered, r.decode);
-    summaries.push(summary);
-    if (o.svg) {
-      const path = names.length === 1 ? o.svg : o.svg.replace(new RegExp(`${extname(o.svg).replace('.', '\\.')}$`), '') + `-${name}${extname(o.svg) || '.svg'}`;
+  const reports: (PlanSummary & { file: string })[] = [];
+  const panels: MemoryPanel[] = [];
+  const problems: Diagnostic[] = [];
+  const programs: Program[] = [];
+  for (const file of files) {
+    // each plan is checked and compiled alone (compile checks the whole file, lowering only that plan)
+    const names = o.plan !== undefined ? [o.plan] : loadProgram(file).entry.ast.decls.flatMap((d) => (d.kind === 'plan' ? [d.name.name] : []));
+    if (names.length === 0) {
+      const checked = checkFile(file);
+      programs.push(checked.program);
+      problems.push(...checked.diagnostics);
+      if (!checked.diagnostics.length) process.stderr.write(`flexc: ${file} declares no plan\n`);
+    }
+    for (const name of names) {
+      const r = compile(file, name);
+      programs.push(r.program);
+      if (!r.module || !r.lowered) {
+        problems.push(...r.diagnostics);
+        continue;
+      }
+      const { summary, timeline } = summarize(r.module, r.lowered, r.decode);
+      reports.push({ file, ...summary });
       const capacity = r.lowered.hardware?.gpu?.part['memory'];
-      writeFileSync(`${path}.tmp`, memorySvg(`plan ${name}`, timeline, summary.budget_bytes, typeof capacity === 'number' ? capacity : null));
-      renameSync(`${path}.tmp`, path);
+      panels.push({ title: files.length > 1 ? `${file}: plan ${name}` : `plan ${name}`, timeline, budget: summary.budget_bytes, capacity: typeof capacity === 'number' ? capacity : null });
     }
   }
   if (problems.some((d) => d.severity === 'error')) {
@@ -53,11 +56,29 @@ export function planCommand(file: string, o: { plan?: string; json?: boolean; sv
       const key = `${d.code}:${d.span.file}:${d.span.line}:${d.span.column}:${d.message}`;
       return !seen.has(key) && (seen.add(key), true);
     });
-    printDiagnostics(unique, program!, false);
+    const merged = programs[0]!;
+    for (const p of programs.slice(1)) for (const [k, v] of p.files) merged.files.set(k, v);
+    printDiagnostics(unique, merged, false);
     process.exitCode = EXIT.user;
   }
-  if (o.json) process.stdout.write(`${JSON.stringify({ file, plans: summaries }, null, 2)}\n`);
-  else process.stdout.write(summaries.map(humanReport).join('\n'));
+  if (o.svg && panels.length) {
+    writeAtomically(o.svg, memorySvg(panels));
+    process.stderr.write(`wrote ${o.svg}: GPU memory over the step of ${panels.length === 1 ? 'plan' : `${panels.length} plans:`} ${panels.map((p) => p.title.replace(/^plan /, '').replace(': plan ', ':')).join(', ')}\n`);
+  }
+  if (o.json) process.stdout.write(`${JSON.stringify({ files, plans: reports }, null, 2)}\n`);
+  else process.stdout.write(reports.map((r) => humanReport(r, files.length > 1 ? r.file : undefined)).join('\n'));
+}
+
+/** Writes a file whole or not at all: a folder that does not exist is a usage error, not a crash. */
+function writeAtomically(path: string, text: string): void {
+  const dir = dirname(resolve(path));
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    process.stderr.write(`flexc: cannot write ${path}: the folder ${dirname(path)} does not exist\n`);
+    process.exit(EXIT.usage);
+  }
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
 }
 
 const fmtFlops = (n: number) => {
@@ -72,7 +93,7 @@ const fmtRate = (x: number) => (x >= 100 ? Math.round(x).toLocaleString('en-US')
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 /** The human report of one plan: memory per tier, recompute, step time by class, throughput, MFU and the bottleneck. */
-export function humanReport(s: PlanSummary): string {
+export function humanReport(s: PlanSummary, file?: string): string {
   const g = s.memory.gpu;
   const on = s.hardware ? ` on ${s.hardware}${s.parallel.data > 1 ? ` (data-parallel ×${s.parallel.data}${s.parallel.zero ? `, ZeRO-${s.parallel.zero}` : ''}${s.parallel.offload.length ? `, offload ${s.parallel.offload.join(' + ')}` : ''})` : s.parallel.offload.length ? ` (offload ${s.parallel.offload.join(' + ')})` : ''}` : '';
   const parts = (t: PlanSummary['memory']['gpu' | 'host']) =>
@@ -80,7 +101,7 @@ export function humanReport(s: PlanSummary): string {
       .map((c) => `${c.replace('_', ' ')} ${fmtBytes(t[c])}`)
       .join(', ');
   const budget = s.budget_bytes === null ? 'no budget' : `budget ${fmtBytes(s.budget_bytes)}`;
-  const lines = [`plan ${s.plan} (${s.task}, ${s.precision}, checkpoint ${s.checkpoint})${on}`];
+  const lines = [`${file ? `${file}: ` : ''}plan ${s.plan} (${s.task}, ${s.precision}, checkpoint ${s.checkpoint})${on}`];
   const count = (n: number) => (n >= 1e9 ? `${(n / 1e9).toPrecision(3)} B` : n >= 1e6 ? `${(n / 1e6).toPrecision(3)} M` : n.toLocaleString('en-US'));
   const p = s.parameters;
   lines.push(`  parameters  ${count(p.count)}${p.trained !== p.count && s.task !== 'infer' ? `, ${count(p.trained)} trained (${((100 * p.trained) / p.count).toPrecision(2)}%)` : ''}`);

@@ -31,14 +31,19 @@ export interface DecodeStep {
 export function selectPlan(program: Program, name: string | undefined): { plan?: A.PlanDecl; diagnostics: Diagnostic[] } {
   const plans = program.entry.ast.decls.filter((d): d is A.PlanDecl => d.kind === 'plan');
   const names = plans.map((p) => p.name.name);
+  // the caret goes where the user looks: the plan meant, the plans there are, or the end of a file without any
+  const s = program.entry.ast.span;
+  const where = (p: A.PlanDecl | undefined) => p?.name.span ?? { file: s.file, line: s.endLine, column: s.endColumn, endLine: s.endLine, endColumn: s.endColumn };
   if (name !== undefined) {
     const plan = plans.find((p) => p.name.name === name);
     if (plan) return { plan, diagnostics: [] };
-    return { diagnostics: [diag('FLX5008', program.entry.ast.span, `${program.entry.path} has no plan \`${name}\``, didYouMean(name, names) ?? (names.length ? `its plans: ${names.join(', ')}` : 'it declares no plan'))] };
+    const hint = didYouMean(name, names);
+    const meant = hint ? plans.find((p) => hint.includes(`\`${p.name.name}\``)) : plans[0];
+    return { diagnostics: [diag('FLX5008', where(meant), `${program.entry.path} has no plan \`${name}\``, hint ?? (names.length ? `its plans: ${names.join(', ')}` : 'it declares no plan'))] };
   }
   if (plans.length === 1) return { plan: plans[0]!, diagnostics: [] };
   return {
-    diagnostics: [diag('FLX5008', program.entry.ast.span, plans.length ? `${program.entry.path} has ${plans.length} plans; choose one with --plan` : `${program.entry.path} declares no plan`, plans.length ? `its plans: ${names.join(', ')}` : 'add `plan name { model: … }`')],
+    diagnostics: [diag('FLX5008', where(plans[0]), plans.length ? `${program.entry.path} has ${plans.length} plans; choose one with --plan` : `${program.entry.path} declares no plan`, plans.length ? `its plans: ${names.join(', ')}` : 'add `plan name { model: … }`')],
   };
 }
 

@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildPlan } from '../../compiler/codegen/plan.ts';
 import { compile } from '../../compiler/compile.ts';
 import type { PlanSummary } from '../../compiler/cli/plan.ts';
+import { PIPELINE } from '../../compiler/passes/pipeline.ts';
 
 const DIR = '.tmp/plan-test';
 const flexc = (...args: string[]) => spawnSync(process.execPath, ['bin/flexc.mjs', ...args], { encoding: 'utf8' });
@@ -65,4 +66,34 @@ describe('flexc plan', () => {
     expect(bad.stderr).toMatch(/FLX5008/);
     expect(flexc('plan', 'no-such.flex').status).toBe(2);
   }, 60_000);
+
+  it('takes several files like check; --svg writes the one file named, a panel per plan, and says so', () => {
+    const svg = `${DIR}/mem.svg`;
+    const r = flexc('plan', 'examples/mlp.flex', 'examples/resmlp.flex', '--json', '--svg', svg);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { files: string[]; plans: (PlanSummary & { file: string })[] };
+    expect(out.files).toEqual(['examples/mlp.flex', 'examples/resmlp.flex']);
+    expect(new Set(out.plans.map((p) => p.file))).toEqual(new Set(out.files));
+    const text = readFileSync(svg, 'utf8');
+    expect(text.match(/<svg x="0" y="\d+"/g)).toHaveLength(out.plans.length);
+    expect(r.stderr).toContain(`wrote ${svg}: GPU memory over the step of ${out.plans.length} plans: examples/mlp.flex:train, examples/mlp.flex:small`);
+    expect(readdirSync(DIR).filter((f) => f.startsWith('mem'))).toEqual(['mem.svg']);
+    const human = flexc('plan', 'examples/mlp.flex', 'examples/resmlp.flex');
+    expect(human.stdout).toContain('examples/resmlp.flex: plan ');
+    const nowhere = flexc('plan', 'examples/mlp.flex', '--svg', '/no/such/dir/x.svg');
+    expect(nowhere.status).toBe(2);
+    expect(nowhere.stderr).toBe('flexc: cannot write /no/such/dir/x.svg: the folder /no/such/dir does not exist\n');
+  }, 120_000);
+
+  it('ir: --help lists every pass of the pipeline; a misspelt pass gets a did-you-mean; FLX5008 points at the plan meant', () => {
+    const help = flexc('ir', '--help').stdout.replace(/\s+/g, ' ');
+    for (const p of PIPELINE) expect(help).toContain(p.name);
+    const typo = flexc('ir', 'examples/mlp.flex', '--plan', 'small', '--print-after', 'autodif');
+    expect(typo.status).toBe(2);
+    expect(typo.stderr).toContain('did you mean `autodiff`?');
+    const plan = flexc('ir', 'examples/mlp.flex', '--plan', 'smal');
+    expect(plan.status).toBe(1);
+    expect(plan.stderr).toContain('--> examples/mlp.flex:22:6');
+    expect(plan.stderr).toContain('22 | plan small {');
+  });
 });
