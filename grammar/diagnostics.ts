@@ -9,12 +9,20 @@ export interface Span {
 
 export type Severity = 'error' | 'warning' | 'note';
 
+/** Where a diagnostic raised inside a layer was called from (as rustc's macro backtraces). */
+export interface TraceFrame {
+  span: Span;
+  note: string;
+}
+
 export interface Diagnostic {
   code: string;
   severity: Severity;
   span: Span;
   message: string;
   hint?: string;
+  /** The calls that led to it, innermost first: a layer's call, its caller's, up to the user's file. */
+  trace?: TraceFrame[];
 }
 
 export function diag(code: string, span: Span, message: string, hint?: string): Diagnostic {
@@ -42,11 +50,12 @@ export interface JsonDiagnostic {
   endColumn: number;
   message: string;
   hint: string | null;
+  trace: ({ note: string } & Span)[];
 }
 
 export function toJson(d: Diagnostic): JsonDiagnostic {
   const { file, line, column, endLine, endColumn } = d.span;
-  return { code: d.code, severity: d.severity, file, line, column, endLine, endColumn, message: d.message, hint: d.hint ?? null };
+  return { code: d.code, severity: d.severity, file, line, column, endLine, endColumn, message: d.message, hint: d.hint ?? null, trace: (d.trace ?? []).map((t) => ({ note: t.note, ...t.span })) };
 }
 
 /**
@@ -56,22 +65,24 @@ export function toJson(d: Diagnostic): JsonDiagnostic {
 export function render(d: Diagnostic, source: (file: string) => string | undefined, color = false): string {
   const paint = (code: string, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
   const sevColor = d.severity === 'error' ? '1;31' : d.severity === 'warning' ? '1;33' : '1;36';
-  const { file, line, column } = d.span;
-  const out = [`${paint(sevColor, `${d.severity}[${d.code}]`)}: ${paint('1', d.message)}`, `  --> ${file}:${line}:${column}`];
-  const text = source(file);
-  const lines = text?.split(/\r?\n/);
-  const src = lines?.[line - 1];
-  if (src !== undefined) {
-    const gutter = String(line).length;
-    const pad = ' '.repeat(gutter);
-    const endCol = d.span.endLine === line ? Math.max(d.span.endColumn, column + 1) : src.length + 1;
-    const width = Math.max(1, Math.min(endCol, src.length + 1) - column);
-    out.push(`${pad} |`);
-    out.push(`${line} | ${src}`);
-    out.push(`${pad} | ${' '.repeat(Math.max(0, column - 1))}${paint(sevColor, '^'.repeat(width))}`);
-  }
+  const out = [`${paint(sevColor, `${d.severity}[${d.code}]`)}: ${paint('1', d.message)}`, ...snippet(d.span, source, (s) => paint(sevColor, s))];
   if (d.hint) out.push(`  = hint: ${d.hint}`);
+  for (const t of d.trace ?? []) out.push(`${paint('1;36', 'note')}: ${t.note}`, ...snippet(t.span, source, (s) => paint('1;36', s)));
   return out.join('\n');
+}
+
+/** ` --> file:line:col`, the source line and a caret under the span. */
+function snippet(span: Span, source: (file: string) => string | undefined, paint: (s: string) => string): string[] {
+  const { file, line, column } = span;
+  const out = [`  --> ${file}:${line}:${column}`];
+  const src = source(file)?.split(/\r?\n/)[line - 1];
+  if (src !== undefined) {
+    const pad = ' '.repeat(String(line).length);
+    const endCol = span.endLine === line ? Math.max(span.endColumn, column + 1) : src.length + 1;
+    const width = Math.max(1, Math.min(endCol, src.length + 1) - column);
+    out.push(`${pad} |`, `${line} | ${src}`, `${pad} | ${' '.repeat(Math.max(0, column - 1))}${paint('^'.repeat(width))}`);
+  }
+  return out;
 }
 
 /** Edit distance with adjacent transpositions (optimal string alignment), case-insensitive, for did-you-mean hints. */

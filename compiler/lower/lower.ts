@@ -77,7 +77,9 @@ export function lowerPlan(program: Program, plan: A.PlanDecl, opts: { evaluation
       decode.push({ context, forward: { ...step.forward, name: `${config.name}_decode_${context}` } });
     }
   const bound = Object.entries(config.bind).map(([k, v]) => `${k} = ${v}`).join(', ');
-  for (const d of el.diagnostics) out.push(d.hint || !bound ? d : { ...d, hint: `while lowering plan \`${config.name}\` with ${bound}` });
+  const modelField = plan.fields.find((f) => f.key.name === 'model');
+  const frame = { span: modelField?.value.span ?? plan.name.span, note: `while lowering plan \`${config.name}\`${bound ? ` with ${bound}` : ''}` };
+  for (const d of el.diagnostics) out.push({ ...d, trace: [...(d.trace ?? []), frame] });
   const bindField = plan.fields.find((f) => f.key.name === 'bind');
   if (bindField?.value.kind === 'object')
     for (const f of bindField.value.fields)

@@ -1,6 +1,6 @@
 import type { OpName } from '../ir/op-names.ts';
 import type * as A from '../../grammar/ast.ts';
-import { DiagnosticError, diag, didYouMean, type Diagnostic, type Span } from '../../grammar/diagnostics.ts';
+import { DiagnosticError, diag, didYouMean, type Diagnostic, type Span, type TraceFrame } from '../../grammar/diagnostics.ts';
 import { Builder } from '../ir/builder.ts';
 import { locOf, type Attrs, type Module, type Value } from '../ir/graph.ts';
 import { dimAdd, dimDiv, dimMul, dimSub, fmtType, sameDim, ShapeError, type Dim, type DType } from '../ir/types.ts';
@@ -98,12 +98,20 @@ export class Elaborator {
     return this.program.scopes.get(file) ?? new Map<string, DeclRef>();
   }
 
-  private report(d: Diagnostic) {
+  /** The layer calls being elaborated, outermost first: diagnostics inside them carry the chain. */
+  private readonly calls: TraceFrame[] = [];
+
+  private traced(d: Diagnostic): Diagnostic {
+    return d.trace || !this.calls.length ? d : { ...d, trace: [...this.calls].reverse() };
+  }
+
+  private report(d0: Diagnostic) {
+    const d = this.traced(d0);
     if (!this.diagnostics.some((x) => x.code === d.code && x.span.line === d.span.line && x.span.column === d.span.column && x.span.file === d.span.file)) this.diagnostics.push(d);
   }
 
   private fail(code: string, span: Span, message: string, hint?: string): never {
-    throw new DiagnosticError(diag(code, span, message, hint));
+    throw new DiagnosticError(this.traced(diag(code, span, message, hint)));
   }
 
   // ── models ────────────────────────────────────────────────────────────
@@ -369,7 +377,12 @@ export class Elaborator {
     const rd = asDim(r);
     if (l.kind === 'num' && r.kind === 'num') {
       const f = { '+': (a: number, b: number) => a + b, '-': (a: number, b: number) => a - b, '*': (a: number, b: number) => a * b, '/': (a: number, b: number) => a / b }[e.op];
-      return { kind: 'num', n: f(l.n, r.n) };
+      const n = f(l.n, r.n);
+      if (e.op === '/' && Number.isInteger(l.n) && Number.isInteger(r.n) && !Number.isInteger(n)) {
+        const operand = (x: A.Expr, v: number) => (x.kind === 'name' ? `${x.name} = ${v}` : `${v}`);
+        return { kind: 'num', n, inexact: { span: e.span, message: `${operand(e.left, l.n)} is not divisible by ${operand(e.right, r.n)}` } };
+      }
+      return { kind: 'num', n };
     }
     if (ld !== undefined && rd !== undefined) {
       const f = { '+': dimAdd, '-': dimSub, '*': dimMul, '/': dimDiv }[e.op];
@@ -516,8 +529,15 @@ export class Elaborator {
     return out;
   }
 
+  /** A size that came out of a division with a remainder is a diagnostic of its own, at the division. */
+  private wholeSizes(v: EVal): void {
+    for (const i of v.kind === 'list' ? v.items : [v])
+      if (i.kind === 'num' && i.inexact) this.fail('FLX3014', i.inexact.span, `a size must be a whole number: ${i.inexact.message}`, 'choose sizes that divide evenly');
+  }
+
   private checkKind(v: EVal, spec: ArgSpec, callee: string, span: Span): EVal {
     if (v.kind === 'poison' || spec.kind === 'any') return v;
+    if (spec.kind === 'ints' || spec.kind === 'int') this.wholeSizes(v);
     const ok =
       spec.kind === 'tensor'
         ? v.kind === 'tensor'
@@ -567,9 +587,11 @@ export class Elaborator {
       inner.vars.set(p.name.name, v);
     }
     const saved = this.scopeName;
+    this.calls.push({ span: e.span, note: `in \`${l.name.name}\`, called from here` });
     try {
       return this.layerBody(l, inner, e.span);
     } finally {
+      this.calls.pop();
       this.scopeName = saved;
     }
   }
@@ -593,6 +615,7 @@ export class Elaborator {
       return;
     }
     if (t.kind === 'name' && TYPE_NAMES.has(t.name)) {
+      if (t.name === 'int') this.wholeSizes(v);
       const ok = { int: asDim(v) !== undefined, float: v.kind === 'num', bool: v.kind === 'bool', str: v.kind === 'str', Graph: v.kind === 'graph' }[t.name];
       if (!ok) this.fail('FLX3004', span, `argument \`${p.name.name}\` of \`${layer}\` must be ${t.name === 'int' ? 'a whole number' : `a ${t.name}`}, got ${describe(v)}`);
     }

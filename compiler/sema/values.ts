@@ -1,3 +1,4 @@
+import type { Span } from '../../grammar/diagnostics.ts';
 import type { Attrs, Value } from '../ir/graph.ts';
 import type { Dim } from '../ir/types.ts';
 import type { DeclRef } from './program.ts';
@@ -6,7 +7,8 @@ import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
 /** What an expression evaluates to while a model is elaborated. */
 export type EVal =
   | { kind: 'tensor'; v: Value }
-  | { kind: 'num'; n: number; unit?: string | undefined }
+  /** `inexact`: a division of whole numbers that left a remainder, for when a size is wanted. */
+  | { kind: 'num'; n: number; unit?: string | undefined; inexact?: { span: Span; message: string } }
   | { kind: 'sym'; dim: string }
   | { kind: 'bool'; b: boolean }
   | { kind: 'str'; s: string }

@@ -26,7 +26,7 @@ describe('flexc check', () => {
     expect(r.code).toBe(1);
     const j = JSON.parse(r.out) as { diagnostics: Record<string, unknown>[] };
     expect(j.diagnostics.length).toBe(2);
-    for (const d of j.diagnostics) expect(Object.keys(d).sort()).toEqual(['code', 'column', 'endColumn', 'endLine', 'file', 'hint', 'line', 'message', 'severity'].sort());
+    for (const d of j.diagnostics) expect(Object.keys(d).sort()).toEqual(['code', 'column', 'endColumn', 'endLine', 'file', 'hint', 'line', 'message', 'severity', 'trace'].sort());
   });
   it('exits 2 on usage errors and missing files, without a stack trace', () => {
     expect(flexc('check').code).toBe(2);

@@ -53,7 +53,9 @@ describe('language server handlers', () => {
     expect([...diagnose(ws, a).values()].flat()).toEqual([]);
     ws.set(b, 'layer Twice(x: f32[N]) -> f32[N] {\n  return x + y\n}\n');
     const broken = diagnose(ws, a);
-    expect(broken.get(a)).toEqual([]);
+    // the importer shows it at its call, with the place it was raised as related information
+    expect(broken.get(a)).toEqual([expect.objectContaining({ code: 'FLX2010', range: { start: { line: 4, character: 13 }, end: { line: 4, character: 21 } } })]);
+    expect(broken.get(a)![0]!.relatedInformation![0]!).toMatchObject({ message: 'raised here', location: { uri: pathToFileURL(b).href } });
     const [d] = broken.get(b)!;
     expect(d).toMatchObject({ code: 'FLX2010', source: 'flexc', range: { start: { line: 1, character: 13 }, end: { line: 1, character: 14 } } });
     expect(d!.message).toContain('unknown name `y`');
