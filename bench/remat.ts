@@ -5,7 +5,7 @@
 //                                                          the fast DAG solver vs Checkmate's MILP (HiGHS) on GCN-Cora and random
 //                                                          layered DAGs (solve times, gaps); the chain solver's time for 1,000 stages
 import './fail-plainly.ts';
-import { checkFile } from '../compiler/sema/check.ts';
+import { checkProgram } from '../compiler/check-program.ts';
 import { selectPlan } from '../compiler/lower/lower.ts';
 import { copyModule, pipelinePlan } from '../compiler/plan-pipeline.ts';
 import { actions, griewankCount } from '../compiler/remat/schedule.ts';
@@ -57,7 +57,7 @@ if (L !== undefined) {
 
 // frontiers: auto at 10 budgets vs the fixed policies
 function frontier(file: string, planName: string, title: string) {
-  const { program, lowered } = checkFile(file);
+  const { program, lowered } = checkProgram(file);
   const decl = selectPlan(program, planName).plan!;
   const low = lowered.get(decl)!;
   const run = (over: Partial<PlanConfig>) => {

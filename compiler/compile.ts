@@ -1,14 +1,18 @@
+import type * as A from '../grammar/ast.ts';
 import type { Diagnostic } from '../grammar/diagnostics.ts';
 import type { Module } from './ir/graph.ts';
 import { lowerPlan, selectPlan, type Lowered } from './lower/lower.ts';
 import type { PipelineOptions } from './passes/pipeline.ts';
 import { copyModule, pipelinePlan } from './plan-pipeline.ts';
 import { checkFile, sortDiagnostics } from './sema/check.ts';
+import type { ResolvedPlan } from './sema/plan.ts';
 import type { LoadOptions, Program } from './sema/program.ts';
 
 export interface CompileResult {
   program: Program;
   diagnostics: Diagnostic[];
+  /** The plan compiled: its declaration and its settings as checking resolved them. */
+  plan?: { decl: A.PlanDecl; resolved: ResolvedPlan };
   lowered?: Lowered;
   /** The IR after the whole pipeline. */
   module?: Module;
@@ -16,18 +20,18 @@ export interface CompileResult {
   decode?: { context: number; module: Module }[];
 }
 
-/** check → lower → pipeline, for one plan of one file. */
+/** load → check → the plan resolved once → lower → passes, for one plan of one file. */
 export function compile(path: string, planName?: string, opts: LoadOptions & PipelineOptions = {}): CompileResult {
-  const { program, diagnostics, lowered } = checkFile(path, { ...opts, ...(planName !== undefined ? { only: planName } : {}) });
+  const { program, diagnostics, plans } = checkFile(path, opts);
   if (diagnostics.some((d) => d.severity === 'error')) return { program, diagnostics };
   const sel = selectPlan(program, planName);
   if (!sel.plan) return { program, diagnostics: sel.diagnostics };
-  const have = lowered.get(sel.plan);
-  const low = have ? { lowered: have, diagnostics: [] } : lowerPlan(program, sel.plan);
-  if (!low.lowered) return { program, diagnostics: sortDiagnostics(low.diagnostics) };
-  const r = pipelinePlan(sel.plan, copyModule(low.lowered.forward), low.lowered.config, opts);
-  if (!r.module) return { program, diagnostics: r.diagnostics };
-  const decode = (low.lowered.decode ?? []).map((d) => ({ context: d.context, module: pipelinePlan(sel.plan!, copyModule(d.forward), low.lowered!.config).module! }));
-  return { program, diagnostics: [], lowered: low.lowered, module: r.module, ...(decode.length ? { decode } : {}) };
+  const plan = { decl: sel.plan, resolved: plans.get(sel.plan)! };
+  const lowering = lowerPlan(program, plan.decl, plan.resolved);
+  if (!lowering.lowered) return { program, diagnostics: sortDiagnostics(lowering.diagnostics), plan };
+  const low = lowering.lowered;
+  const r = pipelinePlan(sel.plan, copyModule(low.forward), low.config, opts);
+  if (!r.module) return { program, diagnostics: r.diagnostics, plan };
+  const decode = (low.decode ?? []).map((d) => ({ context: d.context, module: pipelinePlan(sel.plan!, copyModule(d.forward), low.config).module! }));
+  return { program, diagnostics: [], plan, lowered: low, module: r.module, ...(decode.length ? { decode } : {}) };
 }
-

@@ -7,9 +7,9 @@ import type { PlanConfig } from './sema/plan.ts';
 import { fmtBytes } from './sema/units.ts';
 
 /** Runs the pass pipeline on a plan's forward module; a GPU budget no schedule meets is FLX4010 at the plan's `memory`. */
-export function pipelinePlan(decl: A.PlanDecl, forward: Module, config: PlanConfig, opts: PipelineOptions = {}): { module?: Module; diagnostics: Diagnostic[] } {
+export function pipelinePlan(decl: A.PlanDecl, forward: Module, config: PlanConfig, opts: PipelineOptions & { feasibility?: boolean } = {}): { module?: Module; diagnostics: Diagnostic[] } {
   try {
-    return { module: runPipeline(forward, { config }, opts), diagnostics: [] };
+    return { module: runPipeline(forward, { config, ...(opts.feasibility ? { feasibility: true } : {}) }, opts), diagnostics: [] };
   } catch (e) {
     if (!(e instanceof BudgetInfeasibleError)) throw e;
     const field = decl.fields.find((f) => f.key.name === 'memory') ?? decl.name;

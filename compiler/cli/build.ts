@@ -109,7 +109,7 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
   try {
     built = buildPlan(r.module, config, used, planOpts);
     if (config.task.kind === 'train') {
-      const ev = evalModule(r.program, config.name);
+      const ev = evalModule(r);
       if (ev.module) forward = buildPlan(ev.module, config, used, planOpts);
     }
   } catch (e) {

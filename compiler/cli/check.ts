@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Diagnostic } from '../../grammar/diagnostics.ts';
-import { checkFile } from '../sema/check.ts';
+import { checkProgram } from '../check-program.ts';
 import type { Program } from '../sema/program.ts';
 import { printDiagnostics } from './diagnostics-out.ts';
 import { EXIT } from './exit.ts';
@@ -13,7 +13,7 @@ export function checkCommand(files: string[], o: { json?: boolean }): void {
       process.stderr.write(`flexc: no such file: ${f}\n`);
       process.exit(EXIT.usage);
     }
-    const r = checkFile(f);
+    const r = checkProgram(f, { budgets: true });
     all.push(...r.diagnostics);
     programs.push(r.program);
   }

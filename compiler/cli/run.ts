@@ -1,14 +1,14 @@
 import { existsSync } from 'node:fs';
 import type { Diagnostic } from '../../grammar/diagnostics.ts';
 import { DiagnosticError } from '../../grammar/diagnostics.ts';
-import { compile } from '../compile.ts';
+import { compile, type CompileResult } from '../compile.ts';
 import { accuracy } from '../interp/session.ts';
 import { cpuTrainer, webgpuTrainer, type Trainer } from './trainers.ts';
 import { BudgetError } from '../../runtime/webgpu/session.ts';
 import { DeviceLimitError } from '../codegen/plan.ts';
 import { NoGpuError } from '../../runtime/webgpu/device.ts';
 import type { Module } from '../ir/graph.ts';
-import { lowerPlan, selectPlan } from '../lower/lower.ts';
+import { lowerPlan } from '../lower/lower.ts';
 import { runPipeline } from '../passes/pipeline.ts';
 import { graphSpecOf } from '../sema/graph-decl.ts';
 import type { Program } from '../sema/program.ts';
@@ -31,11 +31,10 @@ export function graphResolver(program: Program): (name: string) => GraphSpec {
   };
 }
 
-/** The evaluation graph of a plan: the same model with dropout off and no backward pass. */
-export function evalModule(program: Program, planName: string | undefined): { module?: Module; diagnostics: Diagnostic[] } {
-  const sel = selectPlan(program, planName);
-  if (!sel.plan) return { diagnostics: sel.diagnostics };
-  const low = lowerPlan(program, sel.plan, { evaluation: true });
+/** The evaluation graph of a compiled plan: the same model with dropout off and no backward pass. */
+export function evalModule(r: CompileResult): { module?: Module; diagnostics: Diagnostic[] } {
+  if (!r.plan) throw new Error('internal: evalModule needs a compiled plan');
+  const low = lowerPlan(r.program, r.plan.decl, r.plan.resolved, { evaluation: true });
   if (!low.lowered) return { diagnostics: low.diagnostics };
   return { module: runPipeline(low.lowered.forward, { config: low.lowered.config }), diagnostics: [] };
 }
@@ -82,9 +81,9 @@ export async function runCommand(file: string, o: { plan?: string; backend: stri
     const metrics: Record<string, number> = {};
     if (lossName) metrics['loss'] = losses.at(-1)!;
     metrics['steps_per_second'] = steps / ((performance.now() - t0) / 1000);
-    Object.assign(metrics, await graphAccuracies(r.program, o.plan, trainer, r.module));
-    if (config.data && lossName) Object.assign(metrics, await validationLoss(r.program, o.plan, trainer, lossName));
-    const sample = o.sample && config.data ? await sampleText(r.program, o.plan, trainer, config, o.sample) : undefined;
+    Object.assign(metrics, await graphAccuracies(r, trainer, r.module));
+    if (config.data && lossName) Object.assign(metrics, await validationLoss(r, trainer, lossName));
+    const sample = o.sample && config.data ? await sampleText(r, trainer, config, o.sample) : undefined;
     if (o.json) process.stdout.write(JSON.stringify({ metrics, losses, ...(sample !== undefined ? { sample } : {}) }, null, 2) + '\n');
     else {
       for (const [k, v] of Object.entries(metrics)) process.stdout.write(`${k}: ${Number(v.toFixed(4))}\n`);
@@ -115,8 +114,8 @@ function userError(e: unknown): string | undefined {
 const VAL_BATCHES = 10;
 
 /** Generates `n` characters after a newline, sampling each from the model's `logits` at the last position (seeded). */
-async function sampleText(program: Program, plan: string | undefined, trainer: Trainer, config: PlanConfig, n: number): Promise<string> {
-  const ev = evalModule(program, plan);
+async function sampleText(r: CompileResult, trainer: Trainer, config: PlanConfig, n: number): Promise<string> {
+  const ev = evalModule(r);
   const tokensIn = ev.module?.values.find((v) => v.op === 'input' && v.attrs['name'] === 'tokens');
   if (!ev.module || !tokensIn || !ev.module.outputs.some((o) => o.name === 'logits')) return '';
   const [b, t] = tokensIn.type.shape as [number, number];
@@ -142,22 +141,22 @@ async function sampleText(program: Program, plan: string | undefined, trainer: T
 }
 
 /** Mean loss over validation batches of the plan's text (dropout off). */
-async function validationLoss(program: Program, plan: string | undefined, trainer: Trainer, loss: string): Promise<Record<string, number>> {
-  const ev = evalModule(program, plan);
+async function validationLoss(r: CompileResult, trainer: Trainer, loss: string): Promise<Record<string, number>> {
+  const ev = evalModule(r);
   if (!ev.module?.outputs.some((o) => o.name === loss)) return {};
   const outs = await trainer.evaluate(ev.module, loss, VAL_BATCHES);
   return { val_loss: outs.reduce((a, t) => a + t.data[0]!, 0) / outs.length };
 }
 
 /** For a model on a labelled graph with a `logits` output: accuracy on each split, dropout off. */
-async function graphAccuracies(program: Program, plan: string | undefined, trainer: Trainer, train: Module): Promise<Record<string, number>> {
+async function graphAccuracies(r: CompileResult, trainer: Trainer, train: Module): Promise<Record<string, number>> {
   const feeds = train.values.filter((v) => v.op === 'input' && typeof v.attrs['feed'] === 'string' && String(v.attrs['feed']).startsWith('graph:'));
   if (!feeds.length) return {};
-  const ev = evalModule(program, plan);
+  const ev = evalModule(r);
   if (!ev.module?.outputs.some((o) => o.name === 'logits')) return {};
   const [logits] = await trainer.evaluate(ev.module, 'logits');
   const gname = String(feeds[0]!.attrs['feed']).slice(6).split('/')[0]!;
-  const g = loadGraph(graphResolver(program)(gname));
+  const g = loadGraph(graphResolver(r.program)(gname));
   if (!logits || logits.shape[0] !== g.nodes) return {};
   return { train_accuracy: accuracy(logits, g.labels, g.split.train), val_accuracy: accuracy(logits, g.labels, g.split.val), test_accuracy: accuracy(logits, g.labels, g.split.test) };
 }

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { loadText } from '../../runtime/data/text.ts';
 import { DataError } from '../../runtime/data/graph.ts';
 import { Elaborator, type ServePhase } from '../sema/elaborate.ts';
-import { resolvePlan, type LoraConfig, type PlanConfig } from '../sema/plan.ts';
+import type { LoraConfig, PlanConfig, ResolvedPlan } from '../sema/plan.ts';
 import type { Program } from '../sema/program.ts';
 import type { EVal } from '../sema/values.ts';
 import { checkHardware, type HardwareSpec } from '../sema/hardware.ts';
@@ -47,11 +47,9 @@ export function selectPlan(program: Program, name: string | undefined): { plan?:
   };
 }
 
-/** Binds a plan: resolves its settings and elaborates its model with every size fixed. */
-export function lowerPlan(program: Program, plan: A.PlanDecl, opts: { evaluation?: boolean } = {}): { lowered?: Lowered; diagnostics: Diagnostic[] } {
+/** Binds a plan (its settings resolved by checking): elaborates its model with every size fixed. */
+export function lowerPlan(program: Program, plan: A.PlanDecl, r: ResolvedPlan, opts: { evaluation?: boolean } = {}): { lowered?: Lowered; diagnostics: Diagnostic[] } {
   const out: Diagnostic[] = [];
-  const r = resolvePlan(plan, program.entry, program, out);
-  if (!r) return { diagnostics: out };
   const { model } = r;
   const config: PlanConfig = opts.evaluation ? { ...r.config, name: `${r.config.name}_eval`, task: { kind: 'infer' } } : r.config;
   const args = new Map<string, EVal>(Object.entries(config.modelArgs).map(([k, v]) => [k, typeof v === 'number' ? { kind: 'num', n: v } : { kind: 'bool', b: v }]));

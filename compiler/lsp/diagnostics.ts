@@ -2,7 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import { DiagnosticSeverity, type Diagnostic as LspDiagnostic } from 'vscode-languageserver';
 import type { Diagnostic } from '../../grammar/diagnostics.ts';
-import { checkFile } from '../sema/check.ts';
+import { checkProgram } from '../check-program.ts';
 import { toRange } from './positions.ts';
 import type { Workspace } from './workspace.ts';
 
@@ -20,7 +20,7 @@ function toLsp(d: Diagnostic, uriOf: (file: string) => string, span = d.span): L
  * that fixed problems disappear).
  */
 export function diagnose(ws: Workspace, path: string): Map<string, LspDiagnostic[]> {
-  const r = checkFile(resolve(path), { read: ws.read });
+  const r = checkProgram(resolve(path), { read: ws.read, budgets: true });
   const byPath = new Map<string, string>();
   const out = new Map<string, LspDiagnostic[]>();
   for (const f of r.program.files.values()) {

@@ -47,13 +47,13 @@ const policyName = (c: PlanConfig['checkpoint']) => (typeof c === 'string' ? c :
 export const checkpoint: Pass = {
   name: 'checkpoint',
   doc: 'keep or recompute each activation for the backward pass (checkpoint: …, memory: { gpu: … })',
-  run(m, { config }) {
-    const r = checkpointModule(m, config);
+  run(m, { config, feasibility }) {
+    const r = checkpointModule(m, config, feasibility);
     return r.report ? { ...r.module, checkpoint: r.report } : r.module;
   },
 };
 
-export function checkpointModule(m: Module, config: PlanConfig): { module: Module; report?: CheckpointReport } {
+export function checkpointModule(m: Module, config: PlanConfig, feasibility = false): { module: Module; report?: CheckpointReport } {
   const task = config.task;
   if (task.kind !== 'train') return { module: m };
   const loss = m.outputs.find((o) => o.name === task.loss)?.value;
@@ -71,7 +71,7 @@ export function checkpointModule(m: Module, config: PlanConfig): { module: Modul
     return { module: r.module, bytes: bytesOf(live), cost };
   };
   const withSchedule = (s: Schedule) => measure(applySchedule(m, st, s));
-  const autoFit = (budget: number) => fastSchedule(m, loss, st, budget, measure);
+  const autoFit = (budget: number) => fastSchedule(m, loss, st, budget, measure, feasibility);
   const report = (out: Module, bytes: number, solver?: CheckpointReport['solver']): { module: Module; report: CheckpointReport } => {
     const recomputeFlops = flopsOf(out.values.filter((v) => v.name?.endsWith(REMAT_SUFFIX)));
     return { module: out, report: { policy, ...(solver ? { solver } : {}), stages: n, measured, bytesWithout: without, bytesWith: bytes, recomputeFlops, stepFlops } };

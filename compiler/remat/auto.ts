@@ -36,8 +36,9 @@ const AFTER_FIRST_FIT = 8;
  * over the levels, then the cheapest by the solver's estimate are measured; without a fit
  * among the cheapest, those of the lowest levels are measured too. `smallest`, the least measure
  * seen, is a budget this search meets (the same candidates are measured whenever none fits).
+ * `firstFit`: a schedule the binary search finds to fit is the answer.
  */
-export function autoSchedule<T extends { bytes: number; cost: number }>(st: Stages, budget: number, measure: (s: Schedule) => T): { fits?: T; smallest: number } {
+export function autoSchedule<T extends { bytes: number; cost: number }>(st: Stages, budget: number, measure: (s: Schedule) => T, firstFit = false): { fits?: T; smallest: number } {
   const total = st.saved.reduce((a, vs) => a + bytesOf(vs), 0) + st.boundary.reduce((a, vs) => a + bytesOf(vs), 0) + Math.max(0, ...st.overhead);
   const unit = Math.max(1, Math.ceil(total / RESOLUTION));
   const chain = chainOf(st, unit);
@@ -68,6 +69,7 @@ export function autoSchedule<T extends { bytes: number; cost: number }>(st: Stag
     if (r.bytes <= budget) hi = mid - 1;
     else lo = mid + 1;
   }
+  if (firstFit && fits) return { fits, smallest: Math.min(...[...measured.values()].map((r) => r.bytes)) };
   let after = 0;
   for (const c of [...candidates].sort((a, b) => a.cost - b.cost).slice(0, MAX_EVALUATIONS)) {
     consider(exact(c.schedule));
@@ -89,10 +91,13 @@ export type Solver = NonNullable<CheckpointReport['solver']>;
  * for steps within GREEDY_LIMIT the keep-or-recompute-once greedy's (which activations inside the
  * blocks to recompute), each measured by `measure` on the rewritten step. `smallest`, when none
  * fits: the least budget any of them meets, the greedy's searched only below the others' (when
- * one fits, not searched: the least of the chain DP's and the fitting one's).
+ * one fits, not searched: the least of the chain DP's and the fitting one's). `firstFit` (checking
+ * whether a budget can be kept): the chain DP's schedule, when it fits, is the answer.
  */
-export function fastSchedule<T extends { bytes: number; cost: number }>(m: Module, loss: Value, st: Stages, budget: number, measure: (r: Rewritten) => T): { fits?: T & { solver: Solver }; smallest: number } {
-  const chain = autoSchedule(st, budget, (s) => measure(applySchedule(m, st, s)));
+export function fastSchedule<T extends { bytes: number; cost: number }>(m: Module, loss: Value, st: Stages, budget: number, measure: (r: Rewritten) => T, firstFit = false): { fits?: T & { solver: Solver }; smallest: number } {
+  const chain = autoSchedule(st, budget, (s) => measure(applySchedule(m, st, s)), firstFit);
+  // whether the budget can be kept at all: the chain's answer settles it when it fits
+  if (firstFit && chain.fits) return { fits: { ...chain.fits, solver: 'chain' }, smallest: Math.min(chain.smallest, chain.fits.bytes) };
   const live = deadCodeEliminate(m);
   const resident = residentSchedule(live, loss, budget, measure);
   const greedy = greedySchedule(live, loss, budget, measure);

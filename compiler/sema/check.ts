@@ -3,40 +3,35 @@ import { DiagnosticError, type Diagnostic } from '../../grammar/diagnostics.ts';
 import { Elaborator } from './elaborate.ts';
 import { graphSpecOf } from './graph-decl.ts';
 import { checkComponent, checkHardware } from './hardware.ts';
-import { resolvePlan } from './plan.ts';
-import { lowerPlan, type Lowered } from '../lower/lower.ts';
-import { copyModule, pipelinePlan } from '../plan-pipeline.ts';
+import { resolvePlan, type ResolvedPlan } from './plan.ts';
 import { loadProgram, type LoadOptions, type Program } from './program.ts';
 import type { EVal } from './values.ts';
 
 export interface CheckResult {
   program: Program;
   diagnostics: Diagnostic[];
-  /** The entry file's plans, lowered while checking (reused by compilation). */
-  lowered: Map<A.PlanDecl, Lowered>;
+  /** The entry file's plans, each resolved once (lowering and compilation start from these). */
+  plans: Map<A.PlanDecl, ResolvedPlan>;
 }
-
-/** Forward values up to which checking a file also schedules its budgeted plans. */
-const CHECK_BUDGET_VALUES = 20_000;
 
 /**
- * Loads a file with its imports and runs every semantic check; diagnostics are sorted by position.
- * `only`: the caller compiles just this plan of the entry file and runs its pipeline itself, so the
- * entry's other plans get their settings checked without elaborating their models.
+ * Loads a file with its imports and runs every semantic check (sizes stay symbolic; plans' settings
+ * are resolved, their models not lowered: that is `checkProgram`'s, the layer above); diagnostics
+ * are sorted by position.
  */
-export function checkFile(path: string, opts: LoadOptions & { only?: string } = {}): CheckResult {
+export function checkFile(path: string, opts: LoadOptions = {}): CheckResult {
   const program = loadProgram(path, opts);
   const diagnostics = [...program.diagnostics];
-  const lowered = new Map<A.PlanDecl, Lowered>();
+  const plans = new Map<A.PlanDecl, ResolvedPlan>();
   if (!program.syntaxErrors && !diagnostics.length) {
     for (const file of program.files.values()) {
-      for (const d of file.ast.decls) diagnostics.push(...checkDecl(d, program, file, lowered, opts.only));
+      for (const d of file.ast.decls) diagnostics.push(...checkDecl(d, program, file, plans));
     }
   }
-  return { program, diagnostics: sortDiagnostics(dedupe(diagnostics)), lowered };
+  return { program, diagnostics: sortDiagnostics(dedupe(diagnostics)), plans };
 }
 
-function checkDecl(d: A.Decl, program: Program, file: Program['entry'], lowered: Map<A.PlanDecl, Lowered>, only?: string): Diagnostic[] {
+function checkDecl(d: A.Decl, program: Program, file: Program['entry'], plans: Map<A.PlanDecl, ResolvedPlan>): Diagnostic[] {
   const out: Diagnostic[] = [];
   const ref = { decl: d, file };
   switch (d.kind) {
@@ -67,17 +62,8 @@ function checkDecl(d: A.Decl, program: Program, file: Program['entry'], lowered:
       checkHardware(d, file, program, out);
       break;
     case 'plan': {
-      // plans of imported files, and the entry's other plans when the caller compiles one, get their settings checked
-      if (file !== program.entry || (only !== undefined && d.name.name !== only)) {
-        resolvePlan(d, file, program, out);
-        break;
-      }
-      const low = lowerPlan(program, d);
-      out.push(...low.diagnostics);
-      if (low.lowered) lowered.set(d, low.lowered);
-      // a GPU budget is a promise: check that some schedule keeps it (on steps small enough to schedule
-      // interactively; `flexc build`, `run` and `plan`, whose caller passes `only`, always do)
-      if (only === undefined && low.lowered?.config.memory.gpu !== undefined && low.lowered.config.task.kind === 'train' && low.lowered.forward.values.length <= CHECK_BUDGET_VALUES) out.push(...pipelinePlan(d, copyModule(low.lowered.forward), low.lowered.config).diagnostics);
+      const resolved = resolvePlan(d, file, program, out);
+      if (resolved && file === program.entry) plans.set(d, resolved);
       break;
     }
   }

@@ -57,7 +57,13 @@ const nameOf = (e: A.Expr): string | undefined => (e.kind === 'name' ? e.name : 
 const wholeAtLeast = (e: A.Expr, min: number): number | undefined => (e.kind === 'number' && !e.unit && Number.isInteger(e.value) && e.value >= min ? e.value : undefined);
 
 /** Reads a `plan` block into a PlanConfig; problems go to `out` and the result is undefined. */
-export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, out: Diagnostic[]): { config: PlanConfig; model: DeclRef } | undefined {
+/** A plan's settings, checked, and the model it lowers. */
+export interface ResolvedPlan {
+  config: PlanConfig;
+  model: DeclRef;
+}
+
+export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, out: Diagnostic[]): ResolvedPlan | undefined {
   const before = out.length;
   const scope = program.scopes.get(file0) ?? new Map<string, DeclRef>();
   const fields = new Map<string, A.Field>();

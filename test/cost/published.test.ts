@@ -5,7 +5,7 @@ import { compile } from '../../compiler/compile.ts';
 import { summarize } from '../../compiler/cost/plan-summary.ts';
 import { flopsOf } from '../../compiler/ir/ops/registry.ts';
 import { memoryTimeline } from '../../compiler/cost/memory.ts';
-import { checkFile } from '../../compiler/sema/check.ts';
+import { checkProgram } from '../../compiler/check-program.ts';
 
 const elems = (shape: readonly unknown[]) => (shape as number[]).reduce((a, d) => a * d, 1);
 const gptModel = () => readFileSync('examples/gpt.flex', 'utf8').replace(/^(\/\/[^\n]*\n)*plan [\s\S]*$/m, '');
@@ -22,7 +22,7 @@ describe('published figures', () => {
     // Llama 2 model cards (Hugging Face transformers counts) and Brown et al. 2020, Table 2.1
     const published: Record<string, number> = { 'llama2-7b': 6_738_415_616, 'llama2-13b': 13_015_864_320, 'llama2-70b': 68_976_648_192, 'gpt3-175b': 175.0e9 };
     for (const [file, want] of Object.entries(published)) {
-      const r = checkFile(`examples/${file}.flex`);
+      const r = checkProgram(`examples/${file}.flex`);
       expect(r.diagnostics.filter((d) => d.severity === 'error'), file).toEqual([]);
       const forward = [...r.lowered.values()][0]!.forward;
       const count = forward.values.filter((v) => v.op === 'param').reduce((a, v) => a + elems(v.type.shape), 0);

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { render } from '../../grammar/diagnostics.ts';
 import { compile } from '../../compiler/compile.ts';
-import { checkFile } from '../../compiler/sema/check.ts';
+import { checkProgram } from '../../compiler/check-program.ts';
 import { STDLIB_DIR } from '../../compiler/sema/program.ts';
 import { mutate } from './mutate.ts';
 
@@ -36,7 +36,7 @@ describe('fuzzing the front end with mutated examples', () => {
         }
       })());
       try {
-        const r = checkFile(entry, { read });
+        const r = checkProgram(entry, { read, budgets: true });
         for (const d of r.diagnostics) {
           expect(d.code).toMatch(/^FLX\d{4}$/);
           expect(d.span.line).toBeGreaterThanOrEqual(1);

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { render } from '../../grammar/diagnostics.ts';
-import { checkFile } from '../../compiler/sema/check.ts';
+import { checkProgram } from '../../compiler/check-program.ts';
 
 /**
  * Each file here is wrong in one way; its last line says the first diagnostic expected:
@@ -21,7 +21,7 @@ describe('malformed inputs', () => {
       const text = readFileSync(path, 'utf8');
       const m = /\/\/ expect: (FLX\d{4}) at (\d+):(\d+): (.*)$/m.exec(text);
       expect(m, 'the file states its expected diagnostic').not.toBeNull();
-      const r = checkFile(path);
+      const r = checkProgram(path, { budgets: true });
       expect(r.diagnostics.length).toBeGreaterThan(0);
       const d = r.diagnostics[0]!;
       expect(`${d.code} at ${d.span.line}:${d.span.column}: ${d.message}`).toBe(`${m![1]} at ${m![2]}:${m![3]}: ${m![4]}`);

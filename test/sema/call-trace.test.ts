@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { diagnose } from '../../compiler/lsp/diagnostics.ts';
 import { Workspace } from '../../compiler/lsp/workspace.ts';
-import { checkFile } from '../../compiler/sema/check.ts';
+import { checkProgram } from '../../compiler/check-program.ts';
 import { render } from '../../grammar/diagnostics.ts';
 
 // gpt.flex with d 48 and 5 heads, and a layer of the user's own around the standard library's attention
@@ -16,7 +16,7 @@ const path = resolve('examples/_trace_test.flex');
 describe('diagnostics raised inside a layer', () => {
   const ws = new Workspace();
   ws.set(path, gpt);
-  const r = checkFile(path, { read: ws.read });
+  const r = checkProgram(path, { read: ws.read });
   const d = r.diagnostics.find((x) => x.code === 'FLX3014')!;
 
   it('a size with a remainder is FLX3014 at the division, naming both sizes', () => {

@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type * as A from '../grammar/ast.ts';
+import type { Diagnostic } from '../grammar/diagnostics.ts';
+import { lowerPlan, type Lowered } from './lower/lower.ts';
+import { copyModule, pipelinePlan } from './plan-pipeline.ts';
+import { checkFile, sortDiagnostics } from './sema/check.ts';
+import type { ResolvedPlan } from './sema/plan.ts';
+import type { LoadOptions, Program } from './sema/program.ts';
+
+export interface ProgramCheck {
+  program: Program;
+  diagnostics: Diagnostic[];
+  plans: Map<A.PlanDecl, ResolvedPlan>;
+  /** The entry's plans, lowered (each model elaborated with its plan's sizes). */
+  lowered: Map<A.PlanDecl, Lowered>;
+}
+
+/** Forward values up to which checking a file also schedules its budgeted plans. */
+const CHECK_BUDGET_VALUES = 20_000;
+
+/**
+ * Everything `flexc check` and the editor report: the semantic checks (sema/check.ts), then each
+ * plan of the entry lowered, then, with `budgets`, whether some schedule keeps each GPU budget of a
+ * train plan (the pass pipeline; its answer is cached, see budgetCache). Compilation runs the
+ * same phases for one plan (compile.ts).
+ */
+export function checkProgram(path: string, opts: LoadOptions & { budgets?: boolean } = {}): ProgramCheck {
+  const checked = checkFile(path, opts);
+  const lowered = new Map<A.PlanDecl, Lowered>();
+  if (checked.diagnostics.some((d) => d.severity === 'error')) return { ...checked, lowered };
+  const diagnostics = [...checked.diagnostics];
+  for (const [decl, resolved] of checked.plans) {
+    const low = lowerPlan(checked.program, decl, resolved);
+    diagnostics.push(...low.diagnostics);
+    if (!low.lowered) continue;
+    lowered.set(decl, low.lowered);
+    const { config, forward } = low.lowered;
+    // a GPU budget is a promise: check that some schedule keeps it, on steps small enough to schedule interactively
+    if (opts.budgets && config.memory.gpu !== undefined && config.task.kind === 'train' && forward.values.length <= CHECK_BUDGET_VALUES)
+      diagnostics.push(...budgetCache(checked.program, decl.name.name, () => pipelinePlan(decl, copyModule(forward), config, { feasibility: true }).diagnostics));
+  }
+  return { ...checked, diagnostics: sortDiagnostics(diagnostics), lowered };
+}
+
+let compilerHash: string | null | undefined;
+/** A hash of the running compiler's bundle, or null when it runs from source (which is not cached). */
+function compilerIdentity(): string | null {
+  if (compilerHash !== undefined) return compilerHash;
+  const self = fileURLToPath(import.meta.url);
+  if (self.endsWith('.ts')) return (compilerHash = null);
+  const h = createHash('sha256');
+  for (const f of readdirSync(dirname(self)).filter((n) => n.endsWith('.mjs')).sort()) h.update(f).update(readFileSync(join(dirname(self), f)));
+  return (compilerHash = h.digest('hex'));
+}
+
+/**
+ * The budget check's diagnostics, cached on disk (`$XDG_CACHE_HOME/flexc`, else ~/.cache/flexc)
+ * under a hash of the compiler and every source file of the program: scheduling a budgeted plan
+ * takes up to seconds, and checking is an editor's inner loop. `FLEXC_NO_CACHE=1` turns it off.
+ */
+function budgetCache(program: Program, plan: string, run: () => Diagnostic[]): Diagnostic[] {
+  const identity = process.env['FLEXC_NO_CACHE'] ? null : compilerIdentity();
+  if (identity === null) return run();
+  const h = createHash('sha256').update(identity).update(plan);
+  // display paths too: diagnostics name files as the user sees them
+  for (const f of [...program.files.values()].sort((a, b) => (a.abs < b.abs ? -1 : 1))) h.update(f.abs).update('\0').update(f.path).update('\0').update(f.text).update('\0');
+  const dir = join(process.env['XDG_CACHE_HOME'] || (homedir() ? join(homedir(), '.cache') : tmpdir()), 'flexc', 'budgets');
+  const file = join(dir, `${h.digest('hex')}.json`);
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Diagnostic[];
+  } catch {
+    const ds = run();
+    try {
+      mkdirSync(dir, { recursive: true });
+      const tmp = `${file}.${process.pid}.tmp`;
+      writeFileSync(tmp, JSON.stringify(ds));
+      renameSync(tmp, file);
+    } catch {
+      // a cache that cannot be written is no cache
+    }
+    return ds;
+  }
+}
+
