@@ -1,3 +1,4 @@
+import type { Code } from './codes.ts';
 /** One diagnostic type for the CLI, the language server and the tests. */
 export interface Span {
   file: string;
@@ -25,7 +26,7 @@ export interface Diagnostic {
   trace?: TraceFrame[];
 }
 
-export function diag(code: string, span: Span, message: string, hint?: string): Diagnostic {
+export function diag(code: Code, span: Span, message: string, hint?: string): Diagnostic {
   return hint === undefined ? { code, severity: 'error', span, message } : { code, severity: 'error', span, message, hint };
 }
 
@@ -36,7 +37,7 @@ export class DiagnosticError extends Error {
   }
 }
 
-export function fail(code: string, span: Span, message: string, hint?: string): never {
+export function fail(code: Code, span: Span, message: string, hint?: string): never {
   throw new DiagnosticError(diag(code, span, message, hint));
 }
 

@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { BuildOptions } from './build.ts';
 import { checkCommand } from './check.ts';
+import { explainCommand } from './explain.ts';
 import { fmtCommand, type FmtOptions } from './fmt.ts';
 import { irCommand, PRINTABLE } from './ir.ts';
 import { planCommand } from './plan.ts';
@@ -90,6 +91,13 @@ program
   .option('--stdin', 'format standard input to standard output')
   .addHelpText('after', '\nExamples:\n  flexc fmt examples/*.flex stdlib/*.flex\n  flexc fmt --check examples/*.flex\n  flexc fmt --stdin < model.flex')
   .action((files: string[], o: FmtOptions) => fmtCommand(files, o));
+
+program
+  .command('explain')
+  .description('explain a diagnostic code: what it means, why, and an example; without a code, list them all')
+  .argument('[code]', 'a code such as FLX3001 (or 3001)')
+  .addHelpText('after', '\nExamples:\n  flexc explain FLX3014\n  flexc explain')
+  .action((code: string | undefined) => explainCommand(code));
 
 program
   .command('lsp')

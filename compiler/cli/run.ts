@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { Diagnostic } from '../../grammar/diagnostics.ts';
-import { DiagnosticError } from '../../grammar/diagnostics.ts';
+import { diag, DiagnosticError, type Diagnostic, type Span } from '../../grammar/diagnostics.ts';
 import { compile, type CompileResult } from '../compile.ts';
 import { accuracy } from '../interp/session.ts';
 import { cpuTrainer, webgpuTrainer, type Trainer } from './trainers.ts';
@@ -90,24 +89,23 @@ export async function runCommand(file: string, o: { plan?: string; backend: stri
       if (sample !== undefined) process.stdout.write(`sample:\n${sample}\n`);
     }
   } catch (e) {
-    const user = userError(e);
+    const user = userError(e, r.plan!.decl.name.span);
     if (!user) throw e;
-    if (e instanceof DiagnosticError) printDiagnostics([e.diagnostic], r.program, o.json === true);
-    else process.stderr.write(user);
+    printDiagnostics([user], r.program, o.json === true);
     process.exitCode = EXIT.user;
   } finally {
     trainer?.close();
   }
 }
 
-/** Errors caused by the input, the data or the machine, as the line to print; undefined for bugs. */
-function userError(e: unknown): string | undefined {
-  if (e instanceof DataError) return `error[FLX6002]: ${e.message}\n`;
-  if (e instanceof RangeError) return `error[FLX6003]: ${e.message}\n  = hint: an index in the input data is outside the tensor it selects from\n`;
-  if (e instanceof BudgetError) return `error[FLX7001]: ${e.message}\n`;
-  if (e instanceof DeviceLimitError) return `error[FLX7003]: ${e.message}\n`;
-  if (e instanceof NoGpuError) return `error[FLX7002]: ${e.message}\n`;
-  if (e instanceof DiagnosticError) return e.message;
+/** Errors caused by the input, the data or the machine, as diagnostics at the plan run; undefined for bugs. */
+function userError(e: unknown, plan: Span): Diagnostic | undefined {
+  if (e instanceof DiagnosticError) return e.diagnostic;
+  if (e instanceof DataError) return diag('FLX6002', plan, e.message);
+  if (e instanceof RangeError) return diag('FLX6003', plan, e.message, 'an index in the input data is outside the tensor it selects from');
+  if (e instanceof BudgetError) return diag('FLX7001', plan, e.message);
+  if (e instanceof DeviceLimitError) return diag('FLX7003', plan, e.message);
+  if (e instanceof NoGpuError) return diag('FLX7002', plan, e.message);
   return undefined;
 }
 

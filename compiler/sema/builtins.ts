@@ -1,3 +1,4 @@
+import type { Code } from '../../grammar/codes.ts';
 import type { OpName } from '../ir/op-names.ts';
 import type { Span } from '../../grammar/diagnostics.ts';
 import type { Attrs, Value } from '../ir/graph.ts';
@@ -17,7 +18,7 @@ export interface BuiltinContext {
   span: Span;
   training: boolean;
   op(name: OpName, inputs: Value[], attrs?: Attrs): EVal;
-  fail(code: string, message: string, hint?: string): never;
+  fail(code: Code, message: string, hint?: string): never;
   /** The i32 step counter input (dropout masks depend on it). */
   step(): Value;
   /** A seed unique to this call site within the model. */

@@ -1,3 +1,4 @@
+import type { Code } from '../../grammar/codes.ts';
 import type { OpName } from '../ir/op-names.ts';
 import type * as A from '../../grammar/ast.ts';
 import { DiagnosticError, diag, didYouMean, type Diagnostic, type Span, type TraceFrame } from '../../grammar/diagnostics.ts';
@@ -110,7 +111,7 @@ export class Elaborator {
     if (!this.diagnostics.some((x) => x.code === d.code && x.span.line === d.span.line && x.span.column === d.span.column && x.span.file === d.span.file)) this.diagnostics.push(d);
   }
 
-  private fail(code: string, span: Span, message: string, hint?: string): never {
+  private fail(code: Code, span: Span, message: string, hint?: string): never {
     throw new DiagnosticError(this.traced(diag(code, span, message, hint)));
   }
 
@@ -622,7 +623,7 @@ export class Elaborator {
   }
 
   /** Matches a value's type against a declared tensor type, binding the declared type's free size names. */
-  private matchTensor(t: A.TensorType, v: Value, env: Env, what: string, span: Span, code: string): void {
+  private matchTensor(t: A.TensorType, v: Value, env: Env, what: string, span: Span, code: Code): void {
     const shape = v.type.shape;
     const declared = `${t.dtype}[${t.dims.map((d) => (d.kind === 'ellipsis' ? '...' : exprText(d))).join(', ')}]`;
     const origin = v.loc ? ` (from line ${v.loc.line}:${v.loc.column}${v.loc.file !== span.file ? ` of ${v.loc.file}` : ''})` : '';

@@ -1,3 +1,4 @@
+import type { Code } from '../../grammar/codes.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parse, type Decl, type Diagnostic, type FlexFile } from '../../grammar/index.ts';
@@ -134,7 +135,7 @@ export function loadProgram(entry: string, opts: LoadOptions = {}): Program {
   return { root, entry: entryFile, files, scopes, diagnostics, syntaxErrors };
 }
 
-type Resolved = { abs: string; hint?: string } | { error: string; code: string; hint?: string };
+type Resolved = { abs: string; hint?: string } | { error: string; code: Code; hint?: string };
 
 export function resolveImport(spec: string, from: SourceFile, root: string): Resolved {
   const withExt = (p: string) => (p.endsWith('.flex') ? p : `${p}.flex`);
