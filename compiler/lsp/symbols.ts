@@ -1,6 +1,6 @@
 import type * as A from '../../grammar/ast.ts';
 import type { Span } from '../../grammar/diagnostics.ts';
-import { BUILTINS, INITS } from '../sema/builtins.ts';
+import { isFreeSize, resolveName, Scope } from '../sema/scope.ts';
 import { resolveImport, type Program, type SourceFile } from '../sema/program.ts';
 
 export type DefKind = 'layer' | 'model' | 'graph' | 'hardware' | 'plan' | 'part' | 'param' | 'input' | 'weight' | 'let' | 'loop' | 'item';
@@ -35,18 +35,10 @@ export interface SymbolIndex {
   declDefs: Map<A.Decl, Def>;
 }
 
-class Scope {
-  readonly vars = new Map<string, Def>();
-  constructor(readonly parent?: Scope) {}
-  lookup(name: string): Def | undefined {
-    return this.vars.get(name) ?? this.parent?.lookup(name);
-  }
-}
-
 /**
- * Every definition and use of a name in a program's files, resolved as the elaborator resolves
- * them: a body's names in order (parameters, then `input`, `param`, `let` and `repeat` variables),
- * then the file's declarations and imports, then builtin ops. Named arguments point at the
+ * Every definition and use of a name in a program's files, resolved by the elaborator's resolver
+ * (sema/scope.ts: a body's names in order, then the file's declarations and imports, then builtin
+ * ops), with scopes of definitions where the elaborator keeps values. Named arguments point at the
  * parameter of the layer or model they are passed to. Works on files with syntax errors (on what
  * the parser recovered).
  */
@@ -67,17 +59,13 @@ export function indexProgram(program: Program): SymbolIndex {
     }
 
   for (const file of program.files.values()) {
-    const fileScope = program.scopes.get(file);
-    const global = (name: string) => {
-      const r = fileScope?.get(name);
-      return r && declDefs.get(r.decl);
-    };
-    const ref = (name: string, span: Span, scope: Scope | undefined): Def | undefined => {
-      const d = scope?.lookup(name) ?? global(name);
-      refs.push(d ? { name, file, span, def: d } : name in BUILTINS || name in INITS ? { name, file, span, builtin: name } : { name, file, span });
+    const ref = (name: string, span: Span, scope: Scope<Def> | undefined): Def | undefined => {
+      const r = resolveName(name, scope, file, program);
+      const d = r.kind === 'local' ? r.value : r.kind === 'decl' ? declDefs.get(r.ref.decl) : undefined;
+      refs.push(d ? { name, file, span, def: d } : r.kind === 'builtin' ? { name, file, span, builtin: name } : { name, file, span });
       return d;
     };
-    const expr = (e: A.Expr | undefined, scope: Scope | undefined): void => {
+    const expr = (e: A.Expr | undefined, scope: Scope<Def> | undefined): void => {
       if (!e) return;
       switch (e.kind) {
         case 'name':
@@ -114,24 +102,24 @@ export function indexProgram(program: Program): SymbolIndex {
           return;
       }
     };
-    const fields = (fs: A.Field[] | undefined, scope: Scope | undefined) => fs?.forEach((f) => (expr(f.value, scope), fields(f.body, scope)));
-    const type = (t: A.TypeRef | A.Expr | undefined, scope: Scope | undefined) => {
+    const fields = (fs: A.Field[] | undefined, scope: Scope<Def> | undefined) => fs?.forEach((f) => (expr(f.value, scope), fields(f.body, scope)));
+    const type = (t: A.TypeRef | A.Expr | undefined, scope: Scope<Def> | undefined) => {
       if (!t) return;
       if (t.kind === 'tensorType') t.dims.forEach((d) => d.kind !== 'ellipsis' && dim(d, scope));
       else if (t.kind === 'namedType') return;
       else expr(t, scope);
     };
     // a size such as `B` in `f32[B, T]` names a parameter when there is one, else it is symbolic
-    const dim = (d: A.Expr, scope: Scope | undefined) => {
-      if (d.kind === 'name' && !(scope?.lookup(d.name) ?? global(d.name))) return;
+    const dim = (d: A.Expr, scope: Scope<Def> | undefined) => {
+      if (d.kind === 'name' && isFreeSize(d.name, scope, file, program)) return;
       expr(d, scope);
     };
-    const local = (scope: Scope, id: A.Ident, kind: DefKind, node: Def['node'], top: A.Decl) => {
+    const local = (scope: Scope<Def>, id: A.Ident, kind: DefKind, node: Def['node'], top: A.Decl) => {
       if (!valid(id)) return;
       const d = def({ name: id.name, kind, file, span: id.span, node, top });
       scope.vars.set(id.name, d);
     };
-    const stmts = (ss: A.Stmt[], scope: Scope, top: A.Decl) => {
+    const stmts = (ss: A.Stmt[], scope: Scope<Def>, top: A.Decl) => {
       for (const s of ss)
         switch (s.kind) {
           case 'input':
@@ -159,7 +147,7 @@ export function indexProgram(program: Program): SymbolIndex {
             break;
           case 'repeat': {
             expr(s.count, scope);
-            const inner = new Scope(scope);
+            const inner = new Scope<Def>(scope);
             local(inner, s.var, 'loop', s, top);
             stmts(s.body, inner, top);
             break;
@@ -177,7 +165,7 @@ export function indexProgram(program: Program): SymbolIndex {
       switch (d.kind) {
         case 'layer':
         case 'model': {
-          const scope = new Scope();
+          const scope = new Scope<Def>();
           for (const p of d.params) {
             type(p.type, scope);
             expr(p.default, scope);

@@ -1,3 +1,4 @@
+import { declaredName, isFreeSize, resolveName, Scope } from './scope.ts';
 import type { Code } from '../../grammar/codes.ts';
 import type { OpName } from '../ir/op-names.ts';
 import type * as A from '../../grammar/ast.ts';
@@ -37,23 +38,16 @@ const MAX_VALUES = 2_000_000;
 
 const TYPE_NAMES = new Set(['int', 'float', 'bool', 'str', 'Graph']);
 
-class Env {
-  readonly vars = new Map<string, EVal>();
+/** A body's scope of values (scope.ts), with where it is: its file, its name path, what kind of body. */
+class Env extends Scope<EVal> {
   readonly counters = new Map<string, number>();
   constructor(
     readonly file: SourceFile,
     readonly path: string[],
-    readonly parent?: Env,
+    override readonly parent?: Env,
     readonly kind: 'model' | 'layer' | 'block' = 'block',
-  ) {}
-  lookup(name: string): EVal | undefined {
-    return this.vars.get(name) ?? this.parent?.lookup(name);
-  }
-  owner(name: string): Env | undefined {
-    return this.vars.has(name) ? this : this.parent?.owner(name);
-  }
-  names(): string[] {
-    return [...this.vars.keys(), ...(this.parent?.names() ?? [])];
+  ) {
+    super(parent);
   }
   get fnKind(): 'model' | 'layer' {
     return this.kind === 'block' ? this.parent!.fnKind : this.kind;
@@ -201,7 +195,8 @@ export class Elaborator {
       this.scopeName = env.path.length ? env.path.join('.') : undefined;
       const r = this.guard(() => this.stmt(s, env) ?? POISON);
       // a declaration that failed still declares its name, so later uses do not pile up errors
-      if ((s.kind === 'input' || s.kind === 'param' || s.kind === 'let') && !env.vars.has(s.name.name)) env.vars.set(s.name.name, POISON);
+      const declared = declaredName(s);
+      if (declared && !env.vars.has(declared.name)) env.vars.set(declared.name, POISON);
       if (s.kind === 'return') ret = r;
     }
     return ret;
@@ -298,7 +293,7 @@ export class Elaborator {
 
   /** Evaluates a size expression; an unknown name is a symbol the plan binds. */
   private dim(e: A.Expr, env: Env): Dim {
-    if (e.kind === 'name' && !env.lookup(e.name) && !this.scope(env.file).has(e.name)) {
+    if (e.kind === 'name' && isFreeSize(e.name, env, env.file, this.program)) {
       this.usedSymbols.add(e.name);
       const bound = this.opts.binds.get(e.name);
       if (bound === undefined && this.opts.mode === 'lower') this.fail('FLX5003', e.span, `size \`${e.name}\` is not bound`, `bind it in the plan, e.g. \`bind: { ${e.name}: 8 }\``);
@@ -353,11 +348,10 @@ export class Elaborator {
   }
 
   private lookup(name: string, span: Span, env: Env): EVal {
-    const v = env.lookup(name);
-    if (v) return v;
-    const ref = this.scope(env.file).get(name);
-    if (ref) return { kind: 'decl', ref };
-    if (BUILTINS[name] || INITS[name]) this.fail('FLX3004', span, `\`${name}\` is a function; call it: \`${name}(…)\``);
+    const r = resolveName(name, env, env.file, this.program);
+    if (r.kind === 'local') return r.value;
+    if (r.kind === 'decl') return { kind: 'decl', ref: r.ref };
+    if (r.kind === 'builtin') this.fail('FLX3004', span, `\`${name}\` is a function; call it: \`${name}(…)\``);
     if (this.opts.binds.has(name)) {
       this.usedSymbols.add(name);
       return { kind: 'num', n: this.opts.binds.get(name)! };
@@ -420,13 +414,14 @@ export class Elaborator {
   private call(e: A.Expr & { kind: 'call' }, env: Env): EVal {
     if (e.callee.kind !== 'name') this.fail('FLX3030', e.callee.span, 'only layers and built-in functions can be called');
     const name = e.callee.name;
-    const local = env.lookup(name);
-    const ref = local ? undefined : this.scope(env.file).get(name);
-    if (ref?.decl.kind === 'layer') return this.callLayer(ref, e, env);
-    if (ref) this.fail('FLX3030', e.callee.span, `\`${name}\` is a ${ref.decl.kind}, not a layer; only layers can be called inside a model`);
-    const bi = BUILTINS[name];
+    const r = resolveName(name, env, env.file, this.program);
+    if (r.kind === 'local' && r.value.kind === 'poison') return POISON;
+    if (r.kind === 'local') this.fail('FLX3030', e.callee.span, `\`${name}\` is ${describe(r.value)} defined in this body, not a layer or function`);
+    if (r.kind === 'decl' && r.ref.decl.kind === 'layer') return this.callLayer(r.ref, e, env);
+    if (r.kind === 'decl') this.fail('FLX3030', e.callee.span, `\`${name}\` is a ${r.ref.decl.kind}, not a layer; only layers can be called inside a model`);
+    const bi = r.kind === 'builtin' ? BUILTINS[name] : undefined;
     if (!bi) {
-      if (INITS[name]) this.fail('FLX3004', e.span, `\`${name}(…)\` initialises a parameter: write \`param w: f32[…] = ${name}(…)\``);
+      if (r.kind === 'builtin') this.fail('FLX3004', e.span, `\`${name}(…)\` initialises a parameter: write \`param w: f32[…] = ${name}(…)\``);
       const candidates = [...Object.keys(BUILTINS), ...[...this.scope(env.file).values()].filter((d) => d.decl.kind === 'layer').map((d) => d.decl.name.name)];
       this.fail('FLX2010', e.callee.span, `unknown layer or function \`${name}\``, didYouMean(name, candidates));
     }
@@ -635,7 +630,7 @@ export class Elaborator {
     if (ell < 0 ? shape.length !== t.dims.length : shape.length < pre.length + post.length) mismatch(`rank ${shape.length} is not ${ell < 0 ? t.dims.length : `at least ${pre.length + post.length}`}`);
     const pairs: [A.Expr, Dim][] = [...pre.map((d, i) => [d as A.Expr, shape[i]!] as [A.Expr, Dim]), ...post.map((d, i) => [d as A.Expr, shape[shape.length - post.length + i]!] as [A.Expr, Dim])];
     for (const [d, actual] of pairs) {
-      if (d.kind === 'name' && !env.lookup(d.name) && !this.scope(env.file).has(d.name)) {
+      if (d.kind === 'name' && isFreeSize(d.name, env, env.file, this.program)) {
         env.vars.set(d.name, fromDim(actual));
         continue;
       }
