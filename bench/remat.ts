@@ -47,7 +47,7 @@ const L = opt('--chain');
 if (L !== undefined) {
   const S = opt('--slots') ?? 2;
   const r = chain(L, S);
-  if (json) process.stdout.write(JSON.stringify({ forward_steps: r.forward_steps, peak_slots: r.peak_slots, schedule: r.schedule }) + '\n');
+  if (json) process.stdout.write(`${JSON.stringify({ forward_steps: r.forward_steps, peak_slots: r.peak_slots, schedule: r.schedule })}\n`);
   else {
     console.log(`chain of ${L} steps, ${S} slots: ${r.forward_steps} forward steps (Griewank's closed form: ${r.closed_form}), peak ${r.peak_slots} slots, solved in ${r.solve_ms.toFixed(1)} ms`);
     console.log(r.schedule.join('\n'));

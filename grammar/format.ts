@@ -202,7 +202,7 @@ function print(text: string, tokens: IToken[], { starts, broken, tight }: Layout
     if (!isComment) prevCode = t;
   }
   out.push(line.trimEnd());
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 /**

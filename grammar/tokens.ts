@@ -30,7 +30,7 @@ export const False = keyword('false');
 /** Element types of tensors. */
 export const DTYPES = ['f64', 'f32', 'f16', 'bf16', 'i64', 'i32', 'i8', 'u8'] as const;
 export type DTypeName = (typeof DTYPES)[number];
-export const DType = createToken({ name: 'DType', pattern: /(?:f64|f32|f16|bf16|i64|i32|i8|u8)\b(?=[ \t]*[\[(])/, longer_alt: Identifier, start_chars_hint: ["f", "b", "i", "u"] });
+export const DType = createToken({ name: 'DType', pattern: /(?:f64|f32|f16|bf16|i64|i32|i8|u8)\b(?=[ \t]*[[(])/, longer_alt: Identifier, start_chars_hint: ["f", "b", "i", "u"] });
 
 export const NumberLit = createToken({ name: 'NumberLit', pattern: /(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?/ });
 export const StringLit = createToken({ name: 'StringLit', pattern: /"(?:[^"\\\n\r]|\\.)*"/ });

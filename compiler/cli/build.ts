@@ -126,8 +126,8 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
   const kernelFiles = new Map<string, string>();
   for (const b of [built, forward]) for (const k of b?.plan.kernels ?? []) kernelFiles.set(k.file, b!.sources.get(k.name)!);
   const files: [string, string][] = [
-    ['plan.json', JSON.stringify(plan, null, 2) + '\n'],
-    ...(forwardPlan ? [['forward.json', JSON.stringify(forwardPlan, null, 2) + '\n'] as [string, string]] : []),
+    ['plan.json', `${JSON.stringify(plan, null, 2)}\n`],
+    ...(forwardPlan ? [['forward.json', `${JSON.stringify(forwardPlan, null, 2)}\n`] as [string, string]] : []),
     ...[...kernelFiles].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
     ...driver.files,
     ['report.txt', planReport(plan, r.program.entry.path, forwardPlan, r.module.checkpoint)],

@@ -18,7 +18,7 @@ export interface FmtOptions {
 export function fmtCommand(files: string[], o: FmtOptions): void {
   const color = !process.env['NO_COLOR'] && process.stderr.isTTY === true;
   const report = (ds: Diagnostic[], text: string) => {
-    for (const d of ds) process.stderr.write(render(d, () => text, color) + '\n\n');
+    for (const d of ds) process.stderr.write(`${render(d, () => text, color)}\n\n`);
   };
   if (o.stdin) {
     if (files.length) usage('--stdin formats standard input; give no files with it');

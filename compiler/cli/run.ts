@@ -83,7 +83,7 @@ export async function runCommand(file: string, o: { plan?: string; backend: stri
     Object.assign(metrics, await graphAccuracies(r, trainer, r.module));
     if (config.data && lossName) Object.assign(metrics, await validationLoss(r, trainer, lossName));
     const sample = o.sample && config.data ? await sampleText(r, trainer, config, o.sample) : undefined;
-    if (o.json) process.stdout.write(JSON.stringify({ metrics, losses, ...(sample !== undefined ? { sample } : {}) }, null, 2) + '\n');
+    if (o.json) process.stdout.write(`${JSON.stringify({ metrics, losses, ...(sample !== undefined ? { sample } : {}) }, null, 2)}\n`);
     else {
       for (const [k, v] of Object.entries(metrics)) process.stdout.write(`${k}: ${Number(v.toFixed(4))}\n`);
       if (sample !== undefined) process.stdout.write(`sample:\n${sample}\n`);

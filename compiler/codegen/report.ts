@@ -21,5 +21,5 @@ export function planReport(plan: Plan, source: string, forward?: Plan, checkpoin
   for (const k of plan.kernels) lines.push(`  ${k.name.padEnd(28)} ${k.ops.join(', ')}`);
   lines.push('', 'buffers (offset, bytes, role, dtype[shape], name)');
   for (const b of plan.buffers) lines.push(`  ${String(b.offset).padStart(10)} ${String(b.bytes).padStart(10)}  ${b.role.padEnd(5)} ${`${b.dtype}[${b.shape.join(',')}]`.padEnd(18)} ${b.name}`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

@@ -164,7 +164,7 @@ function markdownInjection(): object {
 
 /** The files `npm run gen:grammar` writes, by path from the repository root. */
 export function grammarFiles(): Record<string, string> {
-  const json = (o: object) => JSON.stringify(o, null, 2) + '\n';
+  const json = (o: object) => `${JSON.stringify(o, null, 2)}\n`;
   return {
     'grammar/flex.tmLanguage.json': json(textmateGrammar()),
     'editors/vscode/syntaxes/flex.tmLanguage.json': json(textmateGrammar()),

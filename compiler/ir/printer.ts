@@ -43,5 +43,5 @@ export function printModule(m: Module): string {
   for (const o of m.outputs) lines.push(`  output ${JSON.stringify(o.name)} = ${ref(o.value)}`);
   for (const u of m.updates) lines.push(`  update ${JSON.stringify(u.target)} = ${ref(u.value)}`);
   lines.push('}');
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

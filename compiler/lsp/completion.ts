@@ -124,7 +124,7 @@ export function completion(ws: Workspace, path: string, pos: Position): Completi
 function callItems(tokens: IToken[], open: IToken, scope: DeclRef[], prevName: string | undefined): CompletionItem[] {
   if (prevName !== 'LParen' && prevName !== 'Comma') return [];
   const callee = tokens[tokens.indexOf(open) - 1];
-  if (!callee || callee.tokenType.name !== 'Identifier') return [];
+  if (callee?.tokenType.name !== 'Identifier') return [];
   // the arguments before the cursor: positional ones take the first parameters, named ones theirs
   const given = new Set<string>();
   let positional = 0;

@@ -7,7 +7,7 @@ import { docAbove, headerOf, sourceOf } from './source-text.ts';
 import { symbolAt, type Def } from './symbols.ts';
 import type { Workspace } from './workspace.ts';
 
-const code = (s: string) => '```flex\n' + s + '\n```';
+const code = (s: string) => `\`\`\`flex\n${s}\n\`\`\``;
 const VALUE_KINDS = new Set(['param', 'input', 'weight', 'let', 'loop']);
 const KEYWORD = { input: 'input', weight: 'param', let: 'let', loop: 'repeat … as', param: '(parameter)' } as Record<string, string>;
 
@@ -55,7 +55,7 @@ function describeDef(ws: Workspace, a: NonNullable<ReturnType<Workspace['analyze
   if (def.kind === 'part') {
     const d = def.node as A.ComponentDecl;
     const fields = d.fields.map((f) => `${f.key.name}: ${sourceOf(def.file, f.value.span)}`);
-    return code(`${d.what.name} ${d.name.name}`) + `\n\n${fields.join(' · ')}` + doc(d.span.line) + (def.file !== a.file ? `\n\nfrom \`${def.file.path}\`` : '');
+    return `${code(`${d.what.name} ${d.name.name}`)}\n\n${fields.join(' · ')}${doc(d.span.line)}${def.file !== a.file ? `\n\nfrom \`${def.file.path}\`` : ''}`;
   }
   if (def.kind === 'item') return code(sourceOf(def.file, (def.node as A.GraphItem).span));
   if (!VALUE_KINDS.has(def.kind)) return code(def.name);

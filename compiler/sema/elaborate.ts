@@ -124,7 +124,7 @@ export class Elaborator {
       const g = this.scope(ref.file).get(m.on.graph.name);
       // a graph that fails still declares its name, so its uses raise nothing more
       env.vars.set(m.on.name.name, POISON);
-      if (!g || g.decl.kind !== 'graph') this.report(diag('FLX2010', m.on.graph.span, `unknown graph \`${m.on.graph.name}\``, didYouMean(m.on.graph.name, [...this.scope(ref.file).values()].filter((d) => d.decl.kind === 'graph').map((d) => d.decl.name.name))));
+      if (g?.decl.kind !== 'graph') this.report(diag('FLX2010', m.on.graph.span, `unknown graph \`${m.on.graph.name}\``, didYouMean(m.on.graph.name, [...this.scope(ref.file).values()].filter((d) => d.decl.kind === 'graph').map((d) => d.decl.name.name))));
       else {
         try {
           const spec = graphSpecOf(g.decl as A.GraphDecl, g.file);
@@ -276,7 +276,7 @@ export class Elaborator {
   private initializer(e: A.Expr, env: Env): Attrs {
     if (e.kind !== 'call' || e.callee.kind !== 'name' || !INITS[e.callee.name]) {
       const name = e.kind === 'call' && e.callee.kind === 'name' ? e.callee.name : undefined;
-      this.fail('FLX3004', e.span, 'a parameter initializer must be one of ' + Object.keys(INITS).map((k) => `${k}(…)`).join(', '), name ? didYouMean(name, Object.keys(INITS)) : undefined);
+      this.fail('FLX3004', e.span, `a parameter initializer must be one of ${Object.keys(INITS).map((k) => `${k}(…)`).join(', ')}`, name ? didYouMean(name, Object.keys(INITS)) : undefined);
     }
     const spec = INITS[e.callee.name]!;
     const args = this.bindArgs(e.callee.name, spec.params, e.args, env, e.span);
@@ -477,7 +477,7 @@ export class Elaborator {
   }
 
   private graphTensor(g: EVal & { kind: 'graph' }, feed: string, span: Span): Value {
-    let data;
+    let data: ReturnType<typeof loadGraph>;
     try {
       data = loadGraph(g.spec);
     } catch (err) {

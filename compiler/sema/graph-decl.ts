@@ -25,7 +25,7 @@ export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
     return p;
   };
   const nodesItem = items.get('nodes');
-  if (!nodesItem?.value || nodesItem.value.kind !== 'number' || !Number.isInteger(nodesItem.value.value) || nodesItem.value.value <= 0)
+  if (nodesItem?.value?.kind !== 'number' || !Number.isInteger(nodesItem.value.value) || nodesItem.value.value <= 0)
     fail('FLX4005', (nodesItem ?? g).span, `graph \`${g.name.name}\` needs \`nodes: N\`, a positive whole number`);
   const nodes = nodesItem.value.value;
   const size = (e: A.Expr | { kind: 'ellipsis'; span: Span }): number => {
@@ -34,14 +34,14 @@ export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
     return fail('FLX3004', e.span, 'a graph size is a whole number or `nodes`');
   };
   const call = (e: A.Expr | undefined, what: string, names: string[]): A.Expr & { kind: 'call' } => {
-    if (!e || e.kind !== 'call' || e.callee.kind !== 'name' || !names.includes(e.callee.name))
+    if (e?.kind !== 'call' || e.callee.kind !== 'name' || !names.includes(e.callee.name))
       fail('FLX4005', e?.span ?? g.span, `${what} is loaded with ${names.map((n) => `\`from ${n}(…)\``).join(' or ')}`);
     return e;
   };
   const spec: GraphSpec = { name: g.name.name, nodes };
   const feat = items.get('features');
   if (feat) {
-    if (!feat.type || feat.type.dims.length !== 2 || feat.type.dtype !== 'f32') fail('FLX4005', feat.span, 'features need a type `f32[nodes, F]`');
+    if (feat.type?.dims.length !== 2 || feat.type.dtype !== 'f32') fail('FLX4005', feat.span, 'features need a type `f32[nodes, F]`');
     const [rows, dim] = feat.type.dims.map(size) as [number, number];
     if (rows !== nodes) fail('FLX3002', feat.type.span, `features have ${rows} rows but the graph has ${nodes} nodes`);
     const src = call(feat.from, 'features', ['csr', 'dense']);

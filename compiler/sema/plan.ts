@@ -123,7 +123,7 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
   if (on) {
     const name = nameOf(on.value);
     const ref = name ? scope.get(name) : undefined;
-    if (!ref || ref.decl.kind !== 'hardware')
+    if (ref?.decl.kind !== 'hardware')
       out.push(diag('FLX2010', on.value.span, name ? `unknown hardware \`${name}\`` : 'expected a hardware name', name ? didYouMean(name, [...scope.values()].filter((d) => d.decl.kind === 'hardware').map((d) => d.decl.name.name)) : undefined));
     else hardware = name;
   }
@@ -220,7 +220,7 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
     const v = df.value;
     const path = v.kind === 'call' && nameOf(v.callee) === 'text' ? v.args.find((a) => !a.name)?.value : undefined;
     const split = v.kind === 'call' ? v.args.find((a) => a.name?.name === 'split')?.value : undefined;
-    if (!path || path.kind !== 'string') bad(v, '`data` is `text("file.txt", split: 0.9)`: a character-level corpus for the inputs `tokens` and `targets`');
+    if (path?.kind !== 'string') bad(v, '`data` is `text("file.txt", split: 0.9)`: a character-level corpus for the inputs `tokens` and `targets`');
     else if (split && (split.kind !== 'number' || !(split.value > 0 && split.value < 1))) bad(split, '`split` is the training fraction, between 0 and 1');
     else {
       const file = resolve(dirname(file0.abs), path.value);
@@ -346,6 +346,6 @@ function parseOptimizer(e: A.Expr, bad: Bad): OptimizerConfig | undefined {
 
 /** `*` matches within one name segment, `**` across segments. */
 export function globMatch(pattern: string, name: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*\*/g, '\u0000').replace(/\*/g, '[^.]*').replace(/\u0000/g, '.*')}$`);
+  const re = new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*\*/g, '\uE000').replace(/\*/g, '[^.]*').replace(/\uE000/g, '.*')}$`);
   return re.test(name);
 }

@@ -13,7 +13,7 @@ function activate(context) {
     documentSelector: [{ scheme: 'file', language: 'flex' }, { scheme: 'untitled', language: 'flex' }],
     synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher('**/*.flex') },
   });
-  context.subscriptions.push({ dispose: () => client && client.stop() });
+  context.subscriptions.push({ dispose: () => client?.stop() });
   return client.start();
 }
 

@@ -34,7 +34,7 @@ function squeezed(text: string): string {
     out += t.image;
     prev = t;
   }
-  return out + '\n';
+  return `${out}\n`;
 }
 
 function formatted(text: string): string {

@@ -106,22 +106,22 @@ describe('language server handlers', () => {
   it('completion: declaration keywords at the top, a body\'s names and ops, named arguments, plan fields and values, hardware parts, initialisers, imports', () => {
     const c = (src: string) => labels(completion(open(src).ws, open(src).path, open(src).pos));
     expect(c(`${MARK}`)).toEqual(expect.arrayContaining(['layer', 'model', 'plan', 'hardware', 'import', 'gpu']));
-    const body = c('import { Mlp } from "std/nn"\nmodel M(d: 8) {\n  input x: f32[B, d]\n  let h = relu(x)\n  ' + MARK + '\n}\n');
+    const body = c(`import { Mlp } from "std/nn"\nmodel M(d: 8) {\n  input x: f32[B, d]\n  let h = relu(x)\n  ${MARK}\n}\n`);
     expect(body).toEqual(expect.arrayContaining(['let', 'output', 'repeat', 'x', 'h', 'd', 'Mlp', 'relu', 'softmax']));
-    const named = c('import { Mlp } from "std/nn"\nmodel M {\n  input x: f32[B, 8]\n  output y = Mlp(x, ' + MARK + ')\n}\n');
+    const named = c(`import { Mlp } from "std/nn"\nmodel M {\n  input x: f32[B, 8]\n  output y = Mlp(x, ${MARK})\n}\n`);
     expect(named).toContain('hidden:');
     expect(named).not.toContain('x:');
-    expect(c('plan p {\n  model: M\n  ' + MARK + '\n}\n')).toEqual(expect.arrayContaining(['checkpoint', 'memory', 'task', 'bind']));
-    expect(c('plan p {\n  checkpoint: ' + MARK + '\n}\n')).toEqual(expect.arrayContaining(['auto', 'sqrt', 'none']));
-    expect(c('plan p {\n  fuse: [elementwise, ' + MARK + '\n}\n')).toEqual(['elementwise', 'moe']);
-    expect(c('model M { input x: f32[2] output y = x }\nplan p {\n  model: ' + MARK + '\n}\n')).toEqual(['M']);
-    expect(c('import { rtx4090, a100_80g, pcie4 } from "std/hardware"\nhardware H {\n  gpu: ' + MARK + '\n}\n')).toEqual(expect.arrayContaining(['rtx4090', 'a100_80g']));
-    expect(c('import { rtx4090, pcie4 } from "std/hardware"\nhardware H {\n  gpu: ' + MARK + '\n}\n')).not.toContain('pcie4');
-    expect(c('import { rtx4090, pcie4 } from "std/hardware"\nhardware H {\n  gpu: rtx4090\n  link gpu <-> host: ' + MARK + '\n}\n')).toEqual(['pcie4']);
-    expect(c('gpu g {\n  ' + MARK + '\n}\n')).toEqual(expect.arrayContaining(['memory', 'bandwidth', 'bf16']));
-    expect(c('model M {\n  param w: f32[2, 2] = ' + MARK + '\n}\n')).toEqual(expect.arrayContaining(['normal', 'glorot', 'zeros']));
-    expect(c('import { ' + MARK + ' } from "std/nn"\n')).toEqual(expect.arrayContaining(['Linear', 'LayerNorm', 'Mlp']));
-    expect(c('// a comment ' + MARK + '\n')).toEqual([]);
+    expect(c(`plan p {\n  model: M\n  ${MARK}\n}\n`)).toEqual(expect.arrayContaining(['checkpoint', 'memory', 'task', 'bind']));
+    expect(c(`plan p {\n  checkpoint: ${MARK}\n}\n`)).toEqual(expect.arrayContaining(['auto', 'sqrt', 'none']));
+    expect(c(`plan p {\n  fuse: [elementwise, ${MARK}\n}\n`)).toEqual(['elementwise', 'moe']);
+    expect(c(`model M { input x: f32[2] output y = x }\nplan p {\n  model: ${MARK}\n}\n`)).toEqual(['M']);
+    expect(c(`import { rtx4090, a100_80g, pcie4 } from "std/hardware"\nhardware H {\n  gpu: ${MARK}\n}\n`)).toEqual(expect.arrayContaining(['rtx4090', 'a100_80g']));
+    expect(c(`import { rtx4090, pcie4 } from "std/hardware"\nhardware H {\n  gpu: ${MARK}\n}\n`)).not.toContain('pcie4');
+    expect(c(`import { rtx4090, pcie4 } from "std/hardware"\nhardware H {\n  gpu: rtx4090\n  link gpu <-> host: ${MARK}\n}\n`)).toEqual(['pcie4']);
+    expect(c(`gpu g {\n  ${MARK}\n}\n`)).toEqual(expect.arrayContaining(['memory', 'bandwidth', 'bf16']));
+    expect(c(`model M {\n  param w: f32[2, 2] = ${MARK}\n}\n`)).toEqual(expect.arrayContaining(['normal', 'glorot', 'zeros']));
+    expect(c(`import { ${MARK} } from "std/nn"\n`)).toEqual(expect.arrayContaining(['Linear', 'LayerNorm', 'Mlp']));
+    expect(c(`// a comment ${MARK}\n`)).toEqual([]);
   });
 
   it('outline, folding and formatting', () => {
@@ -170,4 +170,3 @@ describe('language server handlers', () => {
   }, 300_000);
 });
 
-export { pathToFileURL };

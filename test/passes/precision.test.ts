@@ -20,6 +20,7 @@ describe('precision', () => {
   it('rounds to bfloat16 and IEEE half to nearest even, as the hardware stores them', () => {
     expect(roundBf16(1 + 2 ** -8)).toBe(1); // a tie: to even
     expect(roundBf16(1 + 3 * 2 ** -8)).toBe(1 + 2 ** -6);
+    // biome-ignore lint/suspicious/noApproximativeNumericConstant: a value near π on purpose
     expect(roundBf16(3.14159)).toBe(3.140625);
     expect(roundF16(1 + 2 ** -11)).toBe(1); // a tie: to even
     expect(roundF16(1 + 3 * 2 ** -11)).toBe(1 + 2 ** -9);

@@ -17,6 +17,7 @@ interface Unary {
 
 export const UNARY: Record<string, Unary> = {
   neg: { f: (x) => -x, flops: 1, grad: (b, _v, dy) => b.op('neg', [dy]) },
+  // biome-ignore lint/complexity/useMathMinMax: NaN and -0 give 0, as the kernels do
   relu: { f: (x) => (x > 0 ? x : 0), flops: 1, grad: (b, v, dy) => b.op('relu_grad', [v.inputs[0]!, dy]) },
   gelu: {
     f: (x) => 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))),

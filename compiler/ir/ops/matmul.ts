@@ -31,7 +31,8 @@ export const matmulOps: OpDef[] = [
       const ta = bool(v.attrs, 'ta');
       const tb = bool(v.attrs, 'tb');
       const mm = (x: typeof v, y: typeof v, fa: boolean, fb: boolean) => bl.op('matmul', [x, y], { ...(fa && { ta: true }), ...(fb && { tb: true }) });
-      let da, db;
+      let da: typeof v;
+      let db: typeof v;
       if (!ta && !tb) [da, db] = [mm(dy, b, false, true), mm(a, dy, true, false)];
       else if (!ta && tb) [da, db] = [mm(dy, b, false, false), mm(dy, a, true, false)];
       else if (ta && !tb) [da, db] = [mm(b, dy, false, true), mm(a, dy, false, false)];
