@@ -8,12 +8,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const REPEAT = Number(process.env['BENCH_REPEAT'] ?? 3);
-const files = readdirSync('examples').filter((f) => f.endsWith('.flex')).map((f) => join('examples', f));
+const files = readdirSync('examples')
+  .filter((f) => f.endsWith('.flex'))
+  .map((f) => join('examples', f));
 spawnSync('npm', ['run', 'build'], { stdio: 'ignore' });
 
 function run(cache: string): number {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, ['bin/flexc.mjs', 'check', ...files], { encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: cache } });
+  const r = spawnSync(process.execPath, ['bin/flexc.mjs', 'check', ...files], {
+    encoding: 'utf8',
+    env: { ...process.env, XDG_CACHE_HOME: cache },
+  });
   if (r.status !== 0) throw new Error(`flexc check failed: ${r.stderr.trim().split('\n')[0]}`);
   return (performance.now() - t0) / 1000;
 }

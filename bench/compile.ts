@@ -14,8 +14,11 @@ const REPEAT = Number(process.env['BENCH_REPEAT'] ?? 5);
 function measure(depth: number): { ms: number; values: number; passes: Record<string, number> } {
   const plan = /plan gpt2_small \{[\s\S]*?\n\}/.exec(base)?.[0];
   const budget = plan && /memory: \{ gpu: (\d+) GiB \}/.exec(plan);
-  if (!plan || !budget) throw new Error(`${FILE} no longer has the plan gpt2_small with a memory budget in GiB that this bench scales`);
-  const scaled = plan.replace('model: Gpt\n', `model: Gpt(depth: ${depth})\n`).replace(budget[0], `memory: { gpu: ${(Number(budget[1]) * depth) / 12} GiB }`);
+  if (!plan || !budget)
+    throw new Error(`${FILE} no longer has the plan gpt2_small with a memory budget in GiB that this bench scales`);
+  const scaled = plan
+    .replace('model: Gpt\n', `model: Gpt(depth: ${depth})\n`)
+    .replace(budget[0], `memory: { gpu: ${(Number(budget[1]) * depth) / 12} GiB }`);
   const text = base.replace(plan, scaled);
   const read = (p: string) => (p === abs ? text : readFileSync(p, 'utf8'));
   let best = Infinity;
@@ -41,8 +44,21 @@ const small = measure(12);
 const deep = measure(192);
 const fmt = (x: number) => x.toFixed(1).padStart(8);
 console.log(`flexc compile time (check + lower + autodiff + optimizer + dce), best of ${REPEAT}`);
-console.log(`model                      ops in IR    total ms   ${Object.keys(small.passes).map((p) => p.padStart(10)).join(' ')}`);
-for (const [name, r] of [['GPT-2 small (12 layers)', small], ['GPT-2 x16 (192 layers)', deep]] as const)
-  console.log(`${name.padEnd(26)} ${String(r.values).padStart(8)}  ${fmt(r.ms)}   ${Object.values(r.passes).map((ms) => fmt(ms).padStart(10)).join(' ')}`);
+console.log(
+  `model                      ops in IR    total ms   ${Object.keys(small.passes)
+    .map((p) => p.padStart(10))
+    .join(' ')}`,
+);
+for (const [name, r] of [
+  ['GPT-2 small (12 layers)', small],
+  ['GPT-2 x16 (192 layers)', deep],
+] as const)
+  console.log(
+    `${name.padEnd(26)} ${String(r.values).padStart(8)}  ${fmt(r.ms)}   ${Object.values(r.passes)
+      .map((ms) => fmt(ms).padStart(10))
+      .join(' ')}`,
+  );
 console.log(`ratio deep/small: ${(deep.ms / small.ms).toFixed(2)} (16x the layers; linear growth is 16)`);
-console.log(`ms per 1000 ops: small ${((small.ms / small.values) * 1000).toFixed(2)}, deep ${((deep.ms / deep.values) * 1000).toFixed(2)}`);
+console.log(
+  `ms per 1000 ops: small ${((small.ms / small.values) * 1000).toFixed(2)}, deep ${((deep.ms / deep.values) * 1000).toFixed(2)}`,
+);

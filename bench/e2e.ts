@@ -29,7 +29,8 @@ const other = await webgpuTrainer(r.module, r.lowered.config, graphs, { deviceCl
 rows.push([other.backend, await measure(other)]);
 rows.push(['cpu reference interpreter', await measure(cpuTrainer(r.module, r.lowered.config, graphs))]);
 console.log(`GCN on Cora (2708 nodes, 1433 features, hidden 16), ${EPOCHS} training epochs after one warm-up`);
-for (const [name, m] of rows) console.log(`  ${name.padEnd(84)} ${m.eps.toFixed(2).padStart(7)} epochs/s  (loss ${m.loss.toFixed(4)})`);
+for (const [name, m] of rows)
+  console.log(`  ${name.padEnd(84)} ${m.eps.toFixed(2).padStart(7)} epochs/s  (loss ${m.loss.toFixed(4)})`);
 console.log(`  ratio webgpu (chosen kernels)/cpu reference: ${(rows[0]![1].eps / rows[2]![1].eps).toFixed(2)}`);
 console.log(`  ratio chosen/other kernel class: ${(rows[0]![1].eps / rows[1]![1].eps).toFixed(2)}`);
 process.exit(0);

@@ -40,8 +40,19 @@ export function checkProgram(path: string, opts: LoadOptions & { budgets?: boole
     lowered.set(decl, low.lowered);
     const { config, forward } = low.lowered;
     // a GPU budget is a promise: check that some schedule keeps it, on steps small enough to schedule interactively
-    if (opts.budgets && config.memory.gpu !== undefined && config.task.kind === 'train' && forward.values.length <= CHECK_BUDGET_VALUES)
-      diagnostics.push(...budgetCache(checked.program, decl.name.name, () => pipelinePlan(decl, copyModule(forward), config, { feasibility: true }).diagnostics));
+    if (
+      opts.budgets &&
+      config.memory.gpu !== undefined &&
+      config.task.kind === 'train' &&
+      forward.values.length <= CHECK_BUDGET_VALUES
+    )
+      diagnostics.push(
+        ...budgetCache(
+          checked.program,
+          decl.name.name,
+          () => pipelinePlan(decl, copyModule(forward), config, { feasibility: true }).diagnostics,
+        ),
+      );
   }
   return { ...checked, diagnostics: sortDiagnostics(diagnostics), lowered };
 }
@@ -53,7 +64,10 @@ function compilerIdentity(): string | null {
   const self = fileURLToPath(import.meta.url);
   if (self.endsWith('.ts')) return (compilerHash = null);
   const h = createHash('sha256');
-  for (const f of readdirSync(dirname(self)).filter((n) => n.endsWith('.mjs')).sort()) h.update(f).update(readFileSync(join(dirname(self), f)));
+  for (const f of readdirSync(dirname(self))
+    .filter((n) => n.endsWith('.mjs'))
+    .sort())
+    h.update(f).update(readFileSync(join(dirname(self), f)));
   return (compilerHash = h.digest('hex'));
 }
 
@@ -67,8 +81,13 @@ function budgetCache(program: Program, plan: string, run: () => Diagnostic[]): D
   if (identity === null) return run();
   const h = createHash('sha256').update(identity).update(plan);
   // display paths too: diagnostics name files as the user sees them
-  for (const f of [...program.files.values()].sort((a, b) => (a.abs < b.abs ? -1 : 1))) h.update(f.abs).update('\0').update(f.path).update('\0').update(f.text).update('\0');
-  const dir = join(process.env['XDG_CACHE_HOME'] || (homedir() ? join(homedir(), '.cache') : tmpdir()), 'flexc', 'budgets');
+  for (const f of [...program.files.values()].sort((a, b) => (a.abs < b.abs ? -1 : 1)))
+    h.update(f.abs).update('\0').update(f.path).update('\0').update(f.text).update('\0');
+  const dir = join(
+    process.env['XDG_CACHE_HOME'] || (homedir() ? join(homedir(), '.cache') : tmpdir()),
+    'flexc',
+    'budgets',
+  );
   const file = join(dir, `${h.digest('hex')}.json`);
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as Diagnostic[];
@@ -85,4 +104,3 @@ function budgetCache(program: Program, plan: string, run: () => Diagnostic[]): D
     return ds;
   }
 }
-

@@ -32,6 +32,9 @@ export function compile(path: string, planName?: string, opts: LoadOptions & Pip
   const low = lowering.lowered;
   const r = pipelinePlan(sel.plan, copyModule(low.forward), low.config, opts);
   if (!r.module) return { program, diagnostics: r.diagnostics, plan };
-  const decode = (low.decode ?? []).map((d) => ({ context: d.context, module: pipelinePlan(sel.plan!, copyModule(d.forward), low.config).module! }));
+  const decode = (low.decode ?? []).map((d) => ({
+    context: d.context,
+    module: pipelinePlan(sel.plan!, copyModule(d.forward), low.config).module!,
+  }));
   return { program, diagnostics: [], plan, lowered: low, module: r.module, ...(decode.length ? { decode } : {}) };
 }

@@ -7,17 +7,35 @@ import type { PlanConfig } from './sema/plan.ts';
 import { fmtBytes } from './sema/units.ts';
 
 /** Runs the pass pipeline on a plan's forward module; a GPU budget no schedule meets is FLX4010 at the plan's `memory`. */
-export function pipelinePlan(decl: A.PlanDecl, forward: Module, config: PlanConfig, opts: PipelineOptions & { feasibility?: boolean } = {}): { module?: Module; diagnostics: Diagnostic[] } {
+export function pipelinePlan(
+  decl: A.PlanDecl,
+  forward: Module,
+  config: PlanConfig,
+  opts: PipelineOptions & { feasibility?: boolean } = {},
+): { module?: Module; diagnostics: Diagnostic[] } {
   try {
-    return { module: runPipeline(forward, { config, ...(opts.feasibility ? { feasibility: true } : {}) }, opts), diagnostics: [] };
+    return {
+      module: runPipeline(forward, { config, ...(opts.feasibility ? { feasibility: true } : {}) }, opts),
+      diagnostics: [],
+    };
   } catch (e) {
     if (!(e instanceof BudgetInfeasibleError)) throw e;
     const field = decl.fields.find((f) => f.key.name === 'memory') ?? decl.name;
     const over = `the training step needs ${e.needed} bytes (${fmtBytes(e.needed)}) with checkpoint: ${e.policy}, more than the GPU budget of ${e.budget} bytes (${fmtBytes(e.budget)})`;
     const d =
       e.autoFits !== undefined
-        ? diag('FLX4010', field.span, over, `\`checkpoint: auto\` fits the budget: ${e.autoFits} bytes (${fmtBytes(e.autoFits)})`)
-        : diag('FLX4010', field.span, `${over}; the smallest budget that works is ${e.smallest} bytes (${fmtBytes(e.smallest)})`, `give \`memory: { gpu: ${atLeast(e.smallest)} }\` or more, with \`checkpoint: auto\``);
+        ? diag(
+            'FLX4010',
+            field.span,
+            over,
+            `\`checkpoint: auto\` fits the budget: ${e.autoFits} bytes (${fmtBytes(e.autoFits)})`,
+          )
+        : diag(
+            'FLX4010',
+            field.span,
+            `${over}; the smallest budget that works is ${e.smallest} bytes (${fmtBytes(e.smallest)})`,
+            `give \`memory: { gpu: ${atLeast(e.smallest)} }\` or more, with \`checkpoint: auto\``,
+          );
     return { diagnostics: [d] };
   }
 }

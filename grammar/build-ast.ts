@@ -25,15 +25,24 @@ class AstBuilder {
 
   private span(n: CstNode | undefined): Span {
     const l = n?.location;
-    if (!l || Number.isNaN(l.startLine) || l.startLine === undefined) return { file: this.path, line: 1, column: 1, endLine: 1, endColumn: 2 };
-    return { file: this.path, line: l.startLine, column: l.startColumn ?? 1, endLine: l.endLine ?? l.startLine, endColumn: (l.endColumn ?? l.startColumn ?? 1) + 1 };
+    if (!l || Number.isNaN(l.startLine) || l.startLine === undefined)
+      return { file: this.path, line: 1, column: 1, endLine: 1, endColumn: 2 };
+    return {
+      file: this.path,
+      line: l.startLine,
+      column: l.startColumn ?? 1,
+      endLine: l.endLine ?? l.startLine,
+      endColumn: (l.endColumn ?? l.startColumn ?? 1) + 1,
+    };
   }
 
   private nodes(n: CstNode, key: string): CstNode[] {
     return (n.children[key] as CstNode[] | undefined) ?? [];
   }
   private toks(n: CstNode, key: string): IToken[] {
-    return ((n.children[key] as IToken[] | undefined) ?? []).filter((t) => !Number.isNaN(t.startOffset) && !t.isInsertedInRecovery);
+    return ((n.children[key] as IToken[] | undefined) ?? []).filter(
+      (t) => !Number.isNaN(t.startOffset) && !t.isInsertedInRecovery,
+    );
   }
   private ident(t: IToken | undefined, fallback: Span): A.Ident {
     return t ? { name: t.image, span: this.tokSpan(t) } : { name: MISSING, span: fallback };
@@ -63,14 +72,25 @@ class AstBuilder {
           decls.push(this.hardwareDecl(c));
           break;
         case 'planDecl':
-          decls.push({ kind: 'plan', name: this.ident(this.toks(c, 'Identifier')[0], this.span(c)), fields: this.fieldBlock(this.nodes(c, 'fieldBlock')[0]), span: this.span(c) });
+          decls.push({
+            kind: 'plan',
+            name: this.ident(this.toks(c, 'Identifier')[0], this.span(c)),
+            fields: this.fieldBlock(this.nodes(c, 'fieldBlock')[0]),
+            span: this.span(c),
+          });
           break;
         case 'componentDecl': {
           const ids = this.toks(c, 'Identifier');
           const link = this.toks(c, 'Link')[0];
           const what = link ?? ids[0];
           const name = link ? ids[0] : ids[1];
-          decls.push({ kind: 'component', what: this.ident(what, this.span(c)), name: this.ident(name, this.span(c)), fields: this.fieldBlock(this.nodes(c, 'fieldBlock')[0]), span: this.span(c) });
+          decls.push({
+            kind: 'component',
+            what: this.ident(what, this.span(c)),
+            name: this.ident(name, this.span(c)),
+            fields: this.fieldBlock(this.nodes(c, 'fieldBlock')[0]),
+            span: this.span(c),
+          });
           break;
         }
       }
@@ -110,7 +130,8 @@ class AstBuilder {
       body: this.block(this.nodes(n, 'block')[0]),
       span: this.span(n),
     };
-    if (this.toks(n, 'On').length) decl.on = { name: this.ident(ids[1], this.span(n)), graph: this.ident(ids[2], this.span(n)) };
+    if (this.toks(n, 'On').length)
+      decl.on = { name: this.ident(ids[1], this.span(n)), graph: this.ident(ids[2], this.span(n)) };
     return decl;
   }
 
@@ -121,7 +142,11 @@ class AstBuilder {
       const exprs = this.nodes(p, 'expr');
       const type = tt ? this.tensorType(tt) : this.expr(exprs[0]);
       const dflt = tt ? exprs[0] : exprs[1];
-      const decl: A.ParamDecl = { name: this.ident(this.toks(p, 'Identifier')[0], this.span(p)), type, span: this.span(p) };
+      const decl: A.ParamDecl = {
+        name: this.ident(this.toks(p, 'Identifier')[0], this.span(p)),
+        type,
+        span: this.span(p),
+      };
       if (dflt) decl.default = this.expr(dflt);
       return decl;
     });
@@ -136,7 +161,8 @@ class AstBuilder {
   tensorType(n: CstNode): A.TensorType {
     const dims: A.TensorType['dims'] = [];
     const items: { off: number; el: A.TensorType['dims'][number] }[] = [];
-    for (const t of this.toks(n, 'Ellipsis')) items.push({ off: t.startOffset, el: { kind: 'ellipsis', span: this.tokSpan(t) } });
+    for (const t of this.toks(n, 'Ellipsis'))
+      items.push({ off: t.startOffset, el: { kind: 'ellipsis', span: this.tokSpan(t) } });
     for (const e of this.nodes(n, 'expr')) items.push({ off: e.location?.startOffset ?? 0, el: this.expr(e) });
     items.sort((a, b) => a.off - b.off).forEach((i) => dims.push(i.el));
     return { kind: 'tensorType', dtype: this.toks(n, 'DType')[0]?.image ?? MISSING, dims, span: this.span(n) };
@@ -230,7 +256,12 @@ class AstBuilder {
     return this.nodes(n, 'field').map((f) => {
       const span = this.span(f);
       const keyTok = this.toks(f, 'Identifier')[0] ?? this.toks(f, 'StringLit')[0];
-      const key = keyTok ? { name: keyTok.tokenType.name === 'StringLit' ? unquote(keyTok.image) : keyTok.image, span: this.tokSpan(keyTok) } : { name: MISSING, span };
+      const key = keyTok
+        ? {
+            name: keyTok.tokenType.name === 'StringLit' ? unquote(keyTok.image) : keyTok.image,
+            span: this.tokSpan(keyTok),
+          }
+        : { name: MISSING, span };
       const field: A.Field = { key, value: this.expr(this.nodes(f, 'expr')[0]), span };
       const body = this.nodes(f, 'fieldBlock')[0];
       if (body) field.body = this.fieldBlock(body);
@@ -239,8 +270,11 @@ class AstBuilder {
   }
 
   expr(n: CstNode | undefined): A.Expr {
-    if (!n) return { kind: 'name', name: MISSING, span: { file: this.path, line: 1, column: 1, endLine: 1, endColumn: 2 } };
-    return this.binaryChain(n, 'mulExpr', ['Plus', 'Minus'], (m) => this.binaryChain(m, 'unaryExpr', ['Star', 'Slash', 'At'], (u) => this.unary(u)));
+    if (!n)
+      return { kind: 'name', name: MISSING, span: { file: this.path, line: 1, column: 1, endLine: 1, endColumn: 2 } };
+    return this.binaryChain(n, 'mulExpr', ['Plus', 'Minus'], (m) =>
+      this.binaryChain(m, 'unaryExpr', ['Star', 'Slash', 'At'], (u) => this.unary(u)),
+    );
   }
 
   private binaryChain(n: CstNode, childKey: string, opKeys: string[], sub: (c: CstNode) => A.Expr): A.Expr {
@@ -309,7 +343,13 @@ class AstBuilder {
     if (num) {
       const e: A.Expr = { kind: 'number', value: Number(num.image), text: num.image, span };
       const u = this.nodes(n, 'unit')[0];
-      if (u) e.unit = { name: this.toks(u, 'Identifier').map((t) => t.image).join('/'), span: this.span(u) };
+      if (u)
+        e.unit = {
+          name: this.toks(u, 'Identifier')
+            .map((t) => t.image)
+            .join('/'),
+          span: this.span(u),
+        };
       return e;
     }
     const str = this.toks(n, 'StringLit')[0];
@@ -320,7 +360,8 @@ class AstBuilder {
     if (id) return { kind: 'name', name: id.image, span };
     const fb = this.nodes(n, 'fieldBlock')[0];
     if (fb) return { kind: 'object', fields: this.fieldBlock(fb), span };
-    if (this.toks(n, 'LBracket').length) return { kind: 'list', items: this.nodes(n, 'expr').map((e) => this.expr(e)), span };
+    if (this.toks(n, 'LBracket').length)
+      return { kind: 'list', items: this.nodes(n, 'expr').map((e) => this.expr(e)), span };
     return this.expr(this.nodes(n, 'expr')[0]);
   }
 }

@@ -12,74 +12,298 @@ export interface CodeDoc {
 
 export const CODES = {
   // 1xxx: reading the text
-  FLX1001: { summary: 'unexpected character', explanation: 'The lexer met a character that starts no token of the language (flex has no `\'` strings, no `;`, no `#` comments).', example: 'model M { input x: f32[4]; output y = x }' },
-  FLX1002: { summary: 'expected a different token', explanation: 'The parser needed one token (a brace, a colon, `=`…) and found another. The caret is where it was needed.', example: 'model M { input x f32[4] }' },
-  FLX1003: { summary: 'nothing the grammar allows starts here', explanation: 'None of the alternatives the grammar has at this point matches: a keyword used as a name, a stray statement, a misspelt keyword.', example: 'model M { input layer: f32[4] }' },
-  FLX1004: { summary: 'a list needs at least one item', explanation: 'A construct that repeats (a block of items, a list) was empty or ended early.' },
-  FLX1005: { summary: 'unexpected text after a complete declaration', explanation: 'The parser finished a construct and found text it cannot attach to anything.' },
-  FLX1006: { summary: 'not a declaration', explanation: 'A file is a list of declarations: `import`, `layer`, `model`, `graph`, `hardware`, `plan` and hardware parts. A misspelt keyword gets a did-you-mean.', example: 'modle M { }' },
+  FLX1001: {
+    summary: 'unexpected character',
+    explanation:
+      "The lexer met a character that starts no token of the language (flex has no `'` strings, no `;`, no `#` comments).",
+    example: 'model M { input x: f32[4]; output y = x }',
+  },
+  FLX1002: {
+    summary: 'expected a different token',
+    explanation:
+      'The parser needed one token (a brace, a colon, `=`…) and found another. The caret is where it was needed.',
+    example: 'model M { input x f32[4] }',
+  },
+  FLX1003: {
+    summary: 'nothing the grammar allows starts here',
+    explanation:
+      'None of the alternatives the grammar has at this point matches: a keyword used as a name, a stray statement, a misspelt keyword.',
+    example: 'model M { input layer: f32[4] }',
+  },
+  FLX1004: {
+    summary: 'a list needs at least one item',
+    explanation: 'A construct that repeats (a block of items, a list) was empty or ended early.',
+  },
+  FLX1005: {
+    summary: 'unexpected text after a complete declaration',
+    explanation: 'The parser finished a construct and found text it cannot attach to anything.',
+  },
+  FLX1006: {
+    summary: 'not a declaration',
+    explanation:
+      'A file is a list of declarations: `import`, `layer`, `model`, `graph`, `hardware`, `plan` and hardware parts. A misspelt keyword gets a did-you-mean.',
+    example: 'modle M { }',
+  },
   // 2xxx: names and imports
-  FLX2000: { summary: 'cannot read the file', explanation: 'The file given on the command line, or imported, could not be read: it does not exist, is a folder, or is not readable.' },
-  FLX2001: { summary: 'cannot find an imported module', explanation: 'An import names a file that is not there. Relative imports (`./x`) are relative to the importing file; `std/…` is the standard library.', example: 'import { Linear } from "./layers"   // no layers.flex beside this file' },
-  FLX2002: { summary: 'an import leaves the project', explanation: 'Imports may not reach outside the project root (the nearest folder with flex.json, package.json or .git) or, from the standard library, outside it.' },
-  FLX2003: { summary: 'an import is neither relative nor standard', explanation: 'Import paths start with `./` or `../`, or are standard-library modules such as `std/nn`.', example: 'import { Linear } from "nn"' },
-  FLX2004: { summary: 'a name is not declared in the imported module', explanation: 'The imported file exists but declares no such name; the hint lists what it declares.', example: 'import { Liner } from "std/nn"' },
+  FLX2000: {
+    summary: 'cannot read the file',
+    explanation:
+      'The file given on the command line, or imported, could not be read: it does not exist, is a folder, or is not readable.',
+  },
+  FLX2001: {
+    summary: 'cannot find an imported module',
+    explanation:
+      'An import names a file that is not there. Relative imports (`./x`) are relative to the importing file; `std/…` is the standard library.',
+    example: 'import { Linear } from "./layers"   // no layers.flex beside this file',
+  },
+  FLX2002: {
+    summary: 'an import leaves the project',
+    explanation:
+      'Imports may not reach outside the project root (the nearest folder with flex.json, package.json or .git) or, from the standard library, outside it.',
+  },
+  FLX2003: {
+    summary: 'an import is neither relative nor standard',
+    explanation: 'Import paths start with `./` or `../`, or are standard-library modules such as `std/nn`.',
+    example: 'import { Linear } from "nn"',
+  },
+  FLX2004: {
+    summary: 'a name is not declared in the imported module',
+    explanation: 'The imported file exists but declares no such name; the hint lists what it declares.',
+    example: 'import { Liner } from "std/nn"',
+  },
   FLX2005: { summary: 'a name is declared twice', explanation: 'Two declarations of a file have the same name.' },
-  FLX2006: { summary: 'an import clashes with a declaration', explanation: 'A name is both imported and declared in the file.' },
-  FLX2010: { summary: 'unknown name', explanation: 'A name is used that no `let`, parameter, argument, declaration or import defines here.', example: 'model M { input x: f32[4] output y = relu(z) }' },
-  FLX2011: { summary: 'defined twice', explanation: 'A `let`, output, argument or field is defined again in the same scope. To give a name a new value write `x = …` without `let`.' },
-  FLX2012: { summary: 'assignment to an undefined name', explanation: '`x = …` rebinds a name that `let` defined earlier; this one was never defined.', example: 'model M { input x: f32[4] y = x output o = y }' },
+  FLX2006: {
+    summary: 'an import clashes with a declaration',
+    explanation: 'A name is both imported and declared in the file.',
+  },
+  FLX2010: {
+    summary: 'unknown name',
+    explanation: 'A name is used that no `let`, parameter, argument, declaration or import defines here.',
+    example: 'model M { input x: f32[4] output y = relu(z) }',
+  },
+  FLX2011: {
+    summary: 'defined twice',
+    explanation:
+      'A `let`, output, argument or field is defined again in the same scope. To give a name a new value write `x = …` without `let`.',
+  },
+  FLX2012: {
+    summary: 'assignment to an undefined name',
+    explanation: '`x = …` rebinds a name that `let` defined earlier; this one was never defined.',
+    example: 'model M { input x: f32[4] y = x output o = y }',
+  },
   // 3xxx: types, shapes and calls
-  FLX3001: { summary: 'shape mismatch', explanation: 'An op\'s shape rule rejects its operands (inner dimensions of a matmul, broadcasting, axes). The message gives each operand\'s type and where it came from.', example: 'model M { input x: f32[8, 16] param w: f32[12, 4] = normal(0.02) output y = x @ w }' },
-  FLX3002: { summary: 'a tensor does not have the declared shape', explanation: 'An argument, a layer\'s result or a size in a type disagrees with its declaration, or sizes that must be equal are not.' },
-  FLX3003: { summary: 'a tensor does not have the declared dtype', explanation: 'A tensor\'s element type (f32, i32, …) differs from the one its declaration states.' },
-  FLX3004: { summary: 'wrong kind of value', explanation: 'A value of one kind is used where another is needed: a number where a tensor is needed, a list that is not a list of sizes, a float index.', example: 'model M { input x: f32[4] output y = softmax(x, axis: 0.5) }' },
-  FLX3010: { summary: 'no such argument', explanation: 'A named argument is not a parameter of the layer or function called; the hint suggests the closest.' },
-  FLX3011: { summary: 'a required argument is missing', explanation: 'A layer or function is called without an argument that has no default.' },
-  FLX3012: { summary: 'too many arguments', explanation: 'A call passes more positional arguments than the callee takes.' },
-  FLX3013: { summary: 'an argument is given twice', explanation: 'The same parameter is given positionally and by name, or by name twice.' },
-  FLX3014: { summary: 'a size is not a whole number', explanation: 'A size computed by division left a remainder: d / heads with d = 48 and heads = 5. The caret is at the division; a diagnostic inside a layer also shows the calls that led there.', example: 'plan p { model: Gpt(d: 48, heads: 5) }' },
-  FLX3020: { summary: 'input or output outside a model', explanation: '`input` and `output` belong in models; a layer takes arguments and ends with `return`.' },
-  FLX3030: { summary: 'not callable', explanation: 'Only layers and built-in functions can be called in a model or layer body; models, graphs and hardware cannot.' },
+  FLX3001: {
+    summary: 'shape mismatch',
+    explanation:
+      "An op's shape rule rejects its operands (inner dimensions of a matmul, broadcasting, axes). The message gives each operand's type and where it came from.",
+    example: 'model M { input x: f32[8, 16] param w: f32[12, 4] = normal(0.02) output y = x @ w }',
+  },
+  FLX3002: {
+    summary: 'a tensor does not have the declared shape',
+    explanation:
+      "An argument, a layer's result or a size in a type disagrees with its declaration, or sizes that must be equal are not.",
+  },
+  FLX3003: {
+    summary: 'a tensor does not have the declared dtype',
+    explanation: "A tensor's element type (f32, i32, …) differs from the one its declaration states.",
+  },
+  FLX3004: {
+    summary: 'wrong kind of value',
+    explanation:
+      'A value of one kind is used where another is needed: a number where a tensor is needed, a list that is not a list of sizes, a float index.',
+    example: 'model M { input x: f32[4] output y = softmax(x, axis: 0.5) }',
+  },
+  FLX3010: {
+    summary: 'no such argument',
+    explanation: 'A named argument is not a parameter of the layer or function called; the hint suggests the closest.',
+  },
+  FLX3011: {
+    summary: 'a required argument is missing',
+    explanation: 'A layer or function is called without an argument that has no default.',
+  },
+  FLX3012: {
+    summary: 'too many arguments',
+    explanation: 'A call passes more positional arguments than the callee takes.',
+  },
+  FLX3013: {
+    summary: 'an argument is given twice',
+    explanation: 'The same parameter is given positionally and by name, or by name twice.',
+  },
+  FLX3014: {
+    summary: 'a size is not a whole number',
+    explanation:
+      'A size computed by division left a remainder: d / heads with d = 48 and heads = 5. The caret is at the division; a diagnostic inside a layer also shows the calls that led there.',
+    example: 'plan p { model: Gpt(d: 48, heads: 5) }',
+  },
+  FLX3020: {
+    summary: 'input or output outside a model',
+    explanation: '`input` and `output` belong in models; a layer takes arguments and ends with `return`.',
+  },
+  FLX3030: {
+    summary: 'not callable',
+    explanation:
+      'Only layers and built-in functions can be called in a model or layer body; models, graphs and hardware cannot.',
+  },
   FLX3040: { summary: 'a layer has no return', explanation: 'Every layer ends with `return <tensor>`.' },
-  FLX3041: { summary: 'a layer returns something other than it declares', explanation: 'The value after `return` does not match the layer\'s declared result type.' },
-  FLX3050: { summary: 'an op does not support this axis or rank', explanation: 'Some ops work on the last axis only (softmax, layernorm) or need a minimum rank (transpose); move the axis first.' },
-  FLX3051: { summary: 'no such member', explanation: 'A graph has `features`, `labels`, `nodes` and `split`; a split has `train`, `val` and `test`.' },
-  FLX3060: { summary: 'no output, or no such loss output', explanation: 'A model needs at least one `output`; a training plan\'s loss (`task: train { loss: name }`, `loss` by default) must be one of them.' },
-  FLX3061: { summary: 'the loss is not a float scalar', explanation: 'Training needs a scalar float loss; reduce a per-example loss with `mean` or `sum`.' },
-  FLX3062: { summary: 'nothing to train', explanation: 'A training plan\'s model has no parameters (or all are frozen).' },
+  FLX3041: {
+    summary: 'a layer returns something other than it declares',
+    explanation: "The value after `return` does not match the layer's declared result type.",
+  },
+  FLX3050: {
+    summary: 'an op does not support this axis or rank',
+    explanation:
+      'Some ops work on the last axis only (softmax, layernorm) or need a minimum rank (transpose); move the axis first.',
+  },
+  FLX3051: {
+    summary: 'no such member',
+    explanation: 'A graph has `features`, `labels`, `nodes` and `split`; a split has `train`, `val` and `test`.',
+  },
+  FLX3060: {
+    summary: 'no output, or no such loss output',
+    explanation:
+      "A model needs at least one `output`; a training plan's loss (`task: train { loss: name }`, `loss` by default) must be one of them.",
+  },
+  FLX3061: {
+    summary: 'the loss is not a float scalar',
+    explanation: 'Training needs a scalar float loss; reduce a per-example loss with `mean` or `sum`.',
+  },
+  FLX3062: {
+    summary: 'nothing to train',
+    explanation: "A training plan's model has no parameters (or all are frozen).",
+  },
   // 4xxx: hardware, units and memory budgets
-  FLX4001: { summary: 'a quantity of the wrong dimension', explanation: 'A field wants a size, a bandwidth, a rate or a time and got another (a bandwidth is a size per second: `900 GB/s`).', example: 'hardware H { host { memory: 64 GB/s } }' },
-  FLX4002: { summary: 'unknown unit', explanation: 'Units are B, KB, MB, GB, TB, KiB, MiB, GiB, TiB, their per-second forms, TFLOPS and s, ms, us, ns.' },
-  FLX4003: { summary: 'unknown field or part', explanation: 'A hardware part, or a field of a part, graph or component, does not exist; the hint lists those that do.' },
-  FLX4004: { summary: 'a unit in a model', explanation: 'Units belong to hardware and plan declarations; sizes in models are plain numbers.' },
-  FLX4005: { summary: 'an invalid setting', explanation: 'A field has a value outside what it accepts (one of a set of words, a non-negative number, a file loaded with the wrong loader).' },
-  FLX4010: { summary: 'the GPU budget cannot be met', explanation: 'No schedule keeps the training step within `memory: { gpu: … }` with this checkpoint policy. The message gives the bytes needed and the smallest budget that works (or says that `checkpoint: auto` fits).', example: 'plan p { model: M memory: { gpu: 1 MiB } checkpoint: none }' },
+  FLX4001: {
+    summary: 'a quantity of the wrong dimension',
+    explanation:
+      'A field wants a size, a bandwidth, a rate or a time and got another (a bandwidth is a size per second: `900 GB/s`).',
+    example: 'hardware H { host { memory: 64 GB/s } }',
+  },
+  FLX4002: {
+    summary: 'unknown unit',
+    explanation: 'Units are B, KB, MB, GB, TB, KiB, MiB, GiB, TiB, their per-second forms, TFLOPS and s, ms, us, ns.',
+  },
+  FLX4003: {
+    summary: 'unknown field or part',
+    explanation:
+      'A hardware part, or a field of a part, graph or component, does not exist; the hint lists those that do.',
+  },
+  FLX4004: {
+    summary: 'a unit in a model',
+    explanation: 'Units belong to hardware and plan declarations; sizes in models are plain numbers.',
+  },
+  FLX4005: {
+    summary: 'an invalid setting',
+    explanation:
+      'A field has a value outside what it accepts (one of a set of words, a non-negative number, a file loaded with the wrong loader).',
+  },
+  FLX4010: {
+    summary: 'the GPU budget cannot be met',
+    explanation:
+      'No schedule keeps the training step within `memory: { gpu: … }` with this checkpoint policy. The message gives the bytes needed and the smallest budget that works (or says that `checkpoint: auto` fits).',
+    example: 'plan p { model: M memory: { gpu: 1 MiB } checkpoint: none }',
+  },
   // 5xxx: plans
-  FLX5001: { summary: 'unknown plan field', explanation: 'A plan takes model, bind, task, memory, checkpoint, precision, fuse, target, placement, parallel, on, data, seed and steps.' },
-  FLX5002: { summary: 'a plan has no model', explanation: 'Every plan names the model it builds: `model: Gpt` or `model: Gpt(d: 256)`.' },
-  FLX5003: { summary: 'a size is not bound', explanation: 'Lowering a plan needs every symbolic size (B, T, …) of the model bound: `bind: { B: 8, T: 128 }`.' },
-  FLX5004: { summary: 'a bound size is not used', explanation: '`bind` names a size that no input or parameter of the model uses (often a typo).' },
-  FLX5005: { summary: 'unknown model', explanation: 'The plan\'s `model:` names no model in scope.' },
-  FLX5007: { summary: 'an invalid plan setting', explanation: 'A plan field\'s value has the wrong form, e.g. `checkpoint: every(0)` or an optimizer that does not exist.' },
-  FLX5008: { summary: 'no such plan, or a plan must be chosen', explanation: 'The command named a plan the file does not declare, or the file has several plans and none was chosen with --plan.' },
-  FLX5009: { summary: 'the model is too large to unroll', explanation: 'The unrolled model has more operations than flexc elaborates (check `repeat` counts).' },
-  FLX5010: { summary: 'text data needs tokens and targets', explanation: '`data: text(…)` feeds the inputs `tokens` and `targets`, i32[B, T] each; the model must declare them.' },
-  FLX5011: { summary: 'a LoRA target names no linear weight', explanation: '`finetune { lora { targets } }` names parameters read as `x @ W`; the hint lists the model\'s matrices.' },
-  FLX5012: { summary: 'a serving plan cannot feed the model', explanation: 'Serving plans feed `tokens: i32[B, T]` and set T themselves (prefill and decode), so T must not be bound.' },
-  FLX5013: { summary: 'data parallelism does not fit the hardware', explanation: '`parallel { data: N }` needs N GPUs in the plan\'s hardware and a network between them.' },
+  FLX5001: {
+    summary: 'unknown plan field',
+    explanation:
+      'A plan takes model, bind, task, memory, checkpoint, precision, fuse, target, placement, parallel, on, data, seed and steps.',
+  },
+  FLX5002: {
+    summary: 'a plan has no model',
+    explanation: 'Every plan names the model it builds: `model: Gpt` or `model: Gpt(d: 256)`.',
+  },
+  FLX5003: {
+    summary: 'a size is not bound',
+    explanation: 'Lowering a plan needs every symbolic size (B, T, …) of the model bound: `bind: { B: 8, T: 128 }`.',
+  },
+  FLX5004: {
+    summary: 'a bound size is not used',
+    explanation: '`bind` names a size that no input or parameter of the model uses (often a typo).',
+  },
+  FLX5005: { summary: 'unknown model', explanation: "The plan's `model:` names no model in scope." },
+  FLX5007: {
+    summary: 'an invalid plan setting',
+    explanation:
+      "A plan field's value has the wrong form, e.g. `checkpoint: every(0)` or an optimizer that does not exist.",
+  },
+  FLX5008: {
+    summary: 'no such plan, or a plan must be chosen',
+    explanation:
+      'The command named a plan the file does not declare, or the file has several plans and none was chosen with --plan.',
+  },
+  FLX5009: {
+    summary: 'the model is too large to unroll',
+    explanation: 'The unrolled model has more operations than flexc elaborates (check `repeat` counts).',
+  },
+  FLX5010: {
+    summary: 'text data needs tokens and targets',
+    explanation:
+      '`data: text(…)` feeds the inputs `tokens` and `targets`, i32[B, T] each; the model must declare them.',
+  },
+  FLX5011: {
+    summary: 'a LoRA target names no linear weight',
+    explanation:
+      "`finetune { lora { targets } }` names parameters read as `x @ W`; the hint lists the model's matrices.",
+  },
+  FLX5012: {
+    summary: 'a serving plan cannot feed the model',
+    explanation:
+      'Serving plans feed `tokens: i32[B, T]` and set T themselves (prefill and decode), so T must not be bound.',
+  },
+  FLX5013: {
+    summary: 'data parallelism does not fit the hardware',
+    explanation: "`parallel { data: N }` needs N GPUs in the plan's hardware and a network between them.",
+  },
   // 6xxx: data
-  FLX6001: { summary: 'data file not found', explanation: 'A graph or text file does not exist. Paths are relative to the .flex file\'s folder, or to the graph\'s `dir`; the message says which folder it was resolved against.', example: 'graph G { nodes: 3 labels: i32[nodes] from "no-such-file.i32" }' },
-  FLX6002: { summary: 'invalid data', explanation: 'A data file has the wrong size, values out of range or a malformed header for what the declaration says.' },
-  FLX6003: { summary: 'an index in the data is out of range', explanation: 'An index read from the data (a label, an edge, a token) selects outside the tensor it indexes.' },
-  FLX6004: { summary: 'the vocabulary is too small for the text', explanation: 'The corpus has more distinct characters than the embedding of `tokens` has rows.' },
+  FLX6001: {
+    summary: 'data file not found',
+    explanation:
+      "A graph or text file does not exist. Paths are relative to the .flex file's folder, or to the graph's `dir`; the message says which folder it was resolved against.",
+    example: 'graph G { nodes: 3 labels: i32[nodes] from "no-such-file.i32" }',
+  },
+  FLX6002: {
+    summary: 'invalid data',
+    explanation:
+      'A data file has the wrong size, values out of range or a malformed header for what the declaration says.',
+  },
+  FLX6003: {
+    summary: 'an index in the data is out of range',
+    explanation: 'An index read from the data (a label, an edge, a token) selects outside the tensor it indexes.',
+  },
+  FLX6004: {
+    summary: 'the vocabulary is too small for the text',
+    explanation: 'The corpus has more distinct characters than the embedding of `tokens` has rows.',
+  },
   // 7xxx: devices and builds
-  FLX7001: { summary: 'the plan exceeds the GPU budget at run time', explanation: 'The runtime refuses an arena larger than the plan\'s GPU budget or the device\'s largest buffer.' },
-  FLX7002: { summary: 'no WebGPU device', explanation: 'No adapter could be opened: install a Vulkan driver, or SwiftShader (Debian: apt-get install chromium-common libvulkan1).' },
-  FLX7003: { summary: 'the plan does not fit the device limits', explanation: 'A tensor is larger than the device binds at once, or the arena larger than its largest buffer; give a larger device\'s limits with --max-buffer-size and --max-binding-size.' },
-  FLX7004: { summary: 'half precision cannot be built for WGSL yet', explanation: 'The WGSL kernels compute in fp32; build with `precision: fp32` (plan and run take half precision as it is).' },
-  FLX7005: { summary: 'decode steps cannot be built yet', explanation: '`flexc build` does not emit drivers for KV-cache decode steps; build the prompt\'s pass with `decode: 0`.' },
-  FLX7006: { summary: 'a build would overwrite another', explanation: 'The output folder already holds another file\'s build of a plan with the same name (or files that are not a build); give this build its own folder with -o.' },
+  FLX7001: {
+    summary: 'the plan exceeds the GPU budget at run time',
+    explanation: "The runtime refuses an arena larger than the plan's GPU budget or the device's largest buffer.",
+  },
+  FLX7002: {
+    summary: 'no WebGPU device',
+    explanation:
+      'No adapter could be opened: install a Vulkan driver, or SwiftShader (Debian: apt-get install chromium-common libvulkan1).',
+  },
+  FLX7003: {
+    summary: 'the plan does not fit the device limits',
+    explanation:
+      "A tensor is larger than the device binds at once, or the arena larger than its largest buffer; give a larger device's limits with --max-buffer-size and --max-binding-size.",
+  },
+  FLX7004: {
+    summary: 'half precision cannot be built for WGSL yet',
+    explanation:
+      'The WGSL kernels compute in fp32; build with `precision: fp32` (plan and run take half precision as it is).',
+  },
+  FLX7005: {
+    summary: 'decode steps cannot be built yet',
+    explanation:
+      "`flexc build` does not emit drivers for KV-cache decode steps; build the prompt's pass with `decode: 0`.",
+  },
+  FLX7006: {
+    summary: 'a build would overwrite another',
+    explanation:
+      "The output folder already holds another file's build of a plan with the same name (or files that are not a build); give this build its own folder with -o.",
+  },
 } as const satisfies Record<string, CodeDoc>;
 
 export type Code = keyof typeof CODES;

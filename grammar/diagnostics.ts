@@ -27,7 +27,9 @@ export interface Diagnostic {
 }
 
 export function diag(code: Code, span: Span, message: string, hint?: string): Diagnostic {
-  return hint === undefined ? { code, severity: 'error', span, message } : { code, severity: 'error', span, message, hint };
+  return hint === undefined
+    ? { code, severity: 'error', span, message }
+    : { code, severity: 'error', span, message, hint };
 }
 
 /** Thrown inside the compiler to abort one unit of work with a diagnostic. */
@@ -56,7 +58,18 @@ export interface JsonDiagnostic {
 
 export function toJson(d: Diagnostic): JsonDiagnostic {
   const { file, line, column, endLine, endColumn } = d.span;
-  return { code: d.code, severity: d.severity, file, line, column, endLine, endColumn, message: d.message, hint: d.hint ?? null, trace: (d.trace ?? []).map((t) => ({ note: t.note, ...t.span })) };
+  return {
+    code: d.code,
+    severity: d.severity,
+    file,
+    line,
+    column,
+    endLine,
+    endColumn,
+    message: d.message,
+    hint: d.hint ?? null,
+    trace: (d.trace ?? []).map((t) => ({ note: t.note, ...t.span })),
+  };
 }
 
 /**
@@ -66,9 +79,13 @@ export function toJson(d: Diagnostic): JsonDiagnostic {
 export function render(d: Diagnostic, source: (file: string) => string | undefined, color = false): string {
   const paint = (code: string, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
   const sevColor = d.severity === 'error' ? '1;31' : d.severity === 'warning' ? '1;33' : '1;36';
-  const out = [`${paint(sevColor, `${d.severity}[${d.code}]`)}: ${paint('1', d.message)}`, ...snippet(d.span, source, (s) => paint(sevColor, s))];
+  const out = [
+    `${paint(sevColor, `${d.severity}[${d.code}]`)}: ${paint('1', d.message)}`,
+    ...snippet(d.span, source, (s) => paint(sevColor, s)),
+  ];
   if (d.hint) out.push(`  = hint: ${d.hint}`);
-  for (const t of d.trace ?? []) out.push(`${paint('1;36', 'note')}: ${t.note}`, ...snippet(t.span, source, (s) => paint('1;36', s)));
+  for (const t of d.trace ?? [])
+    out.push(`${paint('1;36', 'note')}: ${t.note}`, ...snippet(t.span, source, (s) => paint('1;36', s)));
   return out.join('\n');
 }
 
@@ -81,7 +98,11 @@ function snippet(span: Span, source: (file: string) => string | undefined, paint
     const pad = ' '.repeat(String(line).length);
     const endCol = span.endLine === line ? Math.max(span.endColumn, column + 1) : src.length + 1;
     const width = Math.max(1, Math.min(endCol, src.length + 1) - column);
-    out.push(`${pad} |`, `${line} | ${src}`, `${pad} | ${' '.repeat(Math.max(0, column - 1))}${paint('^'.repeat(width))}`);
+    out.push(
+      `${pad} |`,
+      `${line} | ${src}`,
+      `${pad} | ${' '.repeat(Math.max(0, column - 1))}${paint('^'.repeat(width))}`,
+    );
   }
   return out;
 }
@@ -90,7 +111,9 @@ function snippet(span: Span, source: (file: string) => string | undefined, paint
 export function editDistance(a: string, b: string): number {
   const A = a.toLowerCase();
   const B = b.toLowerCase();
-  const d: number[][] = Array.from({ length: A.length + 1 }, (_, i) => Array.from({ length: B.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: A.length + 1 }, (_, i) =>
+    Array.from({ length: B.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= A.length; i++)
     for (let j = 1; j <= B.length; j++) {
       const cost = A[i - 1] === B[j - 1] ? 0 : 1;
@@ -108,5 +131,7 @@ export function didYouMean(name: string, candidates: Iterable<string>): string |
     const d = editDistance(name, c);
     if (d < bestD) [best, bestD] = [c, d];
   }
-  return best !== undefined && bestD <= Math.max(1, Math.floor(name.length / 3)) ? `did you mean \`${best}\`?` : undefined;
+  return best !== undefined && bestD <= Math.max(1, Math.floor(name.length / 3))
+    ? `did you mean \`${best}\`?`
+    : undefined;
 }

@@ -8,7 +8,22 @@ const INDENT = '  ';
 const OPENERS = new Set(['LBrace', 'LParen', 'LBracket']);
 const CLOSERS = new Set(['RBrace', 'RParen', 'RBracket']);
 /** Tokens after which `-` negates (it cannot subtract). */
-const BEFORE_UNARY = new Set(['LParen', 'LBracket', 'LBrace', 'Comma', 'Colon', 'Equals', 'Arrow', 'Plus', 'Minus', 'Star', 'Slash', 'At', 'Return', 'Repeat']);
+const BEFORE_UNARY = new Set([
+  'LParen',
+  'LBracket',
+  'LBrace',
+  'Comma',
+  'Colon',
+  'Equals',
+  'Arrow',
+  'Plus',
+  'Minus',
+  'Star',
+  'Slash',
+  'At',
+  'Return',
+  'Repeat',
+]);
 /** Tokens a call's `(` or an index's `[` follows without a space. */
 const CALLABLE = new Set(['Identifier', 'RParen', 'RBracket', 'DType']);
 
@@ -107,7 +122,7 @@ function layoutOf(text: string, ast: A.FlexFile, tokens: IToken[]): Layout {
       true,
     );
     for (const s of ss) {
-      if (s.kind === 'repeat') (expr(s.count), stmts(s.body));
+      if (s.kind === 'repeat') expr(s.count), stmts(s.body);
       else if (s.kind === 'param') expr(s.init);
       else if (s.kind !== 'input') expr(s.value);
     }
@@ -159,7 +174,15 @@ function tightTokens(tokens: IToken[]): Set<number> {
   code.forEach((t, i) => {
     const kind = (k: number) => code[i + k]?.tokenType.name;
     const sameLine = (a: number, b: number) => code[i + a]?.endLine === code[i + b]?.startLine;
-    if (t.tokenType.name === 'Slash' && kind(-2) === 'NumberLit' && kind(-1) === 'Identifier' && kind(1) === 'Identifier' && sameLine(-2, -1) && sameLine(-1, 1)) tight.add(t.startOffset);
+    if (
+      t.tokenType.name === 'Slash' &&
+      kind(-2) === 'NumberLit' &&
+      kind(-1) === 'Identifier' &&
+      kind(1) === 'Identifier' &&
+      sameLine(-2, -1) &&
+      sameLine(-1, 1)
+    )
+      tight.add(t.startOffset);
     if (t.tokenType.name === 'Minus' && (i === 0 || BEFORE_UNARY.has(kind(-1)!))) tight.add(t.startOffset);
   });
   return tight;
@@ -181,7 +204,8 @@ function print(text: string, tokens: IToken[], { starts, broken, tight }: Layout
     if (prev) {
       breaks = Math.min(countNewlines(text, prev.endOffset! + 1, t.startOffset), 2);
       if (start) breaks = Math.max(breaks, start.blank ? 2 : 1);
-      if ((name === 'RBrace' && broken.has(t.startOffset)) || prev.tokenType.name === 'LineComment') breaks = Math.max(breaks, 1);
+      if ((name === 'RBrace' && broken.has(t.startOffset)) || prev.tokenType.name === 'LineComment')
+        breaks = Math.max(breaks, 1);
       // no blank line just inside brackets
       if (OPENERS.has(prev.tokenType.name) || CLOSERS.has(name)) breaks = Math.min(breaks, 1);
     }
@@ -191,7 +215,14 @@ function print(text: string, tokens: IToken[], { starts, broken, tight }: Layout
       const top = frames.at(-1);
       let indent = top?.indent ?? 0;
       if (CLOSERS.has(name)) indent--;
-      else if (!start && !isComment && prevCode && !OPENERS.has(prevCode.tokenType.name) && prevCode.tokenType.name !== 'Comma') indent++; // a continued expression
+      else if (
+        !start &&
+        !isComment &&
+        prevCode &&
+        !OPENERS.has(prevCode.tokenType.name) &&
+        prevCode.tokenType.name !== 'Comma'
+      )
+        indent++; // a continued expression
       lineIndent = Math.max(0, indent);
       line = INDENT.repeat(lineIndent);
     } else if (prev) line += space(prev, t, frames.at(-1)?.kind, tight);
@@ -216,7 +247,12 @@ function moveBlanksToLeadingComments(text: string, tokens: IToken[], starts: Lay
     while (first > 0) {
       const c = tokens[first - 1]!;
       const ownLine = first - 1 === 0 || countNewlines(text, tokens[first - 2]!.endOffset! + 1, c.startOffset) > 0;
-      if (!c.tokenType.name.endsWith('Comment') || !ownLine || countNewlines(text, c.endOffset! + 1, tokens[first]!.startOffset) !== 1) break;
+      if (
+        !c.tokenType.name.endsWith('Comment') ||
+        !ownLine ||
+        countNewlines(text, c.endOffset! + 1, tokens[first]!.startOffset) !== 1
+      )
+        break;
       first--;
     }
     if (first === i) return;

@@ -19,8 +19,15 @@ export function parse(text: string, path: string): ParseResult {
   const lexed = FlexLexer.tokenize(text);
   const diagnostics: Diagnostic[] = lexed.errors.map((e) => {
     const ch = text.slice(e.offset, e.offset + e.length);
-    const span: Span = { file: path, line: e.line ?? 1, column: e.column ?? 1, endLine: e.line ?? 1, endColumn: (e.column ?? 1) + Math.max(1, e.length) };
-    const hint = ch === "'" ? 'strings use double quotes' : ch === '"' ? 'this string is not closed on its line' : undefined;
+    const span: Span = {
+      file: path,
+      line: e.line ?? 1,
+      column: e.column ?? 1,
+      endLine: e.line ?? 1,
+      endColumn: (e.column ?? 1) + Math.max(1, e.length),
+    };
+    const hint =
+      ch === "'" ? 'strings use double quotes' : ch === '"' ? 'this string is not closed on its line' : undefined;
     return diag('FLX1001', span, `unexpected character \`${ch}\``, hint);
   });
   cstParser.input = lexed.tokens;
@@ -36,26 +43,74 @@ function parseError(e: IRecognitionException, path: string): Diagnostic {
   const prev = (e as { previousToken?: IToken }).previousToken;
   const at = eof && prev && !Number.isNaN(prev.startOffset) ? prev : t;
   const line = at.startLine ?? 1;
-  const column = eof && at !== t ? (at.endColumn ?? 1) + 1 : at.startColumn ?? 1;
-  const span: Span = { file: path, line, column, endLine: line, endColumn: column + (eof ? 1 : Math.max(1, t.image.length)) };
+  const column = eof && at !== t ? (at.endColumn ?? 1) + 1 : (at.startColumn ?? 1);
+  const span: Span = {
+    file: path,
+    line,
+    column,
+    endLine: line,
+    endColumn: column + (eof ? 1 : Math.max(1, t.image.length)),
+  };
   const found = eof ? 'end of file' : `\`${t.image}\``;
   const rule = e.context?.ruleStack?.at(-1) ?? '';
   let expected = '';
   const m = /Expecting:?\s*(?:one of these possible Token sequences:)?\s*([\s\S]*?)\s*but found/.exec(e.message);
   const single = /Expecting token of type --> (\w+) <--/.exec(e.message);
   if (single?.[1]) expected = tokenLabel(single[1]);
-  else if (m?.[1]) expected = m[1].replace(/\s+/g, ' ').replace(/<([A-Za-z]+)>/g, (_, n: string) => tokenLabel(n)).slice(0, 120);
-  const code = e.name === 'MismatchedTokenException' ? 'FLX1002' : e.name === 'NoViableAltException' ? 'FLX1003' : e.name === 'EarlyExitException' ? 'FLX1004' : 'FLX1005';
+  else if (m?.[1])
+    expected = m[1]
+      .replace(/\s+/g, ' ')
+      .replace(/<([A-Za-z]+)>/g, (_, n: string) => tokenLabel(n))
+      .slice(0, 120);
+  const code =
+    e.name === 'MismatchedTokenException'
+      ? 'FLX1002'
+      : e.name === 'NoViableAltException'
+        ? 'FLX1003'
+        : e.name === 'EarlyExitException'
+          ? 'FLX1004'
+          : 'FLX1005';
   const starts = ['import', 'layer', 'model', 'graph', 'hardware', 'plan', ...PART_KINDS];
-  const atDecl = (rule === 'decl' || rule === 'file' || rule === 'componentDecl') && t.tokenType?.name === 'Identifier' && !PART_KINDS.includes(t.image);
-  if (atDecl) return diag('FLX1006', span, `\`${t.image}\` does not start a declaration`, didYouMean(t.image, starts) ?? `declarations start with ${starts.map((s) => `\`${s}\``).join(', ')}`);
-  const hint = rule === 'stmt' || rule === 'block' ? 'a body holds `input`, `param`, `let`, `name = …`, `repeat`, `output` and `return` statements' : undefined;
-  return diag(code, span, `unexpected ${found}${expected ? `; expected ${expected}` : ''}${rule ? ` (in ${ruleLabel(rule)})` : ''}`, hint);
+  const atDecl =
+    (rule === 'decl' || rule === 'file' || rule === 'componentDecl') &&
+    t.tokenType?.name === 'Identifier' &&
+    !PART_KINDS.includes(t.image);
+  if (atDecl)
+    return diag(
+      'FLX1006',
+      span,
+      `\`${t.image}\` does not start a declaration`,
+      didYouMean(t.image, starts) ?? `declarations start with ${starts.map((s) => `\`${s}\``).join(', ')}`,
+    );
+  const hint =
+    rule === 'stmt' || rule === 'block'
+      ? 'a body holds `input`, `param`, `let`, `name = …`, `repeat`, `output` and `return` statements'
+      : undefined;
+  return diag(
+    code,
+    span,
+    `unexpected ${found}${expected ? `; expected ${expected}` : ''}${rule ? ` (in ${ruleLabel(rule)})` : ''}`,
+    hint,
+  );
 }
 
 const LABELS: Record<string, string> = {
-  Identifier: 'a name', NumberLit: 'a number', StringLit: 'a string', LBrace: '`{`', RBrace: '`}`', LParen: '`(`', RParen: '`)`',
-  LBracket: '`[`', RBracket: '`]`', Comma: '`,`', Colon: '`:`', Equals: '`=`', Arrow: '`->`', BiArrow: '`<->`', DType: 'a dtype', Dot: '`.`',
+  Identifier: 'a name',
+  NumberLit: 'a number',
+  StringLit: 'a string',
+  LBrace: '`{`',
+  RBrace: '`}`',
+  LParen: '`(`',
+  RParen: '`)`',
+  LBracket: '`[`',
+  RBracket: '`]`',
+  Comma: '`,`',
+  Colon: '`:`',
+  Equals: '`=`',
+  Arrow: '`->`',
+  BiArrow: '`<->`',
+  DType: 'a dtype',
+  Dot: '`.`',
 };
 function tokenLabel(n: string): string {
   return LABELS[n] ?? `\`${n.toLowerCase()}\``;

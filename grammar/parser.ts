@@ -223,7 +223,10 @@ class FlexCstParser extends CstParser {
   });
 
   componentDecl = this.RULE('componentDecl', () => {
-    this.OR([{ ALT: () => this.CONSUME(T.Link) }, { GATE: () => PART_KINDS.includes(this.LA(1).image), ALT: () => this.CONSUME(T.Identifier) }]);
+    this.OR([
+      { ALT: () => this.CONSUME(T.Link) },
+      { GATE: () => PART_KINDS.includes(this.LA(1).image), ALT: () => this.CONSUME(T.Identifier) },
+    ]);
     this.CONSUME2(T.Identifier);
     this.SUBRULE(this.fieldBlock);
   });
@@ -264,7 +267,11 @@ class FlexCstParser extends CstParser {
   mulExpr = this.RULE('mulExpr', () => {
     this.SUBRULE(this.unaryExpr);
     this.MANY(() => {
-      this.OR([{ ALT: () => this.CONSUME(T.Star) }, { ALT: () => this.CONSUME(T.Slash) }, { ALT: () => this.CONSUME(T.At) }]);
+      this.OR([
+        { ALT: () => this.CONSUME(T.Star) },
+        { ALT: () => this.CONSUME(T.Slash) },
+        { ALT: () => this.CONSUME(T.At) },
+      ]);
       this.SUBRULE2(this.unaryExpr);
     });
   });
@@ -364,7 +371,8 @@ class FlexCstParser extends CstParser {
   unit = this.RULE('unit', () => {
     this.CONSUME(T.Identifier);
     this.OPTION({
-      GATE: () => this.LA(1).tokenType === T.Slash && this.LA(2).tokenType === T.Identifier && sameLine(this.LA(0), this.LA(2)),
+      GATE: () =>
+        this.LA(1).tokenType === T.Slash && this.LA(2).tokenType === T.Identifier && sameLine(this.LA(0), this.LA(2)),
       DEF: () => {
         this.CONSUME(T.Slash);
         this.CONSUME2(T.Identifier);

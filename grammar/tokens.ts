@@ -2,11 +2,21 @@ import { createToken, Lexer, type TokenType } from 'chevrotain';
 
 export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n]+/, group: Lexer.SKIPPED });
 export const LineComment = createToken({ name: 'LineComment', pattern: /\/\/[^\n\r]*/, group: 'comments' });
-export const BlockComment = createToken({ name: 'BlockComment', pattern: /\/\*[\s\S]*?\*\//, group: 'comments', line_breaks: true });
+export const BlockComment = createToken({
+  name: 'BlockComment',
+  pattern: /\/\*[\s\S]*?\*\//,
+  group: 'comments',
+  line_breaks: true,
+});
 
 export const Identifier = createToken({ name: 'Identifier', pattern: /[A-Za-z_][A-Za-z0-9_]*/ });
 
-const keyword = (word: string) => createToken({ name: word[0]!.toUpperCase() + word.slice(1), pattern: new RegExp(`${word}\\b`), longer_alt: Identifier });
+const keyword = (word: string) =>
+  createToken({
+    name: word[0]!.toUpperCase() + word.slice(1),
+    pattern: new RegExp(`${word}\\b`),
+    longer_alt: Identifier,
+  });
 
 export const Import = keyword('import');
 export const From = keyword('from');
@@ -30,7 +40,12 @@ export const False = keyword('false');
 /** Element types of tensors. */
 export const DTYPES = ['f64', 'f32', 'f16', 'bf16', 'i64', 'i32', 'i8', 'u8'] as const;
 export type DTypeName = (typeof DTYPES)[number];
-export const DType = createToken({ name: 'DType', pattern: /(?:f64|f32|f16|bf16|i64|i32|i8|u8)\b(?=[ \t]*[[(])/, longer_alt: Identifier, start_chars_hint: ["f", "b", "i", "u"] });
+export const DType = createToken({
+  name: 'DType',
+  pattern: /(?:f64|f32|f16|bf16|i64|i32|i8|u8)\b(?=[ \t]*[[(])/,
+  longer_alt: Identifier,
+  start_chars_hint: ['f', 'b', 'i', 'u'],
+});
 
 export const NumberLit = createToken({ name: 'NumberLit', pattern: /(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?/ });
 export const StringLit = createToken({ name: 'StringLit', pattern: /"(?:[^"\\\n\r]|\\.)*"/ });
@@ -54,7 +69,26 @@ export const Minus = createToken({ name: 'Minus', pattern: /-/ });
 export const Star = createToken({ name: 'Star', pattern: /\*/ });
 export const Slash = createToken({ name: 'Slash', pattern: /\// });
 
-export const KEYWORDS = [Import, From, Layer, Model, Graph, Hardware, Plan, Input, Param, Let, Output, Return, Repeat, As, On, Link, True, False];
+export const KEYWORDS = [
+  Import,
+  From,
+  Layer,
+  Model,
+  Graph,
+  Hardware,
+  Plan,
+  Input,
+  Param,
+  Let,
+  Output,
+  Return,
+  Repeat,
+  As,
+  On,
+  Link,
+  True,
+  False,
+];
 
 export const allTokens: TokenType[] = [
   WhiteSpace,

@@ -21,7 +21,14 @@ export interface DataSources {
 }
 
 /** A fixed, seeded batch for an input no data source provides: floats ~ N(0, 1), integers uniform in [0, range). */
-export function syntheticTensor(name: string, dtype: string, shape: number[], seed: number, range = 2, f64 = false): HostTensor {
+export function syntheticTensor(
+  name: string,
+  dtype: string,
+  shape: number[],
+  seed: number,
+  range = 2,
+  f64 = false,
+): HostTensor {
   const n = shape.reduce((a, d) => a * d, 1);
   const next = rng((seed * 7919 + [...name].reduce((a, c) => a * 31 + c.charCodeAt(0), 7)) >>> 0);
   if (dtype === 'i32') return { data: Int32Array.from({ length: n }, () => Math.floor(next() * range)), shape };
@@ -31,7 +38,16 @@ export function syntheticTensor(name: string, dtype: string, shape: number[], se
 }
 
 /** The tensor an input's feed names at a given step. */
-export function feedTensor(name: string, dtype: string, shape: number[], feed: FeedSpec, step: number, seed: number, data: DataSources, f64 = false): HostTensor {
+export function feedTensor(
+  name: string,
+  dtype: string,
+  shape: number[],
+  feed: FeedSpec,
+  step: number,
+  seed: number,
+  data: DataSources,
+  f64 = false,
+): HostTensor {
   switch (feed.kind) {
     case 'step':
       return { data: Int32Array.of(step), shape: [] };

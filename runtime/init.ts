@@ -37,7 +37,13 @@ export interface InitSpec {
   value?: number;
 }
 
-export function initTensor(spec: InitSpec, shape: number[], name: string, seed: number, out: Float32Array | Float64Array = new Float32Array(shape.reduce((a, d) => a * d, 1))): Float32Array | Float64Array {
+export function initTensor(
+  spec: InitSpec,
+  shape: number[],
+  name: string,
+  seed: number,
+  out: Float32Array | Float64Array = new Float32Array(shape.reduce((a, d) => a * d, 1)),
+): Float32Array | Float64Array {
   const next = rng(hash32(name, seed));
   const n = out.length;
   switch (spec.init) {

@@ -9,7 +9,14 @@ const DType = z.enum(['f32', 'i32']);
 
 export const PLAN_VERSION = 2;
 
-export const InitSpec = z.object({ init: z.string(), std: z.number().optional(), mean: z.number().optional(), low: z.number().optional(), high: z.number().optional(), value: z.number().optional() });
+export const InitSpec = z.object({
+  init: z.string(),
+  std: z.number().optional(),
+  mean: z.number().optional(),
+  low: z.number().optional(),
+  high: z.number().optional(),
+  value: z.number().optional(),
+});
 
 export const Feed = z.union([
   z.object({ kind: z.literal('step') }),
@@ -33,7 +40,13 @@ export const BufferSpec = z.object({
 });
 
 export const StepSpec = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('launch'), kernel: z.string(), bindings: z.array(Int), dispatch: z.tuple([Int, Int, Int]), value: z.string() }),
+  z.object({
+    kind: z.literal('launch'),
+    kernel: z.string(),
+    bindings: z.array(Int),
+    dispatch: z.tuple([Int, Int, Int]),
+    value: z.string(),
+  }),
   z.object({ kind: z.literal('alloc'), buffer: Int }),
   z.object({ kind: z.literal('free'), buffer: Int }),
 ]);
@@ -63,7 +76,12 @@ export const PlanSchema = z.object({
     z.object({
       name: z.string(),
       nodes: Int,
-      features: z.union([z.object({ indptr: z.string(), indices: z.string(), dim: Int, normalize: z.enum(['row', 'none']) }), z.object({ dense: z.string(), dim: Int, normalize: z.enum(['row', 'none']) })]).optional(),
+      features: z
+        .union([
+          z.object({ indptr: z.string(), indices: z.string(), dim: Int, normalize: z.enum(['row', 'none']) }),
+          z.object({ dense: z.string(), dim: Int, normalize: z.enum(['row', 'none']) }),
+        ])
+        .optional(),
       edges: z.object({ file: z.string() }).optional(),
       labels: z.object({ file: z.string() }).optional(),
       split: z.object({ file: z.string() }).optional(),
@@ -90,16 +108,27 @@ export function parsePlan(json: unknown): Plan {
   const ids = new Set(plan.buffers.map((b) => b.id));
   const kernels = new Set(plan.kernels.map((k) => k.name));
   for (const b of plan.buffers) {
-    if (b.offset % plan.alignment) throw new PlanError(`invalid plan: buffer ${b.id} is at offset ${b.offset}, not a multiple of ${plan.alignment}`);
-    if (b.offset + b.bytes > plan.arenas.gpu) throw new PlanError(`invalid plan: buffer ${b.id} (${b.bytes} bytes at ${b.offset}) ends past the ${plan.arenas.gpu}-byte arena`);
-    if (b.bytes !== b.shape.reduce((a, d) => a * d, 1) * 4) throw new PlanError(`invalid plan: buffer ${b.id} has ${b.bytes} bytes but shape [${b.shape}]`);
+    if (b.offset % plan.alignment)
+      throw new PlanError(`invalid plan: buffer ${b.id} is at offset ${b.offset}, not a multiple of ${plan.alignment}`);
+    if (b.offset + b.bytes > plan.arenas.gpu)
+      throw new PlanError(
+        `invalid plan: buffer ${b.id} (${b.bytes} bytes at ${b.offset}) ends past the ${plan.arenas.gpu}-byte arena`,
+      );
+    if (b.bytes !== b.shape.reduce((a, d) => a * d, 1) * 4)
+      throw new PlanError(`invalid plan: buffer ${b.id} has ${b.bytes} bytes but shape [${b.shape}]`);
   }
   const inputs = new Set(plan.inputs.map((i) => i.name));
-  for (const o of plan.outputs) for (const n of o.inputs) if (!inputs.has(n)) throw new PlanError(`invalid plan: output ${o.name} needs input ${n}, which the plan does not declare`);
+  for (const o of plan.outputs)
+    for (const n of o.inputs)
+      if (!inputs.has(n))
+        throw new PlanError(`invalid plan: output ${o.name} needs input ${n}, which the plan does not declare`);
   for (const s of plan.steps) {
     const refs = s.kind === 'launch' ? s.bindings : [s.buffer];
-    for (const r2 of refs) if (!ids.has(r2)) throw new PlanError(`invalid plan: a ${s.kind} step names buffer ${r2}, which the plan does not declare`);
-    if (s.kind === 'launch' && !kernels.has(s.kernel)) throw new PlanError(`invalid plan: a launch names kernel ${s.kernel}, which the plan does not declare`);
+    for (const r2 of refs)
+      if (!ids.has(r2))
+        throw new PlanError(`invalid plan: a ${s.kind} step names buffer ${r2}, which the plan does not declare`);
+    if (s.kind === 'launch' && !kernels.has(s.kernel))
+      throw new PlanError(`invalid plan: a launch names kernel ${s.kernel}, which the plan does not declare`);
   }
   return plan;
 }

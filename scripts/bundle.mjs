@@ -24,12 +24,23 @@ await build({
   external: ['ts-morph', 'webgpu', 'highs', 'esbuild', 'tsx', '@tensorflow/*'],
   sourcemap: 'linked',
   // bundled CommonJS (commander) requires Node's built-ins
-  banner: { js: "import { createRequire as __flexcRequire } from 'node:module'; const require = __flexcRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __flexcRequire } from 'node:module'; const require = __flexcRequire(import.meta.url);",
+  },
 });
 
 // the runtime: its dependencies stay external (Dawn, `webgpu`, is native and loaded by openGpu() only)
-for (const [format, ext] of [['esm', 'mjs'], ['cjs', 'cjs']]) {
-  await build({ ...common, entryPoints: ['runtime/index.ts'], outfile: `dist/runtime.${ext}`, format, external: ['webgpu', 'zod'] });
+for (const [format, ext] of [
+  ['esm', 'mjs'],
+  ['cjs', 'cjs'],
+]) {
+  await build({
+    ...common,
+    entryPoints: ['runtime/index.ts'],
+    outfile: `dist/runtime.${ext}`,
+    format,
+    external: ['webgpu', 'zod'],
+  });
 }
 
 // type declarations: tsc writes them for the ESM build; the CommonJS copy differs only in the
@@ -37,11 +48,36 @@ for (const [format, ext] of [['esm', 'mjs'], ['cjs', 'cjs']]) {
 const types = 'dist/types';
 rmSync(types, { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-execFileSync(process.execPath, [tsc, 'runtime/index.ts', '--declaration', '--emitDeclarationOnly', '--outDir', `${types}/esm`, '--rootDir', 'runtime',
-  '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--strict', '--skipLibCheck', '--allowImportingTsExtensions', '--types', 'node,@webgpu/types'], { stdio: 'inherit' });
-const walk = (d) => readdirSync(d).flatMap((f) => (statSync(join(d, f)).isDirectory() ? walk(join(d, f)) : [join(d, f)]));
+execFileSync(
+  process.execPath,
+  [
+    tsc,
+    'runtime/index.ts',
+    '--declaration',
+    '--emitDeclarationOnly',
+    '--outDir',
+    `${types}/esm`,
+    '--rootDir',
+    'runtime',
+    '--module',
+    'nodenext',
+    '--moduleResolution',
+    'nodenext',
+    '--target',
+    'es2022',
+    '--strict',
+    '--skipLibCheck',
+    '--allowImportingTsExtensions',
+    '--types',
+    'node,@webgpu/types',
+  ],
+  { stdio: 'inherit' },
+);
+const walk = (d) =>
+  readdirSync(d).flatMap((f) => (statSync(join(d, f)).isDirectory() ? walk(join(d, f)) : [join(d, f)]));
 // relative imports name the emitted .js files, which TypeScript maps to their .d.ts
-for (const f of walk(`${types}/esm`)) writeFileSync(f, readFileSync(f, 'utf8').replace(/(from '\.{1,2}\/[^']*)\.ts'/g, "$1.js'"));
+for (const f of walk(`${types}/esm`))
+  writeFileSync(f, readFileSync(f, 'utf8').replace(/(from '\.{1,2}\/[^']*)\.ts'/g, "$1.js'"));
 cpSync(`${types}/esm`, `${types}/cjs`, { recursive: true });
 writeFileSync(`${types}/esm/package.json`, '{ "type": "module" }\n');
 writeFileSync(`${types}/cjs/package.json`, '{ "type": "commonjs" }\n');

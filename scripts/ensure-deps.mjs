@@ -11,19 +11,30 @@ if (!existsSync('node_modules/.package-lock.json') || !existsSync('node_modules/
 }
 
 const SWIFTSHADER = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib/chromium-browser/vk_swiftshader_icd.json'];
-const hasLoader = () => ['/usr/lib/x86_64-linux-gnu/libvulkan.so.1', '/usr/lib/aarch64-linux-gnu/libvulkan.so.1', '/usr/lib/libvulkan.so.1'].some(existsSync);
+const hasLoader = () =>
+  [
+    '/usr/lib/x86_64-linux-gnu/libvulkan.so.1',
+    '/usr/lib/aarch64-linux-gnu/libvulkan.so.1',
+    '/usr/lib/libvulkan.so.1',
+  ].some(existsSync);
 const hasGpuIcd = () =>
-  ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d'].some((d) => existsSync(d) && readdirSync(d).some((f) => f.endsWith('.json') && !/swiftshader|lvp/i.test(f)));
+  ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d'].some(
+    (d) => existsSync(d) && readdirSync(d).some((f) => f.endsWith('.json') && !/swiftshader|lvp/i.test(f)),
+  );
 
 if (!hasLoader() || !(hasGpuIcd() || SWIFTSHADER.some(existsSync))) {
   const root = process.getuid?.() === 0;
   if (root && existsSync('/usr/bin/apt-get')) {
-    console.log('flexc: installing the Vulkan loader and SwiftShader for WebGPU (apt-get install libvulkan1 chromium-common)…');
+    console.log(
+      'flexc: installing the Vulkan loader and SwiftShader for WebGPU (apt-get install libvulkan1 chromium-common)…',
+    );
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     execSync('apt-get update -qq', { stdio: 'inherit', env });
     execSync('apt-get install -y -qq --no-install-recommends libvulkan1 chromium-common', { stdio: 'inherit', env });
   } else {
-    console.warn('flexc: no Vulkan driver found and cannot install one (needs root and apt-get); the WebGPU tests will fail.');
+    console.warn(
+      'flexc: no Vulkan driver found and cannot install one (needs root and apt-get); the WebGPU tests will fail.',
+    );
     console.warn('       On Debian: sudo apt-get install libvulkan1 chromium-common');
   }
 }

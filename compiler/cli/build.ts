@@ -75,14 +75,36 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
   if (config.precision !== 'fp32') {
     const decl = selectPlan(r.program, config.name).plan!;
     const field = decl.fields.find((f) => f.key.name === 'precision') ?? decl.name;
-    printDiagnostics([diag('FLX7004', field.span, `plan \`${config.name}\` computes in ${config.precision}, but the WGSL kernels compute in fp32`, 'build it with `precision: fp32`; `flexc plan` and `flexc run` (the CPU interpreter emulates half precision) take it as it is')], r.program, false);
+    printDiagnostics(
+      [
+        diag(
+          'FLX7004',
+          field.span,
+          `plan \`${config.name}\` computes in ${config.precision}, but the WGSL kernels compute in fp32`,
+          'build it with `precision: fp32`; `flexc plan` and `flexc run` (the CPU interpreter emulates half precision) take it as it is',
+        ),
+      ],
+      r.program,
+      false,
+    );
     process.exitCode = EXIT.user;
     return undefined;
   }
   if (config.task.kind === 'infer' && config.task.serve && config.task.serve.decode > 0) {
     const decl = selectPlan(r.program, config.name).plan!;
     const field = decl.fields.find((f) => f.key.name === 'task') ?? decl.name;
-    printDiagnostics([diag('FLX7005', field.span, `plan \`${config.name}\` decodes with a KV cache, and \`flexc build\` does not emit decode drivers yet`, 'build the prompt\'s pass with `decode: 0`; `flexc plan` estimates the whole request, and the CPU reference runs its decode steps')], r.program, false);
+    printDiagnostics(
+      [
+        diag(
+          'FLX7005',
+          field.span,
+          `plan \`${config.name}\` decodes with a KV cache, and \`flexc build\` does not emit decode drivers yet`,
+          "build the prompt's pass with `decode: 0`; `flexc plan` estimates the whole request, and the CPU reference runs its decode steps",
+        ),
+      ],
+      r.program,
+      false,
+    );
     process.exitCode = EXIT.user;
     return undefined;
   }
@@ -91,8 +113,22 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
   const held = existsSync(final) ? heldBy(final) : undefined;
   if (held === 'foreign' || (held?.built !== undefined && held.built !== source)) {
     const decl = selectPlan(r.program, config.name).plan!;
-    const what = held === 'foreign' ? 'files that are not a flexc build' : `plan \`${config.name}\` of ${relative(process.cwd(), held.built!)}`;
-    printDiagnostics([diag('FLX7006', decl.name.span, `${relative(process.cwd(), final) || '.'} holds ${what}; building this plan there would overwrite it`, `give this build its own folder, e.g. \`-o ${join(o.out, r.program.entry.path.replace(/^.*[\\/]/, '').replace(/\.flex$/, ''))}\`, or delete the old one`)], r.program, false);
+    const what =
+      held === 'foreign'
+        ? 'files that are not a flexc build'
+        : `plan \`${config.name}\` of ${relative(process.cwd(), held.built!)}`;
+    printDiagnostics(
+      [
+        diag(
+          'FLX7006',
+          decl.name.span,
+          `${relative(process.cwd(), final) || '.'} holds ${what}; building this plan there would overwrite it`,
+          `give this build its own folder, e.g. \`-o ${join(o.out, r.program.entry.path.replace(/^.*[\\/]/, '').replace(/\.flex$/, ''))}\`, or delete the old one`,
+        ),
+      ],
+      r.program,
+      false,
+    );
     process.exitCode = EXIT.user;
     return undefined;
   }
@@ -100,10 +136,18 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
   const used: Record<string, GraphSpec> = {};
   for (const v of r.module.values) {
     const f = v.attrs['feed'];
-    if (typeof f === 'string' && f.startsWith('graph:')) used[f.slice(6).split('/')[0]!] = relativeGraph(graphs(f.slice(6).split('/')[0]!), final);
+    if (typeof f === 'string' && f.startsWith('graph:'))
+      used[f.slice(6).split('/')[0]!] = relativeGraph(graphs(f.slice(6).split('/')[0]!), final);
   }
-  const limits: DeviceLimits = { maxBufferSize: o.maxBufferSize ?? DEFAULT_LIMITS.maxBufferSize, maxStorageBufferBindingSize: o.maxBindingSize ?? DEFAULT_LIMITS.maxStorageBufferBindingSize };
-  const planOpts = { deviceClass: o.deviceClass ?? 'gpu', limits, textPath: (f: string) => relative(final, resolve(f)).split(sep).join('/') } as const;
+  const limits: DeviceLimits = {
+    maxBufferSize: o.maxBufferSize ?? DEFAULT_LIMITS.maxBufferSize,
+    maxStorageBufferBindingSize: o.maxBindingSize ?? DEFAULT_LIMITS.maxStorageBufferBindingSize,
+  };
+  const planOpts = {
+    deviceClass: o.deviceClass ?? 'gpu',
+    limits,
+    textPath: (f: string) => relative(final, resolve(f)).split(sep).join('/'),
+  } as const;
   let built: BuiltPlan;
   let forward: BuiltPlan | undefined;
   try {
@@ -115,16 +159,32 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
   } catch (e) {
     if (!(e instanceof DeviceLimitError)) throw e;
     const decl = selectPlan(r.program, config.name).plan!;
-    printDiagnostics([diag('FLX7003', decl.name.span, `plan \`${config.name}\` does not fit the device: ${e.message}`, 'give a larger device\'s limits with --max-buffer-size and --max-binding-size, or make the tensor smaller')], r.program, false);
+    printDiagnostics(
+      [
+        diag(
+          'FLX7003',
+          decl.name.span,
+          `plan \`${config.name}\` does not fit the device: ${e.message}`,
+          "give a larger device's limits with --max-buffer-size and --max-binding-size, or make the tensor smaller",
+        ),
+      ],
+      r.program,
+      false,
+    );
     process.exitCode = EXIT.user;
     return undefined;
   }
   const sourceRel = relative(final, source).split(sep).join('/');
   const plan = { ...built.plan, source: sourceRel };
   const forwardPlan = forward ? { ...forward.plan, source: sourceRel } : undefined;
-  const driver = generateDriver(plan, { source: r.program.entry.path, emit: o.emit ?? 'ts', ...(forwardPlan ? { forward: forwardPlan } : {}) });
+  const driver = generateDriver(plan, {
+    source: r.program.entry.path,
+    emit: o.emit ?? 'ts',
+    ...(forwardPlan ? { forward: forwardPlan } : {}),
+  });
   const kernelFiles = new Map<string, string>();
-  for (const b of [built, forward]) for (const k of b?.plan.kernels ?? []) kernelFiles.set(k.file, b!.sources.get(k.name)!);
+  for (const b of [built, forward])
+    for (const k of b?.plan.kernels ?? []) kernelFiles.set(k.file, b!.sources.get(k.name)!);
   const files: [string, string][] = [
     ['plan.json', `${JSON.stringify(plan, null, 2)}\n`],
     ...(forwardPlan ? [['forward.json', `${JSON.stringify(forwardPlan, null, 2)}\n`] as [string, string]] : []),
@@ -150,7 +210,12 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
     throw e;
   }
   const ck = r.module.checkpoint;
-  const ckLine = ck && ck.recomputeFlops > 0 ? `; checkpoint ${ck.policy}: ${ck.bytesWithout} → ${ck.bytesWith} bytes, recompute ${((100 * ck.recomputeFlops) / Math.max(1, ck.stepFlops)).toFixed(1)}% of the step's FLOPs` : '';
-  process.stderr.write(`built ${config.name} (${plan.deviceClass}-class kernels): ${kernelFiles.size} kernels, GPU arena ${plan.arenas.gpu} bytes, predicted peak ${plan.predictedPeakBytes} bytes${ckLine} → ${relative(process.cwd(), final) || '.'}\n`);
+  const ckLine =
+    ck && ck.recomputeFlops > 0
+      ? `; checkpoint ${ck.policy}: ${ck.bytesWithout} → ${ck.bytesWith} bytes, recompute ${((100 * ck.recomputeFlops) / Math.max(1, ck.stepFlops)).toFixed(1)}% of the step's FLOPs`
+      : '';
+  process.stderr.write(
+    `built ${config.name} (${plan.deviceClass}-class kernels): ${kernelFiles.size} kernels, GPU arena ${plan.arenas.gpu} bytes, predicted peak ${plan.predictedPeakBytes} bytes${ckLine} → ${relative(process.cwd(), final) || '.'}\n`,
+  );
   return { dir: final, files: files.map(([n]) => n) };
 }

@@ -20,6 +20,7 @@ export function checkCommand(files: string[], o: { json?: boolean }): void {
   const merged = programs[0];
   if (merged) for (const p of programs.slice(1)) for (const [k, v] of p.files) merged.files.set(k, v);
   printDiagnostics(all, merged, o.json === true);
-  if (!o.json && !all.length) process.stderr.write(`checked ${files.length} file${files.length === 1 ? '' : 's'}: no problems\n`);
+  if (!o.json && !all.length)
+    process.stderr.write(`checked ${files.length} file${files.length === 1 ? '' : 's'}: no problems\n`);
   process.exitCode = all.some((d) => d.severity === 'error') ? EXIT.user : EXIT.ok;
 }

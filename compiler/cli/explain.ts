@@ -15,6 +15,11 @@ export function explainCommand(code: string | undefined): void {
     process.exit(EXIT.usage);
   }
   const d: { summary: string; explanation: string; example?: string } = CODES[want];
-  const example = d.example ? `\nFor example, this raises it:\n\n${d.example.split('\n').map((l) => `    ${l}`).join('\n')}\n` : '';
+  const example = d.example
+    ? `\nFor example, this raises it:\n\n${d.example
+        .split('\n')
+        .map((l) => `    ${l}`)
+        .join('\n')}\n`
+    : '';
   process.stdout.write(`${want}: ${d.summary}\n\n${d.explanation}\n${example}`);
 }

@@ -16,23 +16,33 @@ export function irCommand(file: string, o: { plan?: string; printAfter?: string;
   }
   if (o.printAfter !== undefined && !PRINTABLE.includes(o.printAfter)) {
     const hint = didYouMean(o.printAfter, PRINTABLE);
-    process.stderr.write(`flexc: no pass \`${o.printAfter}\`${hint ? `; ${hint}` : ''}\n--print-after takes one of ${PRINTABLE.join(', ')}\n`);
+    process.stderr.write(
+      `flexc: no pass \`${o.printAfter}\`${hint ? `; ${hint}` : ''}\n--print-after takes one of ${PRINTABLE.join(', ')}\n`,
+    );
     process.exit(EXIT.usage);
   }
   const timings: { pass: string; ms: number }[] = [];
   const t0 = performance.now();
   const printed: string[] = [];
-  const r = compile(file, o.plan, { printAfter: o.printAfter ?? '', onPrint: (h, ir) => printed.push(`${h}\n${ir}`), timings });
+  const r = compile(file, o.plan, {
+    printAfter: o.printAfter ?? '',
+    onPrint: (h, ir) => printed.push(`${h}\n${ir}`),
+    timings,
+  });
   if (!r.module) {
     printDiagnostics(r.diagnostics, r.program, false);
     process.exitCode = EXIT.user;
     return;
   }
-  if (o.printAfter === 'lower' || o.printAfter === 'all') printed.unshift(`// *** IR Dump After lower ***\n${printModule(r.lowered!.forward)}`);
+  if (o.printAfter === 'lower' || o.printAfter === 'all')
+    printed.unshift(`// *** IR Dump After lower ***\n${printModule(r.lowered!.forward)}`);
   process.stdout.write(o.printAfter ? printed.join('\n') : printModule(r.module));
   if (o.timePasses) {
     const total = performance.now() - t0;
-    const rows = [['check + lower', total - timings.reduce((a, t) => a + t.ms, 0)] as const, ...timings.map((t) => [t.pass, t.ms] as const)];
+    const rows = [
+      ['check + lower', total - timings.reduce((a, t) => a + t.ms, 0)] as const,
+      ...timings.map((t) => [t.pass, t.ms] as const),
+    ];
     process.stderr.write('===-------------------------------------------===\n  pass timings\n');
     for (const [n, ms] of rows) process.stderr.write(`  ${ms.toFixed(2).padStart(9)} ms  ${n}\n`);
     process.stderr.write(`  ${total.toFixed(2).padStart(9)} ms  total\n`);

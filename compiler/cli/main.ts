@@ -14,11 +14,23 @@ const int = (what: string) => (v: string) => {
   return n;
 };
 
-const UNITS: Record<string, number> = { '': 1, B: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12 };
+const UNITS: Record<string, number> = {
+  '': 1,
+  B: 1,
+  KiB: 2 ** 10,
+  MiB: 2 ** 20,
+  GiB: 2 ** 30,
+  TiB: 2 ** 40,
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  TB: 1e12,
+};
 const bytes = (what: string) => (v: string) => {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$/.exec(v);
   const n = m && m[2] !== undefined && !(m[2] in UNITS) ? NaN : m ? Number(m[1]) * UNITS[m[2] ?? '']! : NaN;
-  if (!Number.isFinite(n) || n < 1) throw new InvalidArgumentError(`${what} takes a size such as 268435456, 256MiB or 4GiB`);
+  if (!Number.isFinite(n) || n < 1)
+    throw new InvalidArgumentError(`${what} takes a size such as 268435456, 256MiB or 4GiB`);
   return Math.floor(n);
 };
 
@@ -43,11 +55,36 @@ program
   .option('--plan <name>', 'the plan to build')
   .option('-o, --out <dir>', 'output folder', 'build')
   .option('--target <target>', 'kernel language: wgsl', 'wgsl')
-  .addOption(new Option('--device-class <class>', 'kernel variants: gpu (workgroup tiling) or cpu (CPU Vulkan drivers such as SwiftShader)').choices(['gpu', 'cpu']).default('gpu'))
-  .addOption(new Option('--emit <lang>', 'the driver: ts (driver.ts, ESM) or js (driver.js, CommonJS that ESM apps import too, with driver.d.ts)').choices(['ts', 'js']).default('ts'))
-  .option('--max-buffer-size <size>', 'the device\'s largest buffer (bytes, or with KiB/MiB/GiB); WebGPU default 256 MiB', bytes('--max-buffer-size'))
-  .option('--max-binding-size <size>', 'the most one binding may span (bytes, or with KiB/MiB/GiB); WebGPU default 128 MiB', bytes('--max-binding-size'))
-  .addHelpText('after', '\nExamples:\n  flexc build examples/mlp.flex --plan small -o build\n  flexc build examples/gcn-cora.flex --device-class cpu\n  flexc build examples/gpt.flex --plan gpt2_small --max-buffer-size 64GiB --max-binding-size 4GiB')
+  .addOption(
+    new Option(
+      '--device-class <class>',
+      'kernel variants: gpu (workgroup tiling) or cpu (CPU Vulkan drivers such as SwiftShader)',
+    )
+      .choices(['gpu', 'cpu'])
+      .default('gpu'),
+  )
+  .addOption(
+    new Option(
+      '--emit <lang>',
+      'the driver: ts (driver.ts, ESM) or js (driver.js, CommonJS that ESM apps import too, with driver.d.ts)',
+    )
+      .choices(['ts', 'js'])
+      .default('ts'),
+  )
+  .option(
+    '--max-buffer-size <size>',
+    "the device's largest buffer (bytes, or with KiB/MiB/GiB); WebGPU default 256 MiB",
+    bytes('--max-buffer-size'),
+  )
+  .option(
+    '--max-binding-size <size>',
+    'the most one binding may span (bytes, or with KiB/MiB/GiB); WebGPU default 128 MiB',
+    bytes('--max-binding-size'),
+  )
+  .addHelpText(
+    'after',
+    '\nExamples:\n  flexc build examples/mlp.flex --plan small -o build\n  flexc build examples/gcn-cora.flex --device-class cpu\n  flexc build examples/gpt.flex --plan gpt2_small --max-buffer-size 64GiB --max-binding-size 4GiB',
+  )
   // imported when used: driver generation loads ts-morph (the TypeScript compiler), half a second
   .action(async (file: string, o: BuildOptions) => void (await import('./build.ts')).buildCommand(file, o));
 
@@ -58,7 +95,10 @@ program
   .option('--plan <name>', 'one plan of each file (default: every plan)')
   .option('--json', 'print {"files", "plans": [...]} on stdout (each plan names its file)')
   .option('--svg <file>', 'draw GPU memory over the step into FILE, one panel per plan')
-  .addHelpText('after', '\nExamples:\n  flexc plan examples/gpt.flex\n  flexc plan examples/gpt.flex --plan gpt2_small --json\n  flexc plan examples/llama2-*.flex --svg memory.svg')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  flexc plan examples/gpt.flex\n  flexc plan examples/gpt.flex --plan gpt2_small --json\n  flexc plan examples/llama2-*.flex --svg memory.svg',
+  )
   .action((files: string[], o: { plan?: string; json?: boolean; svg?: string }) => planCommand(files, o));
 
 program
@@ -66,9 +106,15 @@ program
   .description('print the IR of a plan after lowering and the pass pipeline')
   .argument('<file>', '.flex file')
   .option('--plan <name>', 'the plan to compile (needed when the file has several)')
-  .option('--print-after <pass>', `print the IR after a pass (or \`all\`): ${PRINTABLE.filter((p) => p !== 'all').join(', ')}`)
+  .option(
+    '--print-after <pass>',
+    `print the IR after a pass (or \`all\`): ${PRINTABLE.filter((p) => p !== 'all').join(', ')}`,
+  )
   .option('--time-passes', 'print the time each pass took on stderr')
-  .addHelpText('after', '\nExamples:\n  flexc ir examples/mlp.flex --plan small\n  flexc ir examples/gpt.flex --plan tiny --print-after autodiff --time-passes')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  flexc ir examples/mlp.flex --plan small\n  flexc ir examples/gpt.flex --plan tiny --print-after autodiff --time-passes',
+  )
   .action((file: string, o: { plan?: string; printAfter?: string; timePasses?: boolean }) => irCommand(file, o));
 
 program
@@ -76,12 +122,22 @@ program
   .description('train or run a plan and print the loss per step')
   .argument('<file>', '.flex file')
   .option('--plan <name>', 'the plan to run')
-  .option('--backend <backend>', 'webgpu (Dawn in Node; SwiftShader without a GPU) or cpu (the reference interpreter)', 'cpu')
+  .option(
+    '--backend <backend>',
+    'webgpu (Dawn in Node; SwiftShader without a GPU) or cpu (the reference interpreter)',
+    'cpu',
+  )
   .option('--steps <n>', 'training steps (default: the plan’s `steps`)', int('--steps'))
   .option('--json', 'print {"metrics": {...}, "losses": [...]} on stdout at the end')
   .option('--sample <n>', 'after training on text, generate n characters', int('--sample'))
-  .addHelpText('after', '\nExamples:\n  flexc run examples/mlp.flex --plan train --steps 20\n  flexc run examples/gcn-cora.flex --backend webgpu --json')
-  .action(async (file: string, o: { plan?: string; backend: string; steps?: number; json?: boolean; sample?: number }) => runCommand(file, o));
+  .addHelpText(
+    'after',
+    '\nExamples:\n  flexc run examples/mlp.flex --plan train --steps 20\n  flexc run examples/gcn-cora.flex --backend webgpu --json',
+  )
+  .action(
+    async (file: string, o: { plan?: string; backend: string; steps?: number; json?: boolean; sample?: number }) =>
+      runCommand(file, o),
+  );
 
 program
   .command('fmt')
@@ -89,7 +145,10 @@ program
   .argument('[files...]', '.flex files')
   .option('--check', 'change nothing; list the files that are not formatted and exit 1 if there are any')
   .option('--stdin', 'format standard input to standard output')
-  .addHelpText('after', '\nExamples:\n  flexc fmt examples/*.flex stdlib/*.flex\n  flexc fmt --check examples/*.flex\n  flexc fmt --stdin < model.flex')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  flexc fmt examples/*.flex stdlib/*.flex\n  flexc fmt --check examples/*.flex\n  flexc fmt --stdin < model.flex',
+  )
   .action((files: string[], o: FmtOptions) => fmtCommand(files, o));
 
 program
@@ -101,7 +160,9 @@ program
 
 program
   .command('lsp')
-  .description('run the language server (diagnostics, hover, definitions, references, completion, outline, folding, formatting)')
+  .description(
+    'run the language server (diagnostics, hover, definitions, references, completion, outline, folding, formatting)',
+  )
   .option('--stdio', 'speak JSON-RPC over standard input and output (the only transport)')
   .addHelpText('after', '\nEditors start it; see docs/editors.md for VS Code, Neovim and Helix.')
   .action(async () => (await import('../lsp/server.ts')).startServer());

@@ -1,7 +1,15 @@
 import { CATEGORIES, type Breakdown, type MemoryTimeline } from '../cost/memory.ts';
 import { fmtBytes } from '../sema/units.ts';
 
-const COLORS: Record<string, string> = { total: '#111111', parameters: '#1f77b4', gradients: '#d62728', optimizer: '#9467bd', activations: '#2ca02c', kv_cache: '#ff7f0e', workspace: '#8c564b' };
+const COLORS: Record<string, string> = {
+  total: '#111111',
+  parameters: '#1f77b4',
+  gradients: '#d62728',
+  optimizer: '#9467bd',
+  activations: '#2ca02c',
+  kv_cache: '#ff7f0e',
+  workspace: '#8c564b',
+};
 const W = 900;
 const H = 420;
 const PAD = { left: 80, right: 170, top: 40, bottom: 50 };
@@ -44,7 +52,8 @@ function memoryPanel({ title, timeline: t, budget, capacity }: MemoryPanel, top0
   const x = (i: number) => PAD.left + ((W - PAD.left - PAD.right) * i) / Math.max(1, t.points.length - 1);
   const y = (b: number) => H - PAD.bottom - ((H - PAD.top - PAD.bottom) * b) / top;
   const f = (n: number) => n.toFixed(1);
-  const line = (vals: number[], color: string, width: number) => `<polyline fill="none" stroke="${color}" stroke-width="${width}" points="${pts.map((p, k) => `${f(x(p.at))},${f(y(vals[k]!))}`).join(' ')}"/>`;
+  const line = (vals: number[], color: string, width: number) =>
+    `<polyline fill="none" stroke="${color}" stroke-width="${width}" points="${pts.map((p, k) => `${f(x(p.at))},${f(y(vals[k]!))}`).join(' ')}"/>`;
   const out: string[] = [
     `<svg x="0" y="${top0}" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
@@ -55,25 +64,52 @@ function memoryPanel({ title, timeline: t, budget, capacity }: MemoryPanel, top0
   ];
   for (let k = 0; k <= 4; k++) {
     const b = (top * k) / 4;
-    out.push(`<text x="${PAD.left - 6}" y="${f(y(b) + 4)}" text-anchor="end">${fmtBytes(b)}</text>`, `<line x1="${PAD.left}" y1="${f(y(b))}" x2="${W - PAD.right}" y2="${f(y(b))}" stroke="#eee"/>`);
+    out.push(
+      `<text x="${PAD.left - 6}" y="${f(y(b) + 4)}" text-anchor="end">${fmtBytes(b)}</text>`,
+      `<line x1="${PAD.left}" y1="${f(y(b))}" x2="${W - PAD.right}" y2="${f(y(b))}" stroke="#eee"/>`,
+    );
   }
-  if (t.backwardAt !== undefined) out.push(`<line x1="${f(x(t.backwardAt))}" y1="${PAD.top}" x2="${f(x(t.backwardAt))}" y2="${H - PAD.bottom}" stroke="#bbb" stroke-dasharray="2,3"/>`, `<text x="${f(x(t.backwardAt) + 4)}" y="${PAD.top + 12}" fill="#777">backward</text>`);
+  if (t.backwardAt !== undefined)
+    out.push(
+      `<line x1="${f(x(t.backwardAt))}" y1="${PAD.top}" x2="${f(x(t.backwardAt))}" y2="${H - PAD.bottom}" stroke="#bbb" stroke-dasharray="2,3"/>`,
+      `<text x="${f(x(t.backwardAt) + 4)}" y="${PAD.top + 12}" fill="#777">backward</text>`,
+    );
   const legend: [string, string][] = [];
-  for (const [name, value, dash] of [['budget', budget, '8,4'], ['GPU memory', capacity, '3,3']] as const)
+  for (const [name, value, dash] of [
+    ['budget', budget, '8,4'],
+    ['GPU memory', capacity, '3,3'],
+  ] as const)
     if (value !== null && value <= top) {
-      out.push(`<line x1="${PAD.left}" y1="${f(y(value))}" x2="${W - PAD.right}" y2="${f(y(value))}" stroke="#e00" stroke-dasharray="${dash}"/>`);
+      out.push(
+        `<line x1="${PAD.left}" y1="${f(y(value))}" x2="${W - PAD.right}" y2="${f(y(value))}" stroke="#e00" stroke-dasharray="${dash}"/>`,
+      );
       legend.push([`${name} ${fmtBytes(value)}`, '#e00']);
     }
-  out.push(line(pts.map((p) => p.total), COLORS['total']!, 2));
+  out.push(
+    line(
+      pts.map((p) => p.total),
+      COLORS['total']!,
+      2,
+    ),
+  );
   legend.unshift(['total', COLORS['total']!]);
   for (const c of CATEGORIES) {
     if (!t.points.some((p) => p[c] > 0)) continue;
-    out.push(line(pts.map((p) => p.b[c]), COLORS[c]!, 1.2));
+    out.push(
+      line(
+        pts.map((p) => p.b[c]),
+        COLORS[c]!,
+        1.2,
+      ),
+    );
     legend.push([c.replace('_', ' '), COLORS[c]!]);
   }
   legend.forEach(([label, color], k) => {
     const ly = PAD.top + 10 + k * 18;
-    out.push(`<line x1="${W - PAD.right + 12}" y1="${ly}" x2="${W - PAD.right + 32}" y2="${ly}" stroke="${color}" stroke-width="2"/>`, `<text x="${W - PAD.right + 38}" y="${ly + 4}">${esc(label)}</text>`);
+    out.push(
+      `<line x1="${W - PAD.right + 12}" y1="${ly}" x2="${W - PAD.right + 32}" y2="${ly}" stroke="${color}" stroke-width="2"/>`,
+      `<text x="${W - PAD.right + 38}" y="${ly + 4}">${esc(label)}</text>`,
+    );
   });
   out.push('</svg>');
   return out.join('\n');

@@ -30,7 +30,10 @@ export function planCommand(files: string[], o: { plan?: string; json?: boolean;
   const programs: Program[] = [];
   for (const file of files) {
     // each plan is checked and compiled alone (compile checks the whole file, lowering only that plan)
-    const names = o.plan !== undefined ? [o.plan] : loadProgram(file).entry.ast.decls.flatMap((d) => (d.kind === 'plan' ? [d.name.name] : []));
+    const names =
+      o.plan !== undefined
+        ? [o.plan]
+        : loadProgram(file).entry.ast.decls.flatMap((d) => (d.kind === 'plan' ? [d.name.name] : []));
     if (names.length === 0) {
       const checked = checkFile(file);
       programs.push(checked.program);
@@ -47,7 +50,12 @@ export function planCommand(files: string[], o: { plan?: string; json?: boolean;
       const { summary, timeline } = summarize(r.module, r.lowered, r.decode);
       reports.push({ file, ...summary });
       const capacity = r.lowered.hardware?.gpu?.part['memory'];
-      panels.push({ title: files.length > 1 ? `${file}: plan ${name}` : `plan ${name}`, timeline, budget: summary.budget_bytes, capacity: typeof capacity === 'number' ? capacity : null });
+      panels.push({
+        title: files.length > 1 ? `${file}: plan ${name}` : `plan ${name}`,
+        timeline,
+        budget: summary.budget_bytes,
+        capacity: typeof capacity === 'number' ? capacity : null,
+      });
     }
   }
   if (problems.some((d) => d.severity === 'error')) {
@@ -63,7 +71,9 @@ export function planCommand(files: string[], o: { plan?: string; json?: boolean;
   }
   if (o.svg && panels.length) {
     writeAtomically(o.svg, memorySvg(panels));
-    process.stderr.write(`wrote ${o.svg}: GPU memory over the step of ${panels.length === 1 ? 'plan' : `${panels.length} plans:`} ${panels.map((p) => p.title.replace(/^plan /, '').replace(': plan ', ':')).join(', ')}\n`);
+    process.stderr.write(
+      `wrote ${o.svg}: GPU memory over the step of ${panels.length === 1 ? 'plan' : `${panels.length} plans:`} ${panels.map((p) => p.title.replace(/^plan /, '').replace(': plan ', ':')).join(', ')}\n`,
+    );
   }
   if (o.json) process.stdout.write(`${JSON.stringify({ files, plans: reports }, null, 2)}\n`);
   else process.stdout.write(reports.map((r) => humanReport(r, files.length > 1 ? r.file : undefined)).join('\n'));
@@ -88,41 +98,65 @@ const fmtFlops = (n: number) => {
   return n === 0 ? '0 FLOP' : `${n.toPrecision(3)} ${units[k]}FLOP`;
 };
 
-const fmtSeconds = (s: number) => (s >= 1 ? `${s.toPrecision(3)} s` : s >= 1e-3 ? `${(s * 1e3).toPrecision(3)} ms` : `${(s * 1e6).toPrecision(3)} us`);
+const fmtSeconds = (s: number) =>
+  s >= 1 ? `${s.toPrecision(3)} s` : s >= 1e-3 ? `${(s * 1e3).toPrecision(3)} ms` : `${(s * 1e6).toPrecision(3)} us`;
 const fmtRate = (x: number) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toPrecision(3));
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 /** The human report of one plan: memory per tier, recompute, step time by class, throughput, MFU and the bottleneck. */
 export function humanReport(s: PlanSummary, file?: string): string {
   const g = s.memory.gpu;
-  const on = s.hardware ? ` on ${s.hardware}${s.parallel.data > 1 ? ` (data-parallel ×${s.parallel.data}${s.parallel.zero ? `, ZeRO-${s.parallel.zero}` : ''}${s.parallel.offload.length ? `, offload ${s.parallel.offload.join(' + ')}` : ''})` : s.parallel.offload.length ? ` (offload ${s.parallel.offload.join(' + ')})` : ''}` : '';
+  const on = s.hardware
+    ? ` on ${s.hardware}${s.parallel.data > 1 ? ` (data-parallel ×${s.parallel.data}${s.parallel.zero ? `, ZeRO-${s.parallel.zero}` : ''}${s.parallel.offload.length ? `, offload ${s.parallel.offload.join(' + ')}` : ''})` : s.parallel.offload.length ? ` (offload ${s.parallel.offload.join(' + ')})` : ''}`
+    : '';
   const parts = (t: PlanSummary['memory']['gpu' | 'host']) =>
     CATEGORIES.filter((c) => t[c] > 0)
       .map((c) => `${c.replace('_', ' ')} ${fmtBytes(t[c])}`)
       .join(', ');
   const budget = s.budget_bytes === null ? 'no budget' : `budget ${fmtBytes(s.budget_bytes)}`;
-  const lines = [`${file ? `${file}: ` : ''}plan ${s.plan} (${s.task}, ${s.precision}, checkpoint ${s.checkpoint})${on}`];
-  const count = (n: number) => (n >= 1e9 ? `${(n / 1e9).toPrecision(3)} B` : n >= 1e6 ? `${(n / 1e6).toPrecision(3)} M` : n.toLocaleString('en-US'));
+  const lines = [
+    `${file ? `${file}: ` : ''}plan ${s.plan} (${s.task}, ${s.precision}, checkpoint ${s.checkpoint})${on}`,
+  ];
+  const count = (n: number) =>
+    n >= 1e9 ? `${(n / 1e9).toPrecision(3)} B` : n >= 1e6 ? `${(n / 1e6).toPrecision(3)} M` : n.toLocaleString('en-US');
   const p = s.parameters;
-  lines.push(`  parameters  ${count(p.count)}${p.trained !== p.count && s.task !== 'infer' ? `, ${count(p.trained)} trained (${((100 * p.trained) / p.count).toPrecision(2)}%)` : ''}`);
+  lines.push(
+    `  parameters  ${count(p.count)}${p.trained !== p.count && s.task !== 'infer' ? `, ${count(p.trained)} trained (${((100 * p.trained) / p.count).toPrecision(2)}%)` : ''}`,
+  );
   lines.push(`  GPU memory  peak ${fmtBytes(g.peak_bytes)} per GPU (${budget}): ${parts(g)}`);
   const capacity = s.memory.gpu.capacity_bytes;
-  if (capacity !== null && g.peak_bytes > capacity) lines.push(`              does not fit: the GPU has ${fmtBytes(capacity)}`);
+  if (capacity !== null && g.peak_bytes > capacity)
+    lines.push(`              does not fit: the GPU has ${fmtBytes(capacity)}`);
   if (s.parallel.data === 1 && !s.parallel.offload.length && s.precision === 'fp32')
-    lines.push(`              arena ${fmtBytes(g.arena_bytes)}${g.arena_bytes_without_checkpointing !== null && g.arena_bytes !== g.arena_bytes_without_checkpointing ? ` with checkpointing, ${fmtBytes(g.arena_bytes_without_checkpointing)} without` : ''}`);
+    lines.push(
+      `              arena ${fmtBytes(g.arena_bytes)}${g.arena_bytes_without_checkpointing !== null && g.arena_bytes !== g.arena_bytes_without_checkpointing ? ` with checkpointing, ${fmtBytes(g.arena_bytes_without_checkpointing)} without` : ''}`,
+    );
   else if (g.checkpointing?.measured === 'per-gpu' && g.checkpointing.bytes_with !== g.checkpointing.bytes_without)
     lines.push(`              ${fmtBytes(g.checkpointing.bytes_without)} per GPU without checkpointing`);
-  if (s.memory.host.peak_bytes > 0) lines.push(`  host memory ${fmtBytes(s.memory.host.peak_bytes)}: ${parts(s.memory.host)}`);
+  if (s.memory.host.peak_bytes > 0)
+    lines.push(`  host memory ${fmtBytes(s.memory.host.peak_bytes)}: ${parts(s.memory.host)}`);
   const sv = s.serving;
-  lines.push(sv ? `  compute     ${fmtFlops(s.flops.step)} per request (prompt of ${sv.prefill_tokens} tokens, ${sv.decode_tokens} generated${sv.kv_cache ? ' with a KV cache' : ', no KV cache'})` : s.task === 'infer' ? `  compute     ${fmtFlops(s.flops.step)} per step` : `  compute     ${fmtFlops(s.flops.step)} per step per GPU; recompute ${fmtFlops(s.flops.recompute)} (${s.flops.recompute_percent.toFixed(1)}%)`);
+  lines.push(
+    sv
+      ? `  compute     ${fmtFlops(s.flops.step)} per request (prompt of ${sv.prefill_tokens} tokens, ${sv.decode_tokens} generated${sv.kv_cache ? ' with a KV cache' : ', no KV cache'})`
+      : s.task === 'infer'
+        ? `  compute     ${fmtFlops(s.flops.step)} per step`
+        : `  compute     ${fmtFlops(s.flops.step)} per step per GPU; recompute ${fmtFlops(s.flops.recompute)} (${s.flops.recompute_percent.toFixed(1)}%)`,
+  );
   if (s.time) {
     const t = s.time;
     const by = TIME_CLASSES.filter((c) => t.by_class[c] > 0)
       .map((c) => `${c} ${fmtSeconds(t.by_class[c])} (${pct(t.by_class[c] / t.step_seconds)})`)
       .join(', ');
     lines.push(`  ${sv ? 'request    ' : 'step time  '} ${fmtSeconds(t.step_seconds)}: ${by}`);
-    if (sv) lines.push(`  serving     first token in ${fmtSeconds(sv.time_to_first_token_seconds)}; then ${fmtSeconds(sv.decode_seconds_per_token)} per token (${fmtRate(sv.decode_tokens_per_second)} tokens/s across the batch)`);
-    const rate = s.throughput!.tokens_per_second !== null ? `${fmtRate(s.throughput!.tokens_per_second)} tokens/s` : `${s.throughput!.samples_per_second.toPrecision(4)} samples/s`;
+    if (sv)
+      lines.push(
+        `  serving     first token in ${fmtSeconds(sv.time_to_first_token_seconds)}; then ${fmtSeconds(sv.decode_seconds_per_token)} per token (${fmtRate(sv.decode_tokens_per_second)} tokens/s across the batch)`,
+      );
+    const rate =
+      s.throughput!.tokens_per_second !== null
+        ? `${fmtRate(s.throughput!.tokens_per_second)} tokens/s`
+        : `${s.throughput!.samples_per_second.toPrecision(4)} samples/s`;
     lines.push(`  throughput  ${rate}, MFU ${pct(s.mfu!)}; bottleneck: ${s.bottleneck}`);
   } else lines.push('  step time   (give the plan hardware with `on: …` to estimate it)');
   return `${lines.join('\n')}\n`;

@@ -38,7 +38,10 @@ export function evalModule(r: CompileResult): { module?: Module; diagnostics: Di
   return { module: runPipeline(low.lowered.forward, { config: low.lowered.config }), diagnostics: [] };
 }
 
-export async function runCommand(file: string, o: { plan?: string; backend: string; steps?: number; json?: boolean; sample?: number }): Promise<void> {
+export async function runCommand(
+  file: string,
+  o: { plan?: string; backend: string; steps?: number; json?: boolean; sample?: number },
+): Promise<void> {
   if (!existsSync(file)) {
     process.stderr.write(`flexc: no such file: ${file}\n`);
     process.exit(EXIT.usage);
@@ -57,7 +60,8 @@ export async function runCommand(file: string, o: { plan?: string; backend: stri
   const graphs = graphResolver(r.program);
   let trainer: Trainer | undefined;
   try {
-    trainer = o.backend === 'webgpu' ? await webgpuTrainer(r.module, config, graphs) : cpuTrainer(r.module, config, graphs);
+    trainer =
+      o.backend === 'webgpu' ? await webgpuTrainer(r.module, config, graphs) : cpuTrainer(r.module, config, graphs);
     const train = config.task.kind === 'train';
     const steps = train ? (o.steps ?? config.steps) : 1;
     const lossName = config.task.kind === 'train' ? config.task.loss : undefined;
@@ -83,7 +87,10 @@ export async function runCommand(file: string, o: { plan?: string; backend: stri
     Object.assign(metrics, await graphAccuracies(r, trainer, r.module));
     if (config.data && lossName) Object.assign(metrics, await validationLoss(r, trainer, lossName));
     const sample = o.sample && config.data ? await sampleText(r, trainer, config, o.sample) : undefined;
-    if (o.json) process.stdout.write(`${JSON.stringify({ metrics, losses, ...(sample !== undefined ? { sample } : {}) }, null, 2)}\n`);
+    if (o.json)
+      process.stdout.write(
+        `${JSON.stringify({ metrics, losses, ...(sample !== undefined ? { sample } : {}) }, null, 2)}\n`,
+      );
     else {
       for (const [k, v] of Object.entries(metrics)) process.stdout.write(`${k}: ${Number(v.toFixed(4))}\n`);
       if (sample !== undefined) process.stdout.write(`sample:\n${sample}\n`);
@@ -102,7 +109,8 @@ export async function runCommand(file: string, o: { plan?: string; backend: stri
 function userError(e: unknown, plan: Span): Diagnostic | undefined {
   if (e instanceof DiagnosticError) return e.diagnostic;
   if (e instanceof DataError) return diag('FLX6002', plan, e.message);
-  if (e instanceof RangeError) return diag('FLX6003', plan, e.message, 'an index in the input data is outside the tensor it selects from');
+  if (e instanceof RangeError)
+    return diag('FLX6003', plan, e.message, 'an index in the input data is outside the tensor it selects from');
   if (e instanceof BudgetError) return diag('FLX7001', plan, e.message);
   if (e instanceof DeviceLimitError) return diag('FLX7003', plan, e.message);
   if (e instanceof NoGpuError) return diag('FLX7002', plan, e.message);
@@ -135,7 +143,10 @@ async function sampleText(r: CompileResult, trainer: Trainer, config: PlanConfig
     while (c < v - 1 && (u -= p[c]!) > 0) c++;
     ids.push(c);
   }
-  return ids.slice(1).map((i) => vocab[i]).join('');
+  return ids
+    .slice(1)
+    .map((i) => vocab[i])
+    .join('');
 }
 
 /** Mean loss over validation batches of the plan's text (dropout off). */
@@ -148,7 +159,9 @@ async function validationLoss(r: CompileResult, trainer: Trainer, loss: string):
 
 /** For a model on a labelled graph with a `logits` output: accuracy on each split, dropout off. */
 async function graphAccuracies(r: CompileResult, trainer: Trainer, train: Module): Promise<Record<string, number>> {
-  const feeds = train.values.filter((v) => v.op === 'input' && typeof v.attrs['feed'] === 'string' && String(v.attrs['feed']).startsWith('graph:'));
+  const feeds = train.values.filter(
+    (v) => v.op === 'input' && typeof v.attrs['feed'] === 'string' && String(v.attrs['feed']).startsWith('graph:'),
+  );
   if (!feeds.length) return {};
   const ev = evalModule(r);
   if (!ev.module?.outputs.some((o) => o.name === 'logits')) return {};
@@ -156,5 +169,9 @@ async function graphAccuracies(r: CompileResult, trainer: Trainer, train: Module
   const gname = String(feeds[0]!.attrs['feed']).slice(6).split('/')[0]!;
   const g = loadGraph(graphResolver(r.program)(gname));
   if (!logits || logits.shape[0] !== g.nodes) return {};
-  return { train_accuracy: accuracy(logits, g.labels, g.split.train), val_accuracy: accuracy(logits, g.labels, g.split.val), test_accuracy: accuracy(logits, g.labels, g.split.test) };
+  return {
+    train_accuracy: accuracy(logits, g.labels, g.split.train),
+    val_accuracy: accuracy(logits, g.labels, g.split.val),
+    test_accuracy: accuracy(logits, g.labels, g.split.test),
+  };
 }

@@ -54,17 +54,36 @@ function graphsOf(m: Module, graphs: (g: string) => GraphSpec): Record<string, G
   return out;
 }
 
-const textOf = (config: PlanConfig) => (config.data ? { file: resolve(config.data.file), split: config.data.split } : undefined);
+const textOf = (config: PlanConfig) =>
+  config.data ? { file: resolve(config.data.file), split: config.data.split } : undefined;
 
 /** Plans `m` for this device (its class's kernels, its limits) and opens a session on it. */
-export async function webgpuSession(gpu: Gpu, m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec, opts: { deviceClass?: DeviceClass } = {}): Promise<WebGpuSession> {
+export async function webgpuSession(
+  gpu: Gpu,
+  m: Module,
+  config: PlanConfig,
+  graphs: (g: string) => GraphSpec,
+  opts: { deviceClass?: DeviceClass } = {},
+): Promise<WebGpuSession> {
   const { limits } = gpu.device;
-  const built = buildPlan(m, config, graphsOf(m, graphs), { deviceClass: opts.deviceClass ?? gpu.deviceClass, limits: { maxBufferSize: limits.maxBufferSize, maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize } });
+  const built = buildPlan(m, config, graphsOf(m, graphs), {
+    deviceClass: opts.deviceClass ?? gpu.deviceClass,
+    limits: { maxBufferSize: limits.maxBufferSize, maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize },
+  });
   const plan = parsePlan(JSON.parse(JSON.stringify(built.plan)));
-  return WebGpuSession.create(gpu, plan, (k) => built.sources.get(k)!, { ...(config.memory.gpu ? { budgetBytes: config.memory.gpu } : {}), graphs, text: textOf(config) });
+  return WebGpuSession.create(gpu, plan, (k) => built.sources.get(k)!, {
+    ...(config.memory.gpu ? { budgetBytes: config.memory.gpu } : {}),
+    graphs,
+    text: textOf(config),
+  });
 }
 
-export async function webgpuTrainer(m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec, opts: { deviceClass?: DeviceClass } = {}): Promise<Trainer & { session: WebGpuSession }> {
+export async function webgpuTrainer(
+  m: Module,
+  config: PlanConfig,
+  graphs: (g: string) => GraphSpec,
+  opts: { deviceClass?: DeviceClass } = {},
+): Promise<Trainer & { session: WebGpuSession }> {
   const gpu = await openGpu();
   const session = await webgpuSession(gpu, m, config, graphs, opts);
   const closers: (() => void)[] = [];

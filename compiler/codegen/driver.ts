@@ -49,12 +49,16 @@ function addIo(sf: SourceFile, plan: Plan, prefix: string, what: string, partial
   sf.addInterface({
     name: `${prefix}Inputs`,
     isExported: true,
-    docs: [`Inputs of ${what} that the caller provides (graph data, text batches and the step counter are fed by the runtime).`],
+    docs: [
+      `Inputs of ${what} that the caller provides (graph data, text batches and the step counter are fed by the runtime).`,
+    ],
     properties: given.map((i) => ({
       name: prop(i.name),
       type: typeOf(plan, i.buffer),
       hasQuestionToken: optional.has(i.name),
-      docs: [`${doc(plan, i.buffer)}${optional.has(i.name) ? `; needed only for ${i.neededBy.map((n) => `\`${n}\``).join(', ')}` : ''}`],
+      docs: [
+        `${doc(plan, i.buffer)}${optional.has(i.name) ? `; needed only for ${i.neededBy.map((n) => `\`${n}\``).join(', ')}` : ''}`,
+      ],
     })),
   });
   sf.addInterface({
@@ -67,7 +71,9 @@ function addIo(sf: SourceFile, plan: Plan, prefix: string, what: string, partial
         name: prop(o.name),
         type: plan.buffers[o.buffer]!.shape.length ? typeOf(plan, o.buffer) : 'number',
         hasQuestionToken: needs.length > 0,
-        docs: [`${doc(plan, o.buffer)}${needs.length ? `; present when ${needs.map((n) => `\`${n}\``).join(', ')} given` : ''}`],
+        docs: [
+          `${doc(plan, o.buffer)}${needs.length ? `; present when ${needs.map((n) => `\`${n}\``).join(', ')} given` : ''}`,
+        ],
       };
     }),
   });
@@ -86,36 +92,87 @@ gpu|cpu\`); the runtime warns once when the device is of the other class.`;
  * use, and needs only the inputs of the outputs wanted (no labels for predictions). `emit: 'ts'`
  * writes driver.ts (ESM); `'js'` writes driver.js (CommonJS, which ESM apps import too) and driver.d.ts.
  */
-export function generateDriver(plan: Plan, opts: { source: string; forward?: Plan; emit?: DriverEmit }): { name: string; files: [string, string][] } {
+export function generateDriver(
+  plan: Plan,
+  opts: { source: string; forward?: Plan; emit?: DriverEmit },
+): { name: string; files: [string, string][] } {
   const emit = opts.emit ?? 'ts';
   const name = driverName(opts.source, plan.name);
   const train = opts.forward !== undefined;
   const fwd = opts.forward ?? plan;
-  const project = new Project({ useInMemoryFileSystem: true, compilerOptions: { module: ModuleKind.CommonJS, target: ScriptTarget.ES2022, declaration: true, strict: true, noLib: false } });
+  const project = new Project({
+    useInMemoryFileSystem: true,
+    compilerOptions: {
+      module: ModuleKind.CommonJS,
+      target: ScriptTarget.ES2022,
+      declaration: true,
+      strict: true,
+      noLib: false,
+    },
+  });
   const sf = project.createSourceFile('driver.ts', '');
   if (emit === 'ts') sf.addImportDeclaration({ moduleSpecifier: 'node:url', namedImports: ['fileURLToPath'] });
   sf.addImportDeclaration({ moduleSpecifier: RUNTIME_MODULE, namedImports: ['loadBuild', 'WebGpuSession'] });
   sf.addImportDeclaration({ moduleSpecifier: RUNTIME_MODULE, namedImports: ['Gpu'], isTypeOnly: true });
   if (train) addIo(sf, plan, `${name}Train`, `a training step of plan \`${plan.name}\``, false);
-  addIo(sf, fwd, `${name}Forward`, `a forward pass of plan \`${plan.name}\`${train ? ' (evaluation: dropout off)' : ''}`, true);
+  addIo(
+    sf,
+    fwd,
+    `${name}Forward`,
+    `a forward pass of plan \`${plan.name}\`${train ? ' (evaluation: dropout off)' : ''}`,
+    true,
+  );
   sf.addInterface({
     name: `${name}Parameters`,
     isExported: true,
     docs: ['Parameters and optimizer state, by name.'],
-    properties: plan.params.map((p) => ({ name: prop(p.name), type: typeOf(plan, p.buffer), docs: [`${doc(plan, p.buffer)}${p.trainable ? '' : plan.buffers.find((b) => b.id === p.buffer)?.role === 'state' ? ' (optimizer state)' : ' (frozen)'}`] })),
+    properties: plan.params.map((p) => ({
+      name: prop(p.name),
+      type: typeOf(plan, p.buffer),
+      docs: [
+        `${doc(plan, p.buffer)}${p.trainable ? '' : plan.buffers.find((b) => b.id === p.buffer)?.role === 'state' ? ' (optimizer state)' : ' (frozen)'}`,
+      ],
+    })),
   });
   sf.addInterface({
     name,
     isExported: true,
     docs: [`Plan \`${plan.name}\` on a WebGPU device.`],
     methods: [
-      ...(train ? [{ name: 'trainStep', parameters: [{ name: 'inputs', type: `${name}TrainInputs` }], returnType: `Promise<${name}TrainOutputs>`, docs: ['One training step: forward, backward and the optimizer update.'] }] : []),
-      { name: 'forward', parameters: [{ name: 'inputs', type: `${name}ForwardInputs` }], returnType: `Promise<${name}ForwardOutputs>`, docs: [`${train ? 'One forward pass on the current parameters, dropout off.' : 'One forward pass.'} Outputs whose inputs are left out are not returned.`] },
-      { name: 'loadParameters', parameters: [{ name: 'values', type: `Partial<${name}Parameters>` }], returnType: 'void' },
+      ...(train
+        ? [
+            {
+              name: 'trainStep',
+              parameters: [{ name: 'inputs', type: `${name}TrainInputs` }],
+              returnType: `Promise<${name}TrainOutputs>`,
+              docs: ['One training step: forward, backward and the optimizer update.'],
+            },
+          ]
+        : []),
+      {
+        name: 'forward',
+        parameters: [{ name: 'inputs', type: `${name}ForwardInputs` }],
+        returnType: `Promise<${name}ForwardOutputs>`,
+        docs: [
+          `${train ? 'One forward pass on the current parameters, dropout off.' : 'One forward pass.'} Outputs whose inputs are left out are not returned.`,
+        ],
+      },
+      {
+        name: 'loadParameters',
+        parameters: [{ name: 'values', type: `Partial<${name}Parameters>` }],
+        returnType: 'void',
+      },
       { name: 'saveParameters', returnType: `Promise<${name}Parameters>` },
       { name: 'destroy', returnType: 'void' },
     ],
-    properties: [{ name: 'session', type: 'WebGpuSession', isReadonly: true, docs: [train ? 'The training plan’s session.' : 'The plan’s session.'] }],
+    properties: [
+      {
+        name: 'session',
+        type: 'WebGpuSession',
+        isReadonly: true,
+        docs: [train ? 'The training plan’s session.' : 'The plan’s session.'],
+      },
+    ],
   });
   const dir = emit === 'ts' ? "fileURLToPath(new URL('.', import.meta.url))" : '__dirname';
   // one body for both kinds: a train build adds trainStep and runs forward in forward.json's own session
@@ -170,7 +227,9 @@ ${
     name: `create${name}`,
     isExported: true,
     isAsync: true,
-    docs: [`Loads this build (${files} beside this file), compiles its kernels on \`gpu\` and initialises its parameters.\n\n${DEVICE_DOC}\n\n@example\nimport { openGpu } from '${RUNTIME_MODULE}';\nconst model = await create${name}(await openGpu());`],
+    docs: [
+      `Loads this build (${files} beside this file), compiles its kernels on \`gpu\` and initialises its parameters.\n\n${DEVICE_DOC}\n\n@example\nimport { openGpu } from '${RUNTIME_MODULE}';\nconst model = await create${name}(await openGpu());`,
+    ],
     parameters: [{ name: 'gpu', type: 'Gpu' }],
     returnType: `Promise<${name}>`,
     statements: body,
@@ -181,5 +240,12 @@ ${
   const out = project.emitToMemory({ targetSourceFile: sf }).getFiles();
   const text = (ext: string) => header + out.find((f) => f.filePath.endsWith(ext))!.text;
   // driver.js is CommonJS wherever the app's package.json says otherwise: the folder's package.json says so
-  return { name, files: [['driver.js', text('/driver.js')], ['driver.d.ts', text('/driver.d.ts')], ['package.json', '{ "type": "commonjs" }\n']] };
+  return {
+    name,
+    files: [
+      ['driver.js', text('/driver.js')],
+      ['driver.d.ts', text('/driver.d.ts')],
+      ['package.json', '{ "type": "commonjs" }\n'],
+    ],
+  };
 }

@@ -45,7 +45,10 @@ class Arena {
   }
 }
 
-export type MemoryEvent = { kind: 'alloc'; value: Value; offset: number } | { kind: 'compute'; value: Value } | { kind: 'free'; value: Value };
+export type MemoryEvent =
+  | { kind: 'alloc'; value: Value; offset: number }
+  | { kind: 'compute'; value: Value }
+  | { kind: 'free'; value: Value };
 
 export interface MemoryPlan {
   /** Leaves (inputs, parameters, state) first, then per op: alloc its result, compute it, free operands at their last use. */
@@ -120,12 +123,15 @@ const countBuffers = (events: MemoryEvent[]) => events.reduce((n, e) => n + (e.k
 function packOffline(events: MemoryEvent[]): { offsetOf: Map<Value, number>; size: number } {
   const span = new Map<Value, { start: number; end: number; bytes: number }>();
   events.forEach((e, i) => {
-    if (e.kind === 'alloc') span.set(e.value, { start: i, end: events.length, bytes: allocatedBytes(tensorBytes(e.value)) });
+    if (e.kind === 'alloc')
+      span.set(e.value, { start: i, end: events.length, bytes: allocatedBytes(tensorBytes(e.value)) });
     else if (e.kind === 'free') span.get(e.value)!.end = i;
   });
   const firstCompute = events.findIndex((e) => e.kind === 'compute');
-  const whole = (s: { start: number; end: number }) => s.end === events.length && (firstCompute < 0 || s.start < firstCompute);
-  const bySize = (a: [Value, { bytes: number; start: number }], b: [Value, { bytes: number; start: number }]) => b[1].bytes - a[1].bytes || a[1].start - b[1].start;
+  const whole = (s: { start: number; end: number }) =>
+    s.end === events.length && (firstCompute < 0 || s.start < firstCompute);
+  const bySize = (a: [Value, { bytes: number; start: number }], b: [Value, { bytes: number; start: number }]) =>
+    b[1].bytes - a[1].bytes || a[1].start - b[1].start;
   const offsetOf = new Map<Value, number>();
   let base = 0;
   for (const [v, s] of [...span].filter(([, s]) => whole(s)).sort(bySize)) offsetOf.set(v, base), (base += s.bytes);
@@ -187,7 +193,7 @@ function* byOffset<T extends { at: number }>(lists: T[][]): Generator<T> {
   while (heap.length > 0) {
     const i = heap[0]!;
     yield lists[i]![heads[i]!]!;
-    if (++heads[i]! === lists[i]!.length) heap[0] = heap.at(-1)!, heap.pop();
+    if (++heads[i]! === lists[i]!.length) (heap[0] = heap.at(-1)!), heap.pop();
     if (heap.length > 0) down(0);
   }
 }

@@ -54,7 +54,12 @@ function inputsOf(v: Value): string[] {
  * copies of updated parameters and optimizer state at the end of the step. Throws DeviceLimitError
  * when a tensor cannot be bound or the arena cannot be allocated within the device's limits.
  */
-export function buildPlan(m: Module, config: PlanConfig, graphs: Record<string, GraphSpec>, opts: PlanOptions = {}): BuiltPlan {
+export function buildPlan(
+  m: Module,
+  config: PlanConfig,
+  graphs: Record<string, GraphSpec>,
+  opts: PlanOptions = {},
+): BuiltPlan {
   const deviceClass = opts.deviceClass ?? 'gpu';
   const limits = opts.limits ?? DEFAULT_LIMITS;
   const mem = planMemory(m);
@@ -71,30 +76,57 @@ export function buildPlan(m: Module, config: PlanConfig, graphs: Record<string, 
   };
   const inputs: Plan['inputs'] = [];
   const params: Plan['params'] = [];
-  const role = (v: Value): PlanBuffer['role'] => (v.op === 'input' || v.op === 'param' || v.op === 'state' ? v.op : 'temp');
+  const role = (v: Value): PlanBuffer['role'] =>
+    v.op === 'input' || v.op === 'param' || v.op === 'state' ? v.op : 'temp';
   for (const e of mem.events) {
     const v = e.value;
     if (e.kind === 'alloc') {
       const bytes = tensorBytes(v);
       const name = role(v) === 'temp' ? (v.name ?? v.op) : leafName(v);
       if (bytes > limits.maxStorageBufferBindingSize)
-        throw new DeviceLimitError(`tensor ${name} (${v.type.dtype}[${(v.type.shape as number[]).join(', ')}]) needs ${bytes} bytes, more than the device binds at once (maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize})`);
+        throw new DeviceLimitError(
+          `tensor ${name} (${v.type.dtype}[${(v.type.shape as number[]).join(', ')}]) needs ${bytes} bytes, more than the device binds at once (maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize})`,
+        );
       const id = buffers.length;
-      buffers.push({ id, name, dtype: v.type.dtype === 'i32' ? 'i32' : 'f32', shape: v.type.shape as number[], bytes, tier: 'gpu', offset: e.offset, role: role(v) });
+      buffers.push({
+        id,
+        name,
+        dtype: v.type.dtype === 'i32' ? 'i32' : 'f32',
+        shape: v.type.shape as number[],
+        bytes,
+        tier: 'gpu',
+        offset: e.offset,
+        role: role(v),
+      });
       bufferOf.set(v, id);
       steps.push({ kind: 'alloc', buffer: id });
       if (v.op === 'input') {
         const feed = feedOf(m, v);
-        inputs.push({ name, buffer: id, feed: feed.kind === 'synthetic' && feed.range === undefined ? { kind: 'synthetic' } : feed });
+        inputs.push({
+          name,
+          buffer: id,
+          feed: feed.kind === 'synthetic' && feed.range === undefined ? { kind: 'synthetic' } : feed,
+        });
       } else if (v.op === 'param' || v.op === 'state') {
         const { name: _n, frozen: _f, ...init } = v.attrs as Record<string, unknown>;
-        params.push({ name, buffer: id, init: init as Plan['params'][number]['init'], trainable: v.op === 'param' && !v.attrs['frozen'] });
+        params.push({
+          name,
+          buffer: id,
+          init: init as Plan['params'][number]['init'],
+          trainable: v.op === 'param' && !v.attrs['frozen'],
+        });
       }
     } else if (e.kind === 'free') steps.push({ kind: 'free', buffer: bufferOf.get(v)! });
     else {
       const k = wgslKernel(v, deviceClass);
       addKernel(k.name, k.code, v.inputs.length + 1, v.op);
-      steps.push({ kind: 'launch', kernel: k.name, bindings: [...v.inputs.map((x) => bufferOf.get(x)!), bufferOf.get(v)!], dispatch: k.dispatch, value: `%${indexOf.get(v)!} ${v.op}` });
+      steps.push({
+        kind: 'launch',
+        kernel: k.name,
+        bindings: [...v.inputs.map((x) => bufferOf.get(x)!), bufferOf.get(v)!],
+        dispatch: k.dispatch,
+        value: `%${indexOf.get(v)!} ${v.op}`,
+      });
     }
   }
   for (const u of m.updates) {
@@ -102,10 +134,18 @@ export function buildPlan(m: Module, config: PlanConfig, graphs: Record<string, 
     const n = (u.value.type.shape as number[]).reduce((a, d) => a * d, 1);
     const k = copyKernel(n);
     addKernel(k.name, k.code, 2, 'copy');
-    steps.push({ kind: 'launch', kernel: k.name, bindings: [bufferOf.get(u.value)!, bufferOf.get(leaf)!], dispatch: k.dispatch, value: `update ${u.target}` });
+    steps.push({
+      kind: 'launch',
+      kernel: k.name,
+      bindings: [bufferOf.get(u.value)!, bufferOf.get(leaf)!],
+      dispatch: k.dispatch,
+      value: `update ${u.target}`,
+    });
   }
   if (mem.arenaBytes > limits.maxBufferSize)
-    throw new DeviceLimitError(`the plan's GPU arena needs ${mem.arenaBytes} bytes, more than the device's largest buffer (maxBufferSize ${limits.maxBufferSize})`);
+    throw new DeviceLimitError(
+      `the plan's GPU arena needs ${mem.arenaBytes} bytes, more than the device's largest buffer (maxBufferSize ${limits.maxBufferSize})`,
+    );
   const outputs = m.outputs.map((o) => ({ name: o.name, buffer: bufferOf.get(o.value)!, inputs: inputsOf(o.value) }));
   const plan: Plan = {
     version: PLAN_VERSION,
@@ -123,7 +163,9 @@ export function buildPlan(m: Module, config: PlanConfig, graphs: Record<string, 
     params,
     outputs,
     graphs,
-    ...(config.data ? { text: { file: opts.textPath?.(config.data.file) ?? resolve(config.data.file), split: config.data.split } } : {}),
+    ...(config.data
+      ? { text: { file: opts.textPath?.(config.data.file) ?? resolve(config.data.file), split: config.data.split } }
+      : {}),
     steps,
   };
   return { plan, sources };

@@ -9,8 +9,10 @@ export interface Fabric {
  * Ring collectives (Patarasuk & Yuan 2009; the NCCL cost model): each of the n−1 steps moves
  * bytes/n per GPU. All-reduce is a reduce-scatter then an all-gather.
  */
-export const reduceScatter = (bytes: number, f: Fabric): number => (f.n <= 1 ? 0 : (f.n - 1) * (bytes / f.n / f.bandwidth + f.latency));
+export const reduceScatter = (bytes: number, f: Fabric): number =>
+  f.n <= 1 ? 0 : (f.n - 1) * (bytes / f.n / f.bandwidth + f.latency);
 export const allGather = reduceScatter;
 export const allReduce = (bytes: number, f: Fabric): number => 2 * reduceScatter(bytes, f);
 /** All-to-all: each GPU sends (n−1)/n of its bytes, n−1 messages. */
-export const allToAll = (bytes: number, f: Fabric): number => (f.n <= 1 ? 0 : ((f.n - 1) / f.n) * (bytes / f.bandwidth) + (f.n - 1) * f.latency);
+export const allToAll = (bytes: number, f: Fabric): number =>
+  f.n <= 1 ? 0 : ((f.n - 1) / f.n) * (bytes / f.bandwidth) + (f.n - 1) * f.latency;

@@ -51,10 +51,16 @@ export function deviceOf(p: PartSpec): Device {
 export function machineOf(h: HardwareSpec): Machine | undefined {
   if (!h.gpu) return undefined;
   const m: Machine = { gpu: deviceOf(h.gpu.part), count: h.gpu.count };
-  if (h.host) m.host = { memory: num(h.host, 'memory'), bandwidth: num(h.host, 'bandwidth') } as Machine['host'] & object;
+  if (h.host)
+    m.host = { memory: num(h.host, 'memory'), bandwidth: num(h.host, 'bandwidth') } as Machine['host'] & object;
   const link = h.links.find((l) => [l.a, l.b].includes('gpu') && [l.a, l.b].includes('host'));
   if (link) m.link = { bandwidth: num(link.part, 'bandwidth') ?? 0, latency: num(link.part, 'latency') ?? 0 };
-  if (h.network) m.network = { bandwidth: num(h.network, 'bandwidth') ?? 0, latency: num(h.network, 'latency') ?? 0, topology: String(h.network['topology'] ?? 'switched') };
+  if (h.network)
+    m.network = {
+      bandwidth: num(h.network, 'bandwidth') ?? 0,
+      latency: num(h.network, 'latency') ?? 0,
+      topology: String(h.network['topology'] ?? 'switched'),
+    };
   return m;
 }
 

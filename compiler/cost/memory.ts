@@ -9,7 +9,14 @@ export type Breakdown = Record<Category, number>;
 
 /** Updates written into their leaf in place: the optimizer's, the cast back to a half-precision parameter, KV-cache writes. */
 const IN_PLACE = new Set([...OPTIMIZER_OPS, 'cast', 'cache_write']);
-const zero = (): Breakdown => ({ parameters: 0, gradients: 0, optimizer: 0, activations: 0, kv_cache: 0, workspace: 0 });
+const zero = (): Breakdown => ({
+  parameters: 0,
+  gradients: 0,
+  optimizer: 0,
+  activations: 0,
+  kv_cache: 0,
+  workspace: 0,
+});
 const total = (b: Breakdown) => CATEGORIES.reduce((a, c) => a + b[c], 0);
 
 export interface TierMemory {
@@ -45,7 +52,11 @@ export function backwardValues(m: Module): Set<Value> {
  * workspace) and offload moves optimizer state (and master weights) or parameters to the host.
  * With `points: false`, only the peaks (no per-op points for the picture).
  */
-export function memoryTimeline(m: Module, config: Pick<PlanConfig, 'parallel' | 'task'>, opts: { points?: boolean } = {}): MemoryTimeline {
+export function memoryTimeline(
+  m: Module,
+  config: Pick<PlanConfig, 'parallel' | 'task'>,
+  opts: { points?: boolean } = {},
+): MemoryTimeline {
   const { data: n, zero: stage, offload } = config.parallel;
   const gradOf = new Set(m.outputs.filter((o) => o.name.startsWith('grad:')).map((o) => o.value));
   const pinned = pinnedValues(m);
@@ -62,8 +73,14 @@ export function memoryTimeline(m: Module, config: Pick<PlanConfig, 'parallel' | 
     if (gradOf.has(v)) return 'gradients';
     return backward.has(v) ? 'workspace' : 'activations';
   };
-  const share = (c: Category) => (offloaded(c) ? 0 : (c === 'optimizer' && stage >= 1) || (c === 'gradients' && stage >= 2) || (c === 'parameters' && stage >= 3) ? 1 / n : 1);
-  const offloaded = (c: Category) => (c === 'optimizer' && offload.includes('optimizer')) || (c === 'parameters' && offload.includes('params'));
+  const share = (c: Category) =>
+    offloaded(c)
+      ? 0
+      : (c === 'optimizer' && stage >= 1) || (c === 'gradients' && stage >= 2) || (c === 'parameters' && stage >= 3)
+        ? 1 / n
+        : 1;
+  const offloaded = (c: Category) =>
+    (c === 'optimizer' && offload.includes('optimizer')) || (c === 'parameters' && offload.includes('params'));
   const hostShare = (c: Category) => (offloaded(c) ? (stage >= (c === 'optimizer' ? 1 : 3) ? 1 / n : 1) : 0);
 
   const live = zero();
@@ -89,7 +106,10 @@ export function memoryTimeline(m: Module, config: Pick<PlanConfig, 'parallel' | 
     const c = category(v);
     if (c) live[c] += bytesOf(v.type) * share(c);
     // ZeRO-3 (or offloaded parameters): the parameters an op reads are gathered for it
-    const gathered = stage >= 3 || offload.includes('params') ? v.inputs.filter((x) => x.op === 'param').reduce((a, x) => a + bytesOf(x.type) * (1 - share('parameters')), 0) : 0;
+    const gathered =
+      stage >= 3 || offload.includes('params')
+        ? v.inputs.filter((x) => x.op === 'param').reduce((a, x) => a + bytesOf(x.type) * (1 - share('parameters')), 0)
+        : 0;
     live.workspace += gathered;
     if (backwardAt === undefined && backward.has(v)) backwardAt = points.length;
     if (opts.points !== false) points.push({ ...live });

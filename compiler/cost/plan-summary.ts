@@ -50,13 +50,27 @@ export interface PlanSummary {
 const elements = (v: Value) => (v.type.shape as number[]).reduce((a, d) => a * d, 1);
 function parameterCounts(m: Module): PlanSummary['parameters'] {
   const params = m.values.filter((v) => v.op === 'param');
-  return { count: params.reduce((a, v) => a + elements(v), 0), trained: params.filter((v) => !v.attrs['frozen']).reduce((a, v) => a + elements(v), 0) };
+  return {
+    count: params.reduce((a, v) => a + elements(v), 0),
+    trained: params.filter((v) => !v.attrs['frozen']).reduce((a, v) => a + elements(v), 0),
+  };
 }
 
-const timeOf = ({ flops: _f, mfu: _m, bottleneck: _b, tokens_per_step: _t, samples_per_step: _s, ...time }: StepEstimate): NonNullable<PlanSummary['time']> => time;
+const timeOf = ({
+  flops: _f,
+  mfu: _m,
+  bottleneck: _b,
+  tokens_per_step: _t,
+  samples_per_step: _s,
+  ...time
+}: StepEstimate): NonNullable<PlanSummary['time']> => time;
 
 /** The summary of one compiled plan, and the memory timeline behind it (for the picture). */
-export function summarize(m: Module, low: Lowered, decode: DecodeModule[] = []): { summary: PlanSummary; timeline: MemoryTimeline } {
+export function summarize(
+  m: Module,
+  low: Lowered,
+  decode: DecodeModule[] = [],
+): { summary: PlanSummary; timeline: MemoryTimeline } {
   const config = low.config;
   const ck = m.checkpoint;
   const arena = ck?.measured === 'arena' ? ck.bytesWith : planMemory(m).arenaBytes;
@@ -64,11 +78,18 @@ export function summarize(m: Module, low: Lowered, decode: DecodeModule[] = []):
   const recompute = ck?.recomputeFlops ?? 0;
   const c = config.checkpoint;
   const timeline = serve ? servingTimeline(m, decode, config) : memoryTimeline(m, config);
-  const tier = (t: MemoryTimeline['gpu']): Tier => ({ peak_bytes: t.peak_bytes, ...t.at_peak, model_states_bytes: t.model_states_bytes });
+  const tier = (t: MemoryTimeline['gpu']): Tier => ({
+    peak_bytes: t.peak_bytes,
+    ...t.at_peak,
+    model_states_bytes: t.model_states_bytes,
+  });
   const machine = low.hardware ? machineOf(low.hardware) : undefined;
   const served = machine && serve ? estimateServing(m, decode, serve, config, machine) : undefined;
   const est = served?.step ?? (machine ? estimateStep(m, config, machine) : undefined);
-  const flops = flopsOf(m.values) + (serve?.decode ?? 0) * (decode.length ? decode.reduce((a, d) => a + flopsOf(d.module.values), 0) / decode.length : 0);
+  const flops =
+    flopsOf(m.values) +
+    (serve?.decode ?? 0) *
+      (decode.length ? decode.reduce((a, d) => a + flopsOf(d.module.values), 0) / decode.length : 0);
   const capacity = machine && Number.isFinite(machine.gpu.memory) ? machine.gpu.memory : undefined;
   const summary: PlanSummary = {
     plan: config.name,
@@ -80,14 +101,24 @@ export function summarize(m: Module, low: Lowered, decode: DecodeModule[] = []):
     hardware: config.hardware ?? null,
     parallel: config.parallel,
     memory: {
-      gpu: { ...tier(timeline.gpu), capacity_bytes: capacity ?? null, fits: capacity === undefined ? null : timeline.gpu.peak_bytes <= capacity, arena_bytes: arena, arena_bytes_without_checkpointing: !ck ? arena : ck.measured === 'arena' ? ck.bytesWithout : null,
+      gpu: {
+        ...tier(timeline.gpu),
+        capacity_bytes: capacity ?? null,
+        fits: capacity === undefined ? null : timeline.gpu.peak_bytes <= capacity,
+        arena_bytes: arena,
+        arena_bytes_without_checkpointing: !ck ? arena : ck.measured === 'arena' ? ck.bytesWithout : null,
         checkpointing: ck ? { measured: ck.measured, bytes_without: ck.bytesWithout, bytes_with: ck.bytesWith } : null,
       },
       host: tier(timeline.host),
     },
     flops: { step: flops, recompute, recompute_percent: Number(((100 * recompute) / Math.max(1, flops)).toFixed(2)) },
     time: est ? timeOf(est) : null,
-    throughput: est ? { tokens_per_second: est.tokens_per_step !== undefined ? est.tokens_per_step / est.step_seconds : null, samples_per_second: est.samples_per_step / est.step_seconds } : null,
+    throughput: est
+      ? {
+          tokens_per_second: est.tokens_per_step !== undefined ? est.tokens_per_step / est.step_seconds : null,
+          samples_per_second: est.samples_per_step / est.step_seconds,
+        }
+      : null,
     mfu: est ? est.mfu : null,
     ...(served ? { serving: served.serving } : {}),
     bottleneck: est ? est.bottleneck : null,

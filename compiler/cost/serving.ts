@@ -29,11 +29,18 @@ type Config = Pick<PlanConfig, 'parallel' | 'precision' | 'task'>;
  * context (attention reads every cached token; the rest is constant), so their sum is `decode` times the
  * mean of the first and the last step.
  */
-export function estimateServing(prefill: Module, decode: DecodeModule[], serve: ServeConfig, config: Config, machine: Machine): { step: StepEstimate; serving: ServingEstimate } {
+export function estimateServing(
+  prefill: Module,
+  decode: DecodeModule[],
+  serve: ServeConfig,
+  config: Config,
+  machine: Machine,
+): { step: StepEstimate; serving: ServingEstimate } {
   const first = estimateStep(prefill, config, machine);
   const steps = decode.map((d) => estimateStep(d.module, config, machine));
   const n = serve.decode;
-  const mean = (f: (e: StepEstimate) => number) => (steps.length ? steps.reduce((a, e) => a + f(e), 0) / steps.length : 0);
+  const mean = (f: (e: StepEstimate) => number) =>
+    steps.length ? steps.reduce((a, e) => a + f(e), 0) / steps.length : 0;
   const sum = (f: (e: StepEstimate) => number) => f(first) + n * mean(f);
   const by = Object.fromEntries(TIME_CLASSES.map((c) => [c, sum((e) => e.by_class[c])])) as StepEstimate['by_class'];
   const total = sum((e) => e.step_seconds);
@@ -69,7 +76,11 @@ export function estimateServing(prefill: Module, decode: DecodeModule[], serve: 
 }
 
 /** Memory over the prompt's pass, then over the longest decode step; the peak is the larger of the two. */
-export function servingTimeline(prefill: Module, decode: DecodeModule[], config: Pick<PlanConfig, 'parallel' | 'task'>): MemoryTimeline {
+export function servingTimeline(
+  prefill: Module,
+  decode: DecodeModule[],
+  config: Pick<PlanConfig, 'parallel' | 'task'>,
+): MemoryTimeline {
   const a = memoryTimeline(prefill, config);
   const last = decode.at(-1);
   if (!last) return a;

@@ -36,11 +36,22 @@ export interface StepEstimate {
  * reduction hidden behind the backward pass and ZeRO-3's parameter gathers behind the pass that
  * needs them (as DDP and DeepSpeed bucket and prefetch); offload transfers over the GPU–host link.
  */
-export function estimateStep(m: Module, config: Pick<PlanConfig, 'parallel' | 'precision' | 'task'>, machine: Machine): StepEstimate {
+export function estimateStep(
+  m: Module,
+  config: Pick<PlanConfig, 'parallel' | 'precision' | 'task'>,
+  machine: Machine,
+): StepEstimate {
   const d = machine.gpu;
   const backward = backwardValues(m);
   const updates = new Set(m.updates.map((u) => u.value));
-  const by: Record<TimeClass, number> = { matmul: 0, attention: 0, elementwise: 0, optimizer: 0, communication: 0, transfers: 0 };
+  const by: Record<TimeClass, number> = {
+    matmul: 0,
+    attention: 0,
+    elementwise: 0,
+    optimizer: 0,
+    communication: 0,
+    transfers: 0,
+  };
   const bound: Record<string, number> = {};
   let fwd = 0;
   let bwd = 0;
@@ -72,8 +83,14 @@ export function estimateStep(m: Module, config: Pick<PlanConfig, 'parallel' | 'p
 
   const grads = m.outputs.filter((o) => o.name.startsWith('grad:')).reduce((a, o) => a + bytesOf(o.value.type), 0);
   const params = m.values.filter((v) => v.op === 'param').reduce((a, v) => a + bytesOf(v.type), 0);
-  const trained = m.values.filter((v) => v.op === 'param' && !v.attrs['frozen']).reduce((a, v) => a + bytesOf(v.type), 0);
-  const fabric: Fabric = { n, bandwidth: machine.network?.bandwidth ?? Infinity, latency: machine.network?.latency ?? 0 };
+  const trained = m.values
+    .filter((v) => v.op === 'param' && !v.attrs['frozen'])
+    .reduce((a, v) => a + bytesOf(v.type), 0);
+  const fabric: Fabric = {
+    n,
+    bandwidth: machine.network?.bandwidth ?? Infinity,
+    latency: machine.network?.latency ?? 0,
+  };
   let hiddenBwd = 0;
   let hiddenFwd = 0;
   let exposed = 0;
@@ -95,7 +112,9 @@ export function estimateStep(m: Module, config: Pick<PlanConfig, 'parallel' | 'p
     // gradients down, updated half-precision parameters up; the host runs the optimizer over its shard
     const down = shard(grads, 1);
     const up = shard(trained, 1);
-    const optimizerBytes = m.values.filter((v) => v.op === 'state' && !v.attrs['kv_cache']).reduce((a, v) => a + bytesOf(v.type), 0);
+    const optimizerBytes = m.values
+      .filter((v) => v.op === 'state' && !v.attrs['kv_cache'])
+      .reduce((a, v) => a + bytesOf(v.type), 0);
     const hostBw = machine.host?.bandwidth ?? Infinity;
     const t = (down + up) / link + (2 * shard(optimizerBytes, 1) + down) / hostBw;
     transfers += t;
@@ -121,7 +140,12 @@ export function estimateStep(m: Module, config: Pick<PlanConfig, 'parallel' | 'p
     .filter(([k]) => k.startsWith(`${worst}:`))
     .sort((a, b) => b[1] - a[1])[0]?.[0]
     .split(':')[1];
-  const bottleneck = worst === 'communication' ? 'communication (data-parallel collectives)' : worst === 'transfers' ? 'transfers over the GPU–host link' : `${worst} (${how === 'compute' ? 'compute-bound' : how === 'memory' ? 'memory-bound' : 'launch-bound'})`;
+  const bottleneck =
+    worst === 'communication'
+      ? 'communication (data-parallel collectives)'
+      : worst === 'transfers'
+        ? 'transfers over the GPU–host link'
+        : `${worst} (${how === 'compute' ? 'compute-bound' : how === 'memory' ? 'memory-bound' : 'launch-bound'})`;
   return {
     step_seconds: step,
     forward_seconds: fwd,

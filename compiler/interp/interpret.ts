@@ -18,7 +18,12 @@ export interface StepResult {
  * The CPU reference interpreter: runs a module's values in order with each op's reference
  * implementation, then applies its updates to `params`/`state`.
  */
-export function runModule(m: Module, feeds: Tensors, params: Tensors, opts: { precision?: Precision; step?: number; keepValues?: boolean } = {}): StepResult {
+export function runModule(
+  m: Module,
+  feeds: Tensors,
+  params: Tensors,
+  opts: { precision?: Precision; step?: number; keepValues?: boolean } = {},
+): StepResult {
   const precision = opts.precision ?? 'f32';
   const ctx: RefContext = {
     floats: (n: number): FloatArray => (precision === 'f64' ? new Float64Array(n) : new Float32Array(n)),
@@ -60,6 +65,12 @@ function missing(what: string, v: Value): never {
 
 function checkShape(v: Value, r: NDArray): void {
   const want = v.type.shape as number[];
-  if (r.shape.length !== want.length || r.shape.some((d, i) => d !== want[i]) || r.data.length !== want.reduce((a, d) => a * d, 1))
-    throw new Error(`internal: ${v.op} "${v.name ?? ''}" produced shape [${r.shape}] (${r.data.length} elements), expected [${want}]`);
+  if (
+    r.shape.length !== want.length ||
+    r.shape.some((d, i) => d !== want[i]) ||
+    r.data.length !== want.reduce((a, d) => a * d, 1)
+  )
+    throw new Error(
+      `internal: ${v.op} "${v.name ?? ''}" produced shape [${r.shape}] (${r.data.length} elements), expected [${want}]`,
+    );
 }

@@ -35,7 +35,13 @@ export class CpuSession {
       if (v.op !== 'param' && v.op !== 'state') continue;
       const shape = v.type.shape as number[];
       // a master copy starts from its half-precision parameter's numbers
-      const data = initTensor(v.attrs as unknown as InitSpec, shape, String(v.attrs['master'] ?? leafName(v)), opts.seed, floats(shape.reduce((a, d) => a * d, 1)));
+      const data = initTensor(
+        v.attrs as unknown as InitSpec,
+        shape,
+        String(v.attrs['master'] ?? leafName(v)),
+        opts.seed,
+        floats(shape.reduce((a, d) => a * d, 1)),
+      );
       roundTo(v.type.dtype, data);
       this.params.set(leafName(v), { data, shape });
     }
@@ -52,7 +58,16 @@ export class CpuSession {
         feeds.set(name, have);
         continue;
       }
-      const t = feedTensor(name, v.type.dtype, v.type.shape as number[], feedOf(m, v), step, this.opts.seed, { graphs: this.opts.graphs, text: this.opts.text }, this.opts.precision === 'f64');
+      const t = feedTensor(
+        name,
+        v.type.dtype,
+        v.type.shape as number[],
+        feedOf(m, v),
+        step,
+        this.opts.seed,
+        { graphs: this.opts.graphs, text: this.opts.text },
+        this.opts.precision === 'f64',
+      );
       if (!(t.data instanceof Int32Array)) roundTo(v.type.dtype, t.data);
       if (feedOf(m, v).kind === 'synthetic') this.synthetic.set(name, t);
       feeds.set(name, t);
@@ -63,7 +78,10 @@ export class CpuSession {
   /** One training step: returns the module's outputs and applies its updates. */
   run(): Map<string, NDArray> {
     this.step++;
-    return runModule(this.module, this.feeds(this.module, this.step), this.params, { precision: this.opts.precision ?? 'f32', step: this.step }).outputs;
+    return runModule(this.module, this.feeds(this.module, this.step), this.params, {
+      precision: this.opts.precision ?? 'f32',
+      step: this.step,
+    }).outputs;
   }
 
   /** Runs another module (e.g. the evaluation graph) on the current parameters, without updating them. */
@@ -93,7 +111,8 @@ export function intRange(m: Module, v: Value): number {
   let range = Infinity;
   for (const u of m.values) {
     if (u.op === 'gather' && u.inputs[1] === v) range = Math.min(range, u.inputs[0]!.type.shape[0] as number);
-    if (u.op === 'cross_entropy' && u.inputs[1] === v) range = Math.min(range, u.inputs[0]!.type.shape.at(-1) as number);
+    if (u.op === 'cross_entropy' && u.inputs[1] === v)
+      range = Math.min(range, u.inputs[0]!.type.shape.at(-1) as number);
   }
   return Number.isFinite(range) ? range : 2;
 }

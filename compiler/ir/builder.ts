@@ -32,13 +32,20 @@ export class Builder {
     return v;
   }
 
-  leaf(op: 'input' | 'param' | 'state', name: string, type: TensorType, attrs: Attrs = {}, meta: ValueMeta = {}): Value {
+  leaf(
+    op: 'input' | 'param' | 'state',
+    name: string,
+    type: TensorType,
+    attrs: Attrs = {},
+    meta: ValueMeta = {},
+  ): Value {
     return this.make(op, [], { name, ...attrs }, type, { name, ...meta });
   }
 
   op(op: OpName, inputs: Value[], attrs: Attrs = {}, meta: ValueMeta = {}): Value {
     const def = getOp(op);
-    if (def.arity !== 'variadic' && def.arity !== inputs.length) throw new ShapeError(`${op} takes ${def.arity} operands, got ${inputs.length}`);
+    if (def.arity !== 'variadic' && def.arity !== inputs.length)
+      throw new ShapeError(`${op} takes ${def.arity} operands, got ${inputs.length}`);
     const type = def.infer(
       inputs.map((i) => i.type),
       attrs,

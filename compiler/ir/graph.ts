@@ -13,7 +13,13 @@ export interface Loc {
   endLine: number;
   endColumn: number;
 }
-export const locOf = (s: Span): Loc => ({ file: s.file, line: s.line, column: s.column, endLine: s.endLine, endColumn: s.endColumn });
+export const locOf = (s: Span): Loc => ({
+  file: s.file,
+  line: s.line,
+  column: s.column,
+  endLine: s.endLine,
+  endColumn: s.endColumn,
+});
 
 /** One SSA value: the result of one op. Leaf ops (`input`, `param`, `state`) carry their name in attrs.name. */
 export interface Value {
@@ -62,7 +68,8 @@ export const LEAF_OPS: ReadonlySet<string> = new Set<LeafOp>(['input', 'param', 
 export const leafName = (v: Value): string => String(v.attrs['name']);
 
 /** The values a step hands back (outputs and updates): never freed, never fused away. */
-export const pinnedValues = (m: Module): Set<Value> => new Set([...m.outputs.map((o) => o.value), ...m.updates.map((u) => u.value)]);
+export const pinnedValues = (m: Module): Set<Value> =>
+  new Set([...m.outputs.map((o) => o.value), ...m.updates.map((u) => u.value)]);
 
 /** Drops values no output or update needs. */
 export function deadCodeEliminate(m: Module): Module {

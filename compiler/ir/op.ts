@@ -66,5 +66,8 @@ export const elems = (t: TensorType): number => t.shape.reduce<number>((a, d) =>
 
 /** Cost of an op that touches each operand and the result once with `flopsPerElem` FLOPs per output element. */
 export function streamingCost(v: Value, flopsPerElem: number): Cost {
-  return { flops: flopsPerElem * elems(v.type), bytes: bytesOf(v.type) + v.inputs.reduce((a, x) => a + bytesOf(x.type), 0) };
+  return {
+    flops: flopsPerElem * elems(v.type),
+    bytes: bytesOf(v.type) + v.inputs.reduce((a, x) => a + bytesOf(x.type), 0),
+  };
 }

@@ -13,7 +13,8 @@ export class IrParseError extends Error {
   }
 }
 
-const TOKEN = /\s*(?:(%\d+)|("(?:[^"\\]|\\.)*")|(-?inf|nan|-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)|([A-Za-z_][A-Za-z0-9_.]*)|(@[A-Za-z0-9_.-]+)|([{}[\],:=]))/y;
+const TOKEN =
+  /\s*(?:(%\d+)|("(?:[^"\\]|\\.)*")|(-?inf|nan|-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)|([A-Za-z_][A-Za-z0-9_.]*)|(@[A-Za-z0-9_.-]+)|([{}[\],:=]))/y;
 
 interface Tok {
   kind: 'ref' | 'str' | 'num' | 'word' | 'sym' | 'punct';

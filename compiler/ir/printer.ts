@@ -37,7 +37,8 @@ export function printModule(m: Module): string {
     if (keys.length) s += ` {${keys.map((k) => `${k} = ${fmtAttr(v.attrs[k]!)}`).join(', ')}}`;
     s += ` : ${fmtType(v.type)}`;
     if (!leaf && v.name !== undefined) s += ` ${JSON.stringify(v.name)}`;
-    if (v.loc) s += ` at ${JSON.stringify(v.loc.file)}:${v.loc.line}:${v.loc.column}:${v.loc.endLine}:${v.loc.endColumn}`;
+    if (v.loc)
+      s += ` at ${JSON.stringify(v.loc.file)}:${v.loc.line}:${v.loc.column}:${v.loc.endLine}:${v.loc.endColumn}`;
     lines.push(s);
   }
   for (const o of m.outputs) lines.push(`  output ${JSON.stringify(o.name)} = ${ref(o.value)}`);

@@ -20,8 +20,10 @@ export function verify(m: Module): string[] {
   m.values.forEach((v, k) => {
     if (ids.has(v.id)) errors.push(`${where(v, k)}: id ${v.id} is used twice`);
     ids.add(v.id);
-    for (const x of v.inputs) if (!seen.has(x)) errors.push(`${where(v, k)}: operand ${x.op} is not defined before its use`);
-    if (!checked.has(v) && !v.type.shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)) errors.push(`${where(v, k)}: shape [${v.type.shape}] is not static`);
+    for (const x of v.inputs)
+      if (!seen.has(x)) errors.push(`${where(v, k)}: operand ${x.op} is not defined before its use`);
+    if (!checked.has(v) && !v.type.shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0))
+      errors.push(`${where(v, k)}: shape [${v.type.shape}] is not static`);
     if (LEAF_OPS.has(v.op)) {
       const name = v.attrs['name'];
       let named = leafNames.get(v.op);
@@ -43,17 +45,27 @@ export function verify(m: Module): string[] {
             continue;
           }
           const ok =
-            spec.kind === 'ints' ? Array.isArray(val) && val.every(Number.isInteger) : spec.kind === 'int' ? Number.isInteger(val) : spec.kind === 'number' ? typeof val === 'number' : spec.kind === 'bool' ? typeof val === 'boolean' : typeof val === spec.kind;
+            spec.kind === 'ints'
+              ? Array.isArray(val) && val.every(Number.isInteger)
+              : spec.kind === 'int'
+                ? Number.isInteger(val)
+                : spec.kind === 'number'
+                  ? typeof val === 'number'
+                  : spec.kind === 'bool'
+                    ? typeof val === 'boolean'
+                    : typeof val === spec.kind;
           if (!ok) errors.push(`${where(v, k)}: attribute ${a} must be ${spec.kind}`);
         }
         for (const a in v.attrs) if (!(a in def.attrs)) errors.push(`${where(v, k)}: unknown attribute ${a}`);
-        if (def.arity !== 'variadic' && def.arity !== v.inputs.length) errors.push(`${where(v, k)}: takes ${def.arity} operands, has ${v.inputs.length}`);
+        if (def.arity !== 'variadic' && def.arity !== v.inputs.length)
+          errors.push(`${where(v, k)}: takes ${def.arity} operands, has ${v.inputs.length}`);
         try {
           const t = def.infer(
             v.inputs.map((x) => x.type),
             v.attrs,
           );
-          if (!sameType(t, v.type)) errors.push(`${where(v, k)}: result type ${fmtType(v.type)} disagrees with the shape rule's ${fmtType(t)}`);
+          if (!sameType(t, v.type))
+            errors.push(`${where(v, k)}: result type ${fmtType(v.type)} disagrees with the shape rule's ${fmtType(t)}`);
         } catch (e) {
           if (!(e instanceof ShapeError)) throw e;
           errors.push(`${where(v, k)}: ${e.message}`);
@@ -74,7 +86,8 @@ export function verify(m: Module): string[] {
     const leaf = leafNames.get('param')?.get(u.target) ?? leafNames.get('state')?.get(u.target);
     if (!seen.has(u.value)) errors.push(`update "${u.target}" refers to a value outside the module`);
     if (!leaf) errors.push(`update "${u.target}" names no param or state`);
-    else if (!sameType(leaf.type, u.value.type)) errors.push(`update "${u.target}" writes ${fmtType(u.value.type)} into ${fmtType(leaf.type)}`);
+    else if (!sameType(leaf.type, u.value.type))
+      errors.push(`update "${u.target}" writes ${fmtType(u.value.type)} into ${fmtType(leaf.type)}`);
     if (targets.has(u.target)) errors.push(`"${u.target}" is updated twice`);
     targets.add(u.target);
   }
@@ -85,5 +98,6 @@ export class VerifyError extends Error {}
 
 export function assertValid(m: Module, after: string): void {
   const errors = verify(m);
-  if (errors.length) throw new VerifyError(`internal: IR is invalid after ${after}:\n  ${errors.slice(0, 10).join('\n  ')}`);
+  if (errors.length)
+    throw new VerifyError(`internal: IR is invalid after ${after}:\n  ${errors.slice(0, 10).join('\n  ')}`);
 }

@@ -28,68 +28,164 @@ export interface DecodeStep {
 }
 
 /** The plans of the entry file; picks one by name, or the only one. */
-export function selectPlan(program: Program, name: string | undefined): { plan?: A.PlanDecl; diagnostics: Diagnostic[] } {
+export function selectPlan(
+  program: Program,
+  name: string | undefined,
+): { plan?: A.PlanDecl; diagnostics: Diagnostic[] } {
   const plans = program.entry.ast.decls.filter((d): d is A.PlanDecl => d.kind === 'plan');
   const names = plans.map((p) => p.name.name);
   // the caret goes where the user looks: the plan meant, the plans there are, or the end of a file without any
   const s = program.entry.ast.span;
-  const where = (p: A.PlanDecl | undefined) => p?.name.span ?? { file: s.file, line: s.endLine, column: s.endColumn, endLine: s.endLine, endColumn: s.endColumn };
+  const where = (p: A.PlanDecl | undefined) =>
+    p?.name.span ?? { file: s.file, line: s.endLine, column: s.endColumn, endLine: s.endLine, endColumn: s.endColumn };
   if (name !== undefined) {
     const plan = plans.find((p) => p.name.name === name);
     if (plan) return { plan, diagnostics: [] };
     const hint = didYouMean(name, names);
     const meant = hint ? plans.find((p) => hint.includes(`\`${p.name.name}\``)) : plans[0];
-    return { diagnostics: [diag('FLX5008', where(meant), `${program.entry.path} has no plan \`${name}\``, hint ?? (names.length ? `its plans: ${names.join(', ')}` : 'it declares no plan'))] };
+    return {
+      diagnostics: [
+        diag(
+          'FLX5008',
+          where(meant),
+          `${program.entry.path} has no plan \`${name}\``,
+          hint ?? (names.length ? `its plans: ${names.join(', ')}` : 'it declares no plan'),
+        ),
+      ],
+    };
   }
   if (plans.length === 1) return { plan: plans[0]!, diagnostics: [] };
   return {
-    diagnostics: [diag('FLX5008', where(plans[0]), plans.length ? `${program.entry.path} has ${plans.length} plans; choose one with --plan` : `${program.entry.path} declares no plan`, plans.length ? `its plans: ${names.join(', ')}` : 'add `plan name { model: … }`')],
+    diagnostics: [
+      diag(
+        'FLX5008',
+        where(plans[0]),
+        plans.length
+          ? `${program.entry.path} has ${plans.length} plans; choose one with --plan`
+          : `${program.entry.path} declares no plan`,
+        plans.length ? `its plans: ${names.join(', ')}` : 'add `plan name { model: … }`',
+      ),
+    ],
   };
 }
 
 /** Binds a plan (its settings resolved by checking): elaborates its model with every size fixed. */
-export function lowerPlan(program: Program, plan: A.PlanDecl, r: ResolvedPlan, opts: { evaluation?: boolean } = {}): { lowered?: Lowered; diagnostics: Diagnostic[] } {
+export function lowerPlan(
+  program: Program,
+  plan: A.PlanDecl,
+  r: ResolvedPlan,
+  opts: { evaluation?: boolean } = {},
+): { lowered?: Lowered; diagnostics: Diagnostic[] } {
   const out: Diagnostic[] = [];
   const { model } = r;
-  const config: PlanConfig = opts.evaluation ? { ...r.config, name: `${r.config.name}_eval`, task: { kind: 'infer' } } : r.config;
-  const args = new Map<string, EVal>(Object.entries(config.modelArgs).map(([k, v]) => [k, typeof v === 'number' ? { kind: 'num', n: v } : { kind: 'bool', b: v }]));
+  const config: PlanConfig = opts.evaluation
+    ? { ...r.config, name: `${r.config.name}_eval`, task: { kind: 'infer' } }
+    : r.config;
+  const args = new Map<string, EVal>(
+    Object.entries(config.modelArgs).map(([k, v]) => [
+      k,
+      typeof v === 'number' ? { kind: 'num', n: v } : { kind: 'bool', b: v },
+    ]),
+  );
   const serve = config.task.kind === 'infer' ? config.task.serve : undefined;
   const seq = serve ? sequenceSymbol(model.decl as A.ModelDecl) : undefined;
   if (serve) {
     const span = plan.fields.find((f) => f.key.name === 'task')!.span;
-    if (!seq) return { diagnostics: [diag('FLX5012', span, `serving feeds the model's input \`tokens: i32[B, T]\`; model \`${config.model}\` has none`)] };
-    if (config.bind[seq] !== undefined) return { diagnostics: [diag('FLX5012', plan.fields.find((f) => f.key.name === 'bind')!.span, `\`${seq}\` is the sequence length, which \`infer { prefill, decode }\` sets`, `remove \`${seq}\` from \`bind\``)] };
+    if (!seq)
+      return {
+        diagnostics: [
+          diag(
+            'FLX5012',
+            span,
+            `serving feeds the model's input \`tokens: i32[B, T]\`; model \`${config.model}\` has none`,
+          ),
+        ],
+      };
+    if (config.bind[seq] !== undefined)
+      return {
+        diagnostics: [
+          diag(
+            'FLX5012',
+            plan.fields.find((f) => f.key.name === 'bind')!.span,
+            `\`${seq}\` is the sequence length, which \`infer { prefill, decode }\` sets`,
+            `remove \`${seq}\` from \`bind\``,
+          ),
+        ],
+      };
   }
   const capacity = serve ? serve.prefill + serve.decode : 0;
   const elaborate = (binds: Record<string, number>, phase?: ServePhase) => {
-    const el = new Elaborator(program, { mode: 'lower', training: config.task.kind === 'train', binds: new Map(Object.entries(binds)), ...(phase ? { serve: phase } : {}) });
+    const el = new Elaborator(program, {
+      mode: 'lower',
+      training: config.task.kind === 'train',
+      binds: new Map(Object.entries(binds)),
+      ...(phase ? { serve: phase } : {}),
+    });
     return { el, forward: el.model(model, args, config.name) };
   };
   const cached = serve?.kvCache && serve.decode > 0;
-  const { el, forward } = elaborate(serve ? { ...config.bind, [seq!]: serve.prefill } : config.bind, cached ? { phase: 'prefill', past: 0, capacity } : undefined);
+  const { el, forward } = elaborate(
+    serve ? { ...config.bind, [seq!]: serve.prefill } : config.bind,
+    cached ? { phase: 'prefill', past: 0, capacity } : undefined,
+  );
   const decode: DecodeStep[] = [];
   if (serve && el.diagnostics.length === 0)
     for (const context of [...new Set([serve.prefill + 1, capacity])].filter(() => serve.decode > 0)) {
-      const step = cached ? elaborate({ ...config.bind, [seq!]: 1 }, { phase: 'decode', past: context - 1, capacity }) : elaborate({ ...config.bind, [seq!]: context });
+      const step = cached
+        ? elaborate({ ...config.bind, [seq!]: 1 }, { phase: 'decode', past: context - 1, capacity })
+        : elaborate({ ...config.bind, [seq!]: context });
       out.push(...step.el.diagnostics);
       decode.push({ context, forward: { ...step.forward, name: `${config.name}_decode_${context}` } });
     }
-  const bound = Object.entries(config.bind).map(([k, v]) => `${k} = ${v}`).join(', ');
+  const bound = Object.entries(config.bind)
+    .map(([k, v]) => `${k} = ${v}`)
+    .join(', ');
   const modelField = plan.fields.find((f) => f.key.name === 'model');
-  const frame = { span: modelField?.value.span ?? plan.name.span, note: `while lowering plan \`${config.name}\`${bound ? ` with ${bound}` : ''}` };
+  const frame = {
+    span: modelField?.value.span ?? plan.name.span,
+    note: `while lowering plan \`${config.name}\`${bound ? ` with ${bound}` : ''}`,
+  };
   for (const d of el.diagnostics) out.push({ ...d, trace: [...(d.trace ?? []), frame] });
   const bindField = plan.fields.find((f) => f.key.name === 'bind');
   if (bindField?.value.kind === 'object')
     for (const f of bindField.value.fields)
-      if (!el.usedSymbols.has(f.key.name)) out.push(diag('FLX5004', f.key.span, `\`${f.key.name}\` is bound but no size of model \`${config.model}\` is called that`, didYouMean(f.key.name, el.usedSymbols)));
+      if (!el.usedSymbols.has(f.key.name))
+        out.push(
+          diag(
+            'FLX5004',
+            f.key.span,
+            `\`${f.key.name}\` is bound but no size of model \`${config.model}\` is called that`,
+            didYouMean(f.key.name, el.usedSymbols),
+          ),
+        );
   if (config.data && !out.length) out.push(...bindText(forward, config, plan, opts.evaluation ? 'val' : 'train'));
   if (config.task.kind === 'train' && !out.length) {
     const lossName = config.task.loss;
     const loss = forward.outputs.find((o) => o.name === lossName);
     const span = plan.fields.find((f) => f.key.name === 'task')?.span ?? plan.name.span;
-    if (!loss) out.push(diag('FLX3060', span, `plan \`${config.name}\` trains on output \`${lossName}\`, which model \`${config.model}\` does not declare`, didYouMean(lossName, forward.outputs.map((o) => o.name)) ?? 'name the loss with `task: train { loss: name }`'));
-    else if (loss.value.type.shape.length !== 0 || loss.value.type.dtype[0] !== 'f') out.push(diag('FLX3061', span, `the loss \`${lossName}\` must be a float scalar, but is ${loss.value.type.dtype}[${loss.value.type.shape.join(', ')}]`, 'reduce it, e.g. with `mean(…)`'));
-    else if (!forward.values.some((v) => v.op === 'param')) out.push(diag('FLX3062', span, `model \`${config.model}\` has no parameters to train`));
+    if (!loss)
+      out.push(
+        diag(
+          'FLX3060',
+          span,
+          `plan \`${config.name}\` trains on output \`${lossName}\`, which model \`${config.model}\` does not declare`,
+          didYouMean(
+            lossName,
+            forward.outputs.map((o) => o.name),
+          ) ?? 'name the loss with `task: train { loss: name }`',
+        ),
+      );
+    else if (loss.value.type.shape.length !== 0 || loss.value.type.dtype[0] !== 'f')
+      out.push(
+        diag(
+          'FLX3061',
+          span,
+          `the loss \`${lossName}\` must be a float scalar, but is ${loss.value.type.dtype}[${loss.value.type.shape.join(', ')}]`,
+          'reduce it, e.g. with `mean(…)`',
+        ),
+      );
+    else if (!forward.values.some((v) => v.op === 'param'))
+      out.push(diag('FLX3062', span, `model \`${config.model}\` has no parameters to train`));
     else if (config.task.lora) out.push(...checkLora(forward, config.task.lora, span, config.model));
   }
   if (out.length) return { diagnostics: out };
@@ -98,13 +194,34 @@ export function lowerPlan(program: Program, plan: A.PlanDecl, r: ResolvedPlan, o
   const gpus = hardware?.gpu?.count;
   if (gpus !== undefined && config.parallel.data > gpus) {
     const field = plan.fields.find((f) => f.key.name === 'parallel') ?? plan.name;
-    return { diagnostics: [diag('FLX5013', field.span, `\`data: ${config.parallel.data}\` needs ${config.parallel.data} GPUs, but hardware \`${config.hardware}\` has ${gpus}`, `use \`data: ${gpus}\` or fewer, or hardware with more GPUs (\`gpu x ${config.parallel.data}: …\`)`)] };
+    return {
+      diagnostics: [
+        diag(
+          'FLX5013',
+          field.span,
+          `\`data: ${config.parallel.data}\` needs ${config.parallel.data} GPUs, but hardware \`${config.hardware}\` has ${gpus}`,
+          `use \`data: ${gpus}\` or fewer, or hardware with more GPUs (\`gpu x ${config.parallel.data}: …\`)`,
+        ),
+      ],
+    };
   }
   if (gpus !== undefined && config.parallel.data > 1 && !hardware?.network) {
     const field = plan.fields.find((f) => f.key.name === 'parallel') ?? plan.name;
-    return { diagnostics: [diag('FLX5013', field.span, `data parallelism over ${config.parallel.data} GPUs needs a network between them; hardware \`${config.hardware}\` declares none`, 'add `network { topology: nvlink, bandwidth: …, latency: … }` to the hardware')] };
+    return {
+      diagnostics: [
+        diag(
+          'FLX5013',
+          field.span,
+          `data parallelism over ${config.parallel.data} GPUs needs a network between them; hardware \`${config.hardware}\` declares none`,
+          'add `network { topology: nvlink, bandwidth: …, latency: … }` to the hardware',
+        ),
+      ],
+    };
   }
-  return { lowered: { forward, config, ...(hardware ? { hardware } : {}), ...(decode.length ? { decode } : {}) }, diagnostics: [] };
+  return {
+    lowered: { forward, config, ...(hardware ? { hardware } : {}), ...(decode.length ? { decode } : {}) },
+    diagnostics: [],
+  };
 }
 
 /** The size naming the sequence axis of the model's `tokens: i32[B, T]` input. */
@@ -117,13 +234,27 @@ function sequenceSymbol(m: A.ModelDecl): string | undefined {
 
 /** Every LoRA target must name at least one weight a matmul reads (as `x @ W`). */
 function checkLora(m: Module, cfg: LoraConfig, span: Span, model: string): Diagnostic[] {
-  const weights = [...new Set(m.values.filter((v) => v.op === 'param' && v.type.shape.length === 2).map((v) => leafName(v).split('.').at(-1)!))];
+  const weights = [
+    ...new Set(
+      m.values.filter((v) => v.op === 'param' && v.type.shape.length === 2).map((v) => leafName(v).split('.').at(-1)!),
+    ),
+  ];
   return loraTargets(m, cfg)
     .filter((t) => !t.params.length)
     .map((t) =>
       t.unusable.length
-        ? diag('FLX5011', span, `LoRA target \`${t.target}\` names ${leafName(t.unusable[0]!)}, which no matmul reads as \`x @ W\``, 'LoRA adapts the weights of linear layers')
-        : diag('FLX5011', span, `LoRA target \`${t.target}\` names no parameter of model \`${model}\``, didYouMean(t.target, weights) ?? `its matrix parameters: ${weights.slice(0, 12).join(', ')}`),
+        ? diag(
+            'FLX5011',
+            span,
+            `LoRA target \`${t.target}\` names ${leafName(t.unusable[0]!)}, which no matmul reads as \`x @ W\``,
+            'LoRA adapts the weights of linear layers',
+          )
+        : diag(
+            'FLX5011',
+            span,
+            `LoRA target \`${t.target}\` names no parameter of model \`${model}\``,
+            didYouMean(t.target, weights) ?? `its matrix parameters: ${weights.slice(0, 12).join(', ')}`,
+          ),
     );
 }
 
@@ -135,7 +266,13 @@ function bindText(m: Module, config: PlanConfig, plan: A.PlanDecl, part: 'train'
   const targets = inputs.get('targets');
   const ok = (v: Value | undefined) => v && v.type.dtype === 'i32' && v.type.shape.length === 2;
   if (!ok(tokens) || !ok(targets) || String(tokens!.type.shape) !== String(targets!.type.shape))
-    return [diag('FLX5010', span, `text data feeds the inputs \`tokens\` and \`targets\`, i32[B, T] each; model \`${config.model}\` does not declare them so`)];
+    return [
+      diag(
+        'FLX5010',
+        span,
+        `text data feeds the inputs \`tokens\` and \`targets\`, i32[B, T] each; model \`${config.model}\` does not declare them so`,
+      ),
+    ];
   let vocab: number;
   try {
     vocab = loadText(resolve(config.data!.file)).vocab.length;
@@ -143,8 +280,18 @@ function bindText(m: Module, config: PlanConfig, plan: A.PlanDecl, part: 'train'
     if (e instanceof DataError) return [diag('FLX6002', span, e.message)];
     throw e;
   }
-  const rows = m.values.filter((v) => v.op === 'gather' && v.inputs[1] === tokens).map((v) => v.inputs[0]!.type.shape[0] as number);
-  if (rows.some((r) => r < vocab)) return [diag('FLX6004', span, `the text has ${vocab} distinct characters, but the embedding of \`tokens\` has ${Math.min(...rows)} rows`, `set the model's vocabulary to at least ${vocab}`)];
+  const rows = m.values
+    .filter((v) => v.op === 'gather' && v.inputs[1] === tokens)
+    .map((v) => v.inputs[0]!.type.shape[0] as number);
+  if (rows.some((r) => r < vocab))
+    return [
+      diag(
+        'FLX6004',
+        span,
+        `the text has ${vocab} distinct characters, but the embedding of \`tokens\` has ${Math.min(...rows)} rows`,
+        `set the model's vocabulary to at least ${vocab}`,
+      ),
+    ];
   tokens!.attrs['feed'] = `text:${part}:tokens`;
   targets!.attrs['feed'] = `text:${part}:targets`;
   return [];

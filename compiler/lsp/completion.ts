@@ -25,9 +25,21 @@ const PLAN_VALUES: Record<string, readonly string[]> = {
   task: ['train', 'finetune', 'infer'],
 };
 const DECL_STARTS = new Set(['Import', 'Layer', 'Model', 'Graph', 'Hardware', 'Plan', 'Link']);
-const KIND_OF: Record<A.Decl['kind'], CompletionItemKind> = { layer: CompletionItemKind.Function, model: CompletionItemKind.Class, graph: CompletionItemKind.Struct, hardware: CompletionItemKind.Module, component: CompletionItemKind.Constant, plan: CompletionItemKind.Reference };
+const KIND_OF: Record<A.Decl['kind'], CompletionItemKind> = {
+  layer: CompletionItemKind.Function,
+  model: CompletionItemKind.Class,
+  graph: CompletionItemKind.Struct,
+  hardware: CompletionItemKind.Module,
+  component: CompletionItemKind.Constant,
+  plan: CompletionItemKind.Reference,
+};
 
-const item = (label: string, kind: CompletionItemKind, detail?: string, insertText?: string): CompletionItem => ({ label, kind, ...(detail ? { detail } : {}), ...(insertText ? { insertText } : {}) });
+const item = (label: string, kind: CompletionItemKind, detail?: string, insertText?: string): CompletionItem => ({
+  label,
+  kind,
+  ...(detail ? { detail } : {}),
+  ...(insertText ? { insertText } : {}),
+});
 const keywords = (ws: readonly string[]) => ws.map((w) => item(w, CompletionItemKind.Keyword));
 
 /**
@@ -51,23 +63,37 @@ export function completion(ws: Workspace, path: string, pos: Position): Completi
   let decl: IToken | undefined;
   tokens.forEach((t, i) => {
     const n = t.tokenType.name;
-    if (!frames.length && (DECL_STARTS.has(n) || (n === 'Identifier' && PART_KINDS.includes(t.image) && tokens[i + 2]?.tokenType.name !== 'Colon'))) decl = t;
+    if (
+      !frames.length &&
+      (DECL_STARTS.has(n) ||
+        (n === 'Identifier' && PART_KINDS.includes(t.image) && tokens[i + 2]?.tokenType.name !== 'Colon'))
+    )
+      decl = t;
     if (n === 'LBrace' || n === 'LParen' || n === 'LBracket') frames.push(t);
     else if ((n === 'RBrace' || n === 'RParen' || n === 'RBracket') && frames.length) frames.pop();
   });
   const prev = tokens.at(-1);
   const prevName = prev?.tokenType.name;
-  if (!frames.length) return prevName && ['Layer', 'Model', 'Graph', 'Hardware', 'Plan'].includes(prevName) ? [] : keywords(DECL_KEYWORDS);
+  if (!frames.length)
+    return prevName && ['Layer', 'Model', 'Graph', 'Hardware', 'Plan'].includes(prevName)
+      ? []
+      : keywords(DECL_KEYWORDS);
 
   const a = ws.analyze(path);
   const scope = a ? [...(a.program.scopes.get(a.file)?.values() ?? [])] : [];
   const declItems = (kinds: A.Decl['kind'][], what?: string) =>
-    scope.filter((r) => kinds.includes(r.decl.kind) && (!what || (r.decl.kind === 'component' && r.decl.what.name === what))).map((r) => item(r.decl.name.name, KIND_OF[r.decl.kind], headerOf(r.file, r.decl)));
+    scope
+      .filter(
+        (r) => kinds.includes(r.decl.kind) && (!what || (r.decl.kind === 'component' && r.decl.what.name === what)),
+      )
+      .map((r) => item(r.decl.name.name, KIND_OF[r.decl.kind], headerOf(r.file, r.decl)));
   const top = frames.at(-1)!;
   const kind = decl?.tokenType.name;
   const fieldKey = () => {
     // the key of the field whose value is being typed (`memory: {` … or `checkpoint: `); a link's is `link`
-    for (let i = tokens.length - 1; i > 0; i--) if (tokens[i]!.tokenType.name === 'Colon') return tokens[i - 2]?.tokenType.name === 'BiArrow' ? 'link' : tokens[i - 1]!.image;
+    for (let i = tokens.length - 1; i > 0; i--)
+      if (tokens[i]!.tokenType.name === 'Colon')
+        return tokens[i - 2]?.tokenType.name === 'BiArrow' ? 'link' : tokens[i - 1]!.image;
     return undefined;
   };
 
@@ -89,14 +115,21 @@ export function completion(ws: Workspace, path: string, pos: Position): Completi
   if (kind === 'Hardware' && frames.length === 1) {
     if (prevName === 'Colon') {
       const key = fieldKey()!;
-      return declItems(['component'], key === 'gpu' || key === 'host' || key === 'ssd' || key === 'network' ? key : 'link');
+      return declItems(
+        ['component'],
+        key === 'gpu' || key === 'host' || key === 'ssd' || key === 'network' ? key : 'link',
+      );
     }
     return keywords(HW_ITEMS);
   }
-  if (kind === 'Hardware' || (decl && (decl.tokenType.name === 'Link' || PART_KINDS.includes(decl.image)) && kind !== 'Plan')) {
+  if (
+    kind === 'Hardware' ||
+    (decl && (decl.tokenType.name === 'Link' || PART_KINDS.includes(decl.image)) && kind !== 'Plan')
+  ) {
     const part = kind === 'Hardware' ? tokens[tokens.indexOf(top) - 1]?.image : decl!.image;
     const fields = PART_FIELDS[part ?? ''];
-    if (fields && prevName !== 'Colon') return Object.keys(fields).map((f) => item(f, CompletionItemKind.Property, `${part} field`, `${f}: `));
+    if (fields && prevName !== 'Colon')
+      return Object.keys(fields).map((f) => item(f, CompletionItemKind.Property, `${part} field`, `${f}: `));
     return [];
   }
   if (kind === 'Plan') {
@@ -113,10 +146,13 @@ export function completion(ws: Workspace, path: string, pos: Position): Completi
     ...declItems(['layer', 'model', 'graph', 'component']),
     ...Object.entries(BUILTINS).map(([n, b]) => item(n, CompletionItemKind.Function, b.doc)),
   ];
-  if (prevName === 'Equals' && paramStatement(tokens)) return [...Object.entries(INITS).map(([n, b]) => item(n, CompletionItemKind.Constructor, b.doc)), ...values];
+  if (prevName === 'Equals' && paramStatement(tokens))
+    return [...Object.entries(INITS).map(([n, b]) => item(n, CompletionItemKind.Constructor, b.doc)), ...values];
   if (top.tokenType.name === 'LParen') return [...callItems(tokens, top, scope, prevName), ...values];
-  if (prevName === 'Colon') return [...DTYPES.map((d) => item(d, CompletionItemKind.TypeParameter, 'dtype')), ...values];
-  if (top.tokenType.name === 'LBrace' && (kind === 'Layer' || kind === 'Model')) return [...keywords(STMT_KEYWORDS), ...values];
+  if (prevName === 'Colon')
+    return [...DTYPES.map((d) => item(d, CompletionItemKind.TypeParameter, 'dtype')), ...values];
+  if (top.tokenType.name === 'LBrace' && (kind === 'Layer' || kind === 'Model'))
+    return [...keywords(STMT_KEYWORDS), ...values];
   return values;
 }
 
@@ -135,15 +171,25 @@ function callItems(tokens: IToken[], open: IToken, scope: DeclRef[], prevName: s
     if (n === 'LParen' || n === 'LBracket' || n === 'LBrace') depth++;
     else if (n === 'RParen' || n === 'RBracket' || n === 'RBrace') depth--;
     else if (n === 'Comma' && depth === 0) {
-      if (tokens[argStart]?.tokenType.name === 'Identifier' && tokens[argStart + 1]?.tokenType.name === 'Colon') given.add(tokens[argStart]!.image);
+      if (tokens[argStart]?.tokenType.name === 'Identifier' && tokens[argStart + 1]?.tokenType.name === 'Colon')
+        given.add(tokens[argStart]!.image);
       else positional++;
       argStart = i + 1;
     }
   }
   const r = scope.find((x) => x.decl.name.name === callee.image);
   const d = r?.decl;
-  const params = r && d && (d.kind === 'layer' || d.kind === 'model') ? d.params.map((p) => ({ name: p.name.name, detail: sourceOf(r.file, p.span) })) : (BUILTINS[callee.image] ?? INITS[callee.image])?.params.map((p) => ({ name: p.name, detail: p.kind })) ?? [];
-  return params.filter((p, k) => k >= positional && !given.has(p.name)).map((p) => ({ ...item(`${p.name}:`, CompletionItemKind.Field, p.detail, `${p.name}: `), filterText: p.name, sortText: `0${p.name}` }));
+  const params =
+    r && d && (d.kind === 'layer' || d.kind === 'model')
+      ? d.params.map((p) => ({ name: p.name.name, detail: sourceOf(r.file, p.span) }))
+      : ((BUILTINS[callee.image] ?? INITS[callee.image])?.params.map((p) => ({ name: p.name, detail: p.kind })) ?? []);
+  return params
+    .filter((p, k) => k >= positional && !given.has(p.name))
+    .map((p) => ({
+      ...item(`${p.name}:`, CompletionItemKind.Field, p.detail, `${p.name}: `),
+      filterText: p.name,
+      sortText: `0${p.name}`,
+    }));
 }
 
 /** Whether the tokens end in `param name: type =`. */
@@ -171,7 +217,8 @@ function localNames(tokens: IToken[], decl: IToken | undefined): string[] {
     const next = tokens[i + 1];
     if (next?.tokenType.name !== 'Identifier') continue;
     if (n === 'Let' || n === 'Input' || n === 'Param' || n === 'As') out.add(next.image);
-    if (depth === 1 && (n === 'LParen' || n === 'Comma') && tokens[i + 2]?.tokenType.name === 'Colon' && i < bodyStart) out.add(next.image);
+    if (depth === 1 && (n === 'LParen' || n === 'Comma') && tokens[i + 2]?.tokenType.name === 'Colon' && i < bodyStart)
+      out.add(next.image);
   }
   return [...out];
 }
@@ -180,7 +227,8 @@ function inCommentOrString(before: string, comments: IToken[]): boolean {
   const last = comments.at(-1);
   if (last?.tokenType.name === 'LineComment' && last.endOffset! + 1 >= before.length) return true;
   const open = before.lastIndexOf('/*');
-  if (open > before.lastIndexOf('*/') && !before.slice(before.lastIndexOf('\n', open) + 1, open).includes('//')) return true;
+  if (open > before.lastIndexOf('*/') && !before.slice(before.lastIndexOf('\n', open) + 1, open).includes('//'))
+    return true;
   const line = before.slice(before.lastIndexOf('\n') + 1).replace(/\/\/.*$/, '');
   return (line.match(/"/g)?.length ?? 0) % 2 === 1;
 }

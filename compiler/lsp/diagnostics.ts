@@ -6,12 +6,26 @@ import { checkProgram } from '../check-program.ts';
 import { toRange } from './positions.ts';
 import type { Workspace } from './workspace.ts';
 
-const SEVERITY = { error: DiagnosticSeverity.Error, warning: DiagnosticSeverity.Warning, note: DiagnosticSeverity.Information } as const;
+const SEVERITY = {
+  error: DiagnosticSeverity.Error,
+  warning: DiagnosticSeverity.Warning,
+  note: DiagnosticSeverity.Information,
+} as const;
 
 /** An LSP diagnostic at `span` (the diagnostic's own, or a call site in its trace), the trace as related information. */
 function toLsp(d: Diagnostic, uriOf: (file: string) => string, span = d.span): LspDiagnostic {
-  const relatedInformation = [...(span === d.span ? [] : [{ span: d.span, note: 'raised here' }]), ...(d.trace ?? [])].map((t) => ({ location: { uri: uriOf(t.span.file), range: toRange(t.span) }, message: t.note }));
-  return { range: toRange(span), severity: SEVERITY[d.severity], code: d.code, source: 'flexc', message: d.hint ? `${d.message}\nhint: ${d.hint}` : d.message, ...(relatedInformation.length ? { relatedInformation } : {}) };
+  const relatedInformation = [
+    ...(span === d.span ? [] : [{ span: d.span, note: 'raised here' }]),
+    ...(d.trace ?? []),
+  ].map((t) => ({ location: { uri: uriOf(t.span.file), range: toRange(t.span) }, message: t.note }));
+  return {
+    range: toRange(span),
+    severity: SEVERITY[d.severity],
+    code: d.code,
+    source: 'flexc',
+    message: d.hint ? `${d.message}\nhint: ${d.hint}` : d.message,
+    ...(relatedInformation.length ? { relatedInformation } : {}),
+  };
 }
 
 /**

@@ -9,7 +9,10 @@ import type { Workspace } from './workspace.ts';
 
 const code = (s: string) => `\`\`\`flex\n${s}\n\`\`\``;
 const VALUE_KINDS = new Set(['param', 'input', 'weight', 'let', 'loop']);
-const KEYWORD = { input: 'input', weight: 'param', let: 'let', loop: 'repeat … as', param: '(parameter)' } as Record<string, string>;
+const KEYWORD = { input: 'input', weight: 'param', let: 'let', loop: 'repeat … as', param: '(parameter)' } as Record<
+  string,
+  string
+>;
 
 /**
  * Hover: a value's tensor type (dtype and shape, elaborated with the model's defaults or a layer's
@@ -26,12 +29,21 @@ export function hover(ws: Workspace, path: string, pos: Position): Hover | null 
   const range = toRange(span);
   if (hit.ref?.module) {
     const names = hit.ref.module.ast.decls.map((d) => `\`${d.name.name}\``);
-    return { range, contents: { kind: 'markdown', value: `module \`${hit.ref.module.path}\`\n\ndeclares ${names.join(', ')}` } };
+    return {
+      range,
+      contents: { kind: 'markdown', value: `module \`${hit.ref.module.path}\`\n\ndeclares ${names.join(', ')}` },
+    };
   }
   if (hit.ref?.builtin) {
     const name = hit.ref.builtin;
     const b = BUILTINS[name] ?? INITS[name]!;
-    return { range, contents: { kind: 'markdown', value: `${code(`${name}(${b.params.map(argText).join(', ')})`)}\n\n${name in BUILTINS ? 'builtin op' : 'initialiser'}: ${b.doc}` } };
+    return {
+      range,
+      contents: {
+        kind: 'markdown',
+        value: `${code(`${name}(${b.params.map(argText).join(', ')})`)}\n\n${name in BUILTINS ? 'builtin op' : 'initialiser'}: ${b.doc}`,
+      },
+    };
   }
   const def = hit.def;
   if (!def) return null;
@@ -43,14 +55,27 @@ function argText(p: ArgSpec): string {
   return `${p.name}: ${p.kind}${dflt}`;
 }
 
-function describeDef(ws: Workspace, a: NonNullable<ReturnType<Workspace['analyze']>>, def: Def, at: A.Ident['span']): string {
+function describeDef(
+  ws: Workspace,
+  a: NonNullable<ReturnType<Workspace['analyze']>>,
+  def: Def,
+  at: A.Ident['span'],
+): string {
   const doc = (line: number) => {
     const d = docAbove(def.file, line);
     return d ? `\n\n${d}` : '';
   };
-  if (def.kind === 'layer' || def.kind === 'model' || def.kind === 'graph' || def.kind === 'hardware' || def.kind === 'plan') {
+  if (
+    def.kind === 'layer' ||
+    def.kind === 'model' ||
+    def.kind === 'graph' ||
+    def.kind === 'hardware' ||
+    def.kind === 'plan'
+  ) {
     const d = def.node as A.Decl;
-    return code(headerOf(def.file, d)) + doc(d.span.line) + (def.file !== a.file ? `\n\nfrom \`${def.file.path}\`` : '');
+    return (
+      code(headerOf(def.file, d)) + doc(d.span.line) + (def.file !== a.file ? `\n\nfrom \`${def.file.path}\`` : '')
+    );
   }
   if (def.kind === 'part') {
     const d = def.node as A.ComponentDecl;
@@ -60,9 +85,15 @@ function describeDef(ws: Workspace, a: NonNullable<ReturnType<Workspace['analyze
   if (def.kind === 'item') return code(sourceOf(def.file, (def.node as A.GraphItem).span));
   if (!VALUE_KINDS.has(def.kind)) return code(def.name);
   const values = ws.valuesIn(a, def.top, def.file);
-  const v = (at.file === def.file.path ? values.get(`${at.line}:${at.column}`) : undefined) ?? values.get(`${def.span.line}:${def.span.column}`);
-  const declared = def.kind === 'param' && 'type' in def.node ? sourceOf(def.file, (def.node as A.ParamDecl).span) : undefined;
+  const v =
+    (at.file === def.file.path ? values.get(`${at.line}:${at.column}`) : undefined) ??
+    values.get(`${def.span.line}:${def.span.column}`);
+  const declared =
+    def.kind === 'param' && 'type' in def.node ? sourceOf(def.file, (def.node as A.ParamDecl).span) : undefined;
   const typeText = v && v.kind !== 'poison' ? formatValue(v) : undefined;
-  if (declared) return code(`(parameter) ${declared}`) + (typeText && !declared.includes(typeText) ? `\n\nhere: \`${typeText}\`` : '');
+  if (declared)
+    return (
+      code(`(parameter) ${declared}`) + (typeText && !declared.includes(typeText) ? `\n\nhere: \`${typeText}\`` : '')
+    );
   return code(`${KEYWORD[def.kind]} ${def.name}${typeText ? `: ${typeText}` : ''}`);
 }

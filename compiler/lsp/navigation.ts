@@ -13,7 +13,10 @@ export function definition(ws: Workspace, path: string, pos: Position): Location
   if (!a) return [];
   const { line, column } = fromPosition(pos);
   const hit = symbolAt(a.index, a.file, line, column);
-  if (hit?.ref?.module) return [{ uri: uri(hit.ref.module.abs), range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } } }];
+  if (hit?.ref?.module)
+    return [
+      { uri: uri(hit.ref.module.abs), range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } } },
+    ];
   return hit?.def ? [at(hit.def)] : [];
 }
 
@@ -24,6 +27,8 @@ export function references(ws: Workspace, path: string, pos: Position, includeDe
   const { line, column } = fromPosition(pos);
   const target = symbolAt(a.index, a.file, line, column)?.def;
   if (!target) return [];
-  const uses = a.index.refs.filter((r) => r.def === target).map((r) => ({ uri: uri(r.file.abs), range: toRange(r.span) }));
+  const uses = a.index.refs
+    .filter((r) => r.def === target)
+    .map((r) => ({ uri: uri(r.file.abs), range: toRange(r.span) }));
   return includeDeclaration ? [at(target), ...uses] : uses;
 }

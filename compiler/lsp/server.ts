@@ -1,5 +1,11 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createConnection, ProposedFeatures, TextDocuments, TextDocumentSyncKind, type Connection } from 'vscode-languageserver/node';
+import {
+  createConnection,
+  ProposedFeatures,
+  TextDocuments,
+  TextDocumentSyncKind,
+  type Connection,
+} from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { completion } from './completion.ts';
 import { diagnose } from './diagnostics.ts';
@@ -80,7 +86,9 @@ export function startServer(connection: Connection = createConnection(ProposedFe
 
   connection.onHover((p) => safe('hover', null, () => hover(ws, pathOf(p.textDocument.uri), p.position)));
   connection.onDefinition((p) => safe('definition', [], () => definition(ws, pathOf(p.textDocument.uri), p.position)));
-  connection.onReferences((p) => safe('references', [], () => references(ws, pathOf(p.textDocument.uri), p.position, p.context.includeDeclaration)));
+  connection.onReferences((p) =>
+    safe('references', [], () => references(ws, pathOf(p.textDocument.uri), p.position, p.context.includeDeclaration)),
+  );
   connection.onCompletion((p) => safe('completion', [], () => completion(ws, pathOf(p.textDocument.uri), p.position)));
   connection.onDocumentSymbol((p) => safe('symbols', [], () => documentSymbols(ws, pathOf(p.textDocument.uri))));
   connection.onFoldingRanges((p) => safe('folding', [], () => foldingRanges(ws, pathOf(p.textDocument.uri))));

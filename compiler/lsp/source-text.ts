@@ -3,7 +3,8 @@ import type { Span } from '../../grammar/diagnostics.ts';
 import type { SourceFile } from '../sema/program.ts';
 import { offsetOf } from './positions.ts';
 
-export const sourceOf = (file: SourceFile, s: Span): string => file.text.slice(offsetOf(file.text, s.line, s.column), offsetOf(file.text, s.endLine, s.endColumn));
+export const sourceOf = (file: SourceFile, s: Span): string =>
+  file.text.slice(offsetOf(file.text, s.line, s.column), offsetOf(file.text, s.endLine, s.endColumn));
 
 /** A declaration up to its body: `layer Mlp(x: f32[..., D], hidden: int) -> f32[..., D]`, on one line. */
 export function headerOf(file: SourceFile, d: A.Decl): string {
@@ -18,7 +19,11 @@ export function headerOf(file: SourceFile, d: A.Decl): string {
     else if (c === '{' && depth <= 0) break;
     else if (c === '/' && text[i + 1] === '/') i = text.indexOf('\n', i) < 0 ? text.length : text.indexOf('\n', i);
   }
-  return text.slice(start, i).replace(/\/\/[^\n]*/g, '').replace(/\s+/g, ' ').trim();
+  return text
+    .slice(start, i)
+    .replace(/\/\/[^\n]*/g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /** The `//` comment lines right above a line (no blank line between), without the slashes. */

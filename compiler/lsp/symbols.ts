@@ -3,7 +3,19 @@ import type { Span } from '../../grammar/diagnostics.ts';
 import { isFreeSize, resolveName, Scope } from '../sema/scope.ts';
 import { resolveImport, type Program, type SourceFile } from '../sema/program.ts';
 
-export type DefKind = 'layer' | 'model' | 'graph' | 'hardware' | 'plan' | 'part' | 'param' | 'input' | 'weight' | 'let' | 'loop' | 'item';
+export type DefKind =
+  | 'layer'
+  | 'model'
+  | 'graph'
+  | 'hardware'
+  | 'plan'
+  | 'part'
+  | 'param'
+  | 'input'
+  | 'weight'
+  | 'let'
+  | 'loop'
+  | 'item';
 
 /** A name where it is declared. */
 export interface Def {
@@ -55,14 +67,23 @@ export function indexProgram(program: Program): SymbolIndex {
       if (!valid(d.name)) continue;
       const kind: DefKind = d.kind === 'component' ? 'part' : d.kind;
       declDefs.set(d, def({ name: d.name.name, kind, file, span: d.name.span, node: d, top: d }));
-      if (d.kind === 'layer' || d.kind === 'model') for (const p of d.params) if (valid(p.name)) paramDefs.set(p, def({ name: p.name.name, kind: 'param', file, span: p.name.span, node: p, top: d }));
+      if (d.kind === 'layer' || d.kind === 'model')
+        for (const p of d.params)
+          if (valid(p.name))
+            paramDefs.set(p, def({ name: p.name.name, kind: 'param', file, span: p.name.span, node: p, top: d }));
     }
 
   for (const file of program.files.values()) {
     const ref = (name: string, span: Span, scope: Scope<Def> | undefined): Def | undefined => {
       const r = resolveName(name, scope, file, program);
       const d = r.kind === 'local' ? r.value : r.kind === 'decl' ? declDefs.get(r.ref.decl) : undefined;
-      refs.push(d ? { name, file, span, def: d } : r.kind === 'builtin' ? { name, file, span, builtin: name } : { name, file, span });
+      refs.push(
+        d
+          ? { name, file, span, def: d }
+          : r.kind === 'builtin'
+            ? { name, file, span, builtin: name }
+            : { name, file, span },
+      );
       return d;
     };
     const expr = (e: A.Expr | undefined, scope: Scope<Def> | undefined): void => {
@@ -76,13 +97,21 @@ export function indexProgram(program: Program): SymbolIndex {
         case 'neg':
           return expr(e.operand, scope);
         case 'call': {
-          const callee = e.callee.kind === 'name' ? ref(e.callee.name, e.callee.span, scope) : (expr(e.callee, scope), undefined);
-          const params = callee && (callee.kind === 'layer' || callee.kind === 'model') ? (callee.node as A.LayerDecl | A.ModelDecl).params : [];
+          const callee =
+            e.callee.kind === 'name' ? ref(e.callee.name, e.callee.span, scope) : (expr(e.callee, scope), undefined);
+          const params =
+            callee && (callee.kind === 'layer' || callee.kind === 'model')
+              ? (callee.node as A.LayerDecl | A.ModelDecl).params
+              : [];
           for (const a of e.args) {
             if (a.name && valid(a.name)) {
               const p = params.find((q) => q.name.name === a.name!.name);
               const pd = p && paramDefs.get(p);
-              refs.push(pd ? { name: a.name.name, file, span: a.name.span, def: pd } : { name: a.name.name, file, span: a.name.span });
+              refs.push(
+                pd
+                  ? { name: a.name.name, file, span: a.name.span, def: pd }
+                  : { name: a.name.name, file, span: a.name.span },
+              );
             }
             expr(a.value, scope);
           }
@@ -102,7 +131,8 @@ export function indexProgram(program: Program): SymbolIndex {
           return;
       }
     };
-    const fields = (fs: A.Field[] | undefined, scope: Scope<Def> | undefined) => fs?.forEach((f) => (expr(f.value, scope), fields(f.body, scope)));
+    const fields = (fs: A.Field[] | undefined, scope: Scope<Def> | undefined) =>
+      fs?.forEach((f) => (expr(f.value, scope), fields(f.body, scope)));
     const type = (t: A.TypeRef | A.Expr | undefined, scope: Scope<Def> | undefined) => {
       if (!t) return;
       if (t.kind === 'tensorType') t.dims.forEach((d) => d.kind !== 'ellipsis' && dim(d, scope));
@@ -213,7 +243,12 @@ function spanHas(s: Span, line: number, column: number): boolean {
 }
 
 /** The definition or use of a name at a position of a file. */
-export function symbolAt(index: SymbolIndex, file: SourceFile, line: number, column: number): { def?: Def; ref?: Ref } | undefined {
+export function symbolAt(
+  index: SymbolIndex,
+  file: SourceFile,
+  line: number,
+  column: number,
+): { def?: Def; ref?: Ref } | undefined {
   const ref = index.refs.find((r) => r.file === file && spanHas(r.span, line, column));
   if (ref) return { ref, def: ref.def };
   const def = index.defs.find((d) => d.file === file && spanHas(d.span, line, column));

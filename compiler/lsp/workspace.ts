@@ -35,7 +35,8 @@ export class Workspace {
     this.stamp++;
   }
 
-  readonly read = (abs: string): string | undefined => this.open.get(abs) ?? (existsSync(abs) ? readFileSync(abs, 'utf8') : undefined);
+  readonly read = (abs: string): string | undefined =>
+    this.open.get(abs) ?? (existsSync(abs) ? readFileSync(abs, 'utf8') : undefined);
 
   text(path: string): string | undefined {
     return this.read(resolve(path));

@@ -24,7 +24,8 @@ export const autodiff: Pass = {
 
 export function differentiate(m: Module, loss: Value): Module {
   const fromParam = new Set<Value>();
-  for (const v of m.values) if ((v.op === 'param' && !v.attrs['frozen']) || v.inputs.some((x) => fromParam.has(x))) fromParam.add(v);
+  for (const v of m.values)
+    if ((v.op === 'param' && !v.attrs['frozen']) || v.inputs.some((x) => fromParam.has(x))) fromParam.add(v);
   const toLoss = new Set<Value>([loss]);
   for (let i = m.values.length - 1; i >= 0; i--) {
     const v = m.values[i]!;

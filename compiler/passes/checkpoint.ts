@@ -23,14 +23,17 @@ export class BudgetInfeasibleError extends Error {
     readonly policy: string,
     readonly autoFits?: number,
   ) {
-    super(`the training step needs ${needed} bytes with checkpoint: ${policy}, more than the ${budget}-byte GPU budget; the smallest budget that works is ${smallest} bytes`);
+    super(
+      `the training step needs ${needed} bytes with checkpoint: ${policy}, more than the ${budget}-byte GPU budget; the smallest budget that works is ${smallest} bytes`,
+    );
   }
 }
 
 /** The bytes a budget bounds (see CheckpointReport.measured), of a module with dead code removed. */
 function measureOf(config: PlanConfig): { measured: CheckpointReport['measured']; bytes: (live: Module) => number } {
   const { data, offload } = config.parallel;
-  if (data > 1 || offload.length > 0) return { measured: 'per-gpu', bytes: (live) => memoryTimeline(live, config, { points: false }).gpu.peak_bytes };
+  if (data > 1 || offload.length > 0)
+    return { measured: 'per-gpu', bytes: (live) => memoryTimeline(live, config, { points: false }).gpu.peak_bytes };
   return { measured: 'arena', bytes: (live) => planMemory(live).arenaBytes };
 }
 const policyName = (c: PlanConfig['checkpoint']) => (typeof c === 'string' ? c : `every(${c.every})`);
@@ -53,7 +56,11 @@ export const checkpoint: Pass = {
   },
 };
 
-export function checkpointModule(m: Module, config: PlanConfig, feasibility = false): { module: Module; report?: CheckpointReport } {
+export function checkpointModule(
+  m: Module,
+  config: PlanConfig,
+  feasibility = false,
+): { module: Module; report?: CheckpointReport } {
   const task = config.task;
   if (task.kind !== 'train') return { module: m };
   const loss = m.outputs.find((o) => o.name === task.loss)?.value;
@@ -72,14 +79,31 @@ export function checkpointModule(m: Module, config: PlanConfig, feasibility = fa
   };
   const withSchedule = (s: Schedule) => measure(applySchedule(m, st, s));
   const autoFit = (budget: number) => fastSchedule(m, loss, st, budget, measure, feasibility);
-  const report = (out: Module, bytes: number, solver?: CheckpointReport['solver']): { module: Module; report: CheckpointReport } => {
+  const report = (
+    out: Module,
+    bytes: number,
+    solver?: CheckpointReport['solver'],
+  ): { module: Module; report: CheckpointReport } => {
     const recomputeFlops = flopsOf(out.values.filter((v) => v.name?.endsWith(REMAT_SUFFIX)));
-    return { module: out, report: { policy, ...(solver ? { solver } : {}), stages: n, measured, bytesWithout: without, bytesWith: bytes, recomputeFlops, stepFlops } };
+    return {
+      module: out,
+      report: {
+        policy,
+        ...(solver ? { solver } : {}),
+        stages: n,
+        measured,
+        bytesWithout: without,
+        bytesWith: bytes,
+        recomputeFlops,
+        stepFlops,
+      },
+    };
   };
 
   let chosen: { module: Module; bytes: number; solver?: CheckpointReport['solver'] };
   const c = config.checkpoint;
-  if (c === 'none' || (c === 'auto' && (budget === undefined || without <= budget))) chosen = { module: m, bytes: without };
+  if (c === 'none' || (c === 'auto' && (budget === undefined || without <= budget)))
+    chosen = { module: m, bytes: without };
   else if (c === 'all') chosen = withSchedule(everyK(n, 1));
   else if (c === 'sqrt') chosen = withSchedule(everyK(n, sqrtK(n)));
   else if (c !== 'auto') chosen = withSchedule(everyK(n, c.every));

@@ -9,7 +9,8 @@ interface Group {
   ops: number;
 }
 
-const sameShape = (a: Value, b: Value) => a.type.shape.length === b.type.shape.length && a.type.shape.every((d, i) => d === b.type.shape[i]);
+const sameShape = (a: Value, b: Value) =>
+  a.type.shape.length === b.type.shape.length && a.type.shape.every((d, i) => d === b.type.shape[i]);
 
 /**
  * Fuses chains of elementwise ops (and the scalar constants they read) into single `fused` ops when
@@ -55,8 +56,14 @@ export const fuseElementwise: Pass = {
       if (absorbed.has(v)) continue;
       const g = groups.get(v);
       const fused = g && g.ops > 1;
-      const nv: Value = fused ? { ...v, op: 'fused', inputs: g.inputs.map((x) => map.get(x)!), attrs: { expr: printExpr(g.expr) } } : { ...v, inputs: v.inputs.map((x) => map.get(x)!) };
-      if (fused) getOp('fused').infer(nv.inputs.map((x) => x.type), nv.attrs);
+      const nv: Value = fused
+        ? { ...v, op: 'fused', inputs: g.inputs.map((x) => map.get(x)!), attrs: { expr: printExpr(g.expr) } }
+        : { ...v, inputs: v.inputs.map((x) => map.get(x)!) };
+      if (fused)
+        getOp('fused').infer(
+          nv.inputs.map((x) => x.type),
+          nv.attrs,
+        );
       map.set(v, nv);
       values.push(nv);
     }
@@ -75,4 +82,3 @@ function remap(e: Expr, from: Value[], operand: (x: Value) => Expr): Expr {
   if (e.kind === 'const') return e;
   return { ...e, args: e.args.map((a) => remap(a, from, operand)) };
 }
-

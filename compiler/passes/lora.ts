@@ -8,10 +8,12 @@ export const loraA = (param: string) => `${param}.lora_a`;
 export const loraB = (param: string) => `${param}.lora_b`;
 
 /** A target is a parameter's own name (`wq`, matching every `….wq`) or a pattern of whole paths (`layer.*.attn.wq`). */
-export const targetMatches = (target: string, param: string): boolean => (/[.*]/.test(target) ? globMatch(target, param) : param.split('.').at(-1) === target);
+export const targetMatches = (target: string, param: string): boolean =>
+  /[.*]/.test(target) ? globMatch(target, param) : param.split('.').at(-1) === target;
 
 /** A weight LoRA can adapt: a 2-D parameter that matmuls read as their right operand, untransposed. */
-const adaptable = (m: Module, p: Value): boolean => p.type.shape.length === 2 && m.values.some((v) => v.op === 'matmul' && v.inputs[1] === p && !v.attrs['tb']);
+const adaptable = (m: Module, p: Value): boolean =>
+  p.type.shape.length === 2 && m.values.some((v) => v.op === 'matmul' && v.inputs[1] === p && !v.attrs['tb']);
 
 /** The parameters each target names, and why a target that names none is unusable. */
 export function loraTargets(m: Module, lora: LoraConfig): { target: string; params: Value[]; unusable: Value[] }[] {
@@ -50,8 +52,20 @@ export function addAdapters(m: Module, cfg: LoraConfig): Module {
       if (targets.has(v)) {
         const [rows, cols] = v.type.shape;
         const name = leafName(v);
-        const a = b.leaf('param', loraA(name), { dtype: v.type.dtype, shape: [rows!, cfg.rank] }, { init: 'normal', std: 1 / Math.sqrt(Number(rows)), mean: 0 }, { name: loraA(name), loc: v.loc });
-        const z = b.leaf('param', loraB(name), { dtype: v.type.dtype, shape: [cfg.rank, cols!] }, { init: 'zeros' }, { name: loraB(name), loc: v.loc });
+        const a = b.leaf(
+          'param',
+          loraA(name),
+          { dtype: v.type.dtype, shape: [rows!, cfg.rank] },
+          { init: 'normal', std: 1 / Math.sqrt(Number(rows)), mean: 0 },
+          { name: loraA(name), loc: v.loc },
+        );
+        const z = b.leaf(
+          'param',
+          loraB(name),
+          { dtype: v.type.dtype, shape: [cfg.rank, cols!] },
+          { init: 'zeros' },
+          { name: loraB(name), loc: v.loc },
+        );
         adapters.set(v, [a, z]);
       }
       continue;
@@ -68,9 +82,27 @@ export function addAdapters(m: Module, cfg: LoraConfig): Module {
     }
     const base = b.op('matmul', inputs, v.attrs, meta);
     const lname = v.name !== undefined ? `${v.name}.lora` : undefined;
-    const low = b.op('matmul', [b.op('matmul', [inputs[0]!, ad[0]], v.attrs, { name: lname, loc: v.loc }), ad[1]], {}, { name: lname, loc: v.loc });
-    const scaled = scale === 1 ? low : b.op('mul', [low, b.op('const', [], { value: scale, dtype: v.type.dtype }, { name: lname, loc: v.loc })], {}, { name: lname, loc: v.loc });
+    const low = b.op(
+      'matmul',
+      [b.op('matmul', [inputs[0]!, ad[0]], v.attrs, { name: lname, loc: v.loc }), ad[1]],
+      {},
+      { name: lname, loc: v.loc },
+    );
+    const scaled =
+      scale === 1
+        ? low
+        : b.op(
+            'mul',
+            [low, b.op('const', [], { value: scale, dtype: v.type.dtype }, { name: lname, loc: v.loc })],
+            {},
+            { name: lname, loc: v.loc },
+          );
     map.set(v, b.op('add', [base, scaled], {}, meta));
   }
-  return { ...m, values: b.values, outputs: m.outputs.map((o) => ({ ...o, value: map.get(o.value)! })), updates: m.updates.map((u) => ({ ...u, value: map.get(u.value)! })) };
+  return {
+    ...m,
+    values: b.values,
+    outputs: m.outputs.map((o) => ({ ...o, value: map.get(o.value)! })),
+    updates: m.updates.map((u) => ({ ...u, value: map.get(u.value)! })),
+  };
 }

@@ -36,7 +36,8 @@ export function runPipeline(m: Module, cx: PassContext, opts: PipelineOptions = 
     m = p.run(m, cx);
     opts.timings?.push({ pass: p.name, ms: performance.now() - t0 });
     if (m !== input) assertValid(m, p.name); // passes never mutate their input: the same module is still valid
-    if (opts.printAfter === 'all' || opts.printAfter === p.name) opts.onPrint?.(`// *** IR Dump After ${p.name} ***`, printModule(m));
+    if (opts.printAfter === 'all' || opts.printAfter === p.name)
+      opts.onPrint?.(`// *** IR Dump After ${p.name} ***`, printModule(m));
   }
   return m;
 }

@@ -33,10 +33,22 @@ export function toHalf(m: Module, half: DType, training: boolean): Module {
     if (v.op === 'param' || v.op === 'input' || v.op === 'state') {
       to = b.leaf(v.op, leafName(v), f32(v) ? { ...v.type, dtype: half } : v.type, v.attrs, meta);
       const master = masterOf(leafName(v));
-      if (v.op === 'param' && f32(v) && training && !v.attrs['frozen']) b.leaf('state', master, v.type, { ...v.attrs, name: master, master: leafName(v) }, { ...meta, name: master });
+      if (v.op === 'param' && f32(v) && training && !v.attrs['frozen'])
+        b.leaf('state', master, v.type, { ...v.attrs, name: master, master: leafName(v) }, { ...meta, name: master });
     } else if ((v.op === 'const' || v.op === 'full') && f32(v)) to = b.op(v.op, [], { ...v.attrs, dtype: half }, meta);
-    else to = b.op(v.op, v.inputs.map((x) => map.get(x)!), v.attrs, meta);
+    else
+      to = b.op(
+        v.op,
+        v.inputs.map((x) => map.get(x)!),
+        v.attrs,
+        meta,
+      );
     map.set(v, to);
   }
-  return { ...m, values: b.values, outputs: m.outputs.map((o) => ({ ...o, value: map.get(o.value)! })), updates: m.updates.map((u) => ({ ...u, value: map.get(u.value)! })) };
+  return {
+    ...m,
+    values: b.values,
+    outputs: m.outputs.map((o) => ({ ...o, value: map.get(o.value)! })),
+    updates: m.updates.map((u) => ({ ...u, value: map.get(u.value)! })),
+  };
 }

@@ -25,7 +25,14 @@ const PROBES_LARGE = 8;
  * schedule, or with 'search' from a search over budgets (`searchLeast`); it is a function because
  * only a budget nothing meets needs it. Undefined when the step is too large for the solver.
  */
-function stageSchedule<T extends { bytes: number; cost: number }>(m: Module, loss: Value, budget: number, measure: (r: Rewritten) => T, solve: StageSolver, least?: 'search' | ((g: TrainingGraph) => { stages: StageSchedule } | undefined | 'too-large')): { fits?: T; smallest?: (under: number) => number | undefined } | undefined {
+function stageSchedule<T extends { bytes: number; cost: number }>(
+  m: Module,
+  loss: Value,
+  budget: number,
+  measure: (r: Rewritten) => T,
+  solve: StageSolver,
+  least?: 'search' | ((g: TrainingGraph) => { stages: StageSchedule } | undefined | 'too-large'),
+): { fits?: T; smallest?: (under: number) => number | undefined } | undefined {
   const { graph, index } = trainingGraph(m, loss);
   const fit = (budget: number): T | undefined | 'too-large' => {
     let model = budget;
@@ -42,7 +49,16 @@ function stageSchedule<T extends { bytes: number; cost: number }>(m: Module, los
   const fits = fit(budget);
   if (fits === 'too-large') return undefined;
   if (fits) return { fits };
-  if (least === 'search') return { smallest: (under) => searchLeast(Math.max(graph.leafBytes, budget), under, fit, graph.nodes.length > LARGE_STEP ? PROBES_LARGE : PROBES) };
+  if (least === 'search')
+    return {
+      smallest: (under) =>
+        searchLeast(
+          Math.max(graph.leafBytes, budget),
+          under,
+          fit,
+          graph.nodes.length > LARGE_STEP ? PROBES_LARGE : PROBES,
+        ),
+    };
   return {
     smallest: () => {
       const l = least?.(graph);
@@ -58,7 +74,12 @@ function stageSchedule<T extends { bytes: number; cost: number }>(m: Module, los
  * LEAST_TOLERANCE bytes less is not met (feasibility need not be monotone for a heuristic, so lower
  * budgets may exist that the search does not visit).
  */
-function searchLeast<T extends { bytes: number }>(lo: number, under: number, fit: (budget: number) => T | undefined | 'too-large', probes: number): number | undefined {
+function searchLeast<T extends { bytes: number }>(
+  lo: number,
+  under: number,
+  fit: (budget: number) => T | undefined | 'too-large',
+  probes: number,
+): number | undefined {
   // whether a step is too large for the solver does not depend on the budget
   const meets = (budget: number) => {
     const r = fit(budget);
@@ -75,9 +96,17 @@ function searchLeast<T extends { bytes: number }>(lo: number, under: number, fit
 }
 
 /** The resident-set DP (exact in Checkmate's model) for a step within RESIDENT_LIMITS; `smallest`: its least-peak schedule's. */
-export const residentSchedule = <T extends { bytes: number; cost: number }>(m: Module, loss: Value, budget: number, measure: (r: Rewritten) => T) =>
-  stageSchedule(m, loss, budget, measure, solveResidentSets, (g) => solveResidentSets(g, 'minimize'));
+export const residentSchedule = <T extends { bytes: number; cost: number }>(
+  m: Module,
+  loss: Value,
+  budget: number,
+  measure: (r: Rewritten) => T,
+) => stageSchedule(m, loss, budget, measure, solveResidentSets, (g) => solveResidentSets(g, 'minimize'));
 
 /** The keep-or-recompute-once greedy (solveGreedy) for a step within GREEDY_LIMIT; `smallest`: the least budget it meets, searched. */
-export const greedySchedule = <T extends { bytes: number; cost: number }>(m: Module, loss: Value, budget: number, measure: (r: Rewritten) => T) =>
-  stageSchedule(m, loss, budget, measure, solveGreedy, 'search');
+export const greedySchedule = <T extends { bytes: number; cost: number }>(
+  m: Module,
+  loss: Value,
+  budget: number,
+  measure: (r: Rewritten) => T,
+) => stageSchedule(m, loss, budget, measure, solveGreedy, 'search');

@@ -38,8 +38,16 @@ const AFTER_FIRST_FIT = 8;
  * seen, is a budget this search meets (the same candidates are measured whenever none fits).
  * `firstFit`: a schedule the binary search finds to fit is the answer.
  */
-export function autoSchedule<T extends { bytes: number; cost: number }>(st: Stages, budget: number, measure: (s: Schedule) => T, firstFit = false): { fits?: T; smallest: number } {
-  const total = st.saved.reduce((a, vs) => a + bytesOf(vs), 0) + st.boundary.reduce((a, vs) => a + bytesOf(vs), 0) + Math.max(0, ...st.overhead);
+export function autoSchedule<T extends { bytes: number; cost: number }>(
+  st: Stages,
+  budget: number,
+  measure: (s: Schedule) => T,
+  firstFit = false,
+): { fits?: T; smallest: number } {
+  const total =
+    st.saved.reduce((a, vs) => a + bytesOf(vs), 0) +
+    st.boundary.reduce((a, vs) => a + bytesOf(vs), 0) +
+    Math.max(0, ...st.overhead);
   const unit = Math.max(1, Math.ceil(total / RESOLUTION));
   const chain = chainOf(st, unit);
   const top = [...chain.saved, ...chain.boundary].reduce((a, x) => a + x, 0) + Math.max(0, ...chain.overhead!);
@@ -51,7 +59,7 @@ export function autoSchedule<T extends { bytes: number; cost: number }>(st: Stag
     const sol = solve(level);
     if (!sol) break;
     const key = JSON.stringify(sol.schedule);
-    if (!seen.has(key)) (seen.add(key), candidates.push(sol));
+    if (!seen.has(key)) seen.add(key), candidates.push(sol);
   }
   const measured = new Map<Schedule, T>();
   const exact = (s: Schedule) => measured.get(s) ?? measured.set(s, measure(s)).get(s)!;
@@ -77,8 +85,7 @@ export function autoSchedule<T extends { bytes: number; cost: number }>(st: Stag
   }
   // the fixed policies too: their schedules can be smaller than the solver's estimate allows
   for (const k of new Set([1, 2, sqrtK(n)])) consider(exact(everyK(n, k)));
-  if (!fits)
-    for (const c of candidates.slice(-AFTER_FIRST_FIT)) consider(exact(c.schedule));
+  if (!fits) for (const c of candidates.slice(-AFTER_FIRST_FIT)) consider(exact(c.schedule));
   const smallest = Math.min(...[...measured.values()].map((r) => r.bytes));
   return { fits, smallest };
 }
@@ -94,14 +101,26 @@ export type Solver = NonNullable<CheckpointReport['solver']>;
  * one fits, not searched: the least of the chain DP's and the fitting one's). `firstFit` (checking
  * whether a budget can be kept): the chain DP's schedule, when it fits, is the answer.
  */
-export function fastSchedule<T extends { bytes: number; cost: number }>(m: Module, loss: Value, st: Stages, budget: number, measure: (r: Rewritten) => T, firstFit = false): { fits?: T & { solver: Solver }; smallest: number } {
+export function fastSchedule<T extends { bytes: number; cost: number }>(
+  m: Module,
+  loss: Value,
+  st: Stages,
+  budget: number,
+  measure: (r: Rewritten) => T,
+  firstFit = false,
+): { fits?: T & { solver: Solver }; smallest: number } {
   const chain = autoSchedule(st, budget, (s) => measure(applySchedule(m, st, s)), firstFit);
   // whether the budget can be kept at all: the chain's answer settles it when it fits
-  if (firstFit && chain.fits) return { fits: { ...chain.fits, solver: 'chain' }, smallest: Math.min(chain.smallest, chain.fits.bytes) };
+  if (firstFit && chain.fits)
+    return { fits: { ...chain.fits, solver: 'chain' }, smallest: Math.min(chain.smallest, chain.fits.bytes) };
   const live = deadCodeEliminate(m);
   const resident = residentSchedule(live, loss, budget, measure);
   const greedy = greedySchedule(live, loss, budget, measure);
-  const tagged = [chain.fits && { ...chain.fits, solver: 'chain' as const }, resident?.fits && { ...resident.fits, solver: 'resident-sets' as const }, greedy?.fits && { ...greedy.fits, solver: 'greedy' as const }];
+  const tagged = [
+    chain.fits && { ...chain.fits, solver: 'chain' as const },
+    resident?.fits && { ...resident.fits, solver: 'resident-sets' as const },
+    greedy?.fits && { ...greedy.fits, solver: 'greedy' as const },
+  ];
   const fits = tagged.filter((f) => f !== undefined).sort((a, b) => a.cost - b.cost)[0];
   if (fits) return { fits, smallest: Math.min(chain.smallest, fits.bytes) };
   const others = Math.min(chain.smallest, resident?.smallest?.(Infinity) ?? Infinity);

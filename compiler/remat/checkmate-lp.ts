@@ -13,7 +13,9 @@ class Row {
     return this;
   }
   text(): string {
-    const parts = [...this.terms].filter(([, c]) => c !== 0).map(([x, c]) => `${c < 0 ? '-' : '+'} ${fmt(Math.abs(c))} ${x}`);
+    const parts = [...this.terms]
+      .filter(([, c]) => c !== 0)
+      .map(([x, c]) => `${c < 0 ? '-' : '+'} ${fmt(Math.abs(c))} ${x}`);
     return parts.join(' ');
   }
 }
@@ -43,12 +45,39 @@ class LpWriter {
   }
   /** Stage t's rows every formulation has: a node computed needs its operands computed or kept; a node kept into t+1 was computed or kept in t. */
   stageRows(g: TrainingGraph, t: number, R: (t: number, i: number) => Bit, S: (t: number, i: number) => Bit): void {
-    for (let j = 0; j <= t; j++) if (R(t, j) !== 0) for (const i of g.nodes[j]!.deps) this.le(new Row().add(1, this.bit(R(t, j))).add(-1, this.bit(R(t, i))).add(-1, this.bit(S(t, i))), 0);
-    if (t + 1 < g.nodes.length) for (let i = 0; i <= t; i++) this.le(new Row().add(1, this.bit(S(t + 1, i))).add(-1, this.bit(R(t, i))).add(-1, this.bit(S(t, i))), 0);
+    for (let j = 0; j <= t; j++)
+      if (R(t, j) !== 0)
+        for (const i of g.nodes[j]!.deps)
+          this.le(
+            new Row()
+              .add(1, this.bit(R(t, j)))
+              .add(-1, this.bit(R(t, i)))
+              .add(-1, this.bit(S(t, i))),
+            0,
+          );
+    if (t + 1 < g.nodes.length)
+      for (let i = 0; i <= t; i++)
+        this.le(
+          new Row()
+            .add(1, this.bit(S(t + 1, i)))
+            .add(-1, this.bit(R(t, i)))
+            .add(-1, this.bit(S(t, i))),
+          0,
+        );
   }
   text(): string {
     const bounds = this.bounds.length ? ['Bounds', ...this.bounds.map((b) => ` ${b}`)] : [];
-    return ['Minimize', ` obj: ${this.obj.text() || '0 R_0_0'}`, 'Subject To', ...this.rows.map((r, i) => ` c${i}: ${r}`), ...bounds, 'Binary', ...[...this.bins].map((b) => ` ${b}`), 'End', ''].join('\n');
+    return [
+      'Minimize',
+      ` obj: ${this.obj.text() || '0 R_0_0'}`,
+      'Subject To',
+      ...this.rows.map((r, i) => ` c${i}: ${r}`),
+      ...bounds,
+      'Binary',
+      ...[...this.bins].map((b) => ` ${b}`),
+      'End',
+      '',
+    ].join('\n');
   }
 }
 
@@ -66,7 +95,8 @@ export function bitsOf(g: TrainingGraph, recompute: 'activations' | 'any') {
   const lastNeed: number[] = new Array(n).fill(-1);
   for (let i = n - 1; i >= 0; i--) {
     if (g.nodes[i]!.output) lastNeed[i] = n;
-    for (const j of users[i]!) lastNeed[i] = Math.max(lastNeed[i]!, j, recompute === 'activations' && g.nodes[j]!.forward ? lastNeed[j]! : j);
+    for (const j of users[i]!)
+      lastNeed[i] = Math.max(lastNeed[i]!, j, recompute === 'activations' && g.nodes[j]!.forward ? lastNeed[j]! : j);
   }
   const R = (t: number, i: number): Bit => {
     if (i === t) return 1;
@@ -94,7 +124,13 @@ export function bitsOf(g: TrainingGraph, recompute: 'activations' | 'any') {
  * solves (see bitsOf); `'any'` is Checkmate's own, which may also recompute during the forward pass
  * and recompute gradients.
  */
-export function checkmateLp(g: TrainingGraph, budget: number | 'minimize', unit: number, costUnit: number, recompute: 'activations' | 'any' = 'activations'): string {
+export function checkmateLp(
+  g: TrainingGraph,
+  budget: number | 'minimize',
+  unit: number,
+  costUnit: number,
+  recompute: 'activations' | 'any' = 'activations',
+): string {
   const n = g.nodes.length;
   const { R, S, users } = bitsOf(g, recompute);
   const M = (i: number) => g.nodes[i]!.bytes / unit;
@@ -102,7 +138,8 @@ export function checkmateLp(g: TrainingGraph, budget: number | 'minimize', unit:
   const lp = new LpWriter('checkmateLp');
   const bit = (x: Bit) => lp.bit(x);
   for (let t = 0; t < n; t++) {
-    for (let i = 0; i <= t; i++) if (cap !== undefined && g.nodes[i]!.cost > 0) lp.obj.add(g.nodes[i]!.cost / costUnit, bit(R(t, i)));
+    for (let i = 0; i <= t; i++)
+      if (cap !== undefined && g.nodes[i]!.cost > 0) lp.obj.add(g.nodes[i]!.cost / costUnit, bit(R(t, i)));
     const computed = Array.from({ length: t + 1 }, (_, k) => k).filter((k) => R(t, k) !== 0);
     lp.stageRows(g, t, R, S);
     // memory: U after computing k = U after the previous computed op, less what it freed, + M_k R_t_k
@@ -120,12 +157,17 @@ export function checkmateLp(g: TrainingGraph, budget: number | 'minimize', unit:
       const freed = new Row();
       for (const i of new Set([k, ...g.nodes[k]!.deps])) {
         if (g.nodes[i]!.output) continue;
-        const later = users[i]!.filter((j) => j > k && j <= t).map((j) => R(t, j)).filter((x) => x !== 0);
+        const later = users[i]!.filter((j) => j > k && j <= t)
+          .map((j) => R(t, j))
+          .filter((x) => x !== 0);
         const keep = S(t + 1, i);
         if (keep === 1 || later.includes(1)) continue;
         const f = bit(`F_${t}_${i}_${k}`);
         const kappa = 2 + later.length;
-        const hazard = new Row().add(-1, bit(R(t, k))).add(1, bit(keep)).add(kappa, f);
+        const hazard = new Row()
+          .add(-1, bit(R(t, k)))
+          .add(1, bit(keep))
+          .add(kappa, f);
         for (const x of later) hazard.add(1, bit(x));
         lp.le(hazard, kappa - 1);
         freed.add(M(i), f);
@@ -172,7 +214,7 @@ export function checkmateRelaxedLp(g: TrainingGraph, budget: number, unit: numbe
       const present = new Set([k, ...g.nodes[k]!.deps]);
       const row = new Row();
       for (const i of present) row.add(M(i), 1);
-      for (const i of deps) if (!present.has(i)) (present.add(i), row.add(M(i), i < k ? 1 : bit(S(t, i))));
+      for (const i of deps) if (!present.has(i)) present.add(i), row.add(M(i), i < k ? 1 : bit(S(t, i)));
       for (let i = 0; i < k; i++) if (!present.has(i)) row.add(M(i), bit(carried(i)));
       lp.le(row.add(bigM, bit(rk)), cap + bigM);
     }

@@ -8,7 +8,11 @@ import { bitsOf, checkmateLp, checkmateRelaxedLp } from './checkmate-lp.ts';
  * is not there. Returns the total cost and the peak bytes (leaves included), and with `trace` the
  * bytes after each computation.
  */
-export function replay(g: TrainingGraph, stages: StageSchedule, opts: { trace?: boolean } = {}): { cost: number; recompute: number; peak: number; trace?: number[] } {
+export function replay(
+  g: TrainingGraph,
+  stages: StageSchedule,
+  opts: { trace?: boolean } = {},
+): { cost: number; recompute: number; peak: number; trace?: number[] } {
   const n = g.nodes.length;
   // touches[i]: the stages that compute i or one of its users, ascending; computes[i]: whether each computes i
   const touches: number[][] = g.nodes.map(() => []);
@@ -20,7 +24,8 @@ export function replay(g: TrainingGraph, stages: StageSchedule, opts: { trace?: 
     for (const k of s) memberOf[k] = t;
     for (const k of s) {
       if (seenIn[k] !== t) (seenIn[k] = t), touches[k]!.push(t), computes[k]!.push(true);
-      for (const i of g.nodes[k]!.deps) if (seenIn[i] !== t) (seenIn[i] = t), touches[i]!.push(t), computes[i]!.push(memberOf[i] === t);
+      for (const i of g.nodes[k]!.deps)
+        if (seenIn[i] !== t) (seenIn[i] = t), touches[i]!.push(t), computes[i]!.push(memberOf[i] === t);
     }
   }
   const next = new Int32Array(n);
@@ -47,13 +52,15 @@ export function replay(g: TrainingGraph, stages: StageSchedule, opts: { trace?: 
     for (let at = 0; at < s.length; at++) {
       const k = s[at]!;
       const v = g.nodes[k]!;
-      for (const i of v.deps) if (!live[i]) throw new Error(`stage ${t}: ${v.name} needs ${g.nodes[i]!.name}, which is not in memory`);
+      for (const i of v.deps)
+        if (!live[i]) throw new Error(`stage ${t}: ${v.name} needs ${g.nodes[i]!.name}, which is not in memory`);
       cost += v.cost;
       if (!live[k]) (live[k] = 1), (bytes += v.bytes);
       if (bytes > peak) peak = bytes;
       if (opts.trace) trace.push(bytes + g.leafBytes);
       if (live[k] && lastAt[k] === at && !neededAfter(k, t)) (live[k] = 0), (bytes -= v.bytes);
-      for (const i of v.deps) if (live[i] && lastAt[i] === at && !neededAfter(i, t)) (live[i] = 0), (bytes -= g.nodes[i]!.bytes);
+      for (const i of v.deps)
+        if (live[i] && lastAt[i] === at && !neededAfter(i, t)) (live[i] = 0), (bytes -= g.nodes[i]!.bytes);
     }
   }
   const base = g.nodes.reduce((a, v) => a + v.cost, 0);
@@ -61,7 +68,11 @@ export function replay(g: TrainingGraph, stages: StageSchedule, opts: { trace?: 
 }
 
 /** Peak bytes with every node computed once (no recomputation). */
-export const peakWithout = (g: TrainingGraph) => replay(g, g.nodes.map((_, t) => [t])).peak;
+export const peakWithout = (g: TrainingGraph) =>
+  replay(
+    g,
+    g.nodes.map((_, t) => [t]),
+  ).peak;
 
 export interface CheckmateSolution {
   status: string;
@@ -72,9 +83,15 @@ export interface CheckmateSolution {
   seconds: number;
 }
 
-type Highs = { solve(lp: string, options?: Record<string, unknown>): { Status: string; ObjectiveValue: number; Columns: Record<string, { Primal: number }> } };
+type Highs = {
+  solve(
+    lp: string,
+    options?: Record<string, unknown>,
+  ): { Status: string; ObjectiveValue: number; Columns: Record<string, { Primal: number }> };
+};
 let highs: Promise<Highs> | undefined;
-const loadHighs = async (): Promise<Highs> => ((highs ??= import('highs').then((m) => (m.default as unknown as () => Promise<Highs>)())));
+const loadHighs = async (): Promise<Highs> =>
+  (highs ??= import('highs').then((m) => (m.default as unknown as () => Promise<Highs>)()));
 
 interface MilpOptions {
   timeLimit?: number;
@@ -83,13 +100,25 @@ interface MilpOptions {
 }
 
 /** Solves the MILP with HiGHS (sizes scaled to about 1,024 units of the largest result) and reads the schedule from R. */
-async function runMilp(g: TrainingGraph, budget: number | 'minimize', opts: MilpOptions, relaxed = false): Promise<{ status: string; stages?: StageSchedule; seconds: number }> {
+async function runMilp(
+  g: TrainingGraph,
+  budget: number | 'minimize',
+  opts: MilpOptions,
+  relaxed = false,
+): Promise<{ status: string; stages?: StageSchedule; seconds: number }> {
   const solver = await loadHighs();
   const unit = Math.max(1, Math.max(...g.nodes.map((v) => v.bytes)) / 1024);
   const costUnit = Math.max(1, Math.max(...g.nodes.map((v) => v.cost)) / 1024);
-  const lp = relaxed && budget !== 'minimize' ? checkmateRelaxedLp(g, budget, unit, costUnit) : checkmateLp(g, budget, unit, costUnit, opts.recompute);
+  const lp =
+    relaxed && budget !== 'minimize'
+      ? checkmateRelaxedLp(g, budget, unit, costUnit)
+      : checkmateLp(g, budget, unit, costUnit, opts.recompute);
   const t0 = performance.now();
-  const sol = solver.solve(lp, { time_limit: opts.timeLimit ?? 120, mip_rel_gap: opts.relGap ?? 1e-6, output_flag: false });
+  const sol = solver.solve(lp, {
+    time_limit: opts.timeLimit ?? 120,
+    mip_rel_gap: opts.relGap ?? 1e-6,
+    output_flag: false,
+  });
   const seconds = (performance.now() - t0) / 1000;
   if (sol.Status !== 'Optimal') return { status: sol.Status, seconds };
   const { R } = bitsOf(g, relaxed ? 'activations' : (opts.recompute ?? 'activations'));
@@ -99,13 +128,20 @@ async function runMilp(g: TrainingGraph, budget: number | 'minimize', opts: Milp
 }
 
 /** Solves Checkmate's MILP with HiGHS: the least-cost schedule whose peak (leaves included) is at most `budget` bytes. */
-export async function solveCheckmate(g: TrainingGraph, budget: number, opts: MilpOptions = {}): Promise<CheckmateSolution> {
+export async function solveCheckmate(
+  g: TrainingGraph,
+  budget: number,
+  opts: MilpOptions = {},
+): Promise<CheckmateSolution> {
   const r = await runMilp(g, budget, opts);
   return r.stages ? { ...r, cost: replay(g, r.stages).cost } : r;
 }
 
 /** The least peak (bytes, leaves included) of any schedule (recomputing activations in the backward pass only, or `any`). */
-export async function minimumBudget(g: TrainingGraph, opts: Omit<MilpOptions, 'relGap'> = {}): Promise<{ bytes?: number; seconds: number }> {
+export async function minimumBudget(
+  g: TrainingGraph,
+  opts: Omit<MilpOptions, 'relGap'> = {},
+): Promise<{ bytes?: number; seconds: number }> {
   const r = await runMilp(g, 'minimize', { ...opts, relGap: 1e-9 });
   return { bytes: r.stages && replay(g, r.stages).peak, seconds: r.seconds };
 }
@@ -116,7 +152,11 @@ export async function minimumBudget(g: TrainingGraph, opts: Omit<MilpOptions, 'r
  * beats; `certified` when the relaxation's schedule replays within the budget, in which case it
  * is Checkmate's optimum (`cost`; `stages` is the relaxation's schedule either way).
  */
-export async function solveCheckmateRelaxed(g: TrainingGraph, budget: number, opts: Omit<MilpOptions, 'recompute'> = {}): Promise<CheckmateSolution & { lowerBound?: number; certified: boolean }> {
+export async function solveCheckmateRelaxed(
+  g: TrainingGraph,
+  budget: number,
+  opts: Omit<MilpOptions, 'recompute'> = {},
+): Promise<CheckmateSolution & { lowerBound?: number; certified: boolean }> {
   const r = await runMilp(g, budget, opts, true);
   if (!r.stages) return { ...r, certified: false };
   const replayed = replay(g, r.stages);

@@ -9,7 +9,12 @@ import type { StageSchedule, TrainingGraph } from './training-graph.ts';
  * reads the newest version of each activation — so the original, or an earlier clone, dies at its
  * last reader before the recomputation.
  */
-export function applyStageSchedule(m: Module, g: TrainingGraph, index: Map<Value, number>, stages: StageSchedule): Rewritten {
+export function applyStageSchedule(
+  m: Module,
+  g: TrainingGraph,
+  index: Map<Value, number>,
+  stages: StageSchedule,
+): Rewritten {
   const ops = [...index.keys()];
   const out = rewriter(m, 0);
   const current = new Map<Value, Value>(); // activation → the version read now

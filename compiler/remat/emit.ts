@@ -40,7 +40,12 @@ export function rewriter(m: Module, keep: number) {
     },
     finish(): Rewritten {
       const mapOut = (x: Value) => copies.get(x) ?? x;
-      const module = { ...m, values: b.values, outputs: m.outputs.map((o) => ({ ...o, value: mapOut(o.value) })), updates: m.updates.map((u) => ({ ...u, value: mapOut(u.value) })) };
+      const module = {
+        ...m,
+        values: b.values,
+        outputs: m.outputs.map((o) => ({ ...o, value: mapOut(o.value) })),
+        updates: m.updates.map((u) => ({ ...u, value: mapOut(u.value) })),
+      };
       return { module, origin, recomputed };
     },
   };
@@ -73,8 +78,7 @@ export function applySchedule(m: Module, st: Stages, schedule: Schedule): Rewrit
    * what the backward pass reads next; otherwise only the result, the boundary before stage `to`.
    */
   const recompute = (from: number, to: number, keepAll: boolean) => {
-    for (let k = from; k < to; k++)
-      for (const v of st.members[k]!) current.set(v, out.recompute(v, operand));
+    for (let k = from; k < to; k++) for (const v of st.members[k]!) current.set(v, out.recompute(v, operand));
     if (!keepAll) {
       const next = new Set(st.boundary[to] ?? []);
       for (let k = from; k < to; k++) for (const v of st.members[k]!) if (!next.has(v)) current.delete(v);
@@ -129,4 +133,3 @@ export function applySchedule(m: Module, st: Stages, schedule: Schedule): Rewrit
   }
   return out.finish();
 }
-

@@ -13,7 +13,10 @@ export function keepAll(a: number, b: number): Schedule {
 export function everyK(n: number, k: number): Schedule {
   const starts: number[] = [];
   for (let s = 0; s < n; s += k) starts.push(s);
-  const build = (i: number): Schedule => (i === starts.length - 1 ? keepAll(starts[i]!, n) : { kind: 'split', at: starts[i + 1]!, right: build(i + 1), left: keepAll(starts[i]!, starts[i + 1]!) });
+  const build = (i: number): Schedule =>
+    i === starts.length - 1
+      ? keepAll(starts[i]!, n)
+      : { kind: 'split', at: starts[i + 1]!, right: build(i + 1), left: keepAll(starts[i]!, starts[i + 1]!) };
   return build(0);
 }
 

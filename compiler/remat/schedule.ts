@@ -10,9 +10,17 @@
  * A `split` with `drop` advances to stage `at`, keeps its internals and drops the boundary before
  * it at once (`right` is a `keep` or `single` of stage `at`; its backward does not read its input).
  */
-export type Schedule = { kind: 'single'; stage: number } | { kind: 'split'; at: number; right: Schedule; left: Schedule; drop?: boolean } | { kind: 'keep'; stage: number; rest: Schedule };
+export type Schedule =
+  | { kind: 'single'; stage: number }
+  | { kind: 'split'; at: number; right: Schedule; left: Schedule; drop?: boolean }
+  | { kind: 'keep'; stage: number; rest: Schedule };
 
-export type Action = { op: 'advance'; from: number; to: number } | { op: 'store'; boundary: number } | { op: 'free'; boundary: number } | { op: 'forward'; stage: number; keep: boolean } | { op: 'backward'; stage: number };
+export type Action =
+  | { op: 'advance'; from: number; to: number }
+  | { op: 'store'; boundary: number }
+  | { op: 'free'; boundary: number }
+  | { op: 'forward'; stage: number; keep: boolean }
+  | { op: 'backward'; stage: number };
 
 /**
  * The schedule as actions in execution order: `advance` runs stages from…to-1 keeping only its
@@ -29,7 +37,12 @@ export function actions(s: Schedule, a: number, b: number): Action[] {
       walk(s.rest, a + 1, b);
       out.push({ op: 'backward', stage: a });
     } else if (s.drop) {
-      out.push({ op: 'advance', from: a, to: s.at }, { op: 'store', boundary: s.at }, { op: 'forward', stage: s.at, keep: true }, { op: 'free', boundary: s.at });
+      out.push(
+        { op: 'advance', from: a, to: s.at },
+        { op: 'store', boundary: s.at },
+        { op: 'forward', stage: s.at, keep: true },
+        { op: 'free', boundary: s.at },
+      );
       if (s.right.kind === 'keep') walk(s.right.rest, s.at + 1, b);
       out.push({ op: 'backward', stage: s.at });
       walk(s.left, a, s.at);

@@ -46,7 +46,11 @@ export function solveChain(chain: Chain, budget: number, opts: SolveOptions = {}
 }
 
 /** solveChain for every budget up to `maxBudget`, sharing one table: the solution at each budget. */
-export function chainSolver(chain: Chain, maxBudget: number, opts: SolveOptions = {}): (budget: number) => ChainSolution | undefined {
+export function chainSolver(
+  chain: Chain,
+  maxBudget: number,
+  opts: SolveOptions = {},
+): (budget: number) => ChainSolution | undefined {
   const n = chain.forward.length;
   const M = Math.max(0, Math.floor(maxBudget));
   const gw = opts.griewank === true;
@@ -54,7 +58,9 @@ export function chainSolver(chain: Chain, maxBudget: number, opts: SolveOptions 
   const over = (s: number) => (gw ? 0 : (chain.overhead?.[s] ?? 0));
   const kept = (s: number) => chain.kept?.[s] ?? chain.saved[s]!;
   const same = (f: (s: number) => unknown) => chain.forward.every((_, s) => f(s) === f(0));
-  const uniform = chain.boundary.slice(1).every((x) => x === chain.boundary[1]) && [(s: number) => chain.forward[s], (s: number) => chain.saved[s], needed, over, kept].every(same);
+  const uniform =
+    chain.boundary.slice(1).every((x) => x === chain.boundary[1]) &&
+    [(s: number) => chain.forward[s], (s: number) => chain.saved[s], needed, over, kept].every(same);
   const prefix = [0];
   for (const f of chain.forward) prefix.push(prefix.at(-1)! + f);
   const advance = (a: number, b: number) => prefix[b]! - prefix[a]!;
@@ -129,7 +135,10 @@ export function chainSolver(chain: Chain, maxBudget: number, opts: SolveOptions 
     if (c === 1) return { kind: 'keep', stage: a, rest: build(a + 1, b, m - kept(a), orig) };
     if (c >= 2 + (b - a)) {
       const j = a + c - 2 - (b - a);
-      const right: Schedule = j === b - 1 ? { kind: 'single', stage: j } : { kind: 'keep', stage: j, rest: build(j + 1, b, m - kept(j), orig) };
+      const right: Schedule =
+        j === b - 1
+          ? { kind: 'single', stage: j }
+          : { kind: 'keep', stage: j, rest: build(j + 1, b, m - kept(j), orig) };
       return { kind: 'split', at: j, drop: true, right, left: build(a, j, m, false) };
     }
     const j = a + c - 2;

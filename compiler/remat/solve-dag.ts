@@ -20,7 +20,11 @@ export interface DagSolution {
  * MILP: each schedule is rewritten into IR, read back as stages and replayed, so what is measured
  * is what would run. `m` is the step before the checkpoint pass, dead code removed.
  */
-export function solveDag(m: Module, loss: Value, budget: number): { graph: TrainingGraph; fits?: DagSolution; smallest: number } {
+export function solveDag(
+  m: Module,
+  loss: Value,
+  budget: number,
+): { graph: TrainingGraph; fits?: DagSolution; smallest: number } {
   const { graph, index } = trainingGraph(m, loss);
   const measure = (r: Rewritten) => {
     const stages = stageScheduleOf(deadCodeEliminate(r.module), index, r.origin, r.recomputed);

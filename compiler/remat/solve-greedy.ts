@@ -75,7 +75,8 @@ export function solveGreedy(g: TrainingGraph, budget: number): GreedySolution | 
     return { i, r, score: gain > 0 ? gain / Math.max(r.cost - cur.cost, 1e-9) : -Infinity };
   };
   type Candidate = ReturnType<typeof candidate>;
-  const better = (a: Candidate, b: Candidate | undefined) => !b || a.score > b.score || (a.score === b.score && a.r.cost < b.r.cost);
+  const better = (a: Candidate, b: Candidate | undefined) =>
+    !b || a.score > b.score || (a.score === b.score && a.r.cost < b.r.cost);
   // lazy greedy: each candidate's score from when it was last measured; the best by that score is
   // measured again, and taken if it still beats the next one's; every REFRESH drops, all are measured
   const stale = new Map<number, number>();
@@ -91,7 +92,9 @@ export function solveGreedy(g: TrainingGraph, budget: number): GreedySolution | 
       }
       sinceRefresh = 0;
     } else {
-      const order = open.filter((i) => stale.get(i)! > -Infinity).sort((x, y) => stale.get(y)! - stale.get(x)! || x - y);
+      const order = open
+        .filter((i) => stale.get(i)! > -Infinity)
+        .sort((x, y) => stale.get(y)! - stale.get(x)! || x - y);
       for (let k = 0; k < order.length; k++) {
         const c = candidate(order[k]!);
         stale.set(c.i, c.score);
@@ -109,7 +112,9 @@ export function solveGreedy(g: TrainingGraph, budget: number): GreedySolution | 
     sinceRefresh++;
   }
   if (cur.peak > budget) return undefined;
-  for (const i of droppable.filter((i) => dropped.has(i)).sort((a, b) => g.nodes[b]!.cost - g.nodes[a]!.cost || a - b)) {
+  for (const i of droppable
+    .filter((i) => dropped.has(i))
+    .sort((a, b) => g.nodes[b]!.cost - g.nodes[a]!.cost || a - b)) {
     dropped.delete(i);
     const r = evaluate(dropped);
     if (r.peak <= budget && r.cost <= cur.cost) cur = r;

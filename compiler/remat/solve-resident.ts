@@ -5,7 +5,13 @@ import type { StageSchedule, TrainingGraph } from './training-graph.ts';
  * activations, reachable states per stage, kept-or-dropped choices in a stage and (kept, dropped)
  * sets evaluated in all; and how many later stages' reads a stage may recompute ahead of time.
  */
-export const RESIDENT_LIMITS = { activations: 30, statesPerStage: 20_000, choices: 12, lookahead: 1, evaluations: 1_500_000 };
+export const RESIDENT_LIMITS = {
+  activations: 30,
+  statesPerStage: 20_000,
+  choices: 12,
+  lookahead: 1,
+  evaluations: 1_500_000,
+};
 
 export interface ResidentSolution {
   stages: StageSchedule;
@@ -34,7 +40,11 @@ interface Entry {
  * with `'minimize'` the peak, then recompute. Returns undefined when nothing fits, or 'too-large'
  * beyond `limits`.
  */
-export function solveResidentSets(g: TrainingGraph, budget: number | 'minimize', limits = RESIDENT_LIMITS): ResidentSolution | undefined | 'too-large' {
+export function solveResidentSets(
+  g: TrainingGraph,
+  budget: number | 'minimize',
+  limits = RESIDENT_LIMITS,
+): ResidentSolution | undefined | 'too-large' {
   const n = g.nodes.length;
   const F = g.nodes.findIndex((v) => !v.forward);
   if (F < 0 || g.nodes.slice(F).some((v) => v.forward)) return 'too-large';
@@ -52,7 +62,9 @@ export function solveResidentSets(g: TrainingGraph, budget: number | 'minimize',
   for (let i = F - 1; i >= 0; i--) for (const j of users[i]!) reach[i] = Math.max(reach[i]!, j >= F ? j : reach[j]!);
   const lastUse = g.nodes.map((v, i) => (v.output ? Infinity : Math.max(-1, ...users[i]!)));
   // memory every schedule has at stage t: outputs computed before it, gradients still to be read
-  const fixed = g.nodes.map((_, t) => g.nodes.reduce((a, v, i) => a + (i < t && (v.output || (i >= F && lastUse[i]! >= t)) ? v.bytes : 0), 0));
+  const fixed = g.nodes.map((_, t) =>
+    g.nodes.reduce((a, v, i) => a + (i < t && (v.output || (i >= F && lastUse[i]! >= t)) ? v.bytes : 0), 0),
+  );
   const maskBytes = (mask: number) => {
     let s = 0;
     for (let b = 0; mask >>> b; b++) if (mask & (1 << b)) s += bitBytes[b]!;
@@ -60,7 +72,10 @@ export function solveResidentSets(g: TrainingGraph, budget: number | 'minimize',
   };
   const cap = budget === 'minimize' ? Infinity : budget - g.leafBytes;
   const better = (a: Entry, b: Entry | undefined) =>
-    !b || (budget === 'minimize' ? a.peak < b.peak || (a.peak === b.peak && a.cost < b.cost) : a.cost < b.cost || (a.cost === b.cost && a.peak < b.peak));
+    !b ||
+    (budget === 'minimize'
+      ? a.peak < b.peak || (a.peak === b.peak && a.cost < b.cost)
+      : a.cost < b.cost || (a.cost === b.cost && a.peak < b.peak));
 
   let evaluations = 0;
   const layers: Map<number, Entry>[] = [];
@@ -126,7 +141,15 @@ export function solveResidentSets(g: TrainingGraph, budget: number | 'minimize',
       const resident = (i: number) => !bitOf.has(i) || (mask & (1 << bitOf.get(i)!)) !== 0;
       const missing = later.filter((i) => !resident(i));
       for (let early = 0; early < 1 << missing.length; early++)
-        if (!expand(mask, e, resident, missing.filter((_, q) => early & (1 << q)))) return 'too-large';
+        if (
+          !expand(
+            mask,
+            e,
+            resident,
+            missing.filter((_, q) => early & (1 << q)),
+          )
+        )
+          return 'too-large';
     }
     if (next.size > limits.statesPerStage) return 'too-large';
     if (next.size === 0) return undefined;

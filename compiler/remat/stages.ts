@@ -42,7 +42,9 @@ export function findStages(m: Module, loss: Value, maxStages = 48): Stages {
   const lossIndex = m.values.indexOf(loss);
   const forward = m.values.slice(0, lossIndex + 1);
   const constants = new Set<Value>();
-  for (const v of forward) if (!LEAF_OPS.has(v.op) && v.inputs.every((x) => x.op === 'param' || x.op === 'state' || constants.has(x))) constants.add(v);
+  for (const v of forward)
+    if (!LEAF_OPS.has(v.op) && v.inputs.every((x) => x.op === 'param' || x.op === 'state' || constants.has(x)))
+      constants.add(v);
   const body = forward.filter((v) => !LEAF_OPS.has(v.op) && !constants.has(v));
   const pos = new Map(body.map((v, i) => [v, i]));
   const lastUse = new Map<Value, number>();
@@ -58,9 +60,14 @@ export function findStages(m: Module, loss: Value, maxStages = 48): Stages {
   const candidate = (i: number) => i < last && frontiers[i]!.length > 0;
   let isCut: (i: number) => boolean;
   if (body.length <= maxStages) isCut = candidate;
-  else if (body.some((_, i) => candidate(i) && frontiers[i]!.length === 1)) isCut = (i) => candidate(i) && frontiers[i]!.length === 1;
+  else if (body.some((_, i) => candidate(i) && frontiers[i]!.length === 1))
+    isCut = (i) => candidate(i) && frontiers[i]!.length === 1;
   else {
-    const sorted = body.map((_, i) => i).filter(candidate).map((i) => frontierBytes[i]!).sort((a, b) => a - b);
+    const sorted = body
+      .map((_, i) => i)
+      .filter(candidate)
+      .map((i) => frontierBytes[i]!)
+      .sort((a, b) => a - b);
     const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
     isCut = (i) => candidate(i) && frontierBytes[i]! <= median;
   }
@@ -82,7 +89,8 @@ export function findStages(m: Module, loss: Value, maxStages = 48): Stages {
   members.forEach((vs, k) => vs.forEach((v) => stageOf.set(v, k)));
   const outputs = new Set(m.outputs.map((o) => o.value));
   const savedSet = new Set<Value>();
-  for (const v of m.values.slice(lossIndex + 1)) for (const x of v.inputs) if (stageOf.has(x) && !outputs.has(x)) savedSet.add(x);
+  for (const v of m.values.slice(lossIndex + 1))
+    for (const x of v.inputs) if (stageOf.has(x) && !outputs.has(x)) savedSet.add(x);
   const saved = members.map((vs) => vs.filter((v) => savedSet.has(v)));
   const stageCost = members.map((vs) => vs.reduce((a, v) => a + recomputeCost(v), 0));
   // only the auto policy's solvers read it
@@ -110,7 +118,8 @@ function backwardOverhead(m: Module, lossIndex: number, stageOf: Map<Value, numb
   m.values.forEach((v, i) => {
     if (!LEAF_OPS.has(v.op) && !stageOf.has(v)) live += bytesOf([v]);
     other.push(live);
-    for (const x of new Set(v.inputs)) if (lastUse.get(x) === i && !pinned.has(x) && !LEAF_OPS.has(x.op) && !stageOf.has(x)) live -= bytesOf([x]);
+    for (const x of new Set(v.inputs))
+      if (lastUse.get(x) === i && !pinned.has(x) && !LEAF_OPS.has(x.op) && !stageOf.has(x)) live -= bytesOf([x]);
   });
   const readers = new Map<Value, number[]>();
   m.values.forEach((v, i) => {

@@ -39,7 +39,12 @@ export function trainingGraph(m: Module, loss: Value): { graph: TrainingGraph; i
  * (`origin`: new value → original) or a recomputation of one (`recomputed`): a recomputation
  * belongs to the stage of the next original op.
  */
-export function stageScheduleOf(rewritten: Module, index: Map<Value, number>, origin: Map<Value, Value>, recomputed: Set<Value>): StageSchedule {
+export function stageScheduleOf(
+  rewritten: Module,
+  index: Map<Value, number>,
+  origin: Map<Value, Value>,
+  recomputed: Set<Value>,
+): StageSchedule {
   const stages: StageSchedule = [];
   let pending: number[] = [];
   for (const v of rewritten.values) {

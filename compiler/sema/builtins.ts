@@ -46,7 +46,10 @@ const num = (n: number): EVal => ({ kind: 'num', n });
 const flag = (b: boolean): EVal => ({ kind: 'bool', b });
 
 function unary(op: OpName, doc: string, fold: (x: number) => number): Builtin {
-  return { params: [{ name: 'x', kind: 'any' }], doc, build: (cx, a) => {
+  return {
+    params: [{ name: 'x', kind: 'any' }],
+    doc,
+    build: (cx, a) => {
       const x = a['x']!;
       if (x.kind === 'num') return num(fold(x.n));
       if (x.kind === 'sym') return num(NaN); // a size not yet bound: only shapes matter while checking
@@ -56,7 +59,8 @@ function unary(op: OpName, doc: string, fold: (x: number) => number): Builtin {
 }
 
 function tensorArg(cx: BuiltinContext, v: EVal): Value {
-  if (v.kind !== 'tensor') cx.fail('FLX3004', `expected a tensor, got ${v.kind === 'num' ? `the number ${v.n}` : v.kind}`);
+  if (v.kind !== 'tensor')
+    cx.fail('FLX3004', `expected a tensor, got ${v.kind === 'num' ? `the number ${v.n}` : v.kind}`);
   return v.v;
 }
 
@@ -69,24 +73,40 @@ function axesOf(a: Args, rank: number): number[] {
 
 function reduction(op: OpName, doc: string): Builtin {
   return {
-    params: [X, { name: 'axis', kind: 'any', default: { kind: 'str', s: 'all' } }, { name: 'keepdims', kind: 'bool', default: flag(false) }],
+    params: [
+      X,
+      { name: 'axis', kind: 'any', default: { kind: 'str', s: 'all' } },
+      { name: 'keepdims', kind: 'bool', default: flag(false) },
+    ],
     doc,
     build: (cx, a) => {
       const x = tensor(a, 'x');
-      return cx.op(op, [x], { axes: axesOf(a, x.type.shape.length), keepdims: (a['keepdims'] as EVal & { kind: 'bool' }).b });
+      return cx.op(op, [x], {
+        axes: axesOf(a, x.type.shape.length),
+        keepdims: (a['keepdims'] as EVal & { kind: 'bool' }).b,
+      });
     },
   };
 }
 
 function lastAxisOnly(cx: BuiltinContext, a: Args, x: Value, what: string): void {
   const ax = int(a, 'axis');
-  if (ax !== -1 && ax !== x.type.shape.length - 1) cx.fail('FLX3050', `${what} is computed over the last axis only, got axis ${ax}`, 'transpose the axis to the end first');
+  if (ax !== -1 && ax !== x.type.shape.length - 1)
+    cx.fail(
+      'FLX3050',
+      `${what} is computed over the last axis only, got axis ${ax}`,
+      'transpose the axis to the end first',
+    );
 }
 
 /** Ops callable from `.flex` code, by surface name. */
 export const BUILTINS: Record<string, Builtin> = {
   relu: unary('relu', 'max(x, 0)', (x) => Math.max(x, 0)),
-  gelu: unary('gelu', 'GELU, tanh approximation (as GPT-2)', (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)))),
+  gelu: unary(
+    'gelu',
+    'GELU, tanh approximation (as GPT-2)',
+    (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))),
+  ),
   tanh: unary('tanh', 'hyperbolic tangent', Math.tanh),
   exp: unary('exp', 'e^x', Math.exp),
   log: unary('log', 'natural logarithm', Math.log),
@@ -103,16 +123,17 @@ export const BUILTINS: Record<string, Builtin> = {
   rope: {
     params: [X, { name: 'base', kind: 'float', default: num(10000) }],
     doc: 'rotary position embedding over x[..., T, h] (pairs i and i + h/2 rotated by t·base^(−2i/h))',
-    build: (cx, a) => cx.op('rope', [tensor(a, 'x')], { base: int(a, 'base'), sign: 1, ...(cx.past ? { offset: cx.past } : {}) }),
+    build: (cx, a) =>
+      cx.op('rope', [tensor(a, 'x')], { base: int(a, 'base'), sign: 1, ...(cx.past ? { offset: cx.past } : {}) }),
   },
   positions: {
     params: [X],
-    doc: 'i32 position ids of the tokens along x\'s last axis: 0, 1, … (after the cached tokens when decoding)',
+    doc: "i32 position ids of the tokens along x's last axis: 0, 1, … (after the cached tokens when decoding)",
     build: (cx, a) => cx.op('positions', [tensor(a, 'x')], { offset: cx.past }),
   },
   cache: {
     params: [X, { name: 'axis', kind: 'int' }],
-    doc: 'x as attention\'s keys or values, with tokens along `axis`: when serving with a KV cache, every token so far (the cache); x otherwise',
+    doc: "x as attention's keys or values, with tokens along `axis`: when serving with a KV cache, every token so far (the cache); x otherwise",
     build: (cx, a) => ({ kind: 'tensor', v: cx.cache(tensor(a, 'x'), int(a, 'axis')) }),
   },
   softmax: {
@@ -152,7 +173,8 @@ export const BUILTINS: Record<string, Builtin> = {
       const x = tensor(a, 'x');
       const r = x.type.shape.length;
       const p = a['perm']!;
-      if (p.kind === 'list') return cx.op('transpose', [x], { perm: p.items.map((i) => (i as EVal & { kind: 'num' }).n) });
+      if (p.kind === 'list')
+        return cx.op('transpose', [x], { perm: p.items.map((i) => (i as EVal & { kind: 'num' }).n) });
       if (r < 2) cx.fail('FLX3050', `transpose needs rank ≥ 2, got rank ${r}`);
       return cx.op('transpose', [x], { perm: [...Array.from({ length: r - 2 }, (_, i) => i), r - 1, r - 2] });
     },
@@ -168,7 +190,12 @@ export const BUILTINS: Record<string, Builtin> = {
       { name: 'axis', kind: 'int', default: num(0) },
     ],
     doc: 'join tensors along `axis`',
-    build: (cx, a) => cx.op('concat', (a['xs'] as EVal & { kind: 'list' }).items.map((i) => (i as EVal & { kind: 'tensor' }).v), { axis: int(a, 'axis') }),
+    build: (cx, a) =>
+      cx.op(
+        'concat',
+        (a['xs'] as EVal & { kind: 'list' }).items.map((i) => (i as EVal & { kind: 'tensor' }).v),
+        { axis: int(a, 'axis') },
+      ),
   },
   gather: {
     params: [
@@ -219,7 +246,9 @@ export const BUILTINS: Record<string, Builtin> = {
     build: (cx, a) => {
       const g = a['g'] as EVal & { kind: 'graph' };
       const n = g.spec.nodes;
-      const parts = ['adj.indptr', 'adj.indices', 'adj.values', 'adjT.indptr', 'adjT.indices', 'adjT.values'].map((f) => cx.graphTensor(g, f));
+      const parts = ['adj.indptr', 'adj.indices', 'adj.values', 'adjT.indptr', 'adjT.indices', 'adjT.values'].map((f) =>
+        cx.graphTensor(g, f),
+      );
       return cx.op('spmm', [...parts, tensor(a, 'x')], { rows: n, cols: n });
     },
   },
@@ -231,8 +260,20 @@ function dims(v: EVal): Dim[] {
 
 /** Parameter initialisers, valid only after `param … =`. */
 export const INITS: Record<string, { params: ArgSpec[]; doc: string }> = {
-  normal: { params: [{ name: 'std', kind: 'float', default: num(1) }, { name: 'mean', kind: 'float', default: num(0) }], doc: 'Gaussian' },
-  uniform: { params: [{ name: 'low', kind: 'float', default: num(-1) }, { name: 'high', kind: 'float', default: num(1) }], doc: 'uniform on [low, high)' },
+  normal: {
+    params: [
+      { name: 'std', kind: 'float', default: num(1) },
+      { name: 'mean', kind: 'float', default: num(0) },
+    ],
+    doc: 'Gaussian',
+  },
+  uniform: {
+    params: [
+      { name: 'low', kind: 'float', default: num(-1) },
+      { name: 'high', kind: 'float', default: num(1) },
+    ],
+    doc: 'uniform on [low, high)',
+  },
   glorot: { params: [], doc: 'Glorot/Xavier uniform: ±sqrt(6 / (fan_in + fan_out))' },
   zeros: { params: [], doc: 'all zeros' },
   ones: { params: [], doc: 'all ones' },

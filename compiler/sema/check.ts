@@ -31,7 +31,12 @@ export function checkFile(path: string, opts: LoadOptions = {}): CheckResult {
   return { program, diagnostics: sortDiagnostics(dedupe(diagnostics)), plans };
 }
 
-function checkDecl(d: A.Decl, program: Program, file: Program['entry'], plans: Map<A.PlanDecl, ResolvedPlan>): Diagnostic[] {
+function checkDecl(
+  d: A.Decl,
+  program: Program,
+  file: Program['entry'],
+  plans: Map<A.PlanDecl, ResolvedPlan>,
+): Diagnostic[] {
   const out: Diagnostic[] = [];
   const ref = { decl: d, file };
   switch (d.kind) {
@@ -81,5 +86,11 @@ function dedupe(ds: Diagnostic[]): Diagnostic[] {
 }
 
 export function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {
-  return [...ds].sort((a, b) => (a.span.file < b.span.file ? -1 : a.span.file > b.span.file ? 1 : a.span.line - b.span.line || a.span.column - b.span.column));
+  return [...ds].sort((a, b) =>
+    a.span.file < b.span.file
+      ? -1
+      : a.span.file > b.span.file
+        ? 1
+        : a.span.line - b.span.line || a.span.column - b.span.column,
+  );
 }

@@ -2,7 +2,14 @@ import { declaredName, isFreeSize, resolveName, Scope } from './scope.ts';
 import type { Code } from '../../grammar/codes.ts';
 import type { OpName } from '../ir/op-names.ts';
 import type * as A from '../../grammar/ast.ts';
-import { DiagnosticError, diag, didYouMean, type Diagnostic, type Span, type TraceFrame } from '../../grammar/diagnostics.ts';
+import {
+  DiagnosticError,
+  diag,
+  didYouMean,
+  type Diagnostic,
+  type Span,
+  type TraceFrame,
+} from '../../grammar/diagnostics.ts';
 import { Builder } from '../ir/builder.ts';
 import { locOf, type Attrs, type Module, type Value } from '../ir/graph.ts';
 import { dimAdd, dimDiv, dimMul, dimSub, fmtType, sameDim, ShapeError, type Dim, type DType } from '../ir/types.ts';
@@ -102,7 +109,16 @@ export class Elaborator {
 
   private report(d0: Diagnostic) {
     const d = this.traced(d0);
-    if (!this.diagnostics.some((x) => x.code === d.code && x.span.line === d.span.line && x.span.column === d.span.column && x.span.file === d.span.file)) this.diagnostics.push(d);
+    if (
+      !this.diagnostics.some(
+        (x) =>
+          x.code === d.code &&
+          x.span.line === d.span.line &&
+          x.span.column === d.span.column &&
+          x.span.file === d.span.file,
+      )
+    )
+      this.diagnostics.push(d);
   }
 
   private fail(code: Code, span: Span, message: string, hint?: string): never {
@@ -118,13 +134,24 @@ export class Elaborator {
     for (const p of m.params) {
       const given = args.get(p.name.name);
       const v = given ?? this.paramDefault(p, env);
-      if (v) (env.vars.set(p.name.name, v), this.opts.record?.(p.name.span, v));
+      if (v) env.vars.set(p.name.name, v), this.opts.record?.(p.name.span, v);
     }
     if (m.on) {
       const g = this.scope(ref.file).get(m.on.graph.name);
       // a graph that fails still declares its name, so its uses raise nothing more
       env.vars.set(m.on.name.name, POISON);
-      if (g?.decl.kind !== 'graph') this.report(diag('FLX2010', m.on.graph.span, `unknown graph \`${m.on.graph.name}\``, didYouMean(m.on.graph.name, [...this.scope(ref.file).values()].filter((d) => d.decl.kind === 'graph').map((d) => d.decl.name.name))));
+      if (g?.decl.kind !== 'graph')
+        this.report(
+          diag(
+            'FLX2010',
+            m.on.graph.span,
+            `unknown graph \`${m.on.graph.name}\``,
+            didYouMean(
+              m.on.graph.name,
+              [...this.scope(ref.file).values()].filter((d) => d.decl.kind === 'graph').map((d) => d.decl.name.name),
+            ),
+          ),
+        );
       else {
         try {
           const spec = graphSpecOf(g.decl as A.GraphDecl, g.file);
@@ -136,7 +163,15 @@ export class Elaborator {
       }
     }
     this.block(m.body, env);
-    if (!this.outputs.length && !this.diagnostics.length) this.report(diag('FLX3060', m.name.span, `model \`${m.name.name}\` has no \`output\``, 'declare one, e.g. `output loss = cross_entropy(logits, targets)`'));
+    if (!this.outputs.length && !this.diagnostics.length)
+      this.report(
+        diag(
+          'FLX3060',
+          m.name.span,
+          `model \`${m.name.name}\` has no \`output\``,
+          'declare one, e.g. `output loss = cross_entropy(logits, targets)`',
+        ),
+      );
     return { name: moduleName, values: this.b.values, outputs: this.outputs, updates: this.updates };
   }
 
@@ -162,7 +197,16 @@ export class Elaborator {
               shape.push(d.name);
             } else shape.push(this.dim(d, env));
           }
-          return { kind: 'tensor', v: this.b.leaf('input', `${l.name.name}.${p.name.name}`, { dtype: p.type.dtype as DType, shape }, {}, { loc: locOf(p.span) }) } as EVal;
+          return {
+            kind: 'tensor',
+            v: this.b.leaf(
+              'input',
+              `${l.name.name}.${p.name.name}`,
+              { dtype: p.type.dtype as DType, shape },
+              {},
+              { loc: locOf(p.span) },
+            ),
+          } as EVal;
         }
         if (p.default) return this.expr(p.default, env);
         if (p.type.kind === 'name' && p.type.name === 'int') return { kind: 'sym', dim: p.name.name } as EVal;
@@ -206,7 +250,8 @@ export class Elaborator {
     const path = (n: string) => [...env.path, n].join('.');
     switch (s.kind) {
       case 'input': {
-        if (env.fnKind !== 'model') this.fail('FLX3020', s.span, '`input` belongs in a model; a layer takes its inputs as arguments');
+        if (env.fnKind !== 'model')
+          this.fail('FLX3020', s.span, '`input` belongs in a model; a layer takes its inputs as arguments');
         const type = this.tensorType(s.type, env, s.name.name);
         const v = this.b.leaf('input', path(s.name.name), type, {}, { loc: locOf(s.name.span) });
         this.define(env, s.name, { kind: 'tensor', v });
@@ -226,7 +271,13 @@ export class Elaborator {
       }
       case 'assign': {
         const owner = env.owner(s.name.name);
-        if (!owner) this.fail('FLX2012', s.name.span, `\`${s.name.name}\` is not defined`, `declare it first: \`let ${s.name.name} = …\``);
+        if (!owner)
+          this.fail(
+            'FLX2012',
+            s.name.span,
+            `\`${s.name.name}\` is not defined`,
+            `declare it first: \`let ${s.name.name} = …\``,
+          );
         const v = this.guard(() => this.named(this.expr(s.value, env), path(s.name.name)));
         owner.vars.set(s.name.name, v);
         this.opts.record?.(s.name.span, v);
@@ -235,7 +286,12 @@ export class Elaborator {
       case 'repeat': {
         const n = this.expr(s.count, env);
         if (n.kind === 'poison') return undefined;
-        const count = n.kind === 'num' && Number.isInteger(n.n) && n.n >= 0 ? n.n : n.kind === 'sym' ? 1 : this.fail('FLX3004', s.count.span, `repeat needs a whole number of times, got ${describe(n)}`);
+        const count =
+          n.kind === 'num' && Number.isInteger(n.n) && n.n >= 0
+            ? n.n
+            : n.kind === 'sym'
+              ? 1
+              : this.fail('FLX3004', s.count.span, `repeat needs a whole number of times, got ${describe(n)}`);
         const base = env.segment('layer');
         for (let i = 0; i < count; i++) {
           const inner = new Env(env.file, [...env.path, base, String(i)], env, 'block');
@@ -246,37 +302,59 @@ export class Elaborator {
         return undefined;
       }
       case 'output': {
-        if (env.fnKind !== 'model') this.fail('FLX3020', s.span, '`output` belongs in a model; a layer ends with `return`');
+        if (env.fnKind !== 'model')
+          this.fail('FLX3020', s.span, '`output` belongs in a model; a layer ends with `return`');
         const v = this.expr(s.value, env);
         if (v.kind === 'poison') return undefined;
         if (v.kind !== 'tensor') this.fail('FLX3004', s.value.span, `an output must be a tensor, got ${describe(v)}`);
         this.named(v, path(s.name.name));
         this.opts.record?.(s.name.span, v);
-        if (this.outputs.some((o) => o.name === s.name.name)) this.fail('FLX2011', s.name.span, `output \`${s.name.name}\` is declared twice`);
+        if (this.outputs.some((o) => o.name === s.name.name))
+          this.fail('FLX2011', s.name.span, `output \`${s.name.name}\` is declared twice`);
         this.outputs.push({ name: s.name.name, value: v.v });
         return undefined;
       }
       case 'return':
-        if (env.fnKind !== 'layer') this.fail('FLX3020', s.span, '`return` belongs in a layer; a model declares `output`s');
+        if (env.fnKind !== 'layer')
+          this.fail('FLX3020', s.span, '`return` belongs in a layer; a model declares `output`s');
         return this.expr(s.value, env);
     }
   }
 
   private named(v: EVal, name: string): EVal {
-    if (v.kind === 'tensor' && (v.v.name === undefined || v.v.name === this.scopeName) && v.v.op !== 'input' && v.v.op !== 'param') v.v.name = name;
+    if (
+      v.kind === 'tensor' &&
+      (v.v.name === undefined || v.v.name === this.scopeName) &&
+      v.v.op !== 'input' &&
+      v.v.op !== 'param'
+    )
+      v.v.name = name;
     return v;
   }
 
   private define(env: Env, id: A.Ident, v: EVal): void {
     this.opts.record?.(id.span, v);
-    if (env.vars.has(id.name)) this.fail('FLX2011', id.span, `\`${id.name}\` is already defined in this scope`, `to rebind it, write \`${id.name} = …\` without \`let\``);
+    if (env.vars.has(id.name))
+      this.fail(
+        'FLX2011',
+        id.span,
+        `\`${id.name}\` is already defined in this scope`,
+        `to rebind it, write \`${id.name} = …\` without \`let\``,
+      );
     env.vars.set(id.name, v);
   }
 
   private initializer(e: A.Expr, env: Env): Attrs {
     if (e.kind !== 'call' || e.callee.kind !== 'name' || !INITS[e.callee.name]) {
       const name = e.kind === 'call' && e.callee.kind === 'name' ? e.callee.name : undefined;
-      this.fail('FLX3004', e.span, `a parameter initializer must be one of ${Object.keys(INITS).map((k) => `${k}(…)`).join(', ')}`, name ? didYouMean(name, Object.keys(INITS)) : undefined);
+      this.fail(
+        'FLX3004',
+        e.span,
+        `a parameter initializer must be one of ${Object.keys(INITS)
+          .map((k) => `${k}(…)`)
+          .join(', ')}`,
+        name ? didYouMean(name, Object.keys(INITS)) : undefined,
+      );
     }
     const spec = INITS[e.callee.name]!;
     const args = this.bindArgs(e.callee.name, spec.params, e.args, env, e.span);
@@ -286,8 +364,13 @@ export class Elaborator {
   }
 
   private tensorType(t: A.TypeRef, env: Env, what: string): { dtype: DType; shape: Dim[] } {
-    if (t.kind !== 'tensorType') this.fail('FLX3004', t.span, `\`${what}\` needs a tensor type such as f32[B, 784], got \`${t.name.name}\``);
-    const shape = t.dims.map((d) => (d.kind === 'ellipsis' ? this.fail('FLX3002', d.span, '`...` may only appear in a layer argument type') : this.dim(d, env)));
+    if (t.kind !== 'tensorType')
+      this.fail('FLX3004', t.span, `\`${what}\` needs a tensor type such as f32[B, 784], got \`${t.name.name}\``);
+    const shape = t.dims.map((d) =>
+      d.kind === 'ellipsis'
+        ? this.fail('FLX3002', d.span, '`...` may only appear in a layer argument type')
+        : this.dim(d, env),
+    );
     return { dtype: t.dtype as DType, shape };
   }
 
@@ -296,7 +379,13 @@ export class Elaborator {
     if (e.kind === 'name' && isFreeSize(e.name, env, env.file, this.program)) {
       this.usedSymbols.add(e.name);
       const bound = this.opts.binds.get(e.name);
-      if (bound === undefined && this.opts.mode === 'lower') this.fail('FLX5003', e.span, `size \`${e.name}\` is not bound`, `bind it in the plan, e.g. \`bind: { ${e.name}: 8 }\``);
+      if (bound === undefined && this.opts.mode === 'lower')
+        this.fail(
+          'FLX5003',
+          e.span,
+          `size \`${e.name}\` is not bound`,
+          `bind it in the plan, e.g. \`bind: { ${e.name}: 8 }\``,
+        );
       const d = bound ?? e.name;
       let root = env;
       while (root.parent) root = root.parent;
@@ -305,7 +394,8 @@ export class Elaborator {
     }
     const v = this.expr(e, env);
     const d = asDim(v);
-    if (d === undefined || (typeof d === 'number' && d < 0)) this.fail('FLX3004', e.span, `a size must be a whole number, got ${describe(v)}`);
+    if (d === undefined || (typeof d === 'number' && d < 0))
+      this.fail('FLX3004', e.span, `a size must be a whole number, got ${describe(v)}`);
     return d;
   }
 
@@ -314,7 +404,12 @@ export class Elaborator {
   expr(e: A.Expr, env: Env): EVal {
     switch (e.kind) {
       case 'number':
-        if (e.unit) this.fail('FLX4004', e.unit.span, `units such as \`${e.unit.name}\` belong in hardware and plan declarations`);
+        if (e.unit)
+          this.fail(
+            'FLX4004',
+            e.unit.span,
+            `units such as \`${e.unit.name}\` belong in hardware and plan declarations`,
+          );
         return { kind: 'num', n: e.value };
       case 'string':
         return { kind: 'str', s: e.value };
@@ -365,17 +460,27 @@ export class Elaborator {
     const r = this.expr(e.right, env);
     if (l.kind === 'poison' || r.kind === 'poison') return POISON;
     if (e.op === '@') {
-      if (l.kind !== 'tensor' || r.kind !== 'tensor') this.fail('FLX3004', e.span, `\`@\` multiplies two tensors, got ${describe(l.kind === 'tensor' ? r : l)}`);
+      if (l.kind !== 'tensor' || r.kind !== 'tensor')
+        this.fail('FLX3004', e.span, `\`@\` multiplies two tensors, got ${describe(l.kind === 'tensor' ? r : l)}`);
       return this.op('matmul', [l.v, r.v], {}, e.span);
     }
     const ld = asDim(l);
     const rd = asDim(r);
     if (l.kind === 'num' && r.kind === 'num') {
-      const f = { '+': (a: number, b: number) => a + b, '-': (a: number, b: number) => a - b, '*': (a: number, b: number) => a * b, '/': (a: number, b: number) => a / b }[e.op];
+      const f = {
+        '+': (a: number, b: number) => a + b,
+        '-': (a: number, b: number) => a - b,
+        '*': (a: number, b: number) => a * b,
+        '/': (a: number, b: number) => a / b,
+      }[e.op];
       const n = f(l.n, r.n);
       if (e.op === '/' && Number.isInteger(l.n) && Number.isInteger(r.n) && !Number.isInteger(n)) {
         const operand = (x: A.Expr, v: number) => (x.kind === 'name' ? `${x.name} = ${v}` : `${v}`);
-        return { kind: 'num', n, inexact: { span: e.span, message: `${operand(e.left, l.n)} is not divisible by ${operand(e.right, r.n)}` } };
+        return {
+          kind: 'num',
+          n,
+          inexact: { span: e.span, message: `${operand(e.left, l.n)} is not divisible by ${operand(e.right, r.n)}` },
+        };
       }
       return { kind: 'num', n };
     }
@@ -398,31 +503,55 @@ export class Elaborator {
 
   /** Builds an op; a shape rule's complaint becomes a diagnostic naming each operand's type and origin. */
   op(name: OpName, inputs: Value[], attrs: Attrs, span: Span): EVal {
-    if (this.b.values.length >= MAX_VALUES) this.fail('FLX5009', span, `the unrolled model has more than ${MAX_VALUES.toLocaleString('en-US')} operations`, 'check `repeat` counts and model sizes');
+    if (this.b.values.length >= MAX_VALUES)
+      this.fail(
+        'FLX5009',
+        span,
+        `the unrolled model has more than ${MAX_VALUES.toLocaleString('en-US')} operations`,
+        'check `repeat` counts and model sizes',
+      );
     try {
       return { kind: 'tensor', v: this.b.op(name, inputs, attrs, { loc: locOf(span), name: this.scopeName }) };
     } catch (e) {
       if (!(e instanceof ShapeError)) throw e;
       const operands = inputs
         .filter((v) => v.op !== 'const')
-        .map((v) => `${fmtType(v.type)}${v.name ? ` \`${v.name}\`` : ''}${v.loc ? ` (from line ${v.loc.line}:${v.loc.column}${v.loc.file !== span.file ? ` of ${v.loc.file}` : ''})` : ''}`)
+        .map(
+          (v) =>
+            `${fmtType(v.type)}${v.name ? ` \`${v.name}\`` : ''}${v.loc ? ` (from line ${v.loc.line}:${v.loc.column}${v.loc.file !== span.file ? ` of ${v.loc.file}` : ''})` : ''}`,
+        )
         .join(' and ');
       return this.fail('FLX3001', span, `shape mismatch in ${name}: ${e.message}; operands are ${operands}`);
     }
   }
 
   private call(e: A.Expr & { kind: 'call' }, env: Env): EVal {
-    if (e.callee.kind !== 'name') this.fail('FLX3030', e.callee.span, 'only layers and built-in functions can be called');
+    if (e.callee.kind !== 'name')
+      this.fail('FLX3030', e.callee.span, 'only layers and built-in functions can be called');
     const name = e.callee.name;
     const r = resolveName(name, env, env.file, this.program);
     if (r.kind === 'local' && r.value.kind === 'poison') return POISON;
-    if (r.kind === 'local') this.fail('FLX3030', e.callee.span, `\`${name}\` is ${describe(r.value)} defined in this body, not a layer or function`);
+    if (r.kind === 'local')
+      this.fail(
+        'FLX3030',
+        e.callee.span,
+        `\`${name}\` is ${describe(r.value)} defined in this body, not a layer or function`,
+      );
     if (r.kind === 'decl' && r.ref.decl.kind === 'layer') return this.callLayer(r.ref, e, env);
-    if (r.kind === 'decl') this.fail('FLX3030', e.callee.span, `\`${name}\` is a ${r.ref.decl.kind}, not a layer; only layers can be called inside a model`);
+    if (r.kind === 'decl')
+      this.fail(
+        'FLX3030',
+        e.callee.span,
+        `\`${name}\` is a ${r.ref.decl.kind}, not a layer; only layers can be called inside a model`,
+      );
     const bi = r.kind === 'builtin' ? BUILTINS[name] : undefined;
     if (!bi) {
-      if (r.kind === 'builtin') this.fail('FLX3004', e.span, `\`${name}(…)\` initialises a parameter: write \`param w: f32[…] = ${name}(…)\``);
-      const candidates = [...Object.keys(BUILTINS), ...[...this.scope(env.file).values()].filter((d) => d.decl.kind === 'layer').map((d) => d.decl.name.name)];
+      if (r.kind === 'builtin')
+        this.fail('FLX3004', e.span, `\`${name}(…)\` initialises a parameter: write \`param w: f32[…] = ${name}(…)\``);
+      const candidates = [
+        ...Object.keys(BUILTINS),
+        ...[...this.scope(env.file).values()].filter((d) => d.decl.kind === 'layer').map((d) => d.decl.name.name),
+      ];
       this.fail('FLX2010', e.callee.span, `unknown layer or function \`${name}\``, didYouMean(name, candidates));
     }
     const args = this.bindArgs(name, bi.params, e.args, env, e.span);
@@ -450,7 +579,8 @@ export class Elaborator {
   private cache(x: Value, axis: number, env: Env, span: Span): Value {
     const s = this.opts.serve;
     const rank = x.type.shape.length;
-    if (axis < -rank || axis >= rank) this.fail('FLX3050', span, `cache axis ${axis} is out of range for a tensor of rank ${rank}`);
+    if (axis < -rank || axis >= rank)
+      this.fail('FLX3050', span, `cache axis ${axis} is out of range for a tensor of rank ${rank}`);
     if (!s) return x;
     const ax = (axis + rank) % rank;
     const base = [...env.path, 'kv_cache'].join('.');
@@ -509,10 +639,24 @@ export class Elaborator {
       let spec: ArgSpec | undefined;
       if (a.name) {
         spec = params.find((p) => p.name === a.name!.name);
-        if (!spec) this.fail('FLX3010', a.name.span, `\`${callee}\` has no argument \`${a.name.name}\``, didYouMean(a.name.name, params.map((p) => p.name)) ?? `it takes ${params.map((p) => `\`${p.name}\``).join(', ') || 'no arguments'}`);
+        if (!spec)
+          this.fail(
+            'FLX3010',
+            a.name.span,
+            `\`${callee}\` has no argument \`${a.name.name}\``,
+            didYouMean(
+              a.name.name,
+              params.map((p) => p.name),
+            ) ?? `it takes ${params.map((p) => `\`${p.name}\``).join(', ') || 'no arguments'}`,
+          );
       } else {
         spec = params[pos++];
-        if (!spec) this.fail('FLX3012', a.span, `\`${callee}\` takes ${params.length} argument${params.length === 1 ? '' : 's'}, got more`);
+        if (!spec)
+          this.fail(
+            'FLX3012',
+            a.span,
+            `\`${callee}\` takes ${params.length} argument${params.length === 1 ? '' : 's'}, got more`,
+          );
       }
       if (out[spec.name]) this.fail('FLX3013', a.span, `argument \`${spec.name}\` of \`${callee}\` is given twice`);
       out[spec.name] = this.checkKind(this.expr(a.value, env), spec, callee, a.value.span);
@@ -528,7 +672,13 @@ export class Elaborator {
   /** A size that came out of a division with a remainder is a diagnostic of its own, at the division. */
   private wholeSizes(v: EVal): void {
     for (const i of v.kind === 'list' ? v.items : [v])
-      if (i.kind === 'num' && i.inexact) this.fail('FLX3014', i.inexact.span, `a size must be a whole number: ${i.inexact.message}`, 'choose sizes that divide evenly');
+      if (i.kind === 'num' && i.inexact)
+        this.fail(
+          'FLX3014',
+          i.inexact.span,
+          `a size must be a whole number: ${i.inexact.message}`,
+          'choose sizes that divide evenly',
+        );
   }
 
   private checkKind(v: EVal, spec: ArgSpec, callee: string, span: Span): EVal {
@@ -546,10 +696,20 @@ export class Elaborator {
               : spec.kind === 'graph'
                 ? v.kind === 'graph'
                 : spec.kind === 'ints'
-                  ? v.kind === 'list' && v.items.every((i) => asDim(i) !== undefined || (i.kind === 'num' && i.n === -1))
+                  ? v.kind === 'list' &&
+                    v.items.every((i) => asDim(i) !== undefined || (i.kind === 'num' && i.n === -1))
                   : v.kind === 'list' && v.items.every((i) => i.kind === 'tensor');
     if (!ok) {
-      const want = { tensor: 'a tensor', int: 'a whole number', float: 'a number', bool: '`true` or `false`', graph: 'a graph', ints: 'a list of sizes such as [B, T, 4]', tensors: 'a list of tensors', any: '' }[spec.kind];
+      const want = {
+        tensor: 'a tensor',
+        int: 'a whole number',
+        float: 'a number',
+        bool: '`true` or `false`',
+        graph: 'a graph',
+        ints: 'a list of sizes such as [B, T, 4]',
+        tensors: 'a list of tensors',
+        any: '',
+      }[spec.kind];
       this.fail('FLX3004', span, `argument \`${spec.name}\` of \`${callee}\` must be ${want}, got ${describe(v)}`);
     }
     return v;
@@ -564,8 +724,21 @@ export class Elaborator {
     for (const a of e.args) {
       const name = a.name?.name ?? specs[pos++]?.name;
       if (a.name && !specs.some((s) => s.name === a.name!.name))
-        this.fail('FLX3010', a.name.span, `layer \`${l.name.name}\` has no argument \`${a.name.name}\``, didYouMean(a.name.name, specs.map((s) => s.name)) ?? `it takes ${specs.map((s) => `\`${s.name}\``).join(', ')}`);
-      if (!name) this.fail('FLX3012', a.span, `layer \`${l.name.name}\` takes ${specs.length} argument${specs.length === 1 ? '' : 's'}, got more`);
+        this.fail(
+          'FLX3010',
+          a.name.span,
+          `layer \`${l.name.name}\` has no argument \`${a.name.name}\``,
+          didYouMean(
+            a.name.name,
+            specs.map((s) => s.name),
+          ) ?? `it takes ${specs.map((s) => `\`${s.name}\``).join(', ')}`,
+        );
+      if (!name)
+        this.fail(
+          'FLX3012',
+          a.span,
+          `layer \`${l.name.name}\` takes ${specs.length} argument${specs.length === 1 ? '' : 's'}, got more`,
+        );
       if (given.has(name)) this.fail('FLX3013', a.span, `argument \`${name}\` of \`${l.name.name}\` is given twice`);
       given.set(name, { v: this.expr(a.value, env), span: a.value.span });
     }
@@ -575,7 +748,13 @@ export class Elaborator {
       if (g) v = g.v;
       else {
         const d = this.paramDefault(p, inner);
-        if (!d) this.fail('FLX3011', e.span, `layer \`${l.name.name}\` needs argument \`${p.name.name}\``, `declared at ${ref.file.path}:${p.span.line}`);
+        if (!d)
+          this.fail(
+            'FLX3011',
+            e.span,
+            `layer \`${l.name.name}\` needs argument \`${p.name.name}\``,
+            `declared at ${ref.file.path}:${p.span.line}`,
+          );
         v = d;
       }
       if (v.kind === 'poison') return POISON;
@@ -597,7 +776,12 @@ export class Elaborator {
     if (!ret) this.fail('FLX3040', l.name.span, `layer \`${l.name.name}\` has no \`return\``);
     if (ret.kind === 'poison') return ret;
     if (l.returns && l.returns.kind === 'tensorType') {
-      if (ret.kind !== 'tensor') this.fail('FLX3041', l.returns.span, `layer \`${l.name.name}\` returns ${describe(ret)}, but declares ${l.returns.dtype}[…]`);
+      if (ret.kind !== 'tensor')
+        this.fail(
+          'FLX3041',
+          l.returns.span,
+          `layer \`${l.name.name}\` returns ${describe(ret)}, but declares ${l.returns.dtype}[…]`,
+        );
       this.matchTensor(l.returns, ret.v, env, `the result of \`${l.name.name}\``, callSpan, 'FLX3041');
     }
     return ret;
@@ -606,14 +790,26 @@ export class Elaborator {
   private checkParam(p: A.ParamDecl, v: EVal, env: Env, layer: string, span: Span): void {
     const t = p.type;
     if (t.kind === 'tensorType') {
-      if (v.kind !== 'tensor') this.fail('FLX3004', span, `argument \`${p.name.name}\` of \`${layer}\` must be a tensor, got ${describe(v)}`);
+      if (v.kind !== 'tensor')
+        this.fail('FLX3004', span, `argument \`${p.name.name}\` of \`${layer}\` must be a tensor, got ${describe(v)}`);
       this.matchTensor(t, v.v, env, `argument \`${p.name.name}\` of \`${layer}\``, span, 'FLX3002');
       return;
     }
     if (t.kind === 'name' && TYPE_NAMES.has(t.name)) {
       if (t.name === 'int') this.wholeSizes(v);
-      const ok = { int: asDim(v) !== undefined, float: v.kind === 'num', bool: v.kind === 'bool', str: v.kind === 'str', Graph: v.kind === 'graph' }[t.name];
-      if (!ok) this.fail('FLX3004', span, `argument \`${p.name.name}\` of \`${layer}\` must be ${t.name === 'int' ? 'a whole number' : `a ${t.name}`}, got ${describe(v)}`);
+      const ok = {
+        int: asDim(v) !== undefined,
+        float: v.kind === 'num',
+        bool: v.kind === 'bool',
+        str: v.kind === 'str',
+        Graph: v.kind === 'graph',
+      }[t.name];
+      if (!ok)
+        this.fail(
+          'FLX3004',
+          span,
+          `argument \`${p.name.name}\` of \`${layer}\` must be ${t.name === 'int' ? 'a whole number' : `a ${t.name}`}, got ${describe(v)}`,
+        );
     }
   }
 
@@ -621,14 +817,26 @@ export class Elaborator {
   private matchTensor(t: A.TensorType, v: Value, env: Env, what: string, span: Span, code: Code): void {
     const shape = v.type.shape;
     const declared = `${t.dtype}[${t.dims.map((d) => (d.kind === 'ellipsis' ? '...' : exprText(d))).join(', ')}]`;
-    const origin = v.loc ? ` (from line ${v.loc.line}:${v.loc.column}${v.loc.file !== span.file ? ` of ${v.loc.file}` : ''})` : '';
-    const mismatch = (detail: string): never => this.fail(code, span, `${what} must be ${declared} but is ${fmtType(v.type)}${origin}: ${detail}`);
-    if (v.type.dtype !== t.dtype) this.fail('FLX3003', span, `${what} must be ${declared} but is ${fmtType(v.type)}${origin}: dtype ${v.type.dtype} is not ${t.dtype}`);
+    const origin = v.loc
+      ? ` (from line ${v.loc.line}:${v.loc.column}${v.loc.file !== span.file ? ` of ${v.loc.file}` : ''})`
+      : '';
+    const mismatch = (detail: string): never =>
+      this.fail(code, span, `${what} must be ${declared} but is ${fmtType(v.type)}${origin}: ${detail}`);
+    if (v.type.dtype !== t.dtype)
+      this.fail(
+        'FLX3003',
+        span,
+        `${what} must be ${declared} but is ${fmtType(v.type)}${origin}: dtype ${v.type.dtype} is not ${t.dtype}`,
+      );
     const ell = t.dims.findIndex((d) => d.kind === 'ellipsis');
     const pre = ell < 0 ? t.dims : t.dims.slice(0, ell);
     const post = ell < 0 ? [] : t.dims.slice(ell + 1);
-    if (ell < 0 ? shape.length !== t.dims.length : shape.length < pre.length + post.length) mismatch(`rank ${shape.length} is not ${ell < 0 ? t.dims.length : `at least ${pre.length + post.length}`}`);
-    const pairs: [A.Expr, Dim][] = [...pre.map((d, i) => [d as A.Expr, shape[i]!] as [A.Expr, Dim]), ...post.map((d, i) => [d as A.Expr, shape[shape.length - post.length + i]!] as [A.Expr, Dim])];
+    if (ell < 0 ? shape.length !== t.dims.length : shape.length < pre.length + post.length)
+      mismatch(`rank ${shape.length} is not ${ell < 0 ? t.dims.length : `at least ${pre.length + post.length}`}`);
+    const pairs: [A.Expr, Dim][] = [
+      ...pre.map((d, i) => [d as A.Expr, shape[i]!] as [A.Expr, Dim]),
+      ...post.map((d, i) => [d as A.Expr, shape[shape.length - post.length + i]!] as [A.Expr, Dim]),
+    ];
     for (const [d, actual] of pairs) {
       if (d.kind === 'name' && isFreeSize(d.name, env, env.file, this.program)) {
         env.vars.set(d.name, fromDim(actual));
@@ -649,7 +857,8 @@ export class Elaborator {
       if (i.kind === 'tensor') return this.op('gather', [x, i.v], {}, e.span);
     }
     const shape = x.type.shape;
-    if (e.items.length > shape.length) this.fail('FLX3050', e.span, `${e.items.length} indices for a tensor of rank ${shape.length}`);
+    if (e.items.length > shape.length)
+      this.fail('FLX3050', e.span, `${e.items.length} indices for a tensor of rank ${shape.length}`);
     const starts: Dim[] = [];
     const ends: Dim[] = [];
     const drop: number[] = [];
@@ -691,14 +900,27 @@ export class Elaborator {
       if (m === 'features' || m === 'labels') return { kind: 'tensor', v: this.graphTensor(t, m, e.span) };
       if (m === 'nodes') return { kind: 'num', n: t.spec.nodes };
       if (m === 'split') return { kind: 'split', graph: t };
-      this.fail('FLX3051', e.name.span, `graph \`${t.name}\` has no member \`${m}\``, didYouMean(m, ['features', 'labels', 'nodes', 'split']) ?? 'it has `features`, `labels`, `nodes` and `split`');
+      this.fail(
+        'FLX3051',
+        e.name.span,
+        `graph \`${t.name}\` has no member \`${m}\``,
+        didYouMean(m, ['features', 'labels', 'nodes', 'split']) ?? 'it has `features`, `labels`, `nodes` and `split`',
+      );
     }
     if (t.kind === 'split') {
-      if (m === 'train' || m === 'val' || m === 'test') return { kind: 'tensor', v: this.graphTensor(t.graph, `split.${m}`, e.span) };
-      this.fail('FLX3051', e.name.span, `a split has no member \`${m}\``, didYouMean(m, ['train', 'val', 'test']) ?? 'it has `train`, `val` and `test`');
+      if (m === 'train' || m === 'val' || m === 'test')
+        return { kind: 'tensor', v: this.graphTensor(t.graph, `split.${m}`, e.span) };
+      this.fail(
+        'FLX3051',
+        e.name.span,
+        `a split has no member \`${m}\``,
+        didYouMean(m, ['train', 'val', 'test']) ?? 'it has `train`, `val` and `test`',
+      );
     }
     if (t.kind === 'tensor' && (m === 'rank' || m === 'shape')) {
-      return m === 'rank' ? { kind: 'num', n: t.v.type.shape.length } : { kind: 'list', items: t.v.type.shape.map(fromDim) };
+      return m === 'rank'
+        ? { kind: 'num', n: t.v.type.shape.length }
+        : { kind: 'list', items: t.v.type.shape.map(fromDim) };
     }
     return this.fail('FLX3051', e.name.span, `${describe(t)} has no member \`${m}\``);
   }

@@ -11,7 +11,13 @@ const ITEMS = ['dir', 'nodes', 'features', 'edges', 'labels', 'split'];
 export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
   const items = new Map<string, A.GraphItem>();
   for (const it of g.items) {
-    if (!ITEMS.includes(it.name.name)) fail('FLX4003', it.name.span, `a graph has no item \`${it.name.name}\``, didYouMean(it.name.name, ITEMS) ?? `items are ${ITEMS.map((i) => `\`${i}\``).join(', ')}`);
+    if (!ITEMS.includes(it.name.name))
+      fail(
+        'FLX4003',
+        it.name.span,
+        `a graph has no item \`${it.name.name}\``,
+        didYouMean(it.name.name, ITEMS) ?? `items are ${ITEMS.map((i) => `\`${i}\``).join(', ')}`,
+      );
     if (items.has(it.name.name)) fail('FLX2011', it.name.span, `graph item \`${it.name.name}\` is given twice`);
     items.set(it.name.name, it);
   }
@@ -21,7 +27,14 @@ export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
     if (e.kind !== 'string') fail('FLX3004', e.span, 'a data file is given as a string path');
     const p = resolve(base, e.value);
     if (!existsSync(p))
-      fail('FLX6001', e.span, `data file not found: ${displayPath(p)} (resolved against ${displayPath(base)}, ${dirItem ? 'the graph\'s `dir`' : 'the folder of this .flex file'})`, dirItem ? 'a relative `dir` is relative to this .flex file\'s folder' : 'paths are relative to this .flex file, or to `dir: "…"` in the graph');
+      fail(
+        'FLX6001',
+        e.span,
+        `data file not found: ${displayPath(p)} (resolved against ${displayPath(base)}, ${dirItem ? "the graph's `dir`" : 'the folder of this .flex file'})`,
+        dirItem
+          ? "a relative `dir` is relative to this .flex file's folder"
+          : 'paths are relative to this .flex file, or to `dir: "…"` in the graph',
+      );
     return p;
   };
   const nodesItem = items.get('nodes');
@@ -41,7 +54,8 @@ export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
   const spec: GraphSpec = { name: g.name.name, nodes };
   const feat = items.get('features');
   if (feat) {
-    if (feat.type?.dims.length !== 2 || feat.type.dtype !== 'f32') fail('FLX4005', feat.span, 'features need a type `f32[nodes, F]`');
+    if (feat.type?.dims.length !== 2 || feat.type.dtype !== 'f32')
+      fail('FLX4005', feat.span, 'features need a type `f32[nodes, F]`');
     const [rows, dim] = feat.type.dims.map(size) as [number, number];
     if (rows !== nodes) fail('FLX3002', feat.type.span, `features have ${rows} rows but the graph has ${nodes} nodes`);
     const src = call(feat.from, 'features', ['csr', 'dense']);
@@ -50,7 +64,8 @@ export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
     const normalize = norm ? (norm.kind === 'string' ? norm.value : norm.kind === 'name' ? norm.name : '') : 'none';
     if (normalize !== 'row' && normalize !== 'none') fail('FLX4005', norm!.span, '`normalize` is `row` or `none`');
     if (src.callee.kind === 'name' && src.callee.name === 'csr') {
-      if (pos.length !== 2) fail('FLX3011', src.span, '`csr(indptr, indices)` takes two files: int32 row pointers and int32 column ids');
+      if (pos.length !== 2)
+        fail('FLX3011', src.span, '`csr(indptr, indices)` takes two files: int32 row pointers and int32 column ids');
       spec.features = { indptr: path(pos[0]!.value), indices: path(pos[1]!.value), dim, normalize };
     } else {
       if (pos.length !== 1) fail('FLX3011', src.span, '`dense(file)` takes one file of f32 values');
@@ -66,7 +81,11 @@ export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
   const labels = items.get('labels');
   if (labels) {
     if (!labels.from) fail('FLX4005', labels.span, 'labels are loaded with `labels: i32[nodes] from "file"`');
-    if (labels.type && (labels.type.dtype !== 'i32' || labels.type.dims.length !== 1 || size(labels.type.dims[0]!) !== nodes)) fail('FLX3002', labels.type.span, `labels must be i32[nodes] (${nodes})`);
+    if (
+      labels.type &&
+      (labels.type.dtype !== 'i32' || labels.type.dims.length !== 1 || size(labels.type.dims[0]!) !== nodes)
+    )
+      fail('FLX3002', labels.type.span, `labels must be i32[nodes] (${nodes})`);
     spec.labels = { file: path(labels.from) };
   }
   const split = items.get('split');

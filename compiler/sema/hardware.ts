@@ -7,11 +7,29 @@ type FieldSpec = Dimension | { oneOf: string[] };
 
 /** The fields each kind of hardware part takes, with the quantity each must be. */
 export const PART_FIELDS: Record<string, Record<string, FieldSpec>> = {
-  gpu: { memory: 'bytes', bandwidth: 'bandwidth', fp64: 'flops', fp32: 'flops', tf32: 'flops', fp16: 'flops', bf16: 'flops', fp8: 'flops', int8: 'flops', sms: 'count', efficiency: 'count', memory_efficiency: 'count', launch: 'time' },
+  gpu: {
+    memory: 'bytes',
+    bandwidth: 'bandwidth',
+    fp64: 'flops',
+    fp32: 'flops',
+    tf32: 'flops',
+    fp16: 'flops',
+    bf16: 'flops',
+    fp8: 'flops',
+    int8: 'flops',
+    sms: 'count',
+    efficiency: 'count',
+    memory_efficiency: 'count',
+    launch: 'time',
+  },
   host: { memory: 'bytes', bandwidth: 'bandwidth', cores: 'count' },
   ssd: { capacity: 'bytes', read: 'bandwidth', write: 'bandwidth' },
   link: { bandwidth: 'bandwidth', latency: 'time' },
-  network: { topology: { oneOf: ['ring', 'switched', 'fat_tree', 'circuit_switched', 'nvlink', 'torus'] }, bandwidth: 'bandwidth', latency: 'time' },
+  network: {
+    topology: { oneOf: ['ring', 'switched', 'fat_tree', 'circuit_switched', 'nvlink', 'torus'] },
+    bandwidth: 'bandwidth',
+    latency: 'time',
+  },
 };
 
 export type PartSpec = Record<string, number | string>;
@@ -32,7 +50,17 @@ export function checkFields(kind: string, fields: A.Field[], out: Diagnostic[]):
   for (const f of fields) {
     const spec = specs[f.key.name];
     if (!spec) {
-      out.push(diag('FLX4003', f.key.span, `a ${kind} has no field \`${f.key.name}\``, didYouMean(f.key.name, Object.keys(specs)) ?? `its fields are ${Object.keys(specs).map((k) => `\`${k}\``).join(', ')}`));
+      out.push(
+        diag(
+          'FLX4003',
+          f.key.span,
+          `a ${kind} has no field \`${f.key.name}\``,
+          didYouMean(f.key.name, Object.keys(specs)) ??
+            `its fields are ${Object.keys(specs)
+              .map((k) => `\`${k}\``)
+              .join(', ')}`,
+        ),
+      );
       continue;
     }
     if (f.key.name in part) {
@@ -42,7 +70,15 @@ export function checkFields(kind: string, fields: A.Field[], out: Diagnostic[]):
     const v = f.value;
     if (typeof spec === 'object') {
       const name = v.kind === 'name' ? v.name : v.kind === 'string' ? v.value : undefined;
-      if (!name || !spec.oneOf.includes(name)) out.push(diag('FLX4005', v.span, `\`${f.key.name}\` is one of ${spec.oneOf.map((o) => `\`${o}\``).join(', ')}`, name ? didYouMean(name, spec.oneOf) : undefined));
+      if (!name || !spec.oneOf.includes(name))
+        out.push(
+          diag(
+            'FLX4005',
+            v.span,
+            `\`${f.key.name}\` is one of ${spec.oneOf.map((o) => `\`${o}\``).join(', ')}`,
+            name ? didYouMean(name, spec.oneOf) : undefined,
+          ),
+        );
       else part[f.key.name] = name;
       continue;
     }
@@ -60,7 +96,15 @@ export function quantityOf(v: A.Expr, want: Dimension, what: string, out: Diagno
   }
   const q = quantity(v.value, v.unit?.name);
   if (!q) {
-    out.push(diag('FLX4002', v.unit!.span, `unknown unit \`${v.unit!.name}\``, didYouMean(v.unit!.name, Object.keys(UNITS)) ?? 'units: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB, GB/s, GiB/s, TFLOPS, TFLOP/s, s, ms, us, ns'));
+    out.push(
+      diag(
+        'FLX4002',
+        v.unit!.span,
+        `unknown unit \`${v.unit!.name}\``,
+        didYouMean(v.unit!.name, Object.keys(UNITS)) ??
+          'units: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB, GB/s, GiB/s, TFLOPS, TFLOP/s, s, ms, us, ns',
+      ),
+    );
     return undefined;
   }
   if (q.value < 0) {
@@ -69,7 +113,16 @@ export function quantityOf(v: A.Expr, want: Dimension, what: string, out: Diagno
   }
   if (q.dim !== want) {
     const got = q.dim === 'count' ? 'a plain number' : DIM_LABEL[q.dim].replace(/ \(e\.g\..*\)/, '');
-    out.push(diag('FLX4001', v.span, `\`${what}\` must be ${DIM_LABEL[want]}, got ${got} \`${v.text}${v.unit ? ` ${v.unit.name}` : ''}\``, want === 'bandwidth' && q.dim === 'bytes' ? `a bandwidth is a size per second: \`${v.text} ${v.unit!.name}/s\`` : undefined));
+    out.push(
+      diag(
+        'FLX4001',
+        v.span,
+        `\`${what}\` must be ${DIM_LABEL[want]}, got ${got} \`${v.text}${v.unit ? ` ${v.unit.name}` : ''}\``,
+        want === 'bandwidth' && q.dim === 'bytes'
+          ? `a bandwidth is a size per second: \`${v.text} ${v.unit!.name}/s\``
+          : undefined,
+      ),
+    );
     return undefined;
   }
   return q.value;
@@ -80,7 +133,14 @@ const KINDS = Object.keys(PART_FIELDS);
 export function checkComponent(c: A.ComponentDecl, out: Diagnostic[]): PartSpec | undefined {
   if (!PART_FIELDS[c.what.name]) {
     const tops = ['layer', 'model', 'graph', 'hardware', 'plan', 'import', ...KINDS];
-    out.push(diag('FLX1006', c.what.span, `\`${c.what.name}\` does not start a declaration`, didYouMean(c.what.name, tops) ?? `declarations start with ${tops.map((t) => `\`${t}\``).join(', ')}`));
+    out.push(
+      diag(
+        'FLX1006',
+        c.what.span,
+        `\`${c.what.name}\` does not start a declaration`,
+        didYouMean(c.what.name, tops) ?? `declarations start with ${tops.map((t) => `\`${t}\``).join(', ')}`,
+      ),
+    );
     return undefined;
   }
   return checkFields(c.what.name, c.fields, out);
@@ -94,15 +154,30 @@ export function checkHardware(h: A.HardwareDecl, file: SourceFile, program: Prog
   for (const it of h.items) {
     const kind = it.what.name;
     if (!PART_FIELDS[kind]) {
-      out.push(diag('FLX4003', it.what.span, `hardware has no part \`${kind}\``, didYouMean(kind, KINDS) ?? `parts are ${KINDS.map((k) => `\`${k}\``).join(', ')}`));
+      out.push(
+        diag(
+          'FLX4003',
+          it.what.span,
+          `hardware has no part \`${kind}\``,
+          didYouMean(kind, KINDS) ?? `parts are ${KINDS.map((k) => `\`${k}\``).join(', ')}`,
+        ),
+      );
       continue;
     }
     if (kind !== 'link' && seen.has(kind)) {
-      out.push(diag('FLX2011', it.what.span, `\`${kind}\` is given twice`, kind === 'gpu' ? 'for several GPUs write `gpu x N: preset`' : undefined));
+      out.push(
+        diag(
+          'FLX2011',
+          it.what.span,
+          `\`${kind}\` is given twice`,
+          kind === 'gpu' ? 'for several GPUs write `gpu x N: preset`' : undefined,
+        ),
+      );
       continue;
     }
     seen.add(kind);
-    if (it.count && kind !== 'gpu') out.push(diag('FLX4005', it.count.span, `only \`gpu\` takes a count (\`gpu x N\`)`));
+    if (it.count && kind !== 'gpu')
+      out.push(diag('FLX4005', it.count.span, `only \`gpu\` takes a count (\`gpu x N\`)`));
     let part: PartSpec | undefined;
     if (it.fields) part = checkFields(kind, it.fields, out);
     else if (it.value) {
@@ -112,13 +187,29 @@ export function checkHardware(h: A.HardwareDecl, file: SourceFile, program: Prog
         continue;
       }
       const ref = scope.get(v.name);
-      const presets = [...scope.values()].filter((d) => d.decl.kind === 'component' && d.decl.what.name === kind).map((d) => d.decl.name.name);
+      const presets = [...scope.values()]
+        .filter((d) => d.decl.kind === 'component' && d.decl.what.name === kind)
+        .map((d) => d.decl.name.name);
       if (!ref) {
-        out.push(diag('FLX2010', v.span, `unknown ${kind} preset \`${v.name}\``, didYouMean(v.name, presets) ?? (presets.length ? undefined : `import presets with \`import { … } from "std/hardware"\``)));
+        out.push(
+          diag(
+            'FLX2010',
+            v.span,
+            `unknown ${kind} preset \`${v.name}\``,
+            didYouMean(v.name, presets) ??
+              (presets.length ? undefined : `import presets with \`import { … } from "std/hardware"\``),
+          ),
+        );
         continue;
       }
       if (ref.decl.kind !== 'component' || ref.decl.what.name !== kind) {
-        out.push(diag('FLX3004', v.span, `\`${v.name}\` is ${ref.decl.kind === 'component' ? `a ${ref.decl.what.name}` : `a ${ref.decl.kind}`}, not a ${kind}`));
+        out.push(
+          diag(
+            'FLX3004',
+            v.span,
+            `\`${v.name}\` is ${ref.decl.kind === 'component' ? `a ${ref.decl.what.name}` : `a ${ref.decl.kind}`}, not a ${kind}`,
+          ),
+        );
         continue;
       }
       part = checkFields(kind, ref.decl.fields, []);
@@ -126,12 +217,15 @@ export function checkHardware(h: A.HardwareDecl, file: SourceFile, program: Prog
     if (!part) continue;
     if (kind === 'link') {
       const [a, b] = it.ends!;
-      for (const end of [a, b]) if (!['gpu', 'host', 'ssd'].includes(end.name)) out.push(diag('FLX4003', end.span, `a link joins \`gpu\`, \`host\` or \`ssd\`, not \`${end.name}\``));
+      for (const end of [a, b])
+        if (!['gpu', 'host', 'ssd'].includes(end.name))
+          out.push(diag('FLX4003', end.span, `a link joins \`gpu\`, \`host\` or \`ssd\`, not \`${end.name}\``));
       spec.links.push({ a: a.name, b: b.name, part });
     } else if (kind === 'gpu') {
       let count = 1;
       if (it.count) {
-        if (it.count.kind !== 'number' || !Number.isInteger(it.count.value) || it.count.value < 1) out.push(diag('FLX4005', it.count.span, 'a GPU count is a positive whole number'));
+        if (it.count.kind !== 'number' || !Number.isInteger(it.count.value) || it.count.value < 1)
+          out.push(diag('FLX4005', it.count.span, 'a GPU count is a positive whole number'));
         else count = it.count.value;
       }
       spec.gpu = { count, part };

@@ -19,10 +19,18 @@ export const OptimizerConfig = z.object({
 export type OptimizerConfig = z.infer<typeof OptimizerConfig>;
 
 /** LoRA (Hu et al. 2021): the base model frozen, each target weight W gets a trained update (alpha/rank)·A·B. */
-export const LoraConfig = z.object({ rank: z.number().int().positive(), alpha: z.number().positive(), targets: z.array(z.string()).min(1) });
+export const LoraConfig = z.object({
+  rank: z.number().int().positive(),
+  alpha: z.number().positive(),
+  targets: z.array(z.string()).min(1),
+});
 export type LoraConfig = z.infer<typeof LoraConfig>;
 /** Serving: a prompt of `prefill` tokens, then `decode` tokens one at a time, with or without a KV cache. */
-export const ServeConfig = z.object({ prefill: z.number().int().positive(), decode: z.number().int().nonnegative(), kvCache: z.boolean() });
+export const ServeConfig = z.object({
+  prefill: z.number().int().positive(),
+  decode: z.number().int().nonnegative(),
+  kvCache: z.boolean(),
+});
 export type ServeConfig = z.infer<typeof ServeConfig>;
 
 export const PlanConfig = z.object({
@@ -31,8 +39,15 @@ export const PlanConfig = z.object({
   modelArgs: z.record(z.string(), z.union([z.number(), z.boolean()])),
   hardware: z.string().optional(),
   bind: z.record(z.string(), z.number().int().positive()),
-  task: z.discriminatedUnion('kind', [z.object({ kind: z.literal('train'), loss: z.string(), optimizer: OptimizerConfig, lora: LoraConfig.optional() }), z.object({ kind: z.literal('infer'), serve: ServeConfig.optional() })]),
-  memory: z.object({ gpu: z.number().positive().optional(), host: z.number().positive().optional(), ssd: z.number().positive().optional() }),
+  task: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('train'), loss: z.string(), optimizer: OptimizerConfig, lora: LoraConfig.optional() }),
+    z.object({ kind: z.literal('infer'), serve: ServeConfig.optional() }),
+  ]),
+  memory: z.object({
+    gpu: z.number().positive().optional(),
+    host: z.number().positive().optional(),
+    ssd: z.number().positive().optional(),
+  }),
   checkpoint: z.union([z.enum(['auto', 'none', 'all', 'sqrt']), z.object({ every: z.number().int().positive() })]),
   placement: z.enum(['auto', 'gpu', 'host']),
   fuse: z.array(z.enum(['elementwise', 'moe'])),
@@ -40,7 +55,11 @@ export const PlanConfig = z.object({
   /** fp32 everywhere, or bf16/fp16 tensors with fp32 master weights and optimizer state. */
   precision: z.enum(['fp32', 'bf16', 'fp16']),
   /** Data parallelism over `data` GPUs with ZeRO stage `zero` (Rajbhandari et al. 2020); `offload` moves optimizer state (and master weights) or parameters to host memory. */
-  parallel: z.object({ data: z.number().int().positive(), zero: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)]), offload: z.array(z.enum(['optimizer', 'params'])) }),
+  parallel: z.object({
+    data: z.number().int().positive(),
+    zero: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)]),
+    offload: z.array(z.enum(['optimizer', 'params'])),
+  }),
   seed: z.number().int().nonnegative(),
   steps: z.number().int().positive(),
   /** A character-level corpus feeding the model's `tokens` and `targets` inputs. */
@@ -48,13 +67,33 @@ export const PlanConfig = z.object({
 });
 export type PlanConfig = z.infer<typeof PlanConfig>;
 
-export const PLAN_FIELDS = ['model', 'on', 'bind', 'task', 'memory', 'checkpoint', 'placement', 'fuse', 'target', 'precision', 'parallel', 'seed', 'steps', 'data'];
-const OPT_DEFAULTS = { sgd: { lr: 0.01, beta1: 0, beta2: 0, eps: 1e-8 }, adam: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, adamw: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 } };
+export const PLAN_FIELDS = [
+  'model',
+  'on',
+  'bind',
+  'task',
+  'memory',
+  'checkpoint',
+  'placement',
+  'fuse',
+  'target',
+  'precision',
+  'parallel',
+  'seed',
+  'steps',
+  'data',
+];
+const OPT_DEFAULTS = {
+  sgd: { lr: 0.01, beta1: 0, beta2: 0, eps: 1e-8 },
+  adam: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+  adamw: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+};
 
 type Bad = (at: { span: Span }, msg: string, hint?: string) => void;
 const nameOf = (e: A.Expr): string | undefined => (e.kind === 'name' ? e.name : undefined);
 /** A plain whole number (no unit) of at least `min`, or undefined. */
-const wholeAtLeast = (e: A.Expr, min: number): number | undefined => (e.kind === 'number' && !e.unit && Number.isInteger(e.value) && e.value >= min ? e.value : undefined);
+const wholeAtLeast = (e: A.Expr, min: number): number | undefined =>
+  e.kind === 'number' && !e.unit && Number.isInteger(e.value) && e.value >= min ? e.value : undefined;
 
 /** Reads a `plan` block into a PlanConfig; problems go to `out` and the result is undefined. */
 /** A plan's settings, checked, and the model it lowers. */
@@ -63,13 +102,27 @@ export interface ResolvedPlan {
   model: DeclRef;
 }
 
-export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, out: Diagnostic[]): ResolvedPlan | undefined {
+export function resolvePlan(
+  p: A.PlanDecl,
+  file0: SourceFile,
+  program: Program,
+  out: Diagnostic[],
+): ResolvedPlan | undefined {
   const before = out.length;
   const scope = program.scopes.get(file0) ?? new Map<string, DeclRef>();
   const fields = new Map<string, A.Field>();
   for (const f of p.fields) {
-    if (!PLAN_FIELDS.includes(f.key.name)) out.push(diag('FLX5001', f.key.span, `a plan has no field \`${f.key.name}\``, didYouMean(f.key.name, PLAN_FIELDS) ?? `plan fields are ${PLAN_FIELDS.map((x) => `\`${x}\``).join(', ')}`));
-    else if (fields.has(f.key.name)) out.push(diag('FLX2011', f.key.span, `plan field \`${f.key.name}\` is given twice`));
+    if (!PLAN_FIELDS.includes(f.key.name))
+      out.push(
+        diag(
+          'FLX5001',
+          f.key.span,
+          `a plan has no field \`${f.key.name}\``,
+          didYouMean(f.key.name, PLAN_FIELDS) ?? `plan fields are ${PLAN_FIELDS.map((x) => `\`${x}\``).join(', ')}`,
+        ),
+      );
+    else if (fields.has(f.key.name))
+      out.push(diag('FLX2011', f.key.span, `plan field \`${f.key.name}\` is given twice`));
     else fields.set(f.key.name, f);
   }
   const bad = (e: A.Expr | A.Field, msg: string, hint?: string) => {
@@ -95,7 +148,15 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
     const name = nameOf(callee);
     const ref = name ? scope.get(name) : undefined;
     const models = [...scope.values()].filter((d) => d.decl.kind === 'model').map((d) => d.decl.name.name);
-    if (!name || !ref || ref.decl.kind !== 'model') out.push(diag('FLX5005', callee.span, name ? `unknown model \`${name}\`` : 'expected a model name', name ? didYouMean(name, models) : undefined));
+    if (!name || !ref || ref.decl.kind !== 'model')
+      out.push(
+        diag(
+          'FLX5005',
+          callee.span,
+          name ? `unknown model \`${name}\`` : 'expected a model name',
+          name ? didYouMean(name, models) : undefined,
+        ),
+      );
     else {
       model = ref;
       const decl = ref.decl as A.ModelDecl;
@@ -105,7 +166,17 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
           continue;
         }
         if (!decl.params.some((q) => q.name.name === a.name!.name)) {
-          out.push(diag('FLX3010', a.name.span, `model \`${decl.name.name}\` has no parameter \`${a.name.name}\``, didYouMean(a.name.name, decl.params.map((q) => q.name.name))));
+          out.push(
+            diag(
+              'FLX3010',
+              a.name.span,
+              `model \`${decl.name.name}\` has no parameter \`${a.name.name}\``,
+              didYouMean(
+                a.name.name,
+                decl.params.map((q) => q.name.name),
+              ),
+            ),
+          );
           continue;
         }
         const v = a.value;
@@ -124,7 +195,19 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
     const name = nameOf(on.value);
     const ref = name ? scope.get(name) : undefined;
     if (ref?.decl.kind !== 'hardware')
-      out.push(diag('FLX2010', on.value.span, name ? `unknown hardware \`${name}\`` : 'expected a hardware name', name ? didYouMean(name, [...scope.values()].filter((d) => d.decl.kind === 'hardware').map((d) => d.decl.name.name)) : undefined));
+      out.push(
+        diag(
+          'FLX2010',
+          on.value.span,
+          name ? `unknown hardware \`${name}\`` : 'expected a hardware name',
+          name
+            ? didYouMean(
+                name,
+                [...scope.values()].filter((d) => d.decl.kind === 'hardware').map((d) => d.decl.name.name),
+              )
+            : undefined,
+        ),
+      );
     else hardware = name;
   }
 
@@ -143,7 +226,14 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
   const memory: PlanConfig['memory'] = {};
   for (const f of block('memory', '`memory` is a block of budgets: `memory: { gpu: 20 GiB }`')) {
     if (!['gpu', 'host', 'ssd'].includes(f.key.name)) {
-      out.push(diag('FLX4003', f.key.span, `no memory tier \`${f.key.name}\``, didYouMean(f.key.name, ['gpu', 'host', 'ssd']) ?? 'tiers are `gpu`, `host` and `ssd`'));
+      out.push(
+        diag(
+          'FLX4003',
+          f.key.span,
+          `no memory tier \`${f.key.name}\``,
+          didYouMean(f.key.name, ['gpu', 'host', 'ssd']) ?? 'tiers are `gpu`, `host` and `ssd`',
+        ),
+      );
       continue;
     }
     const q = quantityOf(f.value, 'bytes', `memory.${f.key.name}`, out);
@@ -156,7 +246,11 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
     if (!f) return dflt;
     const n = nameOf(f.value);
     if (!n || !options.includes(n as T)) {
-      bad(f.value, `\`${k}\` is one of ${options.map((o) => `\`${o}\``).join(', ')}`, n ? didYouMean(n, options) : undefined);
+      bad(
+        f.value,
+        `\`${k}\` is one of ${options.map((o) => `\`${o}\``).join(', ')}`,
+        n ? didYouMean(n, options) : undefined,
+      );
       return dflt;
     }
     return n as T;
@@ -168,7 +262,8 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
     const v = cf.value;
     if (v.kind === 'call' && nameOf(v.callee) === 'every') {
       const k = v.args[0]?.value;
-      if (v.args.length !== 1 || k?.kind !== 'number' || !Number.isInteger(k.value) || k.value < 1) bad(v, '`every(k)` takes one positive whole number');
+      if (v.args.length !== 1 || k?.kind !== 'number' || !Number.isInteger(k.value) || k.value < 1)
+        bad(v, '`every(k)` takes one positive whole number');
       else checkpoint = { every: k.value };
     } else checkpoint = choice('checkpoint', ['auto', 'none', 'all', 'sqrt'] as const, 'none');
   }
@@ -189,10 +284,23 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
     } else if (f.key.name === 'offload') {
       for (const i of v.kind === 'list' ? v.items : [v]) {
         const n = nameOf(i);
-        if (n !== 'optimizer' && n !== 'params') bad(i, 'what can be offloaded to host memory: `optimizer`, `params`', n ? didYouMean(n, ['optimizer', 'params']) : undefined);
+        if (n !== 'optimizer' && n !== 'params')
+          bad(
+            i,
+            'what can be offloaded to host memory: `optimizer`, `params`',
+            n ? didYouMean(n, ['optimizer', 'params']) : undefined,
+          );
         else if (!parallel.offload.includes(n)) parallel.offload.push(n);
       }
-    } else out.push(diag('FLX5001', f.key.span, `\`parallel\` has no field \`${f.key.name}\``, didYouMean(f.key.name, ['data', 'zero', 'offload']) ?? 'it takes `data`, `zero` and `offload`'));
+    } else
+      out.push(
+        diag(
+          'FLX5001',
+          f.key.span,
+          `\`parallel\` has no field \`${f.key.name}\``,
+          didYouMean(f.key.name, ['data', 'zero', 'offload']) ?? 'it takes `data`, `zero` and `offload`',
+        ),
+      );
   }
   const fuse: PlanConfig['fuse'] = [];
   const ff = fields.get('fuse');
@@ -201,7 +309,8 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
     else
       for (const i of ff.value.items) {
         const n = nameOf(i);
-        if (n !== 'elementwise' && n !== 'moe') bad(i, 'fusions are `elementwise` and `moe`', n ? didYouMean(n, ['elementwise', 'moe']) : undefined);
+        if (n !== 'elementwise' && n !== 'moe')
+          bad(i, 'fusions are `elementwise` and `moe`', n ? didYouMean(n, ['elementwise', 'moe']) : undefined);
         else fuse.push(n);
       }
   }
@@ -220,21 +329,53 @@ export function resolvePlan(p: A.PlanDecl, file0: SourceFile, program: Program, 
     const v = df.value;
     const path = v.kind === 'call' && nameOf(v.callee) === 'text' ? v.args.find((a) => !a.name)?.value : undefined;
     const split = v.kind === 'call' ? v.args.find((a) => a.name?.name === 'split')?.value : undefined;
-    if (path?.kind !== 'string') bad(v, '`data` is `text("file.txt", split: 0.9)`: a character-level corpus for the inputs `tokens` and `targets`');
-    else if (split && (split.kind !== 'number' || !(split.value > 0 && split.value < 1))) bad(split, '`split` is the training fraction, between 0 and 1');
+    if (path?.kind !== 'string')
+      bad(
+        v,
+        '`data` is `text("file.txt", split: 0.9)`: a character-level corpus for the inputs `tokens` and `targets`',
+      );
+    else if (split && (split.kind !== 'number' || !(split.value > 0 && split.value < 1)))
+      bad(split, '`split` is the training fraction, between 0 and 1');
     else {
       const file = resolve(dirname(file0.abs), path.value);
-      if (!existsSync(file)) out.push(diag('FLX6001', path.span, `data file not found: ${displayPath(file)} (resolved against ${displayPath(dirname(file0.abs))}, the folder of this .flex file)`, 'paths are relative to this .flex file'));
+      if (!existsSync(file))
+        out.push(
+          diag(
+            'FLX6001',
+            path.span,
+            `data file not found: ${displayPath(file)} (resolved against ${displayPath(dirname(file0.abs))}, the folder of this .flex file)`,
+            'paths are relative to this .flex file',
+          ),
+        );
       else data = { kind: 'text', file: displayPath(file), split: split?.kind === 'number' ? split.value : 0.9 };
     }
   }
 
   if (out.length > before || !model) return undefined;
-  const parsed = PlanConfig.safeParse({ name: p.name.name, model: model.decl.name.name, modelArgs, hardware, bind, task, memory, checkpoint, placement, fuse, target, precision, parallel, seed, steps, ...(data ? { data } : {}) });
+  const parsed = PlanConfig.safeParse({
+    name: p.name.name,
+    model: model.decl.name.name,
+    modelArgs,
+    hardware,
+    bind,
+    task,
+    memory,
+    checkpoint,
+    placement,
+    fuse,
+    target,
+    precision,
+    parallel,
+    seed,
+    steps,
+    ...(data ? { data } : {}),
+  });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const field = fields.get(String(issue.path[0]));
-    out.push(diag('FLX5007', (field ?? p.name).span, `plan setting \`${issue.path.join('.')}\` is invalid: ${issue.message}`));
+    out.push(
+      diag('FLX5007', (field ?? p.name).span, `plan setting \`${issue.path.join('.')}\` is invalid: ${issue.message}`),
+    );
     return undefined;
   }
   return { config: parsed.data, model };
@@ -247,11 +388,23 @@ function parseTask(tf: A.Field | undefined, out: Diagnostic[]): PlanConfig['task
   if (!tf) return { kind: 'infer' };
   const kind = nameOf(tf.value);
   if (!kind || !kinds.includes(kind)) {
-    bad(tf.value, '`task` is `train { … }`, `finetune { lora: { … } }` or `infer`', kind ? didYouMean(kind, kinds) : undefined);
+    bad(
+      tf.value,
+      '`task` is `train { … }`, `finetune { lora: { … } }` or `infer`',
+      kind ? didYouMean(kind, kinds) : undefined,
+    );
     return { kind: 'infer' };
   }
   const body = tf.body ?? [];
-  const unknown = (f: A.Field, keys: string[]) => out.push(diag('FLX5001', f.key.span, `\`${kind}\` has no field \`${f.key.name}\``, didYouMean(f.key.name, keys) ?? `it takes ${keys.map((k) => `\`${k}\``).join(', ')}`));
+  const unknown = (f: A.Field, keys: string[]) =>
+    out.push(
+      diag(
+        'FLX5001',
+        f.key.span,
+        `\`${kind}\` has no field \`${f.key.name}\``,
+        didYouMean(f.key.name, keys) ?? `it takes ${keys.map((k) => `\`${k}\``).join(', ')}`,
+      ),
+    );
   if (kind === 'infer') {
     if (!body.length) return { kind: 'infer' };
     const serve: ServeConfig = { prefill: 1, decode: 0, kvCache: true };
@@ -265,7 +418,8 @@ function parseTask(tf: A.Field | undefined, out: Diagnostic[]): PlanConfig['task
         else serve.kvCache = f.value.value;
       } else unknown(f, ['prefill', 'decode', 'kv_cache']);
     }
-    if (!body.some((f) => f.key.name === 'prefill')) bad(tf, '`infer { … }` needs `prefill: N`, the prompt length in tokens');
+    if (!body.some((f) => f.key.name === 'prefill'))
+      bad(tf, '`infer { … }` needs `prefill: N`, the prompt length in tokens');
     return { kind: 'infer', serve };
   }
   let optimizer: OptimizerConfig = { kind: 'adam', ...OPT_DEFAULTS.adam, weightDecay: [] };
@@ -281,7 +435,8 @@ function parseTask(tf: A.Field | undefined, out: Diagnostic[]): PlanConfig['task
     else if (f.key.name === 'lora' && kind === 'finetune') lora = parseLora(f.value, bad);
     else unknown(f, keys);
   }
-  if (kind === 'finetune' && !body.some((f) => f.key.name === 'lora')) bad(tf, '`finetune` needs `lora: { rank: 16, targets: [wq, wv] }`', 'to train every weight, use `train`');
+  if (kind === 'finetune' && !body.some((f) => f.key.name === 'lora'))
+    bad(tf, '`finetune` needs `lora: { rank: 16, targets: [wq, wv] }`', 'to train every weight, use `train`');
   return { kind: 'train', loss, optimizer, ...(lora ? { lora } : {}) };
 }
 
@@ -295,17 +450,25 @@ function parseLora(e: A.Expr, bad: Bad): LoraConfig | undefined {
       rank = wholeAtLeast(f.value, 1);
       if (rank === undefined) bad(f.value, 'the LoRA `rank` is a whole number ≥ 1');
     } else if (f.key.name === 'alpha') {
-      if (f.value.kind !== 'number' || f.value.unit || !(f.value.value > 0)) bad(f.value, 'the LoRA `alpha` is a positive number (the update is scaled by alpha / rank)');
+      if (f.value.kind !== 'number' || f.value.unit || !(f.value.value > 0))
+        bad(f.value, 'the LoRA `alpha` is a positive number (the update is scaled by alpha / rank)');
       else alpha = f.value.value;
     } else if (f.key.name === 'targets') {
       for (const i of f.value.kind === 'list' ? f.value.items : [f.value]) {
         const n = nameOf(i) ?? (i.kind === 'string' ? i.value : undefined);
-        if (!n) bad(i, 'a LoRA target is a parameter name (`wq`) or a pattern of parameter paths (`"layer.*.attn.wq"`)');
+        if (!n)
+          bad(i, 'a LoRA target is a parameter name (`wq`) or a pattern of parameter paths (`"layer.*.attn.wq"`)');
         else targets.push(n);
       }
-    } else bad(f.key, `\`lora\` has no field \`${f.key.name}\``, didYouMean(f.key.name, ['rank', 'alpha', 'targets']) ?? 'it takes `rank`, `alpha` and `targets`');
+    } else
+      bad(
+        f.key,
+        `\`lora\` has no field \`${f.key.name}\``,
+        didYouMean(f.key.name, ['rank', 'alpha', 'targets']) ?? 'it takes `rank`, `alpha` and `targets`',
+      );
   }
-  if (rank === undefined || !targets.length) return void bad(e, '`lora` needs `rank` and `targets`: `lora: { rank: 16, targets: [wq, wv] }`');
+  if (rank === undefined || !targets.length)
+    return void bad(e, '`lora` needs `rank` and `targets`: `lora: { rank: 16, targets: [wq, wv] }`');
   return { rank, alpha: alpha ?? rank, targets };
 }
 
@@ -313,7 +476,11 @@ function parseOptimizer(e: A.Expr, bad: Bad): OptimizerConfig | undefined {
   const callee = e.kind === 'call' ? e.callee : e;
   const kind = nameOf(callee);
   if (kind !== 'sgd' && kind !== 'adam' && kind !== 'adamw') {
-    bad(callee, 'the optimizer is `sgd(…)`, `adam(…)` or `adamw(…)`', kind ? didYouMean(kind, ['sgd', 'adam', 'adamw']) : undefined);
+    bad(
+      callee,
+      'the optimizer is `sgd(…)`, `adam(…)` or `adamw(…)`',
+      kind ? didYouMean(kind, ['sgd', 'adam', 'adamw']) : undefined,
+    );
     return undefined;
   }
   const o: OptimizerConfig = { kind, ...OPT_DEFAULTS[kind], weightDecay: [] };
@@ -321,7 +488,11 @@ function parseOptimizer(e: A.Expr, bad: Bad): OptimizerConfig | undefined {
   for (const a of e.kind === 'call' ? e.args : []) {
     const k = a.name?.name;
     if (!k || !keys.includes(k)) {
-      bad(a.name ? { ...a.value, span: a.name.span } : a.value, k ? `\`${kind}\` has no setting \`${k}\`` : 'optimizer settings are named: `adam(lr: 3e-4)`', k ? didYouMean(k, keys) : undefined);
+      bad(
+        a.name ? { ...a.value, span: a.name.span } : a.value,
+        k ? `\`${kind}\` has no setting \`${k}\`` : 'optimizer settings are named: `adam(lr: 3e-4)`',
+        k ? didYouMean(k, keys) : undefined,
+      );
       continue;
     }
     const v = a.value;
@@ -330,7 +501,8 @@ function parseOptimizer(e: A.Expr, bad: Bad): OptimizerConfig | undefined {
       else if (v.kind === 'object') {
         o.weightDecay = [];
         for (const f of v.fields) {
-          if (f.value.kind !== 'number' || f.value.unit || f.value.value < 0) bad(f.value, 'a weight decay is a number ≥ 0');
+          if (f.value.kind !== 'number' || f.value.unit || f.value.value < 0)
+            bad(f.value, 'a weight decay is a number ≥ 0');
           else o.weightDecay.push({ pattern: f.key.name, value: f.value.value });
         }
       } else bad(v, '`weight_decay` is a number, or a block of parameter-name patterns: `{ "conv.*": 5e-4 }`');
@@ -346,6 +518,12 @@ function parseOptimizer(e: A.Expr, bad: Bad): OptimizerConfig | undefined {
 
 /** `*` matches within one name segment, `**` across segments. */
 export function globMatch(pattern: string, name: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*\*/g, '\uE000').replace(/\*/g, '[^.]*').replace(/\uE000/g, '.*')}$`);
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*\*/g, '\uE000')
+      .replace(/\*/g, '[^.]*')
+      .replace(/\uE000/g, '.*')}$`,
+  );
   return re.test(name);
 }

@@ -84,15 +84,28 @@ export function loadProgram(entry: string, opts: LoadOptions = {}): Program {
         diagnostics.push(diag(target.code, imp.from.span, target.error, target.hint));
         continue;
       }
-      if (!load(target.abs)) diagnostics.push(diag('FLX2001', imp.from.span, `cannot find module "${imp.from.value}"`, target.hint));
+      if (!load(target.abs))
+        diagnostics.push(diag('FLX2001', imp.from.span, `cannot find module "${imp.from.value}"`, target.hint));
     }
     return f;
   };
 
   const entryFile = load(entryAbs);
   if (!entryFile) {
-    const f: SourceFile = { path: displayPath(entryAbs), abs: entryAbs, text: '', ast: { path: entry, imports: [], decls: [], span: { file: entry, line: 1, column: 1, endLine: 1, endColumn: 1 } } };
-    return { root, entry: f, files, scopes: new Map(), diagnostics: [diag('FLX2000', f.ast.span, `cannot read ${entry}`)], syntaxErrors: true };
+    const f: SourceFile = {
+      path: displayPath(entryAbs),
+      abs: entryAbs,
+      text: '',
+      ast: { path: entry, imports: [], decls: [], span: { file: entry, line: 1, column: 1, endLine: 1, endColumn: 1 } },
+    };
+    return {
+      root,
+      entry: f,
+      files,
+      scopes: new Map(),
+      diagnostics: [diag('FLX2000', f.ast.span, `cannot read ${entry}`)],
+      syntaxErrors: true,
+    };
   }
 
   const scopes = new Map<SourceFile, Map<string, DeclRef>>();
@@ -102,7 +115,14 @@ export function loadProgram(entry: string, opts: LoadOptions = {}): Program {
       if (d.name.name === '<missing>') continue;
       if (own.has(d.name.name)) {
         const prev = own.get(d.name.name)!.decl;
-        diagnostics.push(diag('FLX2005', d.name.span, `\`${d.name.name}\` is declared twice`, `the first declaration is at line ${prev.name.span.line}`));
+        diagnostics.push(
+          diag(
+            'FLX2005',
+            d.name.span,
+            `\`${d.name.name}\` is declared twice`,
+            `the first declaration is at line ${prev.name.span.line}`,
+          ),
+        );
         continue;
       }
       own.set(d.name.name, { decl: d, file: f });
@@ -121,7 +141,15 @@ export function loadProgram(entry: string, opts: LoadOptions = {}): Program {
       for (const n of imp.names) {
         const ref = exported.get(n.name);
         if (!ref) {
-          diagnostics.push(diag('FLX2004', n.span, `\`${n.name}\` is not declared in "${imp.from.value}"`, didYouMean(n.name, exported.keys()) ?? `it declares ${[...exported.keys()].map((k) => `\`${k}\``).join(', ')}`));
+          diagnostics.push(
+            diag(
+              'FLX2004',
+              n.span,
+              `\`${n.name}\` is not declared in "${imp.from.value}"`,
+              didYouMean(n.name, exported.keys()) ??
+                `it declares ${[...exported.keys()].map((k) => `\`${k}\``).join(', ')}`,
+            ),
+          );
           continue;
         }
         if (own.has(n.name) && own.get(n.name)!.file === f) {
@@ -141,12 +169,22 @@ export function resolveImport(spec: string, from: SourceFile, root: string): Res
   const withExt = (p: string) => (p.endsWith('.flex') ? p : `${p}.flex`);
   if (spec.startsWith('std/')) {
     const abs = resolve(STDLIB_DIR, withExt(spec.slice(4)));
-    if (!within(STDLIB_DIR, abs)) return { error: `import "${spec}" resolves outside the standard library`, code: 'FLX2002' };
+    if (!within(STDLIB_DIR, abs))
+      return { error: `import "${spec}" resolves outside the standard library`, code: 'FLX2002' };
     return { abs, hint: 'the standard library has std/nn, std/gnn and std/hardware' };
   }
-  if (!spec.startsWith('./') && !spec.startsWith('../')) return { error: `import "${spec}" is neither relative (./, ../) nor in the standard library (std/)`, code: 'FLX2003', hint: 'write "./file" for a file beside this one, or "std/nn" for the standard library' };
+  if (!spec.startsWith('./') && !spec.startsWith('../'))
+    return {
+      error: `import "${spec}" is neither relative (./, ../) nor in the standard library (std/)`,
+      code: 'FLX2003',
+      hint: 'write "./file" for a file beside this one, or "std/nn" for the standard library',
+    };
   const abs = resolve(dirname(from.abs), withExt(spec));
   const fromStd = within(STDLIB_DIR, from.abs);
-  if (!within(root, abs) && !(fromStd && within(STDLIB_DIR, abs))) return { error: `import "${spec}" resolves outside the project root (${displayPath(root) || '.'})`, code: 'FLX2002' };
+  if (!within(root, abs) && !(fromStd && within(STDLIB_DIR, abs)))
+    return {
+      error: `import "${spec}" resolves outside the project root (${displayPath(root) || '.'})`,
+      code: 'FLX2002',
+    };
   return { abs };
 }

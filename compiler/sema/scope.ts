@@ -25,14 +25,23 @@ export class Scope<T> {
   }
 }
 
-export type Resolution<T> = { kind: 'local'; value: T } | { kind: 'decl'; ref: DeclRef } | { kind: 'builtin'; name: string } | { kind: 'unknown' };
+export type Resolution<T> =
+  | { kind: 'local'; value: T }
+  | { kind: 'decl'; ref: DeclRef }
+  | { kind: 'builtin'; name: string }
+  | { kind: 'unknown' };
 
 /**
  * What a name means in a body, for the elaborator and the language server alike: the body's names
  * innermost first, then the file's declarations and imports, then builtin functions and
  * initialisers (which are only called).
  */
-export function resolveName<T>(name: string, scope: Scope<T> | undefined, file: SourceFile, program: Program): Resolution<T> {
+export function resolveName<T>(
+  name: string,
+  scope: Scope<T> | undefined,
+  file: SourceFile,
+  program: Program,
+): Resolution<T> {
   const local = scope?.lookup(name);
   if (local !== undefined) return { kind: 'local', value: local };
   const ref = program.scopes.get(file)?.get(name);
@@ -42,10 +51,16 @@ export function resolveName<T>(name: string, scope: Scope<T> | undefined, file: 
 }
 
 /** A size name in a tensor type (`B` in `f32[B, T]`) names a value when one is in scope; otherwise it is a free, symbolic size. */
-export const isFreeSize = <T>(name: string, scope: Scope<T> | undefined, file: SourceFile, program: Program): boolean => {
+export const isFreeSize = <T>(
+  name: string,
+  scope: Scope<T> | undefined,
+  file: SourceFile,
+  program: Program,
+): boolean => {
   const r = resolveName(name, scope, file, program);
   return r.kind === 'unknown' || r.kind === 'builtin';
 };
 
 /** The name a statement declares in its scope: `input`, `param` and `let` do; `repeat` declares its variable in the loop body's scope. */
-export const declaredName = (s: A.Stmt): A.Ident | undefined => (s.kind === 'input' || s.kind === 'param' || s.kind === 'let' ? s.name : undefined);
+export const declaredName = (s: A.Stmt): A.Ident | undefined =>
+  s.kind === 'input' || s.kind === 'param' || s.kind === 'let' ? s.name : undefined;

@@ -19,14 +19,24 @@ const BYTE_UNITS: Record<string, number> = {
   TiB: 2 ** 40,
   PiB: 2 ** 50,
 };
-const FLOP_UNITS: Record<string, number> = { FLOPS: 1, KFLOPS: 1e3, MFLOPS: 1e6, GFLOPS: 1e9, TFLOPS: 1e12, PFLOPS: 1e15 };
+const FLOP_UNITS: Record<string, number> = {
+  FLOPS: 1,
+  KFLOPS: 1e3,
+  MFLOPS: 1e6,
+  GFLOPS: 1e9,
+  TFLOPS: 1e12,
+  PFLOPS: 1e15,
+};
 const TIME_UNITS: Record<string, number> = { s: 1, ms: 1e-3, us: 1e-6, ns: 1e-9 };
 
 export const UNITS: Record<string, { scale: number; dim: Dimension }> = Object.fromEntries([
   ...Object.entries(BYTE_UNITS).map(([u, s]) => [u, { scale: s, dim: 'bytes' as const }]),
   ...Object.entries(BYTE_UNITS).map(([u, s]) => [`${u}/s`, { scale: s, dim: 'bandwidth' as const }]),
   ...Object.entries(FLOP_UNITS).map(([u, s]) => [u, { scale: s, dim: 'flops' as const }]),
-  ...Object.entries(FLOP_UNITS).map(([u, s]) => [`${u.replace('FLOPS', 'FLOP')}/s`, { scale: s, dim: 'flops' as const }]),
+  ...Object.entries(FLOP_UNITS).map(([u, s]) => [
+    `${u.replace('FLOPS', 'FLOP')}/s`,
+    { scale: s, dim: 'flops' as const },
+  ]),
   ...Object.entries(TIME_UNITS).map(([u, s]) => [u, { scale: s, dim: 'time' as const }]),
 ]);
 

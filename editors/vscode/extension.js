@@ -9,10 +9,18 @@ function activate(context) {
   const command = config.get('command', 'flexc');
   const args = config.get('args', ['lsp', '--stdio']);
   const run = { command, args, transport: TransportKind.stdio };
-  client = new LanguageClient('flex', 'Flex language server', { run, debug: run }, {
-    documentSelector: [{ scheme: 'file', language: 'flex' }, { scheme: 'untitled', language: 'flex' }],
-    synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher('**/*.flex') },
-  });
+  client = new LanguageClient(
+    'flex',
+    'Flex language server',
+    { run, debug: run },
+    {
+      documentSelector: [
+        { scheme: 'file', language: 'flex' },
+        { scheme: 'untitled', language: 'flex' },
+      ],
+      synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher('**/*.flex') },
+    },
+  );
   context.subscriptions.push({ dispose: () => client?.stop() });
   return client.start();
 }

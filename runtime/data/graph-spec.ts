@@ -2,21 +2,39 @@
 export interface GraphSpec {
   name: string;
   nodes: number;
-  features?: { indptr: string; indices: string; dim: number; normalize: 'row' | 'none' } | { dense: string; dim: number; normalize: 'row' | 'none' };
+  features?:
+    | { indptr: string; indices: string; dim: number; normalize: 'row' | 'none' }
+    | { dense: string; dim: number; normalize: 'row' | 'none' };
   edges?: { file: string };
   labels?: { file: string };
   split?: { file: string };
 }
 
 /** Feed keys of the tensors a graph provides. */
-export const GRAPH_FEEDS = ['features', 'labels', 'adj.indptr', 'adj.indices', 'adj.values', 'adjT.indptr', 'adjT.indices', 'adjT.values', 'split.train', 'split.val', 'split.test'] as const;
+export const GRAPH_FEEDS = [
+  'features',
+  'labels',
+  'adj.indptr',
+  'adj.indices',
+  'adj.values',
+  'adjT.indptr',
+  'adjT.indices',
+  'adjT.values',
+  'split.train',
+  'split.val',
+  'split.test',
+] as const;
 export type GraphFeed = (typeof GRAPH_FEEDS)[number];
 
 /** The same spec with every file path passed through `f` (made relative for a build, absolute when loading one). */
 export function mapGraphPaths(g: GraphSpec, f: (p: string) => string): GraphSpec {
   const feat = g.features;
   const out: GraphSpec = { name: g.name, nodes: g.nodes };
-  if (feat) out.features = 'indptr' in feat ? { ...feat, indptr: f(feat.indptr), indices: f(feat.indices) } : { ...feat, dense: f(feat.dense) };
+  if (feat)
+    out.features =
+      'indptr' in feat
+        ? { ...feat, indptr: f(feat.indptr), indices: f(feat.indices) }
+        : { ...feat, dense: f(feat.dense) };
   if (g.edges) out.edges = { file: f(g.edges.file) };
   if (g.labels) out.labels = { file: f(g.labels.file) };
   if (g.split) out.split = { file: f(g.split.file) };

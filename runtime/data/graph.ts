@@ -73,8 +73,10 @@ export function loadGraph(spec: GraphSpec): GraphData {
   if (f && 'indptr' in f) {
     const indptr = readI32(f.indptr);
     const indices = readI32(f.indices);
-    if (indptr.length !== n + 1) throw new DataError(`${f.indptr} has ${indptr.length} row pointers; ${n} nodes need ${n + 1}`);
-    if (indptr[n] !== indices.length) throw new DataError(`${f.indptr} ends at ${indptr[n]}, but ${f.indices} holds ${indices.length} column ids`);
+    if (indptr.length !== n + 1)
+      throw new DataError(`${f.indptr} has ${indptr.length} row pointers; ${n} nodes need ${n + 1}`);
+    if (indptr[n] !== indices.length)
+      throw new DataError(`${f.indptr} ends at ${indptr[n]}, but ${f.indices} holds ${indices.length} column ids`);
     for (let r = 0; r < n; r++)
       for (let e = indptr[r]!; e < indptr[r + 1]!; e++) {
         const c = indices[e]!;
@@ -83,7 +85,10 @@ export function loadGraph(spec: GraphSpec): GraphData {
       }
   } else if (f) {
     const buf = readFileSync(f.dense);
-    if (buf.byteLength !== n * featureDim * 4) throw new DataError(`${f.dense} is ${buf.byteLength} bytes; f32[${n}, ${featureDim}] needs ${n * featureDim * 4}`);
+    if (buf.byteLength !== n * featureDim * 4)
+      throw new DataError(
+        `${f.dense} is ${buf.byteLength} bytes; f32[${n}, ${featureDim}] needs ${n * featureDim * 4}`,
+      );
     for (let i = 0; i < features.length; i++) features[i] = buf.readFloatLE(i * 4);
   }
   if (f?.normalize === 'row')
@@ -94,11 +99,13 @@ export function loadGraph(spec: GraphSpec): GraphData {
     }
 
   const edges = spec.edges ? readI32(spec.edges.file) : new Int32Array(0);
-  if (edges.length % 2) throw new DataError(`${spec.edges!.file} holds an odd number of int32 values; edges are (src, dst) pairs`);
+  if (edges.length % 2)
+    throw new DataError(`${spec.edges!.file} holds an odd number of int32 values; edges are (src, dst) pairs`);
   const rowsets: Set<number>[] = Array.from({ length: n }, (_, i) => new Set([i]));
   for (let e = 0; e < edges.length; e += 2) {
     const [s, d] = [edges[e]!, edges[e + 1]!];
-    if (s < 0 || s >= n || d < 0 || d >= n) throw new DataError(`${spec.edges!.file}: edge (${s}, ${d}) names a node outside 0..${n - 1}`);
+    if (s < 0 || s >= n || d < 0 || d >= n)
+      throw new DataError(`${spec.edges!.file}: edge (${s}, ${d}) names a node outside 0..${n - 1}`);
     rowsets[s]!.add(d);
   }
   const indptr = new Int32Array(n + 1);
@@ -107,10 +114,12 @@ export function loadGraph(spec: GraphSpec): GraphData {
   const values = new Float32Array(indptr[n]!);
   const deg = rowsets.map((s) => s.size);
   rowsets.forEach((s, r) => {
-    [...s].sort((a, b) => a - b).forEach((c, k) => {
-      indices[indptr[r]! + k] = c;
-      values[indptr[r]! + k] = 1 / Math.sqrt(deg[r]! * deg[c]!);
-    });
+    [...s]
+      .sort((a, b) => a - b)
+      .forEach((c, k) => {
+        indices[indptr[r]! + k] = c;
+        values[indptr[r]! + k] = 1 / Math.sqrt(deg[r]! * deg[c]!);
+      });
   });
 
   const labels = spec.labels ? readI32(spec.labels.file) : new Int32Array(n).fill(-1);
@@ -126,7 +135,8 @@ export function loadGraph(spec: GraphSpec): GraphData {
     for (const k of ['train', 'val', 'test'] as const) {
       const ids = meta.split?.[k];
       if (!Array.isArray(ids)) throw new DataError(`${spec.split.file} has no split.${k} list`);
-      if (ids.some((i) => !(Number.isInteger(i) && i >= 0 && i < n))) throw new DataError(`${spec.split.file}: split.${k} names a node outside 0..${n - 1}`);
+      if (ids.some((i) => !(Number.isInteger(i) && i >= 0 && i < n)))
+        throw new DataError(`${spec.split.file}: split.${k} names a node outside 0..${n - 1}`);
       split[k] = Int32Array.from(ids);
     }
   }

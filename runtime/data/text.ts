@@ -37,13 +37,23 @@ export function loadText(file: string): TextData {
  * One batch of windows for `tokens` (ids[s, s+T)) or `targets` (ids[s+1, s+T+1)); the window starts are a
  * function of (seed, step, part) alone, so both inputs of a step see the same windows.
  */
-export function textBatch(spec: TextSpec, part: 'train' | 'val', role: 'tokens' | 'targets', shape: number[], step: number, seed: number): Int32Array {
+export function textBatch(
+  spec: TextSpec,
+  part: 'train' | 'val',
+  role: 'tokens' | 'targets',
+  shape: number[],
+  step: number,
+  seed: number,
+): Int32Array {
   const { ids } = loadText(spec.file);
   const [b, t] = shape as [number, number];
   const cut = Math.floor(ids.length * spec.split);
   const [lo, hi] = part === 'train' ? [0, cut] : [cut, ids.length];
-  if (hi - lo < t + 2) throw new DataError(`the ${part} part of ${spec.file} has ${hi - lo} characters, fewer than a window of ${t + 1}`);
-  const next = rng((Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step, 0x85ebca6b) ^ (part === 'val' ? 0x5bd1e995 : 0)) >>> 0);
+  if (hi - lo < t + 2)
+    throw new DataError(`the ${part} part of ${spec.file} has ${hi - lo} characters, fewer than a window of ${t + 1}`);
+  const next = rng(
+    (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step, 0x85ebca6b) ^ (part === 'val' ? 0x5bd1e995 : 0)) >>> 0,
+  );
   const out = new Int32Array(b * t);
   const shift = role === 'targets' ? 1 : 0;
   for (let r = 0; r < b; r++) {

@@ -3,7 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** Where Debian's chromium ships SwiftShader, a CPU Vulkan driver that Dawn runs on. */
-const SWIFTSHADER_ICDS = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib/chromium-browser/vk_swiftshader_icd.json', '/opt/google/chrome/vk_swiftshader_icd.json'];
+const SWIFTSHADER_ICDS = [
+  '/usr/lib/chromium/vk_swiftshader_icd.json',
+  '/usr/lib/chromium-browser/vk_swiftshader_icd.json',
+  '/opt/google/chrome/vk_swiftshader_icd.json',
+];
 const ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
 
 export function findSwiftShader(): string | undefined {
@@ -53,7 +57,10 @@ export async function openGpu(): Promise<Gpu> {
   let gpu: GPU | undefined = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
   if (!gpu) {
     configureVulkanEnvironment();
-    const dawn = (await import('webgpu')) as unknown as { create(flags: string[]): GPU; globals: Record<string, unknown> };
+    const dawn = (await import('webgpu')) as unknown as {
+      create(flags: string[]): GPU;
+      globals: Record<string, unknown>;
+    };
     if (!globalsInstalled) {
       Object.assign(globalThis, dawn.globals);
       globalsInstalled = true;
@@ -63,10 +70,17 @@ export async function openGpu(): Promise<Gpu> {
   }
   const adapter = await gpu.requestAdapter();
   keepAlive.push(adapter);
-  if (!adapter) throw new NoGpuError('no WebGPU adapter: install a Vulkan driver, or SwiftShader (Debian: apt-get install chromium-common libvulkan1)');
+  if (!adapter)
+    throw new NoGpuError(
+      'no WebGPU adapter: install a Vulkan driver, or SwiftShader (Debian: apt-get install chromium-common libvulkan1)',
+    );
   const l = adapter.limits;
   const device = await adapter.requestDevice({
-    requiredLimits: { maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, maxBufferSize: l.maxBufferSize, maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage },
+    requiredLimits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    },
   });
   const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
   const name = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter';

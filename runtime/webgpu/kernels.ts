@@ -23,14 +23,24 @@ export async function compileKernels(device: GPUDevice, kernels: KernelSource[])
     const errors = info.messages.filter((m) => m.type === 'error');
     if (errors.length) {
       await device.popErrorScope();
-      throw new KernelCompileError(`internal: WGSL kernel ${k.name} does not compile: ${errors.map((e) => `${e.lineNum}:${e.linePos} ${e.message}`).join('; ')}`);
+      throw new KernelCompileError(
+        `internal: WGSL kernel ${k.name} does not compile: ${errors.map((e) => `${e.lineNum}:${e.linePos} ${e.message}`).join('; ')}`,
+      );
     }
     // Every binding is declared, whether or not the shader reads it, so one layout serves all launches.
     const layout = device.createBindGroupLayout({
       label: k.name,
-      entries: Array.from({ length: k.bindings }, (_, i) => ({ binding: i, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' as const } })),
+      entries: Array.from({ length: k.bindings }, (_, i) => ({
+        binding: i,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: 'storage' as const },
+      })),
     });
-    const pipeline = device.createComputePipeline({ label: k.name, layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: 'main' } });
+    const pipeline = device.createComputePipeline({
+      label: k.name,
+      layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: 'main' },
+    });
     const err = await device.popErrorScope();
     if (err) throw new KernelCompileError(`internal: WGSL kernel ${k.name} is rejected by the device: ${err.message}`);
     out.set(k.name, { name: k.name, pipeline, layout });

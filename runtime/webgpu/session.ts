@@ -13,8 +13,14 @@ let warnedClass = false;
 function warnDeviceClass(plan: Plan, gpu: Gpu): void {
   if (warnedClass || plan.deviceClass === gpu.deviceClass) return;
   warnedClass = true;
-  const why = gpu.deviceClass === 'cpu' ? 'a CPU driver, where they run several times slower' : 'a GPU, where they leave it mostly idle';
-  process.emitWarning(`plan \`${plan.name}\` has ${plan.deviceClass}-class kernels, but the device (${gpu.adapter}) is ${why}; rebuild with \`flexc build --device-class ${gpu.deviceClass}\``, { code: 'FLEXC_DEVICE_CLASS' });
+  const why =
+    gpu.deviceClass === 'cpu'
+      ? 'a CPU driver, where they run several times slower'
+      : 'a GPU, where they leave it mostly idle';
+  process.emitWarning(
+    `plan \`${plan.name}\` has ${plan.deviceClass}-class kernels, but the device (${gpu.adapter}) is ${why}; rebuild with \`flexc build --device-class ${gpu.deviceClass}\``,
+    { code: 'FLEXC_DEVICE_CLASS' },
+  );
 }
 
 /**
@@ -47,20 +53,42 @@ export class WebGpuSession {
   }
 
   /** Compiles the plan's kernels, allocates its arena within the device's limits and the budget, and initialises parameters. */
-  static async create(gpu: Gpu, plan: Plan, sources: (name: string) => string, opts: { budgetBytes?: number; graphs?: (name: string) => GraphSpec; text?: TextSpec | undefined } = {}): Promise<WebGpuSession> {
+  static async create(
+    gpu: Gpu,
+    plan: Plan,
+    sources: (name: string) => string,
+    opts: { budgetBytes?: number; graphs?: (name: string) => GraphSpec; text?: TextSpec | undefined } = {},
+  ): Promise<WebGpuSession> {
     const { device } = gpu;
     warnDeviceClass(plan, gpu);
     const size = Math.max(4, plan.arenas.gpu);
-    if (opts.budgetBytes !== undefined && size > opts.budgetBytes) throw new BudgetError(`the plan's GPU arena needs ${size} bytes, more than the ${opts.budgetBytes}-byte budget`);
-    if (size > device.limits.maxBufferSize) throw new BudgetError(`the plan's GPU arena needs ${size} bytes, more than this device's largest buffer (${device.limits.maxBufferSize} bytes)`);
+    if (opts.budgetBytes !== undefined && size > opts.budgetBytes)
+      throw new BudgetError(`the plan's GPU arena needs ${size} bytes, more than the ${opts.budgetBytes}-byte budget`);
+    if (size > device.limits.maxBufferSize)
+      throw new BudgetError(
+        `the plan's GPU arena needs ${size} bytes, more than this device's largest buffer (${device.limits.maxBufferSize} bytes)`,
+      );
     for (const b of plan.buffers)
-      if (b.bytes > device.limits.maxStorageBufferBindingSize) throw new BudgetError(`tensor ${b.name} needs ${b.bytes} bytes, more than this device binds at once (${device.limits.maxStorageBufferBindingSize})`);
+      if (b.bytes > device.limits.maxStorageBufferBindingSize)
+        throw new BudgetError(
+          `tensor ${b.name} needs ${b.bytes} bytes, more than this device binds at once (${device.limits.maxStorageBufferBindingSize})`,
+        );
     const kernels = await compileKernels(
       device,
       plan.kernels.map((k) => ({ name: k.name, code: sources(k.name), bindings: k.bindings })),
     );
-    const arena = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: `${plan.name} arena` });
-    const graphs = opts.graphs ?? ((g: string) => plan.graphs[g] ?? (() => { throw new PlanError(`plan has no graph ${g}`); })());
+    const arena = device.createBuffer({
+      size,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      label: `${plan.name} arena`,
+    });
+    const graphs =
+      opts.graphs ??
+      ((g: string) =>
+        plan.graphs[g] ??
+        (() => {
+          throw new PlanError(`plan has no graph ${g}`);
+        })());
     const s = new WebGpuSession(gpu, plan, kernels, arena, { graphs, text: opts.text ?? plan.text });
     for (const p of plan.params) {
       const b = plan.buffers[p.buffer]!;
@@ -74,7 +102,12 @@ export class WebGpuSession {
     const n = b.shape.reduce((a, d) => a * d, 1);
     if (data.length !== n) throw new PlanError(`buffer ${b.name} holds ${n} values, got ${data.length}`);
     if (!n) return;
-    const host = b.dtype === 'i32' ? Int32Array.from(data) : data instanceof Float32Array ? new Float32Array(data) : Float32Array.from(data);
+    const host =
+      b.dtype === 'i32'
+        ? Int32Array.from(data)
+        : data instanceof Float32Array
+          ? new Float32Array(data)
+          : Float32Array.from(data);
     this.gpu.device.queue.writeBuffer(this.arena, b.offset, host);
   }
 
@@ -88,7 +121,10 @@ export class WebGpuSession {
   async read(ids: number[]): Promise<Map<number, Float32Array | Int32Array>> {
     const { device } = this.gpu;
     const total = ids.reduce((a, id) => a + Math.max(4, this.plan.buffers[id]!.bytes), 0);
-    const staging = device.createBuffer({ size: Math.max(4, total), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const staging = device.createBuffer({
+      size: Math.max(4, total),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
     const enc = device.createCommandEncoder();
     let at = 0;
     const where: [number, number][] = [];
@@ -116,7 +152,10 @@ export class WebGpuSession {
    * Runs one step of the plan; returns the named outputs read back (all of them by default).
    * `given` supplies inputs by name; the others come from their feeds (step counter, graph, synthetic batch).
    */
-  async run(outputs?: string[], given?: Map<string, Float32Array | Int32Array>): Promise<Map<string, Float32Array | Int32Array>> {
+  async run(
+    outputs?: string[],
+    given?: Map<string, Float32Array | Int32Array>,
+  ): Promise<Map<string, Float32Array | Int32Array>> {
     this.step++;
     const { device } = this.gpu;
     for (const inp of this.plan.inputs) {

@@ -51,8 +51,15 @@ describe('flexc build', () => {
   });
 
   it('the generated drivers type-check with tsc --noEmit', () => {
-    writeFileSync(join(OUT, 'tsconfig.json'), JSON.stringify({ extends: '../../tsconfig.json', include: builds.map(([, p]) => `${p}/driver.ts`) }));
-    const r = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', join(OUT, 'tsconfig.json')], { encoding: 'utf8' });
+    writeFileSync(
+      join(OUT, 'tsconfig.json'),
+      JSON.stringify({ extends: '../../tsconfig.json', include: builds.map(([, p]) => `${p}/driver.ts`) }),
+    );
+    const r = spawnSync(
+      process.execPath,
+      ['node_modules/typescript/bin/tsc', '--noEmit', '-p', join(OUT, 'tsconfig.json')],
+      { encoding: 'utf8' },
+    );
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
@@ -69,7 +76,15 @@ describe('flexc build', () => {
   });
 
   it('the driver trains: its first step gives the CPU reference loss and gradients', async () => {
-    const mod = (await import(/* @vite-ignore */ pathToFileURL(resolve(OUT, 'small/driver.ts')).href)) as { createMlpSmall(gpu: unknown): Promise<{ trainStep(i: Record<string, unknown>): Promise<Record<string, number | Float32Array>>; saveParameters(): Promise<Record<string, Float32Array>>; destroy(): void }> };
+    const mod = (await import(/* @vite-ignore */ pathToFileURL(resolve(OUT, 'small/driver.ts')).href)) as {
+      createMlpSmall(
+        gpu: unknown,
+      ): Promise<{
+        trainStep(i: Record<string, unknown>): Promise<Record<string, number | Float32Array>>;
+        saveParameters(): Promise<Record<string, Float32Array>>;
+        destroy(): void;
+      }>;
+    };
     const warnings: Error[] = [];
     const onWarning = (w: Error) => warnings.push(w);
     process.on('warning', onWarning);
@@ -87,15 +102,23 @@ describe('flexc build', () => {
     const want = cpu.run();
     const got = await net.trainStep({ x: feeds.get('x')!.data, y: feeds.get('y')!.data });
     expect(Math.abs((got['loss'] as number) - want.get('loss')!.data[0]!)).toBeLessThan(1e-6);
-    expect(Array.from(got['grad:linear.w'] as Float32Array)).toEqual(Array.from(want.get('grad:linear.w')!.data).map((x) => expect.closeTo(x, 6)));
+    expect(Array.from(got['grad:linear.w'] as Float32Array)).toEqual(
+      Array.from(want.get('grad:linear.w')!.data).map((x) => expect.closeTo(x, 6)),
+    );
     const params = await net.saveParameters();
     expect(Object.keys(params).sort()).toEqual(['linear.b', 'linear.w', 'linear_1.b', 'linear_1.w']);
     net.destroy();
   });
 
-  it('a train build carries its evaluation plan: the driver\'s forward runs it on the trained parameters', async () => {
-    type Net = { trainStep(i: Record<string, unknown>): Promise<Record<string, unknown>>; forward(i: Record<string, unknown>): Promise<Record<string, number | Float32Array>>; destroy(): void };
-    const mod = (await import(/* @vite-ignore */ pathToFileURL(resolve(OUT, 'small/driver.ts')).href)) as { createMlpSmall(gpu: unknown): Promise<Net> };
+  it("a train build carries its evaluation plan: the driver's forward runs it on the trained parameters", async () => {
+    type Net = {
+      trainStep(i: Record<string, unknown>): Promise<Record<string, unknown>>;
+      forward(i: Record<string, unknown>): Promise<Record<string, number | Float32Array>>;
+      destroy(): void;
+    };
+    const mod = (await import(/* @vite-ignore */ pathToFileURL(resolve(OUT, 'small/driver.ts')).href)) as {
+      createMlpSmall(gpu: unknown): Promise<Net>;
+    };
     const net = await mod.createMlpSmall(await sharedGpu());
     const r = compile('examples/mlp.flex', 'small');
     const cpu = new CpuSession(r.module!, { seed: 0, graphs: graphResolver(r.program) });
@@ -117,7 +140,7 @@ describe('flexc build', () => {
     net.destroy();
   });
 
-  it('refuses to overwrite another file\'s build of a plan with the same name, and rebuilds its own', () => {
+  it("refuses to overwrite another file's build of a plan with the same name, and rebuilds its own", () => {
     const dir = join(OUT, 'clash');
     mkdirSync('.tmp/clash', { recursive: true });
     const files = ['a', 'b'].map((n) => `.tmp/clash/${n}.flex`);
@@ -133,7 +156,16 @@ describe('flexc build', () => {
     expect(flexc('build', files[0]!, '--plan', 'small', '-o', dir).status).toBe(0);
     mkdirSync(join(dir, 'mine'), { recursive: true });
     writeFileSync(join(dir, 'mine', 'notes.txt'), 'not a build');
-    const foreign = flexc('build', '.tmp/clash/a.flex', '--plan', 'small', '-o', join(dir, '..', 'clash'), '--emit', 'ts');
+    const foreign = flexc(
+      'build',
+      '.tmp/clash/a.flex',
+      '--plan',
+      'small',
+      '-o',
+      join(dir, '..', 'clash'),
+      '--emit',
+      'ts',
+    );
     expect(foreign.status).toBe(0);
     writeFileSync('.tmp/clash/mine.flex', readFileSync('examples/mlp.flex', 'utf8').replace('plan small', 'plan mine'));
     const f2 = flexc('build', '.tmp/clash/mine.flex', '--plan', 'mine', '-o', dir);
@@ -149,9 +181,17 @@ describe('flexc build', () => {
     const r = flexc('build', '.tmp/emit/2-layer-mlp.flex', '--plan', 'small', '-o', join(OUT, 'emit'), '--emit', 'js');
     expect(r.status, r.stderr).toBe(0);
     const dir = join(OUT, 'emit', 'small');
-    expect(readdirSync(dir).filter((f) => !f.endsWith('.json') || f === 'package.json').sort()).toEqual(['driver.d.ts', 'driver.js', 'kernels', 'package.json', 'report.txt']);
-    expect(readFileSync(join(dir, 'driver.js'), 'utf8')).toContain('exports.createFlex2LayerMlpSmall = createFlex2LayerMlpSmall;');
-    expect(readFileSync(join(dir, 'driver.d.ts'), 'utf8')).toContain('export declare function createFlex2LayerMlpSmall(gpu: Gpu): Promise<Flex2LayerMlpSmall>;');
+    expect(
+      readdirSync(dir)
+        .filter((f) => !f.endsWith('.json') || f === 'package.json')
+        .sort(),
+    ).toEqual(['driver.d.ts', 'driver.js', 'kernels', 'package.json', 'report.txt']);
+    expect(readFileSync(join(dir, 'driver.js'), 'utf8')).toContain(
+      'exports.createFlex2LayerMlpSmall = createFlex2LayerMlpSmall;',
+    );
+    expect(readFileSync(join(dir, 'driver.d.ts'), 'utf8')).toContain(
+      'export declare function createFlex2LayerMlpSmall(gpu: Gpu): Promise<Flex2LayerMlpSmall>;',
+    );
     const ts = flexc('build', '.tmp/emit/2-layer-mlp.flex', '--plan', 'small', '-o', join(OUT, 'emit-ts'));
     expect(ts.status, ts.stderr).toBe(0);
     expect(flexc('build', '.tmp/emit/2-layer-mlp.flex', '--plan', 'small', '-o', OUT, '--emit', 'wasm').status).toBe(2);
@@ -172,12 +212,16 @@ describe('flexc build', () => {
   });
 
   it('report.txt gives the arena without and with checkpointing and the recompute overhead', () => {
-    const src = readFileSync('test/malformed/plan-budget-policy.flex', 'utf8').replace('checkpoint: none', 'checkpoint: auto').replace(/\/\/ expect:.*\n?/, '');
+    const src = readFileSync('test/malformed/plan-budget-policy.flex', 'utf8')
+      .replace('checkpoint: none', 'checkpoint: auto')
+      .replace(/\/\/ expect:.*\n?/, '');
     writeFileSync('.tmp/ckpt.flex', src);
     const r = flexc('build', '.tmp/ckpt.flex', '-o', OUT);
     expect(r.status, r.stderr).toBe(0);
     const report = readFileSync(join(OUT, 'p', 'report.txt'), 'utf8');
-    expect(report).toMatch(/checkpoint: +auto \((chain|resident-sets|greedy) solver\) over \d+ stages: arena 4\.783 MiB without, [\d.]+ MiB with; recompute \d+ FLOPs \([\d.]+% of the step\)/);
+    expect(report).toMatch(
+      /checkpoint: +auto \((chain|resident-sets|greedy) solver\) over \d+ stages: arena 4\.783 MiB without, [\d.]+ MiB with; recompute \d+ FLOPs \([\d.]+% of the step\)/,
+    );
     const p = parsePlan(JSON.parse(readFileSync(join(OUT, 'p', 'plan.json'), 'utf8')));
     expect(p.arenas.gpu).toBeLessThanOrEqual(4.5 * 2 ** 20);
     rmSync('.tmp/ckpt.flex');
@@ -187,15 +231,30 @@ describe('flexc build', () => {
     const r = flexc('build', 'examples/gpt.flex', '--plan', 'gpt2_small', '-o', OUT);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('error[FLX7003]');
-    expect(r.stderr).toContain('tensor wte (f32[50257, 768]) needs 154389504 bytes, more than the device binds at once (maxStorageBufferBindingSize 134217728)');
+    expect(r.stderr).toContain(
+      'tensor wte (f32[50257, 768]) needs 154389504 bytes, more than the device binds at once (maxStorageBufferBindingSize 134217728)',
+    );
     expect(r.stderr).toMatch(/--> examples\/gpt.flex:\d+:\d+/);
-    const ok = flexc('build', 'examples/gpt.flex', '--plan', 'gpt2_small', '-o', OUT, '--max-buffer-size', '64GiB', '--max-binding-size', '4GiB');
+    const ok = flexc(
+      'build',
+      'examples/gpt.flex',
+      '--plan',
+      'gpt2_small',
+      '-o',
+      OUT,
+      '--max-buffer-size',
+      '64GiB',
+      '--max-binding-size',
+      '4GiB',
+    );
     expect(ok.status, ok.stderr).toBe(0);
     const p = parsePlan(JSON.parse(readFileSync(join(OUT, 'gpt2_small', 'plan.json'), 'utf8')));
     expect(p.limits).toEqual({ maxBufferSize: 64 * 2 ** 30, maxStorageBufferBindingSize: 4 * 2 ** 30 });
     expect(p.arenas.gpu).toBeLessThanOrEqual(64 * 2 ** 30);
     const small = flexc('build', 'examples/mlp.flex', '--plan', 'small', '-o', OUT, '--max-buffer-size', '1KiB');
     expect(small.status).toBe(1);
-    expect(small.stderr).toMatch(/the plan's GPU arena needs \d+ bytes, more than the device's largest buffer \(maxBufferSize 1024\)/);
+    expect(small.stderr).toMatch(
+      /the plan's GPU arena needs \d+ bytes, more than the device's largest buffer \(maxBufferSize 1024\)/,
+    );
   });
 });

@@ -10,7 +10,11 @@ import { checkFile } from '../../compiler/sema/check.ts';
 const DIR = '.tmp/check-phases';
 mkdirSync(DIR, { recursive: true });
 afterAll(() => rmSync(DIR, { recursive: true, force: true }));
-const flexc = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, ['bin/flexc.mjs', ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
+const flexc = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, ['bin/flexc.mjs', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', ...env },
+  });
 
 describe('checking runs in phases', () => {
   // beside the examples, so that its data paths resolve

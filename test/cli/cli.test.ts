@@ -2,7 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
 function flexc(...args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/flexc.mjs', ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  const r = spawnSync(process.execPath, ['bin/flexc.mjs', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -26,7 +29,10 @@ describe('flexc check', () => {
     expect(r.code).toBe(1);
     const j = JSON.parse(r.out) as { diagnostics: Record<string, unknown>[] };
     expect(j.diagnostics.length).toBe(2);
-    for (const d of j.diagnostics) expect(Object.keys(d).sort()).toEqual(['code', 'column', 'endColumn', 'endLine', 'file', 'hint', 'line', 'message', 'severity', 'trace'].sort());
+    for (const d of j.diagnostics)
+      expect(Object.keys(d).sort()).toEqual(
+        ['code', 'column', 'endColumn', 'endLine', 'file', 'hint', 'line', 'message', 'severity', 'trace'].sort(),
+      );
   });
   it('exits 2 on usage errors and missing files, without a stack trace', () => {
     expect(flexc('check').code).toBe(2);
@@ -58,7 +64,11 @@ describe('flexc ir', () => {
 
 describe('flexc run --backend webgpu', () => {
   it('without any Vulkan driver, says so with a code and exits 1', () => {
-    const r = spawnSync(process.execPath, ['bin/flexc.mjs', 'run', 'examples/mlp.flex', '--plan', 'small', '--backend', 'webgpu'], { encoding: 'utf8', env: { ...process.env, VK_ICD_FILENAMES: '/nonexistent.json' } });
+    const r = spawnSync(
+      process.execPath,
+      ['bin/flexc.mjs', 'run', 'examples/mlp.flex', '--plan', 'small', '--backend', 'webgpu'],
+      { encoding: 'utf8', env: { ...process.env, VK_ICD_FILENAMES: '/nonexistent.json' } },
+    );
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('error[FLX7002]: no WebGPU adapter');
   });

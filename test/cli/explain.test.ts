@@ -5,15 +5,24 @@ import { describe, expect, it } from 'vitest';
 import { CODES } from '../../grammar/codes.ts';
 
 const flexc = (...args: string[]) => spawnSync(process.execPath, ['bin/flexc.mjs', ...args], { encoding: 'utf8' });
-const walk = (d: string): string[] => readdirSync(d).flatMap((f) => (statSync(join(d, f)).isDirectory() ? walk(join(d, f)) : f.endsWith('.ts') ? [join(d, f)] : []));
+const walk = (d: string): string[] =>
+  readdirSync(d).flatMap((f) =>
+    statSync(join(d, f)).isDirectory() ? walk(join(d, f)) : f.endsWith('.ts') ? [join(d, f)] : [],
+  );
 
 describe('the table of diagnostics', () => {
   it('every code raised anywhere in the sources has an entry, and every entry is raised somewhere', () => {
     const raised = new Set<string>();
-    for (const f of [...walk('compiler'), ...walk('grammar'), ...walk('runtime')].filter((f) => !f.endsWith('codes.ts'))) for (const m of readFileSync(f, 'utf8').matchAll(/FLX\d{4}/g)) raised.add(m[0]);
+    for (const f of [...walk('compiler'), ...walk('grammar'), ...walk('runtime')].filter(
+      (f) => !f.endsWith('codes.ts'),
+    ))
+      for (const m of readFileSync(f, 'utf8').matchAll(/FLX\d{4}/g)) raised.add(m[0]);
     const missing = [...raised].filter((c) => !(c in CODES));
     expect(missing, 'codes raised without an entry in grammar/codes.ts').toEqual([]);
-    expect(Object.keys(CODES).filter((c) => !raised.has(c)), 'entries no code raises').toEqual([]);
+    expect(
+      Object.keys(CODES).filter((c) => !raised.has(c)),
+      'entries no code raises',
+    ).toEqual([]);
     for (const [c, d] of Object.entries(CODES)) {
       expect(d.summary.length, c).toBeGreaterThan(5);
       expect(d.explanation.length, c).toBeGreaterThan(d.summary.length);

@@ -15,7 +15,8 @@ function variant(): string {
   mkdirSync(DIR, { recursive: true });
   const src = readFileSync('examples/gpt.flex', 'utf8').replace(/^(\/\/[^\n]*\n)*plan [\s\S]*$/m, '');
   const plans = ['sqrt', 'auto'].map(
-    (c) => `plan tiny_${c} {\n  model: Gpt(vocab: 65, ctx: 64, d: 64, heads: 4, depth: 2)\n  bind: { B: 8, T: 64 }\n  task: train { optimizer: adam(lr: 1e-3) }\n  checkpoint: ${c}\n${c === 'auto' ? '  memory: { gpu: 6 MiB }\n' : ''}}\n`,
+    (c) =>
+      `plan tiny_${c} {\n  model: Gpt(vocab: 65, ctx: 64, d: 64, heads: 4, depth: 2)\n  bind: { B: 8, T: 64 }\n  task: train { optimizer: adam(lr: 1e-3) }\n  checkpoint: ${c}\n${c === 'auto' ? '  memory: { gpu: 6 MiB }\n' : ''}}\n`,
   );
   const file = `${DIR}/gpt-ck.flex`;
   writeFileSync(file, `${src}\n${plans.join('\n')}`);
@@ -43,7 +44,9 @@ describe('flexc plan', () => {
     expect(auto.memory.gpu.arena_bytes).toBeLessThanOrEqual(6 * 2 ** 20);
     const human = flexc('plan', file, '--plan', 'tiny_sqrt');
     expect(human.status).toBe(0);
-    expect(human.stdout).toMatch(/^plan tiny_sqrt \(train, fp32, checkpoint sqrt\)\n {2}parameters {2}108,352\n {2}GPU memory {2}peak .* per GPU \(no budget\): parameters .*\n {2,}arena .* with checkpointing, .* without\n {2}compute .* recompute [\d.]+ \w*FLOP \(\d+\.\d%\)\n/);
+    expect(human.stdout).toMatch(
+      /^plan tiny_sqrt \(train, fp32, checkpoint sqrt\)\n {2}parameters {2}108,352\n {2}GPU memory {2}peak .* per GPU \(no budget\): parameters .*\n {2,}arena .* with checkpointing, .* without\n {2}compute .* recompute [\d.]+ \w*FLOP \(\d+\.\d%\)\n/,
+    );
   }, 120_000);
 
   it('without checkpointing the peak is the arena of the step, and the example plans all report', () => {
@@ -76,7 +79,9 @@ describe('flexc plan', () => {
     expect(new Set(out.plans.map((p) => p.file))).toEqual(new Set(out.files));
     const text = readFileSync(svg, 'utf8');
     expect(text.match(/<svg x="0" y="\d+"/g)).toHaveLength(out.plans.length);
-    expect(r.stderr).toContain(`wrote ${svg}: GPU memory over the step of ${out.plans.length} plans: examples/mlp.flex:train, examples/mlp.flex:small`);
+    expect(r.stderr).toContain(
+      `wrote ${svg}: GPU memory over the step of ${out.plans.length} plans: examples/mlp.flex:train, examples/mlp.flex:small`,
+    );
     expect(readdirSync(DIR).filter((f) => f.startsWith('mem'))).toEqual(['mem.svg']);
     const human = flexc('plan', 'examples/mlp.flex', 'examples/resmlp.flex');
     expect(human.stdout).toContain('examples/resmlp.flex: plan ');

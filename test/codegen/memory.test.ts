@@ -12,30 +12,34 @@ const CASES = [
 ] as const;
 
 describe('the memory planner', () => {
-  it.each(CASES)('%s --plan %s: aligned offsets, no two buffers overlap while live, arena within a hundredth of the live peak', (file, plan) => {
-    const r = compile(file, plan);
-    expect(r.diagnostics).toEqual([]);
-    const mem = planMemory(deadCodeEliminate(r.module!));
-    const live = new Map<Value, [number, number]>();
-    let bytes = 0;
-    let peak = 0;
-    for (const e of mem.events) {
-      if (e.kind === 'alloc') {
-        expect(e.offset % ALIGNMENT).toBe(0);
-        const span: [number, number] = [e.offset, e.offset + allocatedBytes(tensorBytes(e.value))];
-        expect(span[1]).toBeLessThanOrEqual(mem.arenaBytes);
-        for (const [v, [lo, hi]] of live) expect(span[1] <= lo || span[0] >= hi, `${e.value.name} overlaps ${v.name}`).toBe(true);
-        live.set(e.value, span);
-        bytes += span[1] - span[0];
-        peak = Math.max(peak, bytes);
-      } else if (e.kind === 'free') {
-        const [lo, hi] = live.get(e.value)!;
-        bytes -= hi - lo;
-        live.delete(e.value);
+  it.each(CASES)(
+    '%s --plan %s: aligned offsets, no two buffers overlap while live, arena within a hundredth of the live peak',
+    (file, plan) => {
+      const r = compile(file, plan);
+      expect(r.diagnostics).toEqual([]);
+      const mem = planMemory(deadCodeEliminate(r.module!));
+      const live = new Map<Value, [number, number]>();
+      let bytes = 0;
+      let peak = 0;
+      for (const e of mem.events) {
+        if (e.kind === 'alloc') {
+          expect(e.offset % ALIGNMENT).toBe(0);
+          const span: [number, number] = [e.offset, e.offset + allocatedBytes(tensorBytes(e.value))];
+          expect(span[1]).toBeLessThanOrEqual(mem.arenaBytes);
+          for (const [v, [lo, hi]] of live)
+            expect(span[1] <= lo || span[0] >= hi, `${e.value.name} overlaps ${v.name}`).toBe(true);
+          live.set(e.value, span);
+          bytes += span[1] - span[0];
+          peak = Math.max(peak, bytes);
+        } else if (e.kind === 'free') {
+          const [lo, hi] = live.get(e.value)!;
+          bytes -= hi - lo;
+          live.delete(e.value);
+        }
       }
-    }
-    expect(mem.peakBytes).toBe(peak);
-    expect(mem.arenaBytes).toBeGreaterThanOrEqual(peak);
-    expect(mem.arenaBytes).toBeLessThanOrEqual(peak * 1.01);
-  });
+      expect(mem.peakBytes).toBe(peak);
+      expect(mem.arenaBytes).toBeGreaterThanOrEqual(peak);
+      expect(mem.arenaBytes).toBeLessThanOrEqual(peak * 1.01);
+    },
+  );
 });

@@ -16,19 +16,38 @@ const LEAVES = new Set(['input', 'param', 'state']);
 const tested = new Set<string>();
 
 /** Runs every non-leaf value of `m` through its WGSL kernels (each device class's) on the CPU reference's operands and compares. */
-async function compareModule(m: Module, feeds: Map<string, NDArray>, params: Map<string, NDArray>, step: number, label: string, classes: readonly DeviceClass[] = DEVICE_CLASSES) {
-  const f32 = (t: Map<string, NDArray>) => new Map([...t].map(([k, a]) => [k, a.data instanceof Float64Array ? { data: Float32Array.from(a.data), shape: a.shape } : a]));
+async function compareModule(
+  m: Module,
+  feeds: Map<string, NDArray>,
+  params: Map<string, NDArray>,
+  step: number,
+  label: string,
+  classes: readonly DeviceClass[] = DEVICE_CLASSES,
+) {
+  const f32 = (t: Map<string, NDArray>) =>
+    new Map(
+      [...t].map(([k, a]) => [
+        k,
+        a.data instanceof Float64Array ? { data: Float32Array.from(a.data), shape: a.shape } : a,
+      ]),
+    );
   const values = runModule(m, f32(feeds), f32(params), { precision: 'f32', step, keepValues: true }).values!;
   for (const v of m.values) {
     if (LEAVES.has(v.op)) continue;
     const want = values.get(v)!;
     for (const cls of classes) {
-      const got = await runOnGpu(v, v.inputs.map((x) => values.get(x)!), cls);
+      const got = await runOnGpu(
+        v,
+        v.inputs.map((x) => values.get(x)!),
+        cls,
+      );
       tested.add(`${v.op}/${cls}`);
       const err = relErr(got, want.data);
       // WGSL allows sin and cos an absolute error of 2^-11 on [-π, π] (WGSL spec, "Floating Point Accuracy")
       const tolerance = v.op === 'rope' ? 2 ** -11 : 2e-5;
-      expect(err, `${label}: ${v.op} "${v.name ?? ''}" (${cls} kernel ${wgslKernel(v, cls).name})`).toBeLessThan(tolerance);
+      expect(err, `${label}: ${v.op} "${v.name ?? ''}" (${cls} kernel ${wgslKernel(v, cls).name})`).toBeLessThan(
+        tolerance,
+      );
     }
   }
 }
@@ -48,7 +67,11 @@ describe('WGSL kernels on WebGPU (Dawn; SwiftShader when there is no GPU)', () =
     });
   }
 
-  for (const [file, plan] of [['examples/mlp.flex', 'small'], ['examples/gpt.flex', 'tiny'], ['examples/gcn-cora.flex', 'train']] as const) {
+  for (const [file, plan] of [
+    ['examples/mlp.flex', 'small'],
+    ['examples/gpt.flex', 'tiny'],
+    ['examples/gcn-cora.flex', 'train'],
+  ] as const) {
     it(`${file} --plan ${plan}: every kernel of a training step (with the optimizer) matches the CPU reference`, async () => {
       const r = compile(file, plan);
       const s = new CpuSession(r.module!, { seed: 0, graphs: graphResolver(r.program) });
@@ -56,7 +79,7 @@ describe('WGSL kernels on WebGPU (Dawn; SwiftShader when there is no GPU)', () =
     }, 600_000);
   }
 
-  it('examples/gpt.flex --plan tiny_serve: every kernel of the prompt\'s pass and of a decode step (KV cache) matches the CPU reference', async () => {
+  it("examples/gpt.flex --plan tiny_serve: every kernel of the prompt's pass and of a decode step (KV cache) matches the CPU reference", async () => {
     const r = compile('examples/gpt.flex', 'tiny_serve');
     for (const m of [r.module!, r.decode!.at(-1)!.module]) {
       const s = new CpuSession(m, { seed: 0, graphs: graphResolver(r.program) });
@@ -65,6 +88,8 @@ describe('WGSL kernels on WebGPU (Dawn; SwiftShader when there is no GPU)', () =
   }, 600_000);
 
   it('the tests above ran a kernel of every op for every device class', () => {
-    for (const op of OPS.keys()) for (const cls of DEVICE_CLASSES) expect(tested.has(`${op}/${cls}`), `no kernel test ran ${op} (${cls})`).toBe(true);
+    for (const op of OPS.keys())
+      for (const cls of DEVICE_CLASSES)
+        expect(tested.has(`${op}/${cls}`), `no kernel test ran ${op} (${cls})`).toBe(true);
   });
 });

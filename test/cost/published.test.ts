@@ -14,16 +14,26 @@ const gptModel = () => readFileSync('examples/gpt.flex', 'utf8').replace(/^(\/\/
 function compileGpt(plan: string) {
   const path = resolve('examples/_published.flex');
   const src = `${gptModel()}\n${plan}\n`;
-  return compile(path, undefined, { read: (p) => (p === path ? src : existsSync(p) ? readFileSync(p, 'utf8') : undefined) });
+  return compile(path, undefined, {
+    read: (p) => (p === path ? src : existsSync(p) ? readFileSync(p, 'utf8') : undefined),
+  });
 }
 
 describe('published figures', () => {
   it('parameter counts of the Llama 2 and GPT-3 examples match the published sizes to 1%', () => {
     // Llama 2 model cards (Hugging Face transformers counts) and Brown et al. 2020, Table 2.1
-    const published: Record<string, number> = { 'llama2-7b': 6_738_415_616, 'llama2-13b': 13_015_864_320, 'llama2-70b': 68_976_648_192, 'gpt3-175b': 175.0e9 };
+    const published: Record<string, number> = {
+      'llama2-7b': 6_738_415_616,
+      'llama2-13b': 13_015_864_320,
+      'llama2-70b': 68_976_648_192,
+      'gpt3-175b': 175.0e9,
+    };
     for (const [file, want] of Object.entries(published)) {
       const r = checkProgram(`examples/${file}.flex`);
-      expect(r.diagnostics.filter((d) => d.severity === 'error'), file).toEqual([]);
+      expect(
+        r.diagnostics.filter((d) => d.severity === 'error'),
+        file,
+      ).toEqual([]);
       const forward = [...r.lowered.values()][0]!.forward;
       const count = forward.values.filter((v) => v.op === 'param').reduce((a, v) => a + elems(v.type.shape), 0);
       expect(Math.abs(count / want - 1), `${file}: ${count}`).toBeLessThan(0.01);
@@ -35,20 +45,26 @@ describe('published figures', () => {
     // a GPT with 7.50 B parameters (d 4096, 36 layers, vocabulary 60000), bf16 with fp32 master weights and Adam
     const paper = [120, 31.4, 16.6, 1.9]; // GB (10^9 bytes), Figure 1, rounded to 0.1 GB
     for (const zero of [0, 1, 2, 3]) {
-      const r = compileGpt(`plan z { model: Gpt(vocab: 60000, ctx: 1024, d: 4096, heads: 32, depth: 36)\n bind: { B: 1, T: 16 }\n task: train { optimizer: adam(lr: 1e-4) }\n precision: fp16\n parallel: { data: 64, zero: ${zero} } }`);
+      const r = compileGpt(
+        `plan z { model: Gpt(vocab: 60000, ctx: 1024, d: 4096, heads: 32, depth: 36)\n bind: { B: 1, T: 16 }\n task: train { optimizer: adam(lr: 1e-4) }\n precision: fp16\n parallel: { data: 64, zero: ${zero} } }`,
+      );
       expect(r.diagnostics).toEqual([]);
       const psi = r.module!.values.filter((v) => v.op === 'param').reduce((a, v) => a + elems(v.type.shape), 0);
       expect(Math.abs(psi / 7.5e9 - 1)).toBeLessThan(0.005);
       const states = summarize(r.module!, r.lowered!).summary.memory.gpu.model_states_bytes;
       const formula = [16 * psi, (4 + 12 / 64) * psi, (2 + 14 / 64) * psi, (16 / 64) * psi][zero]!;
       expect(states / formula).toBeCloseTo(1, 6); // 2Ψ fp16 parameters + 2Ψ gradients + 12Ψ fp32 master, m, v, sharded by stage
-      expect(Math.abs((states * 7.5e9) / psi / 1e9 - paper[zero]!), `stage ${zero}`).toBeLessThan(0.05 + paper[zero]! * 0.01);
+      expect(Math.abs((states * 7.5e9) / psi / 1e9 - paper[zero]!), `stage ${zero}`).toBeLessThan(
+        0.05 + paper[zero]! * 0.01,
+      );
     }
   }, 120_000);
 
   it('training FLOPs per token are 6N plus the attention term (Kaplan et al. 2020; both attention products, Narayanan et al. 2021) within 2%', () => {
     const [d, L, T, V] = [1024, 8, 1024, 50257];
-    const r = compileGpt(`plan f { model: Gpt(vocab: ${V}, ctx: ${T}, d: ${d}, heads: 16, depth: ${L})\n bind: { B: 1, T: ${T} }\n task: train { optimizer: sgd(lr: 0.1) } }`);
+    const r = compileGpt(
+      `plan f { model: Gpt(vocab: ${V}, ctx: ${T}, d: ${d}, heads: 16, depth: ${L})\n bind: { B: 1, T: ${T} }\n task: train { optimizer: sgd(lr: 0.1) } }`,
+    );
     expect(r.diagnostics).toEqual([]);
     const perToken = flopsOf(r.module!.values) / T;
     const N = 12 * L * d * d + d * V; // weights in matrix products: the blocks and the (tied) output head
@@ -57,7 +73,9 @@ describe('published figures', () => {
   }, 120_000);
 
   it('the KV cache of OPT-13B (40 layers, hidden 5120, fp16) is 800 KiB per token (Sheng et al. 2023, FlexGen)', () => {
-    const r = compileGpt(`plan s { model: Gpt(vocab: 50272, ctx: 2048, d: 5120, heads: 40, depth: 40)\n bind: { B: 4 }\n task: infer { prefill: 512, decode: 32 }\n precision: fp16 }`);
+    const r = compileGpt(
+      `plan s { model: Gpt(vocab: 50272, ctx: 2048, d: 5120, heads: 40, depth: 40)\n bind: { B: 4 }\n task: infer { prefill: 512, decode: 32 }\n precision: fp16 }`,
+    );
     expect(r.diagnostics).toEqual([]);
     const { summary } = summarize(r.module!, r.lowered!, r.decode);
     expect(summary.memory.gpu.kv_cache / (4 * (512 + 32))).toBe(800 * 1024);
@@ -109,10 +127,14 @@ model G(d: 64, heads: 4, depth: 1) {
     /** Forward values held for the backward pass (the activations live when it starts), and the dropout elements of the forward. */
     const stored = (depth: number, checkpoint: string) => {
       const src = `${model}plan p { model: G(depth: ${depth})\n bind: { B: ${b}, T: ${s} }\n task: train { optimizer: sgd(lr: 0.1) }\n precision: fp16\n checkpoint: ${checkpoint} }\n`;
-      const r = compile(path, 'p', { read: (p) => (p === path ? src : existsSync(p) ? readFileSync(p, 'utf8') : undefined) });
+      const r = compile(path, 'p', {
+        read: (p) => (p === path ? src : existsSync(p) ? readFileSync(p, 'utf8') : undefined),
+      });
       expect(r.diagnostics).toEqual([]);
       const t = memoryTimeline(r.module!, r.lowered!.config);
-      const dropout = r.lowered!.forward.values.filter((v) => v.op === 'dropout').reduce((n, v) => n + elems(v.type.shape), 0);
+      const dropout = r
+        .lowered!.forward.values.filter((v) => v.op === 'dropout')
+        .reduce((n, v) => n + elems(v.type.shape), 0);
       return { bytes: t.points[t.backwardAt! - 1]!.activations, dropout };
     };
     const perLayer = (checkpoint: string) => {

@@ -9,7 +9,13 @@ const file = 'examples/llama2-7b.flex';
 
 function plan(name: string, source?: string) {
   const path = resolve(file);
-  const r = compile(path, name, source ? { read: (p) => (p === path ? source : p.startsWith(resolve('stdlib')) ? readFileSync(p, 'utf8') : undefined) } : {});
+  const r = compile(
+    path,
+    name,
+    source
+      ? { read: (p) => (p === path ? source : p.startsWith(resolve('stdlib')) ? readFileSync(p, 'utf8') : undefined) }
+      : {},
+  );
   return r;
 }
 
@@ -41,7 +47,10 @@ describe('a GPU budget under data parallelism bounds one rank (ZeRO shards, not 
     const allPeak = summarize(all.module!, all.lowered!).summary.memory.gpu.peak_bytes;
     expect(smallest).toBeGreaterThan(20 * GiB);
     expect(smallest).toBeLessThanOrEqual(allPeak);
-    const fits = plan('pretrain_zero2_auto', source.replace('memory: { gpu: 20 GiB }', `memory: { gpu: ${smallest} B }`));
+    const fits = plan(
+      'pretrain_zero2_auto',
+      source.replace('memory: { gpu: 20 GiB }', `memory: { gpu: ${smallest} B }`),
+    );
     expect(fits.diagnostics).toEqual([]);
     expect(summarize(fits.module!, fits.lowered!).summary.memory.gpu.peak_bytes).toBeLessThanOrEqual(smallest);
   }, 180_000);

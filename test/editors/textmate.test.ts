@@ -10,15 +10,24 @@ import { DTYPES, FlexLexer, KEYWORDS } from '../../grammar/tokens.ts';
 import { BUILTINS } from '../../compiler/sema/builtins.ts';
 import { STDLIB_DIR } from '../../compiler/sema/program.ts';
 
-const SHIPPED = [...readdirSync('examples').map((f) => join('examples', f)), ...readdirSync(STDLIB_DIR).map((f) => join(STDLIB_DIR, f))].filter((f) => f.endsWith('.flex'));
+const SHIPPED = [
+  ...readdirSync('examples').map((f) => join('examples', f)),
+  ...readdirSync(STDLIB_DIR).map((f) => join(STDLIB_DIR, f)),
+].filter((f) => f.endsWith('.flex'));
 
 let grammar: vsctm.IGrammar;
 beforeAll(async () => {
   const wasm = readFileSync(createRequire(import.meta.url).resolve('vscode-oniguruma/release/onig.wasm'));
   await oniguruma.loadWASM(wasm.buffer.slice(wasm.byteOffset, wasm.byteOffset + wasm.byteLength));
   const registry = new vsctm.Registry({
-    onigLib: Promise.resolve({ createOnigScanner: (p: string[]) => new oniguruma.OnigScanner(p), createOnigString: (s: string) => new oniguruma.OnigString(s) }),
-    loadGrammar: async (scope: string) => (scope === 'source.flex' ? vsctm.parseRawGrammar(readFileSync('grammar/flex.tmLanguage.json', 'utf8'), 'flex.tmLanguage.json') : null),
+    onigLib: Promise.resolve({
+      createOnigScanner: (p: string[]) => new oniguruma.OnigScanner(p),
+      createOnigString: (s: string) => new oniguruma.OnigString(s),
+    }),
+    loadGrammar: async (scope: string) =>
+      scope === 'source.flex'
+        ? vsctm.parseRawGrammar(readFileSync('grammar/flex.tmLanguage.json', 'utf8'), 'flex.tmLanguage.json')
+        : null,
   });
   grammar = (await registry.loadGrammar('source.flex'))!;
 });
@@ -30,7 +39,8 @@ function scopesOf(text: string): string[][][] {
     const r = grammar.tokenizeLine(line, stack);
     stack = r.ruleStack;
     const out: string[][] = [];
-    for (const t of r.tokens) for (let c = t.startIndex; c < Math.max(t.endIndex, t.startIndex + 1); c++) out[c] = t.scopes;
+    for (const t of r.tokens)
+      for (let c = t.startIndex; c < Math.max(t.endIndex, t.startIndex + 1); c++) out[c] = t.scopes;
     return out;
   });
 }
@@ -47,7 +57,8 @@ function expectedScope(tokens: IToken[], i: number): RegExp | undefined {
   if (name === 'DType') return /^storage\.type\.primitive\.flex$/;
   const isKeyword = KEYWORDS.some((k) => k.name === name);
   if (name === 'Identifier' && inTensorType(tokens, i)) return /^variable\.other\.dimension\.flex$/;
-  if (next?.tokenType.name === 'Colon' && (isKeyword || name === 'Identifier') && prev?.tokenType.name !== 'Link') return /^entity\.other\.attribute-name\.flex$/;
+  if (next?.tokenType.name === 'Colon' && (isKeyword || name === 'Identifier') && prev?.tokenType.name !== 'Link')
+    return /^entity\.other\.attribute-name\.flex$/;
   if (isKeyword) return new RegExp(`^${KEYWORD_SCOPES[name]!.replace(/\./g, '\\.')}$`);
   if (name !== 'Identifier') return undefined;
   if (prev && ['Layer', 'Model'].includes(prev.tokenType.name)) return /^entity\.name\.function\.flex$/;
@@ -96,7 +107,10 @@ describe('the TextMate grammar', () => {
       for (let line = t.startLine!; line <= t.endLine!; line++) {
         const col = line === t.startLine ? t.startColumn! - 1 : 0;
         const at = scopes[line - 1]![col] ?? [];
-        expect(at.slice(1).some((s) => want.test(s)), `${f}:${line}:${col + 1} \`${t.image.slice(0, 30)}\` has ${at.join(' ')}; want ${want}`).toBe(true);
+        expect(
+          at.slice(1).some((s) => want.test(s)),
+          `${f}:${line}:${col + 1} \`${t.image.slice(0, 30)}\` has ${at.join(' ')}; want ${want}`,
+        ).toBe(true);
       }
       checked++;
     }
@@ -112,7 +126,8 @@ describe('the TextMate grammar', () => {
   it('highlights ```flex fences in Markdown (the injection grammar)', () => {
     const inj = JSON.parse(readFileSync('editors/vscode/syntaxes/flex.markdown.tmLanguage.json', 'utf8'));
     const block = inj.repository['flex-code-block'];
-    const begins = (line: string) => new oniguruma.OnigScanner([block.begin]).findNextMatchSync(new oniguruma.OnigString(line), 0) !== null;
+    const begins = (line: string) =>
+      new oniguruma.OnigScanner([block.begin]).findNextMatchSync(new oniguruma.OnigString(line), 0) !== null;
     expect(begins('```flex')).toBe(true);
     expect(begins('~~~ flex title="gpt"')).toBe(true);
     expect(begins('```FLEX')).toBe(true);

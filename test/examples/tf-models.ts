@@ -5,7 +5,12 @@ import { tf } from '../helpers/oracle.ts';
 /** Independent tfjs versions of the three example models, written from their descriptions. */
 export type TfModel = (P: (name: string) => tf.Tensor, feeds: Map<string, NDArray>, step: number) => tf.Scalar;
 
-const T = (a: NDArray) => tf.tensor(a.data instanceof Int32Array ? a.data : Float32Array.from(a.data), a.shape, a.data instanceof Int32Array ? 'int32' : 'float32');
+const T = (a: NDArray) =>
+  tf.tensor(
+    a.data instanceof Int32Array ? a.data : Float32Array.from(a.data),
+    a.shape,
+    a.data instanceof Int32Array ? 'int32' : 'float32',
+  );
 
 function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
   const c = logits.shape[1];
@@ -30,22 +35,49 @@ export function gptTf(cfg: { d: number; heads: number; depth: number }): TfModel
       const { mean, variance } = tf.moments(x, -1, true);
       return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), P(`${p}.gamma`)), P(`${p}.beta`));
     };
-    const dense = (x: tf.Tensor, w: string, b: string, out: number) => tf.reshape(tf.add(tf.matMul(tf.reshape(x, [B * Tn, -1]) as tf.Tensor2D, P(w) as tf.Tensor2D), P(b)), [B, Tn, out]);
-    const gelu = (x: tf.Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3)))))));
+    const dense = (x: tf.Tensor, w: string, b: string, out: number) =>
+      tf.reshape(tf.add(tf.matMul(tf.reshape(x, [B * Tn, -1]) as tf.Tensor2D, P(w) as tf.Tensor2D), P(b)), [
+        B,
+        Tn,
+        out,
+      ]);
+    const gelu = (x: tf.Tensor) =>
+      tf.mul(
+        tf.mul(x, 0.5),
+        tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3)))))),
+      );
     const causal = tf.cast(tf.linalg.bandPart(tf.ones([Tn, Tn]), -1, 0), 'bool');
     let x = tf.add(tf.gather(P('wte'), tokens), tf.slice(P('wpe'), [0, 0], [Tn, d]));
     for (let i = 0; i < depth; i++) {
       const a = `layer.${i}.causal_self_attention`;
-      const qkv = tf.reshape(dense(ln(x, `layer.${i}.layer_norm`), `${a}.wqkv`, `${a}.bqkv`, 3 * d), [B, Tn, 3, heads, dh]);
-      const part = (k: number) => tf.transpose(tf.reshape(tf.slice(qkv, [0, 0, k, 0, 0], [B, Tn, 1, heads, dh]), [B, Tn, heads, dh]), [0, 2, 1, 3]);
+      const qkv = tf.reshape(dense(ln(x, `layer.${i}.layer_norm`), `${a}.wqkv`, `${a}.bqkv`, 3 * d), [
+        B,
+        Tn,
+        3,
+        heads,
+        dh,
+      ]);
+      const part = (k: number) =>
+        tf.transpose(
+          tf.reshape(tf.slice(qkv, [0, 0, k, 0, 0], [B, Tn, 1, heads, dh]), [B, Tn, heads, dh]),
+          [0, 2, 1, 3],
+        );
       const scores = tf.div(tf.matMul(part(0), part(1), false, true), Math.sqrt(dh));
       const masked = tf.where(tf.broadcastTo(causal, scores.shape), scores, tf.fill(scores.shape, -Infinity));
       const y = tf.reshape(tf.transpose(tf.matMul(tf.softmax(masked), part(2)), [0, 2, 1, 3]), [B, Tn, d]);
       x = tf.add(x, dense(y, `${a}.wo`, `${a}.bo`, d));
       const m = `layer.${i}.mlp`;
-      x = tf.add(x, dense(gelu(dense(ln(x, `layer.${i}.layer_norm_1`), `${m}.w1`, `${m}.b1`, 4 * d)), `${m}.w2`, `${m}.b2`, d));
+      x = tf.add(
+        x,
+        dense(gelu(dense(ln(x, `layer.${i}.layer_norm_1`), `${m}.w1`, `${m}.b1`, 4 * d)), `${m}.w2`, `${m}.b2`, d),
+      );
     }
-    const logits = tf.matMul(tf.reshape(ln(x, 'layer_norm'), [B * Tn, d]) as tf.Tensor2D, P('wte') as tf.Tensor2D, false, true) as tf.Tensor2D;
+    const logits = tf.matMul(
+      tf.reshape(ln(x, 'layer_norm'), [B * Tn, d]) as tf.Tensor2D,
+      P('wte') as tf.Tensor2D,
+      false,
+      true,
+    ) as tf.Tensor2D;
     return crossEntropy(logits, tf.reshape(targets, [B * Tn]) as tf.Tensor1D);
   };
 }
@@ -61,13 +93,18 @@ export function gcnTf(seeds: [number, number], p: number): TfModel {
     for (let r = 0; r < n; r++) for (let e = ptr[r]!; e < ptr[r + 1]!; e++) dense[r * n + idx[e]!] += val[e]!;
     const A = tf.tensor2d(dense, [n, n]);
     const drop = (x: tf.Tensor2D, seed: number) => {
-      const mask = Float32Array.from({ length: x.size }, (_, i) => (dropoutUniform(seed, step, i) < p ? 0 : 1 / (1 - p)));
+      const mask = Float32Array.from({ length: x.size }, (_, i) =>
+        dropoutUniform(seed, step, i) < p ? 0 : 1 / (1 - p),
+      );
       return tf.mul(x, tf.tensor(mask, x.shape)) as tf.Tensor2D;
     };
     const feats = T(feeds.get('g.features')!) as tf.Tensor2D;
     const h = tf.relu(tf.matMul(A, tf.matMul(drop(feats, seeds[0]), P('gcn_conv.w') as tf.Tensor2D))) as tf.Tensor2D;
     const logits = tf.matMul(A, tf.matMul(drop(h, seeds[1]), P('gcn_conv_1.w') as tf.Tensor2D)) as tf.Tensor2D;
     const train = T(feeds.get('g.split.train')!);
-    return crossEntropy(tf.gather(logits, train) as tf.Tensor2D, tf.gather(T(feeds.get('g.labels')!), train) as tf.Tensor1D);
+    return crossEntropy(
+      tf.gather(logits, train) as tf.Tensor2D,
+      tf.gather(T(feeds.get('g.labels')!), train) as tf.Tensor1D,
+    );
   };
 }

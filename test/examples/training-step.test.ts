@@ -37,9 +37,21 @@ describe.each(EXAMPLES)('$file ($plan): a full training step', (ex) => {
   it(`matches tfjs for ${STEPS} steps: loss, every gradient, and the optimizer update (1e-4 relative)`, () => {
     const session = new CpuSession(m, { seed: 0, graphs: graphResolver(r.program) });
     const params = m.values.filter((v) => v.op === 'param').map(leafName);
-    const vars = new Map(params.map((p) => [p, tf.variable(tf.tensor(Float32Array.from(session.params.get(p)!.data), session.params.get(p)!.shape), true, `${ex.plan}-${Math.random()}-${p}`)]));
-    const optimizer = opt!.kind === 'sgd' ? tf.train.sgd(opt!.lr) : tf.train.adam(opt!.lr, opt!.beta1, opt!.beta2, opt!.eps);
-    const seeds = m.values.filter((v) => v.op === 'dropout' && v.inputs[0]!.op !== 'dropout').map((v) => Number(v.attrs['seed']));
+    const vars = new Map(
+      params.map((p) => [
+        p,
+        tf.variable(
+          tf.tensor(Float32Array.from(session.params.get(p)!.data), session.params.get(p)!.shape),
+          true,
+          `${ex.plan}-${Math.random()}-${p}`,
+        ),
+      ]),
+    );
+    const optimizer =
+      opt!.kind === 'sgd' ? tf.train.sgd(opt!.lr) : tf.train.adam(opt!.lr, opt!.beta1, opt!.beta2, opt!.eps);
+    const seeds = m.values
+      .filter((v) => v.op === 'dropout' && v.inputs[0]!.op !== 'dropout')
+      .map((v) => Number(v.attrs['seed']));
     const fwdSeeds = [...new Set(seeds)];
     const model = ex.model(fwdSeeds);
     // Where a gradient is numerically zero (e.g. attention's key bias: softmax ignores a constant shift),
@@ -73,7 +85,10 @@ describe.each(EXAMPLES)('$file ($plan): a full training step', (ex) => {
       optimizer.applyGradients(grads as unknown as { name: string; tensor: tf.Tensor }[]);
       for (const p of params) {
         const keep = live.get(p)!;
-        expect(relErr(masked(session.params.get(p)!.data, keep), masked(vars.get(p)!.dataSync(), keep)), `${p} after step ${step}`).toBeLessThan(1e-4);
+        expect(
+          relErr(masked(session.params.get(p)!.data, keep), masked(vars.get(p)!.dataSync(), keep)),
+          `${p} after step ${step}`,
+        ).toBeLessThan(1e-4);
       }
     }
   });

@@ -9,12 +9,17 @@ import { FlexLexer } from '../../grammar/tokens.ts';
 import { STDLIB_DIR } from '../../compiler/sema/program.ts';
 import { mutate } from '../fuzz/mutate.ts';
 
-const SHIPPED = [...readdirSync('examples').map((f) => join('examples', f)), ...readdirSync(STDLIB_DIR).map((f) => join(STDLIB_DIR, f))].filter((f) => f.endsWith('.flex'));
+const SHIPPED = [
+  ...readdirSync('examples').map((f) => join('examples', f)),
+  ...readdirSync(STDLIB_DIR).map((f) => join(STDLIB_DIR, f)),
+].filter((f) => f.endsWith('.flex'));
 
 /** Every token and comment, in order (a comment's trailing spaces are not kept). */
 function tokenImages(text: string): string[] {
   const r = FlexLexer.tokenize(text);
-  return [...r.tokens, ...(r.groups['comments'] ?? [])].sort((a, b) => a.startOffset - b.startOffset).map((t) => t.image.trimEnd());
+  return [...r.tokens, ...(r.groups['comments'] ?? [])]
+    .sort((a, b) => a.startOffset - b.startOffset)
+    .map((t) => t.image.trimEnd());
 }
 
 /** The syntax tree without positions. */
@@ -30,7 +35,15 @@ function squeezed(text: string): string {
   let out = '';
   let prev: (typeof tokens)[number] | undefined;
   for (const t of tokens) {
-    if (prev) out += prev.endLine !== t.startLine ? '\n'.repeat(t.startLine! - prev.endLine!) : word.test(t.image) && /[A-Za-z0-9_]$/.test(prev.image) ? ' ' : t.image.startsWith('/') ? ' ' : '';
+    if (prev)
+      out +=
+        prev.endLine !== t.startLine
+          ? '\n'.repeat(t.startLine! - prev.endLine!)
+          : word.test(t.image) && /[A-Za-z0-9_]$/.test(prev.image)
+            ? ' '
+            : t.image.startsWith('/')
+              ? ' '
+              : '';
     out += t.image;
     prev = t;
   }
@@ -72,7 +85,9 @@ describe('flexc fmt: the formatter', () => {
         .map((l, i) => {
           const c = l.indexOf('//');
           const code = c < 0 ? l : l.slice(0, c);
-          return code.trimStart().replace(/(?<=\S)[ \t]+/g, () => ' '.repeat(1 + ((i * 7) % 3))) + (c < 0 ? '' : l.slice(c));
+          return (
+            code.trimStart().replace(/(?<=\S)[ \t]+/g, () => ' '.repeat(1 + ((i * 7) % 3))) + (c < 0 ? '' : l.slice(c))
+          );
         })
         .join('\n');
       expect(formatted(scrambled), f).toBe(text);
@@ -104,12 +119,15 @@ describe('flexc fmt: the formatter', () => {
 
   it('keeps a number with its unit on its line and the slash of a unit tight: 25 GB/s, but a / b', () => {
     expect(formatted('gpu g { bandwidth: 25 GB/s }\n')).toBe('gpu g {\n  bandwidth: 25 GB/s\n}\n');
-    expect(formatted('layer L(a: f32[N], b: f32[N]) { return a/b - -a }\n')).toBe('layer L(a: f32[N], b: f32[N]) {\n  return a / b - -a\n}\n');
+    expect(formatted('layer L(a: f32[N], b: f32[N]) { return a/b - -a }\n')).toBe(
+      'layer L(a: f32[N], b: f32[N]) {\n  return a / b - -a\n}\n',
+    );
   });
 });
 
 describe('flexc fmt: the command', () => {
-  const cli = (args: string[], input?: string) => spawnSync(process.execPath, ['bin/flexc.mjs', 'fmt', ...args], { encoding: 'utf8', input });
+  const cli = (args: string[], input?: string) =>
+    spawnSync(process.execPath, ['bin/flexc.mjs', 'fmt', ...args], { encoding: 'utf8', input });
 
   it('rewrites files in place, --check lists the unformatted ones with exit 1, a file that does not parse is left untouched', () => {
     const dir = mkdtempSync(join(tmpdir(), 'flexc-fmt-'));

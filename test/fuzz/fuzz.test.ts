@@ -28,13 +28,16 @@ describe('fuzzing the front end with mutated examples', () => {
       const [entry, target, plan] = TARGETS[k % TARGETS.length]!;
       const abs = resolve(target);
       const text = mutate(readFileSync(abs, 'utf8'), 1000 + k);
-      const read = (p: string) => (p === abs ? text : (() => {
-        try {
-          return readFileSync(p, 'utf8');
-        } catch {
-          return undefined;
-        }
-      })());
+      const read = (p: string) =>
+        p === abs
+          ? text
+          : (() => {
+              try {
+                return readFileSync(p, 'utf8');
+              } catch {
+                return undefined;
+              }
+            })();
       try {
         const r = checkProgram(entry, { read, budgets: true });
         for (const d of r.diagnostics) {
@@ -50,7 +53,9 @@ describe('fuzzing the front end with mutated examples', () => {
           if (plan && (k % 5 === 0 || !entry.includes('gpt'))) compile(entry, plan, { read });
         }
       } catch (e) {
-        throw new Error(`mutation #${k} of ${target} (seed ${1000 + k}) crashed: ${(e as Error).stack}\n--- source ---\n${text}`);
+        throw new Error(
+          `mutation #${k} of ${target} (seed ${1000 + k}) crashed: ${(e as Error).stack}\n--- source ---\n${text}`,
+        );
       }
     }
     expect(clean + withErrors).toBe(TOTAL);

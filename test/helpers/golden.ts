@@ -11,5 +11,7 @@ export function expectGolden(path: string, actual: string): void {
       return;
     }
   }
-  expect(actual, `golden file ${path} (rerun with UPDATE_GOLDEN=1 after checking the change)`).toBe(readFileSync(path, 'utf8'));
+  expect(actual, `golden file ${path} (rerun with UPDATE_GOLDEN=1 after checking the change)`).toBe(
+    readFileSync(path, 'utf8'),
+  );
 }

@@ -15,7 +15,9 @@ const bytes = (n: number) => Math.max(4, Math.ceil((n * 4) / 4) * 4);
 export async function runOnGpu(v: Value, inputs: NDArray[], cls: DeviceClass): Promise<Float32Array | Int32Array> {
   const { device } = await sharedGpu();
   const k = wgslKernel(v, cls);
-  if (!cache.has(k.name)) for (const [n, c] of await compileKernels(device, [{ name: k.name, code: k.code, bindings: v.inputs.length + 1 }])) cache.set(n, c);
+  if (!cache.has(k.name))
+    for (const [n, c] of await compileKernels(device, [{ name: k.name, code: k.code, bindings: v.inputs.length + 1 }]))
+      cache.set(n, c);
   const ck = cache.get(k.name)!;
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
   const bufs = inputs.map((x) => {
@@ -30,13 +32,22 @@ export async function runOnGpu(v: Value, inputs: NDArray[], cls: DeviceClass): P
   const enc = device.createCommandEncoder();
   const pass = enc.beginComputePass();
   pass.setPipeline(ck.pipeline);
-  pass.setBindGroup(0, device.createBindGroup({ layout: ck.layout, entries: [...bufs, out].map((buffer, binding) => ({ binding, resource: { buffer } })) }));
+  pass.setBindGroup(
+    0,
+    device.createBindGroup({
+      layout: ck.layout,
+      entries: [...bufs, out].map((buffer, binding) => ({ binding, resource: { buffer } })),
+    }),
+  );
   pass.dispatchWorkgroups(...k.dispatch);
   pass.end();
   enc.copyBufferToBuffer(out, 0, read, 0, bytes(n));
   device.queue.submit([enc.finish()]);
   await read.mapAsync(GPUMapMode.READ);
-  const result = v.type.dtype === 'i32' ? new Int32Array(read.getMappedRange().slice(0, n * 4)) : new Float32Array(read.getMappedRange().slice(0, n * 4));
+  const result =
+    v.type.dtype === 'i32'
+      ? new Int32Array(read.getMappedRange().slice(0, n * 4))
+      : new Float32Array(read.getMappedRange().slice(0, n * 4));
   read.unmap();
   for (const b of [...bufs, out, read]) b.destroy();
   return result;

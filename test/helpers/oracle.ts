@@ -39,15 +39,30 @@ export interface Case {
 export function singleOpModule(c: Case): Module {
   const b = new Builder();
   const ins: Value[] = c.inputs.map((s, k) =>
-    s.ints ? b.leaf('input', `i${k}`, { dtype: 'i32', shape: s.shape }) : s.fixed ? b.leaf('input', `f${k}`, { dtype: 'f32', shape: s.shape }) : b.leaf('param', `p${k}`, { dtype: 'f32', shape: s.shape }),
+    s.ints
+      ? b.leaf('input', `i${k}`, { dtype: 'i32', shape: s.shape })
+      : s.fixed
+        ? b.leaf('input', `f${k}`, { dtype: 'f32', shape: s.shape })
+        : b.leaf('param', `p${k}`, { dtype: 'f32', shape: s.shape }),
   );
   const out = c.build ? c.build(b, ins) : b.op(c.op, ins, c.attrs ?? {});
   const r = b.leaf('input', 'R', { dtype: 'f32', shape: out.type.shape as number[] });
   const loss = b.op('sum', [b.op('mul', [out, r])], { axes: out.type.shape.map((_, i) => i), keepdims: false });
-  return { name: c.op, values: b.values, outputs: [{ name: 'loss', value: loss }, { name: 'out', value: out }], updates: [] };
+  return {
+    name: c.op,
+    values: b.values,
+    outputs: [
+      { name: 'loss', value: loss },
+      { name: 'out', value: out },
+    ],
+    updates: [],
+  };
 }
 
-export function randomData(c: Case, seed: number): { feeds: Map<string, NDArray>; params: Map<string, NDArray>; R: Float64Array } {
+export function randomData(
+  c: Case,
+  seed: number,
+): { feeds: Map<string, NDArray>; params: Map<string, NDArray>; R: Float64Array } {
   const next = rng(seed);
   const feeds = new Map<string, NDArray>();
   const params = new Map<string, NDArray>();
@@ -68,17 +83,26 @@ export function randomData(c: Case, seed: number): { feeds: Map<string, NDArray>
 }
 
 const cast = (t: NDArray, precision: Precision): NDArray =>
-  t.data instanceof Int32Array ? t : { data: precision === 'f64' ? Float64Array.from(t.data) : Float32Array.from(t.data), shape: t.shape };
+  t.data instanceof Int32Array
+    ? t
+    : { data: precision === 'f64' ? Float64Array.from(t.data) : Float32Array.from(t.data), shape: t.shape };
 
 /** Gradients of every parameter of `m`'s `loss` output, from our autodiff and the CPU reference. */
-export function ourGrads(m: Module, feeds: Map<string, NDArray>, params: Map<string, NDArray>, precision: Precision, step = 1): { loss: number; grads: Map<string, NDArray> } {
+export function ourGrads(
+  m: Module,
+  feeds: Map<string, NDArray>,
+  params: Map<string, NDArray>,
+  precision: Precision,
+  step = 1,
+): { loss: number; grads: Map<string, NDArray> } {
   const loss = m.outputs.find((o) => o.name === 'loss')!.value;
   const d = differentiate(m, loss);
   const f = new Map([...feeds].map(([k, v]) => [k, cast(v, precision)]));
   const p = new Map([...params].map(([k, v]) => [k, cast(v, precision)]));
   const out = runModule(d, f, p, { precision, step }).outputs;
   const grads = new Map<string, NDArray>();
-  for (const v of m.values) if (v.op === 'param') grads.set(String(v.attrs['name']), out.get(gradOutput(String(v.attrs['name'])))!);
+  for (const v of m.values)
+    if (v.op === 'param') grads.set(String(v.attrs['name']), out.get(gradOutput(String(v.attrs['name'])))!);
   return { loss: out.get('loss')!.data[0]!, grads };
 }
 
@@ -89,7 +113,13 @@ export function lossF64(m: Module, feeds: Map<string, NDArray>, params: Map<stri
 }
 
 /** Central finite differences of the loss along every coordinate of every parameter (small tensors only). */
-export function finiteDiff(m: Module, feeds: Map<string, NDArray>, params: Map<string, NDArray>, eps = 1e-6, step = 1): Map<string, Float64Array> {
+export function finiteDiff(
+  m: Module,
+  feeds: Map<string, NDArray>,
+  params: Map<string, NDArray>,
+  eps = 1e-6,
+  step = 1,
+): Map<string, Float64Array> {
   const out = new Map<string, Float64Array>();
   for (const [name, p] of params) {
     const base = Float64Array.from(p.data);
@@ -108,11 +138,28 @@ export function finiteDiff(m: Module, feeds: Map<string, NDArray>, params: Map<s
 }
 
 /** Directional derivative of the loss along a random direction, by central differences (for big models). */
-export function directional(m: Module, feeds: Map<string, NDArray>, params: Map<string, NDArray>, seed: number, eps = 1e-5, step = 1): { fd: number; dirs: Map<string, Float64Array> } {
+export function directional(
+  m: Module,
+  feeds: Map<string, NDArray>,
+  params: Map<string, NDArray>,
+  seed: number,
+  eps = 1e-5,
+  step = 1,
+): { fd: number; dirs: Map<string, Float64Array> } {
   const next = rng(seed);
   const dirs = new Map<string, Float64Array>();
-  for (const [k, p] of params) dirs.set(k, Float64Array.from({ length: p.data.length }, () => next() * 2 - 1));
-  const shifted = (s: number) => new Map([...params].map(([k, p]) => [k, { data: Float64Array.from(p.data, (x, i) => x + s * dirs.get(k)![i]!), shape: p.shape }] as const));
+  for (const [k, p] of params)
+    dirs.set(
+      k,
+      Float64Array.from({ length: p.data.length }, () => next() * 2 - 1),
+    );
+  const shifted = (s: number) =>
+    new Map(
+      [...params].map(
+        ([k, p]) =>
+          [k, { data: Float64Array.from(p.data, (x, i) => x + s * dirs.get(k)![i]!), shape: p.shape }] as const,
+      ),
+    );
   return { fd: (lossF64(m, feeds, shifted(eps), step) - lossF64(m, feeds, shifted(-eps), step)) / (2 * eps), dirs };
 }
 

@@ -5,7 +5,7 @@
  */
 export function randomDagSource(seed: number, layers: number, width: number): string {
   let s = seed >>> 0 || 1;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const WIDTHS = [8, 16, 32];
   const ACTS = ['tanh', 'relu', 'sigmoid'];

@@ -40,13 +40,17 @@ describe.each(PLANS)('%s --plan %s', (file, plan, golden) => {
 
 describe('the IR parser', () => {
   it('rejects malformed text with a line and column', () => {
-    expect(() => parseModule('module @m {\n  %0 = relu %1 : f32[2]\n}\n')).toThrow(/2:\d+: %1 is used before it is defined/);
+    expect(() => parseModule('module @m {\n  %0 = relu %1 : f32[2]\n}\n')).toThrow(
+      /2:\d+: %1 is used before it is defined/,
+    );
     expect(() => parseModule('module @m {\n  %0 = input "x" : f32[2]\n')).toThrow(/missing `}`/);
     expect(() => parseModule('module @m {\n  %0 = input "x" : f32[2] junk\n}\n')).toThrow(/unexpected `junk`/);
   });
   it('the verifier catches a wrong result type; the parser, an unknown op', () => {
     const m = parseModule('module @m {\n  %0 = input "x" : f32[2,3]\n  %1 = relu %0 : f32[3,2]\n}\n');
     expect(verify(m).join('\n')).toMatch(/disagrees with the shape rule/);
-    expect(() => parseModule('module @m {\n  %0 = input "x" : f32[2,3]\n  %1 = frobnicate %0 : f32[3,2]\n}\n')).toThrow(/3:\d+: unknown op `frobnicate`/);
+    expect(() => parseModule('module @m {\n  %0 = input "x" : f32[2,3]\n  %1 = frobnicate %0 : f32[3,2]\n}\n')).toThrow(
+      /3:\d+: unknown op `frobnicate`/,
+    );
   });
 });

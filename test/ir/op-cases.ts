@@ -9,12 +9,18 @@ export interface OpCase extends Case {
   tf: TfFn;
 }
 
-const gelu: TfFn = ([x]) => tf.mul(tf.mul(x!, 0.5), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x!, tf.mul(0.044715, tf.pow(x!, 3)))))));
+const gelu: TfFn = ([x]) =>
+  tf.mul(
+    tf.mul(x!, 0.5),
+    tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x!, tf.mul(0.044715, tf.pow(x!, 3)))))),
+  );
 
 /** Rotary embedding written with tfjs ops: rotate_half form with cos/sin tables over [T, h]. */
 function ropeTf(x: tf.Tensor, base: number, offset = 0): tf.Tensor {
   const [t, h] = x.shape.slice(-2) as [number, number];
-  const angles = Array.from({ length: t }, (_, p) => Array.from({ length: h }, (_, j) => (p + offset) * base ** ((-2 * (j % (h / 2))) / h)));
+  const angles = Array.from({ length: t }, (_, p) =>
+    Array.from({ length: h }, (_, j) => (p + offset) * base ** ((-2 * (j % (h / 2))) / h)),
+  );
   const cos = tf.cos(tf.tensor2d(angles));
   const sin = tf.sin(tf.tensor2d(angles));
   const [a, z] = tf.split(x, 2, -1);
@@ -23,7 +29,11 @@ function ropeTf(x: tf.Tensor, base: number, offset = 0): tf.Tensor {
 
 /** A dense matrix from the CSR arrays used by the spmm cases. */
 const csr = { rows: 4, cols: 3, indptr: [0, 2, 3, 3, 5], indices: [0, 2, 1, 0, 1], values: [0.5, -1, 2, 0.25, 1.5] };
-const csrT = transposeCsr({ indptr: Int32Array.from(csr.indptr), indices: Int32Array.from(csr.indices), values: Float32Array.from(csr.values) }, csr.rows, csr.cols);
+const csrT = transposeCsr(
+  { indptr: Int32Array.from(csr.indptr), indices: Int32Array.from(csr.indices), values: Float32Array.from(csr.values) },
+  csr.rows,
+  csr.cols,
+);
 const csrInputs = [
   { shape: [5], ints: csr.indptr },
   { shape: [5], ints: csr.indices },
@@ -34,11 +44,13 @@ const csrInputs = [
 ];
 function denseA(): tf.Tensor2D {
   const d = new Float32Array(csr.rows * csr.cols);
-  for (let r = 0; r < csr.rows; r++) for (let e = csr.indptr[r]!; e < csr.indptr[r + 1]!; e++) d[r * csr.cols + csr.indices[e]!] += csr.values[e]!;
+  for (let r = 0; r < csr.rows; r++)
+    for (let e = csr.indptr[r]!; e < csr.indptr[r + 1]!; e++) d[r * csr.cols + csr.indices[e]!] += csr.values[e]!;
   return tf.tensor2d(d, [csr.rows, csr.cols]);
 }
 
-const dropMask = (n: number, p: number, seed: number, step: number) => Float32Array.from({ length: n }, (_, i) => (dropoutUniform(seed, step, i) < p ? 0 : 1 / (1 - p)));
+const dropMask = (n: number, p: number, seed: number, step: number) =>
+  Float32Array.from({ length: n }, (_, i) => (dropoutUniform(seed, step, i) < p ? 0 : 1 / (1 - p)));
 
 /** Every differentiable op, with shapes that exercise broadcasting and attributes, and its tfjs equivalent. */
 export const OP_CASES: OpCase[] = [
@@ -50,22 +62,99 @@ export const OP_CASES: OpCase[] = [
   { label: 'log', op: 'log', inputs: [{ shape: [3, 4], range: [0.5, 2] }], tf: ([x]) => tf.log(x!) },
   { label: 'sigmoid', op: 'sigmoid', inputs: [{ shape: [3, 4], range: [-3, 3] }], tf: ([x]) => tf.sigmoid(x!) },
   { label: 'sqrt', op: 'sqrt', inputs: [{ shape: [3, 4], range: [0.5, 2] }], tf: ([x]) => tf.sqrt(x!) },
-  { label: 'add (broadcast a row)', op: 'add', inputs: [{ shape: [2, 3, 4] }, { shape: [4] }], tf: ([a, b]) => tf.add(a!, b!) },
-  { label: 'sub (broadcast a column)', op: 'sub', inputs: [{ shape: [3, 1] }, { shape: [2, 3, 4] }], tf: ([a, b]) => tf.sub(a!, b!) },
-  { label: 'mul (broadcast both)', op: 'mul', inputs: [{ shape: [3, 1] }, { shape: [1, 4] }], tf: ([a, b]) => tf.mul(a!, b!) },
-  { label: 'div', op: 'div', inputs: [{ shape: [2, 3] }, { shape: [2, 3], range: [0.5, 2] }], tf: ([a, b]) => tf.div(a!, b!) },
+  {
+    label: 'add (broadcast a row)',
+    op: 'add',
+    inputs: [{ shape: [2, 3, 4] }, { shape: [4] }],
+    tf: ([a, b]) => tf.add(a!, b!),
+  },
+  {
+    label: 'sub (broadcast a column)',
+    op: 'sub',
+    inputs: [{ shape: [3, 1] }, { shape: [2, 3, 4] }],
+    tf: ([a, b]) => tf.sub(a!, b!),
+  },
+  {
+    label: 'mul (broadcast both)',
+    op: 'mul',
+    inputs: [{ shape: [3, 1] }, { shape: [1, 4] }],
+    tf: ([a, b]) => tf.mul(a!, b!),
+  },
+  {
+    label: 'div',
+    op: 'div',
+    inputs: [{ shape: [2, 3] }, { shape: [2, 3], range: [0.5, 2] }],
+    tf: ([a, b]) => tf.div(a!, b!),
+  },
   { label: 'matmul', op: 'matmul', inputs: [{ shape: [3, 4] }, { shape: [4, 5] }], tf: ([a, b]) => tf.matMul(a!, b!) },
-  { label: 'matmul ta', op: 'matmul', attrs: { ta: true }, inputs: [{ shape: [4, 3] }, { shape: [4, 5] }], tf: ([a, b]) => tf.matMul(a!, b!, true, false) },
-  { label: 'matmul tb', op: 'matmul', attrs: { tb: true }, inputs: [{ shape: [3, 4] }, { shape: [5, 4] }], tf: ([a, b]) => tf.matMul(a!, b!, false, true) },
-  { label: 'matmul ta tb', op: 'matmul', attrs: { ta: true, tb: true }, inputs: [{ shape: [4, 3] }, { shape: [5, 4] }], tf: ([a, b]) => tf.matMul(a!, b!, true, true) },
-  { label: 'matmul batched, broadcast rhs', op: 'matmul', inputs: [{ shape: [2, 3, 4] }, { shape: [4, 5] }], tf: ([a, b]) => tf.matMul(a!, tf.broadcastTo(b!, [2, 4, 5])) },
-  { label: 'matmul batched', op: 'matmul', inputs: [{ shape: [2, 2, 3, 4] }, { shape: [2, 2, 4, 3] }], tf: ([a, b]) => tf.matMul(a!, b!) },
-  { label: 'sum all', op: 'sum', attrs: { axes: [0, 1, 2], keepdims: false }, inputs: [{ shape: [2, 3, 4] }], tf: ([x]) => tf.sum(x!) },
-  { label: 'sum axis 1 keepdims', op: 'sum', attrs: { axes: [1], keepdims: true }, inputs: [{ shape: [2, 3, 4] }], tf: ([x]) => tf.sum(x!, 1, true) },
-  { label: 'mean axes 0,2', op: 'mean', attrs: { axes: [0, 2], keepdims: false }, inputs: [{ shape: [2, 3, 4] }], tf: ([x]) => tf.mean(x!, [0, 2]) },
-  { label: 'max axis -1', op: 'max', attrs: { axes: [-1], keepdims: false }, inputs: [{ shape: [3, 5] }], tf: ([x]) => tf.max(x!, -1) },
+  {
+    label: 'matmul ta',
+    op: 'matmul',
+    attrs: { ta: true },
+    inputs: [{ shape: [4, 3] }, { shape: [4, 5] }],
+    tf: ([a, b]) => tf.matMul(a!, b!, true, false),
+  },
+  {
+    label: 'matmul tb',
+    op: 'matmul',
+    attrs: { tb: true },
+    inputs: [{ shape: [3, 4] }, { shape: [5, 4] }],
+    tf: ([a, b]) => tf.matMul(a!, b!, false, true),
+  },
+  {
+    label: 'matmul ta tb',
+    op: 'matmul',
+    attrs: { ta: true, tb: true },
+    inputs: [{ shape: [4, 3] }, { shape: [5, 4] }],
+    tf: ([a, b]) => tf.matMul(a!, b!, true, true),
+  },
+  {
+    label: 'matmul batched, broadcast rhs',
+    op: 'matmul',
+    inputs: [{ shape: [2, 3, 4] }, { shape: [4, 5] }],
+    tf: ([a, b]) => tf.matMul(a!, tf.broadcastTo(b!, [2, 4, 5])),
+  },
+  {
+    label: 'matmul batched',
+    op: 'matmul',
+    inputs: [{ shape: [2, 2, 3, 4] }, { shape: [2, 2, 4, 3] }],
+    tf: ([a, b]) => tf.matMul(a!, b!),
+  },
+  {
+    label: 'sum all',
+    op: 'sum',
+    attrs: { axes: [0, 1, 2], keepdims: false },
+    inputs: [{ shape: [2, 3, 4] }],
+    tf: ([x]) => tf.sum(x!),
+  },
+  {
+    label: 'sum axis 1 keepdims',
+    op: 'sum',
+    attrs: { axes: [1], keepdims: true },
+    inputs: [{ shape: [2, 3, 4] }],
+    tf: ([x]) => tf.sum(x!, 1, true),
+  },
+  {
+    label: 'mean axes 0,2',
+    op: 'mean',
+    attrs: { axes: [0, 2], keepdims: false },
+    inputs: [{ shape: [2, 3, 4] }],
+    tf: ([x]) => tf.mean(x!, [0, 2]),
+  },
+  {
+    label: 'max axis -1',
+    op: 'max',
+    attrs: { axes: [-1], keepdims: false },
+    inputs: [{ shape: [3, 5] }],
+    tf: ([x]) => tf.max(x!, -1),
+  },
   { label: 'softmax', op: 'softmax', inputs: [{ shape: [2, 3, 5], range: [-2, 2] }], tf: ([x]) => tf.softmax(x!) },
-  { label: 'log_softmax', op: 'log_softmax', inputs: [{ shape: [3, 5], range: [-2, 2] }], tf: ([x]) => tf.logSoftmax(x!) },
+  {
+    label: 'log_softmax',
+    op: 'log_softmax',
+    inputs: [{ shape: [3, 5], range: [-2, 2] }],
+    tf: ([x]) => tf.logSoftmax(x!),
+  },
   {
     label: 'layernorm',
     op: 'layernorm',
@@ -76,12 +165,51 @@ export const OP_CASES: OpCase[] = [
       return tf.div(tf.sub(x!, mean), tf.sqrt(tf.add(variance, 1e-5)));
     },
   },
-  { label: 'transpose', op: 'transpose', attrs: { perm: [2, 0, 1] }, inputs: [{ shape: [2, 3, 4] }], tf: ([x]) => tf.transpose(x!, [2, 0, 1]) },
-  { label: 'reshape', op: 'reshape', attrs: { shape: [4, -1] }, inputs: [{ shape: [2, 3, 4] }], tf: ([x]) => tf.reshape(x!, [4, 6]) },
-  { label: 'slice', op: 'slice', attrs: { starts: [0, 1, 1], ends: [2, 3, 3] }, inputs: [{ shape: [2, 3, 4] }], tf: ([x]) => tf.slice(x!, [0, 1, 1], [2, 2, 2]) },
-  { label: 'pad', op: 'pad', attrs: { before: [1, 0], after: [0, 2] }, inputs: [{ shape: [2, 3] }], tf: ([x]) => tf.pad(x!, [[1, 0], [0, 2]]) },
-  { label: 'concat', op: 'concat', attrs: { axis: 1 }, inputs: [{ shape: [2, 1, 3] }, { shape: [2, 2, 3] }], tf: (xs) => tf.concat(xs, 1) },
-  { label: 'gather (embedding)', op: 'gather', inputs: [{ shape: [5, 3] }, { shape: [2, 3], ints: [0, 4, 4, 1, 0, 2] }], tf: ([t, i]) => tf.gather(t!, i!) },
+  {
+    label: 'transpose',
+    op: 'transpose',
+    attrs: { perm: [2, 0, 1] },
+    inputs: [{ shape: [2, 3, 4] }],
+    tf: ([x]) => tf.transpose(x!, [2, 0, 1]),
+  },
+  {
+    label: 'reshape',
+    op: 'reshape',
+    attrs: { shape: [4, -1] },
+    inputs: [{ shape: [2, 3, 4] }],
+    tf: ([x]) => tf.reshape(x!, [4, 6]),
+  },
+  {
+    label: 'slice',
+    op: 'slice',
+    attrs: { starts: [0, 1, 1], ends: [2, 3, 3] },
+    inputs: [{ shape: [2, 3, 4] }],
+    tf: ([x]) => tf.slice(x!, [0, 1, 1], [2, 2, 2]),
+  },
+  {
+    label: 'pad',
+    op: 'pad',
+    attrs: { before: [1, 0], after: [0, 2] },
+    inputs: [{ shape: [2, 3] }],
+    tf: ([x]) =>
+      tf.pad(x!, [
+        [1, 0],
+        [0, 2],
+      ]),
+  },
+  {
+    label: 'concat',
+    op: 'concat',
+    attrs: { axis: 1 },
+    inputs: [{ shape: [2, 1, 3] }, { shape: [2, 2, 3] }],
+    tf: (xs) => tf.concat(xs, 1),
+  },
+  {
+    label: 'gather (embedding)',
+    op: 'gather',
+    inputs: [{ shape: [5, 3] }, { shape: [2, 3], ints: [0, 4, 4, 1, 0, 2] }],
+    tf: ([t, i]) => tf.gather(t!, i!),
+  },
   {
     label: 'scatter_add',
     op: 'scatter_add',
@@ -91,7 +219,10 @@ export const OP_CASES: OpCase[] = [
   {
     label: 'cross_entropy',
     op: 'cross_entropy',
-    inputs: [{ shape: [2, 3, 5], range: [-2, 2] }, { shape: [2, 3], ints: [0, 4, 2, 1, 3, 3] }],
+    inputs: [
+      { shape: [2, 3, 5], range: [-2, 2] },
+      { shape: [2, 3], ints: [0, 4, 2, 1, 3, 3] },
+    ],
     tf: ([l, t]) => tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(t!, 5), tf.logSoftmax(l!)), -1))),
   },
   {
@@ -115,11 +246,53 @@ export const OP_CASES: OpCase[] = [
     inputs: [...csrInputs, { shape: [4, 2] }],
     tf: ([, , , , , , x]) => tf.matMul(denseA(), x!, true, false),
   },
-  { label: 'causal_mask', op: 'causal_mask', attrs: { fill: 0 }, inputs: [{ shape: [2, 4, 4] }], tf: ([x]) => tf.mul(x!, tf.linalg.bandPart(tf.ones([4, 4]), -1, 0)) },
-  { label: 'rope', op: 'rope', attrs: { base: 100, sign: 1 }, inputs: [{ shape: [2, 5, 6] }], tf: ([x]) => ropeTf(x!, 100) },
-  { label: 'rope (positions after 3 cached tokens)', op: 'rope', attrs: { base: 100, sign: 1, offset: 3 }, inputs: [{ shape: [2, 2, 6] }], tf: ([x]) => ropeTf(x!, 100, 3) },
-  { label: 'causal_mask (3 new queries over 5 keys)', op: 'causal_mask', attrs: { fill: 0 }, inputs: [{ shape: [2, 3, 5] }], tf: ([x]) => tf.mul(x!, tf.linalg.bandPart(tf.ones([3, 5]), -1, 2)) },
-  { label: 'cast (f32 to f32: the gradient rule; bf16/fp16 rounding is tested with the precision pass)', op: 'cast', attrs: { dtype: 'f32' }, inputs: [{ shape: [3, 4] }], tf: ([x]) => x! },
-  { label: 'broadcast_to', op: 'broadcast_to', attrs: { shape: [2, 3, 4] }, inputs: [{ shape: [3, 1] }], tf: ([x]) => tf.broadcastTo(x!, [2, 3, 4]) },
-  { label: 'sum_to', op: 'sum_to', attrs: { shape: [3, 1] }, inputs: [{ shape: [2, 3, 4] }], tf: ([x]) => tf.sum(tf.sum(x!, 0), 1, true) },
+  {
+    label: 'causal_mask',
+    op: 'causal_mask',
+    attrs: { fill: 0 },
+    inputs: [{ shape: [2, 4, 4] }],
+    tf: ([x]) => tf.mul(x!, tf.linalg.bandPart(tf.ones([4, 4]), -1, 0)),
+  },
+  {
+    label: 'rope',
+    op: 'rope',
+    attrs: { base: 100, sign: 1 },
+    inputs: [{ shape: [2, 5, 6] }],
+    tf: ([x]) => ropeTf(x!, 100),
+  },
+  {
+    label: 'rope (positions after 3 cached tokens)',
+    op: 'rope',
+    attrs: { base: 100, sign: 1, offset: 3 },
+    inputs: [{ shape: [2, 2, 6] }],
+    tf: ([x]) => ropeTf(x!, 100, 3),
+  },
+  {
+    label: 'causal_mask (3 new queries over 5 keys)',
+    op: 'causal_mask',
+    attrs: { fill: 0 },
+    inputs: [{ shape: [2, 3, 5] }],
+    tf: ([x]) => tf.mul(x!, tf.linalg.bandPart(tf.ones([3, 5]), -1, 2)),
+  },
+  {
+    label: 'cast (f32 to f32: the gradient rule; bf16/fp16 rounding is tested with the precision pass)',
+    op: 'cast',
+    attrs: { dtype: 'f32' },
+    inputs: [{ shape: [3, 4] }],
+    tf: ([x]) => x!,
+  },
+  {
+    label: 'broadcast_to',
+    op: 'broadcast_to',
+    attrs: { shape: [2, 3, 4] },
+    inputs: [{ shape: [3, 1] }],
+    tf: ([x]) => tf.broadcastTo(x!, [2, 3, 4]),
+  },
+  {
+    label: 'sum_to',
+    op: 'sum_to',
+    attrs: { shape: [3, 1] },
+    inputs: [{ shape: [2, 3, 4] }],
+    tf: ([x]) => tf.sum(tf.sum(x!, 0), 1, true),
+  },
 ];

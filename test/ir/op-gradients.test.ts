@@ -9,7 +9,9 @@ describe('op gradients', () => {
   it('every op has a gradient rule or says why not, and a test case covers each gradient rule', () => {
     const covered = new Set<string>(OP_CASES.map((c) => c.op));
     for (const [name, def] of OPS) {
-      expect(def.grad !== undefined || def.noGrad !== undefined, `${name} has neither a gradient nor a reason`).toBe(true);
+      expect(def.grad !== undefined || def.noGrad !== undefined, `${name} has neither a gradient nor a reason`).toBe(
+        true,
+      );
       if (def.grad) expect(covered.has(name), `${name} has a gradient rule but no gradient test`).toBe(true);
     }
   });
@@ -21,7 +23,11 @@ describe('op gradients', () => {
       const step = 3;
       // tfjs oracle: d/dp sum(op(p…) * R)
       const tfInputs = c.inputs.map((s, k) =>
-        s.ints ? tf.tensor(s.ints, s.shape, 'int32') : s.fixed ? tf.tensor(s.fixed, s.shape) : tf.tensor(Float32Array.from(params.get(`p${k}`)!.data), s.shape),
+        s.ints
+          ? tf.tensor(s.ints, s.shape, 'int32')
+          : s.fixed
+            ? tf.tensor(s.fixed, s.shape)
+            : tf.tensor(Float32Array.from(params.get(`p${k}`)!.data), s.shape),
       );
       const floatIdx = c.inputs.map((s, k) => (s.ints || s.fixed ? -1 : k)).filter((k) => k >= 0);
       const outShape = m.outputs[1]!.value.type.shape as number[];
@@ -41,7 +47,9 @@ describe('op gradients', () => {
         expect(relErr(ours32.grads.get(name)!.data, tfg), `${name} vs tfjs`).toBeLessThan(1e-4);
         expect(relErr(ours64.grads.get(name)!.data, fd.get(name)!), `${name} vs finite differences`).toBeLessThan(1e-6);
       });
-      expect(Math.abs(ours32.loss - f(...floatIdx.map((k) => tfInputs[k]!)).dataSync()[0]!)).toBeLessThan(1e-4 * Math.max(1, Math.abs(ours32.loss)));
+      expect(Math.abs(ours32.loss - f(...floatIdx.map((k) => tfInputs[k]!)).dataSync()[0]!)).toBeLessThan(
+        1e-4 * Math.max(1, Math.abs(ours32.loss)),
+      );
     });
   }
 });

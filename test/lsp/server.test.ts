@@ -11,7 +11,10 @@ class Client {
   private id = 0;
   private readonly pending = new Map<number, (r: { result?: unknown; error?: unknown }) => void>();
   readonly notifications: { method: string; params: any }[] = [];
-  private readonly waiters: { test: (n: { method: string; params: any }) => boolean; done: (n: { method: string; params: any }) => void }[] = [];
+  private readonly waiters: {
+    test: (n: { method: string; params: any }) => boolean;
+    done: (n: { method: string; params: any }) => void;
+  }[] = [];
 
   constructor(readonly proc: ChildProcessWithoutNullStreams) {
     proc.stdout.on('data', (d: Buffer) => {
@@ -23,11 +26,13 @@ class Client {
         if (this.buf.length < end + 4 + len) return;
         const msg = JSON.parse(this.buf.subarray(end + 4, end + 4 + len).toString());
         this.buf = this.buf.subarray(end + 4 + len);
-        if (msg.id !== undefined && (msg.result !== undefined || msg.error !== undefined)) this.pending.get(msg.id)?.(msg);
+        if (msg.id !== undefined && (msg.result !== undefined || msg.error !== undefined))
+          this.pending.get(msg.id)?.(msg);
         else if (msg.method) {
           if (msg.id !== undefined) this.send({ jsonrpc: '2.0', id: msg.id, result: null });
           this.notifications.push(msg);
-          for (const w of [...this.waiters]) if (w.test(msg)) (this.waiters.splice(this.waiters.indexOf(w), 1), w.done(msg));
+          for (const w of [...this.waiters])
+            if (w.test(msg)) this.waiters.splice(this.waiters.indexOf(w), 1), w.done(msg);
         }
       }
     });
@@ -58,16 +63,31 @@ describe('flexc lsp --stdio', () => {
     proc.stderr.on('data', (d) => (stderr += d));
     const c = new Client(proc);
     try {
-      const init = await c.request('initialize', { processId: process.pid, rootUri: pathToFileURL(resolve('.')).href, capabilities: {} });
-      expect(init.capabilities).toMatchObject({ hoverProvider: true, definitionProvider: true, referencesProvider: true, documentFormattingProvider: true, documentSymbolProvider: true, foldingRangeProvider: true });
+      const init = await c.request('initialize', {
+        processId: process.pid,
+        rootUri: pathToFileURL(resolve('.')).href,
+        capabilities: {},
+      });
+      expect(init.capabilities).toMatchObject({
+        hoverProvider: true,
+        definitionProvider: true,
+        referencesProvider: true,
+        documentFormattingProvider: true,
+        documentSymbolProvider: true,
+        foldingRangeProvider: true,
+      });
       expect(init.capabilities.completionProvider).toBeDefined();
       c.notify('initialized', {});
 
       const path = resolve('examples/_lsp_server_test.flex');
       const uri = pathToFileURL(path).href;
       const good = readFileSync('examples/gpt.flex', 'utf8');
-      const bad = good.replace('output loss = cross_entropy(logits, targets)', 'output loss = cross_entropi(logits, targets)');
-      const diagnosed = (n: { method: string; params: any }) => n.method === 'textDocument/publishDiagnostics' && n.params.uri === uri;
+      const bad = good.replace(
+        'output loss = cross_entropy(logits, targets)',
+        'output loss = cross_entropi(logits, targets)',
+      );
+      const diagnosed = (n: { method: string; params: any }) =>
+        n.method === 'textDocument/publishDiagnostics' && n.params.uri === uri;
       let published = c.next(diagnosed);
       c.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'flex', version: 1, text: bad } });
       const first = (await published).params.diagnostics;
@@ -78,18 +98,35 @@ describe('flexc lsp --stdio', () => {
       published = c.next(diagnosed);
       const at = bad.split('\n').findIndex((l) => l.includes('cross_entropi'));
       const col = bad.split('\n')[at]!.indexOf('cross_entropi');
-      c.notify('textDocument/didChange', { textDocument: { uri, version: 2 }, contentChanges: [{ range: { start: { line: at, character: col }, end: { line: at, character: col + 13 } }, text: 'cross_entropy' }] });
+      c.notify('textDocument/didChange', {
+        textDocument: { uri, version: 2 },
+        contentChanges: [
+          {
+            range: { start: { line: at, character: col }, end: { line: at, character: col + 13 } },
+            text: 'cross_entropy',
+          },
+        ],
+      });
       expect((await published).params.diagnostics).toEqual([]);
 
       const line = good.split('\n').findIndex((l) => l.includes('let logits'));
       const h = await c.request('textDocument/hover', { textDocument: { uri }, position: { line, character: 7 } });
       expect(h.contents.value).toContain('let logits: f32[B, T, 50257]');
-      const d = await c.request('textDocument/definition', { textDocument: { uri }, position: { line, character: 16 } });
+      const d = await c.request('textDocument/definition', {
+        textDocument: { uri },
+        position: { line, character: 16 },
+      });
       expect(d[0].uri).toMatch(/stdlib\/nn\.flex$/);
-      const items = await c.request('textDocument/completion', { textDocument: { uri }, position: { line: line + 1, character: 2 } });
+      const items = await c.request('textDocument/completion', {
+        textDocument: { uri },
+        position: { line: line + 1, character: 2 },
+      });
       const labels = (Array.isArray(items) ? items : items.items).map((i: { label: string }) => i.label);
       expect(labels).toEqual(expect.arrayContaining(['output', 'logits', 'LayerNorm', 'softmax']));
-      const edits = await c.request('textDocument/formatting', { textDocument: { uri }, options: { tabSize: 2, insertSpaces: true } });
+      const edits = await c.request('textDocument/formatting', {
+        textDocument: { uri },
+        options: { tabSize: 2, insertSpaces: true },
+      });
       expect(edits).toEqual([]);
       const symbols = await c.request('textDocument/documentSymbol', { textDocument: { uri } });
       expect(symbols.map((s: { name: string }) => s.name)).toContain('Gpt');
@@ -108,10 +145,20 @@ describe('flexc lsp --stdio', () => {
     const proc = spawn(process.execPath, ['bin/flexc.mjs', 'lsp', '--stdio'], { stdio: 'pipe' });
     const c = new Client(proc);
     try {
-      await c.request('initialize', { processId: process.pid, rootUri: pathToFileURL(resolve('.')).href, capabilities: {} });
+      await c.request('initialize', {
+        processId: process.pid,
+        rootUri: pathToFileURL(resolve('.')).href,
+        capabilities: {},
+      });
       c.notify('initialized', {});
       const uri = pathToFileURL(resolve('examples/_lsp_fuzz_test.flex')).href;
-      const sources = ['examples/gpt.flex', 'examples/mlp.flex', 'examples/gcn-cora.flex', 'stdlib/nn.flex', 'stdlib/hardware.flex'].map((f) => readFileSync(f, 'utf8'));
+      const sources = [
+        'examples/gpt.flex',
+        'examples/mlp.flex',
+        'examples/gcn-cora.flex',
+        'stdlib/nn.flex',
+        'stdlib/hardware.flex',
+      ].map((f) => readFileSync(f, 'utf8'));
       c.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'flex', version: 1, text: sources[0] } });
       let settled: Promise<unknown> | undefined;
       for (let k = 0; k < 40; k++) {
@@ -134,7 +181,9 @@ describe('flexc lsp --stdio', () => {
         ]);
       }
       await settled;
-      const failures = c.notifications.filter((n) => n.method === 'window/logMessage' && /failed/.test(n.params.message));
+      const failures = c.notifications.filter(
+        (n) => n.method === 'window/logMessage' && /failed/.test(n.params.message),
+      );
       expect(failures.map((n) => n.params.message)).toEqual([]);
       expect(await c.request('shutdown', null)).toBeNull();
       const exited = new Promise<number | null>((ok) => proc.on('exit', ok));

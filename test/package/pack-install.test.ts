@@ -14,10 +14,25 @@ import { CpuSession } from '../../compiler/interp/session.ts';
  * run by plain `node` from an ES module and from a CommonJS one.
  */
 const REPO = resolve('.');
-const npm = (args: string[], cwd: string) => spawnSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, encoding: 'utf8', env: { ...process.env, npm_config_offline: 'true', npm_config_update_notifier: 'false' } });
+const npm = (args: string[], cwd: string) =>
+  spawnSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, npm_config_offline: 'true', npm_config_update_notifier: 'false' },
+  });
 const ok = (r: SpawnSyncReturns<string>) => expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
 
-type LockEntry = { version: string; resolved?: string; integrity?: string; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; dev?: boolean; optional?: boolean; devOptional?: boolean; peer?: boolean };
+type LockEntry = {
+  version: string;
+  resolved?: string;
+  integrity?: string;
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  dev?: boolean;
+  optional?: boolean;
+  devOptional?: boolean;
+  peer?: boolean;
+};
 
 /**
  * The app's package-lock.json: flexc from the tarball, and the closure of flexc's dependencies as
@@ -25,7 +40,12 @@ type LockEntry = { version: string; resolved?: string; integrity?: string; depen
  */
 function appLock(tarball: string, integrity: string): object {
   const lock = JSON.parse(readFileSync('package-lock.json', 'utf8')) as { packages: Record<string, LockEntry> };
-  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string; dependencies: Record<string, string>; bin: Record<string, string>; engines: Record<string, string> };
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
+    version: string;
+    dependencies: Record<string, string>;
+    bin: Record<string, string>;
+    engines: Record<string, string>;
+  };
   const packages: Record<string, LockEntry> = {};
   // node's lookup: a dependency of the package at `from` is nested under it or in an ancestor's node_modules
   const find = (from: string, name: string): string => {
@@ -54,7 +74,15 @@ function appLock(tarball: string, integrity: string): object {
     requires: true,
     packages: {
       '': { name: 'app', dependencies: { flexc: `file:${tarball}` } },
-      'node_modules/flexc': { version: pkg.version, resolved: `file:${tarball}`, integrity, license: 'MIT', dependencies: pkg.dependencies, bin: pkg.bin, engines: pkg.engines },
+      'node_modules/flexc': {
+        version: pkg.version,
+        resolved: `file:${tarball}`,
+        integrity,
+        license: 'MIT',
+        dependencies: pkg.dependencies,
+        bin: pkg.bin,
+        engines: pkg.engines,
+      },
       ...packages,
     },
   };
@@ -116,26 +144,48 @@ describe('flexc as an installed package', () => {
   it('packs, installs offline into a new project, builds there, and trains 3 steps through the driver with plain node (ESM and CommonJS) as the CPU reference does', () => {
     const pack = npm(['pack', '--json', '--pack-destination', packDir], REPO);
     ok(pack);
-    const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as [{ filename: string; integrity: string; files: { path: string }[] }];
+    const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as [
+      { filename: string; integrity: string; files: { path: string }[] },
+    ];
     const files = info.files.map((f) => f.path);
-    expect(files).toEqual(expect.arrayContaining(['bin/flexc.mjs', 'dist/flexc.mjs', 'dist/runtime.mjs', 'dist/runtime.cjs', 'dist/types/esm/index.d.ts', 'dist/types/cjs/index.d.ts', 'stdlib/nn.flex']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'bin/flexc.mjs',
+        'dist/flexc.mjs',
+        'dist/runtime.mjs',
+        'dist/runtime.cjs',
+        'dist/types/esm/index.d.ts',
+        'dist/types/cjs/index.d.ts',
+        'stdlib/nn.flex',
+      ]),
+    );
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
 
     const tarball = join(packDir, info.filename);
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, dependencies: { flexc: `file:${tarball}` } }, null, 2));
+    writeFileSync(
+      join(app, 'package.json'),
+      JSON.stringify({ name: 'app', private: true, dependencies: { flexc: `file:${tarball}` } }, null, 2),
+    );
     writeFileSync(join(app, 'package-lock.json'), JSON.stringify(appLock(tarball, info.integrity), null, 2));
     ok(npm(['ci', '--offline', '--ignore-scripts'], app));
 
     // a file name that starts with a digit still gives the driver a valid name
     copyFileSync('examples/mlp.flex', join(app, '2-layer-mlp.flex'));
-    const build = spawnSync('npx', ['--offline', 'flexc', 'build', '2-layer-mlp.flex', '--plan', 'small', '--emit', 'js'], { cwd: app, encoding: 'utf8' });
+    const build = spawnSync(
+      'npx',
+      ['--offline', 'flexc', 'build', '2-layer-mlp.flex', '--plan', 'small', '--emit', 'js'],
+      { cwd: app, encoding: 'utf8' },
+    );
     ok(build);
     expect(build.stderr).toContain('built small');
 
     const r = compile('examples/mlp.flex', 'small');
     const cpu = new CpuSession(r.module!, { seed: 0, graphs: graphResolver(r.program) });
     const feeds = cpu.feeds(r.module!, 1);
-    writeFileSync(join(app, 'feeds.json'), JSON.stringify({ x: Array.from(feeds.get('x')!.data), y: Array.from(feeds.get('y')!.data) }));
+    writeFileSync(
+      join(app, 'feeds.json'),
+      JSON.stringify({ x: Array.from(feeds.get('x')!.data), y: Array.from(feeds.get('y')!.data) }),
+    );
     const want = [0, 1, 2].map(() => cpu.run().get('loss')!.data[0]!);
 
     writeFileSync(join(app, 'app.mjs'), ESM_APP);
@@ -155,9 +205,25 @@ describe('flexc as an installed package', () => {
   it('the runtime and driver declarations type-check in an ESM and a CommonJS TypeScript app', () => {
     writeFileSync(join(app, 'app.mts'), tsApp('export default main;'));
     writeFileSync(join(app, 'app.cts'), tsApp('export = main;'));
-    const tsconfig = { compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: false, types: [], typeRoots: [resolve('node_modules/@types')] }, files: ['app.mts', 'app.cts'] };
+    const tsconfig = {
+      compilerOptions: {
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        target: 'es2022',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+        types: [],
+        typeRoots: [resolve('node_modules/@types')],
+      },
+      files: ['app.mts', 'app.cts'],
+    };
     writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(tsconfig));
-    const tsc = spawnSync(process.execPath, [resolve('node_modules/typescript/bin/tsc'), '-p', join(app, 'tsconfig.json')], { encoding: 'utf8' });
+    const tsc = spawnSync(
+      process.execPath,
+      [resolve('node_modules/typescript/bin/tsc'), '-p', join(app, 'tsconfig.json')],
+      { encoding: 'utf8' },
+    );
     expect(tsc.stdout + tsc.stderr).toBe('');
     expect(tsc.status).toBe(0);
   });

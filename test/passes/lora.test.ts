@@ -19,12 +19,17 @@ function tinyGpt(task: string, extra = '') {
 const session = (task: string) => {
   const r = tinyGpt(task);
   expect(r.diagnostics).toEqual([]);
-  return new CpuSession(r.module!, { seed: 5, graphs: () => { throw new Error('no graphs'); } });
+  return new CpuSession(r.module!, {
+    seed: 5,
+    graphs: () => {
+      throw new Error('no graphs');
+    },
+  });
 };
 const finetune = `finetune { ${LORA}, optimizer: adam(lr: 3e-2) }`;
 
 describe('LoRA fine-tuning', () => {
-  it('starts from the base model: the first loss equals full training\'s, bit for bit (B = 0)', () => {
+  it("starts from the base model: the first loss equals full training's, bit for bit (B = 0)", () => {
     const lora = session(finetune).run().get('loss')!.data[0];
     const full = session('train { optimizer: adam(lr: 3e-2) }').run().get('loss')!.data[0];
     expect(lora).toBe(full);
@@ -35,7 +40,11 @@ describe('LoRA fine-tuning', () => {
     const before = new Map([...s.params].map(([k, v]) => [k, Float32Array.from(v.data)]));
     const losses = Array.from({ length: 40 }, () => s.run().get('loss')!.data[0]!);
     const adapters = [...s.params.keys()].filter((k) => k.endsWith('.lora_a') || k.endsWith('.lora_b'));
-    expect(adapters.sort()).toEqual(['layer.0.causal_self_attention.wqkv', 'layer.0.mlp.w2', 'layer.1.causal_self_attention.wqkv', 'layer.1.mlp.w2'].flatMap((w) => [loraA(w), loraB(w)]).sort());
+    expect(adapters.sort()).toEqual(
+      ['layer.0.causal_self_attention.wqkv', 'layer.0.mlp.w2', 'layer.1.causal_self_attention.wqkv', 'layer.1.mlp.w2']
+        .flatMap((w) => [loraA(w), loraB(w)])
+        .sort(),
+    );
     for (const [name, v] of s.params) {
       if (name.includes('.adam_')) continue;
       const same = before.get(name)!.every((x, i) => x === v.data[i]);
@@ -59,7 +68,9 @@ describe('LoRA fine-tuning', () => {
       if (a && b) {
         const [rows, cols] = w.shape as [number, number];
         const r = a.shape[1]!;
-        for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) for (let k = 0; k < r; k++) merged[i * cols + j]! += (8 / 4) * a.data[i * r + k]! * b.data[k * cols + j]!;
+        for (let i = 0; i < rows; i++)
+          for (let j = 0; j < cols; j++)
+            for (let k = 0; k < r; k++) merged[i * cols + j]! += (8 / 4) * a.data[i * r + k]! * b.data[k * cols + j]!;
       }
       base.params.set(name, { data: merged, shape: w.shape });
     }
@@ -86,9 +97,17 @@ describe('LoRA fine-tuning', () => {
     const r = tinyGpt('finetune { lora: { rank: 4, targets: [wqv, wte] } }');
     expect(r.diagnostics.map((d) => [d.code, d.message, d.hint])).toEqual([
       ['FLX5011', 'LoRA target `wqv` names no parameter of model `Gpt`', 'did you mean `wqkv`?'],
-      ['FLX5011', 'LoRA target `wte` names wte, which no matmul reads as `x @ W`', 'LoRA adapts the weights of linear layers'],
+      [
+        'FLX5011',
+        'LoRA target `wte` names wte, which no matmul reads as `x @ W`',
+        'LoRA adapts the weights of linear layers',
+      ],
     ]);
-    expect(tinyGpt('finetune { optimizer: adam }').diagnostics.map((d) => d.message)).toEqual(['`finetune` needs `lora: { rank: 16, targets: [wq, wv] }`']);
-    expect(tinyGpt('finetune { lora: { rank: 0, targets: [wo] } }').diagnostics.map((d) => d.message)[0]).toMatch(/rank/);
+    expect(tinyGpt('finetune { optimizer: adam }').diagnostics.map((d) => d.message)).toEqual([
+      '`finetune` needs `lora: { rank: 16, targets: [wq, wv] }`',
+    ]);
+    expect(tinyGpt('finetune { lora: { rank: 0, targets: [wo] } }').diagnostics.map((d) => d.message)[0]).toMatch(
+      /rank/,
+    );
   });
 });

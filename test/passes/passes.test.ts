@@ -7,7 +7,21 @@ import { PIPELINE } from '../../compiler/passes/pipeline.ts';
 import { PlanConfig } from '../../compiler/sema/plan.ts';
 import { expectGolden } from '../helpers/golden.ts';
 
-const DEFAULTS = { name: 'test', model: 'M', modelArgs: {}, bind: {}, memory: {}, checkpoint: 'none', placement: 'auto', fuse: [], target: 'wgsl', precision: 'fp32', parallel: { data: 1, zero: 0, offload: [] }, seed: 0, steps: 1 };
+const DEFAULTS = {
+  name: 'test',
+  model: 'M',
+  modelArgs: {},
+  bind: {},
+  memory: {},
+  checkpoint: 'none',
+  placement: 'auto',
+  fuse: [],
+  target: 'wgsl',
+  precision: 'fp32',
+  parallel: { data: 1, zero: 0, offload: [] },
+  seed: 0,
+  steps: 1,
+};
 
 /** Golden tests: each `<pass>/<case>.in.ir` (first line: `// plan: {…}`) is run through the pass and compared with `<case>.out.ir`. */
 describe.each(PIPELINE.map((p) => [p.name, p] as const))('pass %s', (name, pass) => {

@@ -11,7 +11,9 @@ function tinyGpt(precision: string) {
   const path = resolve('examples/_precision.flex');
   const model = readFileSync('examples/gpt.flex', 'utf8').replace(/^(\/\/[^\n]*\n)*plan [\s\S]*$/m, '');
   const src = `${model}\nplan p {\n  model: Gpt(vocab: 11, ctx: 8, d: 16, heads: 2, depth: 2)\n  bind: { B: 2, T: 8 }\n  task: train { optimizer: adamw(lr: 1e-2, weight_decay: 0.1) }\n  precision: ${precision}\n}\n`;
-  const r = compile(path, 'p', { read: (p) => (p === path ? src : existsSync(p) ? readFileSync(p, 'utf8') : undefined) });
+  const r = compile(path, 'p', {
+    read: (p) => (p === path ? src : existsSync(p) ? readFileSync(p, 'utf8') : undefined),
+  });
   expect(r.diagnostics).toEqual([]);
   return r.module!;
 }
@@ -36,8 +38,19 @@ describe('precision', () => {
       const params = m.values.filter((v) => v.op === 'param');
       expect(params.every((v) => v.type.dtype === half)).toBe(true);
       const names = new Set(m.values.filter((v) => v.op === 'state').map((v) => String(v.attrs['name'])));
-      for (const v of params) for (const s of [masterOf(String(v.attrs['name'])), `${String(v.attrs['name'])}.adam_m`, `${String(v.attrs['name'])}.adam_v`]) expect(names.has(s), s).toBe(true);
-      const floats = m.values.filter((v) => v.op !== 'state' && v.type.dtype[0] !== 'i' && !m.updates.some((u) => u.value === v && u.target.endsWith('.master')));
+      for (const v of params)
+        for (const s of [
+          masterOf(String(v.attrs['name'])),
+          `${String(v.attrs['name'])}.adam_m`,
+          `${String(v.attrs['name'])}.adam_v`,
+        ])
+          expect(names.has(s), s).toBe(true);
+      const floats = m.values.filter(
+        (v) =>
+          v.op !== 'state' &&
+          v.type.dtype[0] !== 'i' &&
+          !m.updates.some((u) => u.value === v && u.target.endsWith('.master')),
+      );
       const f32 = floats.filter((v) => v.type.dtype === 'f32' && !OPTIMIZER_OPS.has(v.op));
       expect(f32.map((v) => `${v.op} ${v.name}`)).toEqual([]);
     }
@@ -45,7 +58,12 @@ describe('precision', () => {
 
   it('a mixed-precision step trains like fp32: the loss tracks fp32 within bf16 rounding and falls', () => {
     const runs = ['fp32', 'bf16'].map((p) => {
-      const s = new CpuSession(tinyGpt(p), { seed: 3, graphs: () => { throw new Error('no graphs'); } });
+      const s = new CpuSession(tinyGpt(p), {
+        seed: 3,
+        graphs: () => {
+          throw new Error('no graphs');
+        },
+      });
       return Array.from({ length: 30 }, () => s.run().get('loss')!.data[0]!);
     });
     const [f32, bf16] = runs as [number[], number[]];

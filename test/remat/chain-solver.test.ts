@@ -3,7 +3,11 @@ import { griewankCount, recomputedStages } from '../../compiler/remat/schedule.t
 import { griewankOptimum, solveChain, type Chain } from '../../compiler/remat/solve-chain.ts';
 import { everyK } from '../../compiler/remat/policies.ts';
 
-const uniform = (l: number): Chain => ({ forward: new Array<number>(l).fill(1), boundary: new Array<number>(l).fill(1), saved: new Array<number>(l).fill(0) });
+const uniform = (l: number): Chain => ({
+  forward: new Array<number>(l).fill(1),
+  boundary: new Array<number>(l).fill(1),
+  saved: new Array<number>(l).fill(0),
+});
 
 describe('chain solver', () => {
   it("reaches Griewank's optimum: l=10, s=2 → 20 forward steps; l=20, s=3 → 45", () => {
@@ -33,7 +37,11 @@ describe('chain solver', () => {
     const rnd = (k: number) => ((k * 2654435761) % 97) + 1;
     for (let trial = 0; trial < 20; trial++) {
       const n = 4 + (trial % 9);
-      const chain: Chain = { forward: Array.from({ length: n }, (_, i) => rnd(i + trial * 31)), boundary: Array.from({ length: n }, (_, i) => (i ? rnd(i * 7 + trial) % 9 + 1 : 0)), saved: Array.from({ length: n }, (_, i) => rnd(i * 13 + trial) % 20 + 5) };
+      const chain: Chain = {
+        forward: Array.from({ length: n }, (_, i) => rnd(i + trial * 31)),
+        boundary: Array.from({ length: n }, (_, i) => (i ? (rnd(i * 7 + trial) % 9) + 1 : 0)),
+        saved: Array.from({ length: n }, (_, i) => (rnd(i * 13 + trial) % 20) + 5),
+      };
       const all = chain.saved.reduce((a, x) => a + x, 0);
       expect(solveChain(chain, all)!.cost).toBe(0);
       for (const k of [1, 2, 3]) {

@@ -20,7 +20,8 @@ function setup(file: string, plan: string) {
   const cfg = r.lowered!.config;
   const graphs = graphResolver(r.program);
   const text = cfg.data ? { file: cfg.data.file, split: cfg.data.split } : undefined;
-  const build = (over: Partial<PlanConfig>): Module => runPipeline(copyModule(r.lowered!.forward), { config: { ...cfg, ...over } });
+  const build = (over: Partial<PlanConfig>): Module =>
+    runPipeline(copyModule(r.lowered!.forward), { config: { ...cfg, ...over } });
   const none = build({ checkpoint: 'none', memory: {} });
   const arena = (m: Module) => buildPlan(m, cfg, {}).plan.arenas.gpu;
   return { r, cfg, graphs, text, build, none, arena };
@@ -62,7 +63,8 @@ describe.each([
     expect(smallest).toBeLessThanOrEqual(without);
     const fitsSmallest = s.build({ checkpoint: 'auto', memory: { gpu: smallest } });
     expect(s.arena(fitsSmallest)).toBeLessThanOrEqual(smallest);
-    if (smallest > 256) expect(() => s.build({ checkpoint: 'auto', memory: { gpu: smallest - 256 } })).toThrow(BudgetInfeasibleError);
+    if (smallest > 256)
+      expect(() => s.build({ checkpoint: 'auto', memory: { gpu: smallest - 256 } })).toThrow(BudgetInfeasibleError);
     for (const f of [0.25, 0.5, 0.75]) {
       const budget = Math.round(smallest + (without - smallest) * f);
       const m = s.build({ checkpoint: 'auto', memory: { gpu: budget } });

@@ -3,14 +3,24 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../compiler/compile.ts';
 import { deadCodeEliminate, type Module, type Value } from '../../compiler/ir/graph.ts';
-import { minimumBudget, peakWithout, replay, solveCheckmate, solveCheckmateRelaxed } from '../../compiler/remat/checkmate.ts';
+import {
+  minimumBudget,
+  peakWithout,
+  replay,
+  solveCheckmate,
+  solveCheckmateRelaxed,
+} from '../../compiler/remat/checkmate.ts';
 import { solveDag } from '../../compiler/remat/solve-dag.ts';
 import type { TrainingGraph } from '../../compiler/remat/training-graph.ts';
 import { randomDagSource } from '../helpers/random-dag.ts';
 
 function step(file: string, plan: string, source?: string): { m: Module; loss: Value } {
   const path = resolve(file);
-  const r = compile(path, plan, source ? { read: (p) => (p === path ? source : existsSync(p) ? readFileSync(p, 'utf8') : undefined) } : {});
+  const r = compile(
+    path,
+    plan,
+    source ? { read: (p) => (p === path ? source : existsSync(p) ? readFileSync(p, 'utf8') : undefined) } : {},
+  );
   expect(r.diagnostics).toEqual([]);
   const m = deadCodeEliminate(r.module!);
   return { m, loss: m.outputs.find((o) => o.name === 'loss')!.value };
@@ -66,26 +76,34 @@ describe('the fast DAG solver against the MILP optimum', () => {
   // seeds 1 and 2 leave nothing to save (least peak = peak without); on seeds 3 and 4 the chain
   // solver alone missed the tightest budgets and was 4.7% over. Seeds 5 and 8 (the same, MILP slower)
   // and 1–22 are in npm run bench:remat.
-  it.each([3, 4, 7, 9, 11, 13])('random layered DAG %i: within 1% of the optimum at 5 budgets, and never below it', async (seed) => {
-    const { m, loss } = step('test/remat/random.flex', 'train', randomDagSource(seed, 4, 2));
-    await expectWithinOnePercent(m, loss);
-  }, 300_000);
+  it.each([3, 4, 7, 9, 11, 13])(
+    'random layered DAG %i: within 1% of the optimum at 5 budgets, and never below it',
+    async (seed) => {
+      const { m, loss } = step('test/remat/random.flex', 'train', randomDagSource(seed, 4, 2));
+      await expectWithinOnePercent(m, loss);
+    },
+    300_000,
+  );
 });
 
 describe('the relaxed MILP (Checkmate without its free variables): a lower bound, and the optimum when its schedule replays within the budget', () => {
-  it.each([3, 4])('random layered DAG %i: at 5 budgets it never exceeds the full MILP, and where certified it equals it', async (seed) => {
-    const { m, loss } = step('test/remat/random.flex', 'train', randomDagSource(seed, 4, 2));
-    const { graph } = solveDag(m, loss, 0);
-    let certified = 0;
-    for (const b of await budgets(graph, 5)) {
-      const full = await solveCheckmate(graph, b);
-      const relaxed = await solveCheckmateRelaxed(graph, b);
-      expect(relaxed.status).toBe('Optimal');
-      expect(relaxed.lowerBound!).toBeLessThanOrEqual(full.cost! * (1 + 1e-6));
-      if (relaxed.certified) (certified++, expect(relaxed.cost!).toBeCloseTo(full.cost!, -1));
-    }
-    expect(certified).toBeGreaterThan(0);
-  }, 300_000);
+  it.each([3, 4])(
+    'random layered DAG %i: at 5 budgets it never exceeds the full MILP, and where certified it equals it',
+    async (seed) => {
+      const { m, loss } = step('test/remat/random.flex', 'train', randomDagSource(seed, 4, 2));
+      const { graph } = solveDag(m, loss, 0);
+      let certified = 0;
+      for (const b of await budgets(graph, 5)) {
+        const full = await solveCheckmate(graph, b);
+        const relaxed = await solveCheckmateRelaxed(graph, b);
+        expect(relaxed.status).toBe('Optimal');
+        expect(relaxed.lowerBound!).toBeLessThanOrEqual(full.cost! * (1 + 1e-6));
+        if (relaxed.certified) certified++, expect(relaxed.cost!).toBeCloseTo(full.cost!, -1);
+      }
+      expect(certified).toBeGreaterThan(0);
+    },
+    300_000,
+  );
 });
 
 describe('the fast DAG solver against the optimum on a transformer', () => {

@@ -19,7 +19,8 @@ import { randomDagSource } from '../helpers/random-dag.ts';
 afterAll(async () => (await sharedGpu()).device.destroy());
 
 const PATH = resolve('test/remat/random.flex');
-const compileDag = (seed: number) => compile(PATH, 'train', { read: (p) => (p === PATH ? randomDagSource(seed, 4, 2) : undefined) });
+const compileDag = (seed: number) =>
+  compile(PATH, 'train', { read: (p) => (p === PATH ? randomDagSource(seed, 4, 2) : undefined) });
 
 function graphOf(seed: number) {
   const r = compileDag(seed);
@@ -29,24 +30,27 @@ function graphOf(seed: number) {
 }
 
 describe('the resident-set DP', () => {
-  it.each([3, 4, 5, 8, 11, 12])('random layered DAG %i: its schedules replay at the peak and recompute it reports; below its least peak nothing fits', (seed) => {
-    const g = graphOf(seed);
-    const least = solveResidentSets(g, 'minimize');
-    if (typeof least !== 'object') throw new Error(`no schedule: ${least}`);
-    const full = peakWithout(g);
-    expect(least.peak).toBeLessThan(full);
-    expect(solveResidentSets(g, least.peak - 1)).toBeUndefined();
-    for (const f of [0, 0.3, 0.6, 1]) {
-      const budget = Math.round(least.peak + (full - least.peak) * f);
-      const s = solveResidentSets(g, budget);
-      if (typeof s !== 'object') throw new Error(`budget ${budget}: ${s}`);
-      const r = replay(g, s.stages);
-      expect(r.peak).toBe(s.peak);
-      expect(r.recompute).toBe(s.recompute);
-      expect(s.peak).toBeLessThanOrEqual(budget);
-      if (f === 1) expect(s.recompute).toBe(0);
-    }
-  });
+  it.each([3, 4, 5, 8, 11, 12])(
+    'random layered DAG %i: its schedules replay at the peak and recompute it reports; below its least peak nothing fits',
+    (seed) => {
+      const g = graphOf(seed);
+      const least = solveResidentSets(g, 'minimize');
+      if (typeof least !== 'object') throw new Error(`no schedule: ${least}`);
+      const full = peakWithout(g);
+      expect(least.peak).toBeLessThan(full);
+      expect(solveResidentSets(g, least.peak - 1)).toBeUndefined();
+      for (const f of [0, 0.3, 0.6, 1]) {
+        const budget = Math.round(least.peak + (full - least.peak) * f);
+        const s = solveResidentSets(g, budget);
+        if (typeof s !== 'object') throw new Error(`budget ${budget}: ${s}`);
+        const r = replay(g, s.stages);
+        expect(r.peak).toBe(s.peak);
+        expect(r.recompute).toBe(s.recompute);
+        expect(s.peak).toBeLessThanOrEqual(budget);
+        if (f === 1) expect(s.recompute).toBe(0);
+      }
+    },
+  );
 
   it('gives up on steps beyond its limits (GPT: more activations than a state can hold), which the chain solver handles', () => {
     const r = compile('examples/gpt.flex', 'tiny');
@@ -59,7 +63,8 @@ describe('the resident-set DP', () => {
 describe('checkpoint: auto with the resident-set DP', () => {
   const r = compileDag(8);
   const cfg = r.lowered!.config;
-  const build = (over: Partial<PlanConfig>): Module => runPipeline(copyModule(r.lowered!.forward), { config: { ...cfg, ...over } });
+  const build = (over: Partial<PlanConfig>): Module =>
+    runPipeline(copyModule(r.lowered!.forward), { config: { ...cfg, ...over } });
   const arena = (m: Module) => planMemory(m).arenaBytes;
   const bits = (m: Module) => {
     const cpu = new CpuSession(m, { seed: 0, graphs: graphResolver(r.program) });

@@ -21,7 +21,10 @@ describe('character-level text data', () => {
       for (let s = 0; s + row.length <= ids.length; s++) if (row.every((c, j) => ids[s + j] === c)) return s;
       return -1;
     };
-    for (const [part, lo, hi] of [['train', 0, cut], ['val', cut, ids.length]] as const) {
+    for (const [part, lo, hi] of [
+      ['train', 0, cut],
+      ['val', cut, ids.length],
+    ] as const) {
       const b = textBatch(spec, part, 'tokens', [3, 32], 1, 0);
       for (let r = 0; r < 3; r++) {
         const s = findStart(b.slice(r * 32, r * 32 + 32));

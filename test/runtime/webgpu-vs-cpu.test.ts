@@ -24,7 +24,11 @@ describe.each([
     const r = compile(file, plan);
     const graphs = graphResolver(r.program);
     const cfg = r.lowered!.config;
-    const cpu = new CpuSession(r.module!, { seed: 0, graphs, text: cfg.data ? { file: cfg.data.file, split: cfg.data.split } : undefined });
+    const cpu = new CpuSession(r.module!, {
+      seed: 0,
+      graphs,
+      text: cfg.data ? { file: cfg.data.file, split: cfg.data.split } : undefined,
+    });
     const gpu = await webgpuSession(await sharedGpu(), r.module!, r.lowered!.config, graphs, { deviceClass });
     expect(gpu.plan.deviceClass).toBe(deviceClass);
     // Adam turns a numerically-zero gradient (attention's key bias) into ±lr noise: leave those elements out.
@@ -43,8 +47,10 @@ describe.each([
       }
     }
     const params = await gpu.parameters();
-    const keep = (name: string, a: ArrayLike<number>) => Array.from(a).filter((_, i) => !noise.get(name.replace(/\.adam_[mv]$/, ''))?.has(i));
-    for (const [name, w] of cpu.params) expect(relErr(keep(name, params.get(name)!), keep(name, w.data)), `${name} after 3 steps`).toBeLessThan(1e-4);
+    const keep = (name: string, a: ArrayLike<number>) =>
+      Array.from(a).filter((_, i) => !noise.get(name.replace(/\.adam_[mv]$/, ''))?.has(i));
+    for (const [name, w] of cpu.params)
+      expect(relErr(keep(name, params.get(name)!), keep(name, w.data)), `${name} after 3 steps`).toBeLessThan(1e-4);
     expect(gpu.measuredPeakBytes).toBe(gpu.plan.predictedPeakBytes);
     gpu.destroy();
   }, 300_000);
@@ -62,7 +68,8 @@ describe('execution plans', () => {
       if (st.kind === 'alloc') {
         const b = plan.buffers[st.buffer]!;
         const span: [number, number] = [b.offset, b.offset + Math.max(4, b.bytes)];
-        for (const [id, [lo, hi]] of live) expect(span[1] <= lo || span[0] >= hi, `buffers ${id} and ${b.id} overlap`).toBe(true);
+        for (const [id, [lo, hi]] of live)
+          expect(span[1] <= lo || span[0] >= hi, `buffers ${id} and ${b.id} overlap`).toBe(true);
         live.set(b.id, span);
       } else if (st.kind === 'free') live.delete(st.buffer);
     }
@@ -83,8 +90,12 @@ describe('execution plans', () => {
 
   it('the runtime refuses a plan whose arena exceeds its budget, naming both numbers', async () => {
     const plan = parsePlan(json());
-    await expect(WebGpuSession.create(await sharedGpu(), plan, (k) => built.sources.get(k)!, { budgetBytes: 1024 })).rejects.toThrow(BudgetError);
-    await expect(WebGpuSession.create(await sharedGpu(), plan, (k) => built.sources.get(k)!, { budgetBytes: 1024 })).rejects.toThrow(new RegExp(`needs ${plan.arenas.gpu} bytes, more than the 1024-byte budget`));
+    await expect(
+      WebGpuSession.create(await sharedGpu(), plan, (k) => built.sources.get(k)!, { budgetBytes: 1024 }),
+    ).rejects.toThrow(BudgetError);
+    await expect(
+      WebGpuSession.create(await sharedGpu(), plan, (k) => built.sources.get(k)!, { budgetBytes: 1024 }),
+    ).rejects.toThrow(new RegExp(`needs ${plan.arenas.gpu} bytes, more than the 1024-byte budget`));
   });
 
   it('is deterministic: two builds give the same plan and kernels', () => {

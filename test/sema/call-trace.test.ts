@@ -8,9 +8,15 @@ import { render } from '../../grammar/diagnostics.ts';
 
 // gpt.flex with d 48 and 5 heads, and a layer of the user's own around the standard library's attention
 const gpt = readFileSync('examples/gpt.flex', 'utf8')
-  .replace('model: Gpt(vocab: 11, ctx: 8, d: 16, heads: 2, depth: 2)', 'model: Gpt(vocab: 11, ctx: 8, d: 48, heads: 5, depth: 2)')
+  .replace(
+    'model: Gpt(vocab: 11, ctx: 8, d: 16, heads: 2, depth: 2)',
+    'model: Gpt(vocab: 11, ctx: 8, d: 48, heads: 5, depth: 2)',
+  )
   .replace('x = x + CausalSelfAttention(LayerNorm(x), heads: heads)', 'x = x + Block(x, heads: heads)')
-  .replace('model Gpt', 'layer Block(x: f32[B, T, d], heads: int) -> f32[B, T, d] {\n  return CausalSelfAttention(LayerNorm(x), heads: heads)\n}\n\nmodel Gpt');
+  .replace(
+    'model Gpt',
+    'layer Block(x: f32[B, T, d], heads: int) -> f32[B, T, d] {\n  return CausalSelfAttention(LayerNorm(x), heads: heads)\n}\n\nmodel Gpt',
+  );
 const path = resolve('examples/_trace_test.flex');
 
 describe('diagnostics raised inside a layer', () => {
@@ -25,7 +31,7 @@ describe('diagnostics raised inside a layer', () => {
     expect(r.diagnostics.filter((x) => x.severity === 'error')).toHaveLength(1);
   });
 
-  it('carry the chain of call sites back to the user\'s file and the plan, innermost first', () => {
+  it("carry the chain of call sites back to the user's file and the plan, innermost first", () => {
     const line = (needle: string) => gpt.split('\n').findIndex((l) => l.includes(needle)) + 1;
     expect(d.trace!.map((t) => [t.note, t.span.file, t.span.line])).toEqual([
       ['in `CausalSelfAttention`, called from here', 'examples/_trace_test.flex', line('return CausalSelfAttention')],
@@ -37,7 +43,7 @@ describe('diagnostics raised inside a layer', () => {
     expect(shown).toMatch(/\| +x = x \+ Block\(x, heads: heads\)\n +\| +\^+/);
   });
 
-  it('the language server shows it at the user\'s call too, the chain as related information', () => {
+  it("the language server shows it at the user's call too, the chain as related information", () => {
     const here = diagnose(ws, path).get(path)!;
     const shown = here.find((x) => x.code === 'FLX3014')!;
     expect(shown.range.start.line + 1).toBe(d.trace![0]!.span.line);

@@ -22,7 +22,10 @@ function project(files: Record<string, string>): string {
 
 describe('units', () => {
   it('GiB is 2^30 bytes and GB is 10^9; bandwidth, compute and time scale too', () => {
-    const dir = project({ 'p.flex': 'model M {\n  input x: f32[4]\n  output y = x\n}\nplan a { model: M\n memory: { gpu: 20 GiB, host: 21.5 GB, ssd: 2 TiB } }\n' });
+    const dir = project({
+      'p.flex':
+        'model M {\n  input x: f32[4]\n  output y = x\n}\nplan a { model: M\n memory: { gpu: 20 GiB, host: 21.5 GB, ssd: 2 TiB } }\n',
+    });
     try {
       const prog = loadProgram(join(dir, 'p.flex'));
       const out: Diagnostic[] = [];
@@ -39,7 +42,8 @@ describe('hardware', () => {
   it('checks clusters, presets, links and networks, and resolves them to base units', async () => {
     const { checkHardware } = await import('../../compiler/sema/hardware.ts');
     const dir = project({
-      'hw.flex': 'import { h100_sxm, pcie4, nvme_gen4 } from "std/hardware"\nhardware Rack {\n  gpu x 32: h100_sxm\n  host { memory: 512 GiB, bandwidth: 200 GB/s }\n  ssd: nvme_gen4\n  link gpu <-> host: pcie4\n  network { topology: circuit_switched, bandwidth: 450 GB/s, latency: 2 us }\n}\n',
+      'hw.flex':
+        'import { h100_sxm, pcie4, nvme_gen4 } from "std/hardware"\nhardware Rack {\n  gpu x 32: h100_sxm\n  host { memory: 512 GiB, bandwidth: 200 GB/s }\n  ssd: nvme_gen4\n  link gpu <-> host: pcie4\n  network { topology: circuit_switched, bandwidth: 450 GB/s, latency: 2 us }\n}\n',
     });
     try {
       const prog = loadProgram(join(dir, 'hw.flex'));
@@ -47,7 +51,10 @@ describe('hardware', () => {
       const out: Diagnostic[] = [];
       const hw = checkHardware(prog.entry.ast.decls[0] as never, prog.entry, prog, out);
       expect(out).toEqual([]);
-      expect(hw.gpu).toEqual({ count: 32, part: expect.objectContaining({ memory: 80 * 2 ** 30, bandwidth: 3.35e12, bf16: 989.4e12 }) });
+      expect(hw.gpu).toEqual({
+        count: 32,
+        part: expect.objectContaining({ memory: 80 * 2 ** 30, bandwidth: 3.35e12, bf16: 989.4e12 }),
+      });
       expect(hw.network).toEqual({ topology: 'circuit_switched', bandwidth: 450e9, latency: 2e-6 });
       expect(hw.links).toEqual([{ a: 'gpu', b: 'host', part: { bandwidth: 25e9, latency: 10 * 1e-6 } }]);
       expect(hw.ssd).toEqual({ capacity: 2e12, read: 7e9, write: 6e9 });
@@ -61,7 +68,8 @@ describe('names and imports', () => {
   it('relative imports inside the project resolve, and layers check against their callers', () => {
     const dir = project({
       'lib/blocks.flex': 'layer Twice(x: f32[..., d]) -> f32[..., d] {\n  return x + x\n}\n',
-      'main.flex': 'import { Twice } from "./lib/blocks"\nmodel M {\n  input x: f32[B, 8]\n  output y = Twice(x)\n}\nplan p { model: M\n bind: { B: 2 } }\n',
+      'main.flex':
+        'import { Twice } from "./lib/blocks"\nmodel M {\n  input x: f32[B, 8]\n  output y = Twice(x)\n}\nplan p { model: M\n bind: { B: 2 } }\n',
     });
     try {
       const r = compile(join(dir, 'main.flex'));
@@ -72,7 +80,10 @@ describe('names and imports', () => {
     }
   });
   it('an import cycle loads each file once and reports what is missing, not a hang', () => {
-    const dir = project({ 'a.flex': 'import { B } from "./b"\nlayer A(x: f32[n]) -> f32[n] {\n  return x\n}\n', 'b.flex': 'import { A } from "./a"\nlayer B(x: f32[n]) -> f32[n] {\n  return A(x)\n}\n' });
+    const dir = project({
+      'a.flex': 'import { B } from "./b"\nlayer A(x: f32[n]) -> f32[n] {\n  return x\n}\n',
+      'b.flex': 'import { A } from "./a"\nlayer B(x: f32[n]) -> f32[n] {\n  return A(x)\n}\n',
+    });
     try {
       expect(checkFile(join(dir, 'a.flex')).diagnostics).toEqual([]);
     } finally {
@@ -80,7 +91,10 @@ describe('names and imports', () => {
     }
   });
   it('symbolic shapes: a layer used with inconsistent sizes names both shapes', () => {
-    const dir = project({ 'm.flex': 'layer Add(a: f32[n, d], b: f32[n, d]) -> f32[n, d] {\n  return a + b\n}\nmodel M {\n  input x: f32[B, 4]\n  input y: f32[B, 5]\n  output z = Add(x, y)\n}\n' });
+    const dir = project({
+      'm.flex':
+        'layer Add(a: f32[n, d], b: f32[n, d]) -> f32[n, d] {\n  return a + b\n}\nmodel M {\n  input x: f32[B, 4]\n  input y: f32[B, 5]\n  output z = Add(x, y)\n}\n',
+    });
     try {
       const d = checkFile(join(dir, 'm.flex')).diagnostics[0]!;
       expect(d.code).toBe('FLX3002');

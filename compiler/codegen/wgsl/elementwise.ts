@@ -1,7 +1,21 @@
 import type { Value } from '../../ir/graph.ts';
 import { ints, num } from '../../ir/ops/util.ts';
 import { parseExpr, type Expr } from '../../ir/ops/fused.ts';
-import { broadcastStrides, count, type DeviceClass, elementLoop, ELEMENTS_PER_INVOCATION, type Emitter, f32, linear, offsetFn, shape, strides, u32, WG } from './kernel.ts';
+import {
+  broadcastStrides,
+  count,
+  type DeviceClass,
+  elementLoop,
+  ELEMENTS_PER_INVOCATION,
+  type Emitter,
+  f32,
+  linear,
+  offsetFn,
+  shape,
+  strides,
+  u32,
+  WG,
+} from './kernel.ts';
 
 const SQRT_2_OVER_PI = f32(Math.sqrt(2 / Math.PI));
 
@@ -37,7 +51,14 @@ const BINARY: Record<string, string> = { add: 'x + y', sub: 'x - y', mul: 'x * y
  * out[i] = expr over operands read at broadcast offsets, after the `prelude` statements (which may
  * `continue` to the next element), a run of elements per invocation as the device class wants.
  */
-function map(v: Value, cls: DeviceClass, expr: string, operands: { name: string; of: Value }[], extra = '', prelude: string[] = []): ReturnType<Emitter> {
+function map(
+  v: Value,
+  cls: DeviceClass,
+  expr: string,
+  operands: { name: string; of: Value }[],
+  extra = '',
+  prelude: string[] = [],
+): ReturnType<Emitter> {
   const n = count(v);
   const helpers: string[] = [];
   const loads = operands.map(({ name, of }) => {
@@ -64,11 +85,38 @@ const FMIX = `fn fmix32(h0: u32) -> u32 {
 }`;
 
 export const elementwiseEmitters: Record<string, Emitter> = {
-  ...Object.fromEntries(Object.entries(UNARY).map(([op, e]) => [op, (v: Value, cls: DeviceClass) => map(v, cls, e, [{ name: 'x', of: v.inputs[0]! }])])),
   ...Object.fromEntries(
-    Object.entries(UNARY_GRAD).map(([op, e]) => [op, (v: Value, cls: DeviceClass) => map(v, cls, e, [{ name: 's', of: v.inputs[0]! }, { name: 'dy', of: v.inputs[1]! }], op === 'gelu_grad' ? GELU_GRAD_FN : '')]),
+    Object.entries(UNARY).map(([op, e]) => [
+      op,
+      (v: Value, cls: DeviceClass) => map(v, cls, e, [{ name: 'x', of: v.inputs[0]! }]),
+    ]),
   ),
-  ...Object.fromEntries(Object.entries(BINARY).map(([op, e]) => [op, (v: Value, cls: DeviceClass) => map(v, cls, e, [{ name: 'x', of: v.inputs[0]! }, { name: 'y', of: v.inputs[1]! }])])),
+  ...Object.fromEntries(
+    Object.entries(UNARY_GRAD).map(([op, e]) => [
+      op,
+      (v: Value, cls: DeviceClass) =>
+        map(
+          v,
+          cls,
+          e,
+          [
+            { name: 's', of: v.inputs[0]! },
+            { name: 'dy', of: v.inputs[1]! },
+          ],
+          op === 'gelu_grad' ? GELU_GRAD_FN : '',
+        ),
+    ]),
+  ),
+  ...Object.fromEntries(
+    Object.entries(BINARY).map(([op, e]) => [
+      op,
+      (v: Value, cls: DeviceClass) =>
+        map(v, cls, e, [
+          { name: 'x', of: v.inputs[0]! },
+          { name: 'y', of: v.inputs[1]! },
+        ]),
+    ]),
+  ),
   broadcast_to: (v, cls) => map(v, cls, 'x', [{ name: 'x', of: v.inputs[0]! }]),
   reshape: (v) => {
     const { dispatch, index } = linear(count(v));
@@ -93,29 +141,61 @@ export const elementwiseEmitters: Record<string, Emitter> = {
     ];
     return { workgroup: [WG, 1, 1], dispatch, body: `${index}\n  ${lines.join('\n  ')}` };
   },
-  const: (v) => ({ workgroup: [1, 1, 1], dispatch: [1, 1, 1], body: `res[0] = ${v.type.dtype === 'i32' ? `${num(v.attrs, 'value')}i` : f32(num(v.attrs, 'value'))};` }),
+  const: (v) => ({
+    workgroup: [1, 1, 1],
+    dispatch: [1, 1, 1],
+    body: `res[0] = ${v.type.dtype === 'i32' ? `${num(v.attrs, 'value')}i` : f32(num(v.attrs, 'value'))};`,
+  }),
   full: (v) => {
     const { dispatch, index } = linear(count(v));
-    return { workgroup: [WG, 1, 1], dispatch, body: `${index}\n  res[i] = ${v.type.dtype === 'i32' ? `${num(v.attrs, 'value')}i` : f32(num(v.attrs, 'value'))};` };
+    return {
+      workgroup: [WG, 1, 1],
+      dispatch,
+      body: `${index}\n  res[i] = ${v.type.dtype === 'i32' ? `${num(v.attrs, 'value')}i` : f32(num(v.attrs, 'value'))};`,
+    };
   },
-  max_grad: (v, cls) => map(v, cls, 'select(0.0f, dy, x == y)', [{ name: 'x', of: v.inputs[0]! }, { name: 'y', of: v.inputs[1]! }, { name: 'dy', of: v.inputs[2]! }]),
+  max_grad: (v, cls) =>
+    map(v, cls, 'select(0.0f, dy, x == y)', [
+      { name: 'x', of: v.inputs[0]! },
+      { name: 'y', of: v.inputs[1]! },
+      { name: 'dy', of: v.inputs[2]! },
+    ]),
   dropout: (v, cls) => {
     const p = num(v.attrs, 'p');
     const seed = num(v.attrs, 'seed');
-    return map(v, cls, `select(x * ${f32(1 / (1 - p))}, 0.0f, u < ${f32(p)})`, [{ name: 'x', of: v.inputs[0]! }], FMIX, [
-      'if (x == 0.0f) { res[i] = 0.0f; continue; } // a zero stays zero: skip its hash (sparse features)',
-      'let step = u32(a1[0]);',
-      `let u = f32(fmix32(fmix32(fmix32(${u32(seed)}) ^ step) ^ i) >> 8u) / 16777216.0f;`,
-    ]);
+    return map(
+      v,
+      cls,
+      `select(x * ${f32(1 / (1 - p))}, 0.0f, u < ${f32(p)})`,
+      [{ name: 'x', of: v.inputs[0]! }],
+      FMIX,
+      [
+        'if (x == 0.0f) { res[i] = 0.0f; continue; } // a zero stays zero: skip its hash (sparse features)',
+        'let step = u32(a1[0]);',
+        `let u = f32(fmix32(fmix32(fmix32(${u32(seed)}) ^ step) ^ i) >> 8u) / 16777216.0f;`,
+      ],
+    );
   },
   causal_mask: (v, cls) => {
     const [t, s] = shape(v).slice(-2) as [number, number];
-    return map(v, cls, `select(x, ${f32(num(v.attrs, 'fill'))}, (i % ${u32(s)}) > ((i / ${u32(s)}) % ${u32(t)}) + ${u32(s - t)})`, [{ name: 'x', of: v.inputs[0]! }]);
+    return map(
+      v,
+      cls,
+      `select(x, ${f32(num(v.attrs, 'fill'))}, (i % ${u32(s)}) > ((i / ${u32(s)}) % ${u32(t)}) + ${u32(s - t)})`,
+      [{ name: 'x', of: v.inputs[0]! }],
+    );
   },
   transpose: (v) => {
     const perm = ints(v.attrs, 'perm');
     const inStr = strides(shape(v.inputs[0]!));
-    return withOffset(v, offsetFn('src', shape(v), perm.map((p) => inStr[p]!)));
+    return withOffset(
+      v,
+      offsetFn(
+        'src',
+        shape(v),
+        perm.map((p) => inStr[p]!),
+      ),
+    );
   },
   slice: (v) => withOffset(v, offsetFn('src', shape(v), strides(shape(v.inputs[0]!)), ints(v.attrs, 'starts'))),
   pad: (v) => {
@@ -124,14 +204,26 @@ export const elementwiseEmitters: Record<string, Emitter> = {
     const os = strides(shape(v));
     const is = strides(inShape);
     const lines = shape(v).map((d, k) => `let c${k} = i32((i / ${u32(os[k]!)}) % ${u32(d)}) - ${before[k]!}i;`);
-    const inside = shape(v).map((_, k) => `c${k} >= 0i && c${k} < ${inShape[k]!}i`).join(' && ') || 'true';
-    const off = shape(v).map((_, k) => `u32(c${k}) * ${u32(is[k]!)}`).join(' + ') || '0u';
+    const inside =
+      shape(v)
+        .map((_, k) => `c${k} >= 0i && c${k} < ${inShape[k]!}i`)
+        .join(' && ') || 'true';
+    const off =
+      shape(v)
+        .map((_, k) => `u32(c${k}) * ${u32(is[k]!)}`)
+        .join(' + ') || '0u';
     const { dispatch, index } = linear(count(v));
-    return { workgroup: [WG, 1, 1], dispatch, body: `${index}\n  ${lines.join('\n  ')}\n  if (${inside}) { res[i] = a0[${off}]; } else { res[i] = ${zero(v)}; }` };
+    return {
+      workgroup: [WG, 1, 1],
+      dispatch,
+      body: `${index}\n  ${lines.join('\n  ')}\n  if (${inside}) { res[i] = a0[${off}]; } else { res[i] = ${zero(v)}; }`,
+    };
   },
   concat: (v) => {
     const ax = ((num(v.attrs, 'axis') % shape(v).length) + shape(v).length) % shape(v).length;
-    const inner = shape(v).slice(ax + 1).reduce((a, d) => a * d, 1);
+    const inner = shape(v)
+      .slice(ax + 1)
+      .reduce((a, d) => a * d, 1);
     const total = shape(v)[ax]!;
     let at = 0;
     const branches = v.inputs.map((x, k) => {
@@ -142,10 +234,16 @@ export const elementwiseEmitters: Record<string, Emitter> = {
       return k === v.inputs.length - 1 ? `{ ${stmt} }` : `if (${cond}) { ${stmt} } else `;
     });
     const { dispatch, index } = linear(count(v));
-    return { workgroup: [WG, 1, 1], dispatch, body: `${index}\n  let r = i % ${u32(inner)};\n  let c = (i / ${u32(inner)}) % ${u32(total)};\n  let o = i / ${u32(inner * total)};\n  ${branches.join('')}` };
+    return {
+      workgroup: [WG, 1, 1],
+      dispatch,
+      body: `${index}\n  let r = i % ${u32(inner)};\n  let c = (i / ${u32(inner)}) % ${u32(total)};\n  let o = i / ${u32(inner * total)};\n  ${branches.join('')}`,
+    };
   },
   gather: (v) => {
-    const row = shape(v.inputs[0]!).slice(1).reduce((a, d) => a * d, 1);
+    const row = shape(v.inputs[0]!)
+      .slice(1)
+      .reduce((a, d) => a * d, 1);
     const rows = shape(v.inputs[0]!)[0]!;
     const { dispatch, index } = linear(count(v));
     return {
@@ -155,7 +253,9 @@ export const elementwiseEmitters: Record<string, Emitter> = {
     };
   },
   scatter_add: (v) => {
-    const row = shape(v).slice(1).reduce((a, d) => a * d, 1);
+    const row = shape(v)
+      .slice(1)
+      .reduce((a, d) => a * d, 1);
     const nIdx = count(v.inputs[1]!);
     const { dispatch, index } = linear(count(v));
     return {
@@ -164,15 +264,31 @@ export const elementwiseEmitters: Record<string, Emitter> = {
       body: `${index}\n  let r = i32(i / ${u32(row)});\n  let j = i % ${u32(row)};\n  var acc = a0[i];\n  for (var k = 0u; k < ${u32(nIdx)}; k++) {\n    if (a1[k] == r) { acc += a2[k * ${u32(row)} + j]; }\n  }\n  res[i] = acc;`,
     };
   },
-  cache_view: (v) => withOffset(v, offsetFn('src', shape(v), strides(shape(v.inputs[0]!)), shape(v).map(() => 0))),
+  cache_view: (v) =>
+    withOffset(
+      v,
+      offsetFn(
+        'src',
+        shape(v),
+        strides(shape(v.inputs[0]!)),
+        shape(v).map(() => 0),
+      ),
+    ),
   cache_write: (v) => {
     const ax = ((num(v.attrs, 'axis') % shape(v).length) + shape(v).length) % shape(v).length;
-    const inner = shape(v).slice(ax + 1).reduce((a, d) => a * d, 1);
+    const inner = shape(v)
+      .slice(ax + 1)
+      .reduce((a, d) => a * d, 1);
     const cap = shape(v)[ax]!;
     const n = shape(v.inputs[1]!)[ax]!;
     const at = num(v.attrs, 'at');
     const { dispatch, index } = linear(count(v));
-    const lines = [`let r = i % ${u32(inner)};`, `let c = (i / ${u32(inner)}) % ${u32(cap)};`, `let o = i / ${u32(inner * cap)};`, `if (c >= ${u32(at)} && c < ${u32(at + n)}) { res[i] = a1[(o * ${u32(n)} + c - ${u32(at)}) * ${u32(inner)} + r]; } else { res[i] = a0[i]; }`];
+    const lines = [
+      `let r = i % ${u32(inner)};`,
+      `let c = (i / ${u32(inner)}) % ${u32(cap)};`,
+      `let o = i / ${u32(inner * cap)};`,
+      `if (c >= ${u32(at)} && c < ${u32(at + n)}) { res[i] = a1[(o * ${u32(n)} + c - ${u32(at)}) * ${u32(inner)} + r]; } else { res[i] = a0[i]; }`,
+    ];
     return { workgroup: [WG, 1, 1], dispatch, body: `${index}\n  ${lines.join('\n  ')}` };
   },
   positions: (v) => {
@@ -180,22 +296,48 @@ export const elementwiseEmitters: Record<string, Emitter> = {
     return { workgroup: [WG, 1, 1], dispatch, body: `${index}\n  res[i] = i32(i) + ${num(v.attrs, 'offset')}i;` };
   },
   fused: fusedKernel,
-  sgd: (v, cls) => map(v, cls, `p - ${f32(num(v.attrs, 'lr'))} * g`, [{ name: 'p', of: v.inputs[0]! }, { name: 'g', of: v.inputs[1]! }]),
-  adam_m: (v, cls) => map(v, cls, `${f32(num(v.attrs, 'beta'))} * m + ${f32(1 - num(v.attrs, 'beta'))} * g`, [{ name: 'm', of: v.inputs[0]! }, { name: 'g', of: v.inputs[1]! }]),
-  adam_v: (v, cls) => map(v, cls, `${f32(num(v.attrs, 'beta'))} * m + ${f32(1 - num(v.attrs, 'beta'))} * g * g`, [{ name: 'm', of: v.inputs[0]! }, { name: 'g', of: v.inputs[1]! }]),
+  sgd: (v, cls) =>
+    map(v, cls, `p - ${f32(num(v.attrs, 'lr'))} * g`, [
+      { name: 'p', of: v.inputs[0]! },
+      { name: 'g', of: v.inputs[1]! },
+    ]),
+  adam_m: (v, cls) =>
+    map(v, cls, `${f32(num(v.attrs, 'beta'))} * m + ${f32(1 - num(v.attrs, 'beta'))} * g`, [
+      { name: 'm', of: v.inputs[0]! },
+      { name: 'g', of: v.inputs[1]! },
+    ]),
+  adam_v: (v, cls) =>
+    map(v, cls, `${f32(num(v.attrs, 'beta'))} * m + ${f32(1 - num(v.attrs, 'beta'))} * g * g`, [
+      { name: 'm', of: v.inputs[0]! },
+      { name: 'g', of: v.inputs[1]! },
+    ]),
   adam_step: (v, cls) => {
-    const [lr, b1, b2, eps, decay] = ['lr', 'beta1', 'beta2', 'eps', 'decay'].map((k) => num(v.attrs, k)) as [number, number, number, number, number];
-    return map(v, cls, `p - ${f32(lr)} * (m / c1 / (sqrt(w / c2) + ${f32(eps)}) + ${f32(decay)} * p)`, [{ name: 'p', of: v.inputs[0]! }, { name: 'm', of: v.inputs[1]! }, { name: 'w', of: v.inputs[2]! }], '', [
-      'let t = f32(a3[0]);',
-      `let c1 = 1.0f - pow(${f32(b1)}, t);`,
-      `let c2 = 1.0f - pow(${f32(b2)}, t);`,
-    ]);
+    const [lr, b1, b2, eps, decay] = ['lr', 'beta1', 'beta2', 'eps', 'decay'].map((k) => num(v.attrs, k)) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+    return map(
+      v,
+      cls,
+      `p - ${f32(lr)} * (m / c1 / (sqrt(w / c2) + ${f32(eps)}) + ${f32(decay)} * p)`,
+      [
+        { name: 'p', of: v.inputs[0]! },
+        { name: 'm', of: v.inputs[1]! },
+        { name: 'w', of: v.inputs[2]! },
+      ],
+      '',
+      ['let t = f32(a3[0]);', `let c1 = 1.0f - pow(${f32(b1)}, t);`, `let c2 = 1.0f - pow(${f32(b2)}, t);`],
+    );
   },
 };
 
 /** WGSL of one call in a fused expression, with its operands already in variables. */
 function callWgsl(op: string, args: string[]): string {
-  const sub = (tpl: string, names: string[]) => names.reduce((t, n, k) => t.replace(new RegExp(`\\b${n}\\b`, 'g'), args[k]!), tpl);
+  const sub = (tpl: string, names: string[]) =>
+    names.reduce((t, n, k) => t.replace(new RegExp(`\\b${n}\\b`, 'g'), args[k]!), tpl);
   if (UNARY[op]) return sub(UNARY[op]!, ['x']);
   if (BINARY[op]) return sub(BINARY[op]!, ['x', 'y']);
   return sub(UNARY_GRAD[op]!, ['s', 'dy']);
@@ -215,7 +357,14 @@ function fusedKernel(v: Value, cls: DeviceClass): ReturnType<Emitter> {
     return t;
   };
   const result = emit(e);
-  return map(v, cls, result, v.inputs.map((of, k) => ({ name: `x${k}`, of })), /gelu_grad\(/.test(lines.join('')) ? GELU_GRAD_FN : '', lines);
+  return map(
+    v,
+    cls,
+    result,
+    v.inputs.map((of, k) => ({ name: `x${k}`, of })),
+    /gelu_grad\(/.test(lines.join('')) ? GELU_GRAD_FN : '',
+    lines,
+  );
 }
 
 const zero = (v: Value) => (v.type.dtype === 'i32' ? '0i' : '0.0f');
@@ -224,4 +373,3 @@ function withOffset(v: Value, fn: string): ReturnType<Emitter> {
   const { dispatch, index } = linear(count(v));
   return { workgroup: [WG, 1, 1], dispatch, helpers: fn, body: `${index}\n  res[i] = a0[src(i)];` };
 }
-

@@ -10,7 +10,13 @@ export type { DeviceClass, Kernel } from './kernel.ts';
 export { DEVICE_CLASSES } from './kernel.ts';
 
 /** The WGSL kernel of every op, by op name: exactly one per op. */
-export const WGSL_EMITTERS: Readonly<Record<string, Emitter>> = { ...elementwiseEmitters, ...reduceEmitters, ...rowEmitters, ...matmulEmitters, ...sparseEmitters };
+export const WGSL_EMITTERS: Readonly<Record<string, Emitter>> = {
+  ...elementwiseEmitters,
+  ...reduceEmitters,
+  ...rowEmitters,
+  ...matmulEmitters,
+  ...sparseEmitters,
+};
 
 export class MissingKernelError extends Error {}
 

@@ -56,7 +56,10 @@ export function linear(n: number, name = 'i'): { dispatch: [number, number, numb
   const groups = Math.max(1, Math.ceil(n / WG));
   const x = Math.min(groups, MAX_GROUPS);
   const y = Math.ceil(groups / x);
-  return { dispatch: [x, y, 1], index: `let ${name} = gid.x + gid.y * ${u32(x * WG)};\n  if (${name} >= ${u32(n)}) { return; }` };
+  return {
+    dispatch: [x, y, 1],
+    index: `let ${name} = gid.x + gid.y * ${u32(x * WG)};\n  if (${name} >= ${u32(n)}) { return; }`,
+  };
 }
 
 /**
@@ -69,10 +72,17 @@ export const ELEMENTS_PER_INVOCATION: Record<DeviceClass, number> = { cpu: 32, g
  * Loops `stmts` (which read the element index `i`, and may `continue`) over elements 0…n-1,
  * `per` consecutive elements per invocation.
  */
-export function elementLoop(n: number, per: number, stmts: string[]): { dispatch: [number, number, number]; body: string } {
+export function elementLoop(
+  n: number,
+  per: number,
+  stmts: string[],
+): { dispatch: [number, number, number]; body: string } {
   const { dispatch, index } = linear(Math.ceil(n / per), 'tid');
   const guard = n % per ? `\n    if (i >= ${u32(n)}) { break; }` : '';
-  return { dispatch, body: `${index}\n  for (var e = 0u; e < ${u32(per)}; e++) {\n    let i = tid * ${u32(per)} + e;${guard}\n    ${stmts.join('\n    ')}\n  }` };
+  return {
+    dispatch,
+    body: `${index}\n  for (var e = 0u; e < ${u32(per)}; e++) {\n    let i = tid * ${u32(per)} + e;${guard}\n    ${stmts.join('\n    ')}\n  }`,
+  };
 }
 
 /** One workgroup per item of `n`, over a 2-D grid when n is more than 65,535; `w` is the item's index. */
@@ -116,7 +126,12 @@ fn wmax(x: f32, lid: u32) -> f32 {
  * A WGSL function `name(i: u32) -> u32` mapping a flat index over `outShape` to an offset: the sum over
  * dims of coordinate × `inStrides[d]` (+ `starts[d]` × stride). Dims with stride 0 are left out.
  */
-export function offsetFn(name: string, outShape: readonly number[], inStrides: readonly number[], starts?: readonly number[]): string {
+export function offsetFn(
+  name: string,
+  outShape: readonly number[],
+  inStrides: readonly number[],
+  starts?: readonly number[],
+): string {
   const os = strides(outShape);
   const terms: string[] = [];
   let constant = 0;
@@ -124,7 +139,8 @@ export function offsetFn(name: string, outShape: readonly number[], inStrides: r
     const st = inStrides[k]!;
     if (starts) constant += starts[k]! * st;
     if (st === 0 || d === 1) return;
-    const coord = k === 0 ? `(i / ${u32(os[k]!)})` : os[k] === 1 ? `(i % ${u32(d)})` : `((i / ${u32(os[k]!)}) % ${u32(d)})`;
+    const coord =
+      k === 0 ? `(i / ${u32(os[k]!)})` : os[k] === 1 ? `(i % ${u32(d)})` : `((i / ${u32(os[k]!)}) % ${u32(d)})`;
     terms.push(st === 1 ? coord : `${coord} * ${u32(st)}`);
   });
   if (constant) terms.push(u32(constant));
@@ -141,7 +157,9 @@ export function broadcastStrides(outShape: readonly number[], inShape: readonly 
 export function assemble(v: Value, kb: KernelBody): Kernel {
   // Operands are declared read_write: all tensors live in one arena buffer, and WebGPU lets a buffer be
   // bound several times in one dispatch only as writable storage. Kernels never write their operands.
-  const decls = v.inputs.map((x, k) => `@group(0) @binding(${k}) var<storage, read_write> a${k}: array<${wgslType(x)}>;`);
+  const decls = v.inputs.map(
+    (x, k) => `@group(0) @binding(${k}) var<storage, read_write> a${k}: array<${wgslType(x)}>;`,
+  );
   decls.push(`@group(0) @binding(${v.inputs.length}) var<storage, read_write> res: array<${wgslType(v)}>;`);
   const sig = `${v.op}(${v.inputs.map((x) => fmtType(x.type)).join(', ')}) -> ${fmtType(v.type)}`;
   const attrs = Object.entries(v.attrs)

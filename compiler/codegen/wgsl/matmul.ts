@@ -96,7 +96,15 @@ function dims(v: Value) {
   const nb = batch.reduce((x, d) => x * d, 1);
   const aBatch = broadcastStrides(batch, shape(a).slice(0, -2)).map((s) => s * m * k);
   const bBatch = broadcastStrides(batch, shape(b).slice(0, -2)).map((s) => s * k * n);
-  return { ta, tb, m, n, k, nb, helpers: [offsetFn('aoff', batch, aBatch), offsetFn('boff', batch, bBatch)].join('\n\n') };
+  return {
+    ta,
+    tb,
+    m,
+    n,
+    k,
+    nb,
+    helpers: [offsetFn('aoff', batch, aBatch), offsetFn('boff', batch, bBatch)].join('\n\n'),
+  };
 }
 
 function rowMatmul(v: Value): ReturnType<Emitter> {

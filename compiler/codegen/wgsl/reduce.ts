@@ -1,7 +1,20 @@
 import type { Value } from '../../ir/graph.ts';
 import { ints } from '../../ir/ops/util.ts';
 import { normAxis } from '../../ir/types.ts';
-import { count, type DeviceClass, type Emitter, f32, linear, offsetFn, perWorkgroup, shape, strides, WG, WG_REDUCE, u32 } from './kernel.ts';
+import {
+  count,
+  type DeviceClass,
+  type Emitter,
+  f32,
+  linear,
+  offsetFn,
+  perWorkgroup,
+  shape,
+  strides,
+  WG,
+  WG_REDUCE,
+  u32,
+} from './kernel.ts';
 
 /**
  * CPU class: one thread per output element, looping over the reduced coordinates in row-major order
@@ -30,7 +43,12 @@ function reduceKernel(v: Value, reduced: boolean[], op: 'sum' | 'mean' | 'max', 
     };
   }
   const { dispatch, index } = linear(count(v));
-  return { workgroup: [WG, 1, 1], dispatch, helpers, body: `${index}\n  let b = base(i);\n  var acc = ${init};\n  for (var r = 0u; r < ${u32(total)}; r++) { ${acc} }\n  res[i] = ${fin};` };
+  return {
+    workgroup: [WG, 1, 1],
+    dispatch,
+    helpers,
+    body: `${index}\n  let b = base(i);\n  var acc = ${init};\n  for (var r = 0u; r < ${u32(total)}; r++) { ${acc} }\n  res[i] = ${fin};`,
+  };
 }
 
 function reducedOf(v: Value): boolean[] {
@@ -47,7 +65,11 @@ export const reduceEmitters: Record<string, Emitter> = {
     const to = shape(v);
     const from = shape(v.inputs[0]!);
     const pad = [...new Array<number>(from.length - to.length).fill(1), ...to];
-    return reduceKernel(v, pad.map((d, k) => d === 1 && from[k] !== 1), 'sum', cls);
+    return reduceKernel(
+      v,
+      pad.map((d, k) => d === 1 && from[k] !== 1),
+      'sum',
+      cls,
+    );
   },
 };
-

@@ -1,12 +1,28 @@
 import type { Value } from '../../ir/graph.ts';
 import { num } from '../../ir/ops/util.ts';
-import { count, type DeviceClass, type Emitter, f32, linear, perWorkgroup, shape, u32, WG, WG_REDUCE } from './kernel.ts';
+import {
+  count,
+  type DeviceClass,
+  type Emitter,
+  f32,
+  linear,
+  perWorkgroup,
+  shape,
+  u32,
+  WG,
+  WG_REDUCE,
+} from './kernel.ts';
 
 /** Ops over the last axis: one thread per row, the same loops as the CPU reference. */
 function perRow(v: Value, n: number, body: (n: string) => string, helpers = ''): ReturnType<Emitter> {
   const rows = count(v) / n;
   const { dispatch, index } = linear(rows);
-  return { workgroup: [WG, 1, 1], dispatch, helpers, body: `${index}\n  let o = i * ${u32(n)};\n  ${body(u32(n)).trim()}` };
+  return {
+    workgroup: [WG, 1, 1],
+    dispatch,
+    helpers,
+    body: `${index}\n  let o = i * ${u32(n)};\n  ${body(u32(n)).trim()}`,
+  };
 }
 
 const STATS = (eps: number) => `fn stats(o: u32, n: u32) -> vec2f {
@@ -33,7 +49,12 @@ const LSE = `fn lse(o: u32, n: u32) -> f32 {
 function perRowWorkgroup(v: Value, n: number, body: string): ReturnType<Emitter> {
   const rows = count(v) / n;
   const { dispatch, index } = perWorkgroup(rows);
-  return { workgroup: [WG, 1, 1], dispatch, helpers: WG_REDUCE, body: `${index}\n  let o = w * ${u32(n)};\n  ${body.trim()}` };
+  return {
+    workgroup: [WG, 1, 1],
+    dispatch,
+    helpers: WG_REDUCE,
+    body: `${index}\n  let o = w * ${u32(n)};\n  ${body.trim()}`,
+  };
 }
 
 /** `for` over this invocation's share of a row of n. */
@@ -58,14 +79,34 @@ const wgStats = (n: number, eps: number) => `var sx = 0.0f;
 const gpuRowEmitters: Record<string, (v: Value, n: number) => ReturnType<Emitter>> = {
   softmax: (v, n) => perRowWorkgroup(v, n, `${wgLse(n)}\n  ${strided(n, 'res[o + j] = exp(a0[o + j] - l);')}`),
   log_softmax: (v, n) => perRowWorkgroup(v, n, `${wgLse(n)}\n  ${strided(n, 'res[o + j] = a0[o + j] - l;')}`),
-  softmax_grad: (v, n) => perRowWorkgroup(v, n, `var p = 0.0f;\n  ${strided(n, 'p += a1[o + j] * a0[o + j];')}\n  let s = wsum(p, lid);\n  ${strided(n, 'res[o + j] = a0[o + j] * (a1[o + j] - s);')}`),
-  log_softmax_grad: (v, n) => perRowWorkgroup(v, n, `var p = 0.0f;\n  ${strided(n, 'p += a1[o + j];')}\n  let s = wsum(p, lid);\n  ${strided(n, 'res[o + j] = a1[o + j] - exp(a0[o + j]) * s;')}`),
+  softmax_grad: (v, n) =>
+    perRowWorkgroup(
+      v,
+      n,
+      `var p = 0.0f;\n  ${strided(n, 'p += a1[o + j] * a0[o + j];')}\n  let s = wsum(p, lid);\n  ${strided(n, 'res[o + j] = a0[o + j] * (a1[o + j] - s);')}`,
+    ),
+  log_softmax_grad: (v, n) =>
+    perRowWorkgroup(
+      v,
+      n,
+      `var p = 0.0f;\n  ${strided(n, 'p += a1[o + j];')}\n  let s = wsum(p, lid);\n  ${strided(n, 'res[o + j] = a1[o + j] - exp(a0[o + j]) * s;')}`,
+    ),
   layernorm_rstd: (v) => {
     const n = last(v.inputs[0]!);
     const { dispatch, index } = perWorkgroup(count(v));
-    return { workgroup: [WG, 1, 1], dispatch, helpers: WG_REDUCE, body: `${index}\n  let o = w * ${u32(n)};\n  ${wgStats(n, num(v.attrs, 'eps'))}\n  if (lid == 0u) { res[w] = inv; }` };
+    return {
+      workgroup: [WG, 1, 1],
+      dispatch,
+      helpers: WG_REDUCE,
+      body: `${index}\n  let o = w * ${u32(n)};\n  ${wgStats(n, num(v.attrs, 'eps'))}\n  if (lid == 0u) { res[w] = inv; }`,
+    };
   },
-  layernorm: (v, n) => perRowWorkgroup(v, n, `var sx = 0.0f;\n  ${strided(n, 'sx += a0[o + j];')}\n  let mean = wsum(sx, lid) / ${f32(n)};\n  let inv = a1[w];\n  ${strided(n, 'res[o + j] = (a0[o + j] - mean) * inv;')}`),
+  layernorm: (v, n) =>
+    perRowWorkgroup(
+      v,
+      n,
+      `var sx = 0.0f;\n  ${strided(n, 'sx += a0[o + j];')}\n  let mean = wsum(sx, lid) / ${f32(n)};\n  let inv = a1[w];\n  ${strided(n, 'res[o + j] = (a0[o + j] - mean) * inv;')}`,
+    ),
   layernorm_grad: (v, n) =>
     perRowWorkgroup(
       v,
@@ -80,26 +121,62 @@ const gpuRowEmitters: Record<string, (v: Value, n: number) => ReturnType<Emitter
     ),
   cross_entropy_grad: (v, n) => {
     const rows = count(v.inputs[1]!);
-    return perRowWorkgroup(v, n, `let g = a2[0] / ${f32(rows)};\n  let t = u32(a1[w]);\n  ${wgLse(n)}\n  ${strided(n, 'res[o + j] = exp(a0[o + j] - l) * g - select(0.0f, g, j == t);')}`);
+    return perRowWorkgroup(
+      v,
+      n,
+      `let g = a2[0] / ${f32(rows)};\n  let t = u32(a1[w]);\n  ${wgLse(n)}\n  ${strided(n, 'res[o + j] = exp(a0[o + j] - l) * g - select(0.0f, g, j == t);')}`,
+    );
   },
 };
 
 const last = (v: Value) => shape(v).at(-1)!;
 
 const cpuRowEmitters: Record<string, Emitter> = {
-  softmax: (v) => perRow(v, last(v), (n) => `let l = lse(o, ${n});\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = exp(a0[o + j] - l); }`, LSE),
-  log_softmax: (v) => perRow(v, last(v), (n) => `let l = lse(o, ${n});\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = a0[o + j] - l; }`, LSE),
+  softmax: (v) =>
+    perRow(
+      v,
+      last(v),
+      (n) => `let l = lse(o, ${n});\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = exp(a0[o + j] - l); }`,
+      LSE,
+    ),
+  log_softmax: (v) =>
+    perRow(
+      v,
+      last(v),
+      (n) => `let l = lse(o, ${n});\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = a0[o + j] - l; }`,
+      LSE,
+    ),
   softmax_grad: (v) =>
-    perRow(v, last(v), (n) => `var s = 0.0f;\n  for (var j = 0u; j < ${n}; j++) { s += a1[o + j] * a0[o + j]; }\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = a0[o + j] * (a1[o + j] - s); }`),
+    perRow(
+      v,
+      last(v),
+      (n) =>
+        `var s = 0.0f;\n  for (var j = 0u; j < ${n}; j++) { s += a1[o + j] * a0[o + j]; }\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = a0[o + j] * (a1[o + j] - s); }`,
+    ),
   log_softmax_grad: (v) =>
-    perRow(v, last(v), (n) => `var s = 0.0f;\n  for (var j = 0u; j < ${n}; j++) { s += a1[o + j]; }\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = a1[o + j] - exp(a0[o + j]) * s; }`),
+    perRow(
+      v,
+      last(v),
+      (n) =>
+        `var s = 0.0f;\n  for (var j = 0u; j < ${n}; j++) { s += a1[o + j]; }\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = a1[o + j] - exp(a0[o + j]) * s; }`,
+    ),
   layernorm_rstd: (v) => {
     const n = last(v.inputs[0]!);
     const { dispatch, index } = linear(count(v));
-    return { workgroup: [WG, 1, 1], dispatch, helpers: STATS(num(v.attrs, 'eps')), body: `${index}\n  res[i] = stats(i * ${u32(n)}, ${u32(n)}).y;` };
+    return {
+      workgroup: [WG, 1, 1],
+      dispatch,
+      helpers: STATS(num(v.attrs, 'eps')),
+      body: `${index}\n  res[i] = stats(i * ${u32(n)}, ${u32(n)}).y;`,
+    };
   },
   layernorm: (v) =>
-    perRow(v, last(v), (n) => `var mean = 0.0f;\n  for (var j = 0u; j < ${n}; j++) { mean += a0[o + j]; }\n  mean = mean / f32(${n});\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = (a0[o + j] - mean) * a1[i]; }`),
+    perRow(
+      v,
+      last(v),
+      (n) =>
+        `var mean = 0.0f;\n  for (var j = 0u; j < ${n}; j++) { mean += a0[o + j]; }\n  mean = mean / f32(${n});\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = (a0[o + j] - mean) * a1[i]; }`,
+    ),
   layernorm_grad: (v) =>
     perRow(
       v,
@@ -125,7 +202,12 @@ const cpuRowEmitters: Record<string, Emitter> = {
 };
 
 export const rowEmitters: Record<string, Emitter> = {
-  ...Object.fromEntries(Object.entries(cpuRowEmitters).map(([op, cpu]) => [op, (v: Value, cls: DeviceClass) => (cls === 'gpu' ? gpuRowEmitters[op]!(v, last(v)) : cpu(v, cls))])),
+  ...Object.fromEntries(
+    Object.entries(cpuRowEmitters).map(([op, cpu]) => [
+      op,
+      (v: Value, cls: DeviceClass) => (cls === 'gpu' ? gpuRowEmitters[op]!(v, last(v)) : cpu(v, cls)),
+    ]),
+  ),
   cross_entropy: (v) => {
     const c = shape(v.inputs[0]!).at(-1)!;
     const rows = count(v.inputs[1]!);

@@ -13,7 +13,8 @@ export const broadcastOps: OpDef[] = [
     infer: ([x], a) => {
       const shape = ints(a, 'shape');
       const b = broadcastShapes(x!.shape, shape);
-      if (b.length !== shape.length || !b.every((d, i) => sameDim(d, shape[i]!))) throw new ShapeError(`cannot broadcast [${x!.shape}] to [${shape}]`);
+      if (b.length !== shape.length || !b.every((d, i) => sameDim(d, shape[i]!)))
+        throw new ShapeError(`cannot broadcast [${x!.shape}] to [${shape}]`);
       return { dtype: x!.dtype, shape };
     },
     grad: (b, v, dy) => [b.op('sum_to', [dy], { shape: shapeOf(v.inputs[0]!) })],
@@ -33,7 +34,8 @@ export const broadcastOps: OpDef[] = [
     infer: ([x], a) => {
       const shape = ints(a, 'shape');
       const b = broadcastShapes(x!.shape, shape);
-      if (b.length !== x!.shape.length || !b.every((d, i) => sameDim(d, x!.shape[i]!))) throw new ShapeError(`cannot sum [${x!.shape}] down to [${shape}]`);
+      if (b.length !== x!.shape.length || !b.every((d, i) => sameDim(d, x!.shape[i]!)))
+        throw new ShapeError(`cannot sum [${x!.shape}] down to [${shape}]`);
       return { dtype: x!.dtype, shape };
     },
     grad: (b, v, dy) => [b.op('broadcast_to', [dy], { shape: shapeOf(v.inputs[0]!) })],

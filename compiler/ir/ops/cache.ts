@@ -19,12 +19,15 @@ export const cacheOps: OpDef[] = [
     attrs: { axis: { kind: 'int' }, at: { kind: 'int' } },
     infer: ([c, x], a) => {
       const ax = normAxis(num(a, 'axis'), c!.shape.length);
-      if (x!.shape.length !== c!.shape.length || x!.dtype !== c!.dtype) throw new ShapeError(`cache_write: ${x!.dtype}[${x!.shape}] into a cache of ${c!.dtype}[${c!.shape}]`);
+      if (x!.shape.length !== c!.shape.length || x!.dtype !== c!.dtype)
+        throw new ShapeError(`cache_write: ${x!.dtype}[${x!.shape}] into a cache of ${c!.dtype}[${c!.shape}]`);
       x!.shape.forEach((d, i) => {
-        if (i !== ax && !sameDim(d, c!.shape[i]!)) throw new ShapeError(`cache_write: dimension ${i} differs: ${d} vs ${c!.shape[i]}`);
+        if (i !== ax && !sameDim(d, c!.shape[i]!))
+          throw new ShapeError(`cache_write: dimension ${i} differs: ${d} vs ${c!.shape[i]}`);
       });
       const end = num(a, 'at') + (x!.shape[ax] as number);
-      if (typeof c!.shape[ax] === 'number' && end > (c!.shape[ax] as number)) throw new ShapeError(`cache_write: positions up to ${end} in a cache of ${c!.shape[ax]}`);
+      if (typeof c!.shape[ax] === 'number' && end > (c!.shape[ax] as number))
+        throw new ShapeError(`cache_write: positions up to ${end} in a cache of ${c!.shape[ax]}`);
       return { ...c! };
     },
     noGrad: 'serving only',
@@ -36,7 +39,9 @@ export const cacheOps: OpDef[] = [
       const [outer, cap, inner] = around(c!.shape, ax);
       const n = x!.shape[ax]!;
       const at = num(v.attrs, 'at');
-      for (let o = 0; o < outer; o++) for (let p = 0; p < n; p++) for (let r = 0; r < inner; r++) out[(o * cap + at + p) * inner + r] = x!.data[(o * n + p) * inner + r]!;
+      for (let o = 0; o < outer; o++)
+        for (let p = 0; p < n; p++)
+          for (let r = 0; r < inner; r++) out[(o * cap + at + p) * inner + r] = x!.data[(o * n + p) * inner + r]!;
       return { data: out, shape: shapeOf(v) };
     },
   },
@@ -48,7 +53,8 @@ export const cacheOps: OpDef[] = [
     infer: ([c], a) => {
       const ax = normAxis(num(a, 'axis'), c!.shape.length);
       const length = num(a, 'length');
-      if (typeof c!.shape[ax] === 'number' && length > (c!.shape[ax] as number)) throw new ShapeError(`cache_view: ${length} positions of a cache of ${c!.shape[ax]}`);
+      if (typeof c!.shape[ax] === 'number' && length > (c!.shape[ax] as number))
+        throw new ShapeError(`cache_view: ${length} positions of a cache of ${c!.shape[ax]}`);
       return { dtype: c!.dtype, shape: c!.shape.map((d, i) => (i === ax ? length : d)) };
     },
     noGrad: 'serving only',

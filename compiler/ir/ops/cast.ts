@@ -45,7 +45,10 @@ export const castOps: OpDef[] = [
     attrs: { dtype: { kind: 'string' } },
     infer: ([x], a) => {
       const to = a['dtype'] as DType;
-      if (!FLOATS.includes(x!.dtype) || !FLOATS.includes(to)) throw new ShapeError(`cast converts between float dtypes (${FLOATS.join(', ')}), not ${x!.dtype} to ${String(to)}`);
+      if (!FLOATS.includes(x!.dtype) || !FLOATS.includes(to))
+        throw new ShapeError(
+          `cast converts between float dtypes (${FLOATS.join(', ')}), not ${x!.dtype} to ${String(to)}`,
+        );
       return { dtype: to, shape: [...x!.shape] };
     },
     grad: (b, v, dy) => [b.op('cast', [dy], { dtype: v.inputs[0]!.type.dtype })],

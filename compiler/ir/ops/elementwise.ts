@@ -28,7 +28,11 @@ export const UNARY: Record<string, Unary> = {
   exp: { f: Math.exp, flops: 2, grad: (b, v, dy) => b.op('mul', [dy, v]) },
   log: { f: Math.log, flops: 2, grad: (b, v, dy) => b.op('div', [dy, v.inputs[0]!]) },
   sigmoid: { f: (x) => 1 / (1 + Math.exp(-x)), flops: 4, grad: (b, v, dy) => b.op('sigmoid_grad', [v, dy]) },
-  sqrt: { f: Math.sqrt, flops: 2, grad: (b, v, dy) => b.op('div', [b.op('mul', [dy, b.scalar(0.5, dy.type.dtype)]), v]) },
+  sqrt: {
+    f: Math.sqrt,
+    flops: 2,
+    grad: (b, v, dy) => b.op('div', [b.op('mul', [dy, b.scalar(0.5, dy.type.dtype)]), v]),
+  },
 };
 
 /** Backward ops of the unary functions: (saved operand or result, dy) -> dx. */
@@ -124,7 +128,14 @@ function binaryDef(name: OpName, f: (a: number, b: number) => number): OpDef {
   };
 }
 
-function refBinary(a: NDArray, b: NDArray, shape: number[], floats: (n: number) => Float32Array | Float64Array, isInt: boolean, f: (a: number, b: number) => number): NDArray {
+function refBinary(
+  a: NDArray,
+  b: NDArray,
+  shape: number[],
+  floats: (n: number) => Float32Array | Float64Array,
+  isInt: boolean,
+  f: (a: number, b: number) => number,
+): NDArray {
   const n = shape.reduce((x, d) => x * d, 1);
   const out = isInt ? new Int32Array(n) : floats(n);
   const ia = broadcastIndex(shape, a.shape);

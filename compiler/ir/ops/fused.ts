@@ -6,7 +6,10 @@ import { BINARY, UNARY, UNARY_GRAD } from './elementwise.ts';
 import { broadcastIndex, like, shapeOf } from './util.ts';
 
 /** An elementwise expression over operands `x0…xn` and literals `c(v)`, e.g. `mul(add(x0,x1),c(0.5))`. */
-export type Expr = { kind: 'operand'; index: number } | { kind: 'const'; value: number } | { kind: 'call'; op: string; args: Expr[] };
+export type Expr =
+  | { kind: 'operand'; index: number }
+  | { kind: 'const'; value: number }
+  | { kind: 'call'; op: string; args: Expr[] };
 
 export const FUSIBLE = new Set([...Object.keys(UNARY), ...Object.keys(BINARY), ...Object.keys(UNARY_GRAD)]);
 
@@ -74,13 +77,18 @@ export const fusedOps: OpDef[] = [
     infer: (ins, a) => {
       const e = parseExpr(String(a['expr']));
       const used = new Set<number>();
-      const walk = (x: Expr): void => (x.kind === 'operand' ? void used.add(x.index) : x.kind === 'call' ? x.args.forEach(walk) : undefined);
+      const walk = (x: Expr): void =>
+        x.kind === 'operand' ? void used.add(x.index) : x.kind === 'call' ? x.args.forEach(walk) : undefined;
       walk(e);
-      if ([...used].some((k) => k >= ins.length) || used.size !== ins.length) throw new ShapeError(`fused expression uses operands ${[...used].sort()} but has ${ins.length}`);
+      if ([...used].some((k) => k >= ins.length) || used.size !== ins.length)
+        throw new ShapeError(`fused expression uses operands ${[...used].sort()} but has ${ins.length}`);
       return { dtype: ins[0]!.dtype, shape: ins.reduce((s, t) => broadcastShapes(s, t.shape), ins[0]!.shape) };
     },
     noGrad: 'fusion runs after autodiff',
-    cost: (v: Value) => ({ flops: countOps(parseExpr(String(v.attrs['expr']))) * elems(v.type), bytes: bytesOf(v.type) + v.inputs.reduce((a, x) => a + bytesOf(x.type), 0) }),
+    cost: (v: Value) => ({
+      flops: countOps(parseExpr(String(v.attrs['expr']))) * elems(v.type),
+      bytes: bytesOf(v.type) + v.inputs.reduce((a, x) => a + bytesOf(x.type), 0),
+    }),
     ref: (ins, v, ctx) => {
       const out = like(ctx, v.type);
       const e = parseExpr(String(v.attrs['expr']));

@@ -21,7 +21,10 @@ export const gatherOps: OpDef[] = [
     },
     grad: (b, v, dy) => {
       const [t, i] = v.inputs;
-      return [b.op('scatter_add', [b.op('full', [], { value: 0, shape: shapeOf(t!), dtype: t!.type.dtype }), i!, dy]), undefined];
+      return [
+        b.op('scatter_add', [b.op('full', [], { value: 0, shape: shapeOf(t!), dtype: t!.type.dtype }), i!, dy]),
+        undefined,
+      ];
     },
     cost: (v) => ({ flops: 0, bytes: 2 * bytesOf(v.type) + bytesOf(v.inputs[1]!.type) }),
     ref: ([t, i], v, ctx) => {
@@ -45,7 +48,8 @@ export const gatherOps: OpDef[] = [
       requireRank(base!, 1, 'scatter_add (base)');
       if (i!.dtype !== 'i32') throw new ShapeError(`scatter_add indices must be i32, got ${i!.dtype}`);
       const want = [...i!.shape, ...base!.shape.slice(1)];
-      if (want.length !== upd!.shape.length || !want.every((d, k) => sameDim(d, upd!.shape[k]!))) throw new ShapeError(`scatter_add updates are [${upd!.shape}], expected [${want}]`);
+      if (want.length !== upd!.shape.length || !want.every((d, k) => sameDim(d, upd!.shape[k]!)))
+        throw new ShapeError(`scatter_add updates are [${upd!.shape}], expected [${want}]`);
       return { ...base! };
     },
     grad: (b, v, dy) => [dy, undefined, b.op('gather', [dy, v.inputs[1]!])],

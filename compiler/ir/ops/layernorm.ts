@@ -52,7 +52,8 @@ export const layernormOps: OpDef[] = [
     attrs: {},
     infer: ([x, r]) => {
       requireFloat(x!, 'layernorm');
-      if (r!.shape.length !== x!.shape.length || r!.shape.at(-1) !== 1) throw new ShapeError(`layernorm: rstd must be [..., 1] beside x, got [${r!.shape}] for [${x!.shape}]`);
+      if (r!.shape.length !== x!.shape.length || r!.shape.at(-1) !== 1)
+        throw new ShapeError(`layernorm: rstd must be [..., 1] beside x, got [${r!.shape}] for [${x!.shape}]`);
       return { ...x! };
     },
     grad: (b, v, dy) => [b.op('layernorm_grad', [v, v.inputs[1]!, dy]), undefined],
@@ -77,7 +78,8 @@ export const layernormOps: OpDef[] = [
     arity: 3,
     attrs: {},
     infer: ([y, , dy]) => {
-      if (String(y!.shape) !== String(dy!.shape)) throw new ShapeError(`layernorm_grad: y [${y!.shape}] and dy [${dy!.shape}] differ`);
+      if (String(y!.shape) !== String(dy!.shape))
+        throw new ShapeError(`layernorm_grad: y [${y!.shape}] and dy [${dy!.shape}] differ`);
       return { ...y! };
     },
     noGrad: 'backward op (no second-order derivatives)',

@@ -20,7 +20,10 @@ export const lossOps: OpDef[] = [
       return { dtype: l!.dtype, shape: [] };
     },
     grad: (b, v, dy) => [b.op('cross_entropy_grad', [v.inputs[0]!, v.inputs[1]!, dy]), undefined],
-    cost: (v) => ({ flops: 5 * elems(v.inputs[0]!.type), bytes: bytesOf(v.inputs[0]!.type) + bytesOf(v.inputs[1]!.type) }),
+    cost: (v) => ({
+      flops: 5 * elems(v.inputs[0]!.type),
+      bytes: bytesOf(v.inputs[0]!.type) + bytesOf(v.inputs[1]!.type),
+    }),
     ref: ([l, t], v, ctx) => {
       const out = like(ctx, v.type);
       const c = l!.shape.at(-1)!;

@@ -24,7 +24,8 @@ export const maskOps: OpDef[] = [
       const [t, s] = shapeOf(v).slice(-2) as [number, number];
       const fill = num(v.attrs, 'fill');
       for (let o = 0; o < out.length; o += t * s)
-        for (let i = 0; i < t; i++) for (let j = 0; j < s; j++) out[o + i * s + j] = j > s - t + i ? fill : x!.data[o + i * s + j]!;
+        for (let i = 0; i < t; i++)
+          for (let j = 0; j < s; j++) out[o + i * s + j] = j > s - t + i ? fill : x!.data[o + i * s + j]!;
       return { data: out, shape: shapeOf(v) };
     },
   },

@@ -30,7 +30,8 @@ export const matmulOps: OpDef[] = [
       const [a, b] = v.inputs as [typeof v, typeof v];
       const ta = bool(v.attrs, 'ta');
       const tb = bool(v.attrs, 'tb');
-      const mm = (x: typeof v, y: typeof v, fa: boolean, fb: boolean) => bl.op('matmul', [x, y], { ...(fa && { ta: true }), ...(fb && { tb: true }) });
+      const mm = (x: typeof v, y: typeof v, fa: boolean, fb: boolean) =>
+        bl.op('matmul', [x, y], { ...(fa && { ta: true }), ...(fb && { tb: true }) });
       let da: typeof v;
       let db: typeof v;
       if (!ta && !tb) [da, db] = [mm(dy, b, false, true), mm(a, dy, true, false)];
@@ -42,7 +43,10 @@ export const matmulOps: OpDef[] = [
     cost: (v) => {
       const [a] = v.inputs;
       const k = (bool(v.attrs, 'ta') ? shapeOf(a!).at(-2) : shapeOf(a!).at(-1))!;
-      return { flops: 2 * size(shapeOf(v)) * k, bytes: bytesOf(v.type) + bytesOf(v.inputs[0]!.type) + bytesOf(v.inputs[1]!.type) };
+      return {
+        flops: 2 * size(shapeOf(v)) * k,
+        bytes: bytesOf(v.type) + bytesOf(v.inputs[0]!.type) + bytesOf(v.inputs[1]!.type),
+      };
     },
     ref: ([a, b], v, ctx) => {
       const out = shapeOf(v);

@@ -6,7 +6,8 @@ import { like, num, shapeOf } from './util.ts';
 
 function sameAsFirst(name: string) {
   return (ins: TensorType[]): TensorType => {
-    for (const t of ins.slice(1)) if (t.shape.length && !sameShape(t.shape, ins[0]!.shape)) throw new ShapeError(`${name}: operand shapes differ`);
+    for (const t of ins.slice(1))
+      if (t.shape.length && !sameShape(t.shape, ins[0]!.shape)) throw new ShapeError(`${name}: operand shapes differ`);
     return { ...ins[0]! };
   };
 }
@@ -57,13 +58,25 @@ export const optimizerOps: OpDef[] = [
     name: 'adam_step',
     class: 'optimizer',
     arity: 4,
-    attrs: { lr: { kind: 'number' }, beta1: { kind: 'number' }, beta2: { kind: 'number' }, eps: { kind: 'number' }, decay: { kind: 'number' } },
+    attrs: {
+      lr: { kind: 'number' },
+      beta1: { kind: 'number' },
+      beta2: { kind: 'number' },
+      eps: { kind: 'number' },
+      decay: { kind: 'number' },
+    },
     infer: sameAsFirst('adam_step'),
     noGrad,
     cost: (v) => streamingCost(v, 10),
     ref: ([p, m, vv, t], v, ctx) => {
       const out = like(ctx, v.type);
-      const [lr, b1, b2, eps, decay] = ['lr', 'beta1', 'beta2', 'eps', 'decay'].map((k) => num(v.attrs, k)) as [number, number, number, number, number];
+      const [lr, b1, b2, eps, decay] = ['lr', 'beta1', 'beta2', 'eps', 'decay'].map((k) => num(v.attrs, k)) as [
+        number,
+        number,
+        number,
+        number,
+        number,
+      ];
       const step = t!.data[0]!;
       const c1 = 1 - b1 ** step;
       const c2 = 1 - b2 ** step;

@@ -21,7 +21,26 @@ import { sparseOps } from './sparse.ts';
 
 /** Every op of the IR, each defined once in its family's file. */
 export const OPS: ReadonlyMap<string, OpDef> = new Map(
-  [constantOps, castOps, elementwiseOps, broadcastOps, matmulOps, reduceOps, softmaxOps, layernormOps, shapeOps, gatherOps, lossOps, dropoutOps, sparseOps, maskOps, ropeOps, cacheOps, optimizerOps, fusedOps]
+  [
+    constantOps,
+    castOps,
+    elementwiseOps,
+    broadcastOps,
+    matmulOps,
+    reduceOps,
+    softmaxOps,
+    layernormOps,
+    shapeOps,
+    gatherOps,
+    lossOps,
+    dropoutOps,
+    sparseOps,
+    maskOps,
+    ropeOps,
+    cacheOps,
+    optimizerOps,
+    fusedOps,
+  ]
     .flat()
     .map((d) => [d.name, d]),
 );
@@ -33,4 +52,5 @@ export function getOp(name: string): OpDef {
 }
 
 /** FLOPs of the ops among `values` (leaves have none). */
-export const flopsOf = (values: readonly Value[]): number => values.reduce((a, v) => a + (LEAF_OPS.has(v.op) ? 0 : getOp(v.op).cost(v).flops), 0);
+export const flopsOf = (values: readonly Value[]): number =>
+  values.reduce((a, v) => a + (LEAF_OPS.has(v.op) ? 0 : getOp(v.op).cost(v).flops), 0);

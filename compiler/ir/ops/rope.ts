@@ -18,7 +18,8 @@ export const ropeOps: OpDef[] = [
       requireFloat(x!, 'rope');
       requireRank(x!, 2, 'rope');
       const h = x!.shape.at(-1)!;
-      if (typeof h === 'number' && h % 2 !== 0) throw new ShapeError(`rope rotates pairs: the last axis must be even, got ${h}`);
+      if (typeof h === 'number' && h % 2 !== 0)
+        throw new ShapeError(`rope rotates pairs: the last axis must be even, got ${h}`);
       return { ...x! };
     },
     grad: (b, v, dy) => [b.op('rope', [dy], { ...v.attrs, sign: -num(v.attrs, 'sign') })],

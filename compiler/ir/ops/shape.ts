@@ -11,7 +11,14 @@ function product(ds: readonly Dim[]): Dim {
 }
 
 /** Copies the box [starts, starts+shape) of `src` (shape `full`) into a dense array, or the reverse when `scatter`. */
-function boxCopy(src: ArrayLike<number>, full: number[], starts: number[], box: number[], dst: { [i: number]: number; length: number }, scatter: boolean): void {
+function boxCopy(
+  src: ArrayLike<number>,
+  full: number[],
+  starts: number[],
+  box: number[],
+  dst: { [i: number]: number; length: number },
+  scatter: boolean,
+): void {
   const fs = strides(full);
   const r = full.length;
   const n = size(box);
@@ -39,7 +46,8 @@ export const shapeOps: OpDef[] = [
     attrs: { perm: { kind: 'ints' } },
     infer: ([x], a) => {
       const perm = ints(a, 'perm');
-      if (perm.length !== x!.shape.length || [...perm].sort((p, q) => p - q).some((p, i) => p !== i)) throw new ShapeError(`perm [${perm}] is not a permutation of rank ${x!.shape.length}`);
+      if (perm.length !== x!.shape.length || [...perm].sort((p, q) => p - q).some((p, i) => p !== i))
+        throw new ShapeError(`perm [${perm}] is not a permutation of rank ${x!.shape.length}`);
       return { dtype: x!.dtype, shape: perm.map((p) => x!.shape[p]!) };
     },
     grad: (b, v, dy) => {
@@ -51,7 +59,10 @@ export const shapeOps: OpDef[] = [
     ref: ([x], v, ctx) => {
       const out = like(ctx, v.type);
       const xs = strides(x!.shape);
-      const idx = stridedIndex(shapeOf(v), ints(v.attrs, 'perm').map((p) => xs[p]!));
+      const idx = stridedIndex(
+        shapeOf(v),
+        ints(v.attrs, 'perm').map((p) => xs[p]!),
+      );
       for (let i = 0; i < out.length; i++) out[i] = x!.data[idx[i]!]!;
       return { data: out, shape: shapeOf(v) };
     },
@@ -86,11 +97,14 @@ export const shapeOps: OpDef[] = [
     infer: ([x], a) => {
       const s = dims(a['starts']);
       const e = dims(a['ends']);
-      if (s.length !== x!.shape.length || e.length !== x!.shape.length) throw new ShapeError(`slice needs one range per dimension of [${x!.shape}]`);
+      if (s.length !== x!.shape.length || e.length !== x!.shape.length)
+        throw new ShapeError(`slice needs one range per dimension of [${x!.shape}]`);
       const shape = x!.shape.map((d, i) => {
         const [lo, hi] = [s[i]!, e[i]!];
-        if (typeof lo === 'number' && typeof hi === 'number' && (lo < 0 || hi < lo)) throw new ShapeError(`slice ${lo}:${hi} is empty or negative`);
-        if (typeof hi === 'number' && typeof d === 'number' && hi > d) throw new ShapeError(`slice end ${hi} is past dimension ${i} of size ${d}`);
+        if (typeof lo === 'number' && typeof hi === 'number' && (lo < 0 || hi < lo))
+          throw new ShapeError(`slice ${lo}:${hi} is empty or negative`);
+        if (typeof hi === 'number' && typeof d === 'number' && hi > d)
+          throw new ShapeError(`slice end ${hi} is past dimension ${i} of size ${d}`);
         return dimSub(hi, lo);
       });
       return { dtype: x!.dtype, shape };
@@ -116,7 +130,8 @@ export const shapeOps: OpDef[] = [
     infer: ([x], a) => {
       const lo = dims(a['before']);
       const hi = dims(a['after']);
-      if (lo.length !== x!.shape.length || hi.length !== x!.shape.length) throw new ShapeError('pad needs one amount per dimension');
+      if (lo.length !== x!.shape.length || hi.length !== x!.shape.length)
+        throw new ShapeError('pad needs one amount per dimension');
       return { dtype: x!.dtype, shape: x!.shape.map((d, i) => dimAdd(dimAdd(d, lo[i]!), hi[i]!)) };
     },
     grad: (b, v, dy) => {
@@ -142,9 +157,13 @@ export const shapeOps: OpDef[] = [
       const ax = normAxis(num(a, 'axis'), r);
       let total: Dim = 0;
       for (const [k, x] of xs.entries()) {
-        if (x.shape.length !== r || x.dtype !== xs[0]!.dtype) throw new ShapeError(`concat operand ${k} is ${x.dtype}[${x.shape}], the first is ${xs[0]!.dtype}[${xs[0]!.shape}]`);
+        if (x.shape.length !== r || x.dtype !== xs[0]!.dtype)
+          throw new ShapeError(
+            `concat operand ${k} is ${x.dtype}[${x.shape}], the first is ${xs[0]!.dtype}[${xs[0]!.shape}]`,
+          );
         x.shape.forEach((d, i) => {
-          if (i !== ax && !sameDim(d, xs[0]!.shape[i]!)) throw new ShapeError(`concat operand ${k} differs in dimension ${i}: ${d} vs ${xs[0]!.shape[i]}`);
+          if (i !== ax && !sameDim(d, xs[0]!.shape[i]!))
+            throw new ShapeError(`concat operand ${k} differs in dimension ${i}: ${d} vs ${xs[0]!.shape[i]}`);
         });
         total = dimAdd(total, x.shape[ax]!);
       }

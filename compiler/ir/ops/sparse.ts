@@ -17,23 +17,40 @@ export const sparseOps: OpDef[] = [
     infer: ([ptr, idx, val, ptrT, idxT, valT, x], a) => {
       const rows = num(a, 'rows');
       const cols = num(a, 'cols');
-      for (const [p, i, v, n, what] of [[ptr, idx, val, rows, 'A'], [ptrT, idxT, valT, cols, 'Aᵀ']] as const) {
-        if (p!.dtype !== 'i32' || i!.dtype !== 'i32') throw new ShapeError(`spmm: the CSR row pointers and column ids of ${what} must be i32`);
-        if (p!.shape.length !== 1 || !sameDim(p!.shape[0]!, n + 1)) throw new ShapeError(`spmm: ${what} needs ${n + 1} row pointers, got [${p!.shape}]`);
-        if (!sameDim(i!.shape[0]!, v!.shape[0]!)) throw new ShapeError(`spmm: ${what} has ${i!.shape[0]} column ids but ${v!.shape[0]} values`);
+      for (const [p, i, v, n, what] of [
+        [ptr, idx, val, rows, 'A'],
+        [ptrT, idxT, valT, cols, 'Aᵀ'],
+      ] as const) {
+        if (p!.dtype !== 'i32' || i!.dtype !== 'i32')
+          throw new ShapeError(`spmm: the CSR row pointers and column ids of ${what} must be i32`);
+        if (p!.shape.length !== 1 || !sameDim(p!.shape[0]!, n + 1))
+          throw new ShapeError(`spmm: ${what} needs ${n + 1} row pointers, got [${p!.shape}]`);
+        if (!sameDim(i!.shape[0]!, v!.shape[0]!))
+          throw new ShapeError(`spmm: ${what} has ${i!.shape[0]} column ids but ${v!.shape[0]} values`);
       }
-      if (!sameDim(idx!.shape[0]!, idxT!.shape[0]!)) throw new ShapeError('spmm: A and Aᵀ differ in their number of entries');
+      if (!sameDim(idx!.shape[0]!, idxT!.shape[0]!))
+        throw new ShapeError('spmm: A and Aᵀ differ in their number of entries');
       if (x!.shape.length !== 2) throw new ShapeError(`spmm needs a matrix operand, got rank ${x!.shape.length}`);
       const [inRows, outRows] = bool(a, 'transpose') ? [rows, cols] : [cols, rows];
-      if (!sameDim(x!.shape[0]!, inRows)) throw new ShapeError(`spmm operand has ${x!.shape[0]} rows, the graph matrix needs ${inRows}`);
+      if (!sameDim(x!.shape[0]!, inRows))
+        throw new ShapeError(`spmm operand has ${x!.shape[0]} rows, the graph matrix needs ${inRows}`);
       return { dtype: x!.dtype, shape: [outRows, x!.shape[1]!] };
     },
-    grad: (b, v, dy) => [...new Array<undefined>(6), b.op('spmm', [...v.inputs.slice(0, 6), dy], { ...v.attrs, transpose: !bool(v.attrs, 'transpose') })],
+    grad: (b, v, dy) => [
+      ...new Array<undefined>(6),
+      b.op('spmm', [...v.inputs.slice(0, 6), dy], { ...v.attrs, transpose: !bool(v.attrs, 'transpose') }),
+    ],
     cost: (v) => {
       const nnz = shapeOf(v.inputs[1]!)[0]!;
       const f = shapeOf(v)[1]!;
       const t = bool(v.attrs, 'transpose') ? 3 : 0;
-      return { flops: 2 * nnz * f, bytes: bytesOf(v.type) + bytesOf(v.inputs[6]!.type) + [0, 1, 2].reduce((s, k) => s + bytesOf(v.inputs[t + k]!.type), 0) };
+      return {
+        flops: 2 * nnz * f,
+        bytes:
+          bytesOf(v.type) +
+          bytesOf(v.inputs[6]!.type) +
+          [0, 1, 2].reduce((s, k) => s + bytesOf(v.inputs[t + k]!.type), 0),
+      };
     },
     ref: (ins, v, ctx) => {
       const out = like(ctx, v.type);

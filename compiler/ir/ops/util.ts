@@ -39,7 +39,10 @@ export function stridedIndex(out: readonly number[], inStrides: readonly number[
 export function broadcastIndex(out: readonly number[], inp: readonly number[]): Int32Array | null {
   if (inp.length === out.length && inp.every((d, i) => d === out[i])) return null;
   const pad = [...new Array<number>(out.length - inp.length).fill(1), ...inp];
-  return stridedIndex(out, strides(pad).map((s, i) => (pad[i] === 1 ? 0 : s)));
+  return stridedIndex(
+    out,
+    strides(pad).map((s, i) => (pad[i] === 1 ? 0 : s)),
+  );
 }
 
 /** Shape rule of an op whose float operand (of at least `minRank` dims) and result share one type. */
@@ -83,7 +86,8 @@ export function requireFloat(t: TensorType, what: string): void {
 export function requireRank(t: TensorType, min: number, what: string): void {
   if (t.shape.length < min) throw new ShapeError(`${what} needs rank ≥ ${min}, got rank ${t.shape.length}`);
 }
-export const sameShape = (a: readonly Dim[], b: readonly Dim[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+export const sameShape = (a: readonly Dim[], b: readonly Dim[]) =>
+  a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** Splits a shape around `axis` into (outer, n, inner) extents. */
 export function around(shape: readonly number[], axis: number): [number, number, number] {
