@@ -60,5 +60,6 @@ for (const [name, r] of [
   );
 console.log(`ratio deep/small: ${(deep.ms / small.ms).toFixed(2)} (16x the layers; linear growth is 16)`);
 console.log(
-  `ms per 1000 ops: small ${((small.ms / small.values) * 1000).toFixed(2)}, deep ${((deep.ms / deep.values) * 1000).toFixed(2)}`,
+  `ms per 1000 ops: small ${((small.ms / small.values) * 1000).toFixed(2)}, ` +
+    `deep ${((deep.ms / deep.values) * 1000).toFixed(2)}`,
 );

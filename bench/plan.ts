@@ -39,10 +39,16 @@ for (const [file, plan] of cases) {
     .map((t) => `${t.pass} ${t.ms.toFixed(0)} ms`)
     .join(', ');
   console.log(
-    `${file} --plan ${plan}: ${((t2 - t0) / 1000).toFixed(2)} s in process, ${cold.toFixed(2)} s as a fresh process (compile ${((t1 - t0) / 1000).toFixed(2)} s [${slow}], cost model ${((t2 - t1) / 1000).toFixed(2)} s), ${r.module.values.length} values; ` +
-      `GPU peak ${fmtBytes(s.memory.gpu.peak_bytes)}${s.memory.gpu.fits === false ? ' (does not fit)' : ''}, step ${s.time!.step_seconds.toFixed(2)} s, ${Math.round(s.throughput!.tokens_per_second!)} tokens/s, MFU ${(100 * s.mfu!).toFixed(1)}%` +
+    `${file} --plan ${plan}: ${((t2 - t0) / 1000).toFixed(2)} s in ` +
+      `process, ${cold.toFixed(2)} s as a fresh process (compile ` +
+      `${((t1 - t0) / 1000).toFixed(2)} s [${slow}], cost model ` +
+      `${((t2 - t1) / 1000).toFixed(2)} s), ${r.module.values.length} values; ` +
+      `GPU peak ${fmtBytes(s.memory.gpu.peak_bytes)}${s.memory.gpu.fits === false ? ' (does not fit)' : ''}, step ` +
+      `${s.time!.step_seconds.toFixed(2)} s, ${Math.round(s.throughput!.tokens_per_second!)} ` +
+      `tokens/s, MFU ${(100 * s.mfu!).toFixed(1)}%` +
       (s.serving
-        ? `; first token ${s.serving.time_to_first_token_seconds.toFixed(2)} s, ${(1000 * s.serving.decode_seconds_per_token).toFixed(1)} ms per token`
+        ? `; first token ${s.serving.time_to_first_token_seconds.toFixed(2)} s, ` +
+          `${(1000 * s.serving.decode_seconds_per_token).toFixed(1)} ms per token`
         : ''),
   );
 }

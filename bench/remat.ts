@@ -1,9 +1,11 @@
 // Checkpointing benchmark.
-//   npm run bench:remat -- --chain L --slots S [--json]   the chain solver in Griewank's model: optimal forward steps and schedule
-//   npm run bench:remat                                    GPT-2 small (batch 8, context 1024) and a 32-block residual MLP:
-//                                                          arena/recompute frontier at 10 budgets for auto vs sqrt vs every(k);
-//                                                          the fast DAG solver vs Checkmate's MILP (HiGHS) on GCN-Cora and random
-//                                                          layered DAGs (solve times, gaps); the chain solver's time for 1,000 stages
+// npm run bench:remat -- --chain L --slots S [--json]   the chain solver in Griewank's model: optimal forward steps and
+// schedule
+// npm run bench:remat                                    GPT-2 small (batch 8, context 1024) and a 32-block residual
+// MLP:
+// arena/recompute frontier at 10 budgets for auto vs sqrt vs every(k);
+// the fast DAG solver vs Checkmate's MILP (HiGHS) on GCN-Cora and random
+// layered DAGs (solve times, gaps); the chain solver's time for 1,000 stages
 import './fail-plainly.ts';
 import { checkProgram } from '../compiler/check-program.ts';
 import { selectPlan } from '../compiler/lower/lower.ts';
@@ -67,7 +69,8 @@ if (L !== undefined) {
     );
   else {
     console.log(
-      `chain of ${L} steps, ${S} slots: ${r.forward_steps} forward steps (Griewank's closed form: ${r.closed_form}), peak ${r.peak_slots} slots, solved in ${r.solve_ms.toFixed(1)} ms`,
+      `chain of ${L} steps, ${S} slots: ${r.forward_steps} forward steps (Griewank's closed form: ` +
+        `${r.closed_form}), peak ${r.peak_slots} slots, solved in ${r.solve_ms.toFixed(1)} ms`,
     );
     console.log(r.schedule.join('\n'));
   }
@@ -101,13 +104,15 @@ function frontier(file: string, planName: string, title: string) {
   const pct = (r: { recomputeFlops: number; stepFlops: number }) =>
     `${((100 * r.recomputeFlops) / r.stepFlops).toFixed(1)}%`;
   console.log(
-    `${title} (${none.stages} stages): step ${(none.stepFlops / 1e12).toFixed(2)} TFLOP, arena without checkpointing ${(none.bytesWithout / GiB).toFixed(2)} GiB`,
+    `${title} (${none.stages} stages): step ${(none.stepFlops / 1e12).toFixed(2)} ` +
+      `TFLOP, arena without checkpointing ${(none.bytesWithout / GiB).toFixed(2)} GiB`,
   );
   console.log("fixed policies (arena, recompute as % of the step's FLOPs and of its roofline time):");
   for (const [name, c] of fixed) {
     const { report: r, roofline } = run({ checkpoint: c, memory: {} });
     console.log(
-      `  ${name.padEnd(16)} ${(r!.bytesWith / GiB).toFixed(2).padStart(6)} GiB  ${pct(r!).padStart(6)} FLOPs  ${roofline.padStart(6)} time`,
+      `  ${name.padEnd(16)} ${(r!.bytesWith / GiB).toFixed(2).padStart(6)} ` +
+        `GiB  ${pct(r!).padStart(6)} FLOPs  ${roofline.padStart(6)} time`,
     );
   }
   const smallest = (() => {
@@ -120,7 +125,10 @@ function frontier(file: string, planName: string, title: string) {
     const budget = Math.round(smallest + ((none.bytesWithout - smallest) * k) / 9);
     const r = run({ checkpoint: 'auto', memory: { gpu: budget } });
     console.log(
-      `  budget ${(budget / GiB).toFixed(2).padStart(6)} GiB → arena ${(r.report!.bytesWith / GiB).toFixed(2).padStart(6)} GiB, recompute ${pct(r.report!).padStart(6)} FLOPs ${r.roofline.padStart(6)} time, ${r.report!.solver ?? '-'}  (compile ${r.ms.toFixed(0)} ms)`,
+      `  budget ${(budget / GiB).toFixed(2).padStart(6)} GiB → arena ` +
+        `${(r.report!.bytesWith / GiB).toFixed(2).padStart(6)} GiB, recompute ` +
+        `${pct(r.report!).padStart(6)} FLOPs ${r.roofline.padStart(6)} ` +
+        `time, ${r.report!.solver ?? '-'}  (compile ${r.ms.toFixed(0)} ms)`,
     );
   }
 }
@@ -149,11 +157,15 @@ async function versusMilp(title: string, file: string, plan: string, source?: st
     worstGap = Math.max(worstGap, over);
     const gap = Number.isFinite(over) ? `${over.toFixed(2)}%` : 'no fit';
     rows.push(
-      `  budget ${b} B: MILP recompute ${((((milp.cost ?? NaN) - base) / base) * 100).toFixed(2)}% in ${(milp.seconds * 1000).toFixed(0)} ms; fast ${fast ? `${((100 * fast.cost) / base).toFixed(2)}% (${fast.solver})` : '—'} in ${fastMs.toFixed(0)} ms; gap ${gap}`,
+      `  budget ${b} B: MILP recompute ${((((milp.cost ?? NaN) - base) / base) * 100).toFixed(2)}% ` +
+        `in ${(milp.seconds * 1000).toFixed(0)} ` +
+        `ms; fast ${fast ? `${((100 * fast.cost) / base).toFixed(2)}% (${fast.solver})` : '—'} ` +
+        `in ${fastMs.toFixed(0)} ms; gap ${gap}`,
     );
   }
   console.log(
-    `${title}: ${graph.nodes.length} ops, least peak ${least.bytes} B (MILP, ${(least.seconds * 1000).toFixed(0)} ms), peak without ${full} B`,
+    `${title}: ${graph.nodes.length} ops, least peak ${least.bytes} B (MILP, ` +
+      `${(least.seconds * 1000).toFixed(0)} ms), peak without ${full} B`,
   );
   for (const row of rows) console.log(row);
 }
@@ -192,7 +204,10 @@ async function versusRelaxed(title: string, file: string, plan: string, source: 
     if (opt.certified) worstGap = Math.max(worstGap, over);
     const what = opt.certified ? 'optimum (certified)' : 'lower bound';
     console.log(
-      `  budget ${b} B: ${what} ${((((opt.lowerBound ?? NaN) - base) / base) * 100).toFixed(3)}% in ${(opt.seconds * 1000).toFixed(0)} ms; fast ${fast ? `${((100 * fast.cost) / base).toFixed(3)}% (${fast.solver})` : '—'} in ${fastMs.toFixed(0)} ms; gap ${Number.isFinite(over) ? `${over.toFixed(2)}%` : 'no fit'}${opt.certified ? '' : ' at most'}`,
+      `  budget ${b} B: ${what} ${((((opt.lowerBound ?? NaN) - base) / base) * 100).toFixed(3)}% ` +
+        `in ${(opt.seconds * 1000).toFixed(0)} ms; fast ` +
+        `${fast ? `${((100 * fast.cost) / base).toFixed(3)}% (${fast.solver})` : '—'} in ${fastMs.toFixed(0)} ` +
+        `ms; gap ${Number.isFinite(over) ? `${over.toFixed(2)}%` : 'no fit'}${opt.certified ? '' : ' at most'}`,
     );
   }
 }
@@ -201,13 +216,16 @@ await versusRelaxed(
   'GPT, one block (vocab 16, d 16, 2 heads, B 2, T 8, SGD)',
   'examples/_bench_one_block.flex',
   'one_block',
-  `${gptModel}\nplan one_block {\n  model: Gpt(vocab: 16, ctx: 8, d: 16, heads: 2, depth: 1)\n  bind: { B: 2, T: 8 }\n  task: train { optimizer: sgd(lr: 0.1) }\n}\n`,
+  `${gptModel}\nplan one_block {\n  model: Gpt(vocab: 16, ctx: 8, d: 16, heads: 2, ` +
+    `depth: 1)\n  bind: { B: 2, T: 8 }\n  task: train { optimizer: sgd(lr: 0.1) }\n}\n`,
 );
 console.log(
-  `fast solver vs MILP: worst gap ${Number.isFinite(worstGap) ? `${worstGap.toFixed(2)}%` : 'no fit at some budget'} over all budgets above`,
+  `fast solver vs MILP: worst gap ` +
+    `${Number.isFinite(worstGap) ? `${worstGap.toFixed(2)}%` : 'no fit at some budget'} over all budgets above`,
 );
 
 const big = chain(1000, 10);
 console.log(
-  `chain solver, 1,000 uniform stages, 10 slots: ${big.forward_steps} forward steps (closed form ${big.closed_form}) in ${big.solve_ms.toFixed(0)} ms`,
+  `chain solver, 1,000 uniform stages, 10 slots: ${big.forward_steps} forward ` +
+    `steps (closed form ${big.closed_form}) in ${big.solve_ms.toFixed(0)} ms`,
 );

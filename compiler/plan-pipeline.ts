@@ -6,7 +6,9 @@ import { runPipeline, type PipelineOptions } from './passes/pipeline.ts';
 import type { PlanConfig } from './sema/plan.ts';
 import { fmtBytes } from './sema/units.ts';
 
-/** Runs the pass pipeline on a plan's forward module; a GPU budget no schedule meets is FLX4010 at the plan's `memory`. */
+/**
+ * Runs the pass pipeline on a plan's forward module; a GPU budget no schedule meets is FLX4010 at the plan's `memory`.
+ */
 export function pipelinePlan(
   decl: A.PlanDecl,
   forward: Module,
@@ -21,7 +23,9 @@ export function pipelinePlan(
   } catch (e) {
     if (!(e instanceof BudgetInfeasibleError)) throw e;
     const field = decl.fields.find((f) => f.key.name === 'memory') ?? decl.name;
-    const over = `the training step needs ${e.needed} bytes (${fmtBytes(e.needed)}) with checkpoint: ${e.policy}, more than the GPU budget of ${e.budget} bytes (${fmtBytes(e.budget)})`;
+    const over =
+      `the training step needs ${e.needed} bytes (${fmtBytes(e.needed)}) with checkpoint: ` +
+      `${e.policy}, more than the GPU budget of ${e.budget} bytes (${fmtBytes(e.budget)})`;
     const d =
       e.autoFits !== undefined
         ? diag(

@@ -15,7 +15,8 @@ export const CODES = {
   FLX1001: {
     summary: 'unexpected character',
     explanation:
-      "The lexer met a character that starts no token of the language (flex has no `'` strings, no `;`, no `#` comments).",
+      'The lexer met a character that starts no token of the ' +
+      "language (flex has no `'` strings, no `;`, no `#` comments).",
     example: 'model M { input x: f32[4]; output y = x }',
   },
   FLX1002: {
@@ -27,7 +28,8 @@ export const CODES = {
   FLX1003: {
     summary: 'nothing the grammar allows starts here',
     explanation:
-      'None of the alternatives the grammar has at this point matches: a keyword used as a name, a stray statement, a misspelt keyword.',
+      'None of the alternatives the grammar has at this point matches: ' +
+      'a keyword used as a name, a stray statement, a misspelt keyword.',
     example: 'model M { input layer: f32[4] }',
   },
   FLX1004: {
@@ -41,25 +43,29 @@ export const CODES = {
   FLX1006: {
     summary: 'not a declaration',
     explanation:
-      'A file is a list of declarations: `import`, `layer`, `model`, `graph`, `hardware`, `plan` and hardware parts. A misspelt keyword gets a did-you-mean.',
+      'A file is a list of declarations: `import`, `layer`, `model`, `graph`, ' +
+      '`hardware`, `plan` and hardware parts. A misspelt keyword gets a did-you-mean.',
     example: 'modle M { }',
   },
   // 2xxx: names and imports
   FLX2000: {
     summary: 'cannot read the file',
     explanation:
-      'The file given on the command line, or imported, could not be read: it does not exist, is a folder, or is not readable.',
+      'The file given on the command line, or imported, could not ' +
+      'be read: it does not exist, is a folder, or is not readable.',
   },
   FLX2001: {
     summary: 'cannot find an imported module',
     explanation:
-      'An import names a file that is not there. Relative imports (`./x`) are relative to the importing file; `std/…` is the standard library.',
+      'An import names a file that is not there. Relative imports (`./x`) ' +
+      'are relative to the importing file; `std/…` is the standard library.',
     example: 'import { Linear } from "./layers"   // no layers.flex beside this file',
   },
   FLX2002: {
     summary: 'an import leaves the project',
     explanation:
-      'Imports may not reach outside the project root (the nearest folder with flex.json, package.json or .git) or, from the standard library, outside it.',
+      'Imports may not reach outside the project root (the nearest folder with ' +
+      'flex.json, package.json or .git) or, from the standard library, outside it.',
   },
   FLX2003: {
     summary: 'an import is neither relative nor standard',
@@ -84,7 +90,8 @@ export const CODES = {
   FLX2011: {
     summary: 'defined twice',
     explanation:
-      'A `let`, output, argument or field is defined again in the same scope. To give a name a new value write `x = …` without `let`.',
+      'A `let`, output, argument or field is defined again in the same ' +
+      'scope. To give a name a new value write `x = …` without `let`.',
   },
   FLX2012: {
     summary: 'assignment to an undefined name',
@@ -95,13 +102,15 @@ export const CODES = {
   FLX3001: {
     summary: 'shape mismatch',
     explanation:
-      "An op's shape rule rejects its operands (inner dimensions of a matmul, broadcasting, axes). The message gives each operand's type and where it came from.",
+      "An op's shape rule rejects its operands (inner dimensions of a matmul, " +
+      "broadcasting, axes). The message gives each operand's type and where it came from.",
     example: 'model M { input x: f32[8, 16] param w: f32[12, 4] = normal(0.02) output y = x @ w }',
   },
   FLX3002: {
     summary: 'a tensor does not have the declared shape',
     explanation:
-      "An argument, a layer's result or a size in a type disagrees with its declaration, or sizes that must be equal are not.",
+      "An argument, a layer's result or a size in a type disagrees " +
+      'with its declaration, or sizes that must be equal are not.',
   },
   FLX3003: {
     summary: 'a tensor does not have the declared dtype',
@@ -110,7 +119,8 @@ export const CODES = {
   FLX3004: {
     summary: 'wrong kind of value',
     explanation:
-      'A value of one kind is used where another is needed: a number where a tensor is needed, a list that is not a list of sizes, a float index.',
+      'A value of one kind is used where another is needed: a number where a ' +
+      'tensor is needed, a list that is not a list of sizes, a float index.',
     example: 'model M { input x: f32[4] output y = softmax(x, axis: 0.5) }',
   },
   FLX3010: {
@@ -132,7 +142,8 @@ export const CODES = {
   FLX3014: {
     summary: 'a size is not a whole number',
     explanation:
-      'A size computed by division left a remainder: d / heads with d = 48 and heads = 5. The caret is at the division; a diagnostic inside a layer also shows the calls that led there.',
+      'A size computed by division left a remainder: d / heads with d = 48 and heads = 5. The ' +
+      'caret is at the division; a diagnostic inside a layer also shows the calls that led there.',
     example: 'plan p { model: Gpt(d: 48, heads: 5) }',
   },
   FLX3020: {
@@ -152,7 +163,8 @@ export const CODES = {
   FLX3050: {
     summary: 'an op does not support this axis or rank',
     explanation:
-      'Some ops work on the last axis only (softmax, layernorm) or need a minimum rank (transpose); move the axis first.',
+      'Some ops work on the last axis only (softmax, layernorm) ' +
+      'or need a minimum rank (transpose); move the axis first.',
   },
   FLX3051: {
     summary: 'no such member',
@@ -161,7 +173,8 @@ export const CODES = {
   FLX3060: {
     summary: 'no output, or no such loss output',
     explanation:
-      "A model needs at least one `output`; a training plan's loss (`task: train { loss: name }`, `loss` by default) must be one of them.",
+      "A model needs at least one `output`; a training plan's loss (`task: " +
+      'train { loss: name }`, `loss` by default) must be one of them.',
   },
   FLX3061: {
     summary: 'the loss is not a float scalar',
@@ -175,7 +188,8 @@ export const CODES = {
   FLX4001: {
     summary: 'a quantity of the wrong dimension',
     explanation:
-      'A field wants a size, a bandwidth, a rate or a time and got another (a bandwidth is a size per second: `900 GB/s`).',
+      'A field wants a size, a bandwidth, a rate or a time and got ' +
+      'another (a bandwidth is a size per second: `900 GB/s`).',
     example: 'hardware H { host { memory: 64 GB/s } }',
   },
   FLX4002: {
@@ -194,19 +208,22 @@ export const CODES = {
   FLX4005: {
     summary: 'an invalid setting',
     explanation:
-      'A field has a value outside what it accepts (one of a set of words, a non-negative number, a file loaded with the wrong loader).',
+      'A field has a value outside what it accepts (one of a set of words, ' +
+      'a non-negative number, a file loaded with the wrong loader).',
   },
   FLX4010: {
     summary: 'the GPU budget cannot be met',
     explanation:
-      'No schedule keeps the training step within `memory: { gpu: … }` with this checkpoint policy. The message gives the bytes needed and the smallest budget that works (or says that `checkpoint: auto` fits).',
+      'No schedule keeps the training step within `memory: { gpu: … }` with this checkpoint policy. The message ' +
+      'gives the bytes needed and the smallest budget that works (or says that `checkpoint: auto` fits).',
     example: 'plan p { model: M memory: { gpu: 1 MiB } checkpoint: none }',
   },
   // 5xxx: plans
   FLX5001: {
     summary: 'unknown plan field',
     explanation:
-      'A plan takes model, bind, task, memory, checkpoint, precision, fuse, target, placement, parallel, on, data, seed and steps.',
+      'A plan takes model, bind, task, memory, checkpoint, precision, ' +
+      'fuse, target, placement, parallel, on, data, seed and steps.',
   },
   FLX5002: {
     summary: 'a plan has no model',
@@ -229,7 +246,8 @@ export const CODES = {
   FLX5008: {
     summary: 'no such plan, or a plan must be chosen',
     explanation:
-      'The command named a plan the file does not declare, or the file has several plans and none was chosen with --plan.',
+      'The command named a plan the file does not declare, or the ' +
+      'file has several plans and none was chosen with --plan.',
   },
   FLX5009: {
     summary: 'the model is too large to unroll',
@@ -258,7 +276,8 @@ export const CODES = {
   FLX6001: {
     summary: 'data file not found',
     explanation:
-      "A graph or text file does not exist. Paths are relative to the .flex file's folder, or to the graph's `dir`; the message says which folder it was resolved against.",
+      "A graph or text file does not exist. Paths are relative to the .flex file's folder, " +
+      "or to the graph's `dir`; the message says which folder it was resolved against.",
     example: 'graph G { nodes: 3 labels: i32[nodes] from "no-such-file.i32" }',
   },
   FLX6002: {
@@ -282,12 +301,14 @@ export const CODES = {
   FLX7002: {
     summary: 'no WebGPU device',
     explanation:
-      'No adapter could be opened: install a Vulkan driver, or SwiftShader (Debian: apt-get install chromium-common libvulkan1).',
+      'No adapter could be opened: install a Vulkan driver, or ' +
+      'SwiftShader (Debian: apt-get install chromium-common libvulkan1).',
   },
   FLX7003: {
     summary: 'the plan does not fit the device limits',
     explanation:
-      "A tensor is larger than the device binds at once, or the arena larger than its largest buffer; give a larger device's limits with --max-buffer-size and --max-binding-size.",
+      'A tensor is larger than the device binds at once, or the arena larger than its largest ' +
+      "buffer; give a larger device's limits with --max-buffer-size and --max-binding-size.",
   },
   FLX7004: {
     summary: 'half precision cannot be built for WGSL yet',
@@ -302,7 +323,8 @@ export const CODES = {
   FLX7006: {
     summary: 'a build would overwrite another',
     explanation:
-      "The output folder already holds another file's build of a plan with the same name (or files that are not a build); give this build its own folder with -o.",
+      "The output folder already holds another file's build of a plan with the same " +
+      'name (or files that are not a build); give this build its own folder with -o.',
   },
 } as const satisfies Record<string, CodeDoc>;
 

@@ -25,7 +25,9 @@ await build({
   sourcemap: 'linked',
   // bundled CommonJS (commander) requires Node's built-ins
   banner: {
-    js: "import { createRequire as __flexcRequire } from 'node:module'; const require = __flexcRequire(import.meta.url);",
+    js:
+      "import { createRequire as __flexcRequire } from 'node:module'; " +
+      'const require = __flexcRequire(import.meta.url);',
   },
 });
 

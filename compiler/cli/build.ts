@@ -81,7 +81,8 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
           'FLX7004',
           field.span,
           `plan \`${config.name}\` computes in ${config.precision}, but the WGSL kernels compute in fp32`,
-          'build it with `precision: fp32`; `flexc plan` and `flexc run` (the CPU interpreter emulates half precision) take it as it is',
+          'build it with `precision: fp32`; `flexc plan` and `flexc run` ' +
+            '(the CPU interpreter emulates half precision) take it as it is',
         ),
       ],
       r.program,
@@ -99,7 +100,8 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
           'FLX7005',
           field.span,
           `plan \`${config.name}\` decodes with a KV cache, and \`flexc build\` does not emit decode drivers yet`,
-          "build the prompt's pass with `decode: 0`; `flexc plan` estimates the whole request, and the CPU reference runs its decode steps",
+          "build the prompt's pass with `decode: 0`; `flexc plan` estimates " +
+            'the whole request, and the CPU reference runs its decode steps',
         ),
       ],
       r.program,
@@ -123,7 +125,9 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
           'FLX7006',
           decl.name.span,
           `${relative(process.cwd(), final) || '.'} holds ${what}; building this plan there would overwrite it`,
-          `give this build its own folder, e.g. \`-o ${join(o.out, r.program.entry.path.replace(/^.*[\\/]/, '').replace(/\.flex$/, ''))}\`, or delete the old one`,
+          `give this build its own folder, e.g. \`-o ` +
+            `${join(o.out, r.program.entry.path.replace(/^.*[\\/]/, '').replace(/\.flex$/, ''))}\`, ` +
+            `or delete the old one`,
         ),
       ],
       r.program,
@@ -212,10 +216,13 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
   const ck = r.module.checkpoint;
   const ckLine =
     ck && ck.recomputeFlops > 0
-      ? `; checkpoint ${ck.policy}: ${ck.bytesWithout} → ${ck.bytesWith} bytes, recompute ${((100 * ck.recomputeFlops) / Math.max(1, ck.stepFlops)).toFixed(1)}% of the step's FLOPs`
+      ? `; checkpoint ${ck.policy}: ${ck.bytesWithout} → ${ck.bytesWith} bytes, recompute ` +
+        `${((100 * ck.recomputeFlops) / Math.max(1, ck.stepFlops)).toFixed(1)}% of the step's FLOPs`
       : '';
   process.stderr.write(
-    `built ${config.name} (${plan.deviceClass}-class kernels): ${kernelFiles.size} kernels, GPU arena ${plan.arenas.gpu} bytes, predicted peak ${plan.predictedPeakBytes} bytes${ckLine} → ${relative(process.cwd(), final) || '.'}\n`,
+    `built ${config.name} (${plan.deviceClass}-class kernels): ` +
+      `${kernelFiles.size} kernels, GPU arena ${plan.arenas.gpu} ` +
+      `bytes, predicted peak ${plan.predictedPeakBytes} bytes${ckLine} → ${relative(process.cwd(), final) || '.'}\n`,
   );
   return { dir: final, files: files.map(([n]) => n) };
 }

@@ -62,7 +62,8 @@ export function fmtCommand(files: string[], o: FmtOptions): void {
   if (unformatted.length) {
     process.stdout.write(unformatted.map((f) => `${f}\n`).join(''));
     process.stderr.write(
-      `${unformatted.length} file${unformatted.length === 1 ? ' is' : 's are'} not formatted; run flexc fmt ${unformatted.length === 1 ? 'on it' : 'on them'}\n`,
+      `${unformatted.length} file${unformatted.length === 1 ? ' is' : 's are'} not ` +
+        `formatted; run flexc fmt ${unformatted.length === 1 ? 'on it' : 'on them'}\n`,
     );
   }
   if (failed || unformatted.length) process.exitCode = EXIT.user;

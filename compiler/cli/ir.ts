@@ -17,7 +17,8 @@ export function irCommand(file: string, o: { plan?: string; printAfter?: string;
   if (o.printAfter !== undefined && !PRINTABLE.includes(o.printAfter)) {
     const hint = didYouMean(o.printAfter, PRINTABLE);
     process.stderr.write(
-      `flexc: no pass \`${o.printAfter}\`${hint ? `; ${hint}` : ''}\n--print-after takes one of ${PRINTABLE.join(', ')}\n`,
+      `flexc: no pass \`${o.printAfter}\`${hint ? `; ${hint}` : ''}\n--print-after ` +
+        `takes one of ${PRINTABLE.join(', ')}\n`,
     );
     process.exit(EXIT.usage);
   }

@@ -83,7 +83,9 @@ program
   )
   .addHelpText(
     'after',
-    '\nExamples:\n  flexc build examples/mlp.flex --plan small -o build\n  flexc build examples/gcn-cora.flex --device-class cpu\n  flexc build examples/gpt.flex --plan gpt2_small --max-buffer-size 64GiB --max-binding-size 4GiB',
+    '\nExamples:\n  flexc build examples/mlp.flex --plan small -o build\n  flexc build examples/gcn-cora.flex ' +
+      '--device-class cpu\n  flexc build examples/gpt.flex --plan ' +
+      'gpt2_small --max-buffer-size 64GiB --max-binding-size 4GiB',
   )
   // imported when used: driver generation loads ts-morph (the TypeScript compiler), half a second
   .action(async (file: string, o: BuildOptions) => void (await import('./build.ts')).buildCommand(file, o));
@@ -97,7 +99,8 @@ program
   .option('--svg <file>', 'draw GPU memory over the step into FILE, one panel per plan')
   .addHelpText(
     'after',
-    '\nExamples:\n  flexc plan examples/gpt.flex\n  flexc plan examples/gpt.flex --plan gpt2_small --json\n  flexc plan examples/llama2-*.flex --svg memory.svg',
+    '\nExamples:\n  flexc plan examples/gpt.flex\n  flexc plan examples/gpt.flex ' +
+      '--plan gpt2_small --json\n  flexc plan examples/llama2-*.flex --svg memory.svg',
   )
   .action((files: string[], o: { plan?: string; json?: boolean; svg?: string }) => planCommand(files, o));
 
@@ -113,7 +116,8 @@ program
   .option('--time-passes', 'print the time each pass took on stderr')
   .addHelpText(
     'after',
-    '\nExamples:\n  flexc ir examples/mlp.flex --plan small\n  flexc ir examples/gpt.flex --plan tiny --print-after autodiff --time-passes',
+    '\nExamples:\n  flexc ir examples/mlp.flex --plan small\n  flexc ir ' +
+      'examples/gpt.flex --plan tiny --print-after autodiff --time-passes',
   )
   .action((file: string, o: { plan?: string; printAfter?: string; timePasses?: boolean }) => irCommand(file, o));
 
@@ -132,7 +136,8 @@ program
   .option('--sample <n>', 'after training on text, generate n characters', int('--sample'))
   .addHelpText(
     'after',
-    '\nExamples:\n  flexc run examples/mlp.flex --plan train --steps 20\n  flexc run examples/gcn-cora.flex --backend webgpu --json',
+    '\nExamples:\n  flexc run examples/mlp.flex --plan train --steps ' +
+      '20\n  flexc run examples/gcn-cora.flex --backend webgpu --json',
   )
   .action(
     async (file: string, o: { plan?: string; backend: string; steps?: number; json?: boolean; sample?: number }) =>
@@ -147,7 +152,8 @@ program
   .option('--stdin', 'format standard input to standard output')
   .addHelpText(
     'after',
-    '\nExamples:\n  flexc fmt examples/*.flex stdlib/*.flex\n  flexc fmt --check examples/*.flex\n  flexc fmt --stdin < model.flex',
+    '\nExamples:\n  flexc fmt examples/*.flex stdlib/*.flex\n  flexc ' +
+      'fmt --check examples/*.flex\n  flexc fmt --stdin < model.flex',
   )
   .action((files: string[], o: FmtOptions) => fmtCommand(files, o));
 

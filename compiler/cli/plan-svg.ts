@@ -38,14 +38,18 @@ export interface MemoryPanel {
 export function memorySvg(panels: MemoryPanel[]): string {
   const n = Math.max(1, panels.length);
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H * n}" viewBox="0 0 ${W} ${H * n}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H * n}" ` +
+      `viewBox="0 0 ${W} ${H * n}" font-family="sans-serif" font-size="12">`,
     ...panels.map((p, k) => memoryPanel(p, k * H)),
     '</svg>',
     '',
   ].join('\n');
 }
 
-/** GPU memory over one step: a line per category and the total, the budget and the GPU's capacity as dashed lines, where the backward pass starts. */
+/**
+ * GPU memory over one step: a line per category and the total, the budget and the GPU's capacity as dashed lines, where
+ * the backward pass starts.
+ */
 function memoryPanel({ title, timeline: t, budget, capacity }: MemoryPanel, top0: number): string {
   const pts = downsample(t.points, 600);
   const top = Math.max(t.gpu.peak_bytes, budget ?? 0, 1) * 1.08;
@@ -53,11 +57,13 @@ function memoryPanel({ title, timeline: t, budget, capacity }: MemoryPanel, top0
   const y = (b: number) => H - PAD.bottom - ((H - PAD.top - PAD.bottom) * b) / top;
   const f = (n: number) => n.toFixed(1);
   const line = (vals: number[], color: string, width: number) =>
-    `<polyline fill="none" stroke="${color}" stroke-width="${width}" points="${pts.map((p, k) => `${f(x(p.at))},${f(y(vals[k]!))}`).join(' ')}"/>`;
+    `<polyline fill="none" stroke="${color}" stroke-width="${width}" ` +
+    `points="${pts.map((p, k) => `${f(x(p.at))},${f(y(vals[k]!))}`).join(' ')}"/>`;
   const out: string[] = [
     `<svg x="0" y="${top0}" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${PAD.left}" y="22" font-size="15">${esc(title)}: GPU memory over one step (peak ${fmtBytes(t.gpu.peak_bytes)})</text>`,
+    `<text x="${PAD.left}" y="22" font-size="15">${esc(title)}: GPU ` +
+      `memory over one step (peak ${fmtBytes(t.gpu.peak_bytes)})</text>`,
     `<line x1="${PAD.left}" y1="${H - PAD.bottom}" x2="${W - PAD.right}" y2="${H - PAD.bottom}" stroke="#888"/>`,
     `<line x1="${PAD.left}" y1="${PAD.top}" x2="${PAD.left}" y2="${H - PAD.bottom}" stroke="#888"/>`,
     `<text x="${(W - PAD.right + PAD.left) / 2}" y="${H - 12}" text-anchor="middle">ops in execution order</text>`,
@@ -71,7 +77,8 @@ function memoryPanel({ title, timeline: t, budget, capacity }: MemoryPanel, top0
   }
   if (t.backwardAt !== undefined)
     out.push(
-      `<line x1="${f(x(t.backwardAt))}" y1="${PAD.top}" x2="${f(x(t.backwardAt))}" y2="${H - PAD.bottom}" stroke="#bbb" stroke-dasharray="2,3"/>`,
+      `<line x1="${f(x(t.backwardAt))}" y1="${PAD.top}" x2="${f(x(t.backwardAt))}" ` +
+        `y2="${H - PAD.bottom}" stroke="#bbb" stroke-dasharray="2,3"/>`,
       `<text x="${f(x(t.backwardAt) + 4)}" y="${PAD.top + 12}" fill="#777">backward</text>`,
     );
   const legend: [string, string][] = [];
@@ -81,7 +88,8 @@ function memoryPanel({ title, timeline: t, budget, capacity }: MemoryPanel, top0
   ] as const)
     if (value !== null && value <= top) {
       out.push(
-        `<line x1="${PAD.left}" y1="${f(y(value))}" x2="${W - PAD.right}" y2="${f(y(value))}" stroke="#e00" stroke-dasharray="${dash}"/>`,
+        `<line x1="${PAD.left}" y1="${f(y(value))}" x2="${W - PAD.right}" ` +
+          `y2="${f(y(value))}" stroke="#e00" stroke-dasharray="${dash}"/>`,
       );
       legend.push([`${name} ${fmtBytes(value)}`, '#e00']);
     }
@@ -107,7 +115,8 @@ function memoryPanel({ title, timeline: t, budget, capacity }: MemoryPanel, top0
   legend.forEach(([label, color], k) => {
     const ly = PAD.top + 10 + k * 18;
     out.push(
-      `<line x1="${W - PAD.right + 12}" y1="${ly}" x2="${W - PAD.right + 32}" y2="${ly}" stroke="${color}" stroke-width="2"/>`,
+      `<line x1="${W - PAD.right + 12}" y1="${ly}" x2="${W - PAD.right + 32}" ` +
+        `y2="${ly}" stroke="${color}" stroke-width="2"/>`,
       `<text x="${W - PAD.right + 38}" y="${ly + 4}">${esc(label)}</text>`,
     );
   });

@@ -72,7 +72,8 @@ export function planCommand(files: string[], o: { plan?: string; json?: boolean;
   if (o.svg && panels.length) {
     writeAtomically(o.svg, memorySvg(panels));
     process.stderr.write(
-      `wrote ${o.svg}: GPU memory over the step of ${panels.length === 1 ? 'plan' : `${panels.length} plans:`} ${panels.map((p) => p.title.replace(/^plan /, '').replace(': plan ', ':')).join(', ')}\n`,
+      `wrote ${o.svg}: GPU memory over the step of ${panels.length === 1 ? 'plan' : `${panels.length} plans:`} ` +
+        `${panels.map((p) => p.title.replace(/^plan /, '').replace(': plan ', ':')).join(', ')}\n`,
     );
   }
   if (o.json) process.stdout.write(`${JSON.stringify({ files, plans: reports }, null, 2)}\n`);
@@ -106,9 +107,11 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 /** The human report of one plan: memory per tier, recompute, step time by class, throughput, MFU and the bottleneck. */
 export function humanReport(s: PlanSummary, file?: string): string {
   const g = s.memory.gpu;
-  const on = s.hardware
-    ? ` on ${s.hardware}${s.parallel.data > 1 ? ` (data-parallel ×${s.parallel.data}${s.parallel.zero ? `, ZeRO-${s.parallel.zero}` : ''}${s.parallel.offload.length ? `, offload ${s.parallel.offload.join(' + ')}` : ''})` : s.parallel.offload.length ? ` (offload ${s.parallel.offload.join(' + ')})` : ''}`
-    : '';
+  const { data, zero, offload } = s.parallel;
+  const offloaded = offload.length ? `offload ${offload.join(' + ')}` : '';
+  const ranks = data > 1 ? [`data-parallel ×${data}`, zero ? `ZeRO-${zero}` : ''] : [];
+  const split = [...ranks, offloaded].filter(Boolean);
+  const on = s.hardware ? ` on ${s.hardware}${split.length ? ` (${split.join(', ')})` : ''}` : '';
   const parts = (t: PlanSummary['memory']['gpu' | 'host']) =>
     CATEGORIES.filter((c) => t[c] > 0)
       .map((c) => `${c.replace('_', ' ')} ${fmtBytes(t[c])}`)
@@ -120,28 +123,30 @@ export function humanReport(s: PlanSummary, file?: string): string {
   const count = (n: number) =>
     n >= 1e9 ? `${(n / 1e9).toPrecision(3)} B` : n >= 1e6 ? `${(n / 1e6).toPrecision(3)} M` : n.toLocaleString('en-US');
   const p = s.parameters;
-  lines.push(
-    `  parameters  ${count(p.count)}${p.trained !== p.count && s.task !== 'infer' ? `, ${count(p.trained)} trained (${((100 * p.trained) / p.count).toPrecision(2)}%)` : ''}`,
-  );
+  const trained = `, ${count(p.trained)} trained (${((100 * p.trained) / p.count).toPrecision(2)}%)`;
+  lines.push(`  parameters  ${count(p.count)}${p.trained !== p.count && s.task !== 'infer' ? trained : ''}`);
   lines.push(`  GPU memory  peak ${fmtBytes(g.peak_bytes)} per GPU (${budget}): ${parts(g)}`);
   const capacity = s.memory.gpu.capacity_bytes;
   if (capacity !== null && g.peak_bytes > capacity)
     lines.push(`              does not fit: the GPU has ${fmtBytes(capacity)}`);
-  if (s.parallel.data === 1 && !s.parallel.offload.length && s.precision === 'fp32')
-    lines.push(
-      `              arena ${fmtBytes(g.arena_bytes)}${g.arena_bytes_without_checkpointing !== null && g.arena_bytes !== g.arena_bytes_without_checkpointing ? ` with checkpointing, ${fmtBytes(g.arena_bytes_without_checkpointing)} without` : ''}`,
-    );
-  else if (g.checkpointing?.measured === 'per-gpu' && g.checkpointing.bytes_with !== g.checkpointing.bytes_without)
+  if (s.parallel.data === 1 && !s.parallel.offload.length && s.precision === 'fp32') {
+    const without = g.arena_bytes_without_checkpointing;
+    const differs = without !== null && g.arena_bytes !== without;
+    const both = differs ? ` with checkpointing, ${fmtBytes(without)} without` : '';
+    lines.push(`              arena ${fmtBytes(g.arena_bytes)}${both}`);
+  } else if (g.checkpointing?.measured === 'per-gpu' && g.checkpointing.bytes_with !== g.checkpointing.bytes_without)
     lines.push(`              ${fmtBytes(g.checkpointing.bytes_without)} per GPU without checkpointing`);
   if (s.memory.host.peak_bytes > 0)
     lines.push(`  host memory ${fmtBytes(s.memory.host.peak_bytes)}: ${parts(s.memory.host)}`);
   const sv = s.serving;
   lines.push(
     sv
-      ? `  compute     ${fmtFlops(s.flops.step)} per request (prompt of ${sv.prefill_tokens} tokens, ${sv.decode_tokens} generated${sv.kv_cache ? ' with a KV cache' : ', no KV cache'})`
+      ? `  compute     ${fmtFlops(s.flops.step)} per request (prompt of ${sv.prefill_tokens} tokens, ` +
+          `${sv.decode_tokens} generated${sv.kv_cache ? ' with a KV cache' : ', no KV cache'})`
       : s.task === 'infer'
         ? `  compute     ${fmtFlops(s.flops.step)} per step`
-        : `  compute     ${fmtFlops(s.flops.step)} per step per GPU; recompute ${fmtFlops(s.flops.recompute)} (${s.flops.recompute_percent.toFixed(1)}%)`,
+        : `  compute     ${fmtFlops(s.flops.step)} per step per GPU; recompute ` +
+          `${fmtFlops(s.flops.recompute)} (${s.flops.recompute_percent.toFixed(1)}%)`,
   );
   if (s.time) {
     const t = s.time;
@@ -151,7 +156,9 @@ export function humanReport(s: PlanSummary, file?: string): string {
     lines.push(`  ${sv ? 'request    ' : 'step time  '} ${fmtSeconds(t.step_seconds)}: ${by}`);
     if (sv)
       lines.push(
-        `  serving     first token in ${fmtSeconds(sv.time_to_first_token_seconds)}; then ${fmtSeconds(sv.decode_seconds_per_token)} per token (${fmtRate(sv.decode_tokens_per_second)} tokens/s across the batch)`,
+        `  serving     first token in ${fmtSeconds(sv.time_to_first_token_seconds)}; then ` +
+          `${fmtSeconds(sv.decode_seconds_per_token)} per token ` +
+          `(${fmtRate(sv.decode_tokens_per_second)} tokens/s across the batch)`,
       );
     const rate =
       s.throughput!.tokens_per_second !== null

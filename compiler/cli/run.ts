@@ -73,7 +73,9 @@ export async function runCommand(
       const loss = await trainer.step(lossName);
       losses.push(loss);
       const rate = s / ((performance.now() - t0) / 1000);
-      const line = `step ${String(s).padStart(String(steps).length)}/${steps}  ${lossName ? `loss ${loss.toFixed(4)}  ` : ''}${rate.toFixed(2)} steps/s`;
+      const line =
+        `step ${String(s).padStart(String(steps).length)}/${steps}  ` +
+        `${lossName ? `loss ${loss.toFixed(4)}  ` : ''}${rate.toFixed(2)} steps/s`;
       if (tty) {
         const width = 24;
         const done = Math.round((s / steps) * width);

@@ -16,7 +16,10 @@ const pascal = (s: string) =>
     .join('');
 const prop = (name: string) => (/^[A-Za-z_$][\w$]*$/.test(name) ? name : `'${name}'`);
 
-/** The driver's name for a plan of a source file: an identifier whatever the file is called (`2-layer-mlp.flex` → `Flex2LayerMlp…`). */
+/**
+ * The driver's name for a plan of a source file: an identifier whatever the file is called (`2-layer-mlp.flex` →
+ * `Flex2LayerMlp…`).
+ */
 export function driverName(source: string, plan: string): string {
   const name = pascal(source.replace(/^.*[\\/]/, '').replace(/\.flex$/, '')) + pascal(plan);
   return /^[A-Za-z]/.test(name) ? name : `Flex${name}`;
@@ -42,6 +45,8 @@ function callerInputs(plan: Plan): { name: string; buffer: number; optional: boo
     });
 }
 
+const names = (ns: string[]) => ns.map((n) => `\`${n}\``).join(', ');
+
 /** `<prefix>Inputs` and `<prefix>Outputs` of one plan. */
 function addIo(sf: SourceFile, plan: Plan, prefix: string, what: string, partial: boolean): void {
   const given = callerInputs(plan);
@@ -50,15 +55,14 @@ function addIo(sf: SourceFile, plan: Plan, prefix: string, what: string, partial
     name: `${prefix}Inputs`,
     isExported: true,
     docs: [
-      `Inputs of ${what} that the caller provides (graph data, text batches and the step counter are fed by the runtime).`,
+      `Inputs of ${what} that the caller provides (graph data, ` +
+        `text batches and the step counter are fed by the runtime).`,
     ],
     properties: given.map((i) => ({
       name: prop(i.name),
       type: typeOf(plan, i.buffer),
       hasQuestionToken: optional.has(i.name),
-      docs: [
-        `${doc(plan, i.buffer)}${optional.has(i.name) ? `; needed only for ${i.neededBy.map((n) => `\`${n}\``).join(', ')}` : ''}`,
-      ],
+      docs: [`${doc(plan, i.buffer)}${optional.has(i.name) ? `; needed only for ${names(i.neededBy)}` : ''}`],
     })),
   });
   sf.addInterface({
@@ -71,9 +75,7 @@ function addIo(sf: SourceFile, plan: Plan, prefix: string, what: string, partial
         name: prop(o.name),
         type: plan.buffers[o.buffer]!.shape.length ? typeOf(plan, o.buffer) : 'number',
         hasQuestionToken: needs.length > 0,
-        docs: [
-          `${doc(plan, o.buffer)}${needs.length ? `; present when ${needs.map((n) => `\`${n}\``).join(', ')} given` : ''}`,
-        ],
+        docs: [`${doc(plan, o.buffer)}${needs.length ? `; present when ${names(needs)} given` : ''}`],
       };
     }),
   });
@@ -126,13 +128,11 @@ export function generateDriver(
     name: `${name}Parameters`,
     isExported: true,
     docs: ['Parameters and optimizer state, by name.'],
-    properties: plan.params.map((p) => ({
-      name: prop(p.name),
-      type: typeOf(plan, p.buffer),
-      docs: [
-        `${doc(plan, p.buffer)}${p.trainable ? '' : plan.buffers.find((b) => b.id === p.buffer)?.role === 'state' ? ' (optimizer state)' : ' (frozen)'}`,
-      ],
-    })),
+    properties: plan.params.map((p) => {
+      const state = plan.buffers.find((b) => b.id === p.buffer)?.role === 'state';
+      const what = p.trainable ? '' : state ? ' (optimizer state)' : ' (frozen)';
+      return { name: prop(p.name), type: typeOf(plan, p.buffer), docs: [`${doc(plan, p.buffer)}${what}`] };
+    }),
   });
   sf.addInterface({
     name,
@@ -154,7 +154,8 @@ export function generateDriver(
         parameters: [{ name: 'inputs', type: `${name}ForwardInputs` }],
         returnType: `Promise<${name}ForwardOutputs>`,
         docs: [
-          `${train ? 'One forward pass on the current parameters, dropout off.' : 'One forward pass.'} Outputs whose inputs are left out are not returned.`,
+          `${train ? 'One forward pass on the current parameters, dropout off.' : 'One forward pass.'} ` +
+            `Outputs whose inputs are left out are not returned.`,
         ],
       },
       {
@@ -179,12 +180,21 @@ export function generateDriver(
   const body = `const dir = ${dir};
 const build = loadBuild(dir);
 type Build = ReturnType<typeof loadBuild>;
-const scalars = (b: Build) => new Set(b.plan.outputs.filter((o) => !b.plan.buffers[o.buffer]!.shape.length).map((o) => o.name));
+type Tensor = Float32Array | Int32Array;
+const scalars = (b: Build) =>
+  new Set(b.plan.outputs.filter((o) => !b.plan.buffers[o.buffer]!.shape.length).map((o) => o.name));
 // the outputs whose inputs were all given (an input left out gets the runtime's placeholder batch)
-const wanted = (b: Build, inputs: object) => b.plan.outputs.filter((o) => o.inputs.every((n) => (inputs as Record<string, unknown>)[n] !== undefined || !b.plan.inputs.some((i) => i.name === n && i.feed.kind === 'synthetic'))).map((o) => o.name);
-const unpack = (out: Map<string, Float32Array | Int32Array>, scalar: Set<string>) => Object.fromEntries([...out].map(([k, v]) => [k, scalar.has(k) ? v[0] : v]));
-const given = (inputs: object) => new Map(Object.entries(inputs).filter(([, v]) => v !== undefined) as [string, Float32Array | Int32Array][]);
-const session = await WebGpuSession.create(gpu, build.plan, build.sources, { graphs: build.graphs, text: build.text });
+const fedByCaller = (b: Build, n: string) => b.plan.inputs.some((i) => i.name === n && i.feed.kind === 'synthetic');
+const wanted = (b: Build, inputs: object) =>
+  b.plan.outputs
+    .filter((o) => o.inputs.every((n) => (inputs as Record<string, unknown>)[n] !== undefined || !fedByCaller(b, n)))
+    .map((o) => o.name);
+const unpack = (out: Map<string, Tensor>, scalar: Set<string>) =>
+  Object.fromEntries([...out].map(([k, v]) => [k, scalar.has(k) ? v[0] : v]));
+const given = (inputs: object) =>
+  new Map(Object.entries(inputs).filter(([, v]) => v !== undefined) as [string, Tensor][]);
+const open = (b: Build) => WebGpuSession.create(gpu, b.plan, b.sources, { graphs: b.graphs, text: b.text });
+const session = await open(build);
 const buildScalars = scalars(build);
 ${
   train
@@ -200,16 +210,19 @@ ${
   train
     ? `  async trainStep(inputs) {
     stale = true;
-    return unpack(await session.run(undefined, given(inputs)), buildScalars) as unknown as ${name}TrainOutputs;
+    const out = await session.run(undefined, given(inputs));
+    return unpack(out, buildScalars) as unknown as ${name}TrainOutputs;
   },
   async forward(inputs) {
-    forwardSession ??= await WebGpuSession.create(gpu, forwardBuild.plan, forwardBuild.sources, { graphs: forwardBuild.graphs, text: forwardBuild.text });
+    forwardSession ??= await open(forwardBuild);
     if (stale) forwardSession.loadParameters(await session.parameters());
     stale = false;
-    return unpack(await forwardSession.run(wanted(forwardBuild, inputs), given(inputs)), forwardScalars) as unknown as ${name}ForwardOutputs;
+    const out = await forwardSession.run(wanted(forwardBuild, inputs), given(inputs));
+    return unpack(out, forwardScalars) as unknown as ${name}ForwardOutputs;
   },`
     : `  async forward(inputs) {
-    return unpack(await session.run(wanted(build, inputs), given(inputs)), buildScalars) as unknown as ${name}ForwardOutputs;
+    const out = await session.run(wanted(build, inputs), given(inputs));
+    return unpack(out, buildScalars) as unknown as ${name}ForwardOutputs;
   },`
 }
   loadParameters(values) {
@@ -228,7 +241,9 @@ ${
     isExported: true,
     isAsync: true,
     docs: [
-      `Loads this build (${files} beside this file), compiles its kernels on \`gpu\` and initialises its parameters.\n\n${DEVICE_DOC}\n\n@example\nimport { openGpu } from '${RUNTIME_MODULE}';\nconst model = await create${name}(await openGpu());`,
+      `Loads this build (${files} beside this file), compiles its kernels on \`gpu\` and initialises its ` +
+        `parameters.\n\n${DEVICE_DOC}\n\n@example\nimport { openGpu } from ` +
+        `'${RUNTIME_MODULE}';\nconst model = await create${name}(await openGpu());`,
     ],
     parameters: [{ name: 'gpu', type: 'Gpu' }],
     returnType: `Promise<${name}>`,

@@ -51,7 +51,10 @@ export type MemoryEvent =
   | { kind: 'free'; value: Value };
 
 export interface MemoryPlan {
-  /** Leaves (inputs, parameters, state) first, then per op: alloc its result, compute it, free operands at their last use. */
+  /**
+   * Leaves (inputs, parameters, state) first, then per op: alloc its result, compute it, free operands at their last
+   * use.
+   */
   events: MemoryEvent[];
   offsetOf: Map<Value, number>;
   /** The most live bytes at once (allocations rounded to the alignment). */

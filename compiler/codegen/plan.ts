@@ -85,7 +85,8 @@ export function buildPlan(
       const name = role(v) === 'temp' ? (v.name ?? v.op) : leafName(v);
       if (bytes > limits.maxStorageBufferBindingSize)
         throw new DeviceLimitError(
-          `tensor ${name} (${v.type.dtype}[${(v.type.shape as number[]).join(', ')}]) needs ${bytes} bytes, more than the device binds at once (maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize})`,
+          `tensor ${name} (${v.type.dtype}[${(v.type.shape as number[]).join(', ')}]) needs ${bytes} bytes, more ` +
+            `than the device binds at once (maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize})`,
         );
       const id = buffers.length;
       buffers.push({
@@ -144,7 +145,8 @@ export function buildPlan(
   }
   if (mem.arenaBytes > limits.maxBufferSize)
     throw new DeviceLimitError(
-      `the plan's GPU arena needs ${mem.arenaBytes} bytes, more than the device's largest buffer (maxBufferSize ${limits.maxBufferSize})`,
+      `the plan's GPU arena needs ${mem.arenaBytes} bytes, more than the ` +
+        `device's largest buffer (maxBufferSize ${limits.maxBufferSize})`,
     );
   const outputs = m.outputs.map((o) => ({ name: o.name, buffer: bufferOf.get(o.value)!, inputs: inputsOf(o.value) }));
   const plan: Plan = {

@@ -8,18 +8,24 @@ export function planReport(plan: Plan, source: string, forward?: Plan, checkpoin
   const launches = plan.steps.filter((s) => s.kind === 'launch').length;
   lines.push(`kernels for:          ${plan.deviceClass}-class devices`);
   lines.push(
-    `device limits:        buffer ${plan.limits.maxBufferSize} bytes, binding ${plan.limits.maxStorageBufferBindingSize} bytes`,
+    `device limits:        buffer ${plan.limits.maxBufferSize} ` +
+      `bytes, binding ${plan.limits.maxStorageBufferBindingSize} bytes`,
   );
   lines.push(`GPU arena:            ${plan.arenas.gpu} bytes (${fmtBytes(plan.arenas.gpu)})`);
   lines.push(`predicted peak (live): ${plan.predictedPeakBytes} bytes (${fmtBytes(plan.predictedPeakBytes)})`);
   lines.push(`launches per step:    ${launches}`, `distinct kernels:     ${plan.kernels.length}`);
   if (checkpoint)
     lines.push(
-      `checkpoint:           ${checkpoint.policy}${checkpoint.solver ? ` (${checkpoint.solver} solver)` : ''} over ${checkpoint.stages} stages: ${checkpoint.measured === 'arena' ? 'arena' : 'per-GPU peak'} ${fmtBytes(checkpoint.bytesWithout)} without, ${fmtBytes(checkpoint.bytesWith)} with; recompute ${checkpoint.recomputeFlops} FLOPs (${((100 * checkpoint.recomputeFlops) / Math.max(1, checkpoint.stepFlops)).toFixed(1)}% of the step)`,
+      `checkpoint:           ${checkpoint.policy}${checkpoint.solver ? ` (${checkpoint.solver} solver)` : ''} ` +
+        `over ${checkpoint.stages} stages: ${checkpoint.measured === 'arena' ? 'arena' : 'per-GPU peak'} ` +
+        `${fmtBytes(checkpoint.bytesWithout)} without, ${fmtBytes(checkpoint.bytesWith)} ` +
+        `with; recompute ${checkpoint.recomputeFlops} ` +
+        `FLOPs (${((100 * checkpoint.recomputeFlops) / Math.max(1, checkpoint.stepFlops)).toFixed(1)}% of the step)`,
     );
   if (forward)
     lines.push(
-      `forward.json:         evaluation plan, GPU arena ${forward.arenas.gpu} bytes (${fmtBytes(forward.arenas.gpu)}), ${forward.steps.filter((s) => s.kind === 'launch').length} launches`,
+      `forward.json:         evaluation plan, GPU arena ${forward.arenas.gpu} bytes ` +
+        `(${fmtBytes(forward.arenas.gpu)}), ${forward.steps.filter((s) => s.kind === 'launch').length} launches`,
     );
   lines.push('');
   lines.push('kernels');
@@ -27,7 +33,8 @@ export function planReport(plan: Plan, source: string, forward?: Plan, checkpoin
   lines.push('', 'buffers (offset, bytes, role, dtype[shape], name)');
   for (const b of plan.buffers)
     lines.push(
-      `  ${String(b.offset).padStart(10)} ${String(b.bytes).padStart(10)}  ${b.role.padEnd(5)} ${`${b.dtype}[${b.shape.join(',')}]`.padEnd(18)} ${b.name}`,
+      `  ${String(b.offset).padStart(10)} ${String(b.bytes).padStart(10)}  ` +
+        `${b.role.padEnd(5)} ${`${b.dtype}[${b.shape.join(',')}]`.padEnd(18)} ${b.name}`,
     );
   return `${lines.join('\n')}\n`;
 }

@@ -7,7 +7,10 @@ export const CATEGORIES = ['parameters', 'gradients', 'optimizer', 'activations'
 export type Category = (typeof CATEGORIES)[number];
 export type Breakdown = Record<Category, number>;
 
-/** Updates written into their leaf in place: the optimizer's, the cast back to a half-precision parameter, KV-cache writes. */
+/**
+ * Updates written into their leaf in place: the optimizer's, the cast back to a half-precision parameter, KV-cache
+ * writes.
+ */
 const IN_PLACE = new Set([...OPTIMIZER_OPS, 'cast', 'cache_write']);
 const zero = (): Breakdown => ({
   parameters: 0,

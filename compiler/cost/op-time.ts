@@ -19,7 +19,10 @@ export interface OpTime {
   bound: 'compute' | 'memory' | 'launch';
 }
 
-/** Roofline time of one kernel: the slower of its FLOPs at the dtype's peak and its bytes at the bandwidth (each derated), plus a launch. */
+/**
+ * Roofline time of one kernel: the slower of its FLOPs at the dtype's peak and its bytes at the bandwidth (each
+ * derated), plus a launch.
+ */
 export function opTime(v: Value, d: Device): OpTime {
   const { flops, bytes } = getOp(v.op).cost(v);
   if (flops === 0 && bytes === 0) return { seconds: 0, flops, bytes, bound: 'launch' }; // a view: no kernel

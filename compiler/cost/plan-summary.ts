@@ -32,7 +32,10 @@ export interface PlanSummary {
       fits: boolean | null;
       arena_bytes: number;
       arena_bytes_without_checkpointing: number | null;
-      /** What the checkpoint pass measured and bounded by the budget (CheckpointReport.measured), without and with its schedule. */
+      /**
+       * What the checkpoint pass measured and bounded by the budget (CheckpointReport.measured), without and with its
+       * schedule.
+       */
       checkpointing: { measured: 'arena' | 'per-gpu'; bytes_without: number; bytes_with: number } | null;
     };
     host: Tier;
@@ -43,7 +46,10 @@ export interface PlanSummary {
   throughput: { tokens_per_second: number | null; samples_per_second: number } | null;
   mfu: number | null;
   bottleneck: string | null;
-  /** Serving plans: time to the first token and per generated token (the step is the whole request: prefill and every decode step). */
+  /**
+   * Serving plans: time to the first token and per generated token (the step is the whole request: prefill and every
+   * decode step).
+   */
   serving?: ServingEstimate;
 }
 

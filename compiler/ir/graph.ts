@@ -47,7 +47,10 @@ export interface Module {
 /** Memory and recompute of a plan's checkpointing: arena bytes without and with it, recomputed FLOPs. */
 export interface CheckpointReport {
   policy: string;
-  /** With auto and a schedule: the solver that found it (the chain DP, the resident-set DP, or the keep-or-recompute-once greedy). */
+  /**
+   * With auto and a schedule: the solver that found it (the chain DP, the resident-set DP, or the
+   * keep-or-recompute-once greedy).
+   */
   solver?: 'chain' | 'resident-sets' | 'greedy';
   /** Stages of the forward chain the schedule works on. */
   stages: number;

@@ -13,8 +13,16 @@ export class IrParseError extends Error {
   }
 }
 
-const TOKEN =
-  /\s*(?:(%\d+)|("(?:[^"\\]|\\.)*")|(-?inf|nan|-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)|([A-Za-z_][A-Za-z0-9_.]*)|(@[A-Za-z0-9_.-]+)|([{}[\],:=]))/y;
+// one token: %id, a string, a number (inf and nan too), a word, @module, punctuation
+const TOKEN_KINDS = [
+  /(%\d+)/,
+  /("(?:[^"\\]|\\.)*")/,
+  /(-?inf|nan|-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)/,
+  /([A-Za-z_][A-Za-z0-9_.]*)/,
+  /(@[A-Za-z0-9_.-]+)/,
+  /([{}[\],:=])/,
+];
+const TOKEN = new RegExp(`\\s*(?:${TOKEN_KINDS.map((r) => r.source).join('|')})`, 'y');
 
 interface Tok {
   kind: 'ref' | 'str' | 'num' | 'word' | 'sym' | 'punct';

@@ -17,7 +17,10 @@ export interface Lowered {
   config: PlanConfig;
   /** The plan's hardware (`on: …`), presets resolved. */
   hardware?: HardwareSpec;
-  /** Serving (`infer { prefill, decode }`): `forward` is the prompt's pass; these are decode steps at the first and last context length. */
+  /**
+   * Serving (`infer { prefill, decode }`): `forward` is the prompt's pass; these are decode steps at the first and last
+   * context length.
+   */
   decode?: DecodeStep[];
 }
 
@@ -180,7 +183,8 @@ export function lowerPlan(
         diag(
           'FLX3061',
           span,
-          `the loss \`${lossName}\` must be a float scalar, but is ${loss.value.type.dtype}[${loss.value.type.shape.join(', ')}]`,
+          `the loss \`${lossName}\` must be a float scalar, but is ` +
+            `${loss.value.type.dtype}[${loss.value.type.shape.join(', ')}]`,
           'reduce it, e.g. with `mean(…)`',
         ),
       );
@@ -199,7 +203,8 @@ export function lowerPlan(
         diag(
           'FLX5013',
           field.span,
-          `\`data: ${config.parallel.data}\` needs ${config.parallel.data} GPUs, but hardware \`${config.hardware}\` has ${gpus}`,
+          `\`data: ${config.parallel.data}\` needs ${config.parallel.data} ` +
+            `GPUs, but hardware \`${config.hardware}\` has ${gpus}`,
           `use \`data: ${gpus}\` or fewer, or hardware with more GPUs (\`gpu x ${config.parallel.data}: …\`)`,
         ),
       ],
@@ -212,7 +217,8 @@ export function lowerPlan(
         diag(
           'FLX5013',
           field.span,
-          `data parallelism over ${config.parallel.data} GPUs needs a network between them; hardware \`${config.hardware}\` declares none`,
+          `data parallelism over ${config.parallel.data} GPUs needs a network ` +
+            `between them; hardware \`${config.hardware}\` declares none`,
           'add `network { topology: nvlink, bandwidth: …, latency: … }` to the hardware',
         ),
       ],
@@ -270,7 +276,8 @@ function bindText(m: Module, config: PlanConfig, plan: A.PlanDecl, part: 'train'
       diag(
         'FLX5010',
         span,
-        `text data feeds the inputs \`tokens\` and \`targets\`, i32[B, T] each; model \`${config.model}\` does not declare them so`,
+        `text data feeds the inputs \`tokens\` and \`targets\`, i32[B, ` +
+          `T] each; model \`${config.model}\` does not declare them so`,
       ),
     ];
   let vocab: number;

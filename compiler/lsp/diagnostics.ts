@@ -12,7 +12,9 @@ const SEVERITY = {
   note: DiagnosticSeverity.Information,
 } as const;
 
-/** An LSP diagnostic at `span` (the diagnostic's own, or a call site in its trace), the trace as related information. */
+/**
+ * An LSP diagnostic at `span` (the diagnostic's own, or a call site in its trace), the trace as related information.
+ */
 function toLsp(d: Diagnostic, uriOf: (file: string) => string, span = d.span): LspDiagnostic {
   const relatedInformation = [
     ...(span === d.span ? [] : [{ span: d.span, note: 'raised here' }]),

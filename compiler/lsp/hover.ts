@@ -37,11 +37,12 @@ export function hover(ws: Workspace, path: string, pos: Position): Hover | null 
   if (hit.ref?.builtin) {
     const name = hit.ref.builtin;
     const b = BUILTINS[name] ?? INITS[name]!;
+    const what = name in BUILTINS ? 'builtin op' : 'initialiser';
     return {
       range,
       contents: {
         kind: 'markdown',
-        value: `${code(`${name}(${b.params.map(argText).join(', ')})`)}\n\n${name in BUILTINS ? 'builtin op' : 'initialiser'}: ${b.doc}`,
+        value: `${code(`${name}(${b.params.map(argText).join(', ')})`)}\n\n${what}: ${b.doc}`,
       },
     };
   }
@@ -80,7 +81,8 @@ function describeDef(
   if (def.kind === 'part') {
     const d = def.node as A.ComponentDecl;
     const fields = d.fields.map((f) => `${f.key.name}: ${sourceOf(def.file, f.value.span)}`);
-    return `${code(`${d.what.name} ${d.name.name}`)}\n\n${fields.join(' · ')}${doc(d.span.line)}${def.file !== a.file ? `\n\nfrom \`${def.file.path}\`` : ''}`;
+    const from = def.file !== a.file ? `\n\nfrom \`${def.file.path}\`` : '';
+    return `${code(`${d.what.name} ${d.name.name}`)}\n\n${fields.join(' · ')}${doc(d.span.line)}${from}`;
   }
   if (def.kind === 'item') return code(sourceOf(def.file, (def.node as A.GraphItem).span));
   if (!VALUE_KINDS.has(def.kind)) return code(def.name);

@@ -20,7 +20,10 @@ export function definition(ws: Workspace, path: string, pos: Position): Location
   return hit?.def ? [at(hit.def)] : [];
 }
 
-/** Find references: every use of the name at the position in the file and the files it imports (and its declaration, when asked). */
+/**
+ * Find references: every use of the name at the position in the file and the files it imports (and its declaration,
+ * when asked).
+ */
 export function references(ws: Workspace, path: string, pos: Position, includeDeclaration = true): Location[] {
   const a = ws.analyze(path);
   if (!a) return [];

@@ -31,7 +31,10 @@ const symbol = (
   ...(children?.length ? { children } : {}),
 });
 
-/** The outline: declarations, with a layer's or model's parameters and named values, a plan's or part's fields, a graph's items. */
+/**
+ * The outline: declarations, with a layer's or model's parameters and named values, a plan's or part's fields, a
+ * graph's items.
+ */
 export function documentSymbols(ws: Workspace, path: string): DocumentSymbol[] {
   const a = ws.analyze(path);
   if (!a) return [];

@@ -234,7 +234,9 @@ export function indexProgram(program: Program): SymbolIndex {
   return { defs, refs, declDefs };
 }
 
-/** Whether a 1-based (line, column) position falls in a span (its end included, so a cursor just after a name counts). */
+/**
+ * Whether a 1-based (line, column) position falls in a span (its end included, so a cursor just after a name counts).
+ */
 function spanHas(s: Span, line: number, column: number): boolean {
   if (line < s.line || line > s.endLine) return false;
   if (line === s.line && column < s.column) return false;

@@ -54,7 +54,10 @@ export class Workspace {
     return analysis;
   }
 
-  /** The value of each name in a layer or model where it is defined or read, by `line:column`, elaborated with symbolic sizes. */
+  /**
+   * The value of each name in a layer or model where it is defined or read, by `line:column`, elaborated with symbolic
+   * sizes.
+   */
   valuesIn(a: Analysis, decl: A.Decl, file: SourceFile): Map<string, EVal> {
     const have = this.types.get(decl);
     if (have) return have;

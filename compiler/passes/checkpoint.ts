@@ -24,7 +24,8 @@ export class BudgetInfeasibleError extends Error {
     readonly autoFits?: number,
   ) {
     super(
-      `the training step needs ${needed} bytes with checkpoint: ${policy}, more than the ${budget}-byte GPU budget; the smallest budget that works is ${smallest} bytes`,
+      `the training step needs ${needed} bytes with checkpoint: ${policy}, more than the ` +
+        `${budget}-byte GPU budget; the smallest budget that works is ${smallest} bytes`,
     );
   }
 }

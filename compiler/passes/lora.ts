@@ -27,7 +27,8 @@ export function loraTargets(m: Module, lora: LoraConfig): { target: string; para
 /**
  * LoRA fine-tuning (Hu et al. 2021): every parameter of the model is frozen; each matmul `x @ W` on a
  * target weight becomes `x @ W + (alpha / rank) · (x @ A) @ B` with trained adapters A (Gaussian,
- * std 1/√in, as PEFT's Kaiming init) and B (zeros, so training starts from the base model). Plans without `lora` pass through.
+ * std 1/√in, as PEFT's Kaiming init) and B (zeros, so training starts from the base model). Plans without `lora` pass
+ * through.
  */
 export const lora: Pass = {
   name: 'lora',

@@ -95,7 +95,10 @@ function searchLeast<T extends { bytes: number }>(
   return hi;
 }
 
-/** The resident-set DP (exact in Checkmate's model) for a step within RESIDENT_LIMITS; `smallest`: its least-peak schedule's. */
+/**
+ * The resident-set DP (exact in Checkmate's model) for a step within RESIDENT_LIMITS; `smallest`: its least-peak
+ * schedule's.
+ */
 export const residentSchedule = <T extends { bytes: number; cost: number }>(
   m: Module,
   loss: Value,
@@ -103,7 +106,10 @@ export const residentSchedule = <T extends { bytes: number; cost: number }>(
   measure: (r: Rewritten) => T,
 ) => stageSchedule(m, loss, budget, measure, solveResidentSets, (g) => solveResidentSets(g, 'minimize'));
 
-/** The keep-or-recompute-once greedy (solveGreedy) for a step within GREEDY_LIMIT; `smallest`: the least budget it meets, searched. */
+/**
+ * The keep-or-recompute-once greedy (solveGreedy) for a step within GREEDY_LIMIT; `smallest`: the least budget it
+ * meets, searched.
+ */
 export const greedySchedule = <T extends { bytes: number; cost: number }>(
   m: Module,
   loss: Value,

@@ -43,7 +43,10 @@ class LpWriter {
     }
     this.rows.push(`${text} <= ${fmt(rhs - row.k)}`);
   }
-  /** Stage t's rows every formulation has: a node computed needs its operands computed or kept; a node kept into t+1 was computed or kept in t. */
+  /**
+   * Stage t's rows every formulation has: a node computed needs its operands computed or kept; a node kept into t+1 was
+   * computed or kept in t.
+   */
   stageRows(g: TrainingGraph, t: number, R: (t: number, i: number) => Bit, S: (t: number, i: number) => Bit): void {
     for (let j = 0; j <= t; j++)
       if (R(t, j) !== 0)

@@ -99,7 +99,9 @@ interface MilpOptions {
   recompute?: 'activations' | 'any';
 }
 
-/** Solves the MILP with HiGHS (sizes scaled to about 1,024 units of the largest result) and reads the schedule from R. */
+/**
+ * Solves the MILP with HiGHS (sizes scaled to about 1,024 units of the largest result) and reads the schedule from R.
+ */
 async function runMilp(
   g: TrainingGraph,
   budget: number | 'minimize',
@@ -127,7 +129,9 @@ async function runMilp(
   return { status: sol.Status, stages, seconds };
 }
 
-/** Solves Checkmate's MILP with HiGHS: the least-cost schedule whose peak (leaves included) is at most `budget` bytes. */
+/**
+ * Solves Checkmate's MILP with HiGHS: the least-cost schedule whose peak (leaves included) is at most `budget` bytes.
+ */
 export async function solveCheckmate(
   g: TrainingGraph,
   budget: number,
@@ -137,7 +141,10 @@ export async function solveCheckmate(
   return r.stages ? { ...r, cost: replay(g, r.stages).cost } : r;
 }
 
-/** The least peak (bytes, leaves included) of any schedule (recomputing activations in the backward pass only, or `any`). */
+/**
+ * The least peak (bytes, leaves included) of any schedule (recomputing activations in the backward pass only, or
+ * `any`).
+ */
 export async function minimumBudget(
   g: TrainingGraph,
   opts: Omit<MilpOptions, 'relGap'> = {},

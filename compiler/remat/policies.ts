@@ -1,6 +1,9 @@
 import type { Schedule } from './schedule.ts';
 
-/** Reverses [a, b) keeping every stage's internals: no recomputation on the first sweep, one forward of the range otherwise. */
+/**
+ * Reverses [a, b) keeping every stage's internals: no recomputation on the first sweep, one forward of the range
+ * otherwise.
+ */
 export function keepAll(a: number, b: number): Schedule {
   return b - a === 1 ? { kind: 'single', stage: a } : { kind: 'keep', stage: a, rest: keepAll(a + 1, b) };
 }

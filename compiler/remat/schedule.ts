@@ -57,7 +57,10 @@ export function actions(s: Schedule, a: number, b: number): Action[] {
   return out;
 }
 
-/** Stages whose forward runs again after the original forward pass, counted with multiplicity (advances and materializations off the first sweep). */
+/**
+ * Stages whose forward runs again after the original forward pass, counted with multiplicity (advances and
+ * materializations off the first sweep).
+ */
 export function recomputedStages(s: Schedule, n: number): number[] {
   const counts = new Array<number>(n).fill(0);
   const walk = (s: Schedule, a: number, orig: boolean): void => {

@@ -17,7 +17,10 @@ export interface Chain {
 }
 
 export interface ChainSolution {
-  /** Recompute cost: forward costs run again beyond the first forward pass (Griewank: all forward steps but the fused ones). */
+  /**
+   * Recompute cost: forward costs run again beyond the first forward pass (Griewank: all forward steps but the fused
+   * ones).
+   */
   cost: number;
   schedule: Schedule;
 }
@@ -69,7 +72,8 @@ export function chainSolver(
   const rangeKey = (a: number, b: number) => (uniform ? b - a : a * (n + 1) + b);
   const size = ranges * (M + 1) * 2;
   const memo = new Float64Array(size).fill(NaN);
-  const choice = new Int32Array(size).fill(NONE); // 0: single, 1: keep, 2 + j: split at a + j, 2 + (b - a) + j: split at a + j dropping it
+  // 0: single, 1: keep, 2 + j: split at a + j, 2 + (b - a) + j: split at a + j dropping it
+  const choice = new Int32Array(size).fill(NONE);
   const slot = (a: number, b: number, m: number, orig: boolean) => (rangeKey(a, b) * (M + 1) + m) * 2 + (orig ? 1 : 0);
 
   const solve = (a: number, b: number, m: number, orig: boolean): number => {

@@ -109,7 +109,8 @@ export function solveResidentSets(
       const holdFrom = (i: number, into: number[]) => {
         for (let p = lastHere.get(i)! + 1; p < into.length; p++) into[p]! += bytes[i]!;
       };
-      // which touched activations are kept: forced (the forward pass reads them again, or recomputed ahead), free, or dropped
+      // which touched activations are kept: forced (the forward pass reads them again, or recomputed ahead), free, or
+      // dropped
       let forced = mask;
       const free: number[] = [];
       for (const i of touched) {

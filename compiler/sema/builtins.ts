@@ -133,7 +133,9 @@ export const BUILTINS: Record<string, Builtin> = {
   },
   cache: {
     params: [X, { name: 'axis', kind: 'int' }],
-    doc: "x as attention's keys or values, with tokens along `axis`: when serving with a KV cache, every token so far (the cache); x otherwise",
+    doc:
+      "x as attention's keys or values, with tokens along `axis`: when " +
+      'serving with a KV cache, every token so far (the cache); x otherwise',
     build: (cx, a) => ({ kind: 'tensor', v: cx.cache(tensor(a, 'x'), int(a, 'axis')) }),
   },
   softmax: {

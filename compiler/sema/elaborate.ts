@@ -516,10 +516,11 @@ export class Elaborator {
       if (!(e instanceof ShapeError)) throw e;
       const operands = inputs
         .filter((v) => v.op !== 'const')
-        .map(
-          (v) =>
-            `${fmtType(v.type)}${v.name ? ` \`${v.name}\`` : ''}${v.loc ? ` (from line ${v.loc.line}:${v.loc.column}${v.loc.file !== span.file ? ` of ${v.loc.file}` : ''})` : ''}`,
-        )
+        .map((v) => {
+          const file = v.loc && v.loc.file !== span.file ? ` of ${v.loc.file}` : '';
+          const where = v.loc && `line ${v.loc.line}:${v.loc.column}${file}`;
+          return `${fmtType(v.type)}${v.name ? ` \`${v.name}\`` : ''}${where ? ` (from ${where})` : ''}`;
+        })
         .join(' and ');
       return this.fail('FLX3001', span, `shape mismatch in ${name}: ${e.message}; operands are ${operands}`);
     }
@@ -575,7 +576,10 @@ export class Elaborator {
     return bi.build(cx, args);
   }
 
-  /** Keys or values of attention: with a KV cache, written to a `state` leaf and, when decoding, read back with every past token. */
+  /**
+   * Keys or values of attention: with a KV cache, written to a `state` leaf and, when decoding, read back with every
+   * past token.
+   */
   private cache(x: Value, axis: number, env: Env, span: Span): Value {
     const s = this.opts.serve;
     const rank = x.type.shape.length;
@@ -808,7 +812,8 @@ export class Elaborator {
         this.fail(
           'FLX3004',
           span,
-          `argument \`${p.name.name}\` of \`${layer}\` must be ${t.name === 'int' ? 'a whole number' : `a ${t.name}`}, got ${describe(v)}`,
+          `argument \`${p.name.name}\` of \`${layer}\` must be ` +
+            `${t.name === 'int' ? 'a whole number' : `a ${t.name}`}, got ${describe(v)}`,
         );
     }
   }

@@ -30,7 +30,8 @@ export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
       fail(
         'FLX6001',
         e.span,
-        `data file not found: ${displayPath(p)} (resolved against ${displayPath(base)}, ${dirItem ? "the graph's `dir`" : 'the folder of this .flex file'})`,
+        `data file not found: ${displayPath(p)} (resolved against ${displayPath(base)}, ` +
+          `${dirItem ? "the graph's `dir`" : 'the folder of this .flex file'})`,
         dirItem
           ? "a relative `dir` is relative to this .flex file's folder"
           : 'paths are relative to this .flex file, or to `dir: "…"` in the graph',

@@ -207,7 +207,8 @@ export function checkHardware(h: A.HardwareDecl, file: SourceFile, program: Prog
           diag(
             'FLX3004',
             v.span,
-            `\`${v.name}\` is ${ref.decl.kind === 'component' ? `a ${ref.decl.what.name}` : `a ${ref.decl.kind}`}, not a ${kind}`,
+            `\`${v.name}\` is ` +
+              `${ref.decl.kind === 'component' ? `a ${ref.decl.what.name}` : `a ${ref.decl.kind}`}, not a ${kind}`,
           ),
         );
         continue;

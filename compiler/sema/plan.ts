@@ -54,7 +54,10 @@ export const PlanConfig = z.object({
   target: z.enum(['wgsl', 'cuda']),
   /** fp32 everywhere, or bf16/fp16 tensors with fp32 master weights and optimizer state. */
   precision: z.enum(['fp32', 'bf16', 'fp16']),
-  /** Data parallelism over `data` GPUs with ZeRO stage `zero` (Rajbhandari et al. 2020); `offload` moves optimizer state (and master weights) or parameters to host memory. */
+  /**
+   * Data parallelism over `data` GPUs with ZeRO stage `zero` (Rajbhandari et al. 2020); `offload` moves optimizer state
+   * (and master weights) or parameters to host memory.
+   */
   parallel: z.object({
     data: z.number().int().positive(),
     zero: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)]),
@@ -343,7 +346,8 @@ export function resolvePlan(
           diag(
             'FLX6001',
             path.span,
-            `data file not found: ${displayPath(file)} (resolved against ${displayPath(dirname(file0.abs))}, the folder of this .flex file)`,
+            `data file not found: ${displayPath(file)} (resolved against ` +
+              `${displayPath(dirname(file0.abs))}, the folder of this .flex file)`,
             'paths are relative to this .flex file',
           ),
         );
@@ -381,7 +385,10 @@ export function resolvePlan(
   return { config: parsed.data, model };
 }
 
-/** `train { … }`, `finetune { lora: { … }, … }` (training with a frozen base and LoRA adapters) or `infer [{ prefill, decode, kv_cache }]`. */
+/**
+ * `train { … }`, `finetune { lora: { … }, … }` (training with a frozen base and LoRA adapters) or `infer [{ prefill,
+ * decode, kv_cache }]`.
+ */
 function parseTask(tf: A.Field | undefined, out: Diagnostic[]): PlanConfig['task'] {
   const bad: Bad = (e, msg, hint) => void out.push(diag('FLX5007', e.span, msg, hint));
   const kinds = ['train', 'finetune', 'infer'];

@@ -50,7 +50,10 @@ export function resolveName<T>(
   return { kind: 'unknown' };
 }
 
-/** A size name in a tensor type (`B` in `f32[B, T]`) names a value when one is in scope; otherwise it is a free, symbolic size. */
+/**
+ * A size name in a tensor type (`B` in `f32[B, T]`) names a value when one is in scope; otherwise it is a free,
+ * symbolic size.
+ */
 export const isFreeSize = <T>(
   name: string,
   scope: Scope<T> | undefined,
@@ -61,6 +64,9 @@ export const isFreeSize = <T>(
   return r.kind === 'unknown' || r.kind === 'builtin';
 };
 
-/** The name a statement declares in its scope: `input`, `param` and `let` do; `repeat` declares its variable in the loop body's scope. */
+/**
+ * The name a statement declares in its scope: `input`, `param` and `let` do; `repeat` declares its variable in the loop
+ * body's scope.
+ */
 export const declaredName = (s: A.Stmt): A.Ident | undefined =>
   s.kind === 'input' || s.kind === 'param' || s.kind === 'let' ? s.name : undefined;

@@ -24,7 +24,8 @@ export async function compileKernels(device: GPUDevice, kernels: KernelSource[])
     if (errors.length) {
       await device.popErrorScope();
       throw new KernelCompileError(
-        `internal: WGSL kernel ${k.name} does not compile: ${errors.map((e) => `${e.lineNum}:${e.linePos} ${e.message}`).join('; ')}`,
+        `internal: WGSL kernel ${k.name} does not compile: ` +
+          `${errors.map((e) => `${e.lineNum}:${e.linePos} ${e.message}`).join('; ')}`,
       );
     }
     // Every binding is declared, whether or not the shader reads it, so one layout serves all launches.

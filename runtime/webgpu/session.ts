@@ -9,7 +9,10 @@ import { compileKernels, type CompiledKernel } from './kernels.ts';
 export class BudgetError extends Error {}
 
 let warnedClass = false;
-/** Says once per process when a plan's kernels were built for the other class of device (e.g. gpu-class kernels on SwiftShader run about 9x slower). */
+/**
+ * Says once per process when a plan's kernels were built for the other class of device (e.g. gpu-class kernels on
+ * SwiftShader run about 9x slower).
+ */
 function warnDeviceClass(plan: Plan, gpu: Gpu): void {
   if (warnedClass || plan.deviceClass === gpu.deviceClass) return;
   warnedClass = true;
@@ -18,7 +21,8 @@ function warnDeviceClass(plan: Plan, gpu: Gpu): void {
       ? 'a CPU driver, where they run several times slower'
       : 'a GPU, where they leave it mostly idle';
   process.emitWarning(
-    `plan \`${plan.name}\` has ${plan.deviceClass}-class kernels, but the device (${gpu.adapter}) is ${why}; rebuild with \`flexc build --device-class ${gpu.deviceClass}\``,
+    `plan \`${plan.name}\` has ${plan.deviceClass}-class kernels, but the device ` +
+      `(${gpu.adapter}) is ${why}; rebuild with \`flexc build --device-class ${gpu.deviceClass}\``,
     { code: 'FLEXC_DEVICE_CLASS' },
   );
 }
@@ -52,7 +56,10 @@ export class WebGpuSession {
     });
   }
 
-  /** Compiles the plan's kernels, allocates its arena within the device's limits and the budget, and initialises parameters. */
+  /**
+   * Compiles the plan's kernels, allocates its arena within the device's limits and the budget, and initialises
+   * parameters.
+   */
   static async create(
     gpu: Gpu,
     plan: Plan,
@@ -66,12 +73,14 @@ export class WebGpuSession {
       throw new BudgetError(`the plan's GPU arena needs ${size} bytes, more than the ${opts.budgetBytes}-byte budget`);
     if (size > device.limits.maxBufferSize)
       throw new BudgetError(
-        `the plan's GPU arena needs ${size} bytes, more than this device's largest buffer (${device.limits.maxBufferSize} bytes)`,
+        `the plan's GPU arena needs ${size} bytes, more than this ` +
+          `device's largest buffer (${device.limits.maxBufferSize} bytes)`,
       );
     for (const b of plan.buffers)
       if (b.bytes > device.limits.maxStorageBufferBindingSize)
         throw new BudgetError(
-          `tensor ${b.name} needs ${b.bytes} bytes, more than this device binds at once (${device.limits.maxStorageBufferBindingSize})`,
+          `tensor ${b.name} needs ${b.bytes} bytes, more than this device ` +
+            `binds at once (${device.limits.maxStorageBufferBindingSize})`,
         );
     const kernels = await compileKernels(
       device,

@@ -22,18 +22,28 @@ describe('checking runs in phases', () => {
   writeFileSync(bad, readFileSync('examples/gpt.flex', 'utf8').replace('d: 16, heads: 2', 'd: 48, heads: 5'));
   afterAll(() => rmSync(bad, { force: true }));
 
-  it('semantic checking resolves plans without lowering them; the layer above lowers them; compile lowers just its plan', () => {
-    const sema = checkFile(bad);
-    expect(sema.diagnostics).toEqual([]);
-    expect([...sema.plans.keys()].map((d) => d.name.name)).toEqual(['tiny', 'tiny_serve', 'gpt2_small', 'shakespeare']);
-    const full = checkProgram(bad);
-    expect(full.diagnostics.map((d) => d.code)).toEqual(['FLX3014']);
-    expect([...full.lowered.keys()].map((d) => d.name.name)).toEqual(['tiny_serve', 'gpt2_small', 'shakespeare']);
-    expect(compile(bad, 'gpt2_small').module).toBeDefined();
-    expect(compile(bad, 'tiny').diagnostics.map((d) => d.code)).toEqual(['FLX3014']);
-  });
+  it(
+    'semantic checking resolves plans without lowering them; ' +
+      'the layer above lowers them; compile lowers just its plan',
+    () => {
+      const sema = checkFile(bad);
+      expect(sema.diagnostics).toEqual([]);
+      expect([...sema.plans.keys()].map((d) => d.name.name)).toEqual([
+        'tiny',
+        'tiny_serve',
+        'gpt2_small',
+        'shakespeare',
+      ]);
+      const full = checkProgram(bad);
+      expect(full.diagnostics.map((d) => d.code)).toEqual(['FLX3014']);
+      expect([...full.lowered.keys()].map((d) => d.name.name)).toEqual(['tiny_serve', 'gpt2_small', 'shakespeare']);
+      expect(compile(bad, 'gpt2_small').module).toBeDefined();
+      expect(compile(bad, 'tiny').diagnostics.map((d) => d.code)).toEqual(['FLX3014']);
+    },
+  );
 
-  it('flexc check caches budget answers by compiler and sources: the second run reads them, an edit is checked again', () => {
+  it('flexc check caches budget answers by compiler and sources: ' +
+    'the second run reads them, an edit is checked again', () => {
     const cache = mkdtempSync(join(tmpdir(), 'flexc-cache-'));
     try {
       const file = `${DIR}/resmlp.flex`;

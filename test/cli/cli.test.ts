@@ -73,7 +73,8 @@ describe('flexc run --backend webgpu', () => {
     expect(r.stderr).toContain('error[FLX7002]: no WebGPU adapter');
   });
 
-  it('trains gcn-cora.flex on WebGPU (SwiftShader without a GPU) with the published recipe to ≥ 0.80 test accuracy', () => {
+  it('trains gcn-cora.flex on WebGPU (SwiftShader without a ' +
+    'GPU) with the published recipe to ≥ 0.80 test accuracy', () => {
     const r = flexc('run', 'examples/gcn-cora.flex', '--backend', 'webgpu', '--json');
     expect(r.code, r.err).toBe(0);
     const j = JSON.parse(r.out) as { metrics: Record<string, number>; losses: number[] };

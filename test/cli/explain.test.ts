@@ -36,16 +36,20 @@ describe('the table of diagnostics', () => {
     }
   });
 
-  it('flexc explain prints an entry (by code or number), lists them all, and a wrong code is a usage error with a did-you-mean', () => {
-    const r = flexc('explain', 'FLX3014');
-    expect(r.status).toBe(0);
-    expect(r.stdout).toContain('FLX3014: a size is not a whole number\n\nA size computed by division');
-    expect(r.stdout).toContain('For example, this raises it:\n\n    plan p');
-    expect(flexc('explain', '4010').stdout).toMatch(/^FLX4010: the GPU budget cannot be met/);
-    const all = flexc('explain');
-    expect(all.stdout.trim().split('\n')).toHaveLength(Object.keys(CODES).length);
-    const bad = flexc('explain', 'FLX3O14');
-    expect(bad.status).toBe(2);
-    expect(bad.stderr).toContain('no diagnostic FLX3O14; did you mean `FLX3014`?');
-  });
+  it(
+    'flexc explain prints an entry (by code or number), lists them ' +
+      'all, and a wrong code is a usage error with a did-you-mean',
+    () => {
+      const r = flexc('explain', 'FLX3014');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain('FLX3014: a size is not a whole number\n\nA size computed by division');
+      expect(r.stdout).toContain('For example, this raises it:\n\n    plan p');
+      expect(flexc('explain', '4010').stdout).toMatch(/^FLX4010: the GPU budget cannot be met/);
+      const all = flexc('explain');
+      expect(all.stdout.trim().split('\n')).toHaveLength(Object.keys(CODES).length);
+      const bad = flexc('explain', 'FLX3O14');
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toContain('no diagnostic FLX3O14; did you mean `FLX3014`?');
+    },
+  );
 });

@@ -15,7 +15,10 @@ import { OP_CASES } from '../ir/op-cases.ts';
 const LEAVES = new Set(['input', 'param', 'state']);
 const tested = new Set<string>();
 
-/** Runs every non-leaf value of `m` through its WGSL kernels (each device class's) on the CPU reference's operands and compares. */
+/**
+ * Runs every non-leaf value of `m` through its WGSL kernels (each device class's) on the CPU reference's operands and
+ * compares.
+ */
 async function compareModule(
   m: Module,
   feeds: Map<string, NDArray>,
@@ -72,14 +75,16 @@ describe('WGSL kernels on WebGPU (Dawn; SwiftShader when there is no GPU)', () =
     ['examples/gpt.flex', 'tiny'],
     ['examples/gcn-cora.flex', 'train'],
   ] as const) {
-    it(`${file} --plan ${plan}: every kernel of a training step (with the optimizer) matches the CPU reference`, async () => {
+    it(`${file} --plan ${plan}: every kernel of a training ` +
+      `step (with the optimizer) matches the CPU reference`, async () => {
       const r = compile(file, plan);
       const s = new CpuSession(r.module!, { seed: 0, graphs: graphResolver(r.program) });
       await compareModule(r.module!, s.feeds(r.module!, 2), s.params, 2, `${file}:${plan}`);
     }, 600_000);
   }
 
-  it("examples/gpt.flex --plan tiny_serve: every kernel of the prompt's pass and of a decode step (KV cache) matches the CPU reference", async () => {
+  it("examples/gpt.flex --plan tiny_serve: every kernel of the prompt's " +
+    'pass and of a decode step (KV cache) matches the CPU reference', async () => {
     const r = compile('examples/gpt.flex', 'tiny_serve');
     for (const m of [r.module!, r.decode!.at(-1)!.module]) {
       const s = new CpuSession(m, { seed: 0, graphs: graphResolver(r.program) });

@@ -46,24 +46,28 @@ describe('published figures', () => {
     const paper = [120, 31.4, 16.6, 1.9]; // GB (10^9 bytes), Figure 1, rounded to 0.1 GB
     for (const zero of [0, 1, 2, 3]) {
       const r = compileGpt(
-        `plan z { model: Gpt(vocab: 60000, ctx: 1024, d: 4096, heads: 32, depth: 36)\n bind: { B: 1, T: 16 }\n task: train { optimizer: adam(lr: 1e-4) }\n precision: fp16\n parallel: { data: 64, zero: ${zero} } }`,
+        `plan z { model: Gpt(vocab: 60000, ctx: 1024, d: 4096, heads: 32, depth: 36)\n bind: { B: 1, T: 16 }\n ` +
+          `task: train { optimizer: adam(lr: 1e-4) }\n precision: fp16\n parallel: { data: 64, zero: ${zero} } }`,
       );
       expect(r.diagnostics).toEqual([]);
       const psi = r.module!.values.filter((v) => v.op === 'param').reduce((a, v) => a + elems(v.type.shape), 0);
       expect(Math.abs(psi / 7.5e9 - 1)).toBeLessThan(0.005);
       const states = summarize(r.module!, r.lowered!).summary.memory.gpu.model_states_bytes;
       const formula = [16 * psi, (4 + 12 / 64) * psi, (2 + 14 / 64) * psi, (16 / 64) * psi][zero]!;
-      expect(states / formula).toBeCloseTo(1, 6); // 2Ψ fp16 parameters + 2Ψ gradients + 12Ψ fp32 master, m, v, sharded by stage
+      // 2Ψ fp16 parameters + 2Ψ gradients + 12Ψ fp32 master, m, v, sharded by stage
+      expect(states / formula).toBeCloseTo(1, 6);
       expect(Math.abs((states * 7.5e9) / psi / 1e9 - paper[zero]!), `stage ${zero}`).toBeLessThan(
         0.05 + paper[zero]! * 0.01,
       );
     }
   }, 120_000);
 
-  it('training FLOPs per token are 6N plus the attention term (Kaplan et al. 2020; both attention products, Narayanan et al. 2021) within 2%', () => {
+  it('training FLOPs per token are 6N plus the attention term (Kaplan et ' +
+    'al. 2020; both attention products, Narayanan et al. 2021) within 2%', () => {
     const [d, L, T, V] = [1024, 8, 1024, 50257];
     const r = compileGpt(
-      `plan f { model: Gpt(vocab: ${V}, ctx: ${T}, d: ${d}, heads: 16, depth: ${L})\n bind: { B: 1, T: ${T} }\n task: train { optimizer: sgd(lr: 0.1) } }`,
+      `plan f { model: Gpt(vocab: ${V}, ctx: ${T}, d: ${d}, heads: 16, depth: ` +
+        `${L})\n bind: { B: 1, T: ${T} }\n task: train { optimizer: sgd(lr: 0.1) } }`,
     );
     expect(r.diagnostics).toEqual([]);
     const perToken = flopsOf(r.module!.values) / T;
@@ -74,7 +78,8 @@ describe('published figures', () => {
 
   it('the KV cache of OPT-13B (40 layers, hidden 5120, fp16) is 800 KiB per token (Sheng et al. 2023, FlexGen)', () => {
     const r = compileGpt(
-      `plan s { model: Gpt(vocab: 50272, ctx: 2048, d: 5120, heads: 40, depth: 40)\n bind: { B: 4 }\n task: infer { prefill: 512, decode: 32 }\n precision: fp16 }`,
+      `plan s { model: Gpt(vocab: 50272, ctx: 2048, d: 5120, heads: 40, depth: 40)\n ` +
+        `bind: { B: 4 }\n task: infer { prefill: 512, decode: 32 }\n precision: fp16 }`,
     );
     expect(r.diagnostics).toEqual([]);
     const { summary } = summarize(r.module!, r.lowered!, r.decode);
@@ -88,7 +93,8 @@ describe('published figures', () => {
     expect(summary.parameters).toEqual({ count: 6_742_609_920, trained: 4_194_304 });
   }, 120_000);
 
-  it('activation memory per GPT layer in fp16 matches Korthikanti et al. (2022): s·b·h·(34 + 5·a·s/h) with dropout, 2·s·b·h with full recompute', () => {
+  it('activation memory per GPT layer in fp16 matches Korthikanti et al. ' +
+    '(2022): s·b·h·(34 + 5·a·s/h) with dropout, 2·s·b·h with full recompute', () => {
     // a Megatron GPT block: pre-LN, dropout on the attention probabilities and after each residual branch
     const model = `import { LayerNorm } from "std/nn"
 layer Attn(x: f32[B, T, d], heads: int) -> f32[B, T, d] {
@@ -124,9 +130,14 @@ model G(d: 64, heads: 4, depth: 1) {
 `;
     const [s, b, h, a] = [64, 2, 64, 4];
     const path = resolve('examples/_korthikanti.flex');
-    /** Forward values held for the backward pass (the activations live when it starts), and the dropout elements of the forward. */
+    /**
+     * Forward values held for the backward pass (the activations live when it starts), and the dropout elements of the
+     * forward.
+     */
     const stored = (depth: number, checkpoint: string) => {
-      const src = `${model}plan p { model: G(depth: ${depth})\n bind: { B: ${b}, T: ${s} }\n task: train { optimizer: sgd(lr: 0.1) }\n precision: fp16\n checkpoint: ${checkpoint} }\n`;
+      const src =
+        `${model}plan p { model: G(depth: ${depth})\n bind: { B: ${b}, T: ${s} }\n task: ` +
+        `train { optimizer: sgd(lr: 0.1) }\n precision: fp16\n checkpoint: ${checkpoint} }\n`;
       const r = compile(path, 'p', {
         read: (p) => (p === path ? src : existsSync(p) ? readFileSync(p, 'utf8') : undefined),
       });

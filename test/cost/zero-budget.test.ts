@@ -20,7 +20,8 @@ function plan(name: string, source?: string) {
 }
 
 describe('a GPU budget under data parallelism bounds one rank (ZeRO shards, not the whole model)', () => {
-  it('Llama 2 7B, ZeRO-2 over 8 A800s, 40 GiB per GPU: auto fits it with less recompute than full recomputation; one GPU holding everything would need more', () => {
+  it('Llama 2 7B, ZeRO-2 over 8 A800s, 40 GiB per GPU: auto fits it with less ' +
+    'recompute than full recomputation; one GPU holding everything would need more', () => {
     const r = plan('pretrain_zero2_auto');
     expect(r.diagnostics).toEqual([]);
     const s = summarize(r.module!, r.lowered!).summary;
@@ -38,7 +39,8 @@ describe('a GPU budget under data parallelism bounds one rank (ZeRO shards, not 
     expect(s.flops.recompute).toBeLessThan(sAll.flops.recompute);
   }, 120_000);
 
-  it('a per-GPU budget below what full recomputation needs is FLX4010, naming a smallest budget no larger than full recomputation', () => {
+  it('a per-GPU budget below what full recomputation needs is FLX4010, ' +
+    'naming a smallest budget no larger than full recomputation', () => {
     const source = readFileSync(file, 'utf8').replace('memory: { gpu: 40 GiB }', 'memory: { gpu: 20 GiB }');
     const r = plan('pretrain_zero2_auto', source);
     expect(r.diagnostics.map((d) => d.code)).toEqual(['FLX4010']);

@@ -70,30 +70,39 @@ describe('flexc fmt: the formatter', () => {
     expect(formatted(text)).toBe(text);
   });
 
-  it('lays out a messy file canonically: spaces, indentation, one statement and field a line, comments where they were', () => {
-    const text = readFileSync('test/format/messy.flex', 'utf8');
-    expect(formatted(text)).toBe(readFileSync('test/format/messy.formatted.flex', 'utf8'));
-    expectSafe(text);
-  });
+  it(
+    'lays out a messy file canonically: spaces, indentation, ' +
+      'one statement and field a line, comments where they were',
+    () => {
+      const text = readFileSync('test/format/messy.flex', 'utf8');
+      expect(formatted(text)).toBe(readFileSync('test/format/messy.formatted.flex', 'utf8'));
+      expectSafe(text);
+    },
+  );
 
-  it('gives one layout whatever the spacing: the shipped files with their whitespace scrambled format back to themselves', () => {
-    for (const f of SHIPPED) {
-      const text = readFileSync(f, 'utf8');
-      // every run of spaces or tabs between code becomes one to three spaces; indentation goes
-      const scrambled = text
-        .split('\n')
-        .map((l, i) => {
-          const c = l.indexOf('//');
-          const code = c < 0 ? l : l.slice(0, c);
-          return (
-            code.trimStart().replace(/(?<=\S)[ \t]+/g, () => ' '.repeat(1 + ((i * 7) % 3))) + (c < 0 ? '' : l.slice(c))
-          );
-        })
-        .join('\n');
-      expect(formatted(scrambled), f).toBe(text);
-      expect(formatted(squeezed(text)), f).toBe(text);
-    }
-  });
+  it(
+    'gives one layout whatever the spacing: the shipped files ' +
+      'with their whitespace scrambled format back to themselves',
+    () => {
+      for (const f of SHIPPED) {
+        const text = readFileSync(f, 'utf8');
+        // every run of spaces or tabs between code becomes one to three spaces; indentation goes
+        const scrambled = text
+          .split('\n')
+          .map((l, i) => {
+            const c = l.indexOf('//');
+            const code = c < 0 ? l : l.slice(0, c);
+            return (
+              code.trimStart().replace(/(?<=\S)[ \t]+/g, () => ' '.repeat(1 + ((i * 7) % 3))) +
+              (c < 0 ? '' : l.slice(c))
+            );
+          })
+          .join('\n');
+        expect(formatted(scrambled), f).toBe(text);
+        expect(formatted(squeezed(text)), f).toBe(text);
+      }
+    },
+  );
 
   it('keeps the meaning and is idempotent on 600 mutated sources that still parse', () => {
     let parsed = 0;
@@ -129,35 +138,39 @@ describe('flexc fmt: the command', () => {
   const cli = (args: string[], input?: string) =>
     spawnSync(process.execPath, ['bin/flexc.mjs', 'fmt', ...args], { encoding: 'utf8', input });
 
-  it('rewrites files in place, --check lists the unformatted ones with exit 1, a file that does not parse is left untouched', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'flexc-fmt-'));
-    try {
-      const messy = join(dir, 'messy.flex');
-      const good = join(dir, 'good.flex');
-      const bad = join(dir, 'bad.flex');
-      copyFileSync('test/format/messy.flex', messy);
-      copyFileSync('examples/mlp.flex', good);
-      writeFileSync(bad, 'model M {\n  let x = \n}\n');
+  it(
+    'rewrites files in place, --check lists the unformatted ones ' +
+      'with exit 1, a file that does not parse is left untouched',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'flexc-fmt-'));
+      try {
+        const messy = join(dir, 'messy.flex');
+        const good = join(dir, 'good.flex');
+        const bad = join(dir, 'bad.flex');
+        copyFileSync('test/format/messy.flex', messy);
+        copyFileSync('examples/mlp.flex', good);
+        writeFileSync(bad, 'model M {\n  let x = \n}\n');
 
-      const check = cli(['--check', messy, good]);
-      expect(check.status).toBe(1);
-      expect(check.stdout).toBe(`${messy}\n`);
-      expect(readFileSync(messy, 'utf8')).toBe(readFileSync('test/format/messy.flex', 'utf8'));
+        const check = cli(['--check', messy, good]);
+        expect(check.status).toBe(1);
+        expect(check.stdout).toBe(`${messy}\n`);
+        expect(readFileSync(messy, 'utf8')).toBe(readFileSync('test/format/messy.flex', 'utf8'));
 
-      const write = cli([messy, good, bad]);
-      expect(write.status).toBe(1);
-      expect(write.stderr).toMatch(/error\[FLX1\d{3}\]/);
-      expect(write.stderr).toContain(`${bad}:3:1`);
-      expect(write.stderr).not.toMatch(/\n\s+at .*:\d+:\d+\)?\n/);
-      expect(readFileSync(messy, 'utf8')).toBe(readFileSync('test/format/messy.formatted.flex', 'utf8'));
-      expect(readFileSync(bad, 'utf8')).toBe('model M {\n  let x = \n}\n');
-      expect(readdirSync(dir).sort()).toEqual(['bad.flex', 'good.flex', 'messy.flex']);
+        const write = cli([messy, good, bad]);
+        expect(write.status).toBe(1);
+        expect(write.stderr).toMatch(/error\[FLX1\d{3}\]/);
+        expect(write.stderr).toContain(`${bad}:3:1`);
+        expect(write.stderr).not.toMatch(/\n\s+at .*:\d+:\d+\)?\n/);
+        expect(readFileSync(messy, 'utf8')).toBe(readFileSync('test/format/messy.formatted.flex', 'utf8'));
+        expect(readFileSync(bad, 'utf8')).toBe('model M {\n  let x = \n}\n');
+        expect(readdirSync(dir).sort()).toEqual(['bad.flex', 'good.flex', 'messy.flex']);
 
-      expect(cli(['--check', messy, good]).status).toBe(0);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+        expect(cli(['--check', messy, good]).status).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('--stdin formats standard input to standard output; unparseable input comes back unchanged with exit 1', () => {
     const ok = cli(['--stdin'], readFileSync('test/format/messy.flex', 'utf8'));

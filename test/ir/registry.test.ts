@@ -23,24 +23,28 @@ describe('the op registry', () => {
       ).toBe(true);
   });
 
-  it("op classes come from the registry: an MLP's weight-gradient matmuls are matmul, not attention; GPT's products over heads are attention", () => {
-    const classes = (f: string, p: string) => {
-      const by = new Map<string, Set<string>>();
-      for (const v of compile(f, p).module!.values)
-        if (!['input', 'param', 'state'].includes(v.op))
-          by.set(classOf(v), (by.get(classOf(v)) ?? new Set()).add(v.op));
-      return by;
-    };
-    const mlp = classes('examples/mlp.flex', 'train');
-    expect(mlp.has('attention')).toBe(false);
-    expect([...mlp.get('matmul')!]).toEqual(['matmul']);
-    expect([...mlp.get('optimizer')!]).toEqual(['adam_m', 'adam_v', 'adam_step']);
-    const gpt = classes('examples/gpt.flex', 'tiny');
-    expect([...gpt.get('attention')!].sort()).toEqual(expect.arrayContaining(['causal_mask', 'matmul', 'softmax']));
-    const gcn = classes('examples/gcn-cora.flex', 'train');
-    expect(gcn.get('matmul')).toContain('spmm');
-    expect(gcn.has('attention')).toBe(false);
-  });
+  it(
+    "op classes come from the registry: an MLP's weight-gradient matmuls " +
+      "are matmul, not attention; GPT's products over heads are attention",
+    () => {
+      const classes = (f: string, p: string) => {
+        const by = new Map<string, Set<string>>();
+        for (const v of compile(f, p).module!.values)
+          if (!['input', 'param', 'state'].includes(v.op))
+            by.set(classOf(v), (by.get(classOf(v)) ?? new Set()).add(v.op));
+        return by;
+      };
+      const mlp = classes('examples/mlp.flex', 'train');
+      expect(mlp.has('attention')).toBe(false);
+      expect([...mlp.get('matmul')!]).toEqual(['matmul']);
+      expect([...mlp.get('optimizer')!]).toEqual(['adam_m', 'adam_v', 'adam_step']);
+      const gpt = classes('examples/gpt.flex', 'tiny');
+      expect([...gpt.get('attention')!].sort()).toEqual(expect.arrayContaining(['causal_mask', 'matmul', 'softmax']));
+      const gcn = classes('examples/gcn-cora.flex', 'train');
+      expect(gcn.get('matmul')).toContain('spmm');
+      expect(gcn.has('attention')).toBe(false);
+    },
+  );
 
   it('the ops the issue asks for are all present', () => {
     const wanted = [

@@ -15,7 +15,9 @@ import { STDLIB_DIR } from '../../compiler/sema/program.ts';
 import { mutate } from '../fuzz/mutate.ts';
 
 const MARK = '‸';
-/** A workspace with one file open whose text has a cursor marker; the file sits in examples/ so "std/…" imports resolve. */
+/**
+ * A workspace with one file open whose text has a cursor marker; the file sits in examples/ so "std/…" imports resolve.
+ */
 function open(source: string, name = '_lsp_test.flex'): { ws: Workspace; path: string; pos: Position } {
   const i = source.indexOf(MARK);
   const text = source.replace(MARK, '');
@@ -42,125 +44,145 @@ describe('language server handlers', () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-  it('diagnostics: the CLI codes and messages, as the editor has the files, across imports; fixed ones are cleared', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'flexc-lsp-'));
-    dirs.push(dir);
-    writeFileSync(join(dir, 'package.json'), '{}');
-    const a = join(dir, 'a.flex');
-    const b = join(dir, 'b.flex');
-    writeFileSync(a, 'import { Twice } from "./b"\n\nmodel M {\n  input x: f32[4]\n  output y = Twice(x)\n}\n');
-    writeFileSync(b, 'layer Twice(x: f32[N]) -> f32[N] {\n  return x + x\n}\n');
-    const ws = new Workspace();
-    expect([...diagnose(ws, a).values()].flat()).toEqual([]);
-    ws.set(b, 'layer Twice(x: f32[N]) -> f32[N] {\n  return x + y\n}\n');
-    const broken = diagnose(ws, a);
-    // the importer shows it at its call, with the place it was raised as related information
-    expect(broken.get(a)).toEqual([
-      expect.objectContaining({
+  it(
+    'diagnostics: the CLI codes and messages, as the editor ' + 'has the files, across imports; fixed ones are cleared',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'flexc-lsp-'));
+      dirs.push(dir);
+      writeFileSync(join(dir, 'package.json'), '{}');
+      const a = join(dir, 'a.flex');
+      const b = join(dir, 'b.flex');
+      writeFileSync(a, 'import { Twice } from "./b"\n\nmodel M {\n  input x: f32[4]\n  output y = Twice(x)\n}\n');
+      writeFileSync(b, 'layer Twice(x: f32[N]) -> f32[N] {\n  return x + x\n}\n');
+      const ws = new Workspace();
+      expect([...diagnose(ws, a).values()].flat()).toEqual([]);
+      ws.set(b, 'layer Twice(x: f32[N]) -> f32[N] {\n  return x + y\n}\n');
+      const broken = diagnose(ws, a);
+      // the importer shows it at its call, with the place it was raised as related information
+      expect(broken.get(a)).toEqual([
+        expect.objectContaining({
+          code: 'FLX2010',
+          range: { start: { line: 4, character: 13 }, end: { line: 4, character: 21 } },
+        }),
+      ]);
+      expect(broken.get(a)![0]!.relatedInformation![0]!).toMatchObject({
+        message: 'raised here',
+        location: { uri: pathToFileURL(b).href },
+      });
+      const [d] = broken.get(b)!;
+      expect(d).toMatchObject({
         code: 'FLX2010',
-        range: { start: { line: 4, character: 13 }, end: { line: 4, character: 21 } },
-      }),
-    ]);
-    expect(broken.get(a)![0]!.relatedInformation![0]!).toMatchObject({
-      message: 'raised here',
-      location: { uri: pathToFileURL(b).href },
-    });
-    const [d] = broken.get(b)!;
-    expect(d).toMatchObject({
-      code: 'FLX2010',
-      source: 'flexc',
-      range: { start: { line: 1, character: 13 }, end: { line: 1, character: 14 } },
-    });
-    expect(d!.message).toContain('unknown name `y`');
-    ws.set(a, 'import { Twice } from "./b"\n\nmodel M {\n  input x: f32[4]\n  output y = Twise(x)\n}\n');
-    expect(diagnose(ws, a).get(a)![0]!.message).toMatch(/unknown .*Twise[\s\S]*did you mean `Twice`/);
-  });
+        source: 'flexc',
+        range: { start: { line: 1, character: 13 }, end: { line: 1, character: 14 } },
+      });
+      expect(d!.message).toContain('unknown name `y`');
+      ws.set(a, 'import { Twice } from "./b"\n\nmodel M {\n  input x: f32[4]\n  output y = Twise(x)\n}\n');
+      expect(diagnose(ws, a).get(a)![0]!.message).toMatch(/unknown .*Twise[\s\S]*did you mean `Twice`/);
+    },
+  );
 
-  it("hover: a value's tensor type where it is read, a layer's signature, a hardware preset's figures, a builtin op", () => {
-    const x = inGpt('let x = gather', 0, 4);
-    expect(hoverText(hover(x.ws, x.path, x.pos))).toContain('let x: f32[B, T, 768]');
-    const logits = inGpt('cross_entropy(logits', 0, 14);
-    expect(hoverText(hover(logits.ws, logits.path, logits.pos))).toContain('f32[B, T, 50257]');
-    const ln = inGpt('LayerNorm(x)');
-    const lnText = hoverText(hover(ln.ws, ln.path, ln.pos));
-    expect(lnText).toMatch(/layer LayerNorm\(x: f32\[\.\.\., d\], eps: float = 1e-5\) -> f32\[\.\.\., d\]/);
-    expect(lnText).toContain('std/nn');
-    const gpu = inGpt('gpu: rtx4090', 0, 6);
-    const gpuText = hoverText(hover(gpu.ws, gpu.path, gpu.pos));
-    expect(gpuText).toContain('gpu rtx4090');
-    expect(gpuText).toContain('memory: 24 GiB');
-    expect(gpuText).toContain('bandwidth: 1008 GB/s');
-    const g = inGpt('gather(wte');
-    expect(hoverText(hover(g.ws, g.path, g.pos))).toMatch(/gather\(.*\)[\s\S]*builtin op/);
-    const depth = inGpt('repeat depth', 0, 8);
-    expect(hoverText(hover(depth.ws, depth.path, depth.pos))).toContain('(parameter) depth: 12');
-    const blank = inGpt('\n\nhardware', 0, 1);
-    expect(hover(blank.ws, blank.path, blank.pos)).toBeNull();
-  });
+  it(
+    "hover: a value's tensor type where it is read, a layer's " +
+      "signature, a hardware preset's figures, a builtin op",
+    () => {
+      const x = inGpt('let x = gather', 0, 4);
+      expect(hoverText(hover(x.ws, x.path, x.pos))).toContain('let x: f32[B, T, 768]');
+      const logits = inGpt('cross_entropy(logits', 0, 14);
+      expect(hoverText(hover(logits.ws, logits.path, logits.pos))).toContain('f32[B, T, 50257]');
+      const ln = inGpt('LayerNorm(x)');
+      const lnText = hoverText(hover(ln.ws, ln.path, ln.pos));
+      expect(lnText).toMatch(/layer LayerNorm\(x: f32\[\.\.\., d\], eps: float = 1e-5\) -> f32\[\.\.\., d\]/);
+      expect(lnText).toContain('std/nn');
+      const gpu = inGpt('gpu: rtx4090', 0, 6);
+      const gpuText = hoverText(hover(gpu.ws, gpu.path, gpu.pos));
+      expect(gpuText).toContain('gpu rtx4090');
+      expect(gpuText).toContain('memory: 24 GiB');
+      expect(gpuText).toContain('bandwidth: 1008 GB/s');
+      const g = inGpt('gather(wte');
+      expect(hoverText(hover(g.ws, g.path, g.pos))).toMatch(/gather\(.*\)[\s\S]*builtin op/);
+      const depth = inGpt('repeat depth', 0, 8);
+      expect(hoverText(hover(depth.ws, depth.path, depth.pos))).toContain('(parameter) depth: 12');
+      const blank = inGpt('\n\nhardware', 0, 1);
+      expect(hover(blank.ws, blank.path, blank.pos)).toBeNull();
+    },
+  );
 
-  it("go to definition: a local value, a stdlib layer, a named argument's parameter, an import's module; references of a weight", () => {
-    const loc = (o: ReturnType<typeof open>) =>
-      definition(o.ws, o.path, o.pos).map(
-        (l) => `${fileURLToPath(l.uri)}:${l.range.start.line + 1}:${l.range.start.character + 1}`,
+  it(
+    'go to definition: a local value, a stdlib layer, a named ' +
+      "argument's parameter, an import's module; references of a weight",
+    () => {
+      const loc = (o: ReturnType<typeof open>) =>
+        definition(o.ws, o.path, o.pos).map(
+          (l) => `${fileURLToPath(l.uri)}:${l.range.start.line + 1}:${l.range.start.character + 1}`,
+        );
+      const x = inGpt('x + CausalSelfAttention', 0, 0);
+      expect(loc(x)).toEqual([`${x.path}:11:7`]);
+      const ln = inGpt('LayerNorm(x)');
+      const nn = readFileSync(join(STDLIB_DIR, 'nn.flex'), 'utf8').split('\n');
+      expect(loc(ln)).toEqual([
+        `${join(STDLIB_DIR, 'nn.flex')}:${nn.findIndex((l) => l.startsWith('layer LayerNorm')) + 1}:7`,
+      ]);
+      const heads = inGpt('heads: heads)');
+      const [h] = loc(heads);
+      expect(h).toMatch(
+        new RegExp(
+          `^${join(STDLIB_DIR, 'nn.flex')}:${nn.findIndex((l) => l.startsWith('layer CausalSelfAttention')) + 1}:`,
+        ),
       );
-    const x = inGpt('x + CausalSelfAttention', 0, 0);
-    expect(loc(x)).toEqual([`${x.path}:11:7`]);
-    const ln = inGpt('LayerNorm(x)');
-    const nn = readFileSync(join(STDLIB_DIR, 'nn.flex'), 'utf8').split('\n');
-    expect(loc(ln)).toEqual([
-      `${join(STDLIB_DIR, 'nn.flex')}:${nn.findIndex((l) => l.startsWith('layer LayerNorm')) + 1}:7`,
-    ]);
-    const heads = inGpt('heads: heads)');
-    const [h] = loc(heads);
-    expect(h).toMatch(
-      new RegExp(
-        `^${join(STDLIB_DIR, 'nn.flex')}:${nn.findIndex((l) => l.startsWith('layer CausalSelfAttention')) + 1}:`,
-      ),
-    );
-    const mod = inGpt('"std/nn"', 0, 2);
-    expect(loc(mod)).toEqual([`${join(STDLIB_DIR, 'nn.flex')}:1:1`]);
-    const wte = inGpt('param wte', 0, 6);
-    const refs = references(wte.ws, wte.path, wte.pos).map(
-      (l) => `${l.range.start.line + 1}:${l.range.start.character + 1}`,
-    );
-    expect(refs).toEqual(['9:9', '11:18', '16:41']);
-    expect(references(wte.ws, wte.path, wte.pos, false)).toHaveLength(2);
-  });
+      const mod = inGpt('"std/nn"', 0, 2);
+      expect(loc(mod)).toEqual([`${join(STDLIB_DIR, 'nn.flex')}:1:1`]);
+      const wte = inGpt('param wte', 0, 6);
+      const refs = references(wte.ws, wte.path, wte.pos).map(
+        (l) => `${l.range.start.line + 1}:${l.range.start.character + 1}`,
+      );
+      expect(refs).toEqual(['9:9', '11:18', '16:41']);
+      expect(references(wte.ws, wte.path, wte.pos, false)).toHaveLength(2);
+    },
+  );
 
-  it("completion: declaration keywords at the top, a body's names and ops, named arguments, plan fields and values, hardware parts, initialisers, imports", () => {
-    const c = (src: string) => labels(completion(open(src).ws, open(src).path, open(src).pos));
-    expect(c(`${MARK}`)).toEqual(expect.arrayContaining(['layer', 'model', 'plan', 'hardware', 'import', 'gpu']));
-    const body = c(
-      `import { Mlp } from "std/nn"\nmodel M(d: 8) {\n  input x: f32[B, d]\n  let h = relu(x)\n  ${MARK}\n}\n`,
-    );
-    expect(body).toEqual(expect.arrayContaining(['let', 'output', 'repeat', 'x', 'h', 'd', 'Mlp', 'relu', 'softmax']));
-    const named = c(`import { Mlp } from "std/nn"\nmodel M {\n  input x: f32[B, 8]\n  output y = Mlp(x, ${MARK})\n}\n`);
-    expect(named).toContain('hidden:');
-    expect(named).not.toContain('x:');
-    expect(c(`plan p {\n  model: M\n  ${MARK}\n}\n`)).toEqual(
-      expect.arrayContaining(['checkpoint', 'memory', 'task', 'bind']),
-    );
-    expect(c(`plan p {\n  checkpoint: ${MARK}\n}\n`)).toEqual(expect.arrayContaining(['auto', 'sqrt', 'none']));
-    expect(c(`plan p {\n  fuse: [elementwise, ${MARK}\n}\n`)).toEqual(['elementwise', 'moe']);
-    expect(c(`model M { input x: f32[2] output y = x }\nplan p {\n  model: ${MARK}\n}\n`)).toEqual(['M']);
-    expect(c(`import { rtx4090, a100_80g, pcie4 } from "std/hardware"\nhardware H {\n  gpu: ${MARK}\n}\n`)).toEqual(
-      expect.arrayContaining(['rtx4090', 'a100_80g']),
-    );
-    expect(c(`import { rtx4090, pcie4 } from "std/hardware"\nhardware H {\n  gpu: ${MARK}\n}\n`)).not.toContain(
-      'pcie4',
-    );
-    expect(
-      c(
-        `import { rtx4090, pcie4 } from "std/hardware"\nhardware H {\n  gpu: rtx4090\n  link gpu <-> host: ${MARK}\n}\n`,
-      ),
-    ).toEqual(['pcie4']);
-    expect(c(`gpu g {\n  ${MARK}\n}\n`)).toEqual(expect.arrayContaining(['memory', 'bandwidth', 'bf16']));
-    expect(c(`model M {\n  param w: f32[2, 2] = ${MARK}\n}\n`)).toEqual(
-      expect.arrayContaining(['normal', 'glorot', 'zeros']),
-    );
-    expect(c(`import { ${MARK} } from "std/nn"\n`)).toEqual(expect.arrayContaining(['Linear', 'LayerNorm', 'Mlp']));
-    expect(c(`// a comment ${MARK}\n`)).toEqual([]);
-  });
+  it(
+    "completion: declaration keywords at the top, a body's names and ops, named " +
+      'arguments, plan fields and values, hardware parts, initialisers, imports',
+    () => {
+      const c = (src: string) => labels(completion(open(src).ws, open(src).path, open(src).pos));
+      expect(c(`${MARK}`)).toEqual(expect.arrayContaining(['layer', 'model', 'plan', 'hardware', 'import', 'gpu']));
+      const body = c(
+        `import { Mlp } from "std/nn"\nmodel M(d: 8) {\n  input x: f32[B, d]\n  let h = relu(x)\n  ${MARK}\n}\n`,
+      );
+      expect(body).toEqual(
+        expect.arrayContaining(['let', 'output', 'repeat', 'x', 'h', 'd', 'Mlp', 'relu', 'softmax']),
+      );
+      const named = c(
+        `import { Mlp } from "std/nn"\nmodel M {\n  input x: f32[B, 8]\n  output y = Mlp(x, ${MARK})\n}\n`,
+      );
+      expect(named).toContain('hidden:');
+      expect(named).not.toContain('x:');
+      expect(c(`plan p {\n  model: M\n  ${MARK}\n}\n`)).toEqual(
+        expect.arrayContaining(['checkpoint', 'memory', 'task', 'bind']),
+      );
+      expect(c(`plan p {\n  checkpoint: ${MARK}\n}\n`)).toEqual(expect.arrayContaining(['auto', 'sqrt', 'none']));
+      expect(c(`plan p {\n  fuse: [elementwise, ${MARK}\n}\n`)).toEqual(['elementwise', 'moe']);
+      expect(c(`model M { input x: f32[2] output y = x }\nplan p {\n  model: ${MARK}\n}\n`)).toEqual(['M']);
+      expect(c(`import { rtx4090, a100_80g, pcie4 } from "std/hardware"\nhardware H {\n  gpu: ${MARK}\n}\n`)).toEqual(
+        expect.arrayContaining(['rtx4090', 'a100_80g']),
+      );
+      expect(c(`import { rtx4090, pcie4 } from "std/hardware"\nhardware H {\n  gpu: ${MARK}\n}\n`)).not.toContain(
+        'pcie4',
+      );
+      expect(
+        c(
+          `import { rtx4090, pcie4 } from "std/hardware"\nhardware ` +
+            `H {\n  gpu: rtx4090\n  link gpu <-> host: ${MARK}\n}\n`,
+        ),
+      ).toEqual(['pcie4']);
+      expect(c(`gpu g {\n  ${MARK}\n}\n`)).toEqual(expect.arrayContaining(['memory', 'bandwidth', 'bf16']));
+      expect(c(`model M {\n  param w: f32[2, 2] = ${MARK}\n}\n`)).toEqual(
+        expect.arrayContaining(['normal', 'glorot', 'zeros']),
+      );
+      expect(c(`import { ${MARK} } from "std/nn"\n`)).toEqual(expect.arrayContaining(['Linear', 'LayerNorm', 'Mlp']));
+      expect(c(`// a comment ${MARK}\n`)).toEqual([]);
+    },
+  );
 
   it('outline, folding and formatting', () => {
     const o = open(gpt);

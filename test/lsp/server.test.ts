@@ -57,7 +57,8 @@ class Client {
 }
 
 describe('flexc lsp --stdio', () => {
-  it('answers initialize, didOpen, didChange, hover, definition, completion, formatting and shutdown over JSON-RPC', async () => {
+  it('answers initialize, didOpen, didChange, hover, definition, ' +
+    'completion, formatting and shutdown over JSON-RPC', async () => {
     const proc = spawn(process.execPath, ['bin/flexc.mjs', 'lsp', '--stdio'], { stdio: 'pipe' });
     let stderr = '';
     proc.stderr.on('data', (d) => (stderr += d));

@@ -141,66 +141,70 @@ describe('flexc as an installed package', () => {
     rmSync(app, { recursive: true, force: true });
   });
 
-  it('packs, installs offline into a new project, builds there, and trains 3 steps through the driver with plain node (ESM and CommonJS) as the CPU reference does', () => {
-    const pack = npm(['pack', '--json', '--pack-destination', packDir], REPO);
-    ok(pack);
-    const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as [
-      { filename: string; integrity: string; files: { path: string }[] },
-    ];
-    const files = info.files.map((f) => f.path);
-    expect(files).toEqual(
-      expect.arrayContaining([
-        'bin/flexc.mjs',
-        'dist/flexc.mjs',
-        'dist/runtime.mjs',
-        'dist/runtime.cjs',
-        'dist/types/esm/index.d.ts',
-        'dist/types/cjs/index.d.ts',
-        'stdlib/nn.flex',
-      ]),
-    );
-    expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
+  it(
+    'packs, installs offline into a new project, builds there, and trains 3 steps ' +
+      'through the driver with plain node (ESM and CommonJS) as the CPU reference does',
+    () => {
+      const pack = npm(['pack', '--json', '--pack-destination', packDir], REPO);
+      ok(pack);
+      const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as [
+        { filename: string; integrity: string; files: { path: string }[] },
+      ];
+      const files = info.files.map((f) => f.path);
+      expect(files).toEqual(
+        expect.arrayContaining([
+          'bin/flexc.mjs',
+          'dist/flexc.mjs',
+          'dist/runtime.mjs',
+          'dist/runtime.cjs',
+          'dist/types/esm/index.d.ts',
+          'dist/types/cjs/index.d.ts',
+          'stdlib/nn.flex',
+        ]),
+      );
+      expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
 
-    const tarball = join(packDir, info.filename);
-    writeFileSync(
-      join(app, 'package.json'),
-      JSON.stringify({ name: 'app', private: true, dependencies: { flexc: `file:${tarball}` } }, null, 2),
-    );
-    writeFileSync(join(app, 'package-lock.json'), JSON.stringify(appLock(tarball, info.integrity), null, 2));
-    ok(npm(['ci', '--offline', '--ignore-scripts'], app));
+      const tarball = join(packDir, info.filename);
+      writeFileSync(
+        join(app, 'package.json'),
+        JSON.stringify({ name: 'app', private: true, dependencies: { flexc: `file:${tarball}` } }, null, 2),
+      );
+      writeFileSync(join(app, 'package-lock.json'), JSON.stringify(appLock(tarball, info.integrity), null, 2));
+      ok(npm(['ci', '--offline', '--ignore-scripts'], app));
 
-    // a file name that starts with a digit still gives the driver a valid name
-    copyFileSync('examples/mlp.flex', join(app, '2-layer-mlp.flex'));
-    const build = spawnSync(
-      'npx',
-      ['--offline', 'flexc', 'build', '2-layer-mlp.flex', '--plan', 'small', '--emit', 'js'],
-      { cwd: app, encoding: 'utf8' },
-    );
-    ok(build);
-    expect(build.stderr).toContain('built small');
+      // a file name that starts with a digit still gives the driver a valid name
+      copyFileSync('examples/mlp.flex', join(app, '2-layer-mlp.flex'));
+      const build = spawnSync(
+        'npx',
+        ['--offline', 'flexc', 'build', '2-layer-mlp.flex', '--plan', 'small', '--emit', 'js'],
+        { cwd: app, encoding: 'utf8' },
+      );
+      ok(build);
+      expect(build.stderr).toContain('built small');
 
-    const r = compile('examples/mlp.flex', 'small');
-    const cpu = new CpuSession(r.module!, { seed: 0, graphs: graphResolver(r.program) });
-    const feeds = cpu.feeds(r.module!, 1);
-    writeFileSync(
-      join(app, 'feeds.json'),
-      JSON.stringify({ x: Array.from(feeds.get('x')!.data), y: Array.from(feeds.get('y')!.data) }),
-    );
-    const want = [0, 1, 2].map(() => cpu.run().get('loss')!.data[0]!);
+      const r = compile('examples/mlp.flex', 'small');
+      const cpu = new CpuSession(r.module!, { seed: 0, graphs: graphResolver(r.program) });
+      const feeds = cpu.feeds(r.module!, 1);
+      writeFileSync(
+        join(app, 'feeds.json'),
+        JSON.stringify({ x: Array.from(feeds.get('x')!.data), y: Array.from(feeds.get('y')!.data) }),
+      );
+      const want = [0, 1, 2].map(() => cpu.run().get('loss')!.data[0]!);
 
-    writeFileSync(join(app, 'app.mjs'), ESM_APP);
-    const esm = spawnSync(process.execPath, ['app.mjs'], { cwd: app, encoding: 'utf8' });
-    ok(esm);
-    const got = JSON.parse(esm.stdout) as { losses: number[]; outputs: string[]; logits: number[] };
-    got.losses.forEach((l, i) => expect(Math.abs(l - want[i]!), `step ${i + 1}`).toBeLessThan(1e-5));
-    expect(got.outputs).toEqual(['logits']);
-    expect(got.logits).toHaveLength(6 * 5);
+      writeFileSync(join(app, 'app.mjs'), ESM_APP);
+      const esm = spawnSync(process.execPath, ['app.mjs'], { cwd: app, encoding: 'utf8' });
+      ok(esm);
+      const got = JSON.parse(esm.stdout) as { losses: number[]; outputs: string[]; logits: number[] };
+      got.losses.forEach((l, i) => expect(Math.abs(l - want[i]!), `step ${i + 1}`).toBeLessThan(1e-5));
+      expect(got.outputs).toEqual(['logits']);
+      expect(got.logits).toHaveLength(6 * 5);
 
-    writeFileSync(join(app, 'app.cjs'), CJS_APP);
-    const cjs = spawnSync(process.execPath, ['app.cjs'], { cwd: app, encoding: 'utf8' });
-    ok(cjs);
-    expect(Math.abs((JSON.parse(cjs.stdout) as { loss: number }).loss - want[0]!)).toBeLessThan(1e-5);
-  });
+      writeFileSync(join(app, 'app.cjs'), CJS_APP);
+      const cjs = spawnSync(process.execPath, ['app.cjs'], { cwd: app, encoding: 'utf8' });
+      ok(cjs);
+      expect(Math.abs((JSON.parse(cjs.stdout) as { loss: number }).loss - want[0]!)).toBeLessThan(1e-5);
+    },
+  );
 
   it('the runtime and driver declarations type-check in an ESM and a CommonJS TypeScript app', () => {
     writeFileSync(join(app, 'app.mts'), tsApp('export default main;'));

@@ -23,7 +23,10 @@ const DEFAULTS = {
   steps: 1,
 };
 
-/** Golden tests: each `<pass>/<case>.in.ir` (first line: `// plan: {…}`) is run through the pass and compared with `<case>.out.ir`. */
+/**
+ * Golden tests: each `<pass>/<case>.in.ir` (first line: `// plan: {…}`) is run through the pass and compared with
+ * `<case>.out.ir`.
+ */
 describe.each(PIPELINE.map((p) => [p.name, p] as const))('pass %s', (name, pass) => {
   const dir = `test/passes/${name}`;
   const cases = readdirSync(dir).filter((f) => f.endsWith('.in.ir'));

@@ -10,7 +10,9 @@ import { OPTIMIZER_OPS } from '../../compiler/ir/ops/optimizer.ts';
 function tinyGpt(precision: string) {
   const path = resolve('examples/_precision.flex');
   const model = readFileSync('examples/gpt.flex', 'utf8').replace(/^(\/\/[^\n]*\n)*plan [\s\S]*$/m, '');
-  const src = `${model}\nplan p {\n  model: Gpt(vocab: 11, ctx: 8, d: 16, heads: 2, depth: 2)\n  bind: { B: 2, T: 8 }\n  task: train { optimizer: adamw(lr: 1e-2, weight_decay: 0.1) }\n  precision: ${precision}\n}\n`;
+  const src =
+    `${model}\nplan p {\n  model: Gpt(vocab: 11, ctx: 8, d: 16, heads: 2, depth: 2)\n  bind: { B: 2, T: 8 ` +
+    `}\n  task: train { optimizer: adamw(lr: 1e-2, weight_decay: 0.1) }\n  precision: ${precision}\n}\n`;
   const r = compile(path, 'p', {
     read: (p) => (p === path ? src : existsSync(p) ? readFileSync(p, 'utf8') : undefined),
   });
@@ -31,30 +33,34 @@ describe('precision', () => {
     expect(roundF16(2 ** -24)).toBe(2 ** -24); // the smallest subnormal
   });
 
-  it('bf16 and fp16 plans compute in half precision with fp32 master weights and Adam state: 16 bytes per parameter', () => {
-    for (const p of ['bf16', 'fp16']) {
-      const m = tinyGpt(p);
-      const half = p === 'bf16' ? 'bf16' : 'f16';
-      const params = m.values.filter((v) => v.op === 'param');
-      expect(params.every((v) => v.type.dtype === half)).toBe(true);
-      const names = new Set(m.values.filter((v) => v.op === 'state').map((v) => String(v.attrs['name'])));
-      for (const v of params)
-        for (const s of [
-          masterOf(String(v.attrs['name'])),
-          `${String(v.attrs['name'])}.adam_m`,
-          `${String(v.attrs['name'])}.adam_v`,
-        ])
-          expect(names.has(s), s).toBe(true);
-      const floats = m.values.filter(
-        (v) =>
-          v.op !== 'state' &&
-          v.type.dtype[0] !== 'i' &&
-          !m.updates.some((u) => u.value === v && u.target.endsWith('.master')),
-      );
-      const f32 = floats.filter((v) => v.type.dtype === 'f32' && !OPTIMIZER_OPS.has(v.op));
-      expect(f32.map((v) => `${v.op} ${v.name}`)).toEqual([]);
-    }
-  });
+  it(
+    'bf16 and fp16 plans compute in half precision with fp32 ' +
+      'master weights and Adam state: 16 bytes per parameter',
+    () => {
+      for (const p of ['bf16', 'fp16']) {
+        const m = tinyGpt(p);
+        const half = p === 'bf16' ? 'bf16' : 'f16';
+        const params = m.values.filter((v) => v.op === 'param');
+        expect(params.every((v) => v.type.dtype === half)).toBe(true);
+        const names = new Set(m.values.filter((v) => v.op === 'state').map((v) => String(v.attrs['name'])));
+        for (const v of params)
+          for (const s of [
+            masterOf(String(v.attrs['name'])),
+            `${String(v.attrs['name'])}.adam_m`,
+            `${String(v.attrs['name'])}.adam_v`,
+          ])
+            expect(names.has(s), s).toBe(true);
+        const floats = m.values.filter(
+          (v) =>
+            v.op !== 'state' &&
+            v.type.dtype[0] !== 'i' &&
+            !m.updates.some((u) => u.value === v && u.target.endsWith('.master')),
+        );
+        const f32 = floats.filter((v) => v.type.dtype === 'f32' && !OPTIMIZER_OPS.has(v.op));
+        expect(f32.map((v) => `${v.op} ${v.name}`)).toEqual([]);
+      }
+    },
+  );
 
   it('a mixed-precision step trains like fp32: the loss tracks fp32 within bf16 rounding and falls', () => {
     const runs = ['fp32', 'bf16'].map((p) => {

@@ -73,7 +73,8 @@ describe('serving with a KV cache', () => {
           expect(Array.from(first.data.subarray((b * prefill + t) * vocab, (b * prefill + t + 1) * vocab))).toEqual(
             row(b, t).map((x) => expect.closeTo(x, 5)),
           );
-      // decode modules exist for the first and the last context; the steps between are built by planning shorter requests
+      // decode modules exist for the first and the last context; the steps between are built by planning shorter
+      // requests
       expect(r.decode!.map((d) => d.context)).toEqual([prefill + 1, prefill + decode]);
       for (let t = prefill; t < prefill + decode; t++) {
         const step =
@@ -103,14 +104,17 @@ describe('serving with a KV cache', () => {
       }
     });
 
-  it('keeps K and V of every layer for every position: 2 · layers · d · bytes per token, as the KV cache category', () => {
-    const r = compilePlan('gpt', `  bind: { B: ${B} }\n  task: infer { prefill: 5, decode: 3 }\n  precision: fp16\n`);
-    const caches = r.module!.values.filter((v) => v.op === 'state' && v.attrs['kv_cache']);
-    expect(caches).toHaveLength(2 * 2);
-    expect(caches.every((v) => v.type.dtype === 'f16')).toBe(true);
-    const { summary } = summarize(r.module!, r.lowered!, r.decode);
-    expect(summary.memory.gpu.kv_cache).toBe(B * 8 * 2 * 2 * 16 * 2);
-  });
+  it(
+    'keeps K and V of every layer for every position: 2 · ' + 'layers · d · bytes per token, as the KV cache category',
+    () => {
+      const r = compilePlan('gpt', `  bind: { B: ${B} }\n  task: infer { prefill: 5, decode: 3 }\n  precision: fp16\n`);
+      const caches = r.module!.values.filter((v) => v.op === 'state' && v.attrs['kv_cache']);
+      expect(caches).toHaveLength(2 * 2);
+      expect(caches.every((v) => v.type.dtype === 'f16')).toBe(true);
+      const { summary } = summarize(r.module!, r.lowered!, r.decode);
+      expect(summary.memory.gpu.kv_cache).toBe(B * 8 * 2 * 2 * 16 * 2);
+    },
+  );
 
   it('without a KV cache each decode step runs the whole sequence', () => {
     const r = compilePlan('gpt', `  bind: { B: ${B} }\n  task: infer { prefill: 5, decode: 3, kv_cache: false }\n`);
@@ -125,7 +129,9 @@ describe('serving with a KV cache', () => {
 
   it('asks for the sequence length from the task, not from bind', () => {
     const path = resolve('examples/_serving.flex');
-    const src = `${GPT}\nplan p {\n  model: ${MODELS.gpt.call}\n  bind: { B: 2, T: 4 }\n  task: infer { prefill: 3, decode: 1 }\n}\n`;
+    const src =
+      `${GPT}\nplan p {\n  model: ${MODELS.gpt.call}\n  bind: { ` +
+      `B: 2, T: 4 }\n  task: infer { prefill: 3, decode: 1 }\n}\n`;
     const r = compile(path, 'p', {
       read: (p) => (p === path ? src : existsSync(p) ? readFileSync(p, 'utf8') : undefined),
     });

@@ -17,46 +17,54 @@ describe('chain solver', () => {
     expect(griewankOptimum(20, 3)).toBe(45);
   });
 
-  it('equals the closed form for every l ≤ 80 and s ≤ 10, and its schedules really take that many steps within s slots', () => {
-    for (let l = 1; l <= 80; l++)
-      for (let s = 1; s <= 10; s++) {
-        const sol = solveChain(uniform(l), s - 1, { griewank: true });
-        expect(sol?.cost, `l=${l} s=${s}`).toBe(griewankOptimum(l, s));
-        const sim = griewankCount(sol!.schedule, l);
-        expect(sim.steps, `l=${l} s=${s} simulated`).toBe(sol!.cost);
-        expect(sim.slots).toBeLessThanOrEqual(s);
-        expect(sim.reversed).toEqual(Array.from({ length: l }, (_, i) => l - 1 - i));
-      }
-  });
+  it(
+    'equals the closed form for every l ≤ 80 and s ≤ 10, and ' +
+      'its schedules really take that many steps within s slots',
+    () => {
+      for (let l = 1; l <= 80; l++)
+        for (let s = 1; s <= 10; s++) {
+          const sol = solveChain(uniform(l), s - 1, { griewank: true });
+          expect(sol?.cost, `l=${l} s=${s}`).toBe(griewankOptimum(l, s));
+          const sim = griewankCount(sol!.schedule, l);
+          expect(sim.steps, `l=${l} s=${s} simulated`).toBe(sol!.cost);
+          expect(sim.slots).toBeLessThanOrEqual(s);
+          expect(sim.reversed).toEqual(Array.from({ length: l }, (_, i) => l - 1 - i));
+        }
+    },
+  );
 
   it('solves 1,000 uniform stages', () => {
     expect(solveChain(uniform(1000), 9, { griewank: true })!.cost).toBe(griewankOptimum(1000, 10));
   });
 
-  it('heterogeneous chains: never worse than every(k) at the memory every(k) needs, and zero recompute when everything fits', () => {
-    const rnd = (k: number) => ((k * 2654435761) % 97) + 1;
-    for (let trial = 0; trial < 20; trial++) {
-      const n = 4 + (trial % 9);
-      const chain: Chain = {
-        forward: Array.from({ length: n }, (_, i) => rnd(i + trial * 31)),
-        boundary: Array.from({ length: n }, (_, i) => (i ? (rnd(i * 7 + trial) % 9) + 1 : 0)),
-        saved: Array.from({ length: n }, (_, i) => (rnd(i * 13 + trial) % 20) + 5),
-      };
-      const all = chain.saved.reduce((a, x) => a + x, 0);
-      expect(solveChain(chain, all)!.cost).toBe(0);
-      for (const k of [1, 2, 3]) {
-        const policy = everyK(n, k);
-        const cost = recomputedStages(policy, n).reduce((a, c, i) => a + c * chain.forward[i]!, 0);
-        // memory every(k) needs: stored boundaries plus the largest segment's internals
-        const starts = Array.from({ length: Math.ceil(n / k) }, (_, i) => i * k);
-        const stored = starts.slice(1).reduce((a, s) => a + chain.boundary[s]!, 0);
-        const seg = Math.max(...starts.map((s) => chain.saved.slice(s, s + k).reduce((a, x) => a + x, 0)));
-        const sol = solveChain(chain, stored + seg);
-        expect(sol, `trial ${trial} k=${k}`).toBeDefined();
-        expect(sol!.cost).toBeLessThanOrEqual(cost);
+  it(
+    'heterogeneous chains: never worse than every(k) at the memory ' +
+      'every(k) needs, and zero recompute when everything fits',
+    () => {
+      const rnd = (k: number) => ((k * 2654435761) % 97) + 1;
+      for (let trial = 0; trial < 20; trial++) {
+        const n = 4 + (trial % 9);
+        const chain: Chain = {
+          forward: Array.from({ length: n }, (_, i) => rnd(i + trial * 31)),
+          boundary: Array.from({ length: n }, (_, i) => (i ? (rnd(i * 7 + trial) % 9) + 1 : 0)),
+          saved: Array.from({ length: n }, (_, i) => (rnd(i * 13 + trial) % 20) + 5),
+        };
+        const all = chain.saved.reduce((a, x) => a + x, 0);
+        expect(solveChain(chain, all)!.cost).toBe(0);
+        for (const k of [1, 2, 3]) {
+          const policy = everyK(n, k);
+          const cost = recomputedStages(policy, n).reduce((a, c, i) => a + c * chain.forward[i]!, 0);
+          // memory every(k) needs: stored boundaries plus the largest segment's internals
+          const starts = Array.from({ length: Math.ceil(n / k) }, (_, i) => i * k);
+          const stored = starts.slice(1).reduce((a, s) => a + chain.boundary[s]!, 0);
+          const seg = Math.max(...starts.map((s) => chain.saved.slice(s, s + k).reduce((a, x) => a + x, 0)));
+          const sol = solveChain(chain, stored + seg);
+          expect(sol, `trial ${trial} k=${k}`).toBeDefined();
+          expect(sol!.cost).toBeLessThanOrEqual(cost);
+        }
       }
-    }
-  });
+    },
+  );
 
   it('returns nothing when no schedule fits', () => {
     expect(solveChain({ forward: [1, 1], boundary: [0, 5], saved: [10, 10] }, 9)).toBeUndefined();

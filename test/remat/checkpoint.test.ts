@@ -27,7 +27,10 @@ function setup(file: string, plan: string) {
   return { r, cfg, graphs, text, build, none, arena };
 }
 
-/** Every output of `steps` CPU training steps and the parameters after them (compared with Object.is: bitwise for floats). */
+/**
+ * Every output of `steps` CPU training steps and the parameters after them (compared with Object.is: bitwise for
+ * floats).
+ */
 function cpuBits(m: Module, s: ReturnType<typeof setup>, steps = 2): Map<string, number[]> {
   const cpu = new CpuSession(m, { seed: 0, graphs: s.graphs, text: s.text });
   const out = new Map<string, number[]>();
@@ -45,12 +48,17 @@ describe.each([
   const base = cpuBits(s.none, s);
 
   for (const policy of POLICIES)
-    it(`checkpoint: ${JSON.stringify(policy)} gives bitwise the gradients, losses and updated parameters of none (CPU reference, 2 steps)`, () => {
-      const m = s.build({ checkpoint: policy, memory: {} });
-      expect(cpuBits(m, s)).toEqual(base);
-    });
+    it(
+      `checkpoint: ${JSON.stringify(policy)} gives bitwise the gradients, ` +
+        `losses and updated parameters of none (CPU reference, 2 steps)`,
+      () => {
+        const m = s.build({ checkpoint: policy, memory: {} });
+        expect(cpuBits(m, s)).toEqual(base);
+      },
+    );
 
-  it('auto meets budgets between the smallest feasible and none exactly as the memory planner allocates, with bitwise-equal results', () => {
+  it('auto meets budgets between the smallest feasible and none exactly ' +
+    'as the memory planner allocates, with bitwise-equal results', () => {
     const without = s.arena(s.none);
     let smallest = 0;
     try {
@@ -77,7 +85,8 @@ describe.each([
 });
 
 describe('checkpointed plans on WebGPU', () => {
-  it('gpt shakespeare with checkpoint: auto under a budget: bitwise the outputs of none on the same device, measured peak = planned peak ≤ budget', async () => {
+  it('gpt shakespeare with checkpoint: auto under a budget: bitwise the outputs ' +
+    'of none on the same device, measured peak = planned peak ≤ budget', async () => {
     const s = setup('examples/gpt.flex', 'shakespeare');
     const without = s.arena(s.none);
     const budget = Math.round(without * 0.6);

@@ -33,7 +33,10 @@ async function budgets(g: TrainingGraph, count: number): Promise<number[]> {
   return Array.from({ length: count }, (_, k) => Math.round(least + ((full - least) * k) / (count - 1)));
 }
 
-/** At 5 budgets from the least feasible to none: the MILP's schedule fits, the fast solver's fits and costs at most 1% more, never less. */
+/**
+ * At 5 budgets from the least feasible to none: the MILP's schedule fits, the fast solver's fits and costs at most 1%
+ * more, never less.
+ */
 async function expectWithinOnePercent(m: Module, loss: Value): Promise<void> {
   const { graph } = solveDag(m, loss, 0);
   for (const b of await budgets(graph, 5)) {
@@ -49,7 +52,8 @@ async function expectWithinOnePercent(m: Module, loss: Value): Promise<void> {
 }
 
 describe('Checkmate MILP (HiGHS)', () => {
-  it('on a chain whose backward reads every activation: no recompute at the full peak; at the least budget its schedule replays within it', async () => {
+  it('on a chain whose backward reads every activation: no recompute at ' +
+    'the full peak; at the least budget its schedule replays within it', async () => {
     const { m, loss } = step('test/remat/random.flex', 'train', randomDagSource(9, 4, 2));
     const { graph } = solveDag(m, loss, 0);
     const full = peakWithout(graph);
@@ -86,25 +90,29 @@ describe('the fast DAG solver against the MILP optimum', () => {
   );
 });
 
-describe('the relaxed MILP (Checkmate without its free variables): a lower bound, and the optimum when its schedule replays within the budget', () => {
-  it.each([3, 4])(
-    'random layered DAG %i: at 5 budgets it never exceeds the full MILP, and where certified it equals it',
-    async (seed) => {
-      const { m, loss } = step('test/remat/random.flex', 'train', randomDagSource(seed, 4, 2));
-      const { graph } = solveDag(m, loss, 0);
-      let certified = 0;
-      for (const b of await budgets(graph, 5)) {
-        const full = await solveCheckmate(graph, b);
-        const relaxed = await solveCheckmateRelaxed(graph, b);
-        expect(relaxed.status).toBe('Optimal');
-        expect(relaxed.lowerBound!).toBeLessThanOrEqual(full.cost! * (1 + 1e-6));
-        if (relaxed.certified) certified++, expect(relaxed.cost!).toBeCloseTo(full.cost!, -1);
-      }
-      expect(certified).toBeGreaterThan(0);
-    },
-    300_000,
-  );
-});
+describe(
+  'the relaxed MILP (Checkmate without its free variables): a lower ' +
+    'bound, and the optimum when its schedule replays within the budget',
+  () => {
+    it.each([3, 4])(
+      'random layered DAG %i: at 5 budgets it never exceeds the full MILP, and where certified it equals it',
+      async (seed) => {
+        const { m, loss } = step('test/remat/random.flex', 'train', randomDagSource(seed, 4, 2));
+        const { graph } = solveDag(m, loss, 0);
+        let certified = 0;
+        for (const b of await budgets(graph, 5)) {
+          const full = await solveCheckmate(graph, b);
+          const relaxed = await solveCheckmateRelaxed(graph, b);
+          expect(relaxed.status).toBe('Optimal');
+          expect(relaxed.lowerBound!).toBeLessThanOrEqual(full.cost! * (1 + 1e-6));
+          if (relaxed.certified) certified++, expect(relaxed.cost!).toBeCloseTo(full.cost!, -1);
+        }
+        expect(certified).toBeGreaterThan(0);
+      },
+      300_000,
+    );
+  },
+);
 
 describe('the fast DAG solver against the optimum on a transformer', () => {
   // The GPT example's model with one block and SGD (so activations, not Adam state, set the peak):
@@ -114,7 +122,9 @@ describe('the fast DAG solver against the optimum on a transformer', () => {
   // recomputing its views and norms (the greedy) is what closes the gap.
   it('GPT: within 1% of the certified optimum at 5 budgets from the least the fast solver meets to none', async () => {
     const model = readFileSync('examples/gpt.flex', 'utf8').replace(/^(\/\/[^\n]*\n)*plan [\s\S]*$/m, '');
-    const source = `${model}\nplan one_block {\n  model: Gpt(vocab: 16, ctx: 8, d: 16, heads: 2, depth: 1)\n  bind: { B: 2, T: 8 }\n  task: train { optimizer: sgd(lr: 0.1) }\n}\n`;
+    const source =
+      `${model}\nplan one_block {\n  model: Gpt(vocab: 16, ctx: 8, d: 16, heads: 2, ` +
+      `depth: 1)\n  bind: { B: 2, T: 8 }\n  task: train { optimizer: sgd(lr: 0.1) }\n}\n`;
     const { m, loss } = step('examples/_one_block.flex', 'one_block', source);
     const { graph, smallest } = solveDag(m, loss, 0);
     const full = peakWithout(graph);

@@ -31,7 +31,8 @@ function graphOf(seed: number) {
 
 describe('the resident-set DP', () => {
   it.each([3, 4, 5, 8, 11, 12])(
-    'random layered DAG %i: its schedules replay at the peak and recompute it reports; below its least peak nothing fits',
+    'random layered DAG %i: its schedules replay at the peak and ' +
+      'recompute it reports; below its least peak nothing fits',
     (seed) => {
       const g = graphOf(seed);
       const least = solveResidentSets(g, 'minimize');
@@ -52,12 +53,16 @@ describe('the resident-set DP', () => {
     },
   );
 
-  it('gives up on steps beyond its limits (GPT: more activations than a state can hold), which the chain solver handles', () => {
-    const r = compile('examples/gpt.flex', 'tiny');
-    const m = deadCodeEliminate(r.module!);
-    const { graph } = trainingGraph(m, m.outputs.find((o) => o.name === 'loss')!.value);
-    expect(solveResidentSets(graph, 'minimize')).toBe('too-large');
-  });
+  it(
+    'gives up on steps beyond its limits (GPT: more activations ' +
+      'than a state can hold), which the chain solver handles',
+    () => {
+      const r = compile('examples/gpt.flex', 'tiny');
+      const m = deadCodeEliminate(r.module!);
+      const { graph } = trainingGraph(m, m.outputs.find((o) => o.name === 'loss')!.value);
+      expect(solveResidentSets(graph, 'minimize')).toBe('too-large');
+    },
+  );
 });
 
 describe('checkpoint: auto with the resident-set DP', () => {
@@ -93,7 +98,8 @@ describe('checkpoint: auto with the resident-set DP', () => {
     for (const k of [1, 2, 4]) expect(arena(build({ checkpoint: { every: k }, memory: {} }))).toBeGreaterThan(smallest);
   }, 120_000);
 
-  it('on WebGPU: bitwise the outputs of none on the same device, measured peak = planned peak, arena ≤ budget', async () => {
+  it('on WebGPU: bitwise the outputs of none on the same ' +
+    'device, measured peak = planned peak, arena ≤ budget', async () => {
     const none = build({ checkpoint: 'none', memory: {} });
     const budget = Math.round(arena(none) * 0.75);
     const m = build({ checkpoint: 'auto', memory: { gpu: budget } });

@@ -20,7 +20,8 @@ describe.each([
   ['examples/gpt.flex', 'tiny', 'gpu'],
   ['examples/gcn-cora.flex', 'train', 'gpu'],
 ] as const)('%s --plan %s on WebGPU with %s-class kernels', (file, plan, deviceClass) => {
-  it('matches the CPU reference for 3 training steps: loss and every gradient (1e-4), and the measured peak equals the plan', async () => {
+  it('matches the CPU reference for 3 training steps: loss and ' +
+    'every gradient (1e-4), and the measured peak equals the plan', async () => {
     const r = compile(file, plan);
     const graphs = graphResolver(r.program);
     const cfg = r.lowered!.config;

@@ -15,7 +15,8 @@ const gpt = readFileSync('examples/gpt.flex', 'utf8')
   .replace('x = x + CausalSelfAttention(LayerNorm(x), heads: heads)', 'x = x + Block(x, heads: heads)')
   .replace(
     'model Gpt',
-    'layer Block(x: f32[B, T, d], heads: int) -> f32[B, T, d] {\n  return CausalSelfAttention(LayerNorm(x), heads: heads)\n}\n\nmodel Gpt',
+    'layer Block(x: f32[B, T, d], heads: int) -> f32[B, T, d] {\n  return ' +
+      'CausalSelfAttention(LayerNorm(x), heads: heads)\n}\n\nmodel Gpt',
   );
 const path = resolve('examples/_trace_test.flex');
 

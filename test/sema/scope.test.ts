@@ -39,7 +39,8 @@ describe('one name resolver', () => {
       { range: { start: { line: 0, character: 8 } } },
     ]);
     const after =
-      'layer L(x: f32[n], n: int) -> f32[n] {\n  return x\n}\nmodel M {\n  input x: f32[4]\n  output y = L(x, n: 4)\n}\n';
+      'layer L(x: f32[n], n: int) -> f32[n] {\n  return x\n}\nmodel ' +
+      'M {\n  input x: f32[4]\n  output y = L(x, n: 4)\n}\n';
     const b = check(after);
     expect(b.r.diagnostics).toEqual([]);
     expect(definition(b.ws, path, { line: 0, character: after.indexOf('f32[n]') + 4 })).toEqual([]);

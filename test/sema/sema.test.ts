@@ -24,7 +24,8 @@ describe('units', () => {
   it('GiB is 2^30 bytes and GB is 10^9; bandwidth, compute and time scale too', () => {
     const dir = project({
       'p.flex':
-        'model M {\n  input x: f32[4]\n  output y = x\n}\nplan a { model: M\n memory: { gpu: 20 GiB, host: 21.5 GB, ssd: 2 TiB } }\n',
+        'model M {\n  input x: f32[4]\n  output y = x\n}\nplan a { model: ' +
+        'M\n memory: { gpu: 20 GiB, host: 21.5 GB, ssd: 2 TiB } }\n',
     });
     try {
       const prog = loadProgram(join(dir, 'p.flex'));
@@ -43,7 +44,10 @@ describe('hardware', () => {
     const { checkHardware } = await import('../../compiler/sema/hardware.ts');
     const dir = project({
       'hw.flex':
-        'import { h100_sxm, pcie4, nvme_gen4 } from "std/hardware"\nhardware Rack {\n  gpu x 32: h100_sxm\n  host { memory: 512 GiB, bandwidth: 200 GB/s }\n  ssd: nvme_gen4\n  link gpu <-> host: pcie4\n  network { topology: circuit_switched, bandwidth: 450 GB/s, latency: 2 us }\n}\n',
+        'import { h100_sxm, pcie4, nvme_gen4 } from "std/hardware"\nhardware ' +
+        'Rack {\n  gpu x 32: h100_sxm\n  host { memory: 512 GiB, bandwidth: 200 ' +
+        'GB/s }\n  ssd: nvme_gen4\n  link gpu <-> host: pcie4\n  network { ' +
+        'topology: circuit_switched, bandwidth: 450 GB/s, latency: 2 us }\n}\n',
     });
     try {
       const prog = loadProgram(join(dir, 'hw.flex'));
@@ -69,7 +73,8 @@ describe('names and imports', () => {
     const dir = project({
       'lib/blocks.flex': 'layer Twice(x: f32[..., d]) -> f32[..., d] {\n  return x + x\n}\n',
       'main.flex':
-        'import { Twice } from "./lib/blocks"\nmodel M {\n  input x: f32[B, 8]\n  output y = Twice(x)\n}\nplan p { model: M\n bind: { B: 2 } }\n',
+        'import { Twice } from "./lib/blocks"\nmodel M {\n  input x: f32[B, ' +
+        '8]\n  output y = Twice(x)\n}\nplan p { model: M\n bind: { B: 2 } }\n',
     });
     try {
       const r = compile(join(dir, 'main.flex'));
@@ -93,7 +98,8 @@ describe('names and imports', () => {
   it('symbolic shapes: a layer used with inconsistent sizes names both shapes', () => {
     const dir = project({
       'm.flex':
-        'layer Add(a: f32[n, d], b: f32[n, d]) -> f32[n, d] {\n  return a + b\n}\nmodel M {\n  input x: f32[B, 4]\n  input y: f32[B, 5]\n  output z = Add(x, y)\n}\n',
+        'layer Add(a: f32[n, d], b: f32[n, d]) -> f32[n, d] {\n  return a + b\n}\nmodel ' +
+        'M {\n  input x: f32[B, 4]\n  input y: f32[B, 5]\n  output z = Add(x, y)\n}\n',
     });
     try {
       const d = checkFile(join(dir, 'm.flex')).diagnostics[0]!;

@@ -122,7 +122,8 @@ export const elementwiseEmitters: Record<string, Emitter> = {
     const { dispatch, index } = linear(count(v));
     return { workgroup: [WG, 1, 1], dispatch, body: `${index}\n  res[i] = a0[i];` };
   },
-  // WGSL kernels compute and store f32: a cast between f32 tensors is a copy (half-precision plans are not built for WebGPU)
+  // WGSL kernels compute and store f32: a cast between f32 tensors is a copy (half-precision plans are not built for
+  // WebGPU)
   cast: (v) => {
     const { dispatch, index } = linear(count(v));
     return { workgroup: [WG, 1, 1], dispatch, body: `${index}\n  res[i] = a0[i];` };
@@ -134,10 +135,12 @@ export const elementwiseEmitters: Record<string, Emitter> = {
     const lines = [
       `let j = i % ${u32(h)};`,
       `let p = (i / ${u32(h)}) % ${u32(t)} + ${u32(Number(v.attrs['offset'] ?? 0))};`,
-      `let angle = ${f32(num(v.attrs, 'sign'))} * f32(p) * pow(${f32(num(v.attrs, 'base'))}, ${f32(-2 / h)} * f32(j % ${u32(half)}));`,
+      `let angle = ${f32(num(v.attrs, 'sign'))} * f32(p) * ` +
+        `pow(${f32(num(v.attrs, 'base'))}, ${f32(-2 / h)} * f32(j % ${u32(half)}));`,
       'let c = cos(angle);',
       'let s = sin(angle);',
-      `if (j < ${u32(half)}) { res[i] = a0[i] * c - a0[i + ${u32(half)}] * s; } else { res[i] = a0[i] * c + a0[i - ${u32(half)}] * s; }`,
+      `if (j < ${u32(half)}) { res[i] = a0[i] * c - a0[i + ${u32(half)}] ` +
+        `* s; } else { res[i] = a0[i] * c + a0[i - ${u32(half)}] * s; }`,
     ];
     return { workgroup: [WG, 1, 1], dispatch, body: `${index}\n  ${lines.join('\n  ')}` };
   },
@@ -151,7 +154,9 @@ export const elementwiseEmitters: Record<string, Emitter> = {
     return {
       workgroup: [WG, 1, 1],
       dispatch,
-      body: `${index}\n  res[i] = ${v.type.dtype === 'i32' ? `${num(v.attrs, 'value')}i` : f32(num(v.attrs, 'value'))};`,
+      body:
+        `${index}\n  res[i] = ` +
+        `${v.type.dtype === 'i32' ? `${num(v.attrs, 'value')}i` : f32(num(v.attrs, 'value'))};`,
     };
   },
   max_grad: (v, cls) =>
@@ -216,7 +221,9 @@ export const elementwiseEmitters: Record<string, Emitter> = {
     return {
       workgroup: [WG, 1, 1],
       dispatch,
-      body: `${index}\n  ${lines.join('\n  ')}\n  if (${inside}) { res[i] = a0[${off}]; } else { res[i] = ${zero(v)}; }`,
+      body:
+        `${index}\n  ${lines.join('\n  ')}\n  if (${inside}) { ` +
+        `res[i] = a0[${off}]; } else { res[i] = ${zero(v)}; }`,
     };
   },
   concat: (v) => {
@@ -237,7 +244,9 @@ export const elementwiseEmitters: Record<string, Emitter> = {
     return {
       workgroup: [WG, 1, 1],
       dispatch,
-      body: `${index}\n  let r = i % ${u32(inner)};\n  let c = (i / ${u32(inner)}) % ${u32(total)};\n  let o = i / ${u32(inner * total)};\n  ${branches.join('')}`,
+      body:
+        `${index}\n  let r = i % ${u32(inner)};\n  let c = (i / ${u32(inner)}) % ` +
+        `${u32(total)};\n  let o = i / ${u32(inner * total)};\n  ${branches.join('')}`,
     };
   },
   gather: (v) => {
@@ -249,7 +258,9 @@ export const elementwiseEmitters: Record<string, Emitter> = {
     return {
       workgroup: [WG, 1, 1],
       dispatch,
-      body: `${index}\n  let r = a1[i / ${u32(row)}];\n  if (r < 0i || r >= ${rows}i) { res[i] = ${zero(v)}; return; }\n  res[i] = a0[u32(r) * ${u32(row)} + i % ${u32(row)}];`,
+      body:
+        `${index}\n  let r = a1[i / ${u32(row)}];\n  if (r < 0i || r >= ${rows}i) { res[i] ` +
+        `= ${zero(v)}; return; }\n  res[i] = a0[u32(r) * ${u32(row)} + i % ${u32(row)}];`,
     };
   },
   scatter_add: (v) => {
@@ -261,7 +272,9 @@ export const elementwiseEmitters: Record<string, Emitter> = {
     return {
       workgroup: [WG, 1, 1],
       dispatch,
-      body: `${index}\n  let r = i32(i / ${u32(row)});\n  let j = i % ${u32(row)};\n  var acc = a0[i];\n  for (var k = 0u; k < ${u32(nIdx)}; k++) {\n    if (a1[k] == r) { acc += a2[k * ${u32(row)} + j]; }\n  }\n  res[i] = acc;`,
+      body:
+        `${index}\n  let r = i32(i / ${u32(row)});\n  let j = i % ${u32(row)};\n  var acc = a0[i];\n  for (var k = ` +
+        `0u; k < ${u32(nIdx)}; k++) {\n    if (a1[k] == r) { acc += a2[k * ${u32(row)} + j]; }\n  }\n  res[i] = acc;`,
     };
   },
   cache_view: (v) =>
@@ -287,7 +300,8 @@ export const elementwiseEmitters: Record<string, Emitter> = {
       `let r = i % ${u32(inner)};`,
       `let c = (i / ${u32(inner)}) % ${u32(cap)};`,
       `let o = i / ${u32(inner * cap)};`,
-      `if (c >= ${u32(at)} && c < ${u32(at + n)}) { res[i] = a1[(o * ${u32(n)} + c - ${u32(at)}) * ${u32(inner)} + r]; } else { res[i] = a0[i]; }`,
+      `if (c >= ${u32(at)} && c < ${u32(at + n)}) { res[i] = a1[(o * ${u32(n)} ` +
+        `+ c - ${u32(at)}) * ${u32(inner)} + r]; } else { res[i] = a0[i]; }`,
     ];
     return { workgroup: [WG, 1, 1], dispatch, body: `${index}\n  ${lines.join('\n  ')}` };
   },

@@ -81,7 +81,9 @@ export function elementLoop(
   const guard = n % per ? `\n    if (i >= ${u32(n)}) { break; }` : '';
   return {
     dispatch,
-    body: `${index}\n  for (var e = 0u; e < ${u32(per)}; e++) {\n    let i = tid * ${u32(per)} + e;${guard}\n    ${stmts.join('\n    ')}\n  }`,
+    body:
+      `${index}\n  for (var e = 0u; e < ${u32(per)}; e++) {\n    let i = ` +
+      `tid * ${u32(per)} + e;${guard}\n    ${stmts.join('\n    ')}\n  }`,
   };
 }
 
@@ -171,7 +173,8 @@ export function assemble(v: Value, kb: KernelBody): Kernel {
     ...(/_BITS\b/.test(kb.body + (kb.helpers ?? '')) ? [SPECIALS, ''] : []),
     ...(kb.helpers ? [kb.helpers, ''] : []),
     `@compute @workgroup_size(${kb.workgroup.join(', ')})`,
-    `fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) lid: u32${/\bwid\b/.test(kb.body) ? ', @builtin(workgroup_id) wid: vec3u' : ''}) {`,
+    `fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) ` +
+      `lid: u32${/\bwid\b/.test(kb.body) ? ', @builtin(workgroup_id) wid: vec3u' : ''}) {`,
     `  ${kb.body.trim()}`,
     '}',
     '',

@@ -51,18 +51,23 @@ var<workgroup> tb_: array<f32, ${KT * TILE}>;`,
       let aq = x % ${u32(KT)};
       let gi = i0 + ar;
       let ga = q0 + aq;
-      ta_[aq * ${u32(TILE)} + ar] = select(0.0f, ${A(clamp('gi', m), clamp('ga', k))}, gi < ${u32(m)} && ga < ${u32(k)});
+      ta_[aq * ${u32(TILE)} + ar] =
+        select(0.0f, ${A(clamp('gi', m), clamp('ga', k))}, gi < ${u32(m)} && ga < ${u32(k)});
       let bq = x / ${u32(TILE)};
       let bc = x % ${u32(TILE)};
       let gj = j0 + bc;
       let gb = q0 + bq;
-      tb_[bq * ${u32(TILE)} + bc] = select(0.0f, ${B(clamp('gb', k), clamp('gj', n))}, gj < ${u32(n)} && gb < ${u32(k)});
+      tb_[bq * ${u32(TILE)} + bc] =
+        select(0.0f, ${B(clamp('gb', k), clamp('gj', n))}, gj < ${u32(n)} && gb < ${u32(k)});
     }
     workgroupBarrier();
     for (var q = 0u; q < ${u32(KT)}; q++) {
       var av: array<f32, ${T}>;
       var bv: array<f32, ${T}>;
-      for (var t = 0u; t < ${u32(T)}; t++) { av[t] = ta_[q * ${u32(TILE)} + ty * ${u32(T)} + t]; bv[t] = tb_[q * ${u32(TILE)} + tx * ${u32(T)} + t]; }
+      for (var t = 0u; t < ${u32(T)}; t++) {
+        av[t] = ta_[q * ${u32(TILE)} + ty * ${u32(T)} + t];
+        bv[t] = tb_[q * ${u32(TILE)} + tx * ${u32(T)} + t];
+      }
       for (var r = 0u; r < ${u32(T)}; r++) {
         for (var c = 0u; c < ${u32(T)}; c++) { acc[r * ${u32(T)} + c] += av[r] * bv[c]; }
       }
@@ -138,6 +143,10 @@ function blockMatmul(v: Value): ReturnType<Emitter> {
     const A = (i: string, q: string) => (ta ? `a0[ao + ${q} * ${u32(m)} + ${i}]` : `a0[ao + ${i} * ${u32(k)} + ${q}]`);
     const B = (q: string, j: string) => (tb ? `a1[bo + ${j} * ${u32(k)} + ${q}]` : `a1[bo + ${q} * ${u32(n)} + ${j}]`);
     const idx = Array.from({ length: T }, (_, t) => t);
+    const aRow = (t: number) =>
+      `let av${t} = select(0.0f, ${A(`min(i0 + ${t}u, ${u32(m - 1)})`, 'q')}, i0 + ${t}u < ${u32(m)});`;
+    const bCol = (t: number) =>
+      `let bv${t} = select(0.0f, ${B('q', `min(j0 + ${t}u, ${u32(n - 1)})`)}, j0 + ${t}u < ${u32(n)});`;
     const body = `let j0 = gid.x * ${T}u;
   let i0 = gid.y * ${T}u;
   let z = gid.z;
@@ -146,9 +155,10 @@ function blockMatmul(v: Value): ReturnType<Emitter> {
   let bo = boff(z);
   var acc: array<f32, ${T * T}>;
   for (var q = 0u; q < ${u32(k)}; q++) {
-    ${idx.map((t) => `let av${t} = select(0.0f, ${A(`min(i0 + ${t}u, ${u32(m - 1)})`, 'q')}, i0 + ${t}u < ${u32(m)});`).join('\n    ')}
-    if (${idx.map((t) => `av${t} == 0.0f`).join(' && ')}) { continue; } // sparse operands (bag-of-words features, dropout) skip whole steps
-    ${idx.map((t) => `let bv${t} = select(0.0f, ${B('q', `min(j0 + ${t}u, ${u32(n - 1)})`)}, j0 + ${t}u < ${u32(n)});`).join('\n    ')}
+    ${idx.map(aRow).join('\n    ')}
+    // sparse operands (bag-of-words features, dropout) skip whole steps
+    if (${idx.map((t) => `av${t} == 0.0f`).join(' && ')}) { continue; }
+    ${idx.map(bCol).join('\n    ')}
     ${idx.flatMap((r) => idx.map((c) => `acc[${r * T + c}] += av${r} * bv${c};`)).join('\n    ')}
   }
   let co = z * ${u32(m * n)};

@@ -39,7 +39,9 @@ function reduceKernel(v: Value, reduced: boolean[], op: 'sum' | 'mean' | 'max', 
       workgroup: [WG, 1, 1],
       dispatch,
       helpers: `${helpers}\n\n${WG_REDUCE}`,
-      body: `${index}\n  let b = base(w);\n  var acc = ${init};\n  for (var r = lid; r < ${u32(total)}; r += ${u32(WG)}) { ${acc} }\n  acc = ${op === 'max' ? 'wmax' : 'wsum'}(acc, lid);\n  if (lid == 0u) { res[w] = ${fin}; }`,
+      body:
+        `${index}\n  let b = base(w);\n  var acc = ${init};\n  for (var r = lid; r < ${u32(total)}; r += ${u32(WG)}) ` +
+        `{ ${acc} }\n  acc = ${op === 'max' ? 'wmax' : 'wsum'}(acc, lid);\n  if (lid == 0u) { res[w] = ${fin}; }`,
     };
   }
   const { dispatch, index } = linear(count(v));
@@ -47,7 +49,9 @@ function reduceKernel(v: Value, reduced: boolean[], op: 'sum' | 'mean' | 'max', 
     workgroup: [WG, 1, 1],
     dispatch,
     helpers,
-    body: `${index}\n  let b = base(i);\n  var acc = ${init};\n  for (var r = 0u; r < ${u32(total)}; r++) { ${acc} }\n  res[i] = ${fin};`,
+    body:
+      `${index}\n  let b = base(i);\n  var acc = ${init};\n  for (var ` +
+      `r = 0u; r < ${u32(total)}; r++) { ${acc} }\n  res[i] = ${fin};`,
   };
 }
 

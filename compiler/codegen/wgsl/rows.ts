@@ -83,13 +83,15 @@ const gpuRowEmitters: Record<string, (v: Value, n: number) => ReturnType<Emitter
     perRowWorkgroup(
       v,
       n,
-      `var p = 0.0f;\n  ${strided(n, 'p += a1[o + j] * a0[o + j];')}\n  let s = wsum(p, lid);\n  ${strided(n, 'res[o + j] = a0[o + j] * (a1[o + j] - s);')}`,
+      `var p = 0.0f;\n  ${strided(n, 'p += a1[o + j] * a0[o + j];')}\n  let s = ` +
+        `wsum(p, lid);\n  ${strided(n, 'res[o + j] = a0[o + j] * (a1[o + j] - s);')}`,
     ),
   log_softmax_grad: (v, n) =>
     perRowWorkgroup(
       v,
       n,
-      `var p = 0.0f;\n  ${strided(n, 'p += a1[o + j];')}\n  let s = wsum(p, lid);\n  ${strided(n, 'res[o + j] = a1[o + j] - exp(a0[o + j]) * s;')}`,
+      `var p = 0.0f;\n  ${strided(n, 'p += a1[o + j];')}\n  let s = wsum(p, ` +
+        `lid);\n  ${strided(n, 'res[o + j] = a1[o + j] - exp(a0[o + j]) * s;')}`,
     ),
   layernorm_rstd: (v) => {
     const n = last(v.inputs[0]!);
@@ -98,14 +100,17 @@ const gpuRowEmitters: Record<string, (v: Value, n: number) => ReturnType<Emitter
       workgroup: [WG, 1, 1],
       dispatch,
       helpers: WG_REDUCE,
-      body: `${index}\n  let o = w * ${u32(n)};\n  ${wgStats(n, num(v.attrs, 'eps'))}\n  if (lid == 0u) { res[w] = inv; }`,
+      body:
+        `${index}\n  let o = w * ${u32(n)};\n  ` +
+        `${wgStats(n, num(v.attrs, 'eps'))}\n  if (lid == 0u) { res[w] = inv; }`,
     };
   },
   layernorm: (v, n) =>
     perRowWorkgroup(
       v,
       n,
-      `var sx = 0.0f;\n  ${strided(n, 'sx += a0[o + j];')}\n  let mean = wsum(sx, lid) / ${f32(n)};\n  let inv = a1[w];\n  ${strided(n, 'res[o + j] = (a0[o + j] - mean) * inv;')}`,
+      `var sx = 0.0f;\n  ${strided(n, 'sx += a0[o + j];')}\n  let mean = wsum(sx, lid) / ` +
+        `${f32(n)};\n  let inv = a1[w];\n  ${strided(n, 'res[o + j] = (a0[o + j] - mean) * inv;')}`,
     ),
   layernorm_grad: (v, n) =>
     perRowWorkgroup(
@@ -124,7 +129,8 @@ const gpuRowEmitters: Record<string, (v: Value, n: number) => ReturnType<Emitter
     return perRowWorkgroup(
       v,
       n,
-      `let g = a2[0] / ${f32(rows)};\n  let t = u32(a1[w]);\n  ${wgLse(n)}\n  ${strided(n, 'res[o + j] = exp(a0[o + j] - l) * g - select(0.0f, g, j == t);')}`,
+      `let g = a2[0] / ${f32(rows)};\n  let t = u32(a1[w]);\n  ${wgLse(n)}\n  ` +
+        `${strided(n, 'res[o + j] = exp(a0[o + j] - l) * g - select(0.0f, g, j == t);')}`,
     );
   },
 };
@@ -151,14 +157,16 @@ const cpuRowEmitters: Record<string, Emitter> = {
       v,
       last(v),
       (n) =>
-        `var s = 0.0f;\n  for (var j = 0u; j < ${n}; j++) { s += a1[o + j] * a0[o + j]; }\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = a0[o + j] * (a1[o + j] - s); }`,
+        `var s = 0.0f;\n  for (var j = 0u; j < ${n}; j++) { s += a1[o + j] * a0[o + j]; }\n ` +
+        ` for (var j = 0u; j < ${n}; j++) { res[o + j] = a0[o + j] * (a1[o + j] - s); }`,
     ),
   log_softmax_grad: (v) =>
     perRow(
       v,
       last(v),
       (n) =>
-        `var s = 0.0f;\n  for (var j = 0u; j < ${n}; j++) { s += a1[o + j]; }\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = a1[o + j] - exp(a0[o + j]) * s; }`,
+        `var s = 0.0f;\n  for (var j = 0u; j < ${n}; j++) { s += a1[o + j]; }\n  for ` +
+        `(var j = 0u; j < ${n}; j++) { res[o + j] = a1[o + j] - exp(a0[o + j]) * s; }`,
     ),
   layernorm_rstd: (v) => {
     const n = last(v.inputs[0]!);
@@ -175,7 +183,8 @@ const cpuRowEmitters: Record<string, Emitter> = {
       v,
       last(v),
       (n) =>
-        `var mean = 0.0f;\n  for (var j = 0u; j < ${n}; j++) { mean += a0[o + j]; }\n  mean = mean / f32(${n});\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = (a0[o + j] - mean) * a1[i]; }`,
+        `var mean = 0.0f;\n  for (var j = 0u; j < ${n}; j++) { mean += a0[o + j]; }\n  mean = mean / ` +
+        `f32(${n});\n  for (var j = 0u; j < ${n}; j++) { res[o + j] = (a0[o + j] - mean) * a1[i]; }`,
     ),
   layernorm_grad: (v) =>
     perRow(
@@ -184,7 +193,9 @@ const cpuRowEmitters: Record<string, Emitter> = {
       (n) => `var sdy = 0.0f;
   var sdyy = 0.0f;
   for (var j = 0u; j < ${n}; j++) { sdy += a2[o + j]; sdyy += a2[o + j] * a0[o + j]; }
-  for (var j = 0u; j < ${n}; j++) { res[o + j] = a1[i] * (a2[o + j] - sdy / f32(${n}) - a0[o + j] * sdyy / f32(${n})); }`,
+  for (var j = 0u; j < ${n}; j++) {
+    res[o + j] = a1[i] * (a2[o + j] - sdy / f32(${n}) - a0[o + j] * sdyy / f32(${n}));
+  }`,
     ),
   cross_entropy_grad: (v) => {
     const rows = count(v.inputs[1]!);

@@ -36,7 +36,9 @@ export function roundTo(dtype: DType, data: Float32Array | Float64Array): void {
   else if (dtype === 'f16') for (let i = 0; i < data.length; i++) data[i] = roundF16(data[i]!);
 }
 
-/** `cast(x) {dtype}`: a float tensor in another float dtype (mixed precision: fp32 master weights, bf16/fp16 compute). */
+/**
+ * `cast(x) {dtype}`: a float tensor in another float dtype (mixed precision: fp32 master weights, bf16/fp16 compute).
+ */
 export const castOps: OpDef[] = [
   {
     name: 'cast',

@@ -7,7 +7,10 @@ function checkIndex(i: number, rows: number, op: string): void {
   if (!(i >= 0 && i < rows)) throw new RangeError(`${op}: index ${i} is out of range for ${rows} rows`);
 }
 
-/** `gather(table, idx)`: rows of `table` picked by integer `idx` (embeddings, node subsets). `scatter_add` is its adjoint. */
+/**
+ * `gather(table, idx)`: rows of `table` picked by integer `idx` (embeddings, node subsets). `scatter_add` is its
+ * adjoint.
+ */
 export const gatherOps: OpDef[] = [
   {
     name: 'gather',

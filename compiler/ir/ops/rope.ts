@@ -6,7 +6,8 @@ import { like, num, requireFloat, requireRank, shapeOf } from './util.ts';
 /**
  * `rope(x) {base, sign}`: rotary position embedding (Su et al. 2021, as Llama applies it) over
  * x[..., T, h]: for position t and i < h/2, the pair (x_i, x_{i+h/2}) is rotated by
- * sign·t·base^(−2i/h), where t counts from `offset` (the tokens already in a KV cache). A rotation's adjoint is the rotation back, so the gradient is `rope` with −sign.
+ * sign·t·base^(−2i/h), where t counts from `offset` (the tokens already in a KV cache). A rotation's adjoint is the
+ * rotation back, so the gradient is `rope` with −sign.
  */
 export const ropeOps: OpDef[] = [
   {

@@ -35,7 +35,9 @@ export function stridedIndex(out: readonly number[], inStrides: readonly number[
   return idx;
 }
 
-/** For each flat index of `out`, the flat index into an operand of shape `inp` broadcast to it (null when no broadcast). */
+/**
+ * For each flat index of `out`, the flat index into an operand of shape `inp` broadcast to it (null when no broadcast).
+ */
 export function broadcastIndex(out: readonly number[], inp: readonly number[]): Int32Array | null {
   if (inp.length === out.length && inp.every((d, i) => d === out[i])) return null;
   const pad = [...new Array<number>(out.length - inp.length).fill(1), ...inp];
