@@ -42,7 +42,8 @@ export const DTYPES = ['f64', 'f32', 'f16', 'bf16', 'i64', 'i32', 'i8', 'u8'] as
 export type DTypeName = (typeof DTYPES)[number];
 export const DType = createToken({
   name: 'DType',
-  pattern: /(?:f64|f32|f16|bf16|i64|i32|i8|u8)\b(?=[ \t]*[[(])/,
+  // biome-ignore lint/complexity/noUselessEscapeInRegex: TextMate reuses it; Oniguruma reads `[[` as a nested class
+  pattern: /(?:f64|f32|f16|bf16|i64|i32|i8|u8)\b(?=[ \t]*[\[(])/,
   longer_alt: Identifier,
   start_chars_hint: ['f', 'b', 'i', 'u'],
 });

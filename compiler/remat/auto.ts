@@ -99,7 +99,8 @@ export type Solver = NonNullable<CheckpointReport['solver']>;
  * blocks to recompute), each measured by `measure` on the rewritten step. `smallest`, when none
  * fits: the least budget any of them meets, the greedy's searched only below the others' (when
  * one fits, not searched: the least of the chain DP's and the fitting one's). `firstFit` (checking
- * whether a budget can be kept): the chain DP's schedule, when it fits, is the answer.
+ * whether a budget can be kept): `sqrt` or `every(1)`, when one fits, is the answer, else the
+ * chain DP's schedule when it fits; only then the other solvers.
  */
 export function fastSchedule<T extends { bytes: number; cost: number }>(
   m: Module,
@@ -109,6 +110,14 @@ export function fastSchedule<T extends { bytes: number; cost: number }>(
   measure: (r: Rewritten) => T,
   firstFit = false,
 ): { fits?: T & { solver: Solver }; smallest: number } {
+  if (firstFit) {
+    // whether the budget can be kept at all: a fixed policy that fits settles it without the solvers
+    const n = st.members.length;
+    for (const k of new Set([sqrtK(n), 1])) {
+      const r = measure(applySchedule(m, st, everyK(n, k)));
+      if (r.bytes <= budget) return { fits: { ...r, solver: 'chain' }, smallest: r.bytes };
+    }
+  }
   const chain = autoSchedule(st, budget, (s) => measure(applySchedule(m, st, s)), firstFit);
   // whether the budget can be kept at all: the chain's answer settles it when it fits
   if (firstFit && chain.fits)
