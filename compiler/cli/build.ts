@@ -30,6 +30,8 @@ export interface BuildOptions {
   maxBufferSize?: number;
   maxBindingSize?: number;
   emit?: DriverEmit;
+  /** Print `{"dir", "files", …}` (or `{"diagnostics"}`) on stdout. */
+  json?: boolean;
 }
 
 /**
@@ -67,7 +69,7 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
   }
   const r = compile(file, o.plan);
   if (!r.module || !r.lowered) {
-    printDiagnostics(r.diagnostics, r.program, false);
+    printDiagnostics(r.diagnostics, r.program, o.json === true);
     process.exitCode = EXIT.user;
     return undefined;
   }
@@ -86,7 +88,7 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
         ),
       ],
       r.program,
-      false,
+      o.json === true,
     );
     process.exitCode = EXIT.user;
     return undefined;
@@ -105,7 +107,7 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
         ),
       ],
       r.program,
-      false,
+      o.json === true,
     );
     process.exitCode = EXIT.user;
     return undefined;
@@ -131,7 +133,7 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
         ),
       ],
       r.program,
-      false,
+      o.json === true,
     );
     process.exitCode = EXIT.user;
     return undefined;
@@ -173,7 +175,7 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
         ),
       ],
       r.program,
-      false,
+      o.json === true,
     );
     process.exitCode = EXIT.user;
     return undefined;
@@ -219,10 +221,24 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
       ? `; checkpoint ${ck.policy}: ${ck.bytesWithout} → ${ck.bytesWith} bytes, recompute ` +
         `${((100 * ck.recomputeFlops) / Math.max(1, ck.stepFlops)).toFixed(1)}% of the step's FLOPs`
       : '';
-  process.stderr.write(
-    `built ${config.name} (${plan.deviceClass}-class kernels): ` +
-      `${kernelFiles.size} kernels, GPU arena ${plan.arenas.gpu} ` +
-      `bytes, predicted peak ${plan.predictedPeakBytes} bytes${ckLine} → ${relative(process.cwd(), final) || '.'}\n`,
-  );
-  return { dir: final, files: files.map(([n]) => n) };
+  const where = relative(process.cwd(), final) || '.';
+  const names = files.map(([n]) => n);
+  if (o.json) {
+    const summary = {
+      dir: where,
+      plan: config.name,
+      files: names,
+      driver: driver.files[0]![0],
+      device_class: plan.deviceClass,
+      kernels: kernelFiles.size,
+      arena_bytes: plan.arenas.gpu,
+      predicted_peak_bytes: plan.predictedPeakBytes,
+    };
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  } else
+    process.stderr.write(
+      `built ${config.name} (${plan.deviceClass}-class kernels): ${kernelFiles.size} kernels, ` +
+        `GPU arena ${plan.arenas.gpu} bytes, predicted peak ${plan.predictedPeakBytes} bytes${ckLine} → ${where}\n`,
+    );
+  return { dir: final, files: names };
 }

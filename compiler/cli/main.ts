@@ -63,6 +63,7 @@ program
       .choices(['gpu', 'cpu'])
       .default('gpu'),
   )
+  .option('--json', 'print {"dir", "files", "kernels", "arena_bytes", …} on stdout (or {"diagnostics": […]})')
   .addOption(
     new Option(
       '--emit <lang>',

@@ -210,6 +210,26 @@ describe('flexc build', () => {
     },
   );
 
+  it('--json: a summary on stdout when it builds, the diagnostics when it does not (exit 1)', () => {
+    const ok = flexc('build', 'examples/mlp.flex', '--plan', 'small', '-o', join(OUT, 'json'), '--json');
+    expect(ok.status, ok.stderr).toBe(0);
+    const s = JSON.parse(ok.stdout) as Record<string, unknown>;
+    expect(s).toMatchObject({
+      dir: join(OUT, 'json', 'small'),
+      plan: 'small',
+      driver: 'driver.ts',
+      device_class: 'gpu',
+    });
+    expect(s['files']).toEqual(expect.arrayContaining(['plan.json', 'forward.json', 'driver.ts', 'report.txt']));
+    expect(s['arena_bytes']).toBe(
+      parsePlan(JSON.parse(readFileSync(join(OUT, 'json', 'small', 'plan.json'), 'utf8'))).arenas.gpu,
+    );
+    const bad = flexc('build', 'test/malformed/shape-matmul-inner.flex', '-o', join(OUT, 'json'), '--json');
+    expect(bad.status).toBe(1);
+    const d = JSON.parse(bad.stdout) as { diagnostics: { code: string }[] };
+    expect(d.diagnostics.map((x) => x.code)).toEqual(['FLX3001']);
+  });
+
   it('--device-class picks the kernel variants; both plans validate and name their class', () => {
     for (const cls of ['cpu', 'gpu']) {
       const r = flexc('build', 'examples/gpt.flex', '--plan', 'tiny', '-o', join(OUT, cls), '--device-class', cls);
