@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { render } from '../../grammar/diagnostics.ts';
+import { graphResolver } from '../../compiler/cli/run.ts';
+import { buildPlan } from '../../compiler/codegen/plan.ts';
 import { compile } from '../../compiler/compile.ts';
+import { CpuSession } from '../../compiler/interp/session.ts';
 import { checkProgram } from '../../compiler/check-program.ts';
 import { STDLIB_DIR } from '../../compiler/sema/program.ts';
 import { mutate } from './mutate.ts';
@@ -20,12 +23,17 @@ const TARGETS: [string, string, string | undefined][] = [
   ['examples/gpt.flex', join(STDLIB_DIR, 'hardware.flex'), undefined],
 ];
 
+/** Every this many clean mutants of a target also go through the back end: passes, codegen and one CPU step. */
+const BACK_END_EVERY = 4;
+
 describe('fuzzing the front end with mutated examples', () => {
-  it(`${TOTAL} mutations: only diagnostics, never a crash`, () => {
-    let clean = 0;
-    let withErrors = 0;
+  it(`${TOTAL} mutations: only diagnostics, never a crash; clean ones through the passes, codegen and a step`, () => {
+    const clean = TARGETS.map(() => 0);
+    const withErrors = TARGETS.map(() => 0);
+    const backEnd = TARGETS.map(() => 0);
     for (let k = 0; k < TOTAL; k++) {
-      const [entry, target, plan] = TARGETS[k % TARGETS.length]!;
+      const t = k % TARGETS.length;
+      const [entry, target, plan] = TARGETS[t]!;
       const abs = resolve(target);
       const text = mutate(readFileSync(abs, 'utf8'), 1000 + k);
       const read = (p: string) =>
@@ -47,19 +55,32 @@ describe('fuzzing the front end with mutated examples', () => {
           expect(d.message.length).toBeGreaterThan(0);
           render(d, (f) => [...r.program.files.values()].find((x) => x.path === f)?.text);
         }
-        if (r.diagnostics.length) withErrors++;
-        else {
-          clean++;
-          if (plan && (k % 5 === 0 || !entry.includes('gpt'))) compile(entry, plan, { read });
-        }
+        if (r.diagnostics.length) withErrors[t]!++;
+        else if (plan && clean[t]!++ % BACK_END_EVERY === 0) {
+          const c = compile(entry, plan, { read });
+          // a clean mutant may still be wrong where only lowering with the plan's sizes can tell
+          if (!c.module) {
+            expect(c.diagnostics.length, `mutation #${k}: no module and no diagnostic`).toBeGreaterThan(0);
+            continue;
+          }
+          buildPlan(c.module, c.lowered!.config, {}, { limits: { maxBufferSize: 2 ** 40, maxStorageBufferBindingSize: 2 ** 40 } });
+          const cpu = new CpuSession(c.module, { seed: 0, graphs: graphResolver(c.program) });
+          for (const [, v] of cpu.run()) expect(v.data.length).toBeGreaterThanOrEqual(0);
+          backEnd[t]!++;
+        } else if (!plan) clean[t]!++;
       } catch (e) {
         throw new Error(
           `mutation #${k} of ${target} (seed ${1000 + k}) crashed: ${(e as Error).stack}\n--- source ---\n${text}`,
         );
       }
     }
-    expect(clean + withErrors).toBe(TOTAL);
-    expect(withErrors).toBeGreaterThan(TOTAL / 2);
+    if (process.env["FUZZ_REPORT"]) console.log(JSON.stringify({ clean, withErrors, backEnd }));
+    // every target yields both kinds, and the clean ones of each compiled target reached the back end
+    TARGETS.forEach(([, target, plan], t) => {
+      expect(withErrors[t], `${target}: mutants with errors`).toBeGreaterThan(TOTAL / TARGETS.length / 3);
+      if (TOTAL >= 500) expect(clean[t], `${target}: clean mutants`).toBeGreaterThan(0);
+      if (plan && TOTAL >= 500) expect(backEnd[t], `${target}: through the back end`).toBeGreaterThan(0);
+    });
   }, 600_000);
 
   it('the CLI answers mutants with exit 0 or 1 and no stack trace', () => {

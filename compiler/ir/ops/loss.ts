@@ -14,6 +14,7 @@ export const lossOps: OpDef[] = [
       requireFloat(l!, 'cross_entropy (logits)');
       requireRank(l!, 1, 'cross_entropy (logits)');
       if (t!.dtype !== 'i32') throw new ShapeError(`cross_entropy targets must be i32 class ids, got ${t!.dtype}`);
+      if (l!.shape.at(-1) === 0) throw new ShapeError('cross_entropy needs at least one class; the logits have 0');
       const lead = l!.shape.slice(0, -1);
       if (lead.length !== t!.shape.length || !lead.every((d, i) => sameDim(d, t!.shape[i]!)))
         throw new ShapeError(`logits [${l!.shape}] need targets of shape [${lead}], got [${t!.shape}]`);
