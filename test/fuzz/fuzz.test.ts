@@ -63,7 +63,12 @@ describe('fuzzing the front end with mutated examples', () => {
             expect(c.diagnostics.length, `mutation #${k}: no module and no diagnostic`).toBeGreaterThan(0);
             continue;
           }
-          buildPlan(c.module, c.lowered!.config, {}, { limits: { maxBufferSize: 2 ** 40, maxStorageBufferBindingSize: 2 ** 40 } });
+          buildPlan(
+            c.module,
+            c.lowered!.config,
+            {},
+            { limits: { maxBufferSize: 2 ** 40, maxStorageBufferBindingSize: 2 ** 40 } },
+          );
           const cpu = new CpuSession(c.module, { seed: 0, graphs: graphResolver(c.program) });
           for (const [, v] of cpu.run()) expect(v.data.length).toBeGreaterThanOrEqual(0);
           backEnd[t]!++;
@@ -74,7 +79,7 @@ describe('fuzzing the front end with mutated examples', () => {
         );
       }
     }
-    if (process.env["FUZZ_REPORT"]) console.log(JSON.stringify({ clean, withErrors, backEnd }));
+    if (process.env['FUZZ_REPORT']) console.log(JSON.stringify({ clean, withErrors, backEnd }));
     // every target yields both kinds, and the clean ones of each compiled target reached the back end
     TARGETS.forEach(([, target, plan], t) => {
       expect(withErrors[t], `${target}: mutants with errors`).toBeGreaterThan(TOTAL / TARGETS.length / 3);
