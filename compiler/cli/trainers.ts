@@ -63,7 +63,7 @@ export async function webgpuSession(
   m: Module,
   config: PlanConfig,
   graphs: (g: string) => GraphSpec,
-  opts: { deviceClass?: DeviceClass } = {},
+  opts: { deviceClass?: DeviceClass; poison?: boolean } = {},
 ): Promise<WebGpuSession> {
   const { limits } = gpu.device;
   const built = buildPlan(m, config, graphsOf(m, graphs), {
@@ -75,6 +75,7 @@ export async function webgpuSession(
     ...(config.memory.gpu ? { budgetBytes: config.memory.gpu } : {}),
     graphs,
     text: textOf(config),
+    ...(opts.poison !== undefined ? { poison: opts.poison } : {}),
   });
 }
 

@@ -5,6 +5,7 @@ import { initTensor } from '../init.ts';
 import { PlanError, type Plan } from '../plan.ts';
 import type { Gpu } from './device.ts';
 import { compileKernels, type CompiledKernel } from './kernels.ts';
+import { Poisoner, PoisonError, poisoned } from './poison.ts';
 
 export class BudgetError extends Error {}
 
@@ -29,14 +30,21 @@ function warnDeviceClass(plan: Plan, gpu: Gpu): void {
 
 /**
  * Runs an execution plan on a WebGPU device: one arena buffer, kernels compiled once, and one
- * command buffer per step. Tracks live bytes from the plan's alloc/free steps.
+ * command buffer per step. With `poison` (or FLEXC_POISON=1), every range the plan frees is
+ * overwritten with NaNs at once, and a step whose outputs or parameters come back with a NaN fails
+ * (PoisonError): some kernel read memory the plan no longer held.
  */
 export class WebGpuSession {
   step = 0;
-  /** The largest number of live bytes seen while running steps. */
-  measuredPeakBytes = 0;
+  /**
+   * The most arena bytes the kernels address: the highest end of any range a launch binds (what
+   * the device is asked to touch, not the plan's own count of live bytes).
+   */
+  readonly measuredPeakBytes: number;
   /** Bind groups of the launches, made once: the arena and the offsets never change. */
   private readonly bindGroups = new Map<number, GPUBindGroup>();
+  /** In poison mode: the fill that each free step records. */
+  private readonly fills = new Map<number, (pass: GPUComputePassEncoder) => void>();
 
   private constructor(
     readonly gpu: Gpu,
@@ -44,16 +52,25 @@ export class WebGpuSession {
     private readonly kernels: Map<string, CompiledKernel>,
     private readonly arena: GPUBuffer,
     private readonly data: DataSources,
+    readonly poison: boolean,
   ) {
+    let touched = 0;
+    const poisoner = poison ? Poisoner.create(gpu) : undefined;
     plan.steps.forEach((st, i) => {
+      if (st.kind === 'free' && poisoner) {
+        const b = plan.buffers[st.buffer]!;
+        this.fills.set(i, poisoner.fill(arena, b.offset, Math.max(4, b.bytes)));
+      }
       if (st.kind !== 'launch') return;
       const k = kernels.get(st.kernel)!;
       const entries = st.bindings.map((id, binding) => {
         const b = plan.buffers[id]!;
+        touched = Math.max(touched, b.offset + Math.max(4, b.bytes));
         return { binding, resource: { buffer: arena, offset: b.offset, size: Math.max(4, b.bytes) } };
       });
       this.bindGroups.set(i, gpu.device.createBindGroup({ layout: k.layout, entries }));
     });
+    this.measuredPeakBytes = touched;
   }
 
   /**
@@ -64,7 +81,13 @@ export class WebGpuSession {
     gpu: Gpu,
     plan: Plan,
     sources: (name: string) => string,
-    opts: { budgetBytes?: number; graphs?: (name: string) => GraphSpec; text?: TextSpec | undefined } = {},
+    opts: {
+      budgetBytes?: number;
+      graphs?: (name: string) => GraphSpec;
+      text?: TextSpec | undefined;
+      /** Poison freed ranges and fail a step that reads one (default: FLEXC_POISON=1). */
+      poison?: boolean;
+    } = {},
   ): Promise<WebGpuSession> {
     const { device } = gpu;
     warnDeviceClass(plan, gpu);
@@ -98,7 +121,8 @@ export class WebGpuSession {
         (() => {
           throw new PlanError(`plan has no graph ${g}`);
         })());
-    const s = new WebGpuSession(gpu, plan, kernels, arena, { graphs, text: opts.text ?? plan.text });
+    const poison = opts.poison ?? globalThis.process?.env?.['FLEXC_POISON'] === '1';
+    const s = new WebGpuSession(gpu, plan, kernels, arena, { graphs, text: opts.text ?? plan.text }, poison);
     for (const p of plan.params) {
       const b = plan.buffers[p.buffer]!;
       s.writeBuffer(b.id, initTensor(p.init, b.shape, p.name, plan.seed));
@@ -118,12 +142,6 @@ export class WebGpuSession {
           ? new Float32Array(data)
           : Float32Array.from(data);
     this.gpu.device.queue.writeBuffer(this.arena, b.offset, host);
-  }
-
-  /** Bytes a buffer takes in the arena: its size rounded up to the plan's alignment. */
-  private allocated(id: number): number {
-    const a = this.plan.alignment;
-    return Math.ceil(Math.max(4, this.plan.buffers[id]!.bytes) / a) * a;
   }
 
   /** Reads buffers back to the host. */
@@ -181,13 +199,9 @@ export class WebGpuSession {
     }
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
-    let live = 0;
     this.plan.steps.forEach((st, i) => {
-      if (st.kind === 'alloc') {
-        live += this.allocated(st.buffer);
-        this.measuredPeakBytes = Math.max(this.measuredPeakBytes, live);
-      } else if (st.kind === 'free') live -= this.allocated(st.buffer);
-      else {
+      if (st.kind === 'free') this.fills.get(i)?.(pass);
+      else if (st.kind === 'launch') {
         pass.setPipeline(this.kernels.get(st.kernel)!.pipeline);
         pass.setBindGroup(0, this.bindGroups.get(i)!);
         pass.dispatchWorkgroups(...st.dispatch);
@@ -197,7 +211,15 @@ export class WebGpuSession {
     device.queue.submit([enc.finish()]);
     const wanted = this.plan.outputs.filter((o) => !outputs || outputs.includes(o.name));
     const got = await this.read(wanted.map((o) => o.buffer));
-    return new Map(wanted.map((o) => [o.name, got.get(o.buffer)!]));
+    const result = new Map(wanted.map((o) => [o.name, got.get(o.buffer)!]));
+    if (this.poison) {
+      const bad = [...poisoned(result), ...poisoned(await this.parameters())];
+      if (bad.length)
+        throw new PoisonError(
+          `step ${this.step} of plan \`${this.plan.name}\` read freed memory: NaN in ${bad.join(', ')}`,
+        );
+    }
+    return result;
   }
 
   /** Current values of the parameters and optimizer state, by name. */

@@ -86,15 +86,15 @@ describe.each([
 
 describe('checkpointed plans on WebGPU', () => {
   it('gpt shakespeare with checkpoint: auto under a budget: bitwise the outputs ' +
-    'of none on the same device, measured peak = planned peak ≤ budget', async () => {
+    'of none on the same device, freed memory poisoned, kernels within the budget', async () => {
     const s = setup('examples/gpt.flex', 'shakespeare');
     const without = s.arena(s.none);
     const budget = Math.round(without * 0.6);
     const m = s.build({ checkpoint: 'auto', memory: { gpu: budget } });
     expect(m.values.some((v) => v.name?.endsWith('.remat'))).toBe(true);
     const gpu = await sharedGpu();
-    const a = await webgpuSession(gpu, s.none, { ...s.cfg, memory: {} }, s.graphs);
-    const b = await webgpuSession(gpu, m, { ...s.cfg, memory: { gpu: budget } }, s.graphs);
+    const a = await webgpuSession(gpu, s.none, { ...s.cfg, memory: {} }, s.graphs, { poison: true });
+    const b = await webgpuSession(gpu, m, { ...s.cfg, memory: { gpu: budget } }, s.graphs, { poison: true });
     expect(b.plan.arenas.gpu).toBeLessThanOrEqual(budget);
     expect(b.plan.predictedPeakBytes).toBeLessThan(a.plan.predictedPeakBytes);
     for (let step = 0; step < 2; step++) {
@@ -102,8 +102,9 @@ describe('checkpointed plans on WebGPU', () => {
       const got = await b.run();
       for (const [name, w] of want) expect(Array.from(got.get(name)!), name).toEqual(Array.from(w));
     }
-    expect(b.measuredPeakBytes).toBe(b.plan.predictedPeakBytes);
-    expect(a.measuredPeakBytes).toBe(a.plan.predictedPeakBytes);
+    // poisoned runs: no kernel read freed memory; what the kernels address stays within the budget
+    for (const s of [a, b]) expect(s.measuredPeakBytes).toBeLessThanOrEqual(s.plan.arenas.gpu);
+    expect(b.measuredPeakBytes).toBeLessThanOrEqual(budget);
     a.destroy();
     b.destroy();
   }, 300_000);

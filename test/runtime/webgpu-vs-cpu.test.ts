@@ -5,6 +5,7 @@ import { buildPlan } from '../../compiler/codegen/plan.ts';
 import { compile } from '../../compiler/compile.ts';
 import { CpuSession } from '../../compiler/interp/session.ts';
 import { parsePlan, PlanError } from '../../runtime/plan.ts';
+import { PoisonError } from '../../runtime/webgpu/poison.ts';
 import { WebGpuSession, BudgetError } from '../../runtime/webgpu/session.ts';
 import { relErr } from '../helpers/oracle.ts';
 import { sharedGpu } from '../helpers/gpu.ts';
@@ -21,7 +22,7 @@ describe.each([
   ['examples/gcn-cora.flex', 'train', 'gpu'],
 ] as const)('%s --plan %s on WebGPU with %s-class kernels', (file, plan, deviceClass) => {
   it('matches the CPU reference for 3 training steps: loss and ' +
-    'every gradient (1e-4), and the measured peak equals the plan', async () => {
+    'every gradient (1e-4), freed memory poisoned, kernels within the arena', async () => {
     const r = compile(file, plan);
     const graphs = graphResolver(r.program);
     const cfg = r.lowered!.config;
@@ -30,7 +31,10 @@ describe.each([
       graphs,
       text: cfg.data ? { file: cfg.data.file, split: cfg.data.split } : undefined,
     });
-    const gpu = await webgpuSession(await sharedGpu(), r.module!, r.lowered!.config, graphs, { deviceClass });
+    const gpu = await webgpuSession(await sharedGpu(), r.module!, r.lowered!.config, graphs, {
+      deviceClass,
+      poison: true,
+    });
     expect(gpu.plan.deviceClass).toBe(deviceClass);
     // Adam turns a numerically-zero gradient (attention's key bias) into ±lr noise: leave those elements out.
     const noise = new Map<string, Set<number>>();
@@ -52,7 +56,11 @@ describe.each([
       Array.from(a).filter((_, i) => !noise.get(name.replace(/\.adam_[mv]$/, ''))?.has(i));
     for (const [name, w] of cpu.params)
       expect(relErr(keep(name, params.get(name)!), keep(name, w.data)), `${name} after 3 steps`).toBeLessThan(1e-4);
-    expect(gpu.measuredPeakBytes).toBe(gpu.plan.predictedPeakBytes);
+    // freed ranges were poisoned throughout (a read of one fails the step); the kernels address no
+    // more than the arena the plan allocates
+    expect(gpu.poison).toBe(true);
+    expect(gpu.measuredPeakBytes).toBeGreaterThan(0);
+    expect(gpu.measuredPeakBytes).toBeLessThanOrEqual(gpu.plan.arenas.gpu);
     gpu.destroy();
   }, 300_000);
 });
@@ -97,6 +105,40 @@ describe('execution plans', () => {
     await expect(
       WebGpuSession.create(await sharedGpu(), plan, (k) => built.sources.get(k)!, { budgetBytes: 1024 }),
     ).rejects.toThrow(new RegExp(`needs ${plan.arenas.gpu} bytes, more than the 1024-byte budget`));
+  });
+
+  it('poison mode catches a liveness bug: a buffer freed after its first reader, though another reads it', async () => {
+    const plan = parsePlan(json());
+    const steps = plan.steps;
+    const reads = (i: number, id: number) => {
+      const s = steps[i]!;
+      return s.kind === 'launch' && s.bindings.slice(0, -1).includes(id);
+    };
+    // a temporary read by two launches, the second an arithmetic op that carries a NaN to its result
+    // (a comparison such as relu's gradient would mask it): move its free to right after the first
+    const readers = (id: number) => steps.flatMap((s, i) => (reads(i, id) ? [s] : []));
+    const arithmetic = /(matmul|add|mul|sub)$/;
+    const target = plan.buffers.find((b) => {
+      const r = readers(b.id);
+      return (
+        b.role === 'temp' && r.length >= 2 && r.slice(1).some((s) => s.kind === 'launch' && arithmetic.test(s.value))
+      );
+    })!;
+    const first = steps.findIndex((_, i) => reads(i, target.id));
+    const free = steps.findIndex((s) => s.kind === 'free' && s.buffer === target.id);
+    const planted = [...steps.slice(0, free), ...steps.slice(free + 1)];
+    planted.splice(first + 1, 0, steps[free]!);
+    const bug = { ...plan, steps: planted };
+    const healthy = await WebGpuSession.create(await sharedGpu(), plan, (k) => built.sources.get(k)!, { poison: true });
+    await healthy.run();
+    healthy.destroy();
+    const s = await WebGpuSession.create(await sharedGpu(), bug, (k) => built.sources.get(k)!, { poison: true });
+    await expect(s.run()).rejects.toThrow(PoisonError);
+    s.destroy();
+    // without poison the same bug goes unnoticed on this device: the freed bytes still hold the value
+    const quiet = await WebGpuSession.create(await sharedGpu(), bug, (k) => built.sources.get(k)!, { poison: false });
+    await expect(quiet.run()).resolves.toBeDefined();
+    quiet.destroy();
   });
 
   it('is deterministic: two builds give the same plan and kernels', () => {
