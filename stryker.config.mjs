@@ -22,4 +22,6 @@ export default {
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
   thresholds: { high: 90, low: 80, break: null },
   tempDirName: '.stryker-tmp',
+  // keep the link to the shared data (scripts/mutate.mjs) between runs
+  cleanTempDir: false,
 };
