@@ -4,7 +4,8 @@
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
-  vitest: { configFile: 'vitest.config.ts' },
+  vitest: { configFile: 'vitest.mutate.config.ts' },
+  dryRunTimeoutMinutes: 20,
   plugins: ['@stryker-mutator/vitest-runner'],
   mutate: [
     'compiler/ir/ops/**/*.ts',

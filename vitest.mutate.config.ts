@@ -1,0 +1,21 @@
+import { defineConfig } from 'vitest/config';
+
+// The tests a mutation run (npm run mutate) uses: those of the mutated folders, without the
+// WebGPU, package and CLI-process suites (too slow to rerun for every mutant on two cores).
+export default defineConfig({
+  test: {
+    include: [
+      'test/ir/**/*.test.ts',
+      'test/passes/**/*.test.ts',
+      'test/remat/**/*.test.ts',
+      'test/cost/**/*.test.ts',
+      'test/codegen/memory.test.ts',
+    ],
+    exclude: ['test/passes/adamw-oracle.test.ts'],
+    // Dawn finds no adapter in Stryker's test processes
+    testNamePattern: /^(?!.*WebGPU)/,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+  },
+});
