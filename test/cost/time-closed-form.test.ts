@@ -61,6 +61,15 @@ describe('the roofline of one matmul, and a step of it', () => {
     expect(t.bound).toBe('memory');
     close(t.seconds, (4 * (8192 + 8192 * 8192 + 8192)) / (2e12 * 0.8) + 5e-6);
   });
+  it('a view (a reshape) launches no kernel and takes no time; a tiny op is bounded by its launch', () => {
+    const b = new Builder();
+    const x = b.leaf('input', 'x', { dtype: 'f32', shape: [4, 8] });
+    const view = opTime(b.op('reshape', [x], { shape: [32] }), device);
+    expect(view).toMatchObject({ seconds: 0, flops: 0, bytes: 0, bound: 'launch' });
+    const tiny = opTime(b.op('add', [x, x]), device);
+    expect(tiny.bound).toBe('launch');
+    close(tiny.seconds, Math.max(32 / (60e12 * 0.7), (3 * 32 * 4) / (2e12 * 0.8)) + 5e-6);
+  });
   it('inference: the step is the op; MFU is its FLOPs over step time × peak', () => {
     const s = matmulStep(4096, 4096, 4096);
     const machine: Machine = { gpu: device, count: 1 };
