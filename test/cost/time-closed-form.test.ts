@@ -5,6 +5,7 @@ import { opTime } from '../../compiler/cost/op-time.ts';
 import { estimateStep } from '../../compiler/cost/step.ts';
 import { Builder } from '../../compiler/ir/builder.ts';
 import type { Module } from '../../compiler/ir/graph.ts';
+import { OPS } from '../../compiler/ir/ops/registry.ts';
 
 /**
  * The time side of the cost model against closed forms written here: the ring collectives of
@@ -66,6 +67,13 @@ describe('the roofline of one matmul, and a step of it', () => {
     const x = b.leaf('input', 'x', { dtype: 'f32', shape: [4, 8] });
     const view = opTime(b.op('reshape', [x], { shape: [32] }), device);
     expect(view).toMatchObject({ seconds: 0, flops: 0, bytes: 0, bound: 'launch' });
+    // an op that only moves data (a gather: no FLOPs) is a kernel all the same, memory-bound
+    const table = b.leaf('param', 'table', { dtype: 'f32', shape: [50_000, 1024] });
+    const ids = b.leaf('input', 'ids', { dtype: 'i32', shape: [4096] });
+    const g = b.op('gather', [table, ids]);
+    const moved = OPS.get('gather')!.cost(g);
+    expect(moved.flops).toBe(0);
+    expect(opTime(g, device)).toMatchObject({ bound: 'memory', seconds: moved.bytes / (2e12 * 0.8) + 5e-6 });
     const tiny = opTime(b.op('add', [x, x]), device);
     expect(tiny.bound).toBe('launch');
     close(tiny.seconds, Math.max(32 / (60e12 * 0.7), (3 * 32 * 4) / (2e12 * 0.8)) + 5e-6);
