@@ -1,4 +1,5 @@
 import type { Value } from '../../ir/graph.ts';
+import { adamStepAttrs } from '../../ir/ops/optimizer.ts';
 import { ints, num } from '../../ir/ops/util.ts';
 import { parseExpr, type Expr } from '../../ir/ops/fused.ts';
 import {
@@ -326,13 +327,7 @@ export const elementwiseEmitters: Record<string, Emitter> = {
       { name: 'g', of: v.inputs[1]! },
     ]),
   adam_step: (v, cls) => {
-    const [lr, b1, b2, eps, decay] = ['lr', 'beta1', 'beta2', 'eps', 'decay'].map((k) => num(v.attrs, k)) as [
-      number,
-      number,
-      number,
-      number,
-      number,
-    ];
+    const { lr, b1, b2, eps, decay } = adamStepAttrs(v.attrs);
     return map(
       v,
       cls,

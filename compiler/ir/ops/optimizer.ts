@@ -1,3 +1,4 @@
+import type { Attrs } from '../graph.ts';
 import type { OpDef } from '../op.ts';
 import { streamingCost } from '../op.ts';
 import { sameShape } from './util.ts';
@@ -13,6 +14,15 @@ function sameAsFirst(name: string) {
 }
 
 const noGrad = 'optimizer update (not differentiated)';
+
+/** The settings of an `adam_step`, for its CPU reference and its kernels. */
+export const adamStepAttrs = (a: Attrs) => ({
+  lr: num(a, 'lr'),
+  b1: num(a, 'beta1'),
+  b2: num(a, 'beta2'),
+  eps: num(a, 'eps'),
+  decay: num(a, 'decay'),
+});
 
 /**
  * Optimizer updates: `sgd(p, g) {lr}`, the Adam moments `adam_m(m, g) {beta}` and `adam_v(v, g) {beta}`,
@@ -70,13 +80,7 @@ export const optimizerOps: OpDef[] = [
     cost: (v) => streamingCost(v, 10),
     ref: ([p, m, vv, t], v, ctx) => {
       const out = like(ctx, v.type);
-      const [lr, b1, b2, eps, decay] = ['lr', 'beta1', 'beta2', 'eps', 'decay'].map((k) => num(v.attrs, k)) as [
-        number,
-        number,
-        number,
-        number,
-        number,
-      ];
+      const { lr, b1, b2, eps, decay } = adamStepAttrs(v.attrs);
       const step = t!.data[0]!;
       const c1 = 1 - b1 ** step;
       const c2 = 1 - b2 ** step;
