@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ import { copyModule, pipelinePlan } from './plan-pipeline.ts';
 import { checkFile, sortDiagnostics } from './sema/check.ts';
 import type { ResolvedPlan } from './sema/plan.ts';
 import type { LoadOptions, Program } from './sema/program.ts';
+import { writeAtomic } from './write-atomic.ts';
 
 export interface ProgramCheck {
   program: Program;
@@ -95,9 +96,7 @@ function budgetCache(program: Program, plan: string, run: () => Diagnostic[]): D
     const ds = run();
     try {
       mkdirSync(dir, { recursive: true });
-      const tmp = `${file}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify(ds));
-      renameSync(tmp, file);
+      writeAtomic(file, JSON.stringify(ds));
     } catch {
       // a cache that cannot be written is no cache
     }

@@ -1,6 +1,7 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { render, type Diagnostic } from '../../grammar/diagnostics.ts';
 import { format } from '../../grammar/format.ts';
+import { writeAtomic } from '../write-atomic.ts';
 import { EXIT } from './exit.ts';
 
 export interface FmtOptions {
@@ -53,9 +54,7 @@ export function fmtCommand(files: string[], o: FmtOptions): void {
     if (r.text === text) continue;
     if (o.check) unformatted.push(f);
     else {
-      const tmp = `${f}.flexc-fmt-${process.pid}`;
-      writeFileSync(tmp, r.text);
-      renameSync(tmp, f);
+      writeAtomic(f, r.text);
       process.stderr.write(`formatted ${f}\n`);
     }
   }

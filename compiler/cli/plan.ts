@@ -1,6 +1,7 @@
-import { existsSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { compile } from '../compile.ts';
+import { writeAtomic } from '../write-atomic.ts';
 import { summarize, type PlanSummary } from '../cost/plan-summary.ts';
 import { CATEGORIES } from '../cost/memory.ts';
 import { TIME_CLASSES } from '../cost/step.ts';
@@ -70,7 +71,7 @@ export function planCommand(files: string[], o: { plan?: string; json?: boolean;
     process.exitCode = EXIT.user;
   }
   if (o.svg && panels.length) {
-    writeAtomically(o.svg, memorySvg(panels));
+    writeInto(o.svg, memorySvg(panels));
     process.stderr.write(
       `wrote ${o.svg}: GPU memory over the step of ${panels.length === 1 ? 'plan' : `${panels.length} plans:`} ` +
         `${panels.map((p) => p.title.replace(/^plan /, '').replace(': plan ', ':')).join(', ')}\n`,
@@ -80,16 +81,14 @@ export function planCommand(files: string[], o: { plan?: string; json?: boolean;
   else process.stdout.write(reports.map((r) => humanReport(r, files.length > 1 ? r.file : undefined)).join('\n'));
 }
 
-/** Writes a file whole or not at all: a folder that does not exist is a usage error, not a crash. */
-function writeAtomically(path: string, text: string): void {
+/** Writes a file atomically; a folder that does not exist is a usage error, not a crash. */
+function writeInto(path: string, text: string): void {
   const dir = dirname(resolve(path));
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     process.stderr.write(`flexc: cannot write ${path}: the folder ${dirname(path)} does not exist\n`);
     process.exit(EXIT.usage);
   }
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
+  writeAtomic(path, text);
 }
 
 const fmtFlops = (n: number) => {

@@ -3,7 +3,6 @@ import type { Plan } from '../../runtime/plan.ts';
 
 /** What a build's driver is written as: TypeScript (ESM), or CommonJS JavaScript with a `.d.ts`. */
 export type DriverEmit = 'ts' | 'js';
-export const DRIVER_EMITS: readonly DriverEmit[] = ['ts', 'js'];
 
 /** The module generated drivers import the runtime from (the package's `exports`). */
 export const RUNTIME_MODULE = 'flexc/runtime';
@@ -109,7 +108,6 @@ export function generateDriver(
       target: ScriptTarget.ES2022,
       declaration: true,
       strict: true,
-      noLib: false,
     },
   });
   const sf = project.createSourceFile('driver.ts', '');

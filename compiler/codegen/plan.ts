@@ -35,17 +35,17 @@ export interface BuiltPlan {
   sources: Map<string, string>;
 }
 
-/** The names of the inputs a value is computed from, in order. */
-function inputsOf(v: Value): string[] {
-  const seen = new Set<Value>([v]);
-  const stack = [v];
-  const names: string[] = [];
-  while (stack.length) {
-    const x = stack.pop()!;
-    if (x.op === 'input') names.push(leafName(x));
-    for (const y of x.inputs) if (!seen.has(y)) seen.add(y), stack.push(y);
+/** The names of the inputs each value is computed from, sorted: one pass in program order. */
+function inputsReaching(m: Module): Map<Value, string[]> {
+  const reach = new Map<Value, string[]>();
+  for (const v of m.values) {
+    if (v.op === 'input') reach.set(v, [leafName(v)]);
+    else {
+      const names = new Set(v.inputs.flatMap((x) => reach.get(x)!));
+      reach.set(v, [...names].sort());
+    }
   }
-  return names.sort();
+  return reach;
 }
 
 /**
@@ -148,7 +148,8 @@ export function buildPlan(
       `the plan's GPU arena needs ${mem.arenaBytes} bytes, more than the ` +
         `device's largest buffer (maxBufferSize ${limits.maxBufferSize})`,
     );
-  const outputs = m.outputs.map((o) => ({ name: o.name, buffer: bufferOf.get(o.value)!, inputs: inputsOf(o.value) }));
+  const reach = inputsReaching(m);
+  const outputs = m.outputs.map((o) => ({ name: o.name, buffer: bufferOf.get(o.value)!, inputs: reach.get(o.value)! }));
   const plan: Plan = {
     version: PLAN_VERSION,
     name: config.name,
