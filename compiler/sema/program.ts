@@ -52,6 +52,7 @@ export function projectRoot(entryAbs: string): string {
 export function displayPath(abs: string): string {
   if (abs.startsWith(STDLIB_DIR)) return `std/${abs.slice(STDLIB_DIR.length).split(sep).join('/')}`;
   const rel = relative(process.cwd(), abs);
+  if (rel === '') return '.';
   return rel.startsWith('..') || isAbsolute(rel) ? abs : rel.split(sep).join('/');
 }
 
@@ -183,7 +184,7 @@ export function resolveImport(spec: string, from: SourceFile, root: string): Res
   const fromStd = within(STDLIB_DIR, from.abs);
   if (!within(root, abs) && !(fromStd && within(STDLIB_DIR, abs)))
     return {
-      error: `import "${spec}" resolves outside the project root (${displayPath(root) || '.'})`,
+      error: `import "${spec}" resolves outside the project root (${displayPath(root)})`,
       code: 'FLX2002',
     };
   return { abs };

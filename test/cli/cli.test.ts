@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 function flexc(...args: string[]) {
@@ -23,6 +24,17 @@ describe('flexc check', () => {
     expect(r.err).toContain('4 |   output y = Linaer(x, out: 3)');
     expect(r.err).toMatch(/\|\s{14}\^{6}\n/);
     expect(r.err).toContain('hint: did you mean `Linear`?');
+  });
+  it('names the folder a data path was resolved against, the current one included', () => {
+    const r = spawnSync(process.execPath, [resolve('bin/flexc.mjs'), 'check', 'data-missing-file.flex'], {
+      cwd: 'test/malformed',
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(
+      'data file not found: no-such-file.i32 (resolved against ., the folder of this .flex file)',
+    );
   });
   it('--json prints every diagnostic with all fields', () => {
     const r = flexc('check', '--json', 'test/malformed/syntax-two-errors.flex');
