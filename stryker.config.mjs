@@ -1,6 +1,10 @@
 // Mutation testing (StrykerJS with the vitest runner): `npm run mutate` over the folders whose maths
 // the suite must pin down; `npm run mutate -- --mutate compiler/codegen/memory.ts` for one file.
-// Too slow for every CI run on two cores: run it by hand; the report lands in reports/mutation/.
+// Too slow for every CI run on two cores: run it by hand, a folder at a time with
+// FLEXC_MUTATION_REPORT=<name>; reports land in reports/mutation/<name>.{json,html} and
+// `node scripts/mutation-scores.mjs` adds them up per folder.
+const report = process.env.FLEXC_MUTATION_REPORT ?? 'mutation';
+
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
@@ -19,8 +23,8 @@ export default {
   concurrency: 2,
   timeoutMS: 120_000,
   reporters: ['clear-text', 'progress', 'html', 'json'],
-  htmlReporter: { fileName: 'reports/mutation/index.html' },
-  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  htmlReporter: { fileName: `reports/mutation/${report}.html` },
+  jsonReporter: { fileName: `reports/mutation/${report}.json` },
   thresholds: { high: 90, low: 80, break: null },
   tempDirName: '.stryker-tmp',
   // keep the link to the shared data (scripts/mutate.mjs) between runs

@@ -10,6 +10,7 @@ export default defineConfig({
       'test/remat/**/*.test.ts',
       'test/cost/**/*.test.ts',
       'test/codegen/memory.test.ts',
+      'test/interp/plan-session.test.ts',
     ],
     exclude: ['test/passes/adamw-oracle.test.ts'],
     // Dawn finds no adapter in Stryker's test processes

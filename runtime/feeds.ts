@@ -1,3 +1,4 @@
+import type { Plan } from './plan.ts';
 import { graphFeed, loadGraph } from './data/graph.ts';
 import type { GraphFeed, GraphSpec } from './data/graph-spec.ts';
 import { normals, rng } from './init.ts';
@@ -61,4 +62,26 @@ export function feedTensor(
       if (!data.text) throw new Error(`internal: input ${name} reads text, but the plan names no text`);
       return { data: textBatch(data.text, feed.part, feed.role, shape, step, seed), shape };
   }
+}
+
+/**
+ * What a plan's inputs hold at `step` (1-based), by buffer id: every input at step 1; after that only
+ * those whose data moves (the step counter, text windows) or that `given` supplies by name. Graph
+ * data and synthetic batches stay where step 1 wrote them.
+ */
+export function planFeeds(
+  plan: Plan,
+  step: number,
+  data: DataSources,
+  given?: Map<string, Float32Array | Int32Array>,
+): [number, HostTensor['data']][] {
+  const out: [number, HostTensor['data']][] = [];
+  for (const inp of plan.inputs) {
+    const b = plan.buffers[inp.buffer]!;
+    const mine = given?.get(inp.name);
+    if (mine) out.push([b.id, mine]);
+    else if (step === 1 || (inp.feed.kind !== 'graph' && inp.feed.kind !== 'synthetic'))
+      out.push([b.id, feedTensor(inp.name, b.dtype, b.shape, inp.feed, step, plan.seed, data).data]);
+  }
+  return out;
 }

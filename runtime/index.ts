@@ -3,5 +3,5 @@
 export { parsePlan, PlanError, type Plan } from './plan.ts';
 export { openGpu, NoGpuError, type Gpu } from './webgpu/device.ts';
 export { WebGpuSession, BudgetError } from './webgpu/session.ts';
-export { PoisonError } from './webgpu/poison.ts';
+export { PoisonError } from './poison.ts';
 export { loadBuild } from './build-dir.ts';

@@ -135,14 +135,22 @@ program
   .option('--steps <n>', 'training steps (default: the plan’s `steps`)', int('--steps'))
   .option('--json', 'print {"metrics": {...}, "losses": [...]} on stdout at the end')
   .option('--sample <n>', 'after training on text, generate n characters', int('--sample'))
+  .option(
+    '--poison',
+    'debug the memory plan: run the built plan in its arena with freed ranges poisoned (NaN) and fail a step ' +
+      "that reads one (cpu: the ops' references over the arena; webgpu: on the device; also FLEXC_POISON=1 for webgpu)",
+  )
   .addHelpText(
     'after',
     '\nExamples:\n  flexc run examples/mlp.flex --plan train --steps ' +
-      '20\n  flexc run examples/gcn-cora.flex --backend webgpu --json',
+      '20\n  flexc run examples/gcn-cora.flex --backend webgpu --json\n' +
+      '  flexc run examples/gpt.flex --plan tiny --poison',
   )
   .action(
-    async (file: string, o: { plan?: string; backend: string; steps?: number; json?: boolean; sample?: number }) =>
-      runCommand(file, o),
+    async (
+      file: string,
+      o: { plan?: string; backend: string; steps?: number; json?: boolean; sample?: number; poison?: boolean },
+    ) => runCommand(file, o),
   );
 
 program

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { diag, DiagnosticError, type Diagnostic, type Span } from '../../grammar/diagnostics.ts';
 import { compile, type CompileResult } from '../compile.ts';
 import { accuracy } from '../interp/session.ts';
-import { cpuTrainer, webgpuTrainer, type Trainer } from './trainers.ts';
+import { cpuPlanTrainer, cpuTrainer, webgpuTrainer, type Trainer } from './trainers.ts';
 import { BudgetError } from '../../runtime/webgpu/session.ts';
 import { DeviceLimitError } from '../codegen/plan.ts';
 import { NoGpuError } from '../../runtime/webgpu/device.ts';
@@ -40,7 +40,7 @@ export function evalModule(r: CompileResult): { module?: Module; diagnostics: Di
 
 export async function runCommand(
   file: string,
-  o: { plan?: string; backend: string; steps?: number; json?: boolean; sample?: number },
+  o: { plan?: string; backend: string; steps?: number; json?: boolean; sample?: number; poison?: boolean },
 ): Promise<void> {
   if (!existsSync(file)) {
     process.stderr.write(`flexc: no such file: ${file}\n`);
@@ -61,7 +61,11 @@ export async function runCommand(
   let trainer: Trainer | undefined;
   try {
     trainer =
-      o.backend === 'webgpu' ? await webgpuTrainer(r.module, config, graphs) : cpuTrainer(r.module, config, graphs);
+      o.backend === 'webgpu'
+        ? await webgpuTrainer(r.module, config, graphs, o.poison ? { poison: true } : {})
+        : o.poison
+          ? cpuPlanTrainer(r.module, config, graphs)
+          : cpuTrainer(r.module, config, graphs);
     const train = config.task.kind === 'train';
     const steps = train ? (o.steps ?? config.steps) : 1;
     const lossName = config.task.kind === 'train' ? config.task.loss : undefined;

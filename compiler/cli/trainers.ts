@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { NDArray } from '../ir/op.ts';
 import type { Module } from '../ir/graph.ts';
+import { CpuPlanSession } from '../interp/plan-session.ts';
 import { CpuSession } from '../interp/session.ts';
 import { runModule } from '../interp/interpret.ts';
 import { buildPlan } from '../codegen/plan.ts';
@@ -36,6 +37,44 @@ export function cpuTrainer(m: Module, config: PlanConfig, graphs: (g: string) =>
       const feeds = s.feeds(ev, s.step);
       for (const [k, v] of inputs) feeds.set(k, { data: v, shape: feeds.get(k)!.shape });
       return runModule(ev, feeds, new Map(s.params), { step: s.step }).outputs.get(name)!;
+    },
+    close: () => {},
+  };
+}
+
+/**
+ * The CPU backend in poison mode: the plan built for the module runs in its own arena with the ops'
+ * CPU references (CpuPlanSession), freed ranges poisoned, so a liveness bug fails the step.
+ */
+export function cpuPlanTrainer(m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec): Trainer {
+  const data = { graphs, text: textOf(config) };
+  const open = (mod: Module, cfg: PlanConfig) =>
+    new CpuPlanSession(
+      mod,
+      parsePlan(JSON.parse(JSON.stringify(buildPlan(mod, cfg, graphsOf(mod, graphs)).plan))),
+      data,
+      true,
+    );
+  const s = open(m, config);
+  const shapeOf = (ev: Module, name: string) => ev.outputs.find((o) => o.name === name)!.value.type.shape as number[];
+  const evaluation = (ev: Module) => {
+    const e = open(ev, { ...config, memory: {} });
+    e.loadParameters(s.parameters());
+    return e;
+  };
+  return {
+    backend: 'cpu (the plan in its arena, freed memory poisoned)',
+    step: async (loss) => {
+      const out = s.run(loss ? [loss] : []);
+      return loss ? out.get(loss)![0]! : NaN;
+    },
+    evaluate: async (ev, name, times = 1) => {
+      const e = evaluation(ev);
+      return Array.from({ length: times }, () => ({ data: e.run([name]).get(name)!, shape: shapeOf(ev, name) }));
+    },
+    forward: async (ev, name) => {
+      const e = evaluation(ev);
+      return async (inputs) => ({ data: e.run([name], inputs).get(name)!, shape: shapeOf(ev, name) });
     },
     close: () => {},
   };
@@ -83,10 +122,11 @@ export async function webgpuTrainer(
   m: Module,
   config: PlanConfig,
   graphs: (g: string) => GraphSpec,
-  opts: { deviceClass?: DeviceClass } = {},
+  opts: { deviceClass?: DeviceClass; poison?: boolean } = {},
 ): Promise<Trainer & { session: WebGpuSession }> {
   const gpu = await openGpu();
   const session = await webgpuSession(gpu, m, config, graphs, opts);
+  const evalOpts = opts.poison !== undefined ? { poison: opts.poison } : {};
   const closers: (() => void)[] = [];
   return {
     backend: `webgpu (${gpu.adapter}, ${session.plan.deviceClass}-class kernels)`,
@@ -96,7 +136,7 @@ export async function webgpuTrainer(
       return loss ? out.get(loss)![0]! : NaN;
     },
     evaluate: async (ev, name, times = 1) => {
-      const e = await webgpuSession(gpu, ev, { ...config, memory: {} }, graphs);
+      const e = await webgpuSession(gpu, ev, { ...config, memory: {} }, graphs, evalOpts);
       e.loadParameters(await session.parameters());
       const shape = ev.outputs.find((o) => o.name === name)!.value.type.shape as number[];
       const outs: NDArray[] = [];
@@ -105,7 +145,7 @@ export async function webgpuTrainer(
       return outs;
     },
     forward: async (ev, name) => {
-      const e = await webgpuSession(gpu, ev, { ...config, memory: {} }, graphs);
+      const e = await webgpuSession(gpu, ev, { ...config, memory: {} }, graphs, evalOpts);
       e.loadParameters(await session.parameters());
       const shape = ev.outputs.find((o) => o.name === name)!.value.type.shape as number[];
       closers.push(() => e.destroy());

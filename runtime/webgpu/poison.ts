@@ -1,7 +1,5 @@
+import { POISON_BITS } from '../poison.ts';
 import type { Gpu } from './device.ts';
-
-/** The bits written over a freed arena range: a quiet NaN whose payload spells "bad". */
-export const POISON_BITS = 0x7fbadbad;
 const WG = 64;
 const MAX_GROUPS = 65535;
 
@@ -14,9 +12,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   res[i] = ${POISON_BITS}u;
 }
 `;
-
-/** Thrown when a step of a poisoned session produced NaN: some kernel read a range the plan had freed. */
-export class PoisonError extends Error {}
 
 /** Fills arena ranges with POISON_BITS (the debug mode that checks a plan's liveness on the device). */
 export class Poisoner {
@@ -50,11 +45,4 @@ export class Poisoner {
       pass.dispatchWorkgroups(x, Math.ceil(groups / x), 1);
     };
   }
-}
-
-/** The names of the tensors that hold a NaN (poisoned debug runs fail on them). */
-export function poisoned(tensors: Map<string, Float32Array | Int32Array>): string[] {
-  const out: string[] = [];
-  for (const [name, t] of tensors) if (t instanceof Float32Array && t.some(Number.isNaN)) out.push(name);
-  return out;
 }

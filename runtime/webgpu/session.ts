@@ -1,11 +1,12 @@
 import type { GraphSpec } from '../data/graph-spec.ts';
-import { feedTensor, type DataSources } from '../feeds.ts';
+import { planFeeds, type DataSources } from '../feeds.ts';
 import type { TextSpec } from '../data/text.ts';
 import { initTensor } from '../init.ts';
 import { PlanError, type Plan } from '../plan.ts';
 import type { Gpu } from './device.ts';
 import { compileKernels, type CompiledKernel } from './kernels.ts';
-import { Poisoner, PoisonError, poisoned } from './poison.ts';
+import { poisonByDefault, PoisonError, poisoned } from '../poison.ts';
+import { Poisoner } from './poison.ts';
 
 export class BudgetError extends Error {}
 
@@ -121,7 +122,7 @@ export class WebGpuSession {
         (() => {
           throw new PlanError(`plan has no graph ${g}`);
         })());
-    const poison = opts.poison ?? globalThis.process?.env?.['FLEXC_POISON'] === '1';
+    const poison = opts.poison ?? poisonByDefault();
     const s = new WebGpuSession(gpu, plan, kernels, arena, { graphs, text: opts.text ?? plan.text }, poison);
     for (const p of plan.params) {
       const b = plan.buffers[p.buffer]!;
@@ -185,18 +186,7 @@ export class WebGpuSession {
   ): Promise<Map<string, Float32Array | Int32Array>> {
     this.step++;
     const { device } = this.gpu;
-    for (const inp of this.plan.inputs) {
-      const b = this.plan.buffers[inp.buffer]!;
-      const mine = given?.get(inp.name);
-      if (mine) {
-        this.writeBuffer(b.id, mine);
-        continue;
-      }
-      const fixed = (inp.feed.kind === 'graph' || inp.feed.kind === 'synthetic') && this.step > 1;
-      if (fixed) continue; // graph data and synthetic batches do not change between steps
-      const t = feedTensor(inp.name, b.dtype, b.shape, inp.feed, this.step, this.plan.seed, this.data);
-      this.writeBuffer(b.id, t.data);
-    }
+    for (const [id, data] of planFeeds(this.plan, this.step, this.data, given)) this.writeBuffer(id, data);
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
     this.plan.steps.forEach((st, i) => {

@@ -113,6 +113,18 @@ describe('flexc run --backend cpu', () => {
     expect(j.metrics['val_loss']).toBeLessThan(4.5);
     expect([...j.sample].length).toBe(12);
   });
+  it('--poison runs the built plan in its poisoned arena: the same losses, metrics and sample', () => {
+    const args = ['run', 'examples/gpt.flex', '--plan', 'shakespeare', '--steps', '2', '--sample', '5', '--json'];
+    const plain = flexc(...args);
+    const poisoned = flexc(...args, '--poison');
+    expect(poisoned.code, poisoned.err).toBe(0);
+    const without = (out: string) => {
+      const j = JSON.parse(out) as { metrics: Record<string, number> };
+      delete j.metrics['steps_per_second'];
+      return j;
+    };
+    expect(without(poisoned.out)).toEqual(without(plain.out));
+  });
   it('rejects an unknown backend with exit 2', () => {
     expect(flexc('run', 'examples/mlp.flex', '--backend', 'tpu').code).toBe(2);
   });

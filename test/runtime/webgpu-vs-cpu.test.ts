@@ -5,7 +5,7 @@ import { buildPlan } from '../../compiler/codegen/plan.ts';
 import { compile } from '../../compiler/compile.ts';
 import { CpuSession } from '../../compiler/interp/session.ts';
 import { parsePlan, PlanError } from '../../runtime/plan.ts';
-import { PoisonError } from '../../runtime/webgpu/poison.ts';
+import { PoisonError } from '../../runtime/poison.ts';
 import { WebGpuSession, BudgetError } from '../../runtime/webgpu/session.ts';
 import { relErr } from '../helpers/oracle.ts';
 import { sharedGpu } from '../helpers/gpu.ts';
