@@ -5,6 +5,7 @@ import { feedOf } from '../interp/session.ts';
 import type { PlanConfig } from '../sema/plan.ts';
 import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { PLAN_VERSION, type Plan, type PlanBuffer, type PlanStep } from '../../runtime/plan.ts';
+import { bindingsOf } from './bindings.ts';
 import { copyKernel } from './wgsl/copy.ts';
 import { wgslKernel, type DeviceClass } from './wgsl/index.ts';
 import { ALIGNMENT, planMemory, tensorBytes } from './memory.ts';
@@ -120,11 +121,12 @@ export function buildPlan(
     } else if (e.kind === 'free') steps.push({ kind: 'free', buffer: bufferOf.get(v)! });
     else {
       const k = wgslKernel(v, deviceClass);
-      addKernel(k.name, k.code, v.inputs.length + 1, v.op);
+      const { operands } = bindingsOf(v);
+      addKernel(k.name, k.code, operands.length + 1, v.op);
       steps.push({
         kind: 'launch',
         kernel: k.name,
-        bindings: [...v.inputs.map((x) => bufferOf.get(x)!), bufferOf.get(v)!],
+        bindings: [...operands.map((x) => bufferOf.get(x)!), bufferOf.get(v)!],
         dispatch: k.dispatch,
         value: `%${indexOf.get(v)!} ${v.op}`,
       });

@@ -1,5 +1,6 @@
 import type { Module } from '../ir/graph.ts';
 import type { NDArray, RefContext } from '../ir/op.ts';
+import { bindingsOf } from '../codegen/bindings.ts';
 import { roundTo } from '../ir/ops/cast.ts';
 import { getOp } from '../ir/ops/registry.ts';
 import { planFeeds, type DataSources } from '../../runtime/feeds.ts';
@@ -78,15 +79,7 @@ export class CpuPlanSession {
           const msg = `step ${i} of plan \`${this.plan.name}\` (${st.value}) binds buffer ${id} (${b.name}), ${why}`;
           throw this.poison ? new PoisonError(msg) : new PlanError(msg);
         }
-        const [result, ...operands] = [st.bindings.at(-1)!, ...st.bindings.slice(0, -1)].map((id) => this.buffer(id));
-        this.write(
-          result!,
-          this.launch(
-            st.value,
-            operands.map((b) => this.read(b)),
-            ctx,
-          ),
-        );
+        this.write(this.buffer(st.bindings.at(-1)!), this.launch(st.value, st.bindings.slice(0, -1), ctx));
       }
     });
     const wanted = this.plan.outputs.filter((o) => !outputs || outputs.includes(o.name));
@@ -114,12 +107,16 @@ export class CpuPlanSession {
     }
   }
 
-  /** The result of one launch: a value's op (`%i op`) by its CPU reference, or a parameter update's copy. */
-  private launch(what: string, operands: NDArray[], ctx: RefContext): NDArray['data'] {
-    if (what.startsWith('update ')) return operands[0]!.data;
+  /**
+   * The result of one launch: a value's op (`%i op`) by its CPU reference, its operands read from the
+   * bindings as the plan makes them (bindingsOf), or a parameter update's copy.
+   */
+  private launch(what: string, bound: number[], ctx: RefContext): NDArray['data'] {
+    const read = (k: number) => this.read(this.buffer(bound[k] ?? fail(`plan step \`${what}\` binds too few buffers`)));
+    if (what.startsWith('update ')) return read(0).data;
     const v = this.module.values[Number(/^%(\d+) /.exec(what)?.[1] ?? NaN)];
     if (!v || !what.endsWith(` ${v.op}`)) throw new PlanError(`plan step \`${what}\` names no value of the module`);
-    const r = getOp(v.op).ref(operands, v, ctx);
+    const r = getOp(v.op).ref(bindingsOf(v).slot.map(read), v, ctx);
     if (!(r.data instanceof Int32Array)) roundTo(v.type.dtype, r.data);
     return r.data;
   }

@@ -187,6 +187,7 @@ export class WebGpuSession {
     this.step++;
     const { device } = this.gpu;
     for (const [id, data] of planFeeds(this.plan, this.step, this.data, given)) this.writeBuffer(id, data);
+    device.pushErrorScope('validation');
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
     this.plan.steps.forEach((st, i) => {
@@ -199,6 +200,11 @@ export class WebGpuSession {
     });
     pass.end();
     device.queue.submit([enc.finish()]);
+    const rejected = await device.popErrorScope();
+    if (rejected)
+      throw new PlanError(
+        `internal: the device rejected step ${this.step} of plan \`${this.plan.name}\`: ${rejected.message}`,
+      );
     const wanted = this.plan.outputs.filter((o) => !outputs || outputs.includes(o.name));
     const got = await this.read(wanted.map((o) => o.buffer));
     const result = new Map(wanted.map((o) => [o.name, got.get(o.buffer)!]));

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Value } from '../../ir/graph.ts';
 import { fmtType } from '../../ir/types.ts';
+import { bindingsOf } from '../bindings.ts';
 import { strides } from '../../ir/ops/util.ts';
 
 export { strides };
@@ -157,12 +158,16 @@ export function broadcastStrides(outShape: readonly number[], inShape: readonly 
 
 /** Assembles a kernel: bindings, helpers and `main`, with a header naming the IR op it implements. */
 export function assemble(v: Value, kb: KernelBody): Kernel {
-  // Operands are declared read_write: all tensors live in one arena buffer, and WebGPU lets a buffer be
-  // bound several times in one dispatch only as writable storage. Kernels never write their operands.
-  const decls = v.inputs.map(
-    (x, k) => `@group(0) @binding(${k}) var<storage, read_write> a${k}: array<${wgslType(x)}>;`,
+  // Operand k is `a<k>` in kernel bodies; an operand that repeats an earlier one reads its binding.
+  const { slot } = bindingsOf(v);
+  const firstOf = slot.map((b) => slot.indexOf(b));
+  const decls = v.inputs.flatMap((x, k) =>
+    firstOf[k] === k ? [`@group(0) @binding(${slot[k]}) var<storage, read_write> a${k}: array<${wgslType(x)}>;`] : [],
   );
-  decls.push(`@group(0) @binding(${v.inputs.length}) var<storage, read_write> res: array<${wgslType(v)}>;`);
+  decls.push(`@group(0) @binding(${new Set(slot).size}) var<storage, read_write> res: array<${wgslType(v)}>;`);
+  const shared = (text: string) => text.replace(/\ba(\d+)\b/g, (_, k: string) => `a${firstOf[Number(k)] ?? k}`);
+  const main = shared(kb.body);
+  const helpers = kb.helpers && shared(kb.helpers);
   const sig = `${v.op}(${v.inputs.map((x) => fmtType(x.type)).join(', ')}) -> ${fmtType(v.type)}`;
   const attrs = Object.entries(v.attrs)
     .map(([k, a]) => `${k}=${Array.isArray(a) ? `[${a.join(',')}]` : String(a)}`)
@@ -170,12 +175,12 @@ export function assemble(v: Value, kb: KernelBody): Kernel {
   const body = [
     ...decls,
     '',
-    ...(/_BITS\b/.test(kb.body + (kb.helpers ?? '')) ? [SPECIALS, ''] : []),
-    ...(kb.helpers ? [kb.helpers, ''] : []),
+    ...(/_BITS\b/.test(main + (helpers ?? '')) ? [SPECIALS, ''] : []),
+    ...(helpers ? [helpers, ''] : []),
     `@compute @workgroup_size(${kb.workgroup.join(', ')})`,
     `fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) ` +
-      `lid: u32${/\bwid\b/.test(kb.body) ? ', @builtin(workgroup_id) wid: vec3u' : ''}) {`,
-    `  ${kb.body.trim()}`,
+      `lid: u32${/\bwid\b/.test(main) ? ', @builtin(workgroup_id) wid: vec3u' : ''}) {`,
+    `  ${main.trim()}`,
     '}',
     '',
   ].join('\n');
