@@ -7,6 +7,7 @@ import { render } from '../../grammar/diagnostics.ts';
 import { graphResolver } from '../../compiler/cli/run.ts';
 import { buildPlan } from '../../compiler/codegen/plan.ts';
 import { compile } from '../../compiler/compile.ts';
+import { CpuPlanSession } from '../../compiler/interp/plan-session.ts';
 import { CpuSession } from '../../compiler/interp/session.ts';
 import { checkProgram } from '../../compiler/check-program.ts';
 import { STDLIB_DIR } from '../../compiler/sema/program.ts';
@@ -63,14 +64,20 @@ describe('fuzzing the front end with mutated examples', () => {
             expect(c.diagnostics.length, `mutation #${k}: no module and no diagnostic`).toBeGreaterThan(0);
             continue;
           }
-          buildPlan(
+          const { plan: built } = buildPlan(
             c.module,
             c.lowered!.config,
             {},
             { limits: { maxBufferSize: 2 ** 40, maxStorageBufferBindingSize: 2 ** 40 } },
           );
-          const cpu = new CpuSession(c.module, { seed: 0, graphs: graphResolver(c.program) });
-          for (const [, v] of cpu.run()) expect(v.data.length).toBeGreaterThanOrEqual(0);
+          const graphs = graphResolver(c.program);
+          const cpu = new CpuSession(c.module, { seed: 0, graphs });
+          // the plan in its own poisoned arena computes bitwise what the interpreter does
+          const arena = built.arenas.gpu <= 2 ** 28 ? new CpuPlanSession(c.module, built, { graphs }, true) : undefined;
+          arena?.loadParameters(new Map([...cpu.params].map(([n, v]) => [n, v.data])));
+          const got = arena?.run();
+          for (const [n, v] of cpu.run())
+            if (got) expect(Array.from(got.get(n)!), `mutation #${k}: ${n}`).toEqual(Array.from(v.data));
           backEnd[t]!++;
         } else if (!plan) clean[t]!++;
       } catch (e) {
