@@ -6,7 +6,7 @@ import { CpuSession } from '../../compiler/interp/session.ts';
 import { parseModule } from '../../compiler/ir/parser.ts';
 import { gradOutput } from '../../compiler/passes/autodiff.ts';
 import { runPipeline } from '../../compiler/passes/pipeline.ts';
-import { PlanConfig } from '../../compiler/sema/plan.ts';
+import { planConfig, trainTask } from '../helpers/plan-config.ts';
 import { WebGpuSession } from '../../runtime/webgpu/session.ts';
 import { sharedGpu } from '../helpers/gpu.ts';
 import { relErr, tf, tfReady } from '../helpers/oracle.ts';
@@ -56,26 +56,7 @@ function stepModule(ta: boolean, tb: boolean, layout: keyof typeof LAYOUTS, [m, 
   output "loss" = %5
 }
 `;
-  const config = PlanConfig.parse({
-    name: `matmul_${+ta}${+tb}`,
-    model: 'M',
-    modelArgs: {},
-    bind: {},
-    memory: {},
-    checkpoint: 'none',
-    placement: 'auto',
-    fuse: [],
-    target: 'wgsl',
-    precision: 'fp32',
-    parallel: { data: 1, zero: 0, offload: [] },
-    seed: 0,
-    steps: STEPS,
-    task: {
-      kind: 'train',
-      loss: 'loss',
-      optimizer: { kind: 'sgd', lr: LR, beta1: 0, beta2: 0, eps: 1e-8, weightDecay: [] },
-    },
-  });
+  const config = planConfig({ name: `matmul_${+ta}${+tb}`, steps: STEPS, task: trainTask('sgd', LR) });
   return { module: runPipeline(parseModule(text), { config }), config, a, b, y };
 }
 

@@ -4,24 +4,8 @@ import { parseModule } from '../../compiler/ir/parser.ts';
 import { printModule } from '../../compiler/ir/printer.ts';
 import { verify } from '../../compiler/ir/verifier.ts';
 import { PIPELINE } from '../../compiler/passes/pipeline.ts';
-import { PlanConfig } from '../../compiler/sema/plan.ts';
+import { planConfig } from '../helpers/plan-config.ts';
 import { expectGolden } from '../helpers/golden.ts';
-
-const DEFAULTS = {
-  name: 'test',
-  model: 'M',
-  modelArgs: {},
-  bind: {},
-  memory: {},
-  checkpoint: 'none',
-  placement: 'auto',
-  fuse: [],
-  target: 'wgsl',
-  precision: 'fp32',
-  parallel: { data: 1, zero: 0, offload: [] },
-  seed: 0,
-  steps: 1,
-};
 
 /**
  * Golden tests: each `<pass>/<case>.in.ir` (first line: `// plan: {…}`) is run through the pass and compared with
@@ -35,7 +19,7 @@ describe.each(PIPELINE.map((p) => [p.name, p] as const))('pass %s', (name, pass)
     it(c, () => {
       const text = readFileSync(`${dir}/${c}`, 'utf8');
       const header = /^\/\/ plan: (.*)$/m.exec(text);
-      const config = PlanConfig.parse({ ...DEFAULTS, ...(JSON.parse(header?.[1] ?? '{}') as object) });
+      const config = planConfig(JSON.parse(header?.[1] ?? '{}') as Record<string, unknown>);
       const input = parseModule(text);
       expect(verify(input), 'input verifies').toEqual([]);
       const out = pass.run(input, { config });

@@ -1,0 +1,210 @@
+import { describe, expect, it } from 'vitest';
+import { compile } from '../../compiler/compile.ts';
+import type { Device, Machine } from '../../compiler/cost/device.ts';
+import { machineOf } from '../../compiler/cost/device.ts';
+import { summarize } from '../../compiler/cost/plan-summary.ts';
+import { estimateStep } from '../../compiler/cost/step.ts';
+import { parseModule } from '../../compiler/ir/parser.ts';
+import { runPipeline } from '../../compiler/passes/pipeline.ts';
+import type { PlanConfig } from '../../compiler/sema/plan.ts';
+import { planConfig, trainTask } from '../helpers/plan-config.ts';
+
+/**
+ * Step time of data-parallel training and of serving against closed forms written here: ring
+ * collectives (Patarasuk & Yuan 2009), DDP's gradient all-reduce overlapped with the backward pass
+ * (Li et al. 2020, "PyTorch Distributed"), ZeRO's reduce-scatter and all-gather and its
+ * communication volume (Rajbhandari et al. 2020, §7: stages 1–2 move what DDP moves, 2Ψ; stage 3
+ * moves 3Ψ, 1.5×), ZeRO-Offload's transfers (Ren et al. 2021: gradients down, parameters up, Adam on
+ * the host), and the roofline bounds of serving (prefill compute-bound, decode memory-bound).
+ */
+const close = (a: number, b: number, digits = 12) => expect(a).toBeCloseTo(b, digits);
+const rel = (a: number, b: number) => Math.abs(a / b - 1);
+
+const [B, K, N] = [4096, 2048, 2048];
+const W = 4 * K * N; // fp32 weights; the gradient is as large
+const STATE = 2 * W; // Adam's m and v
+
+const device: Device = {
+  memory: 80e9,
+  bandwidth: 2e12,
+  peak: { f32: 60e12 },
+  computeEfficiency: 0.7,
+  memoryEfficiency: 0.8,
+  launch: 5e-6,
+};
+
+const trainingStep = runPipeline(
+  parseModule(`module @dp {
+  %0 = input "x" : f32[${B},${K}]
+  %1 = param "w" {init = "normal", mean = 0, std = 0.02} : f32[${K},${N}]
+  %2 = matmul %0, %1 : f32[${B},${N}]
+  %3 = mul %2, %2 : f32[${B},${N}]
+  %4 = mean %3 {axes = [0, 1], keepdims = false} : f32[]
+  output "loss" = %4
+}
+`),
+  { config: planConfig({ task: trainTask('adam', 1e-3) }) },
+);
+
+type Parallel = PlanConfig['parallel'];
+function estimate(
+  parallel: Partial<Parallel>,
+  net: { bandwidth: number; latency: number },
+  more: Partial<Machine> = {},
+) {
+  const p: Parallel = { data: 1, zero: 0, offload: [], ...parallel };
+  const machine: Machine = { gpu: device, count: p.data, network: { ...net, topology: 'switched' }, ...more };
+  return estimateStep(
+    trainingStep,
+    { parallel: p, precision: 'fp32', task: trainTask('adam') as PlanConfig['task'] },
+    machine,
+  );
+}
+
+/** Ring reduce-scatter or all-gather of `bytes` over n GPUs; all-reduce is both. */
+const ring = (bytes: number, n: number, net: { bandwidth: number; latency: number }) =>
+  (n - 1) * (bytes / n / net.bandwidth + net.latency);
+
+describe('data-parallel training against closed forms', () => {
+  const slow = { bandwidth: 5e9, latency: 10e-6 };
+  const fast = { bandwidth: 1e13, latency: 0 };
+  const one = estimate({}, slow);
+  const [F, Bk, O] = [one.forward_seconds, one.backward_seconds, one.optimizer_seconds];
+  const n = 8;
+
+  it('one GPU: the step is its forward, backward and optimizer; model FLOPs are 4BKN (no input gradient)', () => {
+    close(one.step_seconds, F + Bk + O);
+    expect(one.communication_seconds).toBe(0);
+    expect(rel(one.flops.model, 4 * B * K * N)).toBeLessThan(0.01);
+    close(one.mfu, one.flops.model / (one.step_seconds * 60e12));
+    expect(one.samples_per_step).toBe(B);
+  });
+
+  it('DDP: each GPU computes the same; the gradient all-reduce hides behind the backward pass when it can', () => {
+    for (const net of [slow, fast]) {
+      const e = estimate({ data: n }, net);
+      const allReduce = 2 * ring(W, n, net);
+      close(e.forward_seconds, F);
+      close(e.backward_seconds, Bk);
+      close(e.communication_seconds, allReduce);
+      close(e.step_seconds, F + Bk + O + Math.max(0, allReduce - Bk));
+      expect(e.samples_per_step).toBe(n * B);
+      close(e.mfu, e.flops.model / (e.step_seconds * 60e12));
+    }
+    // over the slow network the all-reduce outlasts the backward pass; over the fast one it is hidden
+    expect(2 * ring(W, n, slow)).toBeGreaterThan(Bk);
+    close(estimate({ data: n }, fast).step_seconds, one.step_seconds);
+  });
+
+  it(
+    'ZeRO-1 and -2: gradients reduce-scattered behind the backward pass, ' +
+      'each rank updates 1/n, updated weights all-gathered',
+    () => {
+      for (const zero of [1, 2] as const) {
+        const e = estimate({ data: n, zero }, slow);
+        const rs = ring(W, n, slow);
+        const ag = ring(W, n, slow);
+        close(e.optimizer_seconds, O / n);
+        close(e.communication_seconds, rs + ag);
+        close(e.step_seconds, F + Bk + O / n + Math.max(0, rs - Bk) + ag);
+      }
+    },
+  );
+
+  it('ZeRO-3: the weights are also gathered for the forward and the backward pass, each hidden behind its pass', () => {
+    for (const net of [slow, fast]) {
+      const e = estimate({ data: n, zero: 3 }, net);
+      const g = ring(W, n, net);
+      close(e.communication_seconds, 3 * g);
+      close(e.step_seconds, F + Bk + O / n + Math.max(0, 2 * g - Bk) + Math.max(0, g - F));
+    }
+  });
+
+  it('communication volume (no latency): ZeRO-1/2 move what DDP moves (2Ψ), ZeRO-3 1.5× as much (3Ψ)', () => {
+    const bw = { bandwidth: 5e9, latency: 0 };
+    const ddp = estimate({ data: 64 }, bw).communication_seconds;
+    close(estimate({ data: 64, zero: 1 }, bw).communication_seconds / ddp, 1);
+    close(estimate({ data: 64, zero: 2 }, bw).communication_seconds / ddp, 1);
+    close(estimate({ data: 64, zero: 3 }, bw).communication_seconds / ddp, 1.5);
+    // and ring all-reduce moves 2(n−1)/n of the gradient per GPU
+    close(ddp, ((2 * 63) / 64) * (W / 5e9));
+  });
+
+  it(
+    'ZeRO-Offload: gradients over the link to the host, weights back, ' +
+      'Adam reads and writes its state in host memory',
+    () => {
+      const link = { bandwidth: 25e9, latency: 0 };
+      const host = { bandwidth: 100e9 };
+      for (const [data, zero] of [
+        [1, 0],
+        [n, 2],
+      ] as const) {
+        const e = estimate({ data, zero, offload: ['optimizer'] }, fast, { link, host });
+        const share = zero >= 1 ? data : 1;
+        const t = (W / share + W / share) / link.bandwidth + (2 * STATE + W) / share / host.bandwidth;
+        close(e.transfer_seconds, t);
+        expect(e.optimizer_seconds).toBe(0);
+        // with ZeRO-2 the gradients are still reduce-scattered (hidden) and the weights all-gathered
+        const g = data > 1 ? ring(W, data, fast) : 0;
+        close(e.step_seconds, F + Bk + t + Math.max(0, g - Bk) + g);
+      }
+    },
+  );
+});
+
+describe('serving against the roofline (Llama 2 7B, fp16, batch 8 on an A800)', () => {
+  const r = compile('examples/llama2-7b.flex', 'serve');
+  const { summary } = summarize(r.module!, r.lowered!, r.decode);
+  const gpu = machineOf(r.lowered!.hardware!)!.gpu;
+  const serving = summary.serving!;
+  const [batch, P, D] = [8, 512, 128];
+  const params = summary.parameters.count;
+  const weights = 2 * params;
+  const [layers, d] = [32, 4096];
+  const kvPerToken = 2 * layers * d * 2 * batch; // K and V, fp16, every sequence of the batch
+
+  it('compiles, with the decode steps at the first and the last context', () => {
+    expect(r.diagnostics).toEqual([]);
+    expect(r.decode!.map((s) => s.context)).toEqual([P + 1, P + D]);
+    expect(serving).toMatchObject({ prefill_tokens: P, decode_tokens: D, kv_cache: true });
+  });
+
+  it(
+    'time to first token: at least the prompt’s 2N FLOPs per token at peak, ' +
+      'at most twice that at the compute efficiency',
+    () => {
+      const flops = 2 * params * batch * P;
+      const peak = gpu.peak.f16!;
+      expect(serving.time_to_first_token_seconds).toBeGreaterThan(flops / peak);
+      const prefill = estimateStep(r.module!, r.lowered!.config, machineOf(r.lowered!.hardware!)!);
+      close(serving.time_to_first_token_seconds, prefill.step_seconds);
+      // the matrix products dominate: within 2× of 2N·tokens at the compute efficiency
+      expect(serving.time_to_first_token_seconds / (flops / (peak * gpu.computeEfficiency))).toBeLessThan(2);
+    },
+  );
+
+  it(
+    'decode: each token reads every weight and the KV cache so far, ' +
+      'so it takes at least (weights + cache) / bandwidth',
+    () => {
+      const machine = machineOf(r.lowered!.hardware!)!;
+      const [first, last] = r.decode!.map((s) => estimateStep(s.module, r.lowered!.config, machine));
+      for (const [e, context] of [
+        [first!, P + 1],
+        [last!, P + D],
+      ] as const) {
+        const bytes = weights + kvPerToken * context;
+        expect(e.step_seconds).toBeGreaterThan(bytes / gpu.bandwidth);
+        // memory-bound kernels at the memory efficiency, plus one launch each, plus the activations' traffic
+        const floor = bytes / (gpu.bandwidth * gpu.memoryEfficiency) + e.kernels * gpu.launch;
+        expect(e.step_seconds).toBeGreaterThan(floor * 0.95);
+        expect(e.step_seconds).toBeLessThan(floor * 1.25);
+      }
+      // the mean of the first and last steps, per token, and the batch's tokens per second
+      close(serving.decode_seconds_per_token, (first!.step_seconds + last!.step_seconds) / 2);
+      close(serving.decode_tokens_per_second, batch / serving.decode_seconds_per_token);
+      close(summary.time!.step_seconds, serving.time_to_first_token_seconds + D * serving.decode_seconds_per_token, 9);
+    },
+  );
+});
