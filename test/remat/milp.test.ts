@@ -137,7 +137,8 @@ describe('the fast DAG solver against the optimum on a transformer', () => {
   // seconds and its schedules replay within every budget, which makes them Checkmate's optimum.
   // Blocks as the chain DP's only choice were 7 to 9% over; keeping a block's matmul outputs while
   // recomputing its views and norms (the greedy) is what closes the gap.
-  it('GPT: within 1% of the certified optimum at 5 budgets from the least the fast solver meets to none', async () => {
+  it('GPT: within 1% of the certified optimum at 5 budgets from the least the fast solver meets to ' +
+    'none, and no schedule below that least', async () => {
     const model = readFileSync('examples/gpt.flex', 'utf8').replace(/^(\/\/[^\n]*\n)*plan [\s\S]*$/m, '');
     const source =
       `${model}\nplan one_block {\n  model: Gpt(vocab: 16, ctx: 8, d: 16, heads: 2, ` +
@@ -155,6 +156,17 @@ describe('the fast DAG solver against the optimum on a transformer', () => {
       expect(fast.bytes).toBeLessThanOrEqual(b);
       expect(fast.total).toBeGreaterThanOrEqual(opt.cost! * (1 - 1e-6));
       expect(fast.total, `budget ${b}`).toBeLessThanOrEqual(opt.cost! * 1.01);
+    }
+    // Below the least budget the fast solver meets (what FLX errors report as the smallest that works),
+    // no schedule of Checkmate's model fits: at 99% the relaxation, a lower bound, is infeasible, and
+    // closer than that it finds no schedule that replays within the budget.
+    expect((await solveCheckmateRelaxed(graph, Math.floor(smallest * 0.99))).status).toBe('Infeasible');
+    for (const f of [0.995, 0.999]) {
+      const b = Math.floor(smallest * f);
+      const below = await solveCheckmateRelaxed(graph, b);
+      expect(below.certified, `budget ${b}`).toBe(false);
+      if (below.status === 'Optimal') expect(replay(graph, below.stages!).peak).toBeGreaterThan(b);
+      else expect(below.status).toBe('Infeasible');
     }
   }, 300_000);
 });
