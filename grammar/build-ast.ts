@@ -1,6 +1,7 @@
 import type { CstElement, CstNode, IToken } from 'chevrotain';
 import type * as A from './ast.ts';
 import type { Span } from './diagnostics.ts';
+import { decodeString } from './strings.ts';
 
 /** Turns the CST into the AST. Tolerates the holes that error recovery leaves. */
 export function buildAst(cst: CstNode, path: string): A.FlexFile {
@@ -370,6 +371,8 @@ function join(a: Span, b: Span): Span {
   return { file: a.file, line: a.line, column: a.column, endLine: b.endLine, endColumn: b.endColumn };
 }
 
+/** A literal's value; an invalid one (reported when the file was parsed) reads as missing. */
 function unquote(s: string): string {
-  return JSON.parse(s.replace(/\\(?!["\\/bfnrtu])/g, '\\\\')) as string;
+  const d = decodeString(s);
+  return 'value' in d ? d.value : MISSING;
 }

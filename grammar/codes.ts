@@ -47,6 +47,13 @@ export const CODES = {
       '`hardware`, `plan` and hardware parts. A misspelt keyword gets a did-you-mean.',
     example: 'modle M { }',
   },
+  FLX1007: {
+    summary: 'invalid string literal',
+    explanation:
+      'A string holds a control character (a raw tab, NUL…) or an escape flex does not know. Escapes are ' +
+      '`\\"`, `\\\\`, `\\/`, `\\b`, `\\f`, `\\n`, `\\r`, `\\t` and `\\u` with four hex digits.',
+    example: 'import { Linear } from "std\\nn"',
+  },
   // 2xxx: names and imports
   FLX2000: {
     summary: 'cannot read the file',

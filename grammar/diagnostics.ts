@@ -93,18 +93,52 @@ export function render(d: Diagnostic, source: (file: string) => string | undefin
 function snippet(span: Span, source: (file: string) => string | undefined, paint: (s: string) => string): string[] {
   const { file, line, column } = span;
   const out = [`  --> ${file}:${line}:${column}`];
-  const src = source(file)?.split(/\r?\n/)[line - 1];
+  const text = source(file);
+  const src = text === undefined ? undefined : linesOf(text)[line - 1];
   if (src !== undefined) {
     const pad = ' '.repeat(String(line).length);
     const endCol = span.endLine === line ? Math.max(span.endColumn, column + 1) : src.length + 1;
-    const width = Math.max(1, Math.min(endCol, src.length + 1) - column);
-    out.push(
-      `${pad} |`,
-      `${line} | ${src}`,
-      `${pad} | ${' '.repeat(Math.max(0, column - 1))}${paint('^'.repeat(width))}`,
-    );
+    const shown = displayLine(src, column, Math.min(endCol, src.length + 1));
+    out.push(`${pad} |`, `${line} | ${shown.text}`, `${pad} | ${' '.repeat(shown.caret)}${paint('^'.repeat(shown.width))}`);
   }
   return out;
+}
+
+/** The lines of a text as the lexer counts them (CR LF, a lone CR or LF end a line); the last text's are kept. */
+let lastText: string | undefined;
+let lastLines: string[] = [];
+function linesOf(text: string): string[] {
+  if (text !== lastText) [lastText, lastLines] = [text, text.split(/\r\n|\r|\n/)];
+  return lastLines;
+}
+
+const WINDOW = 120;
+
+/**
+ * A source line as a terminal shows it safely: tabs as four spaces, control characters as their
+ * pictures (U+2400…), and a long line cut to a window around the span; with the caret's column and width.
+ */
+function displayLine(src: string, column: number, endCol: number): { text: string; caret: number; width: number } {
+  let from = 0;
+  let to = src.length;
+  if (src.length > WINDOW) {
+    from = Math.max(0, Math.min(column - 1 - WINDOW / 3, src.length - WINDOW));
+    to = Math.min(src.length, from + WINDOW);
+  }
+  let text = from > 0 ? '…' : '';
+  let caret = -1;
+  let caretEnd = -1;
+  for (let i = from; i <= to; i++) {
+    if (i === column - 1) caret = text.length;
+    if (i === Math.min(endCol - 1, to)) caretEnd = text.length;
+    if (i === to) break;
+    const c = src[i]!;
+    const code = c.charCodeAt(0);
+    text += c === '\t' ? '    ' : code < 0x20 ? String.fromCharCode(0x2400 + code) : code === 0x7f ? '\u2421' : c;
+  }
+  if (to < src.length) text += '…';
+  if (caret < 0) caret = column - 1 < from ? (from > 0 ? 1 : 0) : text.length;
+  return { text, caret, width: Math.max(1, (caretEnd < 0 ? text.length : caretEnd) - caret) };
 }
 
 /** Edit distance with adjacent transpositions (optimal string alignment), case-insensitive, for did-you-mean hints. */

@@ -3,6 +3,7 @@ import type { FlexFile } from './ast.ts';
 import { buildAst } from './build-ast.ts';
 import { diag, didYouMean, type Diagnostic, type Span } from './diagnostics.ts';
 import { cstParser, PART_KINDS } from './parser.ts';
+import { decodeString } from './strings.ts';
 import { FlexLexer } from './tokens.ts';
 
 export * from './ast.ts';
@@ -30,6 +31,17 @@ export function parse(text: string, path: string): ParseResult {
       ch === "'" ? 'strings use double quotes' : ch === '"' ? 'this string is not closed on its line' : undefined;
     return diag('FLX1001', span, `unexpected character \`${ch}\``, hint);
   });
+  for (const t of lexed.tokens) {
+    if (t.tokenType.name !== 'StringLit') continue;
+    const d = decodeString(t.image);
+    if ('error' in d) {
+      const column = (t.startColumn ?? 1) + d.at;
+      const line = t.startLine ?? 1;
+      diagnostics.push(
+        diag('FLX1007', { file: path, line, column, endLine: line, endColumn: column + d.length }, d.error),
+      );
+    }
+  }
   cstParser.input = lexed.tokens;
   const cst = cstParser.file();
   for (const e of cstParser.errors) diagnostics.push(parseError(e, path));

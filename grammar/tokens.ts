@@ -49,7 +49,8 @@ export const DType = createToken({
 });
 
 export const NumberLit = createToken({ name: 'NumberLit', pattern: /(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?/ });
-export const StringLit = createToken({ name: 'StringLit', pattern: /"(?:[^"\\\n\r]|\\.)*"/ });
+/** Up to the closing quote on the line; what is inside is checked when the file is parsed (strings.ts). */
+export const StringLit = createToken({ name: 'StringLit', pattern: /"(?:[^"\\\n\r]|\\[^\n\r])*"/ });
 
 export const BiArrow = createToken({ name: 'BiArrow', pattern: /<->/ });
 export const Arrow = createToken({ name: 'Arrow', pattern: /->/ });
