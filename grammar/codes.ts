@@ -54,6 +54,12 @@ export const CODES = {
       '`\\"`, `\\\\`, `\\/`, `\\b`, `\\f`, `\\n`, `\\r`, `\\t` and `\\u` with four hex digits.',
     example: 'import { Linear } from "std\\nn"',
   },
+  FLX1008: {
+    summary: 'nested too deeply',
+    explanation:
+      'Brackets nest more than 64 deep, or one expression more than 256 (a chain of 300 `+` is 300 deep). ' +
+      'flexc bounds nesting so that no input can overflow its stack; name inner parts with `let`.',
+  },
   // 2xxx: names and imports
   FLX2000: {
     summary: 'cannot read the file',
@@ -166,6 +172,13 @@ export const CODES = {
   FLX3041: {
     summary: 'a layer returns something other than it declares',
     explanation: "The value after `return` does not match the layer's declared result type.",
+  },
+  FLX3042: {
+    summary: 'a layer calls itself',
+    explanation:
+      'Layers are expanded where they are called, with static shapes, so a layer that calls itself, directly ' +
+      'or through others (also across files), would never finish. Calls may nest 64 deep.',
+    example: 'layer A(x: f32[n]) -> f32[n] { return A(x) }',
   },
   FLX3050: {
     summary: 'an op does not support this axis or rank',

@@ -99,7 +99,11 @@ function snippet(span: Span, source: (file: string) => string | undefined, paint
     const pad = ' '.repeat(String(line).length);
     const endCol = span.endLine === line ? Math.max(span.endColumn, column + 1) : src.length + 1;
     const shown = displayLine(src, column, Math.min(endCol, src.length + 1));
-    out.push(`${pad} |`, `${line} | ${shown.text}`, `${pad} | ${' '.repeat(shown.caret)}${paint('^'.repeat(shown.width))}`);
+    out.push(
+      `${pad} |`,
+      `${line} | ${shown.text}`,
+      `${pad} | ${' '.repeat(shown.caret)}${paint('^'.repeat(shown.width))}`,
+    );
   }
   return out;
 }

@@ -3,6 +3,7 @@ import type { FlexFile } from './ast.ts';
 import { buildAst } from './build-ast.ts';
 import { diag, didYouMean, type Diagnostic, type Span } from './diagnostics.ts';
 import { cstParser, PART_KINDS } from './parser.ts';
+import { expressionDepth, tokenNesting } from './limits.ts';
 import { decodeString } from './strings.ts';
 import { FlexLexer } from './tokens.ts';
 
@@ -42,11 +43,19 @@ export function parse(text: string, path: string): ParseResult {
       );
     }
   }
+  const comments = lexed.groups['comments'] ?? [];
+  const tooDeep = tokenNesting(lexed.tokens, path);
+  if (tooDeep) {
+    const span: Span = { file: path, line: 1, column: 1, endLine: 1, endColumn: 1 };
+    return { ast: { path, imports: [], decls: [], span }, diagnostics: [...diagnostics, tooDeep], comments };
+  }
   cstParser.input = lexed.tokens;
   const cst = cstParser.file();
   for (const e of cstParser.errors) diagnostics.push(parseError(e, path));
   const ast = buildAst(cst, path);
-  return { ast, diagnostics, comments: lexed.groups['comments'] ?? [] };
+  const deep = expressionDepth(ast);
+  if (deep) return { ast: { ...ast, imports: [], decls: [] }, diagnostics: [...diagnostics, deep], comments };
+  return { ast, diagnostics, comments };
 }
 
 function parseError(e: IRecognitionException, path: string): Diagnostic {

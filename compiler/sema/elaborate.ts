@@ -75,6 +75,9 @@ function hashString(s: string): number {
   return h >>> 0;
 }
 
+/** How deep layer calls may nest (each level is a few frames of the elaborator's recursion). */
+export const MAX_LAYER_NESTING = 64;
+
 /**
  * Evaluates model and layer bodies into IR. The same code checks an unbound model (sizes stay
  * symbolic) and lowers a plan (every size bound, static shapes).
@@ -102,6 +105,8 @@ export class Elaborator {
 
   /** The layer calls being elaborated, outermost first: diagnostics inside them carry the chain. */
   private readonly calls: TraceFrame[] = [];
+  /** The layers those calls expand, outermost first (a layer calling one of them would never end). */
+  private readonly expanding: A.LayerDecl[] = [];
 
   private traced(d: Diagnostic): Diagnostic {
     return d.trace || !this.calls.length ? d : { ...d, trace: [...this.calls].reverse() };
@@ -218,7 +223,12 @@ export class Elaborator {
       env.vars.set(p.name.name, v);
       this.opts.record?.(p.name.span, v);
     }
-    this.guard(() => this.layerBody(l, env, l.span));
+    this.expanding.push(l);
+    try {
+      this.guard(() => this.layerBody(l, env, l.span));
+    } finally {
+      this.expanding.pop();
+    }
   }
 
   // ── statements ────────────────────────────────────────────────────────
@@ -721,6 +731,17 @@ export class Elaborator {
 
   private callLayer(ref: DeclRef, e: A.Expr & { kind: 'call' }, env: Env): EVal {
     const l = ref.decl as A.LayerDecl;
+    if (this.expanding.includes(l)) {
+      const cycle = [...this.expanding.slice(this.expanding.indexOf(l)), l].map((x) => x.name.name).join(' → ');
+      this.fail(
+        'FLX3042',
+        e.callee.span,
+        `layer \`${l.name.name}\` calls itself (${cycle})`,
+        'layers are expanded where they are called, so recursion never ends; repeat blocks with `repeat N as i { … }`',
+      );
+    }
+    if (this.expanding.length >= MAX_LAYER_NESTING)
+      this.fail('FLX3042', e.callee.span, `layer calls nest more than ${MAX_LAYER_NESTING} deep`);
     const inner = new Env(ref.file, [...env.path, env.segment(snake(l.name.name))], undefined, 'layer');
     const specs: ArgSpec[] = l.params.map((p) => ({ name: p.name.name, kind: 'any' }));
     const given = new Map<string, { v: EVal; span: Span }>();
@@ -767,9 +788,11 @@ export class Elaborator {
     }
     const saved = this.scopeName;
     this.calls.push({ span: e.span, note: `in \`${l.name.name}\`, called from here` });
+    this.expanding.push(l);
     try {
       return this.layerBody(l, inner, e.span);
     } finally {
+      this.expanding.pop();
       this.calls.pop();
       this.scopeName = saved;
     }

@@ -1,0 +1,51 @@
+// `node scripts/mutation-scores.mjs [--survivors]`: adds up the mutation reports in reports/mutation/*.json
+// (written by `npm run mutate`, one per run) per folder, with each file's score; --survivors lists
+// the mutants that lived, by file and line. The score is Stryker's: killed and timed-out mutants over
+// all that were tested (those no test covers count as survivors; static and ignored ones are left out).
+import { readdirSync, readFileSync } from 'node:fs';
+
+const dir = 'reports/mutation';
+const files = new Map();
+for (const f of readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .sort()) {
+  const report = JSON.parse(readFileSync(`${dir}/${f}`, 'utf8'));
+  for (const [path, file] of Object.entries(report.files)) files.set(path, { ...file, report: f });
+}
+const DETECTED = new Set(['Killed', 'Timeout']);
+const COUNTED = new Set(['Killed', 'Timeout', 'Survived', 'NoCoverage']);
+const folderOf = (path) => (path === 'compiler/codegen/memory.ts' ? path : path.split('/').slice(0, -1).join('/'));
+const folders = new Map();
+const rows = [];
+for (const [path, file] of [...files].sort()) {
+  const counted = file.mutants.filter((m) => COUNTED.has(m.status));
+  const detected = counted.filter((m) => DETECTED.has(m.status)).length;
+  const f = folders.get(folderOf(path)) ?? { detected: 0, counted: 0 };
+  f.detected += detected;
+  f.counted += counted.length;
+  folders.set(folderOf(path), f);
+  rows.push({ path, detected, counted: counted.length, file });
+}
+const pct = (a, b) => (b ? ((100 * a) / b).toFixed(2) : '—').padStart(6);
+for (const [folder, f] of folders) {
+  console.log(
+    `${pct(f.detected, f.counted)}%  ${String(f.detected).padStart(5)}/${String(f.counted).padEnd(5)} ${folder}`,
+  );
+  for (const r of rows.filter((r) => folderOf(r.path) === folder))
+    console.log(
+      `    ${pct(r.detected, r.counted)}%  ${String(r.detected).padStart(5)}/${String(r.counted).padEnd(5)} ${r.path}`,
+    );
+}
+if (process.argv.includes('--survivors'))
+  for (const r of rows) {
+    const lived = r.file.mutants.filter((m) => m.status === 'Survived' || m.status === 'NoCoverage');
+    if (!lived.length) continue;
+    console.log(`\n${r.path}`);
+    const lines = r.file.source.split('\n');
+    for (const m of lived.sort((a, b) => a.location.start.line - b.location.start.line)) {
+      const line = lines[m.location.start.line - 1].trim().slice(0, 100);
+      const at = `${m.location.start.line}:${m.location.start.column}`;
+      console.log(`  ${at} ${m.mutatorName} → ${JSON.stringify(m.replacement ?? '')}`);
+      console.log(`      ${line}`);
+    }
+  }

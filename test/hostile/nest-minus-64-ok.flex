@@ -1,0 +1,10 @@
+model M() {
+  input x: f32[4]
+  output y = - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - x
+}
+
+plan p {
+  model: M
+  task: infer
+}
+// expect: clean
