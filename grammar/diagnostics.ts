@@ -147,29 +147,52 @@ function displayLine(src: string, column: number, endCol: number): { text: strin
 
 /** Edit distance with adjacent transpositions (optimal string alignment), case-insensitive, for did-you-mean hints. */
 export function editDistance(a: string, b: string): number {
-  const A = a.toLowerCase();
-  const B = b.toLowerCase();
-  const d: number[][] = Array.from({ length: A.length + 1 }, (_, i) =>
-    Array.from({ length: B.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
-  );
-  for (let i = 1; i <= A.length; i++)
-    for (let j = 1; j <= B.length; j++) {
-      const cost = A[i - 1] === B[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && A[i - 1] === B[j - 2] && A[i - 2] === B[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
-    }
-  return d[A.length]![B.length]!;
+  return distanceWithin(a.toLowerCase(), b.toLowerCase(), Infinity);
 }
 
+/** Three rows of the table, reused: two back (for transpositions), one back, this one. */
+let rows = [new Int32Array(66), new Int32Array(66), new Int32Array(66)];
+
+/** The distance of two lowercased strings, or `limit + 1` as soon as it must exceed `limit`. */
+function distanceWithin(A: string, B: string, limit: number): number {
+  const w = B.length + 1;
+  if (rows[0]!.length < w) rows = rows.map(() => new Int32Array(w));
+  let [back2, back, row] = rows as [Int32Array, Int32Array, Int32Array];
+  for (let j = 0; j < w; j++) back[j] = j;
+  for (let i = 1; i <= A.length; i++) {
+    row[0] = i;
+    let least = i;
+    for (let j = 1; j <= B.length; j++) {
+      const cost = A[i - 1] === B[j - 1] ? 0 : 1;
+      let v = Math.min(back[j]! + 1, row[j - 1]! + 1, back[j - 1]! + cost);
+      if (i > 1 && j > 1 && A[i - 1] === B[j - 2] && A[i - 2] === B[j - 1]) v = Math.min(v, back2[j - 2]! + 1);
+      row[j] = v;
+      if (v < least) least = v;
+    }
+    if (least > limit) return limit + 1;
+    [back2, back, row] = [back, row, back2];
+  }
+  return back[B.length]!;
+}
+
+/** Names longer than this get no suggestion (a 30,000-character typo must not cost gigabytes). */
+const SUGGEST_LENGTH = 64;
+/** Candidates compared at most, so that 20,000 undefined names among 20,000 do not take minutes. */
+const SUGGEST_CANDIDATES = 500;
+
 export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {
+  if (name.length > SUGGEST_LENGTH) return undefined;
+  const limit = Math.max(1, Math.floor(name.length / 3));
+  const lower = name.toLowerCase();
   let best: string | undefined;
-  let bestD = Infinity;
+  let bestD = limit + 1;
+  let compared = 0;
   for (const c of candidates) {
-    const d = editDistance(name, c);
+    // the distance is at least the difference in length: most candidates need no table
+    if (Math.abs(c.length - name.length) > limit || c.length > SUGGEST_LENGTH) continue;
+    if (++compared > SUGGEST_CANDIDATES) break;
+    const d = distanceWithin(lower, c.toLowerCase(), bestD - 1);
     if (d < bestD) [best, bestD] = [c, d];
   }
-  return best !== undefined && bestD <= Math.max(1, Math.floor(name.length / 3))
-    ? `did you mean \`${best}\`?`
-    : undefined;
+  return best !== undefined ? `did you mean \`${best}\`?` : undefined;
 }

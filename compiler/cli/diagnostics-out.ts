@@ -2,7 +2,10 @@ import { render, toJson, type Diagnostic } from '../../grammar/diagnostics.ts';
 import type { Program } from '../sema/program.ts';
 import { readFileSync } from 'node:fs';
 
-/** Prints diagnostics: human text on stderr, or JSON on stdout. */
+/** Diagnostics printed as text; the rest are counted (a file with 26,000 mistakes is read from the top). */
+const SHOWN = 100;
+
+/** Prints diagnostics: human text on stderr (the first SHOWN), or JSON on stdout (all). */
 export function printDiagnostics(ds: Diagnostic[], program: Program | undefined, json: boolean): void {
   if (json) {
     process.stdout.write(`${JSON.stringify({ diagnostics: ds.map(toJson) }, null, 2)}\n`);
@@ -17,7 +20,8 @@ export function printDiagnostics(ds: Diagnostic[], program: Program | undefined,
       return undefined;
     }
   };
-  for (const d of ds) process.stderr.write(`${render(d, source, color)}\n\n`);
+  for (const d of ds.slice(0, SHOWN)) process.stderr.write(`${render(d, source, color)}\n\n`);
+  if (ds.length > SHOWN) process.stderr.write(`… and ${ds.length - SHOWN} more (--json lists them all)\n\n`);
   const errors = ds.filter((d) => d.severity === 'error').length;
   if (errors) process.stderr.write(`${errors} error${errors === 1 ? '' : 's'}\n`);
 }

@@ -64,11 +64,23 @@ function tensorArg(cx: BuiltinContext, v: EVal): Value {
   return v.v;
 }
 
-function axesOf(a: Args, rank: number): number[] {
+/** A reduction's axes: `all` (the default), one axis or a list of distinct axes, each in [-rank, rank). */
+function axesOf(cx: BuiltinContext, a: Args, rank: number): number[] {
   const ax = a['axis']!;
-  if (ax.kind === 'list') return ax.items.map((i) => (i.kind === 'num' ? i.n : 0));
-  if (ax.kind === 'num') return [ax.n];
-  return Array.from({ length: rank }, (_, i) => i);
+  if (ax.kind === 'str' && ax.s === 'all') return Array.from({ length: rank }, (_, i) => i);
+  const items = ax.kind === 'list' ? ax.items : [ax];
+  const axes = items.map((i) => {
+    if (i.kind !== 'num' || !Number.isInteger(i.n) || i.n < -rank || i.n >= rank)
+      cx.fail(
+        'FLX3004',
+        `\`axis\` must be a whole number from ${-rank} to ${rank - 1} for a rank-${rank} tensor, got ` +
+          (i.kind === 'num' ? String(i.n) : i.kind === 'str' ? 'a string' : `a ${i.kind}`),
+      );
+    return i.n;
+  });
+  if (new Set(axes.map((x) => (x < 0 ? x + rank : x))).size < axes.length)
+    cx.fail('FLX3004', `\`axis\` names an axis twice: [${axes.join(', ')}]`);
+  return axes;
 }
 
 function reduction(op: OpName, doc: string): Builtin {
@@ -82,7 +94,7 @@ function reduction(op: OpName, doc: string): Builtin {
     build: (cx, a) => {
       const x = tensor(a, 'x');
       return cx.op(op, [x], {
-        axes: axesOf(a, x.type.shape.length),
+        axes: axesOf(cx, a, x.type.shape.length),
         keepdims: (a['keepdims'] as EVal & { kind: 'bool' }).b,
       });
     },

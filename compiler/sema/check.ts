@@ -1,5 +1,6 @@
 import type * as A from '../../grammar/ast.ts';
 import { DiagnosticError, type Diagnostic } from '../../grammar/diagnostics.ts';
+import { duplicateKeys } from './duplicates.ts';
 import { Elaborator } from './elaborate.ts';
 import { graphSpecOf } from './graph-decl.ts';
 import { checkComponent, checkHardware } from './hardware.ts';
@@ -23,6 +24,7 @@ export function checkFile(path: string, opts: LoadOptions = {}): CheckResult {
   const program = loadProgram(path, opts);
   const diagnostics = [...program.diagnostics];
   const plans = new Map<A.PlanDecl, ResolvedPlan>();
+  if (!program.syntaxErrors) for (const file of program.files.values()) diagnostics.push(...duplicateKeys(file.ast));
   if (!program.syntaxErrors && !diagnostics.length) {
     for (const file of program.files.values()) {
       for (const d of file.ast.decls) diagnostics.push(...checkDecl(d, program, file, plans));

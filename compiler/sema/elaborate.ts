@@ -42,6 +42,8 @@ export interface ServePhase {
 
 /** A bound on unrolling (`repeat`), so that a typo such as `depth: 120000` fails fast instead of exhausting memory. */
 const MAX_VALUES = 2_000_000;
+/** A bound on the iterations of every `repeat` together (an empty body repeated 10¹² times adds no values). */
+const MAX_ITERATIONS = 200_000;
 
 const TYPE_NAMES = new Set(['int', 'float', 'bool', 'str', 'Graph']);
 
@@ -105,6 +107,8 @@ export class Elaborator {
 
   /** The layer calls being elaborated, outermost first: diagnostics inside them carry the chain. */
   private readonly calls: TraceFrame[] = [];
+  /** Iterations of `repeat` unrolled so far. */
+  private iterations = 0;
   /** The layers those calls expand, outermost first (a layer calling one of them would never end). */
   private readonly expanding: A.LayerDecl[] = [];
 
@@ -112,18 +116,15 @@ export class Elaborator {
     return d.trace || !this.calls.length ? d : { ...d, trace: [...this.calls].reverse() };
   }
 
+  /** Where diagnostics were reported (one per code and place). */
+  private readonly reported = new Set<string>();
+
   private report(d0: Diagnostic) {
     const d = this.traced(d0);
-    if (
-      !this.diagnostics.some(
-        (x) =>
-          x.code === d.code &&
-          x.span.line === d.span.line &&
-          x.span.column === d.span.column &&
-          x.span.file === d.span.file,
-      )
-    )
-      this.diagnostics.push(d);
+    const key = `${d.code}|${d.span.file}|${d.span.line}|${d.span.column}`;
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    this.diagnostics.push(d);
   }
 
   private fail(code: Code, span: Span, message: string, hint?: string): never {
@@ -303,7 +304,16 @@ export class Elaborator {
               ? 1
               : this.fail('FLX3004', s.count.span, `repeat needs a whole number of times, got ${describe(n)}`);
         const base = env.segment('layer');
+        // iterations are bounded like operations: an empty body repeated 10¹² times must not hang
         for (let i = 0; i < count; i++) {
+          if (this.iterations + count - i > MAX_ITERATIONS)
+            this.fail(
+              'FLX5009',
+              s.count.span,
+              `\`repeat\` unrolls more than ${MAX_ITERATIONS.toLocaleString('en-US')} times in all`,
+              'check `repeat` counts and model sizes',
+            );
+          this.iterations++;
           const inner = new Env(env.file, [...env.path, base, String(i)], env, 'block');
           inner.vars.set(s.var.name, n.kind === 'sym' ? { kind: 'sym', dim: s.var.name } : { kind: 'num', n: i });
           this.opts.record?.(s.var.span, inner.vars.get(s.var.name)!);
@@ -461,7 +471,11 @@ export class Elaborator {
       this.usedSymbols.add(name);
       return { kind: 'num', n: this.opts.binds.get(name)! };
     }
-    const candidates = [...env.names(), ...this.scope(env.file).keys()];
+    const scope = this.scope(env.file);
+    const candidates = (function* () {
+      yield* env.names();
+      yield* scope.keys();
+    })();
     return this.fail('FLX2010', span, `unknown name \`${name}\``, didYouMean(name, candidates));
   }
 
@@ -909,6 +923,15 @@ export class Elaborator {
         ends.push(at(it.end, d));
       } else {
         const s = at(it, 0);
+        if (typeof s === 'number' && typeof d === 'number' && (s < 0 || s >= d)) {
+          // a negative index counts from the end: `at` has added the size to it
+          this.fail(
+            'FLX3050',
+            it.span,
+            `index ${s < 0 ? s - d : s} is out of range for dimension ${k} of size ${d}`,
+            `an index runs from ${-d} to ${d - 1}`,
+          );
+        }
         starts.push(s);
         ends.push(dimAdd(s, 1));
         drop.push(k);

@@ -20,8 +20,9 @@ export class Scope<T> {
     return this.vars.has(name) ? this : (this.parent?.owner(name) as this | undefined);
   }
 
-  names(): string[] {
-    return [...this.vars.keys(), ...(this.parent?.names() ?? [])];
+  /** The names visible here, innermost first, produced as they are needed (did-you-mean stops early). */
+  *names(): Generator<string> {
+    for (let s: Scope<T> | undefined = this; s; s = s.parent) yield* s.vars.keys();
   }
 }
 

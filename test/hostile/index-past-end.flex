@@ -1,0 +1,10 @@
+model M() {
+  input x: f32[4, 3]
+  output y = x[7]
+}
+
+plan p {
+  model: M
+  task: infer
+}
+// expect: FLX3050 at 3:16: index 7 is out of range for dimension 0 of size 4
