@@ -346,6 +346,12 @@ export const CODES = {
       "The output folder already holds another file's build of a plan with the same " +
       'name (or files that are not a build); give this build its own folder with -o.',
   },
+  FLX7007: {
+    summary: 'out of host memory',
+    explanation:
+      'A run allocates its tensors (the CPU backend) or its data on the host; one was larger than the ' +
+      'machine could give. Smaller sizes, or `flexc plan` to see what the plan needs.',
+  },
 } as const satisfies Record<string, CodeDoc>;
 
 export type Code = keyof typeof CODES;

@@ -1,6 +1,7 @@
 import { render, toJson, type Diagnostic } from '../../grammar/diagnostics.ts';
 import type { Program } from '../sema/program.ts';
-import { readFileSync } from 'node:fs';
+import { readRegularFile } from '../../runtime/read-file.ts';
+import { MAX_SOURCE_BYTES } from '../sema/program.ts';
 
 /** Diagnostics printed as text; the rest are counted (a file with 26,000 mistakes is read from the top). */
 const SHOWN = 100;
@@ -15,9 +16,9 @@ export function printDiagnostics(ds: Diagnostic[], program: Program | undefined,
   const source = (file: string) => {
     for (const f of program?.files.values() ?? []) if (f.path === file) return f.text;
     try {
-      return readFileSync(file, 'utf8');
+      return readRegularFile(file, MAX_SOURCE_BYTES).toString('utf8');
     } catch {
-      return undefined;
+      return undefined; // the diagnostic already says why it cannot be read
     }
   };
   for (const d of ds.slice(0, SHOWN)) process.stderr.write(`${render(d, source, color)}\n\n`);

@@ -1,3 +1,5 @@
+import { FileReadError, readRegularFile } from '../../runtime/read-file.ts';
+import { MAX_SOURCE_BYTES } from '../sema/program.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { render, type Diagnostic } from '../../grammar/diagnostics.ts';
 import { format } from '../../grammar/format.ts';
@@ -44,7 +46,15 @@ export function fmtCommand(files: string[], o: FmtOptions): void {
   let failed = false;
   const unformatted: string[] = [];
   for (const f of files) {
-    const text = readFileSync(f, 'utf8');
+    let text: string;
+    try {
+      text = readRegularFile(f, MAX_SOURCE_BYTES).toString('utf8');
+    } catch (e) {
+      if (!(e instanceof FileReadError)) throw e;
+      process.stderr.write(`flexc fmt: ${e.message}\n`);
+      failed = true;
+      continue;
+    }
     const r = format(text, f);
     if (!r.ok) {
       report(r.diagnostics, text);

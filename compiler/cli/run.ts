@@ -7,6 +7,7 @@ import { BudgetError } from '../../runtime/webgpu/session.ts';
 import { DeviceLimitError } from '../codegen/plan.ts';
 import { NoGpuError } from '../../runtime/webgpu/device.ts';
 import type { Module } from '../ir/graph.ts';
+import { IndexOutOfRange } from '../ir/op.ts';
 import { lowerPlan } from '../lower/lower.ts';
 import { runPipeline } from '../passes/pipeline.ts';
 import { graphSpecOf } from '../sema/graph-decl.ts';
@@ -115,8 +116,11 @@ export async function runCommand(
 function userError(e: unknown, plan: Span): Diagnostic | undefined {
   if (e instanceof DiagnosticError) return e.diagnostic;
   if (e instanceof DataError) return diag('FLX6002', plan, e.message);
-  if (e instanceof RangeError)
+  if (e instanceof IndexOutOfRange)
     return diag('FLX6003', plan, e.message, 'an index in the input data is outside the tensor it selects from');
+  // a typed array or buffer the host cannot allocate
+  if (e instanceof RangeError && /allocation failed|Invalid typed array length|Array buffer/i.test(e.message))
+    return diag('FLX7007', plan, `the run needs more host memory than this machine gives it (${e.message})`);
   if (e instanceof BudgetError) return diag('FLX7001', plan, e.message);
   if (e instanceof DeviceLimitError) return diag('FLX7003', plan, e.message);
   if (e instanceof NoGpuError) return diag('FLX7002', plan, e.message);

@@ -6,6 +6,9 @@ import { BYTES, type TensorType } from './types.ts';
 export type FloatArray = Float32Array | Float64Array;
 export type Data = Float32Array | Float64Array | Int32Array;
 
+/** An index read from data (a label, a token id, an edge) that selects outside its tensor, found at run time. */
+export class IndexOutOfRange extends Error {}
+
 /** A dense array in row-major order. */
 export interface NDArray {
   data: Data;

@@ -6,6 +6,8 @@ import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { displayPath, type SourceFile } from './program.ts';
 
 const ITEMS = ['dir', 'nodes', 'features', 'edges', 'labels', 'split'];
+/** Graphs are loaded into memory whole: nodes, and feature values, fit one typed array (2³¹ − 1). */
+export const MAX_GRAPH_NODES = 2 ** 31 - 1;
 
 /** Reads a `graph` declaration into a GraphSpec with file paths resolved against the declaring file. */
 export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
@@ -42,10 +44,12 @@ export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
   if (nodesItem?.value?.kind !== 'number' || !Number.isInteger(nodesItem.value.value) || nodesItem.value.value <= 0)
     fail('FLX4005', (nodesItem ?? g).span, `graph \`${g.name.name}\` needs \`nodes: N\`, a positive whole number`);
   const nodes = nodesItem.value.value;
+  if (nodes > MAX_GRAPH_NODES)
+    fail('FLX4005', nodesItem.value.span, `a graph holds at most ${MAX_GRAPH_NODES.toLocaleString('en-US')} nodes`);
   const size = (e: A.Expr | { kind: 'ellipsis'; span: Span }): number => {
-    if (e.kind === 'number' && Number.isInteger(e.value)) return e.value;
+    if (e.kind === 'number' && Number.isInteger(e.value) && e.value > 0) return e.value;
     if (e.kind === 'name' && e.name === 'nodes') return nodes;
-    return fail('FLX3004', e.span, 'a graph size is a whole number or `nodes`');
+    return fail('FLX3004', e.span, 'a graph size is a positive whole number or `nodes`');
   };
   const call = (e: A.Expr | undefined, what: string, names: string[]): A.Expr & { kind: 'call' } => {
     if (e?.kind !== 'call' || e.callee.kind !== 'name' || !names.includes(e.callee.name))
@@ -59,6 +63,13 @@ export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
       fail('FLX4005', feat.span, 'features need a type `f32[nodes, F]`');
     const [rows, dim] = feat.type.dims.map(size) as [number, number];
     if (rows !== nodes) fail('FLX3002', feat.type.span, `features have ${rows} rows but the graph has ${nodes} nodes`);
+    if (rows * dim > MAX_GRAPH_NODES)
+      fail(
+        'FLX4005',
+        feat.type.span,
+        `features f32[${rows}, ${dim}] hold ${(rows * dim).toLocaleString('en-US')} values; ` +
+          `flexc loads at most ${MAX_GRAPH_NODES.toLocaleString('en-US')} into memory`,
+      );
     const src = call(feat.from, 'features', ['csr', 'dense']);
     const pos = src.args.filter((a) => !a.name);
     const norm = src.args.find((a) => a.name?.name === 'normalize')?.value;

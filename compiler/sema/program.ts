@@ -1,5 +1,6 @@
 import type { Code } from '../../grammar/codes.ts';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
+import { FileReadError, readRegularFile } from '../../runtime/read-file.ts';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parse, type Decl, type Diagnostic, type FlexFile } from '../../grammar/index.ts';
 import { diag, didYouMean } from '../../grammar/diagnostics.ts';
@@ -60,17 +61,29 @@ const within = (dir: string, p: string) => p === dir || p.startsWith(dir.endsWit
 
 /** Loads the entry file and everything it imports, and builds each file's scope. */
 export function loadProgram(entry: string, opts: LoadOptions = {}): Program {
-  const read = opts.read ?? ((abs: string) => (existsSync(abs) ? readFileSync(abs, 'utf8') : undefined));
   const entryAbs = resolve(entry);
   const root = projectRoot(entryAbs);
+  // imports must really lie in the project or the standard library, links followed
+  const read =
+    opts.read ??
+    ((abs: string) => readSource(abs, abs === entryAbs ? undefined : [root, STDLIB_DIR], displayPath(abs)));
   const files = new Map<string, SourceFile>();
   const diagnostics: Diagnostic[] = [];
   let syntaxErrors = false;
+  /** Why the last file asked for could not be read (when it exists but is no file to read). */
+  const last: { unreadable?: FileReadError | undefined } = {};
 
   const load = (abs: string): SourceFile | undefined => {
     const have = files.get(abs);
     if (have) return have;
-    const text = read(abs);
+    let text: string | undefined;
+    try {
+      text = read(abs);
+    } catch (e) {
+      if (!(e instanceof FileReadError)) throw e;
+      last.unreadable = e;
+      return undefined;
+    }
     if (text === undefined) return undefined;
     const path = displayPath(abs);
     const r = parse(text, path);
@@ -85,8 +98,15 @@ export function loadProgram(entry: string, opts: LoadOptions = {}): Program {
         diagnostics.push(diag(target.code, imp.from.span, target.error, target.hint));
         continue;
       }
-      if (!load(target.abs))
-        diagnostics.push(diag('FLX2001', imp.from.span, `cannot find module "${imp.from.value}"`, target.hint));
+      last.unreadable = undefined;
+      const loaded = load(target.abs);
+      const why = last.unreadable as FileReadError | undefined;
+      if (!loaded)
+        diagnostics.push(
+          why
+            ? diag('FLX2000', imp.from.span, `cannot read module "${imp.from.value}": ${why.message}`)
+            : diag('FLX2001', imp.from.span, `cannot find module "${imp.from.value}"`, target.hint),
+        );
     }
     return f;
   };
@@ -104,7 +124,7 @@ export function loadProgram(entry: string, opts: LoadOptions = {}): Program {
       entry: f,
       files,
       scopes: new Map(),
-      diagnostics: [diag('FLX2000', f.ast.span, `cannot read ${entry}`)],
+      diagnostics: [diag('FLX2000', f.ast.span, last.unreadable ? last.unreadable.message : `cannot read ${entry}`)],
       syntaxErrors: true,
     };
   }
@@ -188,4 +208,22 @@ export function resolveImport(spec: string, from: SourceFile, root: string): Res
       code: 'FLX2002',
     };
   return { abs };
+}
+
+/** The largest source file flexc reads (the language server gets whole documents, this is far beyond any model). */
+export const MAX_SOURCE_BYTES = 4 * 2 ** 20;
+
+/** A source file's text: undefined when there is none; a byte-order mark is dropped. */
+function readSource(abs: string, within: string[] | undefined, shown: string): string | undefined {
+  if (!lstatOrUndefined(abs)) return undefined;
+  const text = readRegularFile(abs, MAX_SOURCE_BYTES, { shown, ...(within ? { within } : {}) }).toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+function lstatOrUndefined(abs: string) {
+  try {
+    return lstatSync(abs);
+  } catch {
+    return undefined;
+  }
 }

@@ -1,4 +1,5 @@
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { FileReadError, readRegularFile } from '../read-file.ts';
 import type { GraphFeed, GraphSpec } from './graph-spec.ts';
 
 export interface GraphData {
@@ -38,13 +39,21 @@ export function transposeCsr(a: Csr, rows: number, cols: number): Csr {
   return { indptr, indices, values };
 }
 
-export function readI32(file: string): Int32Array {
-  let buf: Buffer;
+/** The largest data file read (a typed array holds at most 2³¹ − 1 bytes' worth here). */
+const MAX_DATA_BYTES = 2 ** 31 - 1;
+
+/** A data file's bytes: a regular file of at most `limit` bytes, or a DataError saying why not. */
+export function readData(file: string, limit = MAX_DATA_BYTES): Buffer {
   try {
-    buf = readFileSync(file);
-  } catch {
-    throw new DataError(`cannot read ${file}`);
+    return readRegularFile(file, limit);
+  } catch (e) {
+    if (e instanceof FileReadError) throw new DataError(`cannot read ${file}: ${e.message}`);
+    throw e;
   }
+}
+
+export function readI32(file: string): Int32Array {
+  const buf = readData(file);
   if (buf.byteLength % 4) throw new DataError(`${file} is ${buf.byteLength} bytes, not a whole number of int32 values`);
   const out = new Int32Array(buf.byteLength / 4);
   for (let i = 0; i < out.length; i++) out[i] = buf.readInt32LE(i * 4);
@@ -84,7 +93,7 @@ export function loadGraph(spec: GraphSpec): GraphData {
         features[r * featureDim + c] = 1;
       }
   } else if (f) {
-    const buf = readFileSync(f.dense);
+    const buf = readData(f.dense);
     if (buf.byteLength !== n * featureDim * 4)
       throw new DataError(
         `${f.dense} is ${buf.byteLength} bytes; f32[${n}, ${featureDim}] needs ${n * featureDim * 4}`,
@@ -128,9 +137,10 @@ export function loadGraph(spec: GraphSpec): GraphData {
   if (spec.split) {
     let meta: { split?: Record<string, number[]> };
     try {
-      meta = JSON.parse(readFileSync(spec.split.file, 'utf8')) as typeof meta;
-    } catch {
-      throw new DataError(`cannot read the split from ${spec.split.file}`);
+      meta = JSON.parse(readData(spec.split.file, 64 * 2 ** 20).toString('utf8')) as typeof meta;
+    } catch (e) {
+      if (e instanceof DataError) throw e;
+      throw new DataError(`${spec.split.file} is not JSON`);
     }
     for (const k of ['train', 'val', 'test'] as const) {
       const ids = meta.split?.[k];

@@ -1,6 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { rng } from '../init.ts';
-import { DataError } from './graph.ts';
+import { DataError, readData } from './graph.ts';
+
+/** The largest corpus read (as characters in memory, it takes about 12 bytes each). */
+const MAX_TEXT_BYTES = 256 * 2 ** 20;
 
 /** A character-level corpus: the sorted distinct characters, and the text as their ids. */
 export interface TextData {
@@ -19,12 +21,7 @@ const cache = new Map<string, TextData>();
 export function loadText(file: string): TextData {
   const hit = cache.get(file);
   if (hit) return hit;
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    throw new DataError(`cannot read ${file}`);
-  }
+  const text = readData(file, MAX_TEXT_BYTES).toString('utf8');
   const chars = [...text];
   const vocab = [...new Set(chars)].sort();
   const index = new Map(vocab.map((c, i) => [c, i]));

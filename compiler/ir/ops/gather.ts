@@ -1,10 +1,10 @@
 import type { OpDef } from '../op.ts';
-import { bytesOf, streamingCost } from '../op.ts';
+import { bytesOf, IndexOutOfRange, streamingCost } from '../op.ts';
 import { sameDim, ShapeError } from '../types.ts';
 import { like, requireRank, shapeOf, size } from './util.ts';
 
 function checkIndex(i: number, rows: number, op: string): void {
-  if (!(i >= 0 && i < rows)) throw new RangeError(`${op}: index ${i} is out of range for ${rows} rows`);
+  if (!(i >= 0 && i < rows)) throw new IndexOutOfRange(`${op}: index ${i} is out of range for ${rows} rows`);
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { OpDef } from '../op.ts';
-import { bytesOf, elems } from '../op.ts';
+import { bytesOf, elems, IndexOutOfRange } from '../op.ts';
 import { sameDim, ShapeError } from '../types.ts';
 import { like, requireFloat, requireRank } from './util.ts';
 
@@ -33,7 +33,8 @@ export const lossOps: OpDef[] = [
       for (let r = 0; r < rows; r++) {
         const o = r * c;
         const y = t!.data[r]!;
-        if (!(y >= 0 && y < c)) throw new RangeError(`cross_entropy: target ${y} is out of range for ${c} classes`);
+        if (!(y >= 0 && y < c))
+          throw new IndexOutOfRange(`cross_entropy: target ${y} is out of range for ${c} classes`);
         let mx = -Infinity;
         for (let j = 0; j < c; j++) mx = Math.max(mx, l!.data[o + j]!);
         let s = 0;
