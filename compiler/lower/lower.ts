@@ -224,6 +224,20 @@ export function lowerPlan(
       ],
     };
   }
+  if (hardware && config.parallel.offload.length && (!hardware.host || !hardware.links.some(joinsHost))) {
+    const field = plan.fields.find((f) => f.key.name === 'parallel') ?? plan.name;
+    return {
+      diagnostics: [
+        diag(
+          'FLX5013',
+          field.span,
+          `offloading ${config.parallel.offload.join(' and ')} needs host memory and a link to it; hardware ` +
+            `\`${config.hardware}\` declares ${hardware.host ? 'no link between `gpu` and `host`' : 'no `host`'}`,
+          'add `host { memory: …, bandwidth: … }` and `link gpu <-> host { bandwidth: … }` to the hardware',
+        ),
+      ],
+    };
+  }
   return {
     lowered: { forward, config, ...(hardware ? { hardware } : {}), ...(decode.length ? { decode } : {}) },
     diagnostics: [],
@@ -303,3 +317,5 @@ function bindText(m: Module, config: PlanConfig, plan: A.PlanDecl, part: 'train'
   targets!.attrs['feed'] = `text:${part}:targets`;
   return [];
 }
+
+const joinsHost = (l: { a: string; b: string }) => [l.a, l.b].includes('gpu') && [l.a, l.b].includes('host');

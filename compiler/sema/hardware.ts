@@ -1,5 +1,5 @@
 import type * as A from '../../grammar/ast.ts';
-import { diag, didYouMean, type Diagnostic } from '../../grammar/diagnostics.ts';
+import { diag, didYouMean, type Diagnostic, type Span } from '../../grammar/diagnostics.ts';
 import type { DeclRef, Program, SourceFile } from './program.ts';
 import { DIM_LABEL, quantity, UNITS, type Dimension } from './units.ts';
 
@@ -44,9 +44,10 @@ export interface HardwareSpec {
 }
 
 /** Checks the fields of one part against its kind; returns the values in base units. */
-export function checkFields(kind: string, fields: A.Field[], out: Diagnostic[]): PartSpec {
+export function checkFields(kind: string, fields: A.Field[], out: Diagnostic[], at?: Span): PartSpec {
   const specs = PART_FIELDS[kind]!;
   const part: PartSpec = {};
+  const before = out.length;
   for (const f of fields) {
     const spec = specs[f.key.name];
     if (!spec) {
@@ -83,10 +84,50 @@ export function checkFields(kind: string, fields: A.Field[], out: Diagnostic[]):
       continue;
     }
     const q = quantityOf(v, spec, f.key.name, out);
-    if (q !== undefined) part[f.key.name] = q;
+    if (q === undefined) continue;
+    const range = RANGES[f.key.name];
+    if (q <= 0 && !ZERO_ALLOWED.has(f.key.name))
+      out.push(diag('FLX4005', v.span, `\`${f.key.name}\` must be more than 0`));
+    else if (range && q > range.max)
+      out.push(diag('FLX4005', v.span, `\`${f.key.name}\` is ${range.what}, at most ${range.max}, got ${q}`));
+    else part[f.key.name] = q;
   }
+  const missing = (REQUIRED[kind] ?? []).filter((need) => !need.some((k) => k in part) && !seen(fields, need));
+  // a misspelt or refused field is one mistake: the fields it leaves missing are not another
+  if (missing.length && at && out.length === before)
+    out.push(
+      diag(
+        'FLX4005',
+        at,
+        `a ${kind} needs ${andList(missing.map((need) => (need.length === 1 ? `\`${need[0]}\`` : `one of ${need.map((k) => `\`${k}\``).join(', ')}`)))}`,
+        kind === 'gpu'
+          ? 'e.g. `gpu { memory: 80 GiB, bandwidth: 2039 GB/s, fp32: 19.5 TFLOPS }`, or a preset'
+          : undefined,
+      ),
+    );
   return part;
 }
+
+/** Fields a part cannot do without (one of each list): a GPU with no memory or speed makes every figure meaningless. */
+const REQUIRED: Record<string, string[][]> = {
+  gpu: [['memory'], ['bandwidth'], ['fp64', 'fp32', 'tf32', 'fp16', 'bf16', 'fp8', 'int8']],
+  host: [['memory']],
+  ssd: [['capacity']],
+  link: [['bandwidth']],
+  network: [['bandwidth']],
+};
+
+/** Fields that may be 0 (a latency); every other quantity must be positive. */
+const ZERO_ALLOWED = new Set(['latency', 'launch']);
+
+/** Fractions and counts with an upper bound. */
+const RANGES: Record<string, { max: number; what: string }> = {
+  efficiency: { max: 1, what: 'the fraction of peak FLOP/s a kernel reaches' },
+  memory_efficiency: { max: 1, what: 'the fraction of bandwidth a kernel reaches' },
+};
+
+/** Whether a field of the list was given, even with a value that was refused (one diagnostic is enough). */
+const seen = (fields: A.Field[], need: string[]) => fields.some((f) => need.includes(f.key.name));
 
 /** A number with a unit of the expected dimension, in base units. */
 export function quantityOf(v: A.Expr, want: Dimension, what: string, out: Diagnostic[]): number | undefined {
@@ -104,6 +145,12 @@ export function quantityOf(v: A.Expr, want: Dimension, what: string, out: Diagno
         didYouMean(v.unit!.name, Object.keys(UNITS)) ??
           'units: B, KB, MB, GB, TB, KiB, MiB, GiB, TiB, GB/s, GiB/s, TFLOPS, TFLOP/s, s, ms, us, ns',
       ),
+    );
+    return undefined;
+  }
+  if (!Number.isFinite(q.value)) {
+    out.push(
+      diag('FLX4005', v.span, `\`${what}\` is too large to be a number (${v.text}${v.unit ? ` ${v.unit.name}` : ''})`),
     );
     return undefined;
   }
@@ -143,7 +190,7 @@ export function checkComponent(c: A.ComponentDecl, out: Diagnostic[]): PartSpec 
     );
     return undefined;
   }
-  return checkFields(c.what.name, c.fields, out);
+  return checkFields(c.what.name, c.fields, out, c.name.span);
 }
 
 /** Checks a `hardware` block and resolves presets to their figures. */
@@ -179,7 +226,7 @@ export function checkHardware(h: A.HardwareDecl, file: SourceFile, program: Prog
     if (it.count && kind !== 'gpu')
       out.push(diag('FLX4005', it.count.span, `only \`gpu\` takes a count (\`gpu x N\`)`));
     let part: PartSpec | undefined;
-    if (it.fields) part = checkFields(kind, it.fields, out);
+    if (it.fields) part = checkFields(kind, it.fields, out, it.what.span);
     else if (it.value) {
       const v = it.value;
       if (v.kind !== 'name') {
@@ -227,10 +274,23 @@ export function checkHardware(h: A.HardwareDecl, file: SourceFile, program: Prog
       if (it.count) {
         if (it.count.kind !== 'number' || !Number.isInteger(it.count.value) || it.count.value < 1)
           out.push(diag('FLX4005', it.count.span, 'a GPU count is a positive whole number'));
+        else if (it.count.value > MAX_GPUS)
+          out.push(diag('FLX4005', it.count.span, `a GPU count is at most ${MAX_GPUS.toLocaleString('en-US')}`));
         else count = it.count.value;
       }
       spec.gpu = { count, part };
     } else spec[kind as 'host' | 'ssd' | 'network'] = part;
   }
+  // a link joins parts this hardware has
+  for (const it of h.items)
+    if (it.what.name === 'link' && it.ends)
+      for (const end of it.ends)
+        if (['host', 'ssd'].includes(end.name) && !h.items.some((x) => x.what.name === end.name))
+          out.push(diag('FLX4003', end.span, `this hardware has no \`${end.name}\` for the link to join`));
   return spec;
 }
+
+/** The most GPUs a machine may have (the largest clusters trained on have about 10⁵). */
+export const MAX_GPUS = 1_048_576;
+
+const andList = (xs: string[]) => (xs.length < 2 ? (xs[0] ?? '') : `${xs.slice(0, -1).join(', ')} and ${xs.at(-1)}`);
