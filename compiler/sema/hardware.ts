@@ -99,7 +99,7 @@ export function checkFields(kind: string, fields: A.Field[], out: Diagnostic[], 
       diag(
         'FLX4005',
         at,
-        `a ${kind} needs ${andList(missing.map((need) => (need.length === 1 ? `\`${need[0]}\`` : `one of ${need.map((k) => `\`${k}\``).join(', ')}`)))}`,
+        `a ${kind} needs ${andList(missing.map(oneOf))}`,
         kind === 'gpu'
           ? 'e.g. `gpu { memory: 80 GiB, bandwidth: 2039 GB/s, fp32: 19.5 TFLOPS }`, or a preset'
           : undefined,
@@ -294,3 +294,6 @@ export function checkHardware(h: A.HardwareDecl, file: SourceFile, program: Prog
 export const MAX_GPUS = 1_048_576;
 
 const andList = (xs: string[]) => (xs.length < 2 ? (xs[0] ?? '') : `${xs.slice(0, -1).join(', ')} and ${xs.at(-1)}`);
+
+const oneOf = (need: string[]) =>
+  need.length === 1 ? `\`${need[0]}\`` : `one of ${need.map((k) => `\`${k}\``).join(', ')}`;
