@@ -60,6 +60,12 @@ export const CODES = {
       'Brackets nest more than 64 deep, or one expression more than 256 (a chain of 300 `+` is 300 deep). ' +
       'flexc bounds nesting so that no input can overflow its stack; name inner parts with `let`.',
   },
+  FLX1009: {
+    summary: 'a number that cannot be held',
+    explanation:
+      'A literal larger than a double holds (`1e400`), or a whole number past 2⁵³ that would silently ' +
+      'become another (9007199254740993 reads as …992).',
+  },
   // 2xxx: names and imports
   FLX2000: {
     summary: 'cannot read the file',
@@ -312,6 +318,12 @@ export const CODES = {
   FLX6004: {
     summary: 'the vocabulary is too small for the text',
     explanation: 'The corpus has more distinct characters than the embedding of `tokens` has rows.',
+  },
+  FLX6005: {
+    summary: 'the loss became NaN or infinite',
+    explanation:
+      'A training run stops at the first step whose loss is not a finite number. On the CPU backend the ' +
+      'diagnostic points at the op that produced the first NaN or infinity from finite operands.',
   },
   // 7xxx: devices and builds
   FLX7001: {

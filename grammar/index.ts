@@ -33,6 +33,8 @@ export function parse(text: string, path: string): ParseResult {
     return diag('FLX1001', span, `unexpected character \`${ch}\``, hint);
   });
   for (const t of lexed.tokens) {
+    const problem = t.tokenType.name === 'NumberLit' ? numberProblem(t.image) : undefined;
+    if (problem) diagnostics.push(diag('FLX1009', tokenSpan(t, path), problem));
     if (t.tokenType.name !== 'StringLit') continue;
     const d = decodeString(t.image);
     if ('error' in d) {
@@ -139,3 +141,20 @@ function tokenLabel(n: string): string {
 function ruleLabel(rule: string): string {
   return rule.replace(/([A-Z])/g, ' $1').toLowerCase();
 }
+
+/** Why a number literal cannot mean what it says: too large for a double, or an integer past 2⁵³ that would change. */
+function numberProblem(image: string): string | undefined {
+  const n = Number(image);
+  if (!Number.isFinite(n)) return `${image} is too large to be a number (the largest is about 1.8e308)`;
+  if (/^\d+$/.test(image) && BigInt(image) !== BigInt(n))
+    return `${image} cannot be held exactly; it would become ${BigInt(n)} (whole numbers are exact up to 2⁵³)`;
+  return undefined;
+}
+
+const tokenSpan = (t: IToken, path: string): Span => ({
+  file: path,
+  line: t.startLine ?? 1,
+  column: t.startColumn ?? 1,
+  endLine: t.startLine ?? 1,
+  endColumn: (t.startColumn ?? 1) + t.image.length,
+});

@@ -76,6 +76,7 @@ export async function runCommand(
     const t0 = performance.now();
     for (let s = 1; s <= steps; s++) {
       const loss = await trainer.step(lossName);
+      if (lossName && !Number.isFinite(loss)) throw nonFinite(trainer, loss, s, r.plan!.decl.name.span);
       losses.push(loss);
       const rate = s / ((performance.now() - t0) / 1000);
       const line =
@@ -110,6 +111,24 @@ export async function runCommand(
   } finally {
     trainer?.close();
   }
+}
+
+/** A loss that is NaN or infinite stops the run, at the op that made the first such number if the backend can tell. */
+function nonFinite(trainer: Trainer, loss: number, step: number, plan: Span): DiagnosticError {
+  const v = trainer.firstNonFinite?.();
+  const what = `the loss is ${loss} at step ${step}`;
+  if (!v?.loc)
+    return new DiagnosticError(
+      diag('FLX6005', plan, what, trainer.backend === 'cpu' ? undefined : 'run with --backend cpu to find the op'),
+    );
+  return new DiagnosticError(
+    diag(
+      'FLX6005',
+      { ...v.loc },
+      `${what}: \`${v.op}\`${v.name ? ` (${v.name})` : ''} here produced the first NaN or infinity`,
+      'check the numbers this op is given (a log of 0, a division by 0, an overflow)',
+    ),
+  );
 }
 
 /** Errors caused by the input, the data or the machine, as diagnostics at the plan run; undefined for bugs. */

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { NDArray } from '../ir/op.ts';
-import type { Module } from '../ir/graph.ts';
+import type { Module, Value } from '../ir/graph.ts';
 import { CpuPlanSession } from '../interp/plan-session.ts';
 import { CpuSession } from '../interp/session.ts';
 import { runModule } from '../interp/interpret.ts';
@@ -22,6 +22,8 @@ export interface Trainer {
   /** A function running `m` on given inputs with the current parameters, returning output `name`. */
   forward(m: Module, name: string): Promise<(inputs: Map<string, Int32Array | Float32Array>) => Promise<NDArray>>;
   close(): void;
+  /** After a step whose loss is not finite: the op that first produced a NaN or infinity, if the backend can tell. */
+  firstNonFinite?(): Value | undefined;
 }
 
 export function cpuTrainer(m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec): Trainer {
@@ -39,6 +41,7 @@ export function cpuTrainer(m: Module, config: PlanConfig, graphs: (g: string) =>
       return runModule(ev, feeds, new Map(s.params), { step: s.step }).outputs.get(name)!;
     },
     close: () => {},
+    firstNonFinite: () => s.firstNonFinite(),
   };
 }
 

@@ -75,13 +75,37 @@ export class CpuSession {
     return feeds;
   }
 
+  /** What the last step started from (updates replace parameters, never change them in place). */
+  private last?: { feeds: Tensors; params: Tensors; step: number };
+
   /** One training step: returns the module's outputs and applies its updates. */
   run(): Map<string, NDArray> {
     this.step++;
-    return runModule(this.module, this.feeds(this.module, this.step), this.params, {
+    const feeds = this.feeds(this.module, this.step);
+    this.last = { feeds, params: new Map(this.params), step: this.step };
+    return runModule(this.module, feeds, this.params, {
       precision: this.opts.precision ?? 'f32',
       step: this.step,
     }).outputs;
+  }
+
+  /**
+   * The op where the last step's numbers first stopped being finite: the first value, in program
+   * order, holding a NaN or an infinity although none of its operands does (undefined if none).
+   */
+  firstNonFinite(): Value | undefined {
+    if (!this.last) return undefined;
+    const { feeds, params, step } = this.last;
+    const { values } = runModule(this.module, feeds, new Map(params), {
+      precision: this.opts.precision ?? 'f32',
+      step,
+      keepValues: true,
+    });
+    const bad = (v: Value) => {
+      const d = values!.get(v)?.data;
+      return d !== undefined && !(d instanceof Int32Array) && d.some((x) => !Number.isFinite(x));
+    };
+    return this.module.values.find((v) => bad(v) && !v.inputs.some(bad));
   }
 
   /** Runs another module (e.g. the evaluation graph) on the current parameters, without updating them. */

@@ -11,7 +11,18 @@ export interface ArgSpec {
   name: string;
   kind: ArgKind;
   default?: EVal;
+  /** For a number: what it must be, when not every finite number makes sense (`eps` more than 0). */
+  valid?: NumberRule;
 }
+
+/** A rule on a numeric argument: its test, and the phrase an error completes (“`eps` must be …”). */
+export interface NumberRule {
+  test: (n: number) => boolean;
+  says: string;
+}
+
+export const POSITIVE: NumberRule = { test: (n) => n > 0, says: 'more than 0' };
+export const NON_NEGATIVE: NumberRule = { test: (n) => n >= 0, says: 'at least 0' };
 
 /** What a builtin may ask of the elaborator. */
 export interface BuiltinContext {
@@ -133,7 +144,7 @@ export const BUILTINS: Record<string, Builtin> = {
     },
   },
   rope: {
-    params: [X, { name: 'base', kind: 'float', default: num(10000) }],
+    params: [X, { name: 'base', kind: 'float', default: num(10000), valid: POSITIVE }],
     doc: 'rotary position embedding over x[..., T, h] (pairs i and i + h/2 rotated by t·base^(−2i/h))',
     build: (cx, a) =>
       cx.op('rope', [tensor(a, 'x')], { base: int(a, 'base'), sign: 1, ...(cx.past ? { offset: cx.past } : {}) }),
@@ -161,7 +172,7 @@ export const BUILTINS: Record<string, Builtin> = {
     build: (cx, a) => (lastAxisOnly(cx, a, tensor(a, 'x'), 'log_softmax'), cx.op('log_softmax', [tensor(a, 'x')])),
   },
   layernorm: {
-    params: [X, { name: 'eps', kind: 'float', default: num(1e-5) }],
+    params: [X, { name: 'eps', kind: 'float', default: num(1e-5), valid: POSITIVE }],
     doc: 'normalise the last axis to zero mean and unit variance (no affine part)',
     build: (cx, a) => {
       const x = tensor(a, 'x');
@@ -276,7 +287,7 @@ function dims(v: EVal): Dim[] {
 export const INITS: Record<string, { params: ArgSpec[]; doc: string }> = {
   normal: {
     params: [
-      { name: 'std', kind: 'float', default: num(1) },
+      { name: 'std', kind: 'float', default: num(1), valid: NON_NEGATIVE },
       { name: 'mean', kind: 'float', default: num(0) },
     ],
     doc: 'Gaussian',

@@ -378,6 +378,9 @@ export class Elaborator {
     }
     const spec = INITS[e.callee.name]!;
     const args = this.bindArgs(e.callee.name, spec.params, e.args, env, e.span);
+    const [low, high] = [args['low'], args['high']];
+    if (low?.kind === 'num' && high?.kind === 'num' && !(low.n < high.n))
+      this.fail('FLX3004', e.span, `\`uniform(low, high)\` needs low below high, got ${low.n} and ${high.n}`);
     const attrs: Attrs = { init: e.callee.name };
     for (const [k, v] of Object.entries(args)) if (v.kind === 'num') attrs[k] = v.n;
     return attrs;
@@ -488,6 +491,8 @@ export class Elaborator {
         this.fail('FLX3004', e.span, `\`@\` multiplies two tensors, got ${describe(l.kind === 'tensor' ? r : l)}`);
       return this.op('matmul', [l.v, r.v], {}, e.span);
     }
+    if (e.op === '/' && r.kind === 'num' && r.n === 0)
+      this.fail('FLX3004', e.right.span, 'division by zero', 'every element would be infinite or NaN');
     const ld = asDim(l);
     const rd = asDim(r);
     if (l.kind === 'num' && r.kind === 'num') {
@@ -740,6 +745,8 @@ export class Elaborator {
       }[spec.kind];
       this.fail('FLX3004', span, `argument \`${spec.name}\` of \`${callee}\` must be ${want}, got ${describe(v)}`);
     }
+    if (v.kind === 'num' && spec.valid && !spec.valid.test(v.n))
+      this.fail('FLX3004', span, `argument \`${spec.name}\` of \`${callee}\` must be ${spec.valid.says}, got ${v.n}`);
     return v;
   }
 

@@ -147,6 +147,8 @@ export function loadGraph(spec: GraphSpec): GraphData {
       if (!Array.isArray(ids)) throw new DataError(`${spec.split.file} has no split.${k} list`);
       if (ids.some((i) => !(Number.isInteger(i) && i >= 0 && i < n)))
         throw new DataError(`${spec.split.file}: split.${k} names a node outside 0..${n - 1}`);
+      if (k === 'train' && !ids.length)
+        throw new DataError(`${spec.split.file}: split.train is empty, so there is nothing to train on`);
       split[k] = Int32Array.from(ids);
     }
   }

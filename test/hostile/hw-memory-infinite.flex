@@ -16,4 +16,4 @@ plan p {
   
   task: train { optimizer: sgd(lr: 0.1) }
 }
-// expect: FLX4005 at 4:17: `memory` is too large to be a number (1e400 GiB)
+// expect: FLX1009 at 4:17: 1e400 is too large to be a number (the largest is about 1.8e308)
