@@ -539,6 +539,7 @@ export class Elaborator {
         `the unrolled model has more than ${MAX_VALUES.toLocaleString('en-US')} operations`,
         'check `repeat` counts and model sizes',
       );
+    if (name === 'gather') this.positionsFit(inputs[0]!, inputs[1]!, span);
     try {
       return { kind: 'tensor', v: this.b.op(name, inputs, attrs, { loc: locOf(span), name: this.scopeName }) };
     } catch (e) {
@@ -553,6 +554,26 @@ export class Elaborator {
         .join(' and ');
       return this.fail('FLX3001', span, `shape mismatch in ${name}: ${e.message}; operands are ${operands}`);
     }
+  }
+
+  /**
+   * Indices known when the model is built (token positions) must fit the table they pick from: a
+   * sequence longer than a position table (`T` past `ctx`, or a prompt and its decoded tokens) is an
+   * error here, not an index out of range at run time or garbage on a device.
+   */
+  private positionsFit(table: Value, idx: Value, span: Span): void {
+    const rows = table.type.shape[0];
+    const len = idx.type.shape[0];
+    if (idx.op !== 'positions' || typeof rows !== 'number' || typeof len !== 'number') return;
+    const last = Number(idx.attrs['offset'] ?? 0) + len - 1;
+    if (last < rows) return;
+    const who = table.name ?? (table.op === 'param' ? String(table.attrs['name']) : 'the table');
+    this.fail(
+      'FLX3001',
+      span,
+      `positions run to ${last}, past the ${rows} rows of \`${who}\``,
+      'the sequence (with any cached tokens) is longer than the table of positions: lengthen the table',
+    );
   }
 
   private call(e: A.Expr & { kind: 'call' }, env: Env): EVal {
