@@ -45,6 +45,7 @@ export function parse(text: string, path: string): ParseResult {
       );
     }
   }
+  for (const t of lexed.groups['invalid'] ?? []) diagnostics.push(invalidToken(t, path));
   const comments = lexed.groups['comments'] ?? [];
   const tooDeep = tokenNesting(lexed.tokens, path);
   if (tooDeep) {
@@ -80,11 +81,7 @@ function parseError(e: IRecognitionException, path: string): Diagnostic {
   const m = /Expecting:?\s*(?:one of these possible Token sequences:)?\s*([\s\S]*?)\s*but found/.exec(e.message);
   const single = /Expecting token of type --> (\w+) <--/.exec(e.message);
   if (single?.[1]) expected = tokenLabel(single[1]);
-  else if (m?.[1])
-    expected = m[1]
-      .replace(/\s+/g, ' ')
-      .replace(/<([A-Za-z]+)>/g, (_, n: string) => tokenLabel(n))
-      .slice(0, 120);
+  else if (m?.[1]) expected = alternatives(m[1]);
   const code =
     e.name === 'MismatchedTokenException'
       ? 'FLX1002'
@@ -134,7 +131,29 @@ const LABELS: Record<string, string> = {
   BiArrow: '`<->`',
   DType: 'a dtype',
   Dot: '`.`',
+  Minus: '`-`',
+  True: '`true`',
+  False: '`false`',
+  Star: '`*`',
+  Slash: '`/`',
+  Plus: '`+`',
+  At: '`@`',
 };
+/**
+ * What the parser could have taken, in words: chevrotain lists alternatives as token sequences
+ * (`1. [Minus] 2. [NumberLit, Colon]`); the first token of each is what was needed here.
+ */
+function alternatives(listed: string): string {
+  const firsts = [...listed.matchAll(/\[\s*([A-Za-z]+)/g)].map((x) => x[1]!);
+  const names = [...new Set(firsts.length ? firsts : [...listed.matchAll(/<([A-Za-z]+)>/g)].map((x) => x[1]!))];
+  if (EXPRESSION_STARTS.every((n) => names.includes(n))) return 'an expression';
+  const labels = names.map(tokenLabel);
+  return labels.length <= 1 ? (labels[0] ?? '') : `one of ${labels.join(', ')}`;
+}
+
+/** The tokens an expression can start with. */
+const EXPRESSION_STARTS = ['Minus', 'NumberLit', 'Identifier', 'LParen', 'LBracket'];
+
 function tokenLabel(n: string): string {
   return LABELS[n] ?? `\`${n.toLowerCase()}\``;
 }
@@ -158,3 +177,21 @@ const tokenSpan = (t: IToken, path: string): Span => ({
   endLine: t.startLine ?? 1,
   endColumn: (t.startColumn ?? 1) + t.image.length,
 });
+
+/** Text the lexer recognises only to explain why it is not flex: an unclosed `/*`, a hexadecimal number. */
+function invalidToken(t: IToken, path: string): Diagnostic {
+  const span = { ...tokenSpan(t, path), endColumn: (t.startColumn ?? 1) + Math.min(2, t.image.length) };
+  if (t.tokenType.name === 'OpenComment')
+    return diag('FLX1001', span, 'this `/*` comment is never closed', 'end it with `*/`');
+  const digits = t.image.slice(2).replaceAll('_', '');
+  const base = { x: 16, b: 2, o: 8 }[t.image[1]!.toLowerCase() as 'x' | 'b' | 'o'];
+  const value = /^[0-9a-fA-F]+$/.test(digits) ? Number.parseInt(digits, base) : Number.NaN;
+  return diag(
+    'FLX1009',
+    tokenSpan(t, path),
+    `flex numbers are decimal: \`${t.image}\` is not one`,
+    Number.isFinite(value) && value.toString(base) === digits.toLowerCase().replace(/^0+(?=.)/, '')
+      ? `write ${value}`
+      : undefined,
+  );
+}

@@ -2,10 +2,19 @@ import { createToken, Lexer, type TokenType } from 'chevrotain';
 
 export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n\uFEFF]+/, group: Lexer.SKIPPED });
 export const LineComment = createToken({ name: 'LineComment', pattern: /\/\/[^\n\r]*/, group: 'comments' });
+/** A number written in another base (`0x1F`, `0b101`, `0o17`): not flex, reported with its decimal value. */
+export const RadixNumber = createToken({ name: 'RadixNumber', pattern: /0[xXbBoO][0-9a-fA-F_]+/, group: 'invalid' });
 export const BlockComment = createToken({
   name: 'BlockComment',
   pattern: /\/\*[\s\S]*?\*\//,
   group: 'comments',
+  line_breaks: true,
+});
+/** A `/*` never closed: the rest of the file, kept from the parser and reported once (grammar/index.ts). */
+export const OpenComment = createToken({
+  name: 'OpenComment',
+  pattern: /\/\*[\s\S]*/,
+  group: 'invalid',
   line_breaks: true,
 });
 
@@ -96,6 +105,8 @@ export const allTokens: TokenType[] = [
   WhiteSpace,
   BlockComment,
   LineComment,
+  OpenComment,
+  RadixNumber,
   ...KEYWORDS,
   DType,
   Identifier,

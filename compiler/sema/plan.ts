@@ -504,7 +504,9 @@ function parseOptimizer(e: A.Expr, bad: Bad): OptimizerConfig | undefined {
     }
     const v = a.value;
     if (k === 'weight_decay') {
-      if (v.kind === 'number' && !v.unit) o.weightDecay = [{ pattern: '**', value: v.value }];
+      const n = numberOf(v);
+      if (n !== undefined && n < 0) bad(v, `a weight decay is a number ≥ 0, got ${n}`);
+      else if (n !== undefined) o.weightDecay = [{ pattern: '**', value: n }];
       else if (v.kind === 'object') {
         o.weightDecay = [];
         for (const f of v.fields) {
@@ -515,12 +517,21 @@ function parseOptimizer(e: A.Expr, bad: Bad): OptimizerConfig | undefined {
       } else bad(v, '`weight_decay` is a number, or a block of parameter-name patterns: `{ "conv.*": 5e-4 }`');
       continue;
     }
-    if (v.kind !== 'number' || v.unit || !(v.value >= 0)) bad(v, `\`${k}\` must be a number`);
-    else if ((k === 'beta1' || k === 'beta2') && v.value >= 1) bad(v, `\`${k}\` must be below 1`);
-    else if ((k === 'lr' || k === 'eps') && v.value <= 0) bad(v, `\`${k}\` must be positive`);
-    else o[k as 'lr'] = v.value;
+    const n = numberOf(v);
+    if (n === undefined) bad(v, `\`${k}\` must be a number`);
+    else if ((k === 'lr' || k === 'eps') && n <= 0) bad(v, `\`${k}\` must be more than 0, got ${n}`);
+    else if ((k === 'beta1' || k === 'beta2') && !(n >= 0 && n < 1))
+      bad(v, `\`${k}\` must be from 0 up to (not including) 1, got ${n}`);
+    else o[k as 'lr'] = n;
   }
   return o;
+}
+
+/** A plain number, negative ones included (`-0.1` is the minus of a literal); undefined for anything else. */
+function numberOf(e: A.Expr): number | undefined {
+  if (e.kind === 'number' && !e.unit) return e.value;
+  if (e.kind === 'neg' && e.operand.kind === 'number' && !e.operand.unit) return -e.operand.value;
+  return undefined;
 }
 
 /** `*` matches within one name segment, `**` across segments. */

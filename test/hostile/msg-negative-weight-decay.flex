@@ -1,0 +1,13 @@
+import { Linear } from "std/nn"
+
+model M() {
+  input x: f32[4, 3]
+  input t: i32[4]
+  output loss = cross_entropy(Linear(x, out: 5), t)
+}
+
+plan p {
+  model: M
+  task: train { optimizer: adamw(lr: 0.001, weight_decay: -0.1) }
+}
+// expect: FLX5007 at 11:59: a weight decay is a number ≥ 0, got -0.1
