@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { checkPlan, PlanError } from './validate-plan.ts';
 
 /**
  * The execution plan: the contract between the compiler (which writes it) and the runtime (which
@@ -95,7 +96,7 @@ export type Plan = z.infer<typeof PlanSchema>;
 export type PlanBuffer = z.infer<typeof BufferSpec>;
 export type PlanStep = z.infer<typeof StepSpec>;
 
-export class PlanError extends Error {}
+export { PlanError } from './validate-plan.ts';
 
 /** Validates a plan (e.g. read from plan.json): a malformed or tampered plan is rejected with the first problem. */
 export function parsePlan(json: unknown): Plan {
@@ -105,30 +106,6 @@ export function parsePlan(json: unknown): Plan {
     throw new PlanError(`invalid plan: ${i.path.join('.') || '(root)'}: ${i.message}`);
   }
   const plan = r.data;
-  const ids = new Set(plan.buffers.map((b) => b.id));
-  const kernels = new Set(plan.kernels.map((k) => k.name));
-  for (const b of plan.buffers) {
-    if (b.offset % plan.alignment)
-      throw new PlanError(`invalid plan: buffer ${b.id} is at offset ${b.offset}, not a multiple of ${plan.alignment}`);
-    if (b.offset + b.bytes > plan.arenas.gpu)
-      throw new PlanError(
-        `invalid plan: buffer ${b.id} (${b.bytes} bytes at ${b.offset}) ends past the ${plan.arenas.gpu}-byte arena`,
-      );
-    if (b.bytes !== b.shape.reduce((a, d) => a * d, 1) * 4)
-      throw new PlanError(`invalid plan: buffer ${b.id} has ${b.bytes} bytes but shape [${b.shape}]`);
-  }
-  const inputs = new Set(plan.inputs.map((i) => i.name));
-  for (const o of plan.outputs)
-    for (const n of o.inputs)
-      if (!inputs.has(n))
-        throw new PlanError(`invalid plan: output ${o.name} needs input ${n}, which the plan does not declare`);
-  for (const s of plan.steps) {
-    const refs = s.kind === 'launch' ? s.bindings : [s.buffer];
-    for (const r2 of refs)
-      if (!ids.has(r2))
-        throw new PlanError(`invalid plan: a ${s.kind} step names buffer ${r2}, which the plan does not declare`);
-    if (s.kind === 'launch' && !kernels.has(s.kernel))
-      throw new PlanError(`invalid plan: a launch names kernel ${s.kernel}, which the plan does not declare`);
-  }
+  checkPlan(plan);
   return plan;
 }

@@ -23,7 +23,11 @@ const inside = (dir: string, p: string) => p === dir || p.startsWith(dir.endsWit
  * (opened non-blocking, checked on the open descriptor), and so is a file larger than `limit`,
  * however it reports its size. Every refusal is a FileReadError naming `shown`.
  */
-export function readRegularFile(path: string, limit: number, opts: { within?: string[]; shown?: string } = {}): Buffer {
+export function readRegularFile(
+  path: string,
+  limit: number,
+  opts: { within?: string[]; shown?: string; place?: string } = {},
+): Buffer {
   const shown = opts.shown ?? path;
   let real: string;
   try {
@@ -32,7 +36,7 @@ export function readRegularFile(path: string, limit: number, opts: { within?: st
     throw new FileReadError(`${shown} does not exist`);
   }
   if (opts.within && !opts.within.some((d) => inside(realOr(d), real)))
-    throw new FileReadError(`${shown} is a link that leads outside the project (to ${real})`);
+    throw new FileReadError(`${shown} is a link that leads outside ${opts.place ?? 'the project'} (to ${real})`);
   let fd: number;
   try {
     fd = openSync(real, constants.O_RDONLY | constants.O_NONBLOCK);

@@ -3,6 +3,7 @@ import { planFeeds, type DataSources } from '../feeds.ts';
 import type { TextSpec } from '../data/text.ts';
 import { initTensor } from '../init.ts';
 import { PlanError, type Plan } from '../plan.ts';
+import { checkKernels } from '../validate-plan.ts';
 import type { Gpu } from './device.ts';
 import { compileKernels, type CompiledKernel } from './kernels.ts';
 import { poisonByDefault, PoisonError, poisoned } from '../poison.ts';
@@ -100,6 +101,13 @@ export class WebGpuSession {
         `the plan's GPU arena needs ${size} bytes, more than this ` +
           `device's largest buffer (${device.limits.maxBufferSize} bytes)`,
       );
+    const most = device.limits.maxComputeWorkgroupsPerDimension;
+    for (const st of plan.steps)
+      if (st.kind === 'launch' && st.dispatch.some((d) => d > most))
+        throw new PlanError(
+          `${st.value} dispatches ${st.dispatch.join(' × ')} workgroups; this device allows ${most} per dimension`,
+        );
+    checkKernels(plan, sources);
     for (const b of plan.buffers)
       if (b.bytes > device.limits.maxStorageBufferBindingSize)
         throw new BudgetError(
