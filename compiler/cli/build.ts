@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { compile } from '../compile.ts';
 import { generateDriver, type DriverEmit } from '../codegen/driver.ts';
 import { buildPlan, DEFAULT_LIMITS, DeviceLimitError, type BuiltPlan, type DeviceLimits } from '../codegen/plan.ts';
@@ -199,6 +199,7 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
     ['report.txt', planReport(plan, r.program.entry.path, forwardPlan, r.module.checkpoint)],
   ];
   mkdirSync(dirname(final), { recursive: true });
+  recoverInterrupted(final);
   const tmp = `${final}.tmp-${process.pid}`;
   const old = `${final}.old-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
@@ -241,4 +242,35 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
         `GPU arena ${plan.arenas.gpu} bytes, predicted peak ${plan.predictedPeakBytes} bytes${ckLine} → ${where}\n`,
     );
   return { dir: final, files: names };
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * What a build killed mid-way left beside `final`: its `.tmp-PID` folder (removed) and, if it was
+ * killed between moving the old output aside and moving the new one in, the old output as
+ * `.old-PID` (moved back). Folders of builds still running are left alone.
+ */
+export function recoverInterrupted(final: string): void {
+  const base = basename(final);
+  let names: string[];
+  try {
+    names = readdirSync(dirname(final));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = /^(.*)\.(tmp|old)-(\d+)$/.exec(n);
+    if (!m || m[1] !== base || alive(Number(m[3]))) continue;
+    const path = join(dirname(final), n);
+    if (m[2] === 'old' && !existsSync(final)) renameSync(path, final);
+    else rmSync(path, { recursive: true, force: true });
+  }
 }
