@@ -36,7 +36,7 @@ function toLsp(d: Diagnostic, uriOf: (file: string) => string, span = d.span): L
  * that fixed problems disappear).
  */
 export function diagnose(ws: Workspace, path: string): Map<string, LspDiagnostic[]> {
-  const r = checkProgram(resolve(path), { read: ws.read, budgets: true });
+  const r = checkProgram(resolve(path), { overlay: ws.overlay, budgets: true });
   const byPath = new Map<string, string>();
   const out = new Map<string, LspDiagnostic[]>();
   for (const f of r.program.files.values()) {

@@ -1,9 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type * as A from '../../grammar/ast.ts';
 import type { Span } from '../../grammar/diagnostics.ts';
 import { Elaborator } from '../sema/elaborate.ts';
-import { loadProgram, type Program, type SourceFile } from '../sema/program.ts';
+import { readRegularFile } from '../../runtime/read-file.ts';
+import { loadProgram, MAX_SOURCE_BYTES, type Program, type SourceFile } from '../sema/program.ts';
 import type { EVal } from '../sema/values.ts';
 import { indexProgram, type SymbolIndex } from './symbols.ts';
 
@@ -35,8 +35,19 @@ export class Workspace {
     this.stamp++;
   }
 
-  readonly read = (abs: string): string | undefined =>
-    this.open.get(abs) ?? (existsSync(abs) ? readFileSync(abs, 'utf8') : undefined);
+  /** An open document's text (the compiler reads other files itself, as the CLI does). */
+  readonly overlay = (abs: string): string | undefined => this.open.get(abs);
+
+  /** An open document's text, else the file's (read as the compiler reads it: a FIFO or a device is no text). */
+  readonly read = (abs: string): string | undefined => {
+    const open = this.open.get(abs);
+    if (open !== undefined) return open;
+    try {
+      return readRegularFile(abs, MAX_SOURCE_BYTES).toString('utf8');
+    } catch {
+      return undefined;
+    }
+  };
 
   text(path: string): string | undefined {
     return this.read(resolve(path));
@@ -46,7 +57,7 @@ export class Workspace {
     const abs = resolve(path);
     const hit = this.cache.get(abs);
     if (hit?.stamp === this.stamp) return hit.analysis;
-    const program = loadProgram(abs, { read: this.read });
+    const program = loadProgram(abs, { overlay: this.overlay });
     const file = program.files.get(abs);
     if (!file) return undefined;
     const analysis = { program, file, index: indexProgram(program) };

@@ -33,8 +33,10 @@ export interface Program {
 }
 
 export interface LoadOptions {
-  /** Reads a file's text (an editor passes unsaved buffers); defaults to the disk. */
+  /** Reads a file's text instead of the disk (tests give files that are not there). */
   read?: (abs: string) => string | undefined;
+  /** Texts that win over the disk (an editor's unsaved buffers); other files are read from the disk. */
+  overlay?: (abs: string) => string | undefined;
 }
 
 const MARKERS = ['package.json', 'flex.json', '.git'];
@@ -66,7 +68,8 @@ export function loadProgram(entry: string, opts: LoadOptions = {}): Program {
   // imports must really lie in the project or the standard library, links followed
   const read =
     opts.read ??
-    ((abs: string) => readSource(abs, abs === entryAbs ? undefined : [root, STDLIB_DIR], displayPath(abs)));
+    ((abs: string) =>
+      opts.overlay?.(abs) ?? readSource(abs, abs === entryAbs ? undefined : [root, STDLIB_DIR], displayPath(abs)));
   const files = new Map<string, SourceFile>();
   const diagnostics: Diagnostic[] = [];
   let syntaxErrors = false;
@@ -85,6 +88,10 @@ export function loadProgram(entry: string, opts: LoadOptions = {}): Program {
       return undefined;
     }
     if (text === undefined) return undefined;
+    if (text.length > MAX_SOURCE_BYTES) {
+      last.unreadable = new FileReadError(`${displayPath(abs)} has ${text.length} characters, more than flexc reads`);
+      return undefined;
+    }
     const path = displayPath(abs);
     const r = parse(text, path);
     const f: SourceFile = { path, abs, text, ast: r.ast };

@@ -20,6 +20,9 @@ import { cpuTrainer } from '../../compiler/cli/trainers.ts';
 import { graphResolver } from '../../compiler/cli/run.ts';
 import { compile } from '../../compiler/compile.ts';
 import { DataError } from '../../runtime/data/graph.ts';
+import { diagnose } from '../../compiler/lsp/diagnostics.ts';
+import { hover } from '../../compiler/lsp/hover.ts';
+import { Workspace } from '../../compiler/lsp/workspace.ts';
 
 /**
  * Files that are not what they claim: links out of the project, to /dev/zero, FIFOs, folders, files
@@ -156,5 +159,29 @@ describe('data files that are not files', () => {
     expect(e).toBeInstanceOf(DataError);
     expect((e as Error).message).toMatch(/^FLX6002 /);
     expect((e as Error).message).toMatch(message);
+  });
+});
+
+describe('the language server', () => {
+  it('a document over 4 MiB gets one diagnostic at once, not minutes of analysis', () => {
+    const ws = new Workspace();
+    const path = at('big.flex');
+    ws.set(path, `${MODEL}${'// filler\n'.repeat(500_000)}`);
+    const t0 = performance.now();
+    const ds = diagnose(ws, path).get(path)!;
+    expect(ds.map((d) => d.code)).toEqual(['FLX2000']);
+    expect(ds[0]!.message).toMatch(/more than flexc reads/);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(hover(ws, path, { line: 0, character: 6 })).toBeNull();
+  });
+
+  it('a document importing a FIFO or /dev/zero is answered with a diagnostic, without blocking', () => {
+    const ws = new Workspace();
+    for (const target of ['fifo', 'zero']) {
+      const path = at(`lsp-imports-${target}.flex`);
+      ws.set(path, `import { M } from "./${target}"\n`);
+      const ds = diagnose(ws, path).get(path)!;
+      expect(ds.map((d) => d.code)).toEqual(['FLX2000']);
+    }
   });
 });
