@@ -165,6 +165,12 @@ export const CODES = {
       'caret is at the division; a diagnostic inside a layer also shows the calls that led there.',
     example: 'plan p { model: Gpt(d: 48, heads: 5) }',
   },
+  FLX3015: {
+    summary: 'a tensor too large for any memory',
+    explanation:
+      'A tensor type holds more than 2⁴⁸ elements (1 PiB of f32). Sizes that large are a typo or a unit ' +
+      'mistake; flexc refuses them so that every count it computes stays an exact integer.',
+  },
   FLX3020: {
     summary: 'input or output outside a model',
     explanation: '`input` and `output` belong in models; a layer takes arguments and ends with `return`.',

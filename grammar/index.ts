@@ -30,7 +30,10 @@ export function parse(text: string, path: string): ParseResult {
     };
     const hint =
       ch === "'" ? 'strings use double quotes' : ch === '"' ? 'this string is not closed on its line' : undefined;
-    return diag('FLX1001', span, `unexpected character \`${ch}\``, hint);
+    const code = ch.codePointAt(0) ?? 0;
+    const shown = code < 0x20 || code === 0x7f || (code >= 0x80 && code < 0xa0) ? '' : ` \`${ch}\``;
+    const named = `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
+    return diag('FLX1001', span, `unexpected character${shown || ` ${named}`}`, hint);
   });
   for (const t of lexed.tokens) {
     const problem = t.tokenType.name === 'NumberLit' ? numberProblem(t.image) : undefined;

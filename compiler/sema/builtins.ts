@@ -3,7 +3,7 @@ import type { OpName } from '../ir/op-names.ts';
 import type { Span } from '../../grammar/diagnostics.ts';
 import type { Attrs, Value } from '../ir/graph.ts';
 import type { Dim } from '../ir/types.ts';
-import type { EVal } from './values.ts';
+import { describe, type EVal } from './values.ts';
 
 export type ArgKind = 'tensor' | 'int' | 'float' | 'bool' | 'ints' | 'tensors' | 'graph' | 'any';
 
@@ -70,8 +70,7 @@ function unary(op: OpName, doc: string, fold: (x: number) => number): Builtin {
 }
 
 function tensorArg(cx: BuiltinContext, v: EVal): Value {
-  if (v.kind !== 'tensor')
-    cx.fail('FLX3004', `expected a tensor, got ${v.kind === 'num' ? `the number ${v.n}` : v.kind}`);
+  if (v.kind !== 'tensor') cx.fail('FLX3004', `expected a tensor, got ${describe(v)}`);
   return v.v;
 }
 

@@ -42,6 +42,8 @@ export interface ServePhase {
 
 /** A bound on unrolling (`repeat`), so that a typo such as `depth: 120000` fails fast instead of exhausting memory. */
 const MAX_VALUES = 2_000_000;
+/** The most elements one tensor may hold (2⁴⁸: 1 PiB of f32, beyond any machine; counts stay exact integers). */
+const MAX_ELEMENTS = 2 ** 48;
 /** A bound on the iterations of every `repeat` together (an empty body repeated 10¹² times adds no values). */
 const MAX_ITERATIONS = 200_000;
 
@@ -394,6 +396,14 @@ export class Elaborator {
         ? this.fail('FLX3002', d.span, '`...` may only appear in a layer argument type')
         : this.dim(d, env),
     );
+    const elements = shape.reduce<number>((a, d) => (typeof d === 'number' ? a * d : a), 1);
+    if (elements > MAX_ELEMENTS)
+      this.fail(
+        'FLX3015',
+        t.span,
+        `${t.dtype}[${shape.join(', ')}] holds ${elements.toExponential(2)} elements, more than any memory ` +
+          `(flexc allows 2⁴⁸ = ${MAX_ELEMENTS.toExponential(2)} per tensor)`,
+      );
     return { dtype: t.dtype as DType, shape };
   }
 

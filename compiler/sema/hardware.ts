@@ -131,6 +131,10 @@ const seen = (fields: A.Field[], need: string[]) => fields.some((f) => need.incl
 
 /** A number with a unit of the expected dimension, in base units. */
 export function quantityOf(v: A.Expr, want: Dimension, what: string, out: Diagnostic[]): number | undefined {
+  if (v.kind === 'neg' && v.operand.kind === 'number') {
+    out.push(diag('FLX4005', v.span, `\`${what}\` cannot be negative`));
+    return undefined;
+  }
   if (v.kind !== 'number') {
     out.push(diag('FLX4001', v.span, `\`${what}\` must be ${DIM_LABEL[want]}`));
     return undefined;

@@ -1,0 +1,6 @@
+model M() {
+  input x: f32[4, 8]
+  input i: i32[4]
+  output y = aggregate("x")
+}
+// expect: FLX3004 at 4:24: argument `g` of `aggregate` must be a graph, got the string "x"

@@ -1,0 +1,6 @@
+model M() {
+  input x: f32[4, 8]
+  input i: i32[4]
+  output y = log(x, bogus: 1)
+}
+// expect: FLX3010 at 4:21: `log` has no argument `bogus`

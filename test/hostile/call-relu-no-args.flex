@@ -1,0 +1,6 @@
+model M() {
+  input x: f32[4, 8]
+  input i: i32[4]
+  output y = relu()
+}
+// expect: FLX3011 at 4:14: `relu` needs argument `x`

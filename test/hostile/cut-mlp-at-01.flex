@@ -1,0 +1,2 @@
+// A two-layer 
+// expect: clean

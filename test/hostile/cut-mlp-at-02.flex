@@ -1,0 +1,2 @@
+// A two-layer MLP classifier.
+// expect: clean

@@ -1,0 +1,4 @@
+// A two-layer MLP classifier.
+import { Linear } from "std/nn"
+
+// expect: clean

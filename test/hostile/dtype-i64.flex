@@ -1,0 +1,5 @@
+model M() {
+  input x: i64[4]
+  output y = x
+}
+// expect: clean

@@ -1,0 +1,5 @@
+model M() {
+  input x: u8[4]
+  output y = x
+}
+// expect: clean

@@ -1,0 +1,5 @@
+model M() {
+  input x: f32[4]
+  output y = relu(x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x) + x + q
+}
+// expect: FLX1002 at 3:25: unexpected `)`; expected `}` (in block)
