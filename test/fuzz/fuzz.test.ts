@@ -11,6 +11,7 @@ import { CpuPlanSession } from '../../compiler/interp/plan-session.ts';
 import { CpuSession } from '../../compiler/interp/session.ts';
 import { checkProgram } from '../../compiler/check-program.ts';
 import { STDLIB_DIR } from '../../compiler/sema/program.ts';
+import { IndexOutOfRange } from '../../compiler/ir/op.ts';
 import { mutate } from './mutate.ts';
 
 const TOTAL = Number(process.env['FUZZ_MUTATIONS'] ?? 2000);
@@ -54,7 +55,11 @@ describe('fuzzing the front end with mutated examples', () => {
           expect(d.span.line).toBeGreaterThanOrEqual(1);
           expect(d.span.column).toBeGreaterThanOrEqual(1);
           expect(d.message.length).toBeGreaterThan(0);
-          render(d, (f) => [...r.program.files.values()].find((x) => x.path === f)?.text);
+          const shown = render(d, (f) => [...r.program.files.values()].find((x) => x.path === f)?.text);
+          expect(
+            [...shown].some((c) => c !== '\n' && (c < ' ' || c === '\u007f')),
+            `mutation #${k}: a control character reaches the terminal`,
+          ).toBe(false);
         }
         if (r.diagnostics.length) withErrors[t]!++;
         else if (plan && clean[t]!++ % BACK_END_EVERY === 0) {
@@ -75,9 +80,14 @@ describe('fuzzing the front end with mutated examples', () => {
           // the plan in its own poisoned arena computes bitwise what the interpreter does
           const arena = built.arenas.gpu <= 2 ** 28 ? new CpuPlanSession(c.module, built, { graphs }, true) : undefined;
           arena?.loadParameters(new Map([...cpu.params].map(([n, v]) => [n, v.data])));
-          const got = arena?.run();
-          for (const [n, v] of cpu.run())
-            if (got) expect(Array.from(got.get(n)!), `mutation #${k}: ${n}`).toEqual(Array.from(v.data));
+          try {
+            const got = arena?.run();
+            for (const [n, v] of cpu.run())
+              if (got) expect(Array.from(got.get(n)!), `mutation #${k}: ${n}`).toEqual(Array.from(v.data));
+          } catch (e) {
+            // labels from the data outside the classes a mutant's model has: `flexc run` reports FLX6003
+            if (!(e instanceof IndexOutOfRange)) throw e;
+          }
           backEnd[t]!++;
         } else if (!plan) clean[t]!++;
       } catch (e) {

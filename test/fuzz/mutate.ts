@@ -55,7 +55,25 @@ const VOCAB = [
   '"',
 ];
 
-/** Deterministic source mutations: deletions, insertions, duplicated or dropped lines, swapped tokens, truncation. */
+const ODD = [
+  '\u0000',
+  '\u0001',
+  '\t',
+  '\r',
+  '\u001b[31m',
+  '\u007f',
+  '\u0085',
+  '\ufeff',
+  '\u202e',
+  '\u{1F600}',
+  'é',
+  '\\',
+];
+
+/**
+ * Deterministic source mutations: deletions, insertions, duplicated or dropped lines, swapped tokens,
+ * truncation, odd bytes, and spans repeated up to 200 times.
+ */
 export function mutate(src: string, seed: number): string {
   const next = rng(seed);
   const pick = <T>(xs: T[]): T => xs[Math.floor(next() * xs.length)]!;
@@ -63,7 +81,7 @@ export function mutate(src: string, seed: number): string {
   const rounds = 1 + Math.floor(next() * 3);
   for (let r = 0; r < rounds; r++) {
     const lines = src.split('\n');
-    switch (Math.floor(next() * 8)) {
+    switch (Math.floor(next() * 10)) {
       case 0: {
         const i = at();
         src = src.slice(0, i) + src.slice(i + 1 + Math.floor(next() * 20));
@@ -105,6 +123,19 @@ export function mutate(src: string, seed: number): string {
       case 7:
         src = src.slice(0, at());
         break;
+      case 8: {
+        // bytes no one types: control characters, NUL, DEL, C1, a byte-order mark, an RTL override, astral
+        const i = at();
+        src = src.slice(0, i) + pick(ODD) + src.slice(i + (next() < 0.5 ? 1 : 0));
+        break;
+      }
+      case 9: {
+        // a span repeated: brackets and operators nest, lines pile up
+        const i = at();
+        const piece = src.slice(i, i + 1 + Math.floor(next() * 30));
+        src = src.slice(0, i) + piece.repeat(2 + Math.floor(next() * 200)) + src.slice(i);
+        break;
+      }
     }
   }
   return src;
