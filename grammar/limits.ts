@@ -12,6 +12,7 @@ export const MAX_EXPRESSION_DEPTH = 256;
 
 const OPEN = new Set(['LParen', 'LBracket', 'LBrace']);
 const CLOSE = new Set(['RParen', 'RBracket', 'RBrace']);
+const MATCH: Record<string, string> = { RParen: 'LParen', RBracket: 'LBracket', RBrace: 'LBrace' };
 
 const spanOf = (t: IToken, path: string): Span => ({
   file: path,
@@ -23,18 +24,19 @@ const spanOf = (t: IToken, path: string): Span => ({
 
 /** The first place where brackets, or a run of prefix minus signs, nest deeper than the parser may go. */
 export function tokenNesting(tokens: IToken[], path: string): Diagnostic | undefined {
-  let depth = 0;
+  // the open brackets; a closer of another kind closes nothing (`{ B: 2)` leaves one more open)
+  const open: string[] = [];
   let run = 0;
   for (const t of tokens) {
     const kind = t.tokenType.name;
-    if (OPEN.has(kind) && ++depth > MAX_BRACKETS)
+    if (OPEN.has(kind) && open.push(kind) > MAX_BRACKETS)
       return diag(
         'FLX1008',
         spanOf(t, path),
         `brackets nest more than ${MAX_BRACKETS} deep here`,
         'name the inner parts with `let`',
       );
-    if (CLOSE.has(kind)) depth = Math.max(0, depth - 1);
+    if (CLOSE.has(kind) && open.at(-1) === MATCH[kind]) open.pop();
     run = kind === 'Minus' ? run + 1 : 0;
     if (run > MAX_BRACKETS) return diag('FLX1008', spanOf(t, path), `more than ${MAX_BRACKETS} minus signs in a row`);
   }
