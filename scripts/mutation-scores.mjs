@@ -1,14 +1,16 @@
-// `node scripts/mutation-scores.mjs [--survivors]`: adds up the mutation reports in reports/mutation/*.json
-// (written by `npm run mutate`, one per run) per folder, with each file's score; --survivors lists
-// the mutants that lived, by file and line. The score is Stryker's: killed and timed-out mutants over
-// all that were tested (those no test covers count as survivors; static and ignored ones are left out).
-import { readdirSync, readFileSync } from 'node:fs';
+// `node scripts/mutation-scores.mjs [--survivors]`: adds up the mutation reports in
+// reports/mutation/*.json (written by `npm run mutate`, one per run; the newest report of a file
+// wins) per folder, with each file's score; --survivors lists the mutants that lived, by file and
+// line. The score is Stryker's: killed and timed-out mutants over all that were tested (those no
+// test covers count as survivors; static and ignored ones are left out).
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 
 const dir = 'reports/mutation';
 const files = new Map();
-for (const f of readdirSync(dir)
+const byAge = readdirSync(dir)
   .filter((f) => f.endsWith('.json'))
-  .sort()) {
+  .sort((a, b) => statSync(`${dir}/${a}`).mtimeMs - statSync(`${dir}/${b}`).mtimeMs);
+for (const f of byAge) {
   const report = JSON.parse(readFileSync(`${dir}/${f}`, 'utf8'));
   for (const [path, file] of Object.entries(report.files)) files.set(path, { ...file, report: f });
 }
