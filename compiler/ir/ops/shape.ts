@@ -101,8 +101,9 @@ export const shapeOps: OpDef[] = [
         throw new ShapeError(`slice needs one range per dimension of [${x!.shape}]`);
       const shape = x!.shape.map((d, i) => {
         const [lo, hi] = [s[i]!, e[i]!];
-        if (typeof lo === 'number' && typeof hi === 'number' && (lo < 0 || hi < lo))
-          throw new ShapeError(`slice ${lo}:${hi} is empty or negative`);
+        if (typeof lo === 'number' && lo < 0) throw new ShapeError(`slice start ${lo} is before 0`);
+        if (typeof lo === 'number' && typeof hi === 'number' && hi < lo)
+          throw new ShapeError(`slice ${lo}:${hi} ends before it starts`);
         if (typeof hi === 'number' && typeof d === 'number' && hi > d)
           throw new ShapeError(`slice end ${hi} is past dimension ${i} of size ${d}`);
         return dimSub(hi, lo);
