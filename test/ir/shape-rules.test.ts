@@ -32,6 +32,17 @@ const REFUSED: [string, TensorType[], Attrs, RegExp][] = [
   ['concat', [f(2, 3), f(2)], { axis: 0 }, /^concat operand 1 is f32\[2\], the first is f32\[2,3\]$/],
   ['concat', [f(2, 3), i32(2, 3)], { axis: 0 }, /^concat operand 1 is i32\[2,3\], the first is f32\[2,3\]$/],
   ['concat', [f(2, 3), f(2, 4)], { axis: 0 }, /^concat operand 1 differs in dimension 1: 4 vs 3$/],
+  ['cache_write', [f(2, 8, 4), f(2, 4)], { axis: 1, at: 0 }, /^cache_write: f32\[2,4\] into a cache of f32\[2,8,4\]$/],
+  [
+    'cache_write',
+    [f(2, 8, 4), i32(2, 1, 4)],
+    { axis: 1, at: 0 },
+    /^cache_write: i32\[2,1,4\] into a cache of f32\[2,8,4\]$/,
+  ],
+  ['cache_write', [f(2, 8, 4), f(2, 1, 3)], { axis: 1, at: 0 }, /^cache_write: dimension 2 differs: 3 vs 4$/],
+  ['cache_write', [f(2, 8, 4), f(2, 3, 4)], { axis: 1, at: 6 }, /^cache_write: positions up to 9 in a cache of 8$/],
+  ['cache_view', [f(2, 8, 4)], { axis: 1, length: 9 }, /^cache_view: 9 positions of a cache of 8$/],
+  ['positions', [f()], { offset: 0 }, /^positions: needs a tensor with a sequence axis last$/],
 ];
 
 const ACCEPTED: [string, TensorType[], Attrs, (number | string)[]][] = [
@@ -46,6 +57,11 @@ const ACCEPTED: [string, TensorType[], Attrs, (number | string)[]][] = [
   ['concat', [f(2, 3), f(2, 4)], { axis: 1 }, [2, 7]],
   ['concat', [f(2, 3), f(5, 3)], { axis: -2 }, [7, 3]],
   ['concat', [f(2, 3)], { axis: 0 }, [2, 3]],
+  ['cache_write', [f(2, 8, 4), f(2, 3, 4)], { axis: 1, at: 5 }, [2, 8, 4]],
+  ['cache_write', [f(2, 8, 4), f(2, 3, 4)], { axis: -2, at: 5 }, [2, 8, 4]],
+  ['cache_view', [f(2, 8, 4)], { axis: 1, length: 8 }, [2, 8, 4]],
+  ['cache_view', [f(2, 8, 4)], { axis: -2, length: 3 }, [2, 3, 4]],
+  ['positions', [f(2, 5)], { offset: 3 }, [5]],
 ];
 
 describe('shape rules of the data-movement ops', () => {
@@ -61,5 +77,39 @@ describe('shape rules of the data-movement ops', () => {
   });
   it.each(ACCEPTED)('%s accepts %j %j', (op, inputs, attrs, shape) => {
     expect(infer(op, inputs, attrs).shape).toEqual(shape);
+  });
+});
+
+describe('the KV-cache ops compute what they say', () => {
+  const value = (op: string, inputs: TensorType[], attrs: Attrs) =>
+    ({ op, inputs: inputs.map((type) => ({ type })), attrs, type: infer(op, inputs, attrs) }) as never;
+  const ctx = { floats: (n: number) => new Float32Array(n), step: 1 };
+  const arange = (n: number, from = 0) => Float32Array.from({ length: n }, (_, i) => from + i);
+
+  it('cache_write writes x at positions at…at+n of every row and leaves the rest; it moves 2 × |x| bytes', () => {
+    const c = { data: arange(2 * 5 * 2), shape: [2, 5, 2] };
+    const x = { data: arange(2 * 2 * 2, 100), shape: [2, 2, 2] };
+    const v = value('cache_write', [f(2, 5, 2), f(2, 2, 2)], { axis: 1, at: 3 });
+    const out = Array.from(getOp('cache_write').ref([c, x], v, ctx).data);
+    const want = Array.from(c.data);
+    for (let o = 0; o < 2; o++)
+      for (let p = 0; p < 2; p++) for (let r = 0; r < 2; r++) want[(o * 5 + 3 + p) * 2 + r] = 100 + (o * 2 + p) * 2 + r;
+    expect(out).toEqual(want);
+    expect(getOp('cache_write').cost(v)).toEqual({ flops: 0, bytes: 2 * 2 * 2 * 2 * 4 });
+  });
+
+  it('cache_view is the first `length` positions of every row, and costs nothing on a device', () => {
+    const c = { data: arange(2 * 5 * 2), shape: [2, 5, 2] };
+    const v = value('cache_view', [f(2, 5, 2)], { axis: 1, length: 3 });
+    expect(Array.from(getOp('cache_view').ref([c], v, ctx).data)).toEqual([0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15]);
+    expect(getOp('cache_view').cost(v)).toEqual({ flops: 0, bytes: 0 });
+  });
+
+  it('positions counts from the offset along the last axis', () => {
+    const v = value('positions', [f(2, 4)], { offset: 6 });
+    const ints = { floats: (n: number) => new Float32Array(n), step: 1 };
+    expect(Array.from(getOp('positions').ref([{ data: arange(8), shape: [2, 4] }], v, ints).data)).toEqual([
+      6, 7, 8, 9,
+    ]);
   });
 });
