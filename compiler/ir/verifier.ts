@@ -57,19 +57,23 @@ export function verify(m: Module): string[] {
           if (!ok) errors.push(`${where(v, k)}: attribute ${a} must be ${spec.kind}`);
         }
         for (const a in v.attrs) if (!(a in def.attrs)) errors.push(`${where(v, k)}: unknown attribute ${a}`);
-        if (def.arity !== 'variadic' && def.arity !== v.inputs.length)
-          errors.push(`${where(v, k)}: takes ${def.arity} operands, has ${v.inputs.length}`);
-        try {
-          const t = def.infer(
-            v.inputs.map((x) => x.type),
-            v.attrs,
-          );
-          if (!sameType(t, v.type))
-            errors.push(`${where(v, k)}: result type ${fmtType(v.type)} disagrees with the shape rule's ${fmtType(t)}`);
-        } catch (e) {
-          if (!(e instanceof ShapeError)) throw e;
-          errors.push(`${where(v, k)}: ${e.message}`);
-        }
+        const arity = def.arity === 'variadic' || def.arity === v.inputs.length;
+        if (!arity) errors.push(`${where(v, k)}: takes ${def.arity} operands, has ${v.inputs.length}`);
+        // a shape rule assumes its operands are there
+        if (arity)
+          try {
+            const t = def.infer(
+              v.inputs.map((x) => x.type),
+              v.attrs,
+            );
+            if (!sameType(t, v.type))
+              errors.push(
+                `${where(v, k)}: result type ${fmtType(v.type)} disagrees with the shape rule's ${fmtType(t)}`,
+              );
+          } catch (e) {
+            if (!(e instanceof ShapeError)) throw e;
+            errors.push(`${where(v, k)}: ${e.message}`);
+          }
       }
       if (errors.length === before) checked.add(v);
     }
