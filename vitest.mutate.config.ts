@@ -18,7 +18,6 @@ const skip = process.env.FLEXC_MUTATION_SKIP;
 export default defineConfig({
   test: {
     include: process.env.FLEXC_MUTATION_TESTS?.split(',') ?? all,
-    exclude: ['test/passes/adamw-oracle.test.ts'],
     // Dawn finds no adapter in Stryker's test processes
     testNamePattern: new RegExp(`^(?!.*(WebGPU${skip ? `|${skip}` : ''}))`),
     testTimeout: 120_000,

@@ -10,6 +10,7 @@ import { ShapeError, type TensorType } from '../../compiler/ir/types.ts';
  */
 const f = (...shape: (number | string)[]): TensorType => ({ dtype: 'f32', shape });
 const i32 = (...shape: number[]): TensorType => ({ dtype: 'i32', shape });
+const adamAttrs = { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, decay: 0 };
 const infer = (op: string, inputs: TensorType[], attrs: Attrs = {}) => getOp(op).infer(inputs, attrs);
 
 const REFUSED: [string, TensorType[], Attrs, RegExp][] = [
@@ -43,6 +44,9 @@ const REFUSED: [string, TensorType[], Attrs, RegExp][] = [
   ['cache_write', [f(2, 8, 4), f(2, 3, 4)], { axis: 1, at: 6 }, /^cache_write: positions up to 9 in a cache of 8$/],
   ['cache_view', [f(2, 8, 4)], { axis: 1, length: 9 }, /^cache_view: 9 positions of a cache of 8$/],
   ['positions', [f()], { offset: 0 }, /^positions: needs a tensor with a sequence axis last$/],
+  ['sgd', [f(3, 2), f(2, 3)], { lr: 0.1 }, /^sgd: operand shapes differ$/],
+  ['adam_m', [f(3, 2), f(3)], { beta: 0.9 }, /^adam_m: operand shapes differ$/],
+  ['adam_step', [f(3, 2), f(3, 2), f(2, 3), i32()], adamAttrs, /^adam_step: operand shapes differ$/],
 ];
 
 const ACCEPTED: [string, TensorType[], Attrs, (number | string)[]][] = [
@@ -62,6 +66,8 @@ const ACCEPTED: [string, TensorType[], Attrs, (number | string)[]][] = [
   ['cache_view', [f(2, 8, 4)], { axis: 1, length: 8 }, [2, 8, 4]],
   ['cache_view', [f(2, 8, 4)], { axis: -2, length: 3 }, [2, 3, 4]],
   ['positions', [f(2, 5)], { offset: 3 }, [5]],
+  // the step counter is a scalar beside the tensors
+  ['adam_step', [f(3, 2), f(3, 2), f(3, 2), i32()], adamAttrs, [3, 2]],
 ];
 
 describe('shape rules of the data-movement ops', () => {
