@@ -3,7 +3,7 @@ import type { FlexFile } from './ast.ts';
 import { buildAst } from './build-ast.ts';
 import { diag, didYouMean, type Diagnostic, type Span } from './diagnostics.ts';
 import { cstParser, PART_KINDS } from './parser.ts';
-import { expressionDepth, tokenNesting } from './limits.ts';
+import { expressionDepth, tokenNesting, tokenSpan } from './limits.ts';
 import { decodeString } from './strings.ts';
 import { FlexLexer } from './tokens.ts';
 
@@ -172,14 +172,6 @@ function numberProblem(image: string): string | undefined {
     return `${image} cannot be held exactly; it would become ${BigInt(n)} (whole numbers are exact up to 2⁵³)`;
   return undefined;
 }
-
-const tokenSpan = (t: IToken, path: string): Span => ({
-  file: path,
-  line: t.startLine ?? 1,
-  column: t.startColumn ?? 1,
-  endLine: t.startLine ?? 1,
-  endColumn: (t.startColumn ?? 1) + t.image.length,
-});
 
 /** Text the lexer recognises only to explain why it is not flex: an unclosed `/*`, a hexadecimal number. */
 function invalidToken(t: IToken, path: string): Diagnostic {

@@ -14,7 +14,8 @@ const OPEN = new Set(['LParen', 'LBracket', 'LBrace']);
 const CLOSE = new Set(['RParen', 'RBracket', 'RBrace']);
 const MATCH: Record<string, string> = { RParen: 'LParen', RBracket: 'LBracket', RBrace: 'LBrace' };
 
-const spanOf = (t: IToken, path: string): Span => ({
+/** The span of one token. */
+export const tokenSpan = (t: IToken, path: string): Span => ({
   file: path,
   line: t.startLine ?? 1,
   column: t.startColumn ?? 1,
@@ -32,13 +33,14 @@ export function tokenNesting(tokens: IToken[], path: string): Diagnostic | undef
     if (OPEN.has(kind) && open.push(kind) > MAX_BRACKETS)
       return diag(
         'FLX1008',
-        spanOf(t, path),
+        tokenSpan(t, path),
         `brackets nest more than ${MAX_BRACKETS} deep here`,
         'name the inner parts with `let`',
       );
     if (CLOSE.has(kind) && open.at(-1) === MATCH[kind]) open.pop();
     run = kind === 'Minus' ? run + 1 : 0;
-    if (run > MAX_BRACKETS) return diag('FLX1008', spanOf(t, path), `more than ${MAX_BRACKETS} minus signs in a row`);
+    if (run > MAX_BRACKETS)
+      return diag('FLX1008', tokenSpan(t, path), `more than ${MAX_BRACKETS} minus signs in a row`);
   }
   return undefined;
 }

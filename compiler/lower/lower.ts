@@ -196,48 +196,29 @@ export function lowerPlan(
   const hw = config.hardware ? program.scopes.get(program.entry)?.get(config.hardware) : undefined;
   const hardware = hw?.decl.kind === 'hardware' ? checkHardware(hw.decl, hw.file, program, []) : undefined;
   const gpus = hardware?.gpu?.count;
-  if (gpus !== undefined && config.parallel.data > gpus) {
-    const field = plan.fields.find((f) => f.key.name === 'parallel') ?? plan.name;
-    return {
-      diagnostics: [
-        diag(
-          'FLX5013',
-          field.span,
-          `\`data: ${config.parallel.data}\` needs ${config.parallel.data} ` +
-            `GPUs, but hardware \`${config.hardware}\` has ${gpus}`,
-          `use \`data: ${gpus}\` or fewer, or hardware with more GPUs (\`gpu x ${config.parallel.data}: …\`)`,
-        ),
-      ],
-    };
-  }
-  if (gpus !== undefined && config.parallel.data > 1 && !hardware?.network) {
-    const field = plan.fields.find((f) => f.key.name === 'parallel') ?? plan.name;
-    return {
-      diagnostics: [
-        diag(
-          'FLX5013',
-          field.span,
-          `data parallelism over ${config.parallel.data} GPUs needs a network ` +
-            `between them; hardware \`${config.hardware}\` declares none`,
-          'add `network { topology: nvlink, bandwidth: …, latency: … }` to the hardware',
-        ),
-      ],
-    };
-  }
-  if (hardware && config.parallel.offload.length && (!hardware.host || !hardware.links.some(joinsHost))) {
-    const field = plan.fields.find((f) => f.key.name === 'parallel') ?? plan.name;
-    return {
-      diagnostics: [
-        diag(
-          'FLX5013',
-          field.span,
-          `offloading ${config.parallel.offload.join(' and ')} needs host memory and a link to it; hardware ` +
-            `\`${config.hardware}\` declares ${hardware.host ? 'no link between `gpu` and `host`' : 'no `host`'}`,
-          'add `host { memory: …, bandwidth: … }` and `link gpu <-> host { bandwidth: … }` to the hardware',
-        ),
-      ],
-    };
-  }
+  // what the hardware cannot do for `parallel`, said at that field
+  const refuse = (message: string, hint: string) => ({
+    diagnostics: [
+      diag('FLX5013', (plan.fields.find((f) => f.key.name === 'parallel') ?? plan.name).span, message, hint),
+    ],
+  });
+  const { data, offload } = config.parallel;
+  if (gpus !== undefined && data > gpus)
+    return refuse(
+      `\`data: ${data}\` needs ${data} GPUs, but hardware \`${config.hardware}\` has ${gpus}`,
+      `use \`data: ${gpus}\` or fewer, or hardware with more GPUs (\`gpu x ${data}: …\`)`,
+    );
+  if (gpus !== undefined && data > 1 && !hardware?.network)
+    return refuse(
+      `data parallelism over ${data} GPUs needs a network between them; hardware \`${config.hardware}\` declares none`,
+      'add `network { topology: nvlink, bandwidth: …, latency: … }` to the hardware',
+    );
+  if (hardware && offload.length && (!hardware.host || !hardware.links.some(joinsHost)))
+    return refuse(
+      `offloading ${offload.join(' and ')} needs host memory and a link to it; hardware ` +
+        `\`${config.hardware}\` declares ${hardware.host ? 'no link between `gpu` and `host`' : 'no `host`'}`,
+      'add `host { memory: …, bandwidth: … }` and `link gpu <-> host { bandwidth: … }` to the hardware',
+    );
   return {
     lowered: { forward, config, ...(hardware ? { hardware } : {}), ...(decode.length ? { decode } : {}) },
     diagnostics: [],
