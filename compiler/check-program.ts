@@ -4,7 +4,7 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as A from '../grammar/ast.ts';
-import type { Diagnostic } from '../grammar/diagnostics.ts';
+import { addDiagnostics, type Diagnostic } from '../grammar/diagnostics.ts';
 import { lowerPlan, type Lowered } from './lower/lower.ts';
 import { copyModule, pipelinePlan } from './plan-pipeline.ts';
 import { checkFile, sortDiagnostics } from './sema/check.ts';
@@ -36,7 +36,7 @@ export function checkProgram(path: string, opts: LoadOptions & { budgets?: boole
   const diagnostics = [...checked.diagnostics];
   for (const [decl, resolved] of checked.plans) {
     const low = lowerPlan(checked.program, decl, resolved);
-    diagnostics.push(...low.diagnostics);
+    addDiagnostics(diagnostics, low.diagnostics);
     if (!low.lowered) continue;
     lowered.set(decl, low.lowered);
     const { config, forward } = low.lowered;

@@ -66,6 +66,13 @@ export const CODES = {
       'A literal larger than a double holds (`1e400`), or a whole number past 2⁵³ that would silently ' +
       'become another (9007199254740993 reads as …992).',
   },
+  FLX1010: {
+    summary: 'the editor stopped analysing the file',
+    explanation:
+      'The language server analyses documents off its main thread and stops an analysis that runs past its ' +
+      'time limit (60 s, or `flexc lsp --time-limit`), so that no file can stall the editor. ' +
+      '`flexc check` checks the file without that limit.',
+  },
   // 2xxx: names and imports
   FLX2000: {
     summary: 'cannot read the file',

@@ -33,6 +33,13 @@ export function diag(code: Code, span: Span, message: string, hint?: string): Di
 }
 
 /** Thrown inside the compiler to abort one unit of work with a diagnostic. */
+/**
+ * Appends `more` to `out` one by one: spreading a long list (a diagnostic per line of a huge file) overflows the stack.
+ */
+export function addDiagnostics(out: Diagnostic[], more: Iterable<Diagnostic>): void {
+  for (const d of more) out.push(d);
+}
+
 export class DiagnosticError extends Error {
   constructor(readonly diagnostic: Diagnostic) {
     super(diagnostic.message);

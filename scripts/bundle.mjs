@@ -7,14 +7,18 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
+// chunk names are hashes: a fresh folder, so that no stale chunk is shipped or hashed into the budget cache's key
+rmSync('dist', { recursive: true, force: true });
+
 const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' };
 
 await build({
   ...common,
-  entryPoints: ['compiler/cli/main.ts'],
+  // the language server's analyser runs in a worker thread of its own entry (compiler/lsp/analyzer-client.ts)
+  entryPoints: { flexc: 'compiler/cli/main.ts', 'lsp-analyzer': 'compiler/lsp/analyzer.ts' },
   // chunks: what only some commands need (driver generation's ts-morph) loads when they run
   outdir: 'dist',
-  entryNames: 'flexc',
+  entryNames: '[name]',
   chunkNames: 'chunk-[hash]',
   outExtension: { '.js': '.mjs' },
   splitting: true,

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { Diagnostic } from '../../grammar/diagnostics.ts';
+import { addDiagnostics, type Diagnostic } from '../../grammar/diagnostics.ts';
 import { checkProgram } from '../check-program.ts';
 import type { Program } from '../sema/program.ts';
 import { printDiagnostics } from './diagnostics-out.ts';
@@ -14,7 +14,7 @@ export function checkCommand(files: string[], o: { json?: boolean }): void {
       process.exit(EXIT.usage);
     }
     const r = checkProgram(f, { budgets: true });
-    all.push(...r.diagnostics);
+    addDiagnostics(all, r.diagnostics);
     programs.push(r.program);
   }
   const merged = programs[0];

@@ -14,6 +14,12 @@ const int = (what: string) => (v: string) => {
   return n;
 };
 
+const seconds = (what: string) => (v: string) => {
+  const n = Number(v);
+  if (!(n > 0 && n <= 86_400)) throw new InvalidArgumentError(`${what} takes seconds, more than 0 and at most 86400`);
+  return n;
+};
+
 const UNITS: Record<string, number> = {
   '': 1,
   B: 1,
@@ -179,8 +185,18 @@ program
     'run the language server (diagnostics, hover, definitions, references, completion, outline, folding, formatting)',
   )
   .option('--stdio', 'speak JSON-RPC over standard input and output (the only transport)')
+  .option(
+    '--time-limit <seconds>',
+    'stop an analysis that runs longer than this (FLX1010)',
+    seconds('--time-limit'),
+    60,
+  )
   .addHelpText('after', '\nEditors start it; see docs/editors.md for VS Code, Neovim and Helix.')
-  .action(async () => (await import('../lsp/server.ts')).startServer());
+  .action(async (o: { timeLimit: number }) => {
+    const { startServer } = await import('../lsp/server.ts');
+    const { DEFAULT_LIMITS } = await import('../lsp/analyzer-client.ts');
+    startServer(undefined, { ...DEFAULT_LIMITS, giveUpAfter: o.timeLimit * 1000 });
+  });
 
 try {
   await program.parseAsync(process.argv);

@@ -8,7 +8,7 @@ import { TIME_CLASSES } from '../cost/step.ts';
 import { checkFile } from '../sema/check.ts';
 import { loadProgram, type Program } from '../sema/program.ts';
 import { fmtBytes } from '../sema/units.ts';
-import type { Diagnostic } from '../../grammar/diagnostics.ts';
+import { addDiagnostics, type Diagnostic } from '../../grammar/diagnostics.ts';
 import { printDiagnostics } from './diagnostics-out.ts';
 import { EXIT } from './exit.ts';
 import { memorySvg, type MemoryPanel } from './plan-svg.ts';
@@ -38,14 +38,14 @@ export function planCommand(files: string[], o: { plan?: string; json?: boolean;
     if (names.length === 0) {
       const checked = checkFile(file);
       programs.push(checked.program);
-      problems.push(...checked.diagnostics);
+      addDiagnostics(problems, checked.diagnostics);
       if (!checked.diagnostics.length) process.stderr.write(`flexc: ${file} declares no plan\n`);
     }
     for (const name of names) {
       const r = compile(file, name);
       programs.push(r.program);
       if (!r.module || !r.lowered) {
-        problems.push(...r.diagnostics);
+        addDiagnostics(problems, r.diagnostics);
         continue;
       }
       const { summary, timeline } = summarize(r.module, r.lowered, r.decode);

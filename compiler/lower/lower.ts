@@ -1,5 +1,5 @@
 import type * as A from '../../grammar/ast.ts';
-import { diag, didYouMean, type Diagnostic, type Span } from '../../grammar/diagnostics.ts';
+import { addDiagnostics, diag, didYouMean, type Diagnostic, type Span } from '../../grammar/diagnostics.ts';
 import { leafName, type Module, type Value } from '../ir/graph.ts';
 import { loraTargets } from '../passes/lora.ts';
 import { resolve } from 'node:path';
@@ -137,7 +137,7 @@ export function lowerPlan(
       const step = cached
         ? elaborate({ ...config.bind, [seq!]: 1 }, { phase: 'decode', past: context - 1, capacity })
         : elaborate({ ...config.bind, [seq!]: context });
-      out.push(...step.el.diagnostics);
+      addDiagnostics(out, step.el.diagnostics);
       decode.push({ context, forward: { ...step.forward, name: `${config.name}_decode_${context}` } });
     }
   const bound = Object.entries(config.bind)
@@ -161,7 +161,8 @@ export function lowerPlan(
             didYouMean(f.key.name, el.usedSymbols),
           ),
         );
-  if (config.data && !out.length) out.push(...bindText(forward, config, plan, opts.evaluation ? 'val' : 'train'));
+  if (config.data && !out.length)
+    addDiagnostics(out, bindText(forward, config, plan, opts.evaluation ? 'val' : 'train'));
   if (config.task.kind === 'train' && !out.length) {
     const lossName = config.task.loss;
     const loss = forward.outputs.find((o) => o.name === lossName);
@@ -190,7 +191,7 @@ export function lowerPlan(
       );
     else if (!forward.values.some((v) => v.op === 'param'))
       out.push(diag('FLX3062', span, `model \`${config.model}\` has no parameters to train`));
-    else if (config.task.lora) out.push(...checkLora(forward, config.task.lora, span, config.model));
+    else if (config.task.lora) addDiagnostics(out, checkLora(forward, config.task.lora, span, config.model));
   }
   if (out.length) return { diagnostics: out };
   const hw = config.hardware ? program.scopes.get(program.entry)?.get(config.hardware) : undefined;

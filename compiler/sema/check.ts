@@ -1,5 +1,5 @@
 import type * as A from '../../grammar/ast.ts';
-import { DiagnosticError, type Diagnostic } from '../../grammar/diagnostics.ts';
+import { addDiagnostics, DiagnosticError, type Diagnostic } from '../../grammar/diagnostics.ts';
 import { duplicateKeys } from './duplicates.ts';
 import { Elaborator } from './elaborate.ts';
 import { graphSpecOf } from './graph-decl.ts';
@@ -24,10 +24,11 @@ export function checkFile(path: string, opts: LoadOptions = {}): CheckResult {
   const program = loadProgram(path, opts);
   const diagnostics = [...program.diagnostics];
   const plans = new Map<A.PlanDecl, ResolvedPlan>();
-  if (!program.syntaxErrors) for (const file of program.files.values()) diagnostics.push(...duplicateKeys(file.ast));
+  if (!program.syntaxErrors)
+    for (const file of program.files.values()) addDiagnostics(diagnostics, duplicateKeys(file.ast));
   if (!program.syntaxErrors && !diagnostics.length) {
     for (const file of program.files.values()) {
-      for (const d of file.ast.decls) diagnostics.push(...checkDecl(d, program, file, plans));
+      for (const d of file.ast.decls) addDiagnostics(diagnostics, checkDecl(d, program, file, plans));
     }
   }
   return { program, diagnostics: sortDiagnostics(dedupe(diagnostics)), plans };
@@ -45,13 +46,13 @@ function checkDecl(
     case 'layer': {
       const el = new Elaborator(program, { mode: 'check', training: true, binds: new Map() });
       el.layerAlone(ref);
-      out.push(...el.diagnostics);
+      addDiagnostics(out, el.diagnostics);
       break;
     }
     case 'model': {
       const el = new Elaborator(program, { mode: 'check', training: true, binds: new Map() });
       el.model(ref, new Map<string, EVal>(), d.name.name);
-      out.push(...el.diagnostics);
+      addDiagnostics(out, el.diagnostics);
       break;
     }
     case 'graph':

@@ -3,7 +3,7 @@ import { existsSync, lstatSync } from 'node:fs';
 import { FileReadError, readRegularFile } from '../../runtime/read-file.ts';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parse, type Decl, type Diagnostic, type FlexFile } from '../../grammar/index.ts';
-import { diag, didYouMean } from '../../grammar/diagnostics.ts';
+import { addDiagnostics, diag, didYouMean } from '../../grammar/diagnostics.ts';
 import { packageRoot } from '../paths.ts';
 
 export const STDLIB_DIR = join(packageRoot(), 'stdlib') + sep;
@@ -97,7 +97,7 @@ export function loadProgram(entry: string, opts: LoadOptions = {}): Program {
     const f: SourceFile = { path, abs, text, ast: r.ast };
     files.set(abs, f);
     if (r.diagnostics.length) syntaxErrors = true;
-    diagnostics.push(...r.diagnostics);
+    addDiagnostics(diagnostics, r.diagnostics);
     for (const imp of r.ast.imports) {
       if (imp.from.value === '<missing>') continue;
       const target = resolveImport(imp.from.value, f, root);

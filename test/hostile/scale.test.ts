@@ -45,4 +45,9 @@ describe('inputs at scale', () => {
     const [, shown] = timed(() => r.diagnostics.forEach((d) => render(d, () => text)));
     expect(s + shown).toBeLessThan(40);
   }, 60_000);
+
+  it('150,000 duplicate `let`s: as many diagnostics as a spread of arguments overflows the stack with', () => {
+    const [r] = timed(() => check(model('let v=x\n'.repeat(150_000))));
+    expect(r.diagnostics.length).toBe(149_999);
+  }, 120_000);
 });

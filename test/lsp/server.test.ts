@@ -195,3 +195,77 @@ describe('flexc lsp --stdio', () => {
     }
   }, 120_000);
 });
+
+/** A model of `n` repeated `let` lines: 3.5 MB at n = 140,000, whose analysis takes well over 10 s here. */
+function hugeModel(n: number): string {
+  const lines = ['model M() {', '  input x: f32[4]', '  let v = x'];
+  for (let i = 0; i < n; i++) lines.push('  let v = x + x');
+  lines.push('  output y = v', '}');
+  return lines.join('\n');
+}
+
+async function startLsp(...args: string[]) {
+  const proc = spawn(process.execPath, ['bin/flexc.mjs', 'lsp', '--stdio', ...args], { stdio: 'pipe' });
+  const c = new Client(proc);
+  await c.request('initialize', {
+    processId: process.pid,
+    rootUri: pathToFileURL(resolve('.')).href,
+    capabilities: {},
+  });
+  c.notify('initialized', {});
+  return c;
+}
+
+const timed = async <T>(p: Promise<T>): Promise<[T, number]> => {
+  const t0 = performance.now();
+  const v = await p;
+  return [v, performance.now() - t0];
+};
+
+describe('flexc lsp --stdio on a document whose analysis takes long', () => {
+  const uri = pathToFileURL(resolve('examples/_lsp_huge_test.flex')).href;
+  const huge = hugeModel(140_000);
+  const small = 'model M() {\n  input x: f32[4]\n  output y = x + z\n}\n';
+  const diagnosticsOf = (c: Client) =>
+    c.next((n) => n.method === 'textDocument/publishDiagnostics' && n.params.uri === uri);
+
+  it('answers requests while it analyses, and cancels an analysis of text that has changed', async () => {
+    const c = await startLsp();
+    try {
+      c.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'flex', version: 1, text: huge } });
+      await new Promise((ok) => setTimeout(ok, 1500));
+      // the check of the huge text is running: a hover is answered (empty) within about a second
+      const [h, hoverMs] = await timed(
+        c.request('textDocument/hover', { textDocument: { uri }, position: { line: 2, character: 7 } }),
+      );
+      expect(h).toBeNull();
+      expect(hoverMs).toBeLessThan(3000);
+      // the user replaces the text: the stale analysis is stopped and the new text checked at once
+      const next = diagnosticsOf(c);
+      c.notify('textDocument/didChange', { textDocument: { uri, version: 2 }, contentChanges: [{ text: small }] });
+      const [d, checkMs] = await timed(next);
+      expect(d.params.diagnostics.map((x: { code: string }) => x.code)).toEqual(['FLX2010']);
+      expect(checkMs).toBeLessThan(8000);
+      const [, shutdownMs] = await timed(c.request('shutdown', null));
+      expect(shutdownMs).toBeLessThan(2000);
+    } finally {
+      c.proc.kill();
+    }
+  }, 60_000);
+
+  it('stops an analysis past --time-limit with FLX1010, and checks the next text', async () => {
+    const c = await startLsp('--time-limit', '2');
+    try {
+      const gaveUp = diagnosticsOf(c);
+      c.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'flex', version: 1, text: huge } });
+      const [d, ms] = await timed(gaveUp);
+      expect(d.params.diagnostics).toMatchObject([{ code: 'FLX1010', message: expect.stringContaining('2 s') }]);
+      expect(ms).toBeLessThan(8000);
+      const next = diagnosticsOf(c);
+      c.notify('textDocument/didChange', { textDocument: { uri, version: 2 }, contentChanges: [{ text: small }] });
+      expect((await next).params.diagnostics.map((x: { code: string }) => x.code)).toEqual(['FLX2010']);
+    } finally {
+      c.proc.kill();
+    }
+  }, 60_000);
+});
