@@ -21,9 +21,11 @@ const PROBES_LARGE = 8;
  * A solver that works in Checkmate's stages, on a step (free of dead code), measured by `measure`
  * on the rewritten step (its exact arena). The model counts live bytes; the arena adds alignment,
  * so when the schedule does not fit, the solver runs again with the model budget lowered by the
- * excess. When nothing fits, `smallest(under)` is the least budget it meets: the measure of `least`'s
- * schedule, or with 'search' from a search over budgets (`searchLeast`); it is a function because
- * only a budget nothing meets needs it. Undefined when the step is too large for the solver.
+ * excess. When nothing fits, `smallest(under)` is the least of what it builds: `least`'s schedule
+ * measured, or with 'search' the schedule of the least budget a search over budgets meets
+ * (`searchLeast`), whose bytes may be below the budget asked for (the solver's model is not
+ * monotone in its budget); it is a function because only a budget nothing meets needs it. Undefined
+ * when the step is too large for the solver.
  */
 function stageSchedule<T extends { bytes: number; cost: number }>(
   m: Module,
@@ -32,7 +34,7 @@ function stageSchedule<T extends { bytes: number; cost: number }>(
   measure: (r: Rewritten) => T,
   solve: StageSolver,
   least?: 'search' | ((g: TrainingGraph) => { stages: StageSchedule } | undefined | 'too-large'),
-): { fits?: T; smallest?: (under: number) => number | undefined } | undefined {
+): { fits?: T; smallest?: (under: number) => T | undefined } | undefined {
   const { graph, index } = trainingGraph(m, loss);
   const fit = (budget: number): T | undefined | 'too-large' => {
     let model = budget;
@@ -62,28 +64,31 @@ function stageSchedule<T extends { bytes: number; cost: number }>(
   return {
     smallest: () => {
       const l = least?.(graph);
-      return l && l !== 'too-large' ? measure(applyStageSchedule(m, graph, index, l.stages)).bytes : undefined;
+      return l && l !== 'too-large' ? measure(applyStageSchedule(m, graph, index, l.stages)) : undefined;
     },
   };
 }
 
 /**
- * A budget `fit` meets below `under` (the least another solver meets), the least it finds by
- * bisection between there and `lo` (a budget it does not meet); undefined when it does not meet
- * `under` - 1. The answer is a budget it meets; after at most `probes` tries, one
- * LEAST_TOLERANCE bytes less is not met (feasibility need not be monotone for a heuristic, so lower
- * budgets may exist that the search does not visit).
+ * What `fit` builds for the least budget below `under` (the least another solver meets) that it
+ * finds by bisection between there and `lo` (a budget it does not meet); undefined when it does not
+ * meet `under` - 1. After at most `probes` tries, one LEAST_TOLERANCE bytes less is not met
+ * (feasibility need not be monotone for a heuristic, so lower budgets may exist that the search does
+ * not visit). Of the schedules built on the way, the one of fewest bytes.
  */
 function searchLeast<T extends { bytes: number }>(
   lo: number,
   under: number,
   fit: (budget: number) => T | undefined | 'too-large',
   probes: number,
-): number | undefined {
+): T | undefined {
+  let best: T | undefined;
   // whether a step is too large for the solver does not depend on the budget
   const meets = (budget: number) => {
     const r = fit(budget);
-    return r !== undefined && r !== 'too-large';
+    if (r === undefined || r === 'too-large') return false;
+    if (!best || r.bytes < best.bytes) best = r;
+    return true;
   };
   let hi = under - 1;
   if (!meets(hi)) return undefined;
@@ -92,7 +97,7 @@ function searchLeast<T extends { bytes: number }>(
     if (meets(mid)) hi = mid;
     else lo = mid;
   }
-  return hi;
+  return best;
 }
 
 /**

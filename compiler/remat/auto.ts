@@ -27,6 +27,15 @@ export function chainOf(st: Stages, unit: number): Chain {
 const MAX_EVALUATIONS = 64;
 const AFTER_FIRST_FIT = 8;
 
+/** Chains up to this many stages try every(k) for every k; longer ones 1, 2, √n and the powers of 2. */
+const EVERY_K_ALL = 64;
+const fixedPolicies = (n: number): Set<number> => {
+  if (n <= EVERY_K_ALL) return new Set(Array.from({ length: n }, (_, i) => i + 1));
+  const ks = new Set([1, 2, sqrtK(n)]);
+  for (let k = 4; k < n; k *= 2) ks.add(k);
+  return ks;
+};
+
 /**
  * The fast solver: the chain solver's optimal schedule at every memory level (one shared table),
  * each distinct one measured exactly by `measure` (the rewritten step's arena and recompute, or
@@ -83,8 +92,8 @@ export function autoSchedule<T extends { bytes: number; cost: number }>(
     consider(exact(c.schedule));
     if (fits && ++after > AFTER_FIRST_FIT) break;
   }
-  // the fixed policies too: their schedules can be smaller than the solver's estimate allows
-  for (const k of new Set([1, 2, sqrtK(n)])) consider(exact(everyK(n, k)));
+  // the fixed policies too: their schedules can be smaller or cheaper than the solver's estimate allows
+  for (const k of fixedPolicies(n)) consider(exact(everyK(n, k)));
   if (!fits) for (const c of candidates.slice(-AFTER_FIRST_FIT)) consider(exact(c.schedule));
   const smallest = Math.min(...[...measured.values()].map((r) => r.bytes));
   return { fits, smallest };
@@ -132,6 +141,16 @@ export function fastSchedule<T extends { bytes: number; cost: number }>(
   ];
   const fits = tagged.filter((f) => f !== undefined).sort((a, b) => a.cost - b.cost)[0];
   if (fits) return { fits, smallest: Math.min(chain.smallest, fits.bytes) };
-  const others = Math.min(chain.smallest, resident?.smallest?.(Infinity) ?? Infinity);
-  return { smallest: Math.min(others, greedy?.smallest?.(others) ?? Infinity) };
+  // the least schedules the stage solvers build for other budgets: one may meet this budget after all
+  const residentLeast = resident?.smallest?.(Infinity);
+  const others = Math.min(chain.smallest, residentLeast?.bytes ?? Infinity);
+  const greedyLeast = greedy?.smallest?.(others);
+  const least = [
+    residentLeast && { ...residentLeast, solver: 'resident-sets' as const },
+    greedyLeast && { ...greedyLeast, solver: 'greedy' as const },
+  ]
+    .filter((f) => f !== undefined)
+    .sort((a, b) => a.bytes - b.bytes || a.cost - b.cost)[0];
+  if (least && least.bytes <= budget) return { fits: least, smallest: least.bytes };
+  return { smallest: Math.min(others, least?.bytes ?? Infinity) };
 }
