@@ -377,6 +377,13 @@ export const CODES = {
       'A run allocates its tensors (the CPU backend) or its data on the host; one was larger than the ' +
       'machine could give. Smaller sizes, or `flexc plan` to see what the plan needs.',
   },
+  FLX7008: {
+    summary: 'a step ran past its time limit on the device',
+    explanation:
+      'The device had not finished a step after the time limit (60 s unless `flexc run --time-limit` or the ' +
+      "session's `timeLimitSeconds` says otherwise): a kernel that loops without end, as an edited kernel file " +
+      'can, or a device too slow for the plan. The run stops; the session takes no more steps.',
+  },
 } as const satisfies Record<string, CodeDoc>;
 
 export type Code = keyof typeof CODES;

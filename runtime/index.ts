@@ -2,6 +2,6 @@
 /** The runtime's public API: what generated drivers and embedding applications import. */
 export { parsePlan, PlanError, type Plan } from './plan.ts';
 export { openGpu, NoGpuError, type Gpu } from './webgpu/device.ts';
-export { WebGpuSession, BudgetError } from './webgpu/session.ts';
+export { WebGpuSession, BudgetError, StepTimeLimitError } from './webgpu/session.ts';
 export { PoisonError } from './poison.ts';
 export { loadBuild } from './build-dir.ts';

@@ -5,7 +5,7 @@ import { explainCommand } from './explain.ts';
 import { fmtCommand, type FmtOptions } from './fmt.ts';
 import { irCommand, PRINTABLE } from './ir.ts';
 import { planCommand } from './plan.ts';
-import { runCommand } from './run.ts';
+import { runCommand, type RunOptions } from './run.ts';
 import { EXIT } from './exit.ts';
 
 const int = (what: string) => (v: string) => {
@@ -146,18 +146,18 @@ program
     'debug the memory plan: run the built plan in its arena with freed ranges poisoned (NaN) and fail a step ' +
       "that reads one (cpu: the ops' references over the arena; webgpu: on the device; also FLEXC_POISON=1 for webgpu)",
   )
+  .option(
+    '--time-limit <seconds>',
+    'webgpu: fail a step the device has not finished after this many seconds (FLX7008; default 60)',
+    seconds('--time-limit'),
+  )
   .addHelpText(
     'after',
     '\nExamples:\n  flexc run examples/mlp.flex --plan train --steps ' +
       '20\n  flexc run examples/gcn-cora.flex --backend webgpu --json\n' +
       '  flexc run examples/gpt.flex --plan tiny --poison',
   )
-  .action(
-    async (
-      file: string,
-      o: { plan?: string; backend: string; steps?: number; json?: boolean; sample?: number; poison?: boolean },
-    ) => runCommand(file, o),
-  );
+  .action(async (file: string, o: RunOptions) => runCommand(file, o));
 
 program
   .command('fmt')

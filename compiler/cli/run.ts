@@ -3,7 +3,7 @@ import { diag, DiagnosticError, type Diagnostic, type Span } from '../../grammar
 import { compile, type CompileResult } from '../compile.ts';
 import { accuracy } from '../interp/session.ts';
 import { cpuPlanTrainer, cpuTrainer, webgpuTrainer, type Trainer } from './trainers.ts';
-import { BudgetError } from '../../runtime/webgpu/session.ts';
+import { BudgetError, StepTimeLimitError } from '../../runtime/webgpu/session.ts';
 import { DeviceLimitError } from '../codegen/plan.ts';
 import { NoGpuError } from '../../runtime/webgpu/device.ts';
 import type { Module } from '../ir/graph.ts';
@@ -39,16 +39,28 @@ export function evalModule(r: CompileResult): { module?: Module; diagnostics: Di
   return { module: runPipeline(low.lowered.forward, { config: low.lowered.config }), diagnostics: [] };
 }
 
-export async function runCommand(
-  file: string,
-  o: { plan?: string; backend: string; steps?: number; json?: boolean; sample?: number; poison?: boolean },
-): Promise<void> {
+export interface RunOptions {
+  plan?: string;
+  backend: string;
+  steps?: number;
+  json?: boolean;
+  sample?: number;
+  poison?: boolean;
+  /** Seconds a WebGPU step may run. */
+  timeLimit?: number;
+}
+
+export async function runCommand(file: string, o: RunOptions): Promise<void> {
   if (!existsSync(file)) {
     process.stderr.write(`flexc: no such file: ${file}\n`);
     process.exit(EXIT.usage);
   }
   if (!BACKENDS.includes(o.backend)) {
     process.stderr.write(`flexc: unknown backend \`${o.backend}\`; available: ${BACKENDS.join(', ')}\n`);
+    process.exit(EXIT.usage);
+  }
+  if (o.timeLimit !== undefined && o.backend !== 'webgpu') {
+    process.stderr.write('flexc: --time-limit applies to --backend webgpu (the CPU backend runs no kernels)\n');
     process.exit(EXIT.usage);
   }
   const r = compile(file, o.plan);
@@ -63,7 +75,10 @@ export async function runCommand(
   try {
     trainer =
       o.backend === 'webgpu'
-        ? await webgpuTrainer(r.module, config, graphs, o.poison ? { poison: true } : {})
+        ? await webgpuTrainer(r.module, config, graphs, {
+            ...(o.poison ? { poison: true } : {}),
+            ...(o.timeLimit !== undefined ? { timeLimitSeconds: o.timeLimit } : {}),
+          })
         : o.poison
           ? cpuPlanTrainer(r.module, config, graphs)
           : cpuTrainer(r.module, config, graphs);
@@ -141,6 +156,7 @@ function userError(e: unknown, plan: Span): Diagnostic | undefined {
   if (e instanceof RangeError && /allocation failed|Invalid typed array length|Array buffer/i.test(e.message))
     return diag('FLX7007', plan, `the run needs more host memory than this machine gives it (${e.message})`);
   if (e instanceof BudgetError) return diag('FLX7001', plan, e.message);
+  if (e instanceof StepTimeLimitError) return diag('FLX7008', plan, e.message, 'raise it with --time-limit <seconds>');
   if (e instanceof DeviceLimitError) return diag('FLX7003', plan, e.message);
   if (e instanceof NoGpuError) return diag('FLX7002', plan, e.message);
   return undefined;

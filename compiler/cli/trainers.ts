@@ -99,13 +99,20 @@ function graphsOf(m: Module, graphs: (g: string) => GraphSpec): Record<string, G
 const textOf = (config: PlanConfig) =>
   config.data ? { file: resolve(config.data.file), split: config.data.split } : undefined;
 
+/** How a WebGPU session is built and run: the kernels' device class, poison mode, a step's time limit (seconds). */
+export interface SessionOptions {
+  deviceClass?: DeviceClass;
+  poison?: boolean;
+  timeLimitSeconds?: number;
+}
+
 /** Plans `m` for this device (its class's kernels, its limits) and opens a session on it. */
 export async function webgpuSession(
   gpu: Gpu,
   m: Module,
   config: PlanConfig,
   graphs: (g: string) => GraphSpec,
-  opts: { deviceClass?: DeviceClass; poison?: boolean } = {},
+  opts: SessionOptions = {},
 ): Promise<WebGpuSession> {
   const { limits } = gpu.device;
   const built = buildPlan(m, config, graphsOf(m, graphs), {
@@ -118,6 +125,7 @@ export async function webgpuSession(
     graphs,
     text: textOf(config),
     ...(opts.poison !== undefined ? { poison: opts.poison } : {}),
+    ...(opts.timeLimitSeconds !== undefined ? { timeLimitSeconds: opts.timeLimitSeconds } : {}),
   });
 }
 
@@ -125,11 +133,12 @@ export async function webgpuTrainer(
   m: Module,
   config: PlanConfig,
   graphs: (g: string) => GraphSpec,
-  opts: { deviceClass?: DeviceClass; poison?: boolean } = {},
+  opts: SessionOptions = {},
 ): Promise<Trainer & { session: WebGpuSession }> {
   const gpu = await openGpu();
   const session = await webgpuSession(gpu, m, config, graphs, opts);
-  const evalOpts = opts.poison !== undefined ? { poison: opts.poison } : {};
+  // evaluation sessions are built for this device's class
+  const { deviceClass: _, ...evalOpts } = opts;
   const closers: (() => void)[] = [];
   return {
     backend: `webgpu (${gpu.adapter}, ${session.plan.deviceClass}-class kernels)`,

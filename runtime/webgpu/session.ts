@@ -11,6 +11,12 @@ import { Poisoner } from './poison.ts';
 
 export class BudgetError extends Error {}
 
+/** A step that the device did not finish within the session's time limit (a kernel that loops, or a slow device). */
+export class StepTimeLimitError extends Error {}
+
+/** Seconds a step may run on the device before it fails with StepTimeLimitError. */
+export const DEFAULT_STEP_TIME_LIMIT_S = 60;
+
 let warnedClass = false;
 /**
  * Says once per process when a plan's kernels were built for the other class of device (e.g. gpu-class kernels on
@@ -55,6 +61,7 @@ export class WebGpuSession {
     private readonly arena: GPUBuffer,
     private readonly data: DataSources,
     readonly poison: boolean,
+    readonly timeLimitSeconds: number,
   ) {
     let touched = 0;
     const poisoner = poison ? Poisoner.create(gpu) : undefined;
@@ -89,6 +96,8 @@ export class WebGpuSession {
       text?: TextSpec | undefined;
       /** Poison freed ranges and fail a step that reads one (default: FLEXC_POISON=1). */
       poison?: boolean;
+      /** Fail a step that the device has not finished after this many seconds (default 60). */
+      timeLimitSeconds?: number;
     } = {},
   ): Promise<WebGpuSession> {
     const { device } = gpu;
@@ -131,7 +140,10 @@ export class WebGpuSession {
           throw new PlanError(`plan has no graph ${g}`);
         })());
     const poison = opts.poison ?? poisonByDefault();
-    const s = new WebGpuSession(gpu, plan, kernels, arena, { graphs, text: opts.text ?? plan.text }, poison);
+    const limit = opts.timeLimitSeconds ?? DEFAULT_STEP_TIME_LIMIT_S;
+    if (!(limit > 0)) throw new RangeError(`timeLimitSeconds must be more than 0, not ${limit}`);
+    const data = { graphs, text: opts.text ?? plan.text };
+    const s = new WebGpuSession(gpu, plan, kernels, arena, data, poison, limit);
     for (const p of plan.params) {
       const b = plan.buffers[p.buffer]!;
       s.writeBuffer(b.id, initTensor(p.init, b.shape, p.name, plan.seed));
@@ -192,6 +204,7 @@ export class WebGpuSession {
     outputs?: string[],
     given?: Map<string, Float32Array | Int32Array>,
   ): Promise<Map<string, Float32Array | Int32Array>> {
+    if (this.overran) throw this.overran;
     this.step++;
     const { device } = this.gpu;
     for (const [id, data] of planFeeds(this.plan, this.step, this.data, given)) this.writeBuffer(id, data);
@@ -208,6 +221,7 @@ export class WebGpuSession {
     });
     pass.end();
     device.queue.submit([enc.finish()]);
+    await this.finished(device.queue.onSubmittedWorkDone());
     const rejected = await device.popErrorScope();
     if (rejected)
       throw new PlanError(
@@ -224,6 +238,27 @@ export class WebGpuSession {
         );
     }
     return result;
+  }
+
+  /** The step past its time limit: the device may still be running it, so the session takes no more steps. */
+  private overran: StepTimeLimitError | undefined;
+
+  /** Waits for the device to finish the step, or fails it at the time limit. */
+  private async finished(done: Promise<unknown>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((ok) => (timer = setTimeout(() => ok('late'), this.timeLimitSeconds * 1000)));
+    const first = await Promise.race([done, late]);
+    clearTimeout(timer);
+    if (first !== 'late') return;
+    const kernels = [...new Set(this.plan.steps.flatMap((st) => (st.kind === 'launch' ? [st.kernel] : [])))];
+    const shown = kernels.slice(0, 5).join(', ') + (kernels.length > 5 ? `, … (${kernels.length} kernels)` : '');
+    this.overran = new StepTimeLimitError(
+      `step ${this.step} of plan \`${this.plan.name}\` did not finish on the device ` +
+        `within ${this.timeLimitSeconds} s ` +
+        `(its kernels: ${shown}); a kernel that loops without end (an edited kernel file?) or a device too slow ` +
+        'for the plan: rebuild it, or give the session a longer time limit',
+    );
+    throw this.overran;
   }
 
   /** Current values of the parameters and optimizer state, by name. */
