@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { compile } from '../../compiler/compile.ts';
 import type { Device, Machine } from '../../compiler/cost/device.ts';
 import { machineOf } from '../../compiler/cost/device.ts';
+import { classOf, opTime } from '../../compiler/cost/op-time.ts';
 import { summarize } from '../../compiler/cost/plan-summary.ts';
 import { estimateStep } from '../../compiler/cost/step.ts';
+import { LEAF_OPS } from '../../compiler/ir/graph.ts';
 import { parseModule } from '../../compiler/ir/parser.ts';
 import { runPipeline } from '../../compiler/passes/pipeline.ts';
 import type { PlanConfig } from '../../compiler/sema/plan.ts';
@@ -214,4 +216,108 @@ describe('serving against the roofline (Llama 2 7B, fp16, batch 8 on an A800)', 
       close(summary.time!.step_seconds, serving.time_to_first_token_seconds + D * serving.decode_seconds_per_token, 9);
     },
   );
+});
+
+describe('what a step estimate reports besides its time', () => {
+  const net = { bandwidth: 5e9, latency: 10e-6 };
+  const one = estimate({}, net);
+  const adamFlops = trainingStep.values
+    .filter((v) => !LEAF_OPS.has(v.op) && classOf(v) === 'optimizer')
+    .reduce((a, v) => a + opTime(v, device).flops, 0);
+
+  it('FLOPs executed are every kernel’s; under ZeRO each rank runs 1/n of the optimizer', () => {
+    const all = trainingStep.values.filter((v) => !LEAF_OPS.has(v.op)).reduce((a, v) => a + opTime(v, device).flops, 0);
+    expect(one.flops.executed).toBe(all);
+    expect(one.flops.model).toBe(all);
+    expect(adamFlops).toBeGreaterThan(0);
+    for (const zero of [0, 1, 3] as const) {
+      const e = estimate({ data: 4, zero }, net);
+      close(e.flops.executed, zero ? all - adamFlops * (3 / 4) : all, 0);
+      expect(e.by_class.optimizer).toBeCloseTo(zero ? one.by_class.optimizer / 4 : one.by_class.optimizer, 15);
+    }
+    // one GPU: nothing to shard
+    expect(estimate({ data: 1, zero: 3 }, net).flops.executed).toBe(all);
+  });
+
+  it('kernels: each op that costs time; classes add up to the time of the ops in them', () => {
+    const timed = trainingStep.values.filter((v) => !LEAF_OPS.has(v.op) && opTime(v, device).seconds > 0);
+    expect(one.kernels).toBe(timed.length);
+    const matmul = timed.filter((v) => classOf(v) === 'matmul').reduce((a, v) => a + opTime(v, device).seconds, 0);
+    close(one.by_class.matmul, matmul);
+    close(
+      one.forward_seconds + one.backward_seconds + one.optimizer_seconds,
+      timed.reduce((a, v) => a + opTime(v, device).seconds, 0),
+    );
+  });
+
+  it('the bottleneck names the class that takes longest and the roof that bounds it', () => {
+    expect(one.bottleneck).toBe('matmul (compute-bound)');
+    // a GPU with a thousand times the FLOP/s and a thousandth of the bandwidth: everything waits on memory
+    const starved = estimateStep(
+      trainingStep,
+      { parallel: { data: 1, zero: 0, offload: [] }, precision: 'fp32', task: trainTask('adam') as PlanConfig['task'] },
+      { gpu: { ...device, peak: { f32: 60e15 }, bandwidth: 2e9 }, count: 1 },
+    );
+    const worst = Object.entries(starved.by_class).sort((a, b) => b[1] - a[1])[0]![0];
+    expect(starved.bottleneck).toBe(`${worst} (memory-bound)`);
+    const launchBound = estimateStep(
+      trainingStep,
+      { parallel: { data: 1, zero: 0, offload: [] }, precision: 'fp32', task: trainTask('adam') as PlanConfig['task'] },
+      { gpu: { ...device, launch: 10 }, count: 1 },
+    );
+    expect(launchBound.bottleneck).toMatch(/ \(launch-bound\)$/);
+    expect(estimate({ data: 8 }, { bandwidth: 1e6, latency: 0 }).bottleneck).toBe(
+      'communication (data-parallel collectives)',
+    );
+    const slowLink = estimate({ offload: ['optimizer'] }, net, { link: { bandwidth: 1e6, latency: 0 } });
+    expect(slowLink.bottleneck).toBe('transfers over the GPU–host link');
+  });
+
+  it('tokens and samples per step: a `tokens` input’s elements, else the first data input’s rows, × ranks', () => {
+    expect(one.tokens_per_step).toBeUndefined();
+    expect(estimate({ data: 3 }, net).samples_per_step).toBe(3 * B);
+    const lmWith = (name: string) =>
+      runPipeline(
+        parseModule(`module @lm {
+  %0 = input "step" {feed = "step"} : i32[]
+  %1 = input "${name}" : i32[6,5]
+  %2 = param "emb" {init = "normal", mean = 0, std = 0.02} : f32[7,4]
+  %3 = gather %2, %1 : f32[6,5,4]
+  %4 = mul %3, %3 : f32[6,5,4]
+  %5 = mean %4 {axes = [0, 1, 2], keepdims = false} : f32[]
+  output "loss" = %5
+}
+`),
+        { config: planConfig({ task: trainTask('sgd') }) },
+      );
+    const lm = lmWith('tokens');
+    const cfg = (data: number) => ({
+      parallel: { data, zero: 0 as const, offload: [] },
+      precision: 'fp32' as const,
+      task: trainTask('sgd') as PlanConfig['task'],
+    });
+    const lmOne = estimateStep(lm, cfg(1), { gpu: device, count: 1 });
+    expect(lmOne).toMatchObject({ tokens_per_step: 30, samples_per_step: 6 });
+    const lmTwo = estimateStep(lm, cfg(2), { gpu: device, count: 2, network: { ...net, topology: 'ring' } });
+    expect(lmTwo).toMatchObject({ tokens_per_step: 60, samples_per_step: 12 });
+    // no `tokens`: no token count, and the samples are the rows of the first input that is not the step counter
+    const ids = estimateStep(lmWith('ids'), cfg(1), { gpu: device, count: 1 });
+    expect(ids.tokens_per_step).toBeUndefined();
+    expect(ids.samples_per_step).toBe(6);
+  });
+
+  it('MFU is against the peak of the plan’s precision', () => {
+    const gpu = { ...device, peak: { f32: 60e12, bf16: 600e12 } };
+    for (const [precision, peak] of [
+      ['fp32', 60e12],
+      ['bf16', 600e12],
+    ] as const) {
+      const e = estimateStep(
+        trainingStep,
+        { parallel: { data: 1, zero: 0, offload: [] }, precision, task: trainTask('adam') as PlanConfig['task'] },
+        { gpu, count: 1 },
+      );
+      close(e.mfu, e.flops.model / (e.step_seconds * peak));
+    }
+  });
 });
