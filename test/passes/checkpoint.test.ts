@@ -135,6 +135,10 @@ describe('checkpoint pass: auto under budgets', () => {
     expect(e).toMatchObject({ needed: every2, policy: 'every(2)', budget: every2 - 1 });
     expect(e.message).toContain('with checkpoint: every(2)');
     expect(e.autoFits).toBeLessThanOrEqual(every2 - 1);
+    // a budget nothing meets: no fit for auto either
+    const none1k = budgetError(() => on({ checkpoint: 'none', memory: { gpu: 1024 } }));
+    expect(none1k).toMatchObject({ needed: dagWithout, autoFits: undefined });
+    expect(none1k.smallest).toBe(budgetError(() => on({ checkpoint: 'auto', memory: { gpu: 1024 } })).smallest);
   });
   it('measures one rank’s peak in the memory timeline under data parallelism or offload', () => {
     for (const parallel of [

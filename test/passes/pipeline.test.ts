@@ -21,6 +21,30 @@ describe('the pass pipeline', () => {
     runPipeline(parseModule(TEXT), { config }, { timings });
     expect(timings.map((t) => t.pass)).toEqual(PIPELINE.map((p) => p.name));
     for (const t of timings) expect(t.ms).toBeGreaterThanOrEqual(0);
+    // each is a duration within the run, not a clock reading
+    const t0 = performance.now();
+    const again: { pass: string; ms: number }[] = [];
+    runPipeline(parseModule(TEXT), { config }, { timings: again });
+    const wall = performance.now() - t0;
+    expect(again.reduce((a, t) => a + t.ms, 0)).toBeLessThanOrEqual(wall);
+  });
+
+  it('prints nowhere when asked to print without a printer', () => {
+    expect(() => runPipeline(parseModule(TEXT), { config }, { printAfter: 'all' })).not.toThrow();
+  });
+
+  it('verifies each pass’s output: a pass that breaks the IR is named', () => {
+    const pass = PIPELINE.find((p) => p.name === 'optimizer')!;
+    const run = pass.run;
+    try {
+      pass.run = (m, cx) => {
+        const out = run(m, cx);
+        return { ...out, values: out.values.map((v) => (v.op === 'sgd' ? { ...v, inputs: v.inputs.slice(0, 1) } : v)) };
+      };
+      expect(() => runPipeline(parseModule(TEXT), { config })).toThrow(/IR is invalid after optimizer/);
+    } finally {
+      pass.run = run;
+    }
   });
 
   it('prints the IR after one named pass, or after every pass with `all`, headed like LLVM', () => {
