@@ -61,6 +61,8 @@ export interface MemoryPlan {
   peakBytes: number;
   /** The arena's size: the peak plus whatever fragmentation adds (the smaller of first-fit and offline placement). */
   arenaBytes: number;
+  /** The arena each placement needs: first-fit in program order, and offline (undefined past OFFLINE_MAX_BUFFERS). */
+  placements: { firstFit: number; offline?: number };
 }
 
 const isLeaf = (v: Value) => LEAF_OPS.has(v.op);
@@ -99,11 +101,12 @@ export function planMemory(m: Module): MemoryPlan {
     }
   });
   const packed = countBuffers(events) <= OFFLINE_MAX_BUFFERS ? packOffline(events) : undefined;
+  const placements = { firstFit: arena.size, ...(packed ? { offline: packed.size } : {}) };
   if (packed && packed.size < arena.size) {
     for (const e of events) if (e.kind === 'alloc') offsetOf.set(e.value, (e.offset = packed.offsetOf.get(e.value)!));
-    return { events, offsetOf, peakBytes: peak, arenaBytes: packed.size };
+    return { events, offsetOf, peakBytes: peak, arenaBytes: packed.size, placements };
   }
-  return { events, offsetOf, peakBytes: peak, arenaBytes: arena.size };
+  return { events, offsetOf, peakBytes: peak, arenaBytes: arena.size, placements };
 }
 
 /**
