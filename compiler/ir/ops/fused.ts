@@ -36,7 +36,8 @@ export function parseExpr(text: string): Expr {
       i++;
       args.push(expr());
     }
-    if (text[i++] !== ')') fail();
+    if (text[i] !== ')') fail();
+    i++;
     return { kind: 'call', op: word, args };
   };
   const e = expr();
