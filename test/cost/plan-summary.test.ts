@@ -1,21 +1,19 @@
-import { rmSync, writeFileSync } from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { planMemory } from '../../compiler/codegen/memory.ts';
-import { compile } from '../../compiler/compile.ts';
 import { machineOf } from '../../compiler/cost/device.ts';
 import { memoryTimeline } from '../../compiler/cost/memory.ts';
 import { summarize } from '../../compiler/cost/plan-summary.ts';
 import { estimateStep } from '../../compiler/cost/step.ts';
+import { exampleFile } from '../helpers/example-file.ts';
 import { flopsOf } from '../../compiler/ir/ops/registry.ts';
 
 /**
  * `flexc plan --json`'s summary of GPT tiny under several plans, each field against what it summarises: the module,
  * the cost model's step estimate and memory timeline, the plan's settings.
  */
-const FILE = 'examples/_plan_summary_test.flex';
 const TINY = 'model: Gpt(vocab: 11, ctx: 8, d: 16, heads: 2, depth: 2)\n  bind: { B: 2, T: 8 }';
-writeFileSync(
-  FILE,
+const compileClean = exampleFile(
+  '_plan_summary_test.flex',
   `import { Gpt } from "./gpt"
 import { rtx4090, pcie4 } from "std/hardware"
 
@@ -68,11 +66,9 @@ plan serve {
 }
 `,
 );
-afterAll(() => rmSync(FILE, { force: true }));
 
 function summary(plan: string) {
-  const r = compile(FILE, plan);
-  expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+  const r = compileClean(plan);
   return { r, ...summarize(r.module!, r.lowered!, r.decode) };
 }
 const elements = (shape: readonly number[]) => shape.reduce((a, d) => a * d, 1);

@@ -1,19 +1,17 @@
-import { rmSync, writeFileSync } from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
-import { compile } from '../../compiler/compile.ts';
+import { describe, expect, it } from 'vitest';
 import { machineOf } from '../../compiler/cost/device.ts';
 import { memoryTimeline } from '../../compiler/cost/memory.ts';
 import { estimateServing, servingTimeline } from '../../compiler/cost/serving.ts';
 import { estimateStep } from '../../compiler/cost/step.ts';
+import { exampleFile } from '../helpers/example-file.ts';
 
 /**
  * A serving request as one step: the prompt's pass plus `decode` token steps, each figure against the step estimates
  * of the prefill and decode modules added up here (the decode steps' cost is linear in the context, so their sum is
  * `decode` × the mean of the first and the last).
  */
-const FILE = 'examples/_serving_test.flex';
-writeFileSync(
-  FILE,
+const compileClean = exampleFile(
+  '_serving_test.flex',
   `import { Gpt } from "./gpt"
 import { rtx4090 } from "std/hardware"
 
@@ -34,11 +32,9 @@ plan prompt {
 }
 `,
 );
-afterAll(() => rmSync(FILE, { force: true }));
 
 function request(plan: string) {
-  const r = compile(FILE, plan);
-  expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+  const r = compileClean(plan);
   const config = r.lowered!.config;
   const serve = config.task.kind === 'infer' ? config.task.serve! : undefined;
   const machine = machineOf(r.lowered!.hardware!)!;
@@ -54,41 +50,20 @@ describe('a serving request', () => {
     const n = 9;
     const sum = (f: (e: typeof first) => number) => f(first) + (n * (f(decode[0]!) + f(decode[1]!))) / 2;
     const close = (a: number, b: number) => expect(a).toBeCloseTo(b, 12);
-    close(
-      step.step_seconds,
-      sum((e) => e.step_seconds),
-    );
-    close(
-      step.forward_seconds,
-      sum((e) => e.forward_seconds),
-    );
+    const fields: ((e: typeof first) => number)[] = [
+      (e) => e.step_seconds,
+      (e) => e.forward_seconds,
+      (e) => e.communication_seconds,
+      (e) => e.transfer_seconds,
+      (e) => e.flops.executed,
+      (e) => e.flops.model,
+      (e) => e.by_class.matmul,
+      (e) => e.by_class.attention,
+    ];
+    for (const f of fields) close(f(step), sum(f));
     expect([step.backward_seconds, step.optimizer_seconds]).toEqual([0, 0]);
-    close(
-      step.communication_seconds,
-      sum((e) => e.communication_seconds),
-    );
-    close(
-      step.transfer_seconds,
-      sum((e) => e.transfer_seconds),
-    );
-    close(
-      step.flops.executed,
-      sum((e) => e.flops.executed),
-    );
-    close(
-      step.flops.model,
-      sum((e) => e.flops.model),
-    );
     expect(step.flops.model).toBeGreaterThan(first.flops.model);
     expect(step.kernels).toBe(Math.round(sum((e) => e.kernels)));
-    close(
-      step.by_class.matmul,
-      sum((e) => e.by_class.matmul),
-    );
-    close(
-      step.by_class.attention,
-      sum((e) => e.by_class.attention),
-    );
     expect(step.samples_per_step).toBe(3);
     expect(step.tokens_per_step).toBe(3 * n);
     // MFU at the fp16 peak

@@ -1,7 +1,8 @@
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphResolver } from '../../compiler/cli/run.ts';
 import { compile } from '../../compiler/compile.ts';
@@ -156,6 +157,7 @@ describe('flexc as an installed package', () => {
           'bin/flexc.mjs',
           'dist/flexc.mjs',
           'dist/runtime.mjs',
+          'dist/lsp-analyzer.mjs',
           'dist/runtime.cjs',
           'dist/types/esm/index.d.ts',
           'dist/types/cjs/index.d.ts',
@@ -205,6 +207,34 @@ describe('flexc as an installed package', () => {
       expect(Math.abs((JSON.parse(cjs.stdout) as { loss: number }).loss - want[0]!)).toBeLessThan(1e-5);
     },
   );
+
+  it('the installed language server analyses in its worker: a misspelt op gets its diagnostic', async () => {
+    const proc = spawn(process.execPath, [join(app, 'node_modules/flexc/bin/flexc.mjs'), 'lsp', '--stdio'], {
+      cwd: app,
+    });
+    const send = (m: object) => {
+      const body = JSON.stringify({ jsonrpc: '2.0', ...m });
+      proc.stdin.write(`Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    };
+    let buf = '';
+    const diagnostics = new Promise<{ code: string }[]>((done) =>
+      proc.stdout.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const m = /"method":"textDocument\/publishDiagnostics","params":(\{.*?"diagnostics":\[.*?\]\})/.exec(buf);
+        if (m) done(JSON.parse(m[1]!).diagnostics);
+      }),
+    );
+    try {
+      send({ id: 1, method: 'initialize', params: { processId: null, rootUri: null, capabilities: {} } });
+      send({ method: 'initialized', params: {} });
+      const text = readFileSync('examples/mlp.flex', 'utf8').replace('cross_entropy(', 'cross_entropi(');
+      const uri = pathToFileURL(join(app, 'typo.flex')).href;
+      send({ method: 'textDocument/didOpen', params: { textDocument: { uri, languageId: 'flex', version: 1, text } } });
+      expect((await diagnostics).map((d) => d.code)).toEqual(['FLX2010']);
+    } finally {
+      proc.kill();
+    }
+  }, 60_000);
 
   it('the runtime and driver declarations type-check in an ESM and a CommonJS TypeScript app', () => {
     writeFileSync(join(app, 'app.mts'), tsApp('export default main;'));
