@@ -38,7 +38,7 @@ hardware H {
   link gpu <-> host: l
   network { topology: nvlink, bandwidth: 400 GB/s, latency: 2 us }
 }`);
-    expect(m).toEqual({
+    expect(m).toStrictEqual({
       gpu: {
         memory: 80 * 2 ** 30,
         bandwidth: 3e12,
@@ -56,7 +56,7 @@ hardware H {
 
   it('a minimal GPU: one peak, the default efficiencies and launch time, nothing else', () => {
     const m = machine('gpu g { memory: 16 GiB, bandwidth: 900 GB/s, fp32: 15 TFLOPS }\nhardware H { gpu: g }');
-    expect(m).toEqual({
+    expect(m).toStrictEqual({
       gpu: {
         memory: 16 * 2 ** 30,
         bandwidth: 900e9,
@@ -79,7 +79,7 @@ hardware H {
   link host <-> gpu: l
   network { bandwidth: 100 GB/s }
 }`)!;
-    expect(m.gpu.peak).toEqual({ bf16: 165e12, f16: 165e12 });
+    expect(m.gpu.peak).toStrictEqual({ bf16: 165e12, f16: 165e12 });
     expect(m.host).toEqual({ memory: 64 * 2 ** 30, bandwidth: undefined });
     expect(m.link).toEqual({ bandwidth: 50e9, latency: 0 });
     expect(m.network).toEqual({ bandwidth: 100e9, latency: 0, topology: 'switched' });
