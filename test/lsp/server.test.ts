@@ -196,7 +196,7 @@ describe('flexc lsp --stdio', () => {
   }, 120_000);
 });
 
-/** A model of `n` repeated `let` lines: 3.5 MB at n = 140,000, whose analysis takes well over 10 s here. */
+/** A model of `n` repeated `let` lines: 2.2 MB at n = 140,000, whose analysis takes well over 10 s here. */
 function hugeModel(n: number): string {
   const lines = ['model M() {', '  input x: f32[4]', '  let v = x'];
   for (let i = 0; i < n; i++) lines.push('  let v = x + x');
