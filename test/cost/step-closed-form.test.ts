@@ -155,6 +155,40 @@ describe('data-parallel training against closed forms', () => {
   );
 });
 
+describe('parameters offloaded to the host (FlexGen-style streaming)', () => {
+  const link = { bandwidth: 25e9, latency: 0 };
+  const net = { bandwidth: 1e13, latency: 0 };
+  const one = estimate({}, net);
+
+  it('training streams the weights in for the forward and again for the backward pass, each behind its pass', () => {
+    for (const bw of [link.bandwidth, 1e6]) {
+      const e = estimate({ offload: ['params'] }, net, { link: { bandwidth: bw, latency: 0 } });
+      const t = W / bw;
+      close(e.transfer_seconds, 2 * t);
+      close(e.by_class.transfers, Math.max(0, t - one.forward_seconds) + Math.max(0, t - one.backward_seconds));
+      close(e.step_seconds, one.step_seconds + e.by_class.transfers);
+    }
+    // ZeRO-3 streams each rank's shard
+    const z3 = estimate({ data: 4, zero: 3, offload: ['params'] }, net, { link });
+    close(z3.transfer_seconds, (2 * W) / 4 / link.bandwidth);
+  });
+
+  it('inference streams them once, behind the forward pass only', () => {
+    const machine: Machine = { gpu: device, count: 1, link: { bandwidth: 1e6, latency: 0 } };
+    const cfg = (offload: Parallel['offload']) => ({
+      parallel: { data: 1, zero: 0 as const, offload },
+      precision: 'fp32' as const,
+      task: { kind: 'infer' } as PlanConfig['task'],
+    });
+    const plain = estimateStep(trainingStep, cfg([]), machine);
+    const e = estimateStep(trainingStep, cfg(['params']), machine);
+    const t = W / 1e6;
+    close(e.transfer_seconds, t);
+    close(e.by_class.transfers, Math.max(0, t - plain.forward_seconds));
+    expect(e.bottleneck).toBe('transfers over the GPU–host link');
+  });
+});
+
 /** The serving plan and its summary, made in the first test that asks (a mutation run then sees which tests use it). */
 let served: ReturnType<typeof serve> | undefined;
 function serve() {
