@@ -1,17 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import type { Value } from '../../compiler/ir/graph.ts';
 import { dropoutUniform, fmix32 } from '../../compiler/ir/ops/dropout.ts';
 import { getOp } from '../../compiler/ir/ops/registry.ts';
 import { ShapeError, type TensorType } from '../../compiler/ir/types.ts';
+import { opValue, refContext } from '../helpers/op-value.ts';
 
 /**
  * Dropout's hash against murmur3's finaliser computed independently (Python's integers, values below), its mask's
  * statistics and its refusals; spmm's refusals and cost against the CSR sizes.
  */
 const t = (dtype: 'f32' | 'i32', ...shape: number[]): TensorType => ({ dtype, shape });
-const ctx = { floats: (n: number) => new Float32Array(n), step: 1 };
-const valueOf = (op: string, inputs: TensorType[], attrs: Record<string, number | boolean>) =>
-  ({ op, inputs: inputs.map((type) => ({ type })), attrs, type: getOp(op).infer(inputs, attrs) }) as unknown as Value;
+const ctx = refContext();
 
 describe('dropout', () => {
   it('fmix32 and the uniform draw match murmur3 computed elsewhere', () => {
@@ -33,7 +31,7 @@ describe('dropout', () => {
     x.data[17] = 0;
     const step = { data: Int32Array.from([3]), shape: [] };
     for (const p of [0, 0.1, 0.5]) {
-      const v = valueOf('dropout', [t('f32', n), t('i32')], { p, seed: 7 });
+      const v = opValue('dropout', [t('f32', n), t('i32')], { p, seed: 7 });
       const out = getOp('dropout').ref([x, step], v, ctx).data;
       const dropped = out.filter((y) => y === 0).length - 1;
       expect(Math.abs(dropped / n - p), `p ${p}`).toBeLessThan(0.01);
@@ -99,10 +97,10 @@ describe('spmm', () => {
 
   it('costs 2·nnz·f FLOPs and reads the CSR arrays of the side it uses', () => {
     const ins = [t('i32', 4), t('i32', 4), t('f32', 4), t('i32', 3), t('i32', 4), t('f32', 4), t('f32', 2, 5)];
-    const v = valueOf('spmm', ins, { rows: 3, cols: 2 });
+    const v = opValue('spmm', ins, { rows: 3, cols: 2 });
     // out 3×5, x 2×5, A's row pointers (4), ids (4) and values (4), four bytes each
     expect(getOp('spmm').cost(v)).toEqual({ flops: 2 * 4 * 5, bytes: 4 * (15 + 10 + 4 + 4 + 4) });
-    const vt = valueOf('spmm', [...ins.slice(0, 6), t('f32', 3, 5)], { rows: 3, cols: 2, transpose: true });
+    const vt = opValue('spmm', [...ins.slice(0, 6), t('f32', 3, 5)], { rows: 3, cols: 2, transpose: true });
     expect(getOp('spmm').cost(vt)).toEqual({ flops: 2 * 4 * 5, bytes: 4 * (10 + 15 + 3 + 4 + 4) });
   });
 
@@ -113,12 +111,12 @@ describe('spmm', () => {
     const arrays = [...A, ...AT].map((data) => ({ data, shape: [data.length] }));
     const ins = [t('i32', 4), t('i32', 4), t('f32', 4), t('i32', 3), t('i32', 4), t('f32', 4)];
     const x = { data: Float32Array.from([1, 10, 100, 1000]), shape: [2, 2] };
-    const ax = getOp('spmm').ref([...arrays, x], valueOf('spmm', [...ins, t('f32', 2, 2)], { rows: 3, cols: 2 }), ctx);
+    const ax = getOp('spmm').ref([...arrays, x], opValue('spmm', [...ins, t('f32', 2, 2)], { rows: 3, cols: 2 }), ctx);
     expect(Array.from(ax.data)).toEqual([1, 10, 302, 3020, 400, 4000]);
     const y = { data: Float32Array.from([1, 2, 3]), shape: [3, 1] };
     const aty = getOp('spmm').ref(
       [...arrays, y],
-      valueOf('spmm', [...ins, t('f32', 3, 1)], { rows: 3, cols: 2, transpose: true }),
+      opValue('spmm', [...ins, t('f32', 3, 1)], { rows: 3, cols: 2, transpose: true }),
       ctx,
     );
     expect(Array.from(aty.data)).toEqual([1 + 4, 6 + 12]);

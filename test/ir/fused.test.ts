@@ -1,17 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import type { Value } from '../../compiler/ir/graph.ts';
 import { evalExpr, parseExpr, printExpr } from '../../compiler/ir/ops/fused.ts';
 import { getOp } from '../../compiler/ir/ops/registry.ts';
 import { ShapeError, type TensorType } from '../../compiler/ir/types.ts';
+import { opValue, refContext } from '../helpers/op-value.ts';
 
 /**
  * The fused op: its expression language (parsed, printed, evaluated), its shape rule and cost, and its CPU reference
  * against the unfused ops' own references composed by hand.
  */
 const f32 = (...shape: number[]): TensorType => ({ dtype: 'f32', shape });
-const ctx = { floats: (n: number) => new Float32Array(n), step: 1 };
-const valueOf = (op: string, inputs: TensorType[], attrs: Record<string, string | number | number[]>) =>
-  ({ op, inputs: inputs.map((type) => ({ type })), attrs, type: getOp(op).infer(inputs, attrs) }) as unknown as Value;
+const ctx = refContext();
 
 describe('fused expressions', () => {
   it('parse and print back to the same text, constants included', () => {
@@ -70,12 +68,12 @@ describe('fused expressions', () => {
 
 describe('the fused op', () => {
   it('broadcasts its operands as the ops it replaces, and costs one FLOP per call per element', () => {
-    const v = valueOf('fused', [f32(2, 3), f32(3), f32(2, 1)], { expr: 'add(mul(x0,x1),x2)' });
+    const v = opValue('fused', [f32(2, 3), f32(3), f32(2, 1)], { expr: 'add(mul(x0,x1),x2)' });
     expect(v.type).toEqual(f32(2, 3));
     expect(getOp('fused').cost(v)).toEqual({ flops: 2 * 6, bytes: 4 * (6 + 6 + 3 + 2) });
-    const one = valueOf('fused', [f32(4)], { expr: 'neg(x0)' });
+    const one = opValue('fused', [f32(4)], { expr: 'neg(x0)' });
     expect(getOp('fused').cost(one).flops).toBe(4);
-    expect(getOp('fused').cost(valueOf('fused', [f32(4)], { expr: 'x0' })).flops).toBe(0);
+    expect(getOp('fused').cost(opValue('fused', [f32(4)], { expr: 'x0' })).flops).toBe(0);
   });
 
   it('refuses operands its expression does not use, or uses but does not have', () => {
@@ -94,11 +92,11 @@ describe('the fused op', () => {
     const a = { data: Float32Array.from([1, -2, 3, -4, 5, -6]), shape: [2, 3] };
     const b = { data: Float32Array.from([0.5, 2, -1]), shape: [3] };
     const c = { data: Float32Array.from([10, 20]), shape: [2, 1] };
-    const fused = valueOf('fused', [f32(2, 3), f32(3), f32(2, 1)], { expr: 'add(relu(mul(x0,x1)),x2)' });
+    const fused = opValue('fused', [f32(2, 3), f32(3), f32(2, 1)], { expr: 'add(relu(mul(x0,x1)),x2)' });
     const got = getOp('fused').ref([a, b, c], fused, ctx);
-    const mul = getOp('mul').ref([a, b], valueOf('mul', [f32(2, 3), f32(3)], {}), ctx);
-    const relu = getOp('relu').ref([mul], valueOf('relu', [f32(2, 3)], {}), ctx);
-    const add = getOp('add').ref([relu, c], valueOf('add', [f32(2, 3), f32(2, 1)], {}), ctx);
+    const mul = getOp('mul').ref([a, b], opValue('mul', [f32(2, 3), f32(3)], {}), ctx);
+    const relu = getOp('relu').ref([mul], opValue('relu', [f32(2, 3)], {}), ctx);
+    const add = getOp('add').ref([relu, c], opValue('add', [f32(2, 3), f32(2, 1)], {}), ctx);
     expect(got.shape).toEqual([2, 3]);
     expect(Array.from(got.data)).toEqual(Array.from(add.data));
     expect(Array.from(got.data)).toEqual([10.5, 10, 10, 20, 30, 26]);
