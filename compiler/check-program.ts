@@ -47,8 +47,9 @@ export function checkProgram(path: string, opts: LoadOptions & { budgets?: boole
       config.task.kind === 'train' &&
       forward.values.length <= CHECK_BUDGET_VALUES
     )
-      diagnostics.push(
-        ...budgetCache(
+      addDiagnostics(
+        diagnostics,
+        budgetCache(
           checked.program,
           decl.name.name,
           () => pipelinePlan(decl, copyModule(forward), config, { feasibility: true }).diagnostics,

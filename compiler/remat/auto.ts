@@ -70,8 +70,12 @@ export function autoSchedule<T extends { bytes: number; cost: number }>(
     const key = JSON.stringify(sol.schedule);
     if (!seen.has(key)) seen.add(key), candidates.push(sol);
   }
-  const measured = new Map<Schedule, T>();
-  const exact = (s: Schedule) => measured.get(s) ?? measured.set(s, measure(s)).get(s)!;
+  // by the schedule's shape: a fixed policy's tree is often one of the solver's, and is measured once
+  const measured = new Map<string, T>();
+  const exact = (s: Schedule) => {
+    const key = JSON.stringify(s);
+    return measured.get(key) ?? measured.set(key, measure(s)).get(key)!;
+  };
   let fits: T | undefined;
   const consider = (r: T) => {
     if (r.bytes <= budget && (!fits || r.cost < fits.cost)) fits = r;
