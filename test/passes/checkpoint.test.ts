@@ -140,6 +140,27 @@ describe('checkpoint pass: auto under budgets', () => {
     expect(none1k).toMatchObject({ needed: dagWithout, autoFits: undefined });
     expect(none1k.smallest).toBe(budgetError(() => on({ checkpoint: 'auto', memory: { gpu: 1024 } })).smallest);
   });
+  it('checking a budget (flexc check): the same verdict and least budget, a fixed policy when one fits', () => {
+    const feasible = (budget: number) =>
+      checkpointModule(dag, config({ checkpoint: 'auto', memory: { gpu: budget } }), true);
+    const least = budgetError(() => on({ checkpoint: 'auto', memory: { gpu: 1024 } })).smallest;
+    expect(budgetError(() => feasible(1024)).smallest).toBe(least);
+    expect(budgetError(() => feasible(least - 1)).smallest).toBe(least);
+    const sqrt = on({ checkpoint: 'sqrt' }).report!.bytesWith;
+    expect(sqrt).toBeLessThan(dagWithout - 1);
+    for (const budget of [least, least + 848, sqrt - 1, sqrt, dagWithout - 1]) {
+      const r = feasible(budget);
+      expect(r.report!.bytesWith, `budget ${budget}`).toBeLessThanOrEqual(budget);
+      expect(r.report!.bytesWith).toBe(arena(r.module));
+      // what the search would pick is no costlier: checking stops at the first schedule that fits
+      const best = on({ checkpoint: 'auto', memory: { gpu: budget } });
+      expect(costOf(best.module)).toBeLessThanOrEqual(costOf(r.module));
+      // sqrt is tried first
+      if (budget >= sqrt) expect(r.report!.bytesWith).toBe(sqrt);
+      else expect(r.report!.bytesWith).toBeLessThan(sqrt);
+    }
+  });
+
   it('measures one rank’s peak in the memory timeline under data parallelism or offload', () => {
     for (const parallel of [
       { data: 2, zero: 0, offload: [] },

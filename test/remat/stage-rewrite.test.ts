@@ -1,0 +1,183 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { runModule } from '../../compiler/interp/interpret.ts';
+import { deadCodeEliminate, LEAF_OPS, type Module, type Value } from '../../compiler/ir/graph.ts';
+import type { NDArray } from '../../compiler/ir/op.ts';
+import { parseModule } from '../../compiler/ir/parser.ts';
+import { peakWithout, replay } from '../../compiler/remat/checkmate.ts';
+import { recomputeCost } from '../../compiler/remat/cost.ts';
+import { REMAT_SUFFIX } from '../../compiler/remat/emit.ts';
+import { applyStageSchedule } from '../../compiler/remat/emit-stages.ts';
+import { solveDag } from '../../compiler/remat/solve-dag.ts';
+import { solveGreedy } from '../../compiler/remat/solve-greedy.ts';
+import { solveResidentSets } from '../../compiler/remat/solve-resident.ts';
+import { stageScheduleOf, trainingGraph, type StageSchedule } from '../../compiler/remat/training-graph.ts';
+import { replayNaively } from '../helpers/stage-replay.ts';
+
+/**
+ * A training step as Checkmate sees it (trainingGraph), and stage schedules written back into IR (applyStageSchedule)
+ * and read out again (stageScheduleOf): what runs is what the solver planned, and computes what the step did.
+ */
+
+// %2 is computed from the parameter alone; %5 reads %2 again (a skip); %6 is a constant; %7 and %8 read %3 and %2
+const SMALL = parseModule(`module @small {
+  %0 = input "x" : f32[4,3]
+  %1 = param "w" {init = "normal", mean = 0, std = 0.1} : f32[3,3]
+  %2 = matmul %0, %1 : f32[4,3]
+  %3 = relu %2 : f32[4,3]
+  %4 = add %3, %2 : f32[4,3]
+  %5 = mean %4 {axes = [0, 1], keepdims = false} : f32[]
+  %6 = const {dtype = "f32", value = 1} : f32[4,3] "loss.grad"
+  %7 = relu_grad %3, %6 : f32[4,3]
+  %8 = relu_grad %2, %7 : f32[4,3] "g"
+  output "loss" = %5
+  output "g" = %8
+}
+`);
+
+describe('trainingGraph', () => {
+  it('its ops in order with their cost, bytes, operands, whether pinned and whether forward; leaves apart', () => {
+    const v = (n: number) => SMALL.values[n]!;
+    const { graph, index } = trainingGraph(SMALL, v(5));
+    expect([...index]).toEqual([2, 3, 4, 5, 6, 7, 8].map((n, i) => [v(n), i]));
+    const node = (n: number, deps: number[], output: boolean, forward: boolean, name: string) => ({
+      name,
+      cost: recomputeCost(v(n)),
+      bytes: n === 5 ? 4 : 48,
+      deps,
+      output,
+      forward,
+    });
+    expect(graph).toEqual({
+      nodes: [
+        node(2, [], false, true, 'matmul'),
+        node(3, [0], false, true, 'relu'),
+        node(4, [1, 0], false, true, 'add'),
+        node(5, [2], true, true, 'mean'),
+        node(6, [], false, false, 'loss.grad'),
+        node(7, [1, 4], false, false, 'relu_grad'),
+        node(8, [0, 5], true, false, 'g'),
+      ],
+      leafBytes: 48 + 36,
+    });
+  });
+
+  it('an operand read twice is one dependency', () => {
+    const m = parseModule(`module @twice {
+  %0 = input "x" : f32[4]
+  %1 = mul %0, %0 : f32[4]
+  %2 = mul %1, %1 : f32[4]
+  %3 = mean %2 {axes = [0], keepdims = false} : f32[]
+  output "loss" = %3
+}
+`);
+    expect(trainingGraph(m, m.values[3]!).graph.nodes.map((n) => n.deps)).toEqual([[], [0], [1]]);
+  });
+});
+
+const STEP = deadCodeEliminate(parseModule(readFileSync('test/passes/checkpoint/random-dag-auto.in.ir', 'utf8')));
+const LOSS = STEP.outputs.find((o) => o.name === 'loss')!.value;
+
+function feedsAndParams(m: Module): { feeds: Map<string, NDArray>; params: Map<string, NDArray> } {
+  let s = 7;
+  const next = () => ((s = (s * 1103515245 + 12345) % 2147483648), s / 2147483648);
+  const feeds = new Map<string, NDArray>();
+  const params = new Map<string, NDArray>();
+  for (const v of m.values.filter((x) => LEAF_OPS.has(x.op))) {
+    const shape = v.type.shape as number[];
+    const n = shape.reduce((a, d) => a * d, 1);
+    const data =
+      v.type.dtype === 'i32'
+        ? Int32Array.from({ length: n }, () => Math.floor(next() * 4))
+        : Float32Array.from({ length: n }, () => next() - 0.5);
+    (v.op === 'input' ? feeds : params).set(String(v.attrs['name']), { data, shape });
+  }
+  return { feeds, params };
+}
+
+const outputsOf = (m: Module) => {
+  const { feeds, params } = feedsAndParams(STEP);
+  return runModule(m, feeds, params).outputs;
+};
+
+describe('stage schedules written into the step and read back', () => {
+  const { graph, index } = trainingGraph(STEP, LOSS);
+  const least = solveResidentSets(graph, 'minimize');
+  if (typeof least !== 'object') throw new Error(`no schedule: ${least}`);
+  const full = peakWithout(graph);
+  const schedules: [string, StageSchedule][] = [['least', least.stages]];
+  for (const f of [0.25, 0.5, 0.75]) {
+    const budget = Math.round(least.peak + (full - least.peak) * f);
+    const r = solveResidentSets(graph, budget);
+    const gr = solveGreedy(graph, budget);
+    if (typeof r === 'object') schedules.push([`resident at ${budget}`, r.stages]);
+    if (typeof gr === 'object') schedules.push([`greedy at ${budget}`, gr.stages]);
+  }
+  const want = outputsOf(STEP);
+
+  it('each schedule runs as planned: read back, it replays to the same recompute and peak, naively too', () => {
+    expect(schedules.length).toBeGreaterThan(5);
+    for (const [what, stages] of schedules) {
+      const r = applyStageSchedule(STEP, graph, index, stages);
+      const back = stageScheduleOf(deadCodeEliminate(r.module), index, r.origin, r.recomputed);
+      expect(replay(graph, back), what).toEqual(replay(graph, stages));
+      expect(replayNaively(graph, back), what).toEqual(replayNaively(graph, stages));
+      const clones = r.module.values.filter((v) => r.recomputed.has(v));
+      expect(clones.length, what).toBe(stages.reduce((a, s) => a + s.length - 1, 0));
+      expect(clones.every((v) => v.name?.endsWith(REMAT_SUFFIX))).toBe(true);
+    }
+    expect(schedules.some(([, s]) => s.some((x) => x.length > 1))).toBe(true);
+  });
+
+  it('each schedule computes bitwise what the step did, and the originals die before their recomputation', () => {
+    for (const [what, stages] of schedules) {
+      const r = applyStageSchedule(STEP, graph, index, stages);
+      const got = outputsOf(r.module);
+      for (const [name, t] of want) expect(got.get(name)!.data, `${what}: ${name}`).toEqual(t.data);
+      // a backward op reads the newest version of each activation
+      const version = new Map<Value, number>();
+      r.module.values.forEach((v, i) => version.set(r.origin.get(v) ?? v, i));
+      for (const [i, v] of r.module.values.entries())
+        if (
+          !r.recomputed.has(v) &&
+          index.has(r.origin.get(v) ?? v) &&
+          !graph.nodes[index.get(r.origin.get(v) ?? v)!]!.forward
+        )
+          for (const x of v.inputs) {
+            const o = r.origin.get(x) ?? x;
+            const newest = r.module.values
+              .slice(0, i)
+              .filter((y) => (r.origin.get(y) ?? y) === o)
+              .at(-1);
+            if (newest) expect(x, what).toBe(newest);
+          }
+    }
+  });
+
+  it('a value read back with no original is refused', () => {
+    const stray = { ...STEP, values: [...STEP.values.slice(0, -1), { ...STEP.values.at(-1)!, id: 9999 }] };
+    expect(() => stageScheduleOf(stray, index, new Map(), new Set())).toThrow('has no original');
+  });
+});
+
+describe('solveDag: the fast solver measured in Checkmate’s model', () => {
+  it('at budgets from its least to none: within the budget, its stages replaying to what it reports', () => {
+    const { graph, smallest } = solveDag(STEP, LOSS, 0);
+    const full = peakWithout(graph);
+    expect(smallest).toBeLessThan(full);
+    for (const f of [0, 0.5, 1]) {
+      const budget = Math.round(smallest + (full - smallest) * f);
+      const { fits } = solveDag(STEP, LOSS, budget);
+      expect(fits, `budget ${budget}`).toBeDefined();
+      const r = replay(graph, fits!.stages);
+      expect({ cost: fits!.cost, total: fits!.total, bytes: fits!.bytes }).toEqual({
+        cost: r.recompute,
+        total: r.cost,
+        bytes: r.peak,
+      });
+      expect(fits!.bytes).toBeLessThanOrEqual(budget);
+      if (f === 1) expect(fits!.cost).toBe(0);
+    }
+    expect(solveDag(STEP, LOSS, smallest - 1).fits).toBeUndefined();
+  });
+});
