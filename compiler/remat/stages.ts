@@ -34,10 +34,14 @@ export interface Stages {
  * Finds the chain structure of the forward pass. After any op, in definition order, the values
  * computed so far that later forward ops still read (the frontier) carry everything after it, so
  * any op can end a stage. Forward passes of at most `maxStages` ops get a stage per op; longer ones
- * are cut where the frontier is one value (a transformer's residual stream between blocks, a CNN's
- * activations between layers) — or, when there is no such place, where it is smallest — once a
- * stage has its share of the cost. Constants and outputs are kept, never recomputed.
+ * are cut once a stage has its share of the cost, where the frontier is one value (a transformer's
+ * residual stream between blocks, a CNN's activations between layers) — or, when such places give
+ * fewer than MIN_STAGES stages (a DAG whose skip connections cross everywhere), where the frontier
+ * is at most its median size. Constants and outputs are kept, never recomputed.
  */
+/** Fewer stages than this from one-value frontiers, and a long forward pass is cut by frontier size. */
+const MIN_STAGES = 4;
+
 export function findStages(m: Module, loss: Value, maxStages = 48): Stages {
   const lossIndex = m.values.indexOf(loss);
   const forward = m.values.slice(0, lossIndex + 1);
@@ -58,33 +62,35 @@ export function findStages(m: Module, loss: Value, maxStages = 48): Stages {
   const frontierBytes = frontiers.map(bytesOf);
   const last = body.length - 1;
   const candidate = (i: number) => i < last && frontiers[i]!.length > 0;
-  let isCut: (i: number) => boolean;
-  if (body.length <= maxStages) isCut = candidate;
-  else if (body.some((_, i) => candidate(i) && frontiers[i]!.length === 1))
-    isCut = (i) => candidate(i) && frontiers[i]!.length === 1;
-  else {
+  const cost = body.map(recomputeCost);
+  const share = body.length <= maxStages ? 0 : cost.reduce((a, c) => a + c, 0) / maxStages;
+  const cutWhere = (isCut: (i: number) => boolean) => {
+    const members: Value[][] = [[]];
+    const boundary: Value[][] = [[]];
+    let acc = 0;
+    body.forEach((v, i) => {
+      members.at(-1)!.push(v);
+      acc += cost[i]!;
+      if (isCut(i) && acc >= share) {
+        members.push([]);
+        boundary.push(frontiers[i]!);
+        acc = 0;
+      }
+    });
+    return { members, boundary };
+  };
+  const bySingle = cutWhere((i) => candidate(i) && frontiers[i]!.length === 1);
+  const byMedian = () => {
     const sorted = body
       .map((_, i) => i)
       .filter(candidate)
       .map((i) => frontierBytes[i]!)
       .sort((a, b) => a - b);
     const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
-    isCut = (i) => candidate(i) && frontierBytes[i]! <= median;
-  }
-  const cost = body.map(recomputeCost);
-  const share = body.length <= maxStages ? 0 : cost.reduce((a, c) => a + c, 0) / maxStages;
-  const members: Value[][] = [[]];
-  const boundary: Value[][] = [[]];
-  let acc = 0;
-  body.forEach((v, i) => {
-    members.at(-1)!.push(v);
-    acc += cost[i]!;
-    if (isCut(i) && acc >= share) {
-      members.push([]);
-      boundary.push(frontiers[i]!);
-      acc = 0;
-    }
-  });
+    return cutWhere((i) => candidate(i) && frontierBytes[i]! <= median);
+  };
+  const { members, boundary } =
+    body.length <= maxStages ? cutWhere(candidate) : bySingle.members.length >= MIN_STAGES ? bySingle : byMedian();
   const stageOf = new Map<Value, number>();
   members.forEach((vs, k) => vs.forEach((v) => stageOf.set(v, k)));
   const outputs = new Set(m.outputs.map((o) => o.value));

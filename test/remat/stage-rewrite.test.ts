@@ -6,7 +6,13 @@ import type { NDArray } from '../../compiler/ir/op.ts';
 import { parseModule } from '../../compiler/ir/parser.ts';
 import { peakWithout, replay } from '../../compiler/remat/checkmate.ts';
 import { recomputeCost } from '../../compiler/remat/cost.ts';
-import { REMAT_SUFFIX } from '../../compiler/remat/emit.ts';
+import { chainOf } from '../../compiler/remat/auto.ts';
+import { planMemory } from '../../compiler/codegen/memory.ts';
+import { applySchedule, REMAT_SUFFIX } from '../../compiler/remat/emit.ts';
+import { everyK } from '../../compiler/remat/policies.ts';
+import { recomputedStages, type Schedule } from '../../compiler/remat/schedule.ts';
+import { chainSolver } from '../../compiler/remat/solve-chain.ts';
+import { findStages } from '../../compiler/remat/stages.ts';
 import { applyStageSchedule } from '../../compiler/remat/emit-stages.ts';
 import { solveDag } from '../../compiler/remat/solve-dag.ts';
 import { solveGreedy } from '../../compiler/remat/solve-greedy.ts';
@@ -99,6 +105,7 @@ const outputsOf = (m: Module) => {
   const { feeds, params } = feedsAndParams(STEP);
   return runModule(m, feeds, params).outputs;
 };
+const want = outputsOf(STEP);
 
 describe('stage schedules written into the step and read back', () => {
   const { graph, index } = trainingGraph(STEP, LOSS);
@@ -113,7 +120,6 @@ describe('stage schedules written into the step and read back', () => {
     if (typeof r === 'object') schedules.push([`resident at ${budget}`, r.stages]);
     if (typeof gr === 'object') schedules.push([`greedy at ${budget}`, gr.stages]);
   }
-  const want = outputsOf(STEP);
 
   it('each schedule runs as planned: read back, it replays to the same recompute and peak, naively too', () => {
     expect(schedules.length).toBeGreaterThan(5);
@@ -179,5 +185,64 @@ describe('solveDag: the fast solver measured in Checkmate’s model', () => {
       if (f === 1) expect(fits!.cost).toBe(0);
     }
     expect(solveDag(STEP, LOSS, smallest - 1).fits).toBeUndefined();
+  });
+});
+
+describe('chain schedules written into the step (applySchedule)', () => {
+  const gpt = deadCodeEliminate(parseModule(readFileSync('test/passes/checkpoint/gpt-tiny-all.in.ir', 'utf8')));
+  const chainSchedules = (m: Module) => {
+    const st = findStages(m, m.outputs.find((o) => o.name === 'loss')!.value);
+    const n = st.members.length;
+    const c = chainOf(st, 256);
+    const top = [...c.saved, ...c.boundary].reduce((a, x) => a + x, 0) + Math.max(...c.overhead!);
+    const solve = chainSolver(c, top);
+    const out: [string, Schedule][] = Array.from({ length: n }, (_, k) => [`every(${k + 1})`, everyK(n, k + 1)]);
+    for (let level = top; level >= 0; level -= 7) {
+      const s = solve(level);
+      if (s) out.push([`the solver's at ${level}`, s.schedule]);
+    }
+    return { st, n, schedules: out };
+  };
+
+  it('a value is recomputed at most as often as the schedule runs its stage again; often exactly', () => {
+    let exact = 0;
+    let total = 0;
+    for (const m of [STEP, gpt]) {
+      const { st, n, schedules } = chainSchedules(m);
+      for (const [what, s] of schedules) {
+        const r = applySchedule(m, st, s);
+        const live = deadCodeEliminate(r.module);
+        const again = recomputedStages(s, n);
+        const clones = new Map<Value, number>();
+        for (const v of live.values)
+          if (r.recomputed.has(v)) clones.set(r.origin.get(v)!, (clones.get(r.origin.get(v)!) ?? 0) + 1);
+        for (const [v, count] of clones) {
+          expect((v.name ?? '').endsWith(REMAT_SUFFIX), what).toBe(false);
+          expect(count, `${what}: ${v.name ?? v.op}`).toBeLessThanOrEqual(again[st.stageOf.get(v)!]!);
+        }
+        const cost = live.values.reduce((a, v) => a + (r.recomputed.has(v) ? recomputeCost(v) : 0), 0);
+        const planned = again.reduce((a, k, stage) => a + k * st.cost[stage]!, 0);
+        expect(cost, what).toBeLessThanOrEqual(planned);
+        if (cost === planned) exact++;
+        total++;
+      }
+      // every(n) keeps everything: nothing is recomputed and the backward pass reads the originals
+      const none = applySchedule(m, st, everyK(n, n));
+      expect(none.recomputed.size).toBe(0);
+      expect(planMemory(deadCodeEliminate(none.module)).arenaBytes).toBe(planMemory(m).arenaBytes);
+      // and on the random DAG (whose activations, not its parameters, set the peak) some schedule saves memory
+      const arenas = schedules.map(([, s]) => planMemory(deadCodeEliminate(applySchedule(m, st, s).module)).arenaBytes);
+      if (m === STEP) expect(Math.min(...arenas)).toBeLessThan(planMemory(m).arenaBytes);
+    }
+    // the rest differ by clones no backward op reads (dead code)
+    expect(exact).toBeGreaterThan(total / 3);
+  });
+
+  it('every schedule computes bitwise what the step did', () => {
+    const { st, schedules } = chainSchedules(STEP);
+    for (const [what, s] of schedules) {
+      const got = outputsOf(applySchedule(STEP, st, s).module);
+      for (const [name, t] of want) expect(got.get(name)!.data, `${what}: ${name}`).toEqual(t.data);
+    }
   });
 });

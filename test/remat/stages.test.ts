@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { Module, Value } from '../../compiler/ir/graph.ts';
+import { allocatedBytes, tensorBytes } from '../../compiler/codegen/memory.ts';
+import { deadCodeEliminate, LEAF_OPS, pinnedValues, type Module, type Value } from '../../compiler/ir/graph.ts';
 import { parseModule } from '../../compiler/ir/parser.ts';
 import { recomputeCost } from '../../compiler/remat/cost.ts';
 import { findStages } from '../../compiler/remat/stages.ts';
@@ -96,15 +98,80 @@ describe('findStages on forward passes longer than maxStages', () => {
     expect(st.members.length).toBeLessThanOrEqual(49);
   });
 
-  it('with two values crossing everywhere but at its ends (each op adds the two before it): one cut', () => {
+  it('with two values crossing everywhere but at its ends (each op adds the two before it): cut by size', () => {
     const m = chain(120, true);
     const loss = m.values.at(-1)!;
     const st = findStages(m, loss, 48);
     expect(st.members.flat()).toEqual(m.values.slice(1));
-    // one value crosses after the first op (%1), before the stage has its share of the cost, and after the last
-    // add (%120, which only the loss reads): the one cut
-    expect(st.boundary.map(names)).toEqual([[], [120]]);
-    expect(st.members.map((vs) => vs.length)).toEqual([120, 1]);
+    // a one-value frontier only after the first op and the last add (%120, which only the loss reads): too few
+    // stages, so every frontier of at most the median size (two values) is a place to cut, once a stage has its share
+    expect(st.boundary.slice(1).every((b) => b.length === 2)).toBe(true);
+    expect(st.members.length).toBeGreaterThanOrEqual(40);
+    const share = m.values.slice(1).reduce((a, v) => a + recomputeCost(v), 0) / 48;
+    for (const vs of st.members.slice(0, -1)) {
+      const c = vs.reduce((a, v) => a + recomputeCost(v), 0);
+      expect(c).toBeGreaterThanOrEqual(share);
+      expect(c - recomputeCost(vs.at(-1)!)).toBeLessThan(share);
+    }
+  });
+
+  it('frontiers of two or three values: cut only where the frontier is at most the median size', () => {
+    // op i adds the op before it and the one 3 before (4 ops in 10) or 2 before
+    const lines = [
+      'module @mixed {',
+      '  %0 = input "x" : f32[8,8]',
+      '  %1 = relu %0 : f32[8,8]',
+      '  %2 = relu %1 : f32[8,8]',
+    ];
+    lines.push('  %3 = relu %2 : f32[8,8]');
+    for (let i = 4; i <= 150; i++) lines.push(`  %${i} = add %${i - 1}, %${i - (i % 10 < 4 ? 3 : 2)} : f32[8,8]`);
+    lines.push('  %151 = mean %150 {axes = [0, 1], keepdims = false} : f32[]', '  output "loss" = %151', '}');
+    const m = parseModule(lines.join('\n'));
+    const st = findStages(m, m.values.at(-1)!, 48);
+    const body = m.values.slice(1);
+    // the frontier after each op, found here by brute force: earlier ops a later forward op reads
+    const frontier = (i: number) =>
+      body.slice(0, i + 1).filter((v) => body.slice(i + 1).some((u) => u.inputs.includes(v)));
+    const sizes = body
+      .slice(0, -1)
+      .map((_, i) => frontier(i).length)
+      .filter((n) => n > 0);
+    const median = [...sizes].sort((a, b) => a - b)[Math.floor(sizes.length / 2)]!;
+    expect(new Set(sizes)).toEqual(new Set([1, 2, 3]));
+    expect(median).toBe(2);
+    expect(st.members.length).toBeGreaterThan(20);
+    for (const [k, vs] of st.members.slice(0, -1).entries()) {
+      const end = body.indexOf(vs.at(-1)!);
+      expect(st.boundary[k + 1]).toEqual(frontier(end));
+      expect(st.boundary[k + 1]!.length).toBeLessThanOrEqual(median);
+    }
+  });
+
+  it('one-value frontiers that give at least 4 stages are where a long forward pass is cut; fewer, by size', () => {
+    // k segments, each a relu then 30 ops that each add the two before it: one value crosses into each segment
+    const segments = (k: number) => {
+      const lines = ['module @segments {', '  %0 = input "x" : f32[8,8]'];
+      let id = 1;
+      for (let s = 0; s < k; s++) {
+        lines.push(`  %${id} = relu %${id - 1} : f32[8,8]`, `  %${id + 1} = relu %${id} : f32[8,8]`);
+        id += 2;
+        for (let j = 0; j < 30; j++, id++) lines.push(`  %${id} = add %${id - 1}, %${id - 2} : f32[8,8]`);
+      }
+      lines.push(
+        `  %${id} = mean %${id - 1} {axes = [0, 1], keepdims = false} : f32[]`,
+        `  output "loss" = %${id}`,
+        '}',
+      );
+      const m = parseModule(lines.join('\n'));
+      return findStages(m, m.values.at(-1)!, 48)
+        .boundary.slice(1)
+        .map((b) => b.length);
+    };
+    expect(segments(3)).toEqual([1, 1, 1]);
+    expect(segments(4)).toEqual([1, 1, 1, 1]);
+    const two = segments(2);
+    expect(two.length).toBeGreaterThan(20);
+    expect(two.filter((n) => n === 2).length).toBeGreaterThan(20);
   });
 
   it('a forward pass of at most maxStages ops keeps a stage per op', () => {
@@ -112,4 +179,36 @@ describe('findStages on forward passes longer than maxStages', () => {
     expect(findStages(m, m.values.at(-1)!, 48).members.length).toBe(31);
     expect(findStages(m, m.values.at(-1)!, 10).members.length).toBeLessThanOrEqual(11);
   });
+});
+
+describe('findStages: the backward overhead of each stage on whole training steps', () => {
+  it.each(['random-dag-auto', 'gpt-tiny-all'])(
+    '%s: the most bytes of other values live while its saved are read',
+    (name) => {
+      const m = deadCodeEliminate(parseModule(readFileSync(`test/passes/checkpoint/${name}.in.ir`, 'utf8')));
+      const loss = m.outputs.find((o) => o.name === 'loss')!.value;
+      const st = findStages(m, loss);
+      const lossIndex = m.values.indexOf(loss);
+      const pinned = pinnedValues(m);
+      const inStage = (v: Value) => st.stageOf.has(v);
+      // live at i: defined by then, and pinned, read at i or later, or never read
+      const readAt = (v: Value) => m.values.flatMap((u, j) => (u.inputs.includes(v) ? [j] : []));
+      const liveAt = (i: number) =>
+        m.values
+          .slice(0, i + 1)
+          .filter((v) => !LEAF_OPS.has(v.op) && !inStage(v))
+          .filter((v) => pinned.has(v) || readAt(v).length === 0 || Math.max(...readAt(v)) >= i)
+          .reduce((a, v) => a + allocatedBytes(tensorBytes(v)), 0);
+      const want = st.saved.map((vs) => {
+        const at = vs.flatMap(readAt).filter((j) => j > lossIndex);
+        if (at.length === 0) return 0;
+        let most = 0;
+        for (let i = Math.min(...at); i <= Math.max(...at); i++) most = Math.max(most, liveAt(i));
+        return most;
+      });
+      expect(st.overhead).toEqual(want);
+      expect(want.filter((b) => b > 0).length).toBeGreaterThan(1);
+      expect(new Set(want).size).toBeGreaterThan(1);
+    },
+  );
 });
