@@ -6,6 +6,7 @@ import { deadCodeEliminate, type Module } from '../../compiler/ir/graph.ts';
 import { flopsOf } from '../../compiler/ir/ops/registry.ts';
 import { parseModule } from '../../compiler/ir/parser.ts';
 import { printModule } from '../../compiler/ir/printer.ts';
+import { differentiate } from '../../compiler/passes/autodiff.ts';
 import { BudgetInfeasibleError, checkpointModule } from '../../compiler/passes/checkpoint.ts';
 import { recomputeCost } from '../../compiler/remat/cost.ts';
 import { REMAT_SUFFIX } from '../../compiler/remat/emit.ts';
@@ -122,6 +123,8 @@ describe('checkpoint pass: auto under budgets', () => {
         `the smallest budget that works is ${e.smallest} bytes`,
     );
     expect(on({ checkpoint: 'auto', memory: { gpu: e.smallest } }).report!.bytesWith).toBeLessThanOrEqual(e.smallest);
+    // and the least: a byte less, the same error
+    expect(budgetError(() => on({ checkpoint: 'auto', memory: { gpu: e.smallest - 1 } })).smallest).toBe(e.smallest);
   });
 
   it('a fixed policy over its budget says what it needs and what auto would need', () => {
@@ -159,6 +162,29 @@ describe('checkpoint pass: auto under budgets', () => {
       if (budget >= sqrt) expect(r.report!.bytesWith).toBe(sqrt);
       else expect(r.report!.bytesWith).toBeLessThan(sqrt);
     }
+  });
+
+  it('checking a budget on a chain: the chain solver’s first fit where no fixed policy fits', () => {
+    const lines = ['module @chain {', '  %0 = input "x" : f32[32,32]'];
+    lines.push(
+      '  %1 = param "w" {init = "normal", mean = 0, std = 0.1} : f32[32,32]',
+      '  %2 = mul %0, %1 : f32[32,32]',
+    );
+    for (let i = 3; i <= 40; i++) lines.push(`  %${i} = tanh %${i - 1} : f32[32,32]`);
+    lines.push('  %41 = mean %40 {axes = [0, 1], keepdims = false} : f32[]', '  output "loss" = %41', '}');
+    const fwd = parseModule(lines.join('\n'));
+    const chain = differentiate(fwd, fwd.values.at(-1)!);
+    const at = (over: Record<string, unknown>, feasibility = false) =>
+      checkpointModule(chain, config(over), feasibility);
+    const least = budgetError(() => at({ checkpoint: 'auto', memory: { gpu: 1024 } })).smallest;
+    const fixed = Math.min(at({ checkpoint: 'sqrt' }).report!.bytesWith, at({ checkpoint: 'all' }).report!.bytesWith);
+    expect(least).toBeLessThan(fixed - 1);
+    for (const budget of [least, fixed - 1]) {
+      const r = at({ checkpoint: 'auto', memory: { gpu: budget } }, true);
+      expect(r.report!.bytesWith, `budget ${budget}`).toBeLessThanOrEqual(budget);
+      expect(r.report!.solver).toBe('chain');
+    }
+    expect(budgetError(() => at({ checkpoint: 'auto', memory: { gpu: least - 1 } }, true)).smallest).toBe(least);
   });
 
   it('measures one rank’s peak in the memory timeline under data parallelism or offload', () => {
