@@ -47,6 +47,36 @@ const REFUSED: [string, TensorType[], Attrs, RegExp][] = [
   ['sgd', [f(3, 2), f(2, 3)], { lr: 0.1 }, /^sgd: operand shapes differ$/],
   ['adam_m', [f(3, 2), f(3)], { beta: 0.9 }, /^adam_m: operand shapes differ$/],
   ['adam_step', [f(3, 2), f(3, 2), f(2, 3), i32()], adamAttrs, /^adam_step: operand shapes differ$/],
+  ['layernorm_rstd', [i32(2, 4)], { eps: 1e-5 }, /^layernorm needs a float tensor, got i32$/],
+  ['layernorm_rstd', [f()], { eps: 1e-5 }, /^layernorm needs rank ≥ 1, got rank 0$/],
+  ['layernorm', [i32(2, 4), f(2, 1)], { eps: 1e-5 }, /^layernorm needs a float tensor, got i32$/],
+  [
+    'layernorm',
+    [f(2, 4), f(2, 2)],
+    { eps: 1e-5 },
+    /^layernorm: rstd must be \[\.\.\., 1\] beside x, got \[2,2\] for \[2,4\]$/,
+  ],
+  [
+    'layernorm',
+    [f(2, 4), f(1)],
+    { eps: 1e-5 },
+    /^layernorm: rstd must be \[\.\.\., 1\] beside x, got \[1\] for \[2,4\]$/,
+  ],
+  ['layernorm_grad', [f(2, 4), f(2, 1), f(4, 2)], {}, /^layernorm_grad: y \[2,4\] and dy \[4,2\] differ$/],
+  ['cross_entropy', [f(2, 0), i32(2)], {}, /^cross_entropy needs at least one class; the logits have 0$/],
+  ['cross_entropy', [f(2, 3), i32(3)], {}, /^logits \[2,3\] need targets of shape \[2\], got \[3\]$/],
+  ['cross_entropy', [f(2, 3), i32(2, 1)], {}, /^logits \[2,3\] need targets of shape \[2\], got \[2,1\]$/],
+  ['cross_entropy', [f(2, 3), f(2)], {}, /^cross_entropy targets must be i32 class ids, got f32$/],
+  ['sum', [f(2, 3)], { axes: [0, -2], keepdims: false }, /^axis -2 is listed twice$/],
+  ['rope', [f(2, 3)], { base: 1e4, sign: 1 }, /^rope rotates pairs: the last axis must be even, got 3$/],
+  ['rope', [i32(2, 4)], { base: 1e4, sign: 1 }, /^rope needs a float tensor, got i32$/],
+  ['rope', [f(4)], { base: 1e4, sign: 1 }, /^rope needs rank ≥ 2, got rank 1$/],
+  ['causal_mask', [f(4)], { fill: 0 }, /^causal_mask needs rank ≥ 2, got rank 1$/],
+  ['matmul', [f(4), f(4, 2)], {}, /^matmul \(left operand\) needs rank ≥ 2, got rank 1$/],
+  ['matmul', [f(2, 4), f(4)], {}, /^matmul \(right operand\) needs rank ≥ 2, got rank 1$/],
+  ['matmul', [f(2, 3), { dtype: 'f16', shape: [3, 2] }], {}, /^matmul dtypes differ: f32 vs f16$/],
+  ['matmul', [f(2, 3), f(4, 2)], {}, /^inner dimensions differ: 3 vs 4$/],
+  ['add', [f(2), { dtype: 'f16', shape: [2] }], {}, /^add: dtypes differ: f32 vs f16$/],
 ];
 
 const ACCEPTED: [string, TensorType[], Attrs, (number | string)[]][] = [
@@ -66,11 +96,15 @@ const ACCEPTED: [string, TensorType[], Attrs, (number | string)[]][] = [
   ['cache_view', [f(2, 8, 4)], { axis: 1, length: 8 }, [2, 8, 4]],
   ['cache_view', [f(2, 8, 4)], { axis: -2, length: 3 }, [2, 3, 4]],
   ['positions', [f(2, 5)], { offset: 3 }, [5]],
+  ['positions', [f(5)], { offset: 0 }, [5]],
+  ['rope', [f(2, 'H')], { base: 1e4, sign: 1 }, [2, 'H']],
+  ['layernorm_rstd', [f(2, 3, 4)], { eps: 1e-5 }, [2, 3, 1]],
+  ['sum', [f(2, 3)], { axes: [0, -1], keepdims: true }, [1, 1]],
   // the step counter is a scalar beside the tensors
   ['adam_step', [f(3, 2), f(3, 2), f(3, 2), i32()], adamAttrs, [3, 2]],
 ];
 
-describe('shape rules of the data-movement ops', () => {
+describe('shape rules of the ops', () => {
   it.each(REFUSED)('%s refuses %j %j', (op, inputs, attrs, message) => {
     let e: unknown;
     try {
