@@ -6,7 +6,7 @@ import { greedySchedule, residentSchedule } from '../../compiler/remat/auto-stag
 import { peakWithout, replay } from '../../compiler/remat/checkmate.ts';
 import type { Rewritten } from '../../compiler/remat/emit.ts';
 import { solveGreedy } from '../../compiler/remat/solve-greedy.ts';
-import { solveResidentSets } from '../../compiler/remat/solve-resident.ts';
+import { type ResidentSolution, solveResidentSets } from '../../compiler/remat/solve-resident.ts';
 import { stageScheduleOf, trainingGraph } from '../../compiler/remat/training-graph.ts';
 
 /**
@@ -17,9 +17,14 @@ import { stageScheduleOf, trainingGraph } from '../../compiler/remat/training-gr
 const STEP = deadCodeEliminate(parseModule(readFileSync('test/passes/checkpoint/random-dag-auto.in.ir', 'utf8')));
 const LOSS = STEP.outputs.find((o) => o.name === 'loss')!.value;
 const { graph, index } = trainingGraph(STEP, LOSS);
-const least = solveResidentSets(graph, 'minimize');
-if (typeof least !== 'object') throw new Error('no schedule');
 const full = peakWithout(graph);
+// the DP's least-peak schedule, found by the first test that needs it (a mutation run collects this file per mutant)
+let leastFound: ResidentSolution | undefined;
+const leastPeak = () => {
+  const r = (leastFound ??= solveResidentSets(graph, 'minimize') as ResidentSolution);
+  if (typeof r !== 'object') throw new Error('no schedule');
+  return r;
+};
 
 /** Replays the rewritten step's stages; `bytes` of the peak (more than it: what the solvers' model does not count). */
 function measuring(bytes = (peak: number) => peak) {
@@ -35,6 +40,7 @@ function measuring(bytes = (peak: number) => peak) {
 
 describe('the resident-set DP on a step', () => {
   it('measured exactly: its optimum at each budget, in one measurement', () => {
+    const least = leastPeak();
     for (const f of [0, 0.3]) {
       const budget = Math.round(least.peak + (full - least.peak) * f);
       const { measure, calls } = measuring();
@@ -47,6 +53,7 @@ describe('the resident-set DP on a step', () => {
   });
 
   it('with 16 bytes its model does not see: the model budget is lowered by the excess until the step fits', () => {
+    const least = leastPeak();
     // a budget the DP's schedule meets to the byte
     const tight = solveResidentSets(graph, Math.round(least.peak + (full - least.peak) * 0.3));
     if (typeof tight !== 'object') throw new Error('no schedule');
@@ -62,6 +69,7 @@ describe('the resident-set DP on a step', () => {
   });
 
   it('never fitting: it stops after 6 attempts, and its least is its least-peak schedule measured', () => {
+    const least = leastPeak();
     // every schedule measures a byte over the budget
     const budget = least.peak + 256;
     const { measure, calls } = measuring((peak) => Math.max(peak, budget) + 1);
@@ -80,6 +88,7 @@ describe('the resident-set DP on a step', () => {
 
 describe('the greedy on a step', () => {
   it('measured exactly: its answer at each budget', () => {
+    const least = leastPeak();
     for (const f of [0.2, 0.6, 1]) {
       const budget = Math.round(least.peak + (full - least.peak) * f);
       const want = solveGreedy(graph, budget);
@@ -90,6 +99,7 @@ describe('the greedy on a step', () => {
   });
 
   it('a budget it cannot meet: its least is searched below the least another solver meets', () => {
+    const least = leastPeak();
     const r = greedySchedule(STEP, LOSS, graph.leafBytes, measuring().measure)!;
     expect(r.fits).toBeUndefined();
     // nothing below the resident DP's least: the greedy is a subset of its schedules

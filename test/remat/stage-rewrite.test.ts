@@ -105,23 +105,32 @@ const outputsOf = (m: Module) => {
   const { feeds, params } = feedsAndParams(STEP);
   return runModule(m, feeds, params).outputs;
 };
-const want = outputsOf(STEP);
+/** Computed by the first test that needs it (a mutation run collects this file for every mutant). */
+const once = <T>(f: () => T) => {
+  let v: { value: T } | undefined;
+  return () => (v ??= { value: f() }).value;
+};
+const wanted = once(() => outputsOf(STEP));
 
 describe('stage schedules written into the step and read back', () => {
   const { graph, index } = trainingGraph(STEP, LOSS);
-  const least = solveResidentSets(graph, 'minimize');
-  if (typeof least !== 'object') throw new Error(`no schedule: ${least}`);
-  const full = peakWithout(graph);
-  const schedules: [string, StageSchedule][] = [['least', least.stages]];
-  for (const f of [0.25, 0.5, 0.75]) {
-    const budget = Math.round(least.peak + (full - least.peak) * f);
-    const r = solveResidentSets(graph, budget);
-    const gr = solveGreedy(graph, budget);
-    if (typeof r === 'object') schedules.push([`resident at ${budget}`, r.stages]);
-    if (typeof gr === 'object') schedules.push([`greedy at ${budget}`, gr.stages]);
-  }
+  const stageSchedules = once(() => {
+    const least = solveResidentSets(graph, 'minimize');
+    if (typeof least !== 'object') throw new Error(`no schedule: ${least}`);
+    const full = peakWithout(graph);
+    const out: [string, StageSchedule][] = [['least', least.stages]];
+    for (const f of [0.25, 0.5, 0.75]) {
+      const budget = Math.round(least.peak + (full - least.peak) * f);
+      const r = solveResidentSets(graph, budget);
+      const gr = solveGreedy(graph, budget);
+      if (typeof r === 'object') out.push([`resident at ${budget}`, r.stages]);
+      if (typeof gr === 'object') out.push([`greedy at ${budget}`, gr.stages]);
+    }
+    return out;
+  });
 
   it('each schedule runs as planned: read back, it replays to the same recompute and peak, naively too', () => {
+    const schedules = stageSchedules();
     expect(schedules.length).toBeGreaterThan(5);
     for (const [what, stages] of schedules) {
       const r = applyStageSchedule(STEP, graph, index, stages);
@@ -136,7 +145,8 @@ describe('stage schedules written into the step and read back', () => {
   });
 
   it('each schedule computes bitwise what the step did, and the originals die before their recomputation', () => {
-    for (const [what, stages] of schedules) {
+    const want = wanted();
+    for (const [what, stages] of stageSchedules()) {
       const r = applyStageSchedule(STEP, graph, index, stages);
       const got = outputsOf(r.module);
       for (const [name, t] of want) expect(got.get(name)!.data, `${what}: ${name}`).toEqual(t.data);
@@ -189,7 +199,9 @@ describe('solveDag: the fast solver measured in Checkmate’s model', () => {
 });
 
 describe('chain schedules written into the step (applySchedule)', () => {
-  const gpt = deadCodeEliminate(parseModule(readFileSync('test/passes/checkpoint/gpt-tiny-all.in.ir', 'utf8')));
+  const gpt = once(() =>
+    deadCodeEliminate(parseModule(readFileSync('test/passes/checkpoint/gpt-tiny-all.in.ir', 'utf8'))),
+  );
   const chainSchedules = (m: Module) => {
     const st = findStages(m, m.outputs.find((o) => o.name === 'loss')!.value);
     const n = st.members.length;
@@ -207,7 +219,7 @@ describe('chain schedules written into the step (applySchedule)', () => {
   it('a value is recomputed at most as often as the schedule runs its stage again; often exactly', () => {
     let exact = 0;
     let total = 0;
-    for (const m of [STEP, gpt]) {
+    for (const m of [STEP, gpt()]) {
       const { st, n, schedules } = chainSchedules(m);
       for (const [what, s] of schedules) {
         const r = applySchedule(m, st, s);
@@ -239,6 +251,7 @@ describe('chain schedules written into the step (applySchedule)', () => {
   });
 
   it('every schedule computes bitwise what the step did', () => {
+    const want = wanted();
     const { st, schedules } = chainSchedules(STEP);
     for (const [what, s] of schedules) {
       const got = outputsOf(applySchedule(STEP, st, s).module);
