@@ -10,7 +10,7 @@ import { chainOf } from '../../compiler/remat/auto.ts';
 import { planMemory } from '../../compiler/codegen/memory.ts';
 import { applySchedule, REMAT_SUFFIX } from '../../compiler/remat/emit.ts';
 import { everyK } from '../../compiler/remat/policies.ts';
-import { recomputedStages, type Schedule } from '../../compiler/remat/schedule.ts';
+import { actions, recomputedStages, type Schedule } from '../../compiler/remat/schedule.ts';
 import { chainSolver } from '../../compiler/remat/solve-chain.ts';
 import { findStages } from '../../compiler/remat/stages.ts';
 import { applyStageSchedule } from '../../compiler/remat/emit-stages.ts';
@@ -248,6 +248,35 @@ describe('chain schedules written into the step (applySchedule)', () => {
     }
     // the rest differ by clones no backward op reads (dead code)
     expect(exact).toBeGreaterThan(total / 3);
+  });
+
+  it('the backward pass reads an original only where the first sweep keeps it; recomputations read the same', () => {
+    let dropped = 0;
+    for (const m of [STEP, gpt()]) {
+      const { st, n, schedules } = chainSchedules(m);
+      const loss = m.outputs.find((o) => o.name === 'loss')!.value;
+      for (const [what, s] of schedules) {
+        if (JSON.stringify(s).includes('"drop":true')) dropped++;
+        // what the original forward pass keeps: the boundaries it stores and the stages it keeps, until the first backward
+        const acts = actions(s, 0, n);
+        const first = acts.findIndex((a) => a.op === 'backward');
+        const kept = new Set<Value>();
+        for (const a of acts.slice(0, first)) {
+          if (a.op === 'store') st.boundary[a.boundary]!.forEach((v) => kept.add(v));
+          if (a.op === 'forward') st.members[a.stage]!.forEach((v) => kept.add(v));
+        }
+        const r = applySchedule(m, st, s);
+        const live = deadCodeEliminate(r.module);
+        const outputs = new Set(m.outputs.map((o) => o.value));
+        const after = live.values.indexOf(loss);
+        const recomputedOrAfter = live.values.filter((v, i) => r.recomputed.has(v) || i > after);
+        for (const v of recomputedOrAfter)
+          for (const x of v.inputs)
+            if (st.stageOf.has(x) && !outputs.has(x))
+              expect(kept.has(x), `${what}: ${v.name ?? v.op} reads the original ${x.name ?? x.op}`).toBe(true);
+      }
+    }
+    expect(dropped).toBeGreaterThan(0);
   });
 
   it('every schedule computes bitwise what the step did', () => {
