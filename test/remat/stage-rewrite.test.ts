@@ -257,7 +257,7 @@ describe('chain schedules written into the step (applySchedule)', () => {
       const loss = m.outputs.find((o) => o.name === 'loss')!.value;
       for (const [what, s] of schedules) {
         if (JSON.stringify(s).includes('"drop":true')) dropped++;
-        // what the original forward pass keeps: the boundaries it stores and the stages it keeps, until the first backward
+        // what the original forward pass keeps: the boundaries it stores, the stages it keeps (to the first backward)
         const acts = actions(s, 0, n);
         const first = acts.findIndex((a) => a.op === 'backward');
         const kept = new Set<Value>();
