@@ -111,3 +111,14 @@ describe('the greedy on a step', () => {
     expect(r.smallest!(found.bytes)).toBeUndefined();
   });
 });
+
+describe('the stage solvers on a step beyond their limits', () => {
+  it('GPT tiny (more activations than a resident set holds): the resident DP gives up: undefined', () => {
+    const gpt = deadCodeEliminate(parseModule(readFileSync('test/passes/checkpoint/gpt-tiny-all.in.ir', 'utf8')));
+    const loss = gpt.outputs.find((o) => o.name === 'loss')!.value;
+    let measured = 0;
+    const measure = () => ({ bytes: ++measured, cost: 0 });
+    expect(residentSchedule(gpt, loss, 1e12, measure)).toBeUndefined();
+    expect(measured).toBe(0);
+  });
+});

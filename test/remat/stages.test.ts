@@ -178,6 +178,26 @@ describe('findStages on forward passes longer than maxStages', () => {
     const m = chain(30);
     expect(findStages(m, m.values.at(-1)!, 48).members.length).toBe(31);
     expect(findStages(m, m.values.at(-1)!, 10).members.length).toBeLessThanOrEqual(11);
+    // exactly maxStages ops (9 relus and the mean): still a stage per op
+    const nine = chain(9);
+    expect(findStages(nine, nine.values.at(-1)!, 10).members.length).toBe(10);
+  });
+
+  it('ops of parameters and optimizer state alone are constants of the step, kept and not staged', () => {
+    const m = parseModule(`module @state {
+  %0 = input "x" : f32[4,3]
+  %1 = state "s" {init = "zeros"} : f32[4,3]
+  %2 = param "w" {init = "zeros"} : f32[4,3]
+  %3 = mul %1, %2 : f32[4,3]
+  %4 = relu %3 : f32[4,3]
+  %5 = add %0, %4 : f32[4,3]
+  %6 = mean %5 {axes = [0, 1], keepdims = false} : f32[]
+  output "loss" = %6
+}
+`);
+    const st = findStages(m, m.values[6]!);
+    expect([...st.constants].map((v) => v.id)).toEqual([3, 4]);
+    expect(st.members.flat().map((v) => v.id)).toEqual([5, 6]);
   });
 });
 
