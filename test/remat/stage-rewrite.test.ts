@@ -279,6 +279,26 @@ describe('chain schedules written into the step (applySchedule)', () => {
     expect(dropped).toBeGreaterThan(0);
   });
 
+  it('a backward op that reads an early activation after every stage was reversed still reads its value', () => {
+    // a chain of 6 tanh whose last backward op reads the first activation again, after stage 0's backward
+    const lines = ['module @late {', '  %0 = input "x" : f32[2,2]'];
+    for (let i = 1; i <= 6; i++) lines.push(`  %${i} = tanh %${i - 1} : f32[2,2]`);
+    lines.push(
+      '  %7 = mean %6 {axes = [0, 1], keepdims = false} : f32[]',
+      '  %8 = full {value = 1, shape = [2, 2]} : f32[2,2]',
+    );
+    for (let i = 6; i >= 1; i--) lines.push(`  %${15 - i} = tanh_grad %${i}, %${i === 6 ? 8 : 14 - i} : f32[2,2]`);
+    lines.push('  %15 = mul %14, %2 : f32[2,2]', '  output "loss" = %7', '  output "g" = %15', '}');
+    const m = parseModule(lines.join('\n'));
+    const st = findStages(m, m.values[7]!);
+    const feeds = new Map([['x', { data: Float32Array.of(0.1, -0.4, 0.7, 0.2), shape: [2, 2] }]]);
+    const want = runModule(m, feeds, new Map()).outputs.get('g')!.data;
+    for (let k = 1; k <= st.members.length; k++) {
+      const live = deadCodeEliminate(applySchedule(m, st, everyK(st.members.length, k)).module);
+      expect(runModule(live, feeds, new Map()).outputs.get('g')!.data, `every(${k})`).toEqual(want);
+    }
+  });
+
   it('every schedule computes bitwise what the step did', () => {
     const want = wanted();
     const { st, schedules } = chainSchedules(STEP);
