@@ -139,6 +139,8 @@ describe('findStages on forward passes longer than maxStages', () => {
     const median = [...sizes].sort((a, b) => a - b)[Math.floor(sizes.length / 2)]!;
     expect(new Set(sizes)).toEqual(new Set([1, 2, 3]));
     expect(median).toBe(2);
+    // with maxStages as many as its ops, a stage per op, three values crossing or not
+    expect(findStages(m, m.values.at(-1)!, body.length).members.length).toBe(body.length);
     expect(st.members.length).toBeGreaterThan(20);
     for (const [k, vs] of st.members.slice(0, -1).entries()) {
       const end = body.indexOf(vs.at(-1)!);
@@ -178,9 +180,23 @@ describe('findStages on forward passes longer than maxStages', () => {
     const m = chain(30);
     expect(findStages(m, m.values.at(-1)!, 48).members.length).toBe(31);
     expect(findStages(m, m.values.at(-1)!, 10).members.length).toBeLessThanOrEqual(11);
+    // a view costs nothing to recompute, and is a stage of its own all the same
+    const view = parseModule(`module @view {
+  %0 = input "x" : f32[4,4]
+  %1 = relu %0 : f32[4,4]
+  %2 = reshape %1 {shape = [16]} : f32[16]
+  %3 = relu %2 : f32[16]
+  %4 = mean %3 {axes = [0], keepdims = false} : f32[]
+  output "loss" = %4
+}
+`);
+    expect(recomputeCost(view.values[2]!)).toBe(0);
+    expect(findStages(view, view.values[4]!).members.map(names)).toEqual([[1], [2], [3], [4]]);
     // exactly maxStages ops (9 relus and the mean): still a stage per op
     const nine = chain(9);
     expect(findStages(nine, nine.values.at(-1)!, 10).members.length).toBe(10);
+    // and with frontiers of two values among them (SKIP's five ops)
+    expect(findStages(SKIP, SKIP.values[7]!, 5).members.map(names)).toEqual([[3], [4], [5], [6], [7]]);
   });
 
   it('ops of parameters and optimizer state alone are constants of the step, kept and not staged', () => {
