@@ -135,6 +135,7 @@ describe('the resident-set DP against every schedule (forward once, activations 
 describe('Checkmate’s MILP (HiGHS) against every schedule', () => {
   it('recomputing activations: the optimum at every budget, the least budget, the relaxation’s bounds', async () => {
     let certified = 0;
+    let total = 0;
     for (const [k, g] of GRAPHS.entries()) {
       const { least, budgets } = frontier(tried(g, 'activations'));
       expect((await minimumBudget(g)).bytes, `graph ${k}`).toBe(least);
@@ -148,13 +149,17 @@ describe('Checkmate’s MILP (HiGHS) against every schedule', () => {
         expect(replayNaively(g, milp.stages!)!.peak, at).toBeLessThanOrEqual(budget);
         const relaxed = await solveCheckmateRelaxed(g, budget);
         expect(relaxed.lowerBound!, at).toBeLessThanOrEqual(base + recompute);
+        total++;
         const fits = replayNaively(g, relaxed.stages!)!.peak <= budget;
         expect(relaxed.certified, at).toBe(fits);
         if (fits) certified++, expect(relaxed.cost, at).toBe(base + recompute);
         else expect(relaxed.cost, at).toBeUndefined();
       }
     }
-    expect(certified).toBeGreaterThan(10);
+    // on graphs this small the relaxation's schedule fits at every budget (the next test has one found where it does
+    // not): a looser relaxation would show here as a schedule over its budget
+    expect(total).toBeGreaterThan(15);
+    expect(certified).toBe(total);
   }, 120_000);
 
   // found by scanning seeds and budgets: the relaxation's schedule for this graph at 320 bytes replays above them
