@@ -98,6 +98,17 @@ describe('broadcast_to and sum_to', () => {
   });
 });
 
+describe('relu at zero', () => {
+  it('relu(0) = 0 and its gradient there is 0 (the subgradient PyTorch and JAX take)', () => {
+    const x = { data: Float64Array.of(-1, 0, 2), shape: [3] };
+    const dy = { data: Float64Array.of(5, 5, 5), shape: [3] };
+    const grad = getOp('relu_grad').ref([x, dy], opValue('relu_grad', [t('f32', 3), t('f32', 3)]), refContext(true));
+    expect([...grad.data]).toEqual([0, 0, 5]);
+    const y = getOp('relu').ref([x], opValue('relu', [t('f32', 3)]), refContext(true));
+    expect([...y.data]).toEqual([0, 0, 2]);
+  });
+});
+
 describe('const and full', () => {
   it('float32 unless a dtype is given; full fills its shape', () => {
     expect(getOp('const').infer([], { value: 1 })).toEqual(t('f32'));

@@ -67,6 +67,7 @@ const REFUSED: [string, TensorType[], Attrs, RegExp][] = [
   ['cross_entropy', [f(2, 3), i32(3)], {}, /^logits \[2,3\] need targets of shape \[2\], got \[3\]$/],
   ['cross_entropy', [f(2, 3), i32(2, 1)], {}, /^logits \[2,3\] need targets of shape \[2\], got \[2,1\]$/],
   ['cross_entropy', [f(2, 3), f(2)], {}, /^cross_entropy targets must be i32 class ids, got f32$/],
+  ['cross_entropy', [f(2, 3, 5), i32(2, 4)], {}, /^logits \[2,3,5\] need targets of shape \[2,3\], got \[2,4\]$/],
   ['sum', [f(2, 3)], { axes: [0, -2], keepdims: false }, /^axis -2 is listed twice$/],
   ['rope', [f(2, 3)], { base: 1e4, sign: 1 }, /^rope rotates pairs: the last axis must be even, got 3$/],
   ['rope', [i32(2, 4)], { base: 1e4, sign: 1 }, /^rope needs a float tensor, got i32$/],
