@@ -34,9 +34,11 @@ const SKIP = parseModule(`module @skip {
 
 describe('findStages', () => {
   const at = byName(SKIP);
-  const st = findStages(SKIP, at(7));
+  // found in each test (a mutation run credits a test only with the code it runs itself)
+  const stagesOf = () => findStages(SKIP, at(7));
 
   it('a short forward pass: a stage per op, cut where the values still read cross', () => {
+    const st = stagesOf();
     expect(st.lossIndex).toBe(7);
     expect([...st.constants].map((v) => v.id)).toEqual([2]);
     expect(st.members.map(names)).toEqual([[3], [4], [5], [6], [7]]);
@@ -52,12 +54,14 @@ describe('findStages', () => {
   });
 
   it('saved: what the backward pass reads of each stage; cost: each stage’s recompute', () => {
+    const st = stagesOf();
     expect(st.saved.map(names)).toEqual([[3], [4], [], [], []]);
     expect(st.cost).toEqual(st.members.map((vs) => vs.reduce((a, v) => a + recomputeCost(v), 0)));
     expect(st.cost.every((c) => c > 0)).toBe(true);
   });
 
   it('overhead: the other bytes live while a stage’s saved values are read (256 bytes a tensor here)', () => {
+    const st = stagesOf();
     // live besides the stages' values: the constant %2 until %3 reads it, the seed %8 until %9 reads it, %9 until
     // %10 reads it, and the output %10. %4 is read at %9 (%8 + %9 live), %3 at %10 (%9 + %10 live).
     expect(st.overhead).toEqual([2 * 256, 2 * 256, 0, 0, 0]);
