@@ -30,6 +30,9 @@ export interface Stages {
   overhead: number[];
 }
 
+/** Fewer stages than this from one-value frontiers, and a long forward pass is cut by frontier size. */
+const MIN_STAGES = 4;
+
 /**
  * Finds the chain structure of the forward pass. After any op, in definition order, the values
  * computed so far that later forward ops still read (the frontier) carry everything after it, so
@@ -39,9 +42,6 @@ export interface Stages {
  * fewer than MIN_STAGES stages (a DAG whose skip connections cross everywhere), where the frontier
  * is at most its median size. Constants and outputs are kept, never recomputed.
  */
-/** Fewer stages than this from one-value frontiers, and a long forward pass is cut by frontier size. */
-const MIN_STAGES = 4;
-
 export function findStages(m: Module, loss: Value, maxStages = 48): Stages {
   const lossIndex = m.values.indexOf(loss);
   const forward = m.values.slice(0, lossIndex + 1);
@@ -79,7 +79,6 @@ export function findStages(m: Module, loss: Value, maxStages = 48): Stages {
     });
     return { members, boundary };
   };
-  const bySingle = cutWhere((i) => candidate(i) && frontiers[i]!.length === 1);
   const byMedian = () => {
     const sorted = body
       .map((_, i) => i)
@@ -89,8 +88,12 @@ export function findStages(m: Module, loss: Value, maxStages = 48): Stages {
     const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
     return cutWhere((i) => candidate(i) && frontierBytes[i]! <= median);
   };
-  const { members, boundary } =
-    body.length <= maxStages ? cutWhere(candidate) : bySingle.members.length >= MIN_STAGES ? bySingle : byMedian();
+  const cut = () => {
+    if (body.length <= maxStages) return cutWhere(candidate);
+    const bySingle = cutWhere((i) => candidate(i) && frontiers[i]!.length === 1);
+    return bySingle.members.length >= MIN_STAGES ? bySingle : byMedian();
+  };
+  const { members, boundary } = cut();
   const stageOf = new Map<Value, number>();
   members.forEach((vs, k) => vs.forEach((v) => stageOf.set(v, k)));
   const outputs = new Set(m.outputs.map((o) => o.value));
