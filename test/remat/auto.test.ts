@@ -203,7 +203,7 @@ describe('autoSchedule on long chains: how many schedules it measures', () => {
     }
   });
 
-  it('stops 8 measurements after the first fit among the cheapest, and measures the fixed policies anyway', () => {
+  it('with a fit: the binary search and at most 9 more of the solver’s schedules, and the fixed policies', () => {
     const n = 80;
     const st = stagesOf(uniform(n));
     const model = chainOf(st, 256);
