@@ -26,11 +26,18 @@ export function solveDag(
   budget: number,
 ): { graph: TrainingGraph; fits?: DagSolution; smallest: number } {
   const { graph, index } = trainingGraph(m, loss);
-  const measure = (r: Rewritten) => {
+  const { fits, smallest } = fastSchedule(m, loss, findStages(m, loss), budget, checkmateMeasure(graph, index));
+  return { graph, fits, smallest };
+}
+
+/**
+ * Measures a rewritten step in Checkmate's model: read back as stages (`graph`, `index`: the step as
+ * trainingGraph sees it) and replayed.
+ */
+export function checkmateMeasure(graph: TrainingGraph, index: Map<Value, number>) {
+  return (r: Rewritten) => {
     const stages = stageScheduleOf(deadCodeEliminate(r.module), index, r.origin, r.recomputed);
     const { cost, recompute, peak } = replay(graph, stages);
     return { stages, cost: recompute, total: cost, bytes: peak };
   };
-  const { fits, smallest } = fastSchedule(m, loss, findStages(m, loss), budget, measure);
-  return { graph, fits, smallest };
 }

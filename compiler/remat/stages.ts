@@ -101,7 +101,7 @@ export function findStages(m: Module, loss: Value, maxStages = 48): Stages {
   for (const v of m.values.slice(lossIndex + 1))
     for (const x of v.inputs) if (stageOf.has(x) && !outputs.has(x)) savedSet.add(x);
   const saved = members.map((vs) => vs.filter((v) => savedSet.has(v)));
-  const stageCost = members.map((vs) => vs.reduce((a, v) => a + recomputeCost(v), 0));
+  const stageCost = members.map((vs) => vs.reduce((a, v) => a + cost[pos.get(v)!]!, 0));
   // only the auto policy's solvers read it
   let overhead: number[] | undefined;
   return {

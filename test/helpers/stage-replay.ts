@@ -39,6 +39,16 @@ export function replayNaively(
 }
 
 /**
+ * Of schedules walked (`peak`, `recompute`): the least recompute within each budget where it changes (every distinct
+ * peak, ascending), and the least peak.
+ */
+export function frontier(all: readonly { peak: number; recompute: number }[]) {
+  const peaks = [...new Set(all.map((x) => x.peak))].sort((a, b) => a - b);
+  const best = (budget: number) => Math.min(...all.filter((x) => x.peak <= budget).map((x) => x.recompute));
+  return { least: peaks[0]!, budgets: peaks.map((b) => ({ budget: b, recompute: best(b) })) };
+}
+
+/**
  * A random training graph of `forward` activations (the last, the loss, an output) and `backward` gradient nodes, each
  * reading the one before it and a forward activation or two; the last gradient and one other are outputs.
  */

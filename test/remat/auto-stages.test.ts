@@ -3,11 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { deadCodeEliminate } from '../../compiler/ir/graph.ts';
 import { parseModule } from '../../compiler/ir/parser.ts';
 import { greedySchedule, residentSchedule } from '../../compiler/remat/auto-stages.ts';
-import { peakWithout, replay } from '../../compiler/remat/checkmate.ts';
+import { peakWithout } from '../../compiler/remat/checkmate.ts';
 import type { Rewritten } from '../../compiler/remat/emit.ts';
+import { checkmateMeasure } from '../../compiler/remat/solve-dag.ts';
 import { solveGreedy } from '../../compiler/remat/solve-greedy.ts';
 import { type ResidentSolution, solveResidentSets } from '../../compiler/remat/solve-resident.ts';
-import { stageScheduleOf, trainingGraph } from '../../compiler/remat/training-graph.ts';
+import { trainingGraph } from '../../compiler/remat/training-graph.ts';
+import { once } from '../helpers/once.ts';
 
 /**
  * The stage solvers on a step (auto-stages.ts): each schedule rewritten into IR and measured there. Measured here in
@@ -18,22 +20,21 @@ const STEP = deadCodeEliminate(parseModule(readFileSync('test/passes/checkpoint/
 const LOSS = STEP.outputs.find((o) => o.name === 'loss')!.value;
 const { graph, index } = trainingGraph(STEP, LOSS);
 const full = peakWithout(graph);
-// the DP's least-peak schedule, found by the first test that needs it (a mutation run collects this file per mutant)
-let leastFound: ResidentSolution | undefined;
-const leastPeak = () => {
-  const r = (leastFound ??= solveResidentSets(graph, 'minimize') as ResidentSolution);
+// the DP's least-peak schedule
+const leastPeak = once(() => {
+  const r = solveResidentSets(graph, 'minimize');
   if (typeof r !== 'object') throw new Error('no schedule');
-  return r;
-};
+  return r as ResidentSolution;
+});
+const replayed = checkmateMeasure(graph, index);
 
 /** Replays the rewritten step's stages; `bytes` of the peak (more than it: what the solvers' model does not count). */
 function measuring(bytes = (peak: number) => peak) {
   const calls: number[] = [];
   const measure = (r: Rewritten) => {
-    const stages = stageScheduleOf(deadCodeEliminate(r.module), index, r.origin, r.recomputed);
-    const { recompute, peak } = replay(graph, stages);
+    const { cost, bytes: peak } = replayed(r);
     calls.push(bytes(peak));
-    return { bytes: bytes(peak), cost: recompute };
+    return { bytes: bytes(peak), cost };
   };
   return { measure, calls };
 }

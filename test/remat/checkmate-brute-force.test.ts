@@ -7,33 +7,19 @@ import {
   solveCheckmateRelaxed,
 } from '../../compiler/remat/checkmate.ts';
 import { RESIDENT_LIMITS, solveResidentSets } from '../../compiler/remat/solve-resident.ts';
-import type { StageSchedule, TrainingGraph } from '../../compiler/remat/training-graph.ts';
-import { allStageSchedules, randomTrainingGraph, replayNaively } from '../helpers/stage-replay.ts';
+import type { TrainingGraph } from '../../compiler/remat/training-graph.ts';
+import { allStageSchedules, frontier, randomTrainingGraph, replayNaively } from '../helpers/stage-replay.ts';
 
 /**
  * Checkmate's model on training graphs small enough to try every stage schedule (test/helpers/stage-replay.ts walks
  * each one naively): replay against the naive walk, and the resident-set DP, the MILP, its relaxation and the least
  * budget against the brute-force optimum at every budget where the optimum changes.
  */
-interface Tried {
-  stages: StageSchedule;
-  cost: number;
-  recompute: number;
-  peak: number;
-}
-
-function tried(g: TrainingGraph, mode: 'activations' | 'any'): Tried[] {
+function tried(g: TrainingGraph, mode: 'activations' | 'any') {
   return allStageSchedules(g, mode).flatMap((stages) => {
     const w = replayNaively(g, stages);
     return w ? [{ stages, ...w }] : [];
   });
-}
-
-/** The least recompute within each budget where it changes (every distinct peak), and the least peak. */
-function frontier(all: Tried[]) {
-  const peaks = [...new Set(all.map((x) => x.peak))].sort((a, b) => a - b);
-  const best = (budget: number) => Math.min(...all.filter((x) => x.peak <= budget).map((x) => x.recompute));
-  return { least: peaks[0]!, budgets: peaks.map((b) => ({ budget: b, recompute: best(b) })) };
 }
 
 const GRAPHS = Array.from({ length: 12 }, (_, k) => randomTrainingGraph(k + 1, 3 + (k % 2), 2 + (k % 3 === 0 ? 1 : 0)));

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { runModule } from '../../compiler/interp/interpret.ts';
-import { deadCodeEliminate, LEAF_OPS, type Module, type Value } from '../../compiler/ir/graph.ts';
-import type { NDArray } from '../../compiler/ir/op.ts';
+import { CpuSession } from '../../compiler/interp/session.ts';
+import { deadCodeEliminate, type Module, type Value } from '../../compiler/ir/graph.ts';
 import { parseModule } from '../../compiler/ir/parser.ts';
 import { peakWithout, replay } from '../../compiler/remat/checkmate.ts';
 import { recomputeCost } from '../../compiler/remat/cost.ts';
@@ -18,6 +18,7 @@ import { solveDag } from '../../compiler/remat/solve-dag.ts';
 import { solveGreedy } from '../../compiler/remat/solve-greedy.ts';
 import { solveResidentSets } from '../../compiler/remat/solve-resident.ts';
 import { stageScheduleOf, trainingGraph, type StageSchedule } from '../../compiler/remat/training-graph.ts';
+import { once } from '../helpers/once.ts';
 import { replayNaively } from '../helpers/stage-replay.ts';
 
 /**
@@ -84,32 +85,17 @@ describe('trainingGraph', () => {
 const STEP = deadCodeEliminate(parseModule(readFileSync('test/passes/checkpoint/random-dag-auto.in.ir', 'utf8')));
 const LOSS = STEP.outputs.find((o) => o.name === 'loss')!.value;
 
-function feedsAndParams(m: Module): { feeds: Map<string, NDArray>; params: Map<string, NDArray> } {
-  let s = 7;
-  const next = () => ((s = (s * 1103515245 + 12345) % 2147483648), s / 2147483648);
-  const feeds = new Map<string, NDArray>();
-  const params = new Map<string, NDArray>();
-  for (const v of m.values.filter((x) => LEAF_OPS.has(x.op))) {
-    const shape = v.type.shape as number[];
-    const n = shape.reduce((a, d) => a * d, 1);
-    const data =
-      v.type.dtype === 'i32'
-        ? Int32Array.from({ length: n }, () => Math.floor(next() * 4))
-        : Float32Array.from({ length: n }, () => next() - 0.5);
-    (v.op === 'input' ? feeds : params).set(String(v.attrs['name']), { data, shape });
-  }
-  return { feeds, params };
-}
-
-const outputsOf = (m: Module) => {
-  const { feeds, params } = feedsAndParams(STEP);
-  return runModule(m, feeds, params).outputs;
-};
-/** Computed by the first test that needs it (a mutation run collects this file for every mutant). */
-const once = <T>(f: () => T) => {
-  let v: { value: T } | undefined;
-  return () => (v ??= { value: f() }).value;
-};
+/** What `m` computes on the parameters and synthetic batch a CPU session of the step draws (seed 7). */
+const session = once(
+  () =>
+    new CpuSession(STEP, {
+      seed: 7,
+      graphs: (name) => {
+        throw new Error(`the step reads no graph (${name})`);
+      },
+    }),
+);
+const outputsOf = (m: Module) => session().evaluate(m);
 const wanted = once(() => outputsOf(STEP));
 
 describe('stage schedules written into the step and read back', () => {
