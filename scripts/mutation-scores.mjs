@@ -3,15 +3,27 @@
 // wins) per folder, with each file's score; --survivors lists the mutants that lived, by file and
 // line. The score is Stryker's: killed and timed-out mutants over all that were tested (those no
 // test covers count as survivors; static and ignored ones are left out).
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-const dir = 'reports/mutation';
+const dir = fileURLToPath(new URL('../reports/mutation', import.meta.url));
+if (!existsSync(dir) || !readdirSync(dir).some((f) => f.endsWith('.json'))) {
+  console.error(`mutation-scores: no reports in ${dir}: run \`npm run mutate\` first (see docs/mutation-testing.md)`);
+  process.exit(1);
+}
 const files = new Map();
 const byAge = readdirSync(dir)
   .filter((f) => f.endsWith('.json'))
   .sort((a, b) => statSync(`${dir}/${a}`).mtimeMs - statSync(`${dir}/${b}`).mtimeMs);
 for (const f of byAge) {
-  const report = JSON.parse(readFileSync(`${dir}/${f}`, 'utf8'));
+  let report;
+  try {
+    report = JSON.parse(readFileSync(`${dir}/${f}`, 'utf8'));
+    if (typeof report.files !== 'object') throw new Error('no `files`');
+  } catch (e) {
+    console.error(`mutation-scores: ${dir}/${f} is not a Stryker JSON report (${e.message}); remove it or run again`);
+    process.exit(1);
+  }
   for (const [path, file] of Object.entries(report.files)) files.set(path, { ...file, report: f });
 }
 const DETECTED = new Set(['Killed', 'Timeout']);
