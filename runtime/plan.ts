@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { checkPlan, PlanError } from './validate-plan.ts';
+import { PLAN_TARGETS } from './targets.ts';
+
+export { KERNEL_EXT, PLAN_TARGETS, type PlanTarget } from './targets.ts';
 
 /**
  * The execution plan: the contract between the compiler (which writes it) and the runtime (which
@@ -8,7 +11,7 @@ import { checkPlan, PlanError } from './validate-plan.ts';
 const Int = z.number().int().nonnegative();
 const DType = z.enum(['f32', 'i32']);
 
-export const PLAN_VERSION = 2;
+export const PLAN_VERSION = 3;
 
 export const InitSpec = z.object({
   init: z.string(),
@@ -57,8 +60,11 @@ export const PlanSchema = z.object({
   name: z.string(),
   /** The .flex file the plan was built from (relative to the build directory). */
   source: z.string().optional(),
-  target: z.literal('wgsl'),
-  /** The kernel variants the plan carries: `gpu` (workgroup tiling) or `cpu` (CPU Vulkan drivers). */
+  /** What the kernels are written in: WGSL (run by WebGPU), C or CUDA (compiled into `library`). */
+  target: z.enum(PLAN_TARGETS),
+  /** The shared library of a compiled target (C or CUDA), relative to the plan: kernels and the step's launches. */
+  library: z.string().optional(),
+  /** The kernel variants the plan carries: `gpu` (workgroup tiling) or `cpu` (CPU drivers and native code). */
   deviceClass: z.enum(['cpu', 'gpu']),
   /** The device limits the compiler planned for; the runtime checks the device meets them. */
   limits: z.object({ maxBufferSize: Int, maxStorageBufferBindingSize: Int }),
@@ -67,7 +73,16 @@ export const PlanSchema = z.object({
   arenas: z.object({ gpu: Int }),
   predictedPeakBytes: Int,
   buffers: z.array(BufferSpec),
-  kernels: z.array(z.object({ name: z.string(), file: z.string(), bindings: Int, ops: z.array(z.string()) })),
+  kernels: z.array(
+    z.object({
+      name: z.string(),
+      file: z.string(),
+      bindings: Int,
+      ops: z.array(z.string()),
+      /** Invocations per workgroup (a CUDA block's size). */
+      workgroup: z.tuple([Int, Int, Int]),
+    }),
+  ),
   inputs: z.array(z.object({ name: z.string(), buffer: Int, feed: Feed })),
   params: z.array(z.object({ name: z.string(), buffer: Int, init: InitSpec, trainable: z.boolean() })),
   /** `inputs`: the plan's inputs an output is computed from (a prediction needs no labels). */

@@ -1,4 +1,5 @@
 import type { Plan, PlanBuffer } from './plan.ts';
+import { KERNEL_EXT } from './targets.ts';
 
 /** A plan that cannot be run as written (tampered with, truncated or from another version), naming what is wrong. */
 export class PlanError extends Error {}
@@ -66,7 +67,7 @@ export function checkPlan(plan: Plan): void {
   const kernels = new Map(plan.kernels.map((k) => [k.name, k]));
   if (kernels.size < plan.kernels.length) fail('a kernel is declared twice');
   for (const k of plan.kernels)
-    if (!/^kernels\/[A-Za-z0-9_]+\.wgsl$/.test(k.file))
+    if (!new RegExp(`^kernels/[A-Za-z0-9_]+\\.${KERNEL_EXT[plan.target]}$`).test(k.file))
       fail(`kernel ${k.name} names the file ${JSON.stringify(k.file)}, not one in kernels/`);
 
   // the step, replayed: persistent buffers live throughout, temporaries from their alloc to their free

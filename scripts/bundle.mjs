@@ -25,7 +25,7 @@ await build({
   format: 'esm',
   // pure-JS dependencies are bundled (chevrotain's lodash-es alone is hundreds of modules to resolve);
   // native, wasm and large CommonJS ones stay external
-  external: ['ts-morph', 'webgpu', 'highs', 'esbuild', 'tsx', '@tensorflow/*'],
+  external: ['ts-morph', 'webgpu', 'koffi', 'highs', 'esbuild', 'tsx', '@tensorflow/*'],
   sourcemap: 'linked',
   // bundled CommonJS (commander) requires Node's built-ins
   banner: {
@@ -45,7 +45,7 @@ for (const [format, ext] of [
     entryPoints: ['runtime/index.ts'],
     outfile: `dist/runtime.${ext}`,
     format,
-    external: ['webgpu', 'zod'],
+    external: ['webgpu', 'koffi', 'zod'],
   });
 }
 

@@ -4,7 +4,7 @@ import { compile } from '../compile.ts';
 import { generateDriver, type DriverEmit } from '../codegen/driver.ts';
 import { buildPlan, DEFAULT_LIMITS, DeviceLimitError, type BuiltPlan, type DeviceLimits } from '../codegen/plan.ts';
 import { planReport } from '../codegen/report.ts';
-import type { DeviceClass } from '../codegen/wgsl/index.ts';
+import type { DeviceClass } from '../kernel/lower/common.ts';
 import { diag } from '../../grammar/diagnostics.ts';
 import { selectPlan } from '../lower/lower.ts';
 import { mapGraphPaths, type GraphSpec } from '../../runtime/data/graph-spec.ts';

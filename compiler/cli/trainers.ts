@@ -5,7 +5,7 @@ import { CpuPlanSession } from '../interp/plan-session.ts';
 import { CpuSession } from '../interp/session.ts';
 import { runModule } from '../interp/interpret.ts';
 import { buildPlan } from '../codegen/plan.ts';
-import type { DeviceClass } from '../codegen/wgsl/index.ts';
+import type { DeviceClass } from '../kernel/lower/common.ts';
 import type { PlanConfig } from '../sema/plan.ts';
 import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { parsePlan } from '../../runtime/plan.ts';

@@ -6,25 +6,27 @@ import type { PlanConfig } from '../sema/plan.ts';
 import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { PLAN_VERSION, type Plan, type PlanBuffer, type PlanStep } from '../../runtime/plan.ts';
 import { bindingsOf } from './bindings.ts';
-import { copyKernel } from './wgsl/copy.ts';
-import { wgslKernel, type DeviceClass } from './wgsl/index.ts';
+import { copyKernel, lowerValue } from '../kernel/lower/index.ts';
+import type { DeviceClass } from '../kernel/lower/common.ts';
+import type { Kernel } from '../kernel/ir.ts';
+import { TARGETS, type DeviceLimits, type Target } from '../targets/registry.ts';
 import { ALIGNMENT, planMemory, tensorBytes } from './memory.ts';
 
 export { ALIGNMENT } from './memory.ts';
+export type { DeviceLimits } from '../targets/registry.ts';
 
-/** The device limits a plan must respect; WebGPU's defaults, which every adapter supports, unless told otherwise. */
-export interface DeviceLimits {
-  maxBufferSize: number;
-  maxStorageBufferBindingSize: number;
-}
-export const DEFAULT_LIMITS: DeviceLimits = { maxBufferSize: 268_435_456, maxStorageBufferBindingSize: 134_217_728 };
+/** WebGPU's default limits, which every adapter supports. */
+export const DEFAULT_LIMITS: DeviceLimits = TARGETS.wgsl.limits;
 
 /** A plan that cannot run within the device's limits, with the numbers. */
 export class DeviceLimitError extends Error {}
 
 export interface PlanOptions {
-  /** Which kernel variants to emit (see DeviceClass); `gpu` unless told otherwise. */
+  /** What the kernels are written in (`wgsl` unless told otherwise). */
+  target?: Target;
+  /** Which kernel variants to emit (see DeviceClass); the target's default unless told otherwise. */
   deviceClass?: DeviceClass;
+  /** The device's limits; the target's defaults unless told otherwise. */
   limits?: DeviceLimits;
   /** How the plan names the text corpus (build directories store it relative to themselves). */
   textPath?: (file: string) => string;
@@ -32,8 +34,12 @@ export interface PlanOptions {
 
 export interface BuiltPlan {
   plan: Plan;
-  /** WGSL source of each kernel, by name. */
+  /** Source of each kernel in the target's language, by name. */
   sources: Map<string, string>;
+  /** The kernels themselves (kernel IR), by name. */
+  kernels: Map<string, Kernel>;
+  /** The host library's file and source, for targets compiled to a shared library. */
+  host?: { file: string; code: string };
 }
 
 /** The names of the inputs each value is computed from, sorted: one pass in program order. */
@@ -61,19 +67,30 @@ export function buildPlan(
   graphs: Record<string, GraphSpec>,
   opts: PlanOptions = {},
 ): BuiltPlan {
-  const deviceClass = opts.deviceClass ?? 'gpu';
-  const limits = opts.limits ?? DEFAULT_LIMITS;
+  const target = opts.target ?? TARGETS.wgsl;
+  const deviceClass = opts.deviceClass ?? target.deviceClasses[0]!;
+  if (!target.deviceClasses.includes(deviceClass))
+    throw new Error(`internal: target ${target.name} runs no ${deviceClass}-class kernels`);
+  const limits = opts.limits ?? target.limits;
   const mem = planMemory(m);
   const indexOf = new Map(m.values.map((v, i) => [v, i]));
   const buffers: PlanBuffer[] = [];
   const steps: PlanStep[] = [];
   const sources = new Map<string, string>();
+  const lowered = new Map<string, Kernel>();
   const kernels: Plan['kernels'] = [];
   const bufferOf = new Map<Value, number>();
-  const addKernel = (name: string, code: string, bindings: number, op: string) => {
-    if (sources.has(name)) return;
-    sources.set(name, code);
-    kernels.push({ name, file: `kernels/${name}.wgsl`, bindings, ops: [op] });
+  const addKernel = (k: Kernel, op: string) => {
+    if (lowered.has(k.name)) return;
+    lowered.set(k.name, k);
+    sources.set(k.name, target.render(k));
+    kernels.push({
+      name: k.name,
+      file: `kernels/${k.name}.${target.ext}`,
+      bindings: k.buffers.length,
+      ops: [op],
+      workgroup: k.workgroup,
+    });
   };
   const inputs: Plan['inputs'] = [];
   const params: Plan['params'] = [];
@@ -120,9 +137,9 @@ export function buildPlan(
       }
     } else if (e.kind === 'free') steps.push({ kind: 'free', buffer: bufferOf.get(v)! });
     else {
-      const k = wgslKernel(v, deviceClass);
+      const k = lowerValue(v, deviceClass);
       const { operands } = bindingsOf(v);
-      addKernel(k.name, k.code, operands.length + 1, v.op);
+      addKernel(k, v.op);
       steps.push({
         kind: 'launch',
         kernel: k.name,
@@ -136,7 +153,7 @@ export function buildPlan(
     const leaf = m.values.find((v) => (v.op === 'param' || v.op === 'state') && leafName(v) === u.target)!;
     const n = (u.value.type.shape as number[]).reduce((a, d) => a * d, 1);
     const k = copyKernel(n);
-    addKernel(k.name, k.code, 2, 'copy');
+    addKernel(k, 'copy');
     steps.push({
       kind: 'launch',
       kernel: k.name,
@@ -155,7 +172,8 @@ export function buildPlan(
   const plan: Plan = {
     version: PLAN_VERSION,
     name: config.name,
-    target: 'wgsl',
+    target: target.name,
+    ...(target.host ? { library: LIBRARY } : {}),
     deviceClass,
     limits,
     seed: config.seed,
@@ -173,5 +191,9 @@ export function buildPlan(
       : {}),
     steps,
   };
-  return { plan, sources };
+  const host = target.host && { file: target.host.file, code: target.host.render(plan, lowered) };
+  return { plan, sources, kernels: lowered, ...(host ? { host } : {}) };
 }
+
+/** The compiled shared library of a plan, beside its plan file. */
+export const LIBRARY = 'libplan.so';

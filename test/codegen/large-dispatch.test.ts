@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { wgslKernel } from '../../compiler/codegen/wgsl/index.ts';
+import { lowerValue } from '../../compiler/kernel/lower/index.ts';
 import { Builder } from '../../compiler/ir/builder.ts';
 import type { NDArray } from '../../compiler/ir/op.ts';
 import { OPS } from '../../compiler/ir/ops/registry.ts';
@@ -17,7 +17,7 @@ function check(op: 'gelu' | 'softmax', shape: number[], cls: 'gpu' | 'cpu') {
     const b = new Builder();
     const x = b.leaf('input', 'x', { dtype: 'f32', shape });
     const v = b.op(op, [x], op === 'softmax' ? { axis: -1 } : {});
-    const k = wgslKernel(v, cls);
+    const k = lowerValue(v, cls);
     expect(k.dispatch[1], 'a 2-D grid of workgroups').toBeGreaterThan(1);
     const n = shape.reduce((a, d) => a * d, 1);
     const data = new Float32Array(n);

@@ -1,4 +1,7 @@
-import { wgslKernel, type DeviceClass } from '../../compiler/codegen/wgsl/index.ts';
+import { lowerValue } from '../../compiler/kernel/lower/index.ts';
+import type { DeviceClass } from '../../compiler/kernel/lower/common.ts';
+import { bindingsOf } from '../../compiler/codegen/bindings.ts';
+import { renderWgsl } from '../../compiler/targets/wgsl.ts';
 import type { Value } from '../../compiler/ir/graph.ts';
 import type { NDArray } from '../../compiler/ir/op.ts';
 import { openGpu, type Gpu } from '../../runtime/webgpu/device.ts';
@@ -11,14 +14,24 @@ const cache = new Map<string, CompiledKernel>();
 
 const bytes = (n: number) => Math.max(4, Math.ceil((n * 4) / 4) * 4);
 
-/** Runs the WGSL kernel of one value (for a class of device) on the given operand arrays and reads its result back. */
-export async function runOnGpu(v: Value, inputs: NDArray[], cls: DeviceClass): Promise<Float32Array | Int32Array> {
+/**
+ * Runs the WGSL kernel of one value (for a class of device) on its operands' arrays (one per operand, repeats
+ * included) and reads its result back.
+ */
+export async function runOnGpu(
+  v: Value,
+  operandArrays: NDArray[],
+  cls: DeviceClass,
+): Promise<Float32Array | Int32Array> {
   const { device } = await sharedGpu();
-  const k = wgslKernel(v, cls);
+  const k = lowerValue(v, cls);
   if (!cache.has(k.name))
-    for (const [n, c] of await compileKernels(device, [{ name: k.name, code: k.code, bindings: v.inputs.length + 1 }]))
+    for (const [n, c] of await compileKernels(device, [
+      { name: k.name, code: renderWgsl(k), bindings: k.buffers.length },
+    ]))
       cache.set(n, c);
   const ck = cache.get(k.name)!;
+  const inputs = bindingsOf(v).operands.map((x) => operandArrays[v.inputs.indexOf(x)]!);
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
   const bufs = inputs.map((x) => {
     const b = device.createBuffer({ size: bytes(x.data.length), usage });

@@ -5,59 +5,119 @@ import { streamingCost } from '../op.ts';
 import { broadcastShapes, ShapeError, type TensorType } from '../types.ts';
 import { broadcastIndex, floatLike, like, sameShape, sameShapes, shapeOf } from './util.ts';
 import type { Builder } from '../builder.ts';
+import * as K from '../../kernel/build.ts';
+import type { Bind } from '../../kernel/build.ts';
+import type { Expr } from '../../kernel/ir.ts';
+import { scalarFunction } from '../../kernel/js.ts';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
-/** Unary float ops: the scalar function, FLOPs per element, and the gradient in terms of other ops. */
-interface Unary {
-  f: (x: number) => number;
+/** `sqrt(2/π)·(x + 0.044715·x³)`: the argument of gelu's tanh. */
+const geluArg = (x: Expr) => K.mul(K.f32(SQRT_2_OVER_PI), K.add(x, K.mul(K.mul(K.mul(K.f32(0.044715), x), x), x)));
+
+/**
+ * Each elementwise op's scalar function, declared once as kernel IR: the CPU reference runs it (as JavaScript), fusion
+ * composes it and every target renders it.
+ */
+export interface ScalarOp {
+  arity: number;
+  expr: (args: Expr[], bind: Bind) => Expr;
   flops: number;
+}
+
+/** Unary float ops: the scalar function, FLOPs per element, and the gradient in terms of other ops. */
+interface Unary extends ScalarOp {
   grad: (b: Builder, v: Value, dy: Value) => Value;
 }
 
+const unary = (expr: (x: Expr, bind: Bind) => Expr, flops: number, grad: Unary['grad']): Unary => ({
+  arity: 1,
+  expr: ([x], bind) => expr(x!, bind),
+  flops,
+  grad,
+});
+
 export const UNARY: Record<string, Unary> = {
-  neg: { f: (x) => -x, flops: 1, grad: (b, _v, dy) => b.op('neg', [dy]) },
-  // biome-ignore lint/complexity/useMathMinMax: NaN and -0 give 0, as the kernels do
-  relu: { f: (x) => (x > 0 ? x : 0), flops: 1, grad: (b, v, dy) => b.op('relu_grad', [v.inputs[0]!, dy]) },
-  gelu: {
-    f: (x) => 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))),
-    flops: 10,
-    grad: (b, v, dy) => b.op('gelu_grad', [v.inputs[0]!, dy]),
-  },
-  tanh: { f: Math.tanh, flops: 4, grad: (b, v, dy) => b.op('tanh_grad', [v, dy]) },
-  exp: { f: Math.exp, flops: 2, grad: (b, v, dy) => b.op('mul', [dy, v]) },
-  log: { f: Math.log, flops: 2, grad: (b, v, dy) => b.op('div', [dy, v.inputs[0]!]) },
-  sigmoid: { f: (x) => 1 / (1 + Math.exp(-x)), flops: 4, grad: (b, v, dy) => b.op('sigmoid_grad', [v, dy]) },
-  sqrt: {
-    f: Math.sqrt,
-    flops: 2,
-    grad: (b, v, dy) => b.op('div', [b.op('mul', [dy, b.scalar(0.5, dy.type.dtype)]), v]),
-  },
+  neg: unary(K.neg, 1, (b, _v, dy) => b.op('neg', [dy])),
+  // NaN and -0 give 0
+  relu: unary(
+    (x) => K.select(K.gt(x, K.f32(0)), x, K.f32(0)),
+    1,
+    (b, v, dy) => b.op('relu_grad', [v.inputs[0]!, dy]),
+  ),
+  gelu: unary(
+    (x) => K.mul(K.mul(K.f32(0.5), x), K.add(K.f32(1), K.call('tanh', geluArg(x)))),
+    10,
+    (b, v, dy) => b.op('gelu_grad', [v.inputs[0]!, dy]),
+  ),
+  tanh: unary(
+    (x) => K.call('tanh', x),
+    4,
+    (b, v, dy) => b.op('tanh_grad', [v, dy]),
+  ),
+  exp: unary(
+    (x) => K.call('exp', x),
+    2,
+    (b, v, dy) => b.op('mul', [dy, v]),
+  ),
+  log: unary(
+    (x) => K.call('log', x),
+    2,
+    (b, v, dy) => b.op('div', [dy, v.inputs[0]!]),
+  ),
+  sigmoid: unary(
+    (x) => K.div(K.f32(1), K.add(K.f32(1), K.call('exp', K.neg(x)))),
+    4,
+    (b, v, dy) => b.op('sigmoid_grad', [v, dy]),
+  ),
+  sqrt: unary(
+    (x) => K.call('sqrt', x),
+    2,
+    (b, v, dy) => b.op('div', [b.op('mul', [dy, b.scalar(0.5, dy.type.dtype)]), v]),
+  ),
 };
 
 /** Backward ops of the unary functions: (saved operand or result, dy) -> dx. */
-export const UNARY_GRAD: Record<string, { f: (s: number, dy: number) => number; flops: number; saved: 'x' | 'y' }> = {
-  relu_grad: { f: (x, dy) => (x > 0 ? dy : 0), flops: 1, saved: 'x' },
+export const UNARY_GRAD: Record<string, ScalarOp & { saved: 'x' | 'y' }> = {
+  relu_grad: { arity: 2, expr: ([x, dy]) => K.select(K.gt(x!, K.f32(0)), dy!, K.f32(0)), flops: 1, saved: 'x' },
   gelu_grad: {
-    f: (x, dy) => {
-      const u = SQRT_2_OVER_PI * (x + 0.044715 * x * x * x);
-      const t = Math.tanh(u);
-      const du = SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x);
-      return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du);
+    arity: 2,
+    expr: ([x0, dy], bind) => {
+      const x = x0!;
+      const t = bind(K.call('tanh', geluArg(x)));
+      const du = bind(K.mul(K.f32(SQRT_2_OVER_PI), K.add(K.f32(1), K.mul(K.mul(K.f32(3 * 0.044715), x), x))));
+      const one = K.f32(1);
+      const half = K.f32(0.5);
+      return K.mul(dy!, K.add(K.mul(half, K.add(one, t)), K.mul(K.mul(K.mul(half, x), K.sub(one, K.mul(t, t))), du)));
     },
     flops: 16,
     saved: 'x',
   },
-  tanh_grad: { f: (y, dy) => dy * (1 - y * y), flops: 3, saved: 'y' },
-  sigmoid_grad: { f: (y, dy) => dy * y * (1 - y), flops: 3, saved: 'y' },
+  tanh_grad: { arity: 2, expr: ([y, dy]) => K.mul(dy!, K.sub(K.f32(1), K.mul(y!, y!))), flops: 3, saved: 'y' },
+  sigmoid_grad: { arity: 2, expr: ([y, dy]) => K.mul(K.mul(dy!, y!), K.sub(K.f32(1), y!)), flops: 3, saved: 'y' },
 };
 
-export const BINARY: Record<string, { f: (a: number, b: number) => number }> = {
-  add: { f: (a, b) => a + b },
-  sub: { f: (a, b) => a - b },
-  mul: { f: (a, b) => a * b },
-  div: { f: (a, b) => a / b },
+export const BINARY: Record<string, ScalarOp> = {
+  add: { arity: 2, expr: ([a, b]) => K.add(a!, b!), flops: 1 },
+  sub: { arity: 2, expr: ([a, b]) => K.sub(a!, b!), flops: 1 },
+  mul: { arity: 2, expr: ([a, b]) => K.mul(a!, b!), flops: 1 },
+  div: { arity: 2, expr: ([a, b]) => K.div(a!, b!), flops: 1 },
 };
+
+/** Every op with a scalar function, by name. */
+export const SCALAR_OPS: Readonly<Record<string, ScalarOp>> = { ...UNARY, ...UNARY_GRAD, ...BINARY };
+
+const compiled = new Map<string, (...xs: number[]) => number>();
+/** The op's scalar function in JavaScript (compiled once). */
+export function scalarOf(op: string): (...xs: number[]) => number {
+  let f = compiled.get(op);
+  if (!f) {
+    const s = SCALAR_OPS[op]!;
+    f = scalarFunction(s.arity, s.expr);
+    compiled.set(op, f);
+  }
+  return f;
+}
 
 function unaryDef(name: OpName, u: Unary): OpDef {
   return {
@@ -71,7 +131,8 @@ function unaryDef(name: OpName, u: Unary): OpDef {
     ref: ([x], v, ctx) => {
       const out = like(ctx, v.type);
       const xs = x!.data;
-      for (let i = 0; i < out.length; i++) out[i] = u.f(xs[i]!);
+      const f = scalarOf(name);
+      for (let i = 0; i < out.length; i++) out[i] = f(xs[i]!);
       return { data: out, shape: shapeOf(v) };
     },
   };
@@ -88,7 +149,8 @@ function unaryGradDef(name: OpName, g: (typeof UNARY_GRAD)[string]): OpDef {
     cost: (v) => streamingCost(v, g.flops),
     ref: ([s, dy], v, ctx) => {
       const out = like(ctx, v.type);
-      for (let i = 0; i < out.length; i++) out[i] = g.f(s!.data[i]!, dy!.data[i]!);
+      const f = scalarOf(name);
+      for (let i = 0; i < out.length; i++) out[i] = f(s!.data[i]!, dy!.data[i]!);
       return { data: out, shape: shapeOf(v) };
     },
   };
@@ -153,5 +215,5 @@ export const elementwiseOps: OpDef[] = [
   // the tables' keys are op names (the registry test checks every name is in OP_NAMES)
   ...Object.entries(UNARY).map(([n, u]) => unaryDef(n as OpName, u)),
   ...Object.entries(UNARY_GRAD).map(([n, g]) => unaryGradDef(n as OpName, g)),
-  ...Object.entries(BINARY).map(([n, b]) => binaryDef(n as OpName, b.f)),
+  ...Object.keys(BINARY).map((n) => binaryDef(n as OpName, scalarOf(n))),
 ];

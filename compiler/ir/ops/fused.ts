@@ -2,7 +2,7 @@ import type { Value } from '../graph.ts';
 import type { OpDef } from '../op.ts';
 import { bytesOf, elems, overHeads } from '../op.ts';
 import { broadcastShapes, ShapeError } from '../types.ts';
-import { BINARY, UNARY, UNARY_GRAD } from './elementwise.ts';
+import { SCALAR_OPS, scalarOf } from './elementwise.ts';
 import { broadcastIndex, like, shapeOf } from './util.ts';
 
 /** An elementwise expression over operands `x0…xn` and literals `c(v)`, e.g. `mul(add(x0,x1),c(0.5))`. */
@@ -11,7 +11,7 @@ export type Expr =
   | { kind: 'const'; value: number }
   | { kind: 'call'; op: string; args: Expr[] };
 
-export const FUSIBLE = new Set([...Object.keys(UNARY), ...Object.keys(BINARY), ...Object.keys(UNARY_GRAD)]);
+export const FUSIBLE = new Set(Object.keys(SCALAR_OPS));
 
 export function parseExpr(text: string): Expr {
   let i = 0;
@@ -59,10 +59,7 @@ function countOps(e: Expr): number {
 export function evalExpr(e: Expr, xs: number[]): number {
   if (e.kind === 'operand') return xs[e.index]!;
   if (e.kind === 'const') return e.value;
-  const a = e.args.map((x) => evalExpr(x, xs));
-  if (UNARY[e.op]) return UNARY[e.op]!.f(a[0]!);
-  if (BINARY[e.op]) return BINARY[e.op]!.f(a[0]!, a[1]!);
-  return UNARY_GRAD[e.op]!.f(a[0]!, a[1]!);
+  return scalarOf(e.op)(...e.args.map((x) => evalExpr(x, xs)));
 }
 
 /**

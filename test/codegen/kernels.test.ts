@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { graphResolver } from '../../compiler/cli/run.ts';
-import { DEVICE_CLASSES, WGSL_EMITTERS, wgslKernel, type DeviceClass } from '../../compiler/codegen/wgsl/index.ts';
+import { bindingsOf } from '../../compiler/codegen/bindings.ts';
+import { LOWERINGS, lowerValue } from '../../compiler/kernel/lower/index.ts';
+import { TARGETS } from '../../compiler/targets/registry.ts';
+import { nativeKernels } from '../helpers/native.ts';
 import { compile } from '../../compiler/compile.ts';
 import { runModule } from '../../compiler/interp/interpret.ts';
 import { CpuSession } from '../../compiler/interp/session.ts';
@@ -15,9 +18,15 @@ import { OP_CASES } from '../ir/op-cases.ts';
 const LEAVES = new Set(['input', 'param', 'state']);
 const tested = new Set<string>();
 
+/** A target and a class of its kernels, as the tests run them. */
+const RUNS = Object.values(TARGETS).flatMap((t) =>
+  t.name === 'cuda' ? [] : t.deviceClasses.map((cls) => ({ target: t.name, cls })),
+);
+const runName = (r: (typeof RUNS)[number]) => `${r.target}/${r.cls}`;
+
 /**
- * Runs every non-leaf value of `m` through its WGSL kernels (each device class's) on the CPU reference's operands and
- * compares.
+ * Runs every non-leaf value of `m` through its kernels (each target's, each device class's: WGSL on WebGPU, C compiled
+ * and called through the FFI) on the CPU reference's operands and compares.
  */
 async function compareModule(
   m: Module,
@@ -25,7 +34,6 @@ async function compareModule(
   params: Map<string, NDArray>,
   step: number,
   label: string,
-  classes: readonly DeviceClass[] = DEVICE_CLASSES,
 ) {
   const f32 = (t: Map<string, NDArray>) =>
     new Map(
@@ -35,30 +43,34 @@ async function compareModule(
       ]),
     );
   const values = runModule(m, f32(feeds), f32(params), { precision: 'f32', step, keepValues: true }).values!;
-  for (const v of m.values) {
-    if (LEAVES.has(v.op)) continue;
+  const ops = m.values.filter((v) => !LEAVES.has(v.op));
+  const native = nativeKernels(ops.map((v) => lowerValue(v, 'cpu')));
+  for (const v of ops) {
     const want = values.get(v)!;
-    for (const cls of classes) {
-      const got = await runOnGpu(
-        v,
-        v.inputs.map((x) => values.get(x)!),
-        cls,
-      );
-      tested.add(`${v.op}/${cls}`);
+    for (const run of RUNS) {
+      const k = lowerValue(v, run.cls);
+      const operands = v.inputs.map((x) => values.get(x)!);
+      const got =
+        run.target === 'wgsl'
+          ? await runOnGpu(v, operands, run.cls)
+          : native.run(
+              k,
+              bindingsOf(v).operands.map((x) => values.get(x)!),
+              want.data.length,
+            );
+      tested.add(`${v.op}/${runName(run)}`);
       const err = relErr(got, want.data);
       // WGSL allows sin and cos an absolute error of 2^-11 on [-π, π] (WGSL spec, "Floating Point Accuracy")
-      const tolerance = v.op === 'rope' ? 2 ** -11 : 2e-5;
-      expect(err, `${label}: ${v.op} "${v.name ?? ''}" (${cls} kernel ${wgslKernel(v, cls).name})`).toBeLessThan(
-        tolerance,
-      );
+      const tolerance = v.op === 'rope' && run.target === 'wgsl' ? 2 ** -11 : 2e-5;
+      expect(err, `${label}: ${v.op} "${v.name ?? ''}" (${runName(run)} kernel ${k.name})`).toBeLessThan(tolerance);
     }
   }
 }
 
-describe('WGSL kernels on WebGPU (Dawn; SwiftShader when there is no GPU)', () => {
-  it('every op in the registry has exactly one WGSL kernel emitter', () => {
-    for (const op of OPS.keys()) expect(WGSL_EMITTERS[op], op).toBeTypeOf('function');
-    for (const op of Object.keys(WGSL_EMITTERS)) expect(OPS.has(op), `emitter for unknown op ${op}`).toBe(true);
+describe('kernels of every target against the CPU reference: WGSL on WebGPU (SwiftShader here), C natively', () => {
+  it('every op in the registry has exactly one lowering to the kernel IR', () => {
+    for (const op of OPS.keys()) expect(LOWERINGS[op], op).toBeTypeOf('function');
+    for (const op of Object.keys(LOWERINGS)) expect(OPS.has(op), `lowering for unknown op ${op}`).toBe(true);
   });
 
   for (const c of OP_CASES) {
@@ -92,9 +104,9 @@ describe('WGSL kernels on WebGPU (Dawn; SwiftShader when there is no GPU)', () =
     }
   }, 600_000);
 
-  it('the tests above ran a kernel of every op for every device class', () => {
+  it('the tests above ran a kernel of every op for every target and device class', () => {
     for (const op of OPS.keys())
-      for (const cls of DEVICE_CLASSES)
-        expect(tested.has(`${op}/${cls}`), `no kernel test ran ${op} (${cls})`).toBe(true);
+      for (const run of RUNS)
+        expect(tested.has(`${op}/${runName(run)}`), `no kernel test ran ${op} (${runName(run)})`).toBe(true);
   });
 });

@@ -1,0 +1,296 @@
+import type { Value } from '../../ir/graph.ts';
+import { parseExpr, type Expr as FusedExpr } from '../../ir/ops/fused.ts';
+import { SCALAR_OPS } from '../../ir/ops/elementwise.ts';
+import { adamStepAttrs } from '../../ir/ops/optimizer.ts';
+import { ints, num } from '../../ir/ops/util.ts';
+import * as K from '../build.ts';
+import type { Bind } from '../build.ts';
+import type { Expr, Stmt } from '../ir.ts';
+import {
+  broadcastStrides,
+  count,
+  type DeviceClass,
+  elementLoop,
+  ELEMENTS_PER_INVOCATION,
+  flat,
+  type KernelBody,
+  type Lowering,
+  offset,
+  operand,
+  read,
+  res,
+  shape,
+  strides,
+  zero,
+} from './common.ts';
+
+const i = K.ref('i');
+
+/**
+ * out[i] = f(operands read at their broadcast offsets), after the statements `f` adds (which may `continue` to the
+ * next element), a run of elements per invocation as the device class wants. Operands past `loaded` are not
+ * loaded for every element.
+ */
+function map(
+  v: Value,
+  cls: DeviceClass,
+  f: (xs: Expr[], bind: Bind, stmts: Stmt[]) => Expr,
+  loaded = v.inputs.length,
+): KernelBody {
+  const stmts: Stmt[] = [];
+  const xs = v.inputs.slice(0, loaded).map((of, k) => {
+    const same = shape(of).length === shape(v).length && shape(of).every((d, j) => d === shape(v)[j]);
+    const at = same ? i : offset(i, shape(v), broadcastStrides(shape(v), shape(of)));
+    stmts.push(K.let_(`x${k}`, read(v, k, at)));
+    return K.ref(`x${k}`, read(v, k, at).t);
+  });
+  let n = 0;
+  const bind: Bind = (e) => {
+    const name = `t${n++}`;
+    stmts.push(K.let_(name, e));
+    return K.ref(name, e.t);
+  };
+  const value = f(xs, bind, stmts);
+  return elementLoop(count(v), ELEMENTS_PER_INVOCATION[cls], [...stmts, K.store(res, i, value)]);
+}
+
+/** An elementwise op's kernel: its scalar function, declared once with the op. */
+const scalarLowering =
+  (op: string): Lowering =>
+  (v, cls) =>
+    map(v, cls, (xs, bind) => SCALAR_OPS[op]!.expr(xs, bind));
+
+/** A fused chain: operands loaded once (broadcast as needed), then one `let` per op of the expression. */
+function fused(v: Value, cls: DeviceClass): KernelBody {
+  const e = parseExpr(String(v.attrs['expr']));
+  return map(v, cls, (xs, bind) => {
+    const emit = (x: FusedExpr): Expr => {
+      if (x.kind === 'operand') return xs[x.index]!;
+      if (x.kind === 'const') return K.f32(x.value);
+      return bind(SCALAR_OPS[x.op]!.expr(x.args.map(emit), bind));
+    };
+    return emit(e);
+  });
+}
+
+/** murmur3's finaliser on u32: the dropout mask's hash. */
+function fmix32(h0: Expr, bind: Bind): Expr {
+  let h = bind(K.xor(h0, K.shr(h0, K.u32(16))));
+  h = bind(K.mul(h, K.u32(0x85ebca6b)));
+  h = bind(K.xor(h, K.shr(h, K.u32(13))));
+  h = bind(K.mul(h, K.u32(0xc2b2ae35)));
+  return bind(K.xor(h, K.shr(h, K.u32(16))));
+}
+
+const copy: Lowering = (v) => flat(count(v), [K.store(res, i, read(v, 0, i))]);
+
+const withOffset = (v: Value, at: Expr): KernelBody => flat(count(v), [K.store(res, i, read(v, 0, at))]);
+
+const literal = (v: Value) => (v.type.dtype === 'i32' ? K.i32(num(v.attrs, 'value')) : K.f32(num(v.attrs, 'value')));
+
+const axisOf = (v: Value) => ((num(v.attrs, 'axis') % shape(v).length) + shape(v).length) % shape(v).length;
+const product = (xs: number[]) => xs.reduce((a, d) => a * d, 1);
+
+export const elementwiseLowerings: Record<string, Lowering> = {
+  ...Object.fromEntries(Object.keys(SCALAR_OPS).map((op) => [op, scalarLowering(op)])),
+  broadcast_to: (v, cls) => map(v, cls, ([x]) => x!),
+  reshape: copy,
+  // kernels compute and store f32: a cast between f32 tensors is a copy (half-precision plans are not built for
+  // kernels)
+  cast: copy,
+  rope: (v) => {
+    const [t, h] = shape(v).slice(-2) as [number, number];
+    const half = h / 2;
+    const j = K.ref('j');
+    const p = K.ref('p');
+    const angle = K.ref('angle', 'f32');
+    const c = K.ref('c', 'f32');
+    const s = K.ref('s', 'f32');
+    const x = (at: Expr) => read(v, 0, at);
+    return flat(count(v), [
+      K.let_('j', K.mod(i, K.u32(h))),
+      K.let_('p', K.add(K.mod(K.div(i, K.u32(h)), K.u32(t)), K.u32(Number(v.attrs['offset'] ?? 0)))),
+      K.let_(
+        'angle',
+        K.mul(
+          K.mul(K.f32(num(v.attrs, 'sign')), K.cast('f32', p)),
+          K.call('pow', K.f32(num(v.attrs, 'base')), K.mul(K.f32(-2 / h), K.cast('f32', K.mod(j, K.u32(half))))),
+        ),
+      ),
+      K.let_('c', K.call('cos', angle)),
+      K.let_('s', K.call('sin', angle)),
+      K.if_(
+        K.lt(j, K.u32(half)),
+        [K.store(res, i, K.sub(K.mul(x(i), c), K.mul(x(K.add(i, K.u32(half))), s)))],
+        [K.store(res, i, K.add(K.mul(x(i), c), K.mul(x(K.sub(i, K.u32(half))), s)))],
+      ),
+    ]);
+  },
+  const: (v) => ({ workgroup: [1, 1, 1], dispatch: [1, 1, 1], body: [K.store(res, K.u32(0), literal(v))] }),
+  full: (v) => flat(count(v), [K.store(res, i, literal(v))]),
+  max_grad: (v, cls) => map(v, cls, ([x, y, dy]) => K.select(K.eq(x!, y!), dy!, K.f32(0))),
+  dropout: (v, cls) => {
+    const p = num(v.attrs, 'p');
+    const seed = num(v.attrs, 'seed');
+    return map(
+      v,
+      cls,
+      ([x], bind, stmts) => {
+        // a zero stays zero: skip its hash (sparse features)
+        stmts.push(K.if_(K.eq(x!, K.f32(0)), [K.store(res, i, K.f32(0)), K.cont]));
+        const step = bind(K.cast('u32', read(v, 1, K.u32(0))));
+        const h = fmix32(K.xor(fmix32(K.xor(fmix32(K.u32(seed), bind), step), bind), i), bind);
+        const u = bind(K.div(K.cast('f32', K.shr(h, K.u32(8))), K.f32(16777216)));
+        return K.select(K.lt(u, K.f32(p)), K.f32(0), K.mul(x!, K.f32(1 / (1 - p))));
+      },
+      1,
+    );
+  },
+  causal_mask: (v, cls) => {
+    const [t, s] = shape(v).slice(-2) as [number, number];
+    const row = K.mod(K.div(i, K.u32(s)), K.u32(t));
+    return map(v, cls, ([x]) =>
+      K.select(K.gt(K.mod(i, K.u32(s)), K.add(row, K.u32(s - t))), K.f32(num(v.attrs, 'fill')), x!),
+    );
+  },
+  transpose: (v) => {
+    const perm = ints(v.attrs, 'perm');
+    const inStr = strides(shape(v.inputs[0]!));
+    return withOffset(
+      v,
+      offset(
+        i,
+        shape(v),
+        perm.map((p) => inStr[p]!),
+      ),
+    );
+  },
+  slice: (v) => withOffset(v, offset(i, shape(v), strides(shape(v.inputs[0]!)), ints(v.attrs, 'starts'))),
+  pad: (v) => {
+    const before = ints(v.attrs, 'before');
+    const inShape = shape(v.inputs[0]!);
+    const os = strides(shape(v));
+    const is = strides(inShape);
+    const c = (k: number) => K.ref(`c${k}`, 'i32');
+    const coords = shape(v).map((d, k) =>
+      K.let_(`c${k}`, K.sub(K.cast('i32', K.mod(K.div(i, K.u32(os[k]!)), K.u32(d))), K.i32(before[k]!))),
+    );
+    const inside = shape(v).map((_, k) => K.and(K.ge(c(k), K.i32(0)), K.lt(c(k), K.i32(inShape[k]!))));
+    const at = shape(v).reduce<Expr>((a, _, k) => K.add(a, K.mul(K.cast('u32', c(k)), K.u32(is[k]!))), K.u32(0));
+    return flat(count(v), [
+      ...coords,
+      K.if_(
+        inside.length ? K.and(...inside) : K.eq(K.u32(0), K.u32(0)),
+        [K.store(res, i, read(v, 0, at))],
+        [K.store(res, i, zero(v))],
+      ),
+    ]);
+  },
+  concat: (v) => {
+    const ax = axisOf(v);
+    const inner = product(shape(v).slice(ax + 1));
+    const total = shape(v)[ax]!;
+    const [r, c, o] = [K.ref('r'), K.ref('c'), K.ref('o')];
+    let at = 0;
+    const branches = v.inputs.map((x, k) => {
+      const w = shape(x)[ax]!;
+      const from = at;
+      at += w;
+      const src = K.add(K.add(K.mul(o, K.u32(w * inner)), K.mul(K.sub(c, K.u32(from)), K.u32(inner))), r);
+      return { cond: K.lt(c, K.u32(at)), stmt: K.store(res, i, read(v, k, src)) };
+    });
+    const chain = branches.reduceRight<Stmt[]>(
+      (rest, b, k) => (k === branches.length - 1 ? [b.stmt] : [K.if_(b.cond, [b.stmt], rest)]),
+      [],
+    );
+    return flat(count(v), [
+      K.let_('r', K.mod(i, K.u32(inner))),
+      K.let_('c', K.mod(K.div(i, K.u32(inner)), K.u32(total))),
+      K.let_('o', K.div(i, K.u32(inner * total))),
+      ...chain,
+    ]);
+  },
+  gather: (v) => {
+    const row = product(shape(v.inputs[0]!).slice(1));
+    const rows = shape(v.inputs[0]!)[0]!;
+    const r = K.ref('r', 'i32');
+    return flat(count(v), [
+      K.let_('r', read(v, 1, K.div(i, K.u32(row)))),
+      K.if_(K.or(K.lt(r, K.i32(0)), K.ge(r, K.i32(rows))), [K.store(res, i, zero(v)), K.ret]),
+      K.store(res, i, read(v, 0, K.add(K.mul(K.cast('u32', r), K.u32(row)), K.mod(i, K.u32(row))))),
+    ]);
+  },
+  scatter_add: (v) => {
+    const row = product(shape(v).slice(1));
+    const nIdx = count(v.inputs[1]!);
+    const q = K.ref('q');
+    return flat(count(v), [
+      K.let_('r', K.cast('i32', K.div(i, K.u32(row)))),
+      K.let_('j', K.mod(i, K.u32(row))),
+      K.var_('acc', read(v, 0, i)),
+      K.loop('q', K.u32(0), K.u32(nIdx), [
+        K.if_(K.eq(read(v, 1, q), K.ref('r', 'i32')), [
+          K.set('acc', read(v, 2, K.add(K.mul(q, K.u32(row)), K.ref('j'))), '+'),
+        ]),
+      ]),
+      K.store(res, i, K.ref('acc', 'f32')),
+    ]);
+  },
+  cache_view: (v) =>
+    withOffset(
+      v,
+      offset(
+        i,
+        shape(v),
+        strides(shape(v.inputs[0]!)),
+        shape(v).map(() => 0),
+      ),
+    ),
+  cache_write: (v) => {
+    const ax = axisOf(v);
+    const inner = product(shape(v).slice(ax + 1));
+    const cap = shape(v)[ax]!;
+    const n = shape(v.inputs[1]!)[ax]!;
+    const at = num(v.attrs, 'at');
+    const [r, c, o] = [K.ref('r'), K.ref('c'), K.ref('o')];
+    const src = K.add(K.mul(K.sub(K.add(K.mul(o, K.u32(n)), c), K.u32(at)), K.u32(inner)), r);
+    return flat(count(v), [
+      K.let_('r', K.mod(i, K.u32(inner))),
+      K.let_('c', K.mod(K.div(i, K.u32(inner)), K.u32(cap))),
+      K.let_('o', K.div(i, K.u32(inner * cap))),
+      K.if_(
+        K.and(K.ge(c, K.u32(at)), K.lt(c, K.u32(at + n))),
+        [K.store(res, i, read(v, 1, src))],
+        [K.store(res, i, read(v, 0, i))],
+      ),
+    ]);
+  },
+  positions: (v) => flat(count(v), [K.store(res, i, K.add(K.cast('i32', i), K.i32(num(v.attrs, 'offset'))))]),
+  fused,
+  sgd: (v, cls) => map(v, cls, ([p, g]) => K.sub(p!, K.mul(K.f32(num(v.attrs, 'lr')), g!))),
+  adam_m: (v, cls) => {
+    const b = num(v.attrs, 'beta');
+    return map(v, cls, ([m, g]) => K.add(K.mul(K.f32(b), m!), K.mul(K.f32(1 - b), g!)));
+  },
+  adam_v: (v, cls) => {
+    const b = num(v.attrs, 'beta');
+    return map(v, cls, ([m, g]) => K.add(K.mul(K.f32(b), m!), K.mul(K.mul(K.f32(1 - b), g!), g!)));
+  },
+  adam_step: (v, cls) => {
+    const { lr, b1, b2, eps, decay } = adamStepAttrs(v.attrs);
+    return map(
+      v,
+      cls,
+      ([p, m, w], bind) => {
+        const t = bind(K.cast('f32', read(v, 3, K.u32(0))));
+        const c1 = bind(K.sub(K.f32(1), K.call('pow', K.f32(b1), t)));
+        const c2 = bind(K.sub(K.f32(1), K.call('pow', K.f32(b2), t)));
+        const adam = K.div(K.div(m!, c1), K.add(K.call('sqrt', K.div(w!, c2)), K.f32(eps)));
+        return K.sub(p!, K.mul(K.f32(lr), K.add(adam, K.mul(K.f32(decay), p!))));
+      },
+      3,
+    );
+  },
+};
+
+export { operand };

@@ -1,0 +1,65 @@
+import type { Expr, Kernel, Scalar, Stmt } from '../kernel/ir.ts';
+import type { Plan } from '../../runtime/plan.ts';
+import { type ExprSyntax, renderExpr } from './render-expr.ts';
+
+/** Statement rendering that C and CUDA share; `special` renders what differs (barriers, workgroup reductions). */
+export interface CLike {
+  types: Record<Scalar, string>;
+  syntax: ExprSyntax;
+  special(s: Extract<Stmt, { k: 'barrier' | 'wreduce' }>, indent: string): string[];
+}
+
+export function cStatements(body: Stmt[], lang: CLike, indent = '  '): string[] {
+  const expr = (e: Expr) => renderExpr(e, lang.syntax);
+  const block = (b: Stmt[], ind: string) => {
+    const inner = cStatements(b, lang, `${ind}  `);
+    if (inner.length === 1 && inner[0]!.length < 90 && !inner[0]!.includes('\n')) return `{ ${inner[0]!.trim()} }`;
+    return `{\n${inner.join('\n')}\n${ind}}`;
+  };
+  return body.flatMap((s): string[] => {
+    switch (s.k) {
+      case 'let':
+        return [`${indent}const ${lang.types[s.value.t]} ${s.name} = ${expr(s.value)};`];
+      case 'var':
+        return [`${indent}${lang.types[s.t]} ${s.name} = ${expr(s.init)};`];
+      case 'array':
+        return [`${indent}${lang.types[s.t]} ${s.name}[${s.size}] = {0};`];
+      case 'set':
+      case 'store': {
+        const target =
+          s.k === 'set' ? (s.index ? `${s.name}[${expr(s.index)}]` : s.name) : `${s.buf}[${expr(s.index)}]`;
+        return [`${indent}${target} ${s.op ? `${s.op}=` : '='} ${expr(s.value)};`];
+      }
+      case 'for': {
+        const step = s.step.k === 'lit' && s.step.v === 1 ? `${s.v}++` : `${s.v} += ${expr(s.step)}`;
+        const head = `for (uint32_t ${s.v} = ${expr(s.from)}; ${s.v} < ${expr(s.to)}; ${step})`;
+        return [`${indent}${head} ${block(s.body, indent)}`];
+      }
+      case 'if':
+        return [
+          `${indent}if (${expr(s.cond)}) ${block(s.then, indent)}${s.else ? ` else ${block(s.else, indent)}` : ''}`,
+        ];
+      case 'break':
+      case 'continue':
+      case 'return':
+        return [`${indent}${s.k};`];
+      case 'barrier':
+      case 'wreduce':
+        return lang.special(s, indent);
+    }
+  });
+}
+
+/** The C types of buffers. */
+export const C_TYPES: Record<Scalar, string> = { f32: 'float', i32: 'int32_t', u32: 'uint32_t', bool: 'int' };
+
+/** A launch's pointer arguments into the arena `A`: each bound buffer's offset, cast to the kernel's buffer type. */
+export function launchArgs(plan: Plan, k: Kernel, bindings: number[]): string {
+  return bindings.map((id, j) => `(${C_TYPES[k.buffers[j]!.t]}*)(A + ${plan.buffers[id]!.offset}u)`).join(', ');
+}
+
+/** The free steps' ranges (offset, bytes) for poisoning, by step index. */
+export function freedRange(plan: Plan, id: number): [number, number] {
+  const b = plan.buffers[id]!;
+  return [b.offset, Math.max(4, b.bytes)];
+}

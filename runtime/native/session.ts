@@ -1,0 +1,156 @@
+import koffi, { type LibraryHandle } from 'koffi';
+import type { GraphSpec } from '../data/graph-spec.ts';
+import type { TextSpec } from '../data/text.ts';
+import { planFeeds, type DataSources } from '../feeds.ts';
+import { initTensor } from '../init.ts';
+import { PlanError, type Plan } from '../plan.ts';
+import { poisonByDefault, PoisonError, poisoned } from '../poison.ts';
+import { boundPeak, type Session, type Tensor } from '../session.ts';
+import { BudgetError } from '../webgpu/session.ts';
+
+/** The C ABI of a compiled plan's host library (compiler/targets/c.ts and cuda.ts write it). */
+interface HostLibrary {
+  arenaBytes(): number;
+  open(): unknown;
+  close(arena: unknown): void;
+  write(arena: unknown, offset: number, src: Tensor, bytes: number): void;
+  read(arena: unknown, offset: number, dst: Tensor, bytes: number): void;
+  run(arena: unknown, poison: number): number;
+}
+
+const loaded = new Map<string, HostLibrary>();
+
+function load(path: string): HostLibrary {
+  let lib = loaded.get(path);
+  if (lib) return lib;
+  let so: LibraryHandle;
+  try {
+    so = koffi.load(path);
+  } catch (e) {
+    throw new PlanError(`cannot load the plan's library ${path}: ${(e as Error).message}`);
+  }
+  lib = {
+    arenaBytes: so.func('uint64_t flexc_arena_bytes(void)') as () => number,
+    open: so.func('void* flexc_open(void)'),
+    close: so.func('void flexc_close(void* a)'),
+    write: so.func('void flexc_write(void* a, uint64_t offset, const void* src, uint64_t bytes)'),
+    read: so.func('void flexc_read(void* a, uint64_t offset, _Out_ void* dst, uint64_t bytes)'),
+    run: so.func('int flexc_run(void* a, int poison)'),
+  };
+  loaded.set(path, lib);
+  return lib;
+}
+
+/**
+ * Runs a plan compiled to a shared library (targets `c` and `cuda`) through its C ABI: the library holds the kernels
+ * and the step's launches in order, this class the arena's contents (parameters, feeds, outputs). With `poison` (or
+ * FLEXC_POISON=1) the library overwrites every range the plan frees with NaNs, and a step whose outputs or parameters
+ * come back with a NaN fails (PoisonError).
+ */
+export class NativeSession implements Session {
+  step = 0;
+  readonly measuredPeakBytes: number;
+  private arena: unknown;
+
+  private constructor(
+    readonly plan: Plan,
+    private readonly lib: HostLibrary,
+    private readonly data: DataSources,
+    readonly poison: boolean,
+  ) {
+    this.measuredPeakBytes = boundPeak(plan);
+    this.arena = lib.open();
+    if (!this.arena) throw new BudgetError(`cannot allocate the plan's ${lib.arenaBytes()}-byte arena`);
+  }
+
+  /** Loads the plan's library (its path given), allocates its arena within the budget, and initialises parameters. */
+  static create(
+    plan: Plan,
+    library: string,
+    opts: {
+      budgetBytes?: number;
+      graphs?: (name: string) => GraphSpec;
+      text?: TextSpec | undefined;
+      poison?: boolean;
+    } = {},
+  ): NativeSession {
+    if (plan.target === 'wgsl') throw new PlanError(`plan \`${plan.name}\` is WGSL; open it with WebGpuSession`);
+    const lib = load(library);
+    if (lib.arenaBytes() < plan.arenas.gpu)
+      throw new PlanError(`the library ${library} was built for another plan (its arena is smaller than this plan's)`);
+    if (opts.budgetBytes !== undefined && plan.arenas.gpu > opts.budgetBytes)
+      throw new BudgetError(
+        `the plan's arena needs ${plan.arenas.gpu} bytes, more than the ${opts.budgetBytes}-byte budget`,
+      );
+    const graphs =
+      opts.graphs ??
+      ((g: string) =>
+        plan.graphs[g] ??
+        (() => {
+          throw new PlanError(`plan has no graph ${g}`);
+        })());
+    const s = new NativeSession(plan, lib, { graphs, text: opts.text ?? plan.text }, opts.poison ?? poisonByDefault());
+    for (const p of plan.params) {
+      const b = plan.buffers[p.buffer]!;
+      s.writeBuffer(b.id, initTensor(p.init, b.shape, p.name, plan.seed));
+    }
+    return s;
+  }
+
+  private live(): unknown {
+    if (!this.arena) throw new PlanError(`the session of plan \`${this.plan.name}\` is closed`);
+    return this.arena;
+  }
+
+  private writeBuffer(id: number, data: Float32Array | Float64Array | Int32Array): void {
+    const b = this.plan.buffers[id]!;
+    const n = b.shape.reduce((a, d) => a * d, 1);
+    if (data.length !== n) throw new PlanError(`buffer ${b.name} holds ${n} values, got ${data.length}`);
+    if (!n) return;
+    const host =
+      b.dtype === 'i32' ? Int32Array.from(data) : data instanceof Float32Array ? data : Float32Array.from(data);
+    this.lib.write(this.live(), b.offset, host, n * 4);
+  }
+
+  private readBuffer(id: number): Tensor {
+    const b = this.plan.buffers[id]!;
+    const n = b.bytes / 4;
+    const out = b.dtype === 'i32' ? new Int32Array(n) : new Float32Array(n);
+    if (n) this.lib.read(this.live(), b.offset, out, b.bytes);
+    return out;
+  }
+
+  async run(outputs?: string[], given?: Map<string, Tensor>): Promise<Map<string, Tensor>> {
+    this.step++;
+    for (const [id, data] of planFeeds(this.plan, this.step, this.data, given)) this.writeBuffer(id, data);
+    const status = this.lib.run(this.live(), this.poison ? 1 : 0);
+    if (status !== 0)
+      throw new PlanError(`step ${this.step} of plan \`${this.plan.name}\` failed on the device (status ${status})`);
+    const wanted = this.plan.outputs.filter((o) => !outputs || outputs.includes(o.name));
+    const result = new Map(wanted.map((o) => [o.name, this.readBuffer(o.buffer)]));
+    if (this.poison) {
+      const bad = [...poisoned(result), ...poisoned(await this.parameters())];
+      if (bad.length)
+        throw new PoisonError(
+          `step ${this.step} of plan \`${this.plan.name}\` read freed memory: NaN in ${bad.join(', ')}`,
+        );
+    }
+    return result;
+  }
+
+  async parameters(): Promise<Map<string, Tensor>> {
+    return new Map(this.plan.params.map((p) => [p.name, this.readBuffer(p.buffer)]));
+  }
+
+  loadParameters(values: Map<string, Float32Array | Float64Array | Int32Array>): void {
+    for (const p of this.plan.params) {
+      const v = values.get(p.name);
+      if (v) this.writeBuffer(p.buffer, v);
+    }
+  }
+
+  destroy(): void {
+    if (this.arena) this.lib.close(this.arena);
+    this.arena = undefined;
+  }
+}

@@ -1,0 +1,37 @@
+import type { Plan } from './plan.ts';
+
+export type Tensor = Float32Array | Int32Array;
+
+/**
+ * What every target's runtime does with a plan: the arena allocated and parameters initialised when it opens, a step
+ * run on demand, tensors read back. The trainers and generated drivers use only this.
+ */
+export interface Session {
+  readonly plan: Plan;
+  /** Steps run so far. */
+  readonly step: number;
+  /** The most arena bytes the kernels address: the highest end of any range a launch binds. */
+  readonly measuredPeakBytes: number;
+  /**
+   * Runs one step of the plan; returns the named outputs read back (all of them by default). `given` supplies inputs
+   * by name; the others come from their feeds (step counter, graph, text, synthetic batch).
+   */
+  run(outputs?: string[], given?: Map<string, Tensor>): Promise<Map<string, Tensor>>;
+  /** Current values of the parameters and optimizer state, by name. */
+  parameters(): Promise<Map<string, Tensor>>;
+  /** Overwrites parameters (e.g. trained weights moved into an evaluation plan). */
+  loadParameters(values: Map<string, Float32Array | Float64Array | Int32Array>): void;
+  destroy(): void;
+}
+
+/** The highest end of any arena range a launch of the plan binds. */
+export function boundPeak(plan: Plan): number {
+  let touched = 0;
+  for (const st of plan.steps)
+    if (st.kind === 'launch')
+      for (const id of st.bindings) {
+        const b = plan.buffers[id]!;
+        touched = Math.max(touched, b.offset + Math.max(4, b.bytes));
+      }
+  return touched;
+}
