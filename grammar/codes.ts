@@ -356,9 +356,10 @@ export const CODES = {
       "buffer; give a larger device's limits with --max-buffer-size and --max-binding-size.",
   },
   FLX7004: {
-    summary: 'half precision cannot be built for WGSL yet',
+    summary: 'half precision cannot be built for kernels yet',
     explanation:
-      'The WGSL kernels compute in fp32; build with `precision: fp32` (plan and run take half precision as it is).',
+      'The kernels of every target compute in fp32; build with `precision: fp32` (plan and run take half ' +
+      'precision as it is).',
   },
   FLX7005: {
     summary: 'decode steps cannot be built yet',
@@ -383,6 +384,13 @@ export const CODES = {
       'The device had not finished a step after the time limit (60 s unless `flexc run --time-limit` or the ' +
       "session's `timeLimitSeconds` says otherwise): a kernel that loops without end, as an edited kernel file " +
       'can, or a device too slow for the plan. The run stops; the session takes no more steps.',
+  },
+  FLX7009: {
+    summary: "the target's compiler is missing",
+    explanation:
+      'Targets `c` and `cuda` compile the generated code into a shared library: `c` with the system C compiler ' +
+      '(`cc`, or `$CC`; it needs OpenMP), `cuda` with `nvcc` from the CUDA toolkit. Install it, or build with ' +
+      '`--no-compile` and compile host.c or host.cu where the compiler is.',
   },
 } as const satisfies Record<string, CodeDoc>;
 

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { mapGraphPaths, type GraphSpec } from './data/graph-spec.ts';
 import { parsePlan, PlanError, type Plan } from './plan.ts';
@@ -9,16 +10,23 @@ import { checkKernels } from './validate-plan.ts';
 const MAX_PLAN_BYTES = 256 * 2 ** 20;
 const MAX_KERNEL_BYTES = 2 ** 20;
 
+/** A build as the runtime opens it: the plan, its kernels' sources, its data, and its compiled library if any. */
+export interface LoadedBuild {
+  plan: Plan;
+  sources: (name: string) => string;
+  graphs: (name: string) => GraphSpec;
+  text?: TextSpec;
+  /** The absolute path of the plan's shared library (targets `c` and `cuda`). */
+  library?: string;
+}
+
 /**
  * Reads a build directory written by `flexc build`: the validated plan (`plan.json`, or another
  * plan file of the build such as `forward.json`) and its kernel sources, each a regular file inside
  * the build (links followed), checked against the launches that use it. Paths are relative to it.
  * Anything missing, malformed or inconsistent is a PlanError naming it.
  */
-export function loadBuild(
-  dir: string,
-  planFile = 'plan.json',
-): { plan: Plan; sources: (name: string) => string; graphs: (name: string) => GraphSpec; text?: TextSpec } {
+export function loadBuild(dir: string, planFile = 'plan.json'): LoadedBuild {
   const read = (file: string, limit: number) => {
     try {
       return readRegularFile(join(dir, file), limit, { within: [dir], shown: file, place: 'the build' }).toString(
@@ -43,5 +51,18 @@ export function loadBuild(
   const at = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
   const graphs = (name: string): GraphSpec => mapGraphPaths(plan.graphs[name] as GraphSpec, at);
   const text = plan.text ? { ...plan.text, file: at(plan.text.file) } : undefined;
-  return { plan, sources, graphs, ...(text ? { text } : {}) };
+  let library: string | undefined;
+  if (plan.library !== undefined) {
+    library = resolve(dir, plan.library);
+    if (!/^[A-Za-z0-9_.-]+\.so$/.test(plan.library))
+      throw new PlanError(
+        `invalid build ${dir}: its library ${JSON.stringify(plan.library)} is not a file of the build`,
+      );
+    if (!existsSync(library))
+      throw new PlanError(
+        `invalid build ${dir}: ${plan.library} is missing (built with --no-compile? compile ` +
+          `${plan.target === 'cuda' ? 'host.cu with nvcc' : 'host.c'} there, or rebuild)`,
+      );
+  }
+  return { plan, sources, graphs, ...(text ? { text } : {}), ...(library ? { library } : {}) };
 }

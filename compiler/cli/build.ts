@@ -2,7 +2,16 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { compile } from '../compile.ts';
 import { generateDriver, type DriverEmit } from '../codegen/driver.ts';
-import { buildPlan, DEFAULT_LIMITS, DeviceLimitError, type BuiltPlan, type DeviceLimits } from '../codegen/plan.ts';
+import {
+  buildPlan,
+  DeviceLimitError,
+  FORWARD_LIBRARY,
+  hostOf,
+  type BuiltPlan,
+  type DeviceLimits,
+} from '../codegen/plan.ts';
+import { compileIn, ToolchainError } from '../targets/compile.ts';
+import { TARGET_NAMES, targetOf } from '../targets/registry.ts';
 import { planReport } from '../codegen/report.ts';
 import type { DeviceClass } from '../kernel/lower/common.ts';
 import { diag } from '../../grammar/diagnostics.ts';
@@ -25,7 +34,12 @@ function relativeGraph(g: GraphSpec, dir: string): GraphSpec {
 export interface BuildOptions {
   plan?: string;
   out: string;
-  target: string;
+  /** The kernels' language; the plan's `target` unless given. */
+  target?: string;
+  /** Write the sources of a compiled target without compiling them (commander's --no-compile). */
+  compile?: boolean;
+  /** CUDA architectures, e.g. `sm_80,sm_90`. */
+  arch?: string;
   deviceClass?: DeviceClass;
   maxBufferSize?: number;
   maxBindingSize?: number;
@@ -63,8 +77,13 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
     process.stderr.write(`flexc: no such file: ${file}\n`);
     process.exit(EXIT.usage);
   }
-  if (o.target !== 'wgsl') {
-    process.stderr.write(`flexc: target \`${o.target}\` is not built yet; available: wgsl\n`);
+  if (o.target !== undefined && !targetOf(o.target)) {
+    process.stderr.write(`flexc: unknown target \`${o.target}\`; available: ${TARGET_NAMES.join(', ')}\n`);
+    process.exit(EXIT.usage);
+  }
+  const arch = o.arch?.split(',').map((a) => a.trim());
+  if (arch?.some((a) => !/^sm_\d{2,3}[a-z]?$/.test(a))) {
+    process.stderr.write(`flexc: --arch takes CUDA architectures such as sm_80,sm_90, not \`${o.arch}\`\n`);
     process.exit(EXIT.usage);
   }
   const r = compile(file, o.plan);
@@ -82,7 +101,7 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
         diag(
           'FLX7004',
           field.span,
-          `plan \`${config.name}\` computes in ${config.precision}, but the WGSL kernels compute in fp32`,
+          `plan \`${config.name}\` computes in ${config.precision}, but the kernels compute in fp32`,
           'build it with `precision: fp32`; `flexc plan` and `flexc run` ' +
             '(the CPU interpreter emulates half precision) take it as it is',
         ),
@@ -145,12 +164,21 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
     if (typeof f === 'string' && f.startsWith('graph:'))
       used[f.slice(6).split('/')[0]!] = relativeGraph(graphs(f.slice(6).split('/')[0]!), final);
   }
+  const target = targetOf(o.target ?? config.target)!;
+  const deviceClass = o.deviceClass ?? target.deviceClasses[0]!;
+  if (!target.deviceClasses.includes(deviceClass)) {
+    process.stderr.write(
+      `flexc: target ${target.name} runs ${target.deviceClasses.join(' or ')}-class kernels, not ${deviceClass}\n`,
+    );
+    process.exit(EXIT.usage);
+  }
   const limits: DeviceLimits = {
-    maxBufferSize: o.maxBufferSize ?? DEFAULT_LIMITS.maxBufferSize,
-    maxStorageBufferBindingSize: o.maxBindingSize ?? DEFAULT_LIMITS.maxStorageBufferBindingSize,
+    maxBufferSize: o.maxBufferSize ?? target.limits.maxBufferSize,
+    maxStorageBufferBindingSize: o.maxBindingSize ?? target.limits.maxStorageBufferBindingSize,
   };
   const planOpts = {
-    deviceClass: o.deviceClass ?? 'gpu',
+    target,
+    deviceClass,
     limits,
     textPath: (f: string) => relative(final, resolve(f)).split(sep).join('/'),
   } as const;
@@ -160,7 +188,7 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
     built = buildPlan(r.module, config, used, planOpts);
     if (config.task.kind === 'train') {
       const ev = evalModule(r);
-      if (ev.module) forward = buildPlan(ev.module, config, used, planOpts);
+      if (ev.module) forward = buildPlan(ev.module, config, used, { ...planOpts, library: FORWARD_LIBRARY });
     }
   } catch (e) {
     if (!(e instanceof DeviceLimitError)) throw e;
@@ -191,13 +219,16 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
   const kernelFiles = new Map<string, string>();
   for (const b of [built, forward])
     for (const k of b?.plan.kernels ?? []) kernelFiles.set(k.file, b!.sources.get(k.name)!);
+  const hosts = [built.host, forward?.host].flatMap((h): [string, string][] => (h ? [[h.file, h.code]] : []));
   const files: [string, string][] = [
     ['plan.json', `${JSON.stringify(plan, null, 2)}\n`],
     ...(forwardPlan ? [['forward.json', `${JSON.stringify(forwardPlan, null, 2)}\n`] as [string, string]] : []),
     ...[...kernelFiles].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    ...hosts,
     ...driver.files,
     ['report.txt', planReport(plan, r.program.entry.path, forwardPlan, r.module.checkpoint)],
   ];
+  const names = files.map(([n]) => n);
   mkdirSync(dirname(final), { recursive: true });
   recoverInterrupted(final);
   const tmp = `${final}.tmp-${process.pid}`;
@@ -208,13 +239,24 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
       mkdirSync(dirname(join(tmp, name)), { recursive: true });
       writeFileSync(join(tmp, name), text);
     }
+    if (o.compile !== false)
+      for (const p of [plan, forwardPlan])
+        if (p?.library) {
+          compileIn(target, tmp, hostOf(p), p.library, arch ? { arch } : {});
+          names.push(p.library);
+        }
     if (existsSync(final)) renameSync(final, old);
     renameSync(tmp, final);
     rmSync(old, { recursive: true, force: true });
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     if (!existsSync(final) && existsSync(old)) renameSync(old, final);
-    throw e;
+    if (!(e instanceof ToolchainError) || !e.hint) throw e;
+    const decl = selectPlan(r.program, config.name).plan!;
+    const field = decl.fields.find((f) => f.key.name === 'target') ?? decl.name;
+    printDiagnostics([diag('FLX7009', field.span, e.message, e.hint)], r.program, o.json === true);
+    process.exitCode = EXIT.user;
+    return undefined;
   }
   const ck = r.module.checkpoint;
   const ckLine =
@@ -223,13 +265,13 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
         `${((100 * ck.recomputeFlops) / Math.max(1, ck.stepFlops)).toFixed(1)}% of the step's FLOPs`
       : '';
   const where = relative(process.cwd(), final) || '.';
-  const names = files.map(([n]) => n);
   if (o.json) {
     const summary = {
       dir: where,
       plan: config.name,
       files: names,
       driver: driver.files[0]![0],
+      target: plan.target,
       device_class: plan.deviceClass,
       kernels: kernelFiles.size,
       arena_bytes: plan.arenas.gpu,
@@ -238,8 +280,8 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } else
     process.stderr.write(
-      `built ${config.name} (${plan.deviceClass}-class kernels): ${kernelFiles.size} kernels, ` +
-        `GPU arena ${plan.arenas.gpu} bytes, predicted peak ${plan.predictedPeakBytes} bytes${ckLine} → ${where}\n`,
+      `built ${config.name} (${plan.target}, ${plan.deviceClass}-class kernels): ${kernelFiles.size} kernels, ` +
+        `arena ${plan.arenas.gpu} bytes, predicted peak ${plan.predictedPeakBytes} bytes${ckLine} → ${where}\n`,
     );
   return { dir: final, files: names };
 }

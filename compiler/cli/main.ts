@@ -56,19 +56,27 @@ program
 
 program
   .command('build')
-  .description('compile a plan to OUT/<plan>/: plan.json, kernels/*.wgsl, driver.ts, report.txt')
+  .description(
+    'compile a plan to OUT/<plan>/: plan.json, kernels/*, driver.ts, report.txt, and for c and cuda the host ' +
+      'library compiled into libplan.so',
+  )
   .argument('<file>', '.flex file')
   .option('--plan <name>', 'the plan to build')
   .option('-o, --out <dir>', 'output folder', 'build')
-  .option('--target <target>', 'kernel language: wgsl', 'wgsl')
+  .addOption(
+    new Option(
+      '--target <target>',
+      "kernel language (default: the plan's `target`, else wgsl): wgsl (WebGPU), c (native CPU, OpenMP), cuda",
+    ).choices(['wgsl', 'c', 'cuda']),
+  )
   .addOption(
     new Option(
       '--device-class <class>',
-      'kernel variants: gpu (workgroup tiling) or cpu (CPU Vulkan drivers such as SwiftShader)',
-    )
-      .choices(['gpu', 'cpu'])
-      .default('gpu'),
+      "kernel variants: gpu (workgroup tiling) or cpu (CPU drivers such as SwiftShader, and C); the target's default",
+    ).choices(['gpu', 'cpu']),
   )
+  .option('--no-compile', 'c and cuda: write the host library and kernels without compiling them')
+  .option('--arch <list>', 'cuda: GPU architectures to compile for, e.g. sm_80,sm_90 (default sm_90)')
   .option('--json', 'print {"dir", "files", "kernels", "arena_bytes", …} on stdout (or {"diagnostics": […]})')
   .addOption(
     new Option(
@@ -91,7 +99,8 @@ program
   .addHelpText(
     'after',
     '\nExamples:\n  flexc build examples/mlp.flex --plan small -o build\n  flexc build examples/gcn-cora.flex ' +
-      '--device-class cpu\n  flexc build examples/gpt.flex --plan ' +
+      '--device-class cpu\n  flexc build examples/mlp.flex --plan small --target c\n  flexc build ' +
+      'examples/gpt.flex --plan tiny --target cuda --arch sm_80,sm_90\n  flexc build examples/gpt.flex --plan ' +
       'gpt2_small --max-buffer-size 64GiB --max-binding-size 4GiB',
   )
   // imported when used: driver generation loads ts-morph (the TypeScript compiler), half a second
@@ -135,7 +144,8 @@ program
   .option('--plan <name>', 'the plan to run')
   .option(
     '--backend <backend>',
-    'webgpu (Dawn in Node; SwiftShader without a GPU) or cpu (the reference interpreter)',
+    'cpu (the reference interpreter), webgpu (Dawn in Node; SwiftShader without a GPU), native (C kernels ' +
+      'compiled for this CPU) or cuda (CUDA kernels compiled by nvcc, on an NVIDIA GPU)',
     'cpu',
   )
   .option('--steps <n>', 'training steps (default: the plan’s `steps`)', int('--steps'))

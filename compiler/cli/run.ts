@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 import { diag, DiagnosticError, type Diagnostic, type Span } from '../../grammar/diagnostics.ts';
 import { compile, type CompileResult } from '../compile.ts';
 import { accuracy } from '../interp/session.ts';
-import { cpuPlanTrainer, cpuTrainer, webgpuTrainer, type Trainer } from './trainers.ts';
+import { cpuPlanTrainer, cpuTrainer, nativeTrainer, webgpuTrainer, type Trainer } from './trainers.ts';
+import { TARGETS } from '../targets/registry.ts';
+import { ToolchainError } from '../targets/compile.ts';
 import { BudgetError, StepTimeLimitError } from '../../runtime/webgpu/session.ts';
 import { DeviceLimitError } from '../codegen/plan.ts';
 import { NoGpuError } from '../../runtime/webgpu/device.ts';
@@ -21,7 +23,7 @@ import type { PlanConfig } from '../sema/plan.ts';
 import { printDiagnostics } from './diagnostics-out.ts';
 import { EXIT } from './exit.ts';
 
-const BACKENDS = ['cpu', 'webgpu'];
+const BACKENDS = ['cpu', 'webgpu', 'native', 'cuda'];
 
 export function graphResolver(program: Program): (name: string) => GraphSpec {
   return (name) => {
@@ -60,7 +62,7 @@ export async function runCommand(file: string, o: RunOptions): Promise<void> {
     process.exit(EXIT.usage);
   }
   if (o.timeLimit !== undefined && o.backend !== 'webgpu') {
-    process.stderr.write('flexc: --time-limit applies to --backend webgpu (the CPU backend runs no kernels)\n');
+    process.stderr.write('flexc: --time-limit applies to --backend webgpu\n');
     process.exit(EXIT.usage);
   }
   const r = compile(file, o.plan);
@@ -79,9 +81,17 @@ export async function runCommand(file: string, o: RunOptions): Promise<void> {
             ...(o.poison ? { poison: true } : {}),
             ...(o.timeLimit !== undefined ? { timeLimitSeconds: o.timeLimit } : {}),
           })
-        : o.poison
-          ? cpuPlanTrainer(r.module, config, graphs)
-          : cpuTrainer(r.module, config, graphs);
+        : o.backend === 'native' || o.backend === 'cuda'
+          ? await nativeTrainer(
+              o.backend === 'native' ? TARGETS.c : TARGETS.cuda,
+              r.module,
+              config,
+              graphs,
+              o.poison ? { poison: true } : {},
+            )
+          : o.poison
+            ? cpuPlanTrainer(r.module, config, graphs)
+            : cpuTrainer(r.module, config, graphs);
     const train = config.task.kind === 'train';
     const steps = train ? (o.steps ?? config.steps) : 1;
     const lossName = config.task.kind === 'train' ? config.task.loss : undefined;
@@ -159,6 +169,7 @@ function userError(e: unknown, plan: Span): Diagnostic | undefined {
   if (e instanceof StepTimeLimitError) return diag('FLX7008', plan, e.message, 'raise it with --time-limit <seconds>');
   if (e instanceof DeviceLimitError) return diag('FLX7003', plan, e.message);
   if (e instanceof NoGpuError) return diag('FLX7002', plan, e.message);
+  if (e instanceof ToolchainError && e.hint) return diag('FLX7009', plan, e.message, e.hint);
   return undefined;
 }
 

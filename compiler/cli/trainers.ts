@@ -11,6 +11,10 @@ import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { parsePlan } from '../../runtime/plan.ts';
 import { openGpu, type Gpu } from '../../runtime/webgpu/device.ts';
 import { WebGpuSession } from '../../runtime/webgpu/session.ts';
+import { NativeSession } from '../../runtime/native/session.ts';
+import type { Session } from '../../runtime/session.ts';
+import { cachedLibrary } from '../targets/compile.ts';
+import type { Target } from '../targets/registry.ts';
 
 /** One backend's way to run training steps and an evaluation graph on the trained parameters. */
 export interface Trainer {
@@ -99,7 +103,7 @@ function graphsOf(m: Module, graphs: (g: string) => GraphSpec): Record<string, G
 const textOf = (config: PlanConfig) =>
   config.data ? { file: resolve(config.data.file), split: config.data.split } : undefined;
 
-/** How a WebGPU session is built and run: the kernels' device class, poison mode, a step's time limit (seconds). */
+/** How a session is built and run: the kernels' device class, poison mode, a step's time limit (seconds, WebGPU). */
 export interface SessionOptions {
   deviceClass?: DeviceClass;
   poison?: boolean;
@@ -129,6 +133,69 @@ export async function webgpuSession(
   });
 }
 
+/** Plans `m` for a compiled target (c or cuda), compiles it once into the cache, and opens its library. */
+export function nativeSession(
+  target: Target,
+  m: Module,
+  config: PlanConfig,
+  graphs: (g: string) => GraphSpec,
+  opts: SessionOptions = {},
+): NativeSession {
+  const built = buildPlan(m, config, graphsOf(m, graphs), { target });
+  const plan = parsePlan(JSON.parse(JSON.stringify(built.plan)));
+  return NativeSession.create(plan, cachedLibrary(target, built), {
+    ...(config.memory.gpu ? { budgetBytes: config.memory.gpu } : {}),
+    graphs,
+    text: textOf(config),
+    ...(opts.poison !== undefined ? { poison: opts.poison } : {}),
+  });
+}
+
+/**
+ * A trainer over any target's session: steps in the training plan's session, evaluation in sessions of their own
+ * built for the same target, loaded with the trained parameters.
+ */
+export async function sessionTrainer<S extends Session>(
+  backend: string,
+  session: S,
+  open: (m: Module, config: PlanConfig) => Promise<Session>,
+  config: PlanConfig,
+  close: () => void = () => {},
+): Promise<Trainer & { session: S }> {
+  const closers: (() => void)[] = [];
+  const evaluation = async (ev: Module) => {
+    const e = await open(ev, { ...config, memory: {} });
+    e.loadParameters(await session.parameters());
+    return e;
+  };
+  const shapeOf = (ev: Module, name: string) => ev.outputs.find((o) => o.name === name)!.value.type.shape as number[];
+  return {
+    backend,
+    session,
+    step: async (loss) => {
+      const out = await session.run(loss ? [loss] : []);
+      return loss ? out.get(loss)![0]! : NaN;
+    },
+    evaluate: async (ev, name, times = 1) => {
+      const e = await evaluation(ev);
+      const outs: NDArray[] = [];
+      for (let k = 0; k < times; k++) outs.push({ data: (await e.run([name])).get(name)!, shape: shapeOf(ev, name) });
+      e.destroy();
+      return outs;
+    },
+    forward: async (ev, name) => {
+      const e = await evaluation(ev);
+      closers.push(() => e.destroy());
+      return async (inputs) => ({ data: (await e.run([name], inputs)).get(name)!, shape: shapeOf(ev, name) });
+    },
+    close: () => {
+      for (const c of closers) c();
+      session.destroy();
+      close();
+    },
+  };
+}
+
 export async function webgpuTrainer(
   m: Module,
   config: PlanConfig,
@@ -139,34 +206,24 @@ export async function webgpuTrainer(
   const session = await webgpuSession(gpu, m, config, graphs, opts);
   // evaluation sessions are built for this device's class
   const { deviceClass: _, ...evalOpts } = opts;
-  const closers: (() => void)[] = [];
-  return {
-    backend: `webgpu (${gpu.adapter}, ${session.plan.deviceClass}-class kernels)`,
+  return sessionTrainer(
+    `webgpu (${gpu.adapter}, ${session.plan.deviceClass}-class kernels)`,
     session,
-    step: async (loss) => {
-      const out = await session.run(loss ? [loss] : []);
-      return loss ? out.get(loss)![0]! : NaN;
-    },
-    evaluate: async (ev, name, times = 1) => {
-      const e = await webgpuSession(gpu, ev, { ...config, memory: {} }, graphs, evalOpts);
-      e.loadParameters(await session.parameters());
-      const shape = ev.outputs.find((o) => o.name === name)!.value.type.shape as number[];
-      const outs: NDArray[] = [];
-      for (let k = 0; k < times; k++) outs.push({ data: (await e.run([name])).get(name)!, shape });
-      e.destroy();
-      return outs;
-    },
-    forward: async (ev, name) => {
-      const e = await webgpuSession(gpu, ev, { ...config, memory: {} }, graphs, evalOpts);
-      e.loadParameters(await session.parameters());
-      const shape = ev.outputs.find((o) => o.name === name)!.value.type.shape as number[];
-      closers.push(() => e.destroy());
-      return async (inputs) => ({ data: (await e.run([name], inputs)).get(name)!, shape });
-    },
-    close: () => {
-      for (const c of closers) c();
-      session.destroy();
-      gpu.device.destroy();
-    },
-  };
+    (ev, cfg) => webgpuSession(gpu, ev, cfg, graphs, evalOpts),
+    config,
+    () => gpu.device.destroy(),
+  );
+}
+
+/** Training on a compiled target: `native` (C, this CPU's cores) or `cuda` (an NVIDIA GPU). */
+export async function nativeTrainer(
+  target: Target,
+  m: Module,
+  config: PlanConfig,
+  graphs: (g: string) => GraphSpec,
+  opts: SessionOptions = {},
+): Promise<Trainer & { session: NativeSession }> {
+  const session = nativeSession(target, m, config, graphs, opts);
+  const what = target.name === 'c' ? 'native (C kernels, OpenMP)' : 'cuda (CUDA kernels)';
+  return sessionTrainer(what, session, async (ev, cfg) => nativeSession(target, ev, cfg, graphs, opts), config);
 }

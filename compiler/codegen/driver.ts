@@ -80,10 +80,10 @@ function addIo(sf: SourceFile, plan: Plan, prefix: string, what: string, partial
   });
 }
 
-const DEVICE_DOC = `Get a device with \`openGpu()\` from \`${RUNTIME_MODULE}\`: in Node it opens Dawn (the \`webgpu\`
-package) on the machine's Vulkan driver, or SwiftShader (a CPU Vulkan driver) when there is no GPU; in a
-browser it uses \`navigator.gpu\`. Kernels are built for one device class (\`flexc build --device-class
-gpu|cpu\`); the runtime warns once when the device is of the other class.`;
+const DEVICE_DOC = `For a WGSL build, \`gpu\` is a WebGPU device from \`openGpu()\` (\`${RUNTIME_MODULE}\`): in Node it
+opens Dawn (the \`webgpu\` package) on the machine's Vulkan driver, or SwiftShader (a CPU Vulkan driver) when
+there is no GPU; in a browser it uses \`navigator.gpu\`; left out, \`openGpu()\` is called. Builds for \`c\`
+and \`cuda\` run their compiled library (libplan.so beside this file) and need no device.`;
 
 /**
  * Generates a build's driver: typed inputs, outputs and parameters (shapes and dtypes in their
@@ -112,8 +112,8 @@ export function generateDriver(
   });
   const sf = project.createSourceFile('driver.ts', '');
   if (emit === 'ts') sf.addImportDeclaration({ moduleSpecifier: 'node:url', namedImports: ['fileURLToPath'] });
-  sf.addImportDeclaration({ moduleSpecifier: RUNTIME_MODULE, namedImports: ['loadBuild', 'WebGpuSession'] });
-  sf.addImportDeclaration({ moduleSpecifier: RUNTIME_MODULE, namedImports: ['Gpu'], isTypeOnly: true });
+  sf.addImportDeclaration({ moduleSpecifier: RUNTIME_MODULE, namedImports: ['loadBuild', 'openGpu', 'openSession'] });
+  sf.addImportDeclaration({ moduleSpecifier: RUNTIME_MODULE, namedImports: ['Gpu', 'Session'], isTypeOnly: true });
   if (train) addIo(sf, plan, `${name}Train`, `a training step of plan \`${plan.name}\``, false);
   addIo(
     sf,
@@ -135,7 +135,7 @@ export function generateDriver(
   sf.addInterface({
     name,
     isExported: true,
-    docs: [`Plan \`${plan.name}\` on a WebGPU device.`],
+    docs: [`Plan \`${plan.name}\` (target ${plan.target}).`],
     methods: [
       ...(train
         ? [
@@ -167,7 +167,7 @@ export function generateDriver(
     properties: [
       {
         name: 'session',
-        type: 'WebGpuSession',
+        type: 'Session',
         isReadonly: true,
         docs: [train ? 'The training plan’s session.' : 'The plan’s session.'],
       },
@@ -191,14 +191,16 @@ const unpack = (out: Map<string, Tensor>, scalar: Set<string>) =>
   Object.fromEntries([...out].map(([k, v]) => [k, scalar.has(k) ? v[0] : v]));
 const given = (inputs: object) =>
   new Map(Object.entries(inputs).filter(([, v]) => v !== undefined) as [string, Tensor][]);
-const open = (b: Build) => WebGpuSession.create(gpu, b.plan, b.sources, { graphs: b.graphs, text: b.text });
+// one device for every session of the build
+const device = build.plan.target === 'wgsl' ? { gpu: gpu ?? (await openGpu()) } : {};
+const open = (b: Build) => openSession(b, device);
 const session = await open(build);
 const buildScalars = scalars(build);
 ${
   train
     ? `const forwardBuild = loadBuild(dir, 'forward.json');
 const forwardScalars = scalars(forwardBuild);
-let forwardSession: WebGpuSession | undefined;
+let forwardSession: Session | undefined;
 let stale = true;`
     : ''
 }
@@ -239,11 +241,13 @@ ${
     isExported: true,
     isAsync: true,
     docs: [
-      `Loads this build (${files} beside this file), compiles its kernels on \`gpu\` and initialises its ` +
-        `parameters.\n\n${DEVICE_DOC}\n\n@example\nimport { openGpu } from ` +
-        `'${RUNTIME_MODULE}';\nconst model = await create${name}(await openGpu());`,
+      `Loads this build (${files} beside this file), opens a session on its target and initialises its ` +
+        `parameters.\n\n${DEVICE_DOC}\n\n@example\n` +
+        (plan.target === 'wgsl'
+          ? `import { openGpu } from '${RUNTIME_MODULE}';\nconst model = await create${name}(await openGpu());`
+          : `const model = await create${name}();`),
     ],
-    parameters: [{ name: 'gpu', type: 'Gpu' }],
+    parameters: [{ name: 'gpu', type: 'Gpu', hasQuestionToken: true }],
     returnType: `Promise<${name}>`,
     statements: body,
   });

@@ -28,6 +28,8 @@ export interface PlanOptions {
   deviceClass?: DeviceClass;
   /** The device's limits; the target's defaults unless told otherwise. */
   limits?: DeviceLimits;
+  /** The shared library's file name (targets compiled to one): LIBRARY unless told otherwise. */
+  library?: string;
   /** How the plan names the text corpus (build directories store it relative to themselves). */
   textPath?: (file: string) => string;
 }
@@ -173,7 +175,7 @@ export function buildPlan(
     version: PLAN_VERSION,
     name: config.name,
     target: target.name,
-    ...(target.host ? { library: LIBRARY } : {}),
+    ...(target.host ? { library: opts.library ?? LIBRARY } : {}),
     deviceClass,
     limits,
     seed: config.seed,
@@ -191,9 +193,14 @@ export function buildPlan(
       : {}),
     steps,
   };
-  const host = target.host && { file: target.host.file, code: target.host.render(plan, lowered) };
+  const host = target.host && { file: hostOf(plan), code: target.host.render(plan, lowered) };
   return { plan, sources, kernels: lowered, ...(host ? { host } : {}) };
 }
 
-/** The compiled shared library of a plan, beside its plan file. */
+/** The compiled shared library of a plan, beside its plan file; a train build's evaluation plan has its own. */
 export const LIBRARY = 'libplan.so';
+export const FORWARD_LIBRARY = 'libforward.so';
+
+/** The host library's source file of a compiled plan: `libplan.so` from `plan.c` (or `plan.cu`). */
+export const hostOf = (plan: Plan): string =>
+  `${plan.library!.replace(/^lib/, '').replace(/\.so$/, '')}.${plan.target === 'cuda' ? 'cu' : 'c'}`;

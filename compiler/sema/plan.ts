@@ -51,7 +51,7 @@ export const PlanConfig = z.object({
   checkpoint: z.union([z.enum(['auto', 'none', 'all', 'sqrt']), z.object({ every: z.number().int().positive() })]),
   placement: z.enum(['auto', 'gpu', 'host']),
   fuse: z.array(z.enum(['elementwise', 'moe'])),
-  target: z.enum(['wgsl', 'cuda']),
+  target: z.enum(['wgsl', 'c', 'cuda']),
   /** fp32 everywhere, or bf16/fp16 tensors with fp32 master weights and optimizer state. */
   precision: z.enum(['fp32', 'bf16', 'fp16']),
   /**
@@ -271,7 +271,7 @@ export function resolvePlan(
     } else checkpoint = choice('checkpoint', ['auto', 'none', 'all', 'sqrt'] as const, 'none');
   }
   const placement = choice('placement', ['auto', 'gpu', 'host'] as const, 'auto');
-  const target = choice('target', ['wgsl', 'cuda'] as const, 'wgsl');
+  const target = choice('target', ['wgsl', 'c', 'cuda'] as const, 'wgsl');
   const precision = choice('precision', ['fp32', 'bf16', 'fp16'] as const, 'fp32');
   const parallel: PlanConfig['parallel'] = { data: 1, zero: 0, offload: [] };
   for (const f of block('parallel', '`parallel` is a block: `parallel: { data: 8, zero: 2, offload: [optimizer] }`')) {

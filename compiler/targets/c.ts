@@ -121,19 +121,8 @@ ${body.join('\n')}
  * AVX-512: gcc 12's masked AVX-512 vectorisation of loops with a `continue` (if-conversion) computed a wrong
  * weight-gradient matmul (test/codegen/kernels.test.ts found it; -O2, generic -O3 and AVX2 were right).
  */
-export const cCompiler = (out: string): Command => ({
+export const cCompiler = (host: string, out: string): Command => ({
   exe: process.env['CC'] || 'cc',
-  args: [
-    '-std=gnu11',
-    '-O3',
-    '-march=native',
-    '-mno-avx512f',
-    '-fopenmp',
-    '-fPIC',
-    '-shared',
-    '-o',
-    out,
-    'host.c',
-  ].concat(['-lm']),
+  args: ['-std=gnu11', '-O3', '-march=native', '-mno-avx512f', '-fopenmp', '-fPIC', '-shared', '-o', out, host, '-lm'],
   hint: 'install a C compiler with OpenMP (Debian: `apt install gcc`), or set CC',
 });

@@ -24,9 +24,9 @@ export function writeSources(built: BuiltPlan, dir: string): void {
 }
 
 /** Compiles the host library in `dir` (written by writeSources) into `dir/<out>`. */
-export function compileIn(target: Target, dir: string, out: string, opts: CompileOptions = {}): void {
+export function compileIn(target: Target, dir: string, host: string, out: string, opts: CompileOptions = {}): void {
   if (!target.compiler) throw new Error(`internal: target ${target.name} compiles nothing`);
-  const cmd = target.compiler(out, opts);
+  const cmd = target.compiler(host, out, opts);
   const r = spawnSync(cmd.exe, cmd.args, { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT')
     throw new ToolchainError(`target ${target.name} needs \`${cmd.exe}\`, which is not on the PATH`, cmd.hint);
@@ -47,7 +47,7 @@ function cacheRoot(): string {
  */
 export function cachedLibrary(target: Target, built: BuiltPlan, opts: CompileOptions = {}): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify([target.name, target.compiler!('lib.so', opts), process.env['CC'] ?? '']));
+  h.update(JSON.stringify([target.name, target.compiler!('host', 'lib.so', opts), process.env['CC'] ?? '']));
   for (const k of built.plan.kernels) h.update(built.sources.get(k.name)!);
   h.update(built.host?.code ?? '');
   const dir = join(cacheRoot(), h.digest('hex').slice(0, 24));
@@ -56,7 +56,7 @@ export function cachedLibrary(target: Target, built: BuiltPlan, opts: CompileOpt
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   try {
     writeSources(built, tmp);
-    compileIn(target, tmp, 'lib.so', opts);
+    compileIn(target, tmp, built.host!.file, 'lib.so', opts);
     try {
       renameSync(tmp, dir);
     } catch {

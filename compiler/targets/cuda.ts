@@ -146,7 +146,7 @@ ${body.join('\n')}
 }
 
 /** nvcc, for each architecture asked (sm_90, Hopper, by default). */
-export const cudaCompiler = (out: string, opts: CompileOptions): Command => ({
+export const cudaCompiler = (host: string, out: string, opts: CompileOptions): Command => ({
   exe: 'nvcc',
   args: [
     '-O3',
@@ -157,7 +157,7 @@ export const cudaCompiler = (out: string, opts: CompileOptions): Command => ({
     '-shared',
     '-o',
     out,
-    'host.cu',
+    host,
   ],
   hint: 'install the CUDA toolkit (nvcc on the PATH), or build with --no-compile and compile host.cu where nvcc is',
 });

@@ -31,7 +31,7 @@ export const TARGETS: Readonly<Record<Target['name'], Target>> = {
     limits: NATIVE_LIMITS,
     dtypes: ['f32', 'i32'],
     render: renderC,
-    host: { file: 'host.c', render: renderCHost },
+    host: { render: renderCHost },
     compiler: cCompiler,
   },
   cuda: {
@@ -43,7 +43,7 @@ export const TARGETS: Readonly<Record<Target['name'], Target>> = {
     limits: NATIVE_LIMITS,
     dtypes: ['f32', 'i32'],
     render: renderCuda,
-    host: { file: 'host.cu', render: renderCudaHost },
+    host: { render: renderCudaHost },
     compiler: cudaCompiler,
   },
 };

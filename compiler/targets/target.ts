@@ -25,9 +25,9 @@ export interface Target {
   dtypes: readonly ('f32' | 'i32')[];
   render(k: Kernel): string;
   /** The host library's source (targets compiled to a shared library): the step's launches, over the C ABI. */
-  host?: { file: string; render(plan: Plan, kernels: Map<string, Kernel>): string };
-  /** The command that compiles the host library (in the build directory) into the shared library `out`. */
-  compiler?: (out: string, opts: CompileOptions) => Command;
+  host?: { render(plan: Plan, kernels: Map<string, Kernel>): string };
+  /** The command that compiles the host library `host` (in the build directory) into the shared library `out`. */
+  compiler?: (host: string, out: string, opts: CompileOptions) => Command;
 }
 
 export interface CompileOptions {

@@ -60,7 +60,11 @@ export class NativeSession implements Session {
   ) {
     this.measuredPeakBytes = boundPeak(plan);
     this.arena = lib.open();
-    if (!this.arena) throw new BudgetError(`cannot allocate the plan's ${lib.arenaBytes()}-byte arena`);
+    if (!this.arena)
+      throw new BudgetError(
+        `cannot allocate the plan's ${lib.arenaBytes()}-byte arena ` +
+          `${plan.target === 'cuda' ? 'on a CUDA device (is there one, with a driver?)' : 'in host memory'}`,
+      );
   }
 
   /** Loads the plan's library (its path given), allocates its arena within the budget, and initialises parameters. */

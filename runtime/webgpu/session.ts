@@ -8,6 +8,7 @@ import type { Gpu } from './device.ts';
 import { compileKernels, type CompiledKernel } from './kernels.ts';
 import { poisonByDefault, PoisonError, poisoned } from '../poison.ts';
 import { Poisoner } from './poison.ts';
+import type { Session } from '../session.ts';
 
 export class BudgetError extends Error {}
 
@@ -42,7 +43,7 @@ function warnDeviceClass(plan: Plan, gpu: Gpu): void {
  * overwritten with NaNs at once, and a step whose outputs or parameters come back with a NaN fails
  * (PoisonError): some kernel read memory the plan no longer held.
  */
-export class WebGpuSession {
+export class WebGpuSession implements Session {
   step = 0;
   /**
    * The most arena bytes the kernels address: the highest end of any range a launch binds (what

@@ -34,14 +34,14 @@ export function nativeKernels(kernels: Kernel[]): {
       return `void run_${k.name}(uint8_t* A, const uint64_t* o) { ${k.name}(${args.join(', ')}); }`;
     }),
   ].join('\n');
-  const command = JSON.stringify(TARGETS.c.compiler!('lib.so', {}));
+  const command = JSON.stringify(TARGETS.c.compiler!('host.c', 'lib.so', {}));
   const hash = createHash('sha256').update(command).update(source).digest('hex').slice(0, 20);
   const dir = join(tmpdir(), `flexc-kernels-${hash}`);
   const lib = join(dir, 'lib.so');
   if (!existsSync(lib)) {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'host.c'), source);
-    compileIn(TARGETS.c, dir, 'lib.so');
+    compileIn(TARGETS.c, dir, 'host.c', 'lib.so');
   }
   const so = koffi.load(lib);
   const fns = new Map<string, Runner>(
