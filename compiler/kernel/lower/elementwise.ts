@@ -82,6 +82,23 @@ function fmix32(h0: Expr, bind: Bind): Expr {
   return bind(K.xor(h, K.shr(h, K.u32(16))));
 }
 
+/**
+ * 1 − bᵗ (Adam's bias corrections) without the cancellation of computing bᵗ first: in f32, 1 − 0.999 keeps 4 of its
+ * 7 digits (a relative error of 1.3e-5 in every early update). It is −expm1(t·ln b), with ln b taken in double: a
+ * Taylor series while |t·ln b| < 1/4 (8 terms, error below 1e-9), 1 − exp beyond (error below 3e-7).
+ */
+function oneMinusPow(b: number, t: Expr, bind: Bind): Expr {
+  const x = bind(K.mul(t, K.f32(Math.log(b))));
+  let term = x;
+  let series = x;
+  for (let k = 2; k <= 8; k++) {
+    term = bind(K.mul(term, K.div(x, K.f32(k))));
+    series = K.add(series, term);
+  }
+  const small = K.gt(x, K.f32(-0.25));
+  return bind(K.select(small, K.neg(bind(series)), K.sub(K.f32(1), K.call('exp', x))));
+}
+
 const copy: Lowering = (v) => flat(count(v), [K.store(res, i, read(v, 0, i))]);
 
 const withOffset = (v: Value, at: Expr): KernelBody => flat(count(v), [K.store(res, i, read(v, 0, at))]);
@@ -283,8 +300,8 @@ export const elementwiseLowerings: Record<string, Lowering> = {
       cls,
       ([p, m, w], bind) => {
         const t = bind(K.cast('f32', read(v, 3, K.u32(0))));
-        const c1 = bind(K.sub(K.f32(1), K.call('pow', K.f32(b1), t)));
-        const c2 = bind(K.sub(K.f32(1), K.call('pow', K.f32(b2), t)));
+        const c1 = oneMinusPow(b1, t, bind);
+        const c2 = oneMinusPow(b2, t, bind);
         const adam = K.div(K.div(m!, c1), K.add(K.call('sqrt', K.div(w!, c2)), K.f32(eps)));
         return K.sub(p!, K.mul(K.f32(lr), K.add(adam, K.mul(K.f32(decay), p!))));
       },
