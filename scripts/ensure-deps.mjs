@@ -1,6 +1,7 @@
 // Runs before `npm test`: installs what the tests need on a fresh machine.
 // 1. the locked npm dependencies (npm ci) when node_modules is missing;
-// 2. a Vulkan driver for WebGPU: with no GPU driver installed, SwiftShader (a CPU Vulkan driver that
+// 2. a C compiler with OpenMP for the native target (gcc, through apt-get when running as root);
+// 3. a Vulkan driver for WebGPU: with no GPU driver installed, SwiftShader (a CPU Vulkan driver that
 //    Debian ships in chromium-common) and the Vulkan loader, through apt-get when running as root.
 import { execSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -8,6 +9,16 @@ import { existsSync, readdirSync } from 'node:fs';
 if (!existsSync('node_modules/.package-lock.json') || !existsSync('node_modules/vitest')) {
   console.log('flexc: installing dependencies (npm ci)…');
   execSync('npm ci --no-audit --no-fund', { stdio: 'inherit' });
+}
+
+const onPath = (exe) => (process.env.PATH ?? '').split(':').some((d) => d && existsSync(`${d}/${exe}`));
+if (!onPath(process.env.CC || 'cc')) {
+  if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+    console.log('flexc: installing a C compiler for the native target (apt-get install gcc)…');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    execSync('apt-get update -qq', { stdio: 'inherit', env });
+    execSync('apt-get install -y -qq --no-install-recommends gcc libc6-dev', { stdio: 'inherit', env });
+  } else console.warn('flexc: no C compiler (cc) found; the native target tests will fail. On Debian: apt install gcc');
 }
 
 const SWIFTSHADER = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib/chromium-browser/vk_swiftshader_icd.json'];

@@ -130,6 +130,20 @@ async function main(): Promise<[Float32Array, number | undefined]> {
 ${exportIt}
 `;
 
+// the same driver API for target c: no device, the compiled library beside the driver
+const NATIVE_APP = `import { readFileSync } from 'node:fs';
+import { createFlex2LayerMlpSmall, type Flex2LayerMlpSmall } from './build-c/small/driver.ts';
+
+const feeds = JSON.parse(readFileSync('feeds.json', 'utf8')) as { x: number[]; y: number[] };
+const inputs = { x: Float32Array.from(feeds.x), y: Int32Array.from(feeds.y) };
+const net: Flex2LayerMlpSmall = await createFlex2LayerMlpSmall();
+const losses: number[] = [];
+for (let s = 0; s < 3; s++) losses.push((await net.trainStep(inputs)).loss);
+const params = await net.saveParameters();
+console.log(JSON.stringify({ target: net.session.plan.target, losses, w: Array.from(params['linear.w']) }));
+net.destroy();
+`;
+
 describe('flexc as an installed package', () => {
   let app: string;
   let packDir: string;
@@ -207,6 +221,32 @@ describe('flexc as an installed package', () => {
       expect(Math.abs((JSON.parse(cjs.stdout) as { loss: number }).loss - want[0]!)).toBeLessThan(1e-5);
     },
   );
+
+  it('builds the same plan for target c there (gcc), and a TypeScript app trains 3 steps through its driver ' +
+    'as the CPU reference does', () => {
+    const build = spawnSync(
+      'npx',
+      ['--offline', 'flexc', 'build', '2-layer-mlp.flex', '--plan', 'small', '--target', 'c', '-o', 'build-c'],
+      { cwd: app, encoding: 'utf8' },
+    );
+    ok(build);
+    expect(build.stderr).toContain('built small (c, cpu-class kernels)');
+    writeFileSync(join(app, 'app-c.mts'), NATIVE_APP);
+    const run = spawnSync(process.execPath, [resolve('node_modules/tsx/dist/cli.mjs'), 'app-c.mts'], {
+      cwd: app,
+      encoding: 'utf8',
+    });
+    ok(run);
+    const got = JSON.parse(run.stdout) as { target: string; losses: number[]; w: number[] };
+    const r = compile('examples/mlp.flex', 'small');
+    const cpu = new CpuSession(r.module!, { seed: 0, graphs: graphResolver(r.program) });
+    const want = [0, 1, 2].map(() => cpu.run().get('loss')!.data[0]!);
+    expect(got.target).toBe('c');
+    got.losses.forEach((l, i) => expect(Math.abs(l - want[i]!) / want[i]!, `step ${i + 1}`).toBeLessThan(1e-5));
+    const w = cpu.params.get('linear.w')!.data;
+    const err = Math.hypot(...got.w.map((x, i) => x - w[i]!)) / Math.hypot(...Array.from(w));
+    expect(err, 'linear.w after 3 steps').toBeLessThan(1e-5);
+  }, 120_000);
 
   it('the installed language server analyses in its worker: a misspelt op gets its diagnostic', async () => {
     const proc = spawn(process.execPath, [join(app, 'node_modules/flexc/bin/flexc.mjs'), 'lsp', '--stdio'], {

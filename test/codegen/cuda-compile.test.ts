@@ -1,0 +1,95 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { compile } from '../../compiler/compile.ts';
+import { lowerValue } from '../../compiler/kernel/lower/index.ts';
+import { OPS } from '../../compiler/ir/ops/registry.ts';
+import { differentiate } from '../../compiler/passes/autodiff.ts';
+import { TARGETS } from '../../compiler/targets/registry.ts';
+import { singleOpModule } from '../helpers/oracle.ts';
+import { OP_CASES } from '../ir/op-cases.ts';
+
+const hasNvcc = spawnSync('nvcc', ['--version']).status === 0;
+if (!hasNvcc) console.warn('NOTICE: nvcc is not on the PATH; the CUDA compile tests are skipped');
+
+const ARCHS = ['sm_80', 'sm_90'];
+const work = mkdtempSync(join(tmpdir(), 'flexc-cuda-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const flexc = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
+  spawnSync(process.execPath, ['bin/flexc.mjs', ...args], { encoding: 'utf8', env });
+
+/** No GPU is needed: these tests check that nvcc accepts what the CUDA target writes, for Ampere and Hopper. */
+describe.skipIf(!hasNvcc)('CUDA kernels and host libraries compile with nvcc (sm_80 and sm_90)', () => {
+  it('the kernel of every op of the registry (each op case, forward and backward)', () => {
+    const kernels = new Map<string, string>();
+    const ops = new Set<string>();
+    for (const c of OP_CASES) {
+      const m = singleOpModule(c);
+      for (const v of differentiate(m, m.outputs[0]!.value).values) {
+        if (v.op === 'input' || v.op === 'param' || v.op === 'state') continue;
+        const k = lowerValue(v, 'gpu');
+        kernels.set(k.name, TARGETS.cuda.render(k));
+        ops.add(v.op);
+      }
+    }
+    // optimizers, fusion and sparse ops come from whole models: the example plans and a prompt with a KV cache
+    const modules = [
+      compile('examples/mlp.flex', 'small').module!,
+      compile('examples/gcn-cora.flex', 'train').module!,
+      compile('examples/gpt.flex', 'tiny').module!,
+    ];
+    const serve = compile('examples/gpt.flex', 'tiny_serve');
+    modules.push(serve.module!, serve.decode!.at(-1)!.module);
+    for (const m of modules)
+      for (const v of m.values)
+        if (v.op !== 'input' && v.op !== 'param' && v.op !== 'state') {
+          const k = lowerValue(v, 'gpu');
+          kernels.set(k.name, TARGETS.cuda.render(k));
+          ops.add(v.op);
+        }
+    for (const op of OPS.keys()) expect(ops.has(op), `no CUDA kernel of ${op} was compiled`).toBe(true);
+    writeFileSync(join(work, 'ops.cu'), ['#include <cstdint>', ...kernels.values()].join('\n'));
+    const nvcc = spawnSync(
+      'nvcc',
+      [...ARCHS.flatMap((a) => ['-gencode', `arch=compute_${a.slice(3)},code=${a}`]), '-c', 'ops.cu', '-o', 'ops.o'],
+      { cwd: work, encoding: 'utf8' },
+    );
+    expect(nvcc.status, nvcc.stderr).toBe(0);
+  }, 300_000);
+
+  for (const [file, plan] of [
+    ['examples/mlp.flex', 'small'],
+    ['examples/gpt.flex', 'tiny'],
+    ['examples/gcn-cora.flex', 'train'],
+  ] as const)
+    it(`flexc build ${file} --plan ${plan} --target cuda: kernels, host library and libplan.so`, () => {
+      const out = join(work, plan);
+      const r = flexc(['build', file, '--plan', plan, '--target', 'cuda', '--arch', ARCHS.join(','), '-o', out]);
+      expect(r.status, r.stderr).toBe(0);
+      const files = readdirSync(join(out, plan));
+      expect(files).toContain('libplan.so');
+      expect(files).toContain('plan.cu');
+      expect(readdirSync(join(out, plan, 'kernels')).every((f) => f.endsWith('.cu'))).toBe(true);
+    }, 300_000);
+});
+
+describe('target cuda without nvcc', () => {
+  it('is a coded error naming nvcc with a hint, and --no-compile writes the sources', () => {
+    const env = { ...process.env, PATH: '/nonexistent' };
+    const out = join(work, 'no-nvcc');
+    const r = flexc(['build', 'examples/mlp.flex', '--plan', 'small', '--target', 'cuda', '-o', out], env);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/FLX7009/);
+    expect(r.stderr).toMatch(/nvcc/);
+    expect(r.stderr).toMatch(/hint: .*CUDA toolkit/);
+    const ok = flexc(
+      ['build', 'examples/mlp.flex', '--plan', 'small', '--target', 'cuda', '--no-compile', '-o', out],
+      env,
+    );
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(readdirSync(join(out, 'small'))).toContain('plan.cu');
+    expect(readdirSync(join(out, 'small'))).not.toContain('libplan.so');
+  }, 120_000);
+});
