@@ -199,7 +199,7 @@ describe('flexc build', () => {
         'exports.createFlex2LayerMlpSmall = createFlex2LayerMlpSmall;',
       );
       expect(readFileSync(join(dir, 'driver.d.ts'), 'utf8')).toContain(
-        'export declare function createFlex2LayerMlpSmall(gpu: Gpu): Promise<Flex2LayerMlpSmall>;',
+        'export declare function createFlex2LayerMlpSmall(gpu?: Gpu): Promise<Flex2LayerMlpSmall>;',
       );
       const ts = flexc('build', '.tmp/emit/2-layer-mlp.flex', '--plan', 'small', '-o', join(OUT, 'emit-ts'));
       expect(ts.status, ts.stderr).toBe(0);

@@ -8,4 +8,4 @@ plan p {
   task: infer
   target: fpga
 }
-// expect: FLX5007 at 9:11: `target` is one of `wgsl`, `cuda`
+// expect: FLX5007 at 9:11: `target` is one of `wgsl`, `c`, `cuda`
