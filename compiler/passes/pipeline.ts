@@ -9,9 +9,11 @@ import { lora } from './lora.ts';
 import { optimizer } from './optimizer.ts';
 import type { Pass, PassContext } from './pass.ts';
 import { precision } from './precision.ts';
+import { sparseFeatures } from './sparse-features.ts';
 
 /** The pass pipeline, in order. */
 export const PIPELINE: readonly Pass[] = [
+  sparseFeatures, // graph features from CSR files stay sparse (X @ W, dropout(X) @ W as spmm)
   lora, //      frozen base weights and trained low-rank adapters (finetune { lora })
   precision, // bf16/fp16 tensors with fp32 master weights (precision: bf16 | fp16)
   autodiff, //  backward graph of the loss

@@ -692,7 +692,13 @@ export class Elaborator {
       'split.test': ['i32', [data.split.test.length]],
     };
     const [dtype, shape] = shapes[feed]!;
-    return this.leaf(`${g.name}.${feed}`, { dtype, shape }, { feed: `graph:${g.spec.name}/${feed}` });
+    // features read from CSR files say how many nonzeros they hold: the sparse-features pass can keep them sparse
+    const sparse = feed === 'features' && g.spec.features && 'indptr' in g.spec.features;
+    return this.leaf(
+      `${g.name}.${feed}`,
+      { dtype, shape },
+      { feed: `graph:${g.spec.name}/${feed}`, ...(sparse ? { nnz: data.feat.indices.length } : {}) },
+    );
   }
 
   /** Matches call arguments to parameters: positional first, then by name. */

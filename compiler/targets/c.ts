@@ -1,6 +1,6 @@
 import type { Kernel } from '../kernel/ir.ts';
 import type { Command } from './target.ts';
-import { needsWorkgroup } from '../kernel/ir.ts';
+import { needsWorkgroup, walk } from '../kernel/ir.ts';
 import type { Plan } from '../../runtime/plan.ts';
 import { POISON_BITS } from '../../runtime/poison.ts';
 import { C_TYPES, cStatements, freedRange, launchArgs } from './c-like.ts';
@@ -36,22 +36,29 @@ const lang = {
 
 /**
  * A kernel as C: the invocation's body as a function of its grid position, and a function running every invocation
- * of the grid, across cores with OpenMP (invocations of a cpu-class kernel never wait for each other).
+ * of the grid, shared among the threads of the step's one OpenMP team (`omp for`: invocations of a cpu-class kernel
+ * never wait for each other; the loop's closing barrier orders the launches). Called outside a team, it runs alone.
  */
 export function renderC(k: Kernel): string {
   if (needsWorkgroup(k)) lang.special();
   const params = k.buffers.map((b) => `${C_TYPES[b.t]}* restrict ${b.name}`).join(', ');
   const args = k.buffers.map((b) => b.name).join(', ');
+  // A kernel that keeps a register block (a local array) is vectorised across the block (gcc's SLP), not across the
+  // loop that fills it: gcc 12 otherwise vectorises an spmm's loop over a row's entries with gathers, 15x slower.
+  let blocked = false;
+  walk(k.body, (s) => {
+    if (s.k === 'array') blocked = true;
+  });
+  const attr = blocked ? '__attribute__((optimize("no-tree-loop-vectorize"))) ' : '';
   const [nx, ny, nz] = k.dispatch.map((d, a) => d * k.workgroup[a]!);
-  const total = nx! * ny! * nz!;
   return `// ${k.name}: ${k.doc}
-static inline void ${k.name}_at(uint32_t gid_x, uint32_t gid_y, uint32_t gid_z, ${params}) {
+${attr}static inline void ${k.name}_at(uint32_t gid_x, uint32_t gid_y, uint32_t gid_z, ${params}) {
   (void)gid_x; (void)gid_y; (void)gid_z;
 ${cStatements(k.body, lang).join('\n')}
 }
 
-static void ${k.name}(${params}) {
-#pragma omp parallel for collapse(3) schedule(static) if(${total}u > 1u)
+${attr}static void ${k.name}(${params}) {
+#pragma omp for collapse(3) schedule(static)
   for (uint32_t gid_z = 0; gid_z < ${nz}u; gid_z++)
     for (uint32_t gid_y = 0; gid_y < ${ny}u; gid_y++)
       for (uint32_t gid_x = 0; gid_x < ${nx}u; gid_x++) ${k.name}_at(gid_x, gid_y, gid_z, ${args});
@@ -66,10 +73,10 @@ static void ${k.name}(${params}) {
  */
 export function renderCHost(plan: Plan, kernels: Map<string, Kernel>): string {
   const body = plan.steps.flatMap((st) => {
-    if (st.kind === 'launch') return [`  ${st.kernel}(${launchArgs(plan, kernels.get(st.kernel)!, st.bindings)});`];
+    if (st.kind === 'launch') return [`    ${st.kernel}(${launchArgs(plan, kernels.get(st.kernel)!, st.bindings)});`];
     if (st.kind === 'free') {
       const [off, bytes] = freedRange(plan, st.buffer);
-      return [`  if (poison) flexc_poison(A + ${off}u, ${bytes / 4}u);`];
+      return [`    if (poison) flexc_poison(A + ${off}u, ${bytes / 4}u);`];
     }
     return [];
   });
@@ -87,6 +94,7 @@ ${[...new Set(plan.kernels.map((k) => k.file))].map((f) => `#include "${f}"`).jo
 
 static void flexc_poison(uint8_t* at, uint32_t words) {
   uint32_t* w = (uint32_t*)at;
+#pragma omp for schedule(static)
   for (uint32_t i = 0; i < words; i++) w[i] = 0x${POISON_BITS.toString(16)}u;
 }
 
@@ -109,7 +117,11 @@ void flexc_read(void* a, uint64_t offset, void* dst, uint64_t bytes) { memcpy(ds
 int flexc_run(void* a, int poison) {
   uint8_t* A = (uint8_t*)a;
   (void)poison;
+  // one team of threads for the whole step: each kernel's loop is shared among them (no fork per launch)
+#pragma omp parallel
+  {
 ${body.join('\n')}
+  }
   return 0;
 }
 `;
@@ -117,12 +129,18 @@ ${body.join('\n')}
 
 /**
  * The system C compiler (`$CC`, else `cc`): optimised for this machine, OpenMP across its cores, and no reassociation
- * of floating-point arithmetic (sums keep the CPU reference's order; gcc may contract a*b+c into one FMA). Without
+ * of floating-point arithmetic (sums keep the CPU reference's order; gcc may contract a*b+c into one FMA); no trap
+ * handlers, so that a select of two computed values vectorises (dropout's `u < p ? 0 : x / (1 - p)`). Without
  * AVX-512: gcc 12's masked AVX-512 vectorisation of loops with a `continue` (if-conversion) computed a wrong
  * weight-gradient matmul (test/codegen/kernels.test.ts found it; -O2, generic -O3 and AVX2 were right).
  */
 export const cCompiler = (host: string, out: string): Command => ({
   exe: process.env['CC'] || 'cc',
-  args: ['-std=gnu11', '-O3', '-march=native', '-mno-avx512f', '-fopenmp', '-fPIC', '-shared', '-o', out, host, '-lm'],
+  args: [
+    ...['-std=gnu11', '-O3', '-march=native', '-mno-avx512f', '-fno-trapping-math', '-fopenmp', '-fPIC', '-shared'],
+    // never unloaded: OpenMP's worker threads outlive a dlclose (Node's exit crashed when the library went first)
+    '-Wl,-z,nodelete',
+    ...['-o', out, host, '-lm'],
+  ],
   hint: 'install a C compiler with OpenMP (Debian: `apt install gcc`), or set CC',
 });

@@ -13,6 +13,13 @@ export interface GraphSpec {
 /** Feed keys of the tensors a graph provides. */
 export const GRAPH_FEEDS = [
   'features',
+  'feat.indptr',
+  'feat.indices',
+  'feat.values',
+  'featT.indptr',
+  'featT.indices',
+  'featT.values',
+  'featT.perm',
   'labels',
   'adj.indptr',
   'adj.indices',

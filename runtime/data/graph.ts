@@ -6,6 +6,10 @@ export interface GraphData {
   nodes: number;
   featureDim: number;
   features: Float32Array;
+  /** The features' nonzeros in CSR (nodes × featureDim), for models that keep them sparse. */
+  feat: Csr;
+  /** Their transpose in CSR, and for each of its entries the entry of `feat` it holds (`perm`). */
+  featT: Csr & { perm: Int32Array };
   /** D^-1/2 (A + I) D^-1/2 in CSR, the GCN propagation matrix. */
   adj: Csr;
   /** Its transpose in CSR (the backward pass aggregates along reversed edges). */
@@ -22,21 +26,43 @@ export interface Csr {
 
 export class DataError extends Error {}
 
-/** The transpose of a rows × cols CSR matrix, with column ids sorted within each row. */
-export function transposeCsr(a: Csr, rows: number, cols: number): Csr {
+/** The nonzeros of a dense rows × cols matrix in CSR. */
+export function denseToCsr(x: Float32Array, rows: number, cols: number): Csr {
+  const indptr = new Int32Array(rows + 1);
+  for (let r = 0; r < rows; r++) {
+    let n = 0;
+    for (let c = 0; c < cols; c++) if (x[r * cols + c] !== 0) n++;
+    indptr[r + 1] = indptr[r]! + n;
+  }
+  const indices = new Int32Array(indptr[rows]!);
+  const values = new Float32Array(indptr[rows]!);
+  let at = 0;
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++)
+      if (x[r * cols + c] !== 0) {
+        indices[at] = c;
+        values[at++] = x[r * cols + c]!;
+      }
+  return { indptr, indices, values };
+}
+
+/** The transpose of a rows × cols CSR matrix (column ids sorted per row); `perm[k]` is the entry of `a` at k. */
+export function transposeCsr(a: Csr, rows: number, cols: number): Csr & { perm: Int32Array } {
   const indptr = new Int32Array(cols + 1);
   for (const c of a.indices) indptr[c + 1]!++;
   for (let c = 0; c < cols; c++) indptr[c + 1]! += indptr[c]!;
   const fill = indptr.slice(0, cols);
   const indices = new Int32Array(a.indices.length);
   const values = new Float32Array(a.values.length);
+  const perm = new Int32Array(a.indices.length);
   for (let r = 0; r < rows; r++)
     for (let e = a.indptr[r]!; e < a.indptr[r + 1]!; e++) {
       const at = fill[a.indices[e]!]!++;
       indices[at] = r;
       values[at] = a.values[e]!;
+      perm[at] = e;
     }
-  return { indptr, indices, values };
+  return { indptr, indices, values, perm };
 }
 
 /** The largest data file read (a typed array holds at most 2³¹ − 1 bytes' worth here). */
@@ -153,7 +179,19 @@ export function loadGraph(spec: GraphSpec): GraphData {
     }
   }
   const adj = { indptr, indices, values };
-  const data: GraphData = { nodes: n, featureDim, features, adj, adjT: transposeCsr(adj, n, n), labels, split };
+  const feat = denseToCsr(features, n, featureDim);
+  const featT = transposeCsr(feat, n, featureDim);
+  const data: GraphData = {
+    nodes: n,
+    featureDim,
+    features,
+    feat,
+    featT,
+    adj,
+    adjT: transposeCsr(adj, n, n),
+    labels,
+    split,
+  };
   cache.set(key, data);
   return data;
 }
@@ -163,6 +201,20 @@ export function graphFeed(g: GraphData, feed: GraphFeed): { data: Float32Array |
   switch (feed) {
     case 'features':
       return { data: g.features, shape: [g.nodes, g.featureDim] };
+    case 'feat.indptr':
+      return { data: g.feat.indptr, shape: [g.nodes + 1] };
+    case 'feat.indices':
+      return { data: g.feat.indices, shape: [g.feat.indices.length] };
+    case 'feat.values':
+      return { data: g.feat.values, shape: [g.feat.values.length] };
+    case 'featT.indptr':
+      return { data: g.featT.indptr, shape: [g.featureDim + 1] };
+    case 'featT.indices':
+      return { data: g.featT.indices, shape: [g.featT.indices.length] };
+    case 'featT.values':
+      return { data: g.featT.values, shape: [g.featT.values.length] };
+    case 'featT.perm':
+      return { data: g.featT.perm, shape: [g.featT.perm.length] };
     case 'labels':
       return { data: g.labels, shape: [g.nodes] };
     case 'adj.indptr':

@@ -98,8 +98,17 @@ export function gcnTf(seeds: [number, number], p: number): TfModel {
       );
       return tf.mul(x, tf.tensor(mask, x.shape)) as tf.Tensor2D;
     };
-    const feats = T(feeds.get('g.features')!) as tf.Tensor2D;
-    const h = tf.relu(tf.matMul(A, tf.matMul(drop(feats, seeds[0]), P('gcn_conv.w') as tf.Tensor2D))) as tf.Tensor2D;
+    // the features stay sparse (the sparse-features pass): dropout acts on their stored values, as in Kipf's code
+    const fptr = feeds.get('g.feat.indptr')!.data;
+    const fidx = feeds.get('g.feat.indices')!.data;
+    const fval = feeds.get('g.feat.values')!.data;
+    const f = feeds.get('g.featT.indptr')!.shape[0]! - 1;
+    const dropped = new Float32Array(n * f);
+    for (let r = 0; r < n; r++)
+      for (let e = fptr[r]!; e < fptr[r + 1]!; e++)
+        dropped[r * f + fidx[e]!] = dropoutUniform(seeds[0], step, e) < p ? 0 : fval[e]! / (1 - p);
+    const feats = tf.tensor2d(dropped, [n, f]);
+    const h = tf.relu(tf.matMul(A, tf.matMul(feats, P('gcn_conv.w') as tf.Tensor2D))) as tf.Tensor2D;
     const logits = tf.matMul(A, tf.matMul(drop(h, seeds[1]), P('gcn_conv_1.w') as tf.Tensor2D)) as tf.Tensor2D;
     const train = T(feeds.get('g.split.train')!);
     return crossEntropy(

@@ -152,12 +152,12 @@ export const elementwiseLowerings: Record<string, Lowering> = {
     return map(
       v,
       cls,
-      ([x], bind, stmts) => {
-        // a zero stays zero: skip its hash (sparse features)
-        stmts.push(K.if_(K.eq(x!, K.f32(0)), [K.store(res, i, K.f32(0)), K.cont]));
+      ([x], bind) => {
         const step = bind(K.cast('u32', read(v, 1, K.u32(0))));
         const h = fmix32(K.xor(fmix32(K.xor(fmix32(K.u32(seed), bind), step), bind), i), bind);
-        const u = bind(K.div(K.cast('f32', K.shr(h, K.u32(8))), K.f32(16777216)));
+        // 24 bits, through i32: CPUs without AVX-512 convert only signed integers to floats in vectors
+        const u = bind(K.div(K.cast('f32', K.cast('i32', K.shr(h, K.u32(8)))), K.f32(16777216)));
+        // branch-free, so that native code vectorises it (a zero stays zero either way)
         return K.select(K.lt(u, K.f32(p)), K.f32(0), K.mul(x!, K.f32(1 / (1 - p))));
       },
       1,
@@ -237,20 +237,22 @@ export const elementwiseLowerings: Record<string, Lowering> = {
       K.store(res, i, read(v, 0, K.add(K.mul(K.cast('u32', r), K.u32(row)), K.mod(i, K.u32(row))))),
     ]);
   },
+  // one invocation per column: it copies the column of the base, then adds the updates' in index order (the CPU
+  // reference's order); indices are read once per column, not once per output element
   scatter_add: (v) => {
     const row = product(shape(v).slice(1));
+    const rows = shape(v)[0]!;
     const nIdx = count(v.inputs[1]!);
-    const q = K.ref('q');
-    return flat(count(v), [
-      K.let_('r', K.cast('i32', K.div(i, K.u32(row)))),
-      K.let_('j', K.mod(i, K.u32(row))),
-      K.var_('acc', read(v, 0, i)),
+    const [q, r] = [K.ref('q'), K.ref('r', 'i32')];
+    const at = (rr: Expr) => K.add(K.mul(rr, K.u32(row)), i);
+    return flat(row, [
+      K.loop('q', K.u32(0), K.u32(rows), [K.store(res, at(q), read(v, 0, at(q)))]),
       K.loop('q', K.u32(0), K.u32(nIdx), [
-        K.if_(K.eq(read(v, 1, q), K.ref('r', 'i32')), [
-          K.set('acc', read(v, 2, K.add(K.mul(q, K.u32(row)), K.ref('j'))), '+'),
+        K.let_('r', read(v, 1, q)),
+        K.if_(K.and(K.ge(r, K.i32(0)), K.lt(r, K.i32(rows))), [
+          K.store(res, at(K.cast('u32', r)), read(v, 2, at(q)), '+'),
         ]),
       ]),
-      K.store(res, i, K.ref('acc', 'f32')),
     ]);
   },
   cache_view: (v) =>

@@ -19,7 +19,7 @@ const T = 4; // each invocation computes a T×T block of the result in registers
 const G = 8; // 8×8 invocations per workgroup
 const TILE = G * T; // a workgroup computes a TILE×TILE block of C…
 const KT = 16; // …stepping through K in slices of KT held in workgroup memory
-/** Results at most this wide use one invocation per row: A is read once, and its zeros skip whole rows of B. */
+/** Results at most this wide use one invocation per row: A is read once. */
 const NARROW = 32;
 
 /**
@@ -152,7 +152,7 @@ function tiled(v: Value): KernelBody {
   };
 }
 
-/** One invocation per row of C: A is read once, and its zeros skip whole rows of B (sparse features, dropout). */
+/** One invocation per row of C: A is read once, B's rows streamed through the row's accumulators. */
 function rows(v: Value): KernelBody {
   const { m, n, k, nb, A, offsets } = dims(v);
   const { dispatch, index } = linear(m * nb);
@@ -168,7 +168,6 @@ function rows(v: Value): KernelBody {
       K.array('acc', 'f32', n),
       K.loop('q', u(0), u(k), [
         K.let_('av', A(r('row'), q)),
-        K.if_(K.eq(f('av'), K.f32(0)), [K.cont]),
         K.let_('bq', K.add(r('bo'), K.mul(q, u(n)))),
         K.loop('c', u(0), u(n), [K.setAt('acc', c, K.mul(f('av'), K.load(operand(v, 1), K.add(r('bq'), c))), '+')]),
       ]),
