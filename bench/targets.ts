@@ -1,7 +1,8 @@
 // Targets side by side, in one run on this machine: GCN on Cora (Kipf & Welling's recipe, 200
 // epochs) natively (C), on WebGPU (SwiftShader here, cpu-class kernels) and on the CPU reference
 // interpreter, next to the same recipe in numpy written the way Kipf's code does it
-// (bench/gcn_kipf_numpy.py); then fp32 matmul GFLOP/s at 512³ and 1024³ for native, WebGPU and numpy.
+// (bench/gcn_kipf_numpy.py); then fp32 matmul GFLOP/s at 512³ and 1024³ for native (the generated C, and the BLAS
+// path where a BLAS is installed), WebGPU and numpy.
 // BENCH_EPOCHS (200) sets the epochs; BENCH_SLOW_EPOCHS (200) those of WebGPU and the interpreter.
 import './fail-plainly.ts';
 import { spawnSync } from 'node:child_process';
@@ -12,6 +13,7 @@ import type { Trainer } from '../compiler/cli/trainers.ts';
 import { compile } from '../compiler/compile.ts';
 import { Builder } from '../compiler/ir/builder.ts';
 import type { Module } from '../compiler/ir/graph.ts';
+import { blasFlags } from '../compiler/targets/c.ts';
 import { TARGETS } from '../compiler/targets/registry.ts';
 import { openGpu } from '../runtime/webgpu/device.ts';
 import type { Session } from '../runtime/session.ts';
@@ -97,21 +99,32 @@ async function gflops(s: Session, n: number): Promise<number> {
 }
 
 const gpu = await openGpu();
-console.log('\nfp32 matmul n×n·n×n, GFLOP/s (best of 3 steps, reading C back included)');
-for (const n of SIZES) {
-  const m = matmulModule(n);
-  const cfg = planConfig({ name: `matmul_${n}` });
-  const native = await gflops(
+const hasBlas = blasFlags().length > 0;
+console.log(
+  '\nfp32 matmul n×n·n×n, GFLOP/s (best of 3 steps, reading C back included); native: the generated C and, where a ' +
+    `BLAS is installed, the BLAS path (${hasBlas ? blasFlags().slice(1).join(' ') : 'none found'})`,
+);
+const native = async (m: Module, cfg: ReturnType<typeof planConfig>, n: number, blas: boolean) => {
+  if (blas) delete process.env['FLEXC_BLAS'];
+  else process.env['FLEXC_BLAS'] = '0';
+  return gflops(
     nativeSession(TARGETS.c, m, cfg, () => ({}) as never),
     n,
   );
+};
+for (const n of SIZES) {
+  const m = matmulModule(n);
+  const cfg = planConfig({ name: `matmul_${n}`, task: { kind: 'infer' } });
+  const generated = await native(m, cfg, n, false);
+  const viaBlas = hasBlas ? await native(m, cfg, n, true) : undefined;
   const web = await gflops(await webgpuSession(gpu, m, cfg, () => ({}) as never, { deviceClass: 'cpu' }), n);
   const npg = np?.matmul_gflops[String(n)];
+  const f = (x: number | undefined, w = 7) => (x === undefined ? 'n/a'.padStart(w) : x.toFixed(1).padStart(w));
   console.log(
-    `  ${String(n).padStart(5)}³  native (generated C) ${native.toFixed(1).padStart(7)}   webgpu ${web
-      .toFixed(2)
-      .padStart(6)}   numpy ${npg ? npg.toFixed(1).padStart(7) : '   n/a'}` +
-      (npg ? `   ratio native/numpy ${(native / npg).toFixed(2)}` : ''),
+    `  ${String(n).padStart(5)}³  native generated ${f(generated)}   native BLAS ${f(viaBlas)}   webgpu ${f(web, 5)}` +
+      `   numpy ${f(npg)}` +
+      (npg ? `   ratio native/numpy ${((viaBlas ?? generated) / npg).toFixed(2)}` : '') +
+      (npg ? ` (generated ${(generated / npg).toFixed(2)})` : ''),
   );
 }
 gpu.device.destroy();

@@ -1,6 +1,6 @@
 // Runs before `npm test`: installs what the tests need on a fresh machine.
 // 1. the locked npm dependencies (npm ci) when node_modules is missing;
-// 2. a C compiler with OpenMP for the native target (gcc, through apt-get when running as root);
+// 2. for the native target, a C compiler with OpenMP and a BLAS (gcc, libopenblas-dev; apt-get, as root);
 // 3. a Vulkan driver for WebGPU: with no GPU driver installed, SwiftShader (a CPU Vulkan driver that
 //    Debian ships in chromium-common) and the Vulkan loader, through apt-get when running as root.
 import { execSync } from 'node:child_process';
@@ -12,13 +12,25 @@ if (!existsSync('node_modules/.package-lock.json') || !existsSync('node_modules/
 }
 
 const onPath = (exe) => (process.env.PATH ?? '').split(':').some((d) => d && existsSync(`${d}/${exe}`));
-if (!onPath(process.env.CC || 'cc')) {
+const hasCblas = () =>
+  ['/usr/include/cblas.h', '/usr/include/x86_64-linux-gnu/cblas.h', '/usr/include/aarch64-linux-gnu/cblas.h'].some(
+    existsSync,
+  );
+const native = [
+  ...(onPath(process.env.CC || 'cc') ? [] : ['gcc', 'libc6-dev']),
+  ...(hasCblas() ? [] : ['libopenblas-dev']),
+];
+if (native.length) {
   if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
-    console.log('flexc: installing a C compiler for the native target (apt-get install gcc)…');
+    console.log(`flexc: installing for the native target: apt-get install ${native.join(' ')}…`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     execSync('apt-get update -qq', { stdio: 'inherit', env });
-    execSync('apt-get install -y -qq --no-install-recommends gcc libc6-dev', { stdio: 'inherit', env });
-  } else console.warn('flexc: no C compiler (cc) found; the native target tests will fail. On Debian: apt install gcc');
+    execSync(`apt-get install -y -qq --no-install-recommends ${native.join(' ')}`, { stdio: 'inherit', env });
+  } else
+    console.warn(
+      `flexc: missing for the native target: ${native.join(', ')}; its tests will fail or be skipped. ` +
+        `On Debian: sudo apt-get install ${native.join(' ')}`,
+    );
 }
 
 const SWIFTSHADER = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib/chromium-browser/vk_swiftshader_icd.json'];

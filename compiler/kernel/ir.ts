@@ -53,6 +53,25 @@ export interface KernelBuffer {
   t: Exclude<Scalar, 'bool'>;
 }
 
+/**
+ * A library routine that computes what the kernel's body does, for targets that link one (a BLAS): the body stays
+ * the fallback. `sgemm`: for each batch z, C[z] (m × n, row-major at z·m·n) = op(A at aOffsets[z]) · op(B at
+ * bOffsets[z]), op transposing when `ta`/`tb` (A stored k × m, B stored n × k).
+ */
+export interface LibraryCall {
+  routine: 'sgemm';
+  /** The buffers holding A and B (one, when the product reads a value twice). */
+  aBuf: string;
+  bBuf: string;
+  m: number;
+  n: number;
+  k: number;
+  ta: boolean;
+  tb: boolean;
+  aOffsets: number[];
+  bOffsets: number[];
+}
+
 export interface Kernel {
   /** A stable name: the op and a hash of the kernel (same kernel, same name). */
   name: string;
@@ -65,6 +84,7 @@ export interface Kernel {
   workgroup: [number, number, number];
   dispatch: [number, number, number];
   body: Stmt[];
+  library?: LibraryCall;
 }
 
 /** What a kernel needs of its target: workgroup memory, barriers or workgroup reductions. */

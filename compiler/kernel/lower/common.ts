@@ -22,6 +22,7 @@ export interface KernelBody {
   dispatch: [number, number, number];
   shared?: Kernel['shared'];
   body: Stmt[];
+  library?: Kernel['library'];
 }
 
 export type Lowering = (v: Value, cls: DeviceClass) => KernelBody;
@@ -145,14 +146,18 @@ export function kernelOf(v: Value, kb: KernelBody): Kernel {
     workgroup: kb.workgroup,
     dispatch: kb.dispatch,
     body: kb.body,
+    ...(kb.library ? { library: kb.library } : {}),
   });
 }
 
-/** Names a kernel `<prefix>_<hash>` from everything it does: the same kernel has the same name on every target. */
+/**
+ * Names a kernel `<prefix>_<hash>` from everything it does and the types it is for (the runtime checks launches
+ * against those; an spmm's code is the same for any number of entries): the same kernel has the same name on every
+ * target.
+ */
 export function named(prefix: string, k: Omit<Kernel, 'name'>): Kernel {
-  const { doc: _, ...what } = k;
   // literals may be infinite or NaN, which JSON would write as null
-  const text = JSON.stringify(what, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : x));
+  const text = JSON.stringify(k, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : x));
   const hash = createHash('sha256').update(text).digest('hex').slice(0, 10);
   return { name: `${prefix}_${hash}`, ...k };
 }

@@ -1,7 +1,7 @@
 import type { Value } from '../../ir/graph.ts';
 import { bool } from '../../ir/ops/util.ts';
 import * as K from '../build.ts';
-import type { Expr, Stmt } from '../ir.ts';
+import type { Expr, LibraryCall, Stmt } from '../ir.ts';
 import {
   broadcastStrides,
   type KernelBody,
@@ -12,6 +12,7 @@ import {
   read,
   res,
   shape,
+  strides as stridesOf,
   WG,
 } from './common.ts';
 
@@ -28,8 +29,36 @@ const NARROW = 32;
  * (barriers are what CPU drivers pay for); narrow results one row per invocation.
  */
 export const matmulLowerings: Record<string, Lowering> = {
-  matmul: (v: Value, cls) => (cls === 'gpu' ? tiled(v) : narrow(v) ? rows(v) : blocked(v)),
+  matmul: (v: Value, cls) => {
+    const kb = cls === 'gpu' ? tiled(v) : narrow(v) ? rows(v) : blocked(v);
+    const { m, n, k } = dims(v);
+    return m * n * k >= LIBRARY_MIN ? { ...kb, library: sgemm(v) } : kb;
+  },
 };
+
+/** Products of at least this many multiply-adds (per batch) go to a BLAS where the target links one; smaller ones
+ * are faster as generated code than a library call and its threads' wake-up. */
+const LIBRARY_MIN = 128 ** 3;
+
+/** The same product as a BLAS sgemm per batch, for targets that link one. */
+function sgemm(v: Value): LibraryCall {
+  const { m, n, k, nb, aBatch, bBatch, batch } = dims(v);
+  const z = Array.from({ length: nb }, (_, i) => i);
+  const at = (strides: number[]) =>
+    z.map((i) => batch.reduce((o, _d, a) => o + (Math.floor(i / stridesOf(batch)[a]!) % batch[a]!) * strides[a]!, 0));
+  return {
+    routine: 'sgemm',
+    aBuf: operand(v, 0),
+    bBuf: operand(v, 1),
+    m,
+    n,
+    k,
+    ta: bool(v.attrs, 'ta'),
+    tb: bool(v.attrs, 'tb'),
+    aOffsets: at(aBatch),
+    bOffsets: at(bBatch),
+  };
+}
 
 const narrow = (v: Value) => shape(v).at(-1)! <= NARROW && !bool(v.attrs, 'tb');
 const u = K.u32;
@@ -51,7 +80,7 @@ function dims(v: Value) {
   const A = (i: Expr, q: Expr) => read(v, 0, K.add(r('ao'), ta ? K.add(K.mul(q, u(m)), i) : K.add(K.mul(i, u(k)), q)));
   const B = (q: Expr, j: Expr) => read(v, 1, K.add(r('bo'), tb ? K.add(K.mul(j, u(k)), q) : K.add(K.mul(q, u(n)), j)));
   const offsets = (z: Expr): Stmt[] => [K.let_('ao', offset(z, batch, aBatch)), K.let_('bo', offset(z, batch, bBatch))];
-  return { m, n, k, nb, A, B, offsets };
+  return { m, n, k, nb, A, B, offsets, aBatch, bBatch, batch };
 }
 
 /**
