@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The GPU checks of the cuda target, in one run on a machine with an NVIDIA GPU, nvcc and PyTorch (Node is not
+# needed there). Here, first: `npx tsx scripts/gpu-check-prepare.ts` writes gpu-check/ (plans, CUDA sources, the CPU
+# reference's numbers). There: `bash scripts/gpu-check.sh [sm_90]` compiles each host library with nvcc and runs
+# scripts/gpu_check.py: every op's kernel and 3 training steps of each example against the CPU reference, GCN-Cora
+# trained to its test accuracy, and matmul GFLOP/s at 1024³ and 4096³ beside torch.matmul (TF32 off).
+# With the device tool: run(command: "bash scripts/gpu-check.sh", carry: ["gpu-check"], timeout_s: 420).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -f gpu-check/manifest.json ]; then
+  echo "gpu-check/ is missing: run \`npx tsx scripts/gpu-check-prepare.ts\` first (where Node is)" >&2
+  exit 2
+fi
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+nvcc --version | tail -1
+PYTHONUNBUFFERED=1 python3 scripts/gpu_check.py gpu-check "${1:-sm_90}"
