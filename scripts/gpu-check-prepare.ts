@@ -168,9 +168,8 @@ for (const [m, feeds, params, step] of modules) {
     const args = k.buffers.map(
       (b, j) => `(${b.t === 'f32' ? 'float' : b.t === 'i32' ? 'int32_t' : 'uint32_t'}*)b[${j}]`,
     );
-    wrappers.push(
-      `extern "C" int run_${n}(void** b) { ${k.name}<<<dim3(${k.dispatch.join(', ')}), dim3(${k.workgroup.join(', ')})>>>(${args.join(', ')}); return (int)cudaDeviceSynchronize(); }`,
-    );
+    const launch = `${k.name}<<<dim3(${k.dispatch.join(', ')}), dim3(${k.workgroup.join(', ')})>>>(${args.join(', ')})`;
+    wrappers.push(`extern "C" int run_${n}(void** b) { ${launch}; return (int)cudaDeviceSynchronize(); }`);
     const operands = bindingsOf(v).operands.map((x, j) => ({
       dtype: x.type.dtype === 'i32' ? 'i32' : 'f32',
       file: save(join(opsDir, String(n), `${j}.bin`), values.get(x)!.data),
