@@ -95,6 +95,14 @@ export const OP_CASES: OpCase[] = [
     tf: ([a, b]) => tf.matMul(a!, b!, true, false),
   },
   {
+    // a weight gradient over many rows: few outputs, a long reduction (gpu class: split across a workgroup)
+    label: 'matmul ta, long k',
+    op: 'matmul',
+    attrs: { ta: true },
+    inputs: [{ shape: [3000, 6] }, { shape: [3000, 5] }],
+    tf: ([a, b]) => tf.matMul(a!, b!, true, false),
+  },
+  {
     label: 'matmul tb',
     op: 'matmul',
     attrs: { tb: true },

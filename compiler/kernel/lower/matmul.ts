@@ -9,6 +9,7 @@ import {
   type Lowering,
   offset,
   operand,
+  perWorkgroup,
   read,
   res,
   shape,
@@ -30,7 +31,7 @@ const NARROW = 32;
  */
 export const matmulLowerings: Record<string, Lowering> = {
   matmul: (v: Value, cls) => {
-    const kb = cls === 'gpu' ? tiled(v) : narrow(v) ? rows(v) : blocked(v);
+    const kb = cls === 'gpu' ? (longK(v) ? splitK(v) : tiled(v)) : narrow(v) ? rows(v) : blocked(v);
     const { m, n, k } = dims(v);
     return m * n * k >= LIBRARY_MIN ? { ...kb, library: sgemm(v) } : kb;
   },
@@ -176,6 +177,45 @@ function tiled(v: Value): KernelBody {
             ),
           ]),
         ]),
+      ]),
+    ],
+  };
+}
+
+/**
+ * A narrow product over a long reduction (a weight's gradient over many rows: 64×16 outputs over k = 100,000) would
+ * be one or two workgroups of the tiled kernel, each walking all of k: its reduction is split instead (split-K
+ * within a workgroup), one workgroup per row of C whose invocations stride over k, then a workgroup reduction per
+ * column. No scratch memory: the partial sums meet in the workgroup.
+ */
+const longK = (v: Value) => {
+  const { m, n, k, nb } = dims(v);
+  return n <= NARROW && k >= 2048 && Math.ceil(m / TILE) * nb < 64;
+};
+
+function splitK(v: Value): KernelBody {
+  const { m, n, k, nb, A, B, offsets } = dims(v);
+  const { dispatch, index } = perWorkgroup(m * nb);
+  const [w, q, c] = [r('w'), r('q'), r('c')];
+  return {
+    workgroup: [WG, 1, 1],
+    dispatch,
+    body: [
+      ...index,
+      K.let_('z', K.div(w, u(m))),
+      K.let_('row', K.mod(w, u(m))),
+      ...offsets(r('z')),
+      K.array('acc', 'f32', n),
+      K.loop(
+        'q',
+        K.lid,
+        u(k),
+        [K.let_('av', A(r('row'), q)), K.loop('c', u(0), u(n), [K.setAt('acc', c, K.mul(f('av'), B(q, c)), '+')])],
+        u(WG),
+      ),
+      K.loop('c', u(0), u(n), [
+        K.wreduce('sum', K.load('acc', c), 'total'),
+        K.if_(K.eq(K.lid, u(0)), [K.store(res, K.add(K.mul(w, u(n)), c), f('total'))]),
       ]),
     ],
   };
