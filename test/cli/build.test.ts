@@ -30,6 +30,35 @@ rmSync(OUT, { recursive: true, force: true });
 afterAll(() => rmSync(OUT, { recursive: true, force: true }));
 
 describe('flexc build', () => {
+  it(
+    '--target c writes C kernels and the host library, compiles them, and two builds are byte-identical (the ' +
+      'libraries too)',
+    () => {
+      const files = (dir: string): [string, Buffer][] =>
+        readdirSync(dir, { recursive: true, withFileTypes: true })
+          .filter((e) => e.isFile())
+          .map((e) => join(e.parentPath, e.name))
+          .sort()
+          .map((f) => [f.slice(dir.length), readFileSync(f)]);
+      const out = [join(OUT, 'c1'), join(OUT, 'c2')];
+      for (const o of out) {
+        const r = flexc('build', 'examples/mlp.flex', '--plan', 'small', '--target', 'c', '-o', o);
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stderr).toContain('built small (c, cpu-class kernels)');
+      }
+      const [a, b] = out.map((o) => files(join(o, 'small')));
+      expect(a!.map(([f]) => f)).toEqual(
+        expect.arrayContaining(['/plan.c', '/forward.c', '/libplan.so', '/libforward.so']),
+      );
+      expect(a!.filter(([f]) => f.startsWith('/kernels/')).every(([f]) => f.endsWith('.c'))).toBe(true);
+      expect(a!.map(([f]) => f)).toEqual(b!.map(([f]) => f));
+      a!.forEach(([f, bytes], i) => expect(bytes.equals(b![i]![1]), f).toBe(true));
+      const plan = parsePlan(JSON.parse(readFileSync(join(out[0]!, 'small', 'plan.json'), 'utf8')));
+      expect([plan.target, plan.library, plan.deviceClass]).toEqual(['c', 'libplan.so', 'cpu']);
+      expect(flexc('build', 'examples/mlp.flex', '--target', 'c', '--device-class', 'gpu', '-o', OUT).status).toBe(2);
+    },
+  );
+
   const builds = [
     ['examples/mlp.flex', 'small'],
     ['examples/gpt.flex', 'tiny'],

@@ -68,9 +68,9 @@ export const ELEMENTS_PER_INVOCATION: Record<DeviceClass, number> = { cpu: 32, g
 
 /**
  * Loops `stmts` (which read the element index `i`, and may `continue`) over elements 0…n-1, `per` consecutive
- * elements per invocation.
+ * elements per invocation, after the `prelude` (what every element of an invocation shares).
  */
-export function elementLoop(n: number, per: number, stmts: Stmt[]): KernelBody {
+export function elementLoop(n: number, per: number, stmts: Stmt[], prelude: Stmt[] = []): KernelBody {
   const { dispatch, index } = linear(Math.ceil(n / per), 'tid');
   const i = K.ref('i');
   const guard = n % per ? [K.if_(K.ge(i, K.u32(n)), [K.brk])] : [];
@@ -79,6 +79,7 @@ export function elementLoop(n: number, per: number, stmts: Stmt[]): KernelBody {
     dispatch,
     body: [
       ...index,
+      ...prelude,
       K.loop('e', K.u32(0), K.u32(per), [
         K.let_('i', K.add(K.mul(K.ref('tid'), K.u32(per)), K.ref('e'))),
         ...guard,

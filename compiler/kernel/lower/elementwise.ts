@@ -27,17 +27,18 @@ import {
 const i = K.ref('i');
 
 /**
- * out[i] = f(operands read at their broadcast offsets), after the statements `f` adds (which may `continue` to the
- * next element), a run of elements per invocation as the device class wants. Operands past `loaded` are not
- * loaded for every element.
+ * out[i] = f(operands read at their broadcast offsets), a run of elements per invocation as the device class wants.
+ * `f` names subexpressions with `bind` (per element) or `once` (per invocation: what does not depend on the
+ * element). Operands past `loaded` are not loaded for every element.
  */
 function map(
   v: Value,
   cls: DeviceClass,
-  f: (xs: Expr[], bind: Bind, stmts: Stmt[]) => Expr,
+  f: (xs: Expr[], bind: Bind, once: Bind) => Expr,
   loaded = v.inputs.length,
 ): KernelBody {
   const stmts: Stmt[] = [];
+  const prelude: Stmt[] = [];
   const xs = v.inputs.slice(0, loaded).map((of, k) => {
     const same = shape(of).length === shape(v).length && shape(of).every((d, j) => d === shape(v)[j]);
     const at = same ? i : offset(i, shape(v), broadcastStrides(shape(v), shape(of)));
@@ -45,13 +46,15 @@ function map(
     return K.ref(`x${k}`, read(v, k, at).t);
   });
   let n = 0;
-  const bind: Bind = (e) => {
-    const name = `t${n++}`;
-    stmts.push(K.let_(name, e));
-    return K.ref(name, e.t);
-  };
-  const value = f(xs, bind, stmts);
-  return elementLoop(count(v), ELEMENTS_PER_INVOCATION[cls], [...stmts, K.store(res, i, value)]);
+  const binder =
+    (into: Stmt[], prefix: string): Bind =>
+    (e) => {
+      const name = `${prefix}${n++}`;
+      into.push(K.let_(name, e));
+      return K.ref(name, e.t);
+    };
+  const value = f(xs, binder(stmts, 't'), binder(prelude, 'u'));
+  return elementLoop(count(v), ELEMENTS_PER_INVOCATION[cls], [...stmts, K.store(res, i, value)], prelude);
 }
 
 /** An elementwise op's kernel: its scalar function, declared once with the op. */
@@ -152,9 +155,9 @@ export const elementwiseLowerings: Record<string, Lowering> = {
     return map(
       v,
       cls,
-      ([x], bind) => {
-        const step = bind(K.cast('u32', read(v, 1, K.u32(0))));
-        const h = fmix32(K.xor(fmix32(K.xor(fmix32(K.u32(seed), bind), step), bind), i), bind);
+      ([x], bind, once) => {
+        const step = once(K.cast('u32', read(v, 1, K.u32(0))));
+        const h = fmix32(K.xor(fmix32(K.xor(fmix32(K.u32(seed), once), step), once), i), bind);
         // 24 bits, through i32: CPUs without AVX-512 convert only signed integers to floats in vectors
         const u = bind(K.div(K.cast('f32', K.cast('i32', K.shr(h, K.u32(8)))), K.f32(16777216)));
         // branch-free, so that native code vectorises it (a zero stays zero either way)
@@ -300,10 +303,10 @@ export const elementwiseLowerings: Record<string, Lowering> = {
     return map(
       v,
       cls,
-      ([p, m, w], bind) => {
-        const t = bind(K.cast('f32', read(v, 3, K.u32(0))));
-        const c1 = oneMinusPow(b1, t, bind);
-        const c2 = oneMinusPow(b2, t, bind);
+      ([p, m, w], _bind, once) => {
+        const t = once(K.cast('f32', read(v, 3, K.u32(0))));
+        const c1 = oneMinusPow(b1, t, once);
+        const c2 = oneMinusPow(b2, t, once);
         const adam = K.div(K.div(m!, c1), K.add(K.call('sqrt', K.div(w!, c2)), K.f32(eps)));
         return K.sub(p!, K.mul(K.f32(lr), K.add(adam, K.mul(K.f32(decay), p!))));
       },
