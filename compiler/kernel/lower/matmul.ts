@@ -221,7 +221,7 @@ function splitK(v: Value): KernelBody {
   };
 }
 
-/** One invocation per row of C: A is read once, B's rows streamed through the row's accumulators. */
+/** One invocation per row of C: A read once, B's rows streamed through the row's accumulators, zeros of A skipped. */
 function rows(v: Value): KernelBody {
   const { m, n, k, nb, A, offsets } = dims(v);
   const { dispatch, index } = linear(m * nb);
@@ -237,6 +237,8 @@ function rows(v: Value): KernelBody {
       K.array('acc', 'f32', n),
       K.loop('q', u(0), u(k), [
         K.let_('av', A(r('row'), q)),
+        // zeros of A skip a whole row of B: causal attention's masked half, ReLU's and dropout's zeros
+        K.if_(K.eq(f('av'), K.f32(0)), [K.cont]),
         K.let_('bq', K.add(r('bo'), K.mul(q, u(n)))),
         K.loop('c', u(0), u(n), [K.setAt('acc', c, K.mul(f('av'), K.load(operand(v, 1), K.add(r('bq'), c))), '+')]),
       ]),
