@@ -85,7 +85,8 @@ ${[...shared, ...cStatements(k.body, lang)].join('\n')}
 
 /**
  * The plan's host library in CUDA C++, with the C ABI every compiled target shares (runtime/native/session.ts): the
- * arena in device memory, uploads and downloads, and the step's launches in order on one stream.
+ * arena in device memory, uploads and downloads, and the step's launches in order on the session's stream, replayed
+ * as a CUDA graph after the first (one launch per step instead of one per kernel; poisoned runs launch directly).
  */
 export function renderCudaHost(plan: Plan, kernels: Map<string, Kernel>): string {
   const body = plan.steps.flatMap((st) => {
@@ -93,11 +94,11 @@ export function renderCudaHost(plan: Plan, kernels: Map<string, Kernel>): string
       const k = kernels.get(st.kernel)!;
       const grid = `dim3(${st.dispatch.join(', ')})`;
       const block = `dim3(${k.workgroup.join(', ')})`;
-      return [`  ${st.kernel}<<<${grid}, ${block}>>>(${launchArgs(plan, k, st.bindings)});`];
+      return [`  ${st.kernel}<<<${grid}, ${block}, 0, s>>>(${launchArgs(plan, k, st.bindings)});`];
     }
     if (st.kind === 'free') {
       const [off, bytes] = freedRange(plan, st.buffer);
-      return [`  if (poison) flexc_poison<<<${Math.ceil(bytes / 4 / 256)}, 256>>>(A + ${off}u, ${bytes / 4}u);`];
+      return [`  if (poison) flexc_poison<<<${Math.ceil(bytes / 4 / 256)}, 256, 0, s>>>(A + ${off}u, ${bytes / 4}u);`];
     }
     return [];
   });
@@ -113,32 +114,70 @@ __global__ void flexc_poison(uint8_t* at, uint32_t words) {
   if (i < words) ((uint32_t*)at)[i] = 0x${POISON_BITS.toString(16)}u;
 }
 
+// A session: its arena, its stream, and the step captured as a CUDA graph on its first unpoisoned run (the
+// launches' pointers are this arena's, so each session has its own graph).
+struct Session {
+  uint8_t* arena;
+  cudaStream_t stream;
+  cudaGraphExec_t step;
+};
+
+static void launches(uint8_t* A, cudaStream_t s, int poison) {
+  (void)poison;
+${body.join('\n')}
+}
+
 extern "C" {
 
 uint64_t flexc_arena_bytes(void) { return ${arena}u; }
 
 void* flexc_open(void) {
-  void* a = nullptr;
-  if (cudaMalloc(&a, ${arena}u) != cudaSuccess) return nullptr;
-  cudaMemset(a, 0, ${arena}u);
-  return a;
+  Session* h = new Session{nullptr, nullptr, nullptr};
+  if (cudaMalloc(&h->arena, ${arena}u) != cudaSuccess || cudaStreamCreate(&h->stream) != cudaSuccess) {
+    if (h->arena) cudaFree(h->arena);
+    delete h;
+    return nullptr;
+  }
+  cudaMemset(h->arena, 0, ${arena}u);
+  return h;
 }
 
-void flexc_close(void* a) { cudaFree(a); }
-
-void flexc_write(void* a, uint64_t offset, const void* src, uint64_t bytes) {
-  cudaMemcpy((uint8_t*)a + offset, src, bytes, cudaMemcpyHostToDevice);
+void flexc_close(void* p) {
+  Session* h = (Session*)p;
+  if (h->step) cudaGraphExecDestroy(h->step);
+  cudaStreamDestroy(h->stream);
+  cudaFree(h->arena);
+  delete h;
 }
 
-void flexc_read(void* a, uint64_t offset, void* dst, uint64_t bytes) {
-  cudaMemcpy(dst, (uint8_t*)a + offset, bytes, cudaMemcpyDeviceToHost);
+void flexc_write(void* p, uint64_t offset, const void* src, uint64_t bytes) {
+  cudaMemcpy(((Session*)p)->arena + offset, src, bytes, cudaMemcpyHostToDevice);
 }
 
-int flexc_run(void* a, int poison) {
-  uint8_t* A = (uint8_t*)a;
-  (void)poison;
-${body.join('\n')}
-  return (int)cudaDeviceSynchronize();
+void flexc_read(void* p, uint64_t offset, void* dst, uint64_t bytes) {
+  cudaMemcpy(dst, ((Session*)p)->arena + offset, bytes, cudaMemcpyDeviceToHost);
+}
+
+int flexc_run(void* p, int poison) {
+  Session* h = (Session*)p;
+  if (poison) {
+    launches(h->arena, h->stream, 1);
+  } else {
+    if (!h->step) {
+      cudaGraph_t g;
+      cudaStreamBeginCapture(h->stream, cudaStreamCaptureModeThreadLocal);
+      launches(h->arena, h->stream, 0);
+      cudaError_t e = cudaStreamEndCapture(h->stream, &g);
+      if (e != cudaSuccess) return (int)e;
+      e = cudaGraphInstantiate(&h->step, g, 0);
+      cudaGraphDestroy(g);
+      if (e != cudaSuccess) return (int)e;
+    }
+    cudaGraphLaunch(h->step, h->stream);
+  }
+  cudaError_t e = cudaStreamSynchronize(h->stream);
+  cudaError_t launched = cudaGetLastError();
+  return (int)(e != cudaSuccess ? e : launched);
 }
 
 }
