@@ -392,6 +392,13 @@ export const CODES = {
       '(`cc`, or `$CC`; it needs OpenMP), `cuda` with `nvcc` from the CUDA toolkit. Install it, or build with ' +
       '`--no-compile` and compile host.c or host.cu where the compiler is.',
   },
+  FLX7010: {
+    summary: 'no CUDA device',
+    explanation:
+      "A plan built for target `cuda` runs on an NVIDIA GPU through the CUDA driver; this machine's driver " +
+      'found none that could hold the arena. Run it where there is one, or train with `--backend native` ' +
+      '(C on this CPU) or `--backend webgpu`.',
+  },
 } as const satisfies Record<string, CodeDoc>;
 
 export type Code = keyof typeof CODES;

@@ -5,6 +5,7 @@ import { accuracy } from '../interp/session.ts';
 import { cpuPlanTrainer, cpuTrainer, nativeTrainer, webgpuTrainer, type Trainer } from './trainers.ts';
 import { TARGETS } from '../targets/registry.ts';
 import { ToolchainError } from '../targets/compile.ts';
+import { NoCudaDeviceError } from '../../runtime/native/session.ts';
 import { BudgetError, StepTimeLimitError } from '../../runtime/webgpu/session.ts';
 import { DeviceLimitError } from '../codegen/plan.ts';
 import { NoGpuError } from '../../runtime/webgpu/device.ts';
@@ -170,6 +171,7 @@ function userError(e: unknown, plan: Span): Diagnostic | undefined {
   if (e instanceof DeviceLimitError) return diag('FLX7003', plan, e.message);
   if (e instanceof NoGpuError) return diag('FLX7002', plan, e.message);
   if (e instanceof ToolchainError && e.hint) return diag('FLX7009', plan, e.message, e.hint);
+  if (e instanceof NoCudaDeviceError) return diag('FLX7010', plan, e.message, 'train with --backend native or webgpu');
   return undefined;
 }
 

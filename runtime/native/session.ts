@@ -18,6 +18,9 @@ interface HostLibrary {
   run(arena: unknown, poison: number): number;
 }
 
+/** A CUDA plan's library found no device to run on. */
+export class NoCudaDeviceError extends Error {}
+
 const loaded = new Map<string, HostLibrary>();
 
 function load(path: string): HostLibrary {
@@ -60,11 +63,11 @@ export class NativeSession implements Session {
   ) {
     this.measuredPeakBytes = boundPeak(plan);
     this.arena = lib.open();
-    if (!this.arena)
-      throw new BudgetError(
-        `cannot allocate the plan's ${lib.arenaBytes()}-byte arena ` +
-          `${plan.target === 'cuda' ? 'on a CUDA device (is there one, with a driver?)' : 'in host memory'}`,
+    if (!this.arena && plan.target === 'cuda')
+      throw new NoCudaDeviceError(
+        `no CUDA device could hold the plan's ${lib.arenaBytes()}-byte arena (none, no driver, or too little memory)`,
       );
+    if (!this.arena) throw new BudgetError(`cannot allocate the plan's ${lib.arenaBytes()}-byte arena in host memory`);
   }
 
   /** Loads the plan's library (its path given), allocates its arena within the budget, and initialises parameters. */

@@ -75,6 +75,17 @@ describe.skipIf(!hasNvcc)('CUDA kernels and host libraries compile with nvcc (sm
     }, 300_000);
 });
 
+const hasGpu = spawnSync('nvidia-smi', ['-L']).status === 0;
+
+describe.skipIf(hasGpu)('flexc run --backend cuda without an NVIDIA GPU', () => {
+  it('is FLX7010 (nvcc compiled the plan, no device ran it), or FLX7009 without nvcc; exit 1, no stack', () => {
+    const r = flexc(['run', 'examples/mlp.flex', '--plan', 'small', '--backend', 'cuda']);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(hasNvcc ? /error\[FLX7010\]: no CUDA device/ : /error\[FLX7009\]/);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  }, 120_000);
+});
+
 describe('target cuda without nvcc', () => {
   it('is a coded error naming nvcc with a hint, and --no-compile writes the sources', () => {
     const env = { ...process.env, PATH: '/nonexistent' };
