@@ -54,14 +54,11 @@ export function loadBuild(dir: string, planFile = 'plan.json'): LoadedBuild {
   let library: string | undefined;
   if (plan.library !== undefined) {
     library = resolve(dir, plan.library);
-    if (!/^[A-Za-z0-9_.-]+\.so$/.test(plan.library))
-      throw new PlanError(
-        `invalid build ${dir}: its library ${JSON.stringify(plan.library)} is not a file of the build`,
-      );
     if (!existsSync(library))
       throw new PlanError(
         `invalid build ${dir}: ${plan.library} is missing (built with --no-compile? compile ` +
-          `${plan.target === 'cuda' ? 'host.cu with nvcc' : 'host.c'} there, or rebuild)`,
+          `${plan.library.replace(/^lib/, '').replace(/\.so$/, plan.target === 'cuda' ? '.cu with nvcc' : '.c')} ` +
+          'there, or rebuild)',
       );
   }
   return { plan, sources, graphs, ...(text ? { text } : {}), ...(library ? { library } : {}) };

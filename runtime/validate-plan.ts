@@ -64,6 +64,12 @@ export function checkPlan(plan: Plan): void {
   for (const o of plan.outputs)
     for (const n of o.inputs)
       if (!inputs.has(n)) fail(`output ${o.name} needs input ${n}, which the plan does not declare`);
+  if (plan.target === 'wgsl' && plan.library !== undefined)
+    fail('a wgsl plan names a library; WebGPU compiles kernels');
+  if (plan.target !== 'wgsl' && (plan.library === undefined || !/^lib[A-Za-z0-9_-]+\.so$/.test(plan.library)))
+    fail(`a ${plan.target} plan must name its library, a libNAME.so beside it, not ${JSON.stringify(plan.library)}`);
+  if (plan.target === 'c' && plan.deviceClass !== 'cpu') fail('a c plan carries cpu-class kernels only');
+  if (plan.target === 'cuda' && plan.deviceClass !== 'gpu') fail('a cuda plan carries gpu-class kernels only');
   const kernels = new Map(plan.kernels.map((k) => [k.name, k]));
   if (kernels.size < plan.kernels.length) fail('a kernel is declared twice');
   for (const k of plan.kernels)

@@ -198,5 +198,5 @@ export const cudaCompiler = (host: string, out: string, opts: CompileOptions): C
     out,
     host,
   ],
-  hint: 'install the CUDA toolkit (nvcc on the PATH), or build with --no-compile and compile host.cu where nvcc is',
+  hint: 'install the CUDA toolkit (nvcc on the PATH), or build with --no-compile and compile plan.cu where nvcc is',
 });

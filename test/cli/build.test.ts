@@ -7,6 +7,7 @@ import { evalModule, graphResolver } from '../../compiler/cli/run.ts';
 import { compile } from '../../compiler/compile.ts';
 import { CpuSession } from '../../compiler/interp/session.ts';
 import { parsePlan } from '../../runtime/plan.ts';
+import { loadBuild } from '../../runtime/build-dir.ts';
 import { sharedGpu } from '../helpers/gpu.ts';
 import { relErr } from '../helpers/oracle.ts';
 
@@ -55,7 +56,14 @@ describe('flexc build', () => {
       a!.forEach(([f, bytes], i) => expect(bytes.equals(b![i]![1]), f).toBe(true));
       const plan = parsePlan(JSON.parse(readFileSync(join(out[0]!, 'small', 'plan.json'), 'utf8')));
       expect([plan.target, plan.library, plan.deviceClass]).toEqual(['c', 'libplan.so', 'cpu']);
-      expect(flexc('build', 'examples/mlp.flex', '--target', 'c', '--device-class', 'gpu', '-o', OUT).status).toBe(2);
+      const gpuClass = flexc('build', 'examples/mlp.flex', '--plan', 'small', '--target', 'c', '--device-class', 'gpu');
+      expect(gpuClass.status).toBe(2);
+      expect(gpuClass.stderr).toContain('target c runs cpu-class kernels, not gpu');
+      // without its library (--no-compile) the build is refused when loaded, saying what to compile
+      const bare = join(OUT, 'c-bare');
+      const r = flexc('build', 'examples/mlp.flex', '--plan', 'small', '--target', 'c', '--no-compile', '-o', bare);
+      expect(r.status, r.stderr).toBe(0);
+      expect(() => loadBuild(join(bare, 'small'))).toThrow(/libplan\.so is missing .*compile plan\.c there/);
     },
   );
 

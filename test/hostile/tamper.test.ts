@@ -192,6 +192,24 @@ const CASES: [string, (p: Plan) => unknown, RegExp, ((dir: string) => void)?][] 
       );
     },
   ],
+  ['a target the runtime has no session for', (p) => ({ ...p, target: 'metal' }), /invalid plan: target/],
+  [
+    'the target switched to c (its kernels are WGSL)',
+    (p) => ({ ...p, target: 'c', deviceClass: 'cpu', library: 'libplan.so' }),
+    /names the file .*\.wgsl/,
+  ],
+  ['a c plan without its library', (p) => ({ ...p, target: 'c', deviceClass: 'cpu' }), /c plan must name its library/],
+  [
+    'a c plan whose library lies outside the build',
+    (p) => ({ ...p, target: 'c', deviceClass: 'cpu', library: '../../../tmp/evil.so' }),
+    /c plan must name its library, a libNAME\.so beside it/,
+  ],
+  ['a wgsl plan naming a library', (p) => ({ ...p, library: 'libplan.so' }), /wgsl plan names a library/],
+  [
+    'a cuda plan with cpu-class kernels',
+    (p) => ({ ...p, target: 'cuda', library: 'libplan.so', deviceClass: 'cpu' }),
+    /gpu-class kernels only/,
+  ],
   [
     'plan.json linked outside the build',
     () => undefined,
