@@ -2,16 +2,20 @@ import type { Plan } from '../../runtime/plan.ts';
 import { fmtBytes } from '../sema/units.ts';
 import type { CheckpointReport } from '../ir/graph.ts';
 
+/** Where the arena lives: device memory (WebGPU, CUDA) or host memory (C). */
+const arenaOf = (p: Plan) => (p.target === 'c' ? 'host arena:           ' : 'GPU arena:            ');
+
 /** report.txt: kernels, buffers and the predicted peak memory of a plan (and the size of its evaluation plan). */
 export function planReport(plan: Plan, source: string, forward?: Plan, checkpoint?: CheckpointReport): string {
   const lines = [`flexc build report: plan \`${plan.name}\` from ${source}`, ''];
   const launches = plan.steps.filter((s) => s.kind === 'launch').length;
+  lines.push(`target:               ${plan.target}${plan.library ? ` (library ${plan.library})` : ''}`);
   lines.push(`kernels for:          ${plan.deviceClass}-class devices`);
   lines.push(
     `device limits:        buffer ${plan.limits.maxBufferSize} ` +
       `bytes, binding ${plan.limits.maxStorageBufferBindingSize} bytes`,
   );
-  lines.push(`GPU arena:            ${plan.arenas.gpu} bytes (${fmtBytes(plan.arenas.gpu)})`);
+  lines.push(`${arenaOf(plan)}${plan.arenas.gpu} bytes (${fmtBytes(plan.arenas.gpu)})`);
   lines.push(`predicted peak (live): ${plan.predictedPeakBytes} bytes (${fmtBytes(plan.predictedPeakBytes)})`);
   lines.push(`launches per step:    ${launches}`, `distinct kernels:     ${plan.kernels.length}`);
   if (checkpoint)
@@ -24,7 +28,7 @@ export function planReport(plan: Plan, source: string, forward?: Plan, checkpoin
     );
   if (forward)
     lines.push(
-      `forward.json:         evaluation plan, GPU arena ${forward.arenas.gpu} bytes ` +
+      `forward.json:         evaluation plan, ${arenaOf(forward).replace(/:\s*$/, '')} ${forward.arenas.gpu} bytes ` +
         `(${fmtBytes(forward.arenas.gpu)}), ${forward.steps.filter((s) => s.kind === 'launch').length} launches`,
     );
   lines.push('');
