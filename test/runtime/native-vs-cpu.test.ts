@@ -70,6 +70,28 @@ describe.each([
   }, 300_000);
 });
 
+describe('native kernels given a label outside the classes', () => {
+  it('read in bounds and make the loss and its gradients NaN (the CPU reference reports the index)', async () => {
+    const r = compile('examples/mlp.flex', 'small');
+    const graphs = graphResolver(r.program);
+    const native = nativeSession(TARGETS.c, r.module!, r.lowered!.config, graphs);
+    const y = native.plan.buffers[native.plan.inputs.find((i) => i.name === 'y')!.buffer]!;
+    const labels = new Int32Array(y.shape.reduce((a, d) => a * d, 1)).fill(1);
+    labels[0] = 1 << 30;
+    labels[1] = -1;
+    const x = new Float32Array(native.plan.buffers[native.plan.inputs.find((i) => i.name === 'x')!.buffer]!.bytes / 4);
+    const out = await native.run(
+      undefined,
+      new Map<string, Float32Array | Int32Array>([
+        ['x', x],
+        ['y', labels],
+      ]),
+    );
+    expect(out.get('loss')![0]).toBeNaN();
+    native.destroy();
+  });
+});
+
 describe('flexc run --backend native', () => {
   it('trains GCN on Cora (200 epochs) to at least 0.80 test accuracy', () => {
     const out = execFileSync(

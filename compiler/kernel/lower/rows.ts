@@ -132,10 +132,12 @@ export const rowLowerings: Record<string, Lowering> = {
     const t = K.cast('u32', read(v, 1, w));
     const g = f('g');
     const p = K.mul(K.call('exp', K.sub(at(v, 0), f('l'))), g);
+    // a target outside the row (a label of -1, a corrupt id) makes the row's gradient NaN, as the loss
+    const grad = K.select(K.lt(t, K.u32(n)), K.select(K.eq(j, t), K.sub(p, g), p), K.f32(NaN));
     return perRow(v, n, cls, [
       K.let_('g', K.div(read(v, 2, K.u32(0)), K.f32(rows))),
       ...lse(v, n, cls),
-      over(n, cls, [put(K.select(K.eq(j, t), K.sub(p, g), p))]),
+      over(n, cls, [put(grad)]),
     ]);
   },
   cross_entropy: (v, cls) => {
@@ -148,9 +150,15 @@ export const rowLowerings: Record<string, Lowering> = {
       K.loop('j', K.u32(1), K.u32(c), [K.set('mx', K.max(f('mx'), at(v, 0)))]),
       K.var_('s', K.f32(0)),
       K.loop('j', K.u32(0), K.u32(c), [K.set('s', K.call('exp', K.sub(at(v, 0), f('mx'))), '+')]),
+      // the target is read in bounds; one outside the row makes the loss NaN (the CPU reference reports it)
+      K.let_('t', K.cast('u32', read(v, 1, r))),
       K.set(
         'acc',
-        K.sub(K.add(f('mx'), K.call('log', f('s'))), read(v, 0, K.add(o, K.cast('u32', read(v, 1, r))))),
+        K.select(
+          K.lt(K.ref('t'), K.u32(c)),
+          K.sub(K.add(f('mx'), K.call('log', f('s'))), read(v, 0, K.add(o, K.min(K.ref('t'), K.u32(c - 1))))),
+          K.f32(NaN),
+        ),
         '+',
       ),
     ];
