@@ -54,7 +54,7 @@ const np =
 
 const rows: [string, { eps: number; loss: number }][] = [];
 rows.push([
-  `native (C, OpenMP), ${EPOCHS} epochs`,
+  `native (C, OpenMP${blasFlags().length ? ', BLAS for large matmuls' : ''}), ${EPOCHS} epochs`,
   await gcn(await nativeTrainer(TARGETS.c, r.module, config, graphs), EPOCHS),
 ]);
 rows.push([
