@@ -40,7 +40,7 @@ const lang = {
 
 /**
  * A kernel as C: the invocation's body as a function of its grid position, and a function running every invocation
- * of the grid, shared among the threads of the step's one OpenMP team (`omp for`: invocations of a cpu-class kernel
+ * of the grid, shared among the threads of the step's OpenMP team (`omp for`: invocations of a cpu-class kernel
  * never wait for each other; the loop's closing barrier orders the launches). Called outside a team, it runs alone.
  */
 export function renderC(k: Kernel): string {
