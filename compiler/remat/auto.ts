@@ -98,6 +98,17 @@ export function autoSchedule<T extends { bytes: number; cost: number }>(
   }
   // the fixed policies too: their schedules can be smaller or cheaper than the solver's estimate allows
   for (const k of fixedPolicies(n)) consider(exact(everyK(n, k)));
+  // on long chains, the cheapest every(k) that fits: recompute grows with k, memory falls up to √n (a binary
+  // search there, and its neighbours: exact peaks are not quite monotone)
+  if (n > EVERY_K_ALL) {
+    let [a, b] = [1, sqrtK(n)];
+    while (a < b) {
+      const k = (a + b) >> 1;
+      if (exact(everyK(n, k)).bytes <= budget) b = k;
+      else a = k + 1;
+    }
+    for (const k of [a - 1, a, a + 1]) if (k >= 1 && k <= n) consider(exact(everyK(n, k)));
+  }
   if (!fits) for (const c of candidates.slice(-AFTER_FIRST_FIT)) consider(exact(c.schedule));
   const smallest = Math.min(...[...measured.values()].map((r) => r.bytes));
   return { fits, smallest };

@@ -203,18 +203,50 @@ describe('autoSchedule on long chains: how many schedules it measures', () => {
     }
   });
 
-  it('with a fit: the binary search and at most 9 more of the solver’s schedules, and the fixed policies', () => {
-    const n = 80;
-    const st = stagesOf(uniform(n));
-    const model = chainOf(st, 256);
-    // none of the solver's schedules fits, but for the binary search's: what fits is measured in cost order
-    const { measure, seen } = walking(model, n);
-    const budget = walker(model)(everyK(n, 9), 0, n, true).peak * 256;
-    const r = autoSchedule(st, budget, measure);
-    expect(r.fits!.bytes).toBeLessThanOrEqual(budget);
-    expect(seen.length).toBeLessThan(9 + 64 + 8);
-    const fixed = new Set([1, 2, 4, 8, 9, 16, 32, 64].map((k) => JSON.stringify(everyK(n, k))));
-    const solver = seen.filter((x) => !fixed.has(x.key));
-    expect(solver.length).toBeLessThanOrEqual(9 + 9);
-  });
+  it(
+    'on a chain longer than 64 stages, every(k) at its own memory: no fixed policy is cheaper than the answer, k ' +
+      'not a power of 2 included',
+    () => {
+      const n = 80;
+      const st = stagesOf(uniform(n));
+      const model = chainOf(st, 256);
+      const everyKeys = new Map(Array.from({ length: n }, (_, k) => [JSON.stringify(everyK(n, k + 1)), k + 1]));
+      // only every(k) schedules fit at all: the search among them is what is tested
+      const { measure } = walking(model, n, (s) => (everyKeys.has(JSON.stringify(s)) ? 0 : 1e9));
+      const walk = walker(model);
+      for (const k of [3, 5, 6, 7]) {
+        const budget = walk(everyK(n, k), 0, n, true).peak * 256;
+        const best = Math.min(
+          ...[...everyKeys.values()].flatMap((j) => {
+            const w = walk(everyK(n, j), 0, n, true);
+            return w.peak * 256 <= budget ? [w.cost] : [];
+          }),
+        );
+        const r = autoSchedule(st, budget, measure);
+        expect(r.fits!.bytes).toBeLessThanOrEqual(budget);
+        expect(r.fits!.cost, `at every(${k})'s peak`).toBeLessThanOrEqual(best);
+      }
+    },
+  );
+
+  it(
+    'with a fit: the binary search and at most 9 more of the solver’s schedules, the fixed policies, and a search ' +
+      'for the cheapest every(k) that fits',
+    () => {
+      const n = 80;
+      const st = stagesOf(uniform(n));
+      const model = chainOf(st, 256);
+      // none of the solver's schedules fits, but for the binary search's: what fits is measured in cost order
+      const { measure, seen } = walking(model, n);
+      const budget = walker(model)(everyK(n, 9), 0, n, true).peak * 256;
+      const r = autoSchedule(st, budget, measure);
+      expect(r.fits!.bytes).toBeLessThanOrEqual(budget);
+      expect(seen.length).toBeLessThan(9 + 64 + 8);
+      // every(k) schedules: 1, 2, √n and the powers of 2, and the search for the cheapest every(k) that fits
+      const fixed = new Set(Array.from({ length: n }, (_, k) => JSON.stringify(everyK(n, k + 1))));
+      expect(seen.filter((x) => fixed.has(x.key)).length).toBeLessThanOrEqual(8 + 7);
+      const solver = seen.filter((x) => !fixed.has(x.key));
+      expect(solver.length).toBeLessThanOrEqual(9 + 9);
+    },
+  );
 });
