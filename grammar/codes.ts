@@ -311,6 +311,22 @@ export const CODES = {
     summary: 'data parallelism does not fit the hardware',
     explanation: "`parallel { data: N }` needs N GPUs in the plan's hardware and a network between them.",
   },
+  FLX5014: {
+    summary: 'a memory budget or placement on a tier the hardware lacks',
+    explanation:
+      "`memory: { host: … }` or `{ ssd: … }`, or `placement: host`, names a tier that the plan's hardware (`on: …`) " +
+      'does not declare: add the part (`host { memory: … }`, `ssd { capacity: … }`) or drop the budget.',
+    example:
+      'model M() { input x: f32[4]\n output y = relu(x) }\n' +
+      'hardware H { gpu { memory: 24 GiB, bandwidth: 1 TB/s, fp32: 80 TFLOPS } }\n' +
+      'plan p { model: M\n on: H\n task: infer\n memory: { ssd: 1 TB } }',
+  },
+  FLX5015: {
+    summary: 'a memory budget larger than its tier',
+    explanation:
+      "A budget is a promise the plan keeps within the hardware: `memory.gpu` is at most each GPU's memory, " +
+      "`memory.host` the host's, `memory.ssd` the SSD's capacity.",
+  },
   // 6xxx: data
   FLX6001: {
     summary: 'data file not found',

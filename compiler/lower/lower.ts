@@ -10,6 +10,7 @@ import type { LoraConfig, PlanConfig, ResolvedPlan } from '../sema/plan.ts';
 import type { Program } from '../sema/program.ts';
 import type { EVal } from '../sema/values.ts';
 import { checkHardware, type HardwareSpec } from '../sema/hardware.ts';
+import { fmtBytes } from '../sema/units.ts';
 
 export interface Lowered {
   /** The forward graph, before any pass. */
@@ -203,6 +204,8 @@ export function lowerPlan(
       diag('FLX5013', (plan.fields.find((f) => f.key.name === 'parallel') ?? plan.name).span, message, hint),
     ],
   });
+  const tiers = checkTiers(plan, config, hardware);
+  if (tiers.length) return { diagnostics: tiers };
   const { data, offload } = config.parallel;
   if (gpus !== undefined && data > gpus)
     return refuse(
@@ -301,3 +304,59 @@ function bindText(m: Module, config: PlanConfig, plan: A.PlanDecl, part: 'train'
 }
 
 const joinsHost = (l: { a: string; b: string }) => [l.a, l.b].includes('gpu') && [l.a, l.b].includes('host');
+
+/**
+ * A plan's memory budgets and placement against its hardware (when it names one): each budget is a tier the hardware
+ * has (FLX5014) and no larger than it (FLX5015), said at the budget.
+ */
+function checkTiers(plan: A.PlanDecl, config: PlanConfig, hardware: HardwareSpec | undefined): Diagnostic[] {
+  if (!hardware) return [];
+  const field = plan.fields.find((f) => f.key.name === 'memory');
+  const at = (tier: string) =>
+    (field?.value.kind === 'object' ? field.value.fields.find((f) => f.key.name === tier) : undefined) ??
+    field ??
+    plan.name;
+  const capacity: Record<'gpu' | 'host' | 'ssd', number | undefined> = {
+    gpu: hardware.gpu ? Number(hardware.gpu.part['memory']) : undefined,
+    host: hardware.host ? Number(hardware.host['memory']) : undefined,
+    ssd: hardware.ssd ? Number(hardware.ssd['capacity']) : undefined,
+  };
+  const what = { gpu: 'GPU memory', host: 'host memory', ssd: 'an SSD' };
+  const out: Diagnostic[] = [];
+  for (const tier of ['gpu', 'host', 'ssd'] as const) {
+    const budget = config.memory[tier];
+    if (budget === undefined) continue;
+    const cap = capacity[tier];
+    if (cap === undefined)
+      out.push(
+        diag(
+          'FLX5014',
+          at(tier).span,
+          `\`memory.${tier}\` is a budget for ${what[tier]}, which hardware \`${config.hardware}\` does not have`,
+          `add \`${tier} { ${tier === 'ssd' ? 'capacity' : 'memory'}: … }\` to the hardware, or drop the budget`,
+        ),
+      );
+    else if (budget > cap)
+      out.push(
+        diag(
+          'FLX5015',
+          at(tier).span,
+          `\`memory.${tier}\` is ${fmtBytes(budget)}, more than the ${fmtBytes(cap)} of ` +
+            `${tier === 'gpu' ? 'each GPU' : what[tier]} in hardware \`${config.hardware}\``,
+          `a budget is at most what the tier holds: \`memory: { ${tier}: ${fmtBytes(cap)} }\` or less`,
+        ),
+      );
+  }
+  if (config.placement === 'host' && capacity.host === undefined) {
+    const pf = plan.fields.find((f) => f.key.name === 'placement') ?? plan.name;
+    out.push(
+      diag(
+        'FLX5014',
+        pf.span,
+        `\`placement: host\` places tensors in host memory, which hardware \`${config.hardware}\` does not have`,
+        'add `host { memory: … }` to the hardware, or place on `gpu` or `auto`',
+      ),
+    );
+  }
+  return out;
+}
