@@ -276,6 +276,21 @@ export const BUILTINS: Record<string, Builtin> = {
       return cx.op('spmm', [...parts, tensor(a, 'x')], { rows: n, cols: n });
     },
   },
+  mean_aggregate: {
+    params: [
+      { name: 'g', kind: 'graph' },
+      { name: 'x', kind: 'tensor' },
+    ],
+    doc: "each node's mean of x over its neighbours, D^-1 A @ x (GraphSAGE's mean aggregator; no self loop)",
+    build: (cx, a) => {
+      const g = a['g'] as EVal & { kind: 'graph' };
+      const n = g.spec.nodes;
+      const parts = ['mean.indptr', 'mean.indices', 'mean.values', 'meanT.indptr', 'meanT.indices', 'meanT.values'].map(
+        (f) => cx.graphTensor(g, f),
+      );
+      return cx.op('spmm', [...parts, tensor(a, 'x')], { rows: n, cols: n });
+    },
+  },
 };
 
 function dims(v: EVal): Dim[] {

@@ -14,6 +14,10 @@ export interface GraphData {
   adj: Csr;
   /** Its transpose in CSR (the backward pass aggregates along reversed edges). */
   adjT: Csr;
+  /** D^-1 A in CSR, no self loops: each node's mean over its neighbours (GraphSAGE's mean aggregator). */
+  mean: Csr;
+  /** Its transpose in CSR. */
+  meanT: Csr;
   labels: Int32Array;
   split: { train: Int32Array; val: Int32Array; test: Int32Array };
 }
@@ -179,6 +183,7 @@ export function loadGraph(spec: GraphSpec): GraphData {
     }
   }
   const adj = { indptr, indices, values };
+  const mean = meanOf(rowsets);
   const feat = denseToCsr(features, n, featureDim);
   const featT = transposeCsr(feat, n, featureDim);
   const data: GraphData = {
@@ -189,11 +194,30 @@ export function loadGraph(spec: GraphSpec): GraphData {
     featT,
     adj,
     adjT: transposeCsr(adj, n, n),
+    mean,
+    meanT: transposeCsr(mean, n, n),
     labels,
     split,
   };
   cache.set(key, data);
   return data;
+}
+
+/** Each node's mean over its neighbours (without itself), in CSR: 1/deg per edge; a node with none aggregates 0. */
+function meanOf(rowsets: Set<number>[]): Csr {
+  const n = rowsets.length;
+  const indptr = new Int32Array(n + 1);
+  rowsets.forEach((s, i) => (indptr[i + 1] = indptr[i]! + s.size - 1));
+  const indices = new Int32Array(indptr[n]!);
+  const values = new Float32Array(indptr[n]!);
+  rowsets.forEach((s, r) => {
+    const others = [...s].filter((c) => c !== r).sort((a, b) => a - b);
+    others.forEach((c, k) => {
+      indices[indptr[r]! + k] = c;
+      values[indptr[r]! + k] = 1 / others.length;
+    });
+  });
+  return { indptr, indices, values };
 }
 
 /** The array a graph feed key names, with its shape. */
@@ -229,6 +253,18 @@ export function graphFeed(g: GraphData, feed: GraphFeed): { data: Float32Array |
       return { data: g.adjT.indices, shape: [g.adjT.indices.length] };
     case 'adjT.values':
       return { data: g.adjT.values, shape: [g.adjT.values.length] };
+    case 'mean.indptr':
+      return { data: g.mean.indptr, shape: [g.nodes + 1] };
+    case 'mean.indices':
+      return { data: g.mean.indices, shape: [g.mean.indices.length] };
+    case 'mean.values':
+      return { data: g.mean.values, shape: [g.mean.values.length] };
+    case 'meanT.indptr':
+      return { data: g.meanT.indptr, shape: [g.nodes + 1] };
+    case 'meanT.indices':
+      return { data: g.meanT.indices, shape: [g.meanT.indices.length] };
+    case 'meanT.values':
+      return { data: g.meanT.values, shape: [g.meanT.values.length] };
     case 'split.train':
     case 'split.val':
     case 'split.test': {

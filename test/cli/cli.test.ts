@@ -136,4 +136,11 @@ describe('flexc run --backend cpu', () => {
     expect(j.metrics['test_accuracy']).toBeGreaterThanOrEqual(0.78);
     expect(j.metrics['val_accuracy']).toBeGreaterThan(0.7);
   }, 300_000);
+
+  it('trains sage-cora.flex (GraphSAGE, mean aggregator) with the same recipe to ≥ 0.78 test accuracy', () => {
+    const r = flexc('run', 'examples/sage-cora.flex', '--json');
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out) as { metrics: Record<string, number> };
+    expect(j.metrics['test_accuracy']).toBeGreaterThanOrEqual(0.78);
+  }, 300_000);
 });

@@ -83,6 +83,55 @@ export function gptTf(cfg: { d: number; heads: number; depth: number }): TfModel
 }
 
 /** The GCN with the same dropout masks: a mask is a function of (seed, step, element), part of the program. */
+/** The dense matrix of a CSR graph feed (`g.adj`, `g.mean`). */
+function denseOf(feeds: Parameters<TfModel>[1], name: string, n: number): tf.Tensor2D {
+  const ptr = feeds.get(`g.${name}.indptr`)!.data;
+  const idx = feeds.get(`g.${name}.indices`)!.data;
+  const val = feeds.get(`g.${name}.values`)!.data;
+  const dense = new Float32Array(n * n);
+  for (let r = 0; r < n; r++) for (let e = ptr[r]!; e < ptr[r + 1]!; e++) dense[r * n + idx[e]!] += val[e]!;
+  return tf.tensor2d(dense, [n, n]);
+}
+
+/** The features kept sparse (the sparse-features pass): dropout on their stored values, as in Kipf's code. */
+function droppedFeatures(feeds: Parameters<TfModel>[1], n: number, seed: number, step: number, p: number): tf.Tensor2D {
+  const fptr = feeds.get('g.feat.indptr')!.data;
+  const fidx = feeds.get('g.feat.indices')!.data;
+  const fval = feeds.get('g.feat.values')!.data;
+  const f = feeds.get('g.featT.indptr')!.shape[0]! - 1;
+  const dropped = new Float32Array(n * f);
+  for (let r = 0; r < n; r++)
+    for (let e = fptr[r]!; e < fptr[r + 1]!; e++)
+      dropped[r * f + fidx[e]!] = dropoutUniform(seed, step, e) < p ? 0 : fval[e]! / (1 - p);
+  return tf.tensor2d(dropped, [n, f]);
+}
+
+/** GraphSAGE with the mean aggregator (std/gnn SageConv): x·W_self + mean over neighbours of x·W_neigh. */
+export function sageTf(seeds: [number, number], p: number): TfModel {
+  return (P, feeds, step) => {
+    const n = feeds.get('g.labels')!.shape[0]!;
+    const M = denseOf(feeds, 'mean', n);
+    const drop = (x: tf.Tensor2D, seed: number) => {
+      const mask = Float32Array.from({ length: x.size }, (_, i) =>
+        dropoutUniform(seed, step, i) < p ? 0 : 1 / (1 - p),
+      );
+      return tf.mul(x, tf.tensor(mask, x.shape)) as tf.Tensor2D;
+    };
+    const sage = (x: tf.Tensor2D, layer: string) =>
+      tf.add(
+        tf.matMul(x, P(`${layer}.w_self`) as tf.Tensor2D),
+        tf.matMul(M, tf.matMul(x, P(`${layer}.w_neigh`) as tf.Tensor2D)),
+      ) as tf.Tensor2D;
+    const h = tf.relu(sage(droppedFeatures(feeds, n, seeds[0], step, p), 'sage_conv')) as tf.Tensor2D;
+    const logits = sage(drop(h, seeds[1]), 'sage_conv_1');
+    const train = T(feeds.get('g.split.train')!);
+    return crossEntropy(
+      tf.gather(logits, train) as tf.Tensor2D,
+      tf.gather(T(feeds.get('g.labels')!), train) as tf.Tensor1D,
+    );
+  };
+}
+
 export function gcnTf(seeds: [number, number], p: number): TfModel {
   return (P, feeds, step) => {
     const n = feeds.get('g.labels')!.shape[0]!;

@@ -18,6 +18,7 @@ describe.each([
   ['examples/mlp.flex', 'small'],
   ['examples/gpt.flex', 'tiny'],
   ['examples/gcn-cora.flex', 'train'],
+  ['examples/sage-cora.flex', 'train'],
   ['examples/gpt.flex', 'shakespeare'],
 ] as const)('%s --plan %s natively (target c)', (file, plan) => {
   const open = () => {
