@@ -83,6 +83,12 @@ export function gptTf(cfg: { d: number; heads: number; depth: number }): TfModel
 }
 
 /** The GCN with the same dropout masks: a mask is a function of (seed, step, element), part of the program. */
+/** Inverted dropout of a dense tensor, with the mask the dropout kernel draws (seed, step, index). */
+function dropped(x: tf.Tensor2D, seed: number, step: number, p: number): tf.Tensor2D {
+  const mask = Float32Array.from({ length: x.size }, (_, i) => (dropoutUniform(seed, step, i) < p ? 0 : 1 / (1 - p)));
+  return tf.mul(x, tf.tensor(mask, x.shape)) as tf.Tensor2D;
+}
+
 /** The dense matrix of a CSR graph feed (`g.adj`, `g.mean`). */
 function denseOf(feeds: Parameters<TfModel>[1], name: string, n: number): tf.Tensor2D {
   const ptr = feeds.get(`g.${name}.indptr`)!.data;
@@ -135,28 +141,14 @@ export function sageTf(seeds: [number, number], p: number): TfModel {
 export function gcnTf(seeds: [number, number], p: number): TfModel {
   return (P, feeds, step) => {
     const n = feeds.get('g.labels')!.shape[0]!;
-    const ptr = feeds.get('g.adj.indptr')!.data;
-    const idx = feeds.get('g.adj.indices')!.data;
-    const val = feeds.get('g.adj.values')!.data;
-    const dense = new Float32Array(n * n);
-    for (let r = 0; r < n; r++) for (let e = ptr[r]!; e < ptr[r + 1]!; e++) dense[r * n + idx[e]!] += val[e]!;
-    const A = tf.tensor2d(dense, [n, n]);
+    const A = denseOf(feeds, 'adj', n);
     const drop = (x: tf.Tensor2D, seed: number) => {
       const mask = Float32Array.from({ length: x.size }, (_, i) =>
         dropoutUniform(seed, step, i) < p ? 0 : 1 / (1 - p),
       );
       return tf.mul(x, tf.tensor(mask, x.shape)) as tf.Tensor2D;
     };
-    // the features stay sparse (the sparse-features pass): dropout acts on their stored values, as in Kipf's code
-    const fptr = feeds.get('g.feat.indptr')!.data;
-    const fidx = feeds.get('g.feat.indices')!.data;
-    const fval = feeds.get('g.feat.values')!.data;
-    const f = feeds.get('g.featT.indptr')!.shape[0]! - 1;
-    const dropped = new Float32Array(n * f);
-    for (let r = 0; r < n; r++)
-      for (let e = fptr[r]!; e < fptr[r + 1]!; e++)
-        dropped[r * f + fidx[e]!] = dropoutUniform(seeds[0], step, e) < p ? 0 : fval[e]! / (1 - p);
-    const feats = tf.tensor2d(dropped, [n, f]);
+    const feats = droppedFeatures(feeds, n, seeds[0], step, p);
     const h = tf.relu(tf.matMul(A, tf.matMul(feats, P('gcn_conv.w') as tf.Tensor2D))) as tf.Tensor2D;
     const logits = tf.matMul(A, tf.matMul(drop(h, seeds[1]), P('gcn_conv_1.w') as tf.Tensor2D)) as tf.Tensor2D;
     const train = T(feeds.get('g.split.train')!);
