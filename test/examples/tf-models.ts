@@ -117,12 +117,7 @@ export function sageTf(seeds: [number, number], p: number): TfModel {
   return (P, feeds, step) => {
     const n = feeds.get('g.labels')!.shape[0]!;
     const M = denseOf(feeds, 'mean', n);
-    const drop = (x: tf.Tensor2D, seed: number) => {
-      const mask = Float32Array.from({ length: x.size }, (_, i) =>
-        dropoutUniform(seed, step, i) < p ? 0 : 1 / (1 - p),
-      );
-      return tf.mul(x, tf.tensor(mask, x.shape)) as tf.Tensor2D;
-    };
+    const drop = (x: tf.Tensor2D, seed: number) => dropped(x, seed, step, p);
     const sage = (x: tf.Tensor2D, layer: string) =>
       tf.add(
         tf.matMul(x, P(`${layer}.w_self`) as tf.Tensor2D),
@@ -142,12 +137,7 @@ export function gcnTf(seeds: [number, number], p: number): TfModel {
   return (P, feeds, step) => {
     const n = feeds.get('g.labels')!.shape[0]!;
     const A = denseOf(feeds, 'adj', n);
-    const drop = (x: tf.Tensor2D, seed: number) => {
-      const mask = Float32Array.from({ length: x.size }, (_, i) =>
-        dropoutUniform(seed, step, i) < p ? 0 : 1 / (1 - p),
-      );
-      return tf.mul(x, tf.tensor(mask, x.shape)) as tf.Tensor2D;
-    };
+    const drop = (x: tf.Tensor2D, seed: number) => dropped(x, seed, step, p);
     const feats = droppedFeatures(feeds, n, seeds[0], step, p);
     const h = tf.relu(tf.matMul(A, tf.matMul(feats, P('gcn_conv.w') as tf.Tensor2D))) as tf.Tensor2D;
     const logits = tf.matMul(A, tf.matMul(drop(h, seeds[1]), P('gcn_conv_1.w') as tf.Tensor2D)) as tf.Tensor2D;
