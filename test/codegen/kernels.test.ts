@@ -14,8 +14,26 @@ import { differentiate } from '../../compiler/passes/autodiff.ts';
 import { runOnGpu } from '../helpers/gpu.ts';
 import { randomData, relErr, singleOpModule } from '../helpers/oracle.ts';
 import { OP_CASES } from '../ir/op-cases.ts';
+import { once } from '../helpers/once.ts';
 
 const LEAVES = new Set(['input', 'param', 'state']);
+
+/** Each op case's forward and backward step, as the tests below build it. */
+const opCaseModule = (c: (typeof OP_CASES)[number]) => {
+  const m = singleOpModule(c);
+  return differentiate(m, m.outputs[0]!.value);
+};
+
+/** Every op case's C kernels in one library. */
+const opCaseKernels = once(() =>
+  nativeKernels(
+    OP_CASES.flatMap((c) =>
+      opCaseModule(c)
+        .values.filter((v) => !LEAVES.has(v.op))
+        .map((v) => lowerValue(v, 'cpu')),
+    ),
+  ),
+);
 const tested = new Set<string>();
 
 /** A target and a class of its kernels, as the tests run them. */
@@ -44,7 +62,9 @@ async function compareModule(
     );
   const values = runModule(m, f32(feeds), f32(params), { precision: 'f32', step, keepValues: true }).values!;
   const ops = m.values.filter((v) => !LEAVES.has(v.op));
-  const native = nativeKernels(ops.map((v) => lowerValue(v, 'cpu')));
+  const cpu = ops.map((v) => lowerValue(v, 'cpu'));
+  // the op cases' kernels share one library (one compiler run, not one per case); the examples' have their own
+  const native = cpu.every((k) => opCaseKernels().has(k.name)) ? opCaseKernels() : nativeKernels(cpu);
   for (const v of ops) {
     const want = values.get(v)!;
     for (const run of RUNS) {
@@ -76,10 +96,8 @@ describe('kernels of every target against the CPU reference: WGSL on WebGPU (Swi
 
   for (const c of OP_CASES) {
     it(`${c.label}: forward and backward kernels match the CPU reference`, async () => {
-      const m = singleOpModule(c);
       const { feeds, params } = randomData(c, 99);
-      const d = differentiate(m, m.outputs[0]!.value);
-      await compareModule(d, feeds, params, 3, c.label);
+      await compareModule(opCaseModule(c), feeds, params, 3, c.label);
     });
   }
 

@@ -18,6 +18,7 @@ type Runner = (arena: Uint8Array, offsets: BigUint64Array) => void;
  * offsets of its buffers: `run(kernel, operands)` runs one kernel's whole grid and returns its result.
  */
 export function nativeKernels(kernels: Kernel[]): {
+  has(name: string): boolean;
   run(k: Kernel, inputs: NDArray[], n: number): Float32Array | Int32Array;
 } {
   const unique = [...new Map(kernels.map((k) => [k.name, k])).values()];
@@ -48,6 +49,7 @@ export function nativeKernels(kernels: Kernel[]): {
     unique.map((k) => [k.name, so.func(`void run_${k.name}(_Inout_ uint8_t* A, const uint64_t* o)`) as Runner]),
   );
   return {
+    has: (name) => fns.has(name),
     run(k, inputs, n) {
       const sizes = [...inputs.map((x) => x.data.length * 4), n * 4];
       const offsets: number[] = [];
