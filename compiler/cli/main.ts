@@ -189,6 +189,24 @@ program
   .addHelpText('after', '\nExamples:\n  flexc explain FLX3014\n  flexc explain')
   .action((code: string | undefined) => explainCommand(code));
 
+const hw = program.command('hw').description('the hardware flexc runs on');
+hw.command('probe')
+  .description(
+    'measure this machine (device fp32 throughput through flexc kernels, host memory and bandwidth, the spill ' +
+      "directory's disk, the device-host link) and write a hardware description plans can use with `on: Probed`",
+  )
+  .addOption(
+    new Option('--backend <backend>', 'the device to measure: native (C) or webgpu')
+      .choices(['native', 'webgpu'])
+      .default('native'),
+  )
+  .option('-o, --out <file>', 'write the description to FILE (.flex), atomically; else print it')
+  .option('--dir <folder>', "the spill directory whose disk is measured (default: the system's temporary folder)")
+  .option('--json', 'print the measured figures as JSON')
+  .option('--quick', 'small sizes: a few seconds, less steady figures')
+  .addHelpText('after', '\nExamples:\n  flexc hw probe -o probed.flex\n  flexc hw probe --backend webgpu --json')
+  .action(async (o: import('./probe.ts').ProbeOptions) => (await import('./probe.ts')).probeCommand(o));
+
 program
   .command('lsp')
   .description(

@@ -17,6 +17,10 @@ describe('the README', () => {
 
   it('names every command of the CLI in its reference', async () => {
     const main = readFileSync('compiler/cli/main.ts', 'utf8');
-    for (const [, cmd] of main.matchAll(/\.command\('(\w+)'\)/g)) expect(readme, cmd).toContain(`| \`flexc ${cmd}`);
+    // a subcommand hangs off a variable named as its parent command (`const hw = program.command('hw')`)
+    for (const [, parent, cmd] of main.matchAll(/(\w+)\s*\.command\('(\w+)'\)/g)) {
+      const full = parent === 'program' ? cmd! : `${parent} ${cmd}`;
+      expect(readme, full).toContain(`| \`flexc ${full}`);
+    }
   });
 });

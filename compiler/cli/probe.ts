@@ -1,0 +1,189 @@
+import { closeSync, fsyncSync, openSync, readSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Builder } from '../ir/builder.ts';
+import type { Module } from '../ir/graph.ts';
+import { PlanConfig } from '../sema/plan.ts';
+import { TARGETS } from '../targets/registry.ts';
+import { writeAtomic } from '../write-atomic.ts';
+import type { Session } from '../../runtime/session.ts';
+import { openGpu } from '../../runtime/webgpu/device.ts';
+import { nativeSession, webgpuSession } from './trainers.ts';
+
+export interface ProbeOptions {
+  backend: string;
+  out?: string;
+  /** Where the SSD tier's spill files would go (its filesystem is measured). */
+  dir?: string;
+  json?: boolean;
+  /** Small sizes: seconds, not tens of seconds (less steady figures). */
+  quick?: boolean;
+}
+
+/** Bytes per second of the best of `times` runs of `f`, which moves `bytes` bytes. */
+function rate(bytes: number, times: number, f: () => void): number {
+  let best = Infinity;
+  for (let i = 0; i < times; i++) {
+    const t0 = performance.now();
+    f();
+    best = Math.min(best, (performance.now() - t0) / 1000);
+  }
+  return bytes / best;
+}
+
+/** Host memory bandwidth: a buffer copied, counting bytes read and written. */
+function hostBandwidth(mib: number): number {
+  const a = Buffer.alloc(mib * 2 ** 20, 1);
+  const b = Buffer.alloc(a.length);
+  return rate(2 * a.length, 5, () => a.copy(b));
+}
+
+/**
+ * The disk under `dir`: its capacity, and sequential write (with fsync) and read bandwidth of a file of `mib` MiB.
+ * The read follows the write, so the page cache may serve part of it: the figure is an upper bound.
+ */
+function disk(dir: string, mib: number): { capacity: number; read: number; write: number } {
+  const fs = statfsSync(dir);
+  const file = join(dir, `flexc-probe-${process.pid}.bin`);
+  const chunk = Buffer.alloc(4 * 2 ** 20, 7);
+  const n = Math.max(1, Math.round(mib / 4));
+  try {
+    const write = rate(n * chunk.length, 2, () => {
+      const fd = openSync(file, 'w');
+      for (let i = 0; i < n; i++) writeSync(fd, chunk);
+      fsyncSync(fd);
+      closeSync(fd);
+    });
+    const read = rate(n * chunk.length, 2, () => {
+      const fd = openSync(file, 'r');
+      while (readSync(fd, chunk, 0, chunk.length, null) > 0);
+      closeSync(fd);
+    });
+    return { capacity: fs.blocks * fs.bsize, read, write };
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+/** C = A·B with both parameters: GFLOP/s of the best of 3 steps of the backend's session (the copy back included). */
+async function matmulFlops(open: (m: Module) => Promise<Session>, n: number): Promise<number> {
+  const b = new Builder();
+  const a = b.leaf('param', 'a', { dtype: 'f32', shape: [n, n] }, { init: 'normal', std: 1 });
+  const w = b.leaf('param', 'b', { dtype: 'f32', shape: [n, n] }, { init: 'normal', std: 1 });
+  const m: Module = {
+    name: 'probe',
+    values: b.values,
+    outputs: [{ name: 'c', value: b.op('matmul', [a, w]) }],
+    updates: [],
+  };
+  const s = await open(m);
+  await s.run();
+  let best = Infinity;
+  for (let k = 0; k < 3; k++) {
+    const t0 = performance.now();
+    await s.run();
+    best = Math.min(best, (performance.now() - t0) / 1000);
+  }
+  s.destroy();
+  return (2 * n ** 3) / best;
+}
+
+const config = PlanConfig.parse({
+  name: 'probe',
+  model: 'probe',
+  modelArgs: {},
+  bind: {},
+  task: { kind: 'infer' },
+  memory: {},
+  checkpoint: 'none',
+  placement: 'auto',
+  fuse: [],
+  target: 'wgsl',
+  precision: 'fp32',
+  parallel: { data: 1, zero: 0, offload: [] },
+  seed: 0,
+  steps: 1,
+});
+
+const gb = (bytesPerSecond: number) => `${(bytesPerSecond / 1e9).toPrecision(3)} GB/s`;
+const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+
+/**
+ * `flexc hw probe`: measures this machine as flexc runs on it and writes a hardware description (.flex) that plans
+ * can use with `on: Probed`: the backend's device (the CPU for `native`, the WebGPU adapter for `webgpu`) with its
+ * measured fp32 matmul throughput and memory bandwidth, the host (memory, cores, copy bandwidth), the disk of the spill
+ * directory (capacity, write with fsync, read) and the link between device and host.
+ */
+export async function probeCommand(o: ProbeOptions): Promise<void> {
+  const quick = o.quick === true;
+  const host = { memory: totalmem(), cores: cpus().length, bandwidth: hostBandwidth(quick ? 64 : 512) };
+  const ssd = disk(o.dir ?? tmpdir(), quick ? 64 : 512);
+  const n = quick ? 256 : 1024;
+  let device: { name: string; memory: number; bandwidth: number; fp32: number; link: number };
+  if (o.backend === 'native') {
+    const fp32 = await matmulFlops(async (m) => nativeSession(TARGETS.c, m, config, () => ({}) as never), n);
+    // the CPU runs the native kernels: its memory is the host's, its device-host link a copy in host memory
+    device = {
+      name: 'the CPU (native kernels)',
+      memory: host.memory,
+      bandwidth: host.bandwidth,
+      fp32,
+      link: host.bandwidth,
+    };
+  } else {
+    const gpu = await openGpu();
+    const fp32 = await matmulFlops((m) => webgpuSession(gpu, m, config, () => ({}) as never), n);
+    const bytes = (quick ? 16 : 128) * 2 ** 20;
+    const buf = gpu.device.createBuffer({ size: bytes, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+    const data = new Uint8Array(bytes);
+    let best = Infinity;
+    for (let k = 0; k < 3; k++) {
+      const t0 = performance.now();
+      gpu.device.queue.writeBuffer(buf, 0, data);
+      await gpu.device.queue.onSubmittedWorkDone();
+      best = Math.min(best, (performance.now() - t0) / 1000);
+    }
+    buf.destroy();
+    device = {
+      name: `${gpu.adapter} (WebGPU)`,
+      memory: gpu.device.limits.maxBufferSize,
+      bandwidth: host.bandwidth,
+      fp32,
+      link: bytes / best,
+    };
+    gpu.device.destroy();
+  }
+  const figures = { backend: o.backend, device, host, ssd };
+  const command = `flexc hw probe --backend ${o.backend}${quick ? ' --quick' : ''}`;
+  const text = `// Measured by \`${command}\`: the device is ${device.name}.
+// fp32 is a ${n}³ matmul through flexc's own kernels (copy back included); bandwidths are the best of a few runs.
+// The SSD's read follows its write, so the page cache may serve part of it: an upper bound.
+gpu probed_device {
+  memory: ${gib(device.memory)}
+  bandwidth: ${gb(device.bandwidth)}
+  fp32: ${(device.fp32 / 1e12).toPrecision(3)} TFLOPS
+}
+
+ssd probed_ssd {
+  capacity: ${gib(ssd.capacity)}
+  read: ${gb(ssd.read)}
+  write: ${gb(ssd.write)}
+}
+
+link probed_link {
+  bandwidth: ${gb(device.link)}
+  latency: 10 us
+}
+
+hardware Probed {
+  gpu: probed_device
+  host { memory: ${gib(host.memory)}, bandwidth: ${gb(host.bandwidth)}, cores: ${host.cores} }
+  ssd: probed_ssd
+  link gpu <-> host: probed_link
+}
+`;
+  if (o.out) writeAtomic(o.out, text);
+  if (o.json) process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
+  else if (!o.out) process.stdout.write(text);
+  if (o.out) process.stderr.write(`wrote ${o.out}: hardware \`Probed\` (${device.name})\n`);
+}

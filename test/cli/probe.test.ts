@@ -1,0 +1,58 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const dir = mkdtempSync(join(tmpdir(), 'flexc-probe-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const flexc = (...args: string[]) => spawnSync(process.execPath, ['bin/flexc.mjs', ...args], { encoding: 'utf8' });
+
+describe('flexc hw probe', () => {
+  it('measures this machine and writes a hardware description that checks and that plans use', () => {
+    const out = join(dir, 'probed.flex');
+    const r = flexc('hw', 'probe', '--quick', '--dir', dir, '-o', out, '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const f = JSON.parse(r.stdout) as {
+      device: { fp32: number; bandwidth: number; link: number; memory: number };
+      host: { memory: number; cores: number; bandwidth: number };
+      ssd: { capacity: number; read: number; write: number };
+    };
+    for (const x of [f.device.fp32, f.device.bandwidth, f.device.link, f.host.bandwidth, f.ssd.read, f.ssd.write])
+      expect(x).toBeGreaterThan(0);
+    expect(f.host.cores).toBeGreaterThanOrEqual(1);
+    expect(f.ssd.capacity).toBeGreaterThan(0);
+    expect(readFileSync(out, 'utf8')).toContain('hardware Probed {');
+    // no spill file is left behind
+    expect(spawnSync('ls', [dir], { encoding: 'utf8' }).stdout.trim()).toBe('probed.flex');
+    const model = join(dir, 'model.flex');
+    writeFileSync(
+      model,
+      `import { Probed } from "./probed.flex"
+model M() {
+  input x: f32[64, 32]
+  input y: i32[64]
+  param w: f32[32, 4] = glorot()
+  output loss = cross_entropy(x @ w, y)
+}
+plan fits {
+  model: M
+  on: Probed
+  task: train { optimizer: sgd(lr: 0.1) }
+  memory: { gpu: 1 GiB, ssd: 1 GiB }
+}
+plan too_big {
+  model: M
+  on: Probed
+  task: train { optimizer: sgd(lr: 0.1) }
+  memory: { host: 1000000 TiB }
+}
+`,
+    );
+    const plan = flexc('plan', model, '--plan', 'fits', '--json');
+    expect(plan.status, plan.stderr).toBe(0);
+    const big = flexc('check', model);
+    expect(big.status).toBe(1);
+    expect(big.stderr).toMatch(/FLX5015\]: `memory.host` is .* more than the .* of host memory in hardware `Probed`/);
+  }, 120_000);
+});
