@@ -11,13 +11,13 @@ import { graphResolver } from '../compiler/cli/run.ts';
 import { cpuTrainer, nativeSession, nativeTrainer, webgpuSession, webgpuTrainer } from '../compiler/cli/trainers.ts';
 import type { Trainer } from '../compiler/cli/trainers.ts';
 import { compile } from '../compiler/compile.ts';
-import { Builder } from '../compiler/ir/builder.ts';
 import type { Module } from '../compiler/ir/graph.ts';
 import { blasFlags } from '../compiler/targets/c.ts';
 import { TARGETS } from '../compiler/targets/registry.ts';
 import { openGpu } from '../runtime/webgpu/device.ts';
 import type { Session } from '../runtime/session.ts';
-import { planConfig } from '../test/helpers/plan-config.ts';
+import { planConfigOf } from '../compiler/sema/plan.ts';
+import { matmulFlops, matmulModule } from '../compiler/cli/probe.ts';
 
 const EPOCHS = Number(process.env['BENCH_EPOCHS'] ?? 200);
 const SLOW = Number(process.env['BENCH_SLOW_EPOCHS'] ?? 200);
@@ -77,26 +77,7 @@ if (np) console.log(`  ratio native/numpy: ${(rows[0]![1].eps / np.epochs_per_se
 console.log(`  ratio native/webgpu: ${(rows[0]![1].eps / rows[1]![1].eps).toFixed(1)}`);
 console.log(`  ratio native/interpreter: ${(rows[0]![1].eps / rows[2]![1].eps).toFixed(1)}`);
 
-/** C = A·B with both as parameters: a step is the kernel, the output read back. */
-function matmulModule(n: number): Module {
-  const b = new Builder();
-  const a = b.leaf('param', 'a', { dtype: 'f32', shape: [n, n] }, { init: 'normal', std: 1 });
-  const w = b.leaf('param', 'b', { dtype: 'f32', shape: [n, n] }, { init: 'normal', std: 1 });
-  const c = b.op('matmul', [a, w]);
-  return { name: `matmul_${n}`, values: b.values, outputs: [{ name: 'c', value: c }], updates: [] };
-}
-
-async function gflops(s: Session, n: number): Promise<number> {
-  await s.run();
-  let best = Infinity;
-  for (let k = 0; k < 3; k++) {
-    const t0 = performance.now();
-    await s.run();
-    best = Math.min(best, (performance.now() - t0) / 1000);
-  }
-  s.destroy();
-  return (2 * n ** 3) / best / 1e9;
-}
+const gflops = async (s: Session, n: number) => (await matmulFlops(s, n)) / 1e9;
 
 const gpu = await openGpu();
 const hasBlas = blasFlags().length > 0;
@@ -104,7 +85,7 @@ console.log(
   '\nfp32 matmul n×n·n×n, GFLOP/s (best of 3 steps, reading C back included); native: the generated C and, where a ' +
     `BLAS is installed, the BLAS path (${hasBlas ? blasFlags().slice(1).join(' ') : 'none found'})`,
 );
-const native = async (m: Module, cfg: ReturnType<typeof planConfig>, n: number, blas: boolean) => {
+const native = async (m: Module, cfg: ReturnType<typeof planConfigOf>, n: number, blas: boolean) => {
   if (blas) delete process.env['FLEXC_BLAS'];
   else process.env['FLEXC_BLAS'] = '0';
   return gflops(
@@ -114,7 +95,7 @@ const native = async (m: Module, cfg: ReturnType<typeof planConfig>, n: number, 
 };
 for (const n of SIZES) {
   const m = matmulModule(n);
-  const cfg = planConfig({ name: `matmul_${n}`, task: { kind: 'infer' } });
+  const cfg = planConfigOf({ name: `matmul_${n}`, task: { kind: 'infer' } });
   const generated = await native(m, cfg, n, false);
   const viaBlas = hasBlas ? await native(m, cfg, n, true) : undefined;
   const web = await gflops(await webgpuSession(gpu, m, cfg, () => ({}) as never, { deviceClass: 'cpu' }), n);

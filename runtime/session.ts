@@ -1,6 +1,10 @@
-import type { Plan } from './plan.ts';
+import type { GraphSpec } from './data/graph-spec.ts';
+import { PlanError, type Plan } from './plan.ts';
 
 export type Tensor = Float32Array | Int32Array;
+
+/** A plan whose arena the budget or the device cannot hold. */
+export class BudgetError extends Error {}
 
 /**
  * What every target's runtime does with a plan: the arena allocated and parameters initialised when it opens, a step
@@ -34,4 +38,25 @@ export function boundPeak(plan: Plan): number {
         touched = Math.max(touched, b.offset + Math.max(4, b.bytes));
       }
   return touched;
+}
+
+/** The host array buffer `id` is written from: its element count checked, in the buffer's dtype (empty: none). */
+export function hostTensor(plan: Plan, id: number, data: Float32Array | Float64Array | Int32Array): Tensor | undefined {
+  const b = plan.buffers[id]!;
+  const n = b.shape.reduce((a, d) => a * d, 1);
+  if (data.length !== n) throw new PlanError(`buffer ${b.name} holds ${n} values, got ${data.length}`);
+  if (!n) return undefined;
+  return b.dtype === 'i32' ? Int32Array.from(data) : data instanceof Float32Array ? data : Float32Array.from(data);
+}
+
+/** Graph specs by name: the caller's resolver, else the plan's own graphs. */
+export function planGraphs(plan: Plan, given?: (name: string) => GraphSpec): (name: string) => GraphSpec {
+  return (
+    given ??
+    ((g) => {
+      const spec = plan.graphs[g];
+      if (!spec) throw new PlanError(`plan has no graph ${g}`);
+      return spec;
+    })
+  );
 }

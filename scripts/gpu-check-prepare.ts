@@ -10,7 +10,7 @@ import { evalModule, graphResolver } from '../compiler/cli/run.ts';
 import { compile } from '../compiler/compile.ts';
 import { runModule } from '../compiler/interp/interpret.ts';
 import { CpuSession } from '../compiler/interp/session.ts';
-import { Builder } from '../compiler/ir/builder.ts';
+import { matmulModule } from '../compiler/cli/probe.ts';
 import type { Module } from '../compiler/ir/graph.ts';
 import { lowerValue } from '../compiler/kernel/lower/index.ts';
 import { differentiate } from '../compiler/passes/autodiff.ts';
@@ -194,11 +194,7 @@ writeFileSync(
 
 // the GFLOP/s figures: C = A·B, both parameters, one kernel launch per step
 for (const size of [1024, 4096]) {
-  const b = new Builder();
-  const a = b.leaf('param', 'a', { dtype: 'f32', shape: [size, size] }, { init: 'normal', std: 1 });
-  const w = b.leaf('param', 'b', { dtype: 'f32', shape: [size, size] }, { init: 'normal', std: 1 });
-  const c = b.op('matmul', [a, w]);
-  const m: Module = { name: `matmul_${size}`, values: b.values, outputs: [{ name: 'c', value: c }], updates: [] };
+  const m = matmulModule(size);
   const built = buildPlan(m, planConfig({ name: `matmul_${size}`, task: { kind: 'infer' } }), {}, { target: TARGET });
   const dir = join(OUT, `matmul-${size}`);
   writeSources(built, dir);

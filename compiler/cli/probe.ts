@@ -3,7 +3,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Builder } from '../ir/builder.ts';
 import type { Module } from '../ir/graph.ts';
-import { PlanConfig } from '../sema/plan.ts';
+import { planConfigOf } from '../sema/plan.ts';
 import { TARGETS } from '../targets/registry.ts';
 import { writeAtomic } from '../write-atomic.ts';
 import type { Session } from '../../runtime/session.ts';
@@ -65,18 +65,21 @@ function disk(dir: string, mib: number): { capacity: number; read: number; write
   }
 }
 
-/** C = A·B with both parameters: GFLOP/s of the best of 3 steps of the backend's session (the copy back included). */
-async function matmulFlops(open: (m: Module) => Promise<Session>, n: number): Promise<number> {
+/** C = A·B, n × n, with both as parameters: a step is the product, C read back. */
+export function matmulModule(n: number): Module {
   const b = new Builder();
   const a = b.leaf('param', 'a', { dtype: 'f32', shape: [n, n] }, { init: 'normal', std: 1 });
   const w = b.leaf('param', 'b', { dtype: 'f32', shape: [n, n] }, { init: 'normal', std: 1 });
-  const m: Module = {
-    name: 'probe',
+  return {
+    name: `matmul_${n}`,
     values: b.values,
     outputs: [{ name: 'c', value: b.op('matmul', [a, w]) }],
     updates: [],
   };
-  const s = await open(m);
+}
+
+/** FLOP/s of matmulModule(n) in a session (best of 3 steps after one, the copy back included); closes it. */
+export async function matmulFlops(s: Session, n: number): Promise<number> {
   await s.run();
   let best = Infinity;
   for (let k = 0; k < 3; k++) {
@@ -88,22 +91,7 @@ async function matmulFlops(open: (m: Module) => Promise<Session>, n: number): Pr
   return (2 * n ** 3) / best;
 }
 
-const config = PlanConfig.parse({
-  name: 'probe',
-  model: 'probe',
-  modelArgs: {},
-  bind: {},
-  task: { kind: 'infer' },
-  memory: {},
-  checkpoint: 'none',
-  placement: 'auto',
-  fuse: [],
-  target: 'wgsl',
-  precision: 'fp32',
-  parallel: { data: 1, zero: 0, offload: [] },
-  seed: 0,
-  steps: 1,
-});
+const config = planConfigOf({ name: 'probe' });
 
 const gb = (bytesPerSecond: number) => `${(bytesPerSecond / 1e9).toPrecision(3)} GB/s`;
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
@@ -121,7 +109,10 @@ export async function probeCommand(o: ProbeOptions): Promise<void> {
   const n = quick ? 256 : 1024;
   let device: { name: string; memory: number; bandwidth: number; fp32: number; link: number };
   if (o.backend === 'native') {
-    const fp32 = await matmulFlops(async (m) => nativeSession(TARGETS.c, m, config, () => ({}) as never), n);
+    const fp32 = await matmulFlops(
+      nativeSession(TARGETS.c, matmulModule(n), config, () => ({}) as never),
+      n,
+    );
     // the CPU runs the native kernels: its memory is the host's, its device-host link a copy in host memory
     device = {
       name: 'the CPU (native kernels)',
@@ -132,7 +123,7 @@ export async function probeCommand(o: ProbeOptions): Promise<void> {
     };
   } else {
     const gpu = await openGpu();
-    const fp32 = await matmulFlops((m) => webgpuSession(gpu, m, config, () => ({}) as never), n);
+    const fp32 = await matmulFlops(await webgpuSession(gpu, matmulModule(n), config, () => ({}) as never), n);
     const bytes = (quick ? 16 : 128) * 2 ** 20;
     const buf = gpu.device.createBuffer({ size: bytes, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
     const data = new Uint8Array(bytes);

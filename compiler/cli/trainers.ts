@@ -8,7 +8,7 @@ import { buildPlan } from '../codegen/plan.ts';
 import type { DeviceClass } from '../kernel/lower/common.ts';
 import type { PlanConfig } from '../sema/plan.ts';
 import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
-import { parsePlan } from '../../runtime/plan.ts';
+import { parsePlan, type Plan } from '../../runtime/plan.ts';
 import { openGpu, type Gpu } from '../../runtime/webgpu/device.ts';
 import { WebGpuSession } from '../../runtime/webgpu/session.ts';
 import { NativeSession } from '../../runtime/native/session.ts';
@@ -56,12 +56,7 @@ export function cpuTrainer(m: Module, config: PlanConfig, graphs: (g: string) =>
 export function cpuPlanTrainer(m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec): Trainer {
   const data = { graphs, text: textOf(config) };
   const open = (mod: Module, cfg: PlanConfig) =>
-    new CpuPlanSession(
-      mod,
-      parsePlan(JSON.parse(JSON.stringify(buildPlan(mod, cfg, graphsOf(mod, graphs)).plan))),
-      data,
-      true,
-    );
+    new CpuPlanSession(mod, asRead(buildPlan(mod, cfg, graphsOf(mod, graphs)).plan), data, true);
   const s = open(m, config);
   const shapeOf = (ev: Module, name: string) => ev.outputs.find((o) => o.name === name)!.value.type.shape as number[];
   const evaluation = (ev: Module) => {
@@ -110,6 +105,17 @@ export interface SessionOptions {
   timeLimitSeconds?: number;
 }
 
+/** A built plan as the runtime reads it from plan.json: through JSON and the schema's checks. */
+const asRead = (plan: Plan) => parsePlan(JSON.parse(JSON.stringify(plan)));
+
+/** What every session of a plan is given: its budget, graphs, text, and poison mode. */
+const sessionData = (config: PlanConfig, graphs: (g: string) => GraphSpec, opts: SessionOptions) => ({
+  ...(config.memory.gpu ? { budgetBytes: config.memory.gpu } : {}),
+  graphs,
+  text: textOf(config),
+  ...(opts.poison !== undefined ? { poison: opts.poison } : {}),
+});
+
 /** Plans `m` for this device (its class's kernels, its limits) and opens a session on it. */
 export async function webgpuSession(
   gpu: Gpu,
@@ -123,12 +129,8 @@ export async function webgpuSession(
     deviceClass: opts.deviceClass ?? gpu.deviceClass,
     limits: { maxBufferSize: limits.maxBufferSize, maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize },
   });
-  const plan = parsePlan(JSON.parse(JSON.stringify(built.plan)));
-  return WebGpuSession.create(gpu, plan, (k) => built.sources.get(k)!, {
-    ...(config.memory.gpu ? { budgetBytes: config.memory.gpu } : {}),
-    graphs,
-    text: textOf(config),
-    ...(opts.poison !== undefined ? { poison: opts.poison } : {}),
+  return WebGpuSession.create(gpu, asRead(built.plan), (k) => built.sources.get(k)!, {
+    ...sessionData(config, graphs, opts),
     ...(opts.timeLimitSeconds !== undefined ? { timeLimitSeconds: opts.timeLimitSeconds } : {}),
   });
 }
@@ -142,13 +144,7 @@ export function nativeSession(
   opts: SessionOptions = {},
 ): NativeSession {
   const built = buildPlan(m, config, graphsOf(m, graphs), { target });
-  const plan = parsePlan(JSON.parse(JSON.stringify(built.plan)));
-  return NativeSession.create(plan, cachedLibrary(target, built), {
-    ...(config.memory.gpu ? { budgetBytes: config.memory.gpu } : {}),
-    graphs,
-    text: textOf(config),
-    ...(opts.poison !== undefined ? { poison: opts.poison } : {}),
-  });
+  return NativeSession.create(asRead(built.plan), cachedLibrary(target, built), sessionData(config, graphs, opts));
 }
 
 /**

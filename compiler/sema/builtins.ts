@@ -34,7 +34,7 @@ export interface BuiltinContext {
   step(): Value;
   /** A seed unique to this call site within the model. */
   seed(): number;
-  /** The tensors of a graph: features, labels, split.*, adj.* */
+  /** The tensors of a graph: features, labels, split.*, adj.*, mean.* */
   graphTensor(g: EVal & { kind: 'graph' }, feed: string): Value;
   /** Tokens already in the KV cache (0 except in a decode step): where positions start. */
   past: number;
@@ -267,14 +267,7 @@ export const BUILTINS: Record<string, Builtin> = {
       { name: 'x', kind: 'tensor' },
     ],
     doc: 'D^-1/2 (A+I) D^-1/2 @ x over the graph `g` (GCN propagation)',
-    build: (cx, a) => {
-      const g = a['g'] as EVal & { kind: 'graph' };
-      const n = g.spec.nodes;
-      const parts = ['adj.indptr', 'adj.indices', 'adj.values', 'adjT.indptr', 'adjT.indices', 'adjT.values'].map((f) =>
-        cx.graphTensor(g, f),
-      );
-      return cx.op('spmm', [...parts, tensor(a, 'x')], { rows: n, cols: n });
-    },
+    build: (cx, a) => propagate(cx, a, 'adj'),
   },
   mean_aggregate: {
     params: [
@@ -282,16 +275,19 @@ export const BUILTINS: Record<string, Builtin> = {
       { name: 'x', kind: 'tensor' },
     ],
     doc: "each node's mean of x over its neighbours, D^-1 A @ x (GraphSAGE's mean aggregator; no self loop)",
-    build: (cx, a) => {
-      const g = a['g'] as EVal & { kind: 'graph' };
-      const n = g.spec.nodes;
-      const parts = ['mean.indptr', 'mean.indices', 'mean.values', 'meanT.indptr', 'meanT.indices', 'meanT.values'].map(
-        (f) => cx.graphTensor(g, f),
-      );
-      return cx.op('spmm', [...parts, tensor(a, 'x')], { rows: n, cols: n });
-    },
+    build: (cx, a) => propagate(cx, a, 'mean'),
   },
 };
+
+/** `matrix @ x` over graph `g`: an spmm with the matrix's CSR and its transpose's (`adj`, `mean`). */
+function propagate(cx: BuiltinContext, a: Args, matrix: 'adj' | 'mean'): EVal {
+  const g = a['g'] as EVal & { kind: 'graph' };
+  const n = g.spec.nodes;
+  const parts = [matrix, `${matrix}T`].flatMap((m) =>
+    ['indptr', 'indices', 'values'].map((f) => cx.graphTensor(g, `${m}.${f}`)),
+  );
+  return cx.op('spmm', [...parts, tensor(a, 'x')], { rows: n, cols: n });
+}
 
 function dims(v: EVal): Dim[] {
   return v.kind === 'list' ? v.items.map((i) => (i.kind === 'num' ? i.n : i.kind === 'sym' ? i.dim : NaN)) : [];

@@ -17,7 +17,8 @@ import { BUILTINS, INITS, type ArgSpec, type Args, type BuiltinContext } from '.
 import { graphSpecOf } from './graph-decl.ts';
 import type { DeclRef, Program, SourceFile } from './program.ts';
 import { asDim, describe, fromDim, POISON, type EVal } from './values.ts';
-import { DataError, loadGraph } from '../../runtime/data/graph.ts';
+import { DataError, graphFeed, loadGraph } from '../../runtime/data/graph.ts';
+import type { GraphFeed } from '../../runtime/data/graph-spec.ts';
 
 export interface ElabOptions {
   /** `check`: unbound sizes stay symbolic. `lower`: every size must be bound (static shapes). */
@@ -678,26 +679,8 @@ export class Elaborator {
       if (err instanceof DataError) this.fail('FLX6002', span, `graph \`${g.spec.name}\`: ${err.message}`);
       throw err;
     }
-    const shapes: Record<string, [DType, number[]]> = {
-      features: ['f32', [g.spec.nodes, data.featureDim]],
-      labels: ['i32', [g.spec.nodes]],
-      'adj.indptr': ['i32', [g.spec.nodes + 1]],
-      'adj.indices': ['i32', [data.adj.indices.length]],
-      'adj.values': ['f32', [data.adj.values.length]],
-      'adjT.indptr': ['i32', [g.spec.nodes + 1]],
-      'adjT.indices': ['i32', [data.adjT.indices.length]],
-      'adjT.values': ['f32', [data.adjT.values.length]],
-      'mean.indptr': ['i32', [g.spec.nodes + 1]],
-      'mean.indices': ['i32', [data.mean.indices.length]],
-      'mean.values': ['f32', [data.mean.values.length]],
-      'meanT.indptr': ['i32', [g.spec.nodes + 1]],
-      'meanT.indices': ['i32', [data.meanT.indices.length]],
-      'meanT.values': ['f32', [data.meanT.values.length]],
-      'split.train': ['i32', [data.split.train.length]],
-      'split.val': ['i32', [data.split.val.length]],
-      'split.test': ['i32', [data.split.test.length]],
-    };
-    const [dtype, shape] = shapes[feed]!;
+    const t = graphFeed(data, feed as GraphFeed);
+    const [dtype, shape]: [DType, number[]] = [t.data instanceof Int32Array ? 'i32' : 'f32', t.shape];
     // features read from CSR files say how many nonzeros they hold: the sparse-features pass can keep them sparse
     const sparse = feed === 'features' && g.spec.features && 'indptr' in g.spec.features;
     return this.leaf(

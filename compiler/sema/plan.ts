@@ -70,6 +70,30 @@ export const PlanConfig = z.object({
 });
 export type PlanConfig = z.infer<typeof PlanConfig>;
 
+/**
+ * The settings of a plan made by code rather than a .flex file (tests, probes, benches): one GPU, fp32, no
+ * checkpointing, inference, then `over`.
+ */
+export function planConfigOf(over: Record<string, unknown> = {}): PlanConfig {
+  return PlanConfig.parse({
+    name: 'plan',
+    model: 'M',
+    modelArgs: {},
+    bind: {},
+    task: { kind: 'infer' },
+    memory: {},
+    checkpoint: 'none',
+    placement: 'auto',
+    fuse: [],
+    target: 'wgsl',
+    precision: 'fp32',
+    parallel: { data: 1, zero: 0, offload: [] },
+    seed: 0,
+    steps: 1,
+    ...over,
+  });
+}
+
 export const PLAN_FIELDS = [
   'model',
   'on',

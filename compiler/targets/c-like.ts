@@ -1,6 +1,6 @@
 import type { Expr, Kernel, Scalar, Stmt } from '../kernel/ir.ts';
 import type { Plan } from '../../runtime/plan.ts';
-import { type ExprSyntax, renderExpr } from './render-expr.ts';
+import { type ExprSyntax, floatLiteral, renderExpr } from './render-expr.ts';
 
 /** Statement rendering that C and CUDA share; `special` renders what differs (barriers, workgroup reductions). */
 export interface CLike {
@@ -62,4 +62,27 @@ export function launchArgs(plan: Plan, k: Kernel, bindings: number[]): string {
 export function freedRange(plan: Plan, id: number): [number, number] {
   const b = plan.buffers[id]!;
   return [b.offset, Math.max(4, b.bytes)];
+}
+
+/** A literal in C or CUDA: `specials` spells what has no literal (infinities, NaN), `yes`/`no` the booleans. */
+export function cLiteral(
+  e: Extract<Expr, { k: 'lit' }>,
+  specials: { inf: string; ninf: string; nan: string },
+  yes: string,
+  no: string,
+): string {
+  if (e.t === 'u32') return `${e.v}u`;
+  if (e.t === 'i32') return e.v < 0 ? `(${e.v})` : `${e.v}`;
+  if (e.t === 'bool') return e.v ? yes : no;
+  if (e.v === Infinity) return specials.inf;
+  if (e.v === -Infinity) return specials.ninf;
+  if (Number.isNaN(e.v)) return specials.nan;
+  return e.v < 0 ? `(${floatLiteral(e.v)})` : floatLiteral(e.v);
+}
+
+/** A call in C or CUDA: f32 math through the `f` functions, integer max and min through `int`'s spelling. */
+export function cCall(e: Extract<Expr, { k: 'call' }>, args: string[], int: (fn: string) => string): string {
+  if (e.t !== 'f32') return `${int(e.fn)}(${args.join(', ')})`;
+  const fn = e.fn === 'max' ? 'fmaxf' : e.fn === 'min' ? 'fminf' : `${e.fn}f`;
+  return `${fn}(${args.join(', ')})`;
 }

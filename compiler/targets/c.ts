@@ -7,25 +7,13 @@ import { join } from 'node:path';
 import { needsWorkgroup, walk } from '../kernel/ir.ts';
 import type { Plan } from '../../runtime/plan.ts';
 import { POISON_BITS } from '../../runtime/poison.ts';
-import { C_TYPES, cStatements, freedRange, launchArgs } from './c-like.ts';
-import { type ExprSyntax, floatLiteral } from './render-expr.ts';
+import { C_TYPES, cCall, cLiteral, cStatements, freedRange, launchArgs } from './c-like.ts';
+import type { ExprSyntax } from './render-expr.ts';
 
 const syntax: ExprSyntax = {
-  lit: (e) => {
-    if (e.t === 'u32') return `${e.v}u`;
-    if (e.t === 'i32') return e.v < 0 ? `(${e.v})` : `${e.v}`;
-    if (e.t === 'bool') return e.v ? '1' : '0';
-    if (e.v === Infinity) return 'INFINITY';
-    if (e.v === -Infinity) return '(-INFINITY)';
-    if (Number.isNaN(e.v)) return 'NAN';
-    return e.v < 0 ? `(${floatLiteral(e.v)})` : floatLiteral(e.v);
-  },
+  lit: (e) => cLiteral(e, { inf: 'INFINITY', ninf: '(-INFINITY)', nan: 'NAN' }, '1', '0'),
   builtin: (name) => name.replace('.', '_'),
-  call: (e, args) => {
-    if (e.t !== 'f32') return `FLEXC_${e.fn.toUpperCase()}(${args.join(', ')})`;
-    const fn = e.fn === 'max' ? 'fmaxf' : e.fn === 'min' ? 'fminf' : `${e.fn}f`;
-    return `${fn}(${args.join(', ')})`;
-  },
+  call: (e, args) => cCall(e, args, (fn) => `FLEXC_${fn.toUpperCase()}`),
   select: (c, a, b) => `(${c} ? ${a} : ${b})`,
   cast: (t, a) => `(${C_TYPES[t]})(${a})`,
 };

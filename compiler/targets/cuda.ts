@@ -2,8 +2,8 @@ import type { Kernel, Stmt } from '../kernel/ir.ts';
 import type { Plan } from '../../runtime/plan.ts';
 import type { Command, CompileOptions } from './target.ts';
 import { POISON_BITS } from '../../runtime/poison.ts';
-import { C_TYPES, cStatements, freedRange, launchArgs } from './c-like.ts';
-import { type ExprSyntax, floatLiteral, renderExpr } from './render-expr.ts';
+import { C_TYPES, cCall, cLiteral, cStatements, freedRange, launchArgs } from './c-like.ts';
+import { type ExprSyntax, renderExpr } from './render-expr.ts';
 
 const BUILTIN: Record<string, string> = {
   'gid.x': '(blockIdx.x * blockDim.x + threadIdx.x)',
@@ -16,21 +16,19 @@ const BUILTIN: Record<string, string> = {
 };
 
 const syntax: ExprSyntax = {
-  lit: (e) => {
-    if (e.t === 'u32') return `${e.v}u`;
-    if (e.t === 'i32') return e.v < 0 ? `(${e.v})` : `${e.v}`;
-    if (e.t === 'bool') return e.v ? 'true' : 'false';
-    if (e.v === Infinity) return '__int_as_float(0x7f800000)';
-    if (e.v === -Infinity) return '__int_as_float(0xff800000)';
-    if (Number.isNaN(e.v)) return '__int_as_float(0x7fc00000)';
-    return e.v < 0 ? `(${floatLiteral(e.v)})` : floatLiteral(e.v);
-  },
+  lit: (e) =>
+    cLiteral(
+      e,
+      {
+        inf: '__int_as_float(0x7f800000)',
+        ninf: '__int_as_float(0xff800000)',
+        nan: '__int_as_float(0x7fc00000)',
+      },
+      'true',
+      'false',
+    ),
   builtin: (name) => BUILTIN[name]!,
-  call: (e, args) => {
-    if (e.t !== 'f32') return `${e.fn}(${args.join(', ')})`;
-    const fn = e.fn === 'max' ? 'fmaxf' : e.fn === 'min' ? 'fminf' : `${e.fn}f`;
-    return `${fn}(${args.join(', ')})`;
-  },
+  call: (e, args) => cCall(e, args, (fn) => fn),
   select: (c, a, b) => `(${c} ? ${a} : ${b})`,
   cast: (t, a) => `(${C_TYPES[t]})(${a})`,
 };

@@ -222,54 +222,13 @@ function meanOf(rowsets: Set<number>[]): Csr {
 
 /** The array a graph feed key names, with its shape. */
 export function graphFeed(g: GraphData, feed: GraphFeed): { data: Float32Array | Int32Array; shape: number[] } {
-  switch (feed) {
-    case 'features':
-      return { data: g.features, shape: [g.nodes, g.featureDim] };
-    case 'feat.indptr':
-      return { data: g.feat.indptr, shape: [g.nodes + 1] };
-    case 'feat.indices':
-      return { data: g.feat.indices, shape: [g.feat.indices.length] };
-    case 'feat.values':
-      return { data: g.feat.values, shape: [g.feat.values.length] };
-    case 'featT.indptr':
-      return { data: g.featT.indptr, shape: [g.featureDim + 1] };
-    case 'featT.indices':
-      return { data: g.featT.indices, shape: [g.featT.indices.length] };
-    case 'featT.values':
-      return { data: g.featT.values, shape: [g.featT.values.length] };
-    case 'featT.perm':
-      return { data: g.featT.perm, shape: [g.featT.perm.length] };
-    case 'labels':
-      return { data: g.labels, shape: [g.nodes] };
-    case 'adj.indptr':
-      return { data: g.adj.indptr, shape: [g.nodes + 1] };
-    case 'adj.indices':
-      return { data: g.adj.indices, shape: [g.adj.indices.length] };
-    case 'adj.values':
-      return { data: g.adj.values, shape: [g.adj.values.length] };
-    case 'adjT.indptr':
-      return { data: g.adjT.indptr, shape: [g.nodes + 1] };
-    case 'adjT.indices':
-      return { data: g.adjT.indices, shape: [g.adjT.indices.length] };
-    case 'adjT.values':
-      return { data: g.adjT.values, shape: [g.adjT.values.length] };
-    case 'mean.indptr':
-      return { data: g.mean.indptr, shape: [g.nodes + 1] };
-    case 'mean.indices':
-      return { data: g.mean.indices, shape: [g.mean.indices.length] };
-    case 'mean.values':
-      return { data: g.mean.values, shape: [g.mean.values.length] };
-    case 'meanT.indptr':
-      return { data: g.meanT.indptr, shape: [g.nodes + 1] };
-    case 'meanT.indices':
-      return { data: g.meanT.indices, shape: [g.meanT.indices.length] };
-    case 'meanT.values':
-      return { data: g.meanT.values, shape: [g.meanT.values.length] };
-    case 'split.train':
-    case 'split.val':
-    case 'split.test': {
-      const d = g.split[feed.slice(6) as 'train' | 'val' | 'test'];
-      return { data: d, shape: [d.length] };
-    }
-  }
+  if (feed === 'features') return { data: g.features, shape: [g.nodes, g.featureDim] };
+  if (feed === 'labels') return { data: g.labels, shape: [g.nodes] };
+  const [of, part] = feed.split('.') as [string, string];
+  // a split's node ids, or an array of one of the CSR matrices (feat, featT, adj, adjT, mean, meanT)
+  const data =
+    of === 'split'
+      ? g.split[part as 'train' | 'val' | 'test']
+      : (g[of as 'featT'] as unknown as Record<string, Float32Array | Int32Array>)[part]!;
+  return { data, shape: [data.length] };
 }

@@ -5,8 +5,7 @@ import { planFeeds, type DataSources } from '../feeds.ts';
 import { initTensor } from '../init.ts';
 import { PlanError, type Plan } from '../plan.ts';
 import { poisonByDefault, PoisonError, poisoned } from '../poison.ts';
-import { boundPeak, type Session, type Tensor } from '../session.ts';
-import { BudgetError } from '../webgpu/session.ts';
+import { BudgetError, boundPeak, hostTensor, planGraphs, type Session, type Tensor } from '../session.ts';
 
 /** The C ABI of a compiled plan's host library (compiler/targets/c.ts and cuda.ts write it). */
 interface HostLibrary {
@@ -89,13 +88,7 @@ export class NativeSession implements Session {
       throw new BudgetError(
         `the plan's arena needs ${plan.arenas.gpu} bytes, more than the ${opts.budgetBytes}-byte budget`,
       );
-    const graphs =
-      opts.graphs ??
-      ((g: string) =>
-        plan.graphs[g] ??
-        (() => {
-          throw new PlanError(`plan has no graph ${g}`);
-        })());
+    const graphs = planGraphs(plan, opts.graphs);
     const s = new NativeSession(plan, lib, { graphs, text: opts.text ?? plan.text }, opts.poison ?? poisonByDefault());
     for (const p of plan.params) {
       const b = plan.buffers[p.buffer]!;
@@ -110,13 +103,8 @@ export class NativeSession implements Session {
   }
 
   private writeBuffer(id: number, data: Float32Array | Float64Array | Int32Array): void {
-    const b = this.plan.buffers[id]!;
-    const n = b.shape.reduce((a, d) => a * d, 1);
-    if (data.length !== n) throw new PlanError(`buffer ${b.name} holds ${n} values, got ${data.length}`);
-    if (!n) return;
-    const host =
-      b.dtype === 'i32' ? Int32Array.from(data) : data instanceof Float32Array ? data : Float32Array.from(data);
-    this.lib.write(this.live(), b.offset, host, n * 4);
+    const host = hostTensor(this.plan, id, data);
+    if (host) this.lib.write(this.live(), this.plan.buffers[id]!.offset, host, host.length * 4);
   }
 
   private readBuffer(id: number): Tensor {

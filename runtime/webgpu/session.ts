@@ -8,9 +8,9 @@ import type { Gpu } from './device.ts';
 import { compileKernels, type CompiledKernel } from './kernels.ts';
 import { poisonByDefault, PoisonError, poisoned } from '../poison.ts';
 import { Poisoner } from './poison.ts';
-import type { Session } from '../session.ts';
+import { BudgetError, boundPeak, hostTensor, planGraphs, type Session } from '../session.ts';
 
-export class BudgetError extends Error {}
+export { BudgetError } from '../session.ts';
 
 /** A step that the device did not finish within the session's time limit (a kernel that loops, or a slow device). */
 export class StepTimeLimitError extends Error {}
@@ -64,7 +64,6 @@ export class WebGpuSession implements Session {
     readonly poison: boolean,
     readonly timeLimitSeconds: number,
   ) {
-    let touched = 0;
     const poisoner = poison ? Poisoner.create(gpu) : undefined;
     plan.steps.forEach((st, i) => {
       if (st.kind === 'free' && poisoner) {
@@ -75,12 +74,11 @@ export class WebGpuSession implements Session {
       const k = kernels.get(st.kernel)!;
       const entries = st.bindings.map((id, binding) => {
         const b = plan.buffers[id]!;
-        touched = Math.max(touched, b.offset + Math.max(4, b.bytes));
         return { binding, resource: { buffer: arena, offset: b.offset, size: Math.max(4, b.bytes) } };
       });
       this.bindGroups.set(i, gpu.device.createBindGroup({ layout: k.layout, entries }));
     });
-    this.measuredPeakBytes = touched;
+    this.measuredPeakBytes = boundPeak(plan);
   }
 
   /**
@@ -133,13 +131,7 @@ export class WebGpuSession implements Session {
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
       label: `${plan.name} arena`,
     });
-    const graphs =
-      opts.graphs ??
-      ((g: string) =>
-        plan.graphs[g] ??
-        (() => {
-          throw new PlanError(`plan has no graph ${g}`);
-        })());
+    const graphs = planGraphs(plan, opts.graphs);
     const poison = opts.poison ?? poisonByDefault();
     const limit = opts.timeLimitSeconds ?? DEFAULT_STEP_TIME_LIMIT_S;
     if (!(limit > 0)) throw new RangeError(`timeLimitSeconds must be more than 0, not ${limit}`);
@@ -153,17 +145,8 @@ export class WebGpuSession implements Session {
   }
 
   private writeBuffer(id: number, data: Float32Array | Float64Array | Int32Array): void {
-    const b = this.plan.buffers[id]!;
-    const n = b.shape.reduce((a, d) => a * d, 1);
-    if (data.length !== n) throw new PlanError(`buffer ${b.name} holds ${n} values, got ${data.length}`);
-    if (!n) return;
-    const host =
-      b.dtype === 'i32'
-        ? Int32Array.from(data)
-        : data instanceof Float32Array
-          ? new Float32Array(data)
-          : Float32Array.from(data);
-    this.gpu.device.queue.writeBuffer(this.arena, b.offset, host);
+    const host = hostTensor(this.plan, id, data);
+    if (host) this.gpu.device.queue.writeBuffer(this.arena, this.plan.buffers[id]!.offset, host as BufferSource);
   }
 
   /** Reads buffers back to the host. */

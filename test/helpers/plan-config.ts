@@ -1,24 +1,7 @@
-import { PlanConfig } from '../../compiler/sema/plan.ts';
+import { planConfigOf, type PlanConfig } from '../../compiler/sema/plan.ts';
 
 /** A plan's settings for tests that build modules by hand: one GPU, fp32, no checkpointing, then `over`. */
-export function planConfig(over: Record<string, unknown> = {}): PlanConfig {
-  return PlanConfig.parse({
-    name: 'test',
-    model: 'M',
-    modelArgs: {},
-    bind: {},
-    memory: {},
-    checkpoint: 'none',
-    placement: 'auto',
-    fuse: [],
-    target: 'wgsl',
-    precision: 'fp32',
-    parallel: { data: 1, zero: 0, offload: [] },
-    seed: 0,
-    steps: 1,
-    ...over,
-  });
-}
+export const planConfig = (over: Record<string, unknown> = {}): PlanConfig => planConfigOf({ name: 'test', ...over });
 
 /** A training task on output `loss`: SGD, or Adam with PyTorch's defaults. */
 export const trainTask = (kind: 'sgd' | 'adam', lr = 0.1) => ({
