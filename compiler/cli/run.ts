@@ -73,6 +73,18 @@ export async function runCommand(file: string, o: RunOptions): Promise<void> {
     return;
   }
   const config = r.lowered.config;
+  if (config.precision !== 'fp32' && o.backend !== 'cpu') {
+    // the kernels of every target compute in fp32 (as `flexc build` says, FLX7004)
+    const field = r.plan!.decl.fields.find((f) => f.key.name === 'precision') ?? r.plan!.decl.name;
+    const message = `plan \`${config.name}\` computes in ${config.precision}, but the kernels compute in fp32`;
+    printDiagnostics(
+      [diag('FLX7004', field.span, message, 'run it with `--backend cpu` (the interpreter emulates half precision)')],
+      r.program,
+      o.json === true,
+    );
+    process.exitCode = EXIT.user;
+    return;
+  }
   const graphs = graphResolver(r.program);
   let trainer: Trainer | undefined;
   try {

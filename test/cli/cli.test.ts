@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -125,6 +126,22 @@ describe('flexc run --backend cpu', () => {
     };
     expect(without(poisoned.out)).toEqual(without(plain.out));
   });
+  it('a half-precision plan on a kernel backend is FLX7004 (kernels compute in fp32), not an internal error', () => {
+    mkdirSync('.tmp', { recursive: true });
+    const file = '.tmp/half-precision.flex';
+    writeFileSync(
+      file,
+      readFileSync('examples/mlp.flex', 'utf8').replace('plan small {', 'plan small {\n  precision: bf16'),
+    );
+    for (const backend of ['native', 'webgpu']) {
+      const r = flexc('run', file, '--plan', 'small', '--backend', backend);
+      expect(r.code, backend).toBe(1);
+      expect(r.err).toMatch(/error\[FLX7004\]: plan `small` computes in bf16, but the kernels compute in fp32/);
+      expect(r.err).toContain('--backend cpu');
+    }
+    expect(flexc('run', file, '--plan', 'small', '--steps', '2').code).toBe(0);
+  });
+
   it('rejects an unknown backend with exit 2', () => {
     expect(flexc('run', 'examples/mlp.flex', '--backend', 'tpu').code).toBe(2);
   });
