@@ -40,10 +40,10 @@ export function checkProgram(path: string, opts: LoadOptions & { budgets?: boole
     if (!low.lowered) continue;
     lowered.set(decl, low.lowered);
     const { config, forward } = low.lowered;
-    // a GPU budget is a promise: check that some schedule keeps it, on steps small enough to schedule interactively
+    // a budget is a promise: check that some schedule keeps it, on steps small enough to schedule interactively
     if (
       opts.budgets &&
-      config.memory.gpu !== undefined &&
+      Object.values(config.memory).some((b) => b !== undefined) &&
       config.task.kind === 'train' &&
       forward.values.length <= CHECK_BUDGET_VALUES
     )
@@ -52,7 +52,9 @@ export function checkProgram(path: string, opts: LoadOptions & { budgets?: boole
         budgetCache(
           checked.program,
           decl.name.name,
-          () => pipelinePlan(decl, copyModule(forward), config, { feasibility: true }).diagnostics,
+          () =>
+            pipelinePlan(decl, copyModule(forward), config, { feasibility: true, hardware: low.lowered!.hardware })
+              .diagnostics,
         ),
       );
   }

@@ -30,11 +30,11 @@ export function compile(path: string, planName?: string, opts: LoadOptions & Pip
   const lowering = lowerPlan(program, plan.decl, plan.resolved);
   if (!lowering.lowered) return { program, diagnostics: sortDiagnostics(lowering.diagnostics), plan };
   const low = lowering.lowered;
-  const r = pipelinePlan(sel.plan, copyModule(low.forward), low.config, opts);
+  const r = pipelinePlan(sel.plan, copyModule(low.forward), low.config, { ...opts, hardware: low.hardware });
   if (!r.module) return { program, diagnostics: r.diagnostics, plan };
   const decode = (low.decode ?? []).map((d) => ({
     context: d.context,
-    module: pipelinePlan(sel.plan!, copyModule(d.forward), low.config).module!,
+    module: pipelinePlan(sel.plan!, copyModule(d.forward), low.config, { hardware: low.hardware }).module!,
   }));
   return { program, diagnostics: [], plan, lowered: low, module: r.module, ...(decode.length ? { decode } : {}) };
 }

@@ -1,7 +1,9 @@
 import { diag, type Diagnostic } from '../grammar/diagnostics.ts';
 import type * as A from '../grammar/ast.ts';
 import type { Module } from './ir/graph.ts';
-import { BudgetInfeasibleError } from './passes/checkpoint.ts';
+import { BudgetInfeasibleError, TierBudgetError } from './passes/checkpoint.ts';
+import { machineOf } from './cost/device.ts';
+import type { HardwareSpec } from './sema/hardware.ts';
 import { runPipeline, type PipelineOptions } from './passes/pipeline.ts';
 import type { PlanConfig } from './sema/plan.ts';
 import { fmtBytes } from './sema/units.ts';
@@ -13,16 +15,30 @@ export function pipelinePlan(
   decl: A.PlanDecl,
   forward: Module,
   config: PlanConfig,
-  opts: PipelineOptions & { feasibility?: boolean } = {},
+  opts: PipelineOptions & { feasibility?: boolean; hardware?: HardwareSpec | undefined } = {},
 ): { module?: Module; diagnostics: Diagnostic[] } {
+  const machine = opts.hardware && machineOf(opts.hardware);
   try {
     return {
-      module: runPipeline(forward, { config, ...(opts.feasibility ? { feasibility: true } : {}) }, opts),
+      module: runPipeline(
+        forward,
+        { config, ...(opts.feasibility ? { feasibility: true } : {}), ...(machine ? { machine } : {}) },
+        opts,
+      ),
       diagnostics: [],
     };
   } catch (e) {
-    if (!(e instanceof BudgetInfeasibleError)) throw e;
     const field = decl.fields.find((f) => f.key.name === 'memory') ?? decl.name;
+    if (e instanceof TierBudgetError) {
+      const value = 'value' in field ? field.value : undefined;
+      const at = (value?.kind === 'object' ? value.fields.find((f) => f.key.name === e.tier) : undefined) ?? field;
+      const message =
+        `\`placement: ${config.placement}\` keeps ${e.needed} bytes (${fmtBytes(e.needed)}) of activations in ` +
+        `${e.tier === 'ssd' ? 'the SSD tier' : 'host memory'}, more than \`memory.${e.tier}\` (${fmtBytes(e.budget)})`;
+      const hint = `give \`memory: { ${e.tier}: ${atLeast(e.needed)} }\` or more, or \`placement: auto\``;
+      return { diagnostics: [diag('FLX4011', at.span, message, hint)] };
+    }
+    if (!(e instanceof BudgetInfeasibleError)) throw e;
     const over =
       `the training step needs ${e.needed} bytes (${fmtBytes(e.needed)}) with checkpoint: ` +
       `${e.policy}, more than the GPU budget of ${e.budget} bytes (${fmtBytes(e.budget)})`;

@@ -257,6 +257,14 @@ export const CODES = {
       'gives the bytes needed and the smallest budget that works (or says that `checkpoint: auto` fits).',
     example: 'plan p { model: M memory: { gpu: 1 MiB } checkpoint: none }',
   },
+  FLX4011: {
+    summary: 'a placement needs more of a tier than its budget',
+    explanation:
+      '`placement: host` or `placement: ssd` keeps every activation the backward pass reads in that tier; they need ' +
+      'more than `memory.host` (or `memory.ssd`). The message gives the bytes needed; raise the budget, or use ' +
+      '`placement: auto`, which moves only what the GPU budget requires.',
+    example: 'plan p { model: M memory: { gpu: 1 MiB, host: 1 KiB } placement: host }',
+  },
   // 5xxx: plans
   FLX5001: {
     summary: 'unknown plan field',

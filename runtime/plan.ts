@@ -38,7 +38,8 @@ export const BufferSpec = z.object({
   shape: z.array(Int),
   /** Bytes the tensor occupies (its allocation is this rounded up to the arena's alignment). */
   bytes: Int,
-  tier: z.literal('gpu'),
+  /** The arena it lives in: the GPU's, host memory's or the SSD's (a spill file). */
+  tier: z.enum(['gpu', 'host', 'ssd']),
   offset: Int,
   role: z.enum(['input', 'param', 'state', 'temp']),
 });
@@ -53,6 +54,11 @@ export const StepSpec = z.discriminatedUnion('kind', [
   }),
   z.object({ kind: z.literal('alloc'), buffer: Int }),
   z.object({ kind: z.literal('free'), buffer: Int }),
+  /**
+   * A copy between tiers (`from` and `to` of one size, one of them on the GPU): issued here, finished before any
+   * later step reads `to` (a copy off the GPU may run on while kernels do) and before `from` is written again.
+   */
+  z.object({ kind: z.literal('copy'), from: Int, to: Int, value: z.string() }),
 ]);
 
 export const PlanSchema = z.object({
@@ -70,7 +76,8 @@ export const PlanSchema = z.object({
   limits: z.object({ maxBufferSize: Int, maxStorageBufferBindingSize: Int }),
   seed: Int,
   alignment: Int,
-  arenas: z.object({ gpu: Int }),
+  /** Bytes of each tier's arena (host and SSD only where the plan places values there). */
+  arenas: z.object({ gpu: Int, host: Int.optional(), ssd: Int.optional() }),
   predictedPeakBytes: Int,
   buffers: z.array(BufferSpec),
   kernels: z.array(

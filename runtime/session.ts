@@ -1,5 +1,6 @@
 import type { GraphSpec } from './data/graph-spec.ts';
 import { PlanError, type Plan } from './plan.ts';
+import type { TierMeasure } from './tiers.ts';
 
 export type Tensor = Float32Array | Int32Array;
 
@@ -16,6 +17,8 @@ export interface Session {
   readonly step: number;
   /** The most arena bytes the kernels address: the highest end of any range a launch binds. */
   readonly measuredPeakBytes: number;
+  /** The host and SSD tiers, measured over the steps run (sessions whose plans have copies between tiers). */
+  readonly tiers?: TierMeasure;
   /**
    * Runs one step of the plan; returns the named outputs read back (all of them by default). `given` supplies inputs
    * by name; the others come from their feeds (step counter, graph, text, synthetic batch).
@@ -28,15 +31,16 @@ export interface Session {
   destroy(): void;
 }
 
-/** The highest end of any arena range a launch of the plan binds. */
+/** The highest end of any GPU arena range a launch of the plan binds or a copy reads or writes. */
 export function boundPeak(plan: Plan): number {
   let touched = 0;
-  for (const st of plan.steps)
-    if (st.kind === 'launch')
-      for (const id of st.bindings) {
-        const b = plan.buffers[id]!;
-        touched = Math.max(touched, b.offset + Math.max(4, b.bytes));
-      }
+  for (const st of plan.steps) {
+    const ids = st.kind === 'launch' ? st.bindings : st.kind === 'copy' ? [st.from, st.to] : [];
+    for (const id of ids) {
+      const b = plan.buffers[id]!;
+      if (b.tier === 'gpu') touched = Math.max(touched, b.offset + Math.max(4, b.bytes));
+    }
+  }
   return touched;
 }
 

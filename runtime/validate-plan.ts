@@ -12,7 +12,8 @@ const fail = (msg: string): never => {
 export const MAX_WORKGROUPS = 65_535;
 
 const end = (b: PlanBuffer) => b.offset + b.bytes;
-const overlap = (a: PlanBuffer, b: PlanBuffer) => a.bytes > 0 && b.bytes > 0 && a.offset < end(b) && b.offset < end(a);
+const overlap = (a: PlanBuffer, b: PlanBuffer) =>
+  a.tier === b.tier && a.bytes > 0 && b.bytes > 0 && a.offset < end(b) && b.offset < end(a);
 const name = (b: PlanBuffer) => `buffer ${b.id} (${b.name})`;
 
 /**
@@ -21,7 +22,8 @@ const name = (b: PlanBuffer) => `buffer ${b.id} (${b.name})`;
  * parameters and outputs name buffers of their role; steps allocate each temporary once before it
  * is used and free it once after; no two live buffers share a byte; a launch binds as many buffers as
  * its kernel declares, all live, its result overlapping none of its operands, and dispatches at most
- * 65,535 workgroups per dimension; outputs are still allocated at the end of the step.
+ * 65,535 workgroups per dimension; only GPU buffers are bound, and a copy joins live buffers of one size, one on the
+ * GPU and one off it (host and SSD buffers are temporaries); outputs are still allocated at the end of the step.
  */
 export function checkPlan(plan: Plan): void {
   const { alignment } = plan;
@@ -30,8 +32,10 @@ export function checkPlan(plan: Plan): void {
   plan.buffers.forEach((b, i) => {
     if (b.id !== i) fail(`buffers[${i}] has id ${b.id}; buffer ids are their positions`);
     if (b.offset % alignment) fail(`${name(b)} is at offset ${b.offset}, not a multiple of ${alignment}`);
-    if (end(b) > plan.arenas.gpu)
-      fail(`${name(b)} (${b.bytes} bytes at ${b.offset}) ends past the ${plan.arenas.gpu}-byte arena`);
+    const arena = plan.arenas[b.tier] ?? 0;
+    if (end(b) > arena)
+      fail(`${name(b)} (${b.bytes} bytes at ${b.offset}) ends past the ${arena}-byte ${b.tier} arena`);
+    if (b.tier !== 'gpu' && b.role !== 'temp') fail(`${name(b)} is a ${b.role} buffer in the ${b.tier} tier`);
     if (b.bytes !== b.shape.reduce((a, d) => a * d, 1) * 4)
       fail(`${name(b)} has ${b.bytes} bytes but shape [${b.shape}]`);
   });
@@ -100,12 +104,21 @@ export function checkPlan(plan: Plan): void {
         fail(`${at} frees ${name(b)}, which is ${state.get(b.id) ?? 'not allocated'}`);
       state.set(b.id, 'freed');
       live.delete(b.id);
+    } else if (st.kind === 'copy') {
+      const [from, to] = [buffer(st.from, at), buffer(st.to, at)];
+      for (const b of [from, to])
+        if (!live.has(b.id)) fail(`${at} (${st.value}) copies ${name(b)}, which is not allocated`);
+      if (from.bytes !== to.bytes || from.dtype !== to.dtype)
+        fail(`${at} (${st.value}) copies ${name(from)} of ${typeOf(from)} into ${name(to)} of ${typeOf(to)}`);
+      if ((from.tier === 'gpu') === (to.tier === 'gpu'))
+        fail(`${at} (${st.value}) copies from the ${from.tier} tier to the ${to.tier} tier; one end must be the GPU`);
     } else {
       const k = kernels.get(st.kernel) ?? fail(`${at} launches kernel ${st.kernel}, which the plan does not declare`);
       if (st.bindings.length !== k.bindings)
         fail(`${at} binds ${st.bindings.length} buffers to kernel ${k.name}, which declares ${k.bindings}`);
       const bound = st.bindings.map((id) => buffer(id, at));
       for (const b of bound) if (!live.has(b.id)) fail(`${at} (${st.value}) binds ${name(b)}, which is not allocated`);
+      for (const b of bound) if (b.tier !== 'gpu') fail(`${at} (${st.value}) binds ${name(b)}, in the ${b.tier} tier`);
       const result = bound.at(-1)!;
       for (const b of bound.slice(0, -1))
         if (overlap(b, result)) fail(`${at} (${st.value}) writes ${name(result)} over its operand ${name(b)}`);

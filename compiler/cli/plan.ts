@@ -137,6 +137,19 @@ export function humanReport(s: PlanSummary, file?: string): string {
     lines.push(`              ${fmtBytes(g.checkpointing.bytes_without)} per GPU without checkpointing`);
   if (s.memory.host.peak_bytes > 0)
     lines.push(`  host memory ${fmtBytes(s.memory.host.peak_bytes)}: ${parts(s.memory.host)}`);
+  if (s.memory.ssd.peak_bytes > 0) lines.push(`  SSD         ${fmtBytes(s.memory.ssd.peak_bytes)}: activations`);
+  const pl = s.placement;
+  if (pl) {
+    const where = (t: 'host' | 'ssd') => pl.values.filter((v) => v.tier === t).length;
+    const links = Object.entries(pl.link_bytes_per_step)
+      .filter(([, b]) => b > 0)
+      .map(([l, b]) => `${l} ${fmtBytes(b)}`)
+      .join(', ');
+    lines.push(
+      `  placement   ${pl.policy}: ${where('host')} activations in host memory, ${where('ssd')} on the SSD; ` +
+        `per step ${links}`,
+    );
+  }
   const sv = s.serving;
   lines.push(
     sv

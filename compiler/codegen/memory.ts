@@ -1,5 +1,6 @@
 import { LEAF_OPS, pinnedValues, type Module, type Value } from '../ir/graph.ts';
 import { bytesOf } from '../ir/op.ts';
+import { tierOf, type OffGpuTier } from '../ir/ops/tier.ts';
 
 export const ALIGNMENT = 256;
 
@@ -63,6 +64,11 @@ export interface MemoryPlan {
   arenaBytes: number;
   /** The arena each placement needs: first-fit in program order, and offline (undefined past OFFLINE_MAX_BUFFERS). */
   placements: { firstFit: number; offline?: number };
+  /**
+   * The tiers off the GPU (values an `offload` put there), each its own arena, first-fit: the most live bytes and
+   * the arena's size. `offsetOf` gives an offloaded value's offset in its tier's arena.
+   */
+  tiers: Record<OffGpuTier, { peakBytes: number; arenaBytes: number }>;
 }
 
 const isLeaf = (v: Value) => LEAF_OPS.has(v.op);
@@ -78,11 +84,21 @@ export function planMemory(m: Module): MemoryPlan {
   const offsetOf = new Map<Value, number>();
   let live = 0;
   let peak = 0;
+  const off = { host: new Arena(), ssd: new Arena() };
+  const offLive = { host: 0, ssd: 0 };
+  const tiers = { host: { peakBytes: 0, arenaBytes: 0 }, ssd: { peakBytes: 0, arenaBytes: 0 } };
   const alloc = (v: Value) => {
-    const offset = arena.alloc(tensorBytes(v));
+    const tier = tierOf(v);
+    const bytes = allocatedBytes(tensorBytes(v));
+    const offset = (tier === 'gpu' ? arena : off[tier]).alloc(tensorBytes(v));
     offsetOf.set(v, offset);
     events.push({ kind: 'alloc', value: v, offset });
-    live += allocatedBytes(tensorBytes(v));
+    if (tier !== 'gpu') {
+      offLive[tier] += bytes;
+      tiers[tier].peakBytes = Math.max(tiers[tier].peakBytes, offLive[tier]);
+      return;
+    }
+    live += bytes;
     peak = Math.max(peak, live);
   };
   for (const v of m.values) if (isLeaf(v)) alloc(v);
@@ -95,18 +111,22 @@ export function planMemory(m: Module): MemoryPlan {
     events.push({ kind: 'compute', value: v });
     for (const x of new Set(v.inputs)) {
       if (lastUse.get(x) !== i || pinned.has(x) || isLeaf(x)) continue;
-      arena.release(offsetOf.get(x)!, tensorBytes(x));
+      const tier = tierOf(x);
+      (tier === 'gpu' ? arena : off[tier]).release(offsetOf.get(x)!, tensorBytes(x));
       events.push({ kind: 'free', value: x });
-      live -= allocatedBytes(tensorBytes(x));
+      if (tier === 'gpu') live -= allocatedBytes(tensorBytes(x));
+      else offLive[tier] -= allocatedBytes(tensorBytes(x));
     }
   });
-  const packed = countBuffers(events) <= OFFLINE_MAX_BUFFERS ? packOffline(events) : undefined;
+  for (const t of ['host', 'ssd'] as const) tiers[t].arenaBytes = off[t].size;
+  const onGpu = events.filter((e) => e.kind === 'compute' || tierOf(e.value) === 'gpu');
+  const packed = countBuffers(onGpu) <= OFFLINE_MAX_BUFFERS ? packOffline(onGpu) : undefined;
   const placements = { firstFit: arena.size, ...(packed ? { offline: packed.size } : {}) };
   if (packed && packed.size < arena.size) {
-    for (const e of events) if (e.kind === 'alloc') offsetOf.set(e.value, (e.offset = packed.offsetOf.get(e.value)!));
-    return { events, offsetOf, peakBytes: peak, arenaBytes: packed.size, placements };
+    for (const e of onGpu) if (e.kind === 'alloc') offsetOf.set(e.value, (e.offset = packed.offsetOf.get(e.value)!));
+    return { events, offsetOf, peakBytes: peak, arenaBytes: packed.size, placements, tiers };
   }
-  return { events, offsetOf, peakBytes: peak, arenaBytes: arena.size, placements };
+  return { events, offsetOf, peakBytes: peak, arenaBytes: arena.size, placements, tiers };
 }
 
 /**

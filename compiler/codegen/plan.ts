@@ -11,6 +11,7 @@ import type { DeviceClass } from '../kernel/lower/common.ts';
 import type { Kernel } from '../kernel/ir.ts';
 import { TARGETS, type DeviceLimits, type Target } from '../targets/registry.ts';
 import { ALIGNMENT, planMemory, tensorBytes } from './memory.ts';
+import { tierOf, TRANSFER_OPS } from '../ir/ops/tier.ts';
 
 export { ALIGNMENT } from './memory.ts';
 export type { DeviceLimits } from '../targets/registry.ts';
@@ -115,7 +116,7 @@ export function buildPlan(
         dtype: v.type.dtype === 'i32' ? 'i32' : 'f32',
         shape: v.type.shape as number[],
         bytes,
-        tier: 'gpu',
+        tier: tierOf(v),
         offset: e.offset,
         role: role(v),
       });
@@ -138,6 +139,13 @@ export function buildPlan(
         });
       }
     } else if (e.kind === 'free') steps.push({ kind: 'free', buffer: bufferOf.get(v)! });
+    else if (TRANSFER_OPS.has(v.op))
+      steps.push({
+        kind: 'copy',
+        from: bufferOf.get(v.inputs[0]!)!,
+        to: bufferOf.get(v)!,
+        value: `%${indexOf.get(v)!} ${v.op}`,
+      });
     else {
       const k = lowerValue(v, deviceClass);
       const { operands } = bindingsOf(v);
@@ -180,7 +188,11 @@ export function buildPlan(
     limits,
     seed: config.seed,
     alignment: ALIGNMENT,
-    arenas: { gpu: mem.arenaBytes },
+    arenas: {
+      gpu: mem.arenaBytes,
+      ...(mem.tiers.host.arenaBytes ? { host: mem.tiers.host.arenaBytes } : {}),
+      ...(mem.tiers.ssd.arenaBytes ? { ssd: mem.tiers.ssd.arenaBytes } : {}),
+    },
     predictedPeakBytes: mem.peakBytes,
     buffers,
     kernels,

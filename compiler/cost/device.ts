@@ -21,6 +21,8 @@ export interface Machine {
   count: number;
   host?: { memory?: number; bandwidth?: number };
   link?: { bandwidth: number; latency: number };
+  /** The SSD behind the host: capacity and sequential read and write bandwidth. */
+  ssd?: { capacity?: number; read?: number; write?: number };
   network?: { bandwidth: number; latency: number; topology: string };
 }
 
@@ -55,6 +57,7 @@ export function machineOf(h: HardwareSpec): Machine | undefined {
     m.host = { memory: num(h.host, 'memory'), bandwidth: num(h.host, 'bandwidth') } as Machine['host'] & object;
   const link = h.links.find((l) => [l.a, l.b].includes('gpu') && [l.a, l.b].includes('host'));
   if (link) m.link = { bandwidth: num(link.part, 'bandwidth') ?? 0, latency: num(link.part, 'latency') ?? 0 };
+  if (h.ssd) m.ssd = { capacity: num(h.ssd, 'capacity'), read: num(h.ssd, 'read'), write: num(h.ssd, 'write') };
   if (h.network)
     m.network = {
       bandwidth: num(h.network, 'bandwidth') ?? 0,

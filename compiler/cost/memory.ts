@@ -1,6 +1,7 @@
 import { LEAF_OPS, pinnedValues, type Module, type Value } from '../ir/graph.ts';
 import { bytesOf } from '../ir/op.ts';
 import { OPTIMIZER_OPS } from '../ir/ops/optimizer.ts';
+import { tierOf } from '../ir/ops/tier.ts';
 import type { PlanConfig } from '../sema/plan.ts';
 
 export const CATEGORIES = ['parameters', 'gradients', 'optimizer', 'activations', 'kv_cache', 'workspace'] as const;
@@ -32,7 +33,10 @@ export interface TierMemory {
 
 export interface MemoryTimeline {
   gpu: TierMemory;
+  /** Host memory: offloaded model states throughout, and at its peak the activations placement put there. */
   host: TierMemory;
+  /** The SSD tier: the activations placement put there, at their peak. */
+  ssd: TierMemory;
   /** GPU bytes per category after each op, in program order (for the memory picture). */
   points: Breakdown[];
   /** Index in `points` where the backward pass starts (undefined for inference). */
@@ -72,6 +76,7 @@ export function memoryTimeline(
   };
   const category = (v: Value): Category | undefined => {
     if (LEAF_OPS.has(v.op)) return leafCategory(v);
+    if (tierOf(v) !== 'gpu') return undefined; // placed in host memory or on the SSD (counted there)
     if (updates.has(v) && IN_PLACE.has(v.op)) return undefined;
     if (gradOf.has(v)) return 'gradients';
     return backward.has(v) ? 'workspace' : 'activations';
@@ -104,8 +109,16 @@ export function memoryTimeline(
   const points: Breakdown[] = [];
   const gpu: TierMemory = { peak_bytes: total(live), at_peak: { ...live }, model_states_bytes: 0 };
   let backwardAt: number | undefined;
+  const placed = { host: 0, ssd: 0 };
+  const placedPeak = { host: 0, ssd: 0 };
   m.values.forEach((v, i) => {
     if (LEAF_OPS.has(v.op)) return;
+    const t = tierOf(v);
+    if (t !== 'gpu') (placed[t] += bytesOf(v.type)), (placedPeak[t] = Math.max(placedPeak[t], placed[t]));
+    for (const x of new Set(v.inputs)) {
+      const tx = tierOf(x);
+      if (tx !== 'gpu' && lastUse.get(x) === i) placed[tx] -= bytesOf(x.type);
+    }
     const c = category(v);
     if (c) live[c] += bytesOf(v.type) * share(c);
     // ZeRO-3 (or offloaded parameters): the parameters an op reads are gathered for it
@@ -125,6 +138,13 @@ export function memoryTimeline(
     }
   });
   gpu.model_states_bytes = states.parameters + states.gradients + states.optimizer;
-  const hostTier: TierMemory = { peak_bytes: total(host), at_peak: { ...host }, model_states_bytes: total(host) };
-  return { gpu, host: hostTier, points, ...(backwardAt !== undefined ? { backwardAt } : {}) };
+  const states0 = total(host);
+  host.activations += placedPeak.host;
+  const hostTier: TierMemory = { peak_bytes: total(host), at_peak: { ...host }, model_states_bytes: states0 };
+  const ssd: TierMemory = {
+    peak_bytes: placedPeak.ssd,
+    at_peak: { ...zero(), activations: placedPeak.ssd },
+    model_states_bytes: 0,
+  };
+  return { gpu, host: hostTier, ssd, points, ...(backwardAt !== undefined ? { backwardAt } : {}) };
 }

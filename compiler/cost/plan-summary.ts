@@ -6,6 +6,7 @@ import { machineOf } from './device.ts';
 import { memoryTimeline, type Breakdown, type MemoryTimeline } from './memory.ts';
 import { estimateServing, servingTimeline, type DecodeModule, type ServingEstimate } from './serving.ts';
 import { estimateStep, type StepEstimate } from './step.ts';
+import { movesOf } from './transfer.ts';
 
 type Tier = { peak_bytes: number; model_states_bytes: number } & Breakdown;
 
@@ -39,7 +40,19 @@ export interface PlanSummary {
       checkpointing: { measured: 'arena' | 'per-gpu'; bytes_without: number; bytes_with: number } | null;
     };
     host: Tier;
+    /** Activations placement put on the SSD, at their peak. */
+    ssd: { peak_bytes: number };
   };
+  /**
+   * Where activations wait for the backward pass besides the GPU (placement): the policy, each tier's arena, bytes
+   * per link per step, and which values went where. Null when every activation stays on the GPU.
+   */
+  placement: {
+    policy: string;
+    arena_bytes: { host: number; ssd: number };
+    link_bytes_per_step: ReturnType<typeof movesOf>['links'];
+    values: ReturnType<typeof movesOf>['values'];
+  } | null;
   flops: { step: number; recompute: number; recompute_percent: number };
   /** Null without hardware (`on: …`) to time it on. */
   time: Omit<StepEstimate, 'flops' | 'mfu' | 'bottleneck' | 'tokens_per_step' | 'samples_per_step'> | null;
@@ -116,7 +129,9 @@ export function summarize(
         checkpointing: ck ? { measured: ck.measured, bytes_without: ck.bytesWithout, bytes_with: ck.bytesWith } : null,
       },
       host: tier(timeline.host),
+      ssd: { peak_bytes: timeline.ssd.peak_bytes },
     },
+    placement: placementOf(m, config.placement),
     flops: { step: flops, recompute, recompute_percent: Number(((100 * recompute) / Math.max(1, flops)).toFixed(2)) },
     time: est ? timeOf(est) : null,
     throughput: est
@@ -130,4 +145,16 @@ export function summarize(
     bottleneck: est ? est.bottleneck : null,
   };
   return { summary, timeline };
+}
+
+function placementOf(m: Module, policy: string): PlanSummary['placement'] {
+  const moves = movesOf(m);
+  if (!moves.values.length) return null;
+  const { tiers } = planMemory(m);
+  return {
+    policy,
+    arena_bytes: { host: tiers.host.arenaBytes, ssd: tiers.ssd.arenaBytes },
+    link_bytes_per_step: moves.links,
+    values: moves.values,
+  };
 }

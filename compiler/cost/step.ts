@@ -7,6 +7,7 @@ import { allGather, allReduce, reduceScatter, type Fabric } from './collectives.
 import { peakFor, type Machine } from './device.ts';
 import { backwardValues } from './memory.ts';
 import { classOf, opTime, type OpClass } from './op-time.ts';
+import { moveSeconds, pathsOf, transferOf } from './transfer.ts';
 
 export const TIME_CLASSES = ['matmul', 'attention', 'elementwise', 'optimizer', 'communication', 'transfers'] as const;
 export type TimeClass = (typeof TIME_CLASSES)[number];
@@ -34,7 +35,8 @@ export interface StepEstimate {
  * Step time of a scheduled module on a machine: every op by the roofline (op-time.ts), in program
  * order on one stream; data-parallel collectives by the ring model over the network, gradient
  * reduction hidden behind the backward pass and ZeRO-3's parameter gathers behind the pass that
- * needs them (as DDP and DeepSpeed bucket and prefetch); offload transfers over the GPU–host link.
+ * needs them (as DDP and DeepSpeed bucket and prefetch); offload transfers over the GPU–host link, and copies
+ * between tiers (offload, reload) on their path, hidden behind the compute of the pass that issues them.
  */
 export function estimateStep(
   m: Module,
@@ -59,10 +61,18 @@ export function estimateStep(
   let executed = 0;
   let optimizerFlops = 0;
   let kernels = 0;
+  // copies between tiers run on their link beside the compute of the pass that issues them
+  const paths = pathsOf(machine);
+  const seed = m.values.findIndex((v) => v.op === 'const' && v.name === 'loss.grad');
+  const moved = { forward: 0, backward: 0 };
+  m.values.forEach((v, i) => {
+    const x = transferOf(v);
+    if (x) moved[seed >= 0 && i > seed ? 'backward' : 'forward'] += moveSeconds(x.bytes, x.tier, x.down, paths);
+  });
   for (const v of m.values) {
-    if (LEAF_OPS.has(v.op)) continue;
+    if (LEAF_OPS.has(v.op) || transferOf(v)) continue;
     const t = opTime(v, d);
-    const c: OpClass = classOf(v);
+    const c = classOf(v) as Exclude<OpClass, 'transfer'>;
     by[c] += t.seconds;
     bound[`${c}:${t.bound}`] = (bound[`${c}:${t.bound}`] ?? 0) + t.seconds;
     executed += t.flops;
@@ -127,6 +137,8 @@ export function estimateStep(
     transfers += config.task.kind === 'infer' ? t : 2 * t;
     by.transfers += Math.max(0, t - fwd) + (config.task.kind === 'infer' ? 0 : Math.max(0, t - bwd));
   }
+  transfers += moved.forward + moved.backward;
+  by.transfers += Math.max(0, moved.forward - fwd) + Math.max(0, moved.backward - bwd);
   const step = fwd + bwd + opt + by.communication + by.transfers;
 
   const tokens = m.values.find((v) => v.op === 'input' && v.attrs['name'] === 'tokens');

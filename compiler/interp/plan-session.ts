@@ -7,6 +7,8 @@ import { planFeeds, type DataSources } from '../../runtime/feeds.ts';
 import { initTensor } from '../../runtime/init.ts';
 import { PlanError, type Plan, type PlanBuffer } from '../../runtime/plan.ts';
 import { POISON_BITS, poisonByDefault, PoisonError } from '../../runtime/poison.ts';
+import { boundPeak } from '../../runtime/session.ts';
+import { TierStore, type TierMeasure } from '../../runtime/tiers.ts';
 
 /**
  * Runs an execution plan on the CPU, in its own arena: every launch reads its operands from the
@@ -25,22 +27,26 @@ export class CpuPlanSession {
   readonly measuredPeakBytes: number;
   private readonly f32: Float32Array;
   private readonly i32: Int32Array;
+  private readonly store?: TierStore;
+
+  /** Host and SSD tiers, measured (plans with copies between tiers). */
+  get tiers(): TierMeasure | undefined {
+    return this.store?.measure;
+  }
 
   constructor(
     readonly module: Module,
     readonly plan: Plan,
     private readonly data: DataSources,
     readonly poison = poisonByDefault(),
+    spillDir?: string,
   ) {
     const size = Math.max(4, plan.arenas.gpu);
     const arena = new ArrayBuffer(size);
     this.f32 = new Float32Array(arena);
     this.i32 = new Int32Array(arena);
-    let touched = 0;
-    for (const st of plan.steps)
-      if (st.kind === 'launch')
-        for (const id of st.bindings) touched = Math.max(touched, this.buffer(id).offset + this.buffer(id).bytes);
-    this.measuredPeakBytes = touched;
+    this.measuredPeakBytes = boundPeak(plan);
+    if (TierStore.needed(plan)) this.store = new TierStore(plan, spillDir);
     for (const p of plan.params)
       this.write(this.buffer(p.buffer), initTensor(p.init, this.buffer(p.buffer).shape, p.name, plan.seed));
   }
@@ -54,11 +60,18 @@ export class CpuPlanSession {
     const freedAt = new Map<number, number>();
     const persistent = this.plan.buffers.filter((b) => b.role !== 'temp');
     for (const b of persistent) live.set(b.id, b);
+    const bound = (id: number, i: number, what: string) => {
+      if (live.has(id)) return;
+      const b = this.buffer(id);
+      const why = freedAt.has(id) ? `freed at step ${freedAt.get(id)}` : 'never allocated';
+      const msg = `step ${i} of plan \`${this.plan.name}\` (${what}) binds buffer ${id} (${b.name}), ${why}`;
+      throw this.poison ? new PoisonError(msg) : new PlanError(msg);
+    };
     this.plan.steps.forEach((st, i) => {
       if (st.kind === 'alloc') {
         const b = this.buffer(st.buffer);
         if (b.role !== 'temp') return;
-        const clash = [...live.values()].find((o) => overlap(o, b));
+        const clash = [...live.values()].find((o) => o.tier === b.tier && overlap(o, b));
         if (clash)
           throw new PlanError(
             `step ${i} of plan \`${this.plan.name}\`: buffer ${b.id} (${b.name}, bytes ${b.offset}..${end(b)}) ` +
@@ -70,21 +83,27 @@ export class CpuPlanSession {
         const b = this.buffer(st.buffer);
         live.delete(b.id);
         freedAt.set(b.id, i);
-        if (this.poison) this.i32.fill(POISON_BITS, b.offset / 4, end(b) / 4);
+        if (this.poison && b.tier === 'gpu') this.i32.fill(POISON_BITS, b.offset / 4, end(b) / 4);
+      } else if (st.kind === 'copy') {
+        bound(st.from, i, st.value);
+        bound(st.to, i, st.value);
+        const [from, to] = [this.buffer(st.from), this.buffer(st.to)];
+        if (!this.store) throw new PlanError(`plan \`${this.plan.name}\` copies between tiers it has no arena for`);
+        if (from.tier === 'gpu') this.store.put(to, new Uint8Array(this.f32.buffer, from.offset, from.bytes));
+        else new Uint8Array(this.f32.buffer, to.offset, to.bytes).set(this.store.get(from));
       } else {
-        for (const id of st.bindings) {
-          if (live.has(id)) continue;
-          const b = this.buffer(id);
-          const why = freedAt.has(id) ? `freed at step ${freedAt.get(id)}` : 'never allocated';
-          const msg = `step ${i} of plan \`${this.plan.name}\` (${st.value}) binds buffer ${id} (${b.name}), ${why}`;
-          throw this.poison ? new PoisonError(msg) : new PlanError(msg);
-        }
+        for (const id of st.bindings) bound(id, i, st.value);
         this.write(this.buffer(st.bindings.at(-1)!), this.launch(st.value, st.bindings.slice(0, -1), ctx));
       }
     });
     const wanted = this.plan.outputs.filter((o) => !outputs || outputs.includes(o.name));
     const result = new Map(wanted.map((o) => [o.name, this.read(this.buffer(o.buffer)).data]));
     return result;
+  }
+
+  /** Closes the host and SSD tiers (the spill directory is removed). */
+  destroy(): void {
+    this.store?.close();
   }
 
   /** Current values of the parameters and optimizer state, by name. */

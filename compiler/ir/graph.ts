@@ -65,6 +65,11 @@ export interface CheckpointReport {
   recomputeFlops: number;
   /** FLOPs of the whole training step without recomputation. */
   stepFlops: number;
+  /**
+   * Activations placed in host memory or on the SSD (placement): the placement asked for, each tier's arena, and
+   * how many activations wait there.
+   */
+  tiers?: { placement: string; host: number; ssd: number; offloaded: number };
 }
 
 export const LEAF_OPS: ReadonlySet<string> = new Set<LeafOp>(['input', 'param', 'state']);

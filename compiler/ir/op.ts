@@ -52,8 +52,11 @@ export interface OpDef {
   ref(inputs: NDArray[], v: Value, ctx: RefContext): NDArray;
 }
 
-/** Where step time goes, by op (communication and transfers are added by the step model). */
-export type OpClass = 'matmul' | 'attention' | 'elementwise' | 'optimizer';
+/**
+ * Where step time goes, by op (communication is added by the step model; `transfer`: a copy between memory
+ * tiers, on the link rather than the GPU's stream).
+ */
+export type OpClass = 'matmul' | 'attention' | 'elementwise' | 'optimizer' | 'transfer';
 
 /** Work over a heads axis (rank 4 or more: [batch, heads, query, key]) is attention's; otherwise `other`. */
 export const overHeads =

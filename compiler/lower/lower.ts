@@ -347,14 +347,17 @@ function checkTiers(plan: A.PlanDecl, config: PlanConfig, hardware: HardwareSpec
         ),
       );
   }
-  if (config.placement === 'host' && capacity.host === undefined) {
+  const placed = config.placement;
+  if ((placed === 'host' || placed === 'ssd') && capacity[placed] === undefined) {
     const pf = plan.fields.find((f) => f.key.name === 'placement') ?? plan.name;
     out.push(
       diag(
         'FLX5014',
         pf.span,
-        `\`placement: host\` places tensors in host memory, which hardware \`${config.hardware}\` does not have`,
-        'add `host { memory: … }` to the hardware, or place on `gpu` or `auto`',
+        `\`placement: ${placed}\` places activations in ${what[placed]}, which hardware \`${config.hardware}\` ` +
+          'does not have',
+        `add \`${placed} { ${placed === 'ssd' ? 'capacity' : 'memory'}: … }\` to the hardware, ` +
+          'or place on `gpu` or `auto`',
       ),
     );
   }

@@ -6,6 +6,11 @@ import { applySchedule, REMAT_SUFFIX, type Rewritten } from '../remat/emit.ts';
 import { everyK, sqrtK } from '../remat/policies.ts';
 import type { Schedule } from '../remat/schedule.ts';
 import { fastSchedule } from '../remat/auto.ts';
+import { greedySchedule, moveAll } from '../remat/auto-stages.ts';
+import type { TierChoice } from '../remat/solve-greedy.ts';
+import type { Machine } from '../cost/device.ts';
+import { exposedTransfers, moveSeconds, pathsOf, unitsPerSecond } from '../cost/transfer.ts';
+import { OFF_GPU_TIERS, type OffGpuTier } from '../ir/ops/tier.ts';
 import { recomputeCost } from '../remat/cost.ts';
 import { findStages } from '../remat/stages.ts';
 import type { PlanConfig } from '../sema/plan.ts';
@@ -50,17 +55,35 @@ const policyName = (c: PlanConfig['checkpoint']) => (typeof c === 'string' ? c :
  */
 export const checkpoint: Pass = {
   name: 'checkpoint',
-  doc: 'keep or recompute each activation for the backward pass (checkpoint: …, memory: { gpu: … })',
-  run(m, { config, feasibility }) {
-    const r = checkpointModule(m, config, feasibility);
+  doc: 'keep, recompute or move to host or SSD each activation for the backward pass (checkpoint, placement, memory)',
+  run(m, { config, feasibility, machine }) {
+    const r = checkpointModule(m, config, feasibility, machine);
     return r.report ? { ...r.module, checkpoint: r.report } : r.module;
   },
 };
+
+/**
+ * The tiers besides the GPU a plan's activations may wait in: `placement: host | ssd` that tier (its budget, else
+ * unbounded); `auto` those the plan budgets (`memory.host`, `memory.ssd`); none under data parallelism (a rank's
+ * memory is the cost model's there). Moves cost their copies' time on the machine's paths (cost/transfer.ts).
+ */
+export function tierChoice(config: PlanConfig, machine?: Machine): TierChoice | undefined {
+  if (config.parallel.data > 1 || config.parallel.offload.length > 0) return undefined;
+  const { placement, memory } = config;
+  const tiers = OFF_GPU_TIERS.filter((t) => (placement === 'auto' ? memory[t] !== undefined : placement === t)).map(
+    (tier) => ({ tier, capacity: memory[tier] ?? Infinity }),
+  );
+  if (!tiers.length) return undefined;
+  const paths = pathsOf(machine);
+  const perSecond = unitsPerSecond(machine);
+  return { tiers, moveCost: (bytes, tier, down) => moveSeconds(bytes, tier, down, paths) * perSecond };
+}
 
 export function checkpointModule(
   m: Module,
   config: PlanConfig,
   feasibility = false,
+  machine?: Machine,
 ): { module: Module; report?: CheckpointReport } {
   const task = config.task;
   if (task.kind !== 'train') return { module: m };
@@ -73,17 +96,32 @@ export function checkpointModule(
   const { measured, bytes: bytesOf } = measureOf(config);
   const without = bytesOf(deadCodeEliminate(m));
   const stepFlops = flopsOf(m.values);
+  const tiers = tierChoice(config, machine);
+  const paths = pathsOf(machine);
+  const perSecond = unitsPerSecond(machine);
+  // the cost of a schedule: its recomputation, and what its copies between tiers add beyond the compute they overlap
   const measure = (r: Rewritten) => {
     const live = deadCodeEliminate(r.module);
-    const cost = live.values.reduce((a, v) => a + (r.recomputed.has(v) ? recomputeCost(v) : 0), 0);
-    return { module: r.module, bytes: bytesOf(live), cost };
+    const recompute = live.values.reduce((a, v) => a + (r.recomputed.has(v) ? recomputeCost(v) : 0), 0);
+    const moves = exposedTransfers(live, recomputeCost, paths, perSecond);
+    const held = moves.moves ? planMemory(live).tiers : { host: { arenaBytes: 0 }, ssd: { arenaBytes: 0 } };
+    return {
+      module: r.module,
+      bytes: bytesOf(live),
+      cost: recompute + moves.exposed,
+      host: held.host.arenaBytes,
+      ssd: held.ssd.arenaBytes,
+      offloaded: live.values.filter((v) => v.op === 'offload').length,
+    };
   };
+  type Measured = ReturnType<typeof measure>;
   const withSchedule = (s: Schedule) => measure(applySchedule(m, st, s));
   const autoFit = (budget: number) => fastSchedule(m, loss, st, budget, measure, feasibility);
   const report = (
     out: Module,
     bytes: number,
     solver?: CheckpointReport['solver'],
+    placed?: Partial<Measured>,
   ): { module: Module; report: CheckpointReport } => {
     const recomputeFlops = flopsOf(out.values.filter((v) => v.name?.endsWith(REMAT_SUFFIX)));
     return {
@@ -97,25 +135,59 @@ export function checkpointModule(
         bytesWith: bytes,
         recomputeFlops,
         stepFlops,
+        ...(placed?.offloaded
+          ? {
+              tiers: {
+                placement: config.placement,
+                host: placed.host ?? 0,
+                ssd: placed.ssd ?? 0,
+                offloaded: placed.offloaded,
+              },
+            }
+          : {}),
       },
     };
   };
 
-  let chosen: { module: Module; bytes: number; solver?: CheckpointReport['solver'] };
+  let chosen: { module: Module; bytes: number; solver?: CheckpointReport['solver'] } & Partial<Measured>;
   const c = config.checkpoint;
-  if (c === 'none' || (c === 'auto' && (budget === undefined || without <= budget)))
+  const fixedTier = config.placement === 'host' || config.placement === 'ssd' ? config.placement : undefined;
+  if (fixedTier) chosen = moveAll(m, loss, fixedTier, measure);
+  else if (c === 'none' || (c === 'auto' && (budget === undefined || without <= budget)))
     chosen = { module: m, bytes: without };
   else if (c === 'all') chosen = withSchedule(everyK(n, 1));
   else if (c === 'sqrt') chosen = withSchedule(everyK(n, sqrtK(n)));
   else if (c !== 'auto') chosen = withSchedule(everyK(n, c.every));
   else {
     const found = autoFit(budget!);
-    if (!found.fits) throw new BudgetInfeasibleError(budget!, without, found.smallest, policy);
-    chosen = found.fits;
+    // with other tiers to use, the greedy's keep / recompute / move choices too; the cheaper in step time wins
+    const moved = tiers && greedySchedule(deadCodeEliminate(m), loss, budget!, measure, tiers);
+    const both = [found.fits, moved?.fits && { ...moved.fits, solver: 'greedy' as const }].filter((x) => x);
+    const best = both.sort((a, b) => a!.cost - b!.cost)[0];
+    if (!best) {
+      const least = moved?.smallest?.(found.smallest)?.bytes ?? Infinity;
+      throw new BudgetInfeasibleError(budget!, without, Math.min(found.smallest, least), policy);
+    }
+    chosen = best;
   }
   if (budget !== undefined && chosen.bytes > budget) {
     const auto = without <= budget ? { fits: { bytes: without, cost: 0 }, smallest: without } : autoFit(budget);
     throw new BudgetInfeasibleError(budget, chosen.bytes, Math.min(auto.smallest, without), policy, auto.fits?.bytes);
   }
-  return report(chosen.module, chosen.bytes, chosen.solver);
+  for (const t of OFF_GPU_TIERS) {
+    const limit = config.memory[t];
+    if (limit !== undefined && (chosen[t] ?? 0) > limit) throw new TierBudgetError(t, limit, chosen[t]!);
+  }
+  return report(chosen.module, chosen.bytes, chosen.solver, chosen);
+}
+
+/** A fixed placement needs more of a tier than the plan's budget for it. */
+export class TierBudgetError extends Error {
+  constructor(
+    readonly tier: OffGpuTier,
+    readonly budget: number,
+    readonly needed: number,
+  ) {
+    super(`placement needs ${needed} bytes of ${tier}, more than its ${budget}-byte budget`);
+  }
 }

@@ -1,10 +1,13 @@
 import type { Module } from '../ir/graph.ts';
 import type { PlanConfig } from '../sema/plan.ts';
+import type { Machine } from '../cost/device.ts';
 
 export interface PassContext {
   config: PlanConfig;
   /** The caller asks only whether the plan can be built (checking): a pass may stop at the first answer that works. */
   feasibility?: boolean;
+  /** The hardware the plan runs on (`on:`), for decisions that weigh transfers against compute. */
+  machine?: Machine;
 }
 
 /** A pass keeps no state between runs: IR in, IR out. */

@@ -1,14 +1,18 @@
 import type { Module, Value } from '../ir/graph.ts';
+import type { OffGpuTier } from '../ir/ops/tier.ts';
 import type { Rewritten } from './emit.ts';
 import { applyStageSchedule } from './emit-stages.ts';
-import { solveGreedy } from './solve-greedy.ts';
+import { solveGreedy, type Placement, type TierChoice } from './solve-greedy.ts';
 import { solveResidentSets } from './solve-resident.ts';
 import { trainingGraph, type StageSchedule, type TrainingGraph } from './training-graph.ts';
 
 /** Attempts at a solver's model budget before giving up on meeting the exact one. */
 const ATTEMPTS = 6;
 
-type StageSolver = (g: TrainingGraph, budget: number) => { stages: StageSchedule } | undefined | 'too-large';
+type StageSolver = (
+  g: TrainingGraph,
+  budget: number,
+) => { stages: StageSchedule; moved?: Placement['moved'] } | undefined | 'too-large';
 
 /** How close (bytes) the search for the least budget a solver meets comes to it. */
 const LEAST_TOLERANCE = 64;
@@ -42,7 +46,7 @@ function stageSchedule<T extends { bytes: number; cost: number }>(
       const s = solve(graph, model);
       if (s === 'too-large') return s;
       if (!s) return undefined;
-      const r = measure(applyStageSchedule(m, graph, index, s.stages));
+      const r = measure(applyStageSchedule(m, graph, index, s.stages, s.moved));
       if (r.bytes <= budget) return r;
       model -= r.bytes - budget;
     }
@@ -112,12 +116,32 @@ export const residentSchedule = <T extends { bytes: number; cost: number }>(
 ) => stageSchedule(m, loss, budget, measure, solveResidentSets, (g) => solveResidentSets(g, 'minimize'));
 
 /**
- * The keep-or-recompute-once greedy (solveGreedy) for a step within GREEDY_LIMIT; `smallest`: the least budget it
- * meets, searched.
+ * The keep-or-recompute-once greedy (solveGreedy) for a step within GREEDY_LIMIT; with `tiers`, keep, recompute or
+ * move to another tier; `smallest`: the least budget it meets, searched.
  */
 export const greedySchedule = <T extends { bytes: number; cost: number }>(
   m: Module,
   loss: Value,
   budget: number,
   measure: (r: Rewritten) => T,
-) => stageSchedule(m, loss, budget, measure, solveGreedy, 'search');
+  tiers?: TierChoice,
+) => stageSchedule(m, loss, budget, measure, (g, b) => solveGreedy(g, b, tiers), 'search');
+
+/**
+ * A fixed placement: every activation the backward pass reads (outputs aside) waits in `tier` and is reloaded at
+ * its first backward reader; nothing is recomputed. Measured by `measure`.
+ */
+export function moveAll<T>(m: Module, loss: Value, tier: OffGpuTier, measure: (r: Rewritten) => T): T {
+  const { graph, index } = trainingGraph(m, loss);
+  const F = graph.nodes.findIndex((v) => !v.forward);
+  const moved = new Map<number, OffGpuTier>();
+  const stages: StageSchedule = graph.nodes.map((_, t) => [t]);
+  for (let t = F; t < graph.nodes.length; t++)
+    for (const i of graph.nodes[t]!.deps)
+      if (i < F && !graph.nodes[i]!.output) {
+        if (!moved.has(i)) stages[t]!.unshift(i);
+        moved.set(i, tier);
+      }
+  for (const st of stages) st.sort((a, b) => a - b);
+  return measure(applyStageSchedule(m, graph, index, stages, moved));
+}

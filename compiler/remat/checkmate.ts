@@ -6,13 +6,16 @@ import { bitsOf, checkmateLp, checkmateRelaxedLp } from './checkmate-lp.ts';
  * the previous one, computes its nodes in order and frees a value after its last use in the stage
  * unless a later stage reads it before recomputing it; outputs stay. Throws when a node's operand
  * is not there. Returns the total cost and the peak bytes (leaves included), and with `trace` the
- * bytes after each computation.
+ * bytes after each computation. `reloaded`: nodes that a later stage brings back from host memory or the SSD
+ * instead of recomputing them (free in cost, reading nothing).
  */
 export function replay(
   g: TrainingGraph,
   stages: StageSchedule,
-  opts: { trace?: boolean } = {},
+  opts: { trace?: boolean; reloaded?: ReadonlySet<number> } = {},
 ): { cost: number; recompute: number; peak: number; trace?: number[] } {
+  // a reloaded node in a later stage comes back from another tier: no cost, and it reads nothing
+  const reads = (k: number, t: number) => (k !== t && opts.reloaded?.has(k) ? [] : g.nodes[k]!.deps);
   const n = g.nodes.length;
   // touches[i]: the stages that compute i or one of its users, ascending; computes[i]: whether each computes i
   const touches: number[][] = g.nodes.map(() => []);
@@ -24,7 +27,7 @@ export function replay(
     for (const k of s) memberOf[k] = t;
     for (const k of s) {
       if (seenIn[k] !== t) (seenIn[k] = t), touches[k]!.push(t), computes[k]!.push(true);
-      for (const i of g.nodes[k]!.deps)
+      for (const i of reads(k, t))
         if (seenIn[i] !== t) (seenIn[i] = t), touches[i]!.push(t), computes[i]!.push(memberOf[i] === t);
     }
   }
@@ -47,19 +50,20 @@ export function replay(
     if (!s?.includes(t)) throw new Error(`stage ${t} does not compute node ${t}`);
     for (let at = 0; at < s.length; at++) {
       lastAt[s[at]!] = at;
-      for (const i of g.nodes[s[at]!]!.deps) lastAt[i] = at;
+      for (const i of reads(s[at]!, t)) lastAt[i] = at;
     }
     for (let at = 0; at < s.length; at++) {
       const k = s[at]!;
       const v = g.nodes[k]!;
-      for (const i of v.deps)
+      const deps = reads(k, t);
+      for (const i of deps)
         if (!live[i]) throw new Error(`stage ${t}: ${v.name} needs ${g.nodes[i]!.name}, which is not in memory`);
-      cost += v.cost;
+      if (deps === v.deps) cost += v.cost;
       if (!live[k]) (live[k] = 1), (bytes += v.bytes);
       if (bytes > peak) peak = bytes;
       if (opts.trace) trace.push(bytes + g.leafBytes);
       if (live[k] && lastAt[k] === at && !neededAfter(k, t)) (live[k] = 0), (bytes -= v.bytes);
-      for (const i of v.deps)
+      for (const i of deps)
         if (live[i] && lastAt[i] === at && !neededAfter(i, t)) (live[i] = 0), (bytes -= g.nodes[i]!.bytes);
     }
   }

@@ -1,4 +1,5 @@
 import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
+import type { OffGpuTier } from '../ir/ops/tier.ts';
 import { rewriter, type Rewritten } from './emit.ts';
 import type { StageSchedule, TrainingGraph } from './training-graph.ts';
 
@@ -7,25 +8,34 @@ import type { StageSchedule, TrainingGraph } from './training-graph.ts';
  * trainingGraph sees it): the forward pass stays as it is; before each backward op, the
  * activations its stage recomputes are cloned (`<name>.remat`), and from then on the backward pass
  * reads the newest version of each activation — so the original, or an earlier clone, dies at its
- * last reader before the recomputation.
+ * last reader before the recomputation. An activation in `moved` is offloaded to its tier as soon as the forward
+ * pass makes it (`<name>.offload`) and reloaded (`<name>.reload`) in the stages that list it, instead of recomputed.
  */
 export function applyStageSchedule(
   m: Module,
   g: TrainingGraph,
   index: Map<Value, number>,
   stages: StageSchedule,
+  moved: ReadonlyMap<number, OffGpuTier> = new Map(),
 ): Rewritten {
   const ops = [...index.keys()];
   const out = rewriter(m, 0);
   const current = new Map<Value, Value>(); // activation → the version read now
+  const offloaded = new Map<number, Value>();
   const operand = (x: Value) => out.copies.get(x) ?? current.get(x) ?? x;
   for (const v of m.values) {
     const t = index.get(v);
     if (LEAF_OPS.has(v.op) || t === undefined || g.nodes[t]!.forward) {
       out.push(v);
+      const tier = t === undefined ? undefined : moved.get(t);
+      if (tier) offloaded.set(t!, out.transfer('offload', v, { tier }));
       continue;
     }
-    for (const i of stages[t]!) if (i !== t) current.set(ops[i]!, out.recompute(ops[i]!, operand));
+    for (const i of stages[t]!) {
+      if (i === t) continue;
+      const h = offloaded.get(i);
+      current.set(ops[i]!, h ? out.transfer('reload', h, {}, ops[i]!) : out.recompute(ops[i]!, operand));
+    }
     out.copy(v, v.inputs.map(operand));
   }
   return out.finish();

@@ -33,6 +33,16 @@ export function rewriter(m: Module, keep: number) {
       recomputed.add(clone);
       return clone;
     },
+    /**
+     * An `offload` of a forward value (named `<name>.offload`), or a `reload` of one (`<name>.reload`, standing for
+     * `of`, the forward value it brings back).
+     */
+    transfer(op: 'offload' | 'reload', x: Value, attrs: Record<string, string>, of?: Value): Value {
+      const base = (of ?? x).name ?? (of ?? x).op;
+      const t = b.op(op, [x], attrs, { name: `${base.replace(/\.offload$/, '')}.${op}`, loc: (of ?? x).loc });
+      origin.set(t, of ?? x);
+      return t;
+    },
     copy(v: Value, inputs: Value[]): void {
       const copy = b.again(v, inputs, { name: v.name, loc: v.loc });
       origin.set(copy, v);

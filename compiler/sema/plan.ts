@@ -49,7 +49,12 @@ export const PlanConfig = z.object({
     ssd: z.number().positive().optional(),
   }),
   checkpoint: z.union([z.enum(['auto', 'none', 'all', 'sqrt']), z.object({ every: z.number().int().positive() })]),
-  placement: z.enum(['auto', 'gpu', 'host']),
+  /**
+   * Where activations the backward pass reads wait for it: `gpu` (kept, or recomputed under `checkpoint`), every one
+   * in `host` memory or on the `ssd`, or `auto`: the planner's choice per activation among keep, recompute and the
+   * tiers the plan budgets (`memory.host`, `memory.ssd`).
+   */
+  placement: z.enum(['auto', 'gpu', 'host', 'ssd']),
   fuse: z.array(z.enum(['elementwise', 'moe'])),
   target: z.enum(['wgsl', 'c', 'cuda']),
   /** fp32 everywhere, or bf16/fp16 tensors with fp32 master weights and optimizer state. */
@@ -294,7 +299,7 @@ export function resolvePlan(
       else checkpoint = { every: k.value };
     } else checkpoint = choice('checkpoint', ['auto', 'none', 'all', 'sqrt'] as const, 'none');
   }
-  const placement = choice('placement', ['auto', 'gpu', 'host'] as const, 'auto');
+  const placement = choice('placement', ['auto', 'gpu', 'host', 'ssd'] as const, 'auto');
   const target = choice('target', ['wgsl', 'c', 'cuda'] as const, 'wgsl');
   const precision = choice('precision', ['fp32', 'bf16', 'fp16'] as const, 'fp32');
   const parallel: PlanConfig['parallel'] = { data: 1, zero: 0, offload: [] };

@@ -9,6 +9,7 @@ import { compileKernels, type CompiledKernel } from './kernels.ts';
 import { poisonByDefault, PoisonError, poisoned } from '../poison.ts';
 import { Poisoner } from './poison.ts';
 import { BudgetError, boundPeak, hostTensor, planGraphs, type Session } from '../session.ts';
+import { TierStore, type TierMeasure } from '../tiers.ts';
 
 export { BudgetError } from '../session.ts';
 
@@ -63,13 +64,13 @@ export class WebGpuSession implements Session {
     private readonly data: DataSources,
     readonly poison: boolean,
     readonly timeLimitSeconds: number,
+    private readonly store: TierStore | undefined,
   ) {
     const poisoner = poison ? Poisoner.create(gpu) : undefined;
     plan.steps.forEach((st, i) => {
-      if (st.kind === 'free' && poisoner) {
-        const b = plan.buffers[st.buffer]!;
-        this.fills.set(i, poisoner.fill(arena, b.offset, Math.max(4, b.bytes)));
-      }
+      const freed = st.kind === 'free' ? plan.buffers[st.buffer]! : undefined;
+      if (freed?.tier === 'gpu' && poisoner)
+        this.fills.set(i, poisoner.fill(arena, freed.offset, Math.max(4, freed.bytes)));
       if (st.kind !== 'launch') return;
       const k = kernels.get(st.kernel)!;
       const entries = st.bindings.map((id, binding) => {
@@ -97,6 +98,8 @@ export class WebGpuSession implements Session {
       poison?: boolean;
       /** Fail a step that the device has not finished after this many seconds (default 60). */
       timeLimitSeconds?: number;
+      /** Where the SSD tier's spill directory goes (default: FLEXC_SPILL_DIR, else the temporary directory). */
+      spillDir?: string;
     } = {},
   ): Promise<WebGpuSession> {
     const { device } = gpu;
@@ -136,7 +139,8 @@ export class WebGpuSession implements Session {
     const limit = opts.timeLimitSeconds ?? DEFAULT_STEP_TIME_LIMIT_S;
     if (!(limit > 0)) throw new RangeError(`timeLimitSeconds must be more than 0, not ${limit}`);
     const data = { graphs, text: opts.text ?? plan.text };
-    const s = new WebGpuSession(gpu, plan, kernels, arena, data, poison, limit);
+    const store = TierStore.needed(plan) ? new TierStore(plan, opts.spillDir) : undefined;
+    const s = new WebGpuSession(gpu, plan, kernels, arena, data, poison, limit, store);
     for (const p of plan.params) {
       const b = plan.buffers[p.buffer]!;
       s.writeBuffer(b.id, initTensor(p.init, b.shape, p.name, plan.seed));
@@ -193,18 +197,49 @@ export class WebGpuSession implements Session {
     const { device } = this.gpu;
     for (const [id, data] of planFeeds(this.plan, this.step, this.data, given)) this.writeBuffer(id, data);
     device.pushErrorScope('validation');
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    this.plan.steps.forEach((st, i) => {
+    let enc = device.createCommandEncoder();
+    let pass = enc.beginComputePass();
+    // a copy between tiers ends the command buffer: an offload's bytes reach host memory (and the SSD) when the
+    // device has run up to it, while the step goes on; a reload waits for them and is queued before what follows
+    const offloads = new Map<number, Promise<void>>();
+    for (let i = 0; i < this.plan.steps.length; i++) {
+      const st = this.plan.steps[i]!;
       if (st.kind === 'free') this.fills.get(i)?.(pass);
       else if (st.kind === 'launch') {
         pass.setPipeline(this.kernels.get(st.kernel)!.pipeline);
         pass.setBindGroup(0, this.bindGroups.get(i)!);
         pass.dispatchWorkgroups(...st.dispatch);
+      } else if (st.kind === 'copy') {
+        const [from, to] = [this.plan.buffers[st.from]!, this.plan.buffers[st.to]!];
+        pass.end();
+        if (from.tier === 'gpu') {
+          const staging = device.createBuffer({
+            size: Math.max(4, from.bytes),
+            usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+          });
+          if (from.bytes) enc.copyBufferToBuffer(this.arena, from.offset, staging, 0, from.bytes);
+          device.queue.submit([enc.finish()]);
+          offloads.set(
+            to.id,
+            staging.mapAsync(GPUMapMode.READ).then(() => {
+              this.store!.put(to, new Uint8Array(staging.getMappedRange(0, Math.max(4, from.bytes)), 0, from.bytes));
+              staging.unmap();
+              staging.destroy();
+            }),
+          );
+        } else {
+          device.queue.submit([enc.finish()]);
+          await offloads.get(from.id);
+          const bytes = this.store!.get(from);
+          if (bytes.length) device.queue.writeBuffer(this.arena, to.offset, bytes as BufferSource);
+        }
+        enc = device.createCommandEncoder();
+        pass = enc.beginComputePass();
       }
-    });
+    }
     pass.end();
     device.queue.submit([enc.finish()]);
+    await Promise.all(offloads.values());
     await this.finished(device.queue.onSubmittedWorkDone());
     const rejected = await device.popErrorScope();
     if (rejected)
@@ -259,7 +294,13 @@ export class WebGpuSession implements Session {
     }
   }
 
+  /** Host and SSD tiers, measured (plans with copies between tiers). */
+  get tiers(): TierMeasure | undefined {
+    return this.store?.measure;
+  }
+
   destroy(): void {
     this.arena.destroy();
+    this.store?.close();
   }
 }

@@ -10,6 +10,7 @@ import { CpuSession } from '../../compiler/interp/session.ts';
 import type { Module } from '../../compiler/ir/graph.ts';
 import type { NDArray } from '../../compiler/ir/op.ts';
 import { OPS } from '../../compiler/ir/ops/registry.ts';
+import { TRANSFER_OPS } from '../../compiler/ir/ops/tier.ts';
 import { differentiate } from '../../compiler/passes/autodiff.ts';
 import { runOnGpu } from '../helpers/gpu.ts';
 import { randomData, relErr, singleOpModule } from '../helpers/oracle.ts';
@@ -17,6 +18,8 @@ import { OP_CASES } from '../ir/op-cases.ts';
 import { once } from '../helpers/once.ts';
 
 const LEAVES = new Set(['input', 'param', 'state']);
+/** The ops that run as kernels: every op but copies between tiers (`copy` steps of a plan). */
+const KERNEL_OPS = [...OPS.keys()].filter((op) => !TRANSFER_OPS.has(op));
 
 /** Each op case's forward and backward step, as the tests below build it. */
 const opCaseModule = (c: (typeof OP_CASES)[number]) => {
@@ -89,8 +92,9 @@ async function compareModule(
 }
 
 describe('kernels of every target against the CPU reference: WGSL on WebGPU (SwiftShader here), C natively', () => {
-  it('every op in the registry has exactly one lowering to the kernel IR', () => {
-    for (const op of OPS.keys()) expect(LOWERINGS[op], op).toBeTypeOf('function');
+  it('every op in the registry has exactly one lowering to the kernel IR (copies between tiers have none)', () => {
+    for (const op of KERNEL_OPS) expect(LOWERINGS[op], op).toBeTypeOf('function');
+    for (const op of TRANSFER_OPS) expect(LOWERINGS[op], op).toBeUndefined();
     for (const op of Object.keys(LOWERINGS)) expect(OPS.has(op), `lowering for unknown op ${op}`).toBe(true);
   });
 
@@ -124,7 +128,7 @@ describe('kernels of every target against the CPU reference: WGSL on WebGPU (Swi
   }, 600_000);
 
   it('the tests above ran a kernel of every op for every target and device class', () => {
-    for (const op of OPS.keys())
+    for (const op of KERNEL_OPS)
       for (const run of RUNS)
         expect(tested.has(`${op}/${runName(run)}`), `no kernel test ran ${op} (${runName(run)})`).toBe(true);
   });

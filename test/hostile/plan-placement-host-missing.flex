@@ -13,4 +13,4 @@ plan p {
   task: infer
   placement: host
 }
-// expect: FLX5014 at 14:3: `placement: host` places tensors in host memory, which hardware `OneGpu` does not have
+// expect: FLX5014 at 14:3: `placement: host` places activations in host memory, which hardware `OneGpu` does not have

@@ -8,4 +8,4 @@ plan p {
   task: infer
   placement: moon
 }
-// expect: FLX5007 at 9:14: `placement` is one of `auto`, `gpu`, `host`
+// expect: FLX5007 at 9:14: `placement` is one of `auto`, `gpu`, `host`, `ssd`

@@ -18,7 +18,8 @@ describe('the op registry', () => {
     expect([...OPS.keys()].sort()).toEqual([...OP_NAMES].sort());
     for (const [name, d] of OPS)
       expect(
-        typeof d.class === 'function' || ['matmul', 'attention', 'elementwise', 'optimizer'].includes(d.class),
+        typeof d.class === 'function' ||
+          ['matmul', 'attention', 'elementwise', 'optimizer', 'transfer'].includes(d.class),
         name,
       ).toBe(true);
   });

@@ -94,7 +94,7 @@ describe('execution plans', () => {
     (bad2['steps'] as { kind: string; kernel?: string }[]).find((s) => s.kind === 'launch')!.kernel = 'evil';
     expect(() => parsePlan(bad2)).toThrow(/kernel evil, which the plan does not declare/);
     expect(() => parsePlan({ ...json(), version: 1 })).toThrow(/version/);
-    expect(() => parsePlan({ ...json(), arenas: { gpu: 16 } })).toThrow(/ends past the 16-byte arena/);
+    expect(() => parsePlan({ ...json(), arenas: { gpu: 16 } })).toThrow(/ends past the 16-byte gpu arena/);
   });
 
   it('the runtime refuses a plan whose arena exceeds its budget, naming both numbers', async () => {

@@ -18,6 +18,7 @@ import { ropeOps } from './rope.ts';
 import { shapeOps } from './shape.ts';
 import { softmaxOps } from './softmax.ts';
 import { sparseOps } from './sparse.ts';
+import { tierOps } from './tier.ts';
 
 /** Every op of the IR, each defined once in its family's file. */
 export const OPS: ReadonlyMap<string, OpDef> = new Map(
@@ -40,6 +41,7 @@ export const OPS: ReadonlyMap<string, OpDef> = new Map(
     cacheOps,
     optimizerOps,
     fusedOps,
+    tierOps,
   ]
     .flat()
     .map((d) => [d.name, d]),

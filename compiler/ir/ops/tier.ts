@@ -1,0 +1,51 @@
+import type { OpDef } from '../op.ts';
+import { bytesOf } from '../op.ts';
+import { ShapeError } from '../types.ts';
+import { shapeOf } from './util.ts';
+
+/** The memory tiers a value can live in besides the GPU: host memory and the SSD (a spill directory). */
+export const OFF_GPU_TIERS = ['host', 'ssd'] as const;
+export type OffGpuTier = (typeof OFF_GPU_TIERS)[number];
+export type Tier = 'gpu' | OffGpuTier;
+
+/** The tier a value lives in: an `offload`'s result in its tier, every other value on the GPU. */
+export const tierOf = (v: { op: string; attrs: Record<string, unknown> }): Tier =>
+  v.op === 'offload' ? (v.attrs['tier'] as OffGpuTier) : 'gpu';
+
+const NO_GRAD = 'placement inserts it after autodiff, as a copy between tiers';
+
+/**
+ * Moves between memory tiers. `offload x {tier}` copies a GPU value to host memory or the SSD (its
+ * result lives there; the GPU copy dies at its last reader); `reload h` copies it back to the GPU.
+ * They are copies, not kernels: the runtime issues them on the tier's link and waits for an offload only
+ * where a reload reads it. Their cost is the bytes moved, which the step model puts on the link.
+ */
+export const tierOps: OpDef[] = [
+  {
+    name: 'offload',
+    class: 'transfer',
+    arity: 1,
+    attrs: { tier: { kind: 'string' } },
+    infer: ([x], a) => {
+      if (!(OFF_GPU_TIERS as readonly unknown[]).includes(a['tier']))
+        throw new ShapeError(`offload tier must be one of ${OFF_GPU_TIERS.join(', ')}, got ${String(a['tier'])}`);
+      return { ...x! };
+    },
+    noGrad: NO_GRAD,
+    cost: (v) => ({ flops: 0, bytes: bytesOf(v.type) }),
+    ref: ([x], v) => ({ data: x!.data.slice(), shape: shapeOf(v) }),
+  },
+  {
+    name: 'reload',
+    class: 'transfer',
+    arity: 1,
+    attrs: {},
+    infer: ([x]) => ({ ...x! }),
+    noGrad: NO_GRAD,
+    cost: (v) => ({ flops: 0, bytes: bytesOf(v.type) }),
+    ref: ([x], v) => ({ data: x!.data.slice(), shape: shapeOf(v) }),
+  },
+];
+
+/** Ops that move a value between tiers (no kernel: a copy step of the plan). */
+export const TRANSFER_OPS: ReadonlySet<string> = new Set(['offload', 'reload']);
