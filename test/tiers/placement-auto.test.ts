@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { planMemory } from '../../compiler/codegen/memory.ts';
+import { compile } from '../../compiler/compile.ts';
+import { machineOf } from '../../compiler/cost/device.ts';
+import { estimateStep } from '../../compiler/cost/step.ts';
+import { BudgetInfeasibleError, TierBudgetError } from '../../compiler/passes/checkpoint.ts';
+import { runPipeline } from '../../compiler/passes/pipeline.ts';
+import { copyModule } from '../../compiler/plan-pipeline.ts';
+import type { PlanConfig } from '../../compiler/sema/plan.ts';
+
+const MiB = 2 ** 20;
+const FIXTURE = 'test/tiers/fixtures/deep-mlp.flex';
+
+/** The plan under each policy at a GPU budget: its modeled step time and each tier's arena, or why it fails. */
+function policies(gpu: number, memory: Partial<PlanConfig['memory']>) {
+  const low = compile(FIXTURE, 'train').lowered!;
+  const machine = machineOf(low.hardware!)!;
+  const run = (over: Partial<PlanConfig>) => {
+    const config = { ...low.config, ...over, memory: { gpu, ...memory } } as PlanConfig;
+    try {
+      const m = runPipeline(copyModule(low.forward), { config, machine });
+      const mem = planMemory(m);
+      return {
+        seconds: estimateStep(m, config, machine).step_seconds,
+        gpu: mem.arenaBytes,
+        host: mem.tiers.host.arenaBytes,
+        ssd: mem.tiers.ssd.arenaBytes,
+        moved: m.values.filter((v) => v.op === 'offload').length,
+        recomputed: m.values.filter((v) => v.name?.endsWith('.remat')).length,
+      };
+    } catch (e) {
+      if (e instanceof BudgetInfeasibleError || e instanceof TierBudgetError) return undefined;
+      throw e;
+    }
+  };
+  return {
+    recompute: run({ placement: 'gpu', checkpoint: 'auto' }),
+    host: run({ placement: 'host', checkpoint: 'none' }),
+    ssd: run({ placement: 'ssd', checkpoint: 'none' }),
+    auto: run({ placement: 'auto', checkpoint: 'auto' }),
+  };
+}
+
+describe('placement: auto against recompute-only and every activation in one tier (modeled step time)', () => {
+  it.each([8, 7, 6])('at %s MiB of GPU with 1 GiB of host: as fast as the best that fits, every budget kept', (b) => {
+    const p = policies(b * MiB, { host: 2 ** 30, ssd: 4 * 2 ** 30 });
+    expect(p.auto).toBeDefined();
+    expect(p.auto!.gpu).toBeLessThanOrEqual(b * MiB);
+    expect(p.auto!.host).toBeLessThanOrEqual(2 ** 30);
+    for (const other of [p.recompute, p.host, p.ssd])
+      if (other && other.gpu <= b * MiB) expect(p.auto!.seconds).toBeLessThanOrEqual(other.seconds * (1 + 1e-9));
+    // copies hide behind this GPU's compute and recomputation does not: auto moves instead of recomputing
+    expect(p.auto!.moved).toBeGreaterThan(0);
+    expect(p.auto!.recomputed).toBe(0);
+    if (p.recompute) expect(p.auto!.seconds).toBeLessThan(p.recompute.seconds);
+  });
+
+  it('a host budget too small for every activation: auto keeps it and uses the SSD or recomputes for the rest', () => {
+    const host = 1.5 * MiB;
+    const p = policies(6 * MiB, { host, ssd: 4 * 2 ** 30 });
+    expect(p.auto!.gpu).toBeLessThanOrEqual(6 * MiB);
+    expect(p.auto!.host).toBeGreaterThan(0);
+    expect(p.auto!.host).toBeLessThanOrEqual(host);
+    expect(p.auto!.ssd + p.auto!.recomputed).toBeGreaterThan(0);
+    const hostOnly = policies(6 * MiB, { host });
+    expect(hostOnly.host).toBeUndefined(); // every activation in host memory needs more than 1.5 MiB
+    for (const other of [p.recompute, p.ssd])
+      if (other) expect(p.auto!.seconds).toBeLessThanOrEqual(other.seconds * (1 + 1e-9));
+  });
+
+  it('without a host or SSD budget, auto recomputes only (the tiers a plan may use are those it budgets)', () => {
+    const p = policies(6 * MiB, {});
+    expect(p.auto!.moved).toBe(0);
+    expect(p.auto!.recomputed).toBeGreaterThan(0);
+  });
+});
