@@ -130,6 +130,7 @@ export async function runCommand(file: string, o: RunOptions): Promise<void> {
     const metrics: Record<string, number> = {};
     if (lossName) metrics['loss'] = losses.at(-1)!;
     metrics['steps_per_second'] = steps / ((performance.now() - t0) / 1000);
+    Object.assign(metrics, trainer.measured?.());
     Object.assign(metrics, await graphAccuracies(r, trainer, r.module));
     if (config.data && lossName) Object.assign(metrics, await validationLoss(r, trainer, lossName));
     const sample = o.sample && config.data ? await sampleText(r, trainer, config, o.sample) : undefined;

@@ -28,6 +28,8 @@ export interface Trainer {
   close(): void;
   /** After a step whose loss is not finite: the op that first produced a NaN or infinity, if the backend can tell. */
   firstNonFinite?(): Value | undefined;
+  /** What the session measured over the steps run: bytes each tier's kernels and copies addressed, bytes per link. */
+  measured?(): Record<string, number>;
 }
 
 export function cpuTrainer(m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec): Trainer {
@@ -171,6 +173,19 @@ export async function sessionTrainer<S extends Session>(
     step: async (loss) => {
       const out = await session.run(loss ? [loss] : []);
       return loss ? out.get(loss)![0]! : NaN;
+    },
+    measured: () => {
+      const t = session.tiers;
+      if (!t) return {};
+      const perStep = (b: number) => b / Math.max(1, session.step);
+      return {
+        gpu_peak_bytes: session.measuredPeakBytes,
+        host_peak_bytes: t.peakBytes.host,
+        ssd_peak_bytes: t.peakBytes.ssd,
+        ...Object.fromEntries(
+          Object.entries(t.moved).map(([link, b]) => [`${link.replace('→', '_to_')}_bytes_per_step`, perStep(b)]),
+        ),
+      };
     },
     evaluate: async (ev, name, times = 1) => {
       const e = await evaluation(ev);

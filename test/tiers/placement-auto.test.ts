@@ -9,11 +9,11 @@ import { copyModule } from '../../compiler/plan-pipeline.ts';
 import type { PlanConfig } from '../../compiler/sema/plan.ts';
 
 const MiB = 2 ** 20;
-const FIXTURE = 'test/tiers/fixtures/deep-mlp.flex';
+const FIXTURE = 'examples/offload-mlp.flex';
 
 /** The plan under each policy at a GPU budget: its modeled step time and each tier's arena, or why it fails. */
 function policies(gpu: number, memory: Partial<PlanConfig['memory']>) {
-  const low = compile(FIXTURE, 'train').lowered!;
+  const low = compile(FIXTURE, 'unconstrained').lowered!;
   const machine = machineOf(low.hardware!)!;
   const run = (over: Partial<PlanConfig>) => {
     const config = { ...low.config, ...over, memory: { gpu, ...memory } } as PlanConfig;
