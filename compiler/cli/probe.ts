@@ -149,10 +149,13 @@ export async function probeCommand(o: ProbeOptions): Promise<void> {
   const text = `// Measured by \`${command}\`: the device is ${device.name}.
 // fp32 is a ${n}³ matmul through flexc's own kernels (copy back included); bandwidths are the best of a few runs.
 // The SSD's read follows its write, so the page cache may serve part of it: an upper bound.
+// The figures are achieved rates, not data-sheet peaks, so the cost model derates them by nothing (efficiency 1).
 gpu probed_device {
   memory: ${gib(device.memory)}
   bandwidth: ${gb(device.bandwidth)}
   fp32: ${(device.fp32 / 1e12).toPrecision(3)} TFLOPS
+  efficiency: 1
+  memory_efficiency: 1
 }
 
 ssd probed_ssd {
