@@ -33,7 +33,7 @@ export function pipelinePlan(
       const value = 'value' in field ? field.value : undefined;
       const at = (value?.kind === 'object' ? value.fields.find((f) => f.key.name === e.tier) : undefined) ?? field;
       const message =
-        `\`placement: ${config.placement}\` keeps ${e.needed} bytes (${fmtBytes(e.needed)}) of activations in ` +
+        `\`placement: ${config.placement}\` keeps ${e.needed} bytes (${fmtBytes(e.needed)}) in ` +
         `${e.tier === 'ssd' ? 'the SSD tier' : 'host memory'}, more than \`memory.${e.tier}\` (${fmtBytes(e.budget)})`;
       const hint = `give \`memory: { ${e.tier}: ${atLeast(e.needed)} }\` or more, or \`placement: auto\``;
       return { diagnostics: [diag('FLX4011', at.span, message, hint)] };

@@ -260,8 +260,9 @@ export const CODES = {
   FLX4011: {
     summary: 'a placement needs more of a tier than its budget',
     explanation:
-      '`placement: host` or `placement: ssd` keeps every activation the backward pass reads in that tier; they need ' +
-      'more than `memory.host` (or `memory.ssd`). The message gives the bytes needed; raise the budget, or use ' +
+      '`placement: host` or `placement: ssd` keeps every activation the backward pass reads in that tier (and `host` ' +
+      'every input); they need more than `memory.host` (or `memory.ssd`). The message gives the bytes needed; raise ' +
+      'the budget, or use ' +
       '`placement: auto`, which moves only what the GPU budget requires.',
     example: 'plan p { model: M memory: { gpu: 1 MiB, host: 1 KiB } placement: host }',
   },

@@ -66,6 +66,12 @@ export class TierStore {
     this.touch(to);
   }
 
+  /** Feeds an input kept in host memory (its data, not a copy from the GPU: no link carries it). */
+  feed(to: PlanBuffer, bytes: Uint8Array): void {
+    this.host.set(bytes, to.offset);
+    this.touch(to);
+  }
+
   /** The bytes of `from` (a host or SSD buffer), on their way back to the GPU. */
   get(from: PlanBuffer): Uint8Array {
     this.measure.moved['host→gpu'] += from.bytes;

@@ -101,7 +101,9 @@ export function memoryTimeline(
     if (!c) continue;
     const b = bytesOf(v.type);
     if (c === 'parameters' || c === 'gradients' || c === 'optimizer') states[c] += b * share(c);
-    if (LEAF_OPS.has(v.op)) {
+    if (LEAF_OPS.has(v.op) && tierOf(v) !== 'gpu')
+      host.activations += b; // an input kept in host memory
+    else if (LEAF_OPS.has(v.op)) {
       live[c] += b * share(c);
       host[c] += b * hostShare(c);
     }

@@ -145,6 +145,10 @@ export class CpuPlanSession {
 
   private write(b: PlanBuffer, data: NDArray['data']): void {
     if (data.length * 4 !== b.bytes) fail(`buffer ${b.name} holds ${b.bytes / 4} values, got ${data.length}`);
+    if (b.tier !== 'gpu') {
+      const typed = b.dtype === 'i32' ? Int32Array.from(data) : Float32Array.from(data);
+      return this.store!.feed(b, new Uint8Array(typed.buffer));
+    }
     (b.dtype === 'i32' ? this.i32 : this.f32).set(data, b.offset / 4);
   }
 }

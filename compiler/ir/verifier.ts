@@ -1,6 +1,7 @@
 import type { Module, Value } from './graph.ts';
 import { LEAF_OPS } from './graph.ts';
 import { OPS } from './ops/registry.ts';
+import { tierError } from './ops/tier.ts';
 import { fmtType, sameType, ShapeError } from './types.ts';
 
 /**
@@ -24,6 +25,8 @@ export function verify(m: Module): string[] {
       if (!seen.has(x)) errors.push(`${where(v, k)}: operand ${x.op} is not defined before its use`);
     if (!checked.has(v) && !v.type.shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0))
       errors.push(`${where(v, k)}: shape [${v.type.shape}] is not static`);
+    const tiers = tierError(v);
+    if (tiers) errors.push(`${where(v, k)}: ${tiers}`);
     if (LEAF_OPS.has(v.op)) {
       const name = v.attrs['name'];
       let named = leafNames.get(v.op);

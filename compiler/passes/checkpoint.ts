@@ -10,7 +10,8 @@ import { greedySchedule, moveAll } from '../remat/auto-stages.ts';
 import type { TierChoice } from '../remat/solve-greedy.ts';
 import type { Machine } from '../cost/device.ts';
 import { exposedTransfers, moveSeconds, pathsOf, unitsPerSecond } from '../cost/transfer.ts';
-import { OFF_GPU_TIERS, type OffGpuTier } from '../ir/ops/tier.ts';
+import { OFF_GPU_TIERS, tierOf, type OffGpuTier } from '../ir/ops/tier.ts';
+import { hostInputBytes, movableInputs, placeInputs } from '../remat/place-inputs.ts';
 import { recomputeCost } from '../remat/cost.ts';
 import { findStages } from '../remat/stages.ts';
 import type { PlanConfig } from '../sema/plan.ts';
@@ -111,12 +112,31 @@ export function checkpointModule(
       cost: recompute + moves.exposed,
       host: held.host.arenaBytes,
       ssd: held.ssd.arenaBytes,
-      offloaded: live.values.filter((v) => v.op === 'offload').length,
+      offloaded: live.values.filter((v) => tierOf(v) !== 'gpu').length,
     };
   };
   type Measured = ReturnType<typeof measure>;
   const withSchedule = (s: Schedule) => measure(applySchedule(m, st, s));
   const autoFit = (budget: number) => fastSchedule(m, loss, st, budget, measure, feasibility);
+  /**
+   * The recompute-only solvers' cheapest schedule within the budget and, with tiers, the greedy's keep / recompute /
+   * move choices (host memory less what the inputs placed there take); the cheaper in step time wins.
+   */
+  const placeAuto = (mod: Module) => {
+    const l = mod.outputs.find((o) => o.name === task.loss)!.value;
+    const found =
+      mod === m ? autoFit(budget!) : fastSchedule(mod, l, findStages(mod, l), budget!, measure, feasibility);
+    const inputs = hostInputBytes(mod);
+    const room = tiers && {
+      ...tiers,
+      tiers: tiers.tiers.map((t) => (t.tier === 'host' ? { ...t, capacity: t.capacity - inputs } : t)),
+    };
+    const moved = room && greedySchedule(deadCodeEliminate(mod), l, budget!, measure, room);
+    const fits = [found.fits, moved?.fits && { ...moved.fits, solver: 'greedy' as const }].filter((x) => x);
+    const best = fits.sort((a, b) => a!.cost - b!.cost)[0];
+    const least = best ? Infinity : (moved?.smallest?.(found.smallest)?.bytes ?? Infinity);
+    return { best, smallest: Math.min(found.smallest, least) };
+  };
   const report = (
     out: Module,
     bytes: number,
@@ -152,22 +172,27 @@ export function checkpointModule(
   let chosen: { module: Module; bytes: number; solver?: CheckpointReport['solver'] } & Partial<Measured>;
   const c = config.checkpoint;
   const fixedTier = config.placement === 'host' || config.placement === 'ssd' ? config.placement : undefined;
-  if (fixedTier) chosen = moveAll(m, loss, fixedTier, measure);
-  else if (c === 'none' || (c === 'auto' && (budget === undefined || without <= budget)))
+  if (fixedTier) {
+    // every activation the backward reads in that tier; with host memory, every input too
+    const mod = fixedTier === 'host' ? placeInputs(m, new Set(movableInputs(m))) : m;
+    chosen = moveAll(mod, mod.outputs.find((o) => o.name === task.loss)!.value, fixedTier, measure);
+  } else if (c === 'none' || (c === 'auto' && (budget === undefined || without <= budget)))
     chosen = { module: m, bytes: without };
   else if (c === 'all') chosen = withSchedule(everyK(n, 1));
   else if (c === 'sqrt') chosen = withSchedule(everyK(n, sqrtK(n)));
   else if (c !== 'auto') chosen = withSchedule(everyK(n, c.every));
   else {
-    const found = autoFit(budget!);
-    // with other tiers to use, the greedy's keep / recompute / move choices too; the cheaper in step time wins
-    const moved = tiers && greedySchedule(deadCodeEliminate(m), loss, budget!, measure, tiers);
-    const both = [found.fits, moved?.fits && { ...moved.fits, solver: 'greedy' as const }].filter((x) => x);
-    const best = both.sort((a, b) => a!.cost - b!.cost)[0];
-    if (!best) {
-      const least = moved?.smallest?.(found.smallest)?.bytes ?? Infinity;
-      throw new BudgetInfeasibleError(budget!, without, Math.min(found.smallest, least), policy);
+    // the activations first; where host memory is budgeted, the largest inputs waiting there too, one more at a time
+    const movable = tiers?.tiers.some((t) => t.tier === 'host') ? movableInputs(m) : [];
+    let best: (Measured & { solver: NonNullable<CheckpointReport['solver']> }) | undefined;
+    let smallest = Infinity;
+    for (let k = 0; k <= movable.length; k++) {
+      const r = placeAuto(k ? placeInputs(m, new Set(movable.slice(0, k))) : m);
+      smallest = Math.min(smallest, r.smallest);
+      if (r.best && (!best || r.best.cost < best.cost)) best = r.best;
+      if (best && (feasibility || best.cost === 0)) break;
     }
+    if (!best) throw new BudgetInfeasibleError(budget!, without, smallest, policy);
     chosen = best;
   }
   if (budget !== undefined && chosen.bytes > budget) {

@@ -4,8 +4,9 @@ import type * as A from '../../grammar/ast.ts';
 import { didYouMean, fail, type Span } from '../../grammar/diagnostics.ts';
 import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { displayPath, type SourceFile } from './program.ts';
+import { generatedGraph } from './graph-generate.ts';
 
-const ITEMS = ['dir', 'nodes', 'features', 'edges', 'labels', 'split'];
+const ITEMS = ['dir', 'nodes', 'features', 'edges', 'labels', 'split', 'generate'];
 /** Graphs are loaded into memory whole: nodes, and feature values, fit one typed array (2³¹ − 1). */
 export const MAX_GRAPH_NODES = 2 ** 31 - 1;
 
@@ -56,6 +57,18 @@ export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
       fail('FLX4005', e?.span ?? g.span, `${what} is loaded with ${names.map((n) => `\`from ${n}(…)\``).join(' or ')}`);
     return e;
   };
+  const generate = items.get('generate');
+  if (generate) {
+    const files = ['dir', 'features', 'edges', 'labels', 'split'].map((k) => items.get(k)).find((x) => x);
+    if (files)
+      fail(
+        'FLX4005',
+        files.span,
+        `graph \`${g.name.name}\` is generated; it has no \`${files.name.name}\` of its own`,
+        'a generated graph has features, edges, labels and a split; drop the item, or the `generate`',
+      );
+    return generatedGraph(g.name.name, nodes, generate);
+  }
   const spec: GraphSpec = { name: g.name.name, nodes };
   const feat = items.get('features');
   if (feat) {

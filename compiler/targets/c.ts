@@ -152,6 +152,9 @@ static void flexc_poison(uint8_t* at, uint32_t words) {
 
 uint64_t flexc_arena_bytes(void) { return ${arena}u; }
 
+// flexc_write and flexc_read reach host memory's tier at this offset and beyond
+uint64_t flexc_host_base(void) { return ${arena}u; }
+
 // the spill file: a temporary file the system removes when it is closed or the process ends
 #define FLEXC_SPILL(a) (*(FILE**)((uint8_t*)(a) + ${arena + host}u))
 

@@ -15,6 +15,8 @@ interface HostLibrary {
   write(arena: unknown, offset: number, src: Tensor, bytes: number): void;
   read(arena: unknown, offset: number, dst: Tensor, bytes: number): void;
   run(arena: unknown, poison: number): number;
+  /** Where host memory's tier starts in the offsets flexc_write takes (inputs kept in host memory are fed there). */
+  hostBase(): number;
 }
 
 /** A CUDA plan's library found no device to run on. */
@@ -38,6 +40,7 @@ function load(path: string): HostLibrary {
     write: so.func('void flexc_write(void* a, uint64_t offset, const void* src, uint64_t bytes)'),
     read: so.func('void flexc_read(void* a, uint64_t offset, _Out_ void* dst, uint64_t bytes)'),
     run: so.func('int flexc_run(void* a, int poison)'),
+    hostBase: so.func('uint64_t flexc_host_base(void)') as () => number,
   };
   loaded.set(path, lib);
   return lib;
@@ -104,7 +107,9 @@ export class NativeSession implements Session {
 
   private writeBuffer(id: number, data: Float32Array | Float64Array | Int32Array): void {
     const host = hostTensor(this.plan, id, data);
-    if (host) this.lib.write(this.live(), this.plan.buffers[id]!.offset, host, host.length * 4);
+    const b = this.plan.buffers[id]!;
+    if (host)
+      this.lib.write(this.live(), (b.tier === 'host' ? this.lib.hostBase() : 0) + b.offset, host, host.length * 4);
   }
 
   private readBuffer(id: number): Tensor {

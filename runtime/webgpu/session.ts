@@ -150,7 +150,9 @@ export class WebGpuSession implements Session {
 
   private writeBuffer(id: number, data: Float32Array | Float64Array | Int32Array): void {
     const host = hostTensor(this.plan, id, data);
-    if (host) this.gpu.device.queue.writeBuffer(this.arena, this.plan.buffers[id]!.offset, host as BufferSource);
+    const b = this.plan.buffers[id]!;
+    if (host && b.tier !== 'gpu') this.store!.feed(b, new Uint8Array(host.buffer, host.byteOffset, b.bytes));
+    else if (host) this.gpu.device.queue.writeBuffer(this.arena, b.offset, host as BufferSource);
   }
 
   /** Reads buffers back to the host. */

@@ -34,6 +34,7 @@ describe('activations placed in host memory and on the SSD', () => {
     ['examples/mlp.flex', 'small', 'ssd'],
     ['examples/gcn-cora.flex', 'train', 'host'],
     ['examples/gpt.flex', 'tiny', 'ssd'],
+    ['examples/gcn-sbm.flex', 'train', 'host'],
   ] as const)('%s --plan %s, placement: %s: bitwise the unconstrained step for 3 steps', (file, name, tier) => {
     const s = setup(file, name, { placement: tier });
     expect(s.m.values.filter((v) => v.op === 'offload').length).toBeGreaterThan(0);

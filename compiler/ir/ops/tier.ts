@@ -8,9 +8,27 @@ export const OFF_GPU_TIERS = ['host', 'ssd'] as const;
 export type OffGpuTier = (typeof OFF_GPU_TIERS)[number];
 export type Tier = 'gpu' | OffGpuTier;
 
-/** The tier a value lives in: an `offload`'s result in its tier, every other value on the GPU. */
+/**
+ * The tier a value lives in: an `offload`'s result in its tier, an input placed in host memory (`tier: "host"`) there,
+ * every other value on the GPU.
+ */
 export const tierOf = (v: { op: string; attrs: Record<string, unknown> }): Tier =>
-  v.op === 'offload' ? (v.attrs['tier'] as OffGpuTier) : 'gpu';
+  v.op === 'offload'
+    ? (v.attrs['tier'] as OffGpuTier)
+    : v.op === 'input' && v.attrs['tier'] === 'host'
+      ? 'host'
+      : 'gpu';
+
+/** What is wrong with where a value's operands live, if anything: only copies cross tiers. */
+export function tierError(v: {
+  op: string;
+  inputs: { op: string; attrs: Record<string, unknown> }[];
+}): string | undefined {
+  const off = v.inputs.filter((x) => tierOf(x) !== 'gpu').length;
+  if (v.op === 'reload') return off === 1 ? undefined : 'reload reads a value that is already on the GPU';
+  if (v.op === 'offload') return off === 0 ? undefined : 'offload reads a value that is not on the GPU';
+  return off ? `${v.op} reads a value in host memory or on the SSD; only reload does` : undefined;
+}
 
 const NO_GRAD = 'placement inserts it after autodiff, as a copy between tiers';
 
