@@ -18,6 +18,7 @@ import { BudgetInfeasibleError, TierBudgetError } from '../compiler/passes/check
 import { runPipeline } from '../compiler/passes/pipeline.ts';
 import { copyModule } from '../compiler/plan-pipeline.ts';
 import type { PlanConfig } from '../compiler/sema/plan.ts';
+import type { Module } from '../compiler/ir/graph.ts';
 import { openGpu } from '../runtime/webgpu/device.ts';
 
 const STEPS = Number(process.env['BENCH_STEPS'] ?? 3);
@@ -65,7 +66,8 @@ type Row = {
 const fmt = (x: number) => (x / MiB).toFixed(2);
 console.log(
   `offload-mlp (8.5 MiB without a budget) on ${gpu.adapter}, ${STEPS} steps after one; hardware as probed: ` +
-    `fp32 ${(machine.gpu.peak.f32! / 1e9).toFixed(2)} GFLOP/s, link ${((machine.link?.bandwidth ?? 0) / 1e9).toFixed(2)} GB/s, ` +
+    `fp32 ${(machine.gpu.peak.f32! / 1e9).toFixed(2)} GFLOP/s, ` +
+    `link ${((machine.link?.bandwidth ?? 0) / 1e9).toFixed(2)} GB/s, ` +
     `SSD write ${((machine.ssd?.write ?? 0) / 1e9).toFixed(2)} GB/s`,
 );
 let agree = 0;
@@ -77,7 +79,7 @@ for (const b of BUDGETS) {
   const rows: Row[] = [];
   for (const [policy, over] of POLICIES) {
     const config = { ...low.config, ...over, memory: { gpu: b * MiB, host: 2 ** 30, ssd: 4 * 2 ** 30 } } as PlanConfig;
-    let m;
+    let m: Module;
     try {
       m = runPipeline(copyModule(low.forward), { config, machine });
     } catch (e) {
