@@ -72,6 +72,11 @@ export class TierStore {
     this.touch(to);
   }
 
+  /** A host-memory buffer's bytes, read by the host (a parameter kept there): no link carries them. */
+  peek(b: PlanBuffer): Uint8Array {
+    return this.host.slice(b.offset, b.offset + b.bytes);
+  }
+
   /** The bytes of `from` (a host or SSD buffer), on their way back to the GPU. */
   get(from: PlanBuffer): Uint8Array {
     this.measure.moved['host→gpu'] += from.bytes;

@@ -35,8 +35,7 @@ export function checkPlan(plan: Plan): void {
     const arena = plan.arenas[b.tier] ?? 0;
     if (end(b) > arena)
       fail(`${name(b)} (${b.bytes} bytes at ${b.offset}) ends past the ${arena}-byte ${b.tier} arena`);
-    if (b.tier !== 'gpu' && b.role !== 'temp' && !(b.role === 'input' && b.tier === 'host'))
-      fail(`${name(b)} is a ${b.role} buffer in the ${b.tier} tier`);
+    if (b.tier === 'ssd' && b.role !== 'temp') fail(`${name(b)} is a ${b.role} buffer in the ${b.tier} tier`);
     if (b.bytes !== b.shape.reduce((a, d) => a * d, 1) * 4)
       fail(`${name(b)} has ${b.bytes} bytes but shape [${b.shape}]`);
   });

@@ -9,6 +9,8 @@ const COLORS: Record<string, string> = {
   activations: '#2ca02c',
   kv_cache: '#ff7f0e',
   workspace: '#8c564b',
+  host: '#17becf',
+  ssd: '#7f7f7f',
 };
 const W = 900;
 const H = 420;
@@ -48,11 +50,12 @@ export function memorySvg(panels: MemoryPanel[]): string {
 
 /**
  * GPU memory over one step: a line per category and the total, the budget and the GPU's capacity as dashed lines, where
- * the backward pass starts.
+ * the backward pass starts; with placement, what host memory and the SSD hold, dashed.
  */
 function memoryPanel({ title, timeline: t, budget, capacity }: MemoryPanel, top0: number): string {
   const pts = downsample(t.points, 600);
-  const top = Math.max(t.gpu.peak_bytes, budget ?? 0, 1) * 1.08;
+  const held = (k: 'host' | 'ssd') => Math.max(0, ...t.tierPoints.map((p) => p[k]));
+  const top = Math.max(t.gpu.peak_bytes, budget ?? 0, held('host'), held('ssd'), 1) * 1.08;
   const x = (i: number) => PAD.left + ((W - PAD.left - PAD.right) * i) / Math.max(1, t.points.length - 1);
   const y = (b: number) => H - PAD.bottom - ((H - PAD.top - PAD.bottom) * b) / top;
   const f = (n: number) => n.toFixed(1);
@@ -111,6 +114,18 @@ function memoryPanel({ title, timeline: t, budget, capacity }: MemoryPanel, top0
       ),
     );
     legend.push([c.replace('_', ' '), COLORS[c]!]);
+  }
+  // placement's tiers, on the same scale: leaves kept in host memory and activations waiting there or on the SSD
+  for (const k of ['host', 'ssd'] as const) {
+    if (!held(k)) continue;
+    out.push(
+      line(
+        pts.map((p) => t.tierPoints[p.at]![k]),
+        COLORS[k]!,
+        1.5,
+      ).replace('<polyline ', '<polyline stroke-dasharray="6,3" '),
+    );
+    legend.push([k === 'host' ? 'host memory (placed)' : 'SSD (placed)', COLORS[k]!]);
   }
   legend.forEach(([label, color], k) => {
     const ly = PAD.top + 10 + k * 18;

@@ -74,6 +74,25 @@ export interface MemoryPlan {
 const isLeaf = (v: Value) => LEAF_OPS.has(v.op);
 
 /**
+ * Updates of leaves kept in host memory that are written back as soon as they are computed: nothing later in the
+ * step reads the leaf (its reloads are all before) or the new value, so the GPU holds the new value only until its
+ * copy. New value → its leaf.
+ */
+export function earlyWrites(m: Module): Map<Value, Value> {
+  const out = new Map<Value, Value>();
+  const at = new Map(m.values.map((v, i) => [v, i]));
+  const lastRead = new Map<Value, number>();
+  m.values.forEach((v, i) => v.inputs.forEach((x) => lastRead.set(x, i)));
+  const outputs = new Set(m.outputs.map((o) => o.value));
+  for (const u of m.updates) {
+    const leaf = m.values.find((v) => LEAF_OPS.has(v.op) && v.attrs['name'] === u.target && v.op !== 'input');
+    if (!leaf || tierOf(leaf) !== 'host' || outputs.has(u.value) || lastRead.has(u.value)) continue;
+    if ((lastRead.get(leaf) ?? -1) < at.get(u.value)!) out.set(u.value, leaf);
+  }
+  return out;
+}
+
+/**
  * The memory plan of a module, in its order: every tensor gets a range of one arena, temporaries
  * are freed after their last use, outputs and updated values stay to the end. This is the number
  * the execution plan allocates and the runtime measures.
@@ -102,7 +121,9 @@ export function planMemory(m: Module): MemoryPlan {
     peak = Math.max(peak, live);
   };
   for (const v of m.values) if (isLeaf(v)) alloc(v);
+  const early = earlyWrites(m);
   const pinned = pinnedValues(m);
+  for (const v of early.keys()) pinned.delete(v);
   const lastUse = new Map<Value, number>();
   m.values.forEach((v, i) => v.inputs.forEach((x) => lastUse.set(x, i)));
   m.values.forEach((v, i) => {
@@ -116,6 +137,12 @@ export function planMemory(m: Module): MemoryPlan {
       events.push({ kind: 'free', value: x });
       if (tier === 'gpu') live -= allocatedBytes(tensorBytes(x));
       else offLive[tier] -= allocatedBytes(tensorBytes(x));
+    }
+    if (early.has(v)) {
+      // written back to its leaf in host memory right after it is computed (the plan's copy step), then freed
+      arena.release(offsetOf.get(v)!, tensorBytes(v));
+      events.push({ kind: 'free', value: v });
+      live -= allocatedBytes(tensorBytes(v));
     }
   });
   for (const t of ['host', 'ssd'] as const) tiers[t].arenaBytes = off[t].size;

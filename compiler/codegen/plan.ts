@@ -10,7 +10,7 @@ import { copyKernel, lowerValue } from '../kernel/lower/index.ts';
 import type { DeviceClass } from '../kernel/lower/common.ts';
 import type { Kernel } from '../kernel/ir.ts';
 import { TARGETS, type DeviceLimits, type Target } from '../targets/registry.ts';
-import { ALIGNMENT, planMemory, tensorBytes } from './memory.ts';
+import { ALIGNMENT, earlyWrites, planMemory, tensorBytes } from './memory.ts';
 import { tierOf, TRANSFER_OPS } from '../ir/ops/tier.ts';
 
 export { ALIGNMENT } from './memory.ts';
@@ -76,6 +76,7 @@ export function buildPlan(
     throw new Error(`internal: target ${target.name} runs no ${deviceClass}-class kernels`);
   const limits = opts.limits ?? target.limits;
   const mem = planMemory(m);
+  const early = earlyWrites(m);
   const indexOf = new Map(m.values.map((v, i) => [v, i]));
   const buffers: PlanBuffer[] = [];
   const steps: PlanStep[] = [];
@@ -130,7 +131,7 @@ export function buildPlan(
           feed: feed.kind === 'synthetic' && feed.range === undefined ? { kind: 'synthetic' } : feed,
         });
       } else if (v.op === 'param' || v.op === 'state') {
-        const { name: _n, frozen: _f, ...init } = v.attrs as Record<string, unknown>;
+        const { name: _n, frozen: _f, tier: _t, ...init } = v.attrs as Record<string, unknown>;
         params.push({
           name,
           buffer: id,
@@ -148,6 +149,7 @@ export function buildPlan(
       });
     else {
       const k = lowerValue(v, deviceClass);
+      const leaf = early.get(v);
       const { operands } = bindingsOf(v);
       addKernel(k, v.op);
       steps.push({
@@ -157,10 +159,22 @@ export function buildPlan(
         dispatch: k.dispatch,
         value: `%${indexOf.get(v)!} ${v.op}`,
       });
+      if (leaf)
+        steps.push({
+          kind: 'copy',
+          from: bufferOf.get(v)!,
+          to: bufferOf.get(leaf)!,
+          value: `update ${leafName(leaf)}`,
+        });
     }
   }
   for (const u of m.updates) {
+    if (early.has(u.value)) continue;
     const leaf = m.values.find((v) => (v.op === 'param' || v.op === 'state') && leafName(v) === u.target)!;
+    if (tierOf(leaf) !== 'gpu') {
+      steps.push({ kind: 'copy', from: bufferOf.get(u.value)!, to: bufferOf.get(leaf)!, value: `update ${u.target}` });
+      continue;
+    }
     const n = (u.value.type.shape as number[]).reduce((a, d) => a * d, 1);
     const k = copyKernel(n);
     addKernel(k, 'copy');

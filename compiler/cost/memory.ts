@@ -39,6 +39,8 @@ export interface MemoryTimeline {
   ssd: TierMemory;
   /** GPU bytes per category after each op, in program order (for the memory picture). */
   points: Breakdown[];
+  /** Host memory and SSD bytes placement holds after each op (leaves kept in host memory, placed activations). */
+  tierPoints: { host: number; ssd: number }[];
   /** Index in `points` where the backward pass starts (undefined for inference). */
   backwardAt?: number;
 }
@@ -102,7 +104,7 @@ export function memoryTimeline(
     const b = bytesOf(v.type);
     if (c === 'parameters' || c === 'gradients' || c === 'optimizer') states[c] += b * share(c);
     if (LEAF_OPS.has(v.op) && tierOf(v) !== 'gpu')
-      host.activations += b; // an input kept in host memory
+      host[c] += b; // a leaf kept in host memory
     else if (LEAF_OPS.has(v.op)) {
       live[c] += b * share(c);
       host[c] += b * hostShare(c);
@@ -112,6 +114,11 @@ export function memoryTimeline(
   const gpu: TierMemory = { peak_bytes: total(live), at_peak: { ...live }, model_states_bytes: 0 };
   let backwardAt: number | undefined;
   const placed = { host: 0, ssd: 0 };
+  const hostLeaves = m.values.reduce(
+    (a, v) => a + (LEAF_OPS.has(v.op) && tierOf(v) !== 'gpu' ? bytesOf(v.type) : 0),
+    0,
+  );
+  const tierPoints: { host: number; ssd: number }[] = [];
   const placedPeak = { host: 0, ssd: 0 };
   m.values.forEach((v, i) => {
     if (LEAF_OPS.has(v.op)) return;
@@ -130,7 +137,8 @@ export function memoryTimeline(
         : 0;
     live.workspace += gathered;
     if (backwardAt === undefined && backward.has(v)) backwardAt = points.length;
-    if (opts.points !== false) points.push({ ...live });
+    if (opts.points !== false)
+      points.push({ ...live }), tierPoints.push({ host: hostLeaves + placed.host, ssd: placed.ssd });
     if (total(live) > gpu.peak_bytes) (gpu.peak_bytes = total(live)), (gpu.at_peak = { ...live });
     live.workspace -= gathered;
     for (const x of new Set(v.inputs)) {
@@ -148,5 +156,5 @@ export function memoryTimeline(
     at_peak: { ...zero(), activations: placedPeak.ssd },
     model_states_bytes: 0,
   };
-  return { gpu, host: hostTier, ssd, points, ...(backwardAt !== undefined ? { backwardAt } : {}) };
+  return { gpu, host: hostTier, ssd, points, tierPoints, ...(backwardAt !== undefined ? { backwardAt } : {}) };
 }

@@ -86,5 +86,11 @@ export function servingTimeline(
   if (!last) return a;
   const b = memoryTimeline(last.module, config);
   const peak = b.gpu.peak_bytes > a.gpu.peak_bytes ? b : a;
-  return { gpu: peak.gpu, host: peak.host, ssd: peak.ssd, points: [...a.points, ...b.points] };
+  return {
+    gpu: peak.gpu,
+    host: peak.host,
+    ssd: peak.ssd,
+    points: [...a.points, ...b.points],
+    tierPoints: [...a.tierPoints, ...b.tierPoints],
+  };
 }

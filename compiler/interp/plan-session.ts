@@ -139,6 +139,13 @@ export class CpuPlanSession {
 
   /** A copy of a buffer's range (a reference may keep or return its operands). */
   private read(b: PlanBuffer): { data: Float32Array | Int32Array; shape: number[] } {
+    if (b.tier !== 'gpu') {
+      const bytes = this.store!.peek(b);
+      return {
+        data: b.dtype === 'i32' ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer),
+        shape: b.shape,
+      };
+    }
     const view = b.dtype === 'i32' ? this.i32 : this.f32;
     return { data: view.slice(b.offset / 4, end(b) / 4), shape: b.shape };
   }

@@ -169,14 +169,16 @@ export function checkpointModule(
     };
   };
 
+  /** Every activation the backward reads in `tier`; with host memory, every leaf of 4 KiB or more too. */
+  const fixedPlacement = (tier: OffGpuTier) => {
+    const mod = tier === 'host' ? placeInputs(m, new Set(movableInputs(m))) : m;
+    return moveAll(mod, mod.outputs.find((o) => o.name === task.loss)!.value, tier, measure);
+  };
   let chosen: { module: Module; bytes: number; solver?: CheckpointReport['solver'] } & Partial<Measured>;
   const c = config.checkpoint;
   const fixedTier = config.placement === 'host' || config.placement === 'ssd' ? config.placement : undefined;
-  if (fixedTier) {
-    // every activation the backward reads in that tier; with host memory, every input too
-    const mod = fixedTier === 'host' ? placeInputs(m, new Set(movableInputs(m))) : m;
-    chosen = moveAll(mod, mod.outputs.find((o) => o.name === task.loss)!.value, fixedTier, measure);
-  } else if (c === 'none' || (c === 'auto' && (budget === undefined || without <= budget)))
+  if (fixedTier) chosen = fixedPlacement(fixedTier);
+  else if (c === 'none' || (c === 'auto' && (budget === undefined || without <= budget)))
     chosen = { module: m, bytes: without };
   else if (c === 'all') chosen = withSchedule(everyK(n, 1));
   else if (c === 'sqrt') chosen = withSchedule(everyK(n, sqrtK(n)));
@@ -191,6 +193,13 @@ export function checkpointModule(
       smallest = Math.min(smallest, r.smallest);
       if (r.best && (!best || r.best.cost < best.cost)) best = r.best;
       if (best && (feasibility || best.cost === 0)) break;
+    }
+    // and the fixed placements among the budgeted tiers: every activation (with host memory, every leaf too) there
+    for (const t of tiers?.tiers ?? []) {
+      const r = fixedPlacement(t.tier);
+      if (r.host > (config.memory.host ?? Infinity) || r.ssd > (config.memory.ssd ?? Infinity)) continue;
+      smallest = Math.min(smallest, r.bytes);
+      if (r.bytes <= budget! && (!best || r.cost < best.cost)) best = { ...r, solver: 'greedy' };
     }
     if (!best) throw new BudgetInfeasibleError(budget!, without, smallest, policy);
     chosen = best;

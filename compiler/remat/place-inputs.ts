@@ -3,10 +3,12 @@ import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
 import { allocatedBytes, tensorBytes } from '../codegen/memory.ts';
 
 /**
- * Inputs kept in host memory: each becomes an input fed into the host tier (`tier: "host"`), and every op that reads
- * it reads a `reload` made just before it (`<name>.reload`), which dies at that reader. So an input occupies GPU
- * memory only while an op uses it — a graph's structure and features between the layers that aggregate them — at
- * the cost of one copy per reader.
+ * Leaves kept in host memory: each input, parameter or optimizer state in `inputs` becomes a leaf of the host tier
+ * (`tier: "host"`), and every op that reads it reads a `reload` made just before it (`<name>.reload`), which dies at
+ * that reader. So it occupies GPU memory only while an op uses it — a graph's structure and features between the
+ * layers that aggregate them, a weight between its forward and backward uses, Adam's moments outside their update
+ * (ZeRO-Offload's optimizer state in host memory) — at the cost of one copy per reader. A parameter's or state's
+ * update is copied back to host memory (codegen/memory.ts: `earlyWrites`).
  */
 export function placeInputs(m: Module, inputs: ReadonlySet<Value>): Module {
   if (!inputs.size) return m;
@@ -15,7 +17,8 @@ export function placeInputs(m: Module, inputs: ReadonlySet<Value>): Module {
   const now = new Map<Value, Value>();
   for (const v of m.values) {
     if (inputs.has(v)) {
-      now.set(v, b.leaf('input', String(v.attrs['name']), v.type, { ...v.attrs, tier: 'host' }, { loc: v.loc }));
+      const op = v.op as 'input' | 'param' | 'state';
+      now.set(v, b.leaf(op, String(v.attrs['name']), v.type, { ...v.attrs, tier: 'host' }, { loc: v.loc }));
       continue;
     }
     if (LEAF_OPS.has(v.op)) {
@@ -41,16 +44,19 @@ export function placeInputs(m: Module, inputs: ReadonlySet<Value>): Module {
   };
 }
 
-/** Inputs that could wait in host memory (the step counter and others under 4 KiB stay), largest first. */
+/**
+ * Leaves that could wait in host memory (inputs, parameters, optimizer state; the step counter and others under
+ * 4 KiB stay), largest first.
+ */
 export function movableInputs(m: Module): Value[] {
   return m.values
-    .filter((v) => v.op === 'input' && v.attrs['tier'] !== 'host' && tensorBytes(v) >= 4096)
+    .filter((v) => LEAF_OPS.has(v.op) && v.attrs['tier'] !== 'host' && tensorBytes(v) >= 4096)
     .filter((v) => !m.outputs.some((o) => o.value === v))
     .sort((a, b) => tensorBytes(b) - tensorBytes(a) || a.id - b.id);
 }
 
-/** Host memory the inputs placed there take (their allocations). */
+/** Host memory the leaves placed there take (their allocations). */
 export const hostInputBytes = (m: Module): number =>
   m.values
-    .filter((v) => v.op === 'input' && v.attrs['tier'] === 'host')
+    .filter((v) => LEAF_OPS.has(v.op) && v.attrs['tier'] === 'host')
     .reduce((a, v) => a + allocatedBytes(tensorBytes(v)), 0);

@@ -116,7 +116,7 @@ export class NativeSession implements Session {
     const b = this.plan.buffers[id]!;
     const n = b.bytes / 4;
     const out = b.dtype === 'i32' ? new Int32Array(n) : new Float32Array(n);
-    if (n) this.lib.read(this.live(), b.offset, out, b.bytes);
+    if (n) this.lib.read(this.live(), (b.tier === 'host' ? this.lib.hostBase() : 0) + b.offset, out, b.bytes);
     return out;
   }
 

@@ -157,6 +157,16 @@ export class WebGpuSession implements Session {
 
   /** Reads buffers back to the host. */
   async read(ids: number[]): Promise<Map<number, Float32Array | Int32Array>> {
+    const held = ids.filter((id) => this.plan.buffers[id]!.tier !== 'gpu');
+    if (held.length) {
+      const out = await this.read(ids.filter((id) => this.plan.buffers[id]!.tier === 'gpu'));
+      for (const id of held) {
+        const b = this.plan.buffers[id]!;
+        const bytes = this.store!.peek(b);
+        out.set(id, b.dtype === 'i32' ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer));
+      }
+      return new Map(ids.map((id) => [id, out.get(id)!]));
+    }
     const { device } = this.gpu;
     const total = ids.reduce((a, id) => a + Math.max(4, this.plan.buffers[id]!.bytes), 0);
     const staging = device.createBuffer({

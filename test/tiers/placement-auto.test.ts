@@ -7,6 +7,8 @@ import { BudgetInfeasibleError, TierBudgetError } from '../../compiler/passes/ch
 import { runPipeline } from '../../compiler/passes/pipeline.ts';
 import { copyModule } from '../../compiler/plan-pipeline.ts';
 import type { PlanConfig } from '../../compiler/sema/plan.ts';
+import { summarize } from '../../compiler/cost/plan-summary.ts';
+import { memorySvg } from '../../compiler/cli/plan-svg.ts';
 
 const MiB = 2 ** 20;
 const FIXTURE = 'examples/offload-mlp.flex';
@@ -72,5 +74,26 @@ describe('placement: auto against recompute-only and every activation in one tie
     const p = policies(6 * MiB, {});
     expect(p.auto!.moved).toBe(0);
     expect(p.auto!.recomputed).toBeGreaterThan(0);
+  });
+});
+
+describe('flexc plan reports placement', () => {
+  it('where values went, bytes per link, each tier at its peak, and the tiers in the memory picture', () => {
+    const r = compile(FIXTURE, 'train');
+    const { summary, timeline } = summarize(r.module!, r.lowered!);
+    expect(summary.placement).not.toBeNull();
+    const p = summary.placement!;
+    expect(p.policy).toBe('auto');
+    expect(p.values.length).toBeGreaterThan(0);
+    expect(p.values.every((v) => v.tier === 'host' && v.bytes > 0)).toBe(true);
+    const placedBytes = p.values.reduce((a, v) => a + v.bytes, 0);
+    expect(p.link_bytes_per_step['gpu→host']).toBeGreaterThanOrEqual(placedBytes);
+    expect(p.link_bytes_per_step['host→gpu']).toBeGreaterThanOrEqual(placedBytes);
+    expect(summary.memory.host.peak_bytes).toBeGreaterThanOrEqual(placedBytes);
+    expect(summary.memory.gpu.arena_bytes).toBeLessThanOrEqual(6 * MiB);
+    expect(Math.max(...timeline.tierPoints.map((t) => t.host))).toBe(summary.memory.host.peak_bytes);
+    const svg = memorySvg([{ title: 'train', timeline, budget: 6 * MiB, capacity: null }]);
+    expect(svg).toContain('host memory (placed)');
+    expect(svg).not.toContain('SSD (placed)');
   });
 });

@@ -60,6 +60,44 @@ describe('activations placed in host memory and on the SSD', () => {
   });
 });
 
+describe('placement: auto at half the footprint of the GNN examples (host memory budgeted)', () => {
+  it.each([
+    ['examples/gcn-cora.flex', 'train'],
+    ['examples/sage-cora.flex', 'train'],
+  ] as const)(
+    '%s --plan %s: fits, bitwise the unconstrained step on the CPU reference and on WebGPU',
+    async (file, name) => {
+      const r = compile(file, name);
+      const full = buildPlan(r.module!, r.lowered!.config, {}).plan.arenas.gpu;
+      const budget = Math.floor(full / 2);
+      const s = setup(file, name, { checkpoint: 'auto', placement: 'auto', memory: { gpu: budget, host: 2 ** 30 } });
+      expect(s.plan.arenas.gpu).toBeLessThanOrEqual(budget);
+      const want = new CpuSession(s.unconstrained, { seed: 0, graphs: s.graphs });
+      const got = new CpuPlanSession(s.m, s.plan, { graphs: s.graphs }, true, spill);
+      got.loadParameters(new Map([...want.params].map(([k, v]) => [k, v.data])));
+      for (let k = 1; k <= 2; k++) {
+        const w = want.run();
+        const g = got.run();
+        for (const [out, t] of w) expect(Array.from(g.get(out)!), `${out} at step ${k}`).toEqual(Array.from(t.data));
+      }
+      got.destroy();
+      const gpu = await sharedGpu();
+      const cfg = { ...r.lowered!.config, checkpoint: 'auto' as const, placement: 'auto' as const };
+      const a = await webgpuSession(gpu, s.unconstrained, r.lowered!.config, s.graphs, { poison: true });
+      const b = await webgpuSession(gpu, s.m, { ...cfg, memory: { gpu: budget, host: 2 ** 30 } }, s.graphs, {
+        poison: true,
+      });
+      await sameSteps(a, b, 2);
+      expect(b.measuredPeakBytes).toBeLessThanOrEqual(budget);
+      const moved = plannedMoves(b.plan);
+      for (const link of LINKS) expect(b.tiers!.moved[link], link).toBe(2 * moved[link]);
+      a.destroy();
+      b.destroy();
+    },
+    120_000,
+  );
+});
+
 /** The same steps with and without placement on one backend: copies between tiers change no bit. */
 async function sameSteps(a: Session, b: Session, steps: number) {
   b.loadParameters(await a.parameters());

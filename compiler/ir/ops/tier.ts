@@ -9,13 +9,13 @@ export type OffGpuTier = (typeof OFF_GPU_TIERS)[number];
 export type Tier = 'gpu' | OffGpuTier;
 
 /**
- * The tier a value lives in: an `offload`'s result in its tier, an input placed in host memory (`tier: "host"`) there,
- * every other value on the GPU.
+ * The tier a value lives in: an `offload`'s result in its tier, a leaf (input, parameter, optimizer state) placed in
+ * host memory (`tier: "host"`) there, every other value on the GPU.
  */
 export const tierOf = (v: { op: string; attrs: Record<string, unknown> }): Tier =>
   v.op === 'offload'
     ? (v.attrs['tier'] as OffGpuTier)
-    : v.op === 'input' && v.attrs['tier'] === 'host'
+    : (v.op === 'input' || v.op === 'param' || v.op === 'state') && v.attrs['tier'] === 'host'
       ? 'host'
       : 'gpu';
 
