@@ -52,6 +52,7 @@ export const OP_NAMES = [
   'softmax',
   'softmax_grad',
   'spmm',
+  'spmm_csr',
   'sqrt',
   'sub',
   'sum',

@@ -6,6 +6,7 @@ import { checkpoint } from './checkpoint.ts';
 import { dce } from './dce.ts';
 import { fuseElementwise } from './fuse-elementwise.ts';
 import { lora } from './lora.ts';
+import { lowerSparse } from './lower-sparse.ts';
 import { optimizer } from './optimizer.ts';
 import type { Pass, PassContext } from './pass.ts';
 import { precision } from './precision.ts';
@@ -19,6 +20,7 @@ export const PIPELINE: readonly Pass[] = [
   autodiff, //  backward graph of the loss
   optimizer, // parameter and optimizer-state updates
   fuseElementwise, // chains of elementwise ops into single kernels (fuse: [elementwise])
+  lowerSparse, // each sparse product reads only the CSR it uses (A or Aᵀ)
   checkpoint, // keep or recompute activations for the backward pass, within memory.gpu
   dce, //       drop what nothing needs
 ];

@@ -53,19 +53,51 @@ export const sparseOps: OpDef[] = [
       };
     },
     ref: (ins, v, ctx) => {
-      const out = like(ctx, v.type);
       const t = bool(v.attrs, 'transpose') ? 3 : 0;
-      const [ptr, idx, val] = [ins[t]!.data, ins[t + 1]!.data, ins[t + 2]!.data];
-      const x = ins[6]!;
-      const n = shapeOf(v)[0]!;
-      const f = x.shape[1]!;
-      for (let r = 0; r < n; r++)
-        for (let e = ptr[r]!; e < ptr[r + 1]!; e++) {
-          const c = idx[e]! * f;
-          const w = val[e]!;
-          for (let j = 0; j < f; j++) out[r * f + j] += w * x.data[c + j]!;
-        }
-      return { data: out, shape: shapeOf(v) };
+      return csrProduct(ins[t]!.data, ins[t + 1]!.data, ins[t + 2]!.data, ins[6]!, v, ctx);
     },
   },
+  {
+    // the product as a kernel runs it: only the CSR it reads (`lower-sparse` makes it from spmm after autodiff)
+    name: 'spmm_csr',
+    class: 'matmul',
+    arity: 4,
+    attrs: { cols: { kind: 'int' } },
+    infer: ([ptr, idx, val, x], a) => {
+      if (ptr!.dtype !== 'i32' || idx!.dtype !== 'i32')
+        throw new ShapeError('spmm_csr: the CSR row pointers and column ids must be i32');
+      if (ptr!.shape.length !== 1 || idx!.shape.length !== 1 || !sameDim(idx!.shape[0]!, val!.shape[0]!))
+        throw new ShapeError(`spmm_csr: ${idx!.shape[0]} column ids but ${val!.shape[0]} values`);
+      if (x!.shape.length !== 2 || !sameDim(x!.shape[0]!, num(a, 'cols')))
+        throw new ShapeError(`spmm_csr operand must be a matrix of ${num(a, 'cols')} rows, got [${x!.shape}]`);
+      return { dtype: x!.dtype, shape: [(ptr!.shape[0] as number) - 1, x!.shape[1]!] };
+    },
+    noGrad: 'lower-sparse makes it from spmm after autodiff',
+    cost: (v) => ({
+      flops: 2 * shapeOf(v.inputs[1]!)[0]! * shapeOf(v)[1]!,
+      bytes: v.inputs.reduce((s, x) => s + bytesOf(x.type), bytesOf(v.type)),
+    }),
+    ref: (ins, v, ctx) => csrProduct(ins[0]!.data, ins[1]!.data, ins[2]!.data, ins[3]!, v, ctx),
+  },
 ];
+
+/** A @ x for A in CSR, each row's entries summed in order. */
+function csrProduct(
+  ptr: ArrayLike<number>,
+  idx: ArrayLike<number>,
+  val: ArrayLike<number>,
+  x: { data: ArrayLike<number>; shape: number[] },
+  v: Parameters<OpDef['ref']>[1],
+  ctx: Parameters<OpDef['ref']>[2],
+) {
+  const out = like(ctx, v.type);
+  const n = shapeOf(v)[0]!;
+  const f = x.shape[1]!;
+  for (let r = 0; r < n; r++)
+    for (let e = ptr[r]!; e < ptr[r + 1]!; e++) {
+      const c = idx[e]! * f;
+      const w = val[e]!;
+      for (let j = 0; j < f; j++) out[r * f + j] += w * x.data[c + j]!;
+    }
+  return { data: out, shape: shapeOf(v) };
+}
