@@ -122,13 +122,18 @@ export function checkpointModule(
    * The recompute-only solvers' cheapest schedule within the budget and, with tiers, the greedy's keep / recompute /
    * move choices (host memory less what the inputs placed there take); the cheaper in step time wins.
    */
+  const recompute = config.checkpoint !== 'none';
   const placeAuto = (mod: Module) => {
     const l = mod.outputs.find((o) => o.name === task.loss)!.value;
-    const found =
-      mod === m ? autoFit(budget!) : fastSchedule(mod, l, findStages(mod, l), budget!, measure, feasibility);
+    const found = !recompute
+      ? { smallest: Infinity, fits: undefined }
+      : mod === m
+        ? autoFit(budget!)
+        : fastSchedule(mod, l, findStages(mod, l), budget!, measure, feasibility);
     const inputs = hostInputBytes(mod);
     const room = tiers && {
       ...tiers,
+      recompute,
       tiers: tiers.tiers.map((t) => (t.tier === 'host' ? { ...t, capacity: t.capacity - inputs } : t)),
     };
     const moved = room && greedySchedule(deadCodeEliminate(mod), l, budget!, measure, room);
@@ -169,6 +174,8 @@ export function checkpointModule(
     };
   };
 
+  const withFixedPolicy = (c: Exclude<PlanConfig['checkpoint'], 'none' | 'auto'>) =>
+    withSchedule(everyK(n, c === 'all' ? 1 : c === 'sqrt' ? sqrtK(n) : c.every));
   /** Every activation the backward reads in `tier`; with host memory, every leaf of 4 KiB or more too. */
   const fixedPlacement = (tier: OffGpuTier) => {
     const mod = tier === 'host' ? placeInputs(m, new Set(movableInputs(m))) : m;
@@ -178,12 +185,10 @@ export function checkpointModule(
   const c = config.checkpoint;
   const fixedTier = config.placement === 'host' || config.placement === 'ssd' ? config.placement : undefined;
   if (fixedTier) chosen = fixedPlacement(fixedTier);
-  else if (c === 'none' || (c === 'auto' && (budget === undefined || without <= budget)))
-    chosen = { module: m, bytes: without };
-  else if (c === 'all') chosen = withSchedule(everyK(n, 1));
-  else if (c === 'sqrt') chosen = withSchedule(everyK(n, sqrtK(n)));
-  else if (c !== 'auto') chosen = withSchedule(everyK(n, c.every));
+  else if (budget === undefined || without <= budget || (c !== 'auto' && (c !== 'none' || !tiers)))
+    chosen = c === 'none' || c === 'auto' ? { module: m, bytes: without } : withFixedPolicy(c);
   else {
+    // checkpoint: auto, or placement: auto with tiers under checkpoint: none (moves without recomputation)
     // the activations first; where host memory is budgeted, the largest inputs waiting there too, one more at a time
     const movable = tiers?.tiers.some((t) => t.tier === 'host') ? movableInputs(m) : [];
     let best: (Measured & { solver: NonNullable<CheckpointReport['solver']> }) | undefined;

@@ -12,6 +12,8 @@ import type { StageSchedule, TrainingGraph } from './training-graph.ts';
 export interface TierChoice {
   tiers: { tier: OffGpuTier; capacity: number }[];
   moveCost(bytes: number, tier: OffGpuTier, down: boolean): number;
+  /** Whether recomputing is a choice too (not under `checkpoint: none`). */
+  recompute?: boolean;
 }
 
 /**
@@ -118,7 +120,10 @@ export function solveGreedy(
   const room = (c: Choice) =>
     !c.tier ||
     held(c.tier) + allocatedBytes(g.nodes[c.i]!.bytes) <= tiers!.tiers.find((t) => t.tier === c.tier)!.capacity;
-  const choices = (i: number): Choice[] => [{ i }, ...(tiers?.tiers ?? []).map((t) => ({ i, tier: t.tier }))];
+  const choices = (i: number): Choice[] => [
+    ...(tiers?.recompute === false ? [] : [{ i }]),
+    ...(tiers?.tiers ?? []).map((t) => ({ i, tier: t.tier })),
+  ];
   const keyOf = (c: Choice) => `${c.i}:${c.tier ?? ''}`;
 
   const dropped = new Set(g.nodes.flatMap((v, i) => (i < F && !v.output && !readBack.has(i) ? [i] : [])));

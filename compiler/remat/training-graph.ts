@@ -57,5 +57,8 @@ export function stageScheduleOf(
       pending = [];
     } else pending.push(i);
   }
+  // an op the rewritten step never runs in its place (all its readers read a recomputation, so it was dropped as
+  // dead) still has its stage: Checkmate's stages compute every node once
+  for (let i = 0; i < index.size; i++) stages[i] ??= [i];
   return stages;
 }

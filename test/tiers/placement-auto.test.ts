@@ -70,6 +70,20 @@ describe('placement: auto against recompute-only and every activation in one tie
       if (other) expect(p.auto!.seconds).toBeLessThanOrEqual(other.seconds * (1 + 1e-9));
   });
 
+  it('under checkpoint: none, placement: auto only keeps or moves', () => {
+    const low = compile(FIXTURE, 'unconstrained').lowered!;
+    const config = {
+      ...low.config,
+      checkpoint: 'none',
+      placement: 'auto',
+      memory: { gpu: 6 * MiB, host: 2 ** 30 },
+    } as PlanConfig;
+    const m = runPipeline(copyModule(low.forward), { config, machine: machineOf(low.hardware!)! });
+    expect(planMemory(m).arenaBytes).toBeLessThanOrEqual(6 * MiB);
+    expect(m.values.filter((v) => v.op === 'offload').length).toBeGreaterThan(0);
+    expect(m.values.filter((v) => v.name?.endsWith('.remat'))).toEqual([]);
+  });
+
   it('without a host or SSD budget, auto recomputes only (the tiers a plan may use are those it budgets)', () => {
     const p = policies(6 * MiB, {});
     expect(p.auto!.moved).toBe(0);
