@@ -8,6 +8,8 @@ import { bindingsOf } from '../compiler/codegen/bindings.ts';
 import { buildPlan, FORWARD_LIBRARY } from '../compiler/codegen/plan.ts';
 import { evalModule, graphResolver } from '../compiler/cli/run.ts';
 import { compile } from '../compiler/compile.ts';
+import { runPipeline } from '../compiler/passes/pipeline.ts';
+import { copyModule } from '../compiler/plan-pipeline.ts';
 import { runModule } from '../compiler/interp/interpret.ts';
 import { CpuSession } from '../compiler/interp/session.ts';
 import { matmulModule } from '../compiler/cli/probe.ts';
@@ -53,22 +55,27 @@ function feedsOf(plan: Plan, step: number, dir: string, data: Parameters<typeof 
   return planFeeds(plan, step, data).map(([id, t]) => ({ buffer: id, file: save(join(dir, `${id}.bin`), t) }));
 }
 
-const examples = [
+// the last two place values in host memory and on the SSD (copies on the stream, the spill file's host functions)
+const examples: [string, string, string, number, ('host' | 'ssd')?][] = [
   ['mlp', 'examples/mlp.flex', 'small', 3],
   ['gpt-tiny', 'examples/gpt.flex', 'tiny', 3],
   ['gcn-cora', 'examples/gcn-cora.flex', 'train', 200],
   ['gpt-shakespeare', 'examples/gpt.flex', 'shakespeare', 3],
-] as const;
+  ['gcn-cora-host', 'examples/gcn-cora.flex', 'train', 3, 'host'],
+  ['gpt-tiny-ssd', 'examples/gpt.flex', 'tiny', 3, 'ssd'],
+];
 
 const manifest: Record<string, unknown> = { target: TARGET.name, examples: [], ops: [], matmul: [] };
-for (const [name, file, planName, steps] of examples) {
+for (const [name, file, planName, steps, placement] of examples) {
   const r = compile(file, planName);
   if (!r.module || !r.lowered) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
   const graphs = graphResolver(r.program);
-  const cfg = r.lowered.config;
+  const cfg = placement ? { ...r.lowered.config, placement } : r.lowered.config;
+  // placed, the step computes the same numbers as the CPU reference's run of the unplaced one
+  const placed = placement ? runPipeline(copyModule(r.lowered.forward), { config: cfg }) : r.module;
   const text = cfg.data ? { file: resolve(cfg.data.file), split: cfg.data.split } : undefined;
   const dir = join(OUT, name);
-  const train = buildPlan(r.module, cfg, graphsOf(r.module, graphs), { target: TARGET });
+  const train = buildPlan(placed, cfg, graphsOf(placed, graphs), { target: TARGET });
   writeSources(train, dir);
   writeFileSync(join(dir, 'plan.json'), JSON.stringify(train.plan));
   const data = { graphs, text };

@@ -61,11 +61,13 @@ class Library:
         self.lib = ctypes.CDLL(so)
         self.lib.flexc_open.restype = ctypes.c_void_p
         self.lib.flexc_arena_bytes.restype = ctypes.c_uint64
+        self.lib.flexc_host_base.restype = ctypes.c_uint64
         for f in ("flexc_write", "flexc_read"):
             getattr(self.lib, f).argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64]
         self.lib.flexc_run.argtypes = [ctypes.c_void_p, ctypes.c_int]
         self.lib.flexc_close.argtypes = [ctypes.c_void_p]
         self.plan = plan
+        self.host_base = self.lib.flexc_host_base()
         self.arena = self.lib.flexc_open()
         if not self.arena:
             raise RuntimeError("flexc_open failed (no CUDA device?)")
@@ -74,13 +76,17 @@ class Library:
         b = self.plan["buffers"][buf]
         data = np.ascontiguousarray(data)
         assert data.nbytes == b["bytes"], (b["name"], data.nbytes, b["bytes"])
-        self.lib.flexc_write(self.arena, b["offset"], data.ctypes.data, data.nbytes)
+        self.lib.flexc_write(self.arena, self.offset(b), data.ctypes.data, data.nbytes)
 
     def read(self, buf):
         b = self.plan["buffers"][buf]
         out = np.empty(b["bytes"] // 4, np.int32 if b["dtype"] == "i32" else np.float32)
-        self.lib.flexc_read(self.arena, b["offset"], out.ctypes.data, b["bytes"])
+        self.lib.flexc_read(self.arena, self.offset(b), out.ctypes.data, b["bytes"])
         return out
+
+    def offset(self, b):
+        # buffers placed in host memory (pinned) are reached past flexc_host_base
+        return (self.host_base if b["tier"] == "host" else 0) + b["offset"]
 
     def run(self):
         status = self.lib.flexc_run(self.arena, 0)

@@ -7,6 +7,10 @@ import { compile } from '../../compiler/compile.ts';
 import { lowerValue } from '../../compiler/kernel/lower/index.ts';
 import { OPS } from '../../compiler/ir/ops/registry.ts';
 import { TRANSFER_OPS } from '../../compiler/ir/ops/tier.ts';
+import { buildPlan } from '../../compiler/codegen/plan.ts';
+import { runPipeline } from '../../compiler/passes/pipeline.ts';
+import { copyModule } from '../../compiler/plan-pipeline.ts';
+import { compileIn, writeSources } from '../../compiler/targets/compile.ts';
 import { differentiate } from '../../compiler/passes/autodiff.ts';
 import { TARGETS } from '../../compiler/targets/registry.ts';
 import { singleOpModule } from '../helpers/oracle.ts';
@@ -75,6 +79,27 @@ describe.skipIf(!hasNvcc)('CUDA kernels and host libraries compile with nvcc (sm
       expect(files).toContain('plan.cu');
       expect(readdirSync(join(out, plan, 'kernels')).every((f) => f.endsWith('.cu'))).toBe(true);
     }, 300_000);
+});
+
+describe.skipIf(!hasNvcc)('CUDA host libraries with copies between tiers compile with nvcc', () => {
+  it.each([
+    ['examples/gcn-cora.flex', 'train', 'host'],
+    ['examples/gpt.flex', 'tiny', 'ssd'],
+  ] as const)(
+    '%s --plan %s, placement: %s: pinned host memory, the spill file in stream order',
+    (file, plan, tier) => {
+      const r = compile(file, plan);
+      const config = { ...r.lowered!.config, placement: tier };
+      const m = runPipeline(copyModule(r.lowered!.forward), { config });
+      const built = buildPlan(m, config, {}, { target: TARGETS.cuda });
+      expect(built.plan.steps.some((s) => s.kind === 'copy')).toBe(true);
+      const dir = join(work, `tiers-${plan}`);
+      writeSources(built, dir);
+      compileIn(TARGETS.cuda, dir, built.host!.file, 'libplan.so', { arch: ARCHS });
+      expect(readdirSync(dir)).toContain('libplan.so');
+    },
+    300_000,
+  );
 });
 
 const hasGpu = spawnSync('nvidia-smi', ['-L']).status === 0;
