@@ -147,7 +147,11 @@ export function planMemory(m: Module): MemoryPlan {
   });
   for (const t of ['host', 'ssd'] as const) tiers[t].arenaBytes = off[t].size;
   const onGpu = events.filter((e) => e.kind === 'compute' || tierOf(e.value) === 'gpu');
-  const packed = countBuffers(onGpu) <= OFFLINE_MAX_BUFFERS ? packOffline(onGpu) : undefined;
+  // two greedy orders (largest first; longest-lived first): each wins on some steps, so the smaller is kept
+  const packed =
+    countBuffers(onGpu) <= OFFLINE_MAX_BUFFERS
+      ? [packOffline(onGpu, 'size'), packOffline(onGpu, 'lifetime')].sort((a, b) => a.size - b.size)[0]
+      : undefined;
   const placements = { firstFit: arena.size, ...(packed ? { offline: packed.size } : {}) };
   if (packed && packed.size < arena.size) {
     for (const e of onGpu) if (e.kind === 'alloc') offsetOf.set(e.value, (e.offset = packed.offsetOf.get(e.value)!));
@@ -166,14 +170,17 @@ const countBuffers = (events: MemoryEvent[]) => events.reduce((n, e) => n + (e.k
 
 /**
  * Offline placement, knowing every buffer's lifetime (greedy by size, as TFLite's and PyTorch's
- * static planners do): largest first, each at the lowest offset where it overlaps no placed buffer
+ * static planners do, or by lifetime, longest first): each at the lowest offset where it overlaps no placed buffer
  * that is live at the same time. First-fit in program order fragments when a large buffer is
  * allocated after small long-lived ones (recomputations in a checkpointed backward pass).
  * Buffers live from the first event to the last (leaves) overlap every other, so they go below the
  * rest, which loses nothing; the rest find the placed buffers live with them through buckets of
  * events, so a buffer is compared only with those it could collide with.
  */
-function packOffline(events: MemoryEvent[]): { offsetOf: Map<Value, number>; size: number } {
+function packOffline(
+  events: MemoryEvent[],
+  order: 'size' | 'lifetime',
+): { offsetOf: Map<Value, number>; size: number } {
   const span = new Map<Value, { start: number; end: number; bytes: number }>();
   events.forEach((e, i) => {
     if (e.kind === 'alloc')
@@ -183,8 +190,11 @@ function packOffline(events: MemoryEvent[]): { offsetOf: Map<Value, number>; siz
   const firstCompute = events.findIndex((e) => e.kind === 'compute');
   const whole = (s: { start: number; end: number }) =>
     s.end === events.length && (firstCompute < 0 || s.start < firstCompute);
-  const bySize = (a: [Value, { bytes: number; start: number }], b: [Value, { bytes: number; start: number }]) =>
-    b[1].bytes - a[1].bytes || a[1].start - b[1].start;
+  type Span = [Value, { bytes: number; start: number; end: number }];
+  const bySize = (a: Span, b: Span) =>
+    (order === 'lifetime' ? b[1].end - b[1].start - (a[1].end - a[1].start) : 0) ||
+    b[1].bytes - a[1].bytes ||
+    a[1].start - b[1].start;
   const offsetOf = new Map<Value, number>();
   let base = 0;
   for (const [v, s] of [...span].filter(([, s]) => whole(s)).sort(bySize)) offsetOf.set(v, base), (base += s.bytes);

@@ -189,14 +189,19 @@ export function checkpointModule(
     chosen = c === 'none' || c === 'auto' ? { module: m, bytes: without } : withFixedPolicy(c);
   else {
     // checkpoint: auto, or placement: auto with tiers under checkpoint: none (moves without recomputation)
-    // the activations first; where host memory is budgeted, the largest inputs waiting there too, one more at a time
+    // the activations first; where host memory is budgeted, leaves waiting there too (placeInputs)
     const movable = tiers?.tiers.some((t) => t.tier === 'host') ? movableInputs(m) : [];
     let best: (Measured & { solver: NonNullable<CheckpointReport['solver']> }) | undefined;
     let smallest = Infinity;
-    for (let k = 0; k <= movable.length; k++) {
+    // the first k of them for k = 0, 1, 2, 4, … and all: a few tries however many leaves a model has
+    const counts = [0, ...Array.from({ length: Math.ceil(Math.log2(movable.length + 1)) }, (_, i) => 2 ** i)];
+    for (const k of new Set([...counts.filter((k) => k < movable.length), movable.length])) {
       const r = placeAuto(k ? placeInputs(m, new Set(movable.slice(0, k))) : m);
       smallest = Math.min(smallest, r.smallest);
-      if (r.best && (!best || r.best.cost < best.cost)) best = r.best;
+      const better = r.best && (!best || r.best.cost < best.cost);
+      // once a plan fits, more leaves in host memory are tried only while they make it cheaper
+      if (best && !better) break;
+      if (better) best = r.best;
       if (best && (feasibility || best.cost === 0)) break;
     }
     // and the fixed placements among the budgeted tiers: every activation (with host memory, every leaf too) there

@@ -46,13 +46,19 @@ export function placeInputs(m: Module, inputs: ReadonlySet<Value>): Module {
 
 /**
  * Leaves that could wait in host memory (inputs, parameters, optimizer state; the step counter and others under
- * 4 KiB stay), largest first.
+ * 4 KiB stay), those that free the most bytes per copy first: each reader costs a copy (and an update one more), so
+ * Adam's moments, read once by their update, come before the weights, read in both passes.
  */
 export function movableInputs(m: Module): Value[] {
+  const readers = new Map<Value, number>();
+  for (const v of m.values) for (const x of new Set(v.inputs)) readers.set(x, (readers.get(x) ?? 0) + 1);
+  const updated = new Set(m.updates.map((u) => u.target));
+  const copies = (v: Value) => (readers.get(v) ?? 0) + (updated.has(String(v.attrs['name'])) ? 1 : 0);
+  const worth = (v: Value) => tensorBytes(v) / Math.max(1, copies(v));
   return m.values
     .filter((v) => LEAF_OPS.has(v.op) && v.attrs['tier'] !== 'host' && tensorBytes(v) >= 4096)
     .filter((v) => !m.outputs.some((o) => o.value === v))
-    .sort((a, b) => tensorBytes(b) - tensorBytes(a) || a.id - b.id);
+    .sort((a, b) => worth(b) - worth(a) || a.id - b.id);
 }
 
 /** Host memory the leaves placed there take (their allocations). */
