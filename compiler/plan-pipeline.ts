@@ -53,8 +53,14 @@ export function pipelinePlan(
         : diag(
             'FLX4010',
             field.span,
-            `${over}; the smallest budget that works is ${e.smallest} bytes (${fmtBytes(e.smallest)})`,
-            `give \`memory: { gpu: ${atLeast(e.smallest)} }\` or more, with \`checkpoint: auto\``,
+            `${over}; the smallest budget that works is ${e.smallest} bytes (${fmtBytes(e.smallest)})` +
+              (e.host ? ` with ${config.memory.host === undefined ? 'no host memory' : 'this much host memory'}` : ''),
+            e.host
+              ? `give \`memory: { gpu: ${atLeast(e.smallest)} }\` or more, with \`checkpoint: auto\`; or, with ` +
+                  `\`placement: auto\`, \`memory: { host: ${atLeast(e.host.bytes)} }\` or more: with every ` +
+                  'parameter, input and activation waiting in host memory ' +
+                  `the step needs ${fmtBytes(e.host.gpu)} of GPU memory`
+              : `give \`memory: { gpu: ${atLeast(e.smallest)} }\` or more, with \`checkpoint: auto\``,
           );
     return { diagnostics: [d] };
   }

@@ -28,6 +28,8 @@ export class BudgetInfeasibleError extends Error {
     readonly smallest: number,
     readonly policy: string,
     readonly autoFits?: number,
+    /** Host memory with which the step meets the GPU budget (every leaf and activation there); its GPU bytes then. */
+    readonly host?: { bytes: number; gpu: number },
   ) {
     super(
       `the training step needs ${needed} bytes with checkpoint: ${policy}, more than the ` +
@@ -123,6 +125,9 @@ export function checkpointModule(
    * move choices (host memory less what the inputs placed there take); the cheaper in step time wins.
    */
   const recompute = config.checkpoint !== 'none';
+  /** Whether a schedule keeps the host and SSD budgets (leaves placed in host memory count there). */
+  const within = (r: { host?: number; ssd?: number }) =>
+    (r.host ?? 0) <= (config.memory.host ?? Infinity) && (r.ssd ?? 0) <= (config.memory.ssd ?? Infinity);
   const placeAuto = (mod: Module) => {
     const l = mod.outputs.find((o) => o.name === task.loss)!.value;
     const found = !recompute
@@ -137,7 +142,9 @@ export function checkpointModule(
       tiers: tiers.tiers.map((t) => (t.tier === 'host' ? { ...t, capacity: t.capacity - inputs } : t)),
     };
     const moved = room && greedySchedule(deadCodeEliminate(mod), l, budget!, measure, room);
-    const fits = [found.fits, moved?.fits && { ...moved.fits, solver: 'greedy' as const }].filter((x) => x);
+    const fits = [found.fits, moved?.fits && { ...moved.fits, solver: 'greedy' as const }].filter(
+      (x) => x && within(x),
+    );
     const best = fits.sort((a, b) => a!.cost - b!.cost)[0];
     const least = best ? Infinity : (moved?.smallest?.(found.smallest)?.bytes ?? Infinity);
     return { best, smallest: Math.min(found.smallest, least) };
@@ -181,6 +188,15 @@ export function checkpointModule(
     const mod = tier === 'host' ? placeInputs(m, new Set(movableInputs(m))) : m;
     return moveAll(mod, mod.outputs.find((o) => o.name === task.loss)!.value, tier, measure);
   };
+  /**
+   * When no schedule meets the GPU budget within the plan's host budget (or without one): the host memory with which
+   * every leaf and activation there would meet it, if any would (the budget's other tier, named in FLX4010).
+   */
+  const hostWouldFit = (): BudgetInfeasibleError['host'] => {
+    if (config.parallel.data > 1 || config.parallel.offload.length > 0 || budget === undefined) return undefined;
+    const r = fixedPlacement('host');
+    return r.bytes <= budget && r.host > (config.memory.host ?? 0) ? { bytes: r.host, gpu: r.bytes } : undefined;
+  };
   let chosen: { module: Module; bytes: number; solver?: CheckpointReport['solver'] } & Partial<Measured>;
   const c = config.checkpoint;
   const fixedTier = config.placement === 'host' || config.placement === 'ssd' ? config.placement : undefined;
@@ -196,7 +212,9 @@ export function checkpointModule(
     // the first k of them for k = 0, 1, 2, 4, … and all: a few tries however many leaves a model has
     const counts = [0, ...Array.from({ length: Math.ceil(Math.log2(movable.length + 1)) }, (_, i) => 2 ** i)];
     for (const k of new Set([...counts.filter((k) => k < movable.length), movable.length])) {
-      const r = placeAuto(k ? placeInputs(m, new Set(movable.slice(0, k))) : m);
+      const mod = k ? placeInputs(m, new Set(movable.slice(0, k))) : m;
+      if (hostInputBytes(mod) > (config.memory.host ?? Infinity)) break; // these leaves alone overflow host memory
+      const r = placeAuto(mod);
       smallest = Math.min(smallest, r.smallest);
       const better = r.best && (!best || r.best.cost < best.cost);
       // once a plan fits, more leaves in host memory are tried only while they make it cheaper
@@ -207,16 +225,23 @@ export function checkpointModule(
     // and the fixed placements among the budgeted tiers: every activation (with host memory, every leaf too) there
     for (const t of tiers?.tiers ?? []) {
       const r = fixedPlacement(t.tier);
-      if (r.host > (config.memory.host ?? Infinity) || r.ssd > (config.memory.ssd ?? Infinity)) continue;
+      if (!within(r)) continue;
       smallest = Math.min(smallest, r.bytes);
       if (r.bytes <= budget! && (!best || r.cost < best.cost)) best = { ...r, solver: 'greedy' };
     }
-    if (!best) throw new BudgetInfeasibleError(budget!, without, smallest, policy);
+    if (!best) throw new BudgetInfeasibleError(budget!, without, smallest, policy, undefined, hostWouldFit());
     chosen = best;
   }
   if (budget !== undefined && chosen.bytes > budget) {
     const auto = without <= budget ? { fits: { bytes: without, cost: 0 }, smallest: without } : autoFit(budget);
-    throw new BudgetInfeasibleError(budget, chosen.bytes, Math.min(auto.smallest, without), policy, auto.fits?.bytes);
+    throw new BudgetInfeasibleError(
+      budget,
+      chosen.bytes,
+      Math.min(auto.smallest, without),
+      policy,
+      auto.fits?.bytes,
+      auto.fits ? undefined : hostWouldFit(),
+    );
   }
   for (const t of OFF_GPU_TIERS) {
     const limit = config.memory[t];

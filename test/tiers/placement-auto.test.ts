@@ -111,3 +111,30 @@ describe('flexc plan reports placement', () => {
     expect(svg).not.toContain('SSD (placed)');
   });
 });
+
+describe('a budget no plan meets names what works per tier', () => {
+  it('a GPU budget met only with more host memory: FLX4010 names that host memory, and it works', () => {
+    const low = compile(FIXTURE, 'unconstrained').lowered!;
+    const machine = machineOf(low.hardware!)!;
+    const plan = (memory: PlanConfig['memory']) =>
+      runPipeline(copyModule(low.forward), {
+        config: { ...low.config, checkpoint: 'auto', placement: 'auto', memory } as PlanConfig,
+        machine,
+      });
+    let err: BudgetInfeasibleError | undefined;
+    try {
+      plan({ gpu: 4.5 * MiB, host: MiB });
+    } catch (e) {
+      if (!(e instanceof BudgetInfeasibleError)) throw e;
+      err = e;
+    }
+    expect(err?.host).toBeDefined();
+    expect(err!.smallest).toBeGreaterThan(4.5 * MiB);
+    // the smallest GPU budget named within this host memory works, and so does the host memory named for this one
+    expect(planMemory(plan({ gpu: err!.smallest, host: MiB })).arenaBytes).toBeLessThanOrEqual(err!.smallest);
+    const m = plan({ gpu: 4.5 * MiB, host: err!.host!.bytes });
+    const mem = planMemory(m);
+    expect(mem.arenaBytes).toBeLessThanOrEqual(4.5 * MiB);
+    expect(mem.tiers.host.arenaBytes).toBeLessThanOrEqual(err!.host!.bytes);
+  });
+});
