@@ -71,9 +71,16 @@ ${generated}
 function copyStep(plan: Plan, from: number, to: number): string {
   const [f, t] = [plan.buffers[from]!, plan.buffers[to]!];
   const at = (b: typeof f) => `${b.tier === 'gpu' ? 'A' : 'H'} + ${b.offset}u`;
-  if (f.tier === 'host' || t.tier === 'host') return `memcpy(${at(t)}, ${at(f)}, ${f.bytes}u);`;
-  const [ssd, gpu, out] = f.tier === 'gpu' ? [t, f, 1] : [f, t, 0];
-  return `if (flexc_spill(a, ${out}, ${ssd.offset}u, A + ${gpu.offset}u, ${f.bytes}u)) return -1;`;
+  const down = f.tier === 'gpu';
+  // bytes per link (flexc_moved): gpu→host, host→gpu, host→ssd, ssd→host; SSD traffic passes through host memory
+  const count = (links: number[]) => links.map((k) => `FLEXC_MOVED(a)[${k}] += ${f.bytes}u;`).join(' ');
+  if (f.tier === 'host' || t.tier === 'host')
+    return `memcpy(${at(t)}, ${at(f)}, ${f.bytes}u); ${count([down ? 0 : 1])}`;
+  const [ssd, gpu] = down ? [t, f] : [f, t];
+  return (
+    `if (flexc_spill(a, ${down ? 1 : 0}, ${ssd.offset}u, A + ${gpu.offset}u, ${f.bytes}u)) return -1; ` +
+    count(down ? [0, 2] : [3, 1])
+  );
 }
 
 /** The kernel as a BLAS call per batch, made outside the step's teams of threads (the BLAS has threads of its own). */
@@ -157,6 +164,10 @@ uint64_t flexc_host_base(void) { return ${arena}u; }
 
 // the spill file: a temporary file the system removes when it is closed or the process ends
 #define FLEXC_SPILL(a) (*(FILE**)((uint8_t*)(a) + ${arena + host}u))
+// bytes each link carried (gpu→host, host→gpu, host→ssd, ssd→host), counted as the copies run
+#define FLEXC_MOVED(a) ((uint64_t*)((uint8_t*)(a) + ${arena + host + 8}u))
+
+void flexc_moved(void* a, uint64_t* out) { memcpy(out, FLEXC_MOVED(a), 4 * sizeof(uint64_t)); }
 
 void* flexc_open(void) {
   void* a = aligned_alloc(64, ${total}u);

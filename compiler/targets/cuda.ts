@@ -2,6 +2,7 @@ import type { Kernel, Stmt } from '../kernel/ir.ts';
 import type { Plan } from '../../runtime/plan.ts';
 import type { Command, CompileOptions } from './target.ts';
 import { POISON_BITS } from '../../runtime/poison.ts';
+import { LINKS, plannedMoves } from '../../runtime/tiers.ts';
 import { C_TYPES, cCall, cLiteral, cStatements, freedRange, launchArgs } from './c-like.ts';
 import { type ExprSyntax, renderExpr } from './render-expr.ts';
 
@@ -88,6 +89,7 @@ ${[...shared, ...cStatements(k.body, lang)].join('\n')}
  */
 export function renderCudaHost(plan: Plan, kernels: Map<string, Kernel>): string {
   let spills = 0;
+  const moved = plannedMoves(plan);
   const body = plan.steps.flatMap((st) => {
     if (st.kind === 'launch') {
       const k = kernels.get(st.kernel)!;
@@ -141,7 +143,11 @@ struct Session {
   FILE* spill;
   int failed;
   Spill spills[${Math.max(1, spills)}];
+  uint64_t moved[4];
 };
+
+// bytes per link the copies of one step's graph carry (gpu→host, host→gpu, host→ssd, ssd→host), added per run
+static const uint64_t flexc_step_moved[4] = {${LINKS.map((l) => `${moved[l]}u`).join(', ')}};
 
 static void CUDART_CB flexc_spill(void* p) {
   Spill* c = (Spill*)p;
@@ -173,7 +179,7 @@ uint64_t flexc_arena_bytes(void) { return ${arena}u; }
 uint64_t flexc_host_base(void) { return ${arena}u; }
 
 void* flexc_open(void) {
-  Session* h = new Session{nullptr, nullptr, nullptr, nullptr, nullptr, 0, {}};
+  Session* h = new Session{nullptr, nullptr, nullptr, nullptr, nullptr, 0, {}, {}};
   if (cudaMalloc(&h->arena, ${arena}u) != cudaSuccess || cudaStreamCreate(&h->stream) != cudaSuccess ||
       cudaMallocHost(&h->host, ${host}u) != cudaSuccess || (${plan.arenas.ssd ? 1 : 0} && !(h->spill = tmpfile()))) {
     if (h->arena) cudaFree(h->arena);
@@ -194,6 +200,8 @@ void flexc_close(void* p) {
   if (h->spill) fclose(h->spill);
   delete h;
 }
+
+void flexc_moved(void* p, uint64_t* out) { memcpy(out, ((Session*)p)->moved, 4 * sizeof(uint64_t)); }
 
 void flexc_write(void* p, uint64_t offset, const void* src, uint64_t bytes) {
   Session* h = (Session*)p;
@@ -227,6 +235,8 @@ int flexc_run(void* p, int poison) {
   cudaError_t e = cudaStreamSynchronize(h->stream);
   cudaError_t launched = cudaGetLastError();
   if (h->failed) return -1;
+  if (e == cudaSuccess && launched == cudaSuccess)
+    for (int k = 0; k < 4; k++) h->moved[k] += flexc_step_moved[k];
   return (int)(e != cudaSuccess ? e : launched);
 }
 

@@ -6,6 +6,7 @@ import { initTensor } from '../init.ts';
 import { PlanError, type Plan } from '../plan.ts';
 import { poisonByDefault, PoisonError, poisoned } from '../poison.ts';
 import { BudgetError, boundPeak, hostTensor, planGraphs, type Session, type Tensor } from '../session.ts';
+import { LINKS, type TierMeasure } from '../tiers.ts';
 
 /** The C ABI of a compiled plan's host library (compiler/targets/c.ts and cuda.ts write it). */
 interface HostLibrary {
@@ -17,6 +18,8 @@ interface HostLibrary {
   run(arena: unknown, poison: number): number;
   /** Where host memory's tier starts in the offsets flexc_write takes (inputs kept in host memory are fed there). */
   hostBase(): number;
+  /** Bytes each link carried so far: gpu→host, host→gpu, host→ssd, ssd→host. */
+  moved(arena: unknown, out: BigUint64Array): void;
 }
 
 /** A CUDA plan's library found no device to run on. */
@@ -41,6 +44,7 @@ function load(path: string): HostLibrary {
     read: so.func('void flexc_read(void* a, uint64_t offset, _Out_ void* dst, uint64_t bytes)'),
     run: so.func('int flexc_run(void* a, int poison)'),
     hostBase: so.func('uint64_t flexc_host_base(void)') as () => number,
+    moved: so.func('void flexc_moved(void* a, _Out_ uint64_t* out)'),
   };
   loaded.set(path, lib);
   return lib;
@@ -55,6 +59,8 @@ function load(path: string): HostLibrary {
 export class NativeSession implements Session {
   step = 0;
   readonly measuredPeakBytes: number;
+  /** The highest byte of host memory's and the SSD's tiers the plan's copies address. */
+  private readonly tierPeaks = { host: 0, ssd: 0 };
   private arena: unknown;
 
   private constructor(
@@ -64,12 +70,25 @@ export class NativeSession implements Session {
     readonly poison: boolean,
   ) {
     this.measuredPeakBytes = boundPeak(plan);
+    for (const st of plan.steps)
+      if (st.kind === 'copy')
+        for (const b of [plan.buffers[st.from]!, plan.buffers[st.to]!])
+          if (b.tier !== 'gpu') this.tierPeaks[b.tier] = Math.max(this.tierPeaks[b.tier], b.offset + b.bytes);
     this.arena = lib.open();
     if (!this.arena && plan.target === 'cuda')
       throw new NoCudaDeviceError(
         `no CUDA device could hold the plan's ${lib.arenaBytes()}-byte arena (none, no driver, or too little memory)`,
       );
     if (!this.arena) throw new BudgetError(`cannot allocate the plan's ${lib.arenaBytes()}-byte arena in host memory`);
+  }
+
+  /** Host and SSD tiers: the bytes each link carried, as the library counted them (plans with copies between tiers). */
+  get tiers(): TierMeasure | undefined {
+    if (!this.plan.steps.some((s) => s.kind === 'copy')) return undefined;
+    const out = new BigUint64Array(4);
+    this.lib.moved(this.live(), out);
+    const moved = Object.fromEntries(LINKS.map((l, k) => [l, Number(out[k])])) as TierMeasure['moved'];
+    return { peakBytes: { ...this.tierPeaks }, moved };
   }
 
   /** Loads the plan's library (its path given), allocates its arena within the budget, and initialises parameters. */

@@ -139,6 +139,10 @@ describe.each([
     const b = nativeSession(TARGETS.c, s.m, { ...cfg, placement: tier }, s.graphs, { poison: true });
     expect(b.plan.steps.some((st) => st.kind === 'copy')).toBe(true);
     await sameSteps(a, b, 2);
+    // the library counts the bytes each link carries as its copies run
+    const moved = plannedMoves(b.plan);
+    for (const link of LINKS) expect(b.tiers!.moved[link], link).toBe(2 * moved[link]);
+    expect(b.tiers!.peakBytes[tier]).toBeGreaterThan(0);
     a.destroy();
     b.destroy();
   }, 300_000);
