@@ -120,14 +120,14 @@ export function checkpointModule(
   type Measured = ReturnType<typeof measure>;
   const withSchedule = (s: Schedule) => measure(applySchedule(m, st, s));
   const autoFit = (budget: number) => fastSchedule(m, loss, st, budget, measure, feasibility);
-  /**
-   * The recompute-only solvers' cheapest schedule within the budget and, with tiers, the greedy's keep / recompute /
-   * move choices (host memory less what the inputs placed there take); the cheaper in step time wins.
-   */
   const recompute = config.checkpoint !== 'none';
   /** Whether a schedule keeps the host and SSD budgets (leaves placed in host memory count there). */
   const within = (r: { host?: number; ssd?: number }) =>
     (r.host ?? 0) <= (config.memory.host ?? Infinity) && (r.ssd ?? 0) <= (config.memory.ssd ?? Infinity);
+  /**
+   * The recompute-only solvers' cheapest schedule within the budget and, with tiers, the greedy's keep / recompute /
+   * move choices (host memory less what the leaves placed there take); the cheaper in step time wins.
+   */
   const placeAuto = (mod: Module) => {
     const l = mod.outputs.find((o) => o.name === task.loss)!.value;
     const found = !recompute
