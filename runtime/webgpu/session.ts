@@ -241,7 +241,7 @@ export class WebGpuSession implements Session {
           );
         } else {
           device.queue.submit([enc.finish()]);
-          await offloads.get(from.id);
+          await this.finished(offloads.get(from.id) ?? Promise.resolve()); // bounded like the step itself
           const bytes = this.store!.get(from);
           if (bytes.length) device.queue.writeBuffer(this.arena, to.offset, bytes as BufferSource);
         }
@@ -251,8 +251,7 @@ export class WebGpuSession implements Session {
     }
     pass.end();
     device.queue.submit([enc.finish()]);
-    await Promise.all(offloads.values());
-    await this.finished(device.queue.onSubmittedWorkDone());
+    await this.finished(Promise.all([...offloads.values(), device.queue.onSubmittedWorkDone()]));
     const rejected = await device.popErrorScope();
     if (rejected)
       throw new PlanError(
