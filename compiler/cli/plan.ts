@@ -140,14 +140,17 @@ export function humanReport(s: PlanSummary, file?: string): string {
   if (s.memory.ssd.peak_bytes > 0) lines.push(`  SSD         ${fmtBytes(s.memory.ssd.peak_bytes)}: activations`);
   const pl = s.placement;
   if (pl) {
-    const where = (t: 'host' | 'ssd') => pl.values.filter((v) => v.tier === t).length;
+    const count = (t: 'host' | 'ssd', leaf: boolean) =>
+      pl.values.filter((v) => v.tier === t && (v.kind !== 'activation') === leaf).length;
     const links = Object.entries(pl.link_bytes_per_step)
       .filter(([, b]) => b > 0)
       .map(([l, b]) => `${l} ${fmtBytes(b)}`)
       .join(', ');
+    const leaves = count('host', true);
     lines.push(
-      `  placement   ${pl.policy}: ${where('host')} activations in host memory, ${where('ssd')} on the SSD; ` +
-        `per step ${links}`,
+      `  placement   ${pl.policy}: ${count('host', false)} activations` +
+        `${leaves ? ` and ${leaves} inputs, parameters or optimizer states` : ''} in host memory, ` +
+        `${count('ssd', false)} activations on the SSD; per step ${links}`,
     );
   }
   const sv = s.serving;

@@ -84,22 +84,39 @@ export function exposedTransfers(
 
 export type LinkName = 'gpu→host' | 'host→gpu' | 'host→ssd' | 'ssd→host';
 
+/** A value placement put off the GPU: an activation waiting for the backward pass, or a leaf kept there. */
+export interface PlacedValue {
+  name: string;
+  kind: 'activation' | 'input' | 'param' | 'state';
+  tier: OffGpuTier;
+  bytes: number;
+}
+
 /**
  * The copies of a scheduled step: bytes per link (SSD traffic passes through host memory, so it counts on both of
- * its links), and which values went to which tier.
+ * its links), and which values went to which tier (activations, and leaves kept in host memory).
  */
 export function movesOf(m: Module): {
   links: Record<LinkName, number>;
-  values: { name: string; tier: OffGpuTier; bytes: number }[];
+  values: PlacedValue[];
 } {
   const links: Record<LinkName, number> = { 'gpu→host': 0, 'host→gpu': 0, 'host→ssd': 0, 'ssd→host': 0 };
-  const values: { name: string; tier: OffGpuTier; bytes: number }[] = [];
+  const values: PlacedValue[] = [];
   for (const v of m.values) {
     const x = transferOf(v);
     if (!x) continue;
     links[x.down ? 'gpu→host' : 'host→gpu'] += x.bytes;
     if (x.tier === 'ssd') links[x.down ? 'host→ssd' : 'ssd→host'] += x.bytes;
-    if (x.down) values.push({ name: v.inputs[0]!.name ?? v.inputs[0]!.op, tier: x.tier, bytes: x.bytes });
+    if (x.down && !LEAF_OPS.has(v.inputs[0]!.op))
+      values.push({ name: v.inputs[0]!.name ?? v.inputs[0]!.op, kind: 'activation', tier: x.tier, bytes: x.bytes });
   }
+  for (const v of m.values)
+    if (LEAF_OPS.has(v.op) && tierOf(v) !== 'gpu')
+      values.push({
+        name: String(v.attrs['name']),
+        kind: v.op as PlacedValue['kind'],
+        tier: tierOf(v) as OffGpuTier,
+        bytes: bytesOf(v.type),
+      });
   return { links, values };
 }
