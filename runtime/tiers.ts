@@ -7,6 +7,20 @@ import type { Plan, PlanBuffer } from './plan.ts';
 export const LINKS = ['gpu→host', 'host→gpu', 'host→ssd', 'ssd→host'] as const;
 export type Link = (typeof LINKS)[number];
 
+/** The links a copy to (`down`) or from a tier crosses: SSD traffic passes through host memory. */
+export function linksOf(tier: 'host' | 'ssd', down: boolean): Link[] {
+  if (tier === 'host') return [down ? 'gpu→host' : 'host→gpu'];
+  return down ? ['gpu→host', 'host→ssd'] : ['ssd→host', 'host→gpu'];
+}
+
+/** Bytes per link, none yet. */
+export const noMoves = (): Record<Link, number> => ({ 'gpu→host': 0, 'host→gpu': 0, 'host→ssd': 0, 'ssd→host': 0 });
+
+/** Adds a copy's bytes to each link it crosses. */
+export function countMove(moved: Record<Link, number>, tier: 'host' | 'ssd', down: boolean, bytes: number): void {
+  for (const l of linksOf(tier, down)) moved[l] += bytes;
+}
+
 /** The tiers a plan's copies move through, measured: the highest end of any range addressed, and bytes per link. */
 export interface TierMeasure {
   peakBytes: { host: number; ssd: number };
@@ -34,7 +48,7 @@ function removeAtExit(dir: string): void {
 export class TierStore {
   readonly measure: TierMeasure = {
     peakBytes: { host: 0, ssd: 0 },
-    moved: { 'gpu→host': 0, 'host→gpu': 0, 'host→ssd': 0, 'ssd→host': 0 },
+    moved: noMoves(),
   };
   private readonly host: Uint8Array;
   private readonly dir?: string;
@@ -57,12 +71,9 @@ export class TierStore {
 
   /** Stores a GPU tensor's bytes into `to` (a host or SSD buffer). */
   put(to: PlanBuffer, bytes: Uint8Array): void {
-    this.measure.moved['gpu→host'] += bytes.length;
+    countMove(this.measure.moved, to.tier as 'host' | 'ssd', true, bytes.length);
     if (to.tier === 'host') this.host.set(bytes, to.offset);
-    else {
-      this.measure.moved['host→ssd'] += bytes.length;
-      writeSync(this.fd!, bytes, 0, bytes.length, to.offset);
-    }
+    else writeSync(this.fd!, bytes, 0, bytes.length, to.offset);
     this.touch(to);
   }
 
@@ -79,9 +90,8 @@ export class TierStore {
 
   /** The bytes of `from` (a host or SSD buffer), on their way back to the GPU. */
   get(from: PlanBuffer): Uint8Array {
-    this.measure.moved['host→gpu'] += from.bytes;
+    countMove(this.measure.moved, from.tier as 'host' | 'ssd', false, from.bytes);
     if (from.tier === 'host') return this.host.slice(from.offset, from.offset + from.bytes);
-    this.measure.moved['ssd→host'] += from.bytes;
     const out = new Uint8Array(from.bytes);
     let at = 0;
     while (at < out.length) {
@@ -110,14 +120,12 @@ export class TierStore {
 
 /** The bytes each link carries in one step of the plan, from its copy steps. */
 export function plannedMoves(plan: Plan): Record<Link, number> {
-  const moved: Record<Link, number> = { 'gpu→host': 0, 'host→gpu': 0, 'host→ssd': 0, 'ssd→host': 0 };
+  const moved = noMoves();
   for (const st of plan.steps) {
     if (st.kind !== 'copy') continue;
-    const from = plan.buffers[st.from]!;
-    const to = plan.buffers[st.to]!;
+    const [from, to] = [plan.buffers[st.from]!, plan.buffers[st.to]!];
     const off = from.tier === 'gpu' ? to : from;
-    moved[from.tier === 'gpu' ? 'gpu→host' : 'host→gpu'] += off.bytes;
-    if (off.tier === 'ssd') moved[from.tier === 'gpu' ? 'host→ssd' : 'ssd→host'] += off.bytes;
+    countMove(moved, off.tier as 'host' | 'ssd', from.tier === 'gpu', off.bytes);
   }
   return moved;
 }

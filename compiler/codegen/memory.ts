@@ -1,4 +1,4 @@
-import { LEAF_OPS, pinnedValues, type Module, type Value } from '../ir/graph.ts';
+import { LEAF_OPS, leafName, pinnedValues, type Module, type Value } from '../ir/graph.ts';
 import { bytesOf } from '../ir/op.ts';
 import { tierOf, type OffGpuTier } from '../ir/ops/tier.ts';
 
@@ -69,6 +69,8 @@ export interface MemoryPlan {
    * the arena's size. `offsetOf` gives an offloaded value's offset in its tier's arena.
    */
   tiers: Record<OffGpuTier, { peakBytes: number; arenaBytes: number }>;
+  /** Updates written back to their leaf in host memory right after they are computed (earlyWrites). */
+  early: Map<Value, Value>;
 }
 
 const isLeaf = (v: Value) => LEAF_OPS.has(v.op);
@@ -80,13 +82,17 @@ const isLeaf = (v: Value) => LEAF_OPS.has(v.op);
  */
 export function earlyWrites(m: Module): Map<Value, Value> {
   const out = new Map<Value, Value>();
+  const held = new Map(
+    m.values.filter((v) => (v.op === 'param' || v.op === 'state') && tierOf(v) === 'host').map((v) => [leafName(v), v]),
+  );
+  if (!held.size) return out; // the memory planner's usual case: nothing to look up
   const at = new Map(m.values.map((v, i) => [v, i]));
   const lastRead = new Map<Value, number>();
   m.values.forEach((v, i) => v.inputs.forEach((x) => lastRead.set(x, i)));
   const outputs = new Set(m.outputs.map((o) => o.value));
   for (const u of m.updates) {
-    const leaf = m.values.find((v) => LEAF_OPS.has(v.op) && v.attrs['name'] === u.target && v.op !== 'input');
-    if (!leaf || tierOf(leaf) !== 'host' || outputs.has(u.value) || lastRead.has(u.value)) continue;
+    const leaf = held.get(u.target);
+    if (!leaf || outputs.has(u.value) || lastRead.has(u.value)) continue;
     if ((lastRead.get(leaf) ?? -1) < at.get(u.value)!) out.set(u.value, leaf);
   }
   return out;
@@ -155,9 +161,9 @@ export function planMemory(m: Module): MemoryPlan {
   const placements = { firstFit: arena.size, ...(packed ? { offline: packed.size } : {}) };
   if (packed && packed.size < arena.size) {
     for (const e of onGpu) if (e.kind === 'alloc') offsetOf.set(e.value, (e.offset = packed.offsetOf.get(e.value)!));
-    return { events, offsetOf, peakBytes: peak, arenaBytes: packed.size, placements, tiers };
+    return { events, offsetOf, peakBytes: peak, arenaBytes: packed.size, placements, tiers, early };
   }
-  return { events, offsetOf, peakBytes: peak, arenaBytes: arena.size, placements, tiers };
+  return { events, offsetOf, peakBytes: peak, arenaBytes: arena.size, placements, tiers, early };
 }
 
 /**

@@ -10,7 +10,7 @@ import { copyKernel, lowerValue } from '../kernel/lower/index.ts';
 import type { DeviceClass } from '../kernel/lower/common.ts';
 import type { Kernel } from '../kernel/ir.ts';
 import { TARGETS, type DeviceLimits, type Target } from '../targets/registry.ts';
-import { ALIGNMENT, earlyWrites, planMemory, tensorBytes } from './memory.ts';
+import { ALIGNMENT, planMemory, tensorBytes } from './memory.ts';
 import { tierOf, TRANSFER_OPS } from '../ir/ops/tier.ts';
 
 export { ALIGNMENT } from './memory.ts';
@@ -76,7 +76,7 @@ export function buildPlan(
     throw new Error(`internal: target ${target.name} runs no ${deviceClass}-class kernels`);
   const limits = opts.limits ?? target.limits;
   const mem = planMemory(m);
-  const early = earlyWrites(m);
+  const early = mem.early;
   const indexOf = new Map(m.values.map((v, i) => [v, i]));
   const buffers: PlanBuffer[] = [];
   const steps: PlanStep[] = [];

@@ -2,6 +2,7 @@ import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
 import { bytesOf } from '../ir/op.ts';
 import { tierOf, type OffGpuTier } from '../ir/ops/tier.ts';
 import type { Machine } from './device.ts';
+import { countMove, noMoves, type Link } from '../../runtime/tiers.ts';
 
 /**
  * Bandwidths of the paths between tiers (bytes/s). A plan that names no hardware, or hardware that
@@ -82,8 +83,6 @@ export function exposedTransfers(
   return { exposed: moves ? exposedMoves(w.forward, w.backward, w.down, w.up) : 0, moves };
 }
 
-export type LinkName = 'gpu→host' | 'host→gpu' | 'host→ssd' | 'ssd→host';
-
 /** A value placement put off the GPU: an activation waiting for the backward pass, or a leaf kept there. */
 export interface PlacedValue {
   name: string;
@@ -97,16 +96,15 @@ export interface PlacedValue {
  * its links), and which values went to which tier (activations, and leaves kept in host memory).
  */
 export function movesOf(m: Module): {
-  links: Record<LinkName, number>;
+  links: Record<Link, number>;
   values: PlacedValue[];
 } {
-  const links: Record<LinkName, number> = { 'gpu→host': 0, 'host→gpu': 0, 'host→ssd': 0, 'ssd→host': 0 };
+  const links = noMoves();
   const values: PlacedValue[] = [];
   for (const v of m.values) {
     const x = transferOf(v);
     if (!x) continue;
-    links[x.down ? 'gpu→host' : 'host→gpu'] += x.bytes;
-    if (x.tier === 'ssd') links[x.down ? 'host→ssd' : 'ssd→host'] += x.bytes;
+    countMove(links, x.tier, x.down, x.bytes);
     if (x.down && !LEAF_OPS.has(v.inputs[0]!.op))
       values.push({ name: v.inputs[0]!.name ?? v.inputs[0]!.op, kind: 'activation', tier: x.tier, bytes: x.bytes });
   }

@@ -1,6 +1,6 @@
 import { deadCodeEliminate, type CheckpointReport, type Module } from '../ir/graph.ts';
 import { flopsOf } from '../ir/ops/registry.ts';
-import { planMemory } from '../codegen/memory.ts';
+import { planMemory, type MemoryPlan } from '../codegen/memory.ts';
 import { memoryTimeline } from '../cost/memory.ts';
 import { applySchedule, REMAT_SUFFIX, type Rewritten } from '../remat/emit.ts';
 import { everyK, sqrtK } from '../remat/policies.ts';
@@ -39,11 +39,15 @@ export class BudgetInfeasibleError extends Error {
 }
 
 /** The bytes a budget bounds (see CheckpointReport.measured), of a module with dead code removed. */
-function measureOf(config: PlanConfig): { measured: CheckpointReport['measured']; bytes: (live: Module) => number } {
+function measureOf(config: PlanConfig): {
+  measured: CheckpointReport['measured'];
+  /** `memory`: the module's memory plan, when the caller has one (else it is made). */
+  bytes: (live: Module, memory?: () => MemoryPlan) => number;
+} {
   const { data, offload } = config.parallel;
   if (data > 1 || offload.length > 0)
     return { measured: 'per-gpu', bytes: (live) => memoryTimeline(live, config, { points: false }).gpu.peak_bytes };
-  return { measured: 'arena', bytes: (live) => planMemory(live).arenaBytes };
+  return { measured: 'arena', bytes: (live, memory = () => planMemory(live)) => memory().arenaBytes };
 }
 const policyName = (c: PlanConfig['checkpoint']) => (typeof c === 'string' ? c : `every(${c.every})`);
 
@@ -107,10 +111,12 @@ export function checkpointModule(
     const live = deadCodeEliminate(r.module);
     const recompute = live.values.reduce((a, v) => a + (r.recomputed.has(v) ? recomputeCost(v) : 0), 0);
     const moves = exposedTransfers(live, recomputeCost, paths, perSecond);
-    const held = moves.moves ? planMemory(live).tiers : { host: { arenaBytes: 0 }, ssd: { arenaBytes: 0 } };
+    let plan: MemoryPlan | undefined;
+    const memory = () => (plan ??= planMemory(live)); // made once, for the arena and the tiers alike
+    const held = moves.moves ? memory().tiers : { host: { arenaBytes: 0 }, ssd: { arenaBytes: 0 } };
     return {
       module: r.module,
-      bytes: bytesOf(live),
+      bytes: bytesOf(live, memory),
       cost: recompute + moves.exposed,
       host: held.host.arenaBytes,
       ssd: held.ssd.arenaBytes,

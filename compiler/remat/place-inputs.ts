@@ -1,4 +1,4 @@
-import { Builder } from '../ir/builder.ts';
+import { rewriteModule } from '../ir/rewrite.ts';
 import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
 import { allocatedBytes, tensorBytes } from '../codegen/memory.ts';
 
@@ -12,36 +12,19 @@ import { allocatedBytes, tensorBytes } from '../codegen/memory.ts';
  */
 export function placeInputs(m: Module, inputs: ReadonlySet<Value>): Module {
   if (!inputs.size) return m;
-  const b = new Builder(m);
-  b.values.length = 0;
-  const now = new Map<Value, Value>();
-  for (const v of m.values) {
+  return rewriteModule(m, (v, operands, b) => {
     if (inputs.has(v)) {
       const op = v.op as 'input' | 'param' | 'state';
-      now.set(v, b.leaf(op, String(v.attrs['name']), v.type, { ...v.attrs, tier: 'host' }, { loc: v.loc }));
-      continue;
+      return b.leaf(op, String(v.attrs['name']), v.type, { ...v.attrs, tier: 'host' }, { loc: v.loc });
     }
-    if (LEAF_OPS.has(v.op)) {
-      b.values.push(v);
-      continue;
-    }
+    if (!v.inputs.some((x) => inputs.has(x))) return undefined;
     const reloads = new Map<Value, Value>();
-    const operands = v.inputs.map((x) => {
-      const y = now.get(x) ?? x;
-      if (!inputs.has(x)) return y;
-      if (!reloads.has(x)) reloads.set(x, b.op('reload', [y], {}, { name: `${x.name ?? 'input'}.reload`, loc: v.loc }));
-      return reloads.get(x)!;
-    });
-    if (operands.every((y, k) => y === v.inputs[k])) b.values.push(v);
-    else now.set(v, b.again(v, operands, { name: v.name, loc: v.loc }));
-  }
-  const out = (x: Value) => now.get(x) ?? x;
-  return {
-    ...m,
-    values: b.values,
-    outputs: m.outputs.map((o) => ({ ...o, value: out(o.value) })),
-    updates: m.updates.map((u) => ({ ...u, value: out(u.value) })),
-  };
+    const reload = (x: Value, y: Value) =>
+      reloads.get(x) ??
+      reloads.set(x, b.op('reload', [y], {}, { name: `${x.name ?? 'input'}.reload`, loc: v.loc })).get(x)!;
+    const read = operands.map((y, k) => (inputs.has(v.inputs[k]!) ? reload(v.inputs[k]!, y) : y));
+    return b.again(v, read, { name: v.name, loc: v.loc });
+  });
 }
 
 /**

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsWorkgroup, walk } from '../kernel/ir.ts';
 import type { Plan } from '../../runtime/plan.ts';
+import { LINKS, linksOf } from '../../runtime/tiers.ts';
 import { POISON_BITS } from '../../runtime/poison.ts';
 import { C_TYPES, cCall, cLiteral, cStatements, freedRange, launchArgs } from './c-like.ts';
 import type { ExprSyntax } from './render-expr.ts';
@@ -72,15 +73,13 @@ function copyStep(plan: Plan, from: number, to: number): string {
   const [f, t] = [plan.buffers[from]!, plan.buffers[to]!];
   const at = (b: typeof f) => `${b.tier === 'gpu' ? 'A' : 'H'} + ${b.offset}u`;
   const down = f.tier === 'gpu';
-  // bytes per link (flexc_moved): gpu→host, host→gpu, host→ssd, ssd→host; SSD traffic passes through host memory
-  const count = (links: number[]) => links.map((k) => `FLEXC_MOVED(a)[${k}] += ${f.bytes}u;`).join(' ');
-  if (f.tier === 'host' || t.tier === 'host')
-    return `memcpy(${at(t)}, ${at(f)}, ${f.bytes}u); ${count([down ? 0 : 1])}`;
-  const [ssd, gpu] = down ? [t, f] : [f, t];
-  return (
-    `if (flexc_spill(a, ${down ? 1 : 0}, ${ssd.offset}u, A + ${gpu.offset}u, ${f.bytes}u)) return -1; ` +
-    count(down ? [0, 2] : [3, 1])
-  );
+  const [off, gpu] = down ? [t, f] : [f, t];
+  // bytes per link (flexc_moved, in the order of LINKS)
+  const count = linksOf(off.tier as 'host' | 'ssd', down)
+    .map((l) => `FLEXC_MOVED(a)[${LINKS.indexOf(l)}] += ${f.bytes}u;`)
+    .join(' ');
+  if (off.tier === 'host') return `memcpy(${at(t)}, ${at(f)}, ${f.bytes}u); ${count}`;
+  return `if (flexc_spill(a, ${down ? 1 : 0}, ${off.offset}u, A + ${gpu.offset}u, ${f.bytes}u)) return -1; ${count}`;
 }
 
 /** The kernel as a BLAS call per batch, made outside the step's teams of threads (the BLAS has threads of its own). */

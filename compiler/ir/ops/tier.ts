@@ -30,7 +30,14 @@ export function tierError(v: {
   return off ? `${v.op} reads a value in host memory or on the SSD; only reload does` : undefined;
 }
 
-const NO_GRAD = 'placement inserts it after autodiff, as a copy between tiers';
+/** What both copies share: no gradient (placement inserts them after autodiff), the bytes moved, the identity. */
+const copy = {
+  class: 'transfer',
+  arity: 1,
+  noGrad: 'placement inserts it after autodiff, as a copy between tiers',
+  cost: (v) => ({ flops: 0, bytes: bytesOf(v.type) }),
+  ref: ([x], v) => ({ data: x!.data.slice(), shape: shapeOf(v) }),
+} satisfies Partial<OpDef>;
 
 /**
  * Moves between memory tiers. `offload x {tier}` copies a GPU value to host memory or the SSD (its
@@ -40,29 +47,16 @@ const NO_GRAD = 'placement inserts it after autodiff, as a copy between tiers';
  */
 export const tierOps: OpDef[] = [
   {
+    ...copy,
     name: 'offload',
-    class: 'transfer',
-    arity: 1,
     attrs: { tier: { kind: 'string' } },
     infer: ([x], a) => {
       if (!(OFF_GPU_TIERS as readonly unknown[]).includes(a['tier']))
         throw new ShapeError(`offload tier must be one of ${OFF_GPU_TIERS.join(', ')}, got ${String(a['tier'])}`);
       return { ...x! };
     },
-    noGrad: NO_GRAD,
-    cost: (v) => ({ flops: 0, bytes: bytesOf(v.type) }),
-    ref: ([x], v) => ({ data: x!.data.slice(), shape: shapeOf(v) }),
   },
-  {
-    name: 'reload',
-    class: 'transfer',
-    arity: 1,
-    attrs: {},
-    infer: ([x]) => ({ ...x! }),
-    noGrad: NO_GRAD,
-    cost: (v) => ({ flops: 0, bytes: bytesOf(v.type) }),
-    ref: ([x], v) => ({ data: x!.data.slice(), shape: shapeOf(v) }),
-  },
+  { ...copy, name: 'reload', attrs: {}, infer: ([x]) => ({ ...x! }) },
 ];
 
 /** Ops that move a value between tiers (no kernel: a copy step of the plan). */
