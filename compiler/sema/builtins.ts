@@ -124,6 +124,7 @@ function lastAxisOnly(cx: BuiltinContext, a: Args, x: Value, what: string): void
 /** Ops callable from `.flex` code, by surface name. */
 export const BUILTINS: Record<string, Builtin> = {
   relu: unary('relu', 'max(x, 0)', (x) => Math.max(x, 0)),
+  elu: unary('elu', 'x for x > 0, exp(x) − 1 otherwise (ELU, α = 1)', (x) => (x > 0 ? x : Math.exp(x) - 1)),
   gelu: unary(
     'gelu',
     'GELU, tanh approximation (as GPT-2)',
@@ -277,7 +278,63 @@ export const BUILTINS: Record<string, Builtin> = {
     doc: "each node's mean of x over its neighbours, D^-1 A @ x (GraphSAGE's mean aggregator; no self loop)",
     build: (cx, a) => propagate(cx, a, 'mean'),
   },
+  edge_src: {
+    params: [{ name: 'g', kind: 'graph' }, X],
+    doc: 'per edge j → i of `g` (self loops included, in the order edge_softmax uses), the row of x of its source j',
+    build: (cx, a) => cx.op('gather', [tensor(a, 'x'), edgeArray(cx, a, 'adj.indices')]),
+  },
+  edge_dst: {
+    params: [{ name: 'g', kind: 'graph' }, X],
+    doc: 'per edge j → i of `g` (self loops included), the row of x of its destination i',
+    build: (cx, a) => cx.op('gather', [tensor(a, 'x'), edgeArray(cx, a, 'adj.rows')]),
+  },
+  edge_softmax: {
+    params: [
+      { name: 'g', kind: 'graph' },
+      { name: 'scores', kind: 'tensor' },
+    ],
+    doc: "softmax of per-edge scores [edges] or [edges, heads] over each node's incoming edges (graph attention)",
+    build: (cx, a) => {
+      const s = perEdge(cx, a, 'scores');
+      const y = cx.op('edge_softmax', [edgeArray(cx, a, 'adj.indptr'), s.v]);
+      return s.flat && y.kind === 'tensor' ? cx.op('reshape', [y.v], { shape: [s.v.type.shape[0] as number] }) : y;
+    },
+  },
+  edge_aggregate: {
+    params: [{ name: 'g', kind: 'graph' }, X, { name: 'weights', kind: 'tensor' }],
+    doc:
+      "Σ over each node's incoming edges (self loops included) of weight × the source's x; weights " +
+      "[edges, heads] scale each head's x.shape[1] / heads features",
+    build: (cx, a) => {
+      const g = a['g'] as EVal & { kind: 'graph' };
+      const w = perEdge(cx, a, 'weights');
+      const ins = ['adj.indptr', 'adj.indices'].map((f) => edgeArray(cx, a, f));
+      const tail = ['adj.rows', 'adjT.indptr', 'adjT.indices', 'adjT.perm'].map((f) => edgeArray(cx, a, f));
+      return cx.op('spmm_edge', [...ins, w.v, tensor(a, 'x'), ...tail], { cols: g.spec.nodes });
+    },
+  },
 };
+
+/** One of the arrays of the edges of graph `g` (A + I's CSR, its rows, its transpose's CSR and permutation). */
+const edgeArray = (cx: BuiltinContext, a: Args, feed: string) =>
+  cx.graphTensor(a['g'] as EVal & { kind: 'graph' }, feed);
+
+/** A per-edge argument as [edges, heads] (`flat` when it was given as [edges]); FLX3002 when its length is not. */
+function perEdge(cx: BuiltinContext, a: Args, name: string): { v: Value; flat: boolean } {
+  const x = tensor(a, name);
+  const edges = edgeArray(cx, a, 'adj.indices').type.shape[0] as number;
+  const [n, ...rest] = x.type.shape;
+  if (n !== edges || rest.length > 1)
+    cx.fail(
+      'FLX3002',
+      `\`${name}\` must hold one value per edge ([${edges}] or [${edges}, heads], self loops included), ` +
+        `got [${x.type.shape}]`,
+      'make per-edge values with edge_src(g, …) and edge_dst(g, …)',
+    );
+  if (rest.length) return { v: x, flat: false };
+  const v = cx.op('reshape', [x], { shape: [edges, 1] });
+  return { v: (v as EVal & { kind: 'tensor' }).v, flat: true };
+}
 
 /** `matrix @ x` over graph `g`: an spmm with the matrix's CSR and its transpose's (`adj`, `mean`). */
 function propagate(cx: BuiltinContext, a: Args, matrix: 'adj' | 'mean'): EVal {

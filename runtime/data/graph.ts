@@ -10,10 +10,10 @@ export interface GraphData {
   feat: Csr;
   /** Their transpose in CSR, and for each of its entries the entry of `feat` it holds (`perm`). */
   featT: Csr & { perm: Int32Array };
-  /** D^-1/2 (A + I) D^-1/2 in CSR, the GCN propagation matrix. */
-  adj: Csr;
-  /** Its transpose in CSR (the backward pass aggregates along reversed edges). */
-  adjT: Csr;
+  /** D^-1/2 (A + I) D^-1/2 in CSR, the GCN propagation matrix, and each entry's row (its destination node). */
+  adj: Csr & { rows: Int32Array };
+  /** Its transpose in CSR (the backward pass aggregates along reversed edges); `perm[k]`: the entry of `adj` at k. */
+  adjT: Csr & { perm: Int32Array };
   /** D^-1 A in CSR, no self loops: each node's mean over its neighbours (GraphSAGE's mean aggregator). */
   mean: Csr;
   /** Its transpose in CSR. */
@@ -182,7 +182,9 @@ export function loadGraph(spec: GraphSpec): GraphData {
       split[k] = Int32Array.from(ids);
     }
   }
-  const adj = { indptr, indices, values };
+  const rows = new Int32Array(indptr[n]!);
+  for (let r = 0; r < n; r++) rows.fill(r, indptr[r]!, indptr[r + 1]!);
+  const adj = { indptr, indices, values, rows };
   const mean = meanOf(rowsets);
   const feat = denseToCsr(features, n, featureDim);
   const featT = transposeCsr(feat, n, featureDim);

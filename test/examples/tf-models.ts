@@ -148,3 +148,49 @@ export function gcnTf(seeds: [number, number], p: number): TfModel {
     );
   };
 }
+
+/**
+ * GAT (std/gnn GatConv) with sums over the edge list (A + I, in CSR order): per head, LeakyReLU(0.2)
+ * scores, a softmax over each node's incoming edges, dropout on the attention weights with the masks the dropout
+ * kernel draws (element e·H + h), and the weighted sum of the sources' projected features. `seeds`: the features',
+ * the first layer's attention, the hidden layer's and the second layer's attention dropout.
+ */
+export function gatTf(seeds: number[], p: number, layers: { heads: number; out: number }[]): TfModel {
+  return (P, feeds, step) => {
+    const n = feeds.get('g.labels')!.shape[0]!;
+    const ptr = feeds.get('g.adj.indptr')!.data;
+    const rows = Int32Array.from({ length: ptr[n]! }, (_, e) => {
+      let r = 0;
+      while (ptr[r + 1]! <= e) r++;
+      return r;
+    });
+    const dst = tf.tensor1d(rows, 'int32');
+    const src = T(feeds.get('g.adj.indices')!) as tf.Tensor1D;
+    // gathers by edge and sums over each node's incoming edges as products with the edges' one-hot incidences
+    // (tfjs's unsortedSegmentSum, also gather's gradient, loops over nodes, each pass over every edge)
+    const [toSrc, toDst] = [src, dst].map((i) => tf.oneHot(i, n).toFloat() as tf.Tensor2D);
+    const segmentSum = (x: tf.Tensor) => tf.matMul(toDst!, x as tf.Tensor2D, true, false);
+    const at = (x: tf.Tensor, to: tf.Tensor2D) => tf.matMul(to, x as tf.Tensor2D);
+    const gat = (x: tf.Tensor2D, layer: string, { heads, out }: (typeof layers)[number], seed: number) => {
+      const h = tf.matMul(x, P(`${layer}.w`) as tf.Tensor2D);
+      const hh = tf.reshape(h, [n, heads, out]);
+      const score = (att: string) => tf.sum(tf.mul(hh, P(`${layer}.${att}`)), 2);
+      const s = tf.add(at(score('att_src'), toSrc!), at(score('att_dst'), toDst!));
+      const ex = tf.exp(tf.leakyRelu(s, 0.2));
+      const alpha = tf.div(ex, at(segmentSum(ex), toDst!)) as tf.Tensor2D;
+      const a = dropped(alpha, seed, step, p);
+      const wide = tf.reshape(tf.tile(tf.expandDims(a, 2), [1, 1, out]), [rows.length, heads * out]);
+      return segmentSum(tf.mul(wide, at(h, toSrc!)));
+    };
+    const x = feeds.has('g.feat.indptr')
+      ? droppedFeatures(feeds, n, seeds[0]!, step, p)
+      : dropped(T(feeds.get('g.features')!) as tf.Tensor2D, seeds[0]!, step, p);
+    const h = tf.elu(gat(x, 'gat_conv', layers[0]!, seeds[1]!));
+    const logits = gat(dropped(h as tf.Tensor2D, seeds[2]!, step, p), 'gat_conv_1', layers[1]!, seeds[3]!);
+    const train = T(feeds.get('g.split.train')!);
+    return crossEntropy(
+      tf.gather(logits, train) as tf.Tensor2D,
+      tf.gather(T(feeds.get('g.labels')!), train) as tf.Tensor1D,
+    );
+  };
+}

@@ -7,7 +7,7 @@ import type { NDArray } from '../../compiler/ir/op.ts';
 import { gradOutput } from '../../compiler/passes/autodiff.ts';
 import { weightDecayOf } from '../../compiler/passes/optimizer.ts';
 import { directional, lossF64, relErr, tf, tfReady } from '../helpers/oracle.ts';
-import { gcnTf, gptTf, mlpTf, sageTf, type TfModel } from './tf-models.ts';
+import { gatTf, gcnTf, gptTf, mlpTf, sageTf, type TfModel } from './tf-models.ts';
 import { differentiate } from '../../compiler/passes/autodiff.ts';
 import { runModule } from '../../compiler/interp/interpret.ts';
 
@@ -27,6 +27,17 @@ const EXAMPLES: Example[] = [
   { file: 'examples/gcn-cora.flex', plan: 'train', model: (s) => gcnTf([s[0]!, s[1]!], 0.5) },
   // 224 of GraphSAGE's 43,328 hidden pre-activations lie within 1e-4 of 0: a step of 1e-5 crosses ReLU's kink
   { file: 'examples/sage-cora.flex', plan: 'train', model: (s) => sageTf([s[0]!, s[1]!], 0.5), eps: 1e-6 },
+  {
+    // the oracle's sums over edges take time and memory in nodes × edges: a small generated graph, not Cora
+    file: 'test/examples/fixtures/gat-sbm.flex',
+    plan: 'train',
+    model: (s) =>
+      gatTf(s, 0.6, [
+        { heads: 8, out: 8 },
+        { heads: 1, out: 4 },
+      ]),
+    eps: 1e-6,
+  },
 ];
 
 const STEPS = 3;

@@ -42,6 +42,28 @@ const csrInputs = [
   { shape: [5], ints: [...csrT.indices] },
   { shape: [5], fixed: [...csrT.values] },
 ];
+const csrRows = csr.indptr.slice(1).flatMap((end, r) => new Array<number>(end - csr.indptr[r]!).fill(r));
+/** spmm_edge's graph operands after its weights and matrix: the entries' rows, the transpose's CSR and permutation. */
+const edgeTail = [
+  { shape: [5], ints: csrRows },
+  { shape: [4], ints: [...csrT.indptr] },
+  { shape: [5], ints: [...csrT.indices] },
+  { shape: [5], ints: [...csrT.perm] },
+];
+/** Σ over each row's entries of w[e, h] · x[col(e), head h's features], with segment sums (no CSR in sight). */
+function edgeProductTf(w: tf.Tensor, x: tf.Tensor): tf.Tensor {
+  const [nnz, heads] = w.shape as [number, number];
+  const per = x.shape[1]! / heads;
+  const wide = tf.reshape(tf.tile(tf.expandDims(w, 2), [1, 1, per]), [nnz, heads * per]);
+  const picked = tf.gather(x, tf.tensor1d(csr.indices, 'int32'));
+  return tf.unsortedSegmentSum(tf.mul(wide, picked), tf.tensor1d(csrRows, 'int32'), csr.rows);
+}
+/** Softmax over each row's entries, per head: exp over the row's sum of exps. */
+function edgeSoftmaxTf(x: tf.Tensor): tf.Tensor {
+  const seg = tf.tensor1d(csrRows, 'int32');
+  const ex = tf.exp(x);
+  return tf.div(ex, tf.gather(tf.unsortedSegmentSum(ex, seg, csr.rows), seg));
+}
 function denseA(): tf.Tensor2D {
   const d = new Float32Array(csr.rows * csr.cols);
   for (let r = 0; r < csr.rows; r++)
@@ -56,6 +78,7 @@ const dropMask = (n: number, p: number, seed: number, step: number) =>
 export const OP_CASES: OpCase[] = [
   { label: 'neg', op: 'neg', inputs: [{ shape: [3, 4] }], tf: ([x]) => tf.neg(x!) },
   { label: 'relu', op: 'relu', inputs: [{ shape: [3, 4] }], tf: ([x]) => tf.relu(x!) },
+  { label: 'elu', op: 'elu', inputs: [{ shape: [3, 4] }], tf: ([x]) => tf.elu(x!) },
   { label: 'gelu', op: 'gelu', inputs: [{ shape: [3, 4], range: [-3, 3] }], tf: gelu },
   { label: 'tanh', op: 'tanh', inputs: [{ shape: [3, 4] }], tf: ([x]) => tf.tanh(x!) },
   { label: 'exp', op: 'exp', inputs: [{ shape: [3, 4] }], tf: ([x]) => tf.exp(x!) },
@@ -253,6 +276,26 @@ export const OP_CASES: OpCase[] = [
     attrs: { rows: 4, cols: 3, transpose: true },
     inputs: [...csrInputs, { shape: [4, 2] }],
     tf: ([, , , , , , x]) => tf.matMul(denseA(), x!, true, false),
+  },
+  {
+    label: 'spmm_edge, two heads of three features',
+    op: 'spmm_edge',
+    attrs: { cols: 3 },
+    inputs: [csrInputs[0]!, csrInputs[1]!, { shape: [5, 2] }, { shape: [3, 6] }, ...edgeTail],
+    tf: ([, , w, x]) => edgeProductTf(w!, x!),
+  },
+  {
+    label: 'spmm_edge, one head',
+    op: 'spmm_edge',
+    attrs: { cols: 3 },
+    inputs: [csrInputs[0]!, csrInputs[1]!, { shape: [5, 1] }, { shape: [3, 2] }, ...edgeTail],
+    tf: ([, , w, x]) => edgeProductTf(w!, x!),
+  },
+  {
+    label: 'edge_softmax (an empty row, two heads)',
+    op: 'edge_softmax',
+    inputs: [csrInputs[0]!, { shape: [5, 2], range: [-2, 2] }],
+    tf: ([, x]) => edgeSoftmaxTf(x!),
   },
   {
     label: 'causal_mask',

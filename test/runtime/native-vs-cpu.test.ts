@@ -19,6 +19,7 @@ describe.each([
   ['examples/gpt.flex', 'tiny'],
   ['examples/gcn-cora.flex', 'train'],
   ['examples/sage-cora.flex', 'train'],
+  ['examples/gat-cora.flex', 'train'],
   ['examples/gpt.flex', 'shakespeare'],
 ] as const)('%s --plan %s natively (target c)', (file, plan) => {
   const open = () => {

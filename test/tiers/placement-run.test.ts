@@ -60,16 +60,19 @@ describe('activations placed in host memory and on the SSD', () => {
   });
 });
 
-describe('placement: auto at half the footprint of the GNN examples (host memory budgeted)', () => {
+// GAT's backward holds four [nodes, heads, features] temporaries of its attention scores' gradients at once, which
+// no placement of activations moves: its smallest budget is 55% of its footprint
+describe('placement: auto at a fraction of the footprint of the GNN examples (host memory budgeted)', () => {
   it.each([
-    ['examples/gcn-cora.flex', 'train'],
-    ['examples/sage-cora.flex', 'train'],
+    ['examples/gcn-cora.flex', 'train', 0.5],
+    ['examples/sage-cora.flex', 'train', 0.5],
+    ['examples/gat-cora.flex', 'train', 0.6],
   ] as const)(
-    '%s --plan %s: fits, bitwise the unconstrained step on the CPU reference and on WebGPU',
-    async (file, name) => {
+    '%s --plan %s at %s of it: fits, bitwise the unconstrained step on the CPU reference and on WebGPU',
+    async (file, name, fraction) => {
       const r = compile(file, name);
       const full = buildPlan(r.module!, r.lowered!.config, {}).plan.arenas.gpu;
-      const budget = Math.floor(full / 2);
+      const budget = Math.floor(full * fraction);
       const s = setup(file, name, { checkpoint: 'auto', placement: 'auto', memory: { gpu: budget, host: 2 ** 30 } });
       expect(s.plan.arenas.gpu).toBeLessThanOrEqual(budget);
       const want = new CpuSession(s.unconstrained, { seed: 0, graphs: s.graphs });

@@ -45,6 +45,12 @@ export const UNARY: Record<string, Unary> = {
     1,
     (b, v, dy) => b.op('relu_grad', [v.inputs[0]!, dy]),
   ),
+  // Clevert et al. 2016 (α = 1): GAT's activation
+  elu: unary(
+    (x) => K.select(K.gt(x, K.f32(0)), x, K.sub(K.call('exp', x), K.f32(1))),
+    3,
+    (b, v, dy) => b.op('elu_grad', [v.inputs[0]!, dy]),
+  ),
   gelu: unary(
     (x) => K.mul(K.mul(K.f32(0.5), x), K.add(K.f32(1), K.call('tanh', geluArg(x)))),
     10,
@@ -80,6 +86,12 @@ export const UNARY: Record<string, Unary> = {
 /** Backward ops of the unary functions: (saved operand or result, dy) -> dx. */
 export const UNARY_GRAD: Record<string, ScalarOp & { saved: 'x' | 'y' }> = {
   relu_grad: { arity: 2, expr: ([x, dy]) => K.select(K.gt(x!, K.f32(0)), dy!, K.f32(0)), flops: 1, saved: 'x' },
+  elu_grad: {
+    arity: 2,
+    expr: ([x, dy]) => K.select(K.gt(x!, K.f32(0)), dy!, K.mul(dy!, K.call('exp', x!))),
+    flops: 3,
+    saved: 'x',
+  },
   gelu_grad: {
     arity: 2,
     expr: ([x0, dy], bind) => {

@@ -5,6 +5,7 @@ import { cacheOps } from './cache.ts';
 import { castOps } from './cast.ts';
 import { constantOps } from './constant.ts';
 import { dropoutOps } from './dropout.ts';
+import { edgeOps } from './edge.ts';
 import { elementwiseOps } from './elementwise.ts';
 import { fusedOps } from './fused.ts';
 import { gatherOps } from './gather.ts';
@@ -36,6 +37,7 @@ export const OPS: ReadonlyMap<string, OpDef> = new Map(
     lossOps,
     dropoutOps,
     sparseOps,
+    edgeOps,
     maskOps,
     ropeOps,
     cacheOps,

@@ -1,6 +1,6 @@
 import type { OpDef } from '../op.ts';
 import { bytesOf } from '../op.ts';
-import { sameDim, ShapeError } from '../types.ts';
+import { sameDim, ShapeError, type TensorType } from '../types.ts';
 import { bool, like, num, shapeOf } from './util.ts';
 
 /**
@@ -54,7 +54,7 @@ export const sparseOps: OpDef[] = [
     },
     ref: (ins, v, ctx) => {
       const t = bool(v.attrs, 'transpose') ? 3 : 0;
-      return csrProduct(ins[t]!.data, ins[t + 1]!.data, ins[t + 2]!.data, ins[6]!, v, ctx);
+      return csrProduct(ins[t]!.data, ins[t + 1]!.data, ins[t + 2]!, ins[6]!, v, ctx);
     },
   },
   {
@@ -63,29 +63,49 @@ export const sparseOps: OpDef[] = [
     class: 'matmul',
     arity: 4,
     attrs: { cols: { kind: 'int' } },
-    infer: ([ptr, idx, val, x], a) => {
-      if (ptr!.dtype !== 'i32' || idx!.dtype !== 'i32')
-        throw new ShapeError('spmm_csr: the CSR row pointers and column ids must be i32');
-      if (ptr!.shape.length !== 1 || idx!.shape.length !== 1 || !sameDim(idx!.shape[0]!, val!.shape[0]!))
-        throw new ShapeError(`spmm_csr: ${idx!.shape[0]} column ids but ${val!.shape[0]} values`);
-      if (x!.shape.length !== 2 || !sameDim(x!.shape[0]!, num(a, 'cols')))
-        throw new ShapeError(`spmm_csr operand must be a matrix of ${num(a, 'cols')} rows, got [${x!.shape}]`);
-      return { dtype: x!.dtype, shape: [(ptr!.shape[0] as number) - 1, x!.shape[1]!] };
-    },
+    infer: ([ptr, idx, val, x], a) => spmmCsrType(ptr!, idx!, val!, x!, num(a, 'cols'), 'spmm_csr'),
     noGrad: 'lower-sparse makes it from spmm after autodiff',
     cost: (v) => ({
       flops: 2 * shapeOf(v.inputs[1]!)[0]! * shapeOf(v)[1]!,
       bytes: v.inputs.reduce((s, x) => s + bytesOf(x.type), bytesOf(v.type)),
     }),
-    ref: (ins, v, ctx) => csrProduct(ins[0]!.data, ins[1]!.data, ins[2]!.data, ins[3]!, v, ctx),
+    ref: (ins, v, ctx) => csrProduct(ins[0]!.data, ins[1]!.data, ins[2]!, ins[3]!, v, ctx),
   },
 ];
 
-/** A @ x for A in CSR, each row's entries summed in order. */
-function csrProduct(
+/** Heads of a product's values: one per entry ([nnz]), or one per entry and head ([nnz, H]). */
+export const headsOf = (val: TensorType): number => (val.shape.length === 2 ? (val.shape[1] as number) : 1);
+
+/**
+ * The result type of A @ x for A in CSR (rows from the row pointers, `cols` columns) with values [nnz], or [nnz, H]
+ * (head h weighting its own consecutive x.shape[1] / H features).
+ */
+export function spmmCsrType(
+  ptr: TensorType,
+  idx: TensorType,
+  val: TensorType,
+  x: TensorType,
+  cols: number,
+  op: string,
+) {
+  if (ptr.dtype !== 'i32' || idx.dtype !== 'i32')
+    throw new ShapeError(`${op}: the CSR row pointers and column ids must be i32`);
+  if (ptr.shape.length !== 1 || idx.shape.length !== 1 || !sameDim(idx.shape[0]!, val.shape[0]!))
+    throw new ShapeError(`${op}: ${idx.shape[0]} column ids but ${val.shape[0]} values`);
+  if (val.shape.length > 2) throw new ShapeError(`${op}: values must be [entries] or [entries, heads]`);
+  if (x.shape.length !== 2 || !sameDim(x.shape[0]!, cols))
+    throw new ShapeError(`${op} operand must be a matrix of ${cols} rows, got [${x.shape}]`);
+  const hs = headsOf(val);
+  if (typeof x.shape[1] === 'number' && x.shape[1] % hs)
+    throw new ShapeError(`${op}: ${x.shape[1]} features do not split into ${hs} heads`);
+  return { dtype: x.dtype, shape: [(ptr.shape[0] as number) - 1, x.shape[1]!] };
+}
+
+/** A @ x for A in CSR, each row's entries summed in order; with [nnz, H] values, head h's weights its features. */
+export function csrProduct(
   ptr: ArrayLike<number>,
   idx: ArrayLike<number>,
-  val: ArrayLike<number>,
+  val: { data: ArrayLike<number>; shape: number[] },
   x: { data: ArrayLike<number>; shape: number[] },
   v: Parameters<OpDef['ref']>[1],
   ctx: Parameters<OpDef['ref']>[2],
@@ -93,11 +113,15 @@ function csrProduct(
   const out = like(ctx, v.type);
   const n = shapeOf(v)[0]!;
   const f = x.shape[1]!;
+  const hs = val.shape[1] ?? 1;
+  const per = f / hs;
   for (let r = 0; r < n; r++)
     for (let e = ptr[r]!; e < ptr[r + 1]!; e++) {
       const c = idx[e]! * f;
-      const w = val[e]!;
-      for (let j = 0; j < f; j++) out[r * f + j] += w * x.data[c + j]!;
+      for (let h = 0; h < hs; h++) {
+        const w = val.data[e * hs + h]!;
+        for (let j = h * per; j < (h + 1) * per; j++) out[r * f + j] += w * x.data[c + j]!;
+      }
     }
   return { data: out, shape: shapeOf(v) };
 }

@@ -2,6 +2,7 @@ import type { Value } from '../../ir/graph.ts';
 import * as K from '../build.ts';
 import type { Kernel } from '../ir.ts';
 import { type DeviceClass, flat, kernelOf, type Lowering, named } from './common.ts';
+import { edgeLowerings } from './edge.ts';
 import { elementwiseLowerings } from './elementwise.ts';
 import { matmulLowerings } from './matmul.ts';
 import { reduceLowerings } from './reduce.ts';
@@ -17,6 +18,7 @@ export const LOWERINGS: Readonly<Record<string, Lowering>> = {
   ...rowLowerings,
   ...matmulLowerings,
   ...sparseLowerings,
+  ...edgeLowerings,
 };
 
 export class MissingKernelError extends Error {}
