@@ -19,8 +19,9 @@ import { compile } from '../compiler/compile.ts';
 import { deadCodeEliminate, LEAF_OPS, type Value } from '../compiler/ir/graph.ts';
 import { REMAT_SUFFIX } from '../compiler/remat/emit.ts';
 import { recomputeCost } from '../compiler/remat/cost.ts';
-import { minimumBudget, peakWithout, solveCheckmate, solveCheckmateRelaxed } from '../compiler/remat/checkmate.ts';
-import { solveDag } from '../compiler/remat/solve-dag.ts';
+import { peakWithout } from '../compiler/remat/replay.ts';
+import { minimumBudget, solveCheckmate, solveCheckmateRelaxed } from '../test/reference/checkmate.ts';
+import { solveDag } from '../test/reference/solve-dag.ts';
 import { randomDagSource } from '../test/helpers/random-dag.ts';
 
 const args = process.argv.slice(2);

@@ -39,6 +39,6 @@ plant "AdamW decoupled decay sign flipped (CPU reference)" compiler/ir/ops/optim
   '+ decay * pi);' '- decay * pi);' test/passes/adamw-oracle.test.ts test/ir/optimizer.test.ts
 plant "AdamW decoupled decay sign flipped (WGSL)" compiler/codegen/wgsl/elementwise.ts \
   '+ ${f32(decay)} * p)' '- ${f32(decay)} * p)' test/passes/adamw-oracle.test.ts
-plant "certified: true always" compiler/remat/checkmate.ts \
+plant "certified: true always" test/reference/checkmate.ts \
   'const certified = replayed.peak <= budget;' 'const certified = true;' test/remat/checkmate-brute-force.test.ts
 exit $missed

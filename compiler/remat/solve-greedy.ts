@@ -1,7 +1,7 @@
 import { allocatedBytes } from '../codegen/memory.ts';
 import type { OffGpuTier } from '../ir/ops/tier.ts';
 import { exposedMoves } from '../cost/transfer.ts';
-import { replay } from './checkmate.ts';
+import { replay } from './replay.ts';
 import type { StageSchedule, TrainingGraph } from './training-graph.ts';
 
 /**

@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  minimumBudget,
-  peakWithout,
-  replay,
-  solveCheckmate,
-  solveCheckmateRelaxed,
-} from '../../compiler/remat/checkmate.ts';
+import { peakWithout, replay } from '../../compiler/remat/replay.ts';
+import { minimumBudget, solveCheckmate, solveCheckmateRelaxed } from '../reference/checkmate.ts';
 import { RESIDENT_LIMITS, solveResidentSets } from '../../compiler/remat/solve-resident.ts';
 import type { TrainingGraph } from '../../compiler/remat/training-graph.ts';
 import { allStageSchedules, frontier, randomTrainingGraph, replayNaively } from '../helpers/stage-replay.ts';

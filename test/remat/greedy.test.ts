@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { peakWithout } from '../../compiler/remat/checkmate.ts';
+import { peakWithout } from '../../compiler/remat/replay.ts';
 import { GREEDY_LIMIT, solveGreedy } from '../../compiler/remat/solve-greedy.ts';
 import type { TrainingGraph } from '../../compiler/remat/training-graph.ts';
 import { frontier, randomTrainingGraph, recomputeOnce, replayNaively } from '../helpers/stage-replay.ts';

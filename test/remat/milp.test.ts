@@ -3,14 +3,9 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../compiler/compile.ts';
 import { deadCodeEliminate, type Module, type Value } from '../../compiler/ir/graph.ts';
-import {
-  minimumBudget,
-  peakWithout,
-  replay,
-  solveCheckmate,
-  solveCheckmateRelaxed,
-} from '../../compiler/remat/checkmate.ts';
-import { solveDag } from '../../compiler/remat/solve-dag.ts';
+import { peakWithout, replay } from '../../compiler/remat/replay.ts';
+import { minimumBudget, solveCheckmate, solveCheckmateRelaxed } from '../reference/checkmate.ts';
+import { solveDag } from '../reference/solve-dag.ts';
 import type { TrainingGraph } from '../../compiler/remat/training-graph.ts';
 import { randomDagSource } from '../helpers/random-dag.ts';
 

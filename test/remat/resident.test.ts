@@ -9,7 +9,7 @@ import { BudgetInfeasibleError } from '../../compiler/passes/checkpoint.ts';
 import { runPipeline } from '../../compiler/passes/pipeline.ts';
 import { copyModule } from '../../compiler/plan-pipeline.ts';
 import { planMemory } from '../../compiler/codegen/memory.ts';
-import { peakWithout, replay } from '../../compiler/remat/checkmate.ts';
+import { peakWithout, replay } from '../../compiler/remat/replay.ts';
 import { solveResidentSets } from '../../compiler/remat/solve-resident.ts';
 import { trainingGraph } from '../../compiler/remat/training-graph.ts';
 import type { PlanConfig } from '../../compiler/sema/plan.ts';

@@ -4,7 +4,7 @@ import { runModule } from '../../compiler/interp/interpret.ts';
 import { CpuSession } from '../../compiler/interp/session.ts';
 import { deadCodeEliminate, type Module, type Value } from '../../compiler/ir/graph.ts';
 import { parseModule } from '../../compiler/ir/parser.ts';
-import { peakWithout, replay } from '../../compiler/remat/checkmate.ts';
+import { peakWithout, replay } from '../../compiler/remat/replay.ts';
 import { recomputeCost } from '../../compiler/remat/cost.ts';
 import { chainOf } from '../../compiler/remat/auto.ts';
 import { planMemory } from '../../compiler/codegen/memory.ts';
@@ -14,7 +14,7 @@ import { actions, recomputedStages, type Schedule } from '../../compiler/remat/s
 import { chainSolver } from '../../compiler/remat/solve-chain.ts';
 import { findStages } from '../../compiler/remat/stages.ts';
 import { applyStageSchedule } from '../../compiler/remat/emit-stages.ts';
-import { solveDag } from '../../compiler/remat/solve-dag.ts';
+import { solveDag } from '../reference/solve-dag.ts';
 import { solveGreedy } from '../../compiler/remat/solve-greedy.ts';
 import { solveResidentSets } from '../../compiler/remat/solve-resident.ts';
 import { stageScheduleOf, trainingGraph, type StageSchedule } from '../../compiler/remat/training-graph.ts';

@@ -1,9 +1,14 @@
-import { deadCodeEliminate, type Module, type Value } from '../ir/graph.ts';
-import { fastSchedule, type Solver } from './auto.ts';
-import { replay } from './checkmate.ts';
-import type { Rewritten } from './emit.ts';
-import { findStages } from './stages.ts';
-import { stageScheduleOf, trainingGraph, type StageSchedule, type TrainingGraph } from './training-graph.ts';
+import { deadCodeEliminate, type Module, type Value } from '../../compiler/ir/graph.ts';
+import { fastSchedule, type Solver } from '../../compiler/remat/auto.ts';
+import { replay } from '../../compiler/remat/replay.ts';
+import type { Rewritten } from '../../compiler/remat/emit.ts';
+import { findStages } from '../../compiler/remat/stages.ts';
+import {
+  stageScheduleOf,
+  trainingGraph,
+  type StageSchedule,
+  type TrainingGraph,
+} from '../../compiler/remat/training-graph.ts';
 
 export interface DagSolution {
   /** Which solver found it: the chain DP over stages, or the resident-set DP (small steps). */

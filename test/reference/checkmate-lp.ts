@@ -1,4 +1,4 @@
-import type { TrainingGraph } from './training-graph.ts';
+import type { TrainingGraph } from '../../compiler/remat/training-graph.ts';
 
 /** A 0/1 variable's name, or the constant it is fixed to. */
 type Bit = string | 0 | 1;
