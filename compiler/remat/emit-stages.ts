@@ -8,8 +8,9 @@ import type { StageSchedule, TrainingGraph } from './training-graph.ts';
  * trainingGraph sees it): the forward pass stays as it is; before each backward op, the
  * activations its stage recomputes are cloned (`<name>.remat`), and from then on the backward pass
  * reads the newest version of each activation — so the original, or an earlier clone, dies at its
- * last reader before the recomputation. An activation in `moved` is offloaded to its tier as soon as the forward
- * pass makes it (`<name>.offload`) and reloaded (`<name>.reload`) in the stages that list it, instead of recomputed.
+ * last reader before the recomputation. A value in `moved` (an activation, or a backward value waiting for a later
+ * reader) is offloaded to its tier as soon as it is made (`<name>.offload`) and reloaded (`<name>.reload`) in the
+ * stages that list it, instead of recomputed.
  */
 export function applyStageSchedule(
   m: Module,
@@ -22,7 +23,7 @@ export function applyStageSchedule(
   const out = rewriter(m, 0);
   const current = new Map<Value, Value>(); // activation → the version read now
   const offloaded = new Map<number, Value>();
-  const operand = (x: Value) => out.copies.get(x) ?? current.get(x) ?? x;
+  const operand = (x: Value) => current.get(x) ?? out.copies.get(x) ?? x;
   for (const v of m.values) {
     const t = index.get(v);
     if (LEAF_OPS.has(v.op) || t === undefined || g.nodes[t]!.forward) {
@@ -37,6 +38,8 @@ export function applyStageSchedule(
       current.set(ops[i]!, h ? out.transfer('reload', h, {}, ops[i]!) : out.recompute(ops[i]!, operand));
     }
     out.copy(v, v.inputs.map(operand));
+    const tier = moved.get(t);
+    if (tier) offloaded.set(t, out.transfer('offload', out.copies.get(v)!, { tier }, v));
   }
   return out.finish();
 }

@@ -50,7 +50,8 @@ export interface GreedySolution extends Placement {
  * With `tiers`, an activation may instead be offloaded to host memory or the SSD after the forward pass makes it and
  * reloaded at its first backward reader: the same greedy over (activation, keep elsewhere) choices, each scored by
  * memory removed per unit of added cost, where the cost of a move is what its copy adds to the step beyond the
- * compute it overlaps (FlexGNN's keep / offload / recompute per intermediate), within each tier's capacity.
+ * compute it overlaps (FlexGNN's keep / offload / recompute per intermediate), within each tier's capacity; so may a
+ * backward value that waits for a reader further on (offloaded when made, reloaded at its first reader).
  * Undefined when no set of choices fits, 'too-large' beyond GREEDY_LIMIT.
  */
 export function solveGreedy(
@@ -65,6 +66,20 @@ export function solveGreedy(
   const readBack = new Set(g.nodes.slice(F).flatMap((v) => v.deps));
   const droppable = g.nodes.flatMap((v, i) => (i < F && !v.output && readBack.has(i) ? [i] : []));
   if (droppable.length > GREEDY_LIMIT) return 'too-large';
+  // A moved value is reloaded by each reader that follows a gap (the first backward reader of an activation, and
+  // any reader more than one op after the value's previous use): between those runs of readers it waits off the GPU.
+  // Backward values move too (a gradient held while another branch's is computed), but are never recomputed.
+  const reloads: Set<number>[] = g.nodes.map(() => new Set());
+  const lastUse = Int32Array.from(g.nodes, (_, i) => i);
+  g.nodes.forEach((v, t) =>
+    v.deps.forEach((i) => {
+      if (t > lastUse[i]! + 1 || (i < F && t >= F && lastUse[i]! < F)) reloads[i]!.add(t);
+      lastUse[i] = t;
+    }),
+  );
+  const waiting = tiers
+    ? g.nodes.flatMap((v, i) => (i >= F && !v.output && reloads[i]!.size ? [i] : [])).slice(0, GREEDY_LIMIT)
+    : [];
 
   // the backward stage that first needs each dropped activation recomputes it (and the dropped
   // ones it needs), in ascending order
@@ -79,7 +94,8 @@ export function solveGreedy(
         continue;
       }
       const rec: number[] = [];
-      for (const i of g.nodes[t]!.deps) if (moved.has(i) && there[i] !== stamp) (there[i] = stamp), rec.push(i);
+      const reload = (i: number) => !rec.includes(i) && rec.push(i);
+      for (const i of g.nodes[t]!.deps) if (moved.has(i) && reloads[i]!.has(t)) reload(i);
       const stack = g.nodes[t]!.deps.filter((i) => dropped.has(i) && there[i] !== stamp);
       while (stack.length) {
         const i = stack.pop()!;
@@ -89,7 +105,7 @@ export function solveGreedy(
         for (const d of g.nodes[i]!.deps) {
           if (there[d] === stamp) continue;
           if (dropped.has(d)) stack.push(d);
-          else if (moved.has(d)) (there[d] = stamp), rec.push(d); // a recomputation reads a moved activation
+          else if (moved.has(d)) reload(d); // a recomputation reads a moved activation
         }
       }
       stages.push([...rec.sort((a, b) => a - b), t]);
@@ -106,10 +122,10 @@ export function solveGreedy(
     const r = replay(g, stages, { trace: true, reloaded: new Set(moved.keys()) });
     const over = r.trace!.reduce((a, b) => a + Math.max(0, b - budget), 0);
     let [down, up] = [0, 0];
-    for (const [i, tier] of moved) {
-      down += tiers!.moveCost(g.nodes[i]!.bytes, tier, true);
-      up += tiers!.moveCost(g.nodes[i]!.bytes, tier, false);
-    }
+    for (const [i, tier] of moved) down += tiers!.moveCost(g.nodes[i]!.bytes, tier, true);
+    stages.forEach((st, t) => {
+      for (const i of st) if (i !== t && moved.has(i)) up += tiers!.moveCost(g.nodes[i]!.bytes, moved.get(i)!, false);
+    });
     const exposed = moved.size ? exposedMoves(forwardCost, backwardCost + r.recompute, down, up) : 0;
     return { stages, recompute: r.recompute, cost: r.recompute + exposed, peak: r.peak, over };
   };
@@ -121,7 +137,7 @@ export function solveGreedy(
     !c.tier ||
     held(c.tier) + allocatedBytes(g.nodes[c.i]!.bytes) <= tiers!.tiers.find((t) => t.tier === c.tier)!.capacity;
   const choices = (i: number): Choice[] => [
-    ...(tiers?.recompute === false ? [] : [{ i }]),
+    ...(tiers?.recompute === false || i >= F ? [] : [{ i }]),
     ...(tiers?.tiers ?? []).map((t) => ({ i, tier: t.tier })),
   ];
   const keyOf = (c: Choice) => `${c.i}:${c.tier ?? ''}`;
@@ -145,7 +161,7 @@ export function solveGreedy(
   let sinceRefresh = REFRESH;
   while (cur.peak > budget) {
     let best: Candidate | undefined;
-    const open = droppable.filter((i) => !chosen(i)).flatMap(choices);
+    const open = [...droppable, ...waiting].filter((i) => !chosen(i)).flatMap(choices);
     if (sinceRefresh >= REFRESH) {
       for (const o of open) {
         const c = candidate(o);

@@ -1,11 +1,12 @@
 import { LEAF_OPS, pinnedValues, type Module, type Value } from '../ir/graph.ts';
 import { recomputeCost } from './cost.ts';
+import { tierOf } from '../ir/ops/tier.ts';
 import { tensorBytes } from '../codegen/memory.ts';
 
 /**
  * A training step as the rematerialization problem sees it (Checkmate, Jain et al. 2020): its ops
  * in a fixed topological order, each with a cost (recomputeCost) and the bytes of its result. Leaves
- * (inputs, parameters, state) are held throughout and not part of it.
+ * (inputs, parameters, state) on the GPU are held throughout and not part of it.
  */
 export interface TrainingGraph {
   /** `forward`: up to the loss (an activation, which checkpointing may recompute). */
@@ -30,7 +31,10 @@ export function trainingGraph(m: Module, loss: Value): { graph: TrainingGraph; i
     deps: [...new Set(v.inputs.filter((x) => index.has(x)).map((x) => index.get(x)!))],
     output: pinned.has(v),
   }));
-  const leafBytes = m.values.filter((v) => LEAF_OPS.has(v.op)).reduce((a, v) => a + tensorBytes(v), 0);
+  // leaves waiting in host memory (placeInputs) take no GPU memory: their reloads are nodes
+  const leafBytes = m.values
+    .filter((v) => LEAF_OPS.has(v.op) && tierOf(v) === 'gpu')
+    .reduce((a, v) => a + tensorBytes(v), 0);
   return { graph: { nodes, leafBytes }, index };
 }
 

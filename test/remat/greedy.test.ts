@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { peakWithout } from '../../compiler/remat/replay.ts';
+import { peakWithout, replay } from '../../compiler/remat/replay.ts';
 import { GREEDY_LIMIT, solveGreedy } from '../../compiler/remat/solve-greedy.ts';
 import type { TrainingGraph } from '../../compiler/remat/training-graph.ts';
 import { frontier, randomTrainingGraph, recomputeOnce, replayNaively } from '../helpers/stage-replay.ts';
@@ -94,5 +94,53 @@ describe('the keep-or-recompute-once greedy against its whole family', () => {
     expect(solveGreedy({ ...g, nodes: g.nodes.map((v) => ({ ...v, forward: true })) }, 1e9)).toBe('too-large');
     const [a, b, ...rest] = g.nodes;
     expect(solveGreedy({ ...g, nodes: [a!, { ...b!, forward: false }, ...rest] }, 1e9)).toBe('too-large');
+  });
+});
+
+describe('with tiers, backward values move too', () => {
+  // a gradient (g1) made, then a branch of two more (b1, b2) before the op that reads g1 with b2: without moving g1
+  // the branch's peak holds all three; activations alone cannot lower it (the loss's input is one byte)
+  const node = (name: string, bytes: number, deps: number[], forward: boolean, output = false) => ({
+    name,
+    cost: 1,
+    bytes,
+    deps,
+    output,
+    forward,
+  });
+  const g: TrainingGraph = {
+    nodes: [
+      node('a', 1, [], true),
+      node('loss', 1, [0], true, true),
+      node('g1', 100, [1], false),
+      node('b1', 100, [1], false),
+      node('b2', 100, [3], false),
+      node('c', 1, [2, 4], false, true),
+    ],
+    leafBytes: 0,
+  };
+  const tiers = { tiers: [{ tier: 'host' as const, capacity: Infinity }], moveCost: () => 1, recompute: true };
+
+  it('a gradient waits in host memory across its gap: offloaded when made, reloaded by its reader', () => {
+    expect(peakWithout(g)).toBe(301);
+    expect(solveGreedy(g, 250)).toBeUndefined();
+    const r = solveGreedy(g, 250, tiers);
+    if (!r || r === 'too-large') throw new Error('no placement');
+    expect([...r.moved]).toEqual([[2, 'host']]);
+    expect(r.stages[5]).toEqual([2, 5]);
+    expect(r.peak).toBeLessThanOrEqual(250);
+    expect(replay(g, r.stages, { reloaded: new Set([2]) }).peak).toBe(r.peak);
+  });
+
+  it('a value read by the next op and again after a gap is reloaded only for the later reader', () => {
+    const h: TrainingGraph = {
+      ...g,
+      nodes: [...g.nodes.slice(0, 3), node('b1', 100, [1, 2], false), ...g.nodes.slice(4)],
+    };
+    const r = solveGreedy(h, 250, tiers);
+    if (!r || r === 'too-large') throw new Error('no placement');
+    expect(r.moved.has(2)).toBe(true);
+    expect(r.stages[3]).toEqual([3]);
+    expect(r.stages[5]).toEqual([2, 5]);
   });
 });

@@ -60,13 +60,12 @@ describe('activations placed in host memory and on the SSD', () => {
   });
 });
 
-// GAT's backward holds four [nodes, heads, features] temporaries of its attention scores' gradients at once, which
-// no placement of activations moves: its smallest budget is 55% of its footprint
 describe('placement: auto at a fraction of the footprint of the GNN examples (host memory budgeted)', () => {
   it.each([
     ['examples/gcn-cora.flex', 'train', 0.5],
     ['examples/sage-cora.flex', 'train', 0.5],
-    ['examples/gat-cora.flex', 'train', 0.6],
+    // GAT's backward gradients wait in host memory too (a branch's while the other's are computed)
+    ['examples/gat-cora.flex', 'train', 0.5],
   ] as const)(
     '%s --plan %s at %s of it: fits, bitwise the unconstrained step on the CPU reference and on WebGPU',
     async (file, name, fraction) => {
