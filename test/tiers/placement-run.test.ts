@@ -66,6 +66,7 @@ describe('placement: auto at a fraction of the footprint of the GNN examples (ho
     ['examples/sage-cora.flex', 'train', 0.5],
     // GAT's backward gradients wait in host memory too (a branch's while the other's are computed)
     ['examples/gat-cora.flex', 'train', 0.5],
+    ['test/examples/fixtures/gat-sbm.flex', 'train', 0.55],
   ] as const)(
     '%s --plan %s at %s of it: fits, bitwise the unconstrained step on the CPU reference and on WebGPU',
     async (file, name, fraction) => {
