@@ -57,6 +57,7 @@ export const OP_NAMES = [
   'softmax',
   'softmax_grad',
   'spmm',
+  'spmm_acc',
   'spmm_csr',
   'spmm_edge',
   'sqrt',

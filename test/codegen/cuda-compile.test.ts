@@ -15,6 +15,7 @@ import { differentiate } from '../../compiler/passes/autodiff.ts';
 import { TARGETS } from '../../compiler/targets/registry.ts';
 import { singleOpModule } from '../helpers/oracle.ts';
 import { OP_CASES } from '../ir/op-cases.ts';
+import { spmmAccModule } from '../helpers/spmm-acc.ts';
 
 const hasNvcc = spawnSync('nvcc', ['--version']).status === 0;
 if (!hasNvcc) console.warn('NOTICE: nvcc is not on the PATH; the CUDA compile tests are skipped');
@@ -39,14 +40,14 @@ describe.skipIf(!hasNvcc)('CUDA kernels and host libraries compile with nvcc (sm
         ops.add(v.op);
       }
     }
-    // optimizers, fusion and sparse ops come from whole models: the example plans and a prompt with a KV cache
+    // optimizers, fusion and sparse ops come from whole models: the example plans, a prompt with a KV cache, a block
     const modules = [
       compile('examples/mlp.flex', 'small').module!,
       compile('examples/gcn-cora.flex', 'train').module!,
       compile('examples/gpt.flex', 'tiny').module!,
     ];
     const serve = compile('examples/gpt.flex', 'tiny_serve');
-    modules.push(serve.module!, serve.decode!.at(-1)!.module);
+    modules.push(serve.module!, serve.decode!.at(-1)!.module, spmmAccModule().m);
     for (const m of modules)
       for (const v of m.values)
         if (v.op !== 'input' && v.op !== 'param' && v.op !== 'state') {

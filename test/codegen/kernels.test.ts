@@ -16,6 +16,7 @@ import { runOnGpu } from '../helpers/gpu.ts';
 import { randomData, relErr, singleOpModule } from '../helpers/oracle.ts';
 import { OP_CASES } from '../ir/op-cases.ts';
 import { once } from '../helpers/once.ts';
+import { spmmAccModule } from '../helpers/spmm-acc.ts';
 
 const LEAVES = new Set(['input', 'param', 'state']);
 /** The ops that run as kernels: every op but copies between tiers (`copy` steps of a plan). */
@@ -126,6 +127,11 @@ describe('kernels of every target against the CPU reference: WGSL on WebGPU (Swi
       await compareModule(m, s.feeds(m, 1), s.params, 1, `tiny_serve:${m.name}`);
     }
   }, 600_000);
+
+  it('spmm_acc (a block of a product, made after autodiff): its kernels continue each sum from acc', async () => {
+    const { m, feeds, params } = spmmAccModule();
+    await compareModule(m, feeds, params, 1, 'spmm_acc');
+  });
 
   it('the tests above ran a kernel of every op for every target and device class', () => {
     for (const op of KERNEL_OPS)

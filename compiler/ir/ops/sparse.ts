@@ -71,6 +71,26 @@ export const sparseOps: OpDef[] = [
     }),
     ref: (ins, v, ctx) => csrProduct(ins[0]!.data, ins[1]!.data, ins[2]!, ins[3]!, v, ctx),
   },
+  {
+    // acc + A @ x, each element's sum continuing from acc in the order of the row's entries: a chain over A's column
+    // blocks (ascending) sums every row in the order of the whole product, so blocking never changes a bit
+    name: 'spmm_acc',
+    class: 'matmul',
+    arity: 5,
+    attrs: { cols: { kind: 'int' } },
+    infer: ([acc, ptr, idx, val, x], a) => {
+      const t = spmmCsrType(ptr!, idx!, val!, x!, num(a, 'cols'), 'spmm_acc');
+      if (acc!.dtype !== t.dtype || acc!.shape.length !== 2 || !acc!.shape.every((d, i) => sameDim(d, t.shape[i]!)))
+        throw new ShapeError(`spmm_acc: the accumulator is [${acc!.shape}], the product [${t.shape}]`);
+      return t;
+    },
+    noGrad: 'a block of a product, made after autodiff',
+    cost: (v) => ({
+      flops: 2 * shapeOf(v.inputs[2]!)[0]! * shapeOf(v)[1]!,
+      bytes: v.inputs.reduce((s, x) => s + bytesOf(x.type), bytesOf(v.type)),
+    }),
+    ref: (ins, v, ctx) => csrProduct(ins[1]!.data, ins[2]!.data, ins[3]!, ins[4]!, v, ctx, ins[0]!.data),
+  },
 ];
 
 /** Heads of a product's values: one per entry ([nnz]), or one per entry and head ([nnz, H]). */
@@ -101,7 +121,10 @@ export function spmmCsrType(
   return { dtype: x.dtype, shape: [(ptr.shape[0] as number) - 1, x.shape[1]!] };
 }
 
-/** A @ x for A in CSR, each row's entries summed in order; with [nnz, H] values, head h's weights its features. */
+/**
+ * A @ x for A in CSR (plus `init`, from which each sum continues), each row's entries summed in order; with [nnz, H]
+ * values, head h's weights its features.
+ */
 export function csrProduct(
   ptr: ArrayLike<number>,
   idx: ArrayLike<number>,
@@ -109,8 +132,10 @@ export function csrProduct(
   x: { data: ArrayLike<number>; shape: number[] },
   v: Parameters<OpDef['ref']>[1],
   ctx: Parameters<OpDef['ref']>[2],
+  init?: ArrayLike<number>,
 ) {
   const out = like(ctx, v.type);
+  if (init) out.set(init);
   const n = shapeOf(v)[0]!;
   const f = x.shape[1]!;
   const hs = val.shape[1] ?? 1;

@@ -18,13 +18,15 @@ export const sparseLowerings: Record<string, Lowering> = {
   },
   spmm_csr: (v: Value, cls) => csrKernel(v, cls, 0, 3),
   spmm_edge: (v: Value, cls) => csrKernel(v, cls, 0, 3),
+  spmm_acc: (v: Value, cls) => csrKernel(v, cls, 1, 4, 0),
 };
 
 /**
  * The product of the CSR at operands t, t+1, t+2 (row pointers, column ids, values) and the matrix at operand x. Values
  * [nnz, H] weight each head's f / H consecutive features (graph attention); the CPU class's runs stay within a head.
+ * With `acc`, each element's sum starts from that operand's element instead of 0 (spmm_acc).
  */
-function csrKernel(v: Value, cls: Parameters<Lowering>[1], t: number, x: number): ReturnType<Lowering> {
+function csrKernel(v: Value, cls: Parameters<Lowering>[1], t: number, x: number, acc?: number): ReturnType<Lowering> {
   const f = shape(v)[1]!;
   const hs = (v.inputs[t + 2]!.type.shape[1] as number | undefined) ?? 1;
   const per = f / hs;
@@ -38,7 +40,7 @@ function csrKernel(v: Value, cls: Parameters<Lowering>[1], t: number, x: number)
     return flat(count(v), [
       K.let_('r', K.div(i, K.u32(f))),
       K.let_('j', K.mod(i, K.u32(f))),
-      K.var_('acc', K.f32(0)),
+      K.var_('acc', acc === undefined ? K.f32(0) : read(v, acc, i)),
       K.loop('e', ptr(r), ptr(K.add(r, K.u32(1))), [
         K.set('acc', K.mul(weight(j), read(v, x, K.add(K.mul(col, K.u32(f)), j))), '+'),
       ]),
@@ -58,17 +60,22 @@ function csrKernel(v: Value, cls: Parameters<Lowering>[1], t: number, x: number)
         );
   const headEnd = hs === 1 ? K.u32(f) : K.add(K.mul(K.div(j0, K.u32(per)), K.u32(per)), K.u32(per));
   const end = n === null ? K.min(K.u32(width), K.sub(headEnd, j0)) : K.u32(width);
+  const o = K.ref('o');
+  const offset = K.let_('o', K.add(K.mul(r, K.u32(f)), j0)); // the run's first element in the result
   return flat(shape(v)[0]! * chunks, [
     K.let_('r', K.div(i, K.u32(chunks))),
     K.let_('j0', start),
     K.let_('w', end),
     K.array('acc', 'f32', width),
+    ...(acc === undefined
+      ? []
+      : [offset, K.loop('j', K.u32(0), K.ref('w'), [K.setAt('acc', j, read(v, acc, K.add(o, j)))])]),
     K.loop('e', ptr(r), ptr(K.add(r, K.u32(1))), [
       K.let_('a', weight(j0)),
       K.let_('c', K.add(K.mul(col, K.u32(f)), j0)),
       K.loop('j', K.u32(0), K.ref('w'), [K.setAt('acc', j, K.mul(K.ref('a', 'f32'), read(v, x, K.add(c, j))), '+')]),
     ]),
-    K.let_('o', K.add(K.mul(r, K.u32(f)), j0)),
-    K.loop('j', K.u32(0), K.ref('w'), [K.store(res, K.add(K.ref('o'), j), K.load('acc', j))]),
+    ...(acc === undefined ? [offset] : []),
+    K.loop('j', K.u32(0), K.ref('w'), [K.store(res, K.add(o, j), K.load('acc', j))]),
   ]);
 }
