@@ -21,7 +21,7 @@ function edgeValues(t: TensorType, what: string): void {
   if (t.dtype === 'i32') throw new ShapeError(`${what} must be floating point`);
 }
 
-/** For each row r and head h of `ptr`'s CSR, f(first entry, end, h, H) (entries of row r are ptr[r]..ptr[r+1]). */
+/** For each row r of `ptr`'s CSR and head h: f(its first entry, its end, h). */
 function perRow(ptr: ArrayLike<number>, heads: number, f: (from: number, to: number, h: number) => void): void {
   for (let r = 0; r + 1 < ptr.length; r++) for (let h = 0; h < heads; h++) f(ptr[r]!, ptr[r + 1]!, h);
 }
