@@ -1,4 +1,4 @@
-import type { Csr } from './graph.ts';
+import { type Csr, DataError, type GraphData } from './graph.ts';
 
 /**
  * A graph's matrices cut into blocks by node range, the data side of running an aggregation block by block: P row
@@ -55,4 +55,72 @@ function lowerBound(ids: Int32Array, from: number, to: number, c: number): numbe
     else hi = mid;
   }
   return lo;
+}
+
+/**
+ * The arrays of a graph cut into P node blocks, by feed key: `<feed>@P:r,c` is block (r, c) of a matrix over nodes
+ * (`adj`, `adjT`, `mean`, `meanT`: `.indptr`, `.indices`, `.values`); `feat.*@P:r` the feature CSR's row block r;
+ * `featT.*@P:c` its transpose's block of the nodes of c (`featT.perm`: each entry's place among row block c's feature
+ * entries); `features@P:r` and `labels@P:r` rows; `split.<s>@P:b` the split's nodes in block b (ids from the block's
+ * first) and `split.<s>@P:b:pos` their places in the split. Undefined for a key without `@`.
+ */
+export function blockFeed(g: GraphData, key: string): { data: Float32Array | Int32Array; shape: number[] } | undefined {
+  const at = key.indexOf('@');
+  if (at < 0) return undefined;
+  const m = /^(\d+):(\d+)(?:,(\d+)|:(pos))?$/.exec(key.slice(at + 1));
+  const base = key.slice(0, at);
+  if (!m) throw new DataError(`graph feed ${key}: expected <feed>@P:b, @P:r,c or @P:b:pos`);
+  const P = Number(m[1]);
+  const ranges = blockRanges(g.nodes, P);
+  const b = Number(m[2]);
+  const block = (k: number) => {
+    if (!(k < P)) throw new DataError(`graph feed ${key}: block ${k} of ${P}`);
+    return ranges[k]!;
+  };
+  const out = (data: Float32Array | Int32Array, ...shape: number[]) => ({
+    data,
+    shape: shape.length ? shape : [data.length],
+  });
+  const [of, part] = base.split('.') as [string, string | undefined];
+  if (m[3] !== undefined && ['adj', 'adjT', 'mean', 'meanT'].includes(of)) {
+    const k = cached(g, `${of}@${P}:${b},${m[3]}`, () => csrBlock(g[of as 'adj'], block(b), block(Number(m[3]))));
+    return out(k[part as 'indptr' | 'indices' | 'values']);
+  }
+  if (m[3] === undefined && m[4] === undefined) {
+    const [r0, r1] = block(b);
+    if (base === 'features')
+      return out(g.features.subarray(r0 * g.featureDim, r1 * g.featureDim), r1 - r0, g.featureDim);
+    if (base === 'labels') return out(g.labels.subarray(r0, r1));
+    if (of === 'feat') {
+      const k = cached(g, `feat@${P}:${b}`, () => csrBlock(g.feat, [r0, r1], [0, g.featureDim]));
+      return out(k[part as 'indptr' | 'indices' | 'values']);
+    }
+    if (of === 'featT') {
+      const k = cached(g, `featT@${P}:${b}`, () => {
+        const t = csrBlock(g.featT, [0, g.featureDim], [r0, r1]);
+        const perm = Int32Array.from(t.entries, (e) => g.featT.perm[e]! - g.feat.indptr[r0]!);
+        return { ...t, perm };
+      });
+      return out(k[part as 'indptr' | 'indices' | 'values' | 'perm']);
+    }
+    if (of === 'split') return out(splitBlock(g, part as 'train', [r0, r1]).ids);
+  }
+  if (m[4] !== undefined && of === 'split') return out(splitBlock(g, part as 'train', block(b)).pos);
+  throw new DataError(`graph feed ${key}: ${base} has no blocks of that kind`);
+}
+
+/** A split's nodes in rows [r0, r1) (ids less r0), in the split's order, and their places in the split. */
+function splitBlock(g: GraphData, s: 'train' | 'val' | 'test', [r0, r1]: [number, number]) {
+  const ids = g.split[s];
+  if (!ids) throw new DataError(`graph has no split.${s}`);
+  const pos = Int32Array.from(ids.keys()).filter((k) => ids[k]! >= r0 && ids[k]! < r1);
+  return { ids: Int32Array.from(pos, (k) => ids[k]! - r0), pos };
+}
+
+const blocksOf = new WeakMap<GraphData, Map<string, Csr & Record<string, Int32Array | Float32Array>>>();
+function cached<T extends Csr>(g: GraphData, key: string, make: () => T): T {
+  let m = blocksOf.get(g);
+  if (!m) blocksOf.set(g, (m = new Map()));
+  if (!m.has(key)) m.set(key, make() as unknown as Csr & Record<string, Int32Array>);
+  return m.get(key) as unknown as T;
 }

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { FileReadError, readRegularFile } from '../read-file.ts';
 import type { GraphFeed, GraphSpec } from './graph-spec.ts';
+import { blockFeed } from './blocks.ts';
 
 export interface GraphData {
   nodes: number;
@@ -224,6 +225,8 @@ function meanOf(rowsets: Set<number>[]): Csr {
 
 /** The array a graph feed key names, with its shape. */
 export function graphFeed(g: GraphData, feed: GraphFeed): { data: Float32Array | Int32Array; shape: number[] } {
+  const block = blockFeed(g, feed);
+  if (block) return block;
   if (feed === 'features') return { data: g.features, shape: [g.nodes, g.featureDim] };
   if (feed === 'labels') return { data: g.labels, shape: [g.nodes] };
   const [of, part] = feed.split('.') as [string, string];

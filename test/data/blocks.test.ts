@@ -8,7 +8,8 @@ import type { NDArray } from '../../compiler/ir/op.ts';
 import { bindingsOf } from '../../compiler/codegen/bindings.ts';
 import { lowerValue } from '../../compiler/kernel/lower/index.ts';
 import { blockRanges, csrBlock } from '../../runtime/data/blocks.ts';
-import { type Csr, loadGraph } from '../../runtime/data/graph.ts';
+import { type Csr, graphFeed, loadGraph } from '../../runtime/data/graph.ts';
+import type { GraphFeed } from '../../runtime/data/graph-spec.ts';
 import { runOnGpu } from '../helpers/gpu.ts';
 import { nativeKernels } from '../helpers/native.ts';
 
@@ -172,3 +173,88 @@ function operandsOf(v: Value, feeds: Map<string, NDArray>, done: Map<Value, NDAr
     return feeds.get(leafName(x))!;
   });
 }
+
+describe('block feeds (graphFeed `<feed>@P:…`): what a step cut into node blocks reads', () => {
+  const g = graphOf('examples/gcn-cora.flex');
+  const P = 3;
+  const ranges = blockRanges(g.nodes, P);
+  const feed = (key: string) => graphFeed(g, key as GraphFeed);
+
+  it('features and labels by row block join into the whole', () => {
+    const rows = ranges.map((_, b) => feed(`features@${P}:${b}`));
+    expect(rows.map((r) => r.shape[0])).toEqual(ranges.map(([lo, hi]) => hi - lo));
+    const joined = new Float32Array(g.features.length);
+    rows.forEach((r, b) => joined.set(r.data, ranges[b]![0] * g.featureDim));
+    expect(Buffer.from(joined.buffer).equals(Buffer.from(g.features.buffer))).toBe(true);
+    expect(Int32Array.from(ranges.flatMap((_, b) => Array.from(feed(`labels@${P}:${b}`).data)))).toEqual(g.labels);
+  });
+
+  it('adjacency blocks are csrBlock’s; the feature CSR by row block holds each row’s entries', () => {
+    for (const part of ['indptr', 'indices', 'values'] as const)
+      expect(feed(`adjT.${part}@${P}:2,1`).data).toEqual(csrBlock(g.adjT, ranges[2]!, ranges[1]!)[part]);
+    const nnz = ranges.map((_, b) => feed(`feat.indices@${P}:${b}`).data.length);
+    expect(nnz.reduce((a, n) => a + n, 0)).toBe(g.feat.indices.length);
+    expect(nnz[1]).toBe(g.feat.indptr[ranges[1]![1]]! - g.feat.indptr[ranges[1]![0]]!);
+  });
+
+  it('the transposed features by node block point into that block’s feature entries (featT.perm)', () => {
+    let entries = 0;
+    for (const [c, [lo]] of ranges.entries()) {
+      const values = feed(`feat.values@${P}:${c}`).data;
+      const perm = feed(`featT.perm@${P}:${c}`).data;
+      const t = feed(`featT.values@${P}:${c}`).data;
+      const cols = feed(`featT.indices@${P}:${c}`).data;
+      entries += t.length;
+      for (let k = 0; k < t.length; k++) {
+        expect(values[perm[k]!]).toBe(t[k]);
+        expect(cols[k]! + lo).toBeLessThan(ranges[c]![1]);
+      }
+    }
+    expect(entries).toBe(g.featT.indices.length);
+  });
+
+  it('a split by block: its nodes in the block, from the block’s first, and their places in the split', () => {
+    const seen = new Set<number>();
+    for (const [b, [lo]] of ranges.entries()) {
+      const ids = feed(`split.test@${P}:${b}`).data;
+      const pos = feed(`split.test@${P}:${b}:pos`).data;
+      ids.forEach((id, k) => expect(g.split.test[pos[k]!]).toBe(id + lo));
+      for (const p of pos) seen.add(p);
+    }
+    expect(seen.size).toBe(g.split.test.length);
+  });
+
+  it('refuses a block past P and a key it cannot read, with a message', () => {
+    expect(() => feed(`features@${P}:${P}`)).toThrow(/block 3 of 3/);
+    expect(() => feed('features@3')).toThrow(/expected/);
+    expect(() => feed('labels@3:0,1')).toThrow(/no blocks of that kind/);
+  });
+});
+
+describe('dropout with an offset', () => {
+  it('a row block’s dropout draws the whole tensor’s mask there, bitwise', () => {
+    const b = new Builder();
+    const [n, f, r0, r1] = [50, 7, 20, 35];
+    const x = randomMatrix(n, f, 3);
+    const step = b.leaf('input', 'step', { dtype: 'i32', shape: [] });
+    const whole = b.op('dropout', [b.leaf('input', 'x', { dtype: 'f32', shape: [n, f] }), step], { p: 0.4, seed: 9 });
+    const xb = b.leaf('input', 'xb', { dtype: 'f32', shape: [r1 - r0, f] });
+    const part = b.op('dropout', [xb, step], { p: 0.4, seed: 9, offset: r0 * f });
+    const m = {
+      name: 'd',
+      values: b.values,
+      outputs: [
+        { name: 'whole', value: whole },
+        { name: 'part', value: part },
+      ],
+      updates: [],
+    };
+    const feeds = new Map<string, NDArray>([
+      ['step', { data: Int32Array.of(5), shape: [] }],
+      ['x', { data: x, shape: [n, f] }],
+      ['xb', { data: x.slice(r0 * f, r1 * f), shape: [r1 - r0, f] }],
+    ]);
+    const out = runModule(m, feeds, new Map(), { precision: 'f32', step: 5 }).outputs;
+    expect(Array.from(out.get('part')!.data)).toEqual(Array.from(out.get('whole')!.data).slice(r0 * f, r1 * f));
+  });
+});

@@ -71,8 +71,8 @@ function denseA(): tf.Tensor2D {
   return tf.tensor2d(d, [csr.rows, csr.cols]);
 }
 
-const dropMask = (n: number, p: number, seed: number, step: number) =>
-  Float32Array.from({ length: n }, (_, i) => (dropoutUniform(seed, step, i) < p ? 0 : 1 / (1 - p)));
+const dropMask = (n: number, p: number, seed: number, step: number, offset = 0) =>
+  Float32Array.from({ length: n }, (_, i) => (dropoutUniform(seed, step, i + offset) < p ? 0 : 1 / (1 - p)));
 
 /** Every differentiable op, with shapes that exercise broadcasting and attributes, and its tfjs equivalent. */
 export const OP_CASES: OpCase[] = [
@@ -262,6 +262,13 @@ export const OP_CASES: OpCase[] = [
     attrs: { p: 0.3, seed: 42 },
     inputs: [{ shape: [4, 5] }, { shape: [], ints: [3] }],
     tf: ([x]) => tf.mul(x!, tf.tensor(dropMask(20, 0.3, 42, 3), [4, 5])),
+  },
+  {
+    label: 'dropout of a block that starts at element 1000',
+    op: 'dropout',
+    attrs: { p: 0.3, seed: 42, offset: 1000 },
+    inputs: [{ shape: [4, 5] }, { shape: [], ints: [3] }],
+    tf: ([x]) => tf.mul(x!, tf.tensor(dropMask(20, 0.3, 42, 3, 1000), [4, 5])),
   },
   {
     label: 'spmm',

@@ -19,15 +19,17 @@ export function dropoutUniform(seed: number, step: number, i: number): number {
 }
 
 /**
- * `dropout(x, step) {p, seed}`: zeroes each element with probability p and scales the rest by 1/(1-p).
+ * `dropout(x, step) {p, seed, offset}`: zeroes each element with probability p and scales the rest by 1/(1-p).
  * The mask is a pure function of (seed, step, element index), so the backward pass is the same dropout of dy.
+ * `offset` (0 by default) is added to the element index: a block of a tensor that starts at element `offset` draws the
+ * mask the whole tensor draws there.
  */
 export const dropoutOps: OpDef[] = [
   {
     name: 'dropout',
     class: 'elementwise',
     arity: 2,
-    attrs: { p: { kind: 'number' }, seed: { kind: 'int' } },
+    attrs: { p: { kind: 'number' }, seed: { kind: 'int' }, offset: { kind: 'int', optional: true } },
     infer: ([x, s], a) => {
       requireFloat(x!, 'dropout');
       if (s!.dtype !== 'i32' || s!.shape.length !== 0) throw new ShapeError('dropout step must be an i32 scalar');
@@ -43,9 +45,10 @@ export const dropoutOps: OpDef[] = [
       const seed = num(v.attrs, 'seed');
       const step = s!.data[0]!;
       const scale = 1 / (1 - p);
+      const offset = num(v.attrs, 'offset', 0);
       for (let i = 0; i < out.length; i++) {
         const xi = x!.data[i]!;
-        out[i] = xi === 0 || dropoutUniform(seed, step, i) < p ? 0 : xi * scale; // a zero stays zero: skip its hash
+        out[i] = xi === 0 || dropoutUniform(seed, step, i + offset) < p ? 0 : xi * scale; // a zero skips its hash
       }
       return { data: out, shape: shapeOf(v) };
     },

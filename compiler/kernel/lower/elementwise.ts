@@ -157,7 +157,9 @@ export const elementwiseLowerings: Record<string, Lowering> = {
       cls,
       ([x], bind, once) => {
         const step = once(K.cast('u32', read(v, 1, K.u32(0))));
-        const h = fmix32(K.xor(fmix32(K.xor(fmix32(K.u32(seed), once), step), once), i), bind);
+        const offset = num(v.attrs, 'offset', 0);
+        const at = offset ? K.add(i, K.u32(offset)) : i; // the element's index in the whole tensor
+        const h = fmix32(K.xor(fmix32(K.xor(fmix32(K.u32(seed), once), step), once), at), bind);
         // 24 bits, through i32: CPUs without AVX-512 convert only signed integers to floats in vectors
         const u = bind(K.div(K.cast('f32', K.cast('i32', K.shr(h, K.u32(8)))), K.f32(16777216)));
         // branch-free, so that native code vectorises it (a zero stays zero either way)
