@@ -8,6 +8,7 @@ import { addDiagnostics, type Diagnostic } from '../grammar/diagnostics.ts';
 import { lowerPlan, type Lowered } from './lower/lower.ts';
 import { copyModule, pipelinePlan } from './plan-pipeline.ts';
 import { checkFile, sortDiagnostics } from './sema/check.ts';
+import { graphResolver } from './sema/graph-decl.ts';
 import type { ResolvedPlan } from './sema/plan.ts';
 import type { LoadOptions, Program } from './sema/program.ts';
 import { writeAtomic } from './write-atomic.ts';
@@ -53,8 +54,11 @@ export function checkProgram(path: string, opts: LoadOptions & { budgets?: boole
           checked.program,
           decl.name.name,
           () =>
-            pipelinePlan(decl, copyModule(forward), config, { feasibility: true, hardware: low.lowered!.hardware })
-              .diagnostics,
+            pipelinePlan(decl, copyModule(forward), config, {
+              feasibility: true,
+              hardware: low.lowered!.hardware,
+              graphs: graphResolver(checked.program),
+            }).diagnostics,
         ),
       );
   }

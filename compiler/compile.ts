@@ -5,6 +5,7 @@ import { lowerPlan, selectPlan, type Lowered } from './lower/lower.ts';
 import type { PipelineOptions } from './passes/pipeline.ts';
 import { copyModule, pipelinePlan } from './plan-pipeline.ts';
 import { checkFile, sortDiagnostics } from './sema/check.ts';
+import { graphResolver } from './sema/graph-decl.ts';
 import type { ResolvedPlan } from './sema/plan.ts';
 import type { LoadOptions, Program } from './sema/program.ts';
 
@@ -30,11 +31,12 @@ export function compile(path: string, planName?: string, opts: LoadOptions & Pip
   const lowering = lowerPlan(program, plan.decl, plan.resolved);
   if (!lowering.lowered) return { program, diagnostics: sortDiagnostics(lowering.diagnostics), plan };
   const low = lowering.lowered;
-  const r = pipelinePlan(sel.plan, copyModule(low.forward), low.config, { ...opts, hardware: low.hardware });
+  const graphs = graphResolver(program);
+  const r = pipelinePlan(sel.plan, copyModule(low.forward), low.config, { ...opts, hardware: low.hardware, graphs });
   if (!r.module) return { program, diagnostics: r.diagnostics, plan };
   const decode = (low.decode ?? []).map((d) => ({
     context: d.context,
-    module: pipelinePlan(sel.plan!, copyModule(d.forward), low.config, { hardware: low.hardware }).module!,
+    module: pipelinePlan(sel.plan!, copyModule(d.forward), low.config, { hardware: low.hardware, graphs }).module!,
   }));
   return { program, diagnostics: [], plan, lowered: low, module: r.module, ...(decode.length ? { decode } : {}) };
 }

@@ -2,6 +2,8 @@ import { diag, type Diagnostic } from '../grammar/diagnostics.ts';
 import type * as A from '../grammar/ast.ts';
 import type { Module } from './ir/graph.ts';
 import { BudgetInfeasibleError, TierBudgetError } from './passes/checkpoint.ts';
+import { BlocksError } from './passes/block-nodes.ts';
+import type { GraphSpec } from '../runtime/data/graph-spec.ts';
 import { machineOf } from './cost/device.ts';
 import type { HardwareSpec } from './sema/hardware.ts';
 import { runPipeline, type PipelineOptions } from './passes/pipeline.ts';
@@ -15,19 +17,35 @@ export function pipelinePlan(
   decl: A.PlanDecl,
   forward: Module,
   config: PlanConfig,
-  opts: PipelineOptions & { feasibility?: boolean; hardware?: HardwareSpec | undefined } = {},
+  opts: PipelineOptions & {
+    feasibility?: boolean;
+    hardware?: HardwareSpec | undefined;
+    graphs?: (name: string) => GraphSpec;
+  } = {},
 ): { module?: Module; diagnostics: Diagnostic[] } {
   const machine = opts.hardware && machineOf(opts.hardware);
   try {
     return {
       module: runPipeline(
         forward,
-        { config, ...(opts.feasibility ? { feasibility: true } : {}), ...(machine ? { machine } : {}) },
+        {
+          config,
+          ...(opts.feasibility ? { feasibility: true } : {}),
+          ...(machine ? { machine } : {}),
+          ...(opts.graphs ? { graphs: opts.graphs } : {}),
+        },
         opts,
       ),
       diagnostics: [],
     };
   } catch (e) {
+    if (e instanceof BlocksError) {
+      const at = decl.fields.find((f) => f.key.name === 'blocks') ?? decl.name;
+      const hint = `give \`blocks: ${e.nodes}\` or fewer`;
+      return {
+        diagnostics: [diag('FLX5016', at.span, `\`blocks: ${e.blocks}\`: the graph has ${e.nodes} nodes`, hint)],
+      };
+    }
     const field = decl.fields.find((f) => f.key.name === 'memory') ?? decl.name;
     if (e instanceof TierBudgetError) {
       const value = 'value' in field ? field.value : undefined;

@@ -336,6 +336,12 @@ export const CODES = {
       "A budget is a promise the plan keeps within the hardware: `memory.gpu` is at most each GPU's memory, " +
       "`memory.host` the host's, `memory.ssd` the SSD's capacity.",
   },
+  FLX5016: {
+    summary: 'more node blocks than the graph has nodes',
+    explanation:
+      '`blocks: P` cuts a step over a graph into P row blocks of its nodes (each block a range of node ids); a block ' +
+      'needs at least one node, so P is at most the number of nodes.',
+  },
   // 6xxx: data
   FLX6001: {
     summary: 'data file not found',

@@ -13,9 +13,9 @@ import type { Module } from '../ir/graph.ts';
 import { IndexOutOfRange } from '../ir/op.ts';
 import { lowerPlan } from '../lower/lower.ts';
 import { runPipeline } from '../passes/pipeline.ts';
-import { graphSpecOf } from '../sema/graph-decl.ts';
-import type { Program } from '../sema/program.ts';
-import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
+import { graphResolver } from '../sema/graph-decl.ts';
+
+export { graphResolver };
 import { loadGraph, DataError } from '../../runtime/data/graph.ts';
 import { loadText } from '../../runtime/data/text.ts';
 import { rng } from '../../runtime/init.ts';
@@ -25,14 +25,6 @@ import { printDiagnostics } from './diagnostics-out.ts';
 import { EXIT } from './exit.ts';
 
 const BACKENDS = ['cpu', 'webgpu', 'native', 'cuda'];
-
-export function graphResolver(program: Program): (name: string) => GraphSpec {
-  return (name) => {
-    for (const f of program.files.values())
-      for (const d of f.ast.decls) if (d.kind === 'graph' && d.name.name === name) return graphSpecOf(d, f);
-    throw new Error(`internal: no graph ${name}`);
-  };
-}
 
 /** The evaluation graph of a compiled plan: the same model with dropout off and no backward pass. */
 export function evalModule(r: CompileResult): { module?: Module; diagnostics: Diagnostic[] } {

@@ -8,6 +8,7 @@ import type { Schedule } from '../remat/schedule.ts';
 import { fastSchedule } from '../remat/auto.ts';
 import { greedySchedule, moveAll } from '../remat/auto-stages.ts';
 import type { TierChoice } from '../remat/solve-greedy.ts';
+import { depthFirst } from '../ir/order.ts';
 import type { Machine } from '../cost/device.ts';
 import { exposedTransfers, moveSeconds, pathsOf, unitsPerSecond } from '../cost/transfer.ts';
 import { OFF_GPU_TIERS, tierOf, type OffGpuTier } from '../ir/ops/tier.ts';
@@ -90,6 +91,36 @@ export function checkpointModule(
   m: Module,
   config: PlanConfig,
   feasibility = false,
+  machine?: Machine,
+): { module: Module; report?: CheckpointReport } {
+  try {
+    return checkpointInOrder(m, config, feasibility, machine);
+  } catch (e) {
+    // the order of the ops is a choice too: each op right before its first reader (depthFirst) runs a chain of
+    // row-wise ops over blocks block after block, where the order the step was built in runs each op over every block
+    if (!(e instanceof BudgetInfeasibleError) || config.task.kind !== 'train') throw e;
+    const other = depthFirst(m, config.task.loss);
+    if (other.values.every((v, i) => v === m.values[i])) throw e;
+    try {
+      return checkpointInOrder(other, config, feasibility, machine);
+    } catch (f) {
+      if (!(f instanceof BudgetInfeasibleError)) throw f;
+      throw new BudgetInfeasibleError(
+        e.budget,
+        e.needed,
+        Math.min(e.smallest, f.smallest),
+        e.policy,
+        e.autoFits,
+        e.host,
+      );
+    }
+  }
+}
+
+function checkpointInOrder(
+  m: Module,
+  config: PlanConfig,
+  feasibility: boolean,
   machine?: Machine,
 ): { module: Module; report?: CheckpointReport } {
   const task = config.task;

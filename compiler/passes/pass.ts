@@ -1,5 +1,6 @@
 import type { Module } from '../ir/graph.ts';
 import type { PlanConfig } from '../sema/plan.ts';
+import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
 import type { Machine } from '../cost/device.ts';
 
 export interface PassContext {
@@ -8,6 +9,8 @@ export interface PassContext {
   feasibility?: boolean;
   /** The hardware the plan runs on (`on:`), for decisions that weigh transfers against compute. */
   machine?: Machine;
+  /** The plan's graphs by name (block-nodes reads their sizes and blocks). */
+  graphs?: (name: string) => GraphSpec;
 }
 
 /** A pass keeps no state between runs: IR in, IR out. */

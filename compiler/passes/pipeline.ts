@@ -7,6 +7,7 @@ import { dce } from './dce.ts';
 import { fuseElementwise } from './fuse-elementwise.ts';
 import { lora } from './lora.ts';
 import { lowerSparse } from './lower-sparse.ts';
+import { blockNodes } from './block-nodes.ts';
 import { optimizer } from './optimizer.ts';
 import type { Pass, PassContext } from './pass.ts';
 import { precision } from './precision.ts';
@@ -21,6 +22,7 @@ export const PIPELINE: readonly Pass[] = [
   optimizer, // parameter and optimizer-state updates
   fuseElementwise, // chains of elementwise ops into single kernels (fuse: [elementwise])
   lowerSparse, // each sparse product reads only the CSR it uses (A or Aᵀ)
+  blockNodes, // a graph step's node-sized tensors in row blocks (blocks: P)
   checkpoint, // keep or recompute activations for the backward pass, within memory.gpu
   dce, //       drop what nothing needs
 ];

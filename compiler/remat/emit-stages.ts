@@ -24,18 +24,25 @@ export function applyStageSchedule(
   const current = new Map<Value, Value>(); // activation → the version read now
   const offloaded = new Map<number, Value>();
   const operand = (x: Value) => current.get(x) ?? out.copies.get(x) ?? x;
-  for (const v of m.values) {
-    const t = index.get(v);
-    if (LEAF_OPS.has(v.op) || t === undefined || g.nodes[t]!.forward) {
-      out.push(v);
-      const tier = t === undefined ? undefined : moved.get(t);
-      if (tier) offloaded.set(t!, out.transfer('offload', v, { tier }));
-      continue;
-    }
+  /** What stage t brings back before its op: moved values reloaded, dropped activations recomputed. */
+  const reloadOrRecompute = (t: number) => {
     for (const i of stages[t]!) {
       if (i === t) continue;
       const h = offloaded.get(i);
       current.set(ops[i]!, h ? out.transfer('reload', h, {}, ops[i]!) : out.recompute(ops[i]!, operand));
+    }
+  };
+  for (const v of m.values) {
+    const t = index.get(v);
+    if (t !== undefined) reloadOrRecompute(t);
+    if (LEAF_OPS.has(v.op) || t === undefined || g.nodes[t]!.forward) {
+      // a forward op reads a moved value's latest reload
+      const args = v.inputs.map(operand);
+      if (args.some((a, k) => a !== v.inputs[k])) out.copy(v, args);
+      else out.push(v);
+      const tier = t === undefined ? undefined : moved.get(t);
+      if (tier) offloaded.set(t!, out.transfer('offload', out.copies.get(v) ?? v, { tier }, v));
+      continue;
     }
     out.copy(v, v.inputs.map(operand));
     const tier = moved.get(t);

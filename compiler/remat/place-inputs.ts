@@ -29,7 +29,7 @@ export function placeInputs(m: Module, inputs: ReadonlySet<Value>): Module {
 
 /**
  * Leaves that could wait in host memory (inputs, parameters, optimizer state; the step counter and others under
- * 4 KiB stay), those that free the most bytes per copy first: each reader costs a copy (and an update one more), so
+ * 1 KiB stay), those that free the most bytes per copy first: each reader costs a copy (and an update one more), so
  * Adam's moments, read once by their update, come before the weights, read in both passes.
  */
 export function movableInputs(m: Module): Value[] {
@@ -39,7 +39,7 @@ export function movableInputs(m: Module): Value[] {
   const copies = (v: Value) => (readers.get(v) ?? 0) + (updated.has(String(v.attrs['name'])) ? 1 : 0);
   const worth = (v: Value) => tensorBytes(v) / Math.max(1, copies(v));
   return m.values
-    .filter((v) => LEAF_OPS.has(v.op) && v.attrs['tier'] !== 'host' && tensorBytes(v) >= 4096)
+    .filter((v) => LEAF_OPS.has(v.op) && v.attrs['tier'] !== 'host' && tensorBytes(v) >= 1024)
     .filter((v) => !m.outputs.some((o) => o.value === v))
     .sort((a, b) => worth(b) - worth(a) || a.id - b.id);
 }

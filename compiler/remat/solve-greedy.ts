@@ -77,8 +77,12 @@ export function solveGreedy(
       lastUse[i] = t;
     }),
   );
+  // values that only move: backward ones, and forward ones the backward pass does not read (a block of a graph's
+  // features between the row blocks that read it)
   const waiting = tiers
-    ? g.nodes.flatMap((v, i) => (i >= F && !v.output && reloads[i]!.size ? [i] : [])).slice(0, GREEDY_LIMIT)
+    ? g.nodes
+        .flatMap((v, i) => ((i >= F || !readBack.has(i)) && !v.output && reloads[i]!.size ? [i] : []))
+        .slice(0, GREEDY_LIMIT)
     : [];
 
   // the backward stage that first needs each dropped activation recomputes it (and the dropped
@@ -89,13 +93,13 @@ export function solveGreedy(
     stamp++;
     const stages: StageSchedule = [];
     for (let t = 0; t < g.nodes.length; t++) {
-      if (t < F) {
-        stages.push([t]);
-        continue;
-      }
       const rec: number[] = [];
       const reload = (i: number) => !rec.includes(i) && rec.push(i);
       for (const i of g.nodes[t]!.deps) if (moved.has(i) && reloads[i]!.has(t)) reload(i);
+      if (t < F) {
+        stages.push([...rec.sort((a, b) => a - b), t]);
+        continue;
+      }
       const stack = g.nodes[t]!.deps.filter((i) => dropped.has(i) && there[i] !== stamp);
       while (stack.length) {
         const i = stack.pop()!;
@@ -137,7 +141,7 @@ export function solveGreedy(
     !c.tier ||
     held(c.tier) + allocatedBytes(g.nodes[c.i]!.bytes) <= tiers!.tiers.find((t) => t.tier === c.tier)!.capacity;
   const choices = (i: number): Choice[] => [
-    ...(tiers?.recompute === false || i >= F ? [] : [{ i }]),
+    ...(tiers?.recompute === false || i >= F || !readBack.has(i) ? [] : [{ i }]),
     ...(tiers?.tiers ?? []).map((t) => ({ i, tier: t.tier })),
   ];
   const keyOf = (c: Choice) => `${c.i}:${c.tier ?? ''}`;
@@ -161,7 +165,7 @@ export function solveGreedy(
   let sinceRefresh = REFRESH;
   while (cur.peak > budget) {
     let best: Candidate | undefined;
-    const open = [...droppable, ...waiting].filter((i) => !chosen(i)).flatMap(choices);
+    const open = [...droppable.filter((i) => !chosen(i)), ...waiting.filter((i) => !moved.has(i))].flatMap(choices);
     if (sinceRefresh >= REFRESH) {
       for (const o of open) {
         const c = candidate(o);

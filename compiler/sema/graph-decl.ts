@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import type * as A from '../../grammar/ast.ts';
 import { didYouMean, fail, type Span } from '../../grammar/diagnostics.ts';
 import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
-import { displayPath, type SourceFile } from './program.ts';
+import { displayPath, type Program, type SourceFile } from './program.ts';
 import { generatedGraph } from './graph-generate.ts';
 
 const ITEMS = ['dir', 'nodes', 'features', 'edges', 'labels', 'split', 'generate'];
@@ -119,4 +119,13 @@ export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
     spec.split = { file: path(split.from) };
   }
   return spec;
+}
+
+/** The spec of each graph of a program, by name. */
+export function graphResolver(program: Program): (name: string) => GraphSpec {
+  return (name) => {
+    for (const f of program.files.values())
+      for (const d of f.ast.decls) if (d.kind === 'graph' && d.name.name === name) return graphSpecOf(d, f);
+    throw new Error(`internal: no graph ${name}`);
+  };
 }

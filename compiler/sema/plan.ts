@@ -55,6 +55,8 @@ export const PlanConfig = z.object({
    * tiers the plan budgets (`memory.host`, `memory.ssd`).
    */
   placement: z.enum(['auto', 'gpu', 'host', 'ssd']),
+  /** Row blocks a step over a graph's nodes is cut into (block-nodes); 1, or absent, keeps tensors whole. */
+  blocks: z.number().int().positive().optional(),
   fuse: z.array(z.enum(['elementwise', 'moe'])),
   target: z.enum(['wgsl', 'c', 'cuda']),
   /** fp32 everywhere, or bf16/fp16 tensors with fp32 master weights and optimizer state. */
@@ -107,6 +109,7 @@ export const PLAN_FIELDS = [
   'memory',
   'checkpoint',
   'placement',
+  'blocks',
   'fuse',
   'target',
   'precision',
@@ -300,6 +303,13 @@ export function resolvePlan(
     } else checkpoint = choice('checkpoint', ['auto', 'none', 'all', 'sqrt'] as const, 'none');
   }
   const placement = choice('placement', ['auto', 'gpu', 'host', 'ssd'] as const, 'auto');
+  let blocks: number | undefined;
+  const bf = fields.get('blocks');
+  if (bf) {
+    blocks = wholeAtLeast(bf.value, 1);
+    if (blocks === undefined)
+      bad(bf.value, '`blocks` is how many node blocks a graph step is cut into, a whole number ≥ 1');
+  }
   const target = choice('target', ['wgsl', 'c', 'cuda'] as const, 'wgsl');
   const precision = choice('precision', ['fp32', 'bf16', 'fp16'] as const, 'fp32');
   const parallel: PlanConfig['parallel'] = { data: 1, zero: 0, offload: [] };
@@ -395,6 +405,7 @@ export function resolvePlan(
     memory,
     checkpoint,
     placement,
+    ...(blocks !== undefined ? { blocks } : {}),
     fuse,
     target,
     precision,
