@@ -31,7 +31,8 @@ export function evalModule(r: CompileResult): { module?: Module; diagnostics: Di
   if (!r.plan) throw new Error('internal: evalModule needs a compiled plan');
   const low = lowerPlan(r.program, r.plan.decl, r.plan.resolved, { evaluation: true });
   if (!low.lowered) return { diagnostics: low.diagnostics };
-  return { module: runPipeline(low.lowered.forward, { config: low.lowered.config }), diagnostics: [] };
+  const graphs = graphResolver(r.program);
+  return { module: runPipeline(low.lowered.forward, { config: low.lowered.config, graphs }), diagnostics: [] };
 }
 
 export interface RunOptions {

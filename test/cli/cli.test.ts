@@ -161,6 +161,15 @@ describe('flexc run --backend cpu', () => {
     expect(j.metrics['test_accuracy']).toBeGreaterThanOrEqual(0.78);
   }, 300_000);
 
+  it('trains gcn-cora-blocks.flex (4 node blocks, placement: auto) natively within 536 KiB of GPU memory', () => {
+    const r = flexc('run', 'examples/gcn-cora-blocks.flex', '--backend', 'native', '--json');
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out) as { metrics: Record<string, number> };
+    expect(j.metrics['gpu_peak_bytes']).toBeLessThanOrEqual(536 * 1024);
+    expect(j.metrics['host_to_gpu_bytes_per_step']).toBeGreaterThan(0);
+    expect(j.metrics['test_accuracy']).toBeGreaterThanOrEqual(0.78);
+  }, 300_000);
+
   // Veličković et al. 2018 report 83.0 ± 0.7% (early stopping on validation loss; here the full 200 epochs)
   it('trains gat-cora.flex (8 heads, edge softmax) natively with the published recipe to ≥ 0.80 test accuracy', () => {
     const r = flexc('run', 'examples/gat-cora.flex', '--backend', 'native', '--json');
