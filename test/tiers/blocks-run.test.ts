@@ -14,6 +14,7 @@ import type { PlanConfig } from '../../compiler/sema/plan.ts';
 import { LINKS, plannedMoves } from '../../runtime/tiers.ts';
 import { relErr } from '../helpers/oracle.ts';
 import { sharedGpu } from '../helpers/gpu.ts';
+import { sameCpuSteps, sameSteps } from '../helpers/same-steps.ts';
 
 const spill = mkdtempSync(join(tmpdir(), 'flexc-blocks-test-'));
 afterAll(() => rmSync(spill, { recursive: true, force: true }));
@@ -73,22 +74,12 @@ describe('blocks and placement: GCN-Cora in 4 blocks at 1/4 of its footprint', (
     expect(plan.arenas.gpu).toBeLessThanOrEqual(budget);
     const want = new CpuSession(base.m, { seed: 0, graphs: base.graphs });
     const got = new CpuPlanSession(placed.m, plan, { graphs: base.graphs }, true, spill);
-    got.loadParameters(new Map([...want.params].map(([k, v]) => [k, v.data])));
-    for (let k = 1; k <= 2; k++) {
-      const w = want.run();
-      const g = got.run();
-      for (const [out, t] of w) expect(Array.from(g.get(out)!), `${out} at step ${k}`).toEqual(Array.from(t.data));
-    }
+    sameCpuSteps(want, got, 2);
     got.destroy();
     const gpu = await sharedGpu();
     const a = await webgpuSession(gpu, base.m, base.config, base.graphs, { poison: true });
     const b = await webgpuSession(gpu, placed.m, placed.config, base.graphs, { poison: true });
-    b.loadParameters(await a.parameters());
-    for (let k = 1; k <= 2; k++) {
-      const w = await a.run();
-      const g = await b.run();
-      for (const [out, t] of w) expect(Array.from(g.get(out)!), `${out} at step ${k}`).toEqual(Array.from(t));
-    }
+    await sameSteps(a, b, 2);
     expect(b.measuredPeakBytes).toBeLessThanOrEqual(budget);
     const moved = plannedMoves(b.plan);
     for (const link of LINKS) expect(b.tiers!.moved[link], link).toBe(2 * moved[link]);

@@ -11,10 +11,10 @@ import { runPipeline } from '../../compiler/passes/pipeline.ts';
 import { copyModule } from '../../compiler/plan-pipeline.ts';
 import type { PlanConfig } from '../../compiler/sema/plan.ts';
 import { LINKS, plannedMoves } from '../../runtime/tiers.ts';
-import type { Session } from '../../runtime/session.ts';
 import { nativeSession, webgpuSession } from '../../compiler/cli/trainers.ts';
 import { TARGETS } from '../../compiler/targets/registry.ts';
 import { sharedGpu } from '../helpers/gpu.ts';
+import { sameCpuSteps, sameSteps } from '../helpers/same-steps.ts';
 
 const spill = mkdtempSync(join(tmpdir(), 'flexc-tiers-test-'));
 afterAll(() => rmSync(spill, { recursive: true, force: true }));
@@ -41,12 +41,7 @@ describe('activations placed in host memory and on the SSD', () => {
     expect(s.plan.arenas[tier]).toBeGreaterThan(0);
     const want = new CpuSession(s.unconstrained, { seed: 0, graphs: s.graphs, text: s.text });
     const got = new CpuPlanSession(s.m, s.plan, { graphs: s.graphs, text: s.text }, true, spill);
-    got.loadParameters(new Map([...want.params].map(([k, v]) => [k, v.data])));
-    for (let k = 1; k <= 3; k++) {
-      const w = want.run();
-      const g = got.run();
-      for (const [out, t] of w) expect(Array.from(g.get(out)!), `${out} at step ${k}`).toEqual(Array.from(t.data));
-    }
+    sameCpuSteps(want, got, 3);
     const moved = plannedMoves(s.plan);
     expect(got.tiers!.moved['gpu→host']).toBe(3 * moved['gpu→host']);
     expect(got.tiers!.moved['host→gpu']).toBe(3 * moved['host→gpu']);
@@ -77,12 +72,7 @@ describe('placement: auto at a fraction of the footprint of the GNN examples (ho
       expect(s.plan.arenas.gpu).toBeLessThanOrEqual(budget);
       const want = new CpuSession(s.unconstrained, { seed: 0, graphs: s.graphs });
       const got = new CpuPlanSession(s.m, s.plan, { graphs: s.graphs }, true, spill);
-      got.loadParameters(new Map([...want.params].map(([k, v]) => [k, v.data])));
-      for (let k = 1; k <= 2; k++) {
-        const w = want.run();
-        const g = got.run();
-        for (const [out, t] of w) expect(Array.from(g.get(out)!), `${out} at step ${k}`).toEqual(Array.from(t.data));
-      }
+      sameCpuSteps(want, got, 2);
       got.destroy();
       const gpu = await sharedGpu();
       const cfg = { ...r.lowered!.config, checkpoint: 'auto' as const, placement: 'auto' as const };
@@ -100,18 +90,6 @@ describe('placement: auto at a fraction of the footprint of the GNN examples (ho
     120_000,
   );
 });
-
-/** The same steps with and without placement on one backend: copies between tiers change no bit. */
-async function sameSteps(a: Session, b: Session, steps: number) {
-  b.loadParameters(await a.parameters());
-  for (let k = 1; k <= steps; k++) {
-    const want = await a.run();
-    const got = await b.run();
-    for (const [out, t] of want) expect(Array.from(got.get(out)!), `${out} at step ${k}`).toEqual(Array.from(t));
-  }
-  const params = await b.parameters();
-  for (const [name, t] of await a.parameters()) expect(Array.from(params.get(name)!), name).toEqual(Array.from(t));
-}
 
 describe.each([
   ['examples/gcn-cora.flex', 'train', 'host'],

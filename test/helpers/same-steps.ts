@@ -1,0 +1,26 @@
+import { expect } from 'vitest';
+import type { CpuPlanSession } from '../../compiler/interp/plan-session.ts';
+import type { CpuSession } from '../../compiler/interp/session.ts';
+import type { Session } from '../../runtime/session.ts';
+
+/** A built plan run on the CPU reference from `want`'s parameters: every output bitwise `want`'s, step by step. */
+export function sameCpuSteps(want: CpuSession, got: CpuPlanSession, steps: number): void {
+  got.loadParameters(new Map([...want.params].map(([k, v]) => [k, v.data])));
+  for (let k = 1; k <= steps; k++) {
+    const w = want.run();
+    const g = got.run();
+    for (const [out, t] of w) expect(Array.from(g.get(out)!), `${out} at step ${k}`).toEqual(Array.from(t.data));
+  }
+}
+
+/** The same steps on two sessions of one backend (b from a's parameters): every output and parameter bitwise. */
+export async function sameSteps(a: Session, b: Session, steps: number): Promise<void> {
+  b.loadParameters(await a.parameters());
+  for (let k = 1; k <= steps; k++) {
+    const want = await a.run();
+    const got = await b.run();
+    for (const [out, t] of want) expect(Array.from(got.get(out)!), `${out} at step ${k}`).toEqual(Array.from(t));
+  }
+  const params = await b.parameters();
+  for (const [name, t] of await a.parameters()) expect(Array.from(params.get(name)!), name).toEqual(Array.from(t));
+}
