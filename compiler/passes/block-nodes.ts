@@ -109,11 +109,11 @@ function cut(m: Module, P: number, graph: string, g: GraphData): Module {
       whole.set(v, v); // an op without a rule reads the leaf itself
       return ranges.map((_, k) => must(`features@${P}:${k}`));
     }
-    if (key === 'feat.values')
-      entries.set(
-        v,
-        ranges.map((_, k) => must(`feat.values@${P}:${k}`)),
-      );
+    if (key === 'feat.values') {
+      // a block of nodes without features keeps the features whole (no rule reads an empty block)
+      const parts = ranges.map((_, k) => leaf(`feat.values@${P}:${k}`));
+      if (parts.every((x) => x !== undefined)) entries.set(v, parts as Value[]);
+    }
     if (v.op === 'dropout') {
       const x = ins[0]!;
       const base = num(v.attrs, 'offset', 0);
