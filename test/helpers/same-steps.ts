@@ -2,6 +2,7 @@ import { expect } from 'vitest';
 import type { CpuPlanSession } from '../../compiler/interp/plan-session.ts';
 import type { CpuSession } from '../../compiler/interp/session.ts';
 import type { Session } from '../../runtime/session.ts';
+import { LINKS, plannedMoves } from '../../runtime/tiers.ts';
 
 /** A built plan run on the CPU reference from `want`'s parameters: every output bitwise `want`'s, step by step. */
 export function sameCpuSteps(want: CpuSession, got: CpuPlanSession, steps: number): void {
@@ -23,4 +24,11 @@ export async function sameSteps(a: Session, b: Session, steps: number): Promise<
   }
   const params = await b.parameters();
   for (const [name, t] of await a.parameters()) expect(Array.from(params.get(name)!), name).toEqual(Array.from(t));
+}
+
+/** After `steps` steps of a placed plan: the measured GPU peak within `budget`, and bytes per link as planned. */
+export function movedAsPlanned(b: Session, steps: number, budget: number): void {
+  expect(b.measuredPeakBytes).toBeLessThanOrEqual(budget);
+  const moved = plannedMoves(b.plan);
+  for (const link of LINKS) expect(b.tiers!.moved[link], link).toBe(steps * moved[link]);
 }

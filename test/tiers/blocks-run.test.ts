@@ -11,10 +11,9 @@ import { CpuSession } from '../../compiler/interp/session.ts';
 import { runPipeline } from '../../compiler/passes/pipeline.ts';
 import { copyModule } from '../../compiler/plan-pipeline.ts';
 import type { PlanConfig } from '../../compiler/sema/plan.ts';
-import { LINKS, plannedMoves } from '../../runtime/tiers.ts';
 import { relErr } from '../helpers/oracle.ts';
 import { sharedGpu } from '../helpers/gpu.ts';
-import { sameCpuSteps, sameSteps } from '../helpers/same-steps.ts';
+import { movedAsPlanned, sameCpuSteps, sameSteps } from '../helpers/same-steps.ts';
 
 const spill = mkdtempSync(join(tmpdir(), 'flexc-blocks-test-'));
 afterAll(() => rmSync(spill, { recursive: true, force: true }));
@@ -80,9 +79,7 @@ describe('blocks and placement: GCN-Cora in 4 blocks at 1/4 of its footprint', (
     const a = await webgpuSession(gpu, base.m, base.config, base.graphs, { poison: true });
     const b = await webgpuSession(gpu, placed.m, placed.config, base.graphs, { poison: true });
     await sameSteps(a, b, 2);
-    expect(b.measuredPeakBytes).toBeLessThanOrEqual(budget);
-    const moved = plannedMoves(b.plan);
-    for (const link of LINKS) expect(b.tiers!.moved[link], link).toBe(2 * moved[link]);
+    movedAsPlanned(b, 2, budget);
     a.destroy();
     b.destroy();
   }, 180_000);

@@ -1,7 +1,7 @@
 import type { OpDef } from '../op.ts';
 import { bytesOf, streamingCost } from '../op.ts';
 import { sameDim, ShapeError, type TensorType } from '../types.ts';
-import { like, num, requireRank, shapeOf } from './util.ts';
+import { like, num, sameShape, shapeOf } from './util.ts';
 import { csrProduct, spmmCsrType } from './sparse.ts';
 
 /**
@@ -16,7 +16,6 @@ const requireIndex = (t: TensorType, what: string) => {
 };
 
 function edgeValues(t: TensorType, what: string): void {
-  requireRank(t, 2, what);
   if (t.shape.length !== 2) throw new ShapeError(`${what} must be [edges, heads], got [${t.shape}]`);
   if (t.dtype === 'i32') throw new ShapeError(`${what} must be floating point`);
 }
@@ -63,8 +62,7 @@ export const edgeOps: OpDef[] = [
     infer: ([ptr, y, dy]) => {
       requireIndex(ptr!, 'edge_softmax_grad row pointers');
       edgeValues(y!, 'edge_softmax_grad');
-      if (!y!.shape.every((d, i) => sameDim(d, dy!.shape[i]!)) || y!.shape.length !== dy!.shape.length)
-        throw new ShapeError('edge_softmax_grad: operand shapes differ');
+      if (!sameShape(y!.shape, dy!.shape)) throw new ShapeError('edge_softmax_grad: operand shapes differ');
       return { ...dy! };
     },
     noGrad: 'the backward of edge_softmax (no second order)',
