@@ -154,8 +154,9 @@ export function planMemory(m: Module): MemoryPlan {
   for (const t of ['host', 'ssd'] as const) tiers[t].arenaBytes = off[t].size;
   const onGpu = events.filter((e) => e.kind === 'compute' || tierOf(e.value) === 'gpu');
   // two greedy orders (largest first; longest-lived first): each wins on some steps, so the smaller is kept
+  const buffers = countBuffers(onGpu);
   const packed =
-    countBuffers(onGpu) <= OFFLINE_MAX_BUFFERS
+    buffers <= OFFLINE_MAX_BUFFERS || (buffers <= OFFLINE_WASTEFUL_BUFFERS && arena.size > peak * WASTEFUL)
       ? [packOffline(onGpu, 'size'), packOffline(onGpu, 'lifetime')].sort((a, b) => a.size - b.size)[0]
       : undefined;
   const placements = { firstFit: arena.size, ...(packed ? { offline: packed.size } : {}) };
@@ -167,11 +168,15 @@ export function planMemory(m: Module): MemoryPlan {
 }
 
 /**
- * Offline placement compares each buffer with those placed before it, which is quadratic: steps
- * with more temporaries than this (a 7B-parameter model's has about 7,000) keep first-fit, which
- * wastes 0.02–1.5% over the peak on the examples.
+ * Offline placement compares each buffer with those placed before it, which is quadratic in the long-lived ones:
+ * steps with more temporaries than OFFLINE_MAX_BUFFERS (a 7B-parameter model's has about 7,000) keep first-fit,
+ * which wastes 0.02–1.5% over the peak on the examples, unless first-fit wastes more than WASTEFUL (a graph step in
+ * node blocks: many short-lived blocks between a few large buffers, 46% over the peak) and the step has at most
+ * OFFLINE_WASTEFUL_BUFFERS (such steps place 10,000 buffers in 0.1 s).
  */
 const OFFLINE_MAX_BUFFERS = 5000;
+const OFFLINE_WASTEFUL_BUFFERS = 50_000;
+const WASTEFUL = 1.05;
 const countBuffers = (events: MemoryEvent[]) => events.reduce((n, e) => n + (e.kind === 'compute' ? 1 : 0), 0);
 
 /**

@@ -51,7 +51,7 @@ export interface CheckpointReport {
    * With auto and a schedule: the solver that found it (the chain DP, the resident-set DP, or the
    * keep-or-recompute-once greedy).
    */
-  solver?: 'chain' | 'resident-sets' | 'greedy';
+  solver?: 'chain' | 'resident-sets' | 'greedy' | 'sweep';
   /** Stages of the forward chain the schedule works on. */
   stages: number;
   /**

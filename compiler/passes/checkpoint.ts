@@ -6,7 +6,7 @@ import { applySchedule, REMAT_SUFFIX, type Rewritten } from '../remat/emit.ts';
 import { everyK, sqrtK } from '../remat/policies.ts';
 import type { Schedule } from '../remat/schedule.ts';
 import { fastSchedule } from '../remat/auto.ts';
-import { greedySchedule, moveAll } from '../remat/auto-stages.ts';
+import { greedySchedule, moveAll, sweepSchedule } from '../remat/auto-stages.ts';
 import type { TierChoice } from '../remat/solve-greedy.ts';
 import { depthFirst } from '../ir/order.ts';
 import type { Machine } from '../cost/device.ts';
@@ -93,25 +93,33 @@ export function checkpointModule(
   feasibility = false,
   machine?: Machine,
 ): { module: Module; report?: CheckpointReport } {
+  // the order of the ops is a choice too: each op right before its first reader (depthFirst) runs a chain of
+  // row-wise ops over blocks block after block, where the order the step was built in runs each op over every block.
+  // The built order first; the least budget is searched only when neither order meets this one.
+  const task = config.task;
+  const other = task.kind === 'train' ? depthFirst(m, task.loss) : m;
+  const alternative = other.values.some((v, i) => v !== m.values[i]);
   try {
-    return checkpointInOrder(m, config, feasibility, machine);
+    return checkpointInOrder(m, config, feasibility, machine, !alternative);
   } catch (e) {
-    // the order of the ops is a choice too: each op right before its first reader (depthFirst) runs a chain of
-    // row-wise ops over blocks block after block, where the order the step was built in runs each op over every block
-    if (!(e instanceof BudgetInfeasibleError) || config.task.kind !== 'train') throw e;
-    const other = depthFirst(m, config.task.loss);
-    if (other.values.every((v, i) => v === m.values[i])) throw e;
+    if (!(e instanceof BudgetInfeasibleError) || !alternative) throw e;
     try {
-      return checkpointInOrder(other, config, feasibility, machine);
+      return checkpointInOrder(other, config, feasibility, machine, true);
     } catch (f) {
       if (!(f instanceof BudgetInfeasibleError)) throw f;
+      let first = e;
+      try {
+        checkpointInOrder(m, config, feasibility, machine, true);
+      } catch (g) {
+        if (g instanceof BudgetInfeasibleError) first = g;
+      }
       throw new BudgetInfeasibleError(
-        e.budget,
-        e.needed,
-        Math.min(e.smallest, f.smallest),
-        e.policy,
-        e.autoFits,
-        e.host,
+        first.budget,
+        first.needed,
+        Math.min(first.smallest, f.smallest),
+        first.policy,
+        first.autoFits,
+        first.host,
       );
     }
   }
@@ -121,7 +129,9 @@ function checkpointInOrder(
   m: Module,
   config: PlanConfig,
   feasibility: boolean,
-  machine?: Machine,
+  machine: Machine | undefined,
+  /** Whether to search, when no schedule meets the budget, for the least budget the placement solvers meet. */
+  searchLeast: boolean,
 ): { module: Module; report?: CheckpointReport } {
   const task = config.task;
   if (task.kind !== 'train') return { module: m };
@@ -178,12 +188,21 @@ function checkpointInOrder(
       recompute,
       tiers: tiers.tiers.map((t) => (t.tier === 'host' ? { ...t, capacity: t.capacity - inputs } : t)),
     };
-    const moved = room && greedySchedule(deadCodeEliminate(mod), l, budget!, measure, room);
-    const fits = [found.fits, moved?.fits && { ...moved.fits, solver: 'greedy' as const }].filter(
+    const live = deadCodeEliminate(mod);
+    const placed = !room
+      ? []
+      : [
+          { solver: 'sweep' as const, r: sweepSchedule(live, l, budget!, measure, room) },
+          { solver: 'greedy' as const, r: greedySchedule(live, l, budget!, measure, room) },
+        ];
+    const fits = [found.fits, ...placed.map((p) => p.r?.fits && { ...p.r.fits, solver: p.solver })].filter(
       (x) => x && within(x),
     );
     const best = fits.sort((a, b) => a!.cost - b!.cost)[0];
-    const least = best ? Infinity : (moved?.smallest?.(found.smallest)?.bytes ?? Infinity);
+    // the sweep's least budget first; the greedy's only below it
+    let least = Infinity;
+    if (!best && searchLeast)
+      for (const p of placed) least = Math.min(least, p.r?.smallest?.(Math.min(found.smallest, least))?.bytes ?? least);
     return { best, smallest: Math.min(found.smallest, least) };
   };
   const report = (

@@ -4,6 +4,7 @@ import type { Rewritten } from './emit.ts';
 import { applyStageSchedule } from './emit-stages.ts';
 import { solveGreedy, type Placement, type TierChoice } from './solve-greedy.ts';
 import { solveResidentSets } from './solve-resident.ts';
+import { solveSweep } from './solve-sweep.ts';
 import { trainingGraph, type StageSchedule, type TrainingGraph } from './training-graph.ts';
 
 /** Attempts at a solver's model budget before giving up on meeting the exact one. */
@@ -126,6 +127,18 @@ export const greedySchedule = <T extends { bytes: number; cost: number }>(
   measure: (r: Rewritten) => T,
   tiers?: TierChoice,
 ) => stageSchedule(m, loss, budget, measure, (g, b) => solveGreedy(g, b, tiers), 'search');
+
+/**
+ * Moves only, furthest next use first (solveSweep), for a step of any size; `smallest`: the least budget it meets,
+ * searched.
+ */
+export const sweepSchedule = <T extends { bytes: number; cost: number }>(
+  m: Module,
+  loss: Value,
+  budget: number,
+  measure: (r: Rewritten) => T,
+  tiers: TierChoice,
+) => stageSchedule(m, loss, budget, measure, (g, b) => solveSweep(g, b, tiers), 'search');
 
 /**
  * A fixed placement: every activation the backward pass reads (outputs aside) waits in `tier` and is reloaded at

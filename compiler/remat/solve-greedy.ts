@@ -25,8 +25,12 @@ export interface Placement {
   moved: Map<number, OffGpuTier>;
 }
 
-/** Beyond this many droppable activations the greedy gives up (each round replays the step once per activation). */
+/**
+ * Beyond this many droppable activations, or ops in the step, the greedy gives up (each round replays the step once
+ * per choice it weighs); the sweep (solveSweep) places larger steps.
+ */
 export const GREEDY_LIMIT = 256;
+const GREEDY_OPS = 600;
 /** Drops between re-measuring every candidate (between them, only the best by its last score is). */
 const REFRESH = 8;
 
@@ -60,7 +64,7 @@ export function solveGreedy(
   tiers?: TierChoice,
 ): GreedySolution | undefined | 'too-large' {
   const F = g.nodes.findIndex((v) => !v.forward);
-  if (F < 0 || g.nodes.slice(F).some((v) => v.forward)) return 'too-large';
+  if (F < 0 || g.nodes.length > GREEDY_OPS || g.nodes.slice(F).some((v) => v.forward)) return 'too-large';
   // the choice is for activations the backward pass reads; the others (intermediates such as a
   // view's source) are recomputed whenever a recomputation needs them
   const readBack = new Set(g.nodes.slice(F).flatMap((v) => v.deps));
