@@ -14,7 +14,7 @@ import { compileIn, ToolchainError } from '../targets/compile.ts';
 import { TARGET_NAMES, targetOf } from '../targets/registry.ts';
 import { planReport } from '../codegen/report.ts';
 import type { DeviceClass } from '../kernel/lower/common.ts';
-import { diag } from '../../grammar/diagnostics.ts';
+import { diag, DiagnosticError } from '../../grammar/diagnostics.ts';
 import { selectPlan } from '../lower/lower.ts';
 import { mapGraphPaths, type GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { printDiagnostics } from './diagnostics-out.ts';
@@ -191,6 +191,12 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
       if (ev.module) forward = buildPlan(ev.module, config, used, { ...planOpts, library: FORWARD_LIBRARY });
     }
   } catch (e) {
+    if (e instanceof DiagnosticError) {
+      // the evaluation step does not meet the plan's budgets
+      printDiagnostics([e.diagnostic], r.program, o.json === true);
+      process.exitCode = EXIT.user;
+      return undefined;
+    }
     if (!(e instanceof DeviceLimitError)) throw e;
     const decl = selectPlan(r.program, config.name).plan!;
     printDiagnostics(

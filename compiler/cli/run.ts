@@ -12,7 +12,7 @@ import { NoGpuError } from '../../runtime/webgpu/device.ts';
 import type { Module } from '../ir/graph.ts';
 import { IndexOutOfRange } from '../ir/op.ts';
 import { lowerPlan } from '../lower/lower.ts';
-import { runPipeline } from '../passes/pipeline.ts';
+import { pipelinePlan } from '../plan-pipeline.ts';
 import { graphResolver } from '../sema/graph-decl.ts';
 
 export { graphResolver };
@@ -31,8 +31,14 @@ export function evalModule(r: CompileResult): { module?: Module; diagnostics: Di
   if (!r.plan) throw new Error('internal: evalModule needs a compiled plan');
   const low = lowerPlan(r.program, r.plan.decl, r.plan.resolved, { evaluation: true });
   if (!low.lowered) return { diagnostics: low.diagnostics };
-  const graphs = graphResolver(r.program);
-  return { module: runPipeline(low.lowered.forward, { config: low.lowered.config, graphs }), diagnostics: [] };
+  // the plan's budgets hold for its evaluation too (placement may move values there as well)
+  const ev = pipelinePlan(r.plan.decl, low.lowered.forward, low.lowered.config, {
+    hardware: low.lowered.hardware,
+    graphs: graphResolver(r.program),
+  });
+  const error = ev.diagnostics.find((d) => d.severity === 'error');
+  if (error) throw new DiagnosticError(error);
+  return ev;
 }
 
 export interface RunOptions {

@@ -105,7 +105,8 @@ export function buildPlan(
     if (e.kind === 'alloc') {
       const bytes = tensorBytes(v);
       const name = role(v) === 'temp' ? (v.name ?? v.op) : leafName(v);
-      if (bytes > limits.maxStorageBufferBindingSize)
+      // a value in host memory or on the SSD is never bound
+      if (bytes > limits.maxStorageBufferBindingSize && tierOf(v) === 'gpu')
         throw new DeviceLimitError(
           `tensor ${name} (${v.type.dtype}[${(v.type.shape as number[]).join(', ')}]) needs ${bytes} bytes, more ` +
             `than the device binds at once (maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize})`,

@@ -125,30 +125,15 @@ export function checkpointModule(
   }
 }
 
-function checkpointInOrder(
-  m: Module,
-  config: PlanConfig,
-  feasibility: boolean,
-  machine: Machine | undefined,
-  /** Whether to search, when no schedule meets the budget, for the least budget the placement solvers meet. */
-  searchLeast: boolean,
-): { module: Module; report?: CheckpointReport } {
-  const task = config.task;
-  if (task.kind !== 'train') return { module: m };
-  const loss = m.outputs.find((o) => o.name === task.loss)?.value;
-  if (!loss) return { module: m };
-  const budget = config.memory.gpu;
-  const policy = policyName(config.checkpoint);
-  const st = findStages(m, loss);
-  const n = st.members.length;
-  const { measured, bytes: bytesOf } = measureOf(config);
-  const without = bytesOf(deadCodeEliminate(m));
-  const stepFlops = flopsOf(m.values);
-  const tiers = tierChoice(config, machine);
+/**
+ * The cost of a schedule: its recomputation, and what its copies between tiers add beyond the compute they overlap;
+ * its bytes (measureOf), and what it holds in host memory and on the SSD.
+ */
+function measurer(config: PlanConfig, machine: Machine | undefined) {
+  const { bytes: bytesOf } = measureOf(config);
   const paths = pathsOf(machine);
   const perSecond = unitsPerSecond(machine);
-  // the cost of a schedule: its recomputation, and what its copies between tiers add beyond the compute they overlap
-  const measure = (r: Rewritten) => {
+  return (r: Rewritten) => {
     const live = deadCodeEliminate(r.module);
     const recompute = live.values.reduce((a, v) => a + (r.recomputed.has(v) ? recomputeCost(v) : 0), 0);
     const moves = exposedTransfers(live, recomputeCost, paths, perSecond);
@@ -164,7 +149,84 @@ function checkpointInOrder(
       offloaded: live.values.filter((v) => tierOf(v) !== 'gpu').length,
     };
   };
-  type Measured = ReturnType<typeof measure>;
+}
+type Measure = ReturnType<ReturnType<typeof measurer>>;
+
+/**
+ * A step without a backward pass (inference, evaluation) over its GPU budget, with tiers to move to: the leaves of
+ * 1 KiB or more wait in host memory (when the plan budgets it) and the sweep moves values between their readers
+ * (solveSweep); there is nothing to recompute for.
+ */
+function placeForward(
+  m: Module,
+  config: PlanConfig,
+  machine: Machine | undefined,
+  searchLeast: boolean,
+): { module: Module; report?: CheckpointReport } {
+  const budget = config.memory.gpu;
+  const tiers = tierChoice(config, machine);
+  const { measured, bytes: bytesOf } = measureOf(config);
+  const without = bytesOf(deadCodeEliminate(m));
+  if (budget === undefined || without <= budget || !tiers) return { module: m };
+  const policy = policyName(config.checkpoint);
+  const mod = tiers.tiers.some((t) => t.tier === 'host') ? placeInputs(m, new Set(movableInputs(m))) : m;
+  const last = deadCodeEliminate(mod)
+    .values.filter((v) => mod.outputs.some((o) => o.value === v))
+    .at(-1);
+  if (!last) return { module: m };
+  const inputs = hostInputBytes(mod);
+  const room = {
+    ...tiers,
+    recompute: false,
+    tiers: tiers.tiers.map((t) => (t.tier === 'host' ? { ...t, capacity: t.capacity - inputs } : t)),
+  };
+  const measure = measurer(config, machine);
+  const r = sweepSchedule(deadCodeEliminate(mod), last, budget, measure, room);
+  const fits = r?.fits;
+  // the host arena holds the leaves placed there too
+  const within = (x: Measure) => x.host <= (config.memory.host ?? Infinity) && x.ssd <= (config.memory.ssd ?? Infinity);
+  if (!fits || !within(fits)) {
+    const least = searchLeast ? (r?.smallest?.(without)?.bytes ?? without) : without;
+    throw new BudgetInfeasibleError(budget, without, least, policy);
+  }
+  return {
+    module: fits.module,
+    report: {
+      policy,
+      solver: 'sweep',
+      stages: 0,
+      measured,
+      bytesWithout: without,
+      bytesWith: fits.bytes,
+      recomputeFlops: 0,
+      stepFlops: flopsOf(m.values),
+      tiers: { placement: config.placement, host: fits.host, ssd: fits.ssd, offloaded: fits.offloaded },
+    },
+  };
+}
+
+function checkpointInOrder(
+  m: Module,
+  config: PlanConfig,
+  feasibility: boolean,
+  machine: Machine | undefined,
+  /** Whether to search, when no schedule meets the budget, for the least budget the placement solvers meet. */
+  searchLeast: boolean,
+): { module: Module; report?: CheckpointReport } {
+  const task = config.task;
+  if (task.kind !== 'train') return placeForward(m, config, machine, searchLeast);
+  const loss = m.outputs.find((o) => o.name === task.loss)?.value;
+  if (!loss) return { module: m };
+  const budget = config.memory.gpu;
+  const policy = policyName(config.checkpoint);
+  const st = findStages(m, loss);
+  const n = st.members.length;
+  const { measured, bytes: bytesOf } = measureOf(config);
+  const without = bytesOf(deadCodeEliminate(m));
+  const stepFlops = flopsOf(m.values);
+  const tiers = tierChoice(config, machine);
+  const measure = measurer(config, machine);
+  type Measured = Measure;
   const withSchedule = (s: Schedule) => measure(applySchedule(m, st, s));
   const autoFit = (budget: number) => fastSchedule(m, loss, st, budget, measure, feasibility);
   const recompute = config.checkpoint !== 'none';
@@ -199,10 +261,10 @@ function checkpointInOrder(
       (x) => x && within(x),
     );
     const best = fits.sort((a, b) => a!.cost - b!.cost)[0];
-    // the sweep's least budget first; the greedy's only below it
+    // the sweep's least budget (it fits whenever moving every wait does); the greedy's only where the sweep has none
     let least = Infinity;
     if (!best && searchLeast)
-      for (const p of placed) least = Math.min(least, p.r?.smallest?.(Math.min(found.smallest, least))?.bytes ?? least);
+      for (const p of placed) if (least === Infinity) least = p.r?.smallest?.(found.smallest)?.bytes ?? Infinity;
     return { best, smallest: Math.min(found.smallest, least) };
   };
   const report = (

@@ -17,9 +17,9 @@ type StageSolver = (
 
 /** How close (bytes) the search for the least budget a solver meets comes to it. */
 const LEAST_TOLERANCE = 64;
-/** Tries of that search; on steps of more than LARGE_STEP ops (about 1 s a try here) fewer. */
+/** Tries of that search; on steps of more than LARGE_STEP ops (the greedy takes about 1 s a try there) fewer. */
 const PROBES = 24;
-const LARGE_STEP = 600;
+const LARGE_STEP = 200;
 const PROBES_LARGE = 8;
 
 /**

@@ -70,6 +70,12 @@ export function solveGreedy(
   const readBack = new Set(g.nodes.slice(F).flatMap((v) => v.deps));
   const droppable = g.nodes.flatMap((v, i) => (i < F && !v.output && readBack.has(i) ? [i] : []));
   if (droppable.length > GREEDY_LIMIT) return 'too-large';
+  // no schedule holds less than an op's operands, its result and the leaves at once
+  const least = g.nodes.reduce(
+    (a, v) => Math.max(a, v.bytes + v.deps.reduce((b, i) => b + g.nodes[i]!.bytes, 0) + g.leafBytes),
+    0,
+  );
+  if (budget < least) return undefined;
   // A moved value is reloaded by each reader that follows a gap (the first backward reader of an activation, and
   // any reader more than one op after the value's previous use): between those runs of readers it waits off the GPU.
   // Backward values move too (a gradient held while another branch's is computed), but are never recomputed.
