@@ -18,6 +18,7 @@ model Gcn(hidden: 128, classes: 16, p: 0.5) on g: Big {
   output loss = cross_entropy(logits[g.split.train], g.labels[g.split.train])
 }
 
+// the whole step, for its footprint (`flexc plan`; no WebGPU device here binds its 512 MB tensors)
 plan whole {
   model: Gcn
   task: train { optimizer: adam(lr: 0.01) }

@@ -62,13 +62,18 @@ describe.each([
   }, 60_000);
 });
 
-describe('blocks and placement: GCN-Cora in 4 blocks at 1/4 of its footprint', () => {
+describe.each([
+  ['examples/gcn-cora.flex', 4, 4, 'greedy'],
+  // 8 blocks: a step of ~1,700 values, placed by the sweep (moves only)
+  ['test/tiers/fixtures/gcn-sbm-small.flex', 8, 8, 'sweep'],
+] as const)('blocks and placement: %s in %i blocks at 1/%i of its footprint', (file, blocks, fraction, solver) => {
   it('fits; bitwise the blocked step without a budget (CPU reference, WebGPU); bytes moved = planned', async () => {
-    const base = setup('examples/gcn-cora.flex', { blocks: 4 });
+    const base = setup(file, { blocks });
     const full = buildPlan(base.r.module!, base.r.lowered!.config, {}).plan.arenas.gpu;
-    const budget = Math.floor(full / 4);
-    const over = { blocks: 4, checkpoint: 'auto' as const, placement: 'auto' as const };
-    const placed = setup('examples/gcn-cora.flex', { ...over, memory: { gpu: budget, host: 2 ** 30 } });
+    const budget = Math.floor(full / fraction);
+    const over = { blocks, checkpoint: 'auto' as const, placement: 'auto' as const };
+    const placed = setup(file, { ...over, memory: { gpu: budget, host: 2 ** 30 } });
+    expect(placed.m.checkpoint?.solver).toBe(solver);
     const plan = buildPlan(placed.m, placed.config, {}).plan;
     expect(plan.arenas.gpu).toBeLessThanOrEqual(budget);
     const want = new CpuSession(base.m, { seed: 0, graphs: base.graphs });
