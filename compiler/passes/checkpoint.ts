@@ -95,7 +95,7 @@ export function checkpointModule(
 ): { module: Module; report?: CheckpointReport } {
   // the order of the ops is a choice too: each op right before its first reader (depthFirst) runs a chain of
   // row-wise ops over blocks block after block, where the order the step was built in runs each op over every block.
-  // The built order first; the least budget is searched only when neither order meets this one.
+  // The built order first, without searching for the least budget its placement solvers meet; the other with it.
   const task = config.task;
   const other = task.kind === 'train' ? depthFirst(m, task.loss) : m;
   const alternative = other.values.some((v, i) => v !== m.values[i]);
@@ -107,19 +107,14 @@ export function checkpointModule(
       return checkpointInOrder(other, config, feasibility, machine, true);
     } catch (f) {
       if (!(f instanceof BudgetInfeasibleError)) throw f;
-      let first = e;
-      try {
-        checkpointInOrder(m, config, feasibility, machine, true);
-      } catch (g) {
-        if (g instanceof BudgetInfeasibleError) first = g;
-      }
+      // the built order's least without the placement solvers' search, the other's with it: both work
       throw new BudgetInfeasibleError(
-        first.budget,
-        first.needed,
-        Math.min(first.smallest, f.smallest),
-        first.policy,
-        first.autoFits,
-        first.host,
+        e.budget,
+        e.needed,
+        Math.min(e.smallest, f.smallest),
+        e.policy,
+        e.autoFits,
+        e.host,
       );
     }
   }
