@@ -120,7 +120,7 @@ export class WebGpuSession implements Session {
         );
     checkKernels(plan, sources);
     for (const b of plan.buffers)
-      if (b.bytes > device.limits.maxStorageBufferBindingSize)
+      if (b.bytes > device.limits.maxStorageBufferBindingSize && b.tier === 'gpu')
         throw new BudgetError(
           `tensor ${b.name} needs ${b.bytes} bytes, more than this device ` +
             `binds at once (${device.limits.maxStorageBufferBindingSize})`,
