@@ -5,7 +5,7 @@
 // predicted with this machine as `flexc hw probe` measures it (same run), and what the compiler says of a budget no
 // plan meets. BENCH_EPOCHS epochs (default 2) after one that warms up.
 import './fail-plainly.ts';
-import { spawnSync } from 'node:child_process';
+import { probeHardware } from './probe.ts';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -29,15 +29,7 @@ const MiB = 2 ** 20;
 const fmt = (x: number) => `${(x / MiB).toFixed(1)} MiB`;
 
 const dir = mkdtempSync(join(tmpdir(), 'flexc-bench-scale-'));
-const probe = spawnSync(
-  process.execPath,
-  ['node_modules/tsx/dist/cli.mjs', 'compiler/cli/main.ts', 'hw', 'probe', '--backend', 'webgpu', '--quick'].concat([
-    '-o',
-    join(dir, 'probed.flex'),
-  ]),
-  { encoding: 'utf8' },
-);
-if (probe.status !== 0) throw new Error(`flexc hw probe failed: ${probe.stderr}`);
+probeHardware(dir);
 // the example on this machine as probed (its graph stays in the cache: the example's own folder is not needed)
 const example = resolve('examples/gcn-1m.flex');
 const source = join(dir, 'model.flex');

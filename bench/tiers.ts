@@ -5,7 +5,7 @@
 // step, GPU/host/SSD peaks measured, bytes per link; then auto against the best fixed policy, the predicted and
 // measured rankings, and the prediction's error.
 import './fail-plainly.ts';
-import { spawnSync } from 'node:child_process';
+import { probeHardware } from './probe.ts';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,15 +26,7 @@ const MiB = 2 ** 20;
 const BUDGETS = (process.env['BENCH_BUDGETS'] ?? '7,6,5.5').split(',').map(Number);
 
 const dir = mkdtempSync(join(tmpdir(), 'flexc-bench-tiers-'));
-const probe = spawnSync(
-  process.execPath,
-  ['node_modules/tsx/dist/cli.mjs', 'compiler/cli/main.ts', 'hw', 'probe', '--backend', 'webgpu', '--quick'].concat([
-    '-o',
-    join(dir, 'probed.flex'),
-  ]),
-  { encoding: 'utf8' },
-);
-if (probe.status !== 0) throw new Error(`flexc hw probe failed: ${probe.stderr}`);
+probeHardware(dir);
 copyFileSync('examples/offload-mlp.flex', join(dir, 'model.flex'));
 const source = join(dir, 'model.flex');
 // the example's model on this machine as probed
