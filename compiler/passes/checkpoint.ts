@@ -147,6 +147,20 @@ function measurer(config: PlanConfig, machine: Machine | undefined) {
 }
 type Measure = ReturnType<ReturnType<typeof measurer>>;
 
+/** The tiers a placement may use beside the leaves `m` already keeps in host memory (placeInputs). */
+function roomBeside(m: Module, tiers: TierChoice, recompute: boolean): TierChoice {
+  const inputs = hostInputBytes(m);
+  return {
+    ...tiers,
+    recompute,
+    tiers: tiers.tiers.map((t) => (t.tier === 'host' ? { ...t, capacity: t.capacity - inputs } : t)),
+  };
+}
+
+/** Whether a schedule keeps the host and SSD budgets (the host arena holds the leaves placed there too). */
+const withinTiers = (config: PlanConfig, r: { host?: number; ssd?: number }) =>
+  (r.host ?? 0) <= (config.memory.host ?? Infinity) && (r.ssd ?? 0) <= (config.memory.ssd ?? Infinity);
+
 /**
  * A step without a backward pass (inference, evaluation) over its GPU budget, with tiers to move to: the leaves of
  * 1 KiB or more wait in host memory (when the plan budgets it) and the sweep moves values between their readers
@@ -169,18 +183,11 @@ function placeForward(
     .values.filter((v) => mod.outputs.some((o) => o.value === v))
     .at(-1);
   if (!last) return { module: m };
-  const inputs = hostInputBytes(mod);
-  const room = {
-    ...tiers,
-    recompute: false,
-    tiers: tiers.tiers.map((t) => (t.tier === 'host' ? { ...t, capacity: t.capacity - inputs } : t)),
-  };
+  const room = roomBeside(mod, tiers, false);
   const measure = measurer(config, machine);
   const r = sweepSchedule(deadCodeEliminate(mod), last, budget, measure, room);
   const fits = r?.fits;
-  // the host arena holds the leaves placed there too
-  const within = (x: Measure) => x.host <= (config.memory.host ?? Infinity) && x.ssd <= (config.memory.ssd ?? Infinity);
-  if (!fits || !within(fits)) {
+  if (!fits || !withinTiers(config, fits)) {
     const least = searchLeast ? (r?.smallest?.(without)?.bytes ?? without) : without;
     throw new BudgetInfeasibleError(budget, without, least, policy);
   }
@@ -221,13 +228,10 @@ function checkpointInOrder(
   const stepFlops = flopsOf(m.values);
   const tiers = tierChoice(config, machine);
   const measure = measurer(config, machine);
-  type Measured = Measure;
   const withSchedule = (s: Schedule) => measure(applySchedule(m, st, s));
   const autoFit = (budget: number) => fastSchedule(m, loss, st, budget, measure, feasibility);
   const recompute = config.checkpoint !== 'none';
-  /** Whether a schedule keeps the host and SSD budgets (leaves placed in host memory count there). */
-  const within = (r: { host?: number; ssd?: number }) =>
-    (r.host ?? 0) <= (config.memory.host ?? Infinity) && (r.ssd ?? 0) <= (config.memory.ssd ?? Infinity);
+  const within = (r: { host?: number; ssd?: number }) => withinTiers(config, r);
   /**
    * The recompute-only solvers' cheapest schedule within the budget and, with tiers, the greedy's keep / recompute /
    * move choices (host memory less what the leaves placed there take); the cheaper in step time wins.
@@ -239,12 +243,7 @@ function checkpointInOrder(
       : mod === m
         ? autoFit(budget!)
         : fastSchedule(mod, l, findStages(mod, l), budget!, measure, feasibility);
-    const inputs = hostInputBytes(mod);
-    const room = tiers && {
-      ...tiers,
-      recompute,
-      tiers: tiers.tiers.map((t) => (t.tier === 'host' ? { ...t, capacity: t.capacity - inputs } : t)),
-    };
+    const room = tiers && roomBeside(mod, tiers, recompute);
     const live = deadCodeEliminate(mod);
     const placed = !room
       ? []
@@ -266,7 +265,7 @@ function checkpointInOrder(
     out: Module,
     bytes: number,
     solver?: CheckpointReport['solver'],
-    placed?: Partial<Measured>,
+    placed?: Partial<Measure>,
   ): { module: Module; report: CheckpointReport } => {
     const recomputeFlops = flopsOf(out.values.filter((v) => v.name?.endsWith(REMAT_SUFFIX)));
     return {
@@ -310,7 +309,7 @@ function checkpointInOrder(
     const r = fixedPlacement('host');
     return r.bytes <= budget && r.host > (config.memory.host ?? 0) ? { bytes: r.host, gpu: r.bytes } : undefined;
   };
-  let chosen: { module: Module; bytes: number; solver?: CheckpointReport['solver'] } & Partial<Measured>;
+  let chosen: { module: Module; bytes: number; solver?: CheckpointReport['solver'] } & Partial<Measure>;
   const c = config.checkpoint;
   const fixedTier = config.placement === 'host' || config.placement === 'ssd' ? config.placement : undefined;
   if (fixedTier) chosen = fixedPlacement(fixedTier);
@@ -320,7 +319,7 @@ function checkpointInOrder(
     // checkpoint: auto, or placement: auto with tiers under checkpoint: none (moves without recomputation)
     // the activations first; where host memory is budgeted, leaves waiting there too (placeInputs)
     const movable = tiers?.tiers.some((t) => t.tier === 'host') ? movableInputs(m) : [];
-    let best: (Measured & { solver: NonNullable<CheckpointReport['solver']> }) | undefined;
+    let best: (Measure & { solver: NonNullable<CheckpointReport['solver']> }) | undefined;
     let smallest = Infinity;
     // the first k of them for k = 0, 1, 2, 4, … and all: a few tries however many leaves a model has
     const counts = [0, ...Array.from({ length: Math.ceil(Math.log2(movable.length + 1)) }, (_, i) => 2 ** i)];

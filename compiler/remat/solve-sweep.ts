@@ -16,9 +16,6 @@ interface Gap {
 class GapHeap {
   private items: Gap[] = [];
   constructor(private bytes: (g: Gap) => number) {}
-  get size() {
-    return this.items.length;
-  }
   private above(a: Gap, b: Gap) {
     return a.end !== b.end
       ? a.end > b.end
