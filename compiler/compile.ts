@@ -38,5 +38,7 @@ export function compile(path: string, planName?: string, opts: LoadOptions & Pip
     context: d.context,
     module: pipelinePlan(sel.plan!, copyModule(d.forward), low.config, { hardware: low.hardware, graphs }).module!,
   }));
-  return { program, diagnostics: [], plan, lowered: low, module: r.module, ...(decode.length ? { decode } : {}) };
+  // `blocks: auto` resolved: the number the pipeline chose is the plan's from here on
+  const lowered = r.blocks === undefined ? low : { ...low, config: { ...low.config, blocks: r.blocks } };
+  return { program, diagnostics: [], plan, lowered, module: r.module, ...(decode.length ? { decode } : {}) };
 }

@@ -10,19 +10,56 @@ import { runPipeline, type PipelineOptions } from './passes/pipeline.ts';
 import type { PlanConfig } from './sema/plan.ts';
 import { fmtBytes } from './sema/units.ts';
 
+type PlanOptions = PipelineOptions & {
+  feasibility?: boolean;
+  hardware?: HardwareSpec | undefined;
+  graphs?: (name: string) => GraphSpec;
+  /** Whether a budget no plan meets is searched for the least that works (default true). */
+  leastSearch?: boolean;
+};
+
+/** `blocks: auto` tries 1, 2, 4, … node blocks, at most this many. */
+const AUTO_BLOCKS = 64;
+
 /**
  * Runs the pass pipeline on a plan's forward module; a GPU budget no schedule meets is FLX4010 at the plan's `memory`.
+ * `blocks: auto`: the fewest node blocks (1, 2, 4, … up to AUTO_BLOCKS or the graph's nodes) whose plan meets the
+ * budgets (fewer blocks, fewer ops and copies); when none does, the most tried, with the least budget they need.
+ * `blocks`: the number chosen.
  */
 export function pipelinePlan(
   decl: A.PlanDecl,
   forward: Module,
   config: PlanConfig,
-  opts: PipelineOptions & {
-    feasibility?: boolean;
-    hardware?: HardwareSpec | undefined;
-    graphs?: (name: string) => GraphSpec;
-  } = {},
-): { module?: Module; diagnostics: Diagnostic[] } {
+  opts: PlanOptions = {},
+): { module?: Module; diagnostics: Diagnostic[]; blocks?: number } {
+  if (config.blocks !== 'auto') return pipelineOnce(decl, forward, config, opts);
+  const graphStep = forward.values.some((v) => v.op === 'input' && String(v.attrs['feed']).startsWith('graph:'));
+  if (!graphStep) return pipelineOnce(decl, forward, { ...config, blocks: 1 }, opts);
+  // none fits: the attempt that needs the least (each measured without the least-budget search: a budget it meets)
+  let least: { blocks: number; smallest: number; diagnostics: Diagnostic[] } | undefined;
+  let tried = 1;
+  for (let P = 1; P <= AUTO_BLOCKS; tried = P, P *= 2) {
+    const r = pipelineOnce(decl, copyModule(forward), { ...config, blocks: P }, { ...opts, leastSearch: false });
+    if (r.module) return { ...r, blocks: P };
+    const code = r.diagnostics[0]?.code;
+    if (code === 'FLX5016') break; // more blocks than the graph has nodes
+    if (code !== 'FLX4010' || r.smallest === undefined) return r;
+    if (!least || r.smallest < least.smallest) least = { blocks: P, smallest: r.smallest, diagnostics: r.diagnostics };
+  }
+  if (!least) throw new Error('internal: blocks: auto tried no number of blocks');
+  const note = ` with ${least.blocks} node block${least.blocks > 1 ? 's' : ''} (\`blocks: auto\` tried 1 to ${tried})`;
+  const diagnostics = least.diagnostics.map((d) => (d.code === 'FLX4010' ? { ...d, message: d.message + note } : d));
+  return { diagnostics, blocks: least.blocks };
+}
+
+/** The pipeline with `blocks` given; `smallest`: the least budget that works, when the GPU budget is not met. */
+function pipelineOnce(
+  decl: A.PlanDecl,
+  forward: Module,
+  config: PlanConfig,
+  opts: PlanOptions,
+): { module?: Module; diagnostics: Diagnostic[]; smallest?: number } {
   const machine = opts.hardware && machineOf(opts.hardware);
   try {
     return {
@@ -31,6 +68,7 @@ export function pipelinePlan(
         {
           config,
           ...(opts.feasibility ? { feasibility: true } : {}),
+          ...(opts.leastSearch === false ? { leastSearch: false } : {}),
           ...(machine ? { machine } : {}),
           ...(opts.graphs ? { graphs: opts.graphs } : {}),
         },
@@ -80,7 +118,7 @@ export function pipelinePlan(
                   `the step needs ${fmtBytes(e.host.gpu)} of GPU memory`
               : `give \`memory: { gpu: ${atLeast(e.smallest)} }\` or more, with \`checkpoint: auto\``,
           );
-    return { diagnostics: [d] };
+    return { diagnostics: [d], smallest: e.smallest };
   }
 }
 

@@ -369,6 +369,12 @@ export const CODES = {
       'A training run stops at the first step whose loss is not a finite number. On the CPU backend the ' +
       'diagnostic points at the op that produced the first NaN or infinity from finite operands.',
   },
+  FLX6006: {
+    summary: 'a graph declared by its sizes has no data to run on',
+    explanation:
+      'A graph given by sizes alone (`edges: N`, `features: f32[nodes, F]` without a file) is for checking and ' +
+      'planning shapes too large to ship (ogbn-papers100M); running or building a plan over it needs its files.',
+  },
   // 7xxx: devices and builds
   FLX7001: {
     summary: 'the plan exceeds the GPU budget at run time',

@@ -20,6 +20,7 @@ import { mapGraphPaths, type GraphSpec } from '../../runtime/data/graph-spec.ts'
 import { printDiagnostics } from './diagnostics-out.ts';
 import { EXIT } from './exit.ts';
 import { evalModule, graphResolver } from './run.ts';
+import { sizedGraphRead } from '../sema/graph-decl.ts';
 
 export interface BuildResult {
   dir: string;
@@ -128,6 +129,12 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
       r.program,
       o.json === true,
     );
+    process.exitCode = EXIT.user;
+    return undefined;
+  }
+  const sized = sizedGraphRead(r.program, r.module);
+  if (sized) {
+    printDiagnostics([sized], r.program, o.json === true);
     process.exitCode = EXIT.user;
     return undefined;
   }

@@ -117,7 +117,8 @@ export function humanReport(s: PlanSummary, file?: string): string {
       .join(', ');
   const budget = s.budget_bytes === null ? 'no budget' : `budget ${fmtBytes(s.budget_bytes)}`;
   const lines = [
-    `${file ? `${file}: ` : ''}plan ${s.plan} (${s.task}, ${s.precision}, checkpoint ${s.checkpoint})${on}`,
+    `${file ? `${file}: ` : ''}plan ${s.plan} (${s.task}, ${s.precision}, checkpoint ${s.checkpoint}` +
+      `${s.blocks > 1 ? `, ${s.blocks} node blocks` : ''})${on}`,
   ];
   const count = (n: number) =>
     n >= 1e9 ? `${(n / 1e9).toPrecision(3)} B` : n >= 1e6 ? `${(n / 1e6).toPrecision(3)} M` : n.toLocaleString('en-US');

@@ -13,7 +13,7 @@ import type { Module } from '../ir/graph.ts';
 import { IndexOutOfRange } from '../ir/op.ts';
 import { lowerPlan } from '../lower/lower.ts';
 import { pipelinePlan } from '../plan-pipeline.ts';
-import { graphResolver } from '../sema/graph-decl.ts';
+import { graphResolver, sizedGraphRead } from '../sema/graph-decl.ts';
 
 export { graphResolver };
 import { loadGraph, DataError } from '../../runtime/data/graph.ts';
@@ -32,7 +32,9 @@ export function evalModule(r: CompileResult): { module?: Module; diagnostics: Di
   const low = lowerPlan(r.program, r.plan.decl, r.plan.resolved, { evaluation: true });
   if (!low.lowered) return { diagnostics: low.diagnostics };
   // the plan's budgets hold for its evaluation too (placement may move values there as well)
-  const ev = pipelinePlan(r.plan.decl, low.lowered.forward, low.lowered.config, {
+  // the blocks the training step was cut into (`blocks: auto` chose them once)
+  const config = { ...low.lowered.config, blocks: r.lowered?.config.blocks ?? low.lowered.config.blocks };
+  const ev = pipelinePlan(r.plan.decl, low.lowered.forward, config, {
     hardware: low.lowered.hardware,
     graphs: graphResolver(r.program),
   });
@@ -81,6 +83,12 @@ export async function runCommand(file: string, o: RunOptions): Promise<void> {
       r.program,
       o.json === true,
     );
+    process.exitCode = EXIT.user;
+    return;
+  }
+  const sized = sizedGraphRead(r.program, r.module);
+  if (sized) {
+    printDiagnostics([sized], r.program, o.json === true);
     process.exitCode = EXIT.user;
     return;
   }

@@ -19,6 +19,8 @@ export interface PlanSummary {
   parameters: { count: number; trained: number };
   precision: string;
   checkpoint: string;
+  /** Node blocks a graph step is cut into (`blocks`, or the number `blocks: auto` chose); 1: whole. */
+  blocks: number;
   budget_bytes: number | null;
   hardware: string | null;
   parallel: { data: number; zero: number; offload: string[] };
@@ -116,6 +118,7 @@ export function summarize(
     parameters: parameterCounts(m),
     precision: config.precision,
     checkpoint: typeof c === 'string' ? c : `every(${c.every})`,
+    blocks: typeof config.blocks === 'number' ? config.blocks : 1,
     budget_bytes: config.memory.gpu ?? null,
     hardware: config.hardware ?? null,
     parallel: config.parallel,

@@ -4,8 +4,7 @@ import { SCALAR_OPS } from '../ir/ops/elementwise.ts';
 import type { OpName } from '../ir/op-names.ts';
 import { bool, num } from '../ir/ops/util.ts';
 import { blockRanges } from '../../runtime/data/blocks.ts';
-import { graphFeed, loadGraph, type GraphData } from '../../runtime/data/graph.ts';
-import type { GraphFeed } from '../../runtime/data/graph-spec.ts';
+import { graphShapes, type GraphShapes } from '../../runtime/data/graph-shapes.ts';
 import type { Pass } from './pass.ts';
 
 const MATRICES = new Set(['adj', 'adjT', 'mean', 'meanT']);
@@ -36,11 +35,12 @@ export const blockNodes: Pass = {
   doc: "cut a step's node-sized tensors into row blocks (`blocks: P`), graph products as chains over blocks",
   run(m, { config, graphs }) {
     const P = config.blocks ?? 1;
+    if (P === 'auto') throw new Error('internal: `blocks: auto` is chosen before the passes run (pipelinePlan)');
     const feeds = m.values.flatMap((v) => (v.op === 'input' ? [graphKey(v)] : [])).filter((f) => f !== undefined);
     if (P <= 1 || !feeds.length) return m;
     if (!graphs) throw new Error('internal: block-nodes needs the plan’s graphs');
     const name = feeds[0]!.graph;
-    const g = loadGraph(graphs(name));
+    const g = graphShapes(graphs(name));
     if (P > g.nodes) throw new BlocksError(P, g.nodes);
     return deadCodeEliminate(cut(m, P, name, g));
   },
@@ -52,7 +52,7 @@ const graphKey = (v: Value): { graph: string; key: string } | undefined => {
   return m ? { graph: m[1]!, key: m[2]! } : undefined;
 };
 
-function cut(m: Module, P: number, graph: string, g: GraphData): Module {
+function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
   const ranges = blockRanges(g.nodes, P);
   const b = new Builder(m);
   b.values.length = 0;
@@ -73,10 +73,9 @@ function cut(m: Module, P: number, graph: string, g: GraphData): Module {
   /** The graph's block array `key` (`adj.indptr@4:1,2`) as an input, or undefined when it is empty. */
   const leaf = (key: string): Value | undefined => {
     if (leaves.has(key)) return leaves.get(key);
-    const t = graphFeed(g, key as GraphFeed);
-    if (!t.data.length) return undefined;
-    const dtype = t.data instanceof Int32Array ? 'i32' : 'f32';
-    const v = b.leaf('input', `g.${key}`, { dtype, shape: t.shape }, { feed: `graph:${graph}/${key}` });
+    const { dtype, shape } = g.feed(key);
+    if (!shape.reduce((a, d) => a * d, 1)) return undefined;
+    const v = b.leaf('input', `g.${key}`, { dtype, shape }, { feed: `graph:${graph}/${key}` });
     leaves.set(key, v);
     return v;
   };
@@ -127,7 +126,7 @@ function cut(m: Module, P: number, graph: string, g: GraphData): Module {
         const dropped = entries
           .get(x)!
           .map((xb, k) =>
-            b.op('dropout', [xb, ins[1]!], { ...v.attrs, offset: base + g.feat.indptr[ranges[k]![0]]! }, meta),
+            b.op('dropout', [xb, ins[1]!], { ...v.attrs, offset: base + g.featuresBefore(ranges[k]![0]) }, meta),
           );
         entries.set(v, dropped);
       }

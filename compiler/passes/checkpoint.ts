@@ -12,7 +12,7 @@ import { depthFirst } from '../ir/order.ts';
 import type { Machine } from '../cost/device.ts';
 import { exposedTransfers, moveSeconds, pathsOf, unitsPerSecond } from '../cost/transfer.ts';
 import { OFF_GPU_TIERS, tierOf, type OffGpuTier } from '../ir/ops/tier.ts';
-import { hostInputBytes, movableInputs, placeInputs } from '../remat/place-inputs.ts';
+import { gpuLeafBytes, hostInputBytes, movableInputs, placeInputs } from '../remat/place-inputs.ts';
 import { recomputeCost } from '../remat/cost.ts';
 import { findStages } from '../remat/stages.ts';
 import type { PlanConfig } from '../sema/plan.ts';
@@ -64,8 +64,8 @@ const policyName = (c: PlanConfig['checkpoint']) => (typeof c === 'string' ? c :
 export const checkpoint: Pass = {
   name: 'checkpoint',
   doc: 'keep, recompute or move to host or SSD each activation for the backward pass (checkpoint, placement, memory)',
-  run(m, { config, feasibility, machine }) {
-    const r = checkpointModule(m, config, feasibility, machine);
+  run(m, { config, feasibility, machine, leastSearch }) {
+    const r = checkpointModule(m, config, feasibility, machine, leastSearch);
     return r.report ? { ...r.module, checkpoint: r.report } : r.module;
   },
 };
@@ -92,6 +92,7 @@ export function checkpointModule(
   config: PlanConfig,
   feasibility = false,
   machine?: Machine,
+  leastSearch = true,
 ): { module: Module; report?: CheckpointReport } {
   // the order of the ops is a choice too: each op right before its first reader (depthFirst) runs a chain of
   // row-wise ops over blocks block after block, where the order the step was built in runs each op over every block.
@@ -100,11 +101,11 @@ export function checkpointModule(
   const other = task.kind === 'train' ? depthFirst(m, task.loss) : m;
   const alternative = other.values.some((v, i) => v !== m.values[i]);
   try {
-    return checkpointInOrder(m, config, feasibility, machine, !alternative);
+    return checkpointInOrder(m, config, feasibility, machine, leastSearch && !alternative);
   } catch (e) {
     if (!(e instanceof BudgetInfeasibleError) || !alternative) throw e;
     try {
-      return checkpointInOrder(other, config, feasibility, machine, true);
+      return checkpointInOrder(other, config, feasibility, machine, leastSearch);
     } catch (f) {
       if (!(f instanceof BudgetInfeasibleError)) throw f;
       // the built order's least without the placement solvers' search, the other's with it: both work
@@ -236,14 +237,18 @@ function checkpointInOrder(
    * The recompute-only solvers' cheapest schedule within the budget and, with tiers, the greedy's keep / recompute /
    * move choices (host memory less what the leaves placed there take); the cheaper in step time wins.
    */
-  const placeAuto = (mod: Module) => {
+  const placeAuto = (
+    mod: Module,
+  ): { best?: Measure & { solver: NonNullable<CheckpointReport['solver']> }; smallest: number } => {
+    const room = tiers && roomBeside(mod, tiers, recompute);
+    // with tiers to move to and no least budget asked: the leaves kept on the GPU (there for the whole step) overflow
+    // the arena alone, so nothing fits; the chain DP stops far over the budget (the sweep is what fits here)
+    const quick = !!room && !searchLeast && measured === 'arena';
+    if (quick && gpuLeafBytes(mod) > budget!) return { smallest: Infinity };
     const l = mod.outputs.find((o) => o.name === task.loss)!.value;
     const found = !recompute
       ? { smallest: Infinity, fits: undefined }
-      : mod === m
-        ? autoFit(budget!)
-        : fastSchedule(mod, l, findStages(mod, l), budget!, measure, feasibility);
-    const room = tiers && roomBeside(mod, tiers, recompute);
+      : fastSchedule(mod, l, mod === m ? st : findStages(mod, l), budget!, measure, feasibility, quick);
     const live = deadCodeEliminate(mod);
     const placed = !room
       ? []

@@ -7,6 +7,8 @@ export interface PassContext {
   config: PlanConfig;
   /** The caller asks only whether the plan can be built (checking): a pass may stop at the first answer that works. */
   feasibility?: boolean;
+  /** Whether a budget no plan meets is searched for the least that works (FLX4010 names it); default true. */
+  leastSearch?: boolean;
   /** The hardware the plan runs on (`on:`), for decisions that weigh transfers against compute. */
   machine?: Machine;
   /** The plan's graphs by name (block-nodes reads their sizes and blocks). */

@@ -26,6 +26,8 @@ export function chainOf(st: Stages, unit: number): Chain {
 /** Exact evaluations of candidate schedules: at most this many, and this many more after the first that fits. */
 const MAX_EVALUATIONS = 64;
 const AFTER_FIRST_FIT = 8;
+/** Exact peaks stray from the levels' order by a few percent, never by this factor. */
+const FAR_OVER = 1.5;
 
 /** Chains up to this many stages try every(k) for every k; longer ones 1, 2, √n and the powers of 2. */
 const EVERY_K_ALL = 64;
@@ -52,6 +54,8 @@ export function autoSchedule<T extends { bytes: number; cost: number }>(
   budget: number,
   measure: (s: Schedule) => T,
   firstFit = false,
+  /** Whether the least budget is not asked for: a search that ends far over the budget stops there. */
+  quick = false,
 ): { fits?: T; smallest: number } {
   const total =
     st.saved.reduce((a, vs) => a + bytesOf(vs), 0) +
@@ -90,7 +94,10 @@ export function autoSchedule<T extends { bytes: number; cost: number }>(
     if (r.bytes <= budget) hi = mid - 1;
     else lo = mid + 1;
   }
-  if (firstFit && fits) return { fits, smallest: Math.min(...[...measured.values()].map((r) => r.bytes)) };
+  const least = () => Math.min(...[...measured.values()].map((r) => r.bytes));
+  if (firstFit && fits) return { fits, smallest: least() };
+  // the search ends at the lowest level's schedule: far over the budget there, none of the others comes near it
+  if (quick && !fits && least() > FAR_OVER * budget) return { smallest: least() };
   let after = 0;
   for (const c of [...candidates].sort((a, b) => a.cost - b.cost).slice(0, MAX_EVALUATIONS)) {
     consider(exact(c.schedule));
@@ -110,8 +117,7 @@ export function autoSchedule<T extends { bytes: number; cost: number }>(
     for (const k of [a - 1, a, a + 1]) if (k >= 1 && k <= n) consider(exact(everyK(n, k)));
   }
   if (!fits) for (const c of candidates.slice(-AFTER_FIRST_FIT)) consider(exact(c.schedule));
-  const smallest = Math.min(...[...measured.values()].map((r) => r.bytes));
-  return { fits, smallest };
+  return { fits, smallest: least() };
 }
 
 export type Solver = NonNullable<CheckpointReport['solver']>;
@@ -124,7 +130,8 @@ export type Solver = NonNullable<CheckpointReport['solver']>;
  * fits: the least budget any of them meets, the greedy's searched only below the others' (when
  * one fits, not searched: the least of the chain DP's and the fitting one's). `firstFit` (checking
  * whether a budget can be kept): `sqrt` or `every(1)`, when one fits, is the answer, else the
- * chain DP's schedule when it fits; only then the other solvers.
+ * chain DP's schedule when it fits; only then the other solvers. `quick`: when none fits, the least budget is not
+ * searched (`smallest` is the least the chain DP measured, which stops far over the budget).
  */
 export function fastSchedule<T extends { bytes: number; cost: number }>(
   m: Module,
@@ -133,6 +140,7 @@ export function fastSchedule<T extends { bytes: number; cost: number }>(
   budget: number,
   measure: (r: Rewritten) => T,
   firstFit = false,
+  quick = false,
 ): { fits?: T & { solver: Solver }; smallest: number } {
   if (firstFit) {
     // whether the budget can be kept at all: a fixed policy that fits settles it without the solvers
@@ -142,7 +150,7 @@ export function fastSchedule<T extends { bytes: number; cost: number }>(
       if (r.bytes <= budget) return { fits: { ...r, solver: 'chain' }, smallest: r.bytes };
     }
   }
-  const chain = autoSchedule(st, budget, (s) => measure(applySchedule(m, st, s)), firstFit);
+  const chain = autoSchedule(st, budget, (s) => measure(applySchedule(m, st, s)), firstFit, quick);
   // whether the budget can be kept at all: the chain's answer settles it when it fits
   if (firstFit && chain.fits)
     return { fits: { ...chain.fits, solver: 'chain' }, smallest: Math.min(chain.smallest, chain.fits.bytes) };
@@ -156,6 +164,7 @@ export function fastSchedule<T extends { bytes: number; cost: number }>(
   ];
   const fits = tagged.filter((f) => f !== undefined).sort((a, b) => a.cost - b.cost)[0];
   if (fits) return { fits, smallest: Math.min(chain.smallest, fits.bytes) };
+  if (quick) return { smallest: chain.smallest };
   // the least schedules the stage solvers build for other budgets: one may meet this budget after all
   const residentLeast = resident?.smallest?.(Infinity);
   const others = Math.min(chain.smallest, residentLeast?.bytes ?? Infinity);

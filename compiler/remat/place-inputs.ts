@@ -44,6 +44,12 @@ export function movableInputs(m: Module): Value[] {
     .sort((a, b) => worth(b) - worth(a) || a.id - b.id);
 }
 
+/** GPU memory the leaves kept there take: allocated for the whole step, a floor under any schedule that keeps them. */
+export const gpuLeafBytes = (m: Module): number =>
+  m.values
+    .filter((v) => LEAF_OPS.has(v.op) && v.attrs['tier'] !== 'host')
+    .reduce((a, v) => a + allocatedBytes(tensorBytes(v)), 0);
+
 /** Host memory the leaves placed there take (their allocations). */
 export const hostInputBytes = (m: Module): number =>
   m.values

@@ -17,8 +17,8 @@ import { BUILTINS, INITS, type ArgSpec, type Args, type BuiltinContext } from '.
 import { graphSpecOf } from './graph-decl.ts';
 import type { DeclRef, Program, SourceFile } from './program.ts';
 import { asDim, describe, fromDim, POISON, type EVal } from './values.ts';
-import { DataError, graphFeed, loadGraph } from '../../runtime/data/graph.ts';
-import type { GraphFeed } from '../../runtime/data/graph-spec.ts';
+import { DataError } from '../../runtime/data/graph.ts';
+import { graphShapes, type GraphShapes } from '../../runtime/data/graph-shapes.ts';
 
 export interface ElabOptions {
   /** `check`: unbound sizes stay symbolic. `lower`: every size must be bound (static shapes). */
@@ -672,21 +672,20 @@ export class Elaborator {
   }
 
   private graphTensor(g: EVal & { kind: 'graph' }, feed: string, span: Span): Value {
-    let data: ReturnType<typeof loadGraph>;
+    let shapes: GraphShapes;
     try {
-      data = loadGraph(g.spec);
+      shapes = graphShapes(g.spec);
     } catch (err) {
       if (err instanceof DataError) this.fail('FLX6002', span, `graph \`${g.spec.name}\`: ${err.message}`);
       throw err;
     }
-    const t = graphFeed(data, feed as GraphFeed);
-    const [dtype, shape]: [DType, number[]] = [t.data instanceof Int32Array ? 'i32' : 'f32', t.shape];
+    const { dtype, shape } = shapes.feed(feed);
     // features read from CSR files say how many nonzeros they hold: the sparse-features pass can keep them sparse
     const sparse = feed === 'features' && g.spec.features && 'indptr' in g.spec.features;
     return this.leaf(
       `${g.name}.${feed}`,
       { dtype, shape },
-      { feed: `graph:${g.spec.name}/${feed}`, ...(sparse ? { nnz: data.feat.indices.length } : {}) },
+      { feed: `graph:${g.spec.name}/${feed}`, ...(sparse ? { nnz: shapes.featuresBefore(shapes.nodes) } : {}) },
     );
   }
 

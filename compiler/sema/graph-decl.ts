@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type * as A from '../../grammar/ast.ts';
-import { didYouMean, fail, type Span } from '../../grammar/diagnostics.ts';
+import { diag, didYouMean, fail, type Diagnostic, type Span } from '../../grammar/diagnostics.ts';
 import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
+import type { Module } from '../ir/graph.ts';
 import { displayPath, type Program, type SourceFile } from './program.ts';
 import { generatedGraph } from './graph-generate.ts';
 
@@ -69,6 +70,8 @@ export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
       );
     return generatedGraph(g.name.name, nodes, generate);
   }
+  const sizedBy = [...items.values()].find(isSize);
+  if (sizedBy) return sizedGraph(g, nodes, items, sizedBy, size);
   const spec: GraphSpec = { name: g.name.name, nodes };
   const feat = items.get('features');
   if (feat) {
@@ -121,6 +124,64 @@ export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
   return spec;
 }
 
+/** An item that gives a size, not a file: `features: f32[nodes, F]` or `labels: i32[nodes]` alone, `edges: N`,
+ * `split: { train: N, val: N, test: N }`. */
+const isSize = (it: A.GraphItem): boolean =>
+  !it.from && ['features', 'edges', 'labels', 'split'].includes(it.name.name) && !!(it.type || it.value);
+
+/** A graph declared by its sizes alone: every item a size, none read from a file; it plans but cannot run. */
+function sizedGraph(
+  g: A.GraphDecl,
+  nodes: number,
+  items: Map<string, A.GraphItem>,
+  sizedBy: A.GraphItem,
+  size: (e: A.Expr | { kind: 'ellipsis'; span: Span }) => number,
+): GraphSpec {
+  const other = [...items.values()].find((it) => it.name.name !== 'nodes' && !isSize(it));
+  if (other)
+    fail(
+      'FLX4005',
+      other.span,
+      `graph \`${g.name.name}\` is declared by its sizes (\`${sizedBy.name.name}\` has no file), so it reads no files`,
+      'give every item by its size (a graph to plan) or read every one from a file (a graph to run)',
+    );
+  const whole = (e: A.Expr | undefined, what: string, at: Span, min = 0): number => {
+    if (e?.kind !== 'number' || e.unit || !Number.isSafeInteger(e.value) || e.value < min)
+      fail('FLX4005', e?.span ?? at, `${what} is a whole number ≥ ${min}`);
+    return e.value;
+  };
+  const feat = items.get('features');
+  let features = 0;
+  if (feat) {
+    if (feat.type?.dims.length !== 2 || feat.type.dtype !== 'f32')
+      fail('FLX4005', feat.span, 'features need a type `f32[nodes, F]`');
+    const [rows, dim] = feat.type.dims.map(size) as [number, number];
+    if (rows !== nodes) fail('FLX3002', feat.type.span, `features have ${rows} rows but the graph has ${nodes} nodes`);
+    features = dim;
+  }
+  const labels = items.get('labels');
+  if (labels && (labels.type?.dtype !== 'i32' || labels.type.dims.length !== 1 || size(labels.type.dims[0]!) !== nodes))
+    fail('FLX3002', labels.type?.span ?? labels.span, `labels must be i32[nodes] (${nodes})`);
+  const edgesItem = items.get('edges');
+  const edges = edgesItem ? whole(edgesItem.value, "`edges` (the graph's (src, dst) entries)", edgesItem.span) : 0;
+  const split = { train: 0, val: 0, test: 0 };
+  const splitItem = items.get('split');
+  if (splitItem) {
+    const obj = splitItem.value;
+    if (obj?.kind !== 'object')
+      fail('FLX4005', splitItem.span, 'a split by size is `split: { train: N, val: N, test: N }`');
+    for (const f of obj.fields) {
+      const k = f.key.name;
+      if (k !== 'train' && k !== 'val' && k !== 'test')
+        fail('FLX4005', f.key.span, `a split has no part \`${k}\``, didYouMean(k, ['train', 'val', 'test']));
+      split[k] = whole(f.value, `\`split.${k}\``, f.span, k === 'train' ? 1 : 0);
+    }
+    if (split.train + split.val + split.test > nodes)
+      fail('FLX4005', obj.span, `the split names ${split.train + split.val + split.test} nodes of ${nodes}`);
+  }
+  return { name: g.name.name, nodes, sizes: { edges, features, split } };
+}
+
 /** The spec of each graph of a program, by name. */
 export function graphResolver(program: Program): (name: string) => GraphSpec {
   return (name) => {
@@ -128,4 +189,23 @@ export function graphResolver(program: Program): (name: string) => GraphSpec {
       for (const d of f.ast.decls) if (d.kind === 'graph' && d.name.name === name) return graphSpecOf(d, f);
     throw new Error(`internal: no graph ${name}`);
   };
+}
+
+/** FLX6006 at the declaration of a graph the step reads that is declared by its sizes alone (nothing to run on). */
+export function sizedGraphRead(program: Program, m: Module): Diagnostic | undefined {
+  const read = new Set(
+    m.values.flatMap((v) =>
+      typeof v.attrs['feed'] === 'string' ? [/^graph:([^/]+)\//.exec(v.attrs['feed'])?.[1]] : [],
+    ),
+  );
+  for (const f of program.files.values())
+    for (const d of f.ast.decls)
+      if (d.kind === 'graph' && read.has(d.name.name) && graphSpecOf(d, f).sizes)
+        return diag(
+          'FLX6006',
+          d.name.span,
+          `graph \`${d.name.name}\` is declared by its sizes alone: it can be planned, not run or built`,
+          'read its features, edges, labels and split from files (`from …`), or `generate: sbm(…)` a graph to run',
+        );
+  return undefined;
 }

@@ -56,7 +56,7 @@ export const PlanConfig = z.object({
    */
   placement: z.enum(['auto', 'gpu', 'host', 'ssd']),
   /** Row blocks a step over a graph's nodes is cut into (block-nodes); 1, or absent, keeps tensors whole. */
-  blocks: z.number().int().positive().optional(),
+  blocks: z.union([z.number().int().positive(), z.literal('auto')]).optional(),
   fuse: z.array(z.enum(['elementwise', 'moe'])),
   target: z.enum(['wgsl', 'c', 'cuda']),
   /** fp32 everywhere, or bf16/fp16 tensors with fp32 master weights and optimizer state. */
@@ -303,12 +303,12 @@ export function resolvePlan(
     } else checkpoint = choice('checkpoint', ['auto', 'none', 'all', 'sqrt'] as const, 'none');
   }
   const placement = choice('placement', ['auto', 'gpu', 'host', 'ssd'] as const, 'auto');
-  let blocks: number | undefined;
+  let blocks: number | 'auto' | undefined;
   const bf = fields.get('blocks');
   if (bf) {
-    blocks = wholeAtLeast(bf.value, 1);
+    blocks = nameOf(bf.value) === 'auto' ? 'auto' : wholeAtLeast(bf.value, 1);
     if (blocks === undefined)
-      bad(bf.value, '`blocks` is how many node blocks a graph step is cut into, a whole number ≥ 1');
+      bad(bf.value, '`blocks` is how many node blocks a graph step is cut into, a whole number ≥ 1, or `auto`');
   }
   const target = choice('target', ['wgsl', 'c', 'cuda'] as const, 'wgsl');
   const precision = choice('precision', ['fp32', 'bf16', 'fp16'] as const, 'fp32');

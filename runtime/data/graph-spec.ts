@@ -8,6 +8,15 @@ export interface GraphSpec {
   edges?: { file: string };
   labels?: { file: string };
   split?: { file: string };
+  /** A graph declared by its sizes alone (no files): it can be checked and planned, not run. */
+  sizes?: GraphSizesSpec;
+}
+
+/** The sizes of a graph without data: edges as (src, dst) entries without self loops, dense feature columns. */
+export interface GraphSizesSpec {
+  edges: number;
+  features: number;
+  split: { train: number; val: number; test: number };
 }
 
 /** Feed keys of the tensors a graph provides. */
@@ -53,5 +62,6 @@ export function mapGraphPaths(g: GraphSpec, f: (p: string) => string): GraphSpec
   if (g.edges) out.edges = { file: f(g.edges.file) };
   if (g.labels) out.labels = { file: f(g.labels.file) };
   if (g.split) out.split = { file: f(g.split.file) };
+  if (g.sizes) out.sizes = g.sizes;
   return out;
 }

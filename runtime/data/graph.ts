@@ -106,6 +106,7 @@ export function loadGraph(spec: GraphSpec): GraphData {
   const key = JSON.stringify(spec);
   const hit = cache.get(key);
   if (hit) return hit;
+  if (spec.sizes) throw new DataError(`graph ${spec.name} is declared by its sizes alone: it has no data to run on`);
   const n = spec.nodes;
   const f = spec.features;
   const featureDim = f?.dim ?? 0;

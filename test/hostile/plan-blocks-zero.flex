@@ -12,4 +12,4 @@ plan p {
   task: infer
   blocks: 0
 }
-// expect: FLX5007 at 13:11: `blocks` is how many node blocks a graph step is cut into, a whole number ≥ 1
+// expect: FLX5007 at 13:11: `blocks` is how many node blocks a graph step is cut into, a whole number ≥ 1, or `auto`
