@@ -8,6 +8,8 @@ import { graphShapes, type GraphShapes } from '../../runtime/data/graph-shapes.t
 import type { Pass } from './pass.ts';
 
 const MATRICES = new Set(['adj', 'adjT', 'mean', 'meanT']);
+/** Per-edge values in Aᵀ's order: made by the product over Aᵀ that reads them, block by block. */
+const TRANSPOSED = Object.freeze({ transposed: true as const });
 
 /** A plan's `blocks` is more than its graph has nodes. */
 export class BlocksError extends Error {
@@ -59,17 +61,20 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
   const blocks = new Map<Value, Value[]>(); // [nodes, …] values by row block
   const entries = new Map<Value, Value[]>(); // feature values by the feature CSR's row blocks
   const entriesT = new Map<Value, Value[]>(); // the same values in its transpose's order, by node block
+  const edges = new Map<Value, Value[]>(); // per-edge values ([nnz, …] in A's order) by A's row block
+  const edgesT = new Map<Value, Value>(); // per-edge values in Aᵀ's order (gathered by adjT.perm): the values
   const whole = new Map<Value, Value>();
   const leaves = new Map<string, Value>();
   const get = (x: Value): Value => {
     const w = whole.get(x);
     if (w) return w;
-    const bs = blocks.get(x);
+    const t = edgesT.get(x);
+    if (t) return set(x, b.again(x, [get(t), x.inputs[1]!], { name: x.name, loc: x.loc }));
+    const bs = blocks.get(x) ?? edges.get(x); // A's row blocks hold consecutive runs of its entries
     if (!bs) return x;
-    const joined = bs.length === 1 ? bs[0]! : b.op('concat', bs, { axis: 0 }, { name: x.name });
-    whole.set(x, joined);
-    return joined;
+    return set(x, bs.length === 1 ? bs[0]! : b.op('concat', bs, { axis: 0 }, { name: x.name }));
   };
+  const set = (x: Value, w: Value) => (whole.set(x, w), w);
   /** The graph's block array `key` (`adj.indptr@4:1,2`) as an input, or undefined when it is empty. */
   const leaf = (key: string): Value | undefined => {
     if (leaves.has(key)) return leaves.get(key);
@@ -89,8 +94,10 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
     const ins = v.inputs;
     const out = rule(v, ins);
     if (out) {
+      if (out === TRANSPOSED) continue;
       if (Array.isArray(out)) blocks.set(v, out);
-      else whole.set(v, out);
+      else if ('edges' in out) edges.set(v, out.edges);
+      else whole.set(v, out as Value);
       continue;
     }
     const args = ins.map(get);
@@ -99,10 +106,16 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
     else b.values.push(v);
   }
 
-  /** The blocks (an array) or whole value (a Value) that replace v, or undefined when no rule applies. */
-  function rule(v: Value, ins: Value[]): Value[] | Value | undefined {
+  /**
+   * The node blocks (an array), per-edge blocks (`edges`) or whole value (a Value) that replace v, TRANSPOSED for
+   * per-edge values gathered into Aᵀ's order (read per block by the product over Aᵀ), or undefined when no rule
+   * applies.
+   */
+  function rule(v: Value, ins: Value[]): Value[] | Value | { edges: Value[] } | typeof TRANSPOSED | undefined {
     const meta = { name: v.name, loc: v.loc };
     const key = keyOf(v);
+    const graphAttention = edgeRule(v, ins, meta);
+    if (graphAttention) return graphAttention;
     if (key === 'features' && isNode(v)) {
       b.values.push(v);
       whole.set(v, v); // an op without a rule reads the leaf itself
@@ -126,7 +139,7 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
         const dropped = entries
           .get(x)!
           .map((xb, k) =>
-            b.op('dropout', [xb, ins[1]!], { ...v.attrs, offset: base + g.featuresBefore(ranges[k]![0]) }, meta),
+            b.op('dropout', [xb, ins[1]!], { ...v.attrs, offset: base + g.before('feat', ranges[k]![0]) }, meta),
           );
         entries.set(v, dropped);
       }
@@ -148,18 +161,39 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
         return parts.reduce((acc, p) => b.op('add', [acc, p], {}, meta));
       }
     }
-    if (v.op in SCALAR_OPS && ins.some((x) => blocks.has(x))) {
+    if (v.op in SCALAR_OPS) {
+      // per block, node blocks with node blocks or per-edge blocks with per-edge blocks (a broadcast operand as it is)
       const rank = v.type.shape.length;
       const apart = (x: Value) => x.type.shape.length < rank || x.type.shape[0] === 1;
-      if (ins.every((x) => blocks.has(x) || apart(x)))
-        return ranges.map((_, k) =>
+      for (const part of [blocks, edges]) {
+        if (!ins.some((x) => part.has(x)) || !ins.every((x) => part.has(x) || apart(x))) continue;
+        const per = ranges.map((_, k) =>
           b.op(
             v.op as OpName,
-            ins.map((x) => blocks.get(x)?.[k] ?? x),
+            ins.map((x) => part.get(x)?.[k] ?? x),
             v.attrs,
             meta,
           ),
         );
+        return part === edges ? { edges: per } : per;
+      }
+    }
+    const x0 = ins[0];
+    if (x0 && blocks.has(x0) && isNode(v)) {
+      // row-wise: a reshape or broadcast that keeps the rows, a sum over other axes
+      const rest = (v.type.shape as number[]).slice(1);
+      const axes = v.op === 'sum' ? (v.attrs['axes'] as number[]) : [];
+      if (v.op === 'reshape' || v.op === 'broadcast_to' || (v.op === 'sum' && !axes.includes(0)))
+        return blocks
+          .get(x0)!
+          .map((xb, k) =>
+            b.op(v.op as OpName, [xb], v.op === 'sum' ? v.attrs : { ...v.attrs, shape: [rows(k), ...rest] }, meta),
+          );
+    }
+    if (v.op === 'sum_to' && x0 && blocks.has(x0) && !isNode(v)) {
+      // a reduction over the nodes (a parameter's gradient): the sum of the blocks' (its summation order changes)
+      const parts = blocks.get(x0)!.map((xb) => b.op('sum_to', [xb], v.attrs, meta));
+      return parts.reduce((acc, p) => b.op('add', [acc, p], {}, meta));
     }
     const split = ins[1] && keyOf(ins[1])?.startsWith('split.') ? keyOf(ins[1])! : undefined;
     if (v.op === 'gather' && split && blocks.has(ins[0]!)) {
@@ -208,6 +242,18 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
       return acc ?? zeros(out);
     };
     const matrix = key?.replace(/\.indptr$/, '');
+    if (matrix === 'adj' && edges.has(val) && blocks.has(x)) {
+      // per-edge weights: cell (r, c)'s are its entries' places among row block r's
+      const w = edges.get(val)!;
+      const cell = (r: number) => (c: number) => b.op('gather', [w[r]!, must(`adj.cellpos@${P}:${r},${c}`)], {}, meta);
+      return ranges.map((_, r) => chain('adj', r, cell(r), blocks.get(x)!, [rows(r), f]));
+    }
+    if (matrix === 'adjT' && edgesT.has(val) && edges.has(edgesT.get(val)!) && blocks.has(x)) {
+      // Aᵀ's cell (r, c) transposes entries of A's row block c
+      const w = edges.get(edgesT.get(val)!)!;
+      const cell = (r: number) => (c: number) => b.op('gather', [w[c]!, must(`adjT.src@${P}:${r},${c}`)], {}, meta);
+      return ranges.map((_, r) => chain('adjT', r, cell(r), blocks.get(x)!, [rows(r), f]));
+    }
     if (matrix && MATRICES.has(matrix) && blocks.has(x) && keyOf(val) === `${matrix}.values`)
       return ranges.map((_, r) =>
         chain(matrix, r, (c) => must(`${matrix}.values@${P}:${r},${c}`), blocks.get(x)!, [rows(r), f]),
@@ -220,6 +266,87 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
         );
     if (key === 'featT.indptr' && entriesT.has(val) && blocks.has(x))
       return chain('featT', undefined, (c) => entriesT.get(val)![c]!, blocks.get(x)!, v.type.shape as number[]);
+    return undefined;
+  }
+
+  /**
+   * Graph attention's ops over A's entries, by A's row block (each a consecutive run of entries): a node value gathered
+   * by each entry's source (cell by cell) or destination (its row block), dropout (from the block's first
+   * entry), the softmax over each row and its gradient, SDDMM per cell (placed back in A's order), and the sums of
+   * per-edge values into destinations (per row block) or sources (a chain over row blocks, in A's order).
+   */
+  function edgeRule(v: Value, ins: Value[], meta: { name?: string; loc?: Value['loc'] }) {
+    /** Row block r's per-edge values made cell by cell (`cell(c, its column ids)`), placed in A's order. */
+    const inOrder = (r: number, cell: (c: number, cols: Value) => Value) => {
+      const cells = ranges.flatMap((_, c) => {
+        const cols = leaf(`adj.indices@${P}:${r},${c}`);
+        return cols ? [cell(c, cols)] : [];
+      });
+      const joined = cells.length === 1 ? cells[0]! : b.op('concat', cells, { axis: 0 }, meta);
+      return b.op('gather', [joined, must(`adj.cellinv@${P}:${r}`)], {}, meta);
+    };
+    const [x, idx] = ins as [Value | undefined, Value | undefined];
+    const by = (part: string) => idx !== undefined && keyOf(idx) === part;
+    const per = (f: (r: number) => Value) => ({ edges: ranges.map((_, r) => f(r)) });
+    if (v.op === 'gather' && x && blocks.has(x) && by('adj.indices'))
+      return per((r) => inOrder(r, (c, cols) => b.op('gather', [blocks.get(x)![c]!, cols], {}, meta)));
+    if (v.op === 'gather' && x && blocks.has(x) && by('adj.rows'))
+      return per((r) => b.op('gather', [blocks.get(x)![r]!, must(`adj.rows@${P}:${r}`)], {}, meta));
+    if (v.op === 'gather' && x && edges.has(x) && by('adjT.perm')) {
+      edgesT.set(v, x);
+      return TRANSPOSED;
+    }
+    if (v.op === 'dropout' && x && edges.has(x)) {
+      const row = (x.type.shape as number[]).slice(1).reduce((a, d) => a * d, 1);
+      const base = num(v.attrs, 'offset', 0);
+      const offset = (r: number) => base + g.before('adj', ranges[r]![0]) * row;
+      return per((r) => b.op('dropout', [edges.get(x)![r]!, ins[1]!], { ...v.attrs, offset: offset(r) }, meta));
+    }
+    if ((v.op === 'edge_softmax' || v.op === 'edge_softmax_grad') && keyOf(ins[0]!) === 'adj.indptr') {
+      const vals = ins.slice(1);
+      if (vals.every((y) => edges.has(y)))
+        return per((r) =>
+          b.op(v.op as OpName, [must(`adj.indptr@${P}:${r}`), ...vals.map((y) => edges.get(y)![r]!)], v.attrs, meta),
+        );
+    }
+    const [, , a, c] = ins;
+    if (v.op === 'sddmm' && by('adj.indices') && keyOf(ins[0]!) === 'adj.rows' && blocks.has(a!) && blocks.has(c!))
+      return per((r) =>
+        inOrder(r, (k, cols) =>
+          b.op(
+            'sddmm',
+            [must(`adj.rows@${P}:${r},${k}`), cols, blocks.get(a!)![r]!, blocks.get(c!)![k]!],
+            v.attrs,
+            meta,
+          ),
+        ),
+      );
+    const upd = ins[2];
+    if (
+      v.op === 'scatter_add' &&
+      upd &&
+      edges.has(upd) &&
+      isNode(v) &&
+      x!.op === 'full' &&
+      num(x!.attrs, 'value') === 0
+    ) {
+      const rest = (v.type.shape as number[]).slice(1);
+      if (by('adj.rows'))
+        return ranges.map((_, r) =>
+          b.op('scatter_add', [zeros([rows(r), ...rest]), must(`adj.rows@${P}:${r}`), edges.get(upd)![r]!], {}, meta),
+        );
+      if (by('adj.indices'))
+        return ranges.map((_, c) => {
+          let acc = zeros([rows(c), ...rest]);
+          ranges.forEach((_, r) => {
+            const cols = leaf(`adj.indices@${P}:${r},${c}`);
+            if (!cols) return;
+            const part = b.op('gather', [edges.get(upd)![r]!, must(`adj.cellpos@${P}:${r},${c}`)], {}, meta);
+            acc = b.op('scatter_add', [acc, cols, part], {}, meta);
+          });
+          return acc;
+        });
+    }
     return undefined;
   }
 

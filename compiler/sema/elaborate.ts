@@ -685,7 +685,7 @@ export class Elaborator {
     return this.leaf(
       `${g.name}.${feed}`,
       { dtype, shape },
-      { feed: `graph:${g.spec.name}/${feed}`, ...(sparse ? { nnz: shapes.featuresBefore(shapes.nodes) } : {}) },
+      { feed: `graph:${g.spec.name}/${feed}`, ...(sparse ? { nnz: shapes.before('feat', shapes.nodes) } : {}) },
     );
   }
 

@@ -59,7 +59,11 @@ function lowerBound(ids: Int32Array, from: number, to: number, c: number): numbe
 
 /**
  * The arrays of a graph cut into P node blocks, by feed key: `<feed>@P:r,c` is block (r, c) of a matrix over nodes
- * (`adj`, `adjT`, `mean`, `meanT`: `.indptr`, `.indices`, `.values`); `feat.*@P:r` the feature CSR's row block r;
+ * (`adj`, `adjT`, `mean`, `meanT`: `.indptr`, `.indices`, `.values`; `.rows`, each entry's row in the block;
+ * `.cellpos`, each entry's place among the entries of row block r; `adjT.src`, the place of the entry of A it
+ * transposes among the entries of A's row block c); `adj.*@P:r` the entries of A's row block r (`.indptr` from 0,
+ * `.indices` as they are, `.rows` from the block's first, `.cellinv` each entry's place in the block's cells laid
+ * end to end), where per-edge values ([nnz, H]) are cut; `feat.*@P:r` the feature CSR's row block r;
  * `featT.*@P:c` its transpose's block of the nodes of c (`featT.perm`: each entry's place among row block c's feature
  * entries); `features@P:r` and `labels@P:r` rows; `split.<s>@P:b` the split's nodes in block b (ids from the block's
  * first) and `split.<s>@P:b:pos` their places in the split. Undefined for a key without `@`.
@@ -84,7 +88,32 @@ export function blockFeed(g: GraphData, key: string): { data: Float32Array | Int
   const [of, part] = base.split('.') as [string, string | undefined];
   if (m[3] !== undefined && ['adj', 'adjT', 'mean', 'meanT'].includes(of)) {
     const k = cached(g, `${of}@${P}:${b},${m[3]}`, () => csrBlock(g[of as 'adj'], block(b), block(Number(m[3]))));
-    return out(k[part as 'indptr' | 'indices' | 'values']);
+    if (part === 'indptr' || part === 'indices' || part === 'values') return out(k[part]);
+    const a = g[of as 'adj'];
+    if (part === 'rows') return out(cellRows(k.indptr));
+    if (part === 'cellpos') return out(Int32Array.from(k.entries, (e) => e - a.indptr[block(b)[0]]!));
+    if (part === 'src' && of === 'adjT') {
+      // an entry of Aᵀ's cell (b, c) is entry perm[e] of A, in A's row block c
+      const first = g.adj.indptr[block(Number(m[3]))[0]]!;
+      return out(Int32Array.from(k.entries, (e) => g.adjT.perm[e]! - first));
+    }
+  }
+  if (m[3] === undefined && m[4] === undefined && of === 'adj' && part !== 'values') {
+    // the entries of row block b, in A's order: row pointers from 0, column ids as they are, rows from its first
+    const [r0, r1] = block(b);
+    const [from, to] = [g.adj.indptr[r0]!, g.adj.indptr[r1]!];
+    if (part === 'indptr') return out(Int32Array.from(g.adj.indptr.subarray(r0, r1 + 1), (p) => p - from));
+    if (part === 'indices') return out(g.adj.indices.subarray(from, to));
+    if (part === 'rows') return out(Int32Array.from(g.adj.rows.subarray(from, to), (r) => r - r0));
+    if (part === 'cellinv') {
+      // each entry's place in its row block's cells (r, 0), (r, 1), … laid end to end
+      const inv = new Int32Array(to - from);
+      let at = 0;
+      for (let c = 0; c < P; c++)
+        for (const e of cached(g, `adj@${P}:${b},${c}`, () => csrBlock(g.adj, block(b), block(c))).entries)
+          inv[e - from] = at++;
+      return out(inv);
+    }
   }
   if (m[3] === undefined && m[4] === undefined) {
     const [r0, r1] = block(b);
@@ -107,6 +136,13 @@ export function blockFeed(g: GraphData, key: string): { data: Float32Array | Int
   }
   if (m[4] !== undefined && of === 'split') return out(splitBlock(g, part as 'train', block(b)).pos);
   throw new DataError(`graph feed ${key}: ${base} has no blocks of that kind`);
+}
+
+/** The row of each entry of a CSR, from its row pointers. */
+function cellRows(indptr: Int32Array): Int32Array {
+  const rows = new Int32Array(indptr[indptr.length - 1]!);
+  for (let r = 0; r + 1 < indptr.length; r++) rows.fill(r, indptr[r]!, indptr[r + 1]!);
+  return rows;
 }
 
 /** A split's nodes in rows [r0, r1) (ids less r0), in the split's order, and their places in the split. */

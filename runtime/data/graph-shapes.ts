@@ -7,8 +7,8 @@ export interface GraphShapes {
   nodes: number;
   /** The dtype and shape of the array a feed key names (`adj.indices`, `features@4:1`, `split.train@4:2:pos`). */
   feed(key: string): { dtype: 'f32' | 'i32'; shape: number[] };
-  /** Nonzero feature values stored before node `row` (the feature CSR's row pointer). */
-  featuresBefore(row: number): number;
+  /** Entries of the feature CSR (`feat`) or the adjacency (`adj`) before node `row`: its row pointer. */
+  before(matrix: 'feat' | 'adj', row: number): number;
 }
 
 /** The shapes of a graph: read from its files, or for a graph declared by its sizes, spread evenly over blocks. */
@@ -21,7 +21,7 @@ export function graphShapes(spec: GraphSpec): GraphShapes {
       const t = graphFeed(g, key as GraphFeed);
       return { dtype: t.data instanceof Int32Array ? 'i32' : 'f32', shape: t.shape };
     },
-    featuresBefore: (row) => g.feat.indptr[row]!,
+    before: (matrix, row) => g[matrix].indptr[row]!,
   };
 }
 
@@ -48,7 +48,7 @@ function sizedShapes(n: number, s: GraphSizesSpec): GraphShapes {
   };
   return {
     nodes: n,
-    featuresBefore: (row) => row * F,
+    before: (matrix, row) => (matrix === 'feat' ? row * F : share(nnz['adj']!, BigInt(row), BigInt(n))),
     feed(key) {
       const at = key.indexOf('@');
       if (at < 0) return whole(key);
@@ -64,7 +64,12 @@ function sizedShapes(n: number, s: GraphSizesSpec): GraphShapes {
         const N = BigInt(n);
         const before = (col: number) => BigInt(start(r)) * N + BigInt(rows(r)) * BigInt(start(col));
         const entries = share(nnz[of]!, before(Number(c) + 1), N * N) - share(nnz[of]!, before(Number(c)), N * N);
-        return csr(part, rows(r), entries);
+        return part === 'rows' || part === 'cellpos' || part === 'src' ? i32(entries) : csr(part, rows(r), entries);
+      }
+      if (of === 'adj') {
+        const entries =
+          share(nnz['adj']!, BigInt(start(r + 1)), BigInt(n)) - share(nnz['adj']!, BigInt(start(r)), BigInt(n));
+        return part === 'indptr' ? i32(rows(r) + 1) : i32(entries);
       }
       if (base === 'features') return f32(rows(r), F);
       if (base === 'labels') return i32(rows(r));

@@ -258,3 +258,47 @@ describe('dropout with an offset', () => {
     expect(Array.from(out.get('part')!.data)).toEqual(Array.from(out.get('whole')!.data).slice(r0 * f, r1 * f));
   });
 });
+
+describe("per-edge values by A's row block (graph attention)", () => {
+  const g = graphOf('examples/gat-cora.flex');
+  const feed = (key: string) => graphFeed(g, key as GraphFeed).data as Int32Array;
+  it.each([2, 3, 7])('P = %i: row blocks, their cells and the transpose name the same entries of A', (P) => {
+    const ranges = blockRanges(g.nodes, P);
+    for (let r = 0; r < P; r++) {
+      const [r0, r1] = ranges[r]!;
+      const from = g.adj.indptr[r0]!;
+      // the row block: a run of A's entries
+      expect(Array.from(feed(`adj.indices@${P}:${r}`))).toEqual(
+        Array.from(g.adj.indices.subarray(from, g.adj.indptr[r1])),
+      );
+      expect(Array.from(feed(`adj.rows@${P}:${r}`), (x) => x + r0)).toEqual(
+        Array.from(g.adj.rows.subarray(from, g.adj.indptr[r1])),
+      );
+      // its cells laid end to end, put back in A's order by cellinv
+      const ends = ranges.flatMap(([c0], c) => Array.from(feed(`adj.indices@${P}:${r},${c}`), (x) => x + c0));
+      expect(Array.from(feed(`adj.cellinv@${P}:${r}`), (k) => ends[k])).toEqual(
+        Array.from(feed(`adj.indices@${P}:${r}`)),
+      );
+      for (let c = 0; c < P; c++) {
+        const c0 = ranges[c]![0];
+        // a cell's entries are at cellpos among the row block's
+        const pos = feed(`adj.cellpos@${P}:${r},${c}`);
+        const [ids, rows] = [feed(`adj.indices@${P}:${r}`), feed(`adj.rows@${P}:${r}`)];
+        expect(Array.from(pos, (k) => ids[k]! - c0)).toEqual(Array.from(feed(`adj.indices@${P}:${r},${c}`)));
+        expect(Array.from(feed(`adj.rows@${P}:${r},${c}`))).toEqual(Array.from(pos, (k) => rows[k]!));
+        // Aᵀ's cell (r, c): entry (j, i) is A's entry (i, j), found among the entries of A's row block c
+        const t = feed(`adjT.src@${P}:${r},${c}`);
+        const tIdx = feed(`adjT.indices@${P}:${r},${c}`);
+        const tPtr = feed(`adjT.indptr@${P}:${r},${c}`);
+        const [got, want]: [number[], number[]] = [[], []];
+        for (let j = 0; j + 1 < tPtr.length; j++)
+          for (let e = tPtr[j]!; e < tPtr[j + 1]!; e++) {
+            const a = g.adj.indptr[c0]! + t[e]!;
+            got.push(g.adj.rows[a]!, g.adj.indices[a]!);
+            want.push(tIdx[e]! + c0, j + r0);
+          }
+        expect(got).toEqual(want);
+      }
+    }
+  });
+});

@@ -70,6 +70,9 @@ describe('graphs declared by their sizes', () => {
       let mean = 0;
       let train = 0;
       for (let r = 0; r < P; r++) {
+        // a row block of A (graph attention's per-edge values) holds its cells' entries
+        const cells = Array.from({ length: P }, (_, c) => g.feed(`adj.cellpos@${P}:${r},${c}`).shape[0]!);
+        expect(g.feed(`adj.cellinv@${P}:${r}`).shape[0]).toBe(cells.reduce((a, x) => a + x, 0));
         train += g.feed(`split.train@${P}:${r}`).shape[0]!;
         expect(g.feed(`split.train@${P}:${r}:pos`)).toEqual(g.feed(`split.train@${P}:${r}`));
         for (let c = 0; c < P; c++) {

@@ -36,8 +36,9 @@ describe.each([
   ['examples/gcn-cora.flex', 7, true],
   ['examples/sage-cora.flex', 3, true],
   ['examples/gcn-sbm.flex', 4, true],
-  // GAT's edge ops have no block rules: they read their operands joined again, and the step stays right
-  ['examples/gat-cora.flex', 3, false],
+  // graph attention: per-edge values by row block, its products and sums over cells in A's order
+  ['examples/gat-cora.flex', 3, true],
+  ['examples/gat-cora.flex', 8, true],
 ] as const)('%s with blocks: %i', (file, blocks, whole) => {
   it('3 steps on the CPU reference: logits and loss bitwise at step 1, every output within 1e-5 after', () => {
     const { r, m, graphs } = setup(file, { blocks });
@@ -66,6 +67,10 @@ describe.each([
   ['examples/gcn-cora.flex', 4, 4, undefined],
   // 8 blocks: a step of ~1,700 values, placed by the sweep (moves only)
   ['test/tiers/fixtures/gcn-sbm-small.flex', 8, 8, 'sweep'],
+  ['test/tiers/fixtures/sage-sbm-small.flex', 4, 4, 'sweep'],
+  // graph attention: per-edge values stream by row block too
+  ['examples/gat-cora.flex', 4, 4, 'sweep'],
+  ['test/examples/fixtures/gat-sbm.flex', 4, 4, 'sweep'],
 ] as const)('blocks and placement: %s in %i blocks at 1/%i of its footprint', (file, blocks, fraction, solver) => {
   it('fits; bitwise the blocked step without a budget (CPU reference, WebGPU); bytes moved = planned', async () => {
     const base = setup(file, { blocks });
