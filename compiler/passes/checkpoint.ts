@@ -239,11 +239,12 @@ function checkpointInOrder(
    */
   const placeAuto = (
     mod: Module,
+    least: boolean,
   ): { best?: Measure & { solver: NonNullable<CheckpointReport['solver']> }; smallest: number } => {
     const room = tiers && roomBeside(mod, tiers, recompute);
     // with tiers to move to and no least budget asked: the leaves kept on the GPU (there for the whole step) overflow
     // the arena alone, so nothing fits; the chain DP stops far over the budget (the sweep is what fits here)
-    const quick = !!room && !searchLeast && measured === 'arena';
+    const quick = !!room && !least && measured === 'arena';
     if (quick && gpuLeafBytes(mod) > budget!) return { smallest: Infinity };
     const l = mod.outputs.find((o) => o.name === task.loss)!.value;
     const found = !recompute
@@ -261,10 +262,10 @@ function checkpointInOrder(
     );
     const best = fits.sort((a, b) => a!.cost - b!.cost)[0];
     // the sweep's least budget (it fits whenever moving every wait does); the greedy's only where the sweep has none
-    let least = Infinity;
-    if (!best && searchLeast)
-      for (const p of placed) if (least === Infinity) least = p.r?.smallest?.(found.smallest)?.bytes ?? Infinity;
-    return { best, smallest: Math.min(found.smallest, least) };
+    let searched = Infinity;
+    if (!best && least)
+      for (const p of placed) if (searched === Infinity) searched = p.r?.smallest?.(found.smallest)?.bytes ?? Infinity;
+    return { best, smallest: Math.min(found.smallest, searched) };
   };
   const report = (
     out: Module,
@@ -328,10 +329,12 @@ function checkpointInOrder(
     let smallest = Infinity;
     // the first k of them for k = 0, 1, 2, 4, … and all: a few tries however many leaves a model has
     const counts = [0, ...Array.from({ length: Math.ceil(Math.log2(movable.length + 1)) }, (_, i) => 2 ** i)];
+    const tried: Module[] = [];
     for (const k of new Set([...counts.filter((k) => k < movable.length), movable.length])) {
       const mod = k ? placeInputs(m, new Set(movable.slice(0, k))) : m;
       if (hostInputBytes(mod) > (config.memory.host ?? Infinity)) break; // these leaves alone overflow host memory
-      const r = placeAuto(mod);
+      tried.push(mod);
+      const r = placeAuto(mod, false);
       smallest = Math.min(smallest, r.smallest);
       const better = r.best && (!best || r.best.cost < best.cost);
       // once a plan fits, more leaves in host memory are tried only while they make it cheaper
@@ -346,6 +349,8 @@ function checkpointInOrder(
       smallest = Math.min(smallest, r.bytes);
       if (r.bytes <= budget! && (!best || r.cost < best.cost)) best = { ...r, solver: 'greedy' };
     }
+    // none fits: the same tries again, searching for the least budget each meets
+    if (!best && searchLeast) for (const mod of tried) smallest = Math.min(smallest, placeAuto(mod, true).smallest);
     if (!best) throw new BudgetInfeasibleError(budget!, without, smallest, policy, undefined, hostWouldFit());
     chosen = best;
   }
