@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { FileReadError, readRegularFile } from '../read-file.ts';
 import type { GraphFeed, GraphSpec } from './graph-spec.ts';
 import { blockFeed } from './blocks.ts';
@@ -86,8 +87,13 @@ export function readData(file: string, limit = MAX_DATA_BYTES): Buffer {
 export function readI32(file: string): Int32Array {
   const buf = readData(file);
   if (buf.byteLength % 4) throw new DataError(`${file} is ${buf.byteLength} bytes, not a whole number of int32 values`);
-  const out = new Int32Array(buf.byteLength / 4);
-  for (let i = 0; i < out.length; i++) out[i] = buf.readInt32LE(i * 4);
+  return littleEndian(buf, new Int32Array(buf.byteLength / 4), (i) => buf.readInt32LE(i * 4));
+}
+
+/** A file's bytes as little-endian 32-bit values: copied at once on a little-endian machine. */
+function littleEndian<T extends Int32Array | Float32Array>(buf: Buffer, out: T, read: (i: number) => number): T {
+  if (endianness() === 'LE') new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(buf);
+  else for (let i = 0; i < out.length; i++) out[i] = read(i);
   return out;
 }
 
@@ -130,7 +136,7 @@ export function loadGraph(spec: GraphSpec): GraphData {
       throw new DataError(
         `${f.dense} is ${buf.byteLength} bytes; f32[${n}, ${featureDim}] needs ${n * featureDim * 4}`,
       );
-    for (let i = 0; i < features.length; i++) features[i] = buf.readFloatLE(i * 4);
+    littleEndian(buf, features, (i) => buf.readFloatLE(i * 4));
   }
   if (f?.normalize === 'row')
     for (let r = 0; r < n; r++) {
@@ -142,26 +148,16 @@ export function loadGraph(spec: GraphSpec): GraphData {
   const edges = spec.edges ? readI32(spec.edges.file) : new Int32Array(0);
   if (edges.length % 2)
     throw new DataError(`${spec.edges!.file} holds an odd number of int32 values; edges are (src, dst) pairs`);
-  const rowsets: Set<number>[] = Array.from({ length: n }, (_, i) => new Set([i]));
   for (let e = 0; e < edges.length; e += 2) {
     const [s, d] = [edges[e]!, edges[e + 1]!];
     if (s < 0 || s >= n || d < 0 || d >= n)
       throw new DataError(`${spec.edges!.file}: edge (${s}, ${d}) names a node outside 0..${n - 1}`);
-    rowsets[s]!.add(d);
   }
-  const indptr = new Int32Array(n + 1);
-  rowsets.forEach((s, i) => (indptr[i + 1] = indptr[i]! + s.size));
-  const indices = new Int32Array(indptr[n]!);
+  const { indptr, indices } = neighbours(n, edges);
+  const deg = Int32Array.from({ length: n }, (_, r) => indptr[r + 1]! - indptr[r]!);
   const values = new Float32Array(indptr[n]!);
-  const deg = rowsets.map((s) => s.size);
-  rowsets.forEach((s, r) => {
-    [...s]
-      .sort((a, b) => a - b)
-      .forEach((c, k) => {
-        indices[indptr[r]! + k] = c;
-        values[indptr[r]! + k] = 1 / Math.sqrt(deg[r]! * deg[c]!);
-      });
-  });
+  for (let r = 0; r < n; r++)
+    for (let e = indptr[r]!; e < indptr[r + 1]!; e++) values[e] = 1 / Math.sqrt(deg[r]! * deg[indices[e]!]!);
 
   const labels = spec.labels ? readI32(spec.labels.file) : new Int32Array(n).fill(-1);
   if (labels.length !== n) throw new DataError(`${spec.labels!.file} holds ${labels.length} labels for ${n} nodes`);
@@ -187,40 +183,75 @@ export function loadGraph(spec: GraphSpec): GraphData {
   const rows = new Int32Array(indptr[n]!);
   for (let r = 0; r < n; r++) rows.fill(r, indptr[r]!, indptr[r + 1]!);
   const adj = { indptr, indices, values, rows };
-  const mean = meanOf(rowsets);
-  const feat = denseToCsr(features, n, featureDim);
-  const featT = transposeCsr(feat, n, featureDim);
-  const data: GraphData = {
-    nodes: n,
-    featureDim,
-    features,
-    feat,
-    featT,
-    adj,
-    adjT: transposeCsr(adj, n, n),
-    mean,
-    meanT: transposeCsr(mean, n, n),
-    labels,
-    split,
-  };
+  // the other matrices when first read: a graph of dense features never needs their CSR
+  const data = lazily(
+    { nodes: n, featureDim, features, adj, labels, split },
+    {
+      feat: () => denseToCsr(features, n, featureDim),
+      featT: (g) => transposeCsr(g.feat, n, featureDim),
+      adjT: () => transposeCsr(adj, n, n),
+      mean: () => meanOf(adj),
+      meanT: (g) => transposeCsr(g.mean, n, n),
+    },
+  );
   cache.set(key, data);
   return data;
 }
 
-/** Each node's mean over its neighbours (without itself), in CSR: 1/deg per edge; a node with none aggregates 0. */
-function meanOf(rowsets: Set<number>[]): Csr {
-  const n = rowsets.length;
+/** The graph with each of `made` computed on first read, then kept. */
+function lazily(
+  fixed: Omit<GraphData, 'feat' | 'featT' | 'adjT' | 'mean' | 'meanT'>,
+  made: { [K in 'feat' | 'featT' | 'adjT' | 'mean' | 'meanT']: (g: GraphData) => GraphData[K] },
+): GraphData {
+  const g = { ...fixed } as GraphData;
+  for (const [k, make] of Object.entries(made))
+    Object.defineProperty(g, k, {
+      enumerable: true,
+      configurable: true,
+      get() {
+        const value = (make as (g: GraphData) => unknown)(g);
+        Object.defineProperty(g, k, { value, enumerable: true });
+        return value;
+      },
+    });
+  return g;
+}
+
+/**
+ * Each node's neighbours and itself, once each, ascending, in CSR: the rows of A + I from (src, dst) pairs (a row
+ * per src), counted, filled, sorted and made distinct.
+ */
+function neighbours(n: number, edges: Int32Array): { indptr: Int32Array; indices: Int32Array } {
+  const start = new Float64Array(n + 1);
+  for (let e = 0; e < edges.length; e += 2) start[edges[e]! + 1]!++;
+  for (let r = 0; r < n; r++) start[r + 1]! += start[r]! + 1;
+  const all = new Int32Array(start[n]!);
+  const fill = Float64Array.from(start);
+  for (let r = 0; r < n; r++) all[fill[r]!++] = r;
+  for (let e = 0; e < edges.length; e += 2) all[fill[edges[e]!]!++] = edges[e + 1]!;
   const indptr = new Int32Array(n + 1);
-  rowsets.forEach((s, i) => (indptr[i + 1] = indptr[i]! + s.size - 1));
+  let at = 0;
+  for (let r = 0; r < n; r++) {
+    const row = all.subarray(start[r]!, start[r + 1]!).sort();
+    for (let k = 0; k < row.length; k++) if (k === 0 || row[k] !== row[k - 1]) all[at++] = row[k]!;
+    indptr[r + 1] = at;
+  }
+  return { indptr, indices: all.slice(0, at) };
+}
+
+/** Each node's mean over its neighbours (without itself), in CSR: 1/deg per edge; a node with none aggregates 0. */
+function meanOf(adj: Csr): Csr {
+  const n = adj.indptr.length - 1;
+  const indptr = new Int32Array(n + 1);
+  for (let r = 0; r < n; r++) indptr[r + 1] = indptr[r]! + adj.indptr[r + 1]! - adj.indptr[r]! - 1;
   const indices = new Int32Array(indptr[n]!);
   const values = new Float32Array(indptr[n]!);
-  rowsets.forEach((s, r) => {
-    const others = [...s].filter((c) => c !== r).sort((a, b) => a - b);
-    others.forEach((c, k) => {
-      indices[indptr[r]! + k] = c;
-      values[indptr[r]! + k] = 1 / others.length;
-    });
-  });
+  for (let r = 0; r < n; r++) {
+    let at = indptr[r]!;
+    const others = indptr[r + 1]! - at;
+    for (let e = adj.indptr[r]!; e < adj.indptr[r + 1]!; e++)
+      if (adj.indices[e] !== r) (indices[at] = adj.indices[e]!), (values[at++] = 1 / others);
+  }
   return { indptr, indices, values };
 }
 
