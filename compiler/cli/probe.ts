@@ -91,6 +91,37 @@ export async function matmulFlops(s: Session, n: number): Promise<number> {
   return (2 * n ** 3) / best;
 }
 
+/** y = x · ½ applied `k` times to a vector of n values, then summed: memory-bound kernels end to end. */
+export function streamModule(n: number, k: number): Module {
+  const b = new Builder();
+  let x = b.leaf('param', 'x', { dtype: 'f32', shape: [n] }, { init: 'normal', std: 1 });
+  const half = b.op('const', [], { value: 0.5, dtype: 'f32' });
+  for (let i = 0; i < k; i++) x = b.op('mul', [x, half]);
+  return {
+    name: `stream_${n}`,
+    values: b.values,
+    outputs: [{ name: 's', value: b.op('sum', [x], { axes: [0], keepdims: false }) }],
+    updates: [],
+  };
+}
+
+/**
+ * Bytes per second that memory-bound kernels move through flexc's own kernels (best of 3 steps of streamModule(n, k)
+ * after one): what the cost model's bandwidth means for elementwise ops, products over a graph and copies on the
+ * device. On SwiftShader it is far below a memcpy of host memory. Closes the session.
+ */
+export async function streamBandwidth(s: Session, n: number, k: number): Promise<number> {
+  await s.run();
+  let best = Infinity;
+  for (let r = 0; r < 3; r++) {
+    const t0 = performance.now();
+    await s.run();
+    best = Math.min(best, (performance.now() - t0) / 1000);
+  }
+  s.destroy();
+  return (4 * n * (2 * k + 1)) / best;
+}
+
 const config = planConfigOf({ name: 'probe' });
 
 const gb = (bytesPerSecond: number) => `${(bytesPerSecond / 1e9).toPrecision(3)} GB/s`;
@@ -99,31 +130,26 @@ const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
 /**
  * `flexc hw probe`: measures this machine as flexc runs on it and writes a hardware description (.flex) that plans
  * can use with `on: Probed`: the backend's device (the CPU for `native`, the WebGPU adapter for `webgpu`) with its
- * measured fp32 matmul throughput and memory bandwidth, the host (memory, cores, copy bandwidth), the disk of the spill
- * directory (capacity, write with fsync, read) and the link between device and host.
+ * measured fp32 matmul throughput and the bandwidth its memory-bound kernels reach, the host (memory, cores, copy
+ * bandwidth), the disk of the spill directory (capacity, write with fsync, read) and the link between device and host.
  */
 export async function probeCommand(o: ProbeOptions): Promise<void> {
   const quick = o.quick === true;
   const host = { memory: totalmem(), cores: cpus().length, bandwidth: hostBandwidth(quick ? 64 : 512) };
   const ssd = disk(o.dir ?? tmpdir(), quick ? 64 : 512);
   const n = quick ? 256 : 1024;
+  const [len, k] = [quick ? 2 ** 20 : 2 ** 23, 8];
+  const none = () => ({}) as never;
   let device: { name: string; memory: number; bandwidth: number; fp32: number; link: number };
   if (o.backend === 'native') {
-    const fp32 = await matmulFlops(
-      nativeSession(TARGETS.c, matmulModule(n), config, () => ({}) as never),
-      n,
-    );
+    const fp32 = await matmulFlops(nativeSession(TARGETS.c, matmulModule(n), config, none), n);
+    const bandwidth = await streamBandwidth(nativeSession(TARGETS.c, streamModule(len, k), config, none), len, k);
     // the CPU runs the native kernels: its memory is the host's, its device-host link a copy in host memory
-    device = {
-      name: 'the CPU (native kernels)',
-      memory: host.memory,
-      bandwidth: host.bandwidth,
-      fp32,
-      link: host.bandwidth,
-    };
+    device = { name: 'the CPU (native kernels)', memory: host.memory, bandwidth, fp32, link: host.bandwidth };
   } else {
     const gpu = await openGpu();
-    const fp32 = await matmulFlops(await webgpuSession(gpu, matmulModule(n), config, () => ({}) as never), n);
+    const fp32 = await matmulFlops(await webgpuSession(gpu, matmulModule(n), config, none), n);
+    const bandwidth = await streamBandwidth(await webgpuSession(gpu, streamModule(len, k), config, none), len, k);
     const bytes = (quick ? 16 : 128) * 2 ** 20;
     const buf = gpu.device.createBuffer({ size: bytes, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
     const data = new Uint8Array(bytes);
@@ -138,7 +164,7 @@ export async function probeCommand(o: ProbeOptions): Promise<void> {
     device = {
       name: `${gpu.adapter} (WebGPU)`,
       memory: gpu.device.limits.maxBufferSize,
-      bandwidth: host.bandwidth,
+      bandwidth,
       fp32,
       link: bytes / best,
     };
@@ -147,7 +173,8 @@ export async function probeCommand(o: ProbeOptions): Promise<void> {
   const figures = { backend: o.backend, device, host, ssd };
   const command = `flexc hw probe --backend ${o.backend}${quick ? ' --quick' : ''}`;
   const text = `// Measured by \`${command}\`: the device is ${device.name}.
-// fp32 is a ${n}³ matmul through flexc's own kernels (copy back included); bandwidths are the best of a few runs.
+// fp32 is a ${n}³ matmul through flexc's own kernels (copy back included); the device's bandwidth is what a chain of
+// elementwise kernels moves through them; other bandwidths are copies. Each is the best of a few runs.
 // The SSD's read follows its write, so the page cache may serve part of it: an upper bound.
 // The figures are achieved rates, not data-sheet peaks, so the cost model derates them by nothing (efficiency 1).
 gpu probed_device {

@@ -56,3 +56,17 @@ plan too_big {
     expect(big.stderr).toMatch(/FLX5015\]: `memory.host` is .* more than the .* of host memory in hardware `Probed`/);
   }, 120_000);
 });
+
+describe('what the probe runs', () => {
+  it('streamModule: k halvings of a vector, summed — the bytes it counts are the bytes its kernels move', async () => {
+    const { streamModule } = await import('../../compiler/cli/probe.ts');
+    const { CpuSession } = await import('../../compiler/interp/session.ts');
+    const m = streamModule(1000, 3);
+    expect(m.values.filter((v) => v.op === 'mul')).toHaveLength(3);
+    const s = new CpuSession(m, { seed: 0 });
+    const sum = s.run().get('s')!.data[0]!;
+    const x = Array.from(s.params.get('x')!.data);
+    expect(x).toHaveLength(1000);
+    expect(sum).toBeCloseTo(x.reduce((a, v) => a + v, 0) / 8, 4);
+  });
+});
