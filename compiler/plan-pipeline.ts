@@ -24,8 +24,8 @@ const AUTO_BLOCKS = 64;
 /**
  * Runs the pass pipeline on a plan's forward module; a GPU budget no schedule meets is FLX4010 at the plan's `memory`.
  * `blocks: auto`: the fewest node blocks (1, 2, 4, … up to AUTO_BLOCKS or the graph's nodes) whose plan meets the
- * budgets (fewer blocks, fewer ops and copies); when none does, the most tried, with the least budget they need.
- * `blocks`: the number chosen.
+ * budgets (fewer blocks, fewer ops and copies); when none does, FLX4010 for the number whose plan needs the least
+ * budget. `blocks`: the number chosen.
  */
 export function pipelinePlan(
   decl: A.PlanDecl,

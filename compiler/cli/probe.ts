@@ -78,8 +78,8 @@ export function matmulModule(n: number): Module {
   };
 }
 
-/** FLOP/s of matmulModule(n) in a session (best of 3 steps after one, the copy back included); closes it. */
-export async function matmulFlops(s: Session, n: number): Promise<number> {
+/** Seconds of the fastest of 3 steps of a session after one that warms it up (the copy back included); closes it. */
+async function bestStep(s: Session): Promise<number> {
   await s.run();
   let best = Infinity;
   for (let k = 0; k < 3; k++) {
@@ -88,7 +88,12 @@ export async function matmulFlops(s: Session, n: number): Promise<number> {
     best = Math.min(best, (performance.now() - t0) / 1000);
   }
   s.destroy();
-  return (2 * n ** 3) / best;
+  return best;
+}
+
+/** FLOP/s of matmulModule(n) in a session; closes it. */
+export async function matmulFlops(s: Session, n: number): Promise<number> {
+  return (2 * n ** 3) / (await bestStep(s));
 }
 
 /** y = x · ½ applied `k` times to a vector of n values, then summed: memory-bound kernels end to end. */
@@ -106,20 +111,12 @@ export function streamModule(n: number, k: number): Module {
 }
 
 /**
- * Bytes per second that memory-bound kernels move through flexc's own kernels (best of 3 steps of streamModule(n, k)
- * after one): what the cost model's bandwidth means for elementwise ops, products over a graph and copies on the
- * device. On SwiftShader it is far below a memcpy of host memory. Closes the session.
+ * Bytes per second that memory-bound kernels move through flexc's own kernels (streamModule(n, k)): what the cost
+ * model's bandwidth means for elementwise ops, products over a graph and copies on the device. On SwiftShader it is
+ * far below a memcpy of host memory. Closes the session.
  */
 export async function streamBandwidth(s: Session, n: number, k: number): Promise<number> {
-  await s.run();
-  let best = Infinity;
-  for (let r = 0; r < 3; r++) {
-    const t0 = performance.now();
-    await s.run();
-    best = Math.min(best, (performance.now() - t0) / 1000);
-  }
-  s.destroy();
-  return (4 * n * (2 * k + 1)) / best;
+  return (4 * n * (2 * k + 1)) / (await bestStep(s));
 }
 
 const config = planConfigOf({ name: 'probe' });
