@@ -2,6 +2,7 @@ import { closeSync, fsyncSync, openSync, readSync, rmSync, statfsSync, writeSync
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Builder } from '../ir/builder.ts';
+import { getOp } from '../ir/ops/registry.ts';
 import type { Module } from '../ir/graph.ts';
 import { planConfigOf } from '../sema/plan.ts';
 import { TARGETS } from '../targets/registry.ts';
@@ -119,6 +120,32 @@ export async function streamBandwidth(s: Session, n: number, k: number): Promise
   return (4 * n * (2 * k + 1)) / (await bestStep(s));
 }
 
+/** m rows of an n × f matrix read in a seeded random order (gather), then summed: reading rows by index. */
+export function gatherModule(n: number, f: number, m: number): Module {
+  const b = new Builder();
+  const x = b.leaf('param', 'x', { dtype: 'f32', shape: [n, f] }, { init: 'normal', std: 1 });
+  const ids = b.leaf('input', 'ids', { dtype: 'i32', shape: [m] }, {});
+  const rows = b.op('gather', [x, ids]);
+  return {
+    name: `gather_${n}`,
+    values: b.values,
+    outputs: [{ name: 's', value: b.op('sum', [rows], { axes: [0, 1], keepdims: false }) }],
+    updates: [],
+  };
+}
+
+/**
+ * The fraction of `bandwidth` (the stream's) a gather of gatherModule reaches through flexc's kernels: the bytes the
+ * cost model counts for it over its share of a step's time (the sum after it streams). At most 1. Closes the session.
+ */
+export async function gatherEfficiency(s: Session, m: Module, bandwidth: number): Promise<number> {
+  const seconds = await bestStep(s);
+  const [gather, sum] = [m.values.find((v) => v.op === 'gather')!, m.values.find((v) => v.op === 'sum')!];
+  const bytes = getOp('gather').cost(gather).bytes;
+  const rest = getOp('sum').cost(sum).bytes / bandwidth;
+  return Math.min(1, bytes / Math.max(seconds - rest, seconds / 10) / bandwidth);
+}
+
 const config = planConfigOf({ name: 'probe' });
 
 const gb = (bytesPerSecond: number) => `${(bytesPerSecond / 1e9).toPrecision(3)} GB/s`;
@@ -136,17 +163,20 @@ export async function probeCommand(o: ProbeOptions): Promise<void> {
   const ssd = disk(o.dir ?? tmpdir(), quick ? 64 : 512);
   const n = quick ? 256 : 1024;
   const [len, k] = [quick ? 2 ** 20 : 2 ** 23, 8];
+  const rows = gatherModule(quick ? 2 ** 16 : 2 ** 18, 32, quick ? 2 ** 17 : 2 ** 19);
   const none = () => ({}) as never;
-  let device: { name: string; memory: number; bandwidth: number; fp32: number; link: number };
+  let device: { name: string; memory: number; bandwidth: number; gather: number; fp32: number; link: number };
   if (o.backend === 'native') {
     const fp32 = await matmulFlops(nativeSession(TARGETS.c, matmulModule(n), config, none), n);
     const bandwidth = await streamBandwidth(nativeSession(TARGETS.c, streamModule(len, k), config, none), len, k);
+    const gather = await gatherEfficiency(nativeSession(TARGETS.c, rows, config, none), rows, bandwidth);
     // the CPU runs the native kernels: its memory is the host's, its device-host link a copy in host memory
-    device = { name: 'the CPU (native kernels)', memory: host.memory, bandwidth, fp32, link: host.bandwidth };
+    device = { name: 'the CPU (native kernels)', memory: host.memory, bandwidth, gather, fp32, link: host.bandwidth };
   } else {
     const gpu = await openGpu();
     const fp32 = await matmulFlops(await webgpuSession(gpu, matmulModule(n), config, none), n);
     const bandwidth = await streamBandwidth(await webgpuSession(gpu, streamModule(len, k), config, none), len, k);
+    const gather = await gatherEfficiency(await webgpuSession(gpu, rows, config, none), rows, bandwidth);
     const bytes = (quick ? 16 : 128) * 2 ** 20;
     const buf = gpu.device.createBuffer({ size: bytes, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
     const data = new Uint8Array(bytes);
@@ -162,6 +192,7 @@ export async function probeCommand(o: ProbeOptions): Promise<void> {
       name: `${gpu.adapter} (WebGPU)`,
       memory: gpu.device.limits.maxBufferSize,
       bandwidth,
+      gather,
       fp32,
       link: bytes / best,
     };
@@ -171,7 +202,8 @@ export async function probeCommand(o: ProbeOptions): Promise<void> {
   const command = `flexc hw probe --backend ${o.backend}${quick ? ' --quick' : ''}`;
   const text = `// Measured by \`${command}\`: the device is ${device.name}.
 // fp32 is a ${n}³ matmul through flexc's own kernels (copy back included); the device's bandwidth is what a chain of
-// elementwise kernels moves through them; other bandwidths are copies. Each is the best of a few runs.
+// elementwise kernels moves through them, gather_efficiency the fraction of it a gather of random rows reaches; other
+// bandwidths are copies. Each is the best of a few runs.
 // The SSD's read follows its write, so the page cache may serve part of it: an upper bound.
 // The figures are achieved rates, not data-sheet peaks, so the cost model derates them by nothing (efficiency 1).
 gpu probed_device {
@@ -180,6 +212,7 @@ gpu probed_device {
   fp32: ${(device.fp32 / 1e12).toPrecision(3)} TFLOPS
   efficiency: 1
   memory_efficiency: 1
+  gather_efficiency: ${device.gather.toPrecision(3)}
 }
 
 ssd probed_ssd {

@@ -11,6 +11,11 @@ export interface Device {
   computeEfficiency: number;
   /** The fraction of bandwidth a streaming kernel reaches (`memory_efficiency`, default 0.8). */
   memoryEfficiency: number;
+  /**
+   * The fraction a kernel reading rows by index reaches — products over a graph, gathers, scatters
+   * (`gather_efficiency`, default memoryEfficiency).
+   */
+  gatherEfficiency: number;
   /** Seconds to launch one kernel (`launch`, default 5 us). */
   launch: number;
 }
@@ -46,6 +51,7 @@ export function deviceOf(p: PartSpec): Device {
     peak,
     computeEfficiency: num(p, 'efficiency') ?? DEFAULTS.computeEfficiency,
     memoryEfficiency: num(p, 'memory_efficiency') ?? DEFAULTS.memoryEfficiency,
+    gatherEfficiency: num(p, 'gather_efficiency') ?? num(p, 'memory_efficiency') ?? DEFAULTS.memoryEfficiency,
     launch: num(p, 'launch') ?? DEFAULTS.launch,
   };
 }

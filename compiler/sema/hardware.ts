@@ -20,6 +20,7 @@ export const PART_FIELDS: Record<string, Record<string, FieldSpec>> = {
     sms: 'count',
     efficiency: 'count',
     memory_efficiency: 'count',
+    gather_efficiency: 'count',
     launch: 'time',
   },
   host: { memory: 'bytes', bandwidth: 'bandwidth', cores: 'count' },
@@ -124,6 +125,7 @@ const ZERO_ALLOWED = new Set(['latency', 'launch']);
 const RANGES: Record<string, { max: number; what: string }> = {
   efficiency: { max: 1, what: 'the fraction of peak FLOP/s a kernel reaches' },
   memory_efficiency: { max: 1, what: 'the fraction of bandwidth a kernel reaches' },
+  gather_efficiency: { max: 1, what: 'the fraction of bandwidth a kernel reading rows by index reaches' },
 };
 
 /** Whether a field of the list was given, even with a value that was refused (one diagnostic is enough). */

@@ -29,6 +29,7 @@ describe('machineOf', () => {
   fp16: 800 TFLOPS
   efficiency: 0.5
   memory_efficiency: 0.6
+  gather_efficiency: 0.25
   launch: 3 us
 }
 link l { bandwidth: 25 GB/s, latency: 10 us }
@@ -45,6 +46,7 @@ hardware H {
         peak: { f64: 30e12, f32: 60e12, bf16: 900e12, f16: 800e12 },
         computeEfficiency: 0.5,
         memoryEfficiency: 0.6,
+        gatherEfficiency: 0.25,
         launch: 3e-6,
       },
       count: 8,
@@ -63,6 +65,7 @@ hardware H {
         peak: { f32: 15e12 },
         computeEfficiency: DEFAULTS.computeEfficiency,
         memoryEfficiency: DEFAULTS.memoryEfficiency,
+        gatherEfficiency: DEFAULTS.memoryEfficiency, // the stream's, unless the device says otherwise
         launch: DEFAULTS.launch,
       },
       count: 1,

@@ -32,6 +32,7 @@ const device: Device = {
   peak: { f32: 60e12 },
   computeEfficiency: 0.7,
   memoryEfficiency: 0.8,
+  gatherEfficiency: 0.8,
   launch: 5e-6,
 };
 

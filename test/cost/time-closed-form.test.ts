@@ -39,6 +39,7 @@ const device: Device = {
   peak: { f32: 60e12 },
   computeEfficiency: 0.7,
   memoryEfficiency: 0.8,
+  gatherEfficiency: 0.8,
   launch: 5e-6,
 };
 
@@ -48,6 +49,28 @@ function matmulStep(m: number, k: number, n: number): Module {
   const w = b.leaf('param', 'w', { dtype: 'f32', shape: [k, n] });
   return { name: 's', values: b.values, outputs: [{ name: 'y', value: b.op('matmul', [x, w]) }], updates: [] };
 }
+
+describe('reads by row index (gather_efficiency)', () => {
+  it("a graph product's dense operand at the gather efficiency, the rest of its traffic streamed", () => {
+    const b = new Builder();
+    const [n, nnz, f] = [100_000, 2_000_000, 128];
+    const ptr = b.leaf('input', 'ptr', { dtype: 'i32', shape: [n + 1] });
+    const idx = b.leaf('input', 'idx', { dtype: 'i32', shape: [nnz] });
+    const val = b.leaf('input', 'val', { dtype: 'f32', shape: [nnz] });
+    const x = b.leaf('input', 'x', { dtype: 'f32', shape: [n, f] });
+    const y = b.op('spmm_csr', [ptr, idx, val, x], { cols: n });
+    const slow = { ...device, gatherEfficiency: 0.2 };
+    const { bytes } = OPS.get('spmm_csr')!.cost(y);
+    const xBytes = 4 * n * f;
+    const t = opTime(y, slow);
+    expect(t.bound).toBe('memory');
+    close(t.seconds, (bytes - xBytes) / (2e12 * 0.8) + xBytes / (2e12 * 0.2) + 5e-6);
+    // a gather reads and writes nothing but rows by index; without the field, the stream's efficiency
+    const g = b.op('gather', [x, idx]);
+    close(opTime(g, slow).seconds, OPS.get('gather')!.cost(g).bytes / (2e12 * 0.2) + 5e-6);
+    close(opTime(g, device).seconds, OPS.get('gather')!.cost(g).bytes / (2e12 * 0.8) + 5e-6);
+  });
+});
 
 describe('the roofline of one matmul, and a step of it', () => {
   it('a large matmul is compute-bound: 2MKN / (peak · efficiency) + launch', () => {
