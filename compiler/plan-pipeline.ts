@@ -3,7 +3,7 @@ import type * as A from '../grammar/ast.ts';
 import type { Module } from './ir/graph.ts';
 import { BudgetInfeasibleError, TierBudgetError } from './passes/checkpoint.ts';
 import { BlocksError } from './passes/block-nodes.ts';
-import type { GraphSpec } from '../runtime/data/graph-spec.ts';
+import { graphsRead, type GraphSpec } from '../runtime/data/graph-spec.ts';
 import { machineOf } from './cost/device.ts';
 import type { HardwareSpec } from './sema/hardware.ts';
 import { runPipeline, type PipelineOptions } from './passes/pipeline.ts';
@@ -34,7 +34,7 @@ export function pipelinePlan(
   opts: PlanOptions = {},
 ): { module?: Module; diagnostics: Diagnostic[]; blocks?: number } {
   if (config.blocks !== 'auto') return pipelineOnce(decl, forward, config, opts);
-  const graphStep = forward.values.some((v) => v.op === 'input' && String(v.attrs['feed']).startsWith('graph:'));
+  const graphStep = graphsRead(forward).length > 0;
   if (!graphStep) return pipelineOnce(decl, forward, { ...config, blocks: 1 }, opts);
   // none fits: the attempt that needs the least (each measured without the least-budget search: a budget it meets)
   let least: { blocks: number; smallest: number; diagnostics: Diagnostic[] } | undefined;

@@ -16,7 +16,7 @@ import { planReport } from '../codegen/report.ts';
 import type { DeviceClass } from '../kernel/lower/common.ts';
 import { diag, DiagnosticError } from '../../grammar/diagnostics.ts';
 import { selectPlan } from '../lower/lower.ts';
-import { mapGraphPaths, type GraphSpec } from '../../runtime/data/graph-spec.ts';
+import { graphsRead, mapGraphPaths, type GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { printDiagnostics } from './diagnostics-out.ts';
 import { EXIT } from './exit.ts';
 import { evalModule, graphResolver } from './run.ts';
@@ -165,12 +165,9 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
     return undefined;
   }
   const graphs = graphResolver(r.program);
-  const used: Record<string, GraphSpec> = {};
-  for (const v of r.module.values) {
-    const f = v.attrs['feed'];
-    if (typeof f === 'string' && f.startsWith('graph:'))
-      used[f.slice(6).split('/')[0]!] = relativeGraph(graphs(f.slice(6).split('/')[0]!), final);
-  }
+  const used: Record<string, GraphSpec> = Object.fromEntries(
+    graphsRead(r.module).map((g) => [g, relativeGraph(graphs(g), final)]),
+  );
   const target = targetOf(o.target ?? config.target)!;
   const deviceClass = o.deviceClass ?? target.deviceClasses[0]!;
   if (!target.deviceClasses.includes(deviceClass)) {

@@ -17,6 +17,7 @@ import { graphResolver, sizedGraphRead } from '../sema/graph-decl.ts';
 
 export { graphResolver };
 import { loadGraph, DataError } from '../../runtime/data/graph.ts';
+import { graphsRead } from '../../runtime/data/graph-spec.ts';
 import { loadText } from '../../runtime/data/text.ts';
 import { rng } from '../../runtime/init.ts';
 import { resolve } from 'node:path';
@@ -31,8 +32,8 @@ export function evalModule(r: CompileResult): { module?: Module; diagnostics: Di
   if (!r.plan) throw new Error('internal: evalModule needs a compiled plan');
   const low = lowerPlan(r.program, r.plan.decl, r.plan.resolved, { evaluation: true });
   if (!low.lowered) return { diagnostics: low.diagnostics };
-  // the plan's budgets hold for its evaluation too (placement may move values there as well)
-  // the blocks the training step was cut into (`blocks: auto` chose them once)
+  // the plan's budgets hold for its evaluation too, in the blocks the training step was cut into (`blocks: auto`
+  // chose them once)
   const config = { ...low.lowered.config, blocks: r.lowered?.config.blocks ?? low.lowered.config.blocks };
   const ev = pipelinePlan(r.plan.decl, low.lowered.forward, config, {
     hardware: low.lowered.hardware,
@@ -237,14 +238,11 @@ async function validationLoss(r: CompileResult, trainer: Trainer, loss: string):
 
 /** For a model on a labelled graph with a `logits` output: accuracy on each split, dropout off. */
 async function graphAccuracies(r: CompileResult, trainer: Trainer, train: Module): Promise<Record<string, number>> {
-  const feeds = train.values.filter(
-    (v) => v.op === 'input' && typeof v.attrs['feed'] === 'string' && String(v.attrs['feed']).startsWith('graph:'),
-  );
-  if (!feeds.length) return {};
+  const [gname] = graphsRead(train);
+  if (gname === undefined) return {};
   const ev = evalModule(r);
   if (!ev.module?.outputs.some((o) => o.name === 'logits')) return {};
   const [logits] = await trainer.evaluate(ev.module, 'logits');
-  const gname = String(feeds[0]!.attrs['feed']).slice(6).split('/')[0]!;
   const g = loadGraph(graphResolver(r.program)(gname));
   if (!logits || logits.shape[0] !== g.nodes) return {};
   return {

@@ -7,7 +7,7 @@ import { runModule } from '../interp/interpret.ts';
 import { buildPlan } from '../codegen/plan.ts';
 import type { DeviceClass } from '../kernel/lower/common.ts';
 import type { PlanConfig } from '../sema/plan.ts';
-import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
+import { graphsRead, type GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { parsePlan, type Plan } from '../../runtime/plan.ts';
 import { openGpu, type Gpu } from '../../runtime/webgpu/device.ts';
 import { WebGpuSession } from '../../runtime/webgpu/session.ts';
@@ -85,17 +85,8 @@ export function cpuPlanTrainer(m: Module, config: PlanConfig, graphs: (g: string
 }
 
 /** The graphs a module reads, as the plan carries them. */
-function graphsOf(m: Module, graphs: (g: string) => GraphSpec): Record<string, GraphSpec> {
-  const out: Record<string, GraphSpec> = {};
-  for (const v of m.values) {
-    const f = v.attrs['feed'];
-    if (typeof f === 'string' && f.startsWith('graph:')) {
-      const g = f.slice(6).split('/')[0]!;
-      out[g] = graphs(g);
-    }
-  }
-  return out;
-}
+const graphsOf = (m: Module, graphs: (g: string) => GraphSpec): Record<string, GraphSpec> =>
+  Object.fromEntries(graphsRead(m).map((g) => [g, graphs(g)]));
 
 const textOf = (config: PlanConfig) =>
   config.data ? { file: resolve(config.data.file), split: config.data.split } : undefined;

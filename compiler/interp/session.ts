@@ -5,6 +5,7 @@ import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { feedTensor, type FeedSpec } from '../../runtime/feeds.ts';
 import type { TextSpec } from '../../runtime/data/text.ts';
 import { initTensor, type InitSpec } from '../../runtime/init.ts';
+import { graphFeedOf } from '../../runtime/data/graph-spec.ts';
 import { roundTo } from '../ir/ops/cast.ts';
 import { runModule, type Precision, type Tensors } from './interpret.ts';
 
@@ -123,10 +124,8 @@ export function feedOf(m: Module, v: Value): FeedSpec {
     const [, part, role] = feed.split(':') as [string, 'train' | 'val', 'tokens' | 'targets'];
     return { kind: 'text', part, role };
   }
-  if (typeof feed === 'string' && feed.startsWith('graph:')) {
-    const [graph, key] = feed.slice(6).split('/') as [string, string];
-    return { kind: 'graph', graph, key };
-  }
+  const graph = graphFeedOf(feed);
+  if (graph) return { kind: 'graph', ...graph };
   return { kind: 'synthetic', range: v.type.dtype === 'i32' ? intRange(m, v) : undefined };
 }
 

@@ -26,6 +26,11 @@ export interface Cost {
   flops: number;
   /** Bytes read and written by a straightforward kernel. */
   bytes: number;
+  /**
+   * Of those, the bytes read or written by row index (a gather's rows, a graph product's dense operand): the cost model
+   * moves them at the device's `gather_efficiency` of its bandwidth, the rest at its streaming one.
+   */
+  gathered?: number;
 }
 
 export interface AttrSpec {

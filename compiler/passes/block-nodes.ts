@@ -5,6 +5,7 @@ import type { OpName } from '../ir/op-names.ts';
 import { bool, num } from '../ir/ops/util.ts';
 import { blockRanges } from '../../runtime/data/blocks.ts';
 import { graphShapes, type GraphShapes } from '../../runtime/data/graph-shapes.ts';
+import { graphFeedOf, graphsRead } from '../../runtime/data/graph-spec.ts';
 import type { Pass } from './pass.ts';
 
 const MATRICES = new Set(['adj', 'adjT', 'mean', 'meanT']);
@@ -38,20 +39,13 @@ export const blockNodes: Pass = {
   run(m, { config, graphs }) {
     const P = config.blocks ?? 1;
     if (P === 'auto') throw new Error('internal: `blocks: auto` is chosen before the passes run (pipelinePlan)');
-    const feeds = m.values.flatMap((v) => (v.op === 'input' ? [graphKey(v)] : [])).filter((f) => f !== undefined);
-    if (P <= 1 || !feeds.length) return m;
+    const [name] = graphsRead(m);
+    if (P <= 1 || name === undefined) return m;
     if (!graphs) throw new Error('internal: block-nodes needs the plan’s graphs');
-    const name = feeds[0]!.graph;
     const g = graphShapes(graphs(name));
     if (P > g.nodes) throw new BlocksError(P, g.nodes);
     return deadCodeEliminate(cut(m, P, name, g));
   },
-};
-
-const graphKey = (v: Value): { graph: string; key: string } | undefined => {
-  const f = v.attrs['feed'];
-  const m = typeof f === 'string' ? /^graph:([^/]+)\/(.+)$/.exec(f) : null;
-  return m ? { graph: m[1]!, key: m[2]! } : undefined;
 };
 
 function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
@@ -88,7 +82,7 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
   const rows = (k: number) => ranges[k]![1] - ranges[k]![0];
   const zeros = (shape: number[]) => b.op('full', [], { value: 0, shape, dtype: 'f32' });
   const isNode = (x: Value) => (x.type.shape[0] as number) === g.nodes;
-  const keyOf = (x: Value) => (x.op === 'input' ? graphKey(x) : undefined)?.key;
+  const keyOf = (x: Value) => (x.op === 'input' ? graphFeedOf(x.attrs['feed']) : undefined)?.key;
 
   for (const v of m.values) {
     const ins = v.inputs;

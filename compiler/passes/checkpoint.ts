@@ -12,7 +12,7 @@ import { depthFirst } from '../ir/order.ts';
 import type { Machine } from '../cost/device.ts';
 import { exposedTransfers, moveSeconds, pathsOf, unitsPerSecond } from '../cost/transfer.ts';
 import { OFF_GPU_TIERS, tierOf, type OffGpuTier } from '../ir/ops/tier.ts';
-import { gpuLeafBytes, hostInputBytes, movableInputs, placeInputs } from '../remat/place-inputs.ts';
+import { leafBytes, movableInputs, placeInputs } from '../remat/place-inputs.ts';
 import { recomputeCost } from '../remat/cost.ts';
 import { findStages } from '../remat/stages.ts';
 import type { PlanConfig } from '../sema/plan.ts';
@@ -150,7 +150,7 @@ type Measure = ReturnType<ReturnType<typeof measurer>>;
 
 /** The tiers a placement may use beside the leaves `m` already keeps in host memory (placeInputs). */
 function roomBeside(m: Module, tiers: TierChoice, recompute: boolean): TierChoice {
-  const inputs = hostInputBytes(m);
+  const inputs = leafBytes(m, 'host');
   return {
     ...tiers,
     recompute,
@@ -245,7 +245,7 @@ function checkpointInOrder(
     // with tiers to move to and no least budget asked: the leaves kept on the GPU (there for the whole step) overflow
     // the arena alone, so nothing fits; the chain DP stops far over the budget (the sweep is what fits here)
     const quick = !!room && !least && measured === 'arena';
-    if (quick && gpuLeafBytes(mod) > budget!) return { smallest: Infinity };
+    if (quick && leafBytes(mod, 'gpu') > budget!) return { smallest: Infinity };
     const l = mod.outputs.find((o) => o.name === task.loss)!.value;
     const found = !recompute
       ? { smallest: Infinity, fits: undefined }
@@ -332,7 +332,7 @@ function checkpointInOrder(
     const tried: Module[] = [];
     for (const k of new Set([...counts.filter((k) => k < movable.length), movable.length])) {
       const mod = k ? placeInputs(m, new Set(movable.slice(0, k))) : m;
-      if (hostInputBytes(mod) > (config.memory.host ?? Infinity)) break; // these leaves alone overflow host memory
+      if (leafBytes(mod, 'host') > (config.memory.host ?? Infinity)) break; // these leaves alone overflow host memory
       tried.push(mod);
       const r = placeAuto(mod, false);
       smallest = Math.min(smallest, r.smallest);

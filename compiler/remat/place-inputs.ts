@@ -1,6 +1,7 @@
 import { rewriteModule } from '../ir/rewrite.ts';
 import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
 import { allocatedBytes, tensorBytes } from '../codegen/memory.ts';
+import { tierOf } from '../ir/ops/tier.ts';
 
 /**
  * Leaves kept in host memory: each input, parameter or optimizer state in `inputs` becomes a leaf of the host tier
@@ -44,14 +45,11 @@ export function movableInputs(m: Module): Value[] {
     .sort((a, b) => worth(b) - worth(a) || a.id - b.id);
 }
 
-/** GPU memory the leaves kept there take: allocated for the whole step, a floor under any schedule that keeps them. */
-export const gpuLeafBytes = (m: Module): number =>
+/**
+ * The bytes the leaves in a tier take (their allocations, held for the whole step): in host memory, where placeInputs
+ * put them; on the GPU, a floor under any schedule that keeps them there.
+ */
+export const leafBytes = (m: Module, tier: 'gpu' | 'host'): number =>
   m.values
-    .filter((v) => LEAF_OPS.has(v.op) && v.attrs['tier'] !== 'host')
-    .reduce((a, v) => a + allocatedBytes(tensorBytes(v)), 0);
-
-/** Host memory the leaves placed there take (their allocations). */
-export const hostInputBytes = (m: Module): number =>
-  m.values
-    .filter((v) => LEAF_OPS.has(v.op) && v.attrs['tier'] === 'host')
+    .filter((v) => LEAF_OPS.has(v.op) && tierOf(v) === tier)
     .reduce((a, v) => a + allocatedBytes(tensorBytes(v)), 0);

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type * as A from '../../grammar/ast.ts';
 import { diag, didYouMean, fail, type Diagnostic, type Span } from '../../grammar/diagnostics.ts';
-import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
+import { graphsRead, type GraphSpec } from '../../runtime/data/graph-spec.ts';
 import type { Module } from '../ir/graph.ts';
 import { displayPath, type Program, type SourceFile } from './program.ts';
 import { generatedGraph } from './graph-generate.ts';
@@ -70,20 +70,29 @@ export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
       );
     return generatedGraph(g.name.name, nodes, generate);
   }
-  const sizedBy = [...items.values()].find(isSize);
-  if (sizedBy) return sizedGraph(g, nodes, items, sizedBy, size);
-  const spec: GraphSpec = { name: g.name.name, nodes };
+  // the types of features and labels, read from files or given by size
   const feat = items.get('features');
+  let dim = 0;
   if (feat) {
     if (feat.type?.dims.length !== 2 || feat.type.dtype !== 'f32')
       fail('FLX4005', feat.span, 'features need a type `f32[nodes, F]`');
-    const [rows, dim] = feat.type.dims.map(size) as [number, number];
+    const [rows, cols] = feat.type.dims.map(size) as [number, number];
     if (rows !== nodes) fail('FLX3002', feat.type.span, `features have ${rows} rows but the graph has ${nodes} nodes`);
-    if (rows * dim > MAX_GRAPH_NODES)
+    dim = cols;
+  }
+  const labels = items.get('labels');
+  const labelType = labels?.type;
+  if (labelType && (labelType.dtype !== 'i32' || labelType.dims.length !== 1 || size(labelType.dims[0]!) !== nodes))
+    fail('FLX3002', labelType.span, `labels must be i32[nodes] (${nodes})`);
+  const sizedBy = [...items.values()].find(isSize);
+  if (sizedBy) return sizedGraph(g, nodes, items, sizedBy, dim);
+  const spec: GraphSpec = { name: g.name.name, nodes };
+  if (feat) {
+    if (nodes * dim > MAX_GRAPH_NODES)
       fail(
         'FLX4005',
-        feat.type.span,
-        `features f32[${rows}, ${dim}] hold ${(rows * dim).toLocaleString('en-US')} values; ` +
+        feat.type!.span,
+        `features f32[${nodes}, ${dim}] hold ${(nodes * dim).toLocaleString('en-US')} values; ` +
           `flexc loads at most ${MAX_GRAPH_NODES.toLocaleString('en-US')} into memory`,
       );
     const src = call(feat.from, 'features', ['csr', 'dense']);
@@ -106,14 +115,8 @@ export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
     if (src.args.length !== 1) fail('FLX3011', src.span, '`coo(file)` takes one file of int32 (src, dst) pairs');
     spec.edges = { file: path(src.args[0]!.value) };
   }
-  const labels = items.get('labels');
   if (labels) {
     if (!labels.from) fail('FLX4005', labels.span, 'labels are loaded with `labels: i32[nodes] from "file"`');
-    if (
-      labels.type &&
-      (labels.type.dtype !== 'i32' || labels.type.dims.length !== 1 || size(labels.type.dims[0]!) !== nodes)
-    )
-      fail('FLX3002', labels.type.span, `labels must be i32[nodes] (${nodes})`);
     spec.labels = { file: path(labels.from) };
   }
   const split = items.get('split');
@@ -129,13 +132,16 @@ export function graphSpecOf(g: A.GraphDecl, file: SourceFile): GraphSpec {
 const isSize = (it: A.GraphItem): boolean =>
   !it.from && ['features', 'edges', 'labels', 'split'].includes(it.name.name) && !!(it.type || it.value);
 
-/** A graph declared by its sizes alone: every item a size, none read from a file; it plans but cannot run. */
+/**
+ * A graph declared by its sizes alone (features and labels already checked): every item a size, none read from a file;
+ * it plans but cannot run.
+ */
 function sizedGraph(
   g: A.GraphDecl,
   nodes: number,
   items: Map<string, A.GraphItem>,
   sizedBy: A.GraphItem,
-  size: (e: A.Expr | { kind: 'ellipsis'; span: Span }) => number,
+  features: number,
 ): GraphSpec {
   const other = [...items.values()].find((it) => it.name.name !== 'nodes' && !isSize(it));
   if (other)
@@ -150,18 +156,8 @@ function sizedGraph(
       fail('FLX4005', e?.span ?? at, `${what} is a whole number ≥ ${min}`);
     return e.value;
   };
-  const feat = items.get('features');
-  let features = 0;
-  if (feat) {
-    if (feat.type?.dims.length !== 2 || feat.type.dtype !== 'f32')
-      fail('FLX4005', feat.span, 'features need a type `f32[nodes, F]`');
-    const [rows, dim] = feat.type.dims.map(size) as [number, number];
-    if (rows !== nodes) fail('FLX3002', feat.type.span, `features have ${rows} rows but the graph has ${nodes} nodes`);
-    features = dim;
-  }
   const labels = items.get('labels');
-  if (labels && (labels.type?.dtype !== 'i32' || labels.type.dims.length !== 1 || size(labels.type.dims[0]!) !== nodes))
-    fail('FLX3002', labels.type?.span ?? labels.span, `labels must be i32[nodes] (${nodes})`);
+  if (labels && !labels.type) fail('FLX3002', labels.span, `labels must be i32[nodes] (${nodes})`);
   const edgesItem = items.get('edges');
   const edges = edgesItem ? whole(edgesItem.value, "`edges` (the graph's (src, dst) entries)", edgesItem.span) : 0;
   const split = { train: 0, val: 0, test: 0 };
@@ -193,11 +189,7 @@ export function graphResolver(program: Program): (name: string) => GraphSpec {
 
 /** FLX6006 at the declaration of a graph the step reads that is declared by its sizes alone (nothing to run on). */
 export function sizedGraphRead(program: Program, m: Module): Diagnostic | undefined {
-  const read = new Set(
-    m.values.flatMap((v) =>
-      typeof v.attrs['feed'] === 'string' ? [/^graph:([^/]+)\//.exec(v.attrs['feed'])?.[1]] : [],
-    ),
-  );
+  const read = new Set(graphsRead(m));
   for (const f of program.files.values())
     for (const d of f.ast.decls)
       if (d.kind === 'graph' && read.has(d.name.name) && graphSpecOf(d, f).sizes)

@@ -1,4 +1,4 @@
-import { type Csr, DataError, type GraphData } from './graph.ts';
+import { type Csr, DataError, entryRows, type GraphData } from './graph.ts';
 
 /**
  * A graph's matrices cut into blocks by node range, the data side of running an aggregation block by block: P row
@@ -90,7 +90,7 @@ export function blockFeed(g: GraphData, key: string): { data: Float32Array | Int
     const k = cached(g, `${of}@${P}:${b},${m[3]}`, () => csrBlock(g[of as 'adj'], block(b), block(Number(m[3]))));
     if (part === 'indptr' || part === 'indices' || part === 'values') return out(k[part]);
     const a = g[of as 'adj'];
-    if (part === 'rows') return out(cellRows(k.indptr));
+    if (part === 'rows') return out(entryRows(k.indptr));
     if (part === 'cellpos') return out(Int32Array.from(k.entries, (e) => e - a.indptr[block(b)[0]]!));
     if (part === 'src' && of === 'adjT') {
       // an entry of Aᵀ's cell (b, c) is entry perm[e] of A, in A's row block c
@@ -136,13 +136,6 @@ export function blockFeed(g: GraphData, key: string): { data: Float32Array | Int
   }
   if (m[4] !== undefined && of === 'split') return out(splitBlock(g, part as 'train', block(b)).pos);
   throw new DataError(`graph feed ${key}: ${base} has no blocks of that kind`);
-}
-
-/** The row of each entry of a CSR, from its row pointers. */
-function cellRows(indptr: Int32Array): Int32Array {
-  const rows = new Int32Array(indptr[indptr.length - 1]!);
-  for (let r = 0; r + 1 < indptr.length; r++) rows.fill(r, indptr[r]!, indptr[r + 1]!);
-  return rows;
 }
 
 /** A split's nodes in rows [r0, r1) (ids less r0), in the split's order, and their places in the split. */

@@ -35,6 +35,7 @@ function sizedShapes(n: number, s: GraphSizesSpec): GraphShapes {
   const nnz: Record<string, number> = { adj: s.edges + n, adjT: s.edges + n, mean: s.edges, meanT: s.edges };
   const i32 = (...shape: number[]) => ({ dtype: 'i32' as const, shape });
   const f32 = (...shape: number[]) => ({ dtype: 'f32' as const, shape });
+  /** A CSR array: row pointers, f32 values, or an i32 per entry (column ids, rows, places of entries). */
   const csr = (part: string, rows: number, entries: number) =>
     part === 'indptr' ? i32(rows + 1) : part === 'values' ? f32(entries) : i32(entries);
   const whole = (key: string) => {
@@ -46,9 +47,11 @@ function sizedShapes(n: number, s: GraphSizesSpec): GraphShapes {
     if (of === 'featT') return csr(part, F, n * F);
     return csr(part, n, nnz[of]!);
   };
+  /** A's entries in the rows before `row`. */
+  const adjBefore = (row: number) => share(nnz['adj']!, BigInt(row), BigInt(n));
   return {
     nodes: n,
-    before: (matrix, row) => (matrix === 'feat' ? row * F : share(nnz['adj']!, BigInt(row), BigInt(n))),
+    before: (matrix, row) => (matrix === 'feat' ? row * F : adjBefore(row)),
     feed(key) {
       const at = key.indexOf('@');
       if (at < 0) return whole(key);
@@ -64,13 +67,9 @@ function sizedShapes(n: number, s: GraphSizesSpec): GraphShapes {
         const N = BigInt(n);
         const before = (col: number) => BigInt(start(r)) * N + BigInt(rows(r)) * BigInt(start(col));
         const entries = share(nnz[of]!, before(Number(c) + 1), N * N) - share(nnz[of]!, before(Number(c)), N * N);
-        return part === 'rows' || part === 'cellpos' || part === 'src' ? i32(entries) : csr(part, rows(r), entries);
+        return csr(part, rows(r), entries);
       }
-      if (of === 'adj') {
-        const entries =
-          share(nnz['adj']!, BigInt(start(r + 1)), BigInt(n)) - share(nnz['adj']!, BigInt(start(r)), BigInt(n));
-        return part === 'indptr' ? i32(rows(r) + 1) : i32(entries);
-      }
+      if (of === 'adj') return csr(part, rows(r), adjBefore(start(r + 1)) - adjBefore(start(r)));
       if (base === 'features') return f32(rows(r), F);
       if (base === 'labels') return i32(rows(r));
       if (of === 'feat') return csr(part, rows(r), rows(r) * F);

@@ -50,6 +50,17 @@ export const GRAPH_FEEDS = [
 ] as const;
 export type GraphFeed = (typeof GRAPH_FEEDS)[number];
 
+/** The graph and feed key an input's `feed` attribute names (`graph:<name>/<key>`), or undefined for another feed. */
+export function graphFeedOf(feed: unknown): { graph: string; key: string } | undefined {
+  const m = typeof feed === 'string' ? /^graph:([^/]+)\/(.+)$/.exec(feed) : null;
+  return m ? { graph: m[1]!, key: m[2]! } : undefined;
+}
+
+/** The graphs a module's inputs read, in the order they first appear. */
+export function graphsRead(m: { values: readonly { attrs: Record<string, unknown> }[] }): string[] {
+  return [...new Set(m.values.flatMap((v) => graphFeedOf(v.attrs['feed'])?.graph ?? []))];
+}
+
 /** The same spec with every file path passed through `f` (made relative for a build, absolute when loading one). */
 export function mapGraphPaths(g: GraphSpec, f: (p: string) => string): GraphSpec {
   const feat = g.features;

@@ -180,8 +180,7 @@ export function loadGraph(spec: GraphSpec): GraphData {
       split[k] = Int32Array.from(ids);
     }
   }
-  const rows = new Int32Array(indptr[n]!);
-  for (let r = 0; r < n; r++) rows.fill(r, indptr[r]!, indptr[r + 1]!);
+  const rows = entryRows(indptr);
   const adj = { indptr, indices, values, rows };
   // the other matrices when first read: a graph of dense features never needs their CSR
   const data = lazily(
@@ -253,6 +252,13 @@ function meanOf(adj: Csr): Csr {
       if (adj.indices[e] !== r) (indices[at] = adj.indices[e]!), (values[at++] = 1 / others);
   }
   return { indptr, indices, values };
+}
+
+/** The row of each entry of a CSR matrix, from its row pointers. */
+export function entryRows(indptr: Int32Array): Int32Array {
+  const rows = new Int32Array(indptr[indptr.length - 1]!);
+  for (let r = 0; r + 1 < indptr.length; r++) rows.fill(r, indptr[r]!, indptr[r + 1]!);
+  return rows;
 }
 
 /** The array a graph feed key names, with its shape. */

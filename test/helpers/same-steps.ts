@@ -1,4 +1,9 @@
 import { expect } from 'vitest';
+import { webgpuSession } from '../../compiler/cli/trainers.ts';
+import type { Module } from '../../compiler/ir/graph.ts';
+import type { PlanConfig } from '../../compiler/sema/plan.ts';
+import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
+import { sharedGpu } from './gpu.ts';
 import type { CpuPlanSession } from '../../compiler/interp/plan-session.ts';
 import type { CpuSession } from '../../compiler/interp/session.ts';
 import type { Session } from '../../runtime/session.ts';
@@ -31,4 +36,24 @@ export function movedAsPlanned(b: Session, steps: number, budget: number): void 
   expect(b.measuredPeakBytes).toBeLessThanOrEqual(budget);
   const moved = plannedMoves(b.plan);
   for (const link of LINKS) expect(b.tiers!.moved[link], link).toBe(steps * moved[link]);
+}
+
+/**
+ * `want` and `placed` as WebGPU sessions, freed memory poisoned: `steps` steps bitwise alike (sameSteps), then
+ * `placed`'s measured GPU peak within `budget` and its bytes per link as planned (movedAsPlanned).
+ */
+export async function placedOnWebgpu(
+  want: { m: Module; config: PlanConfig },
+  placed: { m: Module; config: PlanConfig },
+  graphs: (g: string) => GraphSpec,
+  budget: number,
+  steps = 2,
+): Promise<void> {
+  const gpu = await sharedGpu();
+  const a = await webgpuSession(gpu, want.m, want.config, graphs, { poison: true });
+  const b = await webgpuSession(gpu, placed.m, placed.config, graphs, { poison: true });
+  await sameSteps(a, b, steps);
+  movedAsPlanned(b, steps, budget);
+  a.destroy();
+  b.destroy();
 }

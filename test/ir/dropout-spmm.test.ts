@@ -98,10 +98,10 @@ describe('spmm', () => {
   it('costs 2·nnz·f FLOPs and reads the CSR arrays of the side it uses', () => {
     const ins = [t('i32', 4), t('i32', 4), t('f32', 4), t('i32', 3), t('i32', 4), t('f32', 4), t('f32', 2, 5)];
     const v = opValue('spmm', ins, { rows: 3, cols: 2 });
-    // out 3×5, x 2×5, A's row pointers (4), ids (4) and values (4), four bytes each
-    expect(getOp('spmm').cost(v)).toEqual({ flops: 2 * 4 * 5, bytes: 4 * (15 + 10 + 4 + 4 + 4) });
+    // out 3×5, x 2×5, A's row pointers (4), ids (4) and values (4), four bytes each; x's rows are read by index
+    expect(getOp('spmm').cost(v)).toEqual({ flops: 2 * 4 * 5, bytes: 4 * (15 + 10 + 4 + 4 + 4), gathered: 4 * 10 });
     const vt = opValue('spmm', [...ins.slice(0, 6), t('f32', 3, 5)], { rows: 3, cols: 2, transpose: true });
-    expect(getOp('spmm').cost(vt)).toEqual({ flops: 2 * 4 * 5, bytes: 4 * (10 + 15 + 3 + 4 + 4) });
+    expect(getOp('spmm').cost(vt)).toEqual({ flops: 2 * 4 * 5, bytes: 4 * (10 + 15 + 3 + 4 + 4), gathered: 4 * 15 });
   });
 
   it('computes A @ x and Aᵀ @ x from the CSR arrays', () => {

@@ -34,7 +34,8 @@ describe('gather and scatter_add', () => {
     const g = opValue('gather', [t('f32', 3, 2), t('i32', 3)]);
     expect(g.type).toEqual(t('f32', 3, 2));
     expect(Array.from(getOp('gather').ref([table, idx], g, ctx).data)).toEqual([5, 6, 1, 2, 5, 6]);
-    expect(getOp('gather').cost(g)).toEqual({ flops: 0, bytes: 2 * 24 + 12 });
+    // every byte it moves is a row picked by index
+    expect(getOp('gather').cost(g)).toEqual({ flops: 0, bytes: 2 * 24 + 12, gathered: 2 * 24 + 12 });
     const s = opValue('scatter_add', [t('f32', 3, 2), t('i32', 3), t('f32', 3, 2)]);
     const upd = nd([10, 20, 30, 40, 50, 60], [3, 2]);
     expect(Array.from(getOp('scatter_add').ref([table, idx, upd], s, ctx).data)).toEqual([31, 42, 3, 4, 65, 86]);

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { graphResolver } from '../../compiler/cli/run.ts';
-import { webgpuSession } from '../../compiler/cli/trainers.ts';
 import { buildPlan } from '../../compiler/codegen/plan.ts';
 import { compile } from '../../compiler/compile.ts';
 import { CpuPlanSession } from '../../compiler/interp/plan-session.ts';
@@ -12,8 +11,7 @@ import { runPipeline } from '../../compiler/passes/pipeline.ts';
 import { copyModule } from '../../compiler/plan-pipeline.ts';
 import type { PlanConfig } from '../../compiler/sema/plan.ts';
 import { relErr } from '../helpers/oracle.ts';
-import { sharedGpu } from '../helpers/gpu.ts';
-import { movedAsPlanned, sameCpuSteps, sameSteps } from '../helpers/same-steps.ts';
+import { placedOnWebgpu, sameCpuSteps } from '../helpers/same-steps.ts';
 
 const spill = mkdtempSync(join(tmpdir(), 'flexc-blocks-test-'));
 afterAll(() => rmSync(spill, { recursive: true, force: true }));
@@ -84,13 +82,7 @@ describe.each([
     const got = new CpuPlanSession(placed.m, plan, { graphs: base.graphs }, true, spill);
     sameCpuSteps(want, got, 2);
     got.destroy();
-    const gpu = await sharedGpu();
-    const a = await webgpuSession(gpu, base.m, base.config, base.graphs, { poison: true });
-    const b = await webgpuSession(gpu, placed.m, placed.config, base.graphs, { poison: true });
-    await sameSteps(a, b, 2);
-    movedAsPlanned(b, 2, budget);
-    a.destroy();
-    b.destroy();
+    await placedOnWebgpu(base, placed, base.graphs, budget);
   }, 180_000);
 });
 

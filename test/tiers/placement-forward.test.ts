@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { evalModule, graphResolver } from '../../compiler/cli/run.ts';
-import { webgpuSession } from '../../compiler/cli/trainers.ts';
 import { planMemory } from '../../compiler/codegen/memory.ts';
 import { buildPlan } from '../../compiler/codegen/plan.ts';
 import { compile } from '../../compiler/compile.ts';
@@ -14,8 +13,7 @@ import { lowerPlan } from '../../compiler/lower/lower.ts';
 import { BudgetInfeasibleError } from '../../compiler/passes/checkpoint.ts';
 import { runPipeline } from '../../compiler/passes/pipeline.ts';
 import { copyModule } from '../../compiler/plan-pipeline.ts';
-import { sharedGpu } from '../helpers/gpu.ts';
-import { movedAsPlanned, sameCpuSteps, sameSteps } from '../helpers/same-steps.ts';
+import { placedOnWebgpu, sameCpuSteps } from '../helpers/same-steps.ts';
 
 const spill = mkdtempSync(join(tmpdir(), 'flexc-forward-test-'));
 afterAll(() => rmSync(spill, { recursive: true, force: true }));
@@ -43,13 +41,7 @@ describe('placement of an evaluation step', () => {
     const got = new CpuPlanSession(placed, plan, { graphs }, true, spill);
     sameCpuSteps(want, got, 1);
     got.destroy();
-    const gpu = await sharedGpu();
-    const a = await webgpuSession(gpu, whole, unbudgeted, graphs, { poison: true });
-    const b = await webgpuSession(gpu, placed, low.config, graphs, { poison: true });
-    await sameSteps(a, b, 2);
-    movedAsPlanned(b, 2, budget);
-    a.destroy();
-    b.destroy();
+    await placedOnWebgpu({ m: whole, config: unbudgeted }, { m: placed, config: low.config }, graphs, budget);
   }, 120_000);
 
   it('a budget nothing meets names the smallest that works, and that one works', () => {

@@ -14,7 +14,7 @@ import { LINKS, plannedMoves } from '../../runtime/tiers.ts';
 import { nativeSession, webgpuSession } from '../../compiler/cli/trainers.ts';
 import { TARGETS } from '../../compiler/targets/registry.ts';
 import { sharedGpu } from '../helpers/gpu.ts';
-import { movedAsPlanned, sameCpuSteps, sameSteps } from '../helpers/same-steps.ts';
+import { placedOnWebgpu, sameCpuSteps, sameSteps } from '../helpers/same-steps.ts';
 
 const spill = mkdtempSync(join(tmpdir(), 'flexc-tiers-test-'));
 afterAll(() => rmSync(spill, { recursive: true, force: true }));
@@ -74,16 +74,13 @@ describe('placement: auto at a fraction of the footprint of the GNN examples (ho
       const got = new CpuPlanSession(s.m, s.plan, { graphs: s.graphs }, true, spill);
       sameCpuSteps(want, got, 2);
       got.destroy();
-      const gpu = await sharedGpu();
       const cfg = { ...r.lowered!.config, checkpoint: 'auto' as const, placement: 'auto' as const };
-      const a = await webgpuSession(gpu, s.unconstrained, r.lowered!.config, s.graphs, { poison: true });
-      const b = await webgpuSession(gpu, s.m, { ...cfg, memory: { gpu: budget, host: 2 ** 30 } }, s.graphs, {
-        poison: true,
-      });
-      await sameSteps(a, b, 2);
-      movedAsPlanned(b, 2, budget);
-      a.destroy();
-      b.destroy();
+      await placedOnWebgpu(
+        { m: s.unconstrained, config: r.lowered!.config },
+        { m: s.m, config: { ...cfg, memory: { gpu: budget, host: 2 ** 30 } } },
+        s.graphs,
+        budget,
+      );
     },
     120_000,
   );

@@ -99,6 +99,7 @@ export const edgeOps: OpDef[] = [
     cost: (v) => ({
       flops: 2 * shapeOf(v)[0]! * shapeOf(v.inputs[2]!)[1]!,
       bytes: bytesOf(v.type) + v.inputs.reduce((s, x) => s + bytesOf(x.type), 0),
+      gathered: bytesOf(v.inputs[2]!.type) + bytesOf(v.inputs[3]!.type), // both nodes' rows, per edge
     }),
     ref: ([rows, cols, a, bm], v, ctx) => {
       const out = like(ctx, v.type);
@@ -153,6 +154,7 @@ export const edgeOps: OpDef[] = [
     cost: (v) => ({
       flops: 2 * shapeOf(v.inputs[1]!)[0]! * shapeOf(v)[1]!,
       bytes: v.inputs.slice(0, 4).reduce((s, x) => s + bytesOf(x.type), bytesOf(v.type)),
+      gathered: bytesOf(v.inputs[3]!.type),
     }),
     ref: (ins, v, ctx) => csrProduct(ins[0]!.data, ins[1]!.data, ins[2]!, ins[3]!, v, ctx),
   },

@@ -29,7 +29,10 @@ export const gatherOps: OpDef[] = [
         undefined,
       ];
     },
-    cost: (v) => ({ flops: 0, bytes: 2 * bytesOf(v.type) + bytesOf(v.inputs[1]!.type) }),
+    cost: (v) => {
+      const bytes = 2 * bytesOf(v.type) + bytesOf(v.inputs[1]!.type);
+      return { flops: 0, bytes, gathered: bytes };
+    },
     ref: ([t, i], v, ctx) => {
       const out = like(ctx, v.type);
       const row = size(t!.shape.slice(1));
@@ -56,7 +59,10 @@ export const gatherOps: OpDef[] = [
       return { ...base! };
     },
     grad: (b, v, dy) => [dy, undefined, b.op('gather', [dy, v.inputs[1]!])],
-    cost: (v) => streamingCost(v, 1),
+    cost: (v) => {
+      const c = streamingCost(v, 1);
+      return { ...c, gathered: c.bytes };
+    },
     ref: ([base, i, upd], v, ctx) => {
       const out = like(ctx, v.type);
       out.set(base!.data);

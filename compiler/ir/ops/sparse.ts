@@ -50,6 +50,7 @@ export const sparseOps: OpDef[] = [
           bytesOf(v.type) +
           bytesOf(v.inputs[6]!.type) +
           [0, 1, 2].reduce((s, k) => s + bytesOf(v.inputs[t + k]!.type), 0),
+        gathered: bytesOf(v.inputs[6]!.type), // a row of x per entry
       };
     },
     ref: (ins, v, ctx) => {
@@ -68,6 +69,7 @@ export const sparseOps: OpDef[] = [
     cost: (v) => ({
       flops: 2 * shapeOf(v.inputs[1]!)[0]! * shapeOf(v)[1]!,
       bytes: v.inputs.reduce((s, x) => s + bytesOf(x.type), bytesOf(v.type)),
+      gathered: bytesOf(v.inputs[3]!.type),
     }),
     ref: (ins, v, ctx) => csrProduct(ins[0]!.data, ins[1]!.data, ins[2]!, ins[3]!, v, ctx),
   },
@@ -88,6 +90,7 @@ export const sparseOps: OpDef[] = [
     cost: (v) => ({
       flops: 2 * shapeOf(v.inputs[2]!)[0]! * shapeOf(v)[1]!,
       bytes: v.inputs.reduce((s, x) => s + bytesOf(x.type), bytesOf(v.type)),
+      gathered: bytesOf(v.inputs[4]!.type),
     }),
     ref: (ins, v, ctx) => csrProduct(ins[1]!.data, ins[2]!.data, ins[3]!, ins[4]!, v, ctx, ins[0]!.data),
   },
