@@ -42,6 +42,11 @@ export const BufferSpec = z.object({
   tier: z.enum(['gpu', 'host', 'ssd']),
   offset: Int,
   role: z.enum(['input', 'param', 'state', 'temp']),
+  /**
+   * A range of rows of another buffer (a block of a parameter or optimizer state, a part of an output assembled in host
+   * memory): it lies within that buffer, lives while it does, and is never allocated or freed itself.
+   */
+  parent: Int.optional(),
 });
 
 export const StepSpec = z.discriminatedUnion('kind', [

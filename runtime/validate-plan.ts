@@ -20,7 +20,8 @@ const name = (b: PlanBuffer) => `buffer ${b.id} (${b.name})`;
  * Everything about a plan that its schema cannot say, checked before anything runs: buffers are
  * referenced by id and each lies in the arena, aligned, with as many bytes as its shape; inputs,
  * parameters and outputs name buffers of their role; steps allocate each temporary once before it
- * is used and free it once after; no two live buffers share a byte; a launch binds as many buffers as
+ * is used and free it once after; no two live buffers share a byte (a range of rows of a buffer, `parent`, lies
+ * within it and lives while it does); a launch binds as many buffers as
  * its kernel declares, all live, its result overlapping none of its operands, and dispatches at most
  * 65,535 workgroups per dimension; only GPU buffers are bound, and a copy joins live buffers of one size, one on the
  * GPU and one off it (host and SSD buffers are temporaries); outputs are still allocated at the end of the step.
@@ -31,7 +32,16 @@ export function checkPlan(plan: Plan): void {
     fail(`alignment is ${alignment}, not a power of two of at least 4`);
   plan.buffers.forEach((b, i) => {
     if (b.id !== i) fail(`buffers[${i}] has id ${b.id}; buffer ids are their positions`);
-    if (b.offset % alignment) fail(`${name(b)} is at offset ${b.offset}, not a multiple of ${alignment}`);
+    // a range of rows in host memory or on the SSD is never bound
+    if (b.offset % (b.parent === undefined || b.tier === 'gpu' ? alignment : 4))
+      fail(`${name(b)} is at offset ${b.offset}, not a multiple of ${alignment}`);
+    if (b.parent !== undefined) {
+      const p = plan.buffers[b.parent];
+      if (!(b.parent < i) || !p || p.parent !== undefined)
+        fail(`${name(b)} is a range of buffer ${b.parent}, which is not a whole buffer declared before it`);
+      if (p.tier !== b.tier || p.dtype !== b.dtype || p.role !== b.role || b.offset < p.offset || end(b) > end(p))
+        fail(`${name(b)} (${b.bytes} bytes at ${b.offset}) does not lie within ${name(p)}`);
+    }
     const arena = plan.arenas[b.tier] ?? 0;
     if (end(b) > arena)
       fail(`${name(b)} (${b.bytes} bytes at ${b.offset}) ends past the ${arena}-byte ${b.tier} arena`);
@@ -81,7 +91,7 @@ export function checkPlan(plan: Plan): void {
       fail(`kernel ${k.name} names the file ${JSON.stringify(k.file)}, not one in kernels/`);
 
   // the step, replayed: persistent buffers live throughout, temporaries from their alloc to their free
-  const persistent = plan.buffers.filter((b) => b.role !== 'temp');
+  const persistent = plan.buffers.filter((b) => b.role !== 'temp' && b.parent === undefined);
   const sorted = [...persistent].sort((a, b) => a.offset - b.offset);
   for (let i = 1; i < sorted.length; i++)
     if (overlap(sorted[i - 1]!, sorted[i]!)) fail(`${name(sorted[i - 1]!)} and ${name(sorted[i]!)} overlap`);
@@ -89,6 +99,8 @@ export function checkPlan(plan: Plan): void {
   const state = new Map<number, 'allocated' | 'freed'>();
   plan.steps.forEach((st, i) => {
     const at = `step ${i}`;
+    if ((st.kind === 'alloc' || st.kind === 'free') && buffer(st.buffer, at).parent !== undefined)
+      fail(`${at} ${st.kind === 'alloc' ? 'allocates' : 'frees'} ${name(buffer(st.buffer, at))}, a range of another`);
     if (st.kind === 'alloc') {
       const b = buffer(st.buffer, at);
       if (b.role !== 'temp') return;
@@ -107,7 +119,7 @@ export function checkPlan(plan: Plan): void {
     } else if (st.kind === 'copy') {
       const [from, to] = [buffer(st.from, at), buffer(st.to, at)];
       for (const b of [from, to])
-        if (!live.has(b.id)) fail(`${at} (${st.value}) copies ${name(b)}, which is not allocated`);
+        if (!live.has(b.parent ?? b.id)) fail(`${at} (${st.value}) copies ${name(b)}, which is not allocated`);
       if (from.bytes !== to.bytes || from.dtype !== to.dtype)
         fail(`${at} (${st.value}) copies ${name(from)} of ${typeOf(from)} into ${name(to)} of ${typeOf(to)}`);
       if ((from.tier === 'gpu') === (to.tier === 'gpu'))
@@ -117,7 +129,8 @@ export function checkPlan(plan: Plan): void {
       if (st.bindings.length !== k.bindings)
         fail(`${at} binds ${st.bindings.length} buffers to kernel ${k.name}, which declares ${k.bindings}`);
       const bound = st.bindings.map((id) => buffer(id, at));
-      for (const b of bound) if (!live.has(b.id)) fail(`${at} (${st.value}) binds ${name(b)}, which is not allocated`);
+      for (const b of bound)
+        if (!live.has(b.parent ?? b.id)) fail(`${at} (${st.value}) binds ${name(b)}, which is not allocated`);
       for (const b of bound) if (b.tier !== 'gpu') fail(`${at} (${st.value}) binds ${name(b)}, in the ${b.tier} tier`);
       const result = bound.at(-1)!;
       for (const b of bound.slice(0, -1))
@@ -128,7 +141,7 @@ export function checkPlan(plan: Plan): void {
     }
   });
   for (const o of plan.outputs)
-    if (!live.has(o.buffer))
+    if (!live.has(plan.buffers[o.buffer]!.parent ?? o.buffer))
       fail(`output ${o.name} is in ${name(plan.buffers[o.buffer]!)}, which is freed before the step ends`);
 }
 

@@ -1,4 +1,5 @@
-import { LEAF_OPS, leafName, pinnedValues, type Module, type Value } from '../ir/graph.ts';
+import { LEAF_OPS, leafName, pinnedValues, type Module, type Rows, type Value } from '../ir/graph.ts';
+import type { TensorType } from '../ir/types.ts';
 import { bytesOf } from '../ir/op.ts';
 import { tierOf, type OffGpuTier } from '../ir/ops/tier.ts';
 
@@ -70,30 +71,65 @@ export interface MemoryPlan {
    */
   tiers: Record<OffGpuTier, { peakBytes: number; arenaBytes: number }>;
   /** Updates written back to their leaf in host memory right after they are computed (earlyWrites). */
-  early: Map<Value, Value>;
+  early: Map<Value, UpdateTarget>;
+  /** Outputs assembled in host memory from parts: each part's output, rows, and the whole's offset in that arena. */
+  parts: Map<Value, { name: string; rows: Rows; whole: TensorType; offset: number }>;
 }
 
 const isLeaf = (v: Value) => LEAF_OPS.has(v.op);
 
+/** Where an update is written: its leaf, and the rows it writes (all of them without `rows`). */
+export interface UpdateTarget {
+  leaf: Value;
+  rows?: Rows;
+}
+
+const overlaps = (a: Rows | undefined, b: Rows | undefined) => !a || !b || (a[0] < b[1] && b[0] < a[1]);
+
 /**
  * Updates of leaves kept in host memory that are written back as soon as they are computed: nothing later in the
- * step reads the leaf (its reloads are all before) or the new value, so the GPU holds the new value only until its
- * copy. New value → its leaf.
+ * step reads the rows they write of the leaf (its reloads of them are all before), so the GPU holds the new value only
+ * until its copy or its last reader (Adam's new moments, read by the weight's update). New value → where it goes.
  */
-export function earlyWrites(m: Module): Map<Value, Value> {
-  const out = new Map<Value, Value>();
+export function earlyWrites(m: Module): Map<Value, UpdateTarget> {
+  const out = new Map<Value, UpdateTarget>();
   const held = new Map(
     m.values.filter((v) => (v.op === 'param' || v.op === 'state') && tierOf(v) === 'host').map((v) => [leafName(v), v]),
   );
   if (!held.size) return out; // the memory planner's usual case: nothing to look up
   const at = new Map(m.values.map((v, i) => [v, i]));
-  const lastRead = new Map<Value, number>();
-  m.values.forEach((v, i) => v.inputs.forEach((x) => lastRead.set(x, i)));
+  const leafReads = new Map<Value, { at: number; rows?: Rows }[]>();
+  m.values.forEach((v, i) =>
+    v.inputs.forEach((x) => {
+      const rows = v.op === 'reload' ? (v.attrs['rows'] as unknown as Rows | undefined) : undefined;
+      if (LEAF_OPS.has(x.op)) leafReads.get(x)?.push({ at: i, rows }) ?? leafReads.set(x, [{ at: i, rows }]);
+    }),
+  );
   const outputs = new Set(m.outputs.map((o) => o.value));
   for (const u of m.updates) {
     const leaf = held.get(u.target);
-    if (!leaf || outputs.has(u.value) || lastRead.has(u.value)) continue;
-    if ((lastRead.get(leaf) ?? -1) < at.get(u.value)!) out.set(u.value, leaf);
+    if (!leaf || outputs.has(u.value)) continue;
+    const later = (leafReads.get(leaf) ?? []).some((r) => r.at > at.get(u.value)! && overlaps(r.rows, u.rows));
+    if (!later) out.set(u.value, { leaf, ...(u.rows && { rows: u.rows }) });
+  }
+  return out;
+}
+
+/** Bytes of one row of a value (its first axis's stride). */
+export const rowBytes = (v: Value): number => tensorBytes(v) / Math.max(1, v.type.shape[0] as number);
+
+/**
+ * Outputs given in parts, each part a copy to host memory (placement's `placeOutputs`): the whole output is one range
+ * of the host arena, each part the rows of it it writes. Part → its output's name and range.
+ */
+export function outputParts(m: Module): Map<Value, { name: string; rows: Rows; whole: TensorType }> {
+  const out = new Map<Value, { name: string; rows: Rows; whole: TensorType }>();
+  const byName = new Map<string, { value: Value; rows?: Rows }[]>();
+  for (const o of m.outputs) if (o.rows) byName.get(o.name)?.push(o) ?? byName.set(o.name, [o]);
+  for (const [name, parts] of byName) {
+    const t = parts[0]!.value.type;
+    const whole = { dtype: t.dtype, shape: [parts.at(-1)!.rows![1], ...t.shape.slice(1)] };
+    for (const p of parts) out.set(p.value, { name, rows: p.rows!, whole });
   }
   return out;
 }
@@ -112,8 +148,27 @@ export function planMemory(m: Module): MemoryPlan {
   const off = { host: new Arena(), ssd: new Arena() };
   const offLive = { host: 0, ssd: 0 };
   const tiers = { host: { peakBytes: 0, arenaBytes: 0 }, ssd: { peakBytes: 0, arenaBytes: 0 } };
+  const parts = new Map<Value, { name: string; rows: Rows; whole: TensorType; offset: number }>();
+  const wholeAt = new Map<string, number>();
+  const partsOf = outputParts(m);
   const alloc = (v: Value) => {
     const tier = tierOf(v);
+    const part = partsOf.get(v);
+    if (part) {
+      // a part of an output assembled in host memory: the whole takes its range there with the first part
+      if (tier !== 'host')
+        throw new Error(`internal: output ${part.name} is assembled from a value not in host memory`);
+      if (!wholeAt.has(part.name)) {
+        wholeAt.set(part.name, off.host.alloc(bytesOf(part.whole)));
+        offLive.host += allocatedBytes(bytesOf(part.whole));
+        tiers.host.peakBytes = Math.max(tiers.host.peakBytes, offLive.host);
+      }
+      const offset = wholeAt.get(part.name)! + part.rows[0] * rowBytes(v);
+      parts.set(v, { ...part, offset: wholeAt.get(part.name)! });
+      offsetOf.set(v, offset);
+      events.push({ kind: 'alloc', value: v, offset });
+      return;
+    }
     const bytes = allocatedBytes(tensorBytes(v));
     const offset = (tier === 'gpu' ? arena : off[tier]).alloc(tensorBytes(v));
     offsetOf.set(v, offset);
@@ -144,7 +199,7 @@ export function planMemory(m: Module): MemoryPlan {
       if (tier === 'gpu') live -= allocatedBytes(tensorBytes(x));
       else offLive[tier] -= allocatedBytes(tensorBytes(x));
     }
-    if (early.has(v)) {
+    if (early.has(v) && !lastUse.has(v)) {
       // written back to its leaf in host memory right after it is computed (the plan's copy step), then freed
       arena.release(offsetOf.get(v)!, tensorBytes(v));
       events.push({ kind: 'free', value: v });
@@ -162,9 +217,9 @@ export function planMemory(m: Module): MemoryPlan {
   const placements = { firstFit: arena.size, ...(packed ? { offline: packed.size } : {}) };
   if (packed && packed.size < arena.size) {
     for (const e of onGpu) if (e.kind === 'alloc') offsetOf.set(e.value, (e.offset = packed.offsetOf.get(e.value)!));
-    return { events, offsetOf, peakBytes: peak, arenaBytes: packed.size, placements, tiers, early };
+    return { events, offsetOf, peakBytes: peak, arenaBytes: packed.size, placements, tiers, early, parts };
   }
-  return { events, offsetOf, peakBytes: peak, arenaBytes: arena.size, placements, tiers, early };
+  return { events, offsetOf, peakBytes: peak, arenaBytes: arena.size, placements, tiers, early, parts };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
-import type { Module, Value } from '../ir/graph.ts';
+import type { Module, Rows, Value } from '../ir/graph.ts';
+import { bytesOf } from '../ir/op.ts';
 import { leafName } from '../ir/graph.ts';
 import { feedOf } from '../interp/session.ts';
 import type { PlanConfig } from '../sema/plan.ts';
@@ -100,8 +101,52 @@ export function buildPlan(
   const params: Plan['params'] = [];
   const role = (v: Value): PlanBuffer['role'] =>
     v.op === 'input' || v.op === 'param' || v.op === 'state' ? v.op : 'temp';
+  const views = new Map<string, number>();
+  /** The buffer of `rows` of buffer `id` (a block of a leaf, a part of an output assembled in host memory). */
+  const rowsOf = (id: number, rows: Rows | undefined): number => {
+    const whole = buffers[id]!;
+    if (!rows) return id;
+    const key = `${id}:${rows[0]}:${rows[1]}`;
+    if (views.has(key)) return views.get(key)!;
+    const row = whole.bytes / Math.max(1, whole.shape[0]!);
+    const view = buffers.length;
+    buffers.push({
+      ...whole,
+      id: view,
+      name: `${whole.name}[${rows[0]}:${rows[1]}]`,
+      shape: [rows[1] - rows[0], ...whole.shape.slice(1)],
+      bytes: row * (rows[1] - rows[0]),
+      offset: whole.offset + row * rows[0],
+      parent: id,
+    });
+    views.set(key, view);
+    return view;
+  };
+  const wholeOutputs = new Map<string, number>();
   for (const e of mem.events) {
     const v = e.value;
+    const part = e.kind === 'alloc' ? mem.parts.get(v) : undefined;
+    if (part) {
+      if (!wholeOutputs.has(part.name)) {
+        const id = buffers.length;
+        const { dtype, shape } = part.whole;
+        const bytes = bytesOf(part.whole);
+        buffers.push({
+          id,
+          name: part.name,
+          dtype: dtype === 'i32' ? 'i32' : 'f32',
+          shape: shape as number[],
+          bytes,
+          tier: 'host',
+          offset: part.offset,
+          role: 'temp',
+        });
+        steps.push({ kind: 'alloc', buffer: id });
+        wholeOutputs.set(part.name, id);
+      }
+      bufferOf.set(v, rowsOf(wholeOutputs.get(part.name)!, part.rows));
+      continue;
+    }
     if (e.kind === 'alloc') {
       const bytes = tensorBytes(v);
       const name = role(v) === 'temp' ? (v.name ?? v.op) : leafName(v);
@@ -144,13 +189,13 @@ export function buildPlan(
     else if (TRANSFER_OPS.has(v.op))
       steps.push({
         kind: 'copy',
-        from: bufferOf.get(v.inputs[0]!)!,
+        from: rowsOf(bufferOf.get(v.inputs[0]!)!, v.attrs['rows'] as unknown as Rows | undefined),
         to: bufferOf.get(v)!,
         value: `%${indexOf.get(v)!} ${v.op}`,
       });
     else {
       const k = lowerValue(v, deviceClass);
-      const leaf = early.get(v);
+      const written = early.get(v);
       const { operands } = bindingsOf(v);
       addKernel(k, v.op);
       steps.push({
@@ -160,20 +205,21 @@ export function buildPlan(
         dispatch: k.dispatch,
         value: `%${indexOf.get(v)!} ${v.op}`,
       });
-      if (leaf)
+      if (written)
         steps.push({
           kind: 'copy',
           from: bufferOf.get(v)!,
-          to: bufferOf.get(leaf)!,
-          value: `update ${leafName(leaf)}`,
+          to: rowsOf(bufferOf.get(written.leaf)!, written.rows),
+          value: `update ${leafName(written.leaf)}`,
         });
     }
   }
   for (const u of m.updates) {
     if (early.has(u.value)) continue;
     const leaf = m.values.find((v) => (v.op === 'param' || v.op === 'state') && leafName(v) === u.target)!;
+    const to = rowsOf(bufferOf.get(leaf)!, u.rows);
     if (tierOf(leaf) !== 'gpu') {
-      steps.push({ kind: 'copy', from: bufferOf.get(u.value)!, to: bufferOf.get(leaf)!, value: `update ${u.target}` });
+      steps.push({ kind: 'copy', from: bufferOf.get(u.value)!, to, value: `update ${u.target}` });
       continue;
     }
     const n = (u.value.type.shape as number[]).reduce((a, d) => a * d, 1);
@@ -182,7 +228,7 @@ export function buildPlan(
     steps.push({
       kind: 'launch',
       kernel: k.name,
-      bindings: [bufferOf.get(u.value)!, bufferOf.get(leaf)!],
+      bindings: [bufferOf.get(u.value)!, to],
       dispatch: k.dispatch,
       value: `update ${u.target}`,
     });
@@ -193,7 +239,13 @@ export function buildPlan(
         `device's largest buffer (maxBufferSize ${limits.maxBufferSize})`,
     );
   const reach = inputsReaching(m);
-  const outputs = m.outputs.map((o) => ({ name: o.name, buffer: bufferOf.get(o.value)!, inputs: reach.get(o.value)! }));
+  const outputs: Plan['outputs'] = [];
+  for (const o of m.outputs) {
+    const buffer = o.rows ? wholeOutputs.get(o.name)! : bufferOf.get(o.value)!;
+    const had = outputs.find((x) => x.name === o.name);
+    if (had) had.inputs = [...new Set([...had.inputs, ...reach.get(o.value)!])].sort();
+    else outputs.push({ name: o.name, buffer, inputs: reach.get(o.value)! });
+  }
   const plan: Plan = {
     version: PLAN_VERSION,
     name: config.name,

@@ -1,4 +1,4 @@
-import { pinnedValues, type Module, type Value } from '../ir/graph.ts';
+import { pinnedValues, type Module, type Rows, type Value } from '../ir/graph.ts';
 import type { FloatArray, NDArray, RefContext } from '../ir/op.ts';
 import { getOp } from '../ir/ops/registry.ts';
 import { roundTo } from '../ir/ops/cast.ts';
@@ -51,12 +51,29 @@ export function runModule(
     env.set(v, r);
     if (!opts.keepValues) for (const x of v.inputs) if (lastUse.get(x) === i && !pinned.has(x)) env.delete(x);
   });
-  const outputs = new Map(m.outputs.map((o) => [o.name, env.get(o.value)!]));
-  const updates = m.updates.map((u) => [u.target, env.get(u.value)!] as const);
+  const outputs = new Map<string, NDArray>();
+  for (const o of m.outputs) outputs.set(o.name, withPart(outputs.get(o.name), env.get(o.value)!, o.rows));
+  const updates = new Map<string, NDArray>();
+  for (const u of m.updates)
+    updates.set(u.target, withPart(updates.get(u.target) ?? params.get(u.target), env.get(u.value)!, u.rows));
   for (const [k, val] of updates) params.set(k, val);
   const result: StepResult = { outputs };
   if (opts.keepValues) result.values = env;
   return result;
+}
+
+/**
+ * A whole value, or `whole` (a copy, grown to take them) with `part` written at `rows`: an output or update given in
+ * parts, assembled.
+ */
+function withPart(whole: NDArray | undefined, part: NDArray, rows?: Rows): NDArray {
+  if (!rows) return part;
+  const row = part.shape.slice(1).reduce((a, d) => a * d, 1);
+  const n = Math.max(whole?.shape[0] ?? 0, rows[1]);
+  const data = new (part.data.constructor as new (n: number) => NDArray['data'])(n * row);
+  if (whole) data.set(whole.data.subarray(0, Math.min(whole.data.length, data.length)));
+  data.set(part.data, rows[0] * row);
+  return { data, shape: [n, ...part.shape.slice(1)] };
 }
 
 function missing(what: string, v: Value): never {

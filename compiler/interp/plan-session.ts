@@ -58,10 +58,10 @@ export class CpuPlanSession {
     const ctx: RefContext = { floats: (n) => new Float32Array(n), step: this.step };
     const live = new Map<number, PlanBuffer>();
     const freedAt = new Map<number, number>();
-    const persistent = this.plan.buffers.filter((b) => b.role !== 'temp');
+    const persistent = this.plan.buffers.filter((b) => b.role !== 'temp' && b.parent === undefined);
     for (const b of persistent) live.set(b.id, b);
     const bound = (id: number, i: number, what: string) => {
-      if (live.has(id)) return;
+      if (live.has(this.buffer(id).parent ?? id)) return;
       const b = this.buffer(id);
       const why = freedAt.has(id) ? `freed at step ${freedAt.get(id)}` : 'never allocated';
       const msg = `step ${i} of plan \`${this.plan.name}\` (${what}) binds buffer ${id} (${b.name}), ${why}`;

@@ -33,13 +33,20 @@ export interface Value {
   loc?: Loc;
 }
 
+/** A part's range along the first axis of the whole it belongs to: [first row, end row). */
+export type Rows = readonly [number, number];
+
 export interface Module {
   name: string;
   /** Values in topological (definition) order. */
   values: Value[];
-  outputs: { name: string; value: Value }[];
-  /** End-of-step writes to a `param` or `state` leaf, by name. */
-  updates: { target: string; value: Value }[];
+  /**
+   * The step's results by name. An output given in parts (`rows`: each part's first-axis range, together covering the
+   * whole) is assembled where it lands (in host memory, off the GPU).
+   */
+  outputs: { name: string; value: Value; rows?: Rows }[];
+  /** End-of-step writes to a `param` or `state` leaf, by name; in parts, each writes its `rows` of the leaf. */
+  updates: { target: string; value: Value; rows?: Rows }[];
   /** What the checkpoint pass decided (not part of the IR text). */
   checkpoint?: CheckpointReport;
 }

@@ -1,5 +1,5 @@
 import { isOpOrLeaf, type LeafOp, type OpName } from './op-names.ts';
-import type { AttrValue, Attrs, Module, Value } from './graph.ts';
+import type { AttrValue, Attrs, Module, Rows, Value } from './graph.ts';
 import { LEAF_OPS } from './graph.ts';
 import type { DType, TensorType } from './types.ts';
 
@@ -83,6 +83,15 @@ export function parseModule(text: string): Module {
     if (t.kind !== 'num') err(`expected a number, found \`${t.text}\``);
     return Number(t.text);
   };
+  /** `[lo:hi]`, an output's or update's part. */
+  const partRows = (): Rows => {
+    expect('[');
+    const lo = int();
+    expect(':');
+    const hi = int();
+    expect(']');
+    return [lo, hi];
+  };
   const attrValue = (): AttrValue => {
     const t = next();
     if (t.kind === 'num') return number(t.text);
@@ -130,10 +139,11 @@ export function parseModule(text: string): Module {
     } else if (peek('output') || peek('update')) {
       const kw = next().text;
       const name = str();
+      const rows = peek('[') ? partRows() : undefined;
       expect('=');
       const v = ref();
-      if (kw === 'output') m.outputs.push({ name, value: v });
-      else m.updates.push({ target: name, value: v });
+      if (kw === 'output') m.outputs.push({ name, value: v, ...(rows && { rows }) });
+      else m.updates.push({ target: name, value: v, ...(rows && { rows }) });
     } else {
       const idTok = next();
       if (idTok.kind !== 'ref') err(`expected %id, found \`${idTok.text}\``);

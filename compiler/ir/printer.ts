@@ -1,4 +1,4 @@
-import type { AttrValue, Module, Value } from './graph.ts';
+import type { AttrValue, Module, Rows, Value } from './graph.ts';
 import { LEAF_OPS } from './graph.ts';
 import { fmtType } from './types.ts';
 
@@ -41,8 +41,9 @@ export function printModule(m: Module): string {
       s += ` at ${JSON.stringify(v.loc.file)}:${v.loc.line}:${v.loc.column}:${v.loc.endLine}:${v.loc.endColumn}`;
     lines.push(s);
   }
-  for (const o of m.outputs) lines.push(`  output ${JSON.stringify(o.name)} = ${ref(o.value)}`);
-  for (const u of m.updates) lines.push(`  update ${JSON.stringify(u.target)} = ${ref(u.value)}`);
+  const part = (rows?: Rows) => (rows ? `[${rows[0]}:${rows[1]}]` : '');
+  for (const o of m.outputs) lines.push(`  output ${JSON.stringify(o.name)}${part(o.rows)} = ${ref(o.value)}`);
+  for (const u of m.updates) lines.push(`  update ${JSON.stringify(u.target)}${part(u.rows)} = ${ref(u.value)}`);
   lines.push('}');
   return `${lines.join('\n')}\n`;
 }

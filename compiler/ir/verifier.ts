@@ -1,8 +1,8 @@
-import type { Module, Value } from './graph.ts';
+import type { Module, Rows, Value } from './graph.ts';
 import { LEAF_OPS } from './graph.ts';
 import { OPS } from './ops/registry.ts';
 import { tierError } from './ops/tier.ts';
-import { fmtType, sameType, ShapeError } from './types.ts';
+import { fmtType, sameType, ShapeError, type TensorType } from './types.ts';
 
 /**
  * Values whose op, attributes and type have passed: values are never changed once built (passes make
@@ -82,22 +82,52 @@ export function verify(m: Module): string[] {
     }
     seen.add(v);
   });
-  const outNames = new Set<string>();
-  for (const o of m.outputs) {
+  for (const o of m.outputs)
     if (!seen.has(o.value)) errors.push(`output "${o.name}" refers to a value outside the module`);
-    if (outNames.has(o.name)) errors.push(`output "${o.name}" is declared twice`);
-    outNames.add(o.name);
+  for (const [name, parts] of byName(m.outputs, (o) => o.name)) {
+    if (parts.length > 1 && parts.some((o) => !o.rows)) errors.push(`output "${name}" is declared twice`);
+    else if (parts[0]!.rows) errors.push(...partErrors(`output "${name}"`, parts));
   }
-  const targets = new Set<string>();
-  for (const u of m.updates) {
-    const leaf = leafNames.get('param')?.get(u.target) ?? leafNames.get('state')?.get(u.target);
+  for (const u of m.updates)
     if (!seen.has(u.value)) errors.push(`update "${u.target}" refers to a value outside the module`);
-    if (!leaf) errors.push(`update "${u.target}" names no param or state`);
-    else if (!sameType(leaf.type, u.value.type))
-      errors.push(`update "${u.target}" writes ${fmtType(u.value.type)} into ${fmtType(leaf.type)}`);
-    if (targets.has(u.target)) errors.push(`"${u.target}" is updated twice`);
-    targets.add(u.target);
+  for (const [target, parts] of byName(m.updates, (u) => u.target)) {
+    const leaf = leafNames.get('param')?.get(target) ?? leafNames.get('state')?.get(target);
+    if (!leaf) errors.push(`update "${target}" names no param or state`);
+    if (parts.length > 1 && parts.some((u) => !u.rows)) errors.push(`"${target}" is updated twice`);
+    else if (parts[0]!.rows) errors.push(...partErrors(`update "${target}"`, parts, leaf?.type));
+    else if (leaf && !sameType(leaf.type, parts[0]!.value.type))
+      errors.push(`update "${target}" writes ${fmtType(parts[0]!.value.type)} into ${fmtType(leaf.type)}`);
   }
+  return errors;
+}
+
+function byName<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const x of xs) out.get(key(x))?.push(x) ?? out.set(key(x), [x]);
+  return out;
+}
+
+/**
+ * What is wrong with the parts of one output or update: each `rows` a range of the whole's first axis, its value that
+ * many rows of the whole's other axes and dtype, in order, together covering the whole (`whole`: a leaf's type; an
+ * output's is what its parts add up to).
+ */
+function partErrors(what: string, parts: readonly { value: Value; rows?: Rows }[], whole?: TensorType): string[] {
+  const first = parts[0]!.value.type;
+  const rest = (t: TensorType) => fmtType({ dtype: t.dtype, shape: t.shape.slice(1) });
+  const errors: string[] = [];
+  let at = 0;
+  for (const { value, rows } of parts) {
+    if (!rows) return [`${what} mixes a whole value with parts`];
+    const [lo, hi] = rows;
+    if (lo !== at) errors.push(`${what}: part [${lo}:${hi}] does not start where the one before ends (${at})`);
+    if (value.type.shape[0] !== hi - lo || rest(value.type) !== rest(whole ?? first))
+      errors.push(
+        `${what}: part [${lo}:${hi}] is ${fmtType(value.type)}, not ${hi - lo} rows of ${rest(whole ?? first)}`,
+      );
+    at = hi;
+  }
+  if (whole && at !== whole.shape[0]) errors.push(`${what}: its parts cover ${at} of ${whole.shape[0]} rows`);
   return errors;
 }
 

@@ -3,14 +3,20 @@ import { Builder } from '../ir/builder.ts';
 import { SCALAR_OPS } from '../ir/ops/elementwise.ts';
 import type { OpName } from '../ir/op-names.ts';
 import { bool, num } from '../ir/ops/util.ts';
-import { blockRanges } from '../../runtime/data/blocks.ts';
+import { blockRanges, featureRanges } from '../../runtime/data/blocks.ts';
+import { OPTIMIZER_OPS } from '../ir/ops/optimizer.ts';
 import { graphShapes, type GraphShapes } from '../../runtime/data/graph-shapes.ts';
 import { graphFeedOf, graphsRead } from '../../runtime/data/graph-spec.ts';
 import type { Pass } from './pass.ts';
 
 const MATRICES = new Set(['adj', 'adjT', 'mean', 'meanT']);
-/** Per-edge values in Aᵀ's order: made by the product over Aᵀ that reads them, block by block. */
-const TRANSPOSED = Object.freeze({ transposed: true as const });
+/** Ops that work row by row on values over the features' columns (a weight, its gradient, its optimizer state). */
+const ROW_WISE = (op: string) => op in SCALAR_OPS || OPTIMIZER_OPS.has(op) || op === 'cast';
+/**
+ * A value whose blocks are kept elsewhere: per-edge values in Aᵀ's order (made by the product over Aᵀ that reads
+ * them, block by block) or a value over the features' rows (`frows`).
+ */
+const ELSEWHERE = Object.freeze({ elsewhere: true as const });
 
 /** A plan's `blocks` is more than its graph has nodes. */
 export class BlocksError extends Error {
@@ -54,7 +60,49 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
   b.values.length = 0;
   const blocks = new Map<Value, Value[]>(); // [nodes, …] values by row block
   const entries = new Map<Value, Value[]>(); // feature values by the feature CSR's row blocks
-  const entriesT = new Map<Value, Value[]>(); // the same values in its transpose's order, by node block
+  const entriesT = new Map<Value, Value>(); // the same values in its transpose's order: the values they come from
+  const cells = new Map<Value, Value[][]>(); // feature values by cell (node block, feature block)
+  /**
+   * The feature values `x` (by node block in `entries`) of cell (r, c), in its order: made once, read by the product
+   * of the features and, gathered into the transpose's order, by its adjoint.
+   */
+  const featureCell = (x: Value, r: number, c: number, meta: { name?: string; loc?: Value['loc'] }): Value => {
+    const byRow =
+      cells.get(x) ??
+      cells
+        .set(
+          x,
+          ranges.map(() => []),
+        )
+        .get(x)!;
+    return (byRow[r]![c] ??= b.op('gather', [entries.get(x)![r]!, must(`feat.cellpos@${P}:${r},${c}`)], {}, meta));
+  };
+  const features = featureRanges(g.feed('featT.indptr').shape[0]! - 1, P);
+  const F = features.at(-1)![1];
+  const frows = new Map<Value, Value[]>(); // [F, …] values by feature block (a weight over the features, its updates)
+  const weights = new Set<Value>(); // leaves a product of the features reads by feature block
+  const slices = new Map<Value, Value[]>();
+  /**
+   * Feature block c of x: its block, or that slice of its rows — for a leaf, one for each reader (so that a leaf kept
+   * in host memory is reloaded a block at a time, where it is read).
+   */
+  const fpart = (x: Value, c: number): Value => {
+    const have = frows.get(x)?.[c] ?? slices.get(x)?.[c];
+    if (have) return have;
+    const [lo, hi] = features[c]!;
+    const rest = (x.type.shape as number[]).slice(1);
+    const part = b.op(
+      'slice',
+      [x],
+      { starts: [lo, ...rest.map(() => 0)], ends: [hi, ...rest] },
+      {
+        name: `${x.name ?? x.op}[${lo}:${hi}]`,
+        loc: x.loc,
+      },
+    );
+    if (!LEAF_OPS.has(x.op)) (slices.get(x) ?? slices.set(x, []).get(x)!)[c] = part;
+    return part;
+  };
   const edges = new Map<Value, Value[]>(); // per-edge values ([nnz, …] in A's order) by A's row block
   const edgesT = new Map<Value, Value>(); // per-edge values in Aᵀ's order (gathered by adjT.perm): the values
   const whole = new Map<Value, Value>();
@@ -64,7 +112,7 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
     if (w) return w;
     const t = edgesT.get(x);
     if (t) return set(x, b.again(x, [get(t), x.inputs[1]!], { name: x.name, loc: x.loc }));
-    const bs = blocks.get(x) ?? edges.get(x); // A's row blocks hold consecutive runs of its entries
+    const bs = blocks.get(x) ?? edges.get(x) ?? frows.get(x); // A's row blocks hold consecutive runs of its entries
     if (!bs) return x;
     return set(x, bs.length === 1 ? bs[0]! : b.op('concat', bs, { axis: 0 }, { name: x.name }));
   };
@@ -88,7 +136,7 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
     const ins = v.inputs;
     const out = rule(v, ins);
     if (out) {
-      if (out === TRANSPOSED) continue;
+      if (out === ELSEWHERE) continue;
       if (Array.isArray(out)) blocks.set(v, out);
       else if ('edges' in out) edges.set(v, out.edges);
       else whole.set(v, out as Value);
@@ -101,11 +149,11 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
   }
 
   /**
-   * The node blocks (an array), per-edge blocks (`edges`) or whole value (a Value) that replace v, TRANSPOSED for
+   * The node blocks (an array), per-edge blocks (`edges`) or whole value (a Value) that replace v, ELSEWHERE for
    * per-edge values gathered into Aᵀ's order (read per block by the product over Aᵀ), or undefined when no rule
    * applies.
    */
-  function rule(v: Value, ins: Value[]): Value[] | Value | { edges: Value[] } | typeof TRANSPOSED | undefined {
+  function rule(v: Value, ins: Value[]): Value[] | Value | { edges: Value[] } | typeof ELSEWHERE | undefined {
     const meta = { name: v.name, loc: v.loc };
     const key = keyOf(v);
     const graphAttention = edgeRule(v, ins, meta);
@@ -139,10 +187,7 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
       }
     }
     if (v.op === 'gather' && entries.has(ins[0]!) && keyOf(ins[1]!) === 'featT.perm') {
-      entriesT.set(
-        v,
-        entries.get(ins[0]!)!.map((xb, k) => b.op('gather', [xb, must(`featT.perm@${P}:${k}`)], {}, meta)),
-      );
+      entriesT.set(v, ins[0]!); // gathered cell by cell by the product that reads them
       return undefined;
     }
     if (v.op === 'spmm_csr') return product(v, ins, meta);
@@ -154,6 +199,23 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
         const parts = blocks.get(a)!.map((ab, k) => b.op('matmul', [ab, blocks.get(w)![k]!], v.attrs, meta));
         return parts.reduce((acc, p) => b.op('add', [acc, p], {}, meta));
       }
+    }
+    if (ROW_WISE(v.op) && ins.some((x) => frows.has(x) || weights.has(x)) && (v.type.shape[0] as number) === F) {
+      // by feature block: operands over the features' rows sliced alike, broadcast ones as they are
+      const rank = v.type.shape.length;
+      const apart = (x: Value) => x.type.shape.length < rank || x.type.shape[0] === 1;
+      frows.set(
+        v,
+        features.map((_, c) =>
+          b.op(
+            v.op as OpName,
+            ins.map((x) => (apart(x) ? x : fpart(x, c))),
+            v.attrs,
+            meta,
+          ),
+        ),
+      );
+      return ELSEWHERE;
     }
     if (v.op in SCALAR_OPS) {
       // per block, node blocks with node blocks or per-edge blocks with per-edge blocks (a broadcast operand as it is)
@@ -218,7 +280,11 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
   }
 
   /** spmm_csr over the graph's matrices (per row block, a chain over column blocks) or its features. */
-  function product(v: Value, ins: Value[], meta: { name?: string; loc?: Value['loc'] }): Value[] | Value | undefined {
+  function product(
+    v: Value,
+    ins: Value[],
+    meta: { name?: string; loc?: Value['loc'] },
+  ): Value[] | Value | typeof ELSEWHERE | undefined {
     const [ptr, , val, x] = ins as [Value, Value, Value, Value];
     const key = keyOf(ptr);
     const f = (v.type.shape as number[])[1]!;
@@ -252,14 +318,46 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
       return ranges.map((_, r) =>
         chain(matrix, r, (c) => must(`${matrix}.values@${P}:${r},${c}`), blocks.get(x)!, [rows(r), f]),
       );
-    if (key === 'feat.indptr' && entries.has(val) && !blocks.has(x))
-      return entries
-        .get(val)!
-        .map((vb, k) =>
-          b.op('spmm_csr', [must(`feat.indptr@${P}:${k}`), must(`feat.indices@${P}:${k}`), vb, get(x)], v.attrs, meta),
-        );
-    if (key === 'featT.indptr' && entriesT.has(val) && blocks.has(x))
-      return chain('featT', undefined, (c) => entriesT.get(val)![c]!, blocks.get(x)!, v.type.shape as number[]);
+    if (key === 'feat.indptr' && entries.has(val) && !blocks.has(x) && (x.type.shape[0] as number) === F) {
+      // per node block, a chain over the feature blocks of x (a weight): its rows c with the cell's entries
+      if (LEAF_OPS.has(x.op)) weights.add(x);
+      return ranges.map((_, r) => {
+        let acc: Value | undefined;
+        features.forEach(([lo, hi], c) => {
+          const idx = leaf(`feat.indices@${P}:${r},${c}`);
+          if (!idx) return;
+          const operands = [must(`feat.indptr@${P}:${r},${c}`), idx, featureCell(val, r, c, meta), fpart(x, c)];
+          const attrs = { cols: hi - lo };
+          acc = acc ? b.op('spmm_acc', [acc, ...operands], attrs, meta) : b.op('spmm_csr', operands, attrs, meta);
+        });
+        return acc ?? zeros([rows(r), f]);
+      });
+    }
+    if (key === 'featT.indptr' && entriesT.has(val) && blocks.has(x)) {
+      // Xᵀ·dY by feature block (a weight's gradient, row block by row block): a chain over the node blocks
+      const entriesOf = entriesT.get(val)!;
+      frows.set(
+        v,
+        features.map(([lo, hi], c) => {
+          let acc: Value | undefined;
+          ranges.forEach((_, r) => {
+            const idx = leaf(`featT.indices@${P}:${c},${r}`);
+            if (!idx) return;
+            const cell = b.op(
+              'gather',
+              [featureCell(entriesOf, r, c, meta), must(`featT.perm@${P}:${c},${r}`)],
+              {},
+              meta,
+            );
+            const operands = [must(`featT.indptr@${P}:${c},${r}`), idx, cell, blocks.get(x)![r]!];
+            const attrs = { cols: rows(r) };
+            acc = acc ? b.op('spmm_acc', [acc, ...operands], attrs, meta) : b.op('spmm_csr', operands, attrs, meta);
+          });
+          return acc ?? zeros([hi - lo, f]);
+        }),
+      );
+      return ELSEWHERE;
+    }
     return undefined;
   }
 
@@ -288,7 +386,7 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
       return per((r) => b.op('gather', [blocks.get(x)![r]!, must(`adj.rows@${P}:${r}`)], {}, meta));
     if (v.op === 'gather' && x && edges.has(x) && by('adjT.perm')) {
       edgesT.set(v, x);
-      return TRANSPOSED;
+      return ELSEWHERE;
     }
     if (v.op === 'dropout' && x && edges.has(x)) {
       const row = (x.type.shape as number[]).slice(1).reduce((a, d) => a * d, 1);
@@ -348,7 +446,12 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
     ...m,
     values: b.values,
     outputs: m.outputs.map((o) => ({ ...o, value: get(o.value) })),
-    updates: m.updates.map((u) => ({ ...u, value: get(u.value) })),
+    // a weight over the features is updated block by block, each block into its rows
+    updates: m.updates.flatMap((u) =>
+      frows.has(u.value) && !u.rows
+        ? frows.get(u.value)!.map((value, c) => ({ ...u, value, rows: features[c]! }))
+        : [{ ...u, value: get(u.value) }],
+    ),
   };
 }
 

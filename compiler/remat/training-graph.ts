@@ -1,7 +1,7 @@
 import { LEAF_OPS, pinnedValues, type Module, type Value } from '../ir/graph.ts';
 import { recomputeCost } from './cost.ts';
 import { tierOf } from '../ir/ops/tier.ts';
-import { tensorBytes } from '../codegen/memory.ts';
+import { earlyWrites, tensorBytes } from '../codegen/memory.ts';
 
 /**
  * A training step as the rematerialization problem sees it (Checkmate, Jain et al. 2020): its ops
@@ -22,12 +22,14 @@ export function trainingGraph(m: Module, loss: Value): { graph: TrainingGraph; i
   const forward = new Set(m.values.slice(0, m.values.indexOf(loss) + 1));
   const ops = m.values.filter((v) => !LEAF_OPS.has(v.op));
   const index = new Map(ops.map((v, i) => [v, i]));
+  // an update written back to host memory as it is made (earlyWrites) does not stay to the end
   const pinned = pinnedValues(m);
+  for (const v of earlyWrites(m).keys()) pinned.delete(v);
   const nodes = ops.map((v) => ({
     forward: forward.has(v),
     name: v.name ?? v.op,
     cost: recomputeCost(v),
-    bytes: tensorBytes(v),
+    bytes: tierOf(v) === 'gpu' ? tensorBytes(v) : 0, // an output's part copied to host memory as it is made
     deps: [...new Set(v.inputs.filter((x) => index.has(x)).map((x) => index.get(x)!))],
     output: pinned.has(v),
   }));

@@ -16,6 +16,22 @@ export function blockRanges(n: number, blocks: number): [number, number][] {
 }
 
 /**
+ * Feature blocks of a graph in P node blocks: the features' columns (a weight's rows) cut at multiples of
+ * FEATURE_ALIGN rows, about F/P each (fewer blocks where F is small), so that every block of an [F, …] weight starts
+ * on an aligned binding.
+ */
+export function featureRanges(F: number, P: number): [number, number][] {
+  const cuts = [0];
+  for (let k = 1; k < P; k++) {
+    const at = Math.round((k * F) / P / FEATURE_ALIGN) * FEATURE_ALIGN;
+    if (at > cuts.at(-1)! && at < F) cuts.push(at);
+  }
+  cuts.push(F);
+  return cuts.slice(1).map((hi, k) => [cuts[k]!, hi]);
+}
+export const FEATURE_ALIGN = 64;
+
+/**
  * The block of `a` with rows [r0, r1) and columns [c0, c1): row pointers from 0, column ids less c0, and for each of
  * its entries the entry of `a` it holds (`entries`, to pick per-entry values such as dropped or attention weights).
  */
@@ -65,7 +81,8 @@ function lowerBound(ids: Int32Array, from: number, to: number, c: number): numbe
  * `.indices` as they are, `.rows` from the block's first, `.cellinv` each entry's place in the block's cells laid
  * end to end), where per-edge values ([nnz, H]) are cut; `feat.*@P:r` the feature CSR's row block r;
  * `featT.*@P:c` its transpose's block of the nodes of c (`featT.perm`: each entry's place among row block c's feature
- * entries); `features@P:r` and `labels@P:r` rows; `split.<s>@P:b` the split's nodes in block b (ids from the block's
+ * entries); `feat.*@P:r,f` its cell of node block r and feature block f (featureRanges; `.cellpos`: each entry's place
+ * among row block r's), `featT.*@P:f,r` the transpose's cell (`.perm`: each entry's place in cell (r, f)); `features@P:r` and `labels@P:r` rows; `split.<s>@P:b` the split's nodes in block b (ids from the block's
  * first) and `split.<s>@P:b:pos` their places in the split. Undefined for a key without `@`.
  */
 export function blockFeed(g: GraphData, key: string): { data: Float32Array | Int32Array; shape: number[] } | undefined {
@@ -96,6 +113,26 @@ export function blockFeed(g: GraphData, key: string): { data: Float32Array | Int
       // an entry of Aᵀ's cell (b, c) is entry perm[e] of A, in A's row block c
       const first = g.adj.indptr[block(Number(m[3]))[0]]!;
       return out(Int32Array.from(k.entries, (e) => g.adjT.perm[e]! - first));
+    }
+  }
+  if (m[3] !== undefined && (of === 'feat' || of === 'featT')) {
+    // the features' cell (node block b, feature block c), or its transpose's (feature block b, node block c)
+    const fr = featureRanges(g.featureDim, P);
+    const [nb, fb] = of === 'feat' ? [b, Number(m[3])] : [Number(m[3]), b];
+    if (!(fb < fr.length)) throw new DataError(`graph feed ${key}: feature block ${fb} of ${fr.length}`);
+    const [r0] = block(nb);
+    const k =
+      of === 'feat'
+        ? cached(g, `feat@${P}:${nb},${fb}`, () => csrBlock(g.feat, block(nb), fr[fb]!))
+        : cached(g, `featT@${P}:${fb},${nb}`, () => csrBlock(g.featT, fr[fb]!, block(nb)));
+    if (part === 'indptr' || part === 'indices' || part === 'values') return out(k[part]);
+    // each entry's place among the feature entries of node block nb (where per-entry values, dropped or not, are cut)
+    if (part === 'cellpos' && of === 'feat') return out(Int32Array.from(k.entries, (e) => e - g.feat.indptr[r0]!));
+    if (part === 'perm' && of === 'featT') {
+      // each entry's place among the entries of the feature cell it transposes (node block nb, feature block fb)
+      const cell = cached(g, `feat@${P}:${nb},${fb}`, () => csrBlock(g.feat, block(nb), fr[fb]!));
+      const at = new Map(Array.from(cell.entries, (e, i) => [e, i]));
+      return out(Int32Array.from(k.entries, (e) => at.get(g.featT.perm[e]!)!));
     }
   }
   if (m[3] === undefined && m[4] === undefined && of === 'adj' && part !== 'values') {

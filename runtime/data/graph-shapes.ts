@@ -1,4 +1,4 @@
-import { blockRanges } from './blocks.ts';
+import { blockRanges, featureRanges } from './blocks.ts';
 import { graphFeed, loadGraph } from './graph.ts';
 import type { GraphFeed, GraphSizesSpec, GraphSpec } from './graph-spec.ts';
 
@@ -62,6 +62,13 @@ function sizedShapes(n: number, s: GraphSizesSpec): GraphShapes {
       const base = key.slice(0, at);
       const [of, part] = base.split('.') as [string, string];
       const r = Number(b);
+      if (c !== undefined && (of === 'feat' || of === 'featT')) {
+        // dense features: a cell holds every value of its node rows and feature columns
+        const fr = featureRanges(F, Number(P));
+        const [nb, fb] = of === 'feat' ? [r, Number(c)] : [Number(c), r];
+        const cols = fr[fb]![1] - fr[fb]![0];
+        return csr(part, of === 'feat' ? rows(nb) : cols, rows(nb) * cols);
+      }
       if (c !== undefined) {
         // the cells before (r, c) in row-major order cover start(r)·n + rows(r)·start(c) of the n² cells
         const N = BigInt(n);

@@ -64,6 +64,11 @@ describe.each([
 describe.each([
   ['examples/gcn-cora.flex', 4, 4, undefined],
   ['examples/gat-cora.flex', 4, 4, 'sweep'],
+  // Cora at 1/16: weights over the features, their gradients and Adam's moments by feature block, reloaded and written
+  // back a block at a time; the logits assembled in host memory
+  ['examples/gcn-cora.flex', 8, 16, 'sweep'],
+  ['examples/sage-cora.flex', 8, 16, 'sweep'],
+  ['examples/gat-cora.flex', 8, 16, 'sweep'],
   // 8 blocks of a generated graph at 1/16: steps of 1,900 to 4,800 values, placed by the sweep (moves only)
   ['test/tiers/fixtures/gcn-sbm-small.flex', 8, 16, 'sweep'],
   ['test/tiers/fixtures/sage-sbm-small.flex', 8, 16, 'sweep'],

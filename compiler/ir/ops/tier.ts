@@ -41,7 +41,8 @@ const copy = {
 
 /**
  * Moves between memory tiers. `offload x {tier}` copies a GPU value to host memory or the SSD (its
- * result lives there; the GPU copy dies at its last reader); `reload h` copies it back to the GPU.
+ * result lives there; the GPU copy dies at its last reader); `reload h` copies it back to the GPU, all of it or
+ * `rows: [lo, hi]` of it (a block of a parameter or optimizer state kept in host memory).
  * They are copies, not kernels: the runtime issues them on the tier's link and waits for an offload only
  * where a reload reads it. Their cost is the bytes moved, which the step model puts on the link.
  */
@@ -56,7 +57,30 @@ export const tierOps: OpDef[] = [
       return { ...x! };
     },
   },
-  { ...copy, name: 'reload', attrs: {}, infer: ([x]) => ({ ...x! }) },
+  {
+    ...copy,
+    name: 'reload',
+    attrs: { rows: { kind: 'ints', optional: true } },
+    infer: ([x], a) => {
+      if (a['rows'] === undefined) return { ...x! };
+      const [lo, hi] = a['rows'] as number[];
+      const n = x!.shape[0];
+      if (
+        !(Number.isInteger(lo) && Number.isInteger(hi) && lo! >= 0 && lo! < hi! && (typeof n !== 'number' || hi! <= n))
+      )
+        throw new ShapeError(
+          `reload rows [${String(a['rows'])}] are not a range of the ${String(n)} rows of its value`,
+        );
+      return { dtype: x!.dtype, shape: [hi! - lo!, ...x!.shape.slice(1)] };
+    },
+    ref: ([x], v) => {
+      const shape = shapeOf(v);
+      const rows = v.attrs['rows'] as number[] | undefined;
+      const row = shape.slice(1).reduce((a, d) => a * d, 1);
+      const at = (rows?.[0] ?? 0) * row;
+      return { data: x!.data.slice(at, at + shape[0]! * row), shape };
+    },
+  },
 ];
 
 /** Ops that move a value between tiers (no kernel: a copy step of the plan). */
