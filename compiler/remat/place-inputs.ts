@@ -83,7 +83,8 @@ const MOVABLE_BYTES = 256;
 
 /**
  * Leaves that could wait in host memory (inputs, parameters, optimizer state; the step counter and others under
- * MOVABLE_BYTES stay), those that free the most bytes per copy first: each reader costs a copy (and an update one more), so
+ * MOVABLE_BYTES stay), those that free the most bytes per copy first: each reader costs a copy (and an update one
+ * more), so
  * Adam's moments, read once by their update, come before the weights, read in both passes.
  */
 export function movableInputs(m: Module): Value[] {

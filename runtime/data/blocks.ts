@@ -82,7 +82,8 @@ function lowerBound(ids: Int32Array, from: number, to: number, c: number): numbe
  * end to end), where per-edge values ([nnz, H]) are cut; `feat.*@P:r` the feature CSR's row block r;
  * `featT.*@P:c` its transpose's block of the nodes of c (`featT.perm`: each entry's place among row block c's feature
  * entries); `feat.*@P:r,f` its cell of node block r and feature block f (featureRanges; `.cellpos`: each entry's place
- * among row block r's), `featT.*@P:f,r` the transpose's cell (`.perm`: each entry's place in cell (r, f)); `features@P:r` and `labels@P:r` rows; `split.<s>@P:b` the split's nodes in block b (ids from the block's
+ * among row block r's), `featT.*@P:f,r` the transpose's cell (`.perm`: each entry's place in cell (r, f));
+ * `features@P:r` and `labels@P:r` rows; `split.<s>@P:b` the split's nodes in block b (ids from the block's
  * first) and `split.<s>@P:b:pos` their places in the split. Undefined for a key without `@`.
  */
 export function blockFeed(g: GraphData, key: string): { data: Float32Array | Int32Array; shape: number[] } | undefined {
