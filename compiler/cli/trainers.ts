@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { NDArray } from '../ir/op.ts';
-import type { Module, Value } from '../ir/graph.ts';
+import { outputShape, type Module, type Value } from '../ir/graph.ts';
 import { CpuPlanSession } from '../interp/plan-session.ts';
 import { CpuSession } from '../interp/session.ts';
 import { runModule } from '../interp/interpret.ts';
@@ -60,7 +60,6 @@ export function cpuPlanTrainer(m: Module, config: PlanConfig, graphs: (g: string
   const open = (mod: Module, cfg: PlanConfig) =>
     new CpuPlanSession(mod, asRead(buildPlan(mod, cfg, graphsOf(mod, graphs)).plan), data, true);
   const s = open(m, config);
-  const shapeOf = (ev: Module, name: string) => ev.outputs.find((o) => o.name === name)!.value.type.shape as number[];
   const evaluation = (ev: Module) => {
     const e = open(ev, { ...config, memory: {} });
     e.loadParameters(s.parameters());
@@ -74,11 +73,11 @@ export function cpuPlanTrainer(m: Module, config: PlanConfig, graphs: (g: string
     },
     evaluate: async (ev, name, times = 1) => {
       const e = evaluation(ev);
-      return Array.from({ length: times }, () => ({ data: e.run([name]).get(name)!, shape: shapeOf(ev, name) }));
+      return Array.from({ length: times }, () => ({ data: e.run([name]).get(name)!, shape: outputShape(ev, name) }));
     },
     forward: async (ev, name) => {
       const e = evaluation(ev);
-      return async (inputs) => ({ data: e.run([name], inputs).get(name)!, shape: shapeOf(ev, name) });
+      return async (inputs) => ({ data: e.run([name], inputs).get(name)!, shape: outputShape(ev, name) });
     },
     close: () => {},
   };
@@ -157,7 +156,6 @@ export async function sessionTrainer<S extends Session>(
     e.loadParameters(await session.parameters());
     return e;
   };
-  const shapeOf = (ev: Module, name: string) => ev.outputs.find((o) => o.name === name)!.value.type.shape as number[];
   return {
     backend,
     session,
@@ -181,14 +179,15 @@ export async function sessionTrainer<S extends Session>(
     evaluate: async (ev, name, times = 1) => {
       const e = await evaluation(ev);
       const outs: NDArray[] = [];
-      for (let k = 0; k < times; k++) outs.push({ data: (await e.run([name])).get(name)!, shape: shapeOf(ev, name) });
+      for (let k = 0; k < times; k++)
+        outs.push({ data: (await e.run([name])).get(name)!, shape: outputShape(ev, name) });
       e.destroy();
       return outs;
     },
     forward: async (ev, name) => {
       const e = await evaluation(ev);
       closers.push(() => e.destroy());
-      return async (inputs) => ({ data: (await e.run([name], inputs)).get(name)!, shape: shapeOf(ev, name) });
+      return async (inputs) => ({ data: (await e.run([name], inputs)).get(name)!, shape: outputShape(ev, name) });
     },
     close: () => {
       for (const c of closers) c();

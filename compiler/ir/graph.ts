@@ -82,6 +82,14 @@ export interface CheckpointReport {
 export const LEAF_OPS: ReadonlySet<string> = new Set<LeafOp>(['input', 'param', 'state']);
 export const leafName = (v: Value): string => String(v.attrs['name']);
 
+/** The shape of an output: its value's, or for one given in parts, the whole they make. */
+export function outputShape(m: Module, name: string): number[] {
+  const parts = m.outputs.filter((o) => o.name === name);
+  const shape = [...(parts[0]!.value.type.shape as number[])];
+  if (parts[0]!.rows) shape[0] = parts.at(-1)!.rows![1];
+  return shape;
+}
+
 /** The values a step hands back (outputs and updates): never freed, never fused away. */
 export const pinnedValues = (m: Module): Set<Value> =>
   new Set([...m.outputs.map((o) => o.value), ...m.updates.map((u) => u.value)]);

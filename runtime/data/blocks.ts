@@ -80,8 +80,7 @@ function lowerBound(ids: Int32Array, from: number, to: number, c: number): numbe
  * transposes among the entries of A's row block c); `adj.*@P:r` the entries of A's row block r (`.indptr` from 0,
  * `.indices` as they are, `.rows` from the block's first, `.cellinv` each entry's place in the block's cells laid
  * end to end), where per-edge values ([nnz, H]) are cut; `feat.*@P:r` the feature CSR's row block r;
- * `featT.*@P:c` its transpose's block of the nodes of c (`featT.perm`: each entry's place among row block c's feature
- * entries); `feat.*@P:r,f` its cell of node block r and feature block f (featureRanges; `.cellpos`: each entry's place
+ * `feat.*@P:r,f` its cell of node block r and feature block f (featureRanges; `.cellpos`: each entry's place
  * among row block r's), `featT.*@P:f,r` the transpose's cell (`.perm`: each entry's place in cell (r, f));
  * `features@P:r` and `labels@P:r` rows; `split.<s>@P:b` the split's nodes in block b (ids from the block's
  * first) and `split.<s>@P:b:pos` their places in the split. Undefined for a key without `@`.
@@ -161,14 +160,6 @@ export function blockFeed(g: GraphData, key: string): { data: Float32Array | Int
     if (of === 'feat') {
       const k = cached(g, `feat@${P}:${b}`, () => csrBlock(g.feat, [r0, r1], [0, g.featureDim]));
       return out(k[part as 'indptr' | 'indices' | 'values']);
-    }
-    if (of === 'featT') {
-      const k = cached(g, `featT@${P}:${b}`, () => {
-        const t = csrBlock(g.featT, [0, g.featureDim], [r0, r1]);
-        const perm = Int32Array.from(t.entries, (e) => g.featT.perm[e]! - g.feat.indptr[r0]!);
-        return { ...t, perm };
-      });
-      return out(k[part as 'indptr' | 'indices' | 'values' | 'perm']);
     }
     if (of === 'split') return out(splitBlock(g, part as 'train', [r0, r1]).ids);
   }

@@ -80,7 +80,6 @@ function sizedShapes(n: number, s: GraphSizesSpec): GraphShapes {
       if (base === 'features') return f32(rows(r), F);
       if (base === 'labels') return i32(rows(r));
       if (of === 'feat') return csr(part, rows(r), rows(r) * F);
-      if (of === 'featT') return csr(part, F, rows(r) * F);
       if (of === 'split') {
         const count = s.split[part as 'train'];
         return i32(share(count, BigInt(start(r + 1)), BigInt(n)) - share(count, BigInt(start(r)), BigInt(n)));

@@ -7,7 +7,7 @@ import { leafName, type Value } from '../../compiler/ir/graph.ts';
 import type { NDArray } from '../../compiler/ir/op.ts';
 import { bindingsOf } from '../../compiler/codegen/bindings.ts';
 import { lowerValue } from '../../compiler/kernel/lower/index.ts';
-import { blockRanges, csrBlock } from '../../runtime/data/blocks.ts';
+import { blockRanges, csrBlock, featureRanges } from '../../runtime/data/blocks.ts';
 import { type Csr, graphFeed, loadGraph } from '../../runtime/data/graph.ts';
 import type { GraphFeed } from '../../runtime/data/graph-spec.ts';
 import { runOnGpu } from '../helpers/gpu.ts';
@@ -197,20 +197,48 @@ describe('block feeds (graphFeed `<feed>@P:…`): what a step cut into node bloc
     expect(nnz[1]).toBe(g.feat.indptr[ranges[1]![1]]! - g.feat.indptr[ranges[1]![0]]!);
   });
 
-  it('the transposed features by node block point into that block’s feature entries (featT.perm)', () => {
+  it('feature blocks: aligned ranges of the features that cover them, about F/P each', () => {
+    expect(featureRanges(1433, 8)).toEqual([
+      [0, 192],
+      [192, 384],
+      [384, 512],
+      [512, 704],
+      [704, 896],
+      [896, 1088],
+      [1088, 1280],
+      [1280, 1433],
+    ]);
+    expect(featureRanges(100, 8)).toEqual([
+      [0, 64],
+      [64, 100],
+    ]);
+    expect(featureRanges(16, 4)).toEqual([[0, 16]]);
+  });
+
+  it('the feature cells hold each entry once, with its value; their transposes point into them (featT.perm)', () => {
+    const fr = featureRanges(g.featureDim, P);
     let entries = 0;
-    for (const [c, [lo]] of ranges.entries()) {
-      const values = feed(`feat.values@${P}:${c}`).data;
-      const perm = feed(`featT.perm@${P}:${c}`).data;
-      const t = feed(`featT.values@${P}:${c}`).data;
-      const cols = feed(`featT.indices@${P}:${c}`).data;
-      entries += t.length;
-      for (let k = 0; k < t.length; k++) {
-        expect(values[perm[k]!]).toBe(t[k]);
-        expect(cols[k]! + lo).toBeLessThan(ranges[c]![1]);
+    for (const [r, [r0]] of ranges.entries()) {
+      const rowValues = feed(`feat.values@${P}:${r}`).data;
+      for (const [c, [c0, c1]] of fr.entries()) {
+        const cell = csrBlock(g.feat, ranges[r]!, [c0, c1]);
+        for (const part of ['indptr', 'indices', 'values'] as const)
+          expect(feed(`feat.${part}@${P}:${r},${c}`).data).toEqual(cell[part]);
+        const pos = feed(`feat.cellpos@${P}:${r},${c}`).data;
+        pos.forEach((p, k) => expect(rowValues[p]).toBe(cell.values[k]));
+        entries += pos.length;
+        // Aᵀ's cell (c, r): each entry the feature of a node in block r, its value found in cell (r, c) by perm
+        const perm = feed(`featT.perm@${P}:${c},${r}`).data;
+        const t = feed(`featT.values@${P}:${c},${r}`).data;
+        const nodes = feed(`featT.indices@${P}:${c},${r}`).data;
+        expect(t.length).toBe(pos.length);
+        t.forEach((x, k) => {
+          expect(cell.values[perm[k]!]).toBe(x);
+          expect(nodes[k]! + r0).toBeLessThan(ranges[r]![1]);
+        });
       }
     }
-    expect(entries).toBe(g.featT.indices.length);
+    expect(entries).toBe(g.feat.indices.length);
   });
 
   it('a split by block: its nodes in the block, from the block’s first, and their places in the split', () => {

@@ -13,4 +13,4 @@ plan p {
   memory: { host: 1 KiB }
   placement: host
 }
-// expect: FLX4011 at 13:13: `placement: host` keeps 98304 bytes (96 KiB) in host memory, more than `memory.host` (1 KiB)
+// expect: FLX4011 at 13:13: `placement: host` keeps 98560 bytes (96.25 KiB) in host memory, more than `memory.host` (1 KiB)

@@ -46,6 +46,12 @@ const launches = (p: Plan) => p.steps.flatMap((s, i) => (s.kind === 'launch' ? [
 const temps = (p: Plan) => p.buffers.filter((b) => b.role === 'temp');
 const params = (p: Plan) => p.buffers.filter((b) => b.role === 'param');
 const freeOf = (p: Plan, id: number) => p.steps.findIndex((s) => s.kind === 'free' && s.buffer === id);
+/** A buffer for the first row of a weight (`past`: the first aligned place after it instead). */
+const rowsOf = (p: Plan, past: 0 | 1): Plan['buffers'][number] => {
+  const w = params(p).find((b) => b.shape.length === 2)!;
+  const offset = w.offset + past * Math.ceil(w.bytes / p.alignment) * p.alignment;
+  return { ...w, id: p.buffers.length, shape: [1, w.shape[1]!], bytes: w.bytes / w.shape[0]!, offset, parent: w.id };
+};
 const firstKernelFile = (p: Plan) => p.kernels.find((k) => !k.name.startsWith('copy_'))!.file;
 
 const CASES: [string, (p: Plan) => unknown, RegExp, ((dir: string) => void)?][] = [
@@ -69,6 +75,21 @@ const CASES: [string, (p: Plan) => unknown, RegExp, ((dir: string) => void)?][] 
   ],
   ['a dtype swapped', (p) => void (params(p)[0]!.dtype = 'i32'), /kernel \w+ (writes|reads) .* bound to buffer/],
   ['two parameters overlapping', (p) => void (params(p)[1]!.offset = params(p)[0]!.offset), /overlap/],
+  // a range of rows of another buffer (`parent`: a block of a weight kept in host memory, a part of an output)
+  ['a range of rows past its buffer', (p) => void p.buffers.push(rowsOf(p, 1)), /does not lie within/],
+  [
+    'a range of a buffer declared after it',
+    (p) => void p.buffers.push({ ...rowsOf(p, 0), parent: p.buffers.length }),
+    /is a range of buffer \d+, which is not a whole buffer declared before it/,
+  ],
+  [
+    'a range of rows allocated',
+    (p) => {
+      p.buffers.push(rowsOf(p, 0));
+      p.steps.unshift({ kind: 'alloc', buffer: p.buffers.length - 1 });
+    },
+    /allocates buffer \d+ .*, a range of another/,
+  ],
   ['a temporary over a parameter', (p) => void (temps(p)[0]!.offset = params(p)[0]!.offset), /over live buffer/],
   [
     'a temporary allocated twice',

@@ -6,7 +6,7 @@ import { graphResolver } from '../../compiler/sema/graph-decl.ts';
 import type { PlanConfig } from '../../compiler/sema/plan.ts';
 
 /** `blocks: auto`: the planner picks how many node blocks a graph step is cut into. */
-const r = compile('examples/gcn-cora-blocks.flex', 'quarter');
+const r = compile('examples/gcn-cora-blocks.flex', 'sixteenth');
 const low = r.lowered!;
 const graphs = graphResolver(r.program);
 const KiB = 1024;

@@ -20,11 +20,11 @@ afterAll(() => rmSync(spill, { recursive: true, force: true }));
 
 /**
  * A step without a backward pass keeps the plan's budget too: the evaluation of examples/gcn-cora-blocks.flex (GCN-Cora
- * in 4 blocks within 536 KiB) needs 1 MB whole; placed by the sweep (its leaves and blocks waiting in host memory
+ * in 8 blocks within 134 KiB) needs more without placement; placed by the sweep (its leaves and blocks waiting in host memory
  * between readers), it fits, and computes bitwise what the whole evaluation does.
  */
 describe('placement of an evaluation step', () => {
-  const r = compile('examples/gcn-cora-blocks.flex', 'quarter');
+  const r = compile('examples/gcn-cora-blocks.flex', 'sixteenth');
   const graphs = graphResolver(r.program);
   const low = lowerPlan(r.program!, r.plan!.decl, r.plan!.resolved, { evaluation: true }).lowered!;
   const budget = low.config.memory.gpu!;
