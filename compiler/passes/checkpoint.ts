@@ -2,7 +2,8 @@ import { deadCodeEliminate, type CheckpointReport, type Module } from '../ir/gra
 import { flopsOf } from '../ir/ops/registry.ts';
 import { planMemory, type MemoryPlan } from '../codegen/memory.ts';
 import { memoryTimeline } from '../cost/memory.ts';
-import { applySchedule, REMAT_SUFFIX, type Rewritten } from '../remat/emit.ts';
+import { REMAT_SUFFIX, type Rewritten } from '../remat/emit.ts';
+import { applySchedule } from '../remat/chain-stages.ts';
 import { everyK, sqrtK } from '../remat/policies.ts';
 import type { Schedule } from '../remat/schedule.ts';
 import { fastSchedule } from '../remat/auto.ts';
@@ -164,7 +165,7 @@ const withinTiers = (config: PlanConfig, r: { host?: number; ssd?: number }) =>
 
 /**
  * A step without a backward pass (inference, evaluation) over its GPU budget, with tiers to move to: the leaves of
- * 1 KiB or more wait in host memory (when the plan budgets it) and the sweep moves values between their readers
+ * 256 bytes or more wait in host memory (when the plan budgets it) and the sweep moves values between their readers
  * (solveSweep); there is nothing to recompute for.
  */
 function placeForward(
@@ -301,7 +302,7 @@ function checkpointInOrder(
 
   const withFixedPolicy = (c: Exclude<PlanConfig['checkpoint'], 'none' | 'auto'>) =>
     withSchedule(everyK(n, c === 'all' ? 1 : c === 'sqrt' ? sqrtK(n) : c.every));
-  /** Every activation the backward reads in `tier`; with host memory, every leaf of 4 KiB or more too. */
+  /** Every activation the backward reads in `tier`; with host memory, every leaf of 256 bytes or more too. */
   const fixedPlacement = (tier: OffGpuTier) => {
     const mod = tier === 'host' ? placeInputs(m, new Set(movableInputs(m))) : m;
     return moveAll(mod, mod.outputs.find((o) => o.name === task.loss)!.value, tier, measure);

@@ -1,7 +1,6 @@
 import type { Module, Value } from '../ir/graph.ts';
 import type { OffGpuTier } from '../ir/ops/tier.ts';
-import type { Rewritten } from './emit.ts';
-import { applyStageSchedule } from './emit-stages.ts';
+import { applyStageSchedule, type Rewritten } from './emit.ts';
 import { solveGreedy, type Placement, type TierChoice } from './solve-greedy.ts';
 import { solveResidentSets } from './solve-resident.ts';
 import { solveSweep } from './solve-sweep.ts';

@@ -1,6 +1,7 @@
 import { deadCodeEliminate, type CheckpointReport, type Module, type Value } from '../ir/graph.ts';
 import { greedySchedule, residentSchedule } from './auto-stages.ts';
-import { applySchedule, type Rewritten } from './emit.ts';
+import type { Rewritten } from './emit.ts';
+import { applySchedule } from './chain-stages.ts';
 import { everyK, sqrtK } from './policies.ts';
 import type { Schedule } from './schedule.ts';
 import { chainSolver, type Chain } from './solve-chain.ts';

@@ -1,7 +1,7 @@
 import { Builder } from '../ir/builder.ts';
 import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
-import { actions, type Schedule } from './schedule.ts';
-import type { Stages } from './stages.ts';
+import type { OffGpuTier } from '../ir/ops/tier.ts';
+import type { StageSchedule, TrainingGraph } from './training-graph.ts';
 
 export const REMAT_SUFFIX = '.remat';
 
@@ -14,13 +14,12 @@ export interface Rewritten {
 }
 
 /**
- * What both rewrites share: the new module keeps `m`'s first `keep` values; recomputations are
- * clones of forward ops named `<name>.remat`, the backward pass's ops are copied, and both
- * remember their original.
+ * The new module being written: recomputations are clones of forward ops named `<name>.remat`, copies between tiers
+ * `offload`/`reload`, the step's ops copied where their operands change; each remembers its original.
  */
-export function rewriter(m: Module, keep: number) {
+function rewriter(m: Module) {
   const b = new Builder(m); // fresh ids above every existing one
-  b.values.length = keep;
+  b.values.length = 0;
   const origin = new Map<Value, Value>();
   const recomputed = new Set<Value>();
   const copies = new Map<Value, Value>(); // backward value → its copy
@@ -62,84 +61,49 @@ export function rewriter(m: Module, keep: number) {
 }
 
 /**
- * Rewrites a training step to follow a checkpointing schedule: the forward pass stays as it is;
- * the backward pass reads forward values only where the schedule keeps them, and the schedule's
- * recomputations (clones of forward ops, named `<name>.remat`) are inserted where it needs them.
- * Backward ops run in their original order; the first time one reads a value of stage k, the
- * schedule's actions up to materializing stage k run. A read the schedule did not foresee
- * recomputes from the nearest stored boundary, so the result is always correct.
+ * Rewrites a training step to follow a schedule in Checkmate's stages (`g`, `index`: the step as
+ * trainingGraph sees it): the forward pass stays as it is; before each backward op, the
+ * activations its stage recomputes are cloned (`<name>.remat`), and from then on the backward pass
+ * reads the newest version of each activation — so the original, or an earlier clone, dies at its
+ * last reader before the recomputation. A value in `moved` (an activation, or a backward value waiting for a later
+ * reader) is offloaded to its tier as soon as it is made (`<name>.offload`) and reloaded (`<name>.reload`) in the
+ * stages that list it, instead of recomputed.
  */
-export function applySchedule(m: Module, st: Stages, schedule: Schedule): Rewritten {
-  const n = st.members.length;
-  const acts = actions(schedule, 0, n);
-  const firstBackward = acts.findIndex((a) => a.op === 'backward');
-  const out = rewriter(m, st.lossIndex + 1);
-  const current = new Map<Value, Value>(); // forward value → the version the backward pass reads now
-  const outputs = new Set(m.outputs.map((o) => o.value));
-  // a frontier value stays while a stored boundary holds it or its stage is kept for its backward
-  const holds = new Map<Value, number>();
-  const kept = new Set<number>();
-  const hold = (k: number, d: number) => st.boundary[k]!.forEach((v) => holds.set(v, (holds.get(v) ?? 0) + d));
-
-  const boundaryAvailable = (k: number) => st.boundary[k]!.every((v) => current.has(v));
-  const operand = (x: Value) => current.get(x) ?? x;
-  /**
-   * Clones stages from…to-1 from the boundary before `from`. With `keepAll` every cloned value is
-   * what the backward pass reads next; otherwise only the result, the boundary before stage `to`.
-   */
-  const recompute = (from: number, to: number, keepAll: boolean) => {
-    for (let k = from; k < to; k++) for (const v of st.members[k]!) current.set(v, out.recompute(v, operand));
-    if (!keepAll) {
-      const next = new Set(st.boundary[to] ?? []);
-      for (let k = from; k < to; k++) for (const v of st.members[k]!) if (!next.has(v)) current.delete(v);
+export function applyStageSchedule(
+  m: Module,
+  g: TrainingGraph,
+  index: Map<Value, number>,
+  stages: StageSchedule,
+  moved: ReadonlyMap<number, OffGpuTier> = new Map(),
+): Rewritten {
+  const ops = [...index.keys()];
+  const out = rewriter(m);
+  const current = new Map<Value, Value>(); // activation → the version read now
+  const offloaded = new Map<number, Value>();
+  const operand = (x: Value) => current.get(x) ?? out.copies.get(x) ?? x;
+  /** What stage t brings back before its op: moved values reloaded, dropped activations recomputed. */
+  const reloadOrRecompute = (t: number) => {
+    for (const i of stages[t]!) {
+      if (i === t) continue;
+      const h = offloaded.get(i);
+      current.set(ops[i]!, h ? out.transfer('reload', h, {}, ops[i]!) : out.recompute(ops[i]!, operand));
     }
   };
-
-  let cursor = 0;
-  const run = (a: (typeof acts)[number], orig: boolean) => {
-    if (a.op === 'advance') {
-      if (!orig) recompute(a.from, a.to, false);
-    } else if (a.op === 'store') {
-      if (orig) for (const v of st.boundary[a.boundary]!) current.set(v, v);
-      hold(a.boundary, 1);
-    } else if (a.op === 'free') {
-      hold(a.boundary, -1);
-      for (const v of st.boundary[a.boundary]!) if (!holds.get(v) && !kept.has(st.stageOf.get(v)!)) current.delete(v);
-    } else if (a.op === 'forward') {
-      if (orig) for (const v of st.members[a.stage]!) current.set(v, v);
-      else recompute(a.stage, a.stage + 1, true);
-      kept.add(a.stage);
-    } else kept.delete(a.stage);
-  };
-  // the original forward pass: what the schedule keeps from it
-  for (; cursor < firstBackward; cursor++) run(acts[cursor]!, true);
-
-  const demand = (k: number) => {
-    const at = acts.findIndex((a, i) => i >= cursor && a.op === 'forward' && a.stage === k);
-    if (at >= 0) {
-      for (; cursor <= at; cursor++) run(acts[cursor]!, false);
-      for (; acts[cursor]?.op === 'free'; cursor++) run(acts[cursor]!, false); // a boundary dropped at once
-      return;
-    }
-    let from = k;
-    while (!boundaryAvailable(from)) from--;
-    if (from < k) recompute(from, k, false);
-    recompute(k, k + 1, true);
-  };
-
-  for (const v of m.values.slice(st.lossIndex + 1)) {
-    if (LEAF_OPS.has(v.op)) {
-      out.push(v);
+  for (const v of m.values) {
+    const t = index.get(v);
+    if (t !== undefined) reloadOrRecompute(t);
+    if (LEAF_OPS.has(v.op) || t === undefined || g.nodes[t]!.forward) {
+      // a forward op reads a moved value's latest reload
+      const args = v.inputs.map(operand);
+      if (args.some((a, k) => a !== v.inputs[k])) out.copy(v, args);
+      else out.push(v);
+      const tier = t === undefined ? undefined : moved.get(t);
+      if (tier) offloaded.set(t!, out.transfer('offload', out.copies.get(v) ?? v, { tier }, v));
       continue;
     }
-    const ins = v.inputs.map((x) => {
-      if (out.copies.has(x)) return out.copies.get(x)!;
-      const k = st.stageOf.get(x);
-      if (k === undefined || outputs.has(x)) return x;
-      if (!current.has(x)) demand(k);
-      return current.get(x)!;
-    });
-    out.copy(v, ins);
+    out.copy(v, v.inputs.map(operand));
+    const tier = moved.get(t);
+    if (tier) offloaded.set(t, out.transfer('offload', out.copies.get(v)!, { tier }, v));
   }
   return out.finish();
 }

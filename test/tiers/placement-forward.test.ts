@@ -19,9 +19,9 @@ const spill = mkdtempSync(join(tmpdir(), 'flexc-forward-test-'));
 afterAll(() => rmSync(spill, { recursive: true, force: true }));
 
 /**
- * A step without a backward pass keeps the plan's budget too: the evaluation of examples/gcn-cora-blocks.flex (GCN-Cora
- * in 8 blocks within 134 KiB) needs more without placement; placed by the sweep (its leaves and blocks waiting in host memory
- * between readers), it fits, and computes bitwise what the whole evaluation does.
+ * A step without a backward pass keeps the plan's budget too: the evaluation of examples/gcn-cora-blocks.flex
+ * (GCN-Cora in 8 blocks within 134 KiB) needs more without placement; placed by the sweep (its leaves and blocks
+ * waiting in host memory between readers), it fits, and computes bitwise what the whole evaluation does.
  */
 describe('placement of an evaluation step', () => {
   const r = compile('examples/gcn-cora-blocks.flex', 'sixteenth');
