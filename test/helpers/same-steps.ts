@@ -32,7 +32,11 @@ export async function sameSteps(a: Session, b: Session, steps: number): Promise<
 }
 
 /** After `steps` steps of a placed plan: the measured GPU peak within `budget`, and bytes per link as planned. */
-export function movedAsPlanned(b: Session, steps: number, budget: number): void {
+export function movedAsPlanned(
+  b: Pick<Session, 'measuredPeakBytes' | 'plan' | 'tiers'>,
+  steps: number,
+  budget: number,
+): void {
   expect(b.measuredPeakBytes).toBeLessThanOrEqual(budget);
   const moved = plannedMoves(b.plan);
   for (const link of LINKS) expect(b.tiers!.moved[link], link).toBe(steps * moved[link]);
