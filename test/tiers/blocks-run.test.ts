@@ -83,7 +83,8 @@ describe.each([
   ['test/tiers/fixtures/sage-sbm-small.flex', 8, 16, 'sweep', true],
   ['test/tiers/fixtures/gat-sbm-small.flex', 8, 16, 'sweep', true],
 ] as const)('blocks and placement: %s in %i blocks at 1/%i of its footprint', (file, blocks, fraction, solver, gpu) => {
-  it(`fits; bitwise the blocked step without a budget (CPU reference${gpu ? ', WebGPU' : ''}); moves as planned`, async () => {
+  const where = gpu ? 'the CPU reference and WebGPU' : 'the CPU reference';
+  it(`fits; bitwise the blocked step without a budget on ${where}; moves as planned`, async () => {
     const base = setup(file, { blocks });
     const full = buildPlan(base.r.module!, base.r.lowered!.config, {}).plan.arenas.gpu;
     const budget = Math.floor(full / fraction);
