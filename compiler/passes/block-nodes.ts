@@ -33,10 +33,13 @@ export class BlocksError extends Error {
  * range), so that each op reads and writes blocks, not whole [nodes, …] tensors, and placement can stream them through
  * the GPU budget. A product over the graph becomes, per row block, a chain of `spmm_acc` over the column blocks in
  * ascending order (every sum in the whole product's order: the same bits for any P); a product of the features by a
- * weight runs per row block of the feature CSR, its transpose (the weight's gradient) as a chain over node blocks;
+ * weight per row block as a chain over the feature CSR's cells with the weight's blocks of rows (featureRanges), its
+ * transpose (the weight's gradient) per block of features as a chain over node blocks, both in the whole product's
+ * order; row-wise ops on a weight over the features, its gradient and optimizer state run per block of features
+ * (blocks of leaves are `slice`s, updates written by rows);
  * row-wise ops (elementwise, dropout with its element offset, a product by a weight) run per block; a gather of a
- * split's nodes and its scatter_add adjoint per block. A reduction over nodes of two blocked values (a weight's
- * gradient, Xᵀ·dY) is the sum of the blocks' products: the one result that is not bitwise the whole step's (its
+ * split's nodes and its scatter_add adjoint per block. A reduction over nodes of two blocked values (a later layer's
+ * weight gradient, Hᵀ·dY) is the sum of the blocks' products: the one result that is not bitwise the whole step's (its
  * summation order changes). An op no rule covers reads its operands joined again (`concat`): still correct.
  */
 export const blockNodes: Pass = {
@@ -77,8 +80,9 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
         .get(x)!;
     return (byRow[r]![c] ??= b.op('gather', [entries.get(x)![r]!, must(`feat.cellpos@${P}:${r},${c}`)], {}, meta));
   };
-  const features = featureRanges(g.feed('featT.indptr').shape[0]! - 1, P);
-  const F = features.at(-1)![1];
+  // the features' columns in blocks, once a product of the features by a weight is cut (a graph may have none)
+  let features: [number, number][] = [];
+  let F = -1;
   const frows = new Map<Value, Value[]>(); // [F, …] values by feature block (a weight over the features, its updates)
   const weights = new Set<Value>(); // leaves a product of the features reads by feature block
   const slices = new Map<Value, Value[]>();
@@ -150,8 +154,8 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
 
   /**
    * The node blocks (an array), per-edge blocks (`edges`) or whole value (a Value) that replace v, ELSEWHERE for
-   * per-edge values gathered into Aᵀ's order (read per block by the product over Aᵀ), or undefined when no rule
-   * applies.
+   * per-edge values gathered into Aᵀ's order (read per block by the product over Aᵀ) and values cut by feature block,
+   * or undefined when no rule applies.
    */
   function rule(v: Value, ins: Value[]): Value[] | Value | { edges: Value[] } | typeof ELSEWHERE | undefined {
     const meta = { name: v.name, loc: v.loc };
@@ -318,7 +322,8 @@ function cut(m: Module, P: number, graph: string, g: GraphShapes): Module {
       return ranges.map((_, r) =>
         chain(matrix, r, (c) => must(`${matrix}.values@${P}:${r},${c}`), blocks.get(x)!, [rows(r), f]),
       );
-    if (key === 'feat.indptr' && entries.has(val) && !blocks.has(x) && (x.type.shape[0] as number) === F) {
+    if (key === 'feat.indptr' && entries.has(val) && !blocks.has(x)) {
+      if (F < 0) [features, F] = [featureRanges(x.type.shape[0] as number, P), x.type.shape[0] as number];
       // per node block, a chain over the feature blocks of x (a weight): its rows c with the cell's entries
       if (LEAF_OPS.has(x.op)) weights.add(x);
       return ranges.map((_, r) => {
