@@ -64,24 +64,25 @@ describe.each([
 /**
  * GCN, GraphSAGE and GAT on Cora and on a generated graph at 1/4 and 1/16 of the unblocked step's footprint: the
  * placed plan against the blocked step without a budget, on the CPU reference (every output bitwise, the GPU range it
- * addresses within the budget, bytes per link as planned) and, where `webgpu`, on WebGPU too.
+ * addresses within the budget, bytes per link as planned) and, for each model once at 1/16, on WebGPU too (its
+ * copies and spill file real, freed memory poisoned).
  */
 describe.each([
-  ['examples/gcn-cora.flex', 4, 4, undefined, true],
+  ['examples/gcn-cora.flex', 4, 4, undefined, false],
   ['examples/sage-cora.flex', 4, 4, undefined, false],
-  ['examples/gat-cora.flex', 4, 4, 'sweep', true],
+  ['examples/gat-cora.flex', 4, 4, 'sweep', false],
   // Cora at 1/16: weights over the features, their gradients and Adam's moments by feature block, reloaded and written
   // back a block at a time; the logits assembled in host memory
   ['examples/gcn-cora.flex', 8, 16, 'sweep', true],
-  ['examples/sage-cora.flex', 8, 16, 'sweep', true],
+  ['examples/sage-cora.flex', 8, 16, 'sweep', false],
   ['examples/gat-cora.flex', 8, 16, 'sweep', true],
   // a generated graph of 4,000 nodes: steps of 1,900 to 4,800 values at 1/16, placed by the sweep (moves only)
   ['test/tiers/fixtures/gcn-sbm-small.flex', 4, 4, undefined, false],
   ['test/tiers/fixtures/sage-sbm-small.flex', 4, 4, undefined, false],
   ['test/tiers/fixtures/gat-sbm-small.flex', 4, 4, undefined, false],
-  ['test/tiers/fixtures/gcn-sbm-small.flex', 8, 16, 'sweep', true],
+  ['test/tiers/fixtures/gcn-sbm-small.flex', 8, 16, 'sweep', false],
   ['test/tiers/fixtures/sage-sbm-small.flex', 8, 16, 'sweep', true],
-  ['test/tiers/fixtures/gat-sbm-small.flex', 8, 16, 'sweep', true],
+  ['test/tiers/fixtures/gat-sbm-small.flex', 8, 16, 'sweep', false],
 ] as const)('blocks and placement: %s in %i blocks at 1/%i of its footprint', (file, blocks, fraction, solver, gpu) => {
   const where = gpu ? 'the CPU reference and WebGPU' : 'the CPU reference';
   it(`fits; bitwise the blocked step without a budget on ${where}; moves as planned`, async () => {
