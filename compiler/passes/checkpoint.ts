@@ -13,7 +13,7 @@ import { depthFirst } from '../ir/order.ts';
 import type { Machine } from '../cost/device.ts';
 import { exposedTransfers, moveSeconds, pathsOf, unitsPerSecond } from '../cost/transfer.ts';
 import { OFF_GPU_TIERS, tierOf, type OffGpuTier } from '../ir/ops/tier.ts';
-import { leafBytes, movableInputs, placeInputs } from '../remat/place-inputs.ts';
+import { gpuFloor, leafBytes, movableInputs, placeInputs } from '../remat/place-inputs.ts';
 import { recomputeCost } from '../remat/cost.ts';
 import { findStages } from '../remat/stages.ts';
 import type { PlanConfig } from '../sema/plan.ts';
@@ -243,10 +243,11 @@ function checkpointInOrder(
     least: boolean,
   ): { best?: Measure & { solver: NonNullable<CheckpointReport['solver']> }; smallest: number } => {
     const room = tiers && roomBeside(mod, tiers, recompute);
-    // with tiers to move to and no least budget asked: the leaves kept on the GPU (there for the whole step) overflow
-    // the arena alone, so nothing fits; the chain DP stops far over the budget (the sweep is what fits here)
+    // with tiers to move to and no least budget asked: when the leaves kept on the GPU and the op that needs most
+    // overflow the arena alone (gpuFloor), nothing fits; the chain DP stops far over the budget (the sweep is what
+    // fits here)
     const quick = !!room && !least && measured === 'arena';
-    if (quick && leafBytes(mod, 'gpu') > budget!) return { smallest: Infinity };
+    if (quick && gpuFloor(deadCodeEliminate(mod)) > budget!) return { smallest: Infinity };
     const l = mod.outputs.find((o) => o.name === task.loss)!.value;
     const found = !recompute
       ? { smallest: Infinity, fits: undefined }

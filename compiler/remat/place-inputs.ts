@@ -107,3 +107,19 @@ export const leafBytes = (m: Module, tier: 'gpu' | 'host'): number =>
   m.values
     .filter((v) => LEAF_OPS.has(v.op) && tierOf(v) === tier)
     .reduce((a, v) => a + allocatedBytes(tensorBytes(v)), 0);
+
+/**
+ * A floor under any schedule's GPU arena: the leaves kept on the GPU (there for the whole step) and, at the op that
+ * needs most, its result and operands at once — recomputing or moving other values lowers neither.
+ */
+export function gpuFloor(m: Module): number {
+  const onGpu = (v: Value) => tierOf(v) === 'gpu';
+  const bytes = (v: Value) => allocatedBytes(tensorBytes(v));
+  let op = 0;
+  for (const v of m.values) {
+    if (LEAF_OPS.has(v.op)) continue;
+    const ins = new Set(v.inputs.filter((x) => onGpu(x) && !LEAF_OPS.has(x.op)));
+    op = Math.max(op, (onGpu(v) ? bytes(v) : 0) + [...ins].reduce((a, x) => a + bytes(x), 0));
+  }
+  return leafBytes(m, 'gpu') + op;
+}

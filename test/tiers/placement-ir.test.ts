@@ -3,7 +3,9 @@ import { compile } from '../../compiler/compile.ts';
 import { parseModule } from '../../compiler/ir/parser.ts';
 import { printModule } from '../../compiler/ir/printer.ts';
 import { verify } from '../../compiler/ir/verifier.ts';
-import { movableInputs, placeInputs } from '../../compiler/remat/place-inputs.ts';
+import { gpuFloor, movableInputs, placeInputs } from '../../compiler/remat/place-inputs.ts';
+import { moveAll } from '../../compiler/remat/auto-stages.ts';
+import { deadCodeEliminate } from '../../compiler/ir/graph.ts';
 import { planMemory } from '../../compiler/codegen/memory.ts';
 import { runModule } from '../../compiler/interp/interpret.ts';
 
@@ -101,5 +103,20 @@ ${updates}
     expect(Array.from(r.outputs.get('y')!.data)).toEqual(relu);
     expect(r.outputs.get('y')!.shape).toEqual([4, 2]);
     expect(Array.from(params.get('w')!.data)).toEqual(relu);
+  });
+});
+
+describe('gpuFloor: a floor under any schedule of a step', () => {
+  it('the GPU leaves and the op that needs most: at most what any placement of the step measures', () => {
+    const m = compile('examples/gat-cora.flex', 'train').module!;
+    const placed = placeInputs(m, new Set(movableInputs(m)));
+    const floor = gpuFloor(placed);
+    expect(floor).toBeGreaterThan(0);
+    expect(floor).toBeLessThanOrEqual(planMemory(placed).arenaBytes);
+    // every activation moved to host memory: the arena comes down towards the floor, never below it
+    const loss = placed.outputs.find((o) => o.name === 'loss')!.value;
+    const moved = moveAll(placed, loss, 'host', (r) => planMemory(deadCodeEliminate(r.module)).arenaBytes);
+    expect(moved).toBeLessThan(planMemory(placed).arenaBytes);
+    expect(moved).toBeGreaterThanOrEqual(floor);
   });
 });
