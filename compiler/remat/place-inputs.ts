@@ -9,8 +9,9 @@ import { tierOf } from '../ir/ops/tier.ts';
  * (`tier: "host"`), and every op that reads it reads a `reload` made just before it (`<name>.reload`), which dies at
  * that reader. So it occupies GPU memory only while an op uses it — a graph's structure and features between the
  * layers that aggregate them, a weight between its forward and backward uses, Adam's moments outside their update
- * (ZeRO-Offload's optimizer state in host memory) — at the cost of one copy per reader. A parameter's or state's
- * update is copied back to host memory (codegen/memory.ts: `earlyWrites`).
+ * (ZeRO-Offload's optimizer state in host memory) — at the cost of one copy per reader. A `slice` of such a leaf's
+ * rows (a block of a weight, block-nodes) reloads just those rows. A parameter's or state's update is copied back to
+ * host memory (codegen/memory.ts: `earlyWrites`), and outputs joined from blocks are assembled there (placeOutputs).
  */
 export function placeInputs(m: Module, inputs: ReadonlySet<Value>): Module {
   if (!inputs.size) return m;
@@ -84,8 +85,7 @@ const MOVABLE_BYTES = 256;
 /**
  * Leaves that could wait in host memory (inputs, parameters, optimizer state; the step counter and others under
  * MOVABLE_BYTES stay), those that free the most bytes per copy first: each reader costs a copy (and an update one
- * more), so
- * Adam's moments, read once by their update, come before the weights, read in both passes.
+ * more), so Adam's moments, read once by their update, come before the weights, read in both passes.
  */
 export function movableInputs(m: Module): Value[] {
   const readers = new Map<Value, number>();
