@@ -66,5 +66,5 @@ describe('checking runs in phases', () => {
     } finally {
       rmSync(cache, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 180_000);
 });
