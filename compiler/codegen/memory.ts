@@ -1,4 +1,4 @@
-import { LEAF_OPS, leafName, pinnedValues, type Module, type Rows, type Value } from '../ir/graph.ts';
+import { LEAF_OPS, leafName, outputShape, pinnedValues, type Module, type Rows, type Value } from '../ir/graph.ts';
 import type { TensorType } from '../ir/types.ts';
 import { bytesOf } from '../ir/op.ts';
 import { tierOf, type OffGpuTier } from '../ir/ops/tier.ts';
@@ -116,7 +116,7 @@ export function earlyWrites(m: Module): Map<Value, UpdateTarget> {
 }
 
 /** Bytes of one row of a value (its first axis's stride). */
-export const rowBytes = (v: Value): number => tensorBytes(v) / Math.max(1, v.type.shape[0] as number);
+const rowBytes = (v: Value): number => tensorBytes(v) / Math.max(1, v.type.shape[0] as number);
 
 /**
  * Outputs given in parts, each part a copy to host memory (placement's `placeOutputs`): the whole output is one range
@@ -127,8 +127,7 @@ export function outputParts(m: Module): Map<Value, { name: string; rows: Rows; w
   const byName = new Map<string, { value: Value; rows?: Rows }[]>();
   for (const o of m.outputs) if (o.rows) byName.get(o.name)?.push(o) ?? byName.set(o.name, [o]);
   for (const [name, parts] of byName) {
-    const t = parts[0]!.value.type;
-    const whole = { dtype: t.dtype, shape: [parts.at(-1)!.rows![1], ...t.shape.slice(1)] };
+    const whole = { dtype: parts[0]!.value.type.dtype, shape: outputShape(m, name) };
     for (const p of parts) out.set(p.value, { name, rows: p.rows!, whole });
   }
   return out;

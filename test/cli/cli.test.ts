@@ -11,6 +11,22 @@ function flexc(...args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
+/**
+ * A plan in node blocks and its unblocked twin, each run natively for 200 steps: the blocked one within `budget` of GPU
+ * memory, copying to the GPU, and every step's loss within 1e-5 of the whole run's (weight gradients summed over
+ * blocks change their summation order). Both runs' results.
+ */
+function blockedAndWhole(blockedFile: string, wholeFile: string, budget: number) {
+  const [blocked, whole] = [nativeRun(blockedFile), nativeRun(wholeFile)];
+  expect(blocked.metrics['gpu_peak_bytes']).toBeLessThanOrEqual(budget);
+  expect(blocked.metrics['host_to_gpu_bytes_per_step']).toBeGreaterThan(0);
+  expect(blocked.losses).toHaveLength(200);
+  blocked.losses.forEach((l, k) =>
+    expect(Math.abs(l - whole.losses[k]!), `step ${k + 1}`).toBeLessThan(1e-5 * whole.losses[k]!),
+  );
+  return [blocked, whole] as const;
+}
+
 /** `flexc run FILE --backend native --json`, which must succeed. */
 function nativeRun(file: string) {
   const r = flexc('run', file, '--backend', 'native', '--json');
@@ -169,27 +185,13 @@ describe('flexc run --backend cpu', () => {
   }, 300_000);
 
   it('trains gcn-cora-blocks.flex (8 blocks, a sixteenth of the memory) natively: the whole run, step for step', () => {
-    const [blocked, whole] = [nativeRun('examples/gcn-cora-blocks.flex'), nativeRun('examples/gcn-cora.flex')];
-    expect(blocked.metrics['gpu_peak_bytes']).toBeLessThanOrEqual(134 * 1024);
-    expect(blocked.metrics['host_to_gpu_bytes_per_step']).toBeGreaterThan(0);
-    expect(blocked.losses).toHaveLength(200);
-    // weight gradients summed over blocks change their summation order: within 1e-5 of the whole run at every step
-    blocked.losses.forEach((l, k) =>
-      expect(Math.abs(l - whole.losses[k]!), `step ${k + 1}`).toBeLessThan(1e-5 * whole.losses[k]!),
-    );
+    const [blocked, whole] = blockedAndWhole('examples/gcn-cora-blocks.flex', 'examples/gcn-cora.flex', 134 * 1024);
     for (const split of ['train', 'val', 'test'])
       expect(blocked.metrics[`${split}_accuracy`]).toBe(whole.metrics[`${split}_accuracy`]);
   }, 300_000);
 
   it('trains gat-cora-blocks.flex (4 blocks, a quarter of the memory) natively: the whole run, step for step', () => {
-    const [blocked, whole] = [nativeRun('examples/gat-cora-blocks.flex'), nativeRun('examples/gat-cora.flex')];
-    expect(blocked.metrics['gpu_peak_bytes']).toBeLessThanOrEqual(1874 * 1024);
-    expect(blocked.metrics['host_to_gpu_bytes_per_step']).toBeGreaterThan(0);
-    expect(blocked.losses).toHaveLength(200);
-    // weight gradients summed over blocks change their summation order: within 1e-5 of the whole run at every step
-    blocked.losses.forEach((l, k) =>
-      expect(Math.abs(l - whole.losses[k]!), `step ${k + 1}`).toBeLessThan(1e-5 * whole.losses[k]!),
-    );
+    const [blocked] = blockedAndWhole('examples/gat-cora-blocks.flex', 'examples/gat-cora.flex', 1874 * 1024);
     expect(blocked.metrics['test_accuracy']).toBeGreaterThanOrEqual(0.8);
   }, 300_000);
 
