@@ -63,6 +63,8 @@ const examples: [string, string, string, number, ('host' | 'ssd')?][] = [
   ['gpt-shakespeare', 'examples/gpt.flex', 'shakespeare', 3],
   ['gcn-cora-host', 'examples/gcn-cora.flex', 'train', 3, 'host'],
   ['gpt-tiny-ssd', 'examples/gpt.flex', 'tiny', 3, 'ssd'],
+  // 8 node blocks at 1/16 of the footprint: leaves read by rows, updates and outputs in parts (buffers in buffers)
+  ['gcn-cora-blocks', 'examples/gcn-cora-blocks.flex', 'sixteenth', 3],
 ];
 
 const manifest: Record<string, unknown> = { target: TARGET.name, examples: [], ops: [], matmul: [] };

@@ -81,20 +81,64 @@ export function matmulModule(n: number): Module {
 
 /** Seconds of the fastest of 3 steps of a session after one that warms it up (the copy back included); closes it. */
 async function bestStep(s: Session): Promise<number> {
-  await s.run();
-  let best = Infinity;
-  for (let k = 0; k < 3; k++) {
-    const t0 = performance.now();
-    await s.run();
-    best = Math.min(best, (performance.now() - t0) / 1000);
-  }
-  s.destroy();
-  return best;
+  const times = await stepTimes(s, 3);
+  return Math.min(...times);
 }
 
-/** FLOP/s of matmulModule(n) in a session; closes it. */
+/** Seconds of `n` steps of a session after one that warms it up, in the order run; closes it. */
+async function stepTimes(s: Session, n: number): Promise<number[]> {
+  await s.run();
+  const times: number[] = [];
+  for (let k = 0; k < n; k++) {
+    const t0 = performance.now();
+    await s.run();
+    times.push((performance.now() - t0) / 1000);
+  }
+  s.destroy();
+  return times;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+/** FLOP/s of matmulModule(n) in a session: its fastest step; closes it. */
 export async function matmulFlops(s: Session, n: number): Promise<number> {
   return (2 * n ** 3) / (await bestStep(s));
+}
+
+/**
+ * The products a training step runs, n × n each: A·B (forward), A·Bᵀ (an input's gradient) and Aᵀ·B (a weight's),
+ * with A and B as parameters and the three products read back.
+ */
+export function productsModule(n: number): Module {
+  const b = new Builder();
+  const a = b.leaf('param', 'a', { dtype: 'f32', shape: [n, n] }, { init: 'normal', std: 1 });
+  const w = b.leaf('param', 'b', { dtype: 'f32', shape: [n, n] }, { init: 'normal', std: 1 });
+  const layouts: Record<string, boolean>[] = [{}, { tb: true }, { ta: true }];
+  return {
+    name: `products_${n}`,
+    values: b.values,
+    outputs: layouts.map((attrs, i) => ({ name: `c${i}`, value: b.op('matmul', [a, w], attrs) })),
+    updates: [],
+  };
+}
+
+/**
+ * FLOP/s of productsModule(n) in a session, as a step sustains it: the median of 5 steps, not the fastest (a plan's
+ * step time is predicted from it, and steps run at a typical speed). Closes the session.
+ */
+export async function productFlops(s: Session, n: number): Promise<number> {
+  return (3 * 2 * n ** 3) / median(await stepTimes(s, 5));
+}
+
+/**
+ * Seconds a kernel adds to a step beyond its work: the median step of streamModule(n, long) less that of
+ * streamModule(n, short), over the kernels between, on vectors small enough that the work is nothing.
+ */
+export async function launchSeconds(open: (m: Module) => Promise<Session> | Session): Promise<number> {
+  const [n, short, long] = [1024, 4, 68];
+  const few = median(await stepTimes(await open(streamModule(n, short)), 7));
+  const many = median(await stepTimes(await open(streamModule(n, long)), 7));
+  return Math.max(0, (many - few) / (long - short));
 }
 
 /** y = x · ½ applied `k` times to a vector of n values, then summed: memory-bound kernels end to end. */
@@ -149,7 +193,51 @@ export async function gatherEfficiency(s: Session, m: Module, bandwidth: number)
 const config = planConfigOf({ name: 'probe' });
 
 const gb = (bytesPerSecond: number) => `${(bytesPerSecond / 1e9).toPrecision(3)} GB/s`;
+const us = (seconds: number) => (seconds * 1e6).toPrecision(3);
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+
+interface ProbedDevice {
+  name: string;
+  memory: number;
+  bandwidth: number;
+  gather: number;
+  fp32: number;
+  launch: number;
+  link: { bandwidth: number; latency: number };
+}
+
+/** Seconds of one trip of `bytes` to host memory and back the way a WebGPU session offloads and reloads a tensor. */
+async function roundTrip(device: GPUDevice, buf: GPUBuffer, bytes: number): Promise<number> {
+  const t0 = performance.now();
+  const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = device.createCommandEncoder();
+  enc.copyBufferToBuffer(buf, 0, staging, 0, bytes);
+  device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const host = new Uint8Array(staging.getMappedRange()).slice();
+  staging.unmap();
+  staging.destroy();
+  device.queue.writeBuffer(buf, 0, host);
+  await device.queue.onSubmittedWorkDone();
+  return (performance.now() - t0) / 1000;
+}
+
+/**
+ * The link between a WebGPU device and host memory as a session's copies use it: bandwidth from round trips of
+ * `bytes` (down and back, so twice the bytes), latency per copy from round trips of 4 bytes (half of one); medians.
+ */
+async function webgpuLink(device: GPUDevice, bytes: number): Promise<{ bandwidth: number; latency: number }> {
+  const buf = device.createBuffer({ size: bytes, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+  const trips = async (size: number) => {
+    const t: number[] = [];
+    for (let i = 0; i < 5; i++) t.push(await roundTrip(device, buf, size));
+    return median(t);
+  };
+  const latency = (await trips(4)) / 2;
+  const bandwidth = (2 * bytes) / Math.max(1e-9, (await trips(bytes)) - 2 * latency);
+  buf.destroy();
+  return { bandwidth, latency };
+}
 
 /**
  * `flexc hw probe`: measures this machine as flexc runs on it and writes a hardware description (.flex) that plans
@@ -161,49 +249,47 @@ export async function probeCommand(o: ProbeOptions): Promise<void> {
   const quick = o.quick === true;
   const host = { memory: totalmem(), cores: cpus().length, bandwidth: hostBandwidth(quick ? 64 : 512) };
   const ssd = disk(o.dir ?? tmpdir(), quick ? 64 : 512);
-  const n = quick ? 256 : 1024;
+  const n = quick ? 384 : 512;
   const [len, k] = [quick ? 2 ** 20 : 2 ** 23, 8];
   const rows = gatherModule(quick ? 2 ** 16 : 2 ** 18, 32, quick ? 2 ** 17 : 2 ** 19);
   const none = () => ({}) as never;
-  let device: { name: string; memory: number; bandwidth: number; gather: number; fp32: number; link: number };
+  let device: ProbedDevice;
   if (o.backend === 'native') {
-    const fp32 = await matmulFlops(nativeSession(TARGETS.c, matmulModule(n), config, none), n);
-    const bandwidth = await streamBandwidth(nativeSession(TARGETS.c, streamModule(len, k), config, none), len, k);
-    const gather = await gatherEfficiency(nativeSession(TARGETS.c, rows, config, none), rows, bandwidth);
+    const open = (m: Module) => nativeSession(TARGETS.c, m, config, none);
+    const fp32 = await productFlops(open(productsModule(n)), n);
+    const bandwidth = await streamBandwidth(open(streamModule(len, k)), len, k);
+    const gather = await gatherEfficiency(open(rows), rows, bandwidth);
+    const launch = await launchSeconds(open);
     // the CPU runs the native kernels: its memory is the host's, its device-host link a copy in host memory
-    device = { name: 'the CPU (native kernels)', memory: host.memory, bandwidth, gather, fp32, link: host.bandwidth };
+    const link = { bandwidth: host.bandwidth, latency: 0 };
+    device = { name: 'the CPU (native kernels)', memory: host.memory, bandwidth, gather, fp32, launch, link };
   } else {
     const gpu = await openGpu();
-    const fp32 = await matmulFlops(await webgpuSession(gpu, matmulModule(n), config, none), n);
-    const bandwidth = await streamBandwidth(await webgpuSession(gpu, streamModule(len, k), config, none), len, k);
-    const gather = await gatherEfficiency(await webgpuSession(gpu, rows, config, none), rows, bandwidth);
-    const bytes = (quick ? 16 : 128) * 2 ** 20;
-    const buf = gpu.device.createBuffer({ size: bytes, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
-    const data = new Uint8Array(bytes);
-    let best = Infinity;
-    for (let k = 0; k < 3; k++) {
-      const t0 = performance.now();
-      gpu.device.queue.writeBuffer(buf, 0, data);
-      await gpu.device.queue.onSubmittedWorkDone();
-      best = Math.min(best, (performance.now() - t0) / 1000);
-    }
-    buf.destroy();
+    const open = (m: Module) => webgpuSession(gpu, m, config, none);
+    const fp32 = await productFlops(await open(productsModule(n)), n);
+    const bandwidth = await streamBandwidth(await open(streamModule(len, k)), len, k);
+    const gather = await gatherEfficiency(await open(rows), rows, bandwidth);
+    const launch = await launchSeconds(open);
+    const link = await webgpuLink(gpu.device, (quick ? 16 : 128) * 2 ** 20);
     device = {
       name: `${gpu.adapter} (WebGPU)`,
       memory: gpu.device.limits.maxBufferSize,
       bandwidth,
       gather,
       fp32,
-      link: bytes / best,
+      launch,
+      link,
     };
     gpu.device.destroy();
   }
   const figures = { backend: o.backend, device, host, ssd };
   const command = `flexc hw probe --backend ${o.backend}${quick ? ' --quick' : ''}`;
   const text = `// Measured by \`${command}\`: the device is ${device.name}.
-// fp32 is a ${n}³ matmul through flexc's own kernels (copy back included); the device's bandwidth is what a chain of
-// elementwise kernels moves through them, gather_efficiency the fraction of it a gather of random rows reaches; other
-// bandwidths are copies. Each is the best of a few runs.
+// fp32 is what a step's products sustain through flexc's own kernels: A·B, A·Bᵀ and Aᵀ·B at ${n}³ (copy back
+// included), the median of 5 steps; launch is what one more kernel adds to a step (median). The device's bandwidth is
+// what a chain of elementwise kernels moves through them, gather_efficiency the fraction of it a gather of random rows
+// reaches (best of a few runs); other bandwidths are copies (the link's: tensors to host memory and back, as a
+// session offloads and reloads them, with its latency per copy).
 // The SSD's read follows its write, so the page cache may serve part of it: an upper bound.
 // The figures are achieved rates, not data-sheet peaks, so the cost model derates them by nothing (efficiency 1).
 gpu probed_device {
@@ -213,6 +299,7 @@ gpu probed_device {
   efficiency: 1
   memory_efficiency: 1
   gather_efficiency: ${device.gather.toPrecision(3)}
+  launch: ${us(device.launch)} us
 }
 
 ssd probed_ssd {
@@ -222,8 +309,8 @@ ssd probed_ssd {
 }
 
 link probed_link {
-  bandwidth: ${gb(device.link)}
-  latency: 10 us
+  bandwidth: ${gb(device.link.bandwidth)}
+  latency: ${us(device.link.latency)} us
 }
 
 hardware Probed {

@@ -5,17 +5,18 @@ import type { Machine } from './device.ts';
 import { countMove, noMoves, type Link } from '../../runtime/tiers.ts';
 
 /**
- * Bandwidths of the paths between tiers (bytes/s). A plan that names no hardware, or hardware that
- * leaves one out, gets DEFAULT_PATHS: a PCIe 4.0 x16 link's usable ~25 GB/s and an NVMe SSD's 3 GB/s
- * read and 2 GB/s write.
+ * Bandwidths of the paths between tiers (bytes/s) and the latency of one copy over the GPU–host link (seconds). A
+ * plan that names no hardware, or hardware that leaves one out, gets DEFAULT_PATHS: a PCIe 4.0 x16 link's usable
+ * ~25 GB/s and an NVMe SSD's 3 GB/s read and 2 GB/s write; a link that names no latency has none.
  */
 export interface TierPaths {
   /** GPU ↔ host. */
   link: number;
   ssdRead: number;
   ssdWrite: number;
+  latency: number;
 }
-export const DEFAULT_PATHS: TierPaths = { link: 25e9, ssdRead: 3e9, ssdWrite: 2e9 };
+export const DEFAULT_PATHS: TierPaths = { link: 25e9, ssdRead: 3e9, ssdWrite: 2e9, latency: 0 };
 
 export function pathsOf(machine: Machine | undefined): TierPaths {
   const pos = (x: number | undefined, d: number) => (x !== undefined && x > 0 ? x : d);
@@ -23,16 +24,18 @@ export function pathsOf(machine: Machine | undefined): TierPaths {
     link: pos(machine?.link?.bandwidth, DEFAULT_PATHS.link),
     ssdRead: pos(machine?.ssd?.read, DEFAULT_PATHS.ssdRead),
     ssdWrite: pos(machine?.ssd?.write, DEFAULT_PATHS.ssdWrite),
+    latency: machine?.link?.latency ?? DEFAULT_PATHS.latency,
   };
 }
 
 /**
  * Seconds to move `bytes` from the GPU to a tier (`down`) or back: to host memory over the link; to the SSD through
- * host memory, as fast as the slower of the link and the disk (the two stages are pipelined).
+ * host memory, as fast as the slower of the link and the disk (the two stages are pipelined). Each copy starts with
+ * the link's latency.
  */
 export function moveSeconds(bytes: number, tier: OffGpuTier, down: boolean, p: TierPaths): number {
-  if (tier === 'host') return bytes / p.link;
-  return bytes / Math.min(p.link, down ? p.ssdWrite : p.ssdRead);
+  if (tier === 'host') return p.latency + bytes / p.link;
+  return p.latency + bytes / Math.min(p.link, down ? p.ssdWrite : p.ssdRead);
 }
 
 /** The tier a transfer op moves between and its direction; undefined for any other op. */

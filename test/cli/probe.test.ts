@@ -14,12 +14,21 @@ describe('flexc hw probe', () => {
     const r = flexc('hw', 'probe', '--quick', '--dir', dir, '-o', out, '--json');
     expect(r.status, r.stderr).toBe(0);
     const f = JSON.parse(r.stdout) as {
-      device: { fp32: number; bandwidth: number; link: number; memory: number };
+      device: {
+        fp32: number;
+        bandwidth: number;
+        launch: number;
+        link: { bandwidth: number; latency: number };
+        memory: number;
+      };
       host: { memory: number; cores: number; bandwidth: number };
       ssd: { capacity: number; read: number; write: number };
     };
-    for (const x of [f.device.fp32, f.device.bandwidth, f.device.link, f.host.bandwidth, f.ssd.read, f.ssd.write])
+    const { device, host, ssd } = f;
+    for (const x of [device.fp32, device.bandwidth, device.link.bandwidth, host.bandwidth, ssd.read, ssd.write])
       expect(x).toBeGreaterThan(0);
+    // what a kernel and a copy add beyond their work: under a second (native copies are in host memory: latency 0)
+    for (const x of [device.launch, device.link.latency]) expect(x >= 0 && x < 1).toBe(true);
     expect(f.host.cores).toBeGreaterThanOrEqual(1);
     expect(f.ssd.capacity).toBeGreaterThan(0);
     expect(readFileSync(out, 'utf8')).toContain('hardware Probed {');
@@ -58,6 +67,31 @@ plan too_big {
 });
 
 describe('what the probe runs', () => {
+  it('productsModule: A·B, A·Bᵀ and Aᵀ·B, a training step’s products, against sums here', async () => {
+    const { productsModule } = await import('../../compiler/cli/probe.ts');
+    const { CpuSession } = await import('../../compiler/interp/session.ts');
+    const n = 5;
+    const s = new CpuSession(productsModule(n), { seed: 0, graphs: () => ({}) as never });
+    const out = s.run();
+    const [a, b] = [s.params.get('a')!.data, s.params.get('b')!.data];
+    const at = (x: ArrayLike<number>, i: number, j: number) => x[i * n + j]!;
+    const product = (f: (i: number, j: number, k: number) => number) =>
+      Array.from({ length: n * n }, (_, ij) => {
+        let acc = 0;
+        for (let k = 0; k < n; k++) acc += f(Math.floor(ij / n), ij % n, k);
+        return acc;
+      });
+    const want = [
+      product((i, j, k) => at(a, i, k) * at(b, k, j)),
+      product((i, j, k) => at(a, i, k) * at(b, j, k)),
+      product((i, j, k) => at(a, k, i) * at(b, k, j)),
+    ];
+    want.forEach((w, i) => {
+      const got = Array.from(out.get(`c${i}`)!.data);
+      w.forEach((x, j) => expect(got[j]).toBeCloseTo(x, 4));
+    });
+  });
+
   it('streamModule: k halvings of a vector, summed — the bytes it counts are the bytes its kernels move', async () => {
     const { streamModule } = await import('../../compiler/cli/probe.ts');
     const { CpuSession } = await import('../../compiler/interp/session.ts');

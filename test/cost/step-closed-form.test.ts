@@ -356,3 +356,34 @@ describe('what a step estimate reports besides its time', () => {
     }
   });
 });
+
+describe('copies between tiers (offload, reload)', () => {
+  it('each costs the link’s latency plus its bytes over its path: the link to host, link and disk to SSD', () => {
+    const [R, C] = [1024, 256];
+    const bytes = 4 * R * C;
+    const m = parseModule(`module @copies {
+  %0 = input "x" : f32[${R},${C}]
+  %1 = relu %0 : f32[${R},${C}]
+  %2 = offload %1 {tier = "host"} : f32[${R},${C}]
+  %3 = reload %2 : f32[${R},${C}]
+  %4 = offload %1 {tier = "ssd"} : f32[${R},${C}]
+  %5 = reload %4 : f32[${R},${C}]
+  %6 = add %3, %5 : f32[${R},${C}]
+  output "y" = %6
+}
+`);
+    const cfg = {
+      parallel: { data: 1, zero: 0 as const, offload: [] },
+      precision: 'fp32' as const,
+      task: { kind: 'infer' } as PlanConfig['task'],
+    };
+    const link = { bandwidth: 1e9, latency: 1e-4 };
+    const ssd = { read: 5e8, write: 2.5e8 };
+    const e = estimateStep(m, cfg, { gpu: device, count: 1, link, ssd });
+    const viaSsd = bytes / Math.min(link.bandwidth, ssd.write) + bytes / Math.min(link.bandwidth, ssd.read);
+    close(e.transfer_seconds, 4 * link.latency + (2 * bytes) / link.bandwidth + viaSsd);
+    // no latency named: none
+    const bare = estimateStep(m, cfg, { gpu: device, count: 1, link: { ...link, latency: 0 }, ssd });
+    close(bare.transfer_seconds, (2 * bytes) / link.bandwidth + viaSsd);
+  });
+});
