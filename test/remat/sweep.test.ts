@@ -94,7 +94,7 @@ describe('the sweep against every set of waits', () => {
       moveCost: (b) => b,
     };
     const r = solveSweep(g, budget, both)!;
-    const held = (tier: string) => [...r.moved].reduce((a, [i, t]) => a + (t === tier ? 256 : 0), 0);
+    const held = (tier: string) => [...r.moved.values()].reduce((a, t) => a + (t === tier ? 256 : 0), 0);
     expect(held('host')).toBeLessThanOrEqual(256);
     expect([...r.moved.values()]).toContain('ssd');
     expect(solveSweep(g, budget, host(0))).toBeUndefined();
