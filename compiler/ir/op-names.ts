@@ -38,6 +38,8 @@ export const OP_NAMES = [
   'max',
   'max_grad',
   'mean',
+  'moe_slots',
+  'moe_tokens',
   'mul',
   'neg',
   'offload',
@@ -64,8 +66,11 @@ export const OP_NAMES = [
   'sub',
   'sum',
   'sum_to',
+  'take',
+  'take_grad',
   'tanh',
   'tanh_grad',
+  'topk',
   'transpose',
 ] as const;
 

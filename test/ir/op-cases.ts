@@ -353,4 +353,54 @@ export const OP_CASES: OpCase[] = [
     inputs: [{ shape: [2, 3, 4] }],
     tf: ([x]) => tf.sum(tf.sum(x!, 0), 1, true),
   },
+  {
+    label: 'take of topk (the gate values of each token’s k best experts)',
+    op: 'take',
+    inputs: [{ shape: [4, 5] }],
+    build: (b, [x]) => b.op('take', [x!, b.op('topk', [x!], { k: 2 })]),
+    // the indices from a copy of x's values: tfjs has no gradient through topk's indices, and none is wanted
+    tf: ([x]) => tf.gather(x!, tf.topk(tf.tensor(x!.dataSync(), x!.shape), 2).indices, 1, 1),
+  },
+  {
+    label: 'take (an index twice in a row)',
+    op: 'take',
+    inputs: [{ shape: [3, 4] }, { shape: [3, 3], ints: [0, 3, 0, 2, 2, 1, 3, 1, 0] }],
+    tf: ([x, i]) => tf.gather(x!, i!, 1, 1),
+  },
+  {
+    label: 'take_grad',
+    op: 'take_grad',
+    attrs: { n: 4 },
+    inputs: [{ shape: [3, 2] }, { shape: [3, 2], ints: [1, 3, 2, 2, 0, 1] }],
+    tf: ([dy, i]) => tf.sum(tf.mul(tf.oneHot(i!, 4).toFloat(), tf.expandDims(dy!, -1)), 1),
+  },
+  moeRoutingCase(),
 ];
+
+/**
+ * Rows to experts and back with a capacity: 6 tokens choose 2 of 3 experts each, 2 slots per expert, so some choices
+ * are dropped. Each slot's row is squared (an expert), and each token sums what its kept choices bring back. The
+ * reference keeps or drops each choice by its own count, written here: first choices before second ones, tokens in
+ * order (GShard, Switch Transformer).
+ */
+function moeRoutingCase(): OpCase {
+  const [T, k, E, C, d] = [6, 2, 3, 2, 3];
+  const choices = [0, 1, 0, 2, 1, 0, 0, 1, 2, 0, 0, 2];
+  const taken = new Array<number>(E).fill(0);
+  const kept = new Array<number>(T).fill(0);
+  for (let r = 0; r < k; r++) for (let t = 0; t < T; t++) if (taken[choices[t * k + r]!]!++ < C) kept[t]!++;
+  return {
+    label: 'moe_slots and moe_tokens: dispatch to experts with a capacity, dropping, and combining',
+    op: 'moe_slots',
+    inputs: [{ shape: [T, d] }, { shape: [T, k], ints: choices }],
+    build: (b, [x, idx]) => {
+      const attrs = { experts: E, capacity: C };
+      const zeros = b.op('full', [], { value: 0, shape: [1, d], dtype: 'f32' });
+      const rows = b.op('gather', [b.op('concat', [x!, zeros], { axis: 0 }), b.op('moe_tokens', [idx!], attrs)]);
+      const out = b.op('concat', [b.op('mul', [rows, rows]), zeros], { axis: 0 });
+      const back = b.op('gather', [out, b.op('moe_slots', [idx!], attrs)]);
+      return b.op('sum', [back], { axes: [1], keepdims: false });
+    },
+    tf: ([x]) => tf.mul(tf.square(x!), tf.tensor2d(kept, [T, 1])),
+  };
+}

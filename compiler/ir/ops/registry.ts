@@ -13,6 +13,7 @@ import { layernormOps } from './layernorm.ts';
 import { lossOps } from './loss.ts';
 import { maskOps } from './mask.ts';
 import { matmulOps } from './matmul.ts';
+import { moeOps } from './moe.ts';
 import { optimizerOps } from './optimizer.ts';
 import { reduceOps } from './reduce.ts';
 import { ropeOps } from './rope.ts';
@@ -44,6 +45,7 @@ export const OPS: ReadonlyMap<string, OpDef> = new Map(
     optimizerOps,
     fusedOps,
     tierOps,
+    moeOps,
   ]
     .flat()
     .map((d) => [d.name, d]),

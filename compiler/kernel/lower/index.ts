@@ -5,6 +5,7 @@ import { type DeviceClass, flat, kernelOf, type Lowering, named } from './common
 import { edgeLowerings } from './edge.ts';
 import { elementwiseLowerings } from './elementwise.ts';
 import { matmulLowerings } from './matmul.ts';
+import { moeLowerings } from './moe.ts';
 import { reduceLowerings } from './reduce.ts';
 import { rowLowerings } from './rows.ts';
 import { sparseLowerings } from './sparse.ts';
@@ -19,6 +20,7 @@ export const LOWERINGS: Readonly<Record<string, Lowering>> = {
   ...matmulLowerings,
   ...sparseLowerings,
   ...edgeLowerings,
+  ...moeLowerings,
 };
 
 export class MissingKernelError extends Error {}
