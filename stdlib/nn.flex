@@ -70,3 +70,42 @@ layer GqaAttention(x: f32[B, T, d], heads: int, kv_heads: int) -> f32[B, T, d] {
   let y = reshape(softmax(scores) @ reshape(v, [B, kv_heads, 1, -1, d / heads]), [B, heads, T, d / heads])
   return reshape(transpose(y, [0, 2, 1, 3]), [B, T, d]) @ wo
 }
+
+// A mixture of experts (Switch Transformer, GShard; Mixtral's top-2): a router (linear → softmax) picks k of `experts`
+// GeLU MLPs per token; each expert takes at most C = ⌈k·T/experts · capacity_factor⌉ tokens (first choices before
+// second ones, tokens in order; the rest are dropped and pass through as zeros), or every token when `dropless`.
+// y_t = Σ over t's kept choices of gate · expert(x_t), the gates being the chosen probabilities renormalised to sum to
+// 1 (`renormalize: false` keeps them raw, as Switch does with k = 1). Adds `balance` · E·Σ_e f_e·P_e (the
+// load-balancing loss) to the model's `aux_loss`. `shared` > 0 adds an always-on MLP of that width (DeepSeekMoE).
+layer MoE(x: f32[..., d], experts: int, k: int, hidden: int, capacity_factor: float = 1.25, dropless: bool = false,
+          renormalize: bool = true, balance: float = 0.01) -> f32[..., d] {
+  param router: f32[d, experts] = normal(0.02)
+  param w1: f32[experts, d, hidden] = normal(0.02)
+  param b1: f32[experts, 1, hidden] = zeros()
+  param w2: f32[experts, hidden, d] = normal(0.02)
+  param b2: f32[experts, 1, d] = zeros()
+  let tokens = reshape(x, [-1, d])
+  let probs = softmax(tokens @ router)
+  let choices = topk(probs, k)
+  let balance_loss = aux_loss(moe_balance_loss(probs, choices), weight: balance)
+  let rows = moe_dispatch(tokens, choices, experts: experts, capacity_factor: capacity_factor, dropless: dropless)
+  let y = moe_combine(gelu(rows @ w1 + b1) @ w2 + b2, choices, moe_gates(probs, choices, renormalize: renormalize))
+  return reshape(y, x.shape)
+}
+
+// MoE with SwiGLU experts (Mixtral): each expert is (silu(x·W_gate) ⊙ x·W_up)·W_down, no biases.
+layer SwiGluMoE(x: f32[..., d], experts: int, k: int, hidden: int, capacity_factor: float = 1.25,
+                dropless: bool = false, renormalize: bool = true, balance: float = 0.01) -> f32[..., d] {
+  param router: f32[d, experts] = normal(0.02)
+  param w_gate: f32[experts, d, hidden] = normal(0.02)
+  param w_up: f32[experts, d, hidden] = normal(0.02)
+  param w_down: f32[experts, hidden, d] = normal(0.02)
+  let tokens = reshape(x, [-1, d])
+  let probs = softmax(tokens @ router)
+  let choices = topk(probs, k)
+  let balance_loss = aux_loss(moe_balance_loss(probs, choices), weight: balance)
+  let rows = moe_dispatch(tokens, choices, experts: experts, capacity_factor: capacity_factor, dropless: dropless)
+  let y = moe_combine((silu(rows @ w_gate) * (rows @ w_up)) @ w_down, choices,
+                      moe_gates(probs, choices, renormalize: renormalize))
+  return reshape(y, x.shape)
+}

@@ -3,6 +3,7 @@ import type { Module, Value } from '../ir/graph.ts';
 import { leafName } from '../ir/graph.ts';
 import { getOp } from '../ir/ops/registry.ts';
 import type { Pass } from './pass.ts';
+import { AUX_LOSS } from '../sema/builtins.ts';
 
 export const gradOutput = (param: string) => `grad:${param}`;
 
@@ -18,15 +19,17 @@ export const autodiff: Pass = {
     const lossName = config.task.loss;
     const loss = m.outputs.find((o) => o.name === lossName)?.value;
     if (!loss) throw new Error(`internal: no output "${lossName}" to differentiate`);
-    return differentiate(m, loss);
+    const aux = m.outputs.find((o) => o.name === AUX_LOSS)?.value;
+    return differentiate(m, loss, aux);
   },
 };
 
-export function differentiate(m: Module, loss: Value): Module {
+/** Appends the gradients of `loss` (plus `aux`, when given: the model's auxiliary losses) to `m`. */
+export function differentiate(m: Module, loss: Value, aux?: Value): Module {
   const fromParam = new Set<Value>();
   for (const v of m.values)
     if ((v.op === 'param' && !v.attrs['frozen']) || v.inputs.some((x) => fromParam.has(x))) fromParam.add(v);
-  const toLoss = new Set<Value>([loss]);
+  const toLoss = new Set<Value>(aux ? [loss, aux] : [loss]);
   for (let i = m.values.length - 1; i >= 0; i--) {
     const v = m.values[i]!;
     if (toLoss.has(v)) for (const x of v.inputs) toLoss.add(x);
@@ -41,7 +44,8 @@ export function differentiate(m: Module, loss: Value): Module {
   };
   b.defaults = { name: 'loss.grad', loc: loss.loc };
   grads.set(loss, b.scalar(1, loss.type.dtype));
-  const order = m.values.slice(0, m.values.indexOf(loss) + 1).reverse();
+  if (aux) accumulate(aux, b.scalar(1, aux.type.dtype));
+  const order = m.values.slice(0, Math.max(m.values.indexOf(loss), aux ? m.values.indexOf(aux) : -1) + 1).reverse();
   for (const v of order) {
     const g = grads.get(v);
     if (!g || v.op === 'param' || !needs(v)) continue;

@@ -4,6 +4,7 @@ import type { Span } from '../../grammar/diagnostics.ts';
 import type { Attrs, Value } from '../ir/graph.ts';
 import type { Dim } from '../ir/types.ts';
 import { describe, type EVal } from './values.ts';
+import { MOE_BUILTINS } from './moe-builtins.ts';
 
 export type ArgKind = 'tensor' | 'int' | 'float' | 'bool' | 'ints' | 'tensors' | 'graph' | 'any';
 
@@ -40,9 +41,14 @@ export interface BuiltinContext {
   past: number;
   /** `x` as attention's keys or values: through the KV cache when serving with one. */
   cache(x: Value, axis: number): Value;
+  /** Adds a float scalar to the model's `aux_loss` output, which training minimises with the loss. */
+  auxLoss(x: Value): void;
 }
 
 export type Args = Record<string, EVal>;
+
+/** The output that sums a model's auxiliary losses; training minimises the loss plus it. */
+export const AUX_LOSS = 'aux_loss';
 
 export interface Builtin {
   params: ArgSpec[];
@@ -313,6 +319,30 @@ export const BUILTINS: Record<string, Builtin> = {
       return cx.op('spmm_edge', [...ins, w.v, tensor(a, 'x'), ...tail], { cols: g.spec.nodes });
     },
   },
+  aux_loss: {
+    params: [X, { name: 'weight', kind: 'float', default: num(1), valid: NON_NEGATIVE }],
+    doc:
+      "adds weight · x (a float scalar) to the model's `aux_loss` output, which training minimises with the loss " +
+      "(a mixture of experts' balance loss); returns weight · x",
+    build: (cx, a) => {
+      const x = tensor(a, 'x');
+      if (x.type.shape.length !== 0 || x.type.dtype[0] !== 'f')
+        cx.fail('FLX3050', `aux_loss takes a float scalar, got ${x.type.dtype}[${x.type.shape.join(', ')}]`);
+      const w = int(a, 'weight');
+      const term =
+        w === 1
+          ? x
+          : (
+              cx.op('mul', [
+                x,
+                (cx.op('const', [], { value: w, dtype: x.type.dtype }) as EVal & { kind: 'tensor' }).v,
+              ]) as EVal & { kind: 'tensor' }
+            ).v;
+      if (cx.training) cx.auxLoss(term);
+      return { kind: 'tensor', v: term };
+    },
+  },
+  ...MOE_BUILTINS,
 };
 
 /** One of the arrays of the edges of graph `g` (A + I's CSR, its rows, its transpose's CSR and permutation). */

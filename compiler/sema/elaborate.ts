@@ -13,7 +13,7 @@ import {
 import { Builder } from '../ir/builder.ts';
 import { locOf, type Attrs, type Module, type Value } from '../ir/graph.ts';
 import { dimAdd, dimDiv, dimMul, dimSub, fmtType, sameDim, ShapeError, type Dim, type DType } from '../ir/types.ts';
-import { BUILTINS, INITS, type ArgSpec, type Args, type BuiltinContext } from './builtins.ts';
+import { AUX_LOSS, BUILTINS, INITS, type ArgSpec, type Args, type BuiltinContext } from './builtins.ts';
 import { graphSpecOf } from './graph-decl.ts';
 import type { DeclRef, Program, SourceFile } from './program.ts';
 import { asDim, describe, fromDim, POISON, type EVal } from './values.ts';
@@ -72,7 +72,8 @@ class Env extends Scope<EVal> {
   }
 }
 
-const snake = (s: string) => s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+/** A layer's scope name: `LayerNorm` is `layer_norm`; a capital that ends the name joins its word (`MoE` is `moe`). */
+const snake = (s: string) => s.replace(/([a-z0-9])([A-Z])(?!$)/g, '$1_$2').toLowerCase();
 
 function hashString(s: string): number {
   let h = 2166136261;
@@ -91,6 +92,8 @@ export class Elaborator {
   readonly b = new Builder();
   readonly diagnostics: Diagnostic[] = [];
   readonly outputs: { name: string; value: Value }[] = [];
+  /** Terms of the `aux_loss` output (`aux_loss(x)` in layers: MoE balance losses), in call order. */
+  private readonly auxLosses: Value[] = [];
   /** End-of-step writes (KV caches). */
   readonly updates: { target: string; value: Value }[] = [];
   readonly usedSymbols = new Set<string>();
@@ -172,6 +175,7 @@ export class Elaborator {
       }
     }
     this.block(m.body, env);
+    if (this.auxLosses.length) this.auxOutput(m);
     if (!this.outputs.length && !this.diagnostics.length)
       this.report(
         diag(
@@ -182,6 +186,24 @@ export class Elaborator {
         ),
       );
     return { name: moduleName, values: this.b.values, outputs: this.outputs, updates: this.updates };
+  }
+
+  /** The `aux_loss` output: the sum of the model's auxiliary loss terms. */
+  private auxOutput(m: A.ModelDecl): void {
+    if (this.outputs.some((o) => o.name === AUX_LOSS))
+      return this.report(
+        diag(
+          'FLX2011',
+          m.name.span,
+          `model \`${m.name.name}\` declares an output \`${AUX_LOSS}\`, ` +
+            `the name of the sum of its layers' \`aux_loss\` terms`,
+          'rename the output',
+        ),
+      );
+    const b = this.b;
+    const at = { loc: this.auxLosses[0]!.loc, name: AUX_LOSS };
+    const sum = this.auxLosses.slice(1).reduce((a, x) => b.op('add', [a, x], {}, at), this.auxLosses[0]!);
+    this.outputs.push({ name: AUX_LOSS, value: sum });
   }
 
   private paramDefault(p: A.ParamDecl, env: Env): EVal | undefined {
@@ -633,6 +655,7 @@ export class Elaborator {
       graphTensor: (g, feed) => this.graphTensor(g, feed, e.span),
       past: this.opts.serve?.phase === 'decode' ? this.opts.serve.past : 0,
       cache: (x, axis) => this.cache(x, axis, env, e.span),
+      auxLoss: (x) => this.auxLosses.push(x),
     };
     return bi.build(cx, args);
   }

@@ -1,6 +1,7 @@
+import type { Attrs } from '../graph.ts';
 import type { OpDef } from '../op.ts';
 import { bytesOf, elems, IndexOutOfRange } from '../op.ts';
-import { sameDim, ShapeError, type TensorType } from '../types.ts';
+import { dimMul, sameDim, ShapeError, type Dim, type TensorType } from '../types.ts';
 import { like, num, requireFloat, requireRank, shapeOf } from './util.ts';
 
 /**
@@ -22,9 +23,9 @@ const topk: OpDef = {
   infer: ([x], at) => {
     requireRank(x!, 1, 'topk');
     requireFloat(x!, 'topk');
-    const k = num(at, 'k');
+    const k = sizeAttr(at, 'k');
     const n = x!.shape.at(-1)!;
-    if (!Number.isInteger(k) || k < 1 || (typeof n === 'number' && k > n))
+    if (typeof k === 'number' && (!Number.isInteger(k) || k < 1 || (typeof n === 'number' && k > n)))
       throw new ShapeError(`topk: k must be a whole number from 1 to the row's ${n} values, got ${k}`);
     return { dtype: 'i32', shape: [...x!.shape.slice(0, -1), k] };
   },
@@ -123,15 +124,21 @@ const takeGrad: OpDef = {
   },
 };
 
-/** The experts E and capacity C of a routing op, checked against its [T, k] choices. */
-function routing(idx: TensorType, at: Parameters<OpDef['infer']>[1], op: string): { e: number; c: number } {
+/** A size attribute: a number, or a size name while a model is checked without a plan. */
+const sizeAttr = (at: Attrs, k: string): Dim => (typeof at[k] === 'string' ? (at[k] as string) : num(at, k));
+
+/**
+ * The experts E and capacity C of a routing op, checked against its [T, k] choices.
+ */
+function routing(idx: TensorType, at: Attrs, op: string): { e: Dim; c: Dim } {
   if (idx.dtype !== 'i32' || idx.shape.length !== 2) throw new ShapeError(`${op}: needs i32 choices [tokens, k]`);
-  const [e, c] = [num(at, 'experts'), num(at, 'capacity')];
+  const [e, c] = [sizeAttr(at, 'experts'), sizeAttr(at, 'capacity')];
   for (const [name, x] of [
     ['experts', e],
     ['capacity', c],
   ] as const)
-    if (!Number.isInteger(x) || x < 1) throw new ShapeError(`${op}: ${name} must be a whole number ≥ 1, got ${x}`);
+    if (typeof x === 'number' && (!Number.isInteger(x) || x < 1))
+      throw new ShapeError(`${op}: ${name} must be a whole number ≥ 1, got ${x}`);
   return { e, c };
 }
 
@@ -180,7 +187,7 @@ const moeTokens: OpDef = {
   attrs: { experts: { kind: 'int' }, capacity: { kind: 'int' } },
   infer: ([idx], at) => {
     const { e, c } = routing(idx!, at, 'moe_tokens');
-    return { dtype: 'i32', shape: [e * c] };
+    return { dtype: 'i32', shape: [dimMul(e, c)] };
   },
   noGrad: 'indices',
   cost: (v) => ({ flops: elems(v.inputs[0]!.type), bytes: bytesOf(v.type) + bytesOf(v.inputs[0]!.type) }),
