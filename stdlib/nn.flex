@@ -76,7 +76,8 @@ layer GqaAttention(x: f32[B, T, d], heads: int, kv_heads: int) -> f32[B, T, d] {
 // second ones, tokens in order; the rest are dropped and pass through as zeros), or every token when `dropless`.
 // y_t = Σ over t's kept choices of gate · expert(x_t), the gates being the chosen probabilities renormalised to sum to
 // 1 (`renormalize: false` keeps them raw, as Switch does with k = 1). Adds `balance` · E·Σ_e f_e·P_e (the
-// load-balancing loss) to the model's `aux_loss`. `shared` > 0 adds an always-on MLP of that width (DeepSeekMoE).
+// load-balancing loss) to the model's `aux_loss`. A shared expert (DeepSeekMoE) is an `Mlp` beside it:
+// x + MoE(x, …) + Mlp(x, …).
 layer MoE(x: f32[..., d], experts: int, k: int, hidden: int, capacity_factor: float = 1.25, dropless: bool = false,
           renormalize: bool = true, balance: float = 0.01) -> f32[..., d] {
   param router: f32[d, experts] = normal(0.02)

@@ -1,4 +1,5 @@
 import { planMemory } from '../codegen/memory.ts';
+import { activeParameters, moeLayers } from './moe.ts';
 import type { Module, Value } from '../ir/graph.ts';
 import { flopsOf } from '../ir/ops/registry.ts';
 import type { Lowered } from '../lower/lower.ts';
@@ -16,7 +17,16 @@ export interface PlanSummary {
   /** `train`, `finetune` (LoRA) or `infer`. */
   task: string;
   /** Parameter counts: all of the model's, and those the step trains (LoRA: the adapters only). */
-  parameters: { count: number; trained: number };
+  /**
+   * Parameters: all, trained, and with mixture-of-experts layers those a token uses (`active`: k of E experts) and
+   * the layers' routing.
+   */
+  parameters: {
+    count: number;
+    trained: number;
+    active?: number;
+    moe?: { layers: number; experts: number; k: number; capacity: number; padding: number };
+  };
   precision: string;
   checkpoint: string;
   /** Node blocks a graph step is cut into (`blocks`, or the number `blocks: auto` chose); 1: whole. */
@@ -71,10 +81,19 @@ export interface PlanSummary {
 const elements = (v: Value) => (v.type.shape as number[]).reduce((a, d) => a * d, 1);
 function parameterCounts(m: Module): PlanSummary['parameters'] {
   const params = m.values.filter((v) => v.op === 'param');
-  return {
-    count: params.reduce((a, v) => a + elements(v), 0),
-    trained: params.filter((v) => !v.attrs['frozen']).reduce((a, v) => a + elements(v), 0),
+  const count = params.reduce((a, v) => a + elements(v), 0);
+  const trained = params.filter((v) => !v.attrs['frozen']).reduce((a, v) => a + elements(v), 0);
+  const layers = moeLayers(m);
+  if (!layers.length) return { count, trained };
+  const [first] = layers;
+  const moe = {
+    layers: layers.length,
+    experts: first!.experts,
+    k: first!.k,
+    capacity: first!.capacity,
+    padding: layers.reduce((a, l) => a + l.padding, 0) / layers.length,
   };
+  return { count, trained, active: activeParameters(count, layers), moe };
 }
 
 const timeOf = ({

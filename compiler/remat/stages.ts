@@ -90,7 +90,8 @@ export function findStages(m: Module, loss: Value, maxStages = 48): Stages {
   };
   const cut = () => {
     if (body.length <= maxStages) return cutWhere(candidate);
-    const bySingle = cutWhere((i) => candidate(i) && frontiers[i]!.length === 1);
+    // a scalar beside the one value (a running sum of auxiliary losses) costs nothing to keep
+    const bySingle = cutWhere((i) => candidate(i) && frontiers[i]!.filter((x) => x.type.shape.length > 0).length === 1);
     return bySingle.members.length >= MIN_STAGES ? bySingle : byMedian();
   };
   const { members, boundary } = cut();

@@ -92,8 +92,11 @@ export class Elaborator {
   readonly b = new Builder();
   readonly diagnostics: Diagnostic[] = [];
   readonly outputs: { name: string; value: Value }[] = [];
-  /** Terms of the `aux_loss` output (`aux_loss(x)` in layers: MoE balance losses), in call order. */
-  private readonly auxLosses: Value[] = [];
+  /**
+   * The `aux_loss` output so far (`aux_loss(x)` in layers: MoE balance losses), summed as the layers go, so that no
+   * layer's term waits for the end of the forward pass.
+   */
+  private auxTotal: Value | undefined;
   /** End-of-step writes (KV caches). */
   readonly updates: { target: string; value: Value }[] = [];
   readonly usedSymbols = new Set<string>();
@@ -175,7 +178,7 @@ export class Elaborator {
       }
     }
     this.block(m.body, env);
-    if (this.auxLosses.length) this.auxOutput(m);
+    if (this.auxTotal) this.auxOutput(m, this.auxTotal);
     if (!this.outputs.length && !this.diagnostics.length)
       this.report(
         diag(
@@ -189,7 +192,7 @@ export class Elaborator {
   }
 
   /** The `aux_loss` output: the sum of the model's auxiliary loss terms. */
-  private auxOutput(m: A.ModelDecl): void {
+  private auxOutput(m: A.ModelDecl, total: Value): void {
     if (this.outputs.some((o) => o.name === AUX_LOSS))
       return this.report(
         diag(
@@ -200,10 +203,7 @@ export class Elaborator {
           'rename the output',
         ),
       );
-    const b = this.b;
-    const at = { loc: this.auxLosses[0]!.loc, name: AUX_LOSS };
-    const sum = this.auxLosses.slice(1).reduce((a, x) => b.op('add', [a, x], {}, at), this.auxLosses[0]!);
-    this.outputs.push({ name: AUX_LOSS, value: sum });
+    this.outputs.push({ name: AUX_LOSS, value: total });
   }
 
   private paramDefault(p: A.ParamDecl, env: Env): EVal | undefined {
@@ -655,7 +655,10 @@ export class Elaborator {
       graphTensor: (g, feed) => this.graphTensor(g, feed, e.span),
       past: this.opts.serve?.phase === 'decode' ? this.opts.serve.past : 0,
       cache: (x, axis) => this.cache(x, axis, env, e.span),
-      auxLoss: (x) => this.auxLosses.push(x),
+      auxLoss: (x) => {
+        const t = this.auxTotal;
+        this.auxTotal = t ? this.b.op('add', [t, x], {}, { loc: locOf(e.span), name: AUX_LOSS }) : x;
+      },
     };
     return bi.build(cx, args);
   }

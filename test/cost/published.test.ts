@@ -41,6 +41,18 @@ describe('published figures', () => {
     }
   }, 120_000);
 
+  it('Mixtral 8x7B: 46.7 B parameters, 12.9 B active per token (Mistral AI, "Mixtral of experts", 2023)', () => {
+    // "Mixtral has 46.7B total parameters but only uses 12.9B parameters per token" (mistral.ai/news/mixtral-of-experts)
+    const r = compile('examples/mixtral-8x7b.flex', 'pretrain');
+    expect(r.diagnostics).toEqual([]);
+    const { parameters } = summarize(r.module!, r.lowered!).summary;
+    expect(Math.abs(parameters.count / 46.7e9 - 1), `${parameters.count}`).toBeLessThan(0.001);
+    expect(Math.abs(parameters.active! / 12.9e9 - 1), `${parameters.active}`).toBeLessThan(0.005);
+    expect(parameters.moe).toMatchObject({ layers: 32, experts: 8, k: 2, capacity: 1280 });
+    // 1.25 × the 2·4096/8 = 1024 slots each expert would get if routing were even
+    expect(parameters.moe!.padding).toBeCloseTo(0.2, 12);
+  }, 120_000);
+
   it('ZeRO model-state memory per GPU matches Rajbhandari et al. (2020) for Ψ = 7.5 B and 64 ranks', () => {
     // a GPT with 7.50 B parameters (d 4096, 36 layers, vocabulary 60000), bf16 with fp32 master weights and Adam
     const paper = [120, 31.4, 16.6, 1.9]; // GB (10^9 bytes), Figure 1, rounded to 0.1 GB

@@ -1,0 +1,66 @@
+import type { Module, Value } from '../ir/graph.ts';
+
+/** One mixture-of-experts layer of a step, as its routing ops describe it. */
+export interface MoeLayer {
+  experts: number;
+  /** Experts chosen per token. */
+  k: number;
+  tokens: number;
+  /** Slots per expert. */
+  capacity: number;
+  /** Elements of the parameters only its experts read (they run on the rows dispatched to them). */
+  expertParameters: number;
+  /** The expert rows that carry no token, as a fraction of all E·C (capacity padding): 1 − k·T / (E·C). */
+  padding: number;
+}
+
+const elements = (v: Value) => (v.type.shape as number[]).reduce((a, d) => a * d, 1);
+
+/**
+ * The MoE layers of a step: for each dispatch (`moe_tokens` and the gather that reads it) the values between it and
+ * its combine (the gather over the same choices' `moe_slots`): the experts. Their parameters are what a token uses
+ * k/E of, so the parameters active per token are all of them less (1 − k/E) of the experts'.
+ */
+export function moeLayers(m: Module): MoeLayer[] {
+  const users = new Map<Value, Value[]>();
+  for (const v of m.values) for (const x of v.inputs) users.set(x, [...(users.get(x) ?? []), v]);
+  const layers: MoeLayer[] = [];
+  // a layer recomputed for the backward pass routes again over the same experts: counted once
+  const seen = new Set<Value>();
+  for (const route of m.values.filter((v) => v.op === 'moe_tokens')) {
+    const choices = route.inputs[0]!;
+    const dispatch = users.get(route)?.find((v) => v.op === 'gather');
+    const combine = m.values.find(
+      (v) => v.op === 'gather' && v.inputs[1]!.op === 'moe_slots' && v.inputs[1]!.inputs[0] === choices,
+    );
+    if (!dispatch || !combine) continue;
+    const below = new Set<Value>([dispatch]);
+    for (const v of m.values.slice(m.values.indexOf(dispatch) + 1))
+      if (v.inputs.some((x) => below.has(x))) below.add(v);
+    const experts = new Set<Value>();
+    const walk = [combine];
+    while (walk.length) {
+      const v = walk.pop()!;
+      for (const x of v.inputs) if (below.has(x) && !experts.has(x)) experts.add(x), walk.push(x);
+    }
+    const params = new Set([...experts].flatMap((v) => v.inputs.filter((x) => x.op === 'param')));
+    if ([...params].some((p) => seen.has(p))) continue;
+    for (const p of params) seen.add(p);
+    const [tokens, k] = choices.type.shape as [number, number];
+    const [e, c] = [Number(route.attrs['experts']), Number(route.attrs['capacity'])];
+    layers.push({
+      experts: e,
+      k,
+      tokens,
+      capacity: c,
+      expertParameters: [...params].reduce((a, p) => a + elements(p), 0),
+      padding: 1 - (k * tokens) / (e * c),
+    });
+  }
+  return layers;
+}
+
+/** Parameters a token uses: all of them but the experts it is not routed to. */
+export function activeParameters(count: number, layers: readonly MoeLayer[]): number {
+  return layers.reduce((a, l) => a - l.expertParameters * (1 - l.k / l.experts), count);
+}
