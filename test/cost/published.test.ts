@@ -42,7 +42,7 @@ describe('published figures', () => {
   }, 120_000);
 
   it('Mixtral 8x7B: 46.7 B parameters, 12.9 B active per token (Mistral AI, "Mixtral of experts", 2023)', () => {
-    // "Mixtral has 46.7B total parameters but only uses 12.9B parameters per token" (mistral.ai/news/mixtral-of-experts)
+    // "Mixtral has 46.7B total parameters but only uses 12.9B parameters per token" (mistral.ai, news)
     const r = compile('examples/mixtral-8x7b.flex', 'pretrain');
     expect(r.diagnostics).toEqual([]);
     const { parameters } = summarize(r.module!, r.lowered!).summary;
