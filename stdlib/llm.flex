@@ -20,8 +20,7 @@ model Llama2(vocab: 32000, d: 4096, heads: 32, kv_heads: 32, hidden: 11008, dept
 
 // Mixtral (Jiang et al. 2024, "Mixtral of Experts"): Llama's blocks with the SwiGLU MLP replaced by `experts` SwiGLU
 // experts of which a router picks k per token. Defaults are Mixtral 8x7B: 46.7 B parameters, 12.9 B active per token.
-model Mixtral(vocab: 32000, d: 4096, heads: 32, kv_heads: 8, hidden: 14336, depth: 32, experts: 8, k: 2,
-              capacity_factor: 1.25, balance: 0.02) {
+model Mixtral(vocab: 32000, d: 4096, heads: 32, kv_heads: 8, hidden: 14336, depth: 32, experts: 8, k: 2, capacity_factor: 1.25, balance: 0.02) {
   input tokens: i32[B, T]
   input targets: i32[B, T]
   param embed: f32[vocab, d] = normal(0.02)
@@ -29,8 +28,7 @@ model Mixtral(vocab: 32000, d: 4096, heads: 32, kv_heads: 8, hidden: 14336, dept
   let x = gather(embed, tokens)
   repeat depth as i {
     x = x + GqaAttention(RMSNorm(x), heads: heads, kv_heads: kv_heads)
-    x = x + SwiGluMoE(RMSNorm(x), experts: experts, k: k, hidden: hidden, capacity_factor: capacity_factor,
-                      balance: balance)
+    x = x + SwiGluMoE(RMSNorm(x), experts: experts, k: k, hidden: hidden, capacity_factor: capacity_factor, balance: balance)
   }
   let logits = RMSNorm(x) @ head
   output logits = logits

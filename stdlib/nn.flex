@@ -78,8 +78,7 @@ layer GqaAttention(x: f32[B, T, d], heads: int, kv_heads: int) -> f32[B, T, d] {
 // 1 (`renormalize: false` keeps them raw, as Switch does with k = 1). Adds `balance` · E·Σ_e f_e·P_e (the
 // load-balancing loss) to the model's `aux_loss`. A shared expert (DeepSeekMoE) is an `Mlp` beside it:
 // x + MoE(x, …) + Mlp(x, …).
-layer MoE(x: f32[..., d], experts: int, k: int, hidden: int, capacity_factor: float = 1.25, dropless: bool = false,
-          renormalize: bool = true, balance: float = 0.01) -> f32[..., d] {
+layer MoE(x: f32[..., d], experts: int, k: int, hidden: int, capacity_factor: 1.25, dropless: false, renormalize: true, balance: 0.01) -> f32[..., d] {
   param router: f32[d, experts] = normal(0.02)
   param w1: f32[experts, d, hidden] = normal(0.02)
   param b1: f32[experts, 1, hidden] = zeros()
@@ -90,13 +89,13 @@ layer MoE(x: f32[..., d], experts: int, k: int, hidden: int, capacity_factor: fl
   let choices = topk(probs, k)
   let balance_loss = aux_loss(moe_balance_loss(probs, choices), weight: balance)
   let rows = moe_dispatch(tokens, choices, experts: experts, capacity_factor: capacity_factor, dropless: dropless)
-  let y = moe_combine(gelu(rows @ w1 + b1) @ w2 + b2, choices, moe_gates(probs, choices, renormalize: renormalize))
+  let gates = moe_gates(probs, choices, renormalize: renormalize)
+  let y = moe_combine(gelu(rows @ w1 + b1) @ w2 + b2, choices, gates)
   return reshape(y, x.shape)
 }
 
 // MoE with SwiGLU experts (Mixtral): each expert is (silu(x·W_gate) ⊙ x·W_up)·W_down, no biases.
-layer SwiGluMoE(x: f32[..., d], experts: int, k: int, hidden: int, capacity_factor: float = 1.25,
-                dropless: bool = false, renormalize: bool = true, balance: float = 0.01) -> f32[..., d] {
+layer SwiGluMoE(x: f32[..., d], experts: int, k: int, hidden: int, capacity_factor: 1.25, dropless: false, renormalize: true, balance: 0.01) -> f32[..., d] {
   param router: f32[d, experts] = normal(0.02)
   param w_gate: f32[experts, d, hidden] = normal(0.02)
   param w_up: f32[experts, d, hidden] = normal(0.02)
@@ -106,7 +105,7 @@ layer SwiGluMoE(x: f32[..., d], experts: int, k: int, hidden: int, capacity_fact
   let choices = topk(probs, k)
   let balance_loss = aux_loss(moe_balance_loss(probs, choices), weight: balance)
   let rows = moe_dispatch(tokens, choices, experts: experts, capacity_factor: capacity_factor, dropless: dropless)
-  let y = moe_combine((silu(rows @ w_gate) * (rows @ w_up)) @ w_down, choices,
-                      moe_gates(probs, choices, renormalize: renormalize))
+  let gates = moe_gates(probs, choices, renormalize: renormalize)
+  let y = moe_combine((silu(rows @ w_gate) * (rows @ w_up)) @ w_down, choices, gates)
   return reshape(y, x.shape)
 }
