@@ -108,7 +108,9 @@ export function humanReport(s: PlanSummary, file?: string): string {
   const g = s.memory.gpu;
   const { data, zero, offload } = s.parallel;
   const offloaded = offload.length ? `offload ${offload.join(' + ')}` : '';
-  const ranks = data > 1 ? [`data-parallel ×${data}`, zero ? `ZeRO-${zero}` : ''] : [];
+  const ep = s.parallel.expert ?? 1;
+  const ranks =
+    data > 1 ? [`data-parallel ×${data}`, ep > 1 ? `expert-parallel ×${ep}` : '', zero ? `ZeRO-${zero}` : ''] : [];
   const split = [...ranks, offloaded].filter(Boolean);
   const on = s.hardware ? ` on ${s.hardware}${split.length ? ` (${split.join(', ')})` : ''}` : '';
   const parts = (t: PlanSummary['memory']['gpu' | 'host']) =>

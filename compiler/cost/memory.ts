@@ -1,3 +1,4 @@
+import { expertValues } from './moe.ts';
 import { LEAF_OPS, pinnedValues, type Module, type Value } from '../ir/graph.ts';
 import { bytesOf } from '../ir/op.ts';
 import { OPTIMIZER_OPS } from '../ir/ops/optimizer.ts';
@@ -83,12 +84,20 @@ export function memoryTimeline(
     if (gradOf.has(v)) return 'gradients';
     return backward.has(v) ? 'workspace' : 'activations';
   };
-  const share = (c: Category) =>
+  const sharded = (c: Category) =>
+    (c === 'optimizer' && stage >= 1) || (c === 'gradients' && stage >= 2) || (c === 'parameters' && stage >= 3);
+  // expert parallelism over groups of `ep`: an expert's states live on one GPU of its group (and ZeRO shards them
+  // over the group's replicas, so over all n GPUs)
+  const ep = config.parallel.expert ?? 1;
+  const experts = ep > 1 ? expertValues(m) : new Set<Value>();
+  const share = (c: Category, v?: Value) =>
     offloaded(c)
       ? 0
-      : (c === 'optimizer' && stage >= 1) || (c === 'gradients' && stage >= 2) || (c === 'parameters' && stage >= 3)
+      : sharded(c)
         ? 1 / n
-        : 1;
+        : v && experts.has(v) && c !== 'activations' && c !== 'workspace'
+          ? 1 / ep
+          : 1;
   const offloaded = (c: Category) =>
     (c === 'optimizer' && offload.includes('optimizer')) || (c === 'parameters' && offload.includes('params'));
   const hostShare = (c: Category) => (offloaded(c) ? (stage >= (c === 'optimizer' ? 1 : 3) ? 1 / n : 1) : 0);
@@ -102,11 +111,11 @@ export function memoryTimeline(
     const c = category(v);
     if (!c) continue;
     const b = bytesOf(v.type);
-    if (c === 'parameters' || c === 'gradients' || c === 'optimizer') states[c] += b * share(c);
+    if (c === 'parameters' || c === 'gradients' || c === 'optimizer') states[c] += b * share(c, v);
     if (LEAF_OPS.has(v.op) && tierOf(v) !== 'gpu')
       host[c] += b; // a leaf kept in host memory
     else if (LEAF_OPS.has(v.op)) {
-      live[c] += b * share(c);
+      live[c] += b * share(c, v);
       host[c] += b * hostShare(c);
     }
   }
@@ -129,7 +138,7 @@ export function memoryTimeline(
       if (tx !== 'gpu' && lastUse.get(x) === i) placed[tx] -= bytesOf(x.type);
     }
     const c = category(v);
-    if (c) live[c] += bytesOf(v.type) * share(c);
+    if (c) live[c] += bytesOf(v.type) * share(c, v);
     // ZeRO-3 (or offloaded parameters): the parameters an op reads are gathered for it
     const gathered =
       stage >= 3 || offload.includes('params')
@@ -144,7 +153,7 @@ export function memoryTimeline(
     for (const x of new Set(v.inputs)) {
       if (lastUse.get(x) !== i || pinned.has(x) || LEAF_OPS.has(x.op)) continue;
       const cx = category(x);
-      if (cx) live[cx] -= bytesOf(x.type) * share(cx);
+      if (cx) live[cx] -= bytesOf(x.type) * share(cx, x);
     }
   });
   gpu.model_states_bytes = states.parameters + states.gradients + states.optimizer;

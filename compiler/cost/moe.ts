@@ -1,4 +1,5 @@
 import type { Module, Value } from '../ir/graph.ts';
+import { bytesOf } from '../ir/op.ts';
 
 /** One mixture-of-experts layer of a step, as its routing ops describe it. */
 export interface MoeLayer {
@@ -8,8 +9,11 @@ export interface MoeLayer {
   tokens: number;
   /** Slots per expert. */
   capacity: number;
-  /** Elements of the parameters only its experts read (they run on the rows dispatched to them). */
+  /** The parameters only its experts read (they run on the rows dispatched to them), and their elements. */
+  parameters: Value[];
   expertParameters: number;
+  /** Bytes of the rows dispatched to the experts, [E·C, d]: what each all-to-all of expert parallelism moves. */
+  rowBytes: number;
   /** The expert rows that carry no token, as a fraction of all E·C (capacity padding): 1 − k·T / (E·C). */
   padding: number;
 }
@@ -53,6 +57,8 @@ export function moeLayers(m: Module): MoeLayer[] {
       k,
       tokens,
       capacity: c,
+      parameters: [...params],
+      rowBytes: bytesOf(dispatch.type),
       expertParameters: [...params].reduce((a, p) => a + elements(p), 0),
       padding: 1 - (k * tokens) / (e * c),
     });
@@ -63,4 +69,19 @@ export function moeLayers(m: Module): MoeLayer[] {
 /** Parameters a token uses: all of them but the experts it is not routed to. */
 export function activeParameters(count: number, layers: readonly MoeLayer[]): number {
   return layers.reduce((a, l) => a - l.expertParameters * (1 - l.k / l.experts), count);
+}
+
+/**
+ * The values that belong to the experts of MoE layers, which expert parallelism splits over its group: their
+ * parameters, the optimizer state and the gradient and updates of each.
+ */
+export function expertValues(m: Module, layers: readonly MoeLayer[] = moeLayers(m)): Set<Value> {
+  const params = new Set(layers.flatMap((l) => l.parameters));
+  const names = new Set([...params].map((p) => String(p.attrs['name'])));
+  const out = new Set<Value>(params);
+  for (const v of m.values)
+    if (v.op === 'state' && names.has(String(v.attrs['name']).replace(/\.[^.]*$/, ''))) out.add(v);
+  for (const o of m.outputs) if (o.name.startsWith('grad:') && names.has(o.name.slice(5))) out.add(o.value);
+  for (const u of m.updates) if (names.has(u.target) || names.has(u.target.replace(/\.[^.]*$/, ''))) out.add(u.value);
+  return out;
 }

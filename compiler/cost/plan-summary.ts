@@ -33,7 +33,7 @@ export interface PlanSummary {
   blocks: number;
   budget_bytes: number | null;
   hardware: string | null;
-  parallel: { data: number; zero: number; offload: string[] };
+  parallel: { data: number; zero: number; offload: string[]; expert?: number };
   memory: {
     /**
      * `arena_*`: the single-GPU fp32-style arena the build allocates (updates not in place, nothing

@@ -1,9 +1,10 @@
-import { LEAF_OPS, type Module } from '../ir/graph.ts';
+import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
 import { bytesOf } from '../ir/op.ts';
 import type { DType } from '../ir/types.ts';
 import type { PlanConfig } from '../sema/plan.ts';
 import { HALF } from '../passes/precision.ts';
-import { allGather, allReduce, reduceScatter, type Fabric } from './collectives.ts';
+import { allGather, allReduce, allToAll, reduceScatter, type Fabric } from './collectives.ts';
+import { expertValues, moeLayers } from './moe.ts';
 import { peakFor, type Machine } from './device.ts';
 import { backwardValues } from './memory.ts';
 import { classOf, opTime, type OpClass } from './op-time.ts';
@@ -69,9 +70,16 @@ export function estimateStep(
     const x = transferOf(v);
     if (x) moved[seed >= 0 && i > seed ? 'backward' : 'forward'] += moveSeconds(x.bytes, x.tier, x.down, paths);
   });
+  // expert parallelism: a GPU updates, and reduces the gradients of, its own experts only
+  const ep = config.parallel.expert ?? 1;
+  const layers = ep > 1 ? moeLayers(m) : [];
+  const experts = ep > 1 ? expertValues(m, layers) : new Set<Value>();
   for (const v of m.values) {
     if (LEAF_OPS.has(v.op) || transferOf(v)) continue;
-    const t = opTime(v, d);
+    const whole = opTime(v, d);
+    const updating = classOf(v) === 'optimizer' || (updates.has(v) && v.op === 'cast');
+    const local = updating && v.inputs.some((x) => experts.has(x));
+    const t = local ? { ...whole, seconds: whole.seconds / ep, flops: whole.flops / ep } : whole;
     const c = classOf(v) as Exclude<OpClass, 'transfer'>;
     by[c] += t.seconds;
     bound[`${c}:${t.bound}`] = (bound[`${c}:${t.bound}`] ?? 0) + t.seconds;
@@ -91,7 +99,9 @@ export function estimateStep(
   }
   const model = executed - (m.checkpoint?.recomputeFlops ?? 0);
 
-  const grads = m.outputs.filter((o) => o.name.startsWith('grad:')).reduce((a, o) => a + bytesOf(o.value.type), 0);
+  const grads = m.outputs
+    .filter((o) => o.name.startsWith('grad:'))
+    .reduce((a, o) => a + bytesOf(o.value.type) / (experts.has(o.value) ? ep : 1), 0);
   const params = m.values.filter((v) => v.op === 'param').reduce((a, v) => a + bytesOf(v.type), 0);
   const trained = m.values
     .filter((v) => v.op === 'param' && !v.attrs['frozen'])
@@ -111,6 +121,15 @@ export function estimateStep(
       if (zero < 3) exposed += allGather(trained, fabric); // updated parameters back to every rank
     }
     if (zero === 3) (hiddenFwd += allGather(params, fabric)), (hiddenBwd += allGather(params, fabric));
+  }
+  if (ep > 1) {
+    // tokens to their experts and back (dispatch and combine), twice more for the gradients: all-to-all over the
+    // group, on the critical path; a layer recomputed for the backward pass routes again
+    const group: Fabric = { ...fabric, n: ep };
+    const routes = m.values.filter((v) => v.op === 'moe_tokens').length;
+    const perLayer = layers.length ? layers.reduce((a, l) => a + l.rowBytes, 0) / layers.length : 0;
+    const passes = 2 * routes + (config.task.kind === 'train' ? 2 * layers.length : 0);
+    exposed += passes * allToAll(perLayer, group);
   }
   const comm = hiddenBwd + hiddenFwd + exposed;
   by.communication = Math.max(0, hiddenBwd - bwd) + Math.max(0, hiddenFwd - fwd) + exposed;

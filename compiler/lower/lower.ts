@@ -1,3 +1,4 @@
+import { moeLayers } from '../cost/moe.ts';
 import type * as A from '../../grammar/ast.ts';
 import { addDiagnostics, diag, didYouMean, type Diagnostic, type Span } from '../../grammar/diagnostics.ts';
 import { leafName, type Module, type Value } from '../ir/graph.ts';
@@ -217,6 +218,27 @@ export function lowerPlan(
       `data parallelism over ${data} GPUs needs a network between them; hardware \`${config.hardware}\` declares none`,
       'add `network { topology: nvlink, bandwidth: …, latency: … }` to the hardware',
     );
+  const expert = config.parallel.expert ?? 1;
+  if (expert > 1) {
+    const layers = moeLayers(forward);
+    const uneven = layers.find((l) => l.experts % expert !== 0);
+    if (data % expert !== 0)
+      return refuse(
+        `\`expert: ${expert}\` splits experts over groups of the data-parallel GPUs, but ${expert} does not divide ` +
+          `\`data: ${data}\``,
+        `use a divisor of ${data}, or \`data\` a multiple of ${expert}`,
+      );
+    if (!layers.length)
+      return refuse(
+        `\`expert: ${expert}\` splits the experts of MoE layers, but model \`${config.model}\` has none`,
+        'remove `expert`, or use a mixture of experts (`MoE` in std/nn)',
+      );
+    if (uneven)
+      return refuse(
+        `\`expert: ${expert}\` cannot split an MoE layer's ${uneven.experts} experts evenly`,
+        `use a divisor of ${uneven.experts}`,
+      );
+  }
   if (hardware && offload.length && (!hardware.host || !hardware.links.some(joinsHost)))
     return refuse(
       `offloading ${offload.join(' and ')} needs host memory and a link to it; hardware ` +

@@ -69,6 +69,12 @@ export const PlanConfig = z.object({
     data: z.number().int().positive(),
     zero: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)]),
     offload: z.array(z.enum(['optimizer', 'params'])),
+    /**
+     * Expert parallelism (GShard; DeepSpeed-MoE): each MoE layer's experts split over groups of `expert` of the
+     * data-parallel GPUs, tokens sent to their experts and back by all-to-all. 1 (or absent): every GPU holds every
+     * expert.
+     */
+    expert: z.number().int().positive().optional(),
   }),
   seed: z.number().int().nonnegative(),
   steps: z.number().int().positive(),
@@ -323,6 +329,11 @@ export function resolvePlan(
       const n = wholeAtLeast(v, 0);
       if (n === undefined || n > 3) bad(v, '`zero` is a ZeRO stage: 0, 1, 2 or 3');
       else parallel.zero = n as 0;
+    } else if (f.key.name === 'expert') {
+      const n = wholeAtLeast(v, 1);
+      if (n === undefined)
+        bad(v, "`expert` is the number of GPUs each MoE layer's experts are split over, a whole number ≥ 1");
+      else parallel.expert = n;
     } else if (f.key.name === 'offload') {
       for (const i of v.kind === 'list' ? v.items : [v]) {
         const n = nameOf(i);
@@ -340,7 +351,8 @@ export function resolvePlan(
           'FLX5001',
           f.key.span,
           `\`parallel\` has no field \`${f.key.name}\``,
-          didYouMean(f.key.name, ['data', 'zero', 'offload']) ?? 'it takes `data`, `zero` and `offload`',
+          didYouMean(f.key.name, ['data', 'zero', 'offload', 'expert']) ??
+            'it takes `data`, `zero`, `expert` and `offload`',
         ),
       );
   }
