@@ -20,6 +20,11 @@ export interface Session {
   /** The host and SSD tiers, measured over the steps run (sessions whose plans have copies between tiers). */
   readonly tiers?: TierMeasure;
   /**
+   * Kernel launches of the last step (0 before the first): WebGPU's dispatches as issued; a compiled library's step
+   * runs every launch of its plan once, in order, so its count is the plan's.
+   */
+  readonly launches: number;
+  /**
    * Runs one step of the plan; returns the named outputs read back (all of them by default). `given` supplies inputs
    * by name; the others come from their feeds (step counter, graph, text, synthetic batch).
    */
@@ -30,6 +35,9 @@ export interface Session {
   loadParameters(values: Map<string, Float32Array | Float64Array | Int32Array>): void;
   destroy(): void;
 }
+
+/** The kernel launches in one step of a plan. */
+export const launchesOf = (plan: Plan): number => plan.steps.filter((s) => s.kind === 'launch').length;
 
 /** The highest end of any GPU arena range a launch of the plan binds or a copy reads or writes. */
 export function boundPeak(plan: Plan): number {

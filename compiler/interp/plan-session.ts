@@ -25,6 +25,8 @@ export class CpuPlanSession {
   step = 0;
   /** The most arena bytes the launches address: the highest end of any range one binds. */
   readonly measuredPeakBytes: number;
+  /** Kernel launches of the last step, as run. */
+  launches = 0;
   private readonly f32: Float32Array;
   private readonly i32: Int32Array;
   private readonly store?: TierStore;
@@ -67,6 +69,7 @@ export class CpuPlanSession {
       const msg = `step ${i} of plan \`${this.plan.name}\` (${what}) binds buffer ${id} (${b.name}), ${why}`;
       throw this.poison ? new PoisonError(msg) : new PlanError(msg);
     };
+    let launches = 0;
     this.plan.steps.forEach((st, i) => {
       if (st.kind === 'alloc') {
         const b = this.buffer(st.buffer);
@@ -94,8 +97,10 @@ export class CpuPlanSession {
       } else {
         for (const id of st.bindings) bound(id, i, st.value);
         this.write(this.buffer(st.bindings.at(-1)!), this.launch(st.value, st.bindings.slice(0, -1), ctx));
+        launches++;
       }
     });
+    this.launches = launches;
     const wanted = this.plan.outputs.filter((o) => !outputs || outputs.includes(o.name));
     const result = new Map(wanted.map((o) => [o.name, this.read(this.buffer(o.buffer)).data]));
     return result;

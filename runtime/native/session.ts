@@ -5,7 +5,7 @@ import { planFeeds, type DataSources } from '../feeds.ts';
 import { initTensor } from '../init.ts';
 import { PlanError, type Plan } from '../plan.ts';
 import { poisonByDefault, PoisonError, poisoned } from '../poison.ts';
-import { BudgetError, boundPeak, hostTensor, planGraphs, type Session, type Tensor } from '../session.ts';
+import { BudgetError, boundPeak, hostTensor, launchesOf, planGraphs, type Session, type Tensor } from '../session.ts';
 import { LINKS, type TierMeasure } from '../tiers.ts';
 
 /** The C ABI of a compiled plan's host library (compiler/targets/c.ts and cuda.ts write it). */
@@ -59,6 +59,7 @@ function load(path: string): HostLibrary {
 export class NativeSession implements Session {
   step = 0;
   readonly measuredPeakBytes: number;
+  launches = 0;
   /** The highest byte of host memory's and the SSD's tiers the plan's copies address. */
   private readonly tierPeaks = { host: 0, ssd: 0 };
   private arena: unknown;
@@ -145,6 +146,7 @@ export class NativeSession implements Session {
     const status = this.lib.run(this.live(), this.poison ? 1 : 0);
     if (status !== 0)
       throw new PlanError(`step ${this.step} of plan \`${this.plan.name}\` failed on the device (status ${status})`);
+    this.launches = launchesOf(this.plan);
     const wanted = this.plan.outputs.filter((o) => !outputs || outputs.includes(o.name));
     const result = new Map(wanted.map((o) => [o.name, this.readBuffer(o.buffer)]));
     if (this.poison) {

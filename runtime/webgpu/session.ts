@@ -51,6 +51,7 @@ export class WebGpuSession implements Session {
    * the device is asked to touch, not the plan's own count of live bytes).
    */
   readonly measuredPeakBytes: number;
+  launches = 0;
   /** Bind groups of the launches, made once: the arena and the offsets never change. */
   private readonly bindGroups = new Map<number, GPUBindGroup>();
   /** In poison mode: the fill that each free step records. */
@@ -214,6 +215,7 @@ export class WebGpuSession implements Session {
     // a copy between tiers ends the command buffer: an offload's bytes reach host memory (and the SSD) when the
     // device has run up to it, while the step goes on; a reload waits for them and is queued before what follows
     const offloads = new Map<number, Promise<void>>();
+    let launches = 0;
     for (let i = 0; i < this.plan.steps.length; i++) {
       const st = this.plan.steps[i]!;
       if (st.kind === 'free') this.fills.get(i)?.(pass);
@@ -221,6 +223,7 @@ export class WebGpuSession implements Session {
         pass.setPipeline(this.kernels.get(st.kernel)!.pipeline);
         pass.setBindGroup(0, this.bindGroups.get(i)!);
         pass.dispatchWorkgroups(...st.dispatch);
+        launches++;
       } else if (st.kind === 'copy') {
         const [from, to] = [this.plan.buffers[st.from]!, this.plan.buffers[st.to]!];
         pass.end();
@@ -251,6 +254,7 @@ export class WebGpuSession implements Session {
     }
     pass.end();
     device.queue.submit([enc.finish()]);
+    this.launches = launches;
     await this.finished(Promise.all([...offloads.values(), device.queue.onSubmittedWorkDone()]));
     const rejected = await device.popErrorScope();
     if (rejected)

@@ -58,6 +58,7 @@ describe('a plan run on the CPU in its own arena (poisoned)', () => {
     const s = setup(file, plan);
     const arena = compare(s, 2);
     expect(arena.measuredPeakBytes).toBeGreaterThan(0);
+    expect(arena.launches).toBe(s.plan.steps.filter((st) => st.kind === 'launch').length);
     expect(arena.measuredPeakBytes).toBeLessThanOrEqual(s.plan.arenas.gpu);
   });
 

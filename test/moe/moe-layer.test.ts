@@ -8,6 +8,7 @@ import { leafName } from '../../compiler/ir/graph.ts';
 import type { NDArray } from '../../compiler/ir/op.ts';
 import { gradOutput } from '../../compiler/passes/autodiff.ts';
 import { TARGETS } from '../../compiler/targets/registry.ts';
+import { launchesOf } from '../../runtime/session.ts';
 import { openGpu } from '../../runtime/webgpu/device.ts';
 import { relErr, tf, tfReady } from '../helpers/oracle.ts';
 
@@ -140,6 +141,8 @@ describe.each(VARIANTS)('MoE layer, $plan: against a dense tfjs MoE', (v) => {
         const got = await s.run();
         for (const [name, x] of w) expect(relErr(got.get(name)!, x.data), `${name}`).toBeLessThan(1e-5);
       }
+      // every launch of the plan ran once (WebGPU counts its dispatches as it issues them)
+      expect(s.launches).toBe(launchesOf(s.plan));
       s.destroy();
     }
   }, 120_000);
