@@ -65,6 +65,8 @@ const examples: [string, string, string, number, ('host' | 'ssd')?][] = [
   ['gpt-tiny-ssd', 'examples/gpt.flex', 'tiny', 3, 'ssd'],
   // 8 node blocks at 1/16 of the footprint: leaves read by rows, updates and outputs in parts (buffers in buffers)
   ['gcn-cora-blocks', 'examples/gcn-cora-blocks.flex', 'sixteenth', 3],
+  // a mixture of experts: top-2 routing with a capacity that drops tokens, the balance loss beside the loss
+  ['moe-top2', 'test/moe/fixtures/moe-mlp.flex', 'top2', 3],
 ];
 
 const manifest: Record<string, unknown> = { target: TARGET.name, examples: [], ops: [], matmul: [] };
