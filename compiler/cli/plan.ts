@@ -127,11 +127,15 @@ export function humanReport(s: PlanSummary, file?: string): string {
   const p = s.parameters;
   const trained = `, ${count(p.trained)} trained (${((100 * p.trained) / p.count).toPrecision(2)}%)`;
   lines.push(`  parameters  ${count(p.count)}${p.trained !== p.count && s.task !== 'infer' ? trained : ''}`);
-  if (p.moe && p.active !== undefined)
+  if (p.moe && p.active !== undefined) {
+    const { layers, experts, k, capacity, padding, kernels } = p.moe;
     lines.push(
-      `              ${count(p.active)} active per token: ${p.moe.layers} MoE layers of ${p.moe.experts} experts, ` +
-        `top-${p.moe.k}; ${p.moe.capacity} slots per expert, ${(100 * p.moe.padding).toFixed(0)}% of them padding`,
+      `              ${count(p.active)} active per token: ${layers} MoE layers of ${experts} experts, top-${k}; ` +
+        `${capacity} slots per expert, ${(100 * padding).toFixed(0)}% of them padding`,
+      `              each MoE layer runs ${kernels.forward} kernels forward and ${kernels.backward} backward ` +
+        '(no fused MoE kernel yet: `fuse: [moe]` changes nothing)',
     );
+  }
   lines.push(`  GPU memory  peak ${fmtBytes(g.peak_bytes)} per GPU (${budget}): ${parts(g)}`);
   const capacity = s.memory.gpu.capacity_bytes;
   if (capacity !== null && g.peak_bytes > capacity)

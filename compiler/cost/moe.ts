@@ -1,5 +1,7 @@
 import type { Module, Value } from '../ir/graph.ts';
 import { bytesOf } from '../ir/op.ts';
+import { LEAF_OPS } from '../ir/graph.ts';
+import { TRANSFER_OPS } from '../ir/ops/tier.ts';
 
 /** One mixture-of-experts layer of a step, as its routing ops describe it. */
 export interface MoeLayer {
@@ -14,6 +16,11 @@ export interface MoeLayer {
   expertParameters: number;
   /** Bytes of the rows dispatched to the experts, [E·C, d]: what each all-to-all of expert parallelism moves. */
   rowBytes: number;
+  /**
+   * Kernels a step runs for the layer (the ops named in its scope), each one launch: its forward (recomputation
+   * included) and its backward. `fuse: [moe]` is to make each direction one.
+   */
+  kernels: { forward: number; backward: number };
   /** The expert rows that carry no token, as a fraction of all E·C (capacity padding): 1 − k·T / (E·C). */
   padding: number;
 }
@@ -58,6 +65,7 @@ export function moeLayers(m: Module): MoeLayer[] {
       tokens,
       capacity: c,
       parameters: [...params],
+      kernels: kernelsIn(m, scopeOf([...params])),
       rowBytes: bytesOf(dispatch.type),
       expertParameters: [...params].reduce((a, p) => a + elements(p), 0),
       padding: 1 - (k * tokens) / (e * c),
@@ -83,5 +91,25 @@ export function expertValues(m: Module, layers: readonly MoeLayer[] = moeLayers(
     if (v.op === 'state' && names.has(String(v.attrs['name']).replace(/\.[^.]*$/, ''))) out.add(v);
   for (const o of m.outputs) if (o.name.startsWith('grad:') && names.has(o.name.slice(5))) out.add(o.value);
   for (const u of m.updates) if (names.has(u.target) || names.has(u.target.replace(/\.[^.]*$/, ''))) out.add(u.value);
+  return out;
+}
+
+/** The scope the parameters share: `layer.0.moe` for `layer.0.moe.w1` and `layer.0.moe.w2`. */
+function scopeOf(params: readonly Value[]): string {
+  const paths = params.map((p) => String(p.attrs['name']).split('.').slice(0, -1));
+  const first = paths[0] ?? [];
+  let n = first.length;
+  for (const p of paths) while (n > 0 && p.slice(0, n).join('.') !== first.slice(0, n).join('.')) n--;
+  return first.slice(0, n).join('.');
+}
+
+/** The kernels of the values named in `scope` (every op a plan launches: all but leaves and copies), by direction. */
+function kernelsIn(m: Module, scope: string): { forward: number; backward: number } {
+  const out = { forward: 0, backward: 0 };
+  for (const v of m.values) {
+    const name = v.name ?? '';
+    if (LEAF_OPS.has(v.op) || TRANSFER_OPS.has(v.op) || !(name === scope || name.startsWith(`${scope}.`))) continue;
+    out[name.includes('.grad') ? 'backward' : 'forward']++;
+  }
   return out;
 }

@@ -25,7 +25,15 @@ export interface PlanSummary {
     count: number;
     trained: number;
     active?: number;
-    moe?: { layers: number; experts: number; k: number; capacity: number; padding: number };
+    moe?: {
+      layers: number;
+      experts: number;
+      k: number;
+      capacity: number;
+      padding: number;
+      /** Kernels one MoE layer runs per step, each a launch (the layers' largest). */
+      kernels: { forward: number; backward: number };
+    };
   };
   precision: string;
   checkpoint: string;
@@ -92,6 +100,10 @@ function parameterCounts(m: Module): PlanSummary['parameters'] {
     k: first!.k,
     capacity: first!.capacity,
     padding: layers.reduce((a, l) => a + l.padding, 0) / layers.length,
+    kernels: {
+      forward: Math.max(...layers.map((l) => l.kernels.forward)),
+      backward: Math.max(...layers.map((l) => l.kernels.backward)),
+    },
   };
   return { count, trained, active: activeParameters(count, layers), moe };
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compile } from '../../compiler/compile.ts';
 import { summarize } from '../../compiler/cost/plan-summary.ts';
+import { buildPlan } from '../../compiler/codegen/plan.ts';
 
 /**
  * Expert parallelism in plans, against closed forms written here: a GPU of a group of N holds 1/N of each MoE layer's
@@ -77,5 +78,22 @@ describe('expert parallelism: malformed plans get coded diagnostics', () => {
     expect(compile(file, 'train').diagnostics.map((d) => `${d.code} ${d.message}`)).toEqual([
       "FLX5013 `expert: 8` cannot split an MoE layer's 60 experts evenly",
     ]);
+  });
+});
+
+describe('flexc plan counts an MoE layer’s kernels', () => {
+  it('as many as the built plan launches for the values in the layer’s scope (one launch each, unfused)', () => {
+    const r = compile('test/moe/fixtures/moe-mlp.flex', 'top2');
+    const { kernels } = summarize(r.module!, r.lowered!).summary.parameters.moe!;
+    const built = buildPlan(r.module!, r.lowered!.config, {});
+    const named = built.plan.steps.filter((st) => {
+      // a launch of a value is labelled `%<index> <op>` (an update's copy back, `update <leaf>`)
+      if (st.kind !== 'launch' || !st.value.startsWith('%')) return false;
+      const name = r.module!.values[Number(st.value.split(' ')[0]!.slice(1))]!.name ?? '';
+      return name === 'moe' || name.startsWith('moe.');
+    });
+    expect(kernels.forward).toBeGreaterThan(10);
+    expect(kernels.backward).toBeGreaterThan(10);
+    expect(named).toHaveLength(kernels.forward + kernels.backward);
   });
 });
