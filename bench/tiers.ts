@@ -12,6 +12,7 @@ import { probeHardware } from './probe.ts';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { median } from '../compiler/cli/probe.ts';
 import { graphResolver } from '../compiler/cli/run.ts';
 import { webgpuSession } from '../compiler/cli/trainers.ts';
 import { compile } from '../compiler/compile.ts';
@@ -26,7 +27,6 @@ import type { Session } from '../runtime/session.ts';
 import { openGpu } from '../runtime/webgpu/device.ts';
 
 const STEPS = Number(process.env['BENCH_STEPS'] ?? 5);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const MiB = 2 ** 20;
 const env = (k: string) => process.env[k];
 /**

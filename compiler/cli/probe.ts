@@ -98,7 +98,8 @@ async function stepTimes(s: Session, n: number): Promise<number[]> {
   return times;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+/** The middle of `xs` (the upper middle of an even count). */
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 /** FLOP/s of matmulModule(n) in a session: its fastest step; closes it. */
 export async function matmulFlops(s: Session, n: number): Promise<number> {

@@ -90,14 +90,7 @@ export function memoryTimeline(
   // over the group's replicas, so over all n GPUs)
   const ep = config.parallel.expert ?? 1;
   const experts = ep > 1 ? expertValues(m) : new Set<Value>();
-  const share = (c: Category, v?: Value) =>
-    offloaded(c)
-      ? 0
-      : sharded(c)
-        ? 1 / n
-        : v && experts.has(v) && c !== 'activations' && c !== 'workspace'
-          ? 1 / ep
-          : 1;
+  const share = (c: Category, v?: Value) => (offloaded(c) ? 0 : sharded(c) ? 1 / n : v && experts.has(v) ? 1 / ep : 1);
   const offloaded = (c: Category) =>
     (c === 'optimizer' && offload.includes('optimizer')) || (c === 'parameters' && offload.includes('params'));
   const hostShare = (c: Category) => (offloaded(c) ? (stage >= (c === 'optimizer' ? 1 : 3) ? 1 / n : 1) : 0);

@@ -1,6 +1,5 @@
-import type { Module, Value } from '../ir/graph.ts';
-import { bytesOf } from '../ir/op.ts';
-import { LEAF_OPS } from '../ir/graph.ts';
+import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
+import { bytesOf, elems } from '../ir/op.ts';
 import { TRANSFER_OPS } from '../ir/ops/tier.ts';
 
 /** One mixture-of-experts layer of a step, as its routing ops describe it. */
@@ -24,8 +23,6 @@ export interface MoeLayer {
   /** The expert rows that carry no token, as a fraction of all E·C (capacity padding): 1 − k·T / (E·C). */
   padding: number;
 }
-
-const elements = (v: Value) => (v.type.shape as number[]).reduce((a, d) => a * d, 1);
 
 /**
  * The MoE layers of a step: for each dispatch (`moe_tokens` and the gather that reads it) the values between it and
@@ -67,7 +64,7 @@ export function moeLayers(m: Module): MoeLayer[] {
       parameters: [...params],
       kernels: kernelsIn(m, scopeOf([...params])),
       rowBytes: bytesOf(dispatch.type),
-      expertParameters: [...params].reduce((a, p) => a + elements(p), 0),
+      expertParameters: [...params].reduce((a, p) => a + elems(p.type), 0),
       padding: 1 - (k * tokens) / (e * c),
     });
   }

@@ -1,6 +1,7 @@
 import { planMemory } from '../codegen/memory.ts';
 import { activeParameters, moeLayers } from './moe.ts';
-import type { Module, Value } from '../ir/graph.ts';
+import type { Module } from '../ir/graph.ts';
+import { elems } from '../ir/op.ts';
 import { flopsOf } from '../ir/ops/registry.ts';
 import type { Lowered } from '../lower/lower.ts';
 import { machineOf } from './device.ts';
@@ -86,11 +87,10 @@ export interface PlanSummary {
   serving?: ServingEstimate;
 }
 
-const elements = (v: Value) => (v.type.shape as number[]).reduce((a, d) => a * d, 1);
 function parameterCounts(m: Module): PlanSummary['parameters'] {
   const params = m.values.filter((v) => v.op === 'param');
-  const count = params.reduce((a, v) => a + elements(v), 0);
-  const trained = params.filter((v) => !v.attrs['frozen']).reduce((a, v) => a + elements(v), 0);
+  const count = params.reduce((a, v) => a + elems(v.type), 0);
+  const trained = params.filter((v) => !v.attrs['frozen']).reduce((a, v) => a + elems(v.type), 0);
   const layers = moeLayers(m);
   if (!layers.length) return { count, trained };
   const [first] = layers;

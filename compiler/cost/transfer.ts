@@ -34,8 +34,7 @@ export function pathsOf(machine: Machine | undefined): TierPaths {
  * the link's latency.
  */
 export function moveSeconds(bytes: number, tier: OffGpuTier, down: boolean, p: TierPaths): number {
-  if (tier === 'host') return p.latency + bytes / p.link;
-  return p.latency + bytes / Math.min(p.link, down ? p.ssdWrite : p.ssdRead);
+  return p.latency + bytes / (tier === 'host' ? p.link : Math.min(p.link, down ? p.ssdWrite : p.ssdRead));
 }
 
 /** The tier a transfer op moves between and its direction; undefined for any other op. */

@@ -220,14 +220,14 @@ export function lowerPlan(
     );
   const expert = config.parallel.expert ?? 1;
   if (expert > 1) {
-    const layers = moeLayers(forward);
-    const uneven = layers.find((l) => l.experts % expert !== 0);
     if (data % expert !== 0)
       return refuse(
         `\`expert: ${expert}\` splits experts over groups of the data-parallel GPUs, but ${expert} does not divide ` +
           `\`data: ${data}\``,
         `use a divisor of ${data}, or \`data\` a multiple of ${expert}`,
       );
+    const layers = moeLayers(forward);
+    const uneven = layers.find((l) => l.experts % expert !== 0);
     if (!layers.length)
       return refuse(
         `\`expert: ${expert}\` splits the experts of MoE layers, but model \`${config.model}\` has none`,

@@ -329,15 +329,8 @@ export const BUILTINS: Record<string, Builtin> = {
       if (x.type.shape.length !== 0 || x.type.dtype[0] !== 'f')
         cx.fail('FLX3050', `aux_loss takes a float scalar, got ${x.type.dtype}[${x.type.shape.join(', ')}]`);
       const w = int(a, 'weight');
-      const term =
-        w === 1
-          ? x
-          : (
-              cx.op('mul', [
-                x,
-                (cx.op('const', [], { value: w, dtype: x.type.dtype }) as EVal & { kind: 'tensor' }).v,
-              ]) as EVal & { kind: 'tensor' }
-            ).v;
+      const weight = () => tensorArg(cx, cx.op('const', [], { value: w, dtype: x.type.dtype }));
+      const term = w === 1 ? x : tensorArg(cx, cx.op('mul', [x, weight()]));
       if (cx.training) cx.auxLoss(term);
       return { kind: 'tensor', v: term };
     },

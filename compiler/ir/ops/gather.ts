@@ -3,8 +3,9 @@ import { bytesOf, IndexOutOfRange, streamingCost } from '../op.ts';
 import { sameDim, ShapeError } from '../types.ts';
 import { like, requireRank, shapeOf, size } from './util.ts';
 
-function checkIndex(i: number, rows: number, op: string): void {
-  if (!(i >= 0 && i < rows)) throw new IndexOutOfRange(`${op}: index ${i} is out of range for ${rows} rows`);
+/** An index read from data must select one of `n` (rows, unless said): else IndexOutOfRange naming the op. */
+export function checkIndex(i: number, n: number, op: string, what = 'rows'): void {
+  if (!(i >= 0 && i < n)) throw new IndexOutOfRange(`${op}: index ${i} is out of range for ${n} ${what}`);
 }
 
 /**

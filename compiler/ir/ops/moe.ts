@@ -1,6 +1,7 @@
 import type { Attrs } from '../graph.ts';
 import type { OpDef } from '../op.ts';
-import { bytesOf, elems, IndexOutOfRange } from '../op.ts';
+import { bytesOf, elems } from '../op.ts';
+import { checkIndex } from './gather.ts';
 import { dimMul, sameDim, ShapeError, type Dim, type TensorType } from '../types.ts';
 import { like, num, requireFloat, requireRank, shapeOf } from './util.ts';
 
@@ -87,7 +88,7 @@ const take: OpDef = {
     const k = idx!.shape.at(-1)!;
     for (let i = 0; i < out.length; i++) {
       const j = idx!.data[i]!;
-      if (!(j >= 0 && j < n)) throw new IndexOutOfRange(`take: index ${j} is out of range for rows of ${n}`);
+      checkIndex(j, n, 'take', 'values in a row');
       out[i] = x!.data[Math.floor(i / k) * n + j]!;
     }
     return { data: out, shape: shapeOf(v) };
@@ -117,7 +118,7 @@ const takeGrad: OpDef = {
     const k = idx!.shape.at(-1)!;
     for (let i = 0; i < idx!.data.length; i++) {
       const j = idx!.data[i]!;
-      if (!(j >= 0 && j < n)) throw new IndexOutOfRange(`take_grad: index ${j} is out of range for rows of ${n}`);
+      checkIndex(j, n, 'take_grad', 'values in a row');
       out[Math.floor(i / k) * n + j] += dy!.data[i]!;
     }
     return { data: out, shape: shapeOf(v) };
@@ -127,9 +128,7 @@ const takeGrad: OpDef = {
 /** A size attribute: a number, or a size name while a model is checked without a plan. */
 const sizeAttr = (at: Attrs, k: string): Dim => (typeof at[k] === 'string' ? (at[k] as string) : num(at, k));
 
-/**
- * The experts E and capacity C of a routing op, checked against its [T, k] choices.
- */
+/** The experts E and capacity C of a routing op, checked against its [T, k] choices. */
 function routing(idx: TensorType, at: Attrs, op: string): { e: Dim; c: Dim } {
   if (idx.dtype !== 'i32' || idx.shape.length !== 2) throw new ShapeError(`${op}: needs i32 choices [tokens, k]`);
   const [e, c] = [sizeAttr(at, 'experts'), sizeAttr(at, 'capacity')];
@@ -142,17 +141,14 @@ function routing(idx: TensorType, at: Attrs, op: string): { e: Dim; c: Dim } {
   return { e, c };
 }
 
-/**
- * Walks the [T, k] choices in routing order, calling `place(t, r, slot)` with each assignment's slot (E·C when
- * dropped); returns how many slots of each expert were filled.
- */
+/** Each of the [T, k] choices' slot (E·C when dropped), placed in routing order. */
 function route(idx: Int32Array | Float32Array | Float64Array, t: number, k: number, e: number, c: number) {
   const filled = new Int32Array(e);
   const slots = new Int32Array(t * k);
   for (let r = 0; r < k; r++)
     for (let i = 0; i < t; i++) {
       const x = idx[i * k + r]!;
-      if (!(x >= 0 && x < e)) throw new IndexOutOfRange(`moe routing: expert ${x} is out of range for ${e} experts`);
+      checkIndex(x, e, 'moe routing', 'experts');
       slots[i * k + r] = filled[x]! < c ? x * c + filled[x]! : e * c;
       filled[x]++;
     }
