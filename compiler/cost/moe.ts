@@ -20,8 +20,10 @@ export interface MoeLayer {
    * included) and its backward. `fuse: [moe]` is to make each direction one.
    */
   kernels: { forward: number; backward: number };
-  /** The expert rows that carry no token, as a fraction of all E·C (capacity padding): 1 − k·T / (E·C). */
+  /** The expert rows that carry no token even if routing is even (capacity padding): 1 − k·T / (E·C), or 0. */
   padding: number;
+  /** The choices dropped even if routing is even (capacity below k·T): 1 − E·C / (k·T), or 0. */
+  dropped: number;
 }
 
 /**
@@ -65,7 +67,8 @@ export function moeLayers(m: Module): MoeLayer[] {
       kernels: kernelsIn(m, scopeOf([...params])),
       rowBytes: bytesOf(dispatch.type),
       expertParameters: [...params].reduce((a, p) => a + elems(p.type), 0),
-      padding: 1 - (k * tokens) / (e * c),
+      padding: Math.max(0, 1 - (k * tokens) / (e * c)),
+      dropped: Math.max(0, 1 - (e * c) / (k * tokens)),
     });
   }
   return layers;

@@ -32,6 +32,8 @@ export interface PlanSummary {
       k: number;
       capacity: number;
       padding: number;
+      /** The least fraction of choices dropped (capacity below k·T), averaged over the layers. */
+      dropped: number;
       /** Kernels one MoE layer runs per step, each a launch (the layers' largest). */
       kernels: { forward: number; backward: number };
     };
@@ -100,6 +102,7 @@ function parameterCounts(m: Module): PlanSummary['parameters'] {
     k: first!.k,
     capacity: first!.capacity,
     padding: layers.reduce((a, l) => a + l.padding, 0) / layers.length,
+    dropped: layers.reduce((a, l) => a + l.dropped, 0) / layers.length,
     kernels: {
       forward: Math.max(...layers.map((l) => l.kernels.forward)),
       backward: Math.max(...layers.map((l) => l.kernels.backward)),

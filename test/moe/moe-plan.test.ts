@@ -97,3 +97,12 @@ describe('flexc plan counts an MoE layer’s kernels', () => {
     expect(named).toHaveLength(kernels.forward + kernels.backward);
   });
 });
+
+describe('flexc plan: a capacity below the choices', () => {
+  it('has no padding, and drops at least 1 − E·C / (k·T) of the choices', () => {
+    // 32 tokens, top-2 of 4 experts, capacity factor 0.5: C = ⌈2·32/4 · 0.5⌉ = 8 slots, 32 of 64 choices placed
+    const r = compile('test/moe/fixtures/moe-mlp.flex', 'tight');
+    const { moe } = summarize(r.module!, r.lowered!).summary.parameters;
+    expect(moe).toMatchObject({ capacity: 8, padding: 0, dropped: 0.5 });
+  });
+});
