@@ -64,6 +64,8 @@ export const StepSpec = z.discriminatedUnion('kind', [
    * later step reads `to` (a copy off the GPU may run on while kernels do) and before `from` is written again.
    */
   z.object({ kind: z.literal('copy'), from: Int, to: Int, value: z.string() }),
+  /** Zeroes a buffer on the GPU (a persistent kernel's counters), before the launches after it; not a launch. */
+  z.object({ kind: z.literal('clear'), buffer: Int }),
 ]);
 
 export const PlanSchema = z.object({

@@ -43,7 +43,14 @@ export const launchesOf = (plan: Plan): number => plan.steps.filter((s) => s.kin
 export function boundPeak(plan: Plan): number {
   let touched = 0;
   for (const st of plan.steps) {
-    const ids = st.kind === 'launch' ? st.bindings : st.kind === 'copy' ? [st.from, st.to] : [];
+    const ids =
+      st.kind === 'launch'
+        ? st.bindings
+        : st.kind === 'copy'
+          ? [st.from, st.to]
+          : st.kind === 'clear'
+            ? [st.buffer]
+            : [];
     for (const id of ids) {
       const b = plan.buffers[id]!;
       if (b.tier === 'gpu') touched = Math.max(touched, b.offset + Math.max(4, b.bytes));

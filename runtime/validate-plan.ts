@@ -116,6 +116,10 @@ export function checkPlan(plan: Plan): void {
         fail(`${at} frees ${name(b)}, which is ${state.get(b.id) ?? 'not allocated'}`);
       state.set(b.id, 'freed');
       live.delete(b.id);
+    } else if (st.kind === 'clear') {
+      const b = buffer(st.buffer, at);
+      if (!live.has(b.parent ?? b.id)) fail(`${at} clears ${name(b)}, which is not allocated`);
+      if (b.tier !== 'gpu') fail(`${at} clears ${name(b)}, in the ${b.tier} tier`);
     } else if (st.kind === 'copy') {
       const [from, to] = [buffer(st.from, at), buffer(st.to, at)];
       for (const b of [from, to])

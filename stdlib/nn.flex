@@ -86,11 +86,8 @@ layer MoE(x: f32[..., d], experts: int, k: int, hidden: int, capacity_factor: 1.
   param b2: f32[experts, 1, d] = zeros()
   let tokens = reshape(x, [-1, d])
   let probs = softmax(tokens @ router)
-  let choices = topk(probs, k)
-  let balance_loss = aux_loss(moe_balance_loss(probs, choices), weight: balance)
-  let rows = moe_dispatch(tokens, choices, experts: experts, capacity_factor: capacity_factor, dropless: dropless)
-  let gates = moe_gates(probs, choices, renormalize: renormalize)
-  let y = moe_combine(gelu(rows @ w1 + b1) @ w2 + b2, choices, gates)
+  let balance_loss = aux_loss(moe_balance_loss(probs, topk(probs, k)), weight: balance)
+  let y = moe(tokens, router, w1, b1, w2, b2, k: k, capacity_factor: capacity_factor, dropless: dropless, renormalize: renormalize)
   return reshape(y, x.shape)
 }
 
@@ -102,10 +99,7 @@ layer SwiGluMoE(x: f32[..., d], experts: int, k: int, hidden: int, capacity_fact
   param w_down: f32[experts, hidden, d] = normal(0.02)
   let tokens = reshape(x, [-1, d])
   let probs = softmax(tokens @ router)
-  let choices = topk(probs, k)
-  let balance_loss = aux_loss(moe_balance_loss(probs, choices), weight: balance)
-  let rows = moe_dispatch(tokens, choices, experts: experts, capacity_factor: capacity_factor, dropless: dropless)
-  let gates = moe_gates(probs, choices, renormalize: renormalize)
-  let y = moe_combine((silu(rows @ w_gate) * (rows @ w_up)) @ w_down, choices, gates)
+  let balance_loss = aux_loss(moe_balance_loss(probs, topk(probs, k)), weight: balance)
+  let y = moe_swiglu(tokens, router, w_gate, w_up, w_down, k: k, capacity_factor: capacity_factor, dropless: dropless, renormalize: renormalize)
   return reshape(y, x.shape)
 }

@@ -193,7 +193,9 @@ export function buildPlan(
         to: bufferOf.get(v)!,
         value: `%${indexOf.get(v)!} ${v.op}`,
       });
-    else {
+    else if (v.op === 'scratch') {
+      if (v.attrs['zero']) steps.push({ kind: 'clear', buffer: bufferOf.get(v)! });
+    } else {
       const k = lowerValue(v, deviceClass);
       const written = early.get(v);
       const { operands } = bindingsOf(v);

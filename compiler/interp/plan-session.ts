@@ -87,6 +87,10 @@ export class CpuPlanSession {
         live.delete(b.id);
         freedAt.set(b.id, i);
         if (this.poison && b.tier === 'gpu') this.i32.fill(POISON_BITS, b.offset / 4, end(b) / 4);
+      } else if (st.kind === 'clear') {
+        bound(st.buffer, i, 'clear');
+        const b = this.buffer(st.buffer);
+        this.i32.fill(0, b.offset / 4, (b.offset + b.bytes) / 4);
       } else if (st.kind === 'copy') {
         bound(st.from, i, st.value);
         bound(st.to, i, st.value);

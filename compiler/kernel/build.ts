@@ -96,6 +96,9 @@ export const ret: Stmt = { k: 'return' };
 export const brk: Stmt = { k: 'break' };
 export const cont: Stmt = { k: 'continue' };
 export const barrier: Stmt = { k: 'barrier' };
+export const claim = (buf: string, index: Expr, into: string): Stmt => ({ k: 'claim', buf, index, into });
+export const wait = (buf: string, index: Expr, value: Expr): Stmt => ({ k: 'wait', buf, index, value });
+export const signal = (buf: string, index: Expr): Stmt => ({ k: 'signal', buf, index });
 export const wreduce = (op: 'sum' | 'max', value: Expr, into: string): Stmt => ({ k: 'wreduce', op, value, into });
 
 /** Binds subexpressions to names (a `let` in a kernel, a `const` in JavaScript): how scalar functions share work. */

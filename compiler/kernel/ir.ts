@@ -46,11 +46,25 @@ export type Stmt =
   /** Every invocation of the workgroup waits here; workgroup memory written before is visible after. */
   | { k: 'barrier' }
   /** `let into` = the sum or max of `value` over the workgroup's invocations; from uniform control flow only. */
-  | { k: 'wreduce'; op: 'sum' | 'max'; value: Expr; into: string };
+  | { k: 'wreduce'; op: 'sum' | 'max'; value: Expr; into: string }
+  /**
+   * Synchronisation between workgroups of a persistent kernel, on the counters of an `atomic` buffer; each is made by
+   * the whole workgroup, from uniform control flow. `claim`: one invocation adds 1 to `buf[index]` and every
+   * invocation gets the count before (`let into`: the workgroup's next task). `wait`: until `buf[index]` ≥ `value`;
+   * after it, the workgroup sees every write made before the signals that raised the count. `signal`: once every
+   * invocation of the workgroup has made its writes, adds 1 to `buf[index]`.
+   */
+  | { k: 'claim'; buf: string; index: Expr; into: string }
+  | { k: 'wait'; buf: string; index: Expr; value: Expr }
+  | { k: 'signal'; buf: string; index: Expr };
 
 export interface KernelBuffer {
   name: string;
   t: Exclude<Scalar, 'bool'>;
+  /** Counters that `claim`, `wait` and `signal` use (u32), never loaded or stored otherwise. */
+  atomic?: true;
+  /** Written by one workgroup and read by others after a `wait`: read past any per-core cache (CUDA's L1). */
+  coherent?: true;
 }
 
 /**
@@ -134,6 +148,11 @@ export function stmtExprs(s: Stmt): Expr[] {
       return [s.cond];
     case 'wreduce':
       return [s.value];
+    case 'claim':
+    case 'signal':
+      return [s.index];
+    case 'wait':
+      return [s.index, s.value];
     default:
       return [];
   }

@@ -5,6 +5,7 @@ import { autodiff } from './autodiff.ts';
 import { checkpoint } from './checkpoint.ts';
 import { dce } from './dce.ts';
 import { fuseElementwise } from './fuse-elementwise.ts';
+import { fuseMoe } from './fuse-moe.ts';
 import { lora } from './lora.ts';
 import { lowerSparse } from './lower-sparse.ts';
 import { blockNodes } from './block-nodes.ts';
@@ -18,6 +19,7 @@ export const PIPELINE: readonly Pass[] = [
   sparseFeatures, // graph features from CSR files stay sparse (X @ W, dropout(X) @ W as spmm)
   lora, //      frozen base weights and trained low-rank adapters (finetune { lora })
   precision, // bf16/fp16 tensors with fp32 master weights (precision: bf16 | fp16)
+  fuseMoe, //   each MoE layer one fused kernel (fuse: [moe]) or its decomposition
   autodiff, //  backward graph of the loss
   optimizer, // parameter and optimizer-state updates
   fuseElementwise, // chains of elementwise ops into single kernels (fuse: [elementwise])

@@ -331,7 +331,7 @@ export const BUILTINS: Record<string, Builtin> = {
       const w = int(a, 'weight');
       const weight = () => tensorArg(cx, cx.op('const', [], { value: w, dtype: x.type.dtype }));
       const term = w === 1 ? x : tensorArg(cx, cx.op('mul', [x, weight()]));
-      if (cx.training) cx.auxLoss(term);
+      if (cx.training && w !== 0) cx.auxLoss(term); // a term weighed 0 trains nothing: dead, like its ops
       return { kind: 'tensor', v: term };
     },
   },

@@ -1,8 +1,9 @@
 import type { OpName } from '../ir/op-names.ts';
 import type { Attrs, Value } from '../ir/graph.ts';
 import { dimMul, type Dim } from '../ir/types.ts';
-import type { Args, Builtin, BuiltinContext, NumberRule } from './builtins.ts';
+import type { ArgSpec, Args, Builtin, BuiltinContext, NumberRule } from './builtins.ts';
 import { asDim, type EVal } from './values.ts';
+import { type Emit, type ExpertAct, moeAttrs, moeCombine, moeDispatch, moeGates } from '../ir/ops/moe-layer.ts';
 
 const tensor = (a: Args, k: string) => (a[k] as EVal & { kind: 'tensor' }).v;
 const number = (a: Args, k: string) => (a[k] as EVal & { kind: 'num' }).n;
@@ -30,9 +31,56 @@ function capacityOf(tokens: Dim, k: Dim, experts: Dim, factor: number, dropless:
   return Math.min(tokens, Math.ceil(((k * tokens) / experts) * factor));
 }
 
-/** A row of d zeros: what an empty slot dispatches, and what a dropped choice brings back. */
-const zeroRow = (cx: BuiltinContext, d: Dim) =>
-  op(cx, 'full', [], { value: 0, shape: [1, d] as number[], dtype: 'f32' });
+/** The elaborator's ops as the decomposition's `emit`. */
+const emitOf =
+  (cx: BuiltinContext): Emit =>
+  (n, ins, at) =>
+    op(cx, n, ins, at);
+
+const ROUTING: ArgSpec[] = [
+  { name: 'k', kind: 'int', valid: { test: (n) => n > 0, says: 'more than 0' } },
+  {
+    name: 'capacity_factor',
+    kind: 'float',
+    default: { kind: 'num', n: 1.25 },
+    valid: { test: (n) => n > 0, says: 'more than 0' },
+  },
+  { name: 'dropless', kind: 'bool', default: { kind: 'bool', b: false } },
+  { name: 'renormalize', kind: 'bool', default: { kind: 'bool', b: true } },
+];
+
+/**
+ * A whole MoE layer on tokens [T, d] as one `moe` op: router, top-k, routing with a capacity, the experts (GeLU MLPs
+ * w1, b1, w2, b2, or SwiGLU w_gate, w_up, w_down) and combine. The pipeline keeps it for a fused kernel
+ * (`fuse: [moe]`) or decomposes it into the ops of moe_dispatch and moe_combine.
+ */
+function moeLayerBuiltin(act: ExpertAct): Builtin {
+  const names = act === 'gelu' ? ['w1', 'b1', 'w2', 'b2'] : ['w_gate', 'w_up', 'w_down'];
+  return {
+    params: [
+      { name: 'x', kind: 'tensor' },
+      { name: 'router', kind: 'tensor' },
+      ...names.map((name) => ({ name, kind: 'tensor' }) as const),
+      ...ROUTING,
+    ],
+    doc:
+      `a mixture-of-experts layer on tokens x [T, d] (router [d, E]; ${act === 'gelu' ? 'GeLU' : 'SwiGLU'} experts ` +
+      `${names.join(', ')}): each token's k experts by router probability, C = ⌈k·T/E · capacity_factor⌉ slots ` +
+      'per expert (T when dropless) filled in routing order, outputs combined by the (renormalised) gates; one op, ' +
+      'a fused kernel with `fuse: [moe]`',
+    build: (cx, a) => {
+      const x = tensor(a, 'x');
+      const router = tensor(a, 'router');
+      const [t] = rowsOf(cx, x, 'moe');
+      if (router.type.shape.length !== 2)
+        cx.fail('FLX3050', `moe's router is [d, experts], got rank ${router.type.shape.length}`);
+      const k = size(a, 'k');
+      const c = capacityOf(t, k, router.type.shape[1]!, number(a, 'capacity_factor'), flag(a, 'dropless'));
+      const layer = { k, capacity: c, renormalize: flag(a, 'renormalize'), act };
+      return cx.op('moe', [x, router, ...names.map((n) => tensor(a, n))], moeAttrs(layer));
+    },
+  };
+}
 
 const CHOICES = { name: 'choices', kind: 'tensor' } as const;
 // builtins.ts's POSITIVE, not imported: that module imports this one
@@ -63,11 +111,10 @@ export const MOE_BUILTINS: Record<string, Builtin> = {
       { name: 'renormalize', kind: 'bool', default: { kind: 'bool', b: true } },
     ],
     doc: 'the router probabilities of each token’s chosen experts [T, k], renormalised to sum to 1 unless told not to',
-    build: (cx, a) => {
-      const picked = op(cx, 'take', [tensor(a, 'probs'), tensor(a, CHOICES.name)]);
-      if (!flag(a, 'renormalize')) return { kind: 'tensor', v: picked };
-      return cx.op('div', [picked, op(cx, 'sum', [picked], { axes: [1], keepdims: true })]);
-    },
+    build: (cx, a) => ({
+      kind: 'tensor',
+      v: moeGates(emitOf(cx), tensor(a, 'probs'), tensor(a, CHOICES.name), flag(a, 'renormalize')),
+    }),
   },
   moe_dispatch: {
     params: [
@@ -84,13 +131,11 @@ export const MOE_BUILTINS: Record<string, Builtin> = {
     build: (cx, a) => {
       const x = tensor(a, 'x');
       const choices = tensor(a, CHOICES.name);
-      const [t, d] = rowsOf(cx, x, 'moe_dispatch');
+      const [t] = rowsOf(cx, x, 'moe_dispatch');
       const k = choices.type.shape[1]!;
       const e = size(a, 'experts');
       const c = capacityOf(t, k, e, number(a, 'capacity_factor'), flag(a, 'dropless'));
-      const tokens = op(cx, 'moe_tokens', [choices], { experts: e, capacity: c } as Attrs);
-      const rows = op(cx, 'gather', [op(cx, 'concat', [x, zeroRow(cx, d)], { axis: 0 }), tokens]);
-      return cx.op('reshape', [rows], { shape: [e, c, d] as number[] });
+      return { kind: 'tensor', v: moeDispatch(emitOf(cx), x, choices, e, c) };
     },
   },
   moe_combine: {
@@ -103,15 +148,12 @@ export const MOE_BUILTINS: Record<string, Builtin> = {
       const choices = tensor(a, CHOICES.name);
       if (y.type.shape.length !== 3)
         cx.fail('FLX3050', `moe_combine takes the experts' rows [E, C, d], got rank ${y.type.shape.length}`);
-      const [e, c, d] = y.type.shape as [number, Dim, Dim];
-      const [t, k] = rowsOf(cx, choices, 'moe_combine');
-      const slots = op(cx, 'moe_slots', [choices], { experts: e, capacity: c });
-      const flat = op(cx, 'reshape', [y], { shape: [dimMul(e, c), d] as number[] });
-      const back = op(cx, 'gather', [op(cx, 'concat', [flat, zeroRow(cx, d)], { axis: 0 }), slots]);
-      const gates = op(cx, 'reshape', [tensor(a, 'gates')], { shape: [t, k, 1] as number[] });
-      return cx.op('sum', [op(cx, 'mul', [back, gates])], { axes: [1], keepdims: false });
+      rowsOf(cx, choices, 'moe_combine');
+      return { kind: 'tensor', v: moeCombine(emitOf(cx), y, choices, tensor(a, 'gates')) };
     },
   },
+  moe: moeLayerBuiltin('gelu'),
+  moe_swiglu: moeLayerBuiltin('swiglu'),
   moe_balance_loss: {
     params: [{ name: 'probs', kind: 'tensor' }, CHOICES],
     doc:

@@ -1,12 +1,25 @@
 import type { Expr, Kernel, Scalar, Stmt } from '../kernel/ir.ts';
+import { walk } from '../kernel/ir.ts';
 import type { Plan } from '../../runtime/plan.ts';
 import { type ExprSyntax, floatLiteral, renderExpr } from './render-expr.ts';
+
+/** Statements between the workgroups of a persistent kernel. */
+export type SyncStmt = 'claim' | 'wait' | 'signal';
+
+/** Whether a kernel has them (it needs its target's counters). */
+export function syncs(k: Kernel): boolean {
+  let found = false;
+  walk(k.body, (s) => {
+    if (s.k === 'claim' || s.k === 'wait' || s.k === 'signal') found = true;
+  });
+  return found;
+}
 
 /** Statement rendering that C and CUDA share; `special` renders what differs (barriers, workgroup reductions). */
 export interface CLike {
   types: Record<Scalar, string>;
   syntax: ExprSyntax;
-  special(s: Extract<Stmt, { k: 'barrier' | 'wreduce' }>, indent: string): string[];
+  special(s: Extract<Stmt, { k: 'barrier' | 'wreduce' | SyncStmt }>, indent: string): string[];
 }
 
 export function cStatements(body: Stmt[], lang: CLike, indent = '  '): string[] {
@@ -45,6 +58,9 @@ export function cStatements(body: Stmt[], lang: CLike, indent = '  '): string[] 
         return [`${indent}${s.k};`];
       case 'barrier':
       case 'wreduce':
+      case 'claim':
+      case 'wait':
+      case 'signal':
         return lang.special(s, indent);
     }
   });

@@ -1,9 +1,9 @@
-import type { Kernel, Stmt } from '../kernel/ir.ts';
+import type { Expr, Kernel, Stmt } from '../kernel/ir.ts';
 import type { Plan } from '../../runtime/plan.ts';
 import type { Command, CompileOptions } from './target.ts';
 import { POISON_BITS } from '../../runtime/poison.ts';
 import { LINKS, plannedMoves } from '../../runtime/tiers.ts';
-import { C_TYPES, cCall, cLiteral, cStatements, freedRange, launchArgs } from './c-like.ts';
+import { C_TYPES, type CLike, cCall, cLiteral, cStatements, freedRange, launchArgs, syncs } from './c-like.ts';
 import { type ExprSyntax, renderExpr } from './render-expr.ts';
 
 const BUILTIN: Record<string, string> = {
@@ -67,14 +67,52 @@ function warpReduce(s: Extract<Stmt, { k: 'wreduce' }>, ind: string, threads: nu
 export function renderCuda(k: Kernel): string {
   const threads = k.workgroup[0] * k.workgroup[1] * k.workgroup[2];
   let reductions = 0;
-  const lang = {
+  const coherent = new Set(k.buffers.filter((b) => b.coherent).map((b) => b.name));
+  const own: ExprSyntax = {
+    ...syntax,
+    load: (buf, index) => (coherent.has(buf) ? `__ldcg(&${buf}[${index}])` : `${buf}[${index}]`),
+  };
+  const lid = BUILTIN['lid'];
+  const at = (buf: string, index: Expr) => `&${buf}[${renderExpr(index, own)}]`;
+  const lang: CLike = {
     types: C_TYPES,
-    syntax,
-    special: (s: Extract<Stmt, { k: 'barrier' | 'wreduce' }>, ind: string) =>
-      s.k === 'barrier' ? [`${ind}__syncthreads();`] : warpReduce(s, ind, threads, reductions++),
+    syntax: own,
+    special: (s, ind) => {
+      switch (s.k) {
+        case 'barrier':
+          return [`${ind}__syncthreads();`];
+        case 'wreduce':
+          return warpReduce(s, ind, threads, reductions++);
+        // a block is a persistent kernel's worker: its first thread touches the counter, the rest meet it at barriers
+        case 'claim':
+          return [
+            `${ind}__syncthreads();`,
+            `${ind}if (${lid} == 0u) flexc_sync = atomicAdd(${at(s.buf, s.index)}, 1u);`,
+            `${ind}__syncthreads();`,
+            `${ind}const uint32_t ${s.into} = flexc_sync;`,
+          ];
+        case 'wait':
+          return [
+            `${ind}if (${lid} == 0u) {`,
+            `${ind}  while (*(volatile uint32_t*)${at(s.buf, s.index)} < ${renderExpr(s.value, own)}) __nanosleep(32);`,
+            `${ind}  __threadfence();`,
+            `${ind}}`,
+            `${ind}__syncthreads();`,
+          ];
+        case 'signal':
+          return [
+            `${ind}__threadfence();`,
+            `${ind}__syncthreads();`,
+            `${ind}if (${lid} == 0u) atomicAdd(${at(s.buf, s.index)}, 1u);`,
+          ];
+      }
+    },
   };
   const params = k.buffers.map((b) => `${C_TYPES[b.t]}* __restrict__ ${b.name}`).join(', ');
-  const shared = k.shared.map((a) => `  __shared__ ${C_TYPES[a.t]} ${a.name}[${a.size}];`);
+  const shared = [
+    ...k.shared.map((a) => `  __shared__ ${C_TYPES[a.t]} ${a.name}[${a.size}];`),
+    ...(syncs(k) ? ['  __shared__ uint32_t flexc_sync;'] : []),
+  ];
   return `// ${k.name}: ${k.doc}
 extern "C" __global__ void __launch_bounds__(${threads}) ${k.name}(${params}) {
 ${[...shared, ...cStatements(k.body, lang)].join('\n')}
@@ -98,6 +136,10 @@ export function renderCudaHost(plan: Plan, kernels: Map<string, Kernel>): string
       return [`  ${st.kernel}<<<${grid}, ${block}, 0, s>>>(${launchArgs(plan, k, st.bindings)});`];
     }
     if (st.kind === 'copy') return copyStep(plan, st.from, st.to, () => spills++);
+    if (st.kind === 'clear') {
+      const b = plan.buffers[st.buffer]!;
+      return [`  cudaMemsetAsync(A + ${b.offset}u, 0, ${b.bytes}u, s);`];
+    }
     if (st.kind === 'free') {
       if (plan.buffers[st.buffer]!.tier !== 'gpu') return [];
       const [off, bytes] = freedRange(plan, st.buffer);

@@ -7,6 +7,8 @@ export interface ExprSyntax {
   call(e: Extract<Expr, { k: 'call' }>, args: string[]): string;
   select(cond: string, then: string, otherwise: string): string;
   cast(t: Expr['t'], a: string): string;
+  /** A buffer's element, where the target reads some buffers specially (CUDA: coherent ones past L1). */
+  load?(buf: string, index: string): string;
 }
 
 const ARITH: Partial<Record<BinOp, number>> = { '+': 1, '-': 1, '*': 2, '/': 2, '%': 2 };
@@ -28,7 +30,7 @@ export function renderExpr(e: Expr, s: ExprSyntax): string {
     case 'builtin':
       return s.builtin(e.name);
     case 'load':
-      return `${e.buf}[${r(e.index)}]`;
+      return s.load ? s.load(e.buf, r(e.index)) : `${e.buf}[${r(e.index)}]`;
     case 'neg':
       return atomic(e.a) ? `-${r(e.a)}` : `-(${r(e.a)})`;
     case 'call':

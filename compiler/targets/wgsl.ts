@@ -1,5 +1,6 @@
 import type { Expr, Kernel, Scalar, Stmt } from '../kernel/ir.ts';
 import { walk } from '../kernel/ir.ts';
+import { syncs } from './c-like.ts';
 import { type ExprSyntax, floatLiteral, renderExpr } from './render-expr.ts';
 
 const TYPE: Record<Scalar, string> = { f32: 'f32', i32: 'i32', u32: 'u32', bool: 'bool' };
@@ -71,7 +72,9 @@ function stmt(s: Stmt, ind: string): string[] {
     case 'var':
       return [`${ind}var ${s.name} = ${expr(s.init)};`];
     case 'array':
-      return [`${ind}var ${s.name}: array<${TYPE[s.t]}, ${s.size}>;`];
+      // zeroed by its constructor each time it is declared: left implicit, a declaration in a loop keeps the last
+      // iteration's values on SwiftShader
+      return [`${ind}var ${s.name} = array<${TYPE[s.t]}, ${s.size}>();`];
     case 'set':
     case 'store': {
       const target = s.k === 'set' ? (s.index ? `${s.name}[${expr(s.index)}]` : s.name) : `${s.buf}[${expr(s.index)}]`;
@@ -91,6 +94,25 @@ function stmt(s: Stmt, ind: string): string[] {
       return [`${ind}workgroupBarrier();`];
     case 'wreduce':
       return [`${ind}let ${s.into} = ${s.op === 'sum' ? 'wsum' : 'wmax'}(${expr(s.value)}, lid);`];
+    // the workgroup's first invocation touches the counter; workgroupUniformLoad hands its value to every invocation
+    // (and keeps the control flow uniform, as the barriers need)
+    case 'claim':
+      return [
+        `${ind}workgroupBarrier();`,
+        `${ind}if (lid == 0u) { flexc_sync = atomicAdd(&${s.buf}[${expr(s.index)}], 1u); }`,
+        `${ind}let ${s.into} = workgroupUniformLoad(&flexc_sync);`,
+      ];
+    case 'wait':
+      return [
+        `${ind}loop {`,
+        `${ind}  workgroupBarrier();`,
+        `${ind}  if (lid == 0u) { flexc_sync = atomicLoad(&${s.buf}[${expr(s.index)}]); }`,
+        `${ind}  if (workgroupUniformLoad(&flexc_sync) >= ${expr(s.value)}) { break; }`,
+        `${ind}}`,
+        `${ind}storageBarrier();`,
+      ];
+    case 'signal':
+      return [`${ind}storageBarrier();`, `${ind}if (lid == 0u) { atomicAdd(&${s.buf}[${expr(s.index)}], 1u); }`];
   }
 }
 
@@ -102,9 +124,10 @@ export function renderWgsl(k: Kernel): string {
     if (s.k === 'wreduce') reduces = true;
   });
   const wgSize = k.workgroup[0] * k.workgroup[1] * k.workgroup[2];
-  const decls = k.buffers.map(
-    (b, i) => `@group(0) @binding(${i}) var<storage, read_write> ${b.name}: array<${TYPE[b.t]}>;`,
-  );
+  const decls = k.buffers.map((b, i) => {
+    const t = b.atomic ? `atomic<${TYPE[b.t]}>` : TYPE[b.t];
+    return `@group(0) @binding(${i}) var<storage, read_write> ${b.name}: array<${t}>;`;
+  });
   const shared = k.shared.map((a) => `var<workgroup> ${a.name}: array<${TYPE[a.t]}, ${a.size}>;`);
   const lines = [
     `// ${k.name}: ${k.doc}`,
@@ -113,6 +136,7 @@ export function renderWgsl(k: Kernel): string {
     ...(/_BITS\b/.test(main) ? [SPECIALS, ''] : []),
     ...(shared.length ? [...shared, ''] : []),
     ...(reduces ? [WRED(wgSize), ''] : []),
+    ...(syncs(k) ? ['var<workgroup> flexc_sync: u32;', ''] : []),
     `@compute @workgroup_size(${k.workgroup.join(', ')})`,
     `fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) lid: u32` +
       `${/\bwid\b/.test(main) ? ', @builtin(workgroup_id) wid: vec3u' : ''}) {`,

@@ -224,6 +224,11 @@ export class WebGpuSession implements Session {
         pass.setBindGroup(0, this.bindGroups.get(i)!);
         pass.dispatchWorkgroups(...st.dispatch);
         launches++;
+      } else if (st.kind === 'clear') {
+        const b = this.plan.buffers[st.buffer]!;
+        pass.end();
+        enc.clearBuffer(this.arena, b.offset, Math.ceil(b.bytes / 4) * 4);
+        pass = enc.beginComputePass();
       } else if (st.kind === 'copy') {
         const [from, to] = [this.plan.buffers[st.from]!, this.plan.buffers[st.to]!];
         pass.end();

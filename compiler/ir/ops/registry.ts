@@ -14,6 +14,7 @@ import { lossOps } from './loss.ts';
 import { maskOps } from './mask.ts';
 import { matmulOps } from './matmul.ts';
 import { moeOps } from './moe.ts';
+import { moeLayerOps } from './moe-layer.ts';
 import { optimizerOps } from './optimizer.ts';
 import { reduceOps } from './reduce.ts';
 import { ropeOps } from './rope.ts';
@@ -46,6 +47,7 @@ export const OPS: ReadonlyMap<string, OpDef> = new Map(
     fusedOps,
     tierOps,
     moeOps,
+    moeLayerOps,
   ]
     .flat()
     .map((d) => [d.name, d]),

@@ -23,6 +23,8 @@ export interface KernelBody {
   shared?: Kernel['shared'];
   body: Stmt[];
   library?: Kernel['library'];
+  /** What some buffers are beyond their element type (a persistent kernel's counters and workspace). */
+  buffers?: Record<string, Partial<KernelBuffer>>;
 }
 
 export type Lowering = (v: Value, cls: DeviceClass) => KernelBody;
@@ -135,7 +137,7 @@ export function kernelOf(v: Value, kb: KernelBody): Kernel {
   const buffers: KernelBuffer[] = [
     ...operands.map((x, k) => ({ name: `a${k}`, t: scalarOf(x) as KernelBuffer['t'] })),
     { name: res, t: scalarOf(v) as KernelBuffer['t'] },
-  ];
+  ].map((b) => ({ ...b, ...kb.buffers?.[b.name] }));
   const sig = `${v.op}(${v.inputs.map((x) => fmtType(x.type)).join(', ')}) -> ${fmtType(v.type)}`;
   const attrs = Object.entries(v.attrs)
     .map(([k, a]) => `${k}=${Array.isArray(a) ? `[${a.join(',')}]` : String(a)}`)

@@ -6,6 +6,7 @@ import { edgeLowerings } from './edge.ts';
 import { elementwiseLowerings } from './elementwise.ts';
 import { matmulLowerings } from './matmul.ts';
 import { moeLowerings } from './moe.ts';
+import { fusedMoe } from './moe-fused.ts';
 import { reduceLowerings } from './reduce.ts';
 import { rowLowerings } from './rows.ts';
 import { sparseLowerings } from './sparse.ts';
@@ -21,6 +22,7 @@ export const LOWERINGS: Readonly<Record<string, Lowering>> = {
   ...sparseLowerings,
   ...edgeLowerings,
   ...moeLowerings,
+  moe: fusedMoe,
 };
 
 export class MissingKernelError extends Error {}
@@ -43,7 +45,9 @@ export function copyKernel(n: number): Kernel {
       { name: 'res', t: 'u32' },
     ],
     shared: [],
-    ...kb,
+    workgroup: kb.workgroup,
+    dispatch: kb.dispatch,
+    body: kb.body,
   });
   return { ...k, name: `copy_${n}` };
 }

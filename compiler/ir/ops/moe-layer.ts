@@ -1,0 +1,236 @@
+import type { OpName } from '../op-names.ts';
+import type { Attrs, Value } from '../graph.ts';
+import { Builder } from '../builder.ts';
+import type { NDArray, OpDef, RefContext } from '../op.ts';
+import { bytesOf } from '../op.ts';
+import { dimMul, ShapeError, type Dim, type TensorType } from '../types.ts';
+import { bool, num, shapeOf } from './util.ts';
+import { getOp } from './registry.ts';
+
+/**
+ * A whole mixture-of-experts layer as one op, and its decomposition into the IR's ops (MLIR's partial lowering): a
+ * target with a fused kernel keeps `moe` (with its workspace, `scratch` operands), every other place gets
+ * `decomposeMoe`'s router, top-k, routing, gathers, batched expert products and combine. The decomposition is the
+ * layer's one definition: the builtins build it, the CPU reference evaluates it, and the gradient is its gradient.
+ *
+ * `moe(x [T, d], router [d, E], experts…) {k, capacity, renormalize, act}`: experts are `w1 [E, d, H], b1 [E, 1, H],
+ * w2 [E, H, d], b2 [E, 1, d]` (act `gelu`: gelu(x·w1 + b1)·w2 + b2) or `w_gate, w_up [E, d, H], w_down [E, H, d]` (act
+ * `swiglu`: (silu(x·w_gate) ⊙ x·w_up)·w_down). With a fused kernel two workspace operands follow: `scratch` f32 and
+ * i32 values the kernel writes (routing, hidden rows, expert outputs) and counts in (its task queue).
+ */
+
+/** Builds an op: a Builder's, or the elaborator's (which reports a shape error at the source). */
+export type Emit = (op: OpName, inputs: Value[], attrs?: Attrs) => Value;
+
+export type ExpertAct = 'gelu' | 'swiglu';
+export const EXPERT_WEIGHTS: Record<ExpertAct, number> = { gelu: 4, swiglu: 3 };
+
+/** The router probabilities of each token's chosen experts [T, k], renormalised to sum to 1 when asked. */
+export function moeGates(emit: Emit, probs: Value, choices: Value, renormalize: boolean): Value {
+  const picked = emit('take', [probs, choices]);
+  if (!renormalize) return picked;
+  return emit('div', [picked, emit('sum', [picked], { axes: [1], keepdims: true })]);
+}
+
+/** A row of d zeros: what an empty slot dispatches, and what a dropped choice brings back. */
+const zeroRow = (emit: Emit, like: Value) =>
+  emit('full', [], { value: 0, shape: [1, like.type.shape[1]!] as number[], dtype: like.type.dtype });
+
+/** The rows of x [T, d] each expert receives, [E, C, d] (empty slots are zeros). */
+export function moeDispatch(emit: Emit, x: Value, choices: Value, e: Dim, c: Dim): Value {
+  const d = x.type.shape[1]!;
+  const tokens = emit('moe_tokens', [choices], { experts: e, capacity: c } as Attrs);
+  const rows = emit('gather', [emit('concat', [x, zeroRow(emit, x)], { axis: 0 }), tokens]);
+  return emit('reshape', [rows], { shape: [e, c, d] as number[] });
+}
+
+/** Each token's Σ over its kept choices of gate · the expert's row [T, d], from the experts' rows y [E, C, d]. */
+export function moeCombine(emit: Emit, y: Value, choices: Value, gates: Value): Value {
+  const [e, c, d] = y.type.shape as [Dim, Dim, Dim];
+  const [t, k] = choices.type.shape as [Dim, Dim];
+  const slots = emit('moe_slots', [choices], { experts: e, capacity: c } as Attrs);
+  const flat = emit('reshape', [y], { shape: [dimMul(e, c), d] as number[] });
+  const back = emit('gather', [emit('concat', [flat, zeroRow(emit, flat)], { axis: 0 }), slots]);
+  const g = emit('reshape', [gates], { shape: [t, k, 1] as number[] });
+  return emit('sum', [emit('mul', [back, g])], { axes: [1], keepdims: false });
+}
+
+/** The experts on their rows [E, C, d] → [E, C, d]. */
+export function moeExperts(emit: Emit, rows: Value, weights: Value[], act: ExpertAct): Value {
+  const mm = (a: Value, w: Value) => emit('matmul', [a, w]);
+  if (act === 'gelu') {
+    const [w1, b1, w2, b2] = weights as [Value, Value, Value, Value];
+    return emit('add', [mm(emit('gelu', [emit('add', [mm(rows, w1), b1])]), w2), b2]);
+  }
+  const [wg, wu, wd] = weights as [Value, Value, Value];
+  const g = mm(rows, wg);
+  return mm(emit('mul', [emit('mul', [g, emit('sigmoid', [g])]), mm(rows, wu)]), wd);
+}
+
+export interface MoeLayer {
+  k: Dim;
+  capacity: Dim;
+  renormalize: boolean;
+  act: ExpertAct;
+}
+
+/** The layer's attributes, as the op carries them. */
+export const moeAttrs = (l: MoeLayer): Attrs => ({
+  k: l.k as number,
+  capacity: l.capacity as number,
+  renormalize: l.renormalize,
+  act: l.act,
+});
+
+export const moeLayerOf = (v: Value): MoeLayer => ({
+  k: num(v.attrs, 'k'),
+  capacity: num(v.attrs, 'capacity'),
+  renormalize: bool(v.attrs, 'renormalize'),
+  act: v.attrs['act'] as ExpertAct,
+});
+
+/** The layer on tokens x [T, d] with its router and experts' weights, in the IR's ops. */
+export function decomposeMoe(emit: Emit, x: Value, router: Value, weights: Value[], l: MoeLayer): Value {
+  const probs = emit('softmax', [emit('matmul', [x, router])]);
+  const choices = emit('topk', [probs], { k: l.k as number });
+  const e = router.type.shape[1]!;
+  const rows = moeDispatch(emit, x, choices, e, l.capacity);
+  const gates = moeGates(emit, probs, choices, l.renormalize);
+  return moeCombine(emit, moeExperts(emit, rows, weights, l.act), choices, gates);
+}
+
+/** Sizes of a `moe` value: tokens, model width, experts, hidden width, choices and slots per expert. */
+export function moeSizes(v: Value): { t: number; d: number; e: number; h: number; k: number; c: number } {
+  const [t, d] = shapeOf(v.inputs[0]!) as [number, number];
+  const e = shapeOf(v.inputs[1]!)[1]!;
+  const h = shapeOf(v.inputs[2]!)[2]!;
+  return { t, d, e, h, k: num(v.attrs, 'k'), c: num(v.attrs, 'capacity') };
+}
+
+const sizeOf = (at: Attrs, k: string): Dim => (typeof at[k] === 'string' ? (at[k] as string) : num(at, k));
+
+function checkLayer(ins: TensorType[], at: Attrs): { weights: number } {
+  const act = at['act'];
+  if (act !== 'gelu' && act !== 'swiglu') throw new ShapeError(`moe: experts are gelu or swiglu, not ${String(act)}`);
+  const n = EXPERT_WEIGHTS[act];
+  if (ins.length !== 2 + n && ins.length !== 4 + n)
+    throw new ShapeError(`moe with ${act} experts takes x, the router, ${n} weights and optionally its workspace`);
+  const [x, router] = ins as [TensorType, TensorType];
+  if (x.shape.length !== 2 || router.shape.length !== 2) throw new ShapeError('moe takes x [T, d] and router [d, E]');
+  for (const w of ins.slice(2, 2 + n))
+    if (w.shape.length !== 3) throw new ShapeError(`moe: expert weights are [E, ·, ·], got [${w.shape}]`);
+  const k = sizeOf(at, 'k');
+  const e = router.shape[1]!;
+  if (typeof k === 'number' && typeof e === 'number' && (k < 1 || k > e))
+    throw new ShapeError(`moe: k must be from 1 to the ${e} experts, got ${k}`);
+  return { weights: n };
+}
+
+/** Runs the ops `b` built after its first `given.length` values (stand-ins for `given`) on their CPU references. */
+function evaluate(b: Builder, given: NDArray[], ctx: RefContext): NDArray {
+  const known = new Map<Value, NDArray>(b.values.slice(0, given.length).map((s, i) => [s, given[i]!]));
+  let last: NDArray | undefined;
+  for (const w of b.values.slice(given.length)) {
+    last = getOp(w.op).ref(
+      w.inputs.map((x) => known.get(x)!),
+      w,
+      ctx,
+    );
+    known.set(w, last);
+  }
+  return last!;
+}
+
+/** The layer's operands: x, router and the experts' weights (the workspace, when fused, follows). */
+export const layerOperands = (v: Value): Value[] => v.inputs.slice(0, 2 + EXPERT_WEIGHTS[v.attrs['act'] as ExpertAct]);
+
+const moe: OpDef = {
+  name: 'moe',
+  class: 'matmul',
+  arity: 'variadic',
+  attrs: {
+    k: { kind: 'int' },
+    capacity: { kind: 'int' },
+    renormalize: { kind: 'bool' },
+    act: { kind: 'string' },
+  },
+  infer: (ins, at) => {
+    checkLayer(ins, at);
+    const [x] = ins as [TensorType];
+    return { dtype: x.dtype, shape: [...x.shape] };
+  },
+  grad: (b, v, dy) => {
+    const ops = layerOperands(v);
+    const grads = gradThrough(b, ops, dy, (emit) => decomposeMoe(emit, ops[0]!, ops[1]!, ops.slice(2), moeLayerOf(v)));
+    return v.inputs.map((_, i) => grads[i]);
+  },
+  cost: (v) => {
+    const { t, d, e, h, k, c } = moeSizes(v);
+    const rows = Math.min(k * t, e * c);
+    const mats = v.attrs['act'] === 'gelu' ? 2 : 3;
+    const weights = layerOperands(v)
+      .slice(2)
+      .reduce((a, w) => a + bytesOf(w.type), 0);
+    return {
+      flops: 2 * t * d * e + 2 * rows * d * h * mats + 2 * t * k * d,
+      bytes: 2 * bytesOf(v.type) + bytesOf(v.inputs[1]!.type) + weights + 4 * rows * (h + d) * 2,
+    };
+  },
+  ref: (inputs, v, ctx) => {
+    const ops = layerOperands(v);
+    const b = new Builder();
+    const stand = ops.map((x, i) => b.leaf('input', `moe.${i}`, x.type));
+    decomposeMoe((n, ins, at) => b.op(n, ins, at), stand[0]!, stand[1]!, stand.slice(2), moeLayerOf(v));
+    return evaluate(b, inputs.slice(0, ops.length), ctx);
+  },
+};
+
+/**
+ * Reverse mode over what `build` emits on `b` from `inputs`, seeded with `dy` at its result: the cotangent of each
+ * input (undefined where none reaches it). What autodiff does for a module, for one composite op's decomposition.
+ */
+export function gradThrough(
+  b: Builder,
+  inputs: Value[],
+  dy: Value,
+  build: (emit: Emit) => Value,
+): (Value | undefined)[] {
+  const start = b.values.length;
+  const out = build((n, ins, at) => b.op(n, ins, at));
+  const built = b.values.slice(start);
+  const mine = new Set<Value>([...built, ...inputs]);
+  const grads = new Map<Value, Value>([[out, dy]]);
+  for (const v of built.reverse()) {
+    const g = grads.get(v);
+    const def = getOp(v.op);
+    if (!g || !def.grad) continue;
+    def.grad(b, v, g).forEach((gx, i) => {
+      const x = v.inputs[i]!;
+      if (!gx || !mine.has(x) || x.type.dtype === 'i32') return;
+      const have = grads.get(x);
+      grads.set(x, have ? b.op('add', [have, gx]) : gx);
+    });
+  }
+  return inputs.map((x) => grads.get(x));
+}
+
+/** Memory an op's kernel works in: `scratch {dtype, size}`, written by its one reader (no kernel; zeroed with zero). */
+const scratch: OpDef = {
+  name: 'scratch',
+  class: 'elementwise',
+  arity: 0,
+  attrs: { dtype: { kind: 'string' }, size: { kind: 'int' }, zero: { kind: 'bool' } },
+  infer: (_, at) => {
+    const dtype = at['dtype'];
+    if (dtype !== 'f32' && dtype !== 'i32') throw new ShapeError(`scratch is f32 or i32, not ${String(dtype)}`);
+    return { dtype, shape: [num(at, 'size')] };
+  },
+  noGrad: 'workspace: its reader writes it',
+  cost: () => ({ flops: 0, bytes: 0 }),
+  ref: (_, v, ctx) => {
+    const n = num(v.attrs, 'size');
+    return { data: v.attrs['dtype'] === 'i32' ? new Int32Array(n) : ctx.floats(n), shape: [n] };
+  },
+};
+
+export const moeLayerOps: OpDef[] = [moe, scratch];

@@ -1,0 +1,55 @@
+import type { Builder } from '../ir/builder.ts';
+import type { Value } from '../ir/graph.ts';
+import { decomposeMoe, type Emit, layerOperands, moeLayerOf } from '../ir/ops/moe-layer.ts';
+import { fusable, moeWorkspace } from '../kernel/lower/moe-fused.ts';
+import { rewriteModule } from '../ir/rewrite.ts';
+import type { Pass } from './pass.ts';
+
+/**
+ * Partial lowering of MoE layers (MLIR's Toy, chapter 5): with `fuse: [moe]`, a `moe` op the fused kernel can run
+ * (kernel/lower/moe-fused.ts) stays one op and gets its workspace (`scratch`: f32 words, and counters zeroed before
+ * each launch); every other `moe` op becomes its decomposition. The decomposition reuses an op the module already
+ * computes (a balance loss's router and top-k), so the unfused layer computes them once.
+ */
+export const fuseMoe: Pass = {
+  name: 'fuse-moe',
+  doc: 'MoE layers: one fused kernel each with fuse: [moe], else decomposed into routing, gathers and expert products',
+  run(m, { config }) {
+    if (!m.values.some((v) => v.op === 'moe' && layerOperands(v).length === v.inputs.length)) return m;
+    const fuse = config.fuse.includes('moe');
+    const known = new Map<string, Value>();
+    let seen = 0;
+    const keyOf = (op: string, ins: Value[], at: object) =>
+      `${op}(${ins.map((x) => x.id).join(',')})${JSON.stringify(at)}`;
+    const cse = (b: Builder): Emit => {
+      for (; seen < b.values.length; seen++) {
+        const v = b.values[seen]!;
+        known.set(keyOf(v.op, v.inputs, v.attrs), v);
+      }
+      return (op, ins, at = {}) => {
+        const key = keyOf(op, ins, at);
+        const had = known.get(key);
+        if (had) return had;
+        const v = b.op(op, ins, at);
+        known.set(key, v);
+        seen = b.values.length;
+        return v;
+      };
+    };
+    return rewriteModule(m, (v, operands, b) => {
+      if (v.op !== 'moe' || layerOperands(v).length !== v.inputs.length) return undefined;
+      const meta = { name: v.name, loc: v.loc };
+      if (fuse && fusable(v)) {
+        const ws = moeWorkspace(v);
+        const scratch = b.op('scratch', [], { dtype: 'f32', size: ws.floats, zero: false }, meta);
+        const counters = b.op('scratch', [], { dtype: 'i32', size: ws.counters, zero: true }, meta);
+        return b.op('moe', [...operands, scratch, counters], v.attrs, meta);
+      }
+      const saved = b.defaults;
+      b.defaults = meta;
+      const y = decomposeMoe(cse(b), operands[0]!, operands[1]!, operands.slice(2), moeLayerOf(v));
+      b.defaults = saved;
+      return y;
+    });
+  },
+};
