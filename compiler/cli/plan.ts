@@ -128,14 +128,17 @@ export function humanReport(s: PlanSummary, file?: string): string {
   const trained = `, ${count(p.trained)} trained (${((100 * p.trained) / p.count).toPrecision(2)}%)`;
   lines.push(`  parameters  ${count(p.count)}${p.trained !== p.count && s.task !== 'infer' ? trained : ''}`);
   if (p.moe && p.active !== undefined) {
-    const { layers, experts, k, capacity, padding, dropped, kernels } = p.moe;
+    const { layers, experts, k, capacity, padding, dropped, kernels, fused } = p.moe;
     const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
     const fill = dropped > 0 ? `at least ${pct(dropped)} of the choices dropped` : `${pct(padding)} of them padding`;
     lines.push(
       `              ${count(p.active)} active per token: ${layers} MoE layer${layers > 1 ? 's' : ''} of ${experts} ` +
         `experts, top-${k}; ${capacity} slots per expert, ${fill}`,
-      `              each MoE layer runs ${kernels.forward} kernels forward and ${kernels.backward} backward ` +
-        '(no fused MoE kernel yet: `fuse: [moe]` changes nothing)',
+      `              each MoE layer runs ${kernels.forward} kernel${kernels.forward > 1 ? 's' : ''} forward and ` +
+        `${kernels.backward} backward` +
+        (fused === layers
+          ? ' (fused: the forward one persistent kernel, which skips the padding)'
+          : ` (\`fuse: [moe]\` makes the forward one kernel${fused ? `; ${fused} of ${layers} layers fused` : ''})`),
     );
   }
   lines.push(`  GPU memory  peak ${fmtBytes(g.peak_bytes)} per GPU (${budget}): ${parts(g)}`);

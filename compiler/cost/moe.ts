@@ -1,6 +1,11 @@
 import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
 import { bytesOf, elems } from '../ir/op.ts';
 import { TRANSFER_OPS } from '../ir/ops/tier.ts';
+import { layerOperands, moeSizes } from '../ir/ops/moe-layer.ts';
+import { BYTES } from '../ir/types.ts';
+import { OPS } from '../ir/ops/registry.ts';
+
+const OPS_OF_CLASS = (cls: string) => [...OPS.values()].filter((d) => d.class === cls).map((d) => d.name);
 
 /** One mixture-of-experts layer of a step, as its routing ops describe it. */
 export interface MoeLayer {
@@ -24,6 +29,8 @@ export interface MoeLayer {
   padding: number;
   /** The choices dropped even if routing is even (capacity below k·T): 1 − E·C / (k·T), or 0. */
   dropped: number;
+  /** Run by the fused kernel (`fuse: [moe]`): one launch forward, and no work on empty slots. */
+  fused: boolean;
 }
 
 /**
@@ -37,6 +44,17 @@ export function moeLayers(m: Module): MoeLayer[] {
   const layers: MoeLayer[] = [];
   // a layer recomputed for the backward pass routes again over the same experts: counted once
   const seen = new Set<Value>();
+  // a fused layer's backward recomputes its decomposition: the layer is the `moe` op's
+  for (const v of m.values.filter((x) => x.op === 'moe')) {
+    const params = layerOperands(v)
+      .slice(2)
+      .filter((x) => x.op === 'param');
+    if (params.some((p) => seen.has(p))) continue;
+    for (const p of params) seen.add(p);
+    const { t, d, e, k, c } = moeSizes(v);
+    const rowBytes = e * c * d * BYTES[v.type.dtype];
+    layers.push(layerOf(m, { e, k, tokens: t, c, params, rowBytes, fused: true }));
+  }
   for (const route of m.values.filter((v) => v.op === 'moe_tokens')) {
     const choices = route.inputs[0]!;
     const dispatch = users.get(route)?.find((v) => v.op === 'gather');
@@ -58,20 +76,29 @@ export function moeLayers(m: Module): MoeLayer[] {
     for (const p of params) seen.add(p);
     const [tokens, k] = choices.type.shape as [number, number];
     const [e, c] = [Number(route.attrs['experts']), Number(route.attrs['capacity'])];
-    layers.push({
-      experts: e,
-      k,
-      tokens,
-      capacity: c,
-      parameters: [...params],
-      kernels: kernelsIn(m, scopeOf([...params])),
-      rowBytes: bytesOf(dispatch.type),
-      expertParameters: [...params].reduce((a, p) => a + elems(p.type), 0),
-      padding: Math.max(0, 1 - (k * tokens) / (e * c)),
-      dropped: Math.max(0, 1 - (e * c) / (k * tokens)),
-    });
+    layers.push(layerOf(m, { e, k, tokens, c, params: [...params], rowBytes: bytesOf(dispatch.type), fused: false }));
   }
   return layers;
+}
+
+function layerOf(
+  m: Module,
+  l: { e: number; k: number; tokens: number; c: number; params: Value[]; rowBytes: number; fused: boolean },
+): MoeLayer {
+  const { e, k, tokens, c } = l;
+  return {
+    experts: e,
+    k,
+    tokens,
+    capacity: c,
+    parameters: l.params,
+    kernels: kernelsIn(m, scopeOf(l.params)),
+    rowBytes: l.rowBytes,
+    expertParameters: l.params.reduce((a, p) => a + elems(p.type), 0),
+    padding: Math.max(0, 1 - (k * tokens) / (e * c)),
+    dropped: Math.max(0, 1 - (e * c) / (k * tokens)),
+    fused: l.fused,
+  };
 }
 
 /** Parameters a token uses: all of them but the experts it is not routed to. */
@@ -103,12 +130,21 @@ function scopeOf(params: readonly Value[]): string {
   return first.slice(0, n).join('.');
 }
 
-/** The kernels of the values named in `scope` (every op a plan launches: all but leaves and copies), by direction. */
+/** Ops a plan does not launch: a kernel's workspace, a part of another value. */
+const NO_KERNEL = new Set(['scratch', 'part']);
+/** The optimizer's ops: the step's, whatever the layer. */
+const OPTIMIZER = new Set<string>(OPS_OF_CLASS('optimizer'));
+
+/**
+ * The kernels of the values named in `scope` (every op a plan launches: all but leaves, copies, workspace and the
+ * optimizer's updates), by direction.
+ */
 function kernelsIn(m: Module, scope: string): { forward: number; backward: number } {
   const out = { forward: 0, backward: 0 };
   for (const v of m.values) {
     const name = v.name ?? '';
-    if (LEAF_OPS.has(v.op) || TRANSFER_OPS.has(v.op) || !(name === scope || name.startsWith(`${scope}.`))) continue;
+    if (LEAF_OPS.has(v.op) || TRANSFER_OPS.has(v.op) || NO_KERNEL.has(v.op) || OPTIMIZER.has(v.op)) continue;
+    if (!(name === scope || name.startsWith(`${scope}.`))) continue;
     out[name.includes('.grad') ? 'backward' : 'forward']++;
   }
   return out;

@@ -36,6 +36,8 @@ export interface PlanSummary {
       dropped: number;
       /** Kernels one MoE layer runs per step, each a launch (the layers' largest). */
       kernels: { forward: number; backward: number };
+      /** Layers run by the fused kernel (`fuse: [moe]`). */
+      fused: number;
     };
   };
   precision: string;
@@ -107,6 +109,7 @@ function parameterCounts(m: Module): PlanSummary['parameters'] {
       forward: Math.max(...layers.map((l) => l.kernels.forward)),
       backward: Math.max(...layers.map((l) => l.kernels.backward)),
     },
+    fused: layers.filter((l) => l.fused).length,
   };
   return { count, trained, active: activeParameters(count, layers), moe };
 }

@@ -64,14 +64,17 @@ function moeLayerBuiltin(act: ExpertAct): Builtin {
       ...ROUTING,
     ],
     doc:
-      `a mixture-of-experts layer on tokens x [T, d] (router [d, E]; ${act === 'gelu' ? 'GeLU' : 'SwiGLU'} experts ` +
+      `a mixture-of-experts layer on tokens x [..., d] (its rows; router [d, E]; ` +
+      `${act === 'gelu' ? 'GeLU' : 'SwiGLU'} experts ` +
       `${names.join(', ')}): each token's k experts by router probability, C = ⌈k·T/E · capacity_factor⌉ slots ` +
       'per expert (T when dropless) filled in routing order, outputs combined by the (renormalised) gates; one op, ' +
       'a fused kernel with `fuse: [moe]`',
     build: (cx, a) => {
       const x = tensor(a, 'x');
       const router = tensor(a, 'router');
-      const [t] = rowsOf(cx, x, 'moe');
+      if (x.type.shape.length < 2)
+        cx.fail('FLX3050', `moe takes tokens as rows [..., d], got rank ${x.type.shape.length}`);
+      const t = x.type.shape.slice(0, -1).reduce<Dim>((a, n) => dimMul(a, n), 1);
       if (router.type.shape.length !== 2)
         cx.fail('FLX3050', `moe's router is [d, experts], got rank ${router.type.shape.length}`);
       const k = size(a, 'k');

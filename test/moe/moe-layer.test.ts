@@ -148,6 +148,50 @@ describe.each(VARIANTS)('MoE layer, $plan: against a dense tfjs MoE', (v) => {
   }, 120_000);
 });
 
+describe.each(VARIANTS)('MoE layer, $plan: the fused kernel (fuse: [moe]) against the ops', (v) => {
+  const ops = compile(FILE, v.plan);
+  const fused = compile(FILE, `${v.plan}_fused`);
+  it('compiles to one `moe` op with its workspace', () => {
+    expect(fused.diagnostics).toEqual([]);
+    const moe = fused.module!.values.filter((x) => x.op === 'moe');
+    expect(moe.length).toBeGreaterThanOrEqual(1);
+    expect(moe[0]!.inputs.filter((x) => x.op === 'scratch')).toHaveLength(2);
+    expect(ops.module!.values.some((x) => x.op === 'moe')).toBe(false);
+  });
+
+  it('every output within 1e-5 of the ops’ on the CPU reference, WebGPU (both classes) and C; one launch', async () => {
+    const config = fused.lowered!.config;
+    const graphs = graphResolver(fused.program);
+    const cpu = new CpuSession(ops.module!, { seed: config.seed, graphs });
+    const want = [cpu.run(), cpu.run()];
+    const m = fused.module!;
+    const gpu = await openGpu();
+    const reference = new CpuSession(m, { seed: config.seed, graphs });
+    const sessions = [
+      {
+        run: async () => new Map([...reference.run()].map(([k, x]) => [k, x.data])),
+        destroy: () => {},
+        plan: undefined,
+        launches: 0,
+      },
+      await webgpuSession(gpu, m, config, graphs, { deviceClass: 'cpu' }),
+      await webgpuSession(gpu, m, config, graphs, { deviceClass: 'gpu' }),
+      nativeSession(TARGETS.c, m, config, graphs),
+    ];
+    for (const s of sessions) {
+      for (const w of want) {
+        const got = await s.run();
+        for (const [name, x] of w) expect(relErr(got.get(name)!, x.data), `${name}`).toBeLessThan(1e-5);
+      }
+      if (s.plan) {
+        expect(s.launches).toBe(launchesOf(s.plan));
+        expect(s.plan.steps.filter((st) => st.kind === 'launch' && st.value.endsWith(' moe'))).toHaveLength(1);
+      }
+      s.destroy();
+    }
+  }, 120_000);
+});
+
 describe('MoE under checkpointing', () => {
   it('each layer’s balance loss joins a running sum, so stages still end at one tensor and checkpointing works', () => {
     // were the terms summed after the loss, every layer would be recomputed before the backward pass began

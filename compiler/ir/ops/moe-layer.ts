@@ -1,11 +1,10 @@
 import type { OpName } from '../op-names.ts';
 import type { Attrs, Value } from '../graph.ts';
-import { Builder } from '../builder.ts';
+import type { Builder } from '../builder.ts';
 import type { NDArray, OpDef, RefContext } from '../op.ts';
 import { bytesOf } from '../op.ts';
 import { dimMul, ShapeError, type Dim, type TensorType } from '../types.ts';
 import { bool, num, shapeOf } from './util.ts';
-import { getOp } from './registry.ts';
 
 /**
  * A whole mixture-of-experts layer as one op, and its decomposition into the IR's ops (MLIR's partial lowering): a
@@ -13,11 +12,21 @@ import { getOp } from './registry.ts';
  * `decomposeMoe`'s router, top-k, routing, gathers, batched expert products and combine. The decomposition is the
  * layer's one definition: the builtins build it, the CPU reference evaluates it, and the gradient is its gradient.
  *
- * `moe(x [T, d], router [d, E], experts…) {k, capacity, renormalize, act}`: experts are `w1 [E, d, H], b1 [E, 1, H],
- * w2 [E, H, d], b2 [E, 1, d]` (act `gelu`: gelu(x·w1 + b1)·w2 + b2) or `w_gate, w_up [E, d, H], w_down [E, H, d]` (act
- * `swiglu`: (silu(x·w_gate) ⊙ x·w_up)·w_down). With a fused kernel two workspace operands follow: `scratch` f32 and
- * i32 values the kernel writes (routing, hidden rows, expert outputs) and counts in (its task queue).
+ * `moe(x [..., d], router [d, E], experts…) {k, capacity, renormalize, act}` (x's rows are the tokens): experts are
+ * `w1 [E, d, H], b1 [E, 1, H], w2 [E, H, d], b2 [E, 1, d]` (act `gelu`: gelu(x·w1 + b1)·w2 + b2) or
+ * `w_gate, w_up [E, d, H], w_down [E, H, d]` (act `swiglu`: (silu(x·w_gate) ⊙ x·w_up)·w_down). With a fused kernel
+ * two workspace operands follow: `scratch` f32 and i32 values the kernel writes (routing, hidden rows, expert
+ * outputs) and counts in (its task queue).
  */
+
+/**
+ * The registry's op lookup, which it hands over when it loads (it imports this file: importing it here would make
+ * the registry read this file's ops before they exist when this file is loaded first).
+ */
+let getOp: (name: string) => OpDef;
+export const useOps = (lookup: (name: string) => OpDef) => {
+  getOp = lookup;
+};
 
 /** Builds an op: a Builder's, or the elaborator's (which reports a shape error at the source). */
 export type Emit = (op: OpName, inputs: Value[], attrs?: Attrs) => Value;
@@ -91,17 +100,22 @@ export const moeLayerOf = (v: Value): MoeLayer => ({
 
 /** The layer on tokens x [T, d] with its router and experts' weights, in the IR's ops. */
 export function decomposeMoe(emit: Emit, x: Value, router: Value, weights: Value[], l: MoeLayer): Value {
-  const probs = emit('softmax', [emit('matmul', [x, router])]);
+  const rank = x.type.shape.length;
+  const tokens = rank === 2 ? x : emit('reshape', [x], { shape: [-1, x.type.shape.at(-1)!] as number[] });
+  const probs = emit('softmax', [emit('matmul', [tokens, router])]);
   const choices = emit('topk', [probs], { k: l.k as number });
   const e = router.type.shape[1]!;
-  const rows = moeDispatch(emit, x, choices, e, l.capacity);
+  const rows = moeDispatch(emit, tokens, choices, e, l.capacity);
   const gates = moeGates(emit, probs, choices, l.renormalize);
-  return moeCombine(emit, moeExperts(emit, rows, weights, l.act), choices, gates);
+  const y = moeCombine(emit, moeExperts(emit, rows, weights, l.act), choices, gates);
+  return rank === 2 ? y : emit('reshape', [y], { shape: x.type.shape as number[] });
 }
 
-/** Sizes of a `moe` value: tokens, model width, experts, hidden width, choices and slots per expert. */
+/** Sizes of a `moe` value: tokens (x's rows), model width, experts, hidden width, choices and slots per expert. */
 export function moeSizes(v: Value): { t: number; d: number; e: number; h: number; k: number; c: number } {
-  const [t, d] = shapeOf(v.inputs[0]!) as [number, number];
+  const shape = shapeOf(v.inputs[0]!);
+  const d = shape.at(-1)!;
+  const t = shape.slice(0, -1).reduce((a, n) => a * n, 1);
   const e = shapeOf(v.inputs[1]!)[1]!;
   const h = shapeOf(v.inputs[2]!)[2]!;
   return { t, d, e, h, k: num(v.attrs, 'k'), c: num(v.attrs, 'capacity') };
@@ -116,7 +130,7 @@ function checkLayer(ins: TensorType[], at: Attrs): { weights: number } {
   if (ins.length !== 2 + n && ins.length !== 4 + n)
     throw new ShapeError(`moe with ${act} experts takes x, the router, ${n} weights and optionally its workspace`);
   const [x, router] = ins as [TensorType, TensorType];
-  if (x.shape.length !== 2 || router.shape.length !== 2) throw new ShapeError('moe takes x [T, d] and router [d, E]');
+  if (x.shape.length < 2 || router.shape.length !== 2) throw new ShapeError('moe takes x [..., d] and router [d, E]');
   for (const w of ins.slice(2, 2 + n))
     if (w.shape.length !== 3) throw new ShapeError(`moe: expert weights are [E, ·, ·], got [${w.shape}]`);
   const k = sizeOf(at, 'k');
@@ -126,18 +140,38 @@ function checkLayer(ins: TensorType[], at: Attrs): { weights: number } {
   return { weights: n };
 }
 
-/** Runs the ops `b` built after its first `given.length` values (stand-ins for `given`) on their CPU references. */
-function evaluate(b: Builder, given: NDArray[], ctx: RefContext): NDArray {
-  const known = new Map<Value, NDArray>(b.values.slice(0, given.length).map((s, i) => [s, given[i]!]));
+/** The decomposition of `v` on stand-ins for its operands, run on the ops' CPU references (no Builder: it imports
+ * the registry, which imports this file). */
+function evaluate(v: Value, given: NDArray[], ctx: RefContext): NDArray {
+  const known = new Map<Value, NDArray>();
+  let id = 0;
+  const stand = layerOperands(v).map((x, i) => {
+    const s: Value = { id: id++, op: 'input', inputs: [], attrs: {}, type: x.type };
+    known.set(s, given[i]!);
+    return s;
+  });
   let last: NDArray | undefined;
-  for (const w of b.values.slice(given.length)) {
-    last = getOp(w.op).ref(
-      w.inputs.map((x) => known.get(x)!),
+  const emit: Emit = (op, inputs, attrs = {}) => {
+    const def = getOp(op);
+    const w: Value = {
+      id: id++,
+      op,
+      inputs,
+      attrs,
+      type: def.infer(
+        inputs.map((x) => x.type),
+        attrs,
+      ),
+    };
+    last = def.ref(
+      inputs.map((x) => known.get(x)!),
       w,
       ctx,
     );
     known.set(w, last);
-  }
+    return w;
+  };
+  decomposeMoe(emit, stand[0]!, stand[1]!, stand.slice(2), moeLayerOf(v));
   return last!;
 }
 
@@ -176,13 +210,7 @@ const moe: OpDef = {
       bytes: 2 * bytesOf(v.type) + bytesOf(v.inputs[1]!.type) + weights + 4 * rows * (h + d) * 2,
     };
   },
-  ref: (inputs, v, ctx) => {
-    const ops = layerOperands(v);
-    const b = new Builder();
-    const stand = ops.map((x, i) => b.leaf('input', `moe.${i}`, x.type));
-    decomposeMoe((n, ins, at) => b.op(n, ins, at), stand[0]!, stand[1]!, stand.slice(2), moeLayerOf(v));
-    return evaluate(b, inputs.slice(0, ops.length), ctx);
-  },
+  ref: (inputs, v, ctx) => evaluate(v, inputs, ctx),
 };
 
 /**

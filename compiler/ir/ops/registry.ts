@@ -14,7 +14,7 @@ import { lossOps } from './loss.ts';
 import { maskOps } from './mask.ts';
 import { matmulOps } from './matmul.ts';
 import { moeOps } from './moe.ts';
-import { moeLayerOps } from './moe-layer.ts';
+import { moeLayerOps, useOps } from './moe-layer.ts';
 import { optimizerOps } from './optimizer.ts';
 import { reduceOps } from './reduce.ts';
 import { ropeOps } from './rope.ts';
@@ -58,6 +58,7 @@ export function getOp(name: string): OpDef {
   if (!d) throw new Error(`internal: unknown op \`${name}\``);
   return d;
 }
+useOps(getOp);
 
 /** FLOPs of the ops among `values` (leaves have none). */
 export const flopsOf = (values: readonly Value[]): number =>
