@@ -1,9 +1,17 @@
-import type { Builder } from '../ir/builder.ts';
-import type { Value } from '../ir/graph.ts';
+import type { Builder, ValueMeta } from '../ir/builder.ts';
+import type { Attrs, Value } from '../ir/graph.ts';
 import { decomposeMoe, type Emit, layerOperands, moeLayerOf } from '../ir/ops/moe-layer.ts';
 import { fusable, moeWorkspace } from '../kernel/lower/moe-fused.ts';
 import { rewriteModule } from '../ir/rewrite.ts';
 import type { Pass } from './pass.ts';
+
+/** The fused `moe` op on its layer operands, with the workspace its kernel needs. */
+export function withWorkspace(b: Builder, operands: Value[], attrs: Attrs, meta: ValueMeta = {}): Value {
+  const ws = moeWorkspace({ inputs: operands, attrs } as Value);
+  const scratch = b.op('scratch', [], { dtype: 'f32', size: ws.floats, zero: false }, meta);
+  const counters = b.op('scratch', [], { dtype: 'i32', size: ws.counters, zero: true }, meta);
+  return b.op('moe', [...operands, scratch, counters], attrs, meta);
+}
 
 /**
  * Partial lowering of MoE layers (MLIR's Toy, chapter 5): with `fuse: [moe]`, a `moe` op the fused kernel can run
@@ -39,12 +47,7 @@ export const fuseMoe: Pass = {
     return rewriteModule(m, (v, operands, b) => {
       if (v.op !== 'moe' || layerOperands(v).length !== v.inputs.length) return undefined;
       const meta = { name: v.name, loc: v.loc };
-      if (fuse && fusable(v)) {
-        const ws = moeWorkspace(v);
-        const scratch = b.op('scratch', [], { dtype: 'f32', size: ws.floats, zero: false }, meta);
-        const counters = b.op('scratch', [], { dtype: 'i32', size: ws.counters, zero: true }, meta);
-        return b.op('moe', [...operands, scratch, counters], v.attrs, meta);
-      }
+      if (fuse && fusable(v)) return withWorkspace(b, operands, v.attrs, meta);
       const saved = b.defaults;
       b.defaults = meta;
       const y = decomposeMoe(cse(b), operands[0]!, operands[1]!, operands.slice(2), moeLayerOf(v));

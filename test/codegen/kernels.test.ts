@@ -19,8 +19,9 @@ import { once } from '../helpers/once.ts';
 import { spmmAccModule } from '../helpers/spmm-acc.ts';
 
 const LEAVES = new Set(['input', 'param', 'state']);
-/** The ops that run as kernels: every op but copies between tiers (`copy` steps of a plan). */
-const KERNEL_OPS = [...OPS.keys()].filter((op) => !TRANSFER_OPS.has(op));
+/** The ops that run as kernels: every op but copies between tiers (`copy` steps of a plan) and workspace. */
+const NO_KERNEL = new Set([...TRANSFER_OPS, 'scratch']);
+const KERNEL_OPS = [...OPS.keys()].filter((op) => !NO_KERNEL.has(op));
 
 /** Each op case's forward and backward step, as the tests below build it. */
 const opCaseModule = (c: (typeof OP_CASES)[number]) => {
@@ -33,7 +34,7 @@ const opCaseKernels = once(() =>
   nativeKernels(
     OP_CASES.flatMap((c) =>
       opCaseModule(c)
-        .values.filter((v) => !LEAVES.has(v.op))
+        .values.filter((v) => !LEAVES.has(v.op) && v.op !== 'scratch')
         .map((v) => lowerValue(v, 'cpu')),
     ),
   ),
@@ -65,7 +66,7 @@ async function compareModule(
       ]),
     );
   const values = runModule(m, f32(feeds), f32(params), { precision: 'f32', step, keepValues: true }).values!;
-  const ops = m.values.filter((v) => !LEAVES.has(v.op));
+  const ops = m.values.filter((v) => !LEAVES.has(v.op) && v.op !== 'scratch');
   const cpu = ops.map((v) => lowerValue(v, 'cpu'));
   // the op cases' kernels share one library (one compiler run, not one per case); the examples' have their own
   const native = cpu.every((k) => opCaseKernels().has(k.name)) ? opCaseKernels() : nativeKernels(cpu);
@@ -93,9 +94,9 @@ async function compareModule(
 }
 
 describe('kernels of every target against the CPU reference: WGSL on WebGPU (SwiftShader here), C natively', () => {
-  it('every op in the registry has exactly one lowering to the kernel IR (copies between tiers have none)', () => {
+  it('every op in the registry has exactly one lowering to the kernel IR (copies and workspace have none)', () => {
     for (const op of KERNEL_OPS) expect(LOWERINGS[op], op).toBeTypeOf('function');
-    for (const op of TRANSFER_OPS) expect(LOWERINGS[op], op).toBeUndefined();
+    for (const op of NO_KERNEL) expect(LOWERINGS[op], op).toBeUndefined();
     for (const op of Object.keys(LOWERINGS)) expect(OPS.has(op), `lowering for unknown op ${op}`).toBe(true);
   });
 

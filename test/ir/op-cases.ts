@@ -1,4 +1,5 @@
 import { dropoutUniform } from '../../compiler/ir/ops/dropout.ts';
+import { withWorkspace } from '../../compiler/passes/fuse-moe.ts';
 import { tf, type Case } from '../helpers/oracle.ts';
 import { transposeCsr } from '../../runtime/data/graph.ts';
 
@@ -375,7 +376,47 @@ export const OP_CASES: OpCase[] = [
     tf: ([dy, i]) => tf.sum(tf.mul(tf.oneHot(i!, 4).toFloat(), tf.expandDims(dy!, -1)), 1),
   },
   moeRoutingCase(),
+  moeLayerCase(),
 ];
+
+/**
+ * A whole MoE layer (`moe`: router, top-2 of 3 experts, 3 slots each, GeLU experts, renormalised gates) against a
+ * dense tfjs MoE: every expert on every token, combined by a [T, E] matrix of the kept gates, the kept choices counted
+ * here (first choices before second ones, tokens in order).
+ */
+function moeLayerCase(): OpCase {
+  const [T, d, E, H, k, C] = [6, 3, 3, 4, 2, 3];
+  return {
+    label: 'moe (a whole layer: router, top-2, capacity, GeLU experts, combine)',
+    op: 'moe',
+    inputs: [
+      { shape: [T, d] },
+      { shape: [d, E] },
+      { shape: [E, d, H] },
+      { shape: [E, 1, H] },
+      { shape: [E, H, d] },
+      {
+        shape: [E, 1, d],
+      },
+    ],
+    // the fused form, with its kernel's workspace (the decomposition's kernels are the other ops' cases)
+    build: (b, ins) => withWorkspace(b, ins, { k, capacity: C, renormalize: true, act: 'gelu' }),
+    tf: ([x, router, w1, b1, w2, b2]) => {
+      const probs = tf.softmax(tf.matMul(x as tf.Tensor2D, router as tf.Tensor2D));
+      const choices = tf.topk(tf.tensor(probs.dataSync(), probs.shape), k).indices;
+      const idx = choices.dataSync();
+      const taken = new Array<number>(E).fill(0);
+      const kept = new Float32Array(T * k);
+      for (let r = 0; r < k; r++) for (let t = 0; t < T; t++) kept[t * k + r] = taken[idx[t * k + r]!]!++ < C ? 1 : 0;
+      const picked = tf.gather(probs, choices, 1, 1);
+      const gates = tf.mul(tf.div(picked, tf.sum(picked, 1, true)), tf.tensor2d(kept, [T, k]));
+      const weights = tf.sum(tf.mul(tf.oneHot(choices, E).toFloat(), tf.expandDims(gates, 2)), 1); // [T, E]
+      const xs = tf.tile(tf.expandDims(x!, 0), [E, 1, 1]);
+      const out = tf.add(tf.matMul(gelu([tf.add(tf.matMul(xs, w1!), b1!)]), w2!), b2!); // [E, T, d]
+      return tf.sum(tf.mul(tf.expandDims(tf.transpose(weights), 2), out), 0);
+    },
+  };
+}
 
 /**
  * Rows to experts and back with a capacity: 6 tokens choose 2 of 3 experts each, 2 slots per expert, so some choices
