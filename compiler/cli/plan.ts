@@ -137,8 +137,10 @@ export function humanReport(s: PlanSummary, file?: string): string {
       `              each MoE layer runs ${kernels.forward} kernel${kernels.forward > 1 ? 's' : ''} forward and ` +
         `${kernels.backward} backward` +
         (fused === layers
-          ? ' (fused: the forward one persistent kernel, which skips the padding)'
-          : ` (\`fuse: [moe]\` makes the forward one kernel${fused ? `; ${fused} of ${layers} layers fused` : ''})`),
+          ? ` (fused: one persistent kernel each way, which skips the padding${
+              kernels.forward > 1 ? '; the balance loss’s ops are outside it' : ''
+            })`
+          : ` (\`fuse: [moe]\` makes each direction one kernel${fused ? `; ${fused} of ${layers} layers fused` : ''})`),
     );
   }
   lines.push(`  GPU memory  peak ${fmtBytes(g.peak_bytes)} per GPU (${budget}): ${parts(g)}`);

@@ -77,6 +77,10 @@ export interface MemoryPlan {
 }
 
 const isLeaf = (v: Value) => LEAF_OPS.has(v.op);
+/** The value whose buffer holds v: its packed value when v is a `part` (which has no buffer of its own). */
+export const rootOf = (v: Value): Value => (v.op === 'part' ? v.inputs[0]! : v);
+/** A part's first element in its packed value. */
+export const partOffset = (v: Value): number => Number(v.attrs['offset']);
 
 /** Where an update is written: its leaf, and the rows it writes (all of them without `rows`). */
 export interface UpdateTarget {
@@ -184,13 +188,15 @@ export function planMemory(m: Module): MemoryPlan {
   const early = earlyWrites(m);
   const pinned = pinnedValues(m);
   for (const v of early.keys()) pinned.delete(v);
+  // a part is a range of its packed value, which lives while any part does
+  for (const v of [...pinned]) if (v.op === 'part') pinned.add(rootOf(v));
   const lastUse = new Map<Value, number>();
-  m.values.forEach((v, i) => v.inputs.forEach((x) => lastUse.set(x, i)));
+  m.values.forEach((v, i) => v.inputs.forEach((x) => lastUse.set(rootOf(x), i)));
   m.values.forEach((v, i) => {
     if (isLeaf(v)) return;
-    alloc(v);
+    if (v.op !== 'part') alloc(v);
     events.push({ kind: 'compute', value: v });
-    for (const x of new Set(v.inputs)) {
+    for (const x of new Set(v.inputs.map(rootOf))) {
       if (lastUse.get(x) !== i || pinned.has(x) || isLeaf(x)) continue;
       const tier = tierOf(x);
       (tier === 'gpu' ? arena : off[tier]).release(offsetOf.get(x)!, tensorBytes(x));
@@ -214,11 +220,12 @@ export function planMemory(m: Module): MemoryPlan {
       ? [packOffline(onGpu, 'size'), packOffline(onGpu, 'lifetime')].sort((a, b) => a.size - b.size)[0]
       : undefined;
   const placements = { firstFit: arena.size, ...(packed ? { offline: packed.size } : {}) };
-  if (packed && packed.size < arena.size) {
+  const offline = packed && packed.size < arena.size;
+  if (offline)
     for (const e of onGpu) if (e.kind === 'alloc') offsetOf.set(e.value, (e.offset = packed.offsetOf.get(e.value)!));
-    return { events, offsetOf, peakBytes: peak, arenaBytes: packed.size, placements, tiers, early, parts };
-  }
-  return { events, offsetOf, peakBytes: peak, arenaBytes: arena.size, placements, tiers, early, parts };
+  for (const v of m.values) if (v.op === 'part') offsetOf.set(v, offsetOf.get(rootOf(v))! + 4 * partOffset(v));
+  const arenaBytes = offline ? packed.size : arena.size;
+  return { events, offsetOf, peakBytes: peak, arenaBytes, placements, tiers, early, parts };
 }
 
 /**

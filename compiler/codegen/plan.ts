@@ -11,7 +11,7 @@ import { copyKernel, lowerValue } from '../kernel/lower/index.ts';
 import type { DeviceClass } from '../kernel/lower/common.ts';
 import type { Kernel } from '../kernel/ir.ts';
 import { TARGETS, type DeviceLimits, type Target } from '../targets/registry.ts';
-import { ALIGNMENT, planMemory, tensorBytes } from './memory.ts';
+import { ALIGNMENT, partOffset, planMemory, rootOf, tensorBytes } from './memory.ts';
 import { tierOf, TRANSFER_OPS } from '../ir/ops/tier.ts';
 
 export { ALIGNMENT } from './memory.ts';
@@ -193,7 +193,20 @@ export function buildPlan(
         to: bufferOf.get(v)!,
         value: `%${indexOf.get(v)!} ${v.op}`,
       });
-    else if (v.op === 'scratch') {
+    else if (v.op === 'part') {
+      const root = buffers[bufferOf.get(rootOf(v))!]!;
+      const id = buffers.length;
+      buffers.push({
+        ...root,
+        id,
+        name: v.name ?? `${root.name}.part`,
+        shape: v.type.shape as number[],
+        bytes: tensorBytes(v),
+        offset: root.offset + 4 * partOffset(v),
+        parent: root.id,
+      });
+      bufferOf.set(v, id);
+    } else if (v.op === 'scratch') {
       if (v.attrs['zero']) steps.push({ kind: 'clear', buffer: bufferOf.get(v)! });
     } else {
       const k = lowerValue(v, deviceClass);

@@ -1,5 +1,6 @@
 import { expertValues } from './moe.ts';
 import { LEAF_OPS, pinnedValues, type Module, type Value } from '../ir/graph.ts';
+import { rootOf } from '../codegen/memory.ts';
 import { bytesOf } from '../ir/op.ts';
 import { OPTIMIZER_OPS } from '../ir/ops/optimizer.ts';
 import { tierOf } from '../ir/ops/tier.ts';
@@ -68,8 +69,10 @@ export function memoryTimeline(
   opts: { points?: boolean } = {},
 ): MemoryTimeline {
   const { data: n, zero: stage, offload } = config.parallel;
-  const gradOf = new Set(m.outputs.filter((o) => o.name.startsWith('grad:')).map((o) => o.value));
+  // a part has no memory of its own: its packed value holds it (as a gradient when its parts are), while any lives
+  const gradOf = new Set(m.outputs.filter((o) => o.name.startsWith('grad:')).map((o) => rootOf(o.value)));
   const pinned = pinnedValues(m);
+  for (const v of [...pinned]) pinned.add(rootOf(v));
   const updates = new Set(m.updates.map((u) => u.value));
   const backward = backwardValues(m);
   const leafCategory = (v: Value): Category => {
@@ -82,7 +85,7 @@ export function memoryTimeline(
     if (tierOf(v) !== 'gpu') return undefined; // placed in host memory or on the SSD (counted there)
     if (updates.has(v) && IN_PLACE.has(v.op)) return undefined;
     if (gradOf.has(v)) return 'gradients';
-    return backward.has(v) ? 'workspace' : 'activations';
+    return backward.has(v) || v.op === 'scratch' ? 'workspace' : 'activations';
   };
   const sharded = (c: Category) =>
     (c === 'optimizer' && stage >= 1) || (c === 'gradients' && stage >= 2) || (c === 'parameters' && stage >= 3);
@@ -99,7 +102,7 @@ export function memoryTimeline(
   const host = zero();
   const states = zero();
   const lastUse = new Map<Value, number>();
-  m.values.forEach((v, i) => v.inputs.forEach((x) => lastUse.set(x, i)));
+  m.values.forEach((v, i) => v.inputs.forEach((x) => lastUse.set(rootOf(x), i)));
   for (const v of m.values) {
     const c = category(v);
     if (!c) continue;
@@ -130,7 +133,7 @@ export function memoryTimeline(
       const tx = tierOf(x);
       if (tx !== 'gpu' && lastUse.get(x) === i) placed[tx] -= bytesOf(x.type);
     }
-    const c = category(v);
+    const c = v.op === 'part' ? undefined : category(v);
     if (c) live[c] += bytesOf(v.type) * share(c, v);
     // ZeRO-3 (or offloaded parameters): the parameters an op reads are gathered for it
     const gathered =
@@ -143,7 +146,7 @@ export function memoryTimeline(
       points.push({ ...live }), tierPoints.push({ host: hostLeaves + placed.host, ssd: placed.ssd });
     if (total(live) > gpu.peak_bytes) (gpu.peak_bytes = total(live)), (gpu.at_peak = { ...live });
     live.workspace -= gathered;
-    for (const x of new Set(v.inputs)) {
+    for (const x of new Set(v.inputs.map(rootOf))) {
       if (lastUse.get(x) !== i || pinned.has(x) || LEAF_OPS.has(x.op)) continue;
       const cx = category(x);
       if (cx) live[cx] -= bytesOf(x.type) * share(cx, x);

@@ -8,9 +8,11 @@ import type { Pass } from './pass.ts';
 /** The fused `moe` op on its layer operands, with the workspace its kernel needs. */
 export function withWorkspace(b: Builder, operands: Value[], attrs: Attrs, meta: ValueMeta = {}): Value {
   const ws = moeWorkspace({ inputs: operands, attrs } as Value);
+  const grad = moeWorkspace({ inputs: operands, attrs } as Value, true);
   const scratch = b.op('scratch', [], { dtype: 'f32', size: ws.floats, zero: false }, meta);
   const counters = b.op('scratch', [], { dtype: 'i32', size: ws.counters, zero: true }, meta);
-  return b.op('moe', [...operands, scratch, counters], attrs, meta);
+  const withGrad = { ...attrs, grad_workspace: [grad.floats, grad.counters] };
+  return b.op('moe', [...operands, scratch, counters], withGrad, meta);
 }
 
 /**

@@ -19,8 +19,8 @@ import { once } from '../helpers/once.ts';
 import { spmmAccModule } from '../helpers/spmm-acc.ts';
 
 const LEAVES = new Set(['input', 'param', 'state']);
-/** The ops that run as kernels: every op but copies between tiers (`copy` steps of a plan) and workspace. */
-const NO_KERNEL = new Set([...TRANSFER_OPS, 'scratch']);
+/** The ops that run as kernels: every op but copies between tiers (`copy` steps of a plan), workspace and parts. */
+const NO_KERNEL = new Set([...TRANSFER_OPS, 'scratch', 'part']);
 const KERNEL_OPS = [...OPS.keys()].filter((op) => !NO_KERNEL.has(op));
 
 /** Each op case's forward and backward step, as the tests below build it. */
@@ -34,7 +34,7 @@ const opCaseKernels = once(() =>
   nativeKernels(
     OP_CASES.flatMap((c) =>
       opCaseModule(c)
-        .values.filter((v) => !LEAVES.has(v.op) && v.op !== 'scratch')
+        .values.filter((v) => !LEAVES.has(v.op) && !NO_KERNEL.has(v.op))
         .map((v) => lowerValue(v, 'cpu')),
     ),
   ),
@@ -66,7 +66,7 @@ async function compareModule(
       ]),
     );
   const values = runModule(m, f32(feeds), f32(params), { precision: 'f32', step, keepValues: true }).values!;
-  const ops = m.values.filter((v) => !LEAVES.has(v.op) && v.op !== 'scratch');
+  const ops = m.values.filter((v) => !LEAVES.has(v.op) && !NO_KERNEL.has(v.op));
   const cpu = ops.map((v) => lowerValue(v, 'cpu'));
   // the op cases' kernels share one library (one compiler run, not one per case); the examples' have their own
   const native = cpu.every((k) => opCaseKernels().has(k.name)) ? opCaseKernels() : nativeKernels(cpu);
@@ -94,7 +94,7 @@ async function compareModule(
 }
 
 describe('kernels of every target against the CPU reference: WGSL on WebGPU (SwiftShader here), C natively', () => {
-  it('every op in the registry has exactly one lowering to the kernel IR (copies and workspace have none)', () => {
+  it('every op in the registry has exactly one lowering to the kernel IR (copies, workspace, parts have none)', () => {
     for (const op of KERNEL_OPS) expect(LOWERINGS[op], op).toBeTypeOf('function');
     for (const op of NO_KERNEL) expect(LOWERINGS[op], op).toBeUndefined();
     for (const op of Object.keys(LOWERINGS)) expect(OPS.has(op), `lowering for unknown op ${op}`).toBe(true);

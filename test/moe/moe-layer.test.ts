@@ -159,7 +159,7 @@ describe.each(VARIANTS)('MoE layer, $plan: the fused kernel (fuse: [moe]) agains
     expect(ops.module!.values.some((x) => x.op === 'moe')).toBe(false);
   });
 
-  it('every output within 1e-5 of the ops’ on the CPU reference, WebGPU (both classes) and C; one launch', async () => {
+  it('outputs within 1e-5 of the ops’ on the CPU reference, WebGPU (both classes), C; a launch each way', async () => {
     const config = fused.lowered!.config;
     const graphs = graphResolver(fused.program);
     const cpu = new CpuSession(ops.module!, { seed: config.seed, graphs });
@@ -185,7 +185,9 @@ describe.each(VARIANTS)('MoE layer, $plan: the fused kernel (fuse: [moe]) agains
       }
       if (s.plan) {
         expect(s.launches).toBe(launchesOf(s.plan));
-        expect(s.plan.steps.filter((st) => st.kind === 'launch' && st.value.endsWith(' moe'))).toHaveLength(1);
+        // one launch per direction: the fused kernel forward, its backward kernel
+        for (const op of [' moe', ' moe_grad'])
+          expect(s.plan.steps.filter((st) => st.kind === 'launch' && st.value.endsWith(op))).toHaveLength(1);
       }
       s.destroy();
     }

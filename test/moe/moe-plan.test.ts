@@ -100,13 +100,14 @@ describe('flexc plan counts an MoE layer’s kernels', () => {
     expect(named).toHaveLength(kernels.forward + kernels.backward);
   });
 
-  it('fused, without a balance loss: the layer’s forward pass is one launch, its `moe` op', () => {
+  it('fused, without a balance loss: the layer is one launch each way, its `moe` and `moe_grad` ops', () => {
     const r = compile('test/moe/fixtures/moe-mlp.flex', 'bare_fused');
     const { kernels, fused } = summarize(r.module!, r.lowered!).summary.parameters.moe!;
     expect(fused).toBe(1);
-    expect(kernels.forward).toBe(1);
+    expect(kernels).toEqual({ forward: 1, backward: 1 });
     const built = buildPlan(r.module!, r.lowered!.config, {});
-    expect(built.plan.steps.filter((st) => st.kind === 'launch' && st.value.endsWith(' moe'))).toHaveLength(1);
+    for (const op of [' moe', ' moe_grad'])
+      expect(built.plan.steps.filter((st) => st.kind === 'launch' && st.value.endsWith(op))).toHaveLength(1);
   });
 });
 

@@ -2,8 +2,8 @@ import type { OpName } from '../op-names.ts';
 import type { Attrs, Value } from '../graph.ts';
 import type { Builder } from '../builder.ts';
 import type { NDArray, OpDef, RefContext } from '../op.ts';
-import { bytesOf } from '../op.ts';
-import { dimMul, ShapeError, type Dim, type TensorType } from '../types.ts';
+import { bytesOf, elems } from '../op.ts';
+import { dimMul, ShapeError, type Dim, type DType, type TensorType } from '../types.ts';
 import { bool, num, shapeOf } from './util.ts';
 
 /**
@@ -140,39 +140,11 @@ function checkLayer(ins: TensorType[], at: Attrs): { weights: number } {
   return { weights: n };
 }
 
-/** The decomposition of `v` on stand-ins for its operands, run on the ops' CPU references (no Builder: it imports
- * the registry, which imports this file). */
+/** The decomposition of `v` run on the ops' CPU references: what `moe` computes, by definition. */
 function evaluate(v: Value, given: NDArray[], ctx: RefContext): NDArray {
-  const known = new Map<Value, NDArray>();
-  let id = 0;
-  const stand = layerOperands(v).map((x, i) => {
-    const s: Value = { id: id++, op: 'input', inputs: [], attrs: {}, type: x.type };
-    known.set(s, given[i]!);
-    return s;
-  });
-  let last: NDArray | undefined;
-  const emit: Emit = (op, inputs, attrs = {}) => {
-    const def = getOp(op);
-    const w: Value = {
-      id: id++,
-      op,
-      inputs,
-      attrs,
-      type: def.infer(
-        inputs.map((x) => x.type),
-        attrs,
-      ),
-    };
-    last = def.ref(
-      inputs.map((x) => known.get(x)!),
-      w,
-      ctx,
-    );
-    known.set(w, last);
-    return w;
-  };
-  decomposeMoe(emit, stand[0]!, stand[1]!, stand.slice(2), moeLayerOf(v));
-  return last!;
+  const ev = evaluator(ctx);
+  const stand = layerOperands(v).map((x, i) => ev.stand(x, given[i]!));
+  return ev.value(decomposeMoe(ev.op, stand[0]!, stand[1]!, stand.slice(2), moeLayerOf(v)));
 }
 
 /** The layer's operands: x, router and the experts' weights (the workspace, when fused, follows). */
@@ -187,17 +159,32 @@ const moe: OpDef = {
     capacity: { kind: 'int' },
     renormalize: { kind: 'bool' },
     act: { kind: 'string' },
+    /** The fused backward kernel's workspace (f32 words, counters), set by the pass that fuses the layer. */
+    grad_workspace: { kind: 'ints', optional: true },
   },
   infer: (ins, at) => {
     checkLayer(ins, at);
     const [x] = ins as [TensorType];
     return { dtype: x.dtype, shape: [...x.shape] };
   },
+  // fused (with its workspace): one moe_grad and its parts; else the decomposition's gradient
   grad: (b, v, dy) => {
     const ops = layerOperands(v);
+    const ws = v.attrs['grad_workspace'] as number[] | undefined;
+    if (ws) {
+      const { grad_workspace: _ws, ...attrs } = v.attrs;
+      const scratch = b.op('scratch', [], { dtype: 'f32', size: ws[0]!, zero: false });
+      const counters = b.op('scratch', [], { dtype: 'i32', size: ws[1]!, zero: true });
+      const g = b.op('moe_grad', [...ops, dy, scratch, counters], attrs);
+      const { offsets } = gradLayout(v);
+      return v.inputs.map((x, i) =>
+        i < ops.length ? b.op('part', [g], { offset: offsets[i]!, shape: shapeOf(x) }) : undefined,
+      );
+    }
     const grads = gradThrough(b, ops, dy, (emit) => decomposeMoe(emit, ops[0]!, ops[1]!, ops.slice(2), moeLayerOf(v)));
     return v.inputs.map((_, i) => grads[i]);
   },
+
   cost: (v) => {
     const { t, d, e, h, k, c } = moeSizes(v);
     const rows = Math.min(k * t, e * c);
@@ -213,26 +200,32 @@ const moe: OpDef = {
   ref: (inputs, v, ctx) => evaluate(v, inputs, ctx),
 };
 
+/** What gradient rules build with: a Builder, or an evaluator that runs each op as it is built. */
+type Emitter = Pick<Builder, 'op' | 'scalar'>;
+
 /**
  * Reverse mode over what `build` emits on `b` from `inputs`, seeded with `dy` at its result: the cotangent of each
  * input (undefined where none reaches it). What autodiff does for a module, for one composite op's decomposition.
  */
 export function gradThrough(
-  b: Builder,
+  b: Emitter,
   inputs: Value[],
   dy: Value,
   build: (emit: Emit) => Value,
 ): (Value | undefined)[] {
-  const start = b.values.length;
-  const out = build((n, ins, at) => b.op(n, ins, at));
-  const built = b.values.slice(start);
+  const built: Value[] = [];
+  const out = build((n, ins, at) => {
+    const v = b.op(n, ins, at);
+    built.push(v);
+    return v;
+  });
   const mine = new Set<Value>([...built, ...inputs]);
   const grads = new Map<Value, Value>([[out, dy]]);
   for (const v of built.reverse()) {
     const g = grads.get(v);
     const def = getOp(v.op);
     if (!g || !def.grad) continue;
-    def.grad(b, v, g).forEach((gx, i) => {
+    def.grad(b as Builder, v, g).forEach((gx, i) => {
       const x = v.inputs[i]!;
       if (!gx || !mine.has(x) || x.type.dtype === 'i32') return;
       const have = grads.get(x);
@@ -241,6 +234,92 @@ export function gradThrough(
   }
   return inputs.map((x) => grads.get(x));
 }
+
+/**
+ * Builds on stand-ins and runs each op on its CPU reference as it is built (no Builder: it imports the registry,
+ * which imports this file).
+ */
+function evaluator(ctx: RefContext) {
+  const known = new Map<Value, NDArray>();
+  let id = 0;
+  const op = (name: OpName, inputs: Value[], attrs: Attrs = {}): Value => {
+    const def = getOp(name);
+    const type = def.infer(
+      inputs.map((x) => x.type),
+      attrs,
+    );
+    const w: Value = { id: id++, op: name, inputs, attrs, type };
+    known.set(
+      w,
+      def.ref(
+        inputs.map((x) => known.get(x)!),
+        w,
+        ctx,
+      ),
+    );
+    return w;
+  };
+  return {
+    op,
+    scalar: (value: number, dtype: DType = 'f32') => op('const', [], { value, dtype }),
+    stand: (x: Value, data: NDArray): Value => {
+      const w: Value = { id: id++, op: 'input', inputs: [], attrs: {}, type: x.type };
+      known.set(w, data);
+      return w;
+    },
+    value: (v: Value) => known.get(v)!,
+  };
+}
+
+/** Where each operand's cotangent lies in `moe_grad`'s packed result (each starts at a multiple of 64 words). */
+export function gradLayout(v: Value): { offsets: number[]; size: number } {
+  let at = 0;
+  const offsets = layerOperands(v).map((x) => {
+    const o = at;
+    at += Math.ceil(elems(x.type) / 64) * 64;
+    return o;
+  });
+  return { offsets, size: at };
+}
+
+/**
+ * `moe_grad(x, router, experts…, dy, scratch, counters)`: the cotangents of x, the router and every expert weight,
+ * packed (`gradLayout`), for the fused backward kernel; its parts (`part`) are the gradients.
+ */
+const moeGrad: OpDef = {
+  name: 'moe_grad',
+  class: 'matmul',
+  arity: 'variadic',
+  attrs: { k: { kind: 'int' }, capacity: { kind: 'int' }, renormalize: { kind: 'bool' }, act: { kind: 'string' } },
+  infer: (ins, at) => {
+    const { weights } = checkLayer([...ins.slice(0, -3), ...ins.slice(-2)], at);
+    const dy = ins[2 + weights]!;
+    if (ins.length !== 5 + weights || dy.shape.length !== ins[0]!.shape.length)
+      throw new ShapeError('moe_grad takes the layer operands, dy like x, and its workspace');
+    const size = ins.slice(0, 2 + weights).reduce((a, x) => a + Math.ceil(elems(x) / 64) * 64, 0);
+    return { dtype: ins[0]!.dtype, shape: [size] };
+  },
+  noGrad: 'a backward op',
+  cost: (v) => {
+    const fwd = moe.cost(v);
+    return { flops: 3 * fwd.flops, bytes: 3 * fwd.bytes };
+  },
+  ref: (inputs, v, ctx) => {
+    const ops = layerOperands(v);
+    const ev = evaluator(ctx);
+    const stand = ops.map((x, i) => ev.stand(x, inputs[i]!));
+    const dy = ev.stand(v.inputs[ops.length]!, inputs[ops.length]!);
+    const grads = gradThrough(ev, stand, dy, (emit) =>
+      decomposeMoe(emit, stand[0]!, stand[1]!, stand.slice(2), moeLayerOf(v)),
+    );
+    const { offsets, size } = gradLayout(v);
+    const out = ctx.floats(size);
+    grads.forEach((g, i) => {
+      if (g) out.set(ev.value(g).data as ArrayLike<number>, offsets[i]!);
+    });
+    return { data: out, shape: [size] };
+  },
+};
 
 /** Memory an op's kernel works in: `scratch {dtype, size}`, written by its one reader (no kernel; zeroed with zero). */
 const scratch: OpDef = {
@@ -261,4 +340,4 @@ const scratch: OpDef = {
   },
 };
 
-export const moeLayerOps: OpDef[] = [moe, scratch];
+export const moeLayerOps: OpDef[] = [moe, moeGrad, scratch];

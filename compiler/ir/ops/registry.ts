@@ -15,6 +15,7 @@ import { maskOps } from './mask.ts';
 import { matmulOps } from './matmul.ts';
 import { moeOps } from './moe.ts';
 import { moeLayerOps, useOps } from './moe-layer.ts';
+import { partOps } from './part.ts';
 import { optimizerOps } from './optimizer.ts';
 import { reduceOps } from './reduce.ts';
 import { ropeOps } from './rope.ts';
@@ -48,6 +49,7 @@ export const OPS: ReadonlyMap<string, OpDef> = new Map(
     tierOps,
     moeOps,
     moeLayerOps,
+    partOps,
   ]
     .flat()
     .map((d) => [d.name, d]),

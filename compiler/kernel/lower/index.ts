@@ -7,6 +7,7 @@ import { elementwiseLowerings } from './elementwise.ts';
 import { matmulLowerings } from './matmul.ts';
 import { moeLowerings } from './moe.ts';
 import { fusedMoe } from './moe-fused.ts';
+import { fusedMoeGrad } from './moe-fused-grad.ts';
 import { reduceLowerings } from './reduce.ts';
 import { rowLowerings } from './rows.ts';
 import { sparseLowerings } from './sparse.ts';
@@ -23,6 +24,7 @@ export const LOWERINGS: Readonly<Record<string, Lowering>> = {
   ...edgeLowerings,
   ...moeLowerings,
   moe: fusedMoe,
+  moe_grad: fusedMoeGrad,
 };
 
 export class MissingKernelError extends Error {}
