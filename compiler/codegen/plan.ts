@@ -209,7 +209,7 @@ export function buildPlan(
     } else if (v.op === 'scratch') {
       if (v.attrs['zero']) steps.push({ kind: 'clear', buffer: bufferOf.get(v)! });
     } else {
-      const k = lowerValue(v, deviceClass);
+      const k = lowerValue(v, deviceClass, target.cooperative);
       const written = early.get(v);
       const { operands } = bindingsOf(v);
       addKernel(k, v.op);

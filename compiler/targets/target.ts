@@ -15,6 +15,8 @@ export interface Target {
   description: string;
   /** The kernel variants it runs, its default first (a C kernel's invocations cannot wait for each other). */
   deviceClasses: readonly DeviceClass[];
+  /** Whether a workgroup's invocations run together (barriers between them), whatever the device class. */
+  cooperative: boolean;
   /** Kernel files are kernels/<name>.<ext>. */
   ext: string;
   /** Byte alignment of every tensor in the arena. */

@@ -27,7 +27,11 @@ export interface KernelBody {
   buffers?: Record<string, Partial<KernelBuffer>>;
 }
 
-export type Lowering = (v: Value, cls: DeviceClass) => KernelBody;
+/**
+ * `cooperative`: the target runs a workgroup's invocations together (WGSL and CUDA, whatever the device class), so a
+ * kernel may split work among them between barriers; C runs each invocation on its own.
+ */
+export type Lowering = (v: Value, cls: DeviceClass, cooperative: boolean) => KernelBody;
 
 export const WG = 64;
 const MAX_GROUPS = 65535;

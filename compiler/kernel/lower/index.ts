@@ -30,10 +30,10 @@ export const LOWERINGS: Readonly<Record<string, Lowering>> = {
 export class MissingKernelError extends Error {}
 
 /** The kernel of one value for a class of device. */
-export function lowerValue(v: Value, cls: DeviceClass): Kernel {
+export function lowerValue(v: Value, cls: DeviceClass, cooperative = cls === 'gpu'): Kernel {
   const lower = LOWERINGS[v.op];
   if (!lower) throw new MissingKernelError(`internal: no kernel for op ${v.op}`);
-  return kernelOf(v, lower(v, cls));
+  return kernelOf(v, lower(v, cls, cooperative));
 }
 
 /** Copies n 32-bit words between two tensors of the arena (end-of-step parameter and state updates). */

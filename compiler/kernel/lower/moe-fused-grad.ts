@@ -36,8 +36,8 @@ import {
  *
  * The result is every cotangent packed as `gradLayout` places them; the IR reads each as a `part`.
  */
-export function fusedMoeGrad(v: Value, cls: DeviceClass): KernelBody {
-  const cx = moeContext(v, cls, true);
+export function fusedMoeGrad(v: Value, _cls: DeviceClass, cooperative: boolean): KernelBody {
+  const cx = moeContext(v, cooperative, true);
   const { l, get, put, choice, slotRow, w } = cx;
   const F = l.floats;
   const C = l.counters;
@@ -133,7 +133,7 @@ export function fusedMoeGrad(v: Value, cls: DeviceClass): KernelBody {
   // dw2 [E, H, d] (or w_down): hidden rows i0… of the expert's slots against their do; b2 from the first row block
   const [dw2, db2] = gelu ? [out[4]!, out[5]!] : [out[4]!, undefined];
   const dw2Task: Stmt[] = [
-    ...weightTileOf(cx, T.dw2, l.hw, l.db),
+    ...weightTileOf(cx, T.dw2, l.hw, l.wdb),
     K.wait(sync, K.add(U(C.upE), u('e')), U(l.rb * l.hb)),
     ...weightTile(cx, {
       rows: l.h,
@@ -148,7 +148,7 @@ export function fusedMoeGrad(v: Value, cls: DeviceClass): KernelBody {
   // dw1 [E, d, H] (or w_gate and w_up): x rows of the expert's tokens against dpre (and dup); b1 likewise
   const [dw1, db1] = gelu ? [out[2]!, out[3]!] : [out[2]!, undefined];
   const dw1Task: Stmt[] = [
-    ...weightTileOf(cx, T.dw1, l.dw, l.hb),
+    ...weightTileOf(cx, T.dw1, l.dw, l.whb),
     K.wait(sync, K.add(U(C.dhE), u('e')), U(l.rb * l.hb)),
     ...weightTile(cx, {
       rows: l.d,
@@ -278,7 +278,7 @@ function weightTile(
 ): Stmt[] {
   const per = COLS / cx.lanes;
   const col = (m: Expr) => K.add(u('j0'), K.add(cx.me, K.mul(m, U(cx.lanes))));
-  const clamped = (m: Expr) => K.min(col(m), U(t.cols - 1));
+  const clamped = (m: Expr) => (t.cols % COLS ? K.min(col(m), U(t.cols - 1)) : col(m));
   const at = (r: Expr, m: Expr) => K.add(K.mul(r, U(per)), m);
   const accs = t.b.map((_, q) => `acc${q}`);
   const slot = K.add(K.mul(u('e'), U(cx.l.c)), u('c'));
@@ -287,15 +287,31 @@ function weightTile(
     K.let_('n', idx(cx.get(cx.l.floats.count, u('e')))),
     ...accs.map((acc) => K.array(acc, 'f32', WROWS * per)),
     ...(bias ? [K.array('bsum', 'f32', per)] : []),
+    ...t.b.map((_, q) => K.array(`bq${q}`, 'f32', per)),
     K.loop('c', U(0), u('n'), [
       K.loop('m', U(0), U(per), [
-        ...t.b.map((b, q) => K.let_(`bv${q}`, b(slot, clamped(u('m'))))),
-        ...(bias ? [K.setAt('bsum', u('m'), f('bv0'), '+')] : []),
-        K.loop('r', U(0), U(WROWS), [
-          K.let_('av', t.a(slot, K.min(K.add(u('i0'), u('r')), U(t.rows - 1)))),
-          ...accs.map((acc, q) => K.setAt(acc, at(u('r'), u('m')), K.mul(f('av'), f(`bv${q}`)), '+')),
-        ]),
+        ...t.b.map((b, q) => K.setAt(`bq${q}`, u('m'), b(slot, clamped(u('m'))))),
+        ...(bias ? [K.setAt('bsum', u('m'), K.load('bq0', u('m'), 'f32'), '+')] : []),
       ]),
+      // one column per lane: the rows unrolled (sums in registers); else the lane's columns innermost (vectorised)
+      ...(per === 1
+        ? Array.from({ length: WROWS }, (_, r) => [
+            K.let_(`av${r}`, t.a(slot, K.min(K.add(u('i0'), U(r)), U(t.rows - 1)))),
+            ...accs.map((acc, q) => K.setAt(acc, U(r), K.mul(f(`av${r}`), K.load(`bq${q}`, U(0), 'f32')), '+')),
+          ]).flat()
+        : [
+            K.loop('r', U(0), U(WROWS), [
+              K.let_('av', t.a(slot, K.min(K.add(u('i0'), u('r')), U(t.rows - 1)))),
+              K.loop(
+                'm',
+                U(0),
+                U(per),
+                accs.map((acc, q) =>
+                  K.setAt(acc, at(u('r'), u('m')), K.mul(f('av'), K.load(`bq${q}`, u('m'), 'f32')), '+'),
+                ),
+              ),
+            ]),
+          ]),
     ]),
     K.loop('m', U(0), U(per), [
       K.if_(K.lt(col(u('m')), U(t.cols)), [

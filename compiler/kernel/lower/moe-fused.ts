@@ -68,12 +68,13 @@ type Task = 'gate' | 'route' | 'up' | 'down' | 'combine' | 'dgate' | 'dhidden' |
 
 /** The workspace's layout (f32 offsets, counter indices) and the tasks, forward or backward (regions and tasks of the
  * other direction are absent: their offsets are undefined). */
-export function moeLayout(v: Value, backward = false) {
+export function moeLayout(v: Value, backward = false, cols = COLS) {
   const { t, d, e, h, k, c } = moeSizes(v);
   const swiglu = v.attrs['act'] === 'swiglu';
   const s = e * c;
   const rb = Math.ceil(c / ROWS);
-  const [hb, db] = [Math.ceil(h / COLS), Math.ceil(d / COLS)];
+  const [hb, db] = [Math.ceil(h / cols), Math.ceil(d / cols)];
+  const [whb, wdb] = [Math.ceil(h / COLS), Math.ceil(d / COLS)];
   const [hw, dw] = [Math.ceil(h / WROWS), Math.ceil(d / WROWS)];
   const g = Math.ceil(t / TOKENS);
   const floats = ranges<FloatRegion>([
@@ -106,8 +107,8 @@ export function moeLayout(v: Value, backward = false) {
       ? [
           ['dgate', g],
           ['dhidden', e * rb * hb],
-          ['dw2', e * hw * db],
-          ['dw1', e * dw * hb],
+          ['dw2', e * hw * wdb],
+          ['dw1', e * dw * whb],
           ['dx', g],
           ['drouter', dw],
         ]
@@ -124,7 +125,7 @@ export function moeLayout(v: Value, backward = false) {
     ['dhE', e],
     ['dhAll', 1],
   ]);
-  return { t, d, e, h, k, c, s, rb, hb, db, hw, dw, g, swiglu, floats, tasks, counters };
+  return { t, d, e, h, k, c, s, rb, hb, db, whb, wdb, hw, dw, g, cols, swiglu, floats, tasks, counters };
 }
 export type MoeLayout = ReturnType<typeof moeLayout>;
 
@@ -148,16 +149,17 @@ export const real = (x: Expr) => K.cast('f32', x);
 
 /**
  * What the tasks of both kernels share: the operands' buffers, the workspace's regions, the lanes of a worker (a
- * workgroup of 64 on GPU-class devices; one invocation on CPU-class ones, which a C loop runs as a worker of its own).
+ * workgroup of 64 where the target runs workgroups together; else one invocation, a worker of its own in C).
  */
-export function moeContext(v: Value, cls: DeviceClass, backward: boolean) {
-  const l = moeLayout(v, backward);
+export function moeContext(v: Value, cooperative: boolean, backward: boolean) {
+  const lanes = cooperative ? 64 : 1;
+  // a lane of a cooperative worker keeps a ROWS × 4 block of sums; a C worker a ROWS × 64 one, vectorised
+  const l = moeLayout(v, backward, cooperative ? 4 * lanes : COLS);
   const act = v.attrs['act'] as ExpertAct;
   const n = EXPERT_WEIGHTS[act];
   const w = Array.from({ length: n }, (_, j) => operand(v, 2 + j));
   const ws = operand(v, v.inputs.length - 2);
   const sync = operand(v, v.inputs.length - 1);
-  const lanes = cls === 'gpu' ? 64 : 1;
   let names = 0;
   const cx = {
     l,
@@ -315,26 +317,34 @@ export function tile(
     store: (sums: Expr[], r: Expr, j: Expr) => Stmt[];
   },
 ): Stmt[] {
-  const per = COLS / cx.lanes;
+  const per = cx.l.cols / cx.lanes;
   const accs = t.weights.map((_, m) => `acc${m}`);
   const col = (m: Expr) => K.add(u('j0'), K.add(cx.me, K.mul(m, U(cx.lanes))));
-  const clamped = (m: Expr) => K.min(col(m), U(t.cols - 1));
+  // whole tiles read no column past the last; else the clamp keeps the extra lanes' reads in bounds
+  const clamped = (m: Expr) => (t.cols % cx.l.cols ? K.min(col(m), U(t.cols - 1)) : col(m));
   const at = (r: Expr, m: Expr) => K.add(K.mul(r, U(per)), m);
   const sums = accs.map((acc) => K.load(acc, at(u('r'), u('m')), 'f32'));
+  const step = (xv: Expr, r: Expr, m: Expr): Stmt[] =>
+    t.weights.map((wb, q) => K.setAt(accs[q]!, at(r, m), K.mul(xv, K.load(wb, t.weight(u('i'), clamped(m)))), '+'));
+  // one column per lane (GPU-like workers): the rows unrolled, so the sums stay in registers; else a loop over the
+  // lane's columns, which a C compiler vectorises
+  const rowsStep: Stmt[] =
+    cx.lanes === 1
+      ? [
+          K.loop('r', U(0), U(ROWS), [
+            K.let_('xv', t.a(K.add(K.load('rowAt', u('r'), 'u32'), u('i')))),
+            K.loop('m', U(0), U(per), step(f('xv'), u('r'), u('m'))),
+          ]),
+        ]
+      : Array.from({ length: ROWS }, (_, r) => [
+          K.let_(`xv${r}`, t.a(K.add(K.load('rowAt', U(r), 'u32'), u('i')))),
+          ...Array.from({ length: per }, (_, m) => step(f(`xv${r}`), U(r), U(m))).flat(),
+        ]).flat();
   return [
     ...accs.map((acc) => K.array(acc, 'f32', ROWS * per)),
     K.array('rowAt', 'u32', ROWS),
     K.loop('r', U(0), U(ROWS), [K.setAt('rowAt', u('r'), t.row(K.min(u('r'), K.sub(u('rows'), U(1)))))]),
-    K.loop('i', U(0), U(t.inner), [
-      K.loop('r', U(0), U(ROWS), [
-        K.let_('xv', t.a(K.add(K.load('rowAt', u('r'), 'u32'), u('i')))),
-        K.loop('m', U(0), U(per), [
-          ...t.weights.map((wb, q) =>
-            K.setAt(accs[q]!, at(u('r'), u('m')), K.mul(f('xv'), K.load(wb, t.weight(u('i'), clamped(u('m'))))), '+'),
-          ),
-        ]),
-      ]),
-    ]),
+    K.loop('i', U(0), U(t.inner), rowsStep),
     K.loop('r', U(0), u('rows'), [
       K.loop('m', U(0), U(per), [K.if_(K.lt(col(u('m')), U(t.cols)), t.store(sums, u('r'), col(u('m'))))]),
     ]),
@@ -348,7 +358,7 @@ export function tileOf(cx: MoeContext, first: number, blocks: number): Stmt[] {
     K.let_('q', K.sub(u('task'), U(first))),
     K.let_('e', K.div(u('q'), U(l.rb * blocks))),
     K.let_('rb', K.mod(K.div(u('q'), U(blocks)), U(l.rb))),
-    K.let_('j0', K.mul(K.mod(u('q'), U(blocks)), U(COLS))),
+    K.let_('j0', K.mul(K.mod(u('q'), U(blocks)), U(l.cols))),
   ];
 }
 export const filled = (cx: MoeContext): Stmt[] => [
@@ -443,8 +453,8 @@ export function workers(cx: MoeContext, kinds: [number, Stmt[]][]): KernelBody {
 }
 
 /** The forward kernel. */
-export function fusedMoe(v: Value, cls: DeviceClass): KernelBody {
-  const cx = moeContext(v, cls, false);
+export function fusedMoe(v: Value, _cls: DeviceClass, cooperative: boolean): KernelBody {
+  const cx = moeContext(v, cooperative, false);
   const { l, get, choice } = cx;
   const F = l.floats;
   // combine: a token's kept choices in order r = 0…k-1, as the unfused sum over them
