@@ -68,11 +68,11 @@ type Task = 'gate' | 'route' | 'up' | 'down' | 'combine' | 'dgate' | 'dhidden' |
 
 /** The workspace's layout (f32 offsets, counter indices) and the tasks, forward or backward (regions and tasks of the
  * other direction are absent: their offsets are undefined). */
-export function moeLayout(v: Value, backward = false, cols = COLS) {
+export function moeLayout(v: Value, backward = false, cols = COLS, taskRows = ROWS) {
   const { t, d, e, h, k, c } = moeSizes(v);
   const swiglu = v.attrs['act'] === 'swiglu';
   const s = e * c;
-  const rb = Math.ceil(c / ROWS);
+  const rb = Math.ceil(c / taskRows);
   const [hb, db] = [Math.ceil(h / cols), Math.ceil(d / cols)];
   const [whb, wdb] = [Math.ceil(h / COLS), Math.ceil(d / COLS)];
   const [hw, dw] = [Math.ceil(h / WROWS), Math.ceil(d / WROWS)];
@@ -125,7 +125,7 @@ export function moeLayout(v: Value, backward = false, cols = COLS) {
     ['dhE', e],
     ['dhAll', 1],
   ]);
-  return { t, d, e, h, k, c, s, rb, hb, db, whb, wdb, hw, dw, g, cols, swiglu, floats, tasks, counters };
+  return { t, d, e, h, k, c, s, rb, hb, db, whb, wdb, hw, dw, g, cols, taskRows, swiglu, floats, tasks, counters };
 }
 export type MoeLayout = ReturnType<typeof moeLayout>;
 
@@ -153,8 +153,10 @@ export const real = (x: Expr) => K.cast('f32', x);
  */
 export function moeContext(v: Value, cooperative: boolean, backward: boolean) {
   const lanes = cooperative ? 64 : 1;
-  // a lane of a cooperative worker keeps a ROWS × 4 block of sums; a C worker a ROWS × 64 one, vectorised
-  const l = moeLayout(v, backward, cooperative ? 4 * lanes : COLS);
+  // a lane keeps a ROWS × 4 block of sums in registers (64 lanes: 256 columns); a C worker a ROWS × 16 one, which
+  // the compiler vectorises, over 64 rows a task (the weights' 16 columns stay in its cache); the workspace's counters
+  // are enough for either (the pass sizes them for ROWS rows a task)
+  const l = moeLayout(v, backward, cooperative ? 4 * lanes : 16, cooperative ? ROWS : 64);
   const act = v.attrs['act'] as ExpertAct;
   const n = EXPERT_WEIGHTS[act];
   const w = Array.from({ length: n }, (_, j) => operand(v, 2 + j));
@@ -329,7 +331,7 @@ export function tile(
   // one column per lane (GPU-like workers): the rows unrolled, so the sums stay in registers; else a loop over the
   // lane's columns, which a C compiler vectorises
   const rowsStep: Stmt[] =
-    cx.lanes === 1
+    per > 16
       ? [
           K.loop('r', U(0), U(ROWS), [
             K.let_('xv', t.a(K.add(K.load('rowAt', u('r'), 'u32'), u('i')))),
@@ -340,13 +342,21 @@ export function tile(
           K.let_(`xv${r}`, t.a(K.add(K.load('rowAt', U(r), 'u32'), u('i')))),
           ...Array.from({ length: per }, (_, m) => step(f(`xv${r}`), U(r), U(m))).flat(),
         ]).flat();
+  // the task's rows in groups of ROWS (one group on cooperative workers)
+  const inGroup = (r: Expr) => K.add(u('g0'), r);
   return [
-    ...accs.map((acc) => K.array(acc, 'f32', ROWS * per)),
-    K.array('rowAt', 'u32', ROWS),
-    K.loop('r', U(0), U(ROWS), [K.setAt('rowAt', u('r'), t.row(K.min(u('r'), K.sub(u('rows'), U(1)))))]),
-    K.loop('i', U(0), U(t.inner), rowsStep),
-    K.loop('r', U(0), u('rows'), [
-      K.loop('m', U(0), U(per), [K.if_(K.lt(col(u('m')), U(t.cols)), t.store(sums, u('r'), col(u('m'))))]),
+    K.loop('gr', U(0), U(cx.l.taskRows / ROWS), [
+      K.let_('g0', K.mul(u('gr'), U(ROWS))),
+      K.if_(K.lt(u('g0'), u('rows')), [
+        K.let_('grows', K.min(U(ROWS), K.sub(u('rows'), u('g0')))),
+        ...accs.map((acc) => K.array(acc, 'f32', ROWS * per)),
+        K.array('rowAt', 'u32', ROWS),
+        K.loop('r', U(0), U(ROWS), [K.setAt('rowAt', u('r'), t.row(inGroup(K.min(u('r'), K.sub(u('grows'), U(1))))))]),
+        K.loop('i', U(0), U(t.inner), rowsStep),
+        K.loop('r', U(0), u('grows'), [
+          K.loop('m', U(0), U(per), [K.if_(K.lt(col(u('m')), U(t.cols)), t.store(sums, inGroup(u('r')), col(u('m'))))]),
+        ]),
+      ]),
     ]),
   ];
 }
@@ -363,8 +373,8 @@ export function tileOf(cx: MoeContext, first: number, blocks: number): Stmt[] {
 }
 export const filled = (cx: MoeContext): Stmt[] => [
   K.let_('n', idx(cx.get(cx.l.floats.count, u('e')))),
-  K.let_('r0', K.mul(u('rb'), U(ROWS))),
-  K.let_('rows', K.select(K.lt(u('r0'), u('n')), K.min(U(ROWS), K.sub(u('n'), u('r0'))), U(0))),
+  K.let_('r0', K.mul(u('rb'), U(cx.l.taskRows))),
+  K.let_('rows', K.select(K.lt(u('r0'), u('n')), K.min(U(cx.l.taskRows), K.sub(u('n'), u('r0'))), U(0))),
 ];
 
 /** Up: the experts' hidden rows (and, when `keep`, the pre-activation and SwiGLU's up projection). */
