@@ -18,6 +18,7 @@ import { blasFlags } from '../compiler/targets/c.ts';
 import { TARGETS } from '../compiler/targets/registry.ts';
 import type { Session } from '../runtime/session.ts';
 import { openGpu } from '../runtime/webgpu/device.ts';
+import { moeCaseName, moeLayerSource } from './moe-layer.ts';
 
 const STEPS = Number(process.env['BENCH_STEPS'] ?? 3);
 const TRAIN = process.env['BENCH_MOE_TRAIN'] === '1';
@@ -27,37 +28,13 @@ const CONFIGS = [8, 64].flatMap((experts) => [1, 2].map((k) => ({ experts, k }))
 
 const dir = mkdtempSync(join(tmpdir(), 'flexc-bench-moe-'));
 const source = join(dir, 'moe.flex');
-const plans: string[] = [];
-for (const t of TOKENS)
-  for (const { experts, k } of CONFIGS)
-    for (const fused of [false, true])
-      for (const task of TRAIN && t <= 1024 ? ['infer', 'train'] : ['infer'])
-        plans.push(`plan ${name(t, experts, k, fused, task)} {
-  model: ${task === 'train' ? 'Trained' : 'Layer'}(experts: ${experts}, k: ${k})
-  bind: { T: ${t} }
-  task: ${task === 'train' ? 'train { optimizer: sgd(lr: 0.01) }' : 'infer'}
-${fused ? '  fuse: [moe]\n' : ''}}`);
-writeFileSync(
-  source,
-  `import { MoE } from "std/nn"
-
-model Layer(d: 512, hidden: 2048, experts: 8, k: 2) {
-  input x: f32[T, d]
-  output y = MoE(x, experts: experts, k: k, hidden: hidden, balance: 0.0)
-}
-
-model Trained(d: 512, hidden: 2048, experts: 8, k: 2) {
-  input x: f32[T, d]
-  output loss = mean(MoE(x, experts: experts, k: k, hidden: hidden, balance: 0.0) * x)
-}
-
-${plans.join('\n\n')}
-`,
+const tasks = (t: number) => (TRAIN && t <= 1024 ? (['infer', 'train'] as const) : (['infer'] as const));
+const cases = TOKENS.flatMap((t) =>
+  CONFIGS.flatMap(({ experts: e, k }) =>
+    tasks(t).flatMap((task) => [false, true].map((fused) => ({ t, e, k, fused, task }))),
+  ),
 );
-
-function name(t: number, e: number, k: number, fused: boolean, task: string): string {
-  return `${task}_t${t}_e${e}_k${k}_${fused ? 'fused' : 'ops'}`;
-}
+writeFileSync(source, moeLayerSource(cases));
 
 /** Median ms of a step after a warm-up, and the step's launches. */
 async function time(s: Session): Promise<{ ms: number; launches: number }> {
@@ -83,10 +60,10 @@ for (const backend of ['native', 'webgpu'] as const)
       continue;
     }
     for (const { experts, k } of CONFIGS)
-      for (const task of TRAIN && t <= 1024 ? ['infer', 'train'] : ['infer']) {
+      for (const task of tasks(t)) {
         const got: { ms: number; launches: number }[] = [];
         for (const fused of [false, true]) {
-          const r = compile(source, name(t, experts, k, fused, task));
+          const r = compile(source, moeCaseName({ t, e: experts, k, fused, task }));
           if (!r.module || !r.lowered) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
           const graphs = graphResolver(r.program);
           const s =

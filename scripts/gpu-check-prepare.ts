@@ -1,7 +1,8 @@
 // Prepares what scripts/gpu-check.sh runs on a machine with an NVIDIA GPU and no Node: for each example plan its
 // CUDA build (kernels, host library sources, plan.json), the initial parameters, the feeds and the CPU reference's
 // outputs for 3 steps; the kernel of every op with its operands and the reference's result; and the single-matmul
-// plans of the GFLOP/s figures. Writes gpu-check/ (git-ignored; the device tool carries it).
+// plans of the GFLOP/s figures; the MoE layers of bench/moe.ts, fused and as ops. Writes gpu-check/ (git-ignored;
+// the device tool carries it).
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { bindingsOf } from '../compiler/codegen/bindings.ts';
@@ -25,6 +26,7 @@ import type { Plan } from '../runtime/plan.ts';
 import { randomData, singleOpModule } from '../test/helpers/oracle.ts';
 import { planConfig } from '../test/helpers/plan-config.ts';
 import { OP_CASES } from '../test/ir/op-cases.ts';
+import { moeCaseName, moeLayerSource } from '../bench/moe-layer.ts';
 
 const OUT = resolve('gpu-check');
 // FLEXC_GPU_CHECK_TARGET=c: the same files for target c, to try the harness on a machine without a GPU
@@ -216,5 +218,29 @@ for (const size of [1024, 4096]) {
     host: `matmul-${size}/${built.host!.file}`,
   });
 }
+// the MoE layer of bench/moe.ts, fused and as its ops (inference plans): gpu_check.py times both against a PyTorch
+// eager MoE of the same shapes and weights
+const moeSource = join(OUT, 'moe.flex');
+const moeShapes = [128, 1024].flatMap((t) => [8, 64].flatMap((e) => [1, 2].map((k) => ({ t, e, k }))));
+const moeCase = (s: { t: number; e: number; k: number }, fused: boolean) => ({ ...s, fused, task: 'infer' as const });
+writeFileSync(moeSource, moeLayerSource(moeShapes.flatMap((s) => [moeCase(s, false), moeCase(s, true)])));
+manifest['moe'] = moeShapes.map(({ t, e, k }) => {
+  const entry: Record<string, unknown> = { t, e, k, d: 512, hidden: 2048, capacity_factor: 1.25 };
+  for (const kind of ['ops', 'fused']) {
+    const name = moeCaseName(moeCase({ t, e, k }, kind === 'fused'));
+    const r = compile(moeSource, name);
+    if (!r.module || !r.lowered) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
+    const built = buildPlan(r.module, r.lowered.config, {}, { target: TARGET });
+    const dir = join(OUT, name);
+    writeSources(built, dir);
+    writeFileSync(join(dir, 'plan.json'), JSON.stringify(built.plan));
+    entry[kind] = { plan: `${name}/plan.json`, host: `${name}/${built.host!.file}` };
+  }
+  return entry;
+});
+
 writeFileSync(join(OUT, 'manifest.json'), JSON.stringify(manifest, null, 1));
-console.log(`wrote ${OUT}: ${(manifest['examples'] as unknown[]).length} examples, ${n} op kernels, 2 matmul plans`);
+console.log(
+  `wrote ${OUT}: ${(manifest['examples'] as unknown[]).length} examples, ${n} op kernels, 2 matmul plans, ` +
+    `${moeShapes.length} MoE layers fused and not`,
+);

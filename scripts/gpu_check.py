@@ -1,7 +1,8 @@
 """Runs on a machine with an NVIDIA GPU, nvcc and PyTorch (no Node): what scripts/gpu-check-prepare.ts wrote into
 gpu-check/. Compiles each CUDA host library with nvcc, drives it through its C ABI (ctypes), and compares with the
 CPU reference's numbers: every op's kernel, 3 training steps of each example, GCN-Cora trained for 200 epochs to
-its test accuracy, and fp32 matmul GFLOP/s at 1024³ and 4096³ beside torch.matmul with TF32 off. Prints every
+its test accuracy, fp32 matmul GFLOP/s at 1024³ and 4096³ beside torch.matmul with TF32 off, and the MoE layer
+fused vs its ops vs a PyTorch eager MoE (latency and agreement). Prints every
 figure; exits 1 when a check fails.
 
 Usage: python3 scripts/gpu_check.py [gpu-check] [sm_90]"""
@@ -213,6 +214,85 @@ def matmul(m):
     lib.close()
 
 
+def moe_torch(x, w, k, capacity):
+    """A PyTorch eager MoE layer with flexc's semantics: softmax router, top-k (ties to the lower index), GShard's
+    routing order (every first choice before any second, tokens in order; an expert's slots past its capacity
+    dropped), GeLU (tanh) experts batched over [E, C, d], renormalised gates."""
+    import torch
+    import torch.nn.functional as F
+
+    t, d = x.shape
+    e = w["router"].shape[1]
+    probs = torch.softmax(x @ w["router"], dim=-1)
+    gates, choices = torch.topk(probs, k, dim=-1)
+    gates = gates / gates.sum(-1, keepdim=True)
+    order = choices.t().reshape(-1)  # rank-major: every token's first choice, then every second
+    onehot = F.one_hot(order, e)
+    pos = ((torch.cumsum(onehot, 0) - 1) * onehot).sum(-1)
+    kept = pos < capacity
+    slot = order * capacity + pos
+    token = torch.arange(t, device=x.device).repeat(k)
+    rows = torch.zeros(e * capacity, d, device=x.device)
+    rows[slot[kept]] = x[token[kept]]
+    rows = rows.view(e, capacity, d)
+    h = F.gelu(torch.baddbmm(w["b1"], rows, w["w1"]), approximate="tanh")
+    out = torch.baddbmm(w["b2"], h, w["w2"]).view(e * capacity, d)
+    g = gates.t().reshape(-1)
+    y = torch.zeros(t, d, device=x.device)
+    y.index_add_(0, token[kept], out[slot[kept]] * g[kept, None])
+    return y
+
+
+def moe(m):
+    """One MoE layer fused (one launch) and as its ops, against PyTorch eager on the same weights: outputs and
+    median latency of 20 runs after a warm-up (flexc's include a launch and a sync per run, as eager's a sync)."""
+    import torch
+
+    libs = {kind: library(m[kind]["plan"], m[kind]["host"], "libplan.so") for kind in ("ops", "fused")}
+    if any(lib is None for lib in libs.values()):
+        return
+    t, e, k, d, hid = m["t"], m["e"], m["k"], m["d"], m["hidden"]
+    capacity = min(t, -(-k * t * 5 // (4 * e)))  # ⌈k·T/E · 1.25⌉, at most T
+    rng = np.random.default_rng(1)
+    shapes = {"router": (d, e), "w1": (e, d, hid), "b1": (e, 1, hid), "w2": (e, hid, d), "b2": (e, 1, d)}
+    w = {n: (rng.standard_normal(s) * 0.02).astype(np.float32) for n, s in shapes.items()}
+    x = rng.standard_normal((t, d)).astype(np.float32)
+    times, outs = {}, {}
+    for kind, lib in libs.items():
+        for p in lib.plan["params"]:
+            lib.write(p["buffer"], w[p["name"].split(".")[-1]])
+        lib.write(lib.plan["inputs"][0]["buffer"], x)
+        lib.run()
+        ts = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            lib.run()
+            ts.append(time.perf_counter() - t0)
+        times[kind] = float(np.median(ts)) * 1e3
+        outs[kind] = lib.read(lib.plan["outputs"][0]["buffer"]).reshape(t, d)
+        lib.close()
+    tw = {n: torch.from_numpy(a).cuda() for n, a in w.items()}
+    tx = torch.from_numpy(x).cuda()
+    ref = moe_torch(tx, tw, k, capacity)
+    ts = []
+    for _ in range(20):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        ref = moe_torch(tx, tw, k, capacity)
+        torch.cuda.synchronize()
+        ts.append(time.perf_counter() - t0)
+    times["torch"] = float(np.median(ts)) * 1e3
+    ref = ref.cpu().numpy()
+    for kind in ("ops", "fused"):
+        err = rel_err(outs[kind], ref)
+        check(err < 1e-4, f"MoE T {t} E {e} k {k} {kind}: within {err:.2e} of PyTorch eager")
+    print(
+        f"      MoE T {t} E {e} k {k}: ops {times['ops']:.3f} ms, fused {times['fused']:.3f} ms, "
+        f"PyTorch eager {times['torch']:.3f} ms; ops/fused {times['ops'] / times['fused']:.2f}, "
+        f"torch/fused {times['torch'] / times['fused']:.2f} (goals: ≥ 1.5 at T ≤ 1024; > 1)"
+    )
+
+
 if __name__ == "__main__":
     with open(os.path.join(ROOT, "manifest.json")) as f:
         manifest = json.load(f)
@@ -224,5 +304,7 @@ if __name__ == "__main__":
     if TARGET == "cuda":
         for m in manifest["matmul"]:
             matmul(m)
+        for m in manifest.get("moe", []):
+            moe(m)
     print(f"\n{len(failures)} check(s) failed" if failures else "\nevery check passed")
     sys.exit(1 if failures else 0)

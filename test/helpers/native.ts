@@ -24,6 +24,7 @@ export function nativeKernels(kernels: Kernel[]): {
   const unique = [...new Map(kernels.map((k) => [k.name, k])).values()];
   const source = [
     '#include <math.h>',
+    '#include <sched.h>',
     '#include <stdint.h>',
     '#define FLEXC_MAX(a, b) ((a) > (b) ? (a) : (b))',
     '#define FLEXC_MIN(a, b) ((a) < (b) ? (a) : (b))',

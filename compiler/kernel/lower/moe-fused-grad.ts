@@ -133,7 +133,7 @@ export function fusedMoeGrad(v: Value, _cls: DeviceClass, cooperative: boolean):
   // dw2 [E, H, d] (or w_down): hidden rows i0… of the expert's slots against their do; b2 from the first row block
   const [dw2, db2] = gelu ? [out[4]!, out[5]!] : [out[4]!, undefined];
   const dw2Task: Stmt[] = [
-    ...weightTileOf(cx, T.dw2, l.hw, l.wdb),
+    ...weightTileOf(T.dw2, l.hw, l.wdb),
     K.wait(sync, K.add(U(C.upE), u('e')), U(l.rb * l.hb)),
     ...weightTile(cx, {
       rows: l.h,
@@ -148,7 +148,7 @@ export function fusedMoeGrad(v: Value, _cls: DeviceClass, cooperative: boolean):
   // dw1 [E, d, H] (or w_gate and w_up): x rows of the expert's tokens against dpre (and dup); b1 likewise
   const [dw1, db1] = gelu ? [out[2]!, out[3]!] : [out[2]!, undefined];
   const dw1Task: Stmt[] = [
-    ...weightTileOf(cx, T.dw1, l.dw, l.whb),
+    ...weightTileOf(T.dw1, l.dw, l.whb),
     K.wait(sync, K.add(U(C.dhE), u('e')), U(l.rb * l.hb)),
     ...weightTile(cx, {
       rows: l.d,
@@ -251,7 +251,7 @@ export function fusedMoeGrad(v: Value, _cls: DeviceClass, cooperative: boolean):
 }
 
 /** The expert, row block (i0) and column block (j0) of a weight-gradient task. */
-function weightTileOf(cx: MoeContext, first: number, rowBlocks: number, colBlocks: number): Stmt[] {
+function weightTileOf(first: number, rowBlocks: number, colBlocks: number): Stmt[] {
   return [
     K.let_('q', K.sub(u('task'), U(first))),
     K.let_('e', K.div(u('q'), U(rowBlocks * colBlocks))),
