@@ -12,6 +12,7 @@ import {
   idx,
   type MoeContext,
   moeContext,
+  placeTask,
   routeTask,
   tile,
   tileOf,
@@ -24,8 +25,8 @@ import {
 } from './moe-fused.ts';
 
 /**
- * The fused backward kernel of an MoE layer (FlashDMoE has none): the forward's gate, route, up and down tasks again
- * (keeping the probabilities, gates and pre-activations), then, each waiting only on tasks before it:
+ * The fused backward kernel of an MoE layer (FlashDMoE has none): the forward's gate, route, place, up and down tasks
+ * again (keeping the probabilities, gates and pre-activations), then, each waiting only on tasks before it:
  *
  *   dgate   (per TOKENS tokens)          dL/dgate = dy·(expert row), through renormalisation and softmax to dL/dlogits
  *   dhidden (per expert, ROWS slots, COLS hidden columns)   (gate·dy)·w2ᵀ through the activation
@@ -38,7 +39,7 @@ import {
  */
 export function fusedMoeGrad(v: Value, _cls: DeviceClass, cooperative: boolean): KernelBody {
   const cx = moeContext(v, cooperative, true);
-  const { l, get, put, choice, slotRow, w } = cx;
+  const { l, get, put, choice, slotRow, packedRow, w } = cx;
   const F = l.floats;
   const C = l.counters;
   const T = l.tasks;
@@ -59,8 +60,9 @@ export function fusedMoeGrad(v: Value, _cls: DeviceClass, cooperative: boolean):
         K.let_('sl', idx(get(F.slot, choice(u('r'))))),
         K.var_('acc', K.f32(0)),
         K.if_(K.lt(u('sl'), U(l.s)), [
+          K.let_('row', cx.rowOfSlot(u('sl'))),
           K.loop('j', U(0), U(l.d), [
-            K.set('acc', K.mul(dyAt(u('t'), u('j')), get(F.out, K.add(K.mul(u('sl'), U(l.d)), u('j')))), '+'),
+            K.set('acc', K.mul(dyAt(u('t'), u('j')), get(F.out, K.add(K.mul(u('row'), U(l.ds)), u('j')))), '+'),
           ]),
         ]),
         K.setAt('dg', u('r'), f('acc')),
@@ -104,7 +106,7 @@ export function fusedMoeGrad(v: Value, _cls: DeviceClass, cooperative: boolean):
     weights: [w[2]!],
     weight: (i, j) => K.add(K.mul(K.add(K.mul(u('e'), U(l.h)), j), U(l.d)), i),
     store: ([s0], r, j) => {
-      const at = K.add(K.mul(slotRow(r), U(l.h)), j);
+      const at = K.add(K.mul(packedRow(r), U(l.hs)), j);
       const lets: Stmt[] = [K.let_('dh', K.mul(s0!, get(F.sgate, slotRow(r)))), K.let_('z', get(F.pre, at))];
       if (gelu) {
         const dz = cx.scalar('gelu_grad', [f('z'), f('dh')], lets);
@@ -138,8 +140,8 @@ export function fusedMoeGrad(v: Value, _cls: DeviceClass, cooperative: boolean):
     ...weightTile(cx, {
       rows: l.h,
       cols: l.d,
-      a: (s, i) => get(F.hidden, K.add(K.mul(s, U(l.h)), i)),
-      b: [(s, j) => K.mul(get(F.sgate, s), dyAt(idx(get(F.token, s)), j))],
+      a: (_s, row, i) => get(F.hidden, K.add(K.mul(row, U(l.hs)), i)),
+      b: [(s, _row, j) => K.mul(get(F.sgate, s), dyAt(idx(get(F.token, s)), j))],
       into: [(i, j) => K.add(U(dw2), K.add(K.mul(K.add(K.mul(u('e'), U(l.h)), i), U(l.d)), j))],
       bias: db2 === undefined ? undefined : [(j) => K.add(U(db2), K.add(K.mul(u('e'), U(l.d)), j))],
     }),
@@ -153,10 +155,13 @@ export function fusedMoeGrad(v: Value, _cls: DeviceClass, cooperative: boolean):
     ...weightTile(cx, {
       rows: l.d,
       cols: l.h,
-      a: (s, i) => K.load(cx.x, K.add(K.mul(idx(get(F.token, s)), U(l.d)), i)),
+      a: (s, _row, i) => K.load(cx.x, K.add(K.mul(idx(get(F.token, s)), U(l.d)), i)),
       b: gelu
-        ? [(s, j) => get(F.dpre, K.add(K.mul(s, U(l.h)), j))]
-        : [(s, j) => get(F.dpre, K.add(K.mul(s, U(l.h)), j)), (s, j) => get(F.dup, K.add(K.mul(s, U(l.h)), j))],
+        ? [(_s, row, j) => get(F.dpre, K.add(K.mul(row, U(l.hs)), j))]
+        : [
+            (_s, row, j) => get(F.dpre, K.add(K.mul(row, U(l.hs)), j)),
+            (_s, row, j) => get(F.dup, K.add(K.mul(row, U(l.hs)), j)),
+          ],
       into: (gelu ? [dw1] : [dw1, out[3]!]).map(
         (base) => (i: Expr, j: Expr) => K.add(U(base), K.add(K.mul(K.add(K.mul(u('e'), U(l.d)), i), U(l.h)), j)),
       ),
@@ -179,15 +184,16 @@ export function fusedMoeGrad(v: Value, _cls: DeviceClass, cooperative: boolean):
             K.let_('sl', idx(get(F.slot, choice(u('r'))))),
             K.if_(K.lt(u('sl'), U(l.s)), [
               K.let_('e', idx(get(F.choice, choice(u('r'))))),
+              K.let_('row', cx.rowOfSlot(u('sl'))),
               K.loop('j', U(0), U(l.h), [
                 K.let_('wi', K.add(K.mul(K.add(K.mul(u('e'), U(l.d)), u('i')), U(l.h)), u('j'))),
-                K.set('acc', K.mul(get(F.dpre, K.add(K.mul(u('sl'), U(l.h)), u('j'))), K.load(w[0]!, u('wi'))), '+'),
+                K.set('acc', K.mul(get(F.dpre, K.add(K.mul(u('row'), U(l.hs)), u('j'))), K.load(w[0]!, u('wi'))), '+'),
                 ...(gelu
                   ? []
                   : [
                       K.set(
                         'acc',
-                        K.mul(get(F.dup, K.add(K.mul(u('sl'), U(l.h)), u('j'))), K.load(w[1]!, u('wi'))),
+                        K.mul(get(F.dup, K.add(K.mul(u('row'), U(l.hs)), u('j'))), K.load(w[1]!, u('wi'))),
                         '+',
                       ),
                     ]),
@@ -239,6 +245,7 @@ export function fusedMoeGrad(v: Value, _cls: DeviceClass, cooperative: boolean):
   return workers(cx, [
     [T.gate, gateTask(cx, true)],
     [T.route, routeTask(cx, true)],
+    [T.place, placeTask(cx)],
     [T.up, upTask(cx, true)],
     [T.down, downTask(cx)],
     [T.dgate, dgate],
@@ -270,8 +277,8 @@ function weightTile(
   t: {
     rows: number;
     cols: number;
-    a: (s: Expr, i: Expr) => Expr;
-    b: ((s: Expr, j: Expr) => Expr)[];
+    a: (s: Expr, row: Expr, i: Expr) => Expr;
+    b: ((s: Expr, row: Expr, j: Expr) => Expr)[];
     into: ((i: Expr, j: Expr) => Expr)[];
     bias?: ((j: Expr) => Expr)[] | undefined;
   },
@@ -282,26 +289,28 @@ function weightTile(
   const at = (r: Expr, m: Expr) => K.add(K.mul(r, U(per)), m);
   const accs = t.b.map((_, q) => `acc${q}`);
   const slot = K.add(K.mul(u('e'), U(cx.l.c)), u('c'));
+  const row = K.add(u('base'), u('c'));
   const bias = t.bias;
   return [
     K.let_('n', idx(cx.get(cx.l.floats.count, u('e')))),
+    K.let_('base', idx(cx.get(cx.l.floats.offset, u('e')))),
     ...accs.map((acc) => K.array(acc, 'f32', WROWS * per)),
     ...(bias ? [K.array('bsum', 'f32', per)] : []),
     ...t.b.map((_, q) => K.array(`bq${q}`, 'f32', per)),
     K.loop('c', U(0), u('n'), [
       K.loop('m', U(0), U(per), [
-        ...t.b.map((b, q) => K.setAt(`bq${q}`, u('m'), b(slot, clamped(u('m'))))),
+        ...t.b.map((b, q) => K.setAt(`bq${q}`, u('m'), b(slot, row, clamped(u('m'))))),
         ...(bias ? [K.setAt('bsum', u('m'), K.load('bq0', u('m'), 'f32'), '+')] : []),
       ]),
       // one column per lane: the rows unrolled (sums in registers); else the lane's columns innermost (vectorised)
       ...(per === 1
         ? Array.from({ length: WROWS }, (_, r) => [
-            K.let_(`av${r}`, t.a(slot, K.min(K.add(u('i0'), U(r)), U(t.rows - 1)))),
+            K.let_(`av${r}`, t.a(slot, row, K.min(K.add(u('i0'), U(r)), U(t.rows - 1)))),
             ...accs.map((acc, q) => K.setAt(acc, U(r), K.mul(f(`av${r}`), K.load(`bq${q}`, U(0), 'f32')), '+')),
           ]).flat()
         : [
             K.loop('r', U(0), U(WROWS), [
-              K.let_('av', t.a(slot, K.min(K.add(u('i0'), u('r')), U(t.rows - 1)))),
+              K.let_('av', t.a(slot, row, K.min(K.add(u('i0'), u('r')), U(t.rows - 1)))),
               K.loop(
                 'm',
                 U(0),

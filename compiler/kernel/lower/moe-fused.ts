@@ -13,6 +13,7 @@ import { type DeviceClass, type KernelBody, operand, res } from './common.ts';
  *
  *   gate    (per TOKENS tokens)          router logits, softmax, top-k, gates
  *   route   (per expert)                 the expert's slots in routing order (dropping past its capacity C)
+ *   place   (one)                        each expert's first row among the packed rows (MegaBlocks: no padding rows)
  *   up      (per expert, ROWS slots, COLS hidden columns)   act(x·w1 + b1), or silu(x·w_gate) ⊙ x·w_up
  *   down    (per expert, ROWS slots, COLS output columns)   hidden·w2 + b2, or hidden·w_down
  *   combine (per TOKENS tokens)          Σ over a token's kept choices of gate · its expert's row
@@ -54,6 +55,7 @@ type FloatRegion =
   | 'slot'
   | 'token'
   | 'count'
+  | 'offset'
   | 'hidden'
   | 'out'
   | 'raw'
@@ -64,7 +66,19 @@ type FloatRegion =
   | 'dlog'
   | 'dpre'
   | 'dup';
-type Task = 'gate' | 'route' | 'up' | 'down' | 'combine' | 'dgate' | 'dhidden' | 'dw2' | 'dw1' | 'dx' | 'drouter';
+type Task =
+  | 'gate'
+  | 'route'
+  | 'place'
+  | 'up'
+  | 'down'
+  | 'combine'
+  | 'dgate'
+  | 'dhidden'
+  | 'dw2'
+  | 'dw1'
+  | 'dx'
+  | 'drouter';
 
 /** The workspace's layout (f32 offsets, counter indices) and the tasks, forward or backward (regions and tasks of the
  * other direction are absent: their offsets are undefined). */
@@ -72,6 +86,10 @@ export function moeLayout(v: Value, backward = false, cols = COLS, taskRows = RO
   const { t, d, e, h, k, c } = moeSizes(v);
   const swiglu = v.attrs['act'] === 'swiglu';
   const s = e * c;
+  // the experts' rows are packed, each expert's from its offset (MegaBlocks): as many as can be kept, not E·C
+  const rows = Math.min(s, t * k);
+  // a packed row is padded by a cache line: rows 2^n floats apart would all fall in the same sets of a CPU's caches
+  const [hs, ds] = [h + 16, d + 16];
   const rb = Math.ceil(c / taskRows);
   const [hb, db] = [Math.ceil(h / cols), Math.ceil(d / cols)];
   const [whb, wdb] = [Math.ceil(h / COLS), Math.ceil(d / COLS)];
@@ -83,24 +101,26 @@ export function moeLayout(v: Value, backward = false, cols = COLS, taskRows = RO
     ['slot', t * k],
     ['token', s],
     ['count', e],
-    ['hidden', s * h],
-    ['out', s * d],
+    ['offset', e],
+    ['hidden', rows * hs],
+    ['out', rows * ds],
     ...((backward
       ? [
           ['raw', t * k],
           ['probs', t * e],
           ['sgate', s],
-          ['pre', s * h],
-          ['up', swiglu ? s * h : 0],
+          ['pre', rows * hs],
+          ['up', swiglu ? rows * hs : 0],
           ['dlog', t * e],
-          ['dpre', s * h],
-          ['dup', swiglu ? s * h : 0],
+          ['dpre', rows * hs],
+          ['dup', swiglu ? rows * hs : 0],
         ]
       : []) as [FloatRegion, number][]),
   ]);
   const tasks = ranges<Task>([
     ['gate', g],
     ['route', e],
+    ['place', 1],
     ['up', e * rb * hb],
     ['down', e * rb * db],
     ...((backward
@@ -118,6 +138,7 @@ export function moeLayout(v: Value, backward = false, cols = COLS, taskRows = RO
     ['next', 1],
     ['gated', 1],
     ['routed', e],
+    ['placed', 1],
     ['up', e * rb],
     ['upE', e],
     ['down', 1],
@@ -125,7 +146,32 @@ export function moeLayout(v: Value, backward = false, cols = COLS, taskRows = RO
     ['dhE', e],
     ['dhAll', 1],
   ]);
-  return { t, d, e, h, k, c, s, rb, hb, db, whb, wdb, hw, dw, g, cols, taskRows, swiglu, floats, tasks, counters };
+  return {
+    t,
+    d,
+    e,
+    h,
+    k,
+    c,
+    s,
+    rows,
+    hs,
+    ds,
+    rb,
+    hb,
+    db,
+    whb,
+    wdb,
+    hw,
+    dw,
+    g,
+    cols,
+    taskRows,
+    swiglu,
+    floats,
+    tasks,
+    counters,
+  };
 }
 export type MoeLayout = ReturnType<typeof moeLayout>;
 
@@ -187,8 +233,12 @@ export function moeContext(v: Value, cooperative: boolean, backward: boolean) {
     lanesOver: (name: string, to: Expr, body: Stmt[]): Stmt => K.loop(name, cx.me, to, body, U(lanes)),
     /** A token's choice r: its index in the [T, k] arrays. */
     choice: (r: Expr) => K.add(K.mul(u('t'), U(l.k)), r),
-    /** The flat slot of row r of the current row block of expert e. */
+    /** The flat slot of row r of the current row block of expert e (routing's numbering: e·C + position). */
     slotRow: (r: Expr) => K.add(K.mul(u('e'), U(l.c)), K.add(u('r0'), r)),
+    /** Its row in the packed rows of hidden and output values: the expert's offset (`base`) + position. */
+    packedRow: (r: Expr) => K.add(u('base'), K.add(u('r0'), r)),
+    /** The packed row of a slot `sl` < E·C. */
+    rowOfSlot: (sl: Expr) => K.add(idx(K.load(ws, K.add(U(l.floats.offset), K.div(sl, U(l.c))))), K.mod(sl, U(l.c))),
   };
   return cx;
 }
@@ -302,6 +352,21 @@ export function routeTask(cx: MoeContext, keep: boolean): Stmt[] {
   ];
 }
 
+/** Place: each expert's first packed row, once every expert is routed (the counts' running sum). */
+export function placeTask(cx: MoeContext): Stmt[] {
+  const { l, put, get } = cx;
+  const F = l.floats;
+  const sum: Stmt[] = [
+    K.var_('at', K.f32(0)),
+    K.loop('e', U(0), U(l.e), [put(F.offset, u('e'), f('at')), K.set('at', get(F.count, u('e')), '+')]),
+  ];
+  return [
+    K.loop('e', U(0), U(l.e), [K.wait(cx.sync, K.add(U(l.counters.routed), u('e')), U(1))]),
+    ...(cx.lanes === 1 ? sum : [K.if_(K.eq(cx.me, U(0)), sum)]),
+    K.signal(cx.sync, U(l.counters.placed)),
+  ];
+}
+
 /**
  * A tile of ROWS filled slots of expert e from row r0 and COLS columns from j0 of a product with `inner` terms: each
  * lane keeps ROWS × COLS/lanes sums, one set per weight (`acc0`, `acc1`). `row(r)` is where row r's terms start in
@@ -326,8 +391,30 @@ export function tile(
   const clamped = (m: Expr) => (t.cols % cx.l.cols ? K.min(col(m), U(t.cols - 1)) : col(m));
   const at = (r: Expr, m: Expr) => K.add(K.mul(r, U(per)), m);
   const sums = accs.map((acc) => K.load(acc, at(u('r'), u('m')), 'f32'));
+  // a C worker copies the task's columns of each weight into a contiguous panel first: a weight's rows are often 2^n
+  // floats apart, so its column slice falls in a few cache sets and would be read from memory again for every group
+  const panel = cx.lanes === 1;
+  const wAt = (q: number, m: Expr) =>
+    panel
+      ? K.load(`panel${q}`, K.add(K.mul(u('i'), U(per)), m), 'f32')
+      : K.load(t.weights[q]!, t.weight(u('i'), clamped(m)));
   const step = (xv: Expr, r: Expr, m: Expr): Stmt[] =>
-    t.weights.map((wb, q) => K.setAt(accs[q]!, at(r, m), K.mul(xv, K.load(wb, t.weight(u('i'), clamped(m)))), '+'));
+    t.weights.map((_, q) => K.setAt(accs[q]!, at(r, m), K.mul(xv, wAt(q, m)), '+'));
+  const fill: Stmt[] = panel
+    ? [
+        ...t.weights.map((_, q) => K.array(`panel${q}`, 'f32', t.inner * per)),
+        K.loop('i', U(0), U(t.inner), [
+          K.loop(
+            'm',
+            U(0),
+            U(per),
+            t.weights.map((wb, q) =>
+              K.setAt(`panel${q}`, K.add(K.mul(u('i'), U(per)), u('m')), K.load(wb, t.weight(u('i'), clamped(u('m'))))),
+            ),
+          ),
+        ]),
+      ]
+    : [];
   // one column per lane (GPU-like workers): the rows unrolled, so the sums stay in registers; else a loop over the
   // lane's columns, which a C compiler vectorises
   const rowsStep: Stmt[] =
@@ -345,6 +432,7 @@ export function tile(
   // the task's rows in groups of ROWS (one group on cooperative workers)
   const inGroup = (r: Expr) => K.add(u('g0'), r);
   return [
+    ...fill,
     K.loop('gr', U(0), U(cx.l.taskRows / ROWS), [
       K.let_('g0', K.mul(u('gr'), U(ROWS))),
       K.if_(K.lt(u('g0'), u('rows')), [
@@ -373,13 +461,14 @@ export function tileOf(cx: MoeContext, first: number, blocks: number): Stmt[] {
 }
 export const filled = (cx: MoeContext): Stmt[] => [
   K.let_('n', idx(cx.get(cx.l.floats.count, u('e')))),
+  K.let_('base', idx(cx.get(cx.l.floats.offset, u('e')))),
   K.let_('r0', K.mul(u('rb'), U(cx.l.taskRows))),
   K.let_('rows', K.select(K.lt(u('r0'), u('n')), K.min(U(cx.l.taskRows), K.sub(u('n'), u('r0'))), U(0))),
 ];
 
 /** Up: the experts' hidden rows (and, when `keep`, the pre-activation and SwiGLU's up projection). */
 export function upTask(cx: MoeContext, keep: boolean): Stmt[] {
-  const { l, w, put, slotRow } = cx;
+  const { l, w, put, slotRow, packedRow } = cx;
   const F = l.floats;
   const gelu = cx.act === 'gelu';
   const body = tile(cx, {
@@ -390,7 +479,7 @@ export function upTask(cx: MoeContext, keep: boolean): Stmt[] {
     weights: gelu ? [w[0]!] : [w[0]!, w[1]!],
     weight: (i, j) => K.add(K.mul(K.add(K.mul(u('e'), U(l.d)), i), U(l.h)), j),
     store: ([s0, s1], r, j) => {
-      const at = K.add(K.mul(slotRow(r), U(l.h)), j);
+      const at = K.add(K.mul(packedRow(r), U(l.hs)), j);
       const out: Stmt[] = [];
       if (gelu) {
         out.push(K.let_('pre', K.add(s0!, K.load(w[1]!, K.add(K.mul(u('e'), U(l.h)), j)))));
@@ -403,7 +492,7 @@ export function upTask(cx: MoeContext, keep: boolean): Stmt[] {
   });
   return [
     ...tileOf(cx, l.tasks.up, l.hb),
-    K.wait(cx.sync, K.add(U(l.counters.routed), u('e')), U(1)),
+    K.wait(cx.sync, U(l.counters.placed), U(1)),
     ...filled(cx),
     K.if_(K.gt(u('rows'), U(0)), body),
     K.signal(cx.sync, K.add(U(l.counters.up), K.add(K.mul(u('e'), U(l.rb)), u('rb')))),
@@ -413,20 +502,20 @@ export function upTask(cx: MoeContext, keep: boolean): Stmt[] {
 
 /** Down: the experts' output rows. */
 export function downTask(cx: MoeContext): Stmt[] {
-  const { l, w, put, slotRow } = cx;
+  const { l, w, put, packedRow } = cx;
   const F = l.floats;
   const [w2, b2] = cx.act === 'gelu' ? [w[2]!, w[3]!] : [w[2]!, undefined];
   const body = tile(cx, {
     cols: l.d,
     inner: l.h,
-    row: (r) => K.add(U(F.hidden), K.mul(slotRow(r), U(l.h))),
+    row: (r) => K.add(U(F.hidden), K.mul(packedRow(r), U(l.hs))),
     a: (i) => K.load(cx.ws, i),
     weights: [w2],
     weight: (i, j) => K.add(K.mul(K.add(K.mul(u('e'), U(l.h)), i), U(l.d)), j),
     store: ([s0], r, j) => [
       put(
         F.out,
-        K.add(K.mul(slotRow(r), U(l.d)), j),
+        K.add(K.mul(packedRow(r), U(l.ds)), j),
         b2 ? K.add(s0!, K.load(b2, K.add(K.mul(u('e'), U(l.d)), j))) : s0!,
       ),
     ],
@@ -483,7 +572,7 @@ export function fusedMoe(v: Value, _cls: DeviceClass, cooperative: boolean): Ker
               'kept',
               K.select(
                 K.lt(u('sl'), U(l.s)),
-                get(F.out, K.add(K.mul(K.min(u('sl'), U(l.s - 1)), U(l.d)), u('j'))),
+                get(F.out, K.add(K.mul(cx.rowOfSlot(K.min(u('sl'), U(l.s - 1))), U(l.ds)), u('j'))),
                 K.f32(0),
               ),
             ),
@@ -498,6 +587,7 @@ export function fusedMoe(v: Value, _cls: DeviceClass, cooperative: boolean): Ker
   return workers(cx, [
     [l.tasks.gate, gateTask(cx, false)],
     [l.tasks.route, routeTask(cx, false)],
+    [l.tasks.place, placeTask(cx)],
     [l.tasks.up, upTask(cx, false)],
     [l.tasks.down, downTask(cx)],
     [l.tasks.combine, combine],
