@@ -175,7 +175,8 @@ for (const [m, feeds, params, step] of modules) {
   const values = runModule(m, cast(feeds) as never, cast(params) as never, { precision: 'f32', step, keepValues: true })
     .values!;
   for (const v of m.values) {
-    if (v.op === 'input' || v.op === 'param' || v.op === 'state') continue;
+    // leaves, a kernel's workspace and parts of a packed result have no kernel
+    if (['input', 'param', 'state', 'scratch', 'part'].includes(v.op)) continue;
     const k = lowerValue(v, 'gpu');
     kernels.set(k.name, TARGETS.cuda.render(k));
     const args = k.buffers.map(
