@@ -27,6 +27,7 @@ import { randomData, singleOpModule } from '../test/helpers/oracle.ts';
 import { planConfig } from '../test/helpers/plan-config.ts';
 import { OP_CASES } from '../test/ir/op-cases.ts';
 import { moeCaseName, moeLayerSource } from '../bench/moe-layer.ts';
+import { NO_KERNEL_OPS } from '../compiler/ir/ops/tier.ts';
 
 const OUT = resolve('gpu-check');
 // FLEXC_GPU_CHECK_TARGET=c: the same files for target c, to try the harness on a machine without a GPU
@@ -176,7 +177,7 @@ for (const [m, feeds, params, step] of modules) {
     .values!;
   for (const v of m.values) {
     // leaves, a kernel's workspace and parts of a packed result have no kernel
-    if (['input', 'param', 'state', 'scratch', 'part'].includes(v.op)) continue;
+    if (['input', 'param', 'state'].includes(v.op) || NO_KERNEL_OPS.has(v.op)) continue;
     const k = lowerValue(v, 'gpu');
     kernels.set(k.name, TARGETS.cuda.render(k));
     const args = k.buffers.map(

@@ -1,6 +1,6 @@
 import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
 import { bytesOf, elems } from '../ir/op.ts';
-import { TRANSFER_OPS } from '../ir/ops/tier.ts';
+import { NO_KERNEL_OPS } from '../ir/ops/tier.ts';
 import { layerOperands, moeSizes } from '../ir/ops/moe-layer.ts';
 import { BYTES } from '../ir/types.ts';
 import { OPS } from '../ir/ops/registry.ts';
@@ -130,8 +130,6 @@ function scopeOf(params: readonly Value[]): string {
   return first.slice(0, n).join('.');
 }
 
-/** Ops a plan does not launch: a kernel's workspace, a part of another value. */
-const NO_KERNEL = new Set(['scratch', 'part']);
 /** The optimizer's ops: the step's, whatever the layer. */
 const OPTIMIZER = new Set<string>(OPS_OF_CLASS('optimizer'));
 
@@ -143,7 +141,7 @@ function kernelsIn(m: Module, scope: string): { forward: number; backward: numbe
   const out = { forward: 0, backward: 0 };
   for (const v of m.values) {
     const name = v.name ?? '';
-    if (LEAF_OPS.has(v.op) || TRANSFER_OPS.has(v.op) || NO_KERNEL.has(v.op) || OPTIMIZER.has(v.op)) continue;
+    if (LEAF_OPS.has(v.op) || NO_KERNEL_OPS.has(v.op) || OPTIMIZER.has(v.op)) continue;
     if (!(name === scope || name.startsWith(`${scope}.`))) continue;
     out[name.includes('.grad') ? 'backward' : 'forward']++;
   }

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { compile } from '../../compiler/compile.ts';
 import { lowerValue } from '../../compiler/kernel/lower/index.ts';
 import { OPS } from '../../compiler/ir/ops/registry.ts';
-import { TRANSFER_OPS } from '../../compiler/ir/ops/tier.ts';
+import { NO_KERNEL_OPS } from '../../compiler/ir/ops/tier.ts';
 import { buildPlan } from '../../compiler/codegen/plan.ts';
 import { runPipeline } from '../../compiler/passes/pipeline.ts';
 import { copyModule } from '../../compiler/plan-pipeline.ts';
@@ -34,7 +34,7 @@ describe.skipIf(!hasNvcc)('CUDA kernels and host libraries compile with nvcc (sm
     for (const c of OP_CASES) {
       const m = singleOpModule(c);
       for (const v of differentiate(m, m.outputs[0]!.value).values) {
-        if (v.op === 'input' || v.op === 'param' || v.op === 'state' || v.op === 'scratch' || v.op === 'part') continue;
+        if (v.op === 'input' || v.op === 'param' || v.op === 'state' || NO_KERNEL_OPS.has(v.op)) continue;
         const k = lowerValue(v, 'gpu');
         kernels.set(k.name, TARGETS.cuda.render(k));
         ops.add(v.op);
@@ -50,14 +50,13 @@ describe.skipIf(!hasNvcc)('CUDA kernels and host libraries compile with nvcc (sm
     modules.push(serve.module!, serve.decode!.at(-1)!.module, spmmAccModule().m);
     for (const m of modules)
       for (const v of m.values)
-        if (v.op !== 'input' && v.op !== 'param' && v.op !== 'state' && v.op !== 'scratch' && v.op !== 'part') {
+        if (v.op !== 'input' && v.op !== 'param' && v.op !== 'state' && !NO_KERNEL_OPS.has(v.op)) {
           const k = lowerValue(v, 'gpu');
           kernels.set(k.name, TARGETS.cuda.render(k));
           ops.add(v.op);
         }
     for (const op of OPS.keys())
-      if (!TRANSFER_OPS.has(op) && op !== 'scratch' && op !== 'part')
-        expect(ops.has(op), `no CUDA kernel of ${op} was compiled`).toBe(true);
+      if (!NO_KERNEL_OPS.has(op)) expect(ops.has(op), `no CUDA kernel of ${op} was compiled`).toBe(true);
     writeFileSync(join(work, 'ops.cu'), ['#include <cstdint>', ...kernels.values()].join('\n'));
     const nvcc = spawnSync(
       'nvcc',

@@ -10,7 +10,7 @@ import { CpuSession } from '../../compiler/interp/session.ts';
 import type { Module } from '../../compiler/ir/graph.ts';
 import type { NDArray } from '../../compiler/ir/op.ts';
 import { OPS } from '../../compiler/ir/ops/registry.ts';
-import { TRANSFER_OPS } from '../../compiler/ir/ops/tier.ts';
+import { NO_KERNEL_OPS } from '../../compiler/ir/ops/tier.ts';
 import { differentiate } from '../../compiler/passes/autodiff.ts';
 import { runOnGpu } from '../helpers/gpu.ts';
 import { randomData, relErr, singleOpModule } from '../helpers/oracle.ts';
@@ -20,7 +20,7 @@ import { spmmAccModule } from '../helpers/spmm-acc.ts';
 
 const LEAVES = new Set(['input', 'param', 'state']);
 /** The ops that run as kernels: every op but copies between tiers (`copy` steps of a plan), workspace and parts. */
-const NO_KERNEL = new Set([...TRANSFER_OPS, 'scratch', 'part']);
+const NO_KERNEL = NO_KERNEL_OPS;
 const KERNEL_OPS = [...OPS.keys()].filter((op) => !NO_KERNEL.has(op));
 
 /** Each op case's forward and backward step, as the tests below build it. */
