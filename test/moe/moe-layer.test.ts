@@ -9,6 +9,9 @@ import type { NDArray } from '../../compiler/ir/op.ts';
 import { gradOutput } from '../../compiler/passes/autodiff.ts';
 import { TARGETS } from '../../compiler/targets/registry.ts';
 import { launchesOf } from '../../runtime/session.ts';
+import type { Module } from '../../compiler/ir/graph.ts';
+import type { PlanConfig } from '../../compiler/sema/plan.ts';
+import type { GraphSpec } from '../../runtime/data/graph-spec.ts';
 import { openGpu } from '../../runtime/webgpu/device.ts';
 import { relErr, tf, tfReady } from '../helpers/oracle.ts';
 
@@ -93,6 +96,16 @@ const gelu = (x: tf.Tensor) =>
   tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3)))))));
 const silu = (x: tf.Tensor) => tf.mul(x, tf.sigmoid(x));
 
+/** A step's sessions on every target here: WebGPU with each device class's kernels, and native C. */
+async function targetSessions(m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec) {
+  const gpu = await openGpu();
+  return [
+    await webgpuSession(gpu, m, config, graphs, { deviceClass: 'cpu' }),
+    await webgpuSession(gpu, m, config, graphs, { deviceClass: 'gpu' }),
+    nativeSession(TARGETS.c, m, config, graphs),
+  ];
+}
+
 describe.each(VARIANTS)('MoE layer, $plan: against a dense tfjs MoE', (v) => {
   const r = compile(FILE, v.plan);
   it('compiles', () => expect(r.diagnostics).toEqual([]));
@@ -130,12 +143,7 @@ describe.each(VARIANTS)('MoE layer, $plan: against a dense tfjs MoE', (v) => {
     const graphs = graphResolver(r.program);
     const cpu = new CpuSession(m, { seed: config.seed, graphs });
     const want = [cpu.run(), cpu.run()];
-    const gpu = await openGpu();
-    const sessions = [
-      await webgpuSession(gpu, m, config, graphs, { deviceClass: 'cpu' }),
-      await webgpuSession(gpu, m, config, graphs, { deviceClass: 'gpu' }),
-      nativeSession(TARGETS.c, m, config, graphs),
-    ];
+    const sessions = await targetSessions(m, config, graphs);
     for (const s of sessions) {
       for (const w of want) {
         const got = await s.run();
@@ -165,7 +173,6 @@ describe.each(VARIANTS)('MoE layer, $plan: the fused kernel (fuse: [moe]) agains
     const cpu = new CpuSession(ops.module!, { seed: config.seed, graphs });
     const want = [cpu.run(), cpu.run()];
     const m = fused.module!;
-    const gpu = await openGpu();
     const reference = new CpuSession(m, { seed: config.seed, graphs });
     const sessions = [
       {
@@ -174,9 +181,7 @@ describe.each(VARIANTS)('MoE layer, $plan: the fused kernel (fuse: [moe]) agains
         plan: undefined,
         launches: 0,
       },
-      await webgpuSession(gpu, m, config, graphs, { deviceClass: 'cpu' }),
-      await webgpuSession(gpu, m, config, graphs, { deviceClass: 'gpu' }),
-      nativeSession(TARGETS.c, m, config, graphs),
+      ...(await targetSessions(m, config, graphs)),
     ];
     for (const s of sessions) {
       for (const w of want) {
