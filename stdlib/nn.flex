@@ -84,9 +84,7 @@ layer MoE(x: f32[..., d], experts: int, k: int, hidden: int, capacity_factor: 1.
   param b1: f32[experts, 1, hidden] = zeros()
   param w2: f32[experts, hidden, d] = normal(0.02)
   param b2: f32[experts, 1, d] = zeros()
-  let probs = softmax(reshape(x, [-1, d]) @ router)
-  let balance_loss = aux_loss(moe_balance_loss(probs, topk(probs, k)), weight: balance)
-  return moe(x, router, w1, b1, w2, b2, k: k, capacity_factor: capacity_factor, dropless: dropless, renormalize: renormalize)
+  return moe(x, router, w1, b1, w2, b2, k: k, capacity_factor: capacity_factor, dropless: dropless, renormalize: renormalize, balance: balance)
 }
 
 // MoE with SwiGLU experts (Mixtral): each expert is (silu(x·W_gate) ⊙ x·W_up)·W_down, no biases.
@@ -95,7 +93,5 @@ layer SwiGluMoE(x: f32[..., d], experts: int, k: int, hidden: int, capacity_fact
   param w_gate: f32[experts, d, hidden] = normal(0.02)
   param w_up: f32[experts, d, hidden] = normal(0.02)
   param w_down: f32[experts, hidden, d] = normal(0.02)
-  let probs = softmax(reshape(x, [-1, d]) @ router)
-  let balance_loss = aux_loss(moe_balance_loss(probs, topk(probs, k)), weight: balance)
-  return moe_swiglu(x, router, w_gate, w_up, w_down, k: k, capacity_factor: capacity_factor, dropless: dropless, renormalize: renormalize)
+  return moe_swiglu(x, router, w_gate, w_up, w_down, k: k, capacity_factor: capacity_factor, dropless: dropless, renormalize: renormalize, balance: balance)
 }

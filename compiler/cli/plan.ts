@@ -138,7 +138,7 @@ export function humanReport(s: PlanSummary, file?: string): string {
         `${kernels.backward} backward` +
         (fused === layers
           ? ` (fused: one persistent kernel each way, which skips the padding${
-              kernels.forward > 1 ? '; the balance loss’s ops are outside it' : ''
+              kernels.forward > 1 || kernels.backward > 1 ? '; the layer’s other ops run outside it' : ''
             })`
           : ` (\`fuse: [moe]\` makes each direction one kernel${fused ? `; ${fused} of ${layers} layers fused` : ''})`),
     );

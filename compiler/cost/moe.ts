@@ -1,6 +1,6 @@
 import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
 import { bytesOf, elems } from '../ir/op.ts';
-import { NO_KERNEL_OPS } from '../ir/ops/tier.ts';
+import { NO_KERNEL_OPS, TRANSFER_OPS } from '../ir/ops/tier.ts';
 import { layerOperands, moeSizes } from '../ir/ops/moe-layer.ts';
 import { BYTES } from '../ir/types.ts';
 import { OPS } from '../ir/ops/registry.ts';
@@ -48,6 +48,7 @@ export function moeLayers(m: Module): MoeLayer[] {
   for (const v of m.values.filter((x) => x.op === 'moe')) {
     const params = layerOperands(v)
       .slice(2)
+      .map(leafOf)
       .filter((x) => x.op === 'param');
     if (params.some((p) => seen.has(p))) continue;
     for (const p of params) seen.add(p);
@@ -71,7 +72,7 @@ export function moeLayers(m: Module): MoeLayer[] {
       const v = walk.pop()!;
       for (const x of v.inputs) if (below.has(x) && !experts.has(x)) experts.add(x), walk.push(x);
     }
-    const params = new Set([...experts].flatMap((v) => v.inputs.filter((x) => x.op === 'param')));
+    const params = new Set([...experts].flatMap((v) => v.inputs.map(leafOf).filter((x) => x.op === 'param')));
     if ([...params].some((p) => seen.has(p))) continue;
     for (const p of params) seen.add(p);
     const [tokens, k] = choices.type.shape as [number, number];
@@ -80,6 +81,9 @@ export function moeLayers(m: Module): MoeLayer[] {
   }
   return layers;
 }
+
+/** A value, or what a copy between memory tiers copies (a parameter kept in host memory is read through one). */
+const leafOf = (v: Value): Value => (TRANSFER_OPS.has(v.op) ? leafOf(v.inputs[0]!) : v);
 
 function layerOf(
   m: Module,

@@ -7,6 +7,7 @@ import type { TextSpec } from '../../runtime/data/text.ts';
 import { initTensor, type InitSpec } from '../../runtime/init.ts';
 import { graphFeedOf } from '../../runtime/data/graph-spec.ts';
 import { roundTo } from '../ir/ops/cast.ts';
+import { TRANSFER_OPS } from '../ir/ops/tier.ts';
 import { runModule, type Precision, type Tensors } from './interpret.ts';
 
 export interface SessionOptions {
@@ -129,12 +130,17 @@ export function feedOf(m: Module, v: Value): FeedSpec {
   return { kind: 'synthetic', range: v.type.dtype === 'i32' ? intRange(m, v) : undefined };
 }
 
-/** Valid values of an integer input, from how it is used: gather rows, or cross-entropy classes. */
+/**
+ * Valid values of an integer input, from how it is used: gather rows, or cross-entropy classes (read directly or
+ * through its copies between memory tiers, which a placement adds).
+ */
 export function intRange(m: Module, v: Value): number {
   let range = Infinity;
+  const copies = new Set<Value>([v]);
   for (const u of m.values) {
-    if (u.op === 'gather' && u.inputs[1] === v) range = Math.min(range, u.inputs[0]!.type.shape[0] as number);
-    if (u.op === 'cross_entropy' && u.inputs[1] === v)
+    if (TRANSFER_OPS.has(u.op) && copies.has(u.inputs[0]!)) copies.add(u);
+    if (u.op === 'gather' && copies.has(u.inputs[1]!)) range = Math.min(range, u.inputs[0]!.type.shape[0] as number);
+    if (u.op === 'cross_entropy' && copies.has(u.inputs[1]!))
       range = Math.min(range, u.inputs[0]!.type.shape.at(-1) as number);
   }
   return Number.isFinite(range) ? range : 2;

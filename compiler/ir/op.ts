@@ -50,6 +50,11 @@ export interface OpDef {
   infer(inputs: TensorType[], attrs: Attrs): TensorType;
   /** Reverse-mode rule: the cotangent of each operand (undefined where it has none). */
   grad?: (b: Builder, v: Value, dy: Value) => (Value | undefined)[];
+  /**
+   * The reverse-mode rule of an op whose result packs several (read through `part`s): the cotangent of each operand
+   * from those of its parts, by offset (a part no loss reaches has none). Autodiff hands them over together.
+   */
+  gradParts?: (b: Builder, v: Value, parts: ReadonlyMap<number, Value>) => (Value | undefined)[];
   /** Why the op has no gradient rule (non-differentiable, or a backward op: no second order). */
   noGrad?: string;
   cost(v: Value): Cost;

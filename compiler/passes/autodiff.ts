@@ -42,17 +42,27 @@ export function differentiate(m: Module, loss: Value, aux?: Value): Module {
     const have = grads.get(v);
     grads.set(v, have ? b.op('add', [have, g]) : g);
   };
+  // the cotangents of a packed result's parts, by offset: its op's rule takes them together
+  const parts = new Map<Value, Map<number, Value>>();
+  const packed = (v: Value) => v.op === 'part' && getOp(v.inputs[0]!.op).gradParts !== undefined;
   b.defaults = { name: 'loss.grad', loc: loss.loc };
   grads.set(loss, b.scalar(1, loss.type.dtype));
   if (aux) accumulate(aux, b.scalar(1, aux.type.dtype));
   const order = m.values.slice(0, Math.max(m.values.indexOf(loss), aux ? m.values.indexOf(aux) : -1) + 1).reverse();
   for (const v of order) {
     const g = grads.get(v);
-    if (!g || v.op === 'param' || !needs(v)) continue;
+    const mine = parts.get(v);
+    if ((!g && !mine) || v.op === 'param' || !needs(v)) continue;
+    if (packed(v)) {
+      const root = v.inputs[0]!;
+      parts.set(root, (parts.get(root) ?? new Map<number, Value>()).set(v.attrs['offset'] as number, g!));
+      continue;
+    }
     const def = getOp(v.op);
-    if (!def.grad) throw new Error(`internal: op ${v.op} has no gradient rule (${def.noGrad ?? 'missing'})`);
     b.defaults = { name: v.name !== undefined ? `${v.name}.grad` : undefined, loc: v.loc };
-    const gs = def.grad(b, v, g);
+    if (mine && g) throw new Error(`internal: ${v.op}'s packed result is read whole and by parts`);
+    if (!mine && !def.grad) throw new Error(`internal: op ${v.op} has no gradient rule (${def.noGrad ?? 'missing'})`);
+    const gs = mine ? def.gradParts!(b, v, mine) : def.grad!(b, v, g!);
     v.inputs.forEach((x, k) => {
       const gx = gs[k];
       if (gx && needs(x)) accumulate(x, gx);

@@ -1,6 +1,6 @@
 import type { Builder, ValueMeta } from '../ir/builder.ts';
 import type { Attrs, Value } from '../ir/graph.ts';
-import { decomposeMoe, type Emit, layerOperands, moeLayerOf } from '../ir/ops/moe-layer.ts';
+import { BALANCE_WORDS, decomposeMoe, type Emit, layerOperands, moeLayerOf } from '../ir/ops/moe-layer.ts';
 import { fusable, moeWorkspace } from '../kernel/lower/moe-fused.ts';
 import { rewriteModule } from '../ir/rewrite.ts';
 import type { Pass } from './pass.ts';
@@ -19,7 +19,8 @@ export function withWorkspace(b: Builder, operands: Value[], attrs: Attrs, meta:
  * Partial lowering of MoE layers (MLIR's Toy, chapter 5): with `fuse: [moe]`, a `moe` op the fused kernel can run
  * (kernel/lower/moe-fused.ts) stays one op and gets its workspace (`scratch`: f32 words, and counters zeroed before
  * each launch); every other `moe` op becomes its decomposition. The decomposition reuses an op the module already
- * computes (a balance loss's router and top-k), so the unfused layer computes them once.
+ * computes (a balance loss's router and top-k), so the unfused layer computes them once; a layer that packs its balance
+ * loss with y has its two parts replaced by the decomposition's two results.
  */
 export const fuseMoe: Pass = {
   name: 'fuse-moe',
@@ -46,15 +47,21 @@ export const fuseMoe: Pass = {
         return v;
       };
     };
+    // a packed layer's decomposition, by the layer: the parts read it
+    const split = new Map<Value, Value[]>();
     return rewriteModule(m, (v, operands, b) => {
+      const parts = v.op === 'part' ? split.get(v.inputs[0]!) : undefined;
+      if (parts) return v.attrs['offset'] === BALANCE_WORDS ? parts[0] : parts[1];
       if (v.op !== 'moe' || layerOperands(v).length !== v.inputs.length) return undefined;
       const meta = { name: v.name, loc: v.loc };
       if (fuse && fusable(v)) return withWorkspace(b, operands, v.attrs, meta);
       const saved = b.defaults;
       b.defaults = meta;
-      const y = decomposeMoe(cse(b), operands[0]!, operands[1]!, operands.slice(2), moeLayerOf(v));
+      const outs = decomposeMoe(cse(b), operands[0]!, operands[1]!, operands.slice(2), moeLayerOf(v));
       b.defaults = saved;
-      return y;
+      if (outs.length > 1) split.set(v, outs);
+      // a packed layer is read only through its parts, which now read its results: nothing reads what replaces it
+      return outs[0];
     });
   },
 };

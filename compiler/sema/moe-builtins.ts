@@ -3,7 +3,16 @@ import type { Attrs, Value } from '../ir/graph.ts';
 import { dimMul, type Dim } from '../ir/types.ts';
 import type { ArgSpec, Args, Builtin, BuiltinContext, NumberRule } from './builtins.ts';
 import { asDim, type EVal } from './values.ts';
-import { type Emit, type ExpertAct, moeAttrs, moeCombine, moeDispatch, moeGates } from '../ir/ops/moe-layer.ts';
+import {
+  type Emit,
+  type ExpertAct,
+  moeAttrs,
+  moeBalanceLoss,
+  moeCombine,
+  moeDispatch,
+  moeGates,
+  moeParts,
+} from '../ir/ops/moe-layer.ts';
 
 const tensor = (a: Args, k: string) => (a[k] as EVal & { kind: 'tensor' }).v;
 const number = (a: Args, k: string) => (a[k] as EVal & { kind: 'num' }).n;
@@ -62,13 +71,15 @@ function moeLayerBuiltin(act: ExpertAct): Builtin {
       { name: 'router', kind: 'tensor' },
       ...names.map((name) => ({ name, kind: 'tensor' }) as const),
       ...ROUTING,
+      { name: 'balance', kind: 'float', default: { kind: 'num', n: 0 }, valid: NON_NEGATIVE },
     ],
     doc:
       `a mixture-of-experts layer on tokens x [..., d] (its rows; router [d, E]; ` +
       `${act === 'gelu' ? 'GeLU' : 'SwiGLU'} experts ` +
       `${names.join(', ')}): each token's k experts by router probability, C = ⌈k·T/E · capacity_factor⌉ slots ` +
       'per expert (T when dropless) filled in routing order, outputs combined by the (renormalised) gates; one op, ' +
-      'a fused kernel with `fuse: [moe]`',
+      'a fused kernel with `fuse: [moe]`; with `balance` > 0 adds balance · its load-balancing loss ' +
+      '(moe_balance_loss) to the model’s `aux_loss` when training, computed in the same op',
     build: (cx, a) => {
       const x = tensor(a, 'x');
       const router = tensor(a, 'router');
@@ -79,15 +90,22 @@ function moeLayerBuiltin(act: ExpertAct): Builtin {
         cx.fail('FLX3050', `moe's router is [d, experts], got rank ${router.type.shape.length}`);
       const k = size(a, 'k');
       const c = capacityOf(t, k, router.type.shape[1]!, number(a, 'capacity_factor'), flag(a, 'dropless'));
-      const layer = { k, capacity: c, renormalize: flag(a, 'renormalize'), act };
-      return cx.op('moe', [x, router, ...names.map((n) => tensor(a, n))], moeAttrs(layer));
+      // a term weighed 0 trains nothing, and inference trains nothing: no loss then
+      const balance = cx.training ? number(a, 'balance') : 0;
+      const layer = { k, capacity: c, renormalize: flag(a, 'renormalize'), act, balance };
+      const out = cx.op('moe', [x, router, ...names.map((n) => tensor(a, n))], moeAttrs(layer));
+      if (!(balance > 0)) return out;
+      const { y, aux } = moeParts(emitOf(cx), (out as EVal & { kind: 'tensor' }).v, x);
+      cx.auxLoss(aux);
+      return { kind: 'tensor', v: y };
     },
   };
 }
 
 const CHOICES = { name: 'choices', kind: 'tensor' } as const;
-// builtins.ts's POSITIVE, not imported: that module imports this one
+// builtins.ts's POSITIVE and NON_NEGATIVE, not imported: that module imports this one
 const POSITIVE: NumberRule = { test: (n) => n > 0, says: 'more than 0' };
+const NON_NEGATIVE: NumberRule = { test: (n) => n >= 0, says: 'at least 0' };
 
 /** Builtins of mixture-of-experts layers: routing, dispatch to experts with a capacity, combine, balance. */
 export const MOE_BUILTINS: Record<string, Builtin> = {
@@ -164,19 +182,8 @@ export const MOE_BUILTINS: Record<string, Builtin> = {
       'expert e, P_e the mean router probability of e over the T tokens',
     build: (cx, a) => {
       const probs = tensor(a, 'probs');
-      const choices = tensor(a, CHOICES.name);
-      const [t, e] = rowsOf(cx, probs, 'moe_balance_loss');
-      const k = choices.type.shape[1]!;
-      const n = dimMul(t, k);
-      const ones = op(cx, 'full', [], { value: 1, shape: [n, 1] as number[], dtype: 'f32' });
-      const base = op(cx, 'full', [], { value: 0, shape: [e, 1] as number[], dtype: 'f32' });
-      const counts = op(cx, 'scatter_add', [base, op(cx, 'reshape', [choices], { shape: [n] as number[] }), ones]);
-      const f = op(cx, 'reshape', [counts], { shape: [e] as number[] });
-      const p = op(cx, 'mean', [probs], { axes: [0], keepdims: false });
-      const dot = op(cx, 'sum', [op(cx, 'mul', [f, p])], { axes: [0], keepdims: false });
-      // counts over T·k choices, times E
-      const scale = typeof n === 'number' && typeof e === 'number' ? e / n : NaN;
-      return cx.op('mul', [dot, op(cx, 'const', [], { value: scale, dtype: 'f32' })]);
+      rowsOf(cx, probs, 'moe_balance_loss');
+      return { kind: 'tensor', v: moeBalanceLoss(emitOf(cx), probs, tensor(a, CHOICES.name)) };
     },
   },
 };

@@ -1,4 +1,5 @@
 import { dropoutUniform } from '../../compiler/ir/ops/dropout.ts';
+import { moeParts } from '../../compiler/ir/ops/moe-layer.ts';
 import { withWorkspace } from '../../compiler/passes/fuse-moe.ts';
 import { tf, type Case } from '../helpers/oracle.ts';
 import { transposeCsr } from '../../runtime/data/graph.ts';
@@ -377,17 +378,20 @@ export const OP_CASES: OpCase[] = [
   },
   moeRoutingCase(),
   moeLayerCase(),
+  moeLayerCase(0.5),
 ];
 
 /**
  * A whole MoE layer (`moe`: router, top-2 of 3 experts, 3 slots each, GeLU experts, renormalised gates) against a
  * dense tfjs MoE: every expert on every token, combined by a [T, E] matrix of the kept gates, the kept choices counted
- * here (first choices before second ones, tokens in order).
+ * here (first choices before second ones, tokens in order). With `balance`, the layer packs its weighted balance loss
+ * with y, and the case is y + that loss (both parts' gradients meet in the one backward op): balance · E · Σ_e f_e·P_e
+ * with f_e the share of the T·k choices naming e, P_e the mean probability of e.
  */
-function moeLayerCase(): OpCase {
+function moeLayerCase(balance = 0): OpCase {
   const [T, d, E, H, k, C] = [6, 3, 3, 4, 2, 3];
   return {
-    label: 'moe (a whole layer: router, top-2, capacity, GeLU experts, combine)',
+    label: `moe (a whole layer: router, top-2, capacity, GeLU experts, combine${balance ? ', balance loss' : ''})`,
     op: 'moe',
     inputs: [
       { shape: [T, d] },
@@ -400,7 +404,18 @@ function moeLayerCase(): OpCase {
       },
     ],
     // the fused form, with its kernel's workspace (the decomposition's kernels are the other ops' cases)
-    build: (b, ins) => withWorkspace(b, ins, { k, capacity: C, renormalize: true, act: 'gelu' }),
+    build: (b, ins) => {
+      const layer = withWorkspace(b, ins, {
+        k,
+        capacity: C,
+        renormalize: true,
+        act: 'gelu',
+        ...(balance && { balance }),
+      });
+      if (!balance) return layer;
+      const { y, aux } = moeParts((op, inputs, attrs) => b.op(op, inputs, attrs), layer, ins[0]!);
+      return b.op('add', [y, aux]);
+    },
     tf: ([x, router, w1, b1, w2, b2]) => {
       const probs = tf.softmax(tf.matMul(x as tf.Tensor2D, router as tf.Tensor2D));
       const choices = tf.topk(tf.tensor(probs.dataSync(), probs.shape), k).indices;
@@ -413,7 +428,10 @@ function moeLayerCase(): OpCase {
       const weights = tf.sum(tf.mul(tf.oneHot(choices, E).toFloat(), tf.expandDims(gates, 2)), 1); // [T, E]
       const xs = tf.tile(tf.expandDims(x!, 0), [E, 1, 1]);
       const out = tf.add(tf.matMul(gelu([tf.add(tf.matMul(xs, w1!), b1!)]), w2!), b2!); // [E, T, d]
-      return tf.sum(tf.mul(tf.expandDims(tf.transpose(weights), 2), out), 0);
+      const y = tf.sum(tf.mul(tf.expandDims(tf.transpose(weights), 2), out), 0);
+      if (!balance) return y;
+      const share = tf.div(tf.sum(tf.oneHot(choices, E).toFloat(), [0, 1]), T * k);
+      return tf.add(y, tf.mul(balance * E, tf.sum(tf.mul(share, tf.mean(probs, 0)))));
     },
   };
 }

@@ -100,8 +100,11 @@ describe('flexc plan counts an MoE layer’s kernels', () => {
     expect(named).toHaveLength(kernels.forward + kernels.backward);
   });
 
-  it('fused, without a balance loss: the layer is one launch each way, its `moe` and `moe_grad` ops', () => {
-    const r = compile('test/moe/fixtures/moe-mlp.flex', 'bare_fused');
+  it.each([
+    ['bare_fused', 'without a balance loss'],
+    ['top2_fused', 'with its balance loss, computed in the same kernels'],
+  ])('fused (%s, %s): the layer is one launch each way, its `moe` and `moe_grad` ops', (plan) => {
+    const r = compile('test/moe/fixtures/moe-mlp.flex', plan);
     const { kernels, fused } = summarize(r.module!, r.lowered!).summary.parameters.moe!;
     expect(fused).toBe(1);
     expect(kernels).toEqual({ forward: 1, backward: 1 });

@@ -3,7 +3,7 @@ import type { Attrs, Value } from '../graph.ts';
 import type { Builder } from '../builder.ts';
 import type { NDArray, OpDef, RefContext } from '../op.ts';
 import { bytesOf, elems } from '../op.ts';
-import { dimMul, ShapeError, type Dim, type DType, type TensorType } from '../types.ts';
+import { dimAdd, dimMul, ShapeError, type Dim, type DType, type TensorType } from '../types.ts';
 import { bool, num, shapeOf } from './util.ts';
 
 /**
@@ -17,6 +17,9 @@ import { bool, num, shapeOf } from './util.ts';
  * `w_gate, w_up [E, d, H], w_down [E, H, d]` (act `swiglu`: (silu(x·w_gate) ⊙ x·w_up)·w_down). With a fused kernel
  * two workspace operands follow: `scratch` f32 and i32 values the kernel writes (routing, hidden rows, expert
  * outputs) and counts in (its task queue).
+ *
+ * With `balance` (a weight > 0) the layer also computes its load-balancing loss, weighted, so that the fused kernel
+ * computes it too: the result packs it at element 0 and y from BALANCE_WORDS, read as two `part`s (`moeParts`).
  */
 
 /**
@@ -39,6 +42,25 @@ export function moeGates(emit: Emit, probs: Value, choices: Value, renormalize: 
   const picked = emit('take', [probs, choices]);
   if (!renormalize) return picked;
   return emit('div', [picked, emit('sum', [picked], { axes: [1], keepdims: true })]);
+}
+
+/**
+ * Switch Transformer's load-balancing loss E · Σ_e f_e · P_e: f_e the fraction of the choices [T, k] that name
+ * expert e (kept or dropped), P_e the mean router probability of e over the T tokens.
+ */
+export function moeBalanceLoss(emit: Emit, probs: Value, choices: Value): Value {
+  const [t, e] = probs.type.shape as [Dim, Dim];
+  const dtype = probs.type.dtype;
+  const n = dimMul(t, choices.type.shape[1]!);
+  const ones = emit('full', [], { value: 1, shape: [n, 1] as number[], dtype });
+  const base = emit('full', [], { value: 0, shape: [e, 1] as number[], dtype });
+  const counts = emit('scatter_add', [base, emit('reshape', [choices], { shape: [n] as number[] }), ones]);
+  const f = emit('reshape', [counts], { shape: [e] as number[] });
+  const p = emit('mean', [probs], { axes: [0], keepdims: false });
+  const dot = emit('sum', [emit('mul', [f, p])], { axes: [0], keepdims: false });
+  // counts over T·k choices, times E
+  const scale = typeof n === 'number' && typeof e === 'number' ? e / n : NaN;
+  return emit('mul', [dot, emit('const', [], { value: scale, dtype })]);
 }
 
 /** A row of d zeros: what an empty slot dispatches, and what a dropped choice brings back. */
@@ -81,6 +103,8 @@ export interface MoeLayer {
   capacity: Dim;
   renormalize: boolean;
   act: ExpertAct;
+  /** The balance loss's weight: 0 for none. */
+  balance: number;
 }
 
 /** The layer's attributes, as the op carries them. */
@@ -89,17 +113,35 @@ export const moeAttrs = (l: MoeLayer): Attrs => ({
   capacity: l.capacity as number,
   renormalize: l.renormalize,
   act: l.act,
+  ...(l.balance > 0 ? { balance: l.balance } : {}),
 });
+
+export const balanceOf = (at: Attrs): number => num(at, 'balance', 0);
 
 export const moeLayerOf = (v: Value): MoeLayer => ({
   k: num(v.attrs, 'k'),
   capacity: num(v.attrs, 'capacity'),
   renormalize: bool(v.attrs, 'renormalize'),
   act: v.attrs['act'] as ExpertAct,
+  balance: balanceOf(v.attrs),
 });
 
-/** The layer on tokens x [T, d] with its router and experts' weights, in the IR's ops. */
-export function decomposeMoe(emit: Emit, x: Value, router: Value, weights: Value[], l: MoeLayer): Value {
+/** Where a packed layer's y starts (its weighted balance loss is element 0). */
+export const BALANCE_WORDS = 64;
+
+/** A packed layer's parts: y [..., d] and the weighted balance loss []. */
+export function moeParts(emit: Emit, packed: Value, x: Value): { y: Value; aux: Value } {
+  return {
+    y: emit('part', [packed], { offset: BALANCE_WORDS, shape: x.type.shape as number[] }),
+    aux: emit('part', [packed], { offset: 0, shape: [] }),
+  };
+}
+
+/**
+ * The layer on tokens x [T, d] with its router and experts' weights, in the IR's ops: [y], or [y, balance · its
+ * balance loss] when it has one.
+ */
+export function decomposeMoe(emit: Emit, x: Value, router: Value, weights: Value[], l: MoeLayer): Value[] {
   const rank = x.type.shape.length;
   const tokens = rank === 2 ? x : emit('reshape', [x], { shape: [-1, x.type.shape.at(-1)!] as number[] });
   const probs = emit('softmax', [emit('matmul', [tokens, router])]);
@@ -107,8 +149,12 @@ export function decomposeMoe(emit: Emit, x: Value, router: Value, weights: Value
   const e = router.type.shape[1]!;
   const rows = moeDispatch(emit, tokens, choices, e, l.capacity);
   const gates = moeGates(emit, probs, choices, l.renormalize);
-  const y = moeCombine(emit, moeExperts(emit, rows, weights, l.act), choices, gates);
-  return rank === 2 ? y : emit('reshape', [y], { shape: x.type.shape as number[] });
+  const flat = moeCombine(emit, moeExperts(emit, rows, weights, l.act), choices, gates);
+  const y = rank === 2 ? flat : emit('reshape', [flat], { shape: x.type.shape as number[] });
+  if (!(l.balance > 0)) return [y];
+  const loss = moeBalanceLoss(emit, probs, choices);
+  const weight = emit('const', [], { value: l.balance, dtype: loss.type.dtype });
+  return [y, l.balance === 1 ? loss : emit('mul', [loss, weight])];
 }
 
 /** Sizes of a `moe` value: tokens (x's rows), model width, experts, hidden width, choices and slots per expert. */
@@ -124,6 +170,9 @@ export function moeSizes(v: Value): { t: number; d: number; e: number; h: number
 const sizeOf = (at: Attrs, k: string): Dim => (typeof at[k] === 'string' ? (at[k] as string) : num(at, k));
 
 function checkLayer(ins: TensorType[], at: Attrs): { weights: number } {
+  const w = at['balance'];
+  if (w !== undefined && !(typeof w === 'number' && w > 0))
+    throw new ShapeError(`moe: a balance loss's weight is more than 0, not ${String(w)}`);
   const act = at['act'];
   if (act !== 'gelu' && act !== 'swiglu') throw new ShapeError(`moe: experts are gelu or swiglu, not ${String(act)}`);
   const n = EXPERT_WEIGHTS[act];
@@ -140,11 +189,37 @@ function checkLayer(ins: TensorType[], at: Attrs): { weights: number } {
   return { weights: n };
 }
 
-/** The decomposition of `v` run on the ops' CPU references: what `moe` computes, by definition. */
+/** The decomposition of `v` run on the ops' CPU references: what `moe` computes, by definition (packed with a loss). */
 function evaluate(v: Value, given: NDArray[], ctx: RefContext): NDArray {
   const ev = evaluator(ctx);
   const stand = layerOperands(v).map((x, i) => ev.stand(x, given[i]!));
-  return ev.value(decomposeMoe(ev.op, stand[0]!, stand[1]!, stand.slice(2), moeLayerOf(v)));
+  const [y, aux] = decomposeMoe(ev.op, stand[0]!, stand[1]!, stand.slice(2), moeLayerOf(v)).map(ev.value);
+  if (!aux) return y!;
+  const out = ctx.floats(elems(v.type));
+  out[0] = aux.data[0]!;
+  out.set(y!.data as ArrayLike<number>, BALANCE_WORDS);
+  return { data: out, shape: shapeOf(v) };
+}
+
+/**
+ * The cotangents of the layer's operands from those of its results ([dy], or [dy, d balance loss]): one fused
+ * `moe_grad` and its parts when the layer is fused (it has a backward workspace), else the decomposition's gradient.
+ */
+function layerGrad(b: Builder, v: Value, seeds: Value[]): (Value | undefined)[] {
+  const ops = layerOperands(v);
+  const ws = v.attrs['grad_workspace'] as number[] | undefined;
+  if (ws) {
+    const { grad_workspace: _ws, ...attrs } = v.attrs;
+    const scratch = b.op('scratch', [], { dtype: 'f32', size: ws[0]!, zero: false });
+    const counters = b.op('scratch', [], { dtype: 'i32', size: ws[1]!, zero: true });
+    const g = b.op('moe_grad', [...ops, ...seeds, scratch, counters], attrs);
+    const { offsets } = gradLayout(v);
+    return v.inputs.map((x, i) =>
+      i < ops.length ? b.op('part', [g], { offset: offsets[i]!, shape: shapeOf(x) }) : undefined,
+    );
+  }
+  const grads = gradThrough(b, ops, seeds, (emit) => decomposeMoe(emit, ops[0]!, ops[1]!, ops.slice(2), moeLayerOf(v)));
+  return v.inputs.map((_, i) => grads[i]);
 }
 
 /** The layer's operands: x, router and the experts' weights (the workspace, when fused, follows). */
@@ -159,30 +234,32 @@ const moe: OpDef = {
     capacity: { kind: 'int' },
     renormalize: { kind: 'bool' },
     act: { kind: 'string' },
+    /** The balance loss's weight, when the layer computes it (its result is then packed). */
+    balance: { kind: 'number', optional: true },
     /** The fused backward kernel's workspace (f32 words, counters), set by the pass that fuses the layer. */
     grad_workspace: { kind: 'ints', optional: true },
   },
   infer: (ins, at) => {
     checkLayer(ins, at);
     const [x] = ins as [TensorType];
-    return { dtype: x.dtype, shape: [...x.shape] };
+    if (!(balanceOf(at) > 0)) return { dtype: x.dtype, shape: [...x.shape] };
+    return {
+      dtype: x.dtype,
+      shape: [
+        dimAdd(
+          BALANCE_WORDS,
+          x.shape.reduce<Dim>((a, n) => dimMul(a, n), 1),
+        ),
+      ],
+    };
   },
-  // fused (with its workspace): one moe_grad and its parts; else the decomposition's gradient
-  grad: (b, v, dy) => {
-    const ops = layerOperands(v);
-    const ws = v.attrs['grad_workspace'] as number[] | undefined;
-    if (ws) {
-      const { grad_workspace: _ws, ...attrs } = v.attrs;
-      const scratch = b.op('scratch', [], { dtype: 'f32', size: ws[0]!, zero: false });
-      const counters = b.op('scratch', [], { dtype: 'i32', size: ws[1]!, zero: true });
-      const g = b.op('moe_grad', [...ops, dy, scratch, counters], attrs);
-      const { offsets } = gradLayout(v);
-      return v.inputs.map((x, i) =>
-        i < ops.length ? b.op('part', [g], { offset: offsets[i]!, shape: shapeOf(x) }) : undefined,
-      );
-    }
-    const grads = gradThrough(b, ops, dy, (emit) => decomposeMoe(emit, ops[0]!, ops[1]!, ops.slice(2), moeLayerOf(v)));
-    return v.inputs.map((_, i) => grads[i]);
+  grad: (b, v, dy) => layerGrad(b, v, [dy]),
+  // a packed layer: y's cotangent (zeros when no loss reads y) and the balance loss's (0 when none reads it)
+  gradParts: (b, v, parts) => {
+    const x = v.inputs[0]!;
+    const dy =
+      parts.get(BALANCE_WORDS) ?? b.op('full', [], { value: 0, shape: x.type.shape as number[], dtype: 'f32' });
+    return layerGrad(b, v, [dy, parts.get(0) ?? b.scalar(0)]);
   },
 
   cost: (v) => {
@@ -193,7 +270,7 @@ const moe: OpDef = {
       .slice(2)
       .reduce((a, w) => a + bytesOf(w.type), 0);
     return {
-      flops: 2 * t * d * e + 2 * rows * d * h * mats + 2 * t * k * d,
+      flops: 2 * t * d * e + 2 * rows * d * h * mats + 2 * t * k * d + (balanceOf(v.attrs) > 0 ? 2 * t * e : 0),
       bytes: 2 * bytesOf(v.type) + bytesOf(v.inputs[1]!.type) + weights + 4 * rows * (h + d) * 2,
     };
   },
@@ -204,23 +281,23 @@ const moe: OpDef = {
 type Emitter = Pick<Builder, 'op' | 'scalar'>;
 
 /**
- * Reverse mode over what `build` emits on `b` from `inputs`, seeded with `dy` at its result: the cotangent of each
+ * Reverse mode over what `build` emits on `b` from `inputs`, seeded with `seeds` at its results: the cotangent of each
  * input (undefined where none reaches it). What autodiff does for a module, for one composite op's decomposition.
  */
 export function gradThrough(
   b: Emitter,
   inputs: Value[],
-  dy: Value,
-  build: (emit: Emit) => Value,
+  seeds: Value[],
+  build: (emit: Emit) => Value[],
 ): (Value | undefined)[] {
   const built: Value[] = [];
-  const out = build((n, ins, at) => {
+  const outs = build((n, ins, at) => {
     const v = b.op(n, ins, at);
     built.push(v);
     return v;
   });
   const mine = new Set<Value>([...built, ...inputs]);
-  const grads = new Map<Value, Value>([[out, dy]]);
+  const grads = new Map<Value, Value>(outs.map((o, i) => [o, seeds[i]!]));
   for (const v of built.reverse()) {
     const g = grads.get(v);
     const def = getOp(v.op);
@@ -282,20 +359,30 @@ export function gradLayout(v: Value): { offsets: number[]; size: number } {
   return { offsets, size: at };
 }
 
+/** The seeds of `moe_grad`: dy, and the balance loss's cotangent when the layer has one. */
+const seedsOf = (at: Attrs) => (balanceOf(at) > 0 ? 2 : 1);
+
 /**
- * `moe_grad(x, router, experts…, dy, scratch, counters)`: the cotangents of x, the router and every expert weight,
- * packed (`gradLayout`), for the fused backward kernel; its parts (`part`) are the gradients.
+ * `moe_grad(x, router, experts…, dy, [d balance loss,] scratch, counters)`: the cotangents of x, the router and
+ * every expert weight, packed (`gradLayout`), for the fused backward kernel; its parts (`part`) are the gradients.
  */
 const moeGrad: OpDef = {
   name: 'moe_grad',
   class: 'matmul',
   arity: 'variadic',
-  attrs: { k: { kind: 'int' }, capacity: { kind: 'int' }, renormalize: { kind: 'bool' }, act: { kind: 'string' } },
+  attrs: {
+    k: { kind: 'int' },
+    capacity: { kind: 'int' },
+    renormalize: { kind: 'bool' },
+    act: { kind: 'string' },
+    balance: { kind: 'number', optional: true },
+  },
   infer: (ins, at) => {
-    const { weights } = checkLayer([...ins.slice(0, -3), ...ins.slice(-2)], at);
-    const dy = ins[2 + weights]!;
-    if (ins.length !== 5 + weights || dy.shape.length !== ins[0]!.shape.length)
-      throw new ShapeError('moe_grad takes the layer operands, dy like x, and its workspace');
+    const seeds = seedsOf(at);
+    const { weights } = checkLayer([...ins.slice(0, -2 - seeds), ...ins.slice(-2)], at);
+    const [dy, daux] = ins.slice(2 + weights, 2 + weights + seeds);
+    if (ins.length !== 4 + weights + seeds || dy!.shape.length !== ins[0]!.shape.length || daux?.shape.length)
+      throw new ShapeError('moe_grad takes the layer operands, dy like x, [a scalar,] and its workspace');
     const size = ins.slice(0, 2 + weights).reduce((a, x) => a + Math.ceil(elems(x) / 64) * 64, 0);
     return { dtype: ins[0]!.dtype, shape: [size] };
   },
@@ -308,8 +395,10 @@ const moeGrad: OpDef = {
     const ops = layerOperands(v);
     const ev = evaluator(ctx);
     const stand = ops.map((x, i) => ev.stand(x, inputs[i]!));
-    const dy = ev.stand(v.inputs[ops.length]!, inputs[ops.length]!);
-    const grads = gradThrough(ev, stand, dy, (emit) =>
+    const seeds = Array.from({ length: seedsOf(v.attrs) }, (_, i) =>
+      ev.stand(v.inputs[ops.length + i]!, inputs[ops.length + i]!),
+    );
+    const grads = gradThrough(ev, stand, seeds, (emit) =>
       decomposeMoe(emit, stand[0]!, stand[1]!, stand.slice(2), moeLayerOf(v)),
     );
     const { offsets, size } = gradLayout(v);

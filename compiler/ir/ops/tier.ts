@@ -78,7 +78,8 @@ export const tierOps: OpDef[] = [
       const rows = v.attrs['rows'] as number[] | undefined;
       const row = shape.slice(1).reduce((a, d) => a * d, 1);
       const at = (rows?.[0] ?? 0) * row;
-      return { data: x!.data.slice(at, at + shape[0]! * row), shape };
+      // a scalar is one element: no rows
+      return { data: x!.data.slice(at, at + (shape.length ? shape[0]! * row : 1)), shape };
     },
   },
 ];

@@ -1,9 +1,10 @@
 import type { Value } from '../../ir/graph.ts';
-import { gradLayout } from '../../ir/ops/moe-layer.ts';
+import { gradLayout, layerOperands } from '../../ir/ops/moe-layer.ts';
 import * as K from '../build.ts';
 import type { Expr, Stmt } from '../ir.ts';
 import { type DeviceClass, type KernelBody, operand, res } from './common.ts';
 import {
+  balanceScale,
   COLS,
   downTask,
   f,
@@ -28,7 +29,8 @@ import {
  * The fused backward kernel of an MoE layer (FlashDMoE has none): the forward's gate, route, place, up and down tasks
  * again (keeping the probabilities, gates and pre-activations), then, each waiting only on tasks before it:
  *
- *   dgate   (per TOKENS tokens)          dL/dgate = dy·(expert row), through renormalisation and softmax to dL/dlogits
+ *   dgate   (per TOKENS tokens)          dL/dgate = dy·(expert row), through renormalisation and, with the balance
+ *                                        loss's term, softmax to dL/dlogits
  *   dhidden (per expert, ROWS slots, COLS hidden columns)   (gate·dy)·w2ᵀ through the activation
  *   dw2     (per expert, WROWS hidden rows, COLS columns)   Σ over the expert's slots of hiddenᵀ·(gate·dy); b2's too
  *   dw1     (per expert, WROWS input rows, COLS columns)    Σ over the expert's slots of xᵀ·dpre; b1's too
@@ -43,7 +45,15 @@ export function fusedMoeGrad(v: Value, _cls: DeviceClass, cooperative: boolean):
   const F = l.floats;
   const C = l.counters;
   const T = l.tasks;
-  const dy = operand(v, v.inputs.length - 3);
+  const dy = operand(v, layerOperands(v).length);
+  // the balance loss's cotangent, per unit of probability of each expert: d · weight · E/(T·k) · chosen_e / T
+  const dbal = cx.balance
+    ? K.div(
+        K.mul(K.load(operand(v, layerOperands(v).length + 1), U(0)), K.f32(cx.balance * balanceScale(l))),
+        K.f32(l.t),
+      )
+    : undefined;
+  const balAt = (j: Expr) => K.mul(get(F.chosen, j), f('dbal'));
   const out = gradLayout(v).offsets;
   const gelu = cx.act === 'gelu';
   const sync = cx.sync;
@@ -85,8 +95,16 @@ export function fusedMoeGrad(v: Value, _cls: DeviceClass, cooperative: boolean):
         : []),
       K.var_('dot', K.f32(0)),
       K.loop('r', U(0), U(l.k), [K.set('dot', K.mul(get(F.raw, choice(u('r'))), K.load('dg', u('r'), 'f32')), '+')]),
+      ...(dbal
+        ? [
+            K.let_('dbal', dbal),
+            K.loop('j', U(0), U(l.e), [
+              K.set('dot', K.mul(get(F.probs, K.add(K.mul(u('t'), U(l.e)), u('j'))), balAt(u('j'))), '+'),
+            ]),
+          ]
+        : []),
       K.loop('j', U(0), U(l.e), [
-        K.var_('dp', K.f32(0)),
+        K.var_('dp', dbal ? balAt(u('j')) : K.f32(0)),
         K.loop('r', U(0), U(l.k), [
           K.if_(K.eq(idx(get(F.choice, choice(u('r')))), u('j')), [K.set('dp', K.load('dg', u('r'), 'f32'), '+')]),
         ]),

@@ -1,6 +1,6 @@
 import type { Value } from '../../ir/graph.ts';
 import { SCALAR_OPS } from '../../ir/ops/elementwise.ts';
-import { EXPERT_WEIGHTS, type ExpertAct, moeSizes } from '../../ir/ops/moe-layer.ts';
+import { BALANCE_WORDS, balanceOf, EXPERT_WEIGHTS, type ExpertAct, moeSizes } from '../../ir/ops/moe-layer.ts';
 import { bool } from '../../ir/ops/util.ts';
 import * as K from '../build.ts';
 import type { Expr, Stmt } from '../ir.ts';
@@ -14,6 +14,7 @@ import { type DeviceClass, type KernelBody, operand, res } from './common.ts';
  *   gate    (per TOKENS tokens)          router logits, softmax, top-k, gates
  *   route   (per expert)                 the expert's slots in routing order (dropping past its capacity C)
  *   place   (one)                        each expert's first row among the packed rows (MegaBlocks: no padding rows)
+ *   balance (one, with a balance loss)   E/(T·k) · Σ_e (choices naming e) · (e's mean probability), weighted
  *   up      (per expert, ROWS slots, COLS hidden columns)   act(x·w1 + b1), or silu(x·w_gate) ⊙ x·w_up
  *   down    (per expert, ROWS slots, COLS output columns)   hidden·w2 + b2, or hidden·w_down
  *   combine (per TOKENS tokens)          Σ over a token's kept choices of gate · its expert's row
@@ -50,6 +51,7 @@ function ranges<N extends string>(sizes: [N, number][]): Record<N, number> & { s
 }
 
 type FloatRegion =
+  | 'chosen'
   | 'choice'
   | 'gate'
   | 'slot'
@@ -70,6 +72,7 @@ type Task =
   | 'gate'
   | 'route'
   | 'place'
+  | 'balance'
   | 'up'
   | 'down'
   | 'combine'
@@ -85,6 +88,7 @@ type Task =
 export function moeLayout(v: Value, backward = false, cols = COLS, taskRows = ROWS) {
   const { t, d, e, h, k, c } = moeSizes(v);
   const swiglu = v.attrs['act'] === 'swiglu';
+  const balance = balanceOf(v.attrs) > 0;
   const s = e * c;
   // the experts' rows are packed, each expert's from its offset (MegaBlocks): as many as can be kept, not E·C
   const rows = Math.min(s, t * k);
@@ -104,6 +108,8 @@ export function moeLayout(v: Value, backward = false, cols = COLS, taskRows = RO
     ['offset', e],
     ['hidden', rows * hs],
     ['out', rows * ds],
+    // with a balance loss: how many choices name each expert (kept or not), and the forward's probabilities
+    ['chosen', balance ? e : 0],
     ...((backward
       ? [
           ['raw', t * k],
@@ -115,12 +121,13 @@ export function moeLayout(v: Value, backward = false, cols = COLS, taskRows = RO
           ['dpre', rows * hs],
           ['dup', swiglu ? rows * hs : 0],
         ]
-      : []) as [FloatRegion, number][]),
+      : [['probs', balance ? t * e : 0]]) as [FloatRegion, number][]),
   ]);
   const tasks = ranges<Task>([
     ['gate', g],
     ['route', e],
     ['place', 1],
+    ['balance', balance && !backward ? 1 : 0],
     ['up', e * rb * hb],
     ['down', e * rb * db],
     ...((backward
@@ -168,6 +175,7 @@ export function moeLayout(v: Value, backward = false, cols = COLS, taskRows = RO
     cols,
     taskRows,
     swiglu,
+    balance,
     floats,
     tasks,
     counters,
@@ -220,6 +228,8 @@ export function moeContext(v: Value, cooperative: boolean, backward: boolean) {
     lanes,
     me: lanes === 1 ? U(0) : K.lid,
     renormalize: bool(v.attrs, 'renormalize'),
+    /** The balance loss's weight (0: none). */
+    balance: balanceOf(v.attrs),
     get: (region: number, i: Expr) => K.load(ws, K.add(U(region), i)),
     put: (region: number, i: Expr, value: Expr) => K.store(ws, K.add(U(region), i), value),
     /** An elementwise op's scalar function, as its own kernel computes it; its lets go into `into`. */
@@ -250,8 +260,11 @@ export function tokensOf(cx: MoeContext, g: Expr, body: Stmt[], lanes = true): S
   return lanes ? cx.lanesOver('tt', U(TOKENS), each) : K.loop('tt', U(0), U(TOKENS), each);
 }
 
-/** Gate: each token's logits in a local array, softmax in place, the k best in (value desc, index asc), gates. */
-export function gateTask(cx: MoeContext, keep: boolean): Stmt[] {
+/**
+ * Gate: each token's logits in a local array, softmax in place, the k best in (value desc, index asc), gates; `keep`
+ * keeps the probabilities and raw gates (the backward's), `probs` the probabilities alone (a balance loss's).
+ */
+export function gateTask(cx: MoeContext, keep: boolean, probs = keep): Stmt[] {
   const { l, put, get, choice } = cx;
   const F = l.floats;
   const logit = K.load('lg', u('j'), 'f32');
@@ -293,7 +306,7 @@ export function gateTask(cx: MoeContext, keep: boolean): Stmt[] {
       ]),
       K.loop('j', U(0), U(l.e), [
         K.setAt('lg', u('j'), K.div(logit, f('sum'))),
-        ...(keep ? [put(F.probs, row(u('j')), logit)] : []),
+        ...(probs ? [put(F.probs, row(u('j')), logit)] : []),
       ]),
       K.var_('pv', K.f32(0)),
       K.var_('pi', K.i32(-1)),
@@ -323,10 +336,12 @@ export function routeTask(cx: MoeContext, keep: boolean): Stmt[] {
   const F = l.floats;
   const walk: Stmt[] = [
     K.var_('p', U(0)),
+    K.var_('all', U(0)),
     K.loop('r', U(0), U(l.k), [
       K.loop('t', U(0), U(l.t), [
         K.let_('at', choice(u('r'))),
         K.if_(K.eq(idx(get(F.choice, u('at'))), u('e')), [
+          K.set('all', K.add(u('all'), U(1))),
           K.if_(
             K.lt(u('p'), U(l.c)),
             [
@@ -343,6 +358,7 @@ export function routeTask(cx: MoeContext, keep: boolean): Stmt[] {
     ]),
     K.loop('j', u('p'), U(l.c), [put(F.token, K.add(K.mul(u('e'), U(l.c)), u('j')), real(U(l.t)))]),
     put(F.count, u('e'), real(u('p'))),
+    ...(l.balance ? [put(F.chosen, u('e'), real(u('all')))] : []),
   ];
   return [
     K.let_('e', K.sub(u('task'), U(l.tasks.route))),
@@ -365,6 +381,31 @@ export function placeTask(cx: MoeContext): Stmt[] {
     ...(cx.lanes === 1 ? sum : [K.if_(K.eq(cx.me, U(0)), sum)]),
     K.signal(cx.sync, U(l.counters.placed)),
   ];
+}
+
+/** The balance loss's scale: E/(T·k), the counts being over T·k choices (as moeBalanceLoss scales them). */
+export const balanceScale = (l: MoeLayout) => l.e / (l.t * l.k);
+
+/**
+ * Balance: the weighted loss into the result's first element, once every token is gated and every expert routed:
+ * Σ_e chosen_e · (Σ_t p_{t,e}) / T, tokens in order, times E/(T·k) and the weight.
+ */
+export function balanceTask(cx: MoeContext): Stmt[] {
+  const { l, get } = cx;
+  const F = l.floats;
+  const loss: Stmt[] = [
+    K.var_('dot', K.f32(0)),
+    K.loop('e', U(0), U(l.e), [
+      K.var_('col', K.f32(0)),
+      K.loop('t', U(0), U(l.t), [K.set('col', get(F.probs, K.add(K.mul(u('t'), U(l.e)), u('e'))), '+')]),
+      K.set('dot', K.mul(get(F.chosen, u('e')), K.div(f('col'), K.f32(l.t))), '+'),
+    ]),
+    K.let_('loss', K.mul(f('dot'), K.f32(balanceScale(l)))),
+    K.store(res, U(0), cx.balance === 1 ? f('loss') : K.mul(f('loss'), K.f32(cx.balance))),
+    // the words between it and y, so that the whole result is defined
+    K.loop('i', U(1), U(BALANCE_WORDS), [K.store(res, u('i'), K.f32(0))]),
+  ];
+  return [K.wait(cx.sync, U(l.counters.placed), U(1)), ...(cx.lanes === 1 ? loss : [K.if_(K.eq(cx.me, U(0)), loss)])];
 }
 
 /**
@@ -578,16 +619,17 @@ export function fusedMoe(v: Value, _cls: DeviceClass, cooperative: boolean): Ker
             ),
             K.set('y', K.mul(f('kept'), get(F.gate, choice(u('r')))), '+'),
           ]),
-          K.store(res, K.add(K.mul(u('t'), U(l.d)), u('j')), f('y')),
+          K.store(res, K.add(U(l.balance ? BALANCE_WORDS : 0), K.add(K.mul(u('t'), U(l.d)), u('j'))), f('y')),
         ]),
       ],
       false,
     ),
   ];
   return workers(cx, [
-    [l.tasks.gate, gateTask(cx, false)],
+    [l.tasks.gate, gateTask(cx, false, l.balance)],
     [l.tasks.route, routeTask(cx, false)],
     [l.tasks.place, placeTask(cx)],
+    ...(l.balance ? [[l.tasks.balance, balanceTask(cx)] as [number, Stmt[]]] : []),
     [l.tasks.up, upTask(cx, false)],
     [l.tasks.down, downTask(cx)],
     [l.tasks.combine, combine],
