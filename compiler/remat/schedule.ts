@@ -29,13 +29,20 @@ export type Action =
  */
 export function actions(s: Schedule, a: number, b: number): Action[] {
   const out: Action[] = [];
-  const walk = (s: Schedule, a: number, b: number): void => {
+  // a worklist, last first: ranges to walk and actions to emit after them (a schedule nests as deep as the chain)
+  const todo: (Action | { walk: Schedule; a: number; b: number })[] = [{ walk: s, a, b }];
+  while (todo.length) {
+    const t = todo.pop()!;
+    if (!('walk' in t)) {
+      out.push(t);
+      continue;
+    }
+    const { walk: s, a, b } = t;
     if (s.kind === 'single') {
       out.push({ op: 'forward', stage: a, keep: true }, { op: 'backward', stage: a });
     } else if (s.kind === 'keep') {
       out.push({ op: 'forward', stage: a, keep: true });
-      walk(s.rest, a + 1, b);
-      out.push({ op: 'backward', stage: a });
+      todo.push({ op: 'backward', stage: a }, { walk: s.rest, a: a + 1, b });
     } else if (s.drop) {
       out.push(
         { op: 'advance', from: a, to: s.at },
@@ -43,17 +50,13 @@ export function actions(s: Schedule, a: number, b: number): Action[] {
         { op: 'forward', stage: s.at, keep: true },
         { op: 'free', boundary: s.at },
       );
-      if (s.right.kind === 'keep') walk(s.right.rest, s.at + 1, b);
-      out.push({ op: 'backward', stage: s.at });
-      walk(s.left, a, s.at);
+      todo.push({ walk: s.left, a, b: s.at }, { op: 'backward', stage: s.at });
+      if (s.right.kind === 'keep') todo.push({ walk: s.right.rest, a: s.at + 1, b });
     } else {
       out.push({ op: 'advance', from: a, to: s.at }, { op: 'store', boundary: s.at });
-      walk(s.right, s.at, b);
-      out.push({ op: 'free', boundary: s.at });
-      walk(s.left, a, s.at);
+      todo.push({ walk: s.left, a, b: s.at }, { op: 'free', boundary: s.at }, { walk: s.right, a: s.at, b });
     }
-  };
-  walk(s, a, b);
+  }
   return out;
 }
 
@@ -63,19 +66,19 @@ export function actions(s: Schedule, a: number, b: number): Action[] {
  */
 export function recomputedStages(s: Schedule, n: number): number[] {
   const counts = new Array<number>(n).fill(0);
-  const walk = (s: Schedule, a: number, orig: boolean): void => {
+  const todo: [Schedule, number, boolean][] = [[s, 0, true]];
+  while (todo.length) {
+    const [s, a, orig] = todo.pop()!;
     if (s.kind === 'single') {
       if (!orig) counts[a]!++;
     } else if (s.kind === 'keep') {
       if (!orig) counts[a]!++;
-      walk(s.rest, a + 1, orig);
+      todo.push([s.rest, a + 1, orig]);
     } else {
       if (!orig) for (let k = a; k < s.at; k++) counts[k]!++;
-      walk(s.right, s.at, orig);
-      walk(s.left, a, false);
+      todo.push([s.right, s.at, orig], [s.left, a, false]);
     }
-  };
-  walk(s, 0, true);
+  }
   return counts;
 }
 

@@ -76,78 +76,133 @@ export function chainSolver(
   const choice = new Int32Array(size).fill(NONE);
   const slot = (a: number, b: number, m: number, orig: boolean) => (rangeKey(a, b) * (M + 1) + m) * 2 + (orig ? 1 : 0);
 
-  const solve = (a: number, b: number, m: number, orig: boolean): number => {
-    const k = slot(a, b, m, orig);
-    const have = memo[k]!;
-    if (!Number.isNaN(have)) return have;
-    let best = Infinity;
-    let pick = NONE;
+  // Griewank's model on identical stages is Revolve's problem: its closed form is every range's optimum (the test
+  // checks it against the table), and a range's split is the first that attains it, as the table would pick
+  const closed = gw && uniform;
+  const costOf = (a: number, b: number, m: number, orig: boolean): number =>
+    closed ? griewankOptimum(b - a, m + 1) : memo[slot(a, b, m, orig)]!;
+
+  /**
+   * One step of the table's recursion for the range in `f`: resumes where it stopped and returns the subproblem it
+   * needs first (not in the table yet), or undefined once the range's optimum is in the table. No call stack grows
+   * with the chain: the caller keeps the pending ranges in an array.
+   */
+  const step = (f: Frame): [number, number, number, boolean] | undefined => {
+    const { a, b, m, orig } = f;
     const stageCost = (s: number) => (gw || orig || !needed(s) ? 0 : chain.forward[s]!);
     const keepCost = (s: number) => (orig ? 0 : chain.forward[s]!);
-    if (b - a === 1) {
-      if (gw || chain.saved[a]! + over(a) <= m) {
-        best = stageCost(a);
-        pick = 0;
-      }
-    } else {
-      if (!gw && kept(a) + over(a) <= m) {
-        const rest = solve(a + 1, b, m - kept(a), orig);
-        if (keepCost(a) + rest < best) {
-          best = keepCost(a) + rest;
-          pick = 1;
+    const known = (x: number, y: number, mm: number, o: boolean) => memo[slot(x, y, mm, o)]!;
+    if (f.phase === 0) {
+      if (b - a === 1) {
+        if (gw || chain.saved[a]! + over(a) <= m) [f.best, f.pick] = [stageCost(a), 0];
+        f.phase = 3;
+      } else {
+        if (!gw && kept(a) + over(a) <= m) {
+          const rest = known(a + 1, b, m - kept(a), orig);
+          if (Number.isNaN(rest)) return [a + 1, b, m - kept(a), orig];
+          if (keepCost(a) + rest < f.best) [f.best, f.pick] = [keepCost(a) + rest, 1];
         }
+        [f.phase, f.j] = [1, a + 1];
       }
-      for (let j = a + 1; j < b; j++) {
-        const need = gw && j === b - 1 ? 0 : gw ? 1 : chain.boundary[j]!;
-        if (need > m) continue;
-        const adv = gw || !orig ? advance(a, j) : 0;
-        if (adv >= best) break; // advances only grow with j
-        const right = solve(j, b, m - need, orig);
-        if (adv + right >= best) continue;
-        const total = adv + right + solve(a, j, m, false);
-        if (total < best) {
-          best = total;
-          pick = 2 + (j - a);
-        }
-      }
-      // advance to stage j, keep its internals and drop its input at once (its backward does not read it)
-      if (!gw)
-        for (let j = a + 1; j < b; j++) {
-          const last = j === b - 1;
-          if (last && !needed(j)) continue;
-          const hold = last ? chain.saved[j]! : kept(j);
-          if (hold + Math.max(over(j), chain.boundary[j]!) > m) continue;
-          const adv = orig ? 0 : advance(a, j + 1);
-          if (adv >= best) break;
-          const right = last ? 0 : solve(j + 1, b, m - hold, orig);
-          if (adv + right >= best) continue;
-          const total = adv + right + solve(a, j, m, false);
-          if (total < best) {
-            best = total;
-            pick = 2 + (b - a) + (j - a);
-          }
-        }
     }
-    memo[k] = best;
-    choice[k] = pick;
-    return best;
+    // advance to boundary j, store it, reverse [j, b), then [a, j)
+    for (; f.phase === 1 && f.j < b; f.j++) {
+      const j = f.j;
+      const need = gw && j === b - 1 ? 0 : gw ? 1 : chain.boundary[j]!;
+      if (need > m) continue;
+      const adv = gw || !orig ? advance(a, j) : 0;
+      if (adv >= f.best) break; // advances only grow with j
+      const right = known(j, b, m - need, orig);
+      if (Number.isNaN(right)) return [j, b, m - need, orig];
+      if (adv + right >= f.best) continue;
+      const left = known(a, j, m, false);
+      if (Number.isNaN(left)) return [a, j, m, false];
+      if (adv + right + left < f.best) [f.best, f.pick] = [adv + right + left, 2 + (j - a)];
+    }
+    if (f.phase === 1) [f.phase, f.j] = [gw ? 3 : 2, a + 1];
+    // advance to stage j, keep its internals and drop its input at once (its backward does not read it)
+    for (; f.phase === 2 && f.j < b; f.j++) {
+      const j = f.j;
+      const last = j === b - 1;
+      if (last && !needed(j)) continue;
+      const hold = last ? chain.saved[j]! : kept(j);
+      if (hold + Math.max(over(j), chain.boundary[j]!) > m) continue;
+      const adv = orig ? 0 : advance(a, j + 1);
+      if (adv >= f.best) break;
+      const right = last ? 0 : known(j + 1, b, m - hold, orig);
+      if (Number.isNaN(right)) return [j + 1, b, m - hold, orig];
+      if (adv + right >= f.best) continue;
+      const left = known(a, j, m, false);
+      if (Number.isNaN(left)) return [a, j, m, false];
+      if (adv + right + left < f.best) [f.best, f.pick] = [adv + right + left, 2 + (b - a) + (j - a)];
+    }
+    const k = slot(a, b, m, orig);
+    memo[k] = f.best;
+    choice[k] = f.pick;
+    return undefined;
   };
 
-  const build = (a: number, b: number, m: number, orig: boolean): Schedule => {
-    const c = choice[slot(a, b, m, orig)]!;
-    if (c === 0) return { kind: 'single', stage: a };
-    if (c === 1) return { kind: 'keep', stage: a, rest: build(a + 1, b, m - kept(a), orig) };
-    if (c >= 2 + (b - a)) {
-      const j = a + c - 2 - (b - a);
-      const right: Schedule =
-        j === b - 1
-          ? { kind: 'single', stage: j }
-          : { kind: 'keep', stage: j, rest: build(j + 1, b, m - kept(j), orig) };
-      return { kind: 'split', at: j, drop: true, right, left: build(a, j, m, false) };
+  const solve = (a: number, b: number, m: number, orig: boolean): number => {
+    if (closed) return costOf(a, b, m, orig);
+    const frame = (x: number, y: number, mm: number, o: boolean): Frame => ({
+      ...{ a: x, b: y, m: mm, orig: o },
+      ...{ phase: 0, j: 0, best: Infinity, pick: NONE },
+    });
+    const pending = [frame(a, b, m, orig)];
+    while (pending.length) {
+      const f = pending.at(-1)!;
+      if (!Number.isNaN(memo[slot(f.a, f.b, f.m, f.orig)]!)) {
+        pending.pop();
+        continue;
+      }
+      const need = step(f);
+      if (need) pending.push(frame(...need));
+      else pending.pop();
     }
-    const j = a + c - 2;
-    const need = gw && j === b - 1 ? 0 : gw ? 1 : chain.boundary[j]!;
-    return { kind: 'split', at: j, right: build(j, b, m - need, orig), left: build(a, j, m, false) };
+    return costOf(a, b, m, orig);
+  };
+
+  /** The table's choice for a range; on Revolve's problem, the first split that attains the closed form. */
+  const choiceOf = (a: number, b: number, m: number, orig: boolean): number => {
+    if (!closed) return choice[slot(a, b, m, orig)]!;
+    if (b - a === 1) return 0;
+    const best = costOf(a, b, m, orig);
+    for (let j = a + 1; j < b; j++) {
+      const need = j === b - 1 ? 0 : 1;
+      if (need <= m && advance(a, j) + costOf(j, b, m - need, orig) + costOf(a, j, m, false) === best)
+        return 2 + (j - a);
+    }
+    return NONE;
+  };
+
+  /** The schedule of a solved range, built with a worklist (a chain's schedule nests as deep as it is long). */
+  const build = (a0: number, b0: number, m0: number, orig0: boolean): Schedule => {
+    const root: { s?: Schedule } = {};
+    const todo: [number, number, number, boolean, (s: Schedule) => void][] = [[a0, b0, m0, orig0, (s) => (root.s = s)]];
+    while (todo.length) {
+      const [a, b, m, orig, put] = todo.pop()!;
+      const c = choiceOf(a, b, m, orig);
+      if (c === 0) put({ kind: 'single', stage: a });
+      else if (c === 1) {
+        const s: Schedule = { kind: 'keep', stage: a, rest: PENDING };
+        put(s);
+        todo.push([a + 1, b, m - kept(a), orig, (r) => (s.rest = r)]);
+      } else if (c >= 2 + (b - a)) {
+        const j = a + c - 2 - (b - a);
+        const right: Schedule = j === b - 1 ? { kind: 'single', stage: j } : { kind: 'keep', stage: j, rest: PENDING };
+        const s: Schedule = { kind: 'split', at: j, drop: true, right, left: PENDING };
+        put(s);
+        if (right.kind === 'keep') todo.push([j + 1, b, m - kept(j), orig, (r) => (right.rest = r)]);
+        todo.push([a, j, m, false, (l) => (s.left = l)]);
+      } else {
+        const j = a + c - 2;
+        const need = gw && j === b - 1 ? 0 : gw ? 1 : chain.boundary[j]!;
+        const s: Schedule = { kind: 'split', at: j, right: PENDING, left: PENDING };
+        put(s);
+        todo.push([j, b, m - need, orig, (r) => (s.right = r)], [a, j, m, false, (l) => (s.left = l)]);
+      }
+    }
+    return root.s!;
   };
 
   return (budget) => {
@@ -158,6 +213,21 @@ export function chainSolver(
     return { cost, schedule: build(0, n, level, true) };
   };
 }
+
+/** A range of the table being solved: where its recursion stopped (phase, split j) and the best so far. */
+interface Frame {
+  a: number;
+  b: number;
+  m: number;
+  orig: boolean;
+  phase: number;
+  j: number;
+  best: number;
+  pick: number;
+}
+
+/** A child of a schedule node not built yet. */
+const PENDING: Schedule = { kind: 'single', stage: -1 };
 
 /** Griewank's closed form (Revolve): the fewest forward steps to reverse l steps with s slots, the input's included. */
 export function griewankOptimum(l: number, s: number): number {

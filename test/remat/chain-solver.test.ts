@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { griewankCount, recomputedStages } from '../../compiler/remat/schedule.ts';
+import { actions, griewankCount, recomputedStages } from '../../compiler/remat/schedule.ts';
 import { griewankOptimum, solveChain, type Chain } from '../../compiler/remat/solve-chain.ts';
 import { everyK } from '../../compiler/remat/policies.ts';
 
@@ -37,6 +37,41 @@ describe('chain solver', () => {
 
   it('solves 1,000 uniform stages', () => {
     expect(solveChain(uniform(1000), 9, { griewank: true })!.cost).toBe(griewankOptimum(1000, 10));
+  });
+
+  it('Griewank model: the table over every range (not by length alone) equals the closed form, l ≤ 40, s ≤ 8', () => {
+    // identical stages whose memory differs in the first: the same problem in Griewank's model (which counts slots,
+    // not sizes), solved by the table rather than by the closed form identical stages take
+    for (let l = 1; l <= 40; l++)
+      for (let s = 1; s <= 8; s++) {
+        const table = solveChain({ ...uniform(l), saved: [1, ...uniform(l).saved.slice(1)] }, s - 1, {
+          griewank: true,
+        });
+        expect(table?.cost, `l=${l} s=${s}`).toBe(griewankOptimum(l, s));
+        expect(solveChain(uniform(l), s - 1, { griewank: true })!.schedule, `l=${l} s=${s}`).toEqual(table!.schedule);
+      }
+  });
+
+  it('10,000 stages with 10 slots (Griewank): the optimum, 57,624 steps, by a schedule that takes them', () => {
+    const sol = solveChain(uniform(10_000), 9, { griewank: true })!;
+    expect(sol.cost).toBe(57_624);
+    expect(sol.cost).toBe(griewankOptimum(10_000, 10));
+    const sim = griewankCount(sol.schedule, 10_000);
+    expect(sim.steps).toBe(sol.cost);
+    expect(sim.slots).toBeLessThanOrEqual(10);
+    expect(sim.reversed[0]).toBe(9_999);
+    expect(sim.reversed.at(-1)).toBe(0);
+  });
+
+  it('no call stack as deep as the chain: 6,000 stages kept one inside the next (recursion overflowed)', () => {
+    const n = 6000;
+    const sol = solveChain(uniform(n), 0)!;
+    expect(sol.cost).toBe(0);
+    let depth = 0;
+    for (let s = sol.schedule; s.kind === 'keep'; s = s.rest) depth++;
+    expect(depth).toBe(n - 1);
+    expect(actions(sol.schedule, 0, n)).toHaveLength(2 * n);
+    expect(recomputedStages(sol.schedule, n).every((c) => c === 0)).toBe(true);
   });
 
   it(
