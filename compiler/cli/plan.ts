@@ -143,6 +143,7 @@ export function humanReport(s: PlanSummary, file?: string): string {
           : ` (\`fuse: [moe]\` makes each direction one kernel${fused ? `; ${fused} of ${layers} layers fused` : ''})`),
     );
   }
+  if (s.fusion) lines.push(`  fusion      ${fusionLine(s.fusion)}`);
   lines.push(`  GPU memory  peak ${fmtBytes(g.peak_bytes)} per GPU (${budget}): ${parts(g)}`);
   const capacity = s.memory.gpu.capacity_bytes;
   if (capacity !== null && g.peak_bytes > capacity)
@@ -201,4 +202,26 @@ export function humanReport(s: PlanSummary, file?: string): string {
     lines.push(`  throughput  ${rate}, MFU ${pct(s.mfu!)}; bottleneck: ${s.bottleneck}`);
   } else lines.push('  step time   (give the plan hardware with `on: …` to estimate it)');
   return `${lines.join('\n')}\n`;
+}
+
+/** What `fuse` fused, or that an entry had nothing to fuse and why. */
+function fusionLine(f: NonNullable<PlanSummary['fusion']>): string {
+  const said: string[] = [];
+  const e = f.elementwise;
+  if (e)
+    said.push(
+      e.kernels
+        ? `elementwise: ${e.ops.toLocaleString('en-US')} ops in ${e.kernels.toLocaleString('en-US')} kernels`
+        : 'elementwise: nothing to fuse (no elementwise op is the only reader of another of its shape)',
+    );
+  const moe = f.moe;
+  if (moe)
+    said.push(
+      !moe.layers
+        ? 'moe: nothing to fuse (the model has no MoE layer)'
+        : moe.fused === moe.layers
+          ? `moe: ${moe.layers} layer${moe.layers > 1 ? 's' : ''}, one kernel each way`
+          : `moe: ${moe.fused} of ${moe.layers} layers (the fused kernel takes at most 256 experts and 2^24 choices)`,
+    );
+  return said.join('; ');
 }

@@ -2,6 +2,7 @@ import { planMemory } from '../codegen/memory.ts';
 import { activeParameters, moeLayers } from './moe.ts';
 import type { Module } from '../ir/graph.ts';
 import { elems } from '../ir/op.ts';
+import { parseExpr, type Expr } from '../ir/ops/fused.ts';
 import { flopsOf } from '../ir/ops/registry.ts';
 import type { Lowered } from '../lower/lower.ts';
 import { machineOf } from './device.ts';
@@ -72,6 +73,14 @@ export interface PlanSummary {
    * Where activations wait for the backward pass besides the GPU (placement): the policy, each tier's arena, bytes
    * per link per step, and which values went where. Null when every activation stays on the GPU.
    */
+  /**
+   * What `fuse` fused: elementwise ops and the kernels they became, MoE layers run by the fused kernel of the model's;
+   * null when the plan asks for no fusion.
+   */
+  fusion: {
+    elementwise?: { ops: number; kernels: number };
+    moe?: { fused: number; layers: number };
+  } | null;
   placement: {
     policy: string;
     arena_bytes: { host: number; ssd: number };
@@ -171,6 +180,7 @@ export function summarize(
       host: tier(timeline.host),
       ssd: { peak_bytes: timeline.ssd.peak_bytes },
     },
+    fusion: fusionOf(m, config.fuse),
     placement: placementOf(m, config.placement),
     flops: { step: flops, recompute, recompute_percent: Number(((100 * recompute) / Math.max(1, flops)).toFixed(2)) },
     time: est ? timeOf(est) : null,
@@ -196,5 +206,22 @@ function placementOf(m: Module, policy: string): PlanSummary['placement'] {
     arena_bytes: { host: tiers.host.arenaBytes, ssd: tiers.ssd.arenaBytes },
     link_bytes_per_step: moves.links,
     values: moves.values,
+  };
+}
+
+/** What the plan's `fuse` entries fused (layers recomputed for the backward pass counted once). */
+function fusionOf(m: Module, asked: readonly string[]): PlanSummary['fusion'] {
+  if (!asked.length) return null;
+  const calls = (e: Expr): number => (e.kind === 'call' ? 1 + e.args.reduce((a, x) => a + calls(x), 0) : 0);
+  const fused = m.values.filter((v) => v.op === 'fused');
+  const layers = moeLayers(m);
+  return {
+    ...(asked.includes('elementwise') && {
+      elementwise: {
+        ops: fused.reduce((a, v) => a + calls(parseExpr(String(v.attrs['expr']))), 0),
+        kernels: fused.length,
+      },
+    }),
+    ...(asked.includes('moe') && { moe: { fused: layers.filter((l) => l.fused).length, layers: layers.length } }),
   };
 }

@@ -13,6 +13,8 @@ export interface PassContext {
   machine?: Machine;
   /** The plan's graphs by name (block-nodes reads their sizes and blocks). */
   graphs?: (name: string) => GraphSpec;
+  /** Says what a pass chose not to do and why (`--print-after` prints it under the pass's IR). */
+  note?: (text: string) => void;
 }
 
 /** A pass keeps no state between runs: IR in, IR out. */

@@ -41,11 +41,15 @@ export function runPipeline(m: Module, cx: PassContext, opts: PipelineOptions = 
   for (const p of PIPELINE) {
     const t0 = performance.now();
     const input = m;
-    m = p.run(m, cx);
+    const notes: string[] = [];
+    m = p.run(m, { ...cx, note: (text) => notes.push(text) });
     opts.timings?.push({ pass: p.name, ms: performance.now() - t0 });
     if (m !== input) assertValid(m, p.name); // passes never mutate their input: the same module is still valid
     if (opts.printAfter === 'all' || opts.printAfter === p.name)
-      opts.onPrint?.(`// *** IR Dump After ${p.name} ***`, printModule(m));
+      opts.onPrint?.(
+        [`// *** IR Dump After ${p.name} ***`, ...notes.map((n) => `// note: ${n}`)].join('\n'),
+        printModule(m),
+      );
   }
   return m;
 }
