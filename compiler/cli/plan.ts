@@ -189,6 +189,12 @@ export function humanReport(s: PlanSummary, file?: string): string {
       .map((c) => `${c} ${fmtSeconds(t.by_class[c])} (${pct(t.by_class[c] / t.step_seconds)})`)
       .join(', ');
     lines.push(`  ${sv ? 'request    ' : 'step time  '} ${fmtSeconds(t.step_seconds)}: ${by}`);
+    if (!sv && s.task !== 'infer')
+      lines.push(
+        `              by pass: forward ${fmtSeconds(t.forward_seconds)}, ` +
+          `${t.recompute_seconds > 0 ? `recompute ${fmtSeconds(t.recompute_seconds)}, ` : ''}` +
+          `backward ${fmtSeconds(t.backward_seconds)}, optimizer ${fmtSeconds(t.optimizer_seconds)}`,
+      );
     if (sv)
       lines.push(
         `  serving     first token in ${fmtSeconds(sv.time_to_first_token_seconds)}; then ` +

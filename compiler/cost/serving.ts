@@ -52,6 +52,7 @@ export function estimateServing(
     step: {
       step_seconds: total,
       forward_seconds: sum((e) => e.forward_seconds),
+      recompute_seconds: 0,
       backward_seconds: 0,
       optimizer_seconds: 0,
       by_class: by,

@@ -9,13 +9,17 @@ import { peakFor, type Machine } from './device.ts';
 import { backwardValues } from './memory.ts';
 import { classOf, opTime, type OpClass } from './op-time.ts';
 import { moveSeconds, pathsOf, transferOf } from './transfer.ts';
+import { REMAT_SUFFIX } from '../remat/emit.ts';
 
 export const TIME_CLASSES = ['matmul', 'attention', 'elementwise', 'optimizer', 'communication', 'transfers'] as const;
 export type TimeClass = (typeof TIME_CLASSES)[number];
 
 export interface StepEstimate {
   step_seconds: number;
+  /** The forward pass's ops: the first forward, recomputation not included. */
   forward_seconds: number;
+  /** Forward ops run again for the backward pass (checkpointing's clones, `<name>.remat`). */
+  recompute_seconds: number;
   backward_seconds: number;
   optimizer_seconds: number;
   /** Seconds each class adds to the step (communication and transfers: the part not hidden behind compute). */
@@ -57,6 +61,7 @@ export function estimateStep(
   };
   const bound: Record<string, number> = {};
   let fwd = 0;
+  let rec = 0;
   let bwd = 0;
   let opt = 0;
   let executed = 0;
@@ -88,8 +93,11 @@ export function estimateStep(
     if (t.seconds > 0) kernels++;
     if (c === 'optimizer' || (updates.has(v) && v.op === 'cast')) opt += t.seconds;
     else if (backward.has(v)) bwd += t.seconds;
+    else if (v.name?.endsWith(REMAT_SUFFIX)) rec += t.seconds;
     else fwd += t.seconds;
   }
+  // recomputation runs inside the backward pass: what the backward hides its traffic behind
+  const bwdWindow = bwd + rec;
   const { data: n, zero, offload } = config.parallel;
   if (zero >= 1 && n > 1) {
     // each rank updates its shard of the parameters
@@ -132,7 +140,7 @@ export function estimateStep(
     exposed += passes * allToAll(perLayer, group);
   }
   const comm = hiddenBwd + hiddenFwd + exposed;
-  by.communication = Math.max(0, hiddenBwd - bwd) + Math.max(0, hiddenFwd - fwd) + exposed;
+  by.communication = Math.max(0, hiddenBwd - bwdWindow) + Math.max(0, hiddenFwd - fwd) + exposed;
 
   const link = machine.link?.bandwidth ?? Infinity;
   const shard = (bytes: number, stage: number) => bytes / (zero >= stage ? n : 1);
@@ -154,11 +162,11 @@ export function estimateStep(
   if (offload.includes('params')) {
     const t = shard(params, 3) / link;
     transfers += config.task.kind === 'infer' ? t : 2 * t;
-    by.transfers += Math.max(0, t - fwd) + (config.task.kind === 'infer' ? 0 : Math.max(0, t - bwd));
+    by.transfers += Math.max(0, t - fwd) + (config.task.kind === 'infer' ? 0 : Math.max(0, t - bwdWindow));
   }
   transfers += moved.forward + moved.backward;
-  by.transfers += Math.max(0, moved.forward - fwd) + Math.max(0, moved.backward - bwd);
-  const step = fwd + bwd + opt + by.communication + by.transfers;
+  by.transfers += Math.max(0, moved.forward - fwd) + Math.max(0, moved.backward - bwdWindow);
+  const step = fwd + rec + bwd + opt + by.communication + by.transfers;
 
   const tokens = m.values.find((v) => v.op === 'input' && v.attrs['name'] === 'tokens');
   const firstInput = m.values.find((v) => v.op === 'input' && v.attrs['feed'] !== 'step');
@@ -180,6 +188,7 @@ export function estimateStep(
   return {
     step_seconds: step,
     forward_seconds: fwd,
+    recompute_seconds: rec,
     backward_seconds: bwd,
     optimizer_seconds: opt,
     by_class: by,

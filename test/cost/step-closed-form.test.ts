@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
 import { compile } from '../../compiler/compile.ts';
 import type { Device, Machine } from '../../compiler/cost/device.ts';
 import { machineOf } from '../../compiler/cost/device.ts';
@@ -385,5 +386,41 @@ describe('copies between tiers (offload, reload)', () => {
     // no latency named: none
     const bare = estimateStep(m, cfg, { gpu: device, count: 1, link: { ...link, latency: 0 }, ssd });
     close(bare.transfer_seconds, (2 * bytes) / link.bandwidth + viaSsd);
+  });
+});
+
+describe('recomputation is its own item of the step, not forward time', () => {
+  it('Llama 2 7B, ZeRO-2, checkpoint: all: forward as without checkpointing, recompute the clones', () => {
+    const all = compile('examples/llama2-7b.flex', 'pretrain_zero2');
+    const none = compile('examples/llama2-7b.flex', 'pretrain_zero2', {
+      read: (p) =>
+        p.endsWith('examples/llama2-7b.flex')
+          ? readFileSync(p, 'utf8').replace('  checkpoint: all\n}', '  checkpoint: none\n}')
+          : existsSync(p)
+            ? readFileSync(p, 'utf8')
+            : undefined,
+    });
+    const machine = machineOf(all.lowered!.hardware!)!;
+    const e = estimateStep(all.module!, all.lowered!.config, machine);
+    const plain = estimateStep(none.module!, none.lowered!.config, machine);
+    const clones = all.module!.values.filter((v) => v.name?.endsWith('.remat') && !LEAF_OPS.has(v.op));
+    expect(clones.length).toBeGreaterThan(100);
+    close(
+      e.recompute_seconds,
+      clones.reduce((a, v) => a + opTime(v, machine.gpu).seconds, 0),
+      9,
+    );
+    expect(rel(e.forward_seconds, plain.forward_seconds)).toBeLessThan(1e-9);
+    expect(plain.recompute_seconds).toBe(0);
+    close(
+      e.step_seconds,
+      e.forward_seconds +
+        e.recompute_seconds +
+        e.backward_seconds +
+        e.optimizer_seconds +
+        e.by_class.communication +
+        e.by_class.transfers,
+      9,
+    );
   });
 });
