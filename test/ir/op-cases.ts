@@ -379,7 +379,44 @@ export const OP_CASES: OpCase[] = [
   moeRoutingCase(),
   moeLayerCase(),
   moeLayerCase(0.5),
+  attentionCase('causal, 4 query heads over 2 key/value heads (GQA)', [2, 4, 5, 3], [2, 2, 5, 3], 2, true),
+  attentionCase(
+    'causal, 2 new queries after 3 cached keys, one key/value head (MQA)',
+    [1, 3, 2, 4],
+    [1, 1, 5, 4],
+    3,
+    true,
+  ),
+  attentionCase('not causal, a head each, batch axes [2, 2]', [2, 2, 2, 3, 4], [2, 2, 2, 6, 4], 5, false),
 ];
+
+/**
+ * Fused attention against attention written with tfjs ops: each key/value head repeated for its query heads, the
+ * T×S scores scaled (by 0.6, not 1/√dh, so the attribute is read), masked to −1e9 past each query's position when
+ * causal, softmax, times v.
+ */
+function attentionCase(what: string, q: number[], k: number[], dv: number, causal: boolean): OpCase {
+  const [h, t] = q.slice(-3) as [number, number];
+  const [hkv, s] = k.slice(-3) as [number, number];
+  return {
+    label: `attention (${what})`,
+    op: 'attention',
+    attrs: { causal, scale: 0.6 },
+    inputs: [{ shape: q }, { shape: k }, { shape: [...k.slice(0, -1), dv] }],
+    tf: ([xq, xk, xv]) => {
+      // query head j reads key/value head ⌊j / (H / Hkv)⌋
+      const heads = tf.tensor1d(
+        Array.from({ length: h }, (_, j) => Math.floor(j / (h / hkv))),
+        'int32',
+      );
+      const repeat = (x: tf.Tensor) => tf.gather(x, heads, x.rank - 3);
+      const scores = tf.mul(tf.matMul(xq!, repeat(xk!), false, true), 0.6);
+      const visible = tf.linalg.bandPart(tf.ones([t, s]), -1, s - t);
+      const masked = causal ? tf.add(tf.mul(scores, visible), tf.mul(tf.sub(1, visible), -1e9)) : scores;
+      return tf.matMul(tf.softmax(masked), repeat(xv!));
+    },
+  };
+}
 
 /**
  * A whole MoE layer (`moe`: router, top-2 of 3 experts, 3 slots each, GeLU experts, renormalised gates) against a

@@ -1,5 +1,6 @@
 import { LEAF_OPS, type Value } from '../graph.ts';
 import type { OpDef } from '../op.ts';
+import { attentionOps } from './attention.ts';
 import { broadcastOps } from './broadcast.ts';
 import { cacheOps } from './cache.ts';
 import { castOps } from './cast.ts';
@@ -50,6 +51,7 @@ export const OPS: ReadonlyMap<string, OpDef> = new Map(
     moeOps,
     moeLayerOps,
     partOps,
+    attentionOps,
   ]
     .flat()
     .map((d) => [d.name, d]),

@@ -2,6 +2,7 @@ import type { Value } from '../../ir/graph.ts';
 import * as K from '../build.ts';
 import type { Kernel } from '../ir.ts';
 import { type DeviceClass, flat, kernelOf, type Lowering, named } from './common.ts';
+import { attentionLowerings } from './attention.ts';
 import { edgeLowerings } from './edge.ts';
 import { elementwiseLowerings } from './elementwise.ts';
 import { matmulLowerings } from './matmul.ts';
@@ -23,6 +24,7 @@ export const LOWERINGS: Readonly<Record<string, Lowering>> = {
   ...sparseLowerings,
   ...edgeLowerings,
   ...moeLowerings,
+  ...attentionLowerings,
   moe: fusedMoe,
   moe_grad: fusedMoeGrad,
 };

@@ -1,0 +1,172 @@
+import type { Value } from '../../ir/graph.ts';
+import { type AttentionSizes, attentionGradLayout, attentionSizes } from '../../ir/ops/attention.ts';
+import * as K from '../build.ts';
+import type { Expr, Stmt } from '../ir.ts';
+import { flat, type Lowering, operand, res } from './common.ts';
+
+/**
+ * Fused attention's kernels, written once for every target: an invocation per query row (per key row for dk and dv)
+ * that walks the row's visible keys (queries) keeping only running statistics — online softmax forward
+ * (FlashAttention), the saved log-sum-exp backward — so no kernel holds more than a row's vector of head size. No
+ * invocation waits for another: each writes only its own row.
+ */
+
+const u = (name: string) => K.ref(name);
+const f = (name: string) => K.ref(name, 'f32');
+const U = K.u32;
+/** Below any score: exp(LOW − s) is 0 without an infinity in the kernel. */
+const LOW = -3.0e38;
+
+/** `into` += Σ_d a(d)·b(d) over d < n. */
+const dot = (into: string, n: number, a: (d: Expr) => Expr, b: (d: Expr) => Expr): Stmt[] => [
+  K.var_(into, K.f32(0)),
+  K.loop('d', U(0), U(n), [K.set(into, K.mul(a(u('d')), b(u('d'))), '+')]),
+];
+
+/** Query row `r` (of N·H·T): its head, batch, position `qi`, first key row `kv` and visible keys `nk`. */
+function queryRow(z: AttentionSizes, r: Expr): Stmt[] {
+  return [
+    K.let_('bh', K.div(r, U(z.t))),
+    K.let_('qi', K.mod(r, U(z.t))),
+    K.let_('kv', K.mul(K.add(K.mul(K.div(u('bh'), U(z.h)), U(z.hkv)), K.div(K.mod(u('bh'), U(z.h)), U(z.g))), U(z.s))),
+    K.let_('nk', z.causal ? K.min(U(z.s), K.add(u('qi'), U(z.s - z.t + 1))) : U(z.s)),
+  ];
+}
+
+/** Row `r`'s score against key row `key`, scaled, into `s`. */
+const score = (v: Value, z: AttentionSizes, r: Expr, key: Expr): Stmt[] => [
+  ...dot(
+    'qk',
+    z.dh,
+    (d) => K.load(operand(v, 0), K.add(K.mul(r, U(z.dh)), d)),
+    (d) => K.load(operand(v, 1), K.add(K.mul(key, U(z.dh)), d)),
+  ),
+  K.let_('s', K.mul(f('qk'), K.f32(z.scale))),
+];
+
+/** The online softmax over row `i`'s keys: running max `m`, sum `l`; `each` adds a key's weight p (rescaling by c). */
+const online = (v: Value, z: AttentionSizes, each: Stmt[]): Stmt[] => [
+  K.var_('m', K.f32(LOW)),
+  K.var_('l', K.f32(0)),
+  K.loop('j', U(0), u('nk'), [
+    ...score(v, z, u('i'), K.add(u('kv'), u('j'))),
+    K.let_('m2', K.max(f('m'), f('s'))),
+    K.let_('c', K.call('exp', K.sub(f('m'), f('m2')))),
+    K.let_('p', K.call('exp', K.sub(f('s'), f('m2')))),
+    K.set('l', K.add(K.mul(f('l'), f('c')), f('p'))),
+    ...each,
+    K.set('m', f('m2')),
+  ]),
+];
+
+/** o = softmax(q·kᵀ · scale) · v, a query row per invocation. */
+const forward: Lowering = (v) => {
+  const z = attentionSizes(v);
+  const acc = (d: Expr) => K.load('acc', d, 'f32');
+  return flat(z.n * z.h * z.t, [
+    ...queryRow(z, u('i')),
+    K.array('acc', 'f32', z.dv),
+    ...online(v, z, [
+      K.loop('d', U(0), U(z.dv), [
+        K.setAt(
+          'acc',
+          u('d'),
+          K.add(
+            K.mul(acc(u('d')), f('c')),
+            K.mul(f('p'), K.load(operand(v, 2), K.add(K.mul(K.add(u('kv'), u('j')), U(z.dv)), u('d')))),
+          ),
+        ),
+      ]),
+    ]),
+    K.loop('d', U(0), U(z.dv), [K.store(res, K.add(K.mul(u('i'), U(z.dv)), u('d')), K.div(acc(u('d')), f('l')))]),
+  ]);
+};
+
+/** Each query row's log-sum-exp of its scores. */
+const lse: Lowering = (v) => {
+  const z = attentionSizes({ ...v, inputs: [v.inputs[0]!, v.inputs[1]!, v.inputs[1]!] });
+  return flat(z.n * z.h * z.t, [
+    ...queryRow(z, u('i')),
+    ...online(v, z, []),
+    K.store(res, u('i'), K.add(f('m'), K.call('log', f('l')))),
+  ]);
+};
+
+/**
+ * dq, dk and dv: the first N·H·T invocations a query row each (dq_i = scale Σ_j dS_ij k_j), the next N·Hkv·S a key
+ * row each (dv_j = Σ_i P_ij do_i, dk_j = scale Σ_i dS_ij q_i over the query heads that share it), with P recomputed
+ * from the saved log-sum-exp and dS_ij = P_ij (do_i · v_j − do_i · o_i).
+ */
+const backward: Lowering = (v) => {
+  const z = attentionSizes(v);
+  const [q, k, val, o, lseRows, dO] = v.inputs.map((_, i) => operand(v, i));
+  const [offQ, offK, offV] = attentionGradLayout(v.inputs).offsets as [number, number, number];
+  const queries = z.n * z.h * z.t;
+  const at = (buf: string, row: Expr, n: number, d: Expr) => K.load(buf, K.add(K.mul(row, U(n)), d));
+  // dS_ij · scale for query row r (its do · o in `D`) against key row `key`
+  const dsOf = (r: Expr, key: Expr): Stmt[] => [
+    ...score(v, z, r, key),
+    K.let_('p', K.call('exp', K.sub(f('s'), K.load(lseRows!, r)))),
+    ...dot(
+      'dp',
+      z.dv,
+      (d) => at(dO!, r, z.dv, d),
+      (d) => at(val!, key, z.dv, d),
+    ),
+    K.let_('ds', K.mul(K.mul(f('p'), K.sub(f('dp'), f('D'))), K.f32(z.scale))),
+  ];
+  const rowD = (r: Expr): Stmt[] =>
+    dot(
+      'D',
+      z.dv,
+      (d) => at(dO!, r, z.dv, d),
+      (d) => at(o!, r, z.dv, d),
+    );
+  const dqRole: Stmt[] = [
+    ...queryRow(z, u('i')),
+    ...rowD(u('i')),
+    K.array('dq', 'f32', z.dh),
+    K.loop('j', U(0), u('nk'), [
+      K.let_('key', K.add(u('kv'), u('j'))),
+      ...dsOf(u('i'), u('key')),
+      K.loop('d', U(0), U(z.dh), [K.setAt('dq', u('d'), K.mul(f('ds'), at(k!, u('key'), z.dh, u('d'))), '+')]),
+    ]),
+    K.loop('d', U(0), U(z.dh), [
+      K.store(res, K.add(U(offQ), K.add(K.mul(u('i'), U(z.dh)), u('d'))), K.load('dq', u('d'), 'f32')),
+    ]),
+  ];
+  // key row e = (b·Hkv + kvh)·S + j sees the queries i ≥ j − (S − T)
+  const dkvRole: Stmt[] = [
+    K.let_('e', K.sub(u('i'), U(queries))),
+    K.let_('bk', K.div(u('e'), U(z.s))),
+    K.let_('j', K.mod(u('e'), U(z.s))),
+    K.let_('i0', z.causal ? K.select(K.gt(u('j'), U(z.s - z.t)), K.sub(u('j'), U(z.s - z.t)), U(0)) : U(0)),
+    K.array('dk', 'f32', z.dh),
+    K.array('dv', 'f32', z.dv),
+    K.loop('g', U(0), U(z.g), [
+      // query head (b·Hkv + kvh)·G + g = bk·G + g of the batch
+      K.let_('bh', K.add(K.mul(u('bk'), U(z.g)), u('g'))),
+      K.loop('qi', u('i0'), U(z.t), [
+        K.let_('r', K.add(K.mul(u('bh'), U(z.t)), u('qi'))),
+        ...rowD(u('r')),
+        ...dsOf(u('r'), u('e')),
+        K.loop('d', U(0), U(z.dv), [K.setAt('dv', u('d'), K.mul(f('p'), at(dO!, u('r'), z.dv, u('d'))), '+')]),
+        K.loop('d', U(0), U(z.dh), [K.setAt('dk', u('d'), K.mul(f('ds'), at(q!, u('r'), z.dh, u('d'))), '+')]),
+      ]),
+    ]),
+    K.loop('d', U(0), U(z.dh), [
+      K.store(res, K.add(U(offK), K.add(K.mul(u('e'), U(z.dh)), u('d'))), K.load('dk', u('d'), 'f32')),
+    ]),
+    K.loop('d', U(0), U(z.dv), [
+      K.store(res, K.add(U(offV), K.add(K.mul(u('e'), U(z.dv)), u('d'))), K.load('dv', u('d'), 'f32')),
+    ]),
+  ];
+  return flat(queries + z.n * z.hkv * z.s, [K.if_(K.lt(u('i'), U(queries)), dqRole, dkvRole)]);
+};
+
+export const attentionLowerings: Record<string, Lowering> = {
+  attention: forward,
+  attention_lse: lse,
+  attention_grad: backward,
+};
+
