@@ -23,9 +23,10 @@ layer Mlp(x: f32[..., d], hidden: int) -> f32[..., d] {
   return gelu(x @ w1 + b1) @ w2 + b2
 }
 
-// Multi-head causal self-attention (GPT-2): fused QKV projection, scaled dot products,
-// a causal mask, softmax, and an output projection. Keys and values go through `cache`, so that
-// serving plans (`task: infer { prefill, decode }`) keep them in a KV cache.
+// Multi-head causal self-attention (GPT-2): fused QKV projection, causal scaled dot-product attention
+// (one fused kernel, FlashAttention; `attention: composite` in a plan materialises the scores), and an
+// output projection. Keys and values go through `cache`, so that serving plans
+// (`task: infer { prefill, decode }`) keep them in a KV cache.
 layer CausalSelfAttention(x: f32[B, T, d], heads: int) -> f32[B, T, d] {
   param wqkv: f32[d, 3 * d] = normal(0.02)
   param bqkv: f32[3 * d] = zeros()
@@ -35,8 +36,7 @@ layer CausalSelfAttention(x: f32[B, T, d], heads: int) -> f32[B, T, d] {
   let q = transpose(qkv[:, :, 0], [0, 2, 1, 3])
   let k = cache(transpose(qkv[:, :, 1], [0, 2, 1, 3]), axis: 2)  // every token so far when decoding
   let v = cache(transpose(qkv[:, :, 2], [0, 2, 1, 3]), axis: 2)
-  let scores = causal_mask(q @ transpose(k) / sqrt(d / heads))
-  let y = transpose(softmax(scores) @ v, [0, 2, 1, 3])
+  let y = transpose(attention(q, k, v), [0, 2, 1, 3])
   return reshape(y, [B, T, d]) @ wo + bo
 }
 
@@ -65,10 +65,7 @@ layer GqaAttention(x: f32[B, T, d], heads: int, kv_heads: int) -> f32[B, T, d] {
   let q = rope(transpose(reshape(x @ wq, [B, T, heads, d / heads]), [0, 2, 1, 3]))
   let k = cache(rope(transpose(reshape(x @ wk, [B, T, kv_heads, d / heads]), [0, 2, 1, 3])), axis: 2)
   let v = cache(transpose(reshape(x @ wv, [B, T, kv_heads, d / heads]), [0, 2, 1, 3]), axis: 2)
-  let groups = reshape(q, [B, kv_heads, heads / kv_heads, T, d / heads])
-  let scores = causal_mask(groups @ transpose(reshape(k, [B, kv_heads, 1, -1, d / heads])) / sqrt(d / heads))
-  let y = reshape(softmax(scores) @ reshape(v, [B, kv_heads, 1, -1, d / heads]), [B, heads, T, d / heads])
-  return reshape(transpose(y, [0, 2, 1, 3]), [B, T, d]) @ wo
+  return reshape(transpose(attention(q, k, v), [0, 2, 1, 3]), [B, T, d]) @ wo
 }
 
 // A mixture of experts (Switch Transformer, GShard; Mixtral's top-2): a router (linear → softmax) picks k of `experts`

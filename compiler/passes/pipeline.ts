@@ -7,6 +7,7 @@ import { dce } from './dce.ts';
 import { fuseElementwise } from './fuse-elementwise.ts';
 import { fuseMoe } from './fuse-moe.ts';
 import { lora } from './lora.ts';
+import { lowerAttention } from './lower-attention.ts';
 import { lowerSparse } from './lower-sparse.ts';
 import { blockNodes } from './block-nodes.ts';
 import { optimizer } from './optimizer.ts';
@@ -20,6 +21,7 @@ export const PIPELINE: readonly Pass[] = [
   lora, //      frozen base weights and trained low-rank adapters (finetune { lora })
   precision, // bf16/fp16 tensors with fp32 master weights (precision: bf16 | fp16)
   fuseMoe, //   each MoE layer one fused kernel (fuse: [moe]) or its decomposition
+  lowerAttention, // attention fused (FlashAttention), or its composite (attention: composite)
   autodiff, //  backward graph of the loss
   optimizer, // parameter and optimizer-state updates
   fuseElementwise, // chains of elementwise ops into single kernels (fuse: [elementwise])

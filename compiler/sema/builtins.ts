@@ -5,6 +5,7 @@ import type { Attrs, Value } from '../ir/graph.ts';
 import type { Dim } from '../ir/types.ts';
 import { describe, type EVal } from './values.ts';
 import { MOE_BUILTINS } from './moe-builtins.ts';
+import { attentionAttrs } from '../ir/ops/attention.ts';
 
 export type ArgKind = 'tensor' | 'int' | 'float' | 'bool' | 'ints' | 'tensors' | 'graph' | 'any';
 
@@ -261,6 +262,26 @@ export const BUILTINS: Record<string, Builtin> = {
       if (!(p >= 0 && p < 1)) cx.fail('FLX3050', `dropout probability must be in [0, 1), got ${p}`);
       if (!cx.training || p === 0) return a['x']!;
       return cx.op('dropout', [tensor(a, 'x'), cx.step()], { p, seed: cx.seed() });
+    },
+  },
+  attention: {
+    params: [
+      { name: 'q', kind: 'tensor' },
+      { name: 'k', kind: 'tensor' },
+      { name: 'v', kind: 'tensor' },
+      { name: 'causal', kind: 'bool', default: flag(true) },
+      { name: 'scale', kind: 'float', default: num(0), valid: NON_NEGATIVE },
+    ],
+    doc:
+      'softmax(q·kᵀ · scale) · v over q [..., H, T, dh], k [..., Hkv, S, dh], v [..., Hkv, S, dv] (query head h ' +
+      'reads key/value head h / (H / Hkv): grouped-query attention); `causal`: query i, the last T of S positions, ' +
+      'sees keys j ≤ S − T + i; `scale` 0 means 1/√dh. One fused kernel each way (FlashAttention: no T×S scores), or ' +
+      'the composite with `attention: composite` in the plan',
+    build: (cx, a) => {
+      const q = tensor(a, 'q');
+      const scale = int(a, 'scale');
+      const attrs = attentionAttrs(q.type, (a['causal'] as EVal & { kind: 'bool' }).b, scale || undefined);
+      return cx.op('attention', [q, tensor(a, 'k'), tensor(a, 'v')], attrs);
     },
   },
   causal_mask: {

@@ -58,6 +58,11 @@ export const PlanConfig = z.object({
   /** Row blocks a step over a graph's nodes is cut into (block-nodes); 1, or absent, keeps tensors whole. */
   blocks: z.union([z.number().int().positive(), z.literal('auto')]).optional(),
   fuse: z.array(z.enum(['elementwise', 'moe'])),
+  /**
+   * How `attention` ops run: `fused` (FlashAttention: one kernel keeping each row's running statistics, linear memory)
+   * or `composite` (the T×S scores materialised: matmul, scale, mask, softmax, matmul).
+   */
+  attention: z.enum(['fused', 'composite']),
   target: z.enum(['wgsl', 'c', 'cuda']),
   /** fp32 everywhere, or bf16/fp16 tensors with fp32 master weights and optimizer state. */
   precision: z.enum(['fp32', 'bf16', 'fp16']),
@@ -98,6 +103,7 @@ export function planConfigOf(over: Record<string, unknown> = {}): PlanConfig {
     checkpoint: 'none',
     placement: 'auto',
     fuse: [],
+    attention: 'fused',
     target: 'wgsl',
     precision: 'fp32',
     parallel: { data: 1, zero: 0, offload: [] },
@@ -117,6 +123,7 @@ export const PLAN_FIELDS = [
   'placement',
   'blocks',
   'fuse',
+  'attention',
   'target',
   'precision',
   'parallel',
@@ -316,6 +323,7 @@ export function resolvePlan(
     if (blocks === undefined)
       bad(bf.value, '`blocks` is how many node blocks a graph step is cut into, a whole number ≥ 1, or `auto`');
   }
+  const attention = choice('attention', ['fused', 'composite'] as const, 'fused');
   const target = choice('target', ['wgsl', 'c', 'cuda'] as const, 'wgsl');
   const precision = choice('precision', ['fp32', 'bf16', 'fp16'] as const, 'fp32');
   const parallel: PlanConfig['parallel'] = { data: 1, zero: 0, offload: [] };
@@ -419,6 +427,7 @@ export function resolvePlan(
     placement,
     ...(blocks !== undefined ? { blocks } : {}),
     fuse,
+    attention,
     target,
     precision,
     parallel,

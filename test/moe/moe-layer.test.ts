@@ -204,7 +204,8 @@ describe('MoE under checkpointing', () => {
     // were the terms summed after the loss, every layer would be recomputed before the backward pass began
     const r = compile('examples/mixtral-8x7b.flex', 'pretrain');
     const c = summarize(r.module!, r.lowered!).summary.memory.gpu.checkpointing!;
-    expect(c.bytes_with / c.bytes_without!).toBeLessThan(0.3);
+    // 0.32 with fused attention (whose activations have no T×T scores), 0.24 with the composite; 1 were it broken
+    expect(c.bytes_with / c.bytes_without!).toBeLessThan(0.4);
     expect(r.module!.checkpoint!.stages).toBeGreaterThanOrEqual(32);
   }, 60_000);
 });

@@ -1,4 +1,5 @@
 import type { Attrs, Value } from '../graph.ts';
+import type { Emit } from './moe-layer.ts';
 import type { NDArray, OpDef } from '../op.ts';
 import { bytesOf, elems } from '../op.ts';
 import { dimMul, ShapeError, type Dim, type TensorType } from '../types.ts';
@@ -64,7 +65,7 @@ function checkQkv([q, k, v]: TensorType[], what: string): void {
   const same = (a: Dim, b: Dim) => typeof a !== 'number' || typeof b !== 'number' || a === b;
   for (let i = 0; i < r - 3; i++)
     if (!same(q.shape[i]!, k.shape[i]!) || !same(q.shape[i]!, v.shape[i]!))
-      throw new ShapeError(`${what}: q, k and v differ in their leading axes: [${q.shape}], [${k.shape}], [${v.shape}]`);
+      throw new ShapeError(`${what}: q, k and v differ in leading axes: [${q.shape}], [${k.shape}], [${v.shape}]`);
   const [h, , dh] = q.shape.slice(-3);
   const [hkv, s, dk] = k.shape.slice(-3);
   const [hv, sv] = v.shape.slice(-3);
@@ -166,7 +167,8 @@ const attentionLse: OpDef = {
   noGrad: 'a backward op',
   cost: (v) => {
     const z = attentionSizes({ ...v, inputs: [v.inputs[0]!, v.inputs[1]!, v.inputs[1]!] });
-    return { flops: z.n * z.h * pairs(z) * (2 * z.dh + 3), bytes: bytesOf(v.inputs[0]!.type) + bytesOf(v.inputs[1]!.type) };
+    const bytes = bytesOf(v.inputs[0]!.type) + bytesOf(v.inputs[1]!.type) + bytesOf(v.type);
+    return { flops: z.n * z.h * pairs(z) * (2 * z.dh + 3), bytes };
   },
   ref: ([q, k], v, ctx) => {
     const z = attentionSizes({ ...v, inputs: [v.inputs[0]!, v.inputs[1]!, v.inputs[1]!] });
@@ -191,8 +193,8 @@ export function attentionGradLayout(qkv: readonly Value[]): { offsets: number[];
 
 /**
  * `attention_grad(q, k, v, o, lse, do) {causal, scale}`: dq, dk and dv packed (FlashAttention's backward). With
- * P = exp(s − lse), D_i = do_i · o_i: dv_j = Σ_i P_ij do_i, dS_ij = P_ij (do_i · v_j − D_i), dq_i = scale Σ_j dS_ij k_j,
- * dk_j = scale Σ_i dS_ij q_i (i over the query heads that share k_j's head).
+ * P = exp(s − lse), D_i = do_i · o_i: dv_j = Σ_i P_ij do_i, dS_ij = P_ij (do_i · v_j − D_i),
+ * dq_i = scale Σ_j dS_ij k_j, dk_j = scale Σ_i dS_ij q_i (i over the query heads that share k_j's head).
  */
 const attentionGrad: OpDef = {
   name: 'attention_grad',
@@ -265,3 +267,27 @@ export const attentionAttrs = (q: TensorType, causal: boolean, scale?: number): 
   const dh = q.shape.at(-1);
   return { causal, scale: scale ?? (typeof dh === 'number' ? 1 / Math.sqrt(dh) : NaN) };
 };
+
+/**
+ * The composite: what `attention` computes, in the IR's ops — each query head group's T×S scores (q·kᵀ · scale),
+ * the causal mask, softmax, times v. What `attention: composite` runs, and the test oracle of the fused kernels.
+ */
+export function decomposeAttention(emit: Emit, q: Value, k: Value, v: Value, at: Attrs): Value {
+  const lead = q.type.shape.slice(0, -3) as number[];
+  const [h, t, dh] = q.type.shape.slice(-3) as number[];
+  const [hkv, s] = k.type.shape.slice(-3, -1) as number[];
+  const dv = v.type.shape.at(-1) as number;
+  const g = h! / hkv!;
+  const grouped = (x: Value, shape: number[]) => (g === 1 ? x : emit('reshape', [x], { shape: [...lead, ...shape] }));
+  const qg = grouped(q, [hkv!, g, t!, dh!]);
+  const kg = grouped(k, [hkv!, 1, s!, dh!]);
+  const vg = grouped(v, [hkv!, 1, s!, dv]);
+  const rank = qg.type.shape.length;
+  const perm = [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2];
+  const kt = emit('transpose', [kg], { perm });
+  const scale = emit('const', [], { value: num(at, 'scale'), dtype: q.type.dtype });
+  const scores = emit('mul', [emit('matmul', [qg, kt]), scale]);
+  const masked = bool(at, 'causal') ? emit('causal_mask', [scores], { fill: -Infinity }) : scores;
+  const y = emit('matmul', [emit('softmax', [masked]), vg]);
+  return g === 1 ? y : emit('reshape', [y], { shape: [...lead, h!, t!, dv] });
+}

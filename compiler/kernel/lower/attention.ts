@@ -169,4 +169,3 @@ export const attentionLowerings: Record<string, Lowering> = {
   attention_lse: lse,
   attention_grad: backward,
 };
-
