@@ -169,7 +169,8 @@ model G(d: 64, heads: 4, depth: 1) {
     const stored = (depth: number, checkpoint: string, core: keyof typeof CORES) => {
       const src =
         `${model.replace('ATTENTION_CORE', CORES[core])}plan p { model: G(depth: ${depth})\n ` +
-        `bind: { B: ${b}, T: ${s} }\n task: train { optimizer: sgd(lr: 0.1) }\n precision: fp16\n checkpoint: ${checkpoint} }\n`;
+        `bind: { B: ${b}, T: ${s} }\n task: train { optimizer: sgd(lr: 0.1) }\n precision: fp16\n ` +
+        `checkpoint: ${checkpoint} }\n`;
       const r = compile(path, 'p', {
         read: (p) => (p === path ? src : existsSync(p) ? readFileSync(p, 'utf8') : undefined),
       });
