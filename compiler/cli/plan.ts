@@ -120,6 +120,7 @@ export function humanReport(s: PlanSummary, file?: string): string {
   const budget = s.budget_bytes === null ? 'no budget' : `budget ${fmtBytes(s.budget_bytes)}`;
   const lines = [
     `${file ? `${file}: ` : ''}plan ${s.plan} (${s.task}, ${s.precision}, checkpoint ${s.checkpoint}` +
+      `${s.checkpoint_solver ? `: ${s.checkpoint_solver}` : ''}` +
       `${s.blocks > 1 ? `, ${s.blocks} node blocks` : ''})${on}`,
   ];
   const count = (n: number) =>

@@ -43,6 +43,8 @@ export interface PlanSummary {
   };
   precision: string;
   checkpoint: string;
+  /** What `checkpoint: auto` chose: the solver of its schedule (selective: the attention cores recomputed). */
+  checkpoint_solver?: string;
   /** Node blocks a graph step is cut into (`blocks`, or the number `blocks: auto` chose); 1: whole. */
   blocks: number;
   budget_bytes: number | null;
@@ -164,6 +166,7 @@ export function summarize(
     parameters: parameterCounts(m),
     precision: config.precision,
     checkpoint: typeof c === 'string' ? c : `every(${c.every})`,
+    ...(c === 'auto' && ck?.solver ? { checkpoint_solver: ck.solver } : {}),
     blocks: typeof config.blocks === 'number' ? config.blocks : 1,
     budget_bytes: config.memory.gpu ?? null,
     hardware: config.hardware ?? null,

@@ -55,10 +55,10 @@ export interface Module {
 export interface CheckpointReport {
   policy: string;
   /**
-   * With auto and a schedule: the solver that found it (the chain DP, the resident-set DP, or the
-   * keep-or-recompute-once greedy).
+   * With auto and a schedule: the solver that found it (the chain DP, the resident-set DP, the
+   * keep-or-recompute-once greedy, the sweep of moves, or selective recomputation of the attention cores).
    */
-  solver?: 'chain' | 'resident-sets' | 'greedy' | 'sweep';
+  solver?: 'chain' | 'resident-sets' | 'greedy' | 'sweep' | 'selective';
   /** Stages of the forward chain the schedule works on. */
   stages: number;
   /**

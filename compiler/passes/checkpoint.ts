@@ -7,7 +7,7 @@ import { applySchedule } from '../remat/chain-stages.ts';
 import { everyK, sqrtK } from '../remat/policies.ts';
 import type { Schedule } from '../remat/schedule.ts';
 import { fastSchedule } from '../remat/auto.ts';
-import { greedySchedule, moveAll, sweepSchedule } from '../remat/auto-stages.ts';
+import { greedySchedule, moveAll, recomputeCores, sweepSchedule } from '../remat/auto-stages.ts';
 import type { TierChoice } from '../remat/solve-greedy.ts';
 import { depthFirst } from '../ir/order.ts';
 import type { Machine } from '../cost/device.ts';
@@ -54,12 +54,12 @@ function measureOf(config: PlanConfig): {
 const policyName = (c: PlanConfig['checkpoint']) => (typeof c === 'string' ? c : `every(${c.every})`);
 
 /**
- * Activation checkpointing: under `checkpoint: none | all | every(k) | sqrt | auto`, decides which
- * forward values the backward pass keeps and which it recomputes, and inserts the recomputations.
- * `auto` with `memory: { gpu: X }` picks the schedule of least recompute whose exact bytes (this
- * module's memory plan, or one rank's peak under data parallelism: measureOf) fit X, among the
- * optimal chain schedules for each memory level and, for steps small enough, the resident-set DP's
- * (exact in Checkmate's model) and the keep-or-recompute-once greedy's (fastSchedule). A plan that
+ * Activation checkpointing: under `checkpoint: none | selective | all | every(k) | sqrt | auto`, decides which
+ * forward values the backward pass keeps and which it recomputes, and inserts the recomputations. `selective`
+ * recomputes only the attention cores (recomputeCores). `auto` with `memory: { gpu: X }` picks the schedule of least
+ * recompute whose exact bytes (this module's memory plan, or one rank's peak under data parallelism: measureOf) fit
+ * X, among the optimal chain schedules for each memory level and, for steps small enough, the resident-set DP's
+ * (exact in Checkmate's model), the keep-or-recompute-once greedy's (fastSchedule) and selective's. A plan that
  * cannot fit X under any schedule is BudgetInfeasibleError, naming the smallest budget that works.
  */
 export const checkpoint: Pass = {
@@ -301,8 +301,12 @@ function checkpointInOrder(
     };
   };
 
+  /** Selective recomputation; without an attention core (none, or only fused attention), nothing to recompute. */
+  const selective = () => recomputeCores(m, loss, measure);
   const withFixedPolicy = (c: Exclude<PlanConfig['checkpoint'], 'none' | 'auto'>) =>
-    withSchedule(everyK(n, c === 'all' ? 1 : c === 'sqrt' ? sqrtK(n) : c.every));
+    c === 'selective'
+      ? (selective() ?? { module: m, bytes: without })
+      : withSchedule(everyK(n, c === 'all' ? 1 : c === 'sqrt' ? sqrtK(n) : c.every));
   /** Every activation the backward reads in `tier`; with host memory, every leaf of 256 bytes or more too. */
   const fixedPlacement = (tier: OffGpuTier) => {
     const mod = tier === 'host' ? placeInputs(m, new Set(movableInputs(m))) : m;
@@ -329,6 +333,12 @@ function checkpointInOrder(
     const movable = tiers?.tiers.some((t) => t.tier === 'host') ? movableInputs(m) : [];
     let best: (Measure & { solver: NonNullable<CheckpointReport['solver']> }) | undefined;
     let smallest = Infinity;
+    // the attention cores recomputed, everything else kept: the cheapest schedule wherever it fits
+    const cores = c === 'auto' ? selective() : undefined;
+    if (cores && within(cores)) {
+      smallest = cores.bytes;
+      if (cores.bytes <= budget!) best = { ...cores, solver: 'selective' };
+    }
     // the first k of them for k = 0, 1, 2, 4, … and all: a few tries however many leaves a model has
     const counts = [0, ...Array.from({ length: Math.ceil(Math.log2(movable.length + 1)) }, (_, i) => 2 ** i)];
     const tried: Module[] = [];

@@ -1,7 +1,8 @@
 import type { Module, Value } from '../ir/graph.ts';
 import type { OffGpuTier } from '../ir/ops/tier.ts';
 import { applyStageSchedule, type Rewritten } from './emit.ts';
-import { solveGreedy, type Placement, type TierChoice } from './solve-greedy.ts';
+import { attentionCores } from './attention-core.ts';
+import { recomputeStages, solveGreedy, type Placement, type TierChoice } from './solve-greedy.ts';
 import { solveResidentSets } from './solve-resident.ts';
 import { solveSweep } from './solve-sweep.ts';
 import { trainingGraph, type StageSchedule, type TrainingGraph } from './training-graph.ts';
@@ -156,4 +157,22 @@ export function moveAll<T>(m: Module, loss: Value, tier: OffGpuTier, measure: (r
       }
   for (const st of stages) st.sort((a, b) => a - b);
   return measure(applyStageSchedule(m, graph, index, stages, moved));
+}
+
+/**
+ * Selective recomputation (Korthikanti et al. 2022): every activation the backward pass reads is kept but the
+ * attention cores' (attentionCores: the scores, their mask and softmax, the probabilities' dropout), which the first
+ * backward op that reads them recomputes from the kept q and k. Undefined when the step has no attention core.
+ */
+export function recomputeCores<T>(m: Module, loss: Value, measure: (r: Rewritten) => T): T | undefined {
+  const { graph, index } = trainingGraph(m, loss);
+  const F = graph.nodes.findIndex((v) => !v.forward);
+  const cores = attentionCores(m, new Set(m.values.slice(0, m.values.indexOf(loss) + 1)));
+  if (F < 0 || !cores.size) return undefined;
+  // forward values the backward pass does not read are recomputed too when a recomputation needs them
+  const readBack = new Set(graph.nodes.slice(F).flatMap((v) => v.deps));
+  const dropped = new Set<number>();
+  for (const [v, i] of index)
+    if (i < F && !graph.nodes[i]!.output && (cores.has(v) || !readBack.has(i))) dropped.add(i);
+  return measure(applyStageSchedule(m, graph, index, recomputeStages(graph, F)(dropped)));
 }

@@ -95,37 +95,7 @@ export function solveGreedy(
         .slice(0, GREEDY_LIMIT)
     : [];
 
-  // the backward stage that first needs each dropped activation recomputes it (and the dropped
-  // ones it needs), in ascending order
-  const there = new Int32Array(g.nodes.length);
-  let stamp = 0;
-  const schedule = (dropped: Set<number>, moved: Map<number, OffGpuTier>): StageSchedule => {
-    stamp++;
-    const stages: StageSchedule = [];
-    for (let t = 0; t < g.nodes.length; t++) {
-      const rec: number[] = [];
-      const reload = (i: number) => !rec.includes(i) && rec.push(i);
-      for (const i of g.nodes[t]!.deps) if (moved.has(i) && reloads[i]!.has(t)) reload(i);
-      if (t < F) {
-        stages.push([...rec.sort((a, b) => a - b), t]);
-        continue;
-      }
-      const stack = g.nodes[t]!.deps.filter((i) => dropped.has(i) && there[i] !== stamp);
-      while (stack.length) {
-        const i = stack.pop()!;
-        if (there[i] === stamp) continue;
-        there[i] = stamp;
-        rec.push(i);
-        for (const d of g.nodes[i]!.deps) {
-          if (there[d] === stamp) continue;
-          if (dropped.has(d)) stack.push(d);
-          else if (moved.has(d)) reload(d); // a recomputation reads a moved activation
-        }
-      }
-      stages.push([...rec.sort((a, b) => a - b), t]);
-    }
-    return stages;
-  };
+  const schedule = recomputeStages(g, F, reloads);
   const forwardCost = g.nodes.slice(0, F).reduce((a, v) => a + v.cost, 0);
   const backwardCost = g.nodes.slice(F).reduce((a, v) => a + v.cost, 0);
   const moved = new Map<number, OffGpuTier>();
@@ -216,4 +186,45 @@ export function solveGreedy(
     else take(c);
   }
   return { stages: cur.stages, moved: new Map(moved), recompute: cur.recompute, cost: cur.cost, peak: cur.peak };
+}
+
+/**
+ * Stage schedules that keep every activation but the dropped ones: the backward stage that first needs a dropped
+ * activation recomputes it (and the dropped ones it needs), in ascending order; a moved one (`moved`) is reloaded by
+ * the readers `reloads` lists for it instead.
+ */
+export function recomputeStages(
+  g: TrainingGraph,
+  F: number,
+  reloads: ReadonlySet<number>[] = g.nodes.map(() => new Set()),
+): (dropped: ReadonlySet<number>, moved?: ReadonlyMap<number, OffGpuTier>) => StageSchedule {
+  const there = new Int32Array(g.nodes.length);
+  let stamp = 0;
+  return (dropped, moved = new Map()) => {
+    stamp++;
+    const stages: StageSchedule = [];
+    for (let t = 0; t < g.nodes.length; t++) {
+      const rec: number[] = [];
+      const reload = (i: number) => !rec.includes(i) && rec.push(i);
+      for (const i of g.nodes[t]!.deps) if (moved.has(i) && reloads[i]!.has(t)) reload(i);
+      if (t < F) {
+        stages.push([...rec.sort((a, b) => a - b), t]);
+        continue;
+      }
+      const stack = g.nodes[t]!.deps.filter((i) => dropped.has(i) && there[i] !== stamp);
+      while (stack.length) {
+        const i = stack.pop()!;
+        if (there[i] === stamp) continue;
+        there[i] = stamp;
+        rec.push(i);
+        for (const d of g.nodes[i]!.deps) {
+          if (there[d] === stamp) continue;
+          if (dropped.has(d)) stack.push(d);
+          else if (moved.has(d)) reload(d); // a recomputation reads a moved activation
+        }
+      }
+      stages.push([...rec.sort((a, b) => a - b), t]);
+    }
+    return stages;
+  };
 }

@@ -48,7 +48,10 @@ export const PlanConfig = z.object({
     host: z.number().positive().optional(),
     ssd: z.number().positive().optional(),
   }),
-  checkpoint: z.union([z.enum(['auto', 'none', 'all', 'sqrt']), z.object({ every: z.number().int().positive() })]),
+  checkpoint: z.union([
+    z.enum(['auto', 'none', 'selective', 'all', 'sqrt']),
+    z.object({ every: z.number().int().positive() }),
+  ]),
   /**
    * Where activations the backward pass reads wait for it: `gpu` (kept, or recomputed under `checkpoint`), every one
    * in `host` memory or on the `ssd`, or `auto`: the planner's choice per activation among keep, recompute and the
@@ -313,7 +316,7 @@ export function resolvePlan(
       if (v.args.length !== 1 || k?.kind !== 'number' || !Number.isInteger(k.value) || k.value < 1)
         bad(v, '`every(k)` takes one positive whole number');
       else checkpoint = { every: k.value };
-    } else checkpoint = choice('checkpoint', ['auto', 'none', 'all', 'sqrt'] as const, 'none');
+    } else checkpoint = choice('checkpoint', ['auto', 'none', 'selective', 'all', 'sqrt'] as const, 'none');
   }
   const placement = choice('placement', ['auto', 'gpu', 'host', 'ssd'] as const, 'auto');
   let blocks: number | 'auto' | undefined;

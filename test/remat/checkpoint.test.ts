@@ -57,6 +57,27 @@ describe.each([
       },
     );
 
+  if (file.endsWith('gpt.flex'))
+    it('selective recomputes the attention cores of composite attention: bitwise the results of none', () => {
+      const composite = s.build({ checkpoint: 'none', attention: 'composite', memory: {} });
+      const m = s.build({ checkpoint: 'selective', attention: 'composite', memory: {} });
+      const remat = m.values.filter((v) => v.name?.endsWith('.remat'));
+      expect(new Set(remat.map((v) => v.op))).toEqual(new Set(['matmul', 'mul', 'causal_mask', 'softmax']));
+      // GPT tiny's peak is its logits' (the scores are 8×8); Shakespeare's, 64×64 per head, are not
+      if (plan === 'shakespeare') expect(s.arena(m)).toBeLessThan(s.arena(composite));
+      else expect(s.arena(m)).toBeLessThanOrEqual(s.arena(composite));
+      expect(cpuBits(m, s)).toEqual(cpuBits(composite, s));
+      // auto, in the bytes selective needs, recomputes no more than selective does (its greedy may find less)
+      const gpu = m.checkpoint!.bytesWith;
+      const auto = s.build({ checkpoint: 'auto', attention: 'composite', memory: { gpu } }).checkpoint!;
+      expect(auto.bytesWith).toBeLessThanOrEqual(gpu);
+      expect(auto.recomputeFlops).toBeLessThanOrEqual(m.checkpoint!.recomputeFlops);
+      // fused attention keeps no scores: nothing to recompute
+      expect(s.build({ checkpoint: 'selective', memory: {} }).values.filter((v) => v.name?.endsWith('.remat'))).toEqual(
+        [],
+      );
+    });
+
   it('auto meets budgets between the smallest feasible and none exactly ' +
     'as the memory planner allocates, with bitwise-equal results', () => {
     const without = s.arena(s.none);
