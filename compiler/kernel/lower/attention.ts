@@ -17,11 +17,29 @@ const U = K.u32;
 /** Below any score: exp(LOW − s) is 0 without an infinity in the kernel. */
 const LOW = -3.0e38;
 
-/** `into` += Σ_d a(d)·b(d) over d < n. */
-const dot = (into: string, n: number, a: (d: Expr) => Expr, b: (d: Expr) => Expr): Stmt[] => [
-  K.var_(into, K.f32(0)),
-  K.loop('d', U(0), U(n), [K.set(into, K.mul(a(u('d')), b(u('d'))), '+')]),
-];
+/**
+ * Lanes of a row's vector: a loop over d < n written as blocks of LANES consecutive d (when LANES divides n), whose
+ * fixed inner loop a compiler unrolls and vectorises (gcc's SLP; a C kernel with a local array is not
+ * loop-vectorised), and whose sums run in LANES independent chains.
+ */
+const LANES = 8;
+const lanes = (n: number, body: (d: Expr) => Stmt[]): Stmt =>
+  n % LANES
+    ? K.loop('d', U(0), U(n), body(u('d')))
+    : K.loop('d0', U(0), U(n / LANES), [
+        K.loop('l', U(0), U(LANES), [K.let_('d', K.add(K.mul(u('d0'), U(LANES)), u('l'))), ...body(u('d'))]),
+      ]);
+
+/** `into` = Σ_d a(d)·b(d) over d < n, in LANES partial sums. */
+const dot = (into: string, n: number, a: (d: Expr) => Expr, b: (d: Expr) => Expr): Stmt[] =>
+  n % LANES
+    ? [K.var_(into, K.f32(0)), K.loop('d', U(0), U(n), [K.set(into, K.mul(a(u('d')), b(u('d'))), '+')])]
+    : [
+        K.array(`${into}_lanes`, 'f32', LANES),
+        lanes(n, (d) => [K.setAt(`${into}_lanes`, u('l'), K.mul(a(d), b(d)), '+')]),
+        K.var_(into, K.f32(0)),
+        K.loop('l', U(0), U(LANES), [K.set(into, K.load(`${into}_lanes`, u('l'), 'f32'), '+')]),
+      ];
 
 /** Query row `r` (of N·H·T): its head, batch, position `qi`, first key row `kv` and visible keys `nk`. */
 function queryRow(z: AttentionSizes, r: Expr): Stmt[] {
@@ -67,7 +85,7 @@ const forward: Lowering = (v) => {
     ...queryRow(z, u('i')),
     K.array('acc', 'f32', z.dv),
     ...online(v, z, [
-      K.loop('d', U(0), U(z.dv), [
+      lanes(z.dv, () => [
         K.setAt(
           'acc',
           u('d'),
@@ -129,7 +147,7 @@ const backward: Lowering = (v) => {
     K.loop('j', U(0), u('nk'), [
       K.let_('key', K.add(u('kv'), u('j'))),
       ...dsOf(u('i'), u('key')),
-      K.loop('d', U(0), U(z.dh), [K.setAt('dq', u('d'), K.mul(f('ds'), at(k!, u('key'), z.dh, u('d'))), '+')]),
+      lanes(z.dh, () => [K.setAt('dq', u('d'), K.mul(f('ds'), at(k!, u('key'), z.dh, u('d'))), '+')]),
     ]),
     K.loop('d', U(0), U(z.dh), [
       K.store(res, K.add(U(offQ), K.add(K.mul(u('i'), U(z.dh)), u('d'))), K.load('dq', u('d'), 'f32')),
@@ -150,8 +168,8 @@ const backward: Lowering = (v) => {
         K.let_('r', K.add(K.mul(u('bh'), U(z.t)), u('qi'))),
         ...rowD(u('r')),
         ...dsOf(u('r'), u('e')),
-        K.loop('d', U(0), U(z.dv), [K.setAt('dv', u('d'), K.mul(f('p'), at(dO!, u('r'), z.dv, u('d'))), '+')]),
-        K.loop('d', U(0), U(z.dh), [K.setAt('dk', u('d'), K.mul(f('ds'), at(q!, u('r'), z.dh, u('d'))), '+')]),
+        lanes(z.dv, () => [K.setAt('dv', u('d'), K.mul(f('p'), at(dO!, u('r'), z.dv, u('d'))), '+')]),
+        lanes(z.dh, () => [K.setAt('dk', u('d'), K.mul(f('ds'), at(q!, u('r'), z.dh, u('d'))), '+')]),
       ]),
     ]),
     K.loop('d', U(0), U(z.dh), [

@@ -1,0 +1,123 @@
+// Fused attention (one kernel, FlashAttention's online softmax) against its composite (`attention: composite`: the
+// T×T scores, mask and softmax as ops), in one run on this machine: causal attention over 8 heads of 64 at
+// T ∈ {256, 1024, 4096} (BENCH_ATTN_T), batch 1; the forward pass (an inference plan), natively (C) and on WebGPU
+// (SwiftShader here, cpu-class kernels). Prints the median latency of BENCH_STEPS (3) steps after a warm-up, the
+// step's peak memory (the highest arena byte its launches bind), and composite / fused for both.
+// BENCH_ATTN_TRAIN=1 adds training steps (q, k, v projected from x; forward and backward, SGD).
+// WebGPU runs T ≤ 1024 unless BENCH_ATTN_WEBGPU_ALL=1: at 4096 the composite's scores (512 MiB) pass SwiftShader's
+// binding limit, and a step takes minutes. BENCH_ATTN_BACKENDS: native,webgpu (both, the default) or one of them.
+import './fail-plainly.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { median } from '../compiler/cli/probe.ts';
+import { graphResolver } from '../compiler/cli/run.ts';
+import { nativeSession, webgpuSession } from '../compiler/cli/trainers.ts';
+import { compile } from '../compiler/compile.ts';
+import { TARGETS } from '../compiler/targets/registry.ts';
+import type { Session } from '../runtime/session.ts';
+import { openGpu } from '../runtime/webgpu/device.ts';
+
+const STEPS = Number(process.env['BENCH_STEPS'] ?? 3);
+const TOKENS = (process.env['BENCH_ATTN_T'] ?? '256,1024,4096').split(',').map(Number);
+const TASKS = process.env['BENCH_ATTN_TRAIN'] === '1' ? (['infer', 'train'] as const) : (['infer'] as const);
+const WEBGPU_ALL = process.env['BENCH_ATTN_WEBGPU_ALL'] === '1';
+const BACKENDS = (process.env['BENCH_ATTN_BACKENDS'] ?? 'native,webgpu').split(',') as ('native' | 'webgpu')[];
+const [HEADS, DH] = [8, 64];
+
+const planName = (task: string, t: number, attention: string) => `${task}_${t}_${attention}`;
+const source = [
+  `model Infer(heads: ${HEADS}, dh: ${DH}) {`,
+  '  input q: f32[1, heads, T, dh]',
+  '  input k: f32[1, heads, T, dh]',
+  '  input v: f32[1, heads, T, dh]',
+  '  output o = attention(q, k, v)',
+  '}',
+  `model Train(heads: ${HEADS}, dh: ${DH}) {`,
+  '  input x: f32[1, heads, T, dh]',
+  '  param wq: f32[dh, dh] = normal(0.1)',
+  '  param wk: f32[dh, dh] = normal(0.1)',
+  '  param wv: f32[dh, dh] = normal(0.1)',
+  '  let o = attention(x @ wq, x @ wk, x @ wv)',
+  '  output loss = mean(o * o)',
+  '}',
+  ...TASKS.flatMap((task) =>
+    TOKENS.flatMap((t) =>
+      ['fused', 'composite'].map(
+        (attention) =>
+          `plan ${planName(task, t, attention)} {\n  model: ${task === 'infer' ? 'Infer' : 'Train'}\n` +
+          `  bind: { T: ${t} }\n  task: ${task === 'infer' ? 'infer' : 'train { optimizer: sgd(lr: 0.01) }'}\n` +
+          `  attention: ${attention}\n}`,
+      ),
+    ),
+  ),
+].join('\n');
+const dir = mkdtempSync(join(tmpdir(), 'flexc-bench-attention-'));
+const file = join(dir, 'attention.flex');
+writeFileSync(file, `${source}\n`);
+
+interface Measure {
+  ms: number;
+  peak: number;
+}
+
+/** Median ms of a step after a warm-up, and the step's peak memory. */
+async function time(s: Session): Promise<Measure> {
+  await s.run();
+  const ms: number[] = [];
+  for (let i = 0; i < STEPS; i++) {
+    const t0 = performance.now();
+    await s.run();
+    ms.push(performance.now() - t0);
+  }
+  const peak = s.measuredPeakBytes;
+  s.destroy();
+  return { ms: median(ms), peak };
+}
+
+const gpu = await openGpu();
+const rows: string[] = [];
+const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toPrecision(3));
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(b < 2 ** 24 ? 2 : 0)} MiB`;
+for (const backend of BACKENDS)
+  for (const task of TASKS)
+    for (const t of TOKENS) {
+      const head = `${backend.padEnd(7)} ${task.padEnd(5)} T ${String(t).padStart(5)}`;
+      if (backend === 'webgpu' && t > 1024 && !WEBGPU_ALL) {
+        rows.push(`${head}: not run (BENCH_ATTN_WEBGPU_ALL=1; see the header)`);
+        continue;
+      }
+      const got: (Measure | string)[] = [];
+      for (const attention of ['fused', 'composite']) {
+        const r = compile(file, planName(task, t, attention));
+        if (!r.module || !r.lowered) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
+        const graphs = graphResolver(r.program);
+        try {
+          const s =
+            backend === 'native'
+              ? nativeSession(TARGETS.c, r.module, r.lowered.config, graphs)
+              : await webgpuSession(gpu, r.module, r.lowered.config, graphs, { deviceClass: 'cpu' });
+          got.push(await time(s));
+        } catch (e) {
+          got.push((e as Error).message.split('\n')[0]!);
+        }
+      }
+      const [fused, composite] = got as [Measure | string, Measure | string];
+      const show = (m: Measure | string) =>
+        typeof m === 'string' ? `failed (${m})` : `${fmt(m.ms).padStart(7)} ms ${mib(m.peak).padStart(10)}`;
+      const ratio =
+        typeof fused === 'string' || typeof composite === 'string'
+          ? ''
+          : `  composite/fused: time ${(composite.ms / fused.ms).toFixed(2)}, memory ` +
+            `${(composite.peak / fused.peak).toFixed(2)}`;
+      const row = `${head}: fused ${show(fused)}  composite ${show(composite)}${ratio}`;
+      rows.push(row);
+      console.log(row);
+    }
+console.log(
+  `\ncausal attention, ${HEADS} heads of ${DH}, batch 1; median of ${STEPS} steps after a warm-up; ` +
+    `native C with OpenMP, WebGPU on ${gpu.adapter}; memory: the step's arena peak`,
+);
+for (const row of rows) console.log(`  ${row}`);
+rmSync(dir, { recursive: true, force: true });
+process.exit(0);
