@@ -10,7 +10,8 @@ export interface HostTensor {
 }
 
 export type FeedSpec =
-  | { kind: 'step' }
+  | { kind: 'step'; every?: number | undefined }
+  | { kind: 'last_micro'; every: number }
   | { kind: 'graph'; graph: string; key: string }
   | { kind: 'synthetic'; range?: number | undefined }
   | { kind: 'text'; part: 'train' | 'val'; role: 'tokens' | 'targets' };
@@ -51,7 +52,11 @@ export function feedTensor(
 ): HostTensor {
   switch (feed.kind) {
     case 'step':
-      return { data: Int32Array.of(step), shape: [] };
+      // with gradient accumulation over `every` micro-batches, the optimizer's step (1-based)
+      return { data: Int32Array.of(feed.every ? Math.floor((step - 1) / feed.every) + 1 : step), shape: [] };
+    case 'last_micro':
+      // 1 in the run that ends an optimizer step (its update applied), 0 in the runs that only accumulate
+      return { data: (f64 ? Float64Array : Float32Array).of(step % feed.every === 0 ? 1 : 0), shape: [] };
     case 'graph': {
       const t = graphFeed(loadGraph(data.graphs(feed.graph)), feed.key as GraphFeed);
       return { data: f64 && t.data instanceof Float32Array ? Float64Array.from(t.data) : t.data, shape: t.shape };

@@ -23,7 +23,10 @@ export const InitSpec = z.object({
 });
 
 export const Feed = z.union([
-  z.object({ kind: z.literal('step') }),
+  /** The run counter (1-based); with `every`, the optimizer's step under gradient accumulation over `every` runs. */
+  z.object({ kind: z.literal('step'), every: Int.optional() }),
+  /** 1 in a run that ends an optimizer step (every `every`-th), else 0. */
+  z.object({ kind: z.literal('last_micro'), every: Int }),
   z.object({ kind: z.literal('graph'), graph: z.string(), key: z.string() }),
   /** One fixed, seeded batch; integers are drawn from [0, range). */
   z.object({ kind: z.literal('synthetic'), range: Int.optional() }),

@@ -156,6 +156,15 @@ export function humanReport(s: PlanSummary, file?: string): string {
     lines.push(`              arena ${fmtBytes(g.arena_bytes)}${both}`);
   } else if (g.checkpointing?.measured === 'per-gpu' && g.checkpointing.bytes_with !== g.checkpointing.bytes_without)
     lines.push(`              ${fmtBytes(g.checkpointing.bytes_without)} per GPU without checkpointing`);
+  const sl = s.state_bytes_per_parameter;
+  if (sl) {
+    const b = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(2));
+    lines.push(
+      `              model states ${b(sl.total)} B per parameter: weights ${b(sl.weights)}, gradients ` +
+        `${b(sl.gradients)}${sl.accumulated ? ' (fp32 sums of micro-batches)' : ''}` +
+        `${sl.master ? `, fp32 master ${b(sl.master)}` : ''}, optimizer ${b(sl.optimizer)}`,
+    );
+  }
   if (s.memory.host.peak_bytes > 0)
     lines.push(`  host memory ${fmtBytes(s.memory.host.peak_bytes)}: ${parts(s.memory.host)}`);
   if (s.memory.ssd.peak_bytes > 0) lines.push(`  SSD         ${fmtBytes(s.memory.ssd.peak_bytes)}: activations`);

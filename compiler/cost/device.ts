@@ -7,6 +7,8 @@ export interface Device {
   bandwidth: number;
   /** Peak dense FLOP/s per dtype. */
   peak: Partial<Record<DType, number>>;
+  /** Peak dense FLOP/s of FP8 GEMMs (`fp8`), where the GPU has them. */
+  fp8?: number;
   /** The fraction of peak FLOP/s a large kernel reaches (`efficiency`, default 0.7). */
   computeEfficiency: number;
   /** The fraction of bandwidth a streaming kernel reaches (`memory_efficiency`, default 0.8). */
@@ -45,7 +47,9 @@ export function deviceOf(p: PartSpec): Device {
   if (f16 !== undefined) peak.f16 = f16;
   const f64 = num(p, 'fp64');
   if (f64 !== undefined) peak.f64 = f64;
+  const fp8 = num(p, 'fp8');
   return {
+    ...(fp8 !== undefined ? { fp8 } : {}),
     memory: num(p, 'memory') ?? Infinity,
     bandwidth: num(p, 'bandwidth') ?? 0,
     peak,
@@ -75,3 +79,7 @@ export function machineOf(h: HardwareSpec): Machine | undefined {
 
 /** Peak FLOP/s for arithmetic in `dtype` (fp32 where the GPU lists nothing better). */
 export const peakFor = (d: Device, dtype: DType): number => d.peak[dtype] ?? d.peak.f32 ?? 0;
+
+/** The peak an op runs at: an FP8 GEMM (matmul {fp8}) at the fp8 peak (bf16's where the GPU has none). */
+export const opPeak = (d: Device, dtype: DType, fp8: boolean): number =>
+  fp8 ? (d.fp8 ?? d.peak.bf16 ?? peakFor(d, dtype)) : peakFor(d, dtype);

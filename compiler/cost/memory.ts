@@ -74,16 +74,21 @@ export function memoryTimeline(
   const pinned = pinnedValues(m);
   for (const v of [...pinned]) pinned.add(rootOf(v));
   const updates = new Set(m.updates.map((u) => u.value));
+  const accumulates = m.values.some((v) => v.attrs['grad_acc'] !== undefined);
+  const transient = (v: Value) => accumulates && !LEAF_OPS.has(v.op);
   const backward = backwardValues(m);
   const leafCategory = (v: Value): Category => {
     if (v.op === 'param') return 'parameters';
     if (v.op === 'input') return 'activations';
+    if (v.attrs['grad_acc'] !== undefined) return 'gradients'; // an accumulator of micro-batches' gradients
     return v.attrs['kv_cache'] ? 'kv_cache' : 'optimizer';
   };
   const category = (v: Value): Category | undefined => {
     if (LEAF_OPS.has(v.op)) return leafCategory(v);
     if (tierOf(v) !== 'gpu') return undefined; // placed in host memory or on the SSD (counted there)
     if (updates.has(v) && IN_PLACE.has(v.op)) return undefined;
+    // an accumulating step's sums and blends: in place in its leaves, as a fused optimizer adds and updates
+    if (accumulates && (v.name?.endsWith('.accumulate') || v.name?.endsWith('.update'))) return undefined;
     if (gradOf.has(v)) return 'gradients';
     return backward.has(v) || v.op === 'scratch' ? 'workspace' : 'activations';
   };
@@ -107,7 +112,9 @@ export function memoryTimeline(
     const c = category(v);
     if (!c) continue;
     const b = bytesOf(v.type);
-    if (c === 'parameters' || c === 'gradients' || c === 'optimizer') states[c] += b * share(c, v);
+    // under accumulation a micro-batch's gradient is only added to its fp32 sum (a leaf): not a model state
+    if ((c === 'parameters' || c === 'optimizer' || c === 'gradients') && !(c === 'gradients' && transient(v)))
+      states[c] += b * share(c, v);
     if (LEAF_OPS.has(v.op) && tierOf(v) !== 'gpu')
       host[c] += b; // a leaf kept in host memory
     else if (LEAF_OPS.has(v.op)) {

@@ -1,7 +1,7 @@
 import type { Value } from '../ir/graph.ts';
 import type { OpClass } from '../ir/op.ts';
 import { getOp } from '../ir/ops/registry.ts';
-import { peakFor, type Device } from './device.ts';
+import { opPeak, type Device } from './device.ts';
 
 export type { OpClass };
 
@@ -26,7 +26,8 @@ export interface OpTime {
 export function opTime(v: Value, d: Device): OpTime {
   const { flops, bytes, gathered = 0 } = getOp(v.op).cost(v);
   if (flops === 0 && bytes === 0) return { seconds: 0, flops, bytes, bound: 'launch' }; // a view: no kernel
-  const compute = flops / Math.max(1, peakFor(d, v.inputs[0]?.type.dtype ?? v.type.dtype) * d.computeEfficiency);
+  const peak = opPeak(d, v.inputs[0]?.type.dtype ?? v.type.dtype, v.op === 'matmul' && v.attrs['fp8'] === true);
+  const compute = flops / Math.max(1, peak * d.computeEfficiency);
   const memory =
     (bytes - gathered) / Math.max(1, d.bandwidth * d.memoryEfficiency) +
     gathered / Math.max(1, d.bandwidth * d.gatherEfficiency);

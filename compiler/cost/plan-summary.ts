@@ -1,3 +1,5 @@
+import { accumulationOf } from '../sema/plan.ts';
+import { stateLayout, type StateLayout } from './state-layout.ts';
 import { planMemory } from '../codegen/memory.ts';
 import { activeParameters, moeLayers } from './moe.ts';
 import type { Module } from '../ir/graph.ts';
@@ -43,6 +45,8 @@ export interface PlanSummary {
   };
   precision: string;
   checkpoint: string;
+  /** A train plan's model states per trained parameter, by what holds them (stateLayout). */
+  state_bytes_per_parameter?: StateLayout;
   /** What `checkpoint: auto` chose: the solver of its schedule (selective: the attention cores recomputed). */
   checkpoint_solver?: string;
   /** Node blocks a graph step is cut into (`blocks`, or the number `blocks: auto` chose); 1: whole. */
@@ -144,8 +148,11 @@ export function summarize(
   const ck = m.checkpoint;
   const arena = ck?.measured === 'arena' ? ck.bytesWith : planMemory(m).arenaBytes;
   const serve = config.task.kind === 'infer' ? config.task.serve : undefined;
-  const recompute = ck?.recomputeFlops ?? 0;
+  // a step of a plan with gradient accumulation runs the module once per micro-batch
+  const runs = accumulationOf(config);
+  const recompute = runs * (ck?.recomputeFlops ?? 0);
   const c = config.checkpoint;
+  const layout = config.task.kind === 'train' ? stateLayout(m) : undefined;
   const timeline = serve ? servingTimeline(m, decode, config) : memoryTimeline(m, config);
   const tier = (t: MemoryTimeline['gpu']): Tier => ({
     peak_bytes: t.peak_bytes,
@@ -156,7 +163,7 @@ export function summarize(
   const served = machine && serve ? estimateServing(m, decode, serve, config, machine) : undefined;
   const est = served?.step ?? (machine ? estimateStep(m, config, machine) : undefined);
   const flops =
-    flopsOf(m.values) +
+    runs * flopsOf(m.values) +
     (serve?.decode ?? 0) *
       (decode.length ? decode.reduce((a, d) => a + flopsOf(d.module.values), 0) / decode.length : 0);
   const capacity = machine && Number.isFinite(machine.gpu.memory) ? machine.gpu.memory : undefined;
@@ -167,6 +174,7 @@ export function summarize(
     precision: config.precision,
     checkpoint: typeof c === 'string' ? c : `every(${c.every})`,
     ...(c === 'auto' && ck?.solver ? { checkpoint_solver: ck.solver } : {}),
+    ...(layout ? { state_bytes_per_parameter: layout } : {}),
     blocks: typeof config.blocks === 'number' ? config.blocks : 1,
     budget_bytes: config.memory.gpu ?? null,
     hardware: config.hardware ?? null,

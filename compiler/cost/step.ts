@@ -1,11 +1,11 @@
 import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
 import { bytesOf } from '../ir/op.ts';
 import type { DType } from '../ir/types.ts';
-import type { PlanConfig } from '../sema/plan.ts';
+import { accumulationOf, type PlanConfig } from '../sema/plan.ts';
 import { HALF } from '../passes/precision.ts';
 import { allGather, allReduce, allToAll, reduceScatter, type Fabric } from './collectives.ts';
 import { expertValues, moeLayers } from './moe.ts';
-import { peakFor, type Machine } from './device.ts';
+import { opPeak, type Machine } from './device.ts';
 import { backwardValues } from './memory.ts';
 import { classOf, opTime, type OpClass } from './op-time.ts';
 import { moveSeconds, pathsOf, transferOf } from './transfer.ts';
@@ -39,15 +39,20 @@ export interface StepEstimate {
 /**
  * Step time of a scheduled module on a machine: every op by the roofline (op-time.ts), in program
  * order on one stream; data-parallel collectives by the ring model over the network, gradient
- * reduction hidden behind the backward pass and ZeRO-3's parameter gathers behind the pass that
- * needs them (as DDP and DeepSpeed bucket and prefetch); offload transfers over the GPU–host link, and copies
- * between tiers (offload, reload) on their path, hidden behind the compute of the pass that issues them.
+ * reduction hidden behind the backward pass (as DDP and DeepSpeed bucket it) but ZeRO-3's gathers and
+ * reduce-scatters exposed: FSDP limits its prefetch to one layer's gather and its collectives share the GPU's SMs and
+ * memory with the compute they would overlap (MosaicML's FSDP runs on 8 H100s, test/cost/published.test.ts, fit
+ * within 7% so; hidden, the 13B run would be overpredicted by a third); offload transfers over the GPU–host link,
+ * and copies between tiers (offload, reload) on their path, hidden behind the compute of the pass that issues them.
  */
 export function estimateStep(
   m: Module,
-  config: Pick<PlanConfig, 'parallel' | 'precision' | 'task'>,
+  config: Pick<PlanConfig, 'parallel' | 'precision' | 'task' | 'batch'>,
   machine: Machine,
 ): StepEstimate {
+  // gradient accumulation: a step is k runs of the module, one per micro-batch, and one update (the update's ops,
+  // named `.update`, run in each run of the module but count once, as a framework's optimizer step does)
+  const k = accumulationOf(config);
   const d = machine.gpu;
   const backward = backwardValues(m);
   const updates = new Set(m.updates.map((u) => u.value));
@@ -66,6 +71,8 @@ export function estimateStep(
   let opt = 0;
   let executed = 0;
   let optimizerFlops = 0;
+  let onceFlops = 0;
+  const once = { ...by };
   let kernels = 0;
   // copies between tiers run on their link beside the compute of the pass that issues them
   const paths = pathsOf(machine);
@@ -82,16 +89,26 @@ export function estimateStep(
   for (const v of m.values) {
     if (LEAF_OPS.has(v.op) || transferOf(v)) continue;
     const whole = opTime(v, d);
-    const updating = classOf(v) === 'optimizer' || (updates.has(v) && v.op === 'cast');
+    const updating =
+      classOf(v) === 'optimizer' || (updates.has(v) && v.op === 'cast') || (k > 1 && !!v.name?.endsWith('.update'));
     const local = updating && v.inputs.some((x) => experts.has(x));
-    const t = local ? { ...whole, seconds: whole.seconds / ep, flops: whole.flops / ep } : whole;
+    // ZeRO-2/3 add each micro-batch's reduced gradient shard to the rank's fp32 sums: 1/n of them; under ZeRO the
+    // accumulated update's blends run on the rank's shard (the optimizer's own ops are divided below)
+    const { zero: z, data: dp } = config.parallel;
+    const sharded =
+      k > 1 &&
+      ((z >= 2 && !!v.name?.endsWith('.accumulate')) ||
+        (z >= 1 && !!v.name?.endsWith('.update') && classOf(v) !== 'optimizer'));
+    const part = (local ? ep : 1) * (sharded ? dp : 1);
+    const t = part > 1 ? { ...whole, seconds: whole.seconds / part, flops: whole.flops / part } : whole;
     const c = classOf(v) as Exclude<OpClass, 'transfer'>;
-    by[c] += t.seconds;
-    bound[`${c}:${t.bound}`] = (bound[`${c}:${t.bound}`] ?? 0) + t.seconds;
+    (updating ? once : by)[c] += t.seconds;
+    bound[`${c}:${t.bound}`] = (bound[`${c}:${t.bound}`] ?? 0) + t.seconds * (updating ? 1 : k);
     executed += t.flops;
+    if (updating) onceFlops += t.flops;
     if (c === 'optimizer') optimizerFlops += t.flops;
     if (t.seconds > 0) kernels++;
-    if (c === 'optimizer' || (updates.has(v) && v.op === 'cast')) opt += t.seconds;
+    if (updating) opt += t.seconds;
     else if (backward.has(v)) bwd += t.seconds;
     else if (v.name?.endsWith(REMAT_SUFFIX)) rec += t.seconds;
     else fwd += t.seconds;
@@ -102,10 +119,13 @@ export function estimateStep(
   if (zero >= 1 && n > 1) {
     // each rank updates its shard of the parameters
     executed -= optimizerFlops * (1 - 1 / n);
+    onceFlops -= optimizerFlops * (1 - 1 / n);
     opt /= n;
-    by.optimizer /= n;
+    once.optimizer /= n;
   }
-  const model = executed - (m.checkpoint?.recomputeFlops ?? 0);
+  for (const c of TIME_CLASSES) by[c] = k * by[c] + once[c];
+  executed = k * (executed - onceFlops) + onceFlops;
+  const model = executed - k * (m.checkpoint?.recomputeFlops ?? 0);
 
   const grads = m.outputs
     .filter((o) => o.name.startsWith('grad:'))
@@ -119,16 +139,24 @@ export function estimateStep(
     bandwidth: machine.network?.bandwidth ?? Infinity,
     latency: machine.network?.latency ?? 0,
   };
+  // per micro-batch (ZeRO-3's gathers and reduce-scatters, ZeRO-2's reduce-scatter of each micro-batch's gradients)
+  // or once a step (DDP's all-reduce and ZeRO-1's reduce-scatter after the last micro-batch, ZeRO-1/2's all-gather
+  // of the updated parameters)
   let hiddenBwd = 0;
-  let hiddenFwd = 0;
+  let hiddenBwdOnce = 0;
   let exposed = 0;
+  let exposedOnce = 0;
   if (config.task.kind !== 'infer' && n > 1) {
-    if (zero === 0) hiddenBwd += allReduce(grads, fabric);
+    if (zero === 0) hiddenBwdOnce += allReduce(grads, fabric);
+    else if (zero === 3)
+      // full sharding (FSDP, ZeRO-3): the weights gathered for the forward and again for the backward, the gradients
+      // reduce-scattered, on the critical path (see above)
+      exposed += 2 * allGather(params, fabric) + reduceScatter(grads, fabric);
     else {
-      hiddenBwd += reduceScatter(grads, fabric);
-      if (zero < 3) exposed += allGather(trained, fabric); // updated parameters back to every rank
+      if (zero === 2) hiddenBwd += reduceScatter(grads, fabric);
+      else hiddenBwdOnce += reduceScatter(grads, fabric);
+      exposedOnce += allGather(trained, fabric); // updated parameters back to every rank
     }
-    if (zero === 3) (hiddenFwd += allGather(params, fabric)), (hiddenBwd += allGather(params, fabric));
   }
   if (ep > 1) {
     // tokens to their experts and back (dispatch and combine), twice more for the gradients: all-to-all over the
@@ -139,8 +167,9 @@ export function estimateStep(
     const passes = 2 * routes + (config.task.kind === 'train' ? 2 * layers.length : 0);
     exposed += passes * allToAll(perLayer, group);
   }
-  const comm = hiddenBwd + hiddenFwd + exposed;
-  by.communication = Math.max(0, hiddenBwd - bwdWindow) + Math.max(0, hiddenFwd - fwd) + exposed;
+  const comm = k * (hiddenBwd + exposed) + hiddenBwdOnce + exposedOnce;
+  const microComm = (last: boolean) => Math.max(0, hiddenBwd + (last ? hiddenBwdOnce : 0) - bwdWindow) + exposed;
+  by.communication = (k - 1) * microComm(false) + microComm(true) + exposedOnce;
 
   const link = machine.link?.bandwidth ?? Infinity;
   const shard = (bytes: number, stage: number) => bytes / (zero >= stage ? n : 1);
@@ -161,19 +190,22 @@ export function estimateStep(
   }
   if (offload.includes('params')) {
     const t = shard(params, 3) / link;
-    transfers += config.task.kind === 'infer' ? t : 2 * t;
-    by.transfers += Math.max(0, t - fwd) + (config.task.kind === 'infer' ? 0 : Math.max(0, t - bwdWindow));
+    transfers += k * (config.task.kind === 'infer' ? t : 2 * t);
+    by.transfers += k * (Math.max(0, t - fwd) + (config.task.kind === 'infer' ? 0 : Math.max(0, t - bwdWindow)));
   }
-  transfers += moved.forward + moved.backward;
-  by.transfers += Math.max(0, moved.forward - fwd) + Math.max(0, moved.backward - bwdWindow);
-  const step = fwd + rec + bwd + opt + by.communication + by.transfers;
+  transfers += k * (moved.forward + moved.backward);
+  by.transfers += k * (Math.max(0, moved.forward - fwd) + Math.max(0, moved.backward - bwdWindow));
+  const step = k * (fwd + rec + bwd) + opt + by.communication + by.transfers;
 
   const tokens = m.values.find((v) => v.op === 'input' && v.attrs['name'] === 'tokens');
-  const firstInput = m.values.find((v) => v.op === 'input' && v.attrs['feed'] !== 'step');
+  const firstInput = m.values.find(
+    (v) => v.op === 'input' && v.attrs['feed'] !== 'step' && v.attrs['feed'] !== 'last_micro',
+  );
   const perRank = tokens ? (tokens.type.shape as number[]).reduce((a, x) => a * x, 1) : undefined;
   const samples = ((tokens ?? firstInput)?.type.shape[0] as number | undefined) ?? 1;
   const dtype: DType = HALF[config.precision] ?? 'f32';
-  const mfu = step > 0 ? model / (step * peakFor(d, dtype)) : 0;
+  // an FP8 plan's utilisation is of the fp8 peak, as llm-foundry's FP8 table reports it
+  const mfu = step > 0 ? model / (step * opPeak(d, dtype, config.precision === 'fp8')) : 0;
   const worst = TIME_CLASSES.reduce((a, c) => (by[c] > by[a] ? c : a), 'matmul' as TimeClass);
   const how = Object.entries(bound)
     .filter(([k]) => k.startsWith(`${worst}:`))
@@ -187,17 +219,17 @@ export function estimateStep(
         : `${worst} (${how === 'compute' ? 'compute-bound' : how === 'memory' ? 'memory-bound' : 'launch-bound'})`;
   return {
     step_seconds: step,
-    forward_seconds: fwd,
-    recompute_seconds: rec,
-    backward_seconds: bwd,
+    forward_seconds: k * fwd,
+    recompute_seconds: k * rec,
+    backward_seconds: k * bwd,
     optimizer_seconds: opt,
     by_class: by,
     communication_seconds: comm,
     transfer_seconds: transfers,
     flops: { executed, model },
     kernels,
-    ...(perRank !== undefined ? { tokens_per_step: perRank * n } : {}),
-    samples_per_step: samples * n,
+    ...(perRank !== undefined ? { tokens_per_step: perRank * n * k } : {}),
+    samples_per_step: samples * n * k,
     mfu,
     bottleneck,
   };

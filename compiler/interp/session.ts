@@ -120,7 +120,9 @@ export class CpuSession {
 /** Where an input's data comes from: the step counter, a graph, or a synthetic batch. */
 export function feedOf(m: Module, v: Value): FeedSpec {
   const feed = v.attrs['feed'];
-  if (feed === 'step') return { kind: 'step' };
+  const every = v.attrs['every'];
+  if (feed === 'step') return typeof every === 'number' ? { kind: 'step', every } : { kind: 'step' };
+  if (feed === 'last_micro') return { kind: 'last_micro', every: Number(every) };
   if (typeof feed === 'string' && feed.startsWith('text:')) {
     const [, part, role] = feed.split(':') as [string, 'train' | 'val', 'tokens' | 'targets'];
     return { kind: 'text', part, role };

@@ -3,6 +3,8 @@
  * Each has its definition in ops/ (test/ir/registry.test.ts checks the two lists agree).
  */
 export const OP_NAMES = [
+  'abs',
+  'abs_grad',
   'adam_m',
   'adam_step',
   'adam_v',
@@ -26,6 +28,8 @@ export const OP_NAMES = [
   'elu',
   'elu_grad',
   'exp',
+  'fp8_e4m3',
+  'fp8_e5m2',
   'full',
   'fused',
   'gather',

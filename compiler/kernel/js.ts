@@ -29,7 +29,8 @@ function js(e: Expr): string {
     case 'select':
       return `(${js(e.cond)} ? ${js(e.then)} : ${js(e.else)})`;
     case 'cast':
-      return js(e.a);
+      // a float to an integer truncates toward zero, as in C and WGSL
+      return e.t === 'f32' || e.a.t !== 'f32' ? js(e.a) : `Math.trunc(${js(e.a)})`;
     default:
       throw new Error(`internal: ${e.k} in a scalar function`);
   }

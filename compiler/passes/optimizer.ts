@@ -1,21 +1,25 @@
 import { Builder } from '../ir/builder.ts';
 import type { Module, Value } from '../ir/graph.ts';
 import { leafName } from '../ir/graph.ts';
-import { globMatch, type OptimizerConfig } from '../sema/plan.ts';
+import { accumulationOf, globMatch, type OptimizerConfig } from '../sema/plan.ts';
 import { gradOutput } from './autodiff.ts';
 import type { Pass } from './pass.ts';
 import { masterOf } from './precision.ts';
 
 /**
  * Appends the optimizer update of every parameter that has a gradient: SGD, Adam (L2 weight decay
- * added to the gradient) or AdamW (decoupled decay), with Adam's moments as `state` leaves.
+ * added to the gradient) or AdamW (decoupled decay), with Adam's moments as `state` leaves. With gradient
+ * accumulation over k micro-batches (`batch: { global, micro }`), a run of the step is one micro-batch: each
+ * gradient, over k, is added to an fp32 `<param>.grad_acc` state, and the update reads the sum; every leaf keeps its
+ * value except in the run that ends an optimizer step (`last_micro`, 1 every k-th run), where the update lands and
+ * the sum is cleared. The blends multiply by 0 and 1, so either side passes bitwise.
  */
 export const optimizer: Pass = {
   name: 'optimizer',
   doc: 'SGD / Adam / AdamW updates of every trained parameter, with per-parameter weight decay',
   run(m, { config }) {
     if (config.task.kind !== 'train') return m;
-    return applyOptimizer(m, config.task.optimizer);
+    return applyOptimizer(m, config.task.optimizer, accumulationOf(config));
   },
 };
 
@@ -23,11 +27,29 @@ export function weightDecayOf(o: OptimizerConfig, param: string): number {
   return o.weightDecay.find((w) => globMatch(w.pattern, param))?.value ?? 0;
 }
 
-function applyOptimizer(m: Module, o: OptimizerConfig): Module {
+function applyOptimizer(m: Module, o: OptimizerConfig, k: number): Module {
   const b = new Builder(m);
   const updates = [...m.updates];
-  let step: Value | undefined = m.values.find((v) => v.op === 'input' && leafName(v) === 'step');
-  const stepInput = () => (step ??= b.leaf('input', 'step', { dtype: 'i32', shape: [] }, { feed: 'step' }));
+  const scalarInput = (name: string, dtype: 'i32' | 'f32', attrs: Record<string, string | number>) =>
+    m.values.find((v) => v.op === 'input' && leafName(v) === name) ??
+    b.leaf('input', name, { dtype, shape: [] }, attrs);
+  let step: Value | undefined;
+  // the optimizer's step: the run counter, or under accumulation the runs over k
+  const stepInput = () =>
+    (step ??=
+      k > 1
+        ? scalarInput('optimizer_step', 'i32', { feed: 'step', every: k })
+        : scalarInput('step', 'i32', { feed: 'step' }));
+  let lastRun: [Value, Value] | undefined;
+  /** 1 and 0 in the run that applies the update, 0 and 1 in the others. */
+  const last = () => {
+    if (lastRun) return lastRun;
+    const l = scalarInput('last_micro', 'f32', { feed: 'last_micro', every: k });
+    return (lastRun = [l, b.op('sub', [b.scalar(1), l])]);
+  };
+  /** What a leaf holds after the run: `next` in the run that applies the update, `now` in the others. */
+  const blend = (next: Value, now: Value) =>
+    k > 1 ? b.op('add', [b.op('mul', [next, last()[0]]), b.op('mul', [now, last()[1]])]) : next;
   const outputs = new Map(m.outputs.map((o) => [o.name, o.value]));
   const masters = new Map(
     m.values.filter((v) => v.op === 'state' && v.attrs['master'] !== undefined).map((v) => [leafName(v), v]),
@@ -40,22 +62,38 @@ function applyOptimizer(m: Module, o: OptimizerConfig): Module {
     const master = masters.get(masterOf(name));
     const p = master ?? param;
     const target = leafName(p);
-    const done = (p1: Value) =>
-      master
+    b.defaults = { name: `${name}.update`, loc: p.loc };
+    const done = (next: Value) => {
+      const p1 = blend(next, p);
+      return master
         ? [
             { target, value: p1 },
             { target: name, value: b.op('cast', [p1], { dtype: param.type.dtype }) },
           ]
         : [{ target, value: p1 }];
-    b.defaults = { name: `${name}.update`, loc: p.loc };
+    };
+    // accumulated: the sum so far plus this micro-batch's share, in fp32 (Megatron's main gradients)
+    let gAcc: Value | undefined;
+    if (k > 1) {
+      const acc = b.leaf(
+        'state',
+        `${name}.grad_acc`,
+        { dtype: 'f32', shape: p.type.shape },
+        {
+          init: 'zeros',
+          grad_acc: name,
+        },
+      );
+      b.defaults = { name: `${name}.accumulate`, loc: p.loc };
+      const g32 = g0.type.dtype === 'f32' ? g0 : b.op('cast', [g0], { dtype: 'f32' });
+      gAcc = b.op('add', [acc, b.op('mul', [g32, b.scalar(1 / k)])]);
+      b.defaults = { name: `${name}.update`, loc: p.loc };
+      updates.push({ target: `${name}.grad_acc`, value: b.op('mul', [gAcc, last()[1]]) });
+    }
     const wd = weightDecayOf(o, name);
     const coupled = o.kind !== 'adamw' && wd > 0;
-    const g = coupled
-      ? b.op('add', [
-          master ? b.op('cast', [g0], { dtype: p.type.dtype }) : g0,
-          b.op('mul', [p, b.scalar(wd, p.type.dtype)]),
-        ])
-      : g0;
+    const gIn = gAcc ?? (master && coupled ? b.op('cast', [g0], { dtype: p.type.dtype }) : g0);
+    const g = coupled ? b.op('add', [gIn, b.op('mul', [p, b.scalar(wd, p.type.dtype)])]) : gIn;
     if (o.kind === 'sgd') {
       updates.push(...done(b.op('sgd', [p, g], { lr: o.lr })));
       continue;
@@ -71,7 +109,11 @@ function applyOptimizer(m: Module, o: OptimizerConfig): Module {
       eps: o.eps,
       decay: o.kind === 'adamw' ? wd : 0,
     });
-    updates.push(...done(p1), { target: `${name}.adam_m`, value: m1 }, { target: `${name}.adam_v`, value: v1 });
+    updates.push(
+      ...done(p1),
+      { target: `${name}.adam_m`, value: blend(m1, m0) },
+      { target: `${name}.adam_v`, value: blend(v1, v0) },
+    );
   }
   return { ...m, values: b.values, updates };
 }

@@ -13,13 +13,15 @@ import { blockNodes } from './block-nodes.ts';
 import { optimizer } from './optimizer.ts';
 import type { Pass, PassContext } from './pass.ts';
 import { precision } from './precision.ts';
+import { fp8Matmuls } from './fp8-matmuls.ts';
 import { sparseFeatures } from './sparse-features.ts';
 
 /** The pass pipeline, in order. */
 export const PIPELINE: readonly Pass[] = [
   sparseFeatures, // graph features from CSR files stay sparse (X @ W, dropout(X) @ W as spmm)
   lora, //      frozen base weights and trained low-rank adapters (finetune { lora })
-  precision, // bf16/fp16 tensors with fp32 master weights (precision: bf16 | fp16)
+  precision, // bf16/fp16 tensors with fp32 master weights (precision: bf16 | fp16 | fp8)
+  fp8Matmuls, // the linear layers as FP8 GEMMs, E4M3 operands and E5M2 gradients (precision: fp8)
   fuseMoe, //   each MoE layer one fused kernel (fuse: [moe]) or its decomposition
   lowerAttention, // attention fused (FlashAttention), or its composite (attention: composite)
   autodiff, //  backward graph of the loss

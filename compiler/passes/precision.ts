@@ -3,7 +3,8 @@ import { leafName, type Module, type Value } from '../ir/graph.ts';
 import type { DType } from '../ir/types.ts';
 import type { Pass } from './pass.ts';
 
-export const HALF: Record<string, DType> = { bf16: 'bf16', fp16: 'f16' };
+/** The dtype of a plan's tensors under each half precision (fp8: bf16, its linear layers' GEMMs in FP8). */
+export const HALF: Record<string, DType> = { bf16: 'bf16', fp16: 'f16', fp8: 'bf16' };
 
 /** The state leaf holding a half-precision parameter's fp32 master copy. */
 export const masterOf = (param: string) => `${param}.master`;

@@ -39,6 +39,12 @@ export const PlanConfig = z.object({
   modelArgs: z.record(z.string(), z.union([z.number(), z.boolean()])),
   hardware: z.string().optional(),
   bind: z.record(z.string(), z.number().int().positive()),
+  /**
+   * Gradient accumulation: `global` examples per optimizer step over all data-parallel ranks, each rank running
+   * `micro` at a time (the model's batch `B` is bound to `micro`); each run of the step is one micro-batch, and every
+   * global / (micro · data)-th applies the update.
+   */
+  batch: z.object({ global: z.number().int().positive(), micro: z.number().int().positive() }).optional(),
   task: z.discriminatedUnion('kind', [
     z.object({ kind: z.literal('train'), loss: z.string(), optimizer: OptimizerConfig, lora: LoraConfig.optional() }),
     z.object({ kind: z.literal('infer'), serve: ServeConfig.optional() }),
@@ -68,7 +74,7 @@ export const PlanConfig = z.object({
   attention: z.enum(['fused', 'composite']),
   target: z.enum(['wgsl', 'c', 'cuda']),
   /** fp32 everywhere, or bf16/fp16 tensors with fp32 master weights and optimizer state. */
-  precision: z.enum(['fp32', 'bf16', 'fp16']),
+  precision: z.enum(['fp32', 'bf16', 'fp16', 'fp8']),
   /**
    * Data parallelism over `data` GPUs with ZeRO stage `zero` (Rajbhandari et al. 2020); `offload` moves optimizer state
    * (and master weights) or parameters to host memory.
@@ -116,10 +122,15 @@ export function planConfigOf(over: Record<string, unknown> = {}): PlanConfig {
   });
 }
 
+/** Runs of the step per optimizer step: global / (micro · data) under `batch: { global, micro }`, else 1. */
+export const accumulationOf = (c: Pick<PlanConfig, 'batch' | 'parallel'>): number =>
+  c.batch ? c.batch.global / (c.batch.micro * c.parallel.data) : 1;
+
 export const PLAN_FIELDS = [
   'model',
   'on',
   'bind',
+  'batch',
   'task',
   'memory',
   'checkpoint',
@@ -273,6 +284,44 @@ export function resolvePlan(
   // task
   const task = parseTask(fields.get('task'), out);
 
+  // batch: { global, micro } binds B to the micro-batch
+  let batch: PlanConfig['batch'];
+  const batchField = fields.get('batch');
+  if (batchField) {
+    const sizes: Record<string, number> = {};
+    const before = out.length;
+    for (const f of block('batch', '`batch` is a block: `batch: { global: 512, micro: 8 }`')) {
+      const n = wholeAtLeast(f.value, 1);
+      if (f.key.name !== 'global' && f.key.name !== 'micro')
+        bad(
+          f,
+          `\`batch\` has no \`${f.key.name}\``,
+          didYouMean(f.key.name, ['global', 'micro']) ?? '`global`, `micro`',
+        );
+      else if (n === undefined) bad(f.value, `\`${f.key.name}\` is a number of examples, a whole number ≥ 1`);
+      else sizes[f.key.name] = n;
+    }
+    const { global, micro } = sizes;
+    if (task.kind !== 'train')
+      bad(batchField.value, 'gradient accumulation (`batch: { global, micro }`) is for a train plan');
+    else if (out.length > before) {
+      // reported above
+    } else if (global === undefined || micro === undefined)
+      bad(batchField.value, '`batch` names both sizes: `{ global: 512, micro: 8 }`');
+    else if (global !== undefined && micro !== undefined) {
+      if (bind['B'] !== undefined && bind['B'] !== micro)
+        bad(
+          batchField.value,
+          `\`bind\` sets B to ${bind['B']}, but the micro-batch is ${micro}`,
+          'bind B to the micro-batch, or leave it out of `bind`',
+        );
+      else {
+        batch = { global, micro };
+        bind['B'] = micro;
+      }
+    }
+  }
+
   // memory
   const memory: PlanConfig['memory'] = {};
   for (const f of block('memory', '`memory` is a block of budgets: `memory: { gpu: 20 GiB }`')) {
@@ -328,7 +377,7 @@ export function resolvePlan(
   }
   const attention = choice('attention', ['fused', 'composite'] as const, 'fused');
   const target = choice('target', ['wgsl', 'c', 'cuda'] as const, 'wgsl');
-  const precision = choice('precision', ['fp32', 'bf16', 'fp16'] as const, 'fp32');
+  const precision = choice('precision', ['fp32', 'bf16', 'fp16', 'fp8'] as const, 'fp32');
   const parallel: PlanConfig['parallel'] = { data: 1, zero: 0, offload: [] };
   for (const f of block('parallel', '`parallel` is a block: `parallel: { data: 8, zero: 2, offload: [optimizer] }`')) {
     const v = f.value;
@@ -366,7 +415,18 @@ export function resolvePlan(
             'it takes `data`, `zero`, `expert` and `offload`',
         ),
       );
+  } // the global batch is over every data-parallel rank: each runs global / (micro · data) micro-batches a step
+  if (batch && batch.global % (batch.micro * parallel.data)) {
+    const per = batch.micro * parallel.data;
+    bad(
+      batchField!.value,
+      `the micro-batch (${batch.micro}) times the data-parallel ranks (${parallel.data}) does not divide the global ` +
+        `batch (${batch.global})`,
+      `a global batch of ${Math.ceil(batch.global / per) * per} runs ${Math.ceil(batch.global / per)} on each rank`,
+    );
+    batch = undefined;
   }
+
   const fuse: PlanConfig['fuse'] = [];
   const ff = fields.get('fuse');
   if (ff) {
@@ -424,6 +484,7 @@ export function resolvePlan(
     modelArgs,
     hardware,
     bind,
+    ...(batch ? { batch } : {}),
     task,
     memory,
     checkpoint,

@@ -67,6 +67,27 @@ describe('published figures', () => {
     expect(gpu.fits).toBe(true);
   }, 120_000);
 
+  it('MPT on 8 H100s with FSDP (llm-foundry): parameters exactly, tokens/s per GPU within 15% of the measured', () => {
+    // MosaicML llm-foundry, scripts/train/benchmarking/README.md, "H100 80GB BF16": sequence 2048, amp_bf16, FSDP
+    // FULL_SHARD, FlashAttention; NumParams and Throughput (T/s/GPU) as published
+    const published = {
+      mpt7b: { params: 6_658_859_008, tokens: 10_643, mfu: 46.44 }, // micro-batch 6, no checkpointing
+      mpt13b: { params: 12_853_954_560, tokens: 4_792, mfu: 39.79 }, // micro-batch 2, no checkpointing
+      mpt30b: { params: 29_975_214_080, tokens: 2_002, mfu: 38.11 }, // micro-batch 3, accumulation 21, checkpointing
+    };
+    for (const [plan, want] of Object.entries(published)) {
+      const r = compile(resolve('examples/mpt.flex'), plan);
+      expect(r.diagnostics, plan).toEqual([]);
+      const s = summarize(r.module!, r.lowered!).summary;
+      expect(s.parameters.count, plan).toBe(want.params);
+      const perGpu = s.throughput!.tokens_per_second! / 8;
+      expect(Math.abs(perGpu / want.tokens - 1), `${plan}: ${perGpu.toFixed(0)} tokens/s per GPU`).toBeLessThan(0.15);
+      // MFU: llm-foundry's 6N + attention FLOPs per token; flexc's, the step's FLOPs without recomputation
+      expect(Math.abs((100 * s.mfu!) / want.mfu - 1), `${plan}: MFU ${(100 * s.mfu!).toFixed(1)}%`).toBeLessThan(0.15);
+      expect(s.memory.gpu.fits, plan).toBe(true);
+    }
+  }, 60_000);
+
   it('ZeRO model-state memory per GPU matches Rajbhandari et al. (2020) for Ψ = 7.5 B and 64 ranks', () => {
     // a GPT with 7.50 B parameters (d 4096, 36 layers, vocabulary 60000), bf16 with fp32 master weights and Adam
     const paper = [120, 31.4, 16.6, 1.9]; // GB (10^9 bytes), Figure 1, rounded to 0.1 GB

@@ -9,7 +9,28 @@ type TfFn = (xs: tf.Tensor[]) => tf.Tensor;
 export interface OpCase extends Case {
   label: string;
   tf: TfFn;
+  /**
+   * The op's gradient is a straight-through estimator (why, in words): tfjs states the same one (customGrad) and
+   * central differences, the derivative of a rounding (0 almost everywhere), are not compared.
+   */
+  straightThrough?: string;
 }
+
+/**
+ * x·s rounded to an FP8 format and scaled back, in tfjs's ops (float32): the exponent from log2, the step 2^(e − m),
+ * nearest (ties away), saturating; the gradient passed straight through to x.
+ */
+const fp8Tf =
+  (m: number, emin: number, max: number): TfFn =>
+  ([x, s]) =>
+    tf.customGrad((...args: unknown[]) => {
+      const y = tf.mul(args[0] as tf.Tensor, s!);
+      const a = tf.abs(y);
+      const e = tf.maximum(tf.floor(tf.div(tf.log(tf.maximum(a, 2 ** emin)), Math.LN2)), emin);
+      const step = tf.pow(2, tf.sub(e, m));
+      const r = tf.minimum(tf.mul(tf.floor(tf.add(tf.div(a, step), 0.5)), step), max);
+      return { value: tf.div(tf.mul(tf.sign(y), r), s!), gradFunc: (dy: tf.Tensor) => [dy] };
+    })(x!);
 
 const gelu: TfFn = ([x]) =>
   tf.mul(
@@ -78,7 +99,20 @@ const dropMask = (n: number, p: number, seed: number, step: number, offset = 0) 
 
 /** Every differentiable op, with shapes that exercise broadcasting and attributes, and its tfjs equivalent. */
 export const OP_CASES: OpCase[] = [
+  ...(['e4m3', 'e5m2'] as const).map(
+    (fmt): OpCase => ({
+      label: `fp8_${fmt} (scale 8)`,
+      op: `fp8_${fmt}`,
+      inputs: [
+        { shape: [4, 6], range: [-3, 3] },
+        { shape: [], fixed: [8] },
+      ],
+      tf: fmt === 'e4m3' ? fp8Tf(3, -6, 448) : fp8Tf(2, -14, 57344),
+      straightThrough: 'FP8 training passes gradients through the rounding',
+    }),
+  ),
   { label: 'neg', op: 'neg', inputs: [{ shape: [3, 4] }], tf: ([x]) => tf.neg(x!) },
+  { label: 'abs', op: 'abs', inputs: [{ shape: [3, 4] }], tf: ([x]) => tf.abs(x!) },
   { label: 'relu', op: 'relu', inputs: [{ shape: [3, 4] }], tf: ([x]) => tf.relu(x!) },
   { label: 'elu', op: 'elu', inputs: [{ shape: [3, 4] }], tf: ([x]) => tf.elu(x!) },
   { label: 'gelu', op: 'gelu', inputs: [{ shape: [3, 4], range: [-3, 3] }], tf: gelu },

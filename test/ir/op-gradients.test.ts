@@ -45,7 +45,10 @@ describe('op gradients', () => {
         const name = `p${k}`;
         const tfg = tfGrads[j]!.dataSync();
         expect(relErr(ours32.grads.get(name)!.data, tfg), `${name} vs tfjs`).toBeLessThan(1e-4);
-        expect(relErr(ours64.grads.get(name)!.data, fd.get(name)!), `${name} vs finite differences`).toBeLessThan(1e-6);
+        if (!c.straightThrough)
+          expect(relErr(ours64.grads.get(name)!.data, fd.get(name)!), `${name} vs finite differences`).toBeLessThan(
+            1e-6,
+          );
       });
       expect(Math.abs(ours32.loss - f(...floatIdx.map((k) => tfInputs[k]!)).dataSync()[0]!)).toBeLessThan(
         1e-4 * Math.max(1, Math.abs(ours32.loss)),

@@ -9,6 +9,7 @@ import * as K from '../../kernel/build.ts';
 import type { Bind } from '../../kernel/build.ts';
 import type { Expr } from '../../kernel/ir.ts';
 import { scalarFunction } from '../../kernel/js.ts';
+import { FP8_SCALAR } from './fp8.ts';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
@@ -39,6 +40,12 @@ const unary = (expr: (x: Expr, bind: Bind) => Expr, flops: number, grad: Unary['
 
 export const UNARY: Record<string, Unary> = {
   neg: unary(K.neg, 1, (b, _v, dy) => b.op('neg', [dy])),
+  // |x|; its derivative sign(x) (0 at 0) is x / |x| with 0 / 0 read as 0
+  abs: unary(
+    (x) => K.select(K.lt(x, K.f32(0)), K.neg(x), x),
+    1,
+    (b, v, dy) => b.op('abs_grad', [v.inputs[0]!, dy]),
+  ),
   // NaN and -0 give 0
   relu: unary(
     (x) => K.select(K.gt(x, K.f32(0)), x, K.f32(0)),
@@ -85,6 +92,12 @@ export const UNARY: Record<string, Unary> = {
 
 /** Backward ops of the unary functions: (saved operand or result, dy) -> dx. */
 export const UNARY_GRAD: Record<string, ScalarOp & { saved: 'x' | 'y' }> = {
+  abs_grad: {
+    arity: 2,
+    expr: ([x, dy]) => K.select(K.lt(x!, K.f32(0)), K.neg(dy!), K.select(K.gt(x!, K.f32(0)), dy!, K.f32(0))),
+    flops: 1,
+    saved: 'x',
+  },
   relu_grad: { arity: 2, expr: ([x, dy]) => K.select(K.gt(x!, K.f32(0)), dy!, K.f32(0)), flops: 1, saved: 'x' },
   elu_grad: {
     arity: 2,
@@ -117,7 +130,7 @@ export const BINARY: Record<string, ScalarOp> = {
 };
 
 /** Every op with a scalar function, by name. */
-export const SCALAR_OPS: Readonly<Record<string, ScalarOp>> = { ...UNARY, ...UNARY_GRAD, ...BINARY };
+export const SCALAR_OPS: Readonly<Record<string, ScalarOp>> = { ...UNARY, ...UNARY_GRAD, ...BINARY, ...FP8_SCALAR };
 
 const compiled = new Map<string, (...xs: number[]) => number>();
 /** The op's scalar function in JavaScript (compiled once). */
@@ -223,9 +236,32 @@ function refBinary(
   return { data: out, shape };
 }
 
+/**
+ * `fp8_e4m3(x, s)`, `fp8_e5m2(x, s)`: x quantised to FP8 under the scalar scale s and back (fp8.ts). Autodiff passes
+ * the gradient straight through to x (Bengio et al. 2013's estimator, as FP8 training does: the rounding's derivative
+ * is 0 almost everywhere); the scale, a statistic, has none.
+ */
+function fp8Def(name: OpName): OpDef {
+  return {
+    name,
+    class: 'elementwise',
+    arity: 2,
+    attrs: {},
+    infer: ([x, s]) => {
+      if (x!.dtype !== s!.dtype) throw new ShapeError(`${name}: dtypes differ: ${x!.dtype} vs ${s!.dtype}`);
+      if (s!.shape.length) throw new ShapeError(`${name}: the scale is a scalar`);
+      return { ...x! };
+    },
+    grad: (_b, _v, dy) => [dy, undefined],
+    cost: (v) => streamingCost(v, FP8_SCALAR[name as 'fp8_e4m3'].flops),
+    ref: ([x, s], v, ctx) => refBinary(x!, s!, shapeOf(v), ctx.floats, false, scalarOf(name)),
+  };
+}
+
 export const elementwiseOps: OpDef[] = [
   // the tables' keys are op names (the registry test checks every name is in OP_NAMES)
   ...Object.entries(UNARY).map(([n, u]) => unaryDef(n as OpName, u)),
   ...Object.entries(UNARY_GRAD).map(([n, g]) => unaryGradDef(n as OpName, g)),
   ...Object.keys(BINARY).map((n) => binaryDef(n as OpName, scalarOf(n))),
+  ...Object.keys(FP8_SCALAR).map((n) => fp8Def(n as OpName)),
 ];

@@ -2,18 +2,25 @@ import type { OpDef } from '../op.ts';
 import { bytesOf, overHeads } from '../op.ts';
 import { broadcastShapes, sameDim, ShapeError } from '../types.ts';
 import { unbroadcast } from './elementwise.ts';
+import { quantizeGrad } from './fp8.ts';
 import { bool, broadcastIndex, like, requireRank, shapeOf, size } from './util.ts';
 
 /**
- * `matmul {ta, tb}`: op(a) @ op(b) over the last two dims, where op transposes when its flag is set.
- * Leading (batch) dims broadcast.
+ * `matmul {ta, tb, fp8}`: op(a) @ op(b) over the last two dims, where op transposes when its flag is set.
+ * Leading (batch) dims broadcast. `fp8`: an FP8 GEMM (Transformer Engine's): its operands come quantised to E4M3
+ * (fp8_e4m3 ops, fp8.ts) and it accumulates in higher precision, as here; its backward rounds the output's gradient to
+ * E5M2 before the two FP8 GEMMs that read it. The cost model runs it at the GPU's fp8 peak.
  */
 export const matmulOps: OpDef[] = [
   {
     name: 'matmul',
     class: overHeads('matmul'),
     arity: 2,
-    attrs: { ta: { kind: 'bool', optional: true }, tb: { kind: 'bool', optional: true } },
+    attrs: {
+      ta: { kind: 'bool', optional: true },
+      tb: { kind: 'bool', optional: true },
+      fp8: { kind: 'bool', optional: true },
+    },
     infer: ([a, b], at) => {
       requireRank(a!, 2, 'matmul (left operand)');
       requireRank(b!, 2, 'matmul (right operand)');
@@ -26,12 +33,14 @@ export const matmulOps: OpDef[] = [
       const batch = broadcastShapes(a!.shape.slice(0, -2), b!.shape.slice(0, -2));
       return { dtype: a!.dtype, shape: [...batch, m, n] };
     },
-    grad: (bl, v, dy) => {
+    grad: (bl, v, dy0) => {
       const [a, b] = v.inputs as [typeof v, typeof v];
       const ta = bool(v.attrs, 'ta');
       const tb = bool(v.attrs, 'tb');
+      const fp8 = bool(v.attrs, 'fp8');
+      const dy = fp8 ? quantizeGrad(bl, dy0) : dy0;
       const mm = (x: typeof v, y: typeof v, fa: boolean, fb: boolean) =>
-        bl.op('matmul', [x, y], { ...(fa && { ta: true }), ...(fb && { tb: true }) });
+        bl.op('matmul', [x, y], { ...(fa && { ta: true }), ...(fb && { tb: true }), ...(fp8 && { fp8: true }) });
       let da: typeof v;
       let db: typeof v;
       if (!ta && !tb) [da, db] = [mm(dy, b, false, true), mm(a, dy, true, false)];
