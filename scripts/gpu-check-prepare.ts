@@ -241,8 +241,43 @@ manifest['moe'] = moeShapes.map(({ t, e, k }) => {
   return entry;
 });
 
+// causal attention as bench/attention.ts runs it (8 heads of 64, batch 1), fused (one kernel) and composite (the
+// scores as ops): gpu_check.py times both beside torch's scaled_dot_product_attention on the same q, k, v
+const attnSource = join(OUT, 'attention.flex');
+const attnTokens = [1024, 4096];
+writeFileSync(
+  attnSource,
+  [
+    'model Attn(heads: 8, dh: 64) {',
+    '  input q: f32[1, heads, T, dh]',
+    '  input k: f32[1, heads, T, dh]',
+    '  input v: f32[1, heads, T, dh]',
+    '  output o = attention(q, k, v)',
+    '}',
+    ...attnTokens.flatMap((t) =>
+      ['fused', 'composite'].map(
+        (a) => `plan attn_${t}_${a} {\n  model: Attn\n  bind: { T: ${t} }\n  task: infer\n  attention: ${a}\n}`,
+      ),
+    ),
+  ].join('\n'),
+);
+manifest['attention'] = attnTokens.map((t) => {
+  const entry: Record<string, unknown> = { t, heads: 8, dh: 64 };
+  for (const kind of ['fused', 'composite']) {
+    const name = `attn_${t}_${kind}`;
+    const r = compile(attnSource, name);
+    if (!r.module || !r.lowered) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
+    const built = buildPlan(r.module, r.lowered.config, {}, { target: TARGET });
+    const dir = join(OUT, name);
+    writeSources(built, dir);
+    writeFileSync(join(dir, 'plan.json'), JSON.stringify(built.plan));
+    entry[kind] = { plan: `${name}/plan.json`, host: `${name}/${built.host!.file}` };
+  }
+  return entry;
+});
+
 writeFileSync(join(OUT, 'manifest.json'), JSON.stringify(manifest, null, 1));
 console.log(
   `wrote ${OUT}: ${(manifest['examples'] as unknown[]).length} examples, ${n} op kernels, 2 matmul plans, ` +
-    `${moeShapes.length} MoE layers fused and not`,
+    `${moeShapes.length} MoE layers fused and not, attention at T ${attnTokens.join(', ')}`,
 );

@@ -3,7 +3,9 @@
 # needed there). Here, first: `npx tsx scripts/gpu-check-prepare.ts` writes gpu-check/ (plans, CUDA sources, the CPU
 # reference's numbers). There: `bash scripts/gpu-check.sh [sm_90]` compiles each host library with nvcc and runs
 # scripts/gpu_check.py: every op's kernel and 3 training steps of each example against the CPU reference, GCN-Cora
-# trained to its test accuracy, and matmul GFLOP/s at 1024³ and 4096³ beside torch.matmul (TF32 off).
+# trained to its test accuracy, matmul GFLOP/s at 1024³ and 4096³ beside torch.matmul (TF32 off), the MoE layer
+# fused and as ops beside a PyTorch eager MoE, and causal attention fused and composite beside torch's
+# scaled_dot_product_attention (fp32 and bf16) at T 1024 and 4096.
 # With the device tool: run(command: "bash scripts/gpu-check.sh", carry: ["gpu-check"], timeout_s: 420).
 set -euo pipefail
 cd "$(dirname "$0")/.."

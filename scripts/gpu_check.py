@@ -1,8 +1,9 @@
 """Runs on a machine with an NVIDIA GPU, nvcc and PyTorch (no Node): what scripts/gpu-check-prepare.ts wrote into
 gpu-check/. Compiles each CUDA host library with nvcc, drives it through its C ABI (ctypes), and compares with the
 CPU reference's numbers: every op's kernel, 3 training steps of each example, GCN-Cora trained for 200 epochs to
-its test accuracy, fp32 matmul GFLOP/s at 1024³ and 4096³ beside torch.matmul with TF32 off, and the MoE layer
-fused vs its ops vs a PyTorch eager MoE (latency and agreement). Prints every
+its test accuracy, fp32 matmul GFLOP/s at 1024³ and 4096³ beside torch.matmul with TF32 off, the MoE layer
+fused vs its ops vs a PyTorch eager MoE (latency and agreement), and causal attention fused vs composite vs
+torch's scaled_dot_product_attention. Prints every
 figure; exits 1 when a check fails.
 
 Usage: python3 scripts/gpu_check.py [gpu-check] [sm_90]"""
@@ -293,6 +294,56 @@ def moe(m):
     )
 
 
+def attention(m):
+    """Causal attention fused (one kernel) and composite against torch's scaled_dot_product_attention on the same q, k,
+    v: outputs, and the median latency of 20 runs after a warm-up, beside SDPA in fp32 and in bf16 (flexc's kernels
+    compute in fp32). Goal: fused within 2x of SDPA."""
+    import torch
+    import torch.nn.functional as F
+
+    libs = {kind: library(m[kind]["plan"], m[kind]["host"], "libplan.so") for kind in ("fused", "composite")}
+    if any(lib is None for lib in libs.values()):
+        return
+    t, h, dh = m["t"], m["heads"], m["dh"]
+    rng = np.random.default_rng(2)
+    qkv = [rng.standard_normal((1, h, t, dh)).astype(np.float32) for _ in range(3)]
+    times, outs = {}, {}
+    for kind, lib in libs.items():
+        for inp, a in zip(lib.plan["inputs"], qkv):
+            lib.write(inp["buffer"], a)
+        lib.run()
+        ts = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            lib.run()
+            ts.append(time.perf_counter() - t0)
+        times[kind] = float(np.median(ts)) * 1e3
+        outs[kind] = lib.read(lib.plan["outputs"][0]["buffer"]).reshape(1, h, t, dh)
+        lib.close()
+    for dtype, label in ((torch.float32, "torch_fp32"), (torch.bfloat16, "torch_bf16")):
+        tq, tk, tv = (torch.from_numpy(a).cuda().to(dtype) for a in qkv)
+        ref = F.scaled_dot_product_attention(tq, tk, tv, is_causal=True)
+        ts = []
+        for _ in range(20):
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            ref = F.scaled_dot_product_attention(tq, tk, tv, is_causal=True)
+            torch.cuda.synchronize()
+            ts.append(time.perf_counter() - t0)
+        times[label] = float(np.median(ts)) * 1e3
+        if dtype == torch.float32:
+            want = ref.float().cpu().numpy()
+    for kind in ("fused", "composite"):
+        err = rel_err(outs[kind], want)
+        check(err < 1e-4, f"attention T {t} {kind}: within {err:.2e} of scaled_dot_product_attention")
+    print(
+        f"      attention T {t}, {h} heads of {dh}: fused {times['fused']:.3f} ms, composite "
+        f"{times['composite']:.3f} ms, SDPA fp32 {times['torch_fp32']:.3f} ms, bf16 {times['torch_bf16']:.3f} ms; "
+        f"fused/SDPA fp32 {times['fused'] / times['torch_fp32']:.2f} (goal ≤ 2), "
+        f"composite/fused {times['composite'] / times['fused']:.2f}"
+    )
+
+
 if __name__ == "__main__":
     with open(os.path.join(ROOT, "manifest.json")) as f:
         manifest = json.load(f)
@@ -306,5 +357,7 @@ if __name__ == "__main__":
             matmul(m)
         for m in manifest.get("moe", []):
             moe(m)
+        for m in manifest.get("attention", []):
+            attention(m)
     print(f"\n{len(failures)} check(s) failed" if failures else "\nevery check passed")
     sys.exit(1 if failures else 0)

@@ -52,6 +52,7 @@ describe('flexc plan', () => {
       /^ {2}parameters {2}108,352$/,
       /^ {2}GPU memory {2}peak .* per GPU \(no budget\): parameters .*$/,
       /^ {2,}arena .* with checkpointing, .* without$/,
+      /^ {2,}model states 16 B per parameter: weights 4, gradients 4, optimizer 8$/,
       /^ {2}compute .* recompute [\d.]+ \w*FLOP \(\d+\.\d%\)$/,
     ];
     const humanLines = human.stdout.split('\n');

@@ -8,4 +8,4 @@ plan p {
   task: infer
   checkpoint: sometimes
 }
-// expect: FLX5007 at 9:15: `checkpoint` is one of `auto`, `none`, `all`, `sqrt`
+// expect: FLX5007 at 9:15: `checkpoint` is one of `auto`, `none`, `selective`, `all`, `sqrt`

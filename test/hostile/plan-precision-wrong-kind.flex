@@ -8,4 +8,4 @@ plan p {
   task: infer
   precision: fp4
 }
-// expect: FLX5007 at 9:14: `precision` is one of `fp32`, `bf16`, `fp16`
+// expect: FLX5007 at 9:14: `precision` is one of `fp32`, `bf16`, `fp16`, `fp8`

@@ -6,4 +6,4 @@ plan p {
   model: M
   checkpoint: sometimes
 }
-// expect: FLX5007 at 7:15: `checkpoint` is one of `auto`, `none`, `all`, `sqrt`
+// expect: FLX5007 at 7:15: `checkpoint` is one of `auto`, `none`, `selective`, `all`, `sqrt`

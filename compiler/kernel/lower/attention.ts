@@ -62,19 +62,50 @@ const score = (v: Value, z: AttentionSizes, r: Expr, key: Expr): Stmt[] => [
   K.let_('s', K.mul(f('qk'), K.f32(z.scale))),
 ];
 
-/** The online softmax over row `i`'s keys: running max `m`, sum `l`; `each` adds a key's weight p (rescaling by c). */
-const online = (v: Value, z: AttentionSizes, each: Stmt[]): Stmt[] => [
+/** Keys per block of the online softmax: one rescale (an exp, and the accumulator's) per block, not per key. */
+const BLOCK = 16;
+
+/**
+ * The online softmax over row `i`'s keys in blocks of BLOCK (FlashAttention-2): the block's scores first, then the
+ * running max `m` and sum `l` rescaled once by c = exp(m − m'), then each key's weight p; `rescale` scales what the
+ * caller accumulates by c, `each` adds key `j`'s weight p.
+ */
+const online = (v: Value, z: AttentionSizes, rescale: Stmt[], each: Stmt[]): Stmt[] => [
   K.var_('m', K.f32(LOW)),
   K.var_('l', K.f32(0)),
-  K.loop('j', U(0), u('nk'), [
-    ...score(v, z, u('i'), K.add(u('kv'), u('j'))),
-    K.let_('m2', K.max(f('m'), f('s'))),
-    K.let_('c', K.call('exp', K.sub(f('m'), f('m2')))),
-    K.let_('p', K.call('exp', K.sub(f('s'), f('m2')))),
-    K.set('l', K.add(K.mul(f('l'), f('c')), f('p'))),
-    ...each,
-    K.set('m', f('m2')),
-  ]),
+  K.loop(
+    'j0',
+    U(0),
+    u('nk'),
+    [
+      K.array('sb', 'f32', BLOCK),
+      K.var_('bm', K.f32(LOW)),
+      K.loop('jj', U(0), U(BLOCK), [
+        K.let_('j', K.add(u('j0'), u('jj'))),
+        K.if_(
+          K.lt(u('j'), u('nk')),
+          [
+            ...score(v, z, u('i'), K.add(u('kv'), u('j'))),
+            K.setAt('sb', u('jj'), f('s')),
+            K.set('bm', K.max(f('bm'), f('s'))),
+          ],
+          [K.setAt('sb', u('jj'), K.f32(LOW))],
+        ),
+      ]),
+      K.let_('m2', K.max(f('m'), f('bm'))),
+      K.let_('c', K.call('exp', K.sub(f('m'), f('m2')))),
+      K.set('l', K.mul(f('l'), f('c'))),
+      ...rescale,
+      K.loop('jj', U(0), K.min(U(BLOCK), K.sub(u('nk'), u('j0'))), [
+        K.let_('j', K.add(u('j0'), u('jj'))),
+        K.let_('p', K.call('exp', K.sub(K.load('sb', u('jj'), 'f32'), f('m2')))),
+        K.set('l', K.add(f('l'), f('p'))),
+        ...each,
+      ]),
+      K.set('m', f('m2')),
+    ],
+    U(BLOCK),
+  ),
 ];
 
 /** o = softmax(q·kᵀ · scale) · v, a query row per invocation. */
@@ -84,18 +115,21 @@ const forward: Lowering = (v) => {
   return flat(z.n * z.h * z.t, [
     ...queryRow(z, u('i')),
     K.array('acc', 'f32', z.dv),
-    ...online(v, z, [
-      lanes(z.dv, () => [
-        K.setAt(
-          'acc',
-          u('d'),
-          K.add(
-            K.mul(acc(u('d')), f('c')),
+    ...online(
+      v,
+      z,
+      [lanes(z.dv, () => [K.setAt('acc', u('d'), K.mul(acc(u('d')), f('c')))])],
+      [
+        lanes(z.dv, () => [
+          K.setAt(
+            'acc',
+            u('d'),
             K.mul(f('p'), K.load(operand(v, 2), K.add(K.mul(K.add(u('kv'), u('j')), U(z.dv)), u('d')))),
+            '+',
           ),
-        ),
-      ]),
-    ]),
+        ]),
+      ],
+    ),
     K.loop('d', U(0), U(z.dv), [K.store(res, K.add(K.mul(u('i'), U(z.dv)), u('d')), K.div(acc(u('d')), f('l')))]),
   ]);
 };
@@ -105,7 +139,7 @@ const lse: Lowering = (v) => {
   const z = attentionSizes({ ...v, inputs: [v.inputs[0]!, v.inputs[1]!, v.inputs[1]!] });
   return flat(z.n * z.h * z.t, [
     ...queryRow(z, u('i')),
-    ...online(v, z, []),
+    ...online(v, z, [], []),
     K.store(res, u('i'), K.add(f('m'), K.call('log', f('l')))),
   ]);
 };
