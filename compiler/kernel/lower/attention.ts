@@ -27,7 +27,7 @@ const lanes = (n: number, body: (d: Expr) => Stmt[]): Stmt =>
   n % LANES
     ? K.loop('d', U(0), U(n), body(u('d')))
     : K.loop('d0', U(0), U(n / LANES), [
-        K.loop('l', U(0), U(LANES), [K.let_('d', K.add(K.mul(u('d0'), U(LANES)), u('l'))), ...body(u('d'))]),
+        K.loop('ln', U(0), U(LANES), [K.let_('d', K.add(K.mul(u('d0'), U(LANES)), u('ln'))), ...body(u('d'))]),
       ]);
 
 /** `into` = Σ_d a(d)·b(d) over d < n, in LANES partial sums. */
@@ -36,9 +36,9 @@ const dot = (into: string, n: number, a: (d: Expr) => Expr, b: (d: Expr) => Expr
     ? [K.var_(into, K.f32(0)), K.loop('d', U(0), U(n), [K.set(into, K.mul(a(u('d')), b(u('d'))), '+')])]
     : [
         K.array(`${into}_lanes`, 'f32', LANES),
-        lanes(n, (d) => [K.setAt(`${into}_lanes`, u('l'), K.mul(a(d), b(d)), '+')]),
+        lanes(n, (d) => [K.setAt(`${into}_lanes`, u('ln'), K.mul(a(d), b(d)), '+')]),
         K.var_(into, K.f32(0)),
-        K.loop('l', U(0), U(LANES), [K.set(into, K.load(`${into}_lanes`, u('l'), 'f32'), '+')]),
+        K.loop('ln', U(0), U(LANES), [K.set(into, K.load(`${into}_lanes`, u('ln'), 'f32'), '+')]),
       ];
 
 /** Query row `r` (of N·H·T): its head, batch, position `qi`, first key row `kv` and visible keys `nk`. */
