@@ -10,12 +10,13 @@ import './fail-plainly.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { median } from '../compiler/cli/probe.ts';
 import { graphResolver } from '../compiler/cli/run.ts';
 import { nativeSession, webgpuSession } from '../compiler/cli/trainers.ts';
 import { compile } from '../compiler/compile.ts';
 import { TARGETS } from '../compiler/targets/registry.ts';
 import type { Session } from '../runtime/session.ts';
+import { timeSteps } from './time-steps.ts';
+import { ATTN_DH, ATTN_HEADS, type AttentionCase, attentionCaseName, attentionLayerSource } from './attention-layer.ts';
 import { openGpu } from '../runtime/webgpu/device.ts';
 
 const STEPS = Number(process.env['BENCH_STEPS'] ?? 3);
@@ -23,57 +24,21 @@ const TOKENS = (process.env['BENCH_ATTN_T'] ?? '256,1024,4096').split(',').map(N
 const TASKS = process.env['BENCH_ATTN_TRAIN'] === '1' ? (['infer', 'train'] as const) : (['infer'] as const);
 const WEBGPU_ALL = process.env['BENCH_ATTN_WEBGPU_ALL'] === '1';
 const BACKENDS = (process.env['BENCH_ATTN_BACKENDS'] ?? 'native,webgpu').split(',') as ('native' | 'webgpu')[];
-const [HEADS, DH] = [8, 64];
+const [HEADS, DH] = [ATTN_HEADS, ATTN_DH];
+const ATTENTIONS = ['fused', 'composite'] as const;
 
-const planName = (task: string, t: number, attention: string) => `${task}_${t}_${attention}`;
-const source = [
-  `model Infer(heads: ${HEADS}, dh: ${DH}) {`,
-  '  input q: f32[1, heads, T, dh]',
-  '  input k: f32[1, heads, T, dh]',
-  '  input v: f32[1, heads, T, dh]',
-  '  output o = attention(q, k, v)',
-  '}',
-  `model Train(heads: ${HEADS}, dh: ${DH}) {`,
-  '  input x: f32[1, heads, T, dh]',
-  '  param wq: f32[dh, dh] = normal(0.1)',
-  '  param wk: f32[dh, dh] = normal(0.1)',
-  '  param wv: f32[dh, dh] = normal(0.1)',
-  '  let o = attention(x @ wq, x @ wk, x @ wv)',
-  '  output loss = mean(o * o)',
-  '}',
-  ...TASKS.flatMap((task) =>
-    TOKENS.flatMap((t) =>
-      ['fused', 'composite'].map(
-        (attention) =>
-          `plan ${planName(task, t, attention)} {\n  model: ${task === 'infer' ? 'Infer' : 'Train'}\n` +
-          `  bind: { T: ${t} }\n  task: ${task === 'infer' ? 'infer' : 'train { optimizer: sgd(lr: 0.01) }'}\n` +
-          `  attention: ${attention}\n}`,
-      ),
-    ),
-  ),
-].join('\n');
+const planName = (task: AttentionCase['task'], t: number, attention: AttentionCase['attention']) =>
+  attentionCaseName({ task, t, attention });
+const source = attentionLayerSource(
+  TASKS.flatMap((task) => TOKENS.flatMap((t) => ATTENTIONS.map((attention) => ({ task, t, attention })))),
+);
 const dir = mkdtempSync(join(tmpdir(), 'flexc-bench-attention-'));
 const file = join(dir, 'attention.flex');
 writeFileSync(file, `${source}\n`);
 
-interface Measure {
-  ms: number;
-  peak: number;
-}
+type Measure = Awaited<ReturnType<typeof timeSteps>>;
 
-/** Median ms of a step after a warm-up, and the step's peak memory. */
-async function time(s: Session): Promise<Measure> {
-  await s.run();
-  const ms: number[] = [];
-  for (let i = 0; i < STEPS; i++) {
-    const t0 = performance.now();
-    await s.run();
-    ms.push(performance.now() - t0);
-  }
-  const peak = s.measuredPeakBytes;
-  s.destroy();
-  return { ms: median(ms), peak };
-}
+const time = (s: Session) => timeSteps(s, STEPS);
 
 const gpu = await openGpu();
 const rows: string[] = [];
@@ -88,7 +53,7 @@ for (const backend of BACKENDS)
         continue;
       }
       const got: (Measure | string)[] = [];
-      for (const attention of ['fused', 'composite']) {
+      for (const attention of ATTENTIONS) {
         const r = compile(file, planName(task, t, attention));
         if (!r.module || !r.lowered) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
         const graphs = graphResolver(r.program);

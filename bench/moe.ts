@@ -10,13 +10,13 @@ import './fail-plainly.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { median } from '../compiler/cli/probe.ts';
 import { graphResolver } from '../compiler/cli/run.ts';
 import { nativeSession, webgpuSession } from '../compiler/cli/trainers.ts';
 import { compile } from '../compiler/compile.ts';
 import { blasFlags } from '../compiler/targets/c.ts';
 import { TARGETS } from '../compiler/targets/registry.ts';
 import type { Session } from '../runtime/session.ts';
+import { timeSteps } from './time-steps.ts';
 import { openGpu } from '../runtime/webgpu/device.ts';
 import { moeCaseName, moeLayerSource } from './moe-layer.ts';
 
@@ -36,19 +36,7 @@ const cases = TOKENS.flatMap((t) =>
 );
 writeFileSync(source, moeLayerSource(cases));
 
-/** Median ms of a step after a warm-up, and the step's launches. */
-async function time(s: Session): Promise<{ ms: number; launches: number }> {
-  await s.run();
-  const ms: number[] = [];
-  for (let i = 0; i < STEPS; i++) {
-    const t0 = performance.now();
-    await s.run();
-    ms.push(performance.now() - t0);
-  }
-  const launches = s.launches;
-  s.destroy();
-  return { ms: median(ms), launches };
-}
+const time = (s: Session) => timeSteps(s, STEPS);
 
 const gpu = await openGpu();
 const rows: string[] = [];

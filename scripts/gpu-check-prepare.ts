@@ -27,6 +27,7 @@ import { randomData, singleOpModule } from '../test/helpers/oracle.ts';
 import { planConfig } from '../test/helpers/plan-config.ts';
 import { OP_CASES } from '../test/ir/op-cases.ts';
 import { moeCaseName, moeLayerSource } from '../bench/moe-layer.ts';
+import { ATTN_DH, ATTN_HEADS, attentionCaseName, attentionLayerSource } from '../bench/attention-layer.ts';
 import { NO_KERNEL_OPS } from '../compiler/ir/ops/tier.ts';
 
 const OUT = resolve('gpu-check');
@@ -220,6 +221,18 @@ for (const size of [1024, 4096]) {
     host: `matmul-${size}/${built.host!.file}`,
   });
 }
+
+/** A plan of `source` built for the target into OUT/<plan>: its plan.json and host library, as the manifest names. */
+function buildCase(source: string, name: string): { plan: string; host: string } {
+  const r = compile(source, name);
+  if (!r.module || !r.lowered) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
+  const built = buildPlan(r.module, r.lowered.config, {}, { target: TARGET });
+  const dir = join(OUT, name);
+  writeSources(built, dir);
+  writeFileSync(join(dir, 'plan.json'), JSON.stringify(built.plan));
+  return { plan: `${name}/plan.json`, host: `${name}/${built.host!.file}` };
+}
+
 // the MoE layer of bench/moe.ts, fused and as its ops (inference plans): gpu_check.py times both against a PyTorch
 // eager MoE of the same shapes and weights
 const moeSource = join(OUT, 'moe.flex');
@@ -228,16 +241,8 @@ const moeCase = (s: { t: number; e: number; k: number }, fused: boolean) => ({ .
 writeFileSync(moeSource, moeLayerSource(moeShapes.flatMap((s) => [moeCase(s, false), moeCase(s, true)])));
 manifest['moe'] = moeShapes.map(({ t, e, k }) => {
   const entry: Record<string, unknown> = { t, e, k, d: 512, hidden: 2048, capacity_factor: 1.25 };
-  for (const kind of ['ops', 'fused']) {
-    const name = moeCaseName(moeCase({ t, e, k }, kind === 'fused'));
-    const r = compile(moeSource, name);
-    if (!r.module || !r.lowered) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
-    const built = buildPlan(r.module, r.lowered.config, {}, { target: TARGET });
-    const dir = join(OUT, name);
-    writeSources(built, dir);
-    writeFileSync(join(dir, 'plan.json'), JSON.stringify(built.plan));
-    entry[kind] = { plan: `${name}/plan.json`, host: `${name}/${built.host!.file}` };
-  }
+  for (const kind of ['ops', 'fused'])
+    entry[kind] = buildCase(moeSource, moeCaseName(moeCase({ t, e, k }, kind === 'fused')));
   return entry;
 });
 
@@ -245,36 +250,18 @@ manifest['moe'] = moeShapes.map(({ t, e, k }) => {
 // scores as ops): gpu_check.py times both beside torch's scaled_dot_product_attention on the same q, k, v
 const attnSource = join(OUT, 'attention.flex');
 const attnTokens = [1024, 4096];
-writeFileSync(
-  attnSource,
-  [
-    'model Attn(heads: 8, dh: 64) {',
-    '  input q: f32[1, heads, T, dh]',
-    '  input k: f32[1, heads, T, dh]',
-    '  input v: f32[1, heads, T, dh]',
-    '  output o = attention(q, k, v)',
-    '}',
-    ...attnTokens.flatMap((t) =>
-      ['fused', 'composite'].map(
-        (a) => `plan attn_${t}_${a} {\n  model: Attn\n  bind: { T: ${t} }\n  task: infer\n  attention: ${a}\n}`,
-      ),
-    ),
-  ].join('\n'),
+const attnCases = attnTokens.flatMap((t) =>
+  (['fused', 'composite'] as const).map((attention) => ({ task: 'infer' as const, t, attention })),
 );
-manifest['attention'] = attnTokens.map((t) => {
-  const entry: Record<string, unknown> = { t, heads: 8, dh: 64 };
-  for (const kind of ['fused', 'composite']) {
-    const name = `attn_${t}_${kind}`;
-    const r = compile(attnSource, name);
-    if (!r.module || !r.lowered) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
-    const built = buildPlan(r.module, r.lowered.config, {}, { target: TARGET });
-    const dir = join(OUT, name);
-    writeSources(built, dir);
-    writeFileSync(join(dir, 'plan.json'), JSON.stringify(built.plan));
-    entry[kind] = { plan: `${name}/plan.json`, host: `${name}/${built.host!.file}` };
-  }
-  return entry;
-});
+writeFileSync(attnSource, attentionLayerSource(attnCases));
+manifest['attention'] = attnTokens.map((t) => ({
+  t,
+  heads: ATTN_HEADS,
+  dh: ATTN_DH,
+  ...Object.fromEntries(
+    attnCases.filter((c) => c.t === t).map((c) => [c.attention, buildCase(attnSource, attentionCaseName(c))]),
+  ),
+}));
 
 writeFileSync(join(OUT, 'manifest.json'), JSON.stringify(manifest, null, 1));
 console.log(

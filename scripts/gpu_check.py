@@ -36,6 +36,21 @@ def rel_err(got, want):
     return float(np.sqrt(num / den)) if den > 0 else (0.0 if num == 0 else float("inf"))
 
 
+def median_ms(run, reps=20, sync=None):
+    """Median milliseconds of `run()` over `reps` runs (after the caller's warm-up); `sync` waits for the device
+    before the clock starts and before it stops (torch's work is asynchronous)."""
+    ts = []
+    for _ in range(reps):
+        if sync:
+            sync()
+        t0 = time.perf_counter()
+        run()
+        if sync:
+            sync()
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts)) * 1e3
+
+
 def load(path, dtype="f32"):
     return np.fromfile(os.path.join(ROOT, path), np.int32 if dtype == "i32" else np.float32)
 
@@ -264,25 +279,13 @@ def moe(m):
             lib.write(p["buffer"], w[p["name"].split(".")[-1]])
         lib.write(lib.plan["inputs"][0]["buffer"], x)
         lib.run()
-        ts = []
-        for _ in range(20):
-            t0 = time.perf_counter()
-            lib.run()
-            ts.append(time.perf_counter() - t0)
-        times[kind] = float(np.median(ts)) * 1e3
+        times[kind] = median_ms(lib.run)
         outs[kind] = lib.read(lib.plan["outputs"][0]["buffer"]).reshape(t, d)
         lib.close()
     tw = {n: torch.from_numpy(a).cuda() for n, a in w.items()}
     tx = torch.from_numpy(x).cuda()
     ref = moe_torch(tx, tw, k, capacity)
-    ts = []
-    for _ in range(20):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        ref = moe_torch(tx, tw, k, capacity)
-        torch.cuda.synchronize()
-        ts.append(time.perf_counter() - t0)
-    times["torch"] = float(np.median(ts)) * 1e3
+    times["torch"] = median_ms(lambda: moe_torch(tx, tw, k, capacity), sync=torch.cuda.synchronize)
     ref = ref.cpu().numpy()
     for kind in ("ops", "fused"):
         err = rel_err(outs[kind], ref)
@@ -312,25 +315,15 @@ def attention(m):
         for inp, a in zip(lib.plan["inputs"], qkv):
             lib.write(inp["buffer"], a)
         lib.run()
-        ts = []
-        for _ in range(20):
-            t0 = time.perf_counter()
-            lib.run()
-            ts.append(time.perf_counter() - t0)
-        times[kind] = float(np.median(ts)) * 1e3
+        times[kind] = median_ms(lib.run)
         outs[kind] = lib.read(lib.plan["outputs"][0]["buffer"]).reshape(1, h, t, dh)
         lib.close()
     for dtype, label in ((torch.float32, "torch_fp32"), (torch.bfloat16, "torch_bf16")):
         tq, tk, tv = (torch.from_numpy(a).cuda().to(dtype) for a in qkv)
         ref = F.scaled_dot_product_attention(tq, tk, tv, is_causal=True)
-        ts = []
-        for _ in range(20):
-            torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            ref = F.scaled_dot_product_attention(tq, tk, tv, is_causal=True)
-            torch.cuda.synchronize()
-            ts.append(time.perf_counter() - t0)
-        times[label] = float(np.median(ts)) * 1e3
+        times[label] = median_ms(
+            lambda: F.scaled_dot_product_attention(tq, tk, tv, is_causal=True), sync=torch.cuda.synchronize
+        )
         if dtype == torch.float32:
             want = ref.float().cpu().numpy()
     for kind in ("fused", "composite"):

@@ -5,6 +5,7 @@ import { bytesOf } from '../ir/op.ts';
 import { OPTIMIZER_OPS } from '../ir/ops/optimizer.ts';
 import { tierOf } from '../ir/ops/tier.ts';
 import type { PlanConfig } from '../sema/plan.ts';
+import { isAccumulateOp, isGradSum, isUpdateOp } from '../passes/optimizer.ts';
 
 export const CATEGORIES = ['parameters', 'gradients', 'optimizer', 'activations', 'kv_cache', 'workspace'] as const;
 export type Category = (typeof CATEGORIES)[number];
@@ -74,13 +75,13 @@ export function memoryTimeline(
   const pinned = pinnedValues(m);
   for (const v of [...pinned]) pinned.add(rootOf(v));
   const updates = new Set(m.updates.map((u) => u.value));
-  const accumulates = m.values.some((v) => v.attrs['grad_acc'] !== undefined);
+  const accumulates = m.values.some(isGradSum);
   const transient = (v: Value) => accumulates && !LEAF_OPS.has(v.op);
   const backward = backwardValues(m);
   const leafCategory = (v: Value): Category => {
     if (v.op === 'param') return 'parameters';
     if (v.op === 'input') return 'activations';
-    if (v.attrs['grad_acc'] !== undefined) return 'gradients'; // an accumulator of micro-batches' gradients
+    if (isGradSum(v)) return 'gradients'; // an accumulator of micro-batches' gradients
     return v.attrs['kv_cache'] ? 'kv_cache' : 'optimizer';
   };
   const category = (v: Value): Category | undefined => {
@@ -88,7 +89,7 @@ export function memoryTimeline(
     if (tierOf(v) !== 'gpu') return undefined; // placed in host memory or on the SSD (counted there)
     if (updates.has(v) && IN_PLACE.has(v.op)) return undefined;
     // an accumulating step's sums and blends: in place in its leaves, as a fused optimizer adds and updates
-    if (accumulates && (v.name?.endsWith('.accumulate') || v.name?.endsWith('.update'))) return undefined;
+    if (accumulates && (isAccumulateOp(v) || isUpdateOp(v))) return undefined;
     if (gradOf.has(v)) return 'gradients';
     return backward.has(v) || v.op === 'scratch' ? 'workspace' : 'activations';
   };

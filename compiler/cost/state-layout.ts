@@ -1,6 +1,7 @@
 import { leafName, type Module } from '../ir/graph.ts';
 import { bytesOf, elems } from '../ir/op.ts';
 import type { TensorType } from '../ir/types.ts';
+import { isGradSum } from '../passes/optimizer.ts';
 
 /**
  * Bytes a trained parameter's model states take (ZeRO's "model states", before sharding), by what holds them: the
@@ -26,7 +27,7 @@ export function stateLayout(m: Module): StateLayout | undefined {
   if (!count || !grads.length) return undefined;
   const states = m.values.filter((v) => v.op === 'state' && !v.attrs['kv_cache']);
   const sum = (vs: { type: TensorType }[]) => vs.reduce((a, v) => a + bytesOf(v.type), 0) / count;
-  const sums = states.filter((v) => v.attrs['grad_acc'] !== undefined);
+  const sums = states.filter(isGradSum);
   const masters = states.filter((v) => v.attrs['master'] !== undefined);
   const weights = sum(trained);
   const gradients = sums.length ? sum(sums) : sum(grads.map((o) => o.value));

@@ -10,6 +10,7 @@ import { backwardValues } from './memory.ts';
 import { classOf, opTime, type OpClass } from './op-time.ts';
 import { moveSeconds, pathsOf, transferOf } from './transfer.ts';
 import { REMAT_SUFFIX } from '../remat/emit.ts';
+import { isAccumulateOp, isUpdateOp } from '../passes/optimizer.ts';
 
 export const TIME_CLASSES = ['matmul', 'attention', 'elementwise', 'optimizer', 'communication', 'transfers'] as const;
 export type TimeClass = (typeof TIME_CLASSES)[number];
@@ -89,16 +90,12 @@ export function estimateStep(
   for (const v of m.values) {
     if (LEAF_OPS.has(v.op) || transferOf(v)) continue;
     const whole = opTime(v, d);
-    const updating =
-      classOf(v) === 'optimizer' || (updates.has(v) && v.op === 'cast') || (k > 1 && !!v.name?.endsWith('.update'));
+    const updating = classOf(v) === 'optimizer' || (updates.has(v) && v.op === 'cast') || (k > 1 && isUpdateOp(v));
     const local = updating && v.inputs.some((x) => experts.has(x));
     // ZeRO-2/3 add each micro-batch's reduced gradient shard to the rank's fp32 sums: 1/n of them; under ZeRO the
     // accumulated update's blends run on the rank's shard (the optimizer's own ops are divided below)
     const { zero: z, data: dp } = config.parallel;
-    const sharded =
-      k > 1 &&
-      ((z >= 2 && !!v.name?.endsWith('.accumulate')) ||
-        (z >= 1 && !!v.name?.endsWith('.update') && classOf(v) !== 'optimizer'));
+    const sharded = k > 1 && ((z >= 2 && isAccumulateOp(v)) || (z >= 1 && isUpdateOp(v) && classOf(v) !== 'optimizer'));
     const part = (local ? ep : 1) * (sharded ? dp : 1);
     const t = part > 1 ? { ...whole, seconds: whole.seconds / part, flops: whole.flops / part } : whole;
     const c = classOf(v) as Exclude<OpClass, 'transfer'>;

@@ -23,6 +23,13 @@ export const optimizer: Pass = {
   },
 };
 
+/** What the optimizer pass writes, by the names it gives its ops and the attribute of its fp32 sums. */
+export const isUpdateOp = (v: Value) => !!v.name?.endsWith('.update');
+/** A micro-batch's gradient added to its parameter's fp32 sum (gradient accumulation). */
+export const isAccumulateOp = (v: Value) => !!v.name?.endsWith('.accumulate');
+/** A parameter's fp32 sum of micro-batches' gradients (`<param>.grad_acc`). */
+export const isGradSum = (v: Value) => v.attrs['grad_acc'] !== undefined;
+
 export function weightDecayOf(o: OptimizerConfig, param: string): number {
   return o.weightDecay.find((w) => globMatch(w.pattern, param))?.value ?? 0;
 }
