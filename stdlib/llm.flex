@@ -1,5 +1,5 @@
 // std/llm: large language models, sized by their arguments.
-import { RMSNorm, SwiGlu, SwiGluMoE, GqaAttention, LayerNorm, CausalSelfAttention, Mlp } from "std/nn"
+import { RMSNorm, SwiGlu, SwiGluMoE, GqaAttention, LayerNorm, AlibiSelfAttention, Mlp } from "std/nn"
 
 // Llama 2 (Touvron et al. 2023): pre-norm blocks of RMSNorm, rotary grouped-query attention and a
 // SwiGLU MLP; untied input embedding and output head. Defaults are the 7B model.
@@ -35,19 +35,17 @@ model Mixtral(vocab: 32000, d: 4096, heads: 32, kv_heads: 8, hidden: 14336, dept
   output loss = cross_entropy(logits, targets)
 }
 
-// MPT (MosaicML 2023) as llm-foundry benchmarks it (scripts/train/benchmarking/README.md): GPT-2 blocks (pre-LN
-// LayerNorm, fused-QKV causal attention and a GELU MLP of 4·d, with biases), learned positions and a head tied to the
-// token embedding; vocabulary 50,368, context 2048. Defaults are MPT-7B: 6,658,859,008 parameters, the benchmark's
-// count. (The released MPT models use ALiBi instead of learned positions; the benchmark's counts grow by
-// context · d, so its runs learned them.)
-model Mpt(vocab: 50368, ctx: 2048, d: 4096, heads: 32, depth: 32) {
+// MPT (MosaicML 2023): GPT-2 blocks (pre-LN LayerNorm, fused-QKV causal attention and a GELU MLP of 4·d, with
+// biases), ALiBi instead of position embeddings (alibi_bias_max 8), a head tied to the token embedding; vocabulary
+// 50,368. Defaults are MPT-7B. llm-foundry's benchmark counts 6,658,859,008 parameters for it: these 6,650,470,400
+// and 2048 · d more, learned positions its runs had (scripts/train/benchmarking/README.md; test/cost/published.test.ts).
+model Mpt(vocab: 50368, d: 4096, heads: 32, depth: 32) {
   input tokens: i32[B, T]
   input targets: i32[B, T]
   param wte: f32[vocab, d] = normal(0.02)
-  param wpe: f32[ctx, d] = normal(0.02)
-  let x = gather(wte, tokens) + gather(wpe, positions(tokens))
+  let x = gather(wte, tokens)
   repeat depth as i {
-    x = x + CausalSelfAttention(LayerNorm(x), heads: heads)
+    x = x + AlibiSelfAttention(LayerNorm(x), heads: heads)
     x = x + Mlp(LayerNorm(x), hidden: 4 * d)
   }
   let logits = LayerNorm(x) @ transpose(wte)

@@ -17,6 +17,7 @@ export const OP_NAMES = [
   'cache_write',
   'cast',
   'causal_mask',
+  'alibi_bias',
   'concat',
   'const',
   'cross_entropy',

@@ -369,6 +369,19 @@ export const OP_CASES: OpCase[] = [
     tf: ([x]) => tf.mul(x!, tf.linalg.bandPart(tf.ones([3, 5]), -1, 2)),
   },
   {
+    // scores [batch 2, 2 kv heads, 3 grouped heads, 2 queries, 4 keys]: head index (kv·3 + g) of 6; MPT's slopes
+    label: 'alibi_bias (6 heads grouped 2 × 3, 2 new queries over 4 keys)',
+    op: 'alibi_bias',
+    attrs: { heads: 6, alibi: 8 },
+    inputs: [{ shape: [2, 2, 3, 2, 4] }],
+    tf: ([x]) => {
+      const slopes = [2 ** -2, 2 ** -4, 2 ** -6, 2 ** -8, 2 ** -1, 2 ** -3];
+      const d = [0, 1].map((i) => [0, 1, 2, 3].map((j) => Math.abs(2 + i - j)));
+      const bias = tf.tensor(slopes.map((m) => d.map((row) => row.map((x) => -m * x)))).reshape([1, 2, 3, 2, 4]);
+      return tf.add(x!, bias);
+    },
+  },
+  {
     label: 'cast (f32 to f32: the gradient rule; bf16/fp16 rounding is tested with the precision pass)',
     op: 'cast',
     attrs: { dtype: 'f32' },
@@ -422,6 +435,15 @@ export const OP_CASES: OpCase[] = [
     true,
   ),
   attentionCase('not causal, a head each, batch axes [2, 2]', [2, 2, 2, 3, 4], [2, 2, 2, 6, 4], 5, false),
+  // MPT's gen_slopes (llm-foundry) for 6 heads at alibi_bias_max 8: 1/2^(1..8) over 8 heads, odd-indexed first
+  attentionCase('causal, ALiBi over 6 heads, 3 cached keys', [1, 6, 2, 4], [1, 6, 5, 4], 3, true, {
+    alibi: 8,
+    slopes: [2 ** -2, 2 ** -4, 2 ** -6, 2 ** -8, 2 ** -1, 2 ** -3],
+  }),
+  attentionCase('not causal, ALiBi over 4 heads (max 4), GQA', [2, 4, 3, 4], [2, 2, 3, 4], 2, false, {
+    alibi: 4,
+    slopes: [2 ** -1, 2 ** -2, 2 ** -3, 2 ** -4],
+  }),
 ];
 
 /**
@@ -429,13 +451,23 @@ export const OP_CASES: OpCase[] = [
  * T×S scores scaled (by 0.6, not 1/√dh, so the attribute is read), masked to −1e9 past each query's position when
  * causal, softmax, times v.
  */
-function attentionCase(what: string, q: number[], k: number[], dv: number, causal: boolean): OpCase {
+function attentionCase(
+  what: string,
+  q: number[],
+  k: number[],
+  dv: number,
+  causal: boolean,
+  alibi?: { alibi: number; slopes: number[] },
+): OpCase {
   const [h, t] = q.slice(-3) as [number, number];
   const [hkv, s] = k.slice(-3) as [number, number];
+  // ALiBi: head j's scores less slope_j · |query position − key|, the queries the last t of s positions
+  const distance = Array.from({ length: t }, (_, i) => Array.from({ length: s }, (_, j) => Math.abs(s - t + i - j)));
+  const bias = alibi && tf.tensor3d(alibi.slopes.map((m) => distance.map((row) => row.map((d) => -m * d))));
   return {
     label: `attention (${what})`,
     op: 'attention',
-    attrs: { causal, scale: 0.6 },
+    attrs: { causal, scale: 0.6, ...(alibi ? { alibi: alibi.alibi } : {}) },
     inputs: [{ shape: q }, { shape: k }, { shape: [...k.slice(0, -1), dv] }],
     tf: ([xq, xk, xv]) => {
       // query head j reads key/value head ⌊j / (H / Hkv)⌋
@@ -444,7 +476,8 @@ function attentionCase(what: string, q: number[], k: number[], dv: number, causa
         'int32',
       );
       const repeat = (x: tf.Tensor) => tf.gather(x, heads, x.rank - 3);
-      const scores = tf.mul(tf.matMul(xq!, repeat(xk!), false, true), 0.6);
+      const scaled = tf.mul(tf.matMul(xq!, repeat(xk!), false, true), 0.6);
+      const scores = bias ? tf.add(scaled, bias) : scaled;
       const visible = tf.linalg.bandPart(tf.ones([t, s]), -1, s - t);
       const masked = causal ? tf.add(tf.mul(scores, visible), tf.mul(tf.sub(1, visible), -1e9)) : scores;
       return tf.matMul(tf.softmax(masked), repeat(xv!));

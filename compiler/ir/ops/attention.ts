@@ -8,7 +8,7 @@ import { bool, num, shapeOf } from './util.ts';
 /**
  * Fused attention (FlashAttention, Dao et al. 2022): softmax(q·kᵀ · scale, causal) · v without the T×S scores.
  *
- *   attention(q [..., H, T, dh], k [..., Hkv, S, dh], v [..., Hkv, S, dv]) {causal, scale} → o [..., H, T, dv]
+ *   attention(q [..., H, T, dh], k [..., Hkv, S, dh], v [..., Hkv, S, dv]) {causal, scale, alibi?} → o [..., H, T, dv]
  *
  * Query head h reads key/value head h / (H / Hkv) (grouped-query attention; MQA: Hkv = 1). With `causal`, query i is
  * the last T of S positions and sees keys j ≤ S − T + i (S > T when decoding after a KV cache). Its kernel keeps each
@@ -30,6 +30,8 @@ export interface AttentionSizes {
   dv: number;
   causal: boolean;
   scale: number;
+  /** ALiBi's largest bias exponent (0: no ALiBi). */
+  alibi: number;
 }
 
 export function attentionSizes(v: Value): AttentionSizes {
@@ -41,8 +43,41 @@ export function attentionSizes(v: Value): AttentionSizes {
     ...{ h, hkv, g: h / hkv, t, s, dh, dv: val.at(-1)! },
     causal: bool(v.attrs, 'causal'),
     scale: num(v.attrs, 'scale'),
+    alibi: num(v.attrs, 'alibi', 0),
   };
 }
+
+/**
+ * ALiBi (Press et al. 2022, as MPT builds it): query i at position S − T + i scores key j with the bias
+ * −m_h · |S − T + i − j|. Over n, the power of two at or above H, head h's slope is m_h = 2^(−alibi · e_h / n) with
+ * e_h = h + 1 when n = H; otherwise the odd exponents' slopes come first, then the even ones' (e_h = 2h + 2 for
+ * h < n/2, 2h − n + 1 after). `alibiExponent` gives e_h·alibi/n from a head index of either kind (the kernels' and
+ * the reference's).
+ */
+export function alibiExponent<T>(
+  heads: number,
+  alibi: number,
+  h: T,
+  ops: { lin: (h: T, a: number, b: number) => T; below: (h: T, n: number, a: T, b: T) => T },
+): T {
+  const n = 2 ** Math.ceil(Math.log2(heads));
+  const step = alibi / n;
+  if (n === heads) return ops.lin(h, step, step);
+  return ops.below(h, n / 2, ops.lin(h, 2 * step, 2 * step), ops.lin(h, 2 * step, (1 - n) * step));
+}
+
+type AlibiSizes = Pick<AttentionSizes, 'h' | 't' | 's' | 'alibi'>;
+
+const alibiSlope = (z: AlibiSizes, h: number): number =>
+  2 **
+  -alibiExponent(z.h, z.alibi, h, {
+    lin: (x, a, b) => a * x + b,
+    below: (x, n, a, b) => (x < n ? a : b),
+  });
+
+/** Head h's query row i's bias against key j (0 without ALiBi). */
+export const alibiBias = (z: AlibiSizes, h: number, i: number, j: number): number =>
+  z.alibi ? -alibiSlope(z, h) * Math.abs(z.s - z.t + i - j) : 0;
 
 /** Query i's keys: 0 ≤ j < visible(i). */
 export const visibleKeys = (z: Pick<AttentionSizes, 'causal' | 't' | 's'>, i: number): number =>
@@ -55,7 +90,11 @@ function pairs(z: AttentionSizes): number {
   return p;
 }
 
-const ATTRS = { causal: { kind: 'bool' }, scale: { kind: 'number' } } as const;
+const ATTRS = {
+  causal: { kind: 'bool' },
+  scale: { kind: 'number' },
+  alibi: { kind: 'number', optional: true },
+} as const;
 
 /** The shapes of q, k, v: leading axes alike, heads grouped, dh shared by q and k, S by k and v. */
 function checkQkv([q, k, v]: TensorType[], what: string): void {
@@ -102,7 +141,7 @@ function forRows(
         for (let j = 0; j < n; j++) {
           let dot = 0;
           for (let d = 0; d < z.dh; d++) dot += Q[qr + d]! * Kd[(kv + j) * z.dh + d]!;
-          scores[j] = dot * z.scale;
+          scores[j] = dot * z.scale + alibiBias(z, h, i, j);
           mx = Math.max(mx, scores[j]!);
         }
         let sum = 0;
@@ -242,7 +281,7 @@ const attentionGrad: OpDef = {
             const key = (b * z.hkv + kvh) * z.s + j;
             let s = 0;
             for (let d = 0; d < z.dh; d++) s += Q[qr + d]! * Kd[key * z.dh + d]!;
-            const p = Math.exp(s * z.scale - L[row]!);
+            const p = Math.exp(s * z.scale + alibiBias(z, h, i, j) - L[row]!);
             let dp = 0;
             for (let d = 0; d < z.dv; d++) {
               dp += G[gr + d]! * V[key * z.dv + d]!;
@@ -262,15 +301,16 @@ const attentionGrad: OpDef = {
 
 export const attentionOps: OpDef[] = [attention, attentionLse, attentionGrad];
 
-/** The attention op's attributes: `scale` 1/√dh unless given. */
-export const attentionAttrs = (q: TensorType, causal: boolean, scale?: number): Attrs => {
+/** The attention op's attributes: `scale` 1/√dh unless given; `alibi` only when not 0. */
+export const attentionAttrs = (q: TensorType, causal: boolean, scale?: number, alibi = 0): Attrs => {
   const dh = q.shape.at(-1);
-  return { causal, scale: scale ?? (typeof dh === 'number' ? 1 / Math.sqrt(dh) : NaN) };
+  return { causal, scale: scale ?? (typeof dh === 'number' ? 1 / Math.sqrt(dh) : NaN), ...(alibi ? { alibi } : {}) };
 };
 
 /**
  * The composite: what `attention` computes, in the IR's ops — each query head group's T×S scores (q·kᵀ · scale),
- * the causal mask, softmax, times v. What `attention: composite` runs, and the test oracle of the fused kernels.
+ * ALiBi's biases, the causal mask, softmax, times v. What `attention: composite` runs, and the test oracle of the
+ * fused kernels.
  */
 export function decomposeAttention(emit: Emit, q: Value, k: Value, v: Value, at: Attrs): Value {
   const lead = q.type.shape.slice(0, -3) as number[];
@@ -286,7 +326,9 @@ export function decomposeAttention(emit: Emit, q: Value, k: Value, v: Value, at:
   const perm = [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2];
   const kt = emit('transpose', [kg], { perm });
   const scale = emit('const', [], { value: num(at, 'scale'), dtype: q.type.dtype });
-  const scores = emit('mul', [emit('matmul', [qg, kt]), scale]);
+  const scaled = emit('mul', [emit('matmul', [qg, kt]), scale]);
+  const alibi = num(at, 'alibi', 0);
+  const scores = alibi ? emit('alibi_bias', [scaled], { heads: h!, alibi }) : scaled;
   const masked = bool(at, 'causal') ? emit('causal_mask', [scores], { fill: -Infinity }) : scores;
   const y = emit('matmul', [emit('softmax', [masked]), vg]);
   return g === 1 ? y : emit('reshape', [y], { shape: [...lead, h!, t!, dv] });

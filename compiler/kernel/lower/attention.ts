@@ -1,5 +1,5 @@
 import type { Value } from '../../ir/graph.ts';
-import { type AttentionSizes, attentionGradLayout, attentionSizes } from '../../ir/ops/attention.ts';
+import { alibiExponent, type AttentionSizes, attentionGradLayout, attentionSizes } from '../../ir/ops/attention.ts';
 import * as K from '../build.ts';
 import type { Expr, Stmt } from '../ir.ts';
 import { flat, type Lowering, operand, res } from './common.ts';
@@ -48,10 +48,37 @@ function queryRow(z: AttentionSizes, r: Expr): Stmt[] {
     K.let_('qi', K.mod(r, U(z.t))),
     K.let_('kv', K.mul(K.add(K.mul(K.div(u('bh'), U(z.h)), U(z.hkv)), K.div(K.mod(u('bh'), U(z.h)), U(z.g))), U(z.s))),
     K.let_('nk', z.causal ? K.min(U(z.s), K.add(u('qi'), U(z.s - z.t + 1))) : U(z.s)),
+    ...slopeOf(z),
   ];
 }
 
-/** Row `r`'s score against key row `key`, scaled, into `s`. */
+/** ALiBi's slope of head `h` (a u32 index below `heads`): 2^−(its exponent), as `alibiExponent` defines it. */
+export const alibiSlope = (heads: number, alibi: number, h: Expr): Expr =>
+  K.call(
+    'pow',
+    K.f32(2),
+    K.neg(
+      alibiExponent(heads, alibi, h, {
+        lin: (x, a, b) => K.add(K.mul(K.cast('f32', x), K.f32(a)), K.f32(b)),
+        below: (x, n, a, b) => K.select(K.lt(x, U(n)), a, b),
+      }),
+    ),
+  );
+
+/** ALiBi's −slope · |position − j| for query position `pos` and key `j` (u32s). */
+export const alibiTerm = (slope: Expr, pos: Expr, j: Expr): Expr => {
+  const d = K.sub(K.cast('f32', pos), K.cast('f32', j));
+  return K.neg(K.mul(slope, K.select(K.lt(d, K.f32(0)), K.neg(d), d)));
+};
+
+/** With ALiBi: `slope`, the slope of query head `bh` (batch · H + head). */
+const slopeOf = (z: AttentionSizes): Stmt[] =>
+  z.alibi ? [K.let_('slope', alibiSlope(z.h, z.alibi, K.mod(u('bh'), U(z.h))))] : [];
+
+/**
+ * Row `r`'s score against key row `key`, scaled, into `s`; with ALiBi biased by the distance of key `j` from query
+ * `qi`'s position (every caller names them so, and the head's `slope`).
+ */
 const score = (v: Value, z: AttentionSizes, r: Expr, key: Expr): Stmt[] => [
   ...dot(
     'qk',
@@ -59,7 +86,12 @@ const score = (v: Value, z: AttentionSizes, r: Expr, key: Expr): Stmt[] => [
     (d) => K.load(operand(v, 0), K.add(K.mul(r, U(z.dh)), d)),
     (d) => K.load(operand(v, 1), K.add(K.mul(key, U(z.dh)), d)),
   ),
-  K.let_('s', K.mul(f('qk'), K.f32(z.scale))),
+  K.let_(
+    's',
+    z.alibi
+      ? K.add(K.mul(f('qk'), K.f32(z.scale)), alibiTerm(f('slope'), K.add(u('qi'), U(z.s - z.t)), u('j')))
+      : K.mul(f('qk'), K.f32(z.scale)),
+  ),
 ];
 
 /**
@@ -202,6 +234,7 @@ const backward: Lowering = (v) => {
     K.loop('g', U(0), U(z.g), [
       // query head (b·Hkv + kvh)·G + g = bk·G + g of the batch
       K.let_('bh', K.add(K.mul(u('bk'), U(z.g)), u('g'))),
+      ...slopeOf(z),
       K.loop('qi', u('i0'), U(z.t), [
         K.let_('r', K.add(K.mul(u('bh'), U(z.t)), u('qi'))),
         ...rowD(u('r')),

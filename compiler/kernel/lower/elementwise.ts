@@ -4,6 +4,7 @@ import { SCALAR_OPS } from '../../ir/ops/elementwise.ts';
 import { adamStepAttrs } from '../../ir/ops/optimizer.ts';
 import { ints, num } from '../../ir/ops/util.ts';
 import * as K from '../build.ts';
+import { alibiSlope, alibiTerm } from './attention.ts';
 import type { Bind } from '../build.ts';
 import type { Expr, Stmt } from '../ir.ts';
 import {
@@ -174,6 +175,13 @@ export const elementwiseLowerings: Record<string, Lowering> = {
     return map(v, cls, ([x]) =>
       K.select(K.gt(K.mod(i, K.u32(s)), K.add(row, K.u32(s - t))), K.f32(num(v.attrs, 'fill')), x!),
     );
+  },
+  alibi_bias: (v, cls) => {
+    const [t, s] = shape(v).slice(-2) as [number, number];
+    const heads = num(v.attrs, 'heads');
+    const slope = alibiSlope(heads, num(v.attrs, 'alibi'), K.mod(K.div(i, K.u32(t * s)), K.u32(heads)));
+    const row = K.mod(K.div(i, K.u32(s)), K.u32(t));
+    return map(v, cls, ([x], bind) => K.add(x!, alibiTerm(bind(slope), K.add(row, K.u32(s - t)), K.mod(i, K.u32(s)))));
   },
   transpose: (v) => {
     const perm = ints(v.attrs, 'perm');
