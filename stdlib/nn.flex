@@ -41,8 +41,8 @@ layer CausalSelfAttention(x: f32[B, T, d], heads: int) -> f32[B, T, d] {
 }
 
 // CausalSelfAttention with ALiBi (Press et al. 2022) for positions: no position embedding; head h of H biases its
-// scores by −2^(−alibi·(h+1)/H) per token of distance (MPT: alibi 8).
-layer AlibiSelfAttention(x: f32[B, T, d], heads: int, alibi: float = 8) -> f32[B, T, d] {
+// scores by −2^(−alibi·(h+1)/H) per token of distance (MPT: alibi 8); `dropout` drops the probabilities in training.
+layer AlibiSelfAttention(x: f32[B, T, d], heads: int, alibi: float = 8, dropout: float = 0) -> f32[B, T, d] {
   param wqkv: f32[d, 3 * d] = normal(0.02)
   param bqkv: f32[3 * d] = zeros()
   param wo: f32[d, d] = normal(0.02)
@@ -51,7 +51,7 @@ layer AlibiSelfAttention(x: f32[B, T, d], heads: int, alibi: float = 8) -> f32[B
   let q = transpose(qkv[:, :, 0], [0, 2, 1, 3])
   let k = cache(transpose(qkv[:, :, 1], [0, 2, 1, 3]), axis: 2)
   let v = cache(transpose(qkv[:, :, 2], [0, 2, 1, 3]), axis: 2)
-  let y = transpose(attention(q, k, v, alibi: alibi), [0, 2, 1, 3])
+  let y = transpose(attention(q, k, v, alibi: alibi, dropout: dropout), [0, 2, 1, 3])
   return reshape(y, [B, T, d]) @ wo + bo
 }
 

@@ -22,6 +22,7 @@ export const lowerAttention: Pass = {
         operands[1]!,
         operands[2]!,
         v.attrs,
+        operands[3],
       );
       b.defaults = saved;
       return y;

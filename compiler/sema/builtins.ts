@@ -272,19 +272,24 @@ export const BUILTINS: Record<string, Builtin> = {
       { name: 'causal', kind: 'bool', default: flag(true) },
       { name: 'scale', kind: 'float', default: num(0), valid: NON_NEGATIVE },
       { name: 'alibi', kind: 'float', default: num(0), valid: NON_NEGATIVE },
+      { name: 'dropout', kind: 'float', default: num(0) },
     ],
     doc:
       'softmax(q·kᵀ · scale) · v over q [..., H, T, dh], k [..., Hkv, S, dh], v [..., Hkv, S, dv] (query head h ' +
       'reads key/value head h / (H / Hkv): grouped-query attention); `causal`: query i, the last T of S positions, ' +
       'sees keys j ≤ S − T + i; `scale` 0 means 1/√dh; `alibi` m > 0 adds ALiBi’s biases ' +
-      '−2^(−m·(h+1)/H)·|S − T + i − j| (Press et al.; MPT uses 8). One fused kernel each way (FlashAttention: ' +
+      '−2^(−m·(h+1)/H)·|S − T + i − j| (Press et al.; MPT uses 8); `dropout` p drops the probabilities in ' +
+      'training. One fused kernel each way (FlashAttention: ' +
       'no T×S scores), or the composite with `attention: composite` in the plan',
     build: (cx, a) => {
       const q = tensor(a, 'q');
       const scale = int(a, 'scale');
       const causal = (a['causal'] as EVal & { kind: 'bool' }).b;
-      const attrs = attentionAttrs(q.type, causal, scale || undefined, int(a, 'alibi'));
-      return cx.op('attention', [q, tensor(a, 'k'), tensor(a, 'v')], attrs);
+      const p = int(a, 'dropout');
+      if (!(p >= 0 && p < 1)) cx.fail('FLX3050', `dropout probability must be in [0, 1), got ${p}`);
+      const dropout = cx.training && p > 0 ? { p, seed: cx.seed() } : undefined;
+      const attrs = attentionAttrs(q.type, causal, scale || undefined, int(a, 'alibi'), dropout);
+      return cx.op('attention', [q, tensor(a, 'k'), tensor(a, 'v'), ...(dropout ? [cx.step()] : [])], attrs);
     },
   },
   causal_mask: {

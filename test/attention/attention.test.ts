@@ -70,6 +70,11 @@ describe.each(['mha', 'gqa', 'alibi'])('%s attention: fused = composite', (model
     expect(count(fused.module!, 'softmax')).toBe(0);
     expect(count(composite.module!, 'attention')).toBe(0);
     expect(count(composite.module!, 'softmax')).toBe(2);
+    // the ALiBi model drops its probabilities: in the fused kernels (the step an operand), in the composite by ops
+    const dropped = model === 'alibi' ? 2 : 0;
+    expect(fused.module!.values.filter((v) => v.op === 'attention' && v.inputs.length === 4)).toHaveLength(dropped);
+    expect(count(composite.module!, 'dropout')).toBe(2 * dropped); // forward, and its gradient's
+    expect(count(fused.module!, 'dropout')).toBe(0);
   });
 
   it('training on the CPU reference: loss, logits, every gradient and the parameters within 1e-5 over 3 steps', () => {

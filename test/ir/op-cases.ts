@@ -444,6 +444,16 @@ export const OP_CASES: OpCase[] = [
     alibi: 4,
     slopes: [2 ** -1, 2 ** -2, 2 ** -3, 2 ** -4],
   }),
+  attentionCase('causal, GQA, the probabilities dropped at 0.3', [2, 4, 5, 3], [2, 2, 5, 3], 2, true, undefined, 0.3),
+  attentionCase(
+    'causal, 2 queries after 3 cached keys, dropout 0.5',
+    [1, 2, 2, 8],
+    [1, 2, 5, 8],
+    8,
+    true,
+    undefined,
+    0.5,
+  ),
 ];
 
 /**
@@ -458,6 +468,7 @@ function attentionCase(
   dv: number,
   causal: boolean,
   alibi?: { alibi: number; slopes: number[] },
+  dropout = 0,
 ): OpCase {
   const [h, t] = q.slice(-3) as [number, number];
   const [hkv, s] = k.slice(-3) as [number, number];
@@ -467,8 +478,13 @@ function attentionCase(
   return {
     label: `attention (${what})`,
     op: 'attention',
-    attrs: { causal, scale: 0.6, ...(alibi ? { alibi: alibi.alibi } : {}) },
-    inputs: [{ shape: q }, { shape: k }, { shape: [...k.slice(0, -1), dv] }],
+    attrs: { causal, scale: 0.6, ...(alibi ? { alibi: alibi.alibi } : {}), ...(dropout ? { dropout, seed: 7 } : {}) },
+    inputs: [
+      { shape: q },
+      { shape: k },
+      { shape: [...k.slice(0, -1), dv] },
+      ...(dropout ? [{ shape: [], ints: [5] }] : []),
+    ],
     tf: ([xq, xk, xv]) => {
       // query head j reads key/value head ⌊j / (H / Hkv)⌋
       const heads = tf.tensor1d(
@@ -480,7 +496,10 @@ function attentionCase(
       const scores = bias ? tf.add(scaled, bias) : scaled;
       const visible = tf.linalg.bandPart(tf.ones([t, s]), -1, s - t);
       const masked = causal ? tf.add(tf.mul(scores, visible), tf.mul(tf.sub(1, visible), -1e9)) : scores;
-      return tf.matMul(tf.softmax(masked), repeat(xv!));
+      const probs = tf.softmax(masked);
+      // the probabilities [..., H, T, S] dropped as `dropout` drops a tensor of that shape at step 5
+      const dropped = dropout ? tf.mul(probs, tf.tensor(dropMask(probs.size, dropout, 7, 5), probs.shape)) : probs;
+      return tf.matMul(dropped, repeat(xv!));
     },
   };
 }

@@ -3,18 +3,22 @@ import type { Emit } from './moe-layer.ts';
 import type { NDArray, OpDef } from '../op.ts';
 import { bytesOf, elems } from '../op.ts';
 import { dimMul, ShapeError, type Dim, type TensorType } from '../types.ts';
+import { dropoutUniform } from './dropout.ts';
 import { bool, num, shapeOf } from './util.ts';
 
 /**
  * Fused attention (FlashAttention, Dao et al. 2022): softmax(q·kᵀ · scale, causal) · v without the T×S scores.
  *
- *   attention(q [..., H, T, dh], k [..., Hkv, S, dh], v [..., Hkv, S, dv]) {causal, scale, alibi?} → o [..., H, T, dv]
+ *   attention(q [..., H, T, dh], k [..., Hkv, S, dh], v [..., Hkv, S, dv][, step]) {causal, scale, alibi?, dropout?,
+ *     seed?} → o [..., H, T, dv]
  *
  * Query head h reads key/value head h / (H / Hkv) (grouped-query attention; MQA: Hkv = 1). With `causal`, query i is
  * the last T of S positions and sees keys j ≤ S − T + i (S > T when decoding after a KV cache). Its kernel keeps each
  * query row's running maximum and sum (online softmax), so memory is linear in T. The gradient recomputes: the rows'
  * log-sum-exp (`attention_lse`, one pass over the keys), then `attention_grad`, whose result packs dq, dk and dv
- * (`attentionGradLayout`), read as `part`s — the scores never exist whole in either direction.
+ * (`attentionGradLayout`), read as `part`s — the scores never exist whole in either direction. With `dropout` p (and
+ * the training step as a fourth operand) the probabilities are dropped as `dropout {p, seed}` drops a [..., H, T, S]
+ * tensor of them: element ((b·H + h)·T + i)·S + j's mask; the row statistics are the undropped ones.
  */
 
 export interface AttentionSizes {
@@ -32,6 +36,9 @@ export interface AttentionSizes {
   scale: number;
   /** ALiBi's largest bias exponent (0: no ALiBi). */
   alibi: number;
+  /** The probabilities' dropout (0: none) and its seed. */
+  dropout: number;
+  seed: number;
 }
 
 export function attentionSizes(v: Value): AttentionSizes {
@@ -44,7 +51,16 @@ export function attentionSizes(v: Value): AttentionSizes {
     causal: bool(v.attrs, 'causal'),
     scale: num(v.attrs, 'scale'),
     alibi: num(v.attrs, 'alibi', 0),
+    dropout: num(v.attrs, 'dropout', 0),
+    seed: num(v.attrs, 'seed', 0),
   };
+}
+
+/** Query row r's (of N·H·T) multiplier of key j's probability: its dropout's (1 without dropout). */
+function dropoutOf(z: AttentionSizes, step: NDArray | undefined): (r: number, j: number) => number {
+  if (!z.dropout) return () => 1;
+  const s = step!.data[0]!;
+  return (r, j) => (dropoutUniform(z.seed, s, r * z.s + j) < z.dropout ? 0 : 1 / (1 - z.dropout));
 }
 
 /**
@@ -83,6 +99,9 @@ export const alibiBias = (z: AlibiSizes, h: number, i: number, j: number): numbe
 export const visibleKeys = (z: Pick<AttentionSizes, 'causal' | 't' | 's'>, i: number): number =>
   z.causal ? Math.max(0, Math.min(z.s, z.s - z.t + i + 1)) : z.s;
 
+/** A dropped probability's hash and multiply (the dropout op's 6, and 2 to weigh p and its gradient). */
+const DROPOUT_FLOPS = 8;
+
 /** (query, key) pairs a head computes. */
 function pairs(z: AttentionSizes): number {
   let p = 0;
@@ -93,6 +112,8 @@ function pairs(z: AttentionSizes): number {
 const ATTRS = {
   causal: { kind: 'bool' },
   scale: { kind: 'number' },
+  dropout: { kind: 'number', optional: true },
+  seed: { kind: 'int', optional: true },
   alibi: { kind: 'number', optional: true },
 } as const;
 
@@ -114,6 +135,17 @@ function checkQkv([q, k, v]: TensorType[], what: string): void {
   if (typeof h === 'number' && typeof hkv === 'number' && (hkv < 1 || h % hkv))
     throw new ShapeError(`${what}: ${h} query heads do not group over ${hkv} key/value heads`);
   if (q.dtype !== k.dtype || q.dtype !== v.dtype) throw new ShapeError(`${what}: q, k and v differ in dtype`);
+}
+
+/** With dropout, the training step follows `n` operands (an i32 scalar); without, nothing does. */
+function checkStep(ins: TensorType[], n: number, at: Attrs, what: string): void {
+  const dropout = num(at, 'dropout', 0);
+  if (!(dropout >= 0 && dropout < 1)) throw new ShapeError(`${what}: dropout must be in [0, 1), got ${dropout}`);
+  if (ins.length !== n + (dropout ? 1 : 0))
+    throw new ShapeError(`${what} takes ${n} operands${dropout ? ' and the training step (with dropout)' : ''}`);
+  const step = ins[n];
+  if (step && (step.dtype !== 'i32' || step.shape.length !== 0))
+    throw new ShapeError(`${what}: the training step must be an i32 scalar`);
 }
 
 const rowsOf = (x: NDArray) => x.data as ArrayLike<number>;
@@ -154,10 +186,11 @@ function forRows(
 const attention: OpDef = {
   name: 'attention',
   class: 'attention',
-  arity: 3,
+  arity: 'variadic',
   attrs: ATTRS,
   infer: (ins, at) => {
     checkQkv(ins, 'attention');
+    checkStep(ins, 3, at, 'attention');
     const [q, k, v] = ins as [TensorType, TensorType, TensorType];
     const [t, s] = [q.shape.at(-2), k.shape.at(-2)];
     if (bool(at, 'causal') && typeof t === 'number' && typeof s === 'number' && s < t)
@@ -165,27 +198,29 @@ const attention: OpDef = {
     return { dtype: q.dtype, shape: [...q.shape.slice(0, -1), v.shape.at(-1)!] };
   },
   grad: (b, v, dy) => {
-    const [q, k, val] = v.inputs as [Value, Value, Value];
+    const [q, k, val, step] = v.inputs as [Value, Value, Value, Value | undefined];
     const lse = b.op('attention_lse', [q, k], v.attrs);
-    const g = b.op('attention_grad', [q, k, val, v, lse, dy], v.attrs);
+    const g = b.op('attention_grad', [q, k, val, v, lse, dy, ...(step ? [step] : [])], v.attrs);
     const { offsets } = attentionGradLayout(v.inputs);
-    return v.inputs.map((x, i) => b.op('part', [g], { offset: offsets[i]!, shape: shapeOf(x) }));
+    return v.inputs.map((x, i) => (i < 3 ? b.op('part', [g], { offset: offsets[i]!, shape: shapeOf(x) }) : undefined));
   },
   cost: (v) => {
     const z = attentionSizes(v);
     return {
-      flops: z.n * z.h * pairs(z) * (2 * z.dh + 2 * z.dv + 4),
+      flops: z.n * z.h * pairs(z) * (2 * z.dh + 2 * z.dv + 4 + (z.dropout ? DROPOUT_FLOPS : 0)),
       bytes: v.inputs.reduce((a, x) => a + bytesOf(x.type), 0) + bytesOf(v.type),
     };
   },
-  ref: ([q, k, val], v, ctx) => {
+  ref: ([q, k, val, step], v, ctx) => {
     const z = attentionSizes(v);
     const out = ctx.floats(elems(v.type));
     const V = rowsOf(val!);
+    const keep = dropoutOf(z, step);
     forRows(z, q!, k!, (b, h, i, kv, _qr, scores, lse) => {
-      const o = ((b * z.h + h) * z.t + i) * z.dv;
+      const row = (b * z.h + h) * z.t + i;
+      const o = row * z.dv;
       for (let j = 0; j < visibleKeys(z, i); j++) {
-        const p = Math.exp(scores[j]! - lse);
+        const p = Math.exp(scores[j]! - lse) * keep(row, j);
         for (let d = 0; d < z.dv; d++) out[o + d]! += p * V[(kv + j) * z.dv + d]!;
       }
     });
@@ -238,10 +273,11 @@ export function attentionGradLayout(qkv: readonly Value[]): { offsets: number[];
 const attentionGrad: OpDef = {
   name: 'attention_grad',
   class: 'attention',
-  arity: 6,
+  arity: 'variadic',
   attrs: ATTRS,
-  infer: (ins) => {
+  infer: (ins, at) => {
     checkQkv(ins, 'attention_grad');
+    checkStep(ins, 6, at, 'attention_grad');
     const [q, k, v, o, lse, dO] = ins as TensorType[];
     const oShape = [...q!.shape.slice(0, -1), v!.shape.at(-1)!];
     const like = (x: TensorType, shape: Dim[]) =>
@@ -257,14 +293,21 @@ const attentionGrad: OpDef = {
   noGrad: 'a backward op',
   cost: (v) => {
     const z = attentionSizes(v);
-    const per = 2 * z.dh + 2 * z.dv + 2 * z.dh + (2 * z.dh + 2 * z.dv + 2 * z.dv + 2 * z.dh + 2 * z.dv) + 8;
+    const per =
+      2 * z.dh +
+      2 * z.dv +
+      2 * z.dh +
+      (2 * z.dh + 2 * z.dv + 2 * z.dv + 2 * z.dh + 2 * z.dv) +
+      8 +
+      (z.dropout ? DROPOUT_FLOPS : 0);
     return {
       flops: z.n * z.h * pairs(z) * per,
       bytes: v.inputs.reduce((a, x) => a + bytesOf(x.type), 0) + bytesOf(v.type),
     };
   },
-  ref: ([q, k, val, o, lse, dO], v, ctx) => {
+  ref: ([q, k, val, o, lse, dO, step], v, ctx) => {
     const z = attentionSizes(v);
+    const keep = dropoutOf(z, step);
     const { offsets, size } = attentionGradLayout(v.inputs);
     const out = ctx.floats(size);
     const [Q, Kd, V, O, L, G] = [q, k, val, o, lse, dO].map((x) => rowsOf(x!));
@@ -282,12 +325,13 @@ const attentionGrad: OpDef = {
             let s = 0;
             for (let d = 0; d < z.dh; d++) s += Q[qr + d]! * Kd[key * z.dh + d]!;
             const p = Math.exp(s * z.scale + alibiBias(z, h, i, j) - L[row]!);
+            const m = keep(row, j);
             let dp = 0;
             for (let d = 0; d < z.dv; d++) {
               dp += G[gr + d]! * V[key * z.dv + d]!;
-              out[dvv + key * z.dv + d]! += p * G[gr + d]!;
+              out[dvv + key * z.dv + d]! += p * m * G[gr + d]!;
             }
-            const ds = p * (dp - D) * z.scale;
+            const ds = p * (dp * m - D) * z.scale;
             for (let d = 0; d < z.dh; d++) {
               out[dq + qr + d]! += ds * Kd[key * z.dh + d]!;
               out[dk + key * z.dh + d]! += ds * Q[qr + d]!;
@@ -301,18 +345,29 @@ const attentionGrad: OpDef = {
 
 export const attentionOps: OpDef[] = [attention, attentionLse, attentionGrad];
 
-/** The attention op's attributes: `scale` 1/√dh unless given; `alibi` only when not 0. */
-export const attentionAttrs = (q: TensorType, causal: boolean, scale?: number, alibi = 0): Attrs => {
+/** The attention op's attributes: `scale` 1/√dh unless given; `alibi` and `dropout` only when not 0. */
+export const attentionAttrs = (
+  q: TensorType,
+  causal: boolean,
+  scale?: number,
+  alibi = 0,
+  dropout?: { p: number; seed: number },
+): Attrs => {
   const dh = q.shape.at(-1);
-  return { causal, scale: scale ?? (typeof dh === 'number' ? 1 / Math.sqrt(dh) : NaN), ...(alibi ? { alibi } : {}) };
+  return {
+    causal,
+    scale: scale ?? (typeof dh === 'number' ? 1 / Math.sqrt(dh) : NaN),
+    ...(alibi ? { alibi } : {}),
+    ...(dropout?.p ? { dropout: dropout.p, seed: dropout.seed } : {}),
+  };
 };
 
 /**
  * The composite: what `attention` computes, in the IR's ops — each query head group's T×S scores (q·kᵀ · scale),
- * ALiBi's biases, the causal mask, softmax, times v. What `attention: composite` runs, and the test oracle of the
- * fused kernels.
+ * ALiBi's biases, the causal mask, softmax, the probabilities' dropout, times v. What `attention: composite` runs,
+ * and the test oracle of the fused kernels.
  */
-export function decomposeAttention(emit: Emit, q: Value, k: Value, v: Value, at: Attrs): Value {
+export function decomposeAttention(emit: Emit, q: Value, k: Value, v: Value, at: Attrs, step?: Value): Value {
   const lead = q.type.shape.slice(0, -3) as number[];
   const [h, t, dh] = q.type.shape.slice(-3) as number[];
   const [hkv, s] = k.type.shape.slice(-3, -1) as number[];
@@ -330,6 +385,9 @@ export function decomposeAttention(emit: Emit, q: Value, k: Value, v: Value, at:
   const alibi = num(at, 'alibi', 0);
   const scores = alibi ? emit('alibi_bias', [scaled], { heads: h!, alibi }) : scaled;
   const masked = bool(at, 'causal') ? emit('causal_mask', [scores], { fill: -Infinity }) : scores;
-  const y = emit('matmul', [emit('softmax', [masked]), vg]);
+  const probs = emit('softmax', [masked]);
+  const p = num(at, 'dropout', 0);
+  const dropped = p ? emit('dropout', [probs, step!], { p, seed: num(at, 'seed') }) : probs;
+  const y = emit('matmul', [dropped, vg]);
   return g === 1 ? y : emit('reshape', [y], { shape: [...lead, h!, t!, dv] });
 }

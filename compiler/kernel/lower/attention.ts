@@ -2,7 +2,8 @@ import type { Value } from '../../ir/graph.ts';
 import { alibiExponent, type AttentionSizes, attentionGradLayout, attentionSizes } from '../../ir/ops/attention.ts';
 import * as K from '../build.ts';
 import type { Expr, Stmt } from '../ir.ts';
-import { flat, type Lowering, operand, res } from './common.ts';
+import { flat, type Lowering, operand, read, res } from './common.ts';
+import { dropoutScale, seedStepHash } from './dropout-mask.ts';
 
 /**
  * Fused attention's kernels, written once for every target: an invocation per query row (per key row for dk and dv)
@@ -14,6 +15,33 @@ import { flat, type Lowering, operand, res } from './common.ts';
 const u = (name: string) => K.ref(name);
 const f = (name: string) => K.ref(name, 'f32');
 const U = K.u32;
+/** With dropout: `seedStep`, its hash of the seed and the step (the operand after `n`), once per invocation. */
+const seedStepOf = (v: Value, z: AttentionSizes, n: number): Stmt[] => {
+  if (!z.dropout) return [];
+  const once: Stmt[] = [];
+  const h = seedStepHash(z.seed, read(v, n, U(0)), (e) => {
+    once.push(K.let_(`ss${once.length}`, e));
+    return K.ref(`ss${once.length - 1}`, e.t);
+  });
+  return [...once, K.let_('seedStep', h)];
+};
+
+/**
+ * Query row `r`'s multiplier of key `j`'s probability into `keep` (its dropout: the mask of element r·S + j of the
+ * [..., H, T, S] probabilities); nothing without dropout.
+ */
+const keepOf = (z: AttentionSizes, r: Expr): Stmt[] => {
+  if (!z.dropout) return [];
+  const at: Stmt[] = [];
+  const bind = (e: Expr) => {
+    const name = `dm${at.length}`;
+    at.push(K.let_(name, e));
+    return K.ref(name, e.t);
+  };
+  const m = dropoutScale(u('seedStep'), K.add(K.mul(r, U(z.s)), u('j')), z.dropout, bind);
+  return [...at, K.let_('keep', m)];
+};
+
 /** Below any score: exp(LOW − s) is 0 without an infinity in the kernel. */
 const LOW = -3.0e38;
 
@@ -148,7 +176,9 @@ const online = (v: Value, z: AttentionSizes, rescale: Stmt[], each: Stmt[]): Stm
 const forward: Lowering = (v) => {
   const z = attentionSizes(v);
   const acc = (d: Expr) => K.load('acc', d, 'f32');
+  const weight = z.dropout ? K.mul(f('p'), f('keep')) : f('p');
   return flat(z.n * z.h * z.t, [
+    ...seedStepOf(v, z, 3),
     ...queryRow(z, u('i')),
     K.array('acc', 'f32', z.dv),
     ...online(
@@ -156,11 +186,13 @@ const forward: Lowering = (v) => {
       z,
       [lanes(z.dv, () => [K.setAt('acc', u('d'), K.mul(acc(u('d')), f('c')))])],
       [
+        ...keepOf(z, u('i')),
+        K.let_('pw', weight),
         lanes(z.dv, () => [
           K.setAt(
             'acc',
             u('d'),
-            K.mul(f('p'), K.load(operand(v, 2), K.add(K.mul(K.add(u('kv'), u('j')), U(z.dv)), u('d')))),
+            K.mul(f('pw'), K.load(operand(v, 2), K.add(K.mul(K.add(u('kv'), u('j')), U(z.dv)), u('d')))),
             '+',
           ),
         ]),
@@ -191,7 +223,8 @@ const backward: Lowering = (v) => {
   const [offQ, offK, offV] = attentionGradLayout(v.inputs).offsets as [number, number, number];
   const queries = z.n * z.h * z.t;
   const at = (buf: string, row: Expr, n: number, d: Expr) => K.load(buf, K.add(K.mul(row, U(n)), d));
-  // dS_ij · scale for query row r (its do · o in `D`) against key row `key`
+  // dS_ij · scale for query row r (its do · o in `D`) against key row `key` (key j of its row), and `pw`, P_ij as
+  // the forward weighed v_j (dropped)
   const dsOf = (r: Expr, key: Expr): Stmt[] => [
     ...score(v, z, r, key),
     K.let_('p', K.call('exp', K.sub(f('s'), K.load(lseRows!, r)))),
@@ -201,7 +234,10 @@ const backward: Lowering = (v) => {
       (d) => at(dO!, r, z.dv, d),
       (d) => at(val!, key, z.dv, d),
     ),
-    K.let_('ds', K.mul(K.mul(f('p'), K.sub(f('dp'), f('D'))), K.f32(z.scale))),
+    ...keepOf(z, r),
+    K.let_('pw', z.dropout ? K.mul(f('p'), f('keep')) : f('p')),
+    K.let_('dpw', z.dropout ? K.mul(f('dp'), f('keep')) : f('dp')),
+    K.let_('ds', K.mul(K.mul(f('p'), K.sub(f('dpw'), f('D'))), K.f32(z.scale))),
   ];
   const rowD = (r: Expr): Stmt[] =>
     dot(
@@ -239,7 +275,7 @@ const backward: Lowering = (v) => {
         K.let_('r', K.add(K.mul(u('bh'), U(z.t)), u('qi'))),
         ...rowD(u('r')),
         ...dsOf(u('r'), u('e')),
-        lanes(z.dv, () => [K.setAt('dv', u('d'), K.mul(f('p'), at(dO!, u('r'), z.dv, u('d'))), '+')]),
+        lanes(z.dv, () => [K.setAt('dv', u('d'), K.mul(f('pw'), at(dO!, u('r'), z.dv, u('d'))), '+')]),
         lanes(z.dh, () => [K.setAt('dk', u('d'), K.mul(f('ds'), at(q!, u('r'), z.dh, u('d'))), '+')]),
       ]),
     ]),
@@ -250,7 +286,7 @@ const backward: Lowering = (v) => {
       K.store(res, K.add(U(offV), K.add(K.mul(u('e'), U(z.dv)), u('d'))), K.load('dv', u('d'), 'f32')),
     ]),
   ];
-  return flat(queries + z.n * z.hkv * z.s, [K.if_(K.lt(u('i'), U(queries)), dqRole, dkvRole)]);
+  return flat(queries + z.n * z.hkv * z.s, [...seedStepOf(v, z, 6), K.if_(K.lt(u('i'), U(queries)), dqRole, dkvRole)]);
 };
 
 export const attentionLowerings: Record<string, Lowering> = {

@@ -5,6 +5,7 @@ import { adamStepAttrs } from '../../ir/ops/optimizer.ts';
 import { ints, num } from '../../ir/ops/util.ts';
 import * as K from '../build.ts';
 import { alibiSlope, alibiTerm } from './attention.ts';
+import { dropoutScale, seedStepHash } from './dropout-mask.ts';
 import type { Bind } from '../build.ts';
 import type { Expr, Stmt } from '../ir.ts';
 import {
@@ -75,15 +76,6 @@ function fused(v: Value, cls: DeviceClass): KernelBody {
     };
     return emit(e);
   });
-}
-
-/** murmur3's finaliser on u32: the dropout mask's hash. */
-function fmix32(h0: Expr, bind: Bind): Expr {
-  let h = bind(K.xor(h0, K.shr(h0, K.u32(16))));
-  h = bind(K.mul(h, K.u32(0x85ebca6b)));
-  h = bind(K.xor(h, K.shr(h, K.u32(13))));
-  h = bind(K.mul(h, K.u32(0xc2b2ae35)));
-  return bind(K.xor(h, K.shr(h, K.u32(16))));
 }
 
 /**
@@ -157,14 +149,11 @@ export const elementwiseLowerings: Record<string, Lowering> = {
       v,
       cls,
       ([x], bind, once) => {
-        const step = once(K.cast('u32', read(v, 1, K.u32(0))));
+        const seedStep = seedStepHash(seed, read(v, 1, K.u32(0)), once);
         const offset = num(v.attrs, 'offset', 0);
         const at = offset ? K.add(i, K.u32(offset)) : i; // the element's index in the whole tensor
-        const h = fmix32(K.xor(fmix32(K.xor(fmix32(K.u32(seed), once), step), once), at), bind);
-        // 24 bits, through i32: CPUs without AVX-512 convert only signed integers to floats in vectors
-        const u = bind(K.div(K.cast('f32', K.cast('i32', K.shr(h, K.u32(8)))), K.f32(16777216)));
         // branch-free, so that native code vectorises it (a zero stays zero either way)
-        return K.select(K.lt(u, K.f32(p)), K.f32(0), K.mul(x!, K.f32(1 / (1 - p))));
+        return K.mul(x!, dropoutScale(seedStep, at, p, bind));
       },
       1,
     );
