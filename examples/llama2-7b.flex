@@ -89,6 +89,17 @@ plan finetune_lora {
   checkpoint: all
 }
 
+// QLoRA (Dettmers et al. 2023): the same fine-tuning with the frozen base's linear weights stored in 4-bit
+// NormalFloat (blocks of 64 with an fp32 maximum each: 0.5625 bytes per weight instead of bf16's 2).
+plan finetune_qlora {
+  model: Llama2(vocab: 32000, d: 4096, heads: 32, kv_heads: 32, hidden: 11008, depth: 32)
+  on: A800
+  bind: { B: 4, T: 2048 }
+  task: finetune { lora: { rank: 8, alpha: 16, targets: [wq, wv], base: nf4 }, optimizer: adamw(lr: 2e-4) }
+  precision: bf16
+  checkpoint: all
+}
+
 // Serving on one GPU: batches of 8 prompts of 512 tokens, 128 tokens generated per prompt, fp16
 // weights and KV cache.
 plan serve {

@@ -1,3 +1,5 @@
+import { quantizeNf4 } from './nf4.ts';
+
 /** Deterministic parameter initialisation: the same (seed, name) gives the same numbers everywhere. */
 
 function hash32(s: string, seed: number): number {
@@ -35,6 +37,8 @@ export interface InitSpec {
   low?: number;
   high?: number;
   value?: number;
+  /** `nf4`: stored as QLoRA's 4-bit NormalFloat (a frozen base weight), its values quantised once made. */
+  storage?: string;
 }
 
 export function initTensor(
@@ -74,5 +78,6 @@ export function initTensor(
     default:
       throw new Error(`unknown initializer ${spec.init}`);
   }
+  if (spec.storage === 'nf4') quantizeNf4(out);
   return out;
 }

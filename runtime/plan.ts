@@ -20,6 +20,7 @@ export const InitSpec = z.object({
   low: z.number().optional(),
   high: z.number().optional(),
   value: z.number().optional(),
+  storage: z.literal('nf4').optional(),
 });
 
 export const Feed = z.union([

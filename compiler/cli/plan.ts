@@ -12,6 +12,7 @@ import { addDiagnostics, type Diagnostic } from '../../grammar/diagnostics.ts';
 import { printDiagnostics } from './diagnostics-out.ts';
 import { EXIT } from './exit.ts';
 import { memorySvg, type MemoryPanel } from './plan-svg.ts';
+import { NF4_BYTES_PER_ELEMENT } from '../../runtime/nf4.ts';
 
 export type { PlanSummary };
 
@@ -127,7 +128,8 @@ export function humanReport(s: PlanSummary, file?: string): string {
     n >= 1e9 ? `${(n / 1e9).toPrecision(3)} B` : n >= 1e6 ? `${(n / 1e6).toPrecision(3)} M` : n.toLocaleString('en-US');
   const p = s.parameters;
   const trained = `, ${count(p.trained)} trained (${((100 * p.trained) / p.count).toPrecision(2)}%)`;
-  lines.push(`  parameters  ${count(p.count)}${p.trained !== p.count && s.task !== 'infer' ? trained : ''}`);
+  const nf4 = p.nf4 ? `, ${count(p.nf4)} stored as NF4 (${NF4_BYTES_PER_ELEMENT} B each)` : '';
+  lines.push(`  parameters  ${count(p.count)}${p.trained !== p.count && s.task !== 'infer' ? trained : ''}${nf4}`);
   if (p.moe && p.active !== undefined) {
     const { layers, experts, k, capacity, padding, dropped, kernels, fused } = p.moe;
     const pct = (x: number) => `${(100 * x).toFixed(0)}%`;

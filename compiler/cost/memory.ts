@@ -1,7 +1,7 @@
 import { expertValues } from './moe.ts';
 import { LEAF_OPS, pinnedValues, type Module, type Value } from '../ir/graph.ts';
 import { rootOf } from '../codegen/memory.ts';
-import { bytesOf } from '../ir/op.ts';
+import { bytesOf, storedBytes } from '../ir/op.ts';
 import { OPTIMIZER_OPS } from '../ir/ops/optimizer.ts';
 import { tierOf } from '../ir/ops/tier.ts';
 import type { PlanConfig } from '../sema/plan.ts';
@@ -112,7 +112,7 @@ export function memoryTimeline(
   for (const v of m.values) {
     const c = category(v);
     if (!c) continue;
-    const b = bytesOf(v.type);
+    const b = storedBytes(v);
     // under accumulation a micro-batch's gradient is only added to its fp32 sum (a leaf): not a model state
     if ((c === 'parameters' || c === 'optimizer' || c === 'gradients') && !(c === 'gradients' && transient(v)))
       states[c] += b * share(c, v);
@@ -127,10 +127,7 @@ export function memoryTimeline(
   const gpu: TierMemory = { peak_bytes: total(live), at_peak: { ...live }, model_states_bytes: 0 };
   let backwardAt: number | undefined;
   const placed = { host: 0, ssd: 0 };
-  const hostLeaves = m.values.reduce(
-    (a, v) => a + (LEAF_OPS.has(v.op) && tierOf(v) !== 'gpu' ? bytesOf(v.type) : 0),
-    0,
-  );
+  const hostLeaves = m.values.reduce((a, v) => a + (LEAF_OPS.has(v.op) && tierOf(v) !== 'gpu' ? storedBytes(v) : 0), 0);
   const tierPoints: { host: number; ssd: number }[] = [];
   const placedPeak = { host: 0, ssd: 0 };
   m.values.forEach((v, i) => {
@@ -139,14 +136,14 @@ export function memoryTimeline(
     if (t !== 'gpu') (placed[t] += bytesOf(v.type)), (placedPeak[t] = Math.max(placedPeak[t], placed[t]));
     for (const x of new Set(v.inputs)) {
       const tx = tierOf(x);
-      if (tx !== 'gpu' && lastUse.get(x) === i) placed[tx] -= bytesOf(x.type);
+      if (tx !== 'gpu' && lastUse.get(x) === i) placed[tx] -= storedBytes(x);
     }
     const c = v.op === 'part' ? undefined : category(v);
     if (c) live[c] += bytesOf(v.type) * share(c, v);
     // ZeRO-3 (or offloaded parameters): the parameters an op reads are gathered for it
     const gathered =
       stage >= 3 || offload.includes('params')
-        ? v.inputs.filter((x) => x.op === 'param').reduce((a, x) => a + bytesOf(x.type) * (1 - share('parameters')), 0)
+        ? v.inputs.filter((x) => x.op === 'param').reduce((a, x) => a + storedBytes(x) * (1 - share('parameters')), 0)
         : 0;
     live.workspace += gathered;
     if (backwardAt === undefined && backward.has(v)) backwardAt = points.length;

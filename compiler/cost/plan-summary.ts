@@ -28,6 +28,8 @@ export interface PlanSummary {
   parameters: {
     count: number;
     trained: number;
+    /** Those stored as NF4 (QLoRA's frozen base, `lora: { base: nf4 }`). */
+    nf4?: number;
     active?: number;
     moe?: {
       layers: number;
@@ -110,8 +112,9 @@ function parameterCounts(m: Module): PlanSummary['parameters'] {
   const params = m.values.filter((v) => v.op === 'param');
   const count = params.reduce((a, v) => a + elems(v.type), 0);
   const trained = params.filter((v) => !v.attrs['frozen']).reduce((a, v) => a + elems(v.type), 0);
+  const nf4 = params.filter((v) => v.attrs['storage'] === 'nf4').reduce((a, v) => a + elems(v.type), 0);
   const layers = moeLayers(m);
-  if (!layers.length) return { count, trained };
+  if (!layers.length) return { count, trained, ...(nf4 ? { nf4 } : {}) };
   const [first] = layers;
   const moe = {
     layers: layers.length,

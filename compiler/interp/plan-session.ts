@@ -5,6 +5,7 @@ import { roundTo } from '../ir/ops/cast.ts';
 import { getOp } from '../ir/ops/registry.ts';
 import { planFeeds, type DataSources } from '../../runtime/feeds.ts';
 import { initTensor } from '../../runtime/init.ts';
+import { asStored } from '../../runtime/nf4.ts';
 import { PlanError, type Plan, type PlanBuffer } from '../../runtime/plan.ts';
 import { POISON_BITS, poisonByDefault, PoisonError } from '../../runtime/poison.ts';
 import { boundPeak } from '../../runtime/session.ts';
@@ -124,7 +125,7 @@ export class CpuPlanSession {
   loadParameters(values: Map<string, NDArray['data']>): void {
     for (const p of this.plan.params) {
       const v = values.get(p.name);
-      if (v) this.write(this.buffer(p.buffer), v);
+      if (v) this.write(this.buffer(p.buffer), asStored(p.init.storage, v));
     }
   }
 

@@ -1,6 +1,7 @@
 import type { Attrs, Value } from './graph.ts';
 import type { Builder } from './builder.ts';
 import type { OpName } from './op-names.ts';
+import { NF4_BYTES_PER_ELEMENT } from '../../runtime/nf4.ts';
 import { BYTES, type TensorType } from './types.ts';
 
 export type FloatArray = Float32Array | Float64Array;
@@ -77,6 +78,13 @@ export const overHeads =
 export function bytesOf(t: TensorType): number {
   return t.shape.reduce<number>((a, d) => a * (d as number), 1) * BYTES[t.dtype];
 }
+
+/**
+ * The bytes a value occupies where it is stored: its type's, but half a byte and a shared fp32 maximum per element for
+ * a leaf stored as NF4 (`storage: nf4`, QLoRA's frozen base; runtime/nf4.ts).
+ */
+export const storedBytes = (v: Value): number =>
+  v.attrs['storage'] === 'nf4' ? elems(v.type) * NF4_BYTES_PER_ELEMENT : bytesOf(v.type);
 
 export const elems = (t: TensorType): number => t.shape.reduce<number>((a, d) => a * (d as number), 1);
 

@@ -1,5 +1,5 @@
 import { Builder } from '../ir/builder.ts';
-import { leafName, type Module, type Value } from '../ir/graph.ts';
+import { type Attrs, leafName, type Module, type Value } from '../ir/graph.ts';
 import { globMatch, type LoraConfig } from '../sema/plan.ts';
 import type { Pass } from './pass.ts';
 
@@ -27,8 +27,9 @@ export function loraTargets(m: Module, lora: LoraConfig): { target: string; para
 /**
  * LoRA fine-tuning (Hu et al. 2021): every parameter of the model is frozen; each matmul `x @ W` on a
  * target weight becomes `x @ W + (alpha / rank) · (x @ A) @ B` with trained adapters A (Gaussian,
- * std 1/√in, as PEFT's Kaiming init) and B (zeros, so training starts from the base model). Plans without `lora` pass
- * through.
+ * std 1/√in, as PEFT's Kaiming init) and B (zeros, so training starts from the base model). With `base: nf4` (QLoRA)
+ * every frozen weight a matmul reads is stored as NF4 (`storage: nf4`: its values quantised where the runtime makes or
+ * loads them, runtime/nf4.ts; 0.5625 bytes per element in the cost model). Plans without `lora` pass through.
  */
 export const lora: Pass = {
   name: 'lora',
@@ -48,7 +49,9 @@ export function addAdapters(m: Module, cfg: LoraConfig): Module {
   for (const v of m.values) {
     const meta = { name: v.name, loc: v.loc };
     if (v.op === 'param') {
-      const w = b.leaf('param', leafName(v), v.type, { ...v.attrs, frozen: true }, meta);
+      // QLoRA: the base's matmul weights in NF4 (embeddings, norms and biases as they were)
+      const nf4: Attrs = cfg.base === 'nf4' && adaptable(m, v) ? { storage: 'nf4' } : {};
+      const w = b.leaf('param', leafName(v), v.type, { ...v.attrs, frozen: true, ...nf4 }, meta);
       map.set(v, w);
       if (targets.has(v)) {
         const [rows, cols] = v.type.shape;

@@ -23,6 +23,8 @@ export const LoraConfig = z.object({
   rank: z.number().int().positive(),
   alpha: z.number().positive(),
   targets: z.array(z.string()).min(1),
+  /** QLoRA (Dettmers et al. 2023): the frozen base's matmul weights stored in 4-bit NormalFloat. */
+  base: z.literal('nf4').optional(),
 });
 export type LoraConfig = z.infer<typeof LoraConfig>;
 /** Serving: a prompt of `prefill` tokens, then `decode` tokens one at a time, with or without a KV cache. */
@@ -576,6 +578,7 @@ function parseLora(e: A.Expr, bad: Bad): LoraConfig | undefined {
   if (e.kind !== 'object') return void bad(e, '`lora` is a block: `lora: { rank: 16, alpha: 32, targets: [wq, wv] }`');
   let rank: number | undefined;
   let alpha: number | undefined;
+  let base: 'nf4' | undefined;
   const targets: string[] = [];
   for (const f of e.fields) {
     if (f.key.name === 'rank') {
@@ -592,16 +595,24 @@ function parseLora(e: A.Expr, bad: Bad): LoraConfig | undefined {
           bad(i, 'a LoRA target is a parameter name (`wq`) or a pattern of parameter paths (`"layer.*.attn.wq"`)');
         else targets.push(n);
       }
+    } else if (f.key.name === 'base') {
+      if (nameOf(f.value) === 'nf4') base = 'nf4';
+      else
+        bad(
+          f.value,
+          'the frozen base is stored as `nf4` (QLoRA’s 4-bit NormalFloat) or, without `base`, in the plan’s precision',
+        );
     } else
       bad(
         f.key,
         `\`lora\` has no field \`${f.key.name}\``,
-        didYouMean(f.key.name, ['rank', 'alpha', 'targets']) ?? 'it takes `rank`, `alpha` and `targets`',
+        didYouMean(f.key.name, ['rank', 'alpha', 'targets', 'base']) ??
+          'it takes `rank`, `alpha`, `targets` and `base`',
       );
   }
   if (rank === undefined || !targets.length)
     return void bad(e, '`lora` needs `rank` and `targets`: `lora: { rank: 16, targets: [wq, wv] }`');
-  return { rank, alpha: alpha ?? rank, targets };
+  return { rank, alpha: alpha ?? rank, targets, ...(base ? { base } : {}) };
 }
 
 function parseOptimizer(e: A.Expr, bad: Bad): OptimizerConfig | undefined {

@@ -3,6 +3,7 @@ import type { GraphSpec } from '../data/graph-spec.ts';
 import type { TextSpec } from '../data/text.ts';
 import { planFeeds, type DataSources } from '../feeds.ts';
 import { initTensor } from '../init.ts';
+import { asStored } from '../nf4.ts';
 import { PlanError, type Plan } from '../plan.ts';
 import { poisonByDefault, PoisonError, poisoned } from '../poison.ts';
 import { BudgetError, boundPeak, hostTensor, launchesOf, planGraphs, type Session, type Tensor } from '../session.ts';
@@ -166,7 +167,7 @@ export class NativeSession implements Session {
   loadParameters(values: Map<string, Float32Array | Float64Array | Int32Array>): void {
     for (const p of this.plan.params) {
       const v = values.get(p.name);
-      if (v) this.writeBuffer(p.buffer, v);
+      if (v) this.writeBuffer(p.buffer, asStored(p.init.storage, v));
     }
   }
 

@@ -2,6 +2,7 @@ import type { GraphSpec } from '../data/graph-spec.ts';
 import { planFeeds, type DataSources } from '../feeds.ts';
 import type { TextSpec } from '../data/text.ts';
 import { initTensor } from '../init.ts';
+import { asStored } from '../nf4.ts';
 import { PlanError, type Plan } from '../plan.ts';
 import { checkKernels } from '../validate-plan.ts';
 import type { Gpu } from './device.ts';
@@ -310,7 +311,7 @@ export class WebGpuSession implements Session {
   loadParameters(values: Map<string, Float32Array | Float64Array | Int32Array>): void {
     for (const p of this.plan.params) {
       const v = values.get(p.name);
-      if (v) this.writeBuffer(p.buffer, v);
+      if (v) this.writeBuffer(p.buffer, asStored(p.init.storage, v));
     }
   }
 
