@@ -1,6 +1,6 @@
 import koffi from 'koffi';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kernel } from '../../compiler/kernel/ir.ts';
@@ -41,9 +41,16 @@ export function nativeKernels(kernels: Kernel[]): {
   const dir = join(tmpdir(), `flexc-kernels-${hash}`);
   const lib = join(dir, 'lib.so');
   if (!existsSync(lib)) {
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'host.c'), source);
-    compileIn(TARGETS.c, dir, 'host.c', 'lib.so');
+    // built aside and renamed into place: test files running in parallel never load a half-written library
+    const work = mkdtempSync(join(tmpdir(), 'flexc-kernels-build-'));
+    try {
+      writeFileSync(join(work, 'host.c'), source);
+      compileIn(TARGETS.c, work, 'host.c', 'lib.so');
+      mkdirSync(dir, { recursive: true });
+      renameSync(join(work, 'lib.so'), lib);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   }
   const so = koffi.load(lib);
   const fns = new Map<string, Runner>(

@@ -1,5 +1,14 @@
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -147,20 +156,27 @@ net.destroy();
 describe('flexc as an installed package', () => {
   let app: string;
   let packDir: string;
+  let source: string;
   beforeAll(() => {
     packDir = mkdtempSync(join(tmpdir(), 'flexc-pack-'));
     app = mkdtempSync(join(tmpdir(), 'flexc-app-'));
+    // packed from a copy of the sources, whose `prepare` builds its own dist/: the repository's dist/, which other test
+    // files running alongside read through bin/flexc.mjs, is never rebuilt under them
+    source = mkdtempSync(join(tmpdir(), 'flexc-source-'));
+    const skip = new Set(['node_modules', 'dist', '.git', 'test', 'scratch', '.tmp']);
+    for (const entry of readdirSync(REPO))
+      if (!skip.has(entry)) cpSync(join(REPO, entry), join(source, entry), { recursive: true });
+    symlinkSync(join(REPO, 'node_modules'), join(source, 'node_modules'));
   });
   afterAll(() => {
-    rmSync(packDir, { recursive: true, force: true });
-    rmSync(app, { recursive: true, force: true });
+    for (const d of [packDir, app, source]) rmSync(d, { recursive: true, force: true });
   });
 
   it(
     'packs, installs offline into a new project, builds there, and trains 3 steps ' +
       'through the driver with plain node (ESM and CommonJS) as the CPU reference does',
     () => {
-      const pack = npm(['pack', '--json', '--pack-destination', packDir], REPO);
+      const pack = npm(['pack', '--json', '--pack-destination', packDir], source);
       ok(pack);
       const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as [
         { filename: string; integrity: string; files: { path: string }[] },
