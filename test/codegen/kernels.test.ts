@@ -13,7 +13,7 @@ import { OPS } from '../../compiler/ir/ops/registry.ts';
 import { NO_KERNEL_OPS } from '../../compiler/ir/ops/tier.ts';
 import { differentiate } from '../../compiler/passes/autodiff.ts';
 import { runOnGpu } from '../helpers/gpu.ts';
-import { randomData, relErr, singleOpModule } from '../helpers/oracle.ts';
+import { type Case, randomData, relErr, singleOpModule } from '../helpers/oracle.ts';
 import { OP_CASES } from '../ir/op-cases.ts';
 import { once } from '../helpers/once.ts';
 import { spmmAccModule } from '../helpers/spmm-acc.ts';
@@ -24,7 +24,7 @@ const NO_KERNEL = NO_KERNEL_OPS;
 const KERNEL_OPS = [...OPS.keys()].filter((op) => !NO_KERNEL.has(op));
 
 /** Each op case's forward and backward step, as the tests below build it. */
-const opCaseModule = (c: (typeof OP_CASES)[number]) => {
+const opCaseModule = (c: Case) => {
   const m = singleOpModule(c);
   return differentiate(m, m.outputs[0]!.value);
 };
@@ -106,6 +106,37 @@ describe('kernels of every target against the CPU reference: WGSL on WebGPU (Swi
       await compareModule(opCaseModule(c), feeds, params, 3, c.label);
     });
   }
+
+  // longer than the op cases: several workgroups of 64 query rows and several tiles of keys (gpu class), blocks of 4
+  // rows with a partial last one (cpu class), heads of 64 (tiles of 32 keys)
+  const long: (Omit<Case, 'op'> & { label: string })[] = [
+    {
+      label: 'attention at T 150 (causal, GQA, ALiBi, dropout 0.1)',
+      attrs: { causal: true, scale: 0.3, alibi: 8, dropout: 0.1, seed: 3 },
+      inputs: [
+        { shape: [1, 4, 150, 8] },
+        { shape: [1, 2, 150, 8] },
+        { shape: [1, 2, 150, 8] },
+        { shape: [], ints: [2] },
+      ],
+    },
+    {
+      label: 'attention of 70 queries over 130 keys (causal, heads of 64)',
+      attrs: { causal: true, scale: 0.125 },
+      inputs: [{ shape: [2, 1, 70, 64] }, { shape: [2, 1, 130, 64] }, { shape: [2, 1, 130, 64] }],
+    },
+    {
+      label: 'attention of 67 queries over 90 keys (not causal, heads of 64)',
+      attrs: { causal: false, scale: 0.125 },
+      inputs: [{ shape: [1, 2, 67, 64] }, { shape: [1, 2, 90, 64] }, { shape: [1, 2, 90, 64] }],
+    },
+  ];
+  for (const c of long)
+    it(`${c.label}: forward and backward kernels match the CPU reference`, async () => {
+      const oc: Case = { ...c, op: 'attention' };
+      const { feeds, params } = randomData(oc, 7);
+      await compareModule(opCaseModule(oc), feeds, params, 2, c.label);
+    }, 120_000);
 
   for (const [file, plan] of [
     ['examples/mlp.flex', 'small'],

@@ -2,7 +2,7 @@ import type { Value } from '../../ir/graph.ts';
 import { alibiExponent, type AttentionSizes, attentionGradLayout, attentionSizes } from '../../ir/ops/attention.ts';
 import * as K from '../build.ts';
 import type { Expr, Stmt } from '../ir.ts';
-import { flat, type Lowering, operand, read, res } from './common.ts';
+import { flat, type KernelBody, type Lowering, operand, read, res, WG } from './common.ts';
 import { dropoutScale, seedStepHash } from './dropout-mask.ts';
 
 /**
@@ -71,14 +71,15 @@ const dot = (into: string, n: number, a: (d: Expr) => Expr, b: (d: Expr) => Expr
 
 /** Query row `r` (of N·H·T): its head, batch, position `qi`, first key row `kv` and visible keys `nk`. */
 function queryRow(z: AttentionSizes, r: Expr): Stmt[] {
-  return [
-    K.let_('bh', K.div(r, U(z.t))),
-    K.let_('qi', K.mod(r, U(z.t))),
-    K.let_('kv', K.mul(K.add(K.mul(K.div(u('bh'), U(z.h)), U(z.hkv)), K.div(K.mod(u('bh'), U(z.h)), U(z.g))), U(z.s))),
-    K.let_('nk', z.causal ? K.min(U(z.s), K.add(u('qi'), U(z.s - z.t + 1))) : U(z.s)),
-    ...slopeOf(z),
-  ];
+  return [K.let_('bh', K.div(r, U(z.t))), K.let_('qi', K.mod(r, U(z.t))), ...ofHead(z)];
 }
+
+/** For query head `bh` (batch · H + head) and position `qi`: `kv`, `nk` and (with ALiBi) `slope`. */
+const ofHead = (z: AttentionSizes): Stmt[] => [
+  K.let_('kv', K.mul(K.add(K.mul(K.div(u('bh'), U(z.h)), U(z.hkv)), K.div(K.mod(u('bh'), U(z.h)), U(z.g))), U(z.s))),
+  K.let_('nk', z.causal ? K.min(U(z.s), K.add(u('qi'), U(z.s - z.t + 1))) : U(z.s)),
+  ...slopeOf(z),
+];
 
 /** ALiBi's slope of head `h` (a u32 index below `heads`): 2^−(its exponent), as `alibiExponent` defines it. */
 export const alibiSlope = (heads: number, alibi: number, h: Expr): Expr =>
@@ -103,24 +104,28 @@ export const alibiTerm = (slope: Expr, pos: Expr, j: Expr): Expr => {
 const slopeOf = (z: AttentionSizes): Stmt[] =>
   z.alibi ? [K.let_('slope', alibiSlope(z.h, z.alibi, K.mod(u('bh'), U(z.h))))] : [];
 
+/** q row `r`'s and key row `key`'s elements, read from their buffers. */
+const qOf = (v: Value, z: AttentionSizes, r: Expr) => (d: Expr) => K.load(operand(v, 0), K.add(K.mul(r, U(z.dh)), d));
+const kOf = (v: Value, z: AttentionSizes, key: Expr) => (d: Expr) =>
+  K.load(operand(v, 1), K.add(K.mul(key, U(z.dh)), d));
+
 /**
- * Row `r`'s score against key row `key`, scaled, into `s`; with ALiBi biased by the distance of key `j` from query
- * `qi`'s position (every caller names them so, and the head's `slope`).
+ * The score of a query row (its elements `qAt`) against a key row (`kAt`), scaled, into `s`; with ALiBi biased by the
+ * distance of key `j` from query `qi`'s position (every caller names them so, and the head's `slope`).
  */
-const score = (v: Value, z: AttentionSizes, r: Expr, key: Expr): Stmt[] => [
-  ...dot(
-    'qk',
-    z.dh,
-    (d) => K.load(operand(v, 0), K.add(K.mul(r, U(z.dh)), d)),
-    (d) => K.load(operand(v, 1), K.add(K.mul(key, U(z.dh)), d)),
-  ),
+const score = (z: AttentionSizes, qAt: (d: Expr) => Expr, kAt: (d: Expr) => Expr): Stmt[] => [
+  ...dot('qk', z.dh, qAt, kAt),
+  scaled(z),
+];
+
+/** `s` from the dot product `qk`: scaled, and with ALiBi biased. */
+const scaled = (z: AttentionSizes): Stmt =>
   K.let_(
     's',
     z.alibi
       ? K.add(K.mul(f('qk'), K.f32(z.scale)), alibiTerm(f('slope'), K.add(u('qi'), U(z.s - z.t)), u('j')))
       : K.mul(f('qk'), K.f32(z.scale)),
-  ),
-];
+  );
 
 /**
  * Keys per block of the online softmax: one rescale (an exp, and the accumulator's) per block, not per key. Larger
@@ -130,29 +135,23 @@ const score = (v: Value, z: AttentionSizes, r: Expr, key: Expr): Stmt[] => [
 const BLOCK = 4;
 
 /**
- * The online softmax over row `i`'s keys in blocks of BLOCK (FlashAttention-2): the block's scores first, then the
- * running max `m` and sum `l` rescaled once by c = exp(m − m'), then each key's weight p; `rescale` scales what the
- * caller accumulates by c, `each` adds key `j`'s weight p.
+ * The online softmax over keys j in [from, to) in blocks of BLOCK (FlashAttention-2), `scoreAt` making key `j`'s score
+ * `s`: the block's scores first, then the running max `m` and sum `l` rescaled once by c = exp(m − m'), then each
+ * key's weight p; `rescale` scales what the caller accumulates by c, `each` adds key `j`'s weight p.
  */
-const online = (v: Value, z: AttentionSizes, rescale: Stmt[], each: Stmt[]): Stmt[] => [
-  K.var_('m', K.f32(LOW)),
-  K.var_('l', K.f32(0)),
+const onlineBlocks = (from: Expr, to: Expr, scoreAt: Stmt[], rescale: Stmt[], each: Stmt[]): Stmt =>
   K.loop(
     'j0',
-    U(0),
-    u('nk'),
+    from,
+    to,
     [
       K.array('sb', 'f32', BLOCK),
       K.var_('bm', K.f32(LOW)),
       K.loop('jj', U(0), U(BLOCK), [
         K.let_('j', K.add(u('j0'), u('jj'))),
         K.if_(
-          K.lt(u('j'), u('nk')),
-          [
-            ...score(v, z, u('i'), K.add(u('kv'), u('j'))),
-            K.setAt('sb', u('jj'), f('s')),
-            K.set('bm', K.max(f('bm'), f('s'))),
-          ],
+          K.lt(u('j'), to),
+          [...scoreAt, K.setAt('sb', u('jj'), f('s')), K.set('bm', K.max(f('bm'), f('s')))],
           [K.setAt('sb', u('jj'), K.f32(LOW))],
         ),
       ]),
@@ -160,7 +159,7 @@ const online = (v: Value, z: AttentionSizes, rescale: Stmt[], each: Stmt[]): Stm
       K.let_('c', K.call('exp', K.sub(f('m'), f('m2')))),
       K.set('l', K.mul(f('l'), f('c'))),
       ...rescale,
-      K.loop('jj', U(0), K.min(U(BLOCK), K.sub(u('nk'), u('j0'))), [
+      K.loop('jj', U(0), K.min(U(BLOCK), K.sub(to, u('j0'))), [
         K.let_('j', K.add(u('j0'), u('jj'))),
         K.let_('p', K.call('exp', K.sub(K.load('sb', u('jj'), 'f32'), f('m2')))),
         K.set('l', K.add(f('l'), f('p'))),
@@ -169,47 +168,304 @@ const online = (v: Value, z: AttentionSizes, rescale: Stmt[], each: Stmt[]): Stm
       K.set('m', f('m2')),
     ],
     U(BLOCK),
-  ),
+  );
+
+const onlineStart: Stmt[] = [K.var_('m', K.f32(LOW)), K.var_('l', K.f32(0))];
+
+/** The online softmax over row `i`'s visible keys, read from the buffers. */
+const online = (v: Value, z: AttentionSizes, rescale: Stmt[], each: Stmt[]): Stmt[] => [
+  ...onlineStart,
+  onlineBlocks(U(0), u('nk'), score(z, qOf(v, z, u('i')), kOf(v, z, K.add(u('kv'), u('j')))), rescale, each),
 ];
 
-/** o = softmax(q·kᵀ · scale) · v, a query row per invocation. */
-const forward: Lowering = (v) => {
-  const z = attentionSizes(v);
-  const acc = (d: Expr) => K.load('acc', d, 'f32');
-  const weight = z.dropout ? K.mul(f('p'), f('keep')) : f('p');
-  return flat(z.n * z.h * z.t, [
-    ...seedStepOf(v, z, 3),
-    ...queryRow(z, u('i')),
-    K.array('acc', 'f32', z.dv),
-    ...online(
-      v,
-      z,
-      [lanes(z.dv, () => [K.setAt('acc', u('d'), K.mul(acc(u('d')), f('c')))])],
+/** Query rows per workgroup of the tiled kernels: an invocation each. */
+const ROWS = WG;
+/** Floats of workgroup memory every WebGPU device offers (16 KiB). */
+const SHARED_FLOATS = 4096;
+
+/** Keys per tile: as many rows of K (and of V) as fit SHARED_FLOATS, at most 64, whole blocks (0: none fit). */
+const tileKeys = (z: AttentionSizes, withV: boolean): number =>
+  Math.min(64, Math.floor(SHARED_FLOATS / (z.dh + (withV ? z.dv : 0)) / BLOCK) * BLOCK);
+
+const tiles = (z: AttentionSizes, withV: boolean): boolean =>
+  tileKeys(z, withV) > 0 && z.n * z.h <= 65535 && Math.ceil(z.t / ROWS) <= 65535;
+
+/**
+ * A workgroup's ROWS query rows of one head walk their keys tile by tile (FlashAttention's tiling): the workgroup
+ * copies each tile of K (and V) rows into workgroup memory together, then each invocation runs its row's online
+ * softmax over the tile's keys (in the per-row kernel's blocks, so in its order and with its numbers) from its q row
+ * in registers, and `each` reads the tile's V rows through `vAt`. `finish` writes the row. Tiles run to the
+ * workgroup's last visible key, so every invocation reaches each barrier; rows past T or keys past a row's last are
+ * masked.
+ */
+function tiledRows(
+  v: Value,
+  z: AttentionSizes,
+  withV: boolean,
+  prelude: Stmt[],
+  rescale: Stmt[],
+  each: (vAt: (d: Expr) => Expr) => Stmt[],
+  finish: Stmt[],
+): KernelBody {
+  const bc = tileKeys(z, withV);
+  const copy = (name: string, n: number, from: number) =>
+    K.loop('e', U(0), U(Math.ceil((bc * n) / ROWS)), [
+      K.let_('x', K.add(K.lid, K.mul(u('e'), U(ROWS)))),
+      K.let_('key', K.add(u('t0'), K.div(u('x'), U(n)))),
+      K.if_(K.lt(u('x'), U(bc * n)), [
+        K.setAt(
+          name,
+          u('x'),
+          K.select(
+            K.lt(u('key'), U(z.s)),
+            K.load(
+              operand(v, from),
+              K.add(K.mul(K.add(u('kv'), K.min(u('key'), U(z.s - 1))), U(n)), K.mod(u('x'), U(n))),
+            ),
+            K.f32(0),
+          ),
+        ),
+      ]),
+    ]);
+  const inTile = (name: string, n: number) => (d: Expr) =>
+    K.load(name, K.add(K.mul(K.sub(u('j'), u('t0')), U(n)), d), 'f32');
+  // the workgroup's last row sees the most keys
+  const last = K.add(K.mul(K.wid.x, U(ROWS)), U(ROWS - 1 + z.s - z.t + 1));
+  return {
+    workgroup: [ROWS, 1, 1],
+    dispatch: [Math.ceil(z.t / ROWS), z.n * z.h, 1],
+    shared: [
+      { name: 'kt', t: 'f32', size: bc * z.dh },
+      ...(withV ? [{ name: 'vt', t: 'f32' as const, size: bc * z.dv }] : []),
+    ],
+    body: [
+      K.let_('bh', K.wid.y),
+      K.let_('qi', K.add(K.mul(K.wid.x, U(ROWS)), K.lid)),
+      K.let_('live', K.lt(u('qi'), U(z.t))),
+      K.let_('i', K.add(K.mul(u('bh'), U(z.t)), K.min(u('qi'), U(z.t - 1)))),
+      ...ofHead(z),
+      K.let_('wend', z.causal ? K.min(U(z.s), last) : U(z.s)),
+      ...prelude,
+      K.array('qr', 'f32', z.dh),
+      K.loop('d', U(0), U(z.dh), [K.setAt('qr', u('d'), K.load(operand(v, 0), K.add(K.mul(u('i'), U(z.dh)), u('d'))))]),
+      ...onlineStart,
+      K.loop(
+        't0',
+        U(0),
+        u('wend'),
+        [
+          copy('kt', z.dh, 1),
+          ...(withV ? [copy('vt', z.dv, 2)] : []),
+          K.barrier,
+          K.if_(u('live'), [
+            onlineBlocks(
+              u('t0'),
+              K.min(K.add(u('t0'), U(bc)), u('nk')),
+              score(z, (d) => K.load('qr', d, 'f32'), inTile('kt', z.dh)),
+              rescale,
+              each(inTile('vt', z.dv)),
+            ),
+          ]),
+          K.barrier,
+        ],
+        U(bc),
+      ),
+      K.if_(u('live'), finish),
+    ],
+  };
+}
+
+/** Query rows per invocation of the blocked kernels. */
+const RB = 4;
+
+/**
+ * RB consecutive query rows of one head per invocation, for devices whose invocations run apart (C, WGSL's `cpu`
+ * class): each K and V row is loaded once for the RB rows (a fourth of the per-row kernel's traffic), and each row
+ * keeps its running max, sum and accumulator (at `r`·dv of `acc`) in arrays. Every row runs the per-row kernel's
+ * arithmetic in its order — the key blocks of the invocation's last row, where a row that sees no key of a block
+ * rescales by exp(0) = 1 — so the two agree to the bit. `rescale`, `each` and `finish` act on the row at `at` of acc.
+ */
+function blockedRows(
+  v: Value,
+  z: AttentionSizes,
+  prelude: Stmt[],
+  rescale: (at: Expr) => Stmt[],
+  each: (at: Expr) => Stmt[],
+  finish: (at: Expr) => Stmt[],
+): KernelBody {
+  const nb = Math.ceil(z.t / RB);
+  const rowOf = (r: Expr) => K.add(u('qb'), K.min(K.add(u('q0'), r), U(z.t - 1)));
+  // row r's position, visible keys and index (clamped: rows past T compute what is discarded)
+  const row: Stmt[] = [
+    K.let_('qi', K.add(u('q0'), u('r'))),
+    K.let_('nk', z.causal ? K.min(U(z.s), K.add(u('qi'), U(z.s - z.t + 1))) : U(z.s)),
+    K.let_('i', rowOf(u('r'))),
+  ];
+  const lanesOf = z.dh % LANES ? 1 : LANES;
+  const kd = (d: Expr) => K.load(operand(v, 1), K.add(K.mul(K.add(u('kv'), u('j')), U(z.dh)), d));
+  // qkl[r·lanes + ln] += q_r[d0·lanes + ln] · k_j[d0·lanes + ln]: k's lanes loaded once for the RB rows
+  const lane = (d0: Expr, ln: Expr) => K.add(K.mul(d0, U(lanesOf)), ln);
+  const accumulate = (d0: Expr): Stmt[] => [
+    K.array('kl', 'f32', lanesOf),
+    K.loop('ln', U(0), U(lanesOf), [K.setAt('kl', u('ln'), kd(lane(d0, u('ln'))))]),
+    K.loop('r', U(0), U(RB), [
+      K.loop('ln', U(0), U(lanesOf), [
+        K.setAt(
+          'qkl',
+          K.add(K.mul(u('r'), U(lanesOf)), u('ln')),
+          K.mul(K.load('qr', K.add(K.mul(u('r'), U(z.dh)), lane(d0, u('ln'))), 'f32'), K.load('kl', u('ln'), 'f32')),
+          '+',
+        ),
+      ]),
+    ]),
+  ];
+  return flat(z.n * z.h * nb, [
+    K.let_('i0', u('i')),
+    K.let_('bh', K.div(u('i0'), U(nb))),
+    K.let_('q0', K.mul(K.mod(u('i0'), U(nb)), U(RB))),
+    K.let_('qb', K.mul(u('bh'), U(z.t))),
+    K.let_('qi', K.min(K.add(u('q0'), U(RB - 1)), U(z.t - 1))),
+    ...ofHead(z),
+    K.let_('nkb', u('nk')),
+    ...prelude,
+    // the RB rows of q, in registers
+    K.array('qr', 'f32', RB * z.dh),
+    K.loop('r', U(0), U(RB), [
+      K.loop('d', U(0), U(z.dh), [
+        K.setAt(
+          'qr',
+          K.add(K.mul(u('r'), U(z.dh)), u('d')),
+          K.load(operand(v, 0), K.add(K.mul(rowOf(u('r')), U(z.dh)), u('d'))),
+        ),
+      ]),
+    ]),
+    K.array('mr', 'f32', RB),
+    K.array('lr', 'f32', RB),
+    K.loop('r', U(0), U(RB), [K.setAt('mr', u('r'), K.f32(LOW))]),
+    K.loop(
+      'j0',
+      U(0),
+      u('nkb'),
       [
-        ...keepOf(z, u('i')),
-        K.let_('pw', weight),
-        lanes(z.dv, () => [
-          K.setAt(
-            'acc',
-            u('d'),
-            K.mul(f('pw'), K.load(operand(v, 2), K.add(K.mul(K.add(u('kv'), u('j')), U(z.dv)), u('d')))),
-            '+',
+        K.array('sb', 'f32', RB * BLOCK),
+        K.loop('jj', U(0), U(BLOCK), [
+          K.let_('j', K.add(u('j0'), u('jj'))),
+          K.if_(
+            K.lt(u('j'), u('nkb')),
+            [
+              K.array('qkl', 'f32', RB * lanesOf),
+              K.loop('d0', U(0), U(z.dh / lanesOf), accumulate(u('d0'))),
+              K.loop('r', U(0), U(RB), [
+                ...row,
+                K.var_('qk', K.f32(0)),
+                K.loop('ln', U(0), U(lanesOf), [
+                  K.set('qk', K.load('qkl', K.add(K.mul(u('r'), U(lanesOf)), u('ln')), 'f32'), '+'),
+                ]),
+                scaled(z),
+                K.setAt(
+                  'sb',
+                  K.add(K.mul(u('r'), U(BLOCK)), u('jj')),
+                  K.select(K.lt(u('j'), u('nk')), f('s'), K.f32(LOW)),
+                ),
+              ]),
+            ],
+            [K.loop('r', U(0), U(RB), [K.setAt('sb', K.add(K.mul(u('r'), U(BLOCK)), u('jj')), K.f32(LOW))])],
           ),
         ]),
+        K.loop('r', U(0), U(RB), [
+          ...row,
+          K.let_('at', K.mul(u('r'), U(z.dv))),
+          K.var_('bm', K.f32(LOW)),
+          K.loop('jj', U(0), U(BLOCK), [
+            K.set('bm', K.max(f('bm'), K.load('sb', K.add(K.mul(u('r'), U(BLOCK)), u('jj')), 'f32'))),
+          ]),
+          K.let_('m', K.load('mr', u('r'), 'f32')),
+          K.var_('l', K.load('lr', u('r'), 'f32')),
+          K.let_('m2', K.max(f('m'), f('bm'))),
+          K.let_('c', K.call('exp', K.sub(f('m'), f('m2')))),
+          K.set('l', K.mul(f('l'), f('c'))),
+          ...rescale(u('at')),
+          K.loop('jj', U(0), K.select(K.gt(u('nk'), u('j0')), K.min(U(BLOCK), K.sub(u('nk'), u('j0'))), U(0)), [
+            K.let_('j', K.add(u('j0'), u('jj'))),
+            K.let_('p', K.call('exp', K.sub(K.load('sb', K.add(K.mul(u('r'), U(BLOCK)), u('jj')), 'f32'), f('m2')))),
+            K.set('l', K.add(f('l'), f('p'))),
+            ...each(u('at')),
+          ]),
+          K.setAt('mr', u('r'), f('m2')),
+          K.setAt('lr', u('r'), f('l')),
+        ]),
       ],
+      U(BLOCK),
     ),
-    K.loop('d', U(0), U(z.dv), [K.store(res, K.add(K.mul(u('i'), U(z.dv)), u('d')), K.div(acc(u('d')), f('l')))]),
+    K.loop('r', U(0), U(RB), [
+      ...row,
+      K.if_(K.lt(u('qi'), U(z.t)), [
+        K.let_('m', K.load('mr', u('r'), 'f32')),
+        K.let_('l', K.load('lr', u('r'), 'f32')),
+        ...finish(K.mul(u('r'), U(z.dv))),
+      ]),
+    ]),
+  ]);
+}
+
+/**
+ * o = softmax(q·kᵀ · scale) · v: a query row per invocation, reading K and V from the buffers; RB rows per invocation
+ * on devices whose invocations run apart; or (`gpu` class on a cooperative target: WGSL's, CUDA) in tiles staged in
+ * workgroup memory.
+ */
+const forward: Lowering = (v, cls, cooperative) => {
+  const z = attentionSizes(v);
+  const acc = (at: Expr, d: Expr) => K.load('acc', K.add(at, d), 'f32');
+  const weight = z.dropout ? K.mul(f('p'), f('keep')) : f('p');
+  const rescale = (at: Expr) => [
+    lanes(z.dv, () => [K.setAt('acc', K.add(at, u('d')), K.mul(acc(at, u('d')), f('c')))]),
+  ];
+  const each = (vAt: (d: Expr) => Expr, at: Expr): Stmt[] => [
+    ...keepOf(z, u('i')),
+    K.let_('pw', weight),
+    lanes(z.dv, () => [K.setAt('acc', K.add(at, u('d')), K.mul(f('pw'), vAt(u('d'))), '+')]),
+  ];
+  const finish = (at: Expr) => [
+    K.loop('d', U(0), U(z.dv), [K.store(res, K.add(K.mul(u('i'), U(z.dv)), u('d')), K.div(acc(at, u('d')), f('l')))]),
+  ];
+  const vRow = (d: Expr) => K.load(operand(v, 2), K.add(K.mul(K.add(u('kv'), u('j')), U(z.dv)), d));
+  const prelude = seedStepOf(v, z, 3);
+  if (cls === 'gpu' && cooperative && tiles(z, true))
+    return tiledRows(
+      v,
+      z,
+      true,
+      [...prelude, K.array('acc', 'f32', z.dv)],
+      rescale(U(0)),
+      (vAt) => each(vAt, U(0)),
+      finish(U(0)),
+    );
+  if (cls === 'cpu' || !cooperative)
+    return blockedRows(v, z, [...prelude, K.array('acc', 'f32', RB * z.dv)], rescale, (at) => each(vRow, at), finish);
+  return flat(z.n * z.h * z.t, [
+    ...prelude,
+    ...queryRow(z, u('i')),
+    K.array('acc', 'f32', z.dv),
+    ...online(v, z, rescale(U(0)), each(vRow, U(0))),
+    ...finish(U(0)),
   ]);
 };
 
-/** Each query row's log-sum-exp of its scores. */
-const lse: Lowering = (v) => {
+/** Each query row's log-sum-exp of its scores (blocked or tiled as the forward is). */
+const lse: Lowering = (v, cls, cooperative) => {
   const z = attentionSizes({ ...v, inputs: [v.inputs[0]!, v.inputs[1]!, v.inputs[1]!] });
-  return flat(z.n * z.h * z.t, [
-    ...queryRow(z, u('i')),
-    ...online(v, z, [], []),
-    K.store(res, u('i'), K.add(f('m'), K.call('log', f('l')))),
-  ]);
+  const finish = [K.store(res, u('i'), K.add(f('m'), K.call('log', f('l'))))];
+  if (cls === 'gpu' && cooperative && tiles(z, false)) return tiledRows(v, z, false, [], [], () => [], finish);
+  if (cls === 'cpu' || !cooperative)
+    return blockedRows(
+      v,
+      z,
+      [],
+      () => [],
+      () => [],
+      () => finish,
+    );
+  return flat(z.n * z.h * z.t, [...queryRow(z, u('i')), ...online(v, z, [], []), ...finish]);
 };
 
 /**
@@ -226,7 +482,7 @@ const backward: Lowering = (v) => {
   // dS_ij · scale for query row r (its do · o in `D`) against key row `key` (key j of its row), and `pw`, P_ij as
   // the forward weighed v_j (dropped)
   const dsOf = (r: Expr, key: Expr): Stmt[] => [
-    ...score(v, z, r, key),
+    ...score(z, qOf(v, z, r), kOf(v, z, key)),
     K.let_('p', K.call('exp', K.sub(f('s'), K.load(lseRows!, r)))),
     ...dot(
       'dp',
