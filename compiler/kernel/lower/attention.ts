@@ -283,14 +283,16 @@ const RB = 4;
  * class): each K and V row is loaded once for the RB rows (a fourth of the per-row kernel's traffic), and each row
  * keeps its running max, sum and accumulator (at `r`·dv of `acc`) in arrays. Every row runs the per-row kernel's
  * arithmetic in its order — the key blocks of the invocation's last row, where a row that sees no key of a block
- * rescales by exp(0) = 1 — so the two agree to the bit. `rescale`, `each` and `finish` act on the row at `at` of acc.
+ * rescales by exp(0) = 1 — so the two agree to the bit. `rescale`, `each` (reading V's row `j` through `vAt`) and
+ * `finish` act on the row at `at` of acc; `l` is the row's sum, and `m` its maximum.
  */
 function blockedRows(
   v: Value,
   z: AttentionSizes,
+  withV: boolean,
   prelude: Stmt[],
   rescale: (at: Expr) => Stmt[],
-  each: (at: Expr) => Stmt[],
+  each: (vAt: (d: Expr) => Expr, at: Expr) => Stmt[],
   finish: (at: Expr) => Stmt[],
 ): KernelBody {
   const nb = Math.ceil(z.t / RB);
@@ -372,27 +374,46 @@ function blockedRows(
             [K.loop('r', U(0), U(RB), [K.setAt('sb', K.add(K.mul(u('r'), U(BLOCK)), u('jj')), K.f32(LOW))])],
           ),
         ]),
+        // each row's block maximum, and its sum and accumulator rescaled
         K.loop('r', U(0), U(RB), [
-          ...row,
           K.let_('at', K.mul(u('r'), U(z.dv))),
           K.var_('bm', K.f32(LOW)),
           K.loop('jj', U(0), U(BLOCK), [
             K.set('bm', K.max(f('bm'), K.load('sb', K.add(K.mul(u('r'), U(BLOCK)), u('jj')), 'f32'))),
           ]),
           K.let_('m', K.load('mr', u('r'), 'f32')),
-          K.var_('l', K.load('lr', u('r'), 'f32')),
           K.let_('m2', K.max(f('m'), f('bm'))),
           K.let_('c', K.call('exp', K.sub(f('m'), f('m2')))),
-          K.set('l', K.mul(f('l'), f('c'))),
+          K.setAt('lr', u('r'), K.mul(K.load('lr', u('r'), 'f32'), f('c'))),
           ...rescale(u('at')),
-          K.loop('jj', U(0), K.select(K.gt(u('nk'), u('j0')), K.min(U(BLOCK), K.sub(u('nk'), u('j0'))), U(0)), [
-            K.let_('j', K.add(u('j0'), u('jj'))),
-            K.let_('p', K.call('exp', K.sub(K.load('sb', K.add(K.mul(u('r'), U(BLOCK)), u('jj')), 'f32'), f('m2')))),
-            K.set('l', K.add(f('l'), f('p'))),
-            ...each(u('at')),
-          ]),
           K.setAt('mr', u('r'), f('m2')),
-          K.setAt('lr', u('r'), f('l')),
+        ]),
+        // then key by key, its V row loaded once: each row's weight p (keys past a row's last are skipped)
+        K.loop('jj', U(0), K.min(U(BLOCK), K.sub(u('nkb'), u('j0'))), [
+          K.let_('j', K.add(u('j0'), u('jj'))),
+          ...(withV
+            ? [
+                K.array('vl', 'f32', z.dv),
+                K.loop('d', U(0), U(z.dv), [
+                  K.setAt('vl', u('d'), K.load(operand(v, 2), K.add(K.mul(K.add(u('kv'), u('j')), U(z.dv)), u('d')))),
+                ]),
+              ]
+            : []),
+          K.loop('r', U(0), U(RB), [
+            ...row,
+            K.if_(K.lt(u('j'), u('nk')), [
+              K.let_('at', K.mul(u('r'), U(z.dv))),
+              K.let_(
+                'p',
+                K.call(
+                  'exp',
+                  K.sub(K.load('sb', K.add(K.mul(u('r'), U(BLOCK)), u('jj')), 'f32'), K.load('mr', u('r'), 'f32')),
+                ),
+              ),
+              K.setAt('lr', u('r'), K.add(K.load('lr', u('r'), 'f32'), f('p'))),
+              ...each((d) => K.load('vl', d, 'f32'), u('at')),
+            ]),
+          ]),
         ]),
       ],
       U(BLOCK),
@@ -441,7 +462,7 @@ const forward: Lowering = (v, cls, cooperative) => {
       finish(U(0)),
     );
   if (cls === 'cpu' || !cooperative)
-    return blockedRows(v, z, [...prelude, K.array('acc', 'f32', RB * z.dv)], rescale, (at) => each(vRow, at), finish);
+    return blockedRows(v, z, true, [...prelude, K.array('acc', 'f32', RB * z.dv)], rescale, each, finish);
   return flat(z.n * z.h * z.t, [
     ...prelude,
     ...queryRow(z, u('i')),
@@ -460,6 +481,7 @@ const lse: Lowering = (v, cls, cooperative) => {
     return blockedRows(
       v,
       z,
+      false,
       [],
       () => [],
       () => [],
