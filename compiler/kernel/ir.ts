@@ -99,6 +99,11 @@ export interface Kernel {
   dispatch: [number, number, number];
   body: Stmt[];
   library?: LibraryCall;
+  /**
+   * Its loops vectorise without gathers although it keeps register blocks (C: gcc's loop vectoriser is left on; it
+   * never reorders a float sum, so the numbers stay the same).
+   */
+  vectorLoops?: boolean;
 }
 
 /** What a kernel needs of its target: workgroup memory, barriers or workgroup reductions. */

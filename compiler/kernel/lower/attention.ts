@@ -275,12 +275,12 @@ function tiledRows(
   };
 }
 
-/** Query rows per invocation of the blocked kernels. */
-const RB = 4;
+/** Query rows per invocation of the blocked kernels (natively at T 1024: 4 rows 2.5x slower, 16 rows 3.4x). */
+const RB = 8;
 
 /**
  * RB consecutive query rows of one head per invocation, for devices whose invocations run apart (C, WGSL's `cpu`
- * class): each K and V row is loaded once for the RB rows (a fourth of the per-row kernel's traffic), and each row
+ * class): each K and V row is loaded once for the RB rows (1/RB of the per-row kernel's traffic), and each row
  * keeps its running max, sum and accumulator (at `r`·dv of `acc`) in arrays. Every row runs the per-row kernel's
  * arithmetic in its order — the key blocks of the invocation's last row, where a row that sees no key of a block
  * rescales by exp(0) = 1 — so the two agree to the bit. `rescale`, `each` (reading V's row `j` through `vAt`) and
@@ -321,7 +321,7 @@ function blockedRows(
       ]),
     ]),
   ];
-  return flat(z.n * z.h * nb, [
+  const body = flat(z.n * z.h * nb, [
     K.let_('i0', u('i')),
     K.let_('bh', K.div(u('i0'), U(nb))),
     K.let_('q0', K.mul(K.mod(u('i0'), U(nb)), U(RB))),
@@ -427,6 +427,8 @@ function blockedRows(
       ]),
     ]),
   ]);
+  // gcc's loop vectoriser takes the loops over a row's elements (1.65x at T 1024 with 4 rows; no sum is reordered)
+  return { ...body, vectorLoops: true };
 }
 
 /**
@@ -564,7 +566,11 @@ const backward: Lowering = (v) => {
       K.store(res, K.add(U(offV), K.add(K.mul(u('e'), U(z.dv)), u('d'))), K.load('dv', u('d'), 'f32')),
     ]),
   ];
-  return flat(queries + z.n * z.hkv * z.s, [...seedStepOf(v, z, 6), K.if_(K.lt(u('i'), U(queries)), dqRole, dkvRole)]);
+  const body = flat(queries + z.n * z.hkv * z.s, [
+    ...seedStepOf(v, z, 6),
+    K.if_(K.lt(u('i'), U(queries)), dqRole, dkvRole),
+  ]);
+  return { ...body, vectorLoops: true };
 };
 
 export const attentionLowerings: Record<string, Lowering> = {

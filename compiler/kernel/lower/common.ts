@@ -23,6 +23,7 @@ export interface KernelBody {
   shared?: Kernel['shared'];
   body: Stmt[];
   library?: Kernel['library'];
+  vectorLoops?: boolean;
   /** What some buffers are beyond their element type (a persistent kernel's counters and workspace). */
   buffers?: Record<string, Partial<KernelBuffer>>;
 }
@@ -154,6 +155,7 @@ export function kernelOf(v: Value, kb: KernelBody): Kernel {
     dispatch: kb.dispatch,
     body: kb.body,
     ...(kb.library ? { library: kb.library } : {}),
+    ...(kb.vectorLoops ? { vectorLoops: true } : {}),
   });
 }
 
