@@ -497,7 +497,7 @@ const lse: Lowering = (v, cls, cooperative) => {
  * row each (dv_j = Σ_i P_ij do_i, dk_j = scale Σ_i dS_ij q_i over the query heads that share it), with P recomputed
  * from the saved log-sum-exp and dS_ij = P_ij (do_i · v_j − do_i · o_i).
  */
-const backward: Lowering = (v) => {
+const backward: Lowering = (v, cls, cooperative) => {
   const z = attentionSizes(v);
   const [q, k, val, o, lseRows, dO] = v.inputs.map((_, i) => operand(v, i));
   const [offQ, offK, offV] = attentionGradLayout(v.inputs).offsets as [number, number, number];
@@ -566,9 +566,152 @@ const backward: Lowering = (v) => {
       K.store(res, K.add(U(offV), K.add(K.mul(u('e'), U(z.dv)), u('d'))), K.load('dv', u('d'), 'f32')),
     ]),
   ];
-  const body = flat(queries + z.n * z.hkv * z.s, [
+  // the cpu class: RB key rows of a head per invocation, each query's q, do and D read once for them
+  const nbS = Math.ceil(z.s / RB);
+  const nbT = Math.ceil(z.t / RB);
+  const keyOf = (r: Expr) => K.add(K.mul(u('bk'), U(z.s)), K.min(K.add(u('jb'), r), U(z.s - 1)));
+  const perKey = (n: number, name: string, buf: string): Stmt[] => [
+    K.array(name, 'f32', RB * n),
+    K.loop('r', U(0), U(RB), [
+      K.loop('d', U(0), U(n), [K.setAt(name, K.add(K.mul(u('r'), U(n)), u('d')), at(buf, keyOf(u('r')), n, u('d')))]),
+    ]),
+  ];
+  const blockedKeys: Stmt[] = [
+    K.let_('eb', K.sub(u('i'), U(z.n * z.h * nbT))),
+    K.let_('bk', K.div(u('eb'), U(nbS))),
+    K.let_('jb', K.mul(K.mod(u('eb'), U(nbS)), U(RB))),
+    K.let_('i0', z.causal ? K.select(K.gt(u('jb'), U(z.s - z.t)), K.sub(u('jb'), U(z.s - z.t)), U(0)) : U(0)),
+    ...perKey(z.dh, 'kr', k!),
+    ...perKey(z.dv, 'vr', val!),
+    K.array('dk', 'f32', RB * z.dh),
+    K.array('dv', 'f32', RB * z.dv),
+    K.loop('g', U(0), U(z.g), [
+      K.let_('bh', K.add(K.mul(u('bk'), U(z.g)), u('g'))),
+      ...slopeOf(z),
+      K.loop('qi', u('i0'), U(z.t), [
+        K.let_('row', K.add(K.mul(u('bh'), U(z.t)), u('qi'))),
+        ...rowD(u('row')),
+        K.loop('r', U(0), U(RB), [
+          K.let_('j', K.add(u('jb'), u('r'))),
+          // a key past S (the last block's) or after the query's position
+          K.if_(
+            z.causal ? K.and(K.lt(u('j'), U(z.s)), K.le(u('j'), K.add(u('qi'), U(z.s - z.t)))) : K.lt(u('j'), U(z.s)),
+            [
+              ...score(z, qOf(v, z, u('row')), (d) => K.load('kr', K.add(K.mul(u('r'), U(z.dh)), d), 'f32')),
+              K.let_('p', K.call('exp', K.sub(f('s'), K.load(lseRows!, u('row'))))),
+              ...dot(
+                'dp',
+                z.dv,
+                (d) => at(dO!, u('row'), z.dv, d),
+                (d) => K.load('vr', K.add(K.mul(u('r'), U(z.dv)), d), 'f32'),
+              ),
+              ...keepOf(z, u('row')),
+              K.let_('pw', z.dropout ? K.mul(f('p'), f('keep')) : f('p')),
+              K.let_('dpw', z.dropout ? K.mul(f('dp'), f('keep')) : f('dp')),
+              K.let_('ds', K.mul(K.mul(f('p'), K.sub(f('dpw'), f('D'))), K.f32(z.scale))),
+              lanes(z.dv, () => [
+                K.setAt(
+                  'dv',
+                  K.add(K.mul(u('r'), U(z.dv)), u('d')),
+                  K.mul(f('pw'), at(dO!, u('row'), z.dv, u('d'))),
+                  '+',
+                ),
+              ]),
+              lanes(z.dh, () => [
+                K.setAt(
+                  'dk',
+                  K.add(K.mul(u('r'), U(z.dh)), u('d')),
+                  K.mul(f('ds'), at(q!, u('row'), z.dh, u('d'))),
+                  '+',
+                ),
+              ]),
+            ],
+          ),
+        ]),
+      ]),
+    ]),
+    K.loop('r', U(0), U(RB), [
+      K.if_(K.lt(K.add(u('jb'), u('r')), U(z.s)), [
+        K.let_('e', keyOf(u('r'))),
+        K.loop('d', U(0), U(z.dh), [
+          K.store(
+            res,
+            K.add(U(offK), K.add(K.mul(u('e'), U(z.dh)), u('d'))),
+            K.load('dk', K.add(K.mul(u('r'), U(z.dh)), u('d')), 'f32'),
+          ),
+        ]),
+        K.loop('d', U(0), U(z.dv), [
+          K.store(
+            res,
+            K.add(U(offV), K.add(K.mul(u('e'), U(z.dv)), u('d'))),
+            K.load('dv', K.add(K.mul(u('r'), U(z.dv)), u('d')), 'f32'),
+          ),
+        ]),
+      ]),
+    ]),
+  ];
+  // and RB query rows of a head per invocation for dq, each key's k and v rows read once for them
+  const perRow = (n: number, name: string, buf: string): Stmt[] => [
+    K.array(name, 'f32', RB * n),
+    K.loop('r', U(0), U(RB), [
+      K.loop('d', U(0), U(n), [K.setAt(name, K.add(K.mul(u('r'), U(n)), u('d')), at(buf, rowAt(u('r')), n, u('d')))]),
+    ]),
+  ];
+  const rowAt = (r: Expr) => K.add(K.mul(u('bh'), U(z.t)), K.min(K.add(u('q0'), r), U(z.t - 1)));
+  const inRow = (name: string, n: number) => (d: Expr) => K.load(name, K.add(K.mul(u('r'), U(n)), d), 'f32');
+  const blockedQueries: Stmt[] = [
+    K.let_('bh', K.div(u('i'), U(nbT))),
+    K.let_('q0', K.mul(K.mod(u('i'), U(nbT)), U(RB))),
+    K.let_('qi', K.min(K.add(u('q0'), U(RB - 1)), U(z.t - 1))),
+    ...ofHead(z),
+    K.let_('nkb', u('nk')),
+    ...perRow(z.dh, 'qr', q!),
+    ...perRow(z.dv, 'gr', dO!),
+    K.array('Dr', 'f32', RB),
+    K.loop('r', U(0), U(RB), [...rowD(rowAt(u('r'))), K.setAt('Dr', u('r'), f('D'))]),
+    K.array('dq', 'f32', RB * z.dh),
+    K.loop('j', U(0), u('nkb'), [
+      K.array('kl', 'f32', z.dh),
+      K.array('vl', 'f32', z.dv),
+      K.loop('d', U(0), U(z.dh), [K.setAt('kl', u('d'), at(k!, K.add(u('kv'), u('j')), z.dh, u('d')))]),
+      K.loop('d', U(0), U(z.dv), [K.setAt('vl', u('d'), at(val!, K.add(u('kv'), u('j')), z.dv, u('d')))]),
+      K.loop('r', U(0), U(RB), [
+        K.let_('qi', K.add(u('q0'), u('r'))),
+        K.let_('nk', z.causal ? K.min(U(z.s), K.add(u('qi'), U(z.s - z.t + 1))) : U(z.s)),
+        K.if_(K.lt(u('j'), u('nk')), [
+          K.let_('row', rowAt(u('r'))),
+          K.let_('D', K.load('Dr', u('r'), 'f32')),
+          ...score(z, inRow('qr', z.dh), (d) => K.load('kl', d, 'f32')),
+          K.let_('p', K.call('exp', K.sub(f('s'), K.load(lseRows!, u('row'))))),
+          ...dot('dp', z.dv, inRow('gr', z.dv), (d) => K.load('vl', d, 'f32')),
+          ...keepOf(z, u('row')),
+          K.let_('dpw', z.dropout ? K.mul(f('dp'), f('keep')) : f('dp')),
+          K.let_('ds', K.mul(K.mul(f('p'), K.sub(f('dpw'), f('D'))), K.f32(z.scale))),
+          lanes(z.dh, () => [
+            K.setAt('dq', K.add(K.mul(u('r'), U(z.dh)), u('d')), K.mul(f('ds'), K.load('kl', u('d'), 'f32')), '+'),
+          ]),
+        ]),
+      ]),
+    ]),
+    K.loop('r', U(0), U(RB), [
+      K.if_(K.lt(K.add(u('q0'), u('r')), U(z.t)), [
+        K.loop('d', U(0), U(z.dh), [
+          K.store(
+            res,
+            K.add(U(offQ), K.add(K.mul(rowAt(u('r')), U(z.dh)), u('d'))),
+            K.load('dq', K.add(K.mul(u('r'), U(z.dh)), u('d')), 'f32'),
+          ),
+        ]),
+      ]),
+    ]),
+  ];
+  const blocked = cls === 'cpu' || !cooperative;
+  const dqCount = blocked ? z.n * z.h * nbT : queries;
+  const body = flat(dqCount + z.n * z.hkv * (blocked ? nbS : z.s), [
     ...seedStepOf(v, z, 6),
-    K.if_(K.lt(u('i'), U(queries)), dqRole, dkvRole),
+    blocked
+      ? K.if_(K.lt(u('i'), U(dqCount)), blockedQueries, blockedKeys)
+      : K.if_(K.lt(u('i'), U(queries)), dqRole, dkvRole),
   ]);
   return { ...body, vectorLoops: true };
 };
