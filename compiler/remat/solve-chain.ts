@@ -83,24 +83,27 @@ export function chainSolver(
     closed ? griewankOptimum(b - a, m + 1) : memo[slot(a, b, m, orig)]!;
 
   /**
-   * One step of the table's recursion for the range in `f`: resumes where it stopped and returns the subproblem it
-   * needs first (not in the table yet), or undefined once the range's optimum is in the table. No call stack grows
+   * One step of the table's recursion for the range in `f`: resumes where it stopped and returns the frame of the
+   * subproblem it needs first (not in the table yet), or undefined once the range's optimum is in the table. No call stack grows
    * with the chain: the caller keeps the pending ranges in an array.
    */
-  const step = (f: Frame): [number, number, number, boolean] | undefined => {
+  // (helpers of `step` live here: it runs once per missing subproblem, millions of times on long chains)
+  const known = (x: number, y: number, mm: number, o: boolean) => memo[slot(x, y, mm, o)]!;
+  const step = (f: Frame): Frame | undefined => {
     const { a, b, m, orig } = f;
-    const stageCost = (s: number) => (gw || orig || !needed(s) ? 0 : chain.forward[s]!);
-    const keepCost = (s: number) => (orig ? 0 : chain.forward[s]!);
-    const known = (x: number, y: number, mm: number, o: boolean) => memo[slot(x, y, mm, o)]!;
     if (f.phase === 0) {
       if (b - a === 1) {
-        if (gw || chain.saved[a]! + over(a) <= m) [f.best, f.pick] = [stageCost(a), 0];
+        // reversing a stage alone reruns its forward unless Griewank's model fuses it, it is the first sweep's or
+        // its backward reads nothing
+        const stageCost = gw || orig || !needed(a) ? 0 : chain.forward[a]!;
+        if (gw || chain.saved[a]! + over(a) <= m) [f.best, f.pick] = [stageCost, 0];
         f.phase = 3;
       } else {
         if (!gw && kept(a) + over(a) <= m) {
           const rest = known(a + 1, b, m - kept(a), orig);
-          if (Number.isNaN(rest)) return [a + 1, b, m - kept(a), orig];
-          if (keepCost(a) + rest < f.best) [f.best, f.pick] = [keepCost(a) + rest, 1];
+          if (Number.isNaN(rest)) return frame(a + 1, b, m - kept(a), orig);
+          const keepCost = orig ? 0 : chain.forward[a]!;
+          if (keepCost + rest < f.best) [f.best, f.pick] = [keepCost + rest, 1];
         }
         [f.phase, f.j] = [1, a + 1];
       }
@@ -113,10 +116,10 @@ export function chainSolver(
       const adv = gw || !orig ? advance(a, j) : 0;
       if (adv >= f.best) break; // advances only grow with j
       const right = known(j, b, m - need, orig);
-      if (Number.isNaN(right)) return [j, b, m - need, orig];
+      if (Number.isNaN(right)) return frame(j, b, m - need, orig);
       if (adv + right >= f.best) continue;
       const left = known(a, j, m, false);
-      if (Number.isNaN(left)) return [a, j, m, false];
+      if (Number.isNaN(left)) return frame(a, j, m, false);
       if (adv + right + left < f.best) [f.best, f.pick] = [adv + right + left, 2 + (j - a)];
     }
     if (f.phase === 1) [f.phase, f.j] = [gw ? 3 : 2, a + 1];
@@ -130,10 +133,10 @@ export function chainSolver(
       const adv = orig ? 0 : advance(a, j + 1);
       if (adv >= f.best) break;
       const right = last ? 0 : known(j + 1, b, m - hold, orig);
-      if (Number.isNaN(right)) return [j + 1, b, m - hold, orig];
+      if (Number.isNaN(right)) return frame(j + 1, b, m - hold, orig);
       if (adv + right >= f.best) continue;
       const left = known(a, j, m, false);
-      if (Number.isNaN(left)) return [a, j, m, false];
+      if (Number.isNaN(left)) return frame(a, j, m, false);
       if (adv + right + left < f.best) [f.best, f.pick] = [adv + right + left, 2 + (b - a) + (j - a)];
     }
     const k = slot(a, b, m, orig);
@@ -144,19 +147,15 @@ export function chainSolver(
 
   const solve = (a: number, b: number, m: number, orig: boolean): number => {
     if (closed) return costOf(a, b, m, orig);
-    const frame = (x: number, y: number, mm: number, o: boolean): Frame => ({
-      ...{ a: x, b: y, m: mm, orig: o },
-      ...{ phase: 0, j: 0, best: Infinity, pick: NONE },
-    });
     const pending = [frame(a, b, m, orig)];
     while (pending.length) {
-      const f = pending.at(-1)!;
+      const f = pending[pending.length - 1]!;
       if (!Number.isNaN(memo[slot(f.a, f.b, f.m, f.orig)]!)) {
         pending.pop();
         continue;
       }
       const need = step(f);
-      if (need) pending.push(frame(...need));
+      if (need) pending.push(need);
       else pending.pop();
     }
     return costOf(a, b, m, orig);
@@ -213,6 +212,18 @@ export function chainSolver(
     return { cost, schedule: build(0, n, level, true) };
   };
 }
+
+/** A range's frame, not started (a plain literal: the solver makes one per subproblem, millions on long chains). */
+const frame = (a: number, b: number, m: number, orig: boolean): Frame => ({
+  a,
+  b,
+  m,
+  orig,
+  phase: 0,
+  j: 0,
+  best: Infinity,
+  pick: NONE,
+});
 
 /** A range of the table being solved: where its recursion stopped (phase, split j) and the best so far. */
 interface Frame {
