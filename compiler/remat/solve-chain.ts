@@ -84,8 +84,8 @@ export function chainSolver(
 
   /**
    * One step of the table's recursion for the range in `f`: resumes where it stopped and returns the frame of the
-   * subproblem it needs first (not in the table yet), or undefined once the range's optimum is in the table. No call stack grows
-   * with the chain: the caller keeps the pending ranges in an array.
+   * subproblem it needs first (not in the table yet), or undefined once the range's optimum is in the table. No call
+   * stack grows with the chain: the caller keeps the pending ranges in an array.
    */
   // (helpers of `step` live here: it runs once per missing subproblem, millions of times on long chains)
   const known = (x: number, y: number, mm: number, o: boolean) => memo[slot(x, y, mm, o)]!;
