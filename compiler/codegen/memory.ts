@@ -315,12 +315,17 @@ function* byOffset<T extends { at: number }>(lists: T[][]): Generator<T> {
   const heads = lists.map(() => 0);
   const heap = lists.map((_, i) => i).filter((i) => lists[i]!.length > 0);
   const key = (i: number) => lists[i]![heads[i]!]!.at;
+  // (no array is made per step: the planner merges lists for every short-lived buffer of every plan it packs)
   const down = (k: number) => {
     for (;;) {
       let m = k;
-      for (const c of [2 * k + 1, 2 * k + 2]) if (c < heap.length && key(heap[c]!) < key(heap[m]!)) m = c;
+      const l = 2 * k + 1;
+      if (l < heap.length && key(heap[l]!) < key(heap[m]!)) m = l;
+      if (l + 1 < heap.length && key(heap[l + 1]!) < key(heap[m]!)) m = l + 1;
       if (m === k) return;
-      [heap[k], heap[m]] = [heap[m]!, heap[k]!];
+      const t = heap[k]!;
+      heap[k] = heap[m]!;
+      heap[m] = t;
       k = m;
     }
   };
