@@ -78,6 +78,7 @@ export function solveResidentSets(
       : a.cost < b.cost || (a.cost === b.cost && a.peak < b.peak));
 
   let evaluations = 0;
+  const starting = new Float64Array(n + 2);
   const layers: Map<number, Entry>[] = [];
   let states = new Map<number, Entry>([[0, { cost: 0, peak: 0, prev: -1, recomputed: [] }]]);
   for (let t = 0; t < n; t++) {
@@ -123,17 +124,29 @@ export function solveResidentSets(
       if (free.length > limits.choices || evaluations > limits.evaluations) return false;
       const cost = e.cost + [...recomputed].reduce((a, i) => a + g.nodes[i]!.cost, 0);
       const recomputes = ops.slice(0, -1);
+      // a kept free activation adds its bytes at every op after its last use here: per op, the bytes that start
+      // there (by subset, with no array made per subset: 2^free subsets per state)
+      const bit = free.map((i) => 1 << bitOf.get(i)!);
+      const from = free.map((i) => lastHere.get(i)! + 1);
+      const add = free.map((i) => bytes[i]!);
       for (let sub = 0; sub < 1 << free.length; sub++) {
         let after = forced;
-        const mem = atOp.slice();
-        free.forEach((i, q) => {
-          if (sub & (1 << q)) (after |= 1 << bitOf.get(i)!), holdFrom(i, mem);
-        });
+        starting.fill(0, 0, atOp.length);
+        for (let q = 0; q < free.length; q++)
+          if (sub & (1 << q)) {
+            after |= bit[q]!;
+            if (from[q]! < atOp.length) starting[from[q]!] += add[q]!;
+          }
         let peak = e.peak;
-        for (const x of mem) if (x > peak) peak = x;
+        let held = 0;
+        for (let p = 0; p < atOp.length; p++) {
+          held += starting[p]!;
+          if (atOp[p]! + held > peak) peak = atOp[p]! + held;
+        }
         if (peak > cap) continue;
-        const cand: Entry = { cost, peak, prev: mask, recomputed: recomputes };
-        if (better(cand, next.get(after))) next.set(after, cand);
+        const had = next.get(after);
+        if (had && !better({ cost, peak, prev: mask, recomputed: recomputes }, had)) continue;
+        next.set(after, { cost, peak, prev: mask, recomputed: recomputes });
       }
       return true;
     };
