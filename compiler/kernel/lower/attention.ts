@@ -283,8 +283,9 @@ const RB = 8;
  * class): each K and V row is loaded once for the RB rows (1/RB of the per-row kernel's traffic), and each row
  * keeps its running max, sum and accumulator (at `r`·dv of `acc`) in arrays. Every row runs the per-row kernel's
  * arithmetic in its order — the key blocks of the invocation's last row, where a row that sees no key of a block
- * rescales by exp(0) = 1 — so the two agree to the bit. `rescale`, `each` (reading V's row `j` through `vAt`) and
- * `finish` act on the row at `at` of acc; `l` is the row's sum, and `m` its maximum.
+ * rescales by exp(0) = 1 — so the two differ only where a compiler contracts differently. `rescale`, `each`
+ * (reading V's row `j` through `vAt`) and `finish` act on the row at `at` of acc; `l` is the row's sum, `m` its
+ * maximum.
  */
 function blockedRows(
   v: Value,
