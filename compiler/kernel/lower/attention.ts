@@ -504,22 +504,34 @@ const backward: Lowering = (v, cls, cooperative) => {
   const [offQ, offK, offV] = attentionGradLayout(v.inputs).offsets as [number, number, number];
   const queries = z.n * z.h * z.t;
   const at = (buf: string, row: Expr, n: number, d: Expr) => K.load(buf, K.add(K.mul(row, U(n)), d));
-  // dS_ij · scale for query row r (its do · o in `D`) against key row `key` (key j of its row), and `pw`, P_ij as
-  // the forward weighed v_j (dropped)
-  const dsOf = (r: Expr, key: Expr): Stmt[] => [
-    ...score(z, qOf(v, z, r), kOf(v, z, key)),
+  type Row = (d: Expr) => Expr;
+  // dS_ij · scale for query row r (its do · o in `D`; its q and do elements through qAt and gAt) against a key row
+  // (kAt, vAt; key j of r's row), and `pw`, P_ij as the forward weighed v_j (dropped)
+  const dsAt = (r: Expr, qAt: Row, gAt: Row, kAt: Row, vAt: Row): Stmt[] => [
+    ...score(z, qAt, kAt),
     K.let_('p', K.call('exp', K.sub(f('s'), K.load(lseRows!, r)))),
-    ...dot(
-      'dp',
-      z.dv,
-      (d) => at(dO!, r, z.dv, d),
-      (d) => at(val!, key, z.dv, d),
-    ),
+    ...dot('dp', z.dv, gAt, vAt),
     ...keepOf(z, r),
     K.let_('pw', z.dropout ? K.mul(f('p'), f('keep')) : f('p')),
     K.let_('dpw', z.dropout ? K.mul(f('dp'), f('keep')) : f('dp')),
     K.let_('ds', K.mul(K.mul(f('p'), K.sub(f('dpw'), f('D'))), K.f32(z.scale))),
   ];
+  const dsOf = (r: Expr, key: Expr): Stmt[] =>
+    dsAt(
+      r,
+      qOf(v, z, r),
+      (d) => at(dO!, r, z.dv, d),
+      kOf(v, z, key),
+      (d) => at(val!, key, z.dv, d),
+    );
+  // RB rows of `buf` (of n elements, row r at rowOf(r)) copied into the local array `name`, and its row r read back
+  const rowsInto = (name: string, n: number, buf: string, rowOf: (r: Expr) => Expr): Stmt[] => [
+    K.array(name, 'f32', RB * n),
+    K.loop('r', U(0), U(RB), [
+      K.loop('d', U(0), U(n), [K.setAt(name, K.add(K.mul(u('r'), U(n)), u('d')), at(buf, rowOf(u('r')), n, u('d')))]),
+    ]),
+  ];
+  const inRow = (name: string, n: number) => (d: Expr) => K.load(name, K.add(K.mul(u('r'), U(n)), d), 'f32');
   const rowD = (r: Expr): Stmt[] =>
     dot(
       'D',
@@ -571,19 +583,13 @@ const backward: Lowering = (v, cls, cooperative) => {
   const nbS = Math.ceil(z.s / RB);
   const nbT = Math.ceil(z.t / RB);
   const keyOf = (r: Expr) => K.add(K.mul(u('bk'), U(z.s)), K.min(K.add(u('jb'), r), U(z.s - 1)));
-  const perKey = (n: number, name: string, buf: string): Stmt[] => [
-    K.array(name, 'f32', RB * n),
-    K.loop('r', U(0), U(RB), [
-      K.loop('d', U(0), U(n), [K.setAt(name, K.add(K.mul(u('r'), U(n)), u('d')), at(buf, keyOf(u('r')), n, u('d')))]),
-    ]),
-  ];
   const blockedKeys: Stmt[] = [
     K.let_('eb', K.sub(u('i'), U(z.n * z.h * nbT))),
     K.let_('bk', K.div(u('eb'), U(nbS))),
     K.let_('jb', K.mul(K.mod(u('eb'), U(nbS)), U(RB))),
     K.let_('i0', z.causal ? K.select(K.gt(u('jb'), U(z.s - z.t)), K.sub(u('jb'), U(z.s - z.t)), U(0)) : U(0)),
-    ...perKey(z.dh, 'kr', k!),
-    ...perKey(z.dv, 'vr', val!),
+    ...rowsInto('kr', z.dh, k!, keyOf),
+    ...rowsInto('vr', z.dv, val!, keyOf),
     K.array('dk', 'f32', RB * z.dh),
     K.array('dv', 'f32', RB * z.dv),
     K.loop('g', U(0), U(z.g), [
@@ -598,18 +604,13 @@ const backward: Lowering = (v, cls, cooperative) => {
           K.if_(
             z.causal ? K.and(K.lt(u('j'), U(z.s)), K.le(u('j'), K.add(u('qi'), U(z.s - z.t)))) : K.lt(u('j'), U(z.s)),
             [
-              ...score(z, qOf(v, z, u('row')), (d) => K.load('kr', K.add(K.mul(u('r'), U(z.dh)), d), 'f32')),
-              K.let_('p', K.call('exp', K.sub(f('s'), K.load(lseRows!, u('row'))))),
-              ...dot(
-                'dp',
-                z.dv,
+              ...dsAt(
+                u('row'),
+                qOf(v, z, u('row')),
                 (d) => at(dO!, u('row'), z.dv, d),
-                (d) => K.load('vr', K.add(K.mul(u('r'), U(z.dv)), d), 'f32'),
+                inRow('kr', z.dh),
+                inRow('vr', z.dv),
               ),
-              ...keepOf(z, u('row')),
-              K.let_('pw', z.dropout ? K.mul(f('p'), f('keep')) : f('p')),
-              K.let_('dpw', z.dropout ? K.mul(f('dp'), f('keep')) : f('dp')),
-              K.let_('ds', K.mul(K.mul(f('p'), K.sub(f('dpw'), f('D'))), K.f32(z.scale))),
               lanes(z.dv, () => [
                 K.setAt(
                   'dv',
@@ -652,22 +653,15 @@ const backward: Lowering = (v, cls, cooperative) => {
     ]),
   ];
   // and RB query rows of a head per invocation for dq, each key's k and v rows read once for them
-  const perRow = (n: number, name: string, buf: string): Stmt[] => [
-    K.array(name, 'f32', RB * n),
-    K.loop('r', U(0), U(RB), [
-      K.loop('d', U(0), U(n), [K.setAt(name, K.add(K.mul(u('r'), U(n)), u('d')), at(buf, rowAt(u('r')), n, u('d')))]),
-    ]),
-  ];
   const rowAt = (r: Expr) => K.add(K.mul(u('bh'), U(z.t)), K.min(K.add(u('q0'), r), U(z.t - 1)));
-  const inRow = (name: string, n: number) => (d: Expr) => K.load(name, K.add(K.mul(u('r'), U(n)), d), 'f32');
   const blockedQueries: Stmt[] = [
     K.let_('bh', K.div(u('i'), U(nbT))),
     K.let_('q0', K.mul(K.mod(u('i'), U(nbT)), U(RB))),
     K.let_('qi', K.min(K.add(u('q0'), U(RB - 1)), U(z.t - 1))),
     ...ofHead(z),
     K.let_('nkb', u('nk')),
-    ...perRow(z.dh, 'qr', q!),
-    ...perRow(z.dv, 'gr', dO!),
+    ...rowsInto('qr', z.dh, q!, rowAt),
+    ...rowsInto('gr', z.dv, dO!, rowAt),
     K.array('Dr', 'f32', RB),
     K.loop('r', U(0), U(RB), [...rowD(rowAt(u('r'))), K.setAt('Dr', u('r'), f('D'))]),
     K.array('dq', 'f32', RB * z.dh),
@@ -682,12 +676,13 @@ const backward: Lowering = (v, cls, cooperative) => {
         K.if_(K.lt(u('j'), u('nk')), [
           K.let_('row', rowAt(u('r'))),
           K.let_('D', K.load('Dr', u('r'), 'f32')),
-          ...score(z, inRow('qr', z.dh), (d) => K.load('kl', d, 'f32')),
-          K.let_('p', K.call('exp', K.sub(f('s'), K.load(lseRows!, u('row'))))),
-          ...dot('dp', z.dv, inRow('gr', z.dv), (d) => K.load('vl', d, 'f32')),
-          ...keepOf(z, u('row')),
-          K.let_('dpw', z.dropout ? K.mul(f('dp'), f('keep')) : f('dp')),
-          K.let_('ds', K.mul(K.mul(f('p'), K.sub(f('dpw'), f('D'))), K.f32(z.scale))),
+          ...dsAt(
+            u('row'),
+            inRow('qr', z.dh),
+            inRow('gr', z.dv),
+            (d) => K.load('kl', d, 'f32'),
+            (d) => K.load('vl', d, 'f32'),
+          ),
           lanes(z.dh, () => [
             K.setAt('dq', K.add(K.mul(u('r'), U(z.dh)), u('d')), K.mul(f('ds'), K.load('kl', u('d'), 'f32')), '+'),
           ]),
