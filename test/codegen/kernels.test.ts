@@ -107,8 +107,8 @@ describe('kernels of every target against the CPU reference: WGSL on WebGPU (Swi
     });
   }
 
-  // longer than the op cases: several workgroups of 64 query rows and several tiles of keys (gpu class), blocks of 4
-  // rows with a partial last one (cpu class), heads of 64 (tiles of 32 keys)
+  // longer than the op cases: several workgroups of 64 query rows and several tiles of keys (gpu class), blocks of 8
+  // rows (8×8 register blocks on WGSL's cpu class) with a partial last one, heads of 64 (tiles of 32 keys)
   const long: (Omit<Case, 'op'> & { label: string })[] = [
     {
       label: 'attention at T 150 (causal, GQA, ALiBi, dropout 0.1)',

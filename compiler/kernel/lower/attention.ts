@@ -1,49 +1,19 @@
 import type { Value } from '../../ir/graph.ts';
-import { alibiExponent, type AttentionSizes, attentionGradLayout, attentionSizes } from '../../ir/ops/attention.ts';
+import { type AttentionSizes, attentionGradLayout, attentionSizes } from '../../ir/ops/attention.ts';
 import * as K from '../build.ts';
 import type { Expr, Stmt } from '../ir.ts';
-import { flat, type KernelBody, type Lowering, operand, read, res, WG } from './common.ts';
-import { dropoutScale, seedStepHash } from './dropout-mask.ts';
+import { keepOf, LOW, ofHead, seedStepOf, slopeOf, U, alibiTerm, f, u } from './attention-parts.ts';
+import { registerBackward, registerForward } from './attention-registers.ts';
+import { flat, type KernelBody, type Lowering, operand, res, WG } from './common.ts';
 
 /**
- * Fused attention's kernels, written once for every target: an invocation per query row (per key row for dk and dv)
- * that walks the row's visible keys (queries) keeping only running statistics — online softmax forward
- * (FlashAttention), the saved log-sum-exp backward — so no kernel holds more than a row's vector of head size. No
- * invocation waits for another: each writes only its own row.
+ * Fused attention's kernels, written once for every target: invocations that own query rows (key rows for dk and dv)
+ * and walk their visible keys (queries) keeping only running statistics — online softmax forward (FlashAttention),
+ * the saved log-sum-exp backward — so no kernel holds T×S scores. No invocation waits for another but at a tile's
+ * barriers: each writes only its own rows. Which rows an invocation owns follows the device class and how the target
+ * runs invocations: per row, in tiles (`gpu`), in blocks whose loops gcc vectorises (C), or register-blocked where
+ * invocations are a SIMD vector's lanes (WGSL's `cpu` class, attention-registers.ts).
  */
-
-const u = (name: string) => K.ref(name);
-const f = (name: string) => K.ref(name, 'f32');
-const U = K.u32;
-/** With dropout: `seedStep`, its hash of the seed and the step (the operand after `n`), once per invocation. */
-const seedStepOf = (v: Value, z: AttentionSizes, n: number): Stmt[] => {
-  if (!z.dropout) return [];
-  const once: Stmt[] = [];
-  const h = seedStepHash(z.seed, read(v, n, U(0)), (e) => {
-    once.push(K.let_(`ss${once.length}`, e));
-    return K.ref(`ss${once.length - 1}`, e.t);
-  });
-  return [...once, K.let_('seedStep', h)];
-};
-
-/**
- * Query row `r`'s multiplier of key `j`'s probability into `keep` (its dropout: the mask of element r·S + j of the
- * [..., H, T, S] probabilities); nothing without dropout.
- */
-const keepOf = (z: AttentionSizes, r: Expr): Stmt[] => {
-  if (!z.dropout) return [];
-  const at: Stmt[] = [];
-  const bind = (e: Expr) => {
-    const name = `dm${at.length}`;
-    at.push(K.let_(name, e));
-    return K.ref(name, e.t);
-  };
-  const m = dropoutScale(u('seedStep'), K.add(K.mul(r, U(z.s)), u('j')), z.dropout, bind);
-  return [...at, K.let_('keep', m)];
-};
-
-/** Below any score: exp(LOW − s) is 0 without an infinity in the kernel. */
-const LOW = -3.0e38;
 
 /**
  * Lanes of a row's vector: a loop over d < n written as blocks of LANES consecutive d (when LANES divides n), whose
@@ -73,36 +43,6 @@ const dot = (into: string, n: number, a: (d: Expr) => Expr, b: (d: Expr) => Expr
 function queryRow(z: AttentionSizes, r: Expr): Stmt[] {
   return [K.let_('bh', K.div(r, U(z.t))), K.let_('qi', K.mod(r, U(z.t))), ...ofHead(z)];
 }
-
-/** For query head `bh` (batch · H + head) and position `qi`: `kv`, `nk` and (with ALiBi) `slope`. */
-const ofHead = (z: AttentionSizes): Stmt[] => [
-  K.let_('kv', K.mul(K.add(K.mul(K.div(u('bh'), U(z.h)), U(z.hkv)), K.div(K.mod(u('bh'), U(z.h)), U(z.g))), U(z.s))),
-  K.let_('nk', z.causal ? K.min(U(z.s), K.add(u('qi'), U(z.s - z.t + 1))) : U(z.s)),
-  ...slopeOf(z),
-];
-
-/** ALiBi's slope of head `h` (a u32 index below `heads`): 2^−(its exponent), as `alibiExponent` defines it. */
-export const alibiSlope = (heads: number, alibi: number, h: Expr): Expr =>
-  K.call(
-    'pow',
-    K.f32(2),
-    K.neg(
-      alibiExponent(heads, alibi, h, {
-        lin: (x, a, b) => K.add(K.mul(K.cast('f32', x), K.f32(a)), K.f32(b)),
-        below: (x, n, a, b) => K.select(K.lt(x, U(n)), a, b),
-      }),
-    ),
-  );
-
-/** ALiBi's −slope · |position − j| for query position `pos` and key `j` (u32s). */
-export const alibiTerm = (slope: Expr, pos: Expr, j: Expr): Expr => {
-  const d = K.sub(K.cast('f32', pos), K.cast('f32', j));
-  return K.neg(K.mul(slope, K.select(K.lt(d, K.f32(0)), K.neg(d), d)));
-};
-
-/** With ALiBi: `slope`, the slope of query head `bh` (batch · H + head). */
-const slopeOf = (z: AttentionSizes): Stmt[] =>
-  z.alibi ? [K.let_('slope', alibiSlope(z.h, z.alibi, K.mod(u('bh'), U(z.h))))] : [];
 
 /** q row `r`'s and key row `key`'s elements, read from their buffers. */
 const qOf = (v: Value, z: AttentionSizes, r: Expr) => (d: Expr) => K.load(operand(v, 0), K.add(K.mul(r, U(z.dh)), d));
@@ -437,8 +377,8 @@ function blockedRows(
 
 /**
  * o = softmax(q·kᵀ · scale) · v: a query row per invocation, reading K and V from the buffers; RB rows per invocation
- * on devices whose invocations run apart; or (`gpu` class on a cooperative target: WGSL's, CUDA) in tiles staged in
- * workgroup memory.
+ * natively (C); register blocks on CPU drivers (WGSL's `cpu` class); or (`gpu` class on a cooperative target: WGSL's,
+ * CUDA) in tiles staged in workgroup memory.
  */
 const forward: Lowering = (v, cls, cooperative) => {
   const z = attentionSizes(v);
@@ -467,6 +407,7 @@ const forward: Lowering = (v, cls, cooperative) => {
       (vAt) => each(vAt, U(0)),
       finish(U(0)),
     );
+  if (cls === 'cpu' && cooperative) return registerForward(v, z, true, finish);
   if (cls === 'cpu' || !cooperative)
     return blockedRows(v, z, true, [...prelude, K.array('acc', 'f32', RB * z.dv)], rescale, each, finish);
   return flat(z.n * z.h * z.t, [
@@ -478,11 +419,12 @@ const forward: Lowering = (v, cls, cooperative) => {
   ]);
 };
 
-/** Each query row's log-sum-exp of its scores (blocked or tiled as the forward is). */
+/** Each query row's log-sum-exp of its scores (blocked, register-blocked or tiled as the forward is). */
 const lse: Lowering = (v, cls, cooperative) => {
   const z = attentionSizes({ ...v, inputs: [v.inputs[0]!, v.inputs[1]!, v.inputs[1]!] });
   const finish = [K.store(res, u('i'), K.add(f('m'), K.call('log', f('l'))))];
   if (cls === 'gpu' && cooperative && tiles(z, false)) return tiledRows(v, z, false, [], [], () => [], finish);
+  if (cls === 'cpu' && cooperative) return registerForward(v, z, false, () => finish);
   if (cls === 'cpu' || !cooperative)
     return blockedRows(
       v,
@@ -502,6 +444,7 @@ const lse: Lowering = (v, cls, cooperative) => {
  * from the saved log-sum-exp and dS_ij = P_ij (do_i · v_j − do_i · o_i).
  */
 const backward: Lowering = (v, cls, cooperative) => {
+  if (cls === 'cpu' && cooperative) return registerBackward(v);
   const z = attentionSizes(v);
   const [q, k, val, o, lseRows, dO] = v.inputs.map((_, i) => operand(v, i));
   const [offQ, offK, offV] = attentionGradLayout(v.inputs).offsets as [number, number, number];

@@ -4,7 +4,7 @@ import { SCALAR_OPS } from '../../ir/ops/elementwise.ts';
 import { adamStepAttrs } from '../../ir/ops/optimizer.ts';
 import { ints, num } from '../../ir/ops/util.ts';
 import * as K from '../build.ts';
-import { alibiSlope, alibiTerm } from './attention.ts';
+import { alibiSlope, alibiTerm } from './attention-parts.ts';
 import { dropoutScale, seedStepHash } from './dropout-mask.ts';
 import type { Bind } from '../build.ts';
 import type { Expr, Stmt } from '../ir.ts';
