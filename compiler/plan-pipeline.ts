@@ -2,6 +2,7 @@ import { diag, type Diagnostic } from '../grammar/diagnostics.ts';
 import type * as A from '../grammar/ast.ts';
 import type { Module } from './ir/graph.ts';
 import { BudgetInfeasibleError, TierBudgetError } from './passes/checkpoint.ts';
+import { TensorSplitError } from './passes/partition-tensor.ts';
 import { BlocksError } from './passes/block-nodes.ts';
 import { graphsRead, type GraphSpec } from '../runtime/data/graph-spec.ts';
 import { machineOf } from './cost/device.ts';
@@ -77,6 +78,7 @@ function pipelineOnce(
       diagnostics: [],
     };
   } catch (e) {
+    if (e instanceof TensorSplitError) return { diagnostics: [tensorSplitDiagnostic(decl, e)] };
     if (e instanceof BlocksError) {
       const at = decl.fields.find((f) => f.key.name === 'blocks') ?? decl.name;
       const hint = `give \`blocks: ${e.nodes}\` or fewer`;
@@ -120,6 +122,21 @@ function pipelineOnce(
           );
     return { diagnostics: [d], smallest: e.smallest };
   }
+}
+
+/** FLX5017 at the plan's `tensor`: what it could not split, and what would. */
+export function tensorSplitDiagnostic(decl: A.PlanDecl, e: TensorSplitError): Diagnostic {
+  const par = decl.fields.find((f) => f.key.name === 'parallel');
+  const at =
+    (par?.value.kind === 'object' ? par.value.fields.find((f) => f.key.name === 'tensor') : undefined) ??
+    par ??
+    decl.name;
+  const widths = [...new Set(e.widths)];
+  const why = widths.length
+    ? `the widths of its pairs (${widths.join(', ')}) are not multiples of ${e.tensor}`
+    : 'the model has no pair of linear layers (x @ W1, pointwise ops, then @ W2) to split';
+  const hint = widths.length ? `give a \`tensor\` that divides ${widths.join(' and ')}` : 'leave `tensor` out (or 1)';
+  return diag('FLX5017', at.span, `\`tensor: ${e.tensor}\` splits nothing: ${why}`, hint);
 }
 
 /** A size in KiB, MiB or GiB with two decimals, rounded up so that it is at least n bytes. */

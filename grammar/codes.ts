@@ -342,6 +342,17 @@ export const CODES = {
       '`blocks: P` cuts a step over a graph into P row blocks of its nodes (each block a range of node ids); a block ' +
       'needs at least one node, so P is at most the number of nodes.',
   },
+  FLX5017: {
+    summary: 'tensor parallelism that splits nothing',
+    explanation:
+      '`parallel: { tensor: t }` splits each pair of linear layers (x @ W1, pointwise ops over its width, then @ W2: ' +
+      "a transformer's feed-forward block, an MLP's hidden layer) over t GPUs, W1 by columns and W2 by rows. A pair " +
+      'whose hidden width t does not divide stays whole; a plan whose model has no pair t splits is an error rather ' +
+      'than t copies of one program.',
+    example:
+      'model M() { input x: f32[2, 4]\n param w: f32[4, 3] = zeros()\n output y = sum(x @ w) }\n' +
+      'plan p { model: M\n task: infer\n parallel: { tensor: 2 } }',
+  },
   // 6xxx: data
   FLX6001: {
     summary: 'data file not found',
@@ -435,6 +446,14 @@ export const CODES = {
       "A plan built for target `cuda` runs on an NVIDIA GPU through the CUDA driver; this machine's driver " +
       'found none that could hold the arena. Run it where there is one, or train with `--backend native` ' +
       '(C on this CPU) or `--backend webgpu`.',
+  },
+  FLX7011: {
+    summary: 'a partitioned plan asked of a one-device runtime',
+    explanation:
+      "A plan with `parallel: { tensor: t }` compiles to one rank's program, whose collectives " +
+      "(Megatron's all-reduces) need every rank of the group. The CPU reference runs the t ranks as devices " +
+      'simulated in one process (`flexc run --backend cpu`); the WebGPU, C and CUDA runtimes run one device and join ' +
+      'no ranks yet.',
   },
 } as const satisfies Record<string, CodeDoc>;
 

@@ -4,6 +4,7 @@ import { compile } from '../compile.ts';
 import { generateDriver, type DriverEmit } from '../codegen/driver.ts';
 import {
   buildPlan,
+  CollectivesError,
   DeviceLimitError,
   FORWARD_LIBRARY,
   hostOf,
@@ -198,6 +199,16 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
     if (e instanceof DiagnosticError) {
       // the evaluation step does not meet the plan's budgets
       printDiagnostics([e.diagnostic], r.program, o.json === true);
+      process.exitCode = EXIT.user;
+      return undefined;
+    }
+    if (e instanceof CollectivesError) {
+      const at = selectPlan(r.program, config.name).plan!.name.span;
+      printDiagnostics(
+        [diag('FLX7011', at, e.message, '`flexc run --backend cpu` runs its ranks')],
+        r.program,
+        o.json === true,
+      );
       process.exitCode = EXIT.user;
       return undefined;
     }

@@ -129,7 +129,10 @@ export function humanReport(s: PlanSummary, file?: string): string {
   const p = s.parameters;
   const trained = `, ${count(p.trained)} trained (${((100 * p.trained) / p.count).toPrecision(2)}%)`;
   const nf4 = p.nf4 ? `, ${count(p.nf4)} stored as NF4 (${NF4_BYTES_PER_ELEMENT} B each)` : '';
-  lines.push(`  parameters  ${count(p.count)}${p.trained !== p.count && s.task !== 'infer' ? trained : ''}${nf4}`);
+  const rank = (s.parallel.tensor ?? 1) > 1 ? ` per GPU (one of ${s.parallel.tensor} tensor-parallel ranks)` : '';
+  lines.push(
+    `  parameters  ${count(p.count)}${rank}${p.trained !== p.count && s.task !== 'infer' ? trained : ''}${nf4}`,
+  );
   if (p.moe && p.active !== undefined) {
     const { layers, experts, k, capacity, padding, dropped, kernels, fused } = p.moe;
     const pct = (x: number) => `${(100 * x).toFixed(0)}%`;

@@ -7,7 +7,7 @@ import { TARGETS } from '../targets/registry.ts';
 import { ToolchainError } from '../targets/compile.ts';
 import { NoCudaDeviceError } from '../../runtime/native/session.ts';
 import { BudgetError, StepTimeLimitError } from '../../runtime/webgpu/session.ts';
-import { DeviceLimitError } from '../codegen/plan.ts';
+import { CollectivesError, DeviceLimitError } from '../codegen/plan.ts';
 import { NoGpuError } from '../../runtime/webgpu/device.ts';
 import type { Module } from '../ir/graph.ts';
 import { IndexOutOfRange } from '../ir/op.ts';
@@ -190,6 +190,7 @@ function userError(e: unknown, plan: Span): Diagnostic | undefined {
   if (e instanceof BudgetError) return diag('FLX7001', plan, e.message);
   if (e instanceof StepTimeLimitError) return diag('FLX7008', plan, e.message, 'raise it with --time-limit <seconds>');
   if (e instanceof DeviceLimitError) return diag('FLX7003', plan, e.message);
+  if (e instanceof CollectivesError) return diag('FLX7011', plan, e.message, 'run it with --backend cpu');
   if (e instanceof NoGpuError) return diag('FLX7002', plan, e.message);
   if (e instanceof ToolchainError && e.hint) return diag('FLX7009', plan, e.message, e.hint);
   if (e instanceof NoCudaDeviceError) return diag('FLX7010', plan, e.message, 'train with --backend native or webgpu');

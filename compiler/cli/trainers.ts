@@ -3,7 +3,6 @@ import type { NDArray } from '../ir/op.ts';
 import { outputShape, type Module, type Value } from '../ir/graph.ts';
 import { CpuPlanSession } from '../interp/plan-session.ts';
 import { CpuSession } from '../interp/session.ts';
-import { runModule } from '../interp/interpret.ts';
 import { buildPlan } from '../codegen/plan.ts';
 import type { DeviceClass } from '../kernel/lower/common.ts';
 import type { PlanConfig } from '../sema/plan.ts';
@@ -35,7 +34,7 @@ export interface Trainer {
 export function cpuTrainer(m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec): Trainer {
   const s = new CpuSession(m, { seed: config.seed, graphs, text: textOf(config) });
   return {
-    backend: 'cpu',
+    backend: s.ranks.length > 1 ? `cpu (${s.ranks.length} tensor-parallel ranks, simulated)` : 'cpu',
     step: async (loss) => {
       const out = s.run();
       return loss ? out.get(loss)!.data[0]! : NaN;
@@ -44,7 +43,7 @@ export function cpuTrainer(m: Module, config: PlanConfig, graphs: (g: string) =>
     forward: async (ev, name) => async (inputs) => {
       const feeds = s.feeds(ev, s.step);
       for (const [k, v] of inputs) feeds.set(k, { data: v, shape: feeds.get(k)!.shape });
-      return runModule(ev, feeds, new Map(s.params), { step: s.step }).outputs.get(name)!;
+      return s.evaluateOn(ev, feeds).get(name)!;
     },
     close: () => {},
     firstNonFinite: () => s.firstNonFinite(),

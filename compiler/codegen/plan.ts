@@ -1,3 +1,4 @@
+import { COLLECTIVE_OPS } from '../ir/ops/collective.ts';
 import { resolve } from 'node:path';
 import type { Module, Rows, Value } from '../ir/graph.ts';
 import { bytesOf } from '../ir/op.ts';
@@ -22,6 +23,16 @@ export const DEFAULT_LIMITS: DeviceLimits = TARGETS.wgsl.limits;
 
 /** A plan that cannot run within the device's limits, with the numbers. */
 export class DeviceLimitError extends Error {}
+
+/** A partitioned program (collectives over ranks) asked of a target that runs one device's plan. */
+export class CollectivesError extends Error {
+  constructor(readonly ranks: number) {
+    super(
+      `the plan is one of ${ranks} tensor-parallel ranks: its collectives run on the CPU reference's simulated ` +
+        'devices, and no WebGPU, C or CUDA runtime joins ranks yet',
+    );
+  }
+}
 
 export interface PlanOptions {
   /** What the kernels are written in (`wgsl` unless told otherwise). */
@@ -71,6 +82,8 @@ export function buildPlan(
   graphs: Record<string, GraphSpec>,
   opts: PlanOptions = {},
 ): BuiltPlan {
+  const ranks = m.values.find((v) => COLLECTIVE_OPS.has(v.op))?.attrs['ranks'];
+  if (ranks !== undefined) throw new CollectivesError(Number(ranks));
   const target = opts.target ?? TARGETS.wgsl;
   const deviceClass = opts.deviceClass ?? target.deviceClasses[0]!;
   if (!target.deviceClasses.includes(deviceClass))

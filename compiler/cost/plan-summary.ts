@@ -55,7 +55,7 @@ export interface PlanSummary {
   blocks: number;
   budget_bytes: number | null;
   hardware: string | null;
-  parallel: { data: number; zero: number; offload: string[]; expert?: number };
+  parallel: { data: number; zero: number; offload: string[]; expert?: number; tensor?: number };
   memory: {
     /**
      * `arena_*`: the single-GPU fp32-style arena the build allocates (updates not in place, nothing

@@ -164,6 +164,13 @@ export function estimateStep(
     const passes = 2 * routes + (config.task.kind === 'train' ? 2 * layers.length : 0);
     exposed += passes * allToAll(perLayer, group);
   }
+  // tensor parallelism: each pair's all-reduce (forward, and of its input's gradient) over the tensor group, where the
+  // next op waits for it (Megatron's are synchronous)
+  const tensor = config.parallel.tensor ?? 1;
+  if (tensor > 1) {
+    const group: Fabric = { ...fabric, n: tensor };
+    exposed += m.values.filter((v) => v.op === 'tp_reduce').reduce((a, v) => a + allReduce(bytesOf(v.type), group), 0);
+  }
   const comm = k * (hiddenBwd + exposed) + hiddenBwdOnce + exposedOnce;
   const microComm = (last: boolean) => Math.max(0, hiddenBwd + (last ? hiddenBwdOnce : 0) - bwdWindow) + exposed;
   by.communication = (k - 1) * microComm(false) + microComm(true) + exposedOnce;
@@ -210,7 +217,7 @@ export function estimateStep(
     .split(':')[1];
   const bottleneck =
     worst === 'communication'
-      ? 'communication (data-parallel collectives)'
+      ? `communication (${tensor > 1 ? 'tensor- and data-parallel' : 'data-parallel'} collectives)`
       : worst === 'transfers'
         ? 'transfers over the GPU–host link'
         : `${worst} (${how === 'compute' ? 'compute-bound' : how === 'memory' ? 'memory-bound' : 'launch-bound'})`;

@@ -24,42 +24,79 @@ export function runModule(
   params: Tensors,
   opts: { precision?: Precision; step?: number; keepValues?: boolean } = {},
 ): StepResult {
+  return runRanks(m, [{ feeds, params }], [], opts)[0]!;
+}
+
+/** A rank of a partitioned program: what it is fed and the parameters (shards) it holds. */
+export interface RankData {
+  feeds: Tensors;
+  params: Tensors;
+}
+
+/**
+ * The ranks of a partitioned program (one module every rank runs on its own data: SPMD) run in lockstep, value by
+ * value, as devices simulated in one process (as XLA's host platform simulates N devices): a collective's result on
+ * each rank comes from the operands of the ranks of its group. `groups(v)`: the ranks' groups for collective `v`
+ * (lists of rank indices).
+ */
+export function runRanks(
+  m: Module,
+  ranks: RankData[],
+  groups: ((v: Value) => number[][]) | [],
+  opts: { precision?: Precision; step?: number; keepValues?: boolean } = {},
+): StepResult[] {
   const precision = opts.precision ?? 'f32';
   const ctx: RefContext = {
     floats: (n: number): FloatArray => (precision === 'f64' ? new Float64Array(n) : new Float32Array(n)),
     step: opts.step ?? 1,
   };
-  const env = new Map<Value, NDArray>();
+  const envs = ranks.map(() => new Map<Value, NDArray>());
   const lastUse = new Map<Value, number>();
   m.values.forEach((v, i) => v.inputs.forEach((x) => lastUse.set(x, i)));
   const pinned = pinnedValues(m);
   m.values.forEach((v, i) => {
-    let r: NDArray;
-    if (v.op === 'input') {
-      r = feeds.get(String(v.attrs['name'])) ?? missing('input', v);
-    } else if (v.op === 'param' || v.op === 'state') {
-      r = params.get(String(v.attrs['name'])) ?? missing(v.op, v);
-    } else {
-      r = getOp(v.op).ref(
-        v.inputs.map((x) => env.get(x)!),
-        v,
-        ctx,
-      );
-      if (!(r.data instanceof Int32Array)) roundTo(v.type.dtype, r.data);
-    }
-    checkShape(v, r);
-    env.set(v, r);
-    if (!opts.keepValues) for (const x of v.inputs) if (lastUse.get(x) === i && !pinned.has(x)) env.delete(x);
+    const def = v.op === 'input' || v.op === 'param' || v.op === 'state' ? undefined : getOp(v.op);
+    const results: NDArray[] = [];
+    if (def?.collective && typeof groups === 'function')
+      for (const g of groups(v)) {
+        const out = def.collective(
+          g.map((r) => v.inputs.map((x) => envs[r]!.get(x)!)),
+          v,
+        );
+        g.forEach((r, k) => {
+          results[r] = out[k]!;
+        });
+      }
+    ranks.forEach((rank, r) => {
+      const env = envs[r]!;
+      let res = results[r];
+      if (v.op === 'input') res = rank.feeds.get(String(v.attrs['name'])) ?? missing('input', v);
+      else if (v.op === 'param' || v.op === 'state') res = rank.params.get(String(v.attrs['name'])) ?? missing(v.op, v);
+      else if (!res) {
+        res = def!.ref(
+          v.inputs.map((x) => env.get(x)!),
+          v,
+          ctx,
+        );
+        if (!(res.data instanceof Int32Array)) roundTo(v.type.dtype, res.data);
+      }
+      checkShape(v, res);
+      env.set(v, res);
+      if (!opts.keepValues) for (const x of v.inputs) if (lastUse.get(x) === i && !pinned.has(x)) env.delete(x);
+    });
   });
-  const outputs = new Map<string, NDArray>();
-  for (const o of m.outputs) outputs.set(o.name, withPart(outputs.get(o.name), env.get(o.value)!, o.rows));
-  const updates = new Map<string, NDArray>();
-  for (const u of m.updates)
-    updates.set(u.target, withPart(updates.get(u.target) ?? params.get(u.target), env.get(u.value)!, u.rows));
-  for (const [k, val] of updates) params.set(k, val);
-  const result: StepResult = { outputs };
-  if (opts.keepValues) result.values = env;
-  return result;
+  return ranks.map(({ params }, r) => {
+    const env = envs[r]!;
+    const outputs = new Map<string, NDArray>();
+    for (const o of m.outputs) outputs.set(o.name, withPart(outputs.get(o.name), env.get(o.value)!, o.rows));
+    const updates = new Map<string, NDArray>();
+    for (const u of m.updates)
+      updates.set(u.target, withPart(updates.get(u.target) ?? params.get(u.target), env.get(u.value)!, u.rows));
+    for (const [k, val] of updates) params.set(k, val);
+    const result: StepResult = { outputs };
+    if (opts.keepValues) result.values = env;
+    return result;
+  });
 }
 
 /**

@@ -8,7 +8,9 @@ import { initTensor, type InitSpec } from '../../runtime/init.ts';
 import { graphFeedOf } from '../../runtime/data/graph-spec.ts';
 import { roundTo } from '../ir/ops/cast.ts';
 import { TRANSFER_OPS } from '../ir/ops/tier.ts';
-import { runModule, type Precision, type Tensors } from './interpret.ts';
+import { runModule, runRanks, type Precision, type StepResult, type Tensors } from './interpret.ts';
+import { rankGroups, sliceOf } from './ranks.ts';
+import { COLLECTIVE_OPS } from '../ir/ops/collective.ts';
 
 export interface SessionOptions {
   seed: number;
@@ -24,7 +26,10 @@ export interface SessionOptions {
  * state, builds feeds (graph data, the step counter, or a fixed seeded synthetic batch) and runs steps.
  */
 export class CpuSession {
-  readonly params: Tensors = new Map();
+  /** Rank 0's parameters and state (all of them, unpartitioned). */
+  readonly params: Tensors;
+  /** Each rank's, for a tensor-parallel program (its ranks simulated in this process). */
+  readonly ranks: Tensors[];
   step = 0;
   private readonly synthetic = new Map<string, NDArray>();
 
@@ -33,9 +38,13 @@ export class CpuSession {
     readonly opts: SessionOptions,
   ) {
     const floats = (n: number) => (opts.precision === 'f64' ? new Float64Array(n) : new Float32Array(n));
+    const tensor = ranksOf(module);
+    this.ranks = Array.from({ length: tensor }, () => new Map());
     for (const v of module.values) {
       if (v.op !== 'param' && v.op !== 'state') continue;
-      const shape = v.type.shape as number[];
+      // a split parameter starts as its slice of the whole one's numbers (the same model as on one device)
+      const axis = v.attrs['shard_axis'] as number | undefined;
+      const shape = (v.type.shape as number[]).map((d, i) => (i === axis ? d * tensor : d));
       // a master copy starts from its half-precision parameter's numbers
       const data = initTensor(
         v.attrs as unknown as InitSpec,
@@ -45,8 +54,19 @@ export class CpuSession {
         floats(shape.reduce((a, d) => a * d, 1)),
       );
       roundTo(v.type.dtype, data);
-      this.params.set(leafName(v), { data, shape });
+      this.ranks.forEach((p, r) =>
+        p.set(leafName(v), axis === undefined ? { data, shape } : sliceOf({ data, shape }, axis, tensor, r)),
+      );
     }
+    this.params = this.ranks[0]!;
+  }
+
+  /** Runs `m` on every rank, updating `held` (each rank's parameters); rank 0's result. */
+  private runAll(m: Module, feeds: Tensors, step: number, held: Tensors[], keepValues = false): StepResult {
+    const opts = { precision: this.opts.precision ?? 'f32', step, keepValues };
+    if (held.length === 1) return runModule(m, feeds, held[0]!, opts);
+    const ranks = held.map((params) => ({ feeds, params }));
+    return runRanks(m, ranks, rankGroups({ tensor: held.length }), opts)[0]!;
   }
 
   /** Feeds for one run of `m` (the training module, or an evaluation module over the same data). */
@@ -78,17 +98,14 @@ export class CpuSession {
   }
 
   /** What the last step started from (updates replace parameters, never change them in place). */
-  private last?: { feeds: Tensors; params: Tensors; step: number };
+  private last?: { feeds: Tensors; ranks: Tensors[]; step: number };
 
   /** One training step: returns the module's outputs and applies its updates. */
   run(): Map<string, NDArray> {
     this.step++;
     const feeds = this.feeds(this.module, this.step);
-    this.last = { feeds, params: new Map(this.params), step: this.step };
-    return runModule(this.module, feeds, this.params, {
-      precision: this.opts.precision ?? 'f32',
-      step: this.step,
-    }).outputs;
+    this.last = { feeds, ranks: this.ranks.map((p) => new Map(p)), step: this.step };
+    return this.runAll(this.module, feeds, this.step, this.ranks).outputs;
   }
 
   /**
@@ -97,12 +114,14 @@ export class CpuSession {
    */
   firstNonFinite(): Value | undefined {
     if (!this.last) return undefined;
-    const { feeds, params, step } = this.last;
-    const { values } = runModule(this.module, feeds, new Map(params), {
-      precision: this.opts.precision ?? 'f32',
+    const { feeds, ranks, step } = this.last;
+    const { values } = this.runAll(
+      this.module,
+      feeds,
       step,
-      keepValues: true,
-    });
+      ranks.map((p) => new Map(p)),
+      true,
+    );
     const bad = (v: Value) => {
       const d = values!.get(v)?.data;
       return d !== undefined && !(d instanceof Int32Array) && d.some((x) => !Number.isFinite(x));
@@ -112,10 +131,19 @@ export class CpuSession {
 
   /** Runs another module (e.g. the evaluation graph) on the current parameters, without updating them. */
   evaluate(m: Module, step = this.step): Map<string, NDArray> {
-    const frozen: Tensors = new Map(this.params);
-    return runModule(m, this.feeds(m, step), frozen, { precision: this.opts.precision ?? 'f32', step }).outputs;
+    return this.evaluateOn(m, this.feeds(m, step), step);
+  }
+
+  /** `evaluate` with the feeds given. */
+  evaluateOn(m: Module, feeds: Tensors, step = this.step): Map<string, NDArray> {
+    const frozen = this.ranks.map((p) => new Map(p));
+    return this.runAll(m, feeds, step, frozen).outputs;
   }
 }
+
+/** The ranks a module's collectives run over (1: none). */
+export const ranksOf = (m: Module): number =>
+  m.values.reduce((a, v) => (COLLECTIVE_OPS.has(v.op) ? Math.max(a, Number(v.attrs['ranks'])) : a), 1);
 
 /** Where an input's data comes from: the step counter, a graph, or a synthetic batch. */
 export function feedOf(m: Module, v: Value): FeedSpec {

@@ -76,6 +76,8 @@ export const OP_NAMES = [
   'spmm_edge',
   'sqrt',
   'sub',
+  'tp_copy',
+  'tp_reduce',
   'sum',
   'sum_to',
   'take',

@@ -61,6 +61,8 @@ export interface OpDef {
   cost(v: Value): Cost;
   /** CPU reference implementation. */
   ref(inputs: NDArray[], v: Value, ctx: RefContext): NDArray;
+  /** A collective's reference over every rank of its group: each rank's result from each rank's operands. */
+  collective?: (each: NDArray[][], v: Value) => NDArray[];
 }
 
 /**

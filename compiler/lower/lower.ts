@@ -208,14 +208,21 @@ export function lowerPlan(
   const tiers = checkTiers(plan, config, hardware);
   if (tiers.length) return { diagnostics: tiers };
   const { data, offload } = config.parallel;
-  if (gpus !== undefined && data > gpus)
+  const tensor = config.parallel.tensor ?? 1;
+  if (gpus !== undefined && data * tensor > gpus)
     return refuse(
-      `\`data: ${data}\` needs ${data} GPUs, but hardware \`${config.hardware}\` has ${gpus}`,
-      `use \`data: ${gpus}\` or fewer, or hardware with more GPUs (\`gpu x ${data}: …\`)`,
+      tensor > 1
+        ? `\`data: ${data}\` × \`tensor: ${tensor}\` needs ${data * tensor} GPUs, but hardware ` +
+            `\`${config.hardware}\` has ${gpus}`
+        : `\`data: ${data}\` needs ${data} GPUs, but hardware \`${config.hardware}\` has ${gpus}`,
+      tensor > 1
+        ? `use at most ${gpus} GPUs in all, or hardware with more GPUs (\`gpu x ${data * tensor}: …\`)`
+        : `use \`data: ${gpus}\` or fewer, or hardware with more GPUs (\`gpu x ${data}: …\`)`,
     );
-  if (gpus !== undefined && data > 1 && !hardware?.network)
+  if (gpus !== undefined && data * tensor > 1 && !hardware?.network)
     return refuse(
-      `data parallelism over ${data} GPUs needs a network between them; hardware \`${config.hardware}\` declares none`,
+      `${tensor > 1 ? 'tensor' : 'data'} parallelism over ${data * tensor} GPUs needs a network between them; ` +
+        `hardware \`${config.hardware}\` declares none`,
       'add `network { topology: nvlink, bandwidth: …, latency: … }` to the hardware',
     );
   const expert = config.parallel.expert ?? 1;

@@ -9,6 +9,7 @@ import { fuseMoe } from './fuse-moe.ts';
 import { lora } from './lora.ts';
 import { lowerAttention } from './lower-attention.ts';
 import { lowerSparse } from './lower-sparse.ts';
+import { partitionTensor } from './partition-tensor.ts';
 import { blockNodes } from './block-nodes.ts';
 import { optimizer } from './optimizer.ts';
 import type { Pass, PassContext } from './pass.ts';
@@ -19,6 +20,7 @@ import { sparseFeatures } from './sparse-features.ts';
 /** The pass pipeline, in order. */
 export const PIPELINE: readonly Pass[] = [
   sparseFeatures, // graph features from CSR files stay sparse (X @ W, dropout(X) @ W as spmm)
+  partitionTensor, // one rank's program: Megatron's linear-layer pairs split (parallel: { tensor })
   lora, //      frozen base weights and trained low-rank adapters (finetune { lora })
   precision, // bf16/fp16 tensors with fp32 master weights (precision: bf16 | fp16 | fp8)
   fp8Matmuls, // the linear layers as FP8 GEMMs, E4M3 operands and E5M2 gradients (precision: fp8)

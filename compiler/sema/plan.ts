@@ -91,6 +91,11 @@ export const PlanConfig = z.object({
      * expert.
      */
     expert: z.number().int().positive().optional(),
+    /**
+     * Tensor parallelism (Megatron): each pair of linear layers split over `tensor` GPUs, the program one rank's
+     * (passes/partition-tensor.ts). 1 (or absent): nothing split.
+     */
+    tensor: z.number().int().positive().optional(),
   }),
   seed: z.number().int().nonnegative(),
   steps: z.number().int().positive(),
@@ -396,6 +401,11 @@ export function resolvePlan(
       if (n === undefined)
         bad(v, "`expert` is the number of GPUs each MoE layer's experts are split over, a whole number ≥ 1");
       else parallel.expert = n;
+    } else if (f.key.name === 'tensor') {
+      const n = wholeAtLeast(v, 1);
+      if (n === undefined)
+        bad(v, '`tensor` is the number of GPUs each pair of linear layers is split over, a whole number ≥ 1');
+      else parallel.tensor = n;
     } else if (f.key.name === 'offload') {
       for (const i of v.kind === 'list' ? v.items : [v]) {
         const n = nameOf(i);
@@ -413,8 +423,8 @@ export function resolvePlan(
           'FLX5001',
           f.key.span,
           `\`parallel\` has no field \`${f.key.name}\``,
-          didYouMean(f.key.name, ['data', 'zero', 'offload', 'expert']) ??
-            'it takes `data`, `zero`, `expert` and `offload`',
+          didYouMean(f.key.name, ['data', 'zero', 'offload', 'expert', 'tensor']) ??
+            'it takes `data`, `tensor`, `zero`, `expert` and `offload`',
         ),
       );
   } // the global batch is over every data-parallel rank: each runs global / (micro · data) micro-batches a step

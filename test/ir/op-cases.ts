@@ -239,6 +239,22 @@ export const OP_CASES: OpCase[] = [
     inputs: [{ shape: [2, 3, 4] }],
     tf: ([x]) => tf.transpose(x!, [2, 0, 1]),
   },
+  // Megatron's f and g on one rank (a group of one): the identity both ways; their sums over ranks are the
+  // simulated devices' (test/partition)
+  {
+    label: 'tp_copy (one rank)',
+    op: 'tp_copy',
+    attrs: { group: 'tensor', ranks: 1 },
+    inputs: [{ shape: [2, 3] }],
+    tf: ([x]) => tf.add(x!, 0),
+  },
+  {
+    label: 'tp_reduce (one rank)',
+    op: 'tp_reduce',
+    attrs: { group: 'tensor', ranks: 1 },
+    inputs: [{ shape: [2, 3] }],
+    tf: ([x]) => tf.add(x!, 0),
+  },
   {
     label: 'reshape',
     op: 'reshape',

@@ -4,6 +4,7 @@ import { attentionOps } from './attention.ts';
 import { broadcastOps } from './broadcast.ts';
 import { cacheOps } from './cache.ts';
 import { castOps } from './cast.ts';
+import { collectiveOps } from './collective.ts';
 import { constantOps } from './constant.ts';
 import { dropoutOps } from './dropout.ts';
 import { edgeOps } from './edge.ts';
@@ -52,6 +53,7 @@ export const OPS: ReadonlyMap<string, OpDef> = new Map(
     moeLayerOps,
     partOps,
     attentionOps,
+    collectiveOps,
   ]
     .flat()
     .map((d) => [d.name, d]),

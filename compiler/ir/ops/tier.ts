@@ -86,5 +86,8 @@ export const tierOps: OpDef[] = [
 
 /** Ops that move a value between tiers (no kernel: a copy step of the plan). */
 export const TRANSFER_OPS: ReadonlySet<string> = new Set(['offload', 'reload']);
-/** Ops a plan launches no kernel for: copies between tiers, a kernel's workspace, parts of a packed result. */
-export const NO_KERNEL_OPS: ReadonlySet<string> = new Set([...TRANSFER_OPS, 'scratch', 'part']);
+/**
+ * Ops a plan launches no kernel for: copies between tiers, a kernel's workspace, parts of a packed result, collectives
+ * (the runtime's, over its ranks).
+ */
+export const NO_KERNEL_OPS: ReadonlySet<string> = new Set([...TRANSFER_OPS, 'scratch', 'part', 'tp_copy', 'tp_reduce']);
