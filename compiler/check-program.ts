@@ -7,7 +7,7 @@ import type * as A from '../grammar/ast.ts';
 import { addDiagnostics, type Diagnostic } from '../grammar/diagnostics.ts';
 import { lowerPlan, type Lowered } from './lower/lower.ts';
 import { copyModule, pipelinePlan, tensorSplitDiagnostic } from './plan-pipeline.ts';
-import { findPairs, TensorSplitError } from './passes/partition-tensor.ts';
+import { findRegions, TensorSplitError } from './passes/partition-tensor.ts';
 import { checkFile, sortDiagnostics } from './sema/check.ts';
 import { graphResolver } from './sema/graph-decl.ts';
 import type { ResolvedPlan } from './sema/plan.ts';
@@ -44,8 +44,8 @@ export function checkProgram(path: string, opts: LoadOptions & { budgets?: boole
     const { config, forward } = low.lowered;
     const tensor = config.parallel.tensor ?? 1;
     if (tensor > 1) {
-      const { pairs, widths } = findPairs(forward, tensor);
-      if (!pairs.length)
+      const { regions, widths } = findRegions(forward, tensor);
+      if (!regions.length)
         addDiagnostics(diagnostics, [tensorSplitDiagnostic(decl, new TensorSplitError(tensor, widths))]);
     }
     // a budget is a promise: check that some schedule keeps it, on steps small enough to schedule interactively

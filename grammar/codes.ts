@@ -345,10 +345,10 @@ export const CODES = {
   FLX5017: {
     summary: 'tensor parallelism that splits nothing',
     explanation:
-      '`parallel: { tensor: t }` splits each pair of linear layers (x @ W1, pointwise ops over its width, then @ W2: ' +
-      "a transformer's feed-forward block, an MLP's hidden layer) over t GPUs, W1 by columns and W2 by rows. A pair " +
-      'whose hidden width t does not divide stays whole; a plan whose model has no pair t splits is an error rather ' +
-      'than t copies of one program.',
+      '`parallel: { tensor: t }` splits layers over t GPUs as Megatron does: a pair of linear layers (x @ W1, ' +
+      "pointwise ops over its width, then @ W2: an MLP's hidden layer, a transformer's feed-forward block) W1 by " +
+      'columns and W2 by rows, self-attention by heads. A layer whose width or heads t does not divide stays whole; ' +
+      'a plan whose model has no layer t splits is an error rather than t copies of one program.',
     example:
       'model M() { input x: f32[2, 4]\n param w: f32[4, 3] = zeros()\n output y = sum(x @ w) }\n' +
       'plan p { model: M\n task: infer\n parallel: { tensor: 2 } }',

@@ -2,6 +2,7 @@ import type { Module, Value } from '../ir/graph.ts';
 import type { NDArray } from '../ir/op.ts';
 import { strides } from '../ir/ops/util.ts';
 import type { Tensors } from './interpret.ts';
+import { shardOf } from '../passes/partition-tensor.ts';
 
 /** How a partitioned program's ranks are laid out: `tensor` ranks, one tensor-parallel group. */
 export interface RankLayout {
@@ -20,25 +21,17 @@ export function rankGroups(l: RankLayout): (v: Value) => number[][] {
   };
 }
 
-/** Part `index` of `parts` equal slices of x along `axis`. */
-export function sliceOf(x: NDArray, axis: number, parts: number, index: number): NDArray {
+/** Part `index` of x's dim `axis` seen as outer × parts × inner (outer 1: one of `parts` equal slices). */
+export function sliceOf(x: NDArray, axis: number, parts: number, index: number, outer = 1): NDArray {
   const shape = x.shape.map((d, i) => (i === axis ? d / parts : d));
-  const outer = x.shape.slice(0, axis).reduce((a, d) => a * d, 1);
-  const inner = strides(x.shape)[axis]!;
-  const run = shape[axis]! * inner;
-  const data = new (x.data.constructor as new (n: number) => NDArray['data'])(outer * run);
-  for (let o = 0; o < outer; o++)
-    data.set(
-      x.data.subarray(o * x.shape[axis]! * inner + index * run, o * x.shape[axis]! * inner + (index + 1) * run),
-      o * run,
-    );
+  const blocks = x.shape.slice(0, axis).reduce((a, d) => a * d, 1) * outer;
+  const run = (x.shape[axis]! / (outer * parts)) * strides(x.shape)[axis]!;
+  const data = new (x.data.constructor as new (n: number) => NDArray['data'])(blocks * run);
+  for (let o = 0; o < blocks; o++) {
+    const from = (o * parts + index) * run;
+    data.set(x.data.subarray(from, from + run), o * run);
+  }
   return { data, shape };
-}
-
-/** The axis along which a rank's leaf is a slice of the whole tensor, and how many slices (none: it is whole). */
-function splitAxis(whole: readonly number[], part: readonly number[]): [number, number] | undefined {
-  const i = whole.findIndex((d, k) => d !== part[k]);
-  return i < 0 ? undefined : [i, whole[i]! / part[i]!];
 }
 
 /**
@@ -52,8 +45,8 @@ export function shardParams(rankModule: Module, whole: Tensors, l: RankLayout, r
     const name = String(v.attrs['name']);
     const x = whole.get(name);
     if (!x) throw new Error(`no parameter or state named "${name}" in the whole program`);
-    const s = splitAxis(x.shape, v.type.shape as number[]);
-    out.set(name, s ? sliceOf(x, s[0], s[1], tensorIndex(l, rank)) : x);
+    const s = shardOf(v);
+    out.set(name, s ? sliceOf(x, s.axis, s.parts, tensorIndex(l, rank), s.outer) : x);
   }
   return out;
 }

@@ -10,6 +10,7 @@ import { roundTo } from '../ir/ops/cast.ts';
 import { TRANSFER_OPS } from '../ir/ops/tier.ts';
 import { runModule, runRanks, type Precision, type StepResult, type Tensors } from './interpret.ts';
 import { rankGroups, sliceOf } from './ranks.ts';
+import { shardOf } from '../passes/partition-tensor.ts';
 import { COLLECTIVE_OPS } from '../ir/ops/collective.ts';
 
 export interface SessionOptions {
@@ -43,8 +44,8 @@ export class CpuSession {
     for (const v of module.values) {
       if (v.op !== 'param' && v.op !== 'state') continue;
       // a split parameter starts as its slice of the whole one's numbers (the same model as on one device)
-      const axis = v.attrs['shard_axis'] as number | undefined;
-      const shape = (v.type.shape as number[]).map((d, i) => (i === axis ? d * tensor : d));
+      const split = shardOf(v);
+      const shape = (v.type.shape as number[]).map((d, i) => (i === split?.axis ? d * tensor : d));
       // a master copy starts from its half-precision parameter's numbers
       const data = initTensor(
         v.attrs as unknown as InitSpec,
@@ -55,7 +56,7 @@ export class CpuSession {
       );
       roundTo(v.type.dtype, data);
       this.ranks.forEach((p, r) =>
-        p.set(leafName(v), axis === undefined ? { data, shape } : sliceOf({ data, shape }, axis, tensor, r)),
+        p.set(leafName(v), split ? sliceOf({ data, shape }, split.axis, tensor, r, split.outer) : { data, shape }),
       );
     }
     this.params = this.ranks[0]!;

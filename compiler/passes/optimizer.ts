@@ -3,6 +3,7 @@ import type { Module, Value } from '../ir/graph.ts';
 import { leafName } from '../ir/graph.ts';
 import { accumulationOf, globMatch, type OptimizerConfig } from '../sema/plan.ts';
 import { gradOutput } from './autodiff.ts';
+import { shardAttrs } from './partition-tensor.ts';
 import type { Pass } from './pass.ts';
 import { masterOf } from './precision.ts';
 
@@ -89,6 +90,7 @@ function applyOptimizer(m: Module, o: OptimizerConfig, k: number): Module {
         {
           init: 'zeros',
           grad_acc: name,
+          ...shardAttrs(p),
         },
       );
       b.defaults = { name: `${name}.accumulate`, loc: p.loc };
@@ -105,8 +107,8 @@ function applyOptimizer(m: Module, o: OptimizerConfig, k: number): Module {
       updates.push(...done(b.op('sgd', [p, g], { lr: o.lr })));
       continue;
     }
-    const m0 = b.leaf('state', `${name}.adam_m`, p.type, { init: 'zeros' });
-    const v0 = b.leaf('state', `${name}.adam_v`, p.type, { init: 'zeros' });
+    const m0 = b.leaf('state', `${name}.adam_m`, p.type, { init: 'zeros', ...shardAttrs(p) });
+    const v0 = b.leaf('state', `${name}.adam_v`, p.type, { init: 'zeros', ...shardAttrs(p) });
     const m1 = b.op('adam_m', [m0, g], { beta: o.beta1 });
     const v1 = b.op('adam_v', [v0, g], { beta: o.beta2 });
     const p1 = b.op('adam_step', [p, m1, v1, stepInput()], {

@@ -20,8 +20,8 @@ import { sparseFeatures } from './sparse-features.ts';
 /** The pass pipeline, in order. */
 export const PIPELINE: readonly Pass[] = [
   sparseFeatures, // graph features from CSR files stay sparse (X @ W, dropout(X) @ W as spmm)
-  partitionTensor, // one rank's program: Megatron's linear-layer pairs split (parallel: { tensor })
   lora, //      frozen base weights and trained low-rank adapters (finetune { lora })
+  partitionTensor, // one rank's program: Megatron's column- and row-parallel layers (parallel: { tensor })
   precision, // bf16/fp16 tensors with fp32 master weights (precision: bf16 | fp16 | fp8)
   fp8Matmuls, // the linear layers as FP8 GEMMs, E4M3 operands and E5M2 gradients (precision: fp8)
   fuseMoe, //   each MoE layer one fused kernel (fuse: [moe]) or its decomposition

@@ -1,6 +1,7 @@
 // Small models for tensor parallelism's equivalence tests: each plan `<model>` on one device and `<model>_tp2` on two
-// tensor-parallel ranks. The GPT trains by SGD: the gradient of a key bias is 0 but for rounding (softmax ignores a
-// shift of a row's scores), and Adam's first step turns such noise into whole steps of ±lr.
+// tensor-parallel ranks. The transformers train by SGD: the gradient of a key bias is 0 but for rounding (softmax
+// ignores a shift of a row's scores), and Adam's first step turns such noise into whole steps of ±lr; the classifier
+// by AdamW (its moments split with its weights).
 import { LayerNorm, CausalSelfAttention, Mlp } from "std/nn"
 import { Llama2 } from "std/llm"
 
@@ -31,13 +32,13 @@ model Gpt(vocab: 11, ctx: 8, d: 16, heads: 2, depth: 2) {
 plan classifier {
   model: Classifier
   bind: { B: 6 }
-  task: train { optimizer: sgd(lr: 0.1) }
+  task: train { optimizer: adamw(lr: 1e-2, weight_decay: 0.1) }
 }
 
 plan classifier_tp2 {
   model: Classifier
   bind: { B: 6 }
-  task: train { optimizer: sgd(lr: 0.1) }
+  task: train { optimizer: adamw(lr: 1e-2, weight_decay: 0.1) }
   parallel: { tensor: 2 }
 }
 
@@ -57,12 +58,25 @@ plan gpt_tp2 {
 plan llama {
   model: Llama2(vocab: 11, d: 16, heads: 2, kv_heads: 2, hidden: 24, depth: 2)
   bind: { B: 2, T: 8 }
-  task: train { optimizer: adamw(lr: 1e-2, weight_decay: 0.1) }
+  task: train { optimizer: sgd(lr: 0.1) }
 }
 
 plan llama_tp2 {
   model: Llama2(vocab: 11, d: 16, heads: 2, kv_heads: 2, hidden: 24, depth: 2)
   bind: { B: 2, T: 8 }
-  task: train { optimizer: adamw(lr: 1e-2, weight_decay: 0.1) }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { tensor: 2 }
+}
+
+plan gpt_lora {
+  model: Gpt
+  bind: { B: 2, T: 8 }
+  task: finetune { lora: { rank: 2, targets: [wqkv, w1, w2] } }
+}
+
+plan gpt_lora_tp2 {
+  model: Gpt
+  bind: { B: 2, T: 8 }
+  task: finetune { lora: { rank: 2, targets: [wqkv, w1, w2] } }
   parallel: { tensor: 2 }
 }
