@@ -2,6 +2,7 @@ import { pinnedValues, type Module, type Rows, type Value } from '../ir/graph.ts
 import type { FloatArray, NDArray, RefContext } from '../ir/op.ts';
 import { getOp } from '../ir/ops/registry.ts';
 import { roundTo } from '../ir/ops/cast.ts';
+import { sumOverRanks } from '../ir/ops/collective.ts';
 
 export type Precision = 'f32' | 'f64';
 
@@ -37,14 +38,16 @@ export interface RankData {
  * The ranks of a partitioned program (one module every rank runs on its own data: SPMD) run in lockstep, value by
  * value, as devices simulated in one process (as XLA's host platform simulates N devices): a collective's result on
  * each rank comes from the operands of the ranks of its group. `groups(v)`: the ranks' groups for collective `v`
- * (lists of rank indices).
+ * (lists of rank indices). With `dataGroups` (data parallelism), each gradient the optimizer reads (a `grad:` output)
+ * is averaged over its group as soon as every rank has it, as DDP's all-reduce does before the update.
  */
 export function runRanks(
   m: Module,
   ranks: RankData[],
   groups: ((v: Value) => number[][]) | [],
-  opts: { precision?: Precision; step?: number; keepValues?: boolean } = {},
+  opts: { precision?: Precision; step?: number; keepValues?: boolean; dataGroups?: number[][] } = {},
 ): StepResult[] {
+  const grads = new Set(opts.dataGroups ? m.outputs.filter((o) => o.name.startsWith('grad:')).map((o) => o.value) : []);
   const precision = opts.precision ?? 'f32';
   const ctx: RefContext = {
     floats: (n: number): FloatArray => (precision === 'f64' ? new Float64Array(n) : new Float32Array(n)),
@@ -82,8 +85,18 @@ export function runRanks(
       }
       checkShape(v, res);
       env.set(v, res);
-      if (!opts.keepValues) for (const x of v.inputs) if (lastUse.get(x) === i && !pinned.has(x)) env.delete(x);
     });
+    if (grads.has(v))
+      for (const g of opts.dataGroups!) {
+        const mean = sumOverRanks(g.map((r) => envs[r]!.get(v)!));
+        g.forEach((r, k) => {
+          const x = mean[k]!;
+          for (let e = 0; e < x.data.length; e++) x.data[e]! /= g.length;
+          envs[r]!.set(v, x);
+        });
+      }
+    if (!opts.keepValues)
+      for (const env of envs) for (const x of v.inputs) if (lastUse.get(x) === i && !pinned.has(x)) env.delete(x);
   });
   return ranks.map(({ params }, r) => {
     const env = envs[r]!;

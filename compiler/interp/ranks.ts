@@ -4,22 +4,33 @@ import { strides } from '../ir/ops/util.ts';
 import type { Tensors } from './interpret.ts';
 import { shardOf } from '../passes/partition-tensor.ts';
 
-/** How a partitioned program's ranks are laid out: `tensor` ranks, one tensor-parallel group. */
+/**
+ * How a partitioned program's ranks are laid out: `data` replicas (1 unless given) of `tensor` ranks each, tensor
+ * innermost as Megatron orders them (a tensor group's ranks are neighbours, in one node): rank = d · tensor + t.
+ */
 export interface RankLayout {
   tensor: number;
+  data?: number;
 }
 
-export const rankCount = (l: RankLayout) => l.tensor;
+export const rankCount = (l: RankLayout) => l.tensor * (l.data ?? 1);
 export const tensorIndex = (l: RankLayout, rank: number) => rank % l.tensor;
+export const dataIndex = (l: RankLayout, rank: number) => Math.floor(rank / l.tensor);
 
-/** The groups of ranks a collective runs over: its `group` axis's. */
+const ranksWhere = (l: RankLayout, keep: (r: number) => boolean) => [...Array(rankCount(l)).keys()].filter(keep);
+
+/** The groups of ranks a collective runs over: its `group` axis's (`tensor`: each replica's tensor ranks). */
 export function rankGroups(l: RankLayout): (v: Value) => number[][] {
-  const ranks = [...Array(rankCount(l)).keys()];
+  const groups = [...Array(l.data ?? 1).keys()].map((d) => ranksWhere(l, (r) => dataIndex(l, r) === d));
   return (v) => {
     if (v.attrs['group'] !== 'tensor') throw new Error(`internal: no rank group "${String(v.attrs['group'])}"`);
-    return [ranks];
+    return groups;
   };
 }
+
+/** The data-parallel groups: the ranks holding the same slices, one per replica, whose gradients are averaged. */
+export const dataGroups = (l: RankLayout): number[][] =>
+  [...Array(l.tensor).keys()].map((t) => ranksWhere(l, (r) => tensorIndex(l, r) === t));
 
 /** Part `index` of x's dim `axis` seen as outer × parts × inner (outer 1: one of `parts` equal slices). */
 export function sliceOf(x: NDArray, axis: number, parts: number, index: number, outer = 1): NDArray {

@@ -80,3 +80,17 @@ plan gpt_lora_tp2 {
   task: finetune { lora: { rank: 2, targets: [wqkv, w1, w2] } }
   parallel: { tensor: 2 }
 }
+
+plan gpt_b4 {
+  model: Gpt
+  bind: { B: 4, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+}
+
+// Two data-parallel replicas of two tensor-parallel ranks: each replica takes half of gpt_b4's batch.
+plan gpt_tp2_dp2 {
+  model: Gpt
+  bind: { B: 2, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { data: 2, tensor: 2 }
+}
