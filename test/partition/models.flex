@@ -4,6 +4,12 @@
 // by AdamW (its moments split with its weights).
 import { LayerNorm, CausalSelfAttention, Mlp } from "std/nn"
 import { Llama2 } from "std/llm"
+import { a800_80g } from "std/hardware"
+
+hardware Pair {
+  gpu x 2: a800_80g
+  network { topology: nvlink, bandwidth: 200 GB/s, latency: 5 us }
+}
 
 model Classifier(features: 12, hidden: 16, classes: 5) {
   input x: f32[B, features]
@@ -93,4 +99,13 @@ plan gpt_tp2_dp2 {
   bind: { B: 2, T: 8 }
   task: train { optimizer: sgd(lr: 0.1) }
   parallel: { data: 2, tensor: 2 }
+}
+
+// The cost model's view of gpt_tp2: one rank's step on one of two GPUs joined by NVLink.
+plan gpt_tp2_pair {
+  model: Gpt
+  on: Pair
+  bind: { B: 2, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { tensor: 2 }
 }
