@@ -164,12 +164,25 @@ export function estimateStep(
     const passes = 2 * routes + (config.task.kind === 'train' ? 2 * layers.length : 0);
     exposed += passes * allToAll(perLayer, group);
   }
-  // tensor parallelism: each pair's all-reduce (forward, and of its input's gradient) over the tensor group, where the
-  // next op waits for it (Megatron's are synchronous)
+  // tensor parallelism: each layer's all-reduce (forward, and of its input's gradient) over the tensor group, or with
+  // sequence parallelism its all-gather and reduce-scatter (the same volume), where the next op waits for it
+  // (Megatron's are synchronous)
   const tensor = config.parallel.tensor ?? 1;
   if (tensor > 1) {
     const group: Fabric = { ...fabric, n: tensor };
-    exposed += m.values.filter((v) => v.op === 'tp_reduce').reduce((a, v) => a + allReduce(bytesOf(v.type), group), 0);
+    // a whole parameter's gradient summed over the ranks (a norm's under sequence parallelism) is bucketed and hidden
+    // behind the backward pass, as the data-parallel gradients are
+    const gradients = new Set(m.outputs.filter((o) => o.name.startsWith('grad:')).map((o) => o.value));
+    const bucket = m.values.filter((v) => v.op === 'tp_reduce' && gradients.has(v));
+    if (bucket.length)
+      hiddenBwdOnce += allReduce(
+        bucket.reduce((a, v) => a + bytesOf(v.type), 0),
+        group,
+      );
+    for (const v of m.values)
+      if (v.op === 'tp_reduce' && !gradients.has(v)) exposed += allReduce(bytesOf(v.type), group);
+      else if (v.op === 'seq_reduce_scatter') exposed += reduceScatter(bytesOf(v.inputs[0]!.type), group);
+      else if (v.op === 'seq_gather' || v.op === 'seq_gather_tp') exposed += allGather(bytesOf(v.type), group);
   }
   const comm = k * (hiddenBwd + exposed) + hiddenBwdOnce + exposedOnce;
   const microComm = (last: boolean) => Math.max(0, hiddenBwd + (last ? hiddenBwdOnce : 0) - bwdWindow) + exposed;

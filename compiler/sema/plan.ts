@@ -96,6 +96,8 @@ export const PlanConfig = z.object({
      * (passes/partition-tensor.ts). 1 (or absent): nothing split.
      */
     tensor: z.number().int().positive().optional(),
+    /** Sequence parallelism (Korthikanti et al. 2022): the tokens between tensor-parallel layers split too. */
+    sequence: z.boolean().optional(),
   }),
   seed: z.number().int().nonnegative(),
   steps: z.number().int().positive(),
@@ -386,6 +388,7 @@ export function resolvePlan(
   const target = choice('target', ['wgsl', 'c', 'cuda'] as const, 'wgsl');
   const precision = choice('precision', ['fp32', 'bf16', 'fp16', 'fp8'] as const, 'fp32');
   const parallel: PlanConfig['parallel'] = { data: 1, zero: 0, offload: [] };
+  let sequenceAt: A.Expr | undefined;
   for (const f of block('parallel', '`parallel` is a block: `parallel: { data: 8, zero: 2, offload: [optimizer] }`')) {
     const v = f.value;
     if (f.key.name === 'data') {
@@ -406,6 +409,12 @@ export function resolvePlan(
       if (n === undefined)
         bad(v, '`tensor` is the number of GPUs each pair of linear layers is split over, a whole number ≥ 1');
       else parallel.tensor = n;
+    } else if (f.key.name === 'sequence') {
+      if (v.kind !== 'bool') bad(v, '`sequence` is `true` or `false`');
+      else {
+        parallel.sequence = v.value;
+        sequenceAt = v;
+      }
     } else if (f.key.name === 'offload') {
       for (const i of v.kind === 'list' ? v.items : [v]) {
         const n = nameOf(i);
@@ -423,11 +432,20 @@ export function resolvePlan(
           'FLX5001',
           f.key.span,
           `\`parallel\` has no field \`${f.key.name}\``,
-          didYouMean(f.key.name, ['data', 'zero', 'offload', 'expert', 'tensor']) ??
-            'it takes `data`, `tensor`, `zero`, `expert` and `offload`',
+          didYouMean(f.key.name, ['data', 'zero', 'offload', 'expert', 'tensor', 'sequence']) ??
+            'it takes `data`, `tensor`, `sequence`, `zero`, `expert` and `offload`',
         ),
       );
-  } // the global batch is over every data-parallel rank: each runs global / (micro · data) micro-batches a step
+  }
+  if (parallel.sequence && (parallel.tensor ?? 1) <= 1) {
+    bad(
+      sequenceAt!,
+      'sequence parallelism splits the tokens between tensor-parallel layers: it needs `tensor` of 2 or more',
+      'add `tensor: 2` (or more) beside it',
+    );
+    delete parallel.sequence;
+  }
+  // the global batch is over every data-parallel rank: each runs global / (micro · data) micro-batches a step
   if (batch && batch.global % (batch.micro * parallel.data)) {
     const per = batch.micro * parallel.data;
     bad(

@@ -255,6 +255,15 @@ export const OP_CASES: OpCase[] = [
     inputs: [{ shape: [2, 3] }],
     tf: ([x]) => tf.add(x!, 0),
   },
+  ...(['seq_split', 'seq_gather', 'seq_gather_tp', 'seq_reduce_scatter'] as const).map(
+    (op): OpCase => ({
+      label: `${op} (one rank)`,
+      op,
+      attrs: { group: 'tensor', ranks: 1, axis: 1 },
+      inputs: [{ shape: [2, 4, 3] }],
+      tf: ([x]) => tf.add(x!, 0),
+    }),
+  ),
   {
     label: 'reshape',
     op: 'reshape',

@@ -3,6 +3,7 @@ import { compile } from '../../compiler/compile.ts';
 import { allReduce } from '../../compiler/cost/collectives.ts';
 import { machineOf } from '../../compiler/cost/device.ts';
 import { estimateStep } from '../../compiler/cost/step.ts';
+import { memoryTimeline } from '../../compiler/cost/memory.ts';
 import { shardOf } from '../../compiler/passes/partition-tensor.ts';
 
 const FILE = 'test/partition/models.flex';
@@ -31,5 +32,25 @@ describe('the cost model of a tensor-parallel plan: one rank’s step', () => {
     expect(split * 2 + whole).toBe(count(one, () => true));
     // the split weights are most of a transformer layer's: QKV, output projection and the MLP
     expect(split).toBeGreaterThan(whole / 2);
+  });
+});
+
+describe('the cost model of sequence parallelism (Korthikanti et al. 2022, §4.2.2)', () => {
+  it('about the collectives of tensor parallelism: theirs plus the head’s gather (norms’ gradients hidden)', () => {
+    const tp = compile(FILE, 'gpt_tp2_pair');
+    const sp = compile(FILE, 'gpt_tp2_sp_pair');
+    const machine = machineOf(tp.lowered!.hardware!)!;
+    // on the critical path (the norms' and biases' gradients are summed in one bucket behind the backward pass)
+    const t = estimateStep(tp.module!, tp.lowered!.config, machine).by_class.communication;
+    const s = estimateStep(sp.module!, sp.lowered!.config, machine).by_class.communication;
+    expect(s).toBeGreaterThan(t);
+    expect(s).toBeLessThan(1.5 * t);
+  });
+
+  it('activations between the layers on half the tokens: a lower activation peak than tensor parallelism', () => {
+    const tp = compile(FILE, 'gpt_tp2_pair');
+    const sp = compile(FILE, 'gpt_tp2_sp_pair');
+    const act = (r: typeof tp) => memoryTimeline(r.module!, r.lowered!.config).gpu.at_peak.activations;
+    expect(act(sp)).toBeLessThan(act(tp));
   });
 });

@@ -109,3 +109,25 @@ plan gpt_tp2_pair {
   task: train { optimizer: sgd(lr: 0.1) }
   parallel: { tensor: 2 }
 }
+
+plan gpt_tp2_sp {
+  model: Gpt
+  bind: { B: 2, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { tensor: 2, sequence: true }
+}
+
+plan llama_tp2_sp {
+  model: Llama2(vocab: 11, d: 16, heads: 2, kv_heads: 2, hidden: 24, depth: 2)
+  bind: { B: 2, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { tensor: 2, sequence: true }
+}
+
+plan gpt_tp2_sp_pair {
+  model: Gpt
+  on: Pair
+  bind: { B: 2, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { tensor: 2, sequence: true }
+}

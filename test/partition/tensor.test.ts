@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { graphResolver } from '../../compiler/cli/run.ts';
 import { compile } from '../../compiler/compile.ts';
-import { runModule, runRanks } from '../../compiler/interp/interpret.ts';
+import { runModule, runRanks, type StepResult } from '../../compiler/interp/interpret.ts';
+import type { Module } from '../../compiler/ir/graph.ts';
+import type { NDArray } from '../../compiler/ir/op.ts';
 import { dataGroups, dataIndex, rankGroups, shardParams, sliceOf, tensorIndex } from '../../compiler/interp/ranks.ts';
 import { CpuSession } from '../../compiler/interp/session.ts';
 import { shardOf } from '../../compiler/passes/partition-tensor.ts';
@@ -9,6 +11,25 @@ import { relErr } from '../helpers/oracle.ts';
 
 const FILE = 'test/partition/models.flex';
 const layout = { tensor: 2 };
+
+/** Each rank's gradients (`grad:` outputs) against the one device's, sliced where the rank holds a slice. */
+function expectGradients(
+  r: Module,
+  got: StepResult[],
+  want: Map<string, NDArray>,
+  at: (rank: number) => number,
+  what: string,
+) {
+  for (const [k, g] of got.entries())
+    for (const o of r.outputs) {
+      if (!o.name.startsWith('grad:')) continue;
+      const p = r.values.find((v) => v.op === 'param' && v.attrs['name'] === o.name.slice(5))!;
+      const s = shardOf(p);
+      const w = want.get(o.name)!;
+      const expected = s ? sliceOf(w, s.axis, s.parts, at(k), s.outer) : w;
+      expect(relErr(g.outputs.get(o.name)!.data, expected.data), `${what} rank ${k} ${o.name}`).toBeLessThan(1e-5);
+    }
+}
 
 /**
  * Tensor parallelism is right when its ranks, run together (devices simulated in one process), compute what one
@@ -26,7 +47,7 @@ describe('tensor parallelism (parallel: { tensor: 2 }): two simulated ranks = on
     // the embeddings are frozen)
     ['gpt_lora', 4, 18, 8, 13],
   ] as const)
-    it(`${plan}: ${layers} layers split; loss and updated parameters of 3 steps within 1e-5`, () => {
+    it(`${plan}: ${layers} layers split; loss, gradients and updated parameters of 3 steps within 1e-5`, () => {
       const one = compile(FILE, plan);
       const tp = compile(FILE, `${plan}_tp2`);
       expect(one.diagnostics).toEqual([]);
@@ -44,10 +65,12 @@ describe('tensor parallelism (parallel: { tensor: 2 }): two simulated ranks = on
       for (let step = 1; step <= 3; step++) {
         const feeds = session.feeds(m, step);
         for (const k of ranks) k.feeds = feeds;
-        const want = runModule(m, feeds, whole, { step }).outputs.get('loss')!;
+        const outs = runModule(m, feeds, whole, { step }).outputs;
+        const want = outs.get('loss')!;
         const got = runRanks(r, ranks, rankGroups(layout), { step });
         for (const g of got)
           expect(relErr(g.outputs.get('loss')!.data, want.data), `step ${step} loss`).toBeLessThan(1e-5);
+        expectGradients(r, got, outs, (k) => k, `step ${step}`);
         for (const [k, rank] of ranks.entries())
           for (const v of r.values) {
             if (v.op !== 'param' && v.op !== 'state') continue;
@@ -100,8 +123,10 @@ describe('tensor 2 × data 2: four simulated ranks = one device on the whole bat
             return [name, split ? sliceOf(x, 0, grid.data, dataIndex(grid, k)) : x];
           }),
         );
-      const want = runModule(m, feeds, whole, { step }).outputs.get('loss')!.data[0]!;
+      const outs = runModule(m, feeds, whole, { step }).outputs;
+      const want = outs.get('loss')!.data[0]!;
       const got = runRanks(r, ranks, rankGroups(grid), { step, dataGroups: dataGroups(grid) });
+      expectGradients(r, got, outs, (k) => tensorIndex(grid, k), `step ${step}`);
       const mean = (got[0]!.outputs.get('loss')!.data[0]! + got[2]!.outputs.get('loss')!.data[0]!) / 2;
       expect(Math.abs(mean - want) / Math.abs(want), `step ${step} loss`).toBeLessThan(1e-5);
       for (const [k, rank] of ranks.entries())
@@ -117,4 +142,48 @@ describe('tensor 2 × data 2: four simulated ranks = one device on the whole bat
         }
     }
   });
+});
+
+describe('sequence parallelism (parallel: { tensor: 2, sequence: true }): two simulated ranks = one device', () => {
+  for (const plan of ['gpt', 'llama'])
+    it(`${plan}: norms and residual adds on half the tokens; loss, gradients, parameters of 3 steps, 1e-5`, () => {
+      const one = compile(FILE, plan);
+      const sp = compile(FILE, `${plan}_tp2_sp`);
+      expect(sp.diagnostics).toEqual([]);
+      const m = one.module!;
+      const r = sp.module!;
+      // each layer's input gathered and its output reduce-scattered along the tokens, forward; tp_copy only where a
+      // whole parameter (a norm's scale, a bias) meets the rank's tokens, its gradient summed over the ranks
+      const ops = (op: string) => r.values.filter((v) => v.op === op).length;
+      for (const c of r.values.filter((v) => v.op === 'tp_copy')) expect(c.inputs[0]!.op).toBe('param');
+      expect(ops('seq_gather_tp')).toBeGreaterThanOrEqual(4);
+      expect(ops('seq_reduce_scatter')).toBeGreaterThanOrEqual(4);
+      // the residual stream is [B, T/2, d] on a rank
+      const norms = r.values.filter((v) => v.op === 'mul' && v.name?.includes('norm'));
+      expect(norms.length).toBeGreaterThan(0);
+      for (const v of norms) expect(v.type.shape[1]).toBe(4);
+      const session = new CpuSession(m, { seed: 0, graphs: graphResolver(one.program) });
+      const whole = session.params;
+      const ranks = [0, 1].map((k) => ({ feeds: new Map(), params: shardParams(r, whole, layout, k) }));
+      for (let step = 1; step <= 3; step++) {
+        const feeds = session.feeds(m, step);
+        for (const k of ranks) k.feeds = feeds;
+        const outs = runModule(m, feeds, whole, { step }).outputs;
+        const got = runRanks(r, ranks, rankGroups(layout), { step });
+        for (const g of got)
+          expect(relErr(g.outputs.get('loss')!.data, outs.get('loss')!.data), `step ${step} loss`).toBeLessThan(1e-5);
+        expectGradients(r, got, outs, (k) => k, `step ${step}`);
+        for (const [k, rank] of ranks.entries())
+          for (const v of r.values) {
+            if (v.op !== 'param') continue;
+            const name = String(v.attrs['name']);
+            const s = shardOf(v);
+            const w = whole.get(name)!;
+            const expected = s ? sliceOf(w, s.axis, s.parts, k, s.outer) : w;
+            expect(relErr(rank.params.get(name)!.data, expected.data), `step ${step} rank ${k} ${name}`).toBeLessThan(
+              1e-5,
+            );
+          }
+      }
+    });
 });

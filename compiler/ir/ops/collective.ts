@@ -1,5 +1,7 @@
-import type { Value } from '../graph.ts';
+import type { Attrs, Value } from '../graph.ts';
 import type { NDArray, OpDef } from '../op.ts';
+import type { OpName } from '../op-names.ts';
+import { ShapeError, type TensorType } from '../types.ts';
 import { num } from './util.ts';
 
 /**
@@ -26,6 +28,69 @@ const local = (name: string) => (inputs: NDArray[], v: Value) => {
 };
 
 const ATTRS = { group: { kind: 'string' }, ranks: { kind: 'int' } } as const;
+const SEQ_ATTRS = { ...ATTRS, axis: { kind: 'int' } } as const;
+
+/** Each rank's slice along `axis` (the ranks' equal parts, in rank order). */
+const partsOf = (x: NDArray, axis: number, n: number): NDArray[] => {
+  const shape = x.shape.map((d, i) => (i === axis ? d / n : d));
+  const outer = x.shape.slice(0, axis).reduce((a, d) => a * d, 1);
+  const run = shape.slice(axis).reduce((a, d) => a * d, 1);
+  return Array.from({ length: n }, (_, r) => {
+    const data = new (x.data.constructor as new (n: number) => NDArray['data'])(outer * run);
+    for (let o = 0; o < outer; o++) data.set(x.data.subarray((o * n + r) * run, (o * n + r + 1) * run), o * run);
+    return { data, shape };
+  });
+};
+
+/** The ranks' slices joined along `axis`, the same on every rank. */
+const joined = (each: NDArray[], axis: number): NDArray[] => {
+  const n = each.length;
+  const x = each[0]!;
+  const shape = x.shape.map((d, i) => (i === axis ? d * n : d));
+  const outer = x.shape.slice(0, axis).reduce((a, d) => a * d, 1);
+  const run = x.shape.slice(axis).reduce((a, d) => a * d, 1);
+  const data = new (x.data.constructor as new (n: number) => NDArray['data'])(outer * run * n);
+  for (let o = 0; o < outer; o++)
+    each.forEach((e, r) => data.set(e.data.subarray(o * run, (o + 1) * run), (o * n + r) * run));
+  return each.map(() => ({ data: data.slice(), shape }));
+};
+
+/** A sequence collective's result: `axis` grown (joined) or cut (split) by its ranks. */
+function seqShape(name: string, x: TensorType, a: Attrs, grow: boolean): TensorType {
+  const [axis, ranks] = [num(a, 'axis'), num(a, 'ranks')];
+  const d = x.shape[axis] as number;
+  if (!grow && d % ranks) throw new ShapeError(`${name}: axis ${axis} (${d}) does not split over ${ranks} ranks`);
+  return { ...x, shape: x.shape.map((s, i) => (i === axis ? (grow ? d * ranks : d / ranks) : s)) };
+}
+
+/**
+ * Sequence parallelism's (Korthikanti et al. 2022, §4.2.2) collectives along the sequence axis `axis`: between the
+ * tensor-parallel layers every rank holds 1/t of the tokens. `seq_split` takes the rank's tokens of a value every rank
+ * holds whole (its gradient all-gathered); `seq_gather` joins them again for an op every rank runs whole (its gradient
+ * the rank's slice); `seq_gather_tp` joins them for a tensor-parallel layer (Megatron's g with sequence parallelism:
+ * its gradient, partial on each rank, reduce-scattered); `seq_reduce_scatter` sums a layer's partial products and
+ * keeps the rank's tokens (ḡ: its gradient all-gathered).
+ */
+const seqOp = (
+  name: 'seq_split' | 'seq_gather' | 'seq_gather_tp' | 'seq_reduce_scatter',
+  grow: boolean,
+  grad: OpName,
+  collective: (each: NDArray[], axis: number) => NDArray[],
+): OpDef => ({
+  name,
+  class: 'elementwise',
+  arity: 1,
+  attrs: SEQ_ATTRS,
+  infer: ([x], a) => seqShape(name, x!, a, grow),
+  grad: (b, v, dy) => [b.op(grad, [dy], v.attrs)],
+  cost: () => ({ flops: 0, bytes: 0 }),
+  ref: local(name),
+  collective: (each, v) =>
+    collective(
+      each.map((x) => x[0]!),
+      num(v.attrs, 'axis'),
+    ),
+});
 
 export const collectiveOps: OpDef[] = [
   {
@@ -50,6 +115,12 @@ export const collectiveOps: OpDef[] = [
     ref: local('tp_reduce'),
     collective: (each) => sumOverRanks(each.map((x) => x[0]!)),
   },
+  seqOp('seq_split', false, 'seq_gather', (each, axis) => each.map((x, r) => partsOf(x, axis, each.length)[r]!)),
+  seqOp('seq_gather', true, 'seq_split', joined),
+  seqOp('seq_gather_tp', true, 'seq_reduce_scatter', joined),
+  seqOp('seq_reduce_scatter', false, 'seq_gather', (each, axis) =>
+    sumOverRanks(each).map((x, r) => partsOf(x, axis, each.length)[r]!),
+  ),
 ];
 
 /** Ops whose result on a rank depends on other ranks' operands. */

@@ -90,4 +90,14 @@ export const TRANSFER_OPS: ReadonlySet<string> = new Set(['offload', 'reload']);
  * Ops a plan launches no kernel for: copies between tiers, a kernel's workspace, parts of a packed result, collectives
  * (the runtime's, over its ranks).
  */
-export const NO_KERNEL_OPS: ReadonlySet<string> = new Set([...TRANSFER_OPS, 'scratch', 'part', 'tp_copy', 'tp_reduce']);
+export const NO_KERNEL_OPS: ReadonlySet<string> = new Set([
+  ...TRANSFER_OPS,
+  'scratch',
+  'part',
+  'tp_copy',
+  'tp_reduce',
+  'seq_split',
+  'seq_gather',
+  'seq_gather_tp',
+  'seq_reduce_scatter',
+]);
