@@ -75,12 +75,13 @@ export function runRanks(
       let res = results[r];
       if (v.op === 'input') res = rank.feeds.get(String(v.attrs['name'])) ?? missing('input', v);
       else if (v.op === 'param' || v.op === 'state') res = rank.params.get(String(v.attrs['name'])) ?? missing(v.op, v);
-      else if (!res) {
-        res = def!.ref(
+      else {
+        res ??= def!.ref(
           v.inputs.map((x) => env.get(x)!),
           v,
           ctx,
         );
+        // a collective's sum is rounded to its dtype as a kernel's result is
         if (!(res.data instanceof Int32Array)) roundTo(v.type.dtype, res.data);
       }
       checkShape(v, res);
@@ -92,6 +93,7 @@ export function runRanks(
         g.forEach((r, k) => {
           const x = mean[k]!;
           for (let e = 0; e < x.data.length; e++) x.data[e]! /= g.length;
+          if (!(x.data instanceof Int32Array)) roundTo(v.type.dtype, x.data);
           envs[r]!.set(v, x);
         });
       }

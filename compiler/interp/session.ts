@@ -27,7 +27,7 @@ export interface SessionOptions {
  * state, builds feeds (graph data, the step counter, or a fixed seeded synthetic batch) and runs steps.
  */
 export class CpuSession {
-  /** Rank 0's parameters and state (all of them, unpartitioned). */
+  /** The parameters and state of the program, or of its rank 0 when it is partitioned (see `ranks`). */
   readonly params: Tensors;
   /** Each rank's, for a tensor-parallel program (its ranks simulated in this process). */
   readonly ranks: Tensors[];
