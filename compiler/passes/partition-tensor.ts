@@ -188,6 +188,12 @@ function grow(
       const back = reshapeSplit(dims(v), dims(v.inputs[0]!), sp, t);
       if (!back) return undefined;
       assign(v.inputs[0]!, back);
+    } else if (v.op === 'cache_write' || v.op === 'cache_view') {
+      // a KV cache split by heads with the keys or values it holds (never along its positions)
+      if (sp.axis === v.attrs['axis']) return undefined;
+      for (const x of v.inputs) assign(x, sp);
+    } else if (v.op === 'state') {
+      // the cache itself: every reader below
     } else if (v.op === 'transpose') assign(v.inputs[0]!, { axis: ints(v.attrs, 'perm')[sp.axis]!, outer: sp.outer });
     else if (v.op === 'slice') {
       if (!full(v, sp)) return undefined;
@@ -206,6 +212,7 @@ function grow(
         if (u.inputs.indexOf(v) > 2) return undefined;
         heads(u);
       } else if (u.op in UNARY || u.op === 'rope' || u.op in BINARY || u.op === 'slice') assign(u, sp);
+      else if (u.op === 'cache_write' || u.op === 'cache_view') assign(u, sp);
       else if (u.op === 'reshape') {
         const on = reshapeSplit(dims(v), dims(u), sp, t);
         if (!on) return undefined;

@@ -32,7 +32,9 @@ model Gpt(vocab: 11, ctx: 8, d: 16, heads: 2, depth: 2) {
     x = x + CausalSelfAttention(LayerNorm(x), heads: heads)
     x = x + Mlp(LayerNorm(x), hidden: 4 * d)
   }
-  output loss = cross_entropy(LayerNorm(x) @ transpose(wte), targets)
+  let logits = LayerNorm(x) @ transpose(wte)
+  output logits = logits
+  output loss = cross_entropy(logits, targets)
 }
 
 plan classifier {
@@ -130,4 +132,18 @@ plan gpt_tp2_sp_pair {
   bind: { B: 2, T: 8 }
   task: train { optimizer: sgd(lr: 0.1) }
   parallel: { tensor: 2, sequence: true }
+}
+
+// Serving: the prompt's pass and decode steps over a KV cache split by heads.
+plan gpt_serve {
+  model: Gpt
+  bind: { B: 2 }
+  task: infer { prefill: 4, decode: 4 }
+}
+
+plan gpt_serve_tp2 {
+  model: Gpt
+  bind: { B: 2 }
+  task: infer { prefill: 4, decode: 4 }
+  parallel: { tensor: 2 }
 }

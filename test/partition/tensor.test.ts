@@ -187,3 +187,42 @@ describe('sequence parallelism (parallel: { tensor: 2, sequence: true }): two si
       }
     });
 });
+
+describe('serving with tensor parallelism: the KV cache split by heads', () => {
+  it('gpt: the prompt’s pass and decode steps over a filled cache give one device’s logits and cache', () => {
+    const one = compile(FILE, 'gpt_serve');
+    const tp = compile(FILE, 'gpt_serve_tp2');
+    expect(tp.diagnostics).toEqual([]);
+    const graphs = graphResolver(one.program);
+    const pairs: [Module, Module][] = [
+      [one.module!, tp.module!],
+      ...one.decode!.map((d, i) => [d.module, tp.decode![i]!.module] as [Module, Module]),
+    ];
+    for (const [m, r] of pairs) {
+      const caches = r.values.filter((v) => v.op === 'state' && v.attrs['kv_cache']);
+      expect(caches.length).toBe(4); // keys and values of two layers
+      for (const c of caches) expect(shardOf(c)?.axis).toBe(1); // by heads
+      const session = new CpuSession(m, { seed: 0, graphs });
+      const whole = session.params;
+      // a cache as full as this step finds it: seeded numbers in every position
+      for (const v of m.values.filter((u) => u.op === 'state' && u.attrs['kv_cache'])) {
+        const x = whole.get(String(v.attrs['name']))!;
+        whole.set(String(v.attrs['name']), { data: x.data.map((_, i) => Math.sin(i * 0.37)), shape: x.shape });
+      }
+      const ranks = [0, 1].map((k) => ({ feeds: session.feeds(m, 1), params: shardParams(r, whole, layout, k) }));
+      const after = new Map(whole);
+      const want = runModule(m, session.feeds(m, 1), after, { step: 1 }).outputs;
+      const got = runRanks(r, ranks, rankGroups(layout), { step: 1 });
+      for (const g of got)
+        expect(relErr(g.outputs.get('logits')!.data, want.get('logits')!.data), m.name).toBeLessThan(1e-5);
+      for (const [k, rank] of ranks.entries())
+        for (const c of caches) {
+          const name = String(c.attrs['name']);
+          const s = shardOf(c)!;
+          expect(relErr(rank.params.get(name)!.data, sliceOf(after.get(name)!, s.axis, s.parts, k).data)).toBeLessThan(
+            1e-6,
+          );
+        }
+    }
+  });
+});
