@@ -23,7 +23,8 @@ export class Workspace {
   private readonly open = new Map<string, string>();
   private stamp = 0;
   private readonly cache = new Map<string, { stamp: number; analysis: Analysis }>();
-  private readonly types = new WeakMap<A.Decl, Map<string, EVal>>();
+  /** Values elaborated per declaration, at one stamp (a file not edited keeps its syntax tree, not its meaning). */
+  private types = { stamp: -1, of: new WeakMap<A.Decl, Map<string, EVal>>() };
 
   set(path: string, text: string): void {
     this.open.set(resolve(path), text);
@@ -70,7 +71,8 @@ export class Workspace {
    * sizes.
    */
   valuesIn(a: Analysis, decl: A.Decl, file: SourceFile): Map<string, EVal> {
-    const have = this.types.get(decl);
+    if (this.types.stamp !== this.stamp) this.types = { stamp: this.stamp, of: new WeakMap() };
+    const have = this.types.of.get(decl);
     if (have) return have;
     const out = new Map<string, EVal>();
     const record = (s: Span, v: EVal) => {
@@ -84,7 +86,7 @@ export class Workspace {
     } catch {
       // a half-written body: whatever was recorded before the failure is still right
     }
-    this.types.set(decl, out);
+    this.types.of.set(decl, out);
     return out;
   }
 }

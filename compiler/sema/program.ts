@@ -61,6 +61,22 @@ export function displayPath(abs: string): string {
 
 const within = (dir: string, p: string) => p === dir || p.startsWith(dir.endsWith(sep) ? dir : dir + sep);
 
+/**
+ * Parses of recent texts, by path and text: a check (the editor's, on every keystroke) re-reads the files it did not
+ * change — the standard library, the other imports — and their syntax trees are never changed after parsing.
+ */
+const PARSED = new Map<string, ReturnType<typeof parse>>();
+const PARSED_MAX = 64;
+function parsed(text: string, path: string): ReturnType<typeof parse> {
+  const key = `${path}\0${text}`;
+  const have = PARSED.get(key);
+  if (have) return have;
+  const r = parse(text, path);
+  if (PARSED.size >= PARSED_MAX) PARSED.delete(PARSED.keys().next().value!);
+  PARSED.set(key, r);
+  return r;
+}
+
 /** Loads the entry file and everything it imports, and builds each file's scope. */
 export function loadProgram(entry: string, opts: LoadOptions = {}): Program {
   const entryAbs = resolve(entry);
@@ -93,7 +109,7 @@ export function loadProgram(entry: string, opts: LoadOptions = {}): Program {
       return undefined;
     }
     const path = displayPath(abs);
-    const r = parse(text, path);
+    const r = parsed(text, path);
     const f: SourceFile = { path, abs, text, ast: r.ast };
     files.set(abs, f);
     if (r.diagnostics.length) syntaxErrors = true;
