@@ -1,4 +1,4 @@
-import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
+import { LEAF_OPS, type Module, usersOf, type Value } from '../ir/graph.ts';
 import { bytesOf, elems } from '../ir/op.ts';
 import { NO_KERNEL_OPS, TRANSFER_OPS } from '../ir/ops/tier.ts';
 import { layerOperands, moeSizes } from '../ir/ops/moe-layer.ts';
@@ -39,8 +39,7 @@ export interface MoeLayer {
  * k/E of, so the parameters active per token are all of them less (1 − k/E) of the experts'.
  */
 export function moeLayers(m: Module): MoeLayer[] {
-  const users = new Map<Value, Value[]>();
-  for (const v of m.values) for (const x of v.inputs) users.set(x, [...(users.get(x) ?? []), v]);
+  const users = usersOf(m);
   const layers: MoeLayer[] = [];
   // a layer recomputed for the backward pass routes again over the same experts: counted once
   const seen = new Set<Value>();

@@ -1,8 +1,9 @@
 import type { Module, Value } from '../ir/graph.ts';
-import type { NDArray } from '../ir/op.ts';
-import { strides } from '../ir/ops/util.ts';
+import { sliceOf } from '../ir/ops/util.ts';
 import type { Tensors } from './interpret.ts';
 import { shardOf } from '../passes/partition-tensor.ts';
+
+export { sliceOf };
 
 /**
  * How a partitioned program's ranks are laid out: `data` replicas (1 unless given) of `tensor` ranks each, tensor
@@ -31,19 +32,6 @@ export function rankGroups(l: RankLayout): (v: Value) => number[][] {
 /** The data-parallel groups: the ranks holding the same slices, one per replica, whose gradients are averaged. */
 export const dataGroups = (l: RankLayout): number[][] =>
   [...Array(l.tensor).keys()].map((t) => ranksWhere(l, (r) => tensorIndex(l, r) === t));
-
-/** Part `index` of x's dim `axis` seen as outer × parts × inner (outer 1: one of `parts` equal slices). */
-export function sliceOf(x: NDArray, axis: number, parts: number, index: number, outer = 1): NDArray {
-  const shape = x.shape.map((d, i) => (i === axis ? d / parts : d));
-  const blocks = x.shape.slice(0, axis).reduce((a, d) => a * d, 1) * outer;
-  const run = (x.shape[axis]! / (outer * parts)) * strides(x.shape)[axis]!;
-  const data = new (x.data.constructor as new (n: number) => NDArray['data'])(blocks * run);
-  for (let o = 0; o < blocks; o++) {
-    const from = (o * parts + index) * run;
-    data.set(x.data.subarray(from, from + run), o * run);
-  }
-  return { data, shape };
-}
 
 /**
  * A rank's parameters and optimizer state from the whole program's: each leaf the rank holds a slice of (a split

@@ -82,6 +82,18 @@ export interface CheckpointReport {
 export const LEAF_OPS: ReadonlySet<string> = new Set<LeafOp>(['input', 'param', 'state']);
 export const leafName = (v: Value): string => String(v.attrs['name']);
 
+/** Each value's readers, one entry per operand that reads it (an op reading it twice is there twice). */
+export function usersOf(m: Module): Map<Value, Value[]> {
+  const users = new Map<Value, Value[]>();
+  for (const v of m.values)
+    for (const x of v.inputs) {
+      const us = users.get(x);
+      if (us) us.push(v);
+      else users.set(x, [v]);
+    }
+  return users;
+}
+
 /** The shape of an output: its value's, or for one given in parts, the whole they make. */
 export function outputShape(m: Module, name: string): number[] {
   const parts = m.outputs.filter((o) => o.name === name);

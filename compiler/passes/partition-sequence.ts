@@ -1,5 +1,5 @@
 import { Builder } from '../ir/builder.ts';
-import { type Attrs, leafName, type Module, type Value } from '../ir/graph.ts';
+import { type Attrs, leafName, type Module, usersOf, type Value } from '../ir/graph.ts';
 import { BINARY, UNARY } from '../ir/ops/elementwise.ts';
 import { ints } from '../ir/ops/util.ts';
 import type { Pass } from './pass.ts';
@@ -48,8 +48,7 @@ function sequenceAxis(m: Module): number | undefined {
 
 /** The values each rank holds 1/t of the tokens of: the per-token ops around every tensor-parallel layer. */
 function tokensRun(m: Module, axis: number, t: number): Set<Value> {
-  const users = new Map<Value, Value[]>();
-  for (const v of m.values) for (const x of v.inputs) users.set(x, [...(users.get(x) ?? []), v]);
+  const users = usersOf(m);
   const run = new Set<Value>();
   const fits = (v: Value) => v.type.shape.length > axis && (v.type.shape[axis] as number) % t === 0;
   const queue: Value[] = [];

@@ -1,5 +1,5 @@
 import { Builder } from '../ir/builder.ts';
-import { type Attrs, leafName, type Module, type Value } from '../ir/graph.ts';
+import { type Attrs, leafName, type Module, usersOf, type Value } from '../ir/graph.ts';
 import { BINARY, UNARY } from '../ir/ops/elementwise.ts';
 import { ints } from '../ir/ops/util.ts';
 import type { Pass } from './pass.ts';
@@ -33,10 +33,17 @@ export const shardOf = (p: Value): (Split & { parts: number }) | undefined =>
       }
     : undefined;
 
+/** The attributes saying a leaf is split as `s` over `parts` ranks. */
+const splitAttrs = (s: Split, parts: number): Attrs => ({
+  shard_axis: s.axis,
+  shard_parts: parts,
+  ...(s.outer > 1 ? { shard_outer: s.outer } : {}),
+});
+
 /** A leaf's attributes carrying the split of parameter `p` (for the state made beside it: Adam's moments). */
 export const shardAttrs = (p: Value): Attrs => {
   const s = shardOf(p);
-  return s ? { shard_axis: s.axis, shard_parts: s.parts, ...(s.outer > 1 ? { shard_outer: s.outer } : {}) } : {};
+  return s ? splitAttrs(s, s.parts) : {};
 };
 
 /** A region of values split over the ranks: where x enters (column-parallel products) and where it is reduced. */
@@ -95,8 +102,7 @@ export const partitionTensor: Pass = {
 
 /** Every layer t splits, and the widths of the feed-forward layers it could not (for the error). */
 export function findRegions(m: Module, t: number): { regions: Region[]; widths: number[] } {
-  const users = new Map<Value, Value[]>();
-  for (const v of m.values) for (const x of v.inputs) users.set(x, [...(users.get(x) ?? []), v]);
+  const users = usersOf(m);
   const outputs = new Set(m.outputs.map((o) => o.value));
   const readOnce = (p: Value) => (users.get(p) ?? []).length === 1;
   const taken = new Set<Value>();
@@ -256,9 +262,7 @@ function split(m: Module, regions: Region[], t: number): Module {
     const s = splits.get(v);
     if (v.op === 'input' || v.op === 'param' || v.op === 'state') {
       const shape = v.type.shape.map((d, i) => (s && i === s.axis ? (d as number) / t : d));
-      const attrs = s
-        ? { ...v.attrs, shard_axis: s.axis, shard_parts: t, ...(s.outer > 1 ? { shard_outer: s.outer } : {}) }
-        : v.attrs;
+      const attrs = s ? { ...v.attrs, ...splitAttrs(s, t) } : v.attrs;
       map.set(v, b.leaf(v.op, leafName(v), { ...v.type, shape }, attrs, meta));
       continue;
     }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { graphResolver } from '../../compiler/cli/run.ts';
 import { compile } from '../../compiler/compile.ts';
 import { runModule, runRanks, type StepResult } from '../../compiler/interp/interpret.ts';
-import type { Module } from '../../compiler/ir/graph.ts';
+import type { Module, Value } from '../../compiler/ir/graph.ts';
 import type { NDArray } from '../../compiler/ir/op.ts';
 import { dataGroups, dataIndex, rankGroups, shardParams, sliceOf, tensorIndex } from '../../compiler/interp/ranks.ts';
 import { CpuSession } from '../../compiler/interp/session.ts';
@@ -11,6 +11,12 @@ import { relErr } from '../helpers/oracle.ts';
 
 const FILE = 'test/partition/models.flex';
 const layout = { tensor: 2 };
+
+/** What the rank at tensor index `at` holds of the one device's tensor `w` of leaf `v` (a slice, or all of it). */
+const heldOf = (v: Value, w: NDArray, at: number): NDArray => {
+  const s = shardOf(v);
+  return s ? sliceOf(w, s.axis, s.parts, at, s.outer) : w;
+};
 
 /** Each rank's gradients (`grad:` outputs) against the one device's, sliced where the rank holds a slice. */
 function expectGradients(
@@ -24,10 +30,27 @@ function expectGradients(
     for (const o of r.outputs) {
       if (!o.name.startsWith('grad:')) continue;
       const p = r.values.find((v) => v.op === 'param' && v.attrs['name'] === o.name.slice(5))!;
-      const s = shardOf(p);
-      const w = want.get(o.name)!;
-      const expected = s ? sliceOf(w, s.axis, s.parts, at(k), s.outer) : w;
+      const expected = heldOf(p, want.get(o.name)!, at(k));
       expect(relErr(g.outputs.get(o.name)!.data, expected.data), `${what} rank ${k} ${o.name}`).toBeLessThan(1e-5);
+    }
+}
+
+/** Each rank's leaves of kind `ops` against the one device's (`whole`), sliced where the rank holds a slice. */
+function expectHeld(
+  r: Module,
+  ranks: { params: Map<string, NDArray> }[],
+  whole: Map<string, NDArray>,
+  at: (rank: number) => number,
+  what: string,
+  ops: readonly string[] = ['param'],
+  tolerance = 1e-5,
+) {
+  for (const [k, rank] of ranks.entries())
+    for (const v of r.values) {
+      if (!ops.includes(v.op)) continue;
+      const name = String(v.attrs['name']);
+      const expected = heldOf(v, whole.get(name)!, at(k));
+      expect(relErr(rank.params.get(name)!.data, expected.data), `${what} rank ${k} ${name}`).toBeLessThan(tolerance);
     }
 }
 
@@ -71,17 +94,7 @@ describe('tensor parallelism (parallel: { tensor: 2 }): two simulated ranks = on
         for (const g of got)
           expect(relErr(g.outputs.get('loss')!.data, want.data), `step ${step} loss`).toBeLessThan(1e-5);
         expectGradients(r, got, outs, (k) => k, `step ${step}`);
-        for (const [k, rank] of ranks.entries())
-          for (const v of r.values) {
-            if (v.op !== 'param' && v.op !== 'state') continue;
-            const name = String(v.attrs['name']);
-            const w = whole.get(name)!;
-            const s = shardOf(v);
-            const expected = s ? sliceOf(w, s.axis, s.parts, k, s.outer) : w;
-            expect(relErr(rank.params.get(name)!.data, expected.data), `step ${step} rank ${k} ${name}`).toBeLessThan(
-              1e-5,
-            );
-          }
+        expectHeld(r, ranks, whole, (k) => k, `step ${step}`, ['param', 'state']);
       }
     });
 });
@@ -129,17 +142,7 @@ describe('tensor 2 × data 2: four simulated ranks = one device on the whole bat
       expectGradients(r, got, outs, (k) => tensorIndex(grid, k), `step ${step}`);
       const mean = (got[0]!.outputs.get('loss')!.data[0]! + got[2]!.outputs.get('loss')!.data[0]!) / 2;
       expect(Math.abs(mean - want) / Math.abs(want), `step ${step} loss`).toBeLessThan(1e-5);
-      for (const [k, rank] of ranks.entries())
-        for (const v of r.values) {
-          if (v.op !== 'param') continue;
-          const name = String(v.attrs['name']);
-          const s = shardOf(v);
-          const w = whole.get(name)!;
-          const expected = s ? sliceOf(w, s.axis, s.parts, tensorIndex(grid, k), s.outer) : w;
-          expect(relErr(rank.params.get(name)!.data, expected.data), `step ${step} rank ${k} ${name}`).toBeLessThan(
-            1e-5,
-          );
-        }
+      expectHeld(r, ranks, whole, (k) => tensorIndex(grid, k), `step ${step}`);
     }
   });
 });
@@ -173,17 +176,7 @@ describe('sequence parallelism (parallel: { tensor: 2, sequence: true }): two si
         for (const g of got)
           expect(relErr(g.outputs.get('loss')!.data, outs.get('loss')!.data), `step ${step} loss`).toBeLessThan(1e-5);
         expectGradients(r, got, outs, (k) => k, `step ${step}`);
-        for (const [k, rank] of ranks.entries())
-          for (const v of r.values) {
-            if (v.op !== 'param') continue;
-            const name = String(v.attrs['name']);
-            const s = shardOf(v);
-            const w = whole.get(name)!;
-            const expected = s ? sliceOf(w, s.axis, s.parts, k, s.outer) : w;
-            expect(relErr(rank.params.get(name)!.data, expected.data), `step ${step} rank ${k} ${name}`).toBeLessThan(
-              1e-5,
-            );
-          }
+        expectHeld(r, ranks, whole, (k) => k, `step ${step}`);
       }
     });
 });
@@ -215,14 +208,7 @@ describe('serving with tensor parallelism: the KV cache split by heads', () => {
       const got = runRanks(r, ranks, rankGroups(layout), { step: 1 });
       for (const g of got)
         expect(relErr(g.outputs.get('logits')!.data, want.get('logits')!.data), m.name).toBeLessThan(1e-5);
-      for (const [k, rank] of ranks.entries())
-        for (const c of caches) {
-          const name = String(c.attrs['name']);
-          const s = shardOf(c)!;
-          expect(relErr(rank.params.get(name)!.data, sliceOf(after.get(name)!, s.axis, s.parts, k).data)).toBeLessThan(
-            1e-6,
-          );
-        }
+      expectHeld(r, ranks, after, (k) => k, m.name, ['state'], 1e-6);
     }
   });
 });

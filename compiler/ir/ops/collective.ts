@@ -2,7 +2,7 @@ import type { Attrs, Value } from '../graph.ts';
 import type { NDArray, OpDef } from '../op.ts';
 import type { OpName } from '../op-names.ts';
 import { ShapeError, type TensorType } from '../types.ts';
-import { num } from './util.ts';
+import { num, sliceOf } from './util.ts';
 
 /**
  * Collectives over a group of ranks (`group`: which of a partition's axes, e.g. `tensor`; `ranks`: its size): each
@@ -29,18 +29,6 @@ const local = (name: string) => (inputs: NDArray[], v: Value) => {
 
 const ATTRS = { group: { kind: 'string' }, ranks: { kind: 'int' } } as const;
 const SEQ_ATTRS = { ...ATTRS, axis: { kind: 'int' } } as const;
-
-/** Each rank's slice along `axis` (the ranks' equal parts, in rank order). */
-const partsOf = (x: NDArray, axis: number, n: number): NDArray[] => {
-  const shape = x.shape.map((d, i) => (i === axis ? d / n : d));
-  const outer = x.shape.slice(0, axis).reduce((a, d) => a * d, 1);
-  const run = shape.slice(axis).reduce((a, d) => a * d, 1);
-  return Array.from({ length: n }, (_, r) => {
-    const data = new (x.data.constructor as new (n: number) => NDArray['data'])(outer * run);
-    for (let o = 0; o < outer; o++) data.set(x.data.subarray((o * n + r) * run, (o * n + r + 1) * run), o * run);
-    return { data, shape };
-  });
-};
 
 /** The ranks' slices joined along `axis`, the same on every rank. */
 const joined = (each: NDArray[], axis: number): NDArray[] => {
@@ -115,11 +103,11 @@ export const collectiveOps: OpDef[] = [
     ref: local('tp_reduce'),
     collective: (each) => sumOverRanks(each.map((x) => x[0]!)),
   },
-  seqOp('seq_split', false, 'seq_gather', (each, axis) => each.map((x, r) => partsOf(x, axis, each.length)[r]!)),
+  seqOp('seq_split', false, 'seq_gather', (each, axis) => each.map((x, r) => sliceOf(x, axis, each.length, r))),
   seqOp('seq_gather', true, 'seq_split', joined),
   seqOp('seq_gather_tp', true, 'seq_reduce_scatter', joined),
   seqOp('seq_reduce_scatter', false, 'seq_gather', (each, axis) =>
-    sumOverRanks(each).map((x, r) => partsOf(x, axis, each.length)[r]!),
+    sumOverRanks(each).map((x, r) => sliceOf(x, axis, each.length, r)),
   ),
 ];
 

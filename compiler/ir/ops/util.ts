@@ -1,5 +1,5 @@
 import type { Attrs } from '../graph.ts';
-import type { FloatArray, RefContext } from '../op.ts';
+import type { FloatArray, NDArray, RefContext } from '../op.ts';
 import { ShapeError, type Dim, type TensorType } from '../types.ts';
 
 export const shapeOf = (v: { type: TensorType }): number[] => v.type.shape as number[];
@@ -94,4 +94,17 @@ export const sameShape = (a: readonly Dim[], b: readonly Dim[]) =>
 /** Splits a shape around `axis` into (outer, n, inner) extents. */
 export function around(shape: readonly number[], axis: number): [number, number, number] {
   return [size(shape.slice(0, axis)), shape[axis]!, size(shape.slice(axis + 1))];
+}
+
+/** Part `index` of x's dim `axis` seen as outer × parts × inner (outer 1: one of `parts` equal slices). */
+export function sliceOf(x: NDArray, axis: number, parts: number, index: number, outer = 1): NDArray {
+  const shape = x.shape.map((d, i) => (i === axis ? d / parts : d));
+  const blocks = x.shape.slice(0, axis).reduce((a, d) => a * d, 1) * outer;
+  const run = (x.shape[axis]! / (outer * parts)) * strides(x.shape)[axis]!;
+  const data = new (x.data.constructor as new (n: number) => NDArray['data'])(blocks * run);
+  for (let o = 0; o < blocks; o++) {
+    const from = (o * parts + index) * run;
+    data.set(x.data.subarray(from, from + run), o * run);
+  }
+  return { data, shape };
 }

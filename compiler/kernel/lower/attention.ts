@@ -4,7 +4,7 @@ import * as K from '../build.ts';
 import type { Expr, Stmt } from '../ir.ts';
 import { keepOf, LOW, ofHead, seedStepOf, slopeOf, U, alibiTerm, f, u } from './attention-parts.ts';
 import { registerBackward, registerForward } from './attention-registers.ts';
-import { flat, type KernelBody, type Lowering, operand, res, WG } from './common.ts';
+import { type DeviceClass, flat, type KernelBody, type Lowering, operand, res, WG } from './common.ts';
 
 /**
  * Fused attention's kernels, written once for every target: invocations that own query rows (key rows for dk and dv)
@@ -376,6 +376,16 @@ function blockedRows(
 }
 
 /**
+ * How a device runs the attention kernels: `registers` where its invocations are a SIMD vector's lanes (WGSL's `cpu`
+ * class: SwiftShader), `blocked` where each runs alone and a compiler vectorises its loops (C), `tiled` where a
+ * workgroup cooperates through workgroup memory (the `gpu` class of WGSL and CUDA; a row per invocation where the
+ * tiles do not fit, and for the backward).
+ */
+type Shape = 'registers' | 'blocked' | 'tiled';
+const shapeFor = (cls: DeviceClass, cooperative: boolean): Shape =>
+  !cooperative ? 'blocked' : cls === 'cpu' ? 'registers' : 'tiled';
+
+/**
  * o = softmax(q·kᵀ · scale) · v: a query row per invocation, reading K and V from the buffers; RB rows per invocation
  * natively (C); register blocks on CPU drivers (WGSL's `cpu` class); or (`gpu` class on a cooperative target: WGSL's,
  * CUDA) in tiles staged in workgroup memory.
@@ -397,7 +407,8 @@ const forward: Lowering = (v, cls, cooperative) => {
   ];
   const vRow = (d: Expr) => K.load(operand(v, 2), K.add(K.mul(K.add(u('kv'), u('j')), U(z.dv)), d));
   const prelude = seedStepOf(v, z, 3);
-  if (cls === 'gpu' && cooperative && tiles(z, true))
+  const shape = shapeFor(cls, cooperative);
+  if (shape === 'tiled' && tiles(z, true))
     return tiledRows(
       v,
       z,
@@ -407,8 +418,8 @@ const forward: Lowering = (v, cls, cooperative) => {
       (vAt) => each(vAt, U(0)),
       finish(U(0)),
     );
-  if (cls === 'cpu' && cooperative) return registerForward(v, z, true, finish);
-  if (cls === 'cpu' || !cooperative)
+  if (shape === 'registers') return registerForward(v, z, true, finish);
+  if (shape === 'blocked')
     return blockedRows(v, z, true, [...prelude, K.array('acc', 'f32', RB * z.dv)], rescale, each, finish);
   return flat(z.n * z.h * z.t, [
     ...prelude,
@@ -423,9 +434,10 @@ const forward: Lowering = (v, cls, cooperative) => {
 const lse: Lowering = (v, cls, cooperative) => {
   const z = attentionSizes({ ...v, inputs: [v.inputs[0]!, v.inputs[1]!, v.inputs[1]!] });
   const finish = [K.store(res, u('i'), K.add(f('m'), K.call('log', f('l'))))];
-  if (cls === 'gpu' && cooperative && tiles(z, false)) return tiledRows(v, z, false, [], [], () => [], finish);
-  if (cls === 'cpu' && cooperative) return registerForward(v, z, false, () => finish);
-  if (cls === 'cpu' || !cooperative)
+  const shape = shapeFor(cls, cooperative);
+  if (shape === 'tiled' && tiles(z, false)) return tiledRows(v, z, false, [], [], () => [], finish);
+  if (shape === 'registers') return registerForward(v, z, false, () => finish);
+  if (shape === 'blocked')
     return blockedRows(
       v,
       z,
@@ -444,7 +456,8 @@ const lse: Lowering = (v, cls, cooperative) => {
  * from the saved log-sum-exp and dS_ij = P_ij (do_i · v_j − do_i · o_i).
  */
 const backward: Lowering = (v, cls, cooperative) => {
-  if (cls === 'cpu' && cooperative) return registerBackward(v);
+  const shape = shapeFor(cls, cooperative);
+  if (shape === 'registers') return registerBackward(v);
   const z = attentionSizes(v);
   const [q, k, val, o, lseRows, dO] = v.inputs.map((_, i) => operand(v, i));
   const [offQ, offK, offV] = attentionGradLayout(v.inputs).offsets as [number, number, number];
@@ -647,7 +660,7 @@ const backward: Lowering = (v, cls, cooperative) => {
       ]),
     ]),
   ];
-  const blocked = cls === 'cpu' || !cooperative;
+  const blocked = shape === 'blocked';
   const dqCount = blocked ? z.n * z.h * nbT : queries;
   const body = flat(dqCount + z.n * z.hkv * (blocked ? nbS : z.s), [
     ...seedStepOf(v, z, 6),
