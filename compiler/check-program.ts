@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import type * as A from '../grammar/ast.ts';
 import { addDiagnostics, type Diagnostic } from '../grammar/diagnostics.ts';
 import { lowerPlan, type Lowered } from './lower/lower.ts';
-import { copyModule, pipelinePlan, tensorSplitDiagnostic } from './plan-pipeline.ts';
+import { copyModule, pipelinePlan, pipelineSplitDiagnostic, tensorSplitDiagnostic } from './plan-pipeline.ts';
+import { layerStarts, PipelineSplitError } from './passes/partition-pipeline.ts';
 import { findRegions, TensorSplitError } from './passes/partition-tensor.ts';
 import { checkFile, sortDiagnostics } from './sema/check.ts';
 import { graphResolver } from './sema/graph-decl.ts';
@@ -48,6 +49,10 @@ export function checkProgram(path: string, opts: LoadOptions & { budgets?: boole
       if (!regions.length)
         addDiagnostics(diagnostics, [tensorSplitDiagnostic(decl, new TensorSplitError(tensor, widths))]);
     }
+    const stages = (config.parallel.pipeline ?? 1) * (config.parallel.schedule?.chunks ?? 1);
+    const layers = stages > 1 ? layerStarts(forward).length : 0;
+    if (stages > 1 && layers < stages)
+      addDiagnostics(diagnostics, [pipelineSplitDiagnostic(decl, new PipelineSplitError(stages, layers))]);
     // a budget is a promise: check that some schedule keeps it, on steps small enough to schedule interactively
     if (
       opts.budgets &&

@@ -3,6 +3,7 @@ import type * as A from '../grammar/ast.ts';
 import type { Module } from './ir/graph.ts';
 import { BudgetInfeasibleError, TierBudgetError } from './passes/checkpoint.ts';
 import { TensorSplitError } from './passes/partition-tensor.ts';
+import { PipelineSplitError } from './passes/partition-pipeline.ts';
 import { BlocksError } from './passes/block-nodes.ts';
 import { graphsRead, type GraphSpec } from '../runtime/data/graph-spec.ts';
 import { machineOf } from './cost/device.ts';
@@ -79,6 +80,7 @@ function pipelineOnce(
     };
   } catch (e) {
     if (e instanceof TensorSplitError) return { diagnostics: [tensorSplitDiagnostic(decl, e)] };
+    if (e instanceof PipelineSplitError) return { diagnostics: [pipelineSplitDiagnostic(decl, e)] };
     if (e instanceof BlocksError) {
       const at = decl.fields.find((f) => f.key.name === 'blocks') ?? decl.name;
       const hint = `give \`blocks: ${e.nodes}\` or fewer`;
@@ -137,6 +139,19 @@ export function tensorSplitDiagnostic(decl: A.PlanDecl, e: TensorSplitError): Di
     : 'the model has no pair of linear layers (x @ W1, pointwise ops, then @ W2) to split';
   const hint = widths.length ? `give a \`tensor\` that divides ${widths.join(' and ')}` : 'leave `tensor` out (or 1)';
   return diag('FLX5017', at.span, `\`tensor: ${e.tensor}\` splits nothing: ${why}`, hint);
+}
+
+export function pipelineSplitDiagnostic(decl: A.PlanDecl, e: PipelineSplitError): Diagnostic {
+  const par = decl.fields.find((f) => f.key.name === 'parallel');
+  const at =
+    (par?.value.kind === 'object' ? par.value.fields.find((f) => f.key.name === 'pipeline') : undefined) ??
+    par ??
+    decl.name;
+  const why = e.layers
+    ? `the model has ${e.layers} layer${e.layers === 1 ? '' : 's'}`
+    : 'the model has no layers to cut between (a `repeat`)';
+  const hint = e.layers ? `give at most ${e.layers} stages in all` : 'leave `pipeline` out (or 1)';
+  return diag('FLX5018', at.span, `${e.stages} pipeline stages need a layer each, but ${why}`, hint);
 }
 
 /** A size in KiB, MiB or GiB with two decimals, rounded up so that it is at least n bytes. */

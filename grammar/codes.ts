@@ -353,6 +353,16 @@ export const CODES = {
       'model M() { input x: f32[2, 4]\n param w: f32[4, 3] = zeros()\n output y = sum(x @ w) }\n' +
       'plan p { model: M\n task: infer\n parallel: { tensor: 2 } }',
   },
+  FLX5018: {
+    summary: 'a pipeline with more stages than layers',
+    explanation:
+      '`parallel: { pipeline: P }` cuts the model between its layers (the iterations of its `repeat`) into P ' +
+      'stages, P × v with `schedule: interleaved(v)`, each at least one layer, balanced by predicted time. A model ' +
+      'with fewer layers than stages, or with no `repeat`, cannot fill them.',
+    example:
+      'model M() { input x: f32[2, 4]\n param w: f32[4, 4] = zeros()\n output y = sum(x @ w) }\n' +
+      'plan p { model: M\n task: infer\n parallel: { pipeline: 2 } }',
+  },
   // 6xxx: data
   FLX6001: {
     summary: 'data file not found',

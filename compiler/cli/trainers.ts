@@ -3,6 +3,7 @@ import type { NDArray } from '../ir/op.ts';
 import { outputShape, type Module, type Value } from '../ir/graph.ts';
 import { CpuPlanSession } from '../interp/plan-session.ts';
 import { CpuSession } from '../interp/session.ts';
+import { ranksText } from '../interp/ranks.ts';
 import { buildPlan } from '../codegen/plan.ts';
 import type { DeviceClass } from '../kernel/lower/common.ts';
 import type { PlanConfig } from '../sema/plan.ts';
@@ -34,7 +35,7 @@ export interface Trainer {
 export function cpuTrainer(m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec): Trainer {
   const s = new CpuSession(m, { seed: config.seed, graphs, text: textOf(config) });
   return {
-    backend: s.ranks.length > 1 ? `cpu (${s.ranks.length} tensor-parallel ranks, simulated)` : 'cpu',
+    backend: s.ranks.length > 1 ? `cpu (${ranksText(s.layout)}, simulated)` : 'cpu',
     step: async (loss) => {
       const out = s.run();
       return loss ? out.get(loss)!.data[0]! : NaN;

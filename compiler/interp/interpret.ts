@@ -3,6 +3,8 @@ import type { FloatArray, NDArray, RefContext } from '../ir/op.ts';
 import { getOp } from '../ir/ops/registry.ts';
 import { roundTo } from '../ir/ops/cast.ts';
 import { sumOverRanks } from '../ir/ops/collective.ts';
+import { stagesOf } from '../ir/stages.ts';
+import { peerOf, pipeIndex, rankCount, type RankLayout } from './ranks.ts';
 
 export type Precision = 'f32' | 'f64';
 
@@ -39,14 +41,34 @@ export interface RankData {
  * value, as devices simulated in one process (as XLA's host platform simulates N devices): a collective's result on
  * each rank comes from the operands of the ranks of its group. `groups(v)`: the ranks' groups for collective `v`
  * (lists of rank indices). With `dataGroups` (data parallelism), each gradient the optimizer reads (a `grad:` output)
- * is averaged over its group as soon as every rank has it, as DDP's all-reduce does before the update.
+ * is averaged over its group as soon as every rank has it, as DDP's all-reduce does before the update. A pipelined
+ * program (compiler/ir/stages.ts) runs each value on the ranks of its stage (`layout`: rank r is at pipeline position
+ * pipeIndex(r)); a `pp_send`'s result on a receiving rank is its operand on the sending stage's rank of the same
+ * tensor slice and replica.
  */
 export function runRanks(
   m: Module,
   ranks: RankData[],
   groups: ((v: Value) => number[][]) | [],
-  opts: { precision?: Precision; step?: number; keepValues?: boolean; dataGroups?: number[][] } = {},
+  opts: {
+    precision?: Precision;
+    step?: number;
+    keepValues?: boolean;
+    dataGroups?: number[][];
+    layout?: RankLayout;
+  } = {},
 ): StepResult[] {
+  // one rank alone runs every stage (a send is then the identity)
+  const st = ranks.length > 1 ? stagesOf(m) : undefined;
+  const layout = opts.layout ?? { tensor: ranks.length };
+  const pipes = layout.pipeline ?? 1;
+  if (st && (rankCount(layout) !== ranks.length || pipes !== st.pipeline))
+    throw new Error(`internal: a program pipelined over ${st.pipeline} ranks run without their layout`);
+  // whether rank r runs value v: every rank, unless v is on a stage (one pipeline position's ranks run it)
+  const runs = (v: Value, r: number) => {
+    const s = st?.stage.get(v);
+    return s === undefined || s % pipes === pipeIndex(layout, r);
+  };
   const grads = new Set(opts.dataGroups ? m.outputs.filter((o) => o.name.startsWith('grad:')).map((o) => o.value) : []);
   const precision = opts.precision ?? 'f32';
   const ctx: RefContext = {
@@ -61,7 +83,7 @@ export function runRanks(
     const def = v.op === 'input' || v.op === 'param' || v.op === 'state' ? undefined : getOp(v.op);
     const results: NDArray[] = [];
     if (def?.collective && typeof groups === 'function')
-      for (const g of groups(v)) {
+      for (const g of groups(v).filter((g) => runs(v, g[0]!))) {
         const out = def.collective(
           g.map((r) => v.inputs.map((x) => envs[r]!.get(x)!)),
           v,
@@ -71,8 +93,13 @@ export function runRanks(
         });
       }
     ranks.forEach((rank, r) => {
+      if (!runs(v, r)) return;
       const env = envs[r]!;
       let res = results[r];
+      if (v.op === 'pp_send' && st) {
+        const x = envs[peerOf(layout, r, Number(v.attrs['from']) % pipes)]!.get(v.inputs[0]!)!;
+        res = { data: x.data.slice(), shape: x.shape };
+      }
       if (v.op === 'input') res = rank.feeds.get(String(v.attrs['name'])) ?? missing('input', v);
       else if (v.op === 'param' || v.op === 'state') res = rank.params.get(String(v.attrs['name'])) ?? missing(v.op, v);
       else {
@@ -88,7 +115,7 @@ export function runRanks(
       env.set(v, res);
     });
     if (grads.has(v))
-      for (const g of opts.dataGroups!) {
+      for (const g of opts.dataGroups!.filter((g) => runs(v, g[0]!))) {
         const mean = sumOverRanks(g.map((r) => envs[r]!.get(v)!));
         g.forEach((r, k) => {
           const x = mean[k]!;
@@ -103,10 +130,12 @@ export function runRanks(
   return ranks.map(({ params }, r) => {
     const env = envs[r]!;
     const outputs = new Map<string, NDArray>();
-    for (const o of m.outputs) outputs.set(o.name, withPart(outputs.get(o.name), env.get(o.value)!, o.rows));
+    for (const o of m.outputs)
+      if (runs(o.value, r)) outputs.set(o.name, withPart(outputs.get(o.name), env.get(o.value)!, o.rows));
     const updates = new Map<string, NDArray>();
     for (const u of m.updates)
-      updates.set(u.target, withPart(updates.get(u.target) ?? params.get(u.target), env.get(u.value)!, u.rows));
+      if (runs(u.value, r))
+        updates.set(u.target, withPart(updates.get(u.target) ?? params.get(u.target), env.get(u.value)!, u.rows));
     for (const [k, val] of updates) params.set(k, val);
     const result: StepResult = { outputs };
     if (opts.keepValues) result.values = env;

@@ -9,7 +9,8 @@ import { graphFeedOf } from '../../runtime/data/graph-spec.ts';
 import { roundTo } from '../ir/ops/cast.ts';
 import { TRANSFER_OPS } from '../ir/ops/tier.ts';
 import { runModule, runRanks, type Precision, type StepResult, type Tensors } from './interpret.ts';
-import { rankGroups, sliceOf } from './ranks.ts';
+import { peerOf, rankCount, rankGroups, type RankLayout, sliceOf, tensorIndex } from './ranks.ts';
+import { stagesOf } from '../ir/stages.ts';
 import { shardOf } from '../passes/partition-tensor.ts';
 import { COLLECTIVE_OPS } from '../ir/ops/collective.ts';
 
@@ -29,8 +30,12 @@ export interface SessionOptions {
 export class CpuSession {
   /** The parameters and state of the program, or of its rank 0 when it is partitioned (see `ranks`). */
   readonly params: Tensors;
-  /** Each rank's, for a tensor-parallel program (its ranks simulated in this process). */
+  /**
+   * Each rank's, for a partitioned program (its ranks simulated in this process): a rank holds its tensor slice of
+   * every leaf; a pipeline stage updates its own, and the others' copies follow after each step.
+   */
   readonly ranks: Tensors[];
+  readonly layout: RankLayout;
   step = 0;
   private readonly synthetic = new Map<string, NDArray>();
 
@@ -39,8 +44,9 @@ export class CpuSession {
     readonly opts: SessionOptions,
   ) {
     const floats = (n: number) => (opts.precision === 'f64' ? new Float64Array(n) : new Float32Array(n));
-    const tensor = ranksOf(module);
-    this.ranks = Array.from({ length: tensor }, () => new Map());
+    this.layout = layoutOf(module);
+    const tensor = this.layout.tensor;
+    this.ranks = Array.from({ length: rankCount(this.layout) }, () => new Map());
     for (const v of module.values) {
       if (v.op !== 'param' && v.op !== 'state') continue;
       // a split parameter starts as its slice of the whole one's numbers (the same model as on one device)
@@ -56,7 +62,12 @@ export class CpuSession {
       );
       roundTo(v.type.dtype, data);
       this.ranks.forEach((p, r) =>
-        p.set(leafName(v), split ? sliceOf({ data, shape }, split.axis, tensor, r, split.outer) : { data, shape }),
+        p.set(
+          leafName(v),
+          split
+            ? sliceOf({ data, shape }, split.axis, tensor, tensorIndex(this.layout, r), split.outer)
+            : { data, shape },
+        ),
       );
     }
     this.params = this.ranks[0]!;
@@ -67,7 +78,23 @@ export class CpuSession {
     const opts = { precision: this.opts.precision ?? 'f32', step, keepValues };
     if (held.length === 1) return runModule(m, feeds, held[0]!, opts);
     const ranks = held.map((params) => ({ feeds, params }));
-    return runRanks(m, ranks, rankGroups({ tensor: held.length }), opts)[0]!;
+    const each = runRanks(m, ranks, rankGroups(this.layout), { ...opts, layout: this.layout });
+    // a pipeline: each stage's leaves as its ranks updated them, on every rank; each output from the stage making it
+    const st = stagesOf(m);
+    if (st) {
+      const leaves = new Map(m.values.filter((v) => v.op === 'param' || v.op === 'state').map((v) => [leafName(v), v]));
+      for (const u of m.updates) {
+        const owner = st.stage.get(leaves.get(u.target)!)! % st.pipeline;
+        held.forEach((p, r) => p.set(u.target, held[peerOf(this.layout, r, owner)]!.get(u.target)!));
+      }
+    }
+    const outputs = new Map<string, NDArray>();
+    const values = new Map<Value, NDArray>();
+    for (const e of each) {
+      for (const [k, x] of e.outputs) if (!outputs.has(k)) outputs.set(k, x);
+      for (const [k, x] of e.values ?? []) if (!values.has(k)) values.set(k, x);
+    }
+    return keepValues ? { outputs, values } : { outputs };
   }
 
   /** Feeds for one run of `m` (the training module, or an evaluation module over the same data). */
@@ -145,6 +172,12 @@ export class CpuSession {
 /** The ranks a module's collectives run over (1: none). */
 export const ranksOf = (m: Module): number =>
   m.values.reduce((a, v) => (COLLECTIVE_OPS.has(v.op) ? Math.max(a, Number(v.attrs['ranks'])) : a), 1);
+
+/** The ranks a partitioned module runs on: its collectives' tensor ranks, times its pipeline's. */
+export const layoutOf = (m: Module): RankLayout => ({
+  tensor: ranksOf(m),
+  pipeline: Number(m.values.find((v) => v.op === 'pp_send')?.attrs['pipeline'] ?? 1),
+});
 
 /** Where an input's data comes from: the step counter, a graph, or a synthetic batch. */
 export function feedOf(m: Module, v: Value): FeedSpec {

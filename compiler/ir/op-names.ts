@@ -75,6 +75,7 @@ export const OP_NAMES = [
   'spmm_csr',
   'spmm_edge',
   'sqrt',
+  'pp_send',
   'seq_gather',
   'seq_gather_tp',
   'seq_reduce_scatter',

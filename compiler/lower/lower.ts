@@ -209,20 +209,27 @@ export function lowerPlan(
   if (tiers.length) return { diagnostics: tiers };
   const { data, offload } = config.parallel;
   const tensor = config.parallel.tensor ?? 1;
-  if (gpus !== undefined && data * tensor > gpus)
+  const pipeline = config.parallel.pipeline ?? 1;
+  const axes = [
+    ['data', data],
+    ['tensor', tensor],
+    ['pipeline', pipeline],
+  ].filter(([, n]) => (n as number) > 1) as [string, number][];
+  const world = data * tensor * pipeline;
+  if (gpus !== undefined && world > gpus)
     return refuse(
-      tensor > 1
-        ? `\`data: ${data}\` × \`tensor: ${tensor}\` needs ${data * tensor} GPUs, but hardware ` +
+      axes.length > 1
+        ? `${axes.map(([k, n]) => `\`${k}: ${n}\``).join(' × ')} needs ${world} GPUs, but hardware ` +
             `\`${config.hardware}\` has ${gpus}`
-        : `\`data: ${data}\` needs ${data} GPUs, but hardware \`${config.hardware}\` has ${gpus}`,
-      tensor > 1
-        ? `use at most ${gpus} GPUs in all, or hardware with more GPUs (\`gpu x ${data * tensor}: …\`)`
+        : `\`${axes[0]![0]}: ${world}\` needs ${world} GPUs, but hardware \`${config.hardware}\` has ${gpus}`,
+      axes.length > 1 || axes[0]![0] !== 'data'
+        ? `use at most ${gpus} GPUs in all, or hardware with more GPUs (\`gpu x ${world}: …\`)`
         : `use \`data: ${gpus}\` or fewer, or hardware with more GPUs (\`gpu x ${data}: …\`)`,
     );
-  if (gpus !== undefined && data * tensor > 1 && !hardware?.network)
+  if (gpus !== undefined && world > 1 && !hardware?.network)
     return refuse(
-      `${tensor > 1 ? 'tensor' : 'data'} parallelism over ${data * tensor} GPUs needs a network between them; ` +
-        `hardware \`${config.hardware}\` declares none`,
+      `${axes.length > 1 ? axes.map(([k]) => k).join(' and ') : axes[0]![0]} parallelism over ${world} GPUs needs a ` +
+        `network between them; hardware \`${config.hardware}\` declares none`,
       'add `network { topology: nvlink, bandwidth: …, latency: … }` to the hardware',
     );
   const expert = config.parallel.expert ?? 1;

@@ -98,6 +98,19 @@ export const PlanConfig = z.object({
     tensor: z.number().int().positive().optional(),
     /** Sequence parallelism (Korthikanti et al. 2022): the tokens between tensor-parallel layers split too. */
     sequence: z.boolean().optional(),
+    /**
+     * Pipeline parallelism (GPipe; PipeDream-Flush; Narayanan et al. 2021): the layers cut into `pipeline` stages, one
+     * per GPU of a pipeline, balanced by the cost model (passes/partition-pipeline.ts); each step's micro-batches
+     * (`batch`, or `microbatches`) flow through them in the order of `schedule`. 1 (or absent): one stage.
+     */
+    pipeline: z.number().int().positive().optional(),
+    /**
+     * The micro-batches' order: `gpipe` (every forward, then every backward), `1f1b` (one forward, one backward:
+     * PipeDream-Flush) or `interleaved` (1F1B over `chunks` model chunks per GPU, Narayanan et al. §2.2.2).
+     */
+    schedule: z
+      .object({ kind: z.enum(['gpipe', '1f1b', 'interleaved']), chunks: z.number().int().positive() })
+      .optional(),
   }),
   seed: z.number().int().nonnegative(),
   steps: z.number().int().positive(),
@@ -162,6 +175,33 @@ const OPT_DEFAULTS = {
 
 type Bad = (at: { span: Span }, msg: string, hint?: string) => void;
 const nameOf = (e: A.Expr): string | undefined => (e.kind === 'name' ? e.name : undefined);
+const PARALLEL_FIELDS = [
+  'data',
+  'tensor',
+  'pipeline',
+  'sequence',
+  'expert',
+  'zero',
+  'offload',
+  'microbatches',
+  'schedule',
+];
+
+/** `gpipe`, `1f1b` (a number with a unit to the lexer) or `interleaved(v)` (`interleaved` alone: 2 chunks). */
+function scheduleOf(e: A.Expr): NonNullable<PlanConfig['parallel']['schedule']> | undefined {
+  const name =
+    e.kind === 'call'
+      ? nameOf(e.callee)
+      : e.kind === 'number' && e.text === '1' && e.unit?.name === 'f1b'
+        ? '1f1b'
+        : nameOf(e);
+  if (name === 'gpipe' || name === '1f1b') return e.kind === 'call' ? undefined : { kind: name, chunks: 1 };
+  if (name !== 'interleaved') return undefined;
+  if (e.kind !== 'call') return { kind: 'interleaved', chunks: 2 };
+  const [a, ...rest] = e.args;
+  const n = a && !a.name && !rest.length ? wholeAtLeast(a.value, 2) : undefined;
+  return n === undefined ? undefined : { kind: 'interleaved', chunks: n };
+}
 /** A plain whole number (no unit) of at least `min`, or undefined. */
 const wholeAtLeast = (e: A.Expr, min: number): number | undefined =>
   e.kind === 'number' && !e.unit && Number.isInteger(e.value) && e.value >= min ? e.value : undefined;
@@ -389,6 +429,8 @@ export function resolvePlan(
   const precision = choice('precision', ['fp32', 'bf16', 'fp16', 'fp8'] as const, 'fp32');
   const parallel: PlanConfig['parallel'] = { data: 1, zero: 0, offload: [] };
   let sequenceAt: A.Expr | undefined;
+  let scheduleAt: A.Expr | undefined;
+  let microbatches: { n: number; at: A.Expr } | undefined;
   for (const f of block('parallel', '`parallel` is a block: `parallel: { data: 8, zero: 2, offload: [optimizer] }`')) {
     const v = f.value;
     if (f.key.name === 'data') {
@@ -409,6 +451,27 @@ export function resolvePlan(
       if (n === undefined)
         bad(v, '`tensor` is the number of GPUs each pair of linear layers is split over, a whole number ≥ 1');
       else parallel.tensor = n;
+    } else if (f.key.name === 'pipeline') {
+      const n = wholeAtLeast(v, 1);
+      if (n === undefined)
+        bad(v, '`pipeline` is the number of pipeline stages (GPUs per pipeline), a whole number ≥ 1');
+      else parallel.pipeline = n;
+    } else if (f.key.name === 'microbatches') {
+      const n = wholeAtLeast(v, 1);
+      if (n === undefined) bad(v, '`microbatches` is the number of micro-batches each step runs, a whole number ≥ 1');
+      else microbatches = { n, at: v };
+    } else if (f.key.name === 'schedule') {
+      const s = scheduleOf(v);
+      if (!s)
+        bad(
+          v,
+          'a pipeline schedule is `gpipe`, `1f1b` or `interleaved(2)` (model chunks per GPU)',
+          nameOf(v) ? didYouMean(nameOf(v)!, ['gpipe', '1f1b', 'interleaved']) : undefined,
+        );
+      else {
+        parallel.schedule = s;
+        scheduleAt = v;
+      }
     } else if (f.key.name === 'sequence') {
       if (v.kind !== 'bool') bad(v, '`sequence` is `true` or `false`');
       else {
@@ -432,8 +495,7 @@ export function resolvePlan(
           'FLX5001',
           f.key.span,
           `\`parallel\` has no field \`${f.key.name}\``,
-          didYouMean(f.key.name, ['data', 'zero', 'offload', 'expert', 'tensor', 'sequence']) ??
-            'it takes `data`, `tensor`, `sequence`, `zero`, `expert` and `offload`',
+          didYouMean(f.key.name, PARALLEL_FIELDS) ?? `it takes ${PARALLEL_FIELDS.map((x) => `\`${x}\``).join(', ')}`,
         ),
       );
   }
@@ -444,6 +506,25 @@ export function resolvePlan(
       'add `tensor: 2` (or more) beside it',
     );
     delete parallel.sequence;
+  }
+  if (parallel.schedule && (parallel.pipeline ?? 1) <= 1) {
+    bad(scheduleAt!, 'a schedule orders the micro-batches of a pipeline: it needs `pipeline` of 2 or more');
+    delete parallel.schedule;
+  }
+  // `microbatches: M` is gradient accumulation by another name: M runs of the micro-batch B a step on each replica
+  if (microbatches && task.kind !== 'train') bad(microbatches.at, '`microbatches` is for a train plan');
+  else if (microbatches && batch && batch.global !== batch.micro * parallel.data * microbatches.n)
+    bad(
+      microbatches.at,
+      `\`batch\` runs ${batch.global / (batch.micro * parallel.data)} micro-batches a step on each data-parallel ` +
+        `rank, not ${microbatches.n}`,
+      'give one of `batch` and `microbatches`',
+    );
+  else if (microbatches && !batch) {
+    const micro = bind['B'];
+    if (micro === undefined)
+      bad(microbatches.at, '`microbatches` needs the micro-batch size', 'bind it: `bind: { B: 4 }`');
+    else batch = { micro, global: micro * parallel.data * microbatches.n };
   }
   // the global batch is over every data-parallel rank: each runs global / (micro · data) micro-batches a step
   if (batch && batch.global % (batch.micro * parallel.data)) {

@@ -255,6 +255,14 @@ export const OP_CASES: OpCase[] = [
     inputs: [{ shape: [2, 3] }],
     tf: ([x]) => tf.add(x!, 0),
   },
+  // a pipeline's transfer between stages: the identity where one process holds both
+  {
+    label: 'pp_send (within one process)',
+    op: 'pp_send',
+    attrs: { from: 0, to: 1, pipeline: 2 },
+    inputs: [{ shape: [2, 3] }],
+    tf: ([x]) => tf.add(x!, 0),
+  },
   ...(['seq_split', 'seq_gather', 'seq_gather_tp', 'seq_reduce_scatter'] as const).map(
     (op): OpCase => ({
       label: `${op} (one rank)`,

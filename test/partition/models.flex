@@ -22,6 +22,19 @@ model Classifier(features: 12, hidden: 16, classes: 5) {
   output loss = cross_entropy(logits, y)
 }
 
+// A residual MLP: `depth` blocks, each a pair of linear layers (split by tensor parallelism), stages cut between them.
+model DeepMlp(features: 12, width: 16, classes: 5, depth: 2) {
+  input x: f32[B, features]
+  input y: i32[B]
+  param w_in: f32[features, width] = normal(0.3)
+  param w_out: f32[width, classes] = normal(0.3)
+  let h = x @ w_in
+  repeat depth as i {
+    h = h + Mlp(h, hidden: 2 * width)
+  }
+  output loss = cross_entropy(h @ w_out, y)
+}
+
 model Gpt(vocab: 11, ctx: 8, d: 16, heads: 2, depth: 2) {
   input tokens: i32[B, T]
   input targets: i32[B, T]
@@ -146,4 +159,56 @@ plan gpt_serve_tp2 {
   bind: { B: 2 }
   task: infer { prefill: 4, decode: 4 }
   parallel: { tensor: 2 }
+}
+
+// Pipelines: each checked against the one-device plan on the whole batch (gpt_b4, mlp_b4).
+plan gpt_pp2 {
+  model: Gpt
+  bind: { B: 2, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { pipeline: 2 }
+}
+
+// Tensor 2 × pipeline 2 × data 2: eight ranks, each replica running two micro-batches of one sequence a step.
+plan gpt_3d {
+  model: Gpt
+  bind: { T: 8 }
+  batch: { global: 4, micro: 1 }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { tensor: 2, pipeline: 2, data: 2, schedule: 1f1b }
+}
+
+plan gpt_3d_sp {
+  model: Gpt
+  bind: { T: 8 }
+  batch: { global: 4, micro: 1 }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { tensor: 2, sequence: true, pipeline: 2, data: 2 }
+}
+
+// Interleaved: four layers in four model chunks, two on each of two pipeline ranks; four micro-batches of one.
+plan gpt4 {
+  model: Gpt(depth: 4)
+  bind: { B: 4, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+}
+
+plan gpt4_interleaved {
+  model: Gpt(depth: 4)
+  bind: { B: 1, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { pipeline: 2, microbatches: 4, schedule: interleaved(2) }
+}
+
+plan mlp_b4 {
+  model: DeepMlp
+  bind: { B: 4 }
+  task: train { optimizer: adamw(lr: 1e-2, weight_decay: 0.1) }
+}
+
+plan mlp_3d {
+  model: DeepMlp
+  batch: { global: 4, micro: 1 }
+  task: train { optimizer: adamw(lr: 1e-2, weight_decay: 0.1) }
+  parallel: { tensor: 2, pipeline: 2, data: 2 }
 }

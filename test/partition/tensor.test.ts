@@ -1,58 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { graphResolver } from '../../compiler/cli/run.ts';
 import { compile } from '../../compiler/compile.ts';
-import { runModule, runRanks, type StepResult } from '../../compiler/interp/interpret.ts';
-import type { Module, Value } from '../../compiler/ir/graph.ts';
-import type { NDArray } from '../../compiler/ir/op.ts';
+import { runModule, runRanks } from '../../compiler/interp/interpret.ts';
+import type { Module } from '../../compiler/ir/graph.ts';
 import { dataGroups, dataIndex, rankGroups, shardParams, sliceOf, tensorIndex } from '../../compiler/interp/ranks.ts';
 import { CpuSession } from '../../compiler/interp/session.ts';
 import { shardOf } from '../../compiler/passes/partition-tensor.ts';
 import { relErr } from '../helpers/oracle.ts';
+import { expectGradients, expectHeld } from './check.ts';
 
 const FILE = 'test/partition/models.flex';
 const layout = { tensor: 2 };
-
-/** What the rank at tensor index `at` holds of the one device's tensor `w` of leaf `v` (a slice, or all of it). */
-const heldOf = (v: Value, w: NDArray, at: number): NDArray => {
-  const s = shardOf(v);
-  return s ? sliceOf(w, s.axis, s.parts, at, s.outer) : w;
-};
-
-/** Each rank's gradients (`grad:` outputs) against the one device's, sliced where the rank holds a slice. */
-function expectGradients(
-  r: Module,
-  got: StepResult[],
-  want: Map<string, NDArray>,
-  at: (rank: number) => number,
-  what: string,
-) {
-  for (const [k, g] of got.entries())
-    for (const o of r.outputs) {
-      if (!o.name.startsWith('grad:')) continue;
-      const p = r.values.find((v) => v.op === 'param' && v.attrs['name'] === o.name.slice(5))!;
-      const expected = heldOf(p, want.get(o.name)!, at(k));
-      expect(relErr(g.outputs.get(o.name)!.data, expected.data), `${what} rank ${k} ${o.name}`).toBeLessThan(1e-5);
-    }
-}
-
-/** Each rank's leaves of kind `ops` against the one device's (`whole`), sliced where the rank holds a slice. */
-function expectHeld(
-  r: Module,
-  ranks: { params: Map<string, NDArray> }[],
-  whole: Map<string, NDArray>,
-  at: (rank: number) => number,
-  what: string,
-  ops: readonly string[] = ['param'],
-  tolerance = 1e-5,
-) {
-  for (const [k, rank] of ranks.entries())
-    for (const v of r.values) {
-      if (!ops.includes(v.op)) continue;
-      const name = String(v.attrs['name']);
-      const expected = heldOf(v, whole.get(name)!, at(k));
-      expect(relErr(rank.params.get(name)!.data, expected.data), `${what} rank ${k} ${name}`).toBeLessThan(tolerance);
-    }
-}
 
 /**
  * Tensor parallelism is right when its ranks, run together (devices simulated in one process), compute what one

@@ -4,7 +4,7 @@ import { attentionOps } from './attention.ts';
 import { broadcastOps } from './broadcast.ts';
 import { cacheOps } from './cache.ts';
 import { castOps } from './cast.ts';
-import { collectiveOps } from './collective.ts';
+import { collectiveOps, ppSend } from './collective.ts';
 import { constantOps } from './constant.ts';
 import { dropoutOps } from './dropout.ts';
 import { edgeOps } from './edge.ts';
@@ -54,6 +54,7 @@ export const OPS: ReadonlyMap<string, OpDef> = new Map(
     partOps,
     attentionOps,
     collectiveOps,
+    [ppSend],
   ]
     .flat()
     .map((d) => [d.name, d]),

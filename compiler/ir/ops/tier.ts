@@ -100,4 +100,5 @@ export const NO_KERNEL_OPS: ReadonlySet<string> = new Set([
   'seq_gather',
   'seq_gather_tp',
   'seq_reduce_scatter',
+  'pp_send',
 ]);
