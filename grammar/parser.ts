@@ -3,7 +3,7 @@ import * as T from './tokens.ts';
 
 /** The concrete-syntax parser. One instance is reused; error recovery is on. */
 /** Kinds of named hardware parts that may be declared at top level (`gpu rtx4090 { … }`). */
-export const PART_KINDS = ['gpu', 'host', 'ssd', 'link', 'network'];
+export const PART_KINDS = ['gpu', 'host', 'ssd', 'link', 'node', 'network'];
 
 class FlexCstParser extends CstParser {
   constructor() {

@@ -110,8 +110,13 @@ export function humanReport(s: PlanSummary, file?: string): string {
   const { data, zero, offload } = s.parallel;
   const offloaded = offload.length ? `offload ${offload.join(' + ')}` : '';
   const ep = s.parallel.expert ?? 1;
-  const ranks =
-    data > 1 ? [`data-parallel ×${data}`, ep > 1 ? `expert-parallel ×${ep}` : '', zero ? `ZeRO-${zero}` : ''] : [];
+  const tp = s.parallel.tensor ?? 1;
+  const pp = s.parallel.pipeline ?? 1;
+  const ranks = [
+    tp > 1 ? `tensor-parallel ×${tp}${s.parallel.sequence ? ' with sequence parallelism' : ''}` : '',
+    pp > 1 ? `pipeline ×${pp}` : '',
+    ...(data > 1 ? [`data-parallel ×${data}`, ep > 1 ? `expert-parallel ×${ep}` : '', zero ? `ZeRO-${zero}` : ''] : []),
+  ].filter(Boolean);
   const split = [...ranks, offloaded].filter(Boolean);
   const on = s.hardware ? ` on ${s.hardware}${split.length ? ` (${split.join(', ')})` : ''}` : '';
   const parts = (t: PlanSummary['memory']['gpu' | 'host']) =>
@@ -129,7 +134,12 @@ export function humanReport(s: PlanSummary, file?: string): string {
   const p = s.parameters;
   const trained = `, ${count(p.trained)} trained (${((100 * p.trained) / p.count).toPrecision(2)}%)`;
   const nf4 = p.nf4 ? `, ${count(p.nf4)} stored as NF4 (${NF4_BYTES_PER_ELEMENT} B each)` : '';
-  const rank = (s.parallel.tensor ?? 1) > 1 ? ` per GPU (one of ${s.parallel.tensor} tensor-parallel ranks)` : '';
+  const rank =
+    pp > 1
+      ? ` over ${pp} pipeline stages${tp > 1 ? `, each layer split over ${tp} tensor-parallel ranks` : ''}`
+      : tp > 1
+        ? ` per GPU (one of ${tp} tensor-parallel ranks)`
+        : '';
   lines.push(
     `  parameters  ${count(p.count)}${rank}${p.trained !== p.count && s.task !== 'infer' ? trained : ''}${nf4}`,
   );
@@ -220,6 +230,21 @@ export function humanReport(s: PlanSummary, file?: string): string {
       s.throughput!.tokens_per_second !== null
         ? `${fmtRate(s.throughput!.tokens_per_second)} tokens/s`
         : `${s.throughput!.samples_per_second.toPrecision(4)} samples/s`;
+    const pl = s.pipeline;
+    if (pl) {
+      const ms = (x: number) => fmtSeconds(x);
+      lines.push(
+        `  pipeline    ${pl.schedule}, ${pl.microbatches} micro-batches: bubble ${pct(pl.bubble_fraction)} of the ` +
+          `pipeline's time (${ms(pl.bubble_seconds)})`,
+        ...pl.ranks.map(
+          (r, i) =>
+            `              rank ${i} (stage ${r.stages.join(' and ')}): per micro-batch ` +
+            `forward ${ms(r.forward_seconds)}, backward ${ms(r.backward_seconds)}, communication ` +
+            `${ms(r.communication_seconds)}; update ${ms(r.update_seconds)}; memory ${fmtBytes(r.peak_bytes)} ` +
+            `(${+r.in_flight.toFixed(2)} micro-batch${r.in_flight === 1 ? '' : 'es'} in flight)`,
+        ),
+      );
+    }
     lines.push(`  throughput  ${rate}, MFU ${pct(s.mfu!)}; bottleneck: ${s.bottleneck}`);
   } else lines.push('  step time   (give the plan hardware with `on: …` to estimate it)');
   return `${lines.join('\n')}\n`;

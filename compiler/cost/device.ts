@@ -31,6 +31,8 @@ export interface Machine {
   /** The SSD behind the host: capacity and sequential read and write bandwidth. */
   ssd?: { capacity?: number; read?: number; write?: number };
   network?: { bandwidth: number; latency: number; topology: string };
+  /** Servers of `gpus` GPUs joined inside by their own fabric (NVSwitch); `network` then joins the servers. */
+  node?: { gpus: number; bandwidth: number; latency: number };
 }
 
 export const DEFAULTS = { computeEfficiency: 0.7, memoryEfficiency: 0.8, launch: 5e-6 };
@@ -73,6 +75,12 @@ export function machineOf(h: HardwareSpec): Machine | undefined {
       bandwidth: num(h.network, 'bandwidth') ?? 0,
       latency: num(h.network, 'latency') ?? 0,
       topology: String(h.network['topology'] ?? 'switched'),
+    };
+  if (h.node)
+    m.node = {
+      gpus: num(h.node, 'gpus') ?? 1,
+      bandwidth: num(h.node, 'bandwidth') ?? 0,
+      latency: num(h.node, 'latency') ?? 0,
     };
   return m;
 }

@@ -48,10 +48,15 @@ export interface MemoryTimeline {
   backwardAt?: number;
 }
 
-/** The values of the backward pass and the updates: everything downstream of the loss's seed gradient. */
+/**
+ * The values of the backward pass and the updates: everything downstream of the loss's seed gradient (or, on a
+ * pipeline stage before the last, of the gradients it receives).
+ */
 export function backwardValues(m: Module): Set<Value> {
-  const seed = m.values.find((v) => v.op === 'const' && v.name === 'loss.grad');
-  const backward = new Set<Value>(seed ? [seed] : []);
+  const seeds = m.values.filter(
+    (v) => (v.op === 'const' && v.name === 'loss.grad') || (v.op === 'input' && v.attrs['backward'] === true),
+  );
+  const backward = new Set<Value>(seeds);
   for (const v of m.values) if (v.inputs.some((x) => backward.has(x))) backward.add(v);
   return backward;
 }

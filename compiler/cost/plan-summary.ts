@@ -1,4 +1,4 @@
-import { accumulationOf } from '../sema/plan.ts';
+import { accumulationOf, type PlanConfig } from '../sema/plan.ts';
 import { stateLayout, type StateLayout } from './state-layout.ts';
 import { planMemory } from '../codegen/memory.ts';
 import { activeParameters, moeLayers } from './moe.ts';
@@ -11,6 +11,8 @@ import { machineOf } from './device.ts';
 import { memoryTimeline, type Breakdown, type MemoryTimeline } from './memory.ts';
 import { estimateServing, servingTimeline, type DecodeModule, type ServingEstimate } from './serving.ts';
 import { estimateStep, type StepEstimate } from './step.ts';
+import { estimatePipeline, type PipelineEstimate } from './pipeline.ts';
+import { stagesOf } from '../ir/stages.ts';
 import { movesOf } from './transfer.ts';
 
 type Tier = { peak_bytes: number; model_states_bytes: number } & Breakdown;
@@ -55,7 +57,7 @@ export interface PlanSummary {
   blocks: number;
   budget_bytes: number | null;
   hardware: string | null;
-  parallel: { data: number; zero: number; offload: string[]; expert?: number; tensor?: number };
+  parallel: PlanConfig['parallel'];
   memory: {
     /**
      * `arena_*`: the single-GPU fp32-style arena the build allocates (updates not in place, nothing
@@ -106,6 +108,8 @@ export interface PlanSummary {
    * decode step).
    */
   serving?: ServingEstimate;
+  /** Pipelined plans: each pipeline rank's time and memory, the schedule and its bubble. */
+  pipeline?: PipelineEstimate;
 }
 
 function parameterCounts(m: Module): PlanSummary['parameters'] {
@@ -164,7 +168,17 @@ export function summarize(
   });
   const machine = low.hardware ? machineOf(low.hardware) : undefined;
   const served = machine && serve ? estimateServing(m, decode, serve, config, machine) : undefined;
-  const est = served?.step ?? (machine ? estimateStep(m, config, machine) : undefined);
+  const st = stagesOf(m);
+  const piped = machine && st && !serve ? estimatePipeline(m, st, config, machine) : undefined;
+  const est = served?.step ?? piped?.step ?? (machine ? estimateStep(m, config, machine) : undefined);
+  // a pipeline's GPU is its fullest rank's: its stages' model states and the activations its schedule keeps
+  const fullest = piped?.pipeline.ranks.reduce((a, r) => (r.peak_bytes > a.peak_bytes ? r : a));
+  if (fullest)
+    timeline.gpu = {
+      peak_bytes: fullest.peak_bytes,
+      at_peak: fullest.at_peak,
+      model_states_bytes: fullest.model_states_bytes,
+    };
   const flops =
     runs * flopsOf(m.values) +
     (serve?.decode ?? 0) *
@@ -206,6 +220,7 @@ export function summarize(
       : null,
     mfu: est ? est.mfu : null,
     ...(served ? { serving: served.serving } : {}),
+    ...(piped ? { pipeline: piped.pipeline } : {}),
     bottleneck: est ? est.bottleneck : null,
   };
   return { summary, timeline };

@@ -3,7 +3,7 @@ import { bytesOf } from '../ir/op.ts';
 import type { DType } from '../ir/types.ts';
 import { accumulationOf, type PlanConfig } from '../sema/plan.ts';
 import { HALF } from '../passes/precision.ts';
-import { allGather, allReduce, allToAll, reduceScatter, type Fabric } from './collectives.ts';
+import { allGather, allReduce, allToAll, fabricOf, reduceScatter, type Fabric } from './collectives.ts';
 import { expertValues, moeLayers } from './moe.ts';
 import { opPeak, type Machine } from './device.ts';
 import { backwardValues } from './memory.ts';
@@ -131,11 +131,8 @@ export function estimateStep(
   const trained = m.values
     .filter((v) => v.op === 'param' && !v.attrs['frozen'])
     .reduce((a, v) => a + bytesOf(v.type), 0);
-  const fabric: Fabric = {
-    n,
-    bandwidth: machine.network?.bandwidth ?? Infinity,
-    latency: machine.network?.latency ?? 0,
-  };
+  const tensor = config.parallel.tensor ?? 1;
+  const fabric: Fabric = fabricOf(machine, n, tensor);
   // per micro-batch (ZeRO-3's gathers and reduce-scatters, ZeRO-2's reduce-scatter of each micro-batch's gradients)
   // or once a step (DDP's all-reduce and ZeRO-1's reduce-scatter after the last micro-batch, ZeRO-1/2's all-gather
   // of the updated parameters)
@@ -158,7 +155,7 @@ export function estimateStep(
   if (ep > 1) {
     // tokens to their experts and back (dispatch and combine), twice more for the gradients: all-to-all over the
     // group, on the critical path; a layer recomputed for the backward pass routes again
-    const group: Fabric = { ...fabric, n: ep };
+    const group: Fabric = fabricOf(machine, ep, tensor);
     const routes = m.values.filter((v) => v.op === 'moe_tokens').length;
     const perLayer = layers.length ? layers.reduce((a, l) => a + l.rowBytes, 0) / layers.length : 0;
     const passes = 2 * routes + (config.task.kind === 'train' ? 2 * layers.length : 0);
@@ -167,9 +164,8 @@ export function estimateStep(
   // tensor parallelism: each layer's all-reduce (forward, and of its input's gradient) over the tensor group, or with
   // sequence parallelism its all-gather and reduce-scatter (the same volume), where the next op waits for it
   // (Megatron's are synchronous)
-  const tensor = config.parallel.tensor ?? 1;
   if (tensor > 1) {
-    const group: Fabric = { ...fabric, n: tensor };
+    const group: Fabric = fabricOf(machine, tensor);
     // a whole parameter's gradient summed over the ranks (a norm's under sequence parallelism) is bucketed and hidden
     // behind the backward pass, as the data-parallel gradients are
     const gradients = new Set(m.outputs.filter((o) => o.name.startsWith('grad:')).map((o) => o.value));

@@ -13,7 +13,7 @@ import type { Workspace } from './workspace.ts';
 
 const DECL_KEYWORDS = ['import', 'layer', 'model', 'graph', 'hardware', 'plan', ...PART_KINDS];
 const STMT_KEYWORDS = ['input', 'param', 'let', 'output', 'return', 'repeat'];
-const HW_ITEMS = ['gpu', 'host', 'ssd', 'network', 'link'];
+const HW_ITEMS = ['gpu', 'host', 'ssd', 'node', 'network', 'link'];
 const { shape } = PlanConfig;
 /** The words a plan field takes, from the plan schema (`task` is written `train`, `finetune` or `infer`). */
 const PLAN_VALUES: Record<string, readonly string[]> = {
@@ -115,10 +115,7 @@ export function completion(ws: Workspace, path: string, pos: Position): Completi
   if (kind === 'Hardware' && frames.length === 1) {
     if (prevName === 'Colon') {
       const key = fieldKey()!;
-      return declItems(
-        ['component'],
-        key === 'gpu' || key === 'host' || key === 'ssd' || key === 'network' ? key : 'link',
-      );
+      return declItems(['component'], ['gpu', 'host', 'ssd', 'node', 'network'].includes(key) ? key : 'link');
     }
     return keywords(HW_ITEMS);
   }

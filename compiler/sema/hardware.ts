@@ -26,8 +26,27 @@ export const PART_FIELDS: Record<string, Record<string, FieldSpec>> = {
   host: { memory: 'bytes', bandwidth: 'bandwidth', cores: 'count' },
   ssd: { capacity: 'bytes', read: 'bandwidth', write: 'bandwidth' },
   link: { bandwidth: 'bandwidth', latency: 'time' },
+  /** The GPUs of one server and the fabric inside it (NVLink through NVSwitch): `network` is then between nodes. */
+  node: {
+    gpus: 'count',
+    topology: { oneOf: ['nvswitch', 'nvlink', 'switched', 'optical'] },
+    bandwidth: 'bandwidth',
+    latency: 'time',
+  },
   network: {
-    topology: { oneOf: ['ring', 'switched', 'fat_tree', 'circuit_switched', 'nvlink', 'torus'] },
+    topology: {
+      oneOf: [
+        'ring',
+        'switched',
+        'fat_tree',
+        'circuit_switched',
+        'nvlink',
+        'torus',
+        'infiniband',
+        'ethernet',
+        'optical',
+      ],
+    },
     bandwidth: 'bandwidth',
     latency: 'time',
   },
@@ -41,6 +60,7 @@ export interface HardwareSpec {
   host?: PartSpec;
   ssd?: PartSpec;
   network?: PartSpec;
+  node?: PartSpec;
   links: { a: string; b: string; part: PartSpec }[];
 }
 
@@ -115,6 +135,7 @@ const REQUIRED: Record<string, string[][]> = {
   host: [['memory']],
   ssd: [['capacity']],
   link: [['bandwidth']],
+  node: [['gpus'], ['bandwidth']],
   network: [['bandwidth']],
 };
 
@@ -285,7 +306,7 @@ export function checkHardware(h: A.HardwareDecl, file: SourceFile, program: Prog
         else count = it.count.value;
       }
       spec.gpu = { count, part };
-    } else spec[kind as 'host' | 'ssd' | 'network'] = part;
+    } else spec[kind as 'host' | 'ssd' | 'network' | 'node'] = part;
   }
   // a link joins parts this hardware has
   for (const it of h.items)

@@ -511,6 +511,15 @@ export function resolvePlan(
     bad(scheduleAt!, 'a schedule orders the micro-batches of a pipeline: it needs `pipeline` of 2 or more');
     delete parallel.schedule;
   }
+  if ((parallel.pipeline ?? 1) > 1 && parallel.zero >= 2) {
+    bad(
+      block('parallel', '').find((f) => f.key.name === 'zero')!.value,
+      `ZeRO-${parallel.zero} shards the ${parallel.zero === 2 ? 'gradients' : 'parameters'} every micro-batch of a ` +
+        'pipeline stage needs again',
+      'use `zero: 1` (optimizer state) with `pipeline`, as Megatron and DeepSpeed do',
+    );
+    parallel.zero = 1;
+  }
   // `microbatches: M` is gradient accumulation by another name: M runs of the micro-batch B a step on each replica
   if (microbatches && task.kind !== 'train') bad(microbatches.at, '`microbatches` is for a train plan');
   else if (microbatches && batch && batch.global !== batch.micro * parallel.data * microbatches.n)

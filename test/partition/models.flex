@@ -212,3 +212,18 @@ plan mlp_3d {
   task: train { optimizer: adamw(lr: 1e-2, weight_decay: 0.1) }
   parallel: { tensor: 2, pipeline: 2, data: 2 }
 }
+
+hardware Octo {
+  gpu x 8: a800_80g
+  node { gpus: 4, topology: nvswitch, bandwidth: 200 GB/s, latency: 3 us }
+  network { topology: infiniband, bandwidth: 25 GB/s, latency: 5 us }
+}
+
+plan gpt_3d_octo {
+  model: Gpt(depth: 4)
+  on: Octo
+  bind: { T: 8 }
+  batch: { global: 16, micro: 1 }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { tensor: 2, pipeline: 2, data: 2 }
+}

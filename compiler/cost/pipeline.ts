@@ -1,0 +1,165 @@
+import type { Module } from '../ir/graph.ts';
+import { bytesOf } from '../ir/op.ts';
+import { stageModule, type Stages } from '../ir/stages.ts';
+import { accumulationOf, type PlanConfig } from '../sema/plan.ts';
+import { allGather, allReduce, fabricOf, reduceScatter } from './collectives.ts';
+import { opPeak, type Machine } from './device.ts';
+import { type Breakdown, CATEGORIES, memoryTimeline } from './memory.ts';
+import { estimateStep, TIME_CLASSES, type StepEstimate } from './step.ts';
+import { HALF } from '../passes/precision.ts';
+
+/** One pipeline rank: its stages' time per micro-batch, its memory with the schedule's micro-batches in flight. */
+export interface PipelineRank {
+  stages: number[];
+  /** Per micro-batch: forward, backward (recomputation included), tensor-parallel and point-to-point communication. */
+  forward_seconds: number;
+  backward_seconds: number;
+  communication_seconds: number;
+  /** Once a step: the optimizer and the data-parallel gradient reduction. */
+  update_seconds: number;
+  /** Micro-batches whose activations the schedule keeps at once (1F1B: P − p; GPipe: all of them). */
+  in_flight: number;
+  peak_bytes: number;
+  /** Each category at that peak: the stages' own, activations times the micro-batches in flight. */
+  at_peak: Breakdown;
+  model_states_bytes: number;
+}
+
+export interface PipelineEstimate {
+  schedule: string;
+  microbatches: number;
+  ranks: PipelineRank[];
+  /** Share of the step's pipeline time spent filling and draining it. */
+  bubble_fraction: number;
+  bubble_seconds: number;
+}
+
+/**
+ * Step time and memory of a pipelined plan (Narayanan et al. 2021, §2.2): each stage's micro-batch time from the
+ * roofline model of its own program (cost/step.ts on ir/stages.ts's stage module, tensor-parallel collectives
+ * included), the activations and gradients crossing stages over the fabric between their ranks, and the schedule: M
+ * micro-batches through P ranks take (M − 1)·t_max + Σ t_p with GPipe and 1F1B (a bubble of (P − 1)/M when the
+ * stages are even), M·t_max + (Σ t_p − t_max)/v interleaved over v chunks. Then each rank's update: the optimizer and
+ * the data-parallel reduction of its gradients, after its last backward (Megatron's of 2021 does not overlap them).
+ * Memory: GPipe keeps every micro-batch's activations until the backward pass, 1F1B at most P − p on rank p,
+ * interleaved 1F1B Megatron's warm-up count of chunk forwards, 2(P − p − 1) + (v − 1)P + 1.
+ */
+export function estimatePipeline(
+  m: Module,
+  st: Stages,
+  config: Pick<PlanConfig, 'parallel' | 'precision' | 'task' | 'batch'>,
+  machine: Machine,
+): { step: StepEstimate; pipeline: PipelineEstimate } {
+  const P = st.pipeline;
+  const v = st.count / P;
+  const M = accumulationOf(config);
+  const { data: D, zero } = config.parallel;
+  const T = config.parallel.tensor ?? 1;
+  const kind = config.parallel.schedule?.kind ?? '1f1b';
+  // one micro-batch of one replica: the stage programs' own figures
+  const one = { ...config, batch: undefined, parallel: { ...config.parallel, data: 1, zero: 0 as const } };
+  const p2p = fabricOf(machine, 2, T * D);
+  const ranks: PipelineRank[] = [];
+  const classes = Object.fromEntries(TIME_CLASSES.map((c) => [c, 0])) as StepEstimate['by_class'];
+  let modelFlops = 0;
+  let executed = 0;
+  let kernels = 0;
+  for (let p = 0; p < P; p++) {
+    const rank: PipelineRank = {
+      stages: [],
+      forward_seconds: 0,
+      backward_seconds: 0,
+      communication_seconds: 0,
+      update_seconds: 0,
+      in_flight: 0,
+      peak_bytes: 0,
+      at_peak: Object.fromEntries(CATEGORIES.map((k) => [k, 0])) as Breakdown,
+      model_states_bytes: 0,
+    };
+    let grads = 0;
+    let params = 0;
+    for (let c = p; c < st.count; c += P) {
+      const sm = stageModule(m, st, c);
+      const e = estimateStep(sm, one, machine);
+      rank.stages.push(c);
+      rank.forward_seconds += e.forward_seconds;
+      rank.backward_seconds += e.backward_seconds + e.recompute_seconds;
+      rank.communication_seconds += e.by_class.communication;
+      rank.update_seconds += e.optimizer_seconds;
+      // what the stage receives, forward and back, before it can go on
+      for (const x of sm.values)
+        if (x.op === 'input' && String(x.attrs['name']).startsWith('recv:'))
+          rank.communication_seconds += bytesOf(x.type) / p2p.bandwidth + p2p.latency;
+      const tl = memoryTimeline(sm, one);
+      rank.model_states_bytes += tl.gpu.model_states_bytes;
+      for (const k of CATEGORIES) rank.at_peak[k] += tl.gpu.at_peak[k];
+      grads += sm.outputs.filter((o) => o.name.startsWith('grad:')).reduce((a, o) => a + bytesOf(o.value.type), 0);
+      params += sm.values
+        .filter((x) => x.op === 'param' && !x.attrs['frozen'])
+        .reduce((a, x) => a + bytesOf(x.type), 0);
+      modelFlops += M * e.flops.model;
+      executed += M * e.flops.executed;
+      kernels += e.kernels;
+      for (const k of TIME_CLASSES) classes[k] = Math.max(classes[k], e.by_class[k]);
+    }
+    if (config.task.kind !== 'infer' && D > 1) {
+      const dp = fabricOf(machine, D, T);
+      rank.update_seconds += zero === 0 ? allReduce(grads, dp) : reduceScatter(grads, dp) + allGather(params, dp);
+    }
+    rank.in_flight =
+      kind === 'gpipe'
+        ? M
+        : kind === 'interleaved'
+          ? Math.min(2 * (P - p - 1) + (v - 1) * P + 1, M * v) / v
+          : Math.min(P - p, M);
+    rank.at_peak.activations *= rank.in_flight;
+    rank.peak_bytes = CATEGORIES.reduce((a, k) => a + rank.at_peak[k], 0);
+    ranks.push(rank);
+  }
+  const t = ranks.map((r) => r.forward_seconds + r.backward_seconds + r.communication_seconds);
+  const tmax = Math.max(...t);
+  const sum = t.reduce((a, x) => a + x, 0);
+  const pipe = kind === 'interleaved' ? M * tmax + (sum - tmax) / v : (M - 1) * tmax + sum;
+  const update = Math.max(...ranks.map((r) => r.update_seconds));
+  const step = pipe + update;
+  const bubble = pipe - M * tmax;
+  const tokens = m.values.find((x) => x.op === 'input' && x.attrs['name'] === 'tokens');
+  const first = m.values.find((x) => x.op === 'input' && x.attrs['feed'] === undefined);
+  const micro = (tokens ?? first)?.type.shape ?? [];
+  const samples = ((micro[0] as number | undefined) ?? 1) * M * D;
+  const peak = opPeak(machine.gpu, HALF[config.precision] ?? 'f32', config.precision === 'fp8');
+  const slowest = ranks[t.indexOf(tmax)]!;
+  const by = { ...classes };
+  for (const k of TIME_CLASSES) by[k] *= M;
+  by.communication = M * slowest.communication_seconds + update - slowest.update_seconds;
+  const bottleneck =
+    bubble / step > 0.25
+      ? `the pipeline bubble (${((100 * bubble) / step).toFixed(0)}% of the step: more micro-batches shrink it)`
+      : TIME_CLASSES.reduce((a, k) => (by[k] > by[a] ? k : a), 'matmul' as (typeof TIME_CLASSES)[number]);
+  const est: StepEstimate = {
+    step_seconds: step,
+    forward_seconds: M * slowest.forward_seconds,
+    recompute_seconds: 0,
+    backward_seconds: M * slowest.backward_seconds,
+    optimizer_seconds: update,
+    by_class: by,
+    communication_seconds: M * slowest.communication_seconds + update,
+    transfer_seconds: 0,
+    flops: { executed: executed / P, model: modelFlops / P },
+    kernels,
+    ...(tokens ? { tokens_per_step: (micro as number[]).reduce((a, d) => a * d, 1) * M * D } : {}),
+    samples_per_step: samples,
+    mfu: step > 0 ? modelFlops / P / (step * peak) : 0,
+    bottleneck,
+  };
+  return {
+    step: est,
+    pipeline: {
+      schedule: kind === 'interleaved' ? `interleaved(${v})` : kind,
+      microbatches: M,
+      ranks,
+      bubble_fraction: pipe > 0 ? bubble / pipe : 0,
+      bubble_seconds: bubble,
+    },
+  };
+}
