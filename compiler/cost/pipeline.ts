@@ -1,10 +1,11 @@
-import type { Module } from '../ir/graph.ts';
+import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
+import { REMAT_SUFFIX } from '../remat/emit.ts';
 import { bytesOf } from '../ir/op.ts';
 import { stageModule, type Stages } from '../ir/stages.ts';
 import { accumulationOf, type PlanConfig } from '../sema/plan.ts';
 import { allGather, allReduce, fabricOf, reduceScatter } from './collectives.ts';
 import { opPeak, type Machine } from './device.ts';
-import { type Breakdown, CATEGORIES, memoryTimeline } from './memory.ts';
+import { backwardValues, type Breakdown, CATEGORIES, memoryTimeline } from './memory.ts';
 import { estimateStep, TIME_CLASSES, type StepEstimate } from './step.ts';
 import { HALF } from '../passes/precision.ts';
 
@@ -37,12 +38,14 @@ export interface PipelineEstimate {
 /**
  * Step time and memory of a pipelined plan (Narayanan et al. 2021, §2.2): each stage's micro-batch time from the
  * roofline model of its own program (cost/step.ts on ir/stages.ts's stage module, tensor-parallel collectives
- * included), the activations and gradients crossing stages over the fabric between their ranks, and the schedule: M
+ * included), the activations and gradients crossing stages over the fabric between their ranks (a weight two stages
+ * share, and its summed gradient, once a step), and the schedule: M
  * micro-batches through P ranks take (M − 1)·t_max + Σ t_p with GPipe and 1F1B (a bubble of (P − 1)/M when the
  * stages are even), M·t_max + (Σ t_p − t_max)/v interleaved over v chunks. Then each rank's update: the optimizer and
  * the data-parallel reduction of its gradients, after its last backward (Megatron's of 2021 does not overlap them).
- * Memory: GPipe keeps every micro-batch's activations until the backward pass, 1F1B at most P − p on rank p,
- * interleaved 1F1B Megatron's warm-up count of chunk forwards, 2(P − p − 1) + (v − 1)P + 1.
+ * Memory: a stage's own peak for one micro-batch, plus what each further micro-batch in flight keeps for its backward
+ * pass (the activations alive when the backward begins): GPipe keeps every micro-batch, 1F1B at most P − p on rank
+ * p, interleaved 1F1B Megatron's warm-up count of chunk forwards, 2(P − p − 1) + (v − 1)P + 1.
  */
 export function estimatePipeline(
   m: Module,
@@ -56,8 +59,13 @@ export function estimatePipeline(
   const { data: D, zero } = config.parallel;
   const T = config.parallel.tensor ?? 1;
   const kind = config.parallel.schedule?.kind ?? '1f1b';
-  // one micro-batch of one replica: the stage programs' own figures
-  const one = { ...config, batch: undefined, parallel: { ...config.parallel, data: 1, zero: 0 as const } };
+  // one replica's M micro-batches (the update's ops run once; the data-parallel reduction is added below)
+  const micro = config.batch?.micro ?? 1;
+  const one = {
+    ...config,
+    batch: { global: micro * M, micro },
+    parallel: { ...config.parallel, data: 1, zero: 0 as const },
+  };
   const p2p = fabricOf(machine, 2, T * D);
   const ranks: PipelineRank[] = [];
   const classes = Object.fromEntries(TIME_CLASSES.map((c) => [c, 0])) as StepEstimate['by_class'];
@@ -76,31 +84,37 @@ export function estimatePipeline(
       at_peak: Object.fromEntries(CATEGORIES.map((k) => [k, 0])) as Breakdown,
       model_states_bytes: 0,
     };
+    let stash = 0;
     let grads = 0;
     let params = 0;
     for (let c = p; c < st.count; c += P) {
       const sm = stageModule(m, st, c);
       const e = estimateStep(sm, one, machine);
       rank.stages.push(c);
-      rank.forward_seconds += e.forward_seconds;
-      rank.backward_seconds += e.backward_seconds + e.recompute_seconds;
-      rank.communication_seconds += e.by_class.communication;
+      rank.forward_seconds += e.forward_seconds / M;
+      rank.backward_seconds += (e.backward_seconds + e.recompute_seconds) / M;
+      rank.communication_seconds += e.by_class.communication / M;
       rank.update_seconds += e.optimizer_seconds;
       // what the stage receives, forward and back, before it can go on
       for (const x of sm.values)
-        if (x.op === 'input' && String(x.attrs['name']).startsWith('recv:'))
-          rank.communication_seconds += bytesOf(x.type) / p2p.bandwidth + p2p.latency;
-      const tl = memoryTimeline(sm, one);
+        if (x.op === 'input' && String(x.attrs['name']).startsWith('recv:')) {
+          const t = bytesOf(x.type) / p2p.bandwidth + p2p.latency;
+          if (x.attrs['weight']) rank.update_seconds += t;
+          else rank.communication_seconds += t;
+        }
+      const tl = memoryTimeline(sm, one, { points: true });
       rank.model_states_bytes += tl.gpu.model_states_bytes;
       for (const k of CATEGORIES) rank.at_peak[k] += tl.gpu.at_peak[k];
+      // what a micro-batch's forward leaves for its backward: kept once more for each micro-batch in flight
+      stash += stashedBytes(sm);
       grads += sm.outputs.filter((o) => o.name.startsWith('grad:')).reduce((a, o) => a + bytesOf(o.value.type), 0);
       params += sm.values
         .filter((x) => x.op === 'param' && !x.attrs['frozen'])
         .reduce((a, x) => a + bytesOf(x.type), 0);
-      modelFlops += M * e.flops.model;
-      executed += M * e.flops.executed;
+      modelFlops += e.flops.model;
+      executed += e.flops.executed;
       kernels += e.kernels;
-      for (const k of TIME_CLASSES) classes[k] = Math.max(classes[k], e.by_class[k]);
+      for (const k of TIME_CLASSES) classes[k] = Math.max(classes[k], e.by_class[k] / M);
     }
     if (config.task.kind !== 'infer' && D > 1) {
       const dp = fabricOf(machine, D, T);
@@ -112,7 +126,7 @@ export function estimatePipeline(
         : kind === 'interleaved'
           ? Math.min(2 * (P - p - 1) + (v - 1) * P + 1, M * v) / v
           : Math.min(P - p, M);
-    rank.at_peak.activations *= rank.in_flight;
+    rank.at_peak.activations += Math.max(0, rank.in_flight - 1) * stash;
     rank.peak_bytes = CATEGORIES.reduce((a, k) => a + rank.at_peak[k], 0);
     ranks.push(rank);
   }
@@ -125,8 +139,8 @@ export function estimatePipeline(
   const bubble = pipe - M * tmax;
   const tokens = m.values.find((x) => x.op === 'input' && x.attrs['name'] === 'tokens');
   const first = m.values.find((x) => x.op === 'input' && x.attrs['feed'] === undefined);
-  const micro = (tokens ?? first)?.type.shape ?? [];
-  const samples = ((micro[0] as number | undefined) ?? 1) * M * D;
+  const shape = (tokens ?? first)?.type.shape ?? [];
+  const samples = ((shape[0] as number | undefined) ?? 1) * M * D;
   const peak = opPeak(machine.gpu, HALF[config.precision] ?? 'f32', config.precision === 'fp8');
   const slowest = ranks[t.indexOf(tmax)]!;
   const by = { ...classes };
@@ -147,7 +161,7 @@ export function estimatePipeline(
     transfer_seconds: 0,
     flops: { executed: executed / P, model: modelFlops / P },
     kernels,
-    ...(tokens ? { tokens_per_step: (micro as number[]).reduce((a, d) => a * d, 1) * M * D } : {}),
+    ...(tokens ? { tokens_per_step: (shape as number[]).reduce((a, d) => a * d, 1) * M * D } : {}),
     samples_per_step: samples,
     mfu: step > 0 ? modelFlops / P / (step * peak) : 0,
     bottleneck,
@@ -162,4 +176,20 @@ export function estimatePipeline(
       bubble_seconds: bubble,
     },
   };
+}
+
+/** The bytes a stage's forward leaves for its backward: the values made before its backward (or recompute) begins
+ * and read after. */
+function stashedBytes(sm: Module): number {
+  const backward = backwardValues(sm);
+  const end = sm.values.findIndex((v) => backward.has(v) || !!v.name?.endsWith(REMAT_SUFFIX));
+  if (end < 0) return 0;
+  const last = new Map<Value, number>();
+  sm.values.forEach((v, i) => {
+    for (const x of v.inputs) last.set(x, i);
+  });
+  return sm.values
+    .slice(0, end)
+    .filter((v) => !LEAF_OPS.has(v.op) && (last.get(v) ?? -1) >= end)
+    .reduce((a, v) => a + bytesOf(v.type), 0);
 }

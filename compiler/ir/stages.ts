@@ -91,7 +91,11 @@ export function stageModule(m: Module, st: Stages, s: number): Module {
     let w: Value;
     if (isSend(v) && num(v, 'to') === s) {
       // a gradient coming back (sends run forward from earlier stages to later ones) starts the stage's backward
-      const attrs = { name: `recv:${v.id}`, ...(num(v, 'from') > s ? { backward: true } : {}) };
+      const attrs = {
+        name: `recv:${v.id}`,
+        ...(num(v, 'from') > s ? { backward: true } : {}),
+        ...(v.attrs['weight'] ? { weight: true } : {}),
+      };
       w = { id: v.id, op: 'input', inputs: [], attrs, type: v.type };
       if (v.name !== undefined) w.name = v.name;
     } else w = v.inputs.some((x) => swapped.get(x) !== x) ? { ...v, inputs: v.inputs.map((x) => swapped.get(x)!) } : v;

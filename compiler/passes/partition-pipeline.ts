@@ -1,7 +1,7 @@
 import { Builder } from '../ir/builder.ts';
-import { LEAF_OPS, leafName, type Module, type Value } from '../ir/graph.ts';
+import { type Attrs, LEAF_OPS, leafName, type Module, type Value } from '../ir/graph.ts';
 import { freeValues } from '../ir/stages.ts';
-import { opTime } from '../cost/op-time.ts';
+import { classOf, opTime } from '../cost/op-time.ts';
 import type { Device } from '../cost/device.ts';
 import type { Pass } from './pass.ts';
 
@@ -95,7 +95,15 @@ export const partitionPipeline: Pass = {
     const starts = layerStarts(m);
     if (starts.length < stages) throw new PipelineSplitError(stages, starts.length);
     const device = machine?.gpu ?? NOMINAL;
-    const cost = (v: Value) => (LEAF_OPS.has(v.op) ? 0 : opTime(v, device).seconds);
+    // a stage's time is its forward's and its backward's: a product's backward is two products, another op's about
+    // one pass, and checkpointing runs the forward again
+    const training = config.task.kind === 'train';
+    const again = training && config.checkpoint !== 'none' ? 1 : 0;
+    const cost = (v: Value) => {
+      if (LEAF_OPS.has(v.op)) return 0;
+      const heavy = ['matmul', 'attention'].includes(classOf(v));
+      return opTime(v, device).seconds * (training ? (heavy ? 3 : 2) + again : 1);
+    };
     // layer k spans [starts[k], starts[k + 1]); the first takes what comes before it, the last what follows it
     const bounds = [0, ...starts.slice(1), m.values.length];
     const costs = bounds.slice(1).map((end, k) => m.values.slice(bounds[k], end).reduce((a, v) => a + cost(v), 0));
@@ -108,7 +116,7 @@ export const partitionPipeline: Pass = {
     note?.(
       `${starts.length} layers in ${stages} stages: ` +
         firsts.map((k, s) => `${(firsts[s + 1] ?? starts.length) - k}`).join(' + ') +
-        ` layers; predicted forward time per stage ${firsts
+        ` layers; predicted time per micro-batch and stage ${firsts
           .map((k, s) => costs.slice(k, firsts[s + 1] ?? starts.length).reduce((a, c) => a + c, 0))
           .map((t) => `${(t * 1e6).toPrecision(3)} us`)
           .join(', ')}`,
@@ -136,8 +144,10 @@ function cut(m: Module, stageAt: (index: number) => number, pipeline: number): M
     const from = stage.get(x);
     if (from === undefined || from === s) return map.get(x)!;
     const key = `${x.id}:${s}`;
+    // a weight (as its gradient, mirrored by autodiff) is the same for every micro-batch: sent once a step
+    const weight: Attrs = x.op === 'param' || x.op === 'state' ? { weight: true } : {};
     if (!sent.has(key))
-      sent.set(key, b.op('pp_send', [map.get(x)!], { from, to: s, pipeline }, { name: x.name, loc: x.loc }));
+      sent.set(key, b.op('pp_send', [map.get(x)!], { from, to: s, pipeline, ...weight }, { name: x.name, loc: x.loc }));
     return sent.get(key)!;
   };
   for (const v of m.values) {

@@ -113,7 +113,8 @@ export const collectiveOps: OpDef[] = [
 
 /**
  * Pipeline parallelism's point-to-point transfer: a value computed on stage `from` sent to stage `to` (an activation
- * forward, its gradient back, a weight used on two stages); stage c runs on pipeline rank c mod `pipeline`. Within one
+ * forward, its gradient back, a weight used on two stages: `weight`, sent once a step, its gradient summed over the
+ * micro-batches before it goes back); stage c runs on pipeline rank c mod `pipeline`. Within one
  * process that holds every stage it is the identity; over ranks, the receiving rank's result is the sending rank's
  * operand (compiler/interp/interpret.ts; NCCL's send and recv on GPUs).
  */
@@ -121,7 +122,12 @@ export const ppSend: OpDef = {
   name: 'pp_send',
   class: 'elementwise',
   arity: 1,
-  attrs: { from: { kind: 'int' }, to: { kind: 'int' }, pipeline: { kind: 'int' } },
+  attrs: {
+    from: { kind: 'int' },
+    to: { kind: 'int' },
+    pipeline: { kind: 'int' },
+    weight: { kind: 'bool', optional: true },
+  },
   infer: ([x]) => x!,
   grad: (b, v, dy) => [b.op('pp_send', [dy], { ...v.attrs, from: v.attrs['to']!, to: v.attrs['from']! })],
   cost: () => ({ flops: 0, bytes: 0 }),
