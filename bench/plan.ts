@@ -1,5 +1,6 @@
 // `flexc plan` time on the largest example plans (goal: under a second each; ogbn-papers100M's shape, placed over
-// GPU, host and SSD in 32 blocks, under five seconds), and what they report:
+// GPU, host and SSD in 32 blocks, under five seconds; `parallel: auto` over GPT-3 175B on 1,024 GPUs, the search
+// itself under ten seconds), and what they report:
 // in this process (compile + cost model, after the first case has warmed the JIT up), and as a user
 // sees it, a fresh `flexc plan` process (Node's start-up and a cold JIT included; the bundled CLI when
 // `npm run build` has made it).
@@ -20,6 +21,7 @@ const cases: [string, string][] = [
   ['examples/llama2-70b.flex', 'serve'],
   ['examples/gpt3-175b.flex', 'serve'],
   ['examples/sage-papers100m.flex', 'streamed'],
+  ['examples/gpt3-175b.flex', 'pretrain_auto'],
 ];
 for (const [file, plan] of cases) {
   const timings: { pass: string; ms: number }[] = [];
@@ -55,6 +57,15 @@ for (const [file, plan] of cases) {
           `${(1000 * s.serving.decode_seconds_per_token).toFixed(1)} ms per token`
         : ''),
   );
+  if (r.search) {
+    const c = r.search.best[0]!.candidate;
+    console.log(
+      `  parallel: auto searched ${r.search.considered} partitions of ${c.tensor * c.pipeline * c.data} GPUs in ` +
+        `${r.search.seconds.toFixed(2)} s (goal < 10 s; ${r.search.profiles} layer profiles compiled), chose tensor ` +
+        `${c.tensor}${c.sequence ? ' + sequence' : ''} × pipeline ${c.pipeline} × data ${c.data}, ZeRO-${c.zero}, ` +
+        `micro-batch ${c.micro}, checkpoint ${c.checkpoint}`,
+    );
+  }
 }
 
 function throughput(t: { tokens_per_second: number | null; samples_per_second: number }): string {

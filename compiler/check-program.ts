@@ -8,6 +8,7 @@ import { addDiagnostics, type Diagnostic } from '../grammar/diagnostics.ts';
 import { lowerPlan, type Lowered } from './lower/lower.ts';
 import { copyModule, pipelinePlan, pipelineSplitDiagnostic, tensorSplitDiagnostic } from './plan-pipeline.ts';
 import { layerStarts, PipelineSplitError } from './passes/partition-pipeline.ts';
+import { autoWithoutHardware } from './choose-partition.ts';
 import { findRegions, TensorSplitError } from './passes/partition-tensor.ts';
 import { checkFile, sortDiagnostics } from './sema/check.ts';
 import { graphResolver } from './sema/graph-decl.ts';
@@ -49,6 +50,7 @@ export function checkProgram(path: string, opts: LoadOptions & { budgets?: boole
       if (!regions.length)
         addDiagnostics(diagnostics, [tensorSplitDiagnostic(decl, new TensorSplitError(tensor, widths))]);
     }
+    if (config.parallel.auto && !low.lowered.hardware?.gpu) addDiagnostics(diagnostics, [autoWithoutHardware(decl)]);
     const stages = (config.parallel.pipeline ?? 1) * (config.parallel.schedule?.chunks ?? 1);
     const layers = stages > 1 ? layerStarts(forward).length : 0;
     if (stages > 1 && layers < stages)

@@ -8,6 +8,8 @@ import { checkFile, sortDiagnostics } from './sema/check.ts';
 import { graphResolver } from './sema/graph-decl.ts';
 import type { ResolvedPlan } from './sema/plan.ts';
 import type { LoadOptions, Program } from './sema/program.ts';
+import { choosePartition } from './choose-partition.ts';
+import type { SearchResult } from './cost/search.ts';
 
 export interface CompileResult {
   program: Program;
@@ -19,6 +21,8 @@ export interface CompileResult {
   module?: Module;
   /** Serving plans: each decode step's IR after the pipeline. */
   decode?: { context: number; module: Module }[];
+  /** `parallel: auto`: the search that chose the plan's partition. */
+  search?: SearchResult;
 }
 
 /** load → check → the plan resolved once → lower → passes, for one plan of one file. */
@@ -27,7 +31,15 @@ export function compile(path: string, planName?: string, opts: LoadOptions & Pip
   if (diagnostics.some((d) => d.severity === 'error')) return { program, diagnostics };
   const sel = selectPlan(program, planName);
   if (!sel.plan) return { program, diagnostics: sel.diagnostics };
-  const plan = { decl: sel.plan, resolved: plans.get(sel.plan)! };
+  let plan = { decl: sel.plan, resolved: plans.get(sel.plan)! };
+  // `parallel: auto`: the fastest partition that fits is the plan's
+  let search: SearchResult | undefined;
+  if (plan.resolved.config.parallel.auto) {
+    const found = choosePartition(program, plan.decl, plan.resolved);
+    if (!found.resolved) return { program, diagnostics: found.diagnostics, plan };
+    search = found.search;
+    plan = { decl: plan.decl, resolved: found.resolved };
+  }
   const lowering = lowerPlan(program, plan.decl, plan.resolved);
   if (!lowering.lowered) return { program, diagnostics: sortDiagnostics(lowering.diagnostics), plan };
   const low = lowering.lowered;
@@ -40,5 +52,13 @@ export function compile(path: string, planName?: string, opts: LoadOptions & Pip
   }));
   // `blocks: auto` resolved: the number the pipeline chose is the plan's from here on
   const lowered = r.blocks === undefined ? low : { ...low, config: { ...low.config, blocks: r.blocks } };
-  return { program, diagnostics: [], plan, lowered, module: r.module, ...(decode.length ? { decode } : {}) };
+  return {
+    program,
+    diagnostics: [],
+    plan,
+    lowered,
+    module: r.module,
+    ...(decode.length ? { decode } : {}),
+    ...(search ? { search } : {}),
+  };
 }

@@ -363,6 +363,16 @@ export const CODES = {
       'model M() { input x: f32[2, 4]\n param w: f32[4, 4] = zeros()\n output y = sum(x @ w) }\n' +
       'plan p { model: M\n task: infer\n parallel: { pipeline: 2 } }',
   },
+  FLX5019: {
+    summary: '`parallel: auto` found no partition',
+    explanation:
+      "`parallel: auto` searches tensor × pipeline × data partitions of the hardware's GPUs (with sequence " +
+      'splitting, ZeRO, micro-batch, checkpointing and schedule) for the fastest whose every GPU fits its memory or ' +
+      '`memory.gpu`. A plan without hardware has no GPUs to partition; when none fits, the least any needs is named.',
+    example:
+      'model M() { input x: f32[2, 4]\n param w: f32[4, 4] = zeros()\n output loss = sum(x @ w) }\n' +
+      'plan p { model: M\n task: train { optimizer: sgd(lr: 0.1) }\n parallel: auto }',
+  },
   // 6xxx: data
   FLX6001: {
     summary: 'data file not found',

@@ -5,6 +5,7 @@ import { writeAtomic } from '../write-atomic.ts';
 import { summarize, type PlanSummary } from '../cost/plan-summary.ts';
 import { CATEGORIES } from '../cost/memory.ts';
 import { TIME_CLASSES } from '../cost/step.ts';
+import type { Evaluated, SearchResult } from '../cost/search.ts';
 import { checkFile } from '../sema/check.ts';
 import { loadProgram, type Program } from '../sema/program.ts';
 import { fmtBytes } from '../sema/units.ts';
@@ -50,7 +51,7 @@ export function planCommand(files: string[], o: { plan?: string; json?: boolean;
         continue;
       }
       const { summary, timeline } = summarize(r.module, r.lowered, r.decode);
-      reports.push({ file, ...summary });
+      reports.push({ file, ...summary, ...(r.search ? { search: r.search } : {}) });
       const capacity = r.lowered.hardware?.gpu?.part['memory'];
       panels.push({
         title: files.length > 1 ? `${file}: plan ${name}` : `plan ${name}`,
@@ -159,6 +160,7 @@ export function humanReport(s: PlanSummary, file?: string): string {
           : ` (\`fuse: [moe]\` makes each direction one kernel${fused ? `; ${fused} of ${layers} layers fused` : ''})`),
     );
   }
+  if (s.search) lines.push(...searchLines(s.search));
   if (s.fusion) lines.push(`  fusion      ${fusionLine(s.fusion)}`);
   lines.push(`  GPU memory  peak ${fmtBytes(g.peak_bytes)} per GPU (${budget}): ${parts(g)}`);
   const capacity = s.memory.gpu.capacity_bytes;
@@ -248,6 +250,34 @@ export function humanReport(s: PlanSummary, file?: string): string {
     lines.push(`  throughput  ${rate}, MFU ${pct(s.mfu!)}; bottleneck: ${s.bottleneck}`);
   } else lines.push('  step time   (give the plan hardware with `on: …` to estimate it)');
   return `${lines.join('\n')}\n`;
+}
+
+/** `parallel: auto`: what was searched, the fastest partitions that fit, and why the others lost. */
+function searchLines(r: SearchResult): string[] {
+  const c = (e: Evaluated) => {
+    const x = e.candidate;
+    const schedule =
+      x.pipeline > 1 ? ` ${x.schedule.kind === 'interleaved' ? `interleaved(${x.schedule.chunks})` : '1F1B'}` : '';
+    return (
+      `tensor ${x.tensor}${x.sequence ? ' + sequence' : ''} × pipeline ${x.pipeline}${schedule} × data ${x.data}, ` +
+      `ZeRO-${x.zero}, micro-batch ${x.micro}, checkpoint ${x.checkpoint}`
+    );
+  };
+  const lost = Object.entries(r.lost)
+    .filter(([, n]) => n > 0)
+    .map(([why, n]) => `${why} ${n}`)
+    .join(', ');
+  return [
+    `  search      parallel: auto tried ${r.considered} partitions in ${r.seconds.toFixed(1)} s (${r.profiles} layer ` +
+      'profiles compiled); the fastest that fit:',
+    ...r.best.map(
+      (e, i) =>
+        `              ${i + 1}. ${c(e)}: ${fmtSeconds(e.step_seconds)} a step, ${fmtRate(e.tokens_per_second)} ` +
+        `tokens/s, MFU ${pct(e.mfu)}, ${fmtBytes(e.peak_bytes)} per GPU`,
+    ),
+    `              the others lost to ${lost || 'nothing'} (memory: they do not fit; otherwise where most of ` +
+      'the time they lose goes)',
+  ];
 }
 
 /** What `fuse` fused, or that an entry had nothing to fuse and why. */

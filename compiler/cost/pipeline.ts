@@ -35,6 +35,23 @@ export interface PipelineEstimate {
   bubble_seconds: number;
 }
 
+export type ScheduleKind = 'gpipe' | '1f1b' | 'interleaved';
+
+/** M micro-batches through ranks taking t[p] each (all their chunks): the schedule's time, bubble included. */
+export function pipelineSeconds(t: number[], M: number, v: number, kind: ScheduleKind): number {
+  const tmax = Math.max(...t);
+  const sum = t.reduce((a, x) => a + x, 0);
+  return kind === 'interleaved' ? M * tmax + (sum - tmax) / v : (M - 1) * tmax + sum;
+}
+
+/** Micro-batches whose activations rank p of P keeps at once (chunk forwards over v, interleaved). */
+export const inFlight = (kind: ScheduleKind, P: number, p: number, v: number, M: number): number =>
+  kind === 'gpipe'
+    ? M
+    : kind === 'interleaved'
+      ? Math.min(2 * (P - p - 1) + (v - 1) * P + 1, M * v) / v
+      : Math.min(P - p, M);
+
 /**
  * Step time and memory of a pipelined plan (Narayanan et al. 2021, §2.2): each stage's micro-batch time from the
  * roofline model of its own program (cost/step.ts on ir/stages.ts's stage module, tensor-parallel collectives
@@ -102,7 +119,8 @@ export function estimatePipeline(
           if (x.attrs['weight']) rank.update_seconds += t;
           else rank.communication_seconds += t;
         }
-      const tl = memoryTimeline(sm, one, { points: true });
+      // memory with the plan's ZeRO sharding over the data-parallel ranks
+      const tl = memoryTimeline(sm, { ...one, parallel: { ...one.parallel, data: D, zero } });
       rank.model_states_bytes += tl.gpu.model_states_bytes;
       for (const k of CATEGORIES) rank.at_peak[k] += tl.gpu.at_peak[k];
       // what a micro-batch's forward leaves for its backward: kept once more for each micro-batch in flight
@@ -120,20 +138,14 @@ export function estimatePipeline(
       const dp = fabricOf(machine, D, T);
       rank.update_seconds += zero === 0 ? allReduce(grads, dp) : reduceScatter(grads, dp) + allGather(params, dp);
     }
-    rank.in_flight =
-      kind === 'gpipe'
-        ? M
-        : kind === 'interleaved'
-          ? Math.min(2 * (P - p - 1) + (v - 1) * P + 1, M * v) / v
-          : Math.min(P - p, M);
+    rank.in_flight = inFlight(kind, P, p, v, M);
     rank.at_peak.activations += Math.max(0, rank.in_flight - 1) * stash;
     rank.peak_bytes = CATEGORIES.reduce((a, k) => a + rank.at_peak[k], 0);
     ranks.push(rank);
   }
   const t = ranks.map((r) => r.forward_seconds + r.backward_seconds + r.communication_seconds);
   const tmax = Math.max(...t);
-  const sum = t.reduce((a, x) => a + x, 0);
-  const pipe = kind === 'interleaved' ? M * tmax + (sum - tmax) / v : (M - 1) * tmax + sum;
+  const pipe = pipelineSeconds(t, M, v, kind);
   const update = Math.max(...ranks.map((r) => r.update_seconds));
   const step = pipe + update;
   const bubble = pipe - M * tmax;
@@ -180,7 +192,7 @@ export function estimatePipeline(
 
 /** The bytes a stage's forward leaves for its backward: the values made before its backward (or recompute) begins
  * and read after. */
-function stashedBytes(sm: Module): number {
+export function stashedBytes(sm: Module, keep: (v: Value) => boolean = () => true): number {
   const backward = backwardValues(sm);
   const end = sm.values.findIndex((v) => backward.has(v) || !!v.name?.endsWith(REMAT_SUFFIX));
   if (end < 0) return 0;
@@ -190,6 +202,6 @@ function stashedBytes(sm: Module): number {
   });
   return sm.values
     .slice(0, end)
-    .filter((v) => !LEAF_OPS.has(v.op) && (last.get(v) ?? -1) >= end)
+    .filter((v) => !LEAF_OPS.has(v.op) && keep(v) && (last.get(v) ?? -1) >= end)
     .reduce((a, v) => a + bytesOf(v.type), 0);
 }

@@ -13,6 +13,7 @@ import { estimateServing, servingTimeline, type DecodeModule, type ServingEstima
 import { estimateStep, type StepEstimate } from './step.ts';
 import { estimatePipeline, type PipelineEstimate } from './pipeline.ts';
 import { stagesOf } from '../ir/stages.ts';
+import type { SearchResult } from './search.ts';
 import { movesOf } from './transfer.ts';
 
 type Tier = { peak_bytes: number; model_states_bytes: number } & Breakdown;
@@ -110,6 +111,8 @@ export interface PlanSummary {
   serving?: ServingEstimate;
   /** Pipelined plans: each pipeline rank's time and memory, the schedule and its bubble. */
   pipeline?: PipelineEstimate;
+  /** `parallel: auto`: the partitions searched, the fastest that fit (the first is this plan's), why the rest lost. */
+  search?: SearchResult;
 }
 
 function parameterCounts(m: Module): PlanSummary['parameters'] {

@@ -24,6 +24,8 @@ export interface Lowered {
    * context length.
    */
   decode?: DecodeStep[];
+  /** Each `repeat`'s full count (lowered with `repeatLimit`, the forward holds fewer iterations). */
+  repeats?: number[];
 }
 
 export interface DecodeStep {
@@ -79,7 +81,7 @@ export function lowerPlan(
   program: Program,
   plan: A.PlanDecl,
   r: ResolvedPlan,
-  opts: { evaluation?: boolean } = {},
+  opts: { evaluation?: boolean; repeatLimit?: number } = {},
 ): { lowered?: Lowered; diagnostics: Diagnostic[] } {
   const out: Diagnostic[] = [];
   const { model } = r;
@@ -125,6 +127,7 @@ export function lowerPlan(
       training: config.task.kind === 'train',
       binds: new Map(Object.entries(binds)),
       ...(phase ? { serve: phase } : {}),
+      ...(opts.repeatLimit !== undefined ? { repeatLimit: opts.repeatLimit } : {}),
     });
     return { el, forward: el.model(model, args, config.name) };
   };
@@ -260,7 +263,13 @@ export function lowerPlan(
       'add `host { memory: …, bandwidth: … }` and `link gpu <-> host { bandwidth: … }` to the hardware',
     );
   return {
-    lowered: { forward, config, ...(hardware ? { hardware } : {}), ...(decode.length ? { decode } : {}) },
+    lowered: {
+      forward,
+      config,
+      ...(hardware ? { hardware } : {}),
+      ...(decode.length ? { decode } : {}),
+      ...(opts.repeatLimit !== undefined ? { repeats: el.repeats } : {}),
+    },
     diagnostics: [],
   };
 }

@@ -31,6 +31,11 @@ export interface ElabOptions {
   serve?: ServePhase;
   /** Told the value of each name where it is defined or read (the language server's hover). */
   record?: (span: Span, v: EVal) => void;
+  /**
+   * Unroll at most this many iterations of each `repeat` (the search over partitions costs a model from a few of its
+   * layers); `repeats` records each loop's full count.
+   */
+  repeatLimit?: number;
 }
 
 export interface ServePhase {
@@ -118,6 +123,8 @@ export class Elaborator {
   private readonly calls: TraceFrame[] = [];
   /** Iterations of `repeat` unrolled so far. */
   private iterations = 0;
+  /** Each `repeat`'s full count, in the order elaborated (its loop unrolled at most `repeatLimit` times). */
+  readonly repeats: number[] = [];
   /** The layers those calls expand, outermost first (a layer calling one of them would never end). */
   private readonly expanding: A.LayerDecl[] = [];
 
@@ -329,8 +336,10 @@ export class Elaborator {
               ? 1
               : this.fail('FLX3004', s.count.span, `repeat needs a whole number of times, got ${describe(n)}`);
         const base = env.segment('layer');
+        this.repeats.push(count);
+        const unrolled = Math.min(count, this.opts.repeatLimit ?? count);
         // iterations are bounded like operations: an empty body repeated 10¹² times must not hang
-        for (let i = 0; i < count; i++) {
+        for (let i = 0; i < unrolled; i++) {
           if (this.iterations + count - i > MAX_ITERATIONS)
             this.fail(
               'FLX5009',

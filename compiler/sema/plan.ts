@@ -111,6 +111,11 @@ export const PlanConfig = z.object({
     schedule: z
       .object({ kind: z.enum(['gpipe', '1f1b', 'interleaved']), chunks: z.number().int().positive() })
       .optional(),
+    /**
+     * `parallel: auto`: the partition (tensor, pipeline, data, sequence, ZeRO, micro-batch, checkpointing, schedule)
+     * is searched for (cost/search.ts) when the plan is compiled; the fastest that fits replaces these settings.
+     */
+    auto: z.boolean().optional(),
   }),
   seed: z.number().int().nonnegative(),
   steps: z.number().int().positive(),
@@ -175,6 +180,7 @@ const OPT_DEFAULTS = {
 
 type Bad = (at: { span: Span }, msg: string, hint?: string) => void;
 const nameOf = (e: A.Expr): string | undefined => (e.kind === 'name' ? e.name : undefined);
+const isAuto = (f: A.Field | undefined) => !!f && nameOf(f.value) === 'auto';
 const PARALLEL_FIELDS = [
   'data',
   'tensor',
@@ -355,6 +361,10 @@ export function resolvePlan(
       bad(batchField.value, 'gradient accumulation (`batch: { global, micro }`) is for a train plan');
     else if (out.length > before) {
       // reported above
+    } else if (global !== undefined && micro === undefined && isAuto(fields.get('parallel'))) {
+      // the search chooses the micro-batch
+      batch = { global, micro: 1 };
+      bind['B'] = 1;
     } else if (global === undefined || micro === undefined)
       bad(batchField.value, '`batch` names both sizes: `{ global: 512, micro: 8 }`');
     else if (global !== undefined && micro !== undefined) {
@@ -428,10 +438,18 @@ export function resolvePlan(
   const target = choice('target', ['wgsl', 'c', 'cuda'] as const, 'wgsl');
   const precision = choice('precision', ['fp32', 'bf16', 'fp16', 'fp8'] as const, 'fp32');
   const parallel: PlanConfig['parallel'] = { data: 1, zero: 0, offload: [] };
+  const parallelField = fields.get('parallel');
+  const auto = isAuto(parallelField);
+  if (auto) {
+    parallel.auto = true;
+    if (task.kind !== 'train') bad(parallelField!.value, '`parallel: auto` searches partitions of a train plan');
+  }
   let sequenceAt: A.Expr | undefined;
   let scheduleAt: A.Expr | undefined;
   let microbatches: { n: number; at: A.Expr } | undefined;
-  for (const f of block('parallel', '`parallel` is a block: `parallel: { data: 8, zero: 2, offload: [optimizer] }`')) {
+  for (const f of auto
+    ? []
+    : block('parallel', '`parallel` is a block (`parallel: { data: 8, zero: 2, offload: [optimizer] }`) or `auto`')) {
     const v = f.value;
     if (f.key.name === 'data') {
       const n = wholeAtLeast(v, 1);
