@@ -26,9 +26,12 @@ export class DeviceLimitError extends Error {}
 
 /** A partitioned program (collectives over ranks) asked of a target that runs one device's plan. */
 export class CollectivesError extends Error {
-  constructor(readonly ranks: number) {
+  constructor(
+    readonly ranks: number,
+    readonly what = 'tensor-parallel ranks',
+  ) {
     super(
-      `the plan is one of ${ranks} tensor-parallel ranks: its collectives run on the CPU reference's simulated ` +
+      `the plan is one of ${ranks} ${what}: its collectives run on the CPU reference's simulated ` +
         'devices, and no WebGPU, C or CUDA runtime joins ranks yet',
     );
   }
@@ -84,6 +87,8 @@ export function buildPlan(
 ): BuiltPlan {
   const ranks = m.values.find((v) => COLLECTIVE_OPS.has(v.op))?.attrs['ranks'];
   if (ranks !== undefined) throw new CollectivesError(Number(ranks));
+  const stages = m.values.find((v) => v.op === 'pp_send')?.attrs['pipeline'];
+  if (stages !== undefined) throw new CollectivesError(Number(stages), 'pipeline stages');
   const target = opts.target ?? TARGETS.wgsl;
   const deviceClass = opts.deviceClass ?? target.deviceClasses[0]!;
   if (!target.deviceClasses.includes(deviceClass))

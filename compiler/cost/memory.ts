@@ -49,6 +49,19 @@ export interface MemoryTimeline {
 }
 
 /**
+ * Values written into their leaf in place (no memory of their own): updates by the optimizer's ops, casts and cache
+ * writes, and an accumulating step's sums and blends (as a fused optimizer adds and updates).
+ */
+export function writtenInPlace(m: Module): (v: Value) => boolean {
+  const updates = new Set(m.updates.map((u) => u.value));
+  const accumulates = m.values.some(isGradSum);
+  return (v) => (updates.has(v) && IN_PLACE.has(v.op)) || (accumulates && (isAccumulateOp(v) || isUpdateOp(v)));
+}
+
+/** A value a pipeline stage receives (ir/stages.ts): made when it arrives and freed after its last use. */
+const isReceived = (v: Value) => v.op === 'input' && v.attrs['recv'] === true;
+
+/**
  * The values of the backward pass and the updates: everything downstream of the loss's seed gradient (or, on a
  * pipeline stage before the last, of the gradients it receives).
  */
@@ -79,8 +92,8 @@ export function memoryTimeline(
   const gradOf = new Set(m.outputs.filter((o) => o.name.startsWith('grad:')).map((o) => rootOf(o.value)));
   const pinned = pinnedValues(m);
   for (const v of [...pinned]) pinned.add(rootOf(v));
-  const updates = new Set(m.updates.map((u) => u.value));
   const accumulates = m.values.some(isGradSum);
+  const inPlace = writtenInPlace(m);
   const transient = (v: Value) => accumulates && !LEAF_OPS.has(v.op);
   const backward = backwardValues(m);
   const leafCategory = (v: Value): Category => {
@@ -90,11 +103,12 @@ export function memoryTimeline(
     return v.attrs['kv_cache'] ? 'kv_cache' : 'optimizer';
   };
   const category = (v: Value): Category | undefined => {
+    if (isReceived(v)) return backward.has(v) ? 'workspace' : 'activations';
+    // a pipeline stage's send allocates nothing on the stage: what it sends lives on the stage receiving it
+    if (v.op === 'pp_send' && v.attrs['sending']) return undefined;
     if (LEAF_OPS.has(v.op)) return leafCategory(v);
     if (tierOf(v) !== 'gpu') return undefined; // placed in host memory or on the SSD (counted there)
-    if (updates.has(v) && IN_PLACE.has(v.op)) return undefined;
-    // an accumulating step's sums and blends: in place in its leaves, as a fused optimizer adds and updates
-    if (accumulates && (isAccumulateOp(v) || isUpdateOp(v))) return undefined;
+    if (inPlace(v)) return undefined;
     if (gradOf.has(v)) return 'gradients';
     return backward.has(v) || v.op === 'scratch' ? 'workspace' : 'activations';
   };
@@ -116,7 +130,7 @@ export function memoryTimeline(
   m.values.forEach((v, i) => v.inputs.forEach((x) => lastUse.set(rootOf(x), i)));
   for (const v of m.values) {
     const c = category(v);
-    if (!c) continue;
+    if (!c || isReceived(v)) continue;
     const b = storedBytes(v);
     // under accumulation a micro-batch's gradient is only added to its fp32 sum (a leaf): not a model state
     if ((c === 'parameters' || c === 'optimizer' || c === 'gradients') && !(c === 'gradients' && transient(v)))
@@ -136,7 +150,7 @@ export function memoryTimeline(
   const tierPoints: { host: number; ssd: number }[] = [];
   const placedPeak = { host: 0, ssd: 0 };
   m.values.forEach((v, i) => {
-    if (LEAF_OPS.has(v.op)) return;
+    if (LEAF_OPS.has(v.op) && !isReceived(v)) return;
     const t = tierOf(v);
     if (t !== 'gpu') (placed[t] += bytesOf(v.type)), (placedPeak[t] = Math.max(placedPeak[t], placed[t]));
     for (const x of new Set(v.inputs)) {
@@ -157,7 +171,7 @@ export function memoryTimeline(
     if (total(live) > gpu.peak_bytes) (gpu.peak_bytes = total(live)), (gpu.at_peak = { ...live });
     live.workspace -= gathered;
     for (const x of new Set(v.inputs.map(rootOf))) {
-      if (lastUse.get(x) !== i || pinned.has(x) || LEAF_OPS.has(x.op)) continue;
+      if (lastUse.get(x) !== i || pinned.has(x) || (LEAF_OPS.has(x.op) && !isReceived(x))) continue;
       const cx = category(x);
       if (cx) live[cx] -= bytesOf(x.type) * share(cx, x);
     }

@@ -9,8 +9,51 @@ import { backwardValues, type Breakdown, CATEGORIES, memoryTimeline } from './me
 import { estimateStep, TIME_CLASSES, type StepEstimate } from './step.ts';
 import { HALF } from '../passes/precision.ts';
 
+/** A pipeline rank's memory: its stages' own peak for one micro-batch and what the micro-batches in flight keep. */
+export interface RankMemory {
+  /** Micro-batches whose activations the schedule keeps at once (1F1B: P − p; GPipe: all of them). */
+  in_flight: number;
+  peak_bytes: number;
+  /** Each category at that peak: the stages' own, and the activations of the micro-batches in flight. */
+  at_peak: Breakdown;
+  model_states_bytes: number;
+}
+
+/**
+ * Each pipeline rank's memory: its stage programs' (cost/memory.ts, the plan's ZeRO sharding over the data-parallel
+ * ranks; what a stage receives is made when it arrives), plus what each further micro-batch in flight keeps for its
+ * backward pass (the activations alive when the backward begins): GPipe keeps every micro-batch, 1F1B at most P − p
+ * on rank p, interleaved 1F1B Megatron's warm-up count of chunk forwards, 2(P − p − 1) + (v − 1)P + 1.
+ */
+export function pipelineMemory(
+  m: Module,
+  st: Stages,
+  config: Pick<PlanConfig, 'parallel' | 'task' | 'batch'>,
+): RankMemory[] {
+  const P = st.pipeline;
+  const v = st.count / P;
+  const M = accumulationOf(config);
+  const kind = config.parallel.schedule?.kind ?? '1f1b';
+  return [...Array(P).keys()].map((p) => {
+    const at_peak = Object.fromEntries(CATEGORIES.map((k) => [k, 0])) as Breakdown;
+    let states = 0;
+    let stash = 0;
+    for (let c = p; c < st.count; c += P) {
+      const sm = stageModule(m, st, c);
+      const tl = memoryTimeline(sm, config);
+      states += tl.gpu.model_states_bytes;
+      for (const k of CATEGORIES) at_peak[k] += tl.gpu.at_peak[k];
+      stash += stashedBytes(sm);
+    }
+    const in_flight = inFlight(kind, P, p, v, M);
+    at_peak.activations += Math.max(0, in_flight - 1) * stash;
+    const peak_bytes = CATEGORIES.reduce((a, k) => a + at_peak[k], 0);
+    return { in_flight, peak_bytes, at_peak, model_states_bytes: states };
+  });
+}
+
 /** One pipeline rank: its stages' time per micro-batch, its memory with the schedule's micro-batches in flight. */
-export interface PipelineRank {
+export interface PipelineRank extends RankMemory {
   stages: number[];
   /** Per micro-batch: forward, backward (recomputation included), tensor-parallel and point-to-point communication. */
   forward_seconds: number;
@@ -18,12 +61,6 @@ export interface PipelineRank {
   communication_seconds: number;
   /** Once a step: the optimizer and the data-parallel gradient reduction. */
   update_seconds: number;
-  /** Micro-batches whose activations the schedule keeps at once (1F1B: P − p; GPipe: all of them). */
-  in_flight: number;
-  peak_bytes: number;
-  /** Each category at that peak: the stages' own, activations times the micro-batches in flight. */
-  at_peak: Breakdown;
-  model_states_bytes: number;
 }
 
 export interface PipelineEstimate {
@@ -60,9 +97,7 @@ export const inFlight = (kind: ScheduleKind, P: number, p: number, v: number, M:
  * micro-batches through P ranks take (M − 1)·t_max + Σ t_p with GPipe and 1F1B (a bubble of (P − 1)/M when the
  * stages are even), M·t_max + (Σ t_p − t_max)/v interleaved over v chunks. Then each rank's update: the optimizer and
  * the data-parallel reduction of its gradients, after its last backward (Megatron's of 2021 does not overlap them).
- * Memory: a stage's own peak for one micro-batch, plus what each further micro-batch in flight keeps for its backward
- * pass (the activations alive when the backward begins): GPipe keeps every micro-batch, 1F1B at most P − p on rank
- * p, interleaved 1F1B Megatron's warm-up count of chunk forwards, 2(P − p − 1) + (v − 1)P + 1.
+ * Memory: pipelineMemory.
  */
 export function estimatePipeline(
   m: Module,
@@ -84,24 +119,20 @@ export function estimatePipeline(
     parallel: { ...config.parallel, data: 1, zero: 0 as const },
   };
   const p2p = fabricOf(machine, 2, T * D);
+  const memory = pipelineMemory(m, st, config);
   const ranks: PipelineRank[] = [];
   const classes = Object.fromEntries(TIME_CLASSES.map((c) => [c, 0])) as StepEstimate['by_class'];
   let modelFlops = 0;
   let executed = 0;
   let kernels = 0;
   for (let p = 0; p < P; p++) {
-    const rank: PipelineRank = {
-      stages: [],
+    const rank = {
+      stages: [] as number[],
       forward_seconds: 0,
       backward_seconds: 0,
       communication_seconds: 0,
       update_seconds: 0,
-      in_flight: 0,
-      peak_bytes: 0,
-      at_peak: Object.fromEntries(CATEGORIES.map((k) => [k, 0])) as Breakdown,
-      model_states_bytes: 0,
     };
-    let stash = 0;
     let grads = 0;
     let params = 0;
     for (let c = p; c < st.count; c += P) {
@@ -119,12 +150,6 @@ export function estimatePipeline(
           if (x.attrs['weight']) rank.update_seconds += t;
           else rank.communication_seconds += t;
         }
-      // memory with the plan's ZeRO sharding over the data-parallel ranks
-      const tl = memoryTimeline(sm, { ...one, parallel: { ...one.parallel, data: D, zero } });
-      rank.model_states_bytes += tl.gpu.model_states_bytes;
-      for (const k of CATEGORIES) rank.at_peak[k] += tl.gpu.at_peak[k];
-      // what a micro-batch's forward leaves for its backward: kept once more for each micro-batch in flight
-      stash += stashedBytes(sm);
       grads += sm.outputs.filter((o) => o.name.startsWith('grad:')).reduce((a, o) => a + bytesOf(o.value.type), 0);
       params += sm.values
         .filter((x) => x.op === 'param' && !x.attrs['frozen'])
@@ -138,10 +163,7 @@ export function estimatePipeline(
       const dp = fabricOf(machine, D, T);
       rank.update_seconds += zero === 0 ? allReduce(grads, dp) : reduceScatter(grads, dp) + allGather(params, dp);
     }
-    rank.in_flight = inFlight(kind, P, p, v, M);
-    rank.at_peak.activations += Math.max(0, rank.in_flight - 1) * stash;
-    rank.peak_bytes = CATEGORIES.reduce((a, k) => a + rank.at_peak[k], 0);
-    ranks.push(rank);
+    ranks.push({ ...rank, ...memory[p]! });
   }
   const t = ranks.map((r) => r.forward_seconds + r.backward_seconds + r.communication_seconds);
   const tmax = Math.max(...t);

@@ -1,4 +1,5 @@
-import { pinnedValues, type Module, type Rows, type Value } from '../ir/graph.ts';
+import { LEAF_OPS, pinnedValues, type Module, type Rows, type Value } from '../ir/graph.ts';
+import { writtenInPlace } from '../cost/memory.ts';
 import type { FloatArray, NDArray, RefContext } from '../ir/op.ts';
 import { getOp } from '../ir/ops/registry.ts';
 import { roundTo } from '../ir/ops/cast.ts';
@@ -13,6 +14,12 @@ export type Tensors = Map<string, NDArray>;
 
 export interface StepResult {
   outputs: Map<string, NDArray>;
+  /**
+   * With `measure`: the most bytes the rank held at once — its leaves (fed inputs, parameters, state) throughout and
+   * each value from when it is computed to its last use, in the order the memory model walks (cost/memory.ts); a
+   * value written into its leaf in place (writtenInPlace) holds none of its own.
+   */
+  peakBytes?: number;
   /** Every value computed, when asked for (for tests and debugging). */
   values?: Map<Value, NDArray>;
 }
@@ -56,6 +63,7 @@ export function runRanks(
     keepValues?: boolean;
     dataGroups?: number[][];
     layout?: RankLayout;
+    measure?: boolean;
   } = {},
 ): StepResult[] {
   // one rank alone runs every stage (a send is then the identity)
@@ -65,10 +73,30 @@ export function runRanks(
   if (st && (rankCount(layout) !== ranks.length || pipes !== st.pipeline))
     throw new Error(`internal: a program pipelined over ${st.pipeline} ranks run without their layout`);
   // whether rank r runs value v: every rank, unless v is on a stage (one pipeline position's ranks run it)
+  // a free value (made from inputs alone) runs on the pipeline positions that read it
+  const freeOn = new Map<Value, Set<number>>();
+  if (st)
+    for (let i = m.values.length - 1; i >= 0; i--) {
+      const v = m.values[i]!;
+      const at = st.stage.has(v) ? new Set([st.stage.get(v)! % pipes]) : freeOn.get(v);
+      for (const x of v.inputs)
+        if (st.free.has(x)) for (const p of at ?? []) freeOn.set(x, (freeOn.get(x) ?? new Set()).add(p));
+    }
   const runs = (v: Value, r: number) => {
-    const s = st?.stage.get(v);
-    return s === undefined || s % pipes === pipeIndex(layout, r);
+    if (!st) return true;
+    const s = st.stage.get(v);
+    return s === undefined ? !!freeOn.get(v)?.has(pipeIndex(layout, r)) : s % pipes === pipeIndex(layout, r);
   };
+  const measure = opts.measure
+    ? { inPlace: writtenInPlace(m), live: ranks.map(() => 0), peak: ranks.map(() => 0) }
+    : undefined;
+  if (measure)
+    for (const v of m.values)
+      if (LEAF_OPS.has(v.op))
+        ranks.forEach((rank, r) => {
+          const x = runs(v, r) ? (v.op === 'input' ? rank.feeds : rank.params).get(String(v.attrs['name'])) : undefined;
+          if (x) measure.live[r]! += x.data.byteLength;
+        });
   const grads = new Set(opts.dataGroups ? m.outputs.filter((o) => o.name.startsWith('grad:')).map((o) => o.value) : []);
   const precision = opts.precision ?? 'f32';
   const ctx: RefContext = {
@@ -113,6 +141,10 @@ export function runRanks(
       }
       checkShape(v, res);
       env.set(v, res);
+      if (measure && !LEAF_OPS.has(v.op) && !measure.inPlace(v)) {
+        measure.live[r]! += res.data.byteLength;
+        measure.peak[r] = Math.max(measure.peak[r]!, measure.live[r]!);
+      }
     });
     if (grads.has(v))
       for (const g of opts.dataGroups!.filter((g) => runs(v, g[0]!))) {
@@ -125,7 +157,14 @@ export function runRanks(
         });
       }
     if (!opts.keepValues)
-      for (const env of envs) for (const x of v.inputs) if (lastUse.get(x) === i && !pinned.has(x)) env.delete(x);
+      envs.forEach((env, r) => {
+        for (const x of new Set(v.inputs)) {
+          if (lastUse.get(x) !== i || pinned.has(x)) continue;
+          const held = env.get(x);
+          if (measure && held && !LEAF_OPS.has(x.op) && !measure.inPlace(x)) measure.live[r]! -= held.data.byteLength;
+          env.delete(x);
+        }
+      });
   });
   return ranks.map(({ params }, r) => {
     const env = envs[r]!;
@@ -137,7 +176,7 @@ export function runRanks(
       if (runs(u.value, r))
         updates.set(u.target, withPart(updates.get(u.target) ?? params.get(u.target), env.get(u.value)!, u.rows));
     for (const [k, val] of updates) params.set(k, val);
-    const result: StepResult = { outputs };
+    const result: StepResult = { outputs, ...(measure ? { peakBytes: measure.peak[r]! } : {}) };
     if (opts.keepValues) result.values = env;
     return result;
   });

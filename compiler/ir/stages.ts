@@ -73,8 +73,8 @@ export function stagesOf(m: Module): Stages | undefined {
 
 /**
  * One stage's program, for its cost and memory: the stage's values and the free values they read; what it receives
- * (a `pp_send` to it) is an input there, named `recv:<id>`, and what it sends stays as the `pp_send` that reads it (no
- * kernel: the value lives until it is sent).
+ * (a `pp_send` to it) is an input there, named `recv:<id>` (`recv`: made when it arrives), and what it sends stays
+ * as the `pp_send` that reads it, marked `sending` (no kernel, no memory here: the value lives until it is sent).
  */
 export function stageModule(m: Module, st: Stages, s: number): Module {
   const keep = new Set<Value>();
@@ -93,12 +93,15 @@ export function stageModule(m: Module, st: Stages, s: number): Module {
       // a gradient coming back (sends run forward from earlier stages to later ones) starts the stage's backward
       const attrs = {
         name: `recv:${v.id}`,
+        recv: true,
         ...(num(v, 'from') > s ? { backward: true } : {}),
         ...(v.attrs['weight'] ? { weight: true } : {}),
       };
       w = { id: v.id, op: 'input', inputs: [], attrs, type: v.type };
       if (v.name !== undefined) w.name = v.name;
-    } else w = v.inputs.some((x) => swapped.get(x) !== x) ? { ...v, inputs: v.inputs.map((x) => swapped.get(x)!) } : v;
+    } else if (isSend(v))
+      w = { ...v, inputs: v.inputs.map((x) => swapped.get(x)!), attrs: { ...v.attrs, sending: true } };
+    else w = v.inputs.some((x) => swapped.get(x) !== x) ? { ...v, inputs: v.inputs.map((x) => swapped.get(x)!) } : v;
     swapped.set(v, w);
     values.push(w);
   }

@@ -175,7 +175,7 @@ plan gpt_3d {
   bind: { T: 8 }
   batch: { global: 4, micro: 1 }
   task: train { optimizer: sgd(lr: 0.1) }
-  parallel: { tensor: 2, pipeline: 2, data: 2, schedule: 1f1b }
+  parallel: { tensor: 2, pipeline: 2, data: 2, schedule: 1 f1b }
 }
 
 plan gpt_3d_sp {
@@ -226,4 +226,11 @@ plan gpt_3d_octo {
   batch: { global: 16, micro: 1 }
   task: train { optimizer: sgd(lr: 0.1) }
   parallel: { tensor: 2, pipeline: 2, data: 2 }
+}
+
+plan gpt_tp2_pp2 {
+  model: Gpt
+  bind: { B: 2, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { tensor: 2, pipeline: 2 }
 }

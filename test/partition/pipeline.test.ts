@@ -140,3 +140,22 @@ describe('pipeline parallelism: simulated ranks, each running its stage, = one d
     expect([0, 1, 2, 3].map((s) => [...layer(s)])).toEqual([['0'], ['1'], ['2'], ['3']]);
   });
 });
+
+describe('flexc run --backend cpu on a pipelined plan (CpuSession over its ranks)', () => {
+  for (const [plan, ranks] of [
+    ['gpt_pp2', 2],
+    ['gpt_tp2_pp2', 4],
+  ] as const)
+    it(`${plan}: ${ranks} ranks, each holding its stage, print gpt’s losses`, () => {
+      const one = compile(FILE, 'gpt');
+      const par = compile(FILE, plan);
+      const a = new CpuSession(one.module!, { seed: 3, graphs: graphResolver(one.program) });
+      const b = new CpuSession(par.module!, { seed: 3, graphs: graphResolver(par.program) });
+      expect(b.ranks.length).toBe(ranks);
+      for (let step = 0; step < 3; step++) {
+        const la = a.run().get('loss')!.data[0]!;
+        const lb = b.run().get('loss')!.data[0]!;
+        expect(Math.abs(lb - la) / Math.abs(la), `step ${step + 1}`).toBeLessThan(1e-5);
+      }
+    });
+});
