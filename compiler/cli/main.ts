@@ -113,12 +113,19 @@ program
   .option('--plan <name>', 'one plan of each file (default: every plan)')
   .option('--json', 'print {"files", "plans": [...]} on stdout (each plan names its file)')
   .option('--svg <file>', 'draw GPU memory over the step into FILE, one panel per plan')
+  .option(
+    '--compare',
+    'one table of every plan: throughput, latency, memory per GPU, bottleneck, blast radius (--svg draws it)',
+  )
   .addHelpText(
     'after',
     '\nExamples:\n  flexc plan examples/gpt.flex\n  flexc plan examples/gpt.flex ' +
-      '--plan gpt2_small --json\n  flexc plan examples/llama2-*.flex --svg memory.svg',
+      '--plan gpt2_small --json\n  flexc plan examples/llama2-*.flex --svg memory.svg\n' +
+      '  flexc plan examples/lite-gpu.flex --compare',
   )
-  .action((files: string[], o: { plan?: string; json?: boolean; svg?: string }) => planCommand(files, o));
+  .action((files: string[], o: { plan?: string; json?: boolean; svg?: string; compare?: boolean }) =>
+    planCommand(files, o),
+  );
 
 program
   .command('ir')

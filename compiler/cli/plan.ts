@@ -5,6 +5,7 @@ import { writeAtomic } from '../write-atomic.ts';
 import { summarize, type PlanSummary } from '../cost/plan-summary.ts';
 import { CATEGORIES } from '../cost/memory.ts';
 import { TIME_CLASSES } from '../cost/step.ts';
+import { type ComparedPlan, comparedPlan, compareSvg, compareTable } from './compare.ts';
 import type { Evaluated, SearchResult } from '../cost/search.ts';
 import { checkFile } from '../sema/check.ts';
 import { loadProgram, type Program } from '../sema/program.ts';
@@ -21,13 +22,17 @@ export type { PlanSummary };
  * `flexc plan FILE… [--plan NAME] [--json] [--svg FILE]`: per plan of each file, memory per tier,
  * step time, throughput and MFU; `--svg` draws every plan's GPU memory into that one file.
  */
-export function planCommand(files: string[], o: { plan?: string; json?: boolean; svg?: string }): void {
+export function planCommand(
+  files: string[],
+  o: { plan?: string; json?: boolean; svg?: string; compare?: boolean },
+): void {
   for (const file of files)
     if (!existsSync(file)) {
       process.stderr.write(`flexc: no such file: ${file}\n`);
       process.exit(EXIT.usage);
     }
   const reports: (PlanSummary & { file: string })[] = [];
+  const compared: ComparedPlan[] = [];
   const panels: MemoryPanel[] = [];
   const problems: Diagnostic[] = [];
   const programs: Program[] = [];
@@ -52,6 +57,7 @@ export function planCommand(files: string[], o: { plan?: string; json?: boolean;
       }
       const { summary, timeline } = summarize(r.module, r.lowered, r.decode);
       reports.push({ file, ...summary, ...(r.search ? { search: r.search } : {}) });
+      compared.push(comparedPlan({ file, ...summary }, r.lowered.hardware?.gpu?.count ?? 1));
       const capacity = r.lowered.hardware?.gpu?.part['memory'];
       panels.push({
         title: files.length > 1 ? `${file}: plan ${name}` : `plan ${name}`,
@@ -71,6 +77,15 @@ export function planCommand(files: string[], o: { plan?: string; json?: boolean;
     for (const p of programs.slice(1)) for (const [k, v] of p.files) merged.files.set(k, v);
     printDiagnostics(unique, merged, false);
     process.exitCode = EXIT.user;
+  }
+  if (o.compare) {
+    if (o.svg && compared.length) {
+      writeInto(o.svg, compareSvg(compared));
+      process.stderr.write(`wrote ${o.svg}: ${compared.length} plans compared\n`);
+    }
+    if (o.json) process.stdout.write(`${JSON.stringify({ files, plans: compared }, null, 2)}\n`);
+    else process.stdout.write(compareTable(compared));
+    return;
   }
   if (o.svg && panels.length) {
     writeInto(o.svg, memorySvg(panels));

@@ -18,7 +18,7 @@ export interface Candidate {
   sequence: boolean;
   pipeline: number;
   data: number;
-  zero: 0 | 1;
+  zero: 0 | 1 | 3;
   micro: number;
   checkpoint: 'none' | 'all';
   schedule: { kind: ScheduleKind; chunks: number };
@@ -202,34 +202,46 @@ function evaluate(c: Candidate, p: Profile, cx: Context): Evaluated {
     if (q === P - 1) parts.push({ part: p.head, times: 1 });
     const sum = (f: (x: PartCost) => number) => parts.reduce((a, { part, times }) => a + times * f(part), 0);
     const sends = P > 1 ? 2 * v * (p.boundary / p2p.bandwidth + p2p.latency) : 0;
-    const time = sum((x) => x.forward + x.backward + x.recompute + x.communication) + sends;
-    const reduce =
-      c.data > 1
-        ? c.zero === 0
-          ? allReduce(
-              sum((x) => x.reduced),
-              dp,
-            )
-          : reduceScatter(
-              sum((x) => x.reduced),
-              dp,
-            ) +
+    // ZeRO-3 (FSDP, without a pipeline): each micro-batch gathers the rank's weights for the forward and again for
+    // the backward and reduce-scatters its gradients, exposed (as cost/step.ts times them)
+    const fsdp =
+      c.zero === 3
+        ? 2 *
             allGather(
               sum((x) => x.trained),
               dp,
-            )
+            ) +
+          reduceScatter(
+            sum((x) => x.reduced),
+            dp,
+          )
         : 0;
+    const time = sum((x) => x.forward + x.backward + x.recompute + x.communication) + sends + fsdp;
+    const grads = sum((x) => x.reduced);
+    const reduce =
+      c.data <= 1 || c.zero === 3
+        ? 0
+        : c.zero === 0
+          ? allReduce(grads, dp)
+          : reduceScatter(grads, dp) +
+            allGather(
+              sum((x) => x.trained),
+              dp,
+            );
     const update = sum((x) => x.update) / (c.zero >= 1 ? c.data : 1) + reduce;
-    // the model states (ZeRO-1 shards the optimizer's), and each micro-batch's gradients, outputs of the step kept
-    // until its end beside their fp32 sums
+    // the model states (ZeRO-1 shards the optimizer's, ZeRO-3 all of them), and each micro-batch's gradients,
+    // outputs of the step kept until its end beside their fp32 sums
     const states =
-      sum((x) => x.parameters + x.gradients + x.reduced) + sum((x) => x.optimizer) / (c.zero >= 1 ? c.data : 1);
-    const peak = states + p.transient + Math.max(0, inFlight(c.schedule.kind, P, q, v, M) - 1) * sum((x) => x.stash);
+      c.zero === 3
+        ? sum((x) => x.parameters + x.gradients + x.reduced + x.optimizer) / c.data
+        : sum((x) => x.parameters + x.gradients + x.reduced) + sum((x) => x.optimizer) / (c.zero >= 1 ? c.data : 1);
+    // one micro-batch's working set, and what each micro-batch in flight (its own included) keeps for its backward
+    const peak = states + p.transient + inFlight(c.schedule.kind, P, q, v, M) * sum((x) => x.stash);
     return {
       time,
       update,
       peak,
-      comm: M * (sum((x) => x.communication) + sends) + reduce,
+      comm: M * (sum((x) => x.communication) + sends + fsdp) + reduce,
       recompute: M * sum((x) => x.recompute),
       flops: M * sum((x) => x.flops),
     };
@@ -293,7 +305,7 @@ const divisors = (n: number) => [...Array(n).keys()].map((i) => i + 1).filter((d
 
 /**
  * `parallel: auto` (as Calculon and Alpa search): every partition of the plan's GPUs into tensor × pipeline × data
- * ranks with sequence splitting or not, ZeRO 0 or 1, a micro-batch of 1, 2, 4 or 8, checkpointing none or all, and
+ * ranks with sequence splitting or not, ZeRO 0 or 1 (and 3 without a pipeline), a micro-batch of 1, 2, 4 or 8, checkpointing none or all, and
  * 1F1B or interleaved(2) pipelines, timed and sized from layer profiles (profileOf); the fastest that fits every
  * GPU's memory (or the plan's `memory.gpu`) first. Tensor widths stop at a node's GPUs (the fabric Megatron keeps
  * them in) and at widths that split the model.
@@ -354,7 +366,7 @@ export function searchPartitions(
             const schedules: Candidate['schedule'][] = [{ kind: '1f1b', chunks: 1 }];
             if (p > 1 && layers % (2 * p) === 0 && M % p === 0) schedules.push({ kind: 'interleaved', chunks: 2 });
             for (const schedule of schedules)
-              for (const zero of [0, 1] as const) {
+              for (const zero of p === 1 ? ([0, 1, 3] as const) : ([0, 1] as const)) {
                 if (zero && d === 1) continue;
                 const c = { tensor: t, sequence: s, pipeline: p, data: d, zero, micro: b, checkpoint: ck, schedule };
                 all.push(evaluate(c, prof, cx));

@@ -229,7 +229,7 @@ export function lowerPlan(
         ? `use at most ${gpus} GPUs in all, or hardware with more GPUs (\`gpu x ${world}: …\`)`
         : `use \`data: ${gpus}\` or fewer, or hardware with more GPUs (\`gpu x ${data}: …\`)`,
     );
-  if (gpus !== undefined && world > 1 && !hardware?.network)
+  if (gpus !== undefined && world > 1 && !hardware?.network && !hardware?.node)
     return refuse(
       `${axes.length > 1 ? axes.map(([k]) => k).join(' and ') : axes[0]![0]} parallelism over ${world} GPUs needs a ` +
         `network between them; hardware \`${config.hardware}\` declares none`,

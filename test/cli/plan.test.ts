@@ -117,3 +117,50 @@ describe('flexc plan', () => {
     },
   );
 });
+
+describe('flexc plan --compare', () => {
+  it('one row per plan: throughput (serving: latencies and every replica’s tokens), memory, bottleneck, blast radius', () => {
+    mkdirSync(DIR, { recursive: true });
+    const src = readFileSync('examples/gpt.flex', 'utf8').replace(/^(\/\/[^\n]*\n)*hardware [\s\S]*$/m, '');
+    const file = `${DIR}/compare.flex`;
+    writeFileSync(
+      file,
+      `${src.replace('import { rtx4090, pcie4 } from "std/hardware"', 'import { h100_sxm } from "std/hardware"')}
+hardware Eight {
+  gpu x 8: h100_sxm
+  node { gpus: 8, topology: nvswitch, bandwidth: 450 GB/s, latency: 1 us }
+}
+plan serve {
+  model: Gpt(vocab: 512, ctx: 256, d: 256, heads: 8, depth: 4)
+  on: Eight
+  bind: { B: 4 }
+  task: infer { prefill: 64, decode: 16 }
+  parallel: { tensor: 2, data: 4 }
+}
+plan train {
+  model: Gpt(vocab: 512, ctx: 256, d: 256, heads: 8, depth: 4)
+  on: Eight
+  bind: { B: 4, T: 256 }
+  batch: { global: 32, micro: 4 }
+  task: train { optimizer: adam(lr: 1e-3) }
+  parallel: { tensor: 2, pipeline: 2, data: 2 }
+}
+`,
+    );
+    const r = flexc('plan', file, '--compare', '--json', '--svg', `${DIR}/compare.svg`);
+    expect(r.status, r.stderr).toBe(0);
+    const rows = (JSON.parse(r.stdout) as { plans: Record<string, unknown>[] }).plans;
+    expect(rows.map((x) => [x['plan'], x['partition'], x['gpus'], x['blast_radius']])).toEqual([
+      // a failed package takes its replica down: 2 of 8 GPUs serving, 4 of 8 training
+      ['serve', 'tensor 2 × replicas 4', 8, 0.25],
+      ['train', 'tensor 2 × pipeline 2 × data 2', 8, 0.5],
+    ]);
+    expect(rows[0]!['time_to_first_token_seconds']).toBeGreaterThan(0);
+    expect(rows[0]!['time_per_output_token_seconds']).toBeGreaterThan(0);
+    expect(rows[0]!['training_tokens_per_second']).toBeUndefined();
+    expect(rows[1]!['training_tokens_per_second']).toBeGreaterThan(0);
+    expect(readFileSync(`${DIR}/compare.svg`, 'utf8')).toContain('serve (Eight, 8 GPUs)');
+    const table = flexc('plan', file, '--compare').stdout;
+    expect(table.split('\n')[0]).toMatch(/^\| plan \| hardware \| partition \| training tokens\/s \|/);
+  }, 60_000);
+});
