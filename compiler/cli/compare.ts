@@ -124,7 +124,8 @@ export function compareSvg(rows: ComparedPlan[]): string {
       `<text x="${(label + t * bar + 4).toFixed(1)}" y="${y + 14}">${esc(rate(tput(r)))} tokens/s</text>`,
       `<rect x="${label + bar + 20}" y="${y + 3}" width="${(m * bar).toFixed(1)}" height="${rowH - 8}" ` +
         `fill="${r.fits === false ? '#c0504d' : '#9bbb59'}"/>`,
-      `<text x="${(label + bar + 24 + m * bar).toFixed(1)}" y="${y + 14}">${esc(fmtBytes(r.memory_per_gpu_bytes))}</text>`,
+      `<text x="${(label + bar + 24 + m * bar).toFixed(1)}" y="${y + 14}">` +
+        `${esc(fmtBytes(r.memory_per_gpu_bytes))}</text>`,
     );
   });
   parts.push('</svg>');

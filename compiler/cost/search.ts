@@ -305,10 +305,10 @@ const divisors = (n: number) => [...Array(n).keys()].map((i) => i + 1).filter((d
 
 /**
  * `parallel: auto` (as Calculon and Alpa search): every partition of the plan's GPUs into tensor × pipeline × data
- * ranks with sequence splitting or not, ZeRO 0 or 1 (and 3 without a pipeline), a micro-batch of 1, 2, 4 or 8, checkpointing none or all, and
- * 1F1B or interleaved(2) pipelines, timed and sized from layer profiles (profileOf); the fastest that fits every
- * GPU's memory (or the plan's `memory.gpu`) first. Tensor widths stop at a node's GPUs (the fabric Megatron keeps
- * them in) and at widths that split the model.
+ * ranks with sequence splitting or not, ZeRO 0 or 1 (and 3 without a pipeline), a micro-batch of 1, 2, 4 or 8,
+ * checkpointing none or all, and 1F1B or interleaved(2) pipelines, timed and sized from layer profiles (profileOf);
+ * the fastest that fits every GPU's memory (or the plan's `memory.gpu`) first. Tensor widths stop at a node's GPUs
+ * (the fabric Megatron keeps them in) and at widths that split the model.
  */
 export function searchPartitions(
   program: Program,

@@ -119,7 +119,7 @@ describe('flexc plan', () => {
 });
 
 describe('flexc plan --compare', () => {
-  it('one row per plan: throughput (serving: latencies and every replica’s tokens), memory, bottleneck, blast radius', () => {
+  it('one row per plan: throughput (serving: latencies, all replicas’ tokens), memory, bottleneck, blast', () => {
     mkdirSync(DIR, { recursive: true });
     const src = readFileSync('examples/gpt.flex', 'utf8').replace(/^(\/\/[^\n]*\n)*hardware [\s\S]*$/m, '');
     const file = `${DIR}/compare.flex`;
