@@ -4,6 +4,7 @@ import type { Module } from './ir/graph.ts';
 import { BudgetInfeasibleError, TierBudgetError } from './passes/checkpoint.ts';
 import { TensorSplitError } from './passes/partition-tensor.ts';
 import { PipelineSplitError } from './passes/partition-pipeline.ts';
+import { SequenceSplitError } from './passes/partition-sequence.ts';
 import { BlocksError } from './passes/block-nodes.ts';
 import { graphsRead, type GraphSpec } from '../runtime/data/graph-spec.ts';
 import { machineOf } from './cost/device.ts';
@@ -81,6 +82,16 @@ function pipelineOnce(
   } catch (e) {
     if (e instanceof TensorSplitError) return { diagnostics: [tensorSplitDiagnostic(decl, e)] };
     if (e instanceof PipelineSplitError) return { diagnostics: [pipelineSplitDiagnostic(decl, e)] };
+    if (e instanceof SequenceSplitError) {
+      const par = decl.fields.find((f) => f.key.name === 'parallel');
+      const at =
+        (par?.value.kind === 'object' ? par.value.fields.find((f) => f.key.name === 'sequence') : undefined) ??
+        par ??
+        decl.name;
+      const message = `\`sequence: true\` splits nothing: ${e.tokens} tokens do not divide over ${e.tensor} ranks`;
+      const hint = `bind the sequence to a multiple of ${e.tensor}, or leave \`sequence\` out`;
+      return { diagnostics: [diag('FLX5020', at.span, message, hint)] };
+    }
     if (e instanceof BlocksError) {
       const at = decl.fields.find((f) => f.key.name === 'blocks') ?? decl.name;
       const hint = `give \`blocks: ${e.nodes}\` or fewer`;

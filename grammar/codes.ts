@@ -373,6 +373,17 @@ export const CODES = {
       'model M() { input x: f32[2, 4]\n param w: f32[4, 4] = zeros()\n output loss = sum(x @ w) }\n' +
       'plan p { model: M\n task: train { optimizer: sgd(lr: 0.1) }\n parallel: auto }',
   },
+  FLX5020: {
+    summary: 'sequence parallelism that splits nothing',
+    explanation:
+      '`sequence: true` splits the tokens between tensor-parallel layers over the `tensor` ranks, each rank taking ' +
+      'an equal share; when the sequence length does not divide by the ranks no value splits, and the plan would be ' +
+      'tensor parallelism alone under another name.',
+    example:
+      'model M() { input x: f32[2, 5, 4]\n param w1: f32[4, 8] = zeros()\n param w2: f32[8, 4] = zeros()\n' +
+      ' output y = sum(relu(x @ w1) @ w2) }\n' +
+      'plan p { model: M\n task: infer\n parallel: { tensor: 2, sequence: true } }',
+  },
   // 6xxx: data
   FLX6001: {
     summary: 'data file not found',

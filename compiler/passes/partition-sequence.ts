@@ -4,6 +4,16 @@ import { BINARY, UNARY } from '../ir/ops/elementwise.ts';
 import { ints } from '../ir/ops/util.ts';
 import type { Pass } from './pass.ts';
 
+/** Why `sequence: true` splits nothing: the tokens between the tensor-parallel layers do not divide by the ranks. */
+export class SequenceSplitError extends Error {
+  constructor(
+    readonly tensor: number,
+    readonly tokens: number,
+  ) {
+    super(`${tokens} tokens do not split over ${tensor} ranks`);
+  }
+}
+
 /** Ops that act on each token alone: pointwise, and normalisations and reductions over the features (last) axis. */
 const perToken = (v: Value): boolean => {
   if (v.op in UNARY || v.op in BINARY) return true;
@@ -35,6 +45,8 @@ export const partitionSequence: Pass = {
     const axis = sequenceAxis(m);
     if (axis === undefined) return m;
     const run = tokensRun(m, axis, t);
+    if (!run.size)
+      throw new SequenceSplitError(t, m.values.find((v) => v.op === 'tp_copy')!.type.shape[axis] as number);
     note?.(`${run.size} values split along the sequence (axis ${axis}) over ${t} ranks`);
     return split(m, run, axis, t);
   },

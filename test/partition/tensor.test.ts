@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { graphResolver } from '../../compiler/cli/run.ts';
 import { compile } from '../../compiler/compile.ts';
@@ -168,5 +170,20 @@ describe('serving with tensor parallelism: the KV cache split by heads', () => {
         expect(relErr(g.outputs.get('logits')!.data, want.get('logits')!.data), m.name).toBeLessThan(1e-5);
       expectHeld(r, ranks, after, (k) => k, m.name, ['state'], 1e-6);
     }
+  });
+});
+
+describe('sequence parallelism that splits nothing', () => {
+  it('5 tokens over 2 ranks: FLX5020 at `sequence`, not a plan that is tensor parallelism under another name', () => {
+    const path = resolve('examples/_sequence_nothing.flex');
+    const src =
+      'import { Gpt } from "./gpt"\nplan p {\n  model: Gpt(vocab: 11, ctx: 8, d: 16, heads: 2, depth: 1)\n' +
+      '  bind: { B: 2, T: 5 }\n  task: train { optimizer: sgd(lr: 0.1) }\n  parallel: { tensor: 2, sequence: true }\n}\n';
+    const r = compile(path, 'p', {
+      read: (p) => (p === path ? src : existsSync(p) ? readFileSync(p, 'utf8') : undefined),
+    });
+    expect(r.diagnostics.map((d) => [d.code, d.span.line, d.span.column, d.message])).toEqual([
+      ['FLX5020', 6, 26, '`sequence: true` splits nothing: 5 tokens do not divide over 2 ranks'],
+    ]);
   });
 });
