@@ -178,7 +178,8 @@ describe('sequence parallelism that splits nothing', () => {
     const path = resolve('examples/_sequence_nothing.flex');
     const src =
       'import { Gpt } from "./gpt"\nplan p {\n  model: Gpt(vocab: 11, ctx: 8, d: 16, heads: 2, depth: 1)\n' +
-      '  bind: { B: 2, T: 5 }\n  task: train { optimizer: sgd(lr: 0.1) }\n  parallel: { tensor: 2, sequence: true }\n}\n';
+      '  bind: { B: 2, T: 5 }\n  task: train { optimizer: sgd(lr: 0.1) }\n' +
+      '  parallel: { tensor: 2, sequence: true }\n}\n';
     const r = compile(path, 'p', {
       read: (p) => (p === path ? src : existsSync(p) ? readFileSync(p, 'utf8') : undefined),
     });
