@@ -1,4 +1,4 @@
-import { diag, type Diagnostic } from '../grammar/diagnostics.ts';
+import { diag, type Diagnostic, type Span } from '../grammar/diagnostics.ts';
 import type * as A from '../grammar/ast.ts';
 import type { Module } from './ir/graph.ts';
 import { BudgetInfeasibleError, TierBudgetError } from './passes/checkpoint.ts';
@@ -83,11 +83,7 @@ function pipelineOnce(
     if (e instanceof TensorSplitError) return { diagnostics: [tensorSplitDiagnostic(decl, e)] };
     if (e instanceof PipelineSplitError) return { diagnostics: [pipelineSplitDiagnostic(decl, e)] };
     if (e instanceof SequenceSplitError) {
-      const par = decl.fields.find((f) => f.key.name === 'parallel');
-      const at =
-        (par?.value.kind === 'object' ? par.value.fields.find((f) => f.key.name === 'sequence') : undefined) ??
-        par ??
-        decl.name;
+      const at = parallelField(decl, 'sequence');
       const message = `\`sequence: true\` splits nothing: ${e.tokens} tokens do not divide over ${e.tensor} ranks`;
       const hint = `bind the sequence to a multiple of ${e.tensor}, or leave \`sequence\` out`;
       return { diagnostics: [diag('FLX5020', at.span, message, hint)] };
@@ -137,13 +133,17 @@ function pipelineOnce(
   }
 }
 
+/** Where a diagnostic about `parallel.<key>` points: that field, else the `parallel` field, else the plan's name. */
+function parallelField(decl: A.PlanDecl, key: string): { span: Span } {
+  const par = decl.fields.find((f) => f.key.name === 'parallel');
+  return (
+    (par?.value.kind === 'object' ? par.value.fields.find((f) => f.key.name === key) : undefined) ?? par ?? decl.name
+  );
+}
+
 /** FLX5017 at the plan's `tensor`: what it could not split, and what would. */
 export function tensorSplitDiagnostic(decl: A.PlanDecl, e: TensorSplitError): Diagnostic {
-  const par = decl.fields.find((f) => f.key.name === 'parallel');
-  const at =
-    (par?.value.kind === 'object' ? par.value.fields.find((f) => f.key.name === 'tensor') : undefined) ??
-    par ??
-    decl.name;
+  const at = parallelField(decl, 'tensor');
   const widths = [...new Set(e.widths)];
   const why = widths.length
     ? `the widths of its pairs (${widths.join(', ')}) are not multiples of ${e.tensor}`
@@ -152,12 +152,9 @@ export function tensorSplitDiagnostic(decl: A.PlanDecl, e: TensorSplitError): Di
   return diag('FLX5017', at.span, `\`tensor: ${e.tensor}\` splits nothing: ${why}`, hint);
 }
 
+/** FLX5018 at the plan's `pipeline`: more stages than the model has layers. */
 export function pipelineSplitDiagnostic(decl: A.PlanDecl, e: PipelineSplitError): Diagnostic {
-  const par = decl.fields.find((f) => f.key.name === 'parallel');
-  const at =
-    (par?.value.kind === 'object' ? par.value.fields.find((f) => f.key.name === 'pipeline') : undefined) ??
-    par ??
-    decl.name;
+  const at = parallelField(decl, 'pipeline');
   const why = e.layers
     ? `the model has ${e.layers} layer${e.layers === 1 ? '' : 's'}`
     : 'the model has no layers to cut between (a `repeat`)';

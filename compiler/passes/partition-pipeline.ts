@@ -1,6 +1,6 @@
-import { Builder } from '../ir/builder.ts';
-import { type Attrs, LEAF_OPS, leafName, type Module, type Value } from '../ir/graph.ts';
+import { type Attrs, LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
 import { freeValues } from '../ir/stages.ts';
+import { rewriteModule } from '../ir/rewrite.ts';
 import { classOf, opTime } from '../cost/op-time.ts';
 import type { Device } from '../cost/device.ts';
 import type { Pass } from './pass.ts';
@@ -137,49 +137,24 @@ function cut(m: Module, stageAt: (index: number) => number, pipeline: number): M
     if (stage.has(v))
       for (const x of v.inputs)
         if (x.op === 'param' || x.op === 'state') stage.set(x, Math.min(stage.get(x) ?? Infinity, stage.get(v)!));
-  const b = new Builder();
-  const map = new Map<Value, Value>();
   const sent = new Map<string, Value>();
-  const on = (x: Value, s: number): Value => {
-    const from = stage.get(x);
-    if (from === undefined || from === s) return map.get(x)!;
-    const key = `${x.id}:${s}`;
-    // a weight (as its gradient, mirrored by autodiff) is the same for every micro-batch: sent once a step
-    const weight: Attrs = x.op === 'param' || x.op === 'state' ? { weight: true } : {};
-    if (!sent.has(key))
-      sent.set(key, b.op('pp_send', [map.get(x)!], { from, to: s, pipeline, ...weight }, { name: x.name, loc: x.loc }));
-    return sent.get(key)!;
-  };
-  for (const v of m.values) {
-    const meta = { name: v.name, loc: v.loc };
-    if (LEAF_OPS.has(v.op)) map.set(v, b.leaf(v.op as 'input', leafName(v), v.type, v.attrs, meta));
-    else if (free.has(v))
-      map.set(
-        v,
-        b.op(
-          v.op as never,
-          v.inputs.map((x) => map.get(x)!),
-          v.attrs,
-          meta,
-        ),
-      );
-    else {
-      const s = stage.get(v)!;
-      map.set(
-        v,
-        b.op(
-          v.op as never,
-          v.inputs.map((x) => on(x, s)),
-          v.attrs,
-          meta,
-        ),
-      );
-    }
-  }
-  return {
-    ...m,
-    values: b.values,
-    outputs: m.outputs.map((o) => ({ ...o, value: map.get(o.value)! })),
-    updates: m.updates.map((u) => ({ ...u, value: map.get(u.value)! })),
-  };
+  return rewriteModule(m, (v, operands, b) => {
+    const s = stage.get(v);
+    if (s === undefined || LEAF_OPS.has(v.op)) return undefined;
+    // an operand made on another stage crosses by a send (one per value and stage); a weight (as its gradient,
+    // mirrored by autodiff) is the same for every micro-batch: sent once a step
+    const moved = v.inputs.map((x, k) => {
+      const from = stage.get(x);
+      if (from === undefined || from === s) return operands[k]!;
+      const key = `${x.id}:${s}`;
+      const weight: Attrs = x.op === 'param' || x.op === 'state' ? { weight: true } : {};
+      if (!sent.has(key))
+        sent.set(
+          key,
+          b.op('pp_send', [operands[k]!], { from, to: s, pipeline, ...weight }, { name: x.name, loc: x.loc }),
+        );
+      return sent.get(key)!;
+    });
+    return moved.some((x, k) => x !== operands[k]) ? b.again(v, moved, { name: v.name, loc: v.loc }) : undefined;
+  });
 }

@@ -1,11 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compile } from '../../compiler/compile.ts';
 import { summarize } from '../../compiler/cost/plan-summary.ts';
 import { type Candidate, evaluatePartition, searchPartitions } from '../../compiler/cost/search.ts';
 import { selectPlan } from '../../compiler/lower/lower.ts';
 import { checkFile } from '../../compiler/sema/check.ts';
+import { compileSelene, published } from './selene.ts';
 
 /**
  * `parallel: auto` on Megatron's Selene rows (test/cost/megatron.test.ts cites them): the search's figures for the
@@ -13,30 +11,6 @@ import { checkFile } from '../../compiler/sema/check.ts';
  * through the same passes and cost model), and the partition it finds is at least as fast as the published one by
  * those figures.
  */
-const gpt = readFileSync('examples/gpt.flex', 'utf8').replace(/^(\/\/[^\n]*\n)*hardware [\s\S]*$/m, '');
-
-function rowSource(heads: number, h: number, l: number, gpus: number, batch: number, parallel: string) {
-  return `${gpt}
-import { a100_80g } from "std/hardware"
-hardware Selene {
-  gpu x ${gpus}: a100_80g
-  node { gpus: 8, topology: nvswitch, bandwidth: 300 GB/s, latency: 5 us }
-  network { topology: infiniband, bandwidth: 25 GB/s, latency: 10 us }
-}
-plan row {
-  model: Gpt(vocab: 51200, ctx: 2048, d: ${h}, heads: ${heads}, depth: ${l})
-  on: Selene
-  bind: { T: 2048 }
-  batch: { global: ${batch}${parallel === 'auto' ? '' : ', micro: 1'} }
-  task: train { optimizer: adam(lr: 1e-4) }
-  precision: fp16
-  fuse: [elementwise]
-  checkpoint: all
-  parallel: ${parallel}
-}
-`;
-}
-
 const ROWS = [
   // [billions, heads, hidden, layers, tensor, pipeline, GPUs, batch]
   [18.4, 48, 6144, 40, 8, 1, 256, 1024],
@@ -46,12 +20,8 @@ const ROWS = [
 describe('parallel: auto on Megatron’s rows', () => {
   for (const [b, heads, h, l, tp, pp, gpus, batch] of ROWS)
     it(`${b}B on ${gpus} GPUs: its figures for the published partition are flexc plan’s; it finds one as fast`, () => {
-      const path = resolve(`examples/_search_${b}.flex`);
-      const schedule = pp > 1 ? ', schedule: 1f1b' : '';
-      const published = `{ tensor: ${tp}, pipeline: ${pp}, data: ${gpus / (tp * pp)}${schedule} }`;
-      const src = rowSource(heads, h, l, gpus, batch, published);
-      const read = (p: string) => (p === path ? src : existsSync(p) ? readFileSync(p, 'utf8') : undefined);
-      const r = compile(path, 'row', { read });
+      const row = { heads, hidden: h, layers: l, gpus, batch, parallel: published(tp, pp, gpus) };
+      const { path, read, result: r } = compileSelene(row, `s${b}`);
       expect(r.diagnostics).toEqual([]);
       const { summary: s } = summarize(r.module!, r.lowered!);
       const { program, plans } = checkFile(path, { read });
@@ -79,11 +49,10 @@ describe('parallel: auto on Megatron’s rows', () => {
     }, 120_000);
 
   it('compiles the partition it chose: parallel: auto becomes the fastest partition’s settings', () => {
-    const path = resolve('examples/_search_auto.flex');
-    const src = rowSource(32, 4096, 8, 64, 256, 'auto');
-    const r = compile(path, 'row', {
-      read: (p) => (p === path ? src : existsSync(p) ? readFileSync(p, 'utf8') : undefined),
-    });
+    const r = compileSelene(
+      { heads: 32, hidden: 4096, layers: 8, gpus: 64, batch: 256, parallel: 'auto' },
+      'auto',
+    ).result;
     expect(r.diagnostics).toEqual([]);
     const best = r.search!.best[0]!.candidate;
     const { parallel, batch, checkpoint } = r.lowered!.config;
