@@ -33,7 +33,7 @@ export interface Trainer {
 }
 
 export function cpuTrainer(m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec): Trainer {
-  const s = new CpuSession(m, { seed: config.seed, graphs, text: textOf(config) });
+  const s = new CpuSession(m, { seed: config.seed, graphs, text: textOf(config), data: config.parallel.data });
   return {
     backend: s.ranks.length > 1 ? `cpu (${ranksText(s.layout)}, simulated)` : 'cpu',
     step: async (loss) => {

@@ -9,7 +9,16 @@ import { graphFeedOf } from '../../runtime/data/graph-spec.ts';
 import { roundTo } from '../ir/ops/cast.ts';
 import { TRANSFER_OPS } from '../ir/ops/tier.ts';
 import { runModule, runRanks, type Precision, type StepResult, type Tensors } from './interpret.ts';
-import { peerOf, rankCount, rankGroups, type RankLayout, sliceOf, tensorIndex } from './ranks.ts';
+import {
+  dataGroups,
+  dataIndex,
+  peerOf,
+  rankCount,
+  rankGroups,
+  type RankLayout,
+  sliceOf,
+  tensorIndex,
+} from './ranks.ts';
 import { stagesOf } from '../ir/stages.ts';
 import { shardOf } from '../passes/partition-tensor.ts';
 import { COLLECTIVE_OPS } from '../ir/ops/collective.ts';
@@ -21,6 +30,11 @@ export interface SessionOptions {
   graphs: (name: string) => GraphSpec;
   /** The plan's text corpus, for `text:` inputs. */
   text?: TextSpec | undefined;
+  /**
+   * Data-parallel replicas to simulate (the plan's `parallel.data`): each reads its own batch (the text's next, or a
+   * synthetic batch of its own), gradients averaged over the replicas before the update.
+   */
+  data?: number;
 }
 
 /**
@@ -44,7 +58,7 @@ export class CpuSession {
     readonly opts: SessionOptions,
   ) {
     const floats = (n: number) => (opts.precision === 'f64' ? new Float64Array(n) : new Float32Array(n));
-    this.layout = layoutOf(module);
+    this.layout = { ...layoutOf(module), data: opts.data ?? 1 };
     const tensor = this.layout.tensor;
     this.ranks = Array.from({ length: rankCount(this.layout) }, () => new Map());
     for (const v of module.values) {
@@ -73,12 +87,20 @@ export class CpuSession {
     this.params = this.ranks[0]!;
   }
 
-  /** Runs `m` on every rank, updating `held` (each rank's parameters); rank 0's result. */
-  private runAll(m: Module, feeds: Tensors, step: number, held: Tensors[], keepValues = false): StepResult {
+  /**
+   * Runs `m` on every rank, updating `held` (each rank's parameters); the outputs as one device would give them (a
+   * scalar such as the loss averaged over the replicas, any other output replica 0's).
+   */
+  private runAll(m: Module, step: number, held: Tensors[], keepValues = false, given?: Tensors): StepResult {
     const opts = { precision: this.opts.precision ?? 'f32', step, keepValues };
-    if (held.length === 1) return runModule(m, feeds, held[0]!, opts);
-    const ranks = held.map((params) => ({ feeds, params }));
-    const each = runRanks(m, ranks, rankGroups(this.layout), { ...opts, layout: this.layout });
+    const replicas = [...Array(this.layout.data ?? 1).keys()].map((d) => given ?? this.feeds(m, step, d));
+    if (held.length === 1) return runModule(m, replicas[0]!, held[0]!, opts);
+    const ranks = held.map((params, r) => ({ feeds: replicas[dataIndex(this.layout, r)]!, params }));
+    const each = runRanks(m, ranks, rankGroups(this.layout), {
+      ...opts,
+      layout: this.layout,
+      ...((this.layout.data ?? 1) > 1 ? { dataGroups: dataGroups(this.layout) } : {}),
+    });
     // a pipeline: each stage's leaves as its ranks updated them, on every rank; each output from the stage making it
     const st = stagesOf(m);
     if (st) {
@@ -90,50 +112,65 @@ export class CpuSession {
     }
     const outputs = new Map<string, NDArray>();
     const values = new Map<Value, NDArray>();
-    for (const e of each) {
-      for (const [k, x] of e.outputs) if (!outputs.has(k)) outputs.set(k, x);
+    const sums = new Map<string, number[]>();
+    each.forEach((e, r) => {
+      for (const [k, x] of e.outputs) {
+        if (!outputs.has(k)) outputs.set(k, x);
+        // each replica's scalar once (from its first rank holding it)
+        if (x.shape.length === 0 && tensorIndex(this.layout, r) === 0)
+          sums.set(k, [...(sums.get(k) ?? []), x.data[0]!]);
+      }
       for (const [k, x] of e.values ?? []) if (!values.has(k)) values.set(k, x);
-    }
+    });
+    for (const [k, xs] of sums)
+      if (xs.length > 1) {
+        const data = new (outputs.get(k)!.data.constructor as new (n: number) => NDArray['data'])(1);
+        data[0] = xs.reduce((a, x) => a + x, 0) / xs.length;
+        outputs.set(k, { data, shape: [] });
+      }
     return keepValues ? { outputs, values } : { outputs };
   }
 
   /** Feeds for one run of `m` (the training module, or an evaluation module over the same data). */
-  feeds(m: Module, step: number): Tensors {
+  feeds(m: Module, step: number, replica = 0): Tensors {
     const feeds: Tensors = new Map();
+    const replicas = this.layout.data ?? 1;
     for (const v of m.values) {
       if (v.op !== 'input') continue;
       const name = leafName(v);
-      const have = this.synthetic.get(name);
+      const key = replica ? `${name}@${replica}` : name;
+      const have = this.synthetic.get(key);
       if (have) {
         feeds.set(name, have);
         continue;
       }
+      const feed = feedOf(m, v);
+      // replica d of D reads the text's batch (step − 1) · D + d + 1 and its own synthetic batch
       const t = feedTensor(
         name,
         v.type.dtype,
         v.type.shape as number[],
-        feedOf(m, v),
-        step,
-        this.opts.seed,
+        feed,
+        feed.kind === 'text' ? (step - 1) * replicas + replica + 1 : step,
+        this.opts.seed + 7919 * replica,
         { graphs: this.opts.graphs, text: this.opts.text },
         this.opts.precision === 'f64',
       );
       if (!(t.data instanceof Int32Array)) roundTo(v.type.dtype, t.data);
-      if (feedOf(m, v).kind === 'synthetic') this.synthetic.set(name, t);
+      if (feed.kind === 'synthetic') this.synthetic.set(key, t);
       feeds.set(name, t);
     }
     return feeds;
   }
 
   /** What the last step started from (updates replace parameters, never change them in place). */
-  private last?: { feeds: Tensors; ranks: Tensors[]; step: number };
+  private last?: { ranks: Tensors[]; step: number };
 
   /** One training step: returns the module's outputs and applies its updates. */
   run(): Map<string, NDArray> {
     this.step++;
-    const feeds = this.feeds(this.module, this.step);
-    this.last = { feeds, ranks: this.ranks.map((p) => new Map(p)), step: this.step };
-    return this.runAll(this.module, feeds, this.step, this.ranks).outputs;
+    this.last = { ranks: this.ranks.map((p) => new Map(p)), step: this.step };
+    return this.runAll(this.module, this.step, this.ranks).outputs;
   }
 
   /**
@@ -142,10 +179,9 @@ export class CpuSession {
    */
   firstNonFinite(): Value | undefined {
     if (!this.last) return undefined;
-    const { feeds, ranks, step } = this.last;
+    const { ranks, step } = this.last;
     const { values } = this.runAll(
       this.module,
-      feeds,
       step,
       ranks.map((p) => new Map(p)),
       true,
@@ -159,13 +195,17 @@ export class CpuSession {
 
   /** Runs another module (e.g. the evaluation graph) on the current parameters, without updating them. */
   evaluate(m: Module, step = this.step): Map<string, NDArray> {
-    return this.evaluateOn(m, this.feeds(m, step), step);
+    return this.runAll(
+      m,
+      step,
+      this.ranks.map((p) => new Map(p)),
+    ).outputs;
   }
 
-  /** `evaluate` with the feeds given. */
+  /** `evaluate` with the feeds given (every replica the same). */
   evaluateOn(m: Module, feeds: Tensors, step = this.step): Map<string, NDArray> {
     const frozen = this.ranks.map((p) => new Map(p));
-    return this.runAll(m, feeds, step, frozen).outputs;
+    return this.runAll(m, step, frozen, false, feeds).outputs;
   }
 }
 

@@ -188,3 +188,19 @@ describe('sequence parallelism that splits nothing', () => {
     ]);
   });
 });
+
+describe('flexc run --backend cpu on a data-parallel plan (CpuSession simulating the replicas)', () => {
+  it('gpt, tensor 2 × data 2: each replica its own batch; the loss is their mean, as one device sees both', () => {
+    const one = compile(FILE, 'gpt');
+    const par = compile(FILE, 'gpt_tp2_dp2');
+    const graphs = graphResolver(par.program);
+    const a = new CpuSession(one.module!, { seed: 3, graphs, data: 2 });
+    const b = new CpuSession(par.module!, { seed: 3, graphs, data: 2 });
+    expect(b.ranks.length).toBe(4);
+    // one device on each replica's batch, before any update
+    const want = [0, 1].map((d) => a.evaluateOn(one.module!, a.feeds(one.module!, 1, d)).get('loss')!.data[0]!);
+    expect(want[0]).not.toBeCloseTo(want[1]!, 3); // the replicas read different batches
+    const got = b.run().get('loss')!.data[0]!;
+    expect(Math.abs(got - (want[0]! + want[1]!) / 2) / Math.abs(got)).toBeLessThan(1e-5);
+  });
+});
