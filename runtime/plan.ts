@@ -53,6 +53,9 @@ export const BufferSpec = z.object({
   parent: Int.optional(),
 });
 
+/** A pipelined plan's step runs on the ranks of one stage (stage c on pipeline rank c mod P); without it, on all. */
+const Stage = { stage: Int.optional() };
+
 export const StepSpec = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('launch'),
@@ -60,6 +63,22 @@ export const StepSpec = z.discriminatedUnion('kind', [
     bindings: z.array(Int),
     dispatch: z.tuple([Int, Int, Int]),
     value: z.string(),
+    ...Stage,
+  }),
+  /**
+   * A partitioned plan's exchange between ranks (built only for simulated ranks; compiler/interp/webgpu-ranks.ts runs
+   * it): `op` a collective of the IR (its result on each rank from the operands of its group), `pp_send` (the
+   * receiving stage's `to` is the sending stage's `from`), or `data_mean` (a gradient averaged over the data-parallel
+   * replicas in place).
+   */
+  z.object({
+    kind: z.literal('collective'),
+    op: z.string(),
+    attrs: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
+    from: Int,
+    to: Int,
+    value: z.string(),
+    ...Stage,
   }),
   z.object({ kind: z.literal('alloc'), buffer: Int }),
   z.object({ kind: z.literal('free'), buffer: Int }),
@@ -67,7 +86,7 @@ export const StepSpec = z.discriminatedUnion('kind', [
    * A copy between tiers (`from` and `to` of one size, one of them on the GPU): issued here, finished before any
    * later step reads `to` (a copy off the GPU may run on while kernels do) and before `from` is written again.
    */
-  z.object({ kind: z.literal('copy'), from: Int, to: Int, value: z.string() }),
+  z.object({ kind: z.literal('copy'), from: Int, to: Int, value: z.string(), ...Stage }),
   /** Zeroes a buffer on the GPU (a persistent kernel's counters), before the launches after it; not a launch. */
   z.object({ kind: z.literal('clear'), buffer: Int }),
 ]);

@@ -1,4 +1,5 @@
 import { COLLECTIVE_OPS } from '../ir/ops/collective.ts';
+import { stagesOf } from '../ir/stages.ts';
 import { resolve } from 'node:path';
 import type { Module, Rows, Value } from '../ir/graph.ts';
 import { bytesOf } from '../ir/op.ts';
@@ -48,6 +49,12 @@ export interface PlanOptions {
   library?: string;
   /** How the plan names the text corpus (build directories store it relative to themselves). */
   textPath?: (file: string) => string;
+  /**
+   * A partitioned program for simulated ranks (compiler/interp/webgpu-ranks.ts): each collective and `pp_send` a
+   * `collective` step, each step of a pipelined program its stage, and with `dataParallel` each gradient averaged over
+   * the replicas (`data_mean`) as it is made. Without it such a program is CollectivesError.
+   */
+  ranks?: { dataParallel: boolean };
 }
 
 export interface BuiltPlan {
@@ -86,9 +93,29 @@ export function buildPlan(
   opts: PlanOptions = {},
 ): BuiltPlan {
   const ranks = m.values.find((v) => COLLECTIVE_OPS.has(v.op))?.attrs['ranks'];
-  if (ranks !== undefined) throw new CollectivesError(Number(ranks));
+  if (ranks !== undefined && !opts.ranks) throw new CollectivesError(Number(ranks));
   const stages = m.values.find((v) => v.op === 'pp_send')?.attrs['pipeline'];
-  if (stages !== undefined) throw new CollectivesError(Number(stages), 'pipeline stages');
+  if (stages !== undefined && !opts.ranks) throw new CollectivesError(Number(stages), 'pipeline stages');
+  const st = opts.ranks ? stagesOf(m) : undefined;
+  const stageOf = (v: Value) => (st?.stage.has(v) ? { stage: st.stage.get(v)! } : {});
+  // a gradient averaged over the data-parallel replicas as soon as it is made (before the update reads it)
+  const averaged = (v: Value) => {
+    if (gradients.has(v))
+      steps.push({
+        kind: 'collective',
+        op: 'data_mean',
+        attrs: {},
+        from: bufferOf.get(v)!,
+        to: bufferOf.get(v)!,
+        value: `${gradients.get(v)!} averaged over the replicas`,
+        ...stageOf(v),
+      });
+  };
+  const gradients = new Map(
+    opts.ranks?.dataParallel
+      ? m.outputs.filter((o) => o.name.startsWith('grad:')).map((o) => [o.value, o.name] as const)
+      : [],
+  );
   const target = opts.target ?? TARGETS.wgsl;
   const deviceClass = opts.deviceClass ?? target.deviceClasses[0]!;
   if (!target.deviceClasses.includes(deviceClass))
@@ -226,6 +253,17 @@ export function buildPlan(
       bufferOf.set(v, id);
     } else if (v.op === 'scratch') {
       if (v.attrs['zero']) steps.push({ kind: 'clear', buffer: bufferOf.get(v)! });
+    } else if (opts.ranks && (COLLECTIVE_OPS.has(v.op) || v.op === 'pp_send')) {
+      steps.push({
+        kind: 'collective',
+        op: v.op,
+        attrs: v.attrs as Record<string, number | string | boolean>,
+        from: bufferOf.get(v.inputs[0]!)!,
+        to: bufferOf.get(v)!,
+        value: `%${indexOf.get(v)!} ${v.op}`,
+        ...stageOf(v),
+      });
+      averaged(v);
     } else {
       const k = lowerValue(v, deviceClass, target.cooperative);
       const written = early.get(v);
@@ -237,13 +275,16 @@ export function buildPlan(
         bindings: [...operands.map((x) => bufferOf.get(x)!), bufferOf.get(v)!],
         dispatch: k.dispatch,
         value: `%${indexOf.get(v)!} ${v.op}`,
+        ...stageOf(v),
       });
+      averaged(v);
       if (written)
         steps.push({
           kind: 'copy',
           from: bufferOf.get(v)!,
           to: rowsOf(bufferOf.get(written.leaf)!, written.rows),
           value: `update ${leafName(written.leaf)}`,
+          ...stageOf(v),
         });
     }
   }
@@ -252,7 +293,7 @@ export function buildPlan(
     const leaf = m.values.find((v) => (v.op === 'param' || v.op === 'state') && leafName(v) === u.target)!;
     const to = rowsOf(bufferOf.get(leaf)!, u.rows);
     if (tierOf(leaf) !== 'gpu') {
-      steps.push({ kind: 'copy', from: bufferOf.get(u.value)!, to, value: `update ${u.target}` });
+      steps.push({ kind: 'copy', from: bufferOf.get(u.value)!, to, value: `update ${u.target}`, ...stageOf(u.value) });
       continue;
     }
     const n = (u.value.type.shape as number[]).reduce((a, d) => a * d, 1);
@@ -264,6 +305,7 @@ export function buildPlan(
       bindings: [bufferOf.get(u.value)!, to],
       dispatch: k.dispatch,
       value: `update ${u.target}`,
+      ...stageOf(u.value),
     });
   }
   if (mem.arenaBytes > limits.maxBufferSize)

@@ -99,7 +99,9 @@ export class CpuPlanSession {
         if (!this.store) throw new PlanError(`plan \`${this.plan.name}\` copies between tiers it has no arena for`);
         if (from.tier === 'gpu') this.store.put(to, new Uint8Array(this.f32.buffer, from.offset, from.bytes));
         else new Uint8Array(this.f32.buffer, to.offset, to.bytes).set(this.store.get(from));
-      } else {
+      } else if (st.kind === 'collective')
+        throw new PlanError(`plan \`${this.plan.name}\` exchanges values between ranks; it runs on simulated ranks`);
+      else {
         for (const id of st.bindings) bound(id, i, st.value);
         this.write(this.buffer(st.bindings.at(-1)!), this.launch(st.value, st.bindings.slice(0, -1), ctx));
         launches++;

@@ -206,10 +206,29 @@ export class WebGpuSession implements Session {
     outputs?: string[],
     given?: Map<string, Float32Array | Int32Array>,
   ): Promise<Map<string, Float32Array | Int32Array>> {
+    this.begin(given);
+    await this.steps(0, this.plan.steps.length);
+    return this.end(outputs);
+  }
+
+  /** Starts a step: its feeds written (a partitioned plan's ranks then run `steps` between their exchanges). */
+  begin(given?: Map<string, Float32Array | Int32Array>): void {
     if (this.overran) throw this.overran;
     this.step++;
-    const { device } = this.gpu;
     for (const [id, data] of planFeeds(this.plan, this.step, this.data, given)) this.writeBuffer(id, data);
+  }
+
+  /** Writes a buffer (a simulated rank's share of an exchange between ranks, or a parameter's starting value). */
+  write(id: number, data: Float32Array | Int32Array): void {
+    this.writeBuffer(id, data);
+  }
+
+  /** The stage of a pipelined plan this session runs (steps of other stages are skipped); all when undefined. */
+  stage: ((stage: number) => boolean) | undefined;
+
+  /** Runs steps [from, to) of the plan and waits for the device (exchanges between ranks are the caller's). */
+  async steps(from: number, to: number): Promise<void> {
+    const { device } = this.gpu;
     device.pushErrorScope('validation');
     let enc = device.createCommandEncoder();
     let pass = enc.beginComputePass();
@@ -217,8 +236,10 @@ export class WebGpuSession implements Session {
     // device has run up to it, while the step goes on; a reload waits for them and is queued before what follows
     const offloads = new Map<number, Promise<void>>();
     let launches = 0;
-    for (let i = 0; i < this.plan.steps.length; i++) {
+    for (let i = from; i < to; i++) {
       const st = this.plan.steps[i]!;
+      if (st.kind === 'collective' || ('stage' in st && st.stage !== undefined && this.stage && !this.stage(st.stage)))
+        continue;
       if (st.kind === 'free') this.fills.get(i)?.(pass);
       else if (st.kind === 'launch') {
         pass.setPipeline(this.kernels.get(st.kernel)!.pipeline);
@@ -260,13 +281,17 @@ export class WebGpuSession implements Session {
     }
     pass.end();
     device.queue.submit([enc.finish()]);
-    this.launches = launches;
+    this.launches = from === 0 ? launches : this.launches + launches;
     await this.finished(Promise.all([...offloads.values(), device.queue.onSubmittedWorkDone()]));
     const rejected = await device.popErrorScope();
     if (rejected)
       throw new PlanError(
         `internal: the device rejected step ${this.step} of plan \`${this.plan.name}\`: ${rejected.message}`,
       );
+  }
+
+  /** Ends a step: the outputs asked for (all by default) read back, checked for poison. */
+  async end(outputs?: string[]): Promise<Map<string, Float32Array | Int32Array>> {
     const wanted = this.plan.outputs.filter((o) => !outputs || outputs.includes(o.name));
     const got = await this.read(wanted.map((o) => o.buffer));
     const result = new Map(wanted.map((o) => [o.name, got.get(o.buffer)!]));

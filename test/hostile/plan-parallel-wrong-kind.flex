@@ -8,4 +8,4 @@ plan p {
   task: infer
   parallel: 8
 }
-// expect: FLX5007 at 9:13: `parallel` is a block: `parallel: { data: 8, zero: 2, offload: [optimizer] }`
+// expect: FLX5007 at 9:13: `parallel` is a block (`parallel: { data: 8, zero: 2, offload: [optimizer] }`) or `auto`

@@ -69,3 +69,14 @@ export function expectHeld(
     }
   expect(seen.size, `${what}: leaves checked`).toBe(r.values.filter(checked).length);
 }
+
+/** `whole` with the partitioned program's gradient accumulators, zero (one device on the whole batch has none). */
+export function withAccumulators(r: Module, whole: Map<string, NDArray>): Map<string, NDArray> {
+  for (const v of r.values)
+    if (v.op === 'state' && !whole.has(String(v.attrs['name']))) {
+      const s = shardOf(v);
+      const shape = (v.type.shape as number[]).map((d, i) => (i === s?.axis ? d * s.parts : d));
+      whole.set(String(v.attrs['name']), { data: new Float32Array(shape.reduce((a, d) => a * d, 1)), shape });
+    }
+  return whole;
+}

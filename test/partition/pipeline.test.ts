@@ -16,8 +16,7 @@ import {
 import { CpuSession } from '../../compiler/interp/session.ts';
 import type { Value } from '../../compiler/ir/graph.ts';
 import { stagesOf } from '../../compiler/ir/stages.ts';
-import { shardOf } from '../../compiler/passes/partition-tensor.ts';
-import { expectGradients, expectHeld } from './check.ts';
+import { expectGradients, expectHeld, withAccumulators } from './check.ts';
 
 const FILE = 'test/partition/models.flex';
 
@@ -41,13 +40,7 @@ function expectSameSteps(onePlan: string, plan: string, layout: RankLayout, step
   const session = new CpuSession(m, { seed: 0, graphs: graphResolver(one.program) });
   const whole = session.params;
   const own = new Set(whole.keys());
-  // the accumulators of gradient accumulation start at zero (one device on the whole batch has none)
-  for (const v of r.values)
-    if (v.op === 'state' && !whole.has(String(v.attrs['name']))) {
-      const s = shardOf(v);
-      const shape = (v.type.shape as number[]).map((d, i) => (i === s?.axis ? d * s.parts : d));
-      whole.set(String(v.attrs['name']), { data: new Float32Array(shape.reduce((a, d) => a * d, 1)), shape });
-    }
+  withAccumulators(r, whole);
   const ranks = [...Array(n).keys()].map((k) => ({
     feeds: new Map() as Tensors,
     params: shardParams(r, whole, layout, k),

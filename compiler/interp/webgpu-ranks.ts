@@ -1,0 +1,120 @@
+import type { Value } from '../ir/graph.ts';
+import type { NDArray } from '../ir/op.ts';
+import { sumOverRanks } from '../ir/ops/collective.ts';
+import { getOp } from '../ir/ops/registry.ts';
+import type { BuiltPlan } from '../codegen/plan.ts';
+import type { Plan, PlanStep } from '../../runtime/plan.ts';
+import type { Gpu } from '../../runtime/webgpu/device.ts';
+import { WebGpuSession } from '../../runtime/webgpu/session.ts';
+import { dataGroups, peerOf, pipeIndex, rankCount, rankGroups, type RankLayout } from './ranks.ts';
+
+type Host = Float32Array | Int32Array;
+type Exchange = Extract<PlanStep, { kind: 'collective' }>;
+
+/**
+ * A partitioned plan on devices simulated with WebGPU (as XLA's host platform simulates N devices): one session per
+ * rank on one device, each running the kernels of its pipeline stage, and between them the plan's exchanges
+ * (`collective` steps, built with `buildPlan(…, { ranks })`): a collective's result on each rank from its group's
+ * operands by the op's own definition (ir/ops/collective.ts, as the CPU reference's ranks compute it), a `pp_send`
+ * from the sending stage's rank of the same tensor slice and replica, a gradient averaged over the data-parallel
+ * replicas. This checks that the partitioned program's kernels compute what one device does; it is not a transport.
+ */
+export class WebGpuRanks {
+  private constructor(
+    readonly plan: Plan,
+    readonly layout: RankLayout,
+    readonly sessions: WebGpuSession[],
+  ) {}
+
+  /** Sessions for every rank; each rank's parameters and state as `held(rank)` gives them (its slices). */
+  static async create(
+    gpu: Gpu,
+    built: BuiltPlan,
+    layout: RankLayout,
+    held: (rank: number) => Map<string, NDArray>,
+  ): Promise<WebGpuRanks> {
+    const { plan, sources } = built;
+    const P = layout.pipeline ?? 1;
+    const sessions: WebGpuSession[] = [];
+    for (let r = 0; r < rankCount(layout); r++) {
+      // a rank never reads what other stages' steps would have written: no poison
+      const s = await WebGpuSession.create(gpu, plan, (name) => sources.get(name)!, { poison: false });
+      if (P > 1) s.stage = (stage) => stage % P === pipeIndex(layout, r);
+      const mine = held(r);
+      for (const p of plan.params) {
+        const x = mine.get(p.name);
+        if (x) s.write(p.buffer, x.data instanceof Int32Array ? x.data : Float32Array.from(x.data));
+      }
+      sessions.push(s);
+    }
+    return new WebGpuRanks(plan, layout, sessions);
+  }
+
+  /** One step on every rank (`feeds(rank)`: what each reads); each rank's outputs (those of its stage). */
+  async run(feeds: (rank: number) => Map<string, Host>): Promise<Map<string, Host>[]> {
+    this.sessions.forEach((s, r) => s.begin(feeds(r)));
+    const steps = this.plan.steps;
+    let from = 0;
+    for (let i = 0; i <= steps.length; i++) {
+      const st = steps[i];
+      if (st && st.kind !== 'collective') continue;
+      await Promise.all(this.sessions.map((s) => s.steps(from, i)));
+      if (st) await this.exchange(st);
+      from = i + 1;
+    }
+    return Promise.all(
+      this.sessions.map((s, r) => s.end(this.plan.outputs.filter((o) => this.holds(r, o.buffer)).map((o) => o.name))),
+    );
+  }
+
+  /** Whether rank r computes buffer `id` (a value of its stage, or of none). */
+  private holds(r: number, id: number): boolean {
+    const P = this.layout.pipeline ?? 1;
+    if (P === 1) return true;
+    const made = this.plan.steps.find(
+      (st) => (st.kind === 'launch' && st.bindings.at(-1) === id) || (st.kind === 'collective' && st.to === id),
+    );
+    const stage = made && 'stage' in made ? made.stage : undefined;
+    return stage === undefined || stage % P === pipeIndex(this.layout, r);
+  }
+
+  private runs(st: Exchange, r: number): boolean {
+    const P = this.layout.pipeline ?? 1;
+    return st.stage === undefined || st.stage % P === pipeIndex(this.layout, r);
+  }
+
+  private async read(r: number, id: number): Promise<NDArray> {
+    const data = (await this.sessions[r]!.read([id])).get(id)!;
+    return { data: data instanceof Int32Array ? new Int32Array(data) : Float32Array.from(data), shape: this.shape(id) };
+  }
+
+  private shape = (id: number) => this.plan.buffers[id]!.shape;
+
+  private write(r: number, id: number, x: NDArray): void {
+    this.sessions[r]!.write(id, x.data instanceof Int32Array ? x.data : Float32Array.from(x.data));
+  }
+
+  private async exchange(st: Exchange): Promise<void> {
+    const ranks = [...Array(rankCount(this.layout)).keys()].filter((r) => this.runs(st, r));
+    if (st.op === 'pp_send') {
+      const P = this.layout.pipeline ?? 1;
+      for (const r of ranks)
+        this.write(r, st.to, await this.read(peerOf(this.layout, r, Number(st.attrs['from']) % P), st.from));
+      return;
+    }
+    const v = { attrs: st.attrs } as unknown as Value;
+    const groups =
+      st.op === 'data_mean' ? dataGroups(this.layout) : rankGroups(this.layout)({ attrs: st.attrs } as Value);
+    for (const g of groups.filter((g) => ranks.includes(g[0]!))) {
+      const each = await Promise.all(g.map((r) => this.read(r, st.from)));
+      const out =
+        st.op === 'data_mean'
+          ? sumOverRanks(each).map((x) => ({ ...x, data: x.data.map((y) => y / g.length) }))
+          : getOp(st.op).collective!(
+              each.map((x) => [x]),
+              v,
+            );
+      g.forEach((r, k) => this.write(r, st.to, out[k]!));
+    }
+  }
+}
