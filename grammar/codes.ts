@@ -481,10 +481,10 @@ export const CODES = {
   FLX7011: {
     summary: 'a partitioned plan asked of a one-device runtime',
     explanation:
-      "A plan with `parallel: { tensor: t }` compiles to one rank's program, whose collectives " +
-      "(Megatron's all-reduces) need every rank of the group. The CPU reference runs the t ranks as devices " +
-      'simulated in one process (`flexc run --backend cpu`); the WebGPU, C and CUDA runtimes run one device and join ' +
-      'no ranks yet.',
+      "A plan with `parallel: { tensor: t }` or `{ pipeline: p }` compiles to one rank's program, whose collectives " +
+      "(Megatron's all-reduces, a pipeline's sends) need every rank of the group. `flexc run --backend cpu` runs " +
+      'the ranks as devices simulated in one process, `--backend webgpu` as WebGPU devices simulated on one; a ' +
+      'build, and the C and CUDA runtimes, run one device and join no ranks yet.',
   },
 } as const satisfies Record<string, CodeDoc>;
 

@@ -205,7 +205,7 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
     if (e instanceof CollectivesError) {
       const at = selectPlan(r.program, config.name).plan!.name.span;
       printDiagnostics(
-        [diag('FLX7011', at, e.message, '`flexc run --backend cpu` runs its ranks')],
+        [diag('FLX7011', at, e.message, '`flexc run --backend cpu` (or webgpu) runs its ranks')],
         r.program,
         o.json === true,
       );

@@ -3,7 +3,10 @@ import type { NDArray } from '../ir/op.ts';
 import { outputShape, type Module, type Value } from '../ir/graph.ts';
 import { CpuPlanSession } from '../interp/plan-session.ts';
 import { CpuSession } from '../interp/session.ts';
-import { ranksText } from '../interp/ranks.ts';
+import { dataIndex, pipeIndex, rankCount, ranksText, tensorIndex } from '../interp/ranks.ts';
+import { layoutOf } from '../interp/session.ts';
+import { WebGpuRanks } from '../interp/webgpu-ranks.ts';
+import { stagesOf } from '../ir/stages.ts';
 import { buildPlan } from '../codegen/plan.ts';
 import type { DeviceClass } from '../kernel/lower/common.ts';
 import type { PlanConfig } from '../sema/plan.ts';
@@ -204,6 +207,8 @@ export async function webgpuTrainer(
   opts: SessionOptions = {},
 ): Promise<Trainer & { session: WebGpuSession }> {
   const gpu = await openGpu();
+  if (rankCount({ ...layoutOf(m), data: config.parallel.data }) > 1)
+    return webgpuRanksTrainer(gpu, m, config, graphs, opts) as Promise<Trainer & { session: WebGpuSession }>;
   const session = await webgpuSession(gpu, m, config, graphs, opts);
   // evaluation sessions are built for this device's class
   const { deviceClass: _, ...evalOpts } = opts;
@@ -214,6 +219,70 @@ export async function webgpuTrainer(
     config,
     () => gpu.device.destroy(),
   );
+}
+
+/**
+ * A partitioned plan on WebGPU: its ranks as devices simulated on this one (compiler/interp/webgpu-ranks.ts), each
+ * replica reading its own batch as on the CPU backend, the loss the replicas' mean; evaluation runs on the CPU
+ * reference from the ranks' parameters.
+ */
+async function webgpuRanksTrainer(
+  gpu: Gpu,
+  m: Module,
+  config: PlanConfig,
+  graphs: (g: string) => GraphSpec,
+  opts: SessionOptions,
+): Promise<Trainer & { session: WebGpuSession }> {
+  const cpu = new CpuSession(m, { seed: config.seed, graphs, text: textOf(config), data: config.parallel.data });
+  const layout = cpu.layout;
+  const { limits } = gpu.device;
+  const built = buildPlan(m, config, graphsOf(m, graphs), {
+    deviceClass: opts.deviceClass ?? gpu.deviceClass,
+    limits: { maxBufferSize: limits.maxBufferSize, maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize },
+    ranks: { dataParallel: (layout.data ?? 1) > 1 },
+  });
+  const ranks = await WebGpuRanks.create(gpu, { ...built, plan: asRead(built.plan) }, layout, (k) => cpu.ranks[k]!);
+  const st = stagesOf(m);
+  let step = 0;
+  // the ranks' parameters (each its stage's) into the CPU session, for an evaluation there
+  const synced = async () => {
+    for (const [k, s] of ranks.sessions.entries())
+      for (const [name, x] of await s.parameters()) {
+        const leaf = m.values.find((v) => (v.op === 'param' || v.op === 'state') && v.attrs['name'] === name);
+        if (!leaf || (st && st.stage.get(leaf)! % st.pipeline !== pipeIndex(layout, k))) continue;
+        const held = cpu.ranks[k]!.get(name)!;
+        for (const r of cpu.ranks.keys())
+          if (tensorIndex(layout, r) === tensorIndex(layout, k))
+            cpu.ranks[r]!.set(name, { data: x, shape: held.shape });
+      }
+    return cpu;
+  };
+  return {
+    backend: `webgpu (${gpu.adapter}, ${ranksText(layout)}, simulated)`,
+    session: ranks.sessions[0]!,
+    step: async (loss) => {
+      step++;
+      const outs = await ranks.run(
+        (k) => new Map([...cpu.feeds(m, step, dataIndex(layout, k))].map(([n, x]) => [n, x.data as Float32Array])),
+      );
+      // each replica's loss once (its first rank holding it)
+      const each = outs.filter((o, k) => tensorIndex(layout, k) === 0 && loss && o.has(loss));
+      return loss ? each.reduce((a, o) => a + o.get(loss)![0]!, 0) / each.length : NaN;
+    },
+    evaluate: async (ev, name, times = 1) => {
+      const c = await synced();
+      return Array.from({ length: times }, (_, k) => c.evaluate(ev, k + 1).get(name)!);
+    },
+    forward: async (ev, name) => {
+      const c = await synced();
+      return async (inputs) => {
+        const feeds = c.feeds(ev, step);
+        for (const [k, v] of inputs) feeds.set(k, { data: v, shape: feeds.get(k)!.shape });
+        return c.evaluateOn(ev, feeds).get(name)!;
+      };
+    },
+    close: () => gpu.device.destroy(),
+  };
 }
 
 /** Training on a compiled target: `native` (C, this CPU's cores) or `cuda` (an NVIDIA GPU). */

@@ -32,8 +32,8 @@ export class CollectivesError extends Error {
     readonly what = 'tensor-parallel ranks',
   ) {
     super(
-      `the plan is one of ${ranks} ${what}: its collectives run on the CPU reference's simulated ` +
-        'devices, and no WebGPU, C or CUDA runtime joins ranks yet',
+      `the plan is one of ${ranks} ${what}: its collectives run between simulated devices (the CPU ` +
+        "reference's or WebGPU's), and no runtime joins real ranks yet",
     );
   }
 }

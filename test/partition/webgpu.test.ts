@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { graphResolver } from '../../compiler/cli/run.ts';
 import { buildPlan } from '../../compiler/codegen/plan.ts';
+import { cpuTrainer, webgpuTrainer } from '../../compiler/cli/trainers.ts';
 import { compile } from '../../compiler/compile.ts';
 import { runModule } from '../../compiler/interp/interpret.ts';
 import {
@@ -95,4 +96,19 @@ describe('partitioned programs on simulated WebGPU devices = one device', () => 
         }
       }
     }, 300_000);
+});
+
+describe('flexc run --backend webgpu on a partitioned plan', () => {
+  it('gpt_3d: eight simulated WebGPU ranks print the CPU backend’s losses', async () => {
+    const r = compile(FILE, 'gpt_3d');
+    const graphs = graphResolver(r.program);
+    const cpu = cpuTrainer(r.module!, r.lowered!.config, graphs);
+    const gpu = await webgpuTrainer(r.module!, r.lowered!.config, graphs, { deviceClass: 'cpu' });
+    expect(gpu.backend).toMatch(/8 ranks: tensor 2 × data 2 × pipeline 2, simulated/);
+    for (let step = 1; step <= 4; step++) {
+      const [a, b] = [await cpu.step('loss'), await gpu.step('loss')];
+      expect(Math.abs(b - a) / Math.abs(a), `step ${step}`).toBeLessThan(1e-4);
+    }
+    gpu.close();
+  }, 120_000);
 });
