@@ -72,8 +72,8 @@ export function runRanks(
   const pipes = layout.pipeline ?? 1;
   if (st && (rankCount(layout) !== ranks.length || pipes !== st.pipeline))
     throw new Error(`internal: a program pipelined over ${st.pipeline} ranks run without their layout`);
-  // whether rank r runs value v: every rank, unless v is on a stage (one pipeline position's ranks run it)
-  // a free value (made from inputs alone) runs on the pipeline positions that read it
+  // whether rank r runs value v: every rank, unless v is on a stage (one pipeline position's ranks run it); a free
+  // value (made from inputs alone) runs on the pipeline positions that read it
   const freeOn = new Map<Value, Set<number>>();
   if (st)
     for (let i = m.values.length - 1; i >= 0; i--) {

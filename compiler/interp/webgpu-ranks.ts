@@ -5,6 +5,7 @@ import { getOp } from '../ir/ops/registry.ts';
 import type { BuiltPlan } from '../codegen/plan.ts';
 import type { Plan, PlanStep } from '../../runtime/plan.ts';
 import type { Gpu } from '../../runtime/webgpu/device.ts';
+import type { CompiledKernel } from '../../runtime/webgpu/kernels.ts';
 import { WebGpuSession } from '../../runtime/webgpu/session.ts';
 import { dataGroups, peerOf, pipeIndex, rankCount, rankGroups, type RankLayout } from './ranks.ts';
 
@@ -36,9 +37,10 @@ export class WebGpuRanks {
     const { plan, sources } = built;
     const P = layout.pipeline ?? 1;
     const sessions: WebGpuSession[] = [];
+    const compiled = new Map<string, CompiledKernel>(); // every rank runs the same kernels: compiled once
     for (let r = 0; r < rankCount(layout); r++) {
       // a rank never reads what other stages' steps would have written: no poison
-      const s = await WebGpuSession.create(gpu, plan, (name) => sources.get(name)!, { poison: false });
+      const s = await WebGpuSession.create(gpu, plan, (name) => sources.get(name)!, { poison: false, compiled });
       if (P > 1) s.stage = (stage) => stage % P === pipeIndex(layout, r);
       const mine = held(r);
       for (const p of plan.params) {

@@ -51,7 +51,7 @@ export function stagesOf(m: Module): Stages | undefined {
     const known = at.filter((s): s is number => s !== undefined);
     stage.set(v, known.length ? Math.min(...known) : 0);
   }
-  // an op whose parameter-only operands resolved after it (the forward sweep could not see them) and every check
+  // every op reads values of its own stage (a send, of the stage it sends from)
   for (const v of m.values) {
     if (free.has(v) || LEAF_OPS.has(v.op)) continue;
     const s = stage.get(v)!;

@@ -102,6 +102,8 @@ export class WebGpuSession implements Session {
       timeLimitSeconds?: number;
       /** Where the SSD tier's spill directory goes (default: FLEXC_SPILL_DIR, else the temporary directory). */
       spillDir?: string;
+      /** Kernels compiled for this device already, by name (sessions of one plan share them); filled here. */
+      compiled?: Map<string, CompiledKernel>;
     } = {},
   ): Promise<WebGpuSession> {
     const { device } = gpu;
@@ -127,10 +129,15 @@ export class WebGpuSession implements Session {
           `tensor ${b.name} needs ${b.bytes} bytes, more than this device ` +
             `binds at once (${device.limits.maxStorageBufferBindingSize})`,
         );
-    const kernels = await compileKernels(
+    const cache = opts.compiled ?? new Map<string, CompiledKernel>();
+    for (const [name, k] of await compileKernels(
       device,
-      plan.kernels.map((k) => ({ name: k.name, code: sources(k.name), bindings: k.bindings })),
-    );
+      plan.kernels
+        .filter((k) => !cache.has(k.name))
+        .map((k) => ({ name: k.name, code: sources(k.name), bindings: k.bindings })),
+    ))
+      cache.set(name, k);
+    const kernels = new Map(plan.kernels.map((k) => [k.name, cache.get(k.name)!]));
     const arena = device.createBuffer({
       size,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
