@@ -11,6 +11,8 @@ import { machineOf, opPeak, type Machine } from './device.ts';
 import { memoryTimeline } from './memory.ts';
 import { inFlight, pipelineSeconds, type ScheduleKind, stashedBytes } from './pipeline.ts';
 import { estimateStep } from './step.ts';
+import { opTime } from './op-time.ts';
+import { isAccumulateOp } from '../passes/optimizer.ts';
 
 /** One way to partition a training plan over its GPUs. */
 export interface Candidate {
@@ -55,6 +57,8 @@ export interface SearchResult {
 interface PartCost {
   forward: number;
   backward: number;
+  /** Of the backward, what gradient accumulation adds each micro-batch (absent with one micro-batch a step). */
+  accumulate: number;
   recompute: number;
   communication: number;
   update: number;
@@ -150,9 +154,11 @@ function profileOf(
           .model_states_bytes,
     );
     const grads = part.outputs.filter((o) => o.name.startsWith('grad:'));
+    const accumulate = part.values.filter(isAccumulateOp).reduce((a, v) => a + opTime(v, machine.gpu).seconds, 0);
     return {
       forward: (share * e.forward_seconds) / 2,
       backward: (share * e.backward_seconds) / 2,
+      accumulate: share * accumulate,
       recompute: (share * e.recompute_seconds) / 2,
       communication: (share * e.by_class.communication) / 2,
       update: share * e.optimizer_seconds,
@@ -216,7 +222,8 @@ function evaluate(c: Candidate, p: Profile, cx: Context): Evaluated {
             dp,
           )
         : 0;
-    const time = sum((x) => x.forward + x.backward + x.recompute + x.communication) + sends + fsdp;
+    const accumulating = M > 1 ? 0 : sum((x) => x.accumulate); // one micro-batch a step accumulates nothing
+    const time = sum((x) => x.forward + x.backward + x.recompute + x.communication) - accumulating + sends + fsdp;
     const grads = sum((x) => x.reduced);
     const reduce =
       c.data <= 1 || c.zero === 3
@@ -339,6 +346,7 @@ export function searchPartitions(
       ...c,
       forward: at(a.forward, c.forward),
       backward: at(a.backward, c.backward),
+      accumulate: c.accumulate,
       recompute: at(a.recompute, c.recompute),
       communication: at(a.communication, c.communication),
       flops: at(a.flops, c.flops),
