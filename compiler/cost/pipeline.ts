@@ -29,6 +29,7 @@ export function pipelineMemory(
   m: Module,
   st: Stages,
   config: Pick<PlanConfig, 'parallel' | 'task' | 'batch'>,
+  stages: Module[] = [...Array(st.count).keys()].map((c) => stageModule(m, st, c)),
 ): RankMemory[] {
   const P = st.pipeline;
   const v = st.count / P;
@@ -39,7 +40,7 @@ export function pipelineMemory(
     let states = 0;
     let stash = 0;
     for (let c = p; c < st.count; c += P) {
-      const sm = stageModule(m, st, c);
+      const sm = stages[c]!;
       const tl = memoryTimeline(sm, config);
       states += tl.gpu.model_states_bytes;
       for (const k of CATEGORIES) at_peak[k] += tl.gpu.at_peak[k];
@@ -119,7 +120,8 @@ export function estimatePipeline(
     parallel: { ...config.parallel, data: 1, zero: 0 as const },
   };
   const p2p = fabricOf(machine, 2, T * D);
-  const memory = pipelineMemory(m, st, config);
+  const stages = [...Array(st.count).keys()].map((c) => stageModule(m, st, c));
+  const memory = pipelineMemory(m, st, config, stages);
   const ranks: PipelineRank[] = [];
   const classes = Object.fromEntries(TIME_CLASSES.map((c) => [c, 0])) as StepEstimate['by_class'];
   let modelFlops = 0;
@@ -136,7 +138,7 @@ export function estimatePipeline(
     let grads = 0;
     let params = 0;
     for (let c = p; c < st.count; c += P) {
-      const sm = stageModule(m, st, c);
+      const sm = stages[c]!;
       const e = estimateStep(sm, one, machine);
       rank.stages.push(c);
       rank.forward_seconds += e.forward_seconds / M;

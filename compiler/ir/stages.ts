@@ -28,8 +28,16 @@ export function freeValues(m: Module): Set<Value> {
   return free;
 }
 
+/** Modules are never changed once built: each one's stages are derived once (the simulator asks every step). */
+const derived = new WeakMap<Module, Stages | undefined>();
+
 /** The stages of a module's values; undefined when it has no `pp_send` (one stage). Throws when they disagree. */
 export function stagesOf(m: Module): Stages | undefined {
+  if (!derived.has(m)) derived.set(m, deriveStages(m));
+  return derived.get(m);
+}
+
+function deriveStages(m: Module): Stages | undefined {
   if (!m.values.some(isSend)) return undefined;
   const free = freeValues(m);
   const stage = new Map<Value, number>();

@@ -451,33 +451,29 @@ export function resolvePlan(
     ? []
     : block('parallel', '`parallel` is a block (`parallel: { data: 8, zero: 2, offload: [optimizer] }`) or `auto`')) {
     const v = f.value;
-    if (f.key.name === 'data') {
+    // a count of GPUs (or micro-batches), a whole number ≥ 1
+    const count = (what: string) => {
       const n = wholeAtLeast(v, 1);
-      if (n === undefined) bad(v, '`data` is the number of data-parallel GPUs, a whole number ≥ 1');
-      else parallel.data = n;
-    } else if (f.key.name === 'zero') {
+      if (n === undefined) bad(v, `\`${f.key.name}\` is ${what}, a whole number ≥ 1`);
+      return n;
+    };
+    if (f.key.name === 'data') parallel.data = count('the number of data-parallel GPUs') ?? parallel.data;
+    else if (f.key.name === 'zero') {
       const n = wholeAtLeast(v, 0);
       if (n === undefined || n > 3) bad(v, '`zero` is a ZeRO stage: 0, 1, 2 or 3');
       else parallel.zero = n as 0;
     } else if (f.key.name === 'expert') {
-      const n = wholeAtLeast(v, 1);
-      if (n === undefined)
-        bad(v, "`expert` is the number of GPUs each MoE layer's experts are split over, a whole number ≥ 1");
-      else parallel.expert = n;
+      const n = count("the number of GPUs each MoE layer's experts are split over");
+      if (n !== undefined) parallel.expert = n;
     } else if (f.key.name === 'tensor') {
-      const n = wholeAtLeast(v, 1);
-      if (n === undefined)
-        bad(v, '`tensor` is the number of GPUs each pair of linear layers is split over, a whole number ≥ 1');
-      else parallel.tensor = n;
+      const n = count('the number of GPUs each pair of linear layers is split over');
+      if (n !== undefined) parallel.tensor = n;
     } else if (f.key.name === 'pipeline') {
-      const n = wholeAtLeast(v, 1);
-      if (n === undefined)
-        bad(v, '`pipeline` is the number of pipeline stages (GPUs per pipeline), a whole number ≥ 1');
-      else parallel.pipeline = n;
+      const n = count('the number of pipeline stages (GPUs per pipeline)');
+      if (n !== undefined) parallel.pipeline = n;
     } else if (f.key.name === 'microbatches') {
-      const n = wholeAtLeast(v, 1);
-      if (n === undefined) bad(v, '`microbatches` is the number of micro-batches each step runs, a whole number ≥ 1');
-      else microbatches = { n, at: v };
+      const n = count('the number of micro-batches each step runs');
+      if (n !== undefined) microbatches = { n, at: v };
     } else if (f.key.name === 'schedule') {
       const s = scheduleOf(v);
       if (!s)
