@@ -5,6 +5,7 @@ import { BudgetInfeasibleError, TierBudgetError } from './passes/checkpoint.ts';
 import { TensorSplitError } from './passes/partition-tensor.ts';
 import { PipelineSplitError } from './passes/partition-pipeline.ts';
 import { SequenceSplitError } from './passes/partition-sequence.ts';
+import { ExpertSplitError } from './passes/partition-expert.ts';
 import { BlocksError } from './passes/block-nodes.ts';
 import { graphsRead, type GraphSpec } from '../runtime/data/graph-spec.ts';
 import { machineOf } from './cost/device.ts';
@@ -88,6 +89,8 @@ function pipelineOnce(
       const hint = `bind the sequence to a multiple of ${e.tensor}, or leave \`sequence\` out`;
       return { diagnostics: [diag('FLX5020', at.span, message, hint)] };
     }
+    if (e instanceof ExpertSplitError)
+      return { diagnostics: [diag('FLX5013', parallelField(decl, 'expert').span, e.why, e.hint)] };
     if (e instanceof BlocksError) {
       const at = decl.fields.find((f) => f.key.name === 'blocks') ?? decl.name;
       const hint = `give \`blocks: ${e.nodes}\` or fewer`;

@@ -1,5 +1,6 @@
 import { COLLECTIVE_OPS } from '../ir/ops/collective.ts';
 import { stagesOf } from '../ir/stages.ts';
+import { shardOf } from '../passes/partition-tensor.ts';
 import { resolve } from 'node:path';
 import type { Module, Rows, Value } from '../ir/graph.ts';
 import { bytesOf } from '../ir/op.ts';
@@ -104,7 +105,8 @@ export function buildPlan(
       steps.push({
         kind: 'collective',
         op: 'data_mean',
-        attrs: {},
+        // an expert's gradient: summed over the ranks holding the expert, over all the replicas
+        attrs: expertGrads.has(v) ? { group: 'expert' } : {},
         from: bufferOf.get(v)!,
         to: bufferOf.get(v)!,
         value: `${gradients.get(v)!} averaged over the replicas`,
@@ -116,6 +118,8 @@ export function buildPlan(
       ? m.outputs.filter((o) => o.name.startsWith('grad:')).map((o) => [o.value, o.name] as const)
       : [],
   );
+  const experts = new Set(m.values.filter((v) => v.op === 'param' && shardOf(v)?.group === 'expert').map(leafName));
+  const expertGrads = new Set([...gradients].filter(([, name]) => experts.has(name.slice(5))).map(([v]) => v));
   const target = opts.target ?? TARGETS.wgsl;
   const deviceClass = opts.deviceClass ?? target.deviceClasses[0]!;
   if (!target.deviceClasses.includes(deviceClass))

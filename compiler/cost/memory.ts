@@ -114,14 +114,16 @@ export function memoryTimeline(
   };
   const sharded = (c: Category) =>
     (c === 'optimizer' && stage >= 1) || (c === 'gradients' && stage >= 2) || (c === 'parameters' && stage >= 3);
-  // expert parallelism over groups of `ep`: an expert's states live on one GPU of its group (and ZeRO shards them
-  // over the group's replicas, so over all n GPUs)
+  // expert parallelism over groups of `ep`: the module holds the rank's experts already (partition-expert); ZeRO
+  // shards an expert's states over the n/ep replicas holding it
   const ep = config.parallel.expert ?? 1;
   const experts = ep > 1 ? expertValues(m) : new Set<Value>();
-  const share = (c: Category, v?: Value) => (offloaded(c) ? 0 : sharded(c) ? 1 / n : v && experts.has(v) ? 1 / ep : 1);
+  const replicas = (v?: Value) => (v && experts.has(v) ? n / ep : n);
+  const share = (c: Category, v?: Value) => (offloaded(c) ? 0 : sharded(c) ? 1 / replicas(v) : 1);
   const offloaded = (c: Category) =>
     (c === 'optimizer' && offload.includes('optimizer')) || (c === 'parameters' && offload.includes('params'));
-  const hostShare = (c: Category) => (offloaded(c) ? (stage >= (c === 'optimizer' ? 1 : 3) ? 1 / n : 1) : 0);
+  const hostShare = (c: Category, v?: Value) =>
+    offloaded(c) ? (stage >= (c === 'optimizer' ? 1 : 3) ? 1 / replicas(v) : 1) : 0;
 
   const live = zero();
   const host = zero();
@@ -139,7 +141,7 @@ export function memoryTimeline(
       host[c] += b; // a leaf kept in host memory
     else if (LEAF_OPS.has(v.op)) {
       live[c] += b * share(c, v);
-      host[c] += b * hostShare(c);
+      host[c] += b * hostShare(c, v);
     }
   }
   const points: Breakdown[] = [];

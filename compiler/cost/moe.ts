@@ -4,6 +4,7 @@ import { NO_KERNEL_OPS, TRANSFER_OPS } from '../ir/ops/tier.ts';
 import { layerOperands, moeSizes } from '../ir/ops/moe-layer.ts';
 import { BYTES } from '../ir/types.ts';
 import { OPS } from '../ir/ops/registry.ts';
+import { shardOf } from '../passes/partition-tensor.ts';
 
 const OPS_OF_CLASS = (cls: string) => [...OPS.values()].filter((d) => d.class === cls).map((d) => d.name);
 
@@ -97,12 +98,21 @@ function layerOf(
     parameters: l.params,
     kernels: kernelsIn(m, scopeOf(l.params)),
     rowBytes: l.rowBytes,
-    expertParameters: l.params.reduce((a, p) => a + elems(p.type), 0),
+    expertParameters: l.params.reduce((a, p) => a + modelElems(p), 0),
     padding: Math.max(0, 1 - (k * tokens) / (e * c)),
     dropped: Math.max(0, 1 - (e * c) / (k * tokens)),
     fused: l.fused,
   };
 }
+
+/**
+ * A parameter's elements in the model: a rank's share of the experts (expert parallelism) times the ranks sharing
+ * them, as data parallelism and ZeRO leave the model's count alone.
+ */
+export const modelElems = (p: Value): number => {
+  const s = shardOf(p);
+  return elems(p.type) * (s?.group === 'expert' ? s.parts : 1);
+};
 
 /** Parameters a token uses: all of them but the experts it is not routed to. */
 export function activeParameters(count: number, layers: readonly MoeLayer[]): number {

@@ -1,7 +1,7 @@
 import { accumulationOf, type PlanConfig } from '../sema/plan.ts';
 import { stateLayout, type StateLayout } from './state-layout.ts';
 import { planMemory } from '../codegen/memory.ts';
-import { activeParameters, moeLayers } from './moe.ts';
+import { activeParameters, modelElems, moeLayers } from './moe.ts';
 import type { Module } from '../ir/graph.ts';
 import { elems } from '../ir/op.ts';
 import { parseExpr, type Expr } from '../ir/ops/fused.ts';
@@ -117,8 +117,8 @@ export interface PlanSummary {
 
 function parameterCounts(m: Module): PlanSummary['parameters'] {
   const params = m.values.filter((v) => v.op === 'param');
-  const count = params.reduce((a, v) => a + elems(v.type), 0);
-  const trained = params.filter((v) => !v.attrs['frozen']).reduce((a, v) => a + elems(v.type), 0);
+  const count = params.reduce((a, v) => a + modelElems(v), 0);
+  const trained = params.filter((v) => !v.attrs['frozen']).reduce((a, v) => a + modelElems(v), 0);
   const nf4 = params.filter((v) => v.attrs['storage'] === 'nf4').reduce((a, v) => a + elems(v.type), 0);
   const layers = moeLayers(m);
   if (!layers.length) return { count, trained, ...(nf4 ? { nf4 } : {}) };

@@ -4,7 +4,7 @@ import type { DType } from '../ir/types.ts';
 import { accumulationOf, type PlanConfig } from '../sema/plan.ts';
 import { HALF } from '../passes/precision.ts';
 import { allGather, allReduce, allToAll, fabricOf, reduceScatter, type Fabric } from './collectives.ts';
-import { expertValues, moeLayers } from './moe.ts';
+import { expertValues } from './moe.ts';
 import { opPeak, type Machine } from './device.ts';
 import { backwardValues } from './memory.ts';
 import { classOf, opTime, type OpClass } from './op-time.ts';
@@ -71,7 +71,6 @@ export function estimateStep(
   let bwd = 0;
   let opt = 0;
   let executed = 0;
-  let optimizerFlops = 0;
   let onceFlops = 0;
   const once = { ...by };
   let kernels = 0;
@@ -83,27 +82,28 @@ export function estimateStep(
     const x = transferOf(v);
     if (x) moved[seed >= 0 && i > seed ? 'backward' : 'forward'] += moveSeconds(x.bytes, x.tier, x.down, paths);
   });
-  // expert parallelism: a GPU updates, and reduces the gradients of, its own experts only
+  // expert parallelism: the module updates the rank's experts only (partition-expert); ZeRO shards an expert's
+  // states over the replicas holding it
   const ep = config.parallel.expert ?? 1;
-  const layers = ep > 1 ? moeLayers(m) : [];
-  const experts = ep > 1 ? expertValues(m, layers) : new Set<Value>();
+  const experts = ep > 1 ? expertValues(m) : new Set<Value>();
   for (const v of m.values) {
     if (LEAF_OPS.has(v.op) || transferOf(v)) continue;
     const whole = opTime(v, d);
     const updating = classOf(v) === 'optimizer' || (updates.has(v) && v.op === 'cast') || (k > 1 && isUpdateOp(v));
     const local = updating && v.inputs.some((x) => experts.has(x));
-    // ZeRO-2/3 add each micro-batch's reduced gradient shard to the rank's fp32 sums: 1/n of them; under ZeRO the
-    // accumulated update's blends run on the rank's shard (the optimizer's own ops are divided below)
+    // each rank runs the optimizer on its shard under ZeRO; ZeRO-2/3 add each micro-batch's reduced gradient shard
+    // to the rank's fp32 sums: 1/n of them; under ZeRO the accumulated update's blends run on the rank's shard
     const { zero: z, data: dp } = config.parallel;
-    const sharded = k > 1 && ((z >= 2 && isAccumulateOp(v)) || (z >= 1 && isUpdateOp(v) && classOf(v) !== 'optimizer'));
-    const part = (local ? ep : 1) * (sharded ? dp : 1);
+    const sharded =
+      (z >= 1 && dp > 1 && classOf(v) === 'optimizer') ||
+      (k > 1 && ((z >= 2 && isAccumulateOp(v)) || (z >= 1 && isUpdateOp(v) && classOf(v) !== 'optimizer')));
+    const part = sharded ? (local ? dp / ep : dp) : 1;
     const t = part > 1 ? { ...whole, seconds: whole.seconds / part, flops: whole.flops / part } : whole;
     const c = classOf(v) as Exclude<OpClass, 'transfer'>;
     (updating ? once : by)[c] += t.seconds;
     bound[`${c}:${t.bound}`] = (bound[`${c}:${t.bound}`] ?? 0) + t.seconds * (updating ? 1 : k);
     executed += t.flops;
     if (updating) onceFlops += t.flops;
-    if (c === 'optimizer') optimizerFlops += t.flops;
     if (t.seconds > 0) kernels++;
     if (updating) opt += t.seconds;
     else if (backward.has(v)) bwd += t.seconds;
@@ -113,20 +113,11 @@ export function estimateStep(
   // recomputation runs inside the backward pass: what the backward hides its traffic behind
   const bwdWindow = bwd + rec;
   const { data: n, zero, offload } = config.parallel;
-  if (zero >= 1 && n > 1) {
-    // each rank updates its shard of the parameters
-    executed -= optimizerFlops * (1 - 1 / n);
-    onceFlops -= optimizerFlops * (1 - 1 / n);
-    opt /= n;
-    once.optimizer /= n;
-  }
   for (const c of TIME_CLASSES) by[c] = k * by[c] + once[c];
   executed = k * (executed - onceFlops) + onceFlops;
   const model = executed - k * (m.checkpoint?.recomputeFlops ?? 0);
 
-  const grads = m.outputs
-    .filter((o) => o.name.startsWith('grad:'))
-    .reduce((a, o) => a + bytesOf(o.value.type) / (experts.has(o.value) ? ep : 1), 0);
+  const grads = m.outputs.filter((o) => o.name.startsWith('grad:')).reduce((a, o) => a + bytesOf(o.value.type), 0);
   const params = m.values.filter((v) => v.op === 'param').reduce((a, v) => a + bytesOf(v.type), 0);
   const trained = m.values
     .filter((v) => v.op === 'param' && !v.attrs['frozen'])
@@ -153,13 +144,10 @@ export function estimateStep(
     }
   }
   if (ep > 1) {
-    // tokens to their experts and back (dispatch and combine), twice more for the gradients: all-to-all over the
-    // group, on the critical path; a layer recomputed for the backward pass routes again
+    // tokens to their experts and back (dispatch and combine, and their gradients; again where a layer is
+    // recomputed): all-to-all over the group, on the critical path
     const group: Fabric = fabricOf(machine, ep, tensor);
-    const routes = m.values.filter((v) => v.op === 'moe_tokens').length;
-    const perLayer = layers.length ? layers.reduce((a, l) => a + l.rowBytes, 0) / layers.length : 0;
-    const passes = 2 * routes + (config.task.kind === 'train' ? 2 * layers.length : 0);
-    exposed += passes * allToAll(perLayer, group);
+    for (const v of m.values) if (v.op === 'ep_all_to_all') exposed += allToAll(bytesOf(v.type), group);
   }
   // tensor parallelism: each layer's all-reduce (forward, and of its input's gradient) over the tensor group, or with
   // sequence parallelism its all-gather and reduce-scatter (the same volume), where the next op waits for it

@@ -5,7 +5,7 @@ import { getOp } from '../ir/ops/registry.ts';
 import { roundTo } from '../ir/ops/cast.ts';
 import { sumOverRanks } from '../ir/ops/collective.ts';
 import { stagesOf } from '../ir/stages.ts';
-import { peerOf, pipeIndex, rankCount, type RankLayout } from './ranks.ts';
+import { averagedOver, type DataGroups, peerOf, pipeIndex, rankCount, type RankLayout } from './ranks.ts';
 
 export type Precision = 'f32' | 'f64';
 
@@ -48,7 +48,8 @@ export interface RankData {
  * value, as devices simulated in one process (as XLA's host platform simulates N devices): a collective's result on
  * each rank comes from the operands of the ranks of its group. `groups(v)`: the ranks' groups for collective `v`
  * (lists of rank indices). With `dataGroups` (data parallelism), each gradient the optimizer reads (a `grad:` output)
- * is averaged over its group as soon as every rank has it, as DDP's all-reduce does before the update. A pipelined
+ * is averaged over the replicas as soon as every rank has it, as DDP's all-reduce does before the update (an expert's
+ * over the ranks holding that expert: `averagedOver`). A pipelined
  * program (compiler/ir/stages.ts) runs each value on the ranks of its stage (`layout`: rank r is at pipeline position
  * pipeIndex(r)); a `pp_send`'s result on a receiving rank is its operand on the sending stage's rank of the same
  * tensor slice and replica.
@@ -61,7 +62,7 @@ export function runRanks(
     precision?: Precision;
     step?: number;
     keepValues?: boolean;
-    dataGroups?: number[][];
+    dataGroups?: DataGroups;
     layout?: RankLayout;
     measure?: boolean;
   } = {},
@@ -97,7 +98,13 @@ export function runRanks(
           const x = runs(v, r) ? (v.op === 'input' ? rank.feeds : rank.params).get(String(v.attrs['name'])) : undefined;
           if (x) measure.live[r]! += x.data.byteLength;
         });
-  const grads = new Set(opts.dataGroups ? m.outputs.filter((o) => o.name.startsWith('grad:')).map((o) => o.value) : []);
+  // each gradient the optimizer reads, by the leaf it is of (its averaging follows the leaf's split)
+  const leaves = new Map(m.values.filter((v) => v.op === 'param').map((v) => [String(v.attrs['name']), v]));
+  const grads = new Map(
+    opts.dataGroups
+      ? m.outputs.filter((o) => o.name.startsWith('grad:')).map((o) => [o.value, leaves.get(o.name.slice(5))])
+      : [],
+  );
   const precision = opts.precision ?? 'f32';
   const ctx: RefContext = {
     floats: (n: number): FloatArray => (precision === 'f64' ? new Float64Array(n) : new Float32Array(n)),
@@ -146,16 +153,18 @@ export function runRanks(
         measure.peak[r] = Math.max(measure.peak[r]!, measure.live[r]!);
       }
     });
-    if (grads.has(v))
-      for (const g of opts.dataGroups!.filter((g) => runs(v, g[0]!))) {
+    if (grads.has(v)) {
+      const { groups: all, over } = averagedOver(opts.dataGroups!, grads.get(v));
+      for (const g of all.filter((g) => runs(v, g[0]!))) {
         const mean = sumOverRanks(g.map((r) => envs[r]!.get(v)!));
         g.forEach((r, k) => {
           const x = mean[k]!;
-          for (let e = 0; e < x.data.length; e++) x.data[e]! /= g.length;
+          for (let e = 0; e < x.data.length; e++) x.data[e]! /= over;
           if (!(x.data instanceof Int32Array)) roundTo(v.type.dtype, x.data);
           envs[r]!.set(v, x);
         });
       }
+    }
     if (!opts.keepValues)
       envs.forEach((env, r) => {
         for (const x of new Set(v.inputs)) {

@@ -2,7 +2,7 @@ import type { Module, Value } from '../ir/graph.ts';
 import { stagesOf } from '../ir/stages.ts';
 import { sliceOf } from '../ir/ops/util.ts';
 import type { Tensors } from './interpret.ts';
-import { shardOf } from '../passes/partition-tensor.ts';
+import { type ShardGroup, shardOf } from '../passes/partition-tensor.ts';
 
 export { sliceOf };
 
@@ -15,39 +15,78 @@ export interface RankLayout {
   tensor: number;
   data?: number;
   pipeline?: number;
+  /** Expert parallelism: groups of this many neighbouring replicas split each MoE layer's experts (it divides data). */
+  expert?: number;
 }
 
-/** `4 ranks: tensor 2 × pipeline 2` */
+/** `4 ranks: tensor 2 × pipeline 2`, `8 ranks: data 8, experts over 4` */
 export const ranksText = (l: RankLayout): string => {
   const axes = (['tensor', 'data', 'pipeline'] as const).filter((k) => (l[k] ?? 1) > 1);
-  return `${rankCount(l)} ranks: ${axes.map((k) => `${k} ${l[k]}`).join(' × ')}`;
+  const experts = (l.expert ?? 1) > 1 ? `, experts over ${l.expert}` : '';
+  return `${rankCount(l)} ranks: ${axes.map((k) => `${k} ${l[k]}`).join(' × ')}${experts}`;
 };
 
 export const rankCount = (l: RankLayout) => l.tensor * (l.data ?? 1) * (l.pipeline ?? 1);
 export const tensorIndex = (l: RankLayout, rank: number) => rank % l.tensor;
 export const dataIndex = (l: RankLayout, rank: number) => Math.floor(rank / l.tensor) % (l.data ?? 1);
 export const pipeIndex = (l: RankLayout, rank: number) => Math.floor(rank / (l.tensor * (l.data ?? 1)));
+/** Which share of the experts a rank holds: its replica's place in its expert group. */
+export const expertIndex = (l: RankLayout, rank: number) => dataIndex(l, rank) % (l.expert ?? 1);
+/** Which slice of a leaf split over `group`'s ranks a rank holds. */
+export const shardIndex = (l: RankLayout, rank: number, group: ShardGroup = 'tensor') =>
+  group === 'expert' ? expertIndex(l, rank) : tensorIndex(l, rank);
 /** The rank at pipeline position `pipe` holding what `rank` holds (its tensor slice, its replica's batch). */
 export const peerOf = (l: RankLayout, rank: number, pipe: number) =>
   rank + (pipe - pipeIndex(l, rank)) * l.tensor * (l.data ?? 1);
 
-const ranksWhere = (l: RankLayout, keep: (r: number) => boolean) => [...Array(rankCount(l)).keys()].filter(keep);
+/** The ranks grouped by `key`, groups in order of their first rank. */
+function groupBy(l: RankLayout, key: (r: number) => string): number[][] {
+  const groups = new Map<string, number[]>();
+  for (let r = 0; r < rankCount(l); r++) groups.set(key(r), [...(groups.get(key(r)) ?? []), r]);
+  return [...groups.values()];
+}
 
-/** The groups of ranks a collective runs over: its `group` axis's (`tensor`: each replica's tensor ranks). */
+/**
+ * The groups of ranks a collective runs over: its `group` axis's (`tensor`: each replica's tensor ranks; `expert`: the
+ * ranks of the same tensor slice and stage in each group of `expert` neighbouring replicas).
+ */
 export function rankGroups(l: RankLayout): (v: Value) => number[][] {
-  const replicas = [...Array((l.data ?? 1) * (l.pipeline ?? 1)).keys()];
-  const groups = replicas.map((k) => ranksWhere(l, (r) => Math.floor(r / l.tensor) === k));
+  const tensor = groupBy(l, (r) => String(Math.floor(r / l.tensor)));
+  const ep = l.expert ?? 1;
+  const expert = groupBy(l, (r) => `${pipeIndex(l, r)} ${tensorIndex(l, r)} ${Math.floor(dataIndex(l, r) / ep)}`);
   return (v) => {
-    if (v.attrs['group'] !== 'tensor') throw new Error(`internal: no rank group "${String(v.attrs['group'])}"`);
-    return groups;
+    if (v.attrs['group'] === 'tensor') return tensor;
+    if (v.attrs['group'] === 'expert') return expert;
+    throw new Error(`internal: no rank group "${String(v.attrs['group'])}"`);
   };
 }
 
-/** The data-parallel groups: the ranks holding the same slices, one per replica, whose gradients are averaged. */
-export const dataGroups = (l: RankLayout): number[][] =>
-  [...Array(l.tensor * (l.pipeline ?? 1)).keys()].map((k) =>
-    ranksWhere(l, (r) => tensorIndex(l, r) === k % l.tensor && pipeIndex(l, r) === Math.floor(k / l.tensor)),
-  );
+/** How data parallelism averages the gradients over its replicas. */
+export interface DataGroups {
+  /** The ranks holding the same slices, one per replica: a gradient is their mean. */
+  groups: number[][];
+  /**
+   * With expert parallelism, the ranks holding the same experts, one per expert group: an expert's gradient, summed
+   * over its group's tokens by the all-to-all's gradient, is their sum over all the replicas.
+   */
+  experts: number[][];
+  replicas: number;
+}
+
+export const dataGroups = (l: RankLayout): DataGroups => {
+  const same = (r: number) => `${pipeIndex(l, r)} ${tensorIndex(l, r)}`;
+  return {
+    groups: groupBy(l, same),
+    experts: groupBy(l, (r) => `${same(r)} ${expertIndex(l, r)}`),
+    replicas: l.data ?? 1,
+  };
+};
+
+/** The groups a gradient is averaged over (a `grad:` output of leaf `p`), and what their sum is divided by. */
+export const averagedOver = (d: DataGroups, p: Value | undefined): { groups: number[][]; over: number } =>
+  p && shardOf(p)?.group === 'expert'
+    ? { groups: d.experts, over: d.replicas }
+    : { groups: d.groups, over: d.replicas };
 
 /**
  * A rank's parameters and optimizer state from the whole program's: those of its pipeline stages, each leaf the rank
@@ -64,7 +103,7 @@ export function shardParams(rankModule: Module, whole: Tensors, l: RankLayout, r
     const x = whole.get(name);
     if (!x) throw new Error(`no parameter or state named "${name}" in the whole program`);
     const s = shardOf(v);
-    out.set(name, s ? sliceOf(x, s.axis, s.parts, tensorIndex(l, rank), s.outer) : x);
+    out.set(name, s ? sliceOf(x, s.axis, s.parts, shardIndex(l, rank, s.group), s.outer) : x);
   }
   return out;
 }

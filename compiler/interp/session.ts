@@ -17,6 +17,7 @@ import {
   rankGroups,
   type RankLayout,
   sliceOf,
+  shardIndex,
   tensorIndex,
 } from './ranks.ts';
 import { stagesOf } from '../ir/stages.ts';
@@ -59,13 +60,12 @@ export class CpuSession {
   ) {
     const floats = (n: number) => (opts.precision === 'f64' ? new Float64Array(n) : new Float32Array(n));
     this.layout = { ...layoutOf(module), data: opts.data ?? 1 };
-    const tensor = this.layout.tensor;
     this.ranks = Array.from({ length: rankCount(this.layout) }, () => new Map());
     for (const v of module.values) {
       if (v.op !== 'param' && v.op !== 'state') continue;
       // a split parameter starts as its slice of the whole one's numbers (the same model as on one device)
       const split = shardOf(v);
-      const shape = (v.type.shape as number[]).map((d, i) => (i === split?.axis ? d * tensor : d));
+      const shape = (v.type.shape as number[]).map((d, i) => (i === split?.axis ? d * split.parts : d));
       // a master copy starts from its half-precision parameter's numbers
       const data = initTensor(
         v.attrs as unknown as InitSpec,
@@ -79,7 +79,7 @@ export class CpuSession {
         p.set(
           leafName(v),
           split
-            ? sliceOf({ data, shape }, split.axis, tensor, tensorIndex(this.layout, r), split.outer)
+            ? sliceOf({ data, shape }, split.axis, split.parts, shardIndex(this.layout, r, split.group), split.outer)
             : { data, shape },
         ),
       );
@@ -209,15 +209,25 @@ export class CpuSession {
   }
 }
 
-/** The ranks a module's collectives run over (1: none). */
-export const ranksOf = (m: Module): number =>
-  m.values.reduce((a, v) => (COLLECTIVE_OPS.has(v.op) ? Math.max(a, Number(v.attrs['ranks'])) : a), 1);
+/** The ranks a module's collectives over `group` run over (1: none). */
+export const ranksOf = (m: Module, group = 'tensor'): number =>
+  m.values.reduce(
+    (a, v) => (COLLECTIVE_OPS.has(v.op) && v.attrs['group'] === group ? Math.max(a, Number(v.attrs['ranks'])) : a),
+    1,
+  );
 
-/** The ranks a partitioned module runs on: its collectives' tensor ranks, times its pipeline's. */
-export const layoutOf = (m: Module): RankLayout => ({
-  tensor: ranksOf(m),
-  pipeline: Number(m.values.find((v) => v.op === 'pp_send')?.attrs['pipeline'] ?? 1),
-});
+/**
+ * The ranks a partitioned module runs on: its collectives' tensor ranks, times its pipeline's (and the groups of
+ * replicas its experts are split over; the replicas are the plan's).
+ */
+export const layoutOf = (m: Module): RankLayout => {
+  const expert = ranksOf(m, 'expert');
+  return {
+    tensor: ranksOf(m),
+    pipeline: Number(m.values.find((v) => v.op === 'pp_send')?.attrs['pipeline'] ?? 1),
+    ...(expert > 1 ? { expert } : {}),
+  };
+};
 
 /** Where an input's data comes from: the step counter, a graph, or a synthetic batch. */
 export function feedOf(m: Module, v: Value): FeedSpec {

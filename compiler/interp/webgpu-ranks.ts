@@ -105,13 +105,18 @@ export class WebGpuRanks {
       return;
     }
     const v = { attrs: st.attrs } as unknown as Value;
+    const replicas = dataGroups(this.layout);
     const groups =
-      st.op === 'data_mean' ? dataGroups(this.layout) : rankGroups(this.layout)({ attrs: st.attrs } as Value);
+      st.op !== 'data_mean'
+        ? rankGroups(this.layout)(v)
+        : st.attrs['group'] === 'expert'
+          ? replicas.experts
+          : replicas.groups;
     for (const g of groups.filter((g) => ranks.includes(g[0]!))) {
       const each = await Promise.all(g.map((r) => this.read(r, st.from)));
       const out =
         st.op === 'data_mean'
-          ? sumOverRanks(each).map((x) => ({ ...x, data: x.data.map((y) => y / g.length) }))
+          ? sumOverRanks(each).map((x) => ({ ...x, data: x.data.map((y) => y / replicas.replicas) }))
           : getOp(st.op).collective!(
               each.map((x) => [x]),
               v,

@@ -76,6 +76,7 @@ export const OP_NAMES = [
   'spmm_edge',
   'sqrt',
   'pp_send',
+  'ep_all_to_all',
   'seq_gather',
   'seq_gather_tp',
   'seq_reduce_scatter',

@@ -9,6 +9,7 @@ import { fuseMoe } from './fuse-moe.ts';
 import { lora } from './lora.ts';
 import { lowerAttention } from './lower-attention.ts';
 import { lowerSparse } from './lower-sparse.ts';
+import { partitionExpert } from './partition-expert.ts';
 import { partitionPipeline } from './partition-pipeline.ts';
 import { partitionSequence } from './partition-sequence.ts';
 import { partitionTensor } from './partition-tensor.ts';
@@ -26,6 +27,7 @@ export const PIPELINE: readonly Pass[] = [
   partitionTensor, // one rank's program: Megatron's column- and row-parallel layers (parallel: { tensor })
   partitionSequence, // the tokens between those layers split over the ranks (parallel: { sequence })
   partitionPipeline, // the layers cut into stages, pp_send between them (parallel: { pipeline })
+  partitionExpert, // each rank's share of the experts, tokens sent to them by all-to-all (parallel: { expert })
   precision, // bf16/fp16 tensors with fp32 master weights (precision: bf16 | fp16 | fp8)
   fp8Matmuls, // the linear layers as FP8 GEMMs, E4M3 operands and E5M2 gradients (precision: fp8)
   fuseMoe, //   each MoE layer one fused kernel (fuse: [moe]) or its decomposition

@@ -92,7 +92,7 @@ function moeLayerBuiltin(act: ExpertAct): Builtin {
       const c = capacityOf(t, k, router.type.shape[1]!, number(a, 'capacity_factor'), flag(a, 'dropless'));
       // a term weighed 0 trains nothing, and inference trains nothing: no loss then
       const balance = cx.training ? number(a, 'balance') : 0;
-      const layer = { k, capacity: c, renormalize: flag(a, 'renormalize'), act, balance };
+      const layer = { k, capacity: c, renormalize: flag(a, 'renormalize'), act, balance, ranks: 1 };
       const out = cx.op('moe', [x, router, ...names.map((n) => tensor(a, n))], moeAttrs(layer));
       if (!(balance > 0)) return out;
       const { y, aux } = moeParts(emitOf(cx), (out as EVal & { kind: 'tensor' }).v, x);

@@ -273,6 +273,13 @@ export const OP_CASES: OpCase[] = [
     }),
   ),
   {
+    label: 'ep_all_to_all (one rank)',
+    op: 'ep_all_to_all',
+    attrs: { group: 'expert', ranks: 1, split: 0, join: 1 },
+    inputs: [{ shape: [4, 2, 3] }],
+    tf: ([x]) => tf.add(x!, 0),
+  },
+  {
     label: 'reshape',
     op: 'reshape',
     attrs: { shape: [4, -1] },

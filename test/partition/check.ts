@@ -1,15 +1,32 @@
 import { expect } from 'vitest';
-import type { StepResult } from '../../compiler/interp/interpret.ts';
-import { sliceOf } from '../../compiler/interp/ranks.ts';
+import { graphResolver } from '../../compiler/cli/run.ts';
+import { compile } from '../../compiler/compile.ts';
+import { runModule, runRanks, type StepResult, type Tensors } from '../../compiler/interp/interpret.ts';
+import {
+  dataGroups,
+  dataIndex,
+  pipeIndex,
+  rankCount,
+  rankGroups,
+  type RankLayout,
+  shardIndex,
+  shardParams,
+  sliceOf,
+} from '../../compiler/interp/ranks.ts';
+import { CpuSession } from '../../compiler/interp/session.ts';
+import { stagesOf } from '../../compiler/ir/stages.ts';
 import type { Module, Value } from '../../compiler/ir/graph.ts';
 import type { NDArray } from '../../compiler/ir/op.ts';
-import { shardOf } from '../../compiler/passes/partition-tensor.ts';
+import { type ShardGroup, shardOf } from '../../compiler/passes/partition-tensor.ts';
 import { relErr } from '../helpers/oracle.ts';
 
-/** What the rank at tensor index `at` holds of the one device's tensor `w` of leaf `v` (a slice, or all of it). */
-const heldOf = (v: Value, w: NDArray, at: number): NDArray => {
+/** Which slice a rank holds of a leaf split over `group` (its tensor index, or its share of the experts). */
+export type At = (rank: number, group: ShardGroup) => number;
+
+/** What rank `k` holds of the one device's tensor `w` of leaf `v` (a slice, or all of it). */
+const heldOf = (v: Value, w: NDArray, k: number, at: At): NDArray => {
   const s = shardOf(v);
-  return s ? sliceOf(w, s.axis, s.parts, at, s.outer) : w;
+  return s ? sliceOf(w, s.axis, s.parts, at(k, s.group), s.outer) : w;
 };
 
 /** Whether rank `k` holds leaf `v` (every rank, unless a pipeline gives each stage's leaves to its ranks). */
@@ -23,7 +40,7 @@ export function expectGradients(
   r: Module,
   got: StepResult[],
   want: Map<string, NDArray>,
-  at: (rank: number) => number,
+  at: At,
   what: string,
   holds: Holds = () => true,
 ) {
@@ -34,7 +51,7 @@ export function expectGradients(
       const p = r.values.find((v) => v.op === 'param' && v.attrs['name'] === o.name.slice(5))!;
       if (!holds(k, p)) continue;
       seen.add(o.name);
-      const expected = heldOf(p, want.get(o.name)!, at(k));
+      const expected = heldOf(p, want.get(o.name)!, k, at);
       expect(relErr(g.outputs.get(o.name)!.data, expected.data), `${what} rank ${k} ${o.name}`).toBeLessThan(1e-5);
     }
   expect(seen.size, `${what}: gradients checked`).toBe(r.outputs.filter((o) => o.name.startsWith('grad:')).length);
@@ -48,7 +65,7 @@ export function expectHeld(
   r: Module,
   ranks: { params: Map<string, NDArray> }[],
   whole: Map<string, NDArray>,
-  at: (rank: number) => number,
+  at: At,
   what: string,
   ops: readonly string[] = ['param'],
   tolerance = 1e-5,
@@ -64,7 +81,7 @@ export function expectHeld(
       expect(rank.params.has(name), `${what} rank ${k} holds ${name}`).toBe(holds(k, v));
       if (!holds(k, v)) continue;
       seen.add(name);
-      const expected = heldOf(v, whole.get(name)!, at(k));
+      const expected = heldOf(v, whole.get(name)!, k, at);
       expect(relErr(rank.params.get(name)!.data, expected.data), `${what} rank ${k} ${name}`).toBeLessThan(tolerance);
     }
   expect(seen.size, `${what}: leaves checked`).toBe(r.values.filter(checked).length);
@@ -79,4 +96,74 @@ export function withAccumulators(r: Module, whole: Map<string, NDArray>): Map<st
       whole.set(String(v.attrs['name']), { data: new Float32Array(shape.reduce((a, d) => a * d, 1)), shape });
     }
   return whole;
+}
+
+/**
+ * A partitioned plan is right when its ranks (each running its pipeline stage's part of the program and sending what
+ * the next stage reads, its tensor slice, its share of the experts) compute what one device does on the whole batch:
+ * each replica's micro-batches are rows of it, the accumulated update is the one device's, and every rank's parameters
+ * (and optimizer state) after each step are the one device's, sliced where the plan splits them; with one micro-batch
+ * a step, every gradient too.
+ */
+export function expectSameSteps(file: string, onePlan: string, plan: string, layout: RankLayout, steps = 3): Module {
+  const one = compile(file, onePlan);
+  const par = compile(file, plan);
+  expect(one.diagnostics).toEqual([]);
+  expect(par.diagnostics).toEqual([]);
+  const m = one.module!;
+  const r = par.module!;
+  const st = stagesOf(r);
+  const pipes = st?.pipeline ?? 1;
+  expect(pipes).toBe(layout.pipeline ?? 1);
+  const n = rankCount(layout);
+  const holds = (k: number, v: Value) => !st || st.stage.get(v)! % pipes === pipeIndex(layout, k);
+  const at: At = (q, group) => shardIndex(layout, q, group);
+  const session = new CpuSession(m, { seed: 0, graphs: graphResolver(one.program) });
+  const whole = session.params;
+  const own = new Set(whole.keys());
+  withAccumulators(r, whole);
+  const ranks = [...Array(n).keys()].map((k) => ({
+    feeds: new Map() as Tensors,
+    params: shardParams(r, whole, layout, k),
+  }));
+  const micro = r.values.find((v) => v.op === 'input' && v.attrs['name'] !== 'step' && !v.attrs['feed'])!;
+  const rows = micro.type.shape[0] as number;
+  const batch = m.values.find((v) => v.op === 'input' && v.attrs['name'] === micro.attrs['name'])!.type
+    .shape[0] as number;
+  const data = layout.data ?? 1;
+  const k = batch / (rows * data); // micro-batches a step on each replica
+  const runner = new CpuSession(r, { seed: 0, graphs: graphResolver(par.program) });
+  for (let step = 1; step <= steps; step++) {
+    const feeds = session.feeds(m, step);
+    const outs = runModule(m, feeds, whole, { step }).outputs;
+    let loss = 0;
+    for (let j = 0; j < k; j++) {
+      const run = (step - 1) * k + j + 1;
+      const counters = runner.feeds(r, run); // the step counter and the last-micro-batch flag
+      for (const [rank, x] of ranks.entries()) {
+        // replica d's micro-batch j: rows (d · k + j) · rows … of the whole batch
+        const part = dataIndex(layout, rank) * k + j;
+        x.feeds = new Map(
+          [...counters].map(([name, t]) => [
+            name,
+            feeds.has(name) && t.shape.length ? sliceOf(feeds.get(name)!, 0, batch / rows, part) : t,
+          ]),
+        );
+      }
+      const got = runRanks(r, ranks, rankGroups(layout), { step: run, dataGroups: dataGroups(layout), layout });
+      // the loss lives on the last stage's ranks: every tensor rank of each replica has it
+      const last = got.filter((_, q) => pipeIndex(layout, q) === pipes - 1);
+      expect(last.length).toBe(layout.tensor * data);
+      for (const g of last) loss += g.outputs.get('loss')!.data[0]! / (last.length * k);
+      for (const [q, g] of got.entries())
+        if (pipeIndex(layout, q) !== pipes - 1) expect(g.outputs.has('loss')).toBe(false);
+      if (k === 1) expectGradients(r, got, outs, at, `step ${step}`, holds);
+    }
+    const want = outs.get('loss')!.data[0]!;
+    expect(Math.abs(loss - want) / Math.abs(want), `step ${step} loss`).toBeLessThan(1e-5);
+    expectHeld(r, ranks, whole, at, `step ${step}`, ['param', 'state'], 1e-5, holds, (v) =>
+      own.has(String(v.attrs['name'])),
+    );
+  }
+  return r;
 }

@@ -2,7 +2,7 @@
 // tensor-parallel ranks. The transformers train by SGD: the gradient of a key bias is 0 but for rounding (softmax
 // ignores a shift of a row's scores), and Adam's first step turns such noise into whole steps of ±lr; the classifier
 // by AdamW (its moments split with its weights).
-import { LayerNorm, CausalSelfAttention, Mlp } from "std/nn"
+import { LayerNorm, CausalSelfAttention, Mlp, MoE, SwiGluMoE } from "std/nn"
 import { Llama2 } from "std/llm"
 import { a800_80g } from "std/hardware"
 
@@ -233,4 +233,80 @@ plan gpt_tp2_pp2 {
   bind: { B: 2, T: 8 }
   task: train { optimizer: sgd(lr: 0.1) }
   parallel: { tensor: 2, pipeline: 2 }
+}
+
+// A GPT whose feed-forward blocks are mixtures of four experts (top-2). Dropless and without a balance loss, its
+// replicas compute what one device does on the whole batch; with a capacity and a balance loss each replica routes
+// its own tokens, so expert parallelism is checked against data parallelism alone (moe_dp4).
+model GptMoe(vocab: 11, ctx: 8, d: 16, heads: 2, depth: 2, experts: 4, dropless: true, balance: 0.0, cf: 1.0) {
+  input tokens: i32[B, T]
+  input targets: i32[B, T]
+  param wte: f32[vocab, d] = normal(0.3)
+  param wpe: f32[ctx, d] = normal(0.1)
+  let x = gather(wte, tokens) + gather(wpe, positions(tokens))
+  repeat depth as i {
+    x = x + CausalSelfAttention(LayerNorm(x), heads: heads)
+    x = x + MoE(LayerNorm(x), experts: experts, k: 2, hidden: 2 * d, capacity_factor: cf, dropless: dropless, balance: balance)
+  }
+  output loss = cross_entropy(LayerNorm(x) @ transpose(wte), targets)
+}
+
+// A token classifier with a SwiGLU mixture of eight experts (Mixtral's), trained by AdamW.
+model MoeClassifier(d: 8, classes: 5, experts: 8) {
+  input x: f32[B, d]
+  input y: i32[B]
+  param w_out: f32[d, classes] = normal(0.3)
+  let h = x + SwiGluMoE(x, experts: experts, k: 2, hidden: 16, dropless: true, balance: 0.0)
+  output loss = cross_entropy(h @ w_out, y)
+}
+
+plan moe_b4 {
+  model: GptMoe
+  bind: { B: 4, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+}
+
+// Tensor 2 × pipeline 2 × data 2, each MoE layer's experts split over the two replicas (eight ranks).
+plan moe_3d {
+  model: GptMoe
+  bind: { T: 8 }
+  batch: { global: 4, micro: 1 }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { tensor: 2, pipeline: 2, data: 2, expert: 2 }
+}
+
+plan moe_cls {
+  model: MoeClassifier
+  bind: { B: 16 }
+  task: train { optimizer: adamw(lr: 1e-2, weight_decay: 0.1) }
+}
+
+// Four replicas, the experts split over groups of two (two expert groups) or over all four.
+plan moe_cls_ep2 {
+  model: MoeClassifier
+  bind: { B: 4 }
+  task: train { optimizer: adamw(lr: 1e-2, weight_decay: 0.1) }
+  parallel: { data: 4, expert: 2 }
+}
+
+plan moe_cls_ep4 {
+  model: MoeClassifier
+  bind: { B: 4 }
+  task: train { optimizer: adamw(lr: 1e-2, weight_decay: 0.1) }
+  parallel: { data: 4, expert: 4 }
+}
+
+// With a capacity that drops tokens and a balance loss: expert parallelism against data parallelism alone.
+plan moe_dp4 {
+  model: GptMoe(dropless: false, balance: 0.1, cf: 0.75)
+  bind: { B: 1, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { data: 4 }
+}
+
+plan moe_ep4 {
+  model: GptMoe(dropless: false, balance: 0.1, cf: 0.75)
+  bind: { B: 1, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { data: 4, expert: 4 }
 }

@@ -80,6 +80,42 @@ const seqOp = (
     ),
 });
 
+/**
+ * Expert parallelism's all-to-all (GShard: Lepikhin et al. 2021, §2.2): each rank's operand cut along `split` into
+ * `ranks` chunks, chunk j sent to rank j of the group, which joins the chunks it receives along `join` in rank order.
+ * An MoE layer's dispatch sends each expert's rows [E, C, d] to the rank holding the expert (split 0, join 1: [E/n,
+ * n·C, d], rank r's tokens at slots r·C…), its combine sends them back (split 1, join 0); each is the other's gradient.
+ */
+const allToAll: OpDef = {
+  name: 'ep_all_to_all',
+  class: 'elementwise',
+  arity: 1,
+  attrs: { ...ATTRS, split: { kind: 'int' }, join: { kind: 'int' } },
+  infer: ([x], a) => {
+    const [split, join, n] = [num(a, 'split'), num(a, 'join'), num(a, 'ranks')];
+    const d = x!.shape[split];
+    if (typeof d !== 'number' || d % n || x!.shape[join] === undefined || split === join)
+      throw new ShapeError(`ep_all_to_all: axis ${split} of [${x!.shape}] does not split over ${n} ranks`);
+    return {
+      ...x!,
+      shape: x!.shape.map((s, i) => (i === split ? d / n : i === join ? (s as number) * n : s)),
+    };
+  },
+  grad: (b, v, dy) => [b.op('ep_all_to_all', [dy], { ...v.attrs, split: v.attrs['join']!, join: v.attrs['split']! })],
+  cost: () => ({ flops: 0, bytes: 0 }),
+  ref: local('ep_all_to_all'),
+  collective: (each, v) => {
+    const [split, join] = [num(v.attrs, 'split'), num(v.attrs, 'join')];
+    return each.map(
+      (_, j) =>
+        joined(
+          each.map((x) => sliceOf(x[0]!, split, each.length, j)),
+          join,
+        )[0]!,
+    );
+  },
+};
+
 export const collectiveOps: OpDef[] = [
   {
     name: 'tp_copy',
@@ -109,6 +145,7 @@ export const collectiveOps: OpDef[] = [
   seqOp('seq_reduce_scatter', false, 'seq_gather', (each, axis) =>
     sumOverRanks(each).map((x, r) => sliceOf(x, axis, each.length, r)),
   ),
+  allToAll,
 ];
 
 /**

@@ -105,6 +105,11 @@ export interface MoeLayer {
   act: ExpertAct;
   /** The balance loss's weight: 0 for none. */
   balance: number;
+  /**
+   * The ranks of expert parallelism its experts are split over (1: every rank holds all): the layer's weights are the
+   * rank's E/ranks experts, its tokens sent to them and back by all-to-all.
+   */
+  ranks: number;
 }
 
 /** The layer's attributes, as the op carries them. */
@@ -114,6 +119,7 @@ export const moeAttrs = (l: MoeLayer): Attrs => ({
   renormalize: l.renormalize,
   act: l.act,
   ...(l.balance > 0 ? { balance: l.balance } : {}),
+  ...(l.ranks > 1 ? { expert_ranks: l.ranks } : {}),
 });
 
 export const balanceOf = (at: Attrs): number => num(at, 'balance', 0);
@@ -124,6 +130,7 @@ export const moeLayerOf = (v: Value): MoeLayer => ({
   renormalize: bool(v.attrs, 'renormalize'),
   act: v.attrs['act'] as ExpertAct,
   balance: balanceOf(v.attrs),
+  ranks: num(v.attrs, 'expert_ranks', 1),
 });
 
 /** Where a packed layer's y starts (its weighted balance loss is element 0). */
@@ -149,7 +156,14 @@ export function decomposeMoe(emit: Emit, x: Value, router: Value, weights: Value
   const e = router.type.shape[1]!;
   const rows = moeDispatch(emit, tokens, choices, e, l.capacity);
   const gates = moeGates(emit, probs, choices, l.renormalize);
-  const flat = moeCombine(emit, moeExperts(emit, rows, weights, l.act), choices, gates);
+  // expert parallelism: each expert's rows to the rank holding it, its results back
+  const exchange = (y: Value, split: number, join: number) =>
+    emit('ep_all_to_all', [y], { group: 'expert', ranks: l.ranks, split, join });
+  const out =
+    l.ranks > 1
+      ? exchange(moeExperts(emit, exchange(rows, 0, 1), weights, l.act), 1, 0)
+      : moeExperts(emit, rows, weights, l.act);
+  const flat = moeCombine(emit, out, choices, gates);
   const y = rank === 2 ? flat : emit('reshape', [flat], { shape: x.type.shape as number[] });
   if (!(l.balance > 0)) return [y];
   const loss = moeBalanceLoss(emit, probs, choices);
@@ -180,10 +194,15 @@ function checkLayer(ins: TensorType[], at: Attrs): { weights: number } {
     throw new ShapeError(`moe with ${act} experts takes x, the router, ${n} weights and optionally its workspace`);
   const [x, router] = ins as [TensorType, TensorType];
   if (x.shape.length < 2 || router.shape.length !== 2) throw new ShapeError('moe takes x [..., d] and router [d, E]');
-  for (const w of ins.slice(2, 2 + n))
-    if (w.shape.length !== 3) throw new ShapeError(`moe: expert weights are [E, ·, ·], got [${w.shape}]`);
   const k = sizeOf(at, 'k');
   const e = router.shape[1]!;
+  const ranks = num(at, 'expert_ranks', 1);
+  const local = typeof e === 'number' ? e / ranks : e;
+  for (const w of ins.slice(2, 2 + n))
+    if (w.shape.length !== 3 || (ranks > 1 && w.shape[0] !== local))
+      throw new ShapeError(
+        `moe: expert weights are [${ranks > 1 ? `${local} (E/${ranks})` : 'E'}, ·, ·], got [${w.shape}]`,
+      );
   if (typeof k === 'number' && typeof e === 'number' && (k < 1 || k > e))
     throw new ShapeError(`moe: k must be from 1 to the ${e} experts, got ${k}`);
   return { weights: n };
@@ -236,6 +255,8 @@ const moe: OpDef = {
     act: { kind: 'string' },
     /** The balance loss's weight, when the layer computes it (its result is then packed). */
     balance: { kind: 'number', optional: true },
+    /** Expert parallelism's ranks: the weights hold this rank's share of the experts (`MoeLayer.ranks`). */
+    expert_ranks: { kind: 'int', optional: true },
     /** The fused backward kernel's workspace (f32 words, counters), set by the pass that fuses the layer. */
     grad_workspace: { kind: 'ints', optional: true },
   },

@@ -101,4 +101,5 @@ export const NO_KERNEL_OPS: ReadonlySet<string> = new Set([
   'seq_gather_tp',
   'seq_reduce_scatter',
   'pp_send',
+  'ep_all_to_all',
 ]);

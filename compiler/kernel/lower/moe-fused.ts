@@ -191,6 +191,8 @@ export function moeWorkspace(v: Value, backward = false): { floats: number; coun
 
 /** Whether the fused kernels run this layer: its indices fit the f32 workspace exactly and its logits a local array. */
 export const fusable = (v: Value): boolean => {
+  // with expert parallelism the layer's tokens leave the rank between its routing and its experts
+  if (v.attrs['expert_ranks'] !== undefined) return false;
   const l = moeLayout(v, true);
   return l.t * l.k < 2 ** 24 && l.s < 2 ** 24 && l.e <= 256;
 };
