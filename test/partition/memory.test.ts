@@ -4,7 +4,15 @@ import { compile } from '../../compiler/compile.ts';
 import { memoryTimeline } from '../../compiler/cost/memory.ts';
 import { pipelineMemory } from '../../compiler/cost/pipeline.ts';
 import { runRanks } from '../../compiler/interp/interpret.ts';
-import { pipeIndex, rankCount, rankGroups, type RankLayout, shardParams } from '../../compiler/interp/ranks.ts';
+import {
+  dataGroups,
+  dataIndex,
+  pipeIndex,
+  rankCount,
+  rankGroups,
+  type RankLayout,
+  shardParams,
+} from '../../compiler/interp/ranks.ts';
 import { CpuSession } from '../../compiler/interp/session.ts';
 import { stagesOf } from '../../compiler/ir/stages.ts';
 
@@ -44,4 +52,21 @@ describe('per-device memory: predicted = measured on the simulated ranks', () =>
       const got = runRanks(r, ranks, rankGroups(layout), { step: 1, layout, measure: true });
       for (const [k, g] of got.entries()) expect(g.peakBytes, `rank ${k}`).toBe(predicted[pipeIndex(layout, k)]);
     });
+
+  it('moe_cls_ep2 (data 4, the experts over groups of 2): every rank’s peak bytes', () => {
+    const par = compile(FILE, 'moe_cls_ep2');
+    const r = par.module!;
+    const predicted = memoryTimeline(r, par.lowered!.config).gpu.peak_bytes;
+    const session = new CpuSession(r, { seed: 0, data: 4, graphs: graphResolver(par.program) });
+    const layout = session.layout;
+    expect(layout).toMatchObject({ data: 4, expert: 2 });
+    const ranks = session.ranks.map((params, k) => ({ feeds: session.feeds(r, 1, dataIndex(layout, k)), params }));
+    const got = runRanks(r, ranks, rankGroups(layout), {
+      step: 1,
+      layout,
+      dataGroups: dataGroups(layout),
+      measure: true,
+    });
+    for (const [k, g] of got.entries()) expect(g.peakBytes, `rank ${k}`).toBe(predicted);
+  });
 });

@@ -10,7 +10,7 @@ import {
   type RankLayout,
   shardParams,
   sliceOf,
-  tensorIndex,
+  shardIndex,
 } from '../../compiler/interp/ranks.ts';
 import { CpuSession } from '../../compiler/interp/session.ts';
 import { WebGpuRanks } from '../../compiler/interp/webgpu-ranks.ts';
@@ -37,6 +37,8 @@ describe('partitioned programs on simulated WebGPU devices = one device', () => 
     ['gpt_3d', 'gpt_b4', { tensor: 2, pipeline: 2, data: 2 }],
     ['gpt_3d_sp', 'gpt_b4', { tensor: 2, pipeline: 2, data: 2 }],
     ['mlp_3d', 'mlp_b4', { tensor: 2, pipeline: 2, data: 2 }],
+    // and a mixture of experts, its experts split over the two replicas
+    ['moe_3d', 'moe_b4', { tensor: 2, pipeline: 2, data: 2, expert: 2 }],
   ] as [string, string, RankLayout][])
     it(`${plan}: ${Object.entries(layout)
       .map(([k, n]) => `${k} ${n}`)
@@ -91,7 +93,7 @@ describe('partitioned programs on simulated WebGPU devices = one device', () => 
           const name = String(v.attrs['name']);
           const sh = shardOf(v);
           const w = whole.get(name)!;
-          const expected = sh ? sliceOf(w, sh.axis, sh.parts, tensorIndex(layout, k), sh.outer) : w;
+          const expected = sh ? sliceOf(w, sh.axis, sh.parts, shardIndex(layout, k, sh.group), sh.outer) : w;
           expect(relErr(held.get(name)!, expected.data), `rank ${k} ${name}`).toBeLessThan(1e-4);
         }
       }
