@@ -41,6 +41,7 @@ export function choosePartition(
     checkpoint: c.checkpoint,
     parallel: {
       data: c.data,
+      ...(c.expert > 1 ? { expert: c.expert } : {}),
       zero: c.zero,
       offload: [],
       tensor: c.tensor,

@@ -50,3 +50,15 @@ plan dense_experts {
   parallel: { data: 8 }
   checkpoint: none
 }
+
+// The partition chosen by the compiler: tensor, pipeline, data and expert parallelism, ZeRO, micro-batch and
+// checkpointing searched for the fastest step that fits the GPUs (`flexc plan` prints the best five).
+plan train_auto {
+  model: Switch
+  on: A100x8
+  bind: { T: 512 }
+  batch: { global: 64 }
+  task: train { optimizer: adamw(lr: 1e-4) }
+  precision: bf16
+  parallel: auto
+}

@@ -274,7 +274,8 @@ function searchLines(r: SearchResult): string[] {
     const schedule =
       x.pipeline > 1 ? ` ${x.schedule.kind === 'interleaved' ? `interleaved(${x.schedule.chunks})` : '1F1B'}` : '';
     return (
-      `tensor ${x.tensor}${x.sequence ? ' + sequence' : ''} × pipeline ${x.pipeline}${schedule} × data ${x.data}, ` +
+      `tensor ${x.tensor}${x.sequence ? ' + sequence' : ''} × pipeline ${x.pipeline}${schedule} × data ${x.data}` +
+      `${x.expert > 1 ? ` (experts over ${x.expert})` : ''}, ` +
       `ZeRO-${x.zero}, micro-batch ${x.micro}, checkpoint ${x.checkpoint}`
     );
   };

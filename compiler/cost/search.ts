@@ -11,8 +11,10 @@ import { machineOf, opPeak, type Machine } from './device.ts';
 import { memoryTimeline } from './memory.ts';
 import { inFlight, pipelineSeconds, type ScheduleKind, stashedBytes } from './pipeline.ts';
 import { estimateStep } from './step.ts';
-import { opTime } from './op-time.ts';
-import { isAccumulateOp } from '../passes/optimizer.ts';
+import { classOf, opTime } from './op-time.ts';
+import { isAccumulateOp, isUpdateOp } from '../passes/optimizer.ts';
+import { shardOf } from '../passes/partition-tensor.ts';
+import { moeLayers } from './moe.ts';
 
 /** One way to partition a training plan over its GPUs. */
 export interface Candidate {
@@ -20,6 +22,8 @@ export interface Candidate {
   sequence: boolean;
   pipeline: number;
   data: number;
+  /** Expert parallelism: each MoE layer's experts split over groups of this many replicas (1: every rank all). */
+  expert: number;
   zero: 0 | 1 | 3;
   micro: number;
   checkpoint: 'none' | 'all';
@@ -59,6 +63,8 @@ interface PartCost {
   backward: number;
   /** Of the backward, what gradient accumulation adds each micro-batch (absent with one micro-batch a step). */
   accumulate: number;
+  /** Of the update, accumulation's blends of every updated leaf (absent with one micro-batch a step). */
+  blends: number;
   recompute: number;
   communication: number;
   update: number;
@@ -69,6 +75,8 @@ interface PartCost {
   optimizer: number;
   reduced: number;
   trained: number;
+  /** Of the trained bytes, the experts' (the rank's share): ZeRO shards their states over the replicas holding them. */
+  experts: number;
   stash: number;
 }
 
@@ -97,29 +105,38 @@ function partOf(m: Module, keep: (v: Value) => boolean): Module {
   };
 }
 
+/** What a layer profile is compiled for. */
+interface ProfileKey {
+  tensor: number;
+  sequence: boolean;
+  expert: number;
+  checkpoint: 'none' | 'all';
+  micro: number;
+}
+
 /**
  * The search's model of a plan: its model compiled with two layers (`repeat` unrolled twice) through the whole pass
- * pipeline for one tensor width, sequence splitting, checkpointing and micro-batch, then costed by the same roofline
- * and memory model as `flexc plan` (cost/step.ts, cost/memory.ts), per layer (the mean of the two), the embedding
- * side and the head side; a partition's time and memory follow from L such layers.
+ * pipeline for one tensor width, sequence splitting, expert split, checkpointing and micro-batch, then costed by the
+ * same roofline and memory model as `flexc plan` (cost/step.ts, cost/memory.ts), per layer (the mean of the two), the
+ * embedding side and the head side; a partition's time and memory follow from L such layers.
  */
 function profileOf(
   program: Program,
   decl: A.PlanDecl,
   r: ResolvedPlan,
   machine: Machine,
-  tensor: number,
-  sequence: boolean,
-  checkpoint: 'none' | 'all',
-  micro: number,
+  { tensor, sequence, expert, checkpoint, micro }: ProfileKey,
 ): Profile | undefined {
+  const split = { offload: [], tensor, ...(sequence ? { sequence } : {}), ...(expert > 1 ? { expert } : {}) };
+  // compiled as `expert` replicas (expert parallelism splits over replicas), costed as one: the replicas' gradient
+  // reduction is the partition's (evaluate)
   const config: PlanConfig = {
     ...r.config,
     memory: {},
     bind: { ...r.config.bind, B: micro },
-    batch: { micro, global: 2 * micro },
+    batch: { micro, global: 2 * micro * expert },
     checkpoint,
-    parallel: { data: 1, zero: 0, offload: [], tensor, ...(sequence ? { sequence } : {}) },
+    parallel: { data: expert, zero: 0, ...split },
   };
   const low = lowerPlan(program, decl, { ...r, config }, { repeatLimit: 2 });
   if (!low.lowered) return undefined;
@@ -144,7 +161,7 @@ function profileOf(
         .replace(SUFFIX, '')
         .replace(/^grad:/, ''),
     );
-  const one = { ...config, batch: { micro, global: 2 * micro } };
+  const one = { ...config, batch: { micro, global: 2 * micro }, parallel: { data: 1, zero: 0 as const, ...split } };
   const cost = (keep: (v: Value) => boolean, share: number): PartCost => {
     const part = partOf(m, keep);
     const e = estimateStep(part, one, machine);
@@ -154,11 +171,14 @@ function profileOf(
           .model_states_bytes,
     );
     const grads = part.outputs.filter((o) => o.name.startsWith('grad:'));
-    const accumulate = part.values.filter(isAccumulateOp).reduce((a, v) => a + opTime(v, machine.gpu).seconds, 0);
+    const seconds = (vs: Value[]) => vs.reduce((a, v) => a + opTime(v, machine.gpu).seconds, 0);
+    const updated = new Set(part.updates.map((u) => u.value));
+    const blend = (v: Value) => isUpdateOp(v) && classOf(v) !== 'optimizer' && !(v.op === 'cast' && updated.has(v));
     return {
       forward: (share * e.forward_seconds) / 2,
       backward: (share * e.backward_seconds) / 2,
-      accumulate: share * accumulate,
+      accumulate: share * seconds(part.values.filter(isAccumulateOp)),
+      blends: share * seconds(part.values.filter(blend)),
       recompute: (share * e.recompute_seconds) / 2,
       communication: (share * e.by_class.communication) / 2,
       update: share * e.optimizer_seconds,
@@ -167,9 +187,8 @@ function profileOf(
       gradients: share * 2 * (states[1]! - states[2]!),
       parameters: share * 2 * (states[2]! - states[3]!),
       reduced: share * grads.reduce((a, o) => a + bytesOf(o.value.type), 0),
-      trained:
-        share *
-        part.values.filter((v) => v.op === 'param' && !v.attrs['frozen']).reduce((a, v) => a + bytesOf(v.type), 0),
+      trained: share * trainedBytes(part.values),
+      experts: share * trainedBytes(part.values.filter((v) => shardOf(v)?.group === 'expert')),
       stash: share * stashedBytes(m, keep),
     };
   };
@@ -188,6 +207,9 @@ function profileOf(
     transient: Math.max(0, tl.gpu.at_peak.activations + tl.gpu.at_peak.workspace - stashAll),
   };
 }
+
+const trainedBytes = (values: Value[]) =>
+  values.filter((v) => v.op === 'param' && !v.attrs['frozen']).reduce((a, v) => a + bytesOf(v.type), 0);
 
 /** A partition's step and memory from its layer profile: L layers over its pipeline, as cost/pipeline.ts times one. */
 function evaluate(c: Candidate, p: Profile, cx: Context): Evaluated {
@@ -225,23 +247,35 @@ function evaluate(c: Candidate, p: Profile, cx: Context): Evaluated {
     const accumulating = M > 1 ? 0 : sum((x) => x.accumulate); // one micro-batch a step accumulates nothing
     const time = sum((x) => x.forward + x.backward + x.recompute + x.communication) - accumulating + sends + fsdp;
     const grads = sum((x) => x.reduced);
-    const reduce =
-      c.data <= 1 || c.zero === 3
-        ? 0
-        : c.zero === 0
-          ? allReduce(grads, dp)
-          : reduceScatter(grads, dp) +
-            allGather(
-              sum((x) => x.trained),
-              dp,
-            );
-    const update = sum((x) => x.update) / (c.zero >= 1 ? c.data : 1) + reduce;
+    // the gradients' all-reduce (ZeRO-1: reduce-scatter) runs under the last micro-batch's backward pass, as
+    // cost/step.ts overlaps it; ZeRO-1's all-gather of the updated weights follows the update
+    const hidden = c.data <= 1 || c.zero === 3 ? 0 : c.zero === 0 ? allReduce(grads, dp) : reduceScatter(grads, dp);
+    const gather =
+      c.data > 1 && c.zero === 1
+        ? allGather(
+            sum((x) => x.trained),
+            dp,
+          )
+        : 0;
+    const reduce = Math.max(0, hidden - sum((x) => x.backward + x.recompute)) + gather;
+    // under ZeRO each rank updates its shard of the states: 1/data of them, an expert's 1/(data/expert) (its holders)
+    const experts =
+      sum((x) => x.experts) /
+      Math.max(
+        1,
+        sum((x) => x.trained),
+      );
+    const shard = (on: boolean) => (on ? (1 - experts) / c.data + (experts * c.expert) / c.data : 1);
+    const update = (sum((x) => x.update) - (M > 1 ? 0 : sum((x) => x.blends))) * shard(c.zero >= 1) + reduce;
     // the model states (ZeRO-1 shards the optimizer's, ZeRO-3 all of them), and each micro-batch's gradients,
     // outputs of the step kept until its end beside their fp32 sums
+    // (one micro-batch a step keeps no fp32 sums of the gradients; its gradients are counted as held, which one
+    // micro-batch's update may free before the peak: the estimate errs above)
+    const sums = M > 1 ? 1 : 0;
     const states =
       c.zero === 3
-        ? sum((x) => x.parameters + x.gradients + x.reduced + x.optimizer) / c.data
-        : sum((x) => x.parameters + x.gradients + x.reduced) + sum((x) => x.optimizer) / (c.zero >= 1 ? c.data : 1);
+        ? sum((x) => x.parameters + sums * x.gradients + x.reduced + x.optimizer) * shard(true)
+        : sum((x) => x.parameters + sums * x.gradients + x.reduced) + sum((x) => x.optimizer) * shard(c.zero >= 1);
     // one micro-batch's working set, and what each micro-batch in flight (its own included) keeps for its backward
     const peak = states + p.transient + inFlight(c.schedule.kind, P, q, v, M) * sum((x) => x.stash);
     return {
@@ -272,10 +306,14 @@ function evaluate(c: Candidate, p: Profile, cx: Context): Evaluated {
   };
 }
 
-/** What every candidate of a plan shares: its hardware, layers, global batch, tokens per sequence, budget. */
+/**
+ * What every candidate of a plan shares: its hardware, layers, global batch, tokens per sequence, budget, and the
+ * experts of its MoE layers (none: a dense model).
+ */
 interface Context {
   machine: Machine;
   layers: number;
+  experts: number[];
   global: number;
   tokens: number;
   budget: number;
@@ -289,6 +327,7 @@ function contextOf(program: Program, decl: A.PlanDecl, r: ResolvedPlan): Context
   return {
     machine,
     layers: low.lowered.repeats?.[0] ?? 1,
+    experts: moeLayers(low.lowered.forward).map((l) => l.experts),
     global: r.config.batch?.global ?? r.config.bind['B'] ?? 1,
     tokens: r.config.bind['T'] ?? 1,
     budget: r.config.memory.gpu ?? machine.gpu.memory,
@@ -304,7 +343,7 @@ export function evaluatePartition(
   c: Candidate,
 ): Evaluated | undefined {
   const cx = contextOf(program, decl, r);
-  const prof = cx && profileOf(program, decl, r, cx.machine, c.tensor, c.sequence, c.checkpoint, c.micro);
+  const prof = cx && profileOf(program, decl, r, cx.machine, { ...c });
   return cx && prof ? evaluate(c, prof, cx) : undefined;
 }
 
@@ -326,20 +365,21 @@ export function searchPartitions(
   const t0 = performance.now();
   const cx = contextOf(program, decl, r);
   if (!cx) return undefined;
-  const { machine, layers, global } = cx;
+  const { machine, layers, global, experts } = cx;
   const G = machine.count;
   const node = machine.node?.gpus ?? 8;
   const profiles = new Map<string, Profile | undefined>();
-  const profile = (t: number, s: boolean, ck: 'none' | 'all', b: number) => {
-    const key = `${t}/${s}/${ck}/${b}`;
-    if (!profiles.has(key)) profiles.set(key, profileOf(program, decl, r, machine, t, s, ck, b));
+  const profile = (k: ProfileKey) => {
+    const key = `${k.tensor}/${k.sequence}/${k.expert}/${k.checkpoint}/${k.micro}`;
+    if (!profiles.has(key)) profiles.set(key, profileOf(program, decl, r, machine, k));
     return profiles.get(key);
   };
   // micro-batches beyond 2 scale the profiles of 1 and 2 (time and activations grow linearly in the batch)
-  const scaled = (t: number, s: boolean, ck: 'none' | 'all', b: number): Profile | undefined => {
-    const one = profile(t, s, ck, 1);
+  const scaled = (k: ProfileKey): Profile | undefined => {
+    const b = k.micro;
+    const one = profile({ ...k, micro: 1 });
     if (b === 1 || !one) return one;
-    const two = profile(t, s, ck, 2);
+    const two = profile({ ...k, micro: 2 });
     if (b === 2 || !two) return two;
     const at = (x: number, y: number) => x + (b - 1) * (y - x);
     const part = (a: PartCost, c: PartCost): PartCost => ({
@@ -366,20 +406,31 @@ export function searchPartitions(
       for (const p of divisors(G / t).filter((d) => d <= layers)) {
         const d = G / (t * p);
         if (global % d) continue;
-        for (const b of [1, 2, 4, 8].filter((x) => (global / d) % x === 0))
-          for (const ck of ['none', 'all'] as const) {
-            const prof = scaled(t, s, ck, b);
-            if (!prof) continue;
-            const M = global / (d * b);
-            const schedules: Candidate['schedule'][] = [{ kind: '1f1b', chunks: 1 }];
-            if (p > 1 && layers % (2 * p) === 0 && M % p === 0) schedules.push({ kind: 'interleaved', chunks: 2 });
-            for (const schedule of schedules)
-              for (const zero of p === 1 ? ([0, 1, 3] as const) : ([0, 1] as const)) {
-                if (zero && d === 1) continue;
-                const c = { tensor: t, sequence: s, pipeline: p, data: d, zero, micro: b, checkpoint: ck, schedule };
-                all.push(evaluate(c, prof, cx));
-              }
-          }
+        for (const e of experts.length ? divisors(d).filter((x) => experts.every((n) => n % x === 0)) : [1])
+          for (const b of [1, 2, 4, 8].filter((x) => (global / d) % x === 0))
+            for (const ck of ['none', 'all'] as const) {
+              const prof = scaled({ tensor: t, sequence: s, expert: e, checkpoint: ck, micro: b });
+              if (!prof) continue;
+              const M = global / (d * b);
+              const schedules: Candidate['schedule'][] = [{ kind: '1f1b', chunks: 1 }];
+              if (p > 1 && layers % (2 * p) === 0 && M % p === 0) schedules.push({ kind: 'interleaved', chunks: 2 });
+              for (const schedule of schedules)
+                for (const zero of p === 1 ? ([0, 1, 3] as const) : ([0, 1] as const)) {
+                  if (zero && d === 1) continue;
+                  const c = {
+                    tensor: t,
+                    sequence: s,
+                    pipeline: p,
+                    data: d,
+                    expert: e,
+                    zero,
+                    micro: b,
+                    checkpoint: ck,
+                    schedule,
+                  };
+                  all.push(evaluate(c, prof, cx));
+                }
+            }
       }
   const fitting = all.filter((e) => e.fits).sort((a, b) => a.step_seconds - b.step_seconds);
   const best = fitting[0];

@@ -3,6 +3,7 @@ import { summarize } from '../../compiler/cost/plan-summary.ts';
 import { type Candidate, evaluatePartition, searchPartitions } from '../../compiler/cost/search.ts';
 import { selectPlan } from '../../compiler/lower/lower.ts';
 import { checkFile } from '../../compiler/sema/check.ts';
+import { compile } from '../../compiler/compile.ts';
 import { compileSelene, published } from './selene.ts';
 
 /**
@@ -31,6 +32,7 @@ describe('parallel: auto on Megatron’s rows', () => {
         sequence: false,
         pipeline: pp,
         data: gpus / (tp * pp),
+        expert: 1,
         zero: 0,
         micro: 1,
         checkpoint: 'all',
@@ -60,5 +62,39 @@ describe('parallel: auto on Megatron’s rows', () => {
     expect(batch).toEqual({ global: 256, micro: best.micro });
     expect(checkpoint).toBe(best.checkpoint);
     expect(parallel.auto).toBeUndefined();
+  }, 120_000);
+});
+
+describe('parallel: auto on a mixture of experts (examples/switch-moe.flex: 64 experts a layer on 8 A100s)', () => {
+  const FILE = 'examples/switch-moe.flex';
+  it('its figures for the example’s expert-parallel partition are flexc plan’s; it finds one as fast', () => {
+    const r = compile(FILE, 'train');
+    expect(r.diagnostics).toEqual([]);
+    const { summary: s } = summarize(r.module!, r.lowered!);
+    const { program, plans } = checkFile(FILE);
+    const auto = selectPlan(program, 'train_auto').plan!;
+    // the `train` plan's partition: data 8, every layer's experts over all eight, a micro-batch of 8 sequences
+    const c: Candidate = {
+      tensor: 1,
+      sequence: false,
+      pipeline: 1,
+      data: 8,
+      expert: 8,
+      zero: 0,
+      micro: 8,
+      checkpoint: 'none',
+      schedule: { kind: '1f1b', chunks: 1 },
+    };
+    const e = evaluatePartition(program, auto, plans.get(auto)!, c)!;
+    expect(Math.abs(e.step_seconds / s.time!.step_seconds - 1), `${e.step_seconds} s`).toBeLessThan(0.15);
+    expect(Math.abs(e.peak_bytes / s.memory.gpu.peak_bytes - 1), `${e.peak_bytes} B`).toBeLessThan(0.15);
+    const chosen = compile(FILE, 'train_auto');
+    const found = chosen.search!;
+    expect(found.best[0]!.step_seconds).toBeLessThanOrEqual(e.step_seconds);
+    // expert parallelism is searched: over groups of 1, 2, 4 and 8 replicas
+    const groups = new Set(found.best.map((x) => x.candidate.expert));
+    expect(groups.size).toBeGreaterThan(1);
+    expect(chosen.lowered!.config.parallel.expert).toBe(found.best[0]!.candidate.expert);
+    expect(chosen.module!.values.some((v) => v.op === 'ep_all_to_all')).toBe(found.best[0]!.candidate.expert > 1);
   }, 120_000);
 });
