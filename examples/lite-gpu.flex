@@ -48,8 +48,9 @@ hardware Lite256x2 {
 }
 
 // Serving Llama-3 70B (Meta's model card: 80 layers of 8192, 64 heads, 8 key/value heads, MLP 28672, vocabulary
-// 128256): batches of 16 requests, prompts of 1024 tokens, 256 generated, bf16 weights and KV cache. On H100s one
-// replica over 8 GPUs; a Lite-GPU replica needs 8 dies for the weights, so 32 dies hold four replicas.
+// 128256): 16 requests at a time, prompts of 1024 tokens, 256 generated, bf16 weights and KV cache. On H100s one
+// replica over 8 GPUs serves all 16; a Lite-GPU replica needs 8 dies for the weights (17.6 GB of each 20), so 32 dies
+// hold four replicas, each serving 4 of the 16 (a prompt's activations take the rest of a die).
 plan serve_llama70b_h100 {
   model: Llama2(vocab: 128256, d: 8192, heads: 64, kv_heads: 8, hidden: 28672, depth: 80)
   on: H100x8
@@ -62,7 +63,7 @@ plan serve_llama70b_h100 {
 plan serve_llama70b_lite_1x {
   model: Llama2(vocab: 128256, d: 8192, heads: 64, kv_heads: 8, hidden: 28672, depth: 80)
   on: Lite32x1
-  bind: { B: 16 }
+  bind: { B: 4 }
   task: infer { prefill: 1024, decode: 256 }
   precision: bf16
   parallel: { tensor: 8, data: 4 }
@@ -71,7 +72,7 @@ plan serve_llama70b_lite_1x {
 plan serve_llama70b_lite_2x {
   model: Llama2(vocab: 128256, d: 8192, heads: 64, kv_heads: 8, hidden: 28672, depth: 80)
   on: Lite32x2
-  bind: { B: 16 }
+  bind: { B: 4 }
   task: infer { prefill: 1024, decode: 256 }
   precision: bf16
   parallel: { tensor: 8, data: 4 }

@@ -76,6 +76,8 @@ export const StepSpec = z.discriminatedUnion('kind', [
     op: z.string(),
     attrs: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])),
     from: Int,
+    /** Every operand's buffer, for a collective of more than one (`from` is the first). */
+    operands: z.array(Int).optional(),
     to: Int,
     value: z.string(),
     ...Stage,

@@ -121,8 +121,8 @@ export function checkPlan(plan: Plan): void {
       if (!live.has(b.parent ?? b.id)) fail(`${at} clears ${name(b)}, which is not allocated`);
       if (b.tier !== 'gpu') fail(`${at} clears ${name(b)}, in the ${b.tier} tier`);
     } else if (st.kind === 'collective') {
-      const [from, to] = [buffer(st.from, at), buffer(st.to, at)];
-      for (const b of [from, to])
+      const ends = [st.from, ...(st.operands ?? []), st.to].map((id) => buffer(id, at));
+      for (const b of ends)
         if (!live.has(b.parent ?? b.id)) fail(`${at} (${st.value}) exchanges ${name(b)}, which is not allocated`);
     } else if (st.kind === 'copy') {
       const [from, to] = [buffer(st.from, at), buffer(st.to, at)];

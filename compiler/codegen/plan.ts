@@ -263,6 +263,7 @@ export function buildPlan(
         op: v.op,
         attrs: v.attrs as Record<string, number | string | boolean>,
         from: bufferOf.get(v.inputs[0]!)!,
+        ...(v.inputs.length > 1 ? { operands: v.inputs.map((x) => bufferOf.get(x)!) } : {}),
         to: bufferOf.get(v)!,
         value: `%${indexOf.get(v)!} ${v.op}`,
         ...stageOf(v),

@@ -1,5 +1,5 @@
 import { LEAF_OPS, type Module, type Value } from '../ir/graph.ts';
-import { bytesOf } from '../ir/op.ts';
+import { bytesOf, elems } from '../ir/op.ts';
 import type { DType } from '../ir/types.ts';
 import { accumulationOf, type PlanConfig } from '../sema/plan.ts';
 import { HALF } from '../passes/precision.ts';
@@ -167,6 +167,11 @@ export function estimateStep(
       if (v.op === 'tp_reduce' && !gradients.has(v)) exposed += allReduce(bytesOf(v.type), group);
       else if (v.op === 'seq_reduce_scatter') exposed += reduceScatter(bytesOf(v.inputs[0]!.type), group);
       else if (v.op === 'seq_gather' || v.op === 'seq_gather_tp') exposed += allGather(bytesOf(v.type), group);
+      // vocabulary parallelism: the embedding's all-reduce; each row's maximum, sum and target logit (the gradient:
+      // the first two again), fp32
+      else if (v.op === 'vp_embed') exposed += allReduce(bytesOf(v.type), group);
+      else if (v.op === 'vp_cross_entropy' || v.op === 'vp_cross_entropy_grad')
+        exposed += allReduce((v.op === 'vp_cross_entropy' ? 3 : 2) * 4 * elems(v.inputs[1]!.type), group);
   }
   const comm = k * (hiddenBwd + exposed) + hiddenBwdOnce + exposedOnce;
   const microComm = (last: boolean) => Math.max(0, hiddenBwd + (last ? hiddenBwdOnce : 0) - bwdWindow) + exposed;

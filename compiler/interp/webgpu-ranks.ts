@@ -113,14 +113,15 @@ export class WebGpuRanks {
           ? replicas.experts
           : replicas.groups;
     for (const g of groups.filter((g) => ranks.includes(g[0]!))) {
-      const each = await Promise.all(g.map((r) => this.read(r, st.from)));
+      const operands = st.operands ?? [st.from];
+      const each = await Promise.all(g.map((r) => Promise.all(operands.map((id) => this.read(r, id)))));
       const out =
         st.op === 'data_mean'
-          ? sumOverRanks(each).map((x) => ({ ...x, data: x.data.map((y) => y / replicas.replicas) }))
-          : getOp(st.op).collective!(
-              each.map((x) => [x]),
-              v,
-            );
+          ? sumOverRanks(each.map((x) => x[0]!)).map((x) => ({
+              ...x,
+              data: x.data.map((y) => y / replicas.replicas),
+            }))
+          : getOp(st.op).collective!(each, v);
       g.forEach((r, k) => this.write(r, st.to, out[k]!));
     }
   }

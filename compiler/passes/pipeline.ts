@@ -13,6 +13,7 @@ import { partitionExpert } from './partition-expert.ts';
 import { partitionPipeline } from './partition-pipeline.ts';
 import { partitionSequence } from './partition-sequence.ts';
 import { partitionTensor } from './partition-tensor.ts';
+import { partitionVocab } from './partition-vocab.ts';
 import { blockNodes } from './block-nodes.ts';
 import { optimizer } from './optimizer.ts';
 import type { Pass, PassContext } from './pass.ts';
@@ -25,6 +26,7 @@ export const PIPELINE: readonly Pass[] = [
   sparseFeatures, // graph features from CSR files stay sparse (X @ W, dropout(X) @ W as spmm)
   lora, //      frozen base weights and trained low-rank adapters (finetune { lora })
   partitionTensor, // one rank's program: Megatron's column- and row-parallel layers (parallel: { tensor })
+  partitionVocab, // the embedding and output layer split by classes, with their cross-entropy (parallel: { tensor })
   partitionSequence, // the tokens between those layers split over the ranks (parallel: { sequence })
   partitionPipeline, // the layers cut into stages, pp_send between them (parallel: { pipeline })
   partitionExpert, // each rank's share of the experts, tokens sent to them by all-to-all (parallel: { expert })

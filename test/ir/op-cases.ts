@@ -317,6 +317,25 @@ export const OP_CASES: OpCase[] = [
     inputs: [{ shape: [5, 3] }, { shape: [2, 3], ints: [0, 4, 4, 1, 0, 2] }],
     tf: ([t, i]) => tf.gather(t!, i!),
   },
+  // Megatron's vocabulary-parallel embedding and cross-entropy on one rank (a group of one): the plain ops; their
+  // collectives over split tables and logits are test/partition/vocab.test.ts's
+  {
+    label: 'vp_embed (one rank)',
+    op: 'vp_embed',
+    attrs: { group: 'tensor', ranks: 1 },
+    inputs: [{ shape: [5, 3] }, { shape: [2, 3], ints: [0, 4, 4, 1, 0, 2] }],
+    tf: ([t, i]) => tf.gather(t!, i!),
+  },
+  {
+    label: 'vp_cross_entropy (one rank)',
+    op: 'vp_cross_entropy',
+    attrs: { group: 'tensor', ranks: 1 },
+    inputs: [
+      { shape: [2, 3, 5], range: [-2, 2] },
+      { shape: [2, 3], ints: [0, 4, 2, 1, 3, 3] },
+    ],
+    tf: ([l, t]) => tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(t!, 5), tf.logSoftmax(l!)), -1))),
+  },
   {
     label: 'scatter_add',
     op: 'scatter_add',

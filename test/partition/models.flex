@@ -310,3 +310,32 @@ plan moe_ep4 {
   task: train { optimizer: sgd(lr: 0.1) }
   parallel: { data: 4, expert: 4 }
 }
+
+// A vocabulary of 12 classes, which two tensor ranks split: the embedding, the tied output layer and the loss split by
+// classes (partition-vocab) beside the layers.
+plan gpt12 {
+  model: Gpt(vocab: 12)
+  bind: { B: 2, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+}
+
+plan gpt12_tp2 {
+  model: Gpt(vocab: 12)
+  bind: { B: 2, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { tensor: 2 }
+}
+
+plan gpt12_b4 {
+  model: Gpt(vocab: 12)
+  bind: { B: 4, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+}
+
+plan gpt12_3d_sp {
+  model: Gpt(vocab: 12)
+  bind: { T: 8 }
+  batch: { global: 4, micro: 1 }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { tensor: 2, sequence: true, pipeline: 2, data: 2 }
+}

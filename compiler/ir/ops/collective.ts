@@ -3,6 +3,7 @@ import type { NDArray, OpDef } from '../op.ts';
 import type { OpName } from '../op-names.ts';
 import { ShapeError, type TensorType } from '../types.ts';
 import { num, sliceOf } from './util.ts';
+import { vocabOps } from './vocab.ts';
 
 /**
  * Collectives over a group of ranks (`group`: which of a partition's axes, e.g. `tensor`; `ranks`: its size): each
@@ -172,4 +173,4 @@ export const ppSend: OpDef = {
 };
 
 /** Ops whose result on a rank depends on other ranks' operands. */
-export const COLLECTIVE_OPS: ReadonlySet<string> = new Set(collectiveOps.map((d) => d.name));
+export const COLLECTIVE_OPS: ReadonlySet<string> = new Set([...collectiveOps, ...vocabOps].map((d) => d.name));

@@ -5,6 +5,7 @@ import { broadcastOps } from './broadcast.ts';
 import { cacheOps } from './cache.ts';
 import { castOps } from './cast.ts';
 import { collectiveOps, ppSend } from './collective.ts';
+import { vocabOps } from './vocab.ts';
 import { constantOps } from './constant.ts';
 import { dropoutOps } from './dropout.ts';
 import { edgeOps } from './edge.ts';
@@ -55,6 +56,7 @@ export const OPS: ReadonlyMap<string, OpDef> = new Map(
     attentionOps,
     collectiveOps,
     [ppSend],
+    vocabOps,
   ]
     .flat()
     .map((d) => [d.name, d]),

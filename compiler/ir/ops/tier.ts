@@ -102,4 +102,8 @@ export const NO_KERNEL_OPS: ReadonlySet<string> = new Set([
   'seq_reduce_scatter',
   'pp_send',
   'ep_all_to_all',
+  'vp_embed',
+  'vp_embed_grad',
+  'vp_cross_entropy',
+  'vp_cross_entropy_grad',
 ]);
