@@ -483,8 +483,17 @@ export const CODES = {
     explanation:
       "A plan with `parallel: { tensor: t }` or `{ pipeline: p }` compiles to one rank's program, whose collectives " +
       "(Megatron's all-reduces, a pipeline's sends) need every rank of the group. `flexc run --backend cpu` runs " +
-      'the ranks as devices simulated in one process, `--backend webgpu` as WebGPU devices simulated on one; a ' +
-      'build, and the C and CUDA runtimes, run one device and join no ranks yet.',
+      'the ranks as devices simulated in one process, `--backend webgpu` as WebGPU devices simulated on one, ' +
+      '`--backend native` as sessions of the compiled C library in one process, and `--backend cuda` one rank per ' +
+      "process over NCCL (FLX7012); `flexc build` writes one device's program and joins no ranks yet.",
+  },
+  FLX7012: {
+    summary: 'CUDA ranks cannot meet',
+    explanation:
+      'A partitioned plan on `--backend cuda` runs one process per GPU, each one rank, launched as torchrun or ' +
+      "mpirun launch them: RANK and WORLD_SIZE (the partition's rank count), LOCAL_RANK (the GPU), and " +
+      "MASTER_ADDR and MASTER_PORT (or NCCL_COMM_ID) where the ranks meet. The exchanges between them are NCCL's, " +
+      "loaded when the plan runs: libnccl.so.2 from FLEXC_NCCL, the loader's path, or the nvidia-nccl-cu13 wheel.",
   },
 } as const satisfies Record<string, CodeDoc>;
 

@@ -66,10 +66,10 @@ export const StepSpec = z.discriminatedUnion('kind', [
     ...Stage,
   }),
   /**
-   * A partitioned plan's exchange between ranks (built only for simulated ranks; compiler/interp/webgpu-ranks.ts runs
-   * it): `op` a collective of the IR (its result on each rank from the operands of its group), `pp_send` (the
-   * receiving stage's `to` is the sending stage's `from`), or `data_mean` (a gradient averaged over the data-parallel
-   * replicas in place; `group: expert`: an expert's, summed over the ranks holding it and divided by the replicas).
+   * A partitioned plan's exchange between ranks (compiler/interp/simulated-ranks.ts and nccl-rank.ts make them):
+   * `op` a collective of the IR (its result on each rank from the operands of its group), `pp_send` (the receiving
+   * stage's `to` is the sending stage's `from`), or `data_mean` (a gradient averaged over the data-parallel replicas
+   * in place; `group: expert`: an expert's, summed over the ranks holding it and divided by the replicas).
    */
   z.object({
     kind: z.literal('collective'),

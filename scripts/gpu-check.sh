@@ -16,3 +16,13 @@ fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 nvcc --version | tail -1
 PYTHONUNBUFFERED=1 python3 scripts/gpu_check.py gpu-check "${1:-sm_90}"
+# CUDA ranks over NCCL (issue 23), where Node and the nvidia-nccl-cu13 wheel are: one process, a world of one (the
+# machine has one GPU), so each gradient's mean is an NCCL all-reduce over one rank; its losses against the CPU's.
+if command -v node > /dev/null && [ -d node_modules ]; then
+  cpu=$(node bin/flexc.mjs run examples/mlp.flex --plan small --backend cpu --steps 3 | grep '^loss')
+  nccl=$(WORLD_SIZE=1 RANK=0 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29533 \
+    node bin/flexc.mjs run examples/mlp.flex --plan small --backend cuda --steps 3 | grep '^loss')
+  echo "nccl world 1: cpu ${cpu}; cuda rank ${nccl}"
+else
+  echo "nccl world 1: skipped (no Node or node_modules here)"
+fi

@@ -6,6 +6,7 @@ import { cpuPlanTrainer, cpuTrainer, nativeTrainer, webgpuTrainer, type Trainer 
 import { TARGETS } from '../targets/registry.ts';
 import { ToolchainError } from '../targets/compile.ts';
 import { NoCudaDeviceError } from '../../runtime/native/session.ts';
+import { RanksError } from '../../runtime/native/nccl.ts';
 import { BudgetError, StepTimeLimitError } from '../../runtime/webgpu/session.ts';
 import { CollectivesError, DeviceLimitError } from '../codegen/plan.ts';
 import { NoGpuError } from '../../runtime/webgpu/device.ts';
@@ -117,8 +118,9 @@ export async function runCommand(file: string, o: RunOptions): Promise<void> {
     const steps = train ? (o.steps ?? config.steps) : 1;
     const lossName = config.task.kind === 'train' ? config.task.loss : undefined;
     const losses: number[] = [];
-    const tty = process.stderr.isTTY === true && !o.json;
-    if (!o.json) process.stderr.write(`${config.name} on ${trainer.backend}\n`);
+    const quiet = trainer.quiet === true;
+    const tty = process.stderr.isTTY === true && !o.json && !quiet;
+    if (!o.json && !quiet) process.stderr.write(`${config.name} on ${trainer.backend}\n`);
     const t0 = performance.now();
     for (let s = 1; s <= steps; s++) {
       const loss = await trainer.step(lossName);
@@ -133,7 +135,7 @@ export async function runCommand(file: string, o: RunOptions): Promise<void> {
         const done = Math.round((s / steps) * width);
         process.stderr.write(`\r[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${line}`);
         if (s === steps) process.stderr.write('\n');
-      } else if (!o.json) process.stdout.write(`${line}\n`);
+      } else if (!o.json && !quiet) process.stdout.write(`${line}\n`);
     }
     const metrics: Record<string, number> = {};
     if (lossName) metrics['loss'] = losses.at(-1)!;
@@ -194,6 +196,7 @@ function userError(e: unknown, plan: Span): Diagnostic | undefined {
   if (e instanceof NoGpuError) return diag('FLX7002', plan, e.message);
   if (e instanceof ToolchainError && e.hint) return diag('FLX7009', plan, e.message, e.hint);
   if (e instanceof NoCudaDeviceError) return diag('FLX7010', plan, e.message, 'train with --backend native or webgpu');
+  if (e instanceof RanksError) return diag('FLX7012', plan, e.message, e.hint);
   return undefined;
 }
 

@@ -3,9 +3,11 @@ import type { NDArray } from '../ir/op.ts';
 import { outputShape, type Module, type Value } from '../ir/graph.ts';
 import { CpuPlanSession } from '../interp/plan-session.ts';
 import { CpuSession } from '../interp/session.ts';
-import { dataIndex, pipeIndex, rankCount, ranksText, tensorIndex } from '../interp/ranks.ts';
+import { dataIndex, expertIndex, pipeIndex, rankCount, ranksText, tensorIndex } from '../interp/ranks.ts';
 import { layoutOf } from '../interp/session.ts';
-import { WebGpuRanks } from '../interp/webgpu-ranks.ts';
+import { type RankSession, SimulatedRanks } from '../interp/simulated-ranks.ts';
+import { NcclRank } from '../interp/nccl-rank.ts';
+import { launchedRank, loadNccl, RanksError, rendezvous } from '../../runtime/native/nccl.ts';
 import { stagesOf } from '../ir/stages.ts';
 import { buildPlan } from '../codegen/plan.ts';
 import type { DeviceClass } from '../kernel/lower/common.ts';
@@ -17,6 +19,7 @@ import { WebGpuSession } from '../../runtime/webgpu/session.ts';
 import { NativeSession } from '../../runtime/native/session.ts';
 import type { Session } from '../../runtime/session.ts';
 import { cachedLibrary } from '../targets/compile.ts';
+import { TARGETS } from '../targets/registry.ts';
 import type { Target } from '../targets/registry.ts';
 
 /** One backend's way to run training steps and an evaluation graph on the trained parameters. */
@@ -33,6 +36,8 @@ export interface Trainer {
   firstNonFinite?(): Value | undefined;
   /** What the session measured over the steps run: bytes each tier's kernels and copies addressed, bytes per link. */
   measured?(): Record<string, number>;
+  /** A rank other than the first of a job launched one process per GPU: it prints nothing. */
+  readonly quiet?: boolean;
 }
 
 export function cpuTrainer(m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec): Trainer {
@@ -222,7 +227,7 @@ export async function webgpuTrainer(
 }
 
 /**
- * A partitioned plan on WebGPU: its ranks as devices simulated on this one (compiler/interp/webgpu-ranks.ts), each
+ * A partitioned plan on WebGPU: its ranks as devices simulated on this one (compiler/interp/simulated-ranks.ts), each
  * replica reading its own batch as on the CPU backend, the loss the replicas' mean; evaluation runs on the CPU
  * reference from the ranks' parameters.
  */
@@ -241,7 +246,39 @@ async function webgpuRanksTrainer(
     limits: { maxBufferSize: limits.maxBufferSize, maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize },
     ranks: { dataParallel: (layout.data ?? 1) > 1 },
   });
-  const ranks = await WebGpuRanks.create(gpu, { ...built, plan: asRead(built.plan) }, layout, (k) => cpu.ranks[k]!);
+  const ranks = await SimulatedRanks.webgpu(gpu, { ...built, plan: asRead(built.plan) }, layout, (k) => cpu.ranks[k]!);
+  const backend = `webgpu (${gpu.adapter}, ${ranksText(layout)}, simulated)`;
+  return { ...simulatedTrainer(backend, ranks, cpu, m), close: () => gpu.device.destroy() };
+}
+
+/** A partitioned plan compiled to C: its ranks simulated in this process, each a session of the plan's library. */
+async function nativeRanksTrainer(
+  target: Target,
+  m: Module,
+  config: PlanConfig,
+  graphs: (g: string) => GraphSpec,
+): Promise<Trainer & { session: NativeSession }> {
+  const cpu = new CpuSession(m, { seed: config.seed, graphs, text: textOf(config), data: config.parallel.data });
+  const layout = cpu.layout;
+  const built = buildPlan(m, config, graphsOf(m, graphs), { target, ranks: { dataParallel: (layout.data ?? 1) > 1 } });
+  const plan = asRead(built.plan);
+  const ranks = await SimulatedRanks.native(plan, cachedLibrary(target, built), layout, (k) => cpu.ranks[k]!);
+  const backend = `native (C kernels, OpenMP; ${ranksText(layout)}, simulated)`;
+  const t = simulatedTrainer(backend, ranks, cpu, m);
+  return { ...t, close: () => ranks.sessions.forEach((s) => s.destroy()) };
+}
+
+/**
+ * Steps over simulated ranks, each replica reading its own batch as on the CPU backend, the loss the replicas' mean;
+ * evaluation on the CPU reference (`cpu`) from the ranks' parameters.
+ */
+function simulatedTrainer<S extends RankSession>(
+  backend: string,
+  ranks: SimulatedRanks<S>,
+  cpu: CpuSession,
+  m: Module,
+): Trainer & { session: S } {
+  const layout = ranks.layout;
   const st = stagesOf(m);
   let step = 0;
   // the ranks' parameters (each its stage's) into the CPU session, for an evaluation there
@@ -252,13 +289,13 @@ async function webgpuRanksTrainer(
         if (!leaf || (st && st.stage.get(leaf)! % st.pipeline !== pipeIndex(layout, k))) continue;
         const held = cpu.ranks[k]!.get(name)!;
         for (const r of cpu.ranks.keys())
-          if (tensorIndex(layout, r) === tensorIndex(layout, k))
+          if (tensorIndex(layout, r) === tensorIndex(layout, k) && expertIndex(layout, r) === expertIndex(layout, k))
             cpu.ranks[r]!.set(name, { data: x, shape: held.shape });
       }
     return cpu;
   };
   return {
-    backend: `webgpu (${gpu.adapter}, ${ranksText(layout)}, simulated)`,
+    backend,
     session: ranks.sessions[0]!,
     step: async (loss) => {
       step++;
@@ -281,7 +318,74 @@ async function webgpuRanksTrainer(
         return c.evaluateOn(ev, feeds).get(name)!;
       };
     },
-    close: () => gpu.device.destroy(),
+    close: () => {},
+  };
+}
+
+/**
+ * A partitioned plan on CUDA, this process one of its ranks (one per GPU, launched by torchrun or mpirun: RANK,
+ * WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT): its stage's steps on its GPU, the exchanges through NCCL
+ * (compiler/interp/nccl-rank.ts). Each replica reads its own batch as on the CPU backend; the loss is the replicas'
+ * mean, all-reduced so that every rank has it; rank 0 prints.
+ */
+async function ncclTrainer(
+  m: Module,
+  config: PlanConfig,
+  graphs: (g: string) => GraphSpec,
+): Promise<Trainer & { session: NativeSession }> {
+  const cpu = new CpuSession(m, { seed: config.seed, graphs, text: textOf(config), data: config.parallel.data });
+  const layout = cpu.layout;
+  const launched = launchedRank();
+  const world = rankCount(layout);
+  if (!launched)
+    throw new RanksError(
+      `a partitioned plan on CUDA runs one process per GPU (${ranksText(layout)}), and this one was not ` +
+        'launched as a rank',
+      `launch ${world} with torchrun (\`torchrun --nproc-per-node ${world} --no-python npx flexc run …\`) or mpirun`,
+    );
+  if (launched.world !== world)
+    throw new RanksError(
+      `the plan's partition (${ranksText(layout)}) needs WORLD_SIZE ${world}, not ${launched.world}`,
+      `launch ${world} processes`,
+    );
+  const nccl = loadNccl();
+  rendezvous();
+  const target = TARGETS['cuda'];
+  const built = buildPlan(m, config, graphsOf(m, graphs), { target, ranks: { dataParallel: true } });
+  const rank = NcclRank.create(
+    asRead(built.plan),
+    cachedLibrary(target, built),
+    layout,
+    launched.rank,
+    cpu.ranks[launched.rank]!,
+    nccl,
+  );
+  const dev = rank.session.device!;
+  let step = 0;
+  const unsupported = async (): Promise<never> => {
+    throw new RanksError('evaluating a partitioned plan on CUDA ranks is not built yet', 'evaluate with --backend cpu');
+  };
+  return {
+    backend: `cuda (CUDA kernels; rank ${launched.rank} of ${ranksText(layout)}, NCCL)`,
+    session: rank.session,
+    quiet: launched.rank !== 0,
+    step: async (loss) => {
+      step++;
+      const feeds = cpu.feeds(m, step, dataIndex(layout, launched.rank));
+      const out = await rank.run(new Map([...feeds].map(([n, x]) => [n, x.data as Float32Array])));
+      if (!loss) return NaN;
+      // each replica's loss once (its first tensor rank), summed over the world with the count of them
+      const mine = out.get(loss) && tensorIndex(layout, launched.rank) === 0;
+      const sums = Float32Array.of(mine ? out.get(loss)![0]! : 0, mine ? 1 : 0);
+      const scratch = dev.scratch(8);
+      dev.copy(scratch, sums, 8);
+      await rank.allReduceWorld(scratch, 2);
+      dev.copy(sums, scratch, 8);
+      return sums[0]! / sums[1]!;
+    },
+    evaluate: unsupported,
+    forward: unsupported,
+    close: () => rank.destroy(),
   };
 }
 
@@ -293,6 +397,10 @@ export async function nativeTrainer(
   graphs: (g: string) => GraphSpec,
   opts: SessionOptions = {},
 ): Promise<Trainer & { session: NativeSession }> {
+  // on CUDA, a process launched as a rank is one (a world of one included: its gradients' means are NCCL's)
+  if (target.name === 'cuda' && launchedRank()) return ncclTrainer(m, config, graphs);
+  if (rankCount({ ...layoutOf(m), data: config.parallel.data }) > 1)
+    return target.name === 'cuda' ? ncclTrainer(m, config, graphs) : nativeRanksTrainer(target, m, config, graphs);
   const session = nativeSession(target, m, config, graphs, opts);
   const what = target.name === 'c' ? 'native (C kernels, OpenMP)' : 'cuda (CUDA kernels)';
   return sessionTrainer(what, session, async (ev, cfg) => nativeSession(target, ev, cfg, graphs, opts), config);

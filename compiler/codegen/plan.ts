@@ -51,7 +51,7 @@ export interface PlanOptions {
   /** How the plan names the text corpus (build directories store it relative to themselves). */
   textPath?: (file: string) => string;
   /**
-   * A partitioned program for simulated ranks (compiler/interp/webgpu-ranks.ts): each collective and `pp_send` a
+   * A partitioned program for simulated ranks (compiler/interp/simulated-ranks.ts): each collective and `pp_send` a
    * `collective` step, each step of a pipelined program its stage, and with `dataParallel` each gradient averaged over
    * the replicas (`data_mean`) as it is made. Without it such a program is CollectivesError.
    */

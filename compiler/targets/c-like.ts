@@ -102,3 +102,27 @@ export function cCall(e: Extract<Expr, { k: 'call' }>, args: string[], int: (fn:
   const fn = e.fn === 'max' ? 'fmaxf' : e.fn === 'min' ? 'fminf' : `${e.fn}f`;
   return `${fn}(${args.join(', ')})`;
 }
+
+/**
+ * How a host library runs a partitioned plan's steps (one with exchanges between ranks): each step guarded by the
+ * run of steps asked for and, in a pipeline, by the stage its rank runs; a plan without exchanges runs every step.
+ */
+export function rankedSteps(plan: Plan): {
+  params: string;
+  all: string;
+  guard: (k: number, st: Plan['steps'][number], lines: string[]) => string[];
+} {
+  if (!plan.steps.some((st) => st.kind === 'collective')) return { params: '', all: '', guard: (_k, _st, l) => l };
+  const send = plan.steps.find((st) => st.kind === 'collective' && st.op === 'pp_send');
+  const P = send && send.kind === 'collective' ? Number(send.attrs['pipeline']) : 1;
+  return {
+    params: ', int from, int to, int pipe',
+    all: `, 0, ${plan.steps.length}, -1`,
+    guard: (k, st, lines) => {
+      if (!lines.length) return lines;
+      const stage = 'stage' in st && st.stage !== undefined ? st.stage % P : -1;
+      const on = stage < 0 ? '' : ` && (pipe < 0 || pipe == ${stage})`;
+      return [`  if (from <= ${k} && ${k} < to${on}) {`, ...lines.map((l) => `  ${l}`), '  }'];
+    },
+  };
+}

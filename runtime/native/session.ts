@@ -21,6 +21,29 @@ interface HostLibrary {
   hostBase(): number;
   /** Bytes each link carried so far: gpu→host, host→gpu, host→ssd, ssd→host. */
   moved(arena: unknown, out: BigUint64Array): void;
+  /** A partitioned plan's library: steps [from, to) of the stages of pipeline position `pipe` (−1: all). */
+  runSteps?: (arena: unknown, from: number, to: number, pipe: number, poison: number) => number;
+  /** A partitioned CUDA plan's library: what its driver hands NCCL (compiler/targets/cuda.ts, RANK_ABI). */
+  device?: {
+    at: (arena: unknown, offset: number) => unknown;
+    stream: (arena: unknown) => unknown;
+    sync: (arena: unknown) => number;
+    scratch: (arena: unknown, bytes: number) => unknown;
+    copy: (arena: unknown, dst: unknown, src: unknown, bytes: number) => number;
+  };
+}
+
+/** A CUDA rank's device memory and stream, for the NCCL calls of its driver (compiler/interp/nccl-rank.ts). */
+export interface DeviceAccess {
+  /** The device address of byte `offset` of the arena. */
+  at(offset: number): unknown;
+  stream: unknown;
+  /** Waits for the stream (a PlanError if it failed). */
+  sync(): void;
+  /** Device memory of at least `bytes`, the session's own (valid until the next call). */
+  scratch(bytes: number): unknown;
+  /** Copies between device and host (a typed array) in any direction, and waits. */
+  copy(dst: unknown, src: unknown, bytes: number): void;
 }
 
 /** A CUDA plan's library found no device to run on. */
@@ -47,8 +70,28 @@ function load(path: string): HostLibrary {
     hostBase: so.func('uint64_t flexc_host_base(void)') as () => number,
     moved: so.func('void flexc_moved(void* a, _Out_ uint64_t* out)'),
   };
+  if (hasSymbol(so, 'flexc_run_steps'))
+    lib.runSteps = so.func('int flexc_run_steps(void* a, int from, int to, int pipe, int poison)');
+  if (hasSymbol(so, 'flexc_at'))
+    lib.device = {
+      at: so.func('void* flexc_at(void* a, uint64_t offset)'),
+      stream: so.func('void* flexc_stream(void* a)'),
+      sync: so.func('int flexc_sync(void* a)'),
+      scratch: so.func('void* flexc_scratch(void* a, uint64_t bytes)'),
+      copy: so.func('int flexc_copy(void* a, void* dst, void* src, uint64_t bytes)'),
+    };
   loaded.set(path, lib);
   return lib;
+}
+
+/** Whether the library exports `name` (a partitioned plan's library exports more). */
+function hasSymbol(so: LibraryHandle, name: string): boolean {
+  try {
+    so.func(`void ${name}(void)`);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -158,6 +201,59 @@ export class NativeSession implements Session {
         );
     }
     return result;
+  }
+
+  /**
+   * A partitioned plan's rank, its steps run in runs between exchanges (compiler/interp/simulated-ranks.ts): `begin`
+   * writes the next step's feeds, `steps` runs steps [from, to) of the rank's pipeline position (`pipe`; −1: every
+   * stage), `end` reads its outputs; `read` and `write` reach any buffer.
+   */
+  pipe = -1;
+
+  begin(given?: Map<string, Tensor>): void {
+    this.step++;
+    for (const [id, data] of planFeeds(this.plan, this.step, this.data, given)) this.writeBuffer(id, data);
+  }
+
+  async steps(from: number, to: number): Promise<void> {
+    if (!this.lib.runSteps) throw new PlanError(`plan \`${this.plan.name}\` has no exchanges to run steps between`);
+    const status = this.lib.runSteps(this.live(), from, to, this.pipe, this.poison ? 1 : 0);
+    if (status !== 0)
+      throw new PlanError(`steps ${from}–${to} of plan \`${this.plan.name}\` failed on the device (status ${status})`);
+  }
+
+  async end(outputs?: string[]): Promise<Map<string, Tensor>> {
+    const wanted = this.plan.outputs.filter((o) => !outputs || outputs.includes(o.name));
+    return new Map(wanted.map((o) => [o.name, this.readBuffer(o.buffer)]));
+  }
+
+  async read(ids: number[]): Promise<Map<number, Tensor>> {
+    return new Map(ids.map((id) => [id, this.readBuffer(id)]));
+  }
+
+  write(id: number, data: Float32Array | Int32Array): void {
+    this.writeBuffer(id, data);
+  }
+
+  /** A partitioned CUDA plan's device side, for its driver's NCCL calls (undefined for other libraries). */
+  get device(): DeviceAccess | undefined {
+    const d = this.lib.device;
+    if (!d) return undefined;
+    const a = this.live();
+    const ok = (what: string, status: number) => {
+      if (status !== 0) throw new PlanError(`${what} of plan \`${this.plan.name}\` failed on the device (${status})`);
+    };
+    return {
+      at: (offset) => d.at(a, offset),
+      stream: d.stream(a),
+      sync: () => ok('a step', d.sync(a)),
+      scratch: (bytes) => {
+        const p = d.scratch(a, bytes);
+        if (!p) throw new PlanError(`no device memory for ${bytes} bytes of an exchange's operands`);
+        return p;
+      },
+      copy: (dst, src, bytes) => ok('a copy', d.copy(a, dst, src, bytes)),
+    };
   }
 
   async parameters(): Promise<Map<string, Tensor>> {

@@ -103,6 +103,19 @@ describe.skipIf(!hasNvcc)('CUDA host libraries with copies between tiers compile
   );
 });
 
+describe.skipIf(!hasNvcc)('a partitioned plan’s CUDA host library (one rank a process, NCCL between) compiles', () => {
+  it('gpt_3d (tensor 2 × pipeline 2 × data 2): steps in runs between exchanges, the device side NCCL is handed', () => {
+    const r = compile('test/partition/models.flex', 'gpt_3d');
+    const built = buildPlan(r.module!, r.lowered!.config, {}, { target: TARGETS.cuda, ranks: { dataParallel: true } });
+    for (const fn of ['flexc_run_steps', 'flexc_at', 'flexc_stream', 'flexc_sync', 'flexc_scratch', 'flexc_copy'])
+      expect(built.host!.code).toContain(`${fn}(void* p`);
+    const dir = join(work, 'ranks');
+    writeSources(built, dir);
+    compileIn(TARGETS.cuda, dir, built.host!.file, 'libplan.so', { arch: ARCHS });
+    expect(readdirSync(dir)).toContain('libplan.so');
+  }, 300_000);
+});
+
 const hasGpu = spawnSync('nvidia-smi', ['-L']).status === 0;
 
 describe.skipIf(hasGpu)('flexc run --backend cuda without an NVIDIA GPU', () => {

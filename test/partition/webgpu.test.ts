@@ -13,7 +13,7 @@ import {
   shardIndex,
 } from '../../compiler/interp/ranks.ts';
 import { CpuSession } from '../../compiler/interp/session.ts';
-import { WebGpuRanks } from '../../compiler/interp/webgpu-ranks.ts';
+import { SimulatedRanks } from '../../compiler/interp/simulated-ranks.ts';
 import type { NDArray } from '../../compiler/ir/op.ts';
 import { stagesOf } from '../../compiler/ir/stages.ts';
 import { shardOf } from '../../compiler/passes/partition-tensor.ts';
@@ -27,7 +27,7 @@ const FILE = 'test/partition/models.flex';
 
 /**
  * The partitioned programs' kernels on WebGPU (SwiftShader here): every rank a session of its own on one device,
- * running its stage's kernels, the plan's exchanges between them (compiler/interp/webgpu-ranks.ts). Against one
+ * running its stage's kernels, the plan's exchanges between them (compiler/interp/simulated-ranks.ts). Against one
  * device on the CPU reference over the whole batch: the loss of every step and each rank's parameters after the last,
  * within 1e-4 — what every WebGPU test allows its kernels against the CPU reference (test/runtime).
  */
@@ -60,7 +60,7 @@ describe('partitioned programs on simulated WebGPU devices = one device', () => 
       expect(built.plan.steps.some((st) => st.kind === 'collective')).toBe(true);
       const session = new CpuSession(m, { seed: 0, graphs: graphResolver(one.program) });
       const whole = withAccumulators(r, session.params);
-      const ranks = await WebGpuRanks.create(gpu, built, layout, (k) => shardParams(r, whole, layout, k));
+      const ranks = await SimulatedRanks.webgpu(gpu, built, layout, (k) => shardParams(r, whole, layout, k));
       const st = stagesOf(r);
       const P = layout.pipeline ?? 1;
       const D = layout.data ?? 1;

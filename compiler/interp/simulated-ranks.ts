@@ -7,41 +7,80 @@ import type { Plan, PlanStep } from '../../runtime/plan.ts';
 import type { Gpu } from '../../runtime/webgpu/device.ts';
 import type { CompiledKernel } from '../../runtime/webgpu/kernels.ts';
 import { WebGpuSession } from '../../runtime/webgpu/session.ts';
+import { NativeSession } from '../../runtime/native/session.ts';
 import { dataGroups, peerOf, pipeIndex, rankCount, rankGroups, type RankLayout } from './ranks.ts';
 
 type Host = Float32Array | Int32Array;
 type Exchange = Extract<PlanStep, { kind: 'collective' }>;
 
+/** What a rank's session does for the simulated ranks: a WebGPU session, or a compiled library's (C, CUDA). */
+export interface RankSession {
+  begin(feeds?: Map<string, Host>): void;
+  steps(from: number, to: number): Promise<void>;
+  end(outputs?: string[]): Promise<Map<string, Host>>;
+  read(ids: number[]): Promise<Map<number, Host>>;
+  write(id: number, data: Host): void;
+  parameters(): Promise<Map<string, Host>>;
+}
+
 /**
- * A partitioned plan on devices simulated with WebGPU (as XLA's host platform simulates N devices): one session per
- * rank on one device, each running the kernels of its pipeline stage, and between them the plan's exchanges
- * (`collective` steps, built with `buildPlan(…, { ranks })`): a collective's result on each rank from its group's
- * operands by the op's own definition (ir/ops/collective.ts, as the CPU reference's ranks compute it), a `pp_send`
- * from the sending stage's rank of the same tensor slice and replica, a gradient averaged over the data-parallel
- * replicas. This checks that the partitioned program's kernels compute what one device does; it is not a transport.
+ * A partitioned plan on devices simulated in one process (as XLA's host platform simulates N devices): one session
+ * per rank — WebGPU sessions on one device, or one compiled library's sessions (C kernels on this CPU) — each running
+ * the kernels of its pipeline stage, and between them the plan's exchanges (`collective` steps, built with
+ * `buildPlan(…, { ranks })`): a collective's result on each rank from its group's operands by the op's own definition
+ * (ir/ops/collective.ts, as the CPU reference's ranks compute it), a `pp_send` from the sending stage's rank of the
+ * same tensor slice and replica, a gradient averaged over the data-parallel replicas. This checks that the
+ * partitioned program's kernels compute what one device does; it is not a transport (compiler/interp/nccl-rank.ts is).
  */
-export class WebGpuRanks {
+export class SimulatedRanks<S extends RankSession = RankSession> {
   private constructor(
     readonly plan: Plan,
     readonly layout: RankLayout,
-    readonly sessions: WebGpuSession[],
+    readonly sessions: S[],
   ) {}
 
-  /** Sessions for every rank; each rank's parameters and state as `held(rank)` gives them (its slices). */
-  static async create(
+  /** WebGPU sessions for every rank; each rank's parameters and state as `held(rank)` gives them (its slices). */
+  static async webgpu(
     gpu: Gpu,
     built: BuiltPlan,
     layout: RankLayout,
     held: (rank: number) => Map<string, NDArray>,
-  ): Promise<WebGpuRanks> {
+  ): Promise<SimulatedRanks<WebGpuSession>> {
     const { plan, sources } = built;
     const P = layout.pipeline ?? 1;
-    const sessions: WebGpuSession[] = [];
     const compiled = new Map<string, CompiledKernel>(); // every rank runs the same kernels: compiled once
-    for (let r = 0; r < rankCount(layout); r++) {
+    return SimulatedRanks.of(plan, layout, held, async (r) => {
       // a rank never reads what other stages' steps would have written: no poison
       const s = await WebGpuSession.create(gpu, plan, (name) => sources.get(name)!, { poison: false, compiled });
       if (P > 1) s.stage = (stage) => stage % P === pipeIndex(layout, r);
+      return s;
+    });
+  }
+
+  /** Sessions of a plan compiled to a shared library (`library`: its path), one per rank. */
+  static async native(
+    plan: Plan,
+    library: string,
+    layout: RankLayout,
+    held: (rank: number) => Map<string, NDArray>,
+  ): Promise<SimulatedRanks<NativeSession>> {
+    const P = layout.pipeline ?? 1;
+    return SimulatedRanks.of(plan, layout, held, async (r) => {
+      const s = NativeSession.create(plan, library, { poison: false });
+      if (P > 1) s.pipe = pipeIndex(layout, r);
+      return s;
+    });
+  }
+
+  private static async of<T extends RankSession>(
+    plan: Plan,
+    layout: RankLayout,
+    held: (rank: number) => Map<string, NDArray>,
+    open: (rank: number) => Promise<T>,
+  ): Promise<SimulatedRanks<T>> {
+    const sessions: T[] = [];
+    for (let r = 0; r < rankCount(layout); r++) {
+      const s = await open(r);
       const mine = held(r);
       for (const p of plan.params) {
         const x = mine.get(p.name);
@@ -49,7 +88,7 @@ export class WebGpuRanks {
       }
       sessions.push(s);
     }
-    return new WebGpuRanks(plan, layout, sessions);
+    return new SimulatedRanks(plan, layout, sessions);
   }
 
   /** One step on every rank (`feeds(rank)`: what each reads); each rank's outputs (those of its stage). */
