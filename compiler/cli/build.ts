@@ -204,11 +204,10 @@ export function buildCommand(file: string, o: BuildOptions): BuildResult | undef
     }
     if (e instanceof CollectivesError) {
       const at = selectPlan(r.program, config.name).plan!.name.span;
-      printDiagnostics(
-        [diag('FLX7011', at, e.message, '`flexc run --backend cpu` (or webgpu) runs its ranks')],
-        r.program,
-        o.json === true,
-      );
+      const hint =
+        '`flexc run` runs its ranks: simulated with --backend cpu, webgpu or native, one process per GPU with ' +
+        '--backend cuda';
+      printDiagnostics([diag('FLX7011', at, e.message, hint)], r.program, o.json === true);
       process.exitCode = EXIT.user;
       return undefined;
     }

@@ -192,7 +192,8 @@ function userError(e: unknown, plan: Span): Diagnostic | undefined {
   if (e instanceof BudgetError) return diag('FLX7001', plan, e.message);
   if (e instanceof StepTimeLimitError) return diag('FLX7008', plan, e.message, 'raise it with --time-limit <seconds>');
   if (e instanceof DeviceLimitError) return diag('FLX7003', plan, e.message);
-  if (e instanceof CollectivesError) return diag('FLX7011', plan, e.message, 'run it with --backend cpu or webgpu');
+  if (e instanceof CollectivesError)
+    return diag('FLX7011', plan, e.message, 'run it with --backend cpu, webgpu or native, or on CUDA ranks');
   if (e instanceof NoGpuError) return diag('FLX7002', plan, e.message);
   if (e instanceof ToolchainError && e.hint) return diag('FLX7009', plan, e.message, e.hint);
   if (e instanceof NoCudaDeviceError) return diag('FLX7010', plan, e.message, 'train with --backend native or webgpu');

@@ -226,6 +226,10 @@ export async function webgpuTrainer(
   );
 }
 
+/** The CPU reference's session of a partitioned plan: every rank's initial slices, every replica's batches. */
+const replicasOf = (m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec) =>
+  new CpuSession(m, { seed: config.seed, graphs, text: textOf(config), data: config.parallel.data });
+
 /**
  * A partitioned plan on WebGPU: its ranks as devices simulated on this one (compiler/interp/simulated-ranks.ts), each
  * replica reading its own batch as on the CPU backend, the loss the replicas' mean; evaluation runs on the CPU
@@ -238,7 +242,7 @@ async function webgpuRanksTrainer(
   graphs: (g: string) => GraphSpec,
   opts: SessionOptions,
 ): Promise<Trainer & { session: WebGpuSession }> {
-  const cpu = new CpuSession(m, { seed: config.seed, graphs, text: textOf(config), data: config.parallel.data });
+  const cpu = replicasOf(m, config, graphs);
   const layout = cpu.layout;
   const { limits } = gpu.device;
   const built = buildPlan(m, config, graphsOf(m, graphs), {
@@ -258,7 +262,7 @@ async function nativeRanksTrainer(
   config: PlanConfig,
   graphs: (g: string) => GraphSpec,
 ): Promise<Trainer & { session: NativeSession }> {
-  const cpu = new CpuSession(m, { seed: config.seed, graphs, text: textOf(config), data: config.parallel.data });
+  const cpu = replicasOf(m, config, graphs);
   const layout = cpu.layout;
   const built = buildPlan(m, config, graphsOf(m, graphs), { target, ranks: { dataParallel: (layout.data ?? 1) > 1 } });
   const plan = asRead(built.plan);
@@ -333,7 +337,7 @@ async function ncclTrainer(
   config: PlanConfig,
   graphs: (g: string) => GraphSpec,
 ): Promise<Trainer & { session: NativeSession }> {
-  const cpu = new CpuSession(m, { seed: config.seed, graphs, text: textOf(config), data: config.parallel.data });
+  const cpu = replicasOf(m, config, graphs);
   const layout = cpu.layout;
   const launched = launchedRank();
   const world = rankCount(layout);

@@ -33,8 +33,8 @@ export class CollectivesError extends Error {
     readonly what = 'tensor-parallel ranks',
   ) {
     super(
-      `the plan is one of ${ranks} ${what}: its collectives run between simulated devices (the CPU ` +
-        "reference's or WebGPU's), and no runtime joins real ranks yet",
+      `the plan is one of ${ranks} ${what}: a build writes one device's program, and its collectives need every ` +
+        'rank of their group',
     );
   }
 }

@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { graphResolver } from '../../compiler/cli/run.ts';
 import { buildPlan } from '../../compiler/codegen/plan.ts';
@@ -110,6 +113,20 @@ describe('flexc run on a partitioned plan, compiled', () => {
     expect(losses(native.stdout)).toEqual(losses(cpu.stdout));
     expect(losses(native.stdout)).toHaveLength(3);
   }, 120_000);
+
+  it('flexc build of a partitioned plan: FLX7011, pointing at flexc run', () => {
+    const out = mkdtempSync(join(tmpdir(), 'flexc-ranks-'));
+    try {
+      const r = spawnSync(process.execPath, ['bin/flexc.mjs', 'build', FILE, '--plan', 'gpt_3d', '-o', out], {
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/error\[FLX7011\]: the plan is one of 2 tensor-parallel ranks/);
+      expect(r.stderr).toMatch(/hint: `flexc run` runs its ranks/);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
 
   it('--backend cuda outside a launcher, or in a world of the wrong size: FLX7012 with the way to launch it', () => {
     const alone = flexc(['--plan', 'gpt_3d', '--backend', 'cuda']);
