@@ -196,8 +196,10 @@ describe('gradient accumulation in the cost model', () => {
     // the backward adds each micro-batch's gradient shard (1/8 under ZeRO-2) to the fp32 sums: 2% more here
     expect(t4.backward_seconds / t1.backward_seconds).toBeGreaterThan(4);
     expect(t4.backward_seconds / t1.backward_seconds).toBeLessThan(4.2);
-    // the update once a step: the optimizer's time hardly grows (the fp32 sums' blends ride with it)
-    expect(t4.optimizer_seconds / t1.optimizer_seconds).toBeLessThan(1.5);
+    // the update once a step: the optimizer's time grows by the blends of the rank's shard of each updated leaf
+    // (weights, moments, master and the fp32 sums: elementwise, each under one Adam update's traffic)
+    expect(t4.optimizer_seconds / t1.optimizer_seconds).toBeGreaterThan(1);
+    expect(t4.optimizer_seconds / t1.optimizer_seconds).toBeLessThan(2);
     // tokens per step four times one's, in less than four times the time
     const tokensPerStep = (x: typeof one) => x.throughput!.tokens_per_second! * x.time!.step_seconds;
     expect(tokensPerStep(four) / tokensPerStep(one)).toBeCloseTo(4, 6);
