@@ -46,9 +46,9 @@ export function checkProgram(path: string, opts: LoadOptions & { budgets?: boole
     const { config, forward } = low.lowered;
     const tensor = config.parallel.tensor ?? 1;
     if (tensor > 1) {
-      const { regions, widths } = findRegions(forward, tensor);
+      const { regions, widths, heads } = findRegions(forward, tensor);
       if (!regions.length)
-        addDiagnostics(diagnostics, [tensorSplitDiagnostic(decl, new TensorSplitError(tensor, widths))]);
+        addDiagnostics(diagnostics, [tensorSplitDiagnostic(decl, new TensorSplitError(tensor, widths, heads))]);
     }
     if (config.parallel.auto && !low.lowered.hardware?.gpu) addDiagnostics(diagnostics, [autoWithoutHardware(decl)]);
     const stages = (config.parallel.pipeline ?? 1) * (config.parallel.schedule?.chunks ?? 1);

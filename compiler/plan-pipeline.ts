@@ -148,10 +148,16 @@ function parallelField(decl: A.PlanDecl, key: string): { span: Span } {
 export function tensorSplitDiagnostic(decl: A.PlanDecl, e: TensorSplitError): Diagnostic {
   const at = parallelField(decl, 'tensor');
   const widths = [...new Set(e.widths)];
-  const why = widths.length
-    ? `the widths of its pairs (${widths.join(', ')}) are not multiples of ${e.tensor}`
+  const heads = [...new Set(e.heads)];
+  const parts = [
+    ...(widths.length ? [`the widths of its pairs (${widths.join(', ')})`] : []),
+    ...(heads.length ? [`its attention's heads (${heads.join(', ')})`] : []),
+  ];
+  const why = parts.length
+    ? `${parts.join(' and ')} are not multiples of ${e.tensor}`
     : 'the model has no pair of linear layers (x @ W1, pointwise ops, then @ W2) to split';
-  const hint = widths.length ? `give a \`tensor\` that divides ${widths.join(' and ')}` : 'leave `tensor` out (or 1)';
+  const sizes = [...widths, ...heads];
+  const hint = sizes.length ? `give a \`tensor\` that divides ${sizes.join(' and ')}` : 'leave `tensor` out (or 1)';
   return diag('FLX5017', at.span, `\`tensor: ${e.tensor}\` splits nothing: ${why}`, hint);
 }
 

@@ -203,11 +203,12 @@ export function lowerPlan(
   const hardware = hw?.decl.kind === 'hardware' ? checkHardware(hw.decl, hw.file, program, []) : undefined;
   const gpus = hardware?.gpu?.count;
   // what the hardware cannot do for `parallel`, said at that field
-  const refuse = (message: string, hint: string) => ({
-    diagnostics: [
-      diag('FLX5013', (plan.fields.find((f) => f.key.name === 'parallel') ?? plan.name).span, message, hint),
-    ],
-  });
+  // at the `parallel` field, or at its field `key` when given
+  const refuse = (message: string, hint: string, key?: string) => {
+    const par = plan.fields.find((f) => f.key.name === 'parallel');
+    const field = key && par?.value.kind === 'object' ? par.value.fields.find((f) => f.key.name === key) : undefined;
+    return { diagnostics: [diag('FLX5013', (field ?? par ?? plan.name).span, message, hint)] };
+  };
   const tiers = checkTiers(plan, config, hardware);
   if (tiers.length) return { diagnostics: tiers };
   const { data, offload } = config.parallel;
@@ -242,6 +243,7 @@ export function lowerPlan(
         `\`expert: ${expert}\` splits experts over groups of the data-parallel GPUs, but ${expert} does not divide ` +
           `\`data: ${data}\``,
         `use a divisor of ${data}, or \`data\` a multiple of ${expert}`,
+        'expert',
       );
     const layers = moeLayers(forward);
     const uneven = layers.find((l) => l.experts % expert !== 0);
@@ -249,11 +251,13 @@ export function lowerPlan(
       return refuse(
         `\`expert: ${expert}\` splits the experts of MoE layers, but model \`${config.model}\` has none`,
         'remove `expert`, or use a mixture of experts (`MoE` in std/nn)',
+        'expert',
       );
     if (uneven)
       return refuse(
         `\`expert: ${expert}\` cannot split an MoE layer's ${uneven.experts} experts evenly`,
         `use a divisor of ${uneven.experts}`,
+        'expert',
       );
   }
   if (hardware && offload.length && (!hardware.host || !hardware.links.some(joinsHost)))

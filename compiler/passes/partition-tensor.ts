@@ -9,6 +9,8 @@ export class TensorSplitError extends Error {
   constructor(
     readonly tensor: number,
     readonly widths: number[],
+    /** The head counts of attention it could not split (t does not divide them). */
+    readonly heads: number[] = [],
   ) {
     super(`tensor: ${tensor} splits no layer`);
   }
@@ -97,22 +99,23 @@ export const partitionTensor: Pass = {
   run(m, { config, note }) {
     const t = config.parallel.tensor ?? 1;
     if (t <= 1) return m;
-    const { regions, widths } = findRegions(m, t);
-    if (!regions.length) throw new TensorSplitError(t, widths);
+    const { regions, widths, heads } = findRegions(m, t);
+    if (!regions.length) throw new TensorSplitError(t, widths, heads);
     const attn = regions.filter((r) => [...r.splits.keys()].some((v) => v.op === 'attention')).length;
     note?.(`${regions.length} layers split over ${t} ranks (${attn} attention, ${regions.length - attn} feed-forward)`);
     return split(m, regions, t);
   },
 };
 
-/** Every layer t splits, and the widths of the feed-forward layers it could not (for the error). */
-export function findRegions(m: Module, t: number): { regions: Region[]; widths: number[] } {
+/** Every layer t splits, and the widths of the feed-forward layers and heads of attention it could not (the error). */
+export function findRegions(m: Module, t: number): { regions: Region[]; widths: number[]; heads: number[] } {
   const users = usersOf(m);
   const outputs = new Set(m.outputs.map((o) => o.value));
   const readOnce = (p: Value) => (users.get(p) ?? []).length === 1;
   const taken = new Set<Value>();
   const regions: Region[] = [];
   const widths: number[] = [];
+  const heads: number[] = [];
   // attention first: its heads decide how the products around it split (a fused QKV weight by heads, its LoRA
   // adapter's B with it), which a product alone would split by columns
   const seeds: [Value, Split][] = [
@@ -128,13 +131,14 @@ export function findRegions(m: Module, t: number): { regions: Region[]; widths: 
     const r = grow(v, s, t, users, outputs, readOnce);
     if (!r) {
       if (v.op === 'matmul' && dims(v).at(-1)! % t) widths.push(dims(v).at(-1)!);
+      if (v.op === 'attention' && dims(v).at(-3)! % t) heads.push(dims(v).at(-3)!);
       continue;
     }
     if ([...r.splits.keys()].some((x) => taken.has(x))) continue;
     for (const x of r.splits.keys()) taken.add(x);
     regions.push(r);
   }
-  return { regions, widths };
+  return { regions, widths, heads };
 }
 
 /** The region reached from `seed` split as `s`, or undefined where it cannot be split. */
