@@ -1,10 +1,15 @@
 import type { Module, Value } from '../ir/graph.ts';
+import type { NDArray } from '../ir/op.ts';
 import { stagesOf } from '../ir/stages.ts';
-import { sliceOf } from '../ir/ops/util.ts';
+import { padAxis, sliceOf } from '../ir/ops/util.ts';
 import type { Tensors } from './interpret.ts';
-import { type ShardGroup, shardOf } from '../passes/partition-tensor.ts';
+import { type Shard, type ShardGroup, shardOf } from '../passes/partition-tensor.ts';
 
 export { sliceOf };
+
+/** Rank `index`'s slice of a whole leaf split as `s` (the whole padded first, where the split pads it). */
+export const shardSlice = (x: NDArray, s: Shard, index: number): NDArray =>
+  sliceOf(padAxis(x, s.axis, s.pad), s.axis, s.parts, index, s.outer);
 
 /**
  * How a partitioned program's ranks are laid out: `pipeline` stages (1 unless given) of `data` replicas (1 unless
@@ -103,7 +108,7 @@ export function shardParams(rankModule: Module, whole: Tensors, l: RankLayout, r
     const x = whole.get(name);
     if (!x) throw new Error(`no parameter or state named "${name}" in the whole program`);
     const s = shardOf(v);
-    out.set(name, s ? sliceOf(x, s.axis, s.parts, shardIndex(l, rank, s.group), s.outer) : x);
+    out.set(name, s ? shardSlice(x, s, shardIndex(l, rank, s.group)) : x);
   }
   return out;
 }

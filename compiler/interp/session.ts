@@ -16,7 +16,7 @@ import {
   rankCount,
   rankGroups,
   type RankLayout,
-  sliceOf,
+  shardSlice,
   shardIndex,
   tensorIndex,
 } from './ranks.ts';
@@ -65,7 +65,8 @@ export class CpuSession {
       if (v.op !== 'param' && v.op !== 'state') continue;
       // a split parameter starts as its slice of the whole one's numbers (the same model as on one device)
       const split = shardOf(v);
-      const shape = (v.type.shape as number[]).map((d, i) => (i === split?.axis ? d * split.parts : d));
+      // (the whole one's true size: a split padded to divide drops its padding)
+      const shape = (v.type.shape as number[]).map((d, i) => (i === split?.axis ? d * split.parts - split.pad : d));
       // a master copy starts from its half-precision parameter's numbers
       const data = initTensor(
         v.attrs as unknown as InitSpec,
@@ -78,9 +79,7 @@ export class CpuSession {
       this.ranks.forEach((p, r) =>
         p.set(
           leafName(v),
-          split
-            ? sliceOf({ data, shape }, split.axis, split.parts, shardIndex(this.layout, r, split.group), split.outer)
-            : { data, shape },
+          split ? shardSlice({ data, shape }, split, shardIndex(this.layout, r, split.group)) : { data, shape },
         ),
       );
     }
@@ -256,6 +255,11 @@ export function intRange(m: Module, v: Value): number {
     if (u.op === 'gather' && copies.has(u.inputs[1]!)) range = Math.min(range, u.inputs[0]!.type.shape[0] as number);
     if (u.op === 'cross_entropy' && copies.has(u.inputs[1]!))
       range = Math.min(range, u.inputs[0]!.type.shape.at(-1) as number);
+    // split by classes over the ranks (partition-vocab): the whole vocabulary's
+    const classes = (axis: number) =>
+      Number(u.attrs['classes'] ?? (u.inputs[0]!.type.shape.at(axis) as number) * Number(u.attrs['ranks']));
+    if (u.op === 'vp_embed' && copies.has(u.inputs[1]!)) range = Math.min(range, classes(0));
+    if (u.op === 'vp_cross_entropy' && copies.has(u.inputs[1]!)) range = Math.min(range, classes(-1));
   }
   return Number.isFinite(range) ? range : 2;
 }

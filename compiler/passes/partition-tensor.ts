@@ -28,29 +28,37 @@ export interface Split {
 /** Which ranks a leaf is split over: a tensor-parallel group's, or an expert-parallel group's (`shard_group`). */
 export type ShardGroup = 'tensor' | 'expert';
 
-/** A parameter's split on a rank (`shard_axis`, `shard_parts`, `shard_outer`, `shard_group`), or undefined: whole. */
-export const shardOf = (p: Value): (Split & { parts: number; group: ShardGroup }) | undefined =>
+/** A leaf's split over ranks: its axis, ranks, group, and the padding that makes the axis divide (`pad` entries). */
+export type Shard = Split & { parts: number; group: ShardGroup; pad: number };
+
+/**
+ * A parameter's split on a rank (`shard_axis`, `shard_parts`, `shard_outer`, `shard_group`, `shard_pad`: the last
+ * entries of the last rank's slice that pad the axis to a multiple of the ranks), or undefined: it is whole.
+ */
+export const shardOf = (p: Value): Shard | undefined =>
   typeof p.attrs['shard_axis'] === 'number'
     ? {
         axis: p.attrs['shard_axis'] as number,
         parts: p.attrs['shard_parts'] as number,
         outer: (p.attrs['shard_outer'] as number | undefined) ?? 1,
         group: (p.attrs['shard_group'] as ShardGroup | undefined) ?? 'tensor',
+        pad: (p.attrs['shard_pad'] as number | undefined) ?? 0,
       }
     : undefined;
 
-/** The attributes saying a leaf is split as `s` over `parts` ranks of a group (tensor unless told). */
-export const splitAttrs = (s: Split, parts: number, group: ShardGroup = 'tensor'): Attrs => ({
+/** The attributes saying a leaf is split as `s` over `parts` ranks of a group (tensor unless told), padded by `pad`. */
+export const splitAttrs = (s: Split, parts: number, group: ShardGroup = 'tensor', pad = 0): Attrs => ({
   shard_axis: s.axis,
   shard_parts: parts,
   ...(s.outer > 1 ? { shard_outer: s.outer } : {}),
   ...(group !== 'tensor' ? { shard_group: group } : {}),
+  ...(pad ? { shard_pad: pad } : {}),
 });
 
 /** A leaf's attributes carrying the split of parameter `p` (for the state made beside it: Adam's moments). */
 export const shardAttrs = (p: Value): Attrs => {
   const s = shardOf(p);
-  return s ? splitAttrs(s, s.parts, s.group) : {};
+  return s ? splitAttrs(s, s.parts, s.group, s.pad) : {};
 };
 
 /** A region of values split over the ranks: where x enters (column-parallel products) and where it is reduced. */

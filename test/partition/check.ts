@@ -11,6 +11,7 @@ import {
   type RankLayout,
   shardIndex,
   shardParams,
+  shardSlice,
   sliceOf,
 } from '../../compiler/interp/ranks.ts';
 import { CpuSession } from '../../compiler/interp/session.ts';
@@ -26,7 +27,7 @@ export type At = (rank: number, group: ShardGroup) => number;
 /** What rank `k` holds of the one device's tensor `w` of leaf `v` (a slice, or all of it). */
 const heldOf = (v: Value, w: NDArray, k: number, at: At): NDArray => {
   const s = shardOf(v);
-  return s ? sliceOf(w, s.axis, s.parts, at(k, s.group), s.outer) : w;
+  return s ? shardSlice(w, s, at(k, s.group)) : w;
 };
 
 /** Whether rank `k` holds leaf `v` (every rank, unless a pipeline gives each stage's leaves to its ranks). */
@@ -92,7 +93,7 @@ export function withAccumulators(r: Module, whole: Map<string, NDArray>): Map<st
   for (const v of r.values)
     if (v.op === 'state' && !whole.has(String(v.attrs['name']))) {
       const s = shardOf(v);
-      const shape = (v.type.shape as number[]).map((d, i) => (i === s?.axis ? d * s.parts : d));
+      const shape = (v.type.shape as number[]).map((d, i) => (i === s?.axis ? d * s.parts - s.pad : d));
       whole.set(String(v.attrs['name']), { data: new Float32Array(shape.reduce((a, d) => a * d, 1)), shape });
     }
   return whole;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../compiler/compile.ts';
-import { allReduce } from '../../compiler/cost/collectives.ts';
+import { allGather, allReduce } from '../../compiler/cost/collectives.ts';
 import { machineOf } from '../../compiler/cost/device.ts';
 import { estimateStep } from '../../compiler/cost/step.ts';
 import { memoryTimeline } from '../../compiler/cost/memory.ts';
@@ -14,9 +14,17 @@ describe('the cost model of a tensor-parallel plan: one rank’s step', () => {
     expect(r.diagnostics).toEqual([]);
     const machine = machineOf(r.lowered!.hardware!)!;
     const est = estimateStep(r.module!, r.lowered!.config, machine);
-    const [B, T, d, depth] = [2, 8, 16, 2];
+    const [B, T, d, depth, V] = [2, 8, 16, 2, 12]; // the vocabulary's 11 classes padded to 12
     const net = { n: 2, bandwidth: machine.network!.bandwidth, latency: machine.network!.latency };
-    expect(est.communication_seconds).toBeCloseTo(4 * depth * allReduce(B * T * d * 4, net), 12);
+    const layers = 4 * depth * allReduce(B * T * d * 4, net);
+    // the vocabulary split by classes (Megatron): the embedding's all-reduce and the output layer's input's gradient's,
+    // the logits output all-gathered, and the loss's per-row maximum, sum and target logit (the gradient: two of them)
+    const vocab =
+      2 * allReduce(B * T * d * 4, net) +
+      allGather(B * T * V * 4, net) +
+      allReduce(3 * B * T * 4, net) +
+      allReduce(2 * B * T * 4, net);
+    expect(est.communication_seconds).toBeCloseTo(layers + vocab, 12);
     expect(est.bottleneck).toBeTypeOf('string');
   });
 
@@ -29,7 +37,8 @@ describe('the cost model of a tensor-parallel plan: one rank’s step', () => {
         .reduce((a, v) => a + (v.type.shape as number[]).reduce((x, y) => x * y, 1), 0);
     const split = count(rank, (v) => !!shardOf(v));
     const whole = count(rank, (v) => !shardOf(v));
-    expect(split * 2 + whole).toBe(count(one, () => true));
+    // the vocabulary of 11 padded to 12: one padding row of the embedding table
+    expect(split * 2 - 16 + whole).toBe(count(one, () => true));
     // the split weights are most of a transformer layer's: QKV, output projection and the MLP
     expect(split).toBeGreaterThan(whole / 2);
   });

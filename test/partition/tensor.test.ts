@@ -20,15 +20,17 @@ const layout = { tensor: 2 };
  * optimizer state) equal to that slice of the one device's.
  */
 describe('tensor parallelism (parallel: { tensor: 2 }): two simulated ranks = one device', () => {
-  // [plan, layers split, parameters split, tp_copy, tp_reduce (forward and backward)]
+  // [plan, layers split, parameters split, tp_copy, tp_reduce (forward and backward)]; a transformer's vocabulary
+  // (11 classes, padded to 12) splits too: its table (GPT's tied to the output layer; Llama's output layer its own),
+  // the output layer's input entering by one more tp_copy, whose gradient is one more reduction
   for (const [plan, layers, split, copies, reductions] of [
     ['classifier', 1, 3, 1, 1],
-    ['gpt', 4, 12, 4, 8],
-    ['llama', 4, 14, 4, 8],
+    ['gpt', 4, 13, 5, 9],
+    ['llama', 4, 16, 5, 9],
     // LoRA's adapters (Megatron's layout): a column-parallel weight's B split with its columns and its A replicated,
     // a row-parallel weight's A split with its rows and its B replicated (no gradient reaches the first layer's input:
     // the embeddings are frozen)
-    ['gpt_lora', 4, 18, 8, 13],
+    ['gpt_lora', 4, 19, 9, 14],
   ] as const)
     it(`${plan}: ${layers} layers split; loss, gradients and updated parameters of 3 steps within 1e-5`, () => {
       const one = compile(FILE, plan);

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { compile } from '../../compiler/compile.ts';
 import type { Value } from '../../compiler/ir/graph.ts';
 import type { NDArray } from '../../compiler/ir/op.ts';
 import { getOp } from '../../compiler/ir/ops/registry.ts';
@@ -85,8 +84,13 @@ describe('vocabulary parallelism: simulated ranks = one device', () => {
     expectSameSteps(FILE, 'gpt12_b4', 'gpt12_3d_sp', { tensor: 2, pipeline: 2, data: 2 });
   });
 
-  it('a vocabulary the ranks do not divide stays whole', () => {
-    const r = compile(FILE, 'gpt_tp2').module!;
-    expect(r.values.some((v) => v.op.startsWith('vp_'))).toBe(false);
+  it('a vocabulary the ranks do not divide is padded (11 classes to 12), never looked up nor scored', () => {
+    const r = expectSameSteps(FILE, 'gpt', 'gpt_tp2', { tensor: 2 });
+    const wte = r.values.find((v) => v.op === 'param' && v.attrs['name'] === 'wte')!;
+    expect(wte.type.shape).toEqual([6, 16]);
+    expect(wte.attrs['shard_pad']).toBe(1);
+    expect(r.values.find((v) => v.op === 'vp_cross_entropy')!.attrs['classes']).toBe(11);
+    // the logits output is the 11 classes, all-gathered and cut
+    expect(r.outputs.find((o) => o.name === 'logits')!.value.type.shape).toEqual([2, 8, 11]);
   });
 });

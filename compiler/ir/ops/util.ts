@@ -97,6 +97,18 @@ export function around(shape: readonly number[], axis: number): [number, number,
 }
 
 /** Part `index` of x's dim `axis` seen as outer × parts × inner (outer 1: one of `parts` equal slices). */
+/** `x` with `pad` zeros after the entries of `axis`. */
+export function padAxis(x: NDArray, axis: number, pad: number): NDArray {
+  if (!pad) return x;
+  const shape = x.shape.map((d, i) => (i === axis ? d + pad : d));
+  const outer = x.shape.slice(0, axis).reduce((a, d) => a * d, 1);
+  const run = x.shape.slice(axis).reduce((a, d) => a * d, 1);
+  const wide = shape.slice(axis).reduce((a, d) => a * d, 1);
+  const data = new (x.data.constructor as new (n: number) => NDArray['data'])(outer * wide);
+  for (let o = 0; o < outer; o++) data.set(x.data.subarray(o * run, (o + 1) * run), o * wide);
+  return { data, shape };
+}
+
 export function sliceOf(x: NDArray, axis: number, parts: number, index: number, outer = 1): NDArray {
   const shape = x.shape.map((d, i) => (i === axis ? d / parts : d));
   const blocks = x.shape.slice(0, axis).reduce((a, d) => a * d, 1) * outer;

@@ -1,5 +1,6 @@
 import type { NDArray, OpDef } from '../op.ts';
 import { bytesOf, elems, IndexOutOfRange } from '../op.ts';
+import type { Value } from '../graph.ts';
 import { ShapeError, type TensorType } from '../types.ts';
 import { num, size } from './util.ts';
 
@@ -29,6 +30,8 @@ const local =
   };
 
 const ATTRS = { group: { kind: 'string' }, ranks: { kind: 'int' } } as const;
+/** And the vocabulary's classes, where the ranks' rows or columns pad it to a multiple of the ranks. */
+const LOSS_ATTRS = { ...ATTRS, classes: { kind: 'int', optional: true } } as const;
 
 /** The ids' rows, each from the rank holding it: every rank's result (the same). */
 function embed(each: NDArray[][]): NDArray[] {
@@ -58,34 +61,44 @@ function embedGrad(each: NDArray[][]): NDArray[] {
   });
 }
 
-/** Per row of the whole logits (each rank's columns side by side): the maximum and the sum of exp(logit − max). */
-function rowStats(shards: NDArray[], rows: number): { mx: Float64Array; s: Float64Array } {
+/** The classes of the whole vocabulary: `classes`, where the ranks' columns pad it, else all of them. */
+const classesOf = (v: Value, shards: NDArray[]) => num(v.attrs, 'classes', shards.length * shards[0]!.shape.at(-1)!);
+
+/**
+ * Per row of the whole logits (each rank's columns side by side, the first `classes` of them real): the maximum and
+ * the sum of exp(logit − max).
+ */
+function rowStats(shards: NDArray[], rows: number, classes: number): { mx: Float64Array; s: Float64Array } {
   const c = shards[0]!.shape.at(-1)!;
   const mx = new Float64Array(rows).fill(-Infinity);
   const s = new Float64Array(rows);
-  for (const x of shards)
-    for (let r = 0; r < rows; r++) for (let j = 0; j < c; j++) mx[r] = Math.max(mx[r]!, x.data[r * c + j]!);
-  for (const x of shards)
-    for (let r = 0; r < rows; r++) for (let j = 0; j < c; j++) s[r]! += Math.exp(x.data[r * c + j]! - mx[r]!);
+  const cols = (k: number) => Math.max(0, Math.min(c, classes - k * c));
+  shards.forEach((x, k) => {
+    for (let r = 0; r < rows; r++) for (let j = 0; j < cols(k); j++) mx[r] = Math.max(mx[r]!, x.data[r * c + j]!);
+  });
+  shards.forEach((x, k) => {
+    for (let r = 0; r < rows; r++) for (let j = 0; j < cols(k); j++) s[r]! += Math.exp(x.data[r * c + j]! - mx[r]!);
+  });
   return { mx, s };
 }
 
 /** A target's rank and column among the shards of c columns, checked against the whole vocabulary. */
-function targetOf(y: number, c: number, ranks: number): [number, number] {
-  if (!(y >= 0 && y < c * ranks))
-    throw new IndexOutOfRange(`vp_cross_entropy: target ${y} is out of range for ${c * ranks} classes`);
+function targetOf(y: number, c: number, classes: number): [number, number] {
+  if (!(y >= 0 && y < classes))
+    throw new IndexOutOfRange(`vp_cross_entropy: target ${y} is out of range for ${classes} classes`);
   return [Math.floor(y / c), y % c];
 }
 
-function crossEntropy(each: NDArray[][]): NDArray[] {
+function crossEntropy(each: NDArray[][], v: Value): NDArray[] {
   const shards = each.map((x) => x[0]!);
   const targets = each[0]![1]!;
   const rows = targets.data.length;
   const c = shards[0]!.shape.at(-1)!;
-  const { mx, s } = rowStats(shards, rows);
+  const classes = classesOf(v, shards);
+  const { mx, s } = rowStats(shards, rows, classes);
   let total = 0;
   for (let r = 0; r < rows; r++) {
-    const [k, j] = targetOf(targets.data[r]!, c, shards.length);
+    const [k, j] = targetOf(targets.data[r]!, c, classes);
     total += mx[r]! + Math.log(s[r]!) - shards[k]!.data[r * c + j]!;
   }
   const data = new (shards[0]!.data.constructor as new (k: number) => NDArray['data'])(1);
@@ -93,18 +106,21 @@ function crossEntropy(each: NDArray[][]): NDArray[] {
   return each.map(() => ({ data: data.slice(), shape: [] }));
 }
 
-function crossEntropyGrad(each: NDArray[][]): NDArray[] {
+function crossEntropyGrad(each: NDArray[][], v: Value): NDArray[] {
   const shards = each.map((x) => x[0]!);
   const [, targets, dy] = each[0]! as [NDArray, NDArray, NDArray];
   const rows = targets.data.length;
   const c = shards[0]!.shape.at(-1)!;
-  const { mx, s } = rowStats(shards, rows);
+  const classes = classesOf(v, shards);
+  const { mx, s } = rowStats(shards, rows, classes);
   const g = dy.data[0]! / rows;
   return shards.map((x, k) => {
+    // a padding column (past the vocabulary) has no probability and no gradient
+    const cols = Math.max(0, Math.min(c, classes - k * c));
     const out = new (x.data.constructor as new (n: number) => NDArray['data'])(x.data.length);
     for (let r = 0; r < rows; r++) {
-      for (let j = 0; j < c; j++) out[r * c + j] = (Math.exp(x.data[r * c + j]! - mx[r]!) / s[r]!) * g;
-      const [at, j] = targetOf(targets.data[r]!, c, shards.length);
+      for (let j = 0; j < cols; j++) out[r * c + j] = (Math.exp(x.data[r * c + j]! - mx[r]!) / s[r]!) * g;
+      const [at, j] = targetOf(targets.data[r]!, c, classes);
       if (at === k) out[r * c + j]! -= g;
     }
     return { data: out, shape: x.shape };
@@ -113,9 +129,9 @@ function crossEntropyGrad(each: NDArray[][]): NDArray[] {
 
 /** The plain op's reference on one rank (the whole table or logits). */
 const whole =
-  (f: (each: NDArray[][]) => NDArray[]): OpDef['ref'] =>
-  (inputs) =>
-    f([inputs])[0]!;
+  (f: (each: NDArray[][], v: Value) => NDArray[]): OpDef['ref'] =>
+  (inputs, v) =>
+    f([inputs], v)[0]!;
 
 function requireIds(t: TensorType, op: string): void {
   if (t.dtype !== 'i32') throw new ShapeError(`${op} indices must be i32, got ${t.dtype}`);
@@ -126,7 +142,7 @@ export const vocabOps: OpDef[] = [
     name: 'vp_embed',
     class: 'elementwise',
     arity: 2,
-    attrs: ATTRS,
+    attrs: LOSS_ATTRS,
     infer: ([t, i]) => {
       if (t!.shape.length !== 2) throw new ShapeError(`vp_embed takes a table [V/n, d], got [${t!.shape}]`);
       requireIds(i!, 'vp_embed');
@@ -144,7 +160,7 @@ export const vocabOps: OpDef[] = [
     name: 'vp_embed_grad',
     class: 'elementwise',
     arity: 3,
-    attrs: ATTRS,
+    attrs: LOSS_ATTRS,
     infer: ([t]) => ({ ...t! }),
     noGrad: 'backward op (no second-order derivatives)',
     cost: (v) => {
@@ -158,7 +174,7 @@ export const vocabOps: OpDef[] = [
     name: 'vp_cross_entropy',
     class: 'elementwise',
     arity: 2,
-    attrs: ATTRS,
+    attrs: LOSS_ATTRS,
     infer: ([l, t]) => {
       requireIds(t!, 'vp_cross_entropy targets');
       if (size(l!.shape.slice(0, -1) as number[]) !== size(t!.shape as number[]))
@@ -177,11 +193,11 @@ export const vocabOps: OpDef[] = [
     name: 'vp_cross_entropy_grad',
     class: 'elementwise',
     arity: 3,
-    attrs: ATTRS,
+    attrs: LOSS_ATTRS,
     infer: ([l]) => ({ ...l! }),
     noGrad: 'backward op (no second-order derivatives)',
     cost: (v) => ({ flops: 5 * elems(v.type), bytes: 2 * bytesOf(v.type) }),
-    ref: local('vp_cross_entropy_grad', (inputs) => crossEntropyGrad([inputs])[0]!),
+    ref: local('vp_cross_entropy_grad', (inputs, v) => crossEntropyGrad([inputs], v)[0]!),
     collective: crossEntropyGrad,
   },
 ];
