@@ -4,6 +4,10 @@ import type { PlanConfig, ServeConfig } from '../sema/plan.ts';
 import { peakFor, type Machine } from './device.ts';
 import { memoryTimeline, type MemoryTimeline } from './memory.ts';
 import { estimateStep, TIME_CLASSES, type StepEstimate } from './step.ts';
+import { stagesOf } from '../ir/stages.ts';
+import { bytesOf } from '../ir/op.ts';
+import { fabricOf } from './collectives.ts';
+import { pipelineMemory, type RankMemory } from './pipeline.ts';
 
 export interface DecodeModule {
   context: number;
@@ -36,8 +40,8 @@ export function estimateServing(
   config: Config,
   machine: Machine,
 ): { step: StepEstimate; serving: ServingEstimate } {
-  const first = estimateStep(prefill, config, machine);
-  const steps = decode.map((d) => estimateStep(d.module, config, machine));
+  const first = withSends(prefill, estimateStep(prefill, config, machine), config, machine);
+  const steps = decode.map((d) => withSends(d.module, estimateStep(d.module, config, machine), config, machine));
   const n = serve.decode;
   const mean = (f: (e: StepEstimate) => number) =>
     steps.length ? steps.reduce((a, e) => a + f(e), 0) / steps.length : 0;
@@ -76,22 +80,55 @@ export function estimateServing(
   };
 }
 
-/** Memory over the prompt's pass, then over the longest decode step; the peak is the larger of the two. */
+/**
+ * A pipelined request's steps with what crosses between its stages: each activation sent over the fabric between
+ * the pipeline's ranks, in turn (one batch of requests passes the stages one after another; a second batch could fill
+ * the idle stages, which this latency does not count).
+ */
+function withSends(m: Module, e: StepEstimate, config: Config, machine: Machine): StepEstimate {
+  const st = stagesOf(m);
+  if (!st) return e;
+  const p2p = fabricOf(machine, 2, (config.parallel.tensor ?? 1) * config.parallel.data);
+  // a weight two stages share (a tied embedding) is sent once, when the model is loaded
+  const sends = m.values
+    .filter((v) => v.op === 'pp_send' && !v.attrs['weight'])
+    .reduce((a, v) => a + bytesOf(v.type) / p2p.bandwidth + p2p.latency, 0);
+  return {
+    ...e,
+    step_seconds: e.step_seconds + sends,
+    communication_seconds: e.communication_seconds + sends,
+    by_class: { ...e.by_class, communication: e.by_class.communication + sends },
+  };
+}
+
+/**
+ * Memory over the prompt's pass, then over the longest decode step; the peak is the larger of the two. A pipelined
+ * plan's GPU is its fullest pipeline rank's: each rank holds its stages' weights and KV cache (cost/pipeline.ts).
+ */
 export function servingTimeline(
   prefill: Module,
   decode: DecodeModule[],
-  config: Pick<PlanConfig, 'parallel' | 'task'>,
+  config: Pick<PlanConfig, 'parallel' | 'task' | 'batch'>,
 ): MemoryTimeline {
   const a = memoryTimeline(prefill, config);
   const last = decode.at(-1);
-  if (!last) return a;
-  const b = memoryTimeline(last.module, config);
+  const b = last ? memoryTimeline(last.module, config) : a;
   const peak = b.gpu.peak_bytes > a.gpu.peak_bytes ? b : a;
+  const ranks = [prefill, ...(last ? [last.module] : [])].flatMap((m) => {
+    const st = stagesOf(m);
+    return st ? pipelineMemory(m, st, config) : [];
+  });
+  const fullest = ranks.reduce<RankMemory | undefined>(
+    (x, r) => (!x || r.peak_bytes > x.peak_bytes ? r : x),
+    undefined,
+  );
   return {
-    gpu: peak.gpu,
+    gpu: fullest
+      ? { peak_bytes: fullest.peak_bytes, at_peak: fullest.at_peak, model_states_bytes: fullest.model_states_bytes }
+      : peak.gpu,
     host: peak.host,
     ssd: peak.ssd,
-    points: [...a.points, ...b.points],
-    tierPoints: [...a.tierPoints, ...b.tierPoints],
+    points: last ? [...a.points, ...b.points] : a.points,
+    tierPoints: last ? [...a.tierPoints, ...b.tierPoints] : a.tierPoints,
   };
 }

@@ -4,6 +4,7 @@ import { allGather, allReduce } from '../../compiler/cost/collectives.ts';
 import { machineOf } from '../../compiler/cost/device.ts';
 import { estimateStep } from '../../compiler/cost/step.ts';
 import { memoryTimeline } from '../../compiler/cost/memory.ts';
+import { summarize } from '../../compiler/cost/plan-summary.ts';
 import { shardOf } from '../../compiler/passes/partition-tensor.ts';
 
 const FILE = 'test/partition/models.flex';
@@ -61,5 +62,22 @@ describe('the cost model of sequence parallelism (Korthikanti et al. 2022, §4.2
     const sp = compile(FILE, 'gpt_tp2_sp_pair');
     const act = (r: typeof tp) => memoryTimeline(r.module!, r.lowered!.config).gpu.at_peak.activations;
     expect(act(sp)).toBeLessThan(act(tp));
+  });
+});
+
+describe('the cost model of serving over a pipeline', () => {
+  it('each GPU holds its stage’s KV cache; a request passes the stages in turn, with what crosses between them', () => {
+    const one = compile(FILE, 'gpt_serve_pair');
+    const pp = compile(FILE, 'gpt_serve_pp2');
+    const a = summarize(one.module!, one.lowered!, one.decode).summary;
+    const b = summarize(pp.module!, pp.lowered!, pp.decode).summary;
+    expect(b.memory.gpu.kv_cache).toBe(a.memory.gpu.kv_cache / 2);
+    expect(b.memory.gpu.peak_bytes).toBeLessThan(a.memory.gpu.peak_bytes);
+    // the residual stream [B, T, d] to the second stage: once for the prompt, once per generated token
+    const machine = machineOf(pp.lowered!.hardware!)!;
+    const net = machine.network!;
+    const send = (tokens: number) => (2 * tokens * 16 * 4) / net.bandwidth + net.latency;
+    expect(b.serving!.time_to_first_token_seconds - a.serving!.time_to_first_token_seconds).toBeCloseTo(send(4), 12);
+    expect(b.serving!.decode_seconds_per_token - a.serving!.decode_seconds_per_token).toBeCloseTo(send(1), 12);
   });
 });

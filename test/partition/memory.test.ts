@@ -33,6 +33,8 @@ describe('per-device memory: predicted = measured on the simulated ranks', () =>
     ['gpt_pp2', { tensor: 1, pipeline: 2 }],
     ['gpt_tp2_pp2', { tensor: 2, pipeline: 2 }],
     ['gpt12_tp2', { tensor: 2 }],
+    // serving: the prompt's pass over two stages, each rank its layers' weights and KV cache
+    ['gpt_serve_pp2', { tensor: 1, pipeline: 2 }],
   ] as [string, RankLayout][])
     it(`${plan}: every rank's peak bytes`, () => {
       const one = compile(FILE, plan.replace(/_(tp2|pp2|sp)/g, ''));

@@ -339,3 +339,19 @@ plan gpt12_3d_sp {
   task: train { optimizer: sgd(lr: 0.1) }
   parallel: { tensor: 2, sequence: true, pipeline: 2, data: 2 }
 }
+
+// Serving over a pipeline of two: each rank holds its layers' weights and KV cache; beside it the same on one GPU.
+plan gpt_serve_pp2 {
+  model: Gpt
+  on: Pair
+  bind: { B: 2 }
+  task: infer { prefill: 4, decode: 4 }
+  parallel: { pipeline: 2 }
+}
+
+plan gpt_serve_pair {
+  model: Gpt
+  on: Pair
+  bind: { B: 2 }
+  task: infer { prefill: 4, decode: 4 }
+}
