@@ -11,7 +11,7 @@ import { machineOf } from './device.ts';
 import { memoryTimeline, type Breakdown, type MemoryTimeline } from './memory.ts';
 import { estimateServing, servingTimeline, type DecodeModule, type ServingEstimate } from './serving.ts';
 import { estimateStep, type StepEstimate } from './step.ts';
-import { estimatePipeline, type PipelineEstimate } from './pipeline.ts';
+import { estimatePipeline, type PipelineEstimate, pipelineMemory, type RankMemory } from './pipeline.ts';
 import { stagesOf } from '../ir/stages.ts';
 import type { SearchResult } from './search.ts';
 import { movesOf } from './transfer.ts';
@@ -174,8 +174,10 @@ export function summarize(
   const st = stagesOf(m);
   const piped = machine && st && !serve ? estimatePipeline(m, st, config, machine) : undefined;
   const est = served?.step ?? piped?.step ?? (machine ? estimateStep(m, config, machine) : undefined);
-  // a pipeline's GPU is its fullest rank's: its stages' model states and the activations its schedule keeps
-  const fullest = piped?.pipeline.ranks.reduce((a, r) => (r.peak_bytes > a.peak_bytes ? r : a));
+  // a pipeline's GPU is its fullest rank's: its stages' model states and the activations its schedule keeps (with
+  // hardware or without)
+  const ranks = piped?.pipeline.ranks ?? (st && !serve ? pipelineMemory(m, st, config) : undefined);
+  const fullest = ranks?.reduce<RankMemory>((a, r) => (r.peak_bytes > a.peak_bytes ? r : a), ranks[0]!);
   if (fullest)
     timeline.gpu = {
       peak_bytes: fullest.peak_bytes,

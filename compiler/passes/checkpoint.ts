@@ -2,6 +2,8 @@ import { deadCodeEliminate, type CheckpointReport, type Module } from '../ir/gra
 import { flopsOf } from '../ir/ops/registry.ts';
 import { planMemory, type MemoryPlan } from '../codegen/memory.ts';
 import { memoryTimeline } from '../cost/memory.ts';
+import { pipelineMemory } from '../cost/pipeline.ts';
+import { stagesOf } from '../ir/stages.ts';
 import { REMAT_SUFFIX, type Rewritten } from '../remat/emit.ts';
 import { applySchedule } from '../remat/chain-stages.ts';
 import { everyK, sqrtK } from '../remat/policies.ts';
@@ -47,6 +49,16 @@ function measureOf(config: PlanConfig): {
   bytes: (live: Module, memory?: () => MemoryPlan) => number;
 } {
   const { data, offload } = config.parallel;
+  // a pipeline's GPU is its fullest rank's: its stages' programs and the micro-batches its schedule keeps
+  if ((config.parallel.pipeline ?? 1) > 1)
+    return {
+      measured: 'per-gpu',
+      bytes: (live) => {
+        const st = stagesOf(live);
+        if (!st) return memoryTimeline(live, config, { points: false }).gpu.peak_bytes;
+        return Math.max(...pipelineMemory(live, st, config).map((r) => r.peak_bytes));
+      },
+    };
   if (data > 1 || offload.length > 0)
     return { measured: 'per-gpu', bytes: (live) => memoryTimeline(live, config, { points: false }).gpu.peak_bytes };
   return { measured: 'arena', bytes: (live, memory = () => planMemory(live)) => memory().arenaBytes };

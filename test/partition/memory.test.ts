@@ -26,7 +26,7 @@ const FILE = 'test/partition/models.flex';
  * where 1F1B would keep up to P − p of them in flight; the model's count of those is checked in the cost tests.)
  */
 describe('per-device memory: predicted = measured on the simulated ranks', () => {
-  for (const [plan, layout] of [
+  for (const [plan, layout, onePlan] of [
     ['classifier_tp2', { tensor: 2 }],
     ['gpt_tp2', { tensor: 2 }],
     ['gpt_tp2_sp', { tensor: 2 }],
@@ -35,9 +35,11 @@ describe('per-device memory: predicted = measured on the simulated ranks', () =>
     ['gpt12_tp2', { tensor: 2 }],
     // serving: the prompt's pass over two stages, each rank its layers' weights and KV cache
     ['gpt_serve_pp2', { tensor: 1, pipeline: 2 }],
-  ] as [string, RankLayout][])
+    // checkpoint: auto under memory.gpu: 70 KiB, which bounds each rank (the whole program needs 120 KiB)
+    ['gpt4_pp2_budget', { tensor: 1, pipeline: 2 }, 'gpt4_b2'],
+  ] as [string, RankLayout, string?][])
     it(`${plan}: every rank's peak bytes`, () => {
-      const one = compile(FILE, plan.replace(/_(tp2|pp2|sp)/g, ''));
+      const one = compile(FILE, onePlan ?? plan.replace(/_(tp2|pp2|sp)/g, ''));
       const par = compile(FILE, plan);
       expect(par.diagnostics).toEqual([]);
       const r = par.module!;
@@ -54,6 +56,11 @@ describe('per-device memory: predicted = measured on the simulated ranks', () =>
       }));
       const got = runRanks(r, ranks, rankGroups(layout), { step: 1, layout, measure: true });
       for (const [k, g] of got.entries()) expect(g.peakBytes, `rank ${k}`).toBe(predicted[pipeIndex(layout, k)]);
+      const budget = config.memory.gpu;
+      if (budget !== undefined) {
+        for (const g of got) expect(g.peakBytes).toBeLessThanOrEqual(budget);
+        expect(memoryTimeline(r, config).gpu.peak_bytes).toBeGreaterThan(budget);
+      }
     });
 
   it('moe_cls_ep2 (data 4, the experts over groups of 2): every rank’s peak bytes', () => {

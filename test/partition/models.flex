@@ -355,3 +355,27 @@ plan gpt_serve_pair {
   bind: { B: 2 }
   task: infer { prefill: 4, decode: 4 }
 }
+
+// A pipeline with a GPU budget: each rank's program and the micro-batches it keeps must fit it (checkpoint: auto).
+plan gpt4_pp2_none {
+  model: Gpt(depth: 4)
+  bind: { B: 2, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { pipeline: 2 }
+  checkpoint: none
+}
+
+plan gpt4_pp2_budget {
+  model: Gpt(depth: 4)
+  bind: { B: 2, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+  parallel: { pipeline: 2 }
+  checkpoint: auto
+  memory: { gpu: 70 KiB }
+}
+
+plan gpt4_b2 {
+  model: Gpt(depth: 4)
+  bind: { B: 2, T: 8 }
+  task: train { optimizer: sgd(lr: 0.1) }
+}
