@@ -337,9 +337,16 @@ async function ncclTrainer(
   config: PlanConfig,
   graphs: (g: string) => GraphSpec,
 ): Promise<Trainer & { session: NativeSession }> {
-  const cpu = replicasOf(m, config, graphs);
-  const layout = cpu.layout;
   const launched = launchedRank();
+  // this process's rank's parameters only (the feeds of its replica come from the same session)
+  const cpu = new CpuSession(m, {
+    seed: config.seed,
+    graphs,
+    text: textOf(config),
+    data: config.parallel.data,
+    ...(launched ? { only: launched.rank } : {}),
+  });
+  const layout = cpu.layout;
   const world = rankCount(layout);
   if (!launched)
     throw new RanksError(

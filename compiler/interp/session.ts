@@ -36,6 +36,11 @@ export interface SessionOptions {
    * synthetic batch of its own), gradients averaged over the replicas before the update.
    */
   data?: number;
+  /**
+   * Only this rank's parameters (one process of a job launched one rank per GPU: the others' are other processes'); the
+   * session then feeds that rank and runs nothing itself.
+   */
+  only?: number;
 }
 
 /**
@@ -76,12 +81,13 @@ export class CpuSession {
         floats(shape.reduce((a, d) => a * d, 1)),
       );
       roundTo(v.type.dtype, data);
-      this.ranks.forEach((p, r) =>
+      this.ranks.forEach((p, r) => {
+        if (opts.only !== undefined && r !== opts.only) return;
         p.set(
           leafName(v),
           split ? shardSlice({ data, shape }, split, shardIndex(this.layout, r, split.group)) : { data, shape },
-        ),
-      );
+        );
+      });
     }
     this.params = this.ranks[0]!;
   }

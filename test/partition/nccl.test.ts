@@ -39,6 +39,10 @@ describe('CUDA ranks over NCCL, driven here on C libraries with a stand-in NCCL'
       const target = TARGETS['c'];
       const built = buildPlan(m, config, {}, { target, ranks: { dataParallel: (layout.data ?? 1) > 1 } });
       const library = cachedLibrary(target, built);
+      // a process of a launched job initialises its own rank's slices only
+      const only = new CpuSession(m, { seed: 0, graphs, data: config.parallel.data, only: n - 1 });
+      expect(only.ranks.map((p) => p.size > 0)).toEqual([...Array(n).keys()].map((k) => k === n - 1));
+      expect([...only.ranks[n - 1]!.keys()]).toEqual([...held.ranks[n - 1]!.keys()]);
       const world = new LoopbackWorld(n);
       const ranks = [...Array(n).keys()].map((k) =>
         NcclRank.create(built.plan, library, layout, k, held.ranks[k]!, world.nccl(k)),
