@@ -19,6 +19,9 @@ import { num, size } from './util.ts';
  *   per row).
  * - `vp_cross_entropy_grad(logits, targets, dy)`: the rank's columns of softmax − one-hot, times dy / rows (the two
  *   all-reduces of the maximum and the sum again).
+ *
+ * Where the ranks do not divide the vocabulary it is padded (partition-vocab): `classes` is the true V, and the last
+ * rank's columns past it are no class (no probability, no gradient) and its rows past it no id's.
  */
 
 const local =
