@@ -1,4 +1,4 @@
-import { diag, type Diagnostic, type Span } from '../grammar/diagnostics.ts';
+import { diag, type Diagnostic } from '../grammar/diagnostics.ts';
 import type * as A from '../grammar/ast.ts';
 import type { Module } from './ir/graph.ts';
 import { BudgetInfeasibleError, TierBudgetError } from './passes/checkpoint.ts';
@@ -11,7 +11,7 @@ import { graphsRead, type GraphSpec } from '../runtime/data/graph-spec.ts';
 import { machineOf } from './cost/device.ts';
 import type { HardwareSpec } from './sema/hardware.ts';
 import { runPipeline, type PipelineOptions } from './passes/pipeline.ts';
-import type { PlanConfig } from './sema/plan.ts';
+import { parallelAt, type PlanConfig } from './sema/plan.ts';
 import { fmtBytes } from './sema/units.ts';
 
 type PlanOptions = PipelineOptions & {
@@ -84,13 +84,13 @@ function pipelineOnce(
     if (e instanceof TensorSplitError) return { diagnostics: [tensorSplitDiagnostic(decl, e)] };
     if (e instanceof PipelineSplitError) return { diagnostics: [pipelineSplitDiagnostic(decl, e)] };
     if (e instanceof SequenceSplitError) {
-      const at = parallelField(decl, 'sequence');
+      const at = parallelAt(decl, 'sequence');
       const message = `\`sequence: true\` splits nothing: ${e.tokens} tokens do not divide over ${e.tensor} ranks`;
       const hint = `bind the sequence to a multiple of ${e.tensor}, or leave \`sequence\` out`;
       return { diagnostics: [diag('FLX5020', at.span, message, hint)] };
     }
     if (e instanceof ExpertSplitError)
-      return { diagnostics: [diag('FLX5013', parallelField(decl, 'expert').span, e.why, e.hint)] };
+      return { diagnostics: [diag('FLX5013', parallelAt(decl, 'expert').span, e.why, e.hint)] };
     if (e instanceof BlocksError) {
       const at = decl.fields.find((f) => f.key.name === 'blocks') ?? decl.name;
       const hint = `give \`blocks: ${e.nodes}\` or fewer`;
@@ -136,17 +136,9 @@ function pipelineOnce(
   }
 }
 
-/** Where a diagnostic about `parallel.<key>` points: that field, else the `parallel` field, else the plan's name. */
-function parallelField(decl: A.PlanDecl, key: string): { span: Span } {
-  const par = decl.fields.find((f) => f.key.name === 'parallel');
-  return (
-    (par?.value.kind === 'object' ? par.value.fields.find((f) => f.key.name === key) : undefined) ?? par ?? decl.name
-  );
-}
-
 /** FLX5017 at the plan's `tensor`: what it could not split, and what would. */
 export function tensorSplitDiagnostic(decl: A.PlanDecl, e: TensorSplitError): Diagnostic {
-  const at = parallelField(decl, 'tensor');
+  const at = parallelAt(decl, 'tensor');
   const widths = [...new Set(e.widths)];
   const heads = [...new Set(e.heads)];
   const parts = [
@@ -163,7 +155,7 @@ export function tensorSplitDiagnostic(decl: A.PlanDecl, e: TensorSplitError): Di
 
 /** FLX5018 at the plan's `pipeline`: more stages than the model has layers. */
 export function pipelineSplitDiagnostic(decl: A.PlanDecl, e: PipelineSplitError): Diagnostic {
-  const at = parallelField(decl, 'pipeline');
+  const at = parallelAt(decl, 'pipeline');
   const why = e.layers
     ? `the model has ${e.layers} layer${e.layers === 1 ? '' : 's'}`
     : 'the model has no layers to cut between (a `repeat`)';

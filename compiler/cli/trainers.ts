@@ -41,7 +41,7 @@ export interface Trainer {
 }
 
 export function cpuTrainer(m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec): Trainer {
-  const s = new CpuSession(m, { seed: config.seed, graphs, text: textOf(config), data: config.parallel.data });
+  const s = replicasOf(m, config, graphs);
   return {
     backend: s.ranks.length > 1 ? `cpu (${ranksText(s.layout)}, simulated)` : 'cpu',
     step: async (loss) => {
@@ -227,8 +227,14 @@ export async function webgpuTrainer(
 }
 
 /** The CPU reference's session of a partitioned plan: every rank's initial slices, every replica's batches. */
-const replicasOf = (m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec) =>
-  new CpuSession(m, { seed: config.seed, graphs, text: textOf(config), data: config.parallel.data });
+const replicasOf = (m: Module, config: PlanConfig, graphs: (g: string) => GraphSpec, only?: number) =>
+  new CpuSession(m, {
+    seed: config.seed,
+    graphs,
+    text: textOf(config),
+    data: config.parallel.data,
+    ...(only !== undefined ? { only } : {}),
+  });
 
 /**
  * A partitioned plan on WebGPU: its ranks as devices simulated on this one (compiler/interp/simulated-ranks.ts), each
@@ -339,13 +345,7 @@ async function ncclTrainer(
 ): Promise<Trainer & { session: NativeSession }> {
   const launched = launchedRank();
   // this process's rank's parameters only (the feeds of its replica come from the same session)
-  const cpu = new CpuSession(m, {
-    seed: config.seed,
-    graphs,
-    text: textOf(config),
-    data: config.parallel.data,
-    ...(launched ? { only: launched.rank } : {}),
-  });
+  const cpu = replicasOf(m, config, graphs, launched?.rank);
   const layout = cpu.layout;
   const world = rankCount(layout);
   if (!launched)

@@ -1,4 +1,5 @@
-import { LEAF_OPS, pinnedValues, type Module, type Rows, type Value } from '../ir/graph.ts';
+import { LEAF_OPS, leafName, pinnedValues, type Module, type Rows, type Value } from '../ir/graph.ts';
+import { shardOf } from '../passes/partition-tensor.ts';
 import { writtenInPlace } from '../cost/memory.ts';
 import type { FloatArray, NDArray, RefContext } from '../ir/op.ts';
 import { getOp } from '../ir/ops/registry.ts';
@@ -98,11 +99,11 @@ export function runRanks(
           const x = runs(v, r) ? (v.op === 'input' ? rank.feeds : rank.params).get(String(v.attrs['name'])) : undefined;
           if (x) measure.live[r]! += x.data.byteLength;
         });
-  // each gradient the optimizer reads, by the leaf it is of (its averaging follows the leaf's split)
-  const leaves = new Map(m.values.filter((v) => v.op === 'param').map((v) => [String(v.attrs['name']), v]));
+  // each gradient the optimizer reads, with its leaf's split group (its averaging follows it)
+  const splits = new Map(m.values.filter((v) => v.op === 'param').map((v) => [leafName(v), shardOf(v)?.group]));
   const grads = new Map(
     opts.dataGroups
-      ? m.outputs.filter((o) => o.name.startsWith('grad:')).map((o) => [o.value, leaves.get(o.name.slice(5))])
+      ? m.outputs.filter((o) => o.name.startsWith('grad:')).map((o) => [o.value, splits.get(o.name.slice(5))])
       : [],
   );
   const precision = opts.precision ?? 'f32';

@@ -5,7 +5,8 @@ import type { Plan, PlanStep } from '../../runtime/plan.ts';
 import { PlanError } from '../../runtime/plan.ts';
 import { type DeviceAccess, NativeSession } from '../../runtime/native/session.ts';
 import { type Comm, DATA_TYPES, type Nccl, SUM } from '../../runtime/native/nccl.ts';
-import { dataGroups, peerOf, pipeIndex, rankCount, rankGroups, type RankLayout } from './ranks.ts';
+import { outputsOf } from './simulated-ranks.ts';
+import { averagedOver, dataGroups, peerOf, pipeIndex, rankCount, rankGroups, type RankLayout } from './ranks.ts';
 
 type Host = Float32Array | Int32Array;
 type Exchange = Extract<PlanStep, { kind: 'collective' }>;
@@ -25,9 +26,13 @@ type Group = (typeof GROUPS)[number];
  */
 export class NcclRank {
   private readonly comms = new Map<Group, Comm>();
+  /** Every group kind's groups of ranks (this rank's is the one holding it). */
+  private readonly groups: Record<Group, number[][]>;
   private readonly world: Comm;
   private readonly dev: DeviceAccess;
   private readonly means = new Map<string, number>();
+  /** The outputs this rank's stages make. */
+  private readonly outputs: string[];
 
   private constructor(
     readonly plan: Plan,
@@ -38,19 +43,20 @@ export class NcclRank {
   ) {
     const world = rankCount(layout);
     this.dev = session.device!;
+    this.outputs = outputsOf(plan, layout.pipeline ?? 1, pipeIndex(layout, rank));
     this.world = nccl.init(world, rank);
     // every rank splits every group in the same order (NCCL's splits are collective over the parent)
-    const tensor = rankGroups(layout);
+    const collective = rankGroups(layout);
     const data = dataGroups(layout);
-    const groups: Record<Group, number[][]> = {
-      tensor: tensor({ attrs: { group: 'tensor' } } as unknown as Value),
-      expert: tensor({ attrs: { group: 'expert' } } as unknown as Value),
-      data: data.groups,
-      'expert-data': data.experts,
+    this.groups = {
+      tensor: collective({ attrs: { group: 'tensor' } }),
+      expert: collective({ attrs: { group: 'expert' } }),
+      data: averagedOver(data).groups,
+      'expert-data': averagedOver(data, 'expert').groups,
     };
     for (const g of GROUPS) {
-      const color = groups[g].findIndex((ranks) => ranks.includes(rank));
-      this.comms.set(g, nccl.split(this.world, color, groups[g][color]!.indexOf(rank)));
+      const color = this.groups[g].findIndex((ranks) => ranks.includes(rank));
+      this.comms.set(g, nccl.split(this.world, color, this.groups[g][color]!.indexOf(rank)));
     }
   }
 
@@ -89,7 +95,7 @@ export class NcclRank {
       from = i + 1;
     }
     this.dev.sync();
-    return this.session.end(this.plan.outputs.filter((o) => this.holds(o.buffer)).map((o) => o.name));
+    return this.session.end(this.outputs);
   }
 
   private get pipe(): number {
@@ -98,14 +104,6 @@ export class NcclRank {
 
   private stageOf(st: PlanStep): number | undefined {
     return 'stage' in st && st.stage !== undefined ? st.stage % (this.layout.pipeline ?? 1) : undefined;
-  }
-
-  private holds(id: number): boolean {
-    const made = this.plan.steps.find(
-      (st) => (st.kind === 'launch' && st.bindings.at(-1) === id) || (st.kind === 'collective' && st.to === id),
-    );
-    const stage = made && this.stageOf(made);
-    return stage === undefined || stage === this.pipe;
   }
 
   private count(id: number): number {
@@ -197,10 +195,8 @@ export class NcclRank {
 
   /** Any other collective: its operands all-gathered over its group, the rank's result computed on the host. */
   private async gathered(st: Exchange): Promise<void> {
-    const group = st.attrs['group'] === 'expert' ? 'expert' : 'tensor';
-    const members = rankGroups(this.layout)({ attrs: st.attrs } as unknown as Value).find((g) =>
-      g.includes(this.rank),
-    )!;
+    const group: Group = st.attrs['group'] === 'expert' ? 'expert' : 'tensor';
+    const members = this.groups[group].find((g) => g.includes(this.rank))!;
     const n = members.length;
     const operands = st.operands ?? [st.from];
     const each: NDArray[][] = members.map(() => []);

@@ -55,7 +55,7 @@ function groupBy(l: RankLayout, key: (r: number) => string): number[][] {
  * The groups of ranks a collective runs over: its `group` axis's (`tensor`: each replica's tensor ranks; `expert`: the
  * ranks of the same tensor slice and stage in each group of `expert` neighbouring replicas).
  */
-export function rankGroups(l: RankLayout): (v: Value) => number[][] {
+export function rankGroups(l: RankLayout): (v: Pick<Value, 'attrs'>) => number[][] {
   const tensor = groupBy(l, (r) => String(Math.floor(r / l.tensor)));
   const ep = l.expert ?? 1;
   const expert = groupBy(l, (r) => `${pipeIndex(l, r)} ${tensorIndex(l, r)} ${Math.floor(dataIndex(l, r) / ep)}`);
@@ -87,11 +87,14 @@ export const dataGroups = (l: RankLayout): DataGroups => {
   };
 };
 
-/** The groups a gradient is averaged over (a `grad:` output of leaf `p`), and what their sum is divided by. */
-export const averagedOver = (d: DataGroups, p: Value | undefined): { groups: number[][]; over: number } =>
-  p && shardOf(p)?.group === 'expert'
-    ? { groups: d.experts, over: d.replicas }
-    : { groups: d.groups, over: d.replicas };
+/**
+ * The groups a gradient is averaged over (that of a leaf split over `group`, or whole), and what their sum is divided
+ * by: the replicas.
+ */
+export const averagedOver = (d: DataGroups, group?: ShardGroup): { groups: number[][]; over: number } => ({
+  groups: group === 'expert' ? d.experts : d.groups,
+  over: d.replicas,
+});
 
 /**
  * A rank's parameters and optimizer state from the whole program's: those of its pipeline stages, each leaf the rank

@@ -21,7 +21,7 @@ import {
   tensorIndex,
 } from './ranks.ts';
 import { stagesOf } from '../ir/stages.ts';
-import { shardOf } from '../passes/partition-tensor.ts';
+import { shardOf, wholeShape } from '../passes/partition-tensor.ts';
 import { COLLECTIVE_OPS } from '../ir/ops/collective.ts';
 
 export interface SessionOptions {
@@ -70,8 +70,7 @@ export class CpuSession {
       if (v.op !== 'param' && v.op !== 'state') continue;
       // a split parameter starts as its slice of the whole one's numbers (the same model as on one device)
       const split = shardOf(v);
-      // (the whole one's true size: a split padded to divide drops its padding)
-      const shape = (v.type.shape as number[]).map((d, i) => (i === split?.axis ? d * split.parts - split.pad : d));
+      const shape = wholeShape(v);
       // a master copy starts from its half-precision parameter's numbers
       const data = initTensor(
         v.attrs as unknown as InitSpec,

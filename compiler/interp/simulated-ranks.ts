@@ -8,7 +8,8 @@ import type { Gpu } from '../../runtime/webgpu/device.ts';
 import type { CompiledKernel } from '../../runtime/webgpu/kernels.ts';
 import { WebGpuSession } from '../../runtime/webgpu/session.ts';
 import { NativeSession } from '../../runtime/native/session.ts';
-import { dataGroups, peerOf, pipeIndex, rankCount, rankGroups, type RankLayout } from './ranks.ts';
+import { averagedOver, dataGroups, peerOf, pipeIndex, rankCount, rankGroups, type RankLayout } from './ranks.ts';
+import type { ShardGroup } from '../passes/partition-tensor.ts';
 
 type Host = Float32Array | Int32Array;
 type Exchange = Extract<PlanStep, { kind: 'collective' }>;
@@ -33,11 +34,17 @@ export interface RankSession {
  * partitioned program's kernels compute what one device does; it is not a transport (compiler/interp/nccl-rank.ts is).
  */
 export class SimulatedRanks<S extends RankSession = RankSession> {
+  /** The outputs each pipeline position makes. */
+  private readonly outputs: string[][];
+
   private constructor(
     readonly plan: Plan,
     readonly layout: RankLayout,
     readonly sessions: S[],
-  ) {}
+  ) {
+    const P = layout.pipeline ?? 1;
+    this.outputs = [...Array(P).keys()].map((p) => outputsOf(plan, P, p));
+  }
 
   /** WebGPU sessions for every rank; each rank's parameters and state as `held(rank)` gives them (its slices). */
   static async webgpu(
@@ -103,20 +110,7 @@ export class SimulatedRanks<S extends RankSession = RankSession> {
       if (st) await this.exchange(st);
       from = i + 1;
     }
-    return Promise.all(
-      this.sessions.map((s, r) => s.end(this.plan.outputs.filter((o) => this.holds(r, o.buffer)).map((o) => o.name))),
-    );
-  }
-
-  /** Whether rank r computes buffer `id` (a value of its stage, or of none). */
-  private holds(r: number, id: number): boolean {
-    const P = this.layout.pipeline ?? 1;
-    if (P === 1) return true;
-    const made = this.plan.steps.find(
-      (st) => (st.kind === 'launch' && st.bindings.at(-1) === id) || (st.kind === 'collective' && st.to === id),
-    );
-    const stage = made && 'stage' in made ? made.stage : undefined;
-    return stage === undefined || stage % P === pipeIndex(this.layout, r);
+    return Promise.all(this.sessions.map((s, r) => s.end(this.outputs[pipeIndex(this.layout, r)])));
   }
 
   private runs(st: Exchange, r: number): boolean {
@@ -143,25 +137,32 @@ export class SimulatedRanks<S extends RankSession = RankSession> {
         this.write(r, st.to, await this.read(peerOf(this.layout, r, Number(st.attrs['from']) % P), st.from));
       return;
     }
-    const v = { attrs: st.attrs } as unknown as Value;
-    const replicas = dataGroups(this.layout);
-    const groups =
-      st.op !== 'data_mean'
-        ? rankGroups(this.layout)(v)
-        : st.attrs['group'] === 'expert'
-          ? replicas.experts
-          : replicas.groups;
-    for (const g of groups.filter((g) => ranks.includes(g[0]!))) {
+    // a gradient's mean over the replicas (an expert's over those holding it), or the op's collective over its group
+    const mean =
+      st.op === 'data_mean'
+        ? averagedOver(dataGroups(this.layout), st.attrs['group'] as ShardGroup | undefined)
+        : undefined;
+    for (const g of (mean?.groups ?? rankGroups(this.layout)(st)).filter((g) => ranks.includes(g[0]!))) {
       const operands = st.operands ?? [st.from];
       const each = await Promise.all(g.map((r) => Promise.all(operands.map((id) => this.read(r, id)))));
-      const out =
-        st.op === 'data_mean'
-          ? sumOverRanks(each.map((x) => x[0]!)).map((x) => ({
-              ...x,
-              data: x.data.map((y) => y / replicas.replicas),
-            }))
-          : getOp(st.op).collective!(each, v);
+      const out = mean
+        ? sumOverRanks(each.map((x) => x[0]!)).map((x) => ({ ...x, data: x.data.map((y) => y / mean.over) }))
+        : getOp(st.op).collective!(each, st as unknown as Value);
       g.forEach((r, k) => this.write(r, st.to, out[k]!));
     }
   }
+}
+
+/** The outputs pipeline position `pipe` of `P` makes: those whose step is on one of its stages, or on none. */
+export function outputsOf(plan: Plan, P: number, pipe: number): string[] {
+  const stageOf = new Map<number, number | undefined>();
+  for (const st of plan.steps)
+    if (st.kind === 'launch') stageOf.set(st.bindings.at(-1)!, st.stage);
+    else if (st.kind === 'collective') stageOf.set(st.to, st.stage);
+  return plan.outputs
+    .filter((o) => {
+      const stage = stageOf.get(o.buffer);
+      return P === 1 || stage === undefined || stage % P === pipe;
+    })
+    .map((o) => o.name);
 }

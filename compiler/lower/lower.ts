@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { loadText } from '../../runtime/data/text.ts';
 import { DataError } from '../../runtime/data/graph.ts';
 import { Elaborator, type ServePhase } from '../sema/elaborate.ts';
-import type { LoraConfig, PlanConfig, ResolvedPlan } from '../sema/plan.ts';
+import { type LoraConfig, parallelAt, type PlanConfig, type ResolvedPlan } from '../sema/plan.ts';
 import type { Program } from '../sema/program.ts';
 import type { EVal } from '../sema/values.ts';
 import { checkHardware, type HardwareSpec } from '../sema/hardware.ts';
@@ -204,11 +204,9 @@ export function lowerPlan(
   const gpus = hardware?.gpu?.count;
   // what the hardware cannot do for `parallel`, said at that field
   // at the `parallel` field, or at its field `key` when given
-  const refuse = (message: string, hint: string, key?: string) => {
-    const par = plan.fields.find((f) => f.key.name === 'parallel');
-    const field = key && par?.value.kind === 'object' ? par.value.fields.find((f) => f.key.name === key) : undefined;
-    return { diagnostics: [diag('FLX5013', (field ?? par ?? plan.name).span, message, hint)] };
-  };
+  const refuse = (message: string, hint: string, key?: string) => ({
+    diagnostics: [diag('FLX5013', parallelAt(plan, key).span, message, hint)],
+  });
   const tiers = checkTiers(plan, config, hardware);
   if (tiers.length) return { diagnostics: tiers };
   const { data, offload } = config.parallel;

@@ -46,6 +46,12 @@ export const shardOf = (p: Value): Shard | undefined =>
       }
     : undefined;
 
+/** The shape of the whole leaf that `v` is a rank's slice of (its padding dropped), or `v`'s own when it is whole. */
+export const wholeShape = (v: Value): number[] => {
+  const s = shardOf(v);
+  return (v.type.shape as number[]).map((d, i) => (i === s?.axis ? d * s.parts - s.pad : d));
+};
+
 /** The attributes saying a leaf is split as `s` over `parts` ranks of a group (tensor unless told), padded by `pad`. */
 export const splitAttrs = (s: Split, parts: number, group: ShardGroup = 'tensor', pad = 0): Attrs => ({
   shard_axis: s.axis,

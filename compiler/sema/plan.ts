@@ -813,3 +813,13 @@ export function globMatch(pattern: string, name: string): boolean {
   );
   return re.test(name);
 }
+
+/** Where a diagnostic about `parallel.<key>` points: that field, else the `parallel` field, else the plan's name. */
+export function parallelAt(decl: A.PlanDecl, key?: string): { span: Span } {
+  const par = decl.fields.find((f) => f.key.name === 'parallel');
+  return (
+    (key && par?.value.kind === 'object' ? par.value.fields.find((f) => f.key.name === key) : undefined) ??
+    par ??
+    decl.name
+  );
+}

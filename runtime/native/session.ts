@@ -185,14 +185,12 @@ export class NativeSession implements Session {
   }
 
   async run(outputs?: string[], given?: Map<string, Tensor>): Promise<Map<string, Tensor>> {
-    this.step++;
-    for (const [id, data] of planFeeds(this.plan, this.step, this.data, given)) this.writeBuffer(id, data);
+    this.begin(given);
     const status = this.lib.run(this.live(), this.poison ? 1 : 0);
     if (status !== 0)
       throw new PlanError(`step ${this.step} of plan \`${this.plan.name}\` failed on the device (status ${status})`);
     this.launches = launchesOf(this.plan);
-    const wanted = this.plan.outputs.filter((o) => !outputs || outputs.includes(o.name));
-    const result = new Map(wanted.map((o) => [o.name, this.readBuffer(o.buffer)]));
+    const result = await this.end(outputs);
     if (this.poison) {
       const bad = [...poisoned(result), ...poisoned(await this.parameters())];
       if (bad.length)

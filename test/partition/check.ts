@@ -18,7 +18,7 @@ import { CpuSession } from '../../compiler/interp/session.ts';
 import { stagesOf } from '../../compiler/ir/stages.ts';
 import type { Module, Value } from '../../compiler/ir/graph.ts';
 import type { NDArray } from '../../compiler/ir/op.ts';
-import { type ShardGroup, shardOf } from '../../compiler/passes/partition-tensor.ts';
+import { type ShardGroup, shardOf, wholeShape } from '../../compiler/passes/partition-tensor.ts';
 import { relErr } from '../helpers/oracle.ts';
 
 /** Which slice a rank holds of a leaf split over `group` (its tensor index, or its share of the experts). */
@@ -92,8 +92,7 @@ export function expectHeld(
 export function withAccumulators(r: Module, whole: Map<string, NDArray>): Map<string, NDArray> {
   for (const v of r.values)
     if (v.op === 'state' && !whole.has(String(v.attrs['name']))) {
-      const s = shardOf(v);
-      const shape = (v.type.shape as number[]).map((d, i) => (i === s?.axis ? d * s.parts - s.pad : d));
+      const shape = wholeShape(v);
       whole.set(String(v.attrs['name']), { data: new Float32Array(shape.reduce((a, d) => a * d, 1)), shape });
     }
   return whole;

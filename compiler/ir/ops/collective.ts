@@ -1,8 +1,8 @@
-import type { Attrs, Value } from '../graph.ts';
+import type { Attrs } from '../graph.ts';
 import type { NDArray, OpDef } from '../op.ts';
 import type { OpName } from '../op-names.ts';
 import { ShapeError, type TensorType } from '../types.ts';
-import { num, sliceOf } from './util.ts';
+import { GROUP_ATTRS, num, oneRank, sliceOf } from './util.ts';
 import { vocabOps } from './vocab.ts';
 
 /**
@@ -22,13 +22,10 @@ export const sumOverRanks = (each: NDArray[]): NDArray[] => {
   });
 };
 
-const local = (name: string) => (inputs: NDArray[], v: Value) => {
-  if (num(v.attrs, 'ranks') > 1)
-    throw new Error(`internal: ${name} over ${num(v.attrs, 'ranks')} ranks runs only where every rank is`);
-  return inputs[0]!;
-};
+/** One rank alone: the identity. */
+const local = (name: string) => oneRank(name, (inputs) => inputs[0]!);
 
-const ATTRS = { group: { kind: 'string' }, ranks: { kind: 'int' } } as const;
+const ATTRS = GROUP_ATTRS;
 const SEQ_ATTRS = { ...ATTRS, axis: { kind: 'int' } } as const;
 
 /** The ranks' slices joined along `axis`, the same on every rank. */

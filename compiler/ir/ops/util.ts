@@ -1,5 +1,5 @@
 import type { Attrs } from '../graph.ts';
-import type { FloatArray, NDArray, RefContext } from '../op.ts';
+import type { FloatArray, NDArray, OpDef, RefContext } from '../op.ts';
 import { ShapeError, type Dim, type TensorType } from '../types.ts';
 
 export const shapeOf = (v: { type: TensorType }): number[] => v.type.shape as number[];
@@ -120,3 +120,18 @@ export function sliceOf(x: NDArray, axis: number, parts: number, index: number, 
   }
   return { data, shape };
 }
+
+/** A collective's attributes: which of a partition's axes its group is (`tensor`, `expert`), and its ranks. */
+export const GROUP_ATTRS = { group: { kind: 'string' }, ranks: { kind: 'int' } } as const;
+
+/**
+ * A collective's CPU reference where one process holds one rank (a group of one): `alone`; over more ranks only a
+ * runtime holding every rank of the group computes it (its `collective`).
+ */
+export const oneRank =
+  (name: string, alone: OpDef['ref']): OpDef['ref'] =>
+  (inputs, v, ctx) => {
+    if (num(v.attrs, 'ranks') > 1)
+      throw new Error(`internal: ${name} over ${num(v.attrs, 'ranks')} ranks runs only where every rank is`);
+    return alone(inputs, v, ctx);
+  };

@@ -2,7 +2,7 @@ import type { NDArray, OpDef } from '../op.ts';
 import { bytesOf, elems, IndexOutOfRange } from '../op.ts';
 import type { Value } from '../graph.ts';
 import { ShapeError, type TensorType } from '../types.ts';
-import { num, size } from './util.ts';
+import { GROUP_ATTRS, num, oneRank, size } from './util.ts';
 
 /**
  * Megatron's vocabulary-parallel embedding and cross-entropy (Shoeybi et al. 2019, §3; Narayanan et al. 2021): a
@@ -24,17 +24,8 @@ import { num, size } from './util.ts';
  * rank's columns past it are no class (no probability, no gradient) and its rows past it no id's.
  */
 
-const local =
-  (name: string, whole: OpDef['ref']): OpDef['ref'] =>
-  (inputs, v, ctx) => {
-    if (num(v.attrs, 'ranks') > 1)
-      throw new Error(`internal: ${name} over ${num(v.attrs, 'ranks')} ranks runs only where every rank is`);
-    return whole(inputs, v, ctx);
-  };
-
-const ATTRS = { group: { kind: 'string' }, ranks: { kind: 'int' } } as const;
 /** And the vocabulary's classes, where the ranks' rows or columns pad it to a multiple of the ranks. */
-const LOSS_ATTRS = { ...ATTRS, classes: { kind: 'int', optional: true } } as const;
+const ATTRS = { ...GROUP_ATTRS, classes: { kind: 'int', optional: true } } as const;
 
 /** The ids' rows, each from the rank holding it: every rank's result (the same). */
 function embed(each: NDArray[][]): NDArray[] {
@@ -131,10 +122,8 @@ function crossEntropyGrad(each: NDArray[][], v: Value): NDArray[] {
 }
 
 /** The plain op's reference on one rank (the whole table or logits). */
-const whole =
-  (f: (each: NDArray[][], v: Value) => NDArray[]): OpDef['ref'] =>
-  (inputs, v) =>
-    f([inputs], v)[0]!;
+const whole = (name: string, f: (each: NDArray[][], v: Value) => NDArray[]): OpDef['ref'] =>
+  oneRank(name, (inputs, v) => f([inputs], v)[0]!);
 
 function requireIds(t: TensorType, op: string): void {
   if (t.dtype !== 'i32') throw new ShapeError(`${op} indices must be i32, got ${t.dtype}`);
@@ -145,7 +134,7 @@ export const vocabOps: OpDef[] = [
     name: 'vp_embed',
     class: 'elementwise',
     arity: 2,
-    attrs: LOSS_ATTRS,
+    attrs: ATTRS,
     infer: ([t, i]) => {
       if (t!.shape.length !== 2) throw new ShapeError(`vp_embed takes a table [V/n, d], got [${t!.shape}]`);
       requireIds(i!, 'vp_embed');
@@ -156,28 +145,28 @@ export const vocabOps: OpDef[] = [
       const bytes = 2 * bytesOf(v.type) + bytesOf(v.inputs[1]!.type);
       return { flops: 0, bytes, gathered: bytes };
     },
-    ref: local('vp_embed', whole(embed)),
+    ref: whole('vp_embed', embed),
     collective: embed,
   },
   {
     name: 'vp_embed_grad',
     class: 'elementwise',
     arity: 3,
-    attrs: LOSS_ATTRS,
+    attrs: ATTRS,
     infer: ([t]) => ({ ...t! }),
     noGrad: 'backward op (no second-order derivatives)',
     cost: (v) => {
       const bytes = bytesOf(v.type) + bytesOf(v.inputs[1]!.type) + bytesOf(v.inputs[2]!.type);
       return { flops: elems(v.inputs[2]!.type), bytes, gathered: bytes };
     },
-    ref: local('vp_embed_grad', (inputs) => embedGrad([inputs])[0]!),
+    ref: whole('vp_embed_grad', embedGrad),
     collective: embedGrad,
   },
   {
     name: 'vp_cross_entropy',
     class: 'elementwise',
     arity: 2,
-    attrs: LOSS_ATTRS,
+    attrs: ATTRS,
     infer: ([l, t]) => {
       requireIds(t!, 'vp_cross_entropy targets');
       if (size(l!.shape.slice(0, -1) as number[]) !== size(t!.shape as number[]))
@@ -189,18 +178,18 @@ export const vocabOps: OpDef[] = [
       flops: 5 * elems(v.inputs[0]!.type),
       bytes: bytesOf(v.inputs[0]!.type) + bytesOf(v.inputs[1]!.type),
     }),
-    ref: local('vp_cross_entropy', whole(crossEntropy)),
+    ref: whole('vp_cross_entropy', crossEntropy),
     collective: crossEntropy,
   },
   {
     name: 'vp_cross_entropy_grad',
     class: 'elementwise',
     arity: 3,
-    attrs: LOSS_ATTRS,
+    attrs: ATTRS,
     infer: ([l]) => ({ ...l! }),
     noGrad: 'backward op (no second-order derivatives)',
     cost: (v) => ({ flops: 5 * elems(v.type), bytes: 2 * bytesOf(v.type) }),
-    ref: local('vp_cross_entropy_grad', (inputs, v) => crossEntropyGrad([inputs], v)[0]!),
+    ref: whole('vp_cross_entropy_grad', crossEntropyGrad),
     collective: crossEntropyGrad,
   },
 ];
